@@ -1,0 +1,20 @@
+"""tinyjax: JAX's functional transformations on a tinygrad-style compiler.
+
+``import tinyjax as jax; import tinyjax.numpy as jnp``.
+"""
+from tinyjax.config import config
+from tinyjax import dtypes, tree_util
+from tinyjax.array import Array
+from tinyjax.core import ShapedArray, ensure_compile_time_eval
+from tinyjax import lax
+from tinyjax import numpy
+from tinyjax.transforms.staging import ShapeDtypeStruct, eval_shape, make_jaxpr
+from tinyjax.transforms.autodiff import (grad, hessian, jacfwd, jacrev, jvp, linearize, vjp,
+                                         value_and_grad)
+from tinyjax.transforms.vmap import vmap
+from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
+                            TracerIntegerConversionError, UnexpectedTracerError)
+
+jacobian = jacrev
+
+__version__ = "0.1.0"

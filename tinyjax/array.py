@@ -1,0 +1,148 @@
+"""``tinyjax.Array``: an immutable, concrete array.
+
+On the CPU an Array wraps a read-only numpy array, so eager operations run
+straight through numpy with no compile step.  Operators and methods
+(``+``, ``@``, ``.sum()``, ``.at[...]``, indexing, …) are installed by
+``tinyjax.numpy`` on this class and on :class:`tinyjax.core.Tracer` alike.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinyjax import dtypes
+from tinyjax.core import ShapedArray
+
+
+class Array:
+    """A concrete array value (``jax.Array``)."""
+
+    __slots__ = ("_value", "weak_type", "_device", "__weakref__")
+    __array_priority__ = 100
+
+    # Construction goes through wrap_eager / asarray; Array(x) converts like jnp.asarray.
+    def __new__(cls, value: Any = None, dtype: Any = None):
+        from tinyjax.numpy import asarray
+        return asarray(value, dtype=dtype)
+
+    shape = property(lambda self: self._value.shape)
+    dtype = property(lambda self: self._value.dtype)
+    ndim = property(lambda self: self._value.ndim)
+    size = property(lambda self: self._value.size)
+    nbytes = property(lambda self: self._value.nbytes)
+
+    @property
+    def aval(self) -> ShapedArray:
+        return ShapedArray(self._value.shape, self._value.dtype, self.weak_type)
+
+    @property
+    def device(self):
+        from tinyjax.devices import get_device
+        return get_device(self._device)
+
+    def devices(self) -> set:
+        return {self.device}
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self._value.dtype:
+            return self._value.astype(dtype)
+        return self._value
+
+    def to_concrete_value(self) -> np.ndarray:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __complex__(self) -> complex:
+        return complex(self._value)
+
+    def __index__(self) -> int:
+        if not dtypes.is_int(self._value.dtype) and self._value.dtype != np.bool_:
+            raise TypeError(f"only integer arrays can be used as an index, got "
+                            f"{self._value.dtype}")
+        return self._value.__index__()
+
+    def __len__(self) -> int:
+        if not self._value.shape:
+            raise TypeError("len() of unsized object")
+        return self._value.shape[0]
+
+    def __iter__(self):
+        if not self._value.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (wrap_eager(v, self.weak_type) for v in self._value)
+
+    def __hash__(self):
+        raise TypeError("unhashable type: 'Array'")
+
+    def item(self, *args):
+        return self._value.item(*args)
+
+    def tolist(self):
+        return self._value.tolist()
+
+    def block_until_ready(self) -> "Array":
+        return self
+
+    def copy(self) -> "Array":
+        return wrap_eager(self._value.copy(), self.weak_type)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return (_rebuild, (self._value, self.weak_type))
+
+    @property
+    def is_fully_addressable(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return _array_repr(self._value, self.weak_type)
+
+    def __str__(self) -> str:
+        return str(self._value)
+
+    def __format__(self, spec: str) -> str:
+        if self._value.ndim == 0:
+            return format(self._value.item(), spec)
+        return format(str(self), spec)
+
+
+def _rebuild(value, weak_type):
+    return wrap_eager(np.asarray(value), weak_type)
+
+
+def wrap_eager(value: Any, weak_type: bool = False) -> Array:
+    """Wrap a numpy value (already of a canonical dtype) as an Array, without a copy."""
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    value.flags.writeable = False
+    out = object.__new__(Array)
+    out._value = value
+    out.weak_type = weak_type
+    out._device = None
+    return out
+
+
+def _array_repr(value: np.ndarray, weak_type: bool) -> str:
+    dt = value.dtype
+    prefix = "Array("
+    if dt == dtypes.bfloat16:
+        body = np.array2string(value.astype(np.float32), separator=", ",
+                               prefix=prefix)
+    else:
+        body = np.array2string(value, separator=", ", prefix=prefix)
+    weak = ", weak_type=True" if weak_type else ""
+    return f"{prefix}{body}, dtype={dt.name}{weak})"

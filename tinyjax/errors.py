@@ -1,0 +1,3 @@
+"""Errors raised by tracing, with JAX's names (``jax.errors``)."""
+from tinyjax.core import (ConcretizationTypeError, TracerBoolConversionError,  # noqa: F401
+                          TracerIntegerConversionError, UnexpectedTracerError)

@@ -1,0 +1,379 @@
+"""The jaxpr: tinyjax's one program representation.
+
+A :class:`Jaxpr` is a typed, first-order program in A-normal form: input
+variables, a list of equations (each applies one primitive to variables and
+literals), and output atoms.  A :class:`ClosedJaxpr` pairs a jaxpr with the
+values of its constant variables.  This module holds the data structures, JAX's
+text format, a typechecker, an evaluator, and the generic passes (dead-code and
+common-subexpression elimination).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tinyjax import dtypes
+from tinyjax.core import Primitive, ShapedArray, get_aval
+
+
+class Var:
+    """A variable of a jaxpr.  Named only when printed."""
+
+    __slots__ = ("aval", "count")
+    _counter = itertools.count()
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+        self.count = next(Var._counter)
+
+    def __repr__(self) -> str:
+        return f"Var({self.count}:{self.aval.str_short()})"
+
+
+class Literal:
+    """A scalar constant written inline in an equation, e.g. ``2.0:f32[]``."""
+
+    __slots__ = ("val", "aval")
+
+    def __init__(self, val: Any, aval: ShapedArray):
+        self.val = val
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"Literal({self.val})"
+
+    def pp(self) -> str:
+        value = np.asarray(self.val)
+        if value.dtype == np.bool_:
+            text = str(bool(value))
+        elif dtypes.is_float(value.dtype):
+            text = repr(float(value))
+        else:
+            text = str(int(value))
+        return f"{text}:{self.aval.str_short()}"
+
+
+Atom = Var | Literal
+
+
+class JaxprEqn:
+    """``outvars = primitive[params] invars``, with the user source line that made it."""
+
+    __slots__ = ("invars", "outvars", "primitive", "params", "source_info")
+
+    def __init__(self, invars: Sequence[Atom], outvars: Sequence[Var], primitive: Primitive,
+                 params: dict, source_info: str = ""):
+        self.invars = list(invars)
+        self.outvars = list(outvars)
+        self.primitive = primitive
+        self.params = params
+        self.source_info = source_info
+
+    def replace(self, **kwargs) -> "JaxprEqn":
+        fields = dict(invars=self.invars, outvars=self.outvars, primitive=self.primitive,
+                      params=self.params, source_info=self.source_info)
+        fields.update(kwargs)
+        return JaxprEqn(**fields)
+
+    def __repr__(self) -> str:
+        return _Printer().eqn(self, "")
+
+
+class Jaxpr:
+    """A first-order program: ``{ lambda constvars ; invars . let eqns in outvars }``."""
+
+    __slots__ = ("constvars", "invars", "outvars", "eqns")
+
+    def __init__(self, constvars: Sequence[Var], invars: Sequence[Var],
+                 outvars: Sequence[Atom], eqns: Sequence[JaxprEqn]):
+        self.constvars = list(constvars)
+        self.invars = list(invars)
+        self.outvars = list(outvars)
+        self.eqns = list(eqns)
+
+    in_avals = property(lambda self: [v.aval for v in self.invars])
+    out_avals = property(lambda self: [v.aval for v in self.outvars])
+
+    def pretty_print(self) -> str:
+        return _Printer().jaxpr(self, "")
+
+    __str__ = pretty_print
+
+    def __repr__(self) -> str:
+        return self.pretty_print()
+
+
+class ClosedJaxpr:
+    """A jaxpr together with the values of its constvars."""
+
+    __slots__ = ("jaxpr", "consts")
+
+    def __init__(self, jaxpr: Jaxpr, consts: Sequence[Any]):
+        assert len(jaxpr.constvars) == len(consts)
+        self.jaxpr = jaxpr
+        self.consts = list(consts)
+
+    in_avals = property(lambda self: self.jaxpr.in_avals)
+    out_avals = property(lambda self: self.jaxpr.out_avals)
+    eqns = property(lambda self: self.jaxpr.eqns)
+
+    def pretty_print(self) -> str:
+        return self.jaxpr.pretty_print()
+
+    __str__ = pretty_print
+
+    def __repr__(self) -> str:
+        return self.jaxpr.pretty_print()
+
+    def __call__(self, *args):
+        return eval_jaxpr(self.jaxpr, self.consts, *args)
+
+
+# ---------------------------------------------------------------------------
+# Pretty-printing in JAX's text format
+# ---------------------------------------------------------------------------
+
+_WIDTH = 80
+
+
+def _var_name(n: int) -> str:
+    """a, b, …, z, ba, bb, … (JAX's naming)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if n == 0:
+        return "a"
+    out = ""
+    while n:
+        out = letters[n % 26] + out
+        n //= 26
+    return out
+
+
+class _Printer:
+    def __init__(self):
+        self.names: dict[Var, str] = {}
+
+    def name(self, v: Var) -> str:
+        if v not in self.names:
+            self.names[v] = _var_name(len(self.names))
+        return self.names[v]
+
+    def atom(self, a: Atom) -> str:
+        return a.pp() if isinstance(a, Literal) else self.name(a)
+
+    def binder(self, v: Var) -> str:
+        return f"{self.name(v)}:{v.aval.str_short()}"
+
+    def param(self, value: Any, indent: str) -> str:
+        if isinstance(value, ClosedJaxpr):
+            value = value.jaxpr
+        if isinstance(value, Jaxpr):
+            return _Printer().jaxpr(value, indent + "  ")
+        if isinstance(value, (tuple, list)) and any(
+                isinstance(v, (Jaxpr, ClosedJaxpr)) for v in value):
+            return "(" + ", ".join(self.param(v, indent) for v in value) + ")"
+        if isinstance(value, np.dtype):
+            return value.name
+        if isinstance(value, type) and issubclass(value, np.generic):
+            return np.dtype(value).name
+        if callable(value) and hasattr(value, "__name__"):
+            return value.__name__
+        return str(value)
+
+    def eqn(self, eqn: JaxprEqn, indent: str) -> str:
+        lhs = " ".join(self.binder(v) for v in eqn.outvars)
+        params = ""
+        if eqn.params:
+            params = "[" + " ".join(f"{k}={self.param(v, indent)}"
+                                    for k, v in eqn.params.items()) + "]"
+        args = " ".join(self.atom(a) for a in eqn.invars)
+        return f"{lhs} = {eqn.primitive.name}{params}{' ' if args else ''}{args}"
+
+    def jaxpr(self, jaxpr: Jaxpr, indent: str) -> str:
+        consts = " ".join(self.binder(v) for v in jaxpr.constvars)
+        invars = " ".join(self.binder(v) for v in jaxpr.invars)
+        head = f"{{ lambda {consts}{' ' if consts else ''}; {invars}. let"
+        eqns = [self.eqn(e, indent + "    ") for e in jaxpr.eqns]
+        outs = "in (" + "".join(self.atom(a) + ", " for a in jaxpr.outvars)
+        outs = (outs[:-2] + ("," if len(jaxpr.outvars) == 1 else "") + ") }"
+                if jaxpr.outvars else "in () }")
+        one_line = head + "".join(" " + e + ";" for e in eqns).rstrip(";") + " " + outs
+        if len(indent) + len(one_line) <= _WIDTH and "\n" not in one_line:
+            return one_line
+        body = "".join(f"\n{indent}    {e}" for e in eqns)
+        return f"{head}{body}\n{indent}  {outs}"
+
+
+# ---------------------------------------------------------------------------
+# Evaluation and typechecking
+# ---------------------------------------------------------------------------
+
+
+def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
+    """Interpret ``jaxpr`` by binding each equation's primitive under the current trace."""
+    env: dict[Var, Any] = {}
+
+    def read(a: Atom) -> Any:
+        return a.val if type(a) is Literal else env[a]
+
+    if len(args) != len(jaxpr.invars):
+        raise TypeError(f"eval_jaxpr: the jaxpr takes {len(jaxpr.invars)} arguments, "
+                        f"got {len(args)}")
+    env.update(zip(jaxpr.constvars, consts))
+    env.update(zip(jaxpr.invars, args))
+    for eqn in jaxpr.eqns:
+        out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
+        if eqn.primitive.multiple_results:
+            env.update(zip(eqn.outvars, out))
+        else:
+            env[eqn.outvars[0]] = out
+    return [read(a) for a in jaxpr.outvars]
+
+
+class JaxprTypeError(TypeError):
+    """A jaxpr failed the typechecker."""
+
+
+def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype
+
+
+def check_jaxpr(jaxpr: Jaxpr) -> None:
+    """Check that every variable is defined once before use and every equation's
+    output types agree with its primitive's abstract evaluation."""
+    defined: set[Var] = set()
+
+    def define(v: Var, where: str):
+        if v in defined:
+            raise JaxprTypeError(f"Variable {v} defined twice ({where})")
+        defined.add(v)
+
+    def read(a: Atom, where: str) -> ShapedArray:
+        if isinstance(a, Literal):
+            return a.aval
+        if a not in defined:
+            raise JaxprTypeError(f"Variable {a} used before it is defined ({where})")
+        return a.aval
+
+    for v in jaxpr.constvars + jaxpr.invars:
+        define(v, "binders")
+    for eqn in jaxpr.eqns:
+        where = f"in equation `{eqn}`"
+        in_avals = [read(a, where) for a in eqn.invars]
+        out = eqn.primitive.abstract_eval(*in_avals, **eqn.params)
+        out = out if eqn.primitive.multiple_results else [out]
+        if len(out) != len(eqn.outvars):
+            raise JaxprTypeError(f"{where}: {len(out)} results, {len(eqn.outvars)} binders")
+        for v, aval in zip(eqn.outvars, out):
+            if not _same_type(v.aval, aval):
+                raise JaxprTypeError(f"{where}: binder has type {v.aval.str_short()} "
+                                     f"but the primitive returns {aval.str_short()}")
+            define(v, where)
+    for a in jaxpr.outvars:
+        read(a, "in the outputs")
+
+
+# ---------------------------------------------------------------------------
+# Passes
+# ---------------------------------------------------------------------------
+
+# Primitives holding sub-jaxprs register how to drop their unused outputs here:
+# dce_rules[prim](eqn, used_outputs) -> (used_inputs, new_eqn or None).
+dce_rules: dict[Primitive, Callable] = {}
+
+
+def dce_jaxpr(jaxpr: Jaxpr, used_outputs: Sequence[bool] | None = None,
+              prune_invars: bool = False) -> tuple[Jaxpr, list[bool]]:
+    """Drop equations whose results are never used.
+
+    Returns the new jaxpr and, per input variable, whether it is still used.  With
+    ``prune_invars`` the unused inputs are removed from the new jaxpr.
+    """
+    if used_outputs is None:
+        used_outputs = [True] * len(jaxpr.outvars)
+    outvars = [a for a, u in zip(jaxpr.outvars, used_outputs) if u]
+    live: set[Var] = {a for a in outvars if isinstance(a, Var)}
+    new_eqns: list[JaxprEqn] = []
+    for eqn in reversed(jaxpr.eqns):
+        used = [v in live for v in eqn.outvars]
+        if not any(used) and not eqn.primitive.effectful:
+            continue
+        rule = dce_rules.get(eqn.primitive)
+        if rule is not None:
+            used_in, eqn = rule(eqn, used)
+            if eqn is None:
+                continue
+            live.update(v for v, u in zip(eqn.invars, used_in) if u and isinstance(v, Var))
+        else:
+            live.update(v for v in eqn.invars if isinstance(v, Var))
+        new_eqns.append(eqn)
+    new_eqns.reverse()
+    used_inputs = [v in live for v in jaxpr.invars]
+    invars = [v for v, u in zip(jaxpr.invars, used_inputs) if u] if prune_invars \
+        else jaxpr.invars
+    constvars = [v for v in jaxpr.constvars if v in live]
+    return Jaxpr(constvars, invars, outvars, new_eqns), used_inputs
+
+
+def dce_closed_jaxpr(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """DCE that also drops unused constants."""
+    jaxpr, _ = dce_jaxpr(closed.jaxpr)
+    kept = set(jaxpr.constvars)
+    consts = [c for v, c in zip(closed.jaxpr.constvars, closed.consts) if v in kept]
+    return ClosedJaxpr(jaxpr, consts)
+
+
+def _params_key(params: dict) -> Any:
+    items = []
+    for k, v in params.items():
+        if isinstance(v, (Jaxpr, ClosedJaxpr)) or callable(v):
+            v = ("id", id(v))
+        items.append((k, v))
+    key = tuple(items)
+    hash(key)
+    return key
+
+
+def cse_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
+    """Common-subexpression elimination: reuse the result of an identical equation."""
+    rename: dict[Var, Atom] = {}
+    seen: dict[Any, list[Var]] = {}
+    new_eqns: list[JaxprEqn] = []
+
+    def sub(a: Atom) -> Atom:
+        return rename.get(a, a) if isinstance(a, Var) else a
+
+    def atom_key(a: Atom) -> Any:
+        if isinstance(a, Literal):
+            return ("lit", np.asarray(a.val).item(), a.aval)
+        return a
+
+    for eqn in jaxpr.eqns:
+        invars = [sub(a) for a in eqn.invars]
+        key = None
+        if not eqn.primitive.effectful:
+            try:
+                key = (eqn.primitive, tuple(atom_key(a) for a in invars),
+                       _params_key(eqn.params))
+            except TypeError:
+                key = None
+        if key is not None and key in seen:
+            rename.update(zip(eqn.outvars, seen[key]))
+            continue
+        if key is not None:
+            seen[key] = eqn.outvars
+        new_eqns.append(eqn.replace(invars=invars))
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, [sub(a) for a in jaxpr.outvars], new_eqns)
+
+
+def literal_or_none(x: Any) -> Literal | None:
+    """A Literal for Python scalars and 0-d concrete values; None otherwise."""
+    if isinstance(x, (bool, int, float)):
+        return Literal(x, get_aval(x))
+    if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
+        return Literal(x, get_aval(x))
+    from tinyjax.array import Array
+    if type(x) is Array and x.ndim == 0:
+        return Literal(x._value, x.aval)
+    return None

@@ -1,0 +1,1 @@
+"""Device-independent lowering machinery: symbolic index expressions, views and shape trackers."""

@@ -1,0 +1,1 @@
+"""The transformations: each is an interpreter over traced programs."""

@@ -1,0 +1,135 @@
+"""Online partial evaluation: split a computation into a known and an unknown part.
+
+Inside a :class:`PartialEvalTrace`, values are either *known* (ordinary values of
+the parent trace, computed at once) or *unknown* (:class:`UnknownTracer`, whose
+computation is recorded).  ``linearize`` runs the jvp of a function with known
+primals and unknown tangents: the primal computation happens immediately, and
+the tangent computation — linear in the tangents — is recorded and returned as a
+jaxpr whose constants are the residuals it needs.  Known values never get a
+tracer, so Python control flow on primal values works under ``grad``, as in JAX.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
+                          get_aval, set_current_trace, user_source_info)
+from tinyjax.jaxpr import Jaxpr, JaxprEqn, Var, literal_or_none
+
+# Primitives with sub-programs (control flow, remat, custom rules) may need to split
+# themselves: partial_eval_rules[prim](trace, args, params) -> outputs.
+partial_eval_rules: dict[Primitive, Callable] = {}
+
+
+class Recipe:
+    """One recorded equation: its primitive, params and inputs (unknown tracers or
+    known values), and its output tracers."""
+
+    __slots__ = ("primitive", "params", "inputs", "outputs", "source_info")
+
+    def __init__(self, primitive: Primitive, params: dict, inputs: list, source_info: str):
+        self.primitive = primitive
+        self.params = params
+        self.inputs = inputs
+        self.outputs: list[UnknownTracer] = []
+        self.source_info = source_info
+
+
+class UnknownTracer(Tracer):
+    __slots__ = ("_aval", "recipe")
+
+    def __init__(self, trace: "PartialEvalTrace", aval: ShapedArray, recipe: Recipe | None):
+        self._trace = trace
+        self._aval = aval
+        self.recipe = recipe  # None for an input of the unknown computation
+
+    @property
+    def aval(self) -> ShapedArray:
+        return self._aval
+
+    def _origin(self) -> str:
+        return "a tangent value (linear in the function's inputs)"
+
+
+class PartialEvalTrace(Trace):
+    def __init__(self, parent: Trace):
+        self.parent = parent
+
+    def new_unknown(self, aval: ShapedArray) -> UnknownTracer:
+        return UnknownTracer(self, aval, None)
+
+    def is_unknown(self, x: Any) -> bool:
+        return isinstance(x, UnknownTracer) and x._trace is self
+
+    def process_primitive(self, primitive, args, params):
+        if not any(self.is_unknown(x) for x in args):
+            with set_current_trace(self.parent):
+                return primitive.bind(*args, **params)
+        rule = partial_eval_rules.get(primitive)
+        if rule is not None:
+            return rule(self, list(args), params)
+        return self.record(primitive, list(args), params)
+
+    def record(self, primitive: Primitive, args: list, params: dict) -> Any:
+        """Record ``primitive`` applied to ``args`` as part of the unknown computation."""
+        for x in args:
+            if not self.is_unknown(x):
+                check_foreign_tracer(x, primitive)
+        out_avals = primitive.abstract_eval(*map(get_aval, args), **params)
+        recipe = Recipe(primitive, params, args, user_source_info())
+        avals = out_avals if primitive.multiple_results else [out_avals]
+        recipe.outputs = [UnknownTracer(self, a, recipe) for a in avals]
+        return recipe.outputs if primitive.multiple_results else recipe.outputs[0]
+
+    def to_jaxpr(self, inputs: Sequence[UnknownTracer], outputs: Sequence[Any]
+                 ) -> tuple[Jaxpr, list[Any]]:
+        """The recorded computation from ``inputs`` to ``outputs`` as a jaxpr; its
+        constvars stand for the known values (residuals) it reads."""
+        var_of: dict[int, Var] = {}
+        constvars: dict[int, Var] = {}
+        consts: list[Any] = []
+        eqns: list[JaxprEqn] = []
+        for t in inputs:
+            var_of[id(t)] = Var(t.aval)
+
+        def atom(x):
+            if self.is_unknown(x):
+                return var_of[id(x)]
+            lit = None if isinstance(x, Tracer) else literal_or_none(x)
+            if lit is not None:
+                return lit
+            if id(x) not in constvars:
+                constvars[id(x)] = Var(get_aval(x))
+                consts.append(x)
+            return constvars[id(x)]
+
+        # Topological order by an iterative depth-first walk from the outputs.
+        order: list[Recipe] = []
+        visited: set[int] = set()
+        stack = [(o.recipe, False) for o in outputs if self.is_unknown(o) and o.recipe]
+        while stack:
+            recipe, expanded = stack.pop()
+            if expanded:
+                order.append(recipe)
+                continue
+            if id(recipe) in visited:
+                continue
+            visited.add(id(recipe))
+            stack.append((recipe, True))
+            for x in recipe.inputs:
+                if self.is_unknown(x) and x.recipe is not None and id(x.recipe) not in visited:
+                    stack.append((x.recipe, False))
+        for recipe in order:
+            invars = [atom(x) for x in recipe.inputs]
+            outvars = []
+            for o in recipe.outputs:
+                var_of[id(o)] = Var(o.aval)
+                outvars.append(var_of[id(o)])
+            eqns.append(JaxprEqn(invars, outvars, recipe.primitive, recipe.params,
+                                 recipe.source_info))
+        for t in outputs:
+            if self.is_unknown(t) and t.recipe is None and id(t) not in var_of:
+                raise ValueError("an output depends on an unknown input that was not given")
+        outvars = [atom(o) for o in outputs]
+        invars = [var_of[id(t)] for t in inputs]
+        return Jaxpr(list(constvars.values()), invars, outvars, eqns), consts
