@@ -12,6 +12,7 @@ from tinyjax.transforms.staging import ShapeDtypeStruct, eval_shape, make_jaxpr
 from tinyjax.transforms.autodiff import (grad, hessian, jacfwd, jacrev, jvp, linearize, vjp,
                                          value_and_grad)
 from tinyjax.transforms.vmap import vmap
+from tinyjax.transforms.jit import jit
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
 
