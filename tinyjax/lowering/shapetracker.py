@@ -4,7 +4,8 @@
 layout of the previous view's shape: the buffer index it computes is unravelled into indices
 of ``views[i-1].shape`` and fed to that view; validities are and-ed.  ``views[-1].shape`` is
 the logical shape.  Movement ops edit ``views[-1]``; only a reshape that cannot be expressed
-on ``views[-1]`` pushes a fresh contiguous view (after which :meth:`simplify` tries to merge).
+on ``views[-1]`` pushes a fresh contiguous view.  Whenever a tracker has several views, every
+op ends with :meth:`simplify`, which merges adjacent views wherever one view suffices.
 """
 
 from __future__ import annotations
@@ -50,16 +51,20 @@ def merge_views(inner: View, outer: View) -> Optional[View]:
     index through ``inner`` and check that the address is affine and the validity a box."""
     if outer.size == 0 or outer.fully_masked:
         return outer
-    if inner.fully_masked:
-        return View.create(outer.shape, mask=((0, 0),) * outer.ndim)
+    if inner.fully_masked:  # a rank-0 view cannot be fully masked on its own
+        return View.create(outer.shape, mask=((0, 0),) * outer.ndim) if outer.ndim else None
     if inner.contiguous:
         return outer
+    if outer.contiguous and outer.size == inner.size:
+        r = inner.reshape(outer.shape)
+        if r is not None:
+            return r
     box = outer._mask()
     vs = [Var(f"m{k}", b, e - 1) for k, (b, e) in enumerate(box)]
     idx, _ = outer.expr_idxs(vs)  # the validity of outer is exactly the box
     addr, valid = inner.expr_idxs(unravel(idx, inner.shape))
     if isinstance(valid, Const) and valid.value == 0:
-        return View.create(outer.shape, mask=((0, 0),) * outer.ndim)
+        return View.create(outer.shape, mask=((0, 0),) * outer.ndim) if outer.ndim else None
     aff = as_affine(addr)
     bounds = as_bounds(valid)
     if aff is None or bounds is None:
@@ -116,7 +121,8 @@ class ShapeTracker:
 
     # ---- movement ops -------------------------------------------------------------------
     def _with_last(self, v: View) -> "ShapeTracker":
-        return ShapeTracker(self.views[:-1] + (v,))
+        out = ShapeTracker(self.views[:-1] + (v,))
+        return out.simplify() if len(out.views) > 1 else out
 
     def reshape(self, new_shape: Sequence[int]) -> "ShapeTracker":
         v = self.views[-1].reshape(new_shape)

@@ -20,9 +20,10 @@ returns ``None`` when the result is not expressible as one view).  Invalid argum
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
+
+import numpy as np
 
 from .symbolic import Node, Const, add, mul, and_, ge, lt, to_node
 
@@ -53,19 +54,9 @@ def _ints(op: str, what: str, xs) -> tuple[int, ...]:
         xs = tuple(xs)
     except TypeError:
         raise ValueError(f"{op}: {what} must be a sequence of ints, got {xs!r}") from None
-    out = []
-    for x in xs:
-        if isinstance(x, bool) or not isinstance(x, int):
-            try:
-                import numpy as np
-                if isinstance(x, np.integer):
-                    out.append(int(x))
-                    continue
-            except ImportError:  # pragma: no cover
-                pass
-            raise ValueError(f"{op}: {what} must contain ints, got {xs!r}")
-        out.append(int(x))
-    return tuple(out)
+    if any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) for x in xs):
+        raise ValueError(f"{op}: {what} must contain ints, got {xs!r}")
+    return tuple(int(x) for x in xs)
 
 
 def _shape(op: str, shape) -> Shape:
@@ -246,8 +237,8 @@ class View:
             return self
         if self.size == 0:
             return View.create(new_shape)
-        if self.fully_masked:
-            return View.create(new_shape, mask=((0, 0),) * len(new_shape))
+        if self.fully_masked:  # (a rank-0 view has no way to say "invalid": needs two views)
+            return View.create(new_shape, mask=((0, 0),) * len(new_shape)) if new_shape else None
         if self.contiguous:
             return View.create(new_shape)
         mask = self._mask()
