@@ -13,6 +13,8 @@ from tinyjax.transforms.autodiff import (grad, hessian, jacfwd, jacrev, jvp, lin
                                          value_and_grad)
 from tinyjax.transforms.vmap import vmap
 from tinyjax.transforms.jit import jit
+from tinyjax.transforms.custom_derivatives import custom_jvp, custom_vjp
+from tinyjax import errors
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
 

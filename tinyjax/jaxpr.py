@@ -193,7 +193,7 @@ class _Printer:
     def jaxpr(self, jaxpr: Jaxpr, indent: str) -> str:
         consts = " ".join(self.binder(v) for v in jaxpr.constvars)
         invars = " ".join(self.binder(v) for v in jaxpr.invars)
-        head = f"{{ lambda {consts}{' ' if consts else ''}; {invars}. let"
+        head = f"{{ lambda {consts}; {invars}. let"
         eqns = [self.eqn(e, indent + "    ") for e in jaxpr.eqns]
         outs = "in (" + "".join(self.atom(a) + ", " for a in jaxpr.outvars)
         outs = (outs[:-2] + ("," if len(jaxpr.outvars) == 1 else "") + ") }"

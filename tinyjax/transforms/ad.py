@@ -160,9 +160,7 @@ class JVPTrace(Trace):
                                                        out_trees=out_trees,
                                                        symbolic_zeros=symbolic_zeros)
         with set_current_trace(self.parent):
-            res_and_primals_out = fwd(*primals)
-            n_res = len(res_and_primals_out) - out_trees()[0].num_leaves
-            res, primals_out = res_and_primals_out[:n_res], res_and_primals_out[n_res:]
+            res, primals_out = fwd(*primals)
             from tinyjax.transforms.custom_derivatives import custom_lin
             tangents_out = custom_lin(res, tangents, bwd=bwd, out_avals=[
                 tangent_aval(get_aval(p)) for p in primals_out], symbolic_zeros=symbolic_zeros)

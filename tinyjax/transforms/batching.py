@@ -144,7 +144,7 @@ def broadcast_batcher(primitive: Primitive) -> Callable:
         batched = {d for d in dims if d is not None}
         if len(batched) == 1 and len(ranks) == 1 and all(
                 d is not None or not get_aval(v).shape for v, d in zip(vals, dims)):
-            return primitive.bind(*vals, **params), dims[0]
+            return primitive.bind(*vals, **params), batched.pop()
         size = batch_size(vals, dims)
         # unbatched scalars broadcast inside the primitive; everything else moves to 0
         vals = [v if d is None and not get_aval(v).shape else moveaxis(v, d, 0, size)

@@ -157,6 +157,7 @@ class JitWrapped:
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
                  device):
+        update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
         self.static_argnums = _normalize_argnums(static_argnums, "static_argnums")
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) \
@@ -164,7 +165,6 @@ class JitWrapped:
         self.donate_argnums = _normalize_argnums(donate_argnums, "donate_argnums")
         self.device = device
         self.cache: dict[Any, Compiled] = {}
-        update_wrapper(self, fun)
 
     def _split(self, args: tuple, kwargs: dict):
         n = len(args)

@@ -1,0 +1,111 @@
+"""The jaxpr: JAX's text format, typechecking, evaluation, DCE and CSE."""
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import lax
+from tinyjax.jaxpr import (JaxprTypeError, check_jaxpr, cse_jaxpr, dce_jaxpr,
+                           eval_jaxpr)
+
+
+def test_issue_example_prints_in_jax_format():
+    jaxpr = jax.make_jaxpr(lambda x: jnp.sin(x) * 2.0)(np.ones(3, np.float32))
+    assert str(jaxpr) == ("{ lambda ; a:f32[3]. let b:f32[3] = sin a; "
+                          "c:f32[3] = mul b 2.0:f32[] in (c,) }")
+
+
+def test_golden_many_primitives():
+    def f(x, y):
+        a = lax.exp(x) + lax.log(y)
+        b = lax.max(a, lax.neg(x)) * lax.tanh(y)
+        c = lax.reduce_sum(b, (0,))
+        d = lax.transpose(lax.reshape(b, (2, 3)), (1, 0))
+        e = lax.convert_element_type(lax.gt(c, 0.5), np.float32)
+        return lax.sqrt(lax.abs(d)), lax.select(lax.lt(x, y), x, y), e
+    text = str(jax.make_jaxpr(f)(np.ones(6, np.float32), np.ones(6, np.float32)))
+    assert text == """{ lambda ; a:f32[6] b:f32[6]. let
+    c:f32[6] = exp a
+    d:f32[6] = log b
+    e:f32[6] = add c d
+    f:f32[6] = neg a
+    g:f32[6] = max e f
+    h:f32[6] = tanh b
+    i:f32[6] = mul g h
+    j:f32[] = reduce_sum[axes=(0,) out_sharding=None] i
+    k:f32[2,3] = reshape[new_sizes=(2, 3) dimensions=None sharding=None] i
+    l:f32[3,2] = transpose[permutation=(1, 0)] k
+    m:bool[] = gt j 0.5:f32[]
+    n:f32[] = convert_element_type[new_dtype=float32 weak_type=False sharding=None] m
+    o:f32[3,2] = abs l
+    p:f32[3,2] = sqrt o
+    q:bool[6] = lt a b
+    r:f32[6] = select_n q b a
+  in (p, r, n) }"""
+
+
+def test_constvars_and_literals():
+    w = jnp.array(np.arange(3.0, dtype=np.float32))
+    text = str(jax.make_jaxpr(lambda x: x * w + 1)(np.ones(3, np.float32)))
+    assert text.startswith("{ lambda a:f32[3]; b:f32[3]. let")
+    assert "add c 1.0:f32[]" in text
+
+
+def test_var_names_after_z():
+    def f(x):
+        for _ in range(30):
+            x = lax.neg(x)
+        return x
+    text = str(jax.make_jaxpr(f)(1.0))
+    assert " ba:f32[] = neg z" in text
+
+
+def test_eval_jaxpr_matches_function():
+    f = lambda x, y: lax.mul(lax.sin(x), y) + 3.0
+    x, y = np.float32(0.3), np.float32(2.0)
+    closed = jax.make_jaxpr(f)(x, y)
+    (out,) = eval_jaxpr(closed.jaxpr, closed.consts, x, y)
+    np.testing.assert_allclose(out, np.sin(x) * y + 3, rtol=1e-6)
+
+
+def test_check_jaxpr_accepts_traced_and_rejects_bad_types():
+    closed = jax.make_jaxpr(lambda x: lax.exp(x) + x)(np.ones(3, np.float32))
+    check_jaxpr(closed.jaxpr)
+    bad = closed.jaxpr
+    from tinyjax.core import ShapedArray
+    bad.eqns[0].outvars[0].aval = ShapedArray((4,), np.float32)
+    with pytest.raises(JaxprTypeError, match="exp"):
+        check_jaxpr(bad)
+
+
+def test_dce_drops_unused_equations():
+    def f(x):
+        unused = lax.exp(x)  # noqa: F841
+        return lax.sin(x)
+    closed = jax.make_jaxpr(f)(1.0)
+    assert len(closed.eqns) == 2
+    pruned, used = dce_jaxpr(closed.jaxpr)
+    assert [e.primitive.name for e in pruned.eqns] == ["sin"]
+    assert used == [True]
+
+
+def test_cse_merges_identical_equations():
+    closed = jax.make_jaxpr(lambda x: lax.sin(x) + lax.sin(x))(1.0)
+    assert [e.primitive.name for e in closed.eqns] == ["sin", "sin", "add"]
+    merged = cse_jaxpr(closed.jaxpr)
+    assert [e.primitive.name for e in merged.eqns] == ["sin", "add"]
+    assert merged.eqns[1].invars[0] is merged.eqns[1].invars[1]
+    (out,) = eval_jaxpr(merged, [], np.float32(0.5))
+    np.testing.assert_allclose(out, 2 * np.sin(0.5), rtol=1e-6)
+
+
+def test_eval_shape_and_shape_dtype_struct():
+    out = jax.eval_shape(lambda x: (x * 2, lax.reduce_sum(x, (0,))),
+                         jax.ShapeDtypeStruct((4, 2), np.float32))
+    assert out[0].shape == (4, 2) and out[0].dtype == np.float32
+    assert out[1].shape == (2,)
+
+
+def test_source_info_points_at_user_code():
+    closed = jax.make_jaxpr(lambda x: lax.sin(x))(1.0)
+    assert closed.eqns[0].source_info.startswith(__file__)
