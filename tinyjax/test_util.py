@@ -118,7 +118,8 @@ def check_grads(f: Callable, args: Sequence[Any], order: int,
     Higher orders check the derivative functions themselves, as JAX does.
     """
     from tinyjax.transforms.autodiff import jvp, vjp
-    args = tuple(args)
+    leaves, tree = tree_util.tree_flatten(tuple(args))
+    f_flat = lambda *flat: f(*tree_util.tree_unflatten(tree, flat))  # noqa: E731
 
     def check(fun: Callable, fargs: tuple, remaining: int, seed: int) -> None:
         if "fwd" in modes:
@@ -136,4 +137,4 @@ def check_grads(f: Callable, args: Sequence[Any], order: int,
                 cot = tree_util.tree_unflatten(tree, [_random_like(rng, o) for o in leaves])
                 check(lambda *a: vjp(fun, *a)[1](cot), fargs, remaining - 1, seed + 2)
 
-    check(f, args, order, 0)
+    check(f_flat, tuple(leaves), order, 0)

@@ -1,0 +1,103 @@
+"""custom_jvp and custom_vjp: the classic examples and their errors."""
+import numpy as np
+import pytest
+
+import tinyjax as jax
+from tinyjax import lax
+
+
+@jax.custom_jvp
+def log1pexp(x):
+    return lax.log(1.0 + lax.exp(x))
+
+
+@log1pexp.defjvp
+def log1pexp_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    return log1pexp(x), x_dot * (1 - 1 / (1 + lax.exp(x)))
+
+
+@jax.custom_vjp
+def clip_gradient(lo, hi, x):
+    return x
+
+
+def clip_gradient_fwd(lo, hi, x):
+    return x, (lo, hi)
+
+
+def clip_gradient_bwd(res, g):
+    lo, hi = res
+    return (None, None, lax.clamp(lo, g, hi))
+
+
+clip_gradient.defvjp(clip_gradient_fwd, clip_gradient_bwd)
+
+
+def test_log1pexp_gradient_is_finite_at_100():
+    naive = jax.grad(lambda x: lax.log(1.0 + lax.exp(x)))(100.0)
+    assert np.isnan(naive)
+    assert float(jax.grad(log1pexp)(100.0)) == 1.0
+    assert float(jax.jit(jax.grad(log1pexp))(100.0)) == 1.0
+    np.testing.assert_allclose(jax.vmap(jax.grad(log1pexp))(np.array([0.0, 100.0],
+                                                                      np.float32)),
+                               [0.5, 1.0])
+
+
+def test_custom_jvp_second_order():
+    s = 1 / (1 + np.exp(-1.0))
+    np.testing.assert_allclose(jax.grad(jax.grad(log1pexp))(1.0), s * (1 - s), rtol=1e-5)
+
+
+def test_defjvps():
+    @jax.custom_jvp
+    def f(x, y):
+        return lax.sin(x) * y
+    f.defjvps(lambda g, ans, x, y: lax.cos(x) * g * y, lambda g, ans, x, y: lax.sin(x) * g)
+    gx, gy = jax.grad(f, argnums=(0, 1))(0.5, 2.0)
+    np.testing.assert_allclose([gx, gy], [np.cos(0.5) * 2, np.sin(0.5)], rtol=1e-6)
+
+
+def test_clip_gradient():
+    f = lambda x: clip_gradient(-0.75, 0.75, lax.sin(x) * 3.0)
+    expected = 0.75 * 3.0 * np.cos(0.1)  # the clipped cotangent times the chain rule
+    np.testing.assert_allclose(jax.grad(f)(0.1), expected, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.grad(f))(0.1), expected, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(lambda x: clip_gradient(-1.0, 1.0, x * 0.1))(0.0),
+                               0.1, rtol=1e-6)
+    xs = np.array([0.1, 0.2], np.float32)
+    np.testing.assert_allclose(jax.vmap(jax.grad(f))(xs), 0.75 * 3.0 * np.cos(xs),
+                               rtol=1e-6)
+
+
+def test_grad_of_vmapped_custom_vjp():
+    xs = np.array([0.1, 0.2], np.float32)
+    g = jax.grad(lambda x: lax.reduce_sum(jax.vmap(
+        lambda y: clip_gradient(-0.75, 0.75, y * 3.0))(x), (0,)))(xs)
+    np.testing.assert_allclose(g, [2.25, 2.25])
+
+
+def test_custom_vjp_bwd_wrong_structure_error():
+    @jax.custom_vjp
+    def f(x):
+        return x
+    f.defvjp(lambda x: (x, None), lambda res, g: (g, g))
+    with pytest.raises(TypeError, match="Custom VJP bwd rule must produce an output with the "
+                                        "same container"):
+        jax.grad(f)(1.0)
+
+
+def test_custom_vjp_under_forward_mode_errors():
+    with pytest.raises(TypeError, match="can't apply forward-mode autodiff"):
+        jax.jvp(lambda x: clip_gradient(-1.0, 1.0, x), (1.0,), (1.0,))
+
+
+def test_nondiff_argnums():
+    from functools import partial
+
+    @partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def scale(k, x):
+        return x * k
+
+    scale.defvjp(lambda k, x: (x * k, None), lambda k, res, g: (g * k * 10,))
+    np.testing.assert_allclose(jax.grad(lambda x: scale(2.0, x))(1.0), 20.0)
