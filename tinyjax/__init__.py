@@ -14,6 +14,7 @@ from tinyjax.transforms.autodiff import (grad, hessian, jacfwd, jacrev, jvp, lin
 from tinyjax.transforms.vmap import vmap
 from tinyjax.transforms.jit import jit
 from tinyjax.transforms.custom_derivatives import custom_jvp, custom_vjp
+from tinyjax.transforms.checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
