@@ -4,7 +4,6 @@ Each family of primitives lives in its own module with all its rules (eager
 implementation, abstract evaluation, jvp, transpose, batching).
 """
 from tinyjax.lax.elementwise import *  # noqa: F401,F403
-from tinyjax.lax.elementwise import (RoundingMethod, abs, add, max, min, pow,  # noqa: F401
-                                     round)
 from tinyjax.lax.shape import *  # noqa: F401,F403
 from tinyjax.lax.reductions import *  # noqa: F401,F403
+from tinyjax.lax.slicing import *  # noqa: F401,F403

@@ -13,6 +13,20 @@ from tinyjax.lax._helpers import as_operand
 from tinyjax.transforms import ad, batching
 from tinyjax.transforms.ad import Zero
 
+__all__ = [
+    "broadcast",
+    "broadcast_in_dim",
+    "broadcast_in_dim_p",
+    "broadcasted_iota",
+    "full",
+    "iota",
+    "iota_p",
+    "reshape",
+    "reshape_p",
+    "transpose",
+    "transpose_p",
+]
+
 # ---------------------------------------------------------------------------
 # broadcast_in_dim
 # ---------------------------------------------------------------------------
