@@ -7,3 +7,6 @@ from tinyjax.lax.elementwise import *  # noqa: F401,F403
 from tinyjax.lax.shape import *  # noqa: F401,F403
 from tinyjax.lax.reductions import *  # noqa: F401,F403
 from tinyjax.lax.slicing import *  # noqa: F401,F403
+from tinyjax.lax.cumulative import *  # noqa: F401,F403
+from tinyjax.lax.sorting import *  # noqa: F401,F403
+from tinyjax.lax.gather_scatter import *  # noqa: F401,F403

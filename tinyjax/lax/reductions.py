@@ -1,5 +1,5 @@
 """Reduction primitives over a set of axes: reduce_sum, reduce_max, reduce_min,
-reduce_prod, reduce_and, reduce_or, reduce_xor."""
+reduce_prod, reduce_and, reduce_or, reduce_xor; and argmax / argmin over one axis."""
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -11,6 +11,11 @@ from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.transforms import ad, batching
 from tinyjax.transforms.ad import Zero
+
+__all__ = ["reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_and", "reduce_or",
+           "reduce_xor", "argmax", "argmin", "reduce_sum_p", "reduce_prod_p", "reduce_max_p",
+           "reduce_min_p", "reduce_and_p", "reduce_or_p", "reduce_xor_p", "argmax_p",
+           "argmin_p"]
 
 
 def _reduce_abstract_eval(name: str, accepted: Callable[[np.dtype], bool], kinds: str):
@@ -28,12 +33,14 @@ def _reduce_abstract_eval(name: str, accepted: Callable[[np.dtype], bool], kinds
 
 def _reduce_prim(name: str, np_fn: Callable, accepted, kinds: str) -> Primitive:
     prim = Primitive(name)
+    abstract_eval = _reduce_abstract_eval(name, accepted, kinds)
 
     def impl(x, *, axes, out_sharding=None):
+        abstract_eval(_aval(x), axes=axes)  # eager mode validates like tracing does
         out = np_fn(x, axis=tuple(axes))
         return np.asarray(out, x.dtype)
     prim.def_impl(impl)
-    prim.def_abstract_eval(_reduce_abstract_eval(name, accepted, kinds))
+    prim.def_abstract_eval(abstract_eval)
     prim.weak_type_rule = lambda weak, **_: weak[0]
 
     def batch(vals, dims, *, axes, out_sharding=None):
@@ -45,7 +52,15 @@ def _reduce_prim(name: str, np_fn: Callable, accepted, kinds: str) -> Primitive:
     return prim
 
 
+def _aval(x: np.ndarray) -> ShapedArray:
+    return ShapedArray(x.shape, x.dtype)
+
+
 def _num(d):
+    return dtypes.is_int(d) or dtypes.is_float(d)
+
+
+def _any(d):
     return dtypes.is_int(d) or dtypes.is_float(d) or d == np.bool_
 
 
@@ -95,8 +110,8 @@ def _xor_impl(x, axis):
 
 reduce_sum_p = _reduce_prim("reduce_sum", _sum_impl, _num, "number")
 reduce_prod_p = _reduce_prim("reduce_prod", _prod_impl, _num, "number")
-reduce_max_p = _reduce_prim("reduce_max", _max_impl, _num, "number")
-reduce_min_p = _reduce_prim("reduce_min", _min_impl, _num, "number")
+reduce_max_p = _reduce_prim("reduce_max", _max_impl, _any, "bool, number")
+reduce_min_p = _reduce_prim("reduce_min", _min_impl, _any, "bool, number")
 reduce_and_p = _reduce_prim("reduce_and", lambda x, axis: np.bitwise_and.reduce(x, axis=axis)
                             if x.dtype != np.bool_ else np.all(x, axis=axis), _bool_int,
                             "bool, integer")
@@ -191,17 +206,12 @@ def _reduce_prod_jvp(primals, tangents, *, axes, out_sharding=None):
 
 
 def _exclusive_products(xs):
-    """``out[i] = prod_{j != i} xs[j]`` along axis 0, via cumulative products."""
-    from tinyjax.lax.cumulative import cumprod
+    """``out[i] = prod_{j != i} xs[j]`` along axis 0: the product of the exclusive
+    cumulative products from both sides (no division, so zeros are fine)."""
+    from tinyjax.lax.cumulative import cumprod, shift
     from tinyjax.lax.elementwise import mul
-    from tinyjax.lax.shape import full
-    from tinyjax.lax.slicing import concatenate, slice_in_dim
-    n = get_aval(xs).shape[0]
-    if n == 1:
-        return full(get_aval(xs).shape, 1, get_aval(xs).dtype)
-    ones = full((1,) + get_aval(xs).shape[1:], 1, get_aval(xs).dtype)
-    before = concatenate([ones, slice_in_dim(cumprod(xs, axis=0), 0, n - 1)], 0)
-    after = concatenate([slice_in_dim(cumprod(xs, axis=0, reverse=True), 1, n), ones], 0)
+    before = shift(cumprod(xs, axis=0), 1, 0, False, 1)
+    after = shift(cumprod(xs, axis=0, reverse=True), 1, 0, True, 1)
     return mul(before, after)
 
 
@@ -209,3 +219,67 @@ ad.jvp_rules[reduce_prod_p] = _reduce_prod_jvp
 ad.defjvp_zero(reduce_and_p)
 ad.defjvp_zero(reduce_or_p)
 ad.defjvp_zero(reduce_xor_p)
+
+# ---------------------------------------------------------------------------
+# argmax / argmin
+# ---------------------------------------------------------------------------
+
+
+def _arg_prim(name: str, np_fn: Callable) -> Primitive:
+    prim = Primitive(name)
+
+    def impl(x, *, axes, index_dtype):
+        abstract_eval(_aval(x), axes=axes, index_dtype=index_dtype)
+        # NaN wins (the first one), then the first of equal extrema, as numpy does;
+        # low-precision floats widen exactly so numpy sees their NaNs.
+        if x.dtype in (np.dtype(np.float16), np.dtype(dtypes.bfloat16)):
+            x = x.astype(np.float32)
+        return np.asarray(np_fn(x, axis=axes[0]), index_dtype)
+    prim.def_impl(impl)
+
+    def abstract_eval(x, *, axes, index_dtype):
+        if not _any(x.dtype):
+            raise TypeError(f"{name} does not accept dtype {x.dtype.name}. Accepted dtypes "
+                            "are subtypes of bool, number.")
+        if not dtypes.is_int(index_dtype):
+            raise TypeError(f"index_dtype must be an integer type, but got "
+                            f"{np.dtype(index_dtype).name}")
+        axis, = axes
+        if not 0 <= axis < x.ndim:
+            raise ValueError(f"Invalid axis {axis} for operand shape {x.shape}")
+        if x.shape[axis] < 1:
+            raise ValueError("argmin and argmax require non-empty reduction dimension. "
+                             f"operand.shape={x.shape} axis={axis}")
+        return ShapedArray(x.shape[:axis] + x.shape[axis + 1:], index_dtype)
+    prim.def_abstract_eval(abstract_eval)
+
+    def batch(vals, dims, *, axes, index_dtype):
+        (x,), (d,) = vals, dims
+        axis, = axes
+        return (prim.bind(x, axes=(axis + (axis >= d),), index_dtype=index_dtype),
+                d - (axis < d))
+    batching.batch_rules[prim] = batch
+    ad.defjvp_zero(prim)
+    return prim
+
+
+argmax_p = _arg_prim("argmax", np.argmax)
+argmin_p = _arg_prim("argmin", np.argmin)
+
+
+def _arg_public(prim: Primitive, what: str):
+    def fn(operand, axis: int, index_dtype) -> Any:
+        x = as_operand(operand)
+        ndim = get_aval(x).ndim
+        axis = int(axis)
+        if -ndim <= axis < 0:
+            axis += ndim
+        return prim.bind(x, axes=(axis,), index_dtype=dtypes.canonicalize_dtype(index_dtype))
+    fn.__name__ = fn.__qualname__ = prim.name
+    fn.__doc__ = (f"Index of the {what} of ``operand`` along ``axis``, as ``index_dtype``: "
+                  "the first NaN if there is one, else the first of equal extrema.")
+    return fn
+
+
+argmax = _arg_public(argmax_p, "maximum")
+argmin = _arg_public(argmin_p, "minimum")
