@@ -10,3 +10,4 @@ from tinyjax.lax.slicing import *  # noqa: F401,F403
 from tinyjax.lax.cumulative import *  # noqa: F401,F403
 from tinyjax.lax.sorting import *  # noqa: F401,F403
 from tinyjax.lax.gather_scatter import *  # noqa: F401,F403
+from tinyjax.lax.parallel import *  # noqa: F401,F403

@@ -1,0 +1,237 @@
+"""The workloads of ../shared/BENCH.md, one framework per process.
+
+``python bench/workloads.py CASE FRAMEWORK`` prints one JSON line:
+``{"value": ..., "unit": ..., "seconds": ...}`` where ``seconds`` is the median
+time per call (lower is better) and ``value`` the figure BENCH.md reports.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+REPEATS = 20
+
+
+def median_time(fn: Callable[[], object], repeats: int = REPEATS, warmup: int = 3,
+                inner: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return statistics.median(times)
+
+
+def block(x):
+    """Wait for an asynchronous result (jax, torch on a GPU)."""
+    if hasattr(x, "block_until_ready"):
+        return x.block_until_ready()
+    return x
+
+
+class Workload:
+    def cases(self) -> list[str]:
+        return [self.name]
+
+
+# --- framework adapters ----------------------------------------------------------------
+
+
+def frameworks(name: str):
+    """(np-like module, jit, grad) of a framework; numpy has neither jit nor grad."""
+    if name == "tinyjax":
+        import tinyjax
+        import tinyjax.numpy as tnp
+        return tnp, tinyjax.jit, tinyjax
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+        return jnp, jax.jit, jax
+    if name == "numpy":
+        return np, (lambda f: f), None
+    if name == "torch":
+        import torch
+        return torch, (lambda f: f), None
+    raise ValueError(name)
+
+
+def as_input(framework: str, array: np.ndarray):
+    if framework == "torch":
+        import torch
+        return torch.from_numpy(array)
+    if framework in ("tinyjax", "jax"):
+        xnp, _, _ = frameworks(framework)
+        return xnp.asarray(array)
+    return array
+
+
+# --- workloads ------------------------------------------------------------------------
+
+
+class EagerOp(Workload):
+    name = "eager_op"
+
+    def cases(self):
+        return ["eager_op.add", "eager_op.ravel"]
+
+    def run(self, case, fw):
+        xnp, _, _ = frameworks(fw)
+        if case == "eager_op.add":
+            x = as_input(fw, np.ones(8, np.float32))
+            fn = (lambda: x + 1.0)
+        else:
+            if fw == "torch":
+                import torch
+                fn = (lambda: torch.ravel(torch.ones((10, 10))))
+            else:
+                fn = (lambda: xnp.ravel(xnp.ones((10, 10))))
+        t = median_time(lambda: block(fn()), inner=1000)
+        return {"value": t * 1e6, "unit": "us/call", "seconds": t}
+
+
+class Dispatch(Workload):
+    name = "dispatch_overhead"
+
+    def run(self, case, fw):
+        xnp, jit, _ = frameworks(fw)
+        x = as_input(fw, np.ones(8, np.float32))
+        f = jit(lambda x: x + 1.0)
+        t = median_time(lambda: block(f(x)), inner=1000)
+        return {"value": t * 1e6, "unit": "us/call", "seconds": t}
+
+
+def _chain(xnp, x):
+    return xnp.sum(xnp.tanh(x * 1.5 + 0.5) * xnp.exp(-x * x) + xnp.sqrt(xnp.abs(x) + 1))
+
+
+class ElementwiseChain(Workload):
+    name = "elementwise_chain"
+
+    def run(self, case, fw):
+        xnp, jit, _ = frameworks(fw)
+        data = np.random.default_rng(0).standard_normal(2 ** 24).astype(np.float32)
+        x = as_input(fw, data)
+        f = jit(lambda x: _chain(xnp, x))
+        t = median_time(lambda: block(f(x)))
+        return {"value": data.nbytes / t / 1e9, "unit": "GB/s", "seconds": t}
+
+
+class SoftmaxRows(Workload):
+    name = "softmax_rows"
+
+    def run(self, case, fw):
+        xnp, jit, _ = frameworks(fw)
+        data = np.random.default_rng(0).standard_normal((4096, 4096)).astype(np.float32)
+        x = as_input(fw, data)
+
+        def softmax(x):
+            if fw == "torch":
+                import torch
+                return torch.softmax(x, dim=-1)
+            m = xnp.max(x, axis=-1, keepdims=True)
+            e = xnp.exp(x - m)
+            return e / xnp.sum(e, axis=-1, keepdims=True)
+        f = jit(softmax)
+        t = median_time(lambda: block(f(x)))
+        return {"value": t * 1e3, "unit": "ms", "seconds": t}
+
+
+class Matmul(Workload):
+    name = "matmul"
+
+    def cases(self):
+        return ["matmul.1024", "matmul.2048"]
+
+    def run(self, case, fw):
+        xnp, jit, _ = frameworks(fw)
+        n = int(case.split(".")[1])
+        rng = np.random.default_rng(0)
+        a = as_input(fw, rng.standard_normal((n, n)).astype(np.float32))
+        b = as_input(fw, rng.standard_normal((n, n)).astype(np.float32))
+        f = jit(lambda a, b: a @ b)
+        t = median_time(lambda: block(f(a, b)))
+        return {"value": 2 * n ** 3 / t / 1e9, "unit": "GFLOP/s", "seconds": t}
+
+
+def _mlp_setup(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    sizes = [784, 1024, 1024, 10]
+    params = [(rng.standard_normal((m, n)).astype(np.float32) * np.sqrt(2 / m),
+               np.zeros(n, np.float32)) for m, n in zip(sizes[:-1], sizes[1:])]
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+    return params, x, y
+
+
+def _mlp_step_fn(xnp, lib):
+    def loss(params, x, y):
+        h = x
+        for w, b in params[:-1]:
+            h = xnp.maximum(h @ w + b, 0.0)
+        w, b = params[-1]
+        logits = h @ w + b
+        logits = logits - xnp.max(logits, axis=-1, keepdims=True)
+        logp = logits - xnp.log(xnp.sum(xnp.exp(logits), axis=-1, keepdims=True))
+        return -xnp.mean(xnp.sum(logp * y, axis=-1))
+
+    def step(params, x, y):
+        value, grads = lib.value_and_grad(loss)(params, x, y)
+        new = lib.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+        return new, value
+    return step
+
+
+class MlpStep(Workload):
+    name = "mlp_step"
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return self.run_torch() if fw == "torch" else {"error": "no autodiff"}
+        xnp, jit, lib = frameworks(fw)
+        params, x, y = _mlp_setup()
+        params = [(as_input(fw, w), as_input(fw, b)) for w, b in params]
+        x, y = as_input(fw, x), as_input(fw, y)
+        step = jit(_mlp_step_fn(xnp, lib))
+        t = median_time(lambda: block(step(params, x, y)[1]))
+        return {"value": t * 1e3, "unit": "ms/step", "seconds": t}
+
+    def run_torch(self):
+        import torch
+        params, x, y = _mlp_setup()
+        ps = [torch.tensor(p, requires_grad=True) for pair in params for p in pair]
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+        def step():
+            h = x
+            for i in range(0, len(ps) - 2, 2):
+                h = torch.relu(h @ ps[i] + ps[i + 1])
+            logits = h @ ps[-2] + ps[-1]
+            loss = -(torch.log_softmax(logits, -1) * y).sum(-1).mean()
+            grads = torch.autograd.grad(loss, ps)
+            with torch.no_grad():
+                for p, g in zip(ps, grads):
+                    p -= 0.01 * g
+            return loss
+        t = median_time(step)
+        return {"value": t * 1e3, "unit": "ms/step", "seconds": t}
+
+
+WORKLOADS = {w.name: w for w in (EagerOp(), Dispatch(), ElementwiseChain(), SoftmaxRows(),
+                                 Matmul(), MlpStep())}
+
+
+def main(case: str, framework: str) -> None:
+    workload = WORKLOADS[case.split(".")[0]]
+    print(json.dumps(workload.run(case, framework)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
