@@ -2,7 +2,13 @@
 
 ``import tinyjax as jax; import tinyjax.numpy as jnp``.
 """
-from tinyjax.config import config
+import warnings as _warnings
+
+# numpy's floating-point warnings (overflow, invalid value, divide by zero) raised
+# inside tinyjax's eager implementations: JAX computes the same IEEE results silently.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinyjax\.")
+
+from tinyjax.config import config  # noqa: E402
 from tinyjax import dtypes, tree_util
 from tinyjax.array import Array
 from tinyjax.core import ShapedArray, ensure_compile_time_eval

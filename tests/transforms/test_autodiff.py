@@ -146,3 +146,26 @@ def test_python_control_flow_under_grad_and_jvp():
         return lax.sin(x) if x > 0 else x * x
     assert abs(float(jax.grad(f)(0.3)) - math.cos(0.3)) < 1e-6
     assert float(jax.jvp(f, (-2.0,), (1.0,))[1]) == -4.0
+
+
+def test_has_aux_values_are_concrete_not_tracers():
+    g, aux = jax.grad(lambda x: (lax.exp(x) * 2.0, lax.exp(x)), has_aux=True)(0.0)
+    assert type(aux) is jax.Array and float(aux) == 1.0
+    _, tangent, aux = jax.jvp(lambda x: (x * 2.0, {"v": x + 1.0, "s": "s"}), (1.0,), (1.0,),
+                              has_aux=True)
+    assert type(aux["v"]) is jax.Array and aux["s"] == "s" and float(tangent) == 2.0
+
+
+def test_linearize_accepts_python_scalars():
+    np.testing.assert_allclose(jax.linearize(lax.sin, 1.0)[1](1.0), math.cos(1.0), rtol=1e-6)
+
+
+def test_eager_math_is_silent_like_jax():
+    # numpy warns about inf * 0 in eager mode; JAX computes the IEEE result silently.
+    import subprocess
+    import sys
+    code = ("import tinyjax as jax; from tinyjax import lax; "
+            "print(jax.grad(lambda x: lax.log(1.0 + lax.exp(x)))(100.0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "nan"
+    assert "Warning" not in out.stderr

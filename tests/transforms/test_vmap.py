@@ -80,3 +80,13 @@ def test_all_none_in_axes_error():
 def test_in_axes_length_mismatch_error():
     with pytest.raises(ValueError, match="len\\(in_axes\\)=2, len\\(args\\)=1"):
         jax.vmap(lambda x: x, in_axes=(0, 0))(np.ones(3, np.float32))
+
+
+def test_batched_scalar_meets_unbatched_vector():
+    out = jax.vmap(lambda a, b: a * b, in_axes=(None, 0))(np.ones(2, np.float32),
+                                                         np.array([1.0, 2.0, 3.0], np.float32))
+    np.testing.assert_allclose(out, [[1, 1], [2, 2], [3, 3]])
+    outer = jax.vmap(jax.vmap(lambda a, b: a * b, in_axes=(None, 0)), in_axes=(0, None))
+    np.testing.assert_allclose(outer(np.array([1.0, 2.0], np.float32),
+                                     np.array([1.0, 2.0, 3.0], np.float32)),
+                               np.outer([1, 2], [1, 2, 3]))

@@ -59,25 +59,50 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
         _check_tangent(p, t)
     flat_t = [Zero(tangent_aval(get_aval(p))) if ad_is_float0(t) else t
               for p, t in zip(flat_p, flat_t)]
-    aux_store: list[Any] = []
-
-    def flat_fun(*args):
-        out = fun(*tree_util.tree_unflatten(tree_p, args))
-        if has_aux:
-            out, aux = out
-            aux_store.append(aux)
-        flat_out, out_tree = tree_util.tree_flatten(out)
-        aux_store.insert(0, out_tree)
-        return flat_out
-
+    flat_fun, trees = _flat_fun_with_aux(fun, tree_p, has_aux)
     out_p, out_t = jvp_flat(flat_fun, flat_p, flat_t)
-    out_tree = aux_store[0]
-    out_t = [instantiate_zeros(t) for t in out_t]
-    primal_out = tree_util.tree_unflatten(out_tree, out_p)
-    tangent_out = tree_util.tree_unflatten(out_tree, out_t)
+    out_tree, aux_tree = trees[0]
+    n = out_tree.num_leaves
+    primal_out = tree_util.tree_unflatten(out_tree, out_p[:n])
+    tangent_out = tree_util.tree_unflatten(out_tree, [instantiate_zeros(t) for t in out_t[:n]])
     if has_aux:
-        return primal_out, tangent_out, aux_store[1]
+        return primal_out, tangent_out, aux_tree.unflatten(out_p[n:])
     return primal_out, tangent_out
+
+
+def _flat_fun_with_aux(fun: Callable, in_tree, has_aux: bool) -> tuple[Callable, list]:
+    """A flat function whose outputs are the output leaves, then the aux leaves (so aux
+    values leave the transform as plain primal values, never as tracers)."""
+    trees: list = []
+
+    def flat_fun(*flat_args):
+        out = fun(*tree_util.tree_unflatten(in_tree, flat_args))
+        aux = None
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError("has_aux=True requires the function to return a pair "
+                                f"(output, aux); got {type(out).__name__}.")
+            out, aux = out
+        from tinyjax.lax._helpers import as_operand, is_array_like
+        out_leaves, out_tree = tree_util.tree_flatten(out)
+        aux_leaves, aux_tree = tree_util.tree_flatten(aux)
+        arrays = [as_operand(a) for a in aux_leaves if is_array_like(a)]
+        others = [None if is_array_like(a) else a for a in aux_leaves]
+        trees.append((out_tree, _AuxTree(aux_tree, others)))
+        return out_leaves + arrays
+    return flat_fun, trees
+
+
+class _AuxTree:
+    """Rebuilds aux from its array leaves (which went through the transform as
+    outputs) and its other leaves (kept aside)."""
+
+    def __init__(self, tree, others: list):
+        self.tree, self.others = tree, others
+
+    def unflatten(self, arrays: Sequence[Any]) -> Any:
+        it = iter(arrays)
+        return self.tree.unflatten([next(it) if o is None else o for o in self.others])
 
 
 def ad_is_float0(x: Any) -> bool:
@@ -143,7 +168,8 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
             raise TypeError(f"linearized function called on tangent values inconsistent "
                             f"with the original primal values: expected tree {in_tree}, "
                             f"got {t_tree}")
-        out_t = lin.apply(flat_t)
+        from tinyjax.lax._helpers import as_operand
+        out_t = lin.apply([as_operand(t) for t in flat_t])
         return tree_util.tree_unflatten(out_tree[0], out_t)
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
 
@@ -166,21 +192,14 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
-    aux_store: list[Any] = []
-
-    def fun_aux(*args):
-        out = fun(*args)
-        if has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError("vjp with has_aux=True requires the function to return a "
-                                f"pair (output, aux); got {type(out).__name__}.")
-            out, aux = out
-            aux_store.append(aux)
-        return out
-
-    flat_fun, out_tree = _flat_fun_positional(fun_aux, in_tree)
-    out, lin = linearize_flat(flat_fun, flat_p)
+    flat_fun, trees = _flat_fun_with_aux(fun, in_tree, has_aux)
+    all_out, lin = linearize_flat(flat_fun, flat_p)
+    tree, aux_tree = trees[0]
+    out_tree = [tree]
+    n = tree.num_leaves
+    out, aux_out = all_out[:n], all_out[n:]
     out_avals = [get_aval(o) for o in out]
+    aux_zeros = [Zero(tangent_aval(get_aval(a))) for a in aux_out]
 
     def vjp_fun(cotangent):
         flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
@@ -203,12 +222,12 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
                                  f"({want.dtype.name}) of corresponding primal output with "
                                  f"dtype {aval.dtype.name}.")
             cts.append(Zero(want) if want.dtype == dtypes.float0 else ct)
-        cts_in = lin.transpose(cts)
+        cts_in = lin.transpose(cts + aux_zeros)
         return tree_util.tree_unflatten(in_tree, cts_in)
 
     primal_out = tree_util.tree_unflatten(out_tree[0], out)
     if has_aux:
-        return primal_out, vjp_fun, aux_store[0]
+        return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
     return primal_out, vjp_fun
 
 

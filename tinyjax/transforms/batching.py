@@ -138,19 +138,33 @@ def batch_size(vals: Sequence[Any], dims: Sequence[int | None]) -> int:
 
 
 def broadcast_batcher(primitive: Primitive) -> Callable:
-    """Batching rule for elementwise primitives (all operands of one shape)."""
+    """Batching rule for elementwise primitives: operands of one shape, or scalars
+    (rank 0) that broadcast inside the primitive."""
     def rule(vals, dims, **params):
-        ranks = {get_aval(v).ndim - (d is not None) for v, d in zip(vals, dims)}
+        shapes = [_unbatched_shape(v, d) for v, d in zip(vals, dims)]
+        out_shape = next((s for s in shapes if s), ())
         batched = {d for d in dims if d is not None}
-        if len(batched) == 1 and len(ranks) == 1 and all(
-                d is not None or not get_aval(v).shape for v, d in zip(vals, dims)):
+        if len(batched) == 1 and all((d is not None and s == out_shape) or
+                                     (d is None and not s) for s, d in zip(shapes, dims)):
             return primitive.bind(*vals, **params), batched.pop()
         size = batch_size(vals, dims)
-        # unbatched scalars broadcast inside the primitive; everything else moves to 0
-        vals = [v if d is None and not get_aval(v).shape else moveaxis(v, d, 0, size)
-                for v, d in zip(vals, dims)]
-        return primitive.bind(*vals, **params), 0
+        new_vals = []
+        for v, d, s in zip(vals, dims, shapes):
+            if d is None and not s:
+                new_vals.append(v)  # an unbatched scalar still broadcasts by itself
+                continue
+            v = moveaxis(v, d, 0, size)
+            if s != out_shape:  # a batched scalar next to arrays
+                from tinyjax import lax
+                v = lax.broadcast_in_dim(v, (size,) + out_shape, (0,))
+            new_vals.append(v)
+        return primitive.bind(*new_vals, **params), 0
     return rule
+
+
+def _unbatched_shape(x: Any, dim: int | None) -> tuple[int, ...]:
+    shape = get_aval(x).shape
+    return shape if dim is None else shape[:dim] + shape[dim + 1:]
 
 
 def defbroadcasting(primitive: Primitive) -> None:

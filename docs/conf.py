@@ -1,0 +1,50 @@
+"""Sphinx configuration for the tinyjax documentation.
+
+Build the HTML:     sphinx-build -W -b html docs docs/_build/html
+Run the examples:   sphinx-build -W -b doctest docs docs/_build/doctest
+"""
+import os
+import sys
+
+# Document the checkout this file lives in, installed or not.
+sys.path.insert(0, os.path.abspath(".."))
+
+project = "tinyjax"
+author = "the tinyjax authors"
+copyright = "the tinyjax authors"
+release = version = "0.1.0"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.napoleon",
+]
+
+# Engineers' notes (docs/dev) and build output are not part of the site.
+exclude_patterns = ["_build", "dev", "Thumbs.db", ".DS_Store"]
+
+html_theme = "furo"
+html_title = "tinyjax"
+
+# Signatures carry postponed (string) annotations; printing them adds nothing and
+# makes the build depend on every annotated name resolving.
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": False, "undoc-members": False}
+
+# Every ``.. doctest::`` block runs with these names in scope.
+doctest_global_setup = """
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import lax
+
+# numpy's floating-point RuntimeWarnings (e.g. inf * 0 in the naive log1pexp
+# gradient) go to stderr; JAX computes the same nan silently.
+import numpy as np
+_saved_np_err = np.seterr(all="ignore")
+"""
+# Restore numpy's error state: under pytest the doctests share a process with the
+# other tests.
+doctest_global_cleanup = """
+np.seterr(**_saved_np_err)
+"""
