@@ -1,0 +1,103 @@
+"""The kernel IR: what every device renders (C, CUDA) or executes (the interpreter).
+
+A :class:`Kernel` computes one buffer (``bufs[0]``) over a loop nest:
+
+* loop variables ``i0 .. i{n-1}`` range over ``full_shape``;
+* with a reduction, the axes ``reduce_axes`` are reduced with ``reduce_op``: for every
+  point of the output space (reduce axes pinned to 0), an accumulator starts at the op's
+  identity and takes ``rbody[-1]`` for every point of the reduced axes;
+* then ``body`` (the epilogue, which may read the accumulator through ``ACC``) runs for
+  every output point and ends with a ``STORE``.
+
+``rbody`` and ``body`` are lists of :class:`UOp` in SSA form (``srcs`` index into the same
+list).  UOp kinds:
+
+=========  ==========================================================================
+``LOAD``   ``arg=(slot, index, valid)``: ``bufs[slot][index]`` if ``valid`` else 0; with a
+           source (a gather), ``bufs[slot][index + srcs[0]]``
+``CONST``  ``arg=value``
+``INDEX``  ``arg=node``: the integer value of a symbolic expression (iota, masks)
+``ALU``    ``arg=name`` from :data:`tinyjax.lowering.ops.ALU_OPS`
+``CAST``   conversion of ``srcs[0]`` to ``dtype``
+``ACC``    the accumulator (body only)
+``STORE``  ``arg=index``: ``bufs[0][index] = srcs[0]``
+=========  ==========================================================================
+
+Indices and validities are :mod:`symbolic` nodes over the loop variables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from tinyjax.lowering.symbolic import Node, Var
+
+__all__ = ["UOp", "Kernel", "loop_var"]
+
+
+@dataclass(frozen=True)
+class UOp:
+    op: str
+    dtype: Optional[np.dtype]
+    srcs: tuple[int, ...]
+    arg: Any
+
+    def __str__(self) -> str:
+        arg = self.arg
+        if self.op == "LOAD":
+            slot, index, valid = arg
+            arg = f"buf{slot}[{index}]" + ("" if _is_true(valid) else f" if {valid}")
+        dt = self.dtype.name if self.dtype is not None else ""
+        return f"{self.op:<6} {dt:<8} {list(self.srcs)} {arg}"
+
+
+def _is_true(n) -> bool:
+    return not isinstance(n, Node) or (n.vmin == n.vmax == 1) or (n.vmin > 0)
+
+
+def loop_var(k: int, size: int) -> Var:
+    return Var(f"i{k}", 0, max(int(size) - 1, 0))
+
+
+@dataclass
+class Kernel:
+    name: str
+    bufs: list[tuple[np.dtype, int]]        # (dtype, size) per slot; slot 0 is the output
+    buf_ids: list[int]                      # program buffer id per slot
+    full_shape: tuple[int, ...]
+    reduce_axes: tuple[int, ...]
+    reduce_op: Optional[str]
+    acc_dtype: Optional[np.dtype]
+    rbody: list[UOp]
+    body: list[UOp]
+    source_lines: list[str] = field(default_factory=list)
+    upcast_axis: Optional[int] = None       # an output axis to run innermost, below the reduce
+    flops: int = 0
+    nbytes: int = 0
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return tuple(1 if i in self.reduce_axes else s for i, s in enumerate(self.full_shape))
+
+    def loop_vars(self) -> list[Var]:
+        return [loop_var(k, s) for k, s in enumerate(self.full_shape)]
+
+    def describe(self) -> str:
+        kind = f"reduce_{self.reduce_op}{list(self.reduce_axes)}" if self.reduce_op else "elementwise"
+        out = self.bufs[0]
+        src = ", ".join(self.source_lines) if self.source_lines else "?"
+        return (f"{self.name}: {kind} full={list(self.full_shape)} -> "
+                f"{out[0].name}[{out[1]}] ({len(self.bufs) - 1} inputs) from {src}")
+
+    def dump(self) -> str:
+        lines = [self.describe()]
+        for k, (dt, n) in enumerate(self.bufs):
+            lines.append(f"  buf{k}: {dt.name}[{n}] (program buffer {self.buf_ids[k]})")
+        if self.reduce_op:
+            lines.append(f"  reduce body (acc {self.acc_dtype.name}):")
+            lines.extend(f"    %{i}: {u}" for i, u in enumerate(self.rbody))
+        lines.append("  body:")
+        lines.extend(f"    %{i}: {u}" for i, u in enumerate(self.body))
+        return "\n".join(lines)
