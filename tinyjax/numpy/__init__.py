@@ -7,8 +7,20 @@ from tinyjax.dtypes import (bfloat16, bool_, finfo, float16, float32, float64,  
                             iinfo, int8, int16, int32, int64, issubdtype, promote_types,
                             uint8, uint16, uint32, uint64, result_type)
 from tinyjax.numpy._creation import array, asarray  # noqa: F401
+from tinyjax.numpy._creation import (arange, astype, copy, diag, diagonal, empty,  # noqa: F401
+                                     empty_like, eye, full, full_like, identity, indices,
+                                     linspace, logspace, meshgrid, ones, ones_like, tri,
+                                     tril, triu, zeros, zeros_like)
+from tinyjax.numpy._shape import *  # noqa: F401,F403
+from tinyjax.numpy._reductions import *  # noqa: F401,F403
+from tinyjax.numpy._indexing import take, take_along_axis, where  # noqa: F401
 from tinyjax.numpy._ufuncs import *  # noqa: F401,F403
 from tinyjax.numpy._ufuncs import abs, divmod, pow, round  # noqa: F401
+from tinyjax.numpy._linalg import *  # noqa: F401,F403
+from tinyjax.numpy._sorting import *  # noqa: F401,F403
+from tinyjax.numpy._misc import *  # noqa: F401,F403
+from tinyjax.numpy import linalg  # noqa: F401
+from tinyjax.numpy._vectorize import vectorize  # noqa: F401
 from tinyjax.numpy import _array_methods  # noqa: F401  (installs operators and methods)
 
 pi = _np.pi

@@ -20,6 +20,108 @@ from tinyjax.lax.elementwise import _convert_weak
 from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_inexact,
                                  promote_dtypes)
 
+__all__ = [
+    "abs",
+    "absolute",
+    "add",
+    "arccos",
+    "arccosh",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
+    "around",
+    "bitwise_and",
+    "bitwise_invert",
+    "bitwise_left_shift",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_right_shift",
+    "bitwise_xor",
+    "cbrt",
+    "ceil",
+    "conj",
+    "conjugate",
+    "copysign",
+    "cos",
+    "cosh",
+    "deg2rad",
+    "degrees",
+    "divide",
+    "divmod",
+    "equal",
+    "exp",
+    "exp2",
+    "expm1",
+    "fix",
+    "float_power",
+    "floor",
+    "floor_divide",
+    "fmax",
+    "fmin",
+    "fmod",
+    "frexp",
+    "gcd",
+    "greater",
+    "greater_equal",
+    "heaviside",
+    "hypot",
+    "imag",
+    "invert",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "isneginf",
+    "isposinf",
+    "lcm",
+    "ldexp",
+    "left_shift",
+    "less",
+    "less_equal",
+    "log",
+    "log10",
+    "log1p",
+    "log2",
+    "logaddexp",
+    "logaddexp2",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "maximum",
+    "minimum",
+    "mod",
+    "modf",
+    "multiply",
+    "negative",
+    "nextafter",
+    "not_equal",
+    "positive",
+    "pow",
+    "power",
+    "rad2deg",
+    "radians",
+    "real",
+    "reciprocal",
+    "remainder",
+    "right_shift",
+    "rint",
+    "round",
+    "sign",
+    "signbit",
+    "sin",
+    "sinc",
+    "sinh",
+    "sqrt",
+    "square",
+    "subtract",
+    "tan",
+    "tanh",
+    "true_divide",
+    "trunc",
+]
+
 _state = core._state
 _eval_trace = core.eval_trace
 _lattice_result_type = dtypes.lattice_result_type
@@ -372,3 +474,308 @@ def right_shift(x1: Any, x2: Any, /) -> Any:
 
 bitwise_left_shift = left_shift
 bitwise_right_shift = right_shift
+
+
+# ---------------------------------------------------------------------------
+# Floating-point classification and sign manipulation
+# ---------------------------------------------------------------------------
+
+
+def _full(x: Any, value: Any, dtype: Any = None) -> Any:
+    aval = get_aval(x)
+    return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+
+
+def _is_inexact(x: Any) -> bool:
+    return dtypes.is_inexact(get_aval(x).dtype)
+
+
+def _one_operand(name: str, x: Any) -> Any:
+    check_arraylike(name, x)
+    return promote_dtypes(x)[0]
+
+
+def isnan(x: Any, /) -> Any:
+    """Elementwise test for NaN (always False for integers and bools)."""
+    x = _one_operand("isnan", x)
+    return lax.ne(x, x) if _is_inexact(x) else _full(x, False, np.bool_)
+
+
+def isinf(x: Any, /) -> Any:
+    """Elementwise test for positive or negative infinity."""
+    x = _one_operand("isinf", x)
+    if not _is_inexact(x):
+        return _full(x, False, np.bool_)
+    return lax.eq(lax.abs(x), _full(x, np.inf))
+
+
+def isfinite(x: Any, /) -> Any:
+    """Elementwise test for finiteness (not infinite and not NaN)."""
+    x = _one_operand("isfinite", x)
+    return lax.is_finite(x) if _is_inexact(x) else _full(x, True, np.bool_)
+
+
+def _isinf_signed(name: str, value: float) -> Callable:
+    def fn(x: Any, /) -> Any:
+        x = _one_operand(name, x)
+        return lax.eq(x, _full(x, value)) if _is_inexact(x) else _full(x, False, np.bool_)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise test for {'positive' if value > 0 else 'negative'} infinity."
+    return fn
+
+
+isposinf = _isinf_signed("isposinf", np.inf)
+isneginf = _isinf_signed("isneginf", -np.inf)
+
+_BITS_INT = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def signbit(x: Any, /) -> Any:
+    """Elementwise test of the sign bit (True for -0.0 and negative NaNs)."""
+    x = _one_operand("signbit", x)
+    dt = get_aval(x).dtype
+    if dt == np.bool_ or dtypes.is_unsigned(dt):
+        return _full(x, False, np.bool_)
+    if dtypes.is_int(dt):
+        return lax.lt(x, _full(x, 0))
+    bits = lax.bitcast_convert_type(x, _BITS_INT[dt.itemsize])
+    return lax.lt(bits, _full(bits, 0))
+
+
+def copysign(x1: Any, x2: Any, /) -> Any:
+    """``|x1|`` with the sign of ``x2``."""
+    x1, x2 = promote_args_inexact("copysign", x1, x2)
+    return lax.select(signbit(x2), lax.neg(lax.abs(x1)), lax.abs(x1))
+
+
+def fmax(x1: Any, x2: Any, /) -> Any:
+    """Elementwise maximum that ignores NaNs (NaN only where both are NaN)."""
+    x1, x2 = promote_args("fmax", x1, x2)
+    return lax.select(lax.bitwise_or(lax.gt(x1, x2), isnan(x2)), x1, x2)
+
+
+def fmin(x1: Any, x2: Any, /) -> Any:
+    """Elementwise minimum that ignores NaNs (NaN only where both are NaN)."""
+    x1, x2 = promote_args("fmin", x1, x2)
+    return lax.select(lax.bitwise_or(lax.lt(x1, x2), isnan(x2)), x1, x2)
+
+
+def heaviside(x1: Any, x2: Any, /) -> Any:
+    """Heaviside step: 0 where ``x1 < 0``, ``x2`` where ``x1 == 0``, 1 where ``x1 > 0``."""
+    x1, x2 = promote_args_inexact("heaviside", x1, x2)
+    zero = _full(x1, 0)
+    return lax.select(lax.lt(x1, zero), zero,
+                      lax.select(lax.gt(x1, zero), _full(x1, 1), x2))
+
+
+def hypot(x1: Any, x2: Any, /) -> Any:
+    """``sqrt(x1**2 + x2**2)`` computed without overflow or underflow."""
+    x1, x2 = promote_args_inexact("hypot", x1, x2)
+    x1, x2 = lax.abs(x1), lax.abs(x2)
+    idx_inf = lax.bitwise_or(isposinf(x1), isposinf(x2))
+    big, small = lax.max(x1, x2), lax.min(x1, x2)
+    is_zero = lax.eq(big, _full(big, 0))
+    safe = lax.select(is_zero, _full(big, 1), big)
+    ratio = lax.div(small, safe)
+    out = lax.select(is_zero, big,
+                     lax.mul(big, lax.sqrt(lax.add(_full(ratio, 1), lax.square(ratio)))))
+    return lax.select(idx_inf, _full(out, np.inf), out)
+
+
+def _replace_posinf(x: Any) -> Any:
+    return lax.select(isposinf(x), _full(x, 0), x)
+
+
+def _logaddexp_impl(x1: Any, x2: Any) -> Any:
+    amax = lax.max(x1, x2)
+    # a NaN input, or infinities of one sign: x1 + x2 is the answer (and x1 - x2 would
+    # be NaN), so those lanes subtract zeros instead
+    special = lax.bitwise_or(lax.bitwise_or(lax.ne(x1, x1), lax.ne(x2, x2)),
+                             lax.bitwise_and(lax.eq(x1, x2), isinf(x1)))
+    zero = _full(x1, 0)
+    delta = lax.sub(lax.select(special, zero, x1), lax.select(special, zero, x2))
+    both = lax.add(lax.select(special, x1, zero), lax.select(special, x2, zero))
+    return lax.select(special, both,
+                      lax.add(amax, lax.log1p(lax.exp(lax.neg(lax.abs(delta))))))
+
+
+def _make_logaddexp():
+    from tinyjax.transforms.custom_derivatives import custom_jvp
+
+    @custom_jvp
+    def _lae(x1, x2):
+        return _logaddexp_impl(x1, x2)
+
+    @_lae.defjvp
+    def _lae_jvp(primals, tangents):
+        x1, x2 = primals
+        t1, t2 = tangents
+        out = _lae(x1, x2)
+        # exp(x - out) with +inf replaced, so that inf inputs give finite weights
+        w1 = lax.exp(lax.sub(_replace_posinf(x1), _replace_posinf(out)))
+        w2 = lax.exp(lax.sub(_replace_posinf(x2), _replace_posinf(out)))
+        return out, lax.add(lax.mul(t1, w1), lax.mul(t2, w2))
+    return _lae
+
+
+_logaddexp_cjvp = None
+
+
+def logaddexp(x1: Any, x2: Any, /) -> Any:
+    """``log(exp(x1) + exp(x2))`` without overflow (exact for infinities)."""
+    global _logaddexp_cjvp
+    x1, x2 = promote_args_inexact("logaddexp", x1, x2)
+    if _logaddexp_cjvp is None:
+        _logaddexp_cjvp = _make_logaddexp()
+    return _logaddexp_cjvp(x1, x2)
+
+
+def logaddexp2(x1: Any, x2: Any, /) -> Any:
+    """``log2(2**x1 + 2**x2)`` without overflow."""
+    x1, x2 = promote_args_inexact("logaddexp2", x1, x2)
+    ln2 = _full(x1, math.log(2))
+    return lax.div(logaddexp(lax.mul(x1, ln2), lax.mul(x2, ln2)), ln2)
+
+
+def sinc(x: Any, /) -> Any:
+    """``sin(pi x) / (pi x)``, 1 at 0 (with the right derivatives there)."""
+    (x,) = promote_args_inexact("sinc", x)
+    eq_zero = lax.eq(x, _full(x, 0))
+    pi_x = lax.mul(_full(x, np.pi), x)
+    safe = lax.select(eq_zero, _full(x, 1), pi_x)
+    # At 0 the Maclaurin polynomial (value 1) carries the derivatives of sinc there.
+    y2 = lax.square(pi_x)
+    series = lax.add(_full(x, 1), lax.mul(y2, lax.add(_full(x, -1 / 6), lax.mul(
+        y2, _full(x, 1 / 120)))))
+    return lax.select(eq_zero, series, lax.div(lax.sin(safe), safe))
+
+
+def deg2rad(x: Any, /) -> Any:
+    """Degrees to radians."""
+    (x,) = promote_args_inexact("deg2rad", x)
+    return lax.mul(x, _full(x, np.pi / 180))
+
+
+def rad2deg(x: Any, /) -> Any:
+    """Radians to degrees."""
+    (x,) = promote_args_inexact("rad2deg", x)
+    return lax.mul(x, _full(x, 180 / np.pi))
+
+
+radians = deg2rad
+degrees = rad2deg
+
+
+# ---------------------------------------------------------------------------
+# Complex parts (tinyjax has real dtypes only: identities and zeros)
+# ---------------------------------------------------------------------------
+
+
+def _real_only(name: str, x: Any) -> Any:
+    x = _one_operand(name, x)
+    if dtypes.is_complex(get_aval(x).dtype):
+        raise NotImplementedError(f"jnp.{name}: complex dtypes are not supported by tinyjax.")
+    return x
+
+
+def conjugate(x: Any, /) -> Any:
+    """Complex conjugate (the identity for real dtypes)."""
+    return _real_only("conjugate", x)
+
+
+conj = conjugate
+
+
+def real(val: Any, /) -> Any:
+    """Real part (the identity for real dtypes)."""
+    return _real_only("real", val)
+
+
+def imag(val: Any, /) -> Any:
+    """Imaginary part (zeros for real dtypes)."""
+    x = _real_only("imag", val)
+    return _full(x, 0)
+
+
+# ---------------------------------------------------------------------------
+# Decompositions and integer functions
+# ---------------------------------------------------------------------------
+
+
+def modf(x: Any, /, out: None = None) -> tuple[Any, Any]:
+    """``(x - trunc(x), trunc(x))``: fractional and integral parts."""
+    (x,) = promote_args_inexact("modf", x)
+    whole = trunc(x)
+    return lax.sub(x, whole), whole
+
+
+def ldexp(x1: Any, x2: Any, /) -> Any:
+    """``x1 * 2**x2`` (``x2`` an integer array)."""
+    check_arraylike("ldexp", x1, x2)
+    (x2,) = promote_dtypes(x2)
+    if not (dtypes.is_int(get_aval(x2).dtype) or get_aval(x2).dtype == np.bool_):
+        raise ValueError(f"ldexp exponent must be an integer type; got {get_aval(x2).dtype}")
+    (x1,) = promote_args_inexact("ldexp", x1)
+    x1, x2f = promote_args("ldexp", x1, lax.convert_element_type(x2, get_aval(x1).dtype))
+    # two steps keep 2**x2 finite where the product is (x2 up to twice the max exponent)
+    half = lax.floor(lax.div(x2f, _full(x2f, 2)))
+    two = _full(x1, 2)
+    return lax.mul(lax.mul(x1, lax.pow(two, half)), lax.pow(two, lax.sub(x2f, half)))
+
+
+def _euclid_steps(dt: np.dtype) -> int:
+    return int(dt.itemsize * 8 * 1.45) + 2
+
+
+def gcd(x1: Any, x2: Any, /) -> Any:
+    """Greatest common divisor of ``|x1|`` and ``|x2|`` (integers)."""
+    x1, x2 = promote_args("gcd", x1, x2)
+    dt = get_aval(x1).dtype
+    if not dtypes.is_int(dt):
+        raise ValueError("Arguments to jax.numpy.gcd must be integers.")
+    a, b = absolute(x1), absolute(x2)
+    zero = _full(a, 0)
+    # Euclid's algorithm, unrolled over the worst case (consecutive Fibonacci numbers)
+    for _ in range(_euclid_steps(dt)):
+        nz = lax.ne(b, zero)
+        safe_b = lax.select(nz, b, _full(b, 1))
+        a, b = lax.select(nz, b, a), lax.select(nz, lax.rem(a, safe_b), zero)
+    return a
+
+
+def lcm(x1: Any, x2: Any, /) -> Any:
+    """Least common multiple of ``|x1|`` and ``|x2|`` (integers)."""
+    x1, x2 = promote_args("lcm", x1, x2)
+    dt = get_aval(x1).dtype
+    if not dtypes.is_int(dt):
+        raise ValueError("Arguments to jax.numpy.lcm must be integers.")
+    d = gcd(x1, x2)
+    zero = _full(d, 0)
+    is_zero = lax.eq(d, zero)
+    a, b = absolute(x1), absolute(x2)
+    return lax.select(is_zero, zero,
+                      lax.mul(a, lax.div(b, lax.select(is_zero, _full(d, 1), d))))
+
+
+def frexp(x: Any, /) -> tuple[Any, Any]:
+    """``(mantissa, exponent)`` with ``x == mantissa * 2**exponent``, ``0.5 <= |mantissa|
+    < 1`` (zeros, infinities and NaNs: ``(x, 0)``); the exponent is int32."""
+    (x,) = promote_args_inexact("frexp", x)
+    dt = get_aval(x).dtype
+    info = dtypes.finfo(dt)
+    int_dt = _BITS_INT[dt.itemsize]
+    mask, bias = (1 << info.nexp) - 1, 1 - info.minexp
+    # scale subnormals into the normal range first
+    tiny = lax.lt(lax.abs(x), _full(x, info.tiny))
+    bits = lax.bitcast_convert_type(lax.select(tiny, lax.mul(x, _full(x, 1 << info.nmant)),
+                                               x), int_dt)
+    exp = lax.select(tiny, _full(bits, -info.nmant), _full(bits, 0))
+    nmant = _full(bits, info.nmant)
+    exp = lax.add(exp, lax.add(lax.bitwise_and(lax.shift_right_logical(bits, nmant),
+                                               _full(bits, mask)), _full(bits, 1 - bias)))
+    bits = lax.bitwise_and(bits, _full(bits, ~(mask << info.nmant)))
+    bits = lax.bitwise_or(bits, _full(bits, (bias - 1) << info.nmant))
+    mant = lax.bitcast_convert_type(bits, dt)
+    special = lax.bitwise_or(lax.bitwise_not(isfinite(x)), lax.eq(x, _full(x, 0)))
+    exp = lax.select(special, _full(exp, 0), exp)
+    return lax.select(special, x, mant), lax.convert_element_type(exp, np.int32)

@@ -17,19 +17,19 @@ from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or
 
 
 class StagingTracer(Tracer):
-    __slots__ = ("_aval", "var")
+    __slots__ = ("_aval", "_var")
 
     def __init__(self, trace: "StagingTrace", aval: ShapedArray, var: Var):
         self._trace = trace
         self._aval = aval
-        self.var = var
+        self._var = var
 
     @property
     def aval(self) -> ShapedArray:
         return self._aval
 
     def _origin(self) -> str:
-        return self._trace.origins.get(self.var, "an intermediate value")
+        return self._trace.origins.get(self._var, "an intermediate value")
 
 
 class StagingTrace(Trace):
@@ -52,7 +52,7 @@ class StagingTrace(Trace):
 
     def to_atom(self, x: Any) -> Var | Literal:
         if isinstance(x, StagingTracer) and x._trace is self:
-            return x.var
+            return x._var
         check_foreign_tracer(x)
         lit = None if isinstance(x, Tracer) else literal_or_none(x)
         if lit is not None:
