@@ -14,6 +14,7 @@ from tinyjax.array import Array
 from tinyjax.core import ShapedArray, ensure_compile_time_eval
 from tinyjax import lax
 from tinyjax import numpy
+from tinyjax import random
 from tinyjax.transforms.staging import ShapeDtypeStruct, eval_shape, make_jaxpr
 from tinyjax.transforms.autodiff import (grad, hessian, jacfwd, jacrev, jvp, linearize, vjp,
                                          value_and_grad)

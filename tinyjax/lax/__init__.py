@@ -9,8 +9,10 @@ from tinyjax.lax.reductions import *  # noqa: F401,F403
 from tinyjax.lax.slicing import *  # noqa: F401,F403
 from tinyjax.lax.cumulative import *  # noqa: F401,F403
 from tinyjax.lax.sorting import *  # noqa: F401,F403
-from tinyjax.lax.gather_scatter import *  # noqa: F401,F403
-from tinyjax.lax.parallel import *  # noqa: F401,F403
 from tinyjax.lax.dot import *  # noqa: F401,F403
+from tinyjax.lax.gather_scatter import *  # noqa: F401,F403
 from tinyjax.lax.convolution import *  # noqa: F401,F403
 from tinyjax.lax.windowed import *  # noqa: F401,F403
+from tinyjax.lax.parallel import *  # noqa: F401,F403
+from tinyjax.lax.random_bits import *  # noqa: F401,F403
+from tinyjax.lax.control_flow import *  # noqa: F401,F403

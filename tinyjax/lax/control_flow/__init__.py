@@ -1,0 +1,14 @@
+"""Structured control flow: ``cond``, ``switch``, ``while_loop``, ``fori_loop``,
+``scan``, ``map`` and ``associative_scan`` (JAX's ``jax.lax`` control flow).
+
+Each primitive holds its sub-programs as open jaxprs (closed-over values are
+explicit leading operands) and has rules for every transform: jvp, partial
+evaluation and transposition (reverse mode of ``cond`` and ``scan``), batching
+and dead-code elimination.  Eagerly the loops run in Python over the sub-jaxprs.
+"""
+from tinyjax.lax.control_flow.associative_scan import associative_scan
+from tinyjax.lax.control_flow.conditionals import cond, cond_p, switch
+from tinyjax.lax.control_flow.loops import fori_loop, map, scan, scan_p, while_loop, while_p
+
+__all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "associative_scan",
+           "cond_p", "while_p", "scan_p"]
