@@ -277,6 +277,12 @@ class Tracer:
 class EvalTrace(Trace):
     """Eager evaluation: run each primitive's numpy implementation at once."""
 
+    def __init__(self):
+        # Signatures (primitive, input types, params) whose abstract evaluation has
+        # passed: eager ops validate their input once per signature, so bad input
+        # gets the primitive's own error instead of whatever numpy would do.
+        self.checked: set = set()
+
     def process_primitive(self, primitive, args, params):
         from tinyjax.array import Array, wrap_eager
         values, weak = [], []
@@ -289,6 +295,7 @@ class EvalTrace(Trace):
             else:
                 values.append(x)
                 weak.append(type(x) in (int, float, complex))
+        self.check(primitive, args, values, params)
         out = primitive.impl(*values, **params)
         weak_out = primitive.weak_type_rule(weak, **params)
         if primitive.multiple_results:
@@ -296,6 +303,21 @@ class EvalTrace(Trace):
                 weak_out = [weak_out] * len(out)
             return [wrap_eager(o, w) for o, w in zip(out, weak_out)]
         return wrap_eager(out, weak_out)
+
+
+    def check(self, primitive, args, values, params) -> None:
+        try:
+            key = (primitive, tuple((getattr(v, "shape", ()), getattr(v, "dtype", type(v)))
+                                    for v in values), tuple(params.items()))
+            if key in self.checked:
+                return
+        except TypeError:  # unhashable params: check every time
+            key = None
+        primitive.abstract_eval(*map(get_aval, args), **params)
+        if key is not None:
+            if len(self.checked) > 100_000:
+                self.checked.clear()
+            self.checked.add(key)
 
 
 def escaped_tracer_error(tracer: Tracer, primitive: Primitive | None = None

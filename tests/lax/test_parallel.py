@@ -55,3 +55,15 @@ def test_grad_through_psum():
 def test_unbound_axis_name():
     with pytest.raises(NameError, match="unbound axis name: i"):
         lax.psum(np.ones(3, np.float32), "i")
+
+
+def test_collectives_inside_control_flow_and_checkpoint_under_vmap():
+    def body(c, x):
+        return c + lax.psum(x, "i"), c
+    out = jax.vmap(lambda xs: lax.scan(body, 0.0, xs)[0], in_axes=1, axis_name="i")(X)
+    np.testing.assert_allclose(out, np.full(3, X.sum()))
+    out = jax.vmap(lambda x: lax.cond(x > 100.0, lambda v: v, lambda v: lax.psum(v, "i"), x),
+                   axis_name="i")(X[:, 0])
+    np.testing.assert_allclose(out, np.full(4, X[:, 0].sum()))
+    out = jax.vmap(jax.checkpoint(lambda x: lax.pmax(x, "i")), axis_name="i")(X[:, 1])
+    np.testing.assert_allclose(out, np.full(4, X[:, 1].max()))

@@ -18,7 +18,7 @@ _lgamma = np.frompyfunc(lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) 
 
 def _apply(fn, x):
     x = np.asarray(x)
-    out = fn(x.astype(np.float64)).astype(np.float64)
+    out = np.asarray(fn(x.astype(np.float64)), dtype=np.float64)
     return out.astype(x.dtype)
 
 

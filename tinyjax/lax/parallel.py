@@ -38,10 +38,38 @@ pmin_p = _collective("pmin")
 all_gather_p = _collective("all_gather")
 axis_index_p = _collective("axis_index")
 
+def _sizes(axis_name) -> list[int]:
+    sizes = [batching.bound_axis_size(n) for n in _names(axis_name)]
+    if None in sizes:
+        _unbound(axis_name=_names(axis_name)[sizes.index(None)])
+    return sizes
+
+
+def _reduce_abstract_eval(x, *, axis_name):
+    _sizes(axis_name)
+    return x
+
+
+def _all_gather_abstract_eval(x, *, axis_name, axis, tiled):
+    (size,) = _sizes(axis_name)
+    shape = list(x.shape)
+    if tiled:
+        shape[axis] *= size
+    else:
+        shape.insert(axis, size)
+    return ShapedArray(tuple(shape), x.dtype, x.weak_type)
+
+
+def _axis_index_abstract_eval(*, axis_name):
+    import numpy as np
+    _sizes(axis_name)
+    return ShapedArray((), np.int32)
+
+
 for _p in (psum_p, pmax_p, pmin_p):
-    _p.def_abstract_eval(lambda x, *, axis_name: _unbound(axis_name=axis_name))
-all_gather_p.def_abstract_eval(lambda x, **params: _unbound(**params))
-axis_index_p.def_abstract_eval(lambda **params: _unbound(**params))
+    _p.def_abstract_eval(_reduce_abstract_eval)
+all_gather_p.def_abstract_eval(_all_gather_abstract_eval)
+axis_index_p.def_abstract_eval(_axis_index_abstract_eval)
 
 
 def _reduce_rule(prim: Primitive, reduction: str, scale_unbatched: bool):

@@ -85,8 +85,12 @@ class BatchTrace(Trace):
         rule = batch_rules.get(primitive)
         if rule is None:
             raise NotImplementedError(f"Batching rule for '{primitive.name}' not implemented")
-        with set_current_trace(self.parent):
-            out, out_dim = rule(list(vals), list(dims), **params)
+        _rule_axes.append(self.axis_data)
+        try:
+            with set_current_trace(self.parent):
+                out, out_dim = rule(list(vals), list(dims), **params)
+        finally:
+            _rule_axes.pop()
         if primitive.multiple_results:
             return [self.wrap(o, d) for o, d in zip(out, out_dim)]
         return self.wrap(out, out_dim)
@@ -101,6 +105,31 @@ class BatchTrace(Trace):
         from tinyjax.transforms.custom_derivatives import batch_custom_vjp_call
         return batch_custom_vjp_call(self, primitive, fun, fwd, bwd, args,
                                      out_trees=out_trees, symbolic_zeros=symbolic_zeros)
+
+
+# The named axes of the vmaps being traced (innermost last): collectives staged
+# inside them (e.g. in a loop body) type-check against this environment.
+_axis_env: list[AxisData] = []
+
+
+def bound_axis_size(name: Any) -> int | None:
+    """The size of the enclosing vmap axis called ``name``, or None if unbound."""
+    for axis in reversed(_axis_env):
+        if axis.name == name:
+            return axis.size
+    return None
+
+
+# The axes of the batch traces whose rules are running (innermost last).
+_rule_axes: list[AxisData] = []
+
+
+def rule_axis_data(size: int) -> AxisData:
+    """The axis a batching rule is vectorising over, for rules that re-trace a
+    sub-program with vmap: keeping its name lets collectives inside resolve."""
+    if _rule_axes and _rule_axes[-1].size == size:
+        return _rule_axes[-1]
+    return AxisData(None, size)
 
 
 # ---------------------------------------------------------------------------
@@ -185,9 +214,13 @@ def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
     at the requested ``out_dims`` (None: the output must not vary over the batch)."""
     from tinyjax.core import current_trace, new_trace
     trace = BatchTrace(current_trace(), axis_data)
-    with new_trace(trace):
-        outs = fun(*[trace.wrap(a, d) for a, d in zip(args, in_dims)])
-        pairs = [trace.to_val_dim(o) for o in outs]
+    _axis_env.append(axis_data)
+    try:
+        with new_trace(trace):
+            outs = fun(*[trace.wrap(a, d) for a, d in zip(args, in_dims)])
+            pairs = [trace.to_val_dim(o) for o in outs]
+    finally:
+        _axis_env.pop()
     results = []
     for (val, dim), out_dim in zip(pairs, out_dims):
         if out_dim is None:

@@ -117,7 +117,7 @@ ad.transpose_rules[checkpoint_p] = _transpose
 
 def _batch(vals, dims, *, jaxpr, prevent_cse, differentiated, policy):
     size = batching.batch_size(vals, dims)
-    axis = batching.AxisData(None, size)
+    axis = batching.rule_axis_data(size)
     m = len(jaxpr.outvars)
 
     def batched(*args):

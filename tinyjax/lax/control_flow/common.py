@@ -218,7 +218,7 @@ def batch_jaxpr(jaxpr: Jaxpr, size: int, in_batched: Sequence[bool],
     store: list[list[bool]] = []
 
     def fun(*args):
-        trace = batching.BatchTrace(current_trace(), batching.AxisData(None, size))
+        trace = batching.BatchTrace(current_trace(), batching.rule_axis_data(size))
         with new_trace(trace):
             outs = run(jaxpr, *[trace.wrap(a, 0 if b else None)
                                 for a, b in zip(args, in_batched)])

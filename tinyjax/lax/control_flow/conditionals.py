@@ -173,7 +173,7 @@ def _cond_batch(vals, dims, *, branches):
         # A batched predicate: every branch runs and each lane selects its result.
         idx = batching.bdim_at_front(index, dims[0], size)
         idx = lax.clamp(np.int32(0), idx, np.int32(len(branches) - 1))
-        axis = batching.AxisData(None, size)
+        axis = batching.rule_axis_data(size)
         outs = [batching.vmap_flat(lambda *a, b=b: run(b, *a), axis, ops,
                                    [0 if b_ else None for b_ in in_bat], [0] * n_out)
                 for b in branches]
