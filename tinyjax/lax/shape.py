@@ -8,7 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.array import wrap_eager
+from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
 from tinyjax.lax._helpers import as_operand
 from tinyjax.transforms import ad, batching
 from tinyjax.transforms.ad import Zero
@@ -271,8 +272,11 @@ def broadcasted_iota(dtype, shape: Sequence[int], dimension: int, sharding=None)
 def full(shape: Sequence[int], fill_value: Any, dtype: Any = None, sharding=None):
     """An array of ``shape`` filled with ``fill_value`` (a broadcast scalar, no copy)."""
     from tinyjax.lax.elementwise import convert_element_type
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
+    if type(shape) is not tuple:
+        shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
     if isinstance(fill_value, (bool, int, float)) and dtype is not None:
+        if is_eager():  # no tracing needed: build it directly
+            return wrap_eager(np.full(shape, fill_value, dtypes.canonicalize_dtype(dtype)))
         return broadcast_in_dim(as_operand(fill_value, dtype, weak=False), shape, ())
     value = as_operand(fill_value)
     if get_aval(value).shape:

@@ -94,6 +94,8 @@ def asarray(a: Any, dtype: Any = None, order: str | None = None, *,
 
 def _shape_tuple(shape: Any, fun_name: str) -> tuple[int, ...]:
     """A static shape from an int or a sequence of ints (JAX's error for tracers)."""
+    if type(shape) is tuple and all(type(d) is int and d >= 0 for d in shape):
+        return shape
     if isinstance(shape, Tracer):
         shape = concrete_value(shape, f"{fun_name} shape")
     if np.ndim(shape) == 0:

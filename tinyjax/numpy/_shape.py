@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tinyjax import lax
+from tinyjax import core, lax
+from tinyjax.array import Array, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.numpy._creation import _canon_axis, _shape_tuple, asarray, concrete_value
 from tinyjax.numpy._util import broadcast_shapes as _broadcast_shapes_impl
@@ -110,6 +111,8 @@ def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None
 
 def ravel(a: Any, order: str = "C") -> Any:
     """``a`` flattened to one dimension."""
+    if type(a) is Array and order == "C" and core.is_eager():
+        return wrap_eager(a._value.reshape(-1), a.weak_type)  # a numpy view: no copy
     check_arraylike("ravel", a)
     return reshape(a, (-1,), order=order)
 
