@@ -25,6 +25,7 @@ from tinyjax.transforms.checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
+from tinyjax import nn, scipy  # noqa: E402
 
 jacobian = jacrev
 

@@ -1,0 +1,4 @@
+"""tinyjax.scipy: the parts of ``jax.scipy`` built on tinyjax.numpy and lax."""
+from tinyjax.scipy import special
+
+__all__ = ["special"]
