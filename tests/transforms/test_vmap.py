@@ -90,3 +90,11 @@ def test_batched_scalar_meets_unbatched_vector():
     np.testing.assert_allclose(outer(np.array([1.0, 2.0], np.float32),
                                      np.array([1.0, 2.0, 3.0], np.float32)),
                                np.outer([1, 2], [1, 2, 3]))
+
+
+def test_vmap_of_jacfwd_and_jacrev_match_loops():
+    f = lambda x: lax.sin(x) * lax.reduce_sum(x * x, (0,))
+    xs = np.random.default_rng(3).standard_normal((4, 3)).astype(np.float32)
+    expected = np.stack([np.asarray(jax.jacfwd(f)(x)) for x in xs])
+    np.testing.assert_allclose(jax.vmap(jax.jacfwd(f))(xs), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.vmap(jax.jacrev(f))(xs), expected, rtol=1e-5, atol=1e-6)
