@@ -572,11 +572,11 @@ ERRORS = [
     ("squeeze", lambda x: lax.squeeze(x, (0, -2)), [F32[:1]], ValueError,
      r"squeeze dimensions are not unique"),
     ("split", lambda x: lax.split(x, (1, 1), 1), [F32], ValueError,
-     r"Sum of sizes 2 must be equal to dimension 1 of the operand shape \(2, 3\)"),
+     r"split: sum of sizes 2 must be equal to dimension 1 of the operand shape \(2, 3\)"),
     ("split", lambda x: lax.split(x, (4, -1), 1), [F32], ValueError,
-     r"Sizes passed to split must be nonnegative"),
+     r"split: sizes passed to split must be nonnegative"),
     ("dynamic_slice", lambda x: lax.dynamic_slice(x, (0,), (1, 1)), [F32], ValueError,
-     r"Length of slice indices must match number of operand dimensions \(1 vs 2\)"),
+     r"dynamic_slice: length of slice indices must match number of operand dimensions \(1 vs 2\)"),
     ("dynamic_slice", lambda x: lax.dynamic_slice(x, (0, 0), (3, 1)), [F32], TypeError,
      r"dynamic_slice slice_sizes must be less than or equal to operand shape"),
     ("dynamic_slice", lambda x: lax.dynamic_slice(x, (0, 0), (1,)), [F32], TypeError,
@@ -593,7 +593,8 @@ ERRORS = [
     ("dynamic_update_slice", lambda x, u: lax.dynamic_update_slice(x, u, (0, 0)),
      [F32[:1], F32], TypeError, r"dynamic_update_slice update shape must be smaller than"),
     ("dynamic_update_slice", lambda x, u: lax.dynamic_update_slice(x, u, (0,)),
-     [F32, F32], ValueError, r"Length of slice indices must match number of operand"),
+     [F32, F32], ValueError,
+     r"dynamic_update_slice: length of slice indices must match number of operand"),
 ]
 
 

@@ -121,16 +121,20 @@ reduce_or_p = _reduce_prim("reduce_or", lambda x, axis: np.bitwise_or.reduce(x, 
 reduce_xor_p = _reduce_prim("reduce_xor", _xor_impl, _bool_int, "bool, integer")
 
 
-def _axes(x, axes) -> tuple[int, ...]:
+def _axes(x, axes, name: str) -> tuple[int, ...]:
     ndim = get_aval(x).ndim
     axes = (axes,) if isinstance(axes, int) else tuple(axes)
-    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+    for a in axes:
+        if not -ndim <= int(a) < ndim:
+            raise ValueError(f"{name}: reduction axis {a} is out of bounds for an operand "
+                             f"of shape {get_aval(x).shape}.")
+    return tuple(int(a) % ndim for a in axes)
 
 
 def _public(prim: Primitive):
     def fn(operand, axes: Sequence[int]):
         x = as_operand(operand)
-        return prim.bind(x, axes=_axes(x, axes), out_sharding=None)
+        return prim.bind(x, axes=_axes(x, axes, prim.name), out_sharding=None)
     fn.__name__ = prim.name
     fn.__doc__ = f"``{prim.name}`` of ``operand`` over ``axes``."
     return fn
@@ -246,7 +250,7 @@ def _arg_prim(name: str, np_fn: Callable) -> Primitive:
                             f"{np.dtype(index_dtype).name}")
         axis, = axes
         if not 0 <= axis < x.ndim:
-            raise ValueError(f"Invalid axis {axis} for operand shape {x.shape}")
+            raise ValueError(f"{name}: invalid axis {axis} for operand shape {x.shape}")
         if x.shape[axis] < 1:
             raise ValueError("argmin and argmax require non-empty reduction dimension. "
                              f"operand.shape={x.shape} axis={axis}")

@@ -518,9 +518,9 @@ def _split_shapes(x, sizes, axis) -> list[tuple[int, ...]]:
     if not 0 <= axis < x.ndim:
         raise ValueError(f"split axis {axis} is out of bounds for operand shape {x.shape}")
     if any(s < 0 for s in sizes):
-        raise ValueError(f"Sizes passed to split must be nonnegative, got {list(sizes)}")
+        raise ValueError(f"split: sizes passed to split must be nonnegative, got {list(sizes)}")
     if sum(sizes) != x.shape[axis]:
-        raise ValueError(f"Sum of sizes {sum(sizes)} must be equal to dimension {axis} of "
+        raise ValueError(f"split: sum of sizes {sum(sizes)} must be equal to dimension {axis} of "
                          f"the operand shape {x.shape}")
     return [x.shape[:axis] + (s,) + x.shape[axis + 1:] for s in sizes]
 
@@ -793,11 +793,13 @@ def _dynamic_indices(name: str, shape: tuple[int, ...], start_indices,
     if not isinstance(start_indices, (tuple, list)):
         arr = as_operand(start_indices)
         if get_aval(arr).ndim != 1:
-            raise ValueError(f"Slice indices must be a 1D sequence, got {get_aval(arr).shape}")
+            raise ValueError(f"{name}: slice indices must be a 1D sequence, got "
+                             f"{get_aval(arr).shape}")
         start_indices = [index_in_dim(arr, k, keepdims=False)
                          for k in range(get_aval(arr).shape[0])]
     if len(start_indices) != len(shape):
-        raise ValueError("Length of slice indices must match number of operand dimensions "
+        raise ValueError(f"{name}: length of slice indices must match number of operand "
+                         "dimensions "
                          f"({len(start_indices)} vs {len(shape)})")
     ops = [as_operand(int(i)) if isinstance(i, np.integer) else as_operand(i)
            for i in start_indices]

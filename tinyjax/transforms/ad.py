@@ -159,6 +159,11 @@ class JVPTrace(Trace):
             return self.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, primals,
                                                        out_trees=out_trees,
                                                        symbolic_zeros=symbolic_zeros)
+        from tinyjax.transforms.partial_eval import UnknownTracer
+        if not all(type(t) is Zero or isinstance(t, UnknownTracer) for t in tangents):
+            # Only reverse mode (jvp under linearize, tangents unknown) can use bwd.
+            raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp "
+                            "function.")
         with set_current_trace(self.parent):
             res, primals_out = fwd(*primals)
             from tinyjax.transforms.custom_derivatives import custom_lin

@@ -1,0 +1,191 @@
+"""Every primitive rejects at least one bad input with an error that names it,
+eagerly and at trace time.  A new primitive without a case here fails
+``test_every_primitive_has_a_bad_input_case``."""
+import sys
+
+import numpy as np
+import pytest
+
+import tinyjax as jax
+from tinyjax import lax
+from tinyjax.core import Primitive
+
+F = np.ones((2, 3), np.float32)
+I = np.ones((2, 3), np.int32)
+B = np.ones((2, 3), bool)
+U = np.ones((2, 3), np.uint32)
+
+FLOAT_ONLY_UNARY = ["exp", "exp2", "log", "log1p", "expm1", "tanh", "logistic", "sin", "cos",
+                    "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+                    "sqrt", "rsqrt", "cbrt", "erf", "erfc", "erf_inv", "lgamma", "digamma",
+                    "floor", "ceil", "is_finite", "round"]
+NUMBER_UNARY = {"neg": "neg", "sign": "sign", "square": "square"}
+BINARY = ["add", "sub", "mul", "div", "rem", "max", "min", "pow", "atan2", "nextafter",
+          "eq", "ne", "lt", "le", "gt", "ge", "polygamma"]
+H = F.astype(np.float16)
+
+
+def _bind(name, *args, **params):
+    return getattr(lax, f"{name}_p").bind(*args, **params)
+
+
+CASES = {}
+for _name in FLOAT_ONLY_UNARY:
+    CASES[_name] = (lambda n=_name: getattr(lax, n)(I), TypeError,
+                    f"{_name} does not accept dtype i32")
+for _name in NUMBER_UNARY:
+    CASES[_name] = (lambda n=_name: getattr(lax, n)(B), TypeError,
+                    f"{_name} does not accept dtype bool")
+for _name in BINARY:
+    CASES[_name] = (lambda n=_name: _bind(n, F, H), TypeError,
+                    f"{_name} requires arguments to have the same dtypes")
+CASES.update({
+    "abs": (lambda: lax.abs(U), TypeError, "abs does not accept dtype u32"),
+    "integer_pow": (lambda: lax.integer_pow(B, 2), TypeError, "integer_pow does not accept"),
+    "not": (lambda: lax.bitwise_not(F), TypeError, "not does not accept dtype f32"),
+    "population_count": (lambda: lax.population_count(F), TypeError,
+                         "population_count does not accept dtype f32"),
+    "and": (lambda: lax.bitwise_and(F, F), TypeError, "and does not accept dtype f32"),
+    "or": (lambda: lax.bitwise_or(F, F), TypeError, "or does not accept dtype f32"),
+    "xor": (lambda: lax.bitwise_xor(F, F), TypeError, "xor does not accept dtype f32"),
+    "shift_left": (lambda: lax.shift_left(F, F), TypeError, "shift_left does not accept"),
+    "shift_right_logical": (lambda: lax.shift_right_logical(F, F), TypeError,
+                            "shift_right_logical does not accept"),
+    "shift_right_arithmetic": (lambda: lax.shift_right_arithmetic(F, F), TypeError,
+                               "shift_right_arithmetic does not accept"),
+    "select_n": (lambda: lax.select_n(F, F, F), TypeError, "select_n which must be boolean"),
+    "clamp": (lambda: lax.clamp(np.ones(4, np.float32), F, 1.0), TypeError,
+              "clamp requires min to be a scalar"),
+    "convert_element_type": (lambda: _bind("convert_element_type", object(),
+                                           new_dtype=np.float32), TypeError,
+                             "not a valid JAX type"),
+    "bitcast_convert_type": (lambda: lax.bitcast_convert_type(np.ones(3, np.int8), np.int32),
+                             TypeError, "bitcast_convert_type"),
+    "stop_gradient": (lambda: lax.stop_gradient_p.bind(object()), TypeError,
+                      "not a valid JAX type"),
+    "broadcast_in_dim": (lambda: lax.broadcast_in_dim(F, (4, 3), (0, 1)), TypeError,
+                         "broadcast_in_dim operand dimension sizes must either be 1"),
+    "reshape": (lambda: lax.reshape(F, (4, 2)), TypeError, "reshape total size must be "
+                                                           "unchanged"),
+    "transpose": (lambda: lax.transpose(F, (0, 0)), TypeError,
+                  "transpose permutation isn't a permutation"),
+    "iota": (lambda: lax.broadcasted_iota(np.int32, (2, 3), 5), ValueError,
+             "iota dimension must be between"),
+    "reduce_sum": (lambda: lax.reduce_sum(F, (0, 0)), ValueError, "reduce_sum"),
+    "reduce_max": (lambda: lax.reduce_max(F, (3,)), ValueError, "reduce_max"),
+    "reduce_min": (lambda: lax.reduce_min(F, (3,)), ValueError, "reduce_min"),
+    "reduce_prod": (lambda: lax.reduce_prod(B, (0,)), TypeError, "reduce_prod"),
+    "reduce_and": (lambda: lax.reduce_and(F, (0,)), TypeError, "reduce_and"),
+    "reduce_or": (lambda: lax.reduce_or(F, (0,)), TypeError, "reduce_or"),
+    "reduce_xor": (lambda: lax.reduce_xor(F, (0,)), TypeError, "reduce_xor"),
+    "argmax": (lambda: lax.argmax(F, 5, np.int32), ValueError, "argmax"),
+    "argmin": (lambda: lax.argmin(F, 0, np.float32), TypeError, "index_dtype must be an "
+                                                                "integer type"),
+    "cumsum": (lambda: lax.cumsum(B, 0), TypeError, "cumsum"),
+    "cumprod": (lambda: lax.cumprod(B, 0), TypeError, "cumprod"),
+    "cummax": (lambda: lax.cummax(F, 4), ValueError, "cummax"),
+    "cummin": (lambda: lax.cummin(F, 4), ValueError, "cummin"),
+    "cumlogsumexp": (lambda: lax.cumlogsumexp(I, 0), TypeError, "cumlogsumexp"),
+    "slice": (lambda: lax.slice(F, (0, 0), (3, 3)), TypeError, "slice"),
+    "pad": (lambda: lax.pad(F, np.int32(0), ((0, 0, 0), (0, 0, 0))), TypeError, "pad"),
+    "concatenate": (lambda: lax.concatenate([F, I], 0), TypeError, "concatenate"),
+    "rev": (lambda: lax.rev(F, (2,)), (TypeError, ValueError), "rev"),
+    "squeeze": (lambda: lax.squeeze(F, (0,)), ValueError, "squeeze"),
+    "split": (lambda: lax.split(F, (1, 1), axis=1), ValueError, "split"),
+    "dynamic_slice": (lambda: lax.dynamic_slice(F, (0,), (1, 1)), (TypeError, ValueError),
+                      "dynamic_slice"),
+    "dynamic_update_slice": (lambda: lax.dynamic_update_slice(F, I, (0, 0)), TypeError,
+                             "dynamic_update_slice"),
+    "gather": (lambda: lax.gather(F, np.zeros((2, 1), np.float32), lax.GatherDimensionNumbers(
+        offset_dims=(1,), collapsed_slice_dims=(0,), start_index_map=(0,)), (1, 3)),
+        (TypeError, ValueError), "gather"),
+    "dot_general": (lambda: lax.dot_general(F, np.ones((4, 2), np.float32),
+                                            (((1,), (0,)), ((), ()))), TypeError,
+                    "dot_general"),
+    "conv_general_dilated": (lambda: lax.conv_general_dilated(
+        np.ones((1, 2, 5, 5), np.float32), np.ones((3, 4, 3, 3), np.float32), (1, 1),
+        "VALID"), (TypeError, ValueError), "conv_general_dilated"),
+    "reduce_window_sum": (lambda: lax.reduce_window(F, 0.0, lax.add, (3,), (1,), "VALID"),
+                          (TypeError, ValueError), "reduce_window"),
+    "reduce_window_max": (lambda: lax.reduce_window(F, -np.inf, lax.max, (1, 4), (1, 1),
+                                                    "VALID"), (TypeError, ValueError),
+                          "reduce_window"),
+    "reduce_window_min": (lambda: lax.reduce_window(F, np.inf, lax.min, (1, 1), (0, 1),
+                                                    "VALID"), (TypeError, ValueError),
+                          "reduce_window"),
+    "select_and_scatter_add": (lambda: lax.select_and_scatter_add(
+        np.ones((5, 5), np.float32), F, lax.ge_p, (1, 1), (1, 1), "VALID"),
+        (TypeError, ValueError), "select_and_scatter_add"),
+    "select_and_gather_add": (lambda: lax.select_and_gather_add(
+        np.ones((5, 5), np.float32), F, lax.ge_p, (1, 1), (1, 1), "VALID"),
+        (TypeError, ValueError), "select_and_gather_add"),
+    "sort": (lambda: lax.sort((F, np.ones(3, np.float32))), (TypeError, ValueError), "sort"),
+    "top_k": (lambda: lax.top_k(F, 4), (TypeError, ValueError), "top_k"),
+    "psum": (lambda: lax.psum(F, "nope"), NameError, "unbound axis name: nope"),
+    "pmax": (lambda: lax.pmax(F, "nope"), NameError, "unbound axis name"),
+    "pmin": (lambda: lax.pmin(F, "nope"), NameError, "unbound axis name"),
+    "all_gather": (lambda: lax.all_gather(F, "nope"), NameError, "unbound axis name"),
+    "axis_index": (lambda: lax.axis_index("nope"), NameError, "unbound axis name"),
+    "cond": (lambda: lax.cond(True, lambda: F, lambda: I), TypeError,
+             "true_fun and false_fun output must have identical types"),
+    "while": (lambda: lax.while_loop(lambda c: c < 3, lambda c: c + 1.0, np.int32(0)),
+              TypeError,
+              "body_fun output and input must have identical types"),
+    "scan": (lambda: lax.scan(lambda c, x: (np.ones(2, np.float32), x), np.float32(0),
+                              np.ones(3, np.float32)), TypeError, "carry"),
+    "threefry2x32": (lambda: lax.threefry2x32_p.bind(U, U, F, U), TypeError, "threefry"),
+    "scatter": (lambda: lax.scatter(F, np.zeros((1, 1), np.int32), I, _sdn()), TypeError,
+                "scatter"),
+    "scatter-add": (lambda: lax.scatter_add(F, np.zeros((1, 1), np.int32), I, _sdn()),
+                    TypeError, "scatter"),
+    "scatter-mul": (lambda: lax.scatter_mul(F, np.zeros((1, 1), np.int32), I, _sdn()),
+                    TypeError, "scatter"),
+    "scatter-min": (lambda: lax.scatter_min(F, np.zeros((1, 1), np.int32), I, _sdn()),
+                    TypeError, "scatter"),
+    "scatter-max": (lambda: lax.scatter_max(F, np.zeros((1, 1), np.int32), I, _sdn()),
+                    TypeError, "scatter"),
+    "custom_lin": (lambda: jax.jvp(_clip, (1.0,), (1.0,)), TypeError,
+                   "can't apply forward-mode autodiff"),
+})
+
+# Primitives a user never binds directly, with the reason.
+EXEMPT = {
+    "custom_jvp_call": "never bound: custom_jvp calls go to the trace's process method",
+    "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
+    "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+}
+
+
+def _sdn():
+    return lax.ScatterDimensionNumbers(update_window_dims=(1,), inserted_window_dims=(0,),
+                                       scatter_dims_to_operand_dims=(0,))
+
+
+@jax.custom_vjp
+def _clip(x):
+    return x
+
+
+_clip.defvjp(lambda x: (x, None), lambda r, g: (g,))
+
+
+def _all_primitives() -> set[str]:
+    names = set()
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("tinyjax") and mod is not None:
+            names.update(v.name for v in vars(mod).values() if isinstance(v, Primitive))
+    return names
+
+
+def test_every_primitive_has_a_bad_input_case():
+    missing = _all_primitives() - set(CASES) - set(EXEMPT)
+    assert not missing, f"primitives without an abstract-eval error test: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_raises_eagerly_and_when_traced(name):
+    thunk, exc, match = CASES[name]
+    with pytest.raises(exc, match=match):
+        thunk()
+    with pytest.raises(exc, match=match):
+        jax.make_jaxpr(lambda: thunk())()
