@@ -304,7 +304,6 @@ class EvalTrace(Trace):
             return [wrap_eager(o, w) for o, w in zip(out, weak_out)]
         return wrap_eager(out, weak_out)
 
-
     def check(self, primitive, args, values, params) -> None:
         try:
             key = (primitive, tuple((getattr(v, "shape", ()), getattr(v, "dtype", type(v)))
@@ -370,12 +369,10 @@ def set_current_trace(trace: Trace) -> Iterator[Trace]:
 @contextmanager
 def new_trace(trace: Trace) -> Iterator[Trace]:
     """Make ``trace`` current for the duration of a transform, then retire it."""
-    prev = _state.trace
-    _state.trace = trace
     try:
-        yield trace
+        with set_current_trace(trace):
+            yield trace
     finally:
-        _state.trace = prev
         trace.invalidate()
 
 

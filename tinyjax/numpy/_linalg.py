@@ -23,17 +23,9 @@ from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arr
 __all__ = ["dot", "vdot", "inner", "outer", "matmul", "tensordot", "einsum", "kron", "trace",
            "cross", "vecdot", "matvec", "vecmat"]
 
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return get_aval(x).shape
-
-
-def _ndim(x: Any) -> int:
-    return get_aval(x).ndim
-
-
-def _dtype(x: Any) -> np.dtype:
-    return get_aval(x).dtype
+from tinyjax.numpy._util import dtype_of as _dtype
+from tinyjax.numpy._util import ndim_of as _ndim
+from tinyjax.numpy._util import shape_of as _shape
 
 
 def _operands(name: str, *xs: Any) -> list[Any]:

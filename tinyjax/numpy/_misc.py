@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.core import get_aval
 from tinyjax.numpy._creation import asarray
 from tinyjax.numpy._sorting import _ravel, _take1d, searchsorted
 from tinyjax.numpy._ufuncs import maximum, minimum, remainder
@@ -17,22 +16,10 @@ from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arr
 __all__ = ["diff", "ediff1d", "interp", "convolve", "correlate", "clip", "nan_to_num",
            "isclose", "allclose", "array_equal", "array_equiv"]
 
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return get_aval(x).shape
-
-
-def _ndim(x: Any) -> int:
-    return get_aval(x).ndim
-
-
-def _dtype(x: Any) -> np.dtype:
-    return get_aval(x).dtype
-
-
-def _full_like(x: Any, value: Any, dtype: Any = None) -> Any:
-    aval = get_aval(x)
-    return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+from tinyjax.numpy._util import dtype_of as _dtype
+from tinyjax.numpy._util import full_like_value as _full_like
+from tinyjax.numpy._util import ndim_of as _ndim
+from tinyjax.numpy._util import shape_of as _shape
 
 
 def _canon_axis(axis: int, ndim: int) -> int:

@@ -12,29 +12,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.core import Tracer, get_aval
+from tinyjax.core import Tracer
 from tinyjax.numpy._util import check_arraylike, promote_args_inexact, promote_dtypes
 
 __all__ = ["sort", "argsort", "lexsort", "searchsorted", "unique", "unique_values",
            "unique_counts", "unique_inverse", "unique_all", "nonzero", "argwhere",
            "flatnonzero", "bincount", "histogram", "histogram_bin_edges", "digitize"]
 
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return get_aval(x).shape
-
-
-def _ndim(x: Any) -> int:
-    return get_aval(x).ndim
-
-
-def _dtype(x: Any) -> np.dtype:
-    return get_aval(x).dtype
-
-
-def _full_like(x: Any, value: Any, dtype: Any = None) -> Any:
-    aval = get_aval(x)
-    return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+from tinyjax.numpy._util import dtype_of as _dtype
+from tinyjax.numpy._util import full_like_value as _full_like
+from tinyjax.numpy._util import ndim_of as _ndim
+from tinyjax.numpy._util import shape_of as _shape
 
 
 def _operand(name: str, x: Any) -> Any:

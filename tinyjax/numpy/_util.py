@@ -83,3 +83,21 @@ def promote_args_inexact(fun_name: str, *args: Any) -> list[Any]:
         dt = dtypes.default_float_dtype()
         ops = [_convert_weak(o, dt, get_aval(o).weak_type) for o in ops]
     return ops
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    return get_aval(x).shape
+
+
+def ndim_of(x: Any) -> int:
+    return get_aval(x).ndim
+
+
+def dtype_of(x: Any) -> np.dtype:
+    return get_aval(x).dtype
+
+
+def full_like_value(x: Any, value: Any, dtype: Any = None) -> Any:
+    """An array of ``x``'s shape filled with ``value`` (``x``'s dtype unless given)."""
+    aval = get_aval(x)
+    return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
