@@ -825,7 +825,7 @@ def _scatter_extremum_jvp(prim: Primitive):
         if not _float_tangent(g_op, g_upd):
             return out, Zero.from_primal(out)
         g_op, g_upd = instantiate_zeros(g_op), instantiate_zeros(g_upd)
-        shape, dt = get_aval(operand).shape, get_aval(operand).dtype
+        dt = get_aval(operand).dtype
         dn, mode = params["dimension_numbers"], params["mode"]
         update_wins = eq(updates, _inverse_gather(out, indices, get_aval(updates).shape,
                                                   dn, mode))

@@ -38,6 +38,7 @@ pmin_p = _collective("pmin")
 all_gather_p = _collective("all_gather")
 axis_index_p = _collective("axis_index")
 
+
 def _sizes(axis_name) -> list[int]:
     sizes = [batching.bound_axis_size(n) for n in _names(axis_name)]
     if None in sizes:

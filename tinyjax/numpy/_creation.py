@@ -253,7 +253,6 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
              device: Any = None) -> Any:
     """``num`` evenly spaced values from ``start`` to ``stop`` (array bounds give a new
     axis at ``axis``)."""
-    from tinyjax.numpy._util import promote_args_inexact
     num = operator.index(concrete_value(num, "'num' of jnp.linspace"))
     if num < 0:
         raise ValueError(f"Number of samples, {num}, must be non-negative.")

@@ -16,7 +16,6 @@ from tinyjax import core, dtypes, lax
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
-from tinyjax.lax.elementwise import _convert_weak
 from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_inexact,
                                  promote_dtypes)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from functools import wraps
-from typing import Any, Callable
+from typing import Callable
 
 from tinyjax.core import get_aval
 from tinyjax.lax._helpers import as_operand

@@ -8,7 +8,7 @@ Under ``jit`` both halves are staged into the one jaxpr being built.
 """
 from __future__ import annotations
 
-from functools import partial, wraps
+from functools import wraps
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -375,7 +375,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
         outs = vmap(push, in_axes=0, out_axes=(None, -1, None) if has_aux else (None, -1))(
             *basis)
-        y, jac = outs[0], outs[1]
+        jac = outs[1]
         jac = tree_util.tree_map(lambda j: _unravel_last(j, in_avals, sizes, in_tree,
                                                          isinstance(argnums, (tuple, list))),
                                  jac)

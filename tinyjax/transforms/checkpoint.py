@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.array import Array, wrap_eager
-from tinyjax.core import Primitive, current_trace, get_aval, set_current_trace
+from tinyjax.core import Primitive, get_aval, set_current_trace
 from tinyjax.jaxpr import Jaxpr, Literal, Var, dce_jaxpr, dce_rules, eval_jaxpr
 from tinyjax.transforms import ad, batching
 from tinyjax.transforms.partial_eval import partial_eval_rules

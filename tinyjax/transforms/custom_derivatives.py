@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from tinyjax import tree_util
 from tinyjax.core import Primitive, ShapedArray, current_trace, get_aval
 from tinyjax.transforms import ad
-from tinyjax.transforms.ad import Zero, instantiate_zeros, is_undefined_primal
+from tinyjax.transforms.ad import Zero, instantiate_zeros
 
 custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
 custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
@@ -275,9 +275,7 @@ def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
         return outs
 
     def batched_jvp(*primals_and_tangents):
-        n = len(primals_and_tangents) // 2
-        t_dims = [d for d in dims]
-        outs = vmap_flat(jvp, axis, primals_and_tangents, list(dims) + t_dims,
+        outs = vmap_flat(jvp, axis, primals_and_tangents, list(dims) * 2,
                          _Zeros(n_out, 2))
         return outs
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from tinyjax import tree_util
 from tinyjax.core import get_aval

@@ -387,7 +387,7 @@ def _scan_transpose(cts, *args, jaxpr, length, reverse, num_consts, num_carry, l
     y_nz = [type(ct) is not ad.Zero for ct in ct_ys]
     y_avals = jaxpr.out_avals[num_carry:]
     ct_consts = [ad.zeros_like_aval(ad.tangent_aval(a)) for a, lin in zip(c_avals, c_lin) if lin]
-    n_rc, n_cc, n_rx = len(res_c), len(ct_consts), len(res_x)
+    n_rc, n_cc = len(res_c), len(ct_consts)
 
     def body(*args):
         rc, acc, ct_car, ct_y, rx = split_list(args, [n_rc, n_cc, num_carry, sum(y_nz)])
