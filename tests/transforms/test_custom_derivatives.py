@@ -101,3 +101,9 @@ def test_nondiff_argnums():
 
     scale.defvjp(lambda k, x: (x * k, None), lambda k, res, g: (g * k * 10,))
     np.testing.assert_allclose(jax.grad(lambda x: scale(2.0, x))(1.0), 20.0)
+
+
+def test_grad_of_vmapped_custom_jvp():
+    g = jax.grad(lambda x: lax.reduce_sum(jax.vmap(log1pexp)(x), (0,)))(
+        np.array([0.0, 100.0], np.float32))
+    np.testing.assert_allclose(g, [0.5, 1.0])

@@ -392,7 +392,7 @@ class JoinPoint:
 
 
 def unpack_optimizer_state(opt_state: OptimizerState) -> Any:
-    """An ``OptimizerState`` as a pytree of ``JoinPoint``s (e.g. to pickle it)."""
+    """An ``OptimizerState`` as a pytree of ``JoinPoint`` objects (e.g. to pickle it)."""
     states_flat, tree_def, subtree_defs = opt_state
     subtrees = map(tree_unflatten, subtree_defs, states_flat)
     sentinels = [JoinPoint(subtree) for subtree in subtrees]

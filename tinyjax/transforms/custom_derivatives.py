@@ -275,9 +275,12 @@ def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
         return outs
 
     def batched_jvp(*primals_and_tangents):
-        outs = vmap_flat(jvp, axis, primals_and_tangents, list(dims) * 2,
+        def counted_jvp(*args):
+            outs = jvp(*args)
+            n_out[:] = [len(outs) // 2]
+            return outs
+        return vmap_flat(counted_jvp, axis, primals_and_tangents, list(dims) * 2,
                          _Zeros(n_out, 2))
-        return outs
 
     outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
                                                 symbolic_zeros=symbolic_zeros)
