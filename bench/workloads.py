@@ -224,8 +224,46 @@ class MlpStep(Workload):
         return {"value": t * 1e3, "unit": "ms/step", "seconds": t}
 
 
+class CompileTime(Workload):
+    """First call of the jitted mlp_step in a fresh process: ``cold`` with an empty compiler
+    disk cache, ``warm`` with the cache a previous process left (tinyjax only: JAX keeps no
+    persistent cache by default, so both of its figures are cold)."""
+    name = "compile_time"
+
+    def cases(self):
+        return ["compile_time.cold", "compile_time.warm"]
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return {"error": "no jit"}
+        import os
+        import shutil
+        import subprocess
+        import tempfile
+        cache = os.environ.get("BENCH_CACHE_DIR") or tempfile.mkdtemp(prefix="tj-bench-")
+        try:
+            if fw == "tinyjax":
+                os.environ["TINYJAX_CACHE_DIR"] = cache
+                if case.endswith("warm"):
+                    env = dict(os.environ, BENCH_CACHE_DIR=cache)
+                    subprocess.run([sys.executable, __file__, "compile_time.cold", fw],
+                                   env=env, check=True, capture_output=True)
+            xnp, jit, lib = frameworks(fw)
+            params, x, y = _mlp_setup()
+            params = [(as_input(fw, w), as_input(fw, b)) for w, b in params]
+            x, y = as_input(fw, x), as_input(fw, y)
+            step = jit(_mlp_step_fn(xnp, lib))
+            start = time.perf_counter()
+            block(step(params, x, y)[1])
+            t = time.perf_counter() - start
+        finally:
+            if not os.environ.get("BENCH_CACHE_DIR"):
+                shutil.rmtree(cache, ignore_errors=True)
+        return {"value": t, "unit": "s", "seconds": t}
+
+
 WORKLOADS = {w.name: w for w in (EagerOp(), Dispatch(), ElementwiseChain(), SoftmaxRows(),
-                                 Matmul(), MlpStep())}
+                                 Matmul(), MlpStep(), CompileTime())}
 
 
 def main(case: str, framework: str) -> None:

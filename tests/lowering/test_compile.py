@@ -225,3 +225,23 @@ def test_dynamic_slice_and_update(starts, device):
     # the compiled program is reused with other (data-dependent) indices
     got = exe(x, u, np.int32(0), np.int32(1))
     np.testing.assert_array_equal(got[0], (x * 2)[0:2, 1:4])
+
+
+def test_jit_fast_path_matches_the_general_path(monkeypatch):
+    """Calls with positional Arrays take jit's fast path: same values, weak types, pytree
+    outputs, non-contiguous inputs, and a device change between calls."""
+    import tinyjax.numpy as jnp
+    monkeypatch.delenv("TINYJAX_DEVICE", raising=False)
+    x = jnp.asarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+    xt = jnp.transpose(x)  # may be a strided view
+    f = jax.jit(lambda a: (a + 1.0, {"s": jnp.sum(a)}))
+    for _ in range(2):  # first call: trace + compile; second: the cached runner
+        out, d = f(xt)
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(xt) + 1)
+        assert float(d["s"]) == 66.0
+    g = jax.jit(lambda a: a * 2)
+    w = jnp.asarray(3.0)  # weakly typed stays weakly typed
+    assert g(w).weak_type == w.weak_type
+    monkeypatch.setenv("TINYJAX_DEVICE", "interp")
+    np.testing.assert_array_equal(np.asarray(g(x)), np.asarray(x) * 2)
+    assert len({k[0] for k in g._fast}) == 2  # the device is part of the fast-path key

@@ -1,14 +1,19 @@
 """The CPU device: kernel IR -> C (via :mod:`tinyjax.devices.cstyle`) -> shared library
-compiled by the system C compiler -> launched through ctypes.
+compiled by the system C compiler -> launched through a small C launcher (one foreign call
+per program, the GIL released for all but tiny programs; per-kernel ctypes calls where the
+launcher cannot be built).
 
 Compiled libraries are cached in memory and on disk (``$TINYJAX_CACHE_DIR`` or
-``~/.cache/tinyjax``), keyed by a hash of source + compiler + flags.
+``~/.cache/tinyjax``), keyed by a hash of source + compiler + flags; compiler flag probes are
+cached on disk too, so a warm process compiles nothing.  OpenMP threads wait passively
+(``OMP_WAIT_POLICY=passive`` unless set): see :func:`_tame_openmp`.
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -21,8 +26,9 @@ from tinyjax.lowering.kernel import Kernel
 __all__ = ["CPUDevice", "CompilerNotFoundError", "find_compiler", "compile_source"]
 
 # No -ffast-math: it breaks NaN/inf semantics (isnan, NaN-propagating max).  -fwrapv: signed
-# integer overflow wraps as in numpy.  -fno-math-errno lets libm calls vectorise.
-BASE_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fPIC", "-shared",
+# integer overflow wraps as in numpy.  -fno-math-errno lets libm calls vectorise;
+# -fno-trapping-math lets comparisons (NaN-propagating max, where) become vector blends.
+BASE_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-fPIC", "-shared",
               "-std=c11", "-D_GNU_SOURCE"]
 
 
@@ -42,6 +48,28 @@ def find_compiler() -> str:
 
 @lru_cache(maxsize=None)
 def _supports(cc: str, flag: str) -> bool:
+    """Whether ``cc`` accepts ``flag`` (probed once per compiler binary; the answer is kept
+    on disk so a fresh process does not pay a compiler run per flag)."""
+    try:
+        st = os.stat(cc)
+        ident = f"{cc}\0{st.st_size}\0{st.st_mtime_ns}\0{flag}"
+    except OSError:
+        return _probe(cc, flag)
+    path = os.path.join(cache_dir(), "flag_" + hashlib.sha256(ident.encode()).hexdigest()[:24])
+    try:
+        with open(path) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        pass
+    ok = _probe(cc, flag)
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write("1" if ok else "0")
+    os.replace(tmp, path)
+    return ok
+
+
+def _probe(cc: str, flag: str) -> bool:
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "t.c")
         with open(src, "w") as f:
@@ -51,12 +79,45 @@ def _supports(cc: str, flag: str) -> bool:
         return r.returncode == 0
 
 
+# glibc's vector math library: vector variants of libm functions (max 4 ulp error, special
+# values handled as in libm) that let loops calling them vectorise without -ffast-math.
+LIBMVEC_FUNCS = ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sinh",
+                 "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erf", "erfc",
+                 "cbrt")
+
+
+@lru_cache(maxsize=None)
+def libmvec_available() -> bool:
+    """Whether glibc's libmvec has every variant (SSE..AVX-512, float and double) of
+    :data:`LIBMVEC_FUNCS` (x86-64 Linux with glibc >= 2.35)."""
+    if os.environ.get("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        lib = ctypes.CDLL("libmvec.so.1")
+    except OSError:
+        return False
+    for f in LIBMVEC_FUNCS:
+        for isa, nf, nd in (("b", 4, 2), ("c", 8, 4), ("d", 8, 4), ("e", 16, 8)):
+            for name in (f"_ZGV{isa}N{nf}v_{f}f", f"_ZGV{isa}N{nd}v_{f}"):
+                if not hasattr(lib, name):
+                    return False
+    return True
+
+
 def compiler_flags() -> list[str]:
     cc = find_compiler()
     flags = [f for f in BASE_FLAGS if f != "-march=native" or _supports(cc, f)]
     if os.environ.get("TINYJAX_NO_OPENMP") is None and _supports(cc, "-fopenmp"):
         flags.append("-fopenmp")
+    elif _supports(cc, "-fopenmp-simd"):
+        flags.append("-fopenmp-simd")
+    if libmvec_available():
+        flags.append("-DTJ_LIBMVEC")
     return flags
+
+
+def link_flags() -> list[str]:
+    return (["-lmvec"] if libmvec_available() else []) + ["-lm"]
 
 
 def cache_dir() -> str:
@@ -67,6 +128,21 @@ def cache_dir() -> str:
 
 
 _libs: dict[str, ctypes.CDLL] = {}
+
+
+def _tame_openmp() -> None:
+    """libgomp's idle threads spin (~300k iterations) before sleeping.  Between the short
+    kernels of a step that spinning competes with the thread launching them, and on a
+    loaded machine a spinning or preempted thread stalls every barrier: measured on 2 cores,
+    mlp_step took 6x longer by default when idle, 2x with a short spin when another process
+    was busy; with passive waiting it is as fast as the best of both in either case.  Applies
+    unless the user chose a policy; must run before libgomp is loaded (it reads the
+    environment once)."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+
+
+_tame_openmp()
 
 
 def compile_source(src: str) -> ctypes.CDLL:
@@ -84,7 +160,7 @@ def compile_source(src: str) -> ctypes.CDLL:
             f.write(src)
         tmp_out = tmp_src[:-2] + ".so"
         try:
-            r = subprocess.run([cc] + flags + [tmp_src, "-o", tmp_out, "-lm"],
+            r = subprocess.run([cc] + flags + [tmp_src, "-o", tmp_out] + link_flags(),
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"tinyjax: C compilation failed:\n{r.stderr}\n--- source ---\n{src}")
@@ -96,6 +172,78 @@ def compile_source(src: str) -> ctypes.CDLL:
     lib = ctypes.CDLL(path)
     _libs[key] = lib
     return lib
+
+
+# The launcher of a whole program: one call per program (not per kernel) that reads the data
+# pointers of the buffers (a Python list of numpy arrays, None for unused slots), releases
+# the GIL and runs the kernels.  Needs Python's and numpy's headers; without them the
+# launches go through ctypes one kernel at a time.
+RUNTIME_SRC = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/ndarraytypes.h>
+typedef void (*tj_kfn)(void **);
+int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *ids,
+            int release) {
+  long nb = (long)PyList_GET_SIZE(bufs);
+  void *all[nb > 0 ? nb : 1];
+  void *ptrs[offs[nk] > 0 ? offs[nk] : 1];
+  for (long b = 0; b < nb; b++) {
+    PyObject *o = PyList_GET_ITEM(bufs, b);
+    all[b] = o == Py_None ? NULL : PyArray_DATA((PyArrayObject *)o);
+  }
+  for (long j = 0; j < offs[nk]; j++) ptrs[j] = all[ids[j]];
+  if (release) {
+    Py_BEGIN_ALLOW_THREADS
+    for (long k = 0; k < nk; k++) fns[k](ptrs + offs[k]);
+    Py_END_ALLOW_THREADS
+  } else {
+    for (long k = 0; k < nk; k++) fns[k](ptrs + offs[k]);
+  }
+  return 0;
+}
+"""
+
+
+@lru_cache(maxsize=None)
+def runtime():
+    """The program launcher (``tj_exec``), or None where it cannot be built."""
+    if os.environ.get("TINYJAX_NO_RUNTIME"):
+        return None
+    try:
+        import sysconfig
+
+        import numpy as np
+        inc = [sysconfig.get_paths()["include"], np.get_include()]
+        if not all(os.path.exists(os.path.join(d, h)) for d, h in
+                   zip(inc, ("Python.h", "numpy/ndarraytypes.h"))):
+            return None
+        cc = find_compiler()
+        flags = ["-O2", "-fPIC", "-shared"] + [f"-I{d}" for d in inc]
+        key = hashlib.sha256("\0".join([RUNTIME_SRC, cc] + flags).encode()).hexdigest()[:32]
+        path = os.path.join(cache_dir(), f"rt_{key}.so")
+        if not os.path.exists(path):
+            fd, tmp_src = tempfile.mkstemp(suffix=".c", dir=cache_dir())
+            with os.fdopen(fd, "w") as f:
+                f.write(RUNTIME_SRC)
+            tmp_out = tmp_src[:-2] + ".so"
+            try:
+                r = subprocess.run([cc] + flags + [tmp_src, "-o", tmp_out], capture_output=True)
+                if r.returncode != 0:
+                    return None
+                os.replace(tmp_out, path)
+            finally:
+                for p in (tmp_src, tmp_out):
+                    if os.path.exists(p):
+                        os.remove(p)
+        fn = ctypes.PyDLL(path).tj_exec  # PyDLL: called holding the GIL; it releases it
+        fn.argtypes = [ctypes.py_object, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
+                       ctypes.c_void_p, ctypes.c_int]
+        fn.restype = ctypes.c_int
+        return fn
+    except Exception:  # noqa: BLE001 - any failure: the per-kernel ctypes path
+        return None
 
 
 class CPUDevice:
@@ -118,6 +266,31 @@ class CPUDevice:
             fn.restype = None
             fns.append(fn)
         return src, fns
+
+    def make_program(self, fns, kernels: list[Kernel]):
+        """``run(bufs)`` launching every kernel over ``bufs`` (a list of arrays indexed by
+        program buffer id) in one foreign call, or None (then launch per kernel)."""
+        rt = runtime()
+        if rt is None or not kernels:
+            return None
+        nk = len(kernels)
+        fn_arr = (ctypes.c_void_p * nk)(*[ctypes.cast(f, ctypes.c_void_p).value for f in fns])
+        offs, ids = [0], []
+        for k in kernels:
+            ids.extend(k.buf_ids)
+            offs.append(len(ids))
+        off_arr = (ctypes.c_long * len(offs))(*offs)
+        id_arr = (ctypes.c_long * max(len(ids), 1))(*ids)
+        keep = (fn_arr, off_arr, id_arr, fns)
+        a_fns, a_offs, a_ids = (ctypes.addressof(fn_arr), ctypes.addressof(off_arr),
+                                ctypes.addressof(id_arr))
+
+        # small programs keep the GIL: releasing and retaking it costs more than they run
+        release = int(sum(k.nbytes for k in kernels) >= 1 << 16)
+
+        def run(bufs, _keep=keep):
+            rt(bufs, nk, a_fns, a_offs, a_ids, release)
+        return run
 
     def make_launcher(self, fn, kernel: Kernel):
         n = len(kernel.bufs)

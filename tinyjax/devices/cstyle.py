@@ -1,8 +1,26 @@
 """C-syntax rendering of the kernel IR, shared by the C (CPU) and a future CUDA renderer.
 
 :class:`CStyleLanguage` knows the C spelling of types, constants, ALU ops and casts, and
-renders a kernel's two SSA bodies; :meth:`CStyleLanguage.render_kernel` wraps them in a
-loop nest (the CPU's).  A CUDA renderer overrides the function header, the loop nest (grid
+renders a kernel's SSA bodies; :meth:`CStyleLanguage.render_kernel` wraps them in a loop
+nest (the CPU's):
+
+* elementwise kernels: the outer loop parallel (OpenMP), the store's unit-stride axis
+  innermost; a transposing kernel (a load running along another axis) is tiled 32x32;
+* reductions: the innermost reduced axis runs in blocks, each summed into its own
+  ``omp simd`` partial (vectorised; far more accurate than a running float sum); a large
+  reduction with few outputs spreads its blocks over threads (an OpenMP ``reduction``);
+  NaN-propagating max/min have their own OpenMP reductions; several stages (softmax) run
+  one after the other per row; a row of accumulators (column sums) runs in blocks;
+* matmul-shaped reductions (:class:`~tinyjax.lowering.kernel.GemmPlan`): operands packed
+  into zero-padded panels (any strides, any fused producer), an 8x32 (AVX-512) or 6x16
+  register-blocked micro-kernel over all of K, the epilogue applied to each finished tile;
+* the sort kind (per-row stable merge sort of indices) and the scatter kind (a copy, then a
+  serial update loop in C order).
+
+Transcendentals call libm; where glibc's libmvec is available they are declared ``simd`` so
+vectorised loops call its vector variants (no ``-ffast-math``: NaN/inf semantics stay).
+16-bit floats are stored as ``uint16_t`` and computed in float, rounded after every op as
+eager evaluation does.  A CUDA renderer overrides the function header, the loop nest (grid
 indices instead of outer loops) and a few spellings, reusing the rest.
 """
 from __future__ import annotations
@@ -17,6 +35,10 @@ from tinyjax.lowering.symbolic import RenderStyle, render
 
 __all__ = ["CStyleLanguage", "PRELUDE"]
 
+# OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
+# of our threads the others take over its remaining work instead of idling at the barrier.
+SCHED = __import__("os").environ.get("TINYJAX_OMP_SCHEDULE", "guided")
+
 C_TYPES = {
     np.dtype(np.bool_): "unsigned char", np.dtype(np.int8): "int8_t",
     np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
@@ -30,6 +52,136 @@ C_TYPES = {
 PRELUDE = r"""
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+""" + r"""
+/* The matmul micro-kernel: a TJ_MR x TJ_NR tile of C = sum_k a[k][r] * b[k][c] over packed
+   panels (a: TJ_MR floats per k, b: TJ_NR per k), accumulated in vector registers. */
+#if defined(__AVX512F__)
+#define TJ_VW 16
+#define TJ_MR 8
+#else
+#define TJ_VW 8
+#define TJ_MR 6
+#endif
+#define TJ_NR (2 * TJ_VW)
+#define TJ_VWD (TJ_VW / 2)
+#define TJ_NRD (2 * TJ_VWD)
+typedef double tj_vd __attribute__((vector_size(TJ_VWD * 8)));
+__attribute__((optimize("fp-contract=fast")))
+static inline void tj_micro_d(long K, const double *restrict a, const double *restrict b,
+                              double *restrict c) {
+  tj_vd acc[TJ_MR][2];
+  for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (tj_vd){0}; acc[r][1] = (tj_vd){0}; }
+  for (long k = 0; k < K; k++) {
+    tj_vd b0 = *(const tj_vd *)(b + k * TJ_NRD), b1 = *(const tj_vd *)(b + k * TJ_NRD + TJ_VWD);
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < TJ_MR; r++) {
+      double av = a[k * TJ_MR + r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  for (int r = 0; r < TJ_MR; r++) {
+    memcpy(c + r * TJ_NRD, &acc[r][0], TJ_VWD * 8);
+    memcpy(c + r * TJ_NRD + TJ_VWD, &acc[r][1], TJ_VWD * 8);
+  }
+}
+/* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
+   packing itself). */
+static _Thread_local float *tj_scratch_p[2];
+static _Thread_local size_t tj_scratch_n[2];
+static float *tj_scratch(int which, size_t floats) {
+  if (tj_scratch_n[which] < floats) {
+    free(tj_scratch_p[which]);
+    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    tj_scratch_n[which] = floats;
+  }
+  return tj_scratch_p[which];
+}
+typedef float tj_vf __attribute__((vector_size(TJ_VW * 4)));
+__attribute__((optimize("fp-contract=fast")))
+static inline void tj_micro(long K, const float *restrict a, const float *restrict b,
+                            float *restrict c) {
+  tj_vf acc[TJ_MR][2];
+  for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (tj_vf){0}; acc[r][1] = (tj_vf){0}; }
+  for (long k = 0; k < K; k++) {
+    tj_vf b0 = *(const tj_vf *)(b + k * TJ_NR), b1 = *(const tj_vf *)(b + k * TJ_NR + TJ_VW);
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < TJ_MR; r++) {
+      float av = a[k * TJ_MR + r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  for (int r = 0; r < TJ_MR; r++) {
+    memcpy(c + r * TJ_NR, &acc[r][0], TJ_VW * 4);
+    memcpy(c + r * TJ_NR + TJ_VW, &acc[r][1], TJ_VW * 4);
+  }
+}
+""" + r"""
+#ifdef TJ_LIBMVEC
+#define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \
+                         double fn(double) __attribute__((__simd__("notinbranch")));
+TJ_SIMD_DECL(exp) TJ_SIMD_DECL(exp2) TJ_SIMD_DECL(expm1) TJ_SIMD_DECL(log) TJ_SIMD_DECL(log1p)
+TJ_SIMD_DECL(sin) TJ_SIMD_DECL(cos) TJ_SIMD_DECL(tan) TJ_SIMD_DECL(tanh) TJ_SIMD_DECL(sinh)
+TJ_SIMD_DECL(cosh) TJ_SIMD_DECL(asin) TJ_SIMD_DECL(acos) TJ_SIMD_DECL(atan) TJ_SIMD_DECL(asinh)
+TJ_SIMD_DECL(acosh) TJ_SIMD_DECL(atanh) TJ_SIMD_DECL(erf) TJ_SIMD_DECL(erfc) TJ_SIMD_DECL(cbrt)
+#endif
+static inline uint8_t tj_bc_int8_uint8(int8_t x) { uint8_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline int8_t tj_bc_uint8_int8(uint8_t x) { int8_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint16_t tj_bc_int16_uint16(int16_t x) { uint16_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline int16_t tj_bc_uint16_int16(uint16_t x) { int16_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint32_t tj_bc_int32_uint32(int32_t x) { uint32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline float tj_bc_int32_float32(int32_t x) { float y; memcpy(&y, &x, sizeof y); return y; }
+static inline int32_t tj_bc_uint32_int32(uint32_t x) { int32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline float tj_bc_uint32_float32(uint32_t x) { float y; memcpy(&y, &x, sizeof y); return y; }
+static inline int32_t tj_bc_float32_int32(float x) { int32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint32_t tj_bc_float32_uint32(float x) { uint32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint64_t tj_bc_int64_uint64(int64_t x) { uint64_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline double tj_bc_int64_float64(int64_t x) { double y; memcpy(&y, &x, sizeof y); return y; }
+static inline int64_t tj_bc_uint64_int64(uint64_t x) { int64_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline double tj_bc_uint64_float64(uint64_t x) { double y; memcpy(&y, &x, sizeof y); return y; }
+static inline int64_t tj_bc_float64_int64(double x) { int64_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint64_t tj_bc_float64_uint64(double x) { uint64_t y; memcpy(&y, &x, sizeof y); return y; }
+/* 16-bit floats: stored as uint16_t, computed in float, rounded to nearest even */
+static inline float tj_f16_to_f32(uint16_t h) {
+  uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
+  if (e == 0) {
+    float f = (float)m * 5.9604644775390625e-8f;
+    memcpy(&u, &f, 4); u |= s;
+  } else if (e == 31) u = s | 0x7f800000u | (m << 13);
+  else u = s | ((e + 112) << 23) | (m << 13);
+  float f; memcpy(&f, &u, 4); return f;
+}
+static inline uint16_t tj_f32_to_f16(float f) {
+  uint32_t x; memcpy(&x, &f, 4);
+  uint32_t s = (x >> 16) & 0x8000, a = x & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(s | 0x7e00 | ((a >> 13) & 0x3ff));
+  if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00);
+  if (a < 0x38800000u) {
+    float af; memcpy(&af, &a, 4);
+    return (uint16_t)(s | (uint32_t)rintf(af * 16777216.0f));
+  }
+  uint32_t r = a - 0x38000000u;
+  r += 0x0fff + ((r >> 13) & 1);
+  return (uint16_t)(s | (r >> 13));
+}
+static inline float tj_bf16_to_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f;
+}
+static inline uint16_t tj_f32_to_bf16(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fff + ((u >> 16) & 1);
+  return (uint16_t)(u >> 16);
+}
+static inline float tj_round_f16(float x) { return tj_f16_to_f32(tj_f32_to_f16(x)); }
+static inline float tj_round_bf16(float x) { return tj_bf16_to_f32(tj_f32_to_bf16(x)); }
+#pragma omp declare reduction(tj_max_float : float : omp_out = (((omp_in > omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = -INFINITY)
+#pragma omp declare reduction(tj_min_float : float : omp_out = (((omp_in < omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = INFINITY)
+#pragma omp declare reduction(tj_max_double : double : omp_out = (((omp_in > omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = -INFINITY)
+#pragma omp declare reduction(tj_min_double : double : omp_out = (((omp_in < omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = INFINITY)
 static inline double tj_digamma(double x) {
   double r = 0.0;
   if (x != x) return x;
@@ -96,13 +248,39 @@ _INFIX = {"add": "+", "sub": "-", "mul": "*", "and": "&", "or": "|", "xor": "^",
           "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
+def _half(dt) -> Optional[str]:
+    """'f16' / 'bf16' for the 16-bit floats (stored as uint16_t, computed in float)."""
+    dt = np.dtype(dt)
+    if dt == np.float16:
+        return "f16"
+    return "bf16" if dt.name == "bfloat16" else None
+
+
 def _is_float(dt) -> bool:
-    return np.dtype(dt).kind == "f"
+    return np.dtype(dt).kind == "f" or _half(dt) is not None
 
 
 def _int_limits(dt):
     info = np.iinfo(dt)
     return info.min, info.max
+
+
+def _rows_contiguous(uops, side, row_axis: int, reduce_axes) -> bool:
+    """Whether the loads of one gemm operand run with unit stride along its row axis (and
+    not along the innermost reduce axis): then packing loops over rows innermost."""
+    from tinyjax.lowering.symbolic import as_affine
+    row, col = 0, 0
+    for i in side:
+        u = uops[i]
+        if u.op != "LOAD":
+            continue
+        aff = as_affine(u.arg[1])
+        if aff is None:
+            continue
+        coefs = {v.name: c for v, c in aff[0].items()}
+        row += coefs.get(f"i{row_axis}") == 1
+        col += bool(reduce_axes) and coefs.get(f"i{reduce_axes[-1]}") == 1
+    return row > col
 
 
 class CStyleLanguage:
@@ -114,7 +292,20 @@ class CStyleLanguage:
 
     # ---- atoms ---------------------------------------------------------------------------
     def type(self, dt) -> str:
-        return C_TYPES[np.dtype(dt)]
+        """The C type values of ``dt`` are computed in (16-bit floats: float)."""
+        return "float" if _half(dt) else C_TYPES[np.dtype(dt)]
+
+    def storage(self, dt) -> str:
+        """The C type of a buffer element."""
+        return "uint16_t" if _half(dt) else C_TYPES[np.dtype(dt)]
+
+    def load(self, dt, ref: str) -> str:
+        h = _half(dt)
+        return f"tj_{h}_to_f32({ref})" if h else ref
+
+    def store(self, dt, value: str) -> str:
+        h = _half(dt)
+        return f"tj_f32_to_{h}({value})" if h else value
 
     def const(self, value, dt) -> str:
         dt = np.dtype(dt)
@@ -127,7 +318,7 @@ class CStyleLanguage:
             elif math.isinf(v):
                 s = "INFINITY" if v > 0 else "(-INFINITY)"
             else:
-                s = repr(float(np.float32(v))) + "f" if dt == np.float32 else repr(v)
+                s = repr(float(np.float32(v))) + "f" if self.type(dt) == "float" else repr(v)
                 if "e" not in s and "." not in s and "inf" not in s:
                     s = s.replace("f", ".0f") if s.endswith("f") else s + ".0"
                 return f"({s})" if s.startswith("-") else s
@@ -144,7 +335,7 @@ class CStyleLanguage:
 
     # ---- ops -----------------------------------------------------------------------------
     def fn(self, name: str, dt) -> str:
-        return name + ("f" if np.dtype(dt) == np.float32 else "")
+        return name + ("f" if self.type(dt) == "float" else "")
 
     def alu(self, op: str, dt, args: list[str], arg_dts: list) -> str:
         """C expression for an ALU op; ``dt`` the result dtype, ``arg_dts`` the operands'."""
@@ -189,11 +380,11 @@ class CStyleLanguage:
             return f"(({T})__builtin_popcountll((uint64_t)(uint{xt.itemsize * 8}_t){a}))"
         if op == "max":
             if _is_float(xt):
-                return f"(({a}>{b}||{a}!={a})?{a}:{b})"
+                return f"((({a}>{b})|({a}!={a}))?{a}:{b})"  # "|": no branch, so it vectorises
             return f"({a}>{b}?{a}:{b})"
         if op == "min":
             if _is_float(xt):
-                return f"(({a}<{b}||{a}!={a})?{a}:{b})"
+                return f"((({a}<{b})|({a}!={a}))?{a}:{b})"
             return f"({a}<{b}?{a}:{b})"
         if op == "div":
             if _is_float(xt):
@@ -220,6 +411,8 @@ class CStyleLanguage:
     def cast(self, x: str, src, dst) -> str:
         src, dst = np.dtype(src), np.dtype(dst)
         T = self.type(dst)
+        if _half(dst):
+            return f"tj_round_{_half(dst)}((float){x})"
         if dst == np.bool_:
             return f"({x}!=0)"
         if _is_float(src) and dst.kind in "iu":
@@ -240,13 +433,18 @@ class CStyleLanguage:
 
     # ---- bodies --------------------------------------------------------------------------
     def render_body(self, uops: list[UOp], prefix: str, acc: Optional[str], bufs,
-                    indent: str) -> tuple[list[str], str]:
-        """SSA statements for ``uops``; returns (lines, name of the last value)."""
+                    indent: str, only=None) -> tuple[list[str], str]:
+        """SSA statements for ``uops`` (those in ``only`` if given); returns (lines, name of
+        the last value)."""
         lines, names = [], []
         for i, u in enumerate(uops):
             name = f"{prefix}{i}"
+            if only is not None and i not in only:
+                names.append("")
+                continue
             if u.op == "STORE":
-                lines.append(f"{indent}data0[{self.index(u.arg)}] = {names[u.srcs[0]]};")
+                val = self.store(bufs[0][0], names[u.srcs[0]])
+                lines.append(f"{indent}data0[{self.index(u.arg)}] = {val};")
                 names.append("")
                 continue
             if u.op == "LOAD":
@@ -254,7 +452,7 @@ class CStyleLanguage:
                 ix = self.index(idx)
                 if u.srcs:  # data-dependent offset
                     ix = names[u.srcs[0]] if ix == "0" else f"{ix}+{names[u.srcs[0]]}"
-                expr = f"data{slot}[{ix}]"
+                expr = self.load(bufs[slot][0], f"data{slot}[{ix}]")
                 if not (valid.vmin > 0):
                     expr = f"({self.index(valid)}?{expr}:{self.const(0, u.dtype)})"
             elif u.op == "CONST":
@@ -263,13 +461,18 @@ class CStyleLanguage:
             elif u.op == "INDEX":
                 expr = f"(({self.type(u.dtype)})({self.index(u.arg)}))"
             elif u.op == "ACC":
-                names.append(acc)
+                names.append(acc if u.arg is None else f"pacc{u.arg}")
                 continue
             elif u.op == "CAST":
                 expr = self.cast(names[u.srcs[0]], uops[u.srcs[0]].dtype, u.dtype)
+            elif u.op == "BITCAST":
+                src = np.dtype(uops[u.srcs[0]].dtype)
+                expr = f"tj_bc_{src.name}_{np.dtype(u.dtype).name}({names[u.srcs[0]]})"
             elif u.op == "ALU":
                 expr = self.alu(u.arg, u.dtype, [names[s] for s in u.srcs],
                                 [uops[s].dtype for s in u.srcs])
+                if _half(u.dtype):  # round every op to 16 bits, as eager evaluation does
+                    expr = f"tj_round_{_half(u.dtype)}({expr})"
             else:
                 raise NotImplementedError(f"unknown uop {u.op}")
             lines.append(f"{indent}{self.type(u.dtype)} {name} = {expr};")
@@ -285,18 +488,40 @@ class CStyleLanguage:
         head.append(f"{self.kernel_prefix}void {k.name}(void **restrict bufs) {{")
         for slot, (dt, n) in enumerate(k.bufs):
             q = "" if slot == 0 else "const "
-            head.append(f"  {q}{self.type(dt)} *restrict data{slot} = ({q}{self.type(dt)} *)bufs[{slot}];")
+            head.append(f"  {q}{self.storage(dt)} *restrict data{slot} = ({q}{self.storage(dt)} *)bufs[{slot}];")
+        if k.gemm is not None:
+            return "\n".join(head + self.render_gemm(k) + ["}"])
+        if k.scatter_shape is not None:
+            return "\n".join(head + self.render_scatter(k, parallel_threshold) + ["}"])
+        if k.sort is not None:
+            return "\n".join(self.render_sort_less(k) + head + self.render_sort(k) + ["}"])
+        if k.reduce_op is None:
+            tiled = self._tiled_transpose(k, parallel_threshold)
+            if tiled is not None:
+                return "\n".join(head + tiled + ["}"])
         full, red = k.full_shape, set(k.reduce_axes)
         up = k.upcast_axis
         outer = [a for a in range(len(full)) if a not in red and a != up]
         inner = [a for a in range(len(full)) if a in red]
         lines, ind = [], "  "
         work = int(np.prod(full, dtype=np.int64)) * max(1, len(k.rbody) + len(k.body))
+        par = next((a for a in outer if full[a] > 1), None) if work >= parallel_threshold else None
         for j, a in enumerate(outer):
-            if j == 0 and work >= parallel_threshold and full[a] > 1:
-                lines.append(f"{ind}#pragma omp parallel for schedule(static)")
+            if a == par:
+                lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
             lines.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
             ind += "  "
+        n_up_loops = 0
+        if up is not None:
+            # the row of accumulators runs in blocks (they stay in registers/L1; the blocks
+            # are the parallel loop when no other output axis is)
+            UB = min(full[up], self.UPCAST_BLOCK)
+            if par is None and work >= parallel_threshold and full[up] > UB:
+                lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+            lines.append(f"{ind}for ({it} ub = 0; ub < {full[up]}; ub += {UB}) {{")
+            ind += "  "
+            lines.append(f"{ind}const {it} uhi = ub + {UB} < {full[up]} ? ub + {UB} : {full[up]};")
+            n_up_loops = 1
         if k.reduce_op is None:
             body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
             lines.extend(body)
@@ -304,35 +529,381 @@ class CStyleLanguage:
             at = self.type(k.acc_dtype)
             init = self.identity(k.reduce_op, k.acc_dtype)
             if up is not None:
-                U = full[up]
-                lines.append(f"{ind}{at} acc[{U}];")
-                lines.append(f"{ind}for ({it} i{up} = 0; i{up} < {U}; i{up}++) acc[i{up}] = {init};")
-                acc = f"acc[i{up}]"
+                lines.append(f"{ind}{at} acc[{UB}];")
+                lines.append(f"{ind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) acc[i{up} - ub] = {init};")
+                acc = f"acc[i{up} - ub]"
             else:
                 lines.append(f"{ind}{at} acc0 = {init};")
                 acc = "acc0"
-            rind = ind
-            for a in inner:
-                lines.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            if up is None:
+                ow = int(np.prod([full[a] for a in outer], dtype=np.int64))
+                for j, (op, dt, rb) in enumerate(k.pre):
+                    lines.append(f"{ind}{self.type(dt)} pacc{j} = {self.identity(op, dt)};")
+                    lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
+                                                    rb, op, dt, f"pacc{j}", f"p{j}_"))
+                lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
+                                                k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
+            else:
+                rind = ind
+                for a in inner:
+                    lines.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                    rind += "  "
+                lines.append(f"{rind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
                 rind += "  "
-            if up is not None:
-                lines.append(f"{rind}for ({it} i{up} = 0; i{up} < {full[up]}; i{up}++) {{")
-                rind += "  "
-            rb, last = self.render_body(k.rbody, "r", None, k.bufs, rind)
-            lines.extend(rb)
-            lines.append(f"{rind}{acc} = {self.combine(k.reduce_op, acc, last, k.acc_dtype)};")
-            for _ in inner + ([up] if up is not None else []):
-                rind = rind[:-2]
-                lines.append(f"{rind}}}")
+                rb, last = self.render_body(k.rbody, "r", None, k.bufs, rind)
+                lines.extend(rb)
+                lines.append(f"{rind}{acc} = {self.combine(k.reduce_op, acc, last, k.acc_dtype)};")
+                for _ in inner + [up]:
+                    rind = rind[:-2]
+                    lines.append(f"{rind}}}")
             eind = ind
             if up is not None:
-                lines.append(f"{eind}for ({it} i{up} = 0; i{up} < {full[up]}; i{up}++) {{")
+                lines.append(f"{eind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
                 eind += "  "
+            if k.full_epilogue:
+                for a in inner:
+                    lines.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                    eind += "  "
             body, _ = self.render_body(k.body, "v", acc, k.bufs, eind)
             lines.extend(body)
             if up is not None:
                 lines.append(f"{ind}}}")
-        for _ in outer:
+            if k.full_epilogue:
+                for _ in inner:
+                    eind = eind[:-2]
+                    lines.append(f"{eind}}}")
+        for _ in range(len(outer) + n_up_loops):
             ind = ind[:-2]
             lines.append(f"{ind}}}")
         return "\n".join(head + lines + ["}"])
+
+    # ---- elementwise kernels that transpose ----------------------------------------------------
+    TILE = 32
+
+    def _tiled_transpose(self, k: Kernel, parallel_threshold: int) -> Optional[list[str]]:
+        """An elementwise kernel whose store runs along one axis and some load along another
+        (a transpose): tile those two axes so both stay in cache lines (None: no such pair)."""
+        from tinyjax.lowering.symbolic import as_affine
+
+        def unit_axis(index) -> Optional[int]:
+            aff = as_affine(index)
+            if aff is None:
+                return None
+            for v, c in aff[0].items():
+                if c == 1 and v.name[1:].isdigit():
+                    return int(v.name[1:])
+            return None
+        full, T = k.full_shape, self.TILE
+        if len(full) < 2 or not k.body or k.body[-1].op != "STORE":
+            return None
+        s_ax = unit_axis(k.body[-1].arg)
+        if s_ax is None or full[s_ax] < T:
+            return None
+        l_ax = None
+        for u in k.body:
+            if u.op == "LOAD" and not u.srcs:
+                a = unit_axis(u.arg[1])
+                if a is not None and a != s_ax and full[a] >= T:
+                    l_ax = a
+                    break
+        if l_ax is None:
+            return None
+        it = self.index_type
+        work = int(np.prod(full, dtype=np.int64)) * max(1, len(k.body))
+        outer = [a for a in range(len(full)) if a not in (s_ax, l_ax)]
+        par = next((a for a in outer if full[a] > 1), "blocks") if work >= parallel_threshold \
+            else None
+        L, ind = [], "  "
+        for a in outer:
+            if a == par:
+                L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            ind += "  "
+        if par == "blocks":
+            L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+        for a, b in ((l_ax, "bl"), (s_ax, "bs")):
+            L.append(f"{ind}for ({it} {b} = 0; {b} < {full[a]}; {b} += {T}) {{")
+            ind += "  "
+        for a, b in ((l_ax, "bl"), (s_ax, "bs")):
+            L.append(f"{ind}for ({it} i{a} = {b}; i{a} < ({b} + {T} < {full[a]} ? {b} + {T} : "
+                     f"{full[a]}); i{a}++) {{")
+            ind += "  "
+        body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
+        L.extend(body)
+        for _ in range(len(outer) + 4):
+            ind = ind[:-2]
+            L.append(f"{ind}}}")
+        return L
+
+    # ---- the sort kernel kind ----------------------------------------------------------------
+    def render_sort_less(self, k: Kernel) -> list[str]:
+        """``<name>_less(bufs, a, b)``: whether the row element at offset ``a`` sorts strictly
+        before the one at ``b`` (keys in order; ties: not less, so the merge stays stable)."""
+        axis, desc, slots = k.sort
+        L = [f"static inline int {k.name}_less(void **restrict bufs, long a, long b) {{"]
+        for slot in slots:
+            dt = np.dtype(k.bufs[slot][0])
+            T = self.type(dt)
+            L.append("  {")
+            S = self.storage(dt)
+            L.append(f"    const {S} *d = (const {S} *)bufs[{slot}];")
+            L.append(f"    {T} x = {self.load(dt, 'd[a]')}, y = {self.load(dt, 'd[b]')};")
+            if desc and _is_float(dt):
+                bits = 32 if _half(dt) else dt.itemsize * 8
+                L.append(f"    int{bits}_t bx, by; memcpy(&bx, &x, sizeof x); memcpy(&by, &y, sizeof y);")
+                mx = "0x7fffffff" if bits == 32 else "0x7fffffffffffffffLL"
+                L.append(f"    if (bx < 0) bx ^= {mx}; if (by < 0) by ^= {mx};")
+                L.append("    if (bx != by) return bx > by;")
+            elif desc:
+                L.append("    if (x != y) return x > y;")
+            elif _is_float(dt):
+                L.append("    int xn = x != x, yn = y != y;")
+                L.append("    if (xn | yn) { if (xn != yn) return yn; }")
+                L.append("    else if (x != y) return x < y;")
+            else:
+                L.append("    if (x != y) return x < y;")
+            L.append("  }")
+        L.append("  return 0;")
+        L.append("}")
+        return L
+
+    def render_sort(self, k: Kernel) -> list[str]:
+        """Per row (rows spread over threads): a bottom-up stable merge sort of the indices
+        0..n-1 by the keys, written to the int64 output along the sort axis."""
+        axis = k.sort[0]
+        shape = k.full_shape
+        n = shape[axis]
+        stride = int(np.prod(shape[axis + 1:], dtype=np.int64))
+        rows = int(np.prod(shape, dtype=np.int64)) // max(n, 1)
+        par = "" if rows * n < 4096 or rows < 2 else " if(1)"
+        return [
+            f"  const long n = {n}, stride = {stride}, rows = {rows};",
+            f"  #pragma omp parallel{par}" if par else "  {",
+            *(["  {"] if par else []),
+            "    long *p = (long *)malloc(sizeof(long) * 2 * (n > 0 ? n : 1)), *t = p + n;",
+            *([f"    #pragma omp for schedule({SCHED})"] if par else []),
+            "    for (long r = 0; r < rows; r++) {",
+            "      long base = (r / stride) * n * stride + r % stride;",
+            "      for (long j = 0; j < n; j++) p[j] = j;",
+            "      for (long w = 1; w < n; w *= 2) {",
+            "        for (long lo = 0; lo < n - w; lo += 2 * w) {",
+            "          long mid = lo + w, hi = lo + 2 * w < n ? lo + 2 * w : n;",
+            "          long i = lo, j = mid, o = lo;",
+            "          while (i < mid && j < hi)",
+            f"            t[o++] = {k.name}_less(bufs, base + p[j] * stride, base + p[i] * stride)"
+            " ? p[j++] : p[i++];",
+            "          while (i < mid) t[o++] = p[i++];",
+            "          while (j < hi) t[o++] = p[j++];",
+            "          for (long q = lo; q < hi; q++) p[q] = t[q];",
+            "        }",
+            "      }",
+            "      for (long j = 0; j < n; j++) data0[base + j * stride] = p[j];",
+            "    }",
+            "    free(p);",
+            "  }",
+        ]
+
+    # ---- the scatter kernel kind ------------------------------------------------------------
+    def render_scatter(self, k: Kernel, parallel_threshold: int) -> list[str]:
+        """Copy the operand (a parallel elementwise nest), then the updates serially in C
+        order (repeated offsets combine in the eager order)."""
+        it, L = self.index_type, []
+        copy = Kernel(k.name, k.bufs, k.buf_ids, k.full_shape, (), None, None, [], k.body)
+        src = self.render_kernel(copy, parallel_threshold).split("\n")
+        start = next(i for i, ln in enumerate(src) if ln.startswith(f"{self.kernel_prefix}void"))
+        L.extend(src[start + 1 + len(k.bufs):-1])
+        L.append("  {")
+        ind = "    "
+        for a, n in enumerate(k.scatter_shape):
+            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {n}; i{a}++) {{")
+            ind += "  "
+        uops = k.sbody
+        body, _ = self.render_body(uops[:-1], "s", None, k.bufs, ind)
+        L.extend(body)
+        sc = uops[-1]
+        o, v, ok = (f"s{i}" if uops[i].op not in ("CONST",) else
+                    self.const(uops[i].arg, uops[i].dtype) for i in sc.srcs)
+        dt = uops[sc.srcs[1]].dtype
+        cur = self.load(dt, f"data0[{o}]")
+        if sc.arg == "replace":
+            new = v
+        elif sc.arg in ("add", "mul"):
+            new = f"{cur}{'+' if sc.arg == 'add' else '*'}{v}" if dt != np.bool_ else \
+                f"({cur}{'|' if sc.arg == 'add' else '&'}{v})"
+        else:
+            new = self.alu(sc.arg, dt, [cur, v], [dt, dt])
+        L.append(f"{ind}if ({ok}) data0[{o}] = {self.store(dt, new)};")
+        for _ in k.scatter_shape:
+            ind = ind[:-2]
+            L.append(f"{ind}}}")
+        L.append("  }")
+        return L
+
+    # ---- reductions -----------------------------------------------------------------------
+    REDUCE_BLOCK = 4096
+    UPCAST_BLOCK = 256
+
+    def omp_reduction(self, op: str, dt) -> Optional[str]:
+        """The OpenMP reduction identifier for ``op`` on ``dt`` (None: no clause)."""
+        dt = np.dtype(dt)
+        if dt == np.bool_ and op in ("max", "min"):
+            return None
+        if _is_float(dt) and op in ("max", "min"):
+            return f"tj_{op}_{self.type(dt)}"  # NaN-propagating, declared in the prelude
+        return {"sum": "+", "prod": "*", "and": "&", "or": "|", "xor": "^", "max": "max",
+                "min": "min"}[op]
+
+    def _reduce_loops(self, k: Kernel, inner, ind: str, outer_work: int,
+                      parallel_threshold: int, rbody, op, acc_dtype, acc: str,
+                      prefix: str) -> list[str]:
+        """The reduce loop nest into ``acc``.  The innermost reduce axis runs in blocks: each
+        block sums into its own partial with ``omp simd`` (vector lanes: fast and far more
+        accurate than one float running sum), partials are combined into ``acc``.  A large
+        reduction with (almost) no outer parallelism spreads its blocks over threads."""
+        it, full = self.index_type, k.full_shape
+        at = self.type(acc_dtype)
+        init = self.identity(op, acc_dtype)
+        red = self.omp_reduction(op, acc_dtype)
+        last = inner[-1]
+        R = full[last]
+        B = min(R, self.REDUCE_BLOCK)
+        nb = -(-R // B)
+        total = int(np.prod([full[a] for a in inner], dtype=np.int64))
+        L = []
+        if red is not None and nb > 1 and outer_work < 4 and \
+                total * max(1, len(rbody)) >= parallel_threshold:
+            L.append(f"{ind}#pragma omp parallel for reduction({red}:{acc}) schedule({SCHED})")
+        L.append(f"{ind}for ({it} rb = 0; rb < {nb}; rb++) {{")
+        rind = ind + "  "
+        for a in inner[:-1]:
+            L.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            rind += "  "
+        L.append(f"{rind}{at} part = {init};")
+        lo = f"rb * {B}"
+        hi = f"{R}" if nb == 1 else f"(rb * {B} + {B} < {R} ? rb * {B} + {B} : {R})"
+        if red is not None:
+            L.append(f"{rind}#pragma omp simd reduction({red}:part)")
+        L.append(f"{rind}for ({it} i{last} = {lo}; i{last} < {hi}; i{last}++) {{")
+        rb, val = self.render_body(rbody, prefix, None, k.bufs, rind + "  ")
+        L.extend(rb)
+        L.append(f"{rind}  part = {self.combine(op, 'part', val, acc_dtype)};")
+        L.append(f"{rind}}}")
+        L.append(f"{rind}{acc} = {self.combine(op, acc, 'part', acc_dtype)};")
+        for _ in inner[:-1]:
+            rind = rind[:-2]
+            L.append(f"{rind}}}")
+        L.append(f"{ind}}}")
+        return L
+
+    # ---- matmul-shaped reductions ------------------------------------------------------------
+    def _unravel(self, flat: str, axes, full, ind: str) -> list[str]:
+        out = []
+        for j, ax in enumerate(reversed(axes)):
+            if j == len(axes) - 1:
+                out.append(f"{ind}{self.index_type} i{ax} = {flat};")
+            else:
+                out.append(f"{ind}{self.index_type} i{ax} = {flat} % {full[ax]};")
+                flat = f"({flat} / {full[ax]})"
+        return out
+
+    def render_gemm(self, k: Kernel) -> list[str]:
+        """Pack ``a`` (rows: the m axes) and ``b`` (columns: the n axes) into zero-padded
+        panels, then for every tile run the micro-kernel over all of K and the epilogue on the
+        finished tile.  Outer (batch) axes loop around; the tiles are spread over threads."""
+        g, full, it = k.gemm, k.full_shape, self.index_type
+        dbl = np.dtype(k.acc_dtype) == np.float64
+        T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
+                              ("float", "TJ_NR", "tj_micro", "0.0f"))
+        words = 2 if dbl else 1  # the scratch buffers count floats
+        M = int(np.prod([full[a] for a in g.m_axes]))
+        N = int(np.prod([full[a] for a in g.n_axes]))
+        K = int(np.prod([full[a] for a in k.reduce_axes]))
+        L = [f"  const {it} M = {M}, N = {N}, K = {K};",
+             f"  const {it} MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + {NR} - 1) / {NR};",
+             f"  {T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * K * {words});",
+             f"  {T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});"]
+        ind = "  "
+        for a in g.outer_axes:
+            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            ind += "  "
+        L.append(f"{ind}#pragma omp parallel")
+        L.append(f"{ind}{{")
+
+        def pack(dst, rows, R, axes, uops, root, prefix):
+            body, _ = self.render_body(k.rbody, prefix, None, k.bufs, "", only=uops)
+            red_open, red_close, rind = [], [], ""
+            for a in k.reduce_axes:
+                red_open.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                rind += "  "
+            red_close = [rind[:-2 * (j + 1)] + "}" for j in range(len(k.reduce_axes))]
+            if _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes):
+                # rows innermost: reads and writes both run along the unit-stride axis
+                L.append(f"{ind}  #pragma omp for schedule({SCHED})")
+                L.append(f"{ind}  for ({it} pb = 0; pb < {rows}P; pb++) {{")
+                L.append(f"{ind}    {T} *restrict dst = {dst} + pb * {R} * K;")
+                pi = ind + "    "
+                for full_panel in (True, False):
+                    # the full-panel nest has no bounds check, so its row loop vectorises
+                    cond = f"pb * {R} + {R} <= {rows}"
+                    L.append(f"{pi}if ({cond}) {{" if full_panel else f"{pi}else {{")
+                    L.append(f"{pi}  {it} q = 0;")
+                    L.extend(pi + "  " + x for x in red_open)
+                    bi = pi + "  " + rind
+                    L.append(f"{bi}for (int r = 0; r < {R}; r++) {{")
+                    L.append(f"{bi}  {it} p = pb * {R} + r;")
+                    bj = bi + "  "
+                    if not full_panel:
+                        L.append(f"{bj}if (p >= {rows}) {{ dst[q * {R} + r] = {zero}; continue; }}")
+                    L.extend(self._unravel("p", axes, full, bj))
+                    L.extend(bj + x for x in body)
+                    L.append(f"{bj}dst[q * {R} + r] = {prefix}{root};")
+                    L.append(f"{bi}}}")
+                    L.append(f"{bi}q++;")
+                    L.extend(pi + "  " + x for x in red_close)
+                    L.append(f"{pi}}}")
+                L.append(f"{ind}  }}")
+                return
+            L.append(f"{ind}  #pragma omp for schedule({SCHED})")
+            L.append(f"{ind}  for ({it} p = 0; p < {rows}P * {R}; p++) {{")
+            L.append(f"{ind}    {T} *restrict dst = {dst} + (p / {R}) * {R} * K + p % {R};")
+            L.append(f"{ind}    if (p >= {rows}) {{ for ({it} q = 0; q < K; q++) dst[q * {R}] = {zero};"
+                     " continue; }")
+            L.extend(self._unravel("p", axes, full, ind + "    "))
+            L.append(f"{ind}    {it} q = 0;")
+            pi = ind + "    "
+            L.extend(pi + x for x in red_open)
+            L.extend(pi + rind + x for x in body)
+            L.append(f"{pi}{rind}dst[q++ * {R}] = {prefix}{root};")
+            L.extend(pi + x for x in red_close)
+            L.append(f"{ind}  }}")
+        pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
+        pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
+        # groups of B panels (about 256 KiB: they stay in L2) against every A panel, so A
+        # streams from L3 once per group rather than once per B panel
+        L.append(f"{ind}  const {it} JB = 262144 / ({NR} * K * (long)sizeof({T})) > 0 ? "
+                 f"262144 / ({NR} * K * (long)sizeof({T})) : 1, NJB = (NP + JB - 1) / JB;")
+        L.append(f"{ind}  #pragma omp for collapse(2) schedule(dynamic)")
+        L.append(f"{ind}  for ({it} jb = 0; jb < NJB; jb++)")
+        L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++)")
+        L.append(f"{ind}  for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")
+        L.append(f"{ind}    {T} tile[TJ_MR * {NR}] __attribute__((aligned(64)));")
+        L.append(f"{ind}    {micro}(K, Ap + ip * TJ_MR * K, Bp + jp * {NR} * K, tile);")
+        L.append(f"{ind}    const int rmax = M - ip * TJ_MR < TJ_MR ? (int)(M - ip * TJ_MR) : TJ_MR;")
+        L.append(f"{ind}    const int cmax = N - jp * {NR} < {NR} ? (int)(N - jp * {NR}) : {NR};")
+        L.append(f"{ind}    for (int r = 0; r < rmax; r++) {{")
+        L.append(f"{ind}      {it} mrow = ip * TJ_MR + r;")
+        L.extend(self._unravel("mrow", g.m_axes, full, ind + "      "))
+        L.append(f"{ind}      for (int c = 0; c < cmax; c++) {{")
+        L.append(f"{ind}        {it} ncol = jp * {NR} + c;")
+        L.extend(self._unravel("ncol", g.n_axes, full, ind + "        "))
+        L.append(f"{ind}        {T} accv = tile[r * {NR} + c];")
+        body, _ = self.render_body(k.body, "v", "accv", k.bufs, ind + "        ")
+        L.extend(body)
+        L.append(f"{ind}      }}")
+        L.append(f"{ind}    }}")
+        L.append(f"{ind}  }}")
+        L.append(f"{ind}}}")
+        for _ in g.outer_axes:
+            ind = ind[:-2]
+            L.append(f"{ind}}}")
+        return L

@@ -70,13 +70,30 @@ def _eval(uops: list[UOp], env: dict, arrays: list, acc, shape):
         elif u.op == "INDEX":
             out = np.asarray(evaluate(u.arg, env)).astype(u.dtype)
         elif u.op == "ACC":
-            out = acc
+            out = acc[u.arg]
         elif u.op == "CAST":
             from tinyjax.lax.elementwise import convert_element_type_p
             out = np.asarray(convert_element_type_p.impl(np.asarray(vals[u.srcs[0]]),
                                                          new_dtype=u.dtype))
+        elif u.op == "BITCAST":
+            src = np.ascontiguousarray(vals[u.srcs[0]])
+            out = src.view(u.dtype).reshape(src.shape)
         elif u.op == "ALU":
             out = np.asarray(_alu(u.arg, [vals[s] for s in u.srcs], u.dtype)).astype(u.dtype)
+        elif u.op == "SCATTER":
+            off, val, ok = (np.broadcast_to(np.asarray(vals[i]), shape).reshape(-1)
+                            for i in u.srcs)
+            out_flat = arrays[0].reshape(-1)
+            where, val = off[ok.astype(bool)], val[ok.astype(bool)].astype(out_flat.dtype)
+            if u.arg == "replace":
+                out_flat[where] = val  # numpy: the last of repeated indices wins
+            else:
+                ufunc = {"add": np.add, "mul": np.multiply, "min": np.minimum,
+                         "max": np.maximum}[u.arg]
+                if out_flat.dtype == np.bool_ and u.arg in ("add", "mul"):
+                    ufunc = np.logical_or if u.arg == "add" else np.logical_and
+                ufunc.at(out_flat, where, val)
+            out = None
         elif u.op == "STORE":
             i = np.broadcast_to(np.asarray(evaluate(u.arg, env)), shape)
             arrays[0].reshape(-1)[i.reshape(-1)] = np.broadcast_to(vals[u.srcs[0]], shape).reshape(-1)
@@ -96,15 +113,42 @@ def _env(shape, pinned=()) -> dict:
     return env
 
 
+def _run_sort(k: Kernel, arrays: list) -> None:
+    from tinyjax.lax.sorting import _descending_key, _lexsort_keys
+    axis, desc, slots = k.sort
+    shape = k.full_shape
+    keys = [arrays[s].reshape(-1)[:int(np.prod(shape, dtype=np.int64))].reshape(shape)
+            for s in slots]
+    if desc:
+        perm = np.argsort(_descending_key(keys[0]), axis=axis, kind="stable")
+    else:
+        lex = []
+        for x in reversed(keys):
+            lex.extend(_lexsort_keys(x))
+        perm = np.lexsort(lex, axis=axis)
+    arrays[0].reshape(-1)[:] = perm.reshape(-1)
+
+
 def run_kernel(k: Kernel, arrays: list) -> None:
+    if k.sort is not None:
+        return _run_sort(k, arrays)
     full = k.full_shape
-    acc = None
-    if k.reduce_op is not None:
-        vals = _eval(k.rbody, _env(full), arrays, None, full)
-        x = np.broadcast_to(np.asarray(vals[-1], k.acc_dtype), full)
+    accs: dict = {}
+    stages = list(enumerate(k.pre)) + ([(None, (k.reduce_op, k.acc_dtype, k.rbody))]
+                                       if k.reduce_op is not None else [])
+    for j, (op, dt, rbody) in stages:
+        vals = _eval(rbody, _env(full), arrays, accs, full)
+        x = np.broadcast_to(np.asarray(vals[-1], dt), full)
+        if dt.itemsize == 2 and (dt.kind == "f" or dt.name == "bfloat16"):
+            x = x.astype(np.float32)  # 16-bit floats accumulate in float32, as the C device
         with np.errstate(all="ignore"):
-            acc = _REDUCE[k.reduce_op](x, tuple(k.reduce_axes)).astype(k.acc_dtype)
-    _eval(k.body, _env(full, k.reduce_axes), arrays, acc, k.out_shape)
+            accs[j] = _REDUCE[op](x, tuple(k.reduce_axes)).astype(dt)
+    if k.full_epilogue:
+        _eval(k.body, _env(full), arrays, accs, full)
+    else:
+        _eval(k.body, _env(full, k.reduce_axes), arrays, accs, k.out_shape)
+    if k.scatter_shape is not None:
+        _eval(k.sbody, _env(k.scatter_shape), arrays, None, k.scatter_shape)
 
 
 class InterpDevice:

@@ -21,7 +21,12 @@ from tinyjax.lowering.schedule import Schedule, schedule
 __all__ = ["compile_jaxpr", "Executable"]
 
 
+_environ_data = getattr(os.environ, "_data", None)
+
+
 def _debug() -> int:
+    if isinstance(_environ_data, dict) and b"DEBUG" not in _environ_data:
+        return 0  # the common case, without encoding the key
     try:
         return int(os.environ.get("DEBUG", "0") or 0)
     except ValueError:
@@ -37,9 +42,11 @@ class Executable:
         self.device = device
         self._source = source
         self._kernels = sched.kernels
-        self._consts = consts
+        self._consts = list(consts)
         self.name = name
         self._launch = [device.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
+        make_program = getattr(device, "make_program", None)
+        self._run = make_program(fns, sched.kernels) if make_program is not None else None
         self._plan()
 
     # ---- buffer planning ----------------------------------------------------------------
@@ -64,6 +71,27 @@ class Executable:
                     free.setdefault(sched.buffers[r], []).append(self._static[r])
         self._out_ids = sorted(out_ids)
         self._n_consts = len(self._consts)
+        # per-call work, precomputed: the buffer list template (intermediates in place),
+        # the outputs to allocate (with their final shape when a single output owns one)
+        self._n_in = n_in
+        self._in_specs = [sched.buffers[i] for i in range(n_in)]
+        self._template = [None] * len(sched.buffers)
+        for b, arr in self._static.items():
+            self._template[b] = arr
+        owners: dict[int, list] = {}
+        for o in sched.outputs:
+            if o.buf >= 0:
+                owners.setdefault(o.buf, []).append(o)
+        self._out_allocs = []
+        for b in self._out_ids:
+            dt, n = sched.buffers[b]
+            os_ = owners.get(b, [])
+            shape = os_[0].shape if len(os_) == 1 and os_[0].view is None else (n,)
+            self._out_allocs.append((b, shape, dt))
+        self._simple_outputs = all(o.buf >= n_in and o.view is None and len(owners[o.buf]) == 1
+                                   for o in sched.outputs)
+        self._out_order = [o.buf for o in sched.outputs]
+        self._launch_ids = [(k.buf_ids, launch) for k, launch in zip(self._kernels, self._launch)]
 
     @property
     def num_kernels(self) -> int:
@@ -76,33 +104,39 @@ class Executable:
         return self._source
 
     def __call__(self, *flat_args: np.ndarray) -> list[np.ndarray]:
-        sched = self.schedule
-        n_in = sched.n_inputs
-        args = list(self._consts) + [np.asarray(a) for a in flat_args]
+        n_in = self._n_in
+        args = self._consts + [a if type(a) is np.ndarray else np.asarray(a) for a in flat_args]
         if len(args) != n_in:
             raise TypeError(f"{self.name}: expected {n_in - self._n_consts} arguments, "
                             f"got {len(flat_args)}")
-        bufs: dict[int, np.ndarray] = dict(self._static)
+        bufs = list(self._template)
         for i, a in enumerate(args):
-            dt, n = sched.buffers[i]
+            dt, n = self._in_specs[i]
             if a.dtype != dt:
                 a = a.astype(dt)
-            bufs[i] = np.ascontiguousarray(a).reshape(-1) if a.size == n else a
-        for b in self._out_ids:
-            dt, n = sched.buffers[b]
-            bufs[b] = np.empty(n, dt)
-        dbg = _debug()
-        if dbg >= 2:
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+            bufs[i] = a
+        for b, shape, dt in self._out_allocs:
+            bufs[b] = np.empty(shape, dt)
+        if _debug() >= 2:
             self._run_timed(bufs)
+        elif self._run is not None:
+            self._run(bufs)
         else:
-            for k, launch in zip(self._kernels, self._launch):
-                launch([bufs[b] for b in k.buf_ids])
+            for ids, launch in self._launch_ids:
+                launch([bufs[b] for b in ids])
+        if self._simple_outputs:
+            return [bufs[b] for b in self._out_order]
+        return self._outputs(bufs)
+
+    def _outputs(self, bufs) -> list[np.ndarray]:
         outs = []
-        for o in sched.outputs:
+        for o in self.schedule.outputs:
             if o.buf < 0:
                 outs.append(np.zeros(o.shape, o.dtype))
                 continue
-            base = bufs[o.buf]
+            base = bufs[o.buf].reshape(-1)
             if o.view is not None:
                 shape, strides, offset = o.view
                 it = base.dtype.itemsize

@@ -7,7 +7,10 @@ A :class:`Kernel` computes one buffer (``bufs[0]``) over a loop nest:
   point of the output space (reduce axes pinned to 0), an accumulator starts at the op's
   identity and takes ``rbody[-1]`` for every point of the reduced axes;
 * then ``body`` (the epilogue, which may read the accumulator through ``ACC``) runs for
-  every output point and ends with a ``STORE``.
+  every output point and ends with a ``STORE``;
+* ``pre`` stages run before the main reduction, each into its own accumulator that later
+  stages read (softmax: the row max, then the sum of exp(x - max)); with ``full_epilogue``
+  the body runs for every point of ``full_shape`` (softmax's division), not once per row.
 
 ``rbody`` and ``body`` are lists of :class:`UOp` in SSA form (``srcs`` index into the same
 list).  UOp kinds:
@@ -19,9 +22,17 @@ list).  UOp kinds:
 ``INDEX``  ``arg=node``: the integer value of a symbolic expression (iota, masks)
 ``ALU``    ``arg=name`` from :data:`tinyjax.lowering.ops.ALU_OPS`
 ``CAST``   conversion of ``srcs[0]`` to ``dtype``
-``ACC``    the accumulator (body only)
+``BITCAST`` the bits of ``srcs[0]`` read as ``dtype`` (same item size)
+``ACC``    the accumulator (``arg=None``; body only) or that of an earlier stage ``arg=k``
+           of ``pre`` (in later stages and the body)
 ``STORE``  ``arg=index``: ``bufs[0][index] = srcs[0]``
+``SCATTER`` ``srcs=(offset, value, valid)``, ``arg`` = combine: ``bufs[0][offset] =
+           combine(bufs[0][offset], value)`` where ``valid`` (``sbody`` only)
 =========  ==========================================================================
+
+A sort kernel (``sort`` set) writes, for every row along the sort axis, the stable sorting
+permutation of its keys (the slots ``sort[2]``, most significant first).  A scatter kernel (``scatter_shape`` set) first runs ``body`` (a copy of the operand), then
+``sbody`` serially, in C order, over the loop space ``scatter_shape``.
 
 Indices and validities are :mod:`symbolic` nodes over the loop variables.
 """
@@ -34,7 +45,24 @@ import numpy as np
 
 from tinyjax.lowering.symbolic import Node, Var
 
-__all__ = ["UOp", "Kernel", "loop_var"]
+__all__ = ["UOp", "Kernel", "loop_var", "GemmPlan"]
+
+
+@dataclass(frozen=True)
+class GemmPlan:
+    """A sum reduction whose reduce body ends in ``mul(a, b)`` where ``a`` depends on the
+    ``m_axes`` (not the ``n_axes``) and ``b`` on the ``n_axes`` (not the ``m_axes``), both on
+    the reduce axes: rendered as packed panels of ``a`` and ``b`` and a register-blocked
+    micro-kernel, the epilogue applied to each finished tile.  ``a_uops``/``b_uops``: the
+    indices of ``rbody`` computing each side; ``outer_axes``: the remaining output axes
+    (batch), looped around the whole product."""
+    m_axes: tuple[int, ...]
+    n_axes: tuple[int, ...]
+    outer_axes: tuple[int, ...]
+    a_uops: frozenset
+    b_uops: frozenset
+    a_root: int
+    b_root: int
 
 
 @dataclass(frozen=True)
@@ -74,11 +102,19 @@ class Kernel:
     body: list[UOp]
     source_lines: list[str] = field(default_factory=list)
     upcast_axis: Optional[int] = None       # an output axis to run innermost, below the reduce
+    gemm: Optional["GemmPlan"] = None       # a matmul-shaped reduction: packed, tiled rendering
+    pre: list = field(default_factory=list)  # earlier reduce stages: (op, acc dtype, rbody)
+    full_epilogue: bool = False             # body runs over full_shape (not the reduced space)
+    scatter_shape: Optional[tuple] = None   # the scatter kernel kind: sbody's serial loop space
+    sort: Optional[tuple] = None            # the sort kind: (axis, descending, key slots)
+    sbody: list = field(default_factory=list)
     flops: int = 0
     nbytes: int = 0
 
     @property
     def out_shape(self) -> tuple[int, ...]:
+        if self.full_epilogue:
+            return self.full_shape
         return tuple(1 if i in self.reduce_axes else s for i, s in enumerate(self.full_shape))
 
     def loop_vars(self) -> list[Var]:
@@ -86,6 +122,10 @@ class Kernel:
 
     def describe(self) -> str:
         kind = f"reduce_{self.reduce_op}{list(self.reduce_axes)}" if self.reduce_op else "elementwise"
+        if self.scatter_shape is not None:
+            kind = f"scatter{list(self.scatter_shape)}"
+        if self.sort is not None:
+            kind = f"sort[axis={self.sort[0]}{', descending' if self.sort[1] else ''}]"
         out = self.bufs[0]
         src = ", ".join(self.source_lines) if self.source_lines else "?"
         return (f"{self.name}: {kind} full={list(self.full_shape)} -> "
@@ -95,9 +135,15 @@ class Kernel:
         lines = [self.describe()]
         for k, (dt, n) in enumerate(self.bufs):
             lines.append(f"  buf{k}: {dt.name}[{n}] (program buffer {self.buf_ids[k]})")
+        for j, (op, dt, rb) in enumerate(self.pre):
+            lines.append(f"  stage {j}: reduce_{op} (acc {dt.name}):")
+            lines.extend(f"    %{i}: {u}" for i, u in enumerate(rb))
         if self.reduce_op:
             lines.append(f"  reduce body (acc {self.acc_dtype.name}):")
             lines.extend(f"    %{i}: {u}" for i, u in enumerate(self.rbody))
-        lines.append("  body:")
+        lines.append("  body" + (" (over the full loop space):" if self.full_epilogue else ":"))
         lines.extend(f"    %{i}: {u}" for i, u in enumerate(self.body))
+        if self.scatter_shape is not None:
+            lines.append(f"  scatter body over {list(self.scatter_shape)} (serial):")
+            lines.extend(f"    %{i}: {u}" for i, u in enumerate(self.sbody))
         return "\n".join(lines)

@@ -11,8 +11,16 @@ A :class:`LazyOp` is one node of a lazy dataflow graph.  Its kinds:
 * ``ALU``    elementwise unary/binary/ternary op; ``arg`` = name from :data:`ALU_OPS`
 * ``CAST``   elementwise conversion to ``dtype`` (XLA semantics: float->int truncates and
   saturates, NaN -> 0; anything -> bool is ``!= 0``)
+* ``BITCAST`` elementwise reinterpretation of the bits as ``dtype`` (same item size)
 * ``DLOAD``  a data-dependent read (the gather kernel kind): ``srcs = (x, offset)``; element
   ``i`` is ``x.flat[offset[i]]`` (``x`` is materialised; offsets must be in range)
+* ``SCATTER`` ``srcs = (x, offset, updates, valid)``, ``arg`` = combine (``replace``, ``add``,
+  ``mul``, ``min``, ``max``): ``x`` with, for every element ``u`` of ``updates`` in C order
+  where ``valid[u]``, ``out.flat[offset[u]] = combine(out.flat[offset[u]], updates[u])``
+  (the scatter kernel kind: a serial loop after a copy of ``x``)
+* ``SORTPERM`` ``srcs`` = keys (same shape), ``arg = (axis, descending)``: int64, the
+  stable sorting permutation of every row along ``axis`` (lexicographic over the keys;
+  ascending: NaN after everything; descending: XLA's TopK total order) (the sort kernel kind)
 * ``REDUCE`` ``arg = (op, axes)`` with op in :data:`REDUCE_OPS`; reduced axes are kept
   with size 1 (a reshape view drops them).
 
@@ -29,7 +37,7 @@ from tinyjax.lowering.shapetracker import ShapeTracker
 
 __all__ = ["LazyOp", "ALU_OPS", "REDUCE_OPS", "load", "const", "idx", "alu", "cast", "reduce",
            "reshape", "permute", "expand", "pad", "shrink", "flip", "stride", "broadcast_to",
-           "where", "current_source", "dload"]
+           "where", "current_source", "dload", "scatter", "bitcast", "sortperm"]
 
 # name -> arity.  Names equal to a lax primitive keep that primitive's semantics.
 ALU_OPS: dict[str, int] = {
@@ -128,6 +136,28 @@ def where(cond: LazyOp, x: LazyOp, y: LazyOp) -> LazyOp:
 def dload(x: LazyOp, offset: LazyOp) -> LazyOp:
     """``x.flat[offset]`` elementwise over ``offset``'s shape (an integer array)."""
     return LazyOp("DLOAD", (x, cast(offset, np.int64)), None, x.dtype, offset.shape)
+
+
+def scatter(x: LazyOp, offset: LazyOp, updates: LazyOp, valid: LazyOp, combine: str) -> LazyOp:
+    """``x`` updated at flat offsets (see ``SCATTER``); offset/updates/valid share a shape."""
+    if not (offset.shape == updates.shape == valid.shape):
+        raise ValueError("scatter: offset, updates and valid shapes differ")
+    return LazyOp("SCATTER", (x, cast(offset, np.int64), cast(updates, x.dtype),
+                              cast(valid, np.bool_)), combine, x.dtype, x.shape)
+
+
+def sortperm(keys: Sequence[LazyOp], axis: int, descending: bool = False) -> LazyOp:
+    shape = keys[0].shape
+    if any(k.shape != shape for k in keys):
+        raise ValueError("sortperm: key shapes differ")
+    return LazyOp("SORTPERM", tuple(keys), (int(axis), bool(descending)), np.int64, shape)
+
+
+def bitcast(x: LazyOp, dtype) -> LazyOp:
+    dtype = np.dtype(dtype)
+    if dtype.itemsize != x.dtype.itemsize:
+        raise ValueError("bitcast: item sizes differ")
+    return x if dtype == x.dtype else LazyOp("BITCAST", (x,), dtype, dtype, x.shape)
 
 
 def cast(x: LazyOp, dtype) -> LazyOp:

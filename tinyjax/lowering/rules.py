@@ -22,7 +22,7 @@ lowering_rules: dict[str, Callable] = {}
 
 SUPPORTED_DTYPES = frozenset(np.dtype(d) for d in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-    np.uint64, np.float32, np.float64))
+    np.uint64, np.float16, dtypes.bfloat16, np.float32, np.float64))
 
 
 def register(*names: str):
@@ -97,6 +97,17 @@ def _identity(avals_in, avals_out, *xs, **params):
 @register("convert_element_type")
 def _convert(avals_in, avals_out, x, *, new_dtype, **params):
     return ops.cast(x, check_dtype(new_dtype))
+
+
+@register("bitcast_convert_type")
+def _bitcast_convert(avals_in, avals_out, x, *, new_dtype):
+    new = check_dtype(new_dtype)
+    if new.itemsize != x.dtype.itemsize or np.bool_ in (new, x.dtype) or \
+            2 in (new.itemsize, x.dtype.itemsize) and "f" in (new.kind, x.dtype.kind) or \
+            "bfloat16" in (new.name, x.dtype.name):
+        raise NotImplementedError("no lowering for primitive 'bitcast_convert_type' between "
+                                  f"{x.dtype.name} and {new.name}")
+    return ops.bitcast(x, new)
 
 
 @register("select_n")
@@ -298,8 +309,6 @@ def _cumulative(op: str):
     """out[i] = reduce_{j <= i} x[j] as a masked, expanded view reduced in one kernel
     (quadratic work; fine for the small axes it is used on)."""
     def rule(avals_in, avals_out, x, *, axis, reverse=False):
-        if op == "logsumexp":
-            raise NotImplementedError("no lowering for primitive 'cumlogsumexp'")
         n = x.shape[axis]
         if n == 0:
             return x
@@ -321,8 +330,7 @@ def _cumulative(op: str):
     return rule
 
 
-for _p, _o in (("cumsum", "sum"), ("cumprod", "prod"), ("cummax", "max"), ("cummin", "min"),
-               ("cumlogsumexp", "logsumexp")):
+for _p, _o in (("cumsum", "sum"), ("cumprod", "prod"), ("cummax", "max"), ("cummin", "min")):
     lowering_rules[_p] = _cumulative(_o)
 
 
@@ -550,3 +558,246 @@ def _dynamic_update_slice(avals_in, avals_out, x, update, *starts):
                       ops.const(n - 1, np.int64, shape))
         off = ops.alu("add", off, ops.alu("mul", rel, ops.const(st, np.int64, shape)))
     return ops.where(inside, ops.dload(update, off), x)
+
+
+def _window_offsets(x_shape, indices: LazyOp, start_index_map, operand_batching_dims,
+                    indices_batching_dims, window):
+    """Lazy ``_window_positions``: the flat operand offset of every (index batch position,
+    window position) (shape ``batch + window``, starts clamped into bounds) and the
+    ``batch``-shaped mask of windows wholly in bounds (None: no index dims)."""
+    batch = tuple(indices.shape[:-1])
+    nb, n = len(batch), len(x_shape)
+    G = batch + tuple(window)
+    idx = ops.cast(indices, np.int64)
+    ok = None
+    starts: list = [None] * n
+    for j, d in enumerate(start_index_map):
+        cut = [(0, s) for s in idx.shape]
+        cut[-1] = (j, j + 1)
+        raw = ops.reshape(ops.shrink(idx, cut), batch)
+        hi = x_shape[d] - window[d]
+        inb = ops.alu("and", ops.alu("ge", raw, ops.const(0, np.int64, batch)),
+                      ops.alu("le", raw, ops.const(hi, np.int64, batch)))
+        ok = inb if ok is None else ops.alu("and", ok, inb)
+        starts[d] = ops.alu("min", ops.alu("max", raw, ops.const(0, np.int64, batch)),
+                            ops.const(max(hi, 0), np.int64, batch))
+    for od, bd in zip(operand_batching_dims, indices_batching_dims):
+        starts[od] = _iota_along(batch, bd) if batch else ops.const(0, np.int64, ())
+    offset = ops.const(0, np.int64, G)
+    for d, st in enumerate(_strides(x_shape)):
+        pos = _iota_along(G, nb + d)
+        if starts[d] is not None:
+            s = ops.expand(ops.reshape(starts[d], batch + (1,) * n), G)
+            pos = ops.alu("add", pos, s)
+        offset = ops.alu("add", offset, ops.alu("mul", pos, ops.const(st, np.int64, G)))
+    if ok is not None:
+        ok = ops.expand(ops.reshape(ok, batch + (1,) * n), G)
+    return offset, ok, G
+
+
+@register("gather")
+def _gather(avals_in, avals_out, x, indices, *, dimension_numbers, slice_sizes,
+            unique_indices=False, indices_are_sorted=False, mode=None, fill_value=None):
+    """XLA gather as one DLOAD at the window offsets; FILL_OR_DROP masks windows not wholly
+    in bounds (the eager implementation's semantics, step for step)."""
+    from tinyjax.lax.gather_scatter import (GatherScatterMode, _default_fill_value,
+                                            _output_permutation)
+    dn = dimension_numbers
+    out = avals_out[0]
+    if 0 in out.shape or x.size == 0:
+        return ops.const(0, x.dtype, out.shape)
+    window = tuple(int(s) for s in slice_sizes)
+    offset, ok, G = _window_offsets(x.shape, indices, dn.start_index_map,
+                                    dn.operand_batching_dims, dn.start_indices_batching_dims,
+                                    window)
+    batch = tuple(indices.shape[:-1])
+    val = ops.dload(x, offset)
+    if GatherScatterMode.from_any(mode) == GatherScatterMode.FILL_OR_DROP and ok is not None:
+        fill = _default_fill_value(x.dtype) if fill_value is None else fill_value
+        val = ops.where(ok, val, ops.const(fill, x.dtype, G))
+    dropped = set(dn.collapsed_slice_dims) | set(dn.operand_batching_dims)
+    kept = tuple(s for d, s in enumerate(window) if d not in dropped)
+    val = ops.reshape(val, batch + kept)
+    return ops.permute(val, _output_permutation(len(batch), dn.offset_dims))
+
+
+def _scatter_rule(combine: str):
+    def rule(avals_in, avals_out, x, indices, updates, *, dimension_numbers,
+             indices_are_sorted=False, unique_indices=False, mode=None, **params):
+        """The scatter kernel kind: a copy of ``x``, then a serial loop over the updates
+        (in C order, as the eager ``np.<ufunc>.at``) at the window offsets."""
+        from tinyjax.lax.gather_scatter import GatherScatterMode, _scatter_window_sizes
+        dn = dimension_numbers
+        if x.size == 0 or updates.size == 0:
+            return x
+        window = _scatter_window_sizes(x.ndim, updates.shape, dn)
+        offset, ok, G = _window_offsets(x.shape, indices, dn.scatter_dims_to_operand_dims,
+                                        dn.operand_batching_dims,
+                                        dn.scatter_indices_batching_dims, window)
+        scatter_dims = [d for d in range(updates.ndim) if d not in dn.update_window_dims]
+        upd = ops.reshape(ops.permute(updates, scatter_dims + list(dn.update_window_dims)), G)
+        if ok is None or GatherScatterMode.from_any(mode) == GatherScatterMode.CLIP:
+            ok = ops.const(True, np.bool_, G)
+        if x.ndim == 0:
+            return ops.reshape(ops.scatter(ops.reshape(x, (1,)), offset, upd, ok, combine), ())
+        return ops.scatter(x, offset, upd, ok, combine)
+    return rule
+
+
+for _p, _c in (("scatter", "replace"), ("scatter-add", "add"), ("scatter-mul", "mul"),
+               ("scatter-min", "min"), ("scatter-max", "max")):
+    lowering_rules[_p] = _scatter_rule(_c)
+
+
+@register("cumlogsumexp")
+def _cumlogsumexp(avals_in, avals_out, x, *, axis, reverse=False):
+    """log(sum_{j<=i} exp(x_j)) with the running max m_i as the shift: the masked, expanded
+    view of the cumulative rules, two reductions (max, then the shifted sum)."""
+    n = x.shape[axis]
+    if n == 0 or not ops.is_float(x.dtype):
+        return x
+    if reverse:
+        x = ops.flip(x, (axis,))
+    sh = list(x.shape)
+    full = sh[:axis] + [n, n] + sh[axis + 1:]
+    xe = ops.expand(ops.reshape(x, sh[:axis] + [1, n] + sh[axis + 1:]), full)
+    ii = ops.expand(ops.reshape(ops.idx(n, np.int32), [n, 1]), [n, n])
+    jj = ops.expand(ops.reshape(ops.idx(n, np.int32), [1, n]), [n, n])
+    keep = ops.expand(ops.reshape(ops.alu("le", jj, ii), [1] * axis + [n, n] +
+                                  [1] * (x.ndim - axis - 1)), full)
+    neg_inf = ops.const(-np.inf, x.dtype, full)
+    y = ops.where(keep, xe, neg_inf)
+    m = ops.reduce(y, "max", (axis + 1,))                       # keeps the axis, size 1
+    finite = ops.alu("is_finite", m)
+    shift = ops.where(finite, m, ops.const(0, x.dtype, m.shape))
+    e = ops.alu("exp", ops.alu("sub", y, ops.expand(shift, full)))
+    s = ops.reduce(e, "sum", (axis + 1,))
+    out = ops.alu("add", ops.alu("log", s), shift)
+    out = ops.reshape(out, x.shape)
+    return ops.flip(out, (axis,)) if reverse else out
+
+
+# ---------------------------------------------------------------------------------------------
+# sorting: the sort kernel kind computes permutations; the values are gathered through them
+# ---------------------------------------------------------------------------------------------
+
+def _take_along(x: LazyOp, perm: LazyOp, axis: int) -> LazyOp:
+    """``take_along_axis(x, perm, axis)`` as one DLOAD (``perm``: int64, in range)."""
+    shape = perm.shape
+    offset = None
+    for d, st in enumerate(_strides(x.shape)):
+        pos = perm if d == axis else _iota_along(shape, d)
+        term = ops.alu("mul", pos, ops.const(st, np.int64, shape))
+        offset = term if offset is None else ops.alu("add", offset, term)
+    return ops.dload(x, offset)
+
+
+@register("sort")
+def _sort(avals_in, avals_out, *operands, dimension, is_stable=True, num_keys=1):
+    if operands[0].size == 0 or operands[0].shape[dimension] <= 1:
+        return list(operands)
+    perm = ops.sortperm(operands[:num_keys], dimension)
+    return [_take_along(x, perm, dimension) for x in operands]
+
+
+@register("top_k")
+def _top_k(avals_in, avals_out, x, *, k):
+    out_shape = avals_out[0].shape
+    if 0 in out_shape:
+        return [ops.const(0, x.dtype, out_shape), ops.const(0, np.int32, out_shape)]
+    axis = x.ndim - 1
+    perm = ops.sortperm([x], axis, descending=True)
+    cut = [(0, s) for s in x.shape]
+    cut[-1] = (0, k)
+    perm = ops.shrink(perm, cut)
+    return [_take_along(x, perm, axis), ops.cast(perm, np.int32)]
+
+
+# ---------------------------------------------------------------------------------------------
+# max-pool gradients: the window selection as reductions over windowed views
+# ---------------------------------------------------------------------------------------------
+
+def _selection(x: LazyOp, select_prim, window_dimensions, window_strides, padding,
+               base_dilation, window_dilation):
+    """(index, has, geometry): per window, the row-major in-window index of the first
+    maximum (``ge``) / minimum (``le``) of ``x`` over the real (non-padding) elements (0
+    when nothing matches, as numpy's argmax of all-False), and whether the window holds
+    any real element; ``geometry(y, fill)`` windows another operand the same way."""
+    from tinyjax.lax.windowed import _highest, _lowest
+    is_max = getattr(select_prim, "name", str(select_prim)) == "ge"
+    nd = x.ndim
+    cfg = [(lo, hi, bd - 1) for (lo, hi), bd in zip(padding, base_dilation)]
+
+    def geometry(y: LazyOp, fill) -> LazyOp:
+        yp = pad_with_value(y, cfg, ops.const(fill, y.dtype, ()))
+        return windows(yp, range(nd), window_dimensions, window_strides, window_dilation)
+    fill = _lowest(x.dtype) if is_max else _highest(x.dtype)
+    vals = geometry(x, fill)
+    valid = geometry(ops.const(True, np.bool_, x.shape), False)
+    full = vals.shape
+    wax = tuple(range(nd, 2 * nd))
+    best = ops.expand(ops.reduce(vals, "max" if is_max else "min", wax), full)
+    hit = ops.alu("and", valid, ops.alu("eq", vals, best))
+    W = int(np.prod(window_dimensions))
+    widx = ops.const(0, np.int64, full)
+    for j, st in enumerate(_strides(tuple(window_dimensions))):
+        widx = ops.alu("add", widx, ops.alu("mul", _iota_along(full, nd + j),
+                                            ops.const(st, np.int64, full)))
+    first = ops.reduce(ops.where(hit, widx, ops.const(W, np.int64, full)), "min", wax)
+    index = ops.where(ops.alu("eq", first, ops.const(W, np.int64, first.shape)),
+                      ops.const(0, np.int64, first.shape), first)       # out + (1,)*nd
+    sel = ops.alu("eq", widx, ops.expand(index, full))
+    has = ops.reduce(ops.alu("and", sel, valid), "or", wax)
+    return index, has, geometry, widx, sel
+
+
+@register("select_and_gather_add")
+def _select_and_gather_add(avals_in, avals_out, tangents, operand, *, select_prim,
+                           window_dimensions, window_strides, padding, base_dilation,
+                           window_dilation):
+    out = avals_out[0]
+    if 0 in out.shape or operand.size == 0:
+        return ops.const(0, tangents.dtype, out.shape)
+    index, has, geometry, widx, sel = _selection(operand, select_prim, window_dimensions,
+                                                 window_strides, padding, base_dilation,
+                                                 window_dilation)
+    t = geometry(tangents, 0)
+    picked = ops.where(sel, t, ops.const(0, t.dtype, t.shape))
+    if t.dtype == np.bool_:
+        red = ops.reduce(picked, "or", range(operand.ndim, 2 * operand.ndim))
+    else:
+        red = ops.reduce(picked, "sum", range(operand.ndim, 2 * operand.ndim))
+    return ops.reshape(red, out.shape)
+
+
+@register("select_and_scatter_add")
+def _select_and_scatter_add(avals_in, avals_out, source, operand, *, select_prim,
+                            window_dimensions, window_strides, padding, base_dilation,
+                            window_dilation):
+    """Each window adds its source value at its selected operand element: the scatter kernel
+    kind over the windows, offsets from the selected in-window index."""
+    out = avals_out[0]
+    if 0 in out.shape:
+        return ops.const(0, source.dtype, out.shape)
+    zeros = ops.const(0, source.dtype, operand.shape)
+    if source.size == 0:
+        return zeros
+    index, has, _, _, _ = _selection(operand, select_prim, window_dimensions, window_strides,
+                                     padding, base_dilation, window_dilation)
+    oshape = source.shape
+    index = ops.reshape(index, oshape)
+    has = ops.reshape(has, oshape)
+    offset = ops.const(0, np.int64, oshape)
+    rest = index
+    wst = _strides(tuple(window_dimensions))
+    for d, (st, n) in enumerate(zip(_strides(operand.shape), operand.shape)):
+        w = ops.alu("div", rest, ops.const(wst[d], np.int64, oshape))
+        rest = ops.alu("rem", rest, ops.const(wst[d], np.int64, oshape))
+        lo = padding[d][0]
+        pos = ops.alu("add", ops.alu("mul", _iota_along(oshape, d),
+                                     ops.const(window_strides[d], np.int64, oshape)),
+                      ops.alu("mul", w, ops.const(window_dilation[d], np.int64, oshape)))
+        pos = ops.alu("sub", pos, ops.const(lo, np.int64, oshape))
+        coord = ops.alu("div", pos, ops.const(base_dilation[d], np.int64, oshape))
+        offset = ops.alu("add", offset, ops.alu("mul", coord, ops.const(st, np.int64, oshape)))
+    return ops.scatter(zeros, offset, source, has, "add")

@@ -4,13 +4,24 @@ Fusion policy:
 
 * elementwise ops, casts and views are inlined into whatever consumes them (movement ops
   never cost a kernel: they become index arithmetic);
-* a kernel holds at most one reduction; its elementwise inputs are fused into the reduce
+* a kernel holds one reduction loop space: its elementwise inputs are fused into the reduce
   loop and an elementwise epilogue over the reduction's output space is fused after it;
+  several reductions over the same loop space and axes become successive stages of one
+  kernel when the later ones read the earlier ones broadcast back over the reduced axes
+  (softmax: max, then the sum of exp(x - max)), and an epilogue over the whole loop space
+  reads them broadcast back too (softmax's division) while the rows leave the threads
+  enough to share;
+* a matmul-shaped reduction (sum of a product whose operands depend on disjoint output
+  axes) gets a :class:`GemmPlan`: packed panels and a register-blocked micro-kernel; an
+  epilogue reading it transposed (a gradient feeding an SGD update) stays fused, the store
+  becomes strided;
+* scatters and sorts are kernel kinds of their own (a serial update loop; per-row merge
+  sorts);
 * a node is materialised ("realized") only when it must be: a jaxpr output; a reduction
-  with more than one consumer or read through a non-trivial view (e.g. broadcast back over
-  the reduced axis, as softmax's max and sum); a second reduction met in one kernel; an
-  elementwise node whose recomputation would be costly (several consumers, or a view that
-  expands it many times);
+  with more than one consumer or read through a view that does not fit the above; an
+  elementwise node whose recomputation would be costly (several consumers -- a reduction
+  below it counts as very costly, so a forward matmul is never recomputed in the backward
+  pass -- or a view that expands it many times); the sources of data-dependent reads;
 * only nodes reachable from the outputs are scheduled (dead code never runs).
 """
 from __future__ import annotations
@@ -22,7 +33,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.lowering import ops, symbolic
-from tinyjax.lowering.kernel import Kernel, UOp, loop_var
+from tinyjax.lowering.kernel import GemmPlan, Kernel, UOp, loop_var
 from tinyjax.lowering.ops import LazyOp
 from tinyjax.lowering.shapetracker import unravel
 from tinyjax.lowering.symbolic import Const, Node, and_
@@ -107,57 +118,90 @@ class _Builder:
                 self.deps.append(node)
         return self.slots[bid]
 
-    def find_reduce(self) -> Optional[LazyOp]:
-        found, seen = None, set()
-        stack = [self.root]
+    def find_reduces(self) -> list[LazyOp]:
+        """The unrealized reductions under the root, sources first.  Several fuse into one
+        kernel as successive stages over the same loop space when each later one reads the
+        earlier ones broadcast back over the reduced axes (softmax: max, then the sum of
+        exp(x - max)); one that does not fit is realized on its own."""
+        order, seen = [], set()
+        stack = [(self.root, False)]
         while stack:
-            n = stack.pop()
+            n, done = stack.pop()
+            if done:
+                if n.op == "REDUCE":
+                    order.append(n)
+                continue
             if id(n) in seen:
                 continue
             seen.add(id(n))
             if n is not self.root and id(n) in self.realized:
                 continue
-            if n.op == "REDUCE":
-                if found is None:
-                    found = n
-                elif found is not n:
-                    raise FuseFail(n)
-                continue
-            stack.extend(n.srcs)
-        return found
+            stack.append((n, True))
+            stack.extend((s, False) for s in n.srcs)
+        if order:
+            main = order[-1]
+            for r in order[:-1]:
+                if r.srcs[0].shape != main.srcs[0].shape or r.arg[1] != main.arg[1]:
+                    raise FuseFail(r)
+        return order
 
     def build(self, name: str) -> Kernel:
         root = self.root
         self.slot(root)  # slot 0: the output
-        red = self.find_reduce()
+        if root.op == "SCATTER":
+            return self.build_scatter(name)
+        if root.op == "SORTPERM":
+            key_slots = tuple(self.slot(key) for key in root.srcs)
+            k = Kernel(name, self.bufs, self.buf_ids, tuple(root.shape), (), None, None, [],
+                       [], [root.source_info] if root.source_info else [],
+                       sort=root.arg + (key_slots,))
+            k.nbytes = sum(int(dt.itemsize) * n for dt, n in k.bufs)
+            return k
+        reds = self.find_reduces()
+        red = reds[-1] if reds else None
+        full_epilogue = False
         if red is not None:
-            if red.size != root.size:
-                raise FuseFail(red)
             full = red.srcs[0].shape
             axes = red.arg[1]
+            if red.size != root.size:
+                # an epilogue over the whole loop space (softmax's division), allowed where
+                # the rows still give the threads enough to share
+                rows = int(np.prod(red.shape, dtype=np.int64))
+                if root.shape != tuple(full) or (rows < 8 and root.size > 1 << 16):
+                    raise FuseFail(red)
+                full_epilogue = True
         else:
             full, axes = root.shape, ()
         lv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(full)]
         out_idxs = [Const(0) if k in axes else v for k, v in enumerate(lv)]
-        out_shape = red.shape if red is not None else root.shape
+        self.reds = {id(r): (j if r is not red else None) for j, r in enumerate(reds)}
         self.red, self.out_idxs = red, out_idxs
-        self.rbody: list[UOp] = []
-        self.body: list[UOp] = []
-        self.cse: dict = {}
-        flat = _flat(out_idxs, out_shape)
-        root_idxs = unravel(flat, root.shape) if root.shape != out_shape else out_idxs
-        if red is not None:
-            self.stage = self.rbody
-            self.acc_src = self.render(red.srcs[0], lv, Const(1), top=True)
-            self.cse = {}
-        self.stage = self.body
-        val = self.render(root, root_idxs, Const(1), top=True)
-        val = self.emit("CAST", root.dtype, (val,), None) if self.body[val].dtype != root.dtype else val
-        self.emit("STORE", None, (val,), flat)
+        if full_epilogue:
+            out_shape, default, cands = tuple(full), lv, [lv]
+        else:
+            out_shape = red.shape if red is not None else root.shape
+            flat = _flat(out_idxs, out_shape)
+            default = unravel(flat, root.shape) if root.shape != out_shape else out_idxs
+            cands = [default] + (_permuted_idxs(out_idxs, out_shape, root.shape)
+                                 if red is not None else [])
+        snapshot = (dict(self.slots), list(self.bufs), list(self.buf_ids), list(self.deps),
+                    dict(self.sources))
+        for j, root_idxs in enumerate(cands):
+            self.slots, self.bufs, self.buf_ids, self.deps, self.sources = (
+                dict(snapshot[0]), list(snapshot[1]), list(snapshot[2]), list(snapshot[3]),
+                dict(snapshot[4]))
+            try:
+                self._build_bodies(root, reds, lv, root_idxs)
+                break
+            except FuseFail as e:
+                # the epilogue may read the reduction through a transpose: the loop space
+                # stays the reduction's, the store becomes strided
+                if e.node is not red or j == len(cands) - 1:
+                    raise
         k = Kernel(name, self.bufs, self.buf_ids, tuple(full), tuple(axes),
                    red.arg[0] if red is not None else None,
                    red.dtype if red is not None else None, self.rbody, self.body,
-                   [s for s in self.sources if s])
+                   [s for s in self.sources if s], pre=self.pre, full_epilogue=full_epilogue)
         _choose_opts(k)
         n_out = int(np.prod(k.out_shape, dtype=np.int64))
         n_full = int(np.prod(full, dtype=np.int64))
@@ -165,6 +209,46 @@ class _Builder:
             + sum(u.op == "ALU" for u in k.body) * n_out
         k.nbytes = sum(int(dt.itemsize) * n for dt, n in k.bufs)
         return k
+
+    def build_scatter(self, name: str) -> Kernel:
+        """The scatter kernel kind: copy the operand, then a serial loop over the updates."""
+        root = self.root
+        x, off, upd, valid = root.srcs
+        self.red, self.reds, self.stage_index = None, {}, 0
+        lv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(root.shape)]
+        self.body, self.cse, self.stage = [], {}, None
+        self.stage = self.body
+        v = self.render(x, lv, Const(1))
+        self.emit("STORE", None, (v,), _flat(lv, root.shape))
+        sv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(upd.shape)]
+        self.sbody: list[UOp] = []
+        self.stage, self.cse = self.sbody, {}
+        o = self.render(off, sv, Const(1))
+        u = self.render(upd, sv, Const(1))
+        ok = self.render(valid, sv, Const(1))
+        self.emit("SCATTER", None, (o, u, ok), root.arg)
+        k = Kernel(name, self.bufs, self.buf_ids, tuple(root.shape), (), None, None, [],
+                   self.body, [s for s in self.sources if s], scatter_shape=tuple(upd.shape),
+                   sbody=self.sbody)
+        k.nbytes = sum(int(dt.itemsize) * n for dt, n in k.bufs)
+        return k
+
+    def _build_bodies(self, root, reds, lv, root_idxs) -> None:
+        self.pre: list = []
+        self.rbody: list[UOp] = []
+        self.body: list[UOp] = []
+        self.cse: dict = {}
+        for j, r in enumerate(reds):
+            self.stage, self.cse, self.stage_index = [], {}, j
+            self.render(r.srcs[0], lv, Const(1), top=True)
+            if r is reds[-1]:
+                self.rbody = self.stage
+            else:
+                self.pre.append((r.arg[0], r.dtype, self.stage))
+        self.stage, self.cse, self.stage_index = self.body, {}, len(reds)
+        val = self.render(root, root_idxs, Const(1), top=True)
+        val = self.emit("CAST", root.dtype, (val,), None) if self.body[val].dtype != root.dtype else val
+        self.emit("STORE", None, (val,), _flat(root_idxs, root.shape))
 
     def emit(self, op, dtype, srcs, arg) -> int:
         key = (op, None if dtype is None else np.dtype(dtype), tuple(srcs), arg)
@@ -222,16 +306,112 @@ class _Builder:
             o = self.render(off, idxs, valid)
             return self.emit("LOAD", n.dtype, (o,), (self.slot(x), Const(0), valid))
         if n.op == "REDUCE":
-            if n is not self.red or list(idxs) != list(self.out_idxs) or self.stage is self.rbody:
+            j = self.reds.get(id(n), -1)
+            pos = len(self.reds) - 1 if j is None else j
+            if j == -1 or list(idxs) != list(self.out_idxs) or pos >= self.stage_index:
                 raise FuseFail(n)
-            return self.emit("ACC", n.dtype, (), None)
+            return self.emit("ACC", n.dtype, (), j)
         srcs = tuple(self.render(s, idxs, valid) for s in n.srcs)
-        if n.op == "CAST":
-            return self.emit("CAST", n.dtype, srcs, None)
+        if n.op in ("CAST", "BITCAST"):
+            return self.emit(n.op, n.dtype, srcs, None)
         return self.emit("ALU", n.dtype, srcs, n.arg)
 
 
+def _deps(uops) -> list[frozenset]:
+    """Loop axes each uop depends on."""
+    out: list[frozenset] = []
+    for u in uops:
+        d: set = set()
+        nodes = []
+        if u.op == "LOAD":
+            nodes = [u.arg[1], u.arg[2]]
+        elif u.op == "INDEX":
+            nodes = [u.arg]
+        for n in nodes:
+            if isinstance(n, Node):
+                d.update(int(v.name[1:]) for v in n.vars())
+        for s in u.srcs:
+            d |= out[s]
+        out.append(frozenset(d))
+    return out
+
+
+def _closure(uops, root: int) -> frozenset:
+    seen, stack = set(), [root]
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(uops[i].srcs)
+    return frozenset(seen)
+
+
+GEMM_MIN_WORK = 1 << 15
+
+
+def _gemm_plan(k: Kernel) -> Optional[GemmPlan]:
+    if k.reduce_op != "sum" or k.acc_dtype not in (np.float32, np.float64) or not k.rbody:
+        return None
+    last = k.rbody[-1]
+    if last.op != "ALU" or last.arg != "mul" or last.dtype != k.acc_dtype:
+        return None
+    if any(u.op == "LOAD" and u.srcs for u in k.rbody):
+        return None
+    deps = _deps(k.rbody)
+    a, b = last.srcs
+    da, db = deps[a], deps[b]
+    full = k.full_shape
+    red = set(k.reduce_axes)
+    out = [ax for ax in range(len(full)) if ax not in red and full[ax] > 1]
+    m_axes = tuple(ax for ax in out if ax in da and ax not in db)
+    n_axes = tuple(ax for ax in out if ax in db and ax not in da)
+    if not m_axes or not n_axes:
+        return None
+    M = int(np.prod([full[ax] for ax in m_axes]))
+    N = int(np.prod([full[ax] for ax in n_axes]))
+    K = int(np.prod([full[ax] for ax in k.reduce_axes]))
+    if M * N * K < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
+        return None
+    outer = tuple(ax for ax in out if ax not in m_axes and ax not in n_axes)
+    store = symbolic.as_affine(k.body[-1].arg) if isinstance(k.body[-1].arg, Node) else None
+    if store is not None:
+        coef = {v.name: c for v, c in store[0].items()}
+        if coef.get(f"i{m_axes[-1]}") == 1 and coef.get(f"i{n_axes[-1]}") != 1:
+            # the tile's columns run along the output's unit stride: swap the operands
+            m_axes, n_axes, a, b = n_axes, m_axes, b, a
+    return GemmPlan(m_axes, n_axes, outer, _closure(k.rbody, a), _closure(k.rbody, b), a, b)
+
+
+def _permuted_idxs(out_idxs, out_shape, root_shape, limit: int = 4) -> list:
+    """Indices of ``root_shape`` that are permutations of the (non-trivial) reduction output
+    indices, for an epilogue that reads the reduction transposed."""
+    import itertools
+    src = [(i, s) for i, s in zip(out_idxs, out_shape) if s != 1]
+    dst = [k for k, s in enumerate(root_shape) if s != 1]
+    if len(src) != len(dst) or not 2 <= len(src) <= limit:
+        return []
+    out = []
+    for perm in itertools.permutations(range(len(src))):
+        if perm == tuple(range(len(src))):
+            continue
+        if all(src[p][1] == root_shape[d] for p, d in zip(perm, dst)):
+            idxs = [Const(0)] * len(root_shape)
+            for p, d in zip(perm, dst):
+                idxs[d] = src[p][0]
+            out.append(idxs)
+    return out
+
+
 def _choose_opts(k: Kernel) -> None:
+    if k.pre or k.full_epilogue:
+        return
+    k.gemm = _gemm_plan(k)
+    if k.gemm is not None:
+        return
+    _choose_upcast(k)
+
+
+def _choose_upcast(k: Kernel) -> None:
     """Pick an output axis to run innermost below the reduce loop (a row of accumulators):
     the one read or written with unit stride by the most buffers (matmul: the rhs's columns)."""
     if k.reduce_op is None or not k.reduce_axes:
@@ -239,7 +419,7 @@ def _choose_opts(k: Kernel) -> None:
     lv = k.loop_vars()
     best, best_score = None, 0
     for ax, s in enumerate(k.full_shape):
-        if ax in k.reduce_axes or s < 4 or s > 2048:
+        if ax in k.reduce_axes or s < 4:
             continue
         v = lv[ax]
         score = 0
@@ -267,7 +447,12 @@ def _cost(n: LazyOp, realized) -> int:
         elif m.op == "CAST":
             total += 1
         elif m.op == "REDUCE":
-            continue  # reductions are realized or fused on their own terms
+            # recomputing a reduction in every consumer (a matmul in the forward and again
+            # in the backward pass) costs far more than a buffer
+            total += 64
+            continue
+        elif m.op == "VIEW" and m.srcs[0].op == "REDUCE" and m.size != m.srcs[0].size:
+            continue  # a reduction read through a broadcast is realized anyway
         stack.extend(m.srcs)
     return total
 
@@ -303,8 +488,14 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             realized[id(n)] = n
         if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
             realized[id(n.srcs[0])] = n.srcs[0]
+        if n.op == "SCATTER":  # its own kernel kind
+            realized[id(n)] = n
+        if n.op == "SORTPERM":  # its own kernel kind, reading its keys at computed offsets
+            realized[id(n)] = n
+            for k in n.srcs:
+                realized[id(k)] = k
     for n in nodes:
-        if n.op in ("ALU", "CAST") and id(n) not in realized:
+        if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
             c = _cost(n, realized)
             if users.get(id(n), 0) > 1 and c * (users[id(n)] - 1) >= 12:
                 realized[id(n)] = n

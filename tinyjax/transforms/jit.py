@@ -25,6 +25,19 @@ from tinyjax.transforms.staging import (argument_origins, shaped_abstractify,
 
 _state = core._state
 _eval_trace = core.eval_trace
+_new_array = object.__new__
+# os.environ's underlying bytes mapping (POSIX): a lookup without encoding the key
+_environ_data = getattr(os.environ, "_data", None)
+if not isinstance(_environ_data, dict) or not all(isinstance(k, bytes) for k in
+                                                  list(_environ_data)[:1]):
+    _environ_data = None
+
+
+def _device_key():
+    """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
+    if _environ_data is not None:
+        return _environ_data.get(b"TINYJAX_DEVICE")
+    return os.environ.get("TINYJAX_DEVICE")
 
 
 def _normalize_argnums(argnums, name: str) -> tuple[int, ...]:
@@ -165,6 +178,9 @@ class JitWrapped:
         self.donate_argnums = _normalize_argnums(donate_argnums, "donate_argnums")
         self.device = device
         self.cache: dict[Any, Compiled] = {}
+        # the fast path: calls whose arguments are all positional Arrays, keyed by
+        # (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
+        self._fast: dict[Any, Callable] = {}
 
     def _split(self, args: tuple, kwargs: dict):
         n = len(args)
@@ -230,9 +246,44 @@ class JitWrapped:
     def __call__(self, *args, **kwargs):
         if _state.trace is not _eval_trace:
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
+        if not kwargs and not self.static_argnums:
+            key = [self.device or _device_key()]
+            for a in args:
+                if type(a) is not Array:
+                    break
+                v = a._value
+                key.append((v.shape, v.dtype, a.weak_type))
+            else:
+                runner = self._fast.get(tuple(key))
+                if runner is None:
+                    runner = self._fast[tuple(key)] = self._make_runner(args)
+                return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
         outs = compiled.run_flat([_leaf_value(x) for x in flat])
         return tree_util.tree_unflatten(compiled.out_tree, outs)
+
+    def _make_runner(self, args) -> Callable:
+        """A runner for positional Array arguments: no flattening, no signature building."""
+        compiled, _ = self._get_compiled(args, {})
+        exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
+        sentinel = object()
+        if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
+                out_tree.num_leaves == 1 else False:
+            w0 = weak[0]
+
+            def run_single(args):
+                out = exe(*[a._value for a in args])[0]
+                out.flags.writeable = False
+                r = _new_array(Array)
+                r._value, r.weak_type, r._device = out, w0, None
+                return r
+            return run_single
+
+        def run(args):
+            outs = exe(*[a._value for a in args])
+            return tree_util.tree_unflatten(out_tree, [wrap_eager(o, w)
+                                                      for o, w in zip(outs, weak)])
+        return run
 
     def lower(self, *args, **kwargs) -> Lowered:
         return Lowered(self, args, kwargs)
@@ -243,6 +294,7 @@ class JitWrapped:
 
     def clear_cache(self) -> None:
         self.cache.clear()
+        self._fast.clear()
 
     def __get__(self, instance, owner):
         if instance is None:
