@@ -496,6 +496,36 @@ def _nary(args, x64: bool, finish, cache: dict) -> tuple[np.dtype, bool]:
     return r
 
 
+def _quick_dtype_and_weak(x: Any, scalars: dict, x64: bool) -> tuple[np.dtype, bool]:
+    """``_dtype_and_weak`` with the common cases first: Python scalars and objects
+    with ``weak_type`` (Arrays, tracers)."""
+    dw = scalars.get(type(x))
+    if dw is not None:
+        return dw
+    weak = getattr(x, "weak_type", None)
+    return (x.dtype, weak) if weak is not None else _dtype_and_weak(x, x64)
+
+
+def _promote(args: tuple, x64: bool, finish, one: dict, two: dict, many: dict
+             ) -> tuple[np.dtype, bool]:
+    """The join of ``args``, finished by ``finish``; one- and two-argument calls are
+    table lookups (the eager hot path)."""
+    n = len(args)
+    if n == 2:
+        scalars = _PY_SCALAR_DW[x64]
+        da, wa = _quick_dtype_and_weak(args[0], scalars, x64)
+        db, wb = _quick_dtype_and_weak(args[1], scalars, x64)
+        r = two.get((da, wa, db, wb))
+        return r if r is not None else finish(*_lattice_join([(da, wa), (db, wb)], x64), x64)
+    if n == 1:
+        dw = _dtype_and_weak(args[0], x64)
+        r = one.get(dw)
+        return r if r is not None else finish(*_lattice_join([dw], x64), x64)
+    if n == 0:
+        raise ValueError("at least one array or dtype is required")
+    return _nary(args, x64, finish, many)
+
+
 def result_type(*args: Any, return_weak_type_flag: bool = False):
     """JAX's argument dtype promotion (``jax.dtypes.result_type``).
 
@@ -509,36 +539,7 @@ def result_type(*args: Any, return_weak_type_flag: bool = False):
     ``return_weak_type_flag=True``.
     """
     x64 = config.jax_enable_x64
-    n = len(args)
-    if n == 2:
-        # Inlined _dtype_and_weak for the common cases: Python scalars and
-        # objects with ``weak_type`` (Arrays, tracers).
-        a, b = args
-        scalars = _PY_SCALAR_DW[x64]
-        dw = scalars.get(type(a))
-        if dw is None:
-            wa = getattr(a, "weak_type", None)
-            da, wa = (a.dtype, wa) if wa is not None else _dtype_and_weak(a, x64)
-        else:
-            da, wa = dw
-        dw = scalars.get(type(b))
-        if dw is None:
-            wb = getattr(b, "weak_type", None)
-            db, wb = (b.dtype, wb) if wb is not None else _dtype_and_weak(b, x64)
-        else:
-            db, wb = dw
-        r = _RT2[x64].get((da, wa, db, wb))
-        if r is None:
-            r = _finish_result_type(*_lattice_join([(da, wa), (db, wb)], x64), x64)
-    elif n == 1:
-        dw = _dtype_and_weak(args[0], x64)
-        r = _RT1[x64].get(dw)
-        if r is None:
-            r = _finish_result_type(*_lattice_join([dw], x64), x64)
-    elif n == 0:
-        raise ValueError("at least one array or dtype is required")
-    else:
-        r = _nary(args, x64, _finish_result_type, _RTN_CACHE[x64])
+    r = _promote(args, x64, _finish_result_type, _RT1[x64], _RT2[x64], _RTN_CACHE[x64])
     return r if return_weak_type_flag else r[0]
 
 
@@ -550,33 +551,7 @@ def lattice_result_type(*args: Any) -> tuple[np.dtype, bool]:
     dtype of its kind.
     """
     x64 = config.jax_enable_x64
-    n = len(args)
-    if n == 2:
-        a, b = args                  # same inlining as in result_type
-        scalars = _PY_SCALAR_DW[x64]
-        dw = scalars.get(type(a))
-        if dw is None:
-            wa = getattr(a, "weak_type", None)
-            da, wa = (a.dtype, wa) if wa is not None else _dtype_and_weak(a, x64)
-        else:
-            da, wa = dw
-        dw = scalars.get(type(b))
-        if dw is None:
-            wb = getattr(b, "weak_type", None)
-            db, wb = (b.dtype, wb) if wb is not None else _dtype_and_weak(b, x64)
-        else:
-            db, wb = dw
-        r = _LRT2[x64].get((da, wa, db, wb))
-        if r is None:
-            r = _finish_lattice(*_lattice_join([(da, wa), (db, wb)], x64), x64)
-        return r
-    if n == 1:
-        dw = _dtype_and_weak(args[0], x64)
-        r = _LRT1[x64].get(dw)
-        return r if r is not None else _finish_lattice(*_lattice_join([dw], x64), x64)
-    if n == 0:
-        raise ValueError("at least one array or dtype is required")
-    return _nary(args, x64, _finish_lattice, _LRTN_CACHE[x64])
+    return _promote(args, x64, _finish_lattice, _LRT1[x64], _LRT2[x64], _LRTN_CACHE[x64])
 
 
 # ---------------------------------------------------------------------------
