@@ -262,8 +262,184 @@ class CompileTime(Workload):
         return {"value": t, "unit": "s", "seconds": t}
 
 
-WORKLOADS = {w.name: w for w in (EagerOp(), Dispatch(), ElementwiseChain(), SoftmaxRows(),
-                                 Matmul(), MlpStep(), CompileTime())}
+def _xent(xnp, logits, y):
+    logits = logits - xnp.max(logits, axis=-1, keepdims=True)
+    logp = logits - xnp.log(xnp.sum(xnp.exp(logits), axis=-1, keepdims=True))
+    return -xnp.mean(xnp.sum(logp * y, axis=-1))
+
+
+def _sgd(lib, loss):
+    def step(params, *data):
+        value, grads = lib.value_and_grad(loss)(params, *data)
+        new = lib.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+        return new, value
+    return step
+
+
+def _run_step(fw, setup, loss_fn):
+    """Time ``jit(value_and_grad + SGD)`` of ``loss_fn(xnp, lib)`` on ``setup()``."""
+    if fw in ("numpy", "torch"):
+        return {"error": "no autodiff" if fw == "numpy" else "not written for torch"}
+    xnp, jit, lib = frameworks(fw)
+    params, *data = setup()
+    params = lib.tree_util.tree_map(lambda a: as_input(fw, a), params)
+    data = [as_input(fw, d) for d in data]
+    step = jit(_sgd(lib, loss_fn(xnp, lib)))
+    t = median_time(lambda: block(step(params, *data)[1]))
+    return {"value": t * 1e3, "unit": "ms/step", "seconds": t}
+
+
+# --- cnn_step ----------------------------------------------------------------------------
+
+
+def cnn_setup(batch: int = 64, seed: int = 0):
+    """Params (NHWC / HWIO) and a batch of 28x28x1 images with one-hot labels."""
+    rng = np.random.default_rng(seed)
+
+    def he(shape, fan_in):
+        return (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(np.float32)
+    params = {"c1": he((3, 3, 1, 32), 9), "b1": np.zeros(32, np.float32),
+              "c2": he((3, 3, 32, 64), 9 * 32), "b2": np.zeros(64, np.float32),
+              "w": he((14 * 14 * 64, 10), 14 * 14 * 64), "b": np.zeros(10, np.float32)}
+    x = rng.standard_normal((batch, 28, 28, 1)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    return params, x, y
+
+
+def cnn_loss_fn(xnp, lib):
+    lax = lib.lax
+    dn = ("NHWC", "HWIO", "NHWC")
+
+    def loss(p, x, y):
+        h = lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
+        h = xnp.maximum(h + p["b1"], 0.0)
+        h = lax.conv_general_dilated(h, p["c2"], (1, 1), "SAME", dimension_numbers=dn)
+        h = xnp.maximum(h + p["b2"], 0.0)
+        h = lax.reduce_window(h, -xnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        h = h.reshape((h.shape[0], -1))
+        return _xent(xnp, h @ p["w"] + p["b"], y)
+    return loss
+
+
+class CnnStep(Workload):
+    name = "cnn_step"
+
+    def run(self, case, fw):
+        return _run_step(fw, cnn_setup, cnn_loss_fn)
+
+
+# --- attention_step ----------------------------------------------------------------------
+
+
+def attention_setup(batch: int = 16, seq: int = 128, d: int = 256, mlp: int = 1024,
+                    seed: int = 0):
+    """Params of one pre-LN transformer block, inputs and MSE targets."""
+    rng = np.random.default_rng(seed)
+
+    def w(m, n):
+        return (rng.standard_normal((m, n)) / np.sqrt(m)).astype(np.float32)
+    params = {"ln1": np.ones(d, np.float32), "ln2": np.ones(d, np.float32),
+              "qkv": w(d, 3 * d), "o": w(d, d), "w1": w(d, mlp),
+              "b1": np.zeros(mlp, np.float32), "w2": w(mlp, d), "b2": np.zeros(d, np.float32)}
+    x = rng.standard_normal((batch, seq, d)).astype(np.float32)
+    target = rng.standard_normal((batch, seq, d)).astype(np.float32)
+    return params, x, target
+
+
+def attention_loss_fn(xnp, lib, heads: int = 4):
+    def layer_norm(x, g):
+        mu = xnp.mean(x, axis=-1, keepdims=True)
+        var = xnp.mean((x - mu) ** 2, axis=-1, keepdims=True)
+        return (x - mu) / xnp.sqrt(var + 1e-5) * g
+
+    def loss(p, x, target):
+        b, s, d = x.shape
+        hd = d // heads
+        qkv = layer_norm(x, p["ln1"]) @ p["qkv"]                      # b s 3d
+        qkv = qkv.reshape((b, s, 3, heads, hd)).transpose((2, 0, 3, 1, 4))
+        q, k, v = qkv[0], qkv[1], qkv[2]                             # b h s hd
+        scores = q @ k.transpose((0, 1, 3, 2)) / np.sqrt(hd).astype(np.float32)
+        causal = xnp.tril(xnp.ones((s, s), dtype=bool))
+        scores = xnp.where(causal, scores, -1e9)
+        scores = scores - xnp.max(scores, axis=-1, keepdims=True)
+        e = xnp.exp(scores)
+        att = (e / xnp.sum(e, axis=-1, keepdims=True)) @ v           # b h s hd
+        x = x + att.transpose((0, 2, 1, 3)).reshape((b, s, d)) @ p["o"]
+        h = xnp.maximum(layer_norm(x, p["ln2"]) @ p["w1"] + p["b1"], 0.0)
+        x = x + h @ p["w2"] + p["b2"]
+        return xnp.mean((x - target) ** 2)
+    return loss
+
+
+class AttentionStep(Workload):
+    name = "attention_step"
+
+    def run(self, case, fw):
+        return _run_step(fw, attention_setup, attention_loss_fn)
+
+
+# --- per_example_grads -------------------------------------------------------------------
+
+
+def per_example_setup(batch: int = 128, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    params = [(rng.standard_normal((784, 256)).astype(np.float32) * np.sqrt(2 / 784),
+               np.zeros(256, np.float32)),
+              (rng.standard_normal((256, 10)).astype(np.float32) * np.sqrt(2 / 256),
+               np.zeros(10, np.float32))]
+    x = rng.standard_normal((batch, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    return params, x, y
+
+
+def per_example_loss_fn(xnp):
+    def loss(params, x, y):          # one example: x (784,), y (10,)
+        (w1, b1), (w2, b2) = params
+        h = xnp.maximum(x @ w1 + b1, 0.0)
+        return _xent(xnp, h @ w2 + b2, y)
+    return loss
+
+
+class PerExampleGrads(Workload):
+    name = "per_example_grads"
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return {"error": "no vmap/grad" if fw == "numpy" else "not written for torch"}
+        xnp, jit, lib = frameworks(fw)
+        params, x, y = per_example_setup()
+        params = [(as_input(fw, w), as_input(fw, b)) for w, b in params]
+        x, y = as_input(fw, x), as_input(fw, y)
+        f = jit(lib.vmap(lib.grad(per_example_loss_fn(xnp)), in_axes=(None, 0, 0)))
+        t = median_time(lambda: block(f(params, x, y)[0][0]))
+        return {"value": t * 1e3, "unit": "ms/call", "seconds": t}
+
+
+# --- eager_random ------------------------------------------------------------------------
+
+
+class EagerRandom(Workload):
+    name = "eager_random"
+
+    def cases(self):
+        return ["eager_random.split", "eager_random.normal"]
+
+    def run(self, case, fw):
+        if fw not in ("tinyjax", "jax"):
+            return {"error": "no counter-based PRNG keys"}
+        _, _, lib = frameworks(fw)
+        key = lib.random.PRNGKey(0)
+        if case == "eager_random.split":
+            fn = (lambda: lib.random.split(key))
+        else:
+            fn = (lambda: lib.random.normal(key, (3,)))
+        t = median_time(lambda: block(fn()), inner=200)
+        return {"value": t * 1e6, "unit": "us/call", "seconds": t}
+
+
+WORKLOADS = {w.name: w for w in (EagerOp(), EagerRandom(), Dispatch(), ElementwiseChain(),
+                                 SoftmaxRows(), Matmul(), MlpStep(), CnnStep(),
+                                 AttentionStep(), PerExampleGrads(), CompileTime())}
 
 
 def main(case: str, framework: str) -> None:
