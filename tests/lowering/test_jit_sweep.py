@@ -161,11 +161,8 @@ LAX_CASES = {
 }
 
 # Cases still evaluated op by op inside jit (EagerExecutable), with the reason.
-EAGER_ALLOWED = {
-    # control-flow primitives (cond, while, scan) are being lowered right now by another
-    # engineer (tinyjax/lowering, tinyjax/devices); remove these entries when they land.
-    "cond", "fori_loop", "while_loop", "scan",
-}
+# Cases allowed to fall back to op-by-op evaluation inside jit (none at present).
+EAGER_ALLOWED: set[str] = set()
 
 ALL_CASES = {**{f"np.{k}": (f, g, (3, 4)) for k, (f, g) in NUMPY_CASES.items()},
              **{f"lax.{k}": v for k, v in LAX_CASES.items()}}

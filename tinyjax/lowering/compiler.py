@@ -3,8 +3,10 @@
 The executable is a flat list of kernel launches over buffers planned at compile time:
 intermediates are allocated once and reused (a buffer whose last reader has run is handed
 to the next kernel that needs one of the same dtype and size); outputs are fresh arrays
-per call.  ``DEBUG`` (environment): 1 kernel count, 2 a timing table per call, 3 the
-scheduled kernels, 4 the generated source.
+per call.  A jaxpr with control flow becomes a :class:`~tinyjax.lowering.program.Program`
+of steps (fused runs, and loops/branches over compiled sub-programs).  ``DEBUG``
+(environment): 1 kernel count, 2 a timing table per call, 3 the scheduled kernels, 4 the
+generated source.
 """
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ class Executable:
     """Compiled program: ``exe(*flat_args) -> list of output arrays``."""
 
     def __init__(self, sched: Schedule, consts: list[np.ndarray], device, source: str,
-                 fns: list, name: str = "jaxpr"):
+                 fns: list, name: str = "jaxpr", timed: bool = True):
         self.schedule = sched
+        self._timed = timed  # a loop body's sub-program: no timing table per iteration
         self.device = device
         self._source = source
         self._kernels = sched.kernels
@@ -119,7 +122,7 @@ class Executable:
             bufs[i] = a
         for b, shape, dt in self._out_allocs:
             bufs[b] = np.empty(shape, dt)
-        if _debug() >= 2:
+        if self._timed and _debug() >= 2:
             self._run_timed(bufs)
         elif self._run is not None:
             self._run(bufs)
@@ -172,18 +175,35 @@ def _neg_strided(base, shape, strides, offset):
     return base[idx]
 
 
-def compile_jaxpr(closed_jaxpr, device: str = "cpu") -> Executable:
+def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
     """Compile a ClosedJaxpr for ``device`` ('cpu' or 'interp').
 
-    Raises ``NotImplementedError("no lowering for primitive '<name>'")`` for a primitive
-    without a lowering rule (``jit`` then evaluates eagerly)."""
+    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
+    :class:`~tinyjax.lowering.program.Program` whose loop and branch steps run compiled
+    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
+    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
+    eagerly)."""
     from tinyjax.devices import get_backend
+    from tinyjax.lowering.program import build_program, needs_program
     backend = get_backend(device)
     jaxpr = closed_jaxpr.jaxpr
+    dbg = _debug()
+    if needs_program(jaxpr):
+        prog, kernels = build_program(closed_jaxpr, backend)
+        if dbg >= 3:
+            for k in kernels:
+                print(k.dump())
+        if dbg >= 4:
+            print(prog.source())
+        if dbg >= 1:
+            print(f"*** compiled {len(kernels)} kernel(s) for {device} in "
+                  f"{len(prog.steps)} steps (loop bodies counted once)")
+            for line in prog.describe("    "):
+                print(line)
+        return prog
     leaves, outs = lower_jaxpr(jaxpr)
     sched = schedule(leaves, outs)
     consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    dbg = _debug()
     if dbg >= 3:
         for k in sched.kernels:
             print(k.dump())
