@@ -87,10 +87,22 @@ static inline void tj_micro_d(long K, const double *restrict a, const double *re
     memcpy(c + r * TJ_NRD + TJ_VWD, &acc[r][1], TJ_VWD * 8);
   }
 }
+/* Branch-free selects for scalar loops whose conditions follow the data (a ReLU fused into a
+   conv's packing): gcc turns float ?: into branches there, and they mispredict. */
+static inline float tj_sel_f(int c, float x, float y) {
+  uint32_t a, b; memcpy(&a, &x, 4); memcpy(&b, &y, 4);
+  uint32_t m = -(uint32_t)(c != 0); a = (a & m) | (b & ~m);
+  float r; memcpy(&r, &a, 4); return r;
+}
+static inline double tj_sel_d(int c, double x, double y) {
+  uint64_t a, b; memcpy(&a, &x, 8); memcpy(&b, &y, 8);
+  uint64_t m = -(uint64_t)(c != 0); a = (a & m) | (b & ~m);
+  double r; memcpy(&r, &a, 8); return r;
+}
 /* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
    packing itself). */
-static _Thread_local float *tj_scratch_p[2];
-static _Thread_local size_t tj_scratch_n[2];
+static _Thread_local float *tj_scratch_p[4];
+static _Thread_local size_t tj_scratch_n[4];
 static float *tj_scratch(int which, size_t floats) {
   if (tj_scratch_n[which] < floats) {
     free(tj_scratch_p[which]);
@@ -433,10 +445,17 @@ class CStyleLanguage:
 
     # ---- bodies --------------------------------------------------------------------------
     def render_body(self, uops: list[UOp], prefix: str, acc: Optional[str], bufs,
-                    indent: str, only=None) -> tuple[list[str], str]:
+                    indent: str, only=None, branchless: bool = False,
+                    pacc: str = "pacc{}") -> tuple[list[str], str]:
         """SSA statements for ``uops`` (those in ``only`` if given); returns (lines, name of
-        the last value)."""
+        the last value).  ``branchless``: float selects (where, max, min, masked loads) as bit
+        selects, for scalar loops that the compiler would otherwise fill with branches."""
         lines, names = [], []
+
+        def sel(dt):
+            dt = np.dtype(dt)
+            return {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
+                dt) if branchless else None
         for i, u in enumerate(uops):
             name = f"{prefix}{i}"
             if only is not None and i not in only:
@@ -453,7 +472,12 @@ class CStyleLanguage:
                 if u.srcs:  # data-dependent offset
                     ix = names[u.srcs[0]] if ix == "0" else f"{ix}+{names[u.srcs[0]]}"
                 expr = self.load(bufs[slot][0], f"data{slot}[{ix}]")
-                if not (valid.vmin > 0):
+                if not (valid.vmin > 0) and sel(u.dtype) and not _half(bufs[slot][0]):
+                    # always load (at offset 0 when masked), then select
+                    lines.append(f"{indent}const int {name}c = {self.index(valid)};")
+                    expr = (f"{sel(u.dtype)}({name}c, data{slot}[{name}c ? ({ix}) : 0], "
+                            f"{self.const(0, u.dtype)})")
+                elif not (valid.vmin > 0):
                     expr = f"({self.index(valid)}?{expr}:{self.const(0, u.dtype)})"
             elif u.op == "CONST":
                 names.append(self.const(u.arg, u.dtype))
@@ -461,13 +485,20 @@ class CStyleLanguage:
             elif u.op == "INDEX":
                 expr = f"(({self.type(u.dtype)})({self.index(u.arg)}))"
             elif u.op == "ACC":
-                names.append(acc if u.arg is None else f"pacc{u.arg}")
+                names.append(acc if u.arg is None else pacc.format(u.arg))
                 continue
             elif u.op == "CAST":
                 expr = self.cast(names[u.srcs[0]], uops[u.srcs[0]].dtype, u.dtype)
             elif u.op == "BITCAST":
                 src = np.dtype(uops[u.srcs[0]].dtype)
                 expr = f"tj_bc_{src.name}_{np.dtype(u.dtype).name}({names[u.srcs[0]]})"
+            elif u.op == "ALU" and sel(u.dtype) and u.arg in ("where", "max", "min"):
+                a, b, *c = [names[s] for s in u.srcs]
+                if u.arg == "where":
+                    expr = f"{sel(u.dtype)}({a}, {b}, {c[0]})"
+                else:
+                    cmp = ">" if u.arg == "max" else "<"
+                    expr = f"{sel(u.dtype)}(({a}{cmp}{b})|({a}!={a}), {a}, {b})"
             elif u.op == "ALU":
                 expr = self.alu(u.arg, u.dtype, [names[s] for s in u.srcs],
                                 [uops[s].dtype for s in u.srcs])
@@ -544,18 +575,29 @@ class CStyleLanguage:
                 lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
                                                 k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
             else:
-                rind = ind
-                for a in inner:
-                    lines.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                # every stage (softmax's max, a max-pool gradient's argmax) keeps its own row
+                # of accumulators; later stages read the earlier rows
+                pfmt = f"pacc{{}}[i{up} - ub]"
+                stages = [(rb, op, dt, f"pacc{j}[i{up} - ub]", f"p{j}_")
+                          for j, (op, dt, rb) in enumerate(k.pre)]
+                for j, (op, dt, rb) in enumerate(k.pre):
+                    lines.append(f"{ind}{self.type(dt)} pacc{j}[{UB}];")
+                    lines.append(f"{ind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) "
+                                 f"pacc{j}[i{up} - ub] = {self.identity(op, dt)};")
+                stages.append((k.rbody, k.reduce_op, k.acc_dtype, acc, "r"))
+                for rbody, op, dt, sacc, prefix in stages:
+                    rind = ind
+                    for a in inner:
+                        lines.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                        rind += "  "
+                    lines.append(f"{rind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
                     rind += "  "
-                lines.append(f"{rind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
-                rind += "  "
-                rb, last = self.render_body(k.rbody, "r", None, k.bufs, rind)
-                lines.extend(rb)
-                lines.append(f"{rind}{acc} = {self.combine(k.reduce_op, acc, last, k.acc_dtype)};")
-                for _ in inner + [up]:
-                    rind = rind[:-2]
-                    lines.append(f"{rind}}}")
+                    rb, last = self.render_body(rbody, prefix, None, k.bufs, rind, pacc=pfmt)
+                    lines.extend(rb)
+                    lines.append(f"{rind}{sacc} = {self.combine(op, sacc, last, dt)};")
+                    for _ in inner + [up]:
+                        rind = rind[:-2]
+                        lines.append(f"{rind}}}")
             eind = ind
             if up is not None:
                 lines.append(f"{eind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
@@ -564,7 +606,8 @@ class CStyleLanguage:
                 for a in inner:
                     lines.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
                     eind += "  "
-            body, _ = self.render_body(k.body, "v", acc, k.bufs, eind)
+            body, _ = self.render_body(k.body, "v", acc, k.bufs, eind,
+                                       pacc="pacc{}" if up is None else f"pacc{{}}[i{up} - ub]")
             lines.extend(body)
             if up is not None:
                 lines.append(f"{ind}}}")
@@ -809,7 +852,10 @@ class CStyleLanguage:
     def render_gemm(self, k: Kernel) -> list[str]:
         """Pack ``a`` (rows: the m axes) and ``b`` (columns: the n axes) into zero-padded
         panels, then for every tile run the micro-kernel over all of K and the epilogue on the
-        finished tile.  Outer (batch) axes loop around; the tiles are spread over threads."""
+        finished tile.  Outer (batch) axes loop around; the tiles are spread over threads.
+        When all of ``b`` fits in L2, each ``a`` panel is packed by its thread right before
+        its tiles (a conv never writes its windows out); when the result is small and K long
+        (a conv's kernel gradient), K is split in chunks over the threads (split-K)."""
         g, full, it = k.gemm, k.full_shape, self.index_type
         dbl = np.dtype(k.acc_dtype) == np.float64
         T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
@@ -819,9 +865,27 @@ class CStyleLanguage:
         N = int(np.prod([full[a] for a in g.n_axes]))
         K = int(np.prod([full[a] for a in k.reduce_axes]))
         L = [f"  const {it} M = {M}, N = {N}, K = {K};",
-             f"  const {it} MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + {NR} - 1) / {NR};",
-             f"  {T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * K * {words});",
-             f"  {T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});"]
+             f"  const {it} MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + {NR} - 1) / {NR};"]
+        # all of B fits in L2 and an A panel in L1: pack each A panel right before its
+        # tiles into a thread-local buffer (a conv's windows are never written out as a
+        # whole im2col matrix) -- else pack all of A first
+        fused = N * K * (8 if dbl else 4) <= 262144 and K * (8 if dbl else 4) <= 8192
+        # a small result over a long K (a conv's kernel gradient): split K into chunks of the
+        # first reduce axis, each packed and multiplied in L2 by one thread into its own copy
+        # of the result, the copies summed at the end
+        S0 = full[k.reduce_axes[0]]
+        kin = K // S0
+        steps = max(1, 1024 // kin)
+        nkc = -(-S0 // steps)
+        splitk = (not fused and M * N * (8 if dbl else 4) <= 262144 and nkc >= 4
+                  and K >= 8 * max(M, N) and not g.outer_axes)
+        if splitk:
+            L.append(f"  {T} *Cs = ({T} *)tj_scratch(3, MP * TJ_MR * NP * {NR} * {words});")
+            L.append(f"  memset(Cs, 0, MP * TJ_MR * NP * {NR} * sizeof({T}));")
+        else:
+            L.append(f"  {T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});")
+        if not fused and not splitk:
+            L.append(f"  {T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * K * {words});")
         ind = "  "
         for a in g.outer_axes:
             L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
@@ -829,19 +893,19 @@ class CStyleLanguage:
         L.append(f"{ind}#pragma omp parallel")
         L.append(f"{ind}{{")
 
-        def pack(dst, rows, R, axes, uops, root, prefix):
-            body, _ = self.render_body(k.rbody, prefix, None, k.bufs, "", only=uops)
-            red_open, red_close, rind = [], [], ""
-            for a in k.reduce_axes:
-                red_open.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+        def panel(dst, rows, R, axes, uops, root, prefix, pi, kname="K", first=None):
+            """Fill panel ``pb`` (rows ``pb*R ..``, zero past ``rows``) at ``dst``; ``first``:
+            a (lo, hi) range of the first reduce axis (a K chunk of ``kname`` elements)."""
+            body, _ = self.render_body(k.rbody, prefix, None, k.bufs, "", only=uops,
+                                       branchless=True)
+            red_open, rind = [], ""
+            for j, a in enumerate(k.reduce_axes):
+                lo, hi = first if j == 0 and first is not None else (0, full[a])
+                red_open.append(f"{rind}for ({it} i{a} = {lo}; i{a} < {hi}; i{a}++) {{")
                 rind += "  "
             red_close = [rind[:-2 * (j + 1)] + "}" for j in range(len(k.reduce_axes))]
             if _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes):
                 # rows innermost: reads and writes both run along the unit-stride axis
-                L.append(f"{ind}  #pragma omp for schedule({SCHED})")
-                L.append(f"{ind}  for ({it} pb = 0; pb < {rows}P; pb++) {{")
-                L.append(f"{ind}    {T} *restrict dst = {dst} + pb * {R} * K;")
-                pi = ind + "    "
                 for full_panel in (True, False):
                     # the full-panel nest has no bounds check, so its row loop vectorises
                     cond = f"pb * {R} + {R} <= {rows}"
@@ -853,31 +917,108 @@ class CStyleLanguage:
                     L.append(f"{bi}  {it} p = pb * {R} + r;")
                     bj = bi + "  "
                     if not full_panel:
-                        L.append(f"{bj}if (p >= {rows}) {{ dst[q * {R} + r] = {zero}; continue; }}")
+                        L.append(f"{bj}if (p >= {rows}) {{ {dst}[q * {R} + r] = {zero}; continue; }}")
                     L.extend(self._unravel("p", axes, full, bj))
                     L.extend(bj + x for x in body)
-                    L.append(f"{bj}dst[q * {R} + r] = {prefix}{root};")
+                    L.append(f"{bj}{dst}[q * {R} + r] = {prefix}{root};")
                     L.append(f"{bi}}}")
                     L.append(f"{bi}q++;")
                     L.extend(pi + "  " + x for x in red_close)
                     L.append(f"{pi}}}")
-                L.append(f"{ind}  }}")
                 return
-            L.append(f"{ind}  #pragma omp for schedule({SCHED})")
-            L.append(f"{ind}  for ({it} p = 0; p < {rows}P * {R}; p++) {{")
-            L.append(f"{ind}    {T} *restrict dst = {dst} + (p / {R}) * {R} * K + p % {R};")
-            L.append(f"{ind}    if (p >= {rows}) {{ for ({it} q = 0; q < K; q++) dst[q * {R}] = {zero};"
+            # reduce axes innermost (a conv's windows: channels run with unit stride)
+            L.append(f"{pi}for (int r = 0; r < {R}; r++) {{")
+            L.append(f"{pi}  {it} p = pb * {R} + r;")
+            L.append(f"{pi}  if (p >= {rows}) {{ for ({it} q = 0; q < {kname}; q++) {dst}[q * {R} + r] = {zero};"
                      " continue; }")
-            L.extend(self._unravel("p", axes, full, ind + "    "))
-            L.append(f"{ind}    {it} q = 0;")
-            pi = ind + "    "
-            L.extend(pi + x for x in red_open)
-            L.extend(pi + rind + x for x in body)
-            L.append(f"{pi}{rind}dst[q++ * {R}] = {prefix}{root};")
-            L.extend(pi + x for x in red_close)
+            L.extend(self._unravel("p", axes, full, pi + "  "))
+            L.append(f"{pi}  {it} q = 0;")
+            L.extend(pi + "  " + x for x in red_open)
+            L.extend(pi + "  " + rind + x for x in body)
+            L.append(f"{pi}  {rind}{dst}[q++ * {R} + r] = {prefix}{root};")
+            L.extend(pi + "  " + x for x in red_close)
+            L.append(f"{pi}}}")
+
+        def pack(dst, rows, R, axes, uops, root, prefix):
+            L.append(f"{ind}  #pragma omp for schedule({SCHED})")
+            L.append(f"{ind}  for ({it} pb = 0; pb < {rows}P; pb++) {{")
+            L.append(f"{ind}    {T} *restrict dst = {dst} + pb * {R} * K;")
+            panel("dst", rows, R, axes, uops, root, prefix, ind + "    ")
             L.append(f"{ind}  }}")
-        pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
+
+        def epilogue(ind):
+            L.append(f"{ind}    const int rmax = M - ip * TJ_MR < TJ_MR ? (int)(M - ip * TJ_MR) : TJ_MR;")
+            L.append(f"{ind}    const int cmax = N - jp * {NR} < {NR} ? (int)(N - jp * {NR}) : {NR};")
+            L.append(f"{ind}    for (int r = 0; r < rmax; r++) {{")
+            L.append(f"{ind}      {it} mrow = ip * TJ_MR + r;")
+            L.extend(self._unravel("mrow", g.m_axes, full, ind + "      "))
+            L.append(f"{ind}      for (int c = 0; c < cmax; c++) {{")
+            L.append(f"{ind}        {it} ncol = jp * {NR} + c;")
+            L.extend(self._unravel("ncol", g.n_axes, full, ind + "        "))
+            L.append(f"{ind}        {T} accv = tile[r * {NR} + c];")
+            body, _ = self.render_body(k.body, "v", "accv", k.bufs, ind + "        ")
+            L.extend(body)
+            L.append(f"{ind}      }}")
+            L.append(f"{ind}    }}")
+
+        if splitk:
+            ra = k.reduce_axes[0]
+            CW = f"NP * {NR}"
+            L.append(f"{ind}  {T} *Cl = ({T} *)tj_scratch(2, MP * TJ_MR * {CW} * {words});")
+            L.append(f"{ind}  memset(Cl, 0, MP * TJ_MR * {CW} * sizeof({T}));")
+            L.append(f"{ind}  {T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * {steps * kin} * {words});")
+            L.append(f"{ind}  {T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * {steps * kin} * {words});")
+            L.append(f"{ind}  #pragma omp for schedule(dynamic)")
+            L.append(f"{ind}  for ({it} kc = 0; kc < {nkc}; kc++) {{")
+            L.append(f"{ind}    const {it} lo = kc * {steps}, hi = lo + {steps} < {S0} ? lo + {steps} : {S0};")
+            L.append(f"{ind}    const {it} KB = (hi - lo) * {kin};")
+            for dst, rows, R, axes, uops, root, prefix in (
+                    ("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a"),
+                    ("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")):
+                L.append(f"{ind}    for ({it} pb = 0; pb < {rows}P; pb++) {{")
+                L.append(f"{ind}      {T} *restrict dst = {dst} + pb * {R} * KB;")
+                panel("dst", rows, R, axes, uops, root, prefix, ind + "      ", "KB", ("lo", "hi"))
+                L.append(f"{ind}    }}")
+            L.append(f"{ind}    for ({it} jp = 0; jp < NP; jp++)")
+            L.append(f"{ind}    for ({it} ip = 0; ip < MP; ip++) {{")
+            L.append(f"{ind}      {T} tile[TJ_MR * {NR}] __attribute__((aligned(64)));")
+            L.append(f"{ind}      {micro}(KB, Ap + ip * TJ_MR * KB, Bp + jp * {NR} * KB, tile);")
+            L.append(f"{ind}      for (int r = 0; r < TJ_MR; r++) for (int c = 0; c < {NR}; c++)")
+            L.append(f"{ind}        Cl[(ip * TJ_MR + r) * {CW} + jp * {NR} + c] += tile[r * {NR} + c];")
+            L.append(f"{ind}    }}")
+            L.append(f"{ind}  }}")
+            L.append(f"{ind}  #pragma omp critical")
+            L.append(f"{ind}  for ({it} q = 0; q < MP * TJ_MR * {CW}; q++) Cs[q] += Cl[q];")
+            L.append(f"{ind}  #pragma omp barrier")
+            L.append(f"{ind}  #pragma omp for collapse(2) schedule({SCHED})")
+            L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++)")
+            L.append(f"{ind}  for ({it} jp = 0; jp < NP; jp++) {{")
+            L.append(f"{ind}    {T} tile[TJ_MR * {NR}] __attribute__((aligned(64)));")
+            L.append(f"{ind}    for (int r = 0; r < TJ_MR; r++) for (int c = 0; c < {NR}; c++)")
+            L.append(f"{ind}      tile[r * {NR} + c] = Cs[(ip * TJ_MR + r) * {CW} + jp * {NR} + c];")
+            epilogue(ind)
+            L.append(f"{ind}  }}")
+            L.append(f"{ind}}}")
+            return L
         pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
+        if fused:
+            L.append(f"{ind}  {T} Al[TJ_MR * K] __attribute__((aligned(64)));")
+            L.append(f"{ind}  #pragma omp for schedule({SCHED})")
+            L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++) {{")
+            L.append(f"{ind}    {it} pb = ip;")
+            panel("Al", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a", ind + "    ")
+            L.append(f"{ind}    for ({it} jp = 0; jp < NP; jp++) {{")
+            L.append(f"{ind}    {T} tile[TJ_MR * {NR}] __attribute__((aligned(64)));")
+            L.append(f"{ind}    {micro}(K, Al, Bp + jp * {NR} * K, tile);")
+            epilogue(ind)
+            L.append(f"{ind}    }}")
+            L.append(f"{ind}  }}")
+            L.append(f"{ind}}}")
+            for _ in g.outer_axes:
+                ind = ind[:-2]
+                L.append(f"{ind}}}")
+            return L
+        pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
         # groups of B panels (about 256 KiB: they stay in L2) against every A panel, so A
         # streams from L3 once per group rather than once per B panel
         L.append(f"{ind}  const {it} JB = 262144 / ({NR} * K * (long)sizeof({T})) > 0 ? "
@@ -888,19 +1029,7 @@ class CStyleLanguage:
         L.append(f"{ind}  for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")
         L.append(f"{ind}    {T} tile[TJ_MR * {NR}] __attribute__((aligned(64)));")
         L.append(f"{ind}    {micro}(K, Ap + ip * TJ_MR * K, Bp + jp * {NR} * K, tile);")
-        L.append(f"{ind}    const int rmax = M - ip * TJ_MR < TJ_MR ? (int)(M - ip * TJ_MR) : TJ_MR;")
-        L.append(f"{ind}    const int cmax = N - jp * {NR} < {NR} ? (int)(N - jp * {NR}) : {NR};")
-        L.append(f"{ind}    for (int r = 0; r < rmax; r++) {{")
-        L.append(f"{ind}      {it} mrow = ip * TJ_MR + r;")
-        L.extend(self._unravel("mrow", g.m_axes, full, ind + "      "))
-        L.append(f"{ind}      for (int c = 0; c < cmax; c++) {{")
-        L.append(f"{ind}        {it} ncol = jp * {NR} + c;")
-        L.extend(self._unravel("ncol", g.n_axes, full, ind + "        "))
-        L.append(f"{ind}        {T} accv = tile[r * {NR} + c];")
-        body, _ = self.render_body(k.body, "v", "accv", k.bufs, ind + "        ")
-        L.extend(body)
-        L.append(f"{ind}      }}")
-        L.append(f"{ind}    }}")
+        epilogue(ind)
         L.append(f"{ind}  }}")
         L.append(f"{ind}}}")
         for _ in g.outer_axes:

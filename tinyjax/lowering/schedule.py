@@ -14,7 +14,9 @@ Fusion policy:
 * a matmul-shaped reduction (sum of a product whose operands depend on disjoint output
   axes) gets a :class:`GemmPlan`: packed panels and a register-blocked micro-kernel; an
   epilogue reading it transposed (a gradient feeding an SGD update) stays fused, the store
-  becomes strided;
+  becomes strided (a conv and its transposes are such reductions over windowed views);
+* successive reduction stages keep a row of accumulators along a unit-stride output axis
+  (a max-pool gradient's argmax over the channels);
 * scatters and sorts are kernel kinds of their own (a serial update loop; per-row merge
   sorts);
 * a node is materialised ("realized") only when it must be: a jaxpr output; a reduction
@@ -403,7 +405,10 @@ def _permuted_idxs(out_idxs, out_shape, root_shape, limit: int = 4) -> list:
 
 
 def _choose_opts(k: Kernel) -> None:
-    if k.pre or k.full_epilogue:
+    if k.full_epilogue:
+        return
+    if k.pre:  # successive stages: a row of accumulators each (no gemm)
+        _choose_upcast(k)
         return
     k.gemm = _gemm_plan(k)
     if k.gemm is not None:
