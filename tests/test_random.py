@@ -551,3 +551,16 @@ def test_streams_deterministic_and_uncorrelated():
     # fold_in is deterministic and distinct across data
     f = {tuple(np.asarray(random.fold_in(key, i)).tolist()) for i in range(50)}
     assert len(f) == 50
+
+
+def test_small_eager_normal_path_is_bit_identical_to_the_array_path():
+    from tinyjax import random as R
+    for seed in range(200):
+        key = random.PRNGKey(seed)
+        for n in (1, 3, 64):
+            fast = np.asarray(random.normal(key, (n,)))
+            b = R._bits_np(key._value, 32, (n,))
+            floats = ((b >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - 1
+            u = np.maximum(R._LO_F32, floats * (np.float32(1) - R._LO_F32) + R._LO_F32)
+            ref = np.float32(np.sqrt(2)) * R._erf_inv_f32_np(u)
+            np.testing.assert_array_equal(fast.view(np.uint32), ref.view(np.uint32))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from array import array
 from typing import Any, Sequence
 
@@ -541,13 +542,38 @@ def _erf_inv(u: Any, dtype: np.dtype) -> Any:
     return lax.convert_element_type(_erf_inv_f32(lax.convert_element_type(u, _F32)), dtype)
 
 
+_LO_F32 = np.nextafter(np.float32(-1.0), np.float32(0.0))
+_SPAN_F32 = float(np.float32(1.0) - _LO_F32)
+
+
+def _open_uniform_f32_small(k: np.ndarray, n: int) -> list[float]:
+    """Uniform float32 draws in (-1, 1), exactly as :func:`_uniform` makes them, for a
+    few elements: Python arithmetic with float32 rounding by ``array('f')`` (numpy's
+    per-call overhead dominates at this size)."""
+    rep = _rb._lane_ones(n)
+    k0, k1 = k.tolist()
+    y0, y1 = _rb._threefry_lanes(k0 * rep, k1 * rep, 0, _iota_lanes(n), rep)
+    words = array("Q", (y0 ^ y1).to_bytes(8 * n, "little")).tolist()
+    mantissas = array("I", [(w >> 9) | 0x3F800000 for w in words]).tobytes()
+    ones_to_twos = array("f", mantissas).tolist()                      # in [1, 2)
+    scaled = array("f", [(v - 1.0) * _SPAN_F32 for v in ones_to_twos]).tolist()
+    lo = float(_LO_F32)
+    shifted = array("f", [v + lo for v in scaled]).tolist()
+    return [v if v > lo else lo for v in shifted]
+
+
 def _normal_real(data: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
     lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
     k = _eager_key(data)
     if k is not None and dtype == _F32:
-        b = _bits_np(k, 32, shape)
-        floats = ((b >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
-        u = np.maximum(lo, floats * (np.float32(1) - lo) + lo)
+        n = math.prod(shape)
+        if 0 < n <= 64 and sys.byteorder == "little":
+            u = np.array(_open_uniform_f32_small(k, n), np.float32).reshape(shape)
+        else:
+            b = _bits_np(k, 32, shape)
+            floats = ((b >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) \
+                - np.float32(1)
+            u = np.maximum(lo, floats * (np.float32(1) - lo) + lo)
         return wrap_eager(np.float32(np.sqrt(2)) * _erf_inv_f32_np(u))
     u = _uniform(data, shape, dtype, _const(dtype, lo), _const(dtype, 1.0))
     return lax.mul(_const(dtype, np.sqrt(2)), _erf_inv(u, dtype))
