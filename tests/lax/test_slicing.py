@@ -469,10 +469,6 @@ def test_vmap_of_grad_of_pad(x64):
         np.testing.assert_allclose(np.asarray(got[1])[b], np.asarray(gv), rtol=1e-12)
 
 
-def _has(name):
-    return hasattr(lax, name)
-
-
 def _batched_index_cases():
     x = _arr((5, 4))
     xs = _arr((3, 5, 4), seed=1)
@@ -481,8 +477,6 @@ def _batched_index_cases():
     return x, xs, i, j
 
 
-@pytest.mark.skipif(not _has("gather"),
-                    reason="tinyjax.lax.gather is not available yet (gather_scatter.py)")
 @pytest.mark.parametrize("x_axis", [None, 0, 2])
 def test_vmap_dynamic_slice_batched_indices(x_axis):
     x, xs, i, j = _batched_index_cases()
@@ -492,8 +486,6 @@ def test_vmap_dynamic_slice_batched_indices(x_axis):
     check_vmap(f, [x_axis, 0, 0], [operand, i, j])
 
 
-@pytest.mark.skipif(not _has("scatter"),
-                    reason="tinyjax.lax.scatter is not available yet (gather_scatter.py)")
 @pytest.mark.parametrize("x_axis", [None, 0, 1])
 def test_vmap_dynamic_update_slice_batched_indices(x_axis):
     x, xs, i, j = _batched_index_cases()
@@ -502,20 +494,6 @@ def test_vmap_dynamic_update_slice_batched_indices(x_axis):
     f = lambda v, up, a, b: lax.dynamic_update_slice(v, up, (a, b))  # noqa: E731
     check_vmap(f, [x_axis, 0, 0, 0], [operand, u, i, j])
     check_vmap(f, [x_axis, None, 0, None], [operand, u[0], i, np.int32(-1)])
-
-
-@pytest.mark.skipif(_has("gather"), reason="tinyjax.lax.gather exists: tested above")
-def test_vmap_batched_indices_without_gather_says_what_is_missing():
-    x, _, i, _ = _batched_index_cases()
-    with pytest.raises(NotImplementedError, match="needs tinyjax.lax.gather"):
-        jax.vmap(lambda a: lax.dynamic_slice(x, (a, 0), (2, 2)))(i)
-
-
-@pytest.mark.skipif(_has("scatter"), reason="tinyjax.lax.scatter exists: tested above")
-def test_vmap_batched_update_indices_without_scatter_says_what_is_missing():
-    x, _, i, _ = _batched_index_cases()
-    with pytest.raises(NotImplementedError, match="needs tinyjax.lax.scatter"):
-        jax.vmap(lambda a: lax.dynamic_update_slice(x, x[:2], (a, 0)))(i)
 
 
 # ---------------------------------------------------------------------------
@@ -693,8 +671,6 @@ def test_jaxpr_cse_friendly_params():
     assert all(type(v) is int for v in p1["start_indices"])
 
 
-@pytest.mark.skipif(not (_has("gather") and _has("scatter")),
-                    reason="tinyjax.lax.gather/scatter are not available yet")
 def test_grad_and_vmap_with_batched_indices_compose(x64):
     """vmap of grad (the transpose of dynamic_slice, a dynamic_update_slice, batched
     with batched indices) and grad of vmap (through gather's rules)."""

@@ -290,7 +290,9 @@ log_p = unop("log", _errstate(np.log))
 log1p_p = unop("log1p", _errstate(np.log1p))
 expm1_p = unop("expm1", _errstate(np.expm1))
 tanh_p = unop("tanh", np.tanh)
-logistic_p = unop("logistic", _errstate(lambda x: 0.5 * (np.tanh(0.5 * x) + 1)))
+logistic_p = unop("logistic", _errstate(  # stable and accurate in both tails
+    lambda x: np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))),
+                       np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))))
 sin_p = unop("sin", np.sin)
 cos_p = unop("cos", np.cos)
 tan_p = unop("tan", _errstate(np.tan))

@@ -718,12 +718,6 @@ def _stacked_indices(indices, dims, size):
     return concatenate(cols, 1)
 
 
-def _missing(name: str, what: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"Batching {name} with batched start indices needs tinyjax.lax.{what} "
-        f"(tinyjax/lax/gather_scatter.py), which is not available.")
-
-
 def _dynamic_slice_batch(vals, dims, *, slice_sizes):
     x, *indices = vals
     xd, *idims = dims
@@ -734,21 +728,14 @@ def _dynamic_slice_batch(vals, dims, *, slice_sizes):
                                     slice_sizes=slice_sizes[:xd] + (size,)
                                     + slice_sizes[xd:]), xd
     from tinyjax import lax
-    if not hasattr(lax, "gather"):
-        raise _missing("dynamic_slice", "gather")
     x = batching.moveaxis(x, xd, 0, size)
     n = len(slice_sizes)
     dnums = lax.GatherDimensionNumbers(offset_dims=tuple(range(1, n + 1)),
                                        collapsed_slice_dims=(0,),
                                        start_index_map=tuple(range(n + 1)))
     out = lax.gather(x, _stacked_indices(indices, idims, size), dnums,
-                     slice_sizes=(1,) + tuple(slice_sizes), mode=_clip_mode(lax))
+                     slice_sizes=(1,) + tuple(slice_sizes), mode=lax.GatherScatterMode.CLIP)
     return out, 0
-
-
-def _clip_mode(lax):
-    mode = getattr(lax, "GatherScatterMode", None)
-    return mode.CLIP if mode is not None else "clip"
 
 
 def _dus_batch(vals, dims):
@@ -761,14 +748,13 @@ def _dus_batch(vals, dims):
         zero = _zero_scalar(_index_dtype(indices))
         return dynamic_update_slice_p.bind(x, update, zero, *indices), 0
     from tinyjax import lax
-    if not hasattr(lax, "scatter"):
-        raise _missing("dynamic_update_slice", "scatter")
     n = len(indices)
     dnums = lax.ScatterDimensionNumbers(update_window_dims=tuple(range(1, n + 1)),
                                         inserted_window_dims=(0,),
                                         scatter_dims_to_operand_dims=tuple(range(n + 1)))
     out = lax.scatter(x, _stacked_indices(indices, idims, size), update, dnums,
-                      indices_are_sorted=True, unique_indices=True, mode=_clip_mode(lax))
+                      indices_are_sorted=True, unique_indices=True,
+                      mode=lax.GatherScatterMode.CLIP)
     return out, 0
 
 
