@@ -40,7 +40,7 @@ _backends: dict = {}
 
 
 def get_backend(name: str):
-    """The compiler backend object for a device name ('cpu' or 'interp')."""
+    """The compiler backend object for a device name ('cpu', 'interp' or 'cuda')."""
     name = getattr(name, "platform", name) or default_device()
     if name not in _backends:
         if name == "cpu":
@@ -49,6 +49,9 @@ def get_backend(name: str):
         elif name == "interp":
             from tinyjax.devices.interp import InterpDevice
             _backends[name] = InterpDevice()
+        elif name == "cuda":  # loads the driver here, not at import; NotImplementedError if none
+            from tinyjax.devices.cuda import CUDADevice
+            _backends[name] = CUDADevice()
         else:
             raise NotImplementedError(f"no backend for device '{name}'")
     return _backends[name]

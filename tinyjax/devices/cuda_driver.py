@@ -1,0 +1,220 @@
+"""ctypes bindings to the CUDA driver API (``libcuda``) and NVRTC (``libnvrtc``).
+
+Nothing is loaded at import: :func:`driver` and :func:`nvrtc` open the libraries on first
+use and raise :class:`CUDANotFoundError` (a ``NotImplementedError``, so ``jit`` falls back to
+eager evaluation) when they are missing or no device answers.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+import threading
+from functools import lru_cache
+from typing import Optional
+
+__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "driver", "nvrtc", "nvrtc_compile"]
+
+CUdeviceptr = ctypes.c_uint64
+
+# cuDeviceGetAttribute
+_CC_MAJOR, _CC_MINOR = 75, 76
+
+
+class CUDANotFoundError(NotImplementedError):
+    """No usable CUDA driver / NVRTC / device."""
+
+
+class CUDAError(RuntimeError):
+    """A CUDA driver call returned an error."""
+
+
+def _load(names: list[str]) -> Optional[ctypes.CDLL]:
+    for n in names:
+        if os.path.isabs(n):
+            # NVRTC opens its builtins library by name: make the one beside it loadable
+            for b in sorted(glob.glob(os.path.join(os.path.dirname(n), "libnvrtc-builtins.so*"))):
+                try:
+                    ctypes.CDLL(b, mode=ctypes.RTLD_GLOBAL)
+                    break
+                except OSError:
+                    pass
+        try:
+            return ctypes.CDLL(n)
+        except OSError:
+            continue
+    return None
+
+
+def _nvrtc_candidates() -> list[str]:
+    names = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    for r in roots:
+        if r:
+            names += sorted(glob.glob(os.path.join(r, "lib*", "libnvrtc.so*")), reverse=True)
+    # pip wheels (nvidia-cuda-nvrtc): site-packages/nvidia/**/lib/libnvrtc.so.*
+    for p in sys.path:
+        if p and os.path.isdir(os.path.join(p, "nvidia")):
+            names += sorted(glob.glob(os.path.join(p, "nvidia", "**", "libnvrtc.so*"),
+                                      recursive=True), reverse=True)
+    return [n for n in names if "builtins" not in os.path.basename(n)]
+
+
+class Driver:
+    """The driver API of device 0 in its primary context."""
+
+    def __init__(self):
+        lib = _load(["libcuda.so.1", "libcuda.so"])
+        if lib is None:
+            raise CUDANotFoundError("no CUDA device: libcuda not found")
+        self.lib = lib
+        self._sigs()
+        try:
+            self.check(lib.cuInit(0), "cuInit")
+            n = ctypes.c_int()
+            self.check(lib.cuDeviceGetCount(ctypes.byref(n)), "cuDeviceGetCount")
+        except CUDAError as e:
+            raise CUDANotFoundError(f"no CUDA device: {e}") from None
+        if n.value < 1:
+            raise CUDANotFoundError("no CUDA device: the driver sees none")
+        dev = ctypes.c_int()
+        self.check(lib.cuDeviceGet(ctypes.byref(dev), 0), "cuDeviceGet")
+        self.device = dev.value
+        ctx = ctypes.c_void_p()
+        self.check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
+        self.ctx = ctx
+        self.make_current()
+        cc = []
+        for attr in (_CC_MAJOR, _CC_MINOR):
+            v = ctypes.c_int()
+            self.check(lib.cuDeviceGetAttribute(ctypes.byref(v), attr, dev), "cuDeviceGetAttribute")
+            cc.append(v.value)
+        self.compute_capability = (cc[0], cc[1])
+        name = ctypes.create_string_buffer(256)
+        self.check(lib.cuDeviceGetName(name, 256, dev), "cuDeviceGetName")
+        self.name = name.value.decode(errors="replace")
+        self.lock = threading.RLock()
+
+    def _sigs(self):
+        L, p, u64 = self.lib, ctypes.c_void_p, ctypes.c_uint64
+        L.cuGetErrorName.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+        L.cuGetErrorString.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+        L.cuCtxSetCurrent.argtypes = [p]
+        L.cuModuleLoadData.argtypes = [ctypes.POINTER(p), p]
+        L.cuModuleGetFunction.argtypes = [ctypes.POINTER(p), p, ctypes.c_char_p]
+        L.cuMemAlloc_v2.argtypes = [ctypes.POINTER(CUdeviceptr), ctypes.c_size_t]
+        L.cuMemFree_v2.argtypes = [CUdeviceptr]
+        L.cuMemcpyHtoD_v2.argtypes = [CUdeviceptr, p, ctypes.c_size_t]
+        L.cuMemcpyDtoH_v2.argtypes = [p, CUdeviceptr, ctypes.c_size_t]
+        L.cuLaunchKernel.argtypes = [p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
+                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
+                                     ctypes.c_uint, p, ctypes.POINTER(p), ctypes.POINTER(p)]
+        del u64
+
+    def check(self, rc: int, what: str):
+        if rc != 0:
+            nm, s = ctypes.c_char_p(), ctypes.c_char_p()
+            self.lib.cuGetErrorName(rc, ctypes.byref(nm))
+            self.lib.cuGetErrorString(rc, ctypes.byref(s))
+            raise CUDAError(f"{what} failed: {rc} {(nm.value or b'?').decode()} "
+                            f"({(s.value or b'').decode()})")
+
+    def make_current(self):
+        self.check(self.lib.cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
+
+    @property
+    def arch(self) -> str:
+        return "sm_%d%d" % self.compute_capability
+
+    def load_module(self, image: bytes) -> ctypes.c_void_p:
+        mod = ctypes.c_void_p()
+        buf = ctypes.create_string_buffer(image, len(image))
+        self.check(self.lib.cuModuleLoadData(ctypes.byref(mod), buf), "cuModuleLoadData")
+        return mod
+
+    def get_function(self, mod, name: str) -> ctypes.c_void_p:
+        fn = ctypes.c_void_p()
+        self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), mod, name.encode()),
+                   f"cuModuleGetFunction({name})")
+        return fn
+
+    def alloc(self, nbytes: int) -> int:
+        ptr = CUdeviceptr()
+        self.check(self.lib.cuMemAlloc_v2(ctypes.byref(ptr), max(int(nbytes), 16)), "cuMemAlloc")
+        return ptr.value
+
+    def free(self, ptr: int):
+        self.lib.cuMemFree_v2(ptr)  # best effort (also runs at interpreter exit)
+
+    def htod(self, dst: int, host_ptr: int, nbytes: int):
+        if nbytes:
+            self.check(self.lib.cuMemcpyHtoD_v2(dst, host_ptr, nbytes), "cuMemcpyHtoD")
+
+    def dtoh(self, host_ptr: int, src: int, nbytes: int):
+        if nbytes:
+            self.check(self.lib.cuMemcpyDtoH_v2(host_ptr, src, nbytes), "cuMemcpyDtoH")
+
+    def launch(self, fn, grid: int, block: int, args: list[int], what: str = "kernel"):
+        """Launch ``fn`` on a 1-D grid; ``args``: device pointers, one per parameter."""
+        vals = [CUdeviceptr(a) for a in args]
+        params = (ctypes.c_void_p * max(len(vals), 1))(*[ctypes.addressof(v) for v in vals])
+        self.check(self.lib.cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, None, params, None),
+                   f"cuLaunchKernel({what})")
+
+    def synchronize(self, what: str = ""):
+        self.check(self.lib.cuCtxSynchronize(), f"cuCtxSynchronize{' after ' + what if what else ''}")
+
+
+@lru_cache(maxsize=None)
+def driver() -> Driver:
+    """The process's driver handle (raises :class:`CUDANotFoundError` without a device)."""
+    return Driver()
+
+
+@lru_cache(maxsize=None)
+def nvrtc() -> ctypes.CDLL:
+    lib = _load(_nvrtc_candidates())
+    if lib is None:
+        raise CUDANotFoundError("no CUDA compiler: libnvrtc not found (set CUDA_HOME)")
+    p = ctypes.c_void_p
+    lib.nvrtcCreateProgram.argtypes = [ctypes.POINTER(p), ctypes.c_char_p, ctypes.c_char_p,
+                                       ctypes.c_int, p, p]
+    lib.nvrtcCompileProgram.argtypes = [p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+    lib.nvrtcGetProgramLogSize.argtypes = [p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.nvrtcGetProgramLog.argtypes = [p, ctypes.c_char_p]
+    lib.nvrtcGetCUBINSize.argtypes = [p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.nvrtcGetCUBIN.argtypes = [p, ctypes.c_char_p]
+    lib.nvrtcDestroyProgram.argtypes = [ctypes.POINTER(p)]
+    lib.nvrtcGetErrorString.argtypes = [ctypes.c_int]
+    lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+    return lib
+
+
+def nvrtc_compile(src: str, arch: str, options: tuple = ()) -> bytes:
+    """CUDA C++ source -> a cubin for ``arch`` (e.g. ``sm_90``) through NVRTC."""
+    lib = nvrtc()
+    prog = ctypes.c_void_p()
+    rc = lib.nvrtcCreateProgram(ctypes.byref(prog), src.encode(), b"tinyjax.cu", 0, None, None)
+    if rc:
+        raise RuntimeError(f"nvrtcCreateProgram: {lib.nvrtcGetErrorString(rc).decode()}")
+    try:
+        opts = [f"--gpu-architecture={arch}".encode(), *[o.encode() for o in options]]
+        arr = (ctypes.c_char_p * len(opts))(*opts)
+        rc = lib.nvrtcCompileProgram(prog, len(opts), arr)
+        n = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
+        log = ctypes.create_string_buffer(n.value + 1)
+        lib.nvrtcGetProgramLog(prog, log)
+        if rc:
+            raise RuntimeError(f"tinyjax: CUDA compilation failed "
+                               f"({lib.nvrtcGetErrorString(rc).decode()}):\n"
+                               f"{log.value.decode(errors='replace')}\n--- source ---\n{src}")
+        lib.nvrtcGetCUBINSize(prog, ctypes.byref(n))
+        out = ctypes.create_string_buffer(n.value)
+        rc = lib.nvrtcGetCUBIN(prog, out)
+        if rc:
+            raise RuntimeError(f"nvrtcGetCUBIN: {lib.nvrtcGetErrorString(rc).decode()}")
+        return out.raw
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
