@@ -126,3 +126,9 @@ def test_abstract_eval_errors_eager_and_traced(thunk, exc, match):
         thunk()
     with pytest.raises(exc, match=match):
         jax.make_jaxpr(lambda: thunk())()
+
+
+def test_population_count_counts_twos_complement_bits():
+    np.testing.assert_array_equal(lax.population_count(np.array([-5, -1, 7], np.int32)),
+                                  [31, 32, 3])
+    np.testing.assert_array_equal(lax.population_count(np.array([-1], np.int8)), [8])

@@ -316,7 +316,8 @@ lgamma_p = unop("lgamma", _special_np.lgamma)
 digamma_p = unop("digamma", _special_np.digamma)
 not_p = unop("not", lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.invert(x),
              _BOOL_INT, upcast=False)
-population_count_p = unop("population_count", lambda x: np.bitwise_count(x), _INT,
+population_count_p = unop("population_count",  # two's-complement bits, as XLA counts
+                          lambda x: np.bitwise_count(x.view(f"u{x.dtype.itemsize}")), _INT,
                           upcast=False)
 imag_p = None  # complex numbers are not supported yet
 
