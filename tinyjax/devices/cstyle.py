@@ -67,26 +67,30 @@ PRELUDE = r"""
 #define TJ_NR (2 * TJ_VW)
 #define TJ_VWD (TJ_VW / 2)
 #define TJ_NRD (2 * TJ_VWD)
-typedef double tj_vd __attribute__((vector_size(TJ_VWD * 8)));
-__attribute__((optimize("fp-contract=fast")))
-static inline void tj_micro_d(long K, const double *restrict a, const double *restrict b,
-                              double *restrict c) {
-  tj_vd acc[TJ_MR][2];
-  for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (tj_vd){0}; acc[r][1] = (tj_vd){0}; }
-  for (long k = 0; k < K; k++) {
-    tj_vd b0 = *(const tj_vd *)(b + k * TJ_NRD), b1 = *(const tj_vd *)(b + k * TJ_NRD + TJ_VWD);
-    _Pragma("GCC unroll 16")
-    for (int r = 0; r < TJ_MR; r++) {
-      double av = a[k * TJ_MR + r];
-      acc[r][0] += av * b0;
-      acc[r][1] += av * b1;
-    }
+/* The register-blocked micro-kernel c[TJ_MR][2*VW] = a-panel x b-panel, one definition
+   for float and double. */
+#define TJ_DEFINE_MICRO(NAME, T, VT, VW, NR)                                               \
+  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                              \
+  __attribute__((optimize("fp-contract=fast")))                                          \
+  static inline void NAME(long K, const T *restrict a, const T *restrict b,              \
+                          T *restrict c) {                                               \
+    VT acc[TJ_MR][2];                                                                    \
+    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }       \
+    for (long k = 0; k < K; k++) {                                                       \
+      VT b0 = *(const VT *)(b + k * NR), b1 = *(const VT *)(b + k * NR + VW);            \
+      _Pragma("GCC unroll 16")                                                           \
+      for (int r = 0; r < TJ_MR; r++) {                                                  \
+        T av = a[k * TJ_MR + r];                                                         \
+        acc[r][0] += av * b0;                                                            \
+        acc[r][1] += av * b1;                                                            \
+      }                                                                                  \
+    }                                                                                    \
+    for (int r = 0; r < TJ_MR; r++) {                                                    \
+      memcpy(c + r * NR, &acc[r][0], VW * sizeof(T));                                    \
+      memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
+    }                                                                                    \
   }
-  for (int r = 0; r < TJ_MR; r++) {
-    memcpy(c + r * TJ_NRD, &acc[r][0], TJ_VWD * 8);
-    memcpy(c + r * TJ_NRD + TJ_VWD, &acc[r][1], TJ_VWD * 8);
-  }
-}
+TJ_DEFINE_MICRO(tj_micro_d, double, tj_vd, TJ_VWD, TJ_NRD)
 /* Branch-free selects for scalar loops whose conditions follow the data (a ReLU fused into a
    conv's packing): gcc turns float ?: into branches there, and they mispredict. */
 static inline float tj_sel_f(int c, float x, float y) {
@@ -111,26 +115,7 @@ static float *tj_scratch(int which, size_t floats) {
   }
   return tj_scratch_p[which];
 }
-typedef float tj_vf __attribute__((vector_size(TJ_VW * 4)));
-__attribute__((optimize("fp-contract=fast")))
-static inline void tj_micro(long K, const float *restrict a, const float *restrict b,
-                            float *restrict c) {
-  tj_vf acc[TJ_MR][2];
-  for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (tj_vf){0}; acc[r][1] = (tj_vf){0}; }
-  for (long k = 0; k < K; k++) {
-    tj_vf b0 = *(const tj_vf *)(b + k * TJ_NR), b1 = *(const tj_vf *)(b + k * TJ_NR + TJ_VW);
-    _Pragma("GCC unroll 16")
-    for (int r = 0; r < TJ_MR; r++) {
-      float av = a[k * TJ_MR + r];
-      acc[r][0] += av * b0;
-      acc[r][1] += av * b1;
-    }
-  }
-  for (int r = 0; r < TJ_MR; r++) {
-    memcpy(c + r * TJ_NR, &acc[r][0], TJ_VW * 4);
-    memcpy(c + r * TJ_NR + TJ_VW, &acc[r][1], TJ_VW * 4);
-  }
-}
+TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
 """ + r"""
 #ifdef TJ_LIBMVEC
 #define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \
