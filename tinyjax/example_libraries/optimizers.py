@@ -106,6 +106,11 @@ def optimizer(opt_maker: Callable[..., tuple[Callable, Callable, Callable]]
 # optimizers
 # ---------------------------------------------------------------------------
 
+def _params_of(state):
+    """The parameters of a per-leaf optimizer state ``(x, *statistics)``."""
+    return state[0]
+
+
 @optimizer
 def sgd(step_size):
     """Stochastic gradient descent: ``x - step_size(i) * g``."""
@@ -136,9 +141,7 @@ def momentum(step_size: Schedule, mass: float):
         x = x - step_size(i) * velocity
         return x, velocity
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
@@ -155,9 +158,7 @@ def nesterov(step_size: Schedule, mass: float):
         x = x - step_size(i) * (mass * velocity + g)
         return x, velocity
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
@@ -176,9 +177,7 @@ def adagrad(step_size, momentum=0.9):
         x = x - step_size(i) * m
         return x, g_sq, m
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
@@ -195,9 +194,7 @@ def rmsprop(step_size, gamma=0.9, eps=1e-8):
         x = x - step_size(i) * g / jnp.sqrt(avg_sq_grad + eps)
         return x, avg_sq_grad
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
@@ -215,9 +212,7 @@ def rmsprop_momentum(step_size, gamma=0.9, eps=1e-8, momentum=0.9):
         x = x - mom
         return x, avg_sq_grad, mom
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
@@ -237,9 +232,7 @@ def adam(step_size, b1=0.9, b2=0.999, eps=1e-8):
         x = x - step_size(i) * mhat / (jnp.sqrt(vhat) + eps)
         return x, m, v
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
@@ -258,9 +251,7 @@ def adamax(step_size, b1=0.9, b2=0.999, eps=1e-8):
              / (u + eps))
         return x, m, u
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _params_of
 
 
 @optimizer
