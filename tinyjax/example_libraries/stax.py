@@ -62,6 +62,22 @@ def _output_shape(fun: Callable, input_shape: Sequence[int], kernel_shape: Seque
     return tuple(out.shape)
 
 
+def _conv_layer(conv, lhs_spec, rhs_spec, out_spec, out_chan, filter_shape, W_init, b_init):
+    """The (init_fun, apply_fun) pair of a convolution-like layer with a bias."""
+    def init_fun(rng, input_shape):
+        kernel_shape = _kernel_shape(rhs_spec, lhs_spec, out_chan, filter_shape, input_shape)
+        output_shape = _output_shape(conv, input_shape, kernel_shape)
+        bias_shape = [out_chan if c == 'C' else 1 for c in out_spec]
+        k1, k2 = _random().split(rng)
+        W, b = W_init(k1, kernel_shape), b_init(k2, bias_shape)
+        return output_shape, (W, b)
+
+    def apply_fun(params, inputs, **kwargs):
+        W, b = params
+        return conv(inputs, W) + b
+    return init_fun, apply_fun
+
+
 def GeneralConv(dimension_numbers: tuple[str, str, str], out_chan: int,
                 filter_shape: Sequence[int], strides: Sequence[int] | None = None,
                 padding: Any = 'VALID', W_init: Callable | None = None,
@@ -77,18 +93,8 @@ def GeneralConv(dimension_numbers: tuple[str, str, str], out_chan: int,
         return lax.conv_general_dilated(inputs, W, strides, padding, one, one,
                                         dimension_numbers=dimension_numbers)
 
-    def init_fun(rng, input_shape):
-        kernel_shape = _kernel_shape(rhs_spec, lhs_spec, out_chan, filter_shape, input_shape)
-        output_shape = _output_shape(conv, input_shape, kernel_shape)
-        bias_shape = [out_chan if c == 'C' else 1 for c in out_spec]
-        k1, k2 = _random().split(rng)
-        W, b = W_init(k1, kernel_shape), b_init(k2, bias_shape)
-        return output_shape, (W, b)
-
-    def apply_fun(params, inputs, **kwargs):
-        W, b = params
-        return conv(inputs, W) + b
-    return init_fun, apply_fun
+    return _conv_layer(conv, lhs_spec, rhs_spec, out_spec, out_chan, filter_shape, W_init,
+                       b_init)
 
 
 Conv = functools.partial(GeneralConv, ('NHWC', 'HWIO', 'NHWC'))
@@ -133,18 +139,8 @@ def GeneralConvTranspose(dimension_numbers: tuple[str, str, str], out_chan: int,
     def conv(inputs, W):
         return _conv_transpose(inputs, W, strides, padding, dimension_numbers)
 
-    def init_fun(rng, input_shape):
-        kernel_shape = _kernel_shape(rhs_spec, lhs_spec, out_chan, filter_shape, input_shape)
-        output_shape = _output_shape(conv, input_shape, kernel_shape)
-        bias_shape = [out_chan if c == 'C' else 1 for c in out_spec]
-        k1, k2 = _random().split(rng)
-        W, b = W_init(k1, kernel_shape), b_init(k2, bias_shape)
-        return output_shape, (W, b)
-
-    def apply_fun(params, inputs, **kwargs):
-        W, b = params
-        return conv(inputs, W) + b
-    return init_fun, apply_fun
+    return _conv_layer(conv, lhs_spec, rhs_spec, out_spec, out_chan, filter_shape, W_init,
+                       b_init)
 
 
 Conv1DTranspose = functools.partial(GeneralConvTranspose, ('NHC', 'HIO', 'NHC'))
