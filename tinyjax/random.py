@@ -585,25 +585,31 @@ def normal(key: Any, shape: Sequence[int] = (), dtype: Any = None) -> Any:
     return _normal_real(data, _canonical_shape(shape), _float_dtype(dtype, "normal"))
 
 
+def _shape_of_params(name: str, shape: Any, *params: Any) -> tuple[int, ...]:
+    """The sample shape: the broadcast of the parameters' shapes unless ``shape`` is
+    given, in which case the parameters must broadcast to it."""
+    shapes = [get_aval(p).shape for p in params]
+    if shape is None:
+        return tuple(np.broadcast_shapes(*shapes))
+    shape = _canonical_shape(shape)
+    _check_shape(name, shape, *shapes)
+    return shape
+
+
 def truncated_normal(key: Any, lower: Any, upper: Any, shape: Sequence[int] | None = None,
                      dtype: Any = None) -> Any:
     """Standard normal samples truncated to ``(lower, upper)`` (inverse-CDF method)."""
     data, _ = _key_data(key, "truncated_normal")
     dtype = _float_dtype(dtype, "truncated_normal")
     lower, upper = _convert(lower, dtype), _convert(upper, dtype)
-    lshape, ushape = get_aval(lower).shape, get_aval(upper).shape
-    if shape is None:
-        shape = np.broadcast_shapes(lshape, ushape)
-    else:
-        shape = _canonical_shape(shape)
-        _check_shape("truncated_normal", shape, lshape, ushape)
+    shape = _shape_of_params("truncated_normal", shape, lower, upper)
     sqrt2 = _const(dtype, np.sqrt(2))
     a = _erf(lax.div(lower, sqrt2))
     b = _erf(lax.div(upper, sqrt2))
     u = _uniform(data, shape, dtype, a, b)
     out = lax.mul(sqrt2, _erf_inv(u, dtype))
-    lo = lax.nextafter(lax.stop_gradient(lower), lax.full(lshape, np.inf, dtype))
-    hi = lax.nextafter(lax.stop_gradient(upper), lax.full(ushape, -np.inf, dtype))
+    lo = lax.nextafter(lax.stop_gradient(lower), lax.full(get_aval(lower).shape, np.inf, dtype))
+    hi = lax.nextafter(lax.stop_gradient(upper), lax.full(get_aval(upper).shape, -np.inf, dtype))
     return lax.clamp(_bcast(_broadcast_to_rank(lo, len(shape)), shape), out,
                      _bcast(_broadcast_to_rank(hi, len(shape)), shape))
 
@@ -1093,13 +1099,7 @@ def beta(key: Any, a: Any, b: Any, shape: Sequence[int] | None = None,
     data, typed = _key_data(key, "beta")
     dtype = _float_dtype(dtype, "beta")
     a, b = _convert(a, dtype), _convert(b, dtype)
-    ashape, bshape = get_aval(a).shape, get_aval(b).shape
-    if shape is None:
-        shape = np.broadcast_shapes(ashape, bshape)
-    else:
-        shape = _canonical_shape(shape)
-        _check_shape("beta", shape, ashape, bshape)
-    shape = tuple(shape)
+    shape = _shape_of_params("beta", shape, a, b)
     k = _split(data, (2,))
     ka, kb = lax.index_in_dim(k, 0, 0, False), lax.index_in_dim(k, 1, 0, False)
     a = _bcast(_broadcast_to_rank(a, len(shape)), shape)
