@@ -13,7 +13,7 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.devices import get_backend
-from tinyjax.devices.cuda import CUDALanguage, render_source
+from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import schedule
 

@@ -20,6 +20,8 @@ CUdeviceptr = ctypes.c_uint64
 
 # cuDeviceGetAttribute
 _CC_MAJOR, _CC_MINOR = 75, 76
+# cuFuncSetAttribute
+_MAX_DYNAMIC_SHARED = 8
 
 
 class CUDANotFoundError(NotImplementedError):
@@ -107,6 +109,14 @@ class Driver:
         L.cuMemFree_v2.argtypes = [CUdeviceptr]
         L.cuMemcpyHtoD_v2.argtypes = [CUdeviceptr, p, ctypes.c_size_t]
         L.cuMemcpyDtoH_v2.argtypes = [p, CUdeviceptr, ctypes.c_size_t]
+        L.cuMemcpyDtoD_v2.argtypes = [CUdeviceptr, CUdeviceptr, ctypes.c_size_t]
+        L.cuMemsetD8_v2.argtypes = [CUdeviceptr, ctypes.c_ubyte, ctypes.c_size_t]
+        L.cuFuncSetAttribute.argtypes = [p, ctypes.c_int, ctypes.c_int]
+        L.cuEventCreate.argtypes = [ctypes.POINTER(p), ctypes.c_uint]
+        L.cuEventRecord.argtypes = [p, p]
+        L.cuEventSynchronize.argtypes = [p]
+        L.cuEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), p, p]
+        L.cuEventDestroy_v2.argtypes = [p]
         L.cuLaunchKernel.argtypes = [p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
                                      ctypes.c_uint, p, ctypes.POINTER(p), ctypes.POINTER(p)]
@@ -155,12 +165,43 @@ class Driver:
         if nbytes:
             self.check(self.lib.cuMemcpyDtoH_v2(host_ptr, src, nbytes), "cuMemcpyDtoH")
 
-    def launch(self, fn, grid: int, block: int, args: list[int], what: str = "kernel"):
-        """Launch ``fn`` on a 1-D grid; ``args``: device pointers, one per parameter."""
+    def dtod(self, dst: int, src: int, nbytes: int):
+        if nbytes:
+            self.check(self.lib.cuMemcpyDtoD_v2(dst, src, nbytes), "cuMemcpyDtoD")
+
+    def memset(self, dst: int, nbytes: int, byte: int = 0):
+        if nbytes:
+            self.check(self.lib.cuMemsetD8_v2(dst, byte, nbytes), "cuMemsetD8")
+
+    def set_max_shared(self, fn, nbytes: int):
+        """Allow ``fn`` more than 48 KiB of dynamic shared memory."""
+        self.check(self.lib.cuFuncSetAttribute(fn, _MAX_DYNAMIC_SHARED, int(nbytes)),
+                   "cuFuncSetAttribute")
+
+    def launch(self, fn, grid, block, args: list[int], what: str = "kernel", shared: int = 0):
+        """Launch ``fn``; ``grid``/``block``: ints or (x, y, z); ``args``: device pointers,
+        one per parameter; ``shared``: dynamic shared memory in bytes."""
+        gx, gy, gz = (grid, 1, 1) if isinstance(grid, int) else grid
+        bx, by, bz = (block, 1, 1) if isinstance(block, int) else block
         vals = [CUdeviceptr(a) for a in args]
         params = (ctypes.c_void_p * max(len(vals), 1))(*[ctypes.addressof(v) for v in vals])
-        self.check(self.lib.cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, None, params, None),
-                   f"cuLaunchKernel({what})")
+        self.check(self.lib.cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, shared, None, params,
+                                           None), f"cuLaunchKernel({what})")
+
+    def event(self) -> ctypes.c_void_p:
+        ev = ctypes.c_void_p()
+        self.check(self.lib.cuEventCreate(ctypes.byref(ev), 0), "cuEventCreate")
+        return ev
+
+    def record(self, ev):
+        self.check(self.lib.cuEventRecord(ev, None), "cuEventRecord")
+
+    def elapsed_ms(self, start, end) -> float:
+        """Milliseconds between two recorded events (waits for ``end``)."""
+        self.check(self.lib.cuEventSynchronize(end), "cuEventSynchronize")
+        ms = ctypes.c_float()
+        self.check(self.lib.cuEventElapsedTime(ctypes.byref(ms), start, end), "cuEventElapsedTime")
+        return ms.value
 
     def synchronize(self, what: str = ""):
         self.check(self.lib.cuCtxSynchronize(), f"cuCtxSynchronize{' after ' + what if what else ''}")
