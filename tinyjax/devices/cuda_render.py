@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage, _is_float
+from tinyjax.devices.cuda_gemm import gemm_launch_dims, gemm_supported, render_gemm
 from tinyjax.lowering.kernel import Kernel
 
 __all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims"]
@@ -107,9 +108,13 @@ class CUDALanguage(CStyleLanguage):
 
     def launch_dims(self, k: Kernel) -> "LaunchDims":
         """The launch geometry of ``render_kernel(k)``: (grid, block, dynamic shared bytes)."""
+        if k.gemm is not None and gemm_supported(k):
+            return gemm_launch_dims(k)
         return LaunchDims((max(-(-self.threads(k) // BLOCK), 1), 1, 1), (BLOCK, 1, 1), 0)
 
     def render_kernel(self, k: Kernel, parallel_threshold: int = 0) -> str:
+        if k.gemm is not None and gemm_supported(k):
+            return render_gemm(self, k)
         if k.sort is not None:
             raise NotImplementedError("cuda: no rendering for the sort kernel kind yet")
         if k.scatter_shape is not None:
