@@ -26,6 +26,11 @@ from tinyjax import errors
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
 from tinyjax import nn, scipy  # noqa: E402
+# JAX's device API.  ``tinyjax.devices`` becomes the function devices(); the backends stay
+# importable as the package tinyjax.devices (``from tinyjax.devices.cuda import ...``).
+from tinyjax.devices import (Device, default_backend, device_count, devices,  # noqa: E402
+                             local_device_count, local_devices)
+from tinyjax.transforms.placement import device_get, device_put  # noqa: E402
 
 jacobian = jacrev
 

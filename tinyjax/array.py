@@ -4,9 +4,16 @@ On the CPU an Array wraps a read-only numpy array, so eager operations run
 straight through numpy with no compile step.  Operators and methods
 (``+``, ``@``, ``.sum()``, ``.at[...]``, indexing, …) are installed by
 ``tinyjax.numpy`` on this class and on :class:`tinyjax.core.Tracer` alike.
+
+Placement: ``_device`` is None for an array on the host that is not committed to a device
+(the default: it moves freely into computations on any device).  Otherwise it names the
+backend the array is committed to (``tinyjax.device_put``, or the result of a computation
+there): 'cpu' (``_buf`` is then the numpy value itself) or a device backend such as 'cuda',
+whose ``_buf`` is a device buffer; ``_value`` is then fetched to the host on first read.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -18,7 +25,7 @@ from tinyjax.core import ShapedArray
 class Array:
     """A concrete array value (``jax.Array``)."""
 
-    __slots__ = ("_value", "weak_type", "_device", "__weakref__")
+    __slots__ = ("_value", "weak_type", "_device", "_buf", "__weakref__")
     __array_priority__ = 100
 
     # Construction goes through wrap_eager / asarray; Array(x) converts like jnp.asarray.
@@ -26,20 +33,34 @@ class Array:
         from tinyjax.numpy import asarray
         return asarray(value, dtype=dtype)
 
-    shape = property(lambda self: self._value.shape)
-    dtype = property(lambda self: self._value.dtype)
-    ndim = property(lambda self: self._value.ndim)
-    size = property(lambda self: self._value.size)
-    nbytes = property(lambda self: self._value.nbytes)
+    def __getattr__(self, name: str):
+        # only reached for unset slots: the host copy of a device-resident array
+        if name == "_value" and self._device is not None:
+            value = self._buf.numpy()
+            value.flags.writeable = False
+            self._value = value
+            return value
+        raise AttributeError(f"'Array' object has no attribute '{name}'")
+
+    shape = property(lambda self: (self._value if self._device is None else self._buf).shape)
+    dtype = property(lambda self: (self._value if self._device is None else self._buf).dtype)
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: (self._value if self._device is None else self._buf).size)
+    nbytes = property(lambda self: (self._value if self._device is None else self._buf).nbytes)
 
     @property
     def aval(self) -> ShapedArray:
-        return ShapedArray(self._value.shape, self._value.dtype, self.weak_type)
+        return ShapedArray(self.shape, self.dtype, self.weak_type)
 
     @property
     def device(self):
         from tinyjax.devices import get_device
         return get_device(self._device)
+
+    @property
+    def committed(self) -> bool:
+        """Whether the array is committed to its device (see the module docstring)."""
+        return self._device is not None
 
     def devices(self) -> set:
         return {self.device}
@@ -90,9 +111,16 @@ class Array:
         return self._value.tolist()
 
     def block_until_ready(self) -> "Array":
+        if self._device is not None and not isinstance(self._buf, np.ndarray):
+            from tinyjax.devices import get_backend
+            get_backend(self._device).synchronize()
         return self
 
     def copy(self) -> "Array":
+        if self._device is not None and not isinstance(self._buf, np.ndarray):
+            from tinyjax.devices import get_backend
+            return placed(get_backend(self._device).copy(self._buf), self._device,
+                          self.weak_type)
         return wrap_eager(self._value.copy(), self.weak_type)
 
     def __copy__(self):
@@ -133,6 +161,33 @@ def wrap_eager(value: Any, weak_type: bool = False) -> Array:
     out._value = value
     out.weak_type = weak_type
     out._device = None
+    return out
+
+
+_environ = getattr(os.environ, "_data", None)  # POSIX: bytes keys, a lookup without encoding
+
+
+def on_default_device(x: Array) -> Array:
+    """A new host array moved to the default device (``TINYJAX_DEVICE``) when that is not
+    the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put their result."""
+    name = _environ.get(b"TINYJAX_DEVICE") if isinstance(_environ, dict) else \
+        os.environ.get("TINYJAX_DEVICE", "").encode()
+    if not name or name == b"cpu":
+        return x
+    from tinyjax.transforms.placement import device_put
+    return device_put(x)
+
+
+def placed(buf: Any, device: str, weak_type: bool = False) -> Array:
+    """An Array committed to ``device`` ('cpu': ``buf`` is a numpy array; a device backend's
+    name: ``buf`` is one of its buffers)."""
+    out = object.__new__(Array)
+    out._buf = buf
+    out._device = device
+    out.weak_type = weak_type
+    if isinstance(buf, np.ndarray):  # a host backend's buffer is the value itself
+        buf.flags.writeable = False
+        out._value = buf
     return out
 
 

@@ -288,6 +288,8 @@ class EvalTrace(Trace):
         values, weak = [], []
         for x in args:
             if type(x) is Array:
+                if x._device is not None:  # committed to a device: run there
+                    return self.process_placed(primitive, args, params)
                 values.append(x._value)
                 weak.append(x.weak_type)
             elif isinstance(x, Tracer):
@@ -297,12 +299,35 @@ class EvalTrace(Trace):
                 weak.append(type(x) in (int, float, complex))
         self.check(primitive, args, values, params)
         out = primitive.impl(*values, **params)
+        if not args:  # a constructor (iota): its result goes to the default device
+            from tinyjax.array import on_default_device
+            return on_default_device(wrap_eager(out, False))
         weak_out = primitive.weak_type_rule(weak, **params)
         if primitive.multiple_results:
             if not isinstance(weak_out, (list, tuple)):
                 weak_out = [weak_out] * len(out)
             return [wrap_eager(o, w) for o, w in zip(out, weak_out)]
         return wrap_eager(out, weak_out)
+
+    def process_placed(self, primitive, args, params):
+        """An operation on arrays committed to a device (see transforms/placement.py)."""
+        from tinyjax.array import placed
+        from tinyjax.devices import get_backend
+        from tinyjax.transforms.placement import computation_device, run_on_device
+        for x in args:
+            if isinstance(x, Tracer):
+                raise escaped_tracer_error(x, primitive)
+        device = computation_device(args, f"primitive `{primitive.name}`")
+        if not get_backend(device).host:
+            return run_on_device(primitive, args, params, device)
+        host = [x._value if type(x) is Array else x for x in args]
+        self.check(primitive, args, host, params)
+        out = primitive.impl(*host, **params)
+        weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
+        if primitive.multiple_results:
+            weak = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
+            return [placed(np.asarray(o), device, w) for o, w in zip(out, weak)]
+        return placed(np.asarray(out), device, weak)
 
     def check(self, primitive, args, values, params) -> None:
         try:

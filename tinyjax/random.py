@@ -173,11 +173,10 @@ def clone(key: Any) -> Any:
 def _key_data(key: Any, name: str, allow_batched: bool = False) -> tuple[Any, bool]:
     """The raw uint32[..., 2] data of ``key`` and whether it was a typed key."""
     if type(key) is Array:
-        v = key._value
-        if v.dtype == np.uint32 and v.shape == (2,):
+        if key.dtype == np.uint32 and key.shape == (2,):
             return key, False
     elif type(key) is PRNGKeyArray and type(key._base) is Array:
-        if key._base._value.shape == (2,):
+        if key._base.shape == (2,):
             return key._base, True
     if isinstance(key, PRNGKeyArray):
         data, typed = key._base, True
@@ -207,7 +206,7 @@ def _rewrap(data: Any, typed: bool) -> Any:
 
 def _eager_key(data: Any) -> np.ndarray | None:
     """The numpy value of a concrete key when running eagerly (for fast paths)."""
-    if type(data) is Array and core.is_eager():
+    if type(data) is Array and data._device is None and core.is_eager():
         return data._value
     return None
 

@@ -72,5 +72,5 @@ def test_debug_levels(monkeypatch, capsys):
 def test_devices():
     assert get_device("cpu").platform == "cpu"
     assert get_backend("interp").name == "interp"
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError, match="Unknown device or backend 'tpu'"):
         get_backend("tpu")

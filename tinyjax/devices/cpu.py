@@ -248,6 +248,7 @@ def runtime():
 
 class CPUDevice:
     name = "cpu"
+    host = True  # buffers are numpy arrays
     language = CStyleLanguage()
 
     def render(self, kernels: list[Kernel]) -> str:

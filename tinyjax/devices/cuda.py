@@ -1,42 +1,148 @@
-"""The CUDA device: kernel IR -> CUDA C (the C renderer of :mod:`tinyjax.devices.cstyle`
-with a grid instead of the CPU loop nest) -> cubin through NVRTC -> launched with the driver
-API (:mod:`tinyjax.devices.cuda_driver`, ctypes; nothing is loaded at import).
+"""The CUDA device: kernel IR -> CUDA C (:mod:`tinyjax.devices.cuda_render`) -> cubin through
+NVRTC -> launched with the driver API (:mod:`tinyjax.devices.cuda_driver`, ctypes; nothing is
+loaded at import).
 
-A first, correctness-first step:
-
-* elementwise kernels: one thread per point of the loop space;
-* reductions (softmax's stages, matmuls too): one thread per output point, each running a
-  serial accumulation loop over the reduce axes (a ``full_epilogue`` body then loops over
-  them again);
-* sort and scatter kernels raise ``NotImplementedError`` (``jit`` evaluates eagerly).
-
-Inputs are copied to the device and outputs (and intermediates) back on every call; each
-program keeps its device buffers between calls.
+Arrays on this device hold a :class:`CUDABuffer`; kernels are launched asynchronously on
+the default stream, in program order, so a jitted call returns as soon as its launches are
+queued and a host read (``np.asarray``, printing, ``block_until_ready``) waits.  Device
+memory is recycled through a pool keyed by size: freeing with ``cuMemFree`` would
+synchronise the device, and reusing a block is safe because every use is ordered on the one
+stream.  Compiled modules are cached in memory and on disk (next to the CPU's libraries).
 """
 from __future__ import annotations
 
 import hashlib
-import threading
-import weakref
-from typing import Optional
+import os
+from typing import Optional, Sequence
 
 import numpy as np
 
 from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.kernel import Kernel
 
-__all__ = ["CUDADevice"]
+__all__ = ["CUDADevice", "CUDABuffer"]
+
+
+class _Pool:
+    """Device allocations by rounded size; blocks come back when their buffer dies."""
+
+    ROUND = 512
+
+    def __init__(self, drv):
+        self.drv = drv
+        self.free: dict[int, list[int]] = {}
+        self.cached = 0
+
+    def take(self, nbytes: int) -> tuple[int, int]:
+        n = max(-(-int(nbytes) // self.ROUND), 1) * self.ROUND
+        blocks = self.free.get(n)
+        if blocks:
+            self.cached -= n
+            return blocks.pop(), n
+        try:
+            return self.drv.alloc(n), n
+        except Exception:  # out of memory: give the cached blocks back and retry once
+            self.release()
+            return self.drv.alloc(n), n
+
+    def give(self, ptr: int, n: int) -> None:
+        self.free.setdefault(n, []).append(ptr)
+        self.cached += n
+
+    def release(self) -> None:
+        for blocks in self.free.values():
+            for p in blocks:
+                self.drv.free(p)
+        self.free.clear()
+        self.cached = 0
+
+
+class _Allocation:
+    """One pooled block; returned to the pool when the last buffer viewing it is gone."""
+
+    __slots__ = ("pool", "ptr", "size")
+
+    def __init__(self, pool: _Pool, nbytes: int):
+        self.pool = pool
+        self.ptr, self.size = pool.take(nbytes)
+
+    def __del__(self):
+        try:
+            self.pool.give(self.ptr, self.size)
+        except Exception:  # noqa: BLE001 - at interpreter exit the pool may be gone
+            pass
+
+
+class CUDABuffer:
+    """A C-contiguous array in device memory: ``ptr`` plus shape and dtype.  Reshapes and
+    leading-axis indexing are views of the same memory."""
+
+    __slots__ = ("ptr", "shape", "dtype", "_alloc", "_dev")
+
+    def __init__(self, dev: "CUDADevice", shape: Sequence[int], dtype, alloc: _Allocation,
+                 ptr: Optional[int] = None):
+        self._dev, self._alloc = dev, alloc
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self.ptr = alloc.ptr if ptr is None else ptr
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+
+    def numpy(self) -> np.ndarray:
+        """Copy to a new host array (waits for the kernels writing it)."""
+        out = np.empty(self.shape, self.dtype)
+        self._dev.driver.dtoh(out.ctypes.data, self.ptr, out.nbytes)
+        return out
+
+    def reshape(self, *shape) -> "CUDABuffer":
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        shape = tuple(int(s) for s in shape)
+        if -1 in shape:
+            known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+            shape = tuple(self.size // max(known, 1) if s == -1 else s for s in shape)
+        assert int(np.prod(shape, dtype=np.int64)) == self.size, (shape, self.shape)
+        return CUDABuffer(self._dev, shape, self.dtype, self._alloc, self.ptr)
+
+    def _row(self, i: int) -> tuple[int, tuple]:
+        i = int(i)
+        n = self.shape[0]
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of bounds for axis 0 with size {n}")
+        rest = self.shape[1:]
+        row_bytes = int(np.prod(rest, dtype=np.int64)) * self.dtype.itemsize
+        return self.ptr + (i % n) * row_bytes, rest
+
+    def __getitem__(self, i: int) -> "CUDABuffer":
+        ptr, rest = self._row(i)
+        return CUDABuffer(self._dev, rest, self.dtype, self._alloc, ptr)
+
+    def __setitem__(self, i: int, value) -> None:
+        ptr, rest = self._row(i)
+        src = self._dev.asbuffer(value, self.dtype)
+        assert src.size == int(np.prod(rest, dtype=np.int64)), (src.shape, rest)
+        self._dev.driver.dtod(ptr, src.ptr, src.nbytes)
+
+    def __bool__(self) -> bool:
+        return bool(self.numpy())
+
+    def __int__(self) -> int:
+        return int(self.numpy())
+
+    __index__ = __int__
+
+    def __repr__(self) -> str:
+        return f"CUDABuffer({self.dtype.name}{list(self.shape)} at {self.ptr:#x})"
 
 
 class _Kernel:
-    """A loaded kernel: its function handle, launch size and buffer sizes."""
+    """A loaded kernel: its function handle and launch geometry."""
 
     def __init__(self, drv, fn, k: Kernel):
         self.fn, self.name = fn, k.name
         self.dims = CUDADevice.language.launch_dims(k)
         if self.dims.shared_bytes > 48 * 1024:
             drv.set_max_shared(fn, self.dims.shared_bytes)
-        self.nbytes = [int(n) * np.dtype(dt).itemsize for dt, n in k.bufs]
 
     def launch(self, drv, ptrs: list[int]):
         grid, block, shared = self.dims
@@ -44,60 +150,12 @@ class _Kernel:
             drv.launch(self.fn, grid, block, ptrs, self.name, shared)
 
 
-class _Program:
-    """Runs a kernel list over host buffers (indexed by program buffer id): inputs copied
-    in, kernels launched, every written buffer copied back.  Device buffers are allocated
-    on first use and kept until the program is dropped."""
-
-    def __init__(self, drv, kernels: list[_Kernel], buf_ids: list[list[int]]):
-        self.drv, self.kernels, self.buf_ids = drv, kernels, buf_ids
-        self.dev: dict[int, int] = {}
-        self.sizes: dict[int, int] = {}
-        written: set = set()
-        self.inputs: list[int] = []
-        for k, ids in zip(kernels, buf_ids):
-            for slot, b in enumerate(ids):
-                self.sizes[b] = max(self.sizes.get(b, 0), k.nbytes[slot])
-                if slot > 0 and b not in written and b not in self.inputs:
-                    self.inputs.append(b)
-            written.add(ids[0])
-        self.outputs = sorted(written)
-        self.lock = threading.Lock()
-        weakref.finalize(self, _free_all, drv, self.dev)
-
-    def __call__(self, bufs):
-        drv = self.drv
-        with self.lock, drv.lock:
-            drv.make_current()
-            for b, n in self.sizes.items():
-                if b not in self.dev:
-                    self.dev[b] = drv.alloc(n)
-            for b in self.inputs:
-                a = np.ascontiguousarray(bufs[b])
-                drv.htod(self.dev[b], a.ctypes.data, min(a.nbytes, self.sizes[b]))
-            for k, ids in zip(self.kernels, self.buf_ids):
-                k.launch(drv, [self.dev[b] for b in ids])
-            drv.synchronize(", ".join(k.name for k in self.kernels))
-            for b in self.outputs:
-                a = bufs[b]
-                assert a.flags.c_contiguous
-                drv.dtoh(a.ctypes.data, self.dev[b], min(a.nbytes, self.sizes[b]))
-
-
-def _free_all(drv, dev: dict):
-    for p in dev.values():
-        try:
-            drv.free(p)
-        except Exception:  # noqa: BLE001 - at exit the context may be gone
-            pass
-    dev.clear()
-
-
 class CUDADevice:
     """The ``cuda`` backend (device 0).  Constructing it loads the driver and raises
     ``NotImplementedError`` when there is no CUDA device."""
 
     name = "cuda"
+    host = False  # buffers live on the device (CUDABuffer), not in numpy arrays
     language = CUDALanguage()
     # fused multiply-add off: results stay close to the CPU backend's and to eager numpy
     options = ("--fmad=false", "-default-device")
@@ -107,35 +165,101 @@ class CUDADevice:
         self.driver = driver()
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
         self._modules: dict[str, object] = {}
+        self.pool = _Pool(self.driver)
 
+    # ---- buffers -----------------------------------------------------------------------------
+    def alloc(self, shape: Sequence[int], dtype) -> CUDABuffer:
+        """An uninitialised device buffer."""
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        return CUDABuffer(self, shape, dtype, _Allocation(self.pool, n))
+
+    def zeros(self, shape: Sequence[int], dtype) -> CUDABuffer:
+        buf = self.alloc(shape, dtype)
+        self.driver.memset(buf.ptr, buf.nbytes)
+        return buf
+
+    def put(self, value) -> CUDABuffer:
+        """Copy a host array to a new device buffer."""
+        a = np.ascontiguousarray(value)
+        buf = self.alloc(a.shape, a.dtype)
+        self.driver.htod(buf.ptr, a.ctypes.data, a.nbytes)
+        return buf
+
+    def asbuffer(self, value, dtype=None) -> CUDABuffer:
+        """``value`` as a device buffer of ``dtype``: device buffers pass through (a dtype
+        change goes through the host), host values are copied in."""
+        if type(value) is CUDABuffer:
+            if dtype is None or value.dtype == dtype:
+                return value
+            value = value.numpy()
+        a = np.asarray(value)
+        return self.put(a if dtype is None or a.dtype == dtype else a.astype(dtype))
+
+    def copy(self, buf: CUDABuffer) -> CUDABuffer:
+        out = self.alloc(buf.shape, buf.dtype)
+        self.driver.dtod(out.ptr, buf.ptr, buf.nbytes)
+        return out
+
+    def synchronize(self) -> None:
+        self.driver.synchronize()
+
+    # ---- compiling and running ---------------------------------------------------------------
     def render(self, kernels: list[Kernel]) -> str:
         return render_source(kernels)
 
     def compile(self, kernels: list[Kernel]):
-        """Returns (source, [loaded kernel per kernel])."""
-        from tinyjax.devices.cuda_driver import nvrtc_compile
+        """Returns (source, [loaded kernel per kernel]); modules are cached in memory and
+        their cubins on disk."""
         src = self.render(kernels)
         if not kernels:
             return src, []
         drv = self.driver
-        key = hashlib.sha256((drv.arch + "\0" + src).encode()).hexdigest()
+        key = hashlib.sha256("\0".join((drv.arch, *self.options, src)).encode()).hexdigest()
         with drv.lock:
-            drv.make_current()
             mod = self._modules.get(key)
             if mod is None:
-                mod = drv.load_module(nvrtc_compile(src, drv.arch, self.options))
-                self._modules[key] = mod
+                mod = self._modules[key] = drv.load_module(self._cubin(key, src))
             fns = [_Kernel(drv, drv.get_function(mod, k.name), k) for k in kernels]
         return src, fns
 
-    def make_program(self, fns, kernels: list[Kernel]) -> Optional[_Program]:
+    def _cubin(self, key: str, src: str) -> bytes:
+        from tinyjax.devices.cpu import cache_dir
+        from tinyjax.devices.cuda_driver import nvrtc_compile
+        path = os.path.join(cache_dir(), f"cu_{key[:40]}.cubin")
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            pass
+        image = nvrtc_compile(src, self.driver.arch, self.options)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(image)
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache is not an error
+            pass
+        return image
+
+    def make_program(self, fns: list[_Kernel], kernels: list[Kernel]):
+        """``run(bufs)``: queue every kernel over ``bufs`` (CUDABuffers indexed by program
+        buffer id); returns without waiting."""
         if not kernels:
             return None
-        return _Program(self.driver, list(fns), [list(k.buf_ids) for k in kernels])
+        drv = self.driver
+        plan = [(f, list(k.buf_ids)) for f, k in zip(fns, kernels)]
+
+        def run(bufs):
+            for f, ids in plan:
+                f.launch(drv, [bufs[b].ptr for b in ids])
+        return run
 
     def make_launcher(self, fn: _Kernel, kernel: Kernel):
-        prog = _Program(self.driver, [fn], [list(range(len(kernel.bufs)))])
+        """Launch one kernel and wait for it (the DEBUG=2 timing table times this)."""
+        drv = self.driver
 
-        def launch(arrays):
-            prog(arrays)
+        def launch(bufs):
+            fn.launch(drv, [b.ptr for b in bufs])
+            drv.synchronize(fn.name)
         return launch

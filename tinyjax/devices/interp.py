@@ -153,6 +153,7 @@ def run_kernel(k: Kernel, arrays: list) -> None:
 
 class InterpDevice:
     name = "interp"
+    host = True  # buffers are numpy arrays
 
     def compile(self, kernels: list[Kernel]):
         return "\n\n".join(k.dump() for k in kernels) + "\n", [None] * len(kernels)

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.array import wrap_eager
+from tinyjax.array import on_default_device, wrap_eager
 from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
 from tinyjax.lax._helpers import as_operand
 from tinyjax.transforms import ad, batching
@@ -276,7 +276,8 @@ def full(shape: Sequence[int], fill_value: Any, dtype: Any = None, sharding=None
         shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
     if isinstance(fill_value, (bool, int, float)) and dtype is not None:
         if is_eager():  # no tracing needed: build it directly
-            return wrap_eager(np.full(shape, fill_value, dtypes.canonicalize_dtype(dtype)))
+            return on_default_device(wrap_eager(np.full(shape, fill_value,
+                                                        dtypes.canonicalize_dtype(dtype))))
         return broadcast_in_dim(as_operand(fill_value, dtype, weak=False), shape, ())
     value = as_operand(fill_value)
     if get_aval(value).shape:

@@ -45,7 +45,11 @@ class Executable:
         self.device = device
         self._source = source
         self._kernels = sched.kernels
-        self._consts = list(consts)
+        self._host = device.host
+        self._alloc = np.empty if self._host else device.alloc
+        # constants live where the kernels run: copied to a device once, here
+        self._consts = list(consts) if self._host else \
+            [device.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
         self.name = name
         self._launch = [device.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
         make_program = getattr(device, "make_program", None)
@@ -68,7 +72,7 @@ class Executable:
             if b not in out_ids:
                 dt, n = sched.buffers[b]
                 pool = free.get((dt, n))
-                self._static[b] = pool.pop() if pool else np.empty(n, dt)
+                self._static[b] = pool.pop() if pool else self._alloc((n,), dt)
             for r in set(k.buf_ids[1:]):
                 if r >= n_in and r not in out_ids and last_use.get(r) == i:
                     free.setdefault(sched.buffers[r], []).append(self._static[r])
@@ -107,21 +111,29 @@ class Executable:
         return self._source
 
     def __call__(self, *flat_args: np.ndarray) -> list[np.ndarray]:
+        """Run on buffers of the device (numpy arrays on a host device, device buffers
+        otherwise; host values are copied in); returns the outputs as such buffers."""
         n_in = self._n_in
-        args = self._consts + [a if type(a) is np.ndarray else np.asarray(a) for a in flat_args]
-        if len(args) != n_in:
+        if len(flat_args) + self._n_consts != n_in:
             raise TypeError(f"{self.name}: expected {n_in - self._n_consts} arguments, "
                             f"got {len(flat_args)}")
         bufs = list(self._template)
-        for i, a in enumerate(args):
-            dt, n = self._in_specs[i]
-            if a.dtype != dt:
-                a = a.astype(dt)
-            if not a.flags.c_contiguous:
-                a = np.ascontiguousarray(a)
-            bufs[i] = a
+        if self._host:
+            args = self._consts + [a if type(a) is np.ndarray else np.asarray(a)
+                                   for a in flat_args]
+            for i, a in enumerate(args):
+                dt, n = self._in_specs[i]
+                if a.dtype != dt:
+                    a = a.astype(dt)
+                if not a.flags.c_contiguous:
+                    a = np.ascontiguousarray(a)
+                bufs[i] = a
+        else:
+            bufs[:n_in] = self._consts + [self.device.asbuffer(a, self._in_specs[i][0])
+                                          for i, a in enumerate(flat_args, self._n_consts)]
+        alloc = self._alloc
         for b, shape, dt in self._out_allocs:
-            bufs[b] = np.empty(shape, dt)
+            bufs[b] = alloc(shape, dt)
         if self._timed and _debug() >= 2:
             self._run_timed(bufs)
         elif self._run is not None:
@@ -134,21 +146,26 @@ class Executable:
         return self._outputs(bufs)
 
     def _outputs(self, bufs) -> list[np.ndarray]:
+        if self._host:
+            return self._host_outputs(bufs)
+        dev, outs = self.device, []
+        for o in self.schedule.outputs:
+            if o.buf < 0:
+                outs.append(dev.zeros(o.shape, o.dtype))
+            elif o.view is None:
+                outs.append(bufs[o.buf].reshape(o.shape))
+            else:  # a strided view of a device buffer: made on the host, copied back
+                outs.append(dev.put(_strided(bufs[o.buf].numpy().reshape(-1), o.view)))
+        return outs
+
+    def _host_outputs(self, bufs) -> list[np.ndarray]:
         outs = []
         for o in self.schedule.outputs:
             if o.buf < 0:
                 outs.append(np.zeros(o.shape, o.dtype))
                 continue
             base = bufs[o.buf].reshape(-1)
-            if o.view is not None:
-                shape, strides, offset = o.view
-                it = base.dtype.itemsize
-                outs.append(np.lib.stride_tricks.as_strided(
-                    base[offset:] if all(s >= 0 for s in strides) else base,
-                    shape, [s * it for s in strides]) if all(s >= 0 for s in strides)
-                    else _neg_strided(base, shape, strides, offset))
-            else:
-                outs.append(base.reshape(o.shape))
+            outs.append(base.reshape(o.shape) if o.view is None else _strided(base, o.view))
         return outs
 
     def _run_timed(self, bufs):
@@ -163,6 +180,15 @@ class Executable:
         for k, dt in rows:
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
                   f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {', '.join(k.source_lines)}")
+
+
+def _strided(base: np.ndarray, view) -> np.ndarray:
+    """The (shape, strides in elements, offset) view of the flat array ``base``."""
+    shape, strides, offset = view
+    if all(s >= 0 for s in strides):
+        it = base.dtype.itemsize
+        return np.lib.stride_tricks.as_strided(base[offset:], shape, [s * it for s in strides])
+    return _neg_strided(base, shape, strides, offset)
 
 
 def _neg_strided(base, shape, strides, offset):

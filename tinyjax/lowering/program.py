@@ -114,8 +114,9 @@ class ScanStep:
     kind = "scan"
 
     def __init__(self, body, in_refs, out_slots, *, length, reverse, num_consts, num_carry,
-                 y_avals):
+                 y_avals, alloc=np.empty):
         self.body, self.in_refs, self.out_slots = body, list(in_refs), list(out_slots)
+        self.alloc = alloc  # the backend's buffer allocator (np.empty on the host)
         self.length, self.reverse = int(length), bool(reverse)
         self.nc, self.ncar = num_consts, num_carry
         self.y_specs = [((int(length),) + tuple(a.shape), np.dtype(a.dtype)) for a in y_avals]
@@ -124,8 +125,8 @@ class ScanStep:
         vals = _read(env, self.in_refs)
         nc, ncar = self.nc, self.ncar
         consts, carry = vals[:nc], vals[nc:nc + ncar]
-        xs = [np.asarray(x) for x in vals[nc + ncar:]]
-        ys = [np.empty(shape, dt) for shape, dt in self.y_specs]
+        xs = vals[nc + ncar:]
+        ys = [self.alloc(shape, dt) for shape, dt in self.y_specs]
         body = self.body
         order = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
         for i in order:
@@ -201,6 +202,7 @@ class Program:
         self._consts = list(consts)
         self.name = name
         self.source_text = ""
+        self.asbuffer = np.asarray  # the backend's conversion of inputs to its buffers
 
     @property
     def num_kernels(self) -> int:
@@ -223,7 +225,7 @@ class Program:
         return lines
 
     def __call__(self, *flat_args) -> list[np.ndarray]:
-        args = self._consts + [np.asarray(a) for a in flat_args]
+        args = self._consts + [self.asbuffer(a) for a in flat_args]
         if len(args) != self.n_inputs:
             raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
                             f"arguments, got {len(flat_args)}")
@@ -266,8 +268,11 @@ class _Unit:
 
 
 class _ProgramBuilder:
-    def __init__(self):
+    def __init__(self, backend):
         self.units: list[_Unit] = []
+        self.backend = backend
+        # constants (literals, closed-over arrays) as buffers of the backend, made once
+        self.const = np.asarray if backend.host else backend.asbuffer
 
     def unit(self, jaxpr: Jaxpr) -> _Unit:
         from tinyjax.lowering.rules import lower_jaxpr
@@ -287,7 +292,7 @@ class _ProgramBuilder:
         body = self.program(jaxpr, name) if needs_program(jaxpr) else self.unit(jaxpr)
         if isinstance(body, Program):
             body.units = self.units[first:]
-        return body, [np.asarray(c) for c in consts]
+        return body, [self.const(getattr(c, "_value", c)) for c in consts]
 
     def program(self, jaxpr: Jaxpr, name: str) -> Program:
         jaxpr = inline_calls(jaxpr)
@@ -307,7 +312,7 @@ class _ProgramBuilder:
 
         def ref(a):
             if isinstance(a, Literal):
-                return np.asarray(a.val, a.aval.dtype)
+                return self.const(np.asarray(a.val, a.aval.dtype))
             return slots[a]
 
         def alloc(vs) -> list[int]:
@@ -339,8 +344,11 @@ class _ProgramBuilder:
             flush(i)
             steps.append(self.control_step(e, [ref(a) for a in e.invars], alloc(e.outvars)))
         flush(len(eqns))
-        return Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
+        prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
                        [], name=name)
+        if not self.backend.host:
+            prog.asbuffer = self.backend.asbuffer
+        return prog
 
     def control_step(self, e, in_refs: list, out_slots: list):
         p, name = e.params, e.primitive.name
@@ -350,7 +358,8 @@ class _ProgramBuilder:
             return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
                             reverse=p["reverse"], num_consts=nc + len(consts),
                             num_carry=p["num_carry"],
-                            y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:])
+                            y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
+                            alloc=np.empty if self.backend.host else self.backend.alloc)
         if name == "while":
             cond, cc = self.callable(p["cond_jaxpr"])
             body, bc = self.callable(p["body_jaxpr"])
@@ -386,8 +395,8 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     Returns (program, every kernel in launch-list order)."""
     from tinyjax.lowering.compiler import Executable
     jaxpr = closed_jaxpr.jaxpr
-    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    b = _ProgramBuilder()
+    b = _ProgramBuilder(backend)
+    consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
     prog = b.program(Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
                            jaxpr.eqns), name)
     prog._consts = consts

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import Array, on_default_device, wrap_eager
 from tinyjax.core import Tracer, get_aval
 
 
@@ -62,7 +62,7 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
         if dtypes.is_complex(np_value.dtype):
             raise NotImplementedError("tinyjax does not support complex dtypes yet")
         weak = dtype is None and type(object) in (int, float, complex)
-        out = wrap_eager(np.array(np_value, dtype=dt, copy=True), weak)
+        out = on_default_device(wrap_eager(np.array(np_value, dtype=dt, copy=True), weak))
     if ndmin > get_aval(out).ndim:
         shape = (1,) * (ndmin - get_aval(out).ndim) + get_aval(out).shape
         out = lax.reshape(out, shape)
@@ -245,7 +245,7 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None, *,
     if stop is None and step is None and dtypes.is_int(dt):
         n = int(start)
         return lax.iota(dt, max(n, 0))
-    return wrap_eager(np.arange(start, stop, step, dtype=dt))
+    return on_default_device(wrap_eager(np.arange(start, stop, step, dtype=dt)))
 
 
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,

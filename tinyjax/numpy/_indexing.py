@@ -189,7 +189,8 @@ def _is_basic_in_bounds(idx: Any, shape: tuple[int, ...]) -> bool:
 
 def getitem(x: Any, idx: Any) -> Any:
     """``x[idx]`` with numpy's semantics (out-of-bound integers are clamped, as in JAX)."""
-    if _state.trace is _eval_trace and type(x) is Array and _is_basic_in_bounds(idx, x.shape):
+    if _state.trace is _eval_trace and type(x) is Array and x._device is None and \
+            _is_basic_in_bounds(idx, x.shape):
         return wrap_eager(np.asarray(x._value[idx]), x.weak_type)
     return _rewriting_take(x, idx)
 

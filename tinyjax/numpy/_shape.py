@@ -111,7 +111,7 @@ def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None
 
 def ravel(a: Any, order: str = "C") -> Any:
     """``a`` flattened to one dimension."""
-    if type(a) is Array and order == "C" and core.is_eager():
+    if type(a) is Array and a._device is None and order == "C" and core.is_eager():
         return wrap_eager(a._value.reshape(-1), a.weak_type)  # a numpy view: no copy
     check_arraylike("ravel", a)
     return reshape(a, (-1,), order=order)

@@ -146,9 +146,9 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                             f"{dt.name}.")
 
     def fn(x1: Any, x2: Any, /) -> Any:
-        if _state.trace is _eval_trace and type(x1) is Array:
-            t2 = type(x2)
-            if t2 is Array or t2 in _PY_NUMBERS:
+        if _state.trace is _eval_trace and type(x1) is Array and x1._device is None:
+            t2 = type(x2)  # the numpy fast path: uncommitted host arrays and scalars only
+            if (t2 is Array and x2._device is None) or t2 in _PY_NUMBERS:
                 dt, weak = _lattice_result_type(x1, x2)
                 if not inexact or dtypes.is_float(dt):
                     check_kind(dt)

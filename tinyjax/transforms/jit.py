@@ -17,9 +17,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import core, tree_util
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import Array, placed, wrap_eager
 from tinyjax.core import ShapedArray, get_aval
 from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr, eval_jaxpr
+from tinyjax.transforms.placement import computation_device
 from tinyjax.transforms.staging import (argument_origins, shaped_abstractify,
                                         trace_to_closed_jaxpr)
 
@@ -61,15 +62,15 @@ def _hashable_static(value: Any) -> Any:
 
 def _leaf_signature(x: Any) -> tuple:
     if type(x) is Array:
-        v = x._value
-        return (v.shape, v.dtype, x.weak_type)
+        return (x.shape, x.dtype, x.weak_type)
     aval = shaped_abstractify(x)
     return (aval.shape, aval.dtype, aval.weak_type)
 
 
-def _leaf_value(x: Any) -> np.ndarray:
+def _leaf_value(x: Any, backend: str) -> Any:
+    """The buffer (or host value, copied in by the executable) of an argument."""
     if type(x) is Array:
-        return x._value
+        return x._buf if x._device == backend else x._value
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
 
 
@@ -84,15 +85,20 @@ class Compiled:
         start = time.perf_counter()
         self.executable = _compile(closed, device)
         self.compile_time = time.perf_counter() - start
+        # outputs on the host are plain arrays; on a device they are committed to it
+        from tinyjax.devices import get_backend
+        self.on_host = get_backend(device).host
 
-    def run_flat(self, flat_values: Sequence[np.ndarray]) -> list[Array]:
+    def run_flat(self, flat_values: Sequence[Any]) -> list[Array]:
         outs = self.executable(*flat_values)
-        return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
+        if self.on_host:
+            return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
+        return [placed(o, self.device, w) for o, w in zip(outs, self.out_weak)]
 
     def __call__(self, *args, **kwargs):
         flat, _ = tree_util.tree_flatten((args, kwargs))
-        return tree_util.tree_unflatten(self.out_tree, self.run_flat([_leaf_value(x)
-                                                                       for x in flat]))
+        return tree_util.tree_unflatten(self.out_tree, self.run_flat(
+            [_leaf_value(x, self.device) for x in flat]))
 
     def as_text(self) -> str:
         return self.closed.pretty_print()
@@ -113,14 +119,19 @@ class EagerExecutable:
 
     num_kernels = 0
 
-    def __init__(self, closed: ClosedJaxpr, reason: str):
+    def __init__(self, closed: ClosedJaxpr, reason: str, device: str = "cpu"):
         self.closed = closed
         self.reason = reason
+        self.device = device
 
     def __call__(self, *flat_values):
-        args = [wrap_eager(v) for v in flat_values]
-        outs = eval_jaxpr(self.closed.jaxpr, self.closed.consts, *args)
-        return [np.asarray(o._value if type(o) is Array else o) for o in outs]
+        from tinyjax.devices import get_backend, to_host
+        args = [wrap_eager(to_host(v)) for v in flat_values]
+        consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
+        outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
+        outs = [np.asarray(o._value if type(o) is Array else o) for o in outs]
+        backend = get_backend(self.device)
+        return outs if backend.host else [backend.asbuffer(o) for o in outs]
 
     def kernels(self) -> list:
         return []
@@ -133,13 +144,13 @@ def _compile(closed: ClosedJaxpr, device: str):
     try:
         from tinyjax.lowering import compile_jaxpr
     except ImportError:
-        return EagerExecutable(closed, "the compiler is not available")
+        return EagerExecutable(closed, "the compiler is not available", device)
     try:
         return compile_jaxpr(closed, device)
     except NotImplementedError as e:
         if os.environ.get("DEBUG"):
             print(f"jit: falling back to eager evaluation: {e}")
-        return EagerExecutable(closed, str(e))
+        return EagerExecutable(closed, str(e), device)
 
 
 class Lowered:
@@ -196,18 +207,24 @@ class JitWrapped:
         dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
         return static, static_kw, dyn_args, dyn_kwargs
 
-    def _device_name(self) -> str:
+    def _device_name(self, flat: Sequence[Any]) -> str:
+        """Where to run: ``jit(device=)``, else where the committed arguments are, else
+        the default device."""
+        from tinyjax.devices import backend_name
         if self.device is not None:
-            return getattr(self.device, "platform", str(self.device))
-        return os.environ.get("TINYJAX_DEVICE", "cpu")
+            return backend_name(self.device)
+        name = getattr(self.fun, "__name__", "fun")
+        return computation_device(flat, f"jit({name})") or backend_name(None)
 
     def _get_compiled(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
-        device = self._device_name()
+        device = self._device_name(flat)
         key = (in_tree, static, static_kw, device, tuple(_leaf_signature(x) for x in flat))
         compiled = self.cache.get(key)
         if compiled is None:
+            from tinyjax.devices import devices
+            devices(device)  # RuntimeError naming the platforms present if it has none
             compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device)
             self.cache[key] = compiled
         return compiled, flat
@@ -251,21 +268,32 @@ class JitWrapped:
             for a in args:
                 if type(a) is not Array:
                     break
-                v = a._value
-                key.append((v.shape, v.dtype, a.weak_type))
+                if a._device is None:
+                    v = a._value
+                    key.append((v.shape, v.dtype, a.weak_type))
+                else:  # committed arrays choose the device: part of the key
+                    b = a._buf
+                    key.append((b.shape, b.dtype, a.weak_type, a._device))
             else:
                 runner = self._fast.get(tuple(key))
                 if runner is None:
                     runner = self._fast[tuple(key)] = self._make_runner(args)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([_leaf_value(x) for x in flat])
+        outs = compiled.run_flat([_leaf_value(x, compiled.device) for x in flat])
         return tree_util.tree_unflatten(compiled.out_tree, outs)
 
     def _make_runner(self, args) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building."""
         compiled, _ = self._get_compiled(args, {})
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
+        if not compiled.on_host:
+            device, run_flat = compiled.device, compiled.run_flat
+
+            def run_on_device(args):
+                return tree_util.tree_unflatten(out_tree, run_flat(
+                    [a._buf if a._device == device else a._value for a in args]))
+            return run_on_device
         sentinel = object()
         if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
                 out_tree.num_leaves == 1 else False:

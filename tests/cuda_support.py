@@ -1,0 +1,49 @@
+"""Whether the tests can use the ``cuda`` device, decided without importing tinyjax's CUDA
+modules: a CUDA driver library (``libcuda``) loads.  ``needs_cuda`` skips a test, with a
+visible reason, where none does; ``CUDA_PARAM`` is the ``"cuda"`` device as a pytest
+parameter carrying that mark, to add to a device list.
+
+``TINYJAX_CUDA_STRICT=1`` (set by ``scripts/gpu_check.sh``) turns a missing driver into an
+error at collection rather than a silent run of skips."""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+__all__ = ["HAS_CUDA", "needs_cuda", "CUDA_PARAM", "SKIP_REASON", "to_host"]
+
+SKIP_REASON = "no CUDA device: libcuda not found"
+
+
+def _has_libcuda() -> bool:
+    for name in ("libcuda.so.1", "libcuda.so"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+HAS_CUDA = _has_libcuda()
+needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason=SKIP_REASON)
+CUDA_PARAM = pytest.param("cuda", marks=needs_cuda, id="cuda")
+
+
+def to_host(x: Any) -> np.ndarray:
+    """A numpy array of an executable's output: a host array as it is, a device buffer
+    (which has ``.numpy()``, the copy to the host) copied back, anything else through
+    ``np.asarray`` (tinyjax Arrays)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if not hasattr(x, "__array__") and callable(getattr(x, "numpy", None)):
+        return x.numpy()
+    return np.asarray(x)
+
+
+if os.environ.get("TINYJAX_CUDA_STRICT") and not HAS_CUDA:
+    raise RuntimeError("TINYJAX_CUDA_STRICT is set but libcuda was not found")
