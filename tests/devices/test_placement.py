@@ -31,6 +31,9 @@ class SimBuffer:
         SimDevice.reads += 1
         return self._mem.copy()
 
+    def __array__(self, dtype=None, copy=None):
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
     def reshape(self, *shape):
         return SimBuffer(self._mem.reshape(*shape))
 

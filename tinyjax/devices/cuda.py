@@ -95,6 +95,10 @@ class CUDABuffer:
         self._dev.driver.dtoh(out.ctypes.data, self.ptr, out.nbytes)
         return out
 
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
     def reshape(self, *shape) -> "CUDABuffer":
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         shape = tuple(int(s) for s in shape)
