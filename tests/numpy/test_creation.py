@@ -223,3 +223,10 @@ def test_creation_grads_and_vmap():
     _check(jax.vmap(jnp.diagonal)(xs), np.stack([np.diagonal(x) for x in xs]))
     v = np.arange(6.0, dtype=np.float32).reshape(3, 2)
     _check(jax.vmap(jnp.diag)(v), np.stack([np.diag(x) for x in v]))
+
+
+def test_asarray_of_a_numpy_bfloat16_array():
+    import ml_dtypes
+    for make in (jnp.asarray, jnp.array):
+        x = make(np.array([1.5, -2.0], ml_dtypes.bfloat16))
+        assert x.dtype == jnp.bfloat16 and np.asarray(x).tolist() == [1.5, -2.0]

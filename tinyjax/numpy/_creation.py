@@ -46,7 +46,7 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
             return array(object.__jax_array__(), dtype=dtype)
         if dtype is None:
             np_value = np.asarray(object)
-            if np_value.dtype.kind in "USOV":
+            if np_value.dtype.kind in "USOV" and np_value.dtype != dtypes.bfloat16:
                 raise TypeError(f"array: cannot convert {object!r} to a tinyjax array "
                                 f"(numpy dtype {np_value.dtype})")
             if isinstance(object, (np.ndarray, np.generic)):
