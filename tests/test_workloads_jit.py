@@ -1,5 +1,5 @@
 """``jit(grad(loss))`` of the benchmark workloads (small versions) compiles to kernels and
-matches eager ``grad(loss)``."""
+matches eager ``grad(loss)``, on the cpu device and on cuda where one is present."""
 import sys
 from pathlib import Path
 
@@ -11,6 +11,9 @@ import tinyjax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import workloads  # noqa: E402
+from tests.cuda_support import CUDA_PARAM  # noqa: E402
+
+DEVICES = ["cpu", CUDA_PARAM]
 
 MLP_KERNEL_BOUND = 40
 
@@ -46,19 +49,20 @@ def _per_example():
     return (lambda p, x, y: g(p, x, y)), params, x, y
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name,make", [("mlp", _mlp), ("cnn", _cnn),
                                        ("attention", _attention)])
-def test_jit_grad_matches_eager(name, make):
+def test_jit_grad_matches_eager(name, make, device):
     loss, params, *data = make()
     params = jax.tree_util.tree_map(jnp.asarray, params)
     data = [jnp.asarray(d) for d in data]
     eager = jax.grad(loss)(params, *data)
-    jitted = jax.jit(jax.grad(loss))
+    jitted = jax.jit(jax.grad(loss), device=device)
     got = jitted(params, *data)
     compiled = jitted.lower(params, *data).compile()
     assert type(compiled.executable).__name__ != "EagerExecutable", \
         compiled.executable.reason
-    print(f"{name}: jit(grad(loss)) -> {compiled.num_kernels} kernels")
+    print(f"{name} on {device}: jit(grad(loss)) -> {compiled.num_kernels} kernels")
     if name == "mlp":
         assert 0 < compiled.num_kernels <= MLP_KERNEL_BOUND
     for g, e in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(eager)):
@@ -67,10 +71,11 @@ def test_jit_grad_matches_eager(name, make):
                                    atol=1e-5 * scale)
 
 
-def test_jit_per_example_grads_matches_loop():
+@pytest.mark.parametrize("device", DEVICES)
+def test_jit_per_example_grads_matches_loop(device):
     fn, params, x, y = _per_example()
     params = jax.tree_util.tree_map(jnp.asarray, params)
-    jitted = jax.jit(fn)
+    jitted = jax.jit(fn, device=device)
     got = jitted(params, jnp.asarray(x), jnp.asarray(y))
     assert type(jitted.lower(params, jnp.asarray(x), jnp.asarray(y)).compile()
                 .executable).__name__ != "EagerExecutable"

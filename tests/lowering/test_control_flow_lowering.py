@@ -1,5 +1,6 @@
 """Control flow under jit: loops stay loops (a body compiled once, run N times), cond runs
-only the taken branch, checkpoint is inlined; compiled values equal eager ones."""
+only the taken branch, checkpoint is inlined; compiled values equal eager ones, on every
+device of the ``device`` fixture (cpu, interp, and cuda where present)."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,7 @@
-"""Kernel counts: the scheduler fuses what it should and materialises only what it must."""
+"""Kernel counts: the scheduler fuses what it should and materialises only what it must.
+
+Scheduling does not depend on the device, so the count tests run on every device of the
+``device`` fixture (cpu, interp, and cuda where present), checking values there too."""
 import os
 import time
 
@@ -9,6 +12,7 @@ import tinyjax as jax
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
 from tinyjax.lowering import compile_jaxpr
+from tests.cuda_support import to_host
 
 rng = np.random.default_rng(1)
 
@@ -16,10 +20,13 @@ rng = np.random.default_rng(1)
 def compiled(fn, *args, device="cpu"):
     closed = jax.make_jaxpr(fn)(*args)
     exe = compile_jaxpr(closed, device)
-    got = exe(*args)
+    got = [to_host(g) for g in exe(*args)]  # device buffers copied back
     want = eval_jaxpr(closed.jaxpr, closed.consts, *args)
+    assert len(got) == len(want)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-4, atol=1e-5)
+        w = np.asarray(w)
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, g.dtype, w.shape, w.dtype)
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
     return exe, got
 
 
@@ -112,9 +119,9 @@ def test_multiple_outputs_share_inputs(device):
     assert exe.num_kernels == 3
 
 
-def test_source_lines_recorded():
+def test_source_lines_recorded(device):
     x = rng.standard_normal((3, 4)).astype(np.float32)
-    exe, _ = compiled(lambda x: lax.reduce_sum(lax.exp(x), (1,)), x)
+    exe, _ = compiled(lambda x: lax.reduce_sum(lax.exp(x), (1,)), x, device=device)
     assert all("test_fusion.py" in k for k in exe.kernels())
     assert "test_fusion.py" in exe.source()
 

@@ -1,6 +1,7 @@
 """``jit(f)(x)`` equals eager ``f(x)`` for every core-tier numpy function and every
-primitive family, on both devices, and the compiled executable is a real kernel list
-rather than the op-by-op eager fallback (except for an explicit allow-list)."""
+primitive family, on every device of the ``device`` fixture (cpu, interp, and cuda where a
+driver is present), and the compiled executable is a real kernel list rather than the
+op-by-op eager fallback (except for an explicit allow-list)."""
 import numpy as np
 import pytest
 
