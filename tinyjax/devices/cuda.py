@@ -170,6 +170,7 @@ class CUDADevice:
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
         self._modules: dict[str, object] = {}
         self.pool = _Pool(self.driver)
+        self._scalars: dict = {}
 
     # ---- buffers -----------------------------------------------------------------------------
     def alloc(self, shape: Sequence[int], dtype) -> CUDABuffer:
@@ -185,7 +186,7 @@ class CUDADevice:
 
     def put(self, value) -> CUDABuffer:
         """Copy a host array to a new device buffer."""
-        a = np.ascontiguousarray(value)
+        a = np.asarray(value, order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
         buf = self.alloc(a.shape, a.dtype)
         self.driver.htod(buf.ptr, a.ctypes.data, a.nbytes)
         return buf
@@ -198,7 +199,17 @@ class CUDADevice:
                 return value
             value = value.numpy()
         a = np.asarray(value)
-        return self.put(a if dtype is None or a.dtype == dtype else a.astype(dtype))
+        if dtype is not None and a.dtype != dtype:
+            a = a.astype(dtype)
+        if a.ndim == 0:  # scalars (Python numbers in eager ops): one device copy per value
+            key = (a.dtype, a.tobytes())
+            buf = self._scalars.get(key)
+            if buf is None:
+                if len(self._scalars) > 4096:
+                    self._scalars.clear()
+                buf = self._scalars[key] = self.put(a)
+            return buf
+        return self.put(a)
 
     def copy(self, buf: CUDABuffer) -> CUDABuffer:
         out = self.alloc(buf.shape, buf.dtype)

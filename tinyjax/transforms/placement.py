@@ -96,18 +96,24 @@ def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str)
     return _compile(closed, backend), [a.weak_type for a in closed.out_avals]
 
 
+def _signature(x: Any) -> Any:
+    if type(x) is Array:
+        b = x._buf if x._device is not None else x._value
+        return (b.shape, b.dtype, x.weak_type)
+    return get_aval(x)
+
+
 def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
     """Evaluate one primitive application eagerly on ``backend`` (a device backend): the
     compiled single-op program is cached by primitive, parameters and argument types."""
-    avals = [get_aval(x) for x in args]
     try:
-        key = (primitive, tuple(params.items()), backend, tuple(avals))
+        key = (primitive, tuple(params.items()), backend, tuple(map(_signature, args)))
         hash(key)
     except TypeError:  # unhashable parameters: compiled for this call only
         key = None
     entry = _cache.get(key) if key is not None else None
     if entry is None:
-        entry = _compile_op(primitive, params, avals, backend)
+        entry = _compile_op(primitive, params, [get_aval(x) for x in args], backend)
         if key is not None:
             _cache[key] = entry
             if len(_cache) > _CACHE_SIZE:
