@@ -105,11 +105,17 @@ def _check(got, want, name):
 
 # ---- here: rendering, and nvcc where installed ------------------------------------------------
 
-def test_gemm_plan_kernels_render_as_reductions():
-    (k,) = _kernels(lambda a, b: a @ b, MA, MB)
-    assert k.gemm is not None  # the CPU packs it; CUDA (for now) loops like any reduction
-    src = CUDALanguage().render_kernel(k)
-    assert f"if (gid >= {128 * 192}) return;" in src and "for (long" in src
+@pytest.fixture(autouse=True)
+def full_float32_matmuls():
+    """These cases compare with eager float32 results (TF32 is tested in test_cuda_gemm.py)."""
+    with jax.config.override(jax_default_matmul_precision="highest"):
+        yield
+
+
+def test_gemm_plan_kernels_render_as_tiled_matmuls():
+    (k,) = _kernels(lambda a, b: a @ b, MA.astype(jnp.bfloat16), MB.astype(jnp.bfloat16))
+    assert k.gemm is not None
+    assert "mma.sync" in CUDALanguage().render_kernel(k)
 
 
 def test_render_elementwise_is_one_thread_per_element():

@@ -1,26 +1,663 @@
 """Matmul-shaped reductions (kernels with a :class:`~tinyjax.lowering.kernel.GemmPlan`) on
 the GPU: tiled through shared memory, on the tensor cores where the dtype allows.
 
-Work in progress: :func:`gemm_supported` answers False, so every GemmPlan kernel is still
-rendered by the generic reduction path of :mod:`tinyjax.devices.cuda_render`.
+One thread block computes a ``BM x BN`` tile of the (M, N) product (M: the plan's m axes
+flattened, N: its n axes, K: the reduce axes; outer axes are the grid's y), looping over K
+in ``BK`` slices staged into shared memory:
+
+* tensor cores (``mma.sync`` through inline PTX, no headers): bf16 x bf16 and f16 x f16
+  (m16n8k16) when both operands are exactly such values (a 16-bit load cast to float32),
+  TF32 (m16n8k8) for float32 operands when the plan allows it (JAX's default precision)
+  or when both are 16-bit floats of different kinds (TF32 holds them exactly); fragments
+  come from shared memory through ``ldmatrix`` (``.trans`` when the tile runs along M/N),
+  the tile is XOR-swizzled so those reads are free of bank conflicts;
+* otherwise (float32 at ``Precision.HIGHEST``) a SIMT kernel: 8x8 outputs per thread,
+  exact float32 fused multiply-adds;
+* staging: an operand that is a plain load, affine with unit stride along K or along its
+  rows and 16-byte aligned, is copied with ``cp.async`` in a multi-stage pipeline; any
+  other operand (views with masks, fused elementwise producers, several flattened axes)
+  is computed element by element from its reduce-body uops, the reads running along its
+  unit-stride axis;
+* edges: out-of-range elements are staged as zeros and the epilogue (the kernel's body,
+  which may read other buffers: a bias, a ReLU) stores only in-range outputs.
+
+float64 and kernels whose outer axes exceed the grid stay on the generic reduction path.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from tinyjax.lowering import symbolic
 from tinyjax.lowering.kernel import Kernel
+from tinyjax.lowering.symbolic import Node
 
 __all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims"]
+
+NUM_SMS = 132  # an H100: enough tiles for two waves decide the tile size
+
+HELPERS = r"""
+#ifndef TJ_GEMM_HELPERS
+#define TJ_GEMM_HELPERS
+__device__ __forceinline__ uint32_t tj_smem_addr(const void *p) {
+  uint32_t a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+__device__ __forceinline__ void tj_cp_async16(uint32_t dst, const void *src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void tj_cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void tj_ldsm_x4(uint32_t *r, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void tj_ldsm_x4_t(uint32_t *r, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ uint32_t tj_tf32(uint32_t x) {
+  uint32_t y;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(y) : "f"(__uint_as_float(x)));
+  return y;
+}
+#define TJ_MMA(NAME, SHAPE, AB)                                                               \
+__device__ __forceinline__ void NAME(float *c, const uint32_t *a, const uint32_t *b) {       \
+  asm volatile("mma.sync.aligned." SHAPE ".row.col.f32." AB "." AB ".f32 "                   \
+               "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"                       \
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                               \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));          \
+}
+TJ_MMA(tj_mma_bf16, "m16n8k16", "bf16")
+TJ_MMA(tj_mma_f16, "m16n8k16", "f16")
+TJ_MMA(tj_mma_tf32, "m16n8k8", "tf32")
+#undef TJ_MMA
+#endif
+"""
+
+
+# ---- analysis ---------------------------------------------------------------------------------
+
+def _half(dt) -> Optional[str]:
+    dt = np.dtype(dt)
+    return "f16" if dt == np.float16 else ("bf16" if dt.name == "bfloat16" else None)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One operand: ``a`` (rows: the m axes) or ``b`` (rows: the n axes)."""
+    name: str
+    uops: frozenset
+    root: int
+    axes: tuple            # its row axes (flattened, C order)
+    rows: int              # their extent: M or N
+    half: Optional[str]    # 'bf16'/'f16' when its values are exactly such 16-bit floats
+    kmajor: bool           # its shared tile (and its global reads) run along K
+    plain: Optional[tuple]  # (slot, row stride, k stride, base offset Node): cp.async
+
+
+@dataclass(frozen=True)
+class _Plan:
+    mode: str              # 'bf16' | 'f16' | 'tf32' | 'simt'
+    a: _Side
+    b: _Side
+    M: int
+    N: int
+    K: int
+    outer: int             # product of the outer (batch) axes: the grid's y
+    BM: int
+    BN: int
+    BK: int
+    WM: int                # warps along M (tensor cores)
+    WN: int
+    stages: int
+
+    @property
+    def threads(self) -> int:
+        return 256 if self.mode == "simt" else 32 * self.WM * self.WN
+
+    @property
+    def esize(self) -> int:
+        """Bytes per staged element."""
+        return 2 if self.mode in ("bf16", "f16") else 4
+
+    @property
+    def tiles(self) -> tuple[int, int]:
+        return -(-self.M // self.BM), -(-self.N // self.BN)
+
+    def tile_elems(self, s: _Side) -> int:
+        """Elements of one stage of ``s``'s shared tile (SIMT rows padded by 4)."""
+        R = self.BM if s.name == "a" else self.BN
+        return self.BK * (R + 4) if self.mode == "simt" else self.BK * R
+
+    @property
+    def shared_bytes(self) -> int:
+        return self.stages * (self.tile_elems(self.a) + self.tile_elems(self.b)) * self.esize
+
+
+def _affine(node) -> Optional[tuple[dict, int]]:
+    aff = symbolic.as_affine(node) if isinstance(node, Node) else None
+    if aff is None:
+        return None
+    return {v.name: int(c) for v, c in aff[0].items()}, int(aff[1])
+
+
+def _unit_along_rows(k: Kernel, uops, row_axis: int) -> bool:
+    """Whether the operand's loads run with unit stride along its (last) row axis more than
+    along the innermost reduce axis: then its tile is staged along the rows."""
+    row = col = 0
+    for i in uops:
+        u = k.rbody[i]
+        aff = _affine(u.arg[1]) if u.op == "LOAD" else None
+        if aff is not None:
+            row += aff[0].get(f"i{row_axis}") == 1
+            col += aff[0].get(f"i{k.reduce_axes[-1]}") == 1
+    return row > col
+
+
+def _plain(k: Kernel, uops, root: int, axes, mode: str) -> Optional[tuple]:
+    """``(slot, row stride, k stride, base)`` when the operand is one unmasked load (cast from
+    16 bits for the 16-bit modes), affine in its single row axis and single non-trivial reduce
+    axis with unit stride along one of them and every 16-byte chunk aligned."""
+    u = k.rbody[root]
+    if mode in ("bf16", "f16"):
+        if u.op != "CAST":
+            return None
+        u = k.rbody[u.srcs[0]]
+    if u.op != "LOAD" or u.srcs or len(axes) != 1:
+        return None
+    slot, index, valid = u.arg
+    if np.dtype(k.bufs[slot][0]).itemsize != (2 if mode in ("bf16", "f16") else 4):
+        return None
+    if isinstance(valid, Node) and not valid.vmin > 0:
+        return None
+    red = [a for a in k.reduce_axes if k.full_shape[a] > 1]
+    aff = _affine(index)
+    if aff is None or len(red) != 1:
+        return None
+    coefs, const = aff
+    ra, ka = f"i{axes[0]}", f"i{red[0]}"
+    outer = {f"i{a}" for a in k.gemm.outer_axes}
+    if not set(coefs) <= {ra, ka} | outer:
+        return None
+    rs, ks = coefs.get(ra, 0), coefs.get(ka, 0)
+    V = 16 // np.dtype(k.bufs[slot][0]).itemsize
+    R, K = int(np.prod([k.full_shape[a] for a in axes])), k.full_shape[red[0]]
+    if ks == 1 and K % V == 0:
+        others = [rs, const] + [c for n, c in coefs.items() if n in outer]
+    elif rs == 1 and R % V == 0:
+        others = [ks, const] + [c for n, c in coefs.items() if n in outer]
+    else:
+        return None
+    if any(c % V for c in others):
+        return None
+    base = symbolic.Const(const)
+    for n, c in sorted(coefs.items()):
+        if n in outer:
+            base = base + symbolic.Var(n, 0, k.full_shape[int(n[1:])] - 1) * c
+    return slot, rs, ks, base
+
+
+def _side(k: Kernel, name: str, mode: Optional[str] = None) -> _Side:
+    g = k.gemm
+    uops, root, axes = ((g.a_uops, g.a_root, g.m_axes) if name == "a" else
+                        (g.b_uops, g.b_root, g.n_axes))
+    u = k.rbody[root]
+    half = _half(k.rbody[u.srcs[0]].dtype) if u.op == "CAST" else None
+    rows = int(np.prod([k.full_shape[a] for a in axes]))
+    plain = _plain(k, uops, root, axes, mode) if mode not in (None, "simt") else None
+    kmajor = plain[2] == 1 if plain else not _unit_along_rows(k, uops, axes[-1])
+    return _Side(name, uops, root, tuple(axes), rows, half, kmajor, plain)
+
+
+# (BM, BN, BK, warps along M, warps along N, stages) per staged element size, largest first
+_CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (64, 64, 32, 2, 2, 3)),
+            4: ((128, 256, 32, 2, 4, 3), (128, 128, 32, 2, 4, 3), (64, 64, 32, 2, 2, 3))}
+
+
+def _plan(k: Kernel) -> Optional[_Plan]:
+    g = k.gemm
+    if g is None or k.pre or k.full_epilogue or np.dtype(k.acc_dtype) != np.float32:
+        return None
+    if not k.body or k.body[-1].op != "STORE" or any(u.op == "ACC" and u.arg is not None
+                                                     for u in k.body):
+        return None
+    full = k.full_shape
+    M = int(np.prod([full[a] for a in g.m_axes]))
+    N = int(np.prod([full[a] for a in g.n_axes]))
+    K = int(np.prod([full[a] for a in k.reduce_axes]))
+    outer = int(np.prod([full[a] for a in g.outer_axes]))
+    if outer > 65535 or max(M, N, K) >= 1 << 30:
+        return None
+    ha, hb = _side(k, "a").half, _side(k, "b").half
+    if ha is not None and ha == hb:
+        mode = ha
+    elif (ha is not None and hb is not None) or g.allow_tf32:
+        mode = "tf32"  # TF32 holds any 16-bit float exactly
+    else:
+        mode = "simt"
+    a, b = _side(k, "a", mode), _side(k, "b", mode)
+    if mode == "simt":
+        return _Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2)
+    configs = _CONFIGS[2 if mode != "tf32" else 4]
+    for BM, BN, BK, WM, WN, S in configs:
+        if -(-M // BM) * -(-N // BN) * outer >= 2 * NUM_SMS:
+            break
+    p = _Plan(mode, a, b, M, N, K, outer, BM, BN, BK, WM, WN, S)
+    if -(-M // BM) * -(-N // BN) >= 1 << 31:
+        return None
+    return p
 
 
 def gemm_supported(k: Kernel) -> bool:
     """Whether :func:`render_gemm` renders ``k`` (a kernel with ``k.gemm`` set)."""
-    return False
-
-
-def render_gemm(lang, k: Kernel) -> str:
-    """The CUDA source of the tiled matmul kernel ``k`` (``lang``: the CUDALanguage)."""
-    raise NotImplementedError("cuda: tiled matmul rendering is not written yet")
+    return _plan(k) is not None
 
 
 def gemm_launch_dims(k: Kernel):
     """The LaunchDims of :func:`render_gemm`'s kernel."""
-    raise NotImplementedError("cuda: tiled matmul rendering is not written yet")
+    from tinyjax.devices.cuda_render import LaunchDims
+    p = _plan(k)
+    tm, tn = p.tiles
+    return LaunchDims((tm * tn, p.outer, 1), (p.threads, 1, 1), p.shared_bytes)
+
+
+# ---- rendering --------------------------------------------------------------------------------
+
+def _unravel(flat: str, axes, full, code: str, ind: str) -> list[str]:
+    """Declarations of the loop variables ``i<axis>`` of ``axes`` (C order) from the flat index
+    ``flat``, only those that ``code`` uses (nvcc warns about unused variables)."""
+    out, stride = [], 1
+    strides = []
+    for a in reversed(axes):
+        strides.append(stride)
+        stride *= full[a]
+    strides.reverse()
+    for j, (a, s) in enumerate(zip(axes, strides)):
+        if not re.search(rf"\bi{a}\b", code):
+            continue
+        e = flat if s == 1 else f"({flat} / {s})"
+        if j > 0:
+            e = f"{e} % {full[a]}"
+        out.append(f"{ind}const long i{a} = {e};")
+    return out
+
+
+class _Renderer:
+    """Builds the source of one plan's kernel."""
+
+    def __init__(self, lang, k: Kernel, p: _Plan):
+        self.lang, self.k, self.p = lang, k, p
+        self.L: list[str] = []
+
+    # shared-memory addressing -------------------------------------------------------------
+    def geometry(self, s: _Side) -> tuple[int, int]:
+        """(rows, chunks per row) of one stage of ``s``'s tile (16-byte chunks)."""
+        p = self.p
+        R = p.BM if s.name == "a" else p.BN
+        V = 16 // p.esize
+        return (R, p.BK // V) if s.kmajor else (p.BK, R // V)
+
+    def key(self, s: _Side, row: str) -> str:
+        """The XOR swizzle of a tile row's chunks: 8 consecutive rows read at one chunk
+        (ldmatrix) hit 8 different bank groups; TF32 fragments read along M/N word by word
+        want rows 0..3 apart by 2 chunks instead."""
+        _, cpr = self.geometry(s)
+        if self.p.mode == "tf32" and not s.kmajor:
+            return f"((({row}) & 3) << 1)"
+        if cpr >= 8:
+            return f"(({row}) & 7)"
+        return f"(((({row}) * {cpr}) >> 3) & 7)"
+
+    def chunk(self, s: _Side, row: str, ch: str) -> str:
+        """The physical chunk index of logical chunk ``ch`` of tile row ``row``."""
+        _, cpr = self.geometry(s)
+        return f"((({row}) * {cpr} + ({ch})) ^ {self.key(s, row)})"
+
+    def elem(self, s: _Side, row: str, col: str) -> str:
+        """The element offset of (row, col) within a stage of ``s``'s tile."""
+        if self.p.mode == "simt":
+            R = self.p.BM if s.name == "a" else self.p.BN
+            return f"(({row}) * {R + 4} + ({col}))"
+        V = 16 // self.p.esize
+        return f"({self.chunk(s, row, f'({col}) / {V}')} * {V} + ({col}) % {V})"
+
+    # staging -----------------------------------------------------------------------------
+    def operand_value(self, s: _Side, gr: str, gk: str, ind: str) -> tuple[list[str], str]:
+        """Lines computing the operand's value at global row ``gr`` and reduce index ``gk``."""
+        k = self.k
+        body, _ = self.lang.render_body(k.rbody, "p" + s.name, None, k.bufs, ind,
+                                        only=s.uops)
+        u = k.rbody[s.root]
+        val = self.lang.const(u.arg, u.dtype) if u.op == "CONST" else f"p{s.name}{s.root}"
+        code = "\n".join(body)
+        decl = (_unravel(gr, s.axes, k.full_shape, code, ind) +
+                _unravel(gk, k.reduce_axes, k.full_shape, code, ind))
+        return decl + body, val
+
+    def stage_plain(self, s: _Side, stage: str, kt: str, ind: str) -> None:
+        """cp.async the 16-byte chunks of k-slice ``kt`` of ``s`` into stage ``stage``."""
+        p, L = self.p, self.L
+        slot, rs, ks, base = s.plain
+        rows, cpr = self.geometry(s)
+        V = 16 // p.esize
+        n = rows * cpr // p.threads
+        assert rows * cpr % p.threads == 0
+        r0 = "tm_m0" if s.name == "a" else "tn_n0"
+        sbase = f"s{s.name.upper()}"
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int q = 0; q < {n}; q++) {{")
+        L.append(f"{ind}  const int c = tid + q * {p.threads}, row = c / {cpr}, ch = c % {cpr};")
+        if s.kmajor:
+            L.append(f"{ind}  const long gr = {r0} + row, gk = ({kt}) * {p.BK} + ch * {V};")
+        else:
+            L.append(f"{ind}  const long gr = {r0} + ch * {V}, gk = ({kt}) * {p.BK} + row;")
+        L.append(f"{ind}  const bool ok = gr < {s.rows} && gk < {p.K};")
+        off = f"{self.lang.index(base)} + gr * {rs} + gk * {ks}"
+        L.append(f"{ind}  const void *src = data{slot} + (ok ? {off} : 0);")
+        stage_bytes = p.tile_elems(s) * p.esize
+        L.append(f"{ind}  tj_cp_async16({sbase} + ({stage}) * {stage_bytes} + "
+                 f"{self.chunk(s, 'row', 'ch')} * 16, src, ok ? 16 : 0);")
+        L.append(f"{ind}}}")
+
+    def stage_computed(self, s: _Side, dst: str, kt: str, ind: str, regs: Optional[str] = None):
+        """Compute k-slice ``kt`` of ``s`` element by element (consecutive threads along its
+        unit-stride axis) into the shared tile at ``dst`` -- or, with ``regs``, into that
+        register array (the SIMT kernel's prefetch)."""
+        p, L = self.p, self.L
+        R = p.BM if s.name == "a" else p.BN
+        n = R * p.BK // p.threads
+        r0 = "tm_m0" if s.name == "a" else "tn_n0"
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int q = 0; q < {n}; q++) {{")
+        if s.kmajor:
+            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};")
+            L.append(f"{ind}  const long gr = {r0} + row, gk = ({kt}) * {p.BK} + col;")
+            krow, rcol = "col", "row"
+        else:
+            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};")
+            L.append(f"{ind}  const long gr = {r0} + col, gk = ({kt}) * {p.BK} + row;")
+            krow, rcol = "row", "col"
+        ty = "uint16_t" if p.mode in ("bf16", "f16") else "float"
+        L.append(f"{ind}  {ty} x = 0;")
+        L.append(f"{ind}  if (gr < {s.rows} && gk < {p.K}) {{")
+        lines, val = self.operand_value(s, "gr", "gk", ind + "    ")
+        L.extend(lines)
+        if p.mode in ("bf16", "f16"):
+            val = self.lang.store(np.dtype(np.float16) if p.mode == "f16" else
+                                  np.dtype("bfloat16"), val)
+        L.append(f"{ind}    x = {val};")
+        L.append(f"{ind}  }}")
+        if regs is not None:
+            L.append(f"{ind}  {regs}[q] = x;")
+        elif p.mode == "simt":
+            L.append(f"{ind}  {dst}[{self.elem(s, krow, rcol)}] = x;")
+        else:
+            # the tile is stored in its staging orientation: rows along K or along M/N
+            L.append(f"{ind}  {dst}[{self.elem(s, 'row', 'col')}] = x;")
+        L.append(f"{ind}}}")
+
+    def store_regs(self, s: _Side, dst: str, regs: str, ind: str) -> None:
+        """The SIMT prefetch registers of ``s`` into its (k-major rows) shared tile."""
+        p, L = self.p, self.L
+        R = p.BM if s.name == "a" else p.BN
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int q = 0; q < {R * p.BK // p.threads}; q++) {{")
+        if s.kmajor:
+            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};")
+            L.append(f"{ind}  {dst}[{self.elem(s, 'col', 'row')}] = {regs}[q];")
+        else:
+            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};")
+            L.append(f"{ind}  {dst}[{self.elem(s, 'row', 'col')}] = {regs}[q];")
+        L.append(f"{ind}}}")
+
+    # epilogue ----------------------------------------------------------------------------
+    def epilogue(self, gm: str, gn: str, accv: str, ind: str) -> None:
+        k, p, L = self.k, self.p, self.L
+        body, _ = self.lang.render_body(k.body, "v", "accv", k.bufs, ind + "  ")
+        code = "\n".join(body)
+        L.append(f"{ind}if ({gm} < {p.M} && {gn} < {p.N}) {{")
+        L.extend(_unravel(gm, k.gemm.m_axes, k.full_shape, code, ind + "  "))
+        L.extend(_unravel(gn, k.gemm.n_axes, k.full_shape, code, ind + "  "))
+        if re.search(r"\baccv\b", code):
+            L.append(f"{ind}  const float accv = {accv};")
+        L.extend(body)
+        L.append(f"{ind}}}")
+
+    # the kernel --------------------------------------------------------------------------
+    def prologue(self) -> None:
+        """Header, tile coordinates (grouped along M for L2 reuse), outer axes."""
+        k, p, L = self.k, self.p, self.L
+        head = self.lang.kernel_header(k)
+        head[-1] = head[-1].replace(f"void {k.name}(",
+                                    f"void __launch_bounds__({p.threads}) {k.name}(", 1)
+        L.extend(head)
+        tm, tn = p.tiles
+        G = 8
+        L.append("  extern __shared__ __align__(128) unsigned char tj_smem[];")
+        L.append("  const int tid = threadIdx.x;")
+        L.append(f"  const int bid = blockIdx.x, grp = bid / {G * tn}, first = grp * {G};")
+        L.append(f"  const int gsz = {tm} - first < {G} ? {tm} - first : {G};")
+        L.append(f"  const long tm_m0 = (long)(first + (bid % {G * tn}) % gsz) * {p.BM};")
+        L.append(f"  const long tn_n0 = (long)((bid % {G * tn}) / gsz) * {p.BN};")
+        L.append("  const long ob = blockIdx.y;")
+        L.append("  /*OUTER*/")
+
+    def finish(self) -> str:
+        k, L = self.k, self.L
+        L.append("}")
+        i = L.index("  /*OUTER*/")
+        code = "\n".join(L[i + 1:])
+        L[i:i + 1] = _unravel("ob", k.gemm.outer_axes, k.full_shape, code, "  ")
+        text = "\n".join(L)
+        for name in ("ob", "sA", "sB"):  # nvcc warns about unused variables
+            if len(re.findall(rf"\b{name}\b", text)) == 1:
+                L = [ln for ln in L if not re.match(rf"\s*const \w+ {name} = ", ln)]
+        return HELPERS + "\n".join(L)
+
+    def render_mma(self) -> str:
+        p, L = self.p, self.L
+        a, b = p.a, p.b
+        ty = "uint16_t" if p.esize == 2 else "float"
+        sa, sb = p.tile_elems(a), p.tile_elems(b)
+        WTM, WTN = p.BM // p.WM, p.BN // p.WN
+        MT, NT = WTM // 16, WTN // 8
+        KS = 16 if p.esize == 2 else 8
+        self.prologue()
+        L.append(f"  {ty} *As = ({ty} *)tj_smem, *Bs = As + {p.stages * sa};")
+        L.append(f"  const uint32_t sA = tj_smem_addr(As);")
+        L.append(f"  const uint32_t sB = tj_smem_addr(Bs);")
+        L.append(f"  const int lane = tid & 31, warp = tid >> 5;")
+        L.append(f"  const int wm = warp % {p.WM}, wn = warp / {p.WM};")
+        L.append(f"  float acc[{MT}][{NT}][4];")
+        L.append(f"  #pragma unroll")
+        L.append(f"  for (int i = 0; i < {MT}; i++) {{")
+        L.append(f"    #pragma unroll")
+        L.append(f"    for (int j = 0; j < {NT}; j++) {{")
+        L.append(f"      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;")
+        L.append("    }")
+        L.append("  }")
+        KT = -(-p.K // p.BK)
+        S = p.stages
+
+        def stage_async(stage, kt, ind):
+            for s in (a, b):
+                if s.plain:
+                    self.stage_plain(s, stage, kt, ind)
+            L.append(f"{ind}tj_cp_async_commit();")
+
+        def stage_sync(stage, kt, ind):
+            for s, base, n in ((a, "As", sa), (b, "Bs", sb)):
+                if not s.plain:
+                    self.stage_computed(s, f"({base} + ({stage}) * {n})", kt, ind)
+
+        L.append(f"  #pragma unroll")
+        L.append(f"  for (int st = 0; st < {S - 1}; st++) {{")
+        L.append(f"    if (st < {KT}) {{")
+        stage_async("st", "st", "      ")
+        stage_sync("st", "st", "      ")
+        L.append("    } else tj_cp_async_commit();")
+        L.append("  }")
+        L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
+        L.append(f"    asm volatile(\"cp.async.wait_group {S - 2};\");")
+        L.append("    __syncthreads();")
+        L.append(f"    const int nk = kt + {S - 1}, ns = nk % {S}, cs = kt % {S};")
+        L.append(f"    if (nk < {KT}) {{")
+        stage_async("ns", "nk", "      ")
+        L.append("    } else tj_cp_async_commit();")
+        L.append(f"    #pragma unroll")
+        L.append(f"    for (int ks = 0; ks < {p.BK // KS}; ks++) {{")
+        L.append(f"      uint32_t af[{MT}][4], bf[{NT}][2];")
+        self.fragments_a(MT, WTM, sa, "      ")
+        self.fragments_b(NT, WTN, sb, "      ")
+        if p.mode == "tf32":
+            # round to nearest (the tensor cores would truncate the low mantissa bits)
+            for arr, n, w in (("af", MT, 4), ("bf", NT, 2)):
+                L.append(f"      #pragma unroll")
+                L.append(f"      for (int i = 0; i < {n}; i++) {{")
+                L.append(f"        #pragma unroll")
+                L.append(f"        for (int r = 0; r < {w}; r++) {arr}[i][r] = tj_tf32({arr}[i][r]);")
+                L.append("      }")
+        L.append(f"      #pragma unroll")
+        L.append(f"      for (int i = 0; i < {MT}; i++) {{")
+        L.append(f"        #pragma unroll")
+        L.append(f"        for (int j = 0; j < {NT}; j++) tj_mma_{p.mode}(acc[i][j], af[i], bf[j]);")
+        L.append("      }")
+        L.append("    }")
+        if not (a.plain and b.plain):
+            L.append(f"    if (nk < {KT}) {{")
+            stage_sync("ns", "nk", "      ")
+            L.append("    }")
+        L.append("  }")
+        L.append("  const int gq = lane >> 2, tq = lane & 3;")
+        L.append(f"  #pragma unroll")
+        L.append(f"  for (int i = 0; i < {MT}; i++) {{")
+        L.append(f"  #pragma unroll")
+        L.append(f"  for (int j = 0; j < {NT}; j++) {{")
+        L.append(f"  #pragma unroll")
+        L.append(f"  for (int r = 0; r < 4; r++) {{")
+        L.append(f"    const long gm = tm_m0 + wm * {WTM} + i * 16 + gq + (r >> 1) * 8;")
+        L.append(f"    const long gn = tn_n0 + wn * {WTN} + j * 8 + tq * 2 + (r & 1);")
+        self.epilogue("gm", "gn", "acc[i][j][r]", "    ")
+        L.append("  }}}")
+        return self.finish()
+
+    def fragments_a(self, MT: int, WTM: int, sa: int, ind: str) -> None:
+        """The A fragments of k-step ``ks`` (16 x KS per m16 tile) from stage ``cs``."""
+        p, L, a = self.p, self.L, self.p.a
+        stage = f"cs * {sa * p.esize}"
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int i = 0; i < {MT}; i++) {{")
+        if a.kmajor:  # ldmatrix: lanes 0-15 rows 0-15 at the k-step's first chunk, 16-31 next
+            L.append(f"{ind}  const int row = wm * {WTM} + i * 16 + (lane & 15), ch = ks * 2 + (lane >> 4);")
+            L.append(f"{ind}  tj_ldsm_x4(af[i], sA + {stage} + {self.chunk(a, 'row', 'ch')} * 16);")
+        elif p.esize == 2:  # transposed: rows are k
+            L.append(f"{ind}  const int row = ks * 16 + (lane >> 4) * 8 + (lane & 7);")
+            L.append(f"{ind}  const int ch = (wm * {WTM} + i * 16) / 8 + ((lane >> 3) & 1);")
+            L.append(f"{ind}  tj_ldsm_x4_t(af[i], sA + {stage} + {self.chunk(a, 'row', 'ch')} * 16);")
+        else:  # tf32 along M: word loads
+            L.append(f"{ind}  const int m = wm * {WTM} + i * 16 + (lane >> 2), kr = ks * 8 + (lane & 3);")
+            L.append(f"{ind}  const float *T = As + cs * {sa};")
+            for r, (dk, dm) in enumerate(((0, 0), (0, 8), (4, 0), (4, 8))):
+                L.append(f"{ind}  af[i][{r}] = __float_as_uint(T[{self.elem(a, f'kr + {dk}', f'm + {dm}')}]);")
+        L.append(f"{ind}}}")
+
+    def fragments_b(self, NT: int, WTN: int, sb: int, ind: str) -> None:
+        """The B fragments of k-step ``ks`` (KS x 8 per n8 tile) from stage ``cs``."""
+        p, L, b = self.p, self.L, self.p.b
+        stage = f"cs * {sb * p.esize}"
+        if b.kmajor or p.esize == 2:
+            L.append(f"{ind}#pragma unroll")
+            L.append(f"{ind}for (int j = 0; j < {NT}; j += 2) {{")
+            L.append(f"{ind}  uint32_t r4[4];")
+            if b.kmajor:
+                L.append(f"{ind}  const int row = wn * {WTN} + j * 8 + (lane >> 4) * 8 + (lane & 7);")
+                L.append(f"{ind}  const int ch = ks * 2 + ((lane >> 3) & 1);")
+                L.append(f"{ind}  tj_ldsm_x4(r4, sB + {stage} + {self.chunk(b, 'row', 'ch')} * 16);")
+            else:
+                L.append(f"{ind}  const int row = ks * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);")
+                L.append(f"{ind}  const int ch = (wn * {WTN} + j * 8) / 8 + (lane >> 4);")
+                L.append(f"{ind}  tj_ldsm_x4_t(r4, sB + {stage} + {self.chunk(b, 'row', 'ch')} * 16);")
+            L.append(f"{ind}  bf[j][0] = r4[0]; bf[j][1] = r4[1]; bf[j + 1][0] = r4[2]; bf[j + 1][1] = r4[3];")
+            L.append(f"{ind}}}")
+            return
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int j = 0; j < {NT}; j++) {{")
+        L.append(f"{ind}  const int n = wn * {WTN} + j * 8 + (lane >> 2), kr = ks * 8 + (lane & 3);")
+        L.append(f"{ind}  const float *T = Bs + cs * {sb};")
+        L.append(f"{ind}  bf[j][0] = __float_as_uint(T[{self.elem(b, 'kr', 'n')}]);")
+        L.append(f"{ind}  bf[j][1] = __float_as_uint(T[{self.elem(b, 'kr + 4', 'n')}]);")
+        L.append(f"{ind}}}")
+
+    def render_simt(self) -> str:
+        """128x128 tiles, 256 threads of 8x8 outputs (rows ty*4.., 64+ty*4..; columns alike),
+        K in slices of 8 through two shared buffers, the next slice prefetched into
+        registers while this one is multiplied."""
+        p, L = self.p, self.L
+        a, b = p.a, p.b
+        sa, sb = p.tile_elems(a), p.tile_elems(b)
+        na, nb = p.BM * p.BK // p.threads, p.BN * p.BK // p.threads
+        KT = -(-p.K // p.BK)
+        self.prologue()
+        L.append(f"  float *As = (float *)tj_smem, *Bs = As + {2 * sa};")
+        L.append("  const int tx = tid & 15, ty = tid >> 4;")
+        L.append("  float acc[8][8];")
+        L.append("  #pragma unroll")
+        L.append("  for (int i = 0; i < 8; i++) {")
+        L.append("    #pragma unroll")
+        L.append("    for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;")
+        L.append("  }")
+        L.append(f"  float ra[{na}], rb[{nb}];")
+        self.stage_computed(a, "", "0", "  ", "ra")
+        self.stage_computed(b, "", "0", "  ", "rb")
+        self.store_regs(a, "As", "ra", "  ")
+        self.store_regs(b, "Bs", "rb", "  ")
+        L.append("  __syncthreads();")
+        L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
+        L.append("    const int cs = kt & 1;")
+        L.append(f"    if (kt + 1 < {KT}) {{")
+        self.stage_computed(a, "", "kt + 1", "      ", "ra")
+        self.stage_computed(b, "", "kt + 1", "      ", "rb")
+        L.append("    }")
+        L.append(f"    const float *TA = As + cs * {sa}, *TB = Bs + cs * {sb};")
+        L.append("    #pragma unroll")
+        L.append(f"    for (int kk = 0; kk < {p.BK}; kk++) {{")
+        L.append(f"      const float4 a0 = *(const float4 *)(TA + kk * {p.BM + 4} + ty * 4);")
+        L.append(f"      const float4 a1 = *(const float4 *)(TA + kk * {p.BM + 4} + 64 + ty * 4);")
+        L.append(f"      const float4 b0 = *(const float4 *)(TB + kk * {p.BN + 4} + tx * 4);")
+        L.append(f"      const float4 b1 = *(const float4 *)(TB + kk * {p.BN + 4} + 64 + tx * 4);")
+        L.append("      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};")
+        L.append("      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};")
+        L.append("      #pragma unroll")
+        L.append("      for (int i = 0; i < 8; i++) {")
+        L.append("        #pragma unroll")
+        L.append("        for (int j = 0; j < 8; j++) acc[i][j] = __fmaf_rn(av[i], bv[j], acc[i][j]);")
+        L.append("      }")
+        L.append("    }")
+        L.append(f"    if (kt + 1 < {KT}) {{")
+        self.store_regs(a, f"(As + (cs ^ 1) * {sa})", "ra", "      ")
+        self.store_regs(b, f"(Bs + (cs ^ 1) * {sb})", "rb", "      ")
+        L.append("    }")
+        L.append("    __syncthreads();")
+        L.append("  }")
+        L.append("  #pragma unroll")
+        L.append("  for (int i = 0; i < 8; i++) {")
+        L.append("  #pragma unroll")
+        L.append("  for (int j = 0; j < 8; j++) {")
+        L.append("    const long gm = tm_m0 + (i >> 2) * 64 + ty * 4 + (i & 3);")
+        L.append("    const long gn = tn_n0 + (j >> 2) * 64 + tx * 4 + (j & 3);")
+        self.epilogue("gm", "gn", "acc[i][j]", "    ")
+        L.append("  }}")
+        return self.finish()
+
+
+def render_gemm(lang, k: Kernel) -> str:
+    """The CUDA source of the tiled matmul kernel ``k`` (``lang``: the CUDALanguage)."""
+    p = _plan(k)
+    if p is None:
+        raise NotImplementedError(f"cuda: {k.name} is not a supported matmul kernel")
+    r = _Renderer(lang, k, p)
+    return r.render_simt() if p.mode == "simt" else r.render_mma()

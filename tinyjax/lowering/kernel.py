@@ -55,7 +55,8 @@ class GemmPlan:
     the reduce axes: rendered as packed panels of ``a`` and ``b`` and a register-blocked
     micro-kernel, the epilogue applied to each finished tile.  ``a_uops``/``b_uops``: the
     indices of ``rbody`` computing each side; ``outer_axes``: the remaining output axes
-    (batch), looped around the whole product."""
+    (batch), looped around the whole product.  ``allow_tf32``: float32 operands may be
+    multiplied on TF32 tensor cores (JAX's default precision on GPUs; the CPU ignores it)."""
     m_axes: tuple[int, ...]
     n_axes: tuple[int, ...]
     outer_axes: tuple[int, ...]
@@ -63,6 +64,7 @@ class GemmPlan:
     b_uops: frozenset
     a_root: int
     b_root: int
+    allow_tf32: bool = False
 
 
 @dataclass(frozen=True)

@@ -167,15 +167,17 @@ def cast(x: LazyOp, dtype) -> LazyOp:
     return LazyOp("CAST", (x,), dtype, dtype, x.shape)
 
 
-def reduce(x: LazyOp, op: str, axes: Iterable[int]) -> LazyOp:
-    """Reduce over ``axes``, keeping them with size 1."""
+def reduce(x: LazyOp, op: str, axes: Iterable[int], allow_tf32: bool = False) -> LazyOp:
+    """Reduce over ``axes``, keeping them with size 1.  ``allow_tf32``: a float32 contraction
+    that may run on TF32 tensor cores (JAX's default matmul precision on GPUs); the arg is
+    ``(op, axes, allow_tf32)``."""
     axes = tuple(sorted({int(a) % max(x.ndim, 1) for a in axes}))
     if op not in REDUCE_OPS:
         raise ValueError(f"reduce: unknown op {op}")
     if not axes:
         return x
     shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
-    return LazyOp("REDUCE", (x,), (op, axes), x.dtype, shape)
+    return LazyOp("REDUCE", (x,), (op, axes, bool(allow_tf32)), x.dtype, shape)
 
 
 # ---- movement (views) ----------------------------------------------------------------------

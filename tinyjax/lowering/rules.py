@@ -349,8 +349,9 @@ def _dot_general(avals_in, avals_out, lhs, rhs, *, dimension_numbers, precision=
         raise NotImplementedError("no lowering for primitive 'dot_general' on booleans")
     lf = [d for d in range(lhs.ndim) if d not in lc and d not in lb]
     rf = [d for d in range(rhs.ndim) if d not in rc and d not in rb]
-    lhs = ops.cast(ops.permute(lhs, list(lb) + lf + list(lc)), out_dtype)
-    rhs = ops.cast(ops.permute(rhs, list(rb) + rf + list(rc)), out_dtype)
+    acc_dtype = _accumulation_dtype(lhs.dtype, rhs.dtype, out_dtype)
+    lhs = ops.cast(ops.permute(lhs, list(lb) + lf + list(lc)), acc_dtype)
+    rhs = ops.cast(ops.permute(rhs, list(rb) + rf + list(rc)), acc_dtype)
     B = [lhs.shape[i] for i in range(len(lb))]
     LF = [lhs.shape[len(lb) + i] for i in range(len(lf))]
     RF = [rhs.shape[len(rb) + i] for i in range(len(rf))]
@@ -360,11 +361,41 @@ def _dot_general(avals_in, avals_out, lhs, rhs, *, dimension_numbers, precision=
     rhs = ops.expand(ops.reshape(rhs, B + [1] * len(LF) + RF + C), full)
     prod = ops.alu("mul", lhs, rhs)
     if not C:
-        return ops.reshape(prod, avals_out[0].shape)
+        return ops.cast(ops.reshape(prod, avals_out[0].shape), out_dtype)
     if 0 in C:
         return ops.const(0, out_dtype, avals_out[0].shape)
-    red = ops.reduce(prod, "sum", range(len(full) - len(C), len(full)))
-    return ops.reshape(red, avals_out[0].shape)
+    red = ops.reduce(prod, "sum", range(len(full) - len(C), len(full)),
+                     allow_tf32=acc_dtype == np.float32 and allow_tf32(precision))
+    return ops.cast(ops.reshape(red, avals_out[0].shape), out_dtype)
+
+
+def _accumulation_dtype(*dts) -> np.dtype:
+    """The dtype a contraction accumulates in: 16-bit floats in float32 (as XLA does and as
+    eager evaluation does), else the widest of the operand and result dtypes."""
+    wide = [np.dtype(np.float32) if _is_half(d) else np.dtype(d) for d in dts]
+    return np.dtype(np.result_type(*wide))
+
+
+def _is_half(dt) -> bool:
+    return np.dtype(dt) == np.float16 or np.dtype(dt).name == "bfloat16"
+
+
+# jax_default_matmul_precision values asking for more than TF32 (on GPUs they all run in
+# full float32 here: there is no 3-pass emulation)
+_FULL_FLOAT32 = frozenset({"highest", "float32", "bfloat16_3x", "TF32_TF32_F32_X3",
+                           "BF16_BF16_F32_X3", "BF16_BF16_F32_X6", "BF16_BF16_F32_X9",
+                           "F32_F32_F32", "F64_F64_F64"})
+
+
+def allow_tf32(precision) -> bool:
+    """Whether a float32 contraction may use TF32 tensor cores, in JAX's GPU semantics:
+    ``precision`` (None or a pair of ``lax.Precision``) DEFAULT or HIGH does, HIGHEST does not;
+    with ``precision=None`` the ``jax_default_matmul_precision`` config decides (unset: TF32,
+    as XLA's default on GPUs)."""
+    if precision is not None:
+        return all(getattr(p, "name", str(p)).upper() != "HIGHEST" for p in precision)
+    from tinyjax.config import config
+    return config.jax_default_matmul_precision not in _FULL_FLOAT32
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,13 +510,14 @@ def _conv(avals_in, avals_out, lhs, rhs, *, window_strides, padding, lhs_dilatio
     if dt == np.bool_:
         raise NotImplementedError("no lowering for primitive 'conv_general_dilated' on booleans")
     lhs_spec, rhs_spec, out_spec = dimension_numbers
-    x = ops.cast(ops.permute(lhs, lhs_spec), dt)       # N, C, *sp
-    w = ops.cast(ops.permute(rhs, rhs_spec), dt)       # O, I, *k
+    acc = _accumulation_dtype(lhs.dtype, rhs.dtype, dt)
+    x = ops.cast(ops.permute(lhs, lhs_spec), acc)      # N, C, *sp
+    w = ops.cast(ops.permute(rhs, rhs_spec), acc)      # O, I, *k
     nsp = x.ndim - 2
     if 0 in out.shape:
         return ops.const(0, dt, out.shape)
     cfg = [(0, 0, 0), (0, 0, 0)] + [(lo, hi, d - 1) for (lo, hi), d in zip(padding, lhs_dilation)]
-    x = pad_with_value(x, cfg, ops.const(0, dt, ()))
+    x = pad_with_value(x, cfg, ops.const(0, acc, ()))
     ks = w.shape[2:]
     xw = windows(x, range(2, 2 + nsp), ks, window_strides, rhs_dilation)  # N, C, *o, *k
     N, C = xw.shape[0], xw.shape[1]
@@ -500,8 +532,9 @@ def _conv(avals_in, avals_out, lhs, rhs, *, window_strides, padding, lhs_dilatio
     xw = ops.expand(ops.reshape(xw, [N, G, 1] + osp + [Cg] + list(ks)), full)
     ww = ops.reshape(w, [1, G, Og] + [1] * nsp + [Cg] + list(ks))
     ww = ops.expand(ww, full)
-    red = ops.reduce(ops.alu("mul", xw, ww), "sum", range(3 + nsp, len(full)))
-    y = ops.reshape(red, [N, O] + osp)                  # N, O, *o (logical)
+    red = ops.reduce(ops.alu("mul", xw, ww), "sum", range(3 + nsp, len(full)),
+                     allow_tf32=acc == np.float32 and allow_tf32(precision))
+    y = ops.cast(ops.reshape(red, [N, O] + osp), dt)    # N, O, *o (logical)
     return ops.permute(y, list(np.argsort(out_spec)))
 
 

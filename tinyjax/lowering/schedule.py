@@ -204,7 +204,7 @@ class _Builder:
                    red.arg[0] if red is not None else None,
                    red.dtype if red is not None else None, self.rbody, self.body,
                    [s for s in self.sources if s], pre=self.pre, full_epilogue=full_epilogue)
-        _choose_opts(k)
+        _choose_opts(k, red is not None and red.arg[2])
         n_out = int(np.prod(k.out_shape, dtype=np.int64))
         n_full = int(np.prod(full, dtype=np.int64))
         k.flops = sum(u.op == "ALU" for u in k.rbody) * n_full + (n_full if red is not None else 0) \
@@ -351,7 +351,7 @@ def _closure(uops, root: int) -> frozenset:
 GEMM_MIN_WORK = 1 << 15
 
 
-def _gemm_plan(k: Kernel) -> Optional[GemmPlan]:
+def _gemm_plan(k: Kernel, allow_tf32: bool = False) -> Optional[GemmPlan]:
     if k.reduce_op != "sum" or k.acc_dtype not in (np.float32, np.float64) or not k.rbody:
         return None
     last = k.rbody[-1]
@@ -381,7 +381,8 @@ def _gemm_plan(k: Kernel) -> Optional[GemmPlan]:
         if coef.get(f"i{m_axes[-1]}") == 1 and coef.get(f"i{n_axes[-1]}") != 1:
             # the tile's columns run along the output's unit stride: swap the operands
             m_axes, n_axes, a, b = n_axes, m_axes, b, a
-    return GemmPlan(m_axes, n_axes, outer, _closure(k.rbody, a), _closure(k.rbody, b), a, b)
+    return GemmPlan(m_axes, n_axes, outer, _closure(k.rbody, a), _closure(k.rbody, b), a, b,
+                    allow_tf32)
 
 
 def _permuted_idxs(out_idxs, out_shape, root_shape, limit: int = 4) -> list:
@@ -404,13 +405,13 @@ def _permuted_idxs(out_idxs, out_shape, root_shape, limit: int = 4) -> list:
     return out
 
 
-def _choose_opts(k: Kernel) -> None:
+def _choose_opts(k: Kernel, allow_tf32: bool = False) -> None:
     if k.full_epilogue:
         return
     if k.pre:  # successive stages: a row of accumulators each (no gemm)
         _choose_upcast(k)
         return
-    k.gemm = _gemm_plan(k)
+    k.gemm = _gemm_plan(k, allow_tf32)
     if k.gemm is not None:
         return
     _choose_upcast(k)

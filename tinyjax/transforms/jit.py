@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import core, tree_util
+from tinyjax.config import config
 from tinyjax.array import Array, placed, wrap_eager
 from tinyjax.core import ShapedArray, get_aval
 from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr, eval_jaxpr
@@ -220,7 +221,9 @@ class JitWrapped:
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
         device = self._device_name(flat)
-        key = (in_tree, static, static_kw, device, tuple(_leaf_signature(x) for x in flat))
+        # the matmul precision flag is read when lowering: part of what a compile depends on
+        key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
+               tuple(_leaf_signature(x) for x in flat))
         compiled = self.cache.get(key)
         if compiled is None:
             from tinyjax.devices import devices
@@ -264,7 +267,7 @@ class JitWrapped:
         if _state.trace is not _eval_trace:
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
         if not kwargs and not self.static_argnums:
-            key = [self.device or _device_key()]
+            key = [self.device or _device_key(), config.jax_default_matmul_precision]
             for a in args:
                 if type(a) is not Array:
                     break

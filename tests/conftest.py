@@ -1,0 +1,17 @@
+import pytest
+
+from tinyjax.config import config
+
+
+@pytest.fixture(autouse=True)
+def full_float32_matmuls_on_cuda(request):
+    """Tests on the cuda device compare against eager float32 results: their matmuls run in
+    full float32 (JAX's GPU default, TF32, is tested on its own in test_cuda_gemm.py)."""
+    spec = getattr(request.node, "callspec", None)
+    on_cuda = spec is not None and any(v == "cuda" for v in spec.params.values()
+                                       if isinstance(v, str))
+    if not on_cuda:
+        yield
+        return
+    with config.override(jax_default_matmul_precision="highest"):
+        yield

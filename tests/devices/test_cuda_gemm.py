@@ -1,0 +1,299 @@
+"""Tiled matmul kernels on CUDA (tinyjax/devices/cuda_gemm.py): the precision carried from
+dot_general to the GemmPlan, the choice of tensor-core mode, nvcc compilation here, and on a
+GPU: results against float64 references with tolerances matching each mode's precision.
+
+``python tests/devices/test_cuda_gemm.py`` (on a GPU) prints TFLOP/s of square products
+against ``torch.matmul``."""
+import ctypes
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import config, dtypes, lax
+from tinyjax.devices import cuda_gemm
+from tinyjax.devices.cuda_render import render_source
+from tinyjax.lowering.rules import lower_jaxpr
+from tinyjax.lowering.schedule import schedule
+
+
+
+def _has_libcuda() -> bool:
+    for n in ("libcuda.so.1", "libcuda.so"):
+        try:
+            ctypes.CDLL(n)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+needs_cuda = pytest.mark.skipif(not _has_libcuda(), reason="no CUDA device: libcuda not found")
+
+BF16 = np.dtype(dtypes.bfloat16)
+rng = np.random.default_rng(0)
+
+
+def _gemm_kernels(f, *args):
+    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    return [k for k in schedule(leaves, outs).kernels if k.gemm is not None]
+
+
+def _normal(*shape, dtype=np.float32):
+    return rng.standard_normal(shape).astype(np.float32).astype(dtype)
+
+
+def conv(x, w):
+    return lax.conv_general_dilated(x, w, (1, 1), "SAME")
+
+
+# name -> (function, args, tensor-core mode)
+CASES = {
+    "bf16": (lambda a, b: a @ b, (_normal(256, 128, dtype=BF16), _normal(128, 192, dtype=BF16)),
+             "bf16"),
+    "f16_transposed": (lambda a, b: a.T @ b.T, (_normal(128, 256, dtype=np.float16),
+                                                 _normal(192, 128, dtype=np.float16)), "f16"),
+    "tf32_bias_relu": (lambda x, w, b: jax.nn.relu(x @ w + b),
+                       (_normal(256, 784), _normal(784, 1024), _normal(1024)), "tf32"),
+    "tf32_transposed": (lambda a, b: a.T @ b.T, (_normal(128, 256), _normal(192, 128)), "tf32"),
+    "tf32_edges": (lambda a, b: a @ b, (_normal(100, 37), _normal(37, 55)), "tf32"),
+    "bf16_edges": (lambda a, b: a @ b, (_normal(100, 37, dtype=BF16), _normal(37, 55, dtype=BF16)),
+                   "bf16"),
+    "attention": (lambda q, k: jnp.einsum("bhqd,bhkd->bhqk", q, k) * 0.125,
+                  (_normal(16, 4, 128, 64), _normal(16, 4, 128, 64)), "tf32"),
+    "attention_bf16": (lambda p, v: jnp.einsum("bhqk,bhkd->bhqd", p, v),
+                       (_normal(4, 4, 128, 128, dtype=BF16), _normal(4, 4, 128, 64, dtype=BF16)),
+                       "bf16"),
+    "mixed_16bit": (lambda a, b: a @ b, (_normal(64, 96, dtype=BF16),
+                                         _normal(96, 80, dtype=np.float16)), "tf32"),
+    "fused_operand": (lambda a, b: jnp.tanh(a) @ (b * 2.0).T, (_normal(96, 72), _normal(80, 72)),
+                      "tf32"),
+    "conv": (conv, (_normal(8, 16, 12, 12), _normal(32, 16, 3, 3)), "tf32"),
+    "highest": (lambda a, b: lax.dot(a, b, precision="highest"),
+                (_normal(200, 130), _normal(130, 150)), "simt"),
+    "highest_batched": (lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))),
+                                                     precision=lax.Precision.HIGHEST),
+                        (_normal(3, 70, 40), _normal(3, 40, 90)), "simt"),
+}
+
+
+# ---- here: plans and rendering ----------------------------------------------------------------
+
+def test_precision_is_carried_to_the_gemm_plan():
+    a, b = _normal(64, 32), _normal(32, 48)
+    (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b), a, b)
+    assert k.gemm.allow_tf32  # JAX's default on GPUs: TF32
+    (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b, precision="highest"), a, b)
+    assert not k.gemm.allow_tf32
+    (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b, precision=("high", "highest")), a, b)
+    assert not k.gemm.allow_tf32
+    with config.override(jax_default_matmul_precision="float32"):
+        (k,) = _gemm_kernels(lambda a, b: a @ b, a, b)
+        assert not k.gemm.allow_tf32
+        (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b, precision="default"), a, b)
+        assert k.gemm.allow_tf32  # an explicit precision wins over the config
+    with config.override(jax_default_matmul_precision="tensorfloat32"):
+        (k,) = _gemm_kernels(lambda a, b: a @ b, a, b)
+        assert k.gemm.allow_tf32
+
+
+def test_16bit_matmuls_accumulate_in_float32():
+    a, b = _normal(64, 32, dtype=BF16), _normal(32, 48, dtype=BF16)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, a, b)
+    assert k.acc_dtype == np.float32 and k.bufs[0][0] == BF16
+    got = np.asarray(jax.jit(lambda a, b: a @ b)(a, b))
+    want = a.astype(np.float32) @ b.astype(np.float32)
+    np.testing.assert_array_equal(got, want.astype(BF16))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_mode(name):
+    f, args, mode = CASES[name]
+    ks = _gemm_kernels(f, *args)
+    assert ks and all(cuda_gemm.gemm_supported(k) for k in ks)
+    assert {cuda_gemm._plan(k).mode for k in ks} == {mode}
+
+
+def test_float64_stays_on_the_generic_path():
+    with config.override(jax_enable_x64=True):
+        a, b = rng.standard_normal((64, 32)), rng.standard_normal((32, 48))
+        (k,) = _gemm_kernels(lambda a, b: a @ b, a, b)
+    assert not cuda_gemm.gemm_supported(k)
+
+
+def test_plain_operands_are_copied_asynchronously():
+    f, args, _ = CASES["tf32_transposed"]
+    (k,) = _gemm_kernels(f, *args)
+    p = cuda_gemm._plan(k)
+    assert p.a.plain and p.b.plain and not p.a.kmajor and p.b.kmajor
+    assert "cp.async.cg.shared.global" in render_source([k])
+    f, args, _ = CASES["tf32_edges"]  # rows of 37 floats: not 16-byte aligned
+    (k,) = _gemm_kernels(f, *args)
+    p = cuda_gemm._plan(k)
+    assert not p.a.plain and not p.b.plain
+
+
+def test_tile_size_follows_the_work():
+    ks = {n: _gemm_kernels(lambda a, b: a @ b, _normal(n, 256, dtype=BF16),
+                           _normal(256, n, dtype=BF16))[0] for n in (256, 8192)}
+    assert cuda_gemm._plan(ks[256]).BM == 64
+    p = cuda_gemm._plan(ks[8192])
+    assert (p.BM, p.BN) == (128, 256) and p.shared_bytes > 48 * 1024
+    assert cuda_gemm.gemm_launch_dims(ks[8192]).grid == ((8192 // 128) * (8192 // 256), 1, 1)
+
+
+def _tile_configs(monkeypatch, which: str):
+    """Force the largest ('big'), middle or smallest tile configuration for tests."""
+    monkeypatch.setattr(cuda_gemm, "NUM_SMS", {"big": 0, "small": 10 ** 9}.get(which, 0))
+    if which == "mid":
+        monkeypatch.setattr(cuda_gemm, "_CONFIGS", {e: c[1:] for e, c in cuda_gemm._CONFIGS.items()})
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+def test_rendered_source_compiles_with_nvcc(tmp_path, monkeypatch):
+    kernels = []
+    for which in ("small", "big"):
+        _tile_configs(monkeypatch, which)
+        for name, (f, args, _) in CASES.items():
+            for k in _gemm_kernels(f, *args):
+                k.name = f"{name}_{which}_{k.name}"
+                kernels.append(k)
+    cu = tmp_path / "k.cu"
+    cu.write_text(render_source(kernels))
+    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
+                        str(tmp_path / "k.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+
+# ---- on a GPU ---------------------------------------------------------------------------------
+
+def _reference(f, args):
+    """f on float64 copies (the exact product of the staged values) and on |args| (the scale
+    of the rounding error of each output)."""
+    wide = [np.asarray(a, np.float64) for a in args]
+    with config.override(jax_enable_x64=True):
+        exact = np.asarray(f(*wide))
+        scale = np.asarray(f(*[np.abs(a) for a in wide]))
+    return exact, np.abs(scale)
+
+
+# relative error bound (of sum |a||b|) per mode: TF32 rounds both operands to 11 bits
+_RTOL = {"bf16": 2e-5, "f16": 2e-5, "tf32": 2e-3, "simt": 1e-5}
+
+
+def _check(name, got, f, args, mode):
+    exact, scale = _reference(f, args)
+    got = np.asarray(got)
+    out_dt = jax.eval_shape(f, *args).dtype
+    assert got.dtype == out_dt, name
+    tol = _RTOL[mode] * scale + 1e-30
+    if out_dt in (BF16, np.float16):  # plus the rounding of the result itself
+        tol = tol + np.abs(exact) * (2.0 ** -8 if out_dt == BF16 else 2.0 ** -11)
+    err = np.abs(got.astype(np.float64) - exact)
+    assert np.all(err <= tol), f"{name}: max excess {np.max(err - tol)}"
+
+
+# every tile configuration on a few cases covering the staging paths
+TILED = ["bf16", "f16_transposed", "tf32_transposed", "tf32_edges", "bf16_edges", "conv"]
+
+
+@needs_cuda
+@pytest.mark.parametrize("name,tiles", [(n, "small") for n in sorted(CASES)] +
+                         [(n, t) for t in ("mid", "big") for n in TILED])
+def test_jit_cuda_matches_reference(name, tiles, monkeypatch):
+    _tile_configs(monkeypatch, tiles)
+    f, args, mode = CASES[name]
+    jf = jax.jit(lambda *a: f(*a), device="cuda")
+    _check(name, jf(*args), f, args, mode)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
+def test_small_integers_are_exact(dtype):
+    a = rng.integers(-8, 9, (300, 520)).astype(dtype)
+    b = rng.integers(-8, 9, (520, 136)).astype(dtype)
+    got = jax.jit(lambda a, b: a @ b, device="cuda")(a, b)
+    want = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)  # the result's rounding
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+# ---- benchmark (python tests/devices/test_cuda_gemm.py) ----------------------------------------
+
+def _bench_one(d, kernel, n, iters):
+    from tinyjax.devices.cuda_driver import nvrtc_compile
+    from tinyjax.devices.cuda import CUDADevice
+    src = render_source([kernel])
+    fn = d.get_function(d.load_module(nvrtc_compile(src, d.arch, CUDADevice.options)),
+                        kernel.name)
+    dims = CUDADevice.language.launch_dims(kernel)
+    if dims.shared_bytes > 48 * 1024:
+        d.set_max_shared(fn, dims.shared_bytes)
+    bufs = []
+    for dt, size in kernel.bufs:
+        host = (rng.random(size, dtype=np.float32) * 2 - 1).astype(dt)
+        p = d.alloc(host.nbytes)
+        d.htod(p, host.ctypes.data, host.nbytes)
+        bufs.append((p, host))
+    ptrs = [p for p, _ in bufs]
+    d.launch(fn, dims.grid, dims.block, ptrs, kernel.name, dims.shared_bytes)
+    d.synchronize()
+    e0, e1 = d.event(), d.event()
+    d.record(e0)
+    for _ in range(iters):
+        d.launch(fn, dims.grid, dims.block, ptrs, kernel.name, dims.shared_bytes)
+    d.record(e1)
+    ms = d.elapsed_ms(e0, e1) / iters
+    out = np.empty_like(bufs[0][1])
+    d.dtoh(out.ctypes.data, ptrs[0], out.nbytes)
+    a = bufs[1][1].reshape(n, n).astype(np.float64)
+    b = bufs[2][1].reshape(n, n).astype(np.float64)
+    rows = rng.integers(0, n, 4)
+    want = a[rows] @ b
+    err = np.max(np.abs(out.reshape(n, n)[rows].astype(np.float64) - want)) / np.sqrt(n)
+    for p, _ in bufs:
+        d.free(p)
+    return 2 * n ** 3 / ms / 1e9, err
+
+
+def _bench():
+    from tinyjax.devices.cuda_driver import driver
+    d = driver()
+    d.make_current()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    products = {"bf16": (BF16, None), "f16": (np.float16, None), "tf32": (np.float32, None),
+                "fp32-highest": (np.float32, "highest")}
+    for n in (8192, 4096, 1024):
+        iters = max(3, int(2e12 / n ** 3))
+        for name, (dt, prec) in products.items():
+            z = np.zeros((n, n), dt)
+            (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b, precision=prec), z, z)
+            mode = cuda_gemm._plan(k).mode
+            tf, err = _bench_one(d, k, n, iters)
+            line = f"{n:5d} {name:13s} tinyjax[{mode}] {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})"
+            if torch is not None:
+                tdt = {np.dtype(np.float16): torch.float16, BF16: torch.bfloat16}.get(
+                    np.dtype(dt), torch.float32)
+                torch.backends.cuda.matmul.allow_tf32 = prec is None
+                ta = torch.randn(n, n, device="cuda").to(tdt)
+                tb = torch.randn(n, n, device="cuda").to(tdt)
+                torch.matmul(ta, tb)
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                for _ in range(iters):
+                    torch.matmul(ta, tb)
+                e.record()
+                torch.cuda.synchronize()
+                ttf = 2 * n ** 3 / (s.elapsed_time(e) / iters) / 1e9
+                line += f"   torch {ttf:7.1f} TFLOP/s   ratio {tf / ttf:5.2f}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(_bench())
