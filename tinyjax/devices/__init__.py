@@ -139,10 +139,12 @@ def _present() -> list[str]:
 
 def local_devices(process_index: Optional[int] = None, backend: Optional[str] = None
                   ) -> list[Device]:
+    """The devices of ``backend`` this process can address (one process: ``devices()``)."""
     return devices(backend)
 
 
 def device_count(backend: Optional[str] = None) -> int:
+    """How many devices ``backend`` has."""
     return len(devices(backend))
 
 
