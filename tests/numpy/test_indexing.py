@@ -379,3 +379,14 @@ def test_where_one_argument():
     got = jax.jit(lambda c: jnp.where(c, size=3, fill_value=-1))(c)
     np.testing.assert_array_equal(got[0], [0, 1, -1])
     np.testing.assert_array_equal(got[1], [1, 0, -1])
+
+
+def test_an_empty_ellipsis_separates_advanced_indices():
+    """numpy puts the broadcast axes first when advanced indices are separated, also by an
+    ellipsis that stands for no axes."""
+    x = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    for idx in [(slice(None), 0, Ellipsis, 0, np.array([0])),
+                (slice(None), np.array([0]), Ellipsis, np.array([1]), slice(None))]:
+        for f in (lambda a: a[idx], jax.jit(lambda a: a[idx])):
+            got = np.asarray(f(jnp.asarray(x)))
+            assert got.shape == x[idx].shape and np.array_equal(got, x[idx])

@@ -1,35 +1,75 @@
-"""CUDA C rendering of the kernel IR: the C renderer of :mod:`tinyjax.devices.cstyle` with a
-grid in place of the CPU loop nest.
+"""CUDA C rendering of the kernel IR: the C renderer of :mod:`tinyjax.devices.cstyle` (atoms,
+ALU ops, SSA bodies) with GPU launch geometry and loop structure per kernel kind.
 
-A first, correctness-first step:
+:meth:`CUDALanguage.plan` picks the structure of each kernel from its shapes; the rendering
+and :meth:`CUDALanguage.launch_dims` (grid, block, dynamic shared bytes: what the runtime
+launches) both follow that plan:
 
-* elementwise kernels: one thread per point of the loop space;
-* reductions (softmax's stages, matmuls too): one thread per output point, each running a
-  serial accumulation loop over the reduce axes (a ``full_epilogue`` body then loops over
-  them again);
-* sort and scatter kernels raise ``NotImplementedError`` (``jit`` evaluates eagerly).
+* elementwise: a grid-stride loop, one point per thread -- or, where the innermost axis is
+  contiguous and 16-byte aligned in the store (and the size divides), ``VECTOR`` points per
+  thread with 16-byte vector loads/stores (``tj_vec``) for every load that allows it;
+* reductions (``pre`` stages and ``full_epilogue`` too: softmax is one kernel): ``W`` threads
+  per output point, each accumulating a strided part of the reduce space, combined by warp
+  shuffles (``__shfl_xor_sync``) and, across warps, through shared memory, so that every one
+  of the ``W`` threads ends with the final accumulator (later stages and a full epilogue run
+  over the reduce space again, spread over the same threads).  Two layouts: ``rows``
+  (consecutive threads walk the reduce space: a row sum) and ``cols`` (consecutive threads
+  are consecutive output points: a column sum, coalesced across threads; ``W = 1`` is one
+  thread per output with a serial loop).  With few outputs and a long reduce space (a full
+  sum) the reduce space is split over ``G`` blocks per output, whose partial results go to a
+  module-global array; the last block to finish (an atomic counter) combines them and runs
+  the epilogue;
+* sort: one block per row, a stable bottom-up merge sort of the indices in which each
+  element finds its place by binary search in the other run (rows up to ``SORT_SHARED``
+  in shared memory, longer ones in a module-global scratch area);
+* scatter: one block: the copy (``body``) over a block-stride loop, ``__syncthreads()``, then
+  the updates -- ``add`` with ``atomicAdd``, integer ``min``/``max`` with ``atomicMin``/``Max``,
+  other combines of 4/8-byte values with an ``atomicCAS`` loop (all in parallel: floating-point
+  ``add``/``mul`` then round in an unspecified order, as JAX on GPUs), ``replace`` in parallel
+  too but deterministically (the last update in C order wins: an ``atomicMax`` of the update
+  number per target first); combines of 1/2-byte values run serially in one thread.
 
-:meth:`CUDALanguage.launch_dims` gives the launch geometry of a rendered kernel.
+Module-global arrays (split reductions, long sorts, ``replace`` scatters) assume one launch
+of a kernel at a time (one stream).  Vectorised kernels check their pointers' alignment once
+at run time (a view may start inside an allocation) and otherwise move lane by lane.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
-from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage, _is_float
+from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage, _half, _is_float
 from tinyjax.devices.cuda_gemm import gemm_launch_dims, gemm_supported, render_gemm
-from tinyjax.lowering.kernel import Kernel
+from tinyjax.lowering.kernel import Kernel, UOp, _is_true
+from tinyjax.lowering.symbolic import Var, as_affine
 
-__all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims"]
+__all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "Plan"]
 
 BLOCK = 256
+MAX_GRID_X = 2 ** 31 - 1
 
 
 class LaunchDims(NamedTuple):
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     shared_bytes: int
+
+
+class Plan(NamedTuple):
+    """How a kernel runs: ``kind`` (elementwise, reduce, sort, scatter, gemm), threads per
+    block, blocks, and per kind: ``lanes`` (elementwise points per thread), ``layout``/``W``/
+    ``G`` (reduce: thread layout, threads per output point, blocks per output group),
+    ``mode`` (scatter: how updates combine; sort: where the indices live)."""
+    kind: str
+    block: int
+    grid: int
+    lanes: int = 1
+    layout: str = ""
+    W: int = 1
+    G: int = 1
+    mode: str = ""
+
 
 _TYPES = r"""
 typedef signed char int8_t;
@@ -52,6 +92,25 @@ typedef unsigned long uint64_t;
 __device__ __forceinline__ void tj_memcpy(void *d, const void *s, unsigned long n) {
   for (unsigned long i = 0; i < n; i++) ((char *)d)[i] = ((const char *)s)[i];
 }
+/* N consecutive elements moved by one (16-byte where N * sizeof(T) == 16) access; element
+   by element where the pointer is not aligned for it (a view into a row of a buffer) */
+template <typename T, int N> struct alignas(sizeof(T) * N) tj_vec { T v[N]; };
+template <typename T, int N>
+__device__ __forceinline__ tj_vec<T, N> tj_ld(const T *__restrict__ p, bool aligned) {
+  if (aligned) return *(const tj_vec<T, N> *)p;
+  tj_vec<T, N> r;
+  for (int j = 0; j < N; j++) r.v[j] = p[j];
+  return r;
+}
+template <typename T, int N>
+__device__ __forceinline__ void tj_st(T *__restrict__ p, const tj_vec<T, N> &x, bool aligned) {
+  if (aligned) { *(tj_vec<T, N> *)p = x; return; }
+  for (int j = 0; j < N; j++) p[j] = x.v[j];
+}
+/* the bits of a value as another type of the same size */
+template <typename D, typename S> __device__ __forceinline__ D tj_as(S s) {
+  union { S s; D d; } u; u.s = s; return u.d;
+}
 """
 
 
@@ -71,12 +130,54 @@ def _device_helpers() -> str:
 CUDA_PRELUDE = _TYPES + _device_helpers()
 
 
+class _Raw(str):
+    """A CONST uop argument rendered verbatim (a lane of a vector load)."""
+
+
+def _prod(xs) -> int:
+    return int(np.prod(list(xs), dtype=np.int64))
+
+
+def _pow2ceil(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _coef(index, axis: Optional[int]) -> Optional[int]:
+    """The coefficient of loop variable ``i<axis>`` in an affine index (None: not affine)."""
+    aff = as_affine(index)
+    if aff is None or axis is None:
+        return None
+    return {v.name: c for v, c in aff[0].items()}.get(f"i{axis}", 0)
+
+
+def _deps(uops: list[UOp], roots) -> set[int]:
+    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
+    out, todo = set(), list(roots)
+    while todo:
+        i = todo.pop()
+        if i not in out:
+            out.add(i)
+            todo.extend(uops[i].srcs)
+    return out
+
+
 class CUDALanguage(CStyleLanguage):
     """CUDA spellings: kernels are ``extern "C" __global__`` over one pointer per buffer."""
 
     kernel_prefix = 'extern "C" __global__ '
     index_type = "long"  # 64-bit on the device as on the (LP64) host
+    sms = 132            # streaming multiprocessors (H100): how many blocks fill the GPU
+    VECTOR = 4           # elementwise points per thread on the vectorised path
+    ROW_ELEMS = 16       # reduce elements per thread before more threads join an output
+    MAX_W = 512          # threads per output point
+    SORT_SHARED = 4096   # longest row sorted in shared memory
+    SORT_SCRATCH = 1 << 22  # indices of the global scratch area for longer rows
 
+    # ---- spellings ---------------------------------------------------------------------------
     def alu(self, op, dt, args, arg_dts):
         xt = np.dtype(arg_dts[0])
         if op == "population_count":
@@ -86,84 +187,459 @@ class CUDALanguage(CStyleLanguage):
             return f"({self.fn('fabs', xt)}({args[0]})<={big})"
         return super().alu(op, dt, args, arg_dts)
 
-    def kernel_header(self, k: Kernel) -> list[str]:
+    def const(self, value, dt) -> str:
+        if isinstance(value, _Raw):
+            return str(value)
+        return super().const(value, dt)
+
+    def kernel_header(self, k: Kernel, block: Optional[int] = None) -> list[str]:
+        """The comment and signature of ``k``; with ``block``, ``__launch_bounds__(block)``
+        (registers are budgeted for that many threads)."""
         head = []
         if k.source_lines:
             head.append("/* " + k.name + " fuses: " +
                         ", ".join(k.source_lines).replace("*/", "* /") + " */")
-        params = []
-        for slot, (dt, _) in enumerate(k.bufs):
-            q = "" if slot == 0 else "const "
-            params.append(f"{q}{self.storage(dt)} *__restrict__ data{slot}")
-        head.append(f"{self.kernel_prefix}void {k.name}({', '.join(params)}) {{")
+        bounds = f"__launch_bounds__({block}) " if block else ""
+        head.append(f"{self.kernel_prefix}void {bounds}{k.name}({', '.join(self._params(k))}) {{")
         return head
 
-    @staticmethod
-    def threads(k: Kernel) -> int:
-        """How many threads ``k`` runs: one per output point."""
-        if k.reduce_op is None:
-            return int(np.prod(k.full_shape, dtype=np.int64))
-        return int(np.prod([s for a, s in enumerate(k.full_shape) if a not in k.reduce_axes],
-                           dtype=np.int64))
+    def _params(self, k: Kernel, slots=None) -> list[str]:
+        params = []
+        for slot, (dt, _) in enumerate(k.bufs):
+            if slots is None or slot in slots:
+                q = "" if slot == 0 and slots is None else "const "
+                params.append(f"{q}{self.storage(dt)} *__restrict__ data{slot}")
+        return params
 
-    def launch_dims(self, k: Kernel) -> "LaunchDims":
-        """The launch geometry of ``render_kernel(k)``: (grid, block, dynamic shared bytes)."""
-        if k.gemm is not None and gemm_supported(k):
-            return gemm_launch_dims(k)
-        return LaunchDims((max(-(-self.threads(k) // BLOCK), 1), 1, 1), (BLOCK, 1, 1), 0)
+    def _indices(self, flat: str, names: list[str], sizes: list[int], ind: str) -> list[str]:
+        """Declarations of ``names`` (C order over ``sizes``) from the flat index ``flat``."""
+        out, it = [], self.index_type
+        for j in range(len(names) - 1, -1, -1):
+            if j == 0:
+                out.append(f"{ind}[[maybe_unused]] const {it} {names[j]} = {flat};")
+            else:
+                out.append(f"{ind}[[maybe_unused]] const {it} {names[j]} = {flat} % {sizes[j]};")
+                flat = f"({flat} / {sizes[j]})"
+        return out
 
-    def render_kernel(self, k: Kernel, parallel_threshold: int = 0) -> str:
+    def _shfl(self, fn: str, v: str, dt, arg: str) -> str:
+        """A warp shuffle of ``v`` (a value of ``dt``'s compute type); narrow ints go as int."""
+        T = self.type(dt)
+        if np.dtype(dt).itemsize < 4 and not _half(dt):
+            return f"(({T}){fn}(0xffffffffu, (int){v}, {arg}))"
+        return f"{fn}(0xffffffffu, {v}, {arg})"
+
+    # ---- plans -------------------------------------------------------------------------------
+    def plan(self, k: Kernel) -> Plan:
+        """The structure and launch size of ``k`` (see the module docstring)."""
         if k.gemm is not None and gemm_supported(k):
-            return render_gemm(self, k)
+            return Plan("gemm", 0, 0)
         if k.sort is not None:
-            raise NotImplementedError("cuda: no rendering for the sort kernel kind yet")
+            return self._sort_plan(k)
         if k.scatter_shape is not None:
-            raise NotImplementedError("cuda: no rendering for the scatter kernel kind yet")
-        it, full = self.index_type, k.full_shape
-        red = set(k.reduce_axes) if k.reduce_op is not None else set()
+            return Plan("scatter", 1024, 1, mode=self._scatter_mode(k))
+        if k.reduce_op is not None:
+            return self._reduce_plan(k)
+        n = _prod(k.full_shape)
+        lanes = self.VECTOR if self._vector_store(k) else 1
+        return Plan("elementwise", BLOCK, min(_cdiv(n // lanes, BLOCK), MAX_GRID_X), lanes=lanes)
+
+    def launch_dims(self, k: Kernel) -> LaunchDims:
+        """The launch geometry of ``render_kernel(k)``: (grid, block, dynamic shared bytes)."""
+        p = self.plan(k)
+        if p.kind == "gemm":
+            return gemm_launch_dims(k)
+        return LaunchDims((p.grid, 1, 1), (p.block, 1, 1), 0)
+
+    def _vector_ok(self, index, valid, last: int) -> bool:
+        """Whether ``VECTOR`` consecutive points along ``i<last>`` (the first a multiple of
+        ``VECTOR``) are consecutive, aligned elements: unit stride along it, every other
+        stride and the offset multiples of ``VECTOR``, no mask."""
+        aff = as_affine(index)
+        if aff is None or not _is_true(valid):
+            return False
+        coefs, off = aff
+        V = self.VECTOR
+        c = {v.name: x for v, x in coefs.items()}
+        return (c.get(f"i{last}") == 1 and off % V == 0 and
+                all(x % V == 0 for n, x in c.items() if n != f"i{last}"))
+
+    def _vector_store(self, k: Kernel) -> bool:
+        full = k.full_shape
+        stores = [u for u in k.body if u.op == "STORE"]
+        if not full or full[-1] % self.VECTOR or len(stores) != 1 or k.body[-1].op != "STORE":
+            return False
+        return self._vector_ok(k.body[-1].arg, 1, len(full) - 1)
+
+    def _reduce_plan(self, k: Kernel) -> Plan:
+        full, red = k.full_shape, set(k.reduce_axes)
         outer = [a for a in range(len(full)) if a not in red]
-        inner = [a for a in range(len(full)) if a in red]
-        L = self.kernel_header(k)
-        L.append(f"  const {it} gid = (({it})blockIdx.x) * blockDim.x + threadIdx.x;")
-        L.append(f"  if (gid >= {self.threads(k)}) return;")
-        L.extend(self._unravel("gid", outer, full, "  ") if outer else [])
-        ind = "  "
-        if k.reduce_op is None:
-            body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
-            L.extend(body)
-            return "\n".join(L + ["}"])
+        O, R = _prod(full[a] for a in outer), _prod(full[a] for a in red)
+        ro = next((a for a in reversed(sorted(red)) if full[a] > 1), None)
+        oo = next((a for a in reversed(outer) if full[a] > 1), None)
+        rows = cols = 0
+        for rb in [s[2] for s in k.pre] + [k.rbody]:
+            for u in rb:
+                if u.op == "LOAD" and not u.srcs:
+                    cr, co = _coef(u.arg[1], ro), _coef(u.arg[1], oo)
+                    rows += cr is not None and abs(cr) <= 1
+                    cols += co is not None and abs(co) <= 1
+        busy = self.sms * 2048  # threads that fill the GPU
+        if oo is not None and cols > rows:
+            # consecutive threads on consecutive outputs; more threads per output (up to a
+            # warp) while that leaves the GPU idle
+            W = 1
+            while W < 32 and 2 * W <= R and O * W < busy:
+                W *= 2
+            T, layout = BLOCK, "cols"
+        else:
+            W = min(_pow2ceil(_cdiv(max(R, 1), self.ROW_ELEMS)), self.MAX_W)
+            while W < self.MAX_W and W < R and O * W < busy:
+                W *= 2
+            T, layout = max(W, BLOCK), "rows"
+        P = T // W
+        blocks = _cdiv(O, P)
+        G = 1
+        if not k.pre and not k.full_epilogue and 0 < blocks < 2 * busy // T:
+            G = max(1, min(_cdiv(2 * busy // T, blocks), R // (W * 32)))
+        if blocks * G > MAX_GRID_X:
+            raise NotImplementedError(f"cuda: {k.name}: {O} outputs exceed the grid")
+        return Plan("reduce", T, blocks * G, layout=layout, W=W, G=G)
 
-        def reduce_into(rbody, op, dt, acc, prefix):
-            L.append(f"{ind}{self.type(dt)} {acc} = {self.identity(op, dt)};")
-            rind = ind
-            for a in inner:
-                L.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-                rind += "  "
-            rb, val = self.render_body(rbody, prefix, None, k.bufs, rind)
-            L.extend(rb)
-            L.append(f"{rind}{acc} = {self.combine(op, acc, val, dt)};")
-            for _ in inner:
-                rind = rind[:-2]
-                L.append(f"{rind}}}")
+    def _sort_plan(self, k: Kernel) -> Plan:
+        axis = k.sort[0]
+        n = k.full_shape[axis]
+        rows = _prod(k.full_shape) // n if n else 0
+        if n <= self.SORT_SHARED:
+            return Plan("sort", min(1024, max(32, _pow2ceil(n))), min(rows, MAX_GRID_X),
+                        mode="shared")
+        return Plan("sort", 1024, min(rows, max(1, self.SORT_SCRATCH // n)), mode="global")
 
-        for j, (op, dt, rb) in enumerate(k.pre):
-            reduce_into(rb, op, dt, f"pacc{j}", f"p{j}_")
-        reduce_into(k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r")
-        eind = ind
+    def _scatter_mode(self, k: Kernel) -> str:
+        """How the updates of a scatter combine into the output (see the module docstring)."""
+        sc = k.sbody[-1]
+        dt = np.dtype(k.sbody[sc.srcs[1]].dtype)
+        if sc.arg == "replace":
+            # the per-element winner array is module memory: not for huge outputs
+            return "winner" if _prod(k.scatter_shape) < 2 ** 32 - 1 and k.bufs[0][1] <= 1 << 28 \
+                else "serial"
+        if dt.itemsize < 4 or _half(dt) or dt == np.bool_:
+            return "serial"
+        if sc.arg == "add" and (dt.kind in "iu" or dt.itemsize == 4 or dt == np.float64):
+            return "atomic"
+        if sc.arg in ("max", "min") and dt.kind in "iu":
+            return "atomic"
+        return "cas"
+
+    # ---- rendering ---------------------------------------------------------------------------
+    def render_kernel(self, k: Kernel, parallel_threshold: int = 0) -> str:
+        p = self.plan(k)
+        if p.kind == "gemm":
+            return render_gemm(self, k)
+        return "\n".join(getattr(self, f"_render_{p.kind}")(k, p) + ["}"])
+
+    def _render_elementwise(self, k: Kernel, p: Plan) -> list[str]:
+        it, full, V = self.index_type, k.full_shape, p.lanes
+        n = _prod(full)
+        loop = (f"  for ({it} gid = ({it})blockIdx.x * blockDim.x + threadIdx.x; gid < {n // V}; "
+                f"gid += ({it})gridDim.x * blockDim.x) {{")
+        names = [f"i{a}" for a in range(len(full))]
+        if V == 1:
+            L = self.kernel_header(k, p.block) + [loop]
+            L.extend(self._indices("gid", names, list(full), "    "))
+            L.extend(self.render_body(k.body, "v", None, k.bufs, "    ")[0])
+            return L + ["  }"]
+        # V points per thread along the last axis: vector loads and store, then the body once
+        # per lane in its own scope, every vectorised load replaced by its lane
+        last = len(full) - 1
+        ib = {f"i{last}": Var("ib", 0, max(full[-1] - V, 0))}
+        body, slots, loads = list(k.body), {0}, []
+        for i, u in enumerate(body):
+            if u.op == "LOAD" and not u.srcs and self._vector_ok(u.arg[1], u.arg[2], last):
+                slot = u.arg[0]
+                dt = k.bufs[slot][0]
+                S = self.storage(dt)
+                slots.add(slot)
+                loads.append(f"    const tj_vec<{S}, {V}> vl{i} = tj_ld<{S}, {V}>(data{slot} + "
+                             f"({self.index(u.arg[1].substitute(ib))}), aligned);")
+                body[i] = UOp("CONST", u.dtype, (), [_Raw(self.load(dt, f"vl{i}.v[{j}]"))
+                                                     for j in range(V)])
+        st = body[-1]
+        body[-1] = UOp("CAST", body[st.srcs[0]].dtype, st.srcs, None)
+        S0 = self.storage(k.bufs[0][0])
+        L = self.kernel_header(k, p.block)
+        # the buffers' addresses decide once (a view may start inside an allocation)
+        L.append("  const bool aligned = " + " && ".join(
+            f"(unsigned long)data{s} % {V * np.dtype(k.bufs[s][0]).itemsize} == 0"
+            for s in sorted(slots)) + ";")
+        L.append(loop)
+        L.extend(self._indices("gid", names[:-1] + ["ib0"], list(full[:-1]) + [full[-1] // V],
+                               "    "))
+        L.append(f"    const {it} ib = ib0 * {V};")
+        L.extend(loads)
+        L.append(f"    tj_vec<{S0}, {V}> vs;")
+        for j in range(V):
+            lane = [UOp(u.op, u.dtype, u.srcs, u.arg[j]) if u.op == "CONST" and
+                    isinstance(u.arg, list) else u for u in body]
+            L.append(f"    {{ [[maybe_unused]] const {it} i{last} = ib + {j};")
+            lines, val = self.render_body(lane, "v", None, k.bufs, "      ")
+            L.extend(lines)
+            L.append(f"      vs.v[{j}] = {self.store(k.bufs[0][0], val)}; }}")
+        L.append(f"    tj_st<{S0}, {V}>(data0 + ({self.index(st.arg.substitute(ib))}), vs, aligned);")
+        return L + ["  }"]
+
+    def _group_combine(self, p: Plan, op: str, dt, v: str, ind: str) -> list[str]:
+        """Combine ``v`` over the ``W`` threads of each output point; every one of them ends
+        with the same result (combined in the same order)."""
+        W, T = p.W, p.block
+        P = T // W
+        if W == 1:
+            return []
+        T_ = self.type(dt)
+        if p.layout == "cols":
+            return [f"{ind}{{ {T_} *sm = ({T_} *)tj_smem;",
+                    f"{ind}  sm[tid] = {v};",
+                    f"{ind}  __syncthreads();",
+                    f"{ind}  {v} = sm[ol];",
+                    f"{ind}  for (int j = 1; j < {W}; j++) "
+                    f"{v} = {self.combine(op, v, f'sm[j * {P} + ol]', dt)};",
+                    f"{ind}  __syncthreads(); }}"]
+        L = []
+        m = min(W, 32) // 2
+        while m >= 1:  # every lane shuffles (a shuffle inside ?: would not run in all)
+            L.append(f"{ind}{{ const {T_} t = {self._shfl('__shfl_xor_sync', v, dt, str(m))}; "
+                     f"{v} = {self.combine(op, v, 't', dt)}; }}")
+            m //= 2
+        # max/min may keep either of two equal values (+-0): take the group leader's
+        L.append(f"{ind}{v} = {self._shfl('__shfl_sync', v, dt, f'(tid & 31) & ~{min(W, 32) - 1}')};")
+        if W > 32:
+            nw = W // 32
+            L += [f"{ind}{{ {T_} *sm = ({T_} *)tj_smem;",
+                  f"{ind}  if ((tid & 31) == 0) sm[tid >> 5] = {v};",
+                  f"{ind}  __syncthreads();",
+                  f"{ind}  {v} = sm[ol * {nw}];",
+                  f"{ind}  for (int j = 1; j < {nw}; j++) "
+                  f"{v} = {self.combine(op, v, f'sm[ol * {nw} + j]', dt)};",
+                  f"{ind}  __syncthreads(); }}"]
+        return L
+
+    def _render_reduce(self, k: Kernel, p: Plan) -> list[str]:
+        it, full = self.index_type, k.full_shape
+        red = [a for a in range(len(full)) if a in k.reduce_axes]
+        outer = [a for a in range(len(full)) if a not in k.reduce_axes]
+        O, R = _prod(full[a] for a in outer), _prod(full[a] for a in red)
+        T, W, G = p.block, p.W, p.G
+        P = T // W
+        L = []
+        if G > 1:
+            L.append(f"__device__ {self.type(k.acc_dtype)} {k.name}_part[{_cdiv(O, P) * P * G}];")
+            L.append(f"__device__ unsigned int {k.name}_count[{_cdiv(O, P)}];")
+        L += self.kernel_header(k, T)
+        L.append("  const int tid = threadIdx.x;")
+        if p.layout == "rows":
+            L.append(f"  const int part = tid % {W}, ol = tid / {W};")
+        else:
+            L.append(f"  const int part = tid / {P}, ol = tid % {P};")
+        L.append(f"  const {it} ob = blockIdx.x / {G}, o = ob * {P} + ol;")
+        L.append(f"  const bool active = o < {O};")
+        if W > 1 and (p.layout == "cols" or W > 32):
+            L.append(f"  __shared__ __align__(16) unsigned char tj_smem[{T * 8}];")
+        L.extend(self._indices("o", [f"i{a}" for a in outer], [full[a] for a in outer], "  "))
+        if G > 1:
+            C = _cdiv(R, G)
+            L.append(f"  const {it} g = blockIdx.x % {G}, lo = g * {C}, "
+                     f"hi = active ? (lo + {C} < {R} ? lo + {C} : {R}) : lo;")
+        else:
+            L.append(f"  const {it} lo = 0, hi = active ? {R} : 0;")
+        red_names, red_sizes = [f"i{a}" for a in red], [full[a] for a in red]
+        stages = [(rb, op, dt, f"pacc{j}", f"p{j}_") for j, (op, dt, rb) in enumerate(k.pre)]
+        stages.append((k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
+        for rbody, op, dt, acc, prefix in stages:
+            L.append(f"  {self.type(dt)} {acc} = {self.identity(op, dt)};")
+            L.append("  #pragma unroll 4")
+            L.append(f"  for ({it} r = lo + part; r < hi; r += {W}) {{")
+            L.extend(self._indices("r", red_names, red_sizes, "    "))
+            lines, val = self.render_body(rbody, prefix, None, k.bufs, "    ")
+            L.extend(lines)
+            L.append(f"    {acc} = {self.combine(op, acc, val, dt)};")
+            L.append("  }")
+            L.extend(self._group_combine(p, op, dt, acc, "  "))
+        if G > 1:
+            # the last block of this output group to finish combines the G partial results
+            dt, op = k.acc_dtype, k.reduce_op
+            T_ = self.type(dt)
+            L += [f"  if (part == 0) {k.name}_part[o * {G} + g] = acc0;",
+                  "  __threadfence();",
+                  "  __shared__ int tj_last;",
+                  "  __syncthreads();",
+                  f"  if (tid == 0) tj_last = atomicAdd(&{k.name}_count[ob], 1u) == {G - 1};",
+                  "  __syncthreads();",
+                  "  if (!tj_last) return;",
+                  "  __threadfence();",
+                  f"  if (tid == 0) {k.name}_count[ob] = 0u;",
+                  f"  acc0 = {self.identity(op, dt)};",
+                  f"  for ({it} q = part; q < {G}; q += {W}) acc0 = "
+                  f"{self.combine(op, 'acc0', f'((volatile {T_} *){k.name}_part)[o * {G} + q]', dt)};"]
+            L.extend(self._group_combine(p, op, dt, "acc0", "  "))
         if k.full_epilogue:
-            for a in inner:
-                L.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-                eind += "  "
-        body, _ = self.render_body(k.body, "v", "acc0", k.bufs, eind)
-        L.extend(body)
-        if k.full_epilogue:
-            for _ in inner:
-                eind = eind[:-2]
-                L.append(f"{eind}}}")
-        return "\n".join(L + ["}"])
+            L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
+            L.extend(self._indices("r", red_names, red_sizes, "    "))
+        else:
+            L.append("  if (active && part == 0) {")
+        L.extend(self.render_body(k.body, "v", "acc0", k.bufs, "    ")[0])
+        return L + ["  }"]
+
+    def _sort_less(self, k: Kernel) -> list[str]:
+        """``<name>_less(keys.., a, b)``: whether the row element at offset ``a`` sorts strictly
+        before the one at ``b`` -- the semantics of the C renderer's ``render_sort_less``."""
+        desc, slots = k.sort[1], k.sort[2]
+        L = [f"__device__ __forceinline__ int {k.name}_less("
+             f"{', '.join(self._params(k, slots))}, long a, long b) {{"]
+        for slot in slots:
+            dt = np.dtype(k.bufs[slot][0])
+            T = self.type(dt)
+            L.append(f"  {{ {T} x = {self.load(dt, f'data{slot}[a]')}, "
+                     f"y = {self.load(dt, f'data{slot}[b]')};")
+            if desc and _is_float(dt):
+                if T == "float":
+                    L.append("    int bx = __float_as_int(x), by = __float_as_int(y);")
+                    mx = "0x7fffffff"
+                else:
+                    L.append("    long long bx = __double_as_longlong(x), by = __double_as_longlong(y);")
+                    mx = "0x7fffffffffffffffLL"
+                L.append(f"    if (bx < 0) bx ^= {mx}; if (by < 0) by ^= {mx};")
+                L.append("    if (bx != by) return bx > by; }")
+            elif desc:
+                L.append("    if (x != y) return x > y; }")
+            elif _is_float(dt):
+                L.append("    int xn = x != x, yn = y != y;")
+                L.append("    if (xn | yn) { if (xn != yn) return yn; }")
+                L.append("    else if (x != y) return x < y; }")
+            else:
+                L.append("    if (x != y) return x < y; }")
+        return L + ["  return 0;", "}"]
+
+    def _render_sort(self, k: Kernel, p: Plan) -> list[str]:
+        axis, _, slots = k.sort
+        shape = k.full_shape
+        n = shape[axis]
+        stride = _prod(shape[axis + 1:])
+        rows = _prod(shape) // n if n else 0
+        keys = ", ".join(f"data{s}" for s in slots)
+        L = self._sort_less(k)
+        if p.mode == "global":
+            L.append(f"__device__ int {k.name}_scratch[{p.grid * 2 * n}];")
+        L += self.kernel_header(k, p.block)
+        L.append("  const int tid = threadIdx.x;")
+        if p.mode == "shared":
+            L.append(f"  __shared__ int tj_idx[{max(2 * n, 1)}];")
+            L.append("  int *src = tj_idx, *dst = tj_idx + " + str(n) + ";")
+        else:
+            L.append(f"  int *src = {k.name}_scratch + (long)blockIdx.x * {2 * n}, "
+                     f"*dst = src + {n};")
+        less = f"{k.name}_less({keys}, "
+        L += [
+            f"  for (long row = blockIdx.x; row < {rows}; row += gridDim.x) {{",
+            f"    const long base = (row / {stride}) * {n * stride} + row % {stride};",
+            f"    for (long j = tid; j < {n}; j += blockDim.x) src[j] = (int)j;",
+            "    __syncthreads();",
+            # merge runs of w: each element's place is its index plus the number of elements
+            # of the other run that go before it (ties: the left run first, so it is stable)
+            f"    for (long w = 1; w < {n}; w *= 2) {{",
+            f"      for (long i = tid; i < {n}; i += blockDim.x) {{",
+            "        const long lo = i / (2 * w) * (2 * w);",
+            f"        const long mid = lo + w < {n} ? lo + w : {n}, "
+            f"hi = lo + 2 * w < {n} ? lo + 2 * w : {n};",
+            "        const int x = src[i];",
+            f"        const long xo = base + (long)x * {stride};",
+            "        long l, h;",
+            "        if (i < mid) {",
+            "          l = mid; h = hi;",
+            "          while (l < h) { long m = (l + h) / 2;",
+            f"            if ({less}base + (long)src[m] * {stride}, xo)) l = m + 1; else h = m; }}",
+            "          dst[i + l - mid] = x;",
+            "        } else {",
+            "          l = lo; h = mid;",
+            "          while (l < h) { long m = (l + h) / 2;",
+            f"            if (!{less}xo, base + (long)src[m] * {stride})) l = m + 1; else h = m; }}",
+            "          dst[i - mid + l] = x;",
+            "        }",
+            "      }",
+            "      __syncthreads();",
+            "      int *t = src; src = dst; dst = t;",
+            "    }",
+            f"    for (long j = tid; j < {n}; j += blockDim.x) data0[base + j * {stride}] = src[j];",
+            "    __syncthreads();",
+            "  }",
+        ]
+        return L
+
+    def _scatter_new(self, op: str, dt, cur: str, v: str) -> str:
+        """The combined value of a scatter update (the C renderer's ``render_scatter``)."""
+        if op == "replace":
+            return v
+        if op in ("add", "mul"):
+            if dt == np.bool_:
+                return f"({cur}{'|' if op == 'add' else '&'}{v})"
+            return f"{cur}{'+' if op == 'add' else '*'}{v}"
+        return self.alu(op, dt, [cur, v], [dt, dt])
+
+    def _render_scatter(self, k: Kernel, p: Plan) -> list[str]:
+        it, full, ss = self.index_type, k.full_shape, k.scatter_shape
+        n, nu, n0 = _prod(full), _prod(ss), k.bufs[0][1]
+        uops, sc = k.sbody, k.sbody[-1]
+        dt = np.dtype(uops[sc.srcs[1]].dtype)
+        L = []
+        if p.mode == "winner":
+            L.append(f"__device__ unsigned int {k.name}_win[{max(n0, 1)}];")
+        L += self.kernel_header(k, p.block)
+        L.append("  const int tid = threadIdx.x;")
+        L.append(f"  for ({it} gid = tid; gid < {n}; gid += blockDim.x) {{")
+        L.extend(self._indices("gid", [f"i{a}" for a in range(len(full))], list(full), "    "))
+        L.extend(self.render_body(k.body, "v", None, k.bufs, "    ")[0])
+        L.append("  }")
+        if p.mode == "winner":
+            L.append(f"  for ({it} q = tid; q < {n0}; q += blockDim.x) {k.name}_win[q] = 0u;")
+        L.append("  __syncthreads();")
+
+        def updates(stmt: str, serial: bool = False, needs=(0, 1, 2)):
+            head = (f"  if (tid == 0) for ({it} u = 0; u < {nu}; u++) {{" if serial else
+                    f"  for ({it} u = tid; u < {nu}; u += blockDim.x) {{")
+            L.append(head)
+            L.extend(self._indices("u", [f"i{a}" for a in range(len(ss))], list(ss), "    "))
+            L.extend(self.render_body(uops[:-1], "s", None, k.bufs, "    ",
+                                      only=_deps(uops, [sc.srcs[j] for j in needs]))[0])
+            o, v, ok = (f"s{i}" if uops[i].op != "CONST" else self.const(uops[i].arg, uops[i].dtype)
+                        for i in sc.srcs)
+            L.append("    " + stmt.format(o=o, v=v, ok=ok))
+            L.append("  }")
+        S = self.storage(dt)
+        if p.mode == "serial":
+            new = self._scatter_new(sc.arg, dt, self.load(dt, "data0[{o}]"), "{v}")
+            updates(f"if ({{ok}}) data0[{{o}}] = {self.store(dt, new)};", serial=True)
+        elif p.mode == "winner":
+            updates(f"if ({{ok}}) atomicMax(&{k.name}_win[{{o}}], (unsigned int)(u + 1));",
+                    needs=(0, 2))
+            L.append("  __syncthreads();")
+            updates(f"if ({{ok}} && ((volatile unsigned int *){k.name}_win)[{{o}}] == "
+                    f"(unsigned int)(u + 1)) data0[{{o}}] = {self.store(dt, '{v}')};")
+        elif p.mode == "atomic":
+            fn = {"add": "atomicAdd", "max": "atomicMax", "min": "atomicMin"}[sc.arg]
+            if dt.itemsize == 8 and dt.kind in "iu":
+                A = "long long" if dt.kind == "i" and sc.arg != "add" else "unsigned long long"
+                updates(f"if ({{ok}}) {fn}(({A} *)&data0[{{o}}], ({A}){{v}});")
+            else:
+                updates(f"if ({{ok}}) {fn}(&data0[{{o}}], {{v}});")
+        else:  # a compare-and-swap loop over the element's bits
+            U = "unsigned int" if dt.itemsize == 4 else "unsigned long long"
+            new = self._scatter_new(sc.arg, dt, f"tj_as<{S}>(as)", "{v}")
+            updates(f"if ({{ok}}) {{{{ {U} *pt = ({U} *)&data0[{{o}}], old = *pt, as; "
+                    f"do {{{{ as = old; old = atomicCAS(pt, as, tj_as<{U}>(({S})({new}))); }}}} "
+                    "while (old != as); }}")
+        return L
 
 
 def render_source(kernels: list[Kernel]) -> str:
-    """The CUDA C++ source of ``kernels`` (raises NotImplementedError for unsupported kinds)."""
+    """The CUDA C++ source of ``kernels``."""
     lang = CUDALanguage()
     return CUDA_PRELUDE + "\n" + "\n\n".join(lang.render_kernel(k) for k in kernels) + "\n"

@@ -45,6 +45,9 @@ class _Entry(NamedTuple):
     """One element of an expanded index: kind is 'slice', 'int', 'array' or 'new'."""
     kind: str
     value: Any = None
+    # an ellipsis of no axes came just before: numpy then counts advanced indices on
+    # either side as separated (their result axes go first)
+    gap_before: bool = False
 
 
 def _static_slice_part(v: Any, s: slice) -> int | None:
@@ -139,9 +142,13 @@ def _expand_index(idx: Any, shape: tuple[int, ...]) -> list[_Entry]:
         raise IndexError(f"Too many indices: {nd}-dimensional array indexed with "
                          f"{consumed} regular indices.")
     out: list[_Entry] = []
+    gap = False
     for e in items:
+        if isinstance(e, _Entry) and gap:
+            e, gap = e._replace(gap_before=True), False
         if e == "ellipsis":
             out.extend([_Entry("slice", slice(None))] * (nd - consumed))
+            gap = nd == consumed
         elif isinstance(e, tuple) and not isinstance(e, _Entry):
             mask = e[1]
             axis = sum(1 for o in out if o.kind != "new")
@@ -203,8 +210,8 @@ def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
     entries = _expand_index(idx, shape)
     has_arrays = any(e.kind == "array" for e in entries)
     if has_arrays or ints_as_arrays:
-        entries = [_Entry("array", np.asarray(e.value, np.int32)) if e.kind == "int" else e
-                   for e in entries]
+        entries = [e._replace(kind="array", value=np.asarray(e.value, np.int32))
+                   if e.kind == "int" else e for e in entries]
         has_arrays = any(e.kind == "array" for e in entries)
 
     # 1. basic slicing of every axis (advanced axes are kept whole)
@@ -281,7 +288,8 @@ def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
     if get_aval(out).shape != target:
         out = lax.reshape(out, target)
     positions = [j for j, e in enumerate(entries) if e.kind == "array"]
-    contiguous = positions == list(range(positions[0], positions[-1] + 1))
+    contiguous = positions == list(range(positions[0], positions[-1] + 1)) and not any(
+        entries[j].gap_before for j in positions[1:])
     if contiguous and positions[0] > 0:
         p = positions[0]  # the entries before it are all non-advanced
         n_nonadv = len(nonadv_sizes)
