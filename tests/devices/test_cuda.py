@@ -85,7 +85,7 @@ CASES = {
     "grad": (lambda x, w: jax.grad(lambda w: jnp.sum(jnp.tanh(x @ w)))(w), (X, W)),
     "fori_loop": (lambda x: lax.fori_loop(0, 3, lambda i, c: c * 2 + 1, x), (X,)),
     "sort": (lambda x: jnp.sort(x, axis=1), (X,)),
-    "scatter_add": (lambda x: x.at[jnp.array([0, 2, 0])].add(1.0), (X,)),
+    "scatter_add": (lambda x: jnp.asarray(x).at[jnp.array([0, 2, 0])].add(1.0), (X,)),
 }
 
 

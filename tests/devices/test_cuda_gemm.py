@@ -2,8 +2,8 @@
 dot_general to the GemmPlan, the choice of tensor-core mode, nvcc compilation here, and on a
 GPU: results against float64 references with tolerances matching each mode's precision.
 
-``python tests/devices/test_cuda_gemm.py`` (on a GPU) prints TFLOP/s of square products
-against ``torch.matmul``."""
+``PYTHONPATH=. python tests/devices/test_cuda_gemm.py [--sweep]`` (on a GPU) prints TFLOP/s of
+square products against ``torch.matmul`` (``--sweep``: first every tile configuration on 8192^2)."""
 import ctypes
 import shutil
 import subprocess
@@ -223,7 +223,25 @@ def test_small_integers_are_exact(dtype):
 
 # ---- benchmark (python tests/devices/test_cuda_gemm.py) ----------------------------------------
 
-def _bench_one(d, kernel, n, iters):
+def _time(launch, sync, event, elapsed_ms, seconds=0.15):
+    """Milliseconds per call of ``launch`` (warmed up, repeated for about ``seconds``)."""
+    launch()
+    sync()
+    e0, e1 = event(), event()
+    e0.record()
+    launch()
+    e1.record()
+    sync()
+    iters = int(min(max(seconds * 1e3 / max(elapsed_ms(e0, e1), 1e-3), 3), 1000))
+    e0.record()
+    for _ in range(iters):
+        launch()
+    e1.record()
+    sync()
+    return elapsed_ms(e0, e1) / iters
+
+
+def _bench_one(d, kernel, n):
     from tinyjax.devices.cuda_driver import nvrtc_compile
     from tinyjax.devices.cuda import CUDADevice
     src = render_source([kernel])
@@ -239,14 +257,16 @@ def _bench_one(d, kernel, n, iters):
         d.htod(p, host.ctypes.data, host.nbytes)
         bufs.append((p, host))
     ptrs = [p for p, _ in bufs]
-    d.launch(fn, dims.grid, dims.block, ptrs, kernel.name, dims.shared_bytes)
-    d.synchronize()
-    e0, e1 = d.event(), d.event()
-    d.record(e0)
-    for _ in range(iters):
-        d.launch(fn, dims.grid, dims.block, ptrs, kernel.name, dims.shared_bytes)
-    d.record(e1)
-    ms = d.elapsed_ms(e0, e1) / iters
+
+    class _Event:
+        def __init__(self):
+            self.e = d.event()
+
+        def record(self):
+            d.record(self.e)
+
+    ms = _time(lambda: d.launch(fn, dims.grid, dims.block, ptrs, kernel.name, dims.shared_bytes),
+               d.synchronize, _Event, lambda a, b: d.elapsed_ms(a.e, b.e))
     out = np.empty_like(bufs[0][1])
     d.dtoh(out.ctypes.data, ptrs[0], out.nbytes)
     a = bufs[1][1].reshape(n, n).astype(np.float64)
@@ -259,7 +279,17 @@ def _bench_one(d, kernel, n, iters):
     return 2 * n ** 3 / ms / 1e9, err
 
 
-def _bench():
+PRODUCTS = {"bf16": (BF16, None), "f16": (np.float16, None), "tf32": (np.float32, None),
+            "fp32-highest": (np.float32, "highest")}
+
+
+def _square_kernel(n, dt, prec):
+    z = np.zeros((n, n), dt)
+    (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b, precision=prec), z, z)
+    return k
+
+
+def _bench(sweep=False):
     from tinyjax.devices.cuda_driver import driver
     d = driver()
     d.make_current()
@@ -267,15 +297,30 @@ def _bench():
         import torch
     except ImportError:
         torch = None
-    products = {"bf16": (BF16, None), "f16": (np.float16, None), "tf32": (np.float32, None),
-                "fp32-highest": (np.float32, "highest")}
+    if sweep:  # every tile configuration on 8192^2 (python tests/devices/test_cuda_gemm.py --sweep)
+        saved = cuda_gemm._CONFIGS
+        configs = {2: [(128, 256, 64, 2, 4, 3), (128, 256, 32, 2, 4, 4), (256, 128, 64, 4, 2, 3),
+                       (128, 128, 64, 2, 2, 3), (128, 128, 32, 2, 2, 4), (128, 256, 64, 2, 4, 4),
+                       (256, 128, 32, 4, 2, 4)],
+                   4: [(128, 256, 32, 2, 4, 3), (128, 256, 16, 2, 4, 4), (256, 128, 32, 4, 2, 3),
+                       (128, 128, 32, 2, 2, 3), (128, 256, 32, 2, 4, 4), (256, 128, 32, 4, 2, 4)]}
+        for name in ("bf16", "tf32"):
+            dt, prec = PRODUCTS[name]
+            esize = 4 if name == "tf32" else 2
+            for cfg in configs[esize]:
+                cuda_gemm._CONFIGS = {esize: (cfg,)}
+                try:
+                    tf, err = _bench_one(d, _square_kernel(8192, dt, prec), 8192)
+                    print(f"sweep 8192 {name:5s} {cfg} {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})",
+                          flush=True)
+                except Exception as e:  # e.g. too much shared memory
+                    print(f"sweep 8192 {name:5s} {cfg} failed: {str(e)[:200]}", flush=True)
+        cuda_gemm._CONFIGS = saved
     for n in (8192, 4096, 1024):
-        iters = max(3, int(2e12 / n ** 3))
-        for name, (dt, prec) in products.items():
-            z = np.zeros((n, n), dt)
-            (k,) = _gemm_kernels(lambda a, b: lax.dot(a, b, precision=prec), z, z)
+        for name, (dt, prec) in PRODUCTS.items():
+            k = _square_kernel(n, dt, prec)
             mode = cuda_gemm._plan(k).mode
-            tf, err = _bench_one(d, k, n, iters)
+            tf, err = _bench_one(d, k, n)
             line = f"{n:5d} {name:13s} tinyjax[{mode}] {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})"
             if torch is not None:
                 tdt = {np.dtype(np.float16): torch.float16, BF16: torch.bfloat16}.get(
@@ -283,17 +328,13 @@ def _bench():
                 torch.backends.cuda.matmul.allow_tf32 = prec is None
                 ta = torch.randn(n, n, device="cuda").to(tdt)
                 tb = torch.randn(n, n, device="cuda").to(tdt)
-                torch.matmul(ta, tb)
-                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                s.record()
-                for _ in range(iters):
-                    torch.matmul(ta, tb)
-                e.record()
-                torch.cuda.synchronize()
-                ttf = 2 * n ** 3 / (s.elapsed_time(e) / iters) / 1e9
+                ev = lambda: torch.cuda.Event(enable_timing=True)  # noqa: E731
+                ms = _time(lambda: torch.matmul(ta, tb), torch.cuda.synchronize, ev,
+                           lambda a, b: a.elapsed_time(b))
+                ttf = 2 * n ** 3 / ms / 1e9
                 line += f"   torch {ttf:7.1f} TFLOP/s   ratio {tf / ttf:5.2f}"
             print(line, flush=True)
 
 
 if __name__ == "__main__":
-    sys.exit(_bench())
+    sys.exit(_bench("--sweep" in sys.argv))

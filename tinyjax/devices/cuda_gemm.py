@@ -9,8 +9,11 @@ in ``BK`` slices staged into shared memory:
   (m16n8k16) when both operands are exactly such values (a 16-bit load cast to float32),
   TF32 (m16n8k8) for float32 operands when the plan allows it (JAX's default precision)
   or when both are 16-bit floats of different kinds (TF32 holds them exactly); fragments
-  come from shared memory through ``ldmatrix`` (``.trans`` when the tile runs along M/N),
-  the tile is XOR-swizzled so those reads are free of bank conflicts;
+  come from shared memory through ``ldmatrix`` (``.trans`` when the tile runs along M/N;
+  TF32 tiles along M/N: 128-bit loads, each giving one lane's values of 2 m16 or 4 n8
+  fragments, whose rows/columns are permuted to match), the tile is XOR-swizzled so those
+  reads are free of bank conflicts; TF32 operands are rounded to nearest where they are
+  computed, and truncated by the tensor cores where they are copied (as in Triton);
 * otherwise (float32 at ``Precision.HIGHEST``) a SIMT kernel: 8x8 outputs per thread,
   exact float32 fused multiply-adds;
 * staging: an operand that is a plain load, affine with unit stride along K or along its
@@ -19,7 +22,9 @@ in ``BK`` slices staged into shared memory:
   is computed element by element from its reduce-body uops, the reads running along its
   unit-stride axis;
 * edges: out-of-range elements are staged as zeros and the epilogue (the kernel's body,
-  which may read other buffers: a bias, a ReLU) stores only in-range outputs.
+  which may read other buffers: a bias, a ReLU) stores only in-range outputs; on the tensor
+  cores the finished tile passes through shared memory first, so that the epilogue runs
+  with consecutive threads along N (coalesced stores and reads).
 
 float64 and kernels whose outer axes exceed the grid stay on the generic reduction path.
 """
@@ -134,8 +139,14 @@ class _Plan:
         return self.BK * (R + 4) if self.mode == "simt" else self.BK * R
 
     @property
+    def out_ld(self) -> int:
+        """Row stride (floats) of the output tile staged in shared memory for the epilogue."""
+        return self.BN + 4
+
+    @property
     def shared_bytes(self) -> int:
-        return self.stages * (self.tile_elems(self.a) + self.tile_elems(self.b)) * self.esize
+        tiles = self.stages * (self.tile_elems(self.a) + self.tile_elems(self.b)) * self.esize
+        return tiles if self.mode == "simt" else max(tiles, self.BM * self.out_ld * 4)
 
 
 def _affine(node) -> Optional[tuple[dict, int]]:
@@ -303,8 +314,9 @@ class _Renderer:
 
     def key(self, s: _Side, row: str) -> str:
         """The XOR swizzle of a tile row's chunks: 8 consecutive rows read at one chunk
-        (ldmatrix) hit 8 different bank groups; TF32 fragments read along M/N word by word
-        want rows 0..3 apart by 2 chunks instead."""
+        (ldmatrix) hit 8 different bank groups; TF32 fragments read along M/N with 128-bit
+        loads (a quarter warp: rows 0..3 at chunks 2c, 2c + 1) want rows 0..3 apart by 2
+        chunks instead."""
         _, cpr = self.geometry(s)
         if self.p.mode == "tf32" and not s.kmajor:
             return f"((({row}) & 3) << 1)"
@@ -389,6 +401,8 @@ class _Renderer:
         if p.mode in ("bf16", "f16"):
             val = self.lang.store(np.dtype(np.float16) if p.mode == "f16" else
                                   np.dtype("bfloat16"), val)
+        elif p.mode == "tf32":  # round to nearest here, for free (cp.async tiles truncate)
+            val = f"__uint_as_float(tj_tf32(__float_as_uint({val})))"
         L.append(f"{ind}    x = {val};")
         L.append(f"{ind}  }}")
         if regs is not None:
@@ -466,6 +480,7 @@ class _Renderer:
         WTM, WTN = p.BM // p.WM, p.BN // p.WN
         MT, NT = WTM // 16, WTN // 8
         KS = 16 if p.esize == 2 else 8
+        assert MT % 2 == 0 and NT % 4 == 0  # the 128-bit TF32 fragment loads
         self.prologue()
         L.append(f"  {ty} *As = ({ty} *)tj_smem, *Bs = As + {p.stages * sa};")
         L.append(f"  const uint32_t sA = tj_smem_addr(As);")
@@ -513,14 +528,6 @@ class _Renderer:
         L.append(f"      uint32_t af[{MT}][4], bf[{NT}][2];")
         self.fragments_a(MT, WTM, sa, "      ")
         self.fragments_b(NT, WTN, sb, "      ")
-        if p.mode == "tf32":
-            # round to nearest (the tensor cores would truncate the low mantissa bits)
-            for arr, n, w in (("af", MT, 4), ("bf", NT, 2)):
-                L.append(f"      #pragma unroll")
-                L.append(f"      for (int i = 0; i < {n}; i++) {{")
-                L.append(f"        #pragma unroll")
-                L.append(f"        for (int r = 0; r < {w}; r++) {arr}[i][r] = tj_tf32({arr}[i][r]);")
-                L.append("      }")
         L.append(f"      #pragma unroll")
         L.append(f"      for (int i = 0; i < {MT}; i++) {{")
         L.append(f"        #pragma unroll")
@@ -532,37 +539,68 @@ class _Renderer:
             stage_sync("ns", "nk", "      ")
             L.append("    }")
         L.append("  }")
-        L.append("  const int gq = lane >> 2, tq = lane & 3;")
-        L.append(f"  #pragma unroll")
-        L.append(f"  for (int i = 0; i < {MT}; i++) {{")
-        L.append(f"  #pragma unroll")
-        L.append(f"  for (int j = 0; j < {NT}; j++) {{")
-        L.append(f"  #pragma unroll")
-        L.append(f"  for (int r = 0; r < 4; r++) {{")
-        L.append(f"    const long gm = tm_m0 + wm * {WTM} + i * 16 + gq + (r >> 1) * 8;")
-        L.append(f"    const long gn = tn_n0 + wn * {WTN} + j * 8 + tq * 2 + (r & 1);")
-        self.epilogue("gm", "gn", "acc[i][j][r]", "    ")
-        L.append("  }}}")
+        self.store_tile(MT, NT, WTM, WTN)
         return self.finish()
+
+    def store_tile(self, MT: int, NT: int, WTM: int, WTN: int) -> None:
+        """The accumulators into shared memory (the pipeline's stages are free by now), then
+        the epilogue with consecutive threads along N: coalesced stores (and epilogue reads),
+        whatever the fragments' layout."""
+        p, L = self.p, self.L
+        ld = p.out_ld
+        # TF32 tiles read with 128-bit loads along M/N permute the fragments' rows/columns
+        if p.mode == "tf32" and not p.a.kmajor:
+            mrow = f"wm * {WTM} + (i >> 1) * 32 + gq * 4 + (i & 1) * 2 + (r >> 1)"
+        else:
+            mrow = f"wm * {WTM} + i * 16 + gq + (r >> 1) * 8"
+        if p.mode == "tf32" and not p.b.kmajor:
+            ncol = f"wn * {WTN} + (j >> 2) * 32 + (tq * 2 + (r & 1)) * 4 + (j & 3)"
+        else:
+            ncol = f"wn * {WTN} + j * 8 + tq * 2 + (r & 1)"
+        L.append('  asm volatile("cp.async.wait_group 0;");')
+        L.append("  __syncthreads();")
+        L.append("  float *Cs = (float *)tj_smem;")
+        L.append("  const int gq = lane >> 2, tq = lane & 3;")
+        L.append("  #pragma unroll")
+        L.append(f"  for (int i = 0; i < {MT}; i++) {{")
+        L.append("  #pragma unroll")
+        L.append(f"  for (int j = 0; j < {NT}; j++) {{")
+        L.append("  #pragma unroll")
+        L.append("  for (int r = 0; r < 4; r++) {")
+        L.append(f"    Cs[({mrow}) * {ld} + {ncol}] = acc[i][j][r];")
+        L.append("  }}}")
+        L.append("  __syncthreads();")
+        L.append("  #pragma unroll 4")
+        L.append(f"  for (int e = tid; e < {p.BM * p.BN}; e += {p.threads}) {{")
+        L.append(f"    const int row = e / {p.BN}, col = e % {p.BN};")
+        L.append("    const long gm = tm_m0 + row, gn = tn_n0 + col;")
+        self.epilogue("gm", "gn", f"Cs[row * {ld} + col]", "    ")
+        L.append("  }")
 
     def fragments_a(self, MT: int, WTM: int, sa: int, ind: str) -> None:
         """The A fragments of k-step ``ks`` (16 x KS per m16 tile) from stage ``cs``."""
         p, L, a = self.p, self.L, self.p.a
         stage = f"cs * {sa * p.esize}"
         L.append(f"{ind}#pragma unroll")
-        L.append(f"{ind}for (int i = 0; i < {MT}; i++) {{")
-        if a.kmajor:  # ldmatrix: lanes 0-15 rows 0-15 at the k-step's first chunk, 16-31 next
+        if p.mode == "tf32" and not a.kmajor:
+            # along M: one 128-bit load gives rows g, g+8 of tiles i and i+1 (the fragments'
+            # rows are permuted: see store_tile), the swizzle keeps the loads conflict-free
+            L.append(f"{ind}for (int i = 0; i < {MT}; i += 2) {{")
+            L.append(f"{ind}  const int kr = ks * 8 + (lane & 3), ch = (wm * {WTM} + i * 16) / 4 + (lane >> 2);")
+            L.append(f"{ind}  const float *T = As + cs * {sa};")
+            L.append(f"{ind}  const uint4 lo = *(const uint4 *)(T + {self.chunk(a, 'kr', 'ch')} * 4);")
+            L.append(f"{ind}  const uint4 hi = *(const uint4 *)(T + {self.chunk(a, 'kr + 4', 'ch')} * 4);")
+            L.append(f"{ind}  af[i][0] = lo.x; af[i][1] = lo.y; af[i + 1][0] = lo.z; af[i + 1][1] = lo.w;")
+            L.append(f"{ind}  af[i][2] = hi.x; af[i][3] = hi.y; af[i + 1][2] = hi.z; af[i + 1][3] = hi.w;")
+        elif a.kmajor:  # ldmatrix: lanes 0-15 rows 0-15 at the k-step's first chunk, 16-31 next
+            L.append(f"{ind}for (int i = 0; i < {MT}; i++) {{")
             L.append(f"{ind}  const int row = wm * {WTM} + i * 16 + (lane & 15), ch = ks * 2 + (lane >> 4);")
             L.append(f"{ind}  tj_ldsm_x4(af[i], sA + {stage} + {self.chunk(a, 'row', 'ch')} * 16);")
-        elif p.esize == 2:  # transposed: rows are k
+        else:  # transposed: rows are k
+            L.append(f"{ind}for (int i = 0; i < {MT}; i++) {{")
             L.append(f"{ind}  const int row = ks * 16 + (lane >> 4) * 8 + (lane & 7);")
             L.append(f"{ind}  const int ch = (wm * {WTM} + i * 16) / 8 + ((lane >> 3) & 1);")
             L.append(f"{ind}  tj_ldsm_x4_t(af[i], sA + {stage} + {self.chunk(a, 'row', 'ch')} * 16);")
-        else:  # tf32 along M: word loads
-            L.append(f"{ind}  const int m = wm * {WTM} + i * 16 + (lane >> 2), kr = ks * 8 + (lane & 3);")
-            L.append(f"{ind}  const float *T = As + cs * {sa};")
-            for r, (dk, dm) in enumerate(((0, 0), (0, 8), (4, 0), (4, 8))):
-                L.append(f"{ind}  af[i][{r}] = __float_as_uint(T[{self.elem(a, f'kr + {dk}', f'm + {dm}')}]);")
         L.append(f"{ind}}}")
 
     def fragments_b(self, NT: int, WTN: int, sb: int, ind: str) -> None:
@@ -584,12 +622,15 @@ class _Renderer:
             L.append(f"{ind}  bf[j][0] = r4[0]; bf[j][1] = r4[1]; bf[j + 1][0] = r4[2]; bf[j + 1][1] = r4[3];")
             L.append(f"{ind}}}")
             return
+        # tf32 along N: one 128-bit load gives column g of tiles j..j+3 (permuted)
         L.append(f"{ind}#pragma unroll")
-        L.append(f"{ind}for (int j = 0; j < {NT}; j++) {{")
-        L.append(f"{ind}  const int n = wn * {WTN} + j * 8 + (lane >> 2), kr = ks * 8 + (lane & 3);")
+        L.append(f"{ind}for (int j = 0; j < {NT}; j += 4) {{")
+        L.append(f"{ind}  const int kr = ks * 8 + (lane & 3), ch = (wn * {WTN} + j * 8) / 4 + (lane >> 2);")
         L.append(f"{ind}  const float *T = Bs + cs * {sb};")
-        L.append(f"{ind}  bf[j][0] = __float_as_uint(T[{self.elem(b, 'kr', 'n')}]);")
-        L.append(f"{ind}  bf[j][1] = __float_as_uint(T[{self.elem(b, 'kr + 4', 'n')}]);")
+        L.append(f"{ind}  const uint4 lo = *(const uint4 *)(T + {self.chunk(b, 'kr', 'ch')} * 4);")
+        L.append(f"{ind}  const uint4 hi = *(const uint4 *)(T + {self.chunk(b, 'kr + 4', 'ch')} * 4);")
+        L.append(f"{ind}  bf[j][0] = lo.x; bf[j + 1][0] = lo.y; bf[j + 2][0] = lo.z; bf[j + 3][0] = lo.w;")
+        L.append(f"{ind}  bf[j][1] = hi.x; bf[j + 1][1] = hi.y; bf[j + 2][1] = hi.z; bf[j + 3][1] = hi.w;")
         L.append(f"{ind}}}")
 
     def render_simt(self) -> str:
