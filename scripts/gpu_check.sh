@@ -67,7 +67,7 @@ PY" ;;
     mnist)
       run_part mnist env TINYJAX_DEVICE=cuda timeout 560 "$PY" examples/mnist1d.py ;;
     bench)
-      run_part bench timeout 580 "$PY" bench/run.py --device cuda --budget 540 ;;
+      run_part bench timeout 580 "$PY" bench/run.py --device cuda --budget "${BENCH_BUDGET:-540}" ;;
     *) echo "unknown part '$part' (device, tests, mnist, bench)"; exit 2 ;;
   esac
 done
