@@ -140,18 +140,21 @@ class CUDABuffer:
 
 
 class _Kernel:
-    """A loaded kernel: its function handle and launch geometry."""
+    """A loaded kernel: the functions it launches in order, each with its geometry."""
 
-    def __init__(self, drv, fn, k: Kernel):
-        self.fn, self.name = fn, k.name
-        self.dims = CUDADevice.language.launch_dims(k)
-        if self.dims.shared_bytes > 48 * 1024:
-            drv.set_max_shared(fn, self.dims.shared_bytes)
+    def __init__(self, drv, mod, k: Kernel):
+        self.name = k.name
+        self.steps = []
+        for fname, dims in CUDADevice.language.launches(k):
+            fn = drv.get_function(mod, fname)
+            if dims.shared_bytes > 48 * 1024:
+                drv.set_max_shared(fn, dims.shared_bytes)
+            if dims.grid[0] * dims.grid[1] * dims.grid[2] > 0:
+                self.steps.append((fn, dims, fname))
 
     def launch(self, drv, ptrs: list[int]):
-        grid, block, shared = self.dims
-        if grid[0] * grid[1] * grid[2] > 0:
-            drv.launch(self.fn, grid, block, ptrs, self.name, shared)
+        for fn, (grid, block, shared), fname in self.steps:
+            drv.launch(fn, grid, block, ptrs, fname, shared)
 
 
 class CUDADevice:
@@ -237,7 +240,7 @@ class CUDADevice:
             mod = self._modules.get(key)
             if mod is None:
                 mod = self._modules[key] = drv.load_module(self._cubin(key, src))
-            fns = [_Kernel(drv, drv.get_function(mod, k.name), k) for k in kernels]
+            fns = [_Kernel(drv, mod, k) for k in kernels]
         return src, fns
 
     def _cubin(self, key: str, src: str) -> bytes:

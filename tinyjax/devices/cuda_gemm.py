@@ -268,6 +268,11 @@ def gemm_supported(k: Kernel) -> bool:
     return _plan(k) is not None
 
 
+def gemm_launches(k: Kernel) -> list:
+    """The functions of :func:`render_gemm`'s source to launch, in order: (name, LaunchDims)."""
+    return [(k.name, gemm_launch_dims(k))]
+
+
 def gemm_launch_dims(k: Kernel):
     """The LaunchDims of :func:`render_gemm`'s kernel."""
     from tinyjax.devices.cuda_render import LaunchDims

@@ -251,6 +251,16 @@ class CUDALanguage(CStyleLanguage):
             return gemm_launch_dims(k)
         return LaunchDims((p.grid, 1, 1), (p.block, 1, 1), 0)
 
+    def launches(self, k: Kernel) -> list[tuple[str, LaunchDims]]:
+        """The functions of ``render_kernel(k)`` to launch, in order, each with its geometry
+        and all taking the kernel's buffers: one (``k.name``) unless a kind needs a
+        grid-wide step between phases (each launch is ordered after the previous one)."""
+        p = self.plan(k)
+        if p.kind == "gemm":
+            from tinyjax.devices.cuda_gemm import gemm_launches
+            return gemm_launches(k)
+        return [(k.name, self.launch_dims(k))]
+
     def _vector_ok(self, index, valid, last: int) -> bool:
         """Whether ``VECTOR`` consecutive points along ``i<last>`` (the first a multiple of
         ``VECTOR``) are consecutive, aligned elements: unit stride along it, every other
