@@ -1,6 +1,5 @@
 """The CUDA device: rendering (checked with nvcc where it is installed) and, on a machine
 with a CUDA driver, jit on ``cuda`` against eager evaluation."""
-import ctypes
 import os
 import shutil
 import subprocess
@@ -17,19 +16,7 @@ from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import schedule
 
-
-def _has_libcuda() -> bool:
-    for n in ("libcuda.so.1", "libcuda.so"):
-        try:
-            ctypes.CDLL(n)
-            return True
-        except OSError:
-            pass
-    return False
-
-
-HAS_CUDA = _has_libcuda()
-needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device: libcuda not found")
+from tests.cuda_support import HAS_CUDA, needs_cuda
 
 
 def _kernels(f, *args):
@@ -180,7 +167,3 @@ def test_cuda_compile_error_is_clear():
     from tinyjax.devices.cuda_driver import driver, nvrtc_compile
     with pytest.raises(RuntimeError, match="CUDA compilation failed"):
         nvrtc_compile("this is not CUDA;", driver().arch)
-
-
-if os.environ.get("TINYJAX_CUDA_STRICT") and not HAS_CUDA:  # the GPU script insists
-    raise RuntimeError("TINYJAX_CUDA_STRICT is set but libcuda was not found")
