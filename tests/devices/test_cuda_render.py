@@ -169,17 +169,73 @@ def test_sort_renders_a_block_per_row_in_shared_memory_or_global_scratch():
     ("max", np.int32, "atomic", "atomicMax(&data0["),
     ("min", np.float32, "cas", "atomicCAS("),
     ("mul", np.float32, "cas", "atomicCAS("),
-    ("set", np.float32, "winner", "atomicMax(&"),
-    ("add", np.float16, "serial", "if (tid == 0) for"),
-    ("max", np.bool_, "serial", "if (tid == 0) for"),
+    ("set", np.float32, "winner", "_win[s"),
+    ("add", np.float16, "serial", "for (long u = 0; u < 3; u++)"),
+    ("max", np.bool_, "serial", "for (long u = 0; u < 3; u++)"),
 ])
 def test_scatter_modes(update, dtype, mode, call):
     x = _shape(50, dtype=dtype)
     idx = np.array([3, 1, 3], np.int32)
     k = _one("scatter", lambda x, i: getattr(x.at[i], update)(x[:3]), x, idx)
-    assert LANG.plan(k).mode == mode and LANG.launch_dims(k) == ((1, 1, 1), (1024, 1, 1), 0)
+    assert LANG.plan(k).mode == mode
+    names = [name for name, _ in LANG.launches(k)]
+    want = [f"{k.name}_copy"] + [f"{k.name}_mark"] * (mode == "winner") + [k.name]
+    assert names == want
     src = LANG.render_kernel(k)
-    assert call in src and src.index("__syncthreads();") < src.index(call)
+    # one function per launch, in launch order, each over the kernel's buffers; the updates last
+    starts = [src.index(f" {name}(") for name in names]
+    assert starts == sorted(starts) and src.count("__global__") == len(names)
+    params = {src[i:].split("(", 1)[1].split(")", 1)[0] for i in starts}
+    assert len(params) == 1
+    assert call in src and src.index(call) > starts[-1 if mode != "winner" else -2]
+    assert "__syncthreads" not in src
+
+
+def _maxpool_backward(shape=(64, 56, 56, 64)):
+    """The scatter kernel of a 2x2 max pool's gradient (a CNN step's backward pass)."""
+    def pool(x):
+        return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    return _one("scatter", jax.grad(lambda x: jnp.sum(pool(x) ** 2)), _shape(*shape))
+
+
+def test_scatter_add_runs_copy_and_updates_over_the_whole_gpu():
+    k = _maxpool_backward()
+    n, nu = 64 * 56 * 56 * 64, 64 * 28 * 28 * 64
+    assert k.scatter_shape and _prod(k.scatter_shape) == nu
+    (copy, dc), (upd, du) = LANG.launches(k)
+    assert (copy, upd) == (f"{k.name}_copy", k.name) and LANG.plan(k).mode == "atomic"
+    # the copy is the elementwise path (16-byte vectors), the updates one per thread
+    assert dc.grid[0] == -(-n // 4 // dc.block[0]) and du.grid[0] == -(-nu // du.block[0])
+    assert du.grid[0] > LANG.sms and du == LANG.launch_dims(k)
+    src = LANG.render_kernel(k)
+    assert "tj_st<float, 4>" in src and "gridDim.x * blockDim.x" in src.split(f" {upd}(")[1]
+
+
+def test_scatter_set_marks_winners_then_writes_them_and_the_copy_resets_the_marks():
+    x, idx = _shape(1 << 16), np.zeros(1 << 20, np.int32)
+    k = _one("scatter", lambda x, i, u: x.at[i].set(u), x, idx, _shape(1 << 20))
+    launches = LANG.launches(k)
+    assert [n for n, _ in launches] == [f"{k.name}_copy", f"{k.name}_mark", k.name]
+    (_, dc), (_, dm), (_, dw) = launches
+    assert dm == dw and dm.grid[0] == (1 << 20) // dm.block[0]
+    assert dc.grid[0] * dc.block[0] >= (1 << 16) // 4  # covers the copy and the reset
+    src = LANG.render_kernel(k)
+    copy = src[src.index(f" {k.name}_copy("):src.index(f" {k.name}_mark(")]
+    assert f"{k.name}_win[q] = 0u" in copy
+    assert f"atomicMax(&{k.name}_win[" in src.split(f" {k.name}_mark(")[1]
+
+
+def test_huge_replace_scatters_fall_back_to_one_thread_after_a_parallel_copy():
+    k = _one("scatter", lambda x, i, u: x.at[i].set(u), _shape(1 << 29, dtype=np.int8),
+             np.zeros(3, np.int32), _shape(3, dtype=np.int8))
+    assert LANG.plan(k).mode == "serial"
+    (_, dc), (_, du) = LANG.launches(k)
+    assert dc.grid[0] > LANG.sms and du == ((1, 1, 1), (1, 1, 1), 0)
+    assert "_win" not in LANG.render_kernel(k)
+
+
+def _prod(xs):
+    return int(np.prod(list(xs), dtype=np.int64))
 
 
 # ---- compiling (nvcc) -----------------------------------------------------------------------------
@@ -198,6 +254,9 @@ U400 = _normal(400)
 IV50 = rng.integers(-10, 10, 50).astype(np.int32)
 IU400 = rng.integers(-10, 10, 400).astype(np.int32)
 S2 = _normal(20, 6)
+BIGV = _normal(5000)
+BIGI = rng.integers(0, 5000, 1 << 18).astype(np.int32)
+BIGU = _normal(1 << 18)
 
 # name -> (function, args, rtol)
 CASES = {
@@ -256,6 +315,10 @@ CASES = {
                     (V50, IDX, U400), 2e-3),
     "scatter_bool": (lambda v, i: (v > 0).at[i].set(True), (V50, IDX), 0),
     "scatter_2d": (lambda s, i: s.at[i[:30] % 20, 1:3].add(1.0), (S2, IDX), 1e-5),
+    # many blocks of updates, many duplicates per target
+    "scatter_add_many": (lambda v, i, u: v.at[i].add(u), (BIGV, BIGI, BIGU), 1e-4),
+    "scatter_set_many": (lambda v, i, u: v.at[i].set(u), (BIGV, BIGI, BIGU), 0),
+    "scatter_max_many": (lambda v, i, u: v.at[i].max(u), (BIGV, BIGI, BIGU), 0),
     # elementwise
     "elementwise_vector": (lambda x: jnp.tanh(x) * 2 + x[0], (X,), 1e-5),
     "elementwise_offsets": (lambda x: x[:, 1:] * x[:, :-1] + x[1:, ::3][:, :333].sum(), (X,), 1e-4),
@@ -319,6 +382,20 @@ def test_jit_cuda_matches_eager(name):
     want = f(*map(jnp.asarray, args))
     _check(jf(*args), want, rtol, name)
     _check(jf(*args), want, rtol, name + " (second call)")  # the split counters reset
+
+
+@needs_cuda
+@pytest.mark.parametrize("update", ["set", "add", "min", "max", "mul"])
+def test_jit_cuda_scatter_repeated_calls_with_other_indices(update):
+    """One compiled scatter called again with other indices: the replace scatter's winner
+    marks of an earlier call (higher update numbers on the same targets) must not survive."""
+    f = jax.jit(lambda v, i, u: getattr(v.at[i], update)(u), device="cuda")
+    v, u = _normal(50), 1 + 0.01 * _normal(400)
+    for idx in (np.full(400, 7, np.int32),                       # every update on target 7
+                np.r_[np.full(10, 7), rng.integers(8, 50, 390)].astype(np.int32),
+                IDX, IDX[::-1].copy()):
+        want = getattr(jnp.asarray(v).at[idx], update)(u)
+        _check(f(v, idx, u), want, 1e-5, f"{update} {idx[:12]}")
 
 
 @needs_cuda

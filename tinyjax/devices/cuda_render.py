@@ -22,16 +22,23 @@ launches) both follow that plan:
 * sort: one block per row, a stable bottom-up merge sort of the indices in which each
   element finds its place by binary search in the other run (rows up to ``SORT_SHARED``
   in shared memory, longer ones in a module-global scratch area);
-* scatter: one block: the copy (``body``) over a block-stride loop, ``__syncthreads()``, then
-  the updates -- ``add`` with ``atomicAdd``, integer ``min``/``max`` with ``atomicMin``/``Max``,
-  other combines of 4/8-byte values with an ``atomicCAS`` loop (all in parallel: floating-point
-  ``add``/``mul`` then round in an unspecified order, as JAX on GPUs), ``replace`` in parallel
-  too but deterministically (the last update in C order wins: an ``atomicMax`` of the update
-  number per target first); combines of 1/2-byte values run serially in one thread.
+* scatter: several launches over the whole GPU (:meth:`CUDALanguage.launches`; each one
+  ordered after the previous on the stream, which is the grid-wide barrier between phases):
+  ``<name>_copy`` runs ``body`` (the copy of the operand) as an elementwise kernel (vectorised
+  where that path would be), then the updates, one per thread of a grid-stride loop over
+  ``scatter_shape``: ``add`` with ``atomicAdd``, integer ``min``/``max`` with ``atomicMin``/
+  ``Max``, other combines of 4/8-byte values with an ``atomicCAS`` loop (floating-point
+  ``add``/``mul`` then round in an unspecified order, as JAX on GPUs).  ``replace`` is
+  parallel but deterministic (the last update in C order wins): ``<name>_mark`` takes the
+  ``atomicMax`` of the update number per target into a module-global winner array (which the
+  copy launch resets to 0, so every call starts clean), then ``<name>`` writes each update
+  whose number won.  Combines of 1/2-byte values run serially in one thread after the copy.
 
-Module-global arrays (split reductions, long sorts, ``replace`` scatters) assume one launch
-of a kernel at a time (one stream).  Vectorised kernels check their pointers' alignment once
-at run time (a view may start inside an allocation) and otherwise move lane by lane.
+Module-global arrays (split reductions, long sorts, ``replace`` scatters' winner array)
+assume one launch of a kernel at a time (one stream): two calls of the same kernel running
+concurrently on two streams would share them.  Vectorised kernels check their pointers'
+alignment once at run time (a view may start inside an allocation) and otherwise move lane
+by lane.
 """
 from __future__ import annotations
 
@@ -60,7 +67,8 @@ class Plan(NamedTuple):
     """How a kernel runs: ``kind`` (elementwise, reduce, sort, scatter, gemm), threads per
     block, blocks, and per kind: ``lanes`` (elementwise points per thread), ``layout``/``W``/
     ``G`` (reduce: thread layout, threads per output point, blocks per output group),
-    ``mode`` (scatter: how updates combine; sort: where the indices live)."""
+    ``mode`` (scatter: how updates combine; sort: where the indices live).  A scatter's
+    ``block``/``grid`` are those of its update launch, ``lanes`` those of its copy launch."""
     kind: str
     block: int
     grid: int
@@ -237,7 +245,13 @@ class CUDALanguage(CStyleLanguage):
         if k.sort is not None:
             return self._sort_plan(k)
         if k.scatter_shape is not None:
-            return Plan("scatter", 1024, 1, mode=self._scatter_mode(k))
+            mode = self._scatter_mode(k)
+            nu = _prod(k.scatter_shape)
+            lanes = self.plan(self._scatter_copy(k)).lanes
+            if mode == "serial":
+                return Plan("scatter", 1, min(nu, 1), lanes=lanes, mode=mode)
+            return Plan("scatter", BLOCK, min(_cdiv(nu, BLOCK), MAX_GRID_X), lanes=lanes,
+                        mode=mode)
         if k.reduce_op is not None:
             return self._reduce_plan(k)
         n = _prod(k.full_shape)
@@ -245,7 +259,8 @@ class CUDALanguage(CStyleLanguage):
         return Plan("elementwise", BLOCK, min(_cdiv(n // lanes, BLOCK), MAX_GRID_X), lanes=lanes)
 
     def launch_dims(self, k: Kernel) -> LaunchDims:
-        """The launch geometry of ``render_kernel(k)``: (grid, block, dynamic shared bytes)."""
+        """The launch geometry of the function ``k.name`` of ``render_kernel(k)``: (grid,
+        block, dynamic shared bytes) -- of a scatter, its last (update) launch."""
         p = self.plan(k)
         if p.kind == "gemm":
             return gemm_launch_dims(k)
@@ -259,7 +274,33 @@ class CUDALanguage(CStyleLanguage):
         if p.kind == "gemm":
             from tinyjax.devices.cuda_gemm import gemm_launches
             return gemm_launches(k)
-        return [(k.name, self.launch_dims(k))]
+        out = [(k.name, self.launch_dims(k))]
+        if p.kind == "scatter":
+            steps = [self._scatter_copy(k)]
+            if p.mode == "winner":
+                steps.append(self._scatter_step(k, "_mark"))
+            out = [(s.name, self._scatter_step_dims(k, s)) for s in steps] + out
+        return out
+
+    def _scatter_copy(self, k: Kernel) -> Kernel:
+        """The copy phase of scatter ``k``: ``body`` as an elementwise kernel over its buffers."""
+        return Kernel(f"{k.name}_copy", k.bufs, k.buf_ids, k.full_shape, (), None, None, [],
+                      k.body)
+
+    def _scatter_step(self, k: Kernel, suffix: str) -> Kernel:
+        """A kernel named ``<k.name><suffix>`` with ``k``'s buffers (a scatter phase's header)."""
+        return Kernel(f"{k.name}{suffix}", k.bufs, k.buf_ids, k.full_shape, (), None, None, [],
+                      [], scatter_shape=k.scatter_shape, sbody=k.sbody)
+
+    def _scatter_step_dims(self, k: Kernel, step: Kernel) -> LaunchDims:
+        """The geometry of a phase before a scatter's last launch."""
+        if step.scatter_shape is None:  # the copy (with the winner reset in its grid-stride loop)
+            p = self.plan(step)
+            grid = p.grid
+            if self._scatter_mode(k) == "winner":
+                grid = max(grid, min(_cdiv(k.bufs[0][1], BLOCK), MAX_GRID_X))
+            return LaunchDims((grid, 1, 1), (p.block, 1, 1), 0)
+        return self.launch_dims(k)  # the mark: one update per thread like the last phase
 
     def _vector_ok(self, index, valid, last: int) -> bool:
         """Whether ``VECTOR`` consecutive points along ``i<last>`` (the first a multiple of
@@ -595,57 +636,63 @@ class CUDALanguage(CStyleLanguage):
         return self.alu(op, dt, [cur, v], [dt, dt])
 
     def _render_scatter(self, k: Kernel, p: Plan) -> list[str]:
-        it, full, ss = self.index_type, k.full_shape, k.scatter_shape
-        n, nu, n0 = _prod(full), _prod(ss), k.bufs[0][1]
+        it, ss, n0 = self.index_type, k.scatter_shape, k.bufs[0][1]
+        nu = _prod(ss)
         uops, sc = k.sbody, k.sbody[-1]
         dt = np.dtype(uops[sc.srcs[1]].dtype)
+        win = f"{k.name}_win"
         L = []
         if p.mode == "winner":
-            L.append(f"__device__ unsigned int {k.name}_win[{max(n0, 1)}];")
-        L += self.kernel_header(k, p.block)
-        L.append("  const int tid = threadIdx.x;")
-        L.append(f"  for ({it} gid = tid; gid < {n}; gid += blockDim.x) {{")
-        L.extend(self._indices("gid", [f"i{a}" for a in range(len(full))], list(full), "    "))
-        L.extend(self.render_body(k.body, "v", None, k.bufs, "    ")[0])
-        L.append("  }")
+            L.append(f"/* the winning update number + 1 per element of data0 (0: none); reset by "
+                     f"{k.name}_copy: one call of {k.name} at a time (one stream) */")
+            L.append(f"__device__ unsigned int {win}[{max(n0, 1)}];")
+        copy = self._scatter_copy(k)
+        L += self._render_elementwise(copy, self.plan(copy))
         if p.mode == "winner":
-            L.append(f"  for ({it} q = tid; q < {n0}; q += blockDim.x) {k.name}_win[q] = 0u;")
-        L.append("  __syncthreads();")
+            L.append(f"  for ({it} q = ({it})blockIdx.x * blockDim.x + threadIdx.x; q < {n0}; "
+                     f"q += ({it})gridDim.x * blockDim.x) {win}[q] = 0u;")
+        L.append("}")
 
-        def updates(stmt: str, serial: bool = False, needs=(0, 1, 2)):
-            head = (f"  if (tid == 0) for ({it} u = 0; u < {nu}; u++) {{" if serial else
-                    f"  for ({it} u = tid; u < {nu}; u += blockDim.x) {{")
-            L.append(head)
-            L.extend(self._indices("u", [f"i{a}" for a in range(len(ss))], list(ss), "    "))
-            L.extend(self.render_body(uops[:-1], "s", None, k.bufs, "    ",
+        def updates(fk: Kernel, stmt: str, needs=(0, 1, 2)) -> list[str]:
+            """A function running ``stmt`` for every update: one per thread over the grid, or
+            all of them in C order in one thread (the serial mode)."""
+            F = self.kernel_header(fk, p.block)
+            if p.mode == "serial":
+                F.append(f"  for ({it} u = 0; u < {nu}; u++) {{")
+            else:
+                F.append(f"  for ({it} u = ({it})blockIdx.x * blockDim.x + threadIdx.x; "
+                         f"u < {nu}; u += ({it})gridDim.x * blockDim.x) {{")
+            F.extend(self._indices("u", [f"i{a}" for a in range(len(ss))], list(ss), "    "))
+            F.extend(self.render_body(uops[:-1], "s", None, k.bufs, "    ",
                                       only=_deps(uops, [sc.srcs[j] for j in needs]))[0])
             o, v, ok = (f"s{i}" if uops[i].op != "CONST" else self.const(uops[i].arg, uops[i].dtype)
                         for i in sc.srcs)
-            L.append("    " + stmt.format(o=o, v=v, ok=ok))
-            L.append("  }")
+            F.append("    " + stmt.format(o=o, v=v, ok=ok))
+            return F + ["  }"]
         S = self.storage(dt)
         if p.mode == "serial":
             new = self._scatter_new(sc.arg, dt, self.load(dt, "data0[{o}]"), "{v}")
-            updates(f"if ({{ok}}) data0[{{o}}] = {self.store(dt, new)};", serial=True)
+            L += updates(k, f"if ({{ok}}) data0[{{o}}] = {self.store(dt, new)};")
         elif p.mode == "winner":
-            updates(f"if ({{ok}}) atomicMax(&{k.name}_win[{{o}}], (unsigned int)(u + 1));",
-                    needs=(0, 2))
-            L.append("  __syncthreads();")
-            updates(f"if ({{ok}} && ((volatile unsigned int *){k.name}_win)[{{o}}] == "
-                    f"(unsigned int)(u + 1)) data0[{{o}}] = {self.store(dt, '{v}')};")
+            L += updates(self._scatter_step(k, "_mark"),
+                         f"if ({{ok}}) atomicMax(&{win}[{{o}}], (unsigned int)(u + 1));",
+                         needs=(0, 2))
+            L.append("}")
+            L += updates(k, f"if ({{ok}} && {win}[{{o}}] == (unsigned int)(u + 1)) "
+                            f"data0[{{o}}] = {self.store(dt, '{v}')};")
         elif p.mode == "atomic":
             fn = {"add": "atomicAdd", "max": "atomicMax", "min": "atomicMin"}[sc.arg]
             if dt.itemsize == 8 and dt.kind in "iu":
                 A = "long long" if dt.kind == "i" and sc.arg != "add" else "unsigned long long"
-                updates(f"if ({{ok}}) {fn}(({A} *)&data0[{{o}}], ({A}){{v}});")
+                L += updates(k, f"if ({{ok}}) {fn}(({A} *)&data0[{{o}}], ({A}){{v}});")
             else:
-                updates(f"if ({{ok}}) {fn}(&data0[{{o}}], {{v}});")
+                L += updates(k, f"if ({{ok}}) {fn}(&data0[{{o}}], {{v}});")
         else:  # a compare-and-swap loop over the element's bits
             U = "unsigned int" if dt.itemsize == 4 else "unsigned long long"
             new = self._scatter_new(sc.arg, dt, f"tj_as<{S}>(as)", "{v}")
-            updates(f"if ({{ok}}) {{{{ {U} *pt = ({U} *)&data0[{{o}}], old = *pt, as; "
-                    f"do {{{{ as = old; old = atomicCAS(pt, as, tj_as<{U}>(({S})({new}))); }}}} "
-                    "while (old != as); }}")
+            cas = f"atomicCAS(pt, as, tj_as<{U}>(({S})({new})))"
+            L += updates(k, f"if ({{ok}}) {{{{ {U} *pt = ({U} *)&data0[{{o}}], old = *pt, as; "
+                            f"do {{{{ as = old; old = {cas}; }}}} while (old != as); }}}}")
         return L
 
 
