@@ -5,6 +5,7 @@ GPU: results against float64 references with tolerances matching each mode's pre
 ``PYTHONPATH=. python tests/devices/test_cuda_gemm.py [--sweep]`` (on a GPU) prints TFLOP/s of
 square products against ``torch.matmul`` (``--sweep``: first every tile configuration on 8192^2)."""
 import ctypes
+import re
 import shutil
 import subprocess
 import sys
@@ -147,8 +148,10 @@ def test_tile_size_follows_the_work():
 
 
 def _tile_configs(monkeypatch, which: str):
-    """Force the largest ('big'), middle or smallest tile configuration for tests."""
+    """Force the largest ('big'), middle or smallest tile configuration for tests (unsplit:
+    the split-K tests below cover splitting)."""
     monkeypatch.setattr(cuda_gemm, "NUM_SMS", {"big": 0, "small": 10 ** 9}.get(which, 0))
+    monkeypatch.setattr(cuda_gemm, "SPLIT_MIN_K", 1 << 40)
     if which == "mid":
         monkeypatch.setattr(cuda_gemm, "_CONFIGS", {e: c[1:] for e, c in cuda_gemm._CONFIGS.items()})
 
@@ -162,6 +165,139 @@ def test_rendered_source_compiles_with_nvcc(tmp_path, monkeypatch):
             for k in _gemm_kernels(f, *args):
                 k.name = f"{name}_{which}_{k.name}"
                 kernels.append(k)
+    cu = tmp_path / "k.cu"
+    cu.write_text(render_source(kernels))
+    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
+                        str(tmp_path / "k.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+
+# ---- split-K -----------------------------------------------------------------------------------
+
+def _dot_hi(a, b):
+    return lax.dot(a, b, precision="highest")
+
+
+def _bmm_bias_relu(a, b, c):
+    return jax.nn.relu(lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,)))) + c)
+
+
+def _wgrad(x, g):
+    """A weight gradient: a long reduction over the batch for a small output."""
+    return x.T @ g
+
+
+# name -> (function, args, mode, expected split S); the shapes of the workloads' small-grid
+# kernels: CNN and dense weight gradients (K = 64 * 28 * 28), a dense layer on a flattened
+# feature map, attention/MLP weight gradients (K = batch * sequence)
+SPLIT = {
+    "cnn_wgrad": (_wgrad, (_normal(50176, 288), _normal(50176, 64)), "tf32", 79),
+    "cnn_wgrad_tiny": (_wgrad, (_normal(50176, 9), _normal(50176, 32)), "tf32", 196),
+    "dense_bias_relu": (lambda x, w, b: jax.nn.relu(x @ w + b),
+                        (_normal(64, 12544), _normal(12544, 10), _normal(10)), "tf32", 49),
+    "attention_wgrad": (_wgrad, (_normal(2048, 256), _normal(2048, 768)), "tf32", 8),
+    "batched_bias_relu": (_bmm_bias_relu, (_normal(3, 64, 4096), _normal(3, 4096, 48),
+                                           _normal(48)), "tf32", 16),
+    "bf16": (_wgrad, (_normal(8192, 96, dtype=BF16), _normal(8192, 80, dtype=BF16)), "bf16", 32),
+    "f16_edges": (_wgrad, (_normal(3000, 37, dtype=np.float16),
+                           _normal(3000, 55, dtype=np.float16)), "f16", 11),
+    "tf32_edges": (_wgrad, (_normal(3001, 37), _normal(3001, 55)), "tf32", 11),
+    "simt": (_dot_hi, (_normal(100, 9000), _normal(9000, 70)), "simt", 35),
+    "simt_batched": (lambda a, b, c: jax.nn.relu(
+        lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))), precision="highest") + c),
+        (_normal(3, 64, 4096), _normal(3, 4096, 48), _normal(48)), "simt", 16),
+}
+
+
+def _spec(x):
+    return jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+
+@pytest.mark.parametrize("name", sorted(SPLIT))
+def test_split_k_plan(name):
+    f, args, mode, S = SPLIT[name]
+    (k,) = _gemm_kernels(f, *map(_spec, args))
+    p = cuda_gemm._plan(k)
+    assert (p.mode, p.splits) == (mode, S)
+    tm, tn = p.tiles
+    assert tm * tn * p.outer < 2 * cuda_gemm.NUM_SMS  # few blocks before
+    C = p.kchunk  # chunks of whole k-slices cover K once, at least SPLIT_MIN_K long
+    assert C % p.BK == 0 and C >= cuda_gemm.SPLIT_MIN_K and (S - 1) * C < p.K <= S * C
+    # after: at least a block per SM, unless K has no room for more chunks
+    assert tm * tn * p.outer * S >= cuda_gemm.NUM_SMS or (S + 1) * cuda_gemm.SPLIT_MIN_K > p.K
+    assert 4 * S * p.outputs <= cuda_gemm.SPLIT_MAX_BYTES
+    (part, pdims), (fin, fdims) = cuda_gemm.gemm_launches(k)
+    assert (part, fin) == (f"{k.name}_part", k.name)
+    assert pdims.grid == (tm * tn, p.outer, S) and pdims.block == (p.threads, 1, 1)
+    assert fdims.grid[0] * fdims.block[0] >= min(p.outputs, 32 * cuda_gemm.NUM_SMS * 256)
+    assert cuda_gemm.gemm_launch_dims(k) == fdims
+    # both functions take exactly the kernel's buffers (the runtime passes the same pointers)
+    src = render_source([k])
+    sigs = re.findall(r'extern "C" __global__ void (?:__launch_bounds__\(\d+\) )?(\w+)\((.*?)\)',
+                      src)
+    assert [n for n, _ in sigs] == [part, fin] and sigs[0][1] == sigs[1][1]
+    assert f"__device__ float {k.name}_partials[{S * p.outputs}];" in src
+
+
+@pytest.mark.parametrize("shapes", [((2048, 2048), (2048, 2048)),  # enough tiles
+                                    ((256, 256), (256, 256)),  # K too short to split
+                                    ((16, 511), (511, 16))])
+def test_split_k_only_for_few_blocks_and_long_reductions(shapes):
+    specs = [jax.ShapeDtypeStruct(s, np.float32) for s in shapes]
+    (k,) = _gemm_kernels(lambda a, b: a @ b, *specs)
+    assert cuda_gemm._plan(k).splits == 1
+    assert [n for n, _ in cuda_gemm.gemm_launches(k)] == [k.name]
+
+
+def test_split_k_scratch_is_bounded(monkeypatch):
+    f, args, _, S = SPLIT["cnn_wgrad"]
+    (k,) = _gemm_kernels(f, *map(_spec, args))
+    outputs = cuda_gemm._plan(k).outputs
+    monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 4 * outputs * 10)
+    p = cuda_gemm._plan(k)
+    assert 2 <= p.splits <= 10 and p.splits * p.kchunk >= p.K
+    monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 4 * outputs)
+    assert cuda_gemm._plan(k).splits == 1
+
+
+def _workload_kernels():
+    """The gemm kernels of the benchmarks' CNN, attention and MLP training steps."""
+    from bench import workloads as W
+
+    def mlp_loss(params, x, y):
+        h = x
+        for w, b in params[:-1]:
+            h = jnp.maximum(h @ w + b, 0.0)
+        w, b = params[-1]
+        return -jnp.mean(jnp.sum(jax.nn.log_softmax(h @ w + b) * y, axis=-1))
+    out = []
+    for name, loss, args in (("cnn", W.cnn_loss_fn(jnp, jax), W.cnn_setup()),
+                             ("attention", W.attention_loss_fn(jnp, jax), W.attention_setup()),
+                             ("mlp", mlp_loss, W._mlp_setup())):
+        args = jax.tree_util.tree_map(_spec, args)
+        for k in _gemm_kernels(jax.value_and_grad(loss), *args):
+            k.name = f"{name}_{k.name}"
+            out.append(k)
+    return out
+
+
+def test_split_k_in_the_workloads():
+    got = {(p.M, p.N, p.K): p.splits for p in map(cuda_gemm._plan, _workload_kernels())}
+    assert got[(288, 64, 50176)] == 79  # CNN conv2 weight gradient: 5 blocks before
+    assert got[(9, 32, 50176)] == 196  # conv1 weight gradient: 1 block
+    assert got[(64, 10, 12544)] == 49  # dense forward: 1 block
+    assert got[(256, 768, 2048)] == 8  # attention qkv weight gradient: 48 blocks
+    assert got[(2048, 768, 256)] == 1  # K too short
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+def test_split_kernels_compile_with_nvcc(tmp_path):
+    kernels = []
+    for name, (f, args, _, _) in SPLIT.items():
+        (k,) = _gemm_kernels(f, *map(_spec, args))
+        k.name = f"{name}_{k.name}"
+        kernels.append(k)
+    kernels += [k for k in _workload_kernels() if cuda_gemm._plan(k).splits > 1]
     cu = tmp_path / "k.cu"
     cu.write_text(render_source(kernels))
     r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
@@ -212,6 +348,37 @@ def test_jit_cuda_matches_reference(name, tiles, monkeypatch):
 
 
 @needs_cuda
+@pytest.mark.parametrize("name", sorted(SPLIT))
+def test_split_k_matches_reference(name):
+    f, args, mode, _ = SPLIT[name]
+    (k,) = _gemm_kernels(f, *args)
+    assert cuda_gemm._plan(k).splits > 1
+    jf = jax.jit(lambda *a: f(*a), device="cuda")
+    _check(name, jf(*args), f, args, mode)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
+@pytest.mark.parametrize("precision", [None, "highest"])
+def test_split_k_small_integers_are_exact_and_deterministic(dtype, precision):
+    """Every chunk counted once: exact (all partial sums are integers below 2**24); the chunks
+    added in a fixed order: the same bits on every run."""
+    a = rng.integers(-8, 9, (64, 20000)).astype(dtype)
+    b = rng.integers(-8, 9, (20000, 40)).astype(dtype)
+    c = rng.integers(-8, 9, (40,)).astype(dtype)
+    f = lambda a, b, c: jax.nn.relu(lax.dot(a, b, precision=precision) + c)  # noqa: E731
+    (k,) = _gemm_kernels(f, a, b, c)
+    assert cuda_gemm._plan(k).splits > 1
+    got = np.asarray(jax.jit(f, device="cuda")(a, b, c))
+    dot = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)  # rounded op by op
+    want = np.maximum((dot.astype(np.float64) + c.astype(np.float64)).astype(dtype), 0)
+    np.testing.assert_array_equal(got, want)
+    x, y = _normal(64, 20000), _normal(20000, 40)
+    jf = jax.jit(lambda x, y: x @ y, device="cuda")
+    np.testing.assert_array_equal(np.asarray(jf(x, y)), np.asarray(jf(x, y)))
+
+
+@needs_cuda
 @pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
 def test_small_integers_are_exact(dtype):
     a = rng.integers(-8, 9, (300, 520)).astype(dtype)
@@ -245,11 +412,13 @@ def _bench_one(d, kernel, n):
     from tinyjax.devices.cuda_driver import nvrtc_compile
     from tinyjax.devices.cuda import CUDADevice
     src = render_source([kernel])
-    fn = d.get_function(d.load_module(nvrtc_compile(src, d.arch, CUDADevice.options)),
-                        kernel.name)
-    dims = CUDADevice.language.launch_dims(kernel)
-    if dims.shared_bytes > 48 * 1024:
-        d.set_max_shared(fn, dims.shared_bytes)
+    mod = d.load_module(nvrtc_compile(src, d.arch, CUDADevice.options))
+    steps = []
+    for fname, dims in CUDADevice.language.launches(kernel):
+        fn = d.get_function(mod, fname)
+        if dims.shared_bytes > 48 * 1024:
+            d.set_max_shared(fn, dims.shared_bytes)
+        steps.append((fn, dims, fname))
     bufs = []
     for dt, size in kernel.bufs:
         host = (rng.random(size, dtype=np.float32) * 2 - 1).astype(dt)
@@ -265,8 +434,11 @@ def _bench_one(d, kernel, n):
         def record(self):
             d.record(self.e)
 
-    ms = _time(lambda: d.launch(fn, dims.grid, dims.block, ptrs, kernel.name, dims.shared_bytes),
-               d.synchronize, _Event, lambda a, b: d.elapsed_ms(a.e, b.e))
+    def launch():
+        for fn, dims, fname in steps:
+            d.launch(fn, dims.grid, dims.block, ptrs, fname, dims.shared_bytes)
+
+    ms = _time(launch, d.synchronize, _Event, lambda a, b: d.elapsed_ms(a.e, b.e))
     out = np.empty_like(bufs[0][1])
     d.dtoh(out.ctypes.data, ptrs[0], out.nbytes)
     a = bufs[1][1].reshape(n, n).astype(np.float64)

@@ -25,13 +25,19 @@ in ``BK`` slices staged into shared memory:
   which may read other buffers: a bias, a ReLU) stores only in-range outputs; on the tensor
   cores the finished tile passes through shared memory first, so that the epilogue runs
   with consecutive threads along N (coalesced stores and reads).
+* split-K: with few blocks (fewer than two per SM) and a long K, the reduction is cut into
+  chunks (a third grid axis) and runs in two launches: ``<name>_part``, the tiled kernel
+  over one chunk per block, writes its raw float32 accumulators into a module-global scratch
+  array (no epilogue); ``<name>``, one thread per output, adds up the chunks' partial sums in
+  chunk order (deterministic) and runs the epilogue.  Like the generic split reductions, the
+  scratch array assumes one launch of a kernel at a time (one stream).
 
 float64 and kernels whose outer axes exceed the grid stay on the generic reduction path.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -40,7 +46,7 @@ from tinyjax.lowering import symbolic
 from tinyjax.lowering.kernel import Kernel
 from tinyjax.lowering.symbolic import Node
 
-__all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims"]
+__all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims", "gemm_launches"]
 
 NUM_SMS = 132  # an H100: enough tiles for two waves decide the tile size
 
@@ -119,6 +125,12 @@ class _Plan:
     WM: int                # warps along M (tensor cores)
     WN: int
     stages: int
+    splits: int = 1        # split-K: chunks of K reduced by separate blocks (see _split)
+    kchunk: int = 0        # K per chunk (a multiple of BK) when split
+
+    @property
+    def outputs(self) -> int:
+        return self.M * self.N * self.outer
 
     @property
     def threads(self) -> int:
@@ -252,7 +264,7 @@ def _plan(k: Kernel) -> Optional[_Plan]:
         mode = "simt"
     a, b = _side(k, "a", mode), _side(k, "b", mode)
     if mode == "simt":
-        return _Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2)
+        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2))
     configs = _CONFIGS[2 if mode != "tf32" else 4]
     for BM, BN, BK, WM, WN, S in configs:
         if -(-M // BM) * -(-N // BN) * outer >= 2 * NUM_SMS:
@@ -260,7 +272,29 @@ def _plan(k: Kernel) -> Optional[_Plan]:
     p = _Plan(mode, a, b, M, N, K, outer, BM, BN, BK, WM, WN, S)
     if -(-M // BM) * -(-N // BN) >= 1 << 31:
         return None
-    return p
+    return _split(p)
+
+
+SPLIT_MIN_K = 256                 # the least K one chunk of a split reduction keeps
+SPLIT_MAX_BYTES = 64 << 20        # the partial sums' scratch (module memory)
+FINISH_THREADS = 256
+
+
+def _split(p: _Plan) -> _Plan:
+    """Split-K: with fewer than two blocks per SM and a long reduction, K is cut into chunks
+    (multiples of BK, at least SPLIT_MIN_K) reduced by separate blocks (a third grid axis)
+    until there are about three blocks per SM; their raw partial sums go to a module-global
+    scratch array that a second function adds up in a fixed order before the epilogue."""
+    tm, tn = p.tiles
+    blocks = tm * tn * p.outer
+    S = min(-(-3 * NUM_SMS // max(blocks, 1)), p.K // SPLIT_MIN_K,
+            SPLIT_MAX_BYTES // (4 * max(p.outputs, 1)), 65535)
+    if blocks >= 2 * NUM_SMS or S < 2:
+        return p
+    chunk = -(-p.K // S)
+    chunk = -(-chunk // p.BK) * p.BK
+    S = -(-p.K // chunk)
+    return p if S < 2 else replace(p, splits=S, kchunk=chunk)
 
 
 def gemm_supported(k: Kernel) -> bool:
@@ -269,15 +303,27 @@ def gemm_supported(k: Kernel) -> bool:
 
 
 def gemm_launches(k: Kernel) -> list:
-    """The functions of :func:`render_gemm`'s source to launch, in order: (name, LaunchDims)."""
-    return [(k.name, gemm_launch_dims(k))]
-
-
-def gemm_launch_dims(k: Kernel):
-    """The LaunchDims of :func:`render_gemm`'s kernel."""
+    """The functions of :func:`render_gemm`'s source to launch, in order: (name, LaunchDims).
+    A split reduction launches ``<name>_part`` (the tiles times the K chunks: partial sums)
+    and then ``<name>`` (their sum and the epilogue)."""
     from tinyjax.devices.cuda_render import LaunchDims
     p = _plan(k)
     tm, tn = p.tiles
+    tiled = LaunchDims((tm * tn, p.outer, p.splits), (p.threads, 1, 1), p.shared_bytes)
+    if p.splits == 1:
+        return [(k.name, tiled)]
+    return [(f"{k.name}_part", tiled), (k.name, gemm_launch_dims(k))]
+
+
+def gemm_launch_dims(k: Kernel):
+    """The LaunchDims of :func:`render_gemm`'s function ``k.name``: the tiled kernel, or for
+    a split reduction the function adding up the partial sums."""
+    from tinyjax.devices.cuda_render import LaunchDims
+    p = _plan(k)
+    tm, tn = p.tiles
+    if p.splits > 1:
+        grid = min(-(-p.outputs // FINISH_THREADS), 32 * NUM_SMS)
+        return LaunchDims((grid, 1, 1), (FINISH_THREADS, 1, 1), 0)
     return LaunchDims((tm * tn, p.outer, 1), (p.threads, 1, 1), p.shared_bytes)
 
 
@@ -308,6 +354,12 @@ class _Renderer:
     def __init__(self, lang, k: Kernel, p: _Plan):
         self.lang, self.k, self.p = lang, k, p
         self.L: list[str] = []
+        split = p.splits > 1
+        # a split kernel's blocks start at k-slice kt0 and run KT of them (nkt: fewer in the last)
+        self.k0 = "kt0 + " if split else ""
+        self.ragged = split and p.K % p.kchunk != 0
+        self.KT = "nkt" if self.ragged else str(-(-(p.kchunk if split else p.K) // p.BK))
+        self.partials = f"{k.name}_partials"
 
     # shared-memory addressing -------------------------------------------------------------
     def geometry(self, s: _Side) -> tuple[int, int]:
@@ -368,10 +420,11 @@ class _Renderer:
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int q = 0; q < {n}; q++) {{")
         L.append(f"{ind}  const int c = tid + q * {p.threads}, row = c / {cpr}, ch = c % {cpr};")
+        k0 = f"({self.k0}({kt})) * {p.BK}"
         if s.kmajor:
-            L.append(f"{ind}  const long gr = {r0} + row, gk = ({kt}) * {p.BK} + ch * {V};")
+            L.append(f"{ind}  const long gr = {r0} + row, gk = {k0} + ch * {V};")
         else:
-            L.append(f"{ind}  const long gr = {r0} + ch * {V}, gk = ({kt}) * {p.BK} + row;")
+            L.append(f"{ind}  const long gr = {r0} + ch * {V}, gk = {k0} + row;")
         L.append(f"{ind}  const bool ok = gr < {s.rows} && gk < {p.K};")
         off = f"{self.lang.index(base)} + gr * {rs} + gk * {ks}"
         L.append(f"{ind}  const void *src = data{slot} + (ok ? {off} : 0);")
@@ -390,13 +443,14 @@ class _Renderer:
         r0 = "tm_m0" if s.name == "a" else "tn_n0"
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int q = 0; q < {n}; q++) {{")
+        k0 = f"({self.k0}({kt})) * {p.BK}"
         if s.kmajor:
             L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};")
-            L.append(f"{ind}  const long gr = {r0} + row, gk = ({kt}) * {p.BK} + col;")
+            L.append(f"{ind}  const long gr = {r0} + row, gk = {k0} + col;")
             krow, rcol = "col", "row"
         else:
             L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};")
-            L.append(f"{ind}  const long gr = {r0} + col, gk = ({kt}) * {p.BK} + row;")
+            L.append(f"{ind}  const long gr = {r0} + col, gk = {k0} + row;")
             krow, rcol = "row", "col"
         ty = "uint16_t" if p.mode in ("bf16", "f16") else "float"
         L.append(f"{ind}  {ty} x = 0;")
@@ -446,13 +500,56 @@ class _Renderer:
         L.extend(body)
         L.append(f"{ind}}}")
 
+    def out(self, gm: str, gn: str, accv: str, ind: str) -> None:
+        """A finished accumulator: the epilogue, or in a split reduction, the raw partial sum
+        into this chunk's part of the scratch array."""
+        p, L = self.p, self.L
+        if p.splits == 1:
+            self.epilogue(gm, gn, accv, ind)
+            return
+        L.append(f"{ind}if ({gm} < {p.M} && {gn} < {p.N}) "
+                 f"{self.partials}[(long)blockIdx.z * {p.outputs} + ob * {p.M * p.N} + "
+                 f"{gm} * {p.N} + {gn}] = {accv};")
+
+    def render_finish(self) -> list[str]:
+        """The second function of a split reduction, ``k.name``: one thread per output
+        (consecutive threads along N, the partial sums' order and the output's contiguous axis
+        as the scheduler orders a GemmPlan), the chunks' partial sums added in chunk order
+        (deterministic), then the epilogue."""
+        k, p = self.k, self.p
+        T, MN, n = FINISH_THREADS, p.M * p.N, p.outputs
+        saved, self.L = self.L, []
+        L = self.L
+        L.extend(self.lang.kernel_header(k, T))
+        L.append(f"  for (long o = (long)blockIdx.x * {T} + threadIdx.x; o < {n}; "
+                 f"o += (long)gridDim.x * {T}) {{")
+        L.append("    float acc = 0.0f;")
+        L.append("    #pragma unroll 8")
+        L.append(f"    for (int s = 0; s < {p.splits}; s++) acc += {self.partials}[s * {n}L + o];")
+        decl = f"    const long ob = o / {MN}, r = o % {MN};"
+        L.append(decl)
+        L.append(f"    const long gm = r / {p.N}, gn = r % {p.N};")
+        L.append("    /*OUTER*/")
+        self.epilogue("gm", "gn", "acc", "    ")
+        L.append("  }")
+        L.append("}")
+        i = L.index("    /*OUTER*/")
+        L[i:i + 1] = _unravel("ob", k.gemm.outer_axes, k.full_shape, "\n".join(L[i + 1:]), "    ")
+        if len(re.findall(r"\bob\b", "\n".join(L))) == 1:  # no outer axes in the epilogue
+            L[L.index(decl)] = f"    const long r = o % {MN};"
+        self.L = saved
+        return L
+
     # the kernel --------------------------------------------------------------------------
     def prologue(self) -> None:
         """Header, tile coordinates (grouped along M for L2 reuse), outer axes."""
         k, p, L = self.k, self.p, self.L
         head = self.lang.kernel_header(k)
+        name = k.name if p.splits == 1 else f"{k.name}_part"
         head[-1] = head[-1].replace(f"void {k.name}(",
-                                    f"void __launch_bounds__({p.threads}) {k.name}(", 1)
+                                    f"void __launch_bounds__({p.threads}) {name}(", 1)
+        if p.splits > 1:
+            L.append(f"__device__ float {self.partials}[{p.splits * p.outputs}];")
         L.extend(head)
         tm, tn = p.tiles
         G = 8
@@ -463,6 +560,12 @@ class _Renderer:
         L.append(f"  const long tm_m0 = (long)(first + (bid % {G * tn}) % gsz) * {p.BM};")
         L.append(f"  const long tn_n0 = (long)((bid % {G * tn}) / gsz) * {p.BN};")
         L.append("  const long ob = blockIdx.y;")
+        if p.splits > 1:
+            C = p.kchunk
+            KT = -(-p.K // p.BK)
+            L.append(f"  const int kt0 = blockIdx.z * {C // p.BK};")
+            if self.ragged:
+                L.append(f"  const int nkt = {KT} - kt0 < {C // p.BK} ? {KT} - kt0 : {C // p.BK};")
         L.append("  /*OUTER*/")
 
     def finish(self) -> str:
@@ -475,6 +578,8 @@ class _Renderer:
         for name in ("ob", "sA", "sB"):  # nvcc warns about unused variables
             if len(re.findall(rf"\b{name}\b", text)) == 1:
                 L = [ln for ln in L if not re.match(rf"\s*const \w+ {name} = ", ln)]
+        if self.p.splits > 1:
+            L = L + self.render_finish()
         return HELPERS + "\n".join(L)
 
     def render_mma(self) -> str:
@@ -500,7 +605,7 @@ class _Renderer:
         L.append(f"      acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;")
         L.append("    }")
         L.append("  }")
-        KT = -(-p.K // p.BK)
+        KT = self.KT
         S = p.stages
 
         def stage_async(stage, kt, ind):
@@ -579,7 +684,7 @@ class _Renderer:
         L.append(f"  for (int e = tid; e < {p.BM * p.BN}; e += {p.threads}) {{")
         L.append(f"    const int row = e / {p.BN}, col = e % {p.BN};")
         L.append("    const long gm = tm_m0 + row, gn = tn_n0 + col;")
-        self.epilogue("gm", "gn", f"Cs[row * {ld} + col]", "    ")
+        self.out("gm", "gn", f"Cs[row * {ld} + col]", "    ")
         L.append("  }")
 
     def fragments_a(self, MT: int, WTM: int, sa: int, ind: str) -> None:
@@ -646,7 +751,7 @@ class _Renderer:
         a, b = p.a, p.b
         sa, sb = p.tile_elems(a), p.tile_elems(b)
         na, nb = p.BM * p.BK // p.threads, p.BN * p.BK // p.threads
-        KT = -(-p.K // p.BK)
+        KT = self.KT
         self.prologue()
         L.append(f"  float *As = (float *)tj_smem, *Bs = As + {2 * sa};")
         L.append("  const int tx = tid & 15, ty = tid >> 4;")
@@ -695,7 +800,7 @@ class _Renderer:
         L.append("  for (int j = 0; j < 8; j++) {")
         L.append("    const long gm = tm_m0 + (i >> 2) * 64 + ty * 4 + (i & 3);")
         L.append("    const long gn = tn_n0 + (j >> 2) * 64 + tx * 4 + (j & 3);")
-        self.epilogue("gm", "gn", "acc[i][j]", "    ")
+        self.out("gm", "gn", "acc[i][j]", "    ")
         L.append("  }}")
         return self.finish()
 
