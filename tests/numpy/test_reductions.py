@@ -2,7 +2,7 @@
 errors, grads against finite differences and vmap against loops."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
@@ -211,6 +211,13 @@ def test_quantile_percentile_median(case, method, q):
     if x.size == 0:
         return
     q = np.asarray(q, np.float32)
+    axes = range(x.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    pos32, pos64 = q * np.float32(n - 1), q.astype(np.float64) * (n - 1)
+    # the discrete methods jump at (half-)integer positions q * (n - 1): skip the q where
+    # float32 arithmetic (JAX's and ours) and the float64 reference land on two sides
+    assume(method == "linear" or all(np.array_equal(f(pos32), f(pos64))
+                                     for f in (np.floor, np.ceil, np.round)))
     dt = _float_dtype(x.dtype)
     x64 = x.astype(np.float64)
     _close(jnp.quantile(x, q, axis, method=method, keepdims=keepdims),
