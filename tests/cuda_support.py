@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
+import subprocess
 from typing import Any
 
 import numpy as np
 import pytest
 
-__all__ = ["HAS_CUDA", "needs_cuda", "CUDA_PARAM", "SKIP_REASON", "to_host"]
+__all__ = ["HAS_CUDA", "needs_cuda", "CUDA_PARAM", "SKIP_REASON", "to_host", "needs_nvcc",
+           "assert_nvcc_compiles"]
 
 SKIP_REASON = "no CUDA device: libcuda not found"
 
@@ -32,6 +35,19 @@ def _has_libcuda() -> bool:
 HAS_CUDA = _has_libcuda()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason=SKIP_REASON)
 CUDA_PARAM = pytest.param("cuda", marks=needs_cuda, id="cuda")
+
+
+needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+
+
+def assert_nvcc_compiles(source: str, tmp_path) -> None:
+    """``source`` compiles for sm_90 with every warning an error (nvcc, no GPU needed)."""
+    cu = tmp_path / "k.cu"
+    cu.write_text(source)
+    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
+                        str(tmp_path / "k.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert os.path.getsize(tmp_path / "k.o") > 0
 
 
 def to_host(x: Any) -> np.ndarray:

@@ -1,7 +1,5 @@
 """The CUDA device: rendering (checked with nvcc where it is installed) and, on a machine
 with a CUDA driver, jit on ``cuda`` against eager evaluation."""
-import os
-import shutil
 import subprocess
 import sys
 
@@ -16,7 +14,7 @@ from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import schedule
 
-from tests.cuda_support import HAS_CUDA, needs_cuda
+from tests.cuda_support import HAS_CUDA, assert_nvcc_compiles, needs_cuda, needs_nvcc
 
 
 def _kernels(f, *args):
@@ -121,7 +119,7 @@ def test_no_driver_is_a_clear_error():
         jax.devices("gpu")
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+@needs_nvcc
 def test_rendered_source_compiles_with_nvcc(tmp_path):
     kernels = []
     for name, (f, args) in CASES.items():
@@ -134,12 +132,7 @@ def test_rendered_source_compiles_with_nvcc(tmp_path):
     kernels.extend(_kernels(lambda x: jax.scipy.special.digamma(x) + lax.erf_inv(x * 0.1), X))
     kernels[-1].name = "special_" + kernels[-1].name
     src = render_source(kernels)
-    cu = tmp_path / "k.cu"
-    cu.write_text(src)
-    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
-                        str(tmp_path / "k.o")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
-    assert os.path.getsize(tmp_path / "k.o") > 0
+    assert_nvcc_compiles(src, tmp_path)
 
 
 # ---- on a GPU: jit on cuda against eager ------------------------------------------------------

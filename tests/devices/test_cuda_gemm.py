@@ -4,10 +4,7 @@ GPU: results against float64 references with tolerances matching each mode's pre
 
 ``PYTHONPATH=. python tests/devices/test_cuda_gemm.py [--sweep]`` (on a GPU) prints TFLOP/s of
 square products against ``torch.matmul`` (``--sweep``: first every tile configuration on 8192^2)."""
-import ctypes
 import re
-import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -21,19 +18,7 @@ from tinyjax.devices.cuda_render import render_source
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import schedule
 
-
-
-def _has_libcuda() -> bool:
-    for n in ("libcuda.so.1", "libcuda.so"):
-        try:
-            ctypes.CDLL(n)
-            return True
-        except OSError:
-            pass
-    return False
-
-
-needs_cuda = pytest.mark.skipif(not _has_libcuda(), reason="no CUDA device: libcuda not found")
+from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc
 
 BF16 = np.dtype(dtypes.bfloat16)
 rng = np.random.default_rng(0)
@@ -156,7 +141,7 @@ def _tile_configs(monkeypatch, which: str):
         monkeypatch.setattr(cuda_gemm, "_CONFIGS", {e: c[1:] for e, c in cuda_gemm._CONFIGS.items()})
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+@needs_nvcc
 def test_rendered_source_compiles_with_nvcc(tmp_path, monkeypatch):
     kernels = []
     for which in ("small", "big"):
@@ -165,11 +150,7 @@ def test_rendered_source_compiles_with_nvcc(tmp_path, monkeypatch):
             for k in _gemm_kernels(f, *args):
                 k.name = f"{name}_{which}_{k.name}"
                 kernels.append(k)
-    cu = tmp_path / "k.cu"
-    cu.write_text(render_source(kernels))
-    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
-                        str(tmp_path / "k.o")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
+    assert_nvcc_compiles(render_source(kernels), tmp_path)
 
 
 # ---- split-K -----------------------------------------------------------------------------------
@@ -290,7 +271,7 @@ def test_split_k_in_the_workloads():
     assert got[(2048, 768, 256)] == 1  # K too short
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+@needs_nvcc
 def test_split_kernels_compile_with_nvcc(tmp_path):
     kernels = []
     for name, (f, args, _, _) in SPLIT.items():
@@ -298,11 +279,7 @@ def test_split_kernels_compile_with_nvcc(tmp_path):
         k.name = f"{name}_{k.name}"
         kernels.append(k)
     kernels += [k for k in _workload_kernels() if cuda_gemm._plan(k).splits > 1]
-    cu = tmp_path / "k.cu"
-    cu.write_text(render_source(kernels))
-    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
-                        str(tmp_path / "k.o")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
+    assert_nvcc_compiles(render_source(kernels), tmp_path)
 
 
 # ---- on a GPU ---------------------------------------------------------------------------------

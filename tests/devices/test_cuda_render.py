@@ -4,8 +4,6 @@ compilation of a broad set of kernels where nvcc is installed, and on a GPU: ``j
 ``cuda`` against eager evaluation for reductions, sorts, scatters and elementwise kernels.
 
 ``python tests/devices/test_cuda_render.py`` (on a GPU) prints kernel times and bandwidths."""
-import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -18,7 +16,7 @@ from tinyjax import dtypes, lax
 from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import schedule
-from tests.cuda_support import needs_cuda, to_host
+from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
 
 LANG = CUDALanguage()
 BUSY = LANG.sms * 2048
@@ -348,14 +346,10 @@ def test_every_case_renders_and_the_kinds_are_covered():
     assert {"atomic", "cas", "winner", "serial"} <= modes
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+@needs_nvcc
 def test_rendered_kernels_compile_with_nvcc(tmp_path):
     src = render_source(_renamed_kernels(CASES))
-    cu = tmp_path / "k.cu"
-    cu.write_text(src)
-    r = subprocess.run(["nvcc", "-c", "-arch=sm_90", "-Werror", "all-warnings", str(cu), "-o",
-                        str(tmp_path / "k.o")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
+    assert_nvcc_compiles(src, tmp_path)
 
 
 # ---- on a GPU: jit on cuda against eager --------------------------------------------------------

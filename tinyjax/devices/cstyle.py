@@ -676,24 +676,34 @@ class CStyleLanguage:
             S = self.storage(dt)
             L.append(f"    const {S} *d = (const {S} *)bufs[{slot}];")
             L.append(f"    {T} x = {self.load(dt, 'd[a]')}, y = {self.load(dt, 'd[b]')};")
-            if desc and _is_float(dt):
-                bits = 32 if _half(dt) else dt.itemsize * 8
-                L.append(f"    int{bits}_t bx, by; memcpy(&bx, &x, sizeof x); memcpy(&by, &y, sizeof y);")
-                mx = "0x7fffffff" if bits == 32 else "0x7fffffffffffffffLL"
-                L.append(f"    if (bx < 0) bx ^= {mx}; if (by < 0) by ^= {mx};")
-                L.append("    if (bx != by) return bx > by;")
-            elif desc:
-                L.append("    if (x != y) return x > y;")
-            elif _is_float(dt):
-                L.append("    int xn = x != x, yn = y != y;")
-                L.append("    if (xn | yn) { if (xn != yn) return yn; }")
-                L.append("    else if (x != y) return x < y;")
-            else:
-                L.append("    if (x != y) return x < y;")
+            L.extend("    " + ln for ln in self.sort_key_order(dt, desc))
             L.append("  }")
         L.append("  return 0;")
         L.append("}")
         return L
+
+    def sort_key_order(self, dt, desc: bool) -> list[str]:
+        """Statements comparing the keys ``x`` and ``y`` (of ``dt``, loaded): return whether x
+        sorts first where they differ, fall through where they tie.  Ascending: NaNs last.
+        Descending floats: by the sign-flipped bits (so NaNs first, -0.0 after 0.0)."""
+        if desc and _is_float(dt):
+            bits = 32 if _half(dt) or dt.itemsize == 4 else 64
+            mx = "0x7fffffff" if bits == 32 else "0x7fffffffffffffffLL"
+            return [self.float_bits(bits, "x", "y"),
+                    f"if (bx < 0) bx ^= {mx}; if (by < 0) by ^= {mx};",
+                    "if (bx != by) return bx > by;"]
+        if desc:
+            return ["if (x != y) return x > y;"]
+        if _is_float(dt):
+            return ["int xn = x != x, yn = y != y;",
+                    "if (xn | yn) { if (xn != yn) return yn; }",
+                    "else if (x != y) return x < y;"]
+        return ["if (x != y) return x < y;"]
+
+    def float_bits(self, bits: int, x: str, y: str) -> str:
+        """Declare ``bx``/``by``: the bits of the floats ``x``/``y`` as signed integers."""
+        return (f"int{bits}_t bx, by; memcpy(&bx, &{x}, sizeof {x}); "
+                f"memcpy(&by, &{y}, sizeof {y});")
 
     def render_sort(self, k: Kernel) -> list[str]:
         """Per row (rows spread over threads): a bottom-up stable merge sort of the indices

@@ -551,24 +551,14 @@ class CUDALanguage(CStyleLanguage):
             T = self.type(dt)
             L.append(f"  {{ {T} x = {self.load(dt, f'data{slot}[a]')}, "
                      f"y = {self.load(dt, f'data{slot}[b]')};")
-            if desc and _is_float(dt):
-                if T == "float":
-                    L.append("    int bx = __float_as_int(x), by = __float_as_int(y);")
-                    mx = "0x7fffffff"
-                else:
-                    L.append("    long long bx = __double_as_longlong(x), by = __double_as_longlong(y);")
-                    mx = "0x7fffffffffffffffLL"
-                L.append(f"    if (bx < 0) bx ^= {mx}; if (by < 0) by ^= {mx};")
-                L.append("    if (bx != by) return bx > by; }")
-            elif desc:
-                L.append("    if (x != y) return x > y; }")
-            elif _is_float(dt):
-                L.append("    int xn = x != x, yn = y != y;")
-                L.append("    if (xn | yn) { if (xn != yn) return yn; }")
-                L.append("    else if (x != y) return x < y; }")
-            else:
-                L.append("    if (x != y) return x < y; }")
+            L.extend("    " + ln for ln in self.sort_key_order(dt, desc))
+            L.append("  }")
         return L + ["  return 0;", "}"]
+
+    def float_bits(self, bits: int, x: str, y: str) -> str:
+        if bits == 32:
+            return f"int bx = __float_as_int({x}), by = __float_as_int({y});"
+        return f"long long bx = __double_as_longlong({x}), by = __double_as_longlong({y});"
 
     def _render_sort(self, k: Kernel, p: Plan) -> list[str]:
         axis, _, slots = k.sort
