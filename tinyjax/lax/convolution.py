@@ -366,18 +366,6 @@ def conv_with_general_padding(lhs, rhs, window_strides: Sequence[int], padding,
 # ---------------------------------------------------------------------------
 
 
-def _conv_jvp(primals, tangents, **params):
-    lhs, rhs = primals
-    tl, tr = tangents
-    out = conv_general_dilated_p.bind(lhs, rhs, **params)
-    t: Any = Zero.from_primal(out)
-    if type(tl) is not Zero:
-        t = ad.add_tangents(t, conv_general_dilated_p.bind(tl, rhs, **params))
-    if type(tr) is not Zero:
-        t = ad.add_tangents(t, conv_general_dilated_p.bind(lhs, tr, **params))
-    return out, t
-
-
 def _swap01(spec: Sequence[int]) -> tuple[int, ...]:
     return (spec[1], spec[0]) + tuple(spec[2:])
 
@@ -491,7 +479,7 @@ def _conv_transpose(ct, lhs, rhs, **params):
     return [ct_l, ct_r]
 
 
-ad.jvp_rules[conv_general_dilated_p] = _conv_jvp
+ad.defbilinear(conv_general_dilated_p)
 ad.transpose_rules[conv_general_dilated_p] = _conv_transpose
 
 # ---------------------------------------------------------------------------

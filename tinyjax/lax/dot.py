@@ -265,18 +265,6 @@ def batch_matmul(lhs, rhs, precision=None):
 # ---------------------------------------------------------------------------
 
 
-def _dot_general_jvp(primals, tangents, **params):
-    lhs, rhs = primals
-    tl, tr = tangents
-    out = dot_general_p.bind(lhs, rhs, **params)
-    t: Any = Zero.from_primal(out)
-    if type(tl) is not Zero:
-        t = ad.add_tangents(t, dot_general_p.bind(tl, rhs, **params))
-    if type(tr) is not Zero:
-        t = ad.add_tangents(t, dot_general_p.bind(lhs, tr, **params))
-    return out, t
-
-
 def _transpose_operand(ct, other, aval: ShapedArray, this_dims, other_dims,
                        this_ct_axes, other_ct_axes, precision):
     """Cotangent of one operand of ``dot_general``.
@@ -328,7 +316,7 @@ def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers, precision=None,
     return [ct_l, ct_r]
 
 
-ad.jvp_rules[dot_general_p] = _dot_general_jvp
+ad.defbilinear(dot_general_p)
 ad.transpose_rules[dot_general_p] = _dot_general_transpose
 
 # ---------------------------------------------------------------------------

@@ -237,6 +237,21 @@ def defjvp_zero(primitive: Primitive) -> None:
     jvp_rules[primitive] = rule
 
 
+def defbilinear(primitive: Primitive) -> None:
+    """A primitive linear in each of its two operands (dot, conv): d(a*b) = da*b + a*db."""
+    def rule(primals, tangents, **params):
+        lhs, rhs = primals
+        tl, tr = tangents
+        out = primitive.bind(lhs, rhs, **params)
+        t: Any = Zero.from_primal(out)
+        if type(tl) is not Zero:
+            t = add_tangents(t, primitive.bind(tl, rhs, **params))
+        if type(tr) is not Zero:
+            t = add_tangents(t, primitive.bind(lhs, tr, **params))
+        return out, t
+    jvp_rules[primitive] = rule
+
+
 def deflinear(primitive: Primitive, transpose_rule: Callable) -> None:
     """A primitive linear in all its arguments: its jvp applies it to the tangents."""
     def rule(primals, tangents, **params):

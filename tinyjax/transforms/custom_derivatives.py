@@ -22,7 +22,8 @@ custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
 
 
 def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]):
-    nondiff = tuple(args[i] for i in nondiff_argnums)
+    """(the non-differentiable arguments in positional order, the others)."""
+    nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
     diff = tuple(a for i, a in enumerate(args) if i not in nondiff_argnums)
     return nondiff, diff
 
@@ -36,6 +37,20 @@ def _merge_nondiff(nondiff: tuple, diff: Sequence, nondiff_argnums: tuple[int, .
 def _as_operands(flat: Sequence[Any]) -> list[Any]:
     from tinyjax.lax._helpers import as_operand
     return [as_operand(x) for x in flat]
+
+
+def _call_args(kind: str, fun: Callable, rule: Any, args: tuple, kwargs: dict,
+               nondiff_argnums: tuple[int, ...]):
+    """Check a call of a ``custom_jvp``/``custom_vjp`` function and split its arguments:
+    (non-differentiable ones, flat operands of the others, their treedef)."""
+    if kwargs:
+        raise TypeError(f"custom_{kind} functions take positional arguments only")
+    if rule is None:
+        raise AttributeError(f"No {kind.upper()} defined for custom_{kind} function "
+                             f"{getattr(fun, '__name__', fun)} using def{kind}.")
+    nondiff, diff = _split_nondiff(args, nondiff_argnums)
+    flat_args, in_tree = tree_util.tree_flatten(diff)
+    return nondiff, _as_operands(flat_args), in_tree
 
 
 class custom_jvp:
@@ -74,14 +89,8 @@ class custom_jvp:
         self.defjvp(jvp)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            raise TypeError("custom_jvp functions take positional arguments only")
-        if self.jvp is None:
-            raise AttributeError(f"No JVP defined for custom_jvp function "
-                                 f"{getattr(self.fun, '__name__', self.fun)} using defjvp.")
-        nondiff, diff = _split_nondiff(args, self.nondiff_argnums)
-        flat_args, in_tree = tree_util.tree_flatten(diff)
-        flat_args = _as_operands(flat_args)
+        nondiff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args, kwargs,
+                                                 self.nondiff_argnums)
         out_tree_store: list = []
 
         def flat_fun(*flat):
@@ -138,14 +147,9 @@ class custom_vjp:
         self.symbolic_zeros = symbolic_zeros
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            raise TypeError("custom_vjp functions take positional arguments only")
-        if self.fwd is None:
-            raise AttributeError(f"No VJP defined for custom_vjp function "
-                                 f"{getattr(self.fun, '__name__', self.fun)} using defvjp.")
-        nondiff, diff = _split_nondiff(args, self.nondiff_argnums)
-        flat_args, in_tree = tree_util.tree_flatten(diff)
-        flat_args = _as_operands(flat_args)
+        nondiff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args, kwargs,
+                                                 self.nondiff_argnums)
+        diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
         in_avals = [get_aval(a) for a in flat_args]
         out_tree_store: list = []
         res_tree_store: list = []
@@ -175,9 +179,7 @@ class custom_vjp:
         def flat_bwd(res_flat, cts_flat):
             res = tree_util.tree_unflatten(res_tree_store[-1], res_flat)
             cts = tree_util.tree_unflatten(out_tree_store[-1], cts_flat)
-            nd = [a for i, a in enumerate(_merge_nondiff(nondiff, diff, self.nondiff_argnums))
-                  if i in self.nondiff_argnums]
-            grads = self.bwd(*nd, res, cts)
+            grads = self.bwd(*nondiff, res, cts)
             if not isinstance(grads, (tuple, list)) or len(grads) != len(diff):
                 raise TypeError(
                     "Custom VJP bwd rule must produce an output with the same container "
