@@ -1,4 +1,5 @@
 """custom_jvp and custom_vjp: the classic examples and their errors."""
+import functools
 import numpy as np
 import pytest
 
@@ -107,3 +108,19 @@ def test_grad_of_vmapped_custom_jvp():
     g = jax.grad(lambda x: lax.reduce_sum(jax.vmap(log1pexp)(x), (0,)))(
         np.array([0.0, 100.0], np.float32))
     np.testing.assert_allclose(g, [0.5, 1.0])
+
+
+def test_unsorted_nondiff_argnums_keep_argument_positions():
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 1))
+    def f(x, n, scale):
+        return x * n * scale
+
+    def fwd(x, n, scale):
+        return f(x, n, scale), None
+
+    def bwd(n, scale, res, g):  # non-differentiable arguments first, in positional order
+        return (g * n * scale,)
+
+    f.defvjp(fwd, bwd)
+    assert float(f(2.0, 3.0, 5.0)) == 30.0
+    assert float(jax.grad(f)(2.0, 3.0, 5.0)) == 15.0
