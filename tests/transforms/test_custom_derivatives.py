@@ -112,15 +112,15 @@ def test_grad_of_vmapped_custom_jvp():
 
 def test_unsorted_nondiff_argnums_keep_argument_positions():
     @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 1))
-    def f(x, n, scale):
-        return x * n * scale
+    def f(x, n, shift):
+        return x * n - shift
 
-    def fwd(x, n, scale):
-        return f(x, n, scale), None
+    def fwd(x, n, shift):
+        return f(x, n, shift), None
 
-    def bwd(n, scale, res, g):  # non-differentiable arguments first, in positional order
-        return (g * n * scale,)
+    def bwd(n, shift, res, g):  # non-differentiable arguments first, in positional order
+        return (g * n,)
 
     f.defvjp(fwd, bwd)
-    assert float(f(2.0, 3.0, 5.0)) == 30.0
-    assert float(jax.grad(f)(2.0, 3.0, 5.0)) == 15.0
+    assert float(f(2.0, 3.0, 5.0)) == 1.0
+    assert float(jax.grad(f)(2.0, 3.0, 5.0)) == 3.0
