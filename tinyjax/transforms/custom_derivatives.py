@@ -105,7 +105,7 @@ class custom_jvp:
             primals = tree_util.tree_unflatten(in_tree, primals_and_tangents[:n])
             tangents = tree_util.tree_unflatten(in_tree, primals_and_tangents[n:])
             full = _merge_nondiff(nondiff, primals, self.nondiff_argnums)
-            nd_prefix = [full[i] for i in self.nondiff_argnums]
+            nd_prefix = [full[i] for i in sorted(self.nondiff_argnums)]  # as JAX
             out = self.jvp(*nd_prefix, tuple(primals), tuple(tangents))
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError("Custom JVP rule must produce a pair (list or tuple of length "
@@ -179,7 +179,7 @@ class custom_vjp:
         def flat_bwd(res_flat, cts_flat):
             res = tree_util.tree_unflatten(res_tree_store[-1], res_flat)
             cts = tree_util.tree_unflatten(out_tree_store[-1], cts_flat)
-            grads = self.bwd(*nondiff, res, cts)
+            grads = self.bwd(*nondiff, res, cts)  # in positional order, as JAX
             if not isinstance(grads, (tuple, list)) or len(grads) != len(diff):
                 raise TypeError(
                     "Custom VJP bwd rule must produce an output with the same container "
