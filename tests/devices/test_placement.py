@@ -246,3 +246,17 @@ def test_default_device_from_the_environment(monkeypatch, dev):
     y = jax.jit(lambda a: a + 1)(X)
     assert on(y, dev) and np.array_equal(np.asarray(y), X + 1)
     assert on(jax.random.normal(jax.random.PRNGKey(0), (3,)) + x[0, :3], dev)
+
+
+def test_constructors_take_a_device(dev):
+    for x in (jnp.zeros((2, 3), device=dev), jnp.ones(3, jnp.int32, device=dev),
+              jnp.full((2,), 7.0, device=dev), jnp.arange(5, device=dev),
+              jnp.arange(0.0, 1.0, 0.25, device=dev), jnp.linspace(0, 1, 4, device=dev),
+              jnp.eye(3, device=dev), jnp.asarray(X, device=dev), jnp.array([1, 2], device=dev),
+              jnp.zeros_like(X, device=dev), jnp.astype(X, jnp.int32, device=dev)):
+        assert on(x, dev)
+    np.testing.assert_array_equal(np.asarray(jnp.arange(5, device=dev)), np.arange(5))
+    np.testing.assert_array_equal(np.asarray(jnp.eye(3, device=dev)), np.eye(3))
+    # under jit the placement is the compiled program's
+    out = jax.jit(lambda x: x + jnp.ones(4, device=dev))(X)
+    np.testing.assert_allclose(np.asarray(out), X + 1)

@@ -1,8 +1,9 @@
 """Array creation: ``array``/``asarray`` and friends."""
 from __future__ import annotations
 
+import functools
 import operator
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,8 +21,23 @@ def _leaves_of_nested(obj: Any) -> list[Any]:
     return [obj]
 
 
+
+def _placing(fn: Callable) -> Callable:
+    """JAX's ``device=`` argument of the array constructors: the result is put on that
+    device (``tinyjax.device_put``); ``fn`` itself never sees it."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        device = kwargs.pop("device", None)
+        out = fn(*args, **kwargs)
+        if device is None:
+            return out
+        from tinyjax.transforms.placement import device_put
+        return device_put(out, device)
+    return wrapper
+
+@_placing
 def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None = None,
-          ndmin: int = 0) -> Any:
+          ndmin: int = 0, *, device: Any = None) -> Any:
     """Create an array from an array, a (nested) sequence or a scalar.
 
     A Python scalar gives a weakly typed array (its dtype yields to the other
@@ -80,8 +96,9 @@ def _python_sequence_dtype(obj, np_value: np.ndarray) -> np.dtype:
     return dtypes.canonicalize_dtype(np_value.dtype)
 
 
+@_placing
 def asarray(a: Any, dtype: Any = None, order: str | None = None, *,
-            copy: bool | None = None) -> Any:
+            copy: bool | None = None, device: Any = None) -> Any:
     """Convert ``a`` to an array without copying when it already is one."""
     if dtype is None and isinstance(a, (Array, Tracer)):
         return a
@@ -126,21 +143,25 @@ def concrete_value(x: Any, what: str) -> Any:
     return x
 
 
+@_placing
 def zeros(shape: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """An array of zeros (float32 unless ``dtype`` is given)."""
     return lax.full(_shape_tuple(shape, "zeros"), 0, _default_dtype(dtype))
 
 
+@_placing
 def ones(shape: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """An array of ones (float32 unless ``dtype`` is given)."""
     return lax.full(_shape_tuple(shape, "ones"), 1, _default_dtype(dtype))
 
 
+@_placing
 def empty(shape: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """As in JAX, ``empty`` is ``zeros`` (arrays are immutable)."""
     return zeros(shape, dtype)
 
 
+@_placing
 def full(shape: Any, fill_value: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """An array of ``shape`` filled with ``fill_value`` (broadcast if it is an array)."""
     shape = _shape_tuple(shape, "full")
@@ -157,6 +178,7 @@ def _like_shape(a: Any, shape: Any) -> tuple[int, ...]:
         _shape_tuple(shape, "full_like")
 
 
+@_placing
 def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None, *,
               device: Any = None) -> Any:
     """An array like ``a`` (its dtype and weak type, unless given) filled with
@@ -179,16 +201,19 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None, *,
     return out
 
 
+@_placing
 def zeros_like(a: Any, dtype: Any = None, shape: Any = None, *, device: Any = None) -> Any:
     """Zeros with the shape and dtype of ``a``."""
     return full_like(a, 0, dtype, shape)
 
 
+@_placing
 def ones_like(a: Any, dtype: Any = None, shape: Any = None, *, device: Any = None) -> Any:
     """Ones with the shape and dtype of ``a``."""
     return full_like(a, 1, dtype, shape)
 
 
+@_placing
 def empty_like(prototype: Any, dtype: Any = None, shape: Any = None, *,
                device: Any = None) -> Any:
     """As in JAX, ``empty_like`` is ``zeros_like``."""
@@ -204,6 +229,7 @@ def _default_dtype(dtype: Any, default: Any = None) -> np.dtype:
     return dt
 
 
+@_placing
 def astype(x: Any, dtype: Any, /, *, copy: bool = False, device: Any = None) -> Any:
     """``x`` converted to ``dtype`` (a float to bool conversion is ``x != 0``)."""
     from tinyjax.numpy._util import check_arraylike
@@ -220,6 +246,7 @@ def copy(a: Any, order: str | None = None) -> Any:
 # Ranges
 # ---------------------------------------------------------------------------
 
+@_placing
 def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None, *,
            device: Any = None) -> Any:
     """Evenly spaced values in ``[start, stop)``; the bounds must be static.
@@ -248,6 +275,7 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None, *,
     return on_default_device(wrap_eager(np.arange(start, stop, step, dtype=dt)))
 
 
+@_placing
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
              retstep: bool = False, dtype: Any = None, axis: int = 0, *,
              device: Any = None) -> Any:
@@ -320,6 +348,7 @@ def _tri_mask(n: int, m: int, k: int) -> Any:
     return lax.le(j - i, np.asarray(k, np.int32))
 
 
+@_placing
 def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None, *,
         device: Any = None) -> Any:
     """Ones on the ``k``-th diagonal of an (N, M) matrix (float32 by default)."""

@@ -49,10 +49,11 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
 # ---- device_put / device_get -------------------------------------------------------------------
 
 def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
+    from tinyjax.core import Tracer
     from tinyjax.devices import get_backend
     from tinyjax.numpy import asarray
-    if type(x) is Array and x._device == backend:
-        return x
+    if (type(x) is Array and x._device == backend) or isinstance(x, Tracer):
+        return x  # (under a transform, placement is the compiled program's)
     if not isinstance(x, Array):
         x = asarray(x)  # dtype canonicalisation and weak types, as jnp.asarray
     if backend == "cpu" or get_backend(backend).host:
