@@ -83,7 +83,7 @@ def _transpose(self, *axes):
 
 
 def _astype(self, dtype, copy=False, device=None):
-    return _jnp().astype(self, dtype)
+    return _jnp().astype(self, dtype, device=device)
 
 
 def _flatten(self, order="C"):
