@@ -311,7 +311,7 @@ class EvalTrace(Trace):
 
     def process_placed(self, primitive, args, params):
         """An operation on arrays committed to a device (see transforms/placement.py)."""
-        from tinyjax.array import placed
+        from tinyjax.array import Array, placed
         from tinyjax.devices import get_backend
         from tinyjax.transforms.placement import computation_device, run_on_device
         for x in args:

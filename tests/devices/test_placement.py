@@ -260,3 +260,12 @@ def test_constructors_take_a_device(dev):
     # under jit the placement is the compiled program's
     out = jax.jit(lambda x: x + jnp.ones(4, device=dev))(X)
     np.testing.assert_allclose(np.asarray(out), X + 1)
+
+
+def test_ops_on_arrays_committed_to_the_cpu_stay_committed():
+    cpu = jax.devices("cpu")[0]
+    c = jax.device_put(X, cpu)
+    for y in (c * 2 + 1, jnp.tanh(c), c.sum(axis=0), lax.add(c, 1.0)):
+        assert y.committed and y.device == cpu and isinstance(y._buf, np.ndarray)
+    np.testing.assert_allclose(np.asarray(lax.add(c, 1.0)), X + 1)
+    assert (c + jnp.ones(4)).device == cpu  # an uncommitted array joins it

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 from functools import lru_cache
-from typing import Optional
 
 from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage
 from tinyjax.lowering.kernel import Kernel

@@ -957,7 +957,6 @@ class CStyleLanguage:
             L.append(f"{ind}    }}")
 
         if splitk:
-            ra = k.reduce_axes[0]
             CW = f"NP * {NR}"
             L.append(f"{ind}  {T} *Cl = ({T} *)tj_scratch(2, MP * TJ_MR * {CW} * {words});")
             L.append(f"{ind}  memset(Cl, 0, MP * TJ_MR * {CW} * sizeof({T}));")

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional, Sequence
 
 import numpy as np
 
-from tinyjax.lowering.kernel import Kernel
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import Schedule, schedule
 

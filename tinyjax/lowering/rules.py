@@ -520,7 +520,7 @@ def _conv(avals_in, avals_out, lhs, rhs, *, window_strides, padding, lhs_dilatio
     x = pad_with_value(x, cfg, ops.const(0, acc, ()))
     ks = w.shape[2:]
     xw = windows(x, range(2, 2 + nsp), ks, window_strides, rhs_dilation)  # N, C, *o, *k
-    N, C = xw.shape[0], xw.shape[1]
+    N = xw.shape[0]
     osp = list(xw.shape[2:2 + nsp])
     G = feature_group_count
     O, Cg = w.shape[0], w.shape[1]

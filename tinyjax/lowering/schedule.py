@@ -33,8 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-from tinyjax import dtypes
-from tinyjax.lowering import ops, symbolic
+from tinyjax.lowering import symbolic
 from tinyjax.lowering.kernel import GemmPlan, Kernel, UOp, loop_var
 from tinyjax.lowering.ops import LazyOp
 from tinyjax.lowering.shapetracker import unravel

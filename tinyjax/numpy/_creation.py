@@ -21,7 +21,6 @@ def _leaves_of_nested(obj: Any) -> list[Any]:
     return [obj]
 
 
-
 def _placing(fn: Callable) -> Callable:
     """JAX's ``device=`` argument of the array constructors: the result is put on that
     device (``tinyjax.device_put``); ``fn`` itself never sees it."""
@@ -34,6 +33,7 @@ def _placing(fn: Callable) -> Callable:
         from tinyjax.transforms.placement import device_put
         return device_put(out, device)
     return wrapper
+
 
 @_placing
 def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None = None,

@@ -17,9 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import core, tree_util
-from tinyjax.config import config
 from tinyjax.array import Array, placed, wrap_eager
-from tinyjax.core import ShapedArray, get_aval
+from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr, eval_jaxpr
 from tinyjax.transforms.placement import computation_device
 from tinyjax.transforms.staging import (argument_origins, shaped_abstractify,
@@ -312,8 +311,8 @@ class JitWrapped:
 
         def run(args):
             outs = exe(*[a._value for a in args])
-            return tree_util.tree_unflatten(out_tree, [wrap_eager(o, w)
-                                                      for o, w in zip(outs, weak)])
+            return tree_util.tree_unflatten(out_tree,
+                                            [wrap_eager(o, w) for o, w in zip(outs, weak)])
         return run
 
     def lower(self, *args, **kwargs) -> Lowered:
