@@ -15,3 +15,10 @@ def full_float32_matmuls_on_cuda(request):
         return
     with config.override(jax_default_matmul_precision="highest"):
         yield
+
+
+@pytest.fixture
+def x64():
+    """64-bit types on for one test (``jax_enable_x64``), restored after it."""
+    with config.override(jax_enable_x64=True):
+        yield

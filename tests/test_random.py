@@ -12,7 +12,6 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax, random
-from tinyjax.config import config
 from tinyjax.lax import random_bits
 
 REFERENCE = "/work/shared/reference/jax_random.json"
@@ -24,14 +23,6 @@ KAT = [
     ((M32, M32), (M32, M32), (0x1CB996FC, 0xBB002BE7)),
     ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
 ]
-
-
-@pytest.fixture
-def x64():
-    prev = config.jax_enable_x64
-    config.update("jax_enable_x64", True)
-    yield
-    config.update("jax_enable_x64", prev)
 
 
 def _ref_cases():

@@ -40,12 +40,6 @@ class Duck:
 
 
 @pytest.fixture
-def x64():
-    with config.enable_x64(True):
-        yield
-
-
-@pytest.fixture
 def x32():
     with config.enable_x64(False):
         yield

@@ -90,13 +90,6 @@ def test_tiled_transposes(shape, perm):
     np.testing.assert_array_equal(got, np.transpose(x, perm) * np.float32(2) + np.float32(1))
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
-
-
 @pytest.mark.parametrize("shape", [((70, 45), (45, 33)), ((8, 300), (300, 129))])
 def test_float64_matmul_uses_the_packed_kernel(x64, shape):
     rng = np.random.default_rng(4)

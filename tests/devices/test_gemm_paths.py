@@ -20,13 +20,6 @@ def device(request):
     return request.param
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
-
-
 def check(fn, *args, device, rtol=1e-4, atol=1e-4):
     closed = jax.make_jaxpr(fn)(*args)
     exe = compile_jaxpr(closed, device)

@@ -11,14 +11,6 @@ from tinyjax import lax
 from tinyjax.test_util import check_grads
 
 
-@pytest.fixture
-def x64():
-    prev = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", prev)
-
-
 RNG = np.random.default_rng(0)
 X3 = RNG.standard_normal(3)
 W33 = RNG.standard_normal((3, 3))

@@ -12,14 +12,6 @@ from tinyjax import lax
 from tinyjax.test_util import check_grads
 
 
-@pytest.fixture
-def x64():
-    prev = tinyjax.config.jax_enable_x64
-    tinyjax.config.update("jax_enable_x64", True)
-    yield
-    tinyjax.config.update("jax_enable_x64", prev)
-
-
 @st.composite
 def dot_cases(draw):
     """Random operands and dimension numbers, with an einsum spec to check against."""

@@ -9,13 +9,6 @@ from tinyjax import lax
 from tinyjax.test_util import check_grads
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
-
-
 UNARY = [
     (lax.exp, np.exp), (lax.log, np.log), (lax.sin, np.sin), (lax.cos, np.cos),
     (lax.tan, np.tan), (lax.tanh, np.tanh), (lax.sqrt, np.sqrt), (lax.rsqrt, lambda x: 1 / np.sqrt(x)),

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 import tinyjax as jax
 from tinyjax import lax
-from tinyjax.config import config
 from tinyjax.lax import (GatherDimensionNumbers as GDN, GatherScatterMode,
                          ScatterDimensionNumbers as SDN)
 
@@ -21,14 +20,6 @@ SETTINGS = settings(max_examples=40, deadline=None,
 MODES = ["clip", "fill", "promise_in_bounds"]
 SCATTERS = {"scatter": lax.scatter, "add": lax.scatter_add, "mul": lax.scatter_mul,
             "min": lax.scatter_min, "max": lax.scatter_max}
-
-
-@pytest.fixture
-def x64():
-    old = config.jax_enable_x64
-    config.update("jax_enable_x64", True)
-    yield
-    config.update("jax_enable_x64", old)
 
 
 # ---------------------------------------------------------------------------

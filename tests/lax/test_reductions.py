@@ -11,12 +11,6 @@ from tinyjax.test_util import check_grads
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
-@pytest.fixture
-def x64():
-    with config.enable_x64(True):
-        yield
-
-
 @st.composite
 def shape_and_axes(draw, min_rank=0, max_rank=3, max_size=4):
     shape = tuple(draw(st.lists(st.integers(0, max_size), min_size=min_rank,

@@ -15,14 +15,6 @@ from tinyjax.jaxpr import check_jaxpr
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-@pytest.fixture
-def x64():
-    prev = tinyjax.config.jax_enable_x64
-    tinyjax.config.update("jax_enable_x64", True)
-    yield
-    tinyjax.config.update("jax_enable_x64", prev)
-
-
 def _rng(seed=0):
     return np.random.default_rng(seed)
 

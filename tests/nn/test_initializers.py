@@ -8,19 +8,10 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import random
-from tinyjax.config import config
 from tinyjax.nn import initializers as init
 from tinyjax.nn.initializers import _compute_fans
 
 KEY = random.PRNGKey(0)
-
-
-@pytest.fixture
-def x64():
-    prev = config.jax_enable_x64
-    config.update("jax_enable_x64", True)
-    yield
-    config.update("jax_enable_x64", prev)
 
 
 def test_constant_initializers():

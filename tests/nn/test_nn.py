@@ -12,16 +12,7 @@ from hypothesis import strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import nn
-from tinyjax.config import config
 from tinyjax.test_util import check_grads
-
-
-@pytest.fixture
-def x64():
-    prev = config.jax_enable_x64
-    config.update("jax_enable_x64", True)
-    yield
-    config.update("jax_enable_x64", prev)
 
 
 _erf = np.vectorize(math.erf)

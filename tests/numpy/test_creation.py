@@ -11,12 +11,6 @@ from tinyjax.errors import ConcretizationTypeError
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-@pytest.fixture
-def x64():
-    with config.enable_x64(True):
-        yield
-
-
 def _check(actual, expected, dtype=None, tol=0):
     actual = np.asarray(actual)
     expected = np.asarray(expected)

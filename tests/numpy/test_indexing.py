@@ -6,17 +6,10 @@ from hypothesis import given, settings, strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax import config
 from tinyjax.numpy._indexing import NonConcreteBooleanIndexError
 from tinyjax.test_util import check_grads
 
 SETTINGS = settings(max_examples=60, deadline=None)
-
-
-@pytest.fixture
-def x64():
-    with config.enable_x64(True):
-        yield
 
 
 # ---------------------------------------------------------------------------

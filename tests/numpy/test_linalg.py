@@ -11,14 +11,6 @@ SETTINGS = settings(max_examples=40, deadline=None)
 DTYPES = [np.float32, np.int8, np.int32, np.uint8, np.bool_]
 
 
-@pytest.fixture
-def x64():
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
-
 def rand(rng, shape, dtype):
     if dtype == np.bool_:
         return rng.random(shape) < 0.5

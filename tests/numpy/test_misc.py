@@ -10,14 +10,6 @@ from tinyjax.test_util import check_grads
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-@pytest.fixture
-def x64():
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
-
 def close(actual, want, dtype=None, tol=1e-5):
     actual = np.asarray(actual)
     assert actual.shape == np.shape(want), (actual.shape, np.shape(want))

@@ -6,18 +6,12 @@ from hypothesis import assume, given, settings, strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax import config, dtypes
+from tinyjax import dtypes
 from tinyjax.test_util import check_grads
 
 SETTINGS = settings(max_examples=40, deadline=None)
 DTYPES = [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.uint32, np.float16,
           np.float32]
-
-
-@pytest.fixture
-def x64():
-    with config.enable_x64(True):
-        yield
 
 
 @st.composite

@@ -6,16 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax import config
 from tinyjax.test_util import check_grads
 
 SETTINGS = settings(max_examples=40, deadline=None)
-
-
-@pytest.fixture
-def x64():
-    with config.enable_x64(True):
-        yield
 
 
 def _check(actual, expected, dtype=None):

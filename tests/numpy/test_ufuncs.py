@@ -12,14 +12,6 @@ SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -3.5, 1e30, -1e30, 1e-30, np.inf,
                     np.nan, 0.5, -0.5, 7.0], np.float32)
 
 
-@pytest.fixture
-def x64():
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
-
 def close(actual, want, dtype, tol=1e-6, atol=0.0):
     actual = np.asarray(actual)
     assert actual.shape == np.shape(want), (actual.shape, np.shape(want))

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax.config import config
 from tinyjax.scipy import special
 from tinyjax.test_util import check_grads
 
@@ -21,14 +20,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     sps = None
 needs_scipy = pytest.mark.skipif(sps is None, reason="scipy is not installed; the "
                                  "numpy-only reference tests cover these functions")
-
-
-@pytest.fixture
-def x64():
-    prev = config.jax_enable_x64
-    config.update("jax_enable_x64", True)
-    yield
-    config.update("jax_enable_x64", prev)
 
 
 def _np_logsumexp(a, axis=None, b=None, keepdims=False):

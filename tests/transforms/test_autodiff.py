@@ -10,13 +10,6 @@ from tinyjax import lax
 from tinyjax.test_util import check_grads
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
-
-
 def mlp_loss(params, x, y):
     (w1, b1), (w2, b2) = params
     h = lax.tanh(lax.dot_general(x, w1, (((1,), (0,)), ((), ()))) + b1)
