@@ -30,7 +30,7 @@ from tinyjax import nn, scipy  # noqa: E402
 # importable as the package tinyjax.devices (``from tinyjax.devices.cuda import ...``).
 from tinyjax.devices import (Device, default_backend, device_count, devices,  # noqa: E402
                              local_device_count, local_devices)
-from tinyjax.transforms.placement import device_get, device_put  # noqa: E402
+from tinyjax.transforms.placement import block_until_ready, device_get, device_put  # noqa: E402
 
 jacobian = jacrev
 

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tinyjax.devices.cuda_render import CUDALanguage, render_source
+from tinyjax.devices.cuda_render import CUDALanguage, describe_launch, render_source
 from tinyjax.lowering.kernel import Kernel
 
 __all__ = ["CUDADevice", "CUDABuffer"]
@@ -140,21 +140,26 @@ class CUDABuffer:
 
 
 class _Kernel:
-    """A loaded kernel: the functions it launches in order, each with its geometry."""
+    """A loaded kernel: the functions it launches in order, each with its geometry and a
+    parameter block (all of them take the kernel's buffers)."""
 
     def __init__(self, drv, mod, k: Kernel):
+        from tinyjax.devices.cuda_driver import Params
         self.name = k.name
+        self.params = Params(len(k.bufs))
         self.steps = []
         for fname, dims in CUDADevice.language.launches(k):
             fn = drv.get_function(mod, fname)
             if dims.shared_bytes > 48 * 1024:
                 drv.set_max_shared(fn, dims.shared_bytes)
             if dims.grid[0] * dims.grid[1] * dims.grid[2] > 0:
-                self.steps.append((fn, dims, fname))
+                self.steps.append((fn, dims.grid, dims.block, dims.shared_bytes, fname))
 
     def launch(self, drv, ptrs: list[int]):
-        for fn, (grid, block, shared), fname in self.steps:
-            drv.launch(fn, grid, block, ptrs, fname, shared)
+        self.params.set(ptrs)
+        ps = self.params.pointer
+        for fn, grid, block, shared, fname in self.steps:
+            drv.launch_params(fn, grid, block, shared, ps, fname)
 
 
 class CUDADevice:
@@ -271,15 +276,25 @@ class CUDADevice:
         plan = [(f, list(k.buf_ids)) for f, k in zip(fns, kernels)]
 
         def run(bufs):
-            for f, ids in plan:
-                f.launch(drv, [bufs[b].ptr for b in ids])
+            with drv.lock:  # the kernels' parameter blocks are shared by every call
+                for f, ids in plan:
+                    f.launch(drv, [bufs[b].ptr for b in ids])
         return run
 
     def make_launcher(self, fn: _Kernel, kernel: Kernel):
-        """Launch one kernel and wait for it (the DEBUG=2 timing table times this)."""
+        """Launch one kernel and wait for it; returns its device time in seconds (between two
+        events around its launches: the DEBUG=2 timing table)."""
         drv = self.driver
+        start, end = drv.event(), drv.event()
 
         def launch(bufs):
-            fn.launch(drv, [b.ptr for b in bufs])
-            drv.synchronize(fn.name)
+            with drv.lock:
+                drv.record(start)
+                fn.launch(drv, [b.ptr for b in bufs])
+                drv.record(end)
+            return drv.elapsed_ms(start, end) / 1e3
         return launch
+
+    def launch_info(self, k: Kernel) -> str:
+        """How ``k`` runs here, for the DEBUG=2 table: its plan and launch geometry."""
+        return describe_launch(k)

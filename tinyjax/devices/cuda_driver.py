@@ -14,7 +14,8 @@ import threading
 from functools import lru_cache
 from typing import Optional
 
-__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "driver", "nvrtc", "nvrtc_compile"]
+__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "nvrtc",
+           "nvrtc_compile"]
 
 CUdeviceptr = ctypes.c_uint64
 
@@ -117,10 +118,10 @@ class Driver:
         L.cuEventSynchronize.argtypes = [p]
         L.cuEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), p, p]
         L.cuEventDestroy_v2.argtypes = [p]
-        L.cuLaunchKernel.argtypes = [p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
-                                     ctypes.c_uint, p, ctypes.POINTER(p), ctypes.POINTER(p)]
         del u64
+        # the launch without argtypes: the hot path passes only small ints, None and
+        # c_void_p objects, and skipping the per-argument conversion halves its Python cost
+        self._launch_raw = L["cuLaunchKernel"]
 
     def check(self, rc: int, what: str):
         if rc != 0:
@@ -181,12 +182,18 @@ class Driver:
     def launch(self, fn, grid, block, args: list[int], what: str = "kernel", shared: int = 0):
         """Launch ``fn``; ``grid``/``block``: ints or (x, y, z); ``args``: device pointers,
         one per parameter; ``shared``: dynamic shared memory in bytes."""
-        gx, gy, gz = (grid, 1, 1) if isinstance(grid, int) else grid
-        bx, by, bz = (block, 1, 1) if isinstance(block, int) else block
-        vals = [CUdeviceptr(a) for a in args]
-        params = (ctypes.c_void_p * max(len(vals), 1))(*[ctypes.addressof(v) for v in vals])
-        self.check(self.lib.cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, shared, None, params,
-                                           None), f"cuLaunchKernel({what})")
+        ps = Params(len(args))
+        ps.set(args)
+        grid = (grid, 1, 1) if isinstance(grid, int) else grid
+        block = (block, 1, 1) if isinstance(block, int) else block
+        self.launch_params(fn, grid, block, shared, ps.pointer, what)
+
+    def launch_params(self, fn, grid: tuple, block: tuple, shared: int, params, what: str):
+        """``cuLaunchKernel`` with a prepared parameter array (:class:`Params`)."""
+        rc = self._launch_raw(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2],
+                              shared, None, params, None)
+        if rc:
+            self.check(rc, f"cuLaunchKernel({what})")
 
     def event(self) -> ctypes.c_void_p:
         ev = ctypes.c_void_p()
@@ -205,6 +212,22 @@ class Driver:
 
     def synchronize(self, what: str = ""):
         self.check(self.lib.cuCtxSynchronize(), f"cuCtxSynchronize{' after ' + what if what else ''}")
+
+
+class Params:
+    """The parameter block of one launch of a kernel over ``n`` device pointers: made once
+    and refilled per launch (``cuLaunchKernel`` copies the values when it is called)."""
+
+    __slots__ = ("values", "pointer", "_array")
+
+    def __init__(self, n: int):
+        self.values = (CUdeviceptr * max(n, 1))()
+        base = ctypes.addressof(self.values)
+        self._array = (ctypes.c_void_p * max(n, 1))(*[base + 8 * i for i in range(max(n, 1))])
+        self.pointer = ctypes.cast(self._array, ctypes.c_void_p)
+
+    def set(self, ptrs: list[int]) -> None:
+        self.values[:len(ptrs)] = ptrs
 
 
 @lru_cache(maxsize=None)

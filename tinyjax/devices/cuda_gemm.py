@@ -46,7 +46,8 @@ from tinyjax.lowering import symbolic
 from tinyjax.lowering.kernel import Kernel
 from tinyjax.lowering.symbolic import Node
 
-__all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims", "gemm_launches"]
+__all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims", "gemm_launches",
+           "gemm_describe"]
 
 NUM_SMS = 132  # an H100: enough tiles for two waves decide the tile size
 
@@ -300,6 +301,16 @@ def _split(p: _Plan) -> _Plan:
 def gemm_supported(k: Kernel) -> bool:
     """Whether :func:`render_gemm` renders ``k`` (a kernel with ``k.gemm`` set)."""
     return _plan(k) is not None
+
+
+def gemm_describe(k: Kernel) -> str:
+    """The plan in a few words: mode, tile, M x N x K (x outer), K chunks."""
+    p = _plan(k)
+    stage = "".join("c" if s.plain else "e" for s in (p.a, p.b))  # cp.async / element-wise
+    split = f" split {p.splits}" if p.splits > 1 else ""
+    outer = f"x{p.outer}" if p.outer > 1 else ""
+    return (f"gemm {p.mode} {p.BM}x{p.BN}x{p.BK} stage {stage} "
+            f"{p.M}x{p.N}x{p.K}{outer}{split}")
 
 
 def gemm_launches(k: Kernel) -> list:

@@ -686,6 +686,21 @@ class CUDALanguage(CStyleLanguage):
         return L
 
 
+def describe_launch(k: Kernel) -> str:
+    """One line on how ``k`` runs on the GPU: its plan and each launch's grid x block."""
+    lang = CUDALanguage()
+    p = lang.plan(k)
+    if p.kind == "gemm":
+        from tinyjax.devices.cuda_gemm import gemm_describe
+        how = gemm_describe(k)
+    else:
+        how = p.kind + {"elementwise": f" x{p.lanes}", "reduce": f" {p.layout} W={p.W} G={p.G}",
+                        "sort": f" {p.mode}", "scatter": f" {p.mode}"}[p.kind]
+    dims = " + ".join("x".join(str(g) for g in d.grid if g > 1) or "1" for _, d in
+                      lang.launches(k))
+    return f"{how}; grid {dims}"
+
+
 def render_source(kernels: list[Kernel]) -> str:
     """The CUDA C++ source of ``kernels``."""
     lang = CUDALanguage()

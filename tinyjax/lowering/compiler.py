@@ -170,14 +170,15 @@ class Executable:
         rows = []
         for k, launch in zip(self._kernels, self._launch):
             t0 = time.perf_counter()
-            launch([bufs[b] for b in k.buf_ids])
-            dt = time.perf_counter() - t0
-            rows.append((k, dt))
+            dt = launch([bufs[b] for b in k.buf_ids])  # a device's own timing, if it has one
+            rows.append((k, time.perf_counter() - t0 if dt is None else dt))
         print(f"*** {self.name}: {len(rows)} kernels on {self.device.name}")
+        info = getattr(self.device, "launch_info", None)
         print(f"{'kernel':<8} {'time us':>10} {'GFLOP/s':>9} {'GB/s':>8}  source")
         for k, dt in rows:
+            how = f"[{info(k)}] " if info is not None else ""
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
-                  f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {', '.join(k.source_lines)}")
+                  f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
 
 
 def _strided(base: np.ndarray, view) -> np.ndarray:

@@ -203,6 +203,7 @@ class Program:
         self.name = name
         self.source_text = ""
         self.asbuffer = np.asarray  # the backend's conversion of inputs to its buffers
+        self.synchronize = None     # an asynchronous backend's wait (DEBUG=2 step timings)
 
     @property
     def num_kernels(self) -> int:
@@ -242,6 +243,8 @@ class Program:
         for st in self.steps:
             t0 = time.perf_counter()
             r = st.run(env)
+            if self.synchronize is not None:
+                self.synchronize()
             dt = time.perf_counter() - t0
             extra = f", {r} iterations" if st.kind in ("scan", "while") else \
                 f", branch {r} taken" if st.kind == "cond" else ""
@@ -347,7 +350,7 @@ class _ProgramBuilder:
         prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
                        [], name=name)
         if not self.backend.host:
-            prog.asbuffer = self.backend.asbuffer
+            prog.asbuffer, prog.synchronize = self.backend.asbuffer, self.backend.synchronize
         return prog
 
     def control_step(self, e, in_refs: list, out_slots: list):

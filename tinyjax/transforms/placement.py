@@ -18,8 +18,8 @@ from tinyjax import tree_util
 from tinyjax.array import Array, placed, wrap_eager
 from tinyjax.core import ShapedArray, get_aval
 
-__all__ = ["device_put", "device_get", "computation_device", "run_on_device",
-           "incompatible_devices_error"]
+__all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
+           "run_on_device", "incompatible_devices_error"]
 
 
 def _describe(x: Any) -> str:
@@ -78,6 +78,15 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
 def device_get(x: Any) -> Any:
     """Every array of the pytree ``x`` as a host numpy array."""
     return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, Array) else a, x)
+
+
+def block_until_ready(x: Any) -> Any:
+    """Wait until every array of the pytree ``x`` is computed (their devices run work
+    asynchronously); returns ``x``."""
+    for leaf in tree_util.tree_leaves(x):
+        if isinstance(leaf, Array):
+            leaf.block_until_ready()
+    return x
 
 
 # ---- eager operations on a device --------------------------------------------------------------

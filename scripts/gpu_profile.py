@@ -1,0 +1,65 @@
+"""Where the time of a training step goes on the GPU: for bench's mlp_step, cnn_step and
+attention_step (or those named), the step time, the host time to queue one step, and the
+DEBUG=2 table of one call (each kernel's device time between two events and its plan).
+
+    python3 scripts/gpu_profile.py [mlp cnn attention] [--device cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+
+import tinyjax as jax  # noqa: E402
+import tinyjax.numpy as jnp  # noqa: E402
+from workloads import (_mlp_setup, _mlp_step_fn, _sgd, attention_loss_fn,  # noqa: E402
+                       attention_setup, cnn_loss_fn, cnn_setup)
+
+STEPS = {
+    "mlp": (_mlp_setup, lambda: _mlp_step_fn(jnp, jax)),
+    "cnn": (cnn_setup, lambda: _sgd(jax, cnn_loss_fn(jnp, jax))),
+    "attention": (attention_setup, lambda: _sgd(jax, attention_loss_fn(jnp, jax))),
+}
+
+
+def profile(name: str, device, calls: int = 50) -> None:
+    setup, make = STEPS[name]
+    params, *data = jax.device_put(setup(), device)
+    step = jax.jit(make())
+    t0 = time.perf_counter()
+    jax.block_until_ready(step(params, *data))
+    compile_s = time.perf_counter() - t0
+    for _ in range(5):
+        params, _ = step(params, *data)
+    jax.block_until_ready(params)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        params, loss = step(params, *data)
+    queued = time.perf_counter() - t0
+    jax.block_until_ready(loss)
+    total = time.perf_counter() - t0
+    print(f"== {name}_step: {total / calls * 1e3:.3f} ms/step, host {queued / calls * 1e6:.0f} "
+          f"us/step to queue, first call {compile_s:.2f} s")
+    os.environ["DEBUG"] = "2"
+    try:
+        jax.block_until_ready(step(params, *data))
+    finally:
+        del os.environ["DEBUG"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("steps", nargs="*", default=list(STEPS), choices=list(STEPS))
+    ap.add_argument("--device", default="cuda")
+    args = ap.parse_args()
+    device = jax.devices(args.device)[0]
+    for name in args.steps:
+        profile(name, device)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
