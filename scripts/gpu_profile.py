@@ -52,11 +52,14 @@ def profile(name: str, device, calls: int = 50) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("steps", nargs="*", default=list(STEPS), choices=list(STEPS))
+    ap.add_argument("steps", nargs="*", help=f"of {', '.join(STEPS)} (default: all)")
     ap.add_argument("--device", default="cuda")
     args = ap.parse_args()
+    unknown = set(args.steps) - set(STEPS)
+    if unknown:
+        ap.error(f"unknown steps {sorted(unknown)}; choose from {list(STEPS)}")
     device = jax.devices(args.device)[0]
-    for name in args.steps:
+    for name in args.steps or list(STEPS):
         profile(name, device)
         sys.stdout.flush()
 

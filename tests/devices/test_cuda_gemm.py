@@ -59,6 +59,11 @@ CASES = {
     "fused_operand": (lambda a, b: jnp.tanh(a) @ (b * 2.0).T, (_normal(96, 72), _normal(80, 72)),
                       "tf32"),
     "conv": (conv, (_normal(8, 16, 12, 12), _normal(32, 16, 3, 3)), "tf32"),
+    # several contiguous axes flattened into K (a weight gradient over batch and sequence)
+    # and into M (a dense layer over a sequence)
+    "two_reduce_axes": (lambda x, g: jnp.einsum("bsd,bsn->dn", x, g),
+                        (_normal(4, 24, 40), _normal(4, 24, 72)), "tf32"),
+    "two_row_axes": (lambda x, w: x @ w, (_normal(3, 20, 48), _normal(48, 36)), "tf32"),
     "highest": (lambda a, b: lax.dot(a, b, precision="highest"),
                 (_normal(200, 130), _normal(130, 150)), "simt"),
     "highest_batched": (lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))),
@@ -123,6 +128,20 @@ def test_plain_operands_are_copied_asynchronously():
     assert not p.a.plain and not p.b.plain
 
 
+def test_contiguous_axes_flatten_into_plain_operands():
+    for name in ("two_reduce_axes", "two_row_axes"):
+        f, args, _ = CASES[name]
+        (k,) = _gemm_kernels(f, *args)
+        p = cuda_gemm._plan(k)
+        assert p.a.plain and p.b.plain, name
+    # reduce axes in opposite orders: one operand's are not one flattened index (computed
+    # element-wise)
+    (k,) = _gemm_kernels(lambda x, g: jnp.einsum("sbd,bsn->dn", x, g),
+                         _normal(24, 4, 40), _normal(4, 24, 72))
+    p = cuda_gemm._plan(k)
+    assert bool(p.a.plain) != bool(p.b.plain)
+
+
 def test_tile_size_follows_the_work():
     ks = {n: _gemm_kernels(lambda a, b: a @ b, _normal(n, 256, dtype=BF16),
                            _normal(256, n, dtype=BF16))[0] for n in (256, 8192)}
@@ -130,6 +149,9 @@ def test_tile_size_follows_the_work():
     p = cuda_gemm._plan(ks[8192])
     assert (p.BM, p.BN) == (128, 256) and p.shared_bytes > 48 * 1024
     assert cuda_gemm.gemm_launch_dims(ks[8192]).grid == ((8192 // 128) * (8192 // 256), 1, 1)
+    # a tall product 64 wide (a convolution's 64 output channels): tiles no wider than it
+    (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 288), _normal(288, 64))
+    assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 64)
 
 
 def _tile_configs(monkeypatch, which: str):

@@ -128,6 +128,7 @@ class _Plan:
     stages: int
     splits: int = 1        # split-K: chunks of K reduced by separate blocks (see _split)
     kchunk: int = 0        # K per chunk (a multiple of BK) when split
+    kaxes: tuple = ()      # the reduce axes in the order K flattens them (see _k_orders)
 
     @property
     def outputs(self) -> int:
@@ -169,47 +170,65 @@ def _affine(node) -> Optional[tuple[dict, int]]:
     return {v.name: int(c) for v, c in aff[0].items()}, int(aff[1])
 
 
-def _unit_along_rows(k: Kernel, uops, row_axis: int) -> bool:
+def _unit_along_rows(k: Kernel, uops, row_axis: int, k_axis: int) -> bool:
     """Whether the operand's loads run with unit stride along its (last) row axis more than
-    along the innermost reduce axis: then its tile is staged along the rows."""
+    along the innermost reduce axis ``k_axis``: then its tile is staged along the rows."""
     row = col = 0
     for i in uops:
         u = k.rbody[i]
         aff = _affine(u.arg[1]) if u.op == "LOAD" else None
         if aff is not None:
             row += aff[0].get(f"i{row_axis}") == 1
-            col += aff[0].get(f"i{k.reduce_axes[-1]}") == 1
+            col += aff[0].get(f"i{k_axis}") == 1
     return row > col
 
 
-def _plain(k: Kernel, uops, root: int, axes, mode: str) -> Optional[tuple]:
+def _flat_stride(coefs: dict, axes, full) -> Optional[int]:
+    """The stride of the C-order flattened index of ``axes`` when the affine ``coefs`` are
+    that stride times it (each axis' coefficient the next one's times its extent), else
+    None; axes of extent 1 do not count."""
+    stride, inner = None, 1
+    for a in reversed([a for a in axes if full[a] > 1]):
+        c = coefs.get(f"i{a}", 0)
+        if stride is None:
+            stride = c
+        elif c != stride * inner:
+            return None
+        inner *= full[a]
+    return stride or None
+
+
+def _plain(k: Kernel, uops, root: int, axes, kaxes, mode: str) -> Optional[tuple]:
     """``(slot, row stride, k stride, base)`` when the operand is one unmasked load (cast from
-    16 bits for the 16-bit modes), affine in its single row axis and single non-trivial reduce
-    axis with unit stride along one of them and every 16-byte chunk aligned."""
+    16 bits for the 16-bit modes), affine in its flattened row index and flattened reduce
+    index (in the order ``kaxes``; see :func:`_flat_stride`) with unit stride along one of
+    them and every 16-byte chunk aligned."""
     u = k.rbody[root]
     if mode in ("bf16", "f16"):
         if u.op != "CAST":
             return None
         u = k.rbody[u.srcs[0]]
-    if u.op != "LOAD" or u.srcs or len(axes) != 1:
+    if u.op != "LOAD" or u.srcs:
         return None
     slot, index, valid = u.arg
     if np.dtype(k.bufs[slot][0]).itemsize != (2 if mode in ("bf16", "f16") else 4):
         return None
     if isinstance(valid, Node) and not valid.vmin > 0:
         return None
-    red = [a for a in k.reduce_axes if k.full_shape[a] > 1]
     aff = _affine(index)
-    if aff is None or len(red) != 1:
+    if aff is None:
         return None
     coefs, const = aff
-    ra, ka = f"i{axes[0]}", f"i{red[0]}"
+    full = k.full_shape
+    red = [a for a in kaxes if full[a] > 1]
     outer = {f"i{a}" for a in k.gemm.outer_axes}
-    if not set(coefs) <= {ra, ka} | outer:
+    if not set(coefs) <= {f"i{a}" for a in (*axes, *red)} | outer:
         return None
-    rs, ks = coefs.get(ra, 0), coefs.get(ka, 0)
+    rs, ks = _flat_stride(coefs, axes, full), _flat_stride(coefs, red, full)
+    if rs is None or ks is None:
+        return None
     V = 16 // np.dtype(k.bufs[slot][0]).itemsize
-    R, K = int(np.prod([k.full_shape[a] for a in axes])), k.full_shape[red[0]]
+    R, K = int(np.prod([full[a] for a in axes])), int(np.prod([full[a] for a in red]))
     if ks == 1 and K % V == 0:
         others = [rs, const] + [c for n, c in coefs.items() if n in outer]
     elif rs == 1 and R % V == 0:
@@ -221,25 +240,69 @@ def _plain(k: Kernel, uops, root: int, axes, mode: str) -> Optional[tuple]:
     base = symbolic.Const(const)
     for n, c in sorted(coefs.items()):
         if n in outer:
-            base = base + symbolic.Var(n, 0, k.full_shape[int(n[1:])] - 1) * c
+            base = base + symbolic.Var(n, 0, full[int(n[1:])] - 1) * c
     return slot, rs, ks, base
 
 
-def _side(k: Kernel, name: str, mode: Optional[str] = None) -> _Side:
+def _side(k: Kernel, name: str, kaxes: tuple, mode: Optional[str] = None) -> _Side:
     g = k.gemm
     uops, root, axes = ((g.a_uops, g.a_root, g.m_axes) if name == "a" else
                         (g.b_uops, g.b_root, g.n_axes))
     u = k.rbody[root]
     half = _half(k.rbody[u.srcs[0]].dtype) if u.op == "CAST" else None
     rows = int(np.prod([k.full_shape[a] for a in axes]))
-    plain = _plain(k, uops, root, axes, mode) if mode not in (None, "simt") else None
-    kmajor = plain[2] == 1 if plain else not _unit_along_rows(k, uops, axes[-1])
+    plain = _plain(k, uops, root, axes, kaxes, mode) if mode not in (None, "simt") else None
+    kmajor = plain[2] == 1 if plain else not _unit_along_rows(k, uops, axes[-1], kaxes[-1])
     return _Side(name, uops, root, tuple(axes), rows, half, kmajor, plain)
 
 
+def _k_orders(k: Kernel) -> list[tuple]:
+    """Orders of the reduce axes to flatten K in: the kernel's, then for each operand load
+    its axes by decreasing stride (its own memory order: a convolution's (channel, kh, kw)
+    becomes (kh, kw, channel) for NHWC/HWIO data, contiguous along K)."""
+    red = tuple(k.reduce_axes)
+    orders = [red]
+    for i in sorted(k.gemm.a_uops | k.gemm.b_uops):
+        u = k.rbody[i]
+        aff = _affine(u.arg[1]) if u.op == "LOAD" else None
+        if aff is not None:
+            order = tuple(sorted(red, key=lambda a: -abs(aff[0].get(f"i{a}", 0))))
+            if order not in orders:
+                orders.append(order)
+    return orders
+
+
+def _sides(k: Kernel, mode: str) -> tuple[_Side, _Side, tuple]:
+    """The operands and the K order that copies most of them with cp.async."""
+    best = None
+    for kaxes in _k_orders(k):
+        a, b = _side(k, "a", kaxes, mode), _side(k, "b", kaxes, mode)
+        score = bool(a.plain) + bool(b.plain)
+        if best is None or score > best[0]:
+            best = (score, a, b, kaxes)
+    return best[1:]
+
+
 # (BM, BN, BK, warps along M, warps along N, stages) per staged element size, largest first
-_CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (64, 64, 32, 2, 2, 3)),
-            4: ((128, 256, 32, 2, 4, 3), (128, 128, 32, 2, 4, 3), (64, 64, 32, 2, 2, 3))}
+_CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 2, 2, 3),
+                (64, 64, 32, 2, 2, 3)),
+            4: ((128, 256, 32, 2, 4, 3), (128, 128, 32, 2, 4, 3), (128, 64, 32, 2, 2, 3),
+                (64, 64, 32, 2, 2, 3))}
+
+
+def _pick_tile(mode: str, M: int, N: int, outer: int) -> tuple:
+    """The largest tile that still gives two blocks per SM, among those not wider than the
+    product (a 256-wide tile of a 64-wide product would multiply zeros)."""
+    fits = [c for c in _CONFIGS[2 if mode != "tf32" else 4]
+            if c[0] <= max(64, _pow2ceil(M)) and c[1] <= max(64, _pow2ceil(N))]
+    for c in fits:
+        if -(-M // c[0]) * -(-N // c[1]) * outer >= 2 * NUM_SMS:
+            return c
+    return fits[-1]
+
+
+def _pow2ceil(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 def _plan(k: Kernel) -> Optional[_Plan]:
@@ -256,22 +319,19 @@ def _plan(k: Kernel) -> Optional[_Plan]:
     outer = int(np.prod([full[a] for a in g.outer_axes]))
     if outer > 65535 or max(M, N, K) >= 1 << 30:
         return None
-    ha, hb = _side(k, "a").half, _side(k, "b").half
+    red = tuple(k.reduce_axes)
+    ha, hb = _side(k, "a", red).half, _side(k, "b", red).half
     if ha is not None and ha == hb:
         mode = ha
     elif (ha is not None and hb is not None) or g.allow_tf32:
         mode = "tf32"  # TF32 holds any 16-bit float exactly
     else:
         mode = "simt"
-    a, b = _side(k, "a", mode), _side(k, "b", mode)
+    a, b, kaxes = _sides(k, mode)
     if mode == "simt":
-        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2))
-    configs = _CONFIGS[2 if mode != "tf32" else 4]
-    for BM, BN, BK, WM, WN, S in configs:
-        if -(-M // BM) * -(-N // BN) * outer >= 2 * NUM_SMS:
-            break
-    p = _Plan(mode, a, b, M, N, K, outer, BM, BN, BK, WM, WN, S)
-    if -(-M // BM) * -(-N // BN) >= 1 << 31:
+        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2, kaxes=kaxes))
+    p = _Plan(mode, a, b, M, N, K, outer, *_pick_tile(mode, M, N, outer), kaxes=kaxes)
+    if p.tiles[0] * p.tiles[1] >= 1 << 31:
         return None
     return _split(p)
 
@@ -415,7 +475,7 @@ class _Renderer:
         val = self.lang.const(u.arg, u.dtype) if u.op == "CONST" else f"p{s.name}{s.root}"
         code = "\n".join(body)
         decl = (_unravel(gr, s.axes, k.full_shape, code, ind) +
-                _unravel(gk, k.reduce_axes, k.full_shape, code, ind))
+                _unravel(gk, self.p.kaxes, k.full_shape, code, ind))
         return decl + body, val
 
     def stage_plain(self, s: _Side, stage: str, kt: str, ind: str) -> None:
@@ -447,7 +507,8 @@ class _Renderer:
     def stage_computed(self, s: _Side, dst: str, kt: str, ind: str, regs: Optional[str] = None):
         """Compute k-slice ``kt`` of ``s`` element by element (consecutive threads along its
         unit-stride axis) into the shared tile at ``dst`` -- or, with ``regs``, into that
-        register array (the SIMT kernel's prefetch)."""
+        register array: a prefetch, whose loads are in flight while the current slice is
+        multiplied (:meth:`store_regs` puts it in the tile afterwards)."""
         p, L = self.p, self.L
         R = p.BM if s.name == "a" else p.BN
         n = R * p.BK // p.threads
@@ -490,9 +551,10 @@ class _Renderer:
         R = p.BM if s.name == "a" else p.BN
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int q = 0; q < {R * p.BK // p.threads}; q++) {{")
-        if s.kmajor:
+        if s.kmajor:  # the SIMT tile's rows run along K whatever the staging order
             L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};")
-            L.append(f"{ind}  {dst}[{self.elem(s, 'col', 'row')}] = {regs}[q];")
+            rc = ("col", "row") if p.mode == "simt" else ("row", "col")
+            L.append(f"{ind}  {dst}[{self.elem(s, *rc)}] = {regs}[q];")
         else:
             L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};")
             L.append(f"{ind}  {dst}[{self.elem(s, 'row', 'col')}] = {regs}[q];")
@@ -625,10 +687,12 @@ class _Renderer:
                     self.stage_plain(s, stage, kt, ind)
             L.append(f"{ind}tj_cp_async_commit();")
 
+        computed = [(s, base, n, f"r{s.name}") for s, base, n in ((a, "As", sa), (b, "Bs", sb))
+                    if not s.plain]
+
         def stage_sync(stage, kt, ind):
-            for s, base, n in ((a, "As", sa), (b, "Bs", sb)):
-                if not s.plain:
-                    self.stage_computed(s, f"({base} + ({stage}) * {n})", kt, ind)
+            for s, base, n, _ in computed:
+                self.stage_computed(s, f"({base} + ({stage}) * {n})", kt, ind)
 
         L.append(f"  #pragma unroll")
         L.append(f"  for (int st = 0; st < {S - 1}; st++) {{")
@@ -637,6 +701,8 @@ class _Renderer:
         stage_sync("st", "st", "      ")
         L.append("    } else tj_cp_async_commit();")
         L.append("  }")
+        for s, _, _, regs in computed:  # the next k-slice of a computed operand, prefetched
+            L.append(f"  {ty} {regs}[{(p.BM if s.name == 'a' else p.BN) * p.BK // p.threads}];")
         L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
         L.append(f"    asm volatile(\"cp.async.wait_group {S - 2};\");")
         L.append("    __syncthreads();")
@@ -644,6 +710,11 @@ class _Renderer:
         L.append(f"    if (nk < {KT}) {{")
         stage_async("ns", "nk", "      ")
         L.append("    } else tj_cp_async_commit();")
+        if computed:  # its loads in flight during this slice's mma, stored after it
+            L.append(f"    if (nk < {KT}) {{")
+            for s, _, _, regs in computed:
+                self.stage_computed(s, "", "nk", "      ", regs)
+            L.append("    }")
         L.append(f"    #pragma unroll")
         L.append(f"    for (int ks = 0; ks < {p.BK // KS}; ks++) {{")
         L.append(f"      uint32_t af[{MT}][4], bf[{NT}][2];")
@@ -655,9 +726,10 @@ class _Renderer:
         L.append(f"        for (int j = 0; j < {NT}; j++) tj_mma_{p.mode}(acc[i][j], af[i], bf[j]);")
         L.append("      }")
         L.append("    }")
-        if not (a.plain and b.plain):
+        if computed:
             L.append(f"    if (nk < {KT}) {{")
-            stage_sync("ns", "nk", "      ")
+            for s, base, n, regs in computed:
+                self.store_regs(s, f"({base} + ns * {n})", regs, "      ")
             L.append("    }")
         L.append("  }")
         self.store_tile(MT, NT, WTM, WTN)
