@@ -12,7 +12,8 @@ from hypothesis import given, settings, HealthCheck, strategies as st
 
 from tinyjax.lowering.symbolic import (
     And, CUDA_STYLE, Const, Div, Lt, Mod, Mul, Node, RenderStyle, Sum, Var, add, and_,
-    as_affine, as_bounds, evaluate, ge, gt, le, linear_terms, render, substitute, to_node,
+    as_affine, as_bounds, evaluate, ge, gt, le, linear_terms, render, simplify_given,
+    substitute, to_node,
 )
 
 a = Var("a", 0, 3)
@@ -251,6 +252,20 @@ def test_as_affine_and_bounds():
 # rendering
 # ------------------------------------------------------------------------------------------
 
+def test_simplify_given_a_padded_window():
+    """The address of a 3x3 window of a SAME-padded NHWC image (28x28x32), as the views'
+    reshapes compose it: exact wherever the padding mask holds, and affine there."""
+    n, h, w, ch = Var("n", 0, 63), Var("h", 0, 27), Var("w", 0, 27), Var("c", 0, 31)
+    kh, kw = Var("kh", 0, 2), Var("kw", 0, 2)
+    addr = (n * 25088 + ((h * 896 + w * 32 + ch + kh * 896 + kw * 32 + 24160) // 25088) * 25088
+            + ((h + (w * 32 + ch + kw * 32 + 864) // 896 + kh + 26) % 28) * 896
+            + ((w + kw + 27) % 28) * 32 + ch - 25088)
+    valid = and_(0 < h + kh, h + kh < 29, 0 < w + kw, w + kw < 29)
+    got = simplify_given(addr, valid)
+    assert got == n * 25088 + (h + kh - 1) * 896 + (w + kw - 1) * 32 + ch
+    assert simplify_given(addr, Const(1)) is addr  # nothing assumed: unchanged
+
+
 def test_render_contiguous_index():
     assert render(i0 * 4 + i1) == "idx0*4+idx1"
     assert render(i1 + i0 * 4) == "idx0*4+idx1"
@@ -436,6 +451,28 @@ def test_property_substitute(tree, rngs, step):
             env = {v.name: v.vmin + q for v, q in zip(vs[1:], p)}
             want = ref_eval(tree, [step * uu + vs[0].vmin] + [env[v.name] for v in vs[1:]])
             assert evaluate(sub_expr, {**env, "u": uu}) == want
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree_strategy(), ranges, st.lists(st.tuples(st.integers(-2, 2), st.integers(-2, 2),
+                                                   st.integers(-6, 6), st.integers(0, 6)),
+                                         min_size=1, max_size=2))
+def test_property_simplify_given_is_exact_where_valid(tree, rngs, bounds):
+    vs = [Var(f"v{k}", lo, lo + w) for k, (lo, w) in enumerate(rngs)]
+    expr = to_node(build(tree, vs))
+    # valid: lo <= c0*v0 + c1*v1 + v2 < lo + width for each drawn bound
+    forms = [(c0 * vs[0] + c1 * vs[1] + vs[2], lo, wd) for c0, c1, lo, wd in bounds]
+    valid = and_(*[and_(lo <= u, u < lo + wd) for u, lo, wd in forms])
+    got = simplify_given(expr, valid)
+    assert got is expr or _count_divmods(got) < _count_divmods(expr)
+    for p in np.ndindex(*[v.vmax - v.vmin + 1 for v in vs]):
+        env = {v.name: v.vmin + q for v, q in zip(vs, p)}
+        if evaluate(valid, env):
+            assert evaluate(got, env) == evaluate(expr, env), (render(expr), render(got), env)
+
+
+def _count_divmods(n) -> int:
+    return sum(render(n).count(op) for op in ("/", "%"))
 
 
 def test_render_compiles_with_gcc():

@@ -32,7 +32,8 @@ in ``BK`` slices staged into shared memory:
   chunk order (deterministic) and runs the epilogue.  Like the generic split reductions, the
   scratch array assumes one launch of a kernel at a time (one stream).
 
-float64 and kernels whose outer axes exceed the grid stay on the generic reduction path.
+float64, kernels whose outer axes exceed the grid and thin products (M, N or K below
+``MIN_DIM``) stay on the generic reduction path.
 """
 from __future__ import annotations
 
@@ -317,7 +318,7 @@ def _plan(k: Kernel) -> Optional[_Plan]:
     N = int(np.prod([full[a] for a in g.n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
     outer = int(np.prod([full[a] for a in g.outer_axes]))
-    if outer > 65535 or max(M, N, K) >= 1 << 30:
+    if outer > 65535 or max(M, N, K) >= 1 << 30 or min(M, N, K) < MIN_DIM:
         return None
     red = tuple(k.reduce_axes)
     ha, hb = _side(k, "a", red).half, _side(k, "b", red).half
@@ -336,6 +337,8 @@ def _plan(k: Kernel) -> Optional[_Plan]:
     return _split(p)
 
 
+MIN_DIM = 16  # a product thinner than this (N = 10 classes, K = 9 taps) wastes most of a
+#              tile: the generic reduction serves it better
 SPLIT_MIN_K = 256                 # the least K one chunk of a split reduction keeps
 SPLIT_MAX_BYTES = 64 << 20        # the partial sums' scratch (module memory)
 FINISH_THREADS = 256
@@ -504,60 +507,69 @@ class _Renderer:
                  f"{self.chunk(s, 'row', 'ch')} * 16, src, ok ? 16 : 0);")
         L.append(f"{ind}}}")
 
-    def stage_computed(self, s: _Side, dst: str, kt: str, ind: str, regs: Optional[str] = None):
-        """Compute k-slice ``kt`` of ``s`` element by element (consecutive threads along its
-        unit-stride axis) into the shared tile at ``dst`` -- or, with ``regs``, into that
-        register array: a prefetch, whose loads are in flight while the current slice is
-        multiplied (:meth:`store_regs` puts it in the tile afterwards)."""
-        p, L = self.p, self.L
+    def _staging_coords(self, s: _Side, kt: str, ind: str) -> list[str]:
+        """Declarations of this thread's q-th element of k-slice ``kt`` of ``s``: its tile
+        position (``row``, ``col`` in the staging orientation: consecutive threads along the
+        unit-stride axis) and global position (``gr`` along M/N, ``gk`` along K)."""
+        p = self.p
         R = p.BM if s.name == "a" else p.BN
-        n = R * p.BK // p.threads
         r0 = "tm_m0" if s.name == "a" else "tn_n0"
-        L.append(f"{ind}#pragma unroll")
-        L.append(f"{ind}for (int q = 0; q < {n}; q++) {{")
         k0 = f"({self.k0}({kt})) * {p.BK}"
         if s.kmajor:
-            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};")
-            L.append(f"{ind}  const long gr = {r0} + row, gk = {k0} + col;")
-            krow, rcol = "col", "row"
-        else:
-            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};")
-            L.append(f"{ind}  const long gr = {r0} + col, gk = {k0} + row;")
-            krow, rcol = "row", "col"
+            return [f"{ind}const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};",
+                    f"{ind}const long gr = {r0} + row, gk = {k0} + col;"]
+        return [f"{ind}const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};",
+                f"{ind}const long gr = {r0} + col, gk = {k0} + row;"]
+
+    def stage_computed(self, s: _Side, dst: str, kt: str, ind: str, regs: Optional[str] = None):
+        """Compute k-slice ``kt`` of ``s`` element by element into the shared tile at ``dst``
+        -- or, with ``regs``, into that register array: a prefetch, whose loads are in
+        flight while the current slice is multiplied (:meth:`store_regs` puts it in the tile
+        afterwards, zeroing the elements out of range).
+
+        No branches: an element out of range is computed at the point (0, 0) (every operand
+        load is in bounds there), so that all the loads of the unrolled loop are issued back
+        to back -- behind ``if``s (or a select the compiler turns into one) each load's
+        consumer would wait for it before the next load is issued."""
+        p, L = self.p, self.L
+        R = p.BM if s.name == "a" else p.BN
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int q = 0; q < {R * p.BK // p.threads}; q++) {{")
+        L.extend(self._staging_coords(s, kt, ind + "  "))
         ty = "uint16_t" if p.mode in ("bf16", "f16") else "float"
-        L.append(f"{ind}  {ty} x = 0;")
-        L.append(f"{ind}  if (gr < {s.rows} && gk < {p.K}) {{")
-        lines, val = self.operand_value(s, "gr", "gk", ind + "    ")
+        L.append(f"{ind}  const bool ok = gr < {s.rows} && gk < {p.K};")
+        L.append(f"{ind}  const long grc = ok ? gr : 0, gkc = ok ? gk : 0;")
+        lines, val = self.operand_value(s, "grc", "gkc", ind + "  ")
         L.extend(lines)
         if p.mode in ("bf16", "f16"):
             val = self.lang.store(np.dtype(np.float16) if p.mode == "f16" else
                                   np.dtype("bfloat16"), val)
         elif p.mode == "tf32":  # round to nearest here, for free (cp.async tiles truncate)
             val = f"__uint_as_float(tj_tf32(__float_as_uint({val})))"
-        L.append(f"{ind}    x = {val};")
-        L.append(f"{ind}  }}")
         if regs is not None:
-            L.append(f"{ind}  {regs}[q] = x;")
-        elif p.mode == "simt":
-            L.append(f"{ind}  {dst}[{self.elem(s, krow, rcol)}] = x;")
+            L.append(f"{ind}  {regs}[q] = {val};")
         else:
-            # the tile is stored in its staging orientation: rows along K or along M/N
-            L.append(f"{ind}  {dst}[{self.elem(s, 'row', 'col')}] = x;")
+            L.append(f"{ind}  {dst}[{self._tile_elem(s)}] = ok ? ({ty})({val}) : ({ty})0;")
         L.append(f"{ind}}}")
 
-    def store_regs(self, s: _Side, dst: str, regs: str, ind: str) -> None:
-        """The SIMT prefetch registers of ``s`` into its (k-major rows) shared tile."""
+    def _tile_elem(self, s: _Side) -> str:
+        """The tile offset of the element at (``row``, ``col``): the SIMT tile's rows run along
+        K whatever the staging order, the tensor cores' tile keeps the staging orientation."""
+        if s.kmajor and self.p.mode == "simt":
+            return self.elem(s, "col", "row")
+        return self.elem(s, "row", "col")
+
+    def store_regs(self, s: _Side, dst: str, regs: str, kt: str, ind: str) -> None:
+        """The prefetch registers of ``s`` (k-slice ``kt``) into its shared tile at ``dst``,
+        zeros where out of range."""
         p, L = self.p, self.L
         R = p.BM if s.name == "a" else p.BN
+        ty = "uint16_t" if p.mode in ("bf16", "f16") else "float"
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int q = 0; q < {R * p.BK // p.threads}; q++) {{")
-        if s.kmajor:  # the SIMT tile's rows run along K whatever the staging order
-            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};")
-            rc = ("col", "row") if p.mode == "simt" else ("row", "col")
-            L.append(f"{ind}  {dst}[{self.elem(s, *rc)}] = {regs}[q];")
-        else:
-            L.append(f"{ind}  const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};")
-            L.append(f"{ind}  {dst}[{self.elem(s, 'row', 'col')}] = {regs}[q];")
+        L.extend(self._staging_coords(s, kt, ind + "  "))
+        L.append(f"{ind}  {dst}[{self._tile_elem(s)}] = gr < {s.rows} && gk < {p.K} ? "
+                 f"{regs}[q] : ({ty})0;")
         L.append(f"{ind}}}")
 
     # epilogue ----------------------------------------------------------------------------
@@ -710,11 +722,8 @@ class _Renderer:
         L.append(f"    if (nk < {KT}) {{")
         stage_async("ns", "nk", "      ")
         L.append("    } else tj_cp_async_commit();")
-        if computed:  # its loads in flight during this slice's mma, stored after it
-            L.append(f"    if (nk < {KT}) {{")
-            for s, _, _, regs in computed:
-                self.stage_computed(s, "", "nk", "      ", regs)
-            L.append("    }")
+        for s, _, _, regs in computed:  # its loads in flight during this slice's mma
+            self.stage_computed(s, "", "nk", "    ", regs)
         L.append(f"    #pragma unroll")
         L.append(f"    for (int ks = 0; ks < {p.BK // KS}; ks++) {{")
         L.append(f"      uint32_t af[{MT}][4], bf[{NT}][2];")
@@ -729,7 +738,7 @@ class _Renderer:
         if computed:
             L.append(f"    if (nk < {KT}) {{")
             for s, base, n, regs in computed:
-                self.store_regs(s, f"({base} + ns * {n})", regs, "      ")
+                self.store_regs(s, f"({base} + ns * {n})", regs, "nk", "      ")
             L.append("    }")
         L.append("  }")
         self.store_tile(MT, NT, WTM, WTN)
@@ -847,8 +856,8 @@ class _Renderer:
         L.append(f"  float ra[{na}], rb[{nb}];")
         self.stage_computed(a, "", "0", "  ", "ra")
         self.stage_computed(b, "", "0", "  ", "rb")
-        self.store_regs(a, "As", "ra", "  ")
-        self.store_regs(b, "Bs", "rb", "  ")
+        self.store_regs(a, "As", "ra", "0", "  ")
+        self.store_regs(b, "Bs", "rb", "0", "  ")
         L.append("  __syncthreads();")
         L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
         L.append("    const int cs = kt & 1;")
@@ -872,8 +881,8 @@ class _Renderer:
         L.append("      }")
         L.append("    }")
         L.append(f"    if (kt + 1 < {KT}) {{")
-        self.store_regs(a, f"(As + (cs ^ 1) * {sa})", "ra", "      ")
-        self.store_regs(b, f"(Bs + (cs ^ 1) * {sb})", "rb", "      ")
+        self.store_regs(a, f"(As + (cs ^ 1) * {sa})", "ra", "kt + 1", "      ")
+        self.store_regs(b, f"(Bs + (cs ^ 1) * {sb})", "rb", "kt + 1", "      ")
         L.append("    }")
         L.append("    __syncthreads();")
         L.append("  }")

@@ -37,7 +37,7 @@ from tinyjax.lowering import symbolic
 from tinyjax.lowering.kernel import GemmPlan, Kernel, UOp, loop_var
 from tinyjax.lowering.ops import LazyOp
 from tinyjax.lowering.shapetracker import unravel
-from tinyjax.lowering.symbolic import Const, Node, and_
+from tinyjax.lowering.symbolic import Const, Node, and_, simplify_given
 
 __all__ = ["Schedule", "schedule", "OutputSpec"]
 
@@ -284,7 +284,9 @@ class _Builder:
             return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
         if (not top or n is not self.root) and id(n) in self.realized:
             slot = self.slot(n)
-            return self.emit("LOAD", n.dtype, (), (slot, _flat(idxs, n.shape), valid))
+            # the address only matters where the load is valid: simplified under that
+            return self.emit("LOAD", n.dtype, (),
+                             (slot, simplify_given(_flat(idxs, n.shape), valid), valid))
         if n.op == "LOAD":  # an input not otherwise realized cannot happen: inputs are realized
             raise AssertionError("unrealized LOAD")
         if n.op == "CONST":

@@ -34,7 +34,7 @@ __all__ = [
     "sint", "to_node", "add", "sub", "mul", "floordiv", "mod",
     "lt", "le", "gt", "ge", "and_",
     "RenderStyle", "C_STYLE", "CUDA_STYLE", "render", "substitute", "evaluate",
-    "as_affine", "as_bounds", "linear_terms",
+    "as_affine", "as_bounds", "linear_terms", "simplify_given",
 ]
 
 
@@ -856,3 +856,59 @@ def as_bounds(cond: sint) -> Optional[dict]:
         hi = ohi if hi is None else (hi if ohi is None else min(hi, ohi))
         out[v] = (lo, hi)
     return out
+
+
+def _divmods(n: Node) -> int:
+    """How many divisions and modulos ``n`` computes."""
+    if isinstance(n, (Div, Mod)):
+        return 1 + _divmods(n.x)
+    if isinstance(n, Mul):
+        return _divmods(n.x)
+    if isinstance(n, Sum):
+        return sum(_divmods(a) for a, _ in n.terms)
+    if isinstance(n, Lt):
+        return _divmods(n.a) + _divmods(n.b)
+    if isinstance(n, And):
+        return sum(_divmods(c) for c in n.conds)
+    return 0
+
+
+def simplify_given(expr: sint, valid: sint) -> Node:
+    """``expr`` simplified for the points where ``valid`` holds (a masked load's address).
+
+    Each linear form ``U`` that ``valid`` bounds (``lo <= U <= hi``) stands in for a fresh
+    variable of exactly that range while ``expr`` re-simplifies: one of U's variables with
+    coefficient +-1 is replaced by the fresh variable minus the rest of U, and U is put back at
+    the end.  A padded window's address ``((h + kh + 26) % 28) * 896``, with ``valid`` saying
+    ``1 <= h + kh <= 28``, becomes ``(h + kh - 1) * 896``.  Returns whichever of the two has
+    fewer divisions and modulos (``expr`` on a tie)."""
+    expr, valid = to_node(expr), to_node(valid)
+    if isinstance(valid, Const) or not _divmods(expr):
+        return expr
+    bounds: dict = {}
+    for c in valid.conds if isinstance(valid, And) else (valid,):
+        if not isinstance(c, Lt):
+            continue
+        if isinstance(c.b, Const):
+            u, lo, hi = c.a, c.a.vmin, c.b.value - 1
+        elif isinstance(c.a, Const):
+            u, lo, hi = c.b, c.a.value + 1, c.b.vmax
+        else:
+            continue
+        olo, ohi = bounds.get(u, (u.vmin, u.vmax))
+        bounds[u] = (max(lo, olo), min(hi, ohi))
+    new, back = expr, {}
+    for j, (u, (lo, hi)) in enumerate(bounds.items()):
+        terms, k = _lin(u)
+        pivots = [a for a in sorted(terms, key=_order) if isinstance(a, Var) and abs(terms[a]) == 1]
+        if lo > hi or not pivots:
+            continue
+        x = pivots[0]
+        fresh = Var(f"tj_given{j}", lo, hi)
+        rest = _build({a: v for a, v in terms.items() if a != x}, k)
+        new = substitute(new, {x: mul(sub(fresh, rest), terms[x])})  # x = +-(U - rest)
+        back[fresh.name] = u
+    if not back:
+        return expr
+    new = substitute(new, back)
+    return new if _divmods(new) < _divmods(expr) else expr
