@@ -12,7 +12,9 @@ stream.  Compiled modules are cached in memory and on disk (next to the CPU's li
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from collections import OrderedDict
 from typing import Optional, Sequence
 
 import numpy as np
@@ -82,7 +84,8 @@ class CUDABuffer:
     def __init__(self, dev: "CUDADevice", shape: Sequence[int], dtype, alloc: _Allocation,
                  ptr: Optional[int] = None):
         self._dev, self._alloc = dev, alloc
-        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self.shape = shape if type(shape) is tuple else tuple(map(int, shape))
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.ptr = alloc.ptr if ptr is None else ptr
 
     ndim = property(lambda self: len(self.shape))
@@ -155,11 +158,59 @@ class _Kernel:
             if dims.grid[0] * dims.grid[1] * dims.grid[2] > 0:
                 self.steps.append((fn, dims.grid, dims.block, dims.shared_bytes, fname))
 
-    def launch(self, drv, ptrs: list[int]):
+    def launch(self, drv, ptrs: list[int], stream=None):
         self.params.set(ptrs)
         ps = self.params.pointer
         for fn, grid, block, shared, fname in self.steps:
-            drv.launch_params(fn, grid, block, shared, ps, fname)
+            drv.launch_params(fn, grid, block, shared, ps, fname, stream)
+
+
+# CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
+GRAPHS = os.environ.get("TINYJAX_CUDA_GRAPHS", "1") != "0"
+
+
+class _Graphs:
+    """The CUDA graphs of one program, keyed by the buffer addresses of a call.
+
+    A graph bakes its launches' arguments in, so it serves exactly the calls with the same
+    addresses -- which is what a training loop makes: the intermediates are the program's
+    own, and the pool hands the outputs the blocks that the previous step's arrays gave
+    back, so a step's addresses repeat every call or two.  An address tuple is recorded on
+    its second sighting (one-off calls cost no capture) and the last ``KEEP`` graphs are
+    kept."""
+
+    KEEP = 8
+    SEEN = 64
+
+    def __init__(self, drv, launch_all):
+        self.drv, self.launch_all = drv, launch_all
+        self.graphs: "OrderedDict[tuple, object]" = OrderedDict()
+        self.seen: "OrderedDict[tuple, None]" = OrderedDict()
+
+    def replay(self, ptrs: tuple) -> bool:
+        """Launch the graph of ``ptrs`` (recording it if these addresses were seen before);
+        False when the caller should launch the kernels itself."""
+        exe = self.graphs.get(ptrs)
+        if exe is None:
+            if ptrs not in self.seen:
+                self.seen[ptrs] = None
+                if len(self.seen) > self.SEEN:
+                    self.seen.popitem(last=False)
+                return False
+            exe = self.graphs[ptrs] = self.drv.capture(lambda st: self.launch_all(ptrs, st))
+            if len(self.graphs) > self.KEEP:
+                self.drv.graph_destroy(self.graphs.popitem(last=False)[1])
+        else:
+            self.graphs.move_to_end(ptrs)
+        self.drv.graph_launch(exe)
+        return True
+
+    def __del__(self):
+        try:
+            for exe in self.graphs.values():
+                self.drv.graph_destroy(exe)
+        except Exception:  # noqa: BLE001 - at interpreter exit the driver may be gone
+            pass
 
 
 class CUDADevice:
@@ -185,9 +236,11 @@ class CUDADevice:
     # ---- buffers -----------------------------------------------------------------------------
     def alloc(self, shape: Sequence[int], dtype) -> CUDABuffer:
         """An uninitialised device buffer."""
-        dtype = np.dtype(dtype)
-        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        return CUDABuffer(self, shape, dtype, _Allocation(self.pool, n))
+        if not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)
+        shape = tuple(map(int, shape))
+        return CUDABuffer(self, shape, dtype,
+                          _Allocation(self.pool, math.prod(shape) * dtype.itemsize))
 
     def zeros(self, shape: Sequence[int], dtype) -> CUDABuffer:
         buf = self.alloc(shape, dtype)
@@ -269,16 +322,25 @@ class CUDADevice:
 
     def make_program(self, fns: list[_Kernel], kernels: list[Kernel]):
         """``run(bufs)``: queue every kernel over ``bufs`` (CUDABuffers indexed by program
-        buffer id); returns without waiting."""
+        buffer id); returns without waiting.  A call whose buffer addresses were seen before
+        replays a CUDA graph of its launches (one driver call instead of one per kernel;
+        see :class:`_Graphs`)."""
         if not kernels:
             return None
         drv = self.driver
         plan = [(f, list(k.buf_ids)) for f, k in zip(fns, kernels)]
 
+        def launch_all(ptrs, stream=None):
+            for f, ids in plan:
+                f.launch(drv, [ptrs[b] for b in ids], stream)
+
+        graphs = _Graphs(drv, launch_all) if GRAPHS and len(kernels) > 1 else None
+
         def run(bufs):
+            ptrs = tuple([0 if b is None else b.ptr for b in bufs])
             with drv.lock:  # the kernels' parameter blocks are shared by every call
-                for f, ids in plan:
-                    f.launch(drv, [bufs[b].ptr for b in ids])
+                if graphs is None or not graphs.replay(ptrs):
+                    launch_all(ptrs)
         return run
 
     def make_launcher(self, fn: _Kernel, kernel: Kernel):

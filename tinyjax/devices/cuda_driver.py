@@ -122,6 +122,14 @@ class Driver:
         # the launch without argtypes: the hot path passes only small ints, None and
         # c_void_p objects, and skipping the per-argument conversion halves its Python cost
         self._launch_raw = L["cuLaunchKernel"]
+        L.cuStreamCreate.argtypes = [ctypes.POINTER(p), ctypes.c_uint]
+        L.cuStreamBeginCapture_v2.argtypes = [p, ctypes.c_int]
+        L.cuStreamEndCapture.argtypes = [p, ctypes.POINTER(p)]
+        L.cuGraphInstantiateWithFlags.argtypes = [ctypes.POINTER(p), p, ctypes.c_ulonglong]
+        L.cuGraphDestroy.argtypes = [p]
+        L.cuGraphExecDestroy.argtypes = [p]
+        self._graph_launch = L["cuGraphLaunch"]
+        self._capture_stream = None
 
     def check(self, rc: int, what: str):
         if rc != 0:
@@ -188,12 +196,48 @@ class Driver:
         block = (block, 1, 1) if isinstance(block, int) else block
         self.launch_params(fn, grid, block, shared, ps.pointer, what)
 
-    def launch_params(self, fn, grid: tuple, block: tuple, shared: int, params, what: str):
-        """``cuLaunchKernel`` with a prepared parameter array (:class:`Params`)."""
+    def launch_params(self, fn, grid: tuple, block: tuple, shared: int, params, what: str,
+                      stream=None):
+        """``cuLaunchKernel`` with a prepared parameter array (:class:`Params`) on ``stream``
+        (default: the legacy default stream, which all our work is ordered on)."""
         rc = self._launch_raw(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-                              shared, None, params, None)
+                              shared, stream, params, None)
         if rc:
             self.check(rc, f"cuLaunchKernel({what})")
+
+    # ---- CUDA graphs: a recorded sequence of launches, replayed with one call ------------------
+    def capture(self, launch) -> ctypes.c_void_p:
+        """Record the launches ``launch(stream)`` makes on a capturing stream into an
+        executable graph (nothing runs now)."""
+        L = self.lib
+        if self._capture_stream is None:
+            st = ctypes.c_void_p()
+            self.check(L.cuStreamCreate(ctypes.byref(st), 1), "cuStreamCreate")  # non-blocking
+            self._capture_stream = st
+        st = self._capture_stream
+        self.check(L.cuStreamBeginCapture_v2(st, 1), "cuStreamBeginCapture")  # thread-local
+        graph = ctypes.c_void_p()
+        try:
+            launch(st)
+        finally:
+            rc = L.cuStreamEndCapture(st, ctypes.byref(graph))
+        self.check(rc, "cuStreamEndCapture")
+        exe = ctypes.c_void_p()
+        try:
+            self.check(L.cuGraphInstantiateWithFlags(ctypes.byref(exe), graph, 0),
+                       "cuGraphInstantiate")
+        finally:
+            L.cuGraphDestroy(graph)
+        return exe
+
+    def graph_launch(self, exe) -> None:
+        """Queue an executable graph on the default stream."""
+        rc = self._graph_launch(exe, None)
+        if rc:
+            self.check(rc, "cuGraphLaunch")
+
+    def graph_destroy(self, exe) -> None:
+        self.lib.cuGraphExecDestroy(exe)  # best effort (also at interpreter exit)
 
     def event(self) -> ctypes.c_void_p:
         ev = ctypes.c_void_p()

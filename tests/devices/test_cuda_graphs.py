@@ -1,0 +1,111 @@
+"""CUDA graphs of repeated calls (tinyjax/devices/cuda.py ``_Graphs``): when a program's
+launches are recorded and replayed, here with a fake driver, and on a GPU against the CPU."""
+import numpy as np
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax.devices import cuda
+
+from tests.cuda_support import needs_cuda, to_host
+
+
+class _FakeDriver:
+    def __init__(self):
+        self.captured, self.replayed, self.destroyed = [], [], []
+
+    def capture(self, launch):
+        exe = object()
+        launch("stream")
+        self.captured.append(exe)
+        return exe
+
+    def graph_launch(self, exe):
+        self.replayed.append(exe)
+
+    def graph_destroy(self, exe):
+        self.destroyed.append(exe)
+
+
+def test_addresses_are_recorded_on_their_second_call_and_replayed_after():
+    drv, launches = _FakeDriver(), []
+    graphs = cuda._Graphs(drv, lambda ptrs, stream=None: launches.append((ptrs, stream)))
+    a, b = (1, 2, 3), (1, 2, 4)
+    assert not graphs.replay(a)            # first sight: the caller launches
+    assert not drv.captured
+    assert graphs.replay(a)                # second: recorded (on the capture stream), replayed
+    assert launches == [(a, "stream")] and drv.replayed == drv.captured
+    assert graphs.replay(a) and len(drv.captured) == 1 and len(drv.replayed) == 2
+    assert not graphs.replay(b)            # other addresses: a graph of their own, later
+    assert graphs.replay(b) and len(drv.captured) == 2
+
+
+def test_only_the_last_graphs_are_kept():
+    drv = _FakeDriver()
+    graphs = cuda._Graphs(drv, lambda ptrs, stream=None: None)
+    keys = [(i,) for i in range(graphs.KEEP + 2)]
+    for k in keys:
+        graphs.replay(k)
+        graphs.replay(k)
+    assert len(graphs.graphs) == graphs.KEEP
+    assert drv.destroyed == drv.captured[:2]  # the oldest two
+    graphs.replay(keys[2])                     # a hit moves to the back: evicted last
+    graphs.replay((99,))
+    graphs.replay((99,))
+    assert keys[2] in graphs.graphs and keys[3] not in graphs.graphs
+
+
+# ---- on a GPU ---------------------------------------------------------------------------------
+
+def _loss(params, x, y):
+    (w1, b1), (w2, b2) = params
+    h = jnp.maximum(x @ w1 + b1, 0.0)
+    return jnp.mean((h @ w2 + b2 - y) ** 2)
+
+
+def _sgd(params, x, y):
+    loss, grads = jax.value_and_grad(_loss)(params, x, y)
+    return jax.tree_util.tree_map(lambda p, g: p - 0.05 * g, params, grads), loss
+
+
+@needs_cuda
+def test_training_loop_with_graphs_matches_the_cpu():
+    """Params fed back each step: the addresses alternate, so steps 3.. replay graphs."""
+    rng = np.random.default_rng(0)
+    params = [(rng.standard_normal((16, 32)).astype(np.float32) * 0.3, np.zeros(32, np.float32)),
+              (rng.standard_normal((32, 4)).astype(np.float32) * 0.3, np.zeros(4, np.float32))]
+    x = rng.standard_normal((64, 16)).astype(np.float32)
+    y = rng.standard_normal((64, 4)).astype(np.float32)
+    with jax.config.override(jax_default_matmul_precision="highest"):
+        cpu, gpu = jax.jit(_sgd, device="cpu"), jax.jit(_sgd, device="cuda")
+        pc, pg = params, jax.device_put(params, jax.devices("cuda")[0])
+        for step in range(8):
+            pc, lc = cpu(pc, x, y)
+            pg, lg = gpu(pg, x, y)
+            np.testing.assert_allclose(to_host(lg), np.asarray(lc), rtol=1e-4, err_msg=step)
+        for a, b in zip(jax.tree_util.tree_leaves(pg), jax.tree_util.tree_leaves(pc)):
+            np.testing.assert_allclose(to_host(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+@needs_cuda
+def test_a_replayed_graph_reads_the_buffers_current_contents():
+    f = jax.jit(lambda a: jnp.tanh(a) * 2.0 + a.sum())
+    x = jax.device_put(np.ones((4, 8), np.float32), jax.devices("cuda")[0])
+    for _ in range(3):  # the third call replays the graph of these addresses
+        out = f(x)
+    x._buf[1] = np.full(8, 3.0, np.float32)  # the same device memory, new values
+    want = np.tanh(to_host(x)) * 2.0 + to_host(x).sum()
+    np.testing.assert_allclose(to_host(f(x)), want, rtol=1e-6)
+    del out
+
+
+@needs_cuda
+def test_graphs_can_be_turned_off(monkeypatch):
+    made = []
+    monkeypatch.setattr(cuda, "_Graphs", lambda *a: made.append(a))
+    monkeypatch.setattr(cuda, "GRAPHS", False)
+    f = jax.jit(lambda a: jnp.exp(a) * 3.0 + a.max(), device="cuda")
+    a = np.linspace(-1, 1, 12, dtype=np.float32)
+    assert f.lower(a).compile().num_kernels > 1
+    for _ in range(3):
+        np.testing.assert_allclose(to_host(f(a)), np.exp(a) * 3.0 + 1.0, rtol=1e-6)
+    assert not made
