@@ -103,9 +103,10 @@ def test_graphs_can_be_turned_off(monkeypatch):
     made = []
     monkeypatch.setattr(cuda, "_Graphs", lambda *a: made.append(a))
     monkeypatch.setattr(cuda, "GRAPHS", False)
-    f = jax.jit(lambda a: jnp.exp(a) * 3.0 + a.max(), device="cuda")
-    a = np.linspace(-1, 1, 12, dtype=np.float32)
+    f = jax.jit(lambda a: jax.nn.softmax(a, axis=0) * 3.0, device="cuda")
+    a = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
     assert f.lower(a).compile().num_kernels > 1
+    want = np.exp(a) / np.exp(a).sum(axis=0) * 3.0
     for _ in range(3):
-        np.testing.assert_allclose(to_host(f(a)), np.exp(a) * 3.0 + 1.0, rtol=1e-6)
+        np.testing.assert_allclose(to_host(f(a)), want, rtol=1e-6)
     assert not made

@@ -444,7 +444,7 @@ class CStyleLanguage:
         for i, u in enumerate(uops):
             name = f"{prefix}{i}"
             if only is not None and i not in only:
-                names.append("")
+                names.append(name)  # declared by the caller, if referenced
                 continue
             if u.op == "STORE":
                 val = self.store(bufs[0][0], names[u.srcs[0]])

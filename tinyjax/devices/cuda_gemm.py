@@ -130,6 +130,7 @@ class _Plan:
     splits: int = 1        # split-K: chunks of K reduced by separate blocks (see _split)
     kchunk: int = 0        # K per chunk (a multiple of BK) when split
     kaxes: tuple = ()      # the reduce axes in the order K flattens them (see _k_orders)
+    index: str = "long"    # the C type of index arithmetic: "int" where no value can overflow it
 
     @property
     def outputs(self) -> int:
@@ -182,6 +183,42 @@ def _unit_along_rows(k: Kernel, uops, row_axis: int, k_axis: int) -> bool:
             row += aff[0].get(f"i{row_axis}") == 1
             col += aff[0].get(f"i{k_axis}") == 1
     return row > col
+
+
+def _magnitude(n) -> int:
+    """A bound on the absolute value of ``n`` and of every partial result computing it."""
+    if isinstance(n, symbolic.Const):
+        return abs(n.value)
+    if isinstance(n, symbolic.Var):
+        return max(abs(n.vmin), abs(n.vmax))
+    if isinstance(n, (symbolic.Mul,)):
+        return abs(n.c) * _magnitude(n.x)
+    if isinstance(n, symbolic.Sum):
+        return sum(abs(c) * _magnitude(a) for a, c in n.terms) + abs(n.const)
+    if isinstance(n, (symbolic.Div, symbolic.Mod)):
+        return max(_magnitude(n.x), n.c)
+    if isinstance(n, symbolic.Lt):
+        return _magnitude(n.a) + _magnitude(n.b)
+    if isinstance(n, symbolic.And):
+        return max(_magnitude(c) for c in n.conds)
+    return 1 << 62
+
+
+def _index_type(k: Kernel, M: int, N: int, K: int, outer: int) -> str:
+    """``int`` when every address and mask of the kernel, the flattened M, N, K and the
+    outputs fit in 31 bits: 64-bit divisions by constants (a convolution's window offsets)
+    cost several times their 32-bit forms."""
+    limit = (1 << 31) - 1
+    nodes = []
+    for u in list(k.rbody) + list(k.body):
+        if u.op == "LOAD":
+            nodes += [u.arg[1], u.arg[2]]
+        elif u.op == "STORE":
+            nodes.append(u.arg)
+        elif u.op == "INDEX":
+            nodes.append(u.arg)
+    ok = all(not isinstance(n, Node) or _magnitude(n) < limit for n in nodes)
+    return "int" if ok and max(M, N, K) + 256 < limit and M * N * outer < limit else "long"
 
 
 def _flat_stride(coefs: dict, axes, full) -> Optional[int]:
@@ -291,11 +328,20 @@ _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 
                 (64, 64, 32, 2, 2, 3))}
 
 
-def _pick_tile(mode: str, M: int, N: int, outer: int) -> tuple:
+PREFETCH_MAX = 16  # elements per thread of a computed operand's k-slice (registers)
+
+
+def _pick_tile(mode: str, M: int, N: int, outer: int, a: _Side, b: _Side) -> tuple:
     """The largest tile that still gives two blocks per SM, among those not wider than the
-    product (a 256-wide tile of a 64-wide product would multiply zeros)."""
+    product (a 256-wide tile of a 64-wide product would multiply zeros) and whose computed
+    operands' prefetch fits in PREFETCH_MAX registers per thread (more spills)."""
+    def prefetch_fits(c):
+        threads = 32 * c[3] * c[4]
+        return all(s.plain or R * c[2] // threads <= PREFETCH_MAX
+                   for s, R in ((a, c[0]), (b, c[1])))
     fits = [c for c in _CONFIGS[2 if mode != "tf32" else 4]
-            if c[0] <= max(64, _pow2ceil(M)) and c[1] <= max(64, _pow2ceil(N))]
+            if c[0] <= max(64, _pow2ceil(M)) and c[1] <= max(64, _pow2ceil(N))
+            and prefetch_fits(c)] or [_CONFIGS[2 if mode != "tf32" else 4][-1]]
     for c in fits:
         if -(-M // c[0]) * -(-N // c[1]) * outer >= 2 * NUM_SMS:
             return c
@@ -329,9 +375,12 @@ def _plan(k: Kernel) -> Optional[_Plan]:
     else:
         mode = "simt"
     a, b, kaxes = _sides(k, mode)
+    index = _index_type(k, M, N, K, outer)
     if mode == "simt":
-        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2, kaxes=kaxes))
-    p = _Plan(mode, a, b, M, N, K, outer, *_pick_tile(mode, M, N, outer), kaxes=kaxes)
+        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2, kaxes=kaxes,
+                            index=index))
+    p = _Plan(mode, a, b, M, N, K, outer, *_pick_tile(mode, M, N, outer, a, b), kaxes=kaxes,
+              index=index)
     if p.tiles[0] * p.tiles[1] >= 1 << 31:
         return None
     return _split(p)
@@ -403,7 +452,7 @@ def gemm_launch_dims(k: Kernel):
 
 # ---- rendering --------------------------------------------------------------------------------
 
-def _unravel(flat: str, axes, full, code: str, ind: str) -> list[str]:
+def _unravel(flat: str, axes, full, code: str, ind: str, it: str = "long") -> list[str]:
     """Declarations of the loop variables ``i<axis>`` of ``axes`` (C order) from the flat index
     ``flat``, only those that ``code`` uses (nvcc warns about unused variables)."""
     out, stride = [], 1
@@ -418,7 +467,7 @@ def _unravel(flat: str, axes, full, code: str, ind: str) -> list[str]:
         e = flat if s == 1 else f"({flat} / {s})"
         if j > 0:
             e = f"{e} % {full[a]}"
-        out.append(f"{ind}const long i{a} = {e};")
+        out.append(f"{ind}const {it} i{a} = {e};")
     return out
 
 
@@ -469,16 +518,26 @@ class _Renderer:
         return f"({self.chunk(s, row, f'({col}) / {V}')} * {V} + ({col}) % {V})"
 
     # staging -----------------------------------------------------------------------------
-    def operand_value(self, s: _Side, gr: str, gk: str, ind: str) -> tuple[list[str], str]:
-        """Lines computing the operand's value at global row ``gr`` and reduce index ``gk``."""
+    def _loads(self, s: _Side) -> list[int]:
+        """The operand's loads that a prefetch issues ahead of the rest of its computation
+        (none when a load's offset is data-dependent: then it is computed in one go)."""
+        loads = [i for i in sorted(s.uops) if self.k.rbody[i].op == "LOAD"]
+        return [] if any(self.k.rbody[i].srcs for i in loads) else loads
+
+    def operand_value(self, s: _Side, gr: str, gk: str, ind: str, uops=None,
+                      given: tuple = ()) -> tuple[list[str], str]:
+        """Lines computing the operand's value at global row ``gr`` and reduce index ``gk``:
+        of its ``uops`` only if given, with ``given`` lines declaring the others they use."""
         k = self.k
         body, _ = self.lang.render_body(k.rbody, "p" + s.name, None, k.bufs, ind,
-                                        only=s.uops)
+                                        only=s.uops if uops is None else uops, branchless=True)
+        body = list(given) + body
         u = k.rbody[s.root]
         val = self.lang.const(u.arg, u.dtype) if u.op == "CONST" else f"p{s.name}{s.root}"
         code = "\n".join(body)
-        decl = (_unravel(gr, s.axes, k.full_shape, code, ind) +
-                _unravel(gk, self.p.kaxes, k.full_shape, code, ind))
+        it = self.p.index
+        decl = (_unravel(gr, s.axes, k.full_shape, code, ind, it) +
+                _unravel(gk, self.p.kaxes, k.full_shape, code, ind, it))
         return decl + body, val
 
     def stage_plain(self, s: _Side, stage: str, kt: str, ind: str) -> None:
@@ -496,9 +555,9 @@ class _Renderer:
         L.append(f"{ind}  const int c = tid + q * {p.threads}, row = c / {cpr}, ch = c % {cpr};")
         k0 = f"({self.k0}({kt})) * {p.BK}"
         if s.kmajor:
-            L.append(f"{ind}  const long gr = {r0} + row, gk = {k0} + ch * {V};")
+            L.append(f"{ind}  const {p.index} gr = {r0} + row, gk = {k0} + ch * {V};")
         else:
-            L.append(f"{ind}  const long gr = {r0} + ch * {V}, gk = {k0} + row;")
+            L.append(f"{ind}  const {p.index} gr = {r0} + ch * {V}, gk = {k0} + row;")
         L.append(f"{ind}  const bool ok = gr < {s.rows} && gk < {p.K};")
         off = f"{self.lang.index(base)} + gr * {rs} + gk * {ks}"
         L.append(f"{ind}  const void *src = data{slot} + (ok ? {off} : 0);")
@@ -517,40 +576,73 @@ class _Renderer:
         k0 = f"({self.k0}({kt})) * {p.BK}"
         if s.kmajor:
             return [f"{ind}const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};",
-                    f"{ind}const long gr = {r0} + row, gk = {k0} + col;"]
+                    f"{ind}const {p.index} gr = {r0} + row, gk = {k0} + col;"]
         return [f"{ind}const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};",
-                f"{ind}const long gr = {r0} + col, gk = {k0} + row;"]
+                f"{ind}const {p.index} gr = {r0} + col, gk = {k0} + row;"]
 
     def stage_computed(self, s: _Side, dst: str, kt: str, ind: str, regs: Optional[str] = None):
         """Compute k-slice ``kt`` of ``s`` element by element into the shared tile at ``dst``
-        -- or, with ``regs``, into that register array: a prefetch, whose loads are in
-        flight while the current slice is multiplied (:meth:`store_regs` puts it in the tile
-        afterwards, zeroing the elements out of range).
+        -- or, with ``regs``, prefetch it: only its loads are issued here, into the register
+        arrays of :meth:`declare_regs`, and :meth:`store_regs` computes the rest and fills the
+        tile once the current slice is multiplied, so that the loads are in flight meanwhile.
 
         No branches: an element out of range is computed at the point (0, 0) (every operand
-        load is in bounds there), so that all the loads of the unrolled loop are issued back
-        to back -- behind ``if``s (or a select the compiler turns into one) each load's
-        consumer would wait for it before the next load is issued."""
+        load is in bounds there) and masked loads read a clamped address, so that the loads
+        of the unrolled loop are issued back to back."""
         p, L = self.p, self.L
         R = p.BM if s.name == "a" else p.BN
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int q = 0; q < {R * p.BK // p.threads}; q++) {{")
-        L.extend(self._staging_coords(s, kt, ind + "  "))
-        ty = "uint16_t" if p.mode in ("bf16", "f16") else "float"
-        L.append(f"{ind}  const bool ok = gr < {s.rows} && gk < {p.K};")
-        L.append(f"{ind}  const long grc = ok ? gr : 0, gkc = ok ? gk : 0;")
-        lines, val = self.operand_value(s, "grc", "gkc", ind + "  ")
-        L.extend(lines)
-        if p.mode in ("bf16", "f16"):
-            val = self.lang.store(np.dtype(np.float16) if p.mode == "f16" else
-                                  np.dtype("bfloat16"), val)
-        elif p.mode == "tf32":  # round to nearest here, for free (cp.async tiles truncate)
-            val = f"__uint_as_float(tj_tf32(__float_as_uint({val})))"
-        if regs is not None:
-            L.append(f"{ind}  {regs}[q] = {val};")
+        L.extend(self._clamped_coords(s, kt, ind + "  "))
+        loads = self._loads(s)
+        if regs is not None and loads:
+            lines, _ = self.operand_value(s, "grc", "gkc", ind + "  ", uops=set(loads))
+            L.extend(lines)
+            L.extend(f"{ind}  {regs}_{i}[q] = p{s.name}{i};" for i in loads)
         else:
-            L.append(f"{ind}  {dst}[{self._tile_elem(s)}] = ok ? ({ty})({val}) : ({ty})0;")
+            lines, val = self.operand_value(s, "grc", "gkc", ind + "  ")
+            L.extend(lines)
+            val = self._staged(val)
+            if regs is not None:
+                L.append(f"{ind}  {regs}[q] = {val};")
+            else:
+                L.append(f"{ind}  {dst}[{self._tile_elem(s)}] = ok ? {val} : ({self._ty})0;")
         L.append(f"{ind}}}")
+
+    @property
+    def _ty(self) -> str:
+        """The C type of a staged element."""
+        return "uint16_t" if self.p.mode in ("bf16", "f16") else "float"
+
+    def _staged(self, val: str) -> str:
+        """An operand value as the tile stores it (16-bit, or float32 rounded to TF32: to
+        nearest here, for free, where cp.async tiles truncate)."""
+        p = self.p
+        if p.mode in ("bf16", "f16"):
+            return self.lang.store(np.dtype(np.float16) if p.mode == "f16" else
+                                   np.dtype("bfloat16"), val)
+        if p.mode == "tf32":
+            return f"__uint_as_float(tj_tf32(__float_as_uint({val})))"
+        return val
+
+    def _clamped_coords(self, s: _Side, kt: str, ind: str) -> list[str]:
+        """:meth:`_staging_coords` plus ``ok`` (in range) and ``grc``/``gkc`` (the point to
+        compute at: (0, 0) when out of range)."""
+        p = self.p
+        return self._staging_coords(s, kt, ind) + [
+            f"{ind}const bool ok = gr < {s.rows} && gk < {p.K};",
+            f"{ind}[[maybe_unused]] const {p.index} grc = ok ? gr : 0, gkc = ok ? gk : 0;"]
+
+    def declare_regs(self, s: _Side, regs: str, ind: str) -> None:
+        """The prefetch registers of ``s``: one array per load (one value per element of a
+        k-slice), or one of staged values when its loads cannot go first."""
+        p, k = self.p, self.k
+        n = (p.BM if s.name == "a" else p.BN) * p.BK // p.threads
+        loads = self._loads(s)
+        if not loads:
+            self.L.append(f"{ind}{self._ty} {regs}[{n}];")
+        for i in loads:
+            self.L.append(f"{ind}{self.lang.type(k.rbody[i].dtype)} {regs}_{i}[{n}];")
 
     def _tile_elem(self, s: _Side) -> str:
         """The tile offset of the element at (``row``, ``col``): the SIMT tile's rows run along
@@ -560,16 +652,24 @@ class _Renderer:
         return self.elem(s, "row", "col")
 
     def store_regs(self, s: _Side, dst: str, regs: str, kt: str, ind: str) -> None:
-        """The prefetch registers of ``s`` (k-slice ``kt``) into its shared tile at ``dst``,
-        zeros where out of range."""
+        """The prefetched k-slice ``kt`` of ``s`` into its shared tile at ``dst``: the operand
+        computed from the loaded registers, zeros where out of range."""
         p, L = self.p, self.L
         R = p.BM if s.name == "a" else p.BN
-        ty = "uint16_t" if p.mode in ("bf16", "f16") else "float"
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int q = 0; q < {R * p.BK // p.threads}; q++) {{")
-        L.extend(self._staging_coords(s, kt, ind + "  "))
-        L.append(f"{ind}  {dst}[{self._tile_elem(s)}] = gr < {s.rows} && gk < {p.K} ? "
-                 f"{regs}[q] : ({ty})0;")
+        loads = self._loads(s)
+        L.extend(self._clamped_coords(s, kt, ind + "  "))
+        if loads:
+            given = [f"{ind}  const {self.lang.type(self.k.rbody[i].dtype)} p{s.name}{i} = "
+                     f"{regs}_{i}[q];" for i in loads]
+            lines, val = self.operand_value(s, "grc", "gkc", ind + "  ",
+                                            uops=set(s.uops) - set(loads), given=given)
+            L.extend(lines)
+            val = self._staged(val)
+        else:
+            val = f"{regs}[q]"
+        L.append(f"{ind}  {dst}[{self._tile_elem(s)}] = ok ? {val} : ({self._ty})0;")
         L.append(f"{ind}}}")
 
     # epilogue ----------------------------------------------------------------------------
@@ -578,8 +678,8 @@ class _Renderer:
         body, _ = self.lang.render_body(k.body, "v", "accv", k.bufs, ind + "  ")
         code = "\n".join(body)
         L.append(f"{ind}if ({gm} < {p.M} && {gn} < {p.N}) {{")
-        L.extend(_unravel(gm, k.gemm.m_axes, k.full_shape, code, ind + "  "))
-        L.extend(_unravel(gn, k.gemm.n_axes, k.full_shape, code, ind + "  "))
+        L.extend(_unravel(gm, k.gemm.m_axes, k.full_shape, code, ind + "  ", p.index))
+        L.extend(_unravel(gn, k.gemm.n_axes, k.full_shape, code, ind + "  ", p.index))
         if re.search(r"\baccv\b", code):
             L.append(f"{ind}  const float accv = {accv};")
         L.extend(body)
@@ -642,9 +742,10 @@ class _Renderer:
         L.append("  const int tid = threadIdx.x;")
         L.append(f"  const int bid = blockIdx.x, grp = bid / {G * tn}, first = grp * {G};")
         L.append(f"  const int gsz = {tm} - first < {G} ? {tm} - first : {G};")
-        L.append(f"  const long tm_m0 = (long)(first + (bid % {G * tn}) % gsz) * {p.BM};")
-        L.append(f"  const long tn_n0 = (long)((bid % {G * tn}) / gsz) * {p.BN};")
-        L.append("  const long ob = blockIdx.y;")
+        it = p.index
+        L.append(f"  const {it} tm_m0 = ({it})(first + (bid % {G * tn}) % gsz) * {p.BM};")
+        L.append(f"  const {it} tn_n0 = ({it})((bid % {G * tn}) / gsz) * {p.BN};")
+        L.append(f"  const {it} ob = blockIdx.y;")
         if p.splits > 1:
             C = p.kchunk
             KT = -(-p.K // p.BK)
@@ -714,7 +815,7 @@ class _Renderer:
         L.append("    } else tj_cp_async_commit();")
         L.append("  }")
         for s, _, _, regs in computed:  # the next k-slice of a computed operand, prefetched
-            L.append(f"  {ty} {regs}[{(p.BM if s.name == 'a' else p.BN) * p.BK // p.threads}];")
+            self.declare_regs(s, regs, "  ")
         L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
         L.append(f"    asm volatile(\"cp.async.wait_group {S - 2};\");")
         L.append("    __syncthreads();")
@@ -775,7 +876,7 @@ class _Renderer:
         L.append("  #pragma unroll 4")
         L.append(f"  for (int e = tid; e < {p.BM * p.BN}; e += {p.threads}) {{")
         L.append(f"    const int row = e / {p.BN}, col = e % {p.BN};")
-        L.append("    const long gm = tm_m0 + row, gn = tn_n0 + col;")
+        L.append(f"    const {p.index} gm = tm_m0 + row, gn = tn_n0 + col;")
         self.out("gm", "gn", f"Cs[row * {ld} + col]", "    ")
         L.append("  }")
 
@@ -842,7 +943,6 @@ class _Renderer:
         p, L = self.p, self.L
         a, b = p.a, p.b
         sa, sb = p.tile_elems(a), p.tile_elems(b)
-        na, nb = p.BM * p.BK // p.threads, p.BN * p.BK // p.threads
         KT = self.KT
         self.prologue()
         L.append(f"  float *As = (float *)tj_smem, *Bs = As + {2 * sa};")
@@ -853,7 +953,8 @@ class _Renderer:
         L.append("    #pragma unroll")
         L.append("    for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;")
         L.append("  }")
-        L.append(f"  float ra[{na}], rb[{nb}];")
+        self.declare_regs(a, "ra", "  ")
+        self.declare_regs(b, "rb", "  ")
         self.stage_computed(a, "", "0", "  ", "ra")
         self.stage_computed(b, "", "0", "  ", "rb")
         self.store_regs(a, "As", "ra", "0", "  ")
@@ -890,8 +991,8 @@ class _Renderer:
         L.append("  for (int i = 0; i < 8; i++) {")
         L.append("  #pragma unroll")
         L.append("  for (int j = 0; j < 8; j++) {")
-        L.append("    const long gm = tm_m0 + (i >> 2) * 64 + ty * 4 + (i & 3);")
-        L.append("    const long gn = tn_n0 + (j >> 2) * 64 + tx * 4 + (j & 3);")
+        L.append(f"    const {p.index} gm = tm_m0 + (i >> 2) * 64 + ty * 4 + (i & 3);")
+        L.append(f"    const {p.index} gn = tn_n0 + (j >> 2) * 64 + tx * 4 + (j & 3);")
         self.out("gm", "gn", "acc[i][j]", "    ")
         L.append("  }}")
         return self.finish()

@@ -115,6 +115,21 @@ __device__ __forceinline__ void tj_st(T *__restrict__ p, const tj_vec<T, N> &x, 
   if (aligned) { *(tj_vec<T, N> *)p = x; return; }
   for (int j = 0; j < N; j++) p[j] = x.v[j];
 }
+/* a select that stays one: the value (a masked load from a clamped address) is computed
+   unconditionally, so that the loads of an unrolled loop are all in flight at once (as a
+   plain ?: the compiler turns a select of a load back into a branch around the load) */
+__device__ __forceinline__ float tj_sel_f(int c, float x, float y) {
+  float r;
+  asm("{ .reg .pred p; setp.ne.s32 p, %1, 0; selp.f32 %0, %2, %3, p; }"
+      : "=f"(r) : "r"(c), "f"(x), "f"(y));
+  return r;
+}
+__device__ __forceinline__ double tj_sel_d(int c, double x, double y) {
+  double r;
+  asm("{ .reg .pred p; setp.ne.s32 p, %1, 0; selp.f64 %0, %2, %3, p; }"
+      : "=d"(r) : "r"(c), "d"(x), "d"(y));
+  return r;
+}
 /* the bits of a value as another type of the same size */
 template <typename D, typename S> __device__ __forceinline__ D tj_as(S s) {
   union { S s; D d; } u; u.s = s; return u.d;
