@@ -311,11 +311,18 @@ def _k_orders(k: Kernel) -> list[tuple]:
 
 
 def _sides(k: Kernel, mode: str) -> tuple[_Side, _Side, tuple]:
-    """The operands and the K order that copies most of them with cp.async."""
+    """The operands and the K order that copies most of them with cp.async, then (for
+    operands computed element by element) reads most of their loads along K with unit
+    stride (coalesced: a convolution's input window and flipped kernel along the channels)."""
     best = None
     for kaxes in _k_orders(k):
         a, b = _side(k, "a", kaxes, mode), _side(k, "b", kaxes, mode)
-        score = bool(a.plain) + bool(b.plain)
+        unit = 0
+        for i in k.gemm.a_uops | k.gemm.b_uops:
+            u = k.rbody[i]
+            aff = _affine(u.arg[1]) if u.op == "LOAD" else None
+            unit += aff is not None and abs(aff[0].get(f"i{kaxes[-1]}", 0)) == 1
+        score = (bool(a.plain) + bool(b.plain), unit)
         if best is None or score > best[0]:
             best = (score, a, b, kaxes)
     return best[1:]
