@@ -299,8 +299,8 @@ def test_thin_products_take_the_generic_reduction():
     shapes = set()
     for k in thin:
         g, full = k.gemm, k.full_shape
-        dims = [int(np.prod([full[a] for a in axes])) for axes in (g.m_axes, g.n_axes,
-                                                                  k.reduce_axes)]
+        dims = [int(np.prod([full[a] for a in axes]))
+                for axes in (g.m_axes, g.n_axes, k.reduce_axes)]
         assert min(dims) < cuda_gemm.MIN_DIM
         shapes.add(tuple(dims))
     assert {(9, 32, 50176), (64, 10, 12544), (256, 10, 1024)} <= shapes
