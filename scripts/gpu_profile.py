@@ -1,6 +1,7 @@
 """Where the time of a training step goes on the GPU: for bench's mlp_step, cnn_step and
 attention_step (or those named), the step time, the host time to queue one step, and the
-DEBUG=2 table of one call (each kernel's device time between two events and its plan).
+DEBUG=2 table of one call (each kernel's device time between two events and its plan),
+queued behind three untimed steps so that the host's launch latency stays out of it.
 
     python3 scripts/gpu_profile.py [mlp cnn attention] [--device cuda]
 """
@@ -43,6 +44,8 @@ def profile(name: str, device, calls: int = 50) -> None:
     total = time.perf_counter() - t0
     print(f"== {name}_step: {total / calls * 1e3:.3f} ms/step, host {queued / calls * 1e6:.0f} "
           f"us/step to queue, first call {compile_s:.2f} s")
+    for _ in range(3):  # keep the GPU busy while the timed call's launches are queued
+        params, _ = step(params, *data)
     os.environ["DEBUG"] = "2"
     try:
         jax.block_until_ready(step(params, *data))

@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
@@ -16,6 +18,7 @@ from tinyjax import config, dtypes, lax
 from tinyjax.devices import cuda_gemm
 from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.rules import lower_jaxpr
+from tinyjax.lowering import symbolic
 from tinyjax.lowering.schedule import schedule
 
 from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc
@@ -35,6 +38,17 @@ def _normal(*shape, dtype=np.float32):
 
 def conv(x, w):
     return lax.conv_general_dilated(x, w, (1, 1), "SAME")
+
+
+def nhwc(x, w):
+    return lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _flat_grads(x, w, g):
+    """Both gradients of a ReLU-then-convolution layer, flattened into one array."""
+    gx, gw = jax.grad(lambda x, w: jnp.sum(nhwc(jax.nn.relu(x), w) * g), (0, 1))(x, w)
+    return jnp.concatenate([gx.reshape(-1), gw.reshape(-1)])
 
 
 # name -> (function, args, tensor-core mode)
@@ -64,6 +78,16 @@ CASES = {
     "two_reduce_axes": (lambda x, g: jnp.einsum("bsd,bsn->dn", x, g),
                         (_normal(4, 24, 40), _normal(4, 24, 72)), "tf32"),
     "two_row_axes": (lambda x, w: x @ w, (_normal(3, 20, 48), _normal(48, 36)), "tf32"),
+    # operands copied from views (heads merged into K; a padded NHWC window, a flipped
+    # kernel and channels-first rows in the convolution's gradients) and with a ReLU applied
+    # to the copied values
+    "heads_merged": (lambda o, w: jnp.transpose(o, (0, 2, 1, 3)).reshape(2, 32, 256) @ w,
+                     (_normal(2, 4, 32, 64), _normal(256, 96)), "tf32"),
+    "conv_nhwc_relu": (lambda x, w: nhwc(jax.nn.relu(x), w),
+                       (_normal(4, 12, 12, 16), _normal(3, 3, 16, 32)), "tf32"),
+    "conv_nhwc_grads": (lambda x, w, g: _flat_grads(x, w, g),
+                        (_normal(4, 12, 12, 16), _normal(3, 3, 16, 32), _normal(4, 12, 12, 32)),
+                        "tf32"),
     "highest": (lambda a, b: lax.dot(a, b, precision="highest"),
                 (_normal(200, 130), _normal(130, 150)), "simt"),
     "highest_batched": (lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))),
@@ -134,12 +158,81 @@ def test_contiguous_axes_flatten_into_plain_operands():
         (k,) = _gemm_kernels(f, *args)
         p = cuda_gemm._plan(k)
         assert p.a.plain and p.b.plain, name
-    # reduce axes in opposite orders: one operand's are not one flattened index (computed
-    # element-wise)
+    # reduce axes in opposite orders: K is one flattened index for at most one operand, the
+    # other's chunks are addressed along its rows
     (k,) = _gemm_kernels(lambda x, g: jnp.einsum("sbd,bsn->dn", x, g),
                          _normal(24, 4, 40), _normal(4, 24, 72))
     p = cuda_gemm._plan(k)
-    assert bool(p.a.plain) != bool(p.b.plain)
+    assert p.a.plain and p.b.plain and not (p.a.kmajor and p.b.kmajor)
+
+
+def _stages(f, *args) -> list[str]:
+    return [cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0]
+            for k in _gemm_kernels(f, *map(_spec, args))]
+
+
+def test_views_and_pointwise_functions_are_copied():
+    """Operands that are views (heads merged into K, a flipped kernel, a padded window: its
+    mask does not depend on the channels, along which the chunks run) are copied with
+    cp.async ('c'); a fused ReLU or scaling is applied to the copied values ('f'); a
+    function that does not keep the zero fill zero is computed element by element ('e')."""
+    heads = lambda o, w: jnp.transpose(o, (0, 2, 1, 3)).reshape(16, 128, 256) @ w  # noqa: E731
+    assert _stages(heads, _normal(16, 4, 128, 64), _normal(256, 256)) == ["cc"]
+    x, w = _normal(8, 12, 12, 16), _normal(3, 3, 16, 32)
+    assert _stages(nhwc, x, w) == ["cc"]
+    assert _stages(lambda x, w: nhwc(jax.nn.relu(x), w), x, w) == ["fc"]
+    # the backward pass: data gradient (a padded window of the output gradient, the kernel
+    # flipped) and weight gradient (the input's channels first along M)
+    _, vjp = jax.vjp(lambda x, w: nhwc(jax.nn.relu(x), w), x, w)
+    grads = jax.jit(vjp)
+    stages = [cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0] for k in
+              _gemm_kernels(lambda g: grads(g), _normal(8, 12, 12, 32))]
+    assert stages == ["cc", "cc"], stages
+    assert _stages(lambda a, b: (a * 2.0) @ b, _normal(64, 64), _normal(64, 64)) == ["fc"]
+    assert _stages(lambda a, b: (a + 1.0) @ b, _normal(64, 64), _normal(64, 64)) == ["ec"]
+    assert _stages(lambda a, b: jnp.maximum(a, 1.0) @ b, _normal(64, 64), _normal(64, 64)) == ["ec"]
+
+
+def _check_runs(index, d: int, V: int, extents: dict) -> bool:
+    """Whether every V-aligned run of i<d> reads V consecutive, V-aligned elements (by
+    evaluating ``index`` at every point)."""
+    names = sorted(extents)
+    grids = np.meshgrid(*[np.arange(extents[n]) for n in names], indexing="ij")
+    env = dict(zip(names, grids))
+    vals = np.asarray(symbolic.evaluate(index, env)) + np.zeros(grids[0].shape, np.int64)
+    ax = names.index(f"i{d}")
+    runs = np.moveaxis(vals, ax, -1)
+    runs = runs.reshape(*runs.shape[:-1], -1, V)
+    return bool(np.all(runs[..., 0] % V == 0) and
+                np.all(np.diff(runs, axis=-1) == 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_chunks_contiguous_agrees_with_evaluation(data):
+    """Views made by reshaping, transposing and flipping a row-major array: the symbolic
+    test never claims contiguity that evaluation denies, and finds it for the plain case."""
+    V = data.draw(st.sampled_from([4, 8]), "V")
+    shape = data.draw(st.lists(st.sampled_from([1, 2, 3, 4, 8, 16]), min_size=2, max_size=4))
+    perm = data.draw(st.permutations(range(len(shape))))
+    flips = data.draw(st.lists(st.booleans(), min_size=len(shape), max_size=len(shape)))
+    from tinyjax.lowering.shapetracker import ShapeTracker
+    t = ShapeTracker.from_shape(tuple(shape)).permute(tuple(perm))
+    t = t.flip(tuple(i for i, f in enumerate(flips) if f))
+    n = int(np.prod(t.shape))
+    new_shape = data.draw(st.sampled_from([t.shape, (n,)] + [
+        (a, n // a) for a in (2, 4, 8, 16) if n % a == 0]))
+    t = t.reshape(tuple(new_shape))
+    vs = [symbolic.Var(f"i{i}", 0, s - 1) for i, s in enumerate(t.shape)]
+    index, _ = t.expr_idxs(vs)
+    d = len(t.shape) - 1
+    if t.shape[d] % V:
+        return
+    got = cuda_gemm._chunks_contiguous(index, d, V)
+    if got:
+        assert _check_runs(index, d, V, {f"i{i}": s for i, s in enumerate(t.shape)})
+    if list(perm) == sorted(perm) and not any(flips) and shape[-1] % V == 0:
+        assert got
 
 
 def test_tile_size_follows_the_work():
@@ -290,6 +383,15 @@ def test_split_k_in_the_workloads():
     assert got[(288, 64, 50176)] == 79  # CNN conv2 weight gradient: 5 blocks before
     assert got[(256, 768, 2048)] == 8  # attention qkv weight gradient: 48 blocks
     assert got[(2048, 768, 256)] == 1  # K too short
+
+
+def test_workload_operands_are_all_copied():
+    """Every operand of the workloads' matmuls and convolutions, forward and backward, is
+    staged with cp.async: none is computed element by element."""
+    stages = {k.name: cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0]
+              for k in _workload_kernels() if cuda_gemm.gemm_supported(k)}
+    assert stages and all("e" not in s for s in stages.values()), stages
+    assert "fc" in stages.values()  # a ReLU applied to copied values
 
 
 def test_thin_products_take_the_generic_reduction():

@@ -109,7 +109,7 @@ class _Side:
     rows: int              # their extent: M or N
     half: Optional[str]    # 'bf16'/'f16' when its values are exactly such 16-bit floats
     kmajor: bool           # its shared tile (and its global reads) run along K
-    plain: Optional[tuple]  # (slot, row stride, k stride, base offset Node): cp.async
+    plain: Optional["_Copy"]  # staged with cp.async (else computed element by element)
 
 
 @dataclass(frozen=True)
@@ -221,77 +221,163 @@ def _index_type(k: Kernel, M: int, N: int, K: int, outer: int) -> str:
     return "int" if ok and max(M, N, K) + 256 < limit and M * N * outer < limit else "long"
 
 
-def _flat_stride(coefs: dict, axes, full) -> Optional[int]:
-    """The stride of the C-order flattened index of ``axes`` when the affine ``coefs`` are
-    that stride times it (each axis' coefficient the next one's times its extent), else
-    None; axes of extent 1 do not count."""
-    stride, inner = None, 1
-    for a in reversed([a for a in axes if full[a] > 1]):
-        c = coefs.get(f"i{a}", 0)
-        if stride is None:
-            stride = c
-        elif c != stride * inner:
+@dataclass(frozen=True)
+class _Copy:
+    """An operand staged with ``cp.async``: 16-byte chunks of one load along its unit-stride
+    axis (zero-filled where its mask fails or out of range), then ``fn`` -- the uops between
+    the load and the operand, a pointwise function of the loaded value (a fused ReLU) --
+    applied to the fragments as they leave shared memory."""
+    slot: int
+    load: int                 # the LOAD uop
+    index: Node
+    valid: Optional[Node]     # None when unmasked
+    fn: frozenset = frozenset()
+
+
+def _chunks_contiguous(index: Node, d: int, V: int) -> bool:
+    """Whether ``index`` reads V consecutive, V-aligned elements for every V-aligned run of
+    the loop variable ``i<d>`` (the other variables fixed): ``i<d>`` enters with unit stride
+    exactly once (as itself or modulo a multiple of V), any other term using it is constant
+    over such a run (divided by a multiple of V, then anything) and scaled by a multiple of
+    V, and so are the terms without it and the constant -- the views a reshape or transpose
+    leaves (a head axis split off K, a flipped kernel)."""
+    name = f"i{d}"
+
+    def unit(n) -> bool:  # i_d, or i_d % c: steps by one along a run
+        return (isinstance(n, symbolic.Var) and n.name == name) or (
+            isinstance(n, symbolic.Mod) and n.c % V == 0 and unit(n.x))
+
+    def constant(n) -> bool:  # the same value along a run
+        if name not in _names(n):
+            return True
+        if isinstance(n, symbolic.Div) and n.c % V == 0 and unit(n.x):
+            return True
+        return isinstance(n, (symbolic.Div, symbolic.Mod)) and constant(n.x)
+
+    terms, const = symbolic.linear_terms(index)
+    units = 0
+    for atom, c in terms.items():
+        if unit(atom) and int(c) == 1:
+            units += 1
+        elif not constant(atom) or int(c) % V:
+            return False
+    return units == 1 and int(const) % V == 0
+
+
+def _names(n: Node) -> set:
+    """The names of the loop variables ``n`` depends on."""
+    return {v.name for v in n.vars()}
+
+
+def _pointwise_fn(k: Kernel, uops, load: int) -> Optional[frozenset]:
+    """The operand's uops other than ``load`` when they are a pointwise function of its value
+    alone (constants, ALU ops, and the load's own mask, which a zero-filled chunk makes
+    redundant) that maps the zero-filled value to zero both with the mask and without it."""
+    from tinyjax.devices.interp import _alu
+    valid = k.rbody[load].arg[2]
+    fn = frozenset(uops) - {load}
+    for i in fn:
+        u = k.rbody[i]
+        if not (u.op in ("CONST", "ALU") or (u.op == "INDEX" and u.arg == valid)):
             return None
-        inner *= full[a]
-    return stride or None
+    for mask in (False, True):
+        vals = {}
+        for i in sorted(uops):
+            u = k.rbody[i]
+            vals[i] = (np.zeros((), u.dtype) if u.op == "LOAD" else
+                       np.asarray(mask) if u.op == "INDEX" else
+                       np.asarray(u.arg, u.dtype) if u.op == "CONST" else
+                       _alu(u.arg, [vals[j] for j in u.srcs], u.dtype))
+        if float(vals[max(uops)]) != 0.0:
+            return None
+    return fn
 
 
-def _plain(k: Kernel, uops, root: int, axes, kaxes, mode: str) -> Optional[tuple]:
-    """``(slot, row stride, k stride, base)`` when the operand is one unmasked load (cast from
-    16 bits for the 16-bit modes), affine in its flattened row index and flattened reduce
-    index (in the order ``kaxes``; see :func:`_flat_stride`) with unit stride along one of
-    them and every 16-byte chunk aligned."""
+def _copy(k: Kernel, uops, root: int, axes, kaxes, mode: str) -> Optional[tuple]:
+    """``(copy, along K)`` when the operand can be staged with cp.async (see :class:`_Copy`):
+    one load (cast from 16 bits in the 16-bit modes, a pointwise function of it in TF32),
+    whose index reads aligned 16-byte chunks along the innermost reduce axis or, failing
+    that, the innermost row axis (:func:`_chunks_contiguous`), with a mask that does not
+    depend on that axis."""
+    half = mode in ("bf16", "f16")
     u = k.rbody[root]
-    if mode in ("bf16", "f16"):
-        if u.op != "CAST":
+    loads = [i for i in uops if k.rbody[i].op == "LOAD"]
+    if len(loads) != 1 or k.rbody[loads[0]].srcs:
+        return None
+    load = loads[0]
+    if half:
+        if u.op != "CAST" or u.srcs[0] != load or len(uops) != 2:
             return None
-        u = k.rbody[u.srcs[0]]
-    if u.op != "LOAD" or u.srcs:
-        return None
-    slot, index, valid = u.arg
-    if np.dtype(k.bufs[slot][0]).itemsize != (2 if mode in ("bf16", "f16") else 4):
-        return None
-    if isinstance(valid, Node) and not valid.vmin > 0:
-        return None
-    aff = _affine(index)
-    if aff is None:
-        return None
-    coefs, const = aff
-    full = k.full_shape
-    red = [a for a in kaxes if full[a] > 1]
-    outer = {f"i{a}" for a in k.gemm.outer_axes}
-    if not set(coefs) <= {f"i{a}" for a in (*axes, *red)} | outer:
-        return None
-    rs, ks = _flat_stride(coefs, axes, full), _flat_stride(coefs, red, full)
-    if rs is None or ks is None:
-        return None
-    V = 16 // np.dtype(k.bufs[slot][0]).itemsize
-    R, K = int(np.prod([full[a] for a in axes])), int(np.prod([full[a] for a in red]))
-    if ks == 1 and K % V == 0:
-        others = [rs, const] + [c for n, c in coefs.items() if n in outer]
-    elif rs == 1 and R % V == 0:
-        others = [ks, const] + [c for n, c in coefs.items() if n in outer]
+        fn = frozenset()
     else:
+        fn = _pointwise_fn(k, uops, load) if root != load else frozenset()
+        if fn is None:
+            return None
+    slot, index, valid = k.rbody[load].arg
+    size = np.dtype(k.bufs[slot][0]).itemsize
+    if size != (2 if half else 4) or not isinstance(index, Node):
         return None
-    if any(c % V for c in others):
+    full = k.full_shape
+    known = {f"i{a}" for a in (*axes, *kaxes, *k.gemm.outer_axes)}
+    masked = isinstance(valid, Node) and not valid.vmin > 0
+    if not _names(index) <= known or (masked and not _names(valid) <= known):
         return None
-    base = symbolic.Const(const)
-    for n, c in sorted(coefs.items()):
-        if n in outer:
-            base = base + symbolic.Var(n, 0, full[int(n[1:])] - 1) * c
-    return slot, rs, ks, base
+    V = 16 // size
+    for along_k, ax in ((True, kaxes), (False, axes)):
+        live = [a for a in ax if full[a] > 1]
+        if not live or full[live[-1]] % V:
+            continue
+        d = live[-1]
+        if masked and f"i{d}" in _names(valid):
+            continue
+        if _chunks_contiguous(index, d, V):
+            return _Copy(slot, load, index, valid if masked else None, fn), along_k
+    return None
 
 
-def _side(k: Kernel, name: str, kaxes: tuple, mode: Optional[str] = None) -> _Side:
+def _side(k: Kernel, name: str, kaxes: tuple, mode: Optional[str] = None,
+          axes: Optional[tuple] = None) -> _Side:
+    """Operand ``name`` with K flattened in the order ``kaxes`` and its rows in the order
+    ``axes`` (default: the plan's)."""
     g = k.gemm
-    uops, root, axes = ((g.a_uops, g.a_root, g.m_axes) if name == "a" else
-                        (g.b_uops, g.b_root, g.n_axes))
+    uops, root, default = ((g.a_uops, g.a_root, g.m_axes) if name == "a" else
+                           (g.b_uops, g.b_root, g.n_axes))
+    axes = tuple(default if axes is None else axes)
     u = k.rbody[root]
     half = _half(k.rbody[u.srcs[0]].dtype) if u.op == "CAST" else None
     rows = int(np.prod([k.full_shape[a] for a in axes]))
-    plain = _plain(k, uops, root, axes, kaxes, mode) if mode not in (None, "simt") else None
-    kmajor = plain[2] == 1 if plain else not _unit_along_rows(k, uops, axes[-1], kaxes[-1])
-    return _Side(name, uops, root, tuple(axes), rows, half, kmajor, plain)
+    found = _copy(k, uops, root, axes, kaxes, mode) if mode not in (None, "simt") else None
+    if found is not None:
+        return _Side(name, uops, root, axes, rows, half, found[1], found[0])
+    kmajor = not _unit_along_rows(k, uops, axes[-1], kaxes[-1])
+    return _Side(name, uops, root, axes, rows, half, kmajor, None)
+
+
+def _strides(k: Kernel, uops) -> list[dict]:
+    """Per affine load of ``uops``: its stride along each loop variable."""
+    out = []
+    for i in sorted(uops):
+        u = k.rbody[i]
+        aff = _affine(u.arg[1]) if u.op == "LOAD" else None
+        if aff is not None:
+            out.append(aff[0])
+    return out
+
+
+def _row_orders(k: Kernel, name: str) -> list[tuple]:
+    """Orders of an operand's row axes to flatten M (or N) in: the plan's, then with the axis
+    its load reads with unit stride moved last (a weight gradient's input channels, which
+    the kernel lists first): chunks of consecutive rows are then contiguous."""
+    g = k.gemm
+    uops, axes = (g.a_uops, g.m_axes) if name == "a" else (g.b_uops, g.n_axes)
+    orders = [tuple(axes)]
+    for st in _strides(k, uops):
+        unit = [a for a in axes if st.get(f"i{a}") == 1]
+        if unit:
+            order = tuple(a for a in axes if a != unit[0]) + (unit[0],)
+            if order not in orders:
+                orders.append(order)
+    return orders
 
 
 def _k_orders(k: Kernel) -> list[tuple]:
@@ -300,31 +386,29 @@ def _k_orders(k: Kernel) -> list[tuple]:
     becomes (kh, kw, channel) for NHWC/HWIO data, contiguous along K)."""
     red = tuple(k.reduce_axes)
     orders = [red]
-    for i in sorted(k.gemm.a_uops | k.gemm.b_uops):
-        u = k.rbody[i]
-        aff = _affine(u.arg[1]) if u.op == "LOAD" else None
-        if aff is not None:
-            order = tuple(sorted(red, key=lambda a: -abs(aff[0].get(f"i{a}", 0))))
-            if order not in orders:
-                orders.append(order)
+    for st in _strides(k, k.gemm.a_uops | k.gemm.b_uops):
+        order = tuple(sorted(red, key=lambda a: -abs(st.get(f"i{a}", 0))))
+        if order not in orders:
+            orders.append(order)
     return orders
 
 
 def _sides(k: Kernel, mode: str) -> tuple[_Side, _Side, tuple]:
-    """The operands and the K order that copies most of them with cp.async, then (for
-    operands computed element by element) reads most of their loads along K with unit
-    stride (coalesced: a convolution's input window and flipped kernel along the channels)."""
+    """The operands and the orders of K and of their rows that copy most of them with
+    cp.async (those needing no function first), then (for operands computed element by
+    element) read most of their loads along K with unit stride (coalesced: a convolution's
+    input window and flipped kernel along the channels); the plan's orders on a tie."""
     best = None
+    loads = _strides(k, k.gemm.a_uops | k.gemm.b_uops)
     for kaxes in _k_orders(k):
-        a, b = _side(k, "a", kaxes, mode), _side(k, "b", kaxes, mode)
-        unit = 0
-        for i in k.gemm.a_uops | k.gemm.b_uops:
-            u = k.rbody[i]
-            aff = _affine(u.arg[1]) if u.op == "LOAD" else None
-            unit += aff is not None and abs(aff[0].get(f"i{kaxes[-1]}", 0)) == 1
-        score = (bool(a.plain) + bool(b.plain), unit)
-        if best is None or score > best[0]:
-            best = (score, a, b, kaxes)
+        unit = sum(abs(st.get(f"i{kaxes[-1]}", 0)) == 1 for st in loads)
+        for a_axes in _row_orders(k, "a"):
+            for b_axes in _row_orders(k, "b"):
+                a, b = _side(k, "a", kaxes, mode, a_axes), _side(k, "b", kaxes, mode, b_axes)
+                copied = [s for s in (a, b) if s.plain]
+                score = (len(copied), -sum(bool(s.plain.fn) for s in copied), unit)
+                if best is None or score > best[0]:
+                    best = (score, a, b, kaxes)
     return best[1:]
 
 
@@ -425,7 +509,8 @@ def gemm_supported(k: Kernel) -> bool:
 def gemm_describe(k: Kernel) -> str:
     """The plan in a few words: mode, tile, M x N x K (x outer), K chunks."""
     p = _plan(k)
-    stage = "".join("c" if s.plain else "e" for s in (p.a, p.b))  # cp.async / element-wise
+    # cp.async copies (f: then a pointwise function) / computed element by element
+    stage = "".join(("f" if s.plain.fn else "c") if s.plain else "e" for s in (p.a, p.b))
     split = f" split {p.splits}" if p.splits > 1 else ""
     outer = f"x{p.outer}" if p.outer > 1 else ""
     return (f"gemm {p.mode} {p.BM}x{p.BN}x{p.BK} stage {stage} "
@@ -548,9 +633,11 @@ class _Renderer:
         return decl + body, val
 
     def stage_plain(self, s: _Side, stage: str, kt: str, ind: str) -> None:
-        """cp.async the 16-byte chunks of k-slice ``kt`` of ``s`` into stage ``stage``."""
-        p, L = self.p, self.L
-        slot, rs, ks, base = s.plain
+        """cp.async the 16-byte chunks of k-slice ``kt`` of ``s`` into stage ``stage``: each
+        chunk's address is the load's index at its first element, zero-filled (0 bytes
+        read) where out of range or masked."""
+        p, L, k = self.p, self.L, self.k
+        cp = s.plain
         rows, cpr = self.geometry(s)
         V = 16 // p.esize
         n = rows * cpr // p.threads
@@ -565,12 +652,37 @@ class _Renderer:
             L.append(f"{ind}  const {p.index} gr = {r0} + row, gk = {k0} + ch * {V};")
         else:
             L.append(f"{ind}  const {p.index} gr = {r0} + ch * {V}, gk = {k0} + row;")
-        L.append(f"{ind}  const bool ok = gr < {s.rows} && gk < {p.K};")
-        off = f"{self.lang.index(base)} + gr * {rs} + gk * {ks}"
-        L.append(f"{ind}  const void *src = data{slot} + (ok ? {off} : 0);")
+        ok = f"gr < {s.rows} && gk < {p.K}"
+        off, mask = self.lang.index(cp.index), ""
+        if cp.valid is not None:
+            mask = f" && {self.lang.index(cp.valid)}"
+        code = off + mask
+        L.extend(_unravel("gr", s.axes, k.full_shape, code, ind + "  ", p.index))
+        L.extend(_unravel("gk", p.kaxes, k.full_shape, code, ind + "  ", p.index))
+        L.append(f"{ind}  const bool ok = {ok}{mask};")
+        L.append(f"{ind}  const void *src = data{cp.slot} + (ok ? {off} : 0);")
         stage_bytes = p.tile_elems(s) * p.esize
         L.append(f"{ind}  tj_cp_async16({sbase} + ({stage}) * {stage_bytes} + "
                  f"{self.chunk(s, 'row', 'ch')} * 16, src, ok ? 16 : 0);")
+        L.append(f"{ind}}}")
+
+    def apply_fn(self, s: _Side, regs: str, ind: str) -> None:
+        """Apply a copied operand's pointwise function to its fragment registers ``regs``
+        (float32 bits, TF32 mode)."""
+        cp, k, L = s.plain, self.k, self.L
+        if not cp or not cp.fn:
+            return
+        given = [f"{ind}  const float f{s.name}{cp.load} = __uint_as_float({regs});"]
+        given += [f"{ind}  const bool f{s.name}{i} = true;" for i in cp.fn
+                  if k.rbody[i].op == "INDEX"]
+        only = {i for i in cp.fn if k.rbody[i].op != "INDEX"}
+        body, _ = self.lang.render_body(k.rbody, f"f{s.name}", None, k.bufs, ind + "  ",
+                                        only=only)
+        u = k.rbody[s.root]
+        val = self.lang.const(u.arg, u.dtype) if u.op == "CONST" else f"f{s.name}{s.root}"
+        L.append(f"{ind}{{")
+        L.extend(given + body)
+        L.append(f"{ind}  {regs} = __float_as_uint({val});")
         L.append(f"{ind}}}")
 
     def _staging_coords(self, s: _Side, kt: str, ind: str) -> list[str]:
@@ -685,8 +797,8 @@ class _Renderer:
         body, _ = self.lang.render_body(k.body, "v", "accv", k.bufs, ind + "  ")
         code = "\n".join(body)
         L.append(f"{ind}if ({gm} < {p.M} && {gn} < {p.N}) {{")
-        L.extend(_unravel(gm, k.gemm.m_axes, k.full_shape, code, ind + "  ", p.index))
-        L.extend(_unravel(gn, k.gemm.n_axes, k.full_shape, code, ind + "  ", p.index))
+        L.extend(_unravel(gm, p.a.axes, k.full_shape, code, ind + "  ", p.index))
+        L.extend(_unravel(gn, p.b.axes, k.full_shape, code, ind + "  ", p.index))
         if re.search(r"\baccv\b", code):
             L.append(f"{ind}  const float accv = {accv};")
         L.extend(body)
@@ -837,6 +949,11 @@ class _Renderer:
         L.append(f"      uint32_t af[{MT}][4], bf[{NT}][2];")
         self.fragments_a(MT, WTM, sa, "      ")
         self.fragments_b(NT, WTN, sb, "      ")
+        for s, regs, n, m in ((a, "af", MT, 4), (b, "bf", NT, 2)):
+            if s.plain and s.plain.fn:
+                L.append("      #pragma unroll")
+                L.append(f"      for (int i = 0; i < {n * m}; i++)")
+                self.apply_fn(s, f"{regs}[i / {m}][i % {m}]", "      ")
         L.append(f"      #pragma unroll")
         L.append(f"      for (int i = 0; i < {MT}; i++) {{")
         L.append(f"        #pragma unroll")

@@ -172,6 +172,8 @@ class Executable:
             t0 = time.perf_counter()
             dt = launch([bufs[b] for b in k.buf_ids])  # a device's own timing, if it has one
             rows.append((k, time.perf_counter() - t0 if dt is None else dt))
+        # an asynchronous device answers with a function to call once everything is queued
+        rows = [(k, dt() if callable(dt) else dt) for k, dt in rows]
         print(f"*** {self.name}: {len(rows)} kernels on {self.device.name}")
         info = getattr(self.device, "launch_info", None)
         print(f"{'kernel':<8} {'time us':>10} {'GFLOP/s':>9} {'GB/s':>8}  source")
@@ -179,6 +181,7 @@ class Executable:
             how = f"[{info(k)}] " if info is not None else ""
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
                   f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
+        print(f"{'total':<8} {sum(dt for _, dt in rows) * 1e6:>10.1f}")
 
 
 def _strided(base: np.ndarray, view) -> np.ndarray:
