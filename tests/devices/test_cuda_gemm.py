@@ -245,6 +245,11 @@ def test_tile_size_follows_the_work():
     # a tall product 64 wide (a convolution's 64 output channels): tiles no wider than it
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 288), _normal(288, 64))
     assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 64)
+    # 32 wide for a product 32 wide (conv1's data gradient), not for wider ones
+    (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 576), _normal(576, 32))
+    assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 32)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 256), _normal(256, 768))
+    assert cuda_gemm._plan(k).BN >= 64
 
 
 def _tile_configs(monkeypatch, which: str):

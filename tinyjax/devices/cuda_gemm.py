@@ -414,9 +414,9 @@ def _sides(k: Kernel, mode: str) -> tuple[_Side, _Side, tuple]:
 
 # (BM, BN, BK, warps along M, warps along N, stages) per staged element size, largest first
 _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 2, 2, 3),
-                (64, 64, 32, 2, 2, 3)),
+                (128, 32, 64, 4, 1, 3), (64, 64, 32, 2, 2, 3)),
             4: ((128, 256, 32, 2, 4, 3), (128, 128, 32, 2, 4, 3), (128, 64, 32, 2, 2, 3),
-                (64, 64, 32, 2, 2, 3))}
+                (128, 32, 32, 4, 1, 3), (64, 64, 32, 2, 2, 3))}
 
 
 PREFETCH_MAX = 16  # elements per thread of a computed operand's k-slice (registers)
@@ -424,14 +424,17 @@ PREFETCH_MAX = 16  # elements per thread of a computed operand's k-slice (regist
 
 def _pick_tile(mode: str, M: int, N: int, outer: int, a: _Side, b: _Side) -> tuple:
     """The largest tile that still gives two blocks per SM, among those not wider than the
-    product (a 256-wide tile of a 64-wide product would multiply zeros) and whose computed
-    operands' prefetch fits in PREFETCH_MAX registers per thread (more spills)."""
+    product (a 256-wide tile of a 64-wide product would multiply zeros; 32 wide for N <= 32:
+    a convolution's 32 channels) and whose computed operands' prefetch fits in PREFETCH_MAX
+    registers per thread (more spills)."""
     def prefetch_fits(c):
         threads = 32 * c[3] * c[4]
         return all(s.plain or R * c[2] // threads <= PREFETCH_MAX
                    for s, R in ((a, c[0]), (b, c[1])))
+    def width_fits(c):  # 32 wide only for N <= 32, where it is the only width that fits
+        return c[1] == 32 if N <= 32 else 64 <= c[1] <= max(64, _pow2ceil(N))
     fits = [c for c in _CONFIGS[2 if mode != "tf32" else 4]
-            if c[0] <= max(64, _pow2ceil(M)) and c[1] <= max(64, _pow2ceil(N))
+            if c[0] <= max(64, _pow2ceil(M)) and width_fits(c)
             and prefetch_fits(c)] or [_CONFIGS[2 if mode != "tf32" else 4][-1]]
     for c in fits:
         if -(-M // c[0]) * -(-N // c[1]) * outer >= 2 * NUM_SMS:

@@ -66,7 +66,8 @@ class LaunchDims(NamedTuple):
 class Plan(NamedTuple):
     """How a kernel runs: ``kind`` (elementwise, reduce, sort, scatter, gemm), threads per
     block, blocks, and per kind: ``lanes`` (elementwise points per thread), ``layout``/``W``/
-    ``G`` (reduce: thread layout, threads per output point, blocks per output group),
+    ``G`` (reduce: thread layout, threads per output point, blocks per output group) and
+    ``order`` (reduce: the output axes in the order their flat index runs over them),
     ``mode`` (scatter: how updates combine; sort: where the indices live).  A scatter's
     ``block``/``grid`` are those of its update launch, ``lanes`` those of its copy launch."""
     kind: str
@@ -77,6 +78,7 @@ class Plan(NamedTuple):
     W: int = 1
     G: int = 1
     mode: str = ""
+    order: tuple = ()
 
 
 _TYPES = r"""
@@ -197,6 +199,7 @@ class CUDALanguage(CStyleLanguage):
     VECTOR = 4           # elementwise points per thread on the vectorised path
     ROW_ELEMS = 16       # reduce elements per thread before more threads join an output
     MAX_W = 512          # threads per output point
+    COLS_MAX_W = 8       # ... when threads run along the outputs: a warp spans 32 of them
     SORT_SHARED = 4096   # longest row sorted in shared memory
     SORT_SCRATCH = 1 << 22  # indices of the global scratch area for longer rows
 
@@ -342,35 +345,55 @@ class CUDALanguage(CStyleLanguage):
         outer = [a for a in range(len(full)) if a not in red]
         O, R = _prod(full[a] for a in outer), _prod(full[a] for a in red)
         ro = next((a for a in reversed(sorted(red)) if full[a] > 1), None)
-        oo = next((a for a in reversed(outer) if full[a] > 1), None)
+        loads = [u.arg[1] for rb in [s[2] for s in k.pre] + [k.rbody] for u in rb
+                 if u.op == "LOAD" and not u.srcs]
+        outer, oo = self._output_order(k, outer, loads)
         rows = cols = 0
-        for rb in [s[2] for s in k.pre] + [k.rbody]:
-            for u in rb:
-                if u.op == "LOAD" and not u.srcs:
-                    cr, co = _coef(u.arg[1], ro), _coef(u.arg[1], oo)
-                    rows += cr is not None and abs(cr) <= 1
-                    cols += co is not None and abs(co) <= 1
+        for index in loads:
+            cr, co = _coef(index, ro), _coef(index, oo)
+            rows += cr is not None and abs(cr) <= 1
+            cols += co is not None and abs(co) <= 1
         busy = self.sms * 2048  # threads that fill the GPU
         if oo is not None and cols > rows:
-            # consecutive threads on consecutive outputs; more threads per output (up to a
-            # warp) while that leaves the GPU idle
+            # consecutive threads on consecutive outputs; more threads per output (up to
+            # COLS_MAX_W) while that leaves the GPU idle, then blocks over the rows
             W = 1
-            while W < 32 and 2 * W <= R and O * W < busy:
+            while W < self.COLS_MAX_W and 2 * W <= R and O * W < busy:
                 W *= 2
-            T, layout = BLOCK, "cols"
+            T, layout, least = BLOCK, "cols", W * 8
         else:
             W = min(_pow2ceil(_cdiv(max(R, 1), self.ROW_ELEMS)), self.MAX_W)
             while W < self.MAX_W and W < R and O * W < busy:
                 W *= 2
-            T, layout = max(W, BLOCK), "rows"
+            T, layout, least = max(W, BLOCK), "rows", W * 32
         P = T // W
         blocks = _cdiv(O, P)
         G = 1
         if not k.pre and not k.full_epilogue and 0 < blocks < 2 * busy // T:
-            G = max(1, min(_cdiv(2 * busy // T, blocks), R // (W * 32)))
+            # each block's share of an output's reduction: at least `least` elements
+            G = max(1, min(_cdiv(2 * busy // T, blocks), R // least))
         if blocks * G > MAX_GRID_X:
             raise NotImplementedError(f"cuda: {k.name}: {O} outputs exceed the grid")
-        return Plan("reduce", T, blocks * G, layout=layout, W=W, G=G)
+        return Plan("reduce", T, blocks * G, layout=layout, W=W, G=G, order=tuple(outer))
+
+    @staticmethod
+    def _output_order(k: Kernel, outer: list, loads: list) -> tuple[list, Optional[int]]:
+        """The output axes in the order the flat output index runs over them, and the
+        innermost (consecutive threads along it in a "cols" layout): the kernel's last, or
+        the axis the result is stored along with unit stride when no fewer loads read along
+        it with stride at most 1 (a convolution's output channels, NHWC: coalesced stores,
+        and the input window read once for all channels)."""
+        full = k.full_shape
+        live = [a for a in outer if full[a] > 1]
+        if not live:
+            return outer, None
+        store = k.body[-1].arg if k.body and k.body[-1].op == "STORE" else None
+
+        def score(a):
+            n = sum(c is not None and abs(c) <= 1 for c in (_coef(i, a) for i in loads))
+            return n + (store is not None and _coef(store, a) == 1)
+        best = max(live, key=lambda a: (score(a), a == live[-1]))
+        return [a for a in outer if a != best] + [best], best
 
     def _sort_plan(self, k: Kernel) -> Plan:
         axis = k.sort[0]
@@ -510,7 +533,8 @@ class CUDALanguage(CStyleLanguage):
         L.append(f"  const bool active = o < {O};")
         if W > 1 and (p.layout == "cols" or W > 32):
             L.append(f"  __shared__ __align__(16) unsigned char tj_smem[{T * 8}];")
-        L.extend(self._indices("o", [f"i{a}" for a in outer], [full[a] for a in outer], "  "))
+        order = p.order or outer
+        L.extend(self._indices("o", [f"i{a}" for a in order], [full[a] for a in order], "  "))
         if G > 1:
             C = _cdiv(R, G)
             L.append(f"  const {it} g = blockIdx.x % {G}, lo = g * {C}, "
