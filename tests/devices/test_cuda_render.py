@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import dtypes, lax
+from tinyjax.devices import cuda_render
 from tinyjax.devices.cuda_render import CUDALanguage, render_source
 from tinyjax.lowering.rules import lower_jaxpr
 from tinyjax.lowering.schedule import schedule
@@ -75,7 +76,23 @@ def test_softmax_is_one_block_per_row_with_stages_and_a_full_epilogue():
     src = LANG.render_kernel(full[0])
     # the epilogue runs over the row again, spread over the block's threads
     W = LANG.plan(full[0]).W
-    assert f"for (long r = part; active && r < 4096; r += {W})" in src
+    assert f"for (int r = part; active && r < 4096; r += {W})" in src
+
+
+def test_index_arithmetic_is_32_bit_where_it_fits():
+    """A convolution's window offsets in 32-bit arithmetic; 64-bit once an address can pass
+    2**31 (shapes only: nothing is allocated)."""
+    def conv(x, w):
+        return lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    k = _one("reduce", conv, _shape(4, 28, 28, 1), _shape(3, 3, 1, 32))
+    src = LANG.render_kernel(k)
+    assert "const int i" in src and "long" not in src.split("{", 1)[1]
+    big = jax.ShapeDtypeStruct((1 << 16, 1 << 16), np.float32)  # 2**32 elements
+    k = _one("reduce", lambda x: jnp.sum(x, axis=1), big)
+    assert "const long i" in LANG.render_kernel(k)
+    assert cuda_render.fits_int32(_one("reduce", lambda x: jnp.sum(x, axis=1),
+                                       _shape(1024, 1024)))
 
 
 def test_argmax_keeps_every_stage_accumulator_in_all_threads():

@@ -185,40 +185,11 @@ def _unit_along_rows(k: Kernel, uops, row_axis: int, k_axis: int) -> bool:
     return row > col
 
 
-def _magnitude(n) -> int:
-    """A bound on the absolute value of ``n`` and of every partial result computing it."""
-    if isinstance(n, symbolic.Const):
-        return abs(n.value)
-    if isinstance(n, symbolic.Var):
-        return max(abs(n.vmin), abs(n.vmax))
-    if isinstance(n, (symbolic.Mul,)):
-        return abs(n.c) * _magnitude(n.x)
-    if isinstance(n, symbolic.Sum):
-        return sum(abs(c) * _magnitude(a) for a, c in n.terms) + abs(n.const)
-    if isinstance(n, (symbolic.Div, symbolic.Mod)):
-        return max(_magnitude(n.x), n.c)
-    if isinstance(n, symbolic.Lt):
-        return _magnitude(n.a) + _magnitude(n.b)
-    if isinstance(n, symbolic.And):
-        return max(_magnitude(c) for c in n.conds)
-    return 1 << 62
-
-
 def _index_type(k: Kernel, M: int, N: int, K: int, outer: int) -> str:
     """``int`` when every address and mask of the kernel, the flattened M, N, K and the
-    outputs fit in 31 bits: 64-bit divisions by constants (a convolution's window offsets)
-    cost several times their 32-bit forms."""
-    limit = (1 << 31) - 1
-    nodes = []
-    for u in list(k.rbody) + list(k.body):
-        if u.op == "LOAD":
-            nodes += [u.arg[1], u.arg[2]]
-        elif u.op == "STORE":
-            nodes.append(u.arg)
-        elif u.op == "INDEX":
-            nodes.append(u.arg)
-    ok = all(not isinstance(n, Node) or _magnitude(n) < limit for n in nodes)
-    return "int" if ok and max(M, N, K) + 256 < limit and M * N * outer < limit else "long"
+    outputs fit in 31 bits (see :func:`~tinyjax.devices.cuda_render.fits_int32`)."""
+    from tinyjax.devices.cuda_render import fits_int32
+    return "int" if fits_int32(k, max(M, N, K) + 256, M * N * outer) else "long"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ by lane.
 """
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -49,7 +50,7 @@ import numpy as np
 from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage, _half, _is_float
 from tinyjax.devices.cuda_gemm import gemm_launch_dims, gemm_supported, render_gemm
 from tinyjax.lowering.kernel import Kernel, UOp, _is_true
-from tinyjax.lowering.symbolic import Var, as_affine
+from tinyjax.lowering.symbolic import Node, Var, as_affine, magnitude
 
 __all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "Plan"]
 
@@ -179,6 +180,25 @@ def _coef(index, axis: Optional[int]) -> Optional[int]:
     return {v.name: c for v, c in aff[0].items()}.get(f"i{axis}", 0)
 
 
+INT32_MAX = (1 << 31) - 1
+
+
+def fits_int32(k: Kernel, *sizes: int) -> bool:
+    """Whether 32-bit index arithmetic is exact for ``k``: every address and mask it
+    computes (and every partial result of one), its loop extent and ``sizes`` stay below
+    2**31.  64-bit divisions by constants (unravelling a flat index, a convolution's window
+    offsets) cost several times their 32-bit forms."""
+    nodes = []
+    for uops in [k.rbody, k.body] + [s[2] for s in k.pre]:
+        for u in uops:
+            if u.op == "LOAD":
+                nodes += [u.arg[1], u.arg[2]]
+            elif u.op in ("STORE", "INDEX"):
+                nodes.append(u.arg)
+    return (all(not isinstance(n, Node) or magnitude(n) < INT32_MAX for n in nodes)
+            and max((_prod(k.full_shape), *sizes)) < INT32_MAX - (1 << 20))
+
+
 def _deps(uops: list[UOp], roots) -> set[int]:
     """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
     out, todo = set(), list(roots)
@@ -200,6 +220,7 @@ class CUDALanguage(CStyleLanguage):
     ROW_ELEMS = 16       # reduce elements per thread before more threads join an output
     MAX_W = 512          # threads per output point
     COLS_MAX_W = 8       # ... when threads run along the outputs: a warp spans 32 of them
+    COLS_MAX_G = 256     # ... and the most blocks sharing one output's reduction
     SORT_SHARED = 4096   # longest row sorted in shared memory
     SORT_SCRATCH = 1 << 22  # indices of the global scratch area for longer rows
 
@@ -360,18 +381,19 @@ class CUDALanguage(CStyleLanguage):
             W = 1
             while W < self.COLS_MAX_W and 2 * W <= R and O * W < busy:
                 W *= 2
-            T, layout, least = BLOCK, "cols", W * 8
+            T, layout, least, gmax = BLOCK, "cols", W * 8, self.COLS_MAX_G
         else:
             W = min(_pow2ceil(_cdiv(max(R, 1), self.ROW_ELEMS)), self.MAX_W)
             while W < self.MAX_W and W < R and O * W < busy:
                 W *= 2
-            T, layout, least = max(W, BLOCK), "rows", W * 32
+            T, layout, least, gmax = max(W, BLOCK), "rows", W * 32, MAX_GRID_X
         P = T // W
         blocks = _cdiv(O, P)
         G = 1
         if not k.pre and not k.full_epilogue and 0 < blocks < 2 * busy // T:
-            # each block's share of an output's reduction: at least `least` elements
-            G = max(1, min(_cdiv(2 * busy // T, blocks), R // least))
+            # each block's share of an output's reduction: at least `least` elements; at
+            # most `gmax` shares (the last block of a group adds them up with W threads)
+            G = max(1, min(_cdiv(2 * busy // T, blocks), R // least, gmax))
         if blocks * G > MAX_GRID_X:
             raise NotImplementedError(f"cuda: {k.name}: {O} outputs exceed the grid")
         return Plan("reduce", T, blocks * G, layout=layout, W=W, G=G, order=tuple(outer))
@@ -425,7 +447,11 @@ class CUDALanguage(CStyleLanguage):
         p = self.plan(k)
         if p.kind == "gemm":
             return render_gemm(self, k)
-        return "\n".join(getattr(self, f"_render_{p.kind}")(k, p) + ["}"])
+        lang = self
+        if p.kind in ("elementwise", "reduce") and fits_int32(k, p.grid * p.block):
+            lang = copy.copy(self)
+            lang.index_type = "int"
+        return "\n".join(getattr(lang, f"_render_{p.kind}")(k, p) + ["}"])
 
     def _render_elementwise(self, k: Kernel, p: Plan) -> list[str]:
         it, full, V = self.index_type, k.full_shape, p.lanes
@@ -568,8 +594,9 @@ class CUDALanguage(CStyleLanguage):
                   "  __threadfence();",
                   f"  if (tid == 0) {k.name}_count[ob] = 0u;",
                   f"  acc0 = {self.identity(op, dt)};",
+                  "  #pragma unroll 8",
                   f"  for ({it} q = part; q < {G}; q += {W}) acc0 = "
-                  f"{self.combine(op, 'acc0', f'((volatile {T_} *){k.name}_part)[o * {G} + q]', dt)};"]
+                  f"{self.combine(op, 'acc0', self._load_cg(T_, f'{k.name}_part + o * {G} + q'), dt)};"]
             L.extend(self._group_combine(p, op, dt, "acc0", "  "))
         if k.full_epilogue:
             L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
@@ -578,6 +605,15 @@ class CUDALanguage(CStyleLanguage):
             L.append("  if (active && part == 0) {")
         L.extend(self.render_body(k.body, "v", "acc0", k.bufs, "    ")[0])
         return L + ["  }"]
+
+    @staticmethod
+    def _load_cg(ctype: str, ptr: str) -> str:
+        """A load of another block's result past L1 (``ld.global.cg``, which unlike a
+        volatile load can be pipelined); volatile for types ``__ldcg`` does not take."""
+        if ctype in ("float", "double", "int", "long", "int32_t", "int64_t", "uint32_t",
+                     "uint64_t"):
+            return f"__ldcg({ptr})"
+        return f"*(volatile {ctype} *)({ptr})"
 
     def _sort_less(self, k: Kernel) -> list[str]:
         """``<name>_less(keys.., a, b)``: whether the row element at offset ``a`` sorts strictly

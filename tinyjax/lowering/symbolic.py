@@ -825,6 +825,27 @@ def linear_terms(expr: sint) -> tuple[dict, int]:
     return _lin(to_node(expr))
 
 
+def magnitude(expr: sint) -> int:
+    """A bound on the absolute value of ``expr`` and of every partial result computing it
+    (what a fixed-width integer type must hold to evaluate it)."""
+    n = to_node(expr)
+    if isinstance(n, Const):
+        return abs(n.value)
+    if isinstance(n, Var):
+        return max(abs(n.vmin), abs(n.vmax))
+    if isinstance(n, Mul):
+        return abs(n.c) * magnitude(n.x)
+    if isinstance(n, Sum):
+        return sum(abs(c) * magnitude(a) for a, c in n.terms) + abs(n.const)
+    if isinstance(n, (Div, Mod)):
+        return max(magnitude(n.x), n.c)
+    if isinstance(n, Lt):
+        return magnitude(n.a) + magnitude(n.b)
+    if isinstance(n, And):
+        return max(magnitude(c) for c in n.conds)
+    raise TypeError(f"magnitude: unknown node {n!r}")  # pragma: no cover
+
+
 def as_affine(expr: sint) -> Optional[tuple[dict, int]]:
     """``({Var: coeff}, const)`` if ``expr`` is an affine function of variables, else None."""
     expr = to_node(expr)
