@@ -95,6 +95,16 @@ def test_index_arithmetic_is_32_bit_where_it_fits():
                                        _shape(1024, 1024)))
 
 
+def test_reductions_along_contiguous_rows_load_vectors():
+    """Four consecutive points per thread and step (16-byte loads) where every load of the
+    reduction runs with unit stride along its innermost axis from an aligned offset."""
+    for f in (lambda x: jnp.sum(jnp.tanh(x) * x), lambda x: jnp.sum(x[:, 4:996], axis=1)):
+        k = _one("reduce", f, _shape(64, 1000))
+        assert "tj_ld<float, 4>" in LANG.render_kernel(k)
+    k = _one("reduce", lambda x: jnp.sum(x[:, 1:997], axis=1), _shape(64, 1000))
+    assert "tj_ld" not in LANG.render_kernel(k)
+
+
 def test_argmax_keeps_every_stage_accumulator_in_all_threads():
     k = _one("reduce", lambda x: jnp.argmax(x, axis=1), _shape(64, 3000))
     assert k.pre
@@ -278,6 +288,8 @@ BIGU = _normal(1 << 18)
 CASES = {
     # reductions: rows, columns, several axes, splits, stages
     "sum_rows": (lambda x: jnp.sum(x, axis=1), (X,), 1e-5),
+    "sum_rows_view": (lambda x: jnp.sum(x[:, 4:996] * 2, axis=1), (X,), 1e-5),
+    "sum_rows_unaligned": (lambda x: jnp.sum(x[:, 1:997], axis=1), (X,), 1e-5),
     "sum_cols": (lambda x: jnp.sum(x, axis=0), (X,), 1e-5),
     "sum_tall_cols": (lambda x: jnp.sum(x, axis=0), (TALL,), 1e-5),
     "sum_all_split": (lambda x: jnp.sum(x), (POS,), 1e-5),

@@ -503,6 +503,56 @@ class CUDALanguage(CStyleLanguage):
         L.append(f"    tj_st<{S0}, {V}>(data0 + ({self.index(st.arg.substitute(ib))}), vs, aligned);")
         return L + ["  }"]
 
+    def _vector_loads(self, k: Kernel, p: Plan) -> list[int]:
+        """The loads of a "rows" reduction (no stages before it) that read ``VECTOR``
+        consecutive, aligned elements along its innermost reduce axis (see
+        :meth:`_vector_ok`); empty when that axis' extent is not a multiple of ``VECTOR``."""
+        red = [a for a in range(len(k.full_shape)) if a in k.reduce_axes]
+        if p.layout != "rows" or k.pre or not red or k.full_shape[red[-1]] % self.VECTOR:
+            return []
+        return [i for i, u in enumerate(k.rbody) if u.op == "LOAD" and not u.srcs
+                and self._vector_ok(u.arg[1], u.arg[2], red[-1])]
+
+    def _reduce_vectorised(self, k: Kernel, p: Plan, vec: list, red_names: list,
+                           red_sizes: list) -> list[str]:
+        """The reduction loop taking ``VECTOR`` consecutive points per step along the innermost
+        reduce axis: the loads of ``vec`` as vector loads, then the body once per lane."""
+        it, V, W = self.index_type, self.VECTOR, p.W
+        last = red_names[-1]
+        ib = {last: Var("ib", 0, max(red_sizes[-1] - V, 0))}
+        body, slots, loads = list(k.rbody), set(), []
+        for i in vec:
+            u = body[i]
+            slot = u.arg[0]
+            dt = k.bufs[slot][0]
+            S = self.storage(dt)
+            slots.add(slot)
+            loads.append(f"    const tj_vec<{S}, {V}> vl{i} = tj_ld<{S}, {V}>(data{slot} + "
+                         f"({self.index(u.arg[1].substitute(ib))}), aligned);")
+            body[i] = UOp("CONST", u.dtype, (), [_Raw(self.load(dt, f"vl{i}.v[{j}]"))
+                                                 for j in range(V)])
+        op, dt = k.reduce_op, k.acc_dtype
+        hi = "hi" if p.G > 1 else f"(active ? {_prod(red_sizes)} : 0)"
+        lo = "lo + " if p.G > 1 else ""
+        L = ["  const bool aligned = " + " && ".join(
+            f"(unsigned long)data{s} % {V * np.dtype(k.bufs[s][0]).itemsize} == 0"
+            for s in sorted(slots)) + ";",
+            f"  {self.type(dt)} acc0 = {self.identity(op, dt)};",
+            "  #pragma unroll 4",
+            f"  for ({it} r = {lo}part * {V}; r < {hi}; r += {W * V}) {{"]
+        L.extend(self._indices("r", red_names[:-1] + ["ib"], red_sizes, "    "))
+        L.extend(loads)
+        for j in range(V):
+            lane = [UOp(u.op, u.dtype, u.srcs, u.arg[j]) if u.op == "CONST" and
+                    isinstance(u.arg, list) else u for u in body]
+            L.append(f"    {{ [[maybe_unused]] const {it} {last} = ib + {j};")
+            lines, val = self.render_body(lane, "r", None, k.bufs, "      ")
+            L.extend(lines)
+            L.append(f"      acc0 = {self.combine(op, 'acc0', val, dt)}; }}")
+        L.append("  }")
+        L.extend(self._group_combine(p, op, dt, "acc0", "  "))
+        return L
+
     def _group_combine(self, p: Plan, op: str, dt, v: str, ind: str) -> list[str]:
         """Combine ``v`` over the ``W`` threads of each output point; every one of them ends
         with the same result (combined in the same order)."""
@@ -561,19 +611,25 @@ class CUDALanguage(CStyleLanguage):
             L.append(f"  __shared__ __align__(16) unsigned char tj_smem[{T * 8}];")
         order = p.order or outer
         L.extend(self._indices("o", [f"i{a}" for a in order], [full[a] for a in order], "  "))
+        vec = self._vector_loads(k, p)
+        V = self.VECTOR if vec else 1
         if G > 1:
-            C = _cdiv(R, G)
+            C = _cdiv(_cdiv(R, G), V) * V  # chunks start on vector boundaries
             L.append(f"  const {it} g = blockIdx.x % {G}, lo = g * {C}, "
                      f"hi = active ? (lo + {C} < {R} ? lo + {C} : {R}) : lo;")
-        else:
-            L.append(f"  const {it} lo = 0, hi = active ? {R} : 0;")
         red_names, red_sizes = [f"i{a}" for a in red], [full[a] for a in red]
         stages = [(rb, op, dt, f"pacc{j}", f"p{j}_") for j, (op, dt, rb) in enumerate(k.pre)]
         stages.append((k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
-        for rbody, op, dt, acc, prefix in stages:
+        if vec:
+            L.extend(self._reduce_vectorised(k, p, vec, red_names, red_sizes))
+        for rbody, op, dt, acc, prefix in ([] if vec else stages):
             L.append(f"  {self.type(dt)} {acc} = {self.identity(op, dt)};")
-            L.append("  #pragma unroll 4")
-            L.append(f"  for ({it} r = lo + part; r < hi; r += {W}) {{")
+            if G > 1:
+                L.append("  #pragma unroll 4")
+                L.append(f"  for ({it} r = lo + part; r < hi; r += {W}) {{")
+            else:  # a constant trip count: short reductions (a 3x3 window) unroll fully
+                L.append(f"  #pragma unroll {'' if R <= 16 * W else 4}")
+                L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
             L.extend(self._indices("r", red_names, red_sizes, "    "))
             lines, val = self.render_body(rbody, prefix, None, k.bufs, "    ")
             L.extend(lines)
