@@ -26,11 +26,11 @@ in ``BK`` slices staged into shared memory:
   cores the finished tile passes through shared memory first, so that the epilogue runs
   with consecutive threads along N (coalesced stores and reads).
 * split-K: with few blocks (fewer than two per SM) and a long K, the reduction is cut into
-  chunks (a third grid axis) and runs in two launches: ``<name>_part``, the tiled kernel
-  over one chunk per block, writes its raw float32 accumulators into a module-global scratch
-  array (no epilogue); ``<name>``, one thread per output, adds up the chunks' partial sums in
-  chunk order (deterministic) and runs the epilogue.  Like the generic split reductions, the
-  scratch array assumes one launch of a kernel at a time (one stream).
+  chunks (a third grid axis): each block writes its raw float32 accumulators into a
+  module-global scratch array, and the last block of a tile to finish (an atomic count per
+  tile) adds up the tile's partial sums in chunk order (deterministic) and runs the epilogue,
+  in the same launch.  Like the generic split reductions, the scratch array and the counts
+  assume one launch of a kernel at a time (one stream).
 
 float64, kernels whose outer axes exceed the grid and thin products (M, N or K below
 ``MIN_DIM``) stay on the generic reduction path.
@@ -455,7 +455,6 @@ MIN_DIM = 16  # a product thinner than this (N = 10 classes, K = 9 taps) wastes 
 #              tile: the generic reduction serves it better
 SPLIT_MIN_K = 256                 # the least K one chunk of a split reduction keeps
 SPLIT_MAX_BYTES = 64 << 20        # the partial sums' scratch (module memory)
-FINISH_THREADS = 256
 
 
 def _split(p: _Plan) -> _Plan:
@@ -492,28 +491,18 @@ def gemm_describe(k: Kernel) -> str:
 
 
 def gemm_launches(k: Kernel) -> list:
-    """The functions of :func:`render_gemm`'s source to launch, in order: (name, LaunchDims).
-    A split reduction launches ``<name>_part`` (the tiles times the K chunks: partial sums)
-    and then ``<name>`` (their sum and the epilogue)."""
-    from tinyjax.devices.cuda_render import LaunchDims
-    p = _plan(k)
-    tm, tn = p.tiles
-    tiled = LaunchDims((tm * tn, p.outer, p.splits), (p.threads, 1, 1), p.shared_bytes)
-    if p.splits == 1:
-        return [(k.name, tiled)]
-    return [(f"{k.name}_part", tiled), (k.name, gemm_launch_dims(k))]
+    """The functions of :func:`render_gemm`'s source to launch, in order: (name, LaunchDims)
+    -- one, ``k.name`` (a split reduction's blocks finish it themselves)."""
+    return [(k.name, gemm_launch_dims(k))]
 
 
 def gemm_launch_dims(k: Kernel):
-    """The LaunchDims of :func:`render_gemm`'s function ``k.name``: the tiled kernel, or for
-    a split reduction the function adding up the partial sums."""
+    """The LaunchDims of :func:`render_gemm`'s function ``k.name``: a block per tile (x),
+    per outer index (y) and per K chunk (z)."""
     from tinyjax.devices.cuda_render import LaunchDims
     p = _plan(k)
     tm, tn = p.tiles
-    if p.splits > 1:
-        grid = min(-(-p.outputs // FINISH_THREADS), 32 * NUM_SMS)
-        return LaunchDims((grid, 1, 1), (FINISH_THREADS, 1, 1), 0)
-    return LaunchDims((tm * tn, p.outer, 1), (p.threads, 1, 1), p.shared_bytes)
+    return LaunchDims((tm * tn, p.outer, p.splits), (p.threads, 1, 1), p.shared_bytes)
 
 
 # ---- rendering --------------------------------------------------------------------------------
@@ -548,7 +537,7 @@ class _Renderer:
         self.k0 = "kt0 + " if split else ""
         self.ragged = split and p.K % p.kchunk != 0
         self.KT = "nkt" if self.ragged else str(-(-(p.kchunk if split else p.K) // p.BK))
-        self.partials = f"{k.name}_partials"
+        self.partials, self.count = f"{k.name}_partials", f"{k.name}_count"
 
     # shared-memory addressing -------------------------------------------------------------
     def geometry(self, s: _Side) -> tuple[int, int]:
@@ -789,45 +778,44 @@ class _Renderer:
                  f"{self.partials}[(long)blockIdx.z * {p.outputs} + ob * {p.M * p.N} + "
                  f"{gm} * {p.N} + {gn}] = {accv};")
 
-    def render_finish(self) -> list[str]:
-        """The second function of a split reduction, ``k.name``: one thread per output
-        (consecutive threads along N, the partial sums' order and the output's contiguous axis
-        as the scheduler orders a GemmPlan), the chunks' partial sums added in chunk order
-        (deterministic), then the epilogue."""
-        k, p = self.k, self.p
-        T, MN, n = FINISH_THREADS, p.M * p.N, p.outputs
-        saved, self.L = self.L, []
-        L = self.L
-        L.extend(self.lang.kernel_header(k, T))
-        L.append(f"  for (long o = (long)blockIdx.x * {T} + threadIdx.x; o < {n}; "
-                 f"o += (long)gridDim.x * {T}) {{")
+    def split_finish(self) -> None:
+        """The end of a split reduction's block: once its raw partial sums are written, the
+        last block of its tile to get here (an atomic count per tile) adds up the chunks'
+        partial sums of the tile in chunk order (deterministic, whichever block is last) and
+        runs the epilogue -- no second launch.  Consecutive threads run along N (coalesced
+        partial reads and output stores)."""
+        p, L = self.p, self.L
+        L.append("  __threadfence();")
+        L.append("  __shared__ int tj_last;")
+        L.append("  __syncthreads();")
+        L.append(f"  const int tile = blockIdx.y * {p.tiles[0] * p.tiles[1]} + blockIdx.x;")
+        L.append(f"  if (tid == 0) tj_last = atomicAdd(&{self.count}[tile], 1u) == {p.splits - 1};")
+        L.append("  __syncthreads();")
+        L.append("  if (!tj_last) return;")
+        L.append("  __threadfence();")
+        L.append(f"  if (tid == 0) {self.count}[tile] = 0u;")
+        L.append("  #pragma unroll 2")
+        L.append(f"  for (int e = tid; e < {p.BM * p.BN}; e += {p.threads}) {{")
+        L.append(f"    const int row = e / {p.BN}, col = e % {p.BN};")
+        L.append(f"    const {p.index} gm = tm_m0 + row, gn = tn_n0 + col;")
+        L.append(f"    if (gm >= {p.M} || gn >= {p.N}) continue;")
+        L.append(f"    const float *part = {self.partials} + ob * {p.M * p.N} + gm * {p.N} + gn;")
         L.append("    float acc = 0.0f;")
         L.append("    #pragma unroll 8")
-        L.append(f"    for (int s = 0; s < {p.splits}; s++) acc += {self.partials}[s * {n}L + o];")
-        decl = f"    const long ob = o / {MN}, r = o % {MN};"
-        L.append(decl)
-        L.append(f"    const long gm = r / {p.N}, gn = r % {p.N};")
-        L.append("    /*OUTER*/")
+        L.append(f"    for (int s = 0; s < {p.splits}; s++) acc += __ldcg(part + s * {p.outputs}L);")
         self.epilogue("gm", "gn", "acc", "    ")
         L.append("  }")
-        L.append("}")
-        i = L.index("    /*OUTER*/")
-        L[i:i + 1] = _unravel("ob", k.gemm.outer_axes, k.full_shape, "\n".join(L[i + 1:]), "    ")
-        if len(re.findall(r"\bob\b", "\n".join(L))) == 1:  # no outer axes in the epilogue
-            L[L.index(decl)] = f"    const long r = o % {MN};"
-        self.L = saved
-        return L
 
     # the kernel --------------------------------------------------------------------------
     def prologue(self) -> None:
         """Header, tile coordinates (grouped along M for L2 reuse), outer axes."""
         k, p, L = self.k, self.p, self.L
         head = self.lang.kernel_header(k)
-        name = k.name if p.splits == 1 else f"{k.name}_part"
         head[-1] = head[-1].replace(f"void {k.name}(",
-                                    f"void __launch_bounds__({p.threads}) {name}(", 1)
+                                    f"void __launch_bounds__({p.threads}) {k.name}(", 1)
         if p.splits > 1:
             L.append(f"__device__ float {self.partials}[{p.splits * p.outputs}];")
+            L.append(f"__device__ unsigned int {self.count}[{p.tiles[0] * p.tiles[1] * p.outer}];")
         L.extend(head)
         tm, tn = p.tiles
         G = 8
@@ -849,6 +837,8 @@ class _Renderer:
 
     def finish(self) -> str:
         k, L = self.k, self.L
+        if self.p.splits > 1:
+            self.split_finish()
         L.append("}")
         i = L.index("  /*OUTER*/")
         code = "\n".join(L[i + 1:])
@@ -857,8 +847,6 @@ class _Renderer:
         for name in ("ob", "sA", "sB"):  # nvcc warns about unused variables
             if len(re.findall(rf"\b{name}\b", text)) == 1:
                 L = [ln for ln in L if not re.match(rf"\s*const \w+ {name} = ", ln)]
-        if self.p.splits > 1:
-            L = L + self.render_finish()
         return HELPERS + "\n".join(L)
 
     def render_mma(self) -> str:

@@ -627,9 +627,12 @@ class CUDALanguage(CStyleLanguage):
             if G > 1:
                 L.append("  #pragma unroll 4")
                 L.append(f"  for ({it} r = lo + part; r < hi; r += {W}) {{")
-            else:  # a constant trip count: short reductions (a 3x3 window) unroll fully
-                L.append(f"  #pragma unroll {'' if R <= 16 * W else 4}")
+            elif R <= 16 * W:  # a constant trip count: short ones (a 3x3 window) unroll fully
+                L.append("  #pragma unroll")
                 L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
+            else:
+                L.append("  #pragma unroll 4")
+                L.append(f"  for ({it} r = part; r < (active ? {R} : 0); r += {W}) {{")
             L.extend(self._indices("r", red_names, red_sizes, "    "))
             lines, val = self.render_body(rbody, prefix, None, k.bufs, "    ")
             L.extend(lines)
