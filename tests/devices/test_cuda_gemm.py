@@ -335,6 +335,8 @@ def test_split_k_plan(name):
     assert len(re.findall(r'extern "C" __global__', src)) == 1
     assert f"__device__ unsigned int {k.name}_count[{tm * tn * p.outer}];" in src
     assert f"atomicAdd(&{k.name}_count[tile], 1u) == {S - 1}" in src
+    # no static shared memory: with a 48 KiB dynamic tile it would pass the launch's limit
+    assert not re.search(r"^\s*__shared__", src, re.M)
     assert f"__device__ float {k.name}_partials[{S * p.outputs}];" in src
 
 

@@ -785,13 +785,15 @@ class _Renderer:
         runs the epilogue -- no second launch.  Consecutive threads run along N (coalesced
         partial reads and output stores)."""
         p, L = self.p, self.L
+        # the flag lives in the (by now unused) dynamic shared memory: a static __shared__
+        # variable would push a 48 KiB tile past the default limit
         L.append("  __threadfence();")
-        L.append("  __shared__ int tj_last;")
         L.append("  __syncthreads();")
+        L.append("  volatile int *tj_last = (volatile int *)tj_smem;")
         L.append(f"  const int tile = blockIdx.y * {p.tiles[0] * p.tiles[1]} + blockIdx.x;")
-        L.append(f"  if (tid == 0) tj_last = atomicAdd(&{self.count}[tile], 1u) == {p.splits - 1};")
+        L.append(f"  if (tid == 0) *tj_last = atomicAdd(&{self.count}[tile], 1u) == {p.splits - 1};")
         L.append("  __syncthreads();")
-        L.append("  if (!tj_last) return;")
+        L.append("  if (!*tj_last) return;")
         L.append("  __threadfence();")
         L.append(f"  if (tid == 0) {self.count}[tile] = 0u;")
         L.append("  #pragma unroll 2")
