@@ -402,6 +402,7 @@ def _pick_tile(mode: str, M: int, N: int, outer: int, a: _Side, b: _Side) -> tup
         threads = 32 * c[3] * c[4]
         return all(s.plain or R * c[2] // threads <= PREFETCH_MAX
                    for s, R in ((a, c[0]), (b, c[1])))
+
     def width_fits(c):  # 32 wide only for N <= 32, where it is the only width that fits
         return c[1] == 32 if N <= 32 else 64 <= c[1] <= max(64, _pow2ceil(N))
     fits = [c for c in _CONFIGS[2 if mode != "tf32" else 4]
@@ -791,7 +792,8 @@ class _Renderer:
         L.append("  __syncthreads();")
         L.append("  volatile int *tj_last = (volatile int *)tj_smem;")
         L.append(f"  const int tile = blockIdx.y * {p.tiles[0] * p.tiles[1]} + blockIdx.x;")
-        L.append(f"  if (tid == 0) *tj_last = atomicAdd(&{self.count}[tile], 1u) == {p.splits - 1};")
+        L.append(f"  if (tid == 0) *tj_last = "
+                 f"atomicAdd(&{self.count}[tile], 1u) == {p.splits - 1};")
         L.append("  __syncthreads();")
         L.append("  if (!*tj_last) return;")
         L.append("  __threadfence();")
@@ -804,7 +806,8 @@ class _Renderer:
         L.append(f"    const float *part = {self.partials} + ob * {p.M * p.N} + gm * {p.N} + gn;")
         L.append("    float acc = 0.0f;")
         L.append("    #pragma unroll 8")
-        L.append(f"    for (int s = 0; s < {p.splits}; s++) acc += __ldcg(part + s * {p.outputs}L);")
+        L.append(f"    for (int s = 0; s < {p.splits}; s++) "
+                 f"acc += __ldcg(part + s * {p.outputs}L);")
         self.epilogue("gm", "gn", "acc", "    ")
         L.append("  }")
 
