@@ -16,11 +16,14 @@ in ``BK`` slices staged into shared memory:
   computed, and truncated by the tensor cores where they are copied (as in Triton);
 * otherwise (float32 at ``Precision.HIGHEST``) a SIMT kernel: 8x8 outputs per thread,
   exact float32 fused multiply-adds;
-* staging: an operand that is a plain load, affine with unit stride along K or along its
-  rows and 16-byte aligned, is copied with ``cp.async`` in a multi-stage pipeline; any
-  other operand (views with masks, fused elementwise producers, several flattened axes)
-  is computed element by element from its reduce-body uops, the reads running along its
-  unit-stride axis;
+* staging: an operand that is one load whose 16-byte chunks along K or along its rows are
+  contiguous and aligned (reshaped, transposed, flipped or padded views too: a mask that
+  does not depend on the copied axis zero-fills the chunk; rows may be reordered to put
+  the unit-stride axis last), optionally followed by a pointwise function that keeps zero
+  at zero (a fused ReLU, applied to the fragments as they leave shared memory), is copied
+  with ``cp.async`` in a multi-stage pipeline (:class:`_Copy`); any other operand (a fused
+  layer norm, a load along no contiguous axis) is computed element by element from its
+  reduce-body uops, the reads running along its unit-stride axis;
 * edges: out-of-range elements are staged as zeros and the epilogue (the kernel's body,
   which may read other buffers: a bias, a ReLU) stores only in-range outputs; on the tensor
   cores the finished tile passes through shared memory first, so that the epilogue runs

@@ -13,12 +13,15 @@ launches) both follow that plan:
   shuffles (``__shfl_xor_sync``) and, across warps, through shared memory, so that every one
   of the ``W`` threads ends with the final accumulator (later stages and a full epilogue run
   over the reduce space again, spread over the same threads).  Two layouts: ``rows``
-  (consecutive threads walk the reduce space: a row sum) and ``cols`` (consecutive threads
-  are consecutive output points: a column sum, coalesced across threads; ``W = 1`` is one
-  thread per output with a serial loop).  With few outputs and a long reduce space (a full
-  sum) the reduce space is split over ``G`` blocks per output, whose partial results go to a
-  module-global array; the last block to finish (an atomic counter) combines them and runs
-  the epilogue;
+  (consecutive threads walk the reduce space: a row sum; four points per step with 16-byte
+  loads where every load runs contiguously along the innermost reduce axis) and ``cols``
+  (consecutive threads are consecutive output points: a column sum, coalesced across
+  threads; ``W = 1`` is one thread per output with a serial loop); the output axis stored
+  with unit stride runs innermost (``Plan.order``).  With few outputs and a long reduce
+  space (a full sum) the reduce space is split over ``G`` blocks per output, whose partial
+  results go to a module-global array; the last block to finish (an atomic counter)
+  combines them and runs the epilogue;
+* index arithmetic is 32-bit where every address fits (:func:`fits_int32`);
 * sort: one block per row, a stable bottom-up merge sort of the indices in which each
   element finds its place by binary search in the other run (rows up to ``SORT_SHARED``
   in shared memory, longer ones in a module-global scratch area);
