@@ -470,41 +470,67 @@ class CUDALanguage(CStyleLanguage):
         # V points per thread along the last axis: vector loads and store, then the body once
         # per lane in its own scope, every vectorised load replaced by its lane
         last = len(full) - 1
-        ib = {f"i{last}": Var("ib", 0, max(full[-1] - V, 0))}
-        body, slots, loads = list(k.body), {0}, []
-        for i, u in enumerate(body):
-            if u.op == "LOAD" and not u.srcs and self._vector_ok(u.arg[1], u.arg[2], last):
-                slot = u.arg[0]
-                dt = k.bufs[slot][0]
-                S = self.storage(dt)
-                slots.add(slot)
-                loads.append(f"    const tj_vec<{S}, {V}> vl{i} = tj_ld<{S}, {V}>(data{slot} + "
-                             f"({self.index(u.arg[1].substitute(ib))}), aligned);")
-                body[i] = UOp("CONST", u.dtype, (), [_Raw(self.load(dt, f"vl{i}.v[{j}]"))
-                                                     for j in range(V)])
+        which = [i for i, u in enumerate(k.body) if u.op == "LOAD" and not u.srcs
+                 and self._vector_ok(u.arg[1], u.arg[2], last)]
+        body, slots, loads = self._vectorise(k, k.body, which, f"i{last}", full[-1])
+        ib = {f"i{last}": Var("ib", 0, max(full[-1] - V, 0))}  # the store's first lane
         st = body[-1]
         body[-1] = UOp("CAST", body[st.srcs[0]].dtype, st.srcs, None)
         S0 = self.storage(k.bufs[0][0])
         L = self.kernel_header(k, p.block)
-        # the buffers' addresses decide once (a view may start inside an allocation)
-        L.append("  const bool aligned = " + " && ".join(
-            f"(unsigned long)data{s} % {V * np.dtype(k.bufs[s][0]).itemsize} == 0"
-            for s in sorted(slots)) + ";")
+        L.append(self._aligned(k, slots | {0}))
         L.append(loop)
         L.extend(self._indices("gid", names[:-1] + ["ib0"], list(full[:-1]) + [full[-1] // V],
                                "    "))
         L.append(f"    const {it} ib = ib0 * {V};")
         L.extend(loads)
         L.append(f"    tj_vec<{S0}, {V}> vs;")
-        for j in range(V):
-            lane = [UOp(u.op, u.dtype, u.srcs, u.arg[j]) if u.op == "CONST" and
-                    isinstance(u.arg, list) else u for u in body]
-            L.append(f"    {{ [[maybe_unused]] const {it} i{last} = ib + {j};")
-            lines, val = self.render_body(lane, "v", None, k.bufs, "      ")
-            L.extend(lines)
-            L.append(f"      vs.v[{j}] = {self.store(k.bufs[0][0], val)}; }}")
+        L.extend(self._per_lane(k, body, f"i{last}", "v", lambda j, val:
+                                f"vs.v[{j}] = {self.store(k.bufs[0][0], val)};"))
         L.append(f"    tj_st<{S0}, {V}>(data0 + ({self.index(st.arg.substitute(ib))}), vs, aligned);")
         return L + ["  }"]
+
+    def _vectorise(self, k: Kernel, uops: list, which: list, axis: str,
+                   extent: int) -> tuple[list, set, list[str]]:
+        """``VECTOR`` lanes along the loop variable ``axis``: the loads ``which`` of ``uops``
+        become vector loads at ``ib`` (the first lane's point; declarations returned) and,
+        in the returned body, constants holding one value per lane (see :meth:`_lane`);
+        also the buffer slots they read."""
+        V = self.VECTOR
+        ib = {axis: Var("ib", 0, max(extent - V, 0))}
+        body, slots, loads = list(uops), set(), []
+        for i in which:
+            u = body[i]
+            slot = u.arg[0]
+            dt = k.bufs[slot][0]
+            S = self.storage(dt)
+            slots.add(slot)
+            loads.append(f"    const tj_vec<{S}, {V}> vl{i} = tj_ld<{S}, {V}>(data{slot} + "
+                         f"({self.index(u.arg[1].substitute(ib))}), aligned);")
+            body[i] = UOp("CONST", u.dtype, (), [_Raw(self.load(dt, f"vl{i}.v[{j}]"))
+                                                 for j in range(V)])
+        return body, slots, loads
+
+    def _per_lane(self, k: Kernel, body: list, axis: str, prefix: str, consume) -> list[str]:
+        """A body from :meth:`_vectorise` once per lane, each in its own scope with ``axis``
+        at ``ib`` plus the lane; ``consume(lane, value)`` is the scope's last statement."""
+        out = []
+        for j in range(self.VECTOR):
+            lane = [UOp(u.op, u.dtype, u.srcs, u.arg[j]) if u.op == "CONST" and
+                    isinstance(u.arg, list) else u for u in body]
+            out.append(f"    {{ [[maybe_unused]] const {self.index_type} {axis} = ib + {j};")
+            lines, val = self.render_body(lane, prefix, None, k.bufs, "      ")
+            out.extend(lines)
+            out.append(f"      {consume(j, val)} }}")
+        return out
+
+    def _aligned(self, k: Kernel, slots) -> str:
+        """``aligned``: whether every buffer of ``slots`` starts on a vector boundary (decided
+        once per launch: a view may start inside an allocation)."""
+        V = self.VECTOR
+        return "  const bool aligned = " + " && ".join(
+            f"(unsigned long)data{s} % {V * np.dtype(k.bufs[s][0]).itemsize} == 0"
+            for s in sorted(slots)) + ";"
 
     def _vector_loads(self, k: Kernel, p: Plan) -> list[int]:
         """The loads of a "rows" reduction (no stages before it) that read ``VECTOR``
@@ -522,36 +548,18 @@ class CUDALanguage(CStyleLanguage):
         reduce axis: the loads of ``vec`` as vector loads, then the body once per lane."""
         it, V, W = self.index_type, self.VECTOR, p.W
         last = red_names[-1]
-        ib = {last: Var("ib", 0, max(red_sizes[-1] - V, 0))}
-        body, slots, loads = list(k.rbody), set(), []
-        for i in vec:
-            u = body[i]
-            slot = u.arg[0]
-            dt = k.bufs[slot][0]
-            S = self.storage(dt)
-            slots.add(slot)
-            loads.append(f"    const tj_vec<{S}, {V}> vl{i} = tj_ld<{S}, {V}>(data{slot} + "
-                         f"({self.index(u.arg[1].substitute(ib))}), aligned);")
-            body[i] = UOp("CONST", u.dtype, (), [_Raw(self.load(dt, f"vl{i}.v[{j}]"))
-                                                 for j in range(V)])
+        body, slots, loads = self._vectorise(k, k.rbody, vec, last, red_sizes[-1])
         op, dt = k.reduce_op, k.acc_dtype
         hi = "hi" if p.G > 1 else f"(active ? {_prod(red_sizes)} : 0)"
         lo = "lo + " if p.G > 1 else ""
-        L = ["  const bool aligned = " + " && ".join(
-            f"(unsigned long)data{s} % {V * np.dtype(k.bufs[s][0]).itemsize} == 0"
-            for s in sorted(slots)) + ";",
-            f"  {self.type(dt)} acc0 = {self.identity(op, dt)};",
-            "  #pragma unroll 4",
-            f"  for ({it} r = {lo}part * {V}; r < {hi}; r += {W * V}) {{"]
+        L = [self._aligned(k, slots),
+             f"  {self.type(dt)} acc0 = {self.identity(op, dt)};",
+             "  #pragma unroll 4",
+             f"  for ({it} r = {lo}part * {V}; r < {hi}; r += {W * V}) {{"]
         L.extend(self._indices("r", red_names[:-1] + ["ib"], red_sizes, "    "))
         L.extend(loads)
-        for j in range(V):
-            lane = [UOp(u.op, u.dtype, u.srcs, u.arg[j]) if u.op == "CONST" and
-                    isinstance(u.arg, list) else u for u in body]
-            L.append(f"    {{ [[maybe_unused]] const {it} {last} = ib + {j};")
-            lines, val = self.render_body(lane, "r", None, k.bufs, "      ")
-            L.extend(lines)
-            L.append(f"      acc0 = {self.combine(op, 'acc0', val, dt)}; }}")
+        L.extend(self._per_lane(k, body, last, "r", lambda j, val:
+                                f"acc0 = {self.combine(op, 'acc0', val, dt)};"))
         L.append("  }")
         L.extend(self._group_combine(p, op, dt, "acc0", "  "))
         return L
