@@ -88,6 +88,14 @@ CASES = {
     "conv_nhwc_grads": (lambda x, w, g: _flat_grads(x, w, g),
                         (_normal(4, 12, 12, 16), _normal(3, 3, 16, 32), _normal(4, 12, 12, 32)),
                         "tf32"),
+    # warpgroup MMA with ragged edges: 16-bit with N-major B; TF32 with both along K
+    "bf16_wgmma_edges": (lambda a, b: a @ b, (_normal(100, 72, dtype=BF16),
+                                              _normal(72, 136, dtype=BF16)), "bf16"),
+    "tf32_wgmma_edges": (lambda a, b: a @ b.T, (_normal(100, 72), _normal(136, 72)), "tf32"),
+    # TF32 with one operand along M/N: its fragments loaded into registers (b: the warpgroups
+    # run along N, the tile transposed)
+    "tf32_wgmma_regs_b": (lambda a, b: a @ b, (_normal(200, 72), _normal(72, 136)), "tf32"),
+    "tf32_wgmma_regs_a": (lambda a, b: a.T @ b.T, (_normal(72, 136), _normal(200, 72)), "tf32"),
     "highest": (lambda a, b: lax.dot(a, b, precision="highest"),
                 (_normal(200, 130), _normal(130, 150)), "simt"),
     "highest_batched": (lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))),
@@ -140,7 +148,14 @@ def test_float64_stays_on_the_generic_path():
     assert not cuda_gemm.gemm_supported(k)
 
 
-def test_plain_operands_are_copied_asynchronously():
+@pytest.fixture
+def mma_sync(monkeypatch):
+    """The copy analysis as mma.sync sees it: warpgroup MMA (on by default: an H100) turns
+    TF32 operands read along M/N into computed ones (see test_warpgroup_...)."""
+    monkeypatch.setattr(cuda_gemm, "WGMMA", False)
+
+
+def test_plain_operands_are_copied_asynchronously(mma_sync):
     f, args, _ = CASES["tf32_transposed"]
     (k,) = _gemm_kernels(f, *args)
     p = cuda_gemm._plan(k)
@@ -152,7 +167,7 @@ def test_plain_operands_are_copied_asynchronously():
     assert not p.a.plain and not p.b.plain
 
 
-def test_contiguous_axes_flatten_into_plain_operands():
+def test_contiguous_axes_flatten_into_plain_operands(mma_sync):
     for name in ("two_reduce_axes", "two_row_axes"):
         f, args, _ = CASES[name]
         (k,) = _gemm_kernels(f, *args)
@@ -171,7 +186,7 @@ def _stages(f, *args) -> list[str]:
             for k in _gemm_kernels(f, *map(_spec, args))]
 
 
-def test_views_and_pointwise_functions_are_copied():
+def test_views_and_pointwise_functions_are_copied(mma_sync):
     """Operands that are views (heads merged into K, a flipped kernel, a padded window: its
     mask does not depend on the channels, along which the chunks run) are copied with
     cp.async ('c'); a fused ReLU or scaling is applied to the copied values ('f'); a
@@ -240,8 +255,8 @@ def test_tile_size_follows_the_work():
                            _normal(256, n, dtype=BF16))[0] for n in (256, 8192)}
     assert cuda_gemm._plan(ks[256]).BM == 64
     p = cuda_gemm._plan(ks[8192])
-    assert (p.BM, p.BN) == (128, 256) and p.shared_bytes > 48 * 1024
-    assert cuda_gemm.gemm_launch_dims(ks[8192]).grid == ((8192 // 128) * (8192 // 256), 1, 1)
+    assert (p.BM, p.BN) == (256, 128) and p.shared_bytes > 48 * 1024
+    assert cuda_gemm.gemm_launch_dims(ks[8192]).grid == ((8192 // 256) * (8192 // 128), 1, 1)
     # a tall product 64 wide (a convolution's 64 output channels): tiles no wider than it
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 288), _normal(288, 64))
     assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 64)
@@ -252,13 +267,76 @@ def test_tile_size_follows_the_work():
     assert cuda_gemm._plan(k).BN >= 64
 
 
+def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):
+    big = jax.ShapeDtypeStruct((4096, 4096), BF16)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, big, big)
+    p = cuda_gemm._plan(k)
+    assert p.wgmma and p.threads == 32 * p.WM and p.BM == 16 * p.WM
+    assert (not p.a.kmajor, not p.b.kmajor) == (False, True)
+    src = render_source([k])
+    assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in src
+    assert "p, 1, 1, 0, 1;" in src  # A along K, B along N (transposed)
+    x, w = _normal(256, 512), _normal(512, 384)
+    # TF32 reads shared tiles along K only: x @ w.T reads both from shared memory; for x @ w
+    # (w along N) the warpgroups run along N, w's fragments loaded into registers; for
+    # x.T @ w (both along M/N) mma.sync
+    p = cuda_gemm._plan(_gemm_kernels(lambda x, w: x @ w.T, x, w.T)[0])
+    assert p.wgmma and p.wg_regs == ""
+    (k,) = _gemm_kernels(lambda x, w: x @ w, x, w)
+    p = cuda_gemm._plan(k)
+    assert p.wgmma and p.wg_regs == "b" and p.WM == 1 and p.threads == 32 * p.WN
+    assert "m64n64k8.f32.tf32.tf32" in render_source([k])
+    p = cuda_gemm._plan(_gemm_kernels(lambda u, v: u.T @ v.T, x.T, w.T)[0])
+    assert p.wgmma and p.wg_regs == "a" and p.WN == 1
+    assert not cuda_gemm._plan(_gemm_kernels(lambda u, w: u.T @ w, x.T, w)[0]).wgmma
+    # an operand computed element by element or given a function stays on mma.sync
+    for name in ("bf16_edges", "fused_operand", "conv"):
+        f, args, _ = CASES[name]
+        assert not any(cuda_gemm._plan(k).wgmma for k in _gemm_kernels(f, *args)), name
+    assert "wgmma" in cuda_gemm.gemm_describe(k)
+    monkeypatch.setattr(cuda_gemm, "WGMMA", False)  # a GPU without it (not an H100)
+    p = cuda_gemm._plan(k)
+    assert not p.wgmma and "wgmma" not in render_source([k])
+
+
+@pytest.mark.parametrize("dtype,major", [(BF16, "k"), (BF16, "mn"), (np.float32, "k")])
+def test_warpgroup_tiles_have_the_canonical_128_byte_swizzle(dtype, major):
+    """Every element's shared-memory byte offset is the one of the PTX ISA's canonical
+    128-byte-swizzled layout (8-row atoms of 128-byte rows, 16-byte chunks XOR the row
+    within the atom; along M/N, 64-element column blocks LBO = BK * 128 bytes apart)."""
+    a = _normal(256, 512, dtype=dtype)
+    b = _normal(512, 256, dtype=dtype) if major == "mn" else _normal(256, 512, dtype=dtype)
+    f = (lambda a, b: a @ b) if major == "mn" else (lambda a, b: a @ b.T)
+    (k,) = _gemm_kernels(f, a, b)
+    p = cuda_gemm._plan(k)
+    assert p.wgmma
+    r = cuda_gemm._Renderer(CUDALanguage(), k, p)
+    esize, V = p.esize, 16 // p.esize
+    seen = set()
+    for row_mn in range(p.BN):
+        for kk in range(p.BK):
+            if p.b.kmajor:
+                got = eval(r.chunk(p.b, str(row_mn), str(kk // V))) * 16 + kk % V * esize
+                atom = (row_mn // 8) * 1024 + (row_mn % 8) * 128
+                want = atom + ((kk // V) ^ (row_mn % 8)) * 16 + kk % V * esize
+            else:
+                got = eval(r.chunk(p.b, str(kk), str(row_mn // V))) * 16 + row_mn % V * esize
+                block = (row_mn // 64) * p.BK * 128 + (kk // 8) * 1024 + (kk % 8) * 128
+                want = block + (((row_mn % 64) // V) ^ (kk % 8)) * 16 + row_mn % V * esize
+            assert got == want, (row_mn, kk)
+            seen.add(got)
+    assert len(seen) == p.BN * p.BK and max(seen) < p.BN * p.BK * esize
+
+
 def _tile_configs(monkeypatch, which: str):
     """Force the largest ('big'), middle or smallest tile configuration for tests (unsplit:
     the split-K tests below cover splitting)."""
     monkeypatch.setattr(cuda_gemm, "NUM_SMS", {"big": 0, "small": 10 ** 9}.get(which, 0))
     monkeypatch.setattr(cuda_gemm, "SPLIT_MIN_K", 1 << 40)
     if which == "mid":
-        monkeypatch.setattr(cuda_gemm, "_CONFIGS", {e: c[1:] for e, c in cuda_gemm._CONFIGS.items()})
+        for name in ("_CONFIGS", "_WG_CONFIGS"):
+            configs = getattr(cuda_gemm, name)
+            monkeypatch.setattr(cuda_gemm, name, {e: c[1:] for e, c in configs.items()})
 
 
 @needs_nvcc
@@ -303,7 +381,7 @@ SPLIT = {
     "f16_edges": (_wgrad, (_normal(3000, 37, dtype=np.float16),
                            _normal(3000, 55, dtype=np.float16)), "f16", 11),
     "tf32_edges": (_wgrad, (_normal(3001, 37), _normal(3001, 55)), "tf32", 11),
-    "simt": (_dot_hi, (_normal(100, 9000), _normal(9000, 70)), "simt", 35),
+    "simt": (_dot_hi, (_normal(100, 9000), _normal(9000, 70)), "simt", 32),
     "simt_batched": (lambda a, b, c: jax.nn.relu(
         lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))), precision="highest") + c),
         (_normal(3, 64, 4096), _normal(3, 4096, 48), _normal(48)), "simt", 16),
@@ -324,8 +402,10 @@ def test_split_k_plan(name):
     assert tm * tn * p.outer < 2 * cuda_gemm.NUM_SMS  # few blocks before
     C = p.kchunk  # chunks of whole k-slices cover K once, at least SPLIT_MIN_K long
     assert C % p.BK == 0 and C >= cuda_gemm.SPLIT_MIN_K and (S - 1) * C < p.K <= S * C
-    # after: at least a block per SM, unless K has no room for more chunks
-    assert tm * tn * p.outer * S >= cuda_gemm.NUM_SMS or (S + 1) * cuda_gemm.SPLIT_MIN_K > p.K
+    # after: at least a block per SM, unless K has no room for more chunks (of at least
+    # SPLIT_MIN_K, each rounded up to whole k-slices)
+    MIN = cuda_gemm.SPLIT_MIN_K
+    assert tm * tn * p.outer * S >= cuda_gemm.NUM_SMS or S * (MIN + p.BK) >= p.K // MIN * MIN
     assert 4 * S * p.outputs <= cuda_gemm.SPLIT_MAX_BYTES
     # one launch: a block per tile, outer index and chunk; the last of a tile finishes it
     ((name, dims),) = cuda_gemm.gemm_launches(k)
@@ -390,7 +470,7 @@ def test_split_k_in_the_workloads():
     assert got[(2048, 768, 256)] == 1  # K too short
 
 
-def test_workload_operands_are_all_copied():
+def test_workload_operands_are_all_copied(mma_sync):
     """Every operand of the workloads' matmuls and convolutions, forward and backward, is
     staged with cp.async: none is computed element by element."""
     stages = {k.name: cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0]
@@ -455,7 +535,8 @@ def _check(name, got, f, args, mode):
 
 
 # every tile configuration on a few cases covering the staging paths
-TILED = ["bf16", "f16_transposed", "tf32_transposed", "tf32_edges", "bf16_edges", "conv"]
+TILED = ["bf16", "f16_transposed", "tf32_transposed", "tf32_edges", "bf16_edges", "conv",
+         "bf16_wgmma_edges", "tf32_wgmma_edges", "tf32_wgmma_regs_b", "tf32_wgmma_regs_a"]
 
 
 @needs_cuda
@@ -591,28 +672,38 @@ def _bench(sweep=False):
     except ImportError:
         torch = None
     if sweep:  # every tile configuration on 8192^2 (python tests/devices/test_cuda_gemm.py --sweep)
-        saved = cuda_gemm._CONFIGS
-        configs = {2: [(128, 256, 64, 2, 4, 3), (128, 256, 32, 2, 4, 4), (256, 128, 64, 4, 2, 3),
-                       (128, 128, 64, 2, 2, 3), (128, 128, 32, 2, 2, 4), (128, 256, 64, 2, 4, 4),
-                       (256, 128, 32, 4, 2, 4)],
-                   4: [(128, 256, 32, 2, 4, 3), (128, 256, 16, 2, 4, 4), (256, 128, 32, 4, 2, 3),
-                       (128, 128, 32, 2, 2, 3), (128, 256, 32, 2, 4, 4), (256, 128, 32, 4, 2, 4)]}
+        saved = cuda_gemm._CONFIGS, cuda_gemm._WG_CONFIGS
+        configs = {2: [(128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4)],
+                   4: [(128, 256, 32, 2, 4, 3), (128, 128, 32, 2, 2, 3)]}
+        wg_configs = {2: [(128, 256, 64, 8, 1, 4), (128, 256, 64, 8, 1, 3), (256, 128, 64, 16, 1, 4),
+                          (128, 128, 64, 8, 1, 6), (128, 128, 64, 8, 1, 4)],
+                      4: [(256, 128, 32, 16, 1, 4), (128, 256, 32, 8, 1, 4), (128, 128, 32, 8, 1, 4)]}
         for name in ("bf16", "tf32"):
             dt, prec = PRODUCTS[name]
             esize = 4 if name == "tf32" else 2
-            for cfg in configs[esize]:
-                cuda_gemm._CONFIGS = {esize: (cfg,)}
-                try:
-                    tf, err = _bench_one(d, _square_kernel(8192, dt, prec), 8192)
-                    print(f"sweep 8192 {name:5s} {cfg} {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})",
-                          flush=True)
-                except Exception as e:  # e.g. too much shared memory
-                    print(f"sweep 8192 {name:5s} {cfg} failed: {str(e)[:200]}", flush=True)
-        cuda_gemm._CONFIGS = saved
+            for wg, cfgs in ((False, configs), (True, wg_configs)):
+                for cfg in cfgs.get(esize, ()):
+                    cuda_gemm._CONFIGS = {esize: (cfg,)}
+                    cuda_gemm._WG_CONFIGS = {esize: (cfg,)}
+                    cuda_gemm.WGMMA = wg
+                    try:
+                        tf, err = _bench_one(d, _square_kernel(8192, dt, prec), 8192)
+                        print(f"sweep 8192 {name:5s} {'wgmma' if wg else 'mma'} {cfg} {tf:7.1f} "
+                              f"TFLOP/s (err/sqrt(K) {err:.1e})", flush=True)
+                    except Exception as e:  # e.g. too much shared memory
+                        print(f"sweep 8192 {name:5s} {cfg} failed: {str(e)[:200]}", flush=True)
+        cuda_gemm._CONFIGS, cuda_gemm._WG_CONFIGS = saved
+        cuda_gemm.WGMMA = True
+        saved_bk = cuda_gemm.SIMT_BK
+        for bk in (8, 16, 32):
+            cuda_gemm.SIMT_BK = bk
+            tf, err = _bench_one(d, _square_kernel(8192, np.float32, "highest"), 8192)
+            print(f"sweep 8192 simt BK={bk} {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})", flush=True)
+        cuda_gemm.SIMT_BK = saved_bk
     for n in (8192, 4096, 1024):
         for name, (dt, prec) in PRODUCTS.items():
             k = _square_kernel(n, dt, prec)
-            mode = cuda_gemm._plan(k).mode
+            mode = cuda_gemm._plan(k).mode + (" wgmma" if cuda_gemm._plan(k).wgmma else "")
             tf, err = _bench_one(d, k, n)
             line = f"{n:5d} {name:13s} tinyjax[{mode}] {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})"
             if torch is not None:

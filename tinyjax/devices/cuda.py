@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tinyjax.devices import cuda_gemm
 from tinyjax.devices.cuda_render import CUDALanguage, describe_launch, render_source
 from tinyjax.lowering.kernel import Kernel
 
@@ -229,6 +230,8 @@ class CUDADevice:
         from tinyjax.devices.cuda_driver import driver, nvrtc
         self.driver = driver()
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
+        if self.driver.compute_capability != (9, 0):  # warpgroup MMA is Hopper's (sm_90a)
+            cuda_gemm.WGMMA = False
         self._modules: dict[str, object] = {}
         self.pool = _Pool(self.driver)
         self._scalars: dict = {}

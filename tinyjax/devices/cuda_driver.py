@@ -144,7 +144,10 @@ class Driver:
 
     @property
     def arch(self) -> str:
-        return "sm_%d%d" % self.compute_capability
+        """The compile target: ``sm_90a`` on Hopper (its warpgroup MMA instructions exist only
+        in the architecture-specific target), else ``sm_XY``."""
+        cc = self.compute_capability
+        return "sm_%d%d" % cc + ("a" if cc == (9, 0) else "")
 
     def load_module(self, image: bytes) -> ctypes.c_void_p:
         mod = ctypes.c_void_p()

@@ -40,6 +40,7 @@ float64, kernels whose outer axes exceed the grid and thin products (M, N or K b
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -95,6 +96,52 @@ TJ_MMA(tj_mma_tf32, "m16n8k8", "tf32")
 """
 
 
+WG_HELPERS = r"""
+#ifndef TJ_WG_HELPERS
+#define TJ_WG_HELPERS
+/* a shared-memory matrix descriptor: 128-byte swizzle, 8-row atoms 1024 bytes apart (SBO),
+   64-element column blocks lbo bytes apart (MN-major tiles) */
+__device__ __forceinline__ uint64_t tj_wg_desc(uint32_t addr, uint32_t lbo) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
+         ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+/* keeps the compiler from moving the accumulators across the asynchronous MMAs */
+template <int N> __device__ __forceinline__ void tj_wg_fence_acc(float (&acc)[N]) {
+  #pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(acc[i]) :: "memory");
+}
+#endif
+"""
+
+
+def _wgmma_name(mode: str, N: int, ta, tb: int) -> str:
+    return f"tj_wgmma_{mode}_n{N}_{ta}{tb}"
+
+
+def _wgmma_source(mode: str, N: int, ta, tb: int) -> str:
+    """The device function issuing one ``wgmma.mma_async`` m64 x ``N`` x k (16, TF32: 8),
+    accumulating into ``acc``; ``ta``/``tb``: the operand's tile runs along M/N (16-bit only),
+    ``ta == "r"``: the m64 operand comes from registers (four 32-bit values, TF32)."""
+    name = _wgmma_name(mode, N, ta, tb)
+    n = N // 2
+    regs = ", ".join(f"%{i}" for i in range(n))
+    shape, kind = (f"m64n{N}k8", "tf32") if mode == "tf32" else (f"m64n{N}k16", mode)
+    trans = "" if mode == "tf32" else f", {ta}, {tb}"
+    outs = ", ".join(f'"+f"(d[{i}])' for i in range(n))
+    if ta == "r":
+        a, a_arg, ins = (f"{{%{n}, %{n + 1}, %{n + 2}, %{n + 3}}}", "const uint32_t (&a)[4]",
+                         '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), ')
+        nb = n + 4
+    else:
+        a, a_arg, ins, nb = f"%{n}", "uint64_t a", '"l"(a), ', n + 1
+    return (f"#ifndef {name.upper()}\n#define {name.upper()}\n"
+            f"__device__ __forceinline__ void {name}(float (&d)[{n}], {a_arg}, uint64_t db) {{\n"
+            f'  asm volatile("{{ .reg .pred p; setp.ne.b32 p, %{nb + 1}, 0; '
+            f"wgmma.mma_async.sync.aligned.{shape}.f32.{kind}.{kind} {{{regs}}}, {a}, %{nb}, "
+            f'p, 1, 1{trans}; }}"\n'
+            f'    : {outs}\n    : {ins}"l"(db), "r"(1));\n}}\n#endif')
+
+
 # ---- analysis ---------------------------------------------------------------------------------
 
 def _half(dt) -> Optional[str]:
@@ -134,6 +181,8 @@ class _Plan:
     kchunk: int = 0        # K per chunk (a multiple of BK) when split
     kaxes: tuple = ()      # the reduce axes in the order K flattens them (see _k_orders)
     index: str = "long"    # the C type of index arithmetic: "int" where no value can overflow it
+    wgmma: bool = False    # warpgroup MMA (sm_90a): WM (WN) warps of 16 rows (columns) each
+    wg_regs: str = ""      # its operand loaded into registers ('a'/'b'; see _wgmma_regs)
 
     @property
     def outputs(self) -> int:
@@ -165,6 +214,8 @@ class _Plan:
     @property
     def shared_bytes(self) -> int:
         tiles = self.stages * (self.tile_elems(self.a) + self.tile_elems(self.b)) * self.esize
+        if self.wgmma:  # the stages start at the next 1024-byte boundary (the swizzle atom)
+            tiles += WG_ALIGN
         return tiles if self.mode == "simt" else max(tiles, self.BM * self.out_ld * 4)
 
 
@@ -393,10 +444,20 @@ _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 
                 (128, 32, 32, 4, 1, 3), (64, 64, 32, 2, 2, 3))}
 
 
+# warpgroup MMA (wgmma, sm_90a): (BM, BN, BK, warps along M (16 rows each), 1, stages); a
+# k-slice's rows are 128 bytes (the 128-byte swizzle atom), so BK = 64 (16-bit) or 32 (TF32)
+_WG_CONFIGS = {e: ((256, 128, bk, 16, 1, 4), (128, 128, bk, 8, 1, 4), (128, 64, bk, 8, 1, 4),
+                   (64, 128, bk, 4, 1, 4), (64, 64, bk, 4, 1, 4)) for e, bk in ((2, 64), (4, 32))}
+WGMMA = os.environ.get("TINYJAX_CUDA_WGMMA", "1") != "0"  # the target has it (an H100: sm_90a)
+WG_ALIGN = 1024
+
+
+SIMT_BK = 32  # the SIMT kernel's k-slice (128 x 128 tiles)
 PREFETCH_MAX = 16  # elements per thread of a computed operand's k-slice (registers)
 
 
-def _pick_tile(mode: str, M: int, N: int, outer: int, a: _Side, b: _Side) -> tuple:
+def _pick_tile(mode: str, M: int, N: int, outer: int, a: _Side, b: _Side,
+               configs: dict) -> tuple:
     """The largest tile that still gives two blocks per SM, among those not wider than the
     product (a 256-wide tile of a 64-wide product would multiply zeros; 32 wide for N <= 32:
     a convolution's 32 channels) and whose computed operands' prefetch fits in PREFETCH_MAX
@@ -408,13 +469,31 @@ def _pick_tile(mode: str, M: int, N: int, outer: int, a: _Side, b: _Side) -> tup
 
     def width_fits(c):  # 32 wide only for N <= 32, where it is the only width that fits
         return c[1] == 32 if N <= 32 else 64 <= c[1] <= max(64, _pow2ceil(N))
-    fits = [c for c in _CONFIGS[2 if mode != "tf32" else 4]
-            if c[0] <= max(64, _pow2ceil(M)) and width_fits(c)
-            and prefetch_fits(c)] or [_CONFIGS[2 if mode != "tf32" else 4][-1]]
+    candidates = configs[2 if mode != "tf32" else 4]
+    fits = [c for c in candidates if c[0] <= max(64, _pow2ceil(M)) and width_fits(c)
+            and prefetch_fits(c)] or [candidates[-1]]
     for c in fits:
         if -(-M // c[0]) * -(-N // c[1]) * outer >= 2 * NUM_SMS:
             return c
     return fits[-1]
+
+
+def _wgmma_regs(mode: str, N: int, a: _Side, b: _Side) -> Optional[str]:
+    """How warpgroup MMA takes the operands, or None where it does not apply: both must be
+    copied with cp.async with no function applied.  The warpgroup multiplies an m64 x k
+    operand (shared memory or registers) by a k x n one (shared memory): ``""``, both read
+    from shared memory as they are (16-bit types, in either orientation; TF32 only along K);
+    ``"a"``/``"b"``: TF32 with that operand along M/N, loaded into registers as the m64 side
+    (``"b"``: the warpgroup computes the transposed tile), the other along K."""
+    if not WGMMA or N <= 32 or mode not in ("bf16", "f16", "tf32"):
+        return None
+    if not all(s.plain and not s.plain.fn for s in (a, b)):
+        return None
+    if mode != "tf32" or (a.kmajor and b.kmajor):
+        return ""
+    if a.kmajor != b.kmajor:
+        return "b" if a.kmajor else "a"
+    return None
 
 
 def _pow2ceil(n: int) -> int:
@@ -446,10 +525,16 @@ def _plan(k: Kernel) -> Optional[_Plan]:
     a, b, kaxes = _sides(k, mode)
     index = _index_type(k, M, N, K, outer)
     if mode == "simt":
-        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, 8, 1, 1, 2, kaxes=kaxes,
+        return _split(_Plan(mode, a, b, M, N, K, outer, 128, 128, SIMT_BK, 1, 1, 2, kaxes=kaxes,
                             index=index))
-    p = _Plan(mode, a, b, M, N, K, outer, *_pick_tile(mode, M, N, outer, a, b), kaxes=kaxes,
-              index=index)
+    regs = _wgmma_regs(mode, N, a, b)
+    configs = _CONFIGS if regs is None else _WG_CONFIGS
+    if regs == "b":  # warpgroups along N: the tiles transposed
+        configs = {e: tuple((c[1], c[0], c[2], c[4], c[3], c[5]) for c in cs)
+                   for e, cs in configs.items()}
+    tile = _pick_tile(mode, M, N, outer, a, b, configs)
+    p = _Plan(mode, a, b, M, N, K, outer, *tile, kaxes=kaxes, index=index,
+              wgmma=regs is not None, wg_regs=regs or "")
     if p.tiles[0] * p.tiles[1] >= 1 << 31:
         return None
     return _split(p)
@@ -490,7 +575,8 @@ def gemm_describe(k: Kernel) -> str:
     stage = "".join(("f" if s.plain.fn else "c") if s.plain else "e" for s in (p.a, p.b))
     split = f" split {p.splits}" if p.splits > 1 else ""
     outer = f"x{p.outer}" if p.outer > 1 else ""
-    return (f"gemm {p.mode} {p.BM}x{p.BN}x{p.BK} stage {stage} "
+    mma = " wgmma" if p.wgmma else ""
+    return (f"gemm {p.mode}{mma} {p.BM}x{p.BN}x{p.BK} stage {stage} "
             f"{p.M}x{p.N}x{p.K}{outer}{split}")
 
 
@@ -558,14 +644,22 @@ class _Renderer:
         chunks instead."""
         _, cpr = self.geometry(s)
         if self.p.mode == "tf32" and not s.kmajor:
+            if self.p.wgmma:  # warpgroup MMA's register operand: 64-bit loads of rows k..k+3
+                return f"((({row}) & 1) << 2)"
             return f"((({row}) & 3) << 1)"
         if cpr >= 8:
             return f"(({row}) & 7)"
         return f"(((({row}) * {cpr}) >> 3) & 7)"
 
     def chunk(self, s: _Side, row: str, ch: str) -> str:
-        """The physical chunk index of logical chunk ``ch`` of tile row ``row``."""
+        """The physical chunk index of logical chunk ``ch`` of tile row ``row``.  Warpgroup
+        MMA reads the 128-byte swizzle's canonical layouts: a tile along K is that already
+        (rows of 8 chunks, 8-row atoms); one along M/N is cut into 64-element column blocks,
+        each its k rows of 8 chunks in turn."""
         _, cpr = self.geometry(s)
+        if self.p.wgmma and not s.kmajor and self.p.mode != "tf32" and cpr > 8:
+            block = f"(({ch}) >> 3) * {self.p.BK * 8}"
+            return f"({block} + ((({row}) * 8 + (({ch}) & 7)) ^ (({row}) & 7)))"
         return f"((({row}) * {cpr} + ({ch})) ^ {self.key(s, row)})"
 
     def elem(self, s: _Side, row: str, col: str) -> str:
@@ -660,10 +754,11 @@ class _Renderer:
         R = p.BM if s.name == "a" else p.BN
         r0 = "tm_m0" if s.name == "a" else "tn_n0"
         k0 = f"({self.k0}({kt})) * {p.BK}"
+        e = f"{ind}const int e = tid + q * {p.threads}"
         if s.kmajor:
-            return [f"{ind}const int e = tid + q * {p.threads}, row = e / {p.BK}, col = e % {p.BK};",
+            return [f"{e}, row = e / {p.BK}, col = e % {p.BK};",
                     f"{ind}const {p.index} gr = {r0} + row, gk = {k0} + col;"]
-        return [f"{ind}const int e = tid + q * {p.threads}, row = e / {R}, col = e % {R};",
+        return [f"{e}, row = e / {R}, col = e % {R};",
                 f"{ind}const {p.index} gr = {r0} + col, gk = {k0} + row;"]
 
     def stage_computed(self, s: _Side, dst: str, kt: str, ind: str, regs: Optional[str] = None):
@@ -855,7 +950,7 @@ class _Renderer:
         for name in ("ob", "sA", "sB"):  # nvcc warns about unused variables
             if len(re.findall(rf"\b{name}\b", text)) == 1:
                 L = [ln for ln in L if not re.match(rf"\s*const \w+ {name} = ", ln)]
-        return HELPERS + "\n".join(L)
+        return HELPERS + (WG_HELPERS if self.p.wgmma else "") + "\n".join(L)
 
     def render_mma(self) -> str:
         p, L = self.p, self.L
@@ -936,15 +1031,119 @@ class _Renderer:
                 self.store_regs(s, f"({base} + ns * {n})", regs, "nk", "      ")
             L.append("    }")
         L.append("  }")
-        self.store_tile(MT, NT, WTM, WTN)
+        self.mma_store(MT, NT, WTM, WTN)
         return self.finish()
 
-    def store_tile(self, MT: int, NT: int, WTM: int, WTN: int) -> None:
-        """The accumulators into shared memory (the pipeline's stages are free by now), then
-        the epilogue with consecutive threads along N: coalesced stores (and epilogue reads),
-        whatever the fragments' layout."""
+    def render_wgmma(self) -> str:
+        """Warpgroup MMA (sm_90a): each warpgroup (4 warps) multiplies 64 rows of its m64
+        operand (``a``, or ``b`` for the transposed tile) by all of the other's tile with
+        ``wgmma.mma_async``; the n operand is read from shared memory through descriptors,
+        the m64 one too, or from registers (TF32 along M/N: see :meth:`wgmma_fragments`).
+        Every thread copies k-slices with cp.async, S - 2 ahead: slice kt + S - 2 goes into
+        the stage of slice kt - 2, whose MMAs every warpgroup has waited for before the
+        barrier of slice kt (one MMA group stays in flight, none when registers feed it: the
+        next slice's fragments reuse them)."""
         p, L = self.p, self.L
-        ld = p.out_ld
+        S, KT = p.stages, self.KT
+        mm, nn = (p.b, p.a) if p.wg_regs == "b" else (p.a, p.b)
+        size = {"a": p.tile_elems(p.a) * p.esize, "b": p.tile_elems(p.b) * p.esize}
+        KS = 16 if p.esize == 2 else 8
+        width = p.BM if mm is p.b else p.BN  # the instruction's n
+        tm, tn = ("r" if p.wg_regs else int(not mm.kmajor)), int(not nn.kmajor)
+        fn = _wgmma_name(p.mode, width, tm, tn)
+        self.prologue()
+        L.insert(0, _wgmma_source(p.mode, width, tm, tn))
+        L.append(f"  unsigned char *const tiles = tj_smem + (({WG_ALIGN} - (tj_smem_addr(tj_smem) & "
+                 f"{WG_ALIGN - 1})) & {WG_ALIGN - 1});")
+        L.append(f"  const uint32_t sA = tj_smem_addr(tiles), sB = sA + {S * size['a']};")
+        L.append("  const int warp = tid >> 5, lane = tid & 31;")
+        if not p.wg_regs:
+            L.append("  const int wg = warp >> 2;")
+        n = width // 2  # accumulators per thread: 64 x width over 128 threads
+        L.append(f"  float acc[{n}];")
+        L.append("  #pragma unroll")
+        L.append(f"  for (int i = 0; i < {n}; i++) acc[i] = 0.0f;")
+
+        def stage_async(stage, kt, ind):
+            for s_ in (p.a, p.b):
+                self.stage_plain(s_, stage, kt, ind)
+            L.append(f"{ind}tj_cp_async_commit();")
+
+        L.append("  #pragma unroll")
+        L.append(f"  for (int st = 0; st < {S - 2}; st++) {{")
+        L.append(f"    if (st < {KT}) {{")
+        stage_async("st", "st", "      ")
+        L.append("    } else tj_cp_async_commit();")
+        L.append("  }")
+        L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
+        L.append(f'    asm volatile("cp.async.wait_group {S - 3};");')
+        L.append('    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");')
+        L.append("    __syncthreads();")
+        L.append(f"    const int nk = kt + {S - 2}, cs = kt % {S};")
+        L.append(f"    if (nk < {KT}) {{")
+        stage_async(f"nk % {S}", "nk", "      ")
+        L.append("    } else tj_cp_async_commit();")
+        if p.wg_regs:
+            self.wgmma_fragments(mm, KS, "    ")
+        L.append("    tj_wg_fence_acc(acc);")
+        L.append('    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");')
+        L.append("    #pragma unroll")
+        L.append(f"    for (int ks = 0; ks < {p.BK // KS}; ks++) {{")
+        for s_, name in ((mm, "da"), (nn, "db")):
+            if s_ is mm and p.wg_regs:
+                continue
+            # along K: rows of 128 bytes, a k-step 2 * 16 bytes in; along M/N: k rows of
+            # 64-element blocks (LBO apart), a k-step KS rows down; the m64 operand's
+            # warpgroup 64 rows in
+            lbo = p.BK * 128
+            if s_.kmajor:
+                off, lbo = "ks * 32" + (" + wg * 8192" if s_ is mm else ""), 16
+            else:
+                off = f"ks * {KS * 128}" + (f" + wg * {lbo}" if s_ is mm else "")
+            base = "sA" if s_ is p.a else "sB"
+            L.append(f"      const uint64_t {name} = tj_wg_desc({base} + cs * {size[s_.name]} + "
+                     f"{off}, {lbo});")
+        L.append(f"      {fn}(acc, {'af[ks]' if p.wg_regs else 'da'}, db);")
+        L.append("    }")
+        L.append('    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");')
+        L.append(f'    asm volatile("wgmma.wait_group.sync.aligned {0 if p.wg_regs else 1};" '
+                 f'::: "memory");')
+        L.append("    tj_wg_fence_acc(acc);")
+        L.append("  }")
+        L.append('  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");')
+        L.append("  tj_wg_fence_acc(acc);")
+        # accumulator i: row gq or gq + 8 (i % 4 >= 2) of the warp's 16, column
+        # (i / 4) * 8 + tq * 2 + i % 2; register fragments hold rows 2 gq and 2 gq + 1
+        rows = ("warp * 16 + gq * 2 + ((i & 3) >> 1)" if p.wg_regs else
+                "warp * 16 + gq + ((i & 3) >> 1) * 8")
+        cols = "(i >> 2) * 8 + tq * 2 + (i & 1)"
+        if mm is p.b:
+            rows, cols = cols, rows
+        self.store_tile((("i", n),), "acc[i]", rows, cols)
+        return self.finish()
+
+    def wgmma_fragments(self, s: _Side, KS: int, ind: str) -> None:
+        """The TF32 m64 operand's register fragments ``af[ks][4]`` of every k-step of stage
+        ``cs``: row gq of a warp's 16 (and gq + 8) at k = tq (and tq + 4), here rows 2 gq
+        and 2 gq + 1 (one 64-bit load from the tile along M/N; the epilogue undoes the
+        permutation)."""
+        p, L = self.p, self.L
+        base = "As" if s is p.a else "Bs"
+        T = f"((const float *)tiles + {0 if s is p.a else p.stages * p.tile_elems(p.a)})"
+        L.append(f"{ind}const float *{base}t = {T} + cs * {p.tile_elems(s)};")
+        L.append(f"{ind}uint32_t af[{p.BK // KS}][4];")
+        L.append(f"{ind}#pragma unroll")
+        L.append(f"{ind}for (int ks = 0; ks < {p.BK // KS}; ks++) {{")
+        L.append(f"{ind}  const int kr = ks * 8 + (lane & 3), r0 = warp * 16 + (lane >> 2) * 2;")
+        L.append(f"{ind}  const uint2 lo = *(const uint2 *)({base}t + {self.elem(s, 'kr', 'r0')});")
+        L.append(f"{ind}  const uint2 hi = *(const uint2 *)({base}t + {self.elem(s, 'kr + 4', 'r0')});")
+        L.append(f"{ind}  af[ks][0] = lo.x; af[ks][1] = lo.y; af[ks][2] = hi.x; af[ks][3] = hi.y;")
+        L.append(f"{ind}}}")
+
+    def mma_store(self, MT: int, NT: int, WTM: int, WTN: int) -> None:
+        """:meth:`store_tile` of ``mma.sync``'s accumulators ``acc[i][j][r]``: m16 tile i, n8
+        tile j, fragment element r."""
+        p = self.p
         # TF32 tiles read with 128-bit loads along M/N permute the fragments' rows/columns
         if p.mode == "tf32" and not p.a.kmajor:
             mrow = f"wm * {WTM} + (i >> 1) * 32 + gq * 4 + (i & 1) * 2 + (r >> 1)"
@@ -954,18 +1153,24 @@ class _Renderer:
             ncol = f"wn * {WTN} + (j >> 2) * 32 + (tq * 2 + (r & 1)) * 4 + (j & 3)"
         else:
             ncol = f"wn * {WTN} + j * 8 + tq * 2 + (r & 1)"
+        self.store_tile((("i", MT), ("j", NT), ("r", 4)), "acc[i][j][r]", mrow, ncol)
+
+    def store_tile(self, loops, acc: str, mrow: str, ncol: str) -> None:
+        """The accumulators ``acc`` (over the nested ``loops``, (variable, extent) pairs) into
+        shared memory at (``mrow``, ``ncol``) (the pipeline's stages are free by now), then
+        the epilogue with consecutive threads along N: coalesced stores (and epilogue reads),
+        whatever the fragments' layout."""
+        p, L = self.p, self.L
+        ld = p.out_ld
         L.append('  asm volatile("cp.async.wait_group 0;");')
         L.append("  __syncthreads();")
         L.append("  float *Cs = (float *)tj_smem;")
         L.append("  const int gq = lane >> 2, tq = lane & 3;")
-        L.append("  #pragma unroll")
-        L.append(f"  for (int i = 0; i < {MT}; i++) {{")
-        L.append("  #pragma unroll")
-        L.append(f"  for (int j = 0; j < {NT}; j++) {{")
-        L.append("  #pragma unroll")
-        L.append("  for (int r = 0; r < 4; r++) {")
-        L.append(f"    Cs[({mrow}) * {ld} + {ncol}] = acc[i][j][r];")
-        L.append("  }}}")
+        for var, n in loops:
+            L.append("  #pragma unroll")
+            L.append(f"  for (int {var} = 0; {var} < {n}; {var}++) {{")
+        L.append(f"    Cs[({mrow}) * {ld} + {ncol}] = {acc};")
+        L.append("  " + "}" * len(loops))
         L.append("  __syncthreads();")
         L.append("  #pragma unroll 4")
         L.append(f"  for (int e = tid; e < {p.BM * p.BN}; e += {p.threads}) {{")
@@ -1098,4 +1303,6 @@ def render_gemm(lang, k: Kernel) -> str:
     if p is None:
         raise NotImplementedError(f"cuda: {k.name} is not a supported matmul kernel")
     r = _Renderer(lang, k, p)
-    return r.render_simt() if p.mode == "simt" else r.render_mma()
+    if p.mode == "simt":
+        return r.render_simt()
+    return r.render_wgmma() if p.wgmma else r.render_mma()
