@@ -14,6 +14,12 @@ in ``BK`` slices staged into shared memory:
   fragments, whose rows/columns are permuted to match), the tile is XOR-swizzled so those
   reads are free of bank conflicts; TF32 operands are rounded to nearest where they are
   computed, and truncated by the tensor cores where they are copied (as in Triton);
+* warpgroup MMA (``wgmma.mma_async``, Hopper: ``sm_90a``; :data:`WGMMA`) in place of
+  ``mma.sync`` when both operands are copied with ``cp.async`` and need no function: a
+  warpgroup (4 warps) multiplies 64 rows by the whole tile, both operands read from shared
+  memory through descriptors (the tiles in the 128-byte swizzle's canonical layouts), or
+  for TF32, whose shared tiles must run along K, an operand along M/N from registers
+  (:func:`_wgmma_regs`);
 * otherwise (float32 at ``Precision.HIGHEST``) a SIMT kernel: 8x8 outputs per thread,
   exact float32 fused multiply-adds;
 * staging: an operand that is one load whose 16-byte chunks along K or along its rows are
@@ -448,7 +454,8 @@ _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 
 # k-slice's rows are 128 bytes (the 128-byte swizzle atom), so BK = 64 (16-bit) or 32 (TF32)
 _WG_CONFIGS = {e: ((256, 128, bk, 16, 1, 4), (128, 128, bk, 8, 1, 4), (128, 64, bk, 8, 1, 4),
                    (64, 128, bk, 4, 1, 4), (64, 64, bk, 4, 1, 4)) for e, bk in ((2, 64), (4, 32))}
-WGMMA = os.environ.get("TINYJAX_CUDA_WGMMA", "1") != "0"  # the target has it (an H100: sm_90a)
+# the target has warpgroup MMA (an H100: sm_90a; CUDADevice turns it off on other GPUs)
+WGMMA = os.environ.get("TINYJAX_CUDA_WGMMA", "1") != "0"
 WG_ALIGN = 1024
 
 
