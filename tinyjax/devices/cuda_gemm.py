@@ -1244,7 +1244,7 @@ class _Renderer:
 
     def render_simt(self) -> str:
         """128x128 tiles, 256 threads of 8x8 outputs (rows ty*4.., 64+ty*4..; columns alike),
-        K in slices of 8 through two shared buffers, the next slice prefetched into
+        K in slices of SIMT_BK through two shared buffers, the next slice prefetched into
         registers while this one is multiplied."""
         p, L = self.p, self.L
         a, b = p.a, p.b
@@ -1259,18 +1259,19 @@ class _Renderer:
         L.append("    #pragma unroll")
         L.append("    for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;")
         L.append("  }")
-        self.declare_regs(a, "ra", "  ")
-        self.declare_regs(b, "rb", "  ")
-        self.stage_computed(a, "", "0", "  ", "ra")
-        self.stage_computed(b, "", "0", "  ", "rb")
-        self.store_regs(a, "As", "ra", "0", "  ")
-        self.store_regs(b, "Bs", "rb", "0", "  ")
+        sides = ((a, "ra", "As", sa), (b, "rb", "Bs", sb))
+        for s_, regs, _, _ in sides:
+            self.declare_regs(s_, regs, "  ")
+        for s_, regs, _, _ in sides:
+            self.stage_computed(s_, "", "0", "  ", regs)
+        for s_, regs, base, _ in sides:
+            self.store_regs(s_, base, regs, "0", "  ")
         L.append("  __syncthreads();")
         L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
         L.append("    const int cs = kt & 1;")
         L.append(f"    if (kt + 1 < {KT}) {{")
-        self.stage_computed(a, "", "kt + 1", "      ", "ra")
-        self.stage_computed(b, "", "kt + 1", "      ", "rb")
+        for s_, regs, _, _ in sides:
+            self.stage_computed(s_, "", "kt + 1", "      ", regs)
         L.append("    }")
         L.append(f"    const float *TA = As + cs * {sa}, *TB = Bs + cs * {sb};")
         L.append("    #pragma unroll")
@@ -1288,8 +1289,8 @@ class _Renderer:
         L.append("      }")
         L.append("    }")
         L.append(f"    if (kt + 1 < {KT}) {{")
-        self.store_regs(a, f"(As + (cs ^ 1) * {sa})", "ra", "kt + 1", "      ")
-        self.store_regs(b, f"(Bs + (cs ^ 1) * {sb})", "rb", "kt + 1", "      ")
+        for s_, regs, base, n in sides:
+            self.store_regs(s_, f"({base} + (cs ^ 1) * {n})", regs, "kt + 1", "      ")
         L.append("    }")
         L.append("    __syncthreads();")
         L.append("  }")
