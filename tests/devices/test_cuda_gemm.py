@@ -406,18 +406,31 @@ def test_split_k_plan(name):
     # SPLIT_MIN_K, each rounded up to whole k-slices)
     MIN = cuda_gemm.SPLIT_MIN_K
     assert tm * tn * p.outer * S >= cuda_gemm.NUM_SMS or S * (MIN + p.BK) >= p.K // MIN * MIN
-    assert 4 * S * p.outputs <= cuda_gemm.SPLIT_MAX_BYTES
+    T, NG, G = tm * tn * p.outer, p.groups, p.group_size
+    # the scratch: a tile-sized slot per chunk (and per group of chunks, summed in two levels)
+    scratch = S + (NG if NG > 1 else 0)
+    assert 4 * scratch * T * p.BM * p.BN <= cuda_gemm.SPLIT_MAX_BYTES
+    if S <= cuda_gemm.SPLIT_ONE_LEVEL:
+        assert NG == 1
+    else:  # groups of about sqrt(S) chunks: no block adds up more than G slots
+        assert (G - 1) ** 2 < S <= G * G and NG == -(-S // G) and (NG - 1) * G < S
     # one launch: a block per tile, outer index and chunk; the last of a tile finishes it
     ((name, dims),) = cuda_gemm.gemm_launches(k)
     assert name == k.name and cuda_gemm.gemm_launch_dims(k) == dims
     assert dims.grid == (tm * tn, p.outer, S) and dims.block == (p.threads, 1, 1)
     src = render_source([k])
     assert len(re.findall(r'extern "C" __global__', src)) == 1
-    assert f"__device__ unsigned int {k.name}_count[{tm * tn * p.outer}];" in src
-    assert f"atomicAdd(&{k.name}_count[tile], 1u) == {S - 1}" in src
+    assert f"__device__ unsigned int {k.name}_count[{T * NG}];" in src
+    assert f"__device__ float {k.name}_partials[{S * T * p.BM * p.BN}];" in src
+    if NG == 1:
+        assert f"atomicAdd(&{k.name}_count[tile], 1u) == {S - 1}" in src
+        assert "_groups" not in src
+    else:
+        assert f"atomicAdd(&{k.name}_count[tile * {NG} + kg], 1u) == s1 - s0 - 1" in src
+        assert f"__device__ float {k.name}_partials_groups[{NG * T * p.BM * p.BN}];" in src
+        assert f"atomicAdd(&{k.name}_count_groups[tile], 1u) == {NG - 1}" in src
     # no static shared memory: with a 48 KiB dynamic tile it would pass the launch's limit
     assert not re.search(r"^\s*__shared__", src, re.M)
-    assert f"__device__ float {k.name}_partials[{S * p.outputs}];" in src
 
 
 @pytest.mark.parametrize("shapes", [((2048, 2048), (2048, 2048)),  # enough tiles
@@ -433,11 +446,12 @@ def test_split_k_only_for_few_blocks_and_long_reductions(shapes):
 def test_split_k_scratch_is_bounded(monkeypatch):
     f, args, _, S = SPLIT["cnn_wgrad"]
     (k,) = _gemm_kernels(f, *map(_spec, args))
-    outputs = cuda_gemm._plan(k).outputs
-    monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 4 * outputs * 10)
+    p = cuda_gemm._plan(k)
+    slot = 4 * p.BM * p.BN * p.tiles[0] * p.tiles[1] * p.outer  # one tile-sized slot per block
+    monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 2 * slot * 10)  # chunks and groups
     p = cuda_gemm._plan(k)
     assert 2 <= p.splits <= 10 and p.splits * p.kchunk >= p.K
-    monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 4 * outputs)
+    monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 2 * slot)
     assert cuda_gemm._plan(k).splits == 1
 
 

@@ -38,7 +38,9 @@ in ``BK`` slices staged into shared memory:
   chunks (a third grid axis): each block writes its raw float32 accumulators into a
   module-global scratch array, and the last block of a tile to finish (an atomic count per
   tile) adds up the tile's partial sums in chunk order (deterministic) and runs the epilogue,
-  in the same launch.  Like the generic split reductions, the scratch array and the counts
+  in the same launch; beyond SPLIT_ONE_LEVEL chunks, the last block of each group of chunks
+  adds up the group and the last of those the groups, so that no block reads more than
+  about sqrt(splits) tiles.  Like the generic split reductions, the scratch array and the counts
   assume one launch of a kernel at a time (one stream).
 
 float64, kernels whose outer axes exceed the grid and thin products (M, N or K below
@@ -46,6 +48,7 @@ float64, kernels whose outer axes exceed the grid and thin products (M, N or K b
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, replace
@@ -193,6 +196,17 @@ class _Plan:
     @property
     def outputs(self) -> int:
         return self.M * self.N * self.outer
+
+    @property
+    def group_size(self) -> int:
+        """K chunks per group of a split reduction's two-level sum (all of them up to
+        SPLIT_ONE_LEVEL; else about sqrt(splits))."""
+        S = self.splits
+        return S if S <= SPLIT_ONE_LEVEL else math.isqrt(S - 1) + 1
+
+    @property
+    def groups(self) -> int:
+        return -(-self.splits // self.group_size)
 
     @property
     def threads(self) -> int:
@@ -551,17 +565,19 @@ MIN_DIM = 16  # a product thinner than this (N = 10 classes, K = 9 taps) wastes 
 #              tile: the generic reduction serves it better
 SPLIT_MIN_K = 256                 # the least K one chunk of a split reduction keeps
 SPLIT_MAX_BYTES = 64 << 20        # the partial sums' scratch (module memory)
+SPLIT_ONE_LEVEL = 8               # up to this many chunks are added up by one block
 
 
 def _split(p: _Plan) -> _Plan:
     """Split-K: with fewer than two blocks per SM and a long reduction, K is cut into chunks
     (multiples of BK, at least SPLIT_MIN_K) reduced by separate blocks (a third grid axis)
     until there are about three blocks per SM; their raw partial sums go to a module-global
-    scratch array that a second function adds up in a fixed order before the epilogue."""
+    scratch array that the last blocks to finish add up in a fixed order before the
+    epilogue (see _Renderer.split_finish)."""
     tm, tn = p.tiles
     blocks = tm * tn * p.outer
     S = min(-(-3 * NUM_SMS // max(blocks, 1)), p.K // SPLIT_MIN_K,
-            SPLIT_MAX_BYTES // (4 * max(p.outputs, 1)), 65535)
+            SPLIT_MAX_BYTES // (8 * p.BM * p.BN * tm * tn * p.outer), 65535)
     if blocks >= 2 * NUM_SMS or S < 2:
         return p
     chunk = -(-p.K // S)
@@ -875,45 +891,87 @@ class _Renderer:
 
     def out(self, gm: str, gn: str, accv: str, ind: str) -> None:
         """A finished accumulator: the epilogue, or in a split reduction, the raw partial sum
-        into this chunk's part of the scratch array."""
+        into this block's slot of the scratch array (the whole tile: edge elements too)."""
         p, L = self.p, self.L
         if p.splits == 1:
             self.epilogue(gm, gn, accv, ind)
             return
-        L.append(f"{ind}if ({gm} < {p.M} && {gn} < {p.N}) "
-                 f"{self.partials}[(long)blockIdx.z * {p.outputs} + ob * {p.M * p.N} + "
-                 f"{gm} * {p.N} + {gn}] = {accv};")
+        L.append(f"{ind}{self.partials}[part0 + (long)blockIdx.z * {p.BM * p.BN} + "
+                 f"({gm} - tm_m0) * {p.BN} + ({gn} - tn_n0)] = {accv};")
 
-    def split_finish(self) -> None:
-        """The end of a split reduction's block: once its raw partial sums are written, the
-        last block of its tile to get here (an atomic count per tile) adds up the chunks'
-        partial sums of the tile in chunk order (deterministic, whichever block is last) and
-        runs the epilogue -- no second launch.  Consecutive threads run along N (coalesced
-        partial reads and output stores)."""
+    def sum_slots(self, src: str, lo: str, hi: str, dst: str) -> None:
+        """``dst`` (float4s, tile order) = the sum of the tile-sized slots ``lo`` .. ``hi``
+        of ``src``, in slot order (the same rounding whichever block runs it).  Each thread
+        owns float4s ``tid + j * threads`` and keeps up to 8 of them in flight per slot
+        (one block pulls whole tiles through one SM: the loads must overlap)."""
         p, L = self.p, self.L
-        # the flag lives in the (by now unused) dynamic shared memory: a static __shared__
-        # variable would push a 48 KiB tile past the default limit
+        NV = p.BM * p.BN // (4 * p.threads)
+        JV = min(NV, 8)
+        L.append(f"  for (int j0 = 0; j0 < {NV}; j0 += {JV}) {{")
+        L.append(f"    float4 v[{JV}];")
+        L.append("    #pragma unroll")
+        L.append(f"    for (int j = 0; j < {JV}; j++) v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);")
+        L.append("    #pragma unroll 2")
+        L.append(f"    for (int s = {lo}; s < {hi}; s++) {{")
+        L.append(f"      const float4 *x = (const float4 *)({src} + (long)s * {p.BM * p.BN}) + "
+                 f"tid + j0 * {p.threads};")
+        L.append("      #pragma unroll")
+        L.append(f"      for (int j = 0; j < {JV}; j++) {{")
+        L.append(f"        const float4 t = __ldcg(x + j * {p.threads});")
+        L.append("        v[j].x += t.x; v[j].y += t.y; v[j].z += t.z; v[j].w += t.w;")
+        L.append("      }")
+        L.append("    }")
+        L.append("    #pragma unroll")
+        L.append(f"    for (int j = 0; j < {JV}; j++) (({dst}) + tid + j0 * {p.threads})[j * {p.threads}] = v[j];")
+        L.append("  }")
+
+    def arrive(self, count: str, last: int) -> None:
+        """This block's arrival at ``count`` (its results written before); all but the
+        one that brings it to ``last + 1`` return, and that one resets it."""
+        L = self.L
         L.append("  __threadfence();")
         L.append("  __syncthreads();")
-        L.append("  volatile int *tj_last = (volatile int *)tj_smem;")
-        L.append(f"  const int tile = blockIdx.y * {p.tiles[0] * p.tiles[1]} + blockIdx.x;")
-        L.append(f"  if (tid == 0) *tj_last = "
-                 f"atomicAdd(&{self.count}[tile], 1u) == {p.splits - 1};")
+        L.append(f"  if (tid == 0) *tj_last = atomicAdd(&{count}, 1u) == {last};")
         L.append("  __syncthreads();")
         L.append("  if (!*tj_last) return;")
         L.append("  __threadfence();")
-        L.append(f"  if (tid == 0) {self.count}[tile] = 0u;")
-        L.append("  #pragma unroll 2")
-        L.append(f"  for (int e = tid; e < {p.BM * p.BN}; e += {p.threads}) {{")
+        L.append(f"  if (tid == 0) {count} = 0u;")
+
+    def split_finish(self) -> None:
+        """The end of a split reduction's block: once its raw partial sums are written, the
+        last block of its group of chunks to get here (an atomic count) adds up the group's
+        partial sums in chunk order, and where there are several groups the last of those
+        adds up the group sums in group order (deterministic, whichever blocks are last:
+        a tree of two levels keeps any one block from reading more than ~sqrt(splits)
+        tiles); the final sum goes through shared memory to the epilogue, run with
+        consecutive threads along N (coalesced stores) -- no second launch."""
+        p, L = self.p, self.L
+        S, NG, G = p.splits, p.groups, p.group_size
+        T = p.BM * p.BN
+        # the flag lives in the (by now unused) dynamic shared memory: a static __shared__
+        # variable would push a 48 KiB tile past the default limit
+        L.append("  volatile int *tj_last = (volatile int *)tj_smem;")
+        src = f"{self.partials} + part0"
+        if NG == 1:
+            self.arrive(f"{self.count}[tile]", S - 1)
+            lo, hi = "0", str(S)
+        else:
+            L.append(f"  const int kg = blockIdx.z / {G}, s0 = kg * {G}, "
+                     f"s1 = s0 + {G} < {S} ? s0 + {G} : {S};")
+            self.arrive(f"{self.count}[tile * {NG} + kg]", "s1 - s0 - 1")
+            self.sum_slots(src, "s0", "s1", f"(float4 *)({self.partials}_groups + "
+                                            f"(tile * {NG} + kg) * {T}L)")
+            self.arrive(f"{self.count}_groups[tile]", NG - 1)
+            src, lo, hi = f"{self.partials}_groups + tile * {NG * T}L", "0", str(NG)
+        L.append("  __syncthreads();  // every thread has read the flag that Ct overwrites")
+        L.append("  float *Ct = (float *)tj_smem;")
+        self.sum_slots(src, lo, hi, "(float4 *)Ct")
+        L.append("  __syncthreads();")
+        L.append("  #pragma unroll 4")
+        L.append(f"  for (int e = tid; e < {T}; e += {p.threads}) {{")
         L.append(f"    const int row = e / {p.BN}, col = e % {p.BN};")
         L.append(f"    const {p.index} gm = tm_m0 + row, gn = tn_n0 + col;")
-        L.append(f"    if (gm >= {p.M} || gn >= {p.N}) continue;")
-        L.append(f"    const float *part = {self.partials} + ob * {p.M * p.N} + gm * {p.N} + gn;")
-        L.append("    float acc = 0.0f;")
-        L.append("    #pragma unroll 8")
-        L.append(f"    for (int s = 0; s < {p.splits}; s++) "
-                 f"acc += __ldcg(part + s * {p.outputs}L);")
-        self.epilogue("gm", "gn", "acc", "    ")
+        self.epilogue("gm", "gn", "Ct[e]", "    ")
         L.append("  }")
 
     # the kernel --------------------------------------------------------------------------
@@ -924,8 +982,12 @@ class _Renderer:
         head[-1] = head[-1].replace(f"void {k.name}(",
                                     f"void __launch_bounds__({p.threads}) {k.name}(", 1)
         if p.splits > 1:
-            L.append(f"__device__ float {self.partials}[{p.splits * p.outputs}];")
-            L.append(f"__device__ unsigned int {self.count}[{p.tiles[0] * p.tiles[1] * p.outer}];")
+            T = p.tiles[0] * p.tiles[1] * p.outer
+            L.append(f"__device__ float {self.partials}[{p.splits * T * p.BM * p.BN}];")
+            L.append(f"__device__ unsigned int {self.count}[{T * p.groups}];")
+            if p.groups > 1:
+                L.append(f"__device__ float {self.partials}_groups[{p.groups * T * p.BM * p.BN}];")
+                L.append(f"__device__ unsigned int {self.count}_groups[{T}];")
         L.extend(head)
         tm, tn = p.tiles
         G = 8
@@ -941,6 +1003,8 @@ class _Renderer:
             C = p.kchunk
             KT = -(-p.K // p.BK)
             L.append(f"  const int kt0 = blockIdx.z * {C // p.BK};")
+            L.append(f"  const int tile = blockIdx.y * {tm * tn} + blockIdx.x;")
+            L.append(f"  const long part0 = (long)tile * {p.splits * p.BM * p.BN};")
             if self.ragged:
                 L.append(f"  const int nkt = {KT} - kt0 < {C // p.BK} ? {KT} - kt0 : {C // p.BK};")
         L.append("  /*OUTER*/")
