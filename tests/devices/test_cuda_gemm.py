@@ -259,7 +259,13 @@ def test_tile_size_follows_the_work():
     assert cuda_gemm.gemm_launch_dims(ks[8192]).grid == ((8192 // 256) * (8192 // 128), 1, 1)
     # a tall product 64 wide (a convolution's 64 output channels): tiles no wider than it
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 288), _normal(288, 64))
-    assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 64)
+    assert cuda_gemm._plan(k).BN == 64
+    # a small product (latency-bound): one wave of 64 x 128 tiles (256 blocks, two per SM)
+    # rather than 1.3 waves of 64 x 64 (512 blocks, three per SM)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 256), _normal(256, 1024))
+    p = cuda_gemm._plan(k)
+    assert (p.BM, p.BN, p.tiles[0] * p.tiles[1]) == (64, 128, 256)
+    assert 2 * cuda_gemm.NUM_SMS >= 256 and 3 * cuda_gemm.NUM_SMS < 512
     # 32 wide for a product 32 wide (conv1's data gradient), not for wider ones
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 576), _normal(576, 32))
     assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 32)
@@ -331,12 +337,14 @@ def test_warpgroup_tiles_have_the_canonical_128_byte_swizzle(dtype, major):
 def _tile_configs(monkeypatch, which: str):
     """Force the largest ('big'), middle or smallest tile configuration for tests (unsplit:
     the split-K tests below cover splitting)."""
-    monkeypatch.setattr(cuda_gemm, "NUM_SMS", {"big": 0, "small": 10 ** 9}.get(which, 0))
     monkeypatch.setattr(cuda_gemm, "SPLIT_MIN_K", 1 << 40)
     if which == "mid":
         for name in ("_CONFIGS", "_WG_CONFIGS"):
             configs = getattr(cuda_gemm, name)
             monkeypatch.setattr(cuda_gemm, name, {e: c[1:] for e, c in configs.items()})
+    i = -1 if which == "small" else 0
+    monkeypatch.setattr(cuda_gemm, "_pick_tile", lambda mode, M, N, K, outer, a, b, configs, *_:
+                        cuda_gemm._fitting_tiles(mode, M, N, a, b, configs)[i])
 
 
 @needs_nvcc
