@@ -906,15 +906,24 @@ class _Renderer:
 
     # epilogue ----------------------------------------------------------------------------
     def epilogue(self, gm: str, gn: str, accv: str, ind: str) -> None:
+        """The kernel's body for output (``gm``, ``gn``): every thread runs it, at (0, 0)
+        where the output is out of range, and only in-range outputs are stored -- no branch
+        around the loads, so that an unrolled loop of epilogues has all of its loads (a
+        bias, the parameter an SGD update reads) in flight at once."""
         k, p, L = self.k, self.p, self.L
         body, _ = self.lang.render_body(k.body, "v", "accv", k.bufs, ind + "  ")
         code = "\n".join(body)
-        L.append(f"{ind}if ({gm} < {p.M} && {gn} < {p.N}) {{")
-        L.extend(_unravel(gm, p.a.axes, k.full_shape, code, ind + "  ", p.index))
-        L.extend(_unravel(gn, p.b.axes, k.full_shape, code, ind + "  ", p.index))
+        it = p.index
+        L.append(f"{ind}{{")
+        L.append(f"{ind}  const bool in = {gm} < {p.M} && {gn} < {p.N};")
+        L.append(f"{ind}  [[maybe_unused]] const {it} gmc = in ? ({it})({gm}) : 0, "
+                 f"gnc = in ? ({it})({gn}) : 0;")
+        L.extend(_unravel("gmc", p.a.axes, k.full_shape, code, ind + "  ", it))
+        L.extend(_unravel("gnc", p.b.axes, k.full_shape, code, ind + "  ", it))
         if re.search(r"\baccv\b", code):
             L.append(f"{ind}  const float accv = {accv};")
-        L.extend(body)
+        L.extend(f"{ind}  if (in) {ln.lstrip()}" if ln.lstrip().startswith("data0[") else ln
+                 for ln in body)
         L.append(f"{ind}}}")
 
     def out(self, gm: str, gn: str, accv: str, ind: str) -> None:
