@@ -942,8 +942,8 @@ class _Renderer:
         owns float4s ``tid + j * threads`` and keeps up to 8 of them in flight per slot
         (one block pulls whole tiles through one SM: the loads must overlap)."""
         p, L = self.p, self.L
-        NV = p.BM * p.BN // (4 * p.threads)
-        JV = min(NV, 8)
+        NV, JV = p.BM * p.BN // (4 * p.threads), min(p.BM * p.BN // (4 * p.threads), 8)
+        assert NV % JV == 0 and NV * 4 * p.threads == p.BM * p.BN  # every config's tile
         L.append(f"  for (int j0 = 0; j0 < {NV}; j0 += {JV}) {{")
         L.append(f"    float4 v[{JV}];")
         L.append("    #pragma unroll")
@@ -962,7 +962,7 @@ class _Renderer:
         L.append(f"    for (int j = 0; j < {JV}; j++) (({dst}) + tid + j0 * {p.threads})[j * {p.threads}] = v[j];")
         L.append("  }")
 
-    def arrive(self, count: str, last: int) -> None:
+    def arrive(self, count: str, last: "int | str") -> None:
         """This block's arrival at ``count`` (its results written before); all but the
         one that brings it to ``last + 1`` return, and that one resets it."""
         L = self.L
