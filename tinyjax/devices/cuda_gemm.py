@@ -605,7 +605,8 @@ def _split(p: _Plan) -> _Plan:
     tm, tn = p.tiles
     blocks = tm * tn * p.outer
     S = min(-(-3 * NUM_SMS // max(blocks, 1)), p.K // SPLIT_MIN_K,
-            SPLIT_MAX_BYTES // (8 * p.BM * p.BN * tm * tn * p.outer), 65535)
+            # float32 tile slots per chunk, and per group of chunks (at most as many)
+            SPLIT_MAX_BYTES // (2 * 4 * p.BM * p.BN * tm * tn * p.outer), 65535)
     if blocks >= 2 * NUM_SMS or S < 2:
         return p
     chunk = -(-p.K // S)
