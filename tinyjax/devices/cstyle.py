@@ -447,8 +447,10 @@ class CStyleLanguage:
                 names.append(name)  # declared by the caller, if referenced
                 continue
             if u.op == "STORE":
-                val = self.store(bufs[0][0], names[u.srcs[0]])
-                lines.append(f"{indent}data0[{self.index(u.arg)}] = {val};")
+                slot, idx, valid = u.arg
+                val = self.store(bufs[slot][0], names[u.srcs[0]])
+                cond = "" if valid.vmin > 0 else f"if ({self.index(valid)}) "
+                lines.append(f"{indent}{cond}data{slot}[{self.index(idx)}] = {val};")
                 names.append("")
                 continue
             if u.op == "LOAD":
@@ -503,7 +505,7 @@ class CStyleLanguage:
             head.append("/* " + k.name + " fuses: " + ", ".join(k.source_lines).replace("*/", "* /") + " */")
         head.append(f"{self.kernel_prefix}void {k.name}(void **restrict bufs) {{")
         for slot, (dt, n) in enumerate(k.bufs):
-            q = "" if slot == 0 else "const "
+            q = "" if slot < k.n_outs else "const "
             head.append(f"  {q}{self.storage(dt)} *restrict data{slot} = ({q}{self.storage(dt)} *)bufs[{slot}];")
         if k.gemm is not None:
             return "\n".join(head + self.render_gemm(k) + ["}"])
@@ -624,7 +626,7 @@ class CStyleLanguage:
         full, T = k.full_shape, self.TILE
         if len(full) < 2 or not k.body or k.body[-1].op != "STORE":
             return None
-        s_ax = unit_axis(k.body[-1].arg)
+        s_ax = unit_axis(k.body[-1].arg[1])
         if s_ax is None or full[s_ax] < T:
             return None
         l_ax = None

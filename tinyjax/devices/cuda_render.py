@@ -196,7 +196,9 @@ def fits_int32(k: Kernel, *sizes: int) -> bool:
         for u in uops:
             if u.op == "LOAD":
                 nodes += [u.arg[1], u.arg[2]]
-            elif u.op in ("STORE", "INDEX"):
+            elif u.op == "STORE":
+                nodes += [u.arg[1], u.arg[2]]
+            elif u.op == "INDEX":
                 nodes.append(u.arg)
     return (all(not isinstance(n, Node) or magnitude(n) < INT32_MAX for n in nodes)
             and max((_prod(k.full_shape), *sizes)) < INT32_MAX - (1 << 20))
@@ -257,7 +259,7 @@ class CUDALanguage(CStyleLanguage):
         params = []
         for slot, (dt, _) in enumerate(k.bufs):
             if slots is None or slot in slots:
-                q = "" if slot == 0 and slots is None else "const "
+                q = "" if slot < k.n_outs and slots is None else "const "
                 params.append(f"{q}{self.storage(dt)} *__restrict__ data{slot}")
         return params
 
@@ -362,7 +364,7 @@ class CUDALanguage(CStyleLanguage):
         stores = [u for u in k.body if u.op == "STORE"]
         if not full or full[-1] % self.VECTOR or len(stores) != 1 or k.body[-1].op != "STORE":
             return False
-        return self._vector_ok(k.body[-1].arg, 1, len(full) - 1)
+        return self._vector_ok(k.body[-1].arg[1], 1, len(full) - 1)
 
     def _reduce_plan(self, k: Kernel) -> Plan:
         full, red = k.full_shape, set(k.reduce_axes)
@@ -412,7 +414,7 @@ class CUDALanguage(CStyleLanguage):
         live = [a for a in outer if full[a] > 1]
         if not live:
             return outer, None
-        store = k.body[-1].arg if k.body and k.body[-1].op == "STORE" else None
+        store = k.body[-1].arg[1] if k.body and k.body[-1].op == "STORE" else None
 
         def score(a):
             n = sum(c is not None and abs(c) <= 1 for c in (_coef(i, a) for i in loads))
@@ -487,7 +489,7 @@ class CUDALanguage(CStyleLanguage):
         L.append(f"    tj_vec<{S0}, {V}> vs;")
         L.extend(self._per_lane(k, body, f"i{last}", "v", lambda j, val:
                                 f"vs.v[{j}] = {self.store(k.bufs[0][0], val)};"))
-        L.append(f"    tj_st<{S0}, {V}>(data0 + ({self.index(st.arg.substitute(ib))}), vs, aligned);")
+        L.append(f"    tj_st<{S0}, {V}>(data0 + ({self.index(st.arg[1].substitute(ib))}), vs, aligned);")
         return L + ["  }"]
 
     def _vectorise(self, k: Kernel, uops: list, which: list, axis: str,

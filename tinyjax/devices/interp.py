@@ -95,8 +95,11 @@ def _eval(uops: list[UOp], env: dict, arrays: list, acc, shape):
                 ufunc.at(out_flat, where, val)
             out = None
         elif u.op == "STORE":
-            i = np.broadcast_to(np.asarray(evaluate(u.arg, env)), shape)
-            arrays[0].reshape(-1)[i.reshape(-1)] = np.broadcast_to(vals[u.srcs[0]], shape).reshape(-1)
+            slot, index, valid = u.arg
+            i = np.broadcast_to(np.asarray(evaluate(index, env)), shape).reshape(-1)
+            v = np.broadcast_to(vals[u.srcs[0]], shape).reshape(-1)
+            ok = np.broadcast_to(np.asarray(evaluate(valid, env)), shape).reshape(-1).astype(bool)
+            arrays[slot].reshape(-1)[i[ok]] = v[ok]
             out = None
         else:
             raise NotImplementedError(f"interp: unknown uop {u.op}")

@@ -1,6 +1,7 @@
 """The kernel IR: what every device renders (C, CUDA) or executes (the interpreter).
 
-A :class:`Kernel` computes one buffer (``bufs[0]``) over a loop nest:
+A :class:`Kernel` computes its first ``n_outs`` buffers (``bufs[0]``, and the results of
+earlier reduce stages that other kernels read) over a loop nest:
 
 * loop variables ``i0 .. i{n-1}`` range over ``full_shape``;
 * with a reduction, the axes ``reduce_axes`` are reduced with ``reduce_op``: for every
@@ -25,7 +26,7 @@ list).  UOp kinds:
 ``BITCAST`` the bits of ``srcs[0]`` read as ``dtype`` (same item size)
 ``ACC``    the accumulator (``arg=None``; body only) or that of an earlier stage ``arg=k``
            of ``pre`` (in later stages and the body)
-``STORE``  ``arg=index``: ``bufs[0][index] = srcs[0]``
+``STORE``  ``arg=(slot, index, valid)``: ``bufs[slot][index] = srcs[0]`` where ``valid``
 ``SCATTER`` ``srcs=(offset, value, valid)``, ``arg`` = combine: ``bufs[0][offset] =
            combine(bufs[0][offset], value)`` where ``valid`` (``sbody`` only)
 =========  ==========================================================================
@@ -79,6 +80,9 @@ class UOp:
         if self.op == "LOAD":
             slot, index, valid = arg
             arg = f"buf{slot}[{index}]" + ("" if _is_true(valid) else f" if {valid}")
+        elif self.op == "STORE":
+            slot, index, valid = arg
+            arg = f"buf{slot}[{index}]" + ("" if _is_true(valid) else f" if {valid}")
         dt = self.dtype.name if self.dtype is not None else ""
         return f"{self.op:<6} {dt:<8} {list(self.srcs)} {arg}"
 
@@ -110,6 +114,7 @@ class Kernel:
     scatter_shape: Optional[tuple] = None   # the scatter kernel kind: sbody's serial loop space
     sort: Optional[tuple] = None            # the sort kind: (axis, descending, key slots)
     sbody: list = field(default_factory=list)
+    n_outs: int = 1                         # slots 0 .. n_outs-1 are written (stage results)
     flops: int = 0
     nbytes: int = 0
 
@@ -128,10 +133,10 @@ class Kernel:
             kind = f"scatter{list(self.scatter_shape)}"
         if self.sort is not None:
             kind = f"sort[axis={self.sort[0]}{', descending' if self.sort[1] else ''}]"
-        out = self.bufs[0]
+        outs = ", ".join(f"{dt.name}[{n}]" for dt, n in self.bufs[:self.n_outs])
         src = ", ".join(self.source_lines) if self.source_lines else "?"
         return (f"{self.name}: {kind} full={list(self.full_shape)} -> "
-                f"{out[0].name}[{out[1]}] ({len(self.bufs) - 1} inputs) from {src}")
+                f"{outs} ({len(self.bufs) - self.n_outs} inputs) from {src}")
 
     def dump(self) -> str:
         lines = [self.describe()]

@@ -220,7 +220,7 @@ class _Builder:
         self.body, self.cse, self.stage = [], {}, None
         self.stage = self.body
         v = self.render(x, lv, Const(1))
-        self.emit("STORE", None, (v,), _flat(lv, root.shape))
+        self.emit("STORE", None, (v,), (0, _flat(lv, root.shape), Const(1)))
         sv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(upd.shape)]
         self.sbody: list[UOp] = []
         self.stage, self.cse = self.sbody, {}
@@ -249,7 +249,7 @@ class _Builder:
         self.stage, self.cse, self.stage_index = self.body, {}, len(reds)
         val = self.render(root, root_idxs, Const(1), top=True)
         val = self.emit("CAST", root.dtype, (val,), None) if self.body[val].dtype != root.dtype else val
-        self.emit("STORE", None, (val,), _flat(root_idxs, root.shape))
+        self.emit("STORE", None, (val,), (0, _flat(root_idxs, root.shape), Const(1)))
 
     def emit(self, op, dtype, srcs, arg) -> int:
         key = (op, None if dtype is None else np.dtype(dtype), tuple(srcs), arg)
@@ -376,7 +376,7 @@ def _gemm_plan(k: Kernel, allow_tf32: bool = False) -> Optional[GemmPlan]:
     if M * N * K < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
         return None
     outer = tuple(ax for ax in out if ax not in m_axes and ax not in n_axes)
-    store = symbolic.as_affine(k.body[-1].arg) if isinstance(k.body[-1].arg, Node) else None
+    store = symbolic.as_affine(k.body[-1].arg[1]) if isinstance(k.body[-1].arg[1], Node) else None
     if store is not None:
         coef = {v.name: c for v, c in store[0].items()}
         if coef.get(f"i{m_axes[-1]}") == 1 and coef.get(f"i{n_axes[-1]}") != 1:
@@ -433,7 +433,7 @@ def _choose_upcast(k: Kernel) -> None:
         for u in k.rbody:
             if u.op == "LOAD" and symbolic.linear_terms(u.arg[1])[0].get(v) == 1:
                 score += 2
-        store = k.body[-1].arg
+        store = k.body[-1].arg[1]
         if isinstance(store, Node) and symbolic.linear_terms(store)[0].get(v) == 1:
             score += 1
         if score > best_score:
