@@ -119,6 +119,80 @@ def test_multiple_outputs_share_inputs(device):
     assert exe.num_kernels == 3
 
 
+def _layer_norm_stats(x):
+    n = x.shape[-1]
+    mean = lax.reduce_sum(x, (1,)) / n
+    d = x - lax.broadcast_in_dim(mean, x.shape, (0,))
+    var = lax.reduce_sum(d * d, (1,)) / n
+    y = d * lax.broadcast_in_dim(lax.rsqrt(var + 1e-5), x.shape, (0,))
+    return y, mean, var
+
+
+def test_layer_norm_is_one_kernel_writing_its_statistics(device):
+    # the mean and variance are read by the normalisation and returned: stages of the
+    # normalising kernel, which writes them too (multi-output fusion)
+    x = rng.standard_normal((64, 48)).astype(np.float32)
+    exe, (y, mean, var) = compiled(_layer_norm_stats, x, device=device)
+    assert exe.num_kernels == 1
+    assert exe.schedule.kernels[0].n_outs == 3
+    np.testing.assert_allclose(mean, x.mean(1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(var, x.var(1), rtol=1e-4, atol=1e-6)
+
+
+def test_stage_results_stored_only_where_read(device):
+    # the statistics feed only the normalisation: computed as stages, never written
+    x = rng.standard_normal((64, 48)).astype(np.float32)
+    exe, _ = compiled(lambda x: _layer_norm_stats(x)[0] * 2.0, x, device=device)
+    assert exe.num_kernels == 1 and exe.schedule.kernels[0].n_outs == 1
+
+
+def test_log_softmax_gradient_row_results_share_a_kernel(device):
+    # the max, the sum of exp and the gradient's row sums: all stages of the kernel that
+    # writes the logits' gradient; the loss reads the max and sum it stored
+    x = rng.standard_normal((96, 10)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 96)]
+
+    def loss(x, y):
+        z = x - jax.numpy.max(x, axis=-1, keepdims=True)
+        logp = z - jax.numpy.log(jax.numpy.sum(jax.numpy.exp(z), axis=-1, keepdims=True))
+        return -jax.numpy.mean(jax.numpy.sum(logp * y, axis=-1))
+    exe, (value, g) = compiled(jax.value_and_grad(loss), x, y, device=device)
+    p = np.exp(x - x.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(g, (p - y) / 96, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(value, -np.mean(np.sum(np.log(p) * y, 1)), rtol=1e-5)
+    # the gradient (one kernel, writing the max and sum too), the loss's row sums, its mean
+    assert exe.num_kernels == 3
+    assert sorted(k.n_outs for k in exe.schedule.kernels) == [1, 1, 3]
+
+
+def test_no_kernel_computes_only_constants(device):
+    # the cotangent of a mean, -1/n, is folded into the kernels that read it
+    x = rng.standard_normal((16, 8)).astype(np.float32)
+    exe, _ = compiled(jax.grad(lambda x: -jax.numpy.mean(jax.numpy.sum(x * x, axis=1))), x,
+                      device=device)
+    assert exe.num_kernels == 1
+    assert not any("(0 inputs)" in k for k in exe.kernels())
+
+
+def test_a_row_result_read_through_another_kernel_is_written_first(device):
+    # e = exp(sin(x - max)) is realised (read thrice, costly) and read by the final kernel,
+    # so the max cannot be a stage of that one (e's kernel must run between the two): it is
+    # a stage of e's kernel, which writes it; the final kernel takes the sum of e as a stage
+    x = rng.standard_normal((70, 33)).astype(np.float32)
+
+    def f(x):
+        mx = lax.reduce_max(x, (1,))  # read through two broadcasts: realised
+        e = lax.exp(lax.sin(x - lax.broadcast_in_dim(mx, x.shape, (0,))))
+        s = lax.broadcast_in_dim(lax.reduce_sum(e, (1,)), x.shape, (0,))
+        return e / s + lax.exp(e) * lax.broadcast_in_dim(mx, x.shape, (0,))
+    exe, (out,) = compiled(f, x, device=device)
+    m = x.max(1, keepdims=True)
+    e = np.exp(np.sin(x - m))
+    np.testing.assert_allclose(out, e / e.sum(1, keepdims=True) + np.exp(e) * m, rtol=1e-5)
+    assert [k.n_outs for k in exe.schedule.kernels] == [2, 1]
+
+
 def test_source_lines_recorded(device):
     x = rng.standard_normal((3, 4)).astype(np.float32)
     exe, _ = compiled(lambda x: lax.reduce_sum(lax.exp(x), (1,)), x, device=device)

@@ -61,17 +61,17 @@ class Executable:
         out_ids = {o.buf for o in sched.outputs if o.view is None and o.buf >= n_in}
         last_use: dict[int, int] = {}
         for i, k in enumerate(self._kernels):
-            for b in k.buf_ids[1:]:
+            for b in k.buf_ids[k.n_outs:]:
                 last_use[b] = i
         free: dict[tuple, list] = {}
         self._static: dict[int, np.ndarray] = {}
         for i, k in enumerate(self._kernels):
-            b = k.buf_ids[0]
-            if b not in out_ids:
-                dt, n = sched.buffers[b]
-                pool = free.get((dt, n))
-                self._static[b] = pool.pop() if pool else self._alloc((n,), dt)
-            for r in set(k.buf_ids[1:]):
+            for b in k.buf_ids[:k.n_outs]:
+                if b not in out_ids:
+                    dt, n = sched.buffers[b]
+                    pool = free.get((dt, n))
+                    self._static[b] = pool.pop() if pool else self._alloc((n,), dt)
+            for r in set(k.buf_ids[k.n_outs:]):
                 if r >= n_in and r not in out_ids and last_use.get(r) == i:
                     free.setdefault(sched.buffers[r], []).append(self._static[r])
         self._out_ids = sorted(out_ids)

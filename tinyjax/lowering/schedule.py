@@ -23,7 +23,12 @@ Fusion policy:
   with more than one consumer or read through a view that does not fit the above; an
   elementwise node whose recomputation would be costly (several consumers -- a reduction
   below it counts as very costly, so a forward matmul is never recomputed in the backward
-  pass -- or a view that expands it many times); the sources of data-dependent reads;
+  pass -- or a view that expands it many times); the sources of data-dependent reads; never
+  an expression of constants alone (folded where it is read);
+* multi-output fusion: a realized per-row result (a reduction, or a function of some: a
+  mean, a log-sum-exp) becomes a stage of the last kernel over the same loop space that
+  reads it, which also writes its buffer where other kernels read it -- a layer norm's
+  statistics and its normalisation are one kernel (see :func:`_plan_hosts`);
 * only nodes reachable from the outputs are scheduled (dead code never runs).
 """
 from __future__ import annotations
@@ -100,8 +105,14 @@ def _walk(roots) -> list[LazyOp]:
 class _Builder:
     """Linearise the fused tree under one realized root into a Kernel."""
 
-    def __init__(self, root: LazyOp, realized: dict, buf_of: dict):
+    def __init__(self, root: LazyOp, realized: dict, buf_of: dict,
+                 absorbed: tuple = (), stored: tuple = ()):
+        """``absorbed``: realized reductions computed here as stages instead of loaded
+        (see :func:`_plan_hosts`); ``stored``: those of them that other kernels read, written
+        to their buffers too."""
         self.root, self.realized, self.buf_of = root, realized, buf_of
+        self.absorbed = {id(r) for r in absorbed}
+        self.stored = list(stored)
         self.slots: dict[int, int] = {}
         self.bufs: list = []
         self.buf_ids: list = []
@@ -135,7 +146,7 @@ class _Builder:
             if id(n) in seen:
                 continue
             seen.add(id(n))
-            if n is not self.root and id(n) in self.realized:
+            if n is not self.root and id(n) in self.realized and id(n) not in self.absorbed:
                 continue
             stack.append((n, True))
             stack.extend((s, False) for s in n.srcs)
@@ -149,6 +160,10 @@ class _Builder:
     def build(self, name: str) -> Kernel:
         root = self.root
         self.slot(root)  # slot 0: the output
+        for r in self.stored:  # slots 1..: the absorbed stages other kernels read
+            self.slots[self.buf_of[id(r)]] = len(self.bufs)
+            self.bufs.append((r.dtype, r.size))
+            self.buf_ids.append(self.buf_of[id(r)])
         if root.op == "SCATTER":
             return self.build_scatter(name)
         if root.op == "SORTPERM":
@@ -160,6 +175,8 @@ class _Builder:
             return k
         reds = self.find_reduces()
         red = reds[-1] if reds else None
+        if self.stored and red is None:  # row results, but no stages to compute them in
+            raise FuseFail(root)
         full_epilogue = False
         if red is not None:
             full = red.srcs[0].shape
@@ -176,7 +193,7 @@ class _Builder:
         lv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(full)]
         out_idxs = [Const(0) if k in axes else v for k, v in enumerate(lv)]
         self.reds = {id(r): (j if r is not red else None) for j, r in enumerate(reds)}
-        self.red, self.out_idxs = red, out_idxs
+        self.red, self.out_idxs, self.body_over_full = red, out_idxs, full_epilogue
         if full_epilogue:
             out_shape, default, cands = tuple(full), lv, [lv]
         else:
@@ -202,7 +219,8 @@ class _Builder:
         k = Kernel(name, self.bufs, self.buf_ids, tuple(full), tuple(axes),
                    red.arg[0] if red is not None else None,
                    red.dtype if red is not None else None, self.rbody, self.body,
-                   [s for s in self.sources if s], pre=self.pre, full_epilogue=full_epilogue)
+                   [s for s in self.sources if s], pre=self.pre, full_epilogue=full_epilogue,
+                   n_outs=1 + len(self.stored))
         _choose_opts(k, red is not None and red.arg[2])
         n_out = int(np.prod(k.out_shape, dtype=np.int64))
         n_full = int(np.prod(full, dtype=np.int64))
@@ -247,6 +265,16 @@ class _Builder:
             else:
                 self.pre.append((r.arg[0], r.dtype, self.stage))
         self.stage, self.cse, self.stage_index = self.body, {}, len(reds)
+        if self.stored:
+            # a stage result is stored once per output point: in a body over the whole loop
+            # space, where the reduced loop variables are 0
+            full = reds[-1].srcs[0].shape
+            once = and_(*[lv[a] < 1 for a in reds[-1].arg[1] if full[a] > 1]) \
+                if self.body_over_full else Const(1)
+            flat = _flat(self.out_idxs, reds[-1].shape)
+            for r in self.stored:  # (a row result may be laid out as (rows,) or keep dims)
+                v = self.render(r, unravel(flat, r.shape), Const(1))
+                self.emit("STORE", None, (v,), (self.slot(r), flat, once))
         val = self.render(root, root_idxs, Const(1), top=True)
         val = self.emit("CAST", root.dtype, (val,), None) if self.body[val].dtype != root.dtype else val
         self.emit("STORE", None, (val,), (0, _flat(root_idxs, root.shape), Const(1)))
@@ -282,7 +310,8 @@ class _Builder:
             self.sources[n.source_info] = None
         if isinstance(valid, Const) and not valid.value:
             return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
-        if (not top or n is not self.root) and id(n) in self.realized:
+        if (not top or n is not self.root) and id(n) in self.realized \
+                and id(n) not in self.absorbed:
             slot = self.slot(n)
             # the address only matters where the load is valid: simplified under that
             return self.emit("LOAD", n.dtype, (),
@@ -430,23 +459,25 @@ def _choose_upcast(k: Kernel) -> None:
             continue
         v = lv[ax]
         score = 0
-        for u in k.rbody:
+        for u in [u for _, _, rb in k.pre for u in rb] + k.rbody:
             if u.op == "LOAD" and symbolic.linear_terms(u.arg[1])[0].get(v) == 1:
                 score += 2
-        store = k.body[-1].arg[1]
-        if isinstance(store, Node) and symbolic.linear_terms(store)[0].get(v) == 1:
-            score += 1
+        for u in k.body:
+            if u.op == "STORE" and symbolic.linear_terms(u.arg[1])[0].get(v) == 1:
+                score += 1
         if score > best_score:
             best, best_score = ax, score
     if best is not None and best_score >= 2:
         k.upcast_axis = best
 
 
-def _cost(n: LazyOp, realized) -> int:
+def _cost(n: LazyOp, realized, free=frozenset()) -> int:
+    """What recomputing ``n`` costs (ALU ops, a reduction as very many); nodes in ``free``
+    (constant expressions) cost nothing."""
     total, seen, stack = 0, set(), [n]
     while stack:
         m = stack.pop()
-        if id(m) in seen or (m is not n and id(m) in realized):
+        if id(m) in seen or (m is not n and id(m) in realized) or id(m) in free:
             continue
         seen.add(id(m))
         if m.op == "ALU":
@@ -501,21 +532,176 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             realized[id(n)] = n
             for k in n.srcs:
                 realized[id(k)] = k
+    # an expression of constants alone is recomputed wherever it is read (the compiler folds
+    # it): never a kernel of its own (the -1/n cotangent of a mean)
+    constant: set[int] = set()
     for n in nodes:
+        if n.op == "CONST" or (n.op in ("ALU", "CAST", "BITCAST", "VIEW")
+                               and all(id(s) in constant for s in n.srcs)):
+            constant.add(id(n))
+    for n in nodes:
+        if id(n) in constant:
+            continue
         if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
-            c = _cost(n, realized)
+            c = _cost(n, realized, constant)
             if users.get(id(n), 0) > 1 and c * (users[id(n)] - 1) >= 12:
                 realized[id(n)] = n
         if n.op == "VIEW":
             src = n.srcs[0]
             if src.op in ("ALU", "CAST") and id(src) not in realized and src.size \
-                    and n.size >= 4 * src.size and _cost(src, realized) >= 2:
+                    and n.size >= 4 * src.size and _cost(src, realized, constant) >= 2:
                 realized[id(src)] = src
     while True:
         try:
             return _build(leaves, outs, realized, n_in, name_prefix)
         except FuseFail as e:
             realized[id(e.node)] = e.node
+
+
+# a realized reduction joins another kernel as a stage only where that kernel keeps enough
+# threads busy without splitting rows across blocks: many rows, or short ones
+MULTI_OUTPUT_MIN_ROWS = 64
+MULTI_OUTPUT_MAX_ROW = 4096
+
+
+def _stage_key(r: LazyOp) -> tuple:
+    """The loop space a reduction stage runs over: stages of one kernel share it."""
+    return tuple(r.srcs[0].shape), tuple(r.arg[1])
+
+
+def _row_key(n: LazyOp, realized: dict) -> Optional[tuple]:
+    """The stage loop space of a node computed per output point of reductions over one loop
+    space (a reduction, or an elementwise function of such: a mean, a log-sum-exp), where
+    its shape is that of their outputs; else None."""
+    if n.op == "REDUCE":
+        return _stage_key(n)
+    if n.op not in ("ALU", "CAST", "BITCAST"):
+        return None
+    keys, seen, stack = set(), set(), list(n.srcs)
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        if m.op == "REDUCE":
+            keys.add(_stage_key(m))
+        elif m.op in ("ALU", "CAST", "BITCAST", "VIEW"):
+            stack.extend(m.srcs)
+    if len(keys) != 1:
+        return None
+    (shape, axes), = keys
+    rows = int(np.prod([d for a, d in enumerate(shape) if a not in axes], dtype=np.int64))
+    return (shape, axes) if n.size == rows else None
+
+
+def _absorbable(r: LazyOp, key: tuple) -> bool:
+    rows = max(r.size, 1)
+    return rows >= MULTI_OUTPUT_MIN_ROWS or int(np.prod(key[0])) // rows <= MULTI_OUTPUT_MAX_ROW
+
+
+def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
+    """Multi-output fusion: realized per-row results of reductions (a reduction, or a
+    function of some: a mean, a log-sum-exp) that a later kernel over the same loop space
+    computes as stages of its own (writing their buffers too where others read them)
+    instead of each taking a kernel: a layer norm's mean and variance in the kernel that
+    normalises, a softmax's max in the one that sums.  Returns host id -> what it absorbs.
+
+    Users are tried before sources, so the absorbing kernel is the last that reads them all.
+    A node is absorbed only if nothing else the host reads depends on it (that would have to
+    run between the two)."""
+    hosted: set[int] = set()
+    plan: dict[int, list] = {}
+    for h in reversed(nodes):
+        if id(h) not in realized or id(h) in hosted or h.op in ("LOAD", "SCATTER", "SORTPERM"):
+            continue
+        key = _own_key(h, realized)
+        excluded: set[int] = set()
+        while True:
+            cands, boundary = _region(h, realized, hosted | excluded, key)
+            if not cands:
+                break
+            reached = _reached(boundary, {id(c) for c in cands})
+            if not reached:
+                plan[id(h)] = cands
+                hosted.update(id(c) for c in cands)
+                break
+            excluded |= reached
+    return plan
+
+
+def _own_key(h: LazyOp, realized: dict) -> Optional[tuple]:
+    """The stage loop space of the reductions fused under ``h`` already (None if none)."""
+    seen, stack = set(), [h]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or (n is not h and id(n) in realized):
+            continue
+        seen.add(id(n))
+        if n.op == "REDUCE":
+            return _stage_key(n)
+        stack.extend(n.srcs)
+    return None
+
+
+def _region(h: LazyOp, realized: dict, skip: set, key) -> tuple[list, list]:
+    """The realized nodes that ``h``'s kernel could compute as stages (per-row results over
+    ``key``'s loop space; the first one met sets it when ``key`` is None), and the realized
+    nodes it would still read."""
+    cands, boundary, seen, stack = [], [], set(), [h]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n is not h and id(n) in realized:
+            k = _row_key(n, realized) if id(n) not in skip else None
+            if k is not None and (key is None or k == key) and _absorbable(n, k):
+                key = k
+                cands.append(n)
+                stack.extend(n.srcs)
+            else:
+                boundary.append(n)
+            continue
+        if n.op == "DLOAD":  # read at computed offsets: a buffer
+            boundary.append(n.srcs[0])
+            stack.extend(n.srcs[1:])
+            continue
+        stack.extend(n.srcs)
+    return cands, boundary
+
+
+def _reached(starts: list, targets: set) -> set:
+    """The ids in ``targets`` that ``starts`` depend on."""
+    out, seen, stack = set(), set(), list(starts)
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if id(n) in targets:
+            out.add(id(n))
+        stack.extend(n.srcs)
+    return out
+
+
+def _read_elsewhere(r: LazyOp, kernel_nodes: set, realized: dict, users: dict,
+                    outs: set) -> bool:
+    """Whether a kernel other than the one computing ``kernel_nodes`` reads ``r``'s buffer
+    (or ``r`` is a program output)."""
+    if id(r) in outs:
+        return True
+    seen, stack = set(), list(users.get(id(r), ()))
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if id(n) in realized:
+            if id(n) not in kernel_nodes:
+                return True
+            continue
+        stack.extend(users.get(id(n), ()))
+    return False
 
 
 def _build(leaves, outs, realized, n_in, prefix) -> Schedule:
@@ -527,14 +713,49 @@ def _build(leaves, outs, realized, n_in, prefix) -> Schedule:
             buffers[buf_of[id(n)]] = (n.dtype, n.size)
     kernels: list[Kernel] = []
     done: set[int] = set(range(n_in))
+    nodes = _walk(outs)
+    users: dict[int, list] = {}
+    for n in nodes:
+        for s in {id(s): s for s in n.srcs}.values():
+            users.setdefault(id(s), []).append(n)
+    out_ids = {id(o) for o in outs}
+    plan = _plan_hosts(nodes, realized)
+    host_of = {id(r): h for h in nodes if id(h) in plan for r in plan[id(h)]}
+    attempts: dict[int, tuple] = {}
+
+    def attempt(n: LazyOp) -> tuple:
+        """n's kernel (absorbing what the plan gives it, where that builds) and builder."""
+        if id(n) not in attempts:
+            absorbed = plan.get(id(n), [])
+            inside = {id(n)} | {id(r) for r in absorbed}
+            stored = [r for r in absorbed if _read_elsewhere(r, inside, realized, users, out_ids)]
+            b = _Builder(n, realized, buf_of, absorbed, stored)
+            try:
+                k = b.build("")
+                if k.gemm is not None and absorbed:  # a matmul keeps its own kernel
+                    raise FuseFail(n)
+            except FuseFail:
+                if not absorbed:
+                    raise
+                b = _Builder(n, realized, buf_of)
+                k = b.build("")
+                b.absorbed = set()
+            attempts[id(n)] = (k, b)
+        return attempts[id(n)]
 
     def visit(n: LazyOp):
         bid = buf_of[id(n)]
         if bid in done:
             return
+        h = host_of.get(id(n))
+        if h is not None and id(n) in attempt(h)[1].absorbed:
+            visit(h)  # computes n too
+            return
         done.add(bid)
-        b = _Builder(n, realized, buf_of)
-        k = b.build(f"{prefix}{len(kernels)}")
+        k, b = attempt(n)
+        for r in plan.get(id(n), []):
+            if id(r) in b.absorbed:
+                done.add(buf_of[id(r)])
         for d in b.deps:
             if d is not n:
                 visit(d)
