@@ -96,6 +96,12 @@ CASES = {
     # run along N, the tile transposed)
     "tf32_wgmma_regs_b": (lambda a, b: a @ b, (_normal(200, 72), _normal(72, 136)), "tf32"),
     "tf32_wgmma_regs_a": (lambda a, b: a.T @ b.T, (_normal(72, 136), _normal(200, 72)), "tf32"),
+    # a ReLU on a copied operand: on the register fragments (the operand along K, the other
+    # too), or on the shared tile in place (the other operand along N takes the registers)
+    "tf32_wgmma_fn_regs": (lambda a, b: jax.nn.relu(a) @ b.T, (_normal(200, 72), _normal(136, 72)),
+                           "tf32"),
+    "tf32_wgmma_fn_tile": (lambda a, b: jax.nn.relu(a) @ b, (_normal(200, 72), _normal(72, 136)),
+                           "tf32"),
     "highest": (lambda a, b: lax.dot(a, b, precision="highest"),
                 (_normal(200, 130), _normal(130, 150)), "simt"),
     "highest_batched": (lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))),
@@ -295,10 +301,19 @@ def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):
     p = cuda_gemm._plan(_gemm_kernels(lambda u, v: u.T @ v.T, x.T, w.T)[0])
     assert p.wgmma and p.wg_regs == "a" and p.WN == 1
     assert not cuda_gemm._plan(_gemm_kernels(lambda u, w: u.T @ w, x.T, w)[0]).wgmma
-    # an operand computed element by element or given a function stays on mma.sync
-    for name in ("bf16_edges", "fused_operand", "conv"):
+    # an operand computed element by element stays on mma.sync
+    for name in ("bf16_edges", "conv"):
         f, args, _ = CASES[name]
         assert not any(cuda_gemm._plan(k).wgmma for k in _gemm_kernels(f, *args)), name
+    # a copied operand's pointwise function: applied to its register fragments where it is
+    # the m64 operand, else to its shared tile in place
+    for name, regs, in_place in (("tf32_wgmma_fn_regs", "a", False),
+                                 ("tf32_wgmma_fn_tile", "b", True)):
+        f, args, _ = CASES[name]
+        (kf,) = _gemm_kernels(f, *args)
+        p = cuda_gemm._plan(kf)
+        assert p.wgmma and p.wg_regs == regs and (p.a.plain.fn or p.b.plain.fn), name
+        assert ("uint32_t *tw" in render_source([kf])) == in_place, name
     assert "wgmma" in cuda_gemm.gemm_describe(k)
     monkeypatch.setattr(cuda_gemm, "WGMMA", False)  # a GPU without it (not an H100)
     p = cuda_gemm._plan(k)

@@ -529,20 +529,25 @@ def _pick_tile(mode: str, M: int, N: int, K: int, outer: int, a: _Side, b: _Side
 
 def _wgmma_regs(mode: str, N: int, a: _Side, b: _Side) -> Optional[str]:
     """How warpgroup MMA takes the operands, or None where it does not apply: both must be
-    copied with cp.async with no function applied.  The warpgroup multiplies an m64 x k
-    operand (shared memory or registers) by a k x n one (shared memory): ``""``, both read
-    from shared memory as they are (16-bit types, in either orientation; TF32 only along K);
-    ``"a"``/``"b"``: TF32 with that operand along M/N, loaded into registers as the m64 side
-    (``"b"``: the warpgroup computes the transposed tile), the other along K."""
+    copied with cp.async.  The warpgroup multiplies an m64 x k operand (shared memory or
+    registers) by a k x n one (shared memory): ``""``, both read from shared memory (16-bit
+    types in either orientation, TF32 only along K); ``"a"``/``"b"``: TF32 with that operand
+    loaded into registers as the m64 side (``"b"``: the warpgroup computes the transposed
+    tile) -- the one along M/N, else one with a pointwise function (applied to the
+    registers; one on a shared-memory operand is applied to its tile in place)."""
     if not WGMMA or N <= 32 or mode not in ("bf16", "f16", "tf32"):
         return None
-    if not all(s.plain and not s.plain.fn for s in (a, b)):
+    if not (a.plain and b.plain):
         return None
-    if mode != "tf32" or (a.kmajor and b.kmajor):
+    if mode != "tf32":
         return ""
-    if a.kmajor != b.kmajor:
-        return "b" if a.kmajor else "a"
-    return None
+    along_mn = [s.name for s in (a, b) if not s.kmajor]
+    if len(along_mn) == 2:
+        return None
+    if along_mn:
+        return along_mn[0]
+    with_fn = [s.name for s in (a, b) if s.plain.fn]
+    return with_fn[0] if with_fn else ""
 
 
 def _pow2ceil(n: int) -> int:
@@ -1186,9 +1191,13 @@ class _Renderer:
         L.append("  }")
         L.append(f"  for (int kt = 0; kt < {KT}; kt++) {{")
         L.append(f'    asm volatile("cp.async.wait_group {S - 3};");')
+        L.append(f"    const int nk = kt + {S - 2}, cs = kt % {S};")
+        for s_ in (nn,) if p.wg_regs else (p.a, p.b):
+            if s_.plain.fn:  # the whole stage is in: apply the function to it in place
+                L.append("    __syncthreads();")
+                self.tile_fn(s_, "    ")
         L.append('    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");')
         L.append("    __syncthreads();")
-        L.append(f"    const int nk = kt + {S - 2}, cs = kt % {S};")
         L.append(f"    if (nk < {KT}) {{")
         stage_async(f"nk % {S}", "nk", "      ")
         L.append("    } else tj_cp_async_commit();")
@@ -1222,8 +1231,8 @@ class _Renderer:
         L.append('  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");')
         L.append("  tj_wg_fence_acc(acc);")
         # accumulator i: row gq or gq + 8 (i % 4 >= 2) of the warp's 16, column
-        # (i / 4) * 8 + tq * 2 + i % 2; register fragments hold rows 2 gq and 2 gq + 1
-        rows = ("warp * 16 + gq * 2 + ((i & 3) >> 1)" if p.wg_regs else
+        # (i / 4) * 8 + tq * 2 + i % 2; register fragments read along M/N hold rows 2 gq, 2 gq + 1
+        rows = ("warp * 16 + gq * 2 + ((i & 3) >> 1)" if self._regs_permuted() else
                 "warp * 16 + gq + ((i & 3) >> 1) * 8")
         cols = "(i >> 2) * 8 + tq * 2 + (i & 1)"
         if mm is p.b:
@@ -1233,9 +1242,9 @@ class _Renderer:
 
     def wgmma_fragments(self, s: _Side, KS: int, ind: str) -> None:
         """The TF32 m64 operand's register fragments ``af[ks][4]`` of every k-step of stage
-        ``cs``: row gq of a warp's 16 (and gq + 8) at k = tq (and tq + 4), here rows 2 gq
-        and 2 gq + 1 (one 64-bit load from the tile along M/N; the epilogue undoes the
-        permutation)."""
+        ``cs``: row gq of a warp's 16 (and gq + 8) at k = tq (and tq + 4) -- from a tile
+        along M/N, rows 2 gq and 2 gq + 1 instead (one 64-bit load; the epilogue undoes the
+        permutation, see :meth:`_regs_permuted`); then the operand's pointwise function."""
         p, L = self.p, self.L
         base = "As" if s is p.a else "Bs"
         T = f"((const float *)tiles + {0 if s is p.a else p.stages * p.tile_elems(p.a)})"
@@ -1243,11 +1252,40 @@ class _Renderer:
         L.append(f"{ind}uint32_t af[{p.BK // KS}][4];")
         L.append(f"{ind}#pragma unroll")
         L.append(f"{ind}for (int ks = 0; ks < {p.BK // KS}; ks++) {{")
-        L.append(f"{ind}  const int kr = ks * 8 + (lane & 3), r0 = warp * 16 + (lane >> 2) * 2;")
-        L.append(f"{ind}  const uint2 lo = *(const uint2 *)({base}t + {self.elem(s, 'kr', 'r0')});")
-        L.append(f"{ind}  const uint2 hi = *(const uint2 *)({base}t + {self.elem(s, 'kr + 4', 'r0')});")
-        L.append(f"{ind}  af[ks][0] = lo.x; af[ks][1] = lo.y; af[ks][2] = hi.x; af[ks][3] = hi.y;")
+        if s.kmajor:
+            L.append(f"{ind}  const int kr = ks * 8 + (lane & 3), r0 = warp * 16 + (lane >> 2);")
+            for j, (r, c) in enumerate((("r0", "kr"), ("r0 + 8", "kr"), ("r0", "kr + 4"),
+                                        ("r0 + 8", "kr + 4"))):
+                L.append(f"{ind}  af[ks][{j}] = __float_as_uint({base}t[{self.elem(s, r, c)}]);")
+        else:
+            L.append(f"{ind}  const int kr = ks * 8 + (lane & 3), r0 = warp * 16 + (lane >> 2) * 2;")
+            L.append(f"{ind}  const uint2 lo = *(const uint2 *)({base}t + {self.elem(s, 'kr', 'r0')});")
+            L.append(f"{ind}  const uint2 hi = *(const uint2 *)({base}t + {self.elem(s, 'kr + 4', 'r0')});")
+            L.append(f"{ind}  af[ks][0] = lo.x; af[ks][1] = lo.y; af[ks][2] = hi.x; af[ks][3] = hi.y;")
+        if s.plain.fn:
+            L.append(f"{ind}  #pragma unroll")
+            L.append(f"{ind}  for (int j = 0; j < 4; j++)")
+            self.apply_fn(s, "af[ks][j]", ind + "  ")
         L.append(f"{ind}}}")
+
+    def tile_fn(self, s: _Side, ind: str) -> None:
+        """Apply ``s``'s pointwise function to stage ``cs`` of its shared tile, element by
+        element in place (the function maps the zero fill to zero, so the layout does not
+        matter); the async proxy (the MMA) sees the writes after the fence that follows."""
+        p, L = self.p, self.L
+        n = p.tile_elems(s)
+        assert n % p.threads == 0
+        off = 0 if s is p.a else p.stages * p.tile_elems(p.a)
+        L.append(f"{ind}{{ uint32_t *tw = (uint32_t *)tiles + {off} + cs * {n};")
+        L.append(f"{ind}  #pragma unroll")
+        L.append(f"{ind}  for (int q = 0; q < {n // p.threads}; q++)")
+        self.apply_fn(s, f"tw[tid + q * {p.threads}]", ind + "  ")
+        L.append(f"{ind}}}")
+
+    def _regs_permuted(self) -> bool:
+        """Whether the register operand's fragments hold rows 2 gq, 2 gq + 1 (read along M/N)."""
+        p = self.p
+        return bool(p.wg_regs) and not (p.b if p.wg_regs == "b" else p.a).kmajor
 
     def mma_store(self, MT: int, NT: int, WTM: int, WTN: int) -> None:
         """:meth:`store_tile` of ``mma.sync``'s accumulators ``acc[i][j][r]``: m16 tile i, n8
