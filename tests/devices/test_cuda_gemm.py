@@ -277,6 +277,12 @@ def test_tile_size_follows_the_work():
     assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 32)
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 256), _normal(256, 768))
     assert cuda_gemm._plan(k).BN >= 64
+    # waves count the K chunks of a split: 2048 x 256 x 1024 splits in 4 either way, and
+    # 64 tiles of 8192 outputs (256 blocks, two per SM) run in the one wave that 128 of 4096
+    # (512 blocks, three per SM) need two for (15.3 against 18.2 us on an H100)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 1024), _normal(1024, 256))
+    p = cuda_gemm._plan(k)
+    assert (p.BM * p.BN, p.tiles[0] * p.tiles[1], p.splits) == (8192, 64, 4)
 
 
 def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):

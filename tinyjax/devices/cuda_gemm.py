@@ -510,8 +510,9 @@ def _pick_tile(mode: str, M: int, N: int, K: int, outer: int, a: _Side, b: _Side
     """The tile of a product, of :func:`_fitting_tiles`.  A large product is
     throughput-bound: the largest tile that still gives two blocks per SM.  A small one
     (under SMALL_PRODUCT multiply-adds: microseconds of tensor-core time) is latency-bound,
-    so blocks that share an SM overlap and its time is the waves of blocks times the
-    tile's area: the tile with the fewest (on a tie the larger).  A 2048 x 1024 x 256
+    so blocks that share an SM overlap and its time is the waves of blocks (each K chunk of a
+    split one) times one block's multiply-adds: the tile with the fewest (on a tie the
+    larger).  A 2048 x 1024 x 256
     product takes 256 tiles of 64 x 128 in one wave rather than 512 of 64 x 64 in 1.3
     (11.7 against 15.0 us on an H100)."""
     fits = _fitting_tiles(mode, M, N, a, b, configs)
@@ -522,8 +523,9 @@ def _pick_tile(mode: str, M: int, N: int, K: int, outer: int, a: _Side, b: _Side
         return next((c for c in fits if blocks(c) >= 2 * NUM_SMS), fits[-1])
     esize = 2 if mode != "tf32" else 4
 
-    def cost(c):
-        return -(-blocks(c) // (NUM_SMS * _blocks_per_sm(c, esize, wgmma))) * c[0] * c[1]
+    def cost(c):  # waves (K split as _split will) x the multiply-adds of one block
+        S, chunk = _split_chunks(blocks(c), K, c[0], c[1], c[2])
+        return -(-blocks(c) * S // (NUM_SMS * _blocks_per_sm(c, esize, wgmma))) * c[0] * c[1] * chunk
     return min(fits, key=cost)  # min keeps the first (largest) of equals
 
 
@@ -608,16 +610,22 @@ def _split(p: _Plan) -> _Plan:
     scratch array that the last blocks to finish add up in a fixed order before the
     epilogue (see _Renderer.split_finish)."""
     tm, tn = p.tiles
-    blocks = tm * tn * p.outer
-    S = min(-(-3 * NUM_SMS // max(blocks, 1)), p.K // SPLIT_MIN_K,
-            # float32 tile slots per chunk, and per group of chunks (at most as many)
-            SPLIT_MAX_BYTES // (2 * 4 * p.BM * p.BN * tm * tn * p.outer), 65535)
-    if blocks >= 2 * NUM_SMS or S < 2:
-        return p
-    chunk = -(-p.K // S)
-    chunk = -(-chunk // p.BK) * p.BK
-    S = -(-p.K // chunk)
+    S, chunk = _split_chunks(tm * tn * p.outer, p.K, p.BM, p.BN, p.BK)
     return p if S < 2 else replace(p, splits=S, kchunk=chunk)
+
+
+def _split_chunks(blocks: int, K: int, BM: int, BN: int, BK: int) -> tuple[int, int]:
+    """(chunks, chunk length) that :func:`_split` cuts K into for ``blocks`` tiles; (1, K)
+    unsplit."""
+    S = min(-(-3 * NUM_SMS // max(blocks, 1)), K // SPLIT_MIN_K,
+            # float32 tile slots per chunk, and per group of chunks (at most as many)
+            SPLIT_MAX_BYTES // (2 * 4 * BM * BN * blocks), 65535)
+    if blocks >= 2 * NUM_SMS or S < 2:
+        return 1, K
+    chunk = -(-K // S)
+    chunk = -(-chunk // BK) * BK
+    S = -(-K // chunk)
+    return (S, chunk) if S >= 2 else (1, K)
 
 
 def gemm_supported(k: Kernel) -> bool:
