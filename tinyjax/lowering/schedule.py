@@ -577,16 +577,13 @@ def _row_key(n: LazyOp, realized: dict) -> Optional[tuple]:
         return _stage_key(n)
     if n.op not in ("ALU", "CAST", "BITCAST"):
         return None
-    keys, seen, stack = set(), set(), list(n.srcs)
-    while stack:
-        m = stack.pop()
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
+    keys: set = set()
+
+    def expand(m):
         if m.op == "REDUCE":
             keys.add(_stage_key(m))
-        elif m.op in ("ALU", "CAST", "BITCAST", "VIEW"):
-            stack.extend(m.srcs)
+        return m.srcs if m.op in ("ALU", "CAST", "BITCAST", "VIEW") else ()
+    _depth_first(n.srcs, expand)
     if len(keys) != 1:
         return None
     (shape, axes), = keys
@@ -631,56 +628,52 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
 
 def _own_key(h: LazyOp, realized: dict) -> Optional[tuple]:
     """The stage loop space of the reductions fused under ``h`` already (None if none)."""
-    seen, stack = set(), [h]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen or (n is not h and id(n) in realized):
-            continue
-        seen.add(id(n))
+    keys: list = []
+
+    def expand(n):
+        if n is not h and id(n) in realized:
+            return ()
         if n.op == "REDUCE":
-            return _stage_key(n)
-        stack.extend(n.srcs)
-    return None
+            keys.append(_stage_key(n))
+        return n.srcs
+    _depth_first([h], expand)
+    return keys[0] if keys else None
 
 
 def _region(h: LazyOp, realized: dict, skip: set, key) -> tuple[list, list]:
     """The realized nodes that ``h``'s kernel could compute as stages (per-row results over
     ``key``'s loop space; the first one met sets it when ``key`` is None), and the realized
     nodes it would still read."""
-    cands, boundary, seen, stack = [], [], set(), [h]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
+    cands: list = []
+    boundary: list = []
+
+    def expand(n):
+        nonlocal key
         if n is not h and id(n) in realized:
             k = _row_key(n, realized) if id(n) not in skip else None
             if k is not None and (key is None or k == key) and _absorbable(n, k):
                 key = k
                 cands.append(n)
-                stack.extend(n.srcs)
-            else:
-                boundary.append(n)
-            continue
+                return n.srcs
+            boundary.append(n)
+            return ()
         if n.op == "DLOAD":  # read at computed offsets: a buffer
             boundary.append(n.srcs[0])
-            stack.extend(n.srcs[1:])
-            continue
-        stack.extend(n.srcs)
+            return n.srcs[1:]
+        return n.srcs
+    _depth_first([h], expand)
     return cands, boundary
 
 
 def _reached(starts: list, targets: set) -> set:
     """The ids in ``targets`` that ``starts`` depend on."""
-    out, seen, stack = set(), set(), list(starts)
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
+    out: set = set()
+
+    def expand(n):
         if id(n) in targets:
             out.add(id(n))
-        stack.extend(n.srcs)
+        return n.srcs
+    _depth_first(starts, expand)
     return out
 
 
@@ -688,20 +681,26 @@ def _read_elsewhere(r: LazyOp, kernel_nodes: set, realized: dict, users: dict,
                     outs: set) -> bool:
     """Whether a kernel other than the one computing ``kernel_nodes`` reads ``r``'s buffer
     (or ``r`` is a program output)."""
-    if id(r) in outs:
-        return True
-    seen, stack = set(), list(users.get(id(r), ()))
+    readers: list = []
+
+    def expand(n):
+        if id(n) in realized:
+            readers.append(n)
+            return ()
+        return users.get(id(n), ())
+    _depth_first(users.get(id(r), ()), expand)
+    return id(r) in outs or any(id(n) not in kernel_nodes for n in readers)
+
+
+def _depth_first(starts, expand) -> None:
+    """Visit the nodes reachable from ``starts``, each once; ``expand(n)`` visits ``n`` and
+    returns the nodes to go on to."""
+    seen, stack = set(), list(starts)
     while stack:
         n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if id(n) in realized:
-            if id(n) not in kernel_nodes:
-                return True
-            continue
-        stack.extend(users.get(id(n), ()))
-    return False
+        if id(n) not in seen:
+            seen.add(id(n))
+            stack.extend(expand(n))
 
 
 def _build(leaves, outs, realized, n_in, prefix) -> Schedule:
