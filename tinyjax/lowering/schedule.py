@@ -107,9 +107,9 @@ class _Builder:
 
     def __init__(self, root: LazyOp, realized: dict, buf_of: dict,
                  absorbed: tuple = (), stored: tuple = ()):
-        """``absorbed``: realized reductions computed here as stages instead of loaded
-        (see :func:`_plan_hosts`); ``stored``: those of them that other kernels read, written
-        to their buffers too."""
+        """``absorbed``: realized per-row results computed here from stages instead of
+        loaded (see :func:`_plan_hosts`); ``stored``: those of them that other kernels read,
+        written to their buffers too."""
         self.root, self.realized, self.buf_of = root, realized, buf_of
         self.absorbed = {id(r) for r in absorbed}
         self.stored = list(stored)
@@ -553,7 +553,7 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
                 realized[id(src)] = src
     while True:
         try:
-            return _build(leaves, outs, realized, n_in, name_prefix)
+            return _build(leaves, outs, nodes, realized, n_in, name_prefix)
         except FuseFail as e:
             realized[id(e.node)] = e.node
 
@@ -569,7 +569,7 @@ def _stage_key(r: LazyOp) -> tuple:
     return tuple(r.srcs[0].shape), tuple(r.arg[1])
 
 
-def _row_key(n: LazyOp, realized: dict) -> Optional[tuple]:
+def _row_key(n: LazyOp) -> Optional[tuple]:
     """The stage loop space of a node computed per output point of reductions over one loop
     space (a reduction, or an elementwise function of such: a mean, a log-sum-exp), where
     its shape is that of their outputs; else None."""
@@ -592,6 +592,8 @@ def _row_key(n: LazyOp, realized: dict) -> Optional[tuple]:
 
 
 def _absorbable(r: LazyOp, key: tuple) -> bool:
+    """Whether the per-row result ``r`` over ``key``'s loop space may become a stage (see
+    MULTI_OUTPUT_MIN_ROWS)."""
     rows = max(r.size, 1)
     return rows >= MULTI_OUTPUT_MIN_ROWS or int(np.prod(key[0])) // rows <= MULTI_OUTPUT_MAX_ROW
 
@@ -650,7 +652,7 @@ def _region(h: LazyOp, realized: dict, skip: set, key) -> tuple[list, list]:
     def expand(n):
         nonlocal key
         if n is not h and id(n) in realized:
-            k = _row_key(n, realized) if id(n) not in skip else None
+            k = _row_key(n) if id(n) not in skip else None
             if k is not None and (key is None or k == key) and _absorbable(n, k):
                 key = k
                 cands.append(n)
@@ -703,7 +705,7 @@ def _depth_first(starts, expand) -> None:
             stack.extend(expand(n))
 
 
-def _build(leaves, outs, realized, n_in, prefix) -> Schedule:
+def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
     buf_of: dict[int, int] = {id(l): i for i, l in enumerate(leaves)}
     buffers: dict[int, tuple] = {i: (l.dtype, l.size) for i, l in enumerate(leaves)}
     for n in realized.values():
@@ -712,7 +714,6 @@ def _build(leaves, outs, realized, n_in, prefix) -> Schedule:
             buffers[buf_of[id(n)]] = (n.dtype, n.size)
     kernels: list[Kernel] = []
     done: set[int] = set(range(n_in))
-    nodes = _walk(outs)
     users: dict[int, list] = {}
     for n in nodes:
         for s in {id(s): s for s in n.srcs}.values():
