@@ -8,6 +8,7 @@ import tinyjax as jax
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
 from tinyjax.lowering import compile_jaxpr
+from tests.cuda_support import needs_cuda, to_host
 
 ROWS, COLS = 72, 9  # enough rows that row results join other kernels
 
@@ -65,7 +66,7 @@ def _run(prog, device):
     got = compile_jaxpr(closed, device)(x)
     want = eval_jaxpr(closed.jaxpr, closed.consts, x)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, np.asarray(w), rtol=2e-5, atol=2e-5)
+        np.testing.assert_allclose(to_host(g), np.asarray(w), rtol=2e-5, atol=2e-5)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -78,3 +79,10 @@ def test_row_stage_programs_interp(prog):
 @given(programs())
 def test_row_stage_programs_cpu(prog):
     _run(prog, "cpu")
+
+
+@needs_cuda
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_row_stage_programs_cuda(prog):
+    _run(prog, "cuda")
