@@ -4,11 +4,9 @@ the compiled results still equal eager evaluation, whichever kernel computes wha
 import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-import tinyjax as jax
 from tinyjax import lax
-from tinyjax.jaxpr import eval_jaxpr
-from tinyjax.lowering import compile_jaxpr
-from tests.cuda_support import needs_cuda, to_host
+from tests.cuda_support import needs_cuda
+from tests.lowering.test_fusion import compiled
 
 ROWS, COLS = 72, 9  # enough rows that row results join other kernels
 
@@ -62,11 +60,7 @@ def build(prog):
 
 def _run(prog, device):
     x = np.random.default_rng(0).standard_normal((ROWS, COLS)).astype(np.float32)
-    closed = jax.make_jaxpr(build(prog))(x)
-    got = compile_jaxpr(closed, device)(x)
-    want = eval_jaxpr(closed.jaxpr, closed.consts, x)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(to_host(g), np.asarray(w), rtol=2e-5, atol=2e-5)
+    compiled(build(prog), x, device=device)  # every output against eager evaluation
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
