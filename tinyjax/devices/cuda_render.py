@@ -194,9 +194,7 @@ def fits_int32(k: Kernel, *sizes: int) -> bool:
     nodes = []
     for uops in [k.rbody, k.body] + [s[2] for s in k.pre]:
         for u in uops:
-            if u.op == "LOAD":
-                nodes += [u.arg[1], u.arg[2]]
-            elif u.op == "STORE":
+            if u.op in ("LOAD", "STORE"):  # (slot, index, valid)
                 nodes += [u.arg[1], u.arg[2]]
             elif u.op == "INDEX":
                 nodes.append(u.arg)
