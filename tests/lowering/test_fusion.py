@@ -175,6 +175,20 @@ def test_no_kernel_computes_only_constants(device):
     assert not any("(0 inputs)" in k for k in exe.kernels())
 
 
+def test_a_mask_of_positions_is_recomputed_where_it_is_read(device):
+    # a causal mask (iota comparisons) read by the forward select and by its transpose in
+    # the backward pass is a few integer ops in each reader, not a kernel of its own
+    x = rng.standard_normal((4, 8, 8)).astype(np.float32)
+
+    def loss(x):
+        causal = jax.numpy.tril(jax.numpy.ones((8, 8), dtype=bool))
+        return jax.numpy.sum(jax.numpy.where(causal, x, -1e9) ** 2 * x)
+    exe, (g,) = compiled(jax.grad(loss), x, device=device)
+    mask = np.tril(np.ones((8, 8), bool))
+    np.testing.assert_allclose(g, np.where(mask, 3 * x * x, 1e18), rtol=1e-5)
+    assert not any("(0 inputs)" in k for k in exe.kernels())
+
+
 def test_a_row_result_read_through_another_kernel_is_written_first(device):
     # e = exp(sin(x - max)) is realised (read thrice, costly) and read by the final kernel,
     # so the max cannot be a stage of that one (e's kernel must run between the two): it is

@@ -532,11 +532,12 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             realized[id(n)] = n
             for k in n.srcs:
                 realized[id(k)] = k
-    # an expression of constants alone is recomputed wherever it is read (the compiler folds
-    # it): never a kernel of its own (the -1/n cotangent of a mean)
+    # an expression of constants and positions alone is recomputed wherever it is read (the
+    # compiler folds it, or it is a few integer ops): never a kernel of its own (the -1/n
+    # cotangent of a mean, a causal mask)
     constant: set[int] = set()
     for n in nodes:
-        if n.op == "CONST" or (n.op in ("ALU", "CAST", "BITCAST", "VIEW")
+        if n.op in ("CONST", "IDX") or (n.op in ("ALU", "CAST", "BITCAST", "VIEW")
                                and all(id(s) in constant for s in n.srcs)):
             constant.add(id(n))
     for n in nodes:
