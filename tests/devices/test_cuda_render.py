@@ -376,6 +376,20 @@ def test_every_case_renders_and_the_kinds_are_covered():
     assert {"atomic", "cas", "winner", "serial"} <= modes
 
 
+def test_every_kernel_waits_for_the_one_before_it_first():
+    # a programmatic dependent launch may start a kernel while its predecessor on the stream
+    # is finishing: no kernel function touches memory before this wait
+    ks = _renamed_kernels(CASES) + _kernels(lambda a, b: jnp.maximum(a @ b, 0),
+                                            _shape(256, 512), _shape(512, 256))
+    assert {"gemm", "elementwise", "reduce", "sort", "scatter"} <= {LANG.plan(k).kind for k in ks}
+    for k in ks:
+        src = LANG.render_kernel(k).split("\n")
+        heads = [i for i, ln in enumerate(src) if ln.startswith('extern "C" __global__')]
+        assert len(heads) == len(LANG.launches(k)), k.name
+        for i in heads:
+            assert src[i + 1] == "  tj_wait_for_previous_kernel();", (k.name, src[i:i + 2])
+
+
 @needs_nvcc
 def test_rendered_kernels_compile_with_nvcc(tmp_path):
     src = render_source(_renamed_kernels(CASES))

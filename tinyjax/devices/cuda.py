@@ -4,7 +4,10 @@ loaded at import).
 
 Arrays on this device hold a :class:`CUDABuffer`; kernels are launched asynchronously on
 the default stream, in program order, so a jitted call returns as soon as its launches are
-queued and a host read (``np.asarray``, printing, ``block_until_ready``) waits.  Device
+queued and a host read (``np.asarray``, printing, ``block_until_ready``) waits.  On Hopper
+the launches are programmatic dependent launches: a kernel is scheduled while the one before
+it finishes, and waits for its results in its first statement (see
+:meth:`~tinyjax.devices.cuda_driver.Driver.dependent_config`).  Device
 memory is recycled through a pool keyed by size: freeing with ``cuMemFree`` would
 synchronise the device, and reusing a block is safe because every use is ordered on the one
 stream.  Compiled modules are cached in memory and on disk (next to the CPU's libraries).
@@ -157,13 +160,14 @@ class _Kernel:
             if dims.shared_bytes > 48 * 1024:
                 drv.set_max_shared(fn, dims.shared_bytes)
             if dims.grid[0] * dims.grid[1] * dims.grid[2] > 0:
-                self.steps.append((fn, dims.grid, dims.block, dims.shared_bytes, fname))
+                config = drv.dependent_config(dims.grid, dims.block, dims.shared_bytes)
+                self.steps.append((fn, dims.grid, dims.block, dims.shared_bytes, fname, config))
 
     def launch(self, drv, ptrs: list[int], stream=None):
         self.params.set(ptrs)
         ps = self.params.pointer
-        for fn, grid, block, shared, fname in self.steps:
-            drv.launch_params(fn, grid, block, shared, ps, fname, stream)
+        for fn, grid, block, shared, fname, config in self.steps:
+            drv.launch_params(fn, grid, block, shared, ps, fname, stream, config)
 
 
 # CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)

@@ -23,6 +23,22 @@ CUdeviceptr = ctypes.c_uint64
 _CC_MAJOR, _CC_MINOR = 75, 76
 # cuFuncSetAttribute
 _MAX_DYNAMIC_SHARED = 8
+# cuLaunchKernelEx: CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+_PROGRAMMATIC_SERIALIZATION = 6
+
+# programmatic dependent launch (Hopper on): TINYJAX_CUDA_PDL=0 turns it off
+PDL = os.environ.get("TINYJAX_CUDA_PDL", "1") != "0"
+
+
+class _LaunchAttribute(ctypes.Structure):  # CUlaunchAttribute: an id and a 64-byte union
+    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4), ("value", ctypes.c_int * 16)]
+
+
+class LaunchConfig(ctypes.Structure):
+    """``CUlaunchConfig`` of one kernel's launches (the stream is set per launch)."""
+    _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),
+                ("sharedMemBytes", ctypes.c_uint), ("hStream", ctypes.c_void_p),
+                ("attrs", ctypes.POINTER(_LaunchAttribute)), ("numAttrs", ctypes.c_uint)]
 
 
 class CUDANotFoundError(NotImplementedError):
@@ -98,6 +114,14 @@ class Driver:
         self.check(lib.cuDeviceGetName(name, 256, dev), "cuDeviceGetName")
         self.name = name.value.decode(errors="replace")
         self.lock = threading.RLock()
+        # kernels may start launching while the one before them finishes: each waits for
+        # its predecessor's results (griddepcontrol.wait, sm_90 on) before touching memory
+        self.dependent_launch = (PDL and cc[0] >= 9 and
+                                 hasattr(lib, "cuLaunchKernelEx"))
+        if self.dependent_launch:
+            self._launch_ex = lib["cuLaunchKernelEx"]
+            attr = self._pdl_attribute = _LaunchAttribute()
+            attr.id, attr.value[0] = _PROGRAMMATIC_SERIALIZATION, 1
 
     def _sigs(self):
         L, p, u64 = self.lib, ctypes.c_void_p, ctypes.c_uint64
@@ -200,13 +224,30 @@ class Driver:
         self.launch_params(fn, grid, block, shared, ps.pointer, what)
 
     def launch_params(self, fn, grid: tuple, block: tuple, shared: int, params, what: str,
-                      stream=None):
+                      stream=None, config: Optional[LaunchConfig] = None):
         """``cuLaunchKernel`` with a prepared parameter array (:class:`Params`) on ``stream``
-        (default: the legacy default stream, which all our work is ordered on)."""
-        rc = self._launch_raw(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-                              shared, stream, params, None)
+        (default: the legacy default stream, which all our work is ordered on); with a
+        ``config`` of :meth:`dependent_config`, ``cuLaunchKernelEx`` with it."""
+        if config is not None:
+            config.hStream = stream
+            rc = self._launch_ex(ctypes.byref(config), fn, params, None)
+        else:
+            rc = self._launch_raw(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2],
+                                  shared, stream, params, None)
         if rc:
-            self.check(rc, f"cuLaunchKernel({what})")
+            self.check(rc, f"cuLaunchKernel{'Ex' if config is not None else ''}({what})")
+
+    def dependent_config(self, grid: tuple, block: tuple, shared: int) -> Optional[LaunchConfig]:
+        """The launch configuration of a kernel that may start while the previous kernel on
+        its stream is still running (programmatic dependent launch: the kernel must wait for
+        it with ``griddepcontrol.wait`` before it reads or writes memory, as every kernel of
+        :mod:`tinyjax.devices.cuda_render` does); None where the GPU or driver has none."""
+        if not self.dependent_launch:
+            return None
+        c = LaunchConfig()
+        c.grid[:], c.block[:], c.sharedMemBytes = grid, block, shared
+        c.attrs, c.numAttrs = ctypes.pointer(self._pdl_attribute), 1
+        return c
 
     # ---- CUDA graphs: a recorded sequence of launches, replayed with one call ------------------
     def capture(self, launch) -> ctypes.c_void_p:

@@ -1029,9 +1029,7 @@ class _Renderer:
     def prologue(self) -> None:
         """Header, tile coordinates (grouped along M for L2 reuse), outer axes."""
         k, p, L = self.k, self.p, self.L
-        head = self.lang.kernel_header(k)
-        head[-1] = head[-1].replace(f"void {k.name}(",
-                                    f"void __launch_bounds__({p.threads}) {k.name}(", 1)
+        head = self.lang.kernel_header(k, p.threads)
         if p.splits > 1:
             T = p.tiles[0] * p.tiles[1] * p.outer
             L.append(f"__device__ float {self.partials}[{p.splits * T * p.BM * p.BN}];")

@@ -21,6 +21,8 @@ launches) both follow that plan:
   space (a full sum) the reduce space is split over ``G`` blocks per output, whose partial
   results go to a module-global array; the last block to finish (an atomic counter)
   combines them and runs the epilogue;
+* every kernel starts with ``tj_wait_for_previous_kernel()`` (``griddepcontrol.wait``): the
+  runtime launches kernels so that they may be scheduled while their predecessor finishes;
 * index arithmetic is 32-bit where every address fits (:func:`fits_int32`);
 * sort: one block per row, a stable bottom-up merge sort of the indices in which each
   element finds its place by binary search in the other run (rows up to ``SORT_SHARED``
@@ -135,6 +137,14 @@ __device__ __forceinline__ double tj_sel_d(int c, double x, double y) {
   asm("{ .reg .pred p; setp.ne.s32 p, %1, 0; selp.f64 %0, %2, %3, p; }"
       : "=d"(r) : "r"(c), "d"(x), "d"(y));
   return r;
+}
+/* the first statement of every kernel: launched as a programmatic dependent launch (sm_90
+   on), a kernel may start while the one before it on the stream finishes, so it waits
+   until that one's writes are visible (and so everything before it: that one waited too) */
+__device__ __forceinline__ void tj_wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 }
 /* the bits of a value as another type of the same size */
 template <typename D, typename S> __device__ __forceinline__ D tj_as(S s) {
@@ -251,6 +261,7 @@ class CUDALanguage(CStyleLanguage):
                         ", ".join(k.source_lines).replace("*/", "* /") + " */")
         bounds = f"__launch_bounds__({block}) " if block else ""
         head.append(f"{self.kernel_prefix}void {bounds}{k.name}({', '.join(self._params(k))}) {{")
+        head.append("  tj_wait_for_previous_kernel();")
         return head
 
     def _params(self, k: Kernel, slots=None) -> list[str]:
