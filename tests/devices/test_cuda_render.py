@@ -74,9 +74,20 @@ def test_softmax_is_one_block_per_row_with_stages_and_a_full_epilogue():
         p = LANG.plan(k)
         assert p.kind == "reduce" and p.layout == "rows" and p.G == 1 and p.grid == 4096
     src = LANG.render_kernel(full[0])
-    # the epilogue runs over the row again, spread over the block's threads
+    # each pass (max, sum, division) runs over the row spread over the block's threads;
+    # each thread's share of the row is read from memory once, into registers
     W = LANG.plan(full[0]).W
-    assert f"for (int r = part; active && r < 4096; r += {W})" in src
+    assert f"float c0[{4096 // W}];" in src and src.count("data1[") == 1, src
+    assert src.count(f"for (int j = 0; j < {4096 // W}; j++)") == 3, src
+
+
+def test_a_row_too_long_for_registers_is_read_once_per_pass():
+    k = _one("reduce", lambda x: jax.nn.softmax(x, axis=-1), _shape(1024, 1 << 16))
+    W = LANG.plan(k).W
+    assert (1 << 16) // W * 4 > LANG.ROW_CACHE
+    src = LANG.render_kernel(k)
+    assert "c0[" not in src and src.count("data1[") == 3, src
+    assert f"for (int r = part; active && r < {1 << 16}; r += {W})" in src
 
 
 def test_index_arithmetic_is_32_bit_where_it_fits():

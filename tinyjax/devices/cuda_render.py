@@ -12,7 +12,9 @@ launches) both follow that plan:
   per output point, each accumulating a strided part of the reduce space, combined by warp
   shuffles (``__shfl_xor_sync``) and, across warps, through shared memory, so that every one
   of the ``W`` threads ends with the final accumulator (later stages and a full epilogue run
-  over the reduce space again, spread over the same threads).  Two layouts: ``rows``
+  over the reduce space again, spread over the same threads; where each thread's share of
+  the elements those passes all read fits in ``ROW_CACHE`` bytes, the first pass keeps them
+  in registers and the later ones read them there).  Two layouts: ``rows``
   (consecutive threads walk the reduce space: a row sum; four points per step with 16-byte
   loads where every load runs contiguously along the innermost reduce axis) and ``cols``
   (consecutive threads are consecutive output points: a column sum, coalesced across
@@ -232,6 +234,7 @@ class CUDALanguage(CStyleLanguage):
     VECTOR = 4           # elementwise points per thread on the vectorised path
     ROW_ELEMS = 16       # reduce elements per thread before more threads join an output
     MAX_W = 512          # threads per output point
+    ROW_CACHE = 128      # most bytes per thread kept in registers between reduce passes
     COLS_MAX_W = 8       # ... when threads run along the outputs: a warp spans 32 of them
     COLS_MAX_G = 256     # ... and the most blocks sharing one output's reduction
     SORT_SHARED = 4096   # longest row sorted in shared memory
@@ -642,11 +645,19 @@ class CUDALanguage(CStyleLanguage):
         red_names, red_sizes = [f"i{a}" for a in red], [full[a] for a in red]
         stages = [(rb, op, dt, f"pacc{j}", f"p{j}_") for j, (op, dt, rb) in enumerate(k.pre)]
         stages.append((k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
+        cache = self._row_cache(k, p, R)
+        cached: set = set()  # the cached loads filled by an earlier pass
+        for key, n in cache.items():
+            L.append(f"  {self.storage(k.bufs[key[0]][0])} c{n}[{R // W}];")
         if vec:
             L.extend(self._reduce_vectorised(k, p, vec, red_names, red_sizes))
         for rbody, op, dt, acc, prefix in ([] if vec else stages):
             L.append(f"  {self.type(dt)} {acc} = {self.identity(op, dt)};")
-            if G > 1:
+            fills = []
+            if cache:
+                rbody, fills = self._from_row_cache(k, rbody, cache, cached)
+                L.extend(self._row_cache_loop(W, R))
+            elif G > 1:
                 L.append("  #pragma unroll 4")
                 L.append(f"  for ({it} r = lo + part; r < hi; r += {W}) {{")
             elif R <= 16 * W:  # a constant trip count: short ones (a 3x3 window) unroll fully
@@ -656,6 +667,7 @@ class CUDALanguage(CStyleLanguage):
                 L.append("  #pragma unroll 4")
                 L.append(f"  for ({it} r = part; r < (active ? {R} : 0); r += {W}) {{")
             L.extend(self._indices("r", red_names, red_sizes, "    "))
+            L.extend(fills)
             lines, val = self.render_body(rbody, prefix, None, k.bufs, "    ")
             L.extend(lines)
             L.append(f"    {acc} = {self.combine(op, acc, val, dt)};")
@@ -679,13 +691,64 @@ class CUDALanguage(CStyleLanguage):
                   f"  for ({it} q = part; q < {G}; q += {W}) acc0 = "
                   f"{self.combine(op, 'acc0', self._load_cg(T_, f'{k.name}_part + o * {G} + q'), dt)};"]
             L.extend(self._group_combine(p, op, dt, "acc0", "  "))
+        body = k.body
         if k.full_epilogue:
-            L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
+            fills = []
+            if cache:
+                body, fills = self._from_row_cache(k, body, cache, cached)
+                L.extend(self._row_cache_loop(W, R))
+            else:
+                L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
             L.extend(self._indices("r", red_names, red_sizes, "    "))
+            L.extend(fills)
         else:
             L.append("  if (active && part == 0) {")
-        L.extend(self.render_body(k.body, "v", "acc0", k.bufs, "    ")[0])
+        L.extend(self.render_body(body, "v", "acc0", k.bufs, "    ")[0])
         return L + ["  }"]
+
+    def _row_cache(self, k: Kernel, p: Plan, R: int) -> dict:
+        """The loads that more than one pass over the reduce space reads (softmax reads its
+        row for the max, the sum and the division), when each thread's share of it fits in
+        registers: key ``(slot, index)`` -> number of its register array.  Each such element
+        is then read from memory once, not once per pass (a 64 KiB row's later passes would
+        otherwise come from L2 at best)."""
+        if p.layout != "rows" or p.G != 1 or not (k.pre or k.full_epilogue) or R < p.W or \
+                R % p.W:
+            return {}
+        passes = [rb for _, _, rb in k.pre] + [k.rbody] + ([k.body] if k.full_epilogue else [])
+        seen: dict = {}
+        for rb in passes:
+            for key in dict.fromkeys((u.arg[0], u.arg[1]) for u in rb if u.op == "LOAD"
+                                     and not u.srcs and _is_true(u.arg[2])):
+                seen[key] = seen.get(key, 0) + 1
+        keys = [key for key, m in seen.items() if m > 1]
+        per_thread = R // p.W * sum(np.dtype(k.bufs[slot][0]).itemsize for slot, _ in keys)
+        return {key: n for n, key in enumerate(keys)} if per_thread <= self.ROW_CACHE else {}
+
+    def _from_row_cache(self, k: Kernel, uops: list, cache: dict,
+                        cached: set) -> tuple[list, list[str]]:
+        """``uops`` reading the loads of ``cache`` from their registers (element ``j`` of the
+        thread's share), and the statements that fill those not filled by an earlier pass."""
+        out, fills = list(uops), []
+        for i, u in enumerate(uops):
+            if u.op != "LOAD" or u.srcs or not _is_true(u.arg[2]) or \
+                    (u.arg[0], u.arg[1]) not in cache:
+                continue
+            key = (u.arg[0], u.arg[1])
+            name = f"c{cache[key]}"
+            if key not in cached:
+                cached.add(key)
+                fills.append(f"    {name}[j] = data{key[0]}[{self.index(key[1])}];")
+            out[i] = UOp("CONST", u.dtype, (), _Raw(self.load(k.bufs[key[0]][0], f"{name}[j]")))
+        return out, fills
+
+    def _row_cache_loop(self, W: int, R: int) -> list[str]:
+        """The head of a fully unrolled pass over a thread's share of the reduce space:
+        element ``j`` of the share at constant indices into the register arrays."""
+        return ["  #pragma unroll",
+                f"  for (int j = 0; j < {R // W}; j++) {{",
+                "    if (!active) break;",
+                f"    const {self.index_type} r = part + j * {W};"]
 
     @staticmethod
     def _load_cg(ctype: str, ptr: str) -> str:
