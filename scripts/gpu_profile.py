@@ -78,7 +78,7 @@ def replay(name: str, reps: int = 50) -> None:
     for k, fn in zip(kernels, fns):
         bufs = [dev.put((rng.standard_normal(n) * 0.1).astype(dt)) for dt, n in k.bufs]
         ptrs = [b.ptr for b in bufs]
-        graph = drv.capture(lambda stream: [fn.launch(drv, ptrs, stream) for _ in range(reps)])
+        graph = drv.capture(lambda streams: [fn.launch(drv, ptrs, streams[0]) for _ in range(reps)])
         best = float("inf")
         for _ in range(5):
             drv.record(start)

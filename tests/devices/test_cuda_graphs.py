@@ -11,13 +11,16 @@ from tests.cuda_support import needs_cuda, to_host
 
 class _FakeDriver:
     def __init__(self):
-        self.captured, self.replayed, self.destroyed = [], [], []
+        self.captured, self.replayed, self.destroyed, self.events = [], [], [], []
 
-    def capture(self, launch):
+    def capture(self, launch, lanes):
         exe = object()
-        launch("stream")
+        launch([f"stream{i}" for i in range(lanes)])
         self.captured.append(exe)
         return exe
+
+    def event_destroy(self, ev):
+        self.events.remove(ev)
 
     def graph_launch(self, exe):
         self.replayed.append(exe)
@@ -28,12 +31,18 @@ class _FakeDriver:
 
 def test_addresses_are_recorded_on_their_second_call_and_replayed_after():
     drv, launches = _FakeDriver(), []
-    graphs = cuda._Graphs(drv, lambda ptrs, stream=None: launches.append((ptrs, stream)))
+
+    def record(ptrs, streams):
+        launches.append((ptrs, streams))
+        drv.events.append(object())
+        return drv.events[-1:]
+    graphs = cuda._Graphs(drv, record, 2)
     a, b = (1, 2, 3), (1, 2, 4)
     assert not graphs.replay(a)            # first sight: the caller launches
     assert not drv.captured
-    assert graphs.replay(a)                # second: recorded (on the capture stream), replayed
-    assert launches == [(a, "stream")] and drv.replayed == drv.captured
+    assert graphs.replay(a)                # second: recorded (on the capture streams), replayed
+    assert launches == [(a, ["stream0", "stream1"])] and drv.replayed == drv.captured
+    assert not drv.events                  # the events recorded while capturing are destroyed
     assert graphs.replay(a) and len(drv.captured) == 1 and len(drv.replayed) == 2
     assert not graphs.replay(b)            # other addresses: a graph of their own, later
     assert graphs.replay(b) and len(drv.captured) == 2
@@ -41,7 +50,7 @@ def test_addresses_are_recorded_on_their_second_call_and_replayed_after():
 
 def test_only_the_last_graphs_are_kept():
     drv = _FakeDriver()
-    graphs = cuda._Graphs(drv, lambda ptrs, stream=None: None)
+    graphs = cuda._Graphs(drv, lambda ptrs, streams: [], 1)
     keys = [(i,) for i in range(graphs.KEEP + 2)]
     for k in keys:
         graphs.replay(k)
@@ -84,6 +93,28 @@ def test_training_loop_with_graphs_matches_the_cpu():
             np.testing.assert_allclose(to_host(lg), np.asarray(lc), rtol=1e-4, err_msg=step)
         for a, b in zip(jax.tree_util.tree_leaves(pg), jax.tree_util.tree_leaves(pc)):
             np.testing.assert_allclose(to_host(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+@needs_cuda
+def test_kernels_side_by_side_give_the_same_bits_as_one_stream(monkeypatch):
+    """A training step replayed as a graph whose independent kernels run on three streams
+    (the weight gradients beside the rest of the backward pass) against one stream."""
+    rng = np.random.default_rng(1)
+    params = [(rng.standard_normal((64, 256)).astype(np.float32) * 0.1,
+               np.zeros(256, np.float32)),
+              (rng.standard_normal((256, 16)).astype(np.float32) * 0.1, np.zeros(16, np.float32))]
+    x = rng.standard_normal((512, 64)).astype(np.float32)
+    y = rng.standard_normal((512, 16)).astype(np.float32)
+    dev = jax.devices("cuda")[0]
+    runs = []
+    for lanes in (1, 3):
+        monkeypatch.setattr(cuda, "LANES", lanes)
+        step, p = jax.jit(lambda p, x, y: _sgd(p, x, y)), jax.device_put(params, dev)
+        for _ in range(6):  # from the third call on, graphs are replayed
+            p, loss = step(p, x, y)
+        runs.append([to_host(a) for a in jax.tree_util.tree_leaves((p, loss))])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
 
 
 @needs_cuda

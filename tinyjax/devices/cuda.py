@@ -7,10 +7,13 @@ the default stream, in program order, so a jitted call returns as soon as its la
 queued and a host read (``np.asarray``, printing, ``block_until_ready``) waits.  On Hopper
 the launches are programmatic dependent launches: a kernel is scheduled while the one before
 it finishes, and waits for its results in its first statement (see
-:meth:`~tinyjax.devices.cuda_driver.Driver.dependent_config`).  Device
-memory is recycled through a pool keyed by size: freeing with ``cuMemFree`` would
-synchronise the device, and reusing a block is safe because every use is ordered on the one
-stream.  Compiled modules are cached in memory and on disk (next to the CPU's libraries).
+:meth:`~tinyjax.devices.cuda_driver.Driver.dependent_config`).  A repeated call replays a CUDA
+graph of its launches, in which kernels that do not depend on each other run side by side
+on several streams (:mod:`tinyjax.devices.lanes`); the graph as a whole is ordered on the
+default stream like any launch.  Device memory is recycled through a pool keyed by size:
+freeing with ``cuMemFree`` would synchronise the device, and reusing a block between calls
+is safe because every call is ordered on the one stream.  Compiled modules are cached in
+memory and on disk (next to the CPU's libraries).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import numpy as np
 
 from tinyjax.devices import cuda_gemm
 from tinyjax.devices.cuda_render import CUDALanguage, describe_launch, render_source
+from tinyjax.devices.lanes import plan_lanes
 from tinyjax.lowering.kernel import Kernel
 
 __all__ = ["CUDADevice", "CUDABuffer"]
@@ -172,6 +176,8 @@ class _Kernel:
 
 # CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
 GRAPHS = os.environ.get("TINYJAX_CUDA_GRAPHS", "1") != "0"
+# streams a graph's independent kernels are spread over (TINYJAX_CUDA_LANES=1: one)
+LANES = max(1, int(os.environ.get("TINYJAX_CUDA_LANES", "3")))
 
 
 class _Graphs:
@@ -182,13 +188,14 @@ class _Graphs:
     own, and the pool hands the outputs the blocks that the previous step's arrays gave
     back, so a step's addresses repeat every call or two.  An address tuple is recorded on
     its second sighting (one-off calls cost no capture) and the last ``KEEP`` graphs are
-    kept."""
+    kept.  ``record(ptrs, streams)`` queues a call's launches on the capturing streams and
+    returns the events it recorded (destroyed once the graph is made)."""
 
     KEEP = 8
     SEEN = 64
 
-    def __init__(self, drv, launch_all):
-        self.drv, self.launch_all = drv, launch_all
+    def __init__(self, drv, record, lanes: int):
+        self.drv, self.record, self.lanes = drv, record, lanes
         self.graphs: "OrderedDict[tuple, object]" = OrderedDict()
         self.seen: "OrderedDict[tuple, None]" = OrderedDict()
 
@@ -202,7 +209,13 @@ class _Graphs:
                 if len(self.seen) > self.SEEN:
                     self.seen.popitem(last=False)
                 return False
-            exe = self.graphs[ptrs] = self.drv.capture(lambda st: self.launch_all(ptrs, st))
+            spent: list = []
+            try:
+                exe = self.graphs[ptrs] = self.drv.capture(
+                    lambda st: spent.extend(self.record(ptrs, st)), self.lanes)
+            finally:
+                for ev in spent:
+                    self.drv.event_destroy(ev)
             if len(self.graphs) > self.KEEP:
                 self.drv.graph_destroy(self.graphs.popitem(last=False)[1])
         else:
@@ -331,17 +344,38 @@ class CUDADevice:
         """``run(bufs)``: queue every kernel over ``bufs`` (CUDABuffers indexed by program
         buffer id); returns without waiting.  A call whose buffer addresses were seen before
         replays a CUDA graph of its launches (one driver call instead of one per kernel;
-        see :class:`_Graphs`)."""
+        see :class:`_Graphs`), in which kernels that do not depend on each other run on
+        separate streams, side by side (:mod:`tinyjax.devices.lanes`)."""
         if not kernels:
             return None
         drv = self.driver
         plan = [(f, list(k.buf_ids)) for f, k in zip(fns, kernels)]
+        nbytes = [[np.dtype(dt).itemsize * n for dt, n in k.bufs] for k in kernels]
+        n_outs = [k.n_outs for k in kernels]
 
         def launch_all(ptrs, stream=None):
             for f, ids in plan:
                 f.launch(drv, [ptrs[b] for b in ids], stream)
 
-        graphs = _Graphs(drv, launch_all) if GRAPHS and len(kernels) > 1 else None
+        def record(ptrs, streams):
+            if len(streams) == 1:
+                launch_all(ptrs, streams[0])
+                return []
+            spans = [[(ptrs[b], ptrs[b] + n) for b, n in zip(ids, sizes)]
+                     for (_, ids), sizes in zip(plan, nbytes)]
+            launches = plan_lanes([s[:o] for s, o in zip(spans, n_outs)],
+                                  [s[o:] for s, o in zip(spans, n_outs)], len(streams))
+            done = {i: drv.event(timing=False) for launch in launches for i in launch.waits}
+            for j, lane, waits in launches:
+                for i in waits:
+                    drv.wait(streams[lane], done[i])
+                f, ids = plan[j]
+                f.launch(drv, [ptrs[b] for b in ids], streams[lane])
+                if j in done:
+                    drv.record(done[j], streams[lane])
+            return list(done.values())
+
+        graphs = _Graphs(drv, record, LANES) if GRAPHS and len(kernels) > 1 else None
 
         def run(bufs):
             ptrs = tuple([0 if b is None else b.ptr for b in bufs])

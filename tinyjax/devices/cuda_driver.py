@@ -139,6 +139,7 @@ class Driver:
         L.cuFuncSetAttribute.argtypes = [p, ctypes.c_int, ctypes.c_int]
         L.cuEventCreate.argtypes = [ctypes.POINTER(p), ctypes.c_uint]
         L.cuEventRecord.argtypes = [p, p]
+        L.cuStreamWaitEvent.argtypes = [p, p, ctypes.c_uint]
         L.cuEventSynchronize.argtypes = [p]
         L.cuEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), p, p]
         L.cuEventDestroy_v2.argtypes = [p]
@@ -153,7 +154,7 @@ class Driver:
         L.cuGraphDestroy.argtypes = [p]
         L.cuGraphExecDestroy.argtypes = [p]
         self._graph_launch = L["cuGraphLaunch"]
-        self._capture_stream = None
+        self._capture_streams: list = []
 
     def check(self, rc: int, what: str):
         if rc != 0:
@@ -250,21 +251,34 @@ class Driver:
         return c
 
     # ---- CUDA graphs: a recorded sequence of launches, replayed with one call ------------------
-    def capture(self, launch) -> ctypes.c_void_p:
-        """Record the launches ``launch(stream)`` makes on a capturing stream into an
-        executable graph (nothing runs now)."""
+    def capture(self, launch, lanes: int = 1) -> ctypes.c_void_p:
+        """Record the launches ``launch(streams)`` makes into an executable graph (nothing
+        runs now).  ``streams`` are ``lanes`` capturing streams: the others fork from the
+        first at the start and join it at the end, and between those points only the
+        events the launches record and wait for (:meth:`record`, :meth:`wait`) order them:
+        their kernels may run side by side when the graph is replayed."""
         L = self.lib
-        if self._capture_stream is None:
+        while len(self._capture_streams) < lanes:
             st = ctypes.c_void_p()
             self.check(L.cuStreamCreate(ctypes.byref(st), 1), "cuStreamCreate")  # non-blocking
-            self._capture_stream = st
-        st = self._capture_stream
+            self._capture_streams.append(st)
+        streams = self._capture_streams[:lanes]
+        st = streams[0]
         self.check(L.cuStreamBeginCapture_v2(st, 1), "cuStreamBeginCapture")  # thread-local
         graph = ctypes.c_void_p()
+        events = [self.event(timing=False) for _ in streams[1:]]
         try:
-            launch(st)
+            for other, ev in zip(streams[1:], events):  # fork: the others join the capture
+                self.record(ev, st)
+                self.wait(other, ev)
+            launch(streams)
+            for other, ev in zip(streams[1:], events):
+                self.record(ev, other)
+                self.wait(st, ev)
         finally:
             rc = L.cuStreamEndCapture(st, ctypes.byref(graph))
+            for ev in events:  # captured waits are graph edges: the events are not kept
+                self.event_destroy(ev)
         self.check(rc, "cuStreamEndCapture")
         exe = ctypes.c_void_p()
         try:
@@ -283,13 +297,23 @@ class Driver:
     def graph_destroy(self, exe) -> None:
         self.lib.cuGraphExecDestroy(exe)  # best effort (also at interpreter exit)
 
-    def event(self) -> ctypes.c_void_p:
+    def event(self, timing: bool = True) -> ctypes.c_void_p:
+        """A new event; ``timing=False``: one that only orders work (cheaper to record)."""
         ev = ctypes.c_void_p()
-        self.check(self.lib.cuEventCreate(ctypes.byref(ev), 0), "cuEventCreate")
+        self.check(self.lib.cuEventCreate(ctypes.byref(ev), 0 if timing else 2), "cuEventCreate")
         return ev
 
-    def record(self, ev):
-        self.check(self.lib.cuEventRecord(ev, None), "cuEventRecord")
+    def record(self, ev, stream=None):
+        """Record ``ev`` after the work queued so far on ``stream`` (default: the default
+        stream)."""
+        self.check(self.lib.cuEventRecord(ev, stream), "cuEventRecord")
+
+    def event_destroy(self, ev) -> None:
+        self.lib.cuEventDestroy_v2(ev)
+
+    def wait(self, stream, ev) -> None:
+        """Work queued on ``stream`` from now on waits for the last recording of ``ev``."""
+        self.check(self.lib.cuStreamWaitEvent(stream, ev, 0), "cuStreamWaitEvent")
 
     def elapsed_ms(self, start, end) -> float:
         """Milliseconds between two recorded events (waits for ``end``)."""
