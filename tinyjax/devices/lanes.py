@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-__all__ = ["Launch", "plan_lanes"]
+__all__ = ["Launch", "dependences", "plan_lanes"]
 
 Range = tuple[int, int]  # [start, end) in bytes
 
