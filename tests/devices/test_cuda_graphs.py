@@ -1,6 +1,7 @@
 """CUDA graphs of repeated calls (tinyjax/devices/cuda.py ``_Graphs``): when a program's
 launches are recorded and replayed, here with a fake driver, and on a GPU against the CPU."""
 import numpy as np
+import pytest
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
@@ -61,6 +62,16 @@ def test_only_the_last_graphs_are_kept():
     graphs.replay((99,))
     graphs.replay((99,))
     assert keys[2] in graphs.graphs and keys[3] not in graphs.graphs
+
+
+def test_the_number_of_lanes_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TINYJAX_CUDA_LANES", "1")
+    assert cuda._lanes_setting() == 1
+    monkeypatch.delenv("TINYJAX_CUDA_LANES")
+    assert cuda._lanes_setting() == 3
+    monkeypatch.setenv("TINYJAX_CUDA_LANES", "two")
+    with pytest.raises(ValueError, match="TINYJAX_CUDA_LANES must be a number of streams, got 'two'"):
+        cuda._lanes_setting()
 
 
 # ---- on a GPU ---------------------------------------------------------------------------------

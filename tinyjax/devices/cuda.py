@@ -176,8 +176,19 @@ class _Kernel:
 
 # CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
 GRAPHS = os.environ.get("TINYJAX_CUDA_GRAPHS", "1") != "0"
-# streams a graph's independent kernels are spread over (TINYJAX_CUDA_LANES=1: one)
-LANES = max(1, int(os.environ.get("TINYJAX_CUDA_LANES", "3")))
+
+
+def _lanes_setting() -> int:
+    """How many streams a graph's independent kernels are spread over: TINYJAX_CUDA_LANES
+    (default 3; 1 keeps every kernel on one stream)."""
+    raw = os.environ.get("TINYJAX_CUDA_LANES", "3")
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ValueError(f"TINYJAX_CUDA_LANES must be a number of streams, got {raw!r}") from None
+
+
+LANES = _lanes_setting()
 
 
 class _Graphs:
