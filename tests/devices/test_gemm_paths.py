@@ -2,6 +2,8 @@
 interpreter): A panels packed next to their tiles (a conv's windows, a ReLU fused into the
 packing as branch-free selects) and split-K (a small result over a long reduction: a conv's
 kernel gradient)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,38 @@ def test_staged_reductions_keep_a_row_of_accumulators_per_stage(device):
     exe = check(pool_grad, h, device=device)
     if device == "cpu":
         assert "pacc0[i3 - ub]" in _source(exe)
+
+
+@pytest.mark.parametrize("M,N,K", [(33, 45, 24), (9, 300, 230)])  # A packed per tile / all first
+def test_many_products_go_to_the_threads_whole(device, M, N, K):
+    """A batch of at least BATCH_PARALLEL_MIN products (attention's heads): each thread packs
+    and multiplies whole products, ragged tiles and a fused ReLU included."""
+    a = rng.standard_normal((4, 5, M, K)).astype(np.float32)
+    b = rng.standard_normal((4, 5, K, N)).astype(np.float32)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b * 0.5, a, b, device=device, rtol=2e-4)
+    if device == "cpu":
+        assert "for (long ob = 0; ob < 20; ob++)" in _source(exe)
+
+
+def test_an_operand_along_k_fills_a_big_panel_k_by_k(device):
+    """``g @ w.T``: the packed panel of ``w.T`` (32 rows x 1024) is larger than L1, so it is
+    filled k by k although its reads run along K."""
+    g = rng.standard_normal((20, 1024)).astype(np.float32)
+    w = rng.standard_normal((70, 1024)).astype(np.float32)
+    check(lambda g, w: g @ w.T, g, w, device=device, rtol=2e-4, atol=2e-4)
+
+
+def test_a_row_result_is_stored_before_the_loop_over_the_row(device):
+    """Softmax with its row max read elsewhere: the max is stored once per row ahead of the
+    division's loop, which is then free of guarded stores (and vectorises)."""
+    x = rng.standard_normal((6, 50)).astype(np.float32)
+    x[:, 20:] = -1e9  # a causal mask's scores: exp underflows to 0
+
+    def softmax_and_max(x):
+        m = jnp.max(x, axis=-1, keepdims=True)
+        e = jnp.exp(x - m)
+        return e / jnp.sum(e, axis=-1, keepdims=True), m[:, 0] * 2.0
+    exe = check(softmax_and_max, x, device=device)
+    if device == "cpu":
+        src = _source(exe)
+        assert re.search(r"const long i1 = 0;\n\s*if \(\(i1<1\)\) data\d\[", src), src

@@ -10,10 +10,13 @@ nest (the CPU's):
   ``omp simd`` partial (vectorised; far more accurate than a running float sum); a large
   reduction with few outputs spreads its blocks over threads (an OpenMP ``reduction``);
   NaN-propagating max/min have their own OpenMP reductions; several stages (softmax) run
-  one after the other per row; a row of accumulators (column sums) runs in blocks;
+  one after the other per row, a stored row result (its max) written before the loop of
+  the epilogue over the row; a row of accumulators (column sums) runs in blocks;
 * matmul-shaped reductions (:class:`~tinyjax.lowering.kernel.GemmPlan`): operands packed
-  into zero-padded panels (any strides, any fused producer), an 8x32 (AVX-512) or 6x16
-  register-blocked micro-kernel over all of K, the epilogue applied to each finished tile;
+  into zero-padded panels (any strides, any fused producer; a panel larger than L1 filled
+  k by k), an 8x32 (AVX-512) or 6x16 register-blocked micro-kernel over all of K, the
+  epilogue applied to each finished tile; the tiles spread over the threads, or with many
+  products (attention's heads) whole products;
 * the sort kind (per-row stable merge sort of indices) and the scatter kind (a copy, then a
   serial update loop in C order).
 
@@ -262,6 +265,38 @@ def _int_limits(dt):
     return info.min, info.max
 
 
+def _closure(uops: list[UOp], roots) -> set:
+    """``roots`` and every uop they read, directly or not."""
+    out, todo = set(), list(roots)
+    while todo:
+        i = todo.pop()
+        if i not in out:
+            out.add(i)
+            todo.extend(uops[i].srcs)
+    return out
+
+
+def _row_stores(body: list[UOp], inner) -> list[int]:
+    """The stores of a body over the whole loop space that write one value per row: their
+    address and value do not move along the reduced axes ``inner``, and their guard (the
+    scheduler's: every reduced axis at 0) reads only those axes."""
+    names = {f"i{a}" for a in inner}
+
+    def moves(u: UOp) -> bool:
+        return u.op in ("LOAD", "INDEX") and bool(
+            {v.name for v in (u.arg[1] if u.op == "LOAD" else u.arg).vars()} & names)
+    out = []
+    for i, u in enumerate(body):
+        if u.op != "STORE":
+            continue
+        _, idx, valid = u.arg
+        if ({v.name for v in idx.vars()} & names or not {v.name for v in valid.vars()} <= names
+                or any(moves(body[j]) for j in _closure(body, u.srcs))):
+            continue
+        out.append(i)
+    return out
+
+
 def _rows_contiguous(uops, side, row_axis: int, reduce_axes) -> bool:
     """Whether the loads of one gemm operand run with unit stride along its row axis (and
     not along the innermost reduce axis): then packing loops over rows innermost."""
@@ -278,6 +313,12 @@ def _rows_contiguous(uops, side, row_axis: int, reduce_axes) -> bool:
         row += coefs.get(f"i{row_axis}") == 1
         col += bool(reduce_axes) and coefs.get(f"i{reduce_axes[-1]}") == 1
     return row > col
+
+
+# the most rows of a packed panel (the AVX-512 sizes of TJ_MR, TJ_NR and TJ_NRD)
+_PANEL_ROWS = {"TJ_MR": 8, "TJ_NR": 32, "TJ_NRD": 16}
+PANEL_L1_BYTES = 32768  # a packed panel up to this size is filled in L1
+BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
 
 
 class CStyleLanguage:
@@ -589,12 +630,25 @@ class CStyleLanguage:
             if up is not None:
                 lines.append(f"{eind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
                 eind += "  "
+            pfmt = "pacc{}" if up is None else f"pacc{{}}[i{up} - ub]"
+            rest = None
             if k.full_epilogue:
+                once = _row_stores(k.body, inner)
+                if once:
+                    # the row results (softmax's max beside its division) are stored before
+                    # the loop: a guarded store inside it keeps the loop from vectorising
+                    lines.append(f"{eind}{{")
+                    lines.extend(f"{eind}  const {it} i{a} = 0;" for a in inner)
+                    body, _ = self.render_body(k.body, "v", acc, k.bufs, eind + "  ",
+                                               only=_closure(k.body, once), pacc=pfmt)
+                    lines.extend(body)
+                    lines.append(f"{eind}}}")
+                    rest = _closure(k.body, [i for i, u in enumerate(k.body)
+                                             if u.op == "STORE" and i not in once])
                 for a in inner:
                     lines.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
                     eind += "  "
-            body, _ = self.render_body(k.body, "v", acc, k.bufs, eind,
-                                       pacc="pacc{}" if up is None else f"pacc{{}}[i{up} - ub]")
+            body, _ = self.render_body(k.body, "v", acc, k.bufs, eind, only=rest, pacc=pfmt)
             lines.extend(body)
             if up is not None:
                 lines.append(f"{ind}}}")
@@ -849,7 +903,9 @@ class CStyleLanguage:
     def render_gemm(self, k: Kernel) -> list[str]:
         """Pack ``a`` (rows: the m axes) and ``b`` (columns: the n axes) into zero-padded
         panels, then for every tile run the micro-kernel over all of K and the epilogue on the
-        finished tile.  Outer (batch) axes loop around; the tiles are spread over threads.
+        finished tile.  Outer (batch) axes loop around, the tiles spread over threads -- or,
+        with at least BATCH_PARALLEL_MIN products (attention's heads), the products are:
+        each thread packs and multiplies whole products, in one parallel region.
         When all of ``b`` fits in L2, each ``a`` panel is packed by its thread right before
         its tiles (a conv never writes its windows out); when the result is small and K long
         (a conv's kernel gradient), K is split in chunks over the threads (split-K)."""
@@ -876,19 +932,41 @@ class CStyleLanguage:
         nkc = -(-S0 // steps)
         splitk = (not fused and M * N * (8 if dbl else 4) <= 262144 and nkc >= 4
                   and K >= 8 * max(M, N) and not g.outer_axes)
+        outer = int(np.prod([full[a] for a in g.outer_axes]))
+        batched = outer >= BATCH_PARALLEL_MIN
+        scratch = []  # the packing buffers (thread-local: see tj_scratch)
         if splitk:
             L.append(f"  {T} *Cs = ({T} *)tj_scratch(3, MP * TJ_MR * NP * {NR} * {words});")
             L.append(f"  memset(Cs, 0, MP * TJ_MR * NP * {NR} * sizeof({T}));")
         else:
-            L.append(f"  {T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});")
+            scratch.append(f"{T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});")
         if not fused and not splitk:
-            L.append(f"  {T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * K * {words});")
-        ind = "  "
-        for a in g.outer_axes:
-            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            scratch.append(f"{T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * K * {words});")
+        ind, opened = "  ", []  # opened: the indentation of each brace to close at the end
+        if batched:
+            L.append(f"{ind}#pragma omp parallel")
+            L.append(f"{ind}{{")
+            opened.append(ind)
             ind += "  "
-        L.append(f"{ind}#pragma omp parallel")
+            L.extend(ind + x for x in scratch)
+            L.append(f"{ind}#pragma omp for schedule(dynamic)")
+            L.append(f"{ind}for ({it} ob = 0; ob < {outer}; ob++) {{")
+            opened.append(ind)
+            ind += "  "
+            L.extend(self._unravel("ob", g.outer_axes, full, ind))
+        else:
+            L.extend(ind + x for x in scratch)
+            for a in g.outer_axes:
+                L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                opened.append(ind)
+                ind += "  "
+            L.append(f"{ind}#pragma omp parallel")
         L.append(f"{ind}{{")
+
+        def omp_for(schedule: str, at: str) -> None:
+            """Spread the loop that follows over the threads, unless whole products are."""
+            if not batched:
+                L.append(f"{at}#pragma omp for {schedule}")
 
         def panel(dst, rows, R, axes, uops, root, prefix, pi, kname="K", first=None):
             """Fill panel ``pb`` (rows ``pb*R ..``, zero past ``rows``) at ``dst``; ``first``:
@@ -901,7 +979,13 @@ class CStyleLanguage:
                 red_open.append(f"{rind}for ({it} i{a} = {lo}; i{a} < {hi}; i{a}++) {{")
                 rind += "  "
             red_close = [rind[:-2 * (j + 1)] + "}" for j in range(len(k.reduce_axes))]
-            if _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes):
+            klen = steps * kin if kname == "KB" else K
+            panel_bytes = _PANEL_ROWS[R] * klen * (8 if dbl else 4)
+            # a panel too big for L1 fills k by k even when its reads run along K: its R
+            # source rows stay in L1, whereas filled row by row every line of it would be
+            # fetched again for each of its R rows
+            if (_rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes)
+                    or panel_bytes > PANEL_L1_BYTES):
                 # rows innermost: reads and writes both run along the unit-stride axis
                 for full_panel in (True, False):
                     # the full-panel nest has no bounds check, so its row loop vectorises
@@ -937,7 +1021,7 @@ class CStyleLanguage:
             L.append(f"{pi}}}")
 
         def pack(dst, rows, R, axes, uops, root, prefix):
-            L.append(f"{ind}  #pragma omp for schedule({SCHED})")
+            omp_for(f"schedule({SCHED})", ind + "  ")
             L.append(f"{ind}  for ({it} pb = 0; pb < {rows}P; pb++) {{")
             L.append(f"{ind}    {T} *restrict dst = {dst} + pb * {R} * K;")
             panel("dst", rows, R, axes, uops, root, prefix, ind + "    ")
@@ -999,7 +1083,7 @@ class CStyleLanguage:
         pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
         if fused:
             L.append(f"{ind}  {T} Al[TJ_MR * K] __attribute__((aligned(64)));")
-            L.append(f"{ind}  #pragma omp for schedule({SCHED})")
+            omp_for(f"schedule({SCHED})", ind + "  ")
             L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++) {{")
             L.append(f"{ind}    {it} pb = ip;")
             panel("Al", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a", ind + "    ")
@@ -1010,16 +1094,14 @@ class CStyleLanguage:
             L.append(f"{ind}    }}")
             L.append(f"{ind}  }}")
             L.append(f"{ind}}}")
-            for _ in g.outer_axes:
-                ind = ind[:-2]
-                L.append(f"{ind}}}")
+            L.extend(o + "}" for o in reversed(opened))
             return L
         pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
         # groups of B panels (about 256 KiB: they stay in L2) against every A panel, so A
         # streams from L3 once per group rather than once per B panel
         L.append(f"{ind}  const {it} JB = 262144 / ({NR} * K * (long)sizeof({T})) > 0 ? "
                  f"262144 / ({NR} * K * (long)sizeof({T})) : 1, NJB = (NP + JB - 1) / JB;")
-        L.append(f"{ind}  #pragma omp for collapse(2) schedule(dynamic)")
+        omp_for("collapse(2) schedule(dynamic)", ind + "  ")
         L.append(f"{ind}  for ({it} jb = 0; jb < NJB; jb++)")
         L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++)")
         L.append(f"{ind}  for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")
@@ -1028,7 +1110,5 @@ class CStyleLanguage:
         epilogue(ind)
         L.append(f"{ind}  }}")
         L.append(f"{ind}}}")
-        for _ in g.outer_axes:
-            ind = ind[:-2]
-            L.append(f"{ind}}}")
+        L.extend(o + "}" for o in reversed(opened))
         return L
