@@ -17,6 +17,14 @@ def test_compiler_found_and_flags():
     assert "-O3" in flags and "-ffast-math" not in flags and "-fno-math-errno" in flags
 
 
+def test_a_probed_flag_the_compiler_rejects_is_left_out(monkeypatch):
+    monkeypatch.setattr(cpu, "_supports", lambda cc, flag: flag != "-mprefer-vector-width=512")
+    flags = cpu.compiler_flags()
+    assert "-mprefer-vector-width=512" not in flags and "-march=native" in flags
+    monkeypatch.setattr(cpu, "_supports", lambda cc, flag: True)
+    assert "-mprefer-vector-width=512" in cpu.compiler_flags()
+
+
 def test_disk_and_memory_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYJAX_CACHE_DIR", str(tmp_path))
     src = "void tj_cache_probe_fn(void **b) { ((float*)b[0])[0] = 42.0f; }\n"

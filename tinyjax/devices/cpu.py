@@ -27,8 +27,12 @@ __all__ = ["CPUDevice", "CompilerNotFoundError", "find_compiler", "compile_sourc
 # No -ffast-math: it breaks NaN/inf semantics (isnan, NaN-propagating max).  -fwrapv: signed
 # integer overflow wraps as in numpy.  -fno-math-errno lets libm calls vectorise;
 # -fno-trapping-math lets comparisons (NaN-propagating max, where) become vector blends.
-BASE_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-fPIC", "-shared",
-              "-std=c11", "-D_GNU_SOURCE"]
+# -mprefer-vector-width=512: on an AVX-512 machine, loops (and libmvec's tanhf, expf) run on
+# 16 floats at a time rather than gcc's default 8 (elementwise_chain 2x faster on a Xeon);
+# it changes nothing elsewhere.  The flags in PROBED_FLAGS are kept where the compiler takes them.
+BASE_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno",
+              "-fno-trapping-math", "-fwrapv", "-fPIC", "-shared", "-std=c11", "-D_GNU_SOURCE"]
+PROBED_FLAGS = ("-march=native", "-mprefer-vector-width=512")
 
 
 class CompilerNotFoundError(NotImplementedError):
@@ -105,7 +109,7 @@ def libmvec_available() -> bool:
 
 def compiler_flags() -> list[str]:
     cc = find_compiler()
-    flags = [f for f in BASE_FLAGS if f != "-march=native" or _supports(cc, f)]
+    flags = [f for f in BASE_FLAGS if f not in PROBED_FLAGS or _supports(cc, f)]
     if os.environ.get("TINYJAX_NO_OPENMP") is None and _supports(cc, "-fopenmp"):
         flags.append("-fopenmp")
     elif _supports(cc, "-fopenmp-simd"):
