@@ -137,3 +137,19 @@ def test_a_row_result_is_stored_before_the_loop_over_the_row(device):
     if device == "cpu":
         src = _source(exe)
         assert re.search(r"const long i1 = 0;\n\s*if \(\(i1<1\)\) data\d\[", src), src
+
+
+@pytest.mark.parametrize("M,N,K", [(301, 40, 2050), (70, 300, 1000)])
+def test_b_groups_are_packed_by_the_threads_that_use_them(device, M, N, K):
+    """B too big to pack once for all tiles: each group of B panels is packed by the thread
+    that multiplies the A panels by it (with few groups, A is cut into chunks and a group
+    packed once per chunk); A's rows, computed 32 values at a time (a fused ReLU, a ragged
+    last block of K), are written into its panels transposed where a panel fits in L1."""
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b - 1.0, a, b, device=device, rtol=5e-4,
+                atol=5e-4)
+    if device == "cpu":
+        src = _source(exe)
+        assert "tj_chunks(NJB, MP)" in src
+        assert ("blk[r][j] = " in src) == (8 * K * 4 <= 32768)

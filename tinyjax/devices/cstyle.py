@@ -13,10 +13,11 @@ nest (the CPU's):
   one after the other per row, a stored row result (its max) written before the loop of
   the epilogue over the row; a row of accumulators (column sums) runs in blocks;
 * matmul-shaped reductions (:class:`~tinyjax.lowering.kernel.GemmPlan`): operands packed
-  into zero-padded panels (any strides, any fused producer; a panel larger than L1 filled
-  k by k), an 8x32 (AVX-512) or 6x16 register-blocked micro-kernel over all of K, the
-  epilogue applied to each finished tile; the tiles spread over the threads, or with many
-  products (attention's heads) whole products;
+  into zero-padded panels (any strides, any fused producer; rows along K computed in
+  blocks and transposed, a panel larger than L1 filled k by k; B a group of panels at a
+  time, by the thread that uses it), an 8x32 (AVX-512) or 6x16 register-blocked
+  micro-kernel over all of K, the epilogue applied to each finished tile; the tiles spread
+  over the threads, or with many products (attention's heads) whole products;
 * the sort kind (per-row stable merge sort of indices) and the scatter kind (a copy, then a
   serial update loop in C order).
 
@@ -105,6 +106,20 @@ static inline double tj_sel_d(int c, double x, double y) {
   uint64_t a, b; memcpy(&a, &x, 8); memcpy(&b, &y, 8);
   uint64_t m = -(uint64_t)(c != 0); a = (a & m) | (b & ~m);
   double r; memcpy(&r, &a, 8); return r;
+}
+/* How many chunks to cut the A panels of a product into so that its B groups times the
+   chunks keep every thread busy (two items each), at most one chunk per A panel. */
+#ifdef _OPENMP
+int omp_get_num_threads(void);
+#endif
+static inline long tj_chunks(long groups, long a_panels) {
+#ifdef _OPENMP
+  long want = (2L * omp_get_num_threads() + groups - 1) / groups;
+  return want < 1 ? 1 : (want > a_panels ? a_panels : want);
+#else
+  (void)groups; (void)a_panels;
+  return 1;
+#endif
 }
 /* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
    packing itself). */
@@ -319,6 +334,7 @@ def _rows_contiguous(uops, side, row_axis: int, reduce_axes) -> bool:
 _PANEL_ROWS = {"TJ_MR": 8, "TJ_NR": 32, "TJ_NRD": 16}
 PANEL_L1_BYTES = 32768  # a packed panel up to this size is filled in L1
 BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
+PACK_BLOCK = 32  # values per row of a panel computed at a time before they are transposed
 
 
 class CStyleLanguage:
@@ -907,8 +923,10 @@ class CStyleLanguage:
         with at least BATCH_PARALLEL_MIN products (attention's heads), the products are:
         each thread packs and multiplies whole products, in one parallel region.
         When all of ``b`` fits in L2, each ``a`` panel is packed by its thread right before
-        its tiles (a conv never writes its windows out); when the result is small and K long
-        (a conv's kernel gradient), K is split in chunks over the threads (split-K)."""
+        its tiles (a conv never writes its windows out); else all of ``a`` is packed first and
+        ``b`` a group of panels (~256 KiB) at a time by the thread that multiplies every ``a``
+        panel by it; when the result is small and K long (a conv's kernel gradient), K is
+        split in chunks over the threads (split-K)."""
         g, full, it = k.gemm, k.full_shape, self.index_type
         dbl = np.dtype(k.acc_dtype) == np.float64
         T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
@@ -938,7 +956,7 @@ class CStyleLanguage:
         if splitk:
             L.append(f"  {T} *Cs = ({T} *)tj_scratch(3, MP * TJ_MR * NP * {NR} * {words});")
             L.append(f"  memset(Cs, 0, MP * TJ_MR * NP * {NR} * sizeof({T}));")
-        else:
+        elif fused:
             scratch.append(f"{T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});")
         if not fused and not splitk:
             scratch.append(f"{T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * K * {words});")
@@ -981,11 +999,12 @@ class CStyleLanguage:
             red_close = [rind[:-2 * (j + 1)] + "}" for j in range(len(k.reduce_axes))]
             klen = steps * kin if kname == "KB" else K
             panel_bytes = _PANEL_ROWS[R] * klen * (8 if dbl else 4)
+            rows_first = _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes)
+            blocked = not rows_first and len(k.reduce_axes) == 1 and first is None and panel_bytes <= PANEL_L1_BYTES
             # a panel too big for L1 fills k by k even when its reads run along K: its R
             # source rows stay in L1, whereas filled row by row every line of it would be
             # fetched again for each of its R rows
-            if (_rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes)
-                    or panel_bytes > PANEL_L1_BYTES):
+            if rows_first or (not blocked and panel_bytes > PANEL_L1_BYTES):
                 # rows innermost: reads and writes both run along the unit-stride axis
                 for full_panel in (True, False):
                     # the full-panel nest has no bounds check, so its row loop vectorises
@@ -1006,6 +1025,30 @@ class CStyleLanguage:
                     L.append(f"{bi}q++;")
                     L.extend(pi + "  " + x for x in red_close)
                     L.append(f"{pi}}}")
+                return
+            if blocked:
+                # one reduce axis along the reads (a row-major activation): blocks of KB
+                # values per row are computed with vector loads into a small tile, which is
+                # then written out transposed (both loops vectorise; element by element the
+                # panel's stores would stride by R)
+                a, KB = k.reduce_axes[0], PACK_BLOCK
+                L.append(f"{pi}for ({it} q0 = 0; q0 < {kname}; q0 += {KB}) {{")
+                L.append(f"{pi}  const int kb = {kname} - q0 < {KB} ? (int)({kname} - q0) : {KB};")
+                L.append(f"{pi}  {T} blk[{R}][{KB}] __attribute__((aligned(64)));")
+                L.append(f"{pi}  for (int r = 0; r < {R}; r++) {{")
+                L.append(f"{pi}    {it} p = pb * {R} + r;")
+                L.append(f"{pi}    if (p >= {rows}) {{ for (int j = 0; j < kb; j++) blk[r][j] = {zero};"
+                         " continue; }")
+                L.extend(self._unravel("p", axes, full, pi + "    "))
+                L.append(f"{pi}    for (int j = 0; j < kb; j++) {{")
+                L.append(f"{pi}      {it} i{a} = q0 + j;")
+                L.extend(pi + "      " + x for x in body)
+                L.append(f"{pi}      blk[r][j] = {prefix}{root};")
+                L.append(f"{pi}    }}")
+                L.append(f"{pi}  }}")
+                L.append(f"{pi}  for (int j = 0; j < kb; j++)")
+                L.append(f"{pi}    for (int r = 0; r < {R}; r++) {dst}[(q0 + j) * {R} + r] = blk[r][j];")
+                L.append(f"{pi}}}")
                 return
             # reduce axes innermost (a conv's windows: channels run with unit stride)
             L.append(f"{pi}for (int r = 0; r < {R}; r++) {{")
@@ -1080,8 +1123,8 @@ class CStyleLanguage:
             L.append(f"{ind}  }}")
             L.append(f"{ind}}}")
             return L
-        pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
         if fused:
+            pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
             L.append(f"{ind}  {T} Al[TJ_MR * K] __attribute__((aligned(64)));")
             omp_for(f"schedule({SCHED})", ind + "  ")
             L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++) {{")
@@ -1097,17 +1140,27 @@ class CStyleLanguage:
             L.extend(o + "}" for o in reversed(opened))
             return L
         pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
-        # groups of B panels (about 256 KiB: they stay in L2) against every A panel, so A
-        # streams from L3 once per group rather than once per B panel
+        # a group of B panels (about 256 KiB) is packed by the thread that multiplies every A
+        # panel by it, into its own buffer: the group stays in its L2 and B is never written
+        # out whole.  With fewer groups than twice the threads, the A panels are cut into IC
+        # chunks too (each chunk's thread packs the group again: a small B is cheap to pack).
         L.append(f"{ind}  const {it} JB = 262144 / ({NR} * K * (long)sizeof({T})) > 0 ? "
                  f"262144 / ({NR} * K * (long)sizeof({T})) : 1, NJB = (NP + JB - 1) / JB;")
+        L.append(f"{ind}  const {it} IC = {1 if batched else 'tj_chunks(NJB, MP)'};")
+        L.append(f"{ind}  {T} *Bl = ({T} *)tj_scratch(1, JB * {NR} * K * {words});")
         omp_for("collapse(2) schedule(dynamic)", ind + "  ")
         L.append(f"{ind}  for ({it} jb = 0; jb < NJB; jb++)")
-        L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++)")
-        L.append(f"{ind}  for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")
+        L.append(f"{ind}  for ({it} ic = 0; ic < IC; ic++) {{")
+        L.append(f"{ind}    for ({it} pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++) {{")
+        L.append(f"{ind}      {T} *restrict dst = Bl + (pb - jb * JB) * {NR} * K;")
+        panel("dst", "N", NR, g.n_axes, g.b_uops, g.b_root, "b", ind + "      ")
+        L.append(f"{ind}    }}")
+        L.append(f"{ind}    for ({it} ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)")
+        L.append(f"{ind}    for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")
         L.append(f"{ind}    {T} tile[TJ_MR * {NR}] __attribute__((aligned(64)));")
-        L.append(f"{ind}    {micro}(K, Ap + ip * TJ_MR * K, Bp + jp * {NR} * K, tile);")
+        L.append(f"{ind}    {micro}(K, Ap + ip * TJ_MR * K, Bl + (jp - jb * JB) * {NR} * K, tile);")
         epilogue(ind)
+        L.append(f"{ind}    }}")
         L.append(f"{ind}  }}")
         L.append(f"{ind}}}")
         L.extend(o + "}" for o in reversed(opened))
