@@ -33,9 +33,30 @@ def test_disk_and_memory_cache(tmp_path, monkeypatch):
     assert cpu.compile_source(src) is lib
 
 
+def test_translation_units_are_compiled_side_by_side_and_linked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYJAX_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(cpu, "SPLIT_MIN_CHARS", 0)
+    bodies = [f"void tj_unit_fn{i}(float *x) {{ x[{i}] = {i}.0f + tj_one(); }}" for i in range(7)]
+    prelude = "static float tj_one(void) { return 1.0f; }"
+    units = cpu.translation_units(prelude, bodies)
+    assert len(units) == 3 and all(u.startswith(prelude) for u in units)
+    assert [b for b in bodies if any(b in u for u in units)] == bodies  # each once, in order
+    assert "".join(units).count("tj_unit_fn") == 7
+    lib = cpu.compile_source(units)
+    x = np.zeros(7, np.float32)
+    for i in range(7):
+        getattr(lib, f"tj_unit_fn{i}")(x.ctypes.data_as(cpu.ctypes.c_void_p))
+    np.testing.assert_array_equal(x, np.arange(7) + 1.0)
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 1)
+    assert cpu.translation_units(prelude, bodies) == [cpu.join_source(prelude, bodies)]
+
+
 def test_compile_error_is_clear():
     with pytest.raises(RuntimeError, match="C compilation failed"):
         cpu.compile_source("this is not C;")
+    with pytest.raises(RuntimeError, match="C compilation failed"):
+        cpu.compile_source(["void tj_fine(void) {}", "this is not C either;"])
 
 
 def test_no_compiler_is_a_clear_not_implemented_error(monkeypatch):

@@ -1,5 +1,6 @@
 """The CPU device: kernel IR -> C (via :mod:`tinyjax.devices.cstyle`) -> shared library
-compiled by the system C compiler -> launched through a small C launcher (one foreign call
+compiled by the system C compiler (a long program as several translation units, compiled
+side by side) -> launched through a small C launcher (one foreign call
 per program, the GIL released for all but tiny programs; per-kernel ctypes calls where the
 launcher cannot be built).
 
@@ -148,33 +149,89 @@ def _tame_openmp() -> None:
 _tame_openmp()
 
 
-def compile_source(src: str) -> ctypes.CDLL:
-    """Compile C source to a shared library (cached in memory and on disk) and load it."""
+def compile_source(src: "str | list[str]") -> ctypes.CDLL:
+    """Compile C source to a shared library (cached in memory and on disk) and load it.
+    A list is several translation units (each complete, with its own prelude): they are
+    compiled side by side, one compiler process each, and linked into one library."""
+    units = [src] if isinstance(src, str) else list(src)
     cc = find_compiler()
     flags = compiler_flags()
-    key = hashlib.sha256("\0".join([src, cc] + flags).encode()).hexdigest()[:32]
+    key = hashlib.sha256("\0".join(units + [cc] + flags).encode()).hexdigest()[:32]
     lib = _libs.get(key)
     if lib is not None:
         return lib
     path = os.path.join(cache_dir(), f"k_{key}.so")
     if not os.path.exists(path):
-        fd, tmp_src = tempfile.mkstemp(suffix=".c", dir=cache_dir())
-        with os.fdopen(fd, "w") as f:
-            f.write(src)
-        tmp_out = tmp_src[:-2] + ".so"
+        tmp_out = tempfile.mkstemp(suffix=".so", dir=cache_dir())
+        os.close(tmp_out[0])
+        tmp_out = tmp_out[1]
         try:
-            r = subprocess.run([cc] + flags + [tmp_src, "-o", tmp_out] + link_flags(),
-                               capture_output=True, text=True)
-            if r.returncode != 0:
-                raise RuntimeError(f"tinyjax: C compilation failed:\n{r.stderr}\n--- source ---\n{src}")
+            _build(cc, flags, units, tmp_out)
             os.replace(tmp_out, path)  # atomic: concurrent processes see a whole file
         finally:
-            for p in (tmp_src, tmp_out):
-                if os.path.exists(p):
-                    os.remove(p)
+            if os.path.exists(tmp_out):
+                os.remove(tmp_out)
     lib = ctypes.CDLL(path)
     _libs[key] = lib
     return lib
+
+
+def _build(cc: str, flags: list[str], units: list[str], out: str) -> None:
+    """Compile ``units`` into the shared library ``out``: one unit directly, several into
+    objects by concurrent compiler processes, then linked."""
+    files = []
+    try:
+        for unit in units:
+            fd, name = tempfile.mkstemp(suffix=".c", dir=cache_dir())
+            with os.fdopen(fd, "w") as f:
+                f.write(unit)
+            files.append(name)
+        if len(units) == 1:
+            steps = [[[cc] + flags + [files[0], "-o", out] + link_flags()]]
+        else:
+            objs = [name[:-2] + ".o" for name in files]
+            compile_flags = [f for f in flags if f != "-shared"]
+            steps = [[[cc] + compile_flags + ["-c", name, "-o", obj]
+                      for name, obj in zip(files, objs)],
+                     [[cc] + flags + objs + ["-o", out] + link_flags()]]
+            files += objs
+        for step in steps:
+            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True) for cmd in step]
+            errors = [err for proc in procs for _, err in [proc.communicate()]
+                      if proc.returncode != 0]
+            if errors:
+                raise RuntimeError("tinyjax: C compilation failed:\n" + "\n".join(errors)
+                                   + "\n--- source ---\n" + "\n".join(units))
+    finally:
+        for name in files:
+            if os.path.exists(name):
+                os.remove(name)
+
+
+# A program's kernels are cut into this many translation units at most (one compiler
+# process each; never more than the machine's cores), once its kernels' source is this long.
+MAX_UNITS = 8
+SPLIT_MIN_CHARS = 20000
+
+
+def translation_units(prelude: str, bodies: list[str]) -> list[str]:
+    """``bodies`` (each kernel's C) in contiguous groups of about equal length, each group a
+    complete unit after ``prelude``; one group for a short program or a one-core machine."""
+    total = sum(len(b) for b in bodies)
+    n = min(MAX_UNITS, os.cpu_count() or 1, len(bodies))
+    if n < 2 or total < SPLIT_MIN_CHARS:
+        return [join_source(prelude, bodies)]
+    groups, acc = [[] for _ in range(n)], 0
+    for body in bodies:
+        groups[min(n - 1, acc * n // total)].append(body)
+        acc += len(body)
+    return [join_source(prelude, g) for g in groups if g]
+
+
+def join_source(prelude: str, bodies: list[str]) -> str:
+    """One C source: the prelude, then the kernels."""
+    return prelude + "\n" + "\n\n".join(bodies) + "\n"
 
 
 # The launcher of a whole program: one call per program (not per kernel) that reads the data
@@ -255,14 +312,15 @@ class CPUDevice:
     language = CStyleLanguage()
 
     def render(self, kernels: list[Kernel]) -> str:
-        return PRELUDE + "\n" + "\n\n".join(self.language.render_kernel(k) for k in kernels) + "\n"
+        return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])
 
     def compile(self, kernels: list[Kernel]):
         """Returns (source, [callable(ptr_array) per kernel])."""
-        src = self.render(kernels)
+        bodies = [self.language.render_kernel(k) for k in kernels]
+        src = join_source(PRELUDE, bodies)
         if not kernels:
             return src, []
-        lib = compile_source(src)
+        lib = compile_source(translation_units(PRELUDE, bodies))
         fns = []
         for k in kernels:
             fn = getattr(lib, k.name)
