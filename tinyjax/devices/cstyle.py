@@ -280,8 +280,8 @@ def _int_limits(dt):
     return info.min, info.max
 
 
-def _closure(uops: list[UOp], roots) -> set:
-    """``roots`` and every uop they read, directly or not."""
+def uop_deps(uops: list[UOp], roots) -> set[int]:
+    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
     out, todo = set(), list(roots)
     while todo:
         i = todo.pop()
@@ -306,7 +306,7 @@ def _row_stores(body: list[UOp], inner) -> list[int]:
             continue
         _, idx, valid = u.arg
         if ({v.name for v in idx.vars()} & names or not {v.name for v in valid.vars()} <= names
-                or any(moves(body[j]) for j in _closure(body, u.srcs))):
+                or any(moves(body[j]) for j in uop_deps(body, u.srcs))):
             continue
         out.append(i)
     return out
@@ -656,10 +656,10 @@ class CStyleLanguage:
                     lines.append(f"{eind}{{")
                     lines.extend(f"{eind}  const {it} i{a} = 0;" for a in inner)
                     body, _ = self.render_body(k.body, "v", acc, k.bufs, eind + "  ",
-                                               only=_closure(k.body, once), pacc=pfmt)
+                                               only=uop_deps(k.body, once), pacc=pfmt)
                     lines.extend(body)
                     lines.append(f"{eind}}}")
-                    rest = _closure(k.body, [i for i, u in enumerate(k.body)
+                    rest = uop_deps(k.body, [i for i, u in enumerate(k.body)
                                              if u.op == "STORE" and i not in once])
                 for a in inner:
                     lines.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")

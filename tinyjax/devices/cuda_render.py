@@ -54,7 +54,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage, _half, _is_float
+from tinyjax.devices.cstyle import PRELUDE, CStyleLanguage, _half, _is_float, uop_deps
 from tinyjax.devices.cuda_gemm import gemm_launch_dims, gemm_supported, render_gemm
 from tinyjax.lowering.kernel import Kernel, UOp, _is_true
 from tinyjax.lowering.symbolic import Node, Var, as_affine, magnitude
@@ -212,17 +212,6 @@ def fits_int32(k: Kernel, *sizes: int) -> bool:
                 nodes.append(u.arg)
     return (all(not isinstance(n, Node) or magnitude(n) < INT32_MAX for n in nodes)
             and max((_prod(k.full_shape), *sizes)) < INT32_MAX - (1 << 20))
-
-
-def _deps(uops: list[UOp], roots) -> set[int]:
-    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
-    out, todo = set(), list(roots)
-    while todo:
-        i = todo.pop()
-        if i not in out:
-            out.add(i)
-            todo.extend(uops[i].srcs)
-    return out
 
 
 class CUDALanguage(CStyleLanguage):
@@ -873,7 +862,7 @@ class CUDALanguage(CStyleLanguage):
                          f"u < {nu}; u += ({it})gridDim.x * blockDim.x) {{")
             F.extend(self._indices("u", [f"i{a}" for a in range(len(ss))], list(ss), "    "))
             F.extend(self.render_body(uops[:-1], "s", None, k.bufs, "    ",
-                                      only=_deps(uops, [sc.srcs[j] for j in needs]))[0])
+                                      only=uop_deps(uops, [sc.srcs[j] for j in needs]))[0])
             o, v, ok = (f"s{i}" if uops[i].op != "CONST" else self.const(uops[i].arg, uops[i].dtype)
                         for i in sc.srcs)
             F.append("    " + stmt.format(o=o, v=v, ok=ok))
