@@ -162,9 +162,8 @@ def compile_source(src: "str | list[str]") -> ctypes.CDLL:
         return lib
     path = os.path.join(cache_dir(), f"k_{key}.so")
     if not os.path.exists(path):
-        tmp_out = tempfile.mkstemp(suffix=".so", dir=cache_dir())
-        os.close(tmp_out[0])
-        tmp_out = tmp_out[1]
+        fd, tmp_out = tempfile.mkstemp(suffix=".so", dir=cache_dir())
+        os.close(fd)
         try:
             _build(cc, flags, units, tmp_out)
             os.replace(tmp_out, path)  # atomic: concurrent processes see a whole file
@@ -196,7 +195,7 @@ def _build(cc: str, flags: list[str], units: list[str], out: str) -> None:
                      [[cc] + flags + objs + ["-o", out] + link_flags()]]
             files += objs
         for step in steps:
-            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True) for cmd in step]
             errors = [err for proc in procs for _, err in [proc.communicate()]
                       if proc.returncode != 0]

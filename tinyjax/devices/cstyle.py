@@ -1000,7 +1000,8 @@ class CStyleLanguage:
             klen = steps * kin if kname == "KB" else K
             panel_bytes = _PANEL_ROWS[R] * klen * (8 if dbl else 4)
             rows_first = _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes)
-            blocked = not rows_first and len(k.reduce_axes) == 1 and first is None and panel_bytes <= PANEL_L1_BYTES
+            blocked = (not rows_first and len(k.reduce_axes) == 1 and first is None
+                       and panel_bytes <= PANEL_L1_BYTES)
             # a panel too big for L1 fills k by k even when its reads run along K: its R
             # source rows stay in L1, whereas filled row by row every line of it would be
             # fetched again for each of its R rows
