@@ -561,8 +561,10 @@ def _open_uniform_f32_small(k: np.ndarray, n: int) -> list[float]:
     return [v if v > lo else lo for v in shifted]
 
 
+_SQRT2_F32 = np.float32(np.sqrt(2))
+
+
 def _normal_real(data: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
     k = _eager_key(data)
     if k is not None and dtype == _F32:
         n = math.prod(shape)
@@ -572,8 +574,9 @@ def _normal_real(data: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
             b = _bits_np(k, 32, shape)
             floats = ((b >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) \
                 - np.float32(1)
-            u = np.maximum(lo, floats * (np.float32(1) - lo) + lo)
-        return wrap_eager(np.float32(np.sqrt(2)) * _erf_inv_f32_np(u))
+            u = np.maximum(_LO_F32, floats * (np.float32(1) - _LO_F32) + _LO_F32)
+        return wrap_eager(_SQRT2_F32 * _erf_inv_f32_np(u))
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
     u = _uniform(data, shape, dtype, _const(dtype, lo), _const(dtype, 1.0))
     return lax.mul(_const(dtype, np.sqrt(2)), _erf_inv(u, dtype))
 
