@@ -76,7 +76,8 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     dbl = np.dtype(k.acc_dtype) == np.float64
     T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
                           ("float", "TJ_NR", "tj_micro", "0.0f"))
-    words = 2 if dbl else 1  # the scratch buffers count floats
+    esize = 8 if dbl else 4
+    words = esize // 4  # the scratch buffers count floats
     M = int(np.prod([full[a] for a in g.m_axes]))
     N = int(np.prod([full[a] for a in g.n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
@@ -85,7 +86,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     # all of B fits in L2 and an A panel in L1: pack each A panel right before its
     # tiles into a thread-local buffer (a conv's windows are never written out as a
     # whole im2col matrix) -- else pack all of A first
-    fused = N * K * (8 if dbl else 4) <= 262144 and K * (8 if dbl else 4) <= 8192
+    fused = N * K * esize <= 262144 and K * esize <= 8192
     # a small result over a long K (a conv's kernel gradient): split K into chunks of the
     # first reduce axis, each packed and multiplied in L2 by one thread into its own copy
     # of the result, the copies summed at the end
@@ -93,7 +94,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     kin = K // S0
     steps = max(1, 1024 // kin)
     nkc = -(-S0 // steps)
-    splitk = (not fused and M * N * (8 if dbl else 4) <= 262144 and nkc >= 4
+    splitk = (not fused and M * N * esize <= 262144 and nkc >= 4
               and K >= 8 * max(M, N) and not g.outer_axes)
     outer = int(np.prod([full[a] for a in g.outer_axes]))
     batched = outer >= BATCH_PARALLEL_MIN
@@ -143,7 +144,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
             rind += "  "
         red_close = [rind[:-2 * (j + 1)] + "}" for j in range(len(k.reduce_axes))]
         klen = steps * kin if kname == "KB" else K
-        panel_bytes = _PANEL_ROWS[R] * klen * (8 if dbl else 4)
+        panel_bytes = _PANEL_ROWS[R] * klen * esize
         rows_first = _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes)
         blocked = (not rows_first and len(k.reduce_axes) == 1 and first is None
                    and panel_bytes <= PANEL_L1_BYTES)
