@@ -19,7 +19,6 @@ column of the ``matmul`` rows is the reference matmul rate.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -67,9 +66,7 @@ class Framework:
             import tinyjax
             import tinyjax.numpy as tnp
             self.lib, self.xnp = tinyjax, tnp
-            devices = tinyjax.devices if callable(getattr(tinyjax, "devices", None)) \
-                else importlib.import_module("tinyjax.devices").devices
-            self.dev = devices(PLATFORM)[0]
+            self.dev = tinyjax.devices(PLATFORM)[0]
         else:
             raise ValueError(f"{name} is not a GPU framework (one of {FRAMEWORKS})")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one go, on a machine with an NVIDIA GPU:
 #   device   the GPU, driver, NVRTC and Python facts
-#   tests    the CUDA test suites: tests/devices (runtime, renderer, matmul kernels) and every
+#   tests    the CUDA test suites: tests/backends (runtime, renderer, matmul kernels) and every
 #            cuda variant of the lowering sweep, fusion, control flow, jit of grad/vmap per
 #            numpy function and the training workloads (TINYJAX_CUDA_STRICT=1: a missing
 #            driver is an error, not a run of skips)
@@ -50,7 +50,7 @@ for part in "${parts[@]}"; do
 import sys, time, numpy
 t = time.perf_counter()
 import tinyjax
-from tinyjax.devices.cuda_driver import driver, nvrtc
+from tinyjax.backends.cuda.driver import driver, nvrtc
 d = driver(); lib = nvrtc()
 print(f'python {sys.version.split()[0]}, numpy {numpy.__version__}; {tinyjax.devices(\"gpu\")}: '
       f'{d.name} {d.arch}; nvrtc {lib._name}; driver init {time.perf_counter() - t:.2f} s')
@@ -59,8 +59,9 @@ PY" ;;
       if [ ${#extra[@]} -gt 0 ] && [[ "${extra[0]}" == */* ]]; then
         targets=("${extra[@]}")
       else
-        targets=(tests/devices tests/lowering tests/numpy/test_transform_sweep.py
-                 tests/test_workloads_jit.py -k "cuda or test_placement" "${extra[@]}")
+        targets=(tests/backends tests/compiler tests/test_dispatch.py
+                 tests/numpy/test_transform_sweep.py tests/test_workloads_jit.py
+                 -k "cuda or test_dispatch" "${extra[@]}")
       fi
       run_part tests env TINYJAX_CUDA_STRICT=1 timeout 560 "$PY" -m pytest -q -rs \
         -p no:cacheprovider "${targets[@]}" ;;

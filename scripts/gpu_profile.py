@@ -61,9 +61,9 @@ def replay(name: str, reps: int = 50) -> None:
     """Print each kernel's time of the ``name`` step, replayed alone (see the module doc).
     The scratch buffers hold small random values (integers: 0, so offsets are in range)."""
     import numpy as np
-    from tinyjax.devices import get_backend
-    from tinyjax.lowering.rules import lower_jaxpr
-    from tinyjax.lowering.schedule import schedule
+    from tinyjax.backends import get_backend
+    from tinyjax.compiler.lower.rules import lower_jaxpr
+    from tinyjax.compiler.schedule import schedule
     setup, make = STEPS[name]
     params, *data = setup()
     leaves, outs = lower_jaxpr(jax.make_jaxpr(make())(params, *data).jaxpr)

@@ -15,22 +15,18 @@ from tinyjax.core import ShapedArray, ensure_compile_time_eval
 from tinyjax import lax
 from tinyjax import numpy
 from tinyjax import random
-from tinyjax.transforms.staging import ShapeDtypeStruct, eval_shape, make_jaxpr
-from tinyjax.transforms.autodiff import (grad, hessian, jacfwd, jacrev, jvp, linearize, vjp,
-                                         value_and_grad)
-from tinyjax.transforms.vmap import vmap
-from tinyjax.transforms.jit import jit
-from tinyjax.transforms.custom_derivatives import custom_jvp, custom_vjp
-from tinyjax.transforms.checkpoint import checkpoint, checkpoint_policies, remat
+from tinyjax.api import (ShapeDtypeStruct, eval_shape, grad, hessian, jacfwd, jacrev, jit, jvp,
+                         linearize, make_jaxpr, value_and_grad, vjp, vmap)
+from tinyjax.custom_derivatives import custom_jvp, custom_vjp
+from tinyjax.ad_checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
 from tinyjax import nn, scipy  # noqa: E402
-# JAX's device API.  ``tinyjax.devices`` becomes the function devices(); the backends stay
-# importable as the package tinyjax.devices (``from tinyjax.devices.cuda import ...``).
-from tinyjax.devices import (Device, default_backend, device_count, devices,  # noqa: E402
-                             local_device_count, local_devices)
-from tinyjax.transforms.placement import block_until_ready, device_get, device_put  # noqa: E402
+# JAX's device API (the backends themselves are the package tinyjax.backends)
+from tinyjax.backends import (Device, default_backend, device_count, devices,  # noqa: E402
+                              local_device_count, local_devices)
+from tinyjax.dispatch import block_until_ready, device_get, device_put  # noqa: E402
 
 jacobian = jacrev
 

@@ -54,7 +54,7 @@ class Array:
 
     @property
     def device(self):
-        from tinyjax.devices import get_device
+        from tinyjax.backends import get_device
         return get_device(self._device)
 
     @property
@@ -112,13 +112,13 @@ class Array:
 
     def block_until_ready(self) -> "Array":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
-            from tinyjax.devices import get_backend
+            from tinyjax.backends import get_backend
             get_backend(self._device).synchronize()
         return self
 
     def copy(self) -> "Array":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
-            from tinyjax.devices import get_backend
+            from tinyjax.backends import get_backend
             return placed(get_backend(self._device).copy(self._buf), self._device,
                           self.weak_type)
         return wrap_eager(self._value.copy(), self.weak_type)
@@ -174,7 +174,7 @@ def on_default_device(x: Array) -> Array:
         os.environ.get("TINYJAX_DEVICE", "").encode()
     if not name or name == b"cpu":
         return x
-    from tinyjax.transforms.placement import device_put
+    from tinyjax.dispatch import device_put
     return device_put(x)
 
 

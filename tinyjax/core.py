@@ -310,10 +310,10 @@ class EvalTrace(Trace):
         return wrap_eager(out, weak_out)
 
     def process_placed(self, primitive, args, params):
-        """An operation on arrays committed to a device (see transforms/placement.py)."""
+        """An operation on arrays committed to a device (see dispatch.py)."""
         from tinyjax.array import Array, placed
-        from tinyjax.devices import get_backend
-        from tinyjax.transforms.placement import computation_device, run_on_device
+        from tinyjax.backends import get_backend
+        from tinyjax.dispatch import computation_device, run_on_device
         for x in args:
             if isinstance(x, Tracer):
                 raise escaped_tracer_error(x, primitive)

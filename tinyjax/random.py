@@ -1068,7 +1068,7 @@ def _gamma_common(name: str, key: Any, a: Any, shape: Any, dtype: Any,
 
 
 def _no_grad(x: Any, name: str) -> Any:
-    from tinyjax.transforms.custom_derivatives import custom_jvp
+    from tinyjax.custom_derivatives import custom_jvp
 
     @custom_jvp
     def ident(v):

@@ -67,7 +67,7 @@ def _assert_close(what: str, actual: Sequence[Any], expected: Sequence[Any], tol
 def check_jvp(f: Callable, args: Sequence[Any], atol: float | None = None,
               rtol: float | None = None, eps: float | None = None, seed: int = 0) -> None:
     """jvp of the flat-output function ``f`` against central differences."""
-    from tinyjax.transforms.autodiff import jvp
+    from tinyjax.api import jvp
     rng = np.random.default_rng(seed)
     tangents = [_random_like(rng, a) for a in args]
     out, tangent_out = jvp(f, tuple(args), tuple(tangents))
@@ -85,7 +85,7 @@ def check_vjp(f: Callable, args: Sequence[Any], atol: float | None = None,
               rtol: float | None = None, eps: float | None = None, seed: int = 1) -> None:
     """vjp against jvp by the transposition identity <u, J v> == <J^T u, v>, and
     against central differences along a random direction."""
-    from tinyjax.transforms.autodiff import jvp, vjp
+    from tinyjax.api import jvp, vjp
     rng = np.random.default_rng(seed)
     out, pullback = vjp(f, *args)
     out_leaves, out_tree = tree_util.tree_flatten(out)
@@ -117,7 +117,7 @@ def check_grads(f: Callable, args: Sequence[Any], order: int,
 
     Higher orders check the derivative functions themselves, as JAX does.
     """
-    from tinyjax.transforms.autodiff import jvp, vjp
+    from tinyjax.api import jvp, vjp
     leaves, tree = tree_util.tree_flatten(tuple(args))
     f_flat = lambda *flat: f(*tree_util.tree_unflatten(tree, flat))  # noqa: E731
 

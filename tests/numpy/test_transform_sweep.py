@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax.test_util import check_grads
-from tinyjax.transforms.jit import EagerExecutable
+from tinyjax.dispatch import EagerExecutable
 from tests.cuda_support import CUDA_PARAM
 
 

@@ -56,7 +56,7 @@ def _kernel_shape(rhs_spec: str, lhs_spec: str, out_chan: int, filter_shape: Seq
 
 
 def _output_shape(fun: Callable, input_shape: Sequence[int], kernel_shape: Sequence[int]):
-    from tinyjax.transforms.staging import ShapeDtypeStruct, eval_shape
+    from tinyjax.api import ShapeDtypeStruct, eval_shape
     out = eval_shape(fun, ShapeDtypeStruct(tuple(input_shape), np.float32),
                      ShapeDtypeStruct(tuple(kernel_shape), np.float32))
     return tuple(out.shape)

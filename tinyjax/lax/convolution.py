@@ -19,8 +19,8 @@ from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.dot import (accumulation_dtype, canonical_preferred, canonicalize_precision,
                              cast_result, dot_output_dtype)
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero, is_undefined_primal
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
 __all__ = ["ConvDimensionNumbers", "PaddingType", "conv_dimension_numbers",
            "conv_general_permutations", "conv_general_dilated_p", "conv_general_dilated",

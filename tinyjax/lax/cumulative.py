@@ -15,8 +15,8 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero
 
 __all__ = ["cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp", "cumsum_p", "cumprod_p",
            "cummax_p", "cummin_p", "cumlogsumexp_p"]

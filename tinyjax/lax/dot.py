@@ -14,8 +14,8 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero, is_undefined_primal
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
 __all__ = ["Precision", "canonicalize_precision", "dot_general_p", "dot_general", "dot",
            "batch_matmul"]

@@ -16,8 +16,8 @@ from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax import _special_np
 from tinyjax.lax._helpers import as_operand, aval_str
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
 __all__ = [
     "RoundingMethod",

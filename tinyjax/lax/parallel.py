@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
-from tinyjax.transforms import ad, batching
+from tinyjax.interpreters import ad, batching
 
 __all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "axis_index", "psum_p", "pmax_p",
            "pmin_p", "all_gather_p", "axis_index_p"]

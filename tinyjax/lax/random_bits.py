@@ -24,7 +24,7 @@ import numpy as np
 
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, aval_str
-from tinyjax.transforms import ad, batching
+from tinyjax.interpreters import ad, batching
 
 __all__ = [
     "threefry2x32_p",
@@ -299,7 +299,7 @@ def threefry_random_bits(key: Any, bit_width: int, shape: Sequence[int]) -> Any:
 
 
 def _threefry2x32_lowering(avals_in, avals_out, k0, k1, x0, x1):
-    from tinyjax.lowering import ops
+    from tinyjax.compiler import ops
     shape = avals_out[0].shape
 
     def c(v):
@@ -322,7 +322,7 @@ def _threefry2x32_lowering(avals_in, avals_out, k0, k1, x0, x1):
 
 
 try:
-    from tinyjax.lowering.rules import lowering_rules as _lowering_rules
+    from tinyjax.compiler.lower.rules import lowering_rules as _lowering_rules
 except ImportError:  # the compiler is optional: jit then evaluates op by op
     pass
 else:

@@ -9,8 +9,8 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero
 
 __all__ = ["reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_and", "reduce_or",
            "reduce_xor", "argmax", "argmin", "reduce_sum_p", "reduce_prod_p", "reduce_max_p",

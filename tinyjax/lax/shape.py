@@ -11,8 +11,8 @@ from tinyjax import dtypes
 from tinyjax.array import on_default_device, wrap_eager
 from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
 from tinyjax.lax._helpers import as_operand
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero
 
 __all__ = [
     "broadcast",

@@ -16,8 +16,8 @@ from tinyjax import dtypes
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero, instantiate_zeros, is_undefined_primal
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero, instantiate_zeros, is_undefined_primal
 
 __all__ = [
     "slice_p", "pad_p", "concatenate_p", "rev_p", "squeeze_p", "split_p",

@@ -14,8 +14,8 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero, is_undefined_primal
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
 __all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p"]
 

@@ -19,8 +19,8 @@ from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.convolution import padtype_to_pads, pad_dilate_np, windows_np
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.ad import Zero, is_undefined_primal
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
 __all__ = ["reduce_window", "reduce_window_sum_p", "reduce_window_max_p",
            "reduce_window_min_p", "select_and_gather_add_p", "select_and_scatter_add_p",

@@ -12,7 +12,7 @@ import tinyjax.numpy as jnp
 from tinyjax import dtypes, lax
 from tinyjax.numpy._util import check_arraylike
 from tinyjax.scipy.special import logsumexp
-from tinyjax.transforms.custom_derivatives import custom_jvp
+from tinyjax.custom_derivatives import custom_jvp
 
 __all__ = ["celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish",
            "hard_tanh", "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp", "mish",

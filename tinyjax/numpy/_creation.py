@@ -30,7 +30,7 @@ def _placing(fn: Callable) -> Callable:
         out = fn(*args, **kwargs)
         if device is None:
             return out
-        from tinyjax.transforms.placement import device_put
+        from tinyjax.dispatch import device_put
         return device_put(out, device)
     return wrapper
 

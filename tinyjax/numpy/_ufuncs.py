@@ -599,7 +599,7 @@ def _logaddexp_impl(x1: Any, x2: Any) -> Any:
 
 
 def _make_logaddexp():
-    from tinyjax.transforms.custom_derivatives import custom_jvp
+    from tinyjax.custom_derivatives import custom_jvp
 
     @custom_jvp
     def _lae(x1, x2):

@@ -8,7 +8,7 @@ from typing import Callable
 from tinyjax.core import get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.numpy._util import broadcast_shapes, broadcast_to_shape
-from tinyjax.transforms.vmap import vmap
+from tinyjax.api import vmap
 
 _DIM = r"\w+"
 _CORE = rf"\((?:{_DIM}(?:,{_DIM})*)?\)"

@@ -15,7 +15,7 @@ import numpy as np
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
-from tinyjax.transforms.custom_derivatives import custom_jvp
+from tinyjax.custom_derivatives import custom_jvp
 
 __all__ = ["digamma", "entr", "erf", "erfc", "erfinv", "expit", "gammaln", "log_ndtr",
            "logit", "logsumexp", "ndtr", "ndtri", "xlog1py", "xlogy"]

@@ -3,7 +3,7 @@ and transforming sub-jaxprs (jvp, partial evaluation, batching).
 
 Every sub-jaxpr held by a control-flow primitive is *open*: it has no constvars;
 values it closes over are explicit leading arguments of the equation, as in
-:mod:`tinyjax.transforms.checkpoint`.  Each transformation below returns a new
+:mod:`tinyjax.ad_checkpoint`.  Each transformation below returns a new
 open jaxpr plus the constants it closed over (to be passed as leading operands).
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from tinyjax import dtypes, tree_util
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, current_trace, get_aval, new_trace
 from tinyjax.jaxpr import Jaxpr, Literal, Var, eval_jaxpr
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.partial_eval import PartialEvalTrace
-from tinyjax.transforms.staging import trace_to_closed_jaxpr
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.partial_eval import PartialEvalTrace
+from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 
 
 # ---------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, join
                                              jvp_jaxpr, partial_eval_jaxpr, run,
                                              to_numpy, trace_open, type_str, typematch,
                                              with_invars, wrap_values)
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.partial_eval import partial_eval_rules
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.partial_eval import partial_eval_rules
 
 cond_p = Primitive("cond", multiple_results=True)
 

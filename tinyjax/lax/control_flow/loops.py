@@ -31,8 +31,8 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              partial_eval_jaxpr, permute, run, split_list,
                                              to_numpy, trace_open, type_str, typematch,
                                              with_invars, wrap_values)
-from tinyjax.transforms import ad, batching
-from tinyjax.transforms.partial_eval import partial_eval_rules
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.partial_eval import partial_eval_rules
 
 while_p = Primitive("while", multiple_results=True)
 scan_p = Primitive("scan", multiple_results=True)
@@ -695,7 +695,7 @@ def map(f: Callable, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa:
 
 def _batched_map(f, xs, batch_size):
     from tinyjax import lax
-    from tinyjax.transforms.vmap import vmap
+    from tinyjax.api import vmap
     leaves, tree = flatten_operands(xs)
     n = get_aval(leaves[0]).shape[0]
     num, rem = divmod(n, batch_size)

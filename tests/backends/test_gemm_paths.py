@@ -1,0 +1,155 @@
+"""The matmul-shaped kernel's code paths on the C device (values vs eager on cpu and the
+interpreter): A panels packed next to their tiles (a conv's windows, a ReLU fused into the
+packing as branch-free selects) and split-K (a small result over a long reduction: a conv's
+kernel gradient)."""
+import re
+
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import lax
+from tinyjax.jaxpr import eval_jaxpr
+from tinyjax.compiler.executable import compile_jaxpr
+
+rng = np.random.default_rng(0)
+DN = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.fixture(params=["cpu", "interp"])
+def device(request):
+    return request.param
+
+
+def check(fn, *args, device, rtol=1e-4, atol=1e-4):
+    closed = jax.make_jaxpr(fn)(*args)
+    exe = compile_jaxpr(closed, device)
+    got = exe(*args)
+    want = [np.asarray(w) for w in eval_jaxpr(closed.jaxpr, closed.consts, *args)]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    return exe
+
+
+def _source(exe) -> str:
+    return getattr(exe, "_source", "") or ""
+
+
+def _relu_conv(x, w):
+    return lax.conv_general_dilated(jnp.maximum(x, 0.0), w, (1, 1), "SAME", dimension_numbers=DN)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_with_fused_relu_packs_a_panels_per_tile(device, dtype, request):
+    if dtype == np.float64:
+        request.getfixturevalue("x64")
+    x = rng.standard_normal((3, 9, 10, 8)).astype(dtype)
+    x[0, 2, 3, 1] = np.nan   # NaN-propagating max must survive the branch-free select
+    x[1, 4, 4, 0] = -np.inf
+    w = rng.standard_normal((3, 3, 8, 12)).astype(dtype)
+    exe = check(_relu_conv, x, w, device=device)
+    if device == "cpu":
+        src = _source(exe)
+        assert "Al[" in src and ("tj_sel_d" if dtype == np.float64 else "tj_sel_f") in src
+    out = exe(x, w)[0]
+    assert np.isnan(out[0, 1:4, 2:5]).all() and not np.isnan(out[2]).any()
+
+
+def test_long_reduction_small_result_splits_k(device):
+    a = rng.standard_normal((8, 4096)).astype(np.float32)
+    b = rng.standard_normal((4096, 16)).astype(np.float32)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b + 1.0, a, b, device=device, rtol=2e-4)
+    if device == "cpu":
+        assert "Cl[" in _source(exe)
+
+
+def test_conv_kernel_gradient_splits_k(device):
+    x = rng.standard_normal((32, 12, 12, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    g = rng.standard_normal((32, 12, 12, 6)).astype(np.float32)
+
+    def kernel_grad(x, w, g):
+        return jax.grad(lambda w: jnp.sum(_relu_conv(x, w) * g))(w)
+    exe = check(kernel_grad, x, w, g, device=device, rtol=2e-4, atol=2e-3)
+    if device == "cpu":
+        assert "Cl[" in _source(exe)
+
+
+def test_staged_reductions_keep_a_row_of_accumulators_per_stage(device):
+    """Softmax down the columns and a max-pool gradient: several reduction stages over one
+    loop space, each with a row of accumulators along the unit-stride output axis."""
+    x = rng.standard_normal((37, 40)).astype(np.float32)
+    x[3, 5] = np.nan
+
+    def col_softmax(x):
+        m = jnp.max(x, axis=0, keepdims=True)
+        e = jnp.exp(x - m)
+        return e / jnp.sum(e, axis=0, keepdims=True)
+    exe = check(col_softmax, x, device=device)
+    out = exe(x)[0]
+    assert np.isnan(out[:, 5]).all() and not np.isnan(out[:, 4]).any()
+
+    h = rng.standard_normal((2, 8, 8, 16)).astype(np.float32)
+    h[0, 0, 0, 0] = h[0, 0, 1, 0]  # a tie: the first in the window wins
+
+    def pool_grad(h):
+        def pool(h):
+            return lax.reduce_window(jnp.maximum(h, 0.0), -np.inf, lax.max, (1, 2, 2, 1),
+                                     (1, 2, 2, 1), "VALID")
+        return jax.grad(lambda h: jnp.sum(pool(h) * jnp.arange(16.0)))(h)
+    exe = check(pool_grad, h, device=device)
+    if device == "cpu":
+        assert "pacc0[i3 - ub]" in _source(exe)
+
+
+@pytest.mark.parametrize("M,N,K", [(33, 45, 24), (9, 300, 230)])  # A packed per tile / all first
+def test_many_products_go_to_the_threads_whole(device, M, N, K):
+    """A batch of at least BATCH_PARALLEL_MIN products (attention's heads): each thread packs
+    and multiplies whole products, ragged tiles and a fused ReLU included."""
+    a = rng.standard_normal((4, 5, M, K)).astype(np.float32)
+    b = rng.standard_normal((4, 5, K, N)).astype(np.float32)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b * 0.5, a, b, device=device, rtol=2e-4)
+    if device == "cpu":
+        assert "for (long ob = 0; ob < 20; ob++)" in _source(exe)
+
+
+def test_an_operand_along_k_fills_a_big_panel_k_by_k(device):
+    """``g @ w.T``: the packed panel of ``w.T`` (32 rows x 1024) is larger than L1, so it is
+    filled k by k although its reads run along K."""
+    g = rng.standard_normal((20, 1024)).astype(np.float32)
+    w = rng.standard_normal((70, 1024)).astype(np.float32)
+    check(lambda g, w: g @ w.T, g, w, device=device, rtol=2e-4, atol=2e-4)
+
+
+def test_a_row_result_is_stored_before_the_loop_over_the_row(device):
+    """Softmax with its row max read elsewhere: the max is stored once per row ahead of the
+    division's loop, which is then free of guarded stores (and vectorises)."""
+    x = rng.standard_normal((6, 50)).astype(np.float32)
+    x[:, 20:] = -1e9  # a causal mask's scores: exp underflows to 0
+
+    def softmax_and_max(x):
+        m = jnp.max(x, axis=-1, keepdims=True)
+        e = jnp.exp(x - m)
+        return e / jnp.sum(e, axis=-1, keepdims=True), m[:, 0] * 2.0
+    exe = check(softmax_and_max, x, device=device)
+    if device == "cpu":
+        src = _source(exe)
+        assert re.search(r"const long i1 = 0;\n\s*if \(\(i1<1\)\) data\d\[", src), src
+
+
+@pytest.mark.parametrize("M,N,K", [(301, 40, 2050), (70, 300, 1000)])
+def test_b_groups_are_packed_by_the_threads_that_use_them(device, M, N, K):
+    """B too big to pack once for all tiles: each group of B panels is packed by the thread
+    that multiplies the A panels by it (with few groups, A is cut into chunks and a group
+    packed once per chunk); A's rows, computed 32 values at a time (a fused ReLU, a ragged
+    last block of K), are written into its panels transposed where a panel fits in L1."""
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b - 1.0, a, b, device=device, rtol=5e-4,
+                atol=5e-4)
+    if device == "cpu":
+        src = _source(exe)
+        assert "tj_chunks(NJB, MP)" in src
+        assert ("blk[r][j] = " in src) == (8 * K * 4 <= 32768)

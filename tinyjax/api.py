@@ -1,0 +1,786 @@
+"""The public transforms: jvp, linearize, vjp, grad, value_and_grad, jacfwd, jacrev,
+hessian; vmap; make_jaxpr and eval_shape; jit.
+
+Reverse mode is jvp + partial evaluation + transposition: :func:`linearize_flat`
+runs the jvp with known primals and unknown tangents, giving the primal outputs
+at once and the tangent map as a linear jaxpr; :func:`vjp` transposes that jaxpr.
+Under ``jit`` both halves are staged into the one jaxpr being built.
+
+``jit`` traces a function to a jaxpr once per (pytree structure, static arguments,
+input avals, device), compiles it (:mod:`tinyjax.dispatch` keeps the compiled call),
+and caches it; later calls with the same signature take the fast path: flatten, one
+dict lookup, launch, wrap the outputs.  Called inside another transform (grad, vmap,
+an outer jit), a jitted function is traced through inline, so the enclosing transform
+sees -- and the compiler fuses -- the whole program.
+"""
+from __future__ import annotations
+
+import os
+from functools import update_wrapper, wraps
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tinyjax import core, dtypes, tree_util
+from tinyjax.api_util import (argument_origins, broadcast_prefix, check_argnums,
+                              flatten_fun, flatten_fun_positional, flatten_fun_with_aux,
+                              hashable_static, normalize_argnums, register_abstractify,
+                              shaped_abstractify, split_static)
+from tinyjax.array import Array, wrap_eager
+from tinyjax.config import config
+from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
+from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
+                              leaf_value)
+from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
+                                     jvp_flat, tangent_aval, zeros_like_aval)
+from tinyjax.interpreters.batching import AxisData, vmap_flat
+from tinyjax.interpreters.partial_eval import PartialEvalTrace
+from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr
+
+
+def _is_float(x: Any) -> bool:
+    dt = get_aval(x).dtype
+    return dtypes.is_float(dt) or dtypes.is_complex(dt)
+
+
+def _check_tangent(primal: Any, tangent: Any) -> None:
+    p_aval, t_aval = get_aval(primal), get_aval(tangent)
+    expected = tangent_aval(p_aval).dtype
+    if t_aval.dtype != expected:
+        raise TypeError(
+            "primal and tangent arguments to jax.jvp do not match; dtypes must be equal, "
+            "or in case of int/bool primal dtype the tangent dtype must be float0."
+            f"Got primal dtype {p_aval.dtype.name} and so expected tangent dtype "
+            f"{expected.name}, but got tangent dtype {t_aval.dtype.name} instead.")
+    if t_aval.shape != p_aval.shape:
+        raise ValueError("jvp called with different primal and tangent shapes;"
+                         f"Got primal shape {p_aval.shape} and tangent shape as "
+                         f"{t_aval.shape}")
+
+
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> tuple[Any, ...]:
+    """Forward-mode: ``(fun(*primals), d fun(primals) · tangents)``."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("primal and tangent arguments to jax.jvp must be tuples or lists; "
+                        f"found {type(primals).__name__} and {type(tangents).__name__}.")
+    flat_p, tree_p = tree_util.tree_flatten(tuple(primals))
+    flat_t, tree_t = tree_util.tree_flatten(tuple(tangents))
+    if tree_p != tree_t:
+        raise TypeError("primal and tangent arguments to jax.jvp must have the same tree "
+                        f"structure; primals have tree structure {tree_p} whereas tangents "
+                        f"have tree structure {tree_t}.")
+    from tinyjax.lax._helpers import as_operand
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_t = [as_operand(t) if not ad_is_float0(t) else t for t in flat_t]
+    for p, t in zip(flat_p, flat_t):
+        _check_tangent(p, t)
+    flat_t = [Zero(tangent_aval(get_aval(p))) if ad_is_float0(t) else t
+              for p, t in zip(flat_p, flat_t)]
+    flat_fun, trees = flatten_fun_with_aux(fun, tree_p, has_aux)
+    out_p, out_t = jvp_flat(flat_fun, flat_p, flat_t)
+    out_tree, aux_tree = trees[0]
+    n = out_tree.num_leaves
+    primal_out = tree_util.tree_unflatten(out_tree, out_p[:n])
+    tangent_out = tree_util.tree_unflatten(out_tree, [instantiate_zeros(t) for t in out_t[:n]])
+    if has_aux:
+        return primal_out, tangent_out, aux_tree.unflatten(out_p[n:])
+    return primal_out, tangent_out
+
+
+def ad_is_float0(x: Any) -> bool:
+    return getattr(x, "dtype", None) == dtypes.float0
+
+
+# ---------------------------------------------------------------------------
+# Linearize and vjp
+# ---------------------------------------------------------------------------
+
+
+class LinearFunction:
+    """The linear tangent map of a linearized function, as a jaxpr with residuals."""
+
+    def __init__(self, jaxpr, consts, in_avals, diff_mask):
+        self.jaxpr = jaxpr
+        self.consts = consts
+        self.in_avals = in_avals        # tangent avals of every primal input
+        self.diff_mask = diff_mask      # which inputs have (non-float0) tangents
+
+    def apply(self, tangents: Sequence[Any]) -> list[Any]:
+        from tinyjax.jaxpr import eval_jaxpr
+        args = [t for t, d in zip(tangents, self.diff_mask) if d]
+        return eval_jaxpr(self.jaxpr, self.consts, *args)
+
+    def transpose(self, cotangents: Sequence[Any]) -> list[Any]:
+        args = [UndefinedPrimal(v.aval) for v in self.jaxpr.invars]
+        cts = backward_pass(self.jaxpr, self.consts, args, cotangents)
+        it = iter(cts)
+        out = []
+        for aval, d in zip(self.in_avals, self.diff_mask):
+            ct = next(it) if d else Zero(aval)
+            out.append(zeros_like_aval(aval) if type(ct) is Zero else ct)
+        return out
+
+
+def linearize_flat(fun: Callable, primals: Sequence[Any]) -> tuple[list[Any], LinearFunction]:
+    """Evaluate ``fun`` at ``primals`` and record its linear tangent map."""
+    trace = PartialEvalTrace(current_trace())
+    diff_mask = [_is_float(p) for p in primals]
+    in_avals = [tangent_aval(get_aval(p)) for p in primals]
+    with new_trace(trace):
+        unknowns = [trace.new_unknown(a) for a, d in zip(in_avals, diff_mask) if d]
+        it = iter(unknowns)
+        tangents = [next(it) if d else Zero(a) for a, d in zip(in_avals, diff_mask)]
+        primals_out, tangents_out = jvp_flat(fun, primals, tangents)
+        tangents_out = [instantiate_zeros(t) for t in tangents_out]
+        jaxpr, consts = trace.to_jaxpr(unknowns, tangents_out)
+    return primals_out, LinearFunction(jaxpr, consts, in_avals, diff_mask)
+
+
+def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the linear map."""
+    from tinyjax.lax._helpers import as_operand
+    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_fun, out_tree = flatten_fun_positional(fun, in_tree)
+    out, lin = linearize_flat(flat_fun, flat_p)
+
+    def f_jvp(*tangents):
+        flat_t, t_tree = tree_util.tree_flatten(tangents)
+        if t_tree != in_tree:
+            raise TypeError(f"linearized function called on tangent values inconsistent "
+                            f"with the original primal values: expected tree {in_tree}, "
+                            f"got {t_tree}")
+        from tinyjax.lax._helpers import as_operand
+        out_t = lin.apply([as_operand(t) for t in flat_t])
+        return tree_util.tree_unflatten(out_tree[0], out_t)
+    return tree_util.tree_unflatten(out_tree[0], out), f_jvp
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
+    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
+    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
+    from tinyjax.lax._helpers import as_operand
+    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
+    all_out, lin = linearize_flat(flat_fun, flat_p)
+    tree, aux_tree = trees[0]
+    out_tree = [tree]
+    n = tree.num_leaves
+    out, aux_out = all_out[:n], all_out[n:]
+    out_avals = [get_aval(o) for o in out]
+    aux_zeros = [Zero(tangent_aval(get_aval(a))) for a in aux_out]
+
+    def vjp_fun(cotangent):
+        flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
+        if ct_tree != out_tree[0]:
+            raise TypeError(
+                "Tree structure of cotangent input "
+                f"{ct_tree}, does not match structure of primal output {out_tree[0]}.")
+        cts = []
+        for ct, aval in zip(flat_ct, out_avals):
+            ct = as_operand(ct) if not ad_is_float0(ct) else ct
+            ct_aval = get_aval(ct)
+            want = tangent_aval(aval)
+            if ct_aval.shape != want.shape:
+                raise ValueError(f"Shape of cotangent input to vjp pullback function "
+                                 f"{ct_aval.shape} must be the same as the shape of "
+                                 f"corresponding primal input {want.shape}.")
+            if ct_aval.dtype != want.dtype and want.dtype != dtypes.float0:
+                raise ValueError(f"Type of cotangent input to vjp pullback function "
+                                 f"({ct_aval.dtype.name}) is not the expected tangent type "
+                                 f"({want.dtype.name}) of corresponding primal output with "
+                                 f"dtype {aval.dtype.name}.")
+            cts.append(Zero(want) if want.dtype == dtypes.float0 else ct)
+        cts_in = lin.transpose(cts + aux_zeros)
+        return tree_util.tree_unflatten(in_tree, cts_in)
+
+    primal_out = tree_util.tree_unflatten(out_tree[0], out)
+    if has_aux:
+        return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
+    return primal_out, vjp_fun
+
+
+# ---------------------------------------------------------------------------
+# grad and value_and_grad
+# ---------------------------------------------------------------------------
+
+
+def _check_input_dtype(x: Any, allow_int: bool, fname: str) -> None:
+    dt = get_aval(x).dtype
+    if dtypes.is_float(dt) or dtypes.is_complex(dt):
+        return
+    if allow_int and (dtypes.is_int(dt) or dt == np.bool_ or dt == dtypes.float0):
+        return
+    raise TypeError(f"{fname} requires real- or complex-valued inputs (input dtype that is a "
+                    f"sub-dtype of np.inexact), but got {dt.name}. If you want to use "
+                    "Boolean- or integer-valued inputs, use vjp or set allow_int to True.")
+
+
+def _check_scalar_output(out: Any, fname: str) -> None:
+    aval = get_aval(out)
+    if aval.shape != ():
+        raise TypeError(f"Gradient only defined for scalar-output functions. Output had "
+                        f"shape: {aval.shape}.")
+    if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
+        raise TypeError(f"{fname} requires real- or complex-valued outputs (output dtype "
+                        f"that is a sub-dtype of np.inexact), but got {aval.dtype.name}.")
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   holomorphic: bool = False, allow_int: bool = False,
+                   reduce_axes: Sequence[Any] = ()) -> Callable:
+    """A function returning ``(fun(*args), gradient)`` (and ``aux`` with ``has_aux``:
+    ``((value, aux), gradient)``).  The gradient is with respect to the arguments at
+    ``argnums`` (a tuple of gradients when ``argnums`` is a tuple)."""
+    fname = "value_and_grad"
+
+    @wraps(fun)
+    def value_and_grad_f(*args, **kwargs):
+        from tinyjax.lax._helpers import as_operand
+        nums = check_argnums(argnums, len(args), fname)
+        diff_args = tuple(args[i] for i in nums)
+
+        def f_diff(*dargs):
+            full = list(args)
+            for i, a in zip(nums, dargs):
+                full[i] = a
+            return fun(*full, **kwargs)
+
+        for leaf in tree_util.tree_leaves(diff_args):
+            _check_input_dtype(as_operand(leaf), allow_int, "grad")
+        if has_aux:
+            out, pullback, aux = vjp(f_diff, *diff_args, has_aux=True)
+        else:
+            out, pullback = vjp(f_diff, *diff_args)
+        _check_scalar_output(out, "grad")
+        from tinyjax.lax.shape import full as lax_full
+        ct = lax_full((), 1, get_aval(out).dtype)
+        grads = pullback(ct)
+        g = grads if isinstance(argnums, (tuple, list)) else grads[0]
+        if has_aux:
+            return (out, aux), g
+        return out, g
+
+    return value_and_grad_f
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False, allow_int: bool = False,
+         reduce_axes: Sequence[Any] = ()) -> Callable:
+    """The gradient of a scalar-valued ``fun`` with respect to the arguments at
+    ``argnums``.  With ``has_aux`` ``fun`` returns ``(value, aux)`` and the result is
+    ``(gradient, aux)``."""
+    vg = value_and_grad(fun, argnums, has_aux=has_aux, holomorphic=holomorphic,
+                        allow_int=allow_int)
+
+    @wraps(fun)
+    def grad_f(*args, **kwargs):
+        if has_aux:
+            (_, aux), g = vg(*args, **kwargs)
+            return g, aux
+        return vg(*args, **kwargs)[1]
+
+    return grad_f
+
+
+# ---------------------------------------------------------------------------
+# Jacobians and the Hessian
+# ---------------------------------------------------------------------------
+
+
+def _std_basis(flat_avals) -> tuple[Any, list[int]]:
+    """One-hot tangents for every scalar input: a list (per leaf) of arrays of shape
+    ``(total, *leaf.shape)``."""
+    from tinyjax.numpy import asarray
+    sizes = [int(np.prod(a.shape, dtype=np.int64)) for a in flat_avals]
+    total = sum(sizes)
+    eye = np.eye(total, dtype=np.float64)
+    out, start = [], 0
+    for aval, size in zip(flat_avals, sizes):
+        block = eye[:, start:start + size].reshape((total,) + aval.shape)
+        out.append(asarray(block.astype(aval.dtype)))
+        start += size
+    return out, sizes
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
+    """The Jacobian by forward mode: one jvp per input element, vectorised by vmap."""
+
+    def jacfun(*args, **kwargs):
+        from tinyjax.lax._helpers import as_operand
+        nums = check_argnums(argnums, len(args), "jacfwd")
+        diff_args = tuple(args[i] for i in nums)
+        flat_in, in_tree = tree_util.tree_flatten(diff_args)
+        flat_in = [as_operand(x) for x in flat_in]
+        for x in flat_in:
+            _check_input_dtype(x, False, "jacfwd")
+        in_avals = [get_aval(x) for x in flat_in]
+
+        def f_flat(*flat):
+            full = list(args)
+            for i, a in zip(nums, tree_util.tree_unflatten(in_tree, flat)):
+                full[i] = a
+            return fun(*full, **kwargs)
+
+        basis, sizes = _std_basis(in_avals)
+
+        def push(*tangent):
+            return jvp(f_flat, flat_in, list(tangent), has_aux=has_aux)
+
+        outs = vmap(push, in_axes=0, out_axes=(None, -1, None) if has_aux else (None, -1))(
+            *basis)
+        jac = outs[1]
+        jac = tree_util.tree_map(lambda j: _unravel_last(j, in_avals, sizes, in_tree,
+                                                         isinstance(argnums, (tuple, list))),
+                                 jac)
+        return (jac, outs[2]) if has_aux else jac
+    return jacfun
+
+
+def _unravel_last(j, in_avals, sizes, in_tree, many: bool):
+    """Split the last axis (all input elements) into the inputs' pytree of shapes."""
+    from tinyjax import lax
+    out_shape = get_aval(j).shape[:-1]
+    parts, start = [], 0
+    for aval, size in zip(in_avals, sizes):
+        piece = lax.slice_in_dim(j, start, start + size, axis=get_aval(j).ndim - 1)
+        parts.append(lax.reshape(piece, out_shape + aval.shape))
+        start += size
+    tree = tree_util.tree_unflatten(in_tree, parts)
+    return tree if many else tree[0]
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False, allow_int: bool = False) -> Callable:
+    """The Jacobian by reverse mode: one vjp per output element, vectorised by vmap."""
+
+    def jacfun(*args, **kwargs):
+        from tinyjax.lax._helpers import as_operand
+        nums = check_argnums(argnums, len(args), "jacrev")
+        diff_args = tuple(args[i] for i in nums)
+        for leaf in tree_util.tree_leaves(diff_args):
+            _check_input_dtype(as_operand(leaf), allow_int, "jacrev")
+
+        def f_diff(*dargs):
+            full = list(args)
+            for i, a in zip(nums, dargs):
+                full[i] = a
+            return fun(*full, **kwargs)
+
+        if has_aux:
+            y, pullback, aux = vjp(f_diff, *diff_args, has_aux=True)
+        else:
+            y, pullback = vjp(f_diff, *diff_args)
+        flat_y, y_tree = tree_util.tree_flatten(y)
+        y_avals = [get_aval(v) for v in flat_y]
+        basis, sizes = _std_basis(y_avals)
+        cts = vmap(lambda *b: pullback(tree_util.tree_unflatten(y_tree, list(b))))(*basis)
+        # cts: tuple over diff args of pytrees, each leaf (total_out, *in_shape)
+        from tinyjax import lax
+
+        def split_out(leaf):
+            in_shape = get_aval(leaf).shape[1:]
+            parts, start = [], 0
+            for aval, size in zip(y_avals, sizes):
+                piece = lax.slice_in_dim(leaf, start, start + size, axis=0)
+                parts.append(lax.reshape(piece, aval.shape + in_shape))
+                start += size
+            return parts
+
+        many = isinstance(argnums, (tuple, list))
+        per_input = cts if many else cts[0]
+        flat_ct, ct_tree = tree_util.tree_flatten(per_input)
+        split = [split_out(leaf) for leaf in flat_ct]   # [in_leaf][out_leaf]
+        by_out = [tree_util.tree_unflatten(ct_tree, [split[i][k] for i in range(len(split))])
+                  for k in range(len(y_avals))]
+        jac = tree_util.tree_unflatten(y_tree, by_out)
+        return (jac, aux) if has_aux else jac
+    return jacfun
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+            holomorphic: bool = False) -> Callable:
+    """The Hessian: ``jacfwd(jacrev(fun))``."""
+    return jacfwd(jacrev(fun, argnums, has_aux=has_aux), argnums, has_aux=has_aux)
+
+
+# ---------------------------------------------------------------------------
+# vmap
+# ---------------------------------------------------------------------------
+
+
+def _check_axis_spec(spec: Any, name: str) -> None:
+    for leaf in tree_util.tree_leaves(spec, is_leaf=lambda x: x is None):
+        if leaf is not None and not isinstance(leaf, int):
+            raise TypeError(f"vmap {name} must be an int, None, or (nested) container with "
+                            f"those types as leaves, but got {spec}.")
+
+
+def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
+         axis_size: int | None = None, spmd_axis_name: Any = None) -> Callable:
+    """Vectorise ``fun`` over the axes ``in_axes`` of its positional arguments; the
+    mapped axis of each output is placed at ``out_axes``.  ``axis_name`` names the
+    axis for collectives (``lax.psum`` …)."""
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+    if not (in_axes is None or isinstance(in_axes, (int, tuple, dict))) and \
+            not tree_util.all_leaves([in_axes]):
+        raise TypeError("vmap in_axes must be an int, None, or a tuple of entries "
+                        "corresponding to the positional arguments passed to the function, "
+                        f"but got in_axes={in_axes}.")
+    _check_axis_spec(in_axes, "in_axes")
+    _check_axis_spec(out_axes, "out_axes")
+
+    @wraps(fun)
+    def vmap_f(*args, **kwargs):
+        from tinyjax.lax._helpers import as_operand
+        if isinstance(in_axes, tuple) and len(in_axes) != len(args):
+            raise ValueError("vmap in_axes must be an int, None, or a tuple of entries "
+                             "corresponding to the positional arguments passed to the "
+                             f"function, but got len(in_axes)={len(in_axes)}, "
+                             f"len(args)={len(args)}")
+        axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        flat_args, in_tree = tree_util.tree_flatten(args)
+        flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
+        flat_args = [as_operand(a) if ax is not None else a
+                     for a, ax in zip(flat_args, flat_axes)]
+        dims, sizes = [], []
+        for i, (a, ax) in enumerate(zip(flat_args, flat_axes)):
+            if ax is None:
+                dims.append(None)
+                continue
+            aval = get_aval(a)
+            if not -aval.ndim <= ax < aval.ndim:
+                raise ValueError(f"vmap was requested to map its argument along axis {ax}, "
+                                 f"which implies that its rank should be at least "
+                                 f"{(ax + 1) if ax >= 0 else -ax}, but is only {aval.ndim} "
+                                 f"(its shape is {aval.shape})")
+            d = ax % aval.ndim
+            dims.append(d)
+            sizes.append((aval.shape[d], d, i, aval))
+        size_set = {s for s, *_ in sizes}
+        if axis_size is not None:
+            size_set.add(axis_size)
+        if not size_set:
+            raise ValueError("vmap must have at least one non-None value in in_axes")
+        if len(size_set) > 1:
+            lines = [f"  * one axis had size {s}: axis {d} of argument {i} of type "
+                     f"{aval.str_short()}" for s, d, i, aval in sizes]
+            if axis_size is not None:
+                lines.append(f"  * axis_size={axis_size} was given")
+            raise ValueError("vmap got inconsistent sizes for array axes to be mapped:\n"
+                             + ";\n".join(lines))
+        size = size_set.pop()
+        out_store: list[Any] = []
+
+        def flat_fun(*flat):
+            out = fun(*tree_util.tree_unflatten(in_tree, flat), **kwargs)
+            flat_out, out_tree = tree_util.tree_flatten(out)
+            out_store.append((out, out_tree))
+            return flat_out
+
+        # out_axes depend on the output tree, known only after tracing: resolve lazily.
+        class LazyOutDims:
+            def __iter__(self):
+                out, out_tree = out_store[0]
+                flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
+                outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
+                return iter([None if d is None else d % (aval.ndim + 1)
+                             for d, aval in zip(flat_out_axes, outs_avals)])
+
+        flat_out = vmap_flat(flat_fun, AxisData(axis_name, size, spmd_axis_name),
+                             flat_args, dims, LazyOutDims())
+        return tree_util.tree_unflatten(out_store[0][1], flat_out)
+
+    return vmap_f
+
+
+# ---------------------------------------------------------------------------
+# Staging: make_jaxpr, eval_shape
+# ---------------------------------------------------------------------------
+
+
+class ShapeDtypeStruct:
+    """A shape, a dtype and a weak type flag: a stand-in for an array's type."""
+
+    __slots__ = ("shape", "dtype", "weak_type", "sharding")
+
+    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
+                 sharding: Any = None):
+        self.shape = tuple(shape)
+        self.dtype = dtypes.canonicalize_dtype(dtype)
+        self.weak_type = weak_type
+        self.sharding = sharding
+
+    ndim = property(lambda self: len(self.shape))
+
+    @property
+    def size(self) -> int:
+        out = 1
+        for d in self.shape:
+            out *= d
+        return out
+
+    def __eq__(self, other):
+        return (isinstance(other, ShapeDtypeStruct) and self.shape == other.shape
+                and self.dtype == other.dtype and self.weak_type == other.weak_type)
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype, self.weak_type))
+
+    def __repr__(self):
+        weak = ", weak_type=True" if self.weak_type else ""
+        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
+
+
+register_abstractify(ShapeDtypeStruct, lambda x: ShapedArray(x.shape, x.dtype, x.weak_type))
+
+
+def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
+               return_shape: bool = False) -> Callable[..., Any]:
+    """Return a function that traces ``fun`` and gives its ClosedJaxpr (JAX's format
+    when printed).  With ``return_shape`` it also returns the output's
+    :class:`ShapeDtypeStruct` pytree."""
+
+    def make_jaxpr_f(*args, **kwargs):
+        f, dyn_args = split_static(fun, args, static_argnums)
+        flat_args, in_tree = tree_util.tree_flatten((dyn_args, kwargs))
+        flat_fun, out_tree = flatten_fun(f, in_tree)
+        origins = argument_origins(fun, args, kwargs)
+        closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args],
+                                       origins)
+        if return_shape:
+            shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type)
+                      for a in closed.out_avals]
+            return closed, tree_util.tree_unflatten(out_tree[0], shapes)
+        return closed
+
+    make_jaxpr_f.__name__ = f"make_jaxpr({getattr(fun, '__name__', 'fun')})"
+    return make_jaxpr_f
+
+
+def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
+    """The output shapes and dtypes of ``fun(*args, **kwargs)`` without computing it."""
+    flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
+    flat_fun, out_tree = flatten_fun(fun, in_tree)
+    closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args])
+    shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals]
+    return tree_util.tree_unflatten(out_tree[0], shapes)
+
+
+# ---------------------------------------------------------------------------
+# jit
+# ---------------------------------------------------------------------------
+
+
+_state = core._state
+_eval_trace = core.eval_trace
+_new_array = object.__new__
+
+
+class Lowered:
+    """The result of ``jit(f).lower(*args)``: the traced program, ready to compile."""
+
+    def __init__(self, wrapped: "JitWrapped", args, kwargs):
+        self._wrapped = wrapped
+        self._args, self._kwargs = args, kwargs
+        self._compiled: Compiled | None = None
+
+    def compile(self) -> Compiled:
+        if self._compiled is None:
+            self._compiled = self._wrapped._get_compiled(self._args, self._kwargs)[0]
+        return self._compiled
+
+    def as_text(self) -> str:
+        return self.compile().as_text()
+
+    def kernels(self) -> list:
+        return self.compile().kernels()
+
+    def source(self) -> str:
+        return self.compile().source()
+
+
+class JitWrapped:
+    """A jit-compiled function (``tinyjax.jit(f)``)."""
+
+    def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
+                 device):
+        update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
+        self.fun = fun
+        self.static_argnums = normalize_argnums(static_argnums, "static_argnums")
+        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) \
+            else tuple(static_argnames or ())
+        self.donate_argnums = normalize_argnums(donate_argnums, "donate_argnums")
+        self.device = device
+        self.cache: dict[Any, Compiled] = {}
+        # the fast path: calls whose arguments are all positional Arrays, keyed by
+        # (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
+        self._fast: dict[Any, Callable] = {}
+
+    def _split(self, args: tuple, kwargs: dict):
+        n = len(args)
+        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums)
+        for i in static_nums:
+            if i >= n:
+                raise ValueError(f"jitted function has static_argnums={self.static_argnums}"
+                                 f" but was called with only {n} positional arguments.")
+        static = tuple((i, hashable_static(args[i])) for i in static_nums)
+        static_kw = tuple(sorted((k, hashable_static(v)) for k, v in kwargs.items()
+                                 if k in self.static_argnames))
+        dyn_args = tuple(a for i, a in enumerate(args) if i not in static_nums)
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        return static, static_kw, dyn_args, dyn_kwargs
+
+    def _device_name(self, flat: Sequence[Any]) -> str:
+        """Where to run: ``jit(device=)``, else where the committed arguments are, else
+        the default device."""
+        from tinyjax.backends import backend_name
+        if self.device is not None:
+            return backend_name(self.device)
+        name = getattr(self.fun, "__name__", "fun")
+        return computation_device(flat, f"jit({name})") or backend_name(None)
+
+    def _get_compiled(self, args: tuple, kwargs: dict):
+        static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
+        flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
+        device = self._device_name(flat)
+        # the matmul precision flag is read when lowering: part of what a compile depends on
+        key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
+               tuple(leaf_signature(x) for x in flat))
+        compiled = self.cache.get(key)
+        if compiled is None:
+            from tinyjax.backends import devices
+            devices(device)  # RuntimeError naming the platforms present if it has none
+            compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device)
+            self.cache[key] = compiled
+        return compiled, flat
+
+    def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device) -> Compiled:
+        static_map = dict(static)
+        out_store: list = []
+
+        def flat_fun(*flat_args):
+            dyn_args, dyn_kwargs = tree_util.tree_unflatten(in_tree, flat_args)
+            it = iter(dyn_args)
+            full = [static_map[i] if i in static_map else next(it)
+                    for i in range(len(args))]
+            full_kwargs = dict(dyn_kwargs)
+            full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
+            out = self.fun(*full, **full_kwargs)
+            flat_out, out_tree = tree_util.tree_flatten(out)
+            out_store.append(out_tree)
+            return flat_out
+
+        in_avals = [shaped_abstractify(x) for x in flat]
+        origins = argument_origins(self.fun, tuple(a for i, a in enumerate(args)
+                                                   if i not in static_map), {})
+        closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
+        jaxpr, _ = dce_jaxpr(cse_jaxpr(closed.jaxpr))
+        kept = set(jaxpr.constvars)
+        consts = [c for v, c in zip(closed.jaxpr.constvars, closed.consts) if v in kept]
+        closed = ClosedJaxpr(jaxpr, consts)
+        compiled = Compiled(closed, out_store[0], device)
+        if os.environ.get("DEBUG"):
+            name = getattr(self.fun, "__name__", "fun")
+            print(f"jit({name}): {compiled.num_kernels} kernels, compiled in "
+                  f"{compiled.compile_time * 1e3:.1f} ms")
+        return compiled
+
+    def __call__(self, *args, **kwargs):
+        if _state.trace is not _eval_trace:
+            return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
+        if not kwargs and not self.static_argnums:
+            key = [self.device or device_key(), config.jax_default_matmul_precision]
+            for a in args:
+                if type(a) is not Array:
+                    break
+                if a._device is None:
+                    v = a._value
+                    key.append((v.shape, v.dtype, a.weak_type))
+                else:  # committed arrays choose the device: part of the key
+                    b = a._buf
+                    key.append((b.shape, b.dtype, a.weak_type, a._device))
+            else:
+                runner = self._fast.get(tuple(key))
+                if runner is None:
+                    runner = self._fast[tuple(key)] = self._make_runner(args)
+                return runner(args)
+        compiled, flat = self._get_compiled(args, kwargs)
+        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+        return tree_util.tree_unflatten(compiled.out_tree, outs)
+
+    def _make_runner(self, args) -> Callable:
+        """A runner for positional Array arguments: no flattening, no signature building."""
+        compiled, _ = self._get_compiled(args, {})
+        exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
+        if not compiled.on_host:
+            device, run_flat = compiled.device, compiled.run_flat
+
+            def run_on_device(args):
+                return tree_util.tree_unflatten(out_tree, run_flat(
+                    [a._buf if a._device == device else a._value for a in args]))
+            return run_on_device
+        sentinel = object()
+        if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
+                out_tree.num_leaves == 1 else False:
+            w0 = weak[0]
+
+            def run_single(args):
+                out = exe(*[a._value for a in args])[0]
+                out.flags.writeable = False
+                r = _new_array(Array)
+                r._value, r.weak_type, r._device = out, w0, None
+                return r
+            return run_single
+
+        def run(args):
+            outs = exe(*[a._value for a in args])
+            return tree_util.tree_unflatten(out_tree,
+                                            [wrap_eager(o, w) for o, w in zip(outs, weak)])
+        return run
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        return Lowered(self, args, kwargs)
+
+    def eval_shape(self, *args, **kwargs):
+        return eval_shape(self.fun, *args, **kwargs)
+
+    def clear_cache(self) -> None:
+        self.cache.clear()
+        self._fast.clear()
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        from functools import partial
+        return partial(self, instance)
+
+
+def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
+        static_argnames: str | Sequence[str] | None = None,
+        donate_argnums: int | Sequence[int] | None = None, device: Any = None,
+        **unsupported: Any) -> Any:
+    """Compile ``fun``: traced once per input signature, fused into a few kernels.
+
+    ``static_argnums``/``static_argnames`` mark arguments that are Python values
+    baked into the trace (they must be hashable; a new value retraces).
+    ``donate_argnums`` is accepted for compatibility (buffers are not donated).
+    Usable as a decorator, with or without arguments.
+    """
+    for name in unsupported:
+        if name not in ("inline", "keep_unused", "backend", "abstracted_axes",
+                        "in_shardings", "out_shardings", "compiler_options"):
+            raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
+    if fun is None:
+        return lambda f: jit(f, static_argnums=static_argnums,
+                             static_argnames=static_argnames,
+                             donate_argnums=donate_argnums, device=device)
+    if not callable(fun):
+        raise TypeError(f"Expected a callable value, got {fun!r}")
+    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, device)

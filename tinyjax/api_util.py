@@ -1,0 +1,179 @@
+"""The plumbing of the public transforms: pytree functions as flat ones, static and
+differentiated arguments split off and spliced back, in/out axis specs broadcast over
+pytrees, and the aval an argument is traced with."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from tinyjax import tree_util
+from tinyjax.core import ShapedArray, get_aval
+
+
+def flatten_fun(fun: Callable, in_tree: tree_util.PyTreeDef):
+    """Wrap a pytree function as a flat one; the output treedef lands in ``store``."""
+    store: list[tree_util.PyTreeDef] = []
+
+    def flat_fun(*flat_args):
+        args, kwargs = tree_util.tree_unflatten(in_tree, flat_args)
+        out = fun(*args, **kwargs)
+        flat_out, out_tree = tree_util.tree_flatten(out)
+        store.append(out_tree)
+        return flat_out
+
+    return flat_fun, store
+
+
+_abstractify_handlers: dict[type, Callable[[Any], ShapedArray]] = {}
+
+
+def register_abstractify(cls: type, handler: Callable[[Any], ShapedArray]) -> None:
+    """Trace arguments of type ``cls`` with the aval ``handler(arg)`` (a stand-in for an
+    array's type, such as ``ShapeDtypeStruct``, registered where it is defined)."""
+    _abstractify_handlers[cls] = handler
+
+
+def shaped_abstractify(x: Any) -> ShapedArray:
+    """The aval with which an argument is traced (ShapeDtypeStruct and arrays alike)."""
+    for cls, handler in _abstractify_handlers.items():
+        if isinstance(x, cls):
+            return handler(x)
+    return get_aval(x)
+
+
+def argument_origins(fun: Callable, args: tuple, kwargs: dict) -> list[str]:
+    """Human names for each flat argument, e.g. ``argument 'x' of f``."""
+    name = getattr(fun, "__name__", "the function")
+    try:
+        bound = inspect.signature(fun).bind(*args, **kwargs)
+        names = list(bound.arguments)
+        values = list(bound.arguments.values())
+    except (TypeError, ValueError):
+        names = [f"#{i}" for i in range(len(args))] + list(kwargs)
+        values = list(args) + list(kwargs.values())
+    origins = []
+    for arg_name, value in zip(names, values):
+        n = len(tree_util.tree_leaves(value))
+        label = f"argument '{arg_name}' of {name}"
+        origins += [label] * n
+    return origins
+
+
+def split_static(fun, args, static_argnums):
+    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
+        tuple(static_argnums)
+    static_argnums = tuple(i % len(args) if i < 0 else i for i in static_argnums)
+    dyn_args = tuple(a for i, a in enumerate(args) if i not in static_argnums)
+
+    def fun_dyn(*dyn, **kwargs):
+        it = iter(dyn)
+        full = [args[i] if i in static_argnums else next(it) for i in range(len(args))]
+        return fun(*full, **kwargs)
+
+    return fun_dyn, dyn_args
+
+
+def flatten_fun_with_aux(fun: Callable, in_tree, has_aux: bool) -> tuple[Callable, list]:
+    """A flat function whose outputs are the output leaves, then the aux leaves (so aux
+    values leave the transform as plain primal values, never as tracers)."""
+    trees: list = []
+
+    def flat_fun(*flat_args):
+        out = fun(*tree_util.tree_unflatten(in_tree, flat_args))
+        aux = None
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError("has_aux=True requires the function to return a pair "
+                                f"(output, aux); got {type(out).__name__}.")
+            out, aux = out
+        from tinyjax.lax._helpers import as_operand, is_array_like
+        out_leaves, out_tree = tree_util.tree_flatten(out)
+        aux_leaves, aux_tree = tree_util.tree_flatten(aux)
+        arrays = [as_operand(a) for a in aux_leaves if is_array_like(a)]
+        others = [None if is_array_like(a) else a for a in aux_leaves]
+        trees.append((out_tree, AuxTree(aux_tree, others)))
+        return out_leaves + arrays
+    return flat_fun, trees
+
+
+class AuxTree:
+    """Rebuilds aux from its array leaves (which went through the transform as
+    outputs) and its other leaves (kept aside)."""
+
+    def __init__(self, tree, others: list):
+        self.tree, self.others = tree, others
+
+    def unflatten(self, arrays: Sequence[Any]) -> Any:
+        it = iter(arrays)
+        return self.tree.unflatten([next(it) if o is None else o for o in self.others])
+
+
+def flatten_fun_positional(fun: Callable, in_tree) -> tuple[Callable, list]:
+    store: list = []
+
+    def flat_fun(*flat_args):
+        out = fun(*tree_util.tree_unflatten(in_tree, flat_args))
+        flat_out, out_tree = tree_util.tree_flatten(out)
+        store.append(out_tree)
+        return flat_out
+    return flat_fun, store
+
+
+def check_argnums(argnums, nargs: int, fname: str) -> tuple[int, ...]:
+    many = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if many else (argnums,)
+    for n in nums:
+        if not isinstance(n, (int, np.integer)):
+            raise TypeError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
+        if not -nargs <= n < nargs:
+            raise TypeError(f"differentiating with respect to argnums={argnums} requires at "
+                            f"least {max(nums) + 1} positional arguments to be passed by the "
+                            f"caller, but got only {nargs} positional arguments.")
+    return tuple(int(n) % nargs for n in nums)
+
+
+def _one_level(x: Any):
+    return tree_util.tree_flatten(x, is_leaf=lambda y: y is not x)
+
+
+def broadcast_prefix(prefix: Any, tree: Any, what: str) -> list[Any]:
+    """One entry of ``prefix`` per leaf of ``tree``, where ``prefix`` is a tree prefix
+    of ``tree`` whose leaves are ints or None."""
+    out: list[Any] = []
+
+    def rec(p, t):
+        if p is None or isinstance(p, int):
+            out.extend([p] * len(tree_util.tree_leaves(t)))
+            return
+        p_children, p_def = _one_level(p)
+        t_children, t_def = _one_level(t)
+        if p_def != t_def:
+            raise ValueError(f"{what} specification must be a tree prefix of the "
+                             f"corresponding value, got specification {prefix} for value "
+                             f"tree {tree_util.tree_structure(tree)}.")
+        for pc, tc in zip(p_children, t_children):
+            rec(pc, tc)
+
+    rec(prefix, tree)
+    return out
+
+
+def normalize_argnums(argnums, name: str) -> tuple[int, ...]:
+    if argnums is None:
+        return ()
+    if isinstance(argnums, int):
+        return (argnums,)
+    return tuple(int(a) for a in argnums)
+
+
+def hashable_static(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError as e:
+        raise ValueError(
+            "Non-hashable static arguments are not supported. An error occurred while "
+            f"trying to hash an object of type {type(value)}, {value!r}. The error "
+            f"was:\nTypeError: {e}") from None
+    return value

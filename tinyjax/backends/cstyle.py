@@ -1,0 +1,894 @@
+"""C-syntax rendering of the kernel IR, shared by the C (CPU) and a future CUDA renderer.
+
+:class:`CStyleLanguage` knows the C spelling of types, constants, ALU ops and casts, and
+renders a kernel's SSA bodies; :meth:`CStyleLanguage.render_kernel` wraps them in a loop
+nest (the CPU's):
+
+* elementwise kernels: the outer loop parallel (OpenMP), the store's unit-stride axis
+  innermost; a transposing kernel (a load running along another axis) is tiled 32x32;
+* reductions: the innermost reduced axis runs in blocks, each summed into its own
+  ``omp simd`` partial (vectorised; far more accurate than a running float sum); a large
+  reduction with few outputs spreads its blocks over threads (an OpenMP ``reduction``);
+  NaN-propagating max/min have their own OpenMP reductions; several stages (softmax) run
+  one after the other per row, a stored row result (its max) written before the loop of
+  the epilogue over the row; a row of accumulators (column sums) runs in blocks;
+* matmul-shaped reductions (:class:`~tinyjax.compiler.kernel.GemmPlan`): operands packed
+  into zero-padded panels, an 8x32 (AVX-512) or 6x16 register-blocked micro-kernel over all
+  of K, the epilogue applied to each finished tile (:mod:`tinyjax.backends.c.gemm`);
+* the sort kind (per-row stable merge sort of indices) and the scatter kind (a copy, then a
+  serial update loop in C order).
+
+Transcendentals call libm; where glibc's libmvec is available they are declared ``simd`` so
+vectorised loops call its vector variants (no ``-ffast-math``: NaN/inf semantics stay).
+16-bit floats are stored as ``uint16_t`` and computed in float, rounded after every op as
+eager evaluation does.  A CUDA renderer overrides the function header, the loop nest (grid
+indices instead of outer loops) and a few spellings, reusing the rest.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from tinyjax.compiler.kernel import Kernel, UOp
+from tinyjax.compiler.shape.symbolic import RenderStyle, render
+
+__all__ = ["CStyleLanguage", "PRELUDE"]
+
+# OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
+# of our threads the others take over its remaining work instead of idling at the barrier.
+SCHED = __import__("os").environ.get("TINYJAX_OMP_SCHEDULE", "guided")
+
+C_TYPES = {
+    np.dtype(np.bool_): "unsigned char", np.dtype(np.int8): "int8_t",
+    np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
+    np.dtype(np.int64): "int64_t", np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.uint16): "uint16_t", np.dtype(np.uint32): "uint32_t",
+    np.dtype(np.uint64): "uint64_t", np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+}
+
+# Helpers for functions libm lacks; computed in double.
+PRELUDE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+""" + r"""
+/* The matmul micro-kernel: a TJ_MR x TJ_NR tile of C = sum_k a[k][r] * b[k][c] over packed
+   panels (a: TJ_MR floats per k, b: TJ_NR per k), accumulated in vector registers. */
+#if defined(__AVX512F__)
+#define TJ_VW 16
+#define TJ_MR 8
+#else
+#define TJ_VW 8
+#define TJ_MR 6
+#endif
+#define TJ_NR (2 * TJ_VW)
+#define TJ_VWD (TJ_VW / 2)
+#define TJ_NRD (2 * TJ_VWD)
+/* The register-blocked micro-kernel c[TJ_MR][2*VW] = a-panel x b-panel, one definition
+   for float and double. */
+#define TJ_DEFINE_MICRO(NAME, T, VT, VW, NR)                                               \
+  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                              \
+  __attribute__((optimize("fp-contract=fast")))                                          \
+  static inline void NAME(long K, const T *restrict a, const T *restrict b,              \
+                          T *restrict c) {                                               \
+    VT acc[TJ_MR][2];                                                                    \
+    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }       \
+    for (long k = 0; k < K; k++) {                                                       \
+      VT b0 = *(const VT *)(b + k * NR), b1 = *(const VT *)(b + k * NR + VW);            \
+      _Pragma("GCC unroll 16")                                                           \
+      for (int r = 0; r < TJ_MR; r++) {                                                  \
+        T av = a[k * TJ_MR + r];                                                         \
+        acc[r][0] += av * b0;                                                            \
+        acc[r][1] += av * b1;                                                            \
+      }                                                                                  \
+    }                                                                                    \
+    for (int r = 0; r < TJ_MR; r++) {                                                    \
+      memcpy(c + r * NR, &acc[r][0], VW * sizeof(T));                                    \
+      memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
+    }                                                                                    \
+  }
+TJ_DEFINE_MICRO(tj_micro_d, double, tj_vd, TJ_VWD, TJ_NRD)
+/* Branch-free selects for scalar loops whose conditions follow the data (a ReLU fused into a
+   conv's packing): gcc turns float ?: into branches there, and they mispredict. */
+static inline float tj_sel_f(int c, float x, float y) {
+  uint32_t a, b; memcpy(&a, &x, 4); memcpy(&b, &y, 4);
+  uint32_t m = -(uint32_t)(c != 0); a = (a & m) | (b & ~m);
+  float r; memcpy(&r, &a, 4); return r;
+}
+static inline double tj_sel_d(int c, double x, double y) {
+  uint64_t a, b; memcpy(&a, &x, 8); memcpy(&b, &y, 8);
+  uint64_t m = -(uint64_t)(c != 0); a = (a & m) | (b & ~m);
+  double r; memcpy(&r, &a, 8); return r;
+}
+/* How many chunks to cut the A panels of a product into so that its B groups times the
+   chunks keep every thread busy (two items each), at most one chunk per A panel. */
+#ifdef _OPENMP
+int omp_get_num_threads(void);
+#endif
+static inline long tj_chunks(long groups, long a_panels) {
+#ifdef _OPENMP
+  long want = (2L * omp_get_num_threads() + groups - 1) / groups;
+  return want < 1 ? 1 : (want > a_panels ? a_panels : want);
+#else
+  (void)groups; (void)a_panels;
+  return 1;
+#endif
+}
+/* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
+   packing itself). */
+static _Thread_local float *tj_scratch_p[4];
+static _Thread_local size_t tj_scratch_n[4];
+static float *tj_scratch(int which, size_t floats) {
+  if (tj_scratch_n[which] < floats) {
+    free(tj_scratch_p[which]);
+    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    tj_scratch_n[which] = floats;
+  }
+  return tj_scratch_p[which];
+}
+TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
+""" + r"""
+#ifdef TJ_LIBMVEC
+#define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \
+                         double fn(double) __attribute__((__simd__("notinbranch")));
+TJ_SIMD_DECL(exp) TJ_SIMD_DECL(exp2) TJ_SIMD_DECL(expm1) TJ_SIMD_DECL(log) TJ_SIMD_DECL(log1p)
+TJ_SIMD_DECL(sin) TJ_SIMD_DECL(cos) TJ_SIMD_DECL(tan) TJ_SIMD_DECL(tanh) TJ_SIMD_DECL(sinh)
+TJ_SIMD_DECL(cosh) TJ_SIMD_DECL(asin) TJ_SIMD_DECL(acos) TJ_SIMD_DECL(atan) TJ_SIMD_DECL(asinh)
+TJ_SIMD_DECL(acosh) TJ_SIMD_DECL(atanh) TJ_SIMD_DECL(erf) TJ_SIMD_DECL(erfc) TJ_SIMD_DECL(cbrt)
+#endif
+static inline uint8_t tj_bc_int8_uint8(int8_t x) { uint8_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline int8_t tj_bc_uint8_int8(uint8_t x) { int8_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint16_t tj_bc_int16_uint16(int16_t x) { uint16_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline int16_t tj_bc_uint16_int16(uint16_t x) { int16_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint32_t tj_bc_int32_uint32(int32_t x) { uint32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline float tj_bc_int32_float32(int32_t x) { float y; memcpy(&y, &x, sizeof y); return y; }
+static inline int32_t tj_bc_uint32_int32(uint32_t x) { int32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline float tj_bc_uint32_float32(uint32_t x) { float y; memcpy(&y, &x, sizeof y); return y; }
+static inline int32_t tj_bc_float32_int32(float x) { int32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint32_t tj_bc_float32_uint32(float x) { uint32_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint64_t tj_bc_int64_uint64(int64_t x) { uint64_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline double tj_bc_int64_float64(int64_t x) { double y; memcpy(&y, &x, sizeof y); return y; }
+static inline int64_t tj_bc_uint64_int64(uint64_t x) { int64_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline double tj_bc_uint64_float64(uint64_t x) { double y; memcpy(&y, &x, sizeof y); return y; }
+static inline int64_t tj_bc_float64_int64(double x) { int64_t y; memcpy(&y, &x, sizeof y); return y; }
+static inline uint64_t tj_bc_float64_uint64(double x) { uint64_t y; memcpy(&y, &x, sizeof y); return y; }
+/* 16-bit floats: stored as uint16_t, computed in float, rounded to nearest even */
+static inline float tj_f16_to_f32(uint16_t h) {
+  uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
+  if (e == 0) {
+    float f = (float)m * 5.9604644775390625e-8f;
+    memcpy(&u, &f, 4); u |= s;
+  } else if (e == 31) u = s | 0x7f800000u | (m << 13);
+  else u = s | ((e + 112) << 23) | (m << 13);
+  float f; memcpy(&f, &u, 4); return f;
+}
+static inline uint16_t tj_f32_to_f16(float f) {
+  uint32_t x; memcpy(&x, &f, 4);
+  uint32_t s = (x >> 16) & 0x8000, a = x & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(s | 0x7e00 | ((a >> 13) & 0x3ff));
+  if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00);
+  if (a < 0x38800000u) {
+    float af; memcpy(&af, &a, 4);
+    return (uint16_t)(s | (uint32_t)rintf(af * 16777216.0f));
+  }
+  uint32_t r = a - 0x38000000u;
+  r += 0x0fff + ((r >> 13) & 1);
+  return (uint16_t)(s | (r >> 13));
+}
+static inline float tj_bf16_to_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f;
+}
+static inline uint16_t tj_f32_to_bf16(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fff + ((u >> 16) & 1);
+  return (uint16_t)(u >> 16);
+}
+static inline float tj_round_f16(float x) { return tj_f16_to_f32(tj_f32_to_f16(x)); }
+static inline float tj_round_bf16(float x) { return tj_bf16_to_f32(tj_f32_to_bf16(x)); }
+#pragma omp declare reduction(tj_max_float : float : omp_out = (((omp_in > omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = -INFINITY)
+#pragma omp declare reduction(tj_min_float : float : omp_out = (((omp_in < omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = INFINITY)
+#pragma omp declare reduction(tj_max_double : double : omp_out = (((omp_in > omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = -INFINITY)
+#pragma omp declare reduction(tj_min_double : double : omp_out = (((omp_in < omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = INFINITY)
+static inline double tj_digamma(double x) {
+  double r = 0.0;
+  if (x != x) return x;
+  if (x <= 0.0 && floor(x) == x) return NAN;
+  if (x < 0.0) { return tj_digamma(1.0 - x) - M_PI / tan(M_PI * x); }
+  while (x < 6.0) { r -= 1.0 / x; x += 1.0; }
+  double f = 1.0 / (x * x);
+  return r + log(x) - 0.5 / x - f * (1.0/12 - f * (1.0/120 - f * (1.0/252 - f * (1.0/240 - f * (1.0/132)))));
+}
+static inline double tj_polygamma(double m, double x) {
+  if (m != m || x != x) return NAN;
+  if (m == 0.0) return tj_digamma(x);
+  if (m < 0.0 || floor(m) != m) return NAN;
+  /* (-1)^(m+1) m! sum_k 1/(x+k)^(m+1): shift x up, then the asymptotic tail */
+  int n = (int)m; double s = 0.0, fact = 1.0;
+  for (int i = 2; i <= n; i++) fact *= i;
+  if (x <= 0.0 && floor(x) == x) return NAN;
+  while (x < 20.0) { s += pow(x, -(m + 1)); x += 1.0; }
+  /* tail: x^-m/m + x^-(m+1)/2 + sum_k B2k (m+2k-1)!/((2k)!(m)!) x^-(m+2k) * m!/(m-1)! */
+  double t = pow(x, -m) / m + 0.5 * pow(x, -(m + 1));
+  static const double B[] = {1.0/6, -1.0/30, 1.0/42, -1.0/30, 5.0/66, -691.0/2730};
+  double c = 1.0;   /* (m+2k-1)!/( (m-1)! (2k)! ) built incrementally */
+  for (int k = 1; k <= 6; k++) {
+    c = (k == 1) ? m / 2.0 : c * (m + 2*k - 3) * (m + 2*k - 2) / ((2.0*k - 1) * (2.0*k));
+    t += B[k-1] * c * pow(x, -(m + 2*k));
+  }
+  s += t;
+  return ((n + 1) % 2 ? -1.0 : 1.0) * fact * s;
+}
+static inline double tj_erf_inv(double y) {
+  if (y != y || y < -1.0 || y > 1.0) return NAN;
+  if (y == 1.0) return INFINITY;
+  if (y == -1.0) return -INFINITY;
+  /* Giles' single-precision approximation, then two Newton steps in double */
+  double w = -log((1.0 - y) * (1.0 + y)), x;
+  if (w < 5.0) {
+    w -= 2.5;
+    x = 2.81022636e-08; x = 3.43273939e-07 + x*w; x = -3.5233877e-06 + x*w;
+    x = -4.39150654e-06 + x*w; x = 0.00021858087 + x*w; x = -0.00125372503 + x*w;
+    x = -0.00417768164 + x*w; x = 0.246640727 + x*w; x = 1.50140941 + x*w;
+  } else {
+    w = sqrt(w) - 3.0;
+    x = -0.000200214257; x = 0.000100950558 + x*w; x = 0.00134934322 + x*w;
+    x = -0.00367342844 + x*w; x = 0.00573950773 + x*w; x = -0.0076224613 + x*w;
+    x = 0.00943887047 + x*w; x = 1.00167406 + x*w; x = 2.83297682 + x*w;
+  }
+  x *= y;
+  for (int i = 0; i < 2; i++) {
+    double e = erf(x) - y;
+    x -= e / (1.1283791670955126 * exp(-x * x));
+  }
+  return x;
+}
+"""
+
+_LIBM = {"exp": "exp", "exp2": "exp2", "log": "log", "log1p": "log1p", "expm1": "expm1",
+         "tanh": "tanh", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin",
+         "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "asinh": "asinh",
+         "acosh": "acosh", "atanh": "atanh", "sqrt": "sqrt", "cbrt": "cbrt", "erf": "erf",
+         "erfc": "erfc", "lgamma": "lgamma", "floor": "floor", "ceil": "ceil",
+         "round_even": "rint", "round_away": "round", "pow": "pow", "atan2": "atan2",
+         "nextafter": "nextafter"}
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "and": "&", "or": "|", "xor": "^",
+          "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def _half(dt) -> Optional[str]:
+    """'f16' / 'bf16' for the 16-bit floats (stored as uint16_t, computed in float)."""
+    dt = np.dtype(dt)
+    if dt == np.float16:
+        return "f16"
+    return "bf16" if dt.name == "bfloat16" else None
+
+
+def _is_float(dt) -> bool:
+    return np.dtype(dt).kind == "f" or _half(dt) is not None
+
+
+def _int_limits(dt):
+    info = np.iinfo(dt)
+    return info.min, info.max
+
+
+def uop_deps(uops: list[UOp], roots) -> set[int]:
+    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
+    out, todo = set(), list(roots)
+    while todo:
+        i = todo.pop()
+        if i not in out:
+            out.add(i)
+            todo.extend(uops[i].srcs)
+    return out
+
+
+def _row_stores(body: list[UOp], inner) -> list[int]:
+    """The stores of a body over the whole loop space that write one value per row: their
+    address and value do not move along the reduced axes ``inner``, and their guard (the
+    scheduler's: every reduced axis at 0) reads only those axes."""
+    names = {f"i{a}" for a in inner}
+
+    def moves(u: UOp) -> bool:
+        return u.op in ("LOAD", "INDEX") and bool(
+            {v.name for v in (u.arg[1] if u.op == "LOAD" else u.arg).vars()} & names)
+    out = []
+    for i, u in enumerate(body):
+        if u.op != "STORE":
+            continue
+        _, idx, valid = u.arg
+        if ({v.name for v in idx.vars()} & names or not {v.name for v in valid.vars()} <= names
+                or any(moves(body[j]) for j in uop_deps(body, u.srcs))):
+            continue
+        out.append(i)
+    return out
+
+
+class CStyleLanguage:
+    """C spellings; subclasses may change ``kernel_prefix``, ``buffer_prefix``, style."""
+
+    kernel_prefix = ""
+    style: RenderStyle = RenderStyle("c")
+    index_type = "long"
+
+    # ---- atoms ---------------------------------------------------------------------------
+    def type(self, dt) -> str:
+        """The C type values of ``dt`` are computed in (16-bit floats: float)."""
+        return "float" if _half(dt) else C_TYPES[np.dtype(dt)]
+
+    def storage(self, dt) -> str:
+        """The C type of a buffer element."""
+        return "uint16_t" if _half(dt) else C_TYPES[np.dtype(dt)]
+
+    def load(self, dt, ref: str) -> str:
+        h = _half(dt)
+        return f"tj_{h}_to_f32({ref})" if h else ref
+
+    def store(self, dt, value: str) -> str:
+        h = _half(dt)
+        return f"tj_f32_to_{h}({value})" if h else value
+
+    def const(self, value, dt) -> str:
+        dt = np.dtype(dt)
+        if dt == np.bool_:
+            return "1" if value else "0"
+        if _is_float(dt):
+            v = float(value)
+            if math.isnan(v):
+                s = "NAN"
+            elif math.isinf(v):
+                s = "INFINITY" if v > 0 else "(-INFINITY)"
+            else:
+                s = repr(float(np.float32(v))) + "f" if self.type(dt) == "float" else repr(v)
+                if "e" not in s and "." not in s and "inf" not in s:
+                    s = s.replace("f", ".0f") if s.endswith("f") else s + ".0"
+                return f"({s})" if s.startswith("-") else s
+            return f"(({self.type(dt)}){s})"
+        v = int(value)
+        if dt == np.int64 and v == np.iinfo(np.int64).min:
+            return "(-9223372036854775807LL-1)"
+        suffix = "ULL" if dt.kind == "u" and dt.itemsize == 8 else ("LL" if dt.itemsize == 8 else "")
+        s = f"{v}{suffix}"
+        return f"(({self.type(dt)}){s})" if v < 0 or dt.itemsize < 4 else s
+
+    def index(self, node) -> str:
+        return render(node, self.style)
+
+    # ---- ops -----------------------------------------------------------------------------
+    def fn(self, name: str, dt) -> str:
+        return name + ("f" if self.type(dt) == "float" else "")
+
+    def alu(self, op: str, dt, args: list[str], arg_dts: list) -> str:
+        """C expression for an ALU op; ``dt`` the result dtype, ``arg_dts`` the operands'."""
+        a = args[0]
+        b = args[1] if len(args) > 1 else None
+        xt = np.dtype(arg_dts[0])
+        T = self.type(dt)
+        if op in _INFIX:
+            return f"({a}{_INFIX[op]}{b})"
+        if op == "where":
+            return f"({a}?{b}:{args[2]})"
+        if _is_float(xt) and op in _LIBM:
+            return f"{self.fn(_LIBM[op], xt)}({', '.join(args)})"
+        if op in ("floor", "ceil", "round_even", "round_away"):
+            return a
+        if op == "neg":
+            return f"(({T})(-{a}))"
+        if op == "sign":
+            if _is_float(xt):
+                return f"({a}!={a}?{a}:({T})(({a}>0)-({a}<0)))"
+            return f"(({T})(({a}>0)-({a}<0)))"
+        if op == "is_finite":
+            return f"(isfinite({a})!=0)"
+        if op == "logistic":
+            one = self.const(1, xt)
+            return f"({one}/({one}+{self.fn('exp', xt)}(-{a})))"
+        if op == "rsqrt":
+            return f"({self.const(1, xt)}/{self.fn('sqrt', xt)}({a}))"
+        if op == "recip":
+            return f"({self.const(1, xt)}/{a})"
+        if op == "abs":
+            if _is_float(xt):
+                return f"{self.fn('fabs', xt)}({a})"
+            return f"(({T})({a}<0?-{a}:{a}))"
+        if op in ("digamma", "erf_inv"):
+            return f"(({T})tj_{op}((double){a}))"
+        if op == "polygamma":
+            return f"(({T})tj_polygamma((double){a}, (double){b}))"
+        if op == "not":
+            return f"(!{a})" if xt == np.bool_ else f"(({T})(~{a}))"
+        if op == "population_count":
+            return f"(({T})__builtin_popcountll((uint64_t)(uint{xt.itemsize * 8}_t){a}))"
+        if op == "max":
+            if _is_float(xt):
+                return f"((({a}>{b})|({a}!={a}))?{a}:{b})"  # "|": no branch, so it vectorises
+            return f"({a}>{b}?{a}:{b})"
+        if op == "min":
+            if _is_float(xt):
+                return f"((({a}<{b})|({a}!={a}))?{a}:{b})"
+            return f"({a}<{b}?{a}:{b})"
+        if op == "div":
+            if _is_float(xt):
+                return f"({a}/{b})"
+            if xt.kind == "u":
+                return f"({b}==0?({T}){_int_limits(xt)[1]}ULL:({T})({a}/{b}))"
+            return f"({b}==0?({T})-1:({b}==-1?({T})(-{a}):({T})({a}/{b})))"
+        if op == "rem":
+            if _is_float(xt):
+                return f"{self.fn('fmod', xt)}({a}, {b})"
+            if xt.kind == "u":
+                return f"({b}==0?{a}:({T})({a}%{b}))"
+            return f"({b}==0?{a}:({b}==-1?({T})0:({T})({a}%{b})))"
+        bits = xt.itemsize * 8
+        ut, st = f"uint{bits}_t", f"int{bits}_t"
+        if op == "shift_left":
+            return f"((uint64_t){b}<{bits}?({T})(({ut}){a}<<{b}):({T})0)"
+        if op == "shift_right_logical":
+            return f"((uint64_t){b}<{bits}?({T})(({ut}){a}>>{b}):({T})0)"
+        if op == "shift_right_arithmetic":
+            return f"(({T})(({st}){a}>>({b}<0?0:({b}>{bits - 1}?{bits - 1}:{b}))))"
+        raise NotImplementedError(f"no C rendering for ALU op '{op}' on {xt.name}")
+
+    def cast(self, x: str, src, dst) -> str:
+        src, dst = np.dtype(src), np.dtype(dst)
+        T = self.type(dst)
+        if _half(dst):
+            return f"tj_round_{_half(dst)}((float){x})"
+        if dst == np.bool_:
+            return f"({x}!=0)"
+        if _is_float(src) and dst.kind in "iu":
+            lo, hi = _int_limits(dst)
+            return (f"({x}!={x}?({T})0:((double){x}<={float(lo)!r}?({T}){self.const(lo, dst)}:"
+                    f"((double){x}>={float(hi)!r}?({T}){self.const(hi, dst)}:({T}){x})))")
+        return f"(({T}){x})"
+
+    def combine(self, op: str, acc: str, v: str, dt) -> str:
+        return {"sum": f"{acc}+{v}", "prod": f"{acc}*{v}", "and": f"{acc}&{v}",
+                "or": f"{acc}|{v}", "xor": f"{acc}^{v}",
+                "max": self.alu("max", dt, [acc, v], [dt, dt]),
+                "min": self.alu("min", dt, [acc, v], [dt, dt])}[op]
+
+    def identity(self, op: str, dt) -> str:
+        from tinyjax.compiler.lower.rules import _identity_value
+        return self.const(_identity_value(op, dt), dt)
+
+    # ---- bodies --------------------------------------------------------------------------
+    def render_body(self, uops: list[UOp], prefix: str, acc: Optional[str], bufs,
+                    indent: str, only=None, branchless: bool = False,
+                    pacc: str = "pacc{}") -> tuple[list[str], str]:
+        """SSA statements for ``uops`` (those in ``only`` if given); returns (lines, name of
+        the last value).  ``branchless``: float selects (where, max, min, masked loads) as bit
+        selects, for scalar loops that the compiler would otherwise fill with branches."""
+        lines, names = [], []
+
+        def sel(dt):
+            dt = np.dtype(dt)
+            return {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
+                dt) if branchless else None
+        for i, u in enumerate(uops):
+            name = f"{prefix}{i}"
+            if only is not None and i not in only:
+                names.append(name)  # declared by the caller, if referenced
+                continue
+            if u.op == "STORE":
+                slot, idx, valid = u.arg
+                val = self.store(bufs[slot][0], names[u.srcs[0]])
+                cond = "" if valid.vmin > 0 else f"if ({self.index(valid)}) "
+                lines.append(f"{indent}{cond}data{slot}[{self.index(idx)}] = {val};")
+                names.append("")
+                continue
+            if u.op == "LOAD":
+                slot, idx, valid = u.arg
+                ix = self.index(idx)
+                if u.srcs:  # data-dependent offset
+                    ix = names[u.srcs[0]] if ix == "0" else f"{ix}+{names[u.srcs[0]]}"
+                expr = self.load(bufs[slot][0], f"data{slot}[{ix}]")
+                if not (valid.vmin > 0) and sel(u.dtype) and not _half(bufs[slot][0]):
+                    # always load (at offset 0 when masked), then select
+                    lines.append(f"{indent}const int {name}c = {self.index(valid)};")
+                    expr = (f"{sel(u.dtype)}({name}c, data{slot}[{name}c ? ({ix}) : 0], "
+                            f"{self.const(0, u.dtype)})")
+                elif not (valid.vmin > 0):
+                    expr = f"({self.index(valid)}?{expr}:{self.const(0, u.dtype)})"
+            elif u.op == "CONST":
+                names.append(self.const(u.arg, u.dtype))
+                continue
+            elif u.op == "INDEX":
+                expr = f"(({self.type(u.dtype)})({self.index(u.arg)}))"
+            elif u.op == "ACC":
+                names.append(acc if u.arg is None else pacc.format(u.arg))
+                continue
+            elif u.op == "CAST":
+                expr = self.cast(names[u.srcs[0]], uops[u.srcs[0]].dtype, u.dtype)
+            elif u.op == "BITCAST":
+                src = np.dtype(uops[u.srcs[0]].dtype)
+                expr = f"tj_bc_{src.name}_{np.dtype(u.dtype).name}({names[u.srcs[0]]})"
+            elif u.op == "ALU" and sel(u.dtype) and u.arg in ("where", "max", "min"):
+                a, b, *c = [names[s] for s in u.srcs]
+                if u.arg == "where":
+                    expr = f"{sel(u.dtype)}({a}, {b}, {c[0]})"
+                else:
+                    cmp = ">" if u.arg == "max" else "<"
+                    expr = f"{sel(u.dtype)}(({a}{cmp}{b})|({a}!={a}), {a}, {b})"
+            elif u.op == "ALU":
+                expr = self.alu(u.arg, u.dtype, [names[s] for s in u.srcs],
+                                [uops[s].dtype for s in u.srcs])
+                if _half(u.dtype):  # round every op to 16 bits, as eager evaluation does
+                    expr = f"tj_round_{_half(u.dtype)}({expr})"
+            else:
+                raise NotImplementedError(f"unknown uop {u.op}")
+            lines.append(f"{indent}{self.type(u.dtype)} {name} = {expr};")
+            names.append(name)
+        return lines, names[-1] if names else ""
+
+    # ---- the loop nest (CPU) ----------------------------------------------------------------
+    def render_kernel(self, k: Kernel, parallel_threshold: int = 1 << 17) -> str:
+        it = self.index_type
+        head = []
+        if k.source_lines:
+            head.append("/* " + k.name + " fuses: " + ", ".join(k.source_lines).replace("*/", "* /") + " */")
+        head.append(f"{self.kernel_prefix}void {k.name}(void **restrict bufs) {{")
+        for slot, (dt, n) in enumerate(k.bufs):
+            q = "" if slot < k.n_outs else "const "
+            head.append(f"  {q}{self.storage(dt)} *restrict data{slot} = ({q}{self.storage(dt)} *)bufs[{slot}];")
+        if k.gemm is not None:
+            return "\n".join(head + self.render_gemm(k) + ["}"])
+        if k.scatter_shape is not None:
+            return "\n".join(head + self.render_scatter(k, parallel_threshold) + ["}"])
+        if k.sort is not None:
+            return "\n".join(self.render_sort_less(k) + head + self.render_sort(k) + ["}"])
+        if k.reduce_op is None:
+            tiled = self._tiled_transpose(k, parallel_threshold)
+            if tiled is not None:
+                return "\n".join(head + tiled + ["}"])
+        full, red = k.full_shape, set(k.reduce_axes)
+        up = k.upcast_axis
+        outer = [a for a in range(len(full)) if a not in red and a != up]
+        inner = [a for a in range(len(full)) if a in red]
+        lines, ind = [], "  "
+        work = int(np.prod(full, dtype=np.int64)) * max(1, len(k.rbody) + len(k.body))
+        par = next((a for a in outer if full[a] > 1), None) if work >= parallel_threshold else None
+        for j, a in enumerate(outer):
+            if a == par:
+                lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+            lines.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            ind += "  "
+        n_up_loops = 0
+        if up is not None:
+            # the row of accumulators runs in blocks (they stay in registers/L1; the blocks
+            # are the parallel loop when no other output axis is)
+            UB = min(full[up], self.UPCAST_BLOCK)
+            if par is None and work >= parallel_threshold and full[up] > UB:
+                lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+            lines.append(f"{ind}for ({it} ub = 0; ub < {full[up]}; ub += {UB}) {{")
+            ind += "  "
+            lines.append(f"{ind}const {it} uhi = ub + {UB} < {full[up]} ? ub + {UB} : {full[up]};")
+            n_up_loops = 1
+        if k.reduce_op is None:
+            body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
+            lines.extend(body)
+        else:
+            at = self.type(k.acc_dtype)
+            init = self.identity(k.reduce_op, k.acc_dtype)
+            if up is not None:
+                lines.append(f"{ind}{at} acc[{UB}];")
+                lines.append(f"{ind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) acc[i{up} - ub] = {init};")
+                acc = f"acc[i{up} - ub]"
+            else:
+                lines.append(f"{ind}{at} acc0 = {init};")
+                acc = "acc0"
+            if up is None:
+                ow = int(np.prod([full[a] for a in outer], dtype=np.int64))
+                for j, (op, dt, rb) in enumerate(k.pre):
+                    lines.append(f"{ind}{self.type(dt)} pacc{j} = {self.identity(op, dt)};")
+                    lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
+                                                    rb, op, dt, f"pacc{j}", f"p{j}_"))
+                lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
+                                                k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
+            else:
+                # every stage (softmax's max, a max-pool gradient's argmax) keeps its own row
+                # of accumulators; later stages read the earlier rows
+                pfmt = f"pacc{{}}[i{up} - ub]"
+                stages = [(rb, op, dt, f"pacc{j}[i{up} - ub]", f"p{j}_")
+                          for j, (op, dt, rb) in enumerate(k.pre)]
+                for j, (op, dt, rb) in enumerate(k.pre):
+                    lines.append(f"{ind}{self.type(dt)} pacc{j}[{UB}];")
+                    lines.append(f"{ind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) "
+                                 f"pacc{j}[i{up} - ub] = {self.identity(op, dt)};")
+                stages.append((k.rbody, k.reduce_op, k.acc_dtype, acc, "r"))
+                for rbody, op, dt, sacc, prefix in stages:
+                    rind = ind
+                    for a in inner:
+                        lines.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                        rind += "  "
+                    lines.append(f"{rind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
+                    rind += "  "
+                    rb, last = self.render_body(rbody, prefix, None, k.bufs, rind, pacc=pfmt)
+                    lines.extend(rb)
+                    lines.append(f"{rind}{sacc} = {self.combine(op, sacc, last, dt)};")
+                    for _ in inner + [up]:
+                        rind = rind[:-2]
+                        lines.append(f"{rind}}}")
+            eind = ind
+            if up is not None:
+                lines.append(f"{eind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
+                eind += "  "
+            pfmt = "pacc{}" if up is None else f"pacc{{}}[i{up} - ub]"
+            rest = None
+            if k.full_epilogue:
+                once = _row_stores(k.body, inner)
+                if once:
+                    # the row results (softmax's max beside its division) are stored before
+                    # the loop: a guarded store inside it keeps the loop from vectorising
+                    lines.append(f"{eind}{{")
+                    lines.extend(f"{eind}  const {it} i{a} = 0;" for a in inner)
+                    body, _ = self.render_body(k.body, "v", acc, k.bufs, eind + "  ",
+                                               only=uop_deps(k.body, once), pacc=pfmt)
+                    lines.extend(body)
+                    lines.append(f"{eind}}}")
+                    rest = uop_deps(k.body, [i for i, u in enumerate(k.body)
+                                             if u.op == "STORE" and i not in once])
+                for a in inner:
+                    lines.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+                    eind += "  "
+            body, _ = self.render_body(k.body, "v", acc, k.bufs, eind, only=rest, pacc=pfmt)
+            lines.extend(body)
+            if up is not None:
+                lines.append(f"{ind}}}")
+            if k.full_epilogue:
+                for _ in inner:
+                    eind = eind[:-2]
+                    lines.append(f"{eind}}}")
+        for _ in range(len(outer) + n_up_loops):
+            ind = ind[:-2]
+            lines.append(f"{ind}}}")
+        return "\n".join(head + lines + ["}"])
+
+    # ---- elementwise kernels that transpose ----------------------------------------------------
+    TILE = 32
+
+    def _tiled_transpose(self, k: Kernel, parallel_threshold: int) -> Optional[list[str]]:
+        """An elementwise kernel whose store runs along one axis and some load along another
+        (a transpose): tile those two axes so both stay in cache lines (None: no such pair)."""
+        from tinyjax.compiler.shape.symbolic import as_affine
+
+        def unit_axis(index) -> Optional[int]:
+            aff = as_affine(index)
+            if aff is None:
+                return None
+            for v, c in aff[0].items():
+                if c == 1 and v.name[1:].isdigit():
+                    return int(v.name[1:])
+            return None
+        full, T = k.full_shape, self.TILE
+        if len(full) < 2 or not k.body or k.body[-1].op != "STORE":
+            return None
+        s_ax = unit_axis(k.body[-1].arg[1])
+        if s_ax is None or full[s_ax] < T:
+            return None
+        l_ax = None
+        for u in k.body:
+            if u.op == "LOAD" and not u.srcs:
+                a = unit_axis(u.arg[1])
+                if a is not None and a != s_ax and full[a] >= T:
+                    l_ax = a
+                    break
+        if l_ax is None:
+            return None
+        it = self.index_type
+        work = int(np.prod(full, dtype=np.int64)) * max(1, len(k.body))
+        outer = [a for a in range(len(full)) if a not in (s_ax, l_ax)]
+        par = next((a for a in outer if full[a] > 1), "blocks") if work >= parallel_threshold \
+            else None
+        L, ind = [], "  "
+        for a in outer:
+            if a == par:
+                L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            ind += "  "
+        if par == "blocks":
+            L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+        for a, b in ((l_ax, "bl"), (s_ax, "bs")):
+            L.append(f"{ind}for ({it} {b} = 0; {b} < {full[a]}; {b} += {T}) {{")
+            ind += "  "
+        for a, b in ((l_ax, "bl"), (s_ax, "bs")):
+            L.append(f"{ind}for ({it} i{a} = {b}; i{a} < ({b} + {T} < {full[a]} ? {b} + {T} : "
+                     f"{full[a]}); i{a}++) {{")
+            ind += "  "
+        body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
+        L.extend(body)
+        for _ in range(len(outer) + 4):
+            ind = ind[:-2]
+            L.append(f"{ind}}}")
+        return L
+
+    # ---- the sort kernel kind ----------------------------------------------------------------
+    def render_sort_less(self, k: Kernel) -> list[str]:
+        """``<name>_less(bufs, a, b)``: whether the row element at offset ``a`` sorts strictly
+        before the one at ``b`` (keys in order; ties: not less, so the merge stays stable)."""
+        axis, desc, slots = k.sort
+        L = [f"static inline int {k.name}_less(void **restrict bufs, long a, long b) {{"]
+        for slot in slots:
+            dt = np.dtype(k.bufs[slot][0])
+            T = self.type(dt)
+            L.append("  {")
+            S = self.storage(dt)
+            L.append(f"    const {S} *d = (const {S} *)bufs[{slot}];")
+            L.append(f"    {T} x = {self.load(dt, 'd[a]')}, y = {self.load(dt, 'd[b]')};")
+            L.extend("    " + ln for ln in self.sort_key_order(dt, desc))
+            L.append("  }")
+        L.append("  return 0;")
+        L.append("}")
+        return L
+
+    def sort_key_order(self, dt, desc: bool) -> list[str]:
+        """Statements comparing the keys ``x`` and ``y`` (of ``dt``, loaded): return whether x
+        sorts first where they differ, fall through where they tie.  Ascending: NaNs last.
+        Descending floats: by the sign-flipped bits (so NaNs first, -0.0 after 0.0)."""
+        if desc and _is_float(dt):
+            bits = 32 if _half(dt) or dt.itemsize == 4 else 64
+            mx = "0x7fffffff" if bits == 32 else "0x7fffffffffffffffLL"
+            return [self.float_bits(bits, "x", "y"),
+                    f"if (bx < 0) bx ^= {mx}; if (by < 0) by ^= {mx};",
+                    "if (bx != by) return bx > by;"]
+        if desc:
+            return ["if (x != y) return x > y;"]
+        if _is_float(dt):
+            return ["int xn = x != x, yn = y != y;",
+                    "if (xn | yn) { if (xn != yn) return yn; }",
+                    "else if (x != y) return x < y;"]
+        return ["if (x != y) return x < y;"]
+
+    def float_bits(self, bits: int, x: str, y: str) -> str:
+        """Declare ``bx``/``by``: the bits of the floats ``x``/``y`` as signed integers."""
+        return (f"int{bits}_t bx, by; memcpy(&bx, &{x}, sizeof {x}); "
+                f"memcpy(&by, &{y}, sizeof {y});")
+
+    def render_sort(self, k: Kernel) -> list[str]:
+        """Per row (rows spread over threads): a bottom-up stable merge sort of the indices
+        0..n-1 by the keys, written to the int64 output along the sort axis."""
+        axis = k.sort[0]
+        shape = k.full_shape
+        n = shape[axis]
+        stride = int(np.prod(shape[axis + 1:], dtype=np.int64))
+        rows = int(np.prod(shape, dtype=np.int64)) // max(n, 1)
+        par = "" if rows * n < 4096 or rows < 2 else " if(1)"
+        return [
+            f"  const long n = {n}, stride = {stride}, rows = {rows};",
+            f"  #pragma omp parallel{par}" if par else "  {",
+            *(["  {"] if par else []),
+            "    long *p = (long *)malloc(sizeof(long) * 2 * (n > 0 ? n : 1)), *t = p + n;",
+            *([f"    #pragma omp for schedule({SCHED})"] if par else []),
+            "    for (long r = 0; r < rows; r++) {",
+            "      long base = (r / stride) * n * stride + r % stride;",
+            "      for (long j = 0; j < n; j++) p[j] = j;",
+            "      for (long w = 1; w < n; w *= 2) {",
+            "        for (long lo = 0; lo < n - w; lo += 2 * w) {",
+            "          long mid = lo + w, hi = lo + 2 * w < n ? lo + 2 * w : n;",
+            "          long i = lo, j = mid, o = lo;",
+            "          while (i < mid && j < hi)",
+            f"            t[o++] = {k.name}_less(bufs, base + p[j] * stride, base + p[i] * stride)"
+            " ? p[j++] : p[i++];",
+            "          while (i < mid) t[o++] = p[i++];",
+            "          while (j < hi) t[o++] = p[j++];",
+            "          for (long q = lo; q < hi; q++) p[q] = t[q];",
+            "        }",
+            "      }",
+            "      for (long j = 0; j < n; j++) data0[base + j * stride] = p[j];",
+            "    }",
+            "    free(p);",
+            "  }",
+        ]
+
+    # ---- the scatter kernel kind ------------------------------------------------------------
+    def render_scatter(self, k: Kernel, parallel_threshold: int) -> list[str]:
+        """Copy the operand (a parallel elementwise nest), then the updates serially in C
+        order (repeated offsets combine in the eager order)."""
+        it, L = self.index_type, []
+        copy = Kernel(k.name, k.bufs, k.buf_ids, k.full_shape, (), None, None, [], k.body)
+        src = self.render_kernel(copy, parallel_threshold).split("\n")
+        start = next(i for i, ln in enumerate(src) if ln.startswith(f"{self.kernel_prefix}void"))
+        L.extend(src[start + 1 + len(k.bufs):-1])
+        L.append("  {")
+        ind = "    "
+        for a, n in enumerate(k.scatter_shape):
+            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {n}; i{a}++) {{")
+            ind += "  "
+        uops = k.sbody
+        body, _ = self.render_body(uops[:-1], "s", None, k.bufs, ind)
+        L.extend(body)
+        sc = uops[-1]
+        o, v, ok = (f"s{i}" if uops[i].op not in ("CONST",) else
+                    self.const(uops[i].arg, uops[i].dtype) for i in sc.srcs)
+        dt = uops[sc.srcs[1]].dtype
+        cur = self.load(dt, f"data0[{o}]")
+        if sc.arg == "replace":
+            new = v
+        elif sc.arg in ("add", "mul"):
+            new = f"{cur}{'+' if sc.arg == 'add' else '*'}{v}" if dt != np.bool_ else \
+                f"({cur}{'|' if sc.arg == 'add' else '&'}{v})"
+        else:
+            new = self.alu(sc.arg, dt, [cur, v], [dt, dt])
+        L.append(f"{ind}if ({ok}) data0[{o}] = {self.store(dt, new)};")
+        for _ in k.scatter_shape:
+            ind = ind[:-2]
+            L.append(f"{ind}}}")
+        L.append("  }")
+        return L
+
+    # ---- reductions -----------------------------------------------------------------------
+    REDUCE_BLOCK = 4096
+    UPCAST_BLOCK = 256
+
+    def omp_reduction(self, op: str, dt) -> Optional[str]:
+        """The OpenMP reduction identifier for ``op`` on ``dt`` (None: no clause)."""
+        dt = np.dtype(dt)
+        if dt == np.bool_ and op in ("max", "min"):
+            return None
+        if _is_float(dt) and op in ("max", "min"):
+            return f"tj_{op}_{self.type(dt)}"  # NaN-propagating, declared in the prelude
+        return {"sum": "+", "prod": "*", "and": "&", "or": "|", "xor": "^", "max": "max",
+                "min": "min"}[op]
+
+    def _reduce_loops(self, k: Kernel, inner, ind: str, outer_work: int,
+                      parallel_threshold: int, rbody, op, acc_dtype, acc: str,
+                      prefix: str) -> list[str]:
+        """The reduce loop nest into ``acc``.  The innermost reduce axis runs in blocks: each
+        block sums into its own partial with ``omp simd`` (vector lanes: fast and far more
+        accurate than one float running sum), partials are combined into ``acc``.  A large
+        reduction with (almost) no outer parallelism spreads its blocks over threads."""
+        it, full = self.index_type, k.full_shape
+        at = self.type(acc_dtype)
+        init = self.identity(op, acc_dtype)
+        red = self.omp_reduction(op, acc_dtype)
+        last = inner[-1]
+        R = full[last]
+        B = min(R, self.REDUCE_BLOCK)
+        nb = -(-R // B)
+        total = int(np.prod([full[a] for a in inner], dtype=np.int64))
+        L = []
+        if red is not None and nb > 1 and outer_work < 4 and \
+                total * max(1, len(rbody)) >= parallel_threshold:
+            L.append(f"{ind}#pragma omp parallel for reduction({red}:{acc}) schedule({SCHED})")
+        L.append(f"{ind}for ({it} rb = 0; rb < {nb}; rb++) {{")
+        rind = ind + "  "
+        for a in inner[:-1]:
+            L.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
+            rind += "  "
+        L.append(f"{rind}{at} part = {init};")
+        lo = f"rb * {B}"
+        hi = f"{R}" if nb == 1 else f"(rb * {B} + {B} < {R} ? rb * {B} + {B} : {R})"
+        if red is not None:
+            L.append(f"{rind}#pragma omp simd reduction({red}:part)")
+        L.append(f"{rind}for ({it} i{last} = {lo}; i{last} < {hi}; i{last}++) {{")
+        rb, val = self.render_body(rbody, prefix, None, k.bufs, rind + "  ")
+        L.extend(rb)
+        L.append(f"{rind}  part = {self.combine(op, 'part', val, acc_dtype)};")
+        L.append(f"{rind}}}")
+        L.append(f"{rind}{acc} = {self.combine(op, acc, 'part', acc_dtype)};")
+        for _ in inner[:-1]:
+            rind = rind[:-2]
+            L.append(f"{rind}}}")
+        L.append(f"{ind}}}")
+        return L
+
+    # ---- matmul-shaped reductions ------------------------------------------------------------
+    def _unravel(self, flat: str, axes, full, ind: str) -> list[str]:
+        out = []
+        for j, ax in enumerate(reversed(axes)):
+            if j == len(axes) - 1:
+                out.append(f"{ind}{self.index_type} i{ax} = {flat};")
+            else:
+                out.append(f"{ind}{self.index_type} i{ax} = {flat} % {full[ax]};")
+                flat = f"({flat} / {full[ax]})"
+        return out
+
+    def render_gemm(self, k: Kernel) -> list[str]:
+        """A matmul-shaped reduction's loop nest: see :mod:`tinyjax.backends.c.gemm`."""
+        from tinyjax.backends.c.gemm import render_gemm
+        return render_gemm(self, k)

@@ -1,0 +1,243 @@
+"""``compile_jaxpr``: jaxpr -> low-level ops -> schedule -> device kernels -> Executable.
+
+The executable is a flat list of kernel launches over buffers planned at compile time:
+intermediates are allocated once and reused (a buffer whose last reader has run is handed
+to the next kernel that needs one of the same dtype and size); outputs are fresh arrays
+per call.  A jaxpr with control flow becomes a :class:`~tinyjax.compiler.program.Program`
+of steps (fused runs, and loops/branches over compiled sub-programs).  ``DEBUG``
+(environment): 1 kernel count, 2 a timing table per call, 3 the scheduled kernels, 4 the
+generated source.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.compiler.schedule import Schedule, schedule
+
+__all__ = ["compile_jaxpr", "Executable"]
+
+
+_environ_data = getattr(os.environ, "_data", None)
+
+
+def _debug() -> int:
+    if isinstance(_environ_data, dict) and b"DEBUG" not in _environ_data:
+        return 0  # the common case, without encoding the key
+    try:
+        return int(os.environ.get("DEBUG", "0") or 0)
+    except ValueError:
+        return 0
+
+
+class Executable:
+    """Compiled program: ``exe(*flat_args) -> list of output arrays``."""
+
+    def __init__(self, sched: Schedule, consts: list[np.ndarray], device, source: str,
+                 fns: list, name: str = "jaxpr", timed: bool = True):
+        self.schedule = sched
+        self._timed = timed  # a loop body's sub-program: no timing table per iteration
+        self.device = device
+        self._source = source
+        self._kernels = sched.kernels
+        self._host = device.host
+        self._alloc = np.empty if self._host else device.alloc
+        # constants live where the kernels run: copied to a device once, here
+        self._consts = list(consts) if self._host else \
+            [device.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
+        self.name = name
+        self._launch = [device.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
+        make_program = getattr(device, "make_program", None)
+        self._run = make_program(fns, sched.kernels) if make_program is not None else None
+        self._plan()
+
+    # ---- buffer planning ----------------------------------------------------------------
+    def _plan(self):
+        sched = self.schedule
+        n_in = sched.n_inputs
+        out_ids = {o.buf for o in sched.outputs if o.view is None and o.buf >= n_in}
+        last_use: dict[int, int] = {}
+        for i, k in enumerate(self._kernels):
+            for b in k.buf_ids[k.n_outs:]:
+                last_use[b] = i
+        free: dict[tuple, list] = {}
+        self._static: dict[int, np.ndarray] = {}
+        for i, k in enumerate(self._kernels):
+            for b in k.buf_ids[:k.n_outs]:
+                if b not in out_ids:
+                    dt, n = sched.buffers[b]
+                    pool = free.get((dt, n))
+                    self._static[b] = pool.pop() if pool else self._alloc((n,), dt)
+            for r in set(k.buf_ids[k.n_outs:]):
+                if r >= n_in and r not in out_ids and last_use.get(r) == i:
+                    free.setdefault(sched.buffers[r], []).append(self._static[r])
+        self._out_ids = sorted(out_ids)
+        self._n_consts = len(self._consts)
+        # per-call work, precomputed: the buffer list template (intermediates in place),
+        # the outputs to allocate (with their final shape when a single output owns one)
+        self._n_in = n_in
+        self._in_specs = [sched.buffers[i] for i in range(n_in)]
+        self._template = [None] * len(sched.buffers)
+        for b, arr in self._static.items():
+            self._template[b] = arr
+        owners: dict[int, list] = {}
+        for o in sched.outputs:
+            if o.buf >= 0:
+                owners.setdefault(o.buf, []).append(o)
+        self._out_allocs = []
+        for b in self._out_ids:
+            dt, n = sched.buffers[b]
+            os_ = owners.get(b, [])
+            shape = os_[0].shape if len(os_) == 1 and os_[0].view is None else (n,)
+            self._out_allocs.append((b, shape, dt))
+        self._simple_outputs = all(o.buf >= n_in and o.view is None and len(owners[o.buf]) == 1
+                                   for o in sched.outputs)
+        self._out_order = [o.buf for o in sched.outputs]
+        self._launch_ids = [(k.buf_ids, launch) for k, launch in zip(self._kernels, self._launch)]
+
+    @property
+    def num_kernels(self) -> int:
+        return len(self._kernels)
+
+    def kernels(self) -> list[str]:
+        return [k.describe() for k in self._kernels]
+
+    def source(self) -> str:
+        return self._source
+
+    def __call__(self, *flat_args: np.ndarray) -> list[np.ndarray]:
+        """Run on buffers of the device (numpy arrays on a host device, device buffers
+        otherwise; host values are copied in); returns the outputs as such buffers."""
+        n_in = self._n_in
+        if len(flat_args) + self._n_consts != n_in:
+            raise TypeError(f"{self.name}: expected {n_in - self._n_consts} arguments, "
+                            f"got {len(flat_args)}")
+        bufs = list(self._template)
+        if self._host:
+            args = self._consts + [a if type(a) is np.ndarray else np.asarray(a)
+                                   for a in flat_args]
+            for i, a in enumerate(args):
+                dt, n = self._in_specs[i]
+                if a.dtype != dt:
+                    a = a.astype(dt)
+                if not a.flags.c_contiguous:
+                    a = np.ascontiguousarray(a)
+                bufs[i] = a
+        else:
+            bufs[:n_in] = self._consts + [self.device.asbuffer(a, self._in_specs[i][0])
+                                          for i, a in enumerate(flat_args, self._n_consts)]
+        alloc = self._alloc
+        for b, shape, dt in self._out_allocs:
+            bufs[b] = alloc(shape, dt)
+        if self._timed and _debug() >= 2:
+            self._run_timed(bufs)
+        elif self._run is not None:
+            self._run(bufs)
+        else:
+            for ids, launch in self._launch_ids:
+                launch([bufs[b] for b in ids])
+        if self._simple_outputs:
+            return [bufs[b] for b in self._out_order]
+        return self._outputs(bufs)
+
+    def _outputs(self, bufs) -> list[np.ndarray]:
+        if self._host:
+            return self._host_outputs(bufs)
+        dev, outs = self.device, []
+        for o in self.schedule.outputs:
+            if o.buf < 0:
+                outs.append(dev.zeros(o.shape, o.dtype))
+            elif o.view is None:
+                outs.append(bufs[o.buf].reshape(o.shape))
+            else:  # a strided view of a device buffer: made on the host, copied back
+                outs.append(dev.put(_strided(bufs[o.buf].numpy().reshape(-1), o.view)))
+        return outs
+
+    def _host_outputs(self, bufs) -> list[np.ndarray]:
+        outs = []
+        for o in self.schedule.outputs:
+            if o.buf < 0:
+                outs.append(np.zeros(o.shape, o.dtype))
+                continue
+            base = bufs[o.buf].reshape(-1)
+            outs.append(base.reshape(o.shape) if o.view is None else _strided(base, o.view))
+        return outs
+
+    def _run_timed(self, bufs):
+        rows = []
+        for k, launch in zip(self._kernels, self._launch):
+            t0 = time.perf_counter()
+            dt = launch([bufs[b] for b in k.buf_ids])  # a device's own timing, if it has one
+            rows.append((k, time.perf_counter() - t0 if dt is None else dt))
+        # an asynchronous device answers with a function to call once everything is queued
+        rows = [(k, dt() if callable(dt) else dt) for k, dt in rows]
+        print(f"*** {self.name}: {len(rows)} kernels on {self.device.name}")
+        info = getattr(self.device, "launch_info", None)
+        print(f"{'kernel':<8} {'time us':>10} {'GFLOP/s':>9} {'GB/s':>8}  source")
+        for k, dt in rows:
+            how = f"[{info(k)}] " if info is not None else ""
+            print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
+                  f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
+        print(f"{'total':<8} {sum(dt for _, dt in rows) * 1e6:>10.1f}")
+
+
+def _strided(base: np.ndarray, view) -> np.ndarray:
+    """The (shape, strides in elements, offset) view of the flat array ``base``."""
+    shape, strides, offset = view
+    if all(s >= 0 for s in strides):
+        it = base.dtype.itemsize
+        return np.lib.stride_tricks.as_strided(base[offset:], shape, [s * it for s in strides])
+    return _neg_strided(base, shape, strides, offset)
+
+
+def _neg_strided(base, shape, strides, offset):
+    out = base[offset:offset + 1] if base.size else base
+    idx = np.full(shape, offset, np.int64)
+    for ax, (s, st) in enumerate(zip(shape, strides)):
+        r = np.arange(s, dtype=np.int64) * st
+        idx = idx + r.reshape([-1 if j == ax else 1 for j in range(len(shape))])
+    del out
+    return base[idx]
+
+
+def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
+    """Compile a ClosedJaxpr for ``device`` ('cpu' or 'interp').
+
+    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
+    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
+    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
+    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
+    eagerly)."""
+    from tinyjax.backends import get_backend
+    from tinyjax.compiler.program import build_program, needs_program
+    backend = get_backend(device)
+    jaxpr = closed_jaxpr.jaxpr
+    dbg = _debug()
+    if needs_program(jaxpr):
+        prog, kernels = build_program(closed_jaxpr, backend)
+        if dbg >= 3:
+            for k in kernels:
+                print(k.dump())
+        if dbg >= 4:
+            print(prog.source())
+        if dbg >= 1:
+            print(f"*** compiled {len(kernels)} kernel(s) for {device} in "
+                  f"{len(prog.steps)} steps (loop bodies counted once)")
+            for line in prog.describe("    "):
+                print(line)
+        return prog
+    leaves, outs = lower_jaxpr(jaxpr)
+    sched = schedule(leaves, outs)
+    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
+    if dbg >= 3:
+        for k in sched.kernels:
+            print(k.dump())
+    source, fns = backend.compile(sched.kernels)
+    if dbg >= 4:
+        print(source)
+    if dbg >= 1:
+        print(f"*** compiled {len(sched.kernels)} kernel(s) for {device}")
+    return Executable(sched, consts, backend, source, fns)

@@ -1,0 +1,416 @@
+"""Programs with control flow: loops stay loops.
+
+A jaxpr without control flow compiles to one :class:`~tinyjax.compiler.executable.Executable`
+(a list of kernel launches over planned buffers).  One with ``cond``/``while``/``scan``
+compiles to a :class:`Program`: a list of *steps* over a slot environment (one slot per
+jaxpr value that crosses a step boundary):
+
+* ``call``  a run of ordinary equations, fused and scheduled as one sub-program (an
+  ``Executable``);
+* ``scan``  a loop: the body is itself compiled once (a sub-program, or a nested
+  ``Program``) and run ``length`` times by the host, the carries handed from one iteration
+  to the next, the ``xs`` read as slices (zero-copy views at an offset) and each
+  iteration's ``ys`` written into the stacked output at its offset;
+* ``while`` the same, until the compiled predicate (a scalar read back) is false;
+* ``cond``  the branches compiled once each; only the taken one runs.
+
+``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
+sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
+so the compile time does not depend on trip counts.  Nothing here is device specific: a
+device renders kernels; the steps only sequence sub-programs.
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from tinyjax.jaxpr import Jaxpr, Literal, Var
+
+__all__ = ["CONTROL_FLOW", "INLINED", "needs_program", "build_program", "Program"]
+
+CONTROL_FLOW = frozenset({"cond", "while", "scan"})
+INLINED = frozenset({"checkpoint"})
+
+
+def needs_program(jaxpr: Jaxpr) -> bool:
+    """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
+    return any(e.primitive.name in CONTROL_FLOW or e.primitive.name in INLINED
+               for e in jaxpr.eqns)
+
+
+def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
+    """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
+    with fresh variables, so one inner jaxpr may be inlined several times)."""
+    if not any(e.primitive.name in INLINED for e in jaxpr.eqns):
+        return jaxpr
+    sub: dict = {}
+    eqns: list = []
+
+    def read(a):
+        return sub.get(a, a) if isinstance(a, Var) else a
+
+    def expand(eqn_list):
+        for e in eqn_list:
+            ins = [read(a) for a in e.invars]
+            if e.primitive.name in INLINED:
+                inner = e.params["jaxpr"]
+                inner_in = list(inner.constvars) + list(inner.invars)
+                if len(inner_in) != len(ins):
+                    raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
+                                              " with closed-over constants")
+                sub.update(zip(inner_in, ins))
+                expand(inner.eqns)
+                for v, o in zip(e.outvars, inner.outvars):
+                    sub[v] = read(o)
+                continue
+            outs = []
+            for v in e.outvars:
+                nv = Var(v.aval)
+                sub[v] = nv
+                outs.append(nv)
+            eqns.append(e.replace(invars=ins, outvars=outs))
+
+    expand(jaxpr.eqns)
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, [read(a) for a in jaxpr.outvars], eqns)
+
+
+def _open(j) -> tuple[Jaxpr, list]:
+    """An open jaxpr (every input an invar) and the constants to pass first."""
+    consts: list = []
+    if hasattr(j, "consts") and hasattr(j, "jaxpr"):  # a ClosedJaxpr
+        consts = [np.asarray(getattr(c, "_value", c)) for c in j.consts]
+        j = j.jaxpr
+    if len(j.constvars) != len(consts):
+        raise NotImplementedError("no lowering for a loop body with unbound constants")
+    return Jaxpr([], list(j.constvars) + list(j.invars), j.outvars, j.eqns), consts
+
+
+# ---- steps ---------------------------------------------------------------------------------
+# An operand reference is a slot number (int) or a constant numpy array (a literal).
+
+def _read(env: list, refs: Sequence) -> list:
+    return [env[r] if type(r) is int else r for r in refs]
+
+
+class CallStep:
+    kind = "call"
+
+    def __init__(self, unit, in_refs, out_slots):
+        self.unit, self.in_refs, self.out_slots = unit, list(in_refs), list(out_slots)
+
+    def run(self, env: list) -> int:
+        outs = self.unit(*_read(env, self.in_refs))
+        for s, v in zip(self.out_slots, outs):
+            env[s] = v
+        return 1
+
+    def describe(self) -> str:
+        return f"call: {self.unit.num_kernels} kernel(s)"
+
+
+class ScanStep:
+    kind = "scan"
+
+    def __init__(self, body, in_refs, out_slots, *, length, reverse, num_consts, num_carry,
+                 y_avals, alloc=np.empty):
+        self.body, self.in_refs, self.out_slots = body, list(in_refs), list(out_slots)
+        self.alloc = alloc  # the backend's buffer allocator (np.empty on the host)
+        self.length, self.reverse = int(length), bool(reverse)
+        self.nc, self.ncar = num_consts, num_carry
+        self.y_specs = [((int(length),) + tuple(a.shape), np.dtype(a.dtype)) for a in y_avals]
+
+    def run(self, env: list) -> int:
+        vals = _read(env, self.in_refs)
+        nc, ncar = self.nc, self.ncar
+        consts, carry = vals[:nc], vals[nc:nc + ncar]
+        xs = vals[nc + ncar:]
+        ys = [self.alloc(shape, dt) for shape, dt in self.y_specs]
+        body = self.body
+        order = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
+        for i in order:
+            outs = body(*consts, *carry, *[x[i] for x in xs])
+            carry = outs[:ncar]
+            for y, o in zip(ys, outs[ncar:]):
+                y[i] = o
+        for s, v in zip(self.out_slots, list(carry) + ys):
+            env[s] = v
+        return self.length
+
+    def describe(self) -> str:
+        return (f"scan(length={self.length}{', reverse' if self.reverse else ''}): body of "
+                f"{self.body.num_kernels} kernel(s), {self.length} iterations per call")
+
+
+class WhileStep:
+    kind = "while"
+
+    def __init__(self, cond, body, in_refs, out_slots, *, cond_nconsts, body_nconsts):
+        self.cond, self.body = cond, body
+        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
+        self.ncc, self.nbc = cond_nconsts, body_nconsts
+        self.last_iterations = 0
+
+    def run(self, env: list) -> int:
+        vals = _read(env, self.in_refs)
+        cc, bc = vals[:self.ncc], vals[self.ncc:self.ncc + self.nbc]
+        carry = vals[self.ncc + self.nbc:]
+        cond, body, n = self.cond, self.body, 0
+        while bool(cond(*cc, *carry)[0]):
+            carry = body(*bc, *carry)
+            n += 1
+        for s, v in zip(self.out_slots, carry):
+            env[s] = v
+        self.last_iterations = n
+        return n
+
+    def describe(self) -> str:
+        return (f"while: predicate of {self.cond.num_kernels} kernel(s), body of "
+                f"{self.body.num_kernels} kernel(s)")
+
+
+class CondStep:
+    kind = "cond"
+
+    def __init__(self, branches, in_refs, out_slots):
+        self.branches, self.in_refs, self.out_slots = list(branches), list(in_refs), list(out_slots)
+
+    def run(self, env: list) -> int:
+        vals = _read(env, self.in_refs)
+        i = min(max(int(vals[0]), 0), len(self.branches) - 1)
+        outs = self.branches[i](*vals[1:])
+        for s, v in zip(self.out_slots, outs):
+            env[s] = v
+        return i
+
+    def describe(self) -> str:
+        return "cond: branches of " + ", ".join(f"{b.num_kernels}" for b in self.branches) \
+            + " kernel(s)"
+
+
+# ---- the program ---------------------------------------------------------------------------
+
+class Program:
+    """A compiled program with control flow: ``prog(*flat_args) -> list of arrays``."""
+
+    def __init__(self, n_inputs: int, n_slots: int, steps: list, out_refs: list,
+                 units: list, consts: Sequence[np.ndarray] = (), name: str = "jaxpr"):
+        self.n_inputs, self.n_slots = n_inputs, n_slots
+        self.steps, self.out_refs = steps, out_refs
+        self.units = units  # every kernel sub-program reachable from here, each once
+        self._consts = list(consts)
+        self.name = name
+        self.source_text = ""
+        self.asbuffer = np.asarray  # the backend's conversion of inputs to its buffers
+        self.synchronize = None     # an asynchronous backend's wait (DEBUG=2 step timings)
+
+    @property
+    def num_kernels(self) -> int:
+        return sum(u.num_kernels for u in self.units)
+
+    def kernels(self) -> list[str]:
+        return [d for u in self.units for d in u.kernels()]
+
+    def source(self) -> str:
+        return self.source_text
+
+    def describe(self, indent: str = "") -> list[str]:
+        lines = []
+        for st in self.steps:
+            lines.append(indent + st.describe())
+            for sub in ([st.body] if st.kind == "scan" else [st.cond, st.body]
+                        if st.kind == "while" else st.branches if st.kind == "cond" else []):
+                if isinstance(sub, Program):
+                    lines.extend(sub.describe(indent + "  "))
+        return lines
+
+    def __call__(self, *flat_args) -> list[np.ndarray]:
+        args = self._consts + [self.asbuffer(a) for a in flat_args]
+        if len(args) != self.n_inputs:
+            raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
+                            f"arguments, got {len(flat_args)}")
+        env: list = args + [None] * (self.n_slots - len(args))
+        from tinyjax.compiler.executable import _debug
+        if _debug() >= 2 and self.name != "body":
+            return self._run_timed(env)
+        for st in self.steps:
+            st.run(env)
+        return _read(env, self.out_refs)
+
+    def _run_timed(self, env: list) -> list:
+        print(f"*** {self.name}: {len(self.steps)} steps, {self.num_kernels} kernels")
+        for st in self.steps:
+            t0 = time.perf_counter()
+            r = st.run(env)
+            if self.synchronize is not None:
+                self.synchronize()
+            dt = time.perf_counter() - t0
+            extra = f", {r} iterations" if st.kind in ("scan", "while") else \
+                f", branch {r} taken" if st.kind == "cond" else ""
+            print(f"  {st.describe()}{extra}: {dt * 1e6:.1f} us")
+        return _read(env, self.out_refs)
+
+
+class _Unit:
+    """A run of equations without control flow: scheduled now, compiled with the others."""
+
+    def __init__(self, sched, name: str):
+        self.schedule, self.name = sched, name
+        self.exe = None
+
+    @property
+    def num_kernels(self) -> int:
+        return len(self.schedule.kernels)
+
+    def kernels(self) -> list[str]:
+        return [k.describe() for k in self.schedule.kernels]
+
+    def __call__(self, *args):
+        return self.exe(*args)
+
+
+class _ProgramBuilder:
+    def __init__(self, backend):
+        self.units: list[_Unit] = []
+        self.backend = backend
+        # constants (literals, closed-over arrays) as buffers of the backend, made once
+        self.const = np.asarray if backend.host else backend.asbuffer
+
+    def unit(self, jaxpr: Jaxpr) -> _Unit:
+        from tinyjax.compiler.lower.rules import lower_jaxpr
+        from tinyjax.compiler.schedule import schedule
+        leaves, outs = lower_jaxpr(jaxpr)
+        u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
+                  f"unit{len(self.units)}")
+        self.units.append(u)
+        return u
+
+    def callable(self, j, name: str = "body"):
+        """A sub-program for the open or closed jaxpr ``j`` and the constants it needs
+        before its operands."""
+        jaxpr, consts = _open(j)
+        jaxpr = inline_calls(jaxpr)
+        first = len(self.units)
+        body = self.program(jaxpr, name) if needs_program(jaxpr) else self.unit(jaxpr)
+        if isinstance(body, Program):
+            body.units = self.units[first:]
+        return body, [self.const(getattr(c, "_value", c)) for c in consts]
+
+    def program(self, jaxpr: Jaxpr, name: str) -> Program:
+        jaxpr = inline_calls(jaxpr)
+        inputs = list(jaxpr.constvars) + list(jaxpr.invars)
+        slots: dict = {v: i for i, v in enumerate(inputs)}
+        eqns = jaxpr.eqns
+        last: dict = {}
+        for i, e in enumerate(eqns):
+            for a in e.invars:
+                if isinstance(a, Var):
+                    last[a] = i
+        for a in jaxpr.outvars:
+            if isinstance(a, Var):
+                last[a] = len(eqns)
+        steps: list = []
+        seg: list = []
+
+        def ref(a):
+            if isinstance(a, Literal):
+                return self.const(np.asarray(a.val, a.aval.dtype))
+            return slots[a]
+
+        def alloc(vs) -> list[int]:
+            out = []
+            for v in vs:
+                slots[v] = len(slots)
+                out.append(slots[v])
+            return out
+
+        def flush(end: int) -> None:
+            if not seg:
+                return
+            defined = {v for e in seg for v in e.outvars}
+            ins: dict = {}
+            for e in seg:
+                for a in e.invars:
+                    if isinstance(a, Var) and a not in defined:
+                        ins[a] = None
+            outs = [v for e in seg for v in e.outvars if last.get(v, -1) >= end]
+            if outs:
+                u = self.unit(Jaxpr([], list(ins), outs, list(seg)))
+                steps.append(CallStep(u, [ref(a) for a in ins], alloc(outs)))
+            seg.clear()
+
+        for i, e in enumerate(eqns):
+            if e.primitive.name not in CONTROL_FLOW:
+                seg.append(e)
+                continue
+            flush(i)
+            steps.append(self.control_step(e, [ref(a) for a in e.invars], alloc(e.outvars)))
+        flush(len(eqns))
+        prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
+                       [], name=name)
+        if not self.backend.host:
+            prog.asbuffer, prog.synchronize = self.backend.asbuffer, self.backend.synchronize
+        return prog
+
+    def control_step(self, e, in_refs: list, out_slots: list):
+        p, name = e.params, e.primitive.name
+        if name == "scan":
+            body, consts = self.callable(p["jaxpr"])
+            nc = p["num_consts"]
+            return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
+                            reverse=p["reverse"], num_consts=nc + len(consts),
+                            num_carry=p["num_carry"],
+                            y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
+                            alloc=np.empty if self.backend.host else self.backend.alloc)
+        if name == "while":
+            cond, cc = self.callable(p["cond_jaxpr"])
+            body, bc = self.callable(p["body_jaxpr"])
+            ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+            refs = (cc + in_refs[:ncc] + bc + in_refs[ncc:ncc + nbc] + in_refs[ncc + nbc:])
+            return WhileStep(cond, body, refs, out_slots, cond_nconsts=ncc + len(cc),
+                             body_nconsts=nbc + len(bc))
+        if name == "cond":
+            branches = []
+            for b in p["branches"]:
+                fn, consts = self.callable(b)
+                if consts:
+                    fn = _WithConsts(fn, consts)
+                branches.append(fn)
+            return CondStep(branches, in_refs, out_slots)
+        raise NotImplementedError(f"no lowering for primitive '{name}'")
+
+
+class _WithConsts:
+    """A sub-program called with constants of its own before the operands."""
+
+    def __init__(self, fn, consts):
+        self.fn, self.consts = fn, list(consts)
+        self.num_kernels = fn.num_kernels
+
+    def __call__(self, *args):
+        return self.fn(*self.consts, *args)
+
+
+def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
+    """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
+
+    Returns (program, every kernel in launch-list order)."""
+    from tinyjax.compiler.executable import Executable
+    jaxpr = closed_jaxpr.jaxpr
+    b = _ProgramBuilder(backend)
+    consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
+    prog = b.program(Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
+                           jaxpr.eqns), name)
+    prog._consts = consts
+    prog.units = list(b.units)
+    kernels = [k for u in b.units for k in u.schedule.kernels]
+    source, fns = backend.compile(kernels)
+    i = 0
+    for u in b.units:
+        n = len(u.schedule.kernels)
+        u.exe = Executable(u.schedule, [], backend, source, fns[i:i + n], name=u.name,
+                           timed=False)
+        i += n
+    prog.source_text = source
+    return prog, kernels

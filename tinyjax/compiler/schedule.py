@@ -1,0 +1,777 @@
+"""The scheduler: group the low-level op graph into kernels (fusion) and plan buffers.
+
+Fusion policy:
+
+* elementwise ops, casts and views are inlined into whatever consumes them (movement ops
+  never cost a kernel: they become index arithmetic);
+* a kernel holds one reduction loop space: its elementwise inputs are fused into the reduce
+  loop and an elementwise epilogue over the reduction's output space is fused after it;
+  several reductions over the same loop space and axes become successive stages of one
+  kernel when the later ones read the earlier ones broadcast back over the reduced axes
+  (softmax: max, then the sum of exp(x - max)), and an epilogue over the whole loop space
+  reads them broadcast back too (softmax's division) while the rows leave the threads
+  enough to share;
+* a matmul-shaped reduction (sum of a product whose operands depend on disjoint output
+  axes) gets a :class:`GemmPlan`: packed panels and a register-blocked micro-kernel; an
+  epilogue reading it transposed (a gradient feeding an SGD update) stays fused, the store
+  becomes strided (a conv and its transposes are such reductions over windowed views);
+* successive reduction stages keep a row of accumulators along a unit-stride output axis
+  (a max-pool gradient's argmax over the channels);
+* scatters and sorts are kernel kinds of their own (a serial update loop; per-row merge
+  sorts);
+* a node is materialised ("realized") only when it must be: a jaxpr output; a reduction
+  with more than one consumer or read through a view that does not fit the above; an
+  elementwise node whose recomputation would be costly (several consumers -- a reduction
+  below it counts as very costly, so a forward matmul is never recomputed in the backward
+  pass -- or a view that expands it many times); the sources of data-dependent reads; never
+  an expression of constants alone (folded where it is read);
+* multi-output fusion: a realized per-row result (a reduction, or a function of some: a
+  mean, a log-sum-exp) becomes a stage of the last kernel over the same loop space that
+  reads it, which also writes its buffer where other kernels read it -- a layer norm's
+  statistics and its normalisation are one kernel (see :func:`_plan_hosts`);
+* only nodes reachable from the outputs are scheduled (dead code never runs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from tinyjax.compiler.shape import symbolic
+from tinyjax.compiler.kernel import GemmPlan, Kernel, UOp, loop_var
+from tinyjax.compiler.ops import LazyOp
+from tinyjax.compiler.shape.shapetracker import unravel
+from tinyjax.compiler.shape.symbolic import Const, Node, and_, simplify_given
+
+__all__ = ["Schedule", "schedule", "OutputSpec"]
+
+_LEAVES = ("LOAD", "CONST", "IDX")
+_EXPENSIVE = frozenset({"exp", "exp2", "log", "log1p", "expm1", "tanh", "logistic", "sin",
+                        "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+                        "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "erf", "erfc", "erf_inv",
+                        "lgamma", "digamma", "pow", "atan2", "polygamma", "div", "rem"})
+
+
+class FuseFail(Exception):
+    def __init__(self, node: LazyOp):
+        self.node = node
+
+
+@dataclass
+class OutputSpec:
+    """How an output is produced: from buffer ``buf``; if ``view`` is set, as a strided
+    numpy view (shape, element strides, element offset) of that buffer (no kernel)."""
+    buf: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    view: Optional[tuple[tuple[int, ...], tuple[int, ...], int]] = None
+
+
+@dataclass
+class Schedule:
+    kernels: list[Kernel]
+    n_inputs: int
+    buffers: dict[int, tuple[np.dtype, int]]   # program buffer id -> (dtype, size)
+    outputs: list[OutputSpec]
+
+
+def _flat(idxs, shape) -> Node:
+    acc, out = 1, Const(0)
+    for i, s in zip(reversed(list(idxs)), reversed(shape)):
+        if s != 1:
+            out = out + i * acc
+        acc *= s
+    return out
+
+
+def _walk(roots) -> list[LazyOp]:
+    """Nodes reachable from roots, sources before users."""
+    seen, order = set(), []
+    stack = [(r, False) for r in roots]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        stack.extend((s, False) for s in n.srcs)
+    return order
+
+
+class _Builder:
+    """Linearise the fused tree under one realized root into a Kernel."""
+
+    def __init__(self, root: LazyOp, realized: dict, buf_of: dict,
+                 absorbed: tuple = (), stored: tuple = ()):
+        """``absorbed``: realized per-row results computed here from stages instead of
+        loaded (see :func:`_plan_hosts`); ``stored``: those of them that other kernels read,
+        written to their buffers too."""
+        self.root, self.realized, self.buf_of = root, realized, buf_of
+        self.absorbed = {id(r) for r in absorbed}
+        self.stored = list(stored)
+        self.slots: dict[int, int] = {}
+        self.bufs: list = []
+        self.buf_ids: list = []
+        self.deps: list[LazyOp] = []
+        self.sources: dict[str, None] = {}
+
+    def slot(self, node: LazyOp) -> int:
+        bid = self.buf_of[id(node)]
+        if bid not in self.slots:
+            self.slots[bid] = len(self.bufs)
+            size = node.size
+            self.bufs.append((node.dtype, size))
+            self.buf_ids.append(bid)
+            if node.op != "LOAD":
+                self.deps.append(node)
+        return self.slots[bid]
+
+    def find_reduces(self) -> list[LazyOp]:
+        """The unrealized reductions under the root, sources first.  Several fuse into one
+        kernel as successive stages over the same loop space when each later one reads the
+        earlier ones broadcast back over the reduced axes (softmax: max, then the sum of
+        exp(x - max)); one that does not fit is realized on its own."""
+        order, seen = [], set()
+        stack = [(self.root, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                if n.op == "REDUCE":
+                    order.append(n)
+                continue
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if n is not self.root and id(n) in self.realized and id(n) not in self.absorbed:
+                continue
+            stack.append((n, True))
+            stack.extend((s, False) for s in n.srcs)
+        if order:
+            main = order[-1]
+            for r in order[:-1]:
+                if r.srcs[0].shape != main.srcs[0].shape or r.arg[1] != main.arg[1]:
+                    raise FuseFail(r)
+        return order
+
+    def build(self, name: str) -> Kernel:
+        root = self.root
+        self.slot(root)  # slot 0: the output
+        for r in self.stored:  # slots 1..: the absorbed stages other kernels read
+            self.slots[self.buf_of[id(r)]] = len(self.bufs)
+            self.bufs.append((r.dtype, r.size))
+            self.buf_ids.append(self.buf_of[id(r)])
+        if root.op == "SCATTER":
+            return self.build_scatter(name)
+        if root.op == "SORTPERM":
+            key_slots = tuple(self.slot(key) for key in root.srcs)
+            k = Kernel(name, self.bufs, self.buf_ids, tuple(root.shape), (), None, None, [],
+                       [], [root.source_info] if root.source_info else [],
+                       sort=root.arg + (key_slots,))
+            k.nbytes = sum(int(dt.itemsize) * n for dt, n in k.bufs)
+            return k
+        reds = self.find_reduces()
+        red = reds[-1] if reds else None
+        if self.stored and red is None:  # row results, but no stages to compute them in
+            raise FuseFail(root)
+        full_epilogue = False
+        if red is not None:
+            full = red.srcs[0].shape
+            axes = red.arg[1]
+            if red.size != root.size:
+                # an epilogue over the whole loop space (softmax's division), allowed where
+                # the rows still give the threads enough to share
+                rows = int(np.prod(red.shape, dtype=np.int64))
+                if root.shape != tuple(full) or (rows < 8 and root.size > 1 << 16):
+                    raise FuseFail(red)
+                full_epilogue = True
+        else:
+            full, axes = root.shape, ()
+        lv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(full)]
+        out_idxs = [Const(0) if k in axes else v for k, v in enumerate(lv)]
+        self.reds = {id(r): (j if r is not red else None) for j, r in enumerate(reds)}
+        self.red, self.out_idxs, self.body_over_full = red, out_idxs, full_epilogue
+        if full_epilogue:
+            out_shape, default, cands = tuple(full), lv, [lv]
+        else:
+            out_shape = red.shape if red is not None else root.shape
+            flat = _flat(out_idxs, out_shape)
+            default = unravel(flat, root.shape) if root.shape != out_shape else out_idxs
+            cands = [default] + (_permuted_idxs(out_idxs, out_shape, root.shape)
+                                 if red is not None else [])
+        snapshot = (dict(self.slots), list(self.bufs), list(self.buf_ids), list(self.deps),
+                    dict(self.sources))
+        for j, root_idxs in enumerate(cands):
+            self.slots, self.bufs, self.buf_ids, self.deps, self.sources = (
+                dict(snapshot[0]), list(snapshot[1]), list(snapshot[2]), list(snapshot[3]),
+                dict(snapshot[4]))
+            try:
+                self._build_bodies(root, reds, lv, root_idxs)
+                break
+            except FuseFail as e:
+                # the epilogue may read the reduction through a transpose: the loop space
+                # stays the reduction's, the store becomes strided
+                if e.node is not red or j == len(cands) - 1:
+                    raise
+        k = Kernel(name, self.bufs, self.buf_ids, tuple(full), tuple(axes),
+                   red.arg[0] if red is not None else None,
+                   red.dtype if red is not None else None, self.rbody, self.body,
+                   [s for s in self.sources if s], pre=self.pre, full_epilogue=full_epilogue,
+                   n_outs=1 + len(self.stored))
+        _choose_opts(k, red is not None and red.arg[2])
+        n_out = int(np.prod(k.out_shape, dtype=np.int64))
+        n_full = int(np.prod(full, dtype=np.int64))
+        k.flops = sum(u.op == "ALU" for u in k.rbody) * n_full + (n_full if red is not None else 0) \
+            + sum(u.op == "ALU" for u in k.body) * n_out
+        k.nbytes = sum(int(dt.itemsize) * n for dt, n in k.bufs)
+        return k
+
+    def build_scatter(self, name: str) -> Kernel:
+        """The scatter kernel kind: copy the operand, then a serial loop over the updates."""
+        root = self.root
+        x, off, upd, valid = root.srcs
+        self.red, self.reds, self.stage_index = None, {}, 0
+        lv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(root.shape)]
+        self.body, self.cse, self.stage = [], {}, None
+        self.stage = self.body
+        v = self.render(x, lv, Const(1))
+        self.emit("STORE", None, (v,), (0, _flat(lv, root.shape), Const(1)))
+        sv = [loop_var(k, s) if s != 1 else Const(0) for k, s in enumerate(upd.shape)]
+        self.sbody: list[UOp] = []
+        self.stage, self.cse = self.sbody, {}
+        o = self.render(off, sv, Const(1))
+        u = self.render(upd, sv, Const(1))
+        ok = self.render(valid, sv, Const(1))
+        self.emit("SCATTER", None, (o, u, ok), root.arg)
+        k = Kernel(name, self.bufs, self.buf_ids, tuple(root.shape), (), None, None, [],
+                   self.body, [s for s in self.sources if s], scatter_shape=tuple(upd.shape),
+                   sbody=self.sbody)
+        k.nbytes = sum(int(dt.itemsize) * n for dt, n in k.bufs)
+        return k
+
+    def _build_bodies(self, root, reds, lv, root_idxs) -> None:
+        self.pre: list = []
+        self.rbody: list[UOp] = []
+        self.body: list[UOp] = []
+        self.cse: dict = {}
+        for j, r in enumerate(reds):
+            self.stage, self.cse, self.stage_index = [], {}, j
+            self.render(r.srcs[0], lv, Const(1), top=True)
+            if r is reds[-1]:
+                self.rbody = self.stage
+            else:
+                self.pre.append((r.arg[0], r.dtype, self.stage))
+        self.stage, self.cse, self.stage_index = self.body, {}, len(reds)
+        if self.stored:
+            # a stage result is stored once per output point: in a body over the whole loop
+            # space, where the reduced loop variables are 0
+            full = reds[-1].srcs[0].shape
+            once = and_(*[lv[a] < 1 for a in reds[-1].arg[1] if full[a] > 1]) \
+                if self.body_over_full else Const(1)
+            flat = _flat(self.out_idxs, reds[-1].shape)
+            for r in self.stored:  # (a row result may be laid out as (rows,) or keep dims)
+                v = self.render(r, unravel(flat, r.shape), Const(1))
+                self.emit("STORE", None, (v,), (self.slot(r), flat, once))
+        val = self.render(root, root_idxs, Const(1), top=True)
+        val = self.emit("CAST", root.dtype, (val,), None) if self.body[val].dtype != root.dtype else val
+        self.emit("STORE", None, (val,), (0, _flat(root_idxs, root.shape), Const(1)))
+
+    def emit(self, op, dtype, srcs, arg) -> int:
+        key = (op, None if dtype is None else np.dtype(dtype), tuple(srcs), arg)
+        hit = self.cse.get(key)
+        if hit is not None:
+            return hit
+        self.stage.append(UOp(op, None if dtype is None else np.dtype(dtype), tuple(srcs), arg))
+        self.cse[key] = len(self.stage) - 1
+        return len(self.stage) - 1
+
+    def gate(self, valid: Node, val: int, dtype) -> int:
+        if isinstance(valid, Const) and valid.value:
+            return val
+        cond = self.emit("INDEX", np.bool_, (), valid)
+        zero = self.emit("CONST", dtype, (), np.zeros((), dtype).item())
+        return self.emit("ALU", dtype, (cond, val, zero), "where")
+
+    def render(self, n: LazyOp, idxs, valid: Node, top: bool = False) -> int:
+        idxs = tuple(idxs)
+        key = ("node", id(n), idxs, valid)
+        hit = self.cse.get(key)
+        if hit is not None:
+            return hit
+        out = self._render(n, idxs, valid, top)
+        self.cse[key] = out
+        return out
+
+    def _render(self, n: LazyOp, idxs, valid: Node, top: bool) -> int:
+        if n.source_info:
+            self.sources[n.source_info] = None
+        if isinstance(valid, Const) and not valid.value:
+            return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
+        if (not top or n is not self.root) and id(n) in self.realized \
+                and id(n) not in self.absorbed:
+            slot = self.slot(n)
+            # the address only matters where the load is valid: simplified under that
+            return self.emit("LOAD", n.dtype, (),
+                             (slot, simplify_given(_flat(idxs, n.shape), valid), valid))
+        if n.op == "LOAD":  # an input not otherwise realized cannot happen: inputs are realized
+            raise AssertionError("unrealized LOAD")
+        if n.op == "CONST":
+            return self.gate(valid, self.emit("CONST", n.dtype, (), n.arg), n.dtype)
+        if n.op == "IDX":
+            return self.gate(valid, self.emit("INDEX", n.dtype, (), idxs[0]), n.dtype)
+        if n.op == "VIEW":
+            src = n.srcs[0]
+            flat, v = n.arg.expr_idxs(list(idxs))
+            sub = unravel(flat, src.shape)
+            inner = and_(valid, v)
+            val = self.render(src, sub, inner)
+            if src.op in _LEAVES or id(src) in self.realized:
+                return val  # leaves are gated by their own validity
+            return self.gate(v, val, n.dtype)
+        if n.op == "DLOAD":
+            x, off = n.srcs
+            if x.size == 0:
+                return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
+            o = self.render(off, idxs, valid)
+            return self.emit("LOAD", n.dtype, (o,), (self.slot(x), Const(0), valid))
+        if n.op == "REDUCE":
+            j = self.reds.get(id(n), -1)
+            pos = len(self.reds) - 1 if j is None else j
+            if j == -1 or list(idxs) != list(self.out_idxs) or pos >= self.stage_index:
+                raise FuseFail(n)
+            return self.emit("ACC", n.dtype, (), j)
+        srcs = tuple(self.render(s, idxs, valid) for s in n.srcs)
+        if n.op in ("CAST", "BITCAST"):
+            return self.emit(n.op, n.dtype, srcs, None)
+        return self.emit("ALU", n.dtype, srcs, n.arg)
+
+
+def _deps(uops) -> list[frozenset]:
+    """Loop axes each uop depends on."""
+    out: list[frozenset] = []
+    for u in uops:
+        d: set = set()
+        nodes = []
+        if u.op == "LOAD":
+            nodes = [u.arg[1], u.arg[2]]
+        elif u.op == "INDEX":
+            nodes = [u.arg]
+        for n in nodes:
+            if isinstance(n, Node):
+                d.update(int(v.name[1:]) for v in n.vars())
+        for s in u.srcs:
+            d |= out[s]
+        out.append(frozenset(d))
+    return out
+
+
+def _closure(uops, root: int) -> frozenset:
+    seen, stack = set(), [root]
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(uops[i].srcs)
+    return frozenset(seen)
+
+
+GEMM_MIN_WORK = 1 << 15
+
+
+def _gemm_plan(k: Kernel, allow_tf32: bool = False) -> Optional[GemmPlan]:
+    if k.reduce_op != "sum" or k.acc_dtype not in (np.float32, np.float64) or not k.rbody:
+        return None
+    last = k.rbody[-1]
+    if last.op != "ALU" or last.arg != "mul" or last.dtype != k.acc_dtype:
+        return None
+    if any(u.op == "LOAD" and u.srcs for u in k.rbody):
+        return None
+    deps = _deps(k.rbody)
+    a, b = last.srcs
+    da, db = deps[a], deps[b]
+    full = k.full_shape
+    red = set(k.reduce_axes)
+    out = [ax for ax in range(len(full)) if ax not in red and full[ax] > 1]
+    m_axes = tuple(ax for ax in out if ax in da and ax not in db)
+    n_axes = tuple(ax for ax in out if ax in db and ax not in da)
+    if not m_axes or not n_axes:
+        return None
+    M = int(np.prod([full[ax] for ax in m_axes]))
+    N = int(np.prod([full[ax] for ax in n_axes]))
+    K = int(np.prod([full[ax] for ax in k.reduce_axes]))
+    if M * N * K < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
+        return None
+    outer = tuple(ax for ax in out if ax not in m_axes and ax not in n_axes)
+    store = symbolic.as_affine(k.body[-1].arg[1]) if isinstance(k.body[-1].arg[1], Node) else None
+    if store is not None:
+        coef = {v.name: c for v, c in store[0].items()}
+        if coef.get(f"i{m_axes[-1]}") == 1 and coef.get(f"i{n_axes[-1]}") != 1:
+            # the tile's columns run along the output's unit stride: swap the operands
+            m_axes, n_axes, a, b = n_axes, m_axes, b, a
+    return GemmPlan(m_axes, n_axes, outer, _closure(k.rbody, a), _closure(k.rbody, b), a, b,
+                    allow_tf32)
+
+
+def _permuted_idxs(out_idxs, out_shape, root_shape, limit: int = 4) -> list:
+    """Indices of ``root_shape`` that are permutations of the (non-trivial) reduction output
+    indices, for an epilogue that reads the reduction transposed."""
+    import itertools
+    src = [(i, s) for i, s in zip(out_idxs, out_shape) if s != 1]
+    dst = [k for k, s in enumerate(root_shape) if s != 1]
+    if len(src) != len(dst) or not 2 <= len(src) <= limit:
+        return []
+    out = []
+    for perm in itertools.permutations(range(len(src))):
+        if perm == tuple(range(len(src))):
+            continue
+        if all(src[p][1] == root_shape[d] for p, d in zip(perm, dst)):
+            idxs = [Const(0)] * len(root_shape)
+            for p, d in zip(perm, dst):
+                idxs[d] = src[p][0]
+            out.append(idxs)
+    return out
+
+
+def _choose_opts(k: Kernel, allow_tf32: bool = False) -> None:
+    if k.full_epilogue:
+        return
+    if k.pre:  # successive stages: a row of accumulators each (no gemm)
+        _choose_upcast(k)
+        return
+    k.gemm = _gemm_plan(k, allow_tf32)
+    if k.gemm is not None:
+        return
+    _choose_upcast(k)
+
+
+def _choose_upcast(k: Kernel) -> None:
+    """Pick an output axis to run innermost below the reduce loop (a row of accumulators):
+    the one read or written with unit stride by the most buffers (matmul: the rhs's columns)."""
+    if k.reduce_op is None or not k.reduce_axes:
+        return
+    lv = k.loop_vars()
+    best, best_score = None, 0
+    for ax, s in enumerate(k.full_shape):
+        if ax in k.reduce_axes or s < 4:
+            continue
+        v = lv[ax]
+        score = 0
+        for u in [u for _, _, rb in k.pre for u in rb] + k.rbody:
+            if u.op == "LOAD" and symbolic.linear_terms(u.arg[1])[0].get(v) == 1:
+                score += 2
+        for u in k.body:
+            if u.op == "STORE" and symbolic.linear_terms(u.arg[1])[0].get(v) == 1:
+                score += 1
+        if score > best_score:
+            best, best_score = ax, score
+    if best is not None and best_score >= 2:
+        k.upcast_axis = best
+
+
+def _cost(n: LazyOp, realized, free=frozenset()) -> int:
+    """What recomputing ``n`` costs (ALU ops, a reduction as very many); nodes in ``free``
+    (constant expressions) cost nothing."""
+    total, seen, stack = 0, set(), [n]
+    while stack:
+        m = stack.pop()
+        if id(m) in seen or (m is not n and id(m) in realized) or id(m) in free:
+            continue
+        seen.add(id(m))
+        if m.op == "ALU":
+            total += 4 if m.arg in _EXPENSIVE else 1
+        elif m.op == "CAST":
+            total += 1
+        elif m.op == "REDUCE":
+            # recomputing a reduction in every consumer (a matmul in the forward and again
+            # in the backward pass) costs far more than a buffer
+            total += 64
+            continue
+        elif m.op == "VIEW" and m.srcs[0].op == "REDUCE" and m.size != m.srcs[0].size:
+            continue  # a reduction read through a broadcast is realized anyway
+        stack.extend(m.srcs)
+    return total
+
+
+def _strided_view(n: LazyOp):
+    """(shape, strides, offset) if ``n`` is a single-view, unmasked view of an input."""
+    if n.op != "VIEW" or n.srcs[0].op != "LOAD" or len(n.arg.views) != 1:
+        return None
+    v = n.arg.views[0]
+    if v.mask is not None:
+        return None
+    return v.shape, v.strides, v.offset
+
+
+def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -> Schedule:
+    n_in = len(leaves)
+    realized: dict[int, LazyOp] = {id(l): l for l in leaves}
+    nodes = _walk(outs)
+    users: dict[int, int] = {}
+    for n in nodes:
+        for s in set(map(id, n.srcs)):
+            users[s] = users.get(s, 0) + 1
+    out_specs_pending = []
+    for o in outs:
+        if o.size == 0 or o.op == "LOAD" or _strided_view(o) is not None:
+            out_specs_pending.append(o)
+            continue
+        realized[id(o)] = o
+        out_specs_pending.append(o)
+    # costly recomputation -> materialise
+    for n in nodes:
+        if n.op == "REDUCE" and users.get(id(n), 0) > 1:
+            realized[id(n)] = n
+        if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
+            realized[id(n.srcs[0])] = n.srcs[0]
+        if n.op == "SCATTER":  # its own kernel kind
+            realized[id(n)] = n
+        if n.op == "SORTPERM":  # its own kernel kind, reading its keys at computed offsets
+            realized[id(n)] = n
+            for k in n.srcs:
+                realized[id(k)] = k
+    # an expression of constants and positions alone is recomputed wherever it is read (the
+    # compiler folds it, or it is a few integer ops): never a kernel of its own (the -1/n
+    # cotangent of a mean, a causal mask)
+    constant: set[int] = set()
+    for n in nodes:
+        if n.op in ("CONST", "IDX") or (n.op in ("ALU", "CAST", "BITCAST", "VIEW")
+                               and all(id(s) in constant for s in n.srcs)):
+            constant.add(id(n))
+    for n in nodes:
+        if id(n) in constant:
+            continue
+        if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
+            c = _cost(n, realized, constant)
+            if users.get(id(n), 0) > 1 and c * (users[id(n)] - 1) >= 12:
+                realized[id(n)] = n
+        if n.op == "VIEW":
+            src = n.srcs[0]
+            if src.op in ("ALU", "CAST") and id(src) not in realized and src.size \
+                    and n.size >= 4 * src.size and _cost(src, realized, constant) >= 2:
+                realized[id(src)] = src
+    while True:
+        try:
+            return _build(leaves, outs, nodes, realized, n_in, name_prefix)
+        except FuseFail as e:
+            realized[id(e.node)] = e.node
+
+
+# a realized reduction joins another kernel as a stage only where that kernel keeps enough
+# threads busy without splitting rows across blocks: many rows, or short ones
+MULTI_OUTPUT_MIN_ROWS = 64
+MULTI_OUTPUT_MAX_ROW = 4096
+
+
+def _stage_key(r: LazyOp) -> tuple:
+    """The loop space a reduction stage runs over: stages of one kernel share it."""
+    return tuple(r.srcs[0].shape), tuple(r.arg[1])
+
+
+def _row_key(n: LazyOp) -> Optional[tuple]:
+    """The stage loop space of a node computed per output point of reductions over one loop
+    space (a reduction, or an elementwise function of such: a mean, a log-sum-exp), where
+    its shape is that of their outputs; else None."""
+    if n.op == "REDUCE":
+        return _stage_key(n)
+    if n.op not in ("ALU", "CAST", "BITCAST"):
+        return None
+    keys: set = set()
+
+    def expand(m):
+        if m.op == "REDUCE":
+            keys.add(_stage_key(m))
+        return m.srcs if m.op in ("ALU", "CAST", "BITCAST", "VIEW") else ()
+    _depth_first(n.srcs, expand)
+    if len(keys) != 1:
+        return None
+    (shape, axes), = keys
+    rows = int(np.prod([d for a, d in enumerate(shape) if a not in axes], dtype=np.int64))
+    return (shape, axes) if n.size == rows else None
+
+
+def _absorbable(r: LazyOp, key: tuple) -> bool:
+    """Whether the per-row result ``r`` over ``key``'s loop space may become a stage (see
+    MULTI_OUTPUT_MIN_ROWS)."""
+    rows = max(r.size, 1)
+    return rows >= MULTI_OUTPUT_MIN_ROWS or int(np.prod(key[0])) // rows <= MULTI_OUTPUT_MAX_ROW
+
+
+def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
+    """Multi-output fusion: realized per-row results of reductions (a reduction, or a
+    function of some: a mean, a log-sum-exp) that a later kernel over the same loop space
+    computes as stages of its own (writing their buffers too where others read them)
+    instead of each taking a kernel: a layer norm's mean and variance in the kernel that
+    normalises, a softmax's max in the one that sums.  Returns host id -> what it absorbs.
+
+    Users are tried before sources, so the absorbing kernel is the last that reads them all.
+    A node is absorbed only if nothing else the host reads depends on it (that would have to
+    run between the two)."""
+    hosted: set[int] = set()
+    plan: dict[int, list] = {}
+    for h in reversed(nodes):
+        if id(h) not in realized or id(h) in hosted or h.op in ("LOAD", "SCATTER", "SORTPERM"):
+            continue
+        key = _own_key(h, realized)
+        excluded: set[int] = set()
+        while True:
+            cands, boundary = _region(h, realized, hosted | excluded, key)
+            if not cands:
+                break
+            reached = _reached(boundary, {id(c) for c in cands})
+            if not reached:
+                plan[id(h)] = cands
+                hosted.update(id(c) for c in cands)
+                break
+            excluded |= reached
+    return plan
+
+
+def _own_key(h: LazyOp, realized: dict) -> Optional[tuple]:
+    """The stage loop space of the reductions fused under ``h`` already (None if none)."""
+    keys: list = []
+
+    def expand(n):
+        if n is not h and id(n) in realized:
+            return ()
+        if n.op == "REDUCE":
+            keys.append(_stage_key(n))
+        return n.srcs
+    _depth_first([h], expand)
+    return keys[0] if keys else None
+
+
+def _region(h: LazyOp, realized: dict, skip: set, key) -> tuple[list, list]:
+    """The realized nodes that ``h``'s kernel could compute as stages (per-row results over
+    ``key``'s loop space; the first one met sets it when ``key`` is None), and the realized
+    nodes it would still read."""
+    cands: list = []
+    boundary: list = []
+
+    def expand(n):
+        nonlocal key
+        if n is not h and id(n) in realized:
+            k = _row_key(n) if id(n) not in skip else None
+            if k is not None and (key is None or k == key) and _absorbable(n, k):
+                key = k
+                cands.append(n)
+                return n.srcs
+            boundary.append(n)
+            return ()
+        if n.op == "DLOAD":  # read at computed offsets: a buffer
+            boundary.append(n.srcs[0])
+            return n.srcs[1:]
+        return n.srcs
+    _depth_first([h], expand)
+    return cands, boundary
+
+
+def _reached(starts: list, targets: set) -> set:
+    """The ids in ``targets`` that ``starts`` depend on."""
+    out: set = set()
+
+    def expand(n):
+        if id(n) in targets:
+            out.add(id(n))
+        return n.srcs
+    _depth_first(starts, expand)
+    return out
+
+
+def _read_elsewhere(r: LazyOp, kernel_nodes: set, realized: dict, users: dict,
+                    outs: set) -> bool:
+    """Whether a kernel other than the one computing ``kernel_nodes`` reads ``r``'s buffer
+    (or ``r`` is a program output)."""
+    readers: list = []
+
+    def expand(n):
+        if id(n) in realized:
+            readers.append(n)
+            return ()
+        return users.get(id(n), ())
+    _depth_first(users.get(id(r), ()), expand)
+    return id(r) in outs or any(id(n) not in kernel_nodes for n in readers)
+
+
+def _depth_first(starts, expand) -> None:
+    """Visit the nodes reachable from ``starts``, each once; ``expand(n)`` visits ``n`` and
+    returns the nodes to go on to."""
+    seen, stack = set(), list(starts)
+    while stack:
+        n = stack.pop()
+        if id(n) not in seen:
+            seen.add(id(n))
+            stack.extend(expand(n))
+
+
+def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
+    buf_of: dict[int, int] = {id(l): i for i, l in enumerate(leaves)}
+    buffers: dict[int, tuple] = {i: (l.dtype, l.size) for i, l in enumerate(leaves)}
+    for n in realized.values():
+        if id(n) not in buf_of and n.size:
+            buf_of[id(n)] = len(buffers)
+            buffers[buf_of[id(n)]] = (n.dtype, n.size)
+    kernels: list[Kernel] = []
+    done: set[int] = set(range(n_in))
+    users: dict[int, list] = {}
+    for n in nodes:
+        for s in {id(s): s for s in n.srcs}.values():
+            users.setdefault(id(s), []).append(n)
+    out_ids = {id(o) for o in outs}
+    plan = _plan_hosts(nodes, realized)
+    host_of = {id(r): h for h in nodes if id(h) in plan for r in plan[id(h)]}
+    attempts: dict[int, tuple] = {}
+
+    def attempt(n: LazyOp) -> tuple:
+        """n's kernel (absorbing what the plan gives it, where that builds) and builder."""
+        if id(n) not in attempts:
+            absorbed = plan.get(id(n), [])
+            inside = {id(n)} | {id(r) for r in absorbed}
+            stored = [r for r in absorbed if _read_elsewhere(r, inside, realized, users, out_ids)]
+            b = _Builder(n, realized, buf_of, absorbed, stored)
+            try:
+                k = b.build("")
+                if k.gemm is not None and absorbed:  # a matmul keeps its own kernel
+                    raise FuseFail(n)
+            except FuseFail:
+                if not absorbed:
+                    raise
+                b = _Builder(n, realized, buf_of)
+                k = b.build("")
+                b.absorbed = set()
+            attempts[id(n)] = (k, b)
+        return attempts[id(n)]
+
+    def visit(n: LazyOp):
+        bid = buf_of[id(n)]
+        if bid in done:
+            return
+        h = host_of.get(id(n))
+        if h is not None and id(n) in attempt(h)[1].absorbed:
+            visit(h)  # computes n too
+            return
+        done.add(bid)
+        k, b = attempt(n)
+        for r in plan.get(id(n), []):
+            if id(r) in b.absorbed:
+                done.add(buf_of[id(r)])
+        for d in b.deps:
+            if d is not n:
+                visit(d)
+        k.name = f"{prefix}{len(kernels)}"
+        kernels.append(k)
+
+    specs = []
+    for o in outs:
+        if o.size == 0:
+            specs.append(OutputSpec(-1, o.shape, o.dtype))
+        elif o.op == "LOAD":
+            specs.append(OutputSpec(buf_of[id(o)], o.shape, o.dtype))
+        elif id(o) not in realized and _strided_view(o) is not None:
+            specs.append(OutputSpec(buf_of[id(o.srcs[0])], o.shape, o.dtype, _strided_view(o)))
+        else:
+            visit(o)
+            specs.append(OutputSpec(buf_of[id(o)], o.shape, o.dtype))
+    return Schedule(kernels, n_in, buffers, specs)

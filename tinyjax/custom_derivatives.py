@@ -1,0 +1,340 @@
+"""User-defined derivative rules: ``custom_jvp`` and ``custom_vjp``.
+
+A call of a decorated function goes to the current trace's
+``process_custom_jvp_call`` / ``process_custom_vjp_call``.  Traces that do not
+differentiate just call the function; the JVP trace calls the user's rule
+instead.  ``custom_vjp``'s backward rule enters the linear program as the
+``custom_lin`` primitive, whose transpose calls ``bwd``.  The batching trace
+vectorises the function and the rules together.
+"""
+from __future__ import annotations
+
+from functools import update_wrapper
+from typing import Any, Callable, Sequence
+
+from tinyjax import tree_util
+from tinyjax.core import Primitive, ShapedArray, current_trace, get_aval
+from tinyjax.interpreters import ad
+from tinyjax.interpreters.ad import Zero, instantiate_zeros
+
+custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
+custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
+
+
+def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]):
+    """(the non-differentiable arguments in positional order, the others)."""
+    nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
+    diff = tuple(a for i, a in enumerate(args) if i not in nondiff_argnums)
+    return nondiff, diff
+
+
+def _merge_nondiff(nondiff: tuple, diff: Sequence, nondiff_argnums: tuple[int, ...]):
+    it_nd, it_d = iter(nondiff), iter(diff)
+    n = len(nondiff) + len(diff)
+    return [next(it_nd) if i in nondiff_argnums else next(it_d) for i in range(n)]
+
+
+def _as_operands(flat: Sequence[Any]) -> list[Any]:
+    from tinyjax.lax._helpers import as_operand
+    return [as_operand(x) for x in flat]
+
+
+def _call_args(kind: str, fun: Callable, rule: Any, args: tuple, kwargs: dict,
+               nondiff_argnums: tuple[int, ...]):
+    """Check a call of a ``custom_jvp``/``custom_vjp`` function and split its arguments:
+    (non-differentiable ones, flat operands of the others, their treedef)."""
+    if kwargs:
+        raise TypeError(f"custom_{kind} functions take positional arguments only")
+    if rule is None:
+        raise AttributeError(f"No {kind.upper()} defined for custom_{kind} function "
+                             f"{getattr(fun, '__name__', fun)} using def{kind}.")
+    nondiff, diff = _split_nondiff(args, nondiff_argnums)
+    flat_args, in_tree = tree_util.tree_flatten(diff)
+    return nondiff, _as_operands(flat_args), in_tree
+
+
+class custom_jvp:
+    """A function with a custom forward-mode derivative rule.
+
+    ``f.defjvp(rule)`` with ``rule(primals, tangents) -> (primal_out, tangent_out)``,
+    or ``f.defjvps(*per_argument_rules)`` with ``rule_i(g, ans, *primals)``.
+    Reverse mode follows from the jvp rule (it must be linear in the tangents).
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        update_wrapper(self, fun, updated=())
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.jvp: Callable | None = None
+        self.symbolic_zeros = False
+
+    def defjvp(self, jvp: Callable, symbolic_zeros: bool = False) -> Callable:
+        self.jvp = jvp
+        self.symbolic_zeros = symbolic_zeros
+        return jvp
+
+    def defjvps(self, *jvps: Callable | None) -> None:
+        def jvp(primals, tangents):
+            ans = self.fun(*primals)
+            total = None
+            for rule, t in zip(jvps, tangents):
+                if rule is None:
+                    continue
+                part = rule(t, ans, *primals)
+                total = part if total is None else tree_util.tree_map(
+                    lambda a, b: a + b, total, part)
+            if total is None:
+                total = tree_util.tree_map(lambda a: a * 0, ans)
+            return ans, total
+        self.defjvp(jvp)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        nondiff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args, kwargs,
+                                                 self.nondiff_argnums)
+        out_tree_store: list = []
+
+        def flat_fun(*flat):
+            out = self.fun(*_merge_nondiff(nondiff, tree_util.tree_unflatten(in_tree, flat),
+                                           self.nondiff_argnums))
+            leaves, out_tree = tree_util.tree_flatten(out)
+            out_tree_store.append(out_tree)
+            return _as_operands(leaves)
+
+        def flat_jvp(*primals_and_tangents):
+            n = len(primals_and_tangents) // 2
+            primals = tree_util.tree_unflatten(in_tree, primals_and_tangents[:n])
+            tangents = tree_util.tree_unflatten(in_tree, primals_and_tangents[n:])
+            full = _merge_nondiff(nondiff, primals, self.nondiff_argnums)
+            nd_prefix = [full[i] for i in sorted(self.nondiff_argnums)]  # as JAX
+            out = self.jvp(*nd_prefix, tuple(primals), tuple(tangents))
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError("Custom JVP rule must produce a pair (list or tuple of length "
+                                f"two) representing primal and tangent outputs, got {out!r}")
+            primal_out, tangent_out = out
+            p_leaves, p_tree = tree_util.tree_flatten(primal_out)
+            t_leaves, t_tree = tree_util.tree_flatten(tangent_out)
+            if p_tree != t_tree:
+                raise TypeError("Custom JVP rule must produce primal and tangent outputs with "
+                                f"equal container (pytree) structures, but got {p_tree} and "
+                                f"{t_tree} respectively.")
+            out_tree_store.append(p_tree)
+            return _as_operands(p_leaves) + _as_operands(t_leaves)
+
+        outs = current_trace().process_custom_jvp_call(
+            custom_jvp_call_p, flat_fun, flat_jvp, flat_args,
+            symbolic_zeros=self.symbolic_zeros)
+        return tree_util.tree_unflatten(out_tree_store[-1], outs)
+
+
+class custom_vjp:
+    """A function with a custom reverse-mode derivative rule.
+
+    ``f.defvjp(fwd, bwd)``: ``fwd(*args) -> (out, residuals)`` and
+    ``bwd(residuals, out_cotangent) -> tuple of cotangents`` (one per argument;
+    arguments at ``nondiff_argnums`` are passed to ``bwd`` first instead).
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        update_wrapper(self, fun, updated=())
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.fwd: Callable | None = None
+        self.bwd: Callable | None = None
+        self.symbolic_zeros = False
+
+    def defvjp(self, fwd: Callable, bwd: Callable, symbolic_zeros: bool = False) -> None:
+        self.fwd, self.bwd = fwd, bwd
+        self.symbolic_zeros = symbolic_zeros
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        nondiff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args, kwargs,
+                                                 self.nondiff_argnums)
+        diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
+        in_avals = [get_aval(a) for a in flat_args]
+        out_tree_store: list = []
+        res_tree_store: list = []
+
+        def full_args(flat):
+            return _merge_nondiff(nondiff, tree_util.tree_unflatten(in_tree, flat),
+                                  self.nondiff_argnums)
+
+        def flat_fun(*flat):
+            out = self.fun(*full_args(flat))
+            leaves, out_tree = tree_util.tree_flatten(out)
+            out_tree_store.append(out_tree)
+            return _as_operands(leaves)
+
+        def flat_fwd(*flat):
+            pair = self.fwd(*full_args(flat))
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
+                                f"length two) of primal outputs and residuals, got {pair!r}")
+            out, res = pair
+            out_leaves, out_tree = tree_util.tree_flatten(out)
+            res_leaves, res_tree = tree_util.tree_flatten(res)
+            out_tree_store.append(out_tree)
+            res_tree_store.append(res_tree)
+            return _as_operands(res_leaves), _as_operands(out_leaves)
+
+        def flat_bwd(res_flat, cts_flat):
+            res = tree_util.tree_unflatten(res_tree_store[-1], res_flat)
+            cts = tree_util.tree_unflatten(out_tree_store[-1], cts_flat)
+            grads = self.bwd(*nondiff, res, cts)  # in positional order, as JAX
+            if not isinstance(grads, (tuple, list)) or len(grads) != len(diff):
+                raise TypeError(
+                    "Custom VJP bwd rule must produce an output with the same container "
+                    "(pytree) structure as the args tuple of the primal function, and in "
+                    "particular must produce a tuple of length equal to the number of "
+                    "arguments to the primal function, but got bwd output structure "
+                    f"{tree_util.tree_structure(grads)} for primal input structure "
+                    f"{tree_util.tree_structure(tuple(diff))}.")
+            flat_grads = []
+            for g, d in zip(grads, diff):
+                d_leaves, d_tree = tree_util.tree_flatten(d)
+                if g is None:
+                    flat_grads.extend([None] * len(d_leaves))
+                    continue
+                g_leaves, g_tree = tree_util.tree_flatten(g)
+                if g_tree != d_tree:
+                    raise TypeError(
+                        "Custom VJP bwd rule must produce an output with the same container "
+                        "(pytree) structure as the args tuple of the primal function, and "
+                        f"in particular must produce a tuple of length equal to the number "
+                        f"of arguments to the primal function, but got bwd output structure "
+                        f"{tree_util.tree_structure(tuple(grads))} for primal input "
+                        f"structure {tree_util.tree_structure(tuple(diff))}.")
+                flat_grads.extend(g_leaves)
+            out = []
+            for g, aval in zip(flat_grads, in_avals):
+                t_aval = ad.tangent_aval(aval)
+                if g is None:
+                    out.append(Zero(t_aval))
+                    continue
+                g = _as_operands([g])[0]
+                if get_aval(g).shape != aval.shape:
+                    raise ValueError(
+                        f"Custom VJP bwd rule must produce an output with shapes/dtypes as "
+                        f"expected by the primal inputs: expected {aval.str_short()}, got "
+                        f"{get_aval(g).str_short()}.")
+                out.append(g)
+            return out
+
+        outs = current_trace().process_custom_vjp_call(
+            custom_vjp_call_p, flat_fun, flat_fwd, flat_bwd, flat_args,
+            out_trees=lambda: out_tree_store[-1], symbolic_zeros=self.symbolic_zeros)
+        return tree_util.tree_unflatten(out_tree_store[-1], outs)
+
+
+# ---------------------------------------------------------------------------
+# custom_lin: the backward rule of a custom_vjp inside a linear program
+# ---------------------------------------------------------------------------
+
+custom_lin_p = Primitive("custom_lin", multiple_results=True)
+
+
+def _custom_lin_impl(*args, num_res, bwd, out_avals, symbolic_zeros):
+    raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
+
+
+custom_lin_p.def_impl(_custom_lin_impl)
+custom_lin_p.def_abstract_eval(lambda *args, num_res, bwd, out_avals, symbolic_zeros:
+                               list(out_avals))
+
+
+def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
+    res = list(args[:num_res])
+    if not symbolic_zeros:
+        cts = [instantiate_zeros(ct) for ct in cts]
+    grads = bwd(res, cts)
+    return [None] * num_res + grads
+
+
+ad.transpose_rules[custom_lin_p] = _custom_lin_transpose
+
+
+def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,
+               out_avals: Sequence[ShapedArray], symbolic_zeros: bool) -> list[Any]:
+    """Record the linear map whose transpose is ``bwd`` (called by the JVP trace)."""
+    tangents = [instantiate_zeros(t) for t in tangents]
+    return custom_lin_p.bind(*res, *tangents, num_res=len(res), bwd=bwd,
+                             out_avals=tuple(out_avals), symbolic_zeros=symbolic_zeros)
+
+
+# ---------------------------------------------------------------------------
+# Batching: vectorise the function and its rules together
+# ---------------------------------------------------------------------------
+
+
+def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
+    from tinyjax.interpreters.batching import vmap_flat
+    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    axis = trace.axis_data
+    n_out: list[int] = []
+
+    def batched_fun(*vs):
+        outs = vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims,
+                         _Zeros(n_out))
+        return outs
+
+    def batched_jvp(*primals_and_tangents):
+        def counted_jvp(*args):
+            outs = jvp(*args)
+            n_out[:] = [len(outs) // 2]
+            return outs
+        return vmap_flat(counted_jvp, axis, primals_and_tangents, list(dims) * 2,
+                         _Zeros(n_out, 2))
+
+    outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
+                                                symbolic_zeros=symbolic_zeros)
+    return [trace.wrap(o, 0) for o in outs]
+
+
+def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
+                          symbolic_zeros):
+    from tinyjax.interpreters.batching import vmap_flat
+    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    axis = trace.axis_data
+    n_out: list[int] = []
+    n_res: list[int] = []
+
+    def batched_fun(*vs):
+        return vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims, _Zeros(n_out))
+
+    def batched_fwd(*vs):
+        def flat_fwd(*a):
+            res, out = fwd(*a)
+            n_res[:] = [len(res)]
+            n_out[:] = [len(out)]
+            return list(res) + list(out)
+        outs = vmap_flat(flat_fwd, axis, vs, dims, _Zeros(n_out, extra=n_res))
+        return outs[:n_res[0]], outs[n_res[0]:]
+
+    def batched_bwd(res, cts):
+        def flat_bwd(*a):
+            grads = bwd(list(a[:n_res[0]]), list(a[n_res[0]:]))
+            return [instantiate_zeros(g) if type(g) is not Zero else ad.zeros_like_aval(
+                g.aval) for g in grads]
+        outs = vmap_flat(flat_bwd, axis, list(res) + list(cts),
+                         [0] * (len(res) + len(cts)), [0] * len(vals))
+        return outs
+
+    outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
+                                                batched_bwd, vals, out_trees=out_trees,
+                                                symbolic_zeros=symbolic_zeros)
+    return [trace.wrap(o, 0) for o in outs]
+
+
+def _record(store: list, outs: Sequence[Any]) -> Sequence[Any]:
+    store[:] = [len(outs)]
+    return outs
+
+
+class _Zeros:
+    """Output batch dims (all 0), sized lazily once the traced function has run."""
+
+    def __init__(self, count: list, times: int = 1, extra: list | None = None):
+        self.count, self.times, self.extra = count, times, extra
+
+    def __iter__(self):
+        n = self.count[0] * self.times + (self.extra[0] if self.extra else 0)
+        return iter([0] * n)

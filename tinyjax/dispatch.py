@@ -1,0 +1,248 @@
+"""Where arrays live and where computations run: ``device_put``, ``device_get``, the device
+of a computation's arguments, and eager operations on a device.
+
+An eager operation whose arguments are committed to a device backend (``cuda``) runs there
+as a one-equation program, compiled once per (primitive, parameters, argument types) and
+cached, so notebook code keeps its arrays on the GPU.  Uncommitted host arrays and Python
+scalars join any computation (copied to its device); arrays committed to two different
+devices in one computation are an error, as in JAX.
+
+``jit``'s compiled calls live here too: :class:`Compiled` (a traced and compiled function
+for one input signature, run on flat buffers) and the fallback to op-by-op evaluation
+where the compiler cannot lower a program.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from tinyjax import tree_util
+from tinyjax.api_util import shaped_abstractify
+from tinyjax.array import Array, placed, wrap_eager
+from tinyjax.core import ShapedArray, get_aval
+from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+
+__all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
+           "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
+
+
+def _describe(x: Any) -> str:
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device}"
+
+
+def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
+    placed_args = [(i, x) for i, x in enumerate(args)
+                   if type(x) is Array and x._device is not None]
+    parts = [f"argument {i} of {what} with shape {_describe(x)}" for i, x in placed_args]
+    return ValueError(f"Received incompatible devices for {what}. Got " + " and ".join(parts)
+                      + ". Move arrays explicitly with tinyjax.device_put(x, device).")
+
+
+def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
+    """The backend the committed arrays among ``args`` live on (None: no committed array);
+    ValueError when they are committed to different devices."""
+    found = None
+    for x in args:
+        if type(x) is Array and x._device is not None and x._device != found:
+            if found is not None:
+                raise incompatible_devices_error(what, args)
+            found = x._device
+    return found
+
+
+# ---- device_put / device_get -------------------------------------------------------------------
+
+def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
+    from tinyjax.core import Tracer
+    from tinyjax.backends import get_backend
+    from tinyjax.numpy import asarray
+    if (type(x) is Array and x._device == backend) or isinstance(x, Tracer):
+        return x  # (under a transform, placement is the compiled program's)
+    if not isinstance(x, Array):
+        x = asarray(x)  # dtype canonicalisation and weak types, as jnp.asarray
+    if backend == "cpu" or get_backend(backend).host:
+        value = x._value
+        return placed(value, backend) if committed else wrap_eager(value, x.weak_type)
+    src = x._buf if x._device not in (None, "cpu") else x._value
+    buf = get_backend(backend).asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
+    return placed(buf, backend, x.weak_type)
+
+
+def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
+               may_alias: Optional[bool] = None) -> Any:
+    """Move every array of the pytree ``x`` to ``device`` (a Device from
+    ``tinyjax.devices()``, a backend name, or None: the default device).  With a device
+    given, the results are committed to it; arrays already there are returned as they are."""
+    from tinyjax.backends import backend_name
+    backend = backend_name(device)
+    committed = device is not None or backend != "cpu"
+    return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
+
+
+def device_get(x: Any) -> Any:
+    """Every array of the pytree ``x`` as a host numpy array."""
+    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, Array) else a, x)
+
+
+def block_until_ready(x: Any) -> Any:
+    """Wait until every array of the pytree ``x`` is computed (their devices run work
+    asynchronously); returns ``x``."""
+    for leaf in tree_util.tree_leaves(x):
+        if isinstance(leaf, Array):
+            leaf.block_until_ready()
+    return x
+
+
+# ---- eager operations on a device --------------------------------------------------------------
+
+_cache: "OrderedDict[Any, Any]" = OrderedDict()
+_CACHE_SIZE = 4096
+
+
+def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str):
+    from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+
+    def op(*xs):
+        out = primitive.bind(*xs, **params)
+        return list(out) if primitive.multiple_results else [out]
+    closed = trace_to_closed_jaxpr(op, avals)
+    return compile_or_fallback(closed, backend), [a.weak_type for a in closed.out_avals]
+
+
+def _signature(x: Any) -> Any:
+    if type(x) is Array:
+        b = x._buf if x._device is not None else x._value
+        return (b.shape, b.dtype, x.weak_type)
+    return get_aval(x)
+
+
+def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
+    """Evaluate one primitive application eagerly on ``backend`` (a device backend): the
+    compiled single-op program is cached by primitive, parameters and argument types."""
+    try:
+        key = (primitive, tuple(params.items()), backend, tuple(map(_signature, args)))
+        hash(key)
+    except TypeError:  # unhashable parameters: compiled for this call only
+        key = None
+    entry = _cache.get(key) if key is not None else None
+    if entry is None:
+        entry = _compile_op(primitive, params, [get_aval(x) for x in args], backend)
+        if key is not None:
+            _cache[key] = entry
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    exe, weak = entry
+    values = [x._buf if type(x) is Array and x._device == backend else
+              x._value if type(x) is Array else x for x in args]
+    outs = [placed(o, backend, w) for o, w in zip(exe(*values), weak)]
+    return outs if primitive.multiple_results else outs[0]
+
+
+# ---- jit's compiled calls ------------------------------------------------------------------
+
+# os.environ's underlying bytes mapping (POSIX): a lookup without encoding the key
+_environ_data = getattr(os.environ, "_data", None)
+
+
+def device_key():
+    """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
+    if _environ_data is not None:
+        return _environ_data.get(b"TINYJAX_DEVICE")
+    return os.environ.get("TINYJAX_DEVICE")
+
+
+def leaf_signature(x: Any) -> tuple:
+    if type(x) is Array:
+        return (x.shape, x.dtype, x.weak_type)
+    aval = shaped_abstractify(x)
+    return (aval.shape, aval.dtype, aval.weak_type)
+
+
+def leaf_value(x: Any, backend: str) -> Any:
+    """The buffer (or host value, copied in by the executable) of an argument."""
+    if type(x) is Array:
+        return x._buf if x._device == backend else x._value
+    return np.asarray(x, dtype=shaped_abstractify(x).dtype)
+
+
+class Compiled:
+    """A traced and compiled function for one input signature."""
+
+    def __init__(self, closed: ClosedJaxpr, out_tree: tree_util.PyTreeDef, device: str):
+        self.closed = closed
+        self.out_tree = out_tree
+        self.device = device
+        self.out_weak = [a.weak_type for a in closed.out_avals]
+        start = time.perf_counter()
+        self.executable = compile_or_fallback(closed, device)
+        self.compile_time = time.perf_counter() - start
+        # outputs on the host are plain arrays; on a device they are committed to it
+        from tinyjax.backends import get_backend
+        self.on_host = get_backend(device).host
+
+    def run_flat(self, flat_values: Sequence[Any]) -> list[Array]:
+        outs = self.executable(*flat_values)
+        if self.on_host:
+            return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
+        return [placed(o, self.device, w) for o, w in zip(outs, self.out_weak)]
+
+    def __call__(self, *args, **kwargs):
+        flat, _ = tree_util.tree_flatten((args, kwargs))
+        return tree_util.tree_unflatten(self.out_tree, self.run_flat(
+            [leaf_value(x, self.device) for x in flat]))
+
+    def as_text(self) -> str:
+        return self.closed.pretty_print()
+
+    def kernels(self) -> list:
+        return self.executable.kernels()
+
+    def source(self) -> str:
+        return self.executable.source()
+
+    @property
+    def num_kernels(self) -> int:
+        return self.executable.num_kernels
+
+
+class EagerExecutable:
+    """Fallback when the compiler cannot lower a jaxpr: evaluate it op by op."""
+
+    num_kernels = 0
+
+    def __init__(self, closed: ClosedJaxpr, reason: str, device: str = "cpu"):
+        self.closed = closed
+        self.reason = reason
+        self.device = device
+
+    def __call__(self, *flat_values):
+        from tinyjax.backends import get_backend, to_host
+        args = [wrap_eager(to_host(v)) for v in flat_values]
+        consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
+        outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
+        outs = [np.asarray(o._value if type(o) is Array else o) for o in outs]
+        backend = get_backend(self.device)
+        return outs if backend.host else [backend.asbuffer(o) for o in outs]
+
+    def kernels(self) -> list:
+        return []
+
+    def source(self) -> str:
+        return f"// not compiled ({self.reason}); evaluated op by op\n"
+
+
+def compile_or_fallback(closed: ClosedJaxpr, device: str):
+    try:
+        from tinyjax.compiler.executable import compile_jaxpr
+    except ImportError:
+        return EagerExecutable(closed, "the compiler is not available", device)
+    try:
+        return compile_jaxpr(closed, device)
+    except NotImplementedError as e:
+        if os.environ.get("DEBUG"):
+            print(f"jit: falling back to eager evaluation: {e}")
+        return EagerExecutable(closed, str(e), device)

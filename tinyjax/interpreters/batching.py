@@ -1,0 +1,234 @@
+"""Vectorisation: the batching interpreter behind ``vmap``.
+
+A :class:`BatchTracer` holds a value with one extra (batch) axis at ``batch_dim``,
+or ``not_mapped`` (None) for values that do not vary over the batch.  Batch axes
+move lazily: a rule moves one only where it has to.
+
+Rules are registered by the primitives' own modules in ``tinyjax.lax``:
+``batch_rules[prim](args, dims, **params) -> (out, out_dim)`` (lists of both for
+primitives with several results); at least one dim is not None.  Rules of
+collectives get the axis as a keyword: ``axis_data`` (see :class:`AxisData`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
+                          get_aval, set_current_trace)
+
+not_mapped = None
+batch_rules: dict[Primitive, Callable] = {}
+# Collective primitives (psum, axis_index, …) need to know which vmap they belong to.
+collective_rules: dict[Primitive, Callable] = {}
+
+
+class AxisData:
+    """The name and size of one vmapped axis."""
+
+    __slots__ = ("name", "size", "spmd_name")
+
+    def __init__(self, name: Any, size: int, spmd_name: Any = None):
+        self.name = name
+        self.size = size
+        self.spmd_name = spmd_name
+
+
+class BatchTracer(Tracer):
+    __slots__ = ("val", "batch_dim")
+
+    def __init__(self, trace: "BatchTrace", val: Any, batch_dim: int | None):
+        self._trace = trace
+        self.val = val
+        self.batch_dim = batch_dim
+
+    @property
+    def aval(self) -> ShapedArray:
+        aval = get_aval(self.val)
+        if self.batch_dim is None:
+            return aval
+        shape = aval.shape[:self.batch_dim] + aval.shape[self.batch_dim + 1:]
+        return ShapedArray(shape, aval.dtype, aval.weak_type)
+
+    def _origin(self) -> str:
+        return "a value batched by vmap (it differs across the mapped axis)"
+
+
+class BatchTrace(Trace):
+    def __init__(self, parent: Trace, axis_data: AxisData):
+        self.parent = parent
+        self.axis_data = axis_data
+
+    def to_val_dim(self, x: Any) -> tuple[Any, int | None]:
+        if isinstance(x, BatchTracer) and x._trace is self:
+            return x.val, x.batch_dim
+        check_foreign_tracer(x)
+        return x, not_mapped
+
+    def wrap(self, val: Any, dim: int | None) -> Any:
+        return val if dim is None else BatchTracer(self, val, dim)
+
+    def process_primitive(self, primitive, args, params):
+        vals, dims = zip(*map(self.to_val_dim, args)) if args else ((), ())
+        collective = collective_rules.get(primitive)
+        if collective is not None:
+            with set_current_trace(self.parent):
+                out, out_dim = collective(self.axis_data, list(vals), list(dims), **params)
+                if out is NotImplemented:  # the collective names another vmap's axis
+                    return primitive.bind(*[self.wrap(v, d) for v, d in zip(vals, dims)],
+                                          **params)
+            if primitive.multiple_results:
+                return [self.wrap(o, d) for o, d in zip(out, out_dim)]
+            return self.wrap(out, out_dim)
+        if all(d is None for d in dims):
+            with set_current_trace(self.parent):
+                return primitive.bind(*vals, **params)
+        rule = batch_rules.get(primitive)
+        if rule is None:
+            raise NotImplementedError(f"Batching rule for '{primitive.name}' not implemented")
+        _rule_axes.append(self.axis_data)
+        try:
+            with set_current_trace(self.parent):
+                out, out_dim = rule(list(vals), list(dims), **params)
+        finally:
+            _rule_axes.pop()
+        if primitive.multiple_results:
+            return [self.wrap(o, d) for o, d in zip(out, out_dim)]
+        return self.wrap(out, out_dim)
+
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
+        from tinyjax.custom_derivatives import batch_custom_jvp_call
+        return batch_custom_jvp_call(self, primitive, fun, jvp, args,
+                                     symbolic_zeros=symbolic_zeros)
+
+    def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
+                                symbolic_zeros):
+        from tinyjax.custom_derivatives import batch_custom_vjp_call
+        return batch_custom_vjp_call(self, primitive, fun, fwd, bwd, args,
+                                     out_trees=out_trees, symbolic_zeros=symbolic_zeros)
+
+
+# The named axes of the vmaps being traced (innermost last): collectives staged
+# inside them (e.g. in a loop body) type-check against this environment.
+_axis_env: list[AxisData] = []
+
+
+def bound_axis_size(name: Any) -> int | None:
+    """The size of the enclosing vmap axis called ``name``, or None if unbound."""
+    for axis in reversed(_axis_env):
+        if axis.name == name:
+            return axis.size
+    return None
+
+
+# The axes of the batch traces whose rules are running (innermost last).
+_rule_axes: list[AxisData] = []
+
+
+def rule_axis_data(size: int) -> AxisData:
+    """The axis a batching rule is vectorising over, for rules that re-trace a
+    sub-program with vmap: keeping its name lets collectives inside resolve."""
+    if _rule_axes and _rule_axes[-1].size == size:
+        return _rule_axes[-1]
+    return AxisData(None, size)
+
+
+# ---------------------------------------------------------------------------
+# Helpers for rules
+# ---------------------------------------------------------------------------
+
+
+def moveaxis(x: Any, src: int | None, dst: int, size: int | None = None) -> Any:
+    """Move the batch axis of ``x`` from ``src`` to ``dst``; broadcast if unmapped."""
+    from tinyjax import lax
+    if src is None:
+        if size is None:
+            raise ValueError("moveaxis of an unmapped value needs the axis size")
+        shape = list(get_aval(x).shape)
+        shape.insert(dst, size)
+        dims = tuple(i for i in range(len(shape)) if i != dst)
+        return lax.broadcast_in_dim(x, tuple(shape), dims)
+    if src == dst:
+        return x
+    ndim = get_aval(x).ndim
+    perm = [i for i in range(ndim) if i != src]
+    perm.insert(dst, src)
+    return lax.transpose(x, tuple(perm))
+
+
+def bdim_at_front(x: Any, dim: int | None, size: int) -> Any:
+    return moveaxis(x, dim, 0, size)
+
+
+def batch_size(vals: Sequence[Any], dims: Sequence[int | None]) -> int:
+    for v, d in zip(vals, dims):
+        if d is not None:
+            return get_aval(v).shape[d]
+    raise ValueError("no batched argument")
+
+
+def broadcast_batcher(primitive: Primitive) -> Callable:
+    """Batching rule for elementwise primitives: operands of one shape, or scalars
+    (rank 0) that broadcast inside the primitive."""
+    def rule(vals, dims, **params):
+        shapes = [_unbatched_shape(v, d) for v, d in zip(vals, dims)]
+        out_shape = next((s for s in shapes if s), ())
+        batched = {d for d in dims if d is not None}
+        if len(batched) == 1 and all((d is not None and s == out_shape) or
+                                     (d is None and not s) for s, d in zip(shapes, dims)):
+            return primitive.bind(*vals, **params), batched.pop()
+        size = batch_size(vals, dims)
+        new_vals = []
+        for v, d, s in zip(vals, dims, shapes):
+            if d is None and not s:
+                new_vals.append(v)  # an unbatched scalar still broadcasts by itself
+                continue
+            v = moveaxis(v, d, 0, size)
+            if s != out_shape:  # a batched scalar next to arrays
+                from tinyjax import lax
+                v = lax.broadcast_in_dim(v, (size,) + out_shape, (0,))
+            new_vals.append(v)
+        return primitive.bind(*new_vals, **params), 0
+    return rule
+
+
+def _unbatched_shape(x: Any, dim: int | None) -> tuple[int, ...]:
+    shape = get_aval(x).shape
+    return shape if dim is None else shape[:dim] + shape[dim + 1:]
+
+
+def defbroadcasting(primitive: Primitive) -> None:
+    batch_rules[primitive] = broadcast_batcher(primitive)
+
+
+def defvectorized(primitive: Primitive) -> None:
+    """Unary primitives that act on every element independently."""
+    def rule(vals, dims, **params):
+        return primitive.bind(*vals, **params), dims[0]
+    batch_rules[primitive] = rule
+
+
+def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
+              args: Sequence[Any], in_dims: Sequence[int | None],
+              out_dims: Sequence[int | None]) -> list[Any]:
+    """Run the flat ``fun`` over batched ``args`` and place each output's batch axis
+    at the requested ``out_dims`` (None: the output must not vary over the batch)."""
+    from tinyjax.core import current_trace, new_trace
+    trace = BatchTrace(current_trace(), axis_data)
+    _axis_env.append(axis_data)
+    try:
+        with new_trace(trace):
+            outs = fun(*[trace.wrap(a, d) for a, d in zip(args, in_dims)])
+            pairs = [trace.to_val_dim(o) for o in outs]
+    finally:
+        _axis_env.pop()
+    results = []
+    for (val, dim), out_dim in zip(pairs, out_dims):
+        if out_dim is None:
+            if dim is not None:
+                raise ValueError(
+                    "vmap has mapped output but out_axes is None (an output that "
+                    "varies over the mapped axis cannot have out_axes=None)")
+            results.append(val)
+        else:
+            results.append(moveaxis(val, dim, out_dim, axis_data.size))
+    return results

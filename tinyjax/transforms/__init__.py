@@ -1,1 +1,0 @@
-"""The transformations: each is an interpreter over traced programs."""
