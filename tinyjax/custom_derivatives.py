@@ -249,7 +249,7 @@ def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
     return [None] * num_res + grads
 
 
-ad.transpose_rules[custom_lin_p] = _custom_lin_transpose
+ad.primitive_transposes[custom_lin_p] = _custom_lin_transpose
 
 
 def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,

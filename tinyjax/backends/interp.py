@@ -11,10 +11,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from tinyjax.backends import HostBackend
 from tinyjax.compiler.kernel import Kernel, UOp
 from tinyjax.compiler.shape.symbolic import evaluate
 
-__all__ = ["InterpDevice", "run_kernel"]
+__all__ = ["InterpBackend", "run_kernel"]
 
 
 @lru_cache(maxsize=None)
@@ -154,12 +155,14 @@ def run_kernel(k: Kernel, arrays: list) -> None:
         _eval(k.sbody, _env(k.scatter_shape), arrays, None, k.scatter_shape)
 
 
-class InterpDevice:
+class InterpBackend(HostBackend):
     name = "interp"
-    host = True  # buffers are numpy arrays
+
+    def render(self, kernels: list[Kernel]) -> str:
+        return "\n\n".join(k.dump() for k in kernels) + "\n"
 
     def compile(self, kernels: list[Kernel]):
-        return "\n\n".join(k.dump() for k in kernels) + "\n", [None] * len(kernels)
+        return self.render(kernels), [None] * len(kernels)
 
     def make_launcher(self, fn, kernel: Kernel):
         def launch(arrays):

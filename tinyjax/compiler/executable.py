@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.backends import Backend
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import Schedule, schedule
 
 __all__ = ["compile_jaxpr", "Executable"]
@@ -36,22 +37,21 @@ def _debug() -> int:
 class Executable:
     """Compiled program: ``exe(*flat_args) -> list of output arrays``."""
 
-    def __init__(self, sched: Schedule, consts: list[np.ndarray], device, source: str,
-                 fns: list, name: str = "jaxpr", timed: bool = True):
+    def __init__(self, sched: Schedule, consts: list[np.ndarray], backend: Backend,
+                 source: str, fns: list, name: str = "jaxpr", timed: bool = True):
         self.schedule = sched
         self._timed = timed  # a loop body's sub-program: no timing table per iteration
-        self.device = device
+        self.backend = backend
         self._source = source
         self._kernels = sched.kernels
-        self._host = device.host
-        self._alloc = np.empty if self._host else device.alloc
-        # constants live where the kernels run: copied to a device once, here
+        self._host = backend.host
+        self._alloc = np.empty if self._host else backend.alloc
+        # constants live where the kernels run: copied to the device once, here
         self._consts = list(consts) if self._host else \
-            [device.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
+            [backend.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
         self.name = name
-        self._launch = [device.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
-        make_program = getattr(device, "make_program", None)
-        self._run = make_program(fns, sched.kernels) if make_program is not None else None
+        self._launch = [backend.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
+        self._run = backend.make_program(fns, sched.kernels)
         self._plan()
 
     # ---- buffer planning ----------------------------------------------------------------
@@ -109,7 +109,7 @@ class Executable:
         return self._source
 
     def __call__(self, *flat_args: np.ndarray) -> list[np.ndarray]:
-        """Run on buffers of the device (numpy arrays on a host device, device buffers
+        """Run on buffers of the backend (numpy arrays on a host backend, backend buffers
         otherwise; host values are copied in); returns the outputs as such buffers."""
         n_in = self._n_in
         if len(flat_args) + self._n_consts != n_in:
@@ -127,7 +127,7 @@ class Executable:
                     a = np.ascontiguousarray(a)
                 bufs[i] = a
         else:
-            bufs[:n_in] = self._consts + [self.device.asbuffer(a, self._in_specs[i][0])
+            bufs[:n_in] = self._consts + [self.backend.asbuffer(a, self._in_specs[i][0])
                                           for i, a in enumerate(flat_args, self._n_consts)]
         alloc = self._alloc
         for b, shape, dt in self._out_allocs:
@@ -146,13 +146,13 @@ class Executable:
     def _outputs(self, bufs) -> list[np.ndarray]:
         if self._host:
             return self._host_outputs(bufs)
-        dev, outs = self.device, []
+        dev, outs = self.backend, []
         for o in self.schedule.outputs:
             if o.buf < 0:
                 outs.append(dev.zeros(o.shape, o.dtype))
             elif o.view is None:
                 outs.append(bufs[o.buf].reshape(o.shape))
-            else:  # a strided view of a device buffer: made on the host, copied back
+            else:  # a strided view of a backend buffer: made on the host, copied back
                 outs.append(dev.put(_strided(bufs[o.buf].numpy().reshape(-1), o.view)))
         return outs
 
@@ -172,13 +172,13 @@ class Executable:
             t0 = time.perf_counter()
             dt = launch([bufs[b] for b in k.buf_ids])  # a device's own timing, if it has one
             rows.append((k, time.perf_counter() - t0 if dt is None else dt))
-        # an asynchronous device answers with a function to call once everything is queued
+        # an asynchronous backend answers with a function to call once everything is queued
         rows = [(k, dt() if callable(dt) else dt) for k, dt in rows]
-        print(f"*** {self.name}: {len(rows)} kernels on {self.device.name}")
-        info = getattr(self.device, "launch_info", None)
+        print(f"*** {self.name}: {len(rows)} kernels on {self.backend.name}")
         print(f"{'kernel':<8} {'time us':>10} {'GFLOP/s':>9} {'GB/s':>8}  source")
         for k, dt in rows:
-            how = f"[{info(k)}] " if info is not None else ""
+            info = self.backend.launch_info(k)
+            how = f"[{info}] " if info is not None else ""
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
                   f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
         print(f"{'total':<8} {sum(dt for _, dt in rows) * 1e6:>10.1f}")

@@ -26,24 +26,25 @@ from typing import Sequence
 
 import numpy as np
 
+from tinyjax.compiler.lower.registry import inlined_calls
 from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "INLINED", "needs_program", "build_program", "Program"]
+__all__ = ["CONTROL_FLOW", "needs_program", "build_program", "Program"]
 
-CONTROL_FLOW = frozenset({"cond", "while", "scan"})
-INLINED = frozenset({"checkpoint"})
+CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive.name in CONTROL_FLOW or e.primitive.name in INLINED
+    return any(e.primitive in CONTROL_FLOW or e.primitive in inlined_calls
                for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
     with fresh variables, so one inner jaxpr may be inlined several times)."""
-    if not any(e.primitive.name in INLINED for e in jaxpr.eqns):
+    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
         return jaxpr
     sub: dict = {}
     eqns: list = []
@@ -54,7 +55,7 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            if e.primitive.name in INLINED:
+            if e.primitive in inlined_calls:
                 inner = e.params["jaxpr"]
                 inner_in = list(inner.constvars) + list(inner.invars)
                 if len(inner_in) != len(ins):
@@ -278,7 +279,7 @@ class _ProgramBuilder:
         self.const = np.asarray if backend.host else backend.asbuffer
 
     def unit(self, jaxpr: Jaxpr) -> _Unit:
-        from tinyjax.compiler.lower.rules import lower_jaxpr
+        from tinyjax.compiler.lower.jaxpr import lower_jaxpr
         from tinyjax.compiler.schedule import schedule
         leaves, outs = lower_jaxpr(jaxpr)
         u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
@@ -341,7 +342,7 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            if e.primitive.name not in CONTROL_FLOW:
+            if e.primitive not in CONTROL_FLOW:
                 seg.append(e)
                 continue
             flush(i)
@@ -354,8 +355,8 @@ class _ProgramBuilder:
         return prog
 
     def control_step(self, e, in_refs: list, out_slots: list):
-        p, name = e.params, e.primitive.name
-        if name == "scan":
+        p, prim = e.params, e.primitive
+        if prim is scan_p:
             body, consts = self.callable(p["jaxpr"])
             nc = p["num_consts"]
             return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
@@ -363,14 +364,14 @@ class _ProgramBuilder:
                             num_carry=p["num_carry"],
                             y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
                             alloc=np.empty if self.backend.host else self.backend.alloc)
-        if name == "while":
+        if prim is while_p:
             cond, cc = self.callable(p["cond_jaxpr"])
             body, bc = self.callable(p["body_jaxpr"])
             ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
             refs = (cc + in_refs[:ncc] + bc + in_refs[ncc:ncc + nbc] + in_refs[ncc + nbc:])
             return WhileStep(cond, body, refs, out_slots, cond_nconsts=ncc + len(cc),
                              body_nconsts=nbc + len(bc))
-        if name == "cond":
+        if prim is cond_p:
             branches = []
             for b in p["branches"]:
                 fn, consts = self.callable(b)
@@ -378,7 +379,7 @@ class _ProgramBuilder:
                     fn = _WithConsts(fn, consts)
                 branches.append(fn)
             return CondStep(branches, in_refs, out_slots)
-        raise NotImplementedError(f"no lowering for primitive '{name}'")
+        raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
 
 
 class _WithConsts:

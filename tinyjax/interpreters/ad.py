@@ -6,9 +6,9 @@ one, then :func:`backward_pass` transposes the linear program.
 
 Rules are registered by the primitives' own modules in ``tinyjax.lax``:
 
-* ``jvp_rules[prim](primals, tangents, **params) -> (primal_out, tangent_out)``,
+* ``primitive_jvps[prim](primals, tangents, **params) -> (primal_out, tangent_out)``,
   where a tangent may be a symbolic :class:`Zero`;
-* ``transpose_rules[prim](cotangent, *args, **params) -> cotangents``, where the
+* ``primitive_transposes[prim](cotangent, *args, **params) -> cotangents``, where the
   linear arguments are :class:`UndefinedPrimal` and the result has one entry per
   argument (``None`` for the non-linear ones, or a :class:`Zero`).
 """
@@ -23,8 +23,8 @@ from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_t
                           get_aval, set_current_trace)
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 
-jvp_rules: dict[Primitive, Callable] = {}
-transpose_rules: dict[Primitive, Callable] = {}
+primitive_jvps: dict[Primitive, Callable] = {}
+primitive_transposes: dict[Primitive, Callable] = {}
 
 
 # ---------------------------------------------------------------------------
@@ -130,7 +130,7 @@ class JVPTrace(Trace):
         if all(type(t) is Zero for t in tangents):
             with set_current_trace(self.parent):
                 return primitive.bind(*primals, **params)
-        rule = jvp_rules.get(primitive)
+        rule = primitive_jvps.get(primitive)
         if rule is None:
             raise NotImplementedError(
                 f"Differentiation rule for '{primitive.name}' not implemented")
@@ -201,7 +201,7 @@ def defjvp(primitive: Primitive, *jvp_fns: Callable | None) -> None:
             if fn is not None and type(t) is not Zero:
                 total = add_tangents(total, _to_shape(fn(t, *primals, **params), out))
         return out, total
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def defjvp2(primitive: Primitive, *jvp_fns: Callable | None) -> None:
@@ -213,7 +213,7 @@ def defjvp2(primitive: Primitive, *jvp_fns: Callable | None) -> None:
             if fn is not None and type(t) is not Zero:
                 total = add_tangents(total, _to_shape(fn(t, out, *primals, **params), out))
         return out, total
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def _to_shape(t: Any, out: Any) -> Any:
@@ -234,7 +234,7 @@ def defjvp_zero(primitive: Primitive) -> None:
         if primitive.multiple_results:
             return out, [Zero.from_primal(o) for o in out]
         return out, Zero.from_primal(out)
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def defbilinear(primitive: Primitive) -> None:
@@ -249,7 +249,7 @@ def defbilinear(primitive: Primitive) -> None:
         if type(tr) is not Zero:
             t = add_tangents(t, primitive.bind(lhs, tr, **params))
         return out, t
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def deflinear(primitive: Primitive, transpose_rule: Callable) -> None:
@@ -261,8 +261,8 @@ def deflinear(primitive: Primitive, transpose_rule: Callable) -> None:
                 else Zero.from_primal(out)
             return out, zero
         return out, primitive.bind(*map(instantiate_zeros, tangents), **params)
-    jvp_rules[primitive] = rule
-    transpose_rules[primitive] = transpose_rule
+    primitive_jvps[primitive] = rule
+    primitive_transposes[primitive] = transpose_rule
 
 
 # ---------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
         cts_out = [ct_env.pop(v, Zero(tangent_aval(v.aval))) for v in eqn.outvars]
         if all(type(ct) is Zero for ct in cts_out):
             continue
-        rule = transpose_rules.get(eqn.primitive)
+        rule = primitive_transposes.get(eqn.primitive)
         if rule is None:
             raise NotImplementedError(
                 f"Transpose rule (for reverse-mode differentiation) for "

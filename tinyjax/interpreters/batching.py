@@ -5,7 +5,7 @@ or ``not_mapped`` (None) for values that do not vary over the batch.  Batch axes
 move lazily: a rule moves one only where it has to.
 
 Rules are registered by the primitives' own modules in ``tinyjax.lax``:
-``batch_rules[prim](args, dims, **params) -> (out, out_dim)`` (lists of both for
+``primitive_batchers[prim](args, dims, **params) -> (out, out_dim)`` (lists of both for
 primitives with several results); at least one dim is not None.  Rules of
 collectives get the axis as a keyword: ``axis_data`` (see :class:`AxisData`).
 """
@@ -17,9 +17,9 @@ from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_t
                           get_aval, set_current_trace)
 
 not_mapped = None
-batch_rules: dict[Primitive, Callable] = {}
+primitive_batchers: dict[Primitive, Callable] = {}
 # Collective primitives (psum, axis_index, …) need to know which vmap they belong to.
-collective_rules: dict[Primitive, Callable] = {}
+axis_primitive_batchers: dict[Primitive, Callable] = {}
 
 
 class AxisData:
@@ -69,7 +69,7 @@ class BatchTrace(Trace):
 
     def process_primitive(self, primitive, args, params):
         vals, dims = zip(*map(self.to_val_dim, args)) if args else ((), ())
-        collective = collective_rules.get(primitive)
+        collective = axis_primitive_batchers.get(primitive)
         if collective is not None:
             with set_current_trace(self.parent):
                 out, out_dim = collective(self.axis_data, list(vals), list(dims), **params)
@@ -82,7 +82,7 @@ class BatchTrace(Trace):
         if all(d is None for d in dims):
             with set_current_trace(self.parent):
                 return primitive.bind(*vals, **params)
-        rule = batch_rules.get(primitive)
+        rule = primitive_batchers.get(primitive)
         if rule is None:
             raise NotImplementedError(f"Batching rule for '{primitive.name}' not implemented")
         _rule_axes.append(self.axis_data)
@@ -197,14 +197,14 @@ def _unbatched_shape(x: Any, dim: int | None) -> tuple[int, ...]:
 
 
 def defbroadcasting(primitive: Primitive) -> None:
-    batch_rules[primitive] = broadcast_batcher(primitive)
+    primitive_batchers[primitive] = broadcast_batcher(primitive)
 
 
 def defvectorized(primitive: Primitive) -> None:
     """Unary primitives that act on every element independently."""
     def rule(vals, dims, **params):
         return primitive.bind(*vals, **params), dims[0]
-    batch_rules[primitive] = rule
+    primitive_batchers[primitive] = rule
 
 
 def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,

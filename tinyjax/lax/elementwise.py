@@ -547,7 +547,7 @@ def _bitcast_batch(vals, dims, *, new_dtype):
     return bitcast_convert_type_p.bind(x, new_dtype=new_dtype), d
 
 
-batching.batch_rules[bitcast_convert_type_p] = _bitcast_batch
+batching.primitive_batchers[bitcast_convert_type_p] = _bitcast_batch
 defjvp_zero(bitcast_convert_type_p)
 
 stop_gradient_p = Primitive("stop_gradient")
@@ -849,7 +849,7 @@ def _mul_transpose(ct, x, y):
     return [None, unbroadcast(y.aval, mul(x, ct))]
 
 
-ad.transpose_rules[mul_p] = _mul_transpose
+ad.primitive_transposes[mul_p] = _mul_transpose
 
 defjvp2(div_p, lambda t, ans, x, y: div(t, y),
         lambda t, ans, x, y: neg(mul(t, div(ans, y))))
@@ -860,7 +860,7 @@ def _div_transpose(ct, x, y):
     return [unbroadcast(x.aval, div(ct, y)), None]
 
 
-ad.transpose_rules[div_p] = _div_transpose
+ad.primitive_transposes[div_p] = _div_transpose
 
 
 def _rem_jvp_y(t, x, y):
@@ -923,8 +923,8 @@ def _select_n_transpose(ct, which, *cases):
     return outs
 
 
-ad.jvp_rules[select_n_p] = _select_n_jvp
-ad.transpose_rules[select_n_p] = _select_n_transpose
+ad.primitive_jvps[select_n_p] = _select_n_jvp
+ad.primitive_transposes[select_n_p] = _select_n_transpose
 
 
 def _clamp_jvp(primals, tangents):
@@ -948,7 +948,7 @@ def _clamp_jvp(primals, tangents):
     return out, total
 
 
-ad.jvp_rules[clamp_p] = _clamp_jvp
+ad.primitive_jvps[clamp_p] = _clamp_jvp
 
 
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type=False, sharding=None):
@@ -969,8 +969,8 @@ def _convert_transpose(ct, x, *, new_dtype, weak_type=False, sharding=None):
                                         weak_type=x.aval.weak_type, sharding=sharding)]
 
 
-ad.jvp_rules[convert_element_type_p] = _convert_jvp
-ad.transpose_rules[convert_element_type_p] = _convert_transpose
+ad.primitive_jvps[convert_element_type_p] = _convert_jvp
+ad.primitive_transposes[convert_element_type_p] = _convert_transpose
 
 
 def _select_n_batch(vals, dims):
@@ -993,7 +993,7 @@ def _select_n_batch(vals, dims):
     return select_n_p.bind(which, *cases), 0
 
 
-batching.batch_rules[select_n_p] = _select_n_batch
+batching.primitive_batchers[select_n_p] = _select_n_batch
 
 
 def _clamp_batch(vals, dims):
@@ -1013,4 +1013,4 @@ def _clamp_batch(vals, dims):
     return clamp_p.bind(out_bounds[0], x, out_bounds[1]), 0
 
 
-batching.batch_rules[clamp_p] = _clamp_batch
+batching.primitive_batchers[clamp_p] = _clamp_batch

@@ -48,7 +48,7 @@ def _reduce_prim(name: str, np_fn: Callable, accepted, kinds: str) -> Primitive:
         new_axes = tuple(a + (a >= d) for a in axes)
         out_dim = d - sum(a < d for a in axes)
         return prim.bind(x, axes=new_axes, out_sharding=None), out_dim
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     return prim
 
 
@@ -181,7 +181,7 @@ def _chooser_jvp(prim: Primitive):
         location = convert_element_type(location, get_aval(t).dtype)
         counts = reduce_sum(location, axes)
         return ans, div(reduce_sum(mul(t, location), axes), counts)
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 _chooser_jvp(reduce_max_p)
@@ -219,7 +219,7 @@ def _exclusive_products(xs):
     return mul(before, after)
 
 
-ad.jvp_rules[reduce_prod_p] = _reduce_prod_jvp
+ad.primitive_jvps[reduce_prod_p] = _reduce_prod_jvp
 ad.defjvp_zero(reduce_and_p)
 ad.defjvp_zero(reduce_or_p)
 ad.defjvp_zero(reduce_xor_p)
@@ -262,7 +262,7 @@ def _arg_prim(name: str, np_fn: Callable) -> Primitive:
         axis, = axes
         return (prim.bind(x, axes=(axis + (axis >= d),), index_dtype=index_dtype),
                 d - (axis < d))
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     ad.defjvp_zero(prim)
     return prim
 

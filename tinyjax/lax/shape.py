@@ -121,7 +121,7 @@ def _broadcast_in_dim_batch(vals, dims, *, shape, broadcast_dimensions, sharding
                                    sharding=None), 0
 
 
-batching.batch_rules[broadcast_in_dim_p] = _broadcast_in_dim_batch
+batching.primitive_batchers[broadcast_in_dim_p] = _broadcast_in_dim_batch
 
 # ---------------------------------------------------------------------------
 # reshape
@@ -178,7 +178,7 @@ def _reshape_batch(vals, dims, *, new_sizes, dimensions=None, sharding=None):
                           sharding=None), 0
 
 
-batching.batch_rules[reshape_p] = _reshape_batch
+batching.primitive_batchers[reshape_p] = _reshape_batch
 
 # ---------------------------------------------------------------------------
 # transpose
@@ -227,7 +227,7 @@ def _transpose_batch(vals, dims, *, permutation):
     return transpose_p.bind(x, permutation=tuple(perm)), 0
 
 
-batching.batch_rules[transpose_p] = _transpose_batch
+batching.primitive_batchers[transpose_p] = _transpose_batch
 
 # ---------------------------------------------------------------------------
 # iota and full

@@ -134,7 +134,7 @@ def _slice_batch(vals, dims, *, start_indices, limit_indices, strides):
     return slice_p.bind(x, start_indices=start, limit_indices=limit, strides=strides), d
 
 
-batching.batch_rules[slice_p] = _slice_batch
+batching.primitive_batchers[slice_p] = _slice_batch
 
 
 def slice(operand, start_indices: Sequence[int], limit_indices: Sequence[int],  # noqa: A001
@@ -288,7 +288,7 @@ def _pad_batch(vals, dims, *, padding_config):
     return select(mask, padded, fill), 0
 
 
-batching.batch_rules[pad_p] = _pad_batch
+batching.primitive_batchers[pad_p] = _pad_batch
 
 
 def pad(operand, padding_value, padding_config: Sequence[tuple[int, int, int]]):
@@ -368,7 +368,7 @@ def _concatenate_batch(vals, dims, *, dimension):
     return concatenate_p.bind(*vals, dimension=dimension + 1), 0
 
 
-batching.batch_rules[concatenate_p] = _concatenate_batch
+batching.primitive_batchers[concatenate_p] = _concatenate_batch
 
 
 def concatenate(operands: Sequence[Any], dimension: int):
@@ -418,7 +418,7 @@ def _rev_batch(vals, dims, *, dimensions):
     return rev_p.bind(x, dimensions=tuple(a + (a >= d) for a in dimensions)), d
 
 
-batching.batch_rules[rev_p] = _rev_batch
+batching.primitive_batchers[rev_p] = _rev_batch
 
 
 def rev(operand, dimensions: Sequence[int]):
@@ -474,7 +474,7 @@ def _squeeze_batch(vals, dims, *, dimensions):
     return squeeze_p.bind(x, dimensions=dimensions), d - sum(a < d for a in dimensions)
 
 
-batching.batch_rules[squeeze_p] = _squeeze_batch
+batching.primitive_batchers[squeeze_p] = _squeeze_batch
 
 
 def squeeze(array, dimensions: Sequence[int]):
@@ -553,7 +553,7 @@ def _split_batch(vals, dims, *, sizes, axis):
     return split_p.bind(x, sizes=sizes, axis=axis + (axis >= d)), [d] * len(sizes)
 
 
-batching.batch_rules[split_p] = _split_batch
+batching.primitive_batchers[split_p] = _split_batch
 
 
 def split(operand, sizes: Sequence[int], axis: int = 0) -> list:
@@ -637,8 +637,8 @@ def _dynamic_slice_transpose(ct, x, *indices, slice_sizes):
     return [dynamic_update_slice_p.bind(zeros, ct, *indices)] + [None] * len(indices)
 
 
-ad.jvp_rules[dynamic_slice_p] = _dynamic_slice_jvp
-ad.transpose_rules[dynamic_slice_p] = _dynamic_slice_transpose
+ad.primitive_jvps[dynamic_slice_p] = _dynamic_slice_jvp
+ad.primitive_transposes[dynamic_slice_p] = _dynamic_slice_transpose
 
 
 def _dus_check(x, update, indices) -> None:
@@ -699,8 +699,8 @@ def _dus_transpose(ct, x, update, *indices):
     return [ct_x, ct_u] + nones
 
 
-ad.jvp_rules[dynamic_update_slice_p] = _dus_jvp
-ad.transpose_rules[dynamic_update_slice_p] = _dus_transpose
+ad.primitive_jvps[dynamic_update_slice_p] = _dus_jvp
+ad.primitive_transposes[dynamic_update_slice_p] = _dus_transpose
 
 
 def _index_dtype(indices) -> np.dtype:
@@ -758,8 +758,8 @@ def _dus_batch(vals, dims):
     return out, 0
 
 
-batching.batch_rules[dynamic_slice_p] = _dynamic_slice_batch
-batching.batch_rules[dynamic_update_slice_p] = _dus_batch
+batching.primitive_batchers[dynamic_slice_p] = _dynamic_slice_batch
+batching.primitive_batchers[dynamic_update_slice_p] = _dus_batch
 
 
 def _wrap_negative(i, d: int):

@@ -153,8 +153,8 @@ def _sort_transpose(cts, *operands, dimension, is_stable, num_keys):
     return result
 
 
-ad.jvp_rules[sort_p] = _sort_jvp
-ad.transpose_rules[sort_p] = _sort_transpose
+ad.primitive_jvps[sort_p] = _sort_jvp
+ad.primitive_transposes[sort_p] = _sort_transpose
 
 
 def _sort_batch(vals, dims, *, dimension, is_stable, num_keys):
@@ -169,7 +169,7 @@ def _sort_batch(vals, dims, *, dimension, is_stable, num_keys):
     return outs, [0] * len(outs)
 
 
-batching.batch_rules[sort_p] = _sort_batch
+batching.primitive_batchers[sort_p] = _sort_batch
 
 # ---------------------------------------------------------------------------
 # top_k
@@ -245,7 +245,7 @@ def _top_k_jvp(primals, tangents, *, k):
     return [values, idx], [take_along_last_axis(t, idx), Zero.from_primal(idx)]
 
 
-ad.jvp_rules[top_k_p] = _top_k_jvp
+ad.primitive_jvps[top_k_p] = _top_k_jvp
 
 
 def _top_k_batch(vals, dims, *, k):
@@ -255,4 +255,4 @@ def _top_k_batch(vals, dims, *, k):
     return top_k_p.bind(x, k=k), [d, d]
 
 
-batching.batch_rules[top_k_p] = _top_k_batch
+batching.primitive_batchers[top_k_p] = _top_k_batch

@@ -114,7 +114,7 @@ def _reduce_window_prim(name: str, np_reduce: Callable, identity: Callable,
     def batch(vals, dims, **params):
         (x,), (d,) = vals, dims
         return prim.bind(x, **_insert_trivial_axis(params, d)), d
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     return prim
 
 
@@ -407,7 +407,7 @@ def _chooser_jvp(prim: Primitive, select_prim_name: str):
         select_prim = ew.ge_p if select_prim_name == "ge" else ew.le_p
         return out, select_and_gather_add_p.bind(ad.instantiate_zeros(t), x,
                                                  select_prim=select_prim, **params)
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 _chooser_jvp(reduce_window_max_p, "ge")
@@ -436,9 +436,9 @@ def _linear_in_first(prim: Primitive, transpose_prim: Primitive):
         a, x = batching.moveaxis(a, da, 0, size), batching.moveaxis(x, dx, 0, size)
         return prim.bind(a, x, **_insert_trivial_axis(params, 0)), 0
 
-    ad.jvp_rules[prim] = jvp
-    ad.transpose_rules[prim] = transpose
-    batching.batch_rules[prim] = batch
+    ad.primitive_jvps[prim] = jvp
+    ad.primitive_transposes[prim] = transpose
+    batching.primitive_batchers[prim] = batch
 
 
 _linear_in_first(select_and_gather_add_p, select_and_scatter_add_p)

@@ -12,12 +12,13 @@ import subprocess
 import tempfile
 from functools import lru_cache
 
+from tinyjax.backends import HostBackend
 from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
                                          translation_units)
 from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
 from tinyjax.compiler.kernel import Kernel
 
-__all__ = ["CPUDevice", "runtime"]
+__all__ = ["CBackend", "runtime"]
 
 
 # The launcher of a whole program: one call per program (not per kernel) that reads the data
@@ -92,9 +93,10 @@ def runtime():
         return None
 
 
-class CPUDevice:
+class CBackend(HostBackend):
+    """The ``cpu`` device's backend: C kernels on numpy buffers."""
+
     name = "cpu"
-    host = True  # buffers are numpy arrays
     language = CStyleLanguage()
 
     def render(self, kernels: list[Kernel]) -> str:

@@ -468,7 +468,7 @@ _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 
 # k-slice's rows are 128 bytes (the 128-byte swizzle atom), so BK = 64 (16-bit) or 32 (TF32)
 _WG_CONFIGS = {e: ((256, 128, bk, 16, 1, 4), (128, 128, bk, 8, 1, 4), (128, 64, bk, 8, 1, 4),
                    (64, 128, bk, 4, 1, 4), (64, 64, bk, 4, 1, 4)) for e, bk in ((2, 64), (4, 32))}
-# the target has warpgroup MMA (an H100: sm_90a; CUDADevice turns it off on other GPUs)
+# the target has warpgroup MMA (an H100: sm_90a; CUDABackend turns it off on other GPUs)
 WGMMA = os.environ.get("TINYJAX_CUDA_WGMMA", "1") != "0"
 WG_ALIGN = 1024
 

@@ -18,7 +18,7 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, join
                                              to_numpy, trace_open, type_str, typematch,
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
-from tinyjax.interpreters.partial_eval import partial_eval_rules
+from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 
 cond_p = Primitive("cond", multiple_results=True)
 
@@ -82,7 +82,7 @@ def _cond_jvp(primals, tangents, *, branches):
                          for p, d in zip(primals_out, out_nz)]
 
 
-ad.jvp_rules[cond_p] = _cond_jvp
+ad.primitive_jvps[cond_p] = _cond_jvp
 
 
 def _cond_partial_eval(trace, args, params):
@@ -136,7 +136,7 @@ def _cond_partial_eval(trace, args, params):
     return [next(uit) if u else next(kit) for u in out_uk]
 
 
-partial_eval_rules[cond_p] = _cond_partial_eval
+custom_partial_eval_rules[cond_p] = _cond_partial_eval
 
 
 def _cond_transpose(cts, index, *ops, branches):
@@ -158,7 +158,7 @@ def _cond_transpose(cts, index, *ops, branches):
     return [None] + [next(outs) if lin_ else None for lin_ in lin]
 
 
-ad.transpose_rules[cond_p] = _cond_transpose
+ad.primitive_transposes[cond_p] = _cond_transpose
 
 
 def _cond_batch(vals, dims, *, branches):
@@ -195,7 +195,7 @@ def _cond_batch(vals, dims, *, branches):
     return outs, [0 if b else None for b in out_bat]
 
 
-batching.batch_rules[cond_p] = _cond_batch
+batching.primitive_batchers[cond_p] = _cond_batch
 
 
 def _cond_dce(eqn, used_outputs):

@@ -32,7 +32,7 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              to_numpy, trace_open, type_str, typematch,
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
-from tinyjax.interpreters.partial_eval import partial_eval_rules
+from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 
 while_p = Primitive("while", multiple_results=True)
 scan_p = Primitive("scan", multiple_results=True)
@@ -123,7 +123,7 @@ def _fresh(aval):
     return Var(aval)
 
 
-ad.jvp_rules[while_p] = _while_jvp
+ad.primitive_jvps[while_p] = _while_jvp
 
 
 def _while_partial_eval(trace, args, params):
@@ -158,14 +158,14 @@ def _while_partial_eval(trace, args, params):
     return [u_out if u else next(kit) for u, u_out in zip(carry_uk, uouts)]
 
 
-partial_eval_rules[while_p] = _while_partial_eval
+custom_partial_eval_rules[while_p] = _while_partial_eval
 
 
 def _while_transpose(cts, *args, **params):
     raise ValueError(_REVERSE_MODE_WHILE)
 
 
-ad.transpose_rules[while_p] = _while_transpose
+ad.primitive_transposes[while_p] = _while_transpose
 
 
 def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
@@ -212,7 +212,7 @@ def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncons
     return outs, [0 if b else None for b in carry_bat]
 
 
-batching.batch_rules[while_p] = _while_batch
+batching.primitive_batchers[while_p] = _while_batch
 
 
 # ===========================================================================
@@ -310,7 +310,7 @@ def _scan_jvp(primals, tangents, *, jaxpr, length, reverse, num_consts, num_carr
     return carry_out + ys, tans
 
 
-ad.jvp_rules[scan_p] = _scan_jvp
+ad.primitive_jvps[scan_p] = _scan_jvp
 
 
 def _scan_partial_eval(trace, args, params):
@@ -368,7 +368,7 @@ def _scan_partial_eval(trace, args, params):
     return [next(u_it) if u else next(k_it) for u in carry_uk + ys_uk]
 
 
-partial_eval_rules[scan_p] = _scan_partial_eval
+custom_partial_eval_rules[scan_p] = _scan_partial_eval
 
 
 def _scan_transpose(cts, *args, jaxpr, length, reverse, num_consts, num_carry, linear,
@@ -416,7 +416,7 @@ def _scan_transpose(cts, *args, jaxpr, length, reverse, num_consts, num_carry, l
             [next(x_it) if lin else None for lin in x_lin])
 
 
-ad.transpose_rules[scan_p] = _scan_transpose
+ad.primitive_transposes[scan_p] = _scan_transpose
 
 
 def _scan_batch(vals, dims, *, jaxpr, length, reverse, num_consts, num_carry, linear, unroll):
@@ -441,7 +441,7 @@ def _scan_batch(vals, dims, *, jaxpr, length, reverse, num_consts, num_carry, li
         [1 if b else None for b in out_bat[num_carry:]]
 
 
-batching.batch_rules[scan_p] = _scan_batch
+batching.primitive_batchers[scan_p] = _scan_batch
 
 
 def _scan_dce(eqn, used_outputs):
