@@ -44,7 +44,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import tinyjax  # noqa: E402
 import tinyjax.numpy as tnp  # noqa: E402
-from tinyjax.backends import HostBackend, get_backend, register_backend  # noqa: E402
+from tinyjax.backends import get_backend, register_backend  # noqa: E402
+from tinyjax.backends.base import HostBackend  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
 from workloads import (_chain, _mlp_setup, _mlp_step_fn, _sgd, attention_loss_fn,  # noqa: E402
                        attention_setup, cnn_loss_fn, cnn_setup, per_example_loss_fn,

@@ -880,6 +880,6 @@ class CStyleLanguage:
         return out
 
     def render_gemm(self, k: Kernel) -> list[str]:
-        """A matmul-shaped reduction's loop nest: see :mod:`tinyjax.backends.c.gemm`."""
-        from tinyjax.backends.c.gemm import render_gemm
-        return render_gemm(self, k)
+        """A matmul-shaped reduction's loop nest, each language its own (C's:
+        :class:`tinyjax.backends.c.render.CLanguage`)."""
+        raise NotImplementedError(f"{type(self).__name__} renders no matmul-shaped kernels")

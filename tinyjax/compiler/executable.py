@@ -1,4 +1,5 @@
-"""``compile_jaxpr``: jaxpr -> low-level ops -> schedule -> device kernels -> Executable.
+"""The executable of a jaxpr without control flow: its scheduled kernels, compiled by a
+backend, run over planned buffers.
 
 The executable is a flat list of kernel launches over buffers planned at compile time:
 intermediates are allocated once and reused (a buffer whose last reader has run is handed
@@ -15,17 +16,16 @@ import time
 
 import numpy as np
 
-from tinyjax.backends import Backend
-from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-from tinyjax.compiler.schedule import Schedule, schedule
+from tinyjax.backends.base import Backend
+from tinyjax.compiler.schedule import Schedule
 
-__all__ = ["compile_jaxpr", "Executable"]
+__all__ = ["Executable"]
 
 
 _environ_data = getattr(os.environ, "_data", None)
 
 
-def _debug() -> int:
+def debug_level() -> int:
     if isinstance(_environ_data, dict) and b"DEBUG" not in _environ_data:
         return 0  # the common case, without encoding the key
     try:
@@ -132,7 +132,7 @@ class Executable:
         alloc = self._alloc
         for b, shape, dt in self._out_allocs:
             bufs[b] = alloc(shape, dt)
-        if self._timed and _debug() >= 2:
+        if self._timed and debug_level() >= 2:
             self._run_timed(bufs)
         elif self._run is not None:
             self._run(bufs)
@@ -201,43 +201,3 @@ def _neg_strided(base, shape, strides, offset):
         idx = idx + r.reshape([-1 if j == ax else 1 for j in range(len(shape))])
     del out
     return base[idx]
-
-
-def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
-    """Compile a ClosedJaxpr for ``device`` ('cpu' or 'interp').
-
-    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
-    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
-    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
-    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
-    eagerly)."""
-    from tinyjax.backends import get_backend
-    from tinyjax.compiler.program import build_program, needs_program
-    backend = get_backend(device)
-    jaxpr = closed_jaxpr.jaxpr
-    dbg = _debug()
-    if needs_program(jaxpr):
-        prog, kernels = build_program(closed_jaxpr, backend)
-        if dbg >= 3:
-            for k in kernels:
-                print(k.dump())
-        if dbg >= 4:
-            print(prog.source())
-        if dbg >= 1:
-            print(f"*** compiled {len(kernels)} kernel(s) for {device} in "
-                  f"{len(prog.steps)} steps (loop bodies counted once)")
-            for line in prog.describe("    "):
-                print(line)
-        return prog
-    leaves, outs = lower_jaxpr(jaxpr)
-    sched = schedule(leaves, outs)
-    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    if dbg >= 3:
-        for k in sched.kernels:
-            print(k.dump())
-    source, fns = backend.compile(sched.kernels)
-    if dbg >= 4:
-        print(source)
-    if dbg >= 1:
-        print(f"*** compiled {len(sched.kernels)} kernel(s) for {device}")
-    return Executable(sched, consts, backend, source, fns)

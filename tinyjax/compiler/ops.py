@@ -28,7 +28,7 @@ Every node records the source line (``source_info``) of the jaxpr equation that 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -85,6 +85,19 @@ ALU: dict[str, Alu] = {
     "where": Alu(3, primitive=False),
 }
 COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+
+# The reference (numpy) semantics of ops, for the interpreter backend, registered by the
+# lowering rules that emit them: an ALU op named after a lax primitive means that primitive's
+# implementation, ``"CAST"`` convert_element_type's (``impl(x, new_dtype=...)``), and
+# ``"SORTPERM"`` is ``impl(keys, axis, descending) -> permutation``.
+reference_impls: dict[str, Callable] = {}
+
+
+def register_reference_impl(op: str, impl: Callable) -> None:
+    """Give ``op`` (an ALU op's name, ``"CAST"`` or ``"SORTPERM"``) its numpy semantics."""
+    reference_impls[op] = impl
+
+
 REDUCE_OPS = ("sum", "prod", "max", "min", "and", "or", "xor")
 
 

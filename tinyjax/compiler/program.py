@@ -1,4 +1,5 @@
-"""Programs with control flow: loops stay loops.
+"""``compile_jaxpr``: a jaxpr compiled for a backend -- one executable, or a program of steps
+where it has control flow (loops stay loops).
 
 A jaxpr without control flow compiles to one :class:`~tinyjax.compiler.executable.Executable`
 (a list of kernel launches over planned buffers).  One with ``cond``/``while``/``scan``
@@ -26,11 +27,15 @@ from typing import Sequence
 
 import numpy as np
 
+from tinyjax.backends.base import Backend
+from tinyjax.compiler.executable import Executable, debug_level
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import inlined_calls
+from tinyjax.compiler.schedule import schedule
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "needs_program", "build_program", "Program"]
+__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program"]
 
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
@@ -232,8 +237,7 @@ class Program:
             raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
                             f"arguments, got {len(flat_args)}")
         env: list = args + [None] * (self.n_slots - len(args))
-        from tinyjax.compiler.executable import _debug
-        if _debug() >= 2 and self.name != "body":
+        if debug_level() >= 2 and self.name != "body":
             return self._run_timed(env)
         for st in self.steps:
             st.run(env)
@@ -279,8 +283,6 @@ class _ProgramBuilder:
         self.const = np.asarray if backend.host else backend.asbuffer
 
     def unit(self, jaxpr: Jaxpr) -> _Unit:
-        from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-        from tinyjax.compiler.schedule import schedule
         leaves, outs = lower_jaxpr(jaxpr)
         u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
                   f"unit{len(self.units)}")
@@ -397,7 +399,6 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
 
     Returns (program, every kernel in launch-list order)."""
-    from tinyjax.compiler.executable import Executable
     jaxpr = closed_jaxpr.jaxpr
     b = _ProgramBuilder(backend)
     consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
@@ -415,3 +416,41 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
         i += n
     prog.source_text = source
     return prog, kernels
+
+
+def compile_jaxpr(closed_jaxpr, backend: Backend):
+    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
+    device's).
+
+    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
+    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
+    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
+    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
+    eagerly)."""
+    jaxpr = closed_jaxpr.jaxpr
+    dbg = debug_level()
+    if needs_program(jaxpr):
+        prog, kernels = build_program(closed_jaxpr, backend)
+        if dbg >= 3:
+            for k in kernels:
+                print(k.dump())
+        if dbg >= 4:
+            print(prog.source())
+        if dbg >= 1:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
+                  f"{len(prog.steps)} steps (loop bodies counted once)")
+            for line in prog.describe("    "):
+                print(line)
+        return prog
+    leaves, outs = lower_jaxpr(jaxpr)
+    sched = schedule(leaves, outs)
+    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
+    if dbg >= 3:
+        for k in sched.kernels:
+            print(k.dump())
+    source, fns = backend.compile(sched.kernels)
+    if dbg >= 4:
+        print(source)
+    if dbg >= 1:
+        print(f"*** compiled {len(sched.kernels)} kernel(s) for {backend.name}")
+    return Executable(sched, consts, backend, source, fns)

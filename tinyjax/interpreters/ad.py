@@ -21,6 +21,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
+from tinyjax.interpreters import lax_ops
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 
 primitive_jvps: dict[Primitive, Callable] = {}
@@ -62,8 +63,7 @@ class Zero:
 def zeros_like_aval(aval: ShapedArray) -> Any:
     if aval.dtype == dtypes.float0:
         return np.zeros(aval.shape, dtypes.float0)
-    from tinyjax import lax
-    return lax.full(aval.shape, 0, aval.dtype)
+    return lax_ops.full(aval.shape, 0, aval.dtype)
 
 
 def instantiate_zeros(t: Any) -> Any:
@@ -78,8 +78,7 @@ def add_tangents(x: Any, y: Any) -> Any:
         return x
     if get_aval(x).dtype == dtypes.float0:
         return x
-    from tinyjax import lax
-    return lax.add(x, y)
+    return lax_ops.add(x, y)
 
 
 def is_float0(x: Any) -> bool:
@@ -166,7 +165,6 @@ class JVPTrace(Trace):
                             "function.")
         with set_current_trace(self.parent):
             res, primals_out = fwd(*primals)
-            from tinyjax.custom_derivatives import custom_lin
             tangents_out = custom_lin(res, tangents, bwd=bwd, out_avals=[
                 tangent_aval(get_aval(p)) for p in primals_out], symbolic_zeros=symbolic_zeros)
         return [self.wrap(p, t) for p, t in zip(primals_out, tangents_out)]
@@ -223,8 +221,7 @@ def _to_shape(t: Any, out: Any) -> Any:
     shape = get_aval(out).shape
     if get_aval(t).shape == shape:
         return t
-    from tinyjax import lax
-    return lax.broadcast_in_dim(t, shape, ())
+    return lax_ops.broadcast_in_dim(t, shape, ())
 
 
 def defjvp_zero(primitive: Primitive) -> None:
@@ -338,3 +335,38 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
             write_ct(v, ct_in)
     return [ct_env.pop(v, Zero(tangent_aval(v.aval))) if v in linear else None
             for v in jaxpr.invars]
+
+
+# ---------------------------------------------------------------------------
+# custom_lin: the backward rule of a custom_vjp inside a linear program
+# ---------------------------------------------------------------------------
+
+custom_lin_p = Primitive("custom_lin", multiple_results=True)
+
+
+def _custom_lin_impl(*args, num_res, bwd, out_avals, symbolic_zeros):
+    raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
+
+
+custom_lin_p.def_impl(_custom_lin_impl)
+custom_lin_p.def_abstract_eval(lambda *args, num_res, bwd, out_avals, symbolic_zeros:
+                               list(out_avals))
+
+
+def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
+    res = list(args[:num_res])
+    if not symbolic_zeros:
+        cts = [instantiate_zeros(ct) for ct in cts]
+    grads = bwd(res, cts)
+    return [None] * num_res + grads
+
+
+primitive_transposes[custom_lin_p] = _custom_lin_transpose
+
+
+def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,
+               out_avals: Sequence[ShapedArray], symbolic_zeros: bool) -> list[Any]:
+    """Record the linear map whose transpose is ``bwd`` (called by the JVP trace)."""
+    tangents = [instantiate_zeros(t) for t in tangents]
+    return custom_lin_p.bind(*res, *tangents, num_res=len(res), bwd=bwd,
+                             out_avals=tuple(out_avals), symbolic_zeros=symbolic_zeros)

@@ -16,7 +16,7 @@ from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax import _special_np
 from tinyjax.lax._helpers import as_operand, aval_str
-from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
 __all__ = [
@@ -727,8 +727,7 @@ def stop_gradient(x):
 
 
 def full_like_aval(aval: ShapedArray, value) -> Any:
-    from tinyjax.lax.shape import full
-    return full(aval.shape, value, aval.dtype)
+    return lax_ops.full(aval.shape, value, aval.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -822,8 +821,7 @@ def unbroadcast(aval: ShapedArray, ct: Any) -> Any:
     """Sum a cotangent down to a scalar operand's shape (rank-0 operands broadcast)."""
     if type(ct) is Zero or get_aval(ct).shape == aval.shape:
         return ct
-    from tinyjax.lax.reductions import reduce_sum
-    return reduce_sum(ct, tuple(range(get_aval(ct).ndim)))
+    return lax_ops.reduce_sum(ct, tuple(range(get_aval(ct).ndim)))
 
 
 def _add_transpose(ct, x, y):
@@ -935,8 +933,7 @@ def _clamp_jvp(primals, tangents):
     shape = get_aval(x).shape
 
     def bcast(v):
-        from tinyjax.lax.shape import broadcast_in_dim
-        return v if get_aval(v).shape == shape else broadcast_in_dim(v, shape, ())
+        return v if get_aval(v).shape == shape else lax_ops.broadcast_in_dim(v, shape, ())
     zeros = _zeros_like(x)
     if type(t_x) is not Zero:
         inside = bitwise_and(ge(x, bcast(lo)), le(x, bcast(hi)))
@@ -986,8 +983,7 @@ def _select_n_batch(vals, dims):
                                         for c, d in zip(cases, case_dims)]), 0
     cases = [batching.moveaxis(c, d, 0, size) for c, d in zip(cases, case_dims)]
     if not get_aval(which).shape:  # batched scalar predicate: broadcast it
-        from tinyjax.lax.shape import broadcast_in_dim
-        which = broadcast_in_dim(which, get_aval(cases[0]).shape, (0,))
+        which = lax_ops.broadcast_in_dim(which, get_aval(cases[0]).shape, (0,))
     else:
         which = batching.moveaxis(which, w_dim, 0, size)
     return select_n_p.bind(which, *cases), 0
@@ -1006,8 +1002,7 @@ def _clamp_batch(vals, dims):
         if d is None and not get_aval(b).shape:
             out_bounds.append(b)
         elif d is not None and get_aval(b).ndim == 1:  # batched scalar bound
-            from tinyjax.lax.shape import broadcast_in_dim
-            out_bounds.append(broadcast_in_dim(b, shape, (0,)))
+            out_bounds.append(lax_ops.broadcast_in_dim(b, shape, (0,)))
         else:
             out_bounds.append(batching.moveaxis(b, d, 0, size))
     return clamp_p.bind(out_bounds[0], x, out_bounds[1]), 0

@@ -9,7 +9,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
-from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero
 
 __all__ = ["reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_and", "reduce_or",
@@ -212,10 +212,9 @@ def _reduce_prod_jvp(primals, tangents, *, axes, out_sharding=None):
 def _exclusive_products(xs):
     """``out[i] = prod_{j != i} xs[j]`` along axis 0: the product of the exclusive
     cumulative products from both sides (no division, so zeros are fine)."""
-    from tinyjax.lax.cumulative import cumprod, shift
     from tinyjax.lax.elementwise import mul
-    before = shift(cumprod(xs, axis=0), 1, 0, False, 1)
-    after = shift(cumprod(xs, axis=0, reverse=True), 1, 0, True, 1)
+    before = lax_ops.shift(lax_ops.cumprod(xs, axis=0), 1, 0, False, 1)
+    after = lax_ops.shift(lax_ops.cumprod(xs, axis=0, reverse=True), 1, 0, True, 1)
     return mul(before, after)
 
 

@@ -18,6 +18,8 @@ from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, instantiate_zeros, is_undefined_primal
+from tinyjax.lax.gather_scatter import (GatherDimensionNumbers, GatherScatterMode,
+                                        ScatterDimensionNumbers, gather, scatter)
 
 __all__ = [
     "slice_p", "pad_p", "concatenate_p", "rev_p", "squeeze_p", "split_p",
@@ -727,14 +729,13 @@ def _dynamic_slice_batch(vals, dims, *, slice_sizes):
         return dynamic_slice_p.bind(x, *indices[:xd], zero, *indices[xd:],
                                     slice_sizes=slice_sizes[:xd] + (size,)
                                     + slice_sizes[xd:]), xd
-    from tinyjax import lax
     x = batching.moveaxis(x, xd, 0, size)
     n = len(slice_sizes)
-    dnums = lax.GatherDimensionNumbers(offset_dims=tuple(range(1, n + 1)),
-                                       collapsed_slice_dims=(0,),
-                                       start_index_map=tuple(range(n + 1)))
-    out = lax.gather(x, _stacked_indices(indices, idims, size), dnums,
-                     slice_sizes=(1,) + tuple(slice_sizes), mode=lax.GatherScatterMode.CLIP)
+    dnums = GatherDimensionNumbers(offset_dims=tuple(range(1, n + 1)),
+                                   collapsed_slice_dims=(0,),
+                                   start_index_map=tuple(range(n + 1)))
+    out = gather(x, _stacked_indices(indices, idims, size), dnums,
+                 slice_sizes=(1,) + tuple(slice_sizes), mode=GatherScatterMode.CLIP)
     return out, 0
 
 
@@ -747,14 +748,12 @@ def _dus_batch(vals, dims):
     if all(d is None for d in idims):
         zero = _zero_scalar(_index_dtype(indices))
         return dynamic_update_slice_p.bind(x, update, zero, *indices), 0
-    from tinyjax import lax
     n = len(indices)
-    dnums = lax.ScatterDimensionNumbers(update_window_dims=tuple(range(1, n + 1)),
-                                        inserted_window_dims=(0,),
-                                        scatter_dims_to_operand_dims=tuple(range(n + 1)))
-    out = lax.scatter(x, _stacked_indices(indices, idims, size), update, dnums,
-                      indices_are_sorted=True, unique_indices=True,
-                      mode=lax.GatherScatterMode.CLIP)
+    dnums = ScatterDimensionNumbers(update_window_dims=tuple(range(1, n + 1)),
+                                    inserted_window_dims=(0,),
+                                    scatter_dims_to_operand_dims=tuple(range(n + 1)))
+    out = scatter(x, _stacked_indices(indices, idims, size), update, dnums,
+                  indices_are_sorted=True, unique_indices=True, mode=GatherScatterMode.CLIP)
     return out, 0
 
 

@@ -37,7 +37,7 @@ def _check_sortable(name: str, aval: ShapedArray, what: str) -> None:
 sort_p = Primitive("sort", multiple_results=True)
 
 
-def _lexsort_keys(x: np.ndarray) -> list[np.ndarray]:
+def lexsort_keys(x: np.ndarray) -> list[np.ndarray]:
     """Keys (least significant first) that order ``x`` as JAX's sort does: -0.0 equals
     0.0, and every NaN sorts after +inf, all NaNs equal (stable among themselves)."""
     if dtypes.is_float(x.dtype):
@@ -53,7 +53,7 @@ def _sort_impl(*operands, dimension, is_stable, num_keys):
                         dimension=dimension, is_stable=is_stable, num_keys=num_keys)
     keys: list[np.ndarray] = []
     for k in reversed(operands[:num_keys]):
-        keys.extend(_lexsort_keys(k))
+        keys.extend(lexsort_keys(k))
     perm = np.lexsort(keys, axis=dimension) if operands[0].size else \
         np.zeros(operands[0].shape, np.intp)
     return [np.take_along_axis(x, perm, axis=dimension) for x in operands]
@@ -178,7 +178,7 @@ batching.primitive_batchers[sort_p] = _sort_batch
 top_k_p = Primitive("top_k", multiple_results=True)
 
 
-def _descending_key(x: np.ndarray) -> np.ndarray:
+def descending_key(x: np.ndarray) -> np.ndarray:
     """Integers whose ascending order is ``x``'s descending IEEE total order (as XLA's
     TopK: NaN first, then +inf, …, +0.0 before -0.0, …, -inf, -NaN last)."""
     if x.dtype == np.bool_:
@@ -193,7 +193,7 @@ def _descending_key(x: np.ndarray) -> np.ndarray:
 @top_k_p.def_impl
 def _top_k_impl(x, *, k):
     _top_k_abstract_eval(ShapedArray(x.shape, x.dtype), k=k)
-    idx = np.argsort(_descending_key(x), axis=-1, kind="stable")[..., :k]
+    idx = np.argsort(descending_key(x), axis=-1, kind="stable")[..., :k]
     return [np.take_along_axis(x, idx, axis=-1), idx.astype(np.int32)]
 
 

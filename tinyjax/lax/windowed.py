@@ -17,6 +17,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.lax import elementwise as lax_elementwise
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.convolution import padtype_to_pads, pad_dilate_np, windows_np
 from tinyjax.interpreters import ad, batching
@@ -280,16 +281,21 @@ def _geometry(shape: Sequence[int], window_dimensions, window_strides, padding,
                 padding=padding, base_dilation=base_dilation, window_dilation=window_dilation)
 
 
+# The computations reduce_window knows, with the reduction each stands for: lax's functions
+# and primitives; tinyjax.numpy registers its ufuncs when it is imported.
+_MONOIDS: list[tuple[Any, str]] = [(lax_elementwise.add, "sum"), (lax_elementwise.add_p, "sum"),
+                                   (lax_elementwise.max, "max"), (lax_elementwise.max_p, "max"),
+                                   (lax_elementwise.min, "min"), (lax_elementwise.min_p, "min")]
+
+
+def register_monoid(computation: Any, kind: str) -> None:
+    """Let ``reduce_window`` take ``computation`` as the reduction ``kind`` ('sum', 'max',
+    'min')."""
+    _MONOIDS.append((computation, kind))
+
+
 def _monoid(computation) -> str | None:
-    from tinyjax import lax
-    from tinyjax import numpy as jnp
-    table = {"sum": (lax.add, lax.add_p, getattr(jnp, "add", None)),
-             "max": (lax.max, lax.max_p, getattr(jnp, "maximum", None)),
-             "min": (lax.min, lax.min_p, getattr(jnp, "minimum", None))}
-    for kind, fns in table.items():
-        if any(computation is f for f in fns if f is not None):
-            return kind
-    return None
+    return next((kind for fn, kind in _MONOIDS if computation is fn), None)
 
 
 def reduce_window(operand, init_value, computation: Callable, window_dimensions: Sequence[int],

@@ -12,10 +12,11 @@ import subprocess
 import tempfile
 from functools import lru_cache
 
-from tinyjax.backends import HostBackend
+from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
                                          translation_units)
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
+from tinyjax.backends.c.render import CLanguage
+from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.compiler.kernel import Kernel
 
 __all__ = ["CBackend", "runtime"]
@@ -97,7 +98,7 @@ class CBackend(HostBackend):
     """The ``cpu`` device's backend: C kernels on numpy buffers."""
 
     name = "cpu"
-    language = CStyleLanguage()
+    language = CLanguage()
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])

@@ -57,6 +57,7 @@ from typing import Optional
 import numpy as np
 
 from tinyjax.compiler.shape import symbolic
+from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.shape.symbolic import Node
 
@@ -261,8 +262,7 @@ def _unit_along_rows(k: Kernel, uops, row_axis: int, k_axis: int) -> bool:
 
 def _index_type(k: Kernel, M: int, N: int, K: int, outer: int) -> str:
     """``int`` when every address and mask of the kernel, the flattened M, N, K and the
-    outputs fit in 31 bits (see :func:`~tinyjax.backends.cuda.render.fits_int32`)."""
-    from tinyjax.backends.cuda.render import fits_int32
+    outputs fit in 31 bits (see :func:`~tinyjax.backends.cuda.launch.fits_int32`)."""
     return "int" if fits_int32(k, max(M, N, K) + 256, M * N * outer) else "long"
 
 
@@ -654,7 +654,6 @@ def gemm_launches(k: Kernel) -> list:
 def gemm_launch_dims(k: Kernel):
     """The LaunchDims of :func:`render_gemm`'s function ``k.name``: a block per tile (x),
     per outer index (y) and per K chunk (z)."""
-    from tinyjax.backends.cuda.render import LaunchDims
     p = _plan(k)
     tm, tn = p.tiles
     return LaunchDims((tm * tn, p.outer, p.splits), (p.threads, 1, 1), p.shared_bytes)

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinyjax.compiler import ops
 from tinyjax.compiler.lower.registry import check_dtype, register_lowering
-from tinyjax.compiler.ops import ALU
+from tinyjax.compiler.ops import ALU, register_reference_impl
 from tinyjax.core import Primitive
 from tinyjax.lax import elementwise as lax_elementwise
 from tinyjax.lax.elementwise import (bitcast_convert_type_p, clamp_p, convert_element_type_p,
@@ -26,6 +26,8 @@ _PRIMITIVES = {p.name: p for p in vars(lax_elementwise).values() if isinstance(p
 for _name, _alu in ALU.items():
     if _alu.primitive:
         register_lowering(_PRIMITIVES[_name], _elementwise(_name))
+        register_reference_impl(_name, _PRIMITIVES[_name].impl)
+register_reference_impl("CAST", convert_element_type_p.impl)
 
 
 def _square(avals_in, avals_out, x):

@@ -7,8 +7,8 @@ import numpy as np
 from tinyjax.compiler import ops
 from tinyjax.compiler.lower.registry import register_lowering
 from tinyjax.compiler.lower.slicing import c_strides, iota_along
-from tinyjax.compiler.ops import LazyOp
-from tinyjax.lax.sorting import sort_p, top_k_p
+from tinyjax.compiler.ops import LazyOp, register_reference_impl
+from tinyjax.lax.sorting import descending_key, lexsort_keys, sort_p, top_k_p
 
 
 def take_along(x: LazyOp, perm: LazyOp, axis: int) -> LazyOp:
@@ -45,3 +45,17 @@ def _top_k(avals_in, avals_out, x, *, k):
 
 
 register_lowering(top_k_p, _top_k)
+
+
+def _sortperm_reference(keys: list[np.ndarray], axis: int, descending: bool) -> np.ndarray:
+    """SORTPERM's semantics: the stable permutation sorting every row along ``axis``
+    (lexicographic over ``keys``; descending: XLA's TopK order), as sort and top_k order."""
+    if descending:
+        return np.argsort(descending_key(keys[0]), axis=axis, kind="stable")
+    lex: list = []
+    for x in reversed(keys):
+        lex.extend(lexsort_keys(x))
+    return np.lexsort(lex, axis=axis)
+
+
+register_reference_impl("SORTPERM", _sortperm_reference)
