@@ -18,6 +18,7 @@ from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compile
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_flag
 
 __all__ = ["CBackend", "runtime"]
 
@@ -57,7 +58,7 @@ int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *
 @lru_cache(maxsize=None)
 def runtime():
     """The program launcher (``tj_exec``), or None where it cannot be built."""
-    if os.environ.get("TINYJAX_NO_RUNTIME"):
+    if env_flag("TINYJAX_NO_RUNTIME"):
         return None
     try:
         import sysconfig
