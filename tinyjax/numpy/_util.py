@@ -101,3 +101,11 @@ def full_like_value(x: Any, value: Any, dtype: Any = None) -> Any:
     """An array of ``x``'s shape filled with ``value`` (``x``'s dtype unless given)."""
     aval = get_aval(x)
     return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+
+
+def select_broadcast(pred: Any, on_true: Any, on_false: Any) -> Any:
+    """``lax.select`` whose operands may differ in shape by numpy's broadcasting (a
+    Python-scalar operand of an elementwise function stays rank 0 until here)."""
+    ops = (pred, on_true, on_false)
+    shape = broadcast_shapes(*(get_aval(o).shape for o in ops))
+    return lax.select(*(broadcast_to_shape(o, shape) for o in ops))
