@@ -24,6 +24,8 @@ __all__ = [
     "abs",
     "absolute",
     "add",
+    "acos",
+    "acosh",
     "arccos",
     "arccosh",
     "arcsin",
@@ -32,6 +34,12 @@ __all__ = [
     "arctan2",
     "arctanh",
     "around",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "bitwise_count",
     "bitwise_and",
     "bitwise_invert",
     "bitwise_left_shift",
@@ -54,6 +62,7 @@ __all__ = [
     "exp",
     "exp2",
     "expm1",
+    "fabs",
     "fix",
     "float_power",
     "floor",
@@ -113,6 +122,7 @@ __all__ = [
     "sin",
     "sinc",
     "sinh",
+    "spacing",
     "sqrt",
     "square",
     "subtract",
@@ -797,3 +807,46 @@ def frexp(x: Any, /) -> tuple[Any, Any]:
     special = lax.bitwise_or(lax.bitwise_not(isfinite(x)), lax.eq(x, _full(x, 0)))
     exp = select_broadcast(special, _full(exp, 0), exp)
     return select_broadcast(special, x, mant), lax.convert_element_type(exp, np.int32)
+
+
+# ---------------------------------------------------------------------------
+# The array API's names and numpy's float-only and bit-level extras
+# ---------------------------------------------------------------------------
+
+acos, acosh, asin, asinh = arccos, arccosh, arcsin, arcsinh
+atan, atanh, atan2 = arctan, arctanh, arctan2
+
+
+def fabs(x: Any, /) -> Any:
+    """Elementwise absolute value as a float (integers are converted first)."""
+    (x,) = promote_args_inexact("fabs", x)
+    if dtypes.is_complex(get_aval(x).dtype):
+        raise TypeError("ufunc 'fabs' does not support complex dtypes")
+    return lax.abs(x)
+
+
+def spacing(x: Any, /) -> Any:
+    """The distance from ``x`` to the next representable value away from zero
+    (towards +inf for float16, as numpy)."""
+    (x,) = promote_args_inexact("spacing", x)
+    dt = get_aval(x).dtype
+    if dtypes.is_complex(dt):
+        raise ValueError("jnp.spacing is not defined for complex inputs.")
+    inf = _full(x, np.inf)
+    if dt == np.float16:
+        return lax.sub(lax.nextafter(x, inf), x)
+    result = lax.sub(lax.nextafter(x, copysign(inf, x)), x)
+    tiny = copysign(_full(x, dtypes.finfo(dt).smallest_subnormal), x)
+    return select_broadcast(lax.eq(result, _full(result, 0)), tiny, result)
+
+
+def bitwise_count(x: Any, /) -> Any:
+    """The number of 1 bits in ``|x|`` (uint8)."""
+    check_arraylike("bitwise_count", x)
+    (x,) = promote_dtypes(x)
+    dt = get_aval(x).dtype
+    if not (dtypes.is_int(dt) or dt == np.bool_):
+        raise TypeError(f"bitwise_count requires integer or boolean arguments, got {dt.name}.")
+    if dt == np.bool_:
+        return lax.convert_element_type(x, np.uint8)
+    return lax.convert_element_type(lax.population_count(absolute(x)), np.uint8)

@@ -74,6 +74,17 @@ def promote_args(fun_name: str, *args: Any) -> list[Any]:
     return [o if not get_aval(o).shape else broadcast_to_shape(o, shape) for o in ops]
 
 
+def promote_dtypes_inexact(*args: Any) -> list[Any]:
+    """Like :func:`promote_dtypes`, but integer and bool results become float (no
+    broadcasting)."""
+    ops = promote_dtypes(*args)
+    aval = get_aval(ops[0]) if ops else None
+    if aval is not None and not dtypes.is_inexact(aval.dtype):
+        dt = dtypes.default_float_dtype()
+        ops = [_convert_weak(o, dt, get_aval(o).weak_type) for o in ops]
+    return ops
+
+
 def promote_args_inexact(fun_name: str, *args: Any) -> list[Any]:
     """Like :func:`promote_args`, but integer and bool results become float."""
     ops = promote_args(fun_name, *args)
