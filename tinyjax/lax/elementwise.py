@@ -259,11 +259,10 @@ def binop(name: str, np_fn: Callable, accepted=_NUMBER, out_dtype: Any = None,
             raise TypeError(f"{name} got incompatible shapes for broadcasting: "
                             f"{x.shape}, {y.shape}.")
         dt = x.dtype if out_dtype is None else np.dtype(out_dtype)
-        return ShapedArray(x.shape or y.shape, dt,
-                           out_dtype is None and x.weak_type and y.weak_type)
+        # comparisons of weak operands give a weak bool, as in JAX
+        return ShapedArray(x.shape or y.shape, dt, x.weak_type and y.weak_type)
     prim.def_abstract_eval(abstract_eval)
-    if out_dtype is None:
-        prim.weak_type_rule = _all_weak
+    prim.weak_type_rule = _all_weak
     batching.defbroadcasting(prim)
     return prim
 

@@ -27,6 +27,8 @@ from tinyjax.numpy._vectorize import vectorize  # noqa: F401
 from tinyjax.numpy._ufunc_api import *  # noqa: F401,F403
 from tinyjax.numpy._setops import *  # noqa: F401,F403
 from tinyjax.numpy._polynomial import *  # noqa: F401,F403
+from tinyjax.numpy._index_tricks import *  # noqa: F401,F403
+from tinyjax.numpy._manipulation import *  # noqa: F401,F403
 from tinyjax.numpy import _array_methods
 
 pi = _np.pi

@@ -16,9 +16,10 @@ from tinyjax import core, dtypes, lax
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
+from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.windowed import register_monoid
 from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_inexact,
-                                 promote_dtypes, select_broadcast)
+                                 promote_args_numeric, promote_dtypes, select_broadcast)
 
 __all__ = [
     "abs",
@@ -175,7 +176,7 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                     else:
                         v2 = dtypes.python_scalar_array(x2, dt)
                     out = np_fn(v1, v2)
-                    return wrap_eager(out, weak and not bool_out)
+                    return wrap_eager(out, weak)
         ops = (promote_args_inexact if inexact else promote_args)(name, x1, x2)
         dt = get_aval(ops[0]).dtype
         check_kind(dt)
@@ -226,17 +227,17 @@ nextafter = _binary_ufunc("nextafter", ew.nextafter_p, inexact=True)
 
 def logical_and(x1: Any, x2: Any, /) -> Any:
     """Elementwise truth-value AND."""
-    return lax.bitwise_and(*promote_args("logical_and", _as_bool(x1), _as_bool(x2)))
+    return lax.bitwise_and(*map(_as_bool, promote_args("logical_and", x1, x2)))
 
 
 def logical_or(x1: Any, x2: Any, /) -> Any:
     """Elementwise truth-value OR."""
-    return lax.bitwise_or(*promote_args("logical_or", _as_bool(x1), _as_bool(x2)))
+    return lax.bitwise_or(*map(_as_bool, promote_args("logical_or", x1, x2)))
 
 
 def logical_xor(x1: Any, x2: Any, /) -> Any:
     """Elementwise truth-value XOR."""
-    return lax.bitwise_xor(*promote_args("logical_xor", _as_bool(x1), _as_bool(x2)))
+    return lax.bitwise_xor(*map(_as_bool, promote_args("logical_xor", x1, x2)))
 
 
 def logical_not(x: Any, /) -> Any:
@@ -249,7 +250,7 @@ def _as_bool(x: Any) -> Any:
     (x,) = promote_dtypes(x)
     if get_aval(x).dtype == np.bool_:
         return x
-    return lax.ne(x, lax.full_like_aval(get_aval(x), 0))
+    return lax.ne(x, _full(x, 0))
 
 
 def negative(x: Any, /) -> Any:
@@ -323,13 +324,13 @@ arctanh = _unary_ufunc("arctanh", lax.atanh)
 def log2(x: Any, /) -> Any:
     """Elementwise base-2 logarithm."""
     (x,) = promote_args_inexact("log2", x)
-    return lax.div(lax.log(x), lax.full_like_aval(get_aval(x), math.log(2)))
+    return lax.div(lax.log(x), _full(x, math.log(2)))
 
 
 def log10(x: Any, /) -> Any:
     """Elementwise base-10 logarithm."""
     (x,) = promote_args_inexact("log10", x)
-    return lax.div(lax.log(x), lax.full_like_aval(get_aval(x), math.log(10)))
+    return lax.div(lax.log(x), _full(x, math.log(10)))
 
 
 def square(x: Any, /) -> Any:
@@ -344,7 +345,7 @@ def square(x: Any, /) -> Any:
 def reciprocal(x: Any, /) -> Any:
     """Elementwise ``1 / x``."""
     (x,) = promote_args_inexact("reciprocal", x)
-    return lax.div(lax.full_like_aval(get_aval(x), 1), x)
+    return lax.div(_full(x, 1), x)
 
 
 def _float_only_rounding(name: str, lax_fn: Callable) -> Callable:
@@ -362,7 +363,7 @@ def _float_only_rounding(name: str, lax_fn: Callable) -> Callable:
 floor = _float_only_rounding("floor", lax.floor)
 ceil = _float_only_rounding("ceil", lax.ceil)
 trunc = _float_only_rounding("trunc", lambda x: select_broadcast(
-    lax.lt(x, lax.full_like_aval(get_aval(x), 0)), lax.ceil(x), lax.floor(x)))
+    lax.lt(x, _full(x, 0)), lax.ceil(x), lax.floor(x)))
 rint = _float_only_rounding("rint", lambda x: lax.round(
     x, lax.RoundingMethod.TO_NEAREST_EVEN))
 fix = trunc
@@ -376,12 +377,12 @@ def round(a: Any, decimals: int = 0, out: None = None) -> Any:  # noqa: A001
     if not dtypes.is_float(dt):
         if decimals >= 0:
             return a
-        factor = lax.full_like_aval(get_aval(a), 10 ** (-decimals))
+        factor = _full(a, 10 ** (-decimals))
         return lax.mul(floor_divide(add(a, lax.div(factor, lax.full_like_aval(
             get_aval(a), 2))), factor), factor)
     if decimals == 0:
         return lax.round(a, lax.RoundingMethod.TO_NEAREST_EVEN)
-    factor = lax.full_like_aval(get_aval(a), 10.0 ** decimals)
+    factor = _full(a, 10.0 ** decimals)
     return lax.div(lax.round(lax.mul(a, factor), lax.RoundingMethod.TO_NEAREST_EVEN), factor)
 
 
@@ -391,10 +392,8 @@ around = round
 def floor_divide(x1: Any, x2: Any, /) -> Any:
     """Elementwise floor of ``x1 / x2`` (integer division by zero gives JAX's values:
     lax.div's -1, one less where the signs differ)."""
-    x1, x2 = promote_args("floor_divide", x1, x2)
+    x1, x2 = promote_args_numeric("floor_divide", x1, x2)
     dt = get_aval(x1).dtype
-    if dt == np.bool_:
-        raise TypeError("floor_divide does not accept boolean arguments")
     if dtypes.is_unsigned(dt):
         return lax.div(x1, x2)
     if dtypes.is_int(dt):
@@ -418,10 +417,8 @@ def _float_divmod(x1: Any, x2: Any) -> tuple[Any, Any]:
 def remainder(x1: Any, x2: Any, /) -> Any:
     """Elementwise remainder with the sign of the divisor (numpy's ``mod``); an integer
     remainder by zero is 0, as in JAX."""
-    x1, x2 = promote_args("remainder", x1, x2)
+    x1, x2 = promote_args_numeric("remainder", x1, x2)
     dt = get_aval(x1).dtype
-    if dt == np.bool_:
-        raise TypeError("remainder does not accept boolean arguments")
     if dtypes.is_int(dt):
         x2 = select_broadcast(lax.eq(x2, _full(x2, 0)), _full(x2, 1), x2)
     r = lax.rem(x1, x2)
@@ -437,7 +434,7 @@ mod = remainder
 
 def fmod(x1: Any, x2: Any, /) -> Any:
     """Elementwise remainder with the sign of the dividend (C's ``fmod``)."""
-    return lax.rem(*promote_args("fmod", x1, x2))
+    return lax.rem(*promote_args_numeric("fmod", x1, x2))
 
 
 def divmod(x1: Any, x2: Any, /) -> tuple[Any, Any]:  # noqa: A001
@@ -448,30 +445,43 @@ def divmod(x1: Any, x2: Any, /) -> tuple[Any, Any]:  # noqa: A001
 def _int_power(x: Any, y: Any) -> Any:
     """Integer power by repeated squaring over the (at most 64) bits of ``y``."""
     dt = get_aval(x).dtype
-    one = lax.full_like_aval(get_aval(x), 1)
-    zero = lax.full_like_aval(get_aval(y), 0)
+    one = _full(x, 1, dt)        # strong: JAX's integer power has a strong result
+    zero = _full(y, 0)
     acc, base, e = one, x, y
     for _ in range(dt.itemsize * 8):
-        bit = lax.ne(lax.bitwise_and(e, lax.full_like_aval(get_aval(e), 1)), zero)
+        bit = lax.ne(lax.bitwise_and(e, _full(e, 1)), zero)
         acc = select_broadcast(bit, lax.mul(acc, base), acc)
         base = lax.mul(base, base)
-        e = lax.shift_right_logical(e, lax.full_like_aval(get_aval(e), 1))
-    return select_broadcast(lax.lt(y, zero), lax.full_like_aval(get_aval(x), 0), acc)
+        e = lax.shift_right_logical(e, _full(e, 1))
+    return select_broadcast(lax.lt(y, zero), _full(x, 0), acc)
+
+
+def _concrete_int(x: Any) -> int | None:
+    """``x`` as a Python int when it is a concrete integer scalar (not a tracer)."""
+    if isinstance(x, int):          # Python bools too (operator.index accepts them)
+        return int(x)
+    if type(x) is Array or isinstance(x, (np.ndarray, np.integer)):
+        value = np.asarray(x._value if type(x) is Array else x)
+        if value.ndim == 0 and dtypes.is_int(value.dtype):
+            return int(value)
+    return None
 
 
 def power(x1: Any, x2: Any, /) -> Any:
-    """Elementwise ``x1 ** x2``."""
+    """Elementwise ``x1 ** x2``: a concrete integer exponent is an ``integer_pow``
+    (exact for integers, differentiable at 0), integer bases use binary
+    exponentiation, otherwise ``lax.pow`` after promotion (JAX's cases)."""
     check_arraylike("power", x1, x2)
-    if isinstance(x2, int) and not isinstance(x2, bool) and not isinstance(x1, (int, float)):
+    exponent = _concrete_int(x2)
+    if exponent is not None:
         (x1,) = promote_dtypes(x1)
-        if dtypes.is_int(get_aval(x1).dtype) and x2 < 0:
+        if get_aval(x1).dtype == np.bool_:
+            x1 = lax.convert_element_type(x1, dtypes.default_int_dtype())
+        if dtypes.is_int(get_aval(x1).dtype) and exponent < 0:
             raise ValueError("Integers cannot be raised to negative integer powers.")
-        return lax.integer_pow(x1, x2)
-    x1, x2 = promote_args("power", x1, x2)
-    dt = get_aval(x1).dtype
-    if dtypes.is_int(dt) or dt == np.bool_:
-        if dt == np.bool_:
-            raise TypeError("power does not accept boolean arguments")
+        return lax.integer_pow(x1, exponent)
+    x1, x2 = promote_args_numeric("power", x1, x2)
+    if dtypes.is_int(get_aval(x1).dtype):
         return _int_power(x1, x2)
     return lax.pow(x1, x2)
 
@@ -480,21 +490,19 @@ pow = power  # noqa: A001
 
 
 def float_power(x1: Any, x2: Any, /) -> Any:
-    """``x1 ** x2`` computed in the widest float type enabled."""
-    x1, x2 = promote_args_inexact("float_power", x1, x2)
-    dt = dtypes.canonicalize_dtype(np.float64)
-    return lax.pow(lax.convert_element_type(x1, dt), lax.convert_element_type(x2, dt))
+    """``x1 ** x2`` after promotion to an inexact type."""
+    return lax.pow(*promote_args_inexact("float_power", x1, x2))
 
 
 def left_shift(x1: Any, x2: Any, /) -> Any:
     """Elementwise ``x1 << x2``."""
-    x1, x2 = promote_args("left_shift", x1, x2)
+    x1, x2 = promote_args_numeric("left_shift", x1, x2)
     return lax.shift_left(x1, x2)
 
 
 def right_shift(x1: Any, x2: Any, /) -> Any:
     """Elementwise ``x1 >> x2`` (arithmetic for signed, logical for unsigned)."""
-    x1, x2 = promote_args("right_shift", x1, x2)
+    x1, x2 = promote_args_numeric("right_shift", x1, x2)
     if dtypes.is_unsigned(get_aval(x1).dtype):
         return lax.shift_right_logical(x1, x2)
     return lax.shift_right_arithmetic(x1, x2)
@@ -510,8 +518,12 @@ bitwise_right_shift = right_shift
 
 
 def _full(x: Any, value: Any, dtype: Any = None) -> Any:
+    """An array of ``x``'s shape filled with ``value``: of ``x``'s dtype and weak type
+    (so constants in a composition keep a weakly typed result weak), or of ``dtype``."""
     aval = get_aval(x)
-    return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+    if dtype is not None:
+        return lax.full(aval.shape, value, dtype)
+    return lax.full(aval.shape, as_operand(value, aval.dtype, aval.weak_type))
 
 
 def _is_inexact(x: Any) -> bool:

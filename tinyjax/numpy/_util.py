@@ -74,6 +74,16 @@ def promote_args(fun_name: str, *args: Any) -> list[Any]:
     return [o if not get_aval(o).shape else broadcast_to_shape(o, shape) for o in ops]
 
 
+def promote_args_numeric(fun_name: str, *args: Any) -> list[Any]:
+    """Like :func:`promote_args`, but a bool result becomes the default integer type
+    (JAX's ``promote_args_numeric``: shifts, ``fmod``, ``floor_divide``, ``power``…)."""
+    ops = promote_args(fun_name, *args)
+    if ops and get_aval(ops[0]).dtype == np.bool_:
+        dt = dtypes.default_int_dtype()
+        ops = [_convert_weak(o, dt, False) for o in ops]
+    return ops
+
+
 def promote_dtypes_inexact(*args: Any) -> list[Any]:
     """Like :func:`promote_dtypes`, but integer and bool results become float (no
     broadcasting)."""
