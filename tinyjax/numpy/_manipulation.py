@@ -144,7 +144,7 @@ def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
     axis = _axis(axis, ndim, "rollaxis")
     if not -ndim <= start <= ndim:
         raise ValueError(f"rollaxis: start={start} must satisfy {-ndim} <= start <= {ndim}")
-    start = start % (ndim + 1) if start < 0 else start
+    start = start + ndim if start < 0 else start
     if axis < start:
         start -= 1
     return moveaxis(a, axis, start)

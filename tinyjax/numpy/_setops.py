@@ -85,6 +85,8 @@ def _compact(name: str, values: Any, keep: Any, size: int | None,
     inputs only) or exactly ``size``, padded with ``fill_value`` (default: the first
     kept value, the smallest for sorted ``values``).  Also returns the positions."""
     n = get_aval(values).shape[0]
+    if size is None and n == 0:
+        return values, lax.full((0,), 0, np.int32)
     if size is None:
         mask = np.asarray(concrete_value(keep, f"{name} (without size=)"))
         pos = asarray(np.flatnonzero(mask).astype(np.int32))
