@@ -6,9 +6,9 @@ for (array, Python scalar), (Python scalar, array), (1,1) x () and (3,1) x (1,4)
 
 The table ``data/binary_result_types.json`` holds facts measured from JAX 0.10.2 with x64
 off: a generator script (kept outside the repository) built each operand kind as below,
-called ``jax.eval_shape(lambda: jnp.<fn>(a, b))`` and recorded the result's dtype, ``*``
-for a weak type, or ``!<ExceptionType>``; rows are the pairs of ``kinds`` in row-major
-order."""
+called ``jax.eval_shape(lambda: jnp.<fn>(a, b))`` (eager calls gave the same table) and
+recorded the result's dtype, ``*`` for a weak type, or ``!<ExceptionType>``; rows are the
+pairs of ``kinds`` in row-major order."""
 import json
 import pathlib
 

@@ -10,7 +10,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import get_aval
 from tinyjax.numpy._creation import _placing, _shape_tuple, arange, asarray
-from tinyjax.transforms.vmap import vmap
+from tinyjax.api import vmap
 
 __all__ = ["load", "save", "savez", "frombuffer", "fromstring", "fromiter", "fromfile",
            "fromfunction", "from_dlpack", "array_repr", "array_str", "printoptions",

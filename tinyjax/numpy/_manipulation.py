@@ -24,7 +24,7 @@ from tinyjax.numpy._shape import (broadcast_arrays, concatenate, expand_dims, mo
 from tinyjax.numpy._sorting import nonzero
 from tinyjax.numpy._util import (broadcast_to_shape, check_arraylike, promote_dtypes,
                                  select_broadcast)
-from tinyjax.transforms.vmap import vmap
+from tinyjax.api import vmap
 
 __all__ = ["append", "insert", "delete", "resize", "rollaxis", "unstack", "block",
            "apply_along_axis", "apply_over_axes", "choose", "select", "piecewise",

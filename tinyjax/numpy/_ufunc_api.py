@@ -15,8 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.transforms.staging import eval_shape
-from tinyjax.transforms.vmap import vmap
+from tinyjax.api import eval_shape, vmap
 from tinyjax.core import get_aval
 from tinyjax.numpy import _reductions as red
 from tinyjax.numpy import _ufuncs as uf
