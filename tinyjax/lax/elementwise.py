@@ -52,6 +52,8 @@ __all__ = [
     "ceil_p",
     "clamp",
     "clamp_p",
+    "clz",
+    "clz_p",
     "convert_element_type",
     "convert_element_type_p",
     "cos",
@@ -105,6 +107,8 @@ __all__ = [
     "min_p",
     "mul",
     "mul_p",
+    "mulhi",
+    "mulhi_p",
     "ne",
     "ne_p",
     "neg",
@@ -380,6 +384,39 @@ min_p = binop("min", np.minimum, _ANY)
 pow_p = binop("pow", _pow, _FLOAT, upcast=True)
 atan2_p = binop("atan2", np.arctan2, _FLOAT, upcast=True)
 nextafter_p = binop("nextafter", np.nextafter, _FLOAT)
+
+
+def _uint_view(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x).view(f"uint{x.dtype.itemsize * 8}")
+
+
+def _clz_impl(x):
+    """Leading zero bits of each integer's two's-complement representation."""
+    bits = x.dtype.itemsize * 8
+    rest = _uint_view(x).astype(np.uint64)
+    length = np.zeros(rest.shape, np.int64)
+    for step in (32, 16, 8, 4, 2, 1):          # binary search for the highest set bit
+        high = rest >= np.uint64(1 << step)
+        length += np.where(high, step, 0)
+        rest = np.where(high, rest >> np.uint64(step), rest)
+    length += rest > 0
+    return (bits - length).astype(x.dtype)
+
+
+def _mulhi_impl(x, y):
+    """The high half of the double-width product (signed or unsigned as the operands)."""
+    bits = x.dtype.itemsize * 8
+    if bits <= 32:
+        wide = np.int64 if dtypes.is_signed(x.dtype) else np.uint64
+        prod = x.astype(wide) * y.astype(wide)
+        return (prod >> wide(bits)).astype(x.dtype)
+    prod = (np.asarray(x, object) * np.asarray(y, object)) >> bits
+    return np.asarray(prod, object).astype(np.int64 if dtypes.is_signed(x.dtype)
+                                           else np.uint64).astype(x.dtype)
+
+
+clz_p = unop("clz", _clz_impl, _INT, upcast=False)
+mulhi_p = binop("mulhi", _mulhi_impl, _INT)
 and_p = binop("and", np.bitwise_and, _BOOL_INT)
 or_p = binop("or", np.bitwise_or, _BOOL_INT)
 xor_p = binop("xor", np.bitwise_xor, _BOOL_INT)
@@ -627,6 +664,8 @@ lgamma = _unary(lgamma_p)
 digamma = _unary(digamma_p)
 bitwise_not = _unary(not_p)
 population_count = _unary(population_count_p)
+clz = _unary(clz_p)
+clz.__doc__ = "Elementwise count of leading zero bits (the ``clz`` primitive)."
 
 add = _binary(add_p)
 sub = _binary(sub_p)
@@ -638,6 +677,9 @@ min = _binary(min_p)  # noqa: A001
 pow = _binary(pow_p)  # noqa: A001
 atan2 = _binary(atan2_p)
 nextafter = _binary(nextafter_p)
+mulhi = _binary(mulhi_p)
+mulhi.__doc__ = ("Elementwise high half of the double-width product of two integers of one "
+                 "dtype (the ``mulhi`` primitive).")
 bitwise_and = _binary(and_p)
 bitwise_or = _binary(or_p)
 bitwise_xor = _binary(xor_p)
@@ -751,6 +793,8 @@ defjvp_zero(is_finite_p)
 defjvp_zero(not_p)
 defjvp_zero(population_count_p)
 defjvp_zero(nextafter_p)
+defjvp_zero(clz_p)
+defjvp_zero(mulhi_p)
 for _p in (and_p, or_p, xor_p, shift_left_p, shift_right_arithmetic_p,
            shift_right_logical_p, eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
     defjvp_zero(_p)
