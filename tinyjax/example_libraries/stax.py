@@ -102,32 +102,6 @@ def GeneralConv(dimension_numbers: tuple[str, str, str], out_chan: int,
 Conv = functools.partial(GeneralConv, ('NHWC', 'HWIO', 'NHWC'))
 
 
-def _conv_transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
-    """The padding of the dilated-input convolution that transposes a strided one."""
-    if padding == 'SAME':
-        pad_len = k + s - 2
-        pad_a = k - 1 if s > k - 1 else int(np.ceil(pad_len / 2))
-    elif padding == 'VALID':
-        pad_len = k + s - 2 + max(k - s, 0)
-        pad_a = k - 1
-    else:
-        raise ValueError('Padding mode must be `SAME` or `VALID`.')
-    return pad_a, pad_len - pad_a
-
-
-def _conv_transpose(lhs, rhs, strides, padding, dimension_numbers):
-    """``lax.conv_transpose`` (without kernel flipping, as JAX's default): a convolution
-    of the input dilated by ``strides``."""
-    dn = lax.conv_dimension_numbers(jnp.shape(lhs), jnp.shape(rhs), dimension_numbers)
-    k_sdims = [jnp.shape(rhs)[i] for i in dn.rhs_spec[2:]]
-    if isinstance(padding, str):
-        pads = [_conv_transpose_padding(k, s, padding) for k, s in zip(k_sdims, strides)]
-    else:
-        pads = padding
-    return lax.conv_general_dilated(lhs, rhs, (1,) * len(strides), pads, tuple(strides),
-                                    None, dimension_numbers=dimension_numbers)
-
-
 def GeneralConvTranspose(dimension_numbers: tuple[str, str, str], out_chan: int,
                          filter_shape: Sequence[int], strides: Sequence[int] | None = None,
                          padding: Any = 'VALID', W_init: Callable | None = None,
@@ -139,7 +113,8 @@ def GeneralConvTranspose(dimension_numbers: tuple[str, str, str], out_chan: int,
     W_init = W_init or glorot_normal(rhs_spec.index('I'), rhs_spec.index('O'))
 
     def conv(inputs, W):
-        return _conv_transpose(inputs, W, strides, padding, dimension_numbers)
+        return lax.conv_transpose(inputs, W, strides, padding,
+                                  dimension_numbers=dimension_numbers)
 
     return _conv_layer(conv, lhs_spec, rhs_spec, out_spec, out_chan, filter_shape, W_init,
                        b_init)
