@@ -7,8 +7,9 @@ ones, its transpose.  Batching is by broadcasting for all of them.
 """
 from __future__ import annotations
 
+import enum
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,9 @@ from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
 __all__ = [
+    "AccuracyMode",
     "RoundingMethod",
+    "Tolerance",
     "abs",
     "abs_p",
     "acos",
@@ -598,11 +601,30 @@ defjvp_zero(stop_gradient_p)
 # ---------------------------------------------------------------------------
 
 
+class AccuracyMode(enum.Enum):
+    """A requested accuracy of the transcendental functions (``accuracy=`` of
+    ``lax.exp`` and friends); tinyjax always computes them at full accuracy."""
+    HIGHEST = 1
+    DEFAULT = 2
+
+
+class Tolerance(NamedTuple):
+    """An accuracy request by tolerances (atol with rtol or ulps); tinyjax's functions
+    are always at full accuracy, which meets any of them."""
+    atol: float = 0.0
+    rtol: float = 0.0
+    ulps: int = 0
+
+
 def _unary(prim: Primitive) -> Callable:
-    def fn(x):
+    def fn(x, accuracy=None):
+        if accuracy is not None and not isinstance(accuracy, (AccuracyMode, Tolerance)):
+            raise TypeError(f"{prim.name}: accuracy must be a lax.AccuracyMode or a "
+                            f"lax.Tolerance, got {accuracy!r}")
         return prim.bind(as_operand(x))
     fn.__name__ = prim.name
-    fn.__doc__ = f"Elementwise ``{prim.name}`` (the ``{prim.name}`` primitive)."
+    fn.__doc__ = (f"Elementwise ``{prim.name}`` (the ``{prim.name}`` primitive); "
+                  "``accuracy`` is accepted and met by computing at full accuracy.")
     return fn
 
 
