@@ -790,6 +790,7 @@ def stop_gradient(x):
 
 
 def full_like_aval(aval: ShapedArray, value) -> Any:
+    """An array of ``aval``'s shape and dtype filled with ``value`` (strongly typed)."""
     return lax_ops.full(aval.shape, value, aval.dtype)
 
 
