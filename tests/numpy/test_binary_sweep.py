@@ -96,7 +96,7 @@ def _pos(shape, rng):
     return rng.uniform(0.5, 2.0, shape)
 
 
-# name -> (generators of the two operands, differentiable, numpy reference)
+# name -> (generator of x1, generator of x2, differentiable); numpy has the same name
 FLOAT_BINARY = {
     "add": (_any, _any, True), "subtract": (_any, _any, True),
     "multiply": (_any, _any, True), "divide": (_any, _pos, True),

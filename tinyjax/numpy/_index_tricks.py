@@ -203,19 +203,21 @@ def mask_indices(n: int, mask_func: Callable, k: int = 0, *,
     return nonzero(mask, size=size)
 
 
-def _clip_or_wrap(name: str, index: Any, dim: int, mode: str) -> Any:
+def index_in_range(name: str, index: Any, size: int, mode: str, entries: str) -> Any:
+    """``index`` brought into ``[0, size)`` by ``mode``: 'wrap' (modulo), 'clip', or
+    'raise' (concrete indices only; ValueError "invalid entry in <entries> array")."""
     if mode == "wrap":
-        return index % dim
+        return index % size
     if mode == "clip":
         return lax.clamp(np.array(0, get_aval(index).dtype), index,
-                         np.array(dim - 1, get_aval(index).dtype))
+                         np.array(size - 1, get_aval(index).dtype))
     if mode != "raise":
         raise ValueError(f"{name}: invalid mode={mode!r}. Expected 'raise', 'wrap', or "
                          "'clip'")
-    value = concrete_value(index, f"{name} with mode='raise' (use mode='wrap' or 'clip' "
-                                  "under jit)")
-    if np.any((np.asarray(value) < 0) | (np.asarray(value) >= dim)):
-        raise ValueError("invalid entry in coordinates array")
+    value = np.asarray(concrete_value(index, f"{name} with mode='raise' (use mode='wrap' "
+                                             "or 'clip' under jit)"))
+    if np.any((value < 0) | (value >= size)):
+        raise ValueError(f"invalid entry in {entries} array")
     return index
 
 
@@ -233,7 +235,8 @@ def ravel_multi_index(multi_index: Any, dims: Any, mode: str = "raise",
         if not (dtypes.is_int(get_aval(i).dtype)):
             raise TypeError("only int indices permitted")
     index = promote_dtypes(*index)
-    index = [_clip_or_wrap("ravel_multi_index", i, d, mode) for i, d in zip(index, dims)]
+    index = [index_in_range("ravel_multi_index", i, d, mode, "coordinates")
+             for i, d in zip(index, dims)]
     strides = np.cumprod((1,) + (dims[::-1] if order == "C" else dims)[:-1])
     strides = strides[::-1] if order == "C" else strides
     dt = dtypes.default_int_dtype() if dtype is None else dtypes.canonicalize_dtype(dtype)

@@ -17,6 +17,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax.core import Tracer, get_aval
 from tinyjax.numpy._creation import asarray, concrete_value, diag, zeros
+from tinyjax.numpy._index_tricks import index_in_range
 from tinyjax.numpy._indexing import take, where
 from tinyjax.numpy._reductions import cumsum
 from tinyjax.numpy._shape import (broadcast_arrays, concatenate, expand_dims, moveaxis,
@@ -224,22 +225,6 @@ def apply_over_axes(func: Callable, a: Any, axes: Sequence[int]) -> Any:
     return a
 
 
-def _index_mode(index: Any, n: int, mode: str, name: str) -> Any:
-    if mode == "wrap":
-        return index % n
-    if mode == "clip":
-        return lax.clamp(np.array(0, get_aval(index).dtype), index,
-                         np.array(n - 1, get_aval(index).dtype))
-    if mode != "raise":
-        raise ValueError(f"{name}: invalid mode {mode!r}; expected 'raise', 'wrap' or "
-                         "'clip'")
-    value = np.asarray(concrete_value(index, f"{name} with mode='raise' (use 'wrap' or "
-                                             "'clip' under jit)"))
-    if np.any((value < 0) | (value >= n)):
-        raise ValueError("invalid entry in choice array")
-    return index
-
-
 def choose(a: Any, choices: Any, out: None = None, mode: str = "raise") -> Any:
     """``choices[a[i]][i]`` for each position ``i`` (all broadcast together)."""
     if out is not None:
@@ -249,7 +234,7 @@ def choose(a: Any, choices: Any, out: None = None, mode: str = "raise") -> Any:
     if not dtypes.is_int(get_aval(a).dtype):
         raise ValueError("`a` array must be integer typed")
     n = len(choices)
-    index = _index_mode(a, n, mode, "choose")
+    index = index_in_range("choose", a, n, mode, "choice")
     arrays = broadcast_arrays(index, *promote_dtypes(*(asarray(c) for c in choices)))
     index, options = arrays[0], arrays[1:]
     out_value = options[0]

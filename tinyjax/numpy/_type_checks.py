@@ -85,22 +85,23 @@ def isrealobj(x: Any) -> bool:
     return not iscomplexobj(x)
 
 
-def iscomplex(x: Any) -> Any:
-    """Elementwise: a nonzero imaginary part (all False for real dtypes)."""
-    check_arraylike("iscomplex", x)
+def _imaginary_test(name: str, x: Any, compare: Any, real_answer: bool) -> Any:
+    check_arraylike(name, x)
     x = asarray(x)
     if not dtypes.is_complex(get_aval(x).dtype):
-        return lax.full(get_aval(x).shape, False, np.bool_)
-    return lax.ne(lax.imag(x), lax.full((), 0, lax.imag(x).dtype))
+        return lax.full(get_aval(x).shape, real_answer, np.bool_)
+    imag = lax.imag(x)
+    return compare(imag, lax.full((), 0, get_aval(imag).dtype))
+
+
+def iscomplex(x: Any) -> Any:
+    """Elementwise: a nonzero imaginary part (all False for real dtypes)."""
+    return _imaginary_test("iscomplex", x, lax.ne, False)
 
 
 def isreal(x: Any) -> Any:
     """Elementwise: a zero imaginary part (all True for real dtypes)."""
-    check_arraylike("isreal", x)
-    x = asarray(x)
-    if not dtypes.is_complex(get_aval(x).dtype):
-        return lax.full(get_aval(x).shape, True, np.bool_)
-    return lax.eq(lax.imag(x), lax.full((), 0, lax.imag(x).dtype))
+    return _imaginary_test("isreal", x, lax.eq, True)
 
 
 def sort_complex(a: Any) -> Any:
