@@ -32,6 +32,7 @@ from tinyjax.numpy._manipulation import *  # noqa: F401,F403
 from tinyjax.numpy._statistics import *  # noqa: F401,F403
 from tinyjax.numpy._io import *  # noqa: F401,F403
 from tinyjax.numpy._type_checks import *  # noqa: F401,F403
+from tinyjax.numpy._windows import *  # noqa: F401,F403
 from tinyjax.numpy import _array_methods
 
 pi = _np.pi
