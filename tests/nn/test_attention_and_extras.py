@@ -96,3 +96,18 @@ def test_small_activations():
     w = Q > 0
     expect = np.log(np.sum(np.exp(Q.astype(np.float64)) * w, axis=1) / w.sum(axis=1))
     _close(nn.logmeanexp(Q, axis=1, where=w), expect)
+
+
+def test_scaled_matmul_dequantizes_blocks():
+    a = RNG.normal(size=(2, 3, 64)).astype(np.float32)
+    b = RNG.normal(size=(2, 4, 64)).astype(np.float32)
+    sa = RNG.uniform(1, 2, (2, 3, 2)).astype(np.float32)
+    sb = RNG.uniform(1, 2, (2, 4, 2)).astype(np.float32)
+    ref = np.einsum("bmk,bnk->bmn", a * np.repeat(sa, 32, -1), b * np.repeat(sb, 32, -1))
+    _close(nn.scaled_matmul(a, b, sa, sb), ref)
+    assert nn.get_scaled_dot_general_config("mxfp8").block_size == 32
+    assert nn.get_scaled_dot_general_config("nvfp4").block_size == 16
+    with pytest.raises(ValueError, match="Unsupported mode"):
+        nn.get_scaled_dot_general_config("fp16")
+    with pytest.raises(NotImplementedError, match="float8"):
+        nn.scaled_dot_general(a, b, (((2,), (2,)), ((0,), (0,))))
