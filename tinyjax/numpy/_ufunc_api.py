@@ -17,6 +17,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax.api import eval_shape, vmap
 from tinyjax.core import get_aval
+from tinyjax.lax.windowed import register_monoid
 from tinyjax.numpy import _reductions as red
 from tinyjax.numpy import _ufuncs as uf
 from tinyjax.numpy._creation import asarray, full
@@ -331,3 +332,5 @@ logical_xor = ufunc(uf.logical_xor, 2, 1, name="logical_xor", identity=False)
 logaddexp = ufunc(uf.logaddexp, 2, 1, name="logaddexp", identity=-np.inf)
 logaddexp2 = ufunc(uf.logaddexp2, 2, 1, name="logaddexp2", identity=-np.inf)
 negative = ufunc(uf.negative, 1, 1, name="negative")
+for _ufunc, _kind in ((add, "sum"), (maximum, "max"), (minimum, "min")):
+    register_monoid(_ufunc, _kind)  # lax.reduce_window takes the ufunc objects too
