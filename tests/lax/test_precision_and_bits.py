@@ -15,9 +15,9 @@ from tinyjax.backends.cuda.render import render_source
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import schedule
 from tinyjax.test_util import check_grads
-from tests.cuda_support import assert_nvcc_compiles, needs_nvcc
+from tests.cuda_support import CUDA_PARAM, assert_nvcc_compiles, needs_nvcc
 
-DEVICES = ["cpu", "interp"]
+DEVICES = ["cpu", "interp", CUDA_PARAM]
 INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32]
 
 
@@ -41,16 +41,16 @@ def _mulhi_ref(x, y):
         np.dtype(f"uint{bits}")).view(x.dtype)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", INT_DTYPES, ids=lambda d: np.dtype(d).name)
-def test_clz_and_mulhi_eager_and_compiled(dtype):
+def test_clz_and_mulhi_eager_and_compiled(dtype, device):
     x, y = _ints(dtype, 40, 0), _ints(dtype, 40, 1)
     np.testing.assert_array_equal(lax.clz(x), _clz_ref(x))
     np.testing.assert_array_equal(lax.mulhi(x, y), _mulhi_ref(x, y))
-    for device in DEVICES:
-        dev = jax.devices(device)[0]
-        xd, yd = jax.device_put(x, dev), jax.device_put(y, dev)
-        np.testing.assert_array_equal(jax.jit(lax.clz)(xd), _clz_ref(x))
-        np.testing.assert_array_equal(jax.jit(lax.mulhi)(xd, yd), _mulhi_ref(x, y))
+    dev = jax.devices(device)[0]
+    xd, yd = jax.device_put(x, dev), jax.device_put(y, dev)
+    np.testing.assert_array_equal(jax.jit(lax.clz)(xd), _clz_ref(x))
+    np.testing.assert_array_equal(jax.jit(lax.mulhi)(xd, yd), _mulhi_ref(x, y))
 
 
 @pytest.mark.usefixtures("x64")
@@ -105,8 +105,9 @@ def test_reduce_precision_matches_narrow_formats(exponent_bits, mantissa_bits, f
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(1, 11), st.integers(0, 52), st.sampled_from(["cpu", "interp"]))
-def test_reduce_precision_compiled_equals_eager(exponent_bits, mantissa_bits, device):
+@pytest.mark.parametrize("device", DEVICES)
+@given(st.integers(1, 11), st.integers(0, 52))
+def test_reduce_precision_compiled_equals_eager(device, exponent_bits, mantissa_bits):
     rng = np.random.default_rng(exponent_bits * 64 + mantissa_bits)
     x = np.concatenate([rng.normal(size=30) * 10.0 ** rng.integers(-40, 38, 30),
                         [np.nan, np.inf, -np.inf, 0.0, 1e-45, 3e38]]).astype(np.float32)

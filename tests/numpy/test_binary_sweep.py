@@ -11,6 +11,7 @@ recorded the result's dtype, ``*`` for a weak type, or ``!<ExceptionType>``; row
 pairs of ``kinds`` in row-major order."""
 import json
 import pathlib
+import zlib
 
 import numpy as np
 import pytest
@@ -158,8 +159,10 @@ def _close(actual, expected, rtol=2e-5):
 @pytest.mark.parametrize("name", sorted(FLOAT_BINARY))
 def test_float_binary_values_and_grads(name, shapes):
     gen1, gen2, differentiable = FLOAT_BINARY[name]
-    rng = np.random.default_rng(abs(hash((name, shapes))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((name, shapes)).encode()))
     a, b = _value(shapes[0], gen1, rng), _value(shapes[1], gen2, rng)
+    while np.min(np.abs(np.subtract(a, b))) < 0.05:   # no ties: min/max have a kink there
+        a, b = _value(shapes[0], gen1, rng), _value(shapes[1], gen2, rng)
     if name in ("mod", "remainder", "fmod"):
         a, b = _away_from_jumps(a, b, rng)
     fn = getattr(jnp, name)
@@ -186,7 +189,7 @@ def test_float_binary_values_and_grads(name, shapes):
 @pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", INT_BINARY)
 def test_int_binary_values(name, shapes):
-    rng = np.random.default_rng(abs(hash((name, shapes))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((name, shapes)).encode()))
 
     def make(shape, lo, hi):
         return int(rng.integers(lo, hi)) if shape is None else \

@@ -8,6 +8,7 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax.test_util import check_grads
+from tests.cuda_support import CUDA_PARAM
 
 
 def _logaddexp_np(a, b):
@@ -101,7 +102,7 @@ def test_scalar_type_constructors_make_arrays():
         jnp.uint8(300)
 
 
-@pytest.mark.parametrize("device", ["cpu", "interp"])
+@pytest.mark.parametrize("device", ["cpu", "interp", CUDA_PARAM])
 def test_bool_add_and_multiply_on_every_device(device):
     dev = jax.devices(device)[0]
     a = jax.device_put(jnp.array([True, False, False]), dev)
