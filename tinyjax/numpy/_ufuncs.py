@@ -140,7 +140,7 @@ _PY_NUMBERS = (int, float)
 
 
 def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
-                  inexact: bool = False, bool_out: bool = False,
+                  inexact: bool = False,
                   bool_fn: Callable | None = None) -> Callable:
     """A broadcasting, promoting binary function binding ``prim``.
 
@@ -212,12 +212,12 @@ for _ufunc, _kind in ((add, "sum"), (maximum, "max"), (minimum, "min")):
 
 true_divide = _binary_ufunc("true_divide", ew.div_p, inexact=True)
 divide = true_divide
-equal = _binary_ufunc("equal", ew.eq_p, "any", bool_out=True)
-not_equal = _binary_ufunc("not_equal", ew.ne_p, "any", bool_out=True)
-less = _binary_ufunc("less", ew.lt_p, "any", bool_out=True)
-less_equal = _binary_ufunc("less_equal", ew.le_p, "any", bool_out=True)
-greater = _binary_ufunc("greater", ew.gt_p, "any", bool_out=True)
-greater_equal = _binary_ufunc("greater_equal", ew.ge_p, "any", bool_out=True)
+equal = _binary_ufunc("equal", ew.eq_p, "any")
+not_equal = _binary_ufunc("not_equal", ew.ne_p, "any")
+less = _binary_ufunc("less", ew.lt_p, "any")
+less_equal = _binary_ufunc("less_equal", ew.le_p, "any")
+greater = _binary_ufunc("greater", ew.gt_p, "any")
+greater_equal = _binary_ufunc("greater_equal", ew.ge_p, "any")
 bitwise_and = _binary_ufunc("bitwise_and", ew.and_p, "int_bool")
 bitwise_or = _binary_ufunc("bitwise_or", ew.or_p, "int_bool")
 bitwise_xor = _binary_ufunc("bitwise_xor", ew.xor_p, "int_bool")
