@@ -34,7 +34,7 @@ import numpy as np
 
 from tinyjax.backends.base import Backend
 from tinyjax.compiler.executable import Executable
-from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.lower.jaxpr import inline_calls, lower_jaxpr
 from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls
 from tinyjax.compiler.schedule import schedule
 from tinyjax.config import debug_level
@@ -52,45 +52,10 @@ def _is_step(prim) -> bool:
 
 
 def needs_program(jaxpr: Jaxpr) -> bool:
-    """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(_is_step(e.primitive) or e.primitive in inlined_calls
-               for e in jaxpr.eqns)
-
-
-def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
-    with fresh variables, so one inner jaxpr may be inlined several times)."""
-    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
-        return jaxpr
-    sub: dict = {}
-    eqns: list = []
-
-    def read(a):
-        return sub.get(a, a) if isinstance(a, Var) else a
-
-    def expand(eqn_list):
-        for e in eqn_list:
-            ins = [read(a) for a in e.invars]
-            if e.primitive in inlined_calls:
-                inner = e.params[inlined_calls[e.primitive]]
-                inner_in = list(inner.constvars) + list(inner.invars)
-                if len(inner_in) != len(ins):
-                    raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
-                                              " with closed-over constants")
-                sub.update(zip(inner_in, ins))
-                expand(inner.eqns)
-                for v, o in zip(e.outvars, inner.outvars):
-                    sub[v] = read(o)
-                continue
-            outs = []
-            for v in e.outvars:
-                nv = Var(v.aval)
-                sub[v] = nv
-                outs.append(nv)
-            eqns.append(e.replace(invars=ins, outvars=outs))
-
-    expand(jaxpr.eqns)
-    return Jaxpr(jaxpr.constvars, jaxpr.invars, [read(a) for a in jaxpr.outvars], eqns)
+    """Whether ``jaxpr`` has equations the flat kernel list cannot express (calls lowered
+    in place count by their bodies)."""
+    return any(_is_step(e.primitive) or (e.primitive in inlined_calls and needs_program(
+        _open(e.params[inlined_calls[e.primitive]])[0])) for e in jaxpr.eqns)
 
 
 def _open(j) -> tuple[Jaxpr, list]:
