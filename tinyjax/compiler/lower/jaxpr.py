@@ -8,18 +8,57 @@ from tinyjax.compiler import ops
 from tinyjax.compiler.lower import (convolution, cumulative, dot, elementwise,  # noqa: F401
                                     gather_scatter, precision, random_bits, reductions,
                                     shape, slicing, sorting, windowed)
-from tinyjax.compiler.lower.registry import check_dtype, lowering_rules
-from tinyjax.jaxpr import Literal
+from tinyjax.compiler.lower.registry import check_dtype, inlined_calls, lowering_rules
+from tinyjax.jaxpr import Jaxpr, Literal, Var
 
 
-__all__ = ["lower_jaxpr"]
+__all__ = ["inline_calls", "lower_jaxpr"]
+
+
+def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
+    """``jaxpr`` with every call equation whose body the compiler lowers in place
+    (``checkpoint``, ``custom_jvp_call``, ``custom_vjp_call``) replaced by the body's
+    equations (recursively, with fresh variables, so one body may be inlined several
+    times)."""
+    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
+        return jaxpr
+    sub: dict = {}
+    eqns: list = []
+
+    def read(a):
+        return sub.get(a, a) if isinstance(a, Var) else a
+
+    def expand(eqn_list):
+        for e in eqn_list:
+            ins = [read(a) for a in e.invars]
+            if e.primitive in inlined_calls:
+                inner = e.params[inlined_calls[e.primitive]]
+                inner_in = list(inner.constvars) + list(inner.invars)
+                if len(inner_in) != len(ins):
+                    raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
+                                              " with closed-over constants")
+                sub.update(zip(inner_in, ins))
+                expand(inner.eqns)
+                for v, o in zip(e.outvars, inner.outvars):
+                    sub[v] = read(o)
+                continue
+            outs = []
+            for v in e.outvars:
+                nv = Var(v.aval)
+                sub[v] = nv
+                outs.append(nv)
+            eqns.append(e.replace(invars=ins, outvars=outs))
+
+    expand(jaxpr.eqns)
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, [read(a) for a in jaxpr.outvars], eqns)
 
 
 def lower_jaxpr(jaxpr, n_slots_start: int = 0):
-    """Lower a jaxpr's equations to a LazyOp graph.
+    """Lower a jaxpr's equations to a LazyOp graph (calls inlined first).
 
     Returns (input leaves for constvars + invars, output LazyOps).  Literals become CONST
     nodes; unused equations are lowered too (cheap) but never scheduled."""
+    jaxpr = inline_calls(jaxpr)
     env: dict = {}
     leaves = []
     for slot, v in enumerate(list(jaxpr.constvars) + list(jaxpr.invars)):
