@@ -49,7 +49,8 @@ __all__ = [
     "TypePromotionError",
     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bfloat16", "float16", "float32", "float64", "complex64",
-    "complex128", "float0", "extended", "prng_key", "itemsize_bits", "scalar_type_of",
+    "complex128", "float0", "extended", "prng_key", "ExtendedDType", "itemsize_bits",
+    "scalar_type_of",
     "canonicalize_dtype", "promote_types", "result_type", "lattice_result_type",
     "lattice_join",
     "dtype", "is_weakly_typed", "issubdtype",
@@ -83,6 +84,14 @@ class extended(np.generic):
 
 class prng_key(extended):
     """The abstract scalar type of PRNG key dtypes (``key<fry>``)."""
+
+
+class ExtendedDType:
+    """Base of the dtypes that are not numpy dtypes (``key<fry>``): ``type`` is their
+    scalar type, a subclass of :class:`extended`; ``name`` is how they print."""
+
+    type: type = extended
+    name: str = "extended"
 
 
 def is_extended(dt: Any) -> bool:
@@ -692,12 +701,18 @@ _BF16_SUPERTYPES = frozenset({bfloat16, np.floating, np.inexact, np.number, np.g
 def _sctype(x: Any) -> type:
     if isinstance(x, type) and issubclass(x, np.generic):
         return x
+    if isinstance(x, ExtendedDType):
+        return x.type
     return np.dtype(x).type
 
 
 @functools.lru_cache(maxsize=1024)
 def _issubdtype_cached(ta: type, a: Any, tb: type, b: Any) -> bool:
+    if isinstance(b, ExtendedDType):      # a particular extended dtype: only itself
+        return a == b
     sa, sb = _sctype(a), _sctype(b)
+    if issubclass(sa, extended) or issubclass(sb, extended):
+        return issubclass(sa, sb)
     if sa is bfloat16:
         return sb in _BF16_SUPERTYPES
     return bool(np.issubdtype(sa, sb))

@@ -20,7 +20,8 @@ jaxpr value that crosses a step boundary):
   It is a step of its own so that a native program can make the same call through a
   function pointer.
 
-``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
+``checkpoint`` and composite primitives (:mod:`tinyjax.lax.composite`) are inlined: their
+jaxprs are lowered in place.  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
 so the compile time does not depend on trip counts.  Nothing here is device specific: a
 device renders kernels; the steps only sequence sub-programs.
@@ -34,11 +35,11 @@ import numpy as np
 
 from tinyjax.backends.base import Backend
 from tinyjax.compiler.executable import Executable
-from tinyjax.compiler.lower.jaxpr import inline_calls, lower_jaxpr
-from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls
+from tinyjax.compiler.lower.jaxpr import inline_calls, inlined_body, lower_jaxpr
+from tinyjax.compiler.lower.registry import host_callbacks
 from tinyjax.compiler.schedule import schedule
 from tinyjax.config import debug_level
-from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
 __all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program"]
@@ -54,8 +55,13 @@ def _is_step(prim) -> bool:
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express (calls lowered
     in place count by their bodies)."""
-    return any(_is_step(e.primitive) or (e.primitive in inlined_calls and needs_program(
-        _open(e.params[inlined_calls[e.primitive]])[0])) for e in jaxpr.eqns)
+    for e in jaxpr.eqns:
+        if _is_step(e.primitive):
+            return True
+        inner = inlined_body(e)
+        if inner is not None and needs_program(inner):
+            return True
+    return False
 
 
 def _open(j) -> tuple[Jaxpr, list]:
@@ -427,13 +433,13 @@ def compile_jaxpr(closed_jaxpr, backend: Backend):
 
     A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
     :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
-    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
-    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
-    eagerly)."""
-    jaxpr = closed_jaxpr.jaxpr
+    sub-programs; ``checkpoint`` and composite primitives are inlined.  Raises
+    ``NotImplementedError("no lowering for primitive '<name>'")`` for a primitive without a
+    lowering rule (``jit`` then evaluates eagerly)."""
+    jaxpr = inline_calls(closed_jaxpr.jaxpr)
     dbg = debug_level()
     if needs_program(jaxpr):
-        prog, kernels = build_program(closed_jaxpr, backend)
+        prog, kernels = build_program(ClosedJaxpr(jaxpr, closed_jaxpr.consts), backend)
         if dbg >= 3:
             for k in kernels:
                 print(k.dump())

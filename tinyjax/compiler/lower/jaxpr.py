@@ -9,18 +9,49 @@ from tinyjax.compiler.lower import (convolution, cumulative, dot, elementwise,  
                                     gather_scatter, precision, random_bits, reductions,
                                     shape, slicing, sorting, windowed)
 from tinyjax.compiler.lower.registry import check_dtype, inlined_calls, lowering_rules
-from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.jaxpr import Jaxpr, Literal, Var, literal_or_none
+from tinyjax.lax.composite import composite_definitions, composite_jaxpr
 
 
-__all__ = ["inline_calls", "lower_jaxpr"]
+__all__ = ["inline_calls", "inlined_body", "lower_jaxpr"]
+
+
+def inlined_body(eqn) -> Jaxpr | None:
+    """The equations an equation stands for, when it is a call the compiler lowers in place
+    (``checkpoint``, ``custom_jvp_call``, ``custom_vjp_call``) or a composite primitive
+    (:mod:`tinyjax.lax.composite`): an open jaxpr whose invars take the equation's operands;
+    None for any other equation."""
+    if eqn.primitive in inlined_calls:
+        inner = eqn.params[inlined_calls[eqn.primitive]]
+        invars = list(inner.constvars) + list(inner.invars)
+        if len(invars) != len(eqn.invars):
+            raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}'"
+                                      " with closed-over constants")
+        return Jaxpr([], invars, inner.outvars, inner.eqns)
+    if eqn.primitive not in composite_definitions:
+        return None
+    closed = composite_jaxpr(eqn.primitive, tuple(a.aval for a in eqn.invars), **eqn.params)
+    literals = [literal_or_none(c) for c in closed.consts]
+    if any(lit is None for lit in literals):
+        raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}': its "
+                                  "definition captures array constants")
+    jaxpr = closed.jaxpr
+    consts = dict(zip(jaxpr.constvars, literals))
+    return Jaxpr([], jaxpr.invars, [consts.get(o, o) for o in jaxpr.outvars],
+                 [e.replace(invars=[consts.get(a, a) if isinstance(a, Var) else a
+                                    for a in e.invars]) for e in jaxpr.eqns])
+
+
+def _inlines(jaxpr: Jaxpr) -> bool:
+    return any(e.primitive in inlined_calls or e.primitive in composite_definitions
+               for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every call equation whose body the compiler lowers in place
-    (``checkpoint``, ``custom_jvp_call``, ``custom_vjp_call``) replaced by the body's
-    equations (recursively, with fresh variables, so one body may be inlined several
-    times)."""
-    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
+    """``jaxpr`` with every equation that :func:`inlined_body` expands replaced by the
+    equations it stands for (recursively, with fresh variables, so one body may be inlined
+    several times)."""
+    if not _inlines(jaxpr):
         return jaxpr
     sub: dict = {}
     eqns: list = []
@@ -31,13 +62,9 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            if e.primitive in inlined_calls:
-                inner = e.params[inlined_calls[e.primitive]]
-                inner_in = list(inner.constvars) + list(inner.invars)
-                if len(inner_in) != len(ins):
-                    raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
-                                              " with closed-over constants")
-                sub.update(zip(inner_in, ins))
+            inner = inlined_body(e)
+            if inner is not None:
+                sub.update(zip(inner.invars, ins))
                 expand(inner.eqns)
                 for v, o in zip(e.outvars, inner.outvars):
                     sub[v] = read(o)
