@@ -5,7 +5,10 @@ Every module of the package is parsed (ast, function bodies included) and mapped
 layer; an import is allowed to a module of the same layer or of a lower one.  The layers,
 top to bottom (docs/design.rst states them in the same words):
 
-1. api -- the user API and the transforms: the package itself, ``api``, ``api_util``,
+0. compat -- running code written for JAX: ``compat`` (``install_as_jax`` and the JAX
+   internals libraries import), ``__main__`` (``python -m tinyjax``), and the package
+   root, which offers ``install_as_jax``;
+1. api -- the user API and the transforms: ``api``, ``api_util``,
    ``custom_derivatives``, ``ad_checkpoint``, ``dispatch``, ``numpy``, ``nn``, ``random``,
    ``scipy``, ``example_libraries``, ``test_util``;
 2. compiler -- ``compiler.lower``, ``compiler.schedule``, ``compiler.program``,
@@ -30,7 +33,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tinyjax"
 
 # (layer, module prefixes), top to bottom; a module takes the layer of its longest prefix
+# a prefix "=name" matches the module ``name`` only (the package root, not its modules)
 LAYERS = [
+    ("compat", ["=tinyjax", "tinyjax.compat", "tinyjax.__main__"]),
     ("api", ["tinyjax", "tinyjax.api", "tinyjax.api_util", "tinyjax.custom_derivatives",
              "tinyjax.ad_checkpoint", "tinyjax.dispatch", "tinyjax.numpy", "tinyjax.nn",
              "tinyjax.random", "tinyjax.scipy", "tinyjax.example_libraries",
@@ -61,7 +66,10 @@ def layer_of(module: str) -> str:
     best, best_len = None, -1
     for name, prefixes in LAYERS:
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best_len:
+            if p.startswith("="):
+                if module == p[1:]:
+                    return name
+            elif (module == p or module.startswith(p + ".")) and len(p) > best_len:
                 best, best_len = name, len(p)
     assert best is not None, f"{module} belongs to no layer: add it to LAYERS"
     return best
@@ -170,6 +178,10 @@ def test_no_import_circles():
     ("tinyjax.array", "tinyjax.backends", True),
     ("tinyjax.interpreters.ad", "tinyjax.lax", False),
     ("tinyjax.api", "tinyjax.numpy", True),
+    ("tinyjax.compat.mlir", "tinyjax.lax.composite", True),
+    ("tinyjax.numpy", "tinyjax.compat", False),
+    ("tinyjax", "tinyjax.compat", True),
+    ("tinyjax.api", "tinyjax", False),
 ])
 def test_the_order_of_the_layers(module, target, allowed):
     assert (RANK[layer_of(target)] >= RANK[layer_of(module)]) == allowed

@@ -52,3 +52,7 @@ default_matmul_precision = _State("jax_default_matmul_precision")
 numpy_rank_promotion = _State("jax_numpy_rank_promotion")
 
 from tinyjax.version import __version__, __version_info__  # noqa: E402,F401
+
+from tinyjax import ref  # noqa: E402
+from tinyjax.ref import Ref, new_ref  # noqa: E402
+from tinyjax.compat import install_as_jax  # noqa: E402

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -20,12 +20,22 @@ from tinyjax import tree_util
 from tinyjax.core import ShapedArray, get_aval
 
 
+class OutTrees(list):
+    """The output treedefs of a flattened function's calls, one per call; calling it gives
+    the last (JAX's ``out_tree`` thunk)."""
+
+    def __call__(self) -> tree_util.PyTreeDef:
+        if not self:
+            raise ValueError("the flattened function has not been called yet")
+        return self[-1]
+
+
 def flatten_fun(fun: Callable, in_tree: tree_util.PyTreeDef
-                ) -> tuple[Callable, list[tree_util.PyTreeDef]]:
+                ) -> tuple[Callable, OutTrees]:
     """``fun(*args, **kwargs)`` as a function of the leaves of ``(args, kwargs)`` (whose
     treedef is ``in_tree``) returning its output's leaves; the output treedef of every call
     is appended to the returned list."""
-    store: list[tree_util.PyTreeDef] = []
+    store = OutTrees()
 
     def flat_fun(*flat_args):
         args, kwargs = tree_util.tree_unflatten(in_tree, flat_args)
@@ -37,7 +47,7 @@ def flatten_fun(fun: Callable, in_tree: tree_util.PyTreeDef
 
 
 def flatten_fun_nokwargs(fun: Callable, in_tree: tree_util.PyTreeDef
-                         ) -> tuple[Callable, list[tree_util.PyTreeDef]]:
+                         ) -> tuple[Callable, OutTrees]:
     """:func:`flatten_fun` for ``fun(*args)``: ``in_tree`` is the treedef of ``args``."""
     return flatten_fun(fun, tree_util.treedef_tuple([in_tree, tree_util.tree_structure({})]))
 
@@ -75,6 +85,34 @@ def argument_origins(fun: Callable, args: tuple, kwargs: dict) -> list[str]:
         label = f"argument '{arg_name}' of {name}"
         origins += [label] * n
     return origins
+
+
+class DebugInfo(NamedTuple):
+    """What a traced function is, for messages: what traced it (``"jit"``), the function's
+    name and source, and the names of its flat arguments."""
+    traced_for: str
+    func_src_info: str
+    arg_names: tuple[str, ...]
+    result_paths: Any = None
+
+
+def debug_info(traced_for: str, fun: Callable, args: Sequence[Any], kwargs: dict, *,
+               static_argnums: Sequence[int] = (), static_argnames: Sequence[str] = (),
+               result_paths_thunk: Any = None, sourceinfo: str | None = None,
+               signature: Any = None) -> DebugInfo:
+    """The :class:`DebugInfo` of ``fun`` traced by ``traced_for`` on ``args``/``kwargs``."""
+    name = getattr(fun, "__name__", type(fun).__name__)
+    code = getattr(fun, "__code__", None)
+    where = sourceinfo or (f"{name} at {code.co_filename}:{code.co_firstlineno}" if code
+                           else name)
+    try:
+        params = list((signature or inspect.signature(fun)).parameters)
+    except (TypeError, ValueError):
+        params = []
+    arg_names = tuple(params[i] if i < len(params) else f"args[{i}]"
+                      for i in range(len(args)) if i not in static_argnums)
+    arg_names += tuple(k for k in kwargs if k not in static_argnames)
+    return DebugInfo(traced_for, where, arg_names, result_paths_thunk)
 
 
 def argnums_partial(fun: Callable, dyn_argnums: Sequence[int], args: Sequence[Any]

@@ -28,7 +28,13 @@ from tinyjax.errors import (ConcretizationTypeError, TracerArrayConversionError,
 # ---------------------------------------------------------------------------
 
 
-class ShapedArray:
+class AbstractValue:
+    """The base of abstract values (what a traced value is known to be)."""
+
+    __slots__ = ()
+
+
+class ShapedArray(AbstractValue):
     """The abstract value of an array: its shape, dtype and weak type flag."""
 
     __slots__ = ("shape", "dtype", "weak_type")
@@ -73,6 +79,23 @@ class ShapedArray:
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
         return f"ShapedArray({self.dtype.name}[{','.join(map(str, self.shape))}]{weak})"
+
+
+# JAX's ``jax.core`` also names the type of a jaxpr's atoms and the jaxpr evaluator, which
+# tinyjax defines above the core (:mod:`tinyjax.jaxpr`); that module registers them here.
+_jaxpr_names: dict[str, Any] = {}
+
+
+def register_jaxpr_names(**names: Any) -> None:
+    """Make ``names`` (``Atom``, ``eval_jaxpr``) attributes of this module, as in JAX."""
+    _jaxpr_names.update(names)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        return _jaxpr_names[name]
+    except KeyError:
+        raise AttributeError(f"module 'tinyjax.core' has no attribute {name!r}") from None
 
 
 def get_aval(x: Any) -> ShapedArray:
@@ -381,6 +404,17 @@ def ensure_compile_time_eval() -> Iterator[None]:
 # ---------------------------------------------------------------------------
 
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"
+# files whose frames are not the user's: tinyjax's own, and those registered by libraries
+# built on it (JAX's source_info_util.register_exclusion)
+_excluded_paths: tuple[str, ...] = (_PACKAGE_DIR,)
+
+
+def register_source_exclusion(path: str) -> None:
+    """Equations made from code under ``path`` take their source line from the first
+    frame outside it (a library built on tinyjax registers its own directory)."""
+    global _excluded_paths
+    if path not in _excluded_paths:
+        _excluded_paths = _excluded_paths + (path,)
 
 
 class SourceInfo(str):
@@ -434,7 +468,7 @@ def user_source_info() -> SourceInfo:
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
-        if not code.co_filename.startswith(_PACKAGE_DIR):
+        if not code.co_filename.startswith(_excluded_paths):
             return SourceInfo(f"{code.co_filename}:{frame.f_lineno}", code, frame.f_lasti,
                               tuple(name_stack))
         frame = frame.f_back

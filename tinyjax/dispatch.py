@@ -16,14 +16,14 @@ from __future__ import annotations
 import gc
 import time
 from collections import OrderedDict
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
-from tinyjax.backends import backend_name, get_backend, to_host
+from tinyjax.backends import Device, backend_name, get_backend, to_host
 from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
@@ -344,12 +344,29 @@ class EagerExecutable:
         return f"// not compiled ({self.reason}); evaluated op by op\n"
 
 
+def compile_for_device(closed: ClosedJaxpr, device: Device):
+    """``closed`` compiled for ``device`` by tinyjax's compiler."""
+    from tinyjax.compiler.program import compile_jaxpr  # the compiler loads on first use
+    return compile_jaxpr(closed, get_backend(device.backend))
+
+
+# what every compilation calls: compile_for_device, or an entry point registered in its place
+_compile_entry: Callable[[ClosedJaxpr, Device], Any] = compile_for_device
+
+
+def register_compile_entry(entry: Callable[[ClosedJaxpr, Device], Any]) -> None:
+    """Make ``entry(closed_jaxpr, device)`` the function every compilation goes through
+    (it calls :func:`compile_for_device` in turn); JAX's private compile function that
+    Chex intercepts is registered here by :mod:`tinyjax.compat`."""
+    global _compile_entry
+    _compile_entry = entry
+
+
 def compile_or_fallback(closed: ClosedJaxpr, device: str):
     """``closed`` compiled for ``device``, or evaluated op by op where the compiler has no
     lowering for it."""
-    from tinyjax.compiler.program import compile_jaxpr  # the compiler loads on first use
     try:
-        return compile_jaxpr(closed, get_backend(device))
+        return _compile_entry(closed, Device(device))
     except NotImplementedError as e:
         if debug_level():
             print(f"jit: falling back to eager evaluation: {e}")

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.core import Primitive, ShapedArray, source_override, get_aval
+from tinyjax.core import (Primitive, ShapedArray, get_aval, register_jaxpr_names,
+                          source_override)
 from tinyjax.errors import JaxprTypeError
 
 
@@ -237,6 +238,9 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
     finally:
         source_override[0] = outer
     return [read(a) for a in jaxpr.outvars]
+
+
+register_jaxpr_names(Atom=Atom, eval_jaxpr=eval_jaxpr)
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:

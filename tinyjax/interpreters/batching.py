@@ -6,8 +6,11 @@ move lazily: a rule moves one only where it has to.
 
 Rules are registered by the primitives' own modules in ``tinyjax.lax``:
 ``primitive_batchers[prim](args, dims, **params) -> (out, out_dim)`` (lists of both for
-primitives with several results); at least one dim is not None.  Rules of
-collectives get the axis as a keyword: ``axis_data`` (see :class:`AxisData`).
+primitives with several results); at least one dim is not None.  Rules that need the
+axis being vectorised over (collectives) go into ``fancy_primitive_batchers`` as JAX names
+it: ``rule(axis_data, args, dims, **params)`` (see :class:`AxisData`), called even when
+no argument is batched.  ``axis_primitive_batchers`` takes JAX's older form of such a
+rule, ``rule(axis_size, axis_name, trace_type, args, dims, **params)``.
 """
 from __future__ import annotations
 
@@ -21,7 +24,24 @@ from tinyjax.interpreters.ad import Zero, instantiate_zeros, zeros_like_aval
 not_mapped = None
 primitive_batchers: dict[Primitive, Callable] = {}
 # Collective primitives (psum, axis_index, …) need to know which vmap they belong to.
-axis_primitive_batchers: dict[Primitive, Callable] = {}
+fancy_primitive_batchers: dict[Primitive, Callable] = {}
+
+
+class AxisPrimitiveBatchers:
+    """``axis_primitive_batchers[prim] = rule``: JAX's older form of an axis-aware rule,
+    ``rule(axis_size, axis_name, trace_type, args, dims, **params)``, stored in
+    :data:`fancy_primitive_batchers`."""
+
+    def __setitem__(self, primitive: Primitive, rule: Callable) -> None:
+        def fancy_rule(axis_data, vals, dims, **params):
+            return rule(axis_data.size, axis_data.name, None, vals, dims, **params)
+        fancy_primitive_batchers[primitive] = fancy_rule
+
+    def __delitem__(self, primitive: Primitive) -> None:
+        del fancy_primitive_batchers[primitive]
+
+
+axis_primitive_batchers = AxisPrimitiveBatchers()
 
 
 class AxisData:
@@ -76,7 +96,7 @@ class BatchTrace(Trace):
 
     def process_primitive(self, primitive, args, params):
         vals, dims = zip(*map(self.to_val_dim, args)) if args else ((), ())
-        collective = axis_primitive_batchers.get(primitive)
+        collective = fancy_primitive_batchers.get(primitive)
         if collective is not None:
             with set_current_trace(self.parent):
                 out, out_dim = collective(self.axis_data, list(vals), list(dims), **params)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
-                          get_aval, set_current_trace, user_source_info)
+                          current_trace, get_aval, new_trace, set_current_trace,
+                          user_source_info)
 from tinyjax.jaxpr import Jaxpr, JaxprEqn, Var, literal_or_none
 
 # Primitives with sub-programs (control flow, remat, custom rules) may need to split
@@ -156,3 +157,57 @@ class PartialEvalTrace(Trace):
         outvars = [atom(o) for o in outputs]
         invars = [var_of[id(t)] for t in inputs]
         return Jaxpr(list(constvars.values()), invars, outvars, eqns), consts
+
+
+# ---------------------------------------------------------------------------
+# JAX's interface: partial values and tracing with some inputs unknown
+# ---------------------------------------------------------------------------
+
+
+class PartialVal(tuple):
+    """A value known (``(None, value)``) or unknown but for its aval (``(aval, None)``)."""
+
+    __slots__ = ()
+
+    def __new__(cls, pair: tuple[ShapedArray | None, Any]) -> "PartialVal":
+        return super().__new__(cls, pair)
+
+    @classmethod
+    def known(cls, value: Any) -> "PartialVal":
+        return cls((None, value))
+
+    @classmethod
+    def unknown(cls, aval: ShapedArray) -> "PartialVal":
+        return cls((aval, None))
+
+    def is_known(self) -> bool:
+        return self[0] is None
+
+    def get_known(self) -> Any:
+        """The value, or None when it is unknown."""
+        return self[1] if self[0] is None else None
+
+    def get_aval(self) -> ShapedArray:
+        return get_aval(self[1]) if self[0] is None else self[0]
+
+
+def trace_to_jaxpr_nounits(fun: Callable[..., Sequence[Any]], pvals: Sequence[PartialVal],
+                           instantiate: bool | Sequence[bool] = False
+                           ) -> tuple[Jaxpr, list[PartialVal], list[Any]]:
+    """Run the flat ``fun`` with its known inputs and record what depends on the unknown
+    ones: (the jaxpr of the unknown outputs -- those ``instantiate`` asks for as well --
+    from the unknown inputs, every output's partial value, the jaxpr's constants).  Known
+    computations run at once (under the current trace)."""
+    call = getattr(fun, "call_wrapped", fun)
+    trace = PartialEvalTrace(current_trace())
+    with new_trace(trace):
+        ins = [pv.get_known() if pv.is_known() else trace.new_unknown(pv[0])
+               for pv in pvals]
+        outs = list(call(*ins))
+        if isinstance(instantiate, bool):
+            instantiate = [instantiate] * len(outs)
+        staged = [o for o, inst in zip(outs, instantiate) if inst or trace.is_unknown(o)]
+        jaxpr, consts = trace.to_jaxpr([x for x in ins if trace.is_unknown(x)], staged)
+    out_pvals = [PartialVal.unknown(get_aval(o)) if inst or trace.is_unknown(o)
+                 else PartialVal.known(o) for o, inst in zip(outs, instantiate)]
+    return jaxpr, out_pvals, consts

@@ -25,10 +25,13 @@ __all__ = ["composite_definitions", "composite_jaxpr", "define_composite"]
 composite_definitions: dict[Primitive, Callable[..., Any]] = {}
 
 
-def define_composite(prim: Primitive, definition: Callable[..., Any]) -> None:
-    """Make ``definition`` the meaning of ``prim``: its eager implementation, and what
-    the compiler expands it into."""
+def define_composite(prim: Primitive, definition: Callable[..., Any], *,
+                     eager: bool = True) -> None:
+    """Make ``definition`` the meaning of ``prim``: what the compiler expands it into,
+    and (with ``eager``) its eager implementation too."""
     composite_definitions[prim] = definition
+    if not eager:  # the primitive keeps the implementation it has
+        return
 
     def impl(*values: Any, **params: Any) -> Any:
         closed = composite_jaxpr(prim, tuple(get_aval(v) for v in values), **params)
@@ -39,8 +42,14 @@ def define_composite(prim: Primitive, definition: Callable[..., Any]) -> None:
 
 def composite_jaxpr(prim: Primitive, avals: tuple[ShapedArray, ...], **params: Any
                     ) -> ClosedJaxpr:
-    """The jaxpr of ``prim``'s definition for operands of ``avals`` (cached)."""
-    return _trace(prim, avals, tuple(sorted(params.items())))
+    """The jaxpr of ``prim``'s definition for operands of ``avals`` (cached where the
+    parameters are hashable)."""
+    key = tuple(sorted(params.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return _trace.__wrapped__(prim, avals, key)
+    return _trace(prim, avals, key)
 
 
 @functools.lru_cache(maxsize=256)

@@ -95,9 +95,9 @@ def _reduce_rule(prim: Primitive, reduction: str, scale_unbatched: bool):
     return rule
 
 
-batching.axis_primitive_batchers[psum_p] = _reduce_rule(psum_p, "reduce_sum", True)
-batching.axis_primitive_batchers[pmax_p] = _reduce_rule(pmax_p, "reduce_max", False)
-batching.axis_primitive_batchers[pmin_p] = _reduce_rule(pmin_p, "reduce_min", False)
+batching.fancy_primitive_batchers[psum_p] = _reduce_rule(psum_p, "reduce_sum", True)
+batching.fancy_primitive_batchers[pmax_p] = _reduce_rule(pmax_p, "reduce_max", False)
+batching.fancy_primitive_batchers[pmin_p] = _reduce_rule(pmin_p, "reduce_min", False)
 
 
 def _all_gather_rule(axis_data, vals, dims, *, axis_name, axis, tiled):
@@ -113,7 +113,7 @@ def _all_gather_rule(axis_data, vals, dims, *, axis_name, axis, tiled):
     return out, None
 
 
-batching.axis_primitive_batchers[all_gather_p] = _all_gather_rule
+batching.fancy_primitive_batchers[all_gather_p] = _all_gather_rule
 
 
 def _axis_index_rule(axis_data, vals, dims, *, axis_name):
@@ -124,7 +124,7 @@ def _axis_index_rule(axis_data, vals, dims, *, axis_name):
     return iota(np.int32, axis_data.size), 0
 
 
-batching.axis_primitive_batchers[axis_index_p] = _axis_index_rule
+batching.fancy_primitive_batchers[axis_index_p] = _axis_index_rule
 
 # Differentiation: psum is linear (its own transpose); pmax/pmin pick the winner.
 ad.deflinear(psum_p, lambda ct, x, *, axis_name: [psum(ct, axis_name)])

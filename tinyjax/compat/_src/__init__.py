@@ -1,0 +1,3 @@
+"""``jax._src`` under :func:`tinyjax.install_as_jax`: the private JAX modules that Optax,
+Chex, Flax, Equinox and Haiku import at their current releases, each holding exactly the
+names those libraries use, mapped onto tinyjax's equivalents."""
