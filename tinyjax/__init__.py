@@ -50,6 +50,7 @@ debug_infs = _State("jax_debug_infs")
 log_compiles = _State("jax_log_compiles")
 default_matmul_precision = _State("jax_default_matmul_precision")
 numpy_rank_promotion = _State("jax_numpy_rank_promotion")
+numpy_dtype_promotion = _State("jax_numpy_dtype_promotion")
 
 from tinyjax.version import __version__, __version_info__  # noqa: E402,F401
 

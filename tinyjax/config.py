@@ -198,6 +198,13 @@ def _validate_choice(*choices: Any) -> Callable[[str, Any], Any]:
     return validate
 
 
+def _validate_dtype_promotion(name: str, value: Any) -> str:
+    if value == "strict":
+        raise NotImplementedError(f"config option {name}='strict': tinyjax implements "
+                                  "only JAX's standard type promotion")
+    return _validate_choice("standard")(name, value)
+
+
 # Matmul precision names JAX accepts (jax_default_matmul_precision); None = default.
 _MATMUL_PRECISIONS = (
     None, "default", "high", "highest", "fastest",
@@ -215,6 +222,7 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
         _env_bool(("TINYJAX_ENABLE_X64", "JAX_ENABLE_X64"), False), _validate_bool),
     "jax_default_matmul_precision": (None, _validate_choice(*_MATMUL_PRECISIONS)),
     "jax_numpy_rank_promotion": ("allow", _validate_choice("allow", "warn", "raise")),
+    "jax_numpy_dtype_promotion": ("standard", _validate_dtype_promotion),
     "jax_debug_nans": (_env_bool(("JAX_DEBUG_NANS",), False), _validate_bool),
     "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
     "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),

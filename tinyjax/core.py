@@ -35,14 +35,19 @@ class AbstractValue:
 
 
 class ShapedArray(AbstractValue):
-    """The abstract value of an array: its shape, dtype and weak type flag."""
+    """The abstract value of an array: its shape, dtype and weak type flag.
 
-    __slots__ = ("shape", "dtype", "weak_type")
+    ``sharding`` is what JAX's avals also carry; it is None (not part of the type) unless
+    given."""
 
-    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False):
+    __slots__ = ("shape", "dtype", "weak_type", "sharding")
+
+    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False, *,
+                 sharding: Any = None):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
         self.weak_type = bool(weak_type)
+        self.sharding = sharding
 
     ndim = property(lambda self: len(self.shape))
 

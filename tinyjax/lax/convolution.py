@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinyjax.core import Primitive, ShapedArray, get_aval
-from tinyjax.lax._helpers import as_operand
+from tinyjax.lax._helpers import as_operand, with_out_sharding
 from tinyjax.lax.dot import (accumulation_dtype, canonical_preferred, canonicalize_precision,
                              cast_result, dot_output_dtype)
 from tinyjax.interpreters import ad, batching
@@ -304,6 +304,7 @@ def _ints(v, n: int, default: int = 1) -> tuple[int, ...]:
     return (default,) * n if v is None else tuple(operator.index(int(d)) for d in v)
 
 
+@with_out_sharding
 def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
                          lhs_dilation: Sequence[int] | None = None,
                          rhs_dilation: Sequence[int] | None = None,

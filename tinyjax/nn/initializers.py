@@ -12,6 +12,7 @@ import numpy as np
 
 import tinyjax.numpy as jnp
 from tinyjax import dtypes
+from tinyjax.lax._helpers import with_out_sharding
 
 __all__ = ["constant", "delta_orthogonal", "glorot_normal", "glorot_uniform", "he_normal",
            "he_uniform", "kaiming_normal", "kaiming_uniform", "lecun_normal",
@@ -36,11 +37,13 @@ def _random():
     return random
 
 
+@with_out_sharding
 def zeros(key: Any, shape: Sequence[int], dtype: Any = _float) -> Any:
     """An initializer that returns an array of zeros."""
     return jnp.zeros(_canon_shape(shape), dtypes.canonicalize_dtype(dtype))
 
 
+@with_out_sharding
 def ones(key: Any, shape: Sequence[int], dtype: Any = _float) -> Any:
     """An initializer that returns an array of ones."""
     return jnp.ones(_canon_shape(shape), dtypes.canonicalize_dtype(dtype))
@@ -48,6 +51,7 @@ def ones(key: Any, shape: Sequence[int], dtype: Any = _float) -> Any:
 
 def constant(value: Any, dtype: Any = _float) -> Initializer:
     """An initializer that fills the array with ``value``."""
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         return jnp.full(_canon_shape(shape), value, dtype=dtypes.canonicalize_dtype(dtype))
     return init
@@ -55,6 +59,7 @@ def constant(value: Any, dtype: Any = _float) -> Initializer:
 
 def uniform(scale: Any = 1e-2, dtype: Any = _float) -> Initializer:
     """Samples uniformly from ``[0, scale)``."""
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         dtype = dtypes.canonicalize_dtype(dtype)
         return _random().uniform(key, _canon_shape(shape), dtype) * jnp.array(scale, dtype)
@@ -63,6 +68,7 @@ def uniform(scale: Any = 1e-2, dtype: Any = _float) -> Initializer:
 
 def normal(stddev: Any = 1e-2, dtype: Any = _float) -> Initializer:
     """Samples from a centred normal with standard deviation ``stddev``."""
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         dtype = dtypes.canonicalize_dtype(dtype)
         return _random().normal(key, _canon_shape(shape), dtype) * jnp.array(stddev, dtype)
@@ -73,6 +79,7 @@ def truncated_normal(stddev: Any = 1e-2, dtype: Any = _float, lower: Any = -2.0,
                      upper: Any = 2.0) -> Initializer:
     """Samples a standard normal truncated to ``(lower, upper)``, times ``stddev``
     (so the result's standard deviation is below ``stddev``, as in JAX)."""
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         dtype = dtypes.canonicalize_dtype(dtype)
         return _random().truncated_normal(key, lower, upper, _canon_shape(shape),
@@ -111,6 +118,7 @@ def variance_scaling(scale: Any, mode: str, distribution: str,
     """Samples with variance ``scale / n``, ``n`` the fan in, fan out or their mean
     (``mode`` "fan_in", "fan_out", "fan_avg"), from a "truncated_normal", "normal" or
     "uniform" ``distribution``."""
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         shape = _canon_shape(shape)
         dtype = dtypes.canonicalize_dtype(dtype)
@@ -193,6 +201,7 @@ def orthogonal(scale: Any = 1.0, column_axis: int = -1, dtype: Any = _float) -> 
     dimensions rows; JAX's Q factor with positive-diagonal R of one normal draw,
     which is what ``random.orthogonal`` computes.
     """
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         shape = _canon_shape(shape)
         dtype = dtypes.canonicalize_dtype(dtype)
@@ -211,6 +220,7 @@ def delta_orthogonal(scale: Any = 1.0, column_axis: int = -1,
     """Delta-orthogonal convolution kernels (Xiao et al., 2018): zero except for an
     orthogonal matrix at the spatial centre. Shapes are 3D, 4D or 5D with the two
     channel dimensions last and ``shape[-2] <= shape[-1]``."""
+    @with_out_sharding
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype) -> Any:
         shape = _canon_shape(shape)
         dtype = dtypes.canonicalize_dtype(dtype)

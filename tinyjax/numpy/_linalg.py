@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
+from tinyjax.lax._helpers import with_out_sharding
 from tinyjax.numpy._ufuncs import conj
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_dtypes)
@@ -225,6 +226,7 @@ def vecmat(x1: Any, x2: Any, /) -> Any:
     return lax.reshape(out, _shape(out)[:-2] + _shape(out)[-1:])
 
 
+@with_out_sharding
 def tensordot(a: Any, b: Any, axes: Any = 2, *, precision: Any = None,
               preferred_element_type: Any = None) -> Any:
     """Contract ``a``'s and ``b``'s axes: ``axes=n`` pairs a's last n with b's first n;

@@ -28,6 +28,7 @@ from tinyjax.random._normal import (double_sided_maxwell, lognormal, maxwell, no
                                     truncated_normal, wald)
 from tinyjax.random._permutation import choice, permutation
 from tinyjax.random._uniform import uniform
+from tinyjax.lax._helpers import with_out_sharding as _with_out_sharding
 
 __all__ = [
     "KeyArray", "PRNGKey", "PRNGKeyArray", "ball", "bernoulli", "beta", "binomial", "bits",
@@ -39,3 +40,12 @@ __all__ = [
     "random_gamma_p", "rayleigh", "split", "t", "triangular", "truncated_normal", "uniform",
     "wald", "weibull_min", "wrap_key_data",
 ]
+
+# the samplers that take JAX's keyword out_sharding (the sharding of the draw)
+_OUT_SHARDING = ("ball", "bernoulli", "beta", "bits", "categorical", "cauchy", "chisquare",
+                 "dirichlet", "exponential", "f", "gamma", "generalized_normal", "geometric",
+                 "gumbel", "laplace", "loggamma", "logistic", "lognormal", "maxwell",
+                 "multivariate_normal", "normal", "orthogonal", "pareto", "permutation",
+                 "poisson", "rademacher", "randint", "rayleigh", "t", "triangular",
+                 "truncated_normal", "uniform", "wald")
+globals().update({_name: _with_out_sharding(globals()[_name]) for _name in _OUT_SHARDING})
