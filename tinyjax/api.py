@@ -41,7 +41,7 @@ from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, insta
 from tinyjax.interpreters.batching import AxisData, vmap_flat
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr, eval_jaxpr
 from tinyjax.lax._helpers import as_operand
 
 
@@ -109,7 +109,6 @@ class LinearFunction:
         self.diff_mask = diff_mask      # which inputs have (non-float0) tangents
 
     def apply(self, tangents: Sequence[Any]) -> list[Any]:
-        from tinyjax.jaxpr import eval_jaxpr
         args = [t for t, d in zip(tangents, self.diff_mask) if d]
         return eval_jaxpr(self.jaxpr, self.consts, *args)
 
@@ -764,8 +763,10 @@ class JitWrapped(stages.Wrapped):
         return compiled
 
     def __call__(self, *args, **kwargs):
-        if _state.trace is not _eval_trace or config.jax_disable_jit:
-            return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
+        if config.jax_disable_jit:
+            return self.fun(*args, **kwargs)
+        if _state.trace is not _eval_trace:
+            return self._call_traced(args, kwargs)
         if config.jax_debug_nans or config.jax_debug_infs:
             return self._call_checked(args, kwargs)
         if not kwargs and not self.static_argnums:
@@ -788,6 +789,22 @@ class JitWrapped(stages.Wrapped):
         compiled, flat = self._get_compiled(args, kwargs)
         outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
         return tree_util.tree_unflatten(compiled.out_tree, outs)
+
+    def _call_traced(self, args, kwargs):
+        """A call under an enclosing transform: the function's jaxpr for these argument
+        types, traced once (as JAX traces a jit inside a transform once per signature)
+        and evaluated by the enclosing trace.  A function that closes over values of the
+        enclosing trace is traced again each call (its jaxpr holds them)."""
+        key, static, flat, in_tree, _ = self._key(args, kwargs)
+        key = ("traced",) + key
+        traced = self.cache.get(key)
+        if traced is None:
+            traced = self._trace(args, kwargs, static, flat, in_tree)
+            if not any(isinstance(c, core.Tracer) for c in traced[0].consts):
+                self.cache[key] = traced
+        closed, out_tree = traced
+        return tree_util.tree_unflatten(out_tree, eval_jaxpr(closed.jaxpr, closed.consts,
+                                                             *flat))
 
     def _call_checked(self, args, kwargs):
         """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs

@@ -397,11 +397,27 @@ def new_trace(trace: Trace) -> Iterator[Trace]:
         trace.invalidate()
 
 
+# Inside ensure_compile_time_eval, staging traces evaluate at once a primitive whose
+# operands are all concrete (JAX's eager constant folding); tracers are still traced.
+_eager_constant_folding = [False]
+
+
+def eager_constant_folding() -> bool:
+    """Whether staging traces evaluate operations on concrete operands at once."""
+    return _eager_constant_folding[0]
+
+
 @contextmanager
 def ensure_compile_time_eval() -> Iterator[None]:
-    """Run the enclosed operations eagerly even inside a transform."""
-    with set_current_trace(eval_trace):
+    """Inside ``jit`` (and the other staging transforms), compute operations whose
+    operands are all concrete values at once, so that their results are concrete (as
+    JAX's ``ensure_compile_time_eval``); operations on traced values are staged as usual."""
+    prev = _eager_constant_folding[0]
+    _eager_constant_folding[0] = True
+    try:
         yield
+    finally:
+        _eager_constant_folding[0] = prev
 
 
 # ---------------------------------------------------------------------------
@@ -412,6 +428,11 @@ _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"
 # files whose frames are not the user's: tinyjax's own, and those registered by libraries
 # built on it (JAX's source_info_util.register_exclusion)
 _excluded_paths: tuple[str, ...] = (_PACKAGE_DIR,)
+
+
+def is_excluded_source(filename: str) -> bool:
+    """Whether code in ``filename`` is tinyjax's or a registered library's, not the user's."""
+    return filename.startswith(_excluded_paths)
 
 
 def register_source_exclusion(path: str) -> None:
@@ -473,7 +494,7 @@ def user_source_info() -> SourceInfo:
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
-        if not code.co_filename.startswith(_excluded_paths):
+        if not is_excluded_source(code.co_filename):
             return SourceInfo(f"{code.co_filename}:{frame.f_lineno}", code, frame.f_lasti,
                               tuple(name_stack))
         frame = frame.f_back

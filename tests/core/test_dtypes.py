@@ -49,14 +49,24 @@ def x32():
 # config
 # ---------------------------------------------------------------------------
 
+def test_strict_dtype_promotion_is_refused_clearly():
+    with pytest.raises(NotImplementedError, match="standard type promotion"):
+        config.update("jax_numpy_dtype_promotion", "strict")
+    with pytest.raises(ValueError):
+        config.update("jax_numpy_dtype_promotion", "loose")
+    assert config.jax_numpy_dtype_promotion == "standard"
+
+
 def test_config_defaults():
     if "JAX_ENABLE_X64" not in os.environ and "TINYJAX_ENABLE_X64" not in os.environ:
         assert config.jax_enable_x64 is False
     assert config.jax_default_matmul_precision is None
     assert config.jax_numpy_rank_promotion == "allow"
+    assert config.jax_numpy_dtype_promotion == "standard"
     assert config.jax_debug_nans is False
     assert set(config.values()) == {"jax_enable_x64", "jax_default_matmul_precision",
-                                    "jax_numpy_rank_promotion", "jax_debug_nans",
+                                    "jax_numpy_rank_promotion", "jax_numpy_dtype_promotion",
+                                    "jax_debug_nans",
                                     "jax_debug_infs", "jax_disable_jit", "jax_log_compiles"}
 
 

@@ -5,7 +5,7 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.errors import JaxRuntimeError
+from tinyjax.experimental.checkify import JaxRuntimeError
 from tinyjax.experimental import checkify
 
 
@@ -109,3 +109,13 @@ def test_error_is_a_pytree():
     assert leaves and all(isinstance(leaf, jax.Array) for leaf in leaves)
     assert checkify.init_error.get() is None
     assert checkify.all_checks == checkify.automatic_checks | checkify.user_checks
+
+
+def test_a_failed_check_is_a_value_error_as_in_jax():
+    def f(x):
+        checkify.check(x > 0, "x must be positive")
+        return x
+    err, _ = checkify.checkify(f)(-1.0)
+    with pytest.raises(ValueError, match="x must be positive"):
+        checkify.check_error(err)
+    assert checkify.JaxRuntimeError is not jax.errors.JaxRuntimeError

@@ -25,7 +25,6 @@ from tinyjax import lax, tree_util
 from tinyjax.array import Array, wrap_eager
 from tinyjax.compiler.lower.registry import inlined_calls
 from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
-from tinyjax.errors import JaxRuntimeError
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr, sub_jaxprs
@@ -39,6 +38,11 @@ __all__ = ["Error", "ErrorCategory", "JaxRuntimeError", "all_checks", "automatic
 
 
 # ---- error categories ----------------------------------------------------------------------
+
+class JaxRuntimeError(ValueError):
+    """A failed check, raised (a ValueError, as JAX's checkify raises it; not
+    ``jax.errors.JaxRuntimeError``)."""
+
 
 class JaxException(Exception):
     """The base of the kinds of checkify errors (``ErrorCategory``)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer, get_aval,
-                          new_trace, user_source_info)
+from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer,
+                          eager_constant_folding, eval_trace, get_aval, new_trace,
+                          set_current_trace, user_source_info)
 from tinyjax.interpreters.ad import Zero, tangent_aval
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or_none
 
@@ -68,6 +69,9 @@ class StagingTrace(Trace):
         return var
 
     def process_primitive(self, primitive, args, params):
+        if eager_constant_folding() and not any(isinstance(x, Tracer) for x in args):
+            with set_current_trace(eval_trace):
+                return primitive.bind(*args, **params)
         atoms = [self.to_atom(x) for x in args]
         out_avals = primitive.abstract_eval(*[a.aval for a in atoms], **params)
         source = user_source_info()
