@@ -172,7 +172,16 @@ EXEMPT = {
     "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
+    "name": "checkpoint_name's tag: an identity on any operand, no input is bad",
 }
+
+
+def _staged_check():
+    from tinyjax.experimental import checkify
+    return jax.jit(lambda x: checkify.check(x > 0, "positive") or x)(F)
+
+
+CASES["check"] = (_staged_check, ValueError, "Cannot abstractly evaluate a checkify.check")
 
 
 def _bind_callback(name):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from tinyjax.compat.aliases import JaxAliasFinder
+from tinyjax.compat.aliases import JaxAliasFinder, bind_redirects
 
 __all__ = ["install_as_jax", "is_installed"]
 
@@ -33,7 +33,9 @@ def install_as_jax() -> None:
 
     After it, ``import jax`` gives the ``tinyjax`` module itself, ``import jax.numpy as
     jnp`` gives ``tinyjax.numpy`` (the same module objects: no copies, no second state),
-    and libraries written for JAX import and run on tinyjax.  Calling it again does
+    and libraries written for JAX import and run on tinyjax.  The JAX modules kept in
+    :mod:`tinyjax.compat` become attributes of their JAX parents (``tinyjax._src``,
+    ``tinyjax.interpreters.mlir``).  Calling it again does
     nothing.  Raises ``RuntimeError`` if a real JAX is already imported in this process
     (two array libraries under one name would mix silently).
     """
@@ -48,3 +50,4 @@ def install_as_jax() -> None:
             "program with `python -m tinyjax script.py`.")
     sys.meta_path.insert(0, JaxAliasFinder())
     sys.modules["jax"] = sys.modules["tinyjax"]  # (a subpackage's parent is imported)
+    bind_redirects()

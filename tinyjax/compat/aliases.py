@@ -15,14 +15,13 @@ import sys
 from types import ModuleType
 from typing import Optional, Sequence
 
-__all__ = ["REDIRECTS", "JaxAliasFinder", "target_of"]
+__all__ = ["REDIRECTS", "JaxAliasFinder", "bind_redirects", "target_of"]
 
 # JAX module prefixes that are not tinyjax's module of the same path: what JAX keeps in
 # modules tinyjax organises differently, and the private modules libraries reach into.
 REDIRECTS: dict[str, str] = {
     "jax._src": "tinyjax.compat._src",
     "jax.interpreters.mlir": "tinyjax.compat.mlir",
-    "jax.interpreters.pxla": "tinyjax.compat._src.interpreters.pxla",
 }
 
 
@@ -33,6 +32,17 @@ def target_of(name: str) -> str:
     if best is not None:
         return REDIRECTS[best] + name[len(best):]
     return "tinyjax" + name[len("jax"):]
+
+
+def bind_redirects() -> None:
+    """Import each redirected module and make it the attribute of its JAX parent (and the
+    ``sys.modules`` entry of its JAX name): ``from jax.interpreters import mlir`` looks the
+    child up on the parent, or imports it by the parent's own (tinyjax) name."""
+    for alias, target in REDIRECTS.items():
+        parent, _, child = alias.rpartition(".")
+        module = importlib.import_module(target)
+        sys.modules[alias] = module
+        setattr(importlib.import_module(target_of(parent)), child, module)
 
 
 class _AliasLoader(importlib.abc.Loader):

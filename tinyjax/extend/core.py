@@ -18,6 +18,7 @@ import numpy as np
 from tinyjax import core
 from tinyjax.core import ShapedArray, Trace, current_trace, is_eager, set_current_trace
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr, sub_jaxprs
+from tinyjax.lax._helpers import as_operand
 
 __all__ = ["ClosedJaxpr", "DropVar", "Effect", "Effects", "Jaxpr", "JaxprEqn", "Literal",
            "Primitive", "Var", "find_top_trace", "get_opaque_trace_state", "jaxpr_as_fun",
@@ -149,7 +150,7 @@ def jaxpr_as_fun(closed_jaxpr: ClosedJaxpr) -> Callable[..., list]:
     """A function that evaluates ``closed_jaxpr`` on its arguments (under the current
     trace), returning the list of its outputs."""
     def fun(*args: Any) -> list:
-        return eval_jaxpr(closed_jaxpr.jaxpr, closed_jaxpr.consts, *args)
+        return eval_jaxpr(closed_jaxpr.jaxpr, closed_jaxpr.consts, *map(as_operand, args))
     return fun
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.array import ArrayImpl, on_default_device, register_asarray, wrap_eager
-from tinyjax.core import Tracer, get_aval
+from tinyjax.core import ShapedArray, Tracer, get_aval
 
 
 def _leaves_of_nested(obj: Any) -> list[Any]:
@@ -202,9 +202,18 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, *, device: Any = None) 
     return broadcast_to_shape(x, shape)
 
 
+def _like_aval(a: Any) -> ShapedArray:
+    """The type of the array ``a``, or of a duck-typed array (an object with ``shape`` and
+    ``dtype``, such as a ShapeDtypeStruct), as the ``*_like`` functions read it."""
+    if not isinstance(a, (ArrayImpl, Tracer, np.ndarray, np.generic)) and \
+            hasattr(a, "shape") and hasattr(a, "dtype"):
+        return ShapedArray(a.shape, dtypes.canonicalize_dtype(a.dtype),
+                           bool(getattr(a, "weak_type", False)))
+    return get_aval(asarray(a))
+
+
 def _like_shape(a: Any, shape: Any) -> tuple[int, ...]:
-    return tuple(get_aval(asarray(a)).shape) if shape is None else \
-        _shape_tuple(shape, "full_like")
+    return tuple(_like_aval(a).shape) if shape is None else _shape_tuple(shape, "full_like")
 
 
 @_placing
@@ -212,7 +221,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None, *,
               device: Any = None) -> Any:
     """An array like ``a`` (its dtype and weak type, unless given) filled with
     ``fill_value``."""
-    aval = get_aval(asarray(a))
+    aval = _like_aval(a)
     shape = _like_shape(a, shape)
     if dtype is None:
         dt, weak = aval.dtype, aval.weak_type
