@@ -6,6 +6,7 @@ tests use a few training steps, the ``slow`` ones the defaults.
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -91,6 +92,29 @@ def test_neural_ode_rk4_matches_exact_solution():
     ys = module.odeint(lambda y, t, k: -k * y, jnp.array([1.0, 2.0]), ts, 0.5)
     np.testing.assert_allclose(np.asarray(ys), np.exp(-0.5 * np.asarray(ts))[:, None]
                                * np.array([1.0, 2.0]), rtol=1e-5)
+
+
+def _load_jax_example(name: str):
+    """An example written for JAX and its libraries, loaded with tinyjax as ``jax``."""
+    import tinyjax
+    tinyjax.install_as_jax()
+    for library in ("flax", "optax", "mnist1d"):
+        pytest.importorskip(library, reason=f"{library} is not installed (see "
+                                            "docs/ecosystem.rst)")
+    return load_example(name)
+
+
+def test_flax_optax_mnist1d_smoke(capsys):
+    result = _load_jax_example("flax_optax_mnist1d").main(["--steps", "80", "--channels",
+                                                           "8"])
+    out = capsys.readouterr().out
+    assert np.mean(result["losses"][-10:]) < np.mean(result["losses"][:10]) - 0.15
+    assert "on tinyjax" in out and "final test accuracy" in out
+
+
+@pytest.mark.slow
+def test_flax_optax_mnist1d_full():
+    assert _load_jax_example("flax_optax_mnist1d").main([])["test_accuracy"] >= 0.9
 
 
 @pytest.mark.slow
