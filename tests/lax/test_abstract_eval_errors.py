@@ -40,6 +40,10 @@ for _name in BINARY:
     CASES[_name] = (lambda n=_name: _bind(n, F, H), TypeError,
                     f"{_name} requires arguments to have the same dtypes")
 CASES.update({
+    "real": (lambda: lax.real(F), TypeError, "real does not accept dtype f32"),
+    "imag": (lambda: lax.imag(I), TypeError, "imag does not accept dtype i32"),
+    "conj": (lambda: lax.conj(I), TypeError, "conj does not accept dtype i32"),
+    "complex": (lambda: lax.complex(H, H), TypeError, "complex does not accept dtype f16"),
     "abs": (lambda: lax.abs(U), TypeError, "abs does not accept dtype u32"),
     "integer_pow": (lambda: lax.integer_pow(B, 2), TypeError, "integer_pow does not accept"),
     "not": (lambda: lax.bitwise_not(F), TypeError, "not does not accept dtype f32"),

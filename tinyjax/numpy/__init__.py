@@ -3,8 +3,8 @@ import numpy as _np
 
 from tinyjax import dtypes as _dtypes
 from tinyjax.array import Array as ndarray  # noqa: F401
-from tinyjax.dtypes import (bfloat16, bool_, finfo, float16, float32, float64,  # noqa: F401
-                            iinfo, int8, int16, int32, int64, issubdtype, promote_types,
+from tinyjax.dtypes import (bfloat16, bool_, complex64, complex128,  # noqa: F401
+                            finfo, float16, float32, float64, iinfo, int8, int16, int32, int64, issubdtype, promote_types,
                             uint8, uint16, uint32, uint64, result_type)
 from tinyjax.numpy._creation import array, asarray  # noqa: F401
 from tinyjax.numpy._creation import (arange, astype, copy, diag, diagonal, empty,  # noqa: F401
@@ -34,9 +34,11 @@ signedinteger = _np.signedinteger
 unsignedinteger = _np.unsignedinteger
 floating = _np.floating
 inexact = _np.inexact
+complexfloating = _np.complexfloating
 number = _np.number
 generic = _np.generic
 bool = bool_  # noqa: A001
 float_ = float32
 int_ = int32
+complex_ = complex128
 dtype = _np.dtype

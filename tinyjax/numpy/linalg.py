@@ -10,8 +10,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tinyjax import lax
+from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
+from tinyjax.lax.elementwise import real_dtype
 from tinyjax.numpy._linalg import (cross as _cross, matmul, outer, tensordot,  # noqa: F401
                                    trace as _trace, vecdot)
 from tinyjax.numpy._util import check_arraylike, promote_args_inexact
@@ -44,16 +45,23 @@ def _canon_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _abs_squared(x: Any) -> Any:
+    """``|x|^2`` elementwise (real for complex ``x``)."""
+    if dtypes.is_complex(get_aval(x).dtype):
+        return lax.add(lax.square(lax.real(x)), lax.square(lax.imag(x)))
+    return lax.mul(x, x)
+
+
 def _vector_norm(x: Any, ord: Any, axes: tuple[int, ...]) -> Any:  # noqa: A002
     ax = lax.abs(x)
     if ord is None or ord == 2:
-        return lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
+        return lax.sqrt(lax.reduce_sum(_abs_squared(x), axes))
     if ord == np.inf:
         return lax.reduce_max(ax, axes)
     if ord == -np.inf:
         return lax.reduce_min(ax, axes)
     if ord == 0:
-        nz = lax.convert_element_type(lax.ne(x, _full_like(x, 0)), get_aval(x).dtype)
+        nz = lax.convert_element_type(lax.ne(x, _full_like(x, 0)), real_dtype(get_aval(x).dtype))
         return lax.reduce_sum(nz, axes)
     if ord == 1:
         return lax.reduce_sum(ax, axes)
@@ -67,7 +75,7 @@ def _vector_norm(x: Any, ord: Any, axes: tuple[int, ...]) -> Any:  # noqa: A002
 def _matrix_norm(x: Any, ord: Any, row: int, col: int, keepdims: bool) -> Any:  # noqa: A002
     nd = get_aval(x).ndim
     if ord in (None, "fro", "f"):
-        out = lax.sqrt(lax.reduce_sum(lax.mul(x, x), (row, col)))
+        out = lax.sqrt(lax.reduce_sum(_abs_squared(x), (row, col)))
         return _keepdims(out, (row, col), nd, keepdims)
     if ord in (1, -1, np.inf, -np.inf):
         ax = lax.abs(x)
@@ -91,7 +99,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
     nd = get_aval(x).ndim
     if axis is None:
         if ord is None:
-            out = lax.sqrt(lax.reduce_sum(lax.mul(x, x), tuple(range(nd))))
+            out = lax.sqrt(lax.reduce_sum(_abs_squared(x), tuple(range(nd))))
             return lax.reshape(out, (1,) * nd) if keepdims else out
         axes = tuple(range(nd))
     else:
