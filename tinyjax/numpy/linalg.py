@@ -26,7 +26,7 @@ from tinyjax.numpy._ufuncs import (conj, divide, greater, greater_equal, isfinit
                                    less, logical_and, logical_not, multiply, sqrt)
 from tinyjax.numpy._util import check_arraylike, promote_dtypes_inexact
 from tinyjax.numpy._vectorize import vectorize
-from tinyjax.transforms.custom_derivatives import custom_jvp
+from tinyjax.custom_derivatives import custom_jvp
 
 __all__ = ["cholesky", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
            "eigvalsh", "inv", "lstsq", "matmul", "matrix_norm", "matrix_power",

@@ -18,7 +18,7 @@ from tinyjax.jaxpr import Jaxpr
 from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, run, to_numpy,
                                              trace_open, type_str, typematch, wrap_values)
 from tinyjax.lax.elementwise import neg
-from tinyjax.transforms import ad, batching
+from tinyjax.interpreters import ad, batching
 
 __all__ = ["custom_linear_solve", "linear_solve_p"]
 

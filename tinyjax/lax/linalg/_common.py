@@ -19,7 +19,7 @@ from tinyjax.lax.dot import Precision, dot_general
 from tinyjax.lax.reductions import reduce_sum
 from tinyjax.lax.shape import broadcast_in_dim, broadcasted_iota, full, transpose
 from tinyjax.lax.slicing import slice as lax_slice
-from tinyjax.transforms import batching
+from tinyjax.interpreters import batching
 
 __all__ = ["linalg_primitive", "check_square", "LAPACK_DTYPES", "T", "H", "matmul", "tril",
            "triu", "eye", "diagonal", "diag_matrix", "symmetrize", "batch_dims",
@@ -55,6 +55,9 @@ def _check_ranks(name: str, ranks: Sequence[int], avals: Sequence[ShapedArray]) 
 
 
 def check_square(name: str, shape: Sequence[int]) -> None:
+    if len(shape) < 2:
+        raise TypeError(f"Input 0 to {name} must have rank at least 2, but got "
+                        f"shape={tuple(shape)}")
     if shape[-1] != shape[-2]:
         raise ValueError(f"The input to {name} must be a square matrix. Got shape "
                          f"{tuple(shape)}.")

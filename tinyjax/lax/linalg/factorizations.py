@@ -16,8 +16,8 @@ from tinyjax.lax.linalg._common import (H, T, check_square, diag_matrix, diagona
 from tinyjax.lax.linalg.solves import lu_solve, permutation_matrix, triangular_solve
 from tinyjax.lax.shape import full
 from tinyjax.lax.slicing import concatenate, pad, slice_in_dim
-from tinyjax.transforms import ad
-from tinyjax.transforms.ad import Zero
+from tinyjax.interpreters import ad
+from tinyjax.interpreters.ad import Zero
 
 __all__ = ["cholesky", "cholesky_p", "lu", "lu_p", "lu_pivots_to_permutation",
            "lu_pivots_to_permutation_p", "qr", "qr_p", "schur", "schur_p"]
@@ -59,6 +59,7 @@ def cholesky(x: Any, *, symmetrize_input: bool = True) -> Any:
     positive definite).  With ``symmetrize_input`` ``(x + x^H) / 2`` is factored,
     else only the lower triangle of ``x`` is read."""
     x = as_operand(x)
+    check_square("cholesky", get_aval(x).shape)
     return cholesky_p.bind(symmetrize(x) if symmetrize_input else x)
 
 

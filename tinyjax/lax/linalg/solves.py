@@ -17,8 +17,8 @@ from tinyjax.lax.linalg import _lapack
 from tinyjax.lax.linalg._common import T, linalg_primitive, matmul, tril, triu
 from tinyjax.lax.shape import broadcast_in_dim, broadcasted_iota
 from tinyjax.lax.slicing import concatenate, expand_dims, pad, slice_in_dim, squeeze
-from tinyjax.transforms import ad
-from tinyjax.transforms.ad import Zero, add_tangents, instantiate_zeros, is_undefined_primal
+from tinyjax.interpreters import ad
+from tinyjax.interpreters.ad import Zero, add_tangents, instantiate_zeros, is_undefined_primal
 
 __all__ = ["triangular_solve", "triangular_solve_p", "tridiagonal_solve",
            "tridiagonal_solve_p", "lu_solve", "permutation_matrix"]

@@ -18,7 +18,7 @@ from tinyjax.lax.linalg.factorizations import lu
 from tinyjax.lax.linalg.solves import lu_solve
 from tinyjax.lax.reductions import argmax, reduce_sum
 from tinyjax.lax.shape import broadcast_in_dim, broadcasted_iota, full
-from tinyjax.transforms import ad
+from tinyjax.interpreters import ad
 
 __all__ = ["eigh", "eigh_p", "eig", "eig_p", "svd", "svd_p", "SvdAlgorithm",
            "EighImplementation", "EigImplementation"]
@@ -67,10 +67,14 @@ def _reciprocal_gaps(w: Any) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _eigh_shape(shape, *, subset_by_index, **_):
-    if shape[0] != shape[-1]:
+def _check_eigh_shape(shape) -> None:
+    if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError("Argument to symmetric eigendecomposition must have shape [..., n, "
                          f"n], got shape {tuple(shape)}")
+
+
+def _eigh_shape(shape, *, subset_by_index, **_):
+    _check_eigh_shape(shape)
     n = shape[0]
     d = n if subset_by_index is None else subset_by_index[1] - subset_by_index[0]
     return (n, d), (d,)
@@ -95,6 +99,7 @@ def eigh(x: Any, *, lower: bool = True, symmetrize_input: bool = True,
     ``(v, w)``.  With ``symmetrize_input`` ``(x + x^H) / 2`` is decomposed, else only
     the ``lower`` (or upper) triangle of ``x`` is read."""
     x = as_operand(x)
+    _check_eigh_shape(get_aval(x).shape)
     if symmetrize_input:
         x = symmetrize(x)
     v, w = eigh_p.bind(x, lower=bool(lower), sort_eigenvalues=bool(sort_eigenvalues),
