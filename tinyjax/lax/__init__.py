@@ -16,4 +16,5 @@ from tinyjax.lax.windowed import *  # noqa: F401,F403
 from tinyjax.lax.parallel import *  # noqa: F401,F403
 from tinyjax.lax.random_bits import *  # noqa: F401,F403
 from tinyjax.lax.control_flow import *  # noqa: F401,F403
+from tinyjax.lax.fft import FftType, fft, fft_p  # noqa: F401
 from tinyjax.lax import linalg  # noqa: F401,E402
