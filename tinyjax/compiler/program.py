@@ -255,8 +255,8 @@ class Program:
 class _Unit:
     """A run of equations without control flow: scheduled now, compiled with the others."""
 
-    def __init__(self, sched, name: str):
-        self.schedule, self.name = sched, name
+    def __init__(self, sched, name: str, out_avals=()):
+        self.schedule, self.name, self.out_avals = sched, name, list(out_avals)
         self.exe = None
 
     @property
@@ -282,7 +282,7 @@ class _ProgramBuilder:
         from tinyjax.compiler.schedule import schedule
         leaves, outs = lower_jaxpr(jaxpr)
         u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
-                  f"unit{len(self.units)}")
+                  f"unit{len(self.units)}", jaxpr.out_avals)
         self.units.append(u)
         return u
 
@@ -410,7 +410,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     for u in b.units:
         n = len(u.schedule.kernels)
         u.exe = Executable(u.schedule, [], backend, source, fns[i:i + n], name=u.name,
-                           timed=False)
+                           timed=False, out_avals=u.out_avals)
         i += n
     prog.source_text = source
     return prog, kernels

@@ -119,6 +119,17 @@ class CUDABuffer:
         assert int(np.prod(shape, dtype=np.int64)) == self.size, (shape, self.shape)
         return CUDABuffer(self._dev, shape, self.dtype, self._alloc, self.ptr)
 
+    def view(self, dtype) -> "CUDABuffer":
+        """The same memory as ``dtype`` (numpy's ``view``: the last axis rescales), e.g. a
+        complex buffer as its interleaved real parts."""
+        dtype = np.dtype(dtype)
+        old, new = self.dtype.itemsize, dtype.itemsize
+        last = self.shape[-1] if self.shape else 1
+        if (last * old) % new:
+            raise ValueError(f"cannot view {self.dtype} of shape {self.shape} as {dtype}")
+        shape = self.shape[:-1] + (last * old // new,) if self.shape else (old // new,)
+        return CUDABuffer(self._dev, shape, dtype, self._alloc, self.ptr)
+
     def _row(self, i: int) -> tuple[int, tuple]:
         i = int(i)
         n = self.shape[0]
