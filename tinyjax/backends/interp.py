@@ -14,7 +14,7 @@ import numpy as np
 from tinyjax.compiler.kernel import Kernel, UOp
 from tinyjax.compiler.shape.symbolic import evaluate
 
-__all__ = ["InterpDevice", "run_kernel"]
+__all__ = ["InterpDevice", "run_kernel", "host_library_call"]
 
 
 @lru_cache(maxsize=None)
@@ -165,3 +165,18 @@ class InterpDevice:
         def launch(arrays):
             run_kernel(kernel, arrays)
         return launch
+
+    def library_call(self, primitive, in_avals, out_avals, params):
+        """A library step (linear algebra, FFT) as the primitive's eager evaluation: the
+        reference the C and CUDA library calls are tested against."""
+        return host_library_call(primitive, params)
+
+
+def host_library_call(primitive, params):
+    """``impl(ins, outs)``: ``primitive``'s eager implementation (numpy / SciPy) on host
+    buffers, written into ``outs``."""
+    def impl(ins, outs):
+        res = primitive.impl(*ins, **params)
+        for out, r in zip(outs, res if primitive.multiple_results else [res]):
+            np.copyto(out, r)
+    return impl

@@ -12,9 +12,15 @@ jaxpr value that crosses a step boundary):
   to the next, the ``xs`` read as slices (zero-copy views at an offset) and each
   iteration's ``ys`` written into the stacked output at its offset;
 * ``while`` the same, until the compiled predicate (a scalar read back) is false;
-* ``cond``  the branches compiled once each; only the taken one runs.
+* ``cond``  the branches compiled once each; only the taken one runs;
+* ``library`` a call into a numerical library (LAPACK, an FFT; cuSOLVER and cuFFT on
+  CUDA) for a primitive that is no fused elementwise work (:data:`LIBRARY_CALLS`): the
+  backend provides the routine (``backend.library_call``), the step gives it its input
+  buffers and the output buffers it allocates, so it sits between fused kernels like any
+  other step.
 
-``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
+``checkpoint`` is inlined: its jaxpr is lowered in place; so is ``custom_linear_solve``
+(its ``solve`` jaxpr: derivatives were taken before compiling).  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
 so the compile time does not depend on trip counts.  Nothing here is device specific: a
 device renders kernels; the steps only sequence sub-programs.
@@ -28,20 +34,40 @@ import numpy as np
 
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 
-__all__ = ["CONTROL_FLOW", "INLINED", "needs_program", "build_program", "Program"]
+__all__ = ["CONTROL_FLOW", "INLINED", "LIBRARY_CALLS", "needs_program", "build_program",
+           "Program", "LibraryCallStep"]
 
 CONTROL_FLOW = frozenset({"cond", "while", "scan"})
-INLINED = frozenset({"checkpoint"})
+# primitives computed by a library routine (linear algebra, FFT), each a step of its own
+LIBRARY_CALLS = frozenset({"cholesky", "lu", "lu_pivots_to_permutation", "qr", "svd", "eigh",
+                           "eig", "schur", "triangular_solve", "tridiagonal_solve", "fft"})
+
+
+def _checkpoint_body(e, ins):
+    return e.params["jaxpr"], ins
+
+
+def _linear_solve_body(e, ins):
+    """The ``solve`` jaxpr of a custom_linear_solve and its operands (its consts, b)."""
+    counts = e.params["const_lengths"]
+    start = counts.matvec + counts.vecmat
+    n_b = len(ins) - sum(counts)
+    return e.params["jaxprs"].solve, ins[start:start + counts.solve] + ins[len(ins) - n_b:]
+
+
+# equations replaced by the equations of a jaxpr they hold: name -> (eqn, operands) ->
+# (jaxpr, its operands)
+INLINED = {"checkpoint": _checkpoint_body, "custom_linear_solve": _linear_solve_body}
 
 
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive.name in CONTROL_FLOW or e.primitive.name in INLINED
-               for e in jaxpr.eqns)
+    return any(e.primitive.name in CONTROL_FLOW or e.primitive.name in INLINED or
+               e.primitive.name in LIBRARY_CALLS for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
+    """``jaxpr`` with every :data:`INLINED` equation replaced by its equations (recursively,
     with fresh variables, so one inner jaxpr may be inlined several times)."""
     if not any(e.primitive.name in INLINED for e in jaxpr.eqns):
         return jaxpr
@@ -55,7 +81,7 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
             if e.primitive.name in INLINED:
-                inner = e.params["jaxpr"]
+                inner, ins = INLINED[e.primitive.name](e, ins)
                 inner_in = list(inner.constvars) + list(inner.invars)
                 if len(inner_in) != len(ins):
                     raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
@@ -187,6 +213,30 @@ class CondStep:
     def describe(self) -> str:
         return "cond: branches of " + ", ".join(f"{b.num_kernels}" for b in self.branches) \
             + " kernel(s)"
+
+
+class LibraryCallStep:
+    """A call into a numerical library: the routine ``impl`` (given by the backend, e.g.
+    LAPACK through function pointers on the CPU) reads the input buffers and writes the
+    output buffers this step allocates (``alloc``, the backend's allocator)."""
+    kind = "library"
+
+    def __init__(self, name: str, impl, in_refs, out_slots, out_avals, alloc=np.empty):
+        self.name, self.impl = name, impl
+        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
+        self.out_specs = [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals]
+        self.alloc = alloc
+
+    def run(self, env: list) -> int:
+        outs = [self.alloc(shape, dt) for shape, dt in self.out_specs]
+        self.impl(_read(env, self.in_refs), outs)
+        for s, v in zip(self.out_slots, outs):
+            env[s] = v
+        return 1
+
+    def describe(self) -> str:
+        outs = ", ".join(f"{dt.name}{list(shape)}" for shape, dt in self.out_specs)
+        return f"library: {self.name} -> {outs}"
 
 
 # ---- the program ---------------------------------------------------------------------------
@@ -341,17 +391,32 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            if e.primitive.name not in CONTROL_FLOW:
+            name = e.primitive.name
+            if name not in CONTROL_FLOW and name not in LIBRARY_CALLS:
                 seg.append(e)
                 continue
             flush(i)
-            steps.append(self.control_step(e, [ref(a) for a in e.invars], alloc(e.outvars)))
+            in_refs = [ref(a) for a in e.invars]
+            step = self.library_step(e, in_refs, alloc(e.outvars)) if name in LIBRARY_CALLS \
+                else self.control_step(e, in_refs, alloc(e.outvars))
+            steps.append(step)
         flush(len(eqns))
         prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
                        [], name=name)
         if not self.backend.host:
             prog.asbuffer, prog.synchronize = self.backend.asbuffer, self.backend.synchronize
         return prog
+
+    def library_step(self, e, in_refs: list, out_slots: list) -> LibraryCallStep:
+        library_call = getattr(self.backend, "library_call", None)
+        if library_call is None:
+            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' (the "
+                                      f"{getattr(self.backend, 'name', '?')} backend has no "
+                                      "library calls)")
+        out_avals = [v.aval for v in e.outvars]
+        impl = library_call(e.primitive, [a.aval for a in e.invars], out_avals, e.params)
+        return LibraryCallStep(e.primitive.name, impl, in_refs, out_slots, out_avals,
+                               np.empty if self.backend.host else self.backend.alloc)
 
     def control_step(self, e, in_refs: list, out_slots: list):
         p, name = e.params, e.primitive.name
