@@ -268,6 +268,9 @@ def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,
 def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
     from tinyjax.interpreters.batching import vmap_flat
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    if all(d is None for d in dims):  # nothing batched: the call is not the vmap's
+        return trace.parent.process_custom_jvp_call(primitive, fun, jvp, vals,
+                                                    symbolic_zeros=symbolic_zeros)
     axis = trace.axis_data
     n_out: list[int] = []
 
@@ -293,6 +296,10 @@ def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
                           symbolic_zeros):
     from tinyjax.interpreters.batching import vmap_flat
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    if all(d is None for d in dims):  # nothing batched: the call is not the vmap's
+        return trace.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, vals,
+                                                    out_trees=out_trees,
+                                                    symbolic_zeros=symbolic_zeros)
     axis = trace.axis_data
     n_out: list[int] = []
     n_res: list[int] = []
