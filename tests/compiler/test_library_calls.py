@@ -44,7 +44,6 @@ def _problems(dtype):
 
 
 def _factorisations(a, h, r, b):
-    eye = np.eye(4, dtype=a.dtype)
     return [lax.linalg.cholesky(h), lax.linalg.cholesky(a, symmetrize_input=False),
             *lax.linalg.lu(a), *lax.linalg.lu(r), *lax.linalg.qr(r),
             *lax.linalg.qr(r, full_matrices=False), *lax.linalg.qr(jnp.swapaxes(r, 1, 2)),

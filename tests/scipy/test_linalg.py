@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyjax as jax
-import tinyjax.numpy as jnp
 import tinyjax.scipy.linalg as jsl
 from tinyjax.config import config
 from tinyjax.test_util import check_grads

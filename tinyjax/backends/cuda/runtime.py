@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tinyjax.backends.cuda import gemm as cuda_gemm
+from tinyjax.backends.cuda.library import CUDALibraries
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.lanes import plan_lanes
 from tinyjax.compiler.kernel import Kernel
@@ -274,6 +275,7 @@ class CUDADevice:
         self._modules: dict[str, object] = {}
         self.pool = _Pool(self.driver)
         self._scalars: dict = {}
+        self._libraries = None
 
     # ---- buffers -----------------------------------------------------------------------------
     def alloc(self, shape: Sequence[int], dtype) -> CUDABuffer:
@@ -421,6 +423,13 @@ class CUDADevice:
                 drv.record(end)
             return lambda: drv.elapsed_ms(start, end) / 1e3
         return launch
+
+    def library_call(self, primitive, in_avals, out_avals, params):
+        """A library step (cuFFT, cuSOLVER, cuBLAS, or LAPACK on the host): see
+        :mod:`tinyjax.backends.cuda.library`."""
+        if self._libraries is None:
+            self._libraries = CUDALibraries(self)
+        return self._libraries.library_call(primitive, in_avals, out_avals, params)
 
     def launch_info(self, k: Kernel) -> str:
         """How ``k`` runs here, for the DEBUG=2 table: its plan and launch geometry."""
