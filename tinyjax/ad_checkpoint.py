@@ -16,13 +16,15 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.array import Array, wrap_eager
+from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, get_aval, set_current_trace
 from tinyjax.jaxpr import Jaxpr, Literal, Var, dce_jaxpr, dce_rules, eval_jaxpr
 from tinyjax.interpreters import ad, batching
-from tinyjax.interpreters.partial_eval import partial_eval_rules
+from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
+register_inlined_call(checkpoint_p)  # the compiler lowers its body in place
 
 
 def _closed_to_open(closed) -> tuple[Jaxpr, list[Any]]:
@@ -65,7 +67,7 @@ def _jvp(primals, tangents, *, jaxpr, prevent_cse, differentiated, policy):
     return outs[:m], out_t
 
 
-ad.jvp_rules[checkpoint_p] = _jvp
+ad.primitive_jvps[checkpoint_p] = _jvp
 
 
 def _partial_eval(trace, args, params):
@@ -105,14 +107,14 @@ def _partial_eval(trace, args, params):
     return [next(it) if u else read(v) for v, u in zip(jaxpr.outvars, unknown_outs)]
 
 
-partial_eval_rules[checkpoint_p] = _partial_eval
+custom_partial_eval_rules[checkpoint_p] = _partial_eval
 
 
 def _transpose(cts, *args, jaxpr, prevent_cse, differentiated, policy):
     return ad.backward_pass(jaxpr, [], args, cts)
 
 
-ad.transpose_rules[checkpoint_p] = _transpose
+ad.primitive_transposes[checkpoint_p] = _transpose
 
 
 def _batch(vals, dims, *, jaxpr, prevent_cse, differentiated, policy):
@@ -131,7 +133,7 @@ def _batch(vals, dims, *, jaxpr, prevent_cse, differentiated, policy):
     return outs, [0] * m
 
 
-batching.batch_rules[checkpoint_p] = _batch
+batching.primitive_batchers[checkpoint_p] = _batch
 
 
 def _dce(eqn, used_outputs):

@@ -26,7 +26,7 @@ from tinyjax.api_util import (argument_origins, broadcast_prefix, check_argnums,
                               flatten_fun, flatten_fun_positional, flatten_fun_with_aux,
                               hashable_static, normalize_argnums, register_abstractify,
                               shaped_abstractify, split_static)
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import Array, to_array, wrap_eager
 from tinyjax.config import config
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
@@ -318,14 +318,13 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 def _std_basis(flat_avals) -> tuple[Any, list[int]]:
     """One-hot tangents for every scalar input: a list (per leaf) of arrays of shape
     ``(total, *leaf.shape)``."""
-    from tinyjax.numpy import asarray
     sizes = [int(np.prod(a.shape, dtype=np.int64)) for a in flat_avals]
     total = sum(sizes)
     eye = np.eye(total, dtype=np.float64)
     out, start = [], 0
     for aval, size in zip(flat_avals, sizes):
         block = eye[:, start:start + size].reshape((total,) + aval.shape)
-        out.append(asarray(block.astype(aval.dtype)))
+        out.append(to_array(block.astype(aval.dtype)))
         start += size
     return out, sizes
 

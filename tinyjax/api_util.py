@@ -4,7 +4,7 @@ pytrees, and the aval an argument is traced with."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 

@@ -4,8 +4,9 @@ A call of a decorated function goes to the current trace's
 ``process_custom_jvp_call`` / ``process_custom_vjp_call``.  Traces that do not
 differentiate just call the function; the JVP trace calls the user's rule
 instead.  ``custom_vjp``'s backward rule enters the linear program as the
-``custom_lin`` primitive, whose transpose calls ``bwd``.  The batching trace
-vectorises the function and the rules together.
+``custom_lin`` primitive (:mod:`tinyjax.interpreters.ad`), whose transpose calls ``bwd``.
+The batching trace vectorises the function and the rules together
+(:mod:`tinyjax.interpreters.batching`).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from functools import update_wrapper
 from typing import Any, Callable, Sequence
 
 from tinyjax import tree_util
-from tinyjax.core import Primitive, ShapedArray, current_trace, get_aval
+from tinyjax.core import Primitive, current_trace, get_aval
 from tinyjax.interpreters import ad
-from tinyjax.interpreters.ad import Zero, instantiate_zeros
+from tinyjax.interpreters.ad import Zero
 
 custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
 custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
@@ -223,125 +224,3 @@ class custom_vjp:
             custom_vjp_call_p, flat_fun, flat_fwd, flat_bwd, flat_args,
             out_trees=lambda: out_tree_store[-1], symbolic_zeros=self.symbolic_zeros)
         return tree_util.tree_unflatten(out_tree_store[-1], outs)
-
-
-# ---------------------------------------------------------------------------
-# custom_lin: the backward rule of a custom_vjp inside a linear program
-# ---------------------------------------------------------------------------
-
-custom_lin_p = Primitive("custom_lin", multiple_results=True)
-
-
-def _custom_lin_impl(*args, num_res, bwd, out_avals, symbolic_zeros):
-    raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
-
-
-custom_lin_p.def_impl(_custom_lin_impl)
-custom_lin_p.def_abstract_eval(lambda *args, num_res, bwd, out_avals, symbolic_zeros:
-                               list(out_avals))
-
-
-def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
-    res = list(args[:num_res])
-    if not symbolic_zeros:
-        cts = [instantiate_zeros(ct) for ct in cts]
-    grads = bwd(res, cts)
-    return [None] * num_res + grads
-
-
-ad.transpose_rules[custom_lin_p] = _custom_lin_transpose
-
-
-def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,
-               out_avals: Sequence[ShapedArray], symbolic_zeros: bool) -> list[Any]:
-    """Record the linear map whose transpose is ``bwd`` (called by the JVP trace)."""
-    tangents = [instantiate_zeros(t) for t in tangents]
-    return custom_lin_p.bind(*res, *tangents, num_res=len(res), bwd=bwd,
-                             out_avals=tuple(out_avals), symbolic_zeros=symbolic_zeros)
-
-
-# ---------------------------------------------------------------------------
-# Batching: vectorise the function and its rules together
-# ---------------------------------------------------------------------------
-
-
-def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
-    from tinyjax.interpreters.batching import vmap_flat
-    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
-    if all(d is None for d in dims):  # nothing batched: the call is not the vmap's
-        return trace.parent.process_custom_jvp_call(primitive, fun, jvp, vals,
-                                                    symbolic_zeros=symbolic_zeros)
-    axis = trace.axis_data
-    n_out: list[int] = []
-
-    def batched_fun(*vs):
-        outs = vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims,
-                         _Zeros(n_out))
-        return outs
-
-    def batched_jvp(*primals_and_tangents):
-        def counted_jvp(*args):
-            outs = jvp(*args)
-            n_out[:] = [len(outs) // 2]
-            return outs
-        return vmap_flat(counted_jvp, axis, primals_and_tangents, list(dims) * 2,
-                         _Zeros(n_out, 2))
-
-    outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
-                                                symbolic_zeros=symbolic_zeros)
-    return [trace.wrap(o, 0) for o in outs]
-
-
-def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
-                          symbolic_zeros):
-    from tinyjax.interpreters.batching import vmap_flat
-    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
-    if all(d is None for d in dims):  # nothing batched: the call is not the vmap's
-        return trace.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, vals,
-                                                    out_trees=out_trees,
-                                                    symbolic_zeros=symbolic_zeros)
-    axis = trace.axis_data
-    n_out: list[int] = []
-    n_res: list[int] = []
-
-    def batched_fun(*vs):
-        return vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims, _Zeros(n_out))
-
-    def batched_fwd(*vs):
-        def flat_fwd(*a):
-            res, out = fwd(*a)
-            n_res[:] = [len(res)]
-            n_out[:] = [len(out)]
-            return list(res) + list(out)
-        outs = vmap_flat(flat_fwd, axis, vs, dims, _Zeros(n_out, extra=n_res))
-        return outs[:n_res[0]], outs[n_res[0]:]
-
-    def batched_bwd(res, cts):
-        def flat_bwd(*a):
-            grads = bwd(list(a[:n_res[0]]), list(a[n_res[0]:]))
-            return [instantiate_zeros(g) if type(g) is not Zero else ad.zeros_like_aval(
-                g.aval) for g in grads]
-        outs = vmap_flat(flat_bwd, axis, list(res) + list(cts),
-                         [0] * (len(res) + len(cts)), [0] * len(vals))
-        return outs
-
-    outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
-                                                batched_bwd, vals, out_trees=out_trees,
-                                                symbolic_zeros=symbolic_zeros)
-    return [trace.wrap(o, 0) for o in outs]
-
-
-def _record(store: list, outs: Sequence[Any]) -> Sequence[Any]:
-    store[:] = [len(outs)]
-    return outs
-
-
-class _Zeros:
-    """Output batch dims (all 0), sized lazily once the traced function has run."""
-
-    def __init__(self, count: list, times: int = 1, extra: list | None = None):
-        self.count, self.times, self.extra = count, times, extra
-
-    def __iter__(self):
-        n = self.count[0] * self.times + (self.extra[0] if self.extra else 0)
-        return iter([0] * n)

@@ -7,7 +7,8 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 from tinyjax.config import config
 from tinyjax.jaxpr import eval_jaxpr
 
@@ -19,7 +20,7 @@ X = rng.standard_normal((3, 4)).astype(np.float32)
 
 def check(fn, *args, device, tol=2e-5):
     closed = jax.make_jaxpr(fn)(*args)
-    exe = compile_jaxpr(closed, device)
+    exe = compile_jaxpr(closed, get_backend(device))
     got = exe(*args)
     want = eval_jaxpr(closed.jaxpr, closed.consts, *args)
     assert len(got) == len(want)
@@ -99,4 +100,4 @@ def test_jit_returns_complex_arrays(device):
 def test_missing_pair_rule_is_an_error():
     closed = jax.make_jaxpr(lambda z: jnp.prod(z))(Z)
     with pytest.raises(NotImplementedError, match="reduce_prod' on complex"):
-        compile_jaxpr(closed, "interp")
+        compile_jaxpr(closed, get_backend("interp"))

@@ -8,8 +8,8 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 import tinyjax.scipy.linalg as jsl
 from tinyjax import lax
-from tinyjax.compiler.executable import compile_jaxpr
-from tinyjax.compiler.program import Program
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import Program, compile_jaxpr
 from tinyjax.config import config
 from tinyjax.jaxpr import eval_jaxpr
 
@@ -25,7 +25,7 @@ def rand(rng, shape, dtype):
 
 def check(fn, *args, device):
     closed = jax.make_jaxpr(fn)(*args)
-    exe = compile_jaxpr(closed, device)
+    exe = compile_jaxpr(closed, get_backend(device))
     got = exe(*args)
     want = eval_jaxpr(closed.jaxpr, closed.consts, *args)
     for i, (g, w) in enumerate(zip(got, want)):
@@ -110,7 +110,7 @@ def test_derivatives_and_vmap_compile(device):
 
 def test_failures_give_nan_compiled(device):
     not_pd = np.array([[[1.0, 2.0], [2.0, 1.0]], [[2.0, 0.0], [0.0, 3.0]]], np.float32)
-    exe = compile_jaxpr(jax.make_jaxpr(lambda a: lax.linalg.cholesky(a))(not_pd), device)
+    exe = compile_jaxpr(jax.make_jaxpr(lambda a: lax.linalg.cholesky(a))(not_pd), get_backend(device))
     out = np.asarray(exe(not_pd)[0])
     assert np.all(np.isnan(out[0][np.tril_indices(2)])) and np.all(np.isfinite(out[1]))
     sing = np.array([[1.0, 2.0], [2.0, 4.0]], np.float32)

@@ -1,4 +1,5 @@
-"""Programs with control flow: loops stay loops.
+"""``compile_jaxpr``: a jaxpr compiled for a backend -- one executable, or a program of steps
+where it has control flow (loops stay loops).
 
 A jaxpr without control flow compiles to one :class:`~tinyjax.compiler.executable.Executable`
 (a list of kernel launches over planned buffers).  One with ``cond``/``while``/``scan``
@@ -14,13 +15,15 @@ jaxpr value that crosses a step boundary):
 * ``while`` the same, until the compiled predicate (a scalar read back) is false;
 * ``cond``  the branches compiled once each; only the taken one runs;
 * ``library`` a call into a numerical library (LAPACK, an FFT; cuSOLVER and cuFFT on
-  CUDA) for a primitive that is no fused elementwise work (:data:`LIBRARY_CALLS`): the
+  CUDA) for a primitive that is no fused elementwise work (registered with
+  :func:`~tinyjax.compiler.lower.registry.register_library_call`): the
   backend provides the routine (``backend.library_call``), the step gives it its input
   buffers and the output buffers it allocates, so it sits between fused kernels like any
   other step.
 
 ``checkpoint`` is inlined: its jaxpr is lowered in place; so is ``custom_linear_solve``
-(its ``solve`` jaxpr: derivatives were taken before compiling).  Every kernel of every
+(its ``solve`` jaxpr: derivatives were taken before compiling; see
+:func:`~tinyjax.compiler.lower.registry.register_inlined_call`).  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
 so the compile time does not depend on trip counts.  Nothing here is device specific: a
 device renders kernels; the steps only sequence sub-programs.
@@ -32,44 +35,30 @@ from typing import Sequence
 
 import numpy as np
 
+from tinyjax.backends.base import Backend
+from tinyjax.compiler.executable import Executable, debug_level
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.lower.registry import inlined_calls, library_calls
+from tinyjax.compiler.schedule import schedule
 from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "INLINED", "LIBRARY_CALLS", "needs_program", "build_program",
-           "Program", "LibraryCallStep"]
+__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program",
+           "LibraryCallStep"]
 
-CONTROL_FLOW = frozenset({"cond", "while", "scan"})
-# primitives computed by a library routine (linear algebra, FFT), each a step of its own
-LIBRARY_CALLS = frozenset({"cholesky", "lu", "lu_pivots_to_permutation", "qr", "svd", "eigh",
-                           "eig", "schur", "triangular_solve", "tridiagonal_solve", "fft"})
-
-
-def _checkpoint_body(e, ins):
-    return e.params["jaxpr"], ins
-
-
-def _linear_solve_body(e, ins):
-    """The ``solve`` jaxpr of a custom_linear_solve and its operands (its consts, b)."""
-    counts = e.params["const_lengths"]
-    start = counts.matvec + counts.vecmat
-    n_b = len(ins) - sum(counts)
-    return e.params["jaxprs"].solve, ins[start:start + counts.solve] + ins[len(ins) - n_b:]
-
-
-# equations replaced by the equations of a jaxpr they hold: name -> (eqn, operands) ->
-# (jaxpr, its operands)
-INLINED = {"checkpoint": _checkpoint_body, "custom_linear_solve": _linear_solve_body}
+CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive.name in CONTROL_FLOW or e.primitive.name in INLINED or
-               e.primitive.name in LIBRARY_CALLS for e in jaxpr.eqns)
+    return any(e.primitive in CONTROL_FLOW or e.primitive in inlined_calls or
+               e.primitive in library_calls for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every :data:`INLINED` equation replaced by its equations (recursively,
+    """``jaxpr`` with every inlined call replaced by its equations (recursively,
     with fresh variables, so one inner jaxpr may be inlined several times)."""
-    if not any(e.primitive.name in INLINED for e in jaxpr.eqns):
+    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
         return jaxpr
     sub: dict = {}
     eqns: list = []
@@ -80,8 +69,8 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            if e.primitive.name in INLINED:
-                inner, ins = INLINED[e.primitive.name](e, ins)
+            if e.primitive in inlined_calls:
+                inner, ins = inlined_calls[e.primitive](e, ins)
                 inner_in = list(inner.constvars) + list(inner.invars)
                 if len(inner_in) != len(ins):
                     raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
@@ -281,8 +270,7 @@ class Program:
             raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
                             f"arguments, got {len(flat_args)}")
         env: list = args + [None] * (self.n_slots - len(args))
-        from tinyjax.compiler.executable import _debug
-        if _debug() >= 2 and self.name != "body":
+        if debug_level() >= 2 and self.name != "body":
             return self._run_timed(env)
         for st in self.steps:
             st.run(env)
@@ -328,8 +316,6 @@ class _ProgramBuilder:
         self.const = np.asarray if backend.host else backend.asbuffer
 
     def unit(self, jaxpr: Jaxpr) -> _Unit:
-        from tinyjax.compiler.lower.rules import lower_jaxpr
-        from tinyjax.compiler.schedule import schedule
         leaves, outs = lower_jaxpr(jaxpr)
         u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
                   f"unit{len(self.units)}", jaxpr.out_avals)
@@ -391,14 +377,14 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            name = e.primitive.name
-            if name not in CONTROL_FLOW and name not in LIBRARY_CALLS:
+            if e.primitive not in CONTROL_FLOW and e.primitive not in library_calls:
                 seg.append(e)
                 continue
             flush(i)
             in_refs = [ref(a) for a in e.invars]
-            step = self.library_step(e, in_refs, alloc(e.outvars)) if name in LIBRARY_CALLS \
-                else self.control_step(e, in_refs, alloc(e.outvars))
+            step = self.library_step(e, in_refs, alloc(e.outvars)) \
+                if e.primitive in library_calls else self.control_step(e, in_refs,
+                                                                        alloc(e.outvars))
             steps.append(step)
         flush(len(eqns))
         prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
@@ -408,19 +394,15 @@ class _ProgramBuilder:
         return prog
 
     def library_step(self, e, in_refs: list, out_slots: list) -> LibraryCallStep:
-        library_call = getattr(self.backend, "library_call", None)
-        if library_call is None:
-            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' (the "
-                                      f"{getattr(self.backend, 'name', '?')} backend has no "
-                                      "library calls)")
         out_avals = [v.aval for v in e.outvars]
-        impl = library_call(e.primitive, [a.aval for a in e.invars], out_avals, e.params)
+        impl = self.backend.library_call(e.primitive, [a.aval for a in e.invars], out_avals,
+                                         e.params)
         return LibraryCallStep(e.primitive.name, impl, in_refs, out_slots, out_avals,
                                np.empty if self.backend.host else self.backend.alloc)
 
     def control_step(self, e, in_refs: list, out_slots: list):
-        p, name = e.params, e.primitive.name
-        if name == "scan":
+        p, prim = e.params, e.primitive
+        if prim is scan_p:
             body, consts = self.callable(p["jaxpr"])
             nc = p["num_consts"]
             return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
@@ -428,14 +410,14 @@ class _ProgramBuilder:
                             num_carry=p["num_carry"],
                             y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
                             alloc=np.empty if self.backend.host else self.backend.alloc)
-        if name == "while":
+        if prim is while_p:
             cond, cc = self.callable(p["cond_jaxpr"])
             body, bc = self.callable(p["body_jaxpr"])
             ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
             refs = (cc + in_refs[:ncc] + bc + in_refs[ncc:ncc + nbc] + in_refs[ncc + nbc:])
             return WhileStep(cond, body, refs, out_slots, cond_nconsts=ncc + len(cc),
                              body_nconsts=nbc + len(bc))
-        if name == "cond":
+        if prim is cond_p:
             branches = []
             for b in p["branches"]:
                 fn, consts = self.callable(b)
@@ -443,7 +425,7 @@ class _ProgramBuilder:
                     fn = _WithConsts(fn, consts)
                 branches.append(fn)
             return CondStep(branches, in_refs, out_slots)
-        raise NotImplementedError(f"no lowering for primitive '{name}'")
+        raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
 
 
 class _WithConsts:
@@ -461,7 +443,6 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
 
     Returns (program, every kernel in launch-list order)."""
-    from tinyjax.compiler.executable import Executable
     jaxpr = closed_jaxpr.jaxpr
     b = _ProgramBuilder(backend)
     consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
@@ -479,3 +460,41 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
         i += n
     prog.source_text = source
     return prog, kernels
+
+
+def compile_jaxpr(closed_jaxpr, backend: Backend):
+    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
+    device's).
+
+    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
+    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
+    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
+    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
+    eagerly)."""
+    jaxpr = closed_jaxpr.jaxpr
+    dbg = debug_level()
+    if needs_program(jaxpr):
+        prog, kernels = build_program(closed_jaxpr, backend)
+        if dbg >= 3:
+            for k in kernels:
+                print(k.dump())
+        if dbg >= 4:
+            print(prog.source())
+        if dbg >= 1:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
+                  f"{len(prog.steps)} steps (loop bodies counted once)")
+            for line in prog.describe("    "):
+                print(line)
+        return prog
+    leaves, outs = lower_jaxpr(jaxpr)
+    sched = schedule(leaves, outs)
+    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
+    if dbg >= 3:
+        for k in sched.kernels:
+            print(k.dump())
+    source, fns = backend.compile(sched.kernels)
+    if dbg >= 4:
+        print(source)
+    if dbg >= 1:
+        print(f"*** compiled {len(sched.kernels)} kernel(s) for {backend.name}")
+    return Executable(sched, consts, backend, source, fns, out_avals=jaxpr.out_avals)

@@ -171,4 +171,4 @@ def _fft_batch(vals, dims, *, fft_type, fft_lengths):
 
 
 ad.deflinear(fft_p, _fft_transpose)
-batching.batch_rules[fft_p] = _fft_batch
+batching.primitive_batchers[fft_p] = _fft_batch

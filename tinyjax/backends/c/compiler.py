@@ -231,5 +231,3 @@ def translation_units(prelude: str, bodies: list[str]) -> list[str]:
 def join_source(prelude: str, bodies: list[str]) -> str:
     """One C source: the prelude, then the kernels."""
     return prelude + "\n" + "\n\n".join(bodies) + "\n"
-
-

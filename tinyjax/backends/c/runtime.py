@@ -12,13 +12,15 @@ import subprocess
 import tempfile
 from functools import lru_cache
 
+from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
                                          translation_units)
 from tinyjax.backends.c.library import library_call
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
+from tinyjax.backends.c.render import CLanguage
+from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.compiler.kernel import Kernel
 
-__all__ = ["CPUDevice", "runtime"]
+__all__ = ["CBackend", "runtime"]
 
 
 # The launcher of a whole program: one call per program (not per kernel) that reads the data
@@ -93,10 +95,11 @@ def runtime():
         return None
 
 
-class CPUDevice:
+class CBackend(HostBackend):
+    """The ``cpu`` device's backend: C kernels on numpy buffers."""
+
     name = "cpu"
-    host = True  # buffers are numpy arrays
-    language = CStyleLanguage()
+    language = CLanguage()
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])

@@ -31,7 +31,7 @@ from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_s
 from tinyjax.backends.lanes import plan_lanes
 from tinyjax.compiler.kernel import Kernel
 
-__all__ = ["CUDADevice", "CUDABuffer"]
+__all__ = ["CUDABackend", "CUDABuffer"]
 
 
 class _Pool:
@@ -90,7 +90,7 @@ class CUDABuffer:
 
     __slots__ = ("ptr", "shape", "dtype", "_alloc", "_dev")
 
-    def __init__(self, dev: "CUDADevice", shape: Sequence[int], dtype, alloc: _Allocation,
+    def __init__(self, dev: "CUDABackend", shape: Sequence[int], dtype, alloc: _Allocation,
                  ptr: Optional[int] = None):
         self._dev, self._alloc = dev, alloc
         self.shape = shape if type(shape) is tuple else tuple(map(int, shape))
@@ -171,7 +171,7 @@ class _Kernel:
         self.name = k.name
         self.params = Params(len(k.bufs))
         self.steps = []
-        for fname, dims in CUDADevice.language.launches(k):
+        for fname, dims in CUDABackend.language.launches(k):
             fn = drv.get_function(mod, fname)
             if dims.shared_bytes > 48 * 1024:
                 drv.set_max_shared(fn, dims.shared_bytes)
@@ -254,7 +254,7 @@ class _Graphs:
             pass
 
 
-class CUDADevice:
+class CUDABackend:
     """The ``cuda`` backend (device 0).  Constructing it loads the driver and raises
     ``NotImplementedError`` when there is no CUDA device."""
 
@@ -325,6 +325,9 @@ class CUDADevice:
 
     def synchronize(self) -> None:
         self.driver.synchronize()
+
+    def to_host(self, buf: CUDABuffer) -> np.ndarray:
+        return buf.numpy()
 
     # ---- compiling and running ---------------------------------------------------------------
     def render(self, kernels: list[Kernel]) -> str:
@@ -431,6 +434,6 @@ class CUDADevice:
             self._libraries = CUDALibraries(self)
         return self._libraries.library_call(primitive, in_avals, out_avals, params)
 
-    def launch_info(self, k: Kernel) -> str:
-        """How ``k`` runs here, for the DEBUG=2 table: its plan and launch geometry."""
-        return describe_launch(k)
+    def launch_info(self, kernel: Kernel) -> str:
+        """How ``kernel`` runs here, for the DEBUG=2 table: its plan and launch geometry."""
+        return describe_launch(kernel)

@@ -21,7 +21,8 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.compiler import ops
 from tinyjax.compiler.ops import LazyOp
-from tinyjax.core import ShapedArray
+from tinyjax import lax
+from tinyjax.core import Primitive, ShapedArray
 
 __all__ = ["Pair", "is_complex", "load_pair", "store_pair", "const_pair", "lower_complex",
            "complex_rules"]
@@ -351,9 +352,8 @@ def _equal(negate: bool) -> Callable:
     return rule
 
 
-def _dot_general(real_rules, avals_in, avals_out, lhs, rhs, **params):
+def _dot_general(real_dot, avals_in, avals_out, lhs, rhs, **params):
     """Four real products: ``(ar br - ai bi, ar bi + ai br)``."""
-    real_dot = real_rules["dot_general"]
     ins = [_real_aval(a) for a in avals_in]
     outs = [_real_aval(a) for a in avals_out]
     params = dict(params, preferred_element_type=None)
@@ -366,7 +366,7 @@ def _dot_general(real_rules, avals_in, avals_out, lhs, rhs, **params):
                 _alu("add", dot(lhs.re, rhs.im), dot(lhs.im, rhs.re)))
 
 
-def _sort(real_rules, avals_in, avals_out, *operands, dimension, is_stable=True,
+def _sort(real_sort, avals_in, avals_out, *operands, dimension, is_stable=True,
           num_keys=1):
     """Complex keys sort by real part, then imaginary part: each becomes two real keys;
     other complex operands travel as their two parts."""
@@ -378,7 +378,7 @@ def _sort(real_rules, avals_in, avals_out, *operands, dimension, is_stable=True,
         if i < num_keys:
             keys += len(parts)
     real_avals = [ShapedArray(p.shape, p.dtype) for p in flat]
-    sorted_parts = iter(real_rules["sort"](real_avals, real_avals, *flat,
+    sorted_parts = iter(real_sort(real_avals, real_avals, *flat,
                                               dimension=dimension, is_stable=is_stable,
                                               num_keys=keys))
     return [Pair(next(sorted_parts), next(sorted_parts)) if n == 2 else next(sorted_parts)
@@ -398,46 +398,50 @@ def _componentwise(real_rule, avals_in, avals_out, *ins, **params):
     return Pair(parts[0], parts[1]) if is_complex(avals_out[0].dtype) else parts[0]
 
 
-COMPONENTWISE = ("broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "rev",
-                 "slice", "pad", "concatenate", "split", "select_n", "dynamic_slice",
-                 "dynamic_update_slice", "gather", "scatter", "scatter-add", "copy", "copy_p",
-                 "stop_gradient", "optimization_barrier", "reduce_sum", "cumsum", "add",
-                 "sub", "neg")
+COMPONENTWISE = frozenset((
+    lax.broadcast_in_dim_p, lax.reshape_p, lax.squeeze_p, lax.transpose_p, lax.rev_p,
+    lax.slice_p, lax.pad_p, lax.concatenate_p, lax.split_p, lax.select_n_p,
+    lax.dynamic_slice_p, lax.dynamic_update_slice_p, lax.gather_p, lax.scatter_p,
+    lax.scatter_add_p, lax.stop_gradient_p, lax.reduce_sum_p, lax.cumsum_p, lax.add_p,
+    lax.sub_p, lax.neg_p))
 
-complex_rules: dict[str, Callable] = {
-    "mul": _binary(mul), "div": _binary(div), "pow": _binary(power),
-    "max": _lexicographic("gt"), "min": _lexicographic("lt"),
-    "eq": _equal(False), "ne": _equal(True),
-    "complex": _complex_from_parts, "convert_element_type": _convert,
-    "real": lambda avals_in, avals_out, a: a.re,
-    "imag": lambda avals_in, avals_out, a: a.im,
-    "conj": lambda avals_in, avals_out, a, **params: conj(a) if isinstance(a, Pair) else
+complex_rules: dict[Primitive, Callable] = {
+    lax.mul_p: _binary(mul), lax.div_p: _binary(div), lax.pow_p: _binary(power),
+    lax.max_p: _lexicographic("gt"), lax.min_p: _lexicographic("lt"),
+    lax.eq_p: _equal(False), lax.ne_p: _equal(True),
+    lax.complex_p: _complex_from_parts, lax.convert_element_type_p: _convert,
+    lax.real_p: lambda avals_in, avals_out, a: a.re,
+    lax.imag_p: lambda avals_in, avals_out, a: a.im,
+    lax.conj_p: lambda avals_in, avals_out, a, **params: conj(a) if isinstance(a, Pair) else
     real_pair(ops.cast(a, part_dtype(avals_out[0].dtype))),
-    "abs": _unary(absolute), "sign": _unary(_sign), "square": _unary(square),
-    "exp": _unary(exp), "log": _unary(log), "sqrt": _unary(sqrt),
-    "rsqrt": _unary(lambda a: div(one(a), sqrt(a))),
-    "exp2": _unary(lambda a: exp(scale(a, _k(a.re, np.log(2))))),
-    "expm1": _unary(expm1), "log1p": _unary(log1p),
-    "sin": _unary(sin), "cos": _unary(cos), "tan": _unary(_tan),
-    "sinh": _unary(sinh), "cosh": _unary(cosh), "tanh": _unary(tanh),
-    "asin": _unary(_asin), "acos": _unary(_acos), "atan": _unary(_atan),
-    "asinh": _unary(_asinh), "acosh": _unary(_acosh), "atanh": _unary(_atanh),
-    "logistic": _unary(lambda a: div(one(a), add(one(a), exp(neg(a))))),
-    "integer_pow": lambda avals_in, avals_out, a, *, y: integer_power(a, y),
+    lax.abs_p: _unary(absolute), lax.sign_p: _unary(_sign), lax.square_p: _unary(square),
+    lax.exp_p: _unary(exp), lax.log_p: _unary(log), lax.sqrt_p: _unary(sqrt),
+    lax.rsqrt_p: _unary(lambda a: div(one(a), sqrt(a))),
+    lax.exp2_p: _unary(lambda a: exp(scale(a, _k(a.re, np.log(2))))),
+    lax.expm1_p: _unary(expm1), lax.log1p_p: _unary(log1p),
+    lax.sin_p: _unary(sin), lax.cos_p: _unary(cos), lax.tan_p: _unary(_tan),
+    lax.sinh_p: _unary(sinh), lax.cosh_p: _unary(cosh), lax.tanh_p: _unary(tanh),
+    lax.asin_p: _unary(_asin), lax.acos_p: _unary(_acos), lax.atan_p: _unary(_atan),
+    lax.asinh_p: _unary(_asinh), lax.acosh_p: _unary(_acosh), lax.atanh_p: _unary(_atanh),
+    lax.logistic_p: _unary(lambda a: div(one(a), add(one(a), exp(neg(a))))),
+    lax.integer_pow_p: lambda avals_in, avals_out, a, *, y: integer_power(a, y),
 }
-# rules built from the real rule of a primitive: name -> rule(real_rules, ...)
-_FROM_REAL_RULES: dict[str, Callable] = {"dot_general": _dot_general, "sort": _sort}
+# rules built from the real rule of the primitive: primitive -> rule(real_rule, ...)
+_FROM_REAL_RULES: dict[Primitive, Callable] = {lax.dot_general_p: _dot_general,
+                                               lax.sort_p: _sort}
 
 
-def lower_complex(name: str, avals_in, avals_out, ins, params, real_rules: dict):
+def lower_complex(primitive, avals_in, avals_out, ins, params, real_rules: dict):
     """Lower one equation that has complex operands or results (see the module doc), given
-    the real lowering rules; NotImplementedError for the primitives with no pair lowering
-    (jit then evaluates eagerly, as for any primitive without a lowering)."""
-    rule = complex_rules.get(name)
+    the real lowering rules (by primitive); NotImplementedError for the primitives with no
+    pair lowering (jit then evaluates eagerly, as for any primitive without a lowering)."""
+    rule = complex_rules.get(primitive)
     if rule is not None:
         return rule(avals_in, avals_out, *ins, **params)
-    if name in _FROM_REAL_RULES:
-        return _FROM_REAL_RULES[name](real_rules, avals_in, avals_out, *ins, **params)
-    if name in COMPONENTWISE:
-        return _componentwise(real_rules[name], avals_in, avals_out, *ins, **params)
-    raise NotImplementedError(f"no lowering for primitive '{name}' on complex numbers")
+    if primitive in _FROM_REAL_RULES:
+        return _FROM_REAL_RULES[primitive](real_rules[primitive], avals_in, avals_out, *ins,
+                                           **params)
+    if primitive in COMPONENTWISE:
+        return _componentwise(real_rules[primitive], avals_in, avals_out, *ins, **params)
+    raise NotImplementedError(f"no lowering for primitive '{primitive.name}' on complex "
+                              "numbers")

@@ -235,6 +235,6 @@ def _linear_solve_batch(vals, dims, *, const_lengths, jaxprs):
     return outs, [0] * len(outs)
 
 
-ad.jvp_rules[linear_solve_p] = _linear_solve_jvp
-ad.transpose_rules[linear_solve_p] = _linear_solve_transpose
-batching.batch_rules[linear_solve_p] = _linear_solve_batch
+ad.primitive_jvps[linear_solve_p] = _linear_solve_jvp
+ad.primitive_transposes[linear_solve_p] = _linear_solve_transpose
+batching.primitive_batchers[linear_solve_p] = _linear_solve_batch

@@ -101,7 +101,7 @@ def linalg_primitive(name: str, ranks: Sequence[int], shape_rule: Callable,
         vals = [batching.moveaxis(v, d, 0, size) for v, d in zip(vals, dims)]
         out = prim.bind(*vals, **params)
         return out, [0] * len(out) if multiple_results else 0
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     return prim
 
 

@@ -76,7 +76,7 @@ def _cholesky_jvp(primals, tangents):
     return chol, matmul(chol, ew.sub(low, half_diag))
 
 
-ad.jvp_rules[cholesky_p] = _cholesky_jvp
+ad.primitive_jvps[cholesky_p] = _cholesky_jvp
 
 # ---------------------------------------------------------------------------
 # lu and lu_pivots_to_permutation
@@ -125,7 +125,7 @@ def _lu_jvp(primals, tangents):
                                     Zero.from_primal(perm))
 
 
-ad.jvp_rules[lu_p] = _lu_jvp
+ad.primitive_jvps[lu_p] = _lu_jvp
 
 
 def _check_pivots(i: int, aval: ShapedArray) -> None:
@@ -240,7 +240,7 @@ def _full_qr_tangents(q, q_mn, dq_mn, dr_nn, m, n):
     return dq, dr
 
 
-ad.jvp_rules[qr_p] = _qr_jvp
+ad.primitive_jvps[qr_p] = _qr_jvp
 
 # ---------------------------------------------------------------------------
 # schur

@@ -111,8 +111,8 @@ def _triangular_solve_transpose(ct, a, b, *, left_side, lower, transpose_a, conj
                                           unit_diagonal=unit_diagonal)]
 
 
-ad.jvp_rules[triangular_solve_p] = _triangular_solve_jvp
-ad.transpose_rules[triangular_solve_p] = _triangular_solve_transpose
+ad.primitive_jvps[triangular_solve_p] = _triangular_solve_jvp
+ad.primitive_transposes[triangular_solve_p] = _triangular_solve_transpose
 
 # ---------------------------------------------------------------------------
 # tridiagonal_solve
@@ -203,8 +203,8 @@ def _tridiagonal_solve_transpose(ct, dl, d, du, b, *, perturb_singular):
                                                        perturb_singular=perturb_singular)]
 
 
-ad.jvp_rules[tridiagonal_solve_p] = _tridiagonal_solve_jvp
-ad.transpose_rules[tridiagonal_solve_p] = _tridiagonal_solve_transpose
+ad.primitive_jvps[tridiagonal_solve_p] = _tridiagonal_solve_jvp
+ad.primitive_transposes[tridiagonal_solve_p] = _tridiagonal_solve_transpose
 
 # ---------------------------------------------------------------------------
 # solving with LU factors

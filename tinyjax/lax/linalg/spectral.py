@@ -125,7 +125,7 @@ def _eigh_jvp(primals, tangents, *, lower, sort_eigenvalues, subset_by_index, al
     return (v, w_real), (dv, dw)
 
 
-ad.jvp_rules[eigh_p] = _eigh_jvp
+ad.primitive_jvps[eigh_p] = _eigh_jvp
 
 # ---------------------------------------------------------------------------
 # eig
@@ -215,7 +215,7 @@ def _eig_jvp(primals, tangents, *, compute_left_eigenvectors, compute_right_eige
     return primal_out, tangent_out
 
 
-ad.jvp_rules[eig_p] = _eig_jvp
+ad.primitive_jvps[eig_p] = _eig_jvp
 
 # ---------------------------------------------------------------------------
 # svd
@@ -319,4 +319,4 @@ def _over_columns(s: Any, rows: int, dt: Any) -> Any:
                      dt)
 
 
-ad.jvp_rules[svd_p] = _svd_jvp
+ad.primitive_jvps[svd_p] = _svd_jvp
