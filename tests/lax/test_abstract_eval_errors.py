@@ -52,6 +52,8 @@ CASES.update({
              "must have shape"),
     "eig": (lambda: lax.linalg.eig(F), ValueError, "eig must be a square"),
     "schur": (lambda: lax.linalg.schur(F), ValueError, "schur must be a square"),
+    "fft": (lambda: lax.fft(F, lax.FftType.FFT, (99,)), ValueError,
+            "minor dimensions must be equal to fft_lengths"),
     "triangular_solve": (lambda: lax.linalg.triangular_solve(SQ, F[:, :1].T, left_side=True),
                          ValueError, "Incompatible shapes for arguments to triangular_solve"),
     "tridiagonal_solve": (lambda: lax.linalg.tridiagonal_solve(F[0], F[0], F[0][:2], F.T),
