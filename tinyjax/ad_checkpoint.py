@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.api_util import argnums_partial, flatten_fun, normalize_argnums
 from tinyjax.array import Array, wrap_eager
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, get_aval, set_current_trace
@@ -183,24 +184,16 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
     """Make ``fun`` recompute its intermediate values in reverse mode instead of saving
     them (``policy`` may allow some to be saved; see :class:`checkpoint_policies`).
     Arguments at ``static_argnums`` are Python values baked into the trace."""
-    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    static = normalize_argnums(static_argnums)
 
     @wraps(fun)
     def wrapped(*args, **kwargs):
         from tinyjax.lax._helpers import as_operand
         dyn_idx = [i for i in range(len(args)) if i not in static]
-        flat, in_tree = tree_util.tree_flatten(([args[i] for i in dyn_idx], kwargs))
+        f_dyn, dyn_args = argnums_partial(fun, dyn_idx, args)
+        flat, in_tree = tree_util.tree_flatten((list(dyn_args), kwargs))
         flat = [as_operand(x) for x in flat]
-        out_tree: list = []
-
-        def flat_fun(*xs):
-            dyn, kw = tree_util.tree_unflatten(in_tree, xs)
-            full = list(args)
-            for i, v in zip(dyn_idx, dyn):
-                full[i] = v
-            leaves, tree = tree_util.tree_flatten(fun(*full, **kw))
-            out_tree.append(tree)
-            return leaves
+        flat_fun, out_tree = flatten_fun(f_dyn, in_tree)
 
         jaxpr, consts = _trace_open(flat_fun, [get_aval(x) for x in flat])
         outs = checkpoint_p.bind(*consts, *flat, jaxpr=jaxpr, prevent_cse=prevent_cse,

@@ -13,13 +13,13 @@ whose ``_buf`` is a device buffer; ``_value`` is then fetched to the host on fir
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.backends import backend_name, get_backend, get_device
+from tinyjax.config import env
 from tinyjax.core import ShapedArray
 
 
@@ -176,15 +176,11 @@ def wrap_eager(value: Any, weak_type: bool = False) -> Array:
     return out
 
 
-_environ = getattr(os.environ, "_data", None)  # POSIX: bytes keys, a lookup without encoding
-
-
 def on_default_device(x: Array) -> Array:
     """A new host array moved to the default device (``TINYJAX_DEVICE``) when that is not
     the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put their result."""
-    name = _environ.get(b"TINYJAX_DEVICE") if isinstance(_environ, dict) else \
-        os.environ.get("TINYJAX_DEVICE", "").encode()
-    if not name or name == b"cpu":
+    name = env("TINYJAX_DEVICE")
+    if not name or name == "cpu":
         return x
     backend = backend_name(None)
     return place(x, backend, committed=backend != "cpu")

@@ -14,25 +14,13 @@ from functools import update_wrapper
 from typing import Any, Callable, Sequence
 
 from tinyjax import tree_util
+from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
 from tinyjax.core import Primitive, current_trace, get_aval
 from tinyjax.interpreters import ad
 from tinyjax.interpreters.ad import Zero
 
 custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
 custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
-
-
-def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]):
-    """(the non-differentiable arguments in positional order, the others)."""
-    nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
-    diff = tuple(a for i, a in enumerate(args) if i not in nondiff_argnums)
-    return nondiff, diff
-
-
-def _merge_nondiff(nondiff: tuple, diff: Sequence, nondiff_argnums: tuple[int, ...]):
-    it_nd, it_d = iter(nondiff), iter(diff)
-    n = len(nondiff) + len(diff)
-    return [next(it_nd) if i in nondiff_argnums else next(it_d) for i in range(n)]
 
 
 def _as_operands(flat: Sequence[Any]) -> list[Any]:
@@ -43,15 +31,17 @@ def _as_operands(flat: Sequence[Any]) -> list[Any]:
 def _call_args(kind: str, fun: Callable, rule: Any, args: tuple, kwargs: dict,
                nondiff_argnums: tuple[int, ...]):
     """Check a call of a ``custom_jvp``/``custom_vjp`` function and split its arguments:
-    (non-differentiable ones, flat operands of the others, their treedef)."""
+    (the non-differentiable ones in positional order, ``fun`` as a function of the others,
+    their flat operands, their treedef)."""
     if kwargs:
         raise TypeError(f"custom_{kind} functions take positional arguments only")
     if rule is None:
         raise AttributeError(f"No {kind.upper()} defined for custom_{kind} function "
                              f"{getattr(fun, '__name__', fun)} using def{kind}.")
-    nondiff, diff = _split_nondiff(args, nondiff_argnums)
+    nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
+    f_diff, diff = argnums_partial(fun, dynamic_argnums(nondiff_argnums, len(args)), args)
     flat_args, in_tree = tree_util.tree_flatten(diff)
-    return nondiff, _as_operands(flat_args), in_tree
+    return nondiff, f_diff, _as_operands(flat_args), in_tree
 
 
 class custom_jvp:
@@ -90,24 +80,18 @@ class custom_jvp:
         self.defjvp(jvp)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        nondiff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args, kwargs,
-                                                 self.nondiff_argnums)
-        out_tree_store: list = []
+        nondiff, f_diff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args,
+                                                         kwargs, self.nondiff_argnums)
+        fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
 
         def flat_fun(*flat):
-            out = self.fun(*_merge_nondiff(nondiff, tree_util.tree_unflatten(in_tree, flat),
-                                           self.nondiff_argnums))
-            leaves, out_tree = tree_util.tree_flatten(out)
-            out_tree_store.append(out_tree)
-            return _as_operands(leaves)
+            return _as_operands(fun_leaves(*flat))
 
         def flat_jvp(*primals_and_tangents):
             n = len(primals_and_tangents) // 2
             primals = tree_util.tree_unflatten(in_tree, primals_and_tangents[:n])
             tangents = tree_util.tree_unflatten(in_tree, primals_and_tangents[n:])
-            full = _merge_nondiff(nondiff, primals, self.nondiff_argnums)
-            nd_prefix = [full[i] for i in sorted(self.nondiff_argnums)]  # as JAX
-            out = self.jvp(*nd_prefix, tuple(primals), tuple(tangents))
+            out = self.jvp(*nondiff, tuple(primals), tuple(tangents))  # as JAX
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError("Custom JVP rule must produce a pair (list or tuple of length "
                                 f"two) representing primal and tangent outputs, got {out!r}")
@@ -148,25 +132,20 @@ class custom_vjp:
         self.symbolic_zeros = symbolic_zeros
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        nondiff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args, kwargs,
-                                                 self.nondiff_argnums)
+        nondiff, f_diff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args,
+                                                         kwargs, self.nondiff_argnums)
         diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
         in_avals = [get_aval(a) for a in flat_args]
-        out_tree_store: list = []
+        fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
+        fwd_diff, _ = argnums_partial(self.fwd, dynamic_argnums(self.nondiff_argnums,
+                                                                len(args)), args)
         res_tree_store: list = []
 
-        def full_args(flat):
-            return _merge_nondiff(nondiff, tree_util.tree_unflatten(in_tree, flat),
-                                  self.nondiff_argnums)
-
         def flat_fun(*flat):
-            out = self.fun(*full_args(flat))
-            leaves, out_tree = tree_util.tree_flatten(out)
-            out_tree_store.append(out_tree)
-            return _as_operands(leaves)
+            return _as_operands(fun_leaves(*flat))
 
         def flat_fwd(*flat):
-            pair = self.fwd(*full_args(flat))
+            pair = fwd_diff(*tree_util.tree_unflatten(in_tree, flat))
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
                                 f"length two) of primal outputs and residuals, got {pair!r}")

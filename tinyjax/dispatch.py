@@ -13,7 +13,6 @@ where the compiler cannot lower a program.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from typing import Any, Optional, Sequence
@@ -24,6 +23,7 @@ from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import Array, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
+from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
@@ -208,15 +208,9 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 
 # ---- jit's compiled calls ------------------------------------------------------------------
 
-# os.environ's underlying bytes mapping (POSIX): a lookup without encoding the key
-_environ_data = getattr(os.environ, "_data", None)
-
-
 def device_key():
     """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
-    if _environ_data is not None:
-        return _environ_data.get(b"TINYJAX_DEVICE")
-    return os.environ.get("TINYJAX_DEVICE")
+    return env("TINYJAX_DEVICE")
 
 
 def leaf_signature(x: Any) -> tuple:
@@ -304,6 +298,6 @@ def compile_or_fallback(closed: ClosedJaxpr, device: str):
     try:
         return compile_jaxpr(closed, get_backend(device))
     except NotImplementedError as e:
-        if os.environ.get("DEBUG"):
+        if debug_level():
             print(f"jit: falling back to eager evaluation: {e}")
         return EagerExecutable(closed, str(e), device)

@@ -9,12 +9,12 @@ when read (printing, ``np.asarray``).  ``tinyjax.devices`` is JAX's ``devices()`
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from tinyjax.backends.base import Backend, HostBackend
+from tinyjax.config import env_str
 
 __all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "default_device",
            "devices", "local_devices", "device_count", "local_device_count", "default_backend",
@@ -69,7 +69,7 @@ def backend_name(name: Any) -> str:
 
 def default_device() -> str:
     """The default backend: ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
-    return _ALIASES.get(os.environ.get("TINYJAX_DEVICE", "cpu").lower(), "cpu")
+    return _ALIASES.get(env_str("TINYJAX_DEVICE").lower(), "cpu")
 
 
 def get_device(name: Any = None) -> Device:

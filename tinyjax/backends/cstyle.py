@@ -34,12 +34,13 @@ import numpy as np
 from tinyjax.compiler.kernel import Kernel, UOp
 from tinyjax.compiler.ops import ALU, reduce_identity
 from tinyjax.compiler.shape.symbolic import RenderStyle, render
+from tinyjax.config import env_str
 
 __all__ = ["CStyleLanguage", "PRELUDE"]
 
 # OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
 # of our threads the others take over its remaining work instead of idling at the barrier.
-SCHED = __import__("os").environ.get("TINYJAX_OMP_SCHEDULE", "guided")
+SCHED = env_str("TINYJAX_OMP_SCHEDULE")
 
 C_TYPES = {
     np.dtype(np.bool_): "unsigned char", np.dtype(np.int8): "int8_t",

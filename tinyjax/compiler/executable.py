@@ -11,27 +11,15 @@ generated source.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
 from tinyjax.backends.base import Backend
 from tinyjax.compiler.schedule import Schedule
+from tinyjax.config import debug_level
 
 __all__ = ["Executable"]
-
-
-_environ_data = getattr(os.environ, "_data", None)
-
-
-def debug_level() -> int:
-    if isinstance(_environ_data, dict) and b"DEBUG" not in _environ_data:
-        return 0  # the common case, without encoding the key
-    try:
-        return int(os.environ.get("DEBUG", "0") or 0)
-    except ValueError:
-        return 0
 
 
 class Executable:

@@ -36,10 +36,11 @@ from typing import Sequence
 import numpy as np
 
 from tinyjax.backends.base import Backend
-from tinyjax.compiler.executable import Executable, debug_level
+from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import inlined_calls, library_calls
 from tinyjax.compiler.schedule import schedule
+from tinyjax.config import debug_level
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 

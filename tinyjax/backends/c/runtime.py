@@ -19,6 +19,7 @@ from tinyjax.backends.c.library import library_call
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_flag
 
 __all__ = ["CBackend", "runtime"]
 
@@ -58,7 +59,7 @@ int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *
 @lru_cache(maxsize=None)
 def runtime():
     """The program launcher (``tj_exec``), or None where it cannot be built."""
-    if os.environ.get("TINYJAX_NO_RUNTIME"):
+    if env_flag("TINYJAX_NO_RUNTIME"):
         return None
     try:
         import sysconfig

@@ -14,6 +14,8 @@ import threading
 from functools import lru_cache
 from typing import Optional
 
+from tinyjax.config import env, env_flag
+
 __all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "nvrtc",
            "nvrtc_compile"]
 
@@ -27,7 +29,7 @@ _MAX_DYNAMIC_SHARED = 8
 _PROGRAMMATIC_SERIALIZATION = 6
 
 # programmatic dependent launch (Hopper on): TINYJAX_CUDA_PDL=0 turns it off
-PDL = os.environ.get("TINYJAX_CUDA_PDL", "1") != "0"
+PDL = env_flag("TINYJAX_CUDA_PDL")
 
 
 class _LaunchAttribute(ctypes.Structure):  # CUlaunchAttribute: an id and a 64-byte union
@@ -66,18 +68,24 @@ def _load(names: list[str]) -> Optional[ctypes.CDLL]:
     return None
 
 
-def _nvrtc_candidates() -> list[str]:
-    names = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
-    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+def library_candidates(stem: str) -> list[str]:
+    """The file names to try, in order, for the CUDA library ``lib<stem>`` (the system's,
+    under ``CUDA_HOME``/``CUDA_PATH``/``/usr/local/cuda``, then pip's ``nvidia-*`` wheels)."""
+    names = [f"lib{stem}.so", f"lib{stem}.so.13", f"lib{stem}.so.12", f"lib{stem}.so.11"]
+    roots = [env("CUDA_HOME"), env("CUDA_PATH"), "/usr/local/cuda"]
     for r in roots:
         if r:
-            names += sorted(glob.glob(os.path.join(r, "lib*", "libnvrtc.so*")), reverse=True)
-    # pip wheels (nvidia-cuda-nvrtc): site-packages/nvidia/**/lib/libnvrtc.so.*
+            names += sorted(glob.glob(os.path.join(r, "lib*", f"lib{stem}.so*")), reverse=True)
+    # pip wheels (nvidia-cuda-nvrtc, nvidia-cufft, ...): site-packages/nvidia/**/lib/
     for p in sys.path:
         if p and os.path.isdir(os.path.join(p, "nvidia")):
-            names += sorted(glob.glob(os.path.join(p, "nvidia", "**", "libnvrtc.so*"),
+            names += sorted(glob.glob(os.path.join(p, "nvidia", "**", f"lib{stem}.so*"),
                                       recursive=True), reverse=True)
-    return [n for n in names if "builtins" not in os.path.basename(n)]
+    return names
+
+
+def _nvrtc_candidates() -> list[str]:
+    return [n for n in library_candidates("nvrtc") if "builtins" not in os.path.basename(n)]
 
 
 class Driver:

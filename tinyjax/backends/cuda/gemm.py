@@ -49,7 +49,6 @@ float64, kernels whose outer axes exceed the grid and thin products (M, N or K b
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -60,6 +59,7 @@ from tinyjax.compiler.shape import symbolic
 from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.shape.symbolic import Node
+from tinyjax.config import env_flag
 
 __all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims", "gemm_launches",
            "gemm_describe"]
@@ -469,7 +469,7 @@ _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 
 _WG_CONFIGS = {e: ((256, 128, bk, 16, 1, 4), (128, 128, bk, 8, 1, 4), (128, 64, bk, 8, 1, 4),
                    (64, 128, bk, 4, 1, 4), (64, 64, bk, 4, 1, 4)) for e, bk in ((2, 64), (4, 32))}
 # the target has warpgroup MMA (an H100: sm_90a; CUDABackend turns it off on other GPUs)
-WGMMA = os.environ.get("TINYJAX_CUDA_WGMMA", "1") != "0"
+WGMMA = env_flag("TINYJAX_CUDA_WGMMA")
 WG_ALIGN = 1024
 
 

@@ -16,16 +16,13 @@ system, ``CUDA_HOME``/``CUDA_PATH`` or pip's ``nvidia-*`` wheels).
 from __future__ import annotations
 
 import ctypes
-import glob
 import math
-import os
-import sys
 from functools import cached_property
 
 import numpy as np
 
 from tinyjax.backends.c.library import library_call as host_routine
-from tinyjax.backends.cuda.driver import CUDANotFoundError, nvrtc_compile
+from tinyjax.backends.cuda.driver import CUDANotFoundError, library_candidates, nvrtc_compile
 
 __all__ = ["CUDALibraries"]
 
@@ -77,15 +74,7 @@ TYPES(DEF)
 
 
 def _load(stem: str) -> ctypes.CDLL:
-    names = [f"lib{stem}.so", f"lib{stem}.so.12", f"lib{stem}.so.11", f"lib{stem}.so.13"]
-    for root in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
-        if root:
-            names += sorted(glob.glob(os.path.join(root, "lib*", f"lib{stem}.so*")), reverse=True)
-    for p in sys.path:
-        if p and os.path.isdir(os.path.join(p, "nvidia")):
-            names += sorted(glob.glob(os.path.join(p, "nvidia", "**", f"lib{stem}.so*"),
-                                      recursive=True), reverse=True)
-    for name in names:
+    for name in library_candidates(stem):
         try:
             return ctypes.CDLL(name)
         except OSError:

@@ -30,6 +30,7 @@ from tinyjax.backends.cuda.library import CUDALibraries
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.lanes import plan_lanes
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_flag, env_str
 
 __all__ = ["CUDABackend", "CUDABuffer"]
 
@@ -187,13 +188,13 @@ class _Kernel:
 
 
 # CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
-GRAPHS = os.environ.get("TINYJAX_CUDA_GRAPHS", "1") != "0"
+GRAPHS = env_flag("TINYJAX_CUDA_GRAPHS")
 
 
 def _lanes_setting() -> int:
     """How many streams a graph's independent kernels are spread over: TINYJAX_CUDA_LANES
     (default 3; 1 keeps every kernel on one stream)."""
-    raw = os.environ.get("TINYJAX_CUDA_LANES", "3")
+    raw = env_str("TINYJAX_CUDA_LANES")
     try:
         return max(1, int(raw))
     except ValueError:
