@@ -195,6 +195,40 @@ def test_empty_matrices():
     assert lax.linalg.eigh(np.zeros((3, 0, 0), np.float32))[1].shape == (3, 0)
 
 
+# ---- eager stacks: the CPU backend's loop in C ------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_eager_stacks_run_in_one_library_call(dtype, monkeypatch):
+    """A stack of >= LIBRARY_STACK matrices runs through the CPU backend's routine (never the
+    per-matrix implementation) with the per-matrix results, failures included."""
+    from tinyjax.dispatch import LIBRARY_STACK
+    rng = np.random.default_rng(3)
+    with config.override(jax_enable_x64="64" in dtype or "128" in dtype):
+        h = hermitian_pd(rng, (LIBRARY_STACK + 2,), 4, dtype)
+        h[5] = -h[5]  # not positive definite: NaN, as alone
+        a = rand(rng, (LIBRARY_STACK, 4, 3), dtype)
+        b = rand(rng, (LIBRARY_STACK, 4, 2), dtype)
+        fns = [lambda h, a, b: lax.linalg.cholesky(h),
+               lambda h, a, b: lax.linalg.eigh(h),
+               lambda h, a, b: lax.linalg.qr(a),
+               lambda h, a, b: lax.linalg.svd(a),
+               lambda h, a, b: lax.linalg.lu(h),
+               lambda h, a, b: lax.linalg.triangular_solve(h[:LIBRARY_STACK], b,
+                                                           left_side=True, lower=True)]
+        singles = [[fn(h[i], a[i % LIBRARY_STACK], b[i % LIBRARY_STACK])
+                    for i in range(LIBRARY_STACK)] for fn in fns]
+        for prim in (lax.linalg.cholesky_p, lax.linalg.eigh_p, lax.linalg.qr_p,
+                     lax.linalg.svd_p, lax.linalg.lu_p, lax.linalg.triangular_solve_p):
+            monkeypatch.setattr(prim, "impl", None)  # a per-matrix call would fail
+        for fn, single in zip(fns, singles):
+            got = fn(h, a, b)
+            for i, want in enumerate(single):
+                for g, w in zip(got if isinstance(got, (tuple, list)) else [got],
+                                want if isinstance(want, (tuple, list)) else [want]):
+                    close(np.asarray(g)[i], w, dtype)
+
+
 # ---- derivatives ------------------------------------------------------------------------
 
 

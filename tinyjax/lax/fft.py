@@ -6,7 +6,7 @@ of the spectrum (last axis ``n // 2 + 1``), IRFFT back.  The transform is linear
 its jvp is itself and reverse mode needs only its transpose (for the pairing
 ``re(u v)`` JAX uses): the DFT matrix is symmetric, so FFT and IFFT transpose to
 themselves; RFFT and IRFFT transpose to scaled IRFFT and RFFT with the halved
-spectrum's multiplicities.  Eagerly it is numpy's pocketfft.
+spectrum's multiplicities.  Eagerly it is SciPy's pocketfft (``scipy.fft``).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
+import scipy.fft
 
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
@@ -73,20 +74,21 @@ def _fft_abstract_eval(x: ShapedArray, *, fft_type: FftType, fft_lengths: tuple[
 
 
 def _fft_impl(x: np.ndarray, *, fft_type: FftType, fft_lengths: tuple[int, ...]):
-    """numpy's pocketfft (float32 stays float32), over the last axes at once."""
+    """SciPy's pocketfft (float32 stays float32), over the last axes at once (for every
+    leading index in one call)."""
     out = _fft_abstract_eval(ShapedArray(x.shape, x.dtype), fft_type=fft_type,
                              fft_lengths=fft_lengths)
     axes = tuple(range(x.ndim - len(fft_lengths), x.ndim))
     if 0 in x.shape or 0 in out.shape:
         return np.zeros(out.shape, out.dtype)
     if fft_type == FftType.FFT:
-        y = np.fft.fftn(x, axes=axes)
+        y = scipy.fft.fftn(x, axes=axes)
     elif fft_type == FftType.IFFT:
-        y = np.fft.ifftn(x, axes=axes)
+        y = scipy.fft.ifftn(x, axes=axes)
     elif fft_type == FftType.RFFT:
-        y = np.fft.rfftn(x, axes=axes)
+        y = scipy.fft.rfftn(x, axes=axes)
     else:
-        y = np.fft.irfftn(x, s=fft_lengths, axes=axes)
+        y = scipy.fft.irfftn(x, s=fft_lengths, axes=axes)
     return np.asarray(y, out.dtype)
 
 

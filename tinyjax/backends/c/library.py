@@ -1,8 +1,8 @@
 """The CPU backend's library calls: LAPACK and BLAS routines called from C through the
 function pointers SciPy exports (``scipy.linalg.cython_lapack`` / ``cython_blas``
 ``__pyx_capi__`` capsules: the LAPACK jaxlib itself calls), the batch loop in C
-(:mod:`tinyjax.backends.c.lapack_source`); the FFT calls numpy's pocketfft from Python
-(pocketfft has no C entry point outside numpy's and SciPy's extension modules).
+(:mod:`tinyjax.backends.c.lapack_source`); the FFT calls SciPy's pocketfft from Python
+(pocketfft has no C entry point outside SciPy's and numpy's extension modules).
 
 ``library_call(primitive, in_avals, out_avals, params)`` gives ``impl(ins, outs)``, the
 routine of one library step of a compiled program; :func:`routine` exposes the C

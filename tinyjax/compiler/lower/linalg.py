@@ -5,7 +5,8 @@ fused kernels; ``custom_linear_solve`` is lowered as its ``solve`` jaxpr (its de
 rules have run before the compiler sees it)."""
 from __future__ import annotations
 
-from tinyjax.compiler.lower.registry import register_inlined_call, register_library_call
+from tinyjax.compiler.lower.registry import (library_calls, register_inlined_call,
+                                             register_library_call)
 from tinyjax.lax import linalg
 from tinyjax.lax.control_flow.linear_solve import linear_solve_p
 from tinyjax.lax.fft import fft_p
@@ -26,3 +27,5 @@ def _solve_body(eqn, operands):
 
 
 register_inlined_call(linear_solve_p, _solve_body)
+
+__all__ = ["library_calls"]
