@@ -12,15 +12,8 @@ from tinyjax.backends import get_backend
 from tinyjax.compiler.program import Program, compile_jaxpr
 from tinyjax.config import config
 from tinyjax.jaxpr import eval_jaxpr
+from tests.linalg_support import DTYPES, rand
 
-DTYPES = ["float32", "float64", "complex64", "complex128"]
-
-
-def rand(rng, shape, dtype):
-    x = rng.standard_normal(shape)
-    if "complex" in dtype:
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
 
 
 def check(fn, *args, device):

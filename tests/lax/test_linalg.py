@@ -10,24 +10,10 @@ from hypothesis import strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.config import config
 from tinyjax.test_util import check_grads
+from tests.linalg_support import DTYPES, close, hermitian_pd, rand, x64_for
 
-DTYPES = ["float32", "float64", "complex64", "complex128"]
 SETTINGS = settings(max_examples=12, deadline=None)
-TOL = {"float32": 2e-4, "complex64": 2e-4, "float64": 1e-10, "complex128": 1e-10}
-
-
-def rand(rng, shape, dtype):
-    x = rng.standard_normal(shape)
-    if "complex" in dtype:
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
-
-
-def hermitian_pd(rng, batch, n, dtype):
-    a = rand(rng, batch + (n, n), dtype)
-    return (a @ np.conj(np.swapaxes(a, -1, -2)) + n * np.eye(n)).astype(dtype)
 
 
 def H(x):
@@ -42,13 +28,6 @@ def per_matrix(fn, *arrays):
     return np.stack(outs).reshape(batch + np.shape(outs[0])) if outs else None
 
 
-def close(actual, expected, dtype, scale=1.0):
-    tol = TOL[dtype] * scale
-    actual = np.asarray(actual)
-    np.testing.assert_allclose(actual, np.broadcast_to(expected, actual.shape), rtol=tol,
-                               atol=tol)
-
-
 cases = given(dtype=st.sampled_from(DTYPES), batch=st.sampled_from([(), (2,), (2, 1)]),
               n=st.integers(1, 5), seed=st.integers(0, 999))
 
@@ -56,7 +35,7 @@ cases = given(dtype=st.sampled_from(DTYPES), batch=st.sampled_from([(), (2,), (2
 @SETTINGS
 @cases
 def test_cholesky(dtype, batch, n, seed):
-    with config.override(jax_enable_x64="64" in dtype or "128" in dtype):
+    with x64_for(dtype):
         a = hermitian_pd(np.random.default_rng(seed), batch, n, dtype)
         chol = lax.linalg.cholesky(a)
         assert chol.dtype == np.dtype(dtype) and chol.shape == a.shape
@@ -68,7 +47,7 @@ def test_cholesky(dtype, batch, n, seed):
 @given(dtype=st.sampled_from(DTYPES), batch=st.sampled_from([(), (3,)]),
        m=st.integers(1, 5), n=st.integers(1, 5), seed=st.integers(0, 999))
 def test_lu_qr_svd(dtype, batch, m, n, seed):
-    with config.override(jax_enable_x64="64" in dtype or "128" in dtype):
+    with x64_for(dtype):
         a = rand(np.random.default_rng(seed), batch + (m, n), dtype)
         packed, pivots, perm = lax.linalg.lu(a)
         assert pivots.dtype == perm.dtype == np.int32
@@ -98,7 +77,7 @@ def test_lu_qr_svd(dtype, batch, m, n, seed):
 @SETTINGS
 @cases
 def test_eigh_eig_schur(dtype, batch, n, seed):
-    with config.override(jax_enable_x64="64" in dtype or "128" in dtype):
+    with x64_for(dtype):
         rng = np.random.default_rng(seed)
         h = hermitian_pd(rng, batch, n, dtype)
         v, w = lax.linalg.eigh(h)
@@ -204,7 +183,7 @@ def test_eager_stacks_run_in_one_library_call(dtype, monkeypatch):
     per-matrix implementation) with the per-matrix results, failures included."""
     from tinyjax.dispatch import LIBRARY_STACK
     rng = np.random.default_rng(3)
-    with config.override(jax_enable_x64="64" in dtype or "128" in dtype):
+    with x64_for(dtype):
         h = hermitian_pd(rng, (LIBRARY_STACK + 2,), 4, dtype)
         h[5] = -h[5]  # not positive definite: NaN, as alone
         a = rand(rng, (LIBRARY_STACK, 4, 3), dtype)

@@ -8,29 +8,10 @@ from hypothesis import strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax.config import config
 from tinyjax.test_util import check_grads
+from tests.linalg_support import DTYPES, close, rand, x64_for
 
-DTYPES = ["float32", "float64", "complex64", "complex128"]
 SETTINGS = settings(max_examples=12, deadline=None)
-
-
-def rand(rng, shape, dtype):
-    x = rng.standard_normal(shape)
-    if "complex" in dtype:
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
-
-
-def close(actual, expected, dtype, scale=1.0):
-    tol = (2e-4 if dtype in ("float32", "complex64") else 1e-9) * scale
-    actual = np.asarray(actual)
-    np.testing.assert_allclose(actual, np.broadcast_to(expected, actual.shape), rtol=tol,
-                               atol=tol)
-
-
-def x64_for(dtype):
-    return config.override(jax_enable_x64=dtype in ("float64", "complex128"))
 
 
 cases = given(dtype=st.sampled_from(DTYPES), batch=st.sampled_from([(), (2,), (1, 3)]),

@@ -10,15 +10,9 @@ import tinyjax as jax
 import tinyjax.scipy.linalg as jsl
 from tinyjax.config import config
 from tinyjax.test_util import check_grads
+from tests.linalg_support import rand
 
 SETTINGS = settings(max_examples=10, deadline=None)
-
-
-def rand(rng, shape, dtype):
-    x = rng.standard_normal(shape)
-    if "complex" in dtype:
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
 
 
 def close(actual, expected, tol):

@@ -75,6 +75,16 @@ def _trace(fun: Callable, avals) -> tuple[Jaxpr, list]:
     return trace_open(lambda *xs: list(fun(*xs)), avals)
 
 
+def _flat_solver(solve: Callable, matvec: Callable, tree, has_aux: bool) -> Callable:
+    """``solve(matvec, b)`` on the flat leaves of ``b`` (pytree ``tree``), returning the
+    leaves of the solution and then of the auxiliary output."""
+    def solve_flat(*xs):
+        out = solve(matvec, tree_util.tree_unflatten(tree, list(xs)))
+        x, aux = out if has_aux else (out, None)
+        return tree_util.tree_leaves(x) + tree_util.tree_leaves(aux)
+    return solve_flat
+
+
 def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
                         transpose_solve: Callable | None = None, symmetric: bool = False,
                         has_aux: bool = False) -> Any:
@@ -104,12 +114,7 @@ def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
     _check_matvec_types(matvec_jaxpr, "matvec")
     matvec_fn = _closure(matvec_jaxpr, matvec_consts, tree)
 
-    def solve_flat(*xs):
-        out = solve(matvec_fn, tree_util.tree_unflatten(tree, list(xs)))
-        x, aux = out if has_aux else (out, None)
-        return tree_util.tree_leaves(x) + tree_util.tree_leaves(aux)
-
-    solve_jaxpr, solve_consts = _trace(solve_flat, b_avals)
+    solve_jaxpr, solve_consts = _trace(_flat_solver(solve, matvec_fn, tree, has_aux), b_avals)
     aux_tree = None
     if has_aux:
         aux_tree = tree_util.tree_structure(solve(matvec_fn, b)[1])
@@ -119,12 +124,8 @@ def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
     elif transpose_solve is not None:
         vecmat_jaxpr, vecmat_consts = _transpose_linear(matvec_jaxpr, matvec_consts, b_avals)
         vecmat_fn = _closure(vecmat_jaxpr, vecmat_consts, tree)
-
-        def tsolve_flat(*xs):
-            out = transpose_solve(vecmat_fn, tree_util.tree_unflatten(tree, list(xs)))
-            x, aux = out if has_aux else (out, None)
-            return tree_util.tree_leaves(x) + tree_util.tree_leaves(aux)
-        tsolve_jaxpr, tsolve_consts = _trace(tsolve_flat, b_avals)
+        tsolve_jaxpr, tsolve_consts = _trace(
+            _flat_solver(transpose_solve, vecmat_fn, tree, has_aux), b_avals)
     else:
         vecmat_jaxpr = tsolve_jaxpr = None
         vecmat_consts, tsolve_consts = [], []
