@@ -35,7 +35,7 @@ from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, insta
 from tinyjax.interpreters.batching import AxisData, vmap_flat
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
 
 
 def _is_float(x: Any) -> bool:
@@ -693,10 +693,7 @@ class JitWrapped:
         in_avals = [shaped_abstractify(x) for x in flat]
         origins = argument_origins(self.fun, dyn_args, {})
         closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
-        jaxpr, _ = dce_jaxpr(cse_jaxpr(closed.jaxpr))
-        kept = set(jaxpr.constvars)
-        consts = [c for v, c in zip(closed.jaxpr.constvars, closed.consts) if v in kept]
-        closed = ClosedJaxpr(jaxpr, consts)
+        closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
         compiled = Compiled(closed, out_store[0], device)
         if debug_level():
             name = getattr(self.fun, "__name__", "fun")
