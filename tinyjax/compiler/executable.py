@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from tinyjax.compiler.codegen import attach_loop_ir
 from tinyjax.compiler.lower.rules import lower_jaxpr
 from tinyjax.compiler.schedule import Schedule, schedule
 
@@ -235,6 +236,7 @@ def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
     if dbg >= 3:
         for k in sched.kernels:
             print(k.dump())
+    attach_loop_ir(sched.kernels, backend.name, dbg)
     source, fns = backend.compile(sched.kernels)
     if dbg >= 4:
         print(source)

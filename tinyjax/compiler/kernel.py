@@ -117,6 +117,7 @@ class Kernel:
     n_outs: int = 1                         # slots 0 .. n_outs-1 are written (stage results)
     flops: int = 0
     nbytes: int = 0
+    loop_ir: Optional[list] = None          # the loop IR a backend renders (compiler.codegen)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
