@@ -118,6 +118,7 @@ class Kernel:
     flops: int = 0
     nbytes: int = 0
     loop_ir: Optional[list] = None          # the loop IR a backend renders (compiler.codegen)
+    gemm_loops: Any = None                  # a product's CPU decisions (compiler.codegen.gemm)
 
     @property
     def out_shape(self) -> tuple[int, ...]:

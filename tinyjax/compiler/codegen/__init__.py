@@ -20,6 +20,7 @@ data of ``kernel.bufs[slot]`` (slots ``0 .. n_outs-1`` written, the others read)
 """
 from __future__ import annotations
 
+from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearize import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
@@ -68,3 +69,7 @@ def attach_loop_ir(kernels: list, backend_name: str, debug: int = 0) -> None:
     for k in kernels:
         if renders_loops(k) and k.loop_ir is None:
             k.loop_ir = loop_ir(k, trace)
+        elif k.gemm is not None and k.gemm_loops is None:
+            k.gemm_loops = cpu_gemm(k)
+            if trace:
+                print(f"--- {k.name}: product {k.gemm_loops}")

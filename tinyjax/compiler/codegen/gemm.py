@@ -1,0 +1,111 @@
+"""How a matmul-shaped reduction (a kernel with a :class:`~tinyjax.compiler.kernel.GemmPlan`)
+runs on the CPU: the decisions of the packed product, made here so that the renderer only
+spells them (:mod:`tinyjax.backends.c.gemm`).
+
+Both operands are packed into zero-padded panels (``a``: MR rows, ``b``: NR columns, K
+values each) and every MR x NR tile runs a register-blocked micro-kernel over all of K, the
+epilogue applied to the finished tile.  The strategies:
+
+* ``fused``: all of ``b`` fits in L2 and an ``a`` panel in L1: ``b`` is packed once, each
+  ``a`` panel right before its tiles by the thread that multiplies it (a conv never writes
+  its windows out whole);
+* ``grouped``: all of ``a`` is packed first, ``b`` a group of panels (~256 KiB) at a time by
+  the thread that multiplies every ``a`` panel by it;
+* ``splitk``: a small result over a long K (a conv's kernel gradient): K in chunks over the
+  threads, each into its own copy of the result, the copies summed at the end;
+* ``batched``: with at least ``BATCH_PARALLEL_MIN`` products (outer axes: attention's
+  heads), each thread packs and multiplies whole products.
+
+``threads``: the cost model -- a product too small to gain from threads (fewer than
+``PARALLEL_MIN_FLOPS`` multiply-adds) runs on the calling thread with no parallel region.
+Each operand's panels are filled (``pack``) along its unit-stride axis: ``rows`` (rows
+innermost), ``blocked`` (one reduce axis along the reads: blocks of ``PACK_BLOCK`` values
+per row, written transposed) or ``k`` (reduce axes innermost, a conv's windows).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyjax.compiler.kernel import Kernel
+from tinyjax.compiler.shape.symbolic import as_affine
+
+__all__ = ["GemmLoops", "cpu_gemm", "PANEL_ROWS", "PACK_BLOCK"]
+
+# the most rows of a packed panel (the AVX-512 sizes of TJ_MR, TJ_NR and TJ_NRD)
+PANEL_ROWS = {"TJ_MR": 8, "TJ_NR": 32, "TJ_NRD": 16}
+PANEL_L1_BYTES = 32768   # a packed panel up to this size is filled in L1
+L2_BYTES = 262144        # what the fused strategy's packed b and split-K's result may take
+BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
+PACK_BLOCK = 32          # values per row of a panel computed at a time before the transpose
+PARALLEL_MIN_FLOPS = 1 << 18  # multiply-adds below which a product runs on one thread
+
+
+@dataclass(frozen=True)
+class GemmLoops:
+    """The decisions for one product (see the module docstring).  ``steps``: first-reduce-
+    axis values per split-K chunk, ``chunks`` their number; ``pack_a``/``pack_b``: how
+    each operand's panels are filled."""
+    strategy: str
+    batched: bool
+    threads: bool
+    pack_a: str
+    pack_b: str
+    steps: int = 0
+    chunks: int = 0
+
+
+def _rows_contiguous(k: Kernel, side, row_axis: int) -> bool:
+    """Whether the loads of one operand run with unit stride along its row axis (and not
+    along the innermost reduce axis): then packing loops over rows innermost."""
+    row, col = 0, 0
+    for i in side:
+        u = k.rbody[i]
+        if u.op != "LOAD":
+            continue
+        aff = as_affine(u.arg[1])
+        if aff is None:
+            continue
+        coefs = {v.name: c for v, c in aff[0].items()}
+        row += coefs.get(f"i{row_axis}") == 1
+        col += bool(k.reduce_axes) and coefs.get(f"i{k.reduce_axes[-1]}") == 1
+    return row > col
+
+
+def _pack(k: Kernel, side, axes, panel_rows: int, klen: int, esize: int, chunked: bool) -> str:
+    """How the panels of one operand are filled (``rows``, ``blocked`` or ``k``).  A panel
+    too big for L1 fills k by k even when its reads run along K: its source rows stay in L1,
+    whereas filled row by row every line of it would be fetched again for each row."""
+    panel_bytes = panel_rows * klen * esize
+    if _rows_contiguous(k, side, axes[-1]):
+        return "rows"
+    if len(k.reduce_axes) == 1 and not chunked and panel_bytes <= PANEL_L1_BYTES:
+        return "blocked"
+    return "rows" if panel_bytes > PANEL_L1_BYTES else "k"
+
+
+def cpu_gemm(k: Kernel, parallel_min_flops: int = PARALLEL_MIN_FLOPS) -> GemmLoops:
+    """The CPU decisions for product ``k`` (see the module docstring)."""
+    g, full = k.gemm, k.full_shape
+    esize = 8 if np.dtype(k.acc_dtype) == np.float64 else 4
+    M = int(np.prod([full[a] for a in g.m_axes]))
+    N = int(np.prod([full[a] for a in g.n_axes]))
+    K = int(np.prod([full[a] for a in k.reduce_axes]))
+    outer = int(np.prod([full[a] for a in g.outer_axes]))
+    fused = N * K * esize <= L2_BYTES and K * esize <= 8192
+    S0 = full[k.reduce_axes[0]]
+    kin = K // S0
+    steps = max(1, 1024 // kin)
+    chunks = -(-S0 // steps)
+    threads = M * N * K * outer >= parallel_min_flops
+    splitk = (threads and not fused and M * N * esize <= L2_BYTES and chunks >= 4
+              and K >= 8 * max(M, N) and not g.outer_axes)
+    strategy = "splitk" if splitk else ("fused" if fused else "grouped")
+    klen = steps * kin if splitk else K
+    nr = "TJ_NRD" if esize == 8 else "TJ_NR"
+    return GemmLoops(
+        strategy, outer >= BATCH_PARALLEL_MIN, threads,
+        _pack(k, g.a_uops, g.m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
+        _pack(k, g.b_uops, g.n_axes, PANEL_ROWS[nr], klen, esize, splitk),
+        steps if splitk else 0, chunks if splitk else 0)
