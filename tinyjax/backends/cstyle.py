@@ -32,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from tinyjax.compiler.kernel import Kernel, UOp
+from tinyjax.compiler.ops import reduce_identity
 from tinyjax.compiler.shape.symbolic import RenderStyle, render
 
 __all__ = ["CStyleLanguage", "PRELUDE"]
@@ -433,8 +434,7 @@ class CStyleLanguage:
                 "min": self.alu("min", dt, [acc, v], [dt, dt])}[op]
 
     def identity(self, op: str, dt) -> str:
-        from tinyjax.compiler.lower.rules import _identity_value
-        return self.const(_identity_value(op, dt), dt)
+        return self.const(reduce_identity(op, dt), dt)
 
     # ---- bodies --------------------------------------------------------------------------
     def render_body(self, uops: list[UOp], prefix: str, acc: Optional[str], bufs,

@@ -236,7 +236,7 @@ def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
     if dbg >= 3:
         for k in sched.kernels:
             print(k.dump())
-    attach_loop_ir(sched.kernels, backend.name, dbg)
+    attach_loop_ir(sched.kernels, backend, dbg)
     source, fns = backend.compile(sched.kernels)
     if dbg >= 4:
         print(source)

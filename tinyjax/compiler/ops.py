@@ -37,7 +37,7 @@ from tinyjax.compiler.shape.shapetracker import ShapeTracker
 
 __all__ = ["LazyOp", "ALU_OPS", "REDUCE_OPS", "load", "const", "idx", "alu", "cast", "reduce",
            "reshape", "permute", "expand", "pad", "shrink", "flip", "stride", "broadcast_to",
-           "where", "current_source", "dload", "scatter", "bitcast", "sortperm"]
+           "where", "current_source", "dload", "reduce_identity", "scatter", "bitcast", "sortperm"]
 
 # name -> arity.  Names equal to a lax primitive keep that primitive's semantics.
 ALU_OPS: dict[str, int] = {
@@ -55,6 +55,23 @@ ALU_OPS: dict[str, int] = {
 }
 COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 REDUCE_OPS = ("sum", "prod", "max", "min", "and", "or", "xor")
+
+
+def reduce_identity(op: str, dt):
+    """The value a reduction of ``op`` over ``dt`` starts from (its identity)."""
+    dt = np.dtype(dt)
+    if op in ("sum", "or", "xor"):
+        return 0
+    if op == "prod":
+        return 1
+    if op == "and":
+        return True if dt == np.bool_ else -1
+    if dt == np.bool_:
+        return op == "min"
+    if dtypes.is_float(dt):
+        return -np.inf if op == "max" else np.inf
+    info = np.iinfo(dt)
+    return info.min if op == "max" else info.max
 
 _source = [""]
 

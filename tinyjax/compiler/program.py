@@ -406,7 +406,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     prog._consts = consts
     prog.units = list(b.units)
     kernels = [k for u in b.units for k in u.schedule.kernels]
-    attach_loop_ir(kernels, backend.name, _debug())
+    attach_loop_ir(kernels, backend, _debug())
     source, fns = backend.compile(kernels)
     i = 0
     for u in b.units:

@@ -520,9 +520,11 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             continue
         realized[id(o)] = o
         out_specs_pending.append(o)
-    # costly recomputation -> materialise
+    # costly recomputation -> materialise (a reduction read through views counts the views'
+    # readers: an Adam update reads a transposed weight gradient twice, for m and for v)
+    readers = _readers_through_views(nodes)
     for n in nodes:
-        if n.op == "REDUCE" and users.get(id(n), 0) > 1:
+        if n.op == "REDUCE" and readers.get(id(n), 0) > 1:
             realized[id(n)] = n
         if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
             realized[id(n.srcs[0])] = n.srcs[0]
@@ -557,6 +559,19 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             return _build(leaves, outs, nodes, realized, n_in, name_prefix)
         except FuseFail as e:
             realized[id(e.node)] = e.node
+
+
+def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
+    """How many nodes read each node, a view counting as the nodes that read it."""
+    direct: dict[int, list] = {}
+    for n in nodes:
+        for s in {id(s): s for s in n.srcs}.values():
+            direct.setdefault(id(s), []).append(n)
+    out: dict[int, int] = {}
+    for n in reversed(nodes):  # users before sources
+        out[id(n)] = sum(out.get(id(u), 1) if u.op == "VIEW" else 1
+                         for u in direct.get(id(n), ()))
+    return out
 
 
 # a realized reduction joins another kernel as a stage only where that kernel keeps enough

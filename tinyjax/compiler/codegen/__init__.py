@@ -29,8 +29,6 @@ from tinyjax.compiler.kernel import Kernel
 
 __all__ = ["attach_loop_ir", "loop_ir", "LoopKernel"]
 
-# the backends whose renderers read kernel.loop_ir
-LOOP_IR_BACKENDS = frozenset({"cpu"})
 
 
 def renders_loops(k) -> bool:
@@ -39,11 +37,13 @@ def renders_loops(k) -> bool:
     return k.gemm is None and k.sort is None
 
 
-def loop_ir(k, trace: bool = False) -> list:
+def loop_ir(k, trace: bool = False, optimize: bool = True) -> list:
     """The loop IR of ``k`` on the CPU (of a scatter: of its copy of the operand); with
-    ``trace``, printed after each pass."""
+    ``trace``, printed after each pass; without ``optimize``, the plain loop nest."""
     if k.scatter_shape is not None:
         k = Kernel(k.name, k.bufs, k.buf_ids, k.full_shape, (), None, None, [], k.body)
+    if not optimize:
+        return linearize(base(k))
     show = None
     if trace:
         print(f"--- {k.name}: loop IR after base")
@@ -60,14 +60,20 @@ def _omp_reducible(op: str, dt) -> bool:
     return not (str(dt) == "bool" and op in ("max", "min"))
 
 
-def attach_loop_ir(kernels: list, backend_name: str, debug: int = 0) -> None:
-    """Give every kernel that ``backend_name`` renders from loop IR its ``loop_ir``
-    (``debug >= 3``: printed after each pass)."""
-    if backend_name not in LOOP_IR_BACKENDS:
+def attach_loop_ir(kernels: list, backend, debug: int = 0) -> None:
+    """Give every kernel that ``backend`` renders from loop IR its ``loop_ir`` (``debug >=
+    3``: printed after each pass).  A backend names what it reads in ``loop_ir_target``:
+    ``"cpu"`` (the default: the C renderer's optimised loops), ``"interp"`` (the plain loop
+    nest, the reference the passes are checked against) or None (no loop IR)."""
+    target = getattr(backend, "loop_ir_target", "cpu")
+    if target is None:
         return
-    trace = debug >= 3
+    trace = debug >= 3 and target == "cpu"
     for k in kernels:
-        if renders_loops(k) and k.loop_ir is None:
+        if target == "interp":
+            if k.sort is None and k.loop_ir is None:
+                k.loop_ir = loop_ir(k, optimize=False)
+        elif renders_loops(k) and k.loop_ir is None:
             k.loop_ir = loop_ir(k, trace)
         elif k.gemm is not None and k.gemm_loops is None:
             k.gemm_loops = cpu_gemm(k)

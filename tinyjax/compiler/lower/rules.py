@@ -15,6 +15,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.compiler import ops
 from tinyjax.compiler.ops import LazyOp
+from tinyjax.compiler.ops import reduce_identity as _identity_value
 
 __all__ = ["lowering_rules", "register", "lower_jaxpr", "SUPPORTED_DTYPES"]
 
@@ -256,22 +257,6 @@ def _reducer(op: str):
             return ops.const(_identity_value(op, x.dtype), x.dtype, avals_out[0].shape)
         return ops.reshape(ops.reduce(x, op, axes), avals_out[0].shape)
     return rule
-
-
-def _identity_value(op: str, dt):
-    dt = np.dtype(dt)
-    if op in ("sum", "or", "xor"):
-        return 0
-    if op == "prod":
-        return 1
-    if op == "and":
-        return True if dt == np.bool_ else -1
-    if dt == np.bool_:
-        return op == "min"
-    if dtypes.is_float(dt):
-        return -np.inf if op == "max" else np.inf
-    info = np.iinfo(dt)
-    return info.min if op == "max" else info.max
 
 
 for _p, _o in (("reduce_sum", "sum"), ("reduce_prod", "prod"), ("reduce_max", "max"),
