@@ -177,6 +177,24 @@ class _LoopState:
         """The axes of the loops opened since ``depth`` that an accumulation reduces over."""
         return tuple(self.axis[r.var] for r, _, _ in self.open[depth:] if r.kind != "upcast")
 
+    def check_row(self, acc) -> None:
+        """A row of accumulators gives every iteration of the open upcast loops its own one:
+        ``acc.index`` depends on nothing else and is distinct and in range over them (the
+        interpreter keeps the row along those loops' axes; the C renderer indexes it)."""
+        up = [self.axis[r.var] for r, _, _ in self.open if r.kind == "upcast"]
+        idx = np.broadcast_to(np.asarray(evaluate(acc.index, self.env)), self.mask.shape)
+        if not self.mask.any():
+            return
+        rest = tuple(a for a in range(idx.ndim) if a not in up)
+        lo = np.min(np.where(self.mask, idx, np.iinfo(np.int64).max), axis=rest)
+        hi = np.max(np.where(self.mask, idx, np.iinfo(np.int64).min), axis=rest)
+        live = self.mask.any(axis=rest)
+        seen = lo[live]
+        if (lo[live] != hi[live]).any() or seen.min() < 0 or seen.max() >= acc.count or \
+                len(np.unique(seen)) != seen.size:
+            raise AssertionError(f"interp: row of accumulators indexed by {acc.index} does not "
+                                 "give each upcast iteration its own one")
+
 
 def run_loop_ir(uops, arrays: list) -> None:
     """Run loop IR over ``arrays`` (one per buffer slot; outputs written in place)."""
@@ -194,6 +212,8 @@ def run_loop_ir(uops, arrays: list) -> None:
         elif u.op == "ACCUMULATE":
             acc, src = u.srcs
             op, dt = uops[acc].arg.op, uops[acc].dtype
+            if uops[acc].arg.count > 1:
+                st.check_row(uops[acc].arg)
             x = np.broadcast_to(np.asarray(vals[src], dt), np.broadcast_shapes(
                 np.shape(vals[src]), st.mask.shape))
             x = np.where(st.mask, x, np.asarray(reduce_identity(op, dt), dt))

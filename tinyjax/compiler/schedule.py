@@ -520,8 +520,9 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             continue
         realized[id(o)] = o
         out_specs_pending.append(o)
-    # costly recomputation -> materialise (a reduction read through views counts the views'
-    # readers: an Adam update reads a transposed weight gradient twice, for m and for v)
+    # costly recomputation -> materialise (a reduction read through reshapes and transposes
+    # counts their readers: an Adam update reads a transposed weight gradient twice, for m
+    # and for v; one read broadcast back over its rows stays a stage, as softmax's max)
     readers = _readers_through_views(nodes)
     for n in nodes:
         if n.op == "REDUCE" and readers.get(id(n), 0) > 1:
@@ -562,14 +563,15 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
 
 
 def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
-    """How many nodes read each node, a view counting as the nodes that read it."""
+    """How many nodes read each node, a view of the same size (a reshape, a transpose)
+    counting as the nodes that read it."""
     direct: dict[int, list] = {}
     for n in nodes:
         for s in {id(s): s for s in n.srcs}.values():
             direct.setdefault(id(s), []).append(n)
     out: dict[int, int] = {}
     for n in reversed(nodes):  # users before sources
-        out[id(n)] = sum(out.get(id(u), 1) if u.op == "VIEW" else 1
+        out[id(n)] = sum(out.get(id(u), 1) if u.op == "VIEW" and u.size == n.size else 1
                          for u in direct.get(id(n), ()))
     return out
 

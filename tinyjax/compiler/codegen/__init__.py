@@ -8,7 +8,7 @@ that a backend renders.
 * :mod:`~tinyjax.compiler.codegen.opts`: the passes (parallelize, block_reduce, upcast,
   tile, hoist_row_stores), each named and testable;
 * :mod:`~tinyjax.compiler.codegen.heuristics`: which passes a kernel gets (the cost model);
-* :mod:`~tinyjax.compiler.codegen.linearize`: a :class:`LoopKernel` as loop IR.
+* :mod:`~tinyjax.compiler.codegen.linearizer`: a :class:`LoopKernel` as loop IR.
 
 :func:`attach_loop_ir` is what the compiler calls before handing kernels to a backend: every
 kernel the backend renders from loop IR gets it in ``kernel.loop_ir``.  With ``DEBUG=3`` the
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.heuristics import cpu_loops
-from tinyjax.compiler.codegen.linearize import linearize
+from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
 from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel

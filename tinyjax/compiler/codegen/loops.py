@@ -1,5 +1,5 @@
 """A scheduled kernel with its loops spelled out: what the passes of
-:mod:`tinyjax.compiler.codegen.opts` transform and :mod:`~tinyjax.compiler.codegen.linearize`
+:mod:`tinyjax.compiler.codegen.opts` transform and :mod:`~tinyjax.compiler.codegen.linearizer`
 turns into the loop IR.
 
 :func:`base` gives the plain loop nest of a kernel: one loop per output axis (``global``),

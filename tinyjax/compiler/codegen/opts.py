@@ -41,14 +41,16 @@ def block_reduce(lk: LoopKernel, block: int, simd: bool = True) -> LoopKernel:
     accumulator (with ``simd``, in vector lanes; the partial sums also keep a float sum
     accurate)."""
     red = lk.of_kind("reduce")
-    if not red or lk.of_kind("upcast") or any(lp.block for lp in red):
+    if not red or lk.of_kind("upcast") or any(lp.block or lp.partial for lp in red):
         raise OptError(f"block_reduce: {lk.kernel.name} has no plain reduce loops")
     last = red[-1]
     start = lk.loops.index(red[0])
-    inner = replace(last, block=block, partial=True, simd=simd)
-    outer = replace(last, block=block, outer=True)
-    others = [lp for lp in red[:-1]]
-    loops = list(lk.loops[:start]) + [outer] + others + [inner] + \
+    if lk.size(last) <= block:  # one block: no loop over blocks
+        inner, outer = replace(last, partial=True, simd=simd), []
+    else:
+        inner = replace(last, block=block, partial=True, simd=simd)
+        outer = [replace(last, block=block, outer=True)]
+    loops = list(lk.loops[:start]) + outer + red[:-1] + [inner] + \
         [lp for lp in lk.loops[start:] if lp.kind != "reduce"]
     return lk.with_loops(loops, f"block_reduce({last.var}, {block})")
 
@@ -60,6 +62,8 @@ def upcast(lk: LoopKernel, axis: int, block: int) -> LoopKernel:
     k = lk.kernel
     if k.reduce_op is None or k.full_epilogue:
         raise OptError(f"upcast: {k.name} has no per-output reduction")
+    if any(lp.block or lp.partial for lp in lk.of_kind("reduce")):
+        raise OptError(f"upcast: the reduce loops of {k.name} run in blocks already")
     try:
         pos = lk.find(axis)
     except KeyError:

@@ -3,7 +3,7 @@
 Every renderer (C, CUDA) walks this list once, spelling each op from a table; nothing in a
 renderer decides a loop order, a block size or what runs in parallel -- the passes of
 :mod:`tinyjax.compiler.codegen.opts` decided that before the list was made
-(:mod:`tinyjax.compiler.codegen.linearize` makes it).
+(:mod:`tinyjax.compiler.codegen.linearizer` makes it).
 
 An :class:`LOp` is ``(op, dtype, srcs, arg)``; ``srcs`` index earlier ops of the same
 list (SSA).  The ops:
