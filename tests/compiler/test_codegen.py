@@ -15,10 +15,10 @@ from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import base
-from tinyjax.devices.interp import run_loop_ir
-from tinyjax.lowering.compiler import compile_jaxpr
-from tinyjax.lowering.rules import lower_jaxpr
-from tinyjax.lowering.schedule import schedule
+from tinyjax.backends.interp import run_loop_ir
+from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.compiler.schedule import schedule
 
 rng = np.random.default_rng(0)
 
@@ -167,3 +167,29 @@ def test_debug_3_prints_the_loop_ir_after_each_pass(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "loop IR after base" in out and "loop IR after block_reduce(i1, 4096)" in out
     assert "loop IR after parallelize(i0)" in out and "DEFINE_ACC" in out and "RANGE" in out
+
+
+def test_beam_search_keeps_the_fastest_and_replays_it_from_disk(tmp_path):
+    from tinyjax.compiler.codegen.search import beam_search, cached_search
+    x = rng.standard_normal((300, 200)).astype(np.float32)
+    (k,), _ = kernels_of(lambda x: jnp.sum(x, axis=0), x)
+
+    def time_fn(lk):  # a made-up clock: an upcast row of 64 is fastest, threads cost
+        names = {name: args for name, args, _ in lk.applied}
+        return (1.0 if names.get("upcast") != (1, 64) else 0.1) + 0.01 * ("parallelize" in names)
+    best = beam_search(k, 3, time_fn)
+    assert [s[:2] for s in best.applied] == [("upcast", (1, 64))]
+    calls = []
+    first = cached_search(k, 3, lambda lk: calls.append(1) or time_fn(lk), str(tmp_path))
+    again = cached_search(k, 3, lambda lk: calls.append(2) or time_fn(lk), str(tmp_path))
+    assert 2 not in calls and again.applied == first.applied == best.applied
+    check_same(lambda x: jnp.sum(x, axis=0), x, transform=lambda k: linearize(best))
+
+
+def test_beam_env_searches_with_the_compiled_kernel(tmp_path, monkeypatch):
+    monkeypatch.setenv("BEAM", "1")
+    monkeypatch.setenv("TINYJAX_CACHE_DIR", str(tmp_path))
+    x = rng.standard_normal((64, 100)).astype(np.float32)
+    exe = compile_jaxpr(jax.make_jaxpr(lambda x: jnp.max(x, axis=1) * 2.0)(x), "cpu")
+    np.testing.assert_allclose(exe(x)[0], x.max(1) * 2.0, rtol=1e-6)
+    assert len(list((tmp_path / "beam").iterdir())) == 1

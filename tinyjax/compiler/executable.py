@@ -34,6 +34,49 @@ def _debug() -> int:
         return 0
 
 
+def _beam() -> int:
+    """``BEAM`` (environment): the width of the search for each kernel's passes (0: the
+    cost model chooses)."""
+    try:
+        return int(os.environ.get("BEAM", "0") or 0)
+    except ValueError:
+        raise ValueError(f"BEAM must be an integer, got {os.environ.get('BEAM')!r}") from None
+
+
+def kernel_timer(backend, repeats: int = 5):
+    """``time(kernel, loop IR)``: the best of ``repeats`` runs of the kernel compiled from
+    that loop IR on ``backend``, over buffers of random floats (integers zero: a gather's
+    offsets stay in range)."""
+    import copy
+
+    def time_kernel(k, uops) -> float:
+        cand = copy.copy(k)
+        cand.loop_ir = uops
+        _, fns = backend.compile([cand])
+        launch = backend.make_launcher(fns[0], cand)
+        rng = np.random.default_rng(0)
+        arrays = [rng.standard_normal(n).astype(dt) if np.dtype(dt).kind == "f"
+                  else np.zeros(n, dt) for dt, n in cand.bufs]
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            launch(arrays)
+            best = min(best, time.perf_counter() - t0)
+        return best
+    return time_kernel
+
+
+def prepare_kernels(kernels: list, backend, dbg: int) -> None:
+    """Attach each kernel's loop IR for ``backend`` (``BEAM``: searched, and kept in the
+    backend's cache directory)."""
+    beam = _beam()
+    cache = getattr(backend, "cache_dir", None)
+    if beam > 0 and cache is not None:
+        attach_loop_ir(kernels, backend, dbg, beam, kernel_timer(backend), cache())
+    else:
+        attach_loop_ir(kernels, backend, dbg)
+
+
 class Executable:
     """Compiled program: ``exe(*flat_args) -> list of output arrays``."""
 
@@ -236,7 +279,7 @@ def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
     if dbg >= 3:
         for k in sched.kernels:
             print(k.dump())
-    attach_loop_ir(sched.kernels, backend, dbg)
+    prepare_kernels(sched.kernels, backend, dbg)
     source, fns = backend.compile(sched.kernels)
     if dbg >= 4:
         print(source)

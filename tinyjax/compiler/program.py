@@ -26,7 +26,6 @@ from typing import Sequence
 
 import numpy as np
 
-from tinyjax.compiler.codegen import attach_loop_ir
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 
 __all__ = ["CONTROL_FLOW", "INLINED", "needs_program", "build_program", "Program"]
@@ -397,7 +396,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
 
     Returns (program, every kernel in launch-list order)."""
-    from tinyjax.compiler.executable import Executable, _debug
+    from tinyjax.compiler.executable import Executable, _debug, prepare_kernels
     jaxpr = closed_jaxpr.jaxpr
     b = _ProgramBuilder(backend)
     consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
@@ -406,7 +405,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     prog._consts = consts
     prog.units = list(b.units)
     kernels = [k for u in b.units for k in u.schedule.kernels]
-    attach_loop_ir(kernels, backend, _debug())
+    prepare_kernels(kernels, backend, _debug())
     source, fns = backend.compile(kernels)
     i = 0
     for u in b.units:

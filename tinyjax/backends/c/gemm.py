@@ -36,12 +36,13 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     if plan is None:
         raise ValueError(f"cpu: product {k.name} has no decisions (compiler.codegen."
                          "attach_loop_ir gives it them)")
+    m_axes, n_axes = plan.m_axes, plan.n_axes
     dbl = np.dtype(k.acc_dtype) == np.float64
     T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
                           ("float", "TJ_NR", "tj_micro", "0.0f"))
     words = 2 if dbl else 1  # the scratch buffers count floats
-    M = int(np.prod([full[a] for a in g.m_axes]))
-    N = int(np.prod([full[a] for a in g.n_axes]))
+    M = int(np.prod([full[a] for a in m_axes]))
+    N = int(np.prod([full[a] for a in n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
     L = [f"  const {it} M = {M}, N = {N}, K = {K};",
          f"  const {it} MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + {NR} - 1) / {NR};"]
@@ -170,10 +171,10 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}    const int cmax = N - jp * {NR} < {NR} ? (int)(N - jp * {NR}) : {NR};")
         L.append(f"{ind}    for (int r = 0; r < rmax; r++) {{")
         L.append(f"{ind}      {it} mrow = ip * TJ_MR + r;")
-        L.extend(lang._unravel("mrow", g.m_axes, full, ind + "      "))
+        L.extend(lang._unravel("mrow", m_axes, full, ind + "      "))
         L.append(f"{ind}      for (int c = 0; c < cmax; c++) {{")
         L.append(f"{ind}        {it} ncol = jp * {NR} + c;")
-        L.extend(lang._unravel("ncol", g.n_axes, full, ind + "        "))
+        L.extend(lang._unravel("ncol", n_axes, full, ind + "        "))
         L.append(f"{ind}        {T} accv = tile[r * {NR} + c];")
         body, _ = lang.render_body(k.body, "v", "accv", k.bufs, ind + "        ")
         L.extend(body)
@@ -206,8 +207,8 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}    const {it} lo = kc * {steps}, hi = lo + {steps} < {S0} ? lo + {steps} : {S0};")
         L.append(f"{ind}    const {it} KB = (hi - lo) * {kin};")
         for dst, rows, R, axes, uops, root, prefix in (
-                ("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a"),
-                ("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")):
+                ("Ap", "M", "TJ_MR", m_axes, g.a_uops, g.a_root, "a"),
+                ("Bp", "N", NR, n_axes, g.b_uops, g.b_root, "b")):
             L.append(f"{ind}    for ({it} pb = 0; pb < {rows}P; pb++) {{")
             L.append(f"{ind}      {T} *restrict dst = {dst} + pb * {R} * KB;")
             panel("dst", rows, R, axes, uops, root, prefix, ind + "      ", "KB", ("lo", "hi"))
@@ -232,16 +233,16 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         epilogue(ind)
         return finish()
     if fused:
-        pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
+        pack("Bp", "N", NR, n_axes, g.b_uops, g.b_root, "b")
         L.append(f"{ind}  {T} Al[TJ_MR * K] __attribute__((aligned(64)));")
         omp_for(f"schedule({SCHED})", ind + "  ")
         L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++) {{")
         L.append(f"{ind}    {it} pb = ip;")
-        panel("Al", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a", ind + "    ")
+        panel("Al", "M", "TJ_MR", m_axes, g.a_uops, g.a_root, "a", ind + "    ")
         L.append(f"{ind}    for ({it} jp = 0; jp < NP; jp++) {{")
         multiply("Al", f"Bp + jp * {NR} * K")
         return finish()
-    pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
+    pack("Ap", "M", "TJ_MR", m_axes, g.a_uops, g.a_root, "a")
     # a group of B panels (about 256 KiB) is packed by the thread that multiplies every A
     # panel by it, into its own buffer: the group stays in its L2 and B is never written
     # out whole.  With fewer groups than twice the threads, the A panels are cut into IC
@@ -255,7 +256,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     L.append(f"{ind}  for ({it} ic = 0; ic < IC; ic++) {{")
     L.append(f"{ind}    for ({it} pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++) {{")
     L.append(f"{ind}      {T} *restrict dst = Bl + (pb - jb * JB) * {NR} * K;")
-    panel("dst", "N", NR, g.n_axes, g.b_uops, g.b_root, "b", ind + "      ")
+    panel("dst", "N", NR, n_axes, g.b_uops, g.b_root, "b", ind + "      ")
     L.append(f"{ind}    }}")
     L.append(f"{ind}    for ({it} ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)")
     L.append(f"{ind}    for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")

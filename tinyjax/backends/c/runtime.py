@@ -96,6 +96,7 @@ class CPUDevice:
     name = "cpu"
     host = True  # buffers are numpy arrays
     language = CStyleLanguage()
+    cache_dir = staticmethod(cache_dir)  # where BEAM keeps its choices too
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])

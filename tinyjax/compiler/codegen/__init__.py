@@ -20,10 +20,13 @@ data of ``kernel.bufs[slot]`` (slots ``0 .. n_outs-1`` written, the others read)
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
+from tinyjax.compiler.codegen.search import cached_search
 from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel
 
@@ -37,20 +40,31 @@ def renders_loops(k) -> bool:
     return k.gemm is None and k.sort is None
 
 
-def loop_ir(k, trace: bool = False, optimize: bool = True) -> list:
+def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
+            time_fn=None, cache_dir: Optional[str] = None) -> list:
     """The loop IR of ``k`` on the CPU (of a scatter: of its copy of the operand); with
-    ``trace``, printed after each pass; without ``optimize``, the plain loop nest."""
+    ``trace``, printed after each pass; without ``optimize``, the plain loop nest; with
+    ``beam > 0``, the passes a search of that width finds fastest (``time_fn(loop IR)``:
+    seconds per run; winners kept in ``cache_dir``)."""
     if k.scatter_shape is not None:
         k = Kernel(k.name, k.bufs, k.buf_ids, k.full_shape, (), None, None, [], k.body)
     if not optimize:
         return linearize(base(k))
+    if beam > 0:
+        start = cpu_loops(k, reducible=_omp_reducible)
+        best = cached_search(k, beam, lambda lk: time_fn(linearize(lk)), cache_dir,
+                             start=start)
+        if trace:
+            print(f"--- {k.name}: BEAM={beam} chose {[s[2] for s in best.applied]}")
+            print(format_uops(linearize(best)))
+        return linearize(best)
     show = None
     if trace:
         print(f"--- {k.name}: loop IR after base")
         print(format_uops(linearize(base(k))))
 
         def show(lk: LoopKernel) -> None:
-            print(f"--- {k.name}: loop IR after {lk.applied[-1]}")
+            print(f"--- {k.name}: loop IR after {lk.applied[-1][2]}")
             print(format_uops(linearize(lk)))
     return linearize(cpu_loops(k, reducible=_omp_reducible, trace=show))
 
@@ -60,11 +74,14 @@ def _omp_reducible(op: str, dt) -> bool:
     return not (str(dt) == "bool" and op in ("max", "min"))
 
 
-def attach_loop_ir(kernels: list, backend, debug: int = 0) -> None:
+def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0, time_fn=None,
+                   cache_dir: Optional[str] = None) -> None:
     """Give every kernel that ``backend`` renders from loop IR its ``loop_ir`` (``debug >=
     3``: printed after each pass).  A backend names what it reads in ``loop_ir_target``:
     ``"cpu"`` (the default: the C renderer's optimised loops), ``"interp"`` (the plain loop
-    nest, the reference the passes are checked against) or None (no loop IR)."""
+    nest, the reference the passes are checked against) or None (no loop IR).  With
+    ``beam > 0`` (``BEAM``), each kernel's passes are searched: ``time_fn(kernel, loop IR)``
+    times a candidate, and the winners are kept in ``cache_dir``."""
     target = getattr(backend, "loop_ir_target", "cpu")
     if target is None:
         return
@@ -74,7 +91,10 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0) -> None:
             if k.sort is None and k.loop_ir is None:
                 k.loop_ir = loop_ir(k, optimize=False)
         elif renders_loops(k) and k.loop_ir is None:
-            k.loop_ir = loop_ir(k, trace)
+            searched = beam > 0 and k.scatter_shape is None and time_fn is not None
+            k.loop_ir = loop_ir(k, trace, beam=beam if searched else 0,
+                                time_fn=lambda uops, k=k: time_fn(k, uops),
+                                cache_dir=cache_dir)
         elif k.gemm is not None and k.gemm_loops is None:
             k.gemm_loops = cpu_gemm(k)
             if trace:

@@ -16,6 +16,11 @@ epilogue applied to the finished tile.  The strategies:
 * ``batched``: with at least ``BATCH_PARALLEL_MIN`` products (outer axes: attention's
   heads), each thread packs and multiplies whole products.
 
+``m_axes``/``n_axes``: the order in which each side's axes are flattened into panel rows;
+where packing reads more than the epilogue writes (K at least the other side's size), the
+axis an operand is read along with unit stride goes last (a conv's channels), so that a
+panel's rows are consecutive elements.
+
 ``threads``: the cost model -- a product too small to gain from threads (fewer than
 ``PARALLEL_MIN_FLOPS`` multiply-adds) runs on the calling thread with no parallel region.
 Each operand's panels are filled (``pack``) along its unit-stride axis: ``rows`` (rows
@@ -25,6 +30,7 @@ per row, written transposed) or ``k`` (reduce axes innermost, a conv's windows).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -52,6 +58,8 @@ class GemmLoops:
     threads: bool
     pack_a: str
     pack_b: str
+    m_axes: tuple
+    n_axes: tuple
     steps: int = 0
     chunks: int = 0
 
@@ -73,6 +81,23 @@ def _rows_contiguous(k: Kernel, side, row_axis: int) -> bool:
     return row > col
 
 
+def _unit_stride_last(k: Kernel, side, axes: tuple) -> tuple:
+    """``axes`` with the one every load of the operand reads with unit stride moved last."""
+    units = set()
+    for i in side:
+        u = k.rbody[i]
+        if u.op == "LOAD":
+            aff = as_affine(u.arg[1])
+            if aff is None:
+                return axes
+            coefs = {v.name: c for v, c in aff[0].items()}
+            units.add(next((a for a in axes if abs(coefs.get(f"i{a}", 0)) == 1), None))
+    if len(units) != 1 or None in units:
+        return axes
+    unit = units.pop()
+    return tuple(a for a in axes if a != unit) + (unit,)
+
+
 def _pack(k: Kernel, side, axes, panel_rows: int, klen: int, esize: int, chunked: bool) -> str:
     """How the panels of one operand are filled (``rows``, ``blocked`` or ``k``).  A panel
     too big for L1 fills k by k even when its reads run along K: its source rows stay in L1,
@@ -85,8 +110,10 @@ def _pack(k: Kernel, side, axes, panel_rows: int, klen: int, esize: int, chunked
     return "rows" if panel_bytes > PANEL_L1_BYTES else "k"
 
 
-def cpu_gemm(k: Kernel, parallel_min_flops: int = PARALLEL_MIN_FLOPS) -> GemmLoops:
+def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
     """The CPU decisions for product ``k`` (see the module docstring)."""
+    if parallel_min_flops is None:
+        parallel_min_flops = PARALLEL_MIN_FLOPS
     g, full = k.gemm, k.full_shape
     esize = 8 if np.dtype(k.acc_dtype) == np.float64 else 4
     M = int(np.prod([full[a] for a in g.m_axes]))
@@ -104,8 +131,10 @@ def cpu_gemm(k: Kernel, parallel_min_flops: int = PARALLEL_MIN_FLOPS) -> GemmLoo
     strategy = "splitk" if splitk else ("fused" if fused else "grouped")
     klen = steps * kin if splitk else K
     nr = "TJ_NRD" if esize == 8 else "TJ_NR"
+    m_axes = _unit_stride_last(k, g.a_uops, g.m_axes) if K >= N else g.m_axes
+    n_axes = _unit_stride_last(k, g.b_uops, g.n_axes) if K >= M else g.n_axes
     return GemmLoops(
         strategy, outer >= BATCH_PARALLEL_MIN, threads,
-        _pack(k, g.a_uops, g.m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
-        _pack(k, g.b_uops, g.n_axes, PANEL_ROWS[nr], klen, esize, splitk),
-        steps if splitk else 0, chunks if splitk else 0)
+        _pack(k, g.a_uops, m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
+        _pack(k, g.b_uops, n_axes, PANEL_ROWS[nr], klen, esize, splitk),
+        m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0)

@@ -31,12 +31,14 @@ UPCAST_BLOCK = 256
 TILE = 32
 
 
-def cpu_loops(k: Kernel, parallel_threshold: int = PARALLEL_THRESHOLD,
+def cpu_loops(k: Kernel, parallel_threshold: Optional[int] = None,
               reducible: Callable[[str, np.dtype], bool] = lambda op, dt: True,
               trace: Optional[Callable[[LoopKernel], None]] = None) -> LoopKernel:
     """The loop nest of an elementwise or reduce kernel on the CPU (see the module
     docstring).  ``reducible(op, dtype)``: whether the target can combine accumulators of
     ``op`` across threads and lanes; ``trace`` sees the kernel after each pass."""
+    if parallel_threshold is None:
+        parallel_threshold = PARALLEL_THRESHOLD
     lk = base(k)
     steps: list = []
     work = int(np.prod(k.full_shape, dtype=np.int64)) * max(

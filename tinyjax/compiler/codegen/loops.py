@@ -47,7 +47,8 @@ class LoopKernel:
     runs the ``reduce`` loops and inside them the ``upcast`` ones; the epilogue runs inside
     the ``upcast`` loops).  ``hoist_row_stores``: a full epilogue's stores of one value per
     row (a softmax's row max beside its division) run before its loop over the row.
-    ``applied``: the passes that made it, in order."""
+    ``applied``: the passes that made it, in order, each ``(pass name, arguments, label)``
+    (the label names the loops it touched: what DEBUG prints)."""
     kernel: Kernel
     loops: tuple[Loop, ...]
     hoist_row_stores: bool = False
@@ -70,8 +71,9 @@ class LoopKernel:
             return n
         return -(-n // lp.block) if lp.outer else min(lp.block, n)
 
-    def with_loops(self, loops, name: str, **changes) -> "LoopKernel":
-        return replace(self, loops=tuple(loops), applied=self.applied + (name,), **changes)
+    def with_loops(self, loops, step: tuple, **changes) -> "LoopKernel":
+        """A copy with ``loops``, after the pass ``step`` = (name, arguments, label)."""
+        return replace(self, loops=tuple(loops), applied=self.applied + (step,), **changes)
 
 
 def base(k: Kernel) -> LoopKernel:

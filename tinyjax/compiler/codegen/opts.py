@@ -13,7 +13,7 @@ from dataclasses import replace
 from tinyjax.compiler.codegen.loops import Loop, LoopKernel
 
 __all__ = ["OptError", "parallelize", "block_reduce", "upcast", "tile", "hoist_row_stores",
-           "PASSES"]
+           "PASSES", "replay"]
 
 
 class OptError(ValueError):
@@ -32,7 +32,7 @@ def parallelize(lk: LoopKernel, pos: int) -> LoopKernel:
         raise OptError(f"parallelize: loop {lp.var} of {lk.kernel.name} runs per output")
     loops = list(lk.loops)
     loops[pos] = replace(lp, parallel=True)
-    return lk.with_loops(loops, f"parallelize({lp.var})")
+    return lk.with_loops(loops, ("parallelize", (pos,), f"parallelize({lp.var})"))
 
 
 def block_reduce(lk: LoopKernel, block: int, simd: bool = True) -> LoopKernel:
@@ -52,7 +52,8 @@ def block_reduce(lk: LoopKernel, block: int, simd: bool = True) -> LoopKernel:
         outer = [replace(last, block=block, outer=True)]
     loops = list(lk.loops[:start]) + outer + red[:-1] + [inner] + \
         [lp for lp in lk.loops[start:] if lp.kind != "reduce"]
-    return lk.with_loops(loops, f"block_reduce({last.var}, {block})")
+    return lk.with_loops(loops, ("block_reduce", (block, simd),
+                                 f"block_reduce({last.var}, {block})"))
 
 
 def upcast(lk: LoopKernel, axis: int, block: int) -> LoopKernel:
@@ -74,7 +75,7 @@ def upcast(lk: LoopKernel, axis: int, block: int) -> LoopKernel:
     n_glob = sum(lp.kind == "global" for lp in loops)
     loops.insert(n_glob, Loop(axis, "global", block=block, outer=True))
     loops.append(Loop(axis, "upcast", block=block))
-    return lk.with_loops(loops, f"upcast(i{axis}, {block})")
+    return lk.with_loops(loops, ("upcast", (axis, block), f"upcast(i{axis}, {block})"))
 
 
 def tile(lk: LoopKernel, axes: tuple[int, int], block: int) -> LoopKernel:
@@ -92,7 +93,8 @@ def tile(lk: LoopKernel, axes: tuple[int, int], block: int) -> LoopKernel:
     rest = [lp for j, lp in enumerate(lk.loops) if j not in pos]
     loops = rest + [Loop(a, "global", block=block, outer=True) for a in axes] + \
         [Loop(a, "global", block=block) for a in axes]
-    return lk.with_loops(loops, f"tile(i{axes[0]}, i{axes[1]}, {block})")
+    return lk.with_loops(loops, ("tile", (tuple(axes), block),
+                                 f"tile(i{axes[0]}, i{axes[1]}, {block})"))
 
 
 def hoist_row_stores(lk: LoopKernel) -> LoopKernel:
@@ -100,7 +102,15 @@ def hoist_row_stores(lk: LoopKernel) -> LoopKernel:
     guarded store inside the loop would keep it from vectorising)."""
     if not lk.kernel.full_epilogue or lk.hoist_row_stores:
         raise OptError(f"hoist_row_stores: {lk.kernel.name} has no full epilogue")
-    return lk.with_loops(lk.loops, "hoist_row_stores", hoist_row_stores=True)
+    return lk.with_loops(lk.loops, ("hoist_row_stores", (), "hoist_row_stores"),
+                         hoist_row_stores=True)
 
 
 PASSES = {f.__name__: f for f in (parallelize, block_reduce, upcast, tile, hoist_row_stores)}
+
+
+def replay(lk: LoopKernel, steps) -> LoopKernel:
+    """``lk`` after the passes ``steps`` (``(name, arguments)`` pairs, as in ``applied``)."""
+    for name, args, *_ in steps:
+        lk = PASSES[name](lk, *args)
+    return lk

@@ -102,7 +102,7 @@ class LOp:
         elif self.op == "INDEX":
             arg = render(arg)
         dt = self.dtype.name if self.dtype is not None else ""
-        return f"{self.op:<10} {dt:<8} {list(self.srcs)} {arg}"
+        return f"{self.op:<10} {dt:<8} {list(self.srcs)}" + ("" if arg is None else f" {arg}")
 
 
 def format_uops(uops: list[LOp]) -> str:
