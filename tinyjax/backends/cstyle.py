@@ -292,6 +292,8 @@ def uop_deps(uops: list[UOp], roots) -> set[int]:
 class CStyleLanguage:
     """C spellings; subclasses may change ``kernel_prefix``, ``buffer_prefix``, style."""
 
+    omp_schedule = SCHED  # how OpenMP hands out loop iterations (TINYJAX_OMP_SCHEDULE)
+
     kernel_prefix = ""
     style: RenderStyle = RenderStyle("c")
     index_type = "long"
@@ -726,6 +728,6 @@ class CStyleLanguage:
         return out
 
     def render_gemm(self, k: Kernel) -> list[str]:
-        """A matmul-shaped reduction's loop nest: see :mod:`tinyjax.backends.c.gemm`."""
-        from tinyjax.backends.c.gemm import render_gemm
-        return render_gemm(self, k)
+        """A matmul-shaped reduction's statements (a target's packed product: the CPU's is
+        :mod:`tinyjax.backends.c.gemm`)."""
+        raise NotImplementedError(f"{type(self).__name__}: no product renderer for {k.name}")

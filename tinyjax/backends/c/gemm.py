@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tinyjax.backends.cstyle import SCHED
 from tinyjax.compiler.kernel import Kernel
 
 if TYPE_CHECKING:
@@ -33,6 +32,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     over the threads -- or with ``batched``, whole products are; without ``threads``, no
     parallel region."""
     g, full, it, plan = k.gemm, k.full_shape, lang.index_type, k.gemm_loops
+    SCHED = lang.omp_schedule
     if plan is None:
         raise ValueError(f"cpu: product {k.name} has no decisions (compiler.codegen."
                          "attach_loop_ir gives it them)")

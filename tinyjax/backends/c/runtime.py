@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
                                          translation_units)
+from tinyjax.backends.c.gemm import render_gemm
 from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
 from tinyjax.compiler.kernel import Kernel
 
@@ -92,10 +93,18 @@ def runtime():
         return None
 
 
+class CLanguage(CStyleLanguage):
+    """The CPU's C: the C-style spellings and loop walk, products packed for the prelude's
+    micro-kernel (:mod:`tinyjax.backends.c.gemm`)."""
+
+    def render_gemm(self, k: Kernel) -> list[str]:
+        return render_gemm(self, k)
+
+
 class CPUDevice:
     name = "cpu"
     host = True  # buffers are numpy arrays
-    language = CStyleLanguage()
+    language = CLanguage()
     cache_dir = staticmethod(cache_dir)  # where BEAM keeps its choices too
 
     def render(self, kernels: list[Kernel]) -> str:
