@@ -22,6 +22,14 @@ def device(request):
     return request.param
 
 
+@pytest.fixture
+def threads(monkeypatch):
+    """Every product on the threads, whatever its size (the cost model keeps these tests'
+    small products on the calling thread): the threaded strategies get rendered."""
+    from tinyjax.compiler.codegen import gemm
+    monkeypatch.setattr(gemm, "PARALLEL_MIN_FLOPS", 0)
+
+
 def check(fn, *args, device, rtol=1e-4, atol=1e-4):
     closed = jax.make_jaxpr(fn)(*args)
     exe = compile_jaxpr(closed, device)
@@ -57,7 +65,7 @@ def test_conv_with_fused_relu_packs_a_panels_per_tile(device, dtype, request):
     assert np.isnan(out[0, 1:4, 2:5]).all() and not np.isnan(out[2]).any()
 
 
-def test_long_reduction_small_result_splits_k(device):
+def test_long_reduction_small_result_splits_k(threads, device):
     a = rng.standard_normal((8, 4096)).astype(np.float32)
     b = rng.standard_normal((4096, 16)).astype(np.float32)
     exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b + 1.0, a, b, device=device, rtol=2e-4)
@@ -65,7 +73,7 @@ def test_long_reduction_small_result_splits_k(device):
         assert "Cl[" in _source(exe)
 
 
-def test_conv_kernel_gradient_splits_k(device):
+def test_conv_kernel_gradient_splits_k(threads, device):
     x = rng.standard_normal((32, 12, 12, 4)).astype(np.float32)
     w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
     g = rng.standard_normal((32, 12, 12, 6)).astype(np.float32)
@@ -107,7 +115,7 @@ def test_staged_reductions_keep_a_row_of_accumulators_per_stage(device):
 
 
 @pytest.mark.parametrize("M,N,K", [(33, 45, 24), (9, 300, 230)])  # A packed per tile / all first
-def test_many_products_go_to_the_threads_whole(device, M, N, K):
+def test_many_products_go_to_the_threads_whole(threads, device, M, N, K):
     """A batch of at least BATCH_PARALLEL_MIN products (attention's heads): each thread packs
     and multiplies whole products, ragged tiles and a fused ReLU included."""
     a = rng.standard_normal((4, 5, M, K)).astype(np.float32)
@@ -142,7 +150,7 @@ def test_a_row_result_is_stored_before_the_loop_over_the_row(device):
 
 
 @pytest.mark.parametrize("M,N,K", [(301, 40, 2050), (70, 300, 1000)])
-def test_b_groups_are_packed_by_the_threads_that_use_them(device, M, N, K):
+def test_b_groups_are_packed_by_the_threads_that_use_them(threads, device, M, N, K):
     """B too big to pack once for all tiles: each group of B panels is packed by the thread
     that multiplies the A panels by it (with few groups, A is cut into chunks and a group
     packed once per chunk); A's rows, computed 32 values at a time (a fused ReLU, a ragged

@@ -402,9 +402,12 @@ def _gemm_plan(k: Kernel, allow_tf32: bool = False) -> Optional[GemmPlan]:
     M = int(np.prod([full[ax] for ax in m_axes]))
     N = int(np.prod([full[ax] for ax in n_axes]))
     K = int(np.prod([full[ax] for ax in k.reduce_axes]))
-    if M * N * K < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
-        return None
     outer = tuple(ax for ax in out if ax not in m_axes and ax not in n_axes)
+    batch = int(np.prod([full[ax] for ax in outer]))
+    # the work of all the products counts: a small transformer's per-head products are
+    # small, but there are batch x heads of them
+    if M * N * K * batch < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
+        return None
     store = symbolic.as_affine(k.body[-1].arg[1]) if isinstance(k.body[-1].arg[1], Node) else None
     if store is not None:
         coef = {v.name: c for v, c in store[0].items()}

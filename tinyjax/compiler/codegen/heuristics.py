@@ -1,8 +1,11 @@
 """Which passes a kernel gets on the CPU: the cost model.
 
 * threads: a loop nest goes to the threads only when its work (points x ops) reaches
-  ``parallel_threshold``; below that it runs on the calling thread with no parallel region
-  (waking the threads costs more than such a kernel runs);
+  ``PARALLEL_THRESHOLD``; below that it runs on the calling thread with no parallel region
+  (waking the threads costs more than such a kernel runs, and on a machine shared with other
+  work a parallel region waits for its slowest, preempted thread: on this project's 2-core
+  machine the research-size steps ran fastest with 2^20 here and 2^22 multiply-adds for
+  products, :data:`tinyjax.compiler.codegen.gemm.PARALLEL_MIN_FLOPS`);
 * an elementwise kernel that transposes (its store runs along one axis, a load along
   another) is tiled 32 x 32;
 * a reduction runs its innermost reduced axis in blocks of ``REDUCE_BLOCK`` with partial
@@ -25,7 +28,7 @@ from tinyjax.compiler.shape.symbolic import as_affine
 
 __all__ = ["cpu_loops", "PARALLEL_THRESHOLD", "REDUCE_BLOCK", "UPCAST_BLOCK", "TILE"]
 
-PARALLEL_THRESHOLD = 1 << 17
+PARALLEL_THRESHOLD = 1 << 20
 REDUCE_BLOCK = 4096
 UPCAST_BLOCK = 256
 TILE = 32
