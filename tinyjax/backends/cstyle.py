@@ -278,17 +278,6 @@ def _int_limits(dt):
     return info.min, info.max
 
 
-def uop_deps(uops: list[UOp], roots) -> set[int]:
-    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
-    out, todo = set(), list(roots)
-    while todo:
-        i = todo.pop()
-        if i not in out:
-            out.add(i)
-            todo.extend(uops[i].srcs)
-    return out
-
-
 class CStyleLanguage:
     """C spellings; subclasses may change ``kernel_prefix``, ``buffer_prefix``, style."""
 

@@ -13,32 +13,21 @@ from __future__ import annotations
 from typing import Optional
 
 from tinyjax.compiler.codegen.loops import Loop, LoopKernel
-from tinyjax.compiler.codegen.uops import Acc, LOp, Range
-from tinyjax.compiler.kernel import Kernel, UOp
-from tinyjax.compiler.shape.symbolic import Const, Node, Var, substitute
+from tinyjax.compiler.codegen.uops import Acc, Range
+from tinyjax.compiler.kernel import UOp, uop_deps
+from tinyjax.compiler.shape.symbolic import Const, Var, substitute
 
-__all__ = ["linearize", "uop_deps"]
-
-
-def uop_deps(uops, roots) -> set[int]:
-    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
-    out, todo = set(), list(roots)
-    while todo:
-        i = todo.pop()
-        if i not in out:
-            out.add(i)
-            todo.extend(uops[i].srcs)
-    return out
+__all__ = ["linearize"]
 
 
 class _Emitter:
     def __init__(self, lk: LoopKernel):
         self.lk, self.k = lk, lk.kernel
-        self.out: list[LOp] = []
+        self.out: list[UOp] = []
         self.open: list[int] = []
 
     def emit(self, op: str, dtype, srcs=(), arg=None) -> int:
-        self.out.append(LOp(op, dtype, tuple(srcs), arg))
+        self.out.append(UOp(op, dtype, tuple(srcs), arg))
         return len(self.out) - 1
 
     def range_of(self, lp: Loop, accs=()) -> Range:
@@ -111,7 +100,7 @@ def _row_stores(body: list[UOp], inner: list[int]) -> list[int]:
     return out
 
 
-def linearize(lk: LoopKernel) -> list[LOp]:
+def linearize(lk: LoopKernel) -> list[UOp]:
     """The loop IR of ``lk`` (see the module docstring)."""
     e, k = _Emitter(lk), lk.kernel
     if k.reduce_op is None and not k.reduce_axes:

@@ -5,8 +5,8 @@ renderer decides a loop order, a block size or what runs in parallel -- the pass
 :mod:`tinyjax.compiler.codegen.opts` decided that before the list was made
 (:mod:`tinyjax.compiler.codegen.linearizer` makes it).
 
-An :class:`LOp` is ``(op, dtype, srcs, arg)``; ``srcs`` index earlier ops of the same
-list (SSA).  The ops:
+Each op is a :class:`~tinyjax.compiler.kernel.UOp` ``(op, dtype, srcs, arg)``, as in a
+scheduled kernel's bodies; ``srcs`` index earlier ops of the same list (SSA).  The ops:
 
 ==============  ========================================================================
 ``RANGE``       opens a loop, ``arg`` a :class:`Range` (variable, bounds, kind); closed by
@@ -30,13 +30,13 @@ accumulator (an op whose source is a ``DEFINE_ACC``) gives its current value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
-import numpy as np
 
+from tinyjax.compiler.kernel import UOp, format_access
 from tinyjax.compiler.shape.symbolic import Const, Node, render
 
-__all__ = ["LOp", "Range", "Acc", "LOOP_KINDS", "format_uops", "VALUE_OPS"]
+__all__ = ["Range", "Acc", "LOOP_KINDS", "format_op", "format_uops", "VALUE_OPS"]
 
 # what a loop is for: "global" runs over outputs, "reduce" over a reduction, "upcast" over a
 # row of outputs below a reduction (each with its own accumulator)
@@ -86,32 +86,24 @@ class Acc:
         return f"{self.op}{row}"
 
 
-@dataclass(frozen=True)
-class LOp:
-    op: str
-    dtype: Optional[np.dtype]
-    srcs: tuple[int, ...]
-    arg: Any
-
-    def __str__(self) -> str:
-        arg = self.arg
-        if self.op in ("LOAD", "STORE"):
-            slot, index, valid = arg
-            arg = f"buf{slot}[{render(index)}]" + (
-                "" if not isinstance(valid, Node) or valid.vmin > 0 else f" if {render(valid)}")
-        elif self.op == "INDEX":
-            arg = render(arg)
-        dt = self.dtype.name if self.dtype is not None else ""
-        return f"{self.op:<10} {dt:<8} {list(self.srcs)}" + ("" if arg is None else f" {arg}")
+def format_op(u: UOp) -> str:
+    """One op of the loop IR on one line: name, dtype, sources, argument."""
+    arg = u.arg
+    if u.op in ("LOAD", "STORE"):
+        arg = format_access(arg)
+    elif u.op == "INDEX":
+        arg = render(arg)
+    dt = u.dtype.name if u.dtype is not None else ""
+    return f"{u.op:<10} {dt:<8} {list(u.srcs)}" + ("" if arg is None else f" {arg}")
 
 
-def format_uops(uops: list[LOp]) -> str:
+def format_uops(uops: list[UOp]) -> str:
     """The ops one per line, indented by loop depth (DEBUG=3 prints this)."""
     lines, depth = [], 0
     for i, u in enumerate(uops):
         if u.op == "ENDRANGE":
             depth -= 1
-        lines.append(f"  %{i:<3} {'  ' * depth}{u}")
+        lines.append(f"  %{i:<3} {'  ' * depth}{format_op(u)}")
         if u.op == "RANGE":
             depth += 1
     return "\n".join(lines)
