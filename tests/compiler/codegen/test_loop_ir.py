@@ -193,3 +193,16 @@ def test_beam_env_searches_with_the_compiled_kernel(tmp_path, monkeypatch):
     exe = compile_jaxpr(jax.make_jaxpr(lambda x: jnp.max(x, axis=1) * 2.0)(x), "cpu")
     np.testing.assert_allclose(exe(x)[0], x.max(1) * 2.0, rtol=1e-6)
     assert len(list((tmp_path / "beam").iterdir())) == 1
+
+
+def test_a_thin_product_swaps_its_operands_to_pad_less():
+    """M=32 outputs by N=5 (a conv's kernel gradient over 5 taps): the 5 go into panels of
+    MR rows rather than NR columns; the result is unchanged."""
+    a = rng.standard_normal((32, 300)).astype(np.float32)
+    b = rng.standard_normal((300, 5)).astype(np.float32)
+    (k,), _ = kernels_of(lambda a, b: a @ b, a, b)
+    assert cpu_gemm(k).swapped
+    exe = compile_jaxpr(jax.make_jaxpr(lambda a, b: a @ b)(a, b), "cpu")
+    np.testing.assert_allclose(exe(a, b)[0], a @ b, rtol=1e-4, atol=1e-4)
+    (k,), _ = kernels_of(lambda a, b: a @ b, a[:, :64].T.copy(), a[:, :64].copy())
+    assert not cpu_gemm(k).swapped  # 64 x 64: the same tiles either way

@@ -24,6 +24,8 @@ __all__ = ["render_gemm"]
 
 
 PACK_BLOCK = 32  # values per row of a panel computed at a time (codegen.gemm.PACK_BLOCK)
+# the rows of a panel in the prelude's two configurations (AVX-512, else AVX2)
+PANEL_ROWS = {"TJ_MR": (8, 6), "TJ_NR": (32, 16), "TJ_NRD": (16, 8)}
 
 
 def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
@@ -37,6 +39,9 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         raise ValueError(f"cpu: product {k.name} has no decisions (compiler.codegen."
                          "attach_loop_ir gives it them)")
     m_axes, n_axes = plan.m_axes, plan.n_axes
+    a_uops, a_root, b_uops, b_root = g.a_uops, g.a_root, g.b_uops, g.b_root
+    if plan.swapped:  # the operands change sides (a thin product's short side as rows)
+        a_uops, a_root, b_uops, b_root = b_uops, b_root, a_uops, a_root
     dbl = np.dtype(k.acc_dtype) == np.float64
     T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
                           ("float", "TJ_NR", "tj_micro", "0.0f"))
@@ -109,12 +114,24 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
                 L.append(f"{pi}  {it} q = 0;")
                 L.extend(pi + "  " + x for x in red_open)
                 bi = pi + "  " + rind
+                # a full panel within one run of the innermost row axis (its length a
+                # multiple of the panel's rows): the other axes are the panel's, hoisted
+                # out of the row loop, which then reads consecutive elements
+                inner = full[axes[-1]]
+                within = full_panel and all(inner % n == 0 for n in PANEL_ROWS.get(R, (0,)))
+                if within:
+                    L.extend(lang._unravel(f"(pb * {R} / {inner})", axes[:-1], full, bi))
+                    L.append(f"{bi}const {it} r0 = pb * {R} % {inner};")
                 L.append(f"{bi}for (int r = 0; r < {R}; r++) {{")
-                L.append(f"{bi}  {it} p = pb * {R} + r;")
+                if not within:
+                    L.append(f"{bi}  {it} p = pb * {R} + r;")
                 bj = bi + "  "
                 if not full_panel:
                     L.append(f"{bj}if (p >= {rows}) {{ {dst}[q * {R} + r] = {zero}; continue; }}")
-                L.extend(lang._unravel("p", axes, full, bj))
+                if within:
+                    L.append(f"{bj}{it} i{axes[-1]} = r0 + r;")
+                else:
+                    L.extend(lang._unravel("p", axes, full, bj))
                 L.extend(bj + x for x in body)
                 L.append(f"{bj}{dst}[q * {R} + r] = {prefix}{root};")
                 L.append(f"{bi}}}")
@@ -207,8 +224,8 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}    const {it} lo = kc * {steps}, hi = lo + {steps} < {S0} ? lo + {steps} : {S0};")
         L.append(f"{ind}    const {it} KB = (hi - lo) * {kin};")
         for dst, rows, R, axes, uops, root, prefix in (
-                ("Ap", "M", "TJ_MR", m_axes, g.a_uops, g.a_root, "a"),
-                ("Bp", "N", NR, n_axes, g.b_uops, g.b_root, "b")):
+                ("Ap", "M", "TJ_MR", m_axes, a_uops, a_root, "a"),
+                ("Bp", "N", NR, n_axes, b_uops, b_root, "b")):
             L.append(f"{ind}    for ({it} pb = 0; pb < {rows}P; pb++) {{")
             L.append(f"{ind}      {T} *restrict dst = {dst} + pb * {R} * KB;")
             panel("dst", rows, R, axes, uops, root, prefix, ind + "      ", "KB", ("lo", "hi"))
@@ -233,16 +250,16 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         epilogue(ind)
         return finish()
     if fused:
-        pack("Bp", "N", NR, n_axes, g.b_uops, g.b_root, "b")
+        pack("Bp", "N", NR, n_axes, b_uops, b_root, "b")
         L.append(f"{ind}  {T} Al[TJ_MR * K] __attribute__((aligned(64)));")
         omp_for(f"schedule({SCHED})", ind + "  ")
         L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++) {{")
         L.append(f"{ind}    {it} pb = ip;")
-        panel("Al", "M", "TJ_MR", m_axes, g.a_uops, g.a_root, "a", ind + "    ")
+        panel("Al", "M", "TJ_MR", m_axes, a_uops, a_root, "a", ind + "    ")
         L.append(f"{ind}    for ({it} jp = 0; jp < NP; jp++) {{")
         multiply("Al", f"Bp + jp * {NR} * K")
         return finish()
-    pack("Ap", "M", "TJ_MR", m_axes, g.a_uops, g.a_root, "a")
+    pack("Ap", "M", "TJ_MR", m_axes, a_uops, a_root, "a")
     # a group of B panels (about 256 KiB) is packed by the thread that multiplies every A
     # panel by it, into its own buffer: the group stays in its L2 and B is never written
     # out whole.  With fewer groups than twice the threads, the A panels are cut into IC
@@ -256,7 +273,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     L.append(f"{ind}  for ({it} ic = 0; ic < IC; ic++) {{")
     L.append(f"{ind}    for ({it} pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++) {{")
     L.append(f"{ind}      {T} *restrict dst = Bl + (pb - jb * JB) * {NR} * K;")
-    panel("dst", "N", NR, n_axes, g.b_uops, g.b_root, "b", ind + "      ")
+    panel("dst", "N", NR, n_axes, b_uops, b_root, "b", ind + "      ")
     L.append(f"{ind}    }}")
     L.append(f"{ind}    for ({it} ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)")
     L.append(f"{ind}    for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")

@@ -21,6 +21,10 @@ where packing reads more than the epilogue writes (K at least the other side's s
 axis an operand is read along with unit stride goes last (a conv's channels), so that a
 panel's rows are consecutive elements.
 
+``swapped``: the operands change sides where that pads less: a tile is MR x NR outputs
+and a thin product's short side fills a panel of MR rows better than one of NR columns
+(a conv's kernel gradient over 5 taps: 8 rows against 32 columns).
+
 ``threads``: the cost model -- a product too small to gain from threads (fewer than
 ``PARALLEL_MIN_FLOPS`` multiply-adds) runs on the calling thread with no parallel region.
 Each operand's panels are filled (``pack``) along its unit-stride axis: ``rows`` (rows
@@ -62,6 +66,7 @@ class GemmLoops:
     n_axes: tuple
     steps: int = 0
     chunks: int = 0
+    swapped: bool = False
 
 
 def _rows_contiguous(k: Kernel, side, row_axis: int) -> bool:
@@ -116,9 +121,14 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
         parallel_min_flops = PARALLEL_MIN_FLOPS
     g, full = k.gemm, k.full_shape
     esize = 8 if np.dtype(k.acc_dtype) == np.float64 else 4
-    M = int(np.prod([full[a] for a in g.m_axes]))
-    N = int(np.prod([full[a] for a in g.n_axes]))
+    nr = "TJ_NRD" if esize == 8 else "TJ_NR"
+    a_uops, m_axes, b_uops, n_axes = g.a_uops, g.m_axes, g.b_uops, g.n_axes
+    M = int(np.prod([full[a] for a in m_axes]))
+    N = int(np.prod([full[a] for a in n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
+    swapped = _padded(N, M, PANEL_ROWS[nr]) * 2 <= _padded(M, N, PANEL_ROWS[nr])
+    if swapped:
+        a_uops, m_axes, b_uops, n_axes, M, N = b_uops, n_axes, a_uops, m_axes, N, M
     outer = int(np.prod([full[a] for a in g.outer_axes]))
     fused = N * K * esize <= L2_BYTES and K * esize <= 8192
     S0 = full[k.reduce_axes[0]]
@@ -130,11 +140,16 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
               and K >= 8 * max(M, N) and not g.outer_axes)
     strategy = "splitk" if splitk else ("fused" if fused else "grouped")
     klen = steps * kin if splitk else K
-    nr = "TJ_NRD" if esize == 8 else "TJ_NR"
-    m_axes = _unit_stride_last(k, g.a_uops, g.m_axes) if K >= N else g.m_axes
-    n_axes = _unit_stride_last(k, g.b_uops, g.n_axes) if K >= M else g.n_axes
+    m_axes = _unit_stride_last(k, a_uops, m_axes) if K >= N else m_axes
+    n_axes = _unit_stride_last(k, b_uops, n_axes) if K >= M else n_axes
     return GemmLoops(
         strategy, outer >= BATCH_PARALLEL_MIN, threads,
-        _pack(k, g.a_uops, m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
-        _pack(k, g.b_uops, n_axes, PANEL_ROWS[nr], klen, esize, splitk),
-        m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0)
+        _pack(k, a_uops, m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
+        _pack(k, b_uops, n_axes, PANEL_ROWS[nr], klen, esize, splitk),
+        m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0, swapped)
+
+
+def _padded(m: int, n: int, nr: int) -> int:
+    """The outputs the tiles of an m x n product compute, padding included."""
+    mr = PANEL_ROWS["TJ_MR"]
+    return -(-m // mr) * mr * (-(-n // nr) * nr)
