@@ -16,8 +16,9 @@ from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import base
 from tinyjax.backends.interp import run_loop_ir
-from tinyjax.compiler.executable import compile_jaxpr
-from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import schedule
 
 rng = np.random.default_rng(0)
@@ -154,7 +155,7 @@ def test_compiled_small_kernels_have_no_parallel_region():
     x = np.ones((40, 100), np.float32)
     w = np.ones((100, 10), np.float32)
     exe = compile_jaxpr(jax.make_jaxpr(lambda x, w: jnp.maximum(x @ w, 0.0).sum(0))(x, w),
-                        "cpu")
+                        get_backend("cpu"))
     src = exe.source()
     assert "#pragma omp parallel" not in src.split("void k0")[1]
     np.testing.assert_allclose(exe(x, w)[0], np.full(10, 4000.0))
@@ -163,7 +164,7 @@ def test_compiled_small_kernels_have_no_parallel_region():
 def test_debug_3_prints_the_loop_ir_after_each_pass(monkeypatch, capsys):
     x = np.ones((512, 600), np.float32)
     monkeypatch.setenv("DEBUG", "3")
-    compile_jaxpr(jax.make_jaxpr(lambda x: jnp.sum(jnp.exp(x), axis=1))(x), "cpu")
+    compile_jaxpr(jax.make_jaxpr(lambda x: jnp.sum(jnp.exp(x), axis=1))(x), get_backend("cpu"))
     out = capsys.readouterr().out
     assert "loop IR after base" in out and "loop IR after block_reduce(i1, 4096)" in out
     assert "loop IR after parallelize(i0)" in out and "DEFINE_ACC" in out and "RANGE" in out
@@ -190,7 +191,7 @@ def test_beam_env_searches_with_the_compiled_kernel(tmp_path, monkeypatch):
     monkeypatch.setenv("BEAM", "1")
     monkeypatch.setenv("TINYJAX_CACHE_DIR", str(tmp_path))
     x = rng.standard_normal((64, 100)).astype(np.float32)
-    exe = compile_jaxpr(jax.make_jaxpr(lambda x: jnp.max(x, axis=1) * 2.0)(x), "cpu")
+    exe = compile_jaxpr(jax.make_jaxpr(lambda x: jnp.max(x, axis=1) * 2.0)(x), get_backend("cpu"))
     np.testing.assert_allclose(exe(x)[0], x.max(1) * 2.0, rtol=1e-6)
     assert len(list((tmp_path / "beam").iterdir())) == 1
 
@@ -202,7 +203,7 @@ def test_a_thin_product_swaps_its_operands_to_pad_less():
     b = rng.standard_normal((300, 5)).astype(np.float32)
     (k,), _ = kernels_of(lambda a, b: a @ b, a, b)
     assert cpu_gemm(k).swapped
-    exe = compile_jaxpr(jax.make_jaxpr(lambda a, b: a @ b)(a, b), "cpu")
+    exe = compile_jaxpr(jax.make_jaxpr(lambda a, b: a @ b)(a, b), get_backend("cpu"))
     np.testing.assert_allclose(exe(a, b)[0], a @ b, rtol=1e-4, atol=1e-4)
     (k,), _ = kernels_of(lambda a, b: a @ b, a[:, :64].T.copy(), a[:, :64].copy())
     assert not cpu_gemm(k).swapped  # 64 x 64: the same tiles either way

@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 from functools import lru_cache
 
+from tinyjax.config import env, env_flag, set_env_default
+
 
 __all__ = ["CompilerNotFoundError", "find_compiler", "compile_source", "cache_dir"]
 
@@ -37,7 +39,7 @@ class CompilerNotFoundError(NotImplementedError):
 
 @lru_cache(maxsize=None)
 def find_compiler() -> str:
-    for cand in (os.environ.get("CC"), "cc", "gcc", "clang"):
+    for cand in (env("CC"), "cc", "gcc", "clang"):
         if cand and shutil.which(cand):
             return shutil.which(cand)
     raise CompilerNotFoundError(
@@ -89,7 +91,7 @@ LIBMVEC_FUNCS = ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "t
 def libmvec_available() -> bool:
     """Whether glibc's libmvec has every variant (SSE..AVX-512, float and double) of
     :data:`LIBMVEC_FUNCS` (x86-64 Linux with glibc >= 2.35)."""
-    if os.environ.get("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
+    if env_flag("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
         return False
     try:
         lib = ctypes.CDLL("libmvec.so.1")
@@ -106,7 +108,7 @@ def libmvec_available() -> bool:
 def compiler_flags() -> list[str]:
     cc = find_compiler()
     flags = [f for f in BASE_FLAGS if f not in PROBED_FLAGS or _supports(cc, f)]
-    if os.environ.get("TINYJAX_NO_OPENMP") is None and _supports(cc, "-fopenmp"):
+    if not env_flag("TINYJAX_NO_OPENMP") and _supports(cc, "-fopenmp"):
         flags.append("-fopenmp")
     elif _supports(cc, "-fopenmp-simd"):
         flags.append("-fopenmp-simd")
@@ -120,8 +122,7 @@ def link_flags() -> list[str]:
 
 
 def cache_dir() -> str:
-    d = os.environ.get("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                            "tinyjax")
+    d = env("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -137,8 +138,8 @@ def _tame_openmp() -> None:
     was busy; with passive waiting it is as fast as the best of both in either case.  Applies
     unless the user chose a policy; must run before libgomp is loaded (it reads the
     environment once)."""
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "passive"
+    if env("GOMP_SPINCOUNT") is None:
+        set_env_default("OMP_WAIT_POLICY", "passive")
 
 
 _tame_openmp()
@@ -226,5 +227,3 @@ def translation_units(prelude: str, bodies: list[str]) -> list[str]:
 def join_source(prelude: str, bodies: list[str]) -> str:
     """One C source: the prelude, then the kernels."""
     return prelude + "\n" + "\n\n".join(bodies) + "\n"
-
-

@@ -12,13 +12,15 @@ import subprocess
 import tempfile
 from functools import lru_cache
 
+from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
                                          translation_units)
-from tinyjax.backends.c.gemm import render_gemm
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
+from tinyjax.backends.c.render import CLanguage
+from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_flag
 
-__all__ = ["CPUDevice", "runtime"]
+__all__ = ["CBackend", "runtime"]
 
 
 # The launcher of a whole program: one call per program (not per kernel) that reads the data
@@ -56,7 +58,7 @@ int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *
 @lru_cache(maxsize=None)
 def runtime():
     """The program launcher (``tj_exec``), or None where it cannot be built."""
-    if os.environ.get("TINYJAX_NO_RUNTIME"):
+    if env_flag("TINYJAX_NO_RUNTIME"):
         return None
     try:
         import sysconfig
@@ -93,24 +95,10 @@ def runtime():
         return None
 
 
-class CLanguage(CStyleLanguage):
-    """The CPU's C: the C-style spellings and loop walk, products packed for the prelude's
-    micro-kernel (:mod:`tinyjax.backends.c.gemm`).
+class CBackend(HostBackend):
+    """The ``cpu`` device's backend: C kernels on numpy buffers."""
 
-    The kernel-level interface a compiled program calls: ``render_kernel(k)`` is the C
-    source of one function ``void <k.name>(void **restrict bufs)``, ``bufs[slot]`` pointing
-    at the data of ``k.bufs[slot]`` (slots ``0 .. k.n_outs - 1`` written, the rest read),
-    to be compiled after :data:`tinyjax.backends.cstyle.PRELUDE`.  It renders what
-    :func:`tinyjax.compiler.codegen.attach_loop_ir` attached: ``k.loop_ir`` (elementwise,
-    reduce and scatter kernels) or ``k.gemm_loops`` (products); sorts need neither."""
-
-    def render_gemm(self, k: Kernel) -> list[str]:
-        return render_gemm(self, k)
-
-
-class CPUDevice:
     name = "cpu"
-    host = True  # buffers are numpy arrays
     language = CLanguage()
     cache_dir = staticmethod(cache_dir)  # where BEAM keeps its choices too
 

@@ -26,11 +26,12 @@ from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
-from tinyjax.compiler.codegen.search import cached_search
+from tinyjax.compiler.codegen.search import cached_search, kernel_timer
 from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_int
 
-__all__ = ["attach_loop_ir", "loop_ir", "LoopKernel"]
+__all__ = ["prepare_kernels", "attach_loop_ir", "loop_ir", "LoopKernel"]
 
 
 
@@ -99,3 +100,15 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0, time_f
             k.gemm_loops = cpu_gemm(k)
             if trace:
                 print(f"--- {k.name}: product {k.gemm_loops}")
+
+
+def prepare_kernels(kernels: list, backend, debug: int = 0) -> None:
+    """What the compiler calls before ``backend.compile(kernels)``: each kernel's loop IR
+    attached (with ``BEAM=n``, searched on the backend, the choices kept in its
+    ``cache_dir()``)."""
+    beam = env_int("BEAM")
+    cache = getattr(backend, "cache_dir", None)
+    if beam > 0 and cache is not None:
+        attach_loop_ir(kernels, backend, debug, beam, kernel_timer(backend), cache())
+    else:
+        attach_loop_ir(kernels, backend, debug)

@@ -11,15 +11,19 @@ process replays them without timing anything.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+import time
 from typing import Callable, Iterable, Optional
+
+import numpy as np
 
 from tinyjax.compiler.codegen import opts
 from tinyjax.compiler.codegen.loops import LoopKernel, base
 
-__all__ = ["beam_search", "actions", "cached_search"]
+__all__ = ["beam_search", "actions", "cached_search", "kernel_timer"]
 
 BLOCKS = (16, 64, 256, 1024, 4096)
 TILES = (16, 32, 64)
@@ -106,3 +110,24 @@ def cached_search(k, width: int, time_fn: Callable[[LoopKernel], float], cache_d
         json.dump([[name, list(args)] for name, args, _ in best.applied], f)
     os.replace(tmp, path)
     return best
+
+
+def kernel_timer(backend, repeats: int = 5):
+    """``time(kernel, loop IR)``: the best of ``repeats`` runs of the kernel compiled from
+    that loop IR on ``backend``, over buffers of random floats (integers zero: a gather's
+    offsets stay in range)."""
+    def time_kernel(k, uops) -> float:
+        cand = copy.copy(k)
+        cand.loop_ir = uops
+        _, fns = backend.compile([cand])
+        launch = backend.make_launcher(fns[0], cand)
+        rng = np.random.default_rng(0)
+        arrays = [rng.standard_normal(n).astype(dt) if np.dtype(dt).kind == "f"
+                  else np.zeros(n, dt) for dt, n in cand.bufs]
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            launch(arrays)
+            best = min(best, time.perf_counter() - t0)
+        return best
+    return time_kernel
