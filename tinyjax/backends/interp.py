@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyjax.backends.base import HostBackend
-from tinyjax.compiler.kernel import Kernel, UOp
+from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.ops import reduce_identity, reference_impls
 from tinyjax.compiler.shape.symbolic import evaluate
 
