@@ -126,11 +126,14 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
     M = int(np.prod([full[a] for a in m_axes]))
     N = int(np.prod([full[a] for a in n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
-    swapped = _padded(N, M, PANEL_ROWS[nr]) * 2 <= _padded(M, N, PANEL_ROWS[nr])
+    # swap where that halves the padded tiles, unless it loses the fused strategy (b then
+    # no longer fits L2: the big operand would be packed out of cache)
+    swapped = (_padded(N, M, PANEL_ROWS[nr]) * 2 <= _padded(M, N, PANEL_ROWS[nr])
+               and (_fits_fused(M, K, esize) or not _fits_fused(N, K, esize)))
     if swapped:
         a_uops, m_axes, b_uops, n_axes, M, N = b_uops, n_axes, a_uops, m_axes, N, M
     outer = int(np.prod([full[a] for a in g.outer_axes]))
-    fused = N * K * esize <= L2_BYTES and K * esize <= 8192
+    fused = _fits_fused(N, K, esize)
     S0 = full[k.reduce_axes[0]]
     kin = K // S0
     steps = max(1, 1024 // kin)
@@ -147,6 +150,11 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
         _pack(k, a_uops, m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
         _pack(k, b_uops, n_axes, PANEL_ROWS[nr], klen, esize, splitk),
         m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0, swapped)
+
+
+def _fits_fused(n: int, k: int, esize: int) -> bool:
+    """Whether the fused strategy applies: all of ``b`` (n x k) fits L2, an ``a`` panel L1."""
+    return n * k * esize <= L2_BYTES and k * esize <= 8192
 
 
 def _padded(m: int, n: int, nr: int) -> int:
