@@ -100,7 +100,6 @@ class CBackend(HostBackend):
 
     name = "cpu"
     language = CLanguage()
-    cache_dir = staticmethod(cache_dir)  # where BEAM keeps its choices too
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])

@@ -8,11 +8,15 @@ that a backend renders.
 * :mod:`~tinyjax.compiler.codegen.opts`: the passes (parallelize, block_reduce, upcast,
   tile, hoist_row_stores), each named and testable;
 * :mod:`~tinyjax.compiler.codegen.heuristics`: which passes a kernel gets (the cost model);
-* :mod:`~tinyjax.compiler.codegen.linearizer`: a :class:`LoopKernel` as loop IR.
+* :mod:`~tinyjax.compiler.codegen.search`: or which a timed beam search finds (``BEAM=n``);
+* :mod:`~tinyjax.compiler.codegen.linearizer`: a :class:`LoopKernel` as loop IR;
+* :mod:`~tinyjax.compiler.codegen.gemm`: the CPU product's decisions (its strategy,
+  threads, panels), which :mod:`tinyjax.backends.c.gemm` spells.
 
-:func:`attach_loop_ir` is what the compiler calls before handing kernels to a backend: every
-kernel the backend renders from loop IR gets it in ``kernel.loop_ir``.  With ``DEBUG=3`` the
-loop IR is printed after each pass.
+:func:`prepare_kernels` is what the compiler calls before handing kernels to a backend:
+every kernel the backend renders from loop IR gets it in ``kernel.loop_ir`` (a product its
+decisions in ``kernel.gemm_loops``).  With ``DEBUG=3`` the loop IR is printed after each
+pass.
 
 The kernel-level interface a program calls: the backend renders each kernel into a C
 function ``void <kernel.name>(void **restrict bufs)`` where ``bufs[slot]`` points at the
@@ -29,10 +33,9 @@ from tinyjax.compiler.codegen.loops import LoopKernel, base
 from tinyjax.compiler.codegen.search import cached_search, kernel_timer
 from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel
-from tinyjax.config import env_int
+from tinyjax.config import cache_dir, env_int
 
 __all__ = ["prepare_kernels", "attach_loop_ir", "loop_ir", "LoopKernel"]
-
 
 
 def renders_loops(k) -> bool:
@@ -79,11 +82,11 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0, time_f
                    cache_dir: Optional[str] = None) -> None:
     """Give every kernel that ``backend`` renders from loop IR its ``loop_ir`` (``debug >=
     3``: printed after each pass).  A backend names what it reads in ``loop_ir_target``:
-    ``"cpu"`` (the default: the C renderer's optimised loops), ``"interp"`` (the plain loop
-    nest, the reference the passes are checked against) or None (no loop IR).  With
+    ``"cpu"`` (the C renderer's optimised loops), ``"interp"`` (the plain loop nest, the
+    reference the passes are checked against) or None (no loop IR).  With
     ``beam > 0`` (``BEAM``), each kernel's passes are searched: ``time_fn(kernel, loop IR)``
     times a candidate, and the winners are kept in ``cache_dir``."""
-    target = getattr(backend, "loop_ir_target", "cpu")
+    target = backend.loop_ir_target
     if target is None:
         return
     trace = debug >= 3 and target == "cpu"
@@ -104,11 +107,10 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0, time_f
 
 def prepare_kernels(kernels: list, backend, debug: int = 0) -> None:
     """What the compiler calls before ``backend.compile(kernels)``: each kernel's loop IR
-    attached (with ``BEAM=n``, searched on the backend, the choices kept in its
-    ``cache_dir()``)."""
+    attached (with ``BEAM=n`` on a backend rendering C loops, searched by timing them on
+    it, the choices kept in the cache directory)."""
     beam = env_int("BEAM")
-    cache = getattr(backend, "cache_dir", None)
-    if beam > 0 and cache is not None:
-        attach_loop_ir(kernels, backend, debug, beam, kernel_timer(backend), cache())
+    if beam > 0 and backend.loop_ir_target == "cpu":
+        attach_loop_ir(kernels, backend, debug, beam, kernel_timer(backend), cache_dir())
     else:
         attach_loop_ir(kernels, backend, debug)
