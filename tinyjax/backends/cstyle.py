@@ -325,6 +325,18 @@ class CStyleLanguage:
     def fn(self, name: str, dt) -> str:
         return name + ("f" if self.type(dt) == "float" else "")
 
+    def clz(self, T: str, a: str, bits: int) -> str:
+        """Leading zero bits of the ``bits``-wide integer ``a`` (``bits`` for zero)."""
+        return (f"(({T})({a}==0?{bits}:__builtin_clzll((uint64_t)(uint{bits}_t){a})"
+                f"-{64 - bits}))")
+
+    def mulhi(self, T: str, a: str, b: str, xt: np.dtype) -> str:
+        """The high half of the double-width product of ``a`` and ``b``."""
+        bits = xt.itemsize * 8
+        wide = ("__int128" if xt.kind == "i" else "unsigned __int128") if bits == 64 else \
+            self.type(np.dtype(np.int64 if xt.kind == "i" else np.uint64))
+        return f"(({T})((({wide}){a}*({wide}){b})>>{bits}))"
+
     def alu(self, op: str, dt, args: list[str], arg_dts: list) -> str:
         """C expression for an ALU op; ``dt`` the result dtype, ``arg_dts`` the operands'."""
         a = args[0]
@@ -367,6 +379,10 @@ class CStyleLanguage:
             return f"(!{a})" if xt == np.bool_ else f"(({T})(~{a}))"
         if op == "population_count":
             return f"(({T})__builtin_popcountll((uint64_t)(uint{xt.itemsize * 8}_t){a}))"
+        if op == "clz":
+            return self.clz(T, a, xt.itemsize * 8)
+        if op == "mulhi":
+            return self.mulhi(T, a, b, xt)
         if op == "max":
             if _is_float(xt):
                 return f"((({a}>{b})|({a}!={a}))?{a}:{b})"  # "|": no branch, so it vectorises

@@ -207,6 +207,16 @@ class CUDALanguage(CStyleLanguage):
     SORT_SCRATCH = 1 << 22  # indices of the global scratch area for longer rows
 
     # ---- spellings ---------------------------------------------------------------------------
+    def clz(self, T, a, bits):
+        # __clzll(0) is 64, so zero needs no test
+        return f"(({T})(__clzll((long long)(unsigned long long)(uint{bits}_t){a})-{64 - bits}))"
+
+    def mulhi(self, T, a, b, xt):
+        if xt.itemsize == 8:
+            fn = "__mul64hi" if xt.kind == "i" else "__umul64hi"
+            return f"(({T}){fn}({a},{b}))"
+        return super().mulhi(T, a, b, xt)
+
     def alu(self, op, dt, args, arg_dts):
         xt = np.dtype(arg_dts[0])
         if op == "population_count":
