@@ -27,6 +27,7 @@ from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.lax.platform import register_platform
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
@@ -159,6 +160,7 @@ def _check(primitive, args, values, params) -> None:
 
 
 register_apply_primitive(apply_primitive)
+register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
 
 
 # ---- library calls on stacks of matrices -------------------------------------------------------

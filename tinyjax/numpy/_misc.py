@@ -275,7 +275,7 @@ def isclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08,
     a, b = promote_args("isclose", a, b)
     dt = _dtype(a)
     if not dtypes.is_inexact(dt):
-        return lax.eq(a, b)
+        return lax.convert_element_type(lax.eq(a, b), np.bool_)   # strong, as in JAX
     tol_dt = real_dtype(dt)  # tolerances compare with magnitudes: real even for complex
     rtol_ = lax.convert_element_type(promote_dtypes(rtol)[0], tol_dt)
     atol_ = lax.convert_element_type(promote_dtypes(atol)[0], tol_dt)

@@ -403,7 +403,7 @@ COMPONENTWISE = frozenset((
     lax.slice_p, lax.pad_p, lax.concatenate_p, lax.split_p, lax.select_n_p,
     lax.dynamic_slice_p, lax.dynamic_update_slice_p, lax.gather_p, lax.scatter_p,
     lax.scatter_add_p, lax.stop_gradient_p, lax.reduce_sum_p, lax.cumsum_p, lax.add_p,
-    lax.sub_p, lax.neg_p))
+    lax.sub_p, lax.neg_p, lax.optimization_barrier_p))
 
 complex_rules: dict[Primitive, Callable] = {
     lax.mul_p: _binary(mul), lax.div_p: _binary(div), lax.pow_p: _binary(power),

@@ -6,8 +6,8 @@ import numpy as np
 
 from tinyjax.compiler import ops
 from tinyjax.compiler.lower import (convolution, cumulative, dot, elementwise,  # noqa: F401
-                                    gather_scatter, linalg, random_bits, reductions, shape,
-                                    slicing, sorting, windowed)
+                                    gather_scatter, linalg, precision, random_bits,
+                                    reductions, shape, slicing, sorting, windowed)
 from tinyjax.compiler.lower.complex import (Pair, const_pair, is_complex, load_pair,
                                             lower_complex, store_pair)
 from tinyjax.compiler.lower.registry import check_dtype, lowering_rules
