@@ -800,9 +800,19 @@ class RoundingMethod:
     TO_NEAREST_EVEN = 1
 
 
-real = _unary(real_p)
-imag = _unary(imag_p)
-complex = _binary(complex_p)  # noqa: A001 - JAX's name
+def real(x):
+    """Elementwise real part of a complex array."""
+    return real_p.bind(as_operand(x))
+
+
+def imag(x):
+    """Elementwise imaginary part of a complex array."""
+    return imag_p.bind(as_operand(x))
+
+
+def complex(x, y):  # noqa: A001 - JAX's name
+    """Elementwise ``x + 1j * y`` of two float arrays of one shape and dtype."""
+    return complex_p.bind(*binary_operands(x, y))
 
 
 def conj(x):
