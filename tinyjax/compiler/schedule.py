@@ -509,6 +509,12 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     for n in nodes:
         for s in set(map(id, n.srcs)):
             users[s] = users.get(s, 0) + 1
+    # a node read only by elementwise consumers (at its own index) is computed once per
+    # kernel that reads it (the kernel builder's CSE): its users do not multiply its cost
+    only_elementwise_users = {id(n) for n in nodes}
+    for n in nodes:
+        if n.op not in ("ALU", "CAST", "BITCAST"):
+            only_elementwise_users.difference_update(map(id, n.srcs))
     out_specs_pending = []
     for o in outs:
         if o.size == 0 or o.op == "LOAD" or _strided_view(o) is not None:
@@ -541,7 +547,8 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             continue
         if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
             c = _cost(n, realized, constant)
-            if users.get(id(n), 0) > 1 and c * (users[id(n)] - 1) >= 12:
+            if users.get(id(n), 0) > 1 and id(n) not in only_elementwise_users \
+                    and c * (users[id(n)] - 1) >= 12:
                 realized[id(n)] = n
         if n.op == "VIEW":
             src = n.srcs[0]
