@@ -36,7 +36,7 @@ from tinyjax.lax.elementwise import (abs, add, bitwise_and,  # noqa: A004
 from tinyjax.lax.elementwise import pow as _pow
 from tinyjax.lax.reductions import reduce_or
 from tinyjax.lax.shape import broadcast_in_dim, full
-from tinyjax.transforms import ad, batching
+from tinyjax.interpreters import ad, batching
 
 __all__ = [
     "betainc", "bessel_i0e", "bessel_i0e_p", "bessel_i1e", "bessel_i1e_p",
