@@ -7,7 +7,7 @@ in other lax operations (power series and continued fractions run as ``while_loo
 until every element has converged, Chebyshev and Euler-Maclaurin sums with fixed term
 counts).  That one definition serves every evaluator: eager evaluation runs it op by op,
 and the compiler expands the primitive into it before lowering
-(:data:`composite_definitions`), as JAX's ``mlir.lower_fun`` does.
+(:mod:`tinyjax.lax.composite`), as JAX's ``mlir.lower_fun`` does.
 
 The algorithms are XLA's and JAX's (``jax/_src/lax/special.py``): the incomplete gamma
 function by its series below ``x = max(1, a)`` and Legendre's continued fraction above,
@@ -28,6 +28,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.composite import define_composite
 from tinyjax.lax.control_flow import while_loop
 from tinyjax.lax.elementwise import (abs, add, bitwise_and,  # noqa: A004
                                      bitwise_not, bitwise_or, convert_element_type, digamma,
@@ -43,10 +44,6 @@ __all__ = [
     "igamma", "igamma_grad_a", "igamma_grad_a_p", "igamma_p", "igammac", "igammac_p",
     "random_gamma_grad", "regularized_incomplete_beta_p", "zeta", "zeta_p",
 ]
-
-# primitive -> its definition in other lax operations (operands already broadcast to one
-# shape); the compiler inlines it where the primitive occurs in a jaxpr
-composite_definitions: dict[Primitive, Callable[..., Any]] = {}
 
 _LOW_PRECISION = (np.dtype(np.float16), np.dtype(dtypes.bfloat16))
 
@@ -79,12 +76,7 @@ def _composite(name: str, arity: int, definition: Callable) -> Primitive:
     """An elementwise primitive on floating operands of one dtype (and one shape, or
     rank 0 broadcasting, as JAX's binary primitives) defined by ``definition``."""
     prim = Primitive(name)
-    run = _in_float32_for_16_bits(definition)
-    composite_definitions[prim] = run
-
-    def impl(*values):
-        return np.asarray(run(*values))
-    prim.def_impl(impl)
+    define_composite(prim, _in_float32_for_16_bits(definition))
 
     def abstract_eval(*avals):
         for i, a in enumerate(avals):
