@@ -110,7 +110,7 @@ def _random_gamma_batch(vals, dims, *, log_space):
     return random_gamma_p.bind(keys, a, log_space=log_space), 0
 
 
-batching.batch_rules[random_gamma_p] = _random_gamma_batch
+batching.primitive_batchers[random_gamma_p] = _random_gamma_batch
 
 
 def _gamma_grad(sample: Any, a: Any, log_space: bool) -> Any:
