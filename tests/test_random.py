@@ -433,7 +433,7 @@ def test_multivariate_normal_covariance():
     assert s.shape == (40000, 3)
     np.testing.assert_allclose(s.mean(0), mean, atol=0.03)
     np.testing.assert_allclose(np.cov(s.T), cov, atol=0.05)
-    np.testing.assert_allclose(np.asarray(random_matrices._cholesky(jnp.asarray(cov))),
+    np.testing.assert_allclose(np.asarray(random_matrices.cholesky_lower(jnp.asarray(cov))),
                                np.linalg.cholesky(cov), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="cov.shape"):
         random.multivariate_normal(key, jnp.asarray(mean), jnp.asarray(np.eye(2, dtype=np.float32)))

@@ -15,7 +15,7 @@ from tinyjax.random._normal import normal_draws
 from tinyjax.random._util import (bcast, broadcast_to_rank, canonical_shape, check_shape, convert,
                                   float_dtype)
 
-__all__ = ["multivariate_normal", "orthogonal"]
+__all__ = ["cholesky_lower", "multivariate_normal", "orthogonal", "solve_lower"]
 
 
 def _matvec(m: Any, v: Any) -> Any:
@@ -36,15 +36,17 @@ def _stack_last(cols: list) -> Any:
                             for c in cols], nd)
 
 
-def _cholesky(a: Any) -> Any:
-    """Lower Cholesky factor of ``[..., n, n]`` matrices, column by column in lax ops."""
+def cholesky_lower(a: Any) -> Any:
+    """The lower Cholesky factor of ``[..., n, n]`` symmetric positive definite matrices,
+    column by column in lax ops (unrolled over ``n``: for the small matrices of
+    covariances; ``scipy.stats`` uses it too)."""
     shape = get_aval(a).shape
     n = shape[-1]
     rows = lax.broadcasted_iota(np.int32, shape[:-1], len(shape) - 2)
     cols: list = []
     for j in range(n):
         c = _column(a, j)
-        for k, ck in enumerate(cols):
+        for ck in cols:
             c = lax.sub(c, lax.mul(ck, bcast(lax.index_in_dim(ck, j, len(shape) - 2, True),
                                               shape[:-1])))
         d = lax.sqrt(lax.index_in_dim(c, j, len(shape) - 2, True))
@@ -53,6 +55,21 @@ def _cholesky(a: Any) -> Any:
                        lax.full(shape[:-1], 0, get_aval(c).dtype))
         cols.append(c)
     return _stack_last(cols)
+
+
+def solve_lower(factor: Any, b: Any) -> Any:
+    """``y`` with ``factor @ y = b`` for lower-triangular ``[..., n, n]`` factors and
+    ``[..., n]`` right-hand sides (forward substitution, unrolled over ``n``)."""
+    shape = get_aval(factor).shape
+    n, nd = shape[-1], len(shape)
+    ys: list = []
+    for i in range(n):
+        row = lax.index_in_dim(factor, i, nd - 2, False)
+        acc = lax.index_in_dim(b, i, nd - 2, False)
+        for j, yj in enumerate(ys):
+            acc = lax.sub(acc, lax.mul(lax.index_in_dim(row, j, nd - 2, False), yj))
+        ys.append(lax.div(acc, lax.index_in_dim(row, i, nd - 2, False)))
+    return _stack_last(ys)
 
 
 @compiled_when_large(("shape", "dtype", "method"), ("mean", "cov"))
@@ -84,7 +101,7 @@ def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Sequence[int] | No
     else:
         shape = canonical_shape(shape)
         check_shape("normal", shape, mshape[:-1], cshape[:-2])
-    factor = _cholesky(cov)
+    factor = cholesky_lower(cov)
     z = normal_draws(data, tuple(shape) + (n,), dtype)
     full = tuple(shape) + (n, n)
     factor = bcast(broadcast_to_rank(factor, len(full)), full)

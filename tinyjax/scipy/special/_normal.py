@@ -171,8 +171,8 @@ _NDTRI_Q2 = [1.0, 6.02427039364742014255E0, 3.67983563856160859403E0,
 def _ndtri(p: Any) -> Any:
     dtype = np.dtype(p.dtype).type
     maybe_complement_p = jnp.where(p > dtype(-np.expm1(-2.)), dtype(1.) - p, p)
-    # Keep every branch's argument in its valid range so unchosen branches stay finite.
-    sanitized_mcp = jnp.where(maybe_complement_p <= dtype(0.),
+    # a harmless value where p is 0 or 1 (those results are replaced below)
+    sanitized_mcp = jnp.where(maybe_complement_p == dtype(0.),
                               jnp.full_like(p, dtype(0.5)), maybe_complement_p)
 
     # |p - 0.5| <= 0.5 - exp(-2): rational function of w = p - 0.5
@@ -195,9 +195,8 @@ def _ndtri(p: Any) -> Any:
                   jnp.where(z >= dtype(8.0), x_for_small_p, x_otherwise))
     x = jnp.where(p > dtype(1. - np.exp(-2.)), x, -x)
     infinity = jnp.full_like(x, dtype(np.inf))
-    x_nan_replaced = jnp.where(p <= dtype(0.0), -infinity,
-                               jnp.where(p >= dtype(1.0), infinity, x))
-    return x_nan_replaced
+    # outside [0, 1] the logarithm above gives NaN, as in JAX
+    return jnp.where(p == dtype(0.0), -infinity, jnp.where(p == dtype(1.0), infinity, x))
 
 
 @custom_jvp
