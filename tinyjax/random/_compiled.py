@@ -69,5 +69,6 @@ def compiled_when_large(static_argnames: Sequence[str] = ("shape", "dtype"),
             arguments = signature.bind(*args, **kwargs).arguments
             return compiled(**{k: _hashable(v) if k in names else v
                                for k, v in arguments.items()})
+        run.compiled = compiled  # the jitted sampler large draws go through
         return run
     return decorate
