@@ -553,12 +553,12 @@ bessel_i1e_p = _composite("bessel_i1e", 1, _bessel_ie(_I1E_A, _I1E_B, 1))
 
 
 def bessel_i0e(x: Any) -> Any:
-    """The exponentially scaled modified Bessel function of order 0: e^-|x| I0(x)."""
+    """The exponentially scaled modified Bessel function of order 0, ``exp(-|x|) I0(x)``."""
     return bessel_i0e_p.bind(as_operand(x))
 
 
 def bessel_i1e(x: Any) -> Any:
-    """The exponentially scaled modified Bessel function of order 1: e^-|x| I1(x)."""
+    """The exponentially scaled modified Bessel function of order 1, ``exp(-|x|) I1(x)``."""
     return bessel_i1e_p.bind(as_operand(x))
 
 

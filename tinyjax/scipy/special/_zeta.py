@@ -28,7 +28,7 @@ def _bernoulli_exact(n: int) -> tuple[Fraction, ...]:
 
 
 def bernoulli(n: int) -> Any:
-    """The Bernoulli numbers ``B_0 .. B_n`` (with ``B_1 = -1/2``), as a float array."""
+    """The Bernoulli numbers from ``B_0`` to ``B_n`` (with ``B_1 = -1/2``), as a float array."""
     n = operator.index(n)
     if n < 0:
         raise ValueError("n must be a non-negative integer.")
