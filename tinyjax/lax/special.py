@@ -136,15 +136,6 @@ def _or(*preds: Any) -> Any:
     return out
 
 
-def _where(pred: Any, on_true: Any, on_false: Any) -> Any:
-    shape = get_aval(pred).shape
-    on_true = on_true if get_aval(on_true).shape == shape else \
-        broadcast_in_dim(on_true, shape, ())
-    on_false = on_false if get_aval(on_false).shape == shape else \
-        broadcast_in_dim(on_false, shape, ())
-    return select(pred, on_true, on_false)
-
-
 # ---------------------------------------------------------------------------
 # incomplete gamma function
 # ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@ lax (the same formulas and derivative rules as ``jax/_src/nn/functions.py``)."""
 from __future__ import annotations
 
 import operator
-from functools import partial
 from typing import Any
 
 import numpy as np

@@ -195,6 +195,22 @@ def _poisson_knuth(data, lam, shape, dtype, max_iters):
     return (k - 1).astype(dtype)
 
 
+def _rejection_loop(propose, data, shape, dtype, max_iters):
+    """JAX's rejection loops: every round splits the key in three and draws a proposal
+    ``k, accept = propose(key1, key2)`` for every element; an accepted proposal is kept
+    (a later accepted one replaces it), until all elements have accepted one."""
+    def body(carry):
+        i, k_out, accepted, rng = carry
+        rng, k0, k1 = split_n(rng, 3)
+        k, accept = propose(k0, k1)
+        return i + 1, jnp.where(accept, k, k_out), accepted | accept, rng
+
+    def cond(carry):
+        return jnp.any(~carry[2]) & (carry[0] < max_iters)
+    init = (0, jnp.full(shape, -1, dtype), jnp.zeros(shape, bool), data)
+    return lax.while_loop(cond, body, init)[1]
+
+
 def _poisson_rejection(data, lam, shape, dtype, max_iters):
     log_lam = jnp.log(lam)
     b = 0.931 + 2.53 * jnp.sqrt(lam)
@@ -202,9 +218,7 @@ def _poisson_rejection(data, lam, shape, dtype, max_iters):
     inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
     v_r = 0.9277 - 3.6224 / (b - 2)
 
-    def body(carry):
-        i, k_out, accepted, rng = carry
-        rng, k0, k1 = split_n(rng, 3)
+    def propose(k0, k1):
         u = uniform_draws(k0, shape, lam.dtype, 0.0, 1.0) - 0.5
         v = uniform_draws(k1, shape, lam.dtype, 0.0, 1.0)
         u_shifted = 0.5 - jnp.abs(u)
@@ -213,13 +227,8 @@ def _poisson_rejection(data, lam, shape, dtype, max_iters):
         t = -lam + k * log_lam - lax.lgamma(k + 1)
         accept1 = (u_shifted >= 0.07) & (v <= v_r)
         reject = (k < 0) | ((u_shifted < 0.013) & (v > u_shifted))
-        accept = accept1 | (~reject & (s <= t))
-        return i + 1, jnp.where(accept, k, k_out), accepted | accept, rng
-
-    def cond(carry):
-        return jnp.any(~carry[2]) & (carry[0] < max_iters)
-    init = (0, jnp.full(shape, -1, lam.dtype), jnp.zeros(shape, bool), data)
-    return lax.while_loop(cond, body, init)[1].astype(dtype)
+        return k, accept1 | (~reject & (s <= t))
+    return _rejection_loop(propose, data, shape, lam.dtype, max_iters).astype(dtype)
 
 
 @compiled_when_large(("shape", "dtype"), ("lam",))
@@ -287,9 +296,7 @@ def _btrs(data, count, prob, shape, dtype, max_iters):
     alpha = (2.83 + 5.1 / b) * stddev
     m = jnp.floor((count + 1) * prob)
 
-    def body(carry):
-        i, k_out, accepted, rng = carry
-        rng, k0, k1 = split_n(rng, 3)
+    def propose(k0, k1):
         u = uniform_draws(k0, shape, prob.dtype, 0.0, 1.0)
         v = uniform_draws(k1, shape, prob.dtype, 0.0, 1.0)
         u = u - 0.5
@@ -303,13 +310,8 @@ def _btrs(data, count, prob, shape, dtype, max_iters):
               + (k + 0.5) * jnp.log(r * (count - k + 1) / (k + 1))
               + _stirling_approx_tail(m) + _stirling_approx_tail(count - m)
               - _stirling_approx_tail(k) - _stirling_approx_tail(count - k))
-        accept = accept1 | (~reject & (v <= ub))
-        return i + 1, jnp.where(accept, k, k_out), accepted | accept, rng
-
-    def cond(carry):
-        return jnp.any(~carry[2]) & (carry[0] < max_iters)
-    init = (0, jnp.full(shape, -1, prob.dtype), jnp.zeros(shape, bool), data)
-    return lax.while_loop(cond, body, init)[1].astype(dtype)
+        return k, accept1 | (~reject & (v <= ub))
+    return _rejection_loop(propose, data, shape, prob.dtype, max_iters).astype(dtype)
 
 
 def _binomial_draws(data, n, p, shape, dtype):

@@ -20,17 +20,19 @@ def _compare(got, want, rtol):
                                atol=rtol * 1e-3 if rtol else 0)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name,dtype", [(n, dt) for n in sorted(CASES)
+                                        for i, dt in enumerate((np.float32, np.float64))
+                                        if CASES[n][3][i] is not None])
 @settings(max_examples=2, deadline=None)
 @given(seed=st.integers(0, 2 ** 16))
 def test_matches_scipy(name, dtype, seed):
     fn, ref, ranges, rtols = CASES[name]
+    rtol = rtols[dtype == np.float64]
     args = draw_args(ranges, np.random.default_rng(seed), 16, dtype)
     with config.override(jax_enable_x64=dtype == np.float64):
         got = fn(*args)
     assert np.asarray(got).dtype == dtype
-    _compare(got, reference(ref, args), rtols[dtype == np.float64])
+    _compare(got, reference(ref, args), rtol)
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))

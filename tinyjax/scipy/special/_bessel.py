@@ -6,8 +6,6 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-import numpy as np
-
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.scipy.special._gamma import _real

@@ -6,11 +6,11 @@ from typing import Any
 import numpy as np
 
 import tinyjax.numpy as jnp
-from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 from tinyjax.scipy.special import xlog1py, xlogy
 
 __all__ = ["cdf", "logpmf", "pmf", "ppf"]
+
 
 def logpmf(k: Any, p: Any, loc: Any = 0) -> Any:
     """Log of ``p`` at 1, ``1 - p`` at 0 (``-inf`` elsewhere)."""

@@ -12,6 +12,7 @@ from tinyjax.scipy.special import betainc, betaln, xlog1py, xlogy
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
+
 def logpdf(x: Any, a: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the beta density (``-inf`` outside the support, NaN for non-positive
     parameters)."""

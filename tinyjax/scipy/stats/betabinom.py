@@ -12,6 +12,7 @@ from tinyjax.scipy.special import betaln
 
 __all__ = ["logpmf", "pmf"]
 
+
 def logpmf(k: Any, n: Any, a: Any, b: Any, loc: Any = 0) -> Any:
     """Log of ``C(n, y) B(y + a, n - y + b) / B(a, b)``, ``y = floor(k) - loc``
     (``-inf`` outside 0..n, NaN for invalid parameters)."""

@@ -12,6 +12,7 @@ from tinyjax.scipy.special import gammaln, xlog1py, xlogy
 
 __all__ = ["logpmf", "pmf"]
 
+
 def logpmf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
     """Log of ``C(n, y) p**y (1 - p)**(n - y)``, ``y = k - loc`` (``-inf`` outside
     0..n)."""

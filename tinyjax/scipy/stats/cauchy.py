@@ -11,6 +11,7 @@ from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["cdf", "isf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
+
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the Cauchy density."""
     x, loc, scale = promote_args_inexact("cauchy.logpdf", x, loc, scale)

@@ -12,6 +12,7 @@ from tinyjax.scipy.special import gammainc, gammaincc
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
+
 def logpdf(x: Any, df: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the chi-square density (``-inf`` below ``loc``)."""
     x, df, loc, scale = promote_args_inexact("chi2.logpdf", x, df, loc, scale)

@@ -7,11 +7,11 @@ import numpy as np
 
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.numpy._util import promote_args_inexact
 from tinyjax.scipy.stats._util import promote_dtypes_inexact
 from tinyjax.scipy.special import gammaln, xlogy
 
 __all__ = ["logpdf", "pdf"]
+
 
 def logpdf(x: Any, alpha: Any) -> Any:
     """Log of the Dirichlet density at points ``x`` of the simplex along axis 0 (the

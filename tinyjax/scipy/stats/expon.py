@@ -11,6 +11,7 @@ from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
+
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the exponential density (``-inf`` below ``loc``)."""
     x, loc, scale = promote_args_inexact("expon.logpdf", x, loc, scale)

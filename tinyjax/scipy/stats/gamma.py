@@ -12,6 +12,7 @@ from tinyjax.scipy.special import gammainc, gammaincc, gammaln, xlogy
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
+
 def logpdf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the gamma density (``-inf`` below ``loc``)."""
     x, a, loc, scale = promote_args_inexact("gamma.logpdf", x, a, loc, scale)

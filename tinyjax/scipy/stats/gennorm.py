@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["cdf", "logpdf", "pdf"]
+
 
 def logpdf(x: Any, beta: Any) -> Any:
     """Log of the density ``beta / (2 Gamma(1/beta)) exp(-|x| ** beta)``."""

@@ -12,6 +12,7 @@ from tinyjax.scipy.special import xlog1py
 
 __all__ = ["logpmf", "pmf"]
 
+
 def logpmf(k: Any, p: Any, loc: Any = 0) -> Any:
     """Log of ``(1 - p)**(x - 1) p`` for ``x = k - loc >= 1`` (``-inf`` below)."""
     k, p, loc = promote_args_inexact("geom.logpmf", k, p, loc)

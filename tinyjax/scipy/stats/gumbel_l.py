@@ -12,6 +12,7 @@ from tinyjax.scipy.special import xlog1py, xlogy
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
+
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the density ``exp(z - exp(z)) / scale`` (NaN for scale <= 0)."""
     x, loc, scale = promote_args_inexact("gumbel_l.logpdf", x, loc, scale)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["cdf", "logpdf", "pdf"]
+
 
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the Laplace density."""

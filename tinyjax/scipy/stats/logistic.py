@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 from tinyjax.scipy.special import expit, logit
 
 __all__ = ["cdf", "isf", "logpdf", "pdf", "ppf", "sf"]
+
 
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the logistic density, ``-2 logaddexp(z/2, -z/2) - log(scale)``."""

@@ -14,6 +14,7 @@ from tinyjax.scipy.special import gammaln, xlogy
 
 __all__ = ["logpmf", "pmf"]
 
+
 def logpmf(x: Any, n: Any, p: Any) -> Any:
     """Log of ``n! prod p_i**x_i / x_i!`` over the last axis (``-inf`` unless the
     integer counts ``x`` sum to ``n``)."""

@@ -12,6 +12,7 @@ from tinyjax.scipy.special import gammaln, xlogy
 
 __all__ = ["logpmf", "pmf"]
 
+
 def logpmf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
     """Log of ``C(y + n - 1, y) p**n (1 - p)**y``, ``y = k - loc`` (``-inf`` below 0)."""
     k, n, p, loc = promote_args_inexact("nbinom.logpmf", k, n, p, loc)

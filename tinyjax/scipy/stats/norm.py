@@ -12,6 +12,7 @@ from tinyjax.scipy.special import log_ndtr, ndtr, ndtri
 
 __all__ = ["cdf", "isf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
+
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the normal density."""
     x, loc, scale = promote_args_inexact("norm.logpdf", x, loc, scale)

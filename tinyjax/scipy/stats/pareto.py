@@ -11,6 +11,7 @@ from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
+
 def logpdf(x: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the Pareto density (``-inf`` below ``loc + scale``)."""
     x, b, loc, scale = promote_args_inexact("pareto.logpdf", x, b, loc, scale)

@@ -6,11 +6,11 @@ from typing import Any
 import numpy as np
 
 import tinyjax.numpy as jnp
-from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 from tinyjax.scipy.special import entr, gammaincc, gammaln, xlogy
 
 __all__ = ["cdf", "entropy", "logpmf", "pmf"]
+
 
 def logpmf(k: Any, mu: Any, loc: Any = 0) -> Any:
     """Log of the probability ``mu**x exp(-mu) / x!`` of ``x = k - loc`` (``-inf``

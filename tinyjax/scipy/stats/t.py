@@ -5,11 +5,11 @@ from typing import Any
 
 import numpy as np
 
-import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["logpdf", "pdf"]
+
 
 def logpdf(x: Any, df: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of Student's t density."""

@@ -13,6 +13,7 @@ from tinyjax.scipy.stats import norm
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "sf"]
 
+
 def _log_diff(x: Any, y: Any) -> Any:
     """``log(exp(x) - exp(y))``."""
     return logsumexp(jnp.array([x, y]), b=jnp.array([jnp.ones_like(x), -jnp.ones_like(y)]),

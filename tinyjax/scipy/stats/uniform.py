@@ -11,6 +11,7 @@ from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["cdf", "logpdf", "pdf", "ppf"]
 
+
 def logpdf(x: Any, loc: Any = 0, scale: Any = 1) -> Any:
     """Log of the uniform density (``-inf`` outside the interval)."""
     x, loc, scale = promote_args_inexact("uniform.logpdf", x, loc, scale)

@@ -11,6 +11,7 @@ from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["logpdf", "pdf"]
 
+
 def logpdf(x: Any, kappa: Any) -> Any:
     """Log of the density ``exp(kappa cos x) / (2 pi I0(kappa))`` (NaN for kappa <= 0)."""
     x, kappa = promote_args_inexact("vonmises.logpdf", x, kappa)

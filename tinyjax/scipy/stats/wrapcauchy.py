@@ -11,6 +11,7 @@ from tinyjax.numpy._util import promote_args_inexact
 
 __all__ = ["logpdf", "pdf"]
 
+
 def logpdf(x: Any, c: Any) -> Any:
     """Log of the density ``(1 - c^2) / (2 pi (1 + c^2 - 2 c cos x))`` (NaN unless
     0 < c < 1, ``-inf`` outside [0, 2 pi])."""
