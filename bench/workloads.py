@@ -422,8 +422,9 @@ class EagerRandom(Workload):
     name = "eager_random"
 
     def cases(self):
-        return ["eager_random.split", "eager_random.normal", "eager_random.normal_large",
-                "eager_random.normal_large_first"]
+        # the first call before the median: with an empty TINYJAX_CACHE_DIR it compiles
+        return ["eager_random.split", "eager_random.normal", "eager_random.normal_large_first",
+                "eager_random.normal_large"]
 
     def run(self, case, fw):
         if fw not in ("tinyjax", "jax"):
