@@ -26,6 +26,12 @@ CASES = {
     "geometric_0.3": lambda R, k: R.geometric(k, 0.3, (6,)),
     "truncated_normal_-1_2": lambda R, k: R.truncated_normal(k, -1.0, 2.0, (6,)),
     "bernoulli_0.3": lambda R, k: R.bernoulli(k, 0.3, (6,)),
+    "bernoulli_high": lambda R, k: R.bernoulli(k, 0.3, (6,), mode="high"),
+    "choice_weighted": lambda R, k: R.choice(k, 5, (3,), replace=False,
+                                             p=np.array([.1, .2, .3, .2, .2], np.float32)),
+    "choice_weighted_high": lambda R, k: R.choice(k, 5, (3,), replace=False, mode="high",
+                                                  p=np.array([.1, .2, .3, .2, .2],
+                                                             np.float32)),
     "rademacher": lambda R, k: R.rademacher(k, (6,)),
     "randint_0_10": lambda R, k: R.randint(k, (6,), 0, 10),
     "gamma_2.5": lambda R, k: R.gamma(k, 2.5, (6,)),
@@ -52,5 +58,6 @@ CASES = {
 # arithmetic only): equal to JAX's bit for bit; the others pass through transcendental
 # functions, whose last bits differ between XLA's and the C library's implementations
 BIT_EXACT = {"uniform", "normal", "triangular_0_1_3", "geometric_0.3", "bernoulli_0.3",
-             "rademacher", "randint_0_10", "poisson_3", "poisson_30", "binomial_10_0.3",
+             "bernoulli_high", "choice_weighted", "choice_weighted_high", "rademacher",
+             "randint_0_10", "poisson_3", "poisson_30", "binomial_10_0.3",
              "binomial_100_0.6", "multinomial_10", "categorical", "categorical_no_replace"}

@@ -40,7 +40,13 @@ def rademacher_draws(data: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
                                             const(np.int32, 1)), dtype)
 
 
-def bernoulli_draws(data: Any, p: Any, shape: tuple[int, ...] | None) -> Any:
+def bernoulli_draws(data: Any, p: Any, shape: tuple[int, ...] | None,
+                    mode: str = "low") -> Any:
+    """Bernoulli draws from raw key data: ``u < p``, or (``mode="high"``) ``u2 < p - u1``
+    with a second uniform ``u2`` scaled below the first's resolution (probabilities
+    below float epsilon are then drawn too)."""
+    if mode not in ("high", "low"):
+        raise ValueError(f"got mode='{mode}', expected 'high' or 'low'")
     p = as_operand(p)
     pdt = get_aval(p).dtype
     if not dtypes.is_float(pdt):
@@ -50,16 +56,22 @@ def bernoulli_draws(data: Any, p: Any, shape: tuple[int, ...] | None) -> Any:
         shape = pshape
     else:
         check_shape("bernoulli", shape, pshape)
-    u = as_operand(uniform_draws(data, shape, pdt, 0.0, 1.0))
-    return lax.lt(u, bcast(broadcast_to_rank(lax.convert_element_type(p, pdt), len(shape)),
-                            shape))
+    p = bcast(broadcast_to_rank(lax.convert_element_type(p, pdt), len(shape)), shape)
+    if mode == "high":
+        u = as_operand(uniform_draws(data, (2, *shape), pdt, 0.0, 1.0))
+        u1, u2 = lax.index_in_dim(u, 0, 0, False), lax.index_in_dim(u, 1, 0, False)
+        u2 = lax.mul(u2, const(pdt, 2.0 ** -dtypes.finfo(pdt).nmant))
+        return lax.lt(u2, lax.sub(p, u1))
+    return lax.lt(as_operand(uniform_draws(data, shape, pdt, 0.0, 1.0)), p)
 
 
-@compiled_when_large(("shape",), ("p",))
-def bernoulli(key: Any, p: Any = 0.5, shape: Sequence[int] | None = None) -> Any:
-    """Booleans that are True with probability ``p``: ``uniform < p``."""
+@compiled_when_large(("shape", "mode"), ("p",))
+def bernoulli(key: Any, p: Any = 0.5, shape: Sequence[int] | None = None,
+              mode: str = "low") -> Any:
+    """Booleans that are True with probability ``p``: ``uniform < p`` (``mode="high"``
+    resolves probabilities far below float epsilon, from a second uniform draw)."""
     data, _ = key_data_of(key, "bernoulli")
-    return bernoulli_draws(data, p, None if shape is None else canonical_shape(shape))
+    return bernoulli_draws(data, p, None if shape is None else canonical_shape(shape), mode)
 
 
 def _clip_to_dtype(val: Any, dtype: np.dtype) -> Any:

@@ -135,9 +135,18 @@ def key_data(keys: Any) -> Any:
     return data
 
 
-def wrap_key_data(key_bits_array: Any, *, impl: Any = None) -> PRNGKeyArray:
-    """Typed keys over ``uint32[..., 2]`` data (the inverse of :func:`key_data`)."""
-    _check_impl(impl)
+def _impl_or_dtype(name: str, impl: Any, dtype: Any) -> Any:
+    if dtype is not None and impl is not None:
+        raise ValueError(f"Cannot specify both `impl` and `dtype` arguments to "
+                         f"jax.random.{name}")
+    _check_impl(impl if dtype is None else dtype)
+
+
+def wrap_key_data(key_bits_array: Any, *, impl: Any = None, dtype: Any = None
+                  ) -> PRNGKeyArray:
+    """Typed keys over ``uint32[..., 2]`` data (the inverse of :func:`key_data`);
+    ``dtype`` (a key dtype) or ``impl`` names the PRNG, which must be threefry2x32."""
+    _impl_or_dtype("wrap_key_data", impl, dtype)
     data = as_operand(key_bits_array)
     aval = get_aval(data)
     if aval.dtype != np.uint32:
@@ -229,7 +238,8 @@ def PRNGKey(seed: Any, *, impl: Any = None) -> Any:
     return _seed(seed)
 
 
-def key(seed: Any, *, impl: Any = None) -> PRNGKeyArray:
-    """A typed key (dtype ``key<fry>``, shape ``()``) from an integer seed."""
-    _check_impl(impl)
+def key(seed: Any, *, impl: Any = None, dtype: Any = None) -> PRNGKeyArray:
+    """A typed key (dtype ``key<fry>``, shape ``()``) from an integer seed; ``dtype`` (a
+    key dtype) or ``impl`` names the PRNG, which must be threefry2x32."""
+    _impl_or_dtype("key", impl, dtype)
     return PRNGKeyArray(_seed(seed))

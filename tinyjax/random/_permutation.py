@@ -57,9 +57,10 @@ def permutation(key: Any, x: Any, axis: int = 0, independent: bool = False) -> A
 
 
 def choice(key: Any, a: Any, shape: Sequence[int] = (), replace: bool = True,
-           p: Any = None, axis: int = 0) -> Any:
+           p: Any = None, axis: int = 0, mode: str | None = None) -> Any:
     """Random draws from ``a`` (an array, or ``range(a)`` for an integer), with or
-    without replacement, uniformly or with probabilities ``p``."""
+    without replacement, uniformly or with probabilities ``p`` (``mode`` is
+    :func:`gumbel`'s, for weighted draws without replacement)."""
     data, _ = key_data_of(key, "choice")
     if not isinstance(shape, Sequence):
         raise TypeError("shape argument of jax.random.choice must be a sequence, "
@@ -106,7 +107,7 @@ def choice(key: Any, a: Any, shape: Sequence[int] = (), replace: bool = True,
                                                 tuple(range(len(shape)))))
             ind = lax.reduce_sum(lax.convert_element_type(below, int_dt), (len(shape),))
         else:
-            g = lax.add(gumbel_draws(data, (n_inputs,), pdt), lax.log(p_arr))
+            g = lax.add(gumbel_draws(data, (n_inputs,), pdt, mode or "low"), lax.log(p_arr))
             ind = lax.convert_element_type(lax.top_k(g, n_draws)[1], int_dt)
         result = ind if scalar else jnp.take(arr, ind, axis)
     ashape = get_aval(arr).shape
