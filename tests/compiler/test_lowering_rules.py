@@ -1,6 +1,7 @@
 """The lowering registry: every primitive tinyjax defines reaches the compiler with a way to
-compile it (a lowering rule, a program step for control flow, or inlining), or provably never
-reaches it; and every rule belongs to a primitive tinyjax defines."""
+compile it (a lowering rule, a program step for control flow, inlining of a call or of a
+composite primitive's definition), or provably never reaches it; and every rule belongs to a
+primitive tinyjax defines."""
 import importlib
 import pkgutil
 
@@ -13,6 +14,7 @@ from tinyjax.compiler.lower.jaxpr import lower_jaxpr  # noqa: F401 - registers e
 from tinyjax.compiler.lower.registry import inlined_calls, lowering_rules
 from tinyjax.compiler.program import CONTROL_FLOW
 from tinyjax.core import Primitive
+from tinyjax.lax.composite import composite_definitions
 
 
 def _defined_primitives() -> dict[Primitive, str]:
@@ -73,7 +75,8 @@ def test_every_primitive_has_a_lowering():
     never = _never_staged()
     missing = []
     for prim, where in _defined_primitives().items():
-        if prim in lowering_rules or prim in CONTROL_FLOW or prim in inlined_calls:
+        if prim in lowering_rules or prim in CONTROL_FLOW or prim in inlined_calls \
+                or prim in composite_definitions:
             continue
         if prim.name in never:
             assert prim.name not in never[prim.name], f"{where} is staged into a jaxpr"
@@ -87,7 +90,8 @@ def test_every_rule_belongs_to_a_primitive():
     strays = [rule for prim, rule in lowering_rules.items()
               if not isinstance(prim, Primitive) or prim not in defined]
     assert not strays, strays
-    both = [p.name for p in lowering_rules if p in CONTROL_FLOW or p in inlined_calls]
+    both = [p.name for p in lowering_rules
+            if p in CONTROL_FLOW or p in inlined_calls or p in composite_definitions]
     assert not both, f"primitives lowered both by a rule and as a program step: {both}"
 
 
