@@ -422,13 +422,28 @@ class EagerRandom(Workload):
     name = "eager_random"
 
     def cases(self):
-        return ["eager_random.split", "eager_random.normal"]
+        # the first call before the median: with an empty TINYJAX_CACHE_DIR it compiles
+        return ["eager_random.split", "eager_random.normal", "eager_random.normal_large_first",
+                "eager_random.normal_large"]
 
     def run(self, case, fw):
         if fw not in ("tinyjax", "jax"):
             return {"error": "no counter-based PRNG keys"}
         _, _, lib = frameworks(fw)
         key = lib.random.PRNGKey(0)
+        if case.startswith("eager_random.normal_large"):
+            # un-jitted normal(key, (5000, 5000)): the first call of the process (tracing
+            # and compiling, or loading the compiled kernel from the disk cache), or the
+            # median of later calls
+            def draw():
+                return block(lib.random.normal(key, (5000, 5000)))
+            if case.endswith("_first"):
+                start = time.perf_counter()
+                draw()
+                t = time.perf_counter() - start
+            else:
+                t = median_time(draw, repeats=5, warmup=1)
+            return {"value": t, "unit": "s/call", "seconds": t}
         if case == "eager_random.split":
             fn = (lambda: lib.random.split(key))
         else:

@@ -175,6 +175,18 @@ CASES.update({
                     TypeError, "scatter"),
     "custom_lin": (lambda: jax.jvp(_clip, (1.0,), (1.0,)), TypeError,
                    "can't apply forward-mode autodiff"),
+    "igamma": (lambda: lax.igamma(I, I), TypeError, "igamma does not accept dtype int32"),
+    "igammac": (lambda: lax.igammac(F, H), TypeError,
+                "lax.igammac requires arguments to have the same dtypes"),
+    "igamma_grad_a": (lambda: lax.igamma_grad_a(F, np.ones(4, np.float32)), TypeError,
+                      "igamma_grad_a got incompatible shapes"),
+    "regularized_incomplete_beta": (lambda: lax.betainc(F, F, I), TypeError,
+                                    "regularized_incomplete_beta does not accept dtype int32"),
+    "bessel_i0e": (lambda: lax.bessel_i0e(I), TypeError, "bessel_i0e does not accept"),
+    "bessel_i1e": (lambda: lax.bessel_i1e(B), TypeError, "bessel_i1e does not accept"),
+    "zeta": (lambda: lax.zeta(F, H), TypeError, "lax.zeta requires arguments to have the same"),
+    "random_gamma": (lambda: jax.random.random_gamma_p.bind(F, F, log_space=False), TypeError,
+                     "random_gamma expects uint32 key data"),
 })
 
 # Primitives a user never binds directly, with the reason.

@@ -473,7 +473,12 @@ def _choose_upcast(k: Kernel) -> None:
 def _cost(n: LazyOp, realized, free=frozenset()) -> int:
     """What recomputing ``n`` costs (ALU ops, a reduction as very many); nodes in ``free``
     (constant expressions) cost nothing."""
-    total, seen, stack = 0, set(), [n]
+    return _recompute(n, realized, free)[0]
+
+
+def _recompute(n: LazyOp, realized, free=frozenset()) -> tuple[int, bool]:
+    """:func:`_cost` of ``n``, and whether recomputing it would redo a reduction."""
+    total, reduces, seen, stack = 0, False, set(), [n]
     while stack:
         m = stack.pop()
         if id(m) in seen or (m is not n and id(m) in realized) or id(m) in free:
@@ -486,12 +491,12 @@ def _cost(n: LazyOp, realized, free=frozenset()) -> int:
         elif m.op == "REDUCE":
             # recomputing a reduction in every consumer (a matmul in the forward and again
             # in the backward pass) costs far more than a buffer
-            total += 64
+            total, reduces = total + 64, True
             continue
         elif m.op == "VIEW" and m.srcs[0].op == "REDUCE" and m.size != m.srcs[0].size:
             continue  # a reduction read through a broadcast is realized anyway
         stack.extend(m.srcs)
-    return total
+    return total, reduces
 
 
 def _strided_view(n: LazyOp):
@@ -512,6 +517,13 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     for n in nodes:
         for s in set(map(id, n.srcs)):
             users[s] = users.get(s, 0) + 1
+    # a node read only by elementwise consumers (at its own index) is computed once per
+    # kernel that reads it (the kernel builder's CSE): its users do not multiply its cost,
+    # unless a reduction lies below it (which every kernel reading it would redo)
+    only_elementwise_users = {id(n) for n in nodes}
+    for n in nodes:
+        if n.op not in ("ALU", "CAST", "BITCAST"):
+            only_elementwise_users.difference_update(map(id, n.srcs))
     out_specs_pending = []
     for o in outs:
         if o.size == 0 or o.op == "LOAD" or _strided_view(o) is not None:
@@ -546,8 +558,9 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
         if id(n) in constant:
             continue
         if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
-            c = _cost(n, realized, constant)
-            if users.get(id(n), 0) > 1 and c * (users[id(n)] - 1) >= 12:
+            c, reduces = _recompute(n, realized, constant)
+            shared = id(n) in only_elementwise_users and not reduces
+            if users.get(id(n), 0) > 1 and not shared and c * (users[id(n)] - 1) >= 12:
                 realized[id(n)] = n
         if n.op == "VIEW":
             src = n.srcs[0]

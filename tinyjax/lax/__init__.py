@@ -15,6 +15,7 @@ from tinyjax.lax.convolution import *  # noqa: F401,F403
 from tinyjax.lax.windowed import *  # noqa: F401,F403
 from tinyjax.lax.parallel import *  # noqa: F401,F403
 from tinyjax.lax.random_bits import *  # noqa: F401,F403
+from tinyjax.lax.special import *  # noqa: F401,F403
 from tinyjax.lax.control_flow import *  # noqa: F401,F403
 from tinyjax.lax.shape_helpers import *  # noqa: F401,F403
 from tinyjax.lax.precision import *  # noqa: F401,F403
