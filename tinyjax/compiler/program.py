@@ -20,6 +20,11 @@ jaxpr value that crosses a step boundary):
   backend provides the routine (``backend.library_call``), the step gives it its input
   buffers and the output buffers it allocates, so it sits between fused kernels like any
   other step.
+* ``host_callback``  a call back into Python (``pure_callback``, ``io_callback``,
+  ``jax.debug.print``): the operands are brought to the host, the equation's ``callback``
+  parameter (host arrays in, host arrays out) runs, its results go back to the device.
+  It is a step of its own so that a native program can make the same call through a
+  function pointer.
 
 ``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
 before compiling; see :func:`~tinyjax.compiler.lower.registry.register_inlined_call`) and
@@ -39,7 +44,7 @@ import numpy as np
 from tinyjax.backends.base import Backend
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-from tinyjax.compiler.lower.registry import inlined_calls, library_calls
+from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls, library_calls
 from tinyjax.compiler.schedule import schedule
 from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.config import debug_level
@@ -53,10 +58,14 @@ __all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "P
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
+def _is_step(prim) -> bool:
+    """Equations that end a run of kernels and become steps of their own."""
+    return prim in CONTROL_FLOW or prim in library_calls or prim in host_callbacks
+
+
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive in CONTROL_FLOW or e.primitive in library_calls
-               for e in jaxpr.eqns) or _inlines(jaxpr)
+    return any(_is_step(e.primitive) for e in jaxpr.eqns) or _inlines(jaxpr)
 
 
 def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
@@ -262,6 +271,23 @@ class LibraryCallStep:
         return f"library: {self.name} -> {outs}"
 
 
+class HostCallbackStep:
+    kind = "host_callback"
+
+    def __init__(self, callback, in_refs, out_slots, *, to_host, to_device):
+        self.callback, self.in_refs, self.out_slots = callback, list(in_refs), list(out_slots)
+        self.to_host, self.to_device = to_host, to_device
+
+    def run(self, env: list) -> int:
+        outs = self.callback(*[self.to_host(v) for v in _read(env, self.in_refs)])
+        for s, v in zip(self.out_slots, outs):
+            env[s] = self.to_device(v)
+        return 1
+
+    def describe(self) -> str:
+        return f"host callback: {self.callback!r}"
+
+
 # ---- the program ---------------------------------------------------------------------------
 
 class Program:
@@ -411,7 +437,7 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            if e.primitive not in CONTROL_FLOW and e.primitive not in library_calls:
+            if not _is_step(e.primitive):
                 seg.append(e)
                 continue
             flush(i)
@@ -459,7 +485,17 @@ class _ProgramBuilder:
                     fn = _WithConsts(fn, consts)
                 branches.append(fn)
             return CondStep(branches, in_refs, out_slots)
+        if prim in host_callbacks:
+            host = self.backend.host
+            return HostCallbackStep(p["callback"], in_refs, out_slots,
+                                    to_host=np.asarray if host else _buffer_to_host,
+                                    to_device=np.asarray if host else self.backend.asbuffer)
         raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
+
+
+def _buffer_to_host(buf) -> np.ndarray:
+    """A device buffer's contents (or a host constant) as a numpy array."""
+    return buf.numpy() if hasattr(buf, "numpy") else np.asarray(buf)
 
 
 class _WithConsts:
