@@ -188,6 +188,8 @@ CASES.update({
     "random_gamma": (lambda: jax.random.random_gamma_p.bind(F, F, log_space=False), TypeError,
                      "random_gamma expects uint32 key data"),
 })
+for _name in ("pure_callback", "io_callback", "debug_callback"):
+    CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
@@ -196,6 +198,13 @@ EXEMPT = {
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
 }
+
+
+def _bind_callback(name):
+    """A callback equation with one operand more than its function takes."""
+    from tinyjax import callback, tree_util
+    fn = callback.FlatCallback(print, tree_util.tree_structure(((0,), {})), [], [])
+    return getattr(callback, f"{name}_p").bind(F, F, callback=fn)
 
 
 def _sdn():
