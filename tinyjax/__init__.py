@@ -21,6 +21,7 @@ from tinyjax.api import (ShapeDtypeStruct, clear_caches, eval_shape, grad, hessi
                          vmap)
 from tinyjax import stages
 from tinyjax.custom_derivatives import custom_jvp, custom_vjp
+from tinyjax import ad_checkpoint  # noqa: E402
 from tinyjax.ad_checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors
 from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
@@ -31,7 +32,8 @@ from tinyjax.callback import pure_callback  # noqa: E402
 # JAX's device API (the backends themselves are the package tinyjax.backends)
 from tinyjax.backends import (Device, default_backend, device_count, devices,  # noqa: E402
                               local_device_count, local_devices)
-from tinyjax.dispatch import block_until_ready, device_get, device_put  # noqa: E402
+from tinyjax.dispatch import (block_until_ready, device_get, device_put,  # noqa: E402
+                              effects_barrier)
 from tinyjax import sharding  # noqa: E402
 from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402

@@ -872,12 +872,22 @@ def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
     return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
 
 
+_other_caches: list[Callable[[], None]] = [clear_dispatch_caches]
+
+
+def register_cache(clear: Callable[[], None]) -> None:
+    """Have :func:`clear_caches` call ``clear`` (a cache of traces kept elsewhere)."""
+    _other_caches.append(clear)
+
+
 def clear_caches() -> None:
-    """Drop every compiled program: jit's caches and the eager operations' on devices."""
+    """Drop every cached trace and compiled program: jit's, checkpoint's, and the eager
+    operations' on devices."""
     for wrapped in list(_wrappers):
         wrapped.clear_cache()
     _shared.clear()
-    clear_dispatch_caches()
+    for clear in _other_caches:
+        clear()
 
 
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,

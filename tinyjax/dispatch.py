@@ -89,6 +89,11 @@ def device_get(x: Any) -> Any:
     return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, ArrayImpl) else a, x)
 
 
+def effects_barrier() -> None:
+    """Wait until every host callback issued so far has run.  Host callbacks run as
+    their step of a program runs, before the call returns, so nothing is outstanding."""
+
+
 def block_until_ready(x: Any) -> Any:
     """Wait until every array of the pytree ``x`` is computed (their devices run work
     asynchronously); returns ``x``."""

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.core import Primitive, ShapedArray, source_override, get_aval
 from tinyjax.errors import JaxprTypeError
 
 
@@ -226,12 +226,18 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
                         f"got {len(args)}")
     env.update(zip(jaxpr.constvars, consts))
     env.update(zip(jaxpr.invars, args))
-    for eqn in jaxpr.eqns:
-        out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
-        if eqn.primitive.multiple_results:
-            env.update(zip(eqn.outvars, out))
-        else:
-            env[eqn.outvars[0]] = out
+    outer = source_override[0]
+    try:
+        for eqn in jaxpr.eqns:
+            # equations this makes keep the line the user wrote
+            source_override[0] = eqn.source_info or outer
+            out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
+            if eqn.primitive.multiple_results:
+                env.update(zip(eqn.outvars, out))
+            else:
+                env[eqn.outvars[0]] = out
+    finally:
+        source_override[0] = outer
     return [read(a) for a in jaxpr.outvars]
 
 

@@ -69,7 +69,13 @@ def _never_staged() -> dict[str, set[str]]:
     collectives = _staged_primitives(jax.make_jaxpr(jax.vmap(
         lambda v: (lax.psum(v, "i"), lax.pmax(v, "i"), lax.pmin(v, "i"),
                    lax.all_gather(v, "i"), lax.axis_index("i")), axis_name="i"))(xs))
-    return {"custom_lin": custom,
+    # checks: checkify turns them into error values (staged unchecked, they are an error)
+    from tinyjax.experimental import checkify
+    checked = _staged_primitives(jax.make_jaxpr(checkify.checkify(
+        lambda v: (checkify.check(v > 0, "positive"), lax.scan(
+            lambda c, _: (checkify.check(c < 9, "{}", c) or c + 1, None), v, None,
+            length=2))[1]))(x))
+    return {"custom_lin": custom, "check": checked,
             "psum": collectives, "pmax": collectives, "pmin": collectives,
             "all_gather": collectives, "axis_index": collectives}
 
