@@ -17,10 +17,11 @@ from tinyjax import lax
 from tinyjax import numpy
 from tinyjax import random
 from tinyjax.api import (ShapeDtypeStruct, clear_caches, eval_shape, grad, hessian, jacfwd,
-                         jacrev, jit, jvp, linearize, make_jaxpr, typeof, value_and_grad, vjp,
-                         vmap)
+                         jacrev, jit, jvp, linear_transpose, linearize, make_jaxpr, named_call,
+                         named_scope, typeof, value_and_grad, vjp, vmap)
 from tinyjax import stages
-from tinyjax.custom_derivatives import custom_jvp, custom_vjp
+from tinyjax import custom_derivatives  # noqa: E402
+from tinyjax.custom_derivatives import closure_convert, custom_gradient, custom_jvp, custom_vjp
 from tinyjax import ad_checkpoint  # noqa: E402
 from tinyjax.ad_checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors
@@ -33,7 +34,9 @@ from tinyjax.callback import pure_callback  # noqa: E402
 from tinyjax.backends import (Device, default_backend, device_count, devices,  # noqa: E402
                               local_device_count, local_devices)
 from tinyjax.dispatch import (block_until_ready, device_get, device_put,  # noqa: E402
-                              effects_barrier)
+                              effects_barrier, live_arrays)
+from tinyjax import flatten_util, image, ops  # noqa: E402
+from tinyjax.environment import print_environment_info  # noqa: E402
 from tinyjax import sharding  # noqa: E402
 from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
@@ -48,7 +51,4 @@ log_compiles = _State("jax_log_compiles")
 default_matmul_precision = _State("jax_default_matmul_precision")
 numpy_rank_promotion = _State("jax_numpy_rank_promotion")
 
-__version__ = "0.1.0"
-# The JAX release whose public API tinyjax follows (names, signatures, results, errors);
-# libraries that check jax.__version_info__ see this.
-__version_info__ = (0, 10, 2)
+from tinyjax.version import __version__, __version_info__  # noqa: E402,F401

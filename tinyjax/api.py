@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import contextmanager
 import time
 import weakref
 from functools import partial, update_wrapper, wraps
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from tinyjax.interpreters.batching import AxisData, vmap_flat
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
+from tinyjax.lax._helpers import as_operand
 
 
 def _is_float(x: Any) -> bool:
@@ -216,6 +218,66 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     if has_aux:
         return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
     return primal_out, vjp_fun
+
+
+@contextmanager
+def named_scope(name: str) -> Iterator[None]:
+    """Name the operations traced inside the block (nested scopes join with ``/``): the
+    names are kept with the equations (``eqn.source_info.name_stack``) for profiles and
+    debugging, and do not change what is computed."""
+    if not isinstance(name, str):
+        raise TypeError("named_scope name argument must be a string.")
+    core.name_stack.append(name)
+    try:
+        yield
+    finally:
+        core.name_stack.pop()
+
+
+def named_call(fun: Callable, *, name: str | None = None) -> Callable:
+    """``fun`` with its operations traced inside ``named_scope(name)`` (default: the
+    function's name)."""
+    scope = name if name is not None else getattr(fun, "__name__", "fun")
+
+    @wraps(fun)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        with named_scope(scope):
+            return fun(*args, **kwargs)
+    return named
+
+
+def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = ()
+                     ) -> Callable:
+    """The transpose of the linear function ``fun`` (at arguments of the types of
+    ``primals``; their values are not used): ``transpose(cotangent)`` gives the tuple of
+    cotangents of the arguments."""
+    flat, in_tree = tree_util.tree_flatten(primals)
+    in_avals = [shaped_abstractify(x) for x in flat]
+    for aval in in_avals:
+        if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
+            raise TypeError(f"linear_transpose only supports [float or complex] -> [float or "
+                            f"complex], and integer -> integer functions, but got "
+                            f"{aval.dtype.name} input.")
+    flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
+    closed = trace_to_closed_jaxpr(flat_fun, in_avals)
+    out_avals = closed.out_avals
+
+    def transposed(cotangent: Any) -> tuple:
+        from tinyjax.lax._helpers import as_operand
+        cts, ct_tree = tree_util.tree_flatten(cotangent)
+        cts = [as_operand(c) for c in cts]
+        if ct_tree != out_tree[0] or any(
+                (get_aval(c).shape, get_aval(c).dtype) != (a.shape, a.dtype)
+                for c, a in zip(cts, out_avals)):
+            raise TypeError("cotangent type does not match function output, expected "
+                            f"{tuple(out_avals)} but got {[get_aval(c) for c in cts]}")
+        out = backward_pass(closed.jaxpr, closed.consts,
+                            [UndefinedPrimal(a) for a in in_avals], cts)
+        return tree_util.tree_unflatten(in_tree, [
+            zeros_like_aval(tangent_aval(a)) if type(ct) is Zero else ct
+            for ct, a in zip(out, in_avals)])
+
+    return transposed
 
 
 # ---------------------------------------------------------------------------

@@ -387,11 +387,12 @@ class SourceInfo(str):
     """Where the user's code made an equation: ``file:line`` (it is that string), with the
     column of the call and the function's qualified name on demand."""
 
-    __slots__ = ("_code", "_lasti")
+    __slots__ = ("_code", "_lasti", "name_stack")
 
-    def __new__(cls, text: str, code: Any = None, lasti: int = -1) -> "SourceInfo":
+    def __new__(cls, text: str, code: Any = None, lasti: int = -1,
+                name_stack: tuple[str, ...] = ()) -> "SourceInfo":
         out = super().__new__(cls, text)
-        out._code, out._lasti = code, lasti
+        out._code, out._lasti, out.name_stack = code, lasti, name_stack
         return out
 
     @property
@@ -410,6 +411,8 @@ class SourceInfo(str):
 
 # [the SourceInfo that equations made now take, or None: the user's frame]
 source_override: list = [None]
+# the scopes (jax.named_scope) open now, outermost first: recorded with each equation
+name_stack: list[str] = []
 
 
 @contextmanager
@@ -432,6 +435,7 @@ def user_source_info() -> SourceInfo:
     while frame is not None:
         code = frame.f_code
         if not code.co_filename.startswith(_PACKAGE_DIR):
-            return SourceInfo(f"{code.co_filename}:{frame.f_lineno}", code, frame.f_lasti)
+            return SourceInfo(f"{code.co_filename}:{frame.f_lineno}", code, frame.f_lasti,
+                              tuple(name_stack))
         frame = frame.f_back
     return SourceInfo("<unknown>")

@@ -14,11 +14,12 @@ import inspect
 from functools import partial, update_wrapper
 from typing import Any, Callable, Sequence
 
-from tinyjax import tree_util
+from tinyjax import dtypes, tree_util
 from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
 from tinyjax.compiler.lower.registry import register_inlined_call
-from tinyjax.core import Primitive, current_trace, get_aval, is_eager
+from tinyjax.core import Primitive, Tracer, current_trace, get_aval, is_eager
 from tinyjax.interpreters import ad
+from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import Jaxpr, eval_jaxpr
 from tinyjax.interpreters.ad import Zero
 
@@ -254,3 +255,94 @@ class custom_vjp:
             custom_vjp_call_p, flat_fun, flat_fwd, flat_bwd, flat_args,
             out_trees=lambda: out_tree_store[-1], symbolic_zeros=self.symbolic_zeros)
         return tree_util.tree_unflatten(out_tree_store[-1], outs)
+
+
+# ---------------------------------------------------------------------------
+# closure_convert and custom_gradient
+# ---------------------------------------------------------------------------
+
+
+def closure_convert(fun: Callable, *example_args: Any) -> tuple[Callable, list[Any]]:
+    """``(converted, hoisted)``: ``converted(*args, *hoisted)`` computes ``fun(*args)``
+    for arguments of the types of ``example_args``, with the traced floating-point
+    values ``fun`` closes over (values a transform may differentiate) passed explicitly
+    as ``hoisted`` -- so that they can cross a ``custom_vjp`` boundary as arguments."""
+    flat, in_tree = tree_util.tree_flatten(example_args)
+    avals = [get_aval(x) for x in _as_operands(flat)]
+    out_tree: list = []
+
+    def flat_fun(*xs):
+        leaves, tree = tree_util.tree_flatten(fun(*tree_util.tree_unflatten(in_tree, xs)))
+        out_tree.append(tree)
+        return _as_operands(leaves)
+
+    closed = trace_to_closed_jaxpr(flat_fun, avals)
+    hoist = [isinstance(c, Tracer) and dtypes.is_inexact(get_aval(c).dtype)
+             for c in closed.consts]
+    kept = [c for c, h in zip(closed.consts, hoist) if not h]
+    hoisted = [c for c, h in zip(closed.consts, hoist) if h]
+
+    def converted(*args_and_hoisted: Any) -> Any:
+        n = len(args_and_hoisted) - len(hoisted)
+        args, extra = args_and_hoisted[:n], list(args_and_hoisted[n:])
+        leaves, tree = tree_util.tree_flatten(args)
+        if tree != in_tree:
+            raise TypeError("The inputs to the closure produced by closure_convert must have "
+                            "the same Pytree structure as the example arguments passed when "
+                            f"closure_convert was called. Expected {in_tree}, but got {tree}")
+        k, h = iter(kept), iter(extra)
+        consts = [next(h) if is_hoisted else next(k) for is_hoisted in hoist]
+        return tree_util.tree_unflatten(out_tree[0], eval_jaxpr(closed.jaxpr, consts,
+                                                                *_as_operands(leaves)))
+
+    return converted, hoisted
+
+
+class _GradientRule:
+    """The backward function ``custom_gradient``'s function returned, traced: a pytree
+    whose leaves are the values it closes over (the residuals)."""
+
+    def __init__(self, jaxpr: Jaxpr, consts: list, ct_tree, grad_tree):
+        self.jaxpr, self.consts, self.ct_tree, self.grad_tree = jaxpr, consts, ct_tree, grad_tree
+
+
+tree_util.register_pytree_node(
+    _GradientRule, lambda r: (r.consts, (r.jaxpr, r.ct_tree, r.grad_tree)),
+    lambda aux, consts: _GradientRule(aux[0], list(consts), aux[1], aux[2]))
+
+
+def custom_gradient(fun: Callable) -> Callable:
+    """A function with a custom gradient, written as TensorFlow's: ``fun(*args)`` returns
+    ``(value, vjp)`` where ``vjp(cotangent)`` gives the cotangents of the arguments (a
+    tuple, or one value for one argument); ``vjp`` may close over values of the forward
+    pass."""
+
+    @custom_vjp
+    def wrapped(*args: Any) -> Any:
+        return fun(*args)[0]
+
+    def fwd(*args: Any):
+        ans, rule = fun(*args)
+        leaves, ct_tree = tree_util.tree_flatten(ans)
+        grad_tree: list = []
+
+        def flat_rule(*cts):
+            grads = rule(tree_util.tree_unflatten(ct_tree, cts))
+            g_leaves, g_tree = tree_util.tree_flatten(grads)
+            grad_tree.append(g_tree)
+            return _as_operands(g_leaves)
+
+        closed = trace_to_closed_jaxpr(flat_rule, [ad.tangent_aval(get_aval(x)) for x in
+                                                   _as_operands(leaves)])
+        return ans, _GradientRule(closed.jaxpr, list(closed.consts), ct_tree, grad_tree[0])
+
+    def bwd(res: _GradientRule, cts: Any):
+        leaves, tree = tree_util.tree_flatten(cts)
+        if tree != res.ct_tree:
+            raise TypeError(f"{tree}\n!=\n{res.ct_tree}")
+        grads = tree_util.tree_unflatten(res.grad_tree, eval_jaxpr(res.jaxpr, res.consts,
+                                                                   *leaves))
+        return grads if isinstance(grads, tuple) else (grads,)
+
+    wrapped.defvjp(fwd, bwd)
+    return update_wrapper(wrapped, fun, updated=())

@@ -13,6 +13,7 @@ where the compiler cannot lower a program.
 """
 from __future__ import annotations
 
+import gc
 import time
 from collections import OrderedDict
 from typing import Any, Optional, Sequence
@@ -87,6 +88,14 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
 def device_get(x: Any) -> Any:
     """Every array of the pytree ``x`` as a host numpy array."""
     return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, ArrayImpl) else a, x)
+
+
+def live_arrays(platform: Optional[str] = None) -> list[ArrayImpl]:
+    """Every array alive now (on ``platform``'s devices if given: 'cpu', 'gpu', ...)."""
+    arrays = [a for a in gc.get_objects() if type(a) is ArrayImpl]
+    if platform is None:
+        return arrays
+    return [a for a in arrays if a.device.platform == platform]
 
 
 def effects_barrier() -> None:
