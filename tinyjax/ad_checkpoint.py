@@ -29,6 +29,9 @@ from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.interpreters.staging import StagingTrace, trace_to_closed_jaxpr
 
+__all__ = ["checkpoint", "checkpoint_name", "checkpoint_policies", "print_saved_residuals",
+           "remat", "saved_residuals"]
+
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
 register_inlined_call(checkpoint_p)  # the compiler lowers its body in place
 

@@ -77,7 +77,6 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
         raise TypeError("primal and tangent arguments to jax.jvp must have the same tree "
                         f"structure; primals have tree structure {tree_p} whereas tangents "
                         f"have tree structure {tree_t}.")
-    from tinyjax.lax._helpers import as_operand
     flat_p = [as_operand(p) for p in flat_p]
     flat_t = [as_operand(t) if not is_float0(t) else t for t in flat_t]
     for p, t in zip(flat_p, flat_t):
@@ -142,7 +141,6 @@ def linearize_flat(fun: Callable, primals: Sequence[Any]) -> tuple[list[Any], Li
 
 def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the linear map."""
-    from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
@@ -154,7 +152,6 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
             raise TypeError(f"linearized function called on tangent values inconsistent "
                             f"with the original primal values: expected tree {in_tree}, "
                             f"got {t_tree}")
-        from tinyjax.lax._helpers import as_operand
         out_t = lin.apply([as_operand(t) for t in flat_t])
         return tree_util.tree_unflatten(out_tree[0], out_t)
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
@@ -170,7 +167,6 @@ class _Pullback:
         self.out_avals, self.aux_zeros = out_avals, aux_zeros
 
     def __call__(self, residuals: list, cotangent: Any) -> Any:
-        from tinyjax.lax._helpers import as_operand
         flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
         if ct_tree != self.out_tree:
             raise TypeError(
@@ -202,7 +198,6 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
     output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
     returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
-    from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
@@ -263,7 +258,6 @@ def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = 
     out_avals = closed.out_avals
 
     def transposed(cotangent: Any) -> tuple:
-        from tinyjax.lax._helpers import as_operand
         cts, ct_tree = tree_util.tree_flatten(cotangent)
         cts = [as_operand(c) for c in cts]
         if ct_tree != out_tree[0] or any(
@@ -335,7 +329,6 @@ def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: 
     """``vjp`` of ``fun`` with respect to its arguments at ``argnums`` (checked, each input
     of an inexact dtype unless ``allow_int``, complex with ``holomorphic``): (output,
     pullback, aux or None)."""
-    from tinyjax.lax._helpers import as_operand
     nums = check_argnums(argnums, len(args), fname)
     f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
     # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
@@ -412,7 +405,6 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     """The Jacobian by forward mode: one jvp per input element, vectorised by vmap."""
 
     def jacfun(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
         nums = check_argnums(argnums, len(args), "jacfwd")
         f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
         flat_in, in_tree = tree_util.tree_flatten(diff_args)
@@ -550,7 +542,6 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 
     @wraps(fun)
     def vmap_f(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
             raise ValueError("vmap in_axes must be an int, None, or a tuple of entries "
                              "corresponding to the positional arguments passed to the "

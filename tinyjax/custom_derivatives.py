@@ -23,6 +23,10 @@ from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import Jaxpr, eval_jaxpr
 from tinyjax.interpreters.ad import Zero
 
+__all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_p",
+           "custom_vjp", "custom_vjp_call_p"]
+
+
 class _CustomJVPCall(Primitive):
     """A staged call of a custom_jvp function: binding it makes the current trace process
     the call (a JVP trace applies the rule, the others the function ``call_jaxpr``)."""
