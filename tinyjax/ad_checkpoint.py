@@ -171,7 +171,13 @@ dce_rules[checkpoint_p] = _dce
 
 name_p = Primitive("name")
 name_p.def_impl(lambda x, *, name: x)
-name_p.def_abstract_eval(lambda aval, *, name: aval)
+def _name_abstract_eval(aval, *, name):
+    if not isinstance(name, str):
+        raise TypeError(f"checkpoint_name: the name must be a string, got {name!r}")
+    return aval
+
+
+name_p.def_abstract_eval(_name_abstract_eval)
 name_p.weak_type_rule = lambda weak, **_: weak[0]
 ad.primitive_jvps[name_p] = lambda primals, tangents, *, name: (
     name_p.bind(primals[0], name=name), tangents[0])

@@ -135,6 +135,8 @@ def _first_failure(pred: np.ndarray, payload: Sequence[Any]) -> list[Any]:
 
 
 def _check_abstract_eval(pred, *payload, check, batched=False):
+    if pred.dtype != np.bool_:
+        raise TypeError(f"check: the predicate must be a boolean, got {pred.str_short()}")
     if not _functionalizing[0] and not is_eager():
         raise ValueError("Cannot abstractly evaluate a checkify.check which was not "
                          "functionalized. This probably means you tried to stage "
