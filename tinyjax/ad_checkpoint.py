@@ -17,11 +17,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import tree_util
-from tinyjax.api_util import argnums_partial, flatten_fun, normalize_argnums
+from tinyjax.api import linearize_flat, register_cache
+from tinyjax.api_util import (argnums_partial, flatten_fun, hashable_static, normalize_argnums,
+                              shaped_abstractify)
 from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.compiler.lower.registry import register_inlined_call, register_lowering
-from tinyjax.api import linearize_flat, register_cache
-from tinyjax.api_util import flatten_fun, hashable_static, shaped_abstractify
 from tinyjax.core import (Primitive, ShapedArray, Tracer, current_trace, get_aval, new_trace,
                           set_current_trace, source_info_of)
 from tinyjax.jaxpr import Jaxpr, JaxprEqn, Literal, Var, dce_jaxpr, dce_rules, eval_jaxpr

@@ -26,14 +26,14 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import core, dtypes, stages, tree_util
-from tinyjax.abstract import ShapeDtypeStruct, typeof  # noqa: F401 (typeof: jax.typeof)
+from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
-                              normalize_argnums, register_abstractify, shaped_abstractify)
+                              normalize_argnums, shaped_abstractify)
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
-from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
+from tinyjax.core import current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
                               invalid_values, leaf_signature, leaf_value)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
