@@ -39,6 +39,8 @@ from tinyjax.dispatch import (block_until_ready, device_get, device_put,  # noqa
 from tinyjax import flatten_util, image, ops  # noqa: E402
 from tinyjax.environment import print_environment_info  # noqa: E402
 from tinyjax import sharding  # noqa: E402
+from tinyjax import ref  # noqa: E402
+from tinyjax.ref import Ref, empty_ref, free_ref, freeze, new_ref  # noqa: E402
 from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 

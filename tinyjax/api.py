@@ -42,6 +42,7 @@ from tinyjax.interpreters.batching import AxisData, vmap_flat
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
+from tinyjax.lax import refs as _refs
 from tinyjax.lax._helpers import as_operand
 
 
@@ -550,8 +551,12 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
         flat_args, in_tree = tree_util.tree_flatten(args)
         flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
-        flat_args = [as_operand(a) if ax is not None else a
-                     for a, ax in zip(flat_args, flat_axes)]
+        # mutable array references mapped over: their values go in, a reference per
+        # element stands for each inside, and the final values are written back
+        refs = [(i, a) for i, (a, ax) in enumerate(zip(flat_args, flat_axes))
+                if ax is not None and isinstance(a, _refs.Ref)]
+        flat_args = [(a._read() if isinstance(a, _refs.Ref) else as_operand(a))
+                     if ax is not None else a for a, ax in zip(flat_args, flat_axes)]
         dims, sizes = [], []
         for i, (a, ax) in enumerate(zip(flat_args, flat_axes)):
             if ax is None:
@@ -583,8 +588,16 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         out_leaves: list[Any] = []
 
         def recorded_fun(*flat):
+            if not refs:
+                out_leaves[:] = flat_fun(*flat)
+                return out_leaves
+            flat = list(flat)
+            holders = []
+            for i, r in refs:
+                flat[i] = _refs.placeholder(flat[i], r)
+                holders.append(flat[i])
             out_leaves[:] = flat_fun(*flat)
-            return out_leaves
+            return list(out_leaves) + [h._read() for h in holders]
 
         # out_axes depend on the output tree, known only after tracing: resolve lazily.
         class LazyOutDims:
@@ -593,10 +606,16 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
                 outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
                 return iter([None if d is None else _out_axis(d, aval.ndim + 1)
-                             for d, aval in zip(flat_out_axes, outs_avals)])
+                             for d, aval in zip(flat_out_axes, outs_avals)] +
+                            [dims[i] for i, _ in refs])
 
         flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
                              flat_args, dims, LazyOutDims())
+        if refs:
+            n = len(flat_out) - len(refs)
+            for (_, r), v in zip(refs, flat_out[n:]):
+                r._write(v)
+            flat_out = flat_out[:n]
         return tree_util.tree_unflatten(out_tree[0], flat_out)
 
     return vmap_f
@@ -747,7 +766,7 @@ class JitWrapped(stages.Wrapped):
         device = self._device_name(flat)
         # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
-               config.jax_enable_x64, tuple(leaf_signature(x) for x in flat))
+               config.jax_enable_x64, tuple(_leaf_signature(x) for x in flat))
         return key, static, flat, in_tree, device
 
     def _get_compiled(self, args: tuple, kwargs: dict):
@@ -756,8 +775,10 @@ class JitWrapped(stages.Wrapped):
         if compiled is None:
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
-            closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
-            compiled = self.cache[key] = self._compile(closed, out_tree, device)
+            closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
+            compiled = self._compile(closed, out_tree, device)
+            compiled.ref_info = ref_info
+            self.cache[key] = compiled
         return compiled, flat
 
     def _trace(self, args, kwargs, static, flat, in_tree):
@@ -774,15 +795,92 @@ class JitWrapped(stages.Wrapped):
             out_store.append(out_tree)
             return flat_out
 
-        in_avals = [shaped_abstractify(x) for x in flat]
         origins = argument_origins(self.fun, tuple(a for i, a in enumerate(args)
                                                    if i not in static_map), {})
-        closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
+        ref_info = None
+        if _refs.refs_exist():
+            closed, ref_info = self._trace_with_refs(flat_fun, flat, origins)
+        else:
+            in_avals = [shaped_abstractify(x) for x in flat]
+            closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
         closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
         if config.jax_log_compiles:
             _log.warning("Finished tracing + transforming %s for jit in %.9f sec",
                          self._name, time.perf_counter() - start)
-        return closed, out_store[0]
+        return closed, out_store[-1], ref_info
+
+    def _where(self) -> str:
+        code = getattr(self.fun, "__code__", None)
+        if code is None:
+            return self._name
+        return f"{self._name} at {code.co_filename}:{code.co_firstlineno}"
+
+    def _trace_with_refs(self, flat_fun, flat, origins):
+        """Trace with the mutable array references among the arguments and those the
+        function closes over made explicit: the jaxpr takes the closed-over references'
+        values, then the arguments (a reference's value in its place), and returns the
+        outputs, then the final values of the argument references and of the closed-over
+        ones.  Returns (jaxpr, (argument positions of references, closed-over references,
+        number of outputs)), or None for the latter when no reference is involved."""
+        Ref = _refs.Ref
+        ref_pos = [i for i, x in enumerate(flat) if isinstance(x, Ref)]
+        names = [_argument_name(o) for o in origins] + [""] * len(flat)
+        first: dict[int, int] = {}
+        for i in ref_pos:
+            j = first.setdefault(id(flat[i]), i)
+            if j != i:
+                raise ValueError(
+                    "only one reference to a mutable array may be passed as an argument to "
+                    f"a function, but when tracing {self._where()} for jit the mutable array "
+                    f"reference of type {flat[i].aval} appeared at both {names[j]} and "
+                    f"{names[i]}.")
+        in_avals = [get_aval(x._read()) if isinstance(x, Ref) else shaped_abstractify(x)
+                    for x in flat]
+        closed_refs: list = []
+        n_out: list = []
+        while True:
+            k = len(closed_refs)
+
+            def fun(*ins, k=k, closed_refs=tuple(closed_refs)):
+                with _refs.bind(closed_refs, ins[:k]):
+                    flat_args = list(ins[k:])
+                    holders = []
+                    for i in ref_pos:
+                        flat_args[i] = _refs.placeholder(flat_args[i], flat[i])
+                        holders.append(flat_args[i])
+                    outs = list(flat_fun(*flat_args))
+                    for o in outs:
+                        if isinstance(o, Ref):
+                            where = next((f"passed in as the argument {names[i]}"
+                                          for i, h in zip(ref_pos, holders) if h is o),
+                                         f"created on line {o._origin}")
+                            raise ValueError(
+                                f"function {self._where()} traced for jit returned a mutable "
+                                f"array reference of type {o.aval}, but mutable array "
+                                "references cannot be returned.\n\nThe returned mutable "
+                                f"array was {where}.")
+                    n_out[:] = [len(outs)]
+                    return outs + [h._read() for h in holders] + \
+                        [r._read() for r in closed_refs]
+
+            with _refs.collect() as captured:
+                closed = trace_to_closed_jaxpr(
+                    fun, [get_aval(r._read()) for r in closed_refs] + in_avals,
+                    [""] * k + list(origins))
+            arg_refs = {id(flat[i]): i for i in ref_pos}
+            for r in captured.refs:
+                if id(r) in arg_refs:
+                    raise ValueError(
+                        f"when tracing {self._where()} for jit, a mutable array reference of "
+                        f"type {r.aval} was both closed over and passed as the argument "
+                        f"{names[arg_refs[id(r)]]}")
+            new = [r for r in captured.refs if not any(r is c for c in closed_refs)]
+            if not new:
+                break
+            closed_refs += new
+        if not ref_pos and not closed_refs:
+            return closed, None
+        return closed, (tuple(ref_pos), tuple(closed_refs), n_out[0])
 
     _name = property(lambda self: getattr(self.fun, "__name__", "fun"))
 
@@ -833,15 +931,14 @@ class JitWrapped(stages.Wrapped):
                     runner = self._fast[tuple(key)] = self._make_runner(args)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
-        return tree_util.tree_unflatten(compiled.out_tree, outs)
+        return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
 
     def _call_checked(self, args, kwargs):
         """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
         re-run the function op by op, where the first primitive producing one raises."""
         _, static, _, in_tree, _ = self._key(args, kwargs)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+        outs = _run_flat(compiled, flat)
         bad = invalid_values(outs)
         if bad is None:
             return tree_util.tree_unflatten(compiled.out_tree, outs)
@@ -862,6 +959,9 @@ class JitWrapped(stages.Wrapped):
         """A runner for positional Array arguments: no flattening, no signature building."""
         compiled, _ = self._get_compiled(args, {})
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
+        if compiled.ref_info is not None:  # closed-over references: read and written back
+            return lambda args: tree_util.tree_unflatten(out_tree,
+                                                         _run_flat(compiled, list(args)))
         if not compiled.on_host:
             device, run_flat = compiled.device, compiled.run_flat
 
@@ -892,12 +992,14 @@ class JitWrapped(stages.Wrapped):
         """Trace for these arguments (static ones included): the jaxpr and the output
         types, without compiling."""
         key, static, flat, in_tree, device = self._key(args, kwargs)
-        closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+        closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
 
         def compile_once() -> Compiled:
             compiled = self.cache.get(key)
             if compiled is None:
-                compiled = self.cache[key] = self._compile(closed, out_tree, device)
+                compiled = self._compile(closed, out_tree, device)
+                compiled.ref_info = ref_info
+                self.cache[key] = compiled
             return compiled
 
         donated = [False] * len(flat)
@@ -919,6 +1021,34 @@ class JitWrapped(stages.Wrapped):
         if instance is None:
             return self
         return partial(self, instance)
+
+
+def _leaf_signature(x: Any) -> tuple:
+    if isinstance(x, _refs.Ref):
+        return ("Ref",) + leaf_signature(x._read())
+    return leaf_signature(x)
+
+
+def _argument_name(origin: str) -> str:
+    """``x`` from ``argument 'x' of f``."""
+    if origin.startswith("argument '"):
+        return origin[len("argument '"):].split("'", 1)[0]
+    return origin
+
+
+def _run_flat(compiled: Compiled, flat: Sequence[Any]) -> list:
+    """Run ``compiled`` on the flat arguments; with mutable array references (arguments or
+    closed over), their values go in and their final values are written back."""
+    info = getattr(compiled, "ref_info", None)
+    if info is None:
+        return compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+    ref_pos, closed_refs, n_out = info
+    values = [r._read() for r in closed_refs] + \
+        [x._read() if isinstance(x, _refs.Ref) else x for x in flat]
+    outs = compiled.run_flat([leaf_value(x, compiled.device) for x in values])
+    for r, v in zip([flat[i] for i in ref_pos] + list(closed_refs), outs[n_out:]):
+        r._write(v)
+    return outs[:n_out]
 
 
 def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:

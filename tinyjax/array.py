@@ -156,6 +156,13 @@ class ArrayImpl:
     def is_fully_addressable(self) -> bool:
         return True
 
+    def unsafe_buffer_pointer(self) -> int:
+        """The address of the array's storage (host memory, or device memory for an
+        array on a device)."""
+        if self._device is not None and not isinstance(self._buf, np.ndarray):
+            return int(self._buf.ptr)
+        return int(self._value.__array_interface__["data"][0])
+
     def __repr__(self) -> str:
         return _array_repr(self._value, self.weak_type)
 

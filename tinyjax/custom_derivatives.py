@@ -59,8 +59,10 @@ for _p in (custom_jvp_call_p, custom_vjp_call_p):
 
 
 def _as_operands(flat: Sequence[Any]) -> list[Any]:
+    """Operands of a call; mutable array references pass as they are."""
     from tinyjax.lax._helpers import as_operand
-    return [as_operand(x) for x in flat]
+    from tinyjax.lax.refs import Ref
+    return [x if isinstance(x, Ref) else as_operand(x) for x in flat]
 
 
 def resolve_kwargs(fun: Callable, args: tuple, kwargs: dict) -> tuple:
