@@ -25,23 +25,27 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from tinyjax import core, dtypes, stages, tree_util
+from tinyjax import core, dtypes, monitoring, stages, tree_util
 from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
                               normalize_argnums, shaped_abstractify)
-from tinyjax.array import ArrayImpl, to_array, wrap_eager
+from tinyjax.array import DELETED, ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
-from tinyjax.core import current_trace, get_aval, new_trace
+from tinyjax.compiler.lower.registry import register_inlined_call
+from tinyjax.core import Primitive, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
                               invalid_values, leaf_signature, leaf_value)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
-from tinyjax.interpreters.partial_eval import PartialEvalTrace
-from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.partial_eval import PartialEvalTrace, custom_partial_eval_rules
+from tinyjax.interpreters.staging import StagingTrace, trace_to_closed_jaxpr
+from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, check_jaxpr, cse_jaxpr, dce_closed_jaxpr,
+                           dce_jaxpr, dce_rules, eval_jaxpr, has_effects, pp_eqn_rules,
+                           pp_shared_names)
 from tinyjax.lax import refs as _refs
 from tinyjax.lax._helpers import as_operand
 
@@ -720,6 +724,60 @@ def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[
     return tuple(sorted(nums)), tuple(names)
 
 
+# ---------------------------------------------------------------------------
+# The jit equation: a jitted function called while another function is being staged
+# (jit inside jit, make_jaxpr, a loop body) is one ``jit`` equation holding its jaxpr,
+# as in JAX.  Every other interpreter evaluates the body in place (jvp, partial
+# evaluation) or re-binds the equation over a transformed body (vmap); the compiler
+# lowers the body in place.
+# ---------------------------------------------------------------------------
+
+jit_p = Primitive("jit", multiple_results=True)
+jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *args))
+jit_p.def_abstract_eval(lambda *avals, jaxpr, name: [v.aval for v in jaxpr.outvars])
+register_inlined_call(jit_p, "jaxpr")
+
+
+def _jit_jvp(primals, tangents, *, jaxpr, name):
+    return jvp_flat(lambda *a: eval_jaxpr(jaxpr, [], *a), primals, tangents)
+
+
+def _jit_partial_eval(trace, args, params):
+    with core.set_current_trace(trace):
+        return eval_jaxpr(params["jaxpr"], [], *args)
+
+
+def _jit_batch(vals, dims, *, jaxpr, name):
+    axis = batching.rule_axis_data(batching.batch_size(vals, dims))
+    m = len(jaxpr.outvars)
+    closed = trace_to_closed_jaxpr(
+        lambda *a: batching.vmap_flat(lambda *b: eval_jaxpr(jaxpr, [], *b), axis, a, dims,
+                                      [0] * m), [get_aval(v) for v in vals])
+    body = closed.jaxpr
+    body = Jaxpr([], body.constvars + body.invars, body.outvars, body.eqns)
+    return jit_p.bind(*closed.consts, *vals, jaxpr=body, name=name), [0] * m
+
+
+def _jit_dce(eqn, used_outputs):
+    if not any(used_outputs) and not has_effects(eqn.params["jaxpr"]):
+        return [False] * len(eqn.invars), None
+    new, used_inputs = dce_jaxpr(eqn.params["jaxpr"], used_outputs, prune_invars=True)
+    return used_inputs, eqn.replace(
+        invars=[v for v, u in zip(eqn.invars, used_inputs) if u],
+        outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
+        params=dict(eqn.params, jaxpr=new))
+
+
+ad.primitive_jvps[jit_p] = _jit_jvp
+ad.primitive_transposes[jit_p] = lambda cts, *args, jaxpr, name: ad.backward_pass(
+    jaxpr, [], args, cts)
+custom_partial_eval_rules[jit_p] = _jit_partial_eval
+batching.primitive_batchers[jit_p] = _jit_batch
+dce_rules[jit_p] = _jit_dce
+pp_shared_names[jit_p] = "jaxpr"  # its body printed with the equation's names (as JAX)
+pp_eqn_rules[jit_p] = lambda params: [("name", params["name"]), ("jaxpr", params["jaxpr"])]
+
+
 class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
@@ -736,6 +794,7 @@ class JitWrapped(stages.Wrapped):
         self.device = device
         options = (self.static_argnums, self.static_argnames, self.donate_argnums, device)
         self.cache, self._fast = _shared_caches(fun, options)
+        self._staged: dict = {}  # key -> (body, consts, out tree) of calls while staging
         # (self._fast: calls whose arguments are all positional Arrays, keyed by
         # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
         _wrappers.add(self)
@@ -763,15 +822,25 @@ class JitWrapped(stages.Wrapped):
     def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
-        device = self._device_name(flat)
+        device = self._device_name([x for x in flat if type(x) is not ArrayImpl
+                                    or x._device != DELETED])
         # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
-               config.jax_enable_x64, tuple(_leaf_signature(x) for x in flat))
+               config.jax_enable_x64, tuple(_leaf_signature(x) for x in flat),
+               tuple(c.value for c in _user_contexts))
         return key, static, flat, in_tree, device
 
     def _get_compiled(self, args: tuple, kwargs: dict):
         key, static, flat, in_tree, device = self._key(args, kwargs)
         compiled = self.cache.get(key)
+        for i, x in enumerate(flat):
+            if type(x) is ArrayImpl and x._device == DELETED:
+                if compiled is not None:  # (JAX's message from its executable)
+                    raise ValueError(
+                        f"INVALID_ARGUMENT: Invalid buffer passed to Execute() as argument "
+                        f"{i} to replica 0: INVALID_ARGUMENT: Buffer has been deleted or "
+                        "donated.")
+                x._value  # RuntimeError: Array has been deleted
         if compiled is None:
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
@@ -784,6 +853,9 @@ class JitWrapped(stages.Wrapped):
     def _trace(self, args, kwargs, static, flat, in_tree):
         """The jaxpr of the function for these arguments (after CSE and DCE) and its
         output tree."""
+        if config.jax_no_tracing:
+            raise RuntimeError(f"re-tracing function {self._where()} for `jit`, but "
+                               "'no_tracing' is set")
         start = time.perf_counter()
         static_map = dict(static)
         out_store: list = []
@@ -804,6 +876,11 @@ class JitWrapped(stages.Wrapped):
             in_avals = [shaped_abstractify(x) for x in flat]
             closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
         closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
+        if config.jax_enable_checks:
+            check_jaxpr(closed.jaxpr)
+        monitoring.record_event_duration_secs("/jax/core/compile/jaxpr_trace_duration",
+                                              time.perf_counter() - start,
+                                              fun_name=self._name)
         if config.jax_log_compiles:
             _log.warning("Finished tracing + transforming %s for jit in %.9f sec",
                          self._name, time.perf_counter() - start)
@@ -900,6 +977,8 @@ class JitWrapped(stages.Wrapped):
             _log.warning("Compiling %s with global shapes and types %s.", self._name,
                          list(closed.in_avals))
         compiled = Compiled(closed, out_tree, device)
+        monitoring.record_event_duration_secs("/jax/core/compile/backend_compile_duration",
+                                              compiled.compile_time, fun_name=self._name)
         if config.jax_log_compiles:
             _log.warning("Finished compilation of jit(%s) in %.9f sec", self._name,
                          compiled.compile_time)
@@ -910,12 +989,19 @@ class JitWrapped(stages.Wrapped):
 
     def __call__(self, *args, **kwargs):
         if _state.trace is not _eval_trace or config.jax_disable_jit:
+            if type(_state.trace) is StagingTrace and not config.jax_disable_jit:
+                return self._call_staged(args, kwargs)
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
         if config.jax_debug_nans or config.jax_debug_infs:
             return self._call_checked(args, kwargs)
+        if self.donate_argnums or self.donate_argnames:
+            compiled, flat = self._get_compiled(args, kwargs)
+            outs = _run_flat(compiled, flat)
+            self._donate(args, kwargs, outs)
+            return tree_util.tree_unflatten(compiled.out_tree, outs)
         if not kwargs and not self.static_argnums:
             key = [self.device or device_key(), config.jax_default_matmul_precision,
-                   config.jax_enable_x64]
+                   config.jax_enable_x64, *[c.value for c in _user_contexts]]
             for a in args:
                 if type(a) is not ArrayImpl:
                     break
@@ -932,6 +1018,44 @@ class JitWrapped(stages.Wrapped):
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
         return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
+
+    def _call_staged(self, args: tuple, kwargs: dict):
+        """A call while a function is being staged: one ``jit`` equation."""
+        key, static, flat, in_tree, _ = self._key(args, kwargs)
+        entry = self._staged.get(key)
+        if entry is None:
+            closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
+            if ref_info is not None:  # array references: traced inline instead
+                return self.fun(*args, **kwargs)
+            jaxpr = closed.jaxpr
+            body = Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.outvars, jaxpr.eqns)
+            entry = self._staged[key] = (body, list(closed.consts), out_tree)
+        body, consts, out_tree = entry
+        outs = jit_p.bind(*consts, *flat, jaxpr=body, name=self._name)
+        return tree_util.tree_unflatten(out_tree, outs)
+
+    def _donate(self, args: tuple, kwargs: dict, outs: Sequence[Any]) -> None:
+        """Delete the donated arguments whose storage an output of the same type can take
+        (each output takes at most one, in order), as JAX does; warn about the others."""
+        donated = [x for i in self.donate_argnums if i < len(args)
+                   for x in tree_util.tree_leaves(args[i])]
+        donated += [x for k in self.donate_argnames if k in kwargs
+                    for x in tree_util.tree_leaves(kwargs[k])]
+        free = [(o.shape, o.dtype) for o in outs if type(o) is ArrayImpl]
+        unusable = []
+        for x in donated:
+            if type(x) is not ArrayImpl or x._device == DELETED:
+                continue
+            t = (x.shape, x.dtype)
+            if t in free:
+                free.remove(t)
+                x.delete()
+            else:
+                unusable.append(f"{x.dtype.name}[{','.join(map(str, x.shape))}]")
+        if unusable:
+            import warnings
+            warnings.warn("Some donated buffers were not usable: "
+                          f"{', '.join(f'ShapedArray({u})' for u in unusable)}.")
 
     def _call_checked(self, args, kwargs):
         """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
@@ -1002,7 +1126,13 @@ class JitWrapped(stages.Wrapped):
                 self.cache[key] = compiled
             return compiled
 
-        donated = [False] * len(flat)
+        _, _, dyn_args, dyn_kwargs = self._split(args, kwargs)
+        static_nums = {i for i, _ in static}
+        nums = [i for i in range(len(args)) if i not in static_nums]
+        donated = [i in self.donate_argnums for i, a in zip(nums, dyn_args)
+                   for _ in tree_util.tree_leaves(a)]
+        donated += [k in self.donate_argnames for k in sorted(dyn_kwargs)
+                    for _ in tree_util.tree_leaves(dyn_kwargs[k])]
         return stages.Traced(self._name, closed, in_tree, out_tree, donated, device,
                              compile_once)
 
@@ -1016,6 +1146,7 @@ class JitWrapped(stages.Wrapped):
     def clear_cache(self) -> None:
         self.cache.clear()
         self._fast.clear()
+        self._staged.clear()
 
     def __get__(self, instance, owner):
         if instance is None:
@@ -1084,8 +1215,9 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
     baked into the trace (they must be hashable; a new value retraces).
     A static argument may be passed by position or by name whichever way it was marked
     (``static_argnums`` and ``static_argnames`` are completed from each other through the
-    signature).  ``donate_argnums``/``donate_argnames`` are accepted for compatibility
-    (buffers are not donated).  Wrappers of one function with the same options share
+    signature).  ``donate_argnums``/``donate_argnames`` donate arguments' storage: a
+    donated array that an output of the same type can reuse is deleted by the call (using
+    it afterwards raises), as JAX does.  Wrappers of one function with the same options share
     their compiled programs.
     Usable as a decorator, with or without arguments.
     """
@@ -1101,3 +1233,66 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
         raise TypeError(f"Expected a callable value, got {fun!r}")
     return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
                       device)
+
+
+# ---------------------------------------------------------------------------
+# fwd_and_bwd, make_user_context, copy_to_host_async
+# ---------------------------------------------------------------------------
+
+
+def fwd_and_bwd(fun: Callable, argnums: int | Sequence[int], has_aux: bool = False,
+                jitted: bool = True) -> tuple[Callable, Callable]:
+    """The forward and backward passes of ``fun`` as two functions: ``fwd(*args)`` gives
+    ``(fun(*args), residuals)`` (``(out, residuals, aux)`` with ``has_aux``), and
+    ``bwd(residuals, cotangent)`` the cotangents of the arguments at ``argnums`` (one
+    for an int).  The residuals are a pytree, so both may be jitted (the default)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def fwd(*args):
+        f_dyn, dyn = argnums_partial(fun, nums, args)
+        return vjp(f_dyn, *dyn, has_aux=has_aux)
+
+    def bwd(residuals, cotangent):
+        cts = residuals(cotangent)
+        return cts[0] if isinstance(argnums, int) else cts
+
+    return (jit(fwd), jit(bwd)) if jitted else (fwd, bwd)
+
+
+class _UserContext:
+    """A value ``jit`` keys its caches on (``jax.make_user_context``): ``.value``, and
+    ``with ctx(v): ...`` to set it for a block."""
+
+    def __init__(self, default_value: Any):
+        self.value = default_value
+
+    @contextmanager
+    def __call__(self, new_val: Any) -> Iterator[None]:
+        old, self.value = self.value, new_val
+        try:
+            yield
+        finally:
+            self.value = old
+
+    def __repr__(self) -> str:
+        return f"UserContext(value={self.value!r})"
+
+
+_user_contexts: list[_UserContext] = []
+
+
+def make_user_context(default_value: Any = None) -> _UserContext:
+    """A context whose value is part of every ``jit`` cache key: functions re-trace when
+    it changes."""
+    ctx = _UserContext(default_value)
+    _user_contexts.append(ctx)
+    return ctx
+
+
+def copy_to_host_async(x: Any) -> Any:
+    """Start copying the arrays among ``x``'s leaves to the host; returns ``x``."""
+    for leaf in tree_util.tree_leaves(x):
+        copy = getattr(leaf, "copy_to_host_async", None)
+        if copy is not None:
+            copy()
+    return x

@@ -222,6 +222,29 @@ _MATMUL_PRECISIONS = (
     "F32_F32_F32", "F64_F64_F64",
 )
 
+def _validate_device(name: str, value: Any) -> Any:
+    """None, a Device, or a platform name."""
+    if value is None or isinstance(value, str) or hasattr(value, "platform"):
+        return value
+    raise TypeError(f"config option {name} expects a Device or a platform name, got "
+                    f"{value!r}")
+
+
+def _validate_only(supported: Any, others: tuple, what: str) -> Callable[[str, Any], Any]:
+    """A flag with JAX's values of which tinyjax implements ``supported`` only."""
+    def validate(name: str, value: Any) -> Any:
+        if value == supported:
+            return value
+        if value in others:
+            raise NotImplementedError(f"{name}={value!r}: tinyjax implements only {what} "
+                                      f"({name}={supported!r})")
+        raise ValueError(f"config option {name} must be one of "
+                         f"{(supported,) + others}, got {value!r}")
+    return validate
+
+
+_TRANSFER_GUARDS = (None, "allow", "log", "disallow", "log_explicit", "disallow_explicit")
+
 # name -> (default, validator)
 _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_enable_x64": (
@@ -232,6 +255,32 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
     "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
     "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
+    "jax_enable_checks": (False, _validate_bool),
+    "jax_no_tracing": (False, _validate_bool),
+    "jax_default_device": (None, _validate_device),
+    # accepted with JAX's values; tinyjax behaves as with the default (docs: Differences)
+    "jax_check_tracer_leaks": (False, _validate_bool),
+    "jax_debug_key_reuse": (False, _validate_bool),
+    "jax_explain_cache_misses": (False, _validate_bool),
+    "jax_enable_custom_prng": (False, _validate_bool),
+    "jax_softmax_custom_jvp": (False, _validate_bool),
+    "jax_no_execution": (False, _validate_bool),
+    "jax_thread_guard": (False, _validate_bool),
+    "jax_allow_f16_reductions": (True, _validate_bool),
+    "jax_auto_pcast": (True, _validate_bool),
+    "jax_remove_size_one_mesh_axis_from_type": (False, _validate_bool),
+    "jax2tf_associative_scan_reductions": (False, _validate_bool),
+    "jax_array_garbage_collection_guard": (None, _validate_choice(None, "allow", "log",
+                                                                   "fatal")),
+    "jax_legacy_prng_key": ("allow", _validate_choice("allow", "warn", "error")),
+    "jax_default_prng_impl": ("threefry2x32", _validate_only(
+        "threefry2x32", ("rbg", "unsafe_rbg"), "the threefry2x32 PRNG")),
+    "jax_threefry_partitionable": (True, _validate_only(
+        True, (False,), "the partitionable threefry bits (JAX's default)")),
+    "jax_numpy_dtype_promotion": ("standard", _validate_only(
+        "standard", ("strict",), "the standard type promotion")),
+    **{f"jax_transfer_guard{kind}": (None, _validate_choice(*_TRANSFER_GUARDS))
+       for kind in ("", "_host_to_device", "_device_to_host", "_device_to_device")},
 }
 
 
@@ -312,7 +361,7 @@ class State:
         if name not in _FLAGS:
             raise AttributeError(f"Unrecognized config option: {name!r}")
         self.name = name
-        self.__name__ = name[len("jax_"):]
+        self.__name__ = name[len("jax_"):] if name.startswith("jax_") else name
 
     @property
     def value(self) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.array import DELETED, ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
 from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
@@ -53,7 +53,8 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
     ValueError when they are committed to different devices."""
     found = None
     for x in args:
-        if type(x) is ArrayImpl and x._device is not None and x._device != found:
+        if type(x) is ArrayImpl and x._device is not None and x._device != found \
+                and x._device != DELETED:  # (a deleted array raises when it is read)
             if found is not None:
                 raise incompatible_devices_error(what, args)
             found = x._device
@@ -302,8 +303,9 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 # ---- jit's compiled calls ------------------------------------------------------------------
 
 def device_key():
-    """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
-    return env("TINYJAX_DEVICE")
+    """The default device setting, cheaply (raw, for cache keys only): jax_default_device,
+    else TINYJAX_DEVICE."""
+    return config.jax_default_device or env("TINYJAX_DEVICE")
 
 
 def leaf_signature(x: Any) -> tuple:

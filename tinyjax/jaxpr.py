@@ -238,6 +238,9 @@ def _layout(doc: _Doc, width: int = _WIDTH) -> str:
 # How an equation's parameters print, per primitive (JAX's ``pp_eqn_rules``): a rule
 # returns the (name, value) pairs to show, in order; by default every parameter, sorted.
 pp_eqn_rules: dict[Primitive, Callable[[dict], list[tuple[str, Any]]]] = {}
+# Call primitives whose body (the parameter named here) prints with the names of the
+# equation's operands and results, as JAX prints a ``jit`` equation.
+pp_shared_names: dict[Primitive, str] = {}
 
 
 class _Printer:
@@ -247,10 +250,12 @@ class _Printer:
 
     def __init__(self):
         self.names: dict[Var, str] = {}
+        self.count = 0
 
     def name(self, v: Var) -> str:
         if v not in self.names:
-            self.names[v] = _var_name(len(self.names))
+            self.names[v] = _var_name(self.count)
+            self.count += 1
         return self.names[v]
 
     def atom(self, a: Atom) -> str:
@@ -285,6 +290,14 @@ class _Printer:
 
     def eqn(self, eqn: JaxprEqn, used) -> _Doc:
         lhs = self.binders(eqn.outvars, used)
+        shared = pp_shared_names.get(eqn.primitive)
+        if shared is not None:  # the body's inputs and outputs take the equation's names
+            inner = eqn.params[shared]
+            inner = inner.jaxpr if isinstance(inner, ClosedJaxpr) else inner
+            for v, a in [*zip(inner.invars, eqn.invars), *zip(inner.outvars, eqn.outvars)]:
+                if isinstance(v, Var) and isinstance(a, Var) and v not in self.names and (
+                        used is None or a in used or a in self.names):
+                    self.names[v] = self.name(a)
         rule = pp_eqn_rules.get(eqn.primitive)
         pairs = rule(dict(eqn.params)) if rule is not None else sorted(eqn.params.items())
         rhs = [_text(eqn.primitive.name)]

@@ -199,6 +199,8 @@ EXEMPT = {
     "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
     "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+    "jit": "its types are those of the jitted function's traced jaxpr",
+    "custom_vmap_call": "its types are those of the function's jaxpr, checked when traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
 }
 
