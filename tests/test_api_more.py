@@ -197,3 +197,79 @@ def test_jit_called_while_staging_is_one_jit_equation():
 
     np.testing.assert_allclose(float(jax.jit(jax.grad(loss))(0.7)),
                                float(jax.grad(loss_eager)(0.7)), rtol=1e-5)
+
+
+def test_linear_call_uses_its_transpose():
+    from tinyjax.custom_derivatives import linear_call
+
+    def div_add(x, denom):
+        return x + linear_call(lambda r, x: x / r, lambda r, t: t / r, denom, x)
+
+    def transpose(f, example):
+        return lambda y: jax.linear_transpose(f, example)(y)[0]
+
+    assert float(div_add(9.0, 3.0)) == 12.0
+    assert float(transpose(lambda x: div_add(x, 3.0), 1.0)(18.0)) == 24.0
+
+    def custom_id(x):  # the identity, but its transpose multiplies by 7
+        return linear_call(lambda _, x: x, lambda _, t: 7.0 * t, (), x)
+
+    assert float(custom_id(1.0)) == 1.0
+    assert float(transpose(custom_id, 1.0)(1.0)) == 7.0
+    assert float(transpose(transpose(custom_id, 1.0), 1.0)(1.0)) == 1.0  # fun again
+    assert float(jax.grad(custom_id)(3.0)) == 7.0  # reverse mode transposes
+    assert float(jax.jit(jax.grad(custom_id))(3.0)) == 7.0
+    np.testing.assert_array_equal(np.asarray(jax.vmap(custom_id)(jnp.arange(3.0))),
+                                  [0.0, 1.0, 2.0])
+
+
+def test_symbolic_zero_helpers_and_policy_answers():
+    from tinyjax.ad_checkpoint import Offloadable, Recompute, Saveable, saved_residuals
+    from tinyjax.custom_derivatives import (CustomVJPPrimal, SymbolicZero,
+                                            custom_vjp_primal_tree_values, zero_from_primal)
+    zs = zero_from_primal({"a": jnp.ones(3), "b": 2.0}, symbolic_zeros=True)
+    assert isinstance(zs["a"], SymbolicZero) and zs["a"].shape == (3,)
+    np.testing.assert_array_equal(np.asarray(zs["a"].instantiate()), np.zeros(3))
+    dense = zero_from_primal(jnp.ones(2))
+    np.testing.assert_array_equal(np.asarray(dense), np.zeros(2))
+    tree = {"x": CustomVJPPrimal(1.0, True), "y": [CustomVJPPrimal(2.0, False)]}
+    assert custom_vjp_primal_tree_values(tree) == {"x": 1.0, "y": [2.0]}
+
+    def f(x):
+        return jnp.sin(jnp.sin(x))
+
+    counts = {}
+    for answer in (Saveable, Recompute, Offloadable("device", "pinned_host")):
+        g = jax.checkpoint(f, policy=lambda prim, *a, answer=answer, **k: answer)
+        assert np.isclose(float(jax.grad(g)(1.0)), np.cos(np.sin(1.0)) * np.cos(1.0))
+        counts[repr(answer)] = len(saved_residuals(g, 1.0))
+    assert counts["Recompute"] < counts["Saveable"] == counts[
+        "Offloadable(src='device', dst='pinned_host')"]
+
+
+def test_ds_indexes_references_with_traced_starts():
+    r = jax.new_ref(jnp.arange(10.0))
+    assert jax.ds(2, 3) == slice(2, 5, 1) and jax.ds(4) == slice(None, 4)
+
+    @jax.jit
+    def scale(i):
+        r[jax.ds(i, 2)] = r[jax.ds(i, 2)] * 10
+
+    scale(3)
+    want = np.arange(10.0)
+    want[3:5] *= 10
+    np.testing.assert_array_equal(np.asarray(r[...]), want)
+
+
+def test_compilation_cache_dir_and_default_registry(tmp_path):
+    from tinyjax.config import cache_dir
+    from tinyjax.experimental.compilation_cache import compilation_cache as cc
+    cc.set_cache_dir(tmp_path / "cache")
+    try:
+        assert cache_dir() == str(tmp_path / "cache")
+        assert float(jax.jit(lambda x: x * 5)(2.0)) == 10.0
+    finally:
+        cc.reset_cache()
+    assert jax.config.jax_compilation_cache_dir is None
+    leaves, tree = jax.tree_util.default_registry.flatten({"a": 1, "b": (2, 3)})
+    assert leaves == [1, 2, 3] and tree == jax.tree.structure({"a": 0, "b": (0, 0)})

@@ -43,6 +43,7 @@ from tinyjax import sharding  # noqa: E402
 from tinyjax import ref  # noqa: E402
 from tinyjax import custom_batching, dlpack, monitoring, profiler  # noqa: E402
 from tinyjax.ref import Ref, empty_ref, free_ref, freeze, new_ref  # noqa: E402
+from tinyjax.lax.refs import ds  # noqa: E402
 from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from functools import wraps
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -30,7 +30,39 @@ from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.interpreters.staging import StagingTrace, trace_to_closed_jaxpr
 
 __all__ = ["checkpoint", "checkpoint_name", "checkpoint_policies", "print_saved_residuals",
-           "remat", "saved_residuals"]
+           "remat", "saved_residuals", "Saveable", "Recompute", "Offloadable"]
+
+
+# What a policy may answer for a value, besides True (save) and False (recompute).
+class SaveableType:
+    """The answer "save this value" (``jax.ad_checkpoint.Saveable``)."""
+
+    def __repr__(self) -> str:
+        return "Saveable"
+
+
+class RecomputeType:
+    """The answer "recompute this value" (``jax.ad_checkpoint.Recompute``)."""
+
+    def __repr__(self) -> str:
+        return "Recompute"
+
+
+Saveable = SaveableType()
+Recompute = RecomputeType()
+
+
+class Offloadable(NamedTuple):
+    """The answer "save this value in the memory ``dst`` (moved from ``src``)"; with one
+    device's memory, offloading is saving."""
+    src: str
+    dst: str
+
+
+def _saves(answer: Any) -> bool:
+    if answer is Recompute:
+        return False
+    return answer is Saveable or isinstance(answer, Offloadable) or bool(answer)
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
 register_inlined_call(checkpoint_p)  # the compiler lowers its body in place
@@ -103,9 +135,9 @@ def _partial_eval(trace, args, params):
                 out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
             outs = out if eqn.primitive.multiple_results else [out]
             known_env.update(zip(eqn.outvars, outs))
-            if policy is not None and policy(eqn.primitive, *[getattr(a, "aval", None)
-                                                              for a in eqn.invars],
-                                             **eqn.params):
+            if policy is not None and _saves(policy(eqn.primitive,
+                                                    *[getattr(a, "aval", None)
+                                                      for a in eqn.invars], **eqn.params)):
                 saved.extend(eqn.outvars)
     unknown_outs = [isinstance(v, Var) and v in unknown for v in jaxpr.outvars]
     # The recomputing program: every equation not saved, reading inputs and residuals.

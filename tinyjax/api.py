@@ -735,7 +735,7 @@ def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[
 jit_p = Primitive("jit", multiple_results=True)
 jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *args))
 jit_p.def_abstract_eval(lambda *avals, jaxpr, name: [v.aval for v in jaxpr.outvars])
-register_inlined_call(jit_p, "jaxpr")
+register_inlined_call(jit_p)  # (its body, the param jaxpr, on all the operands)
 
 
 def _jit_jvp(primals, tangents, *, jaxpr, name):

@@ -154,9 +154,11 @@ def env_int(name: str) -> int:
 
 
 def cache_dir() -> str:
-    """The directory of the caches kept between processes (``TINYJAX_CACHE_DIR``, default
+    """The directory of the caches kept between processes (the flag
+    ``jax_compilation_cache_dir`` when set, else ``TINYJAX_CACHE_DIR``, default
     ``~/.cache/tinyjax``), created if missing."""
-    d = env("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
+    d = config.jax_compilation_cache_dir or env("TINYJAX_CACHE_DIR") or \
+        os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -222,6 +224,18 @@ _MATMUL_PRECISIONS = (
     "F32_F32_F32", "F64_F64_F64",
 )
 
+def _validate_optional_str(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"config option {name} expects a string or None, got {value!r}")
+
+
+def _validate_number(name: str, value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"config option {name} expects a number, got {value!r}")
+
+
 def _validate_device(name: str, value: Any) -> Any:
     """None, a Device, or a platform name."""
     if value is None or isinstance(value, str) or hasattr(value, "platform"):
@@ -258,6 +272,11 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_enable_checks": (False, _validate_bool),
     "jax_no_tracing": (False, _validate_bool),
     "jax_default_device": (None, _validate_device),
+    "jax_compilation_cache_dir": (None, _validate_optional_str),
+    # the persistent cache's thresholds: accepted (tinyjax keeps every compiled library)
+    "jax_enable_compilation_cache": (True, _validate_bool),
+    "jax_persistent_cache_min_compile_time_secs": (1.0, _validate_number),
+    "jax_persistent_cache_min_entry_size_bytes": (0, _validate_number),
     # accepted with JAX's values; tinyjax behaves as with the default (docs: Differences)
     "jax_check_tracer_leaks": (False, _validate_bool),
     "jax_debug_key_reuse": (False, _validate_bool),

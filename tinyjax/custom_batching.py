@@ -80,7 +80,8 @@ def _batch(vals, dims, *, call_jaxpr, num_consts, rule, in_tree, out_tree):
 
 ad.primitive_jvps[custom_vmap_call_p] = _jvp
 batching.primitive_batchers[custom_vmap_call_p] = _batch
-register_inlined_call(custom_vmap_call_p, "call_jaxpr")
+register_inlined_call(custom_vmap_call_p,
+                      lambda eqn, operands: (eqn.params["call_jaxpr"], operands))
 
 
 class custom_vmap:

@@ -418,8 +418,9 @@ class _Checker:
             if prim is while_p:
                 return self._while(eqn, ins, state)
             if prim in inlined_calls:  # evaluated in place (the call's own rules unused)
-                body, consts = _open(eqn.params[inlined_calls[prim]])
-                return self.eval(body, [], consts + ins, state)
+                inner, operands = inlined_calls[prim](eqn, ins)
+                body, consts = _open(inner)
+                return self.eval(body, [], consts + list(operands), state)
         out = prim.bind(*ins, **eqn.params)
         outs = list(out) if prim.multiple_results else [out]
         part = 0

@@ -25,6 +25,8 @@ import inspect
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+import numpy as np
+
 
 from tinyjax import core, dtypes
 from tinyjax.core import ShapedArray, Trace, Tracer, current_trace, get_aval
@@ -33,7 +35,44 @@ from tinyjax.interpreters.batching import BatchTrace
 from tinyjax.interpreters.staging import StagingTrace
 
 __all__ = ["AbstractRef", "Ref", "new_ref", "empty_ref", "free_ref", "freeze", "get", "set",
-           "swap", "addupdate", "collect", "bind", "placeholder", "refs_exist"]
+           "swap", "addupdate", "collect", "bind", "placeholder", "refs_exist", "Slice", "ds"]
+
+
+class Slice:
+    """``size`` elements from ``start`` (which may be traced) every ``stride``: an index
+    of a reference along one axis (``jax.ds``)."""
+
+    __slots__ = ("start", "size", "stride")
+
+    def __init__(self, start: Any, size: int, stride: int = 1):
+        self.start, self.size, self.stride = start, int(size), int(stride)
+
+    def __repr__(self) -> str:
+        return f"Slice(start={self.start!r}, size={self.size}, stride={self.stride})"
+
+
+def ds(start: Any, size: Any = None, stride: int | None = None) -> "slice | Slice":
+    """``ds(j)`` is ``:j``, ``ds(i, n)`` is ``i:i+n`` and ``ds(i, n, s)`` ``i:i+n*s:s``
+    (as the builtin slice); a traced ``i`` gives a :class:`Slice`."""
+    if size is None:
+        return slice(None, start)
+    stride = 1 if stride is None else int(stride)
+    if isinstance(start, (int, np.integer)) and isinstance(size, (int, np.integer)):
+        return slice(int(start), int(start) + int(size) * stride, stride)
+    return Slice(start, size, stride)
+
+
+def _dynamic(idx: Any) -> tuple | None:
+    """``idx`` as (start per axis, size per axis) when it holds a traced :class:`Slice`
+    (every other entry ``:``); None for an ordinary index."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if not any(isinstance(i, Slice) for i in items):
+        return None
+    if any(not isinstance(i, Slice) and i != slice(None) for i in items) or \
+            any(isinstance(i, Slice) and i.stride != 1 for i in items):
+        raise NotImplementedError("indexing a reference with a traced jax.ds start is "
+                                  "supported with unit strides and ':' on the other axes")
+    return items
 
 
 class AbstractRef:
@@ -192,12 +231,33 @@ class Ref:
                 return True
         return False
 
+    def _starts_sizes(self, items: tuple) -> tuple[list, list]:
+        from tinyjax.lax._helpers import as_operand
+        starts, sizes = [], []
+        for d, n in enumerate(self.shape):
+            i = items[d] if d < len(items) else slice(None)
+            starts.append(as_operand(i.start) if isinstance(i, Slice) else 0)
+            sizes.append(i.size if isinstance(i, Slice) else n)
+        return starts, sizes
+
     def get(self, idx: Any = Ellipsis) -> Any:
         value = self._read()
+        items = _dynamic(idx)
+        if items is not None:
+            from tinyjax.lax.slicing import dynamic_slice
+            return dynamic_slice(value, *self._starts_sizes(items))
         return value if self._whole(idx) else value[idx]
 
     def swap(self, idx: Any, new: Any, _what: str = "swap") -> Any:
         old = self._read()
+        items = _dynamic(idx)
+        if items is not None:
+            from tinyjax.lax.slicing import dynamic_slice, dynamic_update_slice
+            starts, sizes = self._starts_sizes(items)
+            cur = dynamic_slice(old, starts, sizes)
+            self._write(dynamic_update_slice(old, self._typed(new, tuple(sizes), _what),
+                                             starts))
+            return cur
         if self._whole(idx):
             new = self._typed(new, self.shape, _what)
             self._write(new)
