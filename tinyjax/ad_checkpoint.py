@@ -12,22 +12,57 @@ from __future__ import annotations
 import inspect
 import weakref
 from functools import wraps
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from tinyjax import tree_util
-from tinyjax.api_util import argnums_partial, flatten_fun, normalize_argnums
+from tinyjax.api import linearize_flat, register_cache
+from tinyjax.api_util import (argnums_partial, flatten_fun, hashable_static, normalize_argnums,
+                              shaped_abstractify)
 from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.compiler.lower.registry import register_inlined_call, register_lowering
-from tinyjax.api import linearize_flat, register_cache
-from tinyjax.api_util import flatten_fun, hashable_static, shaped_abstractify
 from tinyjax.core import (Primitive, ShapedArray, Tracer, current_trace, get_aval, new_trace,
                           set_current_trace, source_info_of)
 from tinyjax.jaxpr import Jaxpr, JaxprEqn, Literal, Var, dce_jaxpr, dce_rules, eval_jaxpr
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.interpreters.staging import StagingTrace, trace_to_closed_jaxpr
+
+__all__ = ["checkpoint", "checkpoint_name", "checkpoint_policies", "print_saved_residuals",
+           "remat", "saved_residuals", "Saveable", "Recompute", "Offloadable"]
+
+
+# What a policy may answer for a value, besides True (save) and False (recompute).
+class SaveableType:
+    """The answer "save this value" (``jax.ad_checkpoint.Saveable``)."""
+
+    def __repr__(self) -> str:
+        return "Saveable"
+
+
+class RecomputeType:
+    """The answer "recompute this value" (``jax.ad_checkpoint.Recompute``)."""
+
+    def __repr__(self) -> str:
+        return "Recompute"
+
+
+Saveable = SaveableType()
+Recompute = RecomputeType()
+
+
+class Offloadable(NamedTuple):
+    """The answer "save this value in the memory ``dst`` (moved from ``src``)"; with one
+    device's memory, offloading is saving."""
+    src: str
+    dst: str
+
+
+def _saves(answer: Any) -> bool:
+    if answer is Recompute:
+        return False
+    return answer is Saveable or isinstance(answer, Offloadable) or bool(answer)
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
 register_inlined_call(checkpoint_p)  # the compiler lowers its body in place
@@ -100,9 +135,9 @@ def _partial_eval(trace, args, params):
                 out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
             outs = out if eqn.primitive.multiple_results else [out]
             known_env.update(zip(eqn.outvars, outs))
-            if policy is not None and policy(eqn.primitive, *[getattr(a, "aval", None)
-                                                              for a in eqn.invars],
-                                             **eqn.params):
+            if policy is not None and _saves(policy(eqn.primitive,
+                                                    *[getattr(a, "aval", None)
+                                                      for a in eqn.invars], **eqn.params)):
                 saved.extend(eqn.outvars)
     unknown_outs = [isinstance(v, Var) and v in unknown for v in jaxpr.outvars]
     # The recomputing program: every equation not saved, reading inputs and residuals.
@@ -168,7 +203,13 @@ dce_rules[checkpoint_p] = _dce
 
 name_p = Primitive("name")
 name_p.def_impl(lambda x, *, name: x)
-name_p.def_abstract_eval(lambda aval, *, name: aval)
+def _name_abstract_eval(aval, *, name):
+    if not isinstance(name, str):
+        raise TypeError(f"checkpoint_name: the name must be a string, got {name!r}")
+    return aval
+
+
+name_p.def_abstract_eval(_name_abstract_eval)
 name_p.weak_type_rule = lambda weak, **_: weak[0]
 ad.primitive_jvps[name_p] = lambda primals, tangents, *, name: (
     name_p.bind(primals[0], name=name), tangents[0])

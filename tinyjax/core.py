@@ -387,14 +387,25 @@ def set_current_trace(trace: Trace) -> Iterator[Trace]:
         _state.trace = prev
 
 
+# Called with (trace, completed) when a transform's trace ends, before it is retired
+# (tinyjax.ref settles the array references the transform wrote).
+trace_exit_hooks: list[Callable[[Trace, bool], None]] = []
+
+
 @contextmanager
 def new_trace(trace: Trace) -> Iterator[Trace]:
     """Make ``trace`` current for the duration of a transform, then retire it."""
+    completed = False
     try:
         with set_current_trace(trace):
             yield trace
+        completed = True
     finally:
-        trace.invalidate()
+        try:
+            for hook in trace_exit_hooks:
+                hook(trace, completed)
+        finally:
+            trace.invalidate()
 
 
 # Inside ensure_compile_time_eval, staging traces evaluate at once a primitive whose

@@ -16,7 +16,16 @@ import numpy as np
 from tinyjax.callback import debug_callback
 from tinyjax.debugger import breakpoint  # noqa: A004
 
-__all__ = ["print", "callback", "breakpoint"]
+__all__ = ["print", "callback", "breakpoint", "DebugEffect", "OrderedDebugEffect"]
+
+
+class DebugEffect:
+    """The effect of ``jax.debug.print``/``callback``: the call happens when the program
+    runs, even if nothing uses its result, in no fixed order with the others."""
+
+
+class OrderedDebugEffect:
+    """The effect of an ``ordered=True`` debug call: the calls happen in program order."""
 
 
 def print(fmt: str, *args: Any, ordered: bool = False, partitioned: bool = False,  # noqa: A001

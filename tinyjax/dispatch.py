@@ -22,7 +22,7 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.array import DELETED, ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import Device, backend_name, get_backend, to_host
 from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
@@ -53,7 +53,8 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
     ValueError when they are committed to different devices."""
     found = None
     for x in args:
-        if type(x) is ArrayImpl and x._device is not None and x._device != found:
+        if type(x) is ArrayImpl and x._device is not None and x._device != found \
+                and x._device != DELETED:  # (a deleted array raises when it is read)
             if found is not None:
                 raise incompatible_devices_error(what, args)
             found = x._device
@@ -136,7 +137,7 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             values.append(x)
             weak.append(type(x) in (int, float, complex))
     _check(primitive, args, values, params)
-    out = primitive.impl(*values, **params)
+    out = _host_impl(primitive, values, params)
     if config.jax_debug_nans or config.jax_debug_infs:
         _raise_on_invalid(primitive, out)
     if not args:  # a constructor (iota): its result goes to the default device
@@ -182,7 +183,7 @@ def _apply_placed(primitive, args, params):
         return run_on_device(primitive, args, params, device)
     host = [x._value if type(x) is ArrayImpl else x for x in args]
     _check(primitive, args, host, params)
-    out = primitive.impl(*host, **params)
+    out = _host_impl(primitive, host, params)
     weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
     if primitive.multiple_results:
         weak = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
@@ -207,6 +208,46 @@ def _check(primitive, args, values, params) -> None:
 
 register_apply_primitive(apply_primitive)
 register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
+
+
+# ---- library calls on stacks of matrices -------------------------------------------------------
+
+# A library-call primitive (linear algebra) on a stack of at least this many matrices runs
+# through the CPU backend's routine, whose loop over the stack is in C, instead of its
+# implementation's one SciPy call per matrix.
+LIBRARY_STACK = 16
+_routines: dict = {}
+
+
+def _host_impl(primitive: Primitive, values: list, params: dict) -> Any:
+    """``primitive`` on host values: its implementation, or for a stack of matrices the CPU
+    backend's library routine (the same LAPACK routines, looped over in C)."""
+    shape = np.shape(values[0]) if values else ()
+    if len(shape) < 3 or int(np.prod(shape[:-2])) < LIBRARY_STACK:
+        return primitive.impl(*values, **params)
+    from tinyjax.compiler.lower.linalg import library_calls  # registers the library calls
+    if primitive not in library_calls:
+        return primitive.impl(*values, **params)
+    avals = [get_aval(v) for v in values]
+    out_avals = primitive.abstract_eval(*avals, **params)
+    out_avals = list(out_avals) if primitive.multiple_results else [out_avals]
+    try:
+        key = (primitive, tuple(avals), tuple(params.items()))
+        impl = _routines.get(key)
+    except TypeError:  # unhashable params
+        key, impl = None, None
+    if impl is None:
+        try:
+            impl = get_backend("cpu").library_call(primitive, avals, out_avals, params)
+        except (NotImplementedError, RuntimeError, OSError):  # no C compiler
+            return primitive.impl(*values, **params)
+        if key is not None:
+            if len(_routines) > 1024:
+                _routines.clear()
+            _routines[key] = impl
+    outs = [np.empty(a.shape, a.dtype) for a in out_avals]
+    impl([np.asarray(v) for v in values], outs)
+    return outs if primitive.multiple_results else outs[0]
 
 
 # ---- eager operations on a device --------------------------------------------------------------
@@ -262,8 +303,9 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 # ---- jit's compiled calls ------------------------------------------------------------------
 
 def device_key():
-    """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
-    return env("TINYJAX_DEVICE")
+    """The default device setting, cheaply (raw, for cache keys only): jax_default_device,
+    else TINYJAX_DEVICE."""
+    return config.jax_default_device or env("TINYJAX_DEVICE")
 
 
 def leaf_signature(x: Any) -> tuple:

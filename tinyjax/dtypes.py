@@ -58,7 +58,7 @@ __all__ = [
     "is_inexact",
     "default_float_dtype", "default_int_dtype", "default_uint_dtype",
     "default_complex_dtype",
-    "finfo", "iinfo", "short_dtype_name", "python_scalar_dtypes",
+    "finfo", "iinfo", "short_dtype_name",
 ]
 
 
@@ -76,30 +76,6 @@ uint8, uint16, uint32, uint64 = np.uint8, np.uint16, np.uint32, np.uint64
 bfloat16 = ml_dtypes.bfloat16
 float16, float32, float64 = np.float16, np.float32, np.float64
 complex64, complex128 = np.complex64, np.complex128
-
-class extended(np.generic):
-    """The abstract scalar type of the extended dtypes, those that are not numpy's
-    (``issubdtype(key.dtype, dtypes.extended)``)."""
-
-
-class prng_key(extended):
-    """The abstract scalar type of PRNG key dtypes (``key<fry>``)."""
-
-
-class ExtendedDType:
-    """Base of the dtypes that are not numpy dtypes (``key<fry>``): ``type`` is their
-    scalar type, a subclass of :class:`extended`; ``name`` is how they print."""
-
-    type: type = extended
-    name: str = "extended"
-
-
-def is_extended(dt: Any) -> bool:
-    """Whether ``dt`` is an extended dtype: an object whose ``type`` is a subclass of
-    :class:`extended` (a key array's dtype)."""
-    t = getattr(dt, "type", None)
-    return isinstance(t, type) and issubclass(t, extended) and not isinstance(dt, type)
-
 
 # Trivial vector-space dtype: tangent type of integer and boolean primals.
 float0: np.dtype = np.dtype([("float0", np.void, 0)])
@@ -698,6 +674,29 @@ def is_weakly_typed(x: Any) -> bool:
 _BF16_SUPERTYPES = frozenset({bfloat16, np.floating, np.inexact, np.number, np.generic})
 
 
+class extended(np.generic):
+    """The scalar type above every dtype that is not a numpy dtype, such as the dtypes
+    of PRNG key arrays (``jax.dtypes.extended``)."""
+
+
+class prng_key(extended):
+    """The scalar type of PRNG key dtypes (``jax.dtypes.prng_key``):
+    ``issubdtype(jax.random.key(0).dtype, prng_key)`` is True."""
+
+
+class ExtendedDType:
+    """Base of the dtypes that are not numpy dtypes (``key<fry>``): ``type`` is their
+    scalar type, a subclass of :class:`extended`; ``name`` is how they print."""
+
+    type: type = extended
+    name: str = "extended"
+
+
+def is_extended(dt: Any) -> bool:
+    """Whether ``dt`` is an extended dtype (a key array's dtype)."""
+    return isinstance(dt, ExtendedDType)
+
+
 def _sctype(x: Any) -> type:
     if isinstance(x, type) and issubclass(x, np.generic):
         return x
@@ -727,10 +726,6 @@ def issubdtype(a: Any, b: Any) -> bool:
     ``np.signedinteger``, ``np.unsignedinteger``, ``np.bool_``, ``extended``,
     ``prng_key``.
     """
-    if is_extended(a) or is_extended(b) or b in (extended, prng_key):
-        ta = a.type if is_extended(a) else _sctype(a)
-        tb = b.type if is_extended(b) else b if isinstance(b, type) else _sctype(b)
-        return is_extended(a) and issubclass(ta, tb)
     try:
         return _issubdtype_cached(type(a), a, type(b), b)
     except TypeError:  # unhashable spec

@@ -44,7 +44,8 @@ class KeyReuseError(JAXTypeError):
 
 
 class JaxRuntimeError(RuntimeError):
-    """An error detected while a compiled program ran (a failed ``checkify`` check)."""
+    """An error detected while a compiled program ran (JAX's ``jax.errors.JaxRuntimeError``;
+    a failed ``checkify`` check raises checkify's own ``JaxRuntimeError``, a ValueError)."""
 
 
 class JaxprTypeError(TypeError):

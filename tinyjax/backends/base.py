@@ -24,6 +24,9 @@ class Backend(Protocol):
 
     name: str
     host: bool
+    # the loop IR its renderer reads (:func:`tinyjax.compiler.codegen.attach_loop_ir`):
+    # "cpu" (the C renderer's optimised loops), "interp" (the plain loop nest) or None
+    loop_ir_target: Optional[str]
 
     # ---- buffers: allocate, copy in, copy, copy out
     def alloc(self, shape: Sequence[int], dtype: Any) -> Any:
@@ -66,11 +69,19 @@ class Backend(Protocol):
     def launch_info(self, kernel: Kernel) -> Optional[str]:
         """How ``kernel`` runs (launch geometry), for DEBUG's timing table, or None."""
 
+    # ---- library calls: a step of the program computed by a library routine
+    def library_call(self, primitive: Any, in_avals: Sequence[Any], out_avals: Sequence[Any],
+                     params: dict) -> Callable[[list, list], None]:
+        """``impl(ins, outs)`` computing ``primitive`` (a linear-algebra or FFT primitive)
+        with ``params`` from the buffers ``ins`` into the preallocated buffers ``outs``
+        (shapes and dtypes ``in_avals`` / ``out_avals``; complex values as complex buffers)."""
+
 
 class HostBackend:
     """The buffer half of a :class:`Backend` whose buffers are numpy arrays."""
 
     host = True
+    loop_ir_target: Optional[str] = "cpu"
 
     def alloc(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
         return np.empty(shape, dtype)

@@ -139,6 +139,8 @@ def _first_failure(pred: np.ndarray, payload: Sequence[Any]) -> list[Any]:
 
 
 def _check_abstract_eval(pred, *payload, check, batched=False):
+    if pred.dtype != np.bool_:
+        raise TypeError(f"check: the predicate must be a boolean, got {pred.str_short()}")
     if not _functionalizing[0] and not is_eager():
         raise ValueError("Cannot abstractly evaluate a checkify.check which was not "
                          "functionalized. This probably means you tried to stage "
@@ -420,8 +422,9 @@ class _Checker:
             if prim is while_p:
                 return self._while(eqn, ins, state)
             if prim in inlined_calls:  # evaluated in place (the call's own rules unused)
-                body, consts = _open(eqn.params[inlined_calls[prim]])
-                return self.eval(body, [], consts + ins, state)
+                inner, operands = inlined_calls[prim](eqn, ins)
+                body, consts = _open(inner)
+                return self.eval(body, [], consts + list(operands), state)
         out = prim.bind(*ins, **eqn.params)
         outs = list(out) if prim.multiple_results else [out]
         part = 0

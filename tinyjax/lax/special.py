@@ -72,7 +72,7 @@ def _in_float32_for_16_bits(definition: Callable) -> Callable:
     return run
 
 
-def _composite(name: str, arity: int, definition: Callable) -> Primitive:
+def _composite(name: str, definition: Callable) -> Primitive:
     """An elementwise primitive on floating operands of one dtype (and one shape, or
     rank 0 broadcasting, as JAX's binary primitives) defined by ``definition``."""
     prim = Primitive(name)
@@ -308,9 +308,9 @@ def _igamma_derivative(mode: IgammaMode):
     return definition
 
 
-igamma_p = _composite("igamma", 2, _igamma_definition)
-igammac_p = _composite("igammac", 2, _igammac_definition)
-igamma_grad_a_p = _composite("igamma_grad_a", 2, _igamma_derivative(IgammaMode.DERIVATIVE))
+igamma_p = _composite("igamma", _igamma_definition)
+igammac_p = _composite("igammac", _igammac_definition)
+igamma_grad_a_p = _composite("igamma_grad_a", _igamma_derivative(IgammaMode.DERIVATIVE))
 _random_gamma_grad = _in_float32_for_16_bits(_igamma_derivative(IgammaMode.SAMPLE_DERIVATIVE))
 
 
@@ -426,7 +426,7 @@ def _betainc_definition(a, b, x, *, dtype):
     return select(result_nan, _full(a, np.nan), out)
 
 
-regularized_incomplete_beta_p = _composite("regularized_incomplete_beta", 3,
+regularized_incomplete_beta_p = _composite("regularized_incomplete_beta",
                                            _betainc_definition)
 
 
@@ -539,8 +539,8 @@ def _bessel_ie(coefs_a, coefs_b, order: int):
     return definition
 
 
-bessel_i0e_p = _composite("bessel_i0e", 1, _bessel_ie(_I0E_A, _I0E_B, 0))
-bessel_i1e_p = _composite("bessel_i1e", 1, _bessel_ie(_I1E_A, _I1E_B, 1))
+bessel_i0e_p = _composite("bessel_i0e", _bessel_ie(_I0E_A, _I0E_B, 0))
+bessel_i1e_p = _composite("bessel_i1e", _bessel_ie(_I1E_A, _I1E_B, 1))
 
 
 def bessel_i0e(x: Any) -> Any:
@@ -607,7 +607,7 @@ def _zeta_definition(x, q, *, dtype):
     return select(bitwise_or(_isnan(x), _isnan(q)), _full(x, np.nan), out)
 
 
-zeta_p = _composite("zeta", 2, _zeta_definition)
+zeta_p = _composite("zeta", _zeta_definition)
 
 
 def zeta(x: Any, q: Any) -> Any:

@@ -58,10 +58,12 @@ from tinyjax.tree_util.registration import (register_dataclass, register_pytree_
                                             register_pytree_with_keys,
                                             register_pytree_with_keys_class, register_static)
 from tinyjax.tree_util.treedef import PyTreeDef
+from tinyjax.tree_util.default_registry import default_registry
 
 __all__ = [
     "PyTreeDef",
     "Partial",
+    "default_registry",
     "SequenceKey",
     "DictKey",
     "GetAttrKey",

@@ -55,10 +55,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage, _half, _is_float, uop_deps
+from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage, _half, _is_float
 from tinyjax.backends.cuda.gemm import gemm_launch_dims, gemm_supported, render_gemm
 from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
-from tinyjax.compiler.kernel import Kernel, UOp, _is_true
+from tinyjax.compiler.kernel import Kernel, UOp, _is_true, uop_deps
 from tinyjax.compiler.shape.symbolic import Var, as_affine
 
 __all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "Plan"]

@@ -7,7 +7,9 @@ of them for a primitive with several results.  An equation whose primitive has n
 primitive '<name>'")`` (``jit`` then evaluates the program op by op).
 
 Call primitives whose body the compiler lowers in place (``checkpoint``) are registered with
-``register_inlined_call`` by the module that defines them; host callbacks (``pure_callback``,
+``register_inlined_call`` by the module that defines them; primitives computed by a library
+routine (linear algebra, FFT) with ``register_library_call``: each is a step of its own in
+the compiled program, the routine given by the backend; host callbacks (``pure_callback``,
 ``io_callback``, ``debug_callback``: a host step of the compiled program) with
 ``register_host_callback``.
 """
@@ -22,12 +24,15 @@ from tinyjax.core import Primitive
 
 
 __all__ = ["LoweringRule", "lowering_rules", "register_lowering", "inlined_calls",
-           "register_inlined_call", "host_callbacks", "register_host_callback",
+           "register_inlined_call", "library_calls", "register_library_call",
+           "host_callbacks", "register_host_callback",
            "SUPPORTED_DTYPES", "check_dtype"]
 
 LoweringRule = Callable[..., Union["LazyOp", list["LazyOp"]]]  # noqa: F821 - compiler.ops
 lowering_rules: dict[Primitive, LoweringRule] = {}
-inlined_calls: dict[Primitive, str] = {}  # call primitive -> the param holding its body
+# call primitive -> body(eqn, operands) -> (the jaxpr lowered in its place, its operands)
+inlined_calls: dict[Primitive, Callable] = {}
+library_calls: set[Primitive] = set()
 host_callbacks: set[Primitive] = set()
 
 SUPPORTED_DTYPES = frozenset(np.dtype(d) for d in (
@@ -40,10 +45,21 @@ def register_lowering(primitive: Primitive, rule: LoweringRule) -> None:
     lowering_rules[primitive] = rule
 
 
-def register_inlined_call(primitive: Primitive, body_param: str = "jaxpr") -> None:
-    """Lower equations of the call primitive ``primitive`` (its body, an open jaxpr, the
-    param ``body_param``) by lowering its body in place."""
-    inlined_calls[primitive] = body_param
+def _jaxpr_param(eqn, operands):
+    return eqn.params["jaxpr"], operands
+
+
+def register_inlined_call(primitive: Primitive, body: Callable = _jaxpr_param) -> None:
+    """Lower equations of the call primitive ``primitive`` by lowering a jaxpr in place:
+    ``body(eqn, operands)`` gives it and its operands (default: the param ``jaxpr``, on
+    all the operands)."""
+    inlined_calls[primitive] = body
+
+
+def register_library_call(primitive: Primitive) -> None:
+    """Compute equations of ``primitive`` by a library routine the backend provides
+    (``backend.library_call``), as a step of the compiled program."""
+    library_calls.add(primitive)
 
 
 def register_host_callback(primitive: Primitive) -> None:

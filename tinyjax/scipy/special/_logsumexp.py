@@ -1,7 +1,9 @@
 """The log-sum-exp family: ``logsumexp``, ``softmax``, ``log_softmax``, ``expit``,
-``logit`` (``jax.nn``'s softmax and log_softmax are built on the same functions)."""
+``logit``; ``jax.nn``'s softmax, log_softmax and log1mexp are the functions here (and
+``jax.scipy.stats`` uses log1mexp too)."""
 from __future__ import annotations
 
+import math
 import operator
 from functools import partial
 from typing import Any
@@ -10,7 +12,7 @@ import numpy as np
 
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.numpy._util import promote_args_inexact
+from tinyjax.numpy._util import check_arraylike, promote_args_inexact
 from tinyjax.custom_derivatives import custom_jvp
 
 __all__ = ["expit", "log_softmax", "logit", "logsumexp", "softmax"]
@@ -166,3 +168,11 @@ def logit(x: Any) -> Any:
 
 
 logit.defjvps(lambda g, ans, x: lax.div(g, lax.mul(x, lax.sub(_full(x, 1), x))))
+
+
+def log1mexp(x: Any) -> Any:
+    """``log(1 - exp(-x))`` for ``x >= 0``, accurate for small and large ``x`` (the two
+    formulas meet at ``log 2``)."""
+    check_arraylike("log1mexp", x)
+    x = jnp.asarray(x)
+    return jnp.where(x < math.log(2.0), jnp.log(-jnp.expm1(-x)), jnp.log1p(-jnp.exp(-x)))

@@ -3,19 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import tinyjax.numpy as jnp
-from tinyjax import dtypes, lax
+from tinyjax import dtypes
 from tinyjax.numpy._util import promote_dtypes
-
-
-def log1mexp(x: Any) -> Any:
-    """``log(1 - exp(-x))`` for ``x >= 0``, accurate for small and large ``x``
-    (``log(-expm1(-x))`` below log 2, ``log1p(-exp(-x))`` above)."""
-    small = x < np.log(2)
-    return jnp.where(small, lax.log(-lax.expm1(-jnp.where(small, x, 1.0))),
-                     lax.log1p(-lax.exp(-jnp.where(small, 1.0, x))))
 
 
 def promote_dtypes_inexact(*args: Any) -> list:

@@ -9,7 +9,7 @@ import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.numpy._util import promote_args_inexact
 from tinyjax.scipy.special import xlogy
-from tinyjax.scipy.stats._util import log1mexp
+from tinyjax.scipy.special._logsumexp import log1mexp
 
 __all__ = ["cdf", "logcdf", "logpdf", "logsf", "pdf", "ppf", "sf"]
 
