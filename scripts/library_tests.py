@@ -1,13 +1,17 @@
 """Run a JAX library's own test suite against tinyjax and report the share that passes.
 
-    python scripts/library_tests.py optax [--source DIR] [-- pytest options]
+    python scripts/library_tests.py optax [--source DIR] [--sample-one-in N]
+                                          [-- pytest options]
 
 The suite is the library's repository at the tag of the release this project tests
 (``LIBRARIES``), cloned into ``~/.cache/tinyjax/library-sources`` unless ``--source``
 names a checkout.  It runs under ``python -m tinyjax -m pytest`` (``import jax`` is
 tinyjax) with the tests listed in ``tests/ecosystem/deselected/<name>.txt`` deselected:
 each section there (``## reason``) names tests that need several devices, TPUs, JAX's
-compiler internals or packages not installed, or that fail with JAX itself.  The
+compiler internals or packages not installed, or that fail with JAX itself (a line
+naming a ``.py`` file leaves out the whole file, which may not even import).
+``--sample-one-in N`` runs one selected test in N, chosen by a stable hash of its id
+(``scripts/library_sample.py``): the same sample on every run, for a quicker estimate.  The
 report counts the selected tests that pass, fail or error (tests the suite skips by
 itself count for neither side) and checks the share against the acceptance threshold;
 ``--failures FILE`` writes the ids of the tests that did not pass.
@@ -34,12 +38,16 @@ class Library(NamedTuple):
     tag: str                # the release the tests belong to (pip install --no-deps ...)
     paths: tuple[str, ...]  # test paths inside the repository
     threshold: float        # the share of selected tests that must pass
+    pytest_args: tuple[str, ...] = ()  # what the suite needs on tinyjax (each one says why)
 
 
 LIBRARIES = {
     "optax": Library("google-deepmind/optax", "v0.2.8", ("optax",), 0.95),
     "chex": Library("google-deepmind/chex", "v0.1.92", ("chex",), 0.95),
-    "equinox": Library("patrick-kidger/equinox", "v0.13.8", ("tests",), 0.85),
+    # Equinox's conftest asks for two CPU devices (jax_num_cpu_devices), which tinyjax
+    # answers with a warning that it has one, and its suite makes warnings errors
+    "equinox": Library("patrick-kidger/equinox", "v0.13.8", ("tests",), 0.85,
+                       ("-W", "ignore:jax_num_cpu_devices:UserWarning")),
     "flax-linen": Library("google/flax", "v0.12.8", ("tests/linen",), 0.85),
     "flax-nnx": Library("google/flax", "v0.12.8", ("tests/nnx",), 0.85),
     "haiku": Library("google-deepmind/dm-haiku", "v0.0.17", ("haiku",), 0.85),
@@ -112,20 +120,24 @@ def _node_id(file: str, classname: str, name: str) -> str:
     return "::".join([file, *classes, name])
 
 
-def run(name: str, source: Path | None = None, pytest_args: Sequence[str] = ()) -> Outcome:
-    """Run the suite of library ``name`` on tinyjax (in ``source`` or a cached clone)."""
+def run(name: str, source: Path | None = None, pytest_args: Sequence[str] = (),
+        sample_one_in: int = 1) -> Outcome:
+    """Run the suite of library ``name`` on tinyjax (in ``source`` or a cached clone), or
+    one test in ``sample_one_in`` of it."""
     library = LIBRARIES[name]
     source = checkout(library) if source is None else source
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         command = [sys.executable, "-m", "tinyjax", "-m", "pytest", *library.paths, "-q",
                    "-p", "no:cacheprovider", f"--junitxml={report}", "-o",
-                   "junit_family=xunit1", *pytest_args]
+                   "junit_family=xunit1", *library.pytest_args, *pytest_args]
         for test_id, _ in deselected(name):
-            command += ["--deselect", test_id]
-        env = dict(os.environ)  # with this checkout of tinyjax first on the path
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH"))
-                                            if p)
+            command += ["--ignore" if test_id.endswith(".py") else "--deselect", test_id]
+        if sample_one_in > 1:
+            command += ["-p", "library_sample", "--sample-one-in", str(sample_one_in)]
+        env = dict(os.environ)  # with this checkout of tinyjax (and the plugin) on the path
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), str(ROOT / "scripts"), env.get("PYTHONPATH")) if p)
         subprocess.run(command, cwd=source, env=env)
         return outcome_of(report)
 
@@ -135,10 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("library", choices=sorted(LIBRARIES))
     parser.add_argument("--source", type=Path, help="a checkout of the library at its tag")
     parser.add_argument("--failures", type=Path, help="write the ids of tests not passing")
+    parser.add_argument("--sample-one-in", type=int, default=1, metavar="N",
+                        help="run one selected test in N (a stable sample)")
     args, pytest_args = parser.parse_known_args(argv)
-    outcome = run(args.library, args.source, [a for a in pytest_args if a != "--"])
+    outcome = run(args.library, args.source, [a for a in pytest_args if a != "--"],
+                  args.sample_one_in)
     library = LIBRARIES[args.library]
-    print(f"{args.library} {library.tag}: {outcome.selected} selected tests ran, "
+    sample = f" (a sample: one in {args.sample_one_in})" if args.sample_one_in > 1 else ""
+    print(f"{args.library} {library.tag}{sample}: {outcome.selected} selected tests ran, "
           f"{len(outcome.passed)} passed, {len(outcome.failed)} failed or errored "
           f"({len(outcome.skipped)} skipped by the suite itself, "
           f"{len(deselected(args.library))} deselected): {100 * outcome.rate:.1f} % pass "

@@ -61,3 +61,15 @@ def test_partition_spec():
     with pytest.raises(TypeError):
         P(3)
     assert AbstractMesh((2, 3), ("x", "y")).size == 6
+
+
+def test_reshard_places_on_the_one_device_and_is_the_value_under_jit():
+    from tinyjax.sharding import reshard
+    x = jnp.arange(4.0)
+    s = SingleDeviceSharding(jax.devices()[0])
+    out = reshard({"a": x, "b": [x]}, s)
+    assert out["a"].sharding == s and out["b"][0].sharding == s
+    np.testing.assert_array_equal(out["a"], np.arange(4.0))
+    np.testing.assert_array_equal(jax.jit(lambda v: reshard(v, s) + 1)(x), np.arange(4.0) + 1)
+    both = reshard((x, x), (s, s))
+    np.testing.assert_array_equal(both[1], np.arange(4.0))

@@ -20,7 +20,7 @@ from tinyjax import random
 from tinyjax.abstract import ShapeDtypeStruct, typeof
 from tinyjax.api import (clear_caches, eval_shape, grad, hessian, jacfwd, jacrev, jit, jvp,
                          linear_transpose, linearize, make_jaxpr, named_call, named_scope,
-                         value_and_grad, vjp, vmap)
+                         pmap, value_and_grad, vjp, vmap)
 from tinyjax import stages
 from tinyjax import custom_derivatives  # noqa: E402
 from tinyjax.custom_derivatives import closure_convert, custom_gradient, custom_jvp, custom_vjp

@@ -32,6 +32,7 @@ from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefi
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
                               normalize_argnums, shaped_abstractify)
 from tinyjax.array import DELETED, ArrayImpl, to_array, wrap_eager
+from tinyjax.backends import local_device_count
 from tinyjax.config import config, debug_level
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, current_trace, get_aval, new_trace
@@ -1315,3 +1316,60 @@ def copy_to_host_async(x: Any) -> Any:
         if copy is not None:
             copy()
     return x
+
+
+# ---------------------------------------------------------------------------
+# pmap (on the devices of one process, computed on one of them)
+# ---------------------------------------------------------------------------
+
+
+def pmap(fun: Callable, axis_name: Any = None, *, in_axes: Any = 0, out_axes: Any = 0,
+         static_broadcasted_argnums: int | Sequence[int] = (), devices: Any = None,
+         backend: Any = None, axis_size: int | None = None,
+         donate_argnums: int | Sequence[int] = (), global_arg_shapes: Any = None
+         ) -> Callable:
+    """``jax.pmap``: ``fun`` mapped over the axis ``in_axes`` of its arguments, one
+    element per device, with ``axis_name`` naming the axis for collectives.
+
+    As in JAX, the mapped axis may be at most as long as the number of devices (of
+    ``devices``, if given).  tinyjax does not yet spread the elements over the devices:
+    it computes them together, as ``jit(vmap(fun))``, on the default device -- the
+    values are JAX's, the placement is not (multi-device execution is issue 26's).
+    ``static_broadcasted_argnums`` are passed to every element unchanged (they must be
+    hashable, as for ``jit``); donation is a hint and is ignored."""
+    if global_arg_shapes is not None:
+        raise NotImplementedError("pmap(global_arg_shapes=...) is not supported")
+    static = (static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int) \
+        else tuple(static_broadcasted_argnums)
+    device_limit = len(devices) if devices is not None else local_device_count()
+
+    def per_call(*args, **kwargs):
+        dynamic = [i for i in range(len(args)) if i not in static]
+        axes = in_axes
+        if isinstance(in_axes, (tuple, list)):
+            if len(in_axes) != len(args):
+                raise ValueError(f"pmap in_axes must be an int, None, or a tuple of "
+                                 f"entries corresponding to the positional arguments, but "
+                                 f"got len(in_axes)={len(in_axes)}, len(args)={len(args)}")
+            axes = tuple(in_axes[i] for i in dynamic)
+        dyn_args = tuple(args[i] for i in dynamic)
+        per_arg = axes if isinstance(axes, tuple) else (axes,) * len(dyn_args)
+        sizes = {get_aval(a).shape[ax] for a, ax in
+                 zip(tree_util.tree_leaves(dyn_args),
+                     broadcast_prefix(per_arg, dyn_args, "pmap in_axes")) if ax is not None}
+        size = axis_size if axis_size is not None else max(sizes, default=0)
+        if size > device_limit:
+            raise ValueError(f"compiling computation that requires {size} logical devices, "
+                             f"but only {device_limit} devices are available "
+                             f"(num_replicas={size})")
+
+        def element(*dyn, **kw):
+            full = list(args)
+            for i, v in zip(dynamic, dyn):
+                full[i] = v
+            return fun(*full, **kw)
+        return vmap(element, axes, out_axes, axis_name=axis_name, axis_size=axis_size)(
+            *dyn_args, **kwargs)
+
+    mapped = jit(per_call, static_argnums=static)
+    return wraps(fun)(lambda *args, **kwargs: mapped(*args, **kwargs))

@@ -24,6 +24,8 @@ the process runs takes effect from then on.
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
@@ -205,6 +207,18 @@ def _validate_bool(name: str, value: Any) -> bool:
     raise TypeError(f"config option {name} expects a bool, got {value!r}")
 
 
+def _validate_num_cpu_devices(name: str, value: Any) -> int:
+    """JAX's count of CPU devices (-1: the platform's own, one).  tinyjax has one CPU
+    device until multi-device support lands: a larger count is recorded with a warning
+    that says so (programs asking for several devices go on with one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0 or value < -1:
+        raise ValueError(f"config option {name} must be -1 or a positive int, got {value!r}")
+    if value > 1:
+        warnings.warn(f"{name}={value}: tinyjax has one CPU device (several devices are "
+                      "not implemented yet); jax.devices() lists one", stacklevel=3)
+    return value
+
+
 def _validate_choice(*choices: Any) -> Callable[[str, Any], Any]:
     def validate(name: str, value: Any) -> Any:
         if value not in choices:
@@ -296,8 +310,8 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
         "threefry2x32", ("rbg", "unsafe_rbg"), "the threefry2x32 PRNG")),
     "jax_threefry_partitionable": (True, _validate_only(
         True, (False,), "the partitionable threefry bits (JAX's default)")),
-    "jax_numpy_dtype_promotion": ("standard", _validate_only(
-        "standard", ("strict",), "the standard type promotion")),
+    "jax_numpy_dtype_promotion": ("standard", _validate_choice("standard", "strict")),
+    "jax_num_cpu_devices": (-1, _validate_num_cpu_devices),
     **{f"jax_transfer_guard{kind}": (None, _validate_choice(*_TRANSFER_GUARDS))
        for kind in ("", "_host_to_device", "_device_to_host", "_device_to_device")},
 }
@@ -331,6 +345,22 @@ class Config:
         if name not in _FLAGS:
             raise AttributeError(f"Unrecognized config option: {name!r}")
         return self.__dict__[name]
+
+    def parse_flags_with_absl(self) -> None:
+        """Set the flags given on the command line as ``--jax_name=value`` (``sys.argv``),
+        as JAX does when absl parses them; other arguments are left alone."""
+        for arg in sys.argv[1:]:
+            name, has_value, text = arg[2:].partition("=")
+            if not arg.startswith("--") or name not in _FLAGS:
+                continue
+            default = _FLAGS[name][0]
+            if isinstance(default, bool):
+                value: Any = text.lower() in ("", "1", "true")
+            elif not has_value:
+                continue
+            else:
+                value = type(default)(text) if default is not None else text
+            self.update(name, value)
 
     @property
     def flag_names(self) -> tuple[str, ...]:

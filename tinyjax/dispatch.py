@@ -30,7 +30,8 @@ from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, 
 from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.lax.platform import register_platform
-from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
+from tinyjax.sharding import (NamedSharding, PartitionSpec, Sharding, device_of, get_mesh,
+                              register_device_put)
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
@@ -84,6 +85,9 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
     backend = backend_name(device)
     committed = device is not None or backend != "cpu"
     return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
+
+
+register_device_put(device_put)
 
 
 def device_get(x: Any) -> Any:

@@ -400,6 +400,9 @@ def promote_types(a: Any, b: Any) -> np.dtype:
     is uint8. A weak result is ``np.dtype(int|float|complex)`` (64-bit).
     """
     x64 = config.jax_enable_x64
+    if config.jax_numpy_dtype_promotion == "strict":
+        _check_strict((np.dtype(a) if a not in (int, float, complex) else a,
+                       np.dtype(b) if b not in (int, float, complex) else b), x64)
     # Keyed with the argument types so that e.g. ``float`` (weak) and
     # ``np.dtype('float64')`` (strong), which compare equal, never share an entry.
     key = (type(a), a, type(b), b)
@@ -564,6 +567,8 @@ def result_type(*args: Any, return_weak_type_flag: bool = False):
     ``return_weak_type_flag=True``.
     """
     x64 = config.jax_enable_x64
+    if config.jax_numpy_dtype_promotion == "strict":
+        _check_strict(args, x64)
     r = _promote(args, x64, _finish_result_type, _RT1[x64], _RT2[x64], _RTN_CACHE[x64])
     return r if return_weak_type_flag else r[0]
 
@@ -576,7 +581,45 @@ def lattice_result_type(*args: Any) -> tuple[np.dtype, bool]:
     dtype of its kind.
     """
     x64 = config.jax_enable_x64
+    if config.jax_numpy_dtype_promotion == "strict":
+        _check_strict(args, x64)
     return _promote(args, x64, _finish_lattice, _LRT1[x64], _LRT2[x64], _LRTN_CACHE[x64])
+
+
+# Strict promotion (jax_numpy_dtype_promotion='strict'): JAX's strict lattice has edges
+# only from the weak nodes -- a weak int to every integer and floating type, a weak float
+# to every floating and complex type, a weak complex to the complex types -- so values
+# combine only with values of their own dtype or with weak values that reach it.  Where
+# such a join exists it is the standard one, which is then computed as usual.
+_INTS = ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64")
+_FLOATS = ("bf16", "f16", "f32", "f64")
+_COMPLEXES = ("c64", "c128")
+_STRICT_REACH = {"i*": frozenset(_INTS + _FLOATS + _COMPLEXES + ("f*", "c*")),
+                 "f*": frozenset(_FLOATS + _COMPLEXES + ("c*",)),
+                 "c*": frozenset(_COMPLEXES)}
+
+
+def _check_strict(args: tuple, x64: bool) -> None:
+    """Raise TypePromotionError unless ``args`` combine on JAX's strict lattice."""
+    if len(args) < 2:
+        return
+    dws = [_dtype_and_weak(x, x64) for x in args]
+    first = dws[0][0]
+    if not all(w for _, w in dws) and all(d == first for d, _ in dws):
+        return
+    nodes = [_node(_native(d), w) for d, w in dws]
+    if None in nodes:
+        return  # not lattice dtypes: the standard path says so
+    strong = {n for n in nodes if n not in _WEAK_NODES}
+    target = next(iter(strong)) if len(strong) == 1 else None
+    if len(strong) > 1 or (target is not None and not all(
+            target in _STRICT_REACH[n] for n in nodes if n in _WEAK_NODES)):
+        names = tuple(_PY_TYPE_OF_WEAK_NODE[n].__name__ if n in _WEAK_NODES else d.name
+                      for n, (d, _) in zip(nodes, dws))
+        raise TypePromotionError(
+            f"Input dtypes {names} have no available implicit dtype promotion path when "
+            "jax_numpy_dtype_promotion=strict. Try explicitly casting inputs to the "
+            "desired output type, or set jax_numpy_dtype_promotion=standard.")
 
 
 # ---------------------------------------------------------------------------

@@ -21,11 +21,12 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from tinyjax import tree_util
 from tinyjax.array import ArrayImpl
 from tinyjax.backends import Device, devices as all_devices
 
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
-           "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
+           "SingleDeviceSharding", "reshard", "get_abstract_mesh", "get_mesh", "set_mesh",
            "use_abstract_mesh", "make_single_device_sharding", "make_mesh"]
 
 Index = tuple[slice, ...]
@@ -411,6 +412,26 @@ class NamedSharding(Sharding):
         axes = ", ".join(f"{n!r}: {s}" for n, s in self.mesh.shape_tuple)
         return (f"NamedSharding(mesh=Mesh({axes}, axis_types={self.mesh.axis_types}), "
                 f"spec={self.spec}, memory_kind={self.memory_kind})")
+
+
+# jax.device_put, registered by tinyjax.dispatch (which builds on this module)
+_device_put: list = []
+
+
+def register_device_put(device_put: Any) -> None:
+    """Make ``device_put(x, sharding)`` what :func:`reshard` places arrays with."""
+    _device_put[:] = [device_put]
+
+
+def reshard(xs: Any, out_shardings: Any) -> Any:
+    """``xs`` (a pytree) laid out as ``out_shardings`` (a Sharding or PartitionSpec, or a
+    pytree of them matching ``xs``): placed there, as ``jax.device_put``; under a
+    transform the value itself (its placement is the compiled program's).  Shardings of
+    several devices raise NotImplementedError (see :func:`device_of`)."""
+    if isinstance(out_shardings, (Sharding, PartitionSpec)) or out_shardings is None:
+        return _device_put[0](xs, out_shardings)
+    return tree_util.tree_map(lambda x, s: _device_put[0](x, s), xs, out_shardings,
+                              is_leaf=lambda v: v is None)
 
 
 def device_of(sharding: Sharding) -> Device:

@@ -38,6 +38,8 @@ def test_jax_names_kept_elsewhere_resolve_to_the_compat_package():
     assert tu.__name__ == "tinyjax.compat._src.traceback_util"
     assert mlir.__name__ == "tinyjax.compat.mlir"
     assert ad is tinyjax.interpreters.ad and batching is tinyjax.interpreters.batching
+    import jax.lib
+    assert jax.lib.__version__ == ".".join(map(str, tinyjax.__version_info__))
 
 
 def test_a_module_tinyjax_lacks_is_a_clear_import_error():

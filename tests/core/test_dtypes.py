@@ -49,12 +49,15 @@ def x32():
 # config
 # ---------------------------------------------------------------------------
 
-def test_strict_dtype_promotion_is_refused_clearly():
-    with pytest.raises(NotImplementedError, match="standard type promotion"):
-        config.update("jax_numpy_dtype_promotion", "strict")
-    with pytest.raises(ValueError):
-        config.update("jax_numpy_dtype_promotion", "loose")
-    assert config.jax_numpy_dtype_promotion == "standard"
+def test_flags_from_the_command_line(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["prog", "--jax_numpy_rank_promotion=raise",
+                                     "--jax_debug_nans", "--not_a_jax_flag=1", "-v"])
+    try:
+        config.parse_flags_with_absl()
+        assert config.jax_numpy_rank_promotion == "raise" and config.jax_debug_nans is True
+    finally:
+        config.reset("jax_numpy_rank_promotion")
+        config.reset("jax_debug_nans")
 
 
 def test_config_defaults():
@@ -569,3 +572,18 @@ def test_itemsize_bits_and_scalar_type_of():
     assert dtypes.scalar_type_of(True) is bool
     assert dtypes.scalar_type_of(np.ones(2, np.complex64)) is complex
     assert dtypes.scalar_type_of(dtypes.bfloat16(1)) is float
+
+
+def test_num_cpu_devices_is_recorded_with_a_warning_beyond_one():
+    try:
+        config.update("jax_num_cpu_devices", 1)
+        with pytest.warns(UserWarning, match="tinyjax has one CPU device"):
+            config.update("jax_num_cpu_devices", 2)
+        assert config.jax_num_cpu_devices == 2
+        for bad in (0, -2, 1.5, True):
+            with pytest.raises(ValueError, match="jax_num_cpu_devices must be -1 or a "
+                                                 "positive int"):
+                config.update("jax_num_cpu_devices", bad)
+    finally:
+        config.reset("jax_num_cpu_devices")
+    assert config.jax_num_cpu_devices == -1

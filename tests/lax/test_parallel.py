@@ -67,3 +67,67 @@ def test_collectives_inside_control_flow_and_checkpoint_under_vmap():
     np.testing.assert_allclose(out, np.full(4, X[:, 0].sum()))
     out = jax.vmap(jax.checkpoint(lambda x: lax.pmax(x, "i")), axis_name="i")(X[:, 1])
     np.testing.assert_allclose(out, np.full(4, X[:, 1].max()))
+
+
+def _all_to_all_reference(xs, split, concat, tiled):
+    """Position i receives chunk i of ``split`` from every position j, in order of j."""
+    n = len(xs)
+    chunks = [np.split(x, n, axis=split) if tiled else
+              [np.take(x, i, axis=split) for i in range(n)] for x in xs]
+    if tiled:
+        return np.stack([np.concatenate([chunks[j][i] for j in range(n)], axis=concat)
+                         for i in range(n)])
+    return np.stack([np.stack([chunks[j][i] for j in range(n)], axis=concat)
+                     for i in range(n)])
+
+
+@pytest.mark.parametrize("split,concat", [(0, 0), (0, 2), (1, 0), (2, 1), (-1, -2)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_all_to_all_untiled(split, concat, jit):
+    n = 3
+    shape = [4, 2, 5]
+    shape[split] = n
+    xs = np.random.RandomState(0).randn(n, *shape).astype(np.float32)
+    f = jax.vmap(lambda x: lax.all_to_all(x, "i", split, concat), axis_name="i")
+    out = (jax.jit(f) if jit else f)(xs)
+    np.testing.assert_array_equal(out, _all_to_all_reference(xs, split % 3, concat % 3,
+                                                              False))
+
+
+@pytest.mark.parametrize("split,concat", [(0, 0), (0, 1), (1, 0)])
+def test_all_to_all_tiled_and_pswapaxes(split, concat):
+    n = 2
+    xs = np.arange(n * 4 * 6, dtype=np.float32).reshape(n, 4, 6)
+    out = jax.vmap(lambda x: lax.all_to_all(x, "i", split, concat, tiled=True),
+                   axis_name="i")(xs)
+    np.testing.assert_array_equal(out, _all_to_all_reference(xs, split, concat, True))
+    swapped = jax.vmap(lambda x: lax.pswapaxes(x, "i", 1), axis_name="i")(xs)
+    np.testing.assert_array_equal(swapped, _all_to_all_reference(xs, 1, 1, True))
+
+
+def test_all_to_all_gradient_is_the_inverse_exchange():
+    xs = np.random.RandomState(1).randn(3, 3, 2).astype(np.float32)
+    w = np.random.RandomState(2).randn(3, 2, 3).astype(np.float32)
+    f = lambda x: (jax.vmap(lambda v: lax.all_to_all(v, "i", 0, 1), axis_name="i")(x)
+                   * w).sum()
+    # the exchange is a permutation of the elements: its gradient is w sent back
+    expected = _all_to_all_reference(w, 1, 0, False)
+    np.testing.assert_allclose(jax.grad(f)(xs), expected, rtol=1e-6)
+
+
+def test_all_to_all_checks_the_split_axis():
+    with pytest.raises(ValueError, match="all_to_all: split_axis 0 .* must equal"):
+        jax.vmap(lambda x: lax.all_to_all(x, "i", 0, 0), axis_name="i")(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="must be divisible"):
+        jax.vmap(lambda x: lax.all_to_all(x, "i", 0, 0, tiled=True),
+                 axis_name="i")(np.ones((3, 4)))
+
+
+def test_with_sharding_constraint_on_one_device():
+    from tinyjax.sharding import PartitionSpec, SingleDeviceSharding
+    s = SingleDeviceSharding(jax.devices()[0])
+    x = np.arange(4.0, dtype=np.float32)
+    np.testing.assert_array_equal(jax.jit(lambda v: lax.with_sharding_constraint(v * 2, s))(x),
+                                  x * 2)
+    tree = {"a": x, "b": (x, x)}
+    assert lax.with_sharding_constraint(tree, PartitionSpec()) is tree

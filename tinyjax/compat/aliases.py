@@ -22,6 +22,7 @@ __all__ = ["REDIRECTS", "JaxAliasFinder", "bind_redirects", "target_of"]
 REDIRECTS: dict[str, str] = {
     "jax._src": "tinyjax.compat._src",
     "jax.interpreters.mlir": "tinyjax.compat.mlir",
+    "jax.lib": "tinyjax.compat.lib",
 }
 
 

@@ -1,4 +1,5 @@
-"""Collectives over named axes: psum, pmean, pmax, pmin, all_gather, axis_index.
+"""Collectives over named axes: psum, pmean, pmax, pmin, all_gather, axis_index, and
+all_to_all / pswapaxes (composed of all_gather and axis_index).
 
 A named axis is created by ``vmap(..., axis_name=name)``.  Under that vmap the
 batching trace resolves a collective that names its axis (a reduction or gather
@@ -13,7 +14,8 @@ from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.interpreters import ad, batching
 
-__all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "axis_index", "axis_size", "psum_p",
+__all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "all_to_all", "axis_index",
+           "axis_size", "pswapaxes", "with_sharding_constraint", "psum_p",
            "pmax_p",
            "pmin_p", "all_gather_p", "axis_index_p"]
 
@@ -216,3 +218,66 @@ def axis_size(axis_name: Any) -> int:
     size = psum(1, axis_name)
     value = getattr(size, "_value", None)
     return int(value) if value is not None else size
+
+
+def all_to_all(x: Any, axis_name: Any, split_axis: int, concat_axis: int, *,
+               axis_index_groups: Sequence | None = None, tiled: bool = False) -> Any:
+    """Position ``i`` of the named axis receives chunk ``i`` of ``split_axis`` from every
+    position ``j`` and places them, in order of ``j``, along ``concat_axis`` (JAX's
+    ``lax.all_to_all``).  Untiled, ``split_axis`` has the axis's size and is replaced by
+    a new axis at ``concat_axis``; tiled, it is split into that many chunks, which are
+    concatenated along ``concat_axis``.  Computed as an ``all_gather`` of the operand and
+    the selection of this position's chunks."""
+    if axis_index_groups is not None:
+        raise NotImplementedError("all_to_all: axis_index_groups is not supported")
+    from tinyjax.lax.shape import reshape, transpose
+    from tinyjax.lax.slicing import dynamic_index_in_dim
+
+    def exchange(v):
+        shape = get_aval(v).shape
+        split, concat = split_axis % len(shape), concat_axis % len(shape)
+        gathered = all_gather(v, axis_name)       # (source, *shape)
+        size = get_aval(gathered).shape[0]
+        if (shape[split] % size if tiled else shape[split] != size):
+            raise ValueError(
+                f"all_to_all: split_axis {split_axis} of an operand of shape {shape} must "
+                f"{'be divisible by' if tiled else 'equal'} the size of axis "
+                f"{axis_name!r} ({size})")
+        if tiled:  # the chunks of the split axis become an axis of their own
+            gathered = reshape(gathered, (size,) + shape[:split] +
+                               (size, shape[split] // size) + shape[split + 1:])
+        mine = dynamic_index_in_dim(gathered, axis_index(axis_name), split + 1,
+                                    keepdims=False)
+        order = list(range(1, len(get_aval(mine).shape)))
+        order.insert(concat, 0)
+        out = transpose(mine, order)  # the source axis at ``concat``
+        if not tiled:
+            return out
+        merged = get_aval(out).shape  # the sources concatenated along ``concat``
+        return reshape(out, merged[:concat] + (merged[concat] * merged[concat + 1],)
+                       + merged[concat + 2:])
+
+    return _map_tree(exchange, x)
+
+
+def pswapaxes(x: Any, axis_name: Any, axis: int, *,
+              axis_index_groups: Sequence | None = None) -> Any:
+    """Swap the named axis with ``axis`` of ``x`` (``all_to_all`` with ``axis`` as both
+    the split and the concatenation axis, tiled)."""
+    return all_to_all(x, axis_name, axis, axis, axis_index_groups=axis_index_groups,
+                      tiled=True)
+
+
+def with_sharding_constraint(x: Any, shardings: Any) -> Any:
+    """``x`` (a pytree) constrained to the layout ``shardings`` (JAX's
+    ``lax.with_sharding_constraint``).  tinyjax computes on one device, where every
+    layout of a value is the value itself, so ``x`` is returned; a sharding over several
+    devices raises NotImplementedError."""
+    from tinyjax import tree_util
+    for s in tree_util.tree_leaves(shardings, is_leaf=lambda v: hasattr(v, "device_set")):
+        devices = getattr(s, "device_set", ())
+        if len(devices) > 1:
+            raise NotImplementedError(
+                f"with_sharding_constraint: {s} spans {len(devices)} devices; tinyjax "
+                "computes on one device today")
+    return x
