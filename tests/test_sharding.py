@@ -73,3 +73,16 @@ def test_reshard_places_on_the_one_device_and_is_the_value_under_jit():
     np.testing.assert_array_equal(jax.jit(lambda v: reshard(v, s) + 1)(x), np.arange(4.0) + 1)
     both = reshard((x, x), (s, s))
     np.testing.assert_array_equal(both[1], np.arange(4.0))
+
+
+def test_mesh_utils_shapes_the_devices():
+    from tinyjax.experimental import mesh_utils
+    mesh = mesh_utils.create_device_mesh((1, 1))
+    assert mesh.shape == (1, 1) and mesh[0, 0] == jax.devices()[0]
+    assert Mesh(mesh, ("x", "y")).shape == {"x": 1, "y": 1}
+    with pytest.raises(ValueError, match=r"Number of devices 1 must equal the product of "
+                                         r"mesh_shape \(2,\)"):
+        mesh_utils.create_device_mesh((2,))
+    assert mesh_utils.create_hybrid_device_mesh((1,), (1,)).shape == (1,)
+    with pytest.raises(ValueError, match="spans several processes"):
+        mesh_utils.create_hybrid_device_mesh((1,), (2,))
