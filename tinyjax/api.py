@@ -633,18 +633,21 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
+               axis_env: Sequence[tuple[Any, int]] | None = None,
                return_shape: bool = False) -> Callable[..., Any]:
     """Return a function that traces ``fun`` and gives its ClosedJaxpr (JAX's format
-    when printed).  With ``return_shape`` it also returns the output's
-    :class:`ShapeDtypeStruct` pytree."""
+    when printed).  ``axis_env`` names axes ``(name, size)`` that collectives in ``fun``
+    may use (they are staged as equations).  With ``return_shape`` it also returns the
+    output's :class:`ShapeDtypeStruct` pytree."""
 
     def make_jaxpr_f(*args, **kwargs):
         f, dyn_args = argnums_partial(fun, dynamic_argnums(static_argnums, len(args)), args)
         flat_args, in_tree = tree_util.tree_flatten((dyn_args, kwargs))
         flat_fun, out_tree = flatten_fun(f, in_tree)
         origins = argument_origins(fun, args, kwargs)
-        closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args],
-                                       origins)
+        with batching.extend_axis_env(axis_env or ()):
+            closed = trace_to_closed_jaxpr(flat_fun,
+                                           [shaped_abstractify(x) for x in flat_args], origins)
         if return_shape:
             shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
                       for a in closed.out_avals]

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tinyjax
-
 from tests.cuda_support import CUDA_PARAM
 
 DEVICES = ["cpu", CUDA_PARAM]
@@ -23,13 +21,9 @@ _RECORD = json.loads((Path(__file__).resolve().parent / "data"
 RTOL, ATOL = 2e-4, 1e-6
 
 
-def import_library(name: str, needs_pmap: bool = False):
+def import_library(name: str):
     """The library ``name``, or a skip when it is not installed (it is a test dependency
-    installed without JAX: see docs/ecosystem.rst).  Equinox and Chex call ``jax.pmap``
-    when they are imported."""
-    if needs_pmap and not hasattr(tinyjax, "pmap"):
-        pytest.skip(f"{name} calls jax.pmap at import; tinyjax has no pmap yet (it comes "
-                    "with multi-device support)", allow_module_level=True)
+    installed without JAX: see docs/ecosystem.rst)."""
     return pytest.importorskip(name)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.ecosystem.reference import DEVICES, check_program, import_library, programs
 
-chex = import_library("chex", needs_pmap=True)
+chex = import_library("chex")
 import jax  # noqa: E402  (tinyjax, installed as jax by conftest)
 import jax.numpy as jnp  # noqa: E402
 

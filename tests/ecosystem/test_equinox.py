@@ -6,7 +6,7 @@ import pytest
 
 from tests.ecosystem.reference import DEVICES, check_program, import_library, programs
 
-eqx = import_library("equinox", needs_pmap=True)
+eqx = import_library("equinox")
 import jax  # noqa: E402  (tinyjax, installed as jax by conftest)
 import jax.numpy as jnp  # noqa: E402
 

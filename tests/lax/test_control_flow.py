@@ -453,3 +453,22 @@ def test_weak_typed_carry_is_promoted():
     # a Python-scalar init takes the body's type, as in JAX
     out = lax.fori_loop(0, 3, lambda i, c: c + jnp.float32(1), 0)
     assert out.dtype == np.float32 and float(out) == 3.0
+
+
+def test_switch_traces_a_function_given_for_several_branches_once():
+    calls = []
+
+    def f(x):
+        calls.append("f")
+        return x ** 2
+
+    def g(x):
+        calls.append("g")
+        return x + 1
+
+    branches = [f, g] * 3
+    run = jax.jit(lambda i, x: lax.switch(i, branches, x))
+    for i in range(6):
+        assert float(run(i, 3.0)) == (9.0 if i % 2 == 0 else 4.0)
+    assert sorted(calls) == ["f", "g"]  # one trace, as JAX's switch
+    assert float(jax.grad(lambda x: lax.switch(4, branches, x))(3.0)) == 6.0

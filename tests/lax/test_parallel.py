@@ -131,3 +131,15 @@ def test_with_sharding_constraint_on_one_device():
                                   x * 2)
     tree = {"a": x, "b": (x, x)}
     assert lax.with_sharding_constraint(tree, PartitionSpec()) is tree
+
+
+def test_make_jaxpr_axis_env_stages_collectives_as_equations():
+    f = lambda x: lax.psum(x, "i") * lax.all_gather(x, "i").sum() + lax.axis_index("i")
+    closed = jax.make_jaxpr(f, axis_env=[("i", 4)])(np.float32(1.0))
+    prims = [e.primitive.name for e in closed.jaxpr.eqns]
+    assert {"psum", "all_gather", "axis_index"} <= set(prims)
+    gather = next(e for e in closed.jaxpr.eqns if e.primitive.name == "all_gather")
+    assert gather.outvars[0].aval.shape == (4,)
+    # the environment ends with the trace
+    with pytest.raises(NameError, match="unbound axis name: i"):
+        jax.make_jaxpr(f)(np.float32(1.0))

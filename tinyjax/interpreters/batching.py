@@ -14,7 +14,8 @@ rule, ``rule(axis_size, axis_name, trace_type, args, dims, **params)``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
@@ -137,6 +138,18 @@ class BatchTrace(Trace):
 # The named axes of the vmaps being traced (innermost last): collectives staged
 # inside them (e.g. in a loop body) type-check against this environment.
 _axis_env: list[AxisData] = []
+
+
+@contextmanager
+def extend_axis_env(axes: Sequence[tuple[Any, int]]) -> Iterator[None]:
+    """Bind the named axes ``(name, size)`` for the collectives traced inside, with no vmap
+    around them (``make_jaxpr(axis_env=...)``: they are staged as equations)."""
+    depth = len(_axis_env)
+    _axis_env.extend(AxisData(name, int(size)) for name, size in axes)
+    try:
+        yield
+    finally:
+        del _axis_env[depth:]
 
 
 def bound_axis_size(name: Any) -> int | None:

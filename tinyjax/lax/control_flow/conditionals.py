@@ -239,8 +239,15 @@ def _bind_cond(index, funs: Sequence[Callable], operands: tuple,
     avals = [get_aval(x) for x in ops]
     trees: list[tree_util.PyTreeDef] = []
     traced = []
+    first: dict[int, int] = {}  # id of a branch function -> where it was traced
     with refs.collect() as captured:
         for f in funs:
+            if id(f) in first:  # the same function again: traced once, as in JAX
+                traced.append(traced[first[id(f)]])
+                trees.append(trees[first[id(f)]])
+                continue
+            first[id(f)] = len(traced)
+
             def flat_fun(*xs, f=f):
                 from tinyjax.lax._helpers import as_operand
                 leaves, tree = tree_util.tree_flatten(
