@@ -121,13 +121,14 @@ def _node_id(file: str, classname: str, name: str) -> str:
 
 
 def run(name: str, source: Path | None = None, pytest_args: Sequence[str] = (),
-        sample_one_in: int = 1) -> Outcome:
+        sample_one_in: int = 1, report: Path | None = None) -> Outcome:
     """Run the suite of library ``name`` on tinyjax (in ``source`` or a cached clone), or
-    one test in ``sample_one_in`` of it."""
+    one test in ``sample_one_in`` of it; pytest's JUnit XML report is kept at ``report``
+    if given."""
     library = LIBRARIES[name]
     source = checkout(library) if source is None else source
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.xml"
+        report = Path(tmp) / "report.xml" if report is None else report.resolve()
         command = [sys.executable, "-m", "tinyjax", "-m", "pytest", *library.paths, "-q",
                    "-p", "no:cacheprovider", f"--junitxml={report}", "-o",
                    "junit_family=xunit1", *library.pytest_args, *pytest_args]
@@ -149,9 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--failures", type=Path, help="write the ids of tests not passing")
     parser.add_argument("--sample-one-in", type=int, default=1, metavar="N",
                         help="run one selected test in N (a stable sample)")
+    parser.add_argument("--report", type=Path, help="keep pytest's JUnit XML report here")
     args, pytest_args = parser.parse_known_args(argv)
     outcome = run(args.library, args.source, [a for a in pytest_args if a != "--"],
-                  args.sample_one_in)
+                  args.sample_one_in, args.report)
     library = LIBRARIES[args.library]
     sample = f" (a sample: one in {args.sample_one_in})" if args.sample_one_in > 1 else ""
     print(f"{args.library} {library.tag}{sample}: {outcome.selected} selected tests ran, "

@@ -62,7 +62,10 @@ def register_abstractify(cls: type, handler: Callable[[Any], ShapedArray]) -> No
 
 
 def shaped_abstractify(x: Any) -> ShapedArray:
-    """The aval with which an argument is traced (ShapeDtypeStruct and arrays alike)."""
+    """The aval with which an argument is traced (ShapeDtypeStruct and arrays alike; an
+    aval stands for itself, as in JAX)."""
+    if isinstance(x, ShapedArray):
+        return x
     for cls, handler in _abstractify_handlers.items():
         if isinstance(x, cls):
             return handler(x)

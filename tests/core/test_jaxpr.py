@@ -142,6 +142,13 @@ def test_eval_shape_and_shape_dtype_struct():
     assert out[1].shape == (2,)
 
 
+def test_eval_shape_takes_avals_as_jax_does():
+    from tinyjax.core import ShapedArray
+    out = jax.eval_shape(lambda a, b: lax.dot_general(a, b, (((1,), (0,)), ((), ()))),
+                         ShapedArray((2, 3), np.float32), ShapedArray((3, 5), np.float32))
+    assert out.shape == (2, 5) and out.dtype == np.float32
+
+
 def test_source_info_points_at_user_code():
     closed = jax.make_jaxpr(lambda x: lax.sin(x))(1.0)
     assert closed.eqns[0].source_info.startswith(__file__)
