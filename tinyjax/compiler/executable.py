@@ -1,9 +1,10 @@
 """``compile_jaxpr``: jaxpr -> low-level ops -> schedule -> device kernels -> Executable.
 
 The executable is a flat list of kernel launches over buffers planned at compile time:
-intermediates are allocated once and reused (a buffer whose last reader has run is handed
-to the next kernel that needs one of the same dtype and size); outputs are fresh arrays
-per call.  A jaxpr with control flow becomes a :class:`~tinyjax.compiler.program.Program`
+intermediates share scratch slots (a buffer whose last reader has run is handed to the
+next kernel that needs one of the same dtype and size); outputs are fresh arrays per call.
+Buffers belong to a call, not to the executable: a call takes a set of scratch arrays from
+the executable's pool (or allocates one), so calls from several threads at once are safe.  A jaxpr with control flow becomes a :class:`~tinyjax.compiler.program.Program`
 of steps (fused runs, and loops/branches over compiled sub-programs).  ``DEBUG``
 (environment): 1 kernel count, 2 a timing table per call, 3 the scheduled kernels, 4 the
 generated source.
@@ -19,6 +20,10 @@ from tinyjax.compiler.lower.rules import lower_jaxpr
 from tinyjax.compiler.schedule import Schedule, schedule
 
 __all__ = ["compile_jaxpr", "Executable"]
+
+# scratch sets an executable keeps for later calls (one per call running at the same time;
+# beyond this many, a finished call's set is dropped)
+SCRATCH_SETS_KEPT = 4
 
 
 _environ_data = getattr(os.environ, "_data", None)
@@ -56,6 +61,11 @@ class Executable:
 
     # ---- buffer planning ----------------------------------------------------------------
     def _plan(self):
+        """Plan the intermediates: each gets a scratch slot, and a slot whose last reader
+        has run is handed to the next kernel that needs one of the same dtype and size.
+        The arrays of the slots (a *scratch set*) belong to one call at a time: a call takes
+        a set from :attr:`_scratch_free` (or allocates one) and gives it back when its
+        kernels are queued, so concurrent calls never share intermediates."""
         sched = self.schedule
         n_in = sched.n_inputs
         out_ids = {o.buf for o in sched.outputs if o.view is None and o.buf >= n_in}
@@ -64,25 +74,30 @@ class Executable:
             for b in k.buf_ids[k.n_outs:]:
                 last_use[b] = i
         free: dict[tuple, list] = {}
-        self._static: dict[int, np.ndarray] = {}
+        self.scratch_slot: dict[int, int] = {}   # buffer id -> scratch slot
+        self._scratch_specs: list[tuple] = []   # slot -> (size, dtype)
         for i, k in enumerate(self._kernels):
             for b in k.buf_ids[:k.n_outs]:
                 if b not in out_ids:
                     dt, n = sched.buffers[b]
                     pool = free.get((dt, n))
-                    self._static[b] = pool.pop() if pool else self._alloc((n,), dt)
+                    if pool:
+                        self.scratch_slot[b] = pool.pop()
+                    else:
+                        self.scratch_slot[b] = len(self._scratch_specs)
+                        self._scratch_specs.append(((n,), dt))
             for r in set(k.buf_ids[k.n_outs:]):
                 if r >= n_in and r not in out_ids and last_use.get(r) == i:
-                    free.setdefault(sched.buffers[r], []).append(self._static[r])
+                    free.setdefault(sched.buffers[r], []).append(self.scratch_slot[r])
+        self._scratch_free: list[list] = []
+        self._scratch_fill = list(self.scratch_slot.items())
         self._out_ids = sorted(out_ids)
         self._n_consts = len(self._consts)
-        # per-call work, precomputed: the buffer list template (intermediates in place),
-        # the outputs to allocate (with their final shape when a single output owns one)
+        # per-call work, precomputed: the outputs to allocate (with their final shape when
+        # a single output owns one)
         self._n_in = n_in
         self._in_specs = [sched.buffers[i] for i in range(n_in)]
-        self._template = [None] * len(sched.buffers)
-        for b, arr in self._static.items():
-            self._template[b] = arr
+        self._n_bufs = len(sched.buffers)
         owners: dict[int, list] = {}
         for o in sched.outputs:
             if o.buf >= 0:
@@ -97,6 +112,18 @@ class Executable:
                                    for o in sched.outputs)
         self._out_order = [o.buf for o in sched.outputs]
         self._launch_ids = [(k.buf_ids, launch) for k, launch in zip(self._kernels, self._launch)]
+
+    def _take_scratch(self) -> list:
+        """A scratch set for one call: a free one, or new arrays."""
+        try:
+            return self._scratch_free.pop()   # atomic: two threads never get the same set
+        except IndexError:
+            alloc = self._alloc
+            return [alloc(shape, dt) for shape, dt in self._scratch_specs]
+
+    def _give_scratch(self, scratch: list) -> None:
+        if len(self._scratch_free) < SCRATCH_SETS_KEPT:
+            self._scratch_free.append(scratch)
 
     @property
     def num_kernels(self) -> int:
@@ -115,7 +142,7 @@ class Executable:
         if len(flat_args) + self._n_consts != n_in:
             raise TypeError(f"{self.name}: expected {n_in - self._n_consts} arguments, "
                             f"got {len(flat_args)}")
-        bufs = list(self._template)
+        bufs = [None] * self._n_bufs
         if self._host:
             args = self._consts + [a if type(a) is np.ndarray else np.asarray(a)
                                    for a in flat_args]
@@ -132,13 +159,21 @@ class Executable:
         alloc = self._alloc
         for b, shape, dt in self._out_allocs:
             bufs[b] = alloc(shape, dt)
-        if self._timed and _debug() >= 2:
-            self._run_timed(bufs)
-        elif self._run is not None:
-            self._run(bufs)
-        else:
-            for ids, launch in self._launch_ids:
-                launch([bufs[b] for b in ids])
+        scratch = self._take_scratch()
+        try:
+            for b, slot in self._scratch_fill:
+                bufs[b] = scratch[slot]
+            if self._timed and _debug() >= 2:
+                self._run_timed(bufs)
+            elif self._run is not None:
+                self._run(bufs)
+            else:
+                for ids, launch in self._launch_ids:
+                    launch([bufs[b] for b in ids])
+        finally:
+            # (an asynchronous device may still be running the kernels: the next call to
+            # take this set queues its own kernels after them, on the same stream)
+            self._give_scratch(scratch)
         if self._simple_outputs:
             return [bufs[b] for b in self._out_order]
         return self._outputs(bufs)

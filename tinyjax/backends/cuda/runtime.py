@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import threading
 from collections import OrderedDict
 from typing import Optional, Sequence
 
@@ -34,7 +35,9 @@ __all__ = ["CUDADevice", "CUDABuffer"]
 
 
 class _Pool:
-    """Device allocations by rounded size; blocks come back when their buffer dies."""
+    """Device allocations by rounded size; blocks come back when their buffer dies.  Safe
+    from several threads (a block given back by one thread and taken by another is reused
+    in stream order: every call queues its work on the one default stream)."""
 
     ROUND = 512
 
@@ -42,13 +45,16 @@ class _Pool:
         self.drv = drv
         self.free: dict[int, list[int]] = {}
         self.cached = 0
+        # reentrant: a buffer's __del__ may give its block back while this thread takes one
+        self.lock = threading.RLock()
 
     def take(self, nbytes: int) -> tuple[int, int]:
         n = max(-(-int(nbytes) // self.ROUND), 1) * self.ROUND
-        blocks = self.free.get(n)
-        if blocks:
-            self.cached -= n
-            return blocks.pop(), n
+        with self.lock:
+            blocks = self.free.get(n)
+            if blocks:
+                self.cached -= n
+                return blocks.pop(), n
         try:
             return self.drv.alloc(n), n
         except Exception:  # out of memory: give the cached blocks back and retry once
@@ -56,15 +62,17 @@ class _Pool:
             return self.drv.alloc(n), n
 
     def give(self, ptr: int, n: int) -> None:
-        self.free.setdefault(n, []).append(ptr)
-        self.cached += n
+        with self.lock:
+            self.free.setdefault(n, []).append(ptr)
+            self.cached += n
 
     def release(self) -> None:
-        for blocks in self.free.values():
-            for p in blocks:
-                self.drv.free(p)
-        self.free.clear()
-        self.cached = 0
+        with self.lock:
+            blocks = [p for ps in self.free.values() for p in ps]
+            self.free.clear()
+            self.cached = 0
+        for p in blocks:
+            self.drv.free(p)
 
 
 class _Allocation:
