@@ -14,7 +14,10 @@ Flags are process-global (not thread-local, unlike JAX's context managers).
 
 ``jax_enable_x64`` is initialised from the environment at import:
 ``TINYJAX_ENABLE_X64`` if set, else ``JAX_ENABLE_X64``; accepted values are
-1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).
+1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).  So are the caches'
+bounds: ``TINYJAX_CACHE_DIR`` (``jax_compilation_cache_dir``), ``TINYJAX_CACHE_MAX_SIZE``
+(``jax_compilation_cache_max_size``, bytes), ``TINYJAX_EXECUTABLES_PER_FUNCTION`` and
+``TINYJAX_EXECUTABLES_TOTAL``.
 """
 from __future__ import annotations
 
@@ -59,6 +62,33 @@ def _validate_bool(name: str, value: Any) -> bool:
     raise TypeError(f"config option {name} expects a bool, got {value!r}")
 
 
+def _env_int(name: str, default: int) -> int:
+    """An integer environment variable (``default`` when unset); ValueError naming it."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {value!r}"
+                         ) from None
+
+
+def _validate_int(lowest: int) -> Callable[[str, Any], int]:
+    def validate(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            raise ValueError(f"config option {name} must be an integer >= {lowest}, "
+                             f"got {value!r}")
+        return value
+    return validate
+
+
+def _validate_optional_path(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"config option {name} expects a path or None, got {value!r}")
+    return None if value is None else os.fspath(value)
+
+
 def _validate_choice(*choices: Any) -> Callable[[str, Any], Any]:
     def validate(name: str, value: Any) -> Any:
         if value not in choices:
@@ -85,6 +115,19 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_default_matmul_precision": (None, _validate_choice(*_MATMUL_PRECISIONS)),
     "jax_numpy_rank_promotion": ("allow", _validate_choice("allow", "warn", "raise")),
     "jax_debug_nans": (False, _validate_bool),
+    # the on-disk compile cache (compiled libraries, cubins, compiler probes): where
+    # (None: ~/.cache/tinyjax) and how many bytes at most (least recently used entries go
+    # first; 0 turns the disk cache off, -1 leaves it unbounded; JAX's names and meanings)
+    "jax_compilation_cache_dir": (os.environ.get("TINYJAX_CACHE_DIR") or None,
+                                  _validate_optional_path),
+    "jax_compilation_cache_max_size": (_env_int("TINYJAX_CACHE_MAX_SIZE", 1 << 30),
+                                       _validate_int(-1)),
+    # compiled executables kept in memory: per jitted function and over all of them (the
+    # least recently called go first)
+    "tinyjax_executables_per_function": (_env_int("TINYJAX_EXECUTABLES_PER_FUNCTION", 128),
+                                         _validate_int(1)),
+    "tinyjax_executables_total": (_env_int("TINYJAX_EXECUTABLES_TOTAL", 512),
+                                  _validate_int(1)),
 }
 
 

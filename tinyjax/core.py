@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -417,6 +418,15 @@ def ensure_compile_time_eval() -> Iterator[None]:
 # ---------------------------------------------------------------------------
 
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"
+
+
+def warn_user(message: str, category: type = UserWarning) -> None:
+    """``warnings.warn`` attributed to the innermost frame outside tinyjax (the user's line
+    that led to it)."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def user_source_info() -> str:

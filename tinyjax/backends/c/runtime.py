@@ -1,20 +1,25 @@
 """The C backend's runtime: the CPU device object (render, compile and launch kernels on numpy
 buffers) and the program launcher, a small C function that runs a whole program's kernels in
 one foreign call (the GIL released for all but tiny programs; per-kernel ctypes calls where
-the launcher cannot be built).
+the launcher cannot be built).  Without a working C compiler (see
+:func:`~tinyjax.backends.c.compiler.compiler_problem`) the device runs its kernels on the
+interpreter.
+
+Threads: a compiled program may run in several threads at once.  The kernels and the
+launcher keep no state between calls (every buffer comes with the call); the launcher holds
+the GIL only while it reads the buffers' addresses.
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import subprocess
-import tempfile
 from functools import lru_cache
 
-from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
-                                         translation_units)
+from tinyjax.backends.c.compiler import (cached_library, build_library, compile_source,
+                                         compiler_problem, join_source, translation_units)
+from tinyjax.backends.c.toolchain import find_compiler, flags_key
 from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
+from tinyjax.backends.interp import InterpDevice
 from tinyjax.compiler.kernel import Kernel
 
 __all__ = ["CPUDevice", "runtime"]
@@ -55,7 +60,7 @@ int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *
 @lru_cache(maxsize=None)
 def runtime():
     """The program launcher (``tj_exec``), or None where it cannot be built."""
-    if os.environ.get("TINYJAX_NO_RUNTIME"):
+    if os.environ.get("TINYJAX_NO_RUNTIME") or compiler_problem() is not None:
         return None
     try:
         import sysconfig
@@ -67,28 +72,14 @@ def runtime():
             return None
         cc = find_compiler()
         flags = ["-O2", "-fPIC", "-shared"] + [f"-I{d}" for d in inc]
-        key = hashlib.sha256("\0".join([RUNTIME_SRC, cc] + flags).encode()).hexdigest()[:32]
-        path = os.path.join(cache_dir(), f"rt_{key}.so")
-        if not os.path.exists(path):
-            fd, tmp_src = tempfile.mkstemp(suffix=".c", dir=cache_dir())
-            with os.fdopen(fd, "w") as f:
-                f.write(RUNTIME_SRC)
-            tmp_out = tmp_src[:-2] + ".so"
-            try:
-                r = subprocess.run([cc] + flags + [tmp_src, "-o", tmp_out], capture_output=True)
-                if r.returncode != 0:
-                    return None
-                os.replace(tmp_out, path)
-            finally:
-                for p in (tmp_src, tmp_out):
-                    if os.path.exists(p):
-                        os.remove(p)
-        fn = ctypes.PyDLL(path).tj_exec  # PyDLL: called holding the GIL; it releases it
-        fn.argtypes = [ctypes.py_object, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
-                       ctypes.c_void_p, ctypes.c_int]
-        fn.restype = ctypes.c_int
-        return fn
-    except Exception:  # noqa: BLE001 - any failure: the per-kernel ctypes path
+        key = "\0".join([RUNTIME_SRC, flags_key(cc, flags)])
+        # PyDLL: called holding the GIL; it releases it
+        lib = cached_library("rt", key, lambda: build_library(cc, flags, [RUNTIME_SRC], []),
+                             python_api=True)
+        return lib.function("tj_exec", [ctypes.py_object, ctypes.c_long, ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int],
+                            ctypes.c_int)
+    except (RuntimeError, OSError):  # the per-kernel ctypes path
         return None
 
 
@@ -96,30 +87,28 @@ class CPUDevice:
     name = "cpu"
     host = True  # buffers are numpy arrays
     language = CStyleLanguage()
+    interpreter = InterpDevice()  # runs the kernels where no C compiler works
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])
 
     def compile(self, kernels: list[Kernel]):
-        """Returns (source, [callable(ptr_array) per kernel])."""
+        """Returns (source, [callable(ptr_array) per kernel]); without a working C compiler,
+        the interpreter's (source, [None per kernel]): those kernels run on numpy."""
         bodies = [self.language.render_kernel(k) for k in kernels]
         src = join_source(PRELUDE, bodies)
         if not kernels:
             return src, []
+        if compiler_problem() is not None:
+            return self.interpreter.compile(kernels)
         lib = compile_source(translation_units(PRELUDE, bodies))
-        fns = []
-        for k in kernels:
-            fn = getattr(lib, k.name)
-            fn.argtypes = [ctypes.c_void_p]
-            fn.restype = None
-            fns.append(fn)
-        return src, fns
+        return src, [lib.function(k.name, [ctypes.c_void_p]) for k in kernels]
 
     def make_program(self, fns, kernels: list[Kernel]):
         """``run(bufs)`` launching every kernel over ``bufs`` (a list of arrays indexed by
         program buffer id) in one foreign call, or None (then launch per kernel)."""
         rt = runtime()
-        if rt is None or not kernels:
+        if rt is None or not kernels or any(f is None for f in fns):
             return None
         nk = len(kernels)
         fn_arr = (ctypes.c_void_p * nk)(*[ctypes.cast(f, ctypes.c_void_p).value for f in fns])
@@ -141,6 +130,8 @@ class CPUDevice:
         return run
 
     def make_launcher(self, fn, kernel: Kernel):
+        if fn is None:  # no compiler: the interpreter runs it
+            return self.interpreter.make_launcher(fn, kernel)
         n = len(kernel.bufs)
         arr_t = ctypes.c_void_p * n
 

@@ -137,6 +137,7 @@ class Driver:
         L.cuGetErrorString.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
         L.cuCtxSetCurrent.argtypes = [p]
         L.cuModuleLoadData.argtypes = [ctypes.POINTER(p), p]
+        L.cuModuleUnload.argtypes = [p]
         L.cuModuleGetFunction.argtypes = [ctypes.POINTER(p), p, ctypes.c_char_p]
         L.cuMemAlloc_v2.argtypes = [ctypes.POINTER(CUdeviceptr), ctypes.c_size_t]
         L.cuMemFree_v2.argtypes = [CUdeviceptr]
@@ -194,6 +195,16 @@ class Driver:
         buf = ctypes.create_string_buffer(image, len(image))
         self.check(self.lib.cuModuleLoadData(ctypes.byref(mod), buf), "cuModuleLoadData")
         return mod
+
+    def unload_module(self, mod) -> None:
+        """Unload ``mod`` once the work queued so far (which may use it) is done; best
+        effort (a finaliser calls it)."""
+        try:
+            self._bind()
+            self.synchronize()
+            self.lib.cuModuleUnload(mod)
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
 
     def get_function(self, mod, name: str) -> ctypes.c_void_p:
         self._bind()

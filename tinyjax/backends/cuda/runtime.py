@@ -21,11 +21,13 @@ import hashlib
 import math
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Optional, Sequence
 
 import numpy as np
 
+from tinyjax.backends import diskcache
 from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.lanes import plan_lanes
@@ -158,12 +160,23 @@ class CUDABuffer:
         return f"CUDABuffer({self.dtype.name}{list(self.shape)} at {self.ptr:#x})"
 
 
+class _Module:
+    """A loaded CUDA module: unloaded when the last kernel taken from it (an executable's)
+    is gone."""
+
+    def __init__(self, drv, image: bytes):
+        self.handle = drv.load_module(image)
+        weakref.finalize(self, drv.unload_module, self.handle).atexit = False
+
+
 class _Kernel:
     """A loaded kernel: the functions it launches in order, each with its geometry and a
     parameter block (all of them take the kernel's buffers)."""
 
-    def __init__(self, drv, mod, k: Kernel):
+    def __init__(self, drv, mod: _Module, k: Kernel):
         from tinyjax.backends.cuda.driver import Params
+        self.module = mod  # loaded while this kernel exists
+        mod = mod.handle
         self.name = k.name
         self.params = Params(len(k.bufs))
         self.steps = []
@@ -268,7 +281,9 @@ class CUDADevice:
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
         if self.driver.compute_capability != (9, 0):  # warpgroup MMA is Hopper's (sm_90a)
             cuda_gemm.WGMMA = False
-        self._modules: dict[str, object] = {}
+        # loaded modules by source; a module is unloaded when its last kernel is gone
+        self._modules: "weakref.WeakValueDictionary[str, _Module]" = \
+            weakref.WeakValueDictionary()
         self.pool = _Pool(self.driver)
         self._scalars: dict = {}
 
@@ -336,27 +351,18 @@ class CUDADevice:
         with drv.lock:
             mod = self._modules.get(key)
             if mod is None:
-                mod = self._modules[key] = drv.load_module(self._cubin(key, src))
+                mod = self._modules[key] = _Module(drv, self._cubin(key, src))
             fns = [_Kernel(drv, mod, k) for k in kernels]
         return src, fns
 
     def _cubin(self, key: str, src: str) -> bytes:
-        from tinyjax.backends.c.compiler import cache_dir
+        """The cubin of ``src`` from the disk cache (checked: see
+        :mod:`tinyjax.backends.diskcache`), else compiled by NVRTC and stored."""
         from tinyjax.backends.cuda.driver import nvrtc_compile
-        path = os.path.join(cache_dir(), f"cu_{key[:40]}.cubin")
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except OSError:
-            pass
-        image = nvrtc_compile(src, self.driver.arch, self.options)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(image)
-            os.replace(tmp, path)
-        except OSError:  # a read-only cache is not an error
-            pass
+        image = diskcache.read("cu", key)
+        if image is None:
+            image = nvrtc_compile(src, self.driver.arch, self.options)
+            diskcache.write("cu", key, image)
         return image
 
     def make_program(self, fns: list[_Kernel], kernels: list[Kernel]):
