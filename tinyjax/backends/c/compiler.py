@@ -295,7 +295,8 @@ def _find_problem() -> Optional[str]:
             return None
         return f"tinyjax: the C compiler {cc!r} built a library that computes wrong results"
     except (RuntimeError, OSError) as e:
-        detail = str(e).split("\n")[0].removeprefix("tinyjax: ")
+        message = str(e).split("\n--- source ---")[0].removeprefix("tinyjax: ")
+        detail = " ".join(message.split())[:300]  # the compiler's own words, on one line
         return f"tinyjax: the C compiler {cc!r} does not work ({detail})"
 
 
