@@ -36,7 +36,7 @@ import time
 from typing import Optional
 
 from tinyjax.config import config
-from tinyjax.core import warn_user
+from tinyjax.errors import warn_user
 
 __all__ = ["cache_dir", "read", "write", "discard", "clear", "entry_path", "MAGIC", "SUFFIX"]
 

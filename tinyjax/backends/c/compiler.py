@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Callable, Optional
 
 from tinyjax.backends import diskcache
-from tinyjax.core import warn_user
+from tinyjax.errors import warn_user
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
                                           find_compiler, flags_key, library_problem,
                                           link_flags)

@@ -19,6 +19,7 @@ from tinyjax.jaxpr import Jaxpr, Literal, Var, eval_jaxpr
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+from tinyjax.lax.elementwise import convert_element_type
 
 
 # ---------------------------------------------------------------------------
@@ -137,11 +138,10 @@ def jvp_jaxpr(jaxpr: Jaxpr, nonzeros: Sequence[bool], instantiate: Sequence[bool
 
 
 def _tangent_like(t: Any, primal: Any) -> Any:
-    from tinyjax import lax
     t = ad.instantiate_zeros(t)
     want = ad.tangent_aval(get_aval(primal))
     if get_aval(t).dtype != want.dtype:
-        t = lax.convert_element_type(t, want.dtype)
+        t = convert_element_type(t, want.dtype)
     return t
 
 
