@@ -301,10 +301,12 @@ def dce_jaxpr(jaxpr: Jaxpr, used_outputs: Sequence[bool] | None = None,
             continue
         rule = dce_rules.get(eqn.primitive)
         if rule is not None:
-            used_in, eqn = rule(eqn, used)
-            if eqn is None:
+            used_in, pruned = rule(eqn, used)
+            if pruned is None:
                 continue
+            # used_in is per input of the equation as it was (the pruned one has fewer)
             live.update(v for v, u in zip(eqn.invars, used_in) if u and isinstance(v, Var))
+            eqn = pruned
         else:
             live.update(v for v in eqn.invars if isinstance(v, Var))
         new_eqns.append(eqn)

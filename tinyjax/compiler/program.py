@@ -1,29 +1,30 @@
-"""``compile_jaxpr``: a jaxpr compiled for a backend -- one executable, or a program of steps
-where it has control flow (loops stay loops).
+"""``compile_jaxpr``: a jaxpr compiled for a backend -- one :class:`~tinyjax.compiler.steps.Program`
+(buffers planned ahead, kernels, loops and branches; see :mod:`tinyjax.compiler.steps`) run
+by an :class:`~tinyjax.compiler.executable.Executable`.
 
-A jaxpr without control flow compiles to one :class:`~tinyjax.compiler.executable.Executable`
-(a list of kernel launches over planned buffers).  One with ``cond``/``while``/``scan``
-compiles to a :class:`Program`: a list of *steps* over a slot environment (one slot per
-jaxpr value that crosses a step boundary):
+The jaxpr is cut into runs of ordinary equations, each lowered and fused into kernels
+(:func:`~tinyjax.compiler.schedule.schedule`), and the equations between them:
 
-* ``call``  a run of ordinary equations, fused and scheduled as one sub-program (an
-  ``Executable``);
-* ``scan``  a loop: the body is itself compiled once (a sub-program, or a nested
-  ``Program``) and run ``length`` times by the host, the carries handed from one iteration
-  to the next, the ``xs`` read as slices (zero-copy views at an offset) and each
-  iteration's ``ys`` written into the stacked output at its offset;
-* ``while`` the same, until the compiled predicate (a scalar read back) is false;
-* ``cond``  the branches compiled once each; only the taken one runs.
+* ``scan``   a :class:`~tinyjax.compiler.steps.Loop` of ``length`` iterations around its
+  body's steps: the ``xs`` read in place (``xs + i * row``), each iteration's ``ys``
+  written in place into the stacked output, the carries in two buffers each whose roles
+  swap every iteration (a carry the body returns unchanged is no carry at all);
+* ``while``  the same with the predicate's steps run before each iteration; the predicate
+  is a scalar in the arena that the running program reads (no host round trip);
+* ``cond``   a :class:`~tinyjax.compiler.steps.Switch` over the branches' steps, each
+  writing the results into the same buffers;
+* ``checkpoint`` is inlined (its body lowered in place).
 
-``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
-sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
-so the compile time does not depend on trip counts.  Nothing here is device specific: a
-device renders kernels; the steps only sequence sub-programs.
+Results go straight where they are needed: a kernel whose result is a loop's next carry,
+a row of a loop's stacked output or the program's output writes it there; a copy is made
+only where a result is no kernel's (a pass-through, a constant, a strided view).  Every
+kernel of every loop body is compiled once, so compile time does not depend on trip counts.
+Scratch buffers share one arena per call (:mod:`tinyjax.compiler.memory`).
 """
 from __future__ import annotations
 
-import time
-from typing import Sequence
+import itertools
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -31,20 +32,18 @@ from tinyjax.backends.base import Backend
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import inlined_calls
+from tinyjax.compiler.memory import Lifetimes, place
 from tinyjax.compiler.schedule import schedule
+from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, SCRATCH, Buffer, Call, Carry, Copy,
+                                    Launch, Loop, Pointer, Program, Ref, Switch)
 from tinyjax.config import debug_level
 from tinyjax.jaxpr import Jaxpr, Literal, Var
-from tinyjax.lax.control_flow import cond_p, scan_p, while_p
+from tinyjax.lax.control_flow.conditionals import cond_p
+from tinyjax.lax.control_flow.loops import scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program"]
+__all__ = ["CONTROL_FLOW", "compile_jaxpr", "build_program", "inline_calls"]
 
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
-
-
-def needs_program(jaxpr: Jaxpr) -> bool:
-    """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive in CONTROL_FLOW or e.primitive in inlined_calls
-               for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
@@ -94,364 +93,294 @@ def _open(j) -> tuple[Jaxpr, list]:
     return Jaxpr([], list(j.constvars) + list(j.invars), j.outvars, j.eqns), consts
 
 
-# ---- steps ---------------------------------------------------------------------------------
-# An operand reference is a slot number (int) or a constant numpy array (a literal).
-
-def _read(env: list, refs: Sequence) -> list:
-    return [env[r] if type(r) is int else r for r in refs]
+def _whole(buf: Buffer) -> Ref:
+    return Ref(buf, buf.dtype, buf.size)
 
 
-class CallStep:
-    kind = "call"
-
-    def __init__(self, unit, in_refs, out_slots):
-        self.unit, self.in_refs, self.out_slots = unit, list(in_refs), list(out_slots)
-
-    def run(self, env: list) -> int:
-        outs = self.unit(*_read(env, self.in_refs))
-        for s, v in zip(self.out_slots, outs):
-            env[s] = v
-        return 1
-
-    def describe(self) -> str:
-        return f"call: {self.unit.num_kernels} kernel(s)"
+def _as_buffer(ref: Optional[Ref], size: int) -> Optional[Buffer]:
+    """The buffer ``ref`` is all of, if it is one (a destination a loop may own)."""
+    if ref is None or not isinstance(ref.base, Buffer) or ref.offset or ref.terms \
+            or ref.base.size != size:
+        return None
+    return ref.base
 
 
-class ScanStep:
-    kind = "scan"
+class _Builder:
+    """Builds a program's steps, its buffers and their lifetimes."""
 
-    def __init__(self, body, in_refs, out_slots, *, length, reverse, num_consts, num_carry,
-                 y_avals, alloc=np.empty):
-        self.body, self.in_refs, self.out_slots = body, list(in_refs), list(out_slots)
-        self.alloc = alloc  # the backend's buffer allocator (np.empty on the host)
-        self.length, self.reverse = int(length), bool(reverse)
-        self.nc, self.ncar = num_consts, num_carry
-        self.y_specs = [((int(length),) + tuple(a.shape), np.dtype(a.dtype)) for a in y_avals]
+    def __init__(self):
+        self.consts: list[Buffer] = []
+        self.const_values: list[np.ndarray] = []
+        self.scratch: list[Buffer] = []
+        self.life = Lifetimes()
+        self.loops: list[tuple[Loop, int]] = []   # enclosing loops, with their start positions
+        self.pos = 0
+        self.names = itertools.count()
+        self.n_kernels = 0
 
-    def run(self, env: list) -> int:
-        vals = _read(env, self.in_refs)
-        nc, ncar = self.nc, self.ncar
-        consts, carry = vals[:nc], vals[nc:nc + ncar]
-        xs = vals[nc + ncar:]
-        ys = [self.alloc(shape, dt) for shape, dt in self.y_specs]
-        body = self.body
-        order = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
-        for i in order:
-            outs = body(*consts, *carry, *[x[i] for x in xs])
-            carry = outs[:ncar]
-            for y, o in zip(ys, outs[ncar:]):
-                y[i] = o
-        for s, v in zip(self.out_slots, list(carry) + ys):
-            env[s] = v
-        return self.length
+    # ---- buffers and uses -------------------------------------------------------------------
+    def new_scratch(self, dtype, size: int) -> Ref:
+        buf = Buffer(np.dtype(dtype), int(size), SCRATCH, name=f"s{len(self.scratch)}")
+        self.scratch.append(buf)
+        return _whole(buf)
 
-    def describe(self) -> str:
-        return (f"scan(length={self.length}{', reverse' if self.reverse else ''}): body of "
-                f"{self.body.num_kernels} kernel(s), {self.length} iterations per call")
+    def const(self, value) -> Ref:
+        value = np.ascontiguousarray(getattr(value, "_value", value))
+        buf = Buffer(value.dtype, value.size, CONST, len(self.consts), f"c{len(self.consts)}")
+        self.consts.append(buf)
+        self.const_values.append(value)
+        return _whole(buf)
 
+    def emit(self, steps: list, step, refs: Sequence[Ref]) -> None:
+        steps.append(step)
+        self.use(refs)
+        self.pos += 1
 
-class WhileStep:
-    kind = "while"
+    def use(self, refs: Sequence[Ref]) -> None:
+        for r in refs:
+            if isinstance(r.base, Buffer) and r.base.kind == SCRATCH:
+                self.life.use(r.base, self.pos, self.loops)
 
-    def __init__(self, cond, body, in_refs, out_slots, *, cond_nconsts, body_nconsts):
-        self.cond, self.body = cond, body
-        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
-        self.ncc, self.nbc = cond_nconsts, body_nconsts
-        self.last_iterations = 0
-
-    def run(self, env: list) -> int:
-        vals = _read(env, self.in_refs)
-        cc, bc = vals[:self.ncc], vals[self.ncc:self.ncc + self.nbc]
-        carry = vals[self.ncc + self.nbc:]
-        cond, body, n = self.cond, self.body, 0
-        while bool(cond(*cc, *carry)[0]):
-            carry = body(*bc, *carry)
-            n += 1
-        for s, v in zip(self.out_slots, carry):
-            env[s] = v
-        self.last_iterations = n
-        return n
-
-    def describe(self) -> str:
-        return (f"while: predicate of {self.cond.num_kernels} kernel(s), body of "
-                f"{self.body.num_kernels} kernel(s)")
-
-
-class CondStep:
-    kind = "cond"
-
-    def __init__(self, branches, in_refs, out_slots):
-        self.branches, self.in_refs, self.out_slots = list(branches), list(in_refs), list(out_slots)
-
-    def run(self, env: list) -> int:
-        vals = _read(env, self.in_refs)
-        i = min(max(int(vals[0]), 0), len(self.branches) - 1)
-        outs = self.branches[i](*vals[1:])
-        for s, v in zip(self.out_slots, outs):
-            env[s] = v
-        return i
-
-    def describe(self) -> str:
-        return "cond: branches of " + ", ".join(f"{b.num_kernels}" for b in self.branches) \
-            + " kernel(s)"
-
-
-# ---- the program ---------------------------------------------------------------------------
-
-class Program:
-    """A compiled program with control flow: ``prog(*flat_args) -> list of arrays``."""
-
-    def __init__(self, n_inputs: int, n_slots: int, steps: list, out_refs: list,
-                 units: list, consts: Sequence[np.ndarray] = (), name: str = "jaxpr"):
-        self.n_inputs, self.n_slots = n_inputs, n_slots
-        self.steps, self.out_refs = steps, out_refs
-        self.units = units  # every kernel sub-program reachable from here, each once
-        self._consts = list(consts)
-        self.name = name
-        self.source_text = ""
-        self.asbuffer = np.asarray  # the backend's conversion of inputs to its buffers
-        self.synchronize = None     # an asynchronous backend's wait (DEBUG=2 step timings)
-
-    @property
-    def num_kernels(self) -> int:
-        return sum(u.num_kernels for u in self.units)
-
-    def kernels(self) -> list[str]:
-        return [d for u in self.units for d in u.kernels()]
-
-    def source(self) -> str:
-        return self.source_text
-
-    def describe(self, indent: str = "") -> list[str]:
-        lines = []
-        for st in self.steps:
-            lines.append(indent + st.describe())
-            for sub in ([st.body] if st.kind == "scan" else [st.cond, st.body]
-                        if st.kind == "while" else st.branches if st.kind == "cond" else []):
-                if isinstance(sub, Program):
-                    lines.extend(sub.describe(indent + "  "))
-        return lines
-
-    def __call__(self, *flat_args) -> list[np.ndarray]:
-        args = self._consts + [self.asbuffer(a) for a in flat_args]
-        if len(args) != self.n_inputs:
-            raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
-                            f"arguments, got {len(flat_args)}")
-        env: list = args + [None] * (self.n_slots - len(args))
-        if debug_level() >= 2 and self.name != "body":
-            return self._run_timed(env)
-        for st in self.steps:
-            st.run(env)
-        return _read(env, self.out_refs)
-
-    def _run_timed(self, env: list) -> list:
-        print(f"*** {self.name}: {len(self.steps)} steps, {self.num_kernels} kernels")
-        for st in self.steps:
-            t0 = time.perf_counter()
-            r = st.run(env)
-            if self.synchronize is not None:
-                self.synchronize()
-            dt = time.perf_counter() - t0
-            extra = f", {r} iterations" if st.kind in ("scan", "while") else \
-                f", branch {r} taken" if st.kind == "cond" else ""
-            print(f"  {st.describe()}{extra}: {dt * 1e6:.1f} us")
-        return _read(env, self.out_refs)
-
-
-class _Unit:
-    """A run of equations without control flow: scheduled now, compiled with the others."""
-
-    def __init__(self, sched, name: str):
-        self.schedule, self.name = sched, name
-        self.exe = None
-
-    @property
-    def num_kernels(self) -> int:
-        return len(self.schedule.kernels)
-
-    def kernels(self) -> list[str]:
-        return [k.describe() for k in self.schedule.kernels]
-
-    def __call__(self, *args):
-        return self.exe(*args)
-
-
-class _ProgramBuilder:
-    def __init__(self, backend):
-        self.units: list[_Unit] = []
-        self.backend = backend
-        # constants (literals, closed-over arrays) as buffers of the backend, made once
-        self.const = np.asarray if backend.host else backend.asbuffer
-
-    def unit(self, jaxpr: Jaxpr) -> _Unit:
-        leaves, outs = lower_jaxpr(jaxpr)
-        u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
-                  f"unit{len(self.units)}")
-        self.units.append(u)
-        return u
-
-    def callable(self, j, name: str = "body"):
-        """A sub-program for the open or closed jaxpr ``j`` and the constants it needs
-        before its operands."""
-        jaxpr, consts = _open(j)
+    # ---- blocks -----------------------------------------------------------------------------
+    def block(self, steps: list, jaxpr: Jaxpr, in_refs: list[Ref],
+              dests: Sequence[Optional[Ref]]) -> list[Ref]:
+        """Append the steps of the open ``jaxpr`` reading ``in_refs``; returns where its
+        results are -- at ``dests[i]`` wherever one is given."""
         jaxpr = inline_calls(jaxpr)
-        first = len(self.units)
-        body = self.program(jaxpr, name) if needs_program(jaxpr) else self.unit(jaxpr)
-        if isinstance(body, Program):
-            body.units = self.units[first:]
-        return body, [self.const(getattr(c, "_value", c)) for c in consts]
-
-    def program(self, jaxpr: Jaxpr, name: str) -> Program:
-        jaxpr = inline_calls(jaxpr)
-        inputs = list(jaxpr.constvars) + list(jaxpr.invars)
-        slots: dict = {v: i for i, v in enumerate(inputs)}
-        eqns = jaxpr.eqns
+        env: dict = dict(zip(jaxpr.invars, in_refs))
+        want: dict = {}
+        for v, d in zip(jaxpr.outvars, dests):
+            if d is not None and isinstance(v, Var) and v not in env:
+                want.setdefault(v, []).append(d)
         last: dict = {}
-        for i, e in enumerate(eqns):
+        for i, e in enumerate(jaxpr.eqns):
             for a in e.invars:
                 if isinstance(a, Var):
                     last[a] = i
         for a in jaxpr.outvars:
             if isinstance(a, Var):
-                last[a] = len(eqns)
-        steps: list = []
+                last[a] = len(jaxpr.eqns)
         seg: list = []
-
-        def ref(a):
-            if isinstance(a, Literal):
-                return self.const(np.asarray(a.val, a.aval.dtype))
-            return slots[a]
-
-        def alloc(vs) -> list[int]:
-            out = []
-            for v in vs:
-                slots[v] = len(slots)
-                out.append(slots[v])
-            return out
-
-        def flush(end: int) -> None:
-            if not seg:
-                return
-            defined = {v for e in seg for v in e.outvars}
-            ins: dict = {}
-            for e in seg:
-                for a in e.invars:
-                    if isinstance(a, Var) and a not in defined:
-                        ins[a] = None
-            outs = [v for e in seg for v in e.outvars if last.get(v, -1) >= end]
-            if outs:
-                u = self.unit(Jaxpr([], list(ins), outs, list(seg)))
-                steps.append(CallStep(u, [ref(a) for a in ins], alloc(outs)))
-            seg.clear()
-
-        for i, e in enumerate(eqns):
+        for i, e in enumerate(jaxpr.eqns):
             if e.primitive not in CONTROL_FLOW:
                 seg.append(e)
                 continue
-            flush(i)
-            steps.append(self.control_step(e, [ref(a) for a in e.invars], alloc(e.outvars)))
-        flush(len(eqns))
-        prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
-                       [], name=name)
-        if not self.backend.host:
-            prog.asbuffer, prog.synchronize = self.backend.asbuffer, self.backend.synchronize
-        return prog
+            self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
+                                               if last.get(v, -1) >= i])
+            seg = []
+            self.control(steps, e, env, want)
+        self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
+                                           if last.get(v, -1) >= len(jaxpr.eqns)])
+        outs = []
+        for v, d in zip(jaxpr.outvars, dests):
+            r = self.read(env, v)
+            if d is not None and not r.same_place(d):
+                self.emit(steps, Copy(d, r), [d, r])
+                r = d
+            outs.append(r)
+        return outs
 
-    def control_step(self, e, in_refs: list, out_slots: list):
-        p, prim = e.params, e.primitive
-        if prim is scan_p:
-            body, consts = self.callable(p["jaxpr"])
-            nc = p["num_consts"]
-            return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
-                            reverse=p["reverse"], num_consts=nc + len(consts),
-                            num_carry=p["num_carry"],
-                            y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
-                            alloc=np.empty if self.backend.host else self.backend.alloc)
-        if prim is while_p:
-            cond, cc = self.callable(p["cond_jaxpr"])
-            body, bc = self.callable(p["body_jaxpr"])
-            ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
-            refs = (cc + in_refs[:ncc] + bc + in_refs[ncc:ncc + nbc] + in_refs[ncc + nbc:])
-            return WhileStep(cond, body, refs, out_slots, cond_nconsts=ncc + len(cc),
-                             body_nconsts=nbc + len(bc))
-        if prim is cond_p:
-            branches = []
-            for b in p["branches"]:
-                fn, consts = self.callable(b)
-                if consts:
-                    fn = _WithConsts(fn, consts)
-                branches.append(fn)
-            return CondStep(branches, in_refs, out_slots)
-        raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
+    def read(self, env: dict, a) -> Ref:
+        if isinstance(a, Literal):
+            return self.const(np.asarray(a.val, a.aval.dtype))
+        return env[a]
 
+    def take(self, want: dict, v) -> Optional[Ref]:
+        """The next destination wanted for ``v`` (taken: it will be written), or None."""
+        ds = want.get(v)
+        return ds.pop(0) if ds else None
 
-class _WithConsts:
-    """A sub-program called with constants of its own before the operands."""
-
-    def __init__(self, fn, consts):
-        self.fn, self.consts = fn, list(consts)
-        self.num_kernels = fn.num_kernels
-
-    def __call__(self, *args):
-        return self.fn(*self.consts, *args)
-
-
-def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
-    """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
-
-    Returns (program, every kernel in launch-list order)."""
-    jaxpr = closed_jaxpr.jaxpr
-    b = _ProgramBuilder(backend)
-    consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    prog = b.program(Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
-                           jaxpr.eqns), name)
-    prog._consts = consts
-    prog.units = list(b.units)
-    kernels = [k for u in b.units for k in u.schedule.kernels]
-    source, fns = backend.compile(kernels)
-    i = 0
-    for u in b.units:
-        n = len(u.schedule.kernels)
-        u.exe = Executable(u.schedule, [], backend, source, fns[i:i + n], name=u.name,
-                           timed=False)
-        i += n
-    prog.source_text = source
-    return prog, kernels
-
-
-def compile_jaxpr(closed_jaxpr, backend: Backend):
-    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
-    device's).
-
-    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
-    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
-    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
-    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
-    eagerly)."""
-    jaxpr = closed_jaxpr.jaxpr
-    dbg = debug_level()
-    if needs_program(jaxpr):
-        prog, kernels = build_program(closed_jaxpr, backend)
-        if dbg >= 3:
-            for k in kernels:
-                print(k.dump())
-        if dbg >= 4:
-            print(prog.source())
-        if dbg >= 1:
-            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
-                  f"{len(prog.steps)} steps (loop bodies counted once)")
-            for line in prog.describe("    "):
-                print(line)
-        return prog
-    leaves, outs = lower_jaxpr(jaxpr)
-    sched = schedule(leaves, outs)
-    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    if dbg >= 3:
+    def unit(self, steps: list, seg: list, env: dict, want: dict, outs: list) -> None:
+        """Lower, fuse and launch a run of ordinary equations."""
+        if not outs:
+            return
+        defined = {v for e in seg for v in e.outvars}
+        ins = list(dict.fromkeys(a for e in seg for a in e.invars
+                                 if isinstance(a, Var) and a not in defined))
+        leaves, lazy = lower_jaxpr(Jaxpr([], ins, outs, seg))
+        sched = schedule(leaves, lazy)
+        for k in sched.kernels:   # names unique in the program: k0, k1, ...
+            k.name = f"k{self.n_kernels}"
+            self.n_kernels += 1
+        local: dict[int, Ref] = {i: env[v] for i, v in enumerate(ins)}
+        for o, v in zip(sched.outputs, outs):
+            if o.buf >= sched.n_inputs and o.view is None and o.buf not in local:
+                d = self.take(want, v)
+                if d is not None:
+                    local[o.buf] = d
         for k in sched.kernels:
+            refs = []
+            for b in k.buf_ids:
+                if b not in local:
+                    local[b] = self.new_scratch(*sched.buffers[b])
+                refs.append(local[b])
+            self.emit(steps, Launch(k, refs), refs)
+        for o, v in zip(sched.outputs, outs):
+            if o.buf < 0:   # no elements
+                env[v] = Ref(self.new_scratch(o.dtype, 0).base, np.dtype(o.dtype), 0)
+            elif o.view is None:
+                env[v] = local[o.buf]
+            else:           # a strided view of a buffer: materialised
+                dst = self.take(want, v) or self.new_scratch(o.dtype, int(np.prod(o.shape)))
+                src = local[o.buf]
+                self.emit(steps, Copy(dst, src, o.view), [dst, src])
+                env[v] = dst
+
+    # ---- control flow -----------------------------------------------------------------------
+    def control(self, steps: list, e, env: dict, want: dict) -> None:
+        ins = [self.read(env, a) for a in e.invars]
+        if e.primitive is scan_p:
+            outs = self.scan(steps, e, ins, want)
+        elif e.primitive is while_p:
+            outs = self.while_loop(steps, e, ins, want)
+        else:
+            outs = self.switch(steps, e, ins, want)
+        env.update(zip(e.outvars, outs))
+
+    def carries(self, loop: Loop, body: Jaxpr, first: int, inits: list[Ref], outvars: list,
+                want: dict) -> tuple[list, list, list]:
+        """The carries of ``loop``: (the body's carry inputs, its carry destinations, the
+        loop's carry results).  A carry the body returns unchanged stays where it is."""
+        body_in, body_out, results = [], [], []
+        for j, init in enumerate(inits):
+            if body.outvars[j] is body.invars[first + j]:
+                body_in.append(init)
+                body_out.append(None)
+                results.append(init)
+                continue
+            n = next(self.names)
+            home = _as_buffer(want.get(outvars[j], [None])[0] if want.get(outvars[j]) else None,
+                              init.size)
+            if home is not None:
+                self.take(want, outvars[j])
+            else:
+                home = self.new_scratch(init.dtype, init.size).base
+            other = self.new_scratch(init.dtype, init.size).base
+            c = Carry(init, Pointer(f"cur{n}"), Pointer(f"nxt{n}"), (home, other))
+            loop.carries.append(c)
+            body_in.append(Ref(c.cur, init.dtype, init.size))
+            body_out.append(Ref(c.nxt, init.dtype, init.size))
+            results.append(_whole(home))
+        return body_in, body_out, results
+
+    def open_loop(self, loop: Loop, refs: list[Ref]) -> None:
+        self.use(refs)
+        self.loops.append((loop, self.pos))
+        self.pos += 1
+
+    def close_loop(self, steps: list, loop: Loop, refs: list[Ref]) -> None:
+        _, start = self.loops.pop()
+        self.life.close_loop(loop, start, self.pos)
+        steps.append(loop)
+        self.use(refs)
+        self.pos += 1
+
+    def scan(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
+        p = e.params
+        body, consts = _open(p["jaxpr"])
+        nc, ncar, length = p["num_consts"], p["num_carry"], int(p["length"])
+        const_refs = [self.const(c) for c in consts] + ins[:nc]
+        loop = Loop(f"i{next(self.names)}", [], [], length=length, reverse=bool(p["reverse"]),
+                    parity=(length - 1) % 2 if length else 0)
+        first = len(const_refs)
+        carry_in, carry_out, carry_res = self.carries(loop, body, first, ins[nc:nc + ncar],
+                                                      e.outvars[:ncar], want)
+        xs_in = []
+        for x in ins[nc + ncar:]:
+            row = x.size // length if length else 0
+            xs_in.append(Ref(x.base, x.dtype, row, x.offset, x.terms + ((loop, row),)))
+        ys_out, ys_res = [], []
+        for v, a in zip(e.outvars[ncar:], body.outvars[ncar:]):
+            row = int(np.prod(a.aval.shape))
+            d = want.get(v)
+            buf = _as_buffer(d[0] if d else None, row * length)
+            if buf is not None:
+                self.take(want, v)
+            else:
+                buf = self.new_scratch(a.aval.dtype, row * length).base
+            ys_out.append(Ref(buf, buf.dtype, row, 0, ((loop, row),)))
+            ys_res.append(_whole(buf))
+        owned = [_whole(b) for c in loop.carries for b in c.bufs] + ys_res
+        self.open_loop(loop, owned)
+        self.block(loop.body, body, const_refs + carry_in + xs_in, carry_out + ys_out)
+        self.close_loop(steps, loop, owned + [c.init for c in loop.carries] + const_refs
+                        + [x for x in ins[nc + ncar:]])
+        return carry_res + ys_res
+
+    def while_loop(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
+        p = e.params
+        cond, cconsts = _open(p["cond_jaxpr"])
+        body, bconsts = _open(p["body_jaxpr"])
+        ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+        cond_refs = [self.const(c) for c in cconsts] + ins[:ncc]
+        body_refs = [self.const(c) for c in bconsts] + ins[ncc:ncc + nbc]
+        loop = Loop(f"i{next(self.names)}", [], [])
+        carry_in, carry_out, carry_res = self.carries(loop, body, len(body_refs),
+                                                      ins[ncc + nbc:], e.outvars, want)
+        loop.pred = self.new_scratch(np.bool_, 1)
+        owned = [_whole(b) for c in loop.carries for b in c.bufs] + [loop.pred]
+        self.open_loop(loop, owned)
+        self.block(loop.cond, cond, cond_refs + carry_in, [loop.pred])
+        self.block(loop.body, body, body_refs + carry_in, carry_out)
+        self.close_loop(steps, loop, owned + [c.init for c in loop.carries] + cond_refs
+                        + body_refs)
+        return carry_res
+
+    def switch(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
+        results = []
+        for v in e.outvars:
+            results.append(self.take(want, v) or
+                           self.new_scratch(v.aval.dtype, int(np.prod(v.aval.shape))))
+        st = Switch(ins[0], [])
+        self.emit([], st, results + [ins[0]])   # positions: the results live from here
+        for b in e.params["branches"]:
+            jaxpr, consts = _open(b)
+            st.branches.append([])
+            self.block(st.branches[-1], jaxpr, [self.const(c) for c in consts] + ins[1:],
+                       results)
+        steps.append(st)
+        self.use(ins)   # the operands live until every branch has read them
+        self.pos += 1
+        return results
+
+
+def build_program(closed_jaxpr, name: str = "jaxpr") -> Program:
+    """The :class:`~tinyjax.compiler.steps.Program` of ``closed_jaxpr``."""
+    jaxpr = closed_jaxpr.jaxpr
+    b = _Builder()
+    const_refs = [b.const(c) for c in closed_jaxpr.consts]
+    inputs = [Buffer(np.dtype(v.aval.dtype), int(np.prod(v.aval.shape)), INPUT, i, f"in{i}")
+              for i, v in enumerate(jaxpr.invars)]
+    outputs = [Buffer(np.dtype(a.aval.dtype), int(np.prod(a.aval.shape)), OUTPUT, i, f"out{i}")
+               for i, a in enumerate(jaxpr.outvars)]
+    steps: list = []
+    b.block(steps, Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
+                         jaxpr.eqns),
+            const_refs + [_whole(x) for x in inputs], [_whole(o) for o in outputs])
+    arena = place(b.scratch, b.life)
+    return Program(name, b.consts, b.const_values, inputs, outputs,
+                   [tuple(a.aval.shape) for a in jaxpr.outvars], steps, arena, b.scratch)
+
+
+def compile_jaxpr(closed_jaxpr, backend: Backend) -> Executable:
+    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
+    device's).  Raises ``NotImplementedError("no lowering for primitive '<name>'")`` for a
+    primitive without a lowering rule (``jit`` then evaluates eagerly)."""
+    dbg = debug_level()
+    program = build_program(closed_jaxpr)
+    kernels = program.kernels
+    if dbg >= 3:
+        for k in kernels:
             print(k.dump())
-    source, fns = backend.compile(sched.kernels)
+    exe = Executable(program, backend)
     if dbg >= 4:
-        print(source)
+        print(exe.source())
     if dbg >= 1:
-        print(f"*** compiled {len(sched.kernels)} kernel(s) for {backend.name}")
-    return Executable(sched, consts, backend, source, fns)
+        if program.has_control_flow:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
+                  f"{len(program.steps)} steps (loop bodies counted once)")
+            for line in program.describe("    "):
+                print(line)
+        else:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name}")
+    return exe

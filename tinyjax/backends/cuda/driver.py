@@ -146,6 +146,7 @@ class Driver:
         L.cuMemcpyHtoD_v2.argtypes = [CUdeviceptr, p, ctypes.c_size_t]
         L.cuMemcpyDtoH_v2.argtypes = [p, CUdeviceptr, ctypes.c_size_t]
         L.cuMemcpyDtoD_v2.argtypes = [CUdeviceptr, CUdeviceptr, ctypes.c_size_t]
+        L.cuMemcpyDtoDAsync_v2.argtypes = [CUdeviceptr, CUdeviceptr, ctypes.c_size_t, p]
         L.cuMemsetD8_v2.argtypes = [CUdeviceptr, ctypes.c_ubyte, ctypes.c_size_t]
         L.cuFuncSetAttribute.argtypes = [p, ctypes.c_int, ctypes.c_int]
         L.cuEventCreate.argtypes = [ctypes.POINTER(p), ctypes.c_uint]
@@ -239,6 +240,13 @@ class Driver:
         self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyDtoD_v2(dst, src, nbytes), "cuMemcpyDtoD")
+
+    def dtod_async(self, dst: int, src: int, nbytes: int, stream=None):
+        """A device-to-device copy queued on ``stream`` (a graph capture records it)."""
+        self._bind()
+        if nbytes:
+            self.check(self.lib.cuMemcpyDtoDAsync_v2(dst, src, nbytes, stream),
+                       "cuMemcpyDtoDAsync")
 
     def memset(self, dst: int, nbytes: int, byte: int = 0):
         self._bind()

@@ -22,7 +22,6 @@ import math
 import os
 import threading
 import weakref
-from collections import OrderedDict
 from typing import Optional, Sequence
 
 import numpy as np
@@ -30,8 +29,10 @@ import numpy as np
 from tinyjax.backends import diskcache
 from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
-from tinyjax.backends.lanes import plan_lanes
+from tinyjax.backends.cuda.program import load_cuda_program
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.compiler.steps import Program
+from tinyjax.compiler.walk import LoadedProgram
 from tinyjax.config import env_flag, env_str
 
 __all__ = ["CUDABackend", "CUDABuffer"]
@@ -196,72 +197,6 @@ class _Kernel:
             drv.launch_params(fn, grid, block, shared, ps, fname, stream, config)
 
 
-# CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
-GRAPHS = env_flag("TINYJAX_CUDA_GRAPHS")
-
-
-def _lanes_setting() -> int:
-    """How many streams a graph's independent kernels are spread over: TINYJAX_CUDA_LANES
-    (default 3; 1 keeps every kernel on one stream)."""
-    raw = env_str("TINYJAX_CUDA_LANES")
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise ValueError(f"TINYJAX_CUDA_LANES must be a number of streams, got {raw!r}") from None
-
-
-LANES = _lanes_setting()
-
-
-class _Graphs:
-    """The CUDA graphs of one program, keyed by the buffer addresses of a call.
-
-    A graph bakes its launches' arguments in, so it serves exactly the calls with the same
-    addresses -- which is what a training loop makes: the intermediates are the program's
-    own, and the pool hands the outputs the blocks that the previous step's arrays gave
-    back, so a step's addresses repeat every call or two.  An address tuple is recorded on
-    its second sighting (one-off calls cost no capture) and the last ``KEEP`` graphs are
-    kept.  ``record(ptrs, streams)`` queues a call's launches on the capturing streams and
-    returns the events it recorded (destroyed once the graph is made)."""
-
-    KEEP = 8
-    SEEN = 64
-
-    def __init__(self, drv, record, lanes: int):
-        self.drv, self.record, self.lanes = drv, record, lanes
-        self.graphs: "OrderedDict[tuple, object]" = OrderedDict()
-        self.seen: "OrderedDict[tuple, None]" = OrderedDict()
-
-    def replay(self, ptrs: tuple) -> bool:
-        """Launch the graph of ``ptrs`` (recording it if these addresses were seen before);
-        False when the caller should launch the kernels itself."""
-        exe = self.graphs.get(ptrs)
-        if exe is None:
-            if ptrs not in self.seen:
-                self.seen[ptrs] = None
-                if len(self.seen) > self.SEEN:
-                    self.seen.popitem(last=False)
-                return False
-            spent: list = []
-            try:
-                exe = self.graphs[ptrs] = self.drv.capture(
-                    lambda st: spent.extend(self.record(ptrs, st)), self.lanes)
-            finally:
-                for ev in spent:
-                    self.drv.event_destroy(ev)
-            if len(self.graphs) > self.KEEP:
-                self.drv.graph_destroy(self.graphs.popitem(last=False)[1])
-        else:
-            self.graphs.move_to_end(ptrs)
-        self.drv.graph_launch(exe)
-        return True
-
-    def __del__(self):
-        try:
-            for exe in self.graphs.values():
-                self.drv.graph_destroy(exe)
-        except Exception:  # noqa: BLE001 - at interpreter exit the driver may be gone
-            pass
 
 
 class CUDABackend:
@@ -369,49 +304,16 @@ class CUDABackend:
             diskcache.write("cu", key, image)
         return image
 
-    def make_program(self, fns: list[_Kernel], kernels: list[Kernel]):
-        """``run(bufs)``: queue every kernel over ``bufs`` (CUDABuffers indexed by program
-        buffer id); returns without waiting.  A call whose buffer addresses were seen before
-        replays a CUDA graph of its launches (one driver call instead of one per kernel;
-        see :class:`_Graphs`), in which kernels that do not depend on each other run on
-        separate streams, side by side (:mod:`tinyjax.backends.lanes`)."""
-        if not kernels:
-            return None
-        drv = self.driver
-        plan = [(f, list(k.buf_ids)) for f, k in zip(fns, kernels)]
-        nbytes = [[np.dtype(dt).itemsize * n for dt, n in k.bufs] for k in kernels]
-        n_outs = [k.n_outs for k in kernels]
+    def view(self, buf: CUDABuffer, byte_offset: int, dtype, size: int) -> CUDABuffer:
+        """A flat device buffer aliasing ``buf``'s memory from ``byte_offset`` on."""
+        return CUDABuffer(self, (int(size),), dtype, buf._alloc, buf.ptr + int(byte_offset))
 
-        def launch_all(ptrs, stream=None):
-            for f, ids in plan:
-                f.launch(drv, [ptrs[b] for b in ids], stream)
+    def copy_into(self, dst: CUDABuffer, src: CUDABuffer) -> None:
+        self.driver.dtod(dst.ptr, src.ptr, dst.nbytes)
 
-        def record(ptrs, streams):
-            if len(streams) == 1:
-                launch_all(ptrs, streams[0])
-                return []
-            spans = [[(ptrs[b], ptrs[b] + n) for b, n in zip(ids, sizes)]
-                     for (_, ids), sizes in zip(plan, nbytes)]
-            launches = plan_lanes([s[:o] for s, o in zip(spans, n_outs)],
-                                  [s[o:] for s, o in zip(spans, n_outs)], len(streams))
-            done = {i: drv.event(timing=False) for launch in launches for i in launch.waits}
-            for j, lane, waits in launches:
-                for i in waits:
-                    drv.wait(streams[lane], done[i])
-                f, ids = plan[j]
-                f.launch(drv, [ptrs[b] for b in ids], streams[lane])
-                if j in done:
-                    drv.record(done[j], streams[lane])
-            return list(done.values())
-
-        graphs = _Graphs(drv, record, LANES) if GRAPHS and len(kernels) > 1 else None
-
-        def run(bufs):
-            ptrs = tuple([0 if b is None else b.ptr for b in bufs])
-            with drv.lock:  # the kernels' parameter blocks are shared by every call
-                if graphs is None or not graphs.replay(ptrs):
-                    launch_all(ptrs)
-        return run
+    def load_program(self, program: Program) -> LoadedProgram:
+        """The program's kernels in one module, run by :func:`load_cuda_program`."""
+        return load_cuda_program(self, program)
 
     def make_launcher(self, fn: _Kernel, kernel: Kernel):
         """Queue one kernel between two events; returns a function that waits for it and
