@@ -56,7 +56,11 @@ def test_config_defaults():
     assert config.jax_numpy_rank_promotion == "allow"
     assert config.jax_debug_nans is False
     assert set(config.values()) == {"jax_enable_x64", "jax_default_matmul_precision",
-                                    "jax_numpy_rank_promotion", "jax_debug_nans"}
+                                    "jax_numpy_rank_promotion", "jax_debug_nans",
+                                    "jax_compilation_cache_dir",
+                                    "jax_compilation_cache_max_size",
+                                    "tinyjax_executables_per_function",
+                                    "tinyjax_executables_total"}
 
 
 def test_config_update_and_restore():

@@ -90,6 +90,7 @@ class Executable:
                 if r >= n_in and r not in out_ids and last_use.get(r) == i:
                     free.setdefault(sched.buffers[r], []).append(self.scratch_slot[r])
         self._scratch_free: list[list] = []
+        self._alias_plans: dict[tuple, dict] = {}
         self._scratch_fill = list(self.scratch_slot.items())
         self._out_ids = sorted(out_ids)
         self._n_consts = len(self._consts)
@@ -135,9 +136,44 @@ class Executable:
     def source(self) -> str:
         return self._source
 
-    def __call__(self, *flat_args: np.ndarray) -> list[np.ndarray]:
+    # ---- donated inputs ---------------------------------------------------------------
+    def alias_plan(self, donated: tuple[int, ...]) -> dict[int, int]:
+        """Output buffer -> the donated argument (index into the call's arguments) whose
+        memory it may take: of the same dtype and size, and read by no kernel after the
+        output is written -- except by the kernel writing it, when that is elementwise and
+        reads the argument exactly where it writes (each point read before it is written)."""
+        plan = self._alias_plans.get(donated)
+        if plan is not None:
+            return plan
+        sched, n_c = self.schedule, self._n_consts
+        writer: dict[int, int] = {}
+        last_read: dict[int, int] = {}
+        for i, k in enumerate(self._kernels):
+            for b in k.buf_ids[:k.n_outs]:
+                writer.setdefault(b, i)
+            for b in k.buf_ids[k.n_outs:]:
+                last_read[b] = i
+        plan, taken = {}, set()
+        for b, _, _ in self._out_allocs:
+            w = writer.get(b)
+            for d in donated:
+                arg = n_c + d
+                if w is None or arg in taken or sched.buffers[arg] != sched.buffers[b]:
+                    continue
+                r = last_read.get(arg, -1)
+                if r < w or (r == w and _reads_in_place(self._kernels[w], arg, b)):
+                    plan[b] = d
+                    taken.add(arg)
+                    break
+        self._alias_plans[donated] = plan
+        return plan
+
+    def __call__(self, *flat_args: np.ndarray, donated: tuple[int, ...] = ()
+                 ) -> list[np.ndarray]:
         """Run on buffers of the device (numpy arrays on a host device, device buffers
-        otherwise; host values are copied in); returns the outputs as such buffers."""
+        otherwise; host values are copied in); returns the outputs as such buffers.
+        ``donated``: arguments whose host arrays the caller gives up (no one else holds
+        them): outputs may be written into them (see :meth:`alias_plan`)."""
         n_in = self._n_in
         if len(flat_args) + self._n_consts != n_in:
             raise TypeError(f"{self.name}: expected {n_in - self._n_consts} arguments, "
@@ -157,8 +193,11 @@ class Executable:
             bufs[:n_in] = self._consts + [self.device.asbuffer(a, self._in_specs[i][0])
                                           for i, a in enumerate(flat_args, self._n_consts)]
         alloc = self._alloc
+        aliases = self.alias_plan(donated) if donated and self._host else {}
         for b, shape, dt in self._out_allocs:
-            bufs[b] = alloc(shape, dt)
+            d = aliases.get(b)
+            bufs[b] = alloc(shape, dt) if d is None else _writable(bufs[self._n_consts + d],
+                                                                   shape, dt, alloc)
         scratch = self._take_scratch()
         try:
             for b, slot in self._scratch_fill:
@@ -217,6 +256,31 @@ class Executable:
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
                   f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
         print(f"{'total':<8} {sum(dt for _, dt in rows) * 1e6:>10.1f}")
+
+
+def _reads_in_place(k, arg: int, out: int) -> bool:
+    """Whether kernel ``k`` is elementwise and loads buffer ``arg`` only at the point where
+    it stores buffer ``out`` (then ``out`` may live in ``arg``'s memory)."""
+    if k.reduce_op is not None or k.pre or k.gemm is not None or k.sort is not None \
+            or k.scatter_shape is not None or k.n_outs != 1:
+        return False
+    slots = {bid: slot for slot, bid in enumerate(k.buf_ids)}
+    stores = [u.arg for u in k.body if u.op == "STORE" and u.arg[0] == slots.get(out)]
+    loads = [u for u in k.body if u.op == "LOAD" and u.arg[0] == slots.get(arg)]
+    if len(stores) != 1 or any(u.srcs for u in loads):  # (a load at a computed offset)
+        return False
+    _, where, valid = stores[0]
+    return all(u.arg[1] == where and u.arg[2] == valid for u in loads)
+
+
+def _writable(a: np.ndarray, shape: tuple, dtype, alloc) -> np.ndarray:
+    """The donated array ``a`` as the output buffer of ``shape``; a new one where numpy will
+    not make it writable."""
+    try:
+        a.flags.writeable = True
+    except ValueError:
+        return alloc(shape, dtype)
+    return a if a.shape == tuple(shape) else a.reshape(shape)
 
 
 def _strided(base: np.ndarray, view) -> np.ndarray:

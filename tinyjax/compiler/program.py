@@ -225,7 +225,9 @@ class Program:
                     lines.extend(sub.describe(indent + "  "))
         return lines
 
-    def __call__(self, *flat_args) -> list[np.ndarray]:
+    def __call__(self, *flat_args, donated: tuple[int, ...] = ()) -> list[np.ndarray]:
+        """Run the steps (``donated`` buffers are not reused by programs with control
+        flow)."""
         args = self._consts + [self.asbuffer(a) for a in flat_args]
         if len(args) != self.n_inputs:
             raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "

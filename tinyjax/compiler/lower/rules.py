@@ -14,6 +14,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.compiler import ops
+from tinyjax.compiler.lower.fold import fold_broadcast_reduction
 from tinyjax.compiler.ops import LazyOp
 
 __all__ = ["lowering_rules", "register", "lower_jaxpr", "SUPPORTED_DTYPES"]
@@ -254,7 +255,10 @@ def _reducer(op: str):
             if not axes:
                 return x
             return ops.const(_identity_value(op, x.dtype), x.dtype, avals_out[0].shape)
-        return ops.reshape(ops.reduce(x, op, axes), avals_out[0].shape)
+        # over axes the operand is broadcast along: folded (see compiler.lower.fold)
+        red = fold_broadcast_reduction(x, op, axes)
+        return ops.reshape(ops.reduce(x, op, axes) if red is None else red,
+                           avals_out[0].shape)
     return rule
 
 
