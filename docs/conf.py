@@ -20,8 +20,8 @@ extensions = [
     "sphinx.ext.napoleon",
 ]
 
-# Engineers' notes (docs/dev) and build output are not part of the site.
-exclude_patterns = ["_build", "dev", "Thumbs.db", ".DS_Store"]
+# Build output is not part of the site.
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 
 html_theme = "furo"
 html_title = "tinyjax"
@@ -48,3 +48,22 @@ _saved_np_err = np.seterr(all="ignore")
 doctest_global_cleanup = """
 np.seterr(**_saved_np_err)
 """
+
+
+def _environment_table(app, docname, source):
+    """``.. tinyjax-environment::`` on a page becomes the table of every environment
+    variable tinyjax reads, from its one declaration (tinyjax.config.ENVIRONMENT)."""
+    marker = ".. tinyjax-environment::"
+    if marker not in source[0]:
+        return
+    from tinyjax.config import ENVIRONMENT
+    rows = [".. list-table::", "   :header-rows: 1", "   :widths: 25 15 60", "",
+            "   * - variable", "     - default", "     - meaning"]
+    for var in ENVIRONMENT.values():
+        default = f"``{var.default}``" if var.default is not None else "unset"
+        rows += [f"   * - ``{var.name}``", f"     - {default}", f"     - {var.meaning}"]
+    source[0] = source[0].replace(marker, "\n".join(rows))
+
+
+def setup(app):
+    app.connect("source-read", _environment_table)

@@ -45,6 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import tinyjax  # noqa: E402
 import tinyjax.numpy as tnp  # noqa: E402
 from tinyjax.backends import get_backend, register_backend  # noqa: E402
+from tinyjax.backends.base import HostBackend  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
 from workloads import (_chain, _mlp_setup, _mlp_step_fn, _sgd, attention_loss_fn,  # noqa: E402
                        attention_setup, cnn_loss_fn, cnn_setup, per_example_loss_fn,
@@ -114,18 +115,20 @@ def cases() -> dict[str, list[Callable[[], tuple]]]:
     }
 
 
-class CaptureBackend:
+class CaptureBackend(HostBackend):
     """A host backend that keeps the kernels of every compile and runs nothing."""
 
     name = CAPTURE
-    host = True
 
     def __init__(self):
         self.compiled: list[list] = []
 
+    def render(self, kernels: list) -> str:
+        return ""
+
     def compile(self, kernels: list):
         self.compiled.append(list(kernels))
-        return "", [None] * len(kernels)
+        return self.render(kernels), [None] * len(kernels)
 
     def make_launcher(self, fn, kernel):
         def launch(arrays):

@@ -62,7 +62,7 @@ def replay(name: str, reps: int = 50) -> None:
     The scratch buffers hold small random values (integers: 0, so offsets are in range)."""
     import numpy as np
     from tinyjax.backends import get_backend
-    from tinyjax.compiler.lower.rules import lower_jaxpr
+    from tinyjax.compiler.lower.jaxpr import lower_jaxpr
     from tinyjax.compiler.schedule import schedule
     setup, make = STEPS[name]
     params, *data = setup()

@@ -15,7 +15,7 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax.backends import get_backend
 from tinyjax.backends.cuda.render import render_source
-from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import schedule
 
 SPARE_FRAMES = 150  # frames a test may use beyond its caller's: far fewer than its equations

@@ -28,7 +28,7 @@ class SimBuffer:
     ndim = property(lambda self: self._mem.ndim)
 
     def numpy(self):
-        SimDevice.reads += 1
+        SimBackend.reads += 1
         return self._mem.copy()
 
     def __array__(self, dtype=None, copy=None):
@@ -50,7 +50,7 @@ class SimBuffer:
         return int(self.numpy())
 
 
-class SimDevice:
+class SimBackend:
     name = "sim"
     host = False
     reads = 0  # host reads of device buffers, counted
@@ -81,6 +81,12 @@ class SimDevice:
     def synchronize(self):
         pass
 
+    def to_host(self, buf):
+        return buf.numpy()
+
+    def launch_info(self, kernel):
+        return None
+
     def render(self, kernels):
         return self.cpu.render(kernels)
 
@@ -100,7 +106,7 @@ class SimDevice:
         return lambda bufs: launch([b._mem for b in bufs])
 
 
-register_backend("sim", SimDevice, platform="sim")
+register_backend("sim", SimBackend, platform="sim")
 SIM = jax.devices("sim")[0]
 X = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
 
@@ -131,10 +137,10 @@ def test_device_api():
 def test_device_put_and_get():
     x = jax.device_put(X, SIM)
     assert on_sim(x) and x.shape == (3, 4) and x.dtype == np.float32
-    reads = SimDevice.reads
+    reads = SimBackend.reads
     np.testing.assert_array_equal(np.asarray(x), X)
     np.testing.assert_array_equal(np.asarray(x), X)
-    assert SimDevice.reads == reads + 1  # the host copy is fetched once and kept
+    assert SimBackend.reads == reads + 1  # the host copy is fetched once and kept
     tree = jax.device_put({"a": X, "b": [1.0, np.int32(2)]}, SIM)
     assert all(on_sim(leaf) for leaf in jax.tree_util.tree_leaves(tree))
     assert tree["b"][0].weak_type and not tree["b"][1].weak_type

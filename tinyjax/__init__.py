@@ -12,6 +12,7 @@ from tinyjax.config import config  # noqa: E402
 from tinyjax import dtypes, tree_util
 from tinyjax.array import Array
 from tinyjax.core import ShapedArray, ensure_compile_time_eval
+from tinyjax import dispatch  # noqa: F401 - registers eager evaluation with the core
 from tinyjax import lax
 from tinyjax import numpy
 from tinyjax import random

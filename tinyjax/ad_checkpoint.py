@@ -15,14 +15,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.api_util import argnums_partial, flatten_fun, normalize_argnums
 from tinyjax.array import Array, wrap_eager
+from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, get_aval, set_current_trace
 from tinyjax.jaxpr import Jaxpr, Literal, Var, dce_jaxpr, dce_rules, eval_jaxpr
 from tinyjax.interpreters import ad, batching
-from tinyjax.interpreters.partial_eval import partial_eval_rules
+from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
+register_inlined_call(checkpoint_p)  # the compiler lowers its body in place
 
 
 def _closed_to_open(closed) -> tuple[Jaxpr, list[Any]]:
@@ -65,7 +68,7 @@ def _jvp(primals, tangents, *, jaxpr, prevent_cse, differentiated, policy):
     return outs[:m], out_t
 
 
-ad.jvp_rules[checkpoint_p] = _jvp
+ad.primitive_jvps[checkpoint_p] = _jvp
 
 
 def _partial_eval(trace, args, params):
@@ -105,14 +108,14 @@ def _partial_eval(trace, args, params):
     return [next(it) if u else read(v) for v, u in zip(jaxpr.outvars, unknown_outs)]
 
 
-partial_eval_rules[checkpoint_p] = _partial_eval
+custom_partial_eval_rules[checkpoint_p] = _partial_eval
 
 
 def _transpose(cts, *args, jaxpr, prevent_cse, differentiated, policy):
     return ad.backward_pass(jaxpr, [], args, cts)
 
 
-ad.transpose_rules[checkpoint_p] = _transpose
+ad.primitive_transposes[checkpoint_p] = _transpose
 
 
 def _batch(vals, dims, *, jaxpr, prevent_cse, differentiated, policy):
@@ -131,7 +134,7 @@ def _batch(vals, dims, *, jaxpr, prevent_cse, differentiated, policy):
     return outs, [0] * m
 
 
-batching.batch_rules[checkpoint_p] = _batch
+batching.primitive_batchers[checkpoint_p] = _batch
 
 
 def _dce(eqn, used_outputs):
@@ -181,24 +184,16 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
     """Make ``fun`` recompute its intermediate values in reverse mode instead of saving
     them (``policy`` may allow some to be saved; see :class:`checkpoint_policies`).
     Arguments at ``static_argnums`` are Python values baked into the trace."""
-    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    static = normalize_argnums(static_argnums)
 
     @wraps(fun)
     def wrapped(*args, **kwargs):
         from tinyjax.lax._helpers import as_operand
         dyn_idx = [i for i in range(len(args)) if i not in static]
-        flat, in_tree = tree_util.tree_flatten(([args[i] for i in dyn_idx], kwargs))
+        f_dyn, dyn_args = argnums_partial(fun, dyn_idx, args)
+        flat, in_tree = tree_util.tree_flatten((list(dyn_args), kwargs))
         flat = [as_operand(x) for x in flat]
-        out_tree: list = []
-
-        def flat_fun(*xs):
-            dyn, kw = tree_util.tree_unflatten(in_tree, xs)
-            full = list(args)
-            for i, v in zip(dyn_idx, dyn):
-                full[i] = v
-            leaves, tree = tree_util.tree_flatten(fun(*full, **kw))
-            out_tree.append(tree)
-            return leaves
+        flat_fun, out_tree = flatten_fun(f_dyn, in_tree)
 
         jaxpr, consts = _trace_open(flat_fun, [get_aval(x) for x in flat])
         outs = checkpoint_p.bind(*consts, *flat, jaxpr=jaxpr, prevent_cse=prevent_cse,

@@ -15,29 +15,29 @@ sees -- and the compiler fuses -- the whole program.
 """
 from __future__ import annotations
 
-import os
-from functools import update_wrapper, wraps
+from functools import partial, update_wrapper, wraps
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from tinyjax import core, dtypes, tree_util
-from tinyjax.api_util import (argument_origins, broadcast_prefix, check_argnums,
-                              flatten_fun, flatten_fun_positional, flatten_fun_with_aux,
-                              hashable_static, infer_argnums_and_argnames, normalize_argnums,
-                              register_abstractify, shaped_abstractify, split_static)
-from tinyjax.array import Array, wrap_eager
-from tinyjax.config import config
+from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
+                              check_argnums, dynamic_argnums, flatten_fun,
+                              flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
+                              infer_argnums_and_argnames, normalize_argnums,
+                              register_abstractify, shaped_abstractify)
+from tinyjax.array import Array, to_array, wrap_eager
+from tinyjax.config import config, debug_level
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, CompiledCache, clear_caches,  # noqa: F401
                               computation_device, device_key, leaf_signature, leaf_value)
 from tinyjax.dispatch import _tick as _mark_use
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
-                                     jvp_flat, tangent_aval, zeros_like_aval)
+                                     is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
 
 
 def _is_float(x: Any) -> bool:
@@ -74,10 +74,10 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
                         f"have tree structure {tree_t}.")
     from tinyjax.lax._helpers import as_operand
     flat_p = [as_operand(p) for p in flat_p]
-    flat_t = [as_operand(t) if not ad_is_float0(t) else t for t in flat_t]
+    flat_t = [as_operand(t) if not is_float0(t) else t for t in flat_t]
     for p, t in zip(flat_p, flat_t):
         _check_tangent(p, t)
-    flat_t = [Zero(tangent_aval(get_aval(p))) if ad_is_float0(t) else t
+    flat_t = [Zero(tangent_aval(get_aval(p))) if is_float0(t) else t
               for p, t in zip(flat_p, flat_t)]
     flat_fun, trees = flatten_fun_with_aux(fun, tree_p, has_aux)
     out_p, out_t = jvp_flat(flat_fun, flat_p, flat_t)
@@ -88,10 +88,6 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
     if has_aux:
         return primal_out, tangent_out, aux_tree.unflatten(out_p[n:])
     return primal_out, tangent_out
-
-
-def ad_is_float0(x: Any) -> bool:
-    return getattr(x, "dtype", None) == dtypes.float0
 
 
 # ---------------------------------------------------------------------------
@@ -144,7 +140,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
-    flat_fun, out_tree = flatten_fun_positional(fun, in_tree)
+    flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
     out, lin = linearize_flat(flat_fun, flat_p)
 
     def f_jvp(*tangents):
@@ -183,7 +179,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
                 f"{ct_tree}, does not match structure of primal output {out_tree[0]}.")
         cts = []
         for ct, aval in zip(flat_ct, out_avals):
-            ct = as_operand(ct) if not ad_is_float0(ct) else ct
+            ct = as_operand(ct) if not is_float0(ct) else ct
             ct_aval = get_aval(ct)
             want = tangent_aval(aval)
             if ct_aval.shape != want.shape:
@@ -231,6 +227,20 @@ def _check_scalar_output(out: Any, fname: str) -> None:
                         f"that is a sub-dtype of np.inexact), but got {aval.dtype.name}.")
 
 
+def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: bool,
+                    allow_int: bool, fname: str, dtype_fname: str) -> tuple[Any, Callable, Any]:
+    """``vjp`` of ``fun`` with respect to its arguments at ``argnums`` (checked, each input
+    of an inexact dtype unless ``allow_int``): (output, pullback, aux or None)."""
+    from tinyjax.lax._helpers import as_operand
+    nums = check_argnums(argnums, len(args), fname)
+    f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
+    for leaf in tree_util.tree_leaves(diff_args):
+        _check_input_dtype(as_operand(leaf), allow_int, dtype_fname)
+    if has_aux:
+        return vjp(f_diff, *diff_args, has_aux=True)
+    return (*vjp(f_diff, *diff_args), None)
+
+
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
                    holomorphic: bool = False, allow_int: bool = False,
                    reduce_axes: Sequence[Any] = ()) -> Callable:
@@ -241,22 +251,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
     @wraps(fun)
     def value_and_grad_f(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
-        nums = check_argnums(argnums, len(args), fname)
-        diff_args = tuple(args[i] for i in nums)
-
-        def f_diff(*dargs):
-            full = list(args)
-            for i, a in zip(nums, dargs):
-                full[i] = a
-            return fun(*full, **kwargs)
-
-        for leaf in tree_util.tree_leaves(diff_args):
-            _check_input_dtype(as_operand(leaf), allow_int, "grad")
-        if has_aux:
-            out, pullback, aux = vjp(f_diff, *diff_args, has_aux=True)
-        else:
-            out, pullback = vjp(f_diff, *diff_args)
+        out, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
+                                             fname, "grad")
         _check_scalar_output(out, "grad")
         from tinyjax.lax.shape import full as lax_full
         ct = lax_full((), 1, get_aval(out).dtype)
@@ -296,14 +292,13 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 def _std_basis(flat_avals) -> tuple[Any, list[int]]:
     """One-hot tangents for every scalar input: a list (per leaf) of arrays of shape
     ``(total, *leaf.shape)``."""
-    from tinyjax.numpy import asarray
     sizes = [int(np.prod(a.shape, dtype=np.int64)) for a in flat_avals]
     total = sum(sizes)
     eye = np.eye(total, dtype=np.float64)
     out, start = [], 0
     for aval, size in zip(flat_avals, sizes):
         block = eye[:, start:start + size].reshape((total,) + aval.shape)
-        out.append(asarray(block.astype(aval.dtype)))
+        out.append(to_array(block.astype(aval.dtype)))
         start += size
     return out, sizes
 
@@ -315,7 +310,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     def jacfun(*args, **kwargs):
         from tinyjax.lax._helpers import as_operand
         nums = check_argnums(argnums, len(args), "jacfwd")
-        diff_args = tuple(args[i] for i in nums)
+        f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
         flat_in, in_tree = tree_util.tree_flatten(diff_args)
         flat_in = [as_operand(x) for x in flat_in]
         for x in flat_in:
@@ -323,10 +318,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         in_avals = [get_aval(x) for x in flat_in]
 
         def f_flat(*flat):
-            full = list(args)
-            for i, a in zip(nums, tree_util.tree_unflatten(in_tree, flat)):
-                full[i] = a
-            return fun(*full, **kwargs)
+            return f_diff(*tree_util.tree_unflatten(in_tree, flat))
 
         basis, sizes = _std_basis(in_avals)
 
@@ -361,22 +353,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     """The Jacobian by reverse mode: one vjp per output element, vectorised by vmap."""
 
     def jacfun(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
-        nums = check_argnums(argnums, len(args), "jacrev")
-        diff_args = tuple(args[i] for i in nums)
-        for leaf in tree_util.tree_leaves(diff_args):
-            _check_input_dtype(as_operand(leaf), allow_int, "jacrev")
-
-        def f_diff(*dargs):
-            full = list(args)
-            for i, a in zip(nums, dargs):
-                full[i] = a
-            return fun(*full, **kwargs)
-
-        if has_aux:
-            y, pullback, aux = vjp(f_diff, *diff_args, has_aux=True)
-        else:
-            y, pullback = vjp(f_diff, *diff_args)
+        y, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
+                                           "jacrev", "jacrev")
         flat_y, y_tree = tree_util.tree_flatten(y)
         y_avals = [get_aval(v) for v in flat_y]
         basis, sizes = _std_basis(y_avals)
@@ -477,26 +455,25 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
             raise ValueError("vmap got inconsistent sizes for array axes to be mapped:\n"
                              + ";\n".join(lines))
         size = size_set.pop()
-        out_store: list[Any] = []
+        flat_fun, out_tree = flatten_fun_nokwargs(partial(fun, **kwargs), in_tree)
+        out_leaves: list[Any] = []
 
-        def flat_fun(*flat):
-            out = fun(*tree_util.tree_unflatten(in_tree, flat), **kwargs)
-            flat_out, out_tree = tree_util.tree_flatten(out)
-            out_store.append((out, out_tree))
-            return flat_out
+        def recorded_fun(*flat):
+            out_leaves[:] = flat_fun(*flat)
+            return out_leaves
 
         # out_axes depend on the output tree, known only after tracing: resolve lazily.
         class LazyOutDims:
             def __iter__(self):
-                out, out_tree = out_store[0]
+                out = tree_util.tree_unflatten(out_tree[0], out_leaves)
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
                 outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
                 return iter([None if d is None else d % (aval.ndim + 1)
                              for d, aval in zip(flat_out_axes, outs_avals)])
 
-        flat_out = vmap_flat(flat_fun, AxisData(axis_name, size, spmd_axis_name),
+        flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
                              flat_args, dims, LazyOutDims())
-        return tree_util.tree_unflatten(out_store[0][1], flat_out)
+        return tree_util.tree_unflatten(out_tree[0], flat_out)
 
     return vmap_f
 
@@ -549,7 +526,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
     :class:`ShapeDtypeStruct` pytree."""
 
     def make_jaxpr_f(*args, **kwargs):
-        f, dyn_args = split_static(fun, args, static_argnums)
+        f, dyn_args = argnums_partial(fun, dynamic_argnums(static_argnums, len(args)), args)
         flat_args, in_tree = tree_util.tree_flatten((dyn_args, kwargs))
         flat_fun, out_tree = flatten_fun(f, in_tree)
         origins = argument_origins(fun, args, kwargs)
@@ -614,10 +591,10 @@ class JitWrapped:
                  donate_argnames, device):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
-        self.static_argnums = normalize_argnums(static_argnums, "static_argnums")
+        self.static_argnums = normalize_argnums(static_argnums)
         self.static_argnames = _names(static_argnames)
         self.donate_argnums, self.donate_argnames = infer_argnums_and_argnames(
-            fun, normalize_argnums(donate_argnums, "donate_argnums"), _names(donate_argnames))
+            fun, normalize_argnums(donate_argnums), _names(donate_argnames))
         self.device = device
         # compiled calls by input signature, bounded (least recently called out); its
         # runners are the fast path: calls whose arguments are all positional Arrays, keyed
@@ -682,30 +659,16 @@ class JitWrapped:
     def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device,
                            donated: tuple[int, ...]) -> Compiled:
         static_map = dict(static)
-        out_store: list = []
-
-        def flat_fun(*flat_args):
-            dyn_args, dyn_kwargs = tree_util.tree_unflatten(in_tree, flat_args)
-            it = iter(dyn_args)
-            full = [static_map[i] if i in static_map else next(it)
-                    for i in range(len(args))]
-            full_kwargs = dict(dyn_kwargs)
-            full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
-            out = self.fun(*full, **full_kwargs)
-            flat_out, out_tree = tree_util.tree_flatten(out)
-            out_store.append(out_tree)
-            return flat_out
-
+        static_kwargs = {k: kwargs[k] for k in kwargs if k in self.static_argnames}
+        dyn_nums = [i for i in range(len(args)) if i not in static_map]
+        f_dyn, dyn_args = argnums_partial(partial(self.fun, **static_kwargs), dyn_nums, args)
+        flat_fun, out_store = flatten_fun(f_dyn, in_tree)
         in_avals = [shaped_abstractify(x) for x in flat]
-        origins = argument_origins(self.fun, tuple(a for i, a in enumerate(args)
-                                                   if i not in static_map), {})
+        origins = argument_origins(self.fun, dyn_args, {})
         closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
-        jaxpr, _ = dce_jaxpr(cse_jaxpr(closed.jaxpr))
-        kept = set(jaxpr.constvars)
-        consts = [c for v, c in zip(closed.jaxpr.constvars, closed.consts) if v in kept]
-        closed = ClosedJaxpr(jaxpr, consts)
+        closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
         compiled = Compiled(closed, out_store[0], device, donated)
-        if os.environ.get("DEBUG"):
+        if debug_level():
             name = getattr(self.fun, "__name__", "fun")
             print(f"jit({name}): {compiled.num_kernels} kernels, compiled in "
                   f"{compiled.compile_time * 1e3:.1f} ms")
@@ -792,7 +755,6 @@ class JitWrapped:
     def __get__(self, instance, owner):
         if instance is None:
             return self
-        from functools import partial
         return partial(self, instance)
 
 

@@ -1,10 +1,18 @@
-"""The plumbing of the public transforms: pytree functions as flat ones, static and
-differentiated arguments split off and spliced back, in/out axis specs broadcast over
-pytrees, and the aval an argument is traced with."""
+"""The plumbing of the public transforms, one copy each (as JAX's ``api_util``):
+
+* pytree functions as flat ones: :func:`flatten_fun` (arguments ``(args, kwargs)``),
+  :func:`flatten_fun_nokwargs` (positional arguments), :func:`flatten_fun_with_aux`
+  (``has_aux`` outputs); each records the output treedef in the list it returns;
+* arguments split off and spliced back: :func:`argnums_partial` (a function of some
+  positional arguments, the others fixed), :func:`dynamic_argnums` (the positions that
+  are not static), :func:`normalize_argnums`, :func:`check_argnums`, :func:`hashable_static`;
+* in/out axis specs broadcast over pytrees (:func:`broadcast_prefix`), the aval an argument
+  is traced with (:func:`shaped_abstractify`) and the names of arguments in errors
+  (:func:`argument_origins`)."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -12,18 +20,26 @@ from tinyjax import tree_util
 from tinyjax.core import ShapedArray, get_aval
 
 
-def flatten_fun(fun: Callable, in_tree: tree_util.PyTreeDef):
-    """Wrap a pytree function as a flat one; the output treedef lands in ``store``."""
+def flatten_fun(fun: Callable, in_tree: tree_util.PyTreeDef
+                ) -> tuple[Callable, list[tree_util.PyTreeDef]]:
+    """``fun(*args, **kwargs)`` as a function of the leaves of ``(args, kwargs)`` (whose
+    treedef is ``in_tree``) returning its output's leaves; the output treedef of every call
+    is appended to the returned list."""
     store: list[tree_util.PyTreeDef] = []
 
     def flat_fun(*flat_args):
         args, kwargs = tree_util.tree_unflatten(in_tree, flat_args)
-        out = fun(*args, **kwargs)
-        flat_out, out_tree = tree_util.tree_flatten(out)
+        flat_out, out_tree = tree_util.tree_flatten(fun(*args, **kwargs))
         store.append(out_tree)
         return flat_out
 
     return flat_fun, store
+
+
+def flatten_fun_nokwargs(fun: Callable, in_tree: tree_util.PyTreeDef
+                         ) -> tuple[Callable, list[tree_util.PyTreeDef]]:
+    """:func:`flatten_fun` for ``fun(*args)``: ``in_tree`` is the treedef of ``args``."""
+    return flatten_fun(fun, tree_util.treedef_tuple([in_tree, tree_util.tree_structure({})]))
 
 
 _abstractify_handlers: dict[type, Callable[[Any], ShapedArray]] = {}
@@ -61,18 +77,27 @@ def argument_origins(fun: Callable, args: tuple, kwargs: dict) -> list[str]:
     return origins
 
 
-def split_static(fun, args, static_argnums):
-    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
-        tuple(static_argnums)
-    static_argnums = tuple(i % len(args) if i < 0 else i for i in static_argnums)
-    dyn_args = tuple(a for i, a in enumerate(args) if i not in static_argnums)
+def argnums_partial(fun: Callable, dyn_argnums: Sequence[int], args: Sequence[Any]
+                    ) -> tuple[Callable, tuple]:
+    """``fun`` as a function of the positional arguments at ``dyn_argnums`` (in that
+    order), the others fixed at their values in ``args``; and those arguments.  Keyword
+    arguments pass through."""
+    dyn_argnums = tuple(dyn_argnums)
 
-    def fun_dyn(*dyn, **kwargs):
-        it = iter(dyn)
-        full = [args[i] if i in static_argnums else next(it) for i in range(len(args))]
+    def fun_dyn(*dyn_args, **kwargs):
+        full = list(args)
+        for i, a in zip(dyn_argnums, dyn_args):
+            full[i] = a
         return fun(*full, **kwargs)
 
-    return fun_dyn, dyn_args
+    return fun_dyn, tuple(args[i] for i in dyn_argnums)
+
+
+def dynamic_argnums(static_argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
+    """The positions of ``nargs`` positional arguments that are not in ``static_argnums``
+    (an int or a sequence; negative positions count from the end)."""
+    static = {i % nargs if i < 0 else i for i in normalize_argnums(static_argnums)}
+    return tuple(i for i in range(nargs) if i not in static)
 
 
 def flatten_fun_with_aux(fun: Callable, in_tree, has_aux: bool) -> tuple[Callable, list]:
@@ -108,17 +133,6 @@ class AuxTree:
     def unflatten(self, arrays: Sequence[Any]) -> Any:
         it = iter(arrays)
         return self.tree.unflatten([next(it) if o is None else o for o in self.others])
-
-
-def flatten_fun_positional(fun: Callable, in_tree) -> tuple[Callable, list]:
-    store: list = []
-
-    def flat_fun(*flat_args):
-        out = fun(*tree_util.tree_unflatten(in_tree, flat_args))
-        flat_out, out_tree = tree_util.tree_flatten(out)
-        store.append(out_tree)
-        return flat_out
-    return flat_fun, store
 
 
 def check_argnums(argnums, nargs: int, fname: str) -> tuple[int, ...]:
@@ -160,7 +174,8 @@ def broadcast_prefix(prefix: Any, tree: Any, what: str) -> list[Any]:
     return out
 
 
-def normalize_argnums(argnums, name: str) -> tuple[int, ...]:
+def normalize_argnums(argnums: int | Sequence[int] | None) -> tuple[int, ...]:
+    """``argnums`` (None, an int or a sequence of ints) as a tuple."""
     if argnums is None:
         return ()
     if isinstance(argnums, int):

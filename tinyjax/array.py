@@ -13,12 +13,13 @@ whose ``_buf`` is a device buffer; ``_value`` is then fetched to the host on fir
 """
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from tinyjax import dtypes
+from tinyjax.backends import backend_name, get_backend, get_device
+from tinyjax.config import env
 from tinyjax.core import ShapedArray
 
 
@@ -30,8 +31,7 @@ class Array:
 
     # Construction goes through wrap_eager / asarray; Array(x) converts like jnp.asarray.
     def __new__(cls, value: Any = None, dtype: Any = None):
-        from tinyjax.numpy import asarray
-        return asarray(value, dtype=dtype)
+        return to_array(value, dtype)
 
     def __getattr__(self, name: str):
         # only reached for unset slots: a deleted array's buffers, the host copy of a
@@ -85,7 +85,6 @@ class Array:
 
     @property
     def device(self):
-        from tinyjax.backends import get_device
         return get_device(self._device)
 
     @property
@@ -143,13 +142,11 @@ class Array:
 
     def block_until_ready(self) -> "Array":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
-            from tinyjax.backends import get_backend
             get_backend(self._device).synchronize()
         return self
 
     def copy(self) -> "Array":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
-            from tinyjax.backends import get_backend
             return placed(get_backend(self._device).copy(self._buf), self._device,
                           self.weak_type)
         return wrap_eager(self._value.copy(), self.weak_type)
@@ -187,6 +184,21 @@ def _rebuild(value, weak_type):
     return wrap_eager(np.asarray(value), weak_type)
 
 
+# jnp.asarray, registered by tinyjax.numpy when it is imported: the conversion of Python
+# scalars, sequences and array-likes (dtype canonicalisation, weak types) lives there.
+_asarray: list[Callable[..., Array]] = []
+
+
+def register_asarray(asarray: Callable[..., Array]) -> None:
+    """Make :func:`to_array` (and ``Array(x)``) convert as ``asarray`` does."""
+    _asarray[:] = [asarray]
+
+
+def to_array(value: Any, dtype: Any = None) -> Array:
+    """``value`` as an Array, as ``jnp.asarray(value, dtype)`` converts it."""
+    return _asarray[0](value, dtype=dtype)
+
+
 def wrap_eager(value: Any, weak_type: bool = False) -> Array:
     """Wrap a numpy value (already of a canonical dtype) as an Array, without a copy."""
     if type(value) is not np.ndarray:
@@ -199,18 +211,25 @@ def wrap_eager(value: Any, weak_type: bool = False) -> Array:
     return out
 
 
-_environ = getattr(os.environ, "_data", None)  # POSIX: bytes keys, a lookup without encoding
-
-
 def on_default_device(x: Array) -> Array:
     """A new host array moved to the default device (``TINYJAX_DEVICE``) when that is not
     the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put their result."""
-    name = _environ.get(b"TINYJAX_DEVICE") if isinstance(_environ, dict) else \
-        os.environ.get("TINYJAX_DEVICE", "").encode()
-    if not name or name == b"cpu":
+    name = env("TINYJAX_DEVICE")
+    if not name or name == "cpu":
         return x
-    from tinyjax.dispatch import device_put
-    return device_put(x)
+    backend = backend_name(None)
+    return place(x, backend, committed=backend != "cpu")
+
+
+def place(x: Array, backend: str, committed: bool = True) -> Array:
+    """``x`` on ``backend`` (a copy where it lives elsewhere), committed to it or (on the
+    CPU only) not: what ``tinyjax.device_put`` does to one array."""
+    if backend == "cpu" or get_backend(backend).host:
+        value = x._value
+        return placed(value, backend) if committed else wrap_eager(value, x.weak_type)
+    src = x._buf if x._device not in (None, "cpu") else x._value
+    buf = get_backend(backend).asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
+    return placed(buf, backend, x.weak_type)
 
 
 def placed(buf: Any, device: str, weak_type: bool = False) -> Array:

@@ -1,4 +1,4 @@
-"""Global configuration flags (``jax.config`` equivalent).
+"""Configuration: JAX's flags (``jax.config``) and every environment variable tinyjax reads.
 
 Usage::
 
@@ -14,18 +14,21 @@ Flags are process-global (not thread-local, unlike JAX's context managers).
 
 ``jax_enable_x64`` is initialised from the environment at import:
 ``TINYJAX_ENABLE_X64`` if set, else ``JAX_ENABLE_X64``; accepted values are
-1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).  So are the caches'
-bounds: ``TINYJAX_CACHE_DIR`` (``jax_compilation_cache_dir``), ``TINYJAX_CACHE_MAX_SIZE``
-(``jax_compilation_cache_max_size``, bytes), ``TINYJAX_EXECUTABLES_PER_FUNCTION`` and
-``TINYJAX_EXECUTABLES_TOTAL``.
+1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).
+
+Environment variables are declared in :data:`ENVIRONMENT` (name, default, meaning: the
+docs page "Configuration" lists them) and read only through :func:`env`, :func:`env_str`,
+:func:`env_flag`, :func:`env_int` and :func:`debug_level`, when the setting is used -- a variable set while
+the process runs takes effect from then on.
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-__all__ = ["Config", "config"]
+__all__ = ["Config", "config", "EnvVar", "ENVIRONMENT", "env", "env_flag", "env_int",
+           "env_str", "debug_level", "set_env_default"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -40,9 +43,138 @@ def _parse_bool_env(name: str, value: str) -> bool:
     raise ValueError(f"invalid truth value {value!r} for environment variable {name}")
 
 
+# ---- environment variables ----------------------------------------------------------
+
+
+class EnvVar(NamedTuple):
+    """An environment variable tinyjax reads: its ``default`` as documented (None: unset)
+    and what it sets."""
+    name: str
+    default: Optional[str]
+    meaning: str
+
+
+ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
+    EnvVar("TINYJAX_DEVICE", "cpu", "The default device: ``cpu``, ``cuda`` (or ``gpu``) or "
+           "``interp`` (the numpy interpreter of the kernel IR). Read when a computation "
+           "picks its device; part of jit's cache key."),
+    EnvVar("DEBUG", "0", "What the compiler prints: 1 kernel counts (and why jit falls back "
+           "to op-by-op evaluation), 2 a per-kernel time table per call, 3 the scheduled "
+           "kernels, 4 the generated source. 0 (or unset): nothing."),
+    EnvVar("TINYJAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` (1/0, "
+           "true/false, yes/no, on/off); wins over ``JAX_ENABLE_X64``."),
+    EnvVar("JAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` where "
+           "``TINYJAX_ENABLE_X64`` is unset."),
+    EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
+           "flag probes and CUDA cubins are kept between processes (unless "
+           "``jax_compilation_cache_dir`` is set); an unusable directory gives way to a "
+           "temporary one, with a warning."),
+    EnvVar("TINYJAX_CACHE_MAX_SIZE", str(1 << 30), "The most bytes the compile cache "
+           "directory holds (unless ``jax_compilation_cache_max_size`` is set): least "
+           "recently used entries go first; 0 turns the disk cache off, -1 leaves it "
+           "unbounded."),
+    EnvVar("TINYJAX_EXECUTABLES_PER_FUNCTION", "128", "The most compiled calls (input "
+           "signatures) one jitted function keeps in memory (unless "
+           "``tinyjax_executables_per_function`` is set); the least recently called go "
+           "first."),
+    EnvVar("TINYJAX_EXECUTABLES_TOTAL", "512", "The most compiled calls all jitted functions "
+           "keep in memory together (unless ``tinyjax_executables_total`` is set)."),
+    EnvVar("CC", None, "The C compiler; unset or not found: ``cc``, ``gcc``, then ``clang`` "
+           "on the PATH."),
+    EnvVar("TINYJAX_NO_OPENMP", None, "On (1): C kernels are compiled without OpenMP "
+           "threads."),
+    EnvVar("TINYJAX_NO_LIBMVEC", None, "On (1): C kernels do not call glibc's vector math "
+           "library (libmvec)."),
+    EnvVar("TINYJAX_NO_RUNTIME", None, "On (1): a CPU program's kernels are launched one "
+           "ctypes call each instead of through the C launcher."),
+    EnvVar("TINYJAX_OMP_SCHEDULE", "guided", "The OpenMP schedule of the C kernels' parallel "
+           "loops."),
+    EnvVar("OMP_WAIT_POLICY", "passive", "libgomp's idle threads' policy; tinyjax sets it to "
+           "``passive`` when neither it nor ``GOMP_SPINCOUNT`` is set."),
+    EnvVar("GOMP_SPINCOUNT", None, "libgomp's spin count; when set, tinyjax leaves "
+           "``OMP_WAIT_POLICY`` alone."),
+    EnvVar("TINYJAX_CUDA_GRAPHS", "1", "0: repeated calls on the GPU launch their kernels "
+           "one by one instead of replaying a CUDA graph."),
+    EnvVar("TINYJAX_CUDA_LANES", "3", "How many streams a CUDA graph spreads independent "
+           "kernels over (1: one stream)."),
+    EnvVar("TINYJAX_CUDA_PDL", "1", "0: no programmatic dependent launch (Hopper) between "
+           "consecutive kernels."),
+    EnvVar("TINYJAX_CUDA_WGMMA", "1", "0: matrix products on an H100 use ``mma.sync`` tiles "
+           "instead of warpgroup MMA."),
+    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC in (before "
+           "``/usr/local/cuda``)."),
+    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC in."),
+)}
+
+# The process environment's own mapping (POSIX: bytes keys): a variable read on a hot path
+# (TINYJAX_DEVICE, per jit call) costs a dict lookup instead of os.environ.get's encoding
+# and KeyError; os.environ writes it too, so it is always current.
+_ENVIRON_BYTES = getattr(os.environ, "_data", None)
+if not isinstance(_ENVIRON_BYTES, dict) or not all(isinstance(k, bytes)
+                                                   for k in list(_ENVIRON_BYTES)[:1]):
+    _ENVIRON_BYTES = None
+_ENCODED = {name: name.encode() for name in ENVIRONMENT}
+
+
+def env(name: str) -> Optional[str]:
+    """The value of the declared environment variable ``name`` (None: unset)."""
+    if _ENVIRON_BYTES is not None:
+        raw = _ENVIRON_BYTES.get(_ENCODED[name])
+        return None if raw is None else os.fsdecode(raw)
+    if name not in ENVIRONMENT:
+        raise KeyError(f"{name} is not a declared environment variable (config.ENVIRONMENT)")
+    return os.environ.get(name)
+
+
+def env_str(name: str) -> str:
+    """The value of ``name``, or its documented default when unset."""
+    value = env(name)
+    return ENVIRONMENT[name].default if value is None else value
+
+
+def env_flag(name: str) -> bool:
+    """Whether the on/off variable ``name`` is on: unset means its default; 0, false, no,
+    off or empty mean off; any other value means on."""
+    value = env(name)
+    if value is None:
+        value = ENVIRONMENT[name].default or ""
+    return value.strip().lower() not in _FALSE_STRINGS
+
+
+def env_int(name: str) -> int:
+    """The integer variable ``name`` (its default when unset); ValueError naming the
+    variable for anything else."""
+    value = env(name)
+    raw = ENVIRONMENT[name].default if value is None else value
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def debug_level() -> int:
+    """``DEBUG`` as a level: unset, empty, 0, false, no or off: 0; an integer: that level;
+    anything else (true, yes, on, ...): 1."""
+    value = env("DEBUG")
+    if value is None:
+        return 0
+    value = value.strip().lower()
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return 0 if value in _FALSE_STRINGS else 1
+
+
+def set_env_default(name: str, value: str) -> None:
+    """Set the declared variable ``name`` to ``value`` unless it is set (for libraries that
+    read the environment themselves, such as libgomp)."""
+    if env(name) is None:
+        os.environ[name] = value
+
+
 def _env_bool(names: tuple[str, ...], default: bool) -> bool:
     for name in names:
-        value = os.environ.get(name)
+        value = env(name)
         if value is not None:
             return _parse_bool_env(name, value)
     return default
@@ -62,20 +194,11 @@ def _validate_bool(name: str, value: Any) -> bool:
     raise TypeError(f"config option {name} expects a bool, got {value!r}")
 
 
-def _env_int(name: str, default: int) -> int:
-    """An integer environment variable (``default`` when unset); ValueError naming it."""
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {value!r}"
-                         ) from None
-
-
-def _validate_int(lowest: int) -> Callable[[str, Any], int]:
-    def validate(name: str, value: Any) -> int:
+def _validate_int(lowest: int) -> Callable[[str, Any], Optional[int]]:
+    """An integer of at least ``lowest``, or None (then the flag's environment variable)."""
+    def validate(name: str, value: Any) -> Optional[int]:
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
             raise ValueError(f"config option {name} must be an integer >= {lowest}, "
                              f"got {value!r}")
@@ -115,19 +238,16 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_default_matmul_precision": (None, _validate_choice(*_MATMUL_PRECISIONS)),
     "jax_numpy_rank_promotion": ("allow", _validate_choice("allow", "warn", "raise")),
     "jax_debug_nans": (False, _validate_bool),
-    # the on-disk compile cache (compiled libraries, cubins, compiler probes): where
-    # (None: ~/.cache/tinyjax) and how many bytes at most (least recently used entries go
-    # first; 0 turns the disk cache off, -1 leaves it unbounded; JAX's names and meanings)
-    "jax_compilation_cache_dir": (os.environ.get("TINYJAX_CACHE_DIR") or None,
-                                  _validate_optional_path),
-    "jax_compilation_cache_max_size": (_env_int("TINYJAX_CACHE_MAX_SIZE", 1 << 30),
-                                       _validate_int(-1)),
-    # compiled executables kept in memory: per jitted function and over all of them (the
-    # least recently called go first)
-    "tinyjax_executables_per_function": (_env_int("TINYJAX_EXECUTABLES_PER_FUNCTION", 128),
-                                         _validate_int(1)),
-    "tinyjax_executables_total": (_env_int("TINYJAX_EXECUTABLES_TOTAL", 512),
-                                  _validate_int(1)),
+    # the on-disk compile cache (compiled libraries, cubins, compiler probes): where and
+    # how many bytes at most (least recently used entries go first; 0 turns the disk cache
+    # off, -1 leaves it unbounded; JAX's names and meanings).  Compiled calls kept in memory:
+    # per jitted function and over all of them (the least recently called go first).  None:
+    # the environment variable's value (TINYJAX_CACHE_DIR, TINYJAX_CACHE_MAX_SIZE,
+    # TINYJAX_EXECUTABLES_PER_FUNCTION, TINYJAX_EXECUTABLES_TOTAL), read when used.
+    "jax_compilation_cache_dir": (None, _validate_optional_path),
+    "jax_compilation_cache_max_size": (None, _validate_int(-1)),
+    "tinyjax_executables_per_function": (None, _validate_int(1)),
+    "tinyjax_executables_total": (None, _validate_int(1)),
 }
 
 

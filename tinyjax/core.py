@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import sys
 import threading
-import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from tinyjax import dtypes
+from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
+                            TracerIntegerConversionError, UnexpectedTracerError)
 
 # ---------------------------------------------------------------------------
 # Abstract values
@@ -80,24 +81,8 @@ def get_aval(x: Any) -> ShapedArray:
 
 
 # ---------------------------------------------------------------------------
-# Errors
+# Errors (the classes are tinyjax.errors')
 # ---------------------------------------------------------------------------
-
-
-class ConcretizationTypeError(TypeError):
-    """A Python control-flow or conversion needed the value of an abstract tracer."""
-
-
-class TracerBoolConversionError(ConcretizationTypeError):
-    """``bool()`` of an abstract tracer, typically a Python ``if`` under ``jit``."""
-
-
-class TracerIntegerConversionError(ConcretizationTypeError):
-    """``int()``/``__index__`` of an abstract tracer."""
-
-
-class UnexpectedTracerError(Exception):
-    """A tracer was used after the transform that created it had finished."""
 
 
 def _concretization_message(tracer: "Tracer", what: str) -> str:
@@ -277,73 +262,28 @@ class Tracer:
 
 
 class EvalTrace(Trace):
-    """Eager evaluation: run each primitive's numpy implementation at once."""
-
-    def __init__(self):
-        # Signatures (primitive, input types, params) whose abstract evaluation has
-        # passed: eager ops validate their input once per signature, so bad input
-        # gets the primitive's own error instead of whatever numpy would do.
-        self.checked: set = set()
+    """Eager evaluation: each primitive is applied at once by the function that
+    :func:`register_apply_primitive` installs -- :func:`tinyjax.dispatch.apply_primitive`,
+    which runs the primitive's numpy implementation on the host, or a compiled
+    one-equation program on a device backend."""
 
     def process_primitive(self, primitive, args, params):
-        from tinyjax.array import Array, wrap_eager
-        values, weak = [], []
-        for x in args:
-            if type(x) is Array:
-                if x._device is not None:  # committed to a device: run there
-                    return self.process_placed(primitive, args, params)
-                values.append(x._value)
-                weak.append(x.weak_type)
-            elif isinstance(x, Tracer):
-                raise escaped_tracer_error(x, primitive)
-            else:
-                values.append(x)
-                weak.append(type(x) in (int, float, complex))
-        self.check(primitive, args, values, params)
-        out = primitive.impl(*values, **params)
-        if not args:  # a constructor (iota): its result goes to the default device
-            from tinyjax.array import on_default_device
-            return on_default_device(wrap_eager(out, False))
-        weak_out = primitive.weak_type_rule(weak, **params)
-        if primitive.multiple_results:
-            if not isinstance(weak_out, (list, tuple)):
-                weak_out = [weak_out] * len(out)
-            return [wrap_eager(o, w) for o, w in zip(out, weak_out)]
-        return wrap_eager(out, weak_out)
+        return _apply_primitive(primitive, args, params)
 
-    def process_placed(self, primitive, args, params):
-        """An operation on arrays committed to a device (see dispatch.py)."""
-        from tinyjax.array import Array, placed
-        from tinyjax.backends import get_backend
-        from tinyjax.dispatch import computation_device, run_on_device
-        for x in args:
-            if isinstance(x, Tracer):
-                raise escaped_tracer_error(x, primitive)
-        device = computation_device(args, f"primitive `{primitive.name}`")
-        if not get_backend(device).host:
-            return run_on_device(primitive, args, params, device)
-        host = [x._value if type(x) is Array else x for x in args]
-        self.check(primitive, args, host, params)
-        out = primitive.impl(*host, **params)
-        weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
-        if primitive.multiple_results:
-            weak = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
-            return [placed(np.asarray(o), device, w) for o, w in zip(out, weak)]
-        return placed(np.asarray(out), device, weak)
 
-    def check(self, primitive, args, values, params) -> None:
-        try:
-            key = (primitive, tuple((getattr(v, "shape", ()), getattr(v, "dtype", type(v)))
-                                    for v in values), tuple(params.items()))
-            if key in self.checked:
-                return
-        except TypeError:  # unhashable params: check every time
-            key = None
-        primitive.abstract_eval(*map(get_aval, args), **params)
-        if key is not None:
-            if len(self.checked) > 100_000:
-                self.checked.clear()
-            self.checked.add(key)
+def _undispatched(primitive, args, params):
+    raise RuntimeError(f"eager `{primitive.name}` before tinyjax.dispatch registered eager "
+                       "evaluation: import tinyjax first")
+
+
+_apply_primitive: Callable[[Primitive, Sequence[Any], dict], Any] = _undispatched
+
+
+def register_apply_primitive(apply: Callable[[Primitive, Sequence[Any], dict], Any]) -> None:
+    """Make ``apply(primitive, args, params)`` evaluate primitives eagerly (called by
+    :mod:`tinyjax.dispatch` when it is imported)."""
+    global _apply_primitive
+    _apply_primitive = apply
 
 
 def escaped_tracer_error(tracer: Tracer, primitive: Primitive | None = None
@@ -418,15 +358,6 @@ def ensure_compile_time_eval() -> Iterator[None]:
 # ---------------------------------------------------------------------------
 
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"
-
-
-def warn_user(message: str, category: type = UserWarning) -> None:
-    """``warnings.warn`` attributed to the innermost frame outside tinyjax (the user's line
-    that led to it)."""
-    frame, level = sys._getframe(0), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
 
 
 def user_source_info() -> str:

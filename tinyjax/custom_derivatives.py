@@ -4,8 +4,9 @@ A call of a decorated function goes to the current trace's
 ``process_custom_jvp_call`` / ``process_custom_vjp_call``.  Traces that do not
 differentiate just call the function; the JVP trace calls the user's rule
 instead.  ``custom_vjp``'s backward rule enters the linear program as the
-``custom_lin`` primitive, whose transpose calls ``bwd``.  The batching trace
-vectorises the function and the rules together.
+``custom_lin`` primitive (:mod:`tinyjax.interpreters.ad`), whose transpose calls ``bwd``.
+The batching trace vectorises the function and the rules together
+(:mod:`tinyjax.interpreters.batching`).
 """
 from __future__ import annotations
 
@@ -13,25 +14,13 @@ from functools import update_wrapper
 from typing import Any, Callable, Sequence
 
 from tinyjax import tree_util
-from tinyjax.core import Primitive, ShapedArray, current_trace, get_aval
+from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
+from tinyjax.core import Primitive, current_trace, get_aval
 from tinyjax.interpreters import ad
-from tinyjax.interpreters.ad import Zero, instantiate_zeros
+from tinyjax.interpreters.ad import Zero
 
 custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
 custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
-
-
-def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]):
-    """(the non-differentiable arguments in positional order, the others)."""
-    nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
-    diff = tuple(a for i, a in enumerate(args) if i not in nondiff_argnums)
-    return nondiff, diff
-
-
-def _merge_nondiff(nondiff: tuple, diff: Sequence, nondiff_argnums: tuple[int, ...]):
-    it_nd, it_d = iter(nondiff), iter(diff)
-    n = len(nondiff) + len(diff)
-    return [next(it_nd) if i in nondiff_argnums else next(it_d) for i in range(n)]
 
 
 def _as_operands(flat: Sequence[Any]) -> list[Any]:
@@ -42,15 +31,17 @@ def _as_operands(flat: Sequence[Any]) -> list[Any]:
 def _call_args(kind: str, fun: Callable, rule: Any, args: tuple, kwargs: dict,
                nondiff_argnums: tuple[int, ...]):
     """Check a call of a ``custom_jvp``/``custom_vjp`` function and split its arguments:
-    (non-differentiable ones, flat operands of the others, their treedef)."""
+    (the non-differentiable ones in positional order, ``fun`` as a function of the others,
+    their flat operands, their treedef)."""
     if kwargs:
         raise TypeError(f"custom_{kind} functions take positional arguments only")
     if rule is None:
         raise AttributeError(f"No {kind.upper()} defined for custom_{kind} function "
                              f"{getattr(fun, '__name__', fun)} using def{kind}.")
-    nondiff, diff = _split_nondiff(args, nondiff_argnums)
+    nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
+    f_diff, diff = argnums_partial(fun, dynamic_argnums(nondiff_argnums, len(args)), args)
     flat_args, in_tree = tree_util.tree_flatten(diff)
-    return nondiff, _as_operands(flat_args), in_tree
+    return nondiff, f_diff, _as_operands(flat_args), in_tree
 
 
 class custom_jvp:
@@ -89,24 +80,18 @@ class custom_jvp:
         self.defjvp(jvp)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        nondiff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args, kwargs,
-                                                 self.nondiff_argnums)
-        out_tree_store: list = []
+        nondiff, f_diff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args,
+                                                         kwargs, self.nondiff_argnums)
+        fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
 
         def flat_fun(*flat):
-            out = self.fun(*_merge_nondiff(nondiff, tree_util.tree_unflatten(in_tree, flat),
-                                           self.nondiff_argnums))
-            leaves, out_tree = tree_util.tree_flatten(out)
-            out_tree_store.append(out_tree)
-            return _as_operands(leaves)
+            return _as_operands(fun_leaves(*flat))
 
         def flat_jvp(*primals_and_tangents):
             n = len(primals_and_tangents) // 2
             primals = tree_util.tree_unflatten(in_tree, primals_and_tangents[:n])
             tangents = tree_util.tree_unflatten(in_tree, primals_and_tangents[n:])
-            full = _merge_nondiff(nondiff, primals, self.nondiff_argnums)
-            nd_prefix = [full[i] for i in sorted(self.nondiff_argnums)]  # as JAX
-            out = self.jvp(*nd_prefix, tuple(primals), tuple(tangents))
+            out = self.jvp(*nondiff, tuple(primals), tuple(tangents))  # as JAX
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError("Custom JVP rule must produce a pair (list or tuple of length "
                                 f"two) representing primal and tangent outputs, got {out!r}")
@@ -147,25 +132,20 @@ class custom_vjp:
         self.symbolic_zeros = symbolic_zeros
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        nondiff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args, kwargs,
-                                                 self.nondiff_argnums)
+        nondiff, f_diff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args,
+                                                         kwargs, self.nondiff_argnums)
         diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
         in_avals = [get_aval(a) for a in flat_args]
-        out_tree_store: list = []
+        fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
+        fwd_diff, _ = argnums_partial(self.fwd, dynamic_argnums(self.nondiff_argnums,
+                                                                len(args)), args)
         res_tree_store: list = []
 
-        def full_args(flat):
-            return _merge_nondiff(nondiff, tree_util.tree_unflatten(in_tree, flat),
-                                  self.nondiff_argnums)
-
         def flat_fun(*flat):
-            out = self.fun(*full_args(flat))
-            leaves, out_tree = tree_util.tree_flatten(out)
-            out_tree_store.append(out_tree)
-            return _as_operands(leaves)
+            return _as_operands(fun_leaves(*flat))
 
         def flat_fwd(*flat):
-            pair = self.fwd(*full_args(flat))
+            pair = fwd_diff(*tree_util.tree_unflatten(in_tree, flat))
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
                                 f"length two) of primal outputs and residuals, got {pair!r}")
@@ -223,118 +203,3 @@ class custom_vjp:
             custom_vjp_call_p, flat_fun, flat_fwd, flat_bwd, flat_args,
             out_trees=lambda: out_tree_store[-1], symbolic_zeros=self.symbolic_zeros)
         return tree_util.tree_unflatten(out_tree_store[-1], outs)
-
-
-# ---------------------------------------------------------------------------
-# custom_lin: the backward rule of a custom_vjp inside a linear program
-# ---------------------------------------------------------------------------
-
-custom_lin_p = Primitive("custom_lin", multiple_results=True)
-
-
-def _custom_lin_impl(*args, num_res, bwd, out_avals, symbolic_zeros):
-    raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
-
-
-custom_lin_p.def_impl(_custom_lin_impl)
-custom_lin_p.def_abstract_eval(lambda *args, num_res, bwd, out_avals, symbolic_zeros:
-                               list(out_avals))
-
-
-def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
-    res = list(args[:num_res])
-    if not symbolic_zeros:
-        cts = [instantiate_zeros(ct) for ct in cts]
-    grads = bwd(res, cts)
-    return [None] * num_res + grads
-
-
-ad.transpose_rules[custom_lin_p] = _custom_lin_transpose
-
-
-def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,
-               out_avals: Sequence[ShapedArray], symbolic_zeros: bool) -> list[Any]:
-    """Record the linear map whose transpose is ``bwd`` (called by the JVP trace)."""
-    tangents = [instantiate_zeros(t) for t in tangents]
-    return custom_lin_p.bind(*res, *tangents, num_res=len(res), bwd=bwd,
-                             out_avals=tuple(out_avals), symbolic_zeros=symbolic_zeros)
-
-
-# ---------------------------------------------------------------------------
-# Batching: vectorise the function and its rules together
-# ---------------------------------------------------------------------------
-
-
-def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
-    from tinyjax.interpreters.batching import vmap_flat
-    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
-    axis = trace.axis_data
-    n_out: list[int] = []
-
-    def batched_fun(*vs):
-        outs = vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims,
-                         _Zeros(n_out))
-        return outs
-
-    def batched_jvp(*primals_and_tangents):
-        def counted_jvp(*args):
-            outs = jvp(*args)
-            n_out[:] = [len(outs) // 2]
-            return outs
-        return vmap_flat(counted_jvp, axis, primals_and_tangents, list(dims) * 2,
-                         _Zeros(n_out, 2))
-
-    outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
-                                                symbolic_zeros=symbolic_zeros)
-    return [trace.wrap(o, 0) for o in outs]
-
-
-def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
-                          symbolic_zeros):
-    from tinyjax.interpreters.batching import vmap_flat
-    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
-    axis = trace.axis_data
-    n_out: list[int] = []
-    n_res: list[int] = []
-
-    def batched_fun(*vs):
-        return vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims, _Zeros(n_out))
-
-    def batched_fwd(*vs):
-        def flat_fwd(*a):
-            res, out = fwd(*a)
-            n_res[:] = [len(res)]
-            n_out[:] = [len(out)]
-            return list(res) + list(out)
-        outs = vmap_flat(flat_fwd, axis, vs, dims, _Zeros(n_out, extra=n_res))
-        return outs[:n_res[0]], outs[n_res[0]:]
-
-    def batched_bwd(res, cts):
-        def flat_bwd(*a):
-            grads = bwd(list(a[:n_res[0]]), list(a[n_res[0]:]))
-            return [instantiate_zeros(g) if type(g) is not Zero else ad.zeros_like_aval(
-                g.aval) for g in grads]
-        outs = vmap_flat(flat_bwd, axis, list(res) + list(cts),
-                         [0] * (len(res) + len(cts)), [0] * len(vals))
-        return outs
-
-    outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
-                                                batched_bwd, vals, out_trees=out_trees,
-                                                symbolic_zeros=symbolic_zeros)
-    return [trace.wrap(o, 0) for o in outs]
-
-
-def _record(store: list, outs: Sequence[Any]) -> Sequence[Any]:
-    store[:] = [len(outs)]
-    return outs
-
-
-class _Zeros:
-    """Output batch dims (all 0), sized lazily once the traced function has run."""
-
-    def __init__(self, count: list, times: int = 1, extra: list | None = None):
-        self.count, self.times, self.extra = count, times, extra
-
-    def __iter__(self):
-        n = self.count[0] * self.times + (self.extra[0] if self.extra else 0)
-        return iter([0] * n)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 import sys
 import threading
 import time
@@ -28,9 +27,12 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import Array, placed, wrap_eager
-from tinyjax.config import config
-from tinyjax.core import ShapedArray, get_aval, warn_user
+from tinyjax.array import Array, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.backends import backend_name, get_backend, to_host
+from tinyjax.config import config, debug_level, env, env_int
+from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
+                          register_apply_primitive)
+from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
@@ -65,19 +67,11 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
 # ---- device_put / device_get -------------------------------------------------------------------
 
 def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
-    from tinyjax.core import Tracer
-    from tinyjax.backends import get_backend
-    from tinyjax.numpy import asarray
     if (type(x) is Array and x._device == backend) or isinstance(x, Tracer):
         return x  # (under a transform, placement is the compiled program's)
     if not isinstance(x, Array):
-        x = asarray(x)  # dtype canonicalisation and weak types, as jnp.asarray
-    if backend == "cpu" or get_backend(backend).host:
-        value = x._value
-        return placed(value, backend) if committed else wrap_eager(value, x.weak_type)
-    src = x._buf if x._device not in (None, "cpu") else x._value
-    buf = get_backend(backend).asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
-    return placed(buf, backend, x.weak_type)
+        x = to_array(x)  # dtype canonicalisation and weak types, as jnp.asarray
+    return place(x, backend, committed)
 
 
 def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
@@ -85,7 +79,6 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
     """Move every array of the pytree ``x`` to ``device`` (a Device from
     ``tinyjax.devices()``, a backend name, or None: the default device).  With a device
     given, the results are committed to it; arrays already there are returned as they are."""
-    from tinyjax.backends import backend_name
     backend = backend_name(device)
     committed = device is not None or backend != "cpu"
     return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
@@ -103,6 +96,77 @@ def block_until_ready(x: Any) -> Any:
         if isinstance(leaf, Array):
             leaf.block_until_ready()
     return x
+
+
+# ---- eager evaluation -------------------------------------------------------------------------
+
+# Signatures (primitive, input types, params) whose abstract evaluation has passed: eager ops
+# validate their input once per signature, so bad input gets the primitive's own error
+# instead of whatever numpy would do.
+_checked: set = set()
+
+
+def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> Any:
+    """Evaluate ``primitive`` on concrete ``args`` at once (the eval trace's rule): its numpy
+    implementation on host values, or, where an argument is committed to a device, there."""
+    values, weak = [], []
+    for x in args:
+        if type(x) is Array:
+            if x._device is not None:  # committed to a device: run there
+                return _apply_placed(primitive, args, params)
+            values.append(x._value)
+            weak.append(x.weak_type)
+        elif isinstance(x, Tracer):
+            raise escaped_tracer_error(x, primitive)
+        else:
+            values.append(x)
+            weak.append(type(x) in (int, float, complex))
+    _check(primitive, args, values, params)
+    out = primitive.impl(*values, **params)
+    if not args:  # a constructor (iota): its result goes to the default device
+        return on_default_device(wrap_eager(out, False))
+    weak_out = primitive.weak_type_rule(weak, **params)
+    if primitive.multiple_results:
+        if not isinstance(weak_out, (list, tuple)):
+            weak_out = [weak_out] * len(out)
+        return [wrap_eager(o, w) for o, w in zip(out, weak_out)]
+    return wrap_eager(out, weak_out)
+
+
+def _apply_placed(primitive, args, params):
+    """An operation on arrays committed to a device."""
+    for x in args:
+        if isinstance(x, Tracer):
+            raise escaped_tracer_error(x, primitive)
+    device = computation_device(args, f"primitive `{primitive.name}`")
+    if not get_backend(device).host:
+        return run_on_device(primitive, args, params, device)
+    host = [x._value if type(x) is Array else x for x in args]
+    _check(primitive, args, host, params)
+    out = primitive.impl(*host, **params)
+    weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
+    if primitive.multiple_results:
+        weak = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
+        return [placed(np.asarray(o), device, w) for o, w in zip(out, weak)]
+    return placed(np.asarray(out), device, weak)
+
+
+def _check(primitive, args, values, params) -> None:
+    try:
+        key = (primitive, tuple((getattr(v, "shape", ()), getattr(v, "dtype", type(v)))
+                                for v in values), tuple(params.items()))
+        if key in _checked:
+            return
+    except TypeError:  # unhashable params: check every time
+        key = None
+    primitive.abstract_eval(*map(get_aval, args), **params)
+    if key is not None:
+        if len(_checked) > 100_000:
+            _checked.clear()
+        _checked.add(key)
+
+
+register_apply_primitive(apply_primitive)
 
 
 # ---- eager operations on a device --------------------------------------------------------------
@@ -152,15 +216,9 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 
 # ---- jit's compiled calls ------------------------------------------------------------------
 
-# os.environ's underlying bytes mapping (POSIX): a lookup without encoding the key
-_environ_data = getattr(os.environ, "_data", None)
-
-
 def device_key():
     """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
-    if _environ_data is not None:
-        return _environ_data.get(b"TINYJAX_DEVICE")
-    return os.environ.get("TINYJAX_DEVICE")
+    return env("TINYJAX_DEVICE")
 
 
 def leaf_signature(x: Any) -> tuple:
@@ -194,7 +252,6 @@ class Compiled:
         self.executable = compile_or_fallback(closed, device)
         self.compile_time = time.perf_counter() - start
         # outputs on the host are plain arrays; on a device they are committed to it
-        from tinyjax.backends import get_backend
         self.on_host = get_backend(device).host
         if donated:
             _warn_unusable_donations(closed, donated)
@@ -279,7 +336,6 @@ class EagerExecutable:
 
     def __call__(self, *flat_values, donated: tuple[int, ...] = ()):
         """(``donated`` buffers are not reused here.)"""
-        from tinyjax.backends import get_backend, to_host
         args = [wrap_eager(to_host(v)) for v in flat_values]
         consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
         outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
@@ -295,14 +351,13 @@ class EagerExecutable:
 
 
 def compile_or_fallback(closed: ClosedJaxpr, device: str):
+    """``closed`` compiled for ``device``, or evaluated op by op where the compiler has no
+    lowering for it."""
+    from tinyjax.compiler.program import compile_jaxpr  # the compiler loads on first use
     try:
-        from tinyjax.compiler.executable import compile_jaxpr
-    except ImportError:
-        return EagerExecutable(closed, "the compiler is not available", device)
-    try:
-        return compile_jaxpr(closed, device)
+        return compile_jaxpr(closed, get_backend(device))
     except NotImplementedError as e:
-        if os.environ.get("DEBUG"):
+        if debug_level():
             print(f"jit: falling back to eager evaluation: {e}")
         return EagerExecutable(closed, str(e), device)
 
@@ -320,7 +375,8 @@ class CompiledCache:
     (fast key -> a function with a ``compiled`` attribute, made from an entry).
 
     Bounded: at most ``config.tinyjax_executables_per_function`` entries, and at most
-    ``config.tinyjax_executables_total`` over every jitted function of the process.  Past
+    ``config.tinyjax_executables_total`` over every jitted function of the process (unset:
+    ``$TINYJAX_EXECUTABLES_PER_FUNCTION``, 128, and ``$TINYJAX_EXECUTABLES_TOTAL``, 512).  Past
     a bound the least recently called entry goes, with its runners; its executable is
     released when the last call running it returns, and with it the compiled library no
     other executable uses (unloaded).  A runner marks its entry used on every call."""
@@ -369,15 +425,25 @@ class CompiledCache:
 
     def _bound(self) -> None:
         """Evict least recently used entries beyond the bounds (``_caches_lock`` held)."""
-        while len(self._entries) > config.tinyjax_executables_per_function:
+        per_function, limit = _bounds()
+        while len(self._entries) > per_function:
             self._evict(min(self._entries, key=lambda k: self._entries[k].last_used))
         caches = list(_caches)
         total = sum(len(c._entries) for c in caches)
-        while total > config.tinyjax_executables_total:
+        while total > limit:
             owner, key = min(((c, k) for c in caches for k in c._entries),
                              key=lambda ck: ck[0]._entries[ck[1]].last_used)
             owner._evict(key)
             total -= 1
+
+
+def _bounds() -> tuple[int, int]:
+    """(per function, in total): the flags, or where unset, their environment variables."""
+    per_function = config.tinyjax_executables_per_function
+    total = config.tinyjax_executables_total
+    return (env_int("TINYJAX_EXECUTABLES_PER_FUNCTION") if per_function is None
+            else per_function,
+            env_int("TINYJAX_EXECUTABLES_TOTAL") if total is None else total)
 
 
 def clear_caches() -> None:
@@ -390,4 +456,5 @@ def clear_caches() -> None:
     for c in caches:
         c.clear()
     _cache.clear()
+    _checked.clear()
     gc.collect()  # executables in reference cycles go now, with their libraries

@@ -6,12 +6,12 @@ import pytest
 
 import tinyjax as jax
 from tinyjax import lax
+from tinyjax.backends import get_backend, get_device
 from tinyjax.backends.c import compiler as cpu
 from tinyjax.backends.c import toolchain
 from tinyjax.config import config
-from tinyjax.backends import get_backend, get_device
-from tinyjax.backends.cstyle import CStyleLanguage
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends.c.render import CLanguage
+from tinyjax.compiler.program import compile_jaxpr
 
 
 def test_compiler_found_and_flags():
@@ -72,7 +72,7 @@ def test_no_compiler_is_a_clear_not_implemented_error(monkeypatch):
 
 
 def test_c_constants():
-    lang = CStyleLanguage()
+    lang = CLanguage()
     assert lang.const(float("inf"), np.float32) == "((float)INFINITY)"
     assert lang.const(float("nan"), np.float64) == "((double)NAN)"
     assert lang.const(1.0, np.float32) == "1.0f"
@@ -82,7 +82,8 @@ def test_c_constants():
 
 def test_generated_source_has_loops_and_source_comment():
     x = np.ones((4, 8), np.float32)
-    exe = compile_jaxpr(jax.make_jaxpr(lambda x: lax.reduce_sum(x * 2, (1,)))(x), "cpu")
+    closed = jax.make_jaxpr(lambda x: lax.reduce_sum(x * 2, (1,)))(x)
+    exe = compile_jaxpr(closed, get_backend("cpu"))
     src = exe.source()
     assert "for (long" in src and "acc" in src and "test_cpu.py" in src
     np.testing.assert_allclose(exe(x)[0], np.full(4, 16.0))
@@ -92,7 +93,7 @@ def test_debug_levels(monkeypatch, capsys):
     x = np.ones((4, 8), np.float32)
     closed = jax.make_jaxpr(lambda x: lax.reduce_sum(lax.exp(x), (1,)))(x)
     monkeypatch.setenv("DEBUG", "4")
-    exe = compile_jaxpr(closed, "cpu")
+    exe = compile_jaxpr(closed, get_backend("cpu"))
     exe(x)
     out = capsys.readouterr().out
     assert "compiled 1 kernel" in out and "GFLOP/s" in out and "reduce body" in out

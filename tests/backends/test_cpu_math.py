@@ -6,7 +6,8 @@ import pytest
 
 import tinyjax as jax
 from tinyjax import lax
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 
 pytest.importorskip("ctypes")
 
@@ -48,7 +49,7 @@ def test_vectorised_math_accuracy(name):
     x = np.concatenate([CASES[name](rng).astype(np.float32), SPECIALS])
     fn = getattr(lax, name)
     closed = jax.make_jaxpr(fn)(x)
-    got, = compile_jaxpr(closed, "cpu")(x)
+    got, = compile_jaxpr(closed, get_backend("cpu"))(x)
     with np.errstate(all="ignore"):
         ref = (REF[name] if name in REF else getattr(np, name))(x.astype(np.float64))
         want = np.asarray(fn(x))  # eager: the semantics of special values
@@ -64,7 +65,7 @@ def test_vectorised_math_accuracy(name):
 def test_large_sum_is_accurate():
     x = np.random.default_rng(0).standard_normal(1 << 22).astype(np.float32) + 1.0
     closed = jax.make_jaxpr(lambda x: lax.reduce_sum(x, (0,)))(x)
-    got, = compile_jaxpr(closed, "cpu")(x)
+    got, = compile_jaxpr(closed, get_backend("cpu"))(x)
     ref = x.astype(np.float64).sum()
     assert abs(float(got) - ref) <= 1e-5 * abs(ref)  # a running float32 sum is ~1e-3 off
 
@@ -74,7 +75,7 @@ def test_large_max_min_propagate_nan(op):
     x = np.random.default_rng(1).standard_normal(1 << 20).astype(np.float32)
     red = lax.reduce_max if op == "max" else lax.reduce_min
     closed = jax.make_jaxpr(lambda x: red(x, (0,)))(x)
-    exe = compile_jaxpr(closed, "cpu")
+    exe = compile_jaxpr(closed, get_backend("cpu"))
     assert exe(x)[0] == getattr(np, op)(x)
     y = x.copy()
     y[123457] = np.nan
@@ -86,7 +87,7 @@ def test_large_max_min_propagate_nan(op):
 def test_tiled_transposes(shape, perm):
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     closed = jax.make_jaxpr(lambda x: lax.transpose(x, perm) * 2.0 + 1.0)(x)
-    got, = compile_jaxpr(closed, "cpu")(x)
+    got, = compile_jaxpr(closed, get_backend("cpu"))(x)
     np.testing.assert_array_equal(got, np.transpose(x, perm) * np.float32(2) + np.float32(1))
 
 
@@ -95,7 +96,7 @@ def test_float64_matmul_uses_the_packed_kernel(x64, shape):
     rng = np.random.default_rng(4)
     a, b = (rng.standard_normal(s) for s in shape)
     closed = jax.make_jaxpr(lambda a, b: lax.dot_general(a, b, (((1,), (0,)), ((), ()))) * 2.0)(a, b)
-    exe = compile_jaxpr(closed, "cpu")
+    exe = compile_jaxpr(closed, get_backend("cpu"))
     assert exe.schedule.kernels[0].gemm is not None
     got, = exe(a, b)
     assert got.dtype == np.float64
@@ -114,6 +115,6 @@ def test_float32_matmul_transposed_operands(trans):
         x = lax.transpose(A, (1, 0)) if trans[0] else A
         y = lax.transpose(B, (1, 0)) if trans[1] else B
         return lax.dot_general(x, y, (((1,), (0,)), ((), ())))
-    exe = compile_jaxpr(jax.make_jaxpr(f)(A, B), "cpu")
+    exe = compile_jaxpr(jax.make_jaxpr(f)(A, B), get_backend("cpu"))
     assert exe.schedule.kernels[0].gemm is not None
     np.testing.assert_allclose(exe(A, B)[0], a @ b, rtol=1e-5, atol=1e-4)

@@ -11,7 +11,7 @@ import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.backends import get_backend
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
-from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import schedule
 
 from tests.cuda_support import HAS_CUDA, assert_nvcc_compiles, needs_cuda, needs_nvcc

@@ -17,7 +17,7 @@ import tinyjax.numpy as jnp
 from tinyjax import config, dtypes, lax
 from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
-from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.shape import symbolic
 from tinyjax.compiler.schedule import schedule
 
@@ -655,11 +655,11 @@ def _time(launch, sync, event, elapsed_ms, seconds=0.15):
 
 def _bench_one(d, kernel, n):
     from tinyjax.backends.cuda.driver import nvrtc_compile
-    from tinyjax.backends.cuda.runtime import CUDADevice
+    from tinyjax.backends.cuda.runtime import CUDABackend
     src = render_source([kernel])
-    mod = d.load_module(nvrtc_compile(src, d.arch, CUDADevice.options))
+    mod = d.load_module(nvrtc_compile(src, d.arch, CUDABackend.options))
     steps = []
-    for fname, dims in CUDADevice.language.launches(kernel):
+    for fname, dims in CUDABackend.language.launches(kernel):
         fn = d.get_function(mod, fname)
         if dims.shared_bytes > 48 * 1024:
             d.set_max_shared(fn, dims.shared_bytes)

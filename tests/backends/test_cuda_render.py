@@ -15,7 +15,7 @@ import tinyjax.numpy as jnp
 from tinyjax import dtypes, lax
 from tinyjax.backends.cuda import render as cuda_render
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
-from tinyjax.compiler.lower.rules import lower_jaxpr
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import schedule
 from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
 

@@ -11,7 +11,8 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 
 rng = np.random.default_rng(0)
 DN = ("NHWC", "HWIO", "NHWC")
@@ -24,7 +25,7 @@ def device(request):
 
 def check(fn, *args, device, rtol=1e-4, atol=1e-4):
     closed = jax.make_jaxpr(fn)(*args)
-    exe = compile_jaxpr(closed, device)
+    exe = compile_jaxpr(closed, get_backend(device))
     got = exe(*args)
     want = [np.asarray(w) for w in eval_jaxpr(closed.jaxpr, closed.consts, *args)]
     for g, w in zip(got, want):

@@ -7,7 +7,8 @@ import pytest
 import tinyjax as jax
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 
 rng = np.random.default_rng(0)
 F = rng.standard_normal((3, 4)).astype(np.float32)
@@ -20,7 +21,7 @@ B = F > 0
 
 def check(fn, *args, device, rtol=2e-5, atol=1e-5):
     closed = jax.make_jaxpr(fn)(*args)
-    exe = compile_jaxpr(closed, device)
+    exe = compile_jaxpr(closed, get_backend(device))
     got = exe(*args)
     want = [np.asarray(w) for w in eval_jaxpr(closed.jaxpr, closed.consts, *args)]
     assert len(got) == len(want)
@@ -192,7 +193,7 @@ def test_unsupported_primitive_message():
     p.def_abstract_eval(lambda x: x)
     closed = jax.make_jaxpr(lambda x: p.bind(x))(F)
     with pytest.raises(NotImplementedError, match="no lowering for primitive 'frobnicate'"):
-        compile_jaxpr(closed, "cpu")
+        compile_jaxpr(closed, get_backend("cpu"))
 
 
 def test_reduce_window_and_conv(device):

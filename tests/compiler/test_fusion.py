@@ -11,7 +11,8 @@ import pytest
 import tinyjax as jax
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 from tests.cuda_support import to_host
 
 rng = np.random.default_rng(1)
@@ -19,7 +20,7 @@ rng = np.random.default_rng(1)
 
 def compiled(fn, *args, device="cpu"):
     closed = jax.make_jaxpr(fn)(*args)
-    exe = compile_jaxpr(closed, device)
+    exe = compile_jaxpr(closed, get_backend(device))
     got = [to_host(g) for g in exe(*args)]  # device buffers copied back
     want = eval_jaxpr(closed.jaxpr, closed.consts, *args)
     assert len(got) == len(want)
@@ -231,7 +232,7 @@ def test_matmul_256_speed_report():
     a = rng.standard_normal((256, 256)).astype(np.float32)
     b = rng.standard_normal((256, 256)).astype(np.float32)
     closed = jax.make_jaxpr(lambda a, b: lax.dot_general(a, b, (((1,), (0,)), ((), ()))))(a, b)
-    exe = compile_jaxpr(closed, "cpu")
+    exe = compile_jaxpr(closed, get_backend("cpu"))
     np.testing.assert_allclose(exe(a, b)[0], a @ b, rtol=1e-4, atol=1e-3)
     def gflops(fn, n=20):
         fn()

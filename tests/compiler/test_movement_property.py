@@ -6,7 +6,8 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 import tinyjax as jax
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 
 
 @st.composite
@@ -74,7 +75,7 @@ def _run(prog, device):
     f = lambda x: (apply(x, steps), apply(x * 2, steps) + 1,
                    lax.reduce_sum(apply(lax.exp(x * 0.01), steps), (0,)))
     closed = jax.make_jaxpr(f)(x)
-    got = compile_jaxpr(closed, device)(x)
+    got = compile_jaxpr(closed, get_backend(device))(x)
     want = eval_jaxpr(closed.jaxpr, closed.consts, x)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, np.asarray(w), rtol=1e-5, atol=1e-5)

@@ -7,14 +7,15 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
-from tinyjax.compiler.executable import compile_jaxpr
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import compile_jaxpr
 
 rng = np.random.default_rng(3)
 
 
 def check(fn, *args, device, exact=True):
     closed = jax.make_jaxpr(fn)(*args)
-    exe = compile_jaxpr(closed, device)
+    exe = compile_jaxpr(closed, get_backend(device))
     got = exe(*args)
     want = eval_jaxpr(closed.jaxpr, closed.consts, *args)
     for g, w in zip(got, want):
@@ -255,7 +256,7 @@ def test_half_matmul_sort_and_scatter(device, dt):
     a = rng.standard_normal((6, 9)).astype(dt)
     b = rng.standard_normal((9, 5)).astype(dt)
     closed = jax.make_jaxpr(lambda a, b: a @ b)(a, b)
-    got = np.asarray(compile_jaxpr(closed, device)(a, b)[0])
+    got = np.asarray(compile_jaxpr(closed, get_backend(device))(a, b)[0])
     np.testing.assert_allclose(got.astype(np.float32),
                                a.astype(np.float32) @ b.astype(np.float32), rtol=2e-2,
                                atol=2e-2)

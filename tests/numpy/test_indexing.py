@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax.numpy._indexing import NonConcreteBooleanIndexError
+from tinyjax.errors import NonConcreteBooleanIndexError
 from tinyjax.test_util import check_grads
 
 SETTINGS = settings(max_examples=60, deadline=None)

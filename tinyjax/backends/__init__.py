@@ -9,14 +9,17 @@ when read (printing, ``np.asarray``).  ``tinyjax.devices`` is JAX's ``devices()`
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-__all__ = ["Device", "get_device", "get_backend", "default_device", "devices",
-           "local_devices", "device_count", "local_device_count", "default_backend",
+from tinyjax.backends.base import Backend, HostBackend
+from tinyjax.config import env_str
+
+__all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "default_device",
+           "devices", "local_devices", "device_count", "local_device_count", "default_backend",
            "backend_available", "register_backend"]
+
 
 # user-facing platform names (JAX's) per backend, and the names accepted for each backend
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu", "interp": "interp"}
@@ -66,7 +69,7 @@ def backend_name(name: Any) -> str:
 
 def default_device() -> str:
     """The default backend: ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
-    return _ALIASES.get(os.environ.get("TINYJAX_DEVICE", "cpu").lower(), "cpu")
+    return _ALIASES.get(env_str("TINYJAX_DEVICE").lower(), "cpu")
 
 
 def get_device(name: Any = None) -> Device:
@@ -76,25 +79,26 @@ def get_device(name: Any = None) -> Device:
 _backends: dict = {}
 
 
-def _cpu():
-    from tinyjax.backends.c.runtime import CPUDevice
-    return CPUDevice()
+def _cpu() -> Backend:
+    from tinyjax.backends.c.runtime import CBackend
+    return CBackend()
 
 
-def _interp():
-    from tinyjax.backends.interp import InterpDevice
-    return InterpDevice()
+def _interp() -> Backend:
+    from tinyjax.backends.interp import InterpBackend
+    return InterpBackend()
 
 
-def _cuda():  # loads the driver here, not at import; NotImplementedError if there is none
-    from tinyjax.backends.cuda.runtime import CUDADevice
-    return CUDADevice()
+def _cuda() -> Backend:  # loads the driver here, not at import; NotImplementedError if none
+    from tinyjax.backends.cuda.runtime import CUDABackend
+    return CUDABackend()
 
 
 _FACTORIES = {"cpu": _cpu, "interp": _interp, "cuda": _cuda}
 
 
-def register_backend(name: str, factory, platform: Optional[str] = None) -> None:
+def register_backend(name: str, factory: Callable[[], Backend],
+                     platform: Optional[str] = None) -> None:
     """Make a backend available as ``name``: ``factory()`` builds it on first use (raising
     NotImplementedError when the hardware is missing); ``platform``: its JAX platform name."""
     _FACTORIES[name] = factory
@@ -103,8 +107,8 @@ def register_backend(name: str, factory, platform: Optional[str] = None) -> None
     _backends.pop(name, None)
 
 
-def get_backend(name: Any = None):
-    """The compiler backend object for a device (name, Device or None: the default)."""
+def get_backend(name: Any = None) -> Backend:
+    """The backend object of a device (name, Device or None: the default)."""
     name = backend_name(name)
     be = _backends.get(name)
     if be is None:

@@ -32,13 +32,15 @@ from typing import Optional
 import numpy as np
 
 from tinyjax.compiler.kernel import Kernel, UOp
+from tinyjax.compiler.ops import ALU, reduce_identity
 from tinyjax.compiler.shape.symbolic import RenderStyle, render
+from tinyjax.config import env_str
 
 __all__ = ["CStyleLanguage", "PRELUDE"]
 
 # OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
 # of our threads the others take over its remaining work instead of idling at the barrier.
-SCHED = __import__("os").environ.get("TINYJAX_OMP_SCHEDULE", "guided")
+SCHED = env_str("TINYJAX_OMP_SCHEDULE")
 
 C_TYPES = {
     np.dtype(np.bool_): "unsigned char", np.dtype(np.int8): "int8_t",
@@ -249,16 +251,6 @@ static inline double tj_erf_inv(double y) {
 }
 """
 
-_LIBM = {"exp": "exp", "exp2": "exp2", "log": "log", "log1p": "log1p", "expm1": "expm1",
-         "tanh": "tanh", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin",
-         "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "asinh": "asinh",
-         "acosh": "acosh", "atanh": "atanh", "sqrt": "sqrt", "cbrt": "cbrt", "erf": "erf",
-         "erfc": "erfc", "lgamma": "lgamma", "floor": "floor", "ceil": "ceil",
-         "round_even": "rint", "round_away": "round", "pow": "pow", "atan2": "atan2",
-         "nextafter": "nextafter"}
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "and": "&", "or": "|", "xor": "^",
-          "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-
 
 def _half(dt) -> Optional[str]:
     """'f16' / 'bf16' for the 16-bit floats (stored as uint16_t, computed in float)."""
@@ -369,12 +361,13 @@ class CStyleLanguage:
         b = args[1] if len(args) > 1 else None
         xt = np.dtype(arg_dts[0])
         T = self.type(dt)
-        if op in _INFIX:
-            return f"({a}{_INFIX[op]}{b})"
+        spelling = ALU[op]
+        if spelling.infix:
+            return f"({a}{spelling.infix}{b})"
         if op == "where":
             return f"({a}?{b}:{args[2]})"
-        if _is_float(xt) and op in _LIBM:
-            return f"{self.fn(_LIBM[op], xt)}({', '.join(args)})"
+        if _is_float(xt) and spelling.libm:
+            return f"{self.fn(spelling.libm, xt)}({', '.join(args)})"
         if op in ("floor", "ceil", "round_even", "round_away"):
             return a
         if op == "neg":
@@ -454,8 +447,7 @@ class CStyleLanguage:
                 "min": self.alu("min", dt, [acc, v], [dt, dt])}[op]
 
     def identity(self, op: str, dt) -> str:
-        from tinyjax.compiler.lower.rules import _identity_value
-        return self.const(_identity_value(op, dt), dt)
+        return self.const(reduce_identity(op, dt), dt)
 
     # ---- bodies --------------------------------------------------------------------------
     def render_body(self, uops: list[UOp], prefix: str, acc: Optional[str], bufs,
@@ -904,6 +896,6 @@ class CStyleLanguage:
         return out
 
     def render_gemm(self, k: Kernel) -> list[str]:
-        """A matmul-shaped reduction's loop nest: see :mod:`tinyjax.backends.c.gemm`."""
-        from tinyjax.backends.c.gemm import render_gemm
-        return render_gemm(self, k)
+        """A matmul-shaped reduction's loop nest, each language its own (C's:
+        :class:`tinyjax.backends.c.render.CLanguage`)."""
+        raise NotImplementedError(f"{type(self).__name__} renders no matmul-shaped kernels")

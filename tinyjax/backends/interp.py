@@ -1,27 +1,22 @@
-"""The reference interpreter device: runs the kernel IR with numpy, no compiling.
+"""The reference interpreter backend: runs the kernel IR with numpy, no compiling.
 
 Loop variables become broadcast ``arange`` arrays, index expressions are evaluated with
-:func:`tinyjax.compiler.shape.symbolic.evaluate`, and ALU ops take the eager semantics of the lax
-primitive of the same name — so a disagreement with the C device points at the renderer,
-and a disagreement with eager evaluation points at lowering or scheduling.
+:func:`tinyjax.compiler.shape.symbolic.evaluate`, and ops take their reference semantics
+(:data:`tinyjax.compiler.ops.reference_impls`, registered by the lowering rules): an ALU op
+the eager semantics of the lax primitive of the same name -- so a disagreement with the C
+device points at the renderer, and a disagreement with eager evaluation points at lowering
+or scheduling.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
+from tinyjax.backends.base import HostBackend
 from tinyjax.compiler.kernel import Kernel, UOp
+from tinyjax.compiler.ops import reference_impls
 from tinyjax.compiler.shape.symbolic import evaluate
 
-__all__ = ["InterpDevice", "run_kernel"]
-
-
-@lru_cache(maxsize=None)
-def _prims() -> dict:
-    from tinyjax.core import Primitive
-    from tinyjax.lax import elementwise
-    return {p.name: p for p in vars(elementwise).values() if isinstance(p, Primitive)}
+__all__ = ["InterpBackend", "run_kernel"]
 
 
 def _alu(op: str, args: list, dt):
@@ -38,7 +33,7 @@ def _alu(op: str, args: list, dt):
         args = np.broadcast_arrays(*[np.asarray(a) for a in args])
         if len(args) == 2 and args[0].dtype != args[1].dtype:
             raise AssertionError(f"interp: {op} on {args[0].dtype} and {args[1].dtype}")
-        return _prims()[op].impl(*args)
+        return reference_impls[op](*args)
 
 
 _REDUCE = {
@@ -72,9 +67,8 @@ def _eval(uops: list[UOp], env: dict, arrays: list, acc, shape):
         elif u.op == "ACC":
             out = acc[u.arg]
         elif u.op == "CAST":
-            from tinyjax.lax.elementwise import convert_element_type_p
-            out = np.asarray(convert_element_type_p.impl(np.asarray(vals[u.srcs[0]]),
-                                                         new_dtype=u.dtype))
+            out = np.asarray(reference_impls["CAST"](np.asarray(vals[u.srcs[0]]),
+                                                     new_dtype=u.dtype))
         elif u.op == "BITCAST":
             src = np.ascontiguousarray(vals[u.srcs[0]])
             out = src.view(u.dtype).reshape(src.shape)
@@ -117,18 +111,11 @@ def _env(shape, pinned=()) -> dict:
 
 
 def _run_sort(k: Kernel, arrays: list) -> None:
-    from tinyjax.lax.sorting import _descending_key, _lexsort_keys
     axis, desc, slots = k.sort
     shape = k.full_shape
     keys = [arrays[s].reshape(-1)[:int(np.prod(shape, dtype=np.int64))].reshape(shape)
             for s in slots]
-    if desc:
-        perm = np.argsort(_descending_key(keys[0]), axis=axis, kind="stable")
-    else:
-        lex = []
-        for x in reversed(keys):
-            lex.extend(_lexsort_keys(x))
-        perm = np.lexsort(lex, axis=axis)
+    perm = reference_impls["SORTPERM"](keys, axis, desc)
     arrays[0].reshape(-1)[:] = perm.reshape(-1)
 
 
@@ -154,12 +141,14 @@ def run_kernel(k: Kernel, arrays: list) -> None:
         _eval(k.sbody, _env(k.scatter_shape), arrays, None, k.scatter_shape)
 
 
-class InterpDevice:
+class InterpBackend(HostBackend):
     name = "interp"
-    host = True  # buffers are numpy arrays
+
+    def render(self, kernels: list[Kernel]) -> str:
+        return "\n\n".join(k.dump() for k in kernels) + "\n"
 
     def compile(self, kernels: list[Kernel]):
-        return "\n\n".join(k.dump() for k in kernels) + "\n", [None] * len(kernels)
+        return self.render(kernels), [None] * len(kernels)
 
     def make_launcher(self, fn, kernel: Kernel):
         def launch(arrays):

@@ -1,62 +1,50 @@
-"""``compile_jaxpr``: jaxpr -> low-level ops -> schedule -> device kernels -> Executable.
+"""The executable of a jaxpr without control flow: its scheduled kernels, compiled by a
+backend, run over planned buffers.
 
 The executable is a flat list of kernel launches over buffers planned at compile time:
 intermediates share scratch slots (a buffer whose last reader has run is handed to the
 next kernel that needs one of the same dtype and size); outputs are fresh arrays per call.
 Buffers belong to a call, not to the executable: a call takes a set of scratch arrays from
-the executable's pool (or allocates one), so calls from several threads at once are safe.  A jaxpr with control flow becomes a :class:`~tinyjax.compiler.program.Program`
-of steps (fused runs, and loops/branches over compiled sub-programs).  ``DEBUG``
-(environment): 1 kernel count, 2 a timing table per call, 3 the scheduled kernels, 4 the
-generated source.
+the executable's pool (or allocates one), so calls from several threads at once are safe.
+A jaxpr with control flow becomes a :class:`~tinyjax.compiler.program.Program` of steps
+(fused runs, and loops/branches over compiled sub-programs).  ``DEBUG`` (environment): 1
+kernel count, 2 a timing table per call, 3 the scheduled kernels, 4 the generated source.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
-from tinyjax.compiler.lower.rules import lower_jaxpr
-from tinyjax.compiler.schedule import Schedule, schedule
+from tinyjax.backends.base import Backend
+from tinyjax.compiler.schedule import Schedule
+from tinyjax.config import debug_level
 
-__all__ = ["compile_jaxpr", "Executable"]
+__all__ = ["Executable"]
 
 # scratch sets an executable keeps for later calls (one per call running at the same time;
 # beyond this many, a finished call's set is dropped)
 SCRATCH_SETS_KEPT = 4
 
 
-_environ_data = getattr(os.environ, "_data", None)
-
-
-def _debug() -> int:
-    if isinstance(_environ_data, dict) and b"DEBUG" not in _environ_data:
-        return 0  # the common case, without encoding the key
-    try:
-        return int(os.environ.get("DEBUG", "0") or 0)
-    except ValueError:
-        return 0
-
-
 class Executable:
     """Compiled program: ``exe(*flat_args) -> list of output arrays``."""
 
-    def __init__(self, sched: Schedule, consts: list[np.ndarray], device, source: str,
-                 fns: list, name: str = "jaxpr", timed: bool = True):
+    def __init__(self, sched: Schedule, consts: list[np.ndarray], backend: Backend,
+                 source: str, fns: list, name: str = "jaxpr", timed: bool = True):
         self.schedule = sched
         self._timed = timed  # a loop body's sub-program: no timing table per iteration
-        self.device = device
+        self.backend = backend
         self._source = source
         self._kernels = sched.kernels
-        self._host = device.host
-        self._alloc = np.empty if self._host else device.alloc
-        # constants live where the kernels run: copied to a device once, here
+        self._host = backend.host
+        self._alloc = np.empty if self._host else backend.alloc
+        # constants live where the kernels run: copied to the device once, here
         self._consts = list(consts) if self._host else \
-            [device.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
+            [backend.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
         self.name = name
-        self._launch = [device.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
-        make_program = getattr(device, "make_program", None)
-        self._run = make_program(fns, sched.kernels) if make_program is not None else None
+        self._launch = [backend.make_launcher(f, k) for f, k in zip(fns, sched.kernels)]
+        self._run = backend.make_program(fns, sched.kernels)
         self._plan()
 
     # ---- buffer planning ----------------------------------------------------------------
@@ -170,7 +158,7 @@ class Executable:
 
     def __call__(self, *flat_args: np.ndarray, donated: tuple[int, ...] = ()
                  ) -> list[np.ndarray]:
-        """Run on buffers of the device (numpy arrays on a host device, device buffers
+        """Run on buffers of the backend (numpy arrays on a host backend, backend buffers
         otherwise; host values are copied in); returns the outputs as such buffers.
         ``donated``: arguments whose host arrays the caller gives up (no one else holds
         them): outputs may be written into them (see :meth:`alias_plan`)."""
@@ -190,7 +178,7 @@ class Executable:
                     a = np.ascontiguousarray(a)
                 bufs[i] = a
         else:
-            bufs[:n_in] = self._consts + [self.device.asbuffer(a, self._in_specs[i][0])
+            bufs[:n_in] = self._consts + [self.backend.asbuffer(a, self._in_specs[i][0])
                                           for i, a in enumerate(flat_args, self._n_consts)]
         alloc = self._alloc
         aliases = self.alias_plan(donated) if donated and self._host else {}
@@ -202,7 +190,7 @@ class Executable:
         try:
             for b, slot in self._scratch_fill:
                 bufs[b] = scratch[slot]
-            if self._timed and _debug() >= 2:
+            if self._timed and debug_level() >= 2:
                 self._run_timed(bufs)
             elif self._run is not None:
                 self._run(bufs)
@@ -220,13 +208,13 @@ class Executable:
     def _outputs(self, bufs) -> list[np.ndarray]:
         if self._host:
             return self._host_outputs(bufs)
-        dev, outs = self.device, []
+        dev, outs = self.backend, []
         for o in self.schedule.outputs:
             if o.buf < 0:
                 outs.append(dev.zeros(o.shape, o.dtype))
             elif o.view is None:
                 outs.append(bufs[o.buf].reshape(o.shape))
-            else:  # a strided view of a device buffer: made on the host, copied back
+            else:  # a strided view of a backend buffer: made on the host, copied back
                 outs.append(dev.put(_strided(bufs[o.buf].numpy().reshape(-1), o.view)))
         return outs
 
@@ -246,13 +234,13 @@ class Executable:
             t0 = time.perf_counter()
             dt = launch([bufs[b] for b in k.buf_ids])  # a device's own timing, if it has one
             rows.append((k, time.perf_counter() - t0 if dt is None else dt))
-        # an asynchronous device answers with a function to call once everything is queued
+        # an asynchronous backend answers with a function to call once everything is queued
         rows = [(k, dt() if callable(dt) else dt) for k, dt in rows]
-        print(f"*** {self.name}: {len(rows)} kernels on {self.device.name}")
-        info = getattr(self.device, "launch_info", None)
+        print(f"*** {self.name}: {len(rows)} kernels on {self.backend.name}")
         print(f"{'kernel':<8} {'time us':>10} {'GFLOP/s':>9} {'GB/s':>8}  source")
         for k, dt in rows:
-            how = f"[{info(k)}] " if info is not None else ""
+            info = self.backend.launch_info(k)
+            how = f"[{info}] " if info is not None else ""
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
                   f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
         print(f"{'total':<8} {sum(dt for _, dt in rows) * 1e6:>10.1f}")
@@ -300,43 +288,3 @@ def _neg_strided(base, shape, strides, offset):
         idx = idx + r.reshape([-1 if j == ax else 1 for j in range(len(shape))])
     del out
     return base[idx]
-
-
-def compile_jaxpr(closed_jaxpr, device: str = "cpu"):
-    """Compile a ClosedJaxpr for ``device`` ('cpu' or 'interp').
-
-    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
-    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
-    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
-    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
-    eagerly)."""
-    from tinyjax.backends import get_backend
-    from tinyjax.compiler.program import build_program, needs_program
-    backend = get_backend(device)
-    jaxpr = closed_jaxpr.jaxpr
-    dbg = _debug()
-    if needs_program(jaxpr):
-        prog, kernels = build_program(closed_jaxpr, backend)
-        if dbg >= 3:
-            for k in kernels:
-                print(k.dump())
-        if dbg >= 4:
-            print(prog.source())
-        if dbg >= 1:
-            print(f"*** compiled {len(kernels)} kernel(s) for {device} in "
-                  f"{len(prog.steps)} steps (loop bodies counted once)")
-            for line in prog.describe("    "):
-                print(line)
-        return prog
-    leaves, outs = lower_jaxpr(jaxpr)
-    sched = schedule(leaves, outs)
-    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    if dbg >= 3:
-        for k in sched.kernels:
-            print(k.dump())
-    source, fns = backend.compile(sched.kernels)
-    if dbg >= 4:
-        print(source)
-    if dbg >= 1:
-        print(f"*** compiled {len(sched.kernels)} kernel(s) for {device}")
-    return Executable(sched, consts, backend, source, fns)

@@ -21,7 +21,7 @@ list).  UOp kinds:
            source (a gather), ``bufs[slot][index + srcs[0]]``
 ``CONST``  ``arg=value``
 ``INDEX``  ``arg=node``: the integer value of a symbolic expression (iota, masks)
-``ALU``    ``arg=name`` from :data:`tinyjax.compiler.ops.ALU_OPS`
+``ALU``    ``arg=name`` from :data:`tinyjax.compiler.ops.ALU`
 ``CAST``   conversion of ``srcs[0]`` to ``dtype``
 ``BITCAST`` the bits of ``srcs[0]`` read as ``dtype`` (same item size)
 ``ACC``    the accumulator (``arg=None``; body only) or that of an earlier stage ``arg=k``

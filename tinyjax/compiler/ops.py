@@ -8,7 +8,7 @@ A :class:`LazyOp` is one node of a lazy dataflow graph.  Its kinds:
 * ``VIEW``   a movement of ``srcs[0]``: ``arg`` is a :class:`ShapeTracker` over the contiguous
   layout of the source's shape; positions outside its mask read as 0.  Movement ops never
   move data: they only edit this tracker.
-* ``ALU``    elementwise unary/binary/ternary op; ``arg`` = name from :data:`ALU_OPS`
+* ``ALU``    elementwise unary/binary/ternary op; ``arg`` = a name in :data:`ALU`
 * ``CAST``   elementwise conversion to ``dtype`` (XLA semantics: float->int truncates and
   saturates, NaN -> 0; anything -> bool is ``!= 0``)
 * ``BITCAST`` elementwise reinterpretation of the bits as ``dtype`` (same item size)
@@ -28,33 +28,95 @@ Every node records the source line (``source_info``) of the jaxpr equation that 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.compiler.shape.shapetracker import ShapeTracker
 
-__all__ = ["LazyOp", "ALU_OPS", "REDUCE_OPS", "load", "const", "idx", "alu", "cast", "reduce",
+__all__ = ["LazyOp", "Alu", "ALU", "REDUCE_OPS", "load", "const", "idx", "alu", "cast", "reduce",
            "reshape", "permute", "expand", "pad", "shrink", "flip", "stride", "broadcast_to",
-           "where", "current_source", "dload", "scatter", "bitcast", "sortperm"]
+           "where", "current_source", "reduce_identity", "dload", "scatter", "bitcast",
+           "sortperm"]
 
-# name -> arity.  Names equal to a lax primitive keep that primitive's semantics.
-ALU_OPS: dict[str, int] = {
-    **{n: 1 for n in (
-        "neg", "sign", "floor", "ceil", "is_finite", "exp", "exp2", "log", "log1p", "expm1",
-        "tanh", "logistic", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
-        "asinh", "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "abs", "erf", "erfc", "erf_inv",
-        "lgamma", "digamma", "not", "population_count", "round_even", "round_away",
-        "recip")},
-    **{n: 2 for n in (
-        "add", "sub", "mul", "div", "rem", "max", "min", "pow", "atan2", "nextafter", "and",
-        "or", "xor", "shift_left", "shift_right_arithmetic", "shift_right_logical", "eq", "ne",
-        "lt", "le", "gt", "ge", "polygamma")},
-    "where": 3,
+
+class Alu(NamedTuple):
+    """One ALU op.  ``arity``: its operands; ``cost``: what computing it costs relative to an
+    add (the scheduler recomputes cheap expressions in their consumers rather than storing
+    them); ``infix``: its C-family operator, or ``libm``: its C-family math function on
+    float operands (renderers spell the rest themselves); ``primitive``: whether it is the
+    lax primitive of the same name, with that primitive's semantics."""
+    arity: int
+    cost: int = 1
+    infix: Optional[str] = None
+    libm: Optional[str] = None
+    primitive: bool = True
+
+
+_CALL = 4  # a math library call or a division
+
+
+def _unary_calls(*names: str, libm: bool = True) -> dict[str, Alu]:
+    return {n: Alu(1, _CALL, libm=n if libm else None) for n in names}
+
+
+def _infix(**ops: str) -> dict[str, Alu]:
+    return {n: Alu(2, infix=op) for n, op in ops.items()}
+
+
+ALU: dict[str, Alu] = {
+    **{n: Alu(1) for n in ("neg", "sign", "is_finite", "abs", "not", "population_count")},
+    "floor": Alu(1, libm="floor"), "ceil": Alu(1, libm="ceil"),
+    "round_even": Alu(1, libm="rint", primitive=False),
+    "round_away": Alu(1, libm="round", primitive=False),
+    "recip": Alu(1, primitive=False),
+    **_unary_calls("exp", "exp2", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "asin",
+                   "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sqrt", "cbrt",
+                   "erf", "erfc", "lgamma"),
+    **_unary_calls("logistic", "rsqrt", "erf_inv", "digamma", libm=False),
+    **_infix(add="+", sub="-", mul="*", eq="==", ne="!=", lt="<", le="<=", gt=">", ge=">=",
+             **{"and": "&", "or": "|", "xor": "^"}),
+    **{n: Alu(2) for n in ("max", "min", "shift_left", "shift_right_arithmetic",
+                           "shift_right_logical")},
+    "nextafter": Alu(2, libm="nextafter"),
+    "pow": Alu(2, _CALL, libm="pow"), "atan2": Alu(2, _CALL, libm="atan2"),
+    **{n: Alu(2, _CALL) for n in ("div", "rem", "polygamma")},
+    "where": Alu(3, primitive=False),
 }
 COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+
+# The reference (numpy) semantics of ops, for the interpreter backend, registered by the
+# lowering rules that emit them: an ALU op named after a lax primitive means that primitive's
+# implementation, ``"CAST"`` convert_element_type's (``impl(x, new_dtype=...)``), and
+# ``"SORTPERM"`` is ``impl(keys, axis, descending) -> permutation``.
+reference_impls: dict[str, Callable] = {}
+
+
+def register_reference_impl(op: str, impl: Callable) -> None:
+    """Give ``op`` (an ALU op's name, ``"CAST"`` or ``"SORTPERM"``) its numpy semantics."""
+    reference_impls[op] = impl
+
+
 REDUCE_OPS = ("sum", "prod", "max", "min", "and", "or", "xor")
+
+
+def reduce_identity(op: str, dt):
+    """The identity of the reduction ``op`` (one of :data:`REDUCE_OPS`) on ``dt``."""
+    dt = np.dtype(dt)
+    if op in ("sum", "or", "xor"):
+        return 0
+    if op == "prod":
+        return 1
+    if op == "and":
+        return True if dt == np.bool_ else -1
+    if dt == np.bool_:
+        return op == "min"
+    if dtypes.is_float(dt):
+        return -np.inf if op == "max" else np.inf
+    info = np.iinfo(dt)
+    return info.min if op == "max" else info.max
+
 
 _source = [""]
 
@@ -116,8 +178,9 @@ def idx(n: int, dtype) -> LazyOp:
 # ---- compute -----------------------------------------------------------------------------
 
 def alu(name: str, *srcs: LazyOp, dtype=None) -> LazyOp:
-    if ALU_OPS.get(name) != len(srcs):
-        raise ValueError(f"alu: {name} takes {ALU_OPS.get(name)} operands, got {len(srcs)}")
+    arity = ALU[name].arity if name in ALU else None
+    if arity != len(srcs):
+        raise ValueError(f"alu: {name} takes {arity} operands, got {len(srcs)}")
     shape = srcs[-1].shape
     if any(s.shape != shape for s in srcs):
         raise ValueError(f"alu {name}: operand shapes differ: {[s.shape for s in srcs]}")

@@ -1,4 +1,5 @@
-"""Programs with control flow: loops stay loops.
+"""``compile_jaxpr``: a jaxpr compiled for a backend -- one executable, or a program of steps
+where it has control flow (loops stay loops).
 
 A jaxpr without control flow compiles to one :class:`~tinyjax.compiler.executable.Executable`
 (a list of kernel launches over planned buffers).  One with ``cond``/``while``/``scan``
@@ -26,24 +27,30 @@ from typing import Sequence
 
 import numpy as np
 
+from tinyjax.backends.base import Backend
+from tinyjax.compiler.executable import Executable
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.lower.registry import inlined_calls
+from tinyjax.compiler.schedule import schedule
+from tinyjax.config import debug_level
 from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "INLINED", "needs_program", "build_program", "Program"]
+__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program"]
 
-CONTROL_FLOW = frozenset({"cond", "while", "scan"})
-INLINED = frozenset({"checkpoint"})
+CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive.name in CONTROL_FLOW or e.primitive.name in INLINED
+    return any(e.primitive in CONTROL_FLOW or e.primitive in inlined_calls
                for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
     with fresh variables, so one inner jaxpr may be inlined several times)."""
-    if not any(e.primitive.name in INLINED for e in jaxpr.eqns):
+    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
         return jaxpr
     sub: dict = {}
     eqns: list = []
@@ -54,7 +61,7 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            if e.primitive.name in INLINED:
+            if e.primitive in inlined_calls:
                 inner = e.params["jaxpr"]
                 inner_in = list(inner.constvars) + list(inner.invars)
                 if len(inner_in) != len(ins):
@@ -233,8 +240,7 @@ class Program:
             raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
                             f"arguments, got {len(flat_args)}")
         env: list = args + [None] * (self.n_slots - len(args))
-        from tinyjax.compiler.executable import _debug
-        if _debug() >= 2 and self.name != "body":
+        if debug_level() >= 2 and self.name != "body":
             return self._run_timed(env)
         for st in self.steps:
             st.run(env)
@@ -280,8 +286,6 @@ class _ProgramBuilder:
         self.const = np.asarray if backend.host else backend.asbuffer
 
     def unit(self, jaxpr: Jaxpr) -> _Unit:
-        from tinyjax.compiler.lower.rules import lower_jaxpr
-        from tinyjax.compiler.schedule import schedule
         leaves, outs = lower_jaxpr(jaxpr)
         u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
                   f"unit{len(self.units)}")
@@ -343,7 +347,7 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            if e.primitive.name not in CONTROL_FLOW:
+            if e.primitive not in CONTROL_FLOW:
                 seg.append(e)
                 continue
             flush(i)
@@ -356,8 +360,8 @@ class _ProgramBuilder:
         return prog
 
     def control_step(self, e, in_refs: list, out_slots: list):
-        p, name = e.params, e.primitive.name
-        if name == "scan":
+        p, prim = e.params, e.primitive
+        if prim is scan_p:
             body, consts = self.callable(p["jaxpr"])
             nc = p["num_consts"]
             return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
@@ -365,14 +369,14 @@ class _ProgramBuilder:
                             num_carry=p["num_carry"],
                             y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
                             alloc=np.empty if self.backend.host else self.backend.alloc)
-        if name == "while":
+        if prim is while_p:
             cond, cc = self.callable(p["cond_jaxpr"])
             body, bc = self.callable(p["body_jaxpr"])
             ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
             refs = (cc + in_refs[:ncc] + bc + in_refs[ncc:ncc + nbc] + in_refs[ncc + nbc:])
             return WhileStep(cond, body, refs, out_slots, cond_nconsts=ncc + len(cc),
                              body_nconsts=nbc + len(bc))
-        if name == "cond":
+        if prim is cond_p:
             branches = []
             for b in p["branches"]:
                 fn, consts = self.callable(b)
@@ -380,7 +384,7 @@ class _ProgramBuilder:
                     fn = _WithConsts(fn, consts)
                 branches.append(fn)
             return CondStep(branches, in_refs, out_slots)
-        raise NotImplementedError(f"no lowering for primitive '{name}'")
+        raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
 
 
 class _WithConsts:
@@ -398,7 +402,6 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
 
     Returns (program, every kernel in launch-list order)."""
-    from tinyjax.compiler.executable import Executable
     jaxpr = closed_jaxpr.jaxpr
     b = _ProgramBuilder(backend)
     consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
@@ -416,3 +419,41 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
         i += n
     prog.source_text = source
     return prog, kernels
+
+
+def compile_jaxpr(closed_jaxpr, backend: Backend):
+    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
+    device's).
+
+    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
+    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
+    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
+    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
+    eagerly)."""
+    jaxpr = closed_jaxpr.jaxpr
+    dbg = debug_level()
+    if needs_program(jaxpr):
+        prog, kernels = build_program(closed_jaxpr, backend)
+        if dbg >= 3:
+            for k in kernels:
+                print(k.dump())
+        if dbg >= 4:
+            print(prog.source())
+        if dbg >= 1:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
+                  f"{len(prog.steps)} steps (loop bodies counted once)")
+            for line in prog.describe("    "):
+                print(line)
+        return prog
+    leaves, outs = lower_jaxpr(jaxpr)
+    sched = schedule(leaves, outs)
+    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
+    if dbg >= 3:
+        for k in sched.kernels:
+            print(k.dump())
+    source, fns = backend.compile(sched.kernels)
+    if dbg >= 4:
+        print(source)
+    if dbg >= 1:
+        print(f"*** compiled {len(sched.kernels)} kernel(s) for {backend.name}")
+    return Executable(sched, consts, backend, source, fns)

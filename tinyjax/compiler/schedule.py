@@ -40,17 +40,13 @@ import numpy as np
 
 from tinyjax.compiler.shape import symbolic
 from tinyjax.compiler.kernel import GemmPlan, Kernel, UOp, loop_var
-from tinyjax.compiler.ops import LazyOp
+from tinyjax.compiler.ops import ALU, LazyOp
 from tinyjax.compiler.shape.shapetracker import unravel
 from tinyjax.compiler.shape.symbolic import Const, Node, and_, simplify_given
 
 __all__ = ["Schedule", "schedule", "OutputSpec"]
 
 _LEAVES = ("LOAD", "CONST", "IDX")
-_EXPENSIVE = frozenset({"exp", "exp2", "log", "log1p", "expm1", "tanh", "logistic", "sin",
-                        "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
-                        "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "erf", "erfc", "erf_inv",
-                        "lgamma", "digamma", "pow", "atan2", "polygamma", "div", "rem"})
 
 
 # what a node's rendering needs besides its sources (see _Builder._sources_of)
@@ -515,7 +511,7 @@ def _cost(n: LazyOp, realized, free=frozenset(), enough: int = 1 << 62) -> int:
             continue
         seen.add(id(m))
         if m.op == "ALU":
-            total += 4 if m.arg in _EXPENSIVE else 1
+            total += ALU[m.arg].cost
         elif m.op == "CAST":
             total += 1
         elif m.op == "REDUCE":

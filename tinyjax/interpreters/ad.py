@@ -6,9 +6,9 @@ one, then :func:`backward_pass` transposes the linear program.
 
 Rules are registered by the primitives' own modules in ``tinyjax.lax``:
 
-* ``jvp_rules[prim](primals, tangents, **params) -> (primal_out, tangent_out)``,
+* ``primitive_jvps[prim](primals, tangents, **params) -> (primal_out, tangent_out)``,
   where a tangent may be a symbolic :class:`Zero`;
-* ``transpose_rules[prim](cotangent, *args, **params) -> cotangents``, where the
+* ``primitive_transposes[prim](cotangent, *args, **params) -> cotangents``, where the
   linear arguments are :class:`UndefinedPrimal` and the result has one entry per
   argument (``None`` for the non-linear ones, or a :class:`Zero`).
 """
@@ -21,10 +21,11 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
+from tinyjax.interpreters import lax_ops
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 
-jvp_rules: dict[Primitive, Callable] = {}
-transpose_rules: dict[Primitive, Callable] = {}
+primitive_jvps: dict[Primitive, Callable] = {}
+primitive_transposes: dict[Primitive, Callable] = {}
 
 
 # ---------------------------------------------------------------------------
@@ -62,8 +63,7 @@ class Zero:
 def zeros_like_aval(aval: ShapedArray) -> Any:
     if aval.dtype == dtypes.float0:
         return np.zeros(aval.shape, dtypes.float0)
-    from tinyjax import lax
-    return lax.full(aval.shape, 0, aval.dtype)
+    return lax_ops.full(aval.shape, 0, aval.dtype)
 
 
 def instantiate_zeros(t: Any) -> Any:
@@ -78,8 +78,7 @@ def add_tangents(x: Any, y: Any) -> Any:
         return x
     if get_aval(x).dtype == dtypes.float0:
         return x
-    from tinyjax import lax
-    return lax.add(x, y)
+    return lax_ops.add(x, y)
 
 
 def is_float0(x: Any) -> bool:
@@ -130,7 +129,7 @@ class JVPTrace(Trace):
         if all(type(t) is Zero for t in tangents):
             with set_current_trace(self.parent):
                 return primitive.bind(*primals, **params)
-        rule = jvp_rules.get(primitive)
+        rule = primitive_jvps.get(primitive)
         if rule is None:
             raise NotImplementedError(
                 f"Differentiation rule for '{primitive.name}' not implemented")
@@ -166,7 +165,6 @@ class JVPTrace(Trace):
                             "function.")
         with set_current_trace(self.parent):
             res, primals_out = fwd(*primals)
-            from tinyjax.custom_derivatives import custom_lin
             tangents_out = custom_lin(res, tangents, bwd=bwd, out_avals=[
                 tangent_aval(get_aval(p)) for p in primals_out], symbolic_zeros=symbolic_zeros)
         return [self.wrap(p, t) for p, t in zip(primals_out, tangents_out)]
@@ -201,7 +199,7 @@ def defjvp(primitive: Primitive, *jvp_fns: Callable | None) -> None:
             if fn is not None and type(t) is not Zero:
                 total = add_tangents(total, _to_shape(fn(t, *primals, **params), out))
         return out, total
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def defjvp2(primitive: Primitive, *jvp_fns: Callable | None) -> None:
@@ -213,7 +211,7 @@ def defjvp2(primitive: Primitive, *jvp_fns: Callable | None) -> None:
             if fn is not None and type(t) is not Zero:
                 total = add_tangents(total, _to_shape(fn(t, out, *primals, **params), out))
         return out, total
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def _to_shape(t: Any, out: Any) -> Any:
@@ -223,8 +221,7 @@ def _to_shape(t: Any, out: Any) -> Any:
     shape = get_aval(out).shape
     if get_aval(t).shape == shape:
         return t
-    from tinyjax import lax
-    return lax.broadcast_in_dim(t, shape, ())
+    return lax_ops.broadcast_in_dim(t, shape, ())
 
 
 def defjvp_zero(primitive: Primitive) -> None:
@@ -234,7 +231,7 @@ def defjvp_zero(primitive: Primitive) -> None:
         if primitive.multiple_results:
             return out, [Zero.from_primal(o) for o in out]
         return out, Zero.from_primal(out)
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def defbilinear(primitive: Primitive) -> None:
@@ -249,7 +246,7 @@ def defbilinear(primitive: Primitive) -> None:
         if type(tr) is not Zero:
             t = add_tangents(t, primitive.bind(lhs, tr, **params))
         return out, t
-    jvp_rules[primitive] = rule
+    primitive_jvps[primitive] = rule
 
 
 def deflinear(primitive: Primitive, transpose_rule: Callable) -> None:
@@ -261,8 +258,8 @@ def deflinear(primitive: Primitive, transpose_rule: Callable) -> None:
                 else Zero.from_primal(out)
             return out, zero
         return out, primitive.bind(*map(instantiate_zeros, tangents), **params)
-    jvp_rules[primitive] = rule
-    transpose_rules[primitive] = transpose_rule
+    primitive_jvps[primitive] = rule
+    primitive_transposes[primitive] = transpose_rule
 
 
 # ---------------------------------------------------------------------------
@@ -327,7 +324,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
         cts_out = [ct_env.pop(v, Zero(tangent_aval(v.aval))) for v in eqn.outvars]
         if all(type(ct) is Zero for ct in cts_out):
             continue
-        rule = transpose_rules.get(eqn.primitive)
+        rule = primitive_transposes.get(eqn.primitive)
         if rule is None:
             raise NotImplementedError(
                 f"Transpose rule (for reverse-mode differentiation) for "
@@ -338,3 +335,38 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
             write_ct(v, ct_in)
     return [ct_env.pop(v, Zero(tangent_aval(v.aval))) if v in linear else None
             for v in jaxpr.invars]
+
+
+# ---------------------------------------------------------------------------
+# custom_lin: the backward rule of a custom_vjp inside a linear program
+# ---------------------------------------------------------------------------
+
+custom_lin_p = Primitive("custom_lin", multiple_results=True)
+
+
+def _custom_lin_impl(*args, num_res, bwd, out_avals, symbolic_zeros):
+    raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
+
+
+custom_lin_p.def_impl(_custom_lin_impl)
+custom_lin_p.def_abstract_eval(lambda *args, num_res, bwd, out_avals, symbolic_zeros:
+                               list(out_avals))
+
+
+def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
+    res = list(args[:num_res])
+    if not symbolic_zeros:
+        cts = [instantiate_zeros(ct) for ct in cts]
+    grads = bwd(res, cts)
+    return [None] * num_res + grads
+
+
+primitive_transposes[custom_lin_p] = _custom_lin_transpose
+
+
+def custom_lin(res: Sequence[Any], tangents: Sequence[Any], *, bwd: Callable,
+               out_avals: Sequence[ShapedArray], symbolic_zeros: bool) -> list[Any]:
+    """Record the linear map whose transpose is ``bwd`` (called by the JVP trace)."""
+    tangents = [instantiate_zeros(t) for t in tangents]
+    return custom_lin_p.bind(*res, *tangents, num_res=len(res), bwd=bwd,
+                             out_avals=tuple(out_avals), symbolic_zeros=symbolic_zeros)

@@ -5,7 +5,7 @@ or ``not_mapped`` (None) for values that do not vary over the batch.  Batch axes
 move lazily: a rule moves one only where it has to.
 
 Rules are registered by the primitives' own modules in ``tinyjax.lax``:
-``batch_rules[prim](args, dims, **params) -> (out, out_dim)`` (lists of both for
+``primitive_batchers[prim](args, dims, **params) -> (out, out_dim)`` (lists of both for
 primitives with several results); at least one dim is not None.  Rules of
 collectives get the axis as a keyword: ``axis_data`` (see :class:`AxisData`).
 """
@@ -15,11 +15,13 @@ from typing import Any, Callable, Sequence
 
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
+from tinyjax.interpreters import lax_ops
+from tinyjax.interpreters.ad import Zero, instantiate_zeros, zeros_like_aval
 
 not_mapped = None
-batch_rules: dict[Primitive, Callable] = {}
+primitive_batchers: dict[Primitive, Callable] = {}
 # Collective primitives (psum, axis_index, …) need to know which vmap they belong to.
-collective_rules: dict[Primitive, Callable] = {}
+axis_primitive_batchers: dict[Primitive, Callable] = {}
 
 
 class AxisData:
@@ -69,7 +71,7 @@ class BatchTrace(Trace):
 
     def process_primitive(self, primitive, args, params):
         vals, dims = zip(*map(self.to_val_dim, args)) if args else ((), ())
-        collective = collective_rules.get(primitive)
+        collective = axis_primitive_batchers.get(primitive)
         if collective is not None:
             with set_current_trace(self.parent):
                 out, out_dim = collective(self.axis_data, list(vals), list(dims), **params)
@@ -82,7 +84,7 @@ class BatchTrace(Trace):
         if all(d is None for d in dims):
             with set_current_trace(self.parent):
                 return primitive.bind(*vals, **params)
-        rule = batch_rules.get(primitive)
+        rule = primitive_batchers.get(primitive)
         if rule is None:
             raise NotImplementedError(f"Batching rule for '{primitive.name}' not implemented")
         _rule_axes.append(self.axis_data)
@@ -96,13 +98,11 @@ class BatchTrace(Trace):
         return self.wrap(out, out_dim)
 
     def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
-        from tinyjax.custom_derivatives import batch_custom_jvp_call
         return batch_custom_jvp_call(self, primitive, fun, jvp, args,
                                      symbolic_zeros=symbolic_zeros)
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
                                 symbolic_zeros):
-        from tinyjax.custom_derivatives import batch_custom_vjp_call
         return batch_custom_vjp_call(self, primitive, fun, fwd, bwd, args,
                                      out_trees=out_trees, symbolic_zeros=symbolic_zeros)
 
@@ -139,20 +139,19 @@ def rule_axis_data(size: int) -> AxisData:
 
 def moveaxis(x: Any, src: int | None, dst: int, size: int | None = None) -> Any:
     """Move the batch axis of ``x`` from ``src`` to ``dst``; broadcast if unmapped."""
-    from tinyjax import lax
     if src is None:
         if size is None:
             raise ValueError("moveaxis of an unmapped value needs the axis size")
         shape = list(get_aval(x).shape)
         shape.insert(dst, size)
         dims = tuple(i for i in range(len(shape)) if i != dst)
-        return lax.broadcast_in_dim(x, tuple(shape), dims)
+        return lax_ops.broadcast_in_dim(x, tuple(shape), dims)
     if src == dst:
         return x
     ndim = get_aval(x).ndim
     perm = [i for i in range(ndim) if i != src]
     perm.insert(dst, src)
-    return lax.transpose(x, tuple(perm))
+    return lax_ops.transpose(x, tuple(perm))
 
 
 def bdim_at_front(x: Any, dim: int | None, size: int) -> Any:
@@ -184,8 +183,7 @@ def broadcast_batcher(primitive: Primitive) -> Callable:
                 continue
             v = moveaxis(v, d, 0, size)
             if s != out_shape:  # a batched scalar next to arrays
-                from tinyjax import lax
-                v = lax.broadcast_in_dim(v, (size,) + out_shape, (0,))
+                v = lax_ops.broadcast_in_dim(v, (size,) + out_shape, (0,))
             new_vals.append(v)
         return primitive.bind(*new_vals, **params), 0
     return rule
@@ -197,14 +195,14 @@ def _unbatched_shape(x: Any, dim: int | None) -> tuple[int, ...]:
 
 
 def defbroadcasting(primitive: Primitive) -> None:
-    batch_rules[primitive] = broadcast_batcher(primitive)
+    primitive_batchers[primitive] = broadcast_batcher(primitive)
 
 
 def defvectorized(primitive: Primitive) -> None:
     """Unary primitives that act on every element independently."""
     def rule(vals, dims, **params):
         return primitive.bind(*vals, **params), dims[0]
-    batch_rules[primitive] = rule
+    primitive_batchers[primitive] = rule
 
 
 def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
@@ -232,3 +230,81 @@ def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
         else:
             results.append(moveaxis(val, dim, out_dim, axis_data.size))
     return results
+
+
+# ---------------------------------------------------------------------------
+# custom_jvp / custom_vjp calls: the function and its rules vectorised together
+# ---------------------------------------------------------------------------
+
+
+def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
+    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    axis = trace.axis_data
+    n_out: list[int] = []
+
+    def batched_fun(*vs):
+        outs = vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims,
+                         ZeroDims(n_out))
+        return outs
+
+    def batched_jvp(*primals_and_tangents):
+        def counted_jvp(*args):
+            outs = jvp(*args)
+            n_out[:] = [len(outs) // 2]
+            return outs
+        return vmap_flat(counted_jvp, axis, primals_and_tangents, list(dims) * 2,
+                         ZeroDims(n_out, 2))
+
+    outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
+                                                symbolic_zeros=symbolic_zeros)
+    return [trace.wrap(o, 0) for o in outs]
+
+
+def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
+                          symbolic_zeros):
+    vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    axis = trace.axis_data
+    n_out: list[int] = []
+    n_res: list[int] = []
+
+    def batched_fun(*vs):
+        return vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims, ZeroDims(n_out))
+
+    def batched_fwd(*vs):
+        def flat_fwd(*a):
+            res, out = fwd(*a)
+            n_res[:] = [len(res)]
+            n_out[:] = [len(out)]
+            return list(res) + list(out)
+        outs = vmap_flat(flat_fwd, axis, vs, dims, ZeroDims(n_out, extra=n_res))
+        return outs[:n_res[0]], outs[n_res[0]:]
+
+    def batched_bwd(res, cts):
+        def flat_bwd(*a):
+            grads = bwd(list(a[:n_res[0]]), list(a[n_res[0]:]))
+            return [instantiate_zeros(g) if type(g) is not Zero else zeros_like_aval(
+                g.aval) for g in grads]
+        outs = vmap_flat(flat_bwd, axis, list(res) + list(cts),
+                         [0] * (len(res) + len(cts)), [0] * len(vals))
+        return outs
+
+    outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
+                                                batched_bwd, vals, out_trees=out_trees,
+                                                symbolic_zeros=symbolic_zeros)
+    return [trace.wrap(o, 0) for o in outs]
+
+
+def _record(store: list, outs: Sequence[Any]) -> Sequence[Any]:
+    store[:] = [len(outs)]
+    return outs
+
+
+class ZeroDims:
+    """Output batch dims (all 0), sized lazily once the traced function has run."""
+
+    def __init__(self, count: list, times: int = 1, extra: list | None = None):
+        self.count, self.times, self.extra = count, times, extra
+
+    def __iter__(self):
+        n = self.count[0] * self.times + (self.extra[0] if self.extra else 0)
+        return iter([0] * n)

@@ -17,8 +17,8 @@ from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_t
 from tinyjax.jaxpr import Jaxpr, JaxprEqn, Var, literal_or_none
 
 # Primitives with sub-programs (control flow, remat, custom rules) may need to split
-# themselves: partial_eval_rules[prim](trace, args, params) -> outputs.
-partial_eval_rules: dict[Primitive, Callable] = {}
+# themselves: custom_partial_eval_rules[prim](trace, args, params) -> outputs.
+custom_partial_eval_rules: dict[Primitive, Callable] = {}
 
 
 class Recipe:
@@ -65,7 +65,7 @@ class PartialEvalTrace(Trace):
         if not any(self.is_unknown(x) for x in args):
             with set_current_trace(self.parent):
                 return primitive.bind(*args, **params)
-        rule = partial_eval_rules.get(primitive)
+        rule = custom_partial_eval_rules.get(primitive)
         if rule is not None:
             return rule(self, list(args), params)
         return self.record(primitive, list(args), params)

@@ -94,5 +94,3 @@ def trace_to_closed_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[
         args = [trace.new_arg(a, o) for a, o in zip(in_avals, origins)]
         outs = fun(*args)
         return trace.to_closed_jaxpr(list(outs))
-
-

@@ -16,3 +16,12 @@ from tinyjax.lax.windowed import *  # noqa: F401,F403
 from tinyjax.lax.parallel import *  # noqa: F401,F403
 from tinyjax.lax.random_bits import *  # noqa: F401,F403
 from tinyjax.lax.control_flow import *  # noqa: F401,F403
+
+# the lax operations bound late: for the interpreters (they sit below lax) and for the rules
+# of lax families whose modules would otherwise import each other
+from tinyjax.interpreters import register_lax_ops  # noqa: E402
+from tinyjax.lax.cumulative import shift  # noqa: E402
+
+register_lax_ops(full=full, add=add, broadcast_in_dim=broadcast_in_dim,  # noqa: F405
+                 transpose=transpose, reduce_sum=reduce_sum, cumprod=cumprod,  # noqa: F405
+                 shift=shift)

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import Array, to_array, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, get_aval
 
 _PY_SCALARS = (bool, int, float, complex)
@@ -36,8 +36,7 @@ def as_operand(x: Any, dtype: Any = None, weak: bool | None = None) -> Any:
         dt = dtypes.canonicalize_dtype(x.dtype if dtype is None else dtype)
         return wrap_eager(np.asarray(x, dt), False if weak is None else weak)
     if isinstance(x, (list, tuple)):
-        from tinyjax.numpy import asarray
-        return asarray(x)
+        return to_array(x)
     if hasattr(x, "__jax_array__"):
         return as_operand(x.__jax_array__())
     raise TypeError(f"Value {x!r} of type {type(x).__name__} is not a valid JAX type")
@@ -45,10 +44,6 @@ def as_operand(x: Any, dtype: Any = None, weak: bool | None = None) -> Any:
 
 def aval_str(avals: Sequence[ShapedArray]) -> str:
     return ", ".join(a.str_short() for a in avals)
-
-
-def shapes_str(avals: Sequence[ShapedArray]) -> str:
-    return ", ".join(str(a.shape) for a in avals)
 
 
 def canonicalize_axis(axis: int, ndim: int, name: str = "axis") -> int:

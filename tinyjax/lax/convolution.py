@@ -480,7 +480,7 @@ def _conv_transpose(ct, lhs, rhs, **params):
 
 
 ad.defbilinear(conv_general_dilated_p)
-ad.transpose_rules[conv_general_dilated_p] = _conv_transpose
+ad.primitive_transposes[conv_general_dilated_p] = _conv_transpose
 
 # ---------------------------------------------------------------------------
 # Batching
@@ -537,4 +537,4 @@ def _conv_batch(vals, dims, *, dimension_numbers, feature_group_count, batch_gro
     return out, out_spec[1]
 
 
-batching.batch_rules[conv_general_dilated_p] = _conv_batch
+batching.primitive_batchers[conv_general_dilated_p] = _conv_batch

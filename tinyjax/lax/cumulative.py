@@ -67,7 +67,7 @@ def _cumulative_prim(name: str, ufunc: np.ufunc, accepted: Callable[[np.dtype], 
     def batch(vals, dims, *, axis, reverse):
         (x,), (d,) = vals, dims
         return prim.bind(x, axis=axis + (d <= axis), reverse=reverse), d
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     return prim
 
 
@@ -171,7 +171,7 @@ def _recurrence_jvp(prim: Primitive, coefficients: Callable) -> None:
             return y, Zero.from_primal(y)
         a, b = coefficients(t, x, y, axis, reverse)
         return y, linear_recurrence(a, b, axis, reverse)
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 def _cumprod_coefficients(t, x, y, axis, reverse):

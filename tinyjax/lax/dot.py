@@ -317,7 +317,7 @@ def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers, precision=None,
 
 
 ad.defbilinear(dot_general_p)
-ad.transpose_rules[dot_general_p] = _dot_general_transpose
+ad.primitive_transposes[dot_general_p] = _dot_general_transpose
 
 # ---------------------------------------------------------------------------
 # Batching
@@ -352,4 +352,4 @@ def _dot_general_batch(vals, dims, *, dimension_numbers, **params):
         nb + n_lf + free.index(rd)
 
 
-batching.batch_rules[dot_general_p] = _dot_general_batch
+batching.primitive_batchers[dot_general_p] = _dot_general_batch

@@ -16,7 +16,7 @@ from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax import _special_np
 from tinyjax.lax._helpers import as_operand, aval_str
-from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
 __all__ = [
@@ -547,7 +547,7 @@ def _bitcast_batch(vals, dims, *, new_dtype):
     return bitcast_convert_type_p.bind(x, new_dtype=new_dtype), d
 
 
-batching.batch_rules[bitcast_convert_type_p] = _bitcast_batch
+batching.primitive_batchers[bitcast_convert_type_p] = _bitcast_batch
 defjvp_zero(bitcast_convert_type_p)
 
 stop_gradient_p = Primitive("stop_gradient")
@@ -727,8 +727,7 @@ def stop_gradient(x):
 
 
 def full_like_aval(aval: ShapedArray, value) -> Any:
-    from tinyjax.lax.shape import full
-    return full(aval.shape, value, aval.dtype)
+    return lax_ops.full(aval.shape, value, aval.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -822,8 +821,7 @@ def unbroadcast(aval: ShapedArray, ct: Any) -> Any:
     """Sum a cotangent down to a scalar operand's shape (rank-0 operands broadcast)."""
     if type(ct) is Zero or get_aval(ct).shape == aval.shape:
         return ct
-    from tinyjax.lax.reductions import reduce_sum
-    return reduce_sum(ct, tuple(range(get_aval(ct).ndim)))
+    return lax_ops.reduce_sum(ct, tuple(range(get_aval(ct).ndim)))
 
 
 def _add_transpose(ct, x, y):
@@ -849,7 +847,7 @@ def _mul_transpose(ct, x, y):
     return [None, unbroadcast(y.aval, mul(x, ct))]
 
 
-ad.transpose_rules[mul_p] = _mul_transpose
+ad.primitive_transposes[mul_p] = _mul_transpose
 
 defjvp2(div_p, lambda t, ans, x, y: div(t, y),
         lambda t, ans, x, y: neg(mul(t, div(ans, y))))
@@ -860,7 +858,7 @@ def _div_transpose(ct, x, y):
     return [unbroadcast(x.aval, div(ct, y)), None]
 
 
-ad.transpose_rules[div_p] = _div_transpose
+ad.primitive_transposes[div_p] = _div_transpose
 
 
 def _rem_jvp_y(t, x, y):
@@ -923,8 +921,8 @@ def _select_n_transpose(ct, which, *cases):
     return outs
 
 
-ad.jvp_rules[select_n_p] = _select_n_jvp
-ad.transpose_rules[select_n_p] = _select_n_transpose
+ad.primitive_jvps[select_n_p] = _select_n_jvp
+ad.primitive_transposes[select_n_p] = _select_n_transpose
 
 
 def _clamp_jvp(primals, tangents):
@@ -935,8 +933,7 @@ def _clamp_jvp(primals, tangents):
     shape = get_aval(x).shape
 
     def bcast(v):
-        from tinyjax.lax.shape import broadcast_in_dim
-        return v if get_aval(v).shape == shape else broadcast_in_dim(v, shape, ())
+        return v if get_aval(v).shape == shape else lax_ops.broadcast_in_dim(v, shape, ())
     zeros = _zeros_like(x)
     if type(t_x) is not Zero:
         inside = bitwise_and(ge(x, bcast(lo)), le(x, bcast(hi)))
@@ -948,7 +945,7 @@ def _clamp_jvp(primals, tangents):
     return out, total
 
 
-ad.jvp_rules[clamp_p] = _clamp_jvp
+ad.primitive_jvps[clamp_p] = _clamp_jvp
 
 
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type=False, sharding=None):
@@ -969,8 +966,8 @@ def _convert_transpose(ct, x, *, new_dtype, weak_type=False, sharding=None):
                                         weak_type=x.aval.weak_type, sharding=sharding)]
 
 
-ad.jvp_rules[convert_element_type_p] = _convert_jvp
-ad.transpose_rules[convert_element_type_p] = _convert_transpose
+ad.primitive_jvps[convert_element_type_p] = _convert_jvp
+ad.primitive_transposes[convert_element_type_p] = _convert_transpose
 
 
 def _select_n_batch(vals, dims):
@@ -986,14 +983,13 @@ def _select_n_batch(vals, dims):
                                         for c, d in zip(cases, case_dims)]), 0
     cases = [batching.moveaxis(c, d, 0, size) for c, d in zip(cases, case_dims)]
     if not get_aval(which).shape:  # batched scalar predicate: broadcast it
-        from tinyjax.lax.shape import broadcast_in_dim
-        which = broadcast_in_dim(which, get_aval(cases[0]).shape, (0,))
+        which = lax_ops.broadcast_in_dim(which, get_aval(cases[0]).shape, (0,))
     else:
         which = batching.moveaxis(which, w_dim, 0, size)
     return select_n_p.bind(which, *cases), 0
 
 
-batching.batch_rules[select_n_p] = _select_n_batch
+batching.primitive_batchers[select_n_p] = _select_n_batch
 
 
 def _clamp_batch(vals, dims):
@@ -1006,11 +1002,10 @@ def _clamp_batch(vals, dims):
         if d is None and not get_aval(b).shape:
             out_bounds.append(b)
         elif d is not None and get_aval(b).ndim == 1:  # batched scalar bound
-            from tinyjax.lax.shape import broadcast_in_dim
-            out_bounds.append(broadcast_in_dim(b, shape, (0,)))
+            out_bounds.append(lax_ops.broadcast_in_dim(b, shape, (0,)))
         else:
             out_bounds.append(batching.moveaxis(b, d, 0, size))
     return clamp_p.bind(out_bounds[0], x, out_bounds[1]), 0
 
 
-batching.batch_rules[clamp_p] = _clamp_batch
+batching.primitive_batchers[clamp_p] = _clamp_batch

@@ -137,8 +137,8 @@ def _gather_to_scatter_dnums(dn: GatherDimensionNumbers) -> ScatterDimensionNumb
         scatter_indices_batching_dims=dn.start_indices_batching_dims)
 
 
-def _scatter_window_sizes(operand_ndim: int, updates_shape: Sequence[int],
-                          dn: ScatterDimensionNumbers) -> tuple[int, ...]:
+def scatter_window_sizes(operand_ndim: int, updates_shape: Sequence[int],
+                         dn: ScatterDimensionNumbers) -> tuple[int, ...]:
     """The window (slice) size along every operand dim: the gather that reads back
     what a scatter wrote uses these as its ``slice_sizes``."""
     sizes, window = [], iter(dn.update_window_dims)
@@ -187,7 +187,7 @@ def _window_positions(operand_shape, indices, start_index_map, operand_batching_
     return tuple(positions), in_bounds
 
 
-def _output_permutation(nbatch: int, offset_dims: Sequence[int]) -> list[int]:
+def output_permutation(nbatch: int, offset_dims: Sequence[int]) -> list[int]:
     """Permutation taking ``batch dims + offset dims`` to the gather output order."""
     out_rank = nbatch + len(offset_dims)
     perm, b, o = [], 0, nbatch
@@ -402,7 +402,7 @@ def _gather_impl(operand, indices, *, dimension_numbers, slice_sizes, unique_ind
     dropped = set(dn.collapsed_slice_dims) | set(dn.operand_batching_dims)
     kept = tuple(s for d, s in enumerate(slice_sizes) if d not in dropped)
     out = out.reshape(batch_shape + kept)
-    return np.transpose(out, _output_permutation(len(batch_shape), dn.offset_dims))
+    return np.transpose(out, output_permutation(len(batch_shape), dn.offset_dims))
 
 
 @gather_p.def_abstract_eval
@@ -415,7 +415,7 @@ def _gather_abstract_eval(operand, indices, *, dimension_numbers, slice_sizes,
 gather_p.weak_type_rule = lambda weak, **_: weak[0]
 
 
-def _default_fill_value(dtype: np.dtype) -> Any:
+def default_fill_value(dtype: np.dtype) -> Any:
     if dtypes.is_float(dtype) or dtypes.is_complex(dtype):
         return np.nan
     if dtypes.is_unsigned(dtype):
@@ -454,7 +454,7 @@ def gather(operand, start_indices, dimension_numbers: GatherDimensionNumbers,
     dtype = get_aval(x).dtype
     if parsed == GatherScatterMode.FILL_OR_DROP:
         fill_value = _static_scalar(
-            _default_fill_value(dtype) if fill_value is None else fill_value, dtype)
+            default_fill_value(dtype) if fill_value is None else fill_value, dtype)
     else:
         fill_value = None
     return gather_p.bind(x, idx, dimension_numbers=_canonical_gather_dnums(dimension_numbers),
@@ -540,9 +540,9 @@ def _gather_batch(vals, dims, *, dimension_numbers, slice_sizes, unique_indices,
                          **params), 0
 
 
-ad.jvp_rules[gather_p] = _gather_jvp
-ad.transpose_rules[gather_p] = _gather_transpose
-batching.batch_rules[gather_p] = _gather_batch
+ad.primitive_jvps[gather_p] = _gather_jvp
+ad.primitive_transposes[gather_p] = _gather_transpose
+batching.primitive_batchers[gather_p] = _gather_batch
 
 # ---------------------------------------------------------------------------
 # The scatter family
@@ -554,7 +554,7 @@ def _scatter_impl_for(name: str, combine: str):
              unique_indices, mode):
         dn = dimension_numbers
         _scatter_check(name, _aval(operand), _aval(indices), _aval(updates), dn)
-        window = _scatter_window_sizes(operand.ndim, updates.shape, dn)
+        window = scatter_window_sizes(operand.ndim, updates.shape, dn)
         positions, in_bounds = _window_positions(
             operand.shape, np.asarray(indices), dn.scatter_dims_to_operand_dims,
             dn.operand_batching_dims, dn.scatter_indices_batching_dims, window, mode)
@@ -586,7 +586,7 @@ def _scatter_prim(name: str, combine: str) -> Primitive:
         return ShapedArray(operand.shape, operand.dtype, operand.weak_type)
     prim.def_abstract_eval(abstract_eval)
     prim.weak_type_rule = lambda weak, **_: weak[0]
-    batching.batch_rules[prim] = lambda vals, dims, **params: _scatter_batch(
+    batching.primitive_batchers[prim] = lambda vals, dims, **params: _scatter_batch(
         prim, vals, dims, **params)
     return prim
 
@@ -636,7 +636,7 @@ def _inverse_gather(x, indices, updates_shape, dn: ScatterDimensionNumbers, mode
                     fill_value=0):
     """Read back, for every element of ``updates``, the element of ``x`` that it
     scatters to (``fill_value`` for a dropped window)."""
-    sizes = _scatter_window_sizes(get_aval(x).ndim, updates_shape, dn)
+    sizes = scatter_window_sizes(get_aval(x).ndim, updates_shape, dn)
     mode = GatherScatterMode.FILL_OR_DROP if mode != GatherScatterMode.CLIP else mode
     return gather(x, indices, _scatter_to_gather_dnums(dn), sizes, mode=mode,
                   fill_value=fill_value)
@@ -705,8 +705,8 @@ def _scatter_add_transpose(ct, operand, indices, updates, **params):
     return [op_ct, None, upd_ct]
 
 
-ad.jvp_rules[scatter_add_p] = _scatter_add_jvp
-ad.transpose_rules[scatter_add_p] = _scatter_add_transpose
+ad.primitive_jvps[scatter_add_p] = _scatter_add_jvp
+ad.primitive_transposes[scatter_add_p] = _scatter_add_transpose
 
 
 # --- scatter (replace) --------------------------------------------------------
@@ -750,8 +750,8 @@ def _scatter_transpose(ct, operand, indices, updates, **params):
     return [op_ct, None, upd_ct]
 
 
-ad.jvp_rules[scatter_p] = _scatter_jvp
-ad.transpose_rules[scatter_p] = _scatter_transpose
+ad.primitive_jvps[scatter_p] = _scatter_jvp
+ad.primitive_transposes[scatter_p] = _scatter_transpose
 
 
 # --- scatter_mul ---------------------------------------------------------------
@@ -807,8 +807,8 @@ def _scatter_mul_transpose(ct, operand, indices, updates, **params):
     return [scatter_mul_p.bind(ct, indices, updates, **params), None, None]
 
 
-ad.jvp_rules[scatter_mul_p] = _scatter_mul_jvp
-ad.transpose_rules[scatter_mul_p] = _scatter_mul_transpose
+ad.primitive_jvps[scatter_mul_p] = _scatter_mul_jvp
+ad.primitive_transposes[scatter_mul_p] = _scatter_mul_transpose
 
 
 # --- scatter_min / scatter_max ---------------------------------------------------
@@ -835,7 +835,7 @@ def _scatter_extremum_jvp(prim: Primitive):
         total = scatter_add_p.bind(_masked(operand_wins, g_op), indices,
                                    _masked(update_wins, g_upd), **params)
         return out, div(total, max_(count, as_operand(1, dt)))
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 _scatter_extremum_jvp(scatter_min_p)

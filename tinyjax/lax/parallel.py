@@ -94,9 +94,9 @@ def _reduce_rule(prim: Primitive, reduction: str, scale_unbatched: bool):
     return rule
 
 
-batching.collective_rules[psum_p] = _reduce_rule(psum_p, "reduce_sum", True)
-batching.collective_rules[pmax_p] = _reduce_rule(pmax_p, "reduce_max", False)
-batching.collective_rules[pmin_p] = _reduce_rule(pmin_p, "reduce_min", False)
+batching.axis_primitive_batchers[psum_p] = _reduce_rule(psum_p, "reduce_sum", True)
+batching.axis_primitive_batchers[pmax_p] = _reduce_rule(pmax_p, "reduce_max", False)
+batching.axis_primitive_batchers[pmin_p] = _reduce_rule(pmin_p, "reduce_min", False)
 
 
 def _all_gather_rule(axis_data, vals, dims, *, axis_name, axis, tiled):
@@ -112,7 +112,7 @@ def _all_gather_rule(axis_data, vals, dims, *, axis_name, axis, tiled):
     return out, None
 
 
-batching.collective_rules[all_gather_p] = _all_gather_rule
+batching.axis_primitive_batchers[all_gather_p] = _all_gather_rule
 
 
 def _axis_index_rule(axis_data, vals, dims, *, axis_name):
@@ -123,7 +123,7 @@ def _axis_index_rule(axis_data, vals, dims, *, axis_name):
     return iota(np.int32, axis_data.size), 0
 
 
-batching.collective_rules[axis_index_p] = _axis_index_rule
+batching.axis_primitive_batchers[axis_index_p] = _axis_index_rule
 
 # Differentiation: psum is linear (its own transpose); pmax/pmin pick the winner.
 ad.deflinear(psum_p, lambda ct, x, *, axis_name: [psum(ct, axis_name)])
@@ -138,7 +138,7 @@ def _pminmax_jvp(prim):
             return out, ad.Zero.from_primal(out)
         hit = convert_element_type(eq(x, out), get_aval(t).dtype)
         return out, div(psum(mul(t, hit), axis_name), psum(hit, axis_name))
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 _pminmax_jvp(pmax_p)

@@ -36,8 +36,8 @@ __all__ = [
     "threefry_random_bits",
 ]
 
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_PARITY = 0x1BD11BDA
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+PARITY = 0x1BD11BDA
 _MASK32 = 0xFFFFFFFF
 # Above this many elements numpy's vectorised loop beats big-integer lanes.
 _BIGINT_MAX_SIZE = 512
@@ -51,12 +51,12 @@ _BIGINT_MAX_SIZE = 512
 def _threefry_numpy(k0: np.ndarray, k1: np.ndarray, x0: np.ndarray, x1: np.ndarray):
     """Threefry-2x32-20 on broadcastable uint32 arrays, in numpy uint32 arithmetic."""
     shape = np.broadcast_shapes(k0.shape, k1.shape, x0.shape, x1.shape)
-    k2 = k0 ^ k1 ^ np.uint32(_PARITY)
+    k2 = k0 ^ k1 ^ np.uint32(PARITY)
     ks = (k0, k1, k2)
     x0 = np.broadcast_to(np.add(x0, k0, dtype=np.uint32), shape).copy()
     x1 = np.broadcast_to(np.add(x1, k1, dtype=np.uint32), shape).copy()
     for i in range(5):
-        for r in _ROTATIONS[i % 2]:
+        for r in ROTATIONS[i % 2]:
             x0 += x1
             x1 = (x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))
             x1 ^= x0
@@ -78,12 +78,12 @@ def _unpack(packed: int, n: int) -> np.ndarray:
 def _threefry_lanes(k0: int, k1: int, x0: int, x1: int, rep: int) -> tuple[int, int]:
     """Threefry-2x32-20 on packed lanes; ``rep`` has a 1 at the bottom of each lane."""
     mask = _MASK32 * rep
-    k2 = k0 ^ k1 ^ (_PARITY * rep)
+    k2 = k0 ^ k1 ^ (PARITY * rep)
     ks = (k0, k1, k2)
     x0 = (x0 + k0) & mask
     x1 = (x1 + k1) & mask
     for i in range(5):
-        for r in _ROTATIONS[i % 2]:
+        for r in ROTATIONS[i % 2]:
             x0 = (x0 + x1) & mask
             x1 = (((x1 << r) | (x1 >> (32 - r))) & mask) ^ x0
         x0 = (x0 + ks[(i + 1) % 3]) & mask
@@ -153,7 +153,7 @@ def _threefry2x32_batch(vals, dims):
     return threefry2x32_p.bind(*vals), [0, 0]
 
 
-batching.batch_rules[threefry2x32_p] = _threefry2x32_batch
+batching.primitive_batchers[threefry2x32_p] = _threefry2x32_batch
 
 
 def threefry2x32(k0: Any, k1: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
@@ -291,39 +291,3 @@ def threefry_random_bits(key: Any, bit_width: int, shape: Sequence[int]) -> Any:
         return bitwise_or(shift_left(y0, as_operand(np.asarray(32, dtype))), y1)
     bits = bitwise_xor(y0, y1)
     return bits if bit_width == 32 else convert_element_type(bits, dtype)
-
-
-# ---------------------------------------------------------------------------
-# lowering (uint32 adds, shifts, ors and xors; the compiler fuses the rounds)
-# ---------------------------------------------------------------------------
-
-
-def _threefry2x32_lowering(avals_in, avals_out, k0, k1, x0, x1):
-    from tinyjax.compiler import ops
-    shape = avals_out[0].shape
-
-    def c(v):
-        return ops.const(v, np.uint32, shape)
-
-    def add(a, b):
-        return ops.alu("add", a, b)
-    k0, k1, x0, x1 = (ops.broadcast_to(v, shape) for v in (k0, k1, x0, x1))
-    ks = (k0, k1, ops.alu("xor", ops.alu("xor", k0, k1), c(_PARITY)))
-    x0, x1 = add(x0, k0), add(x1, k1)
-    for i in range(5):
-        for r in _ROTATIONS[i % 2]:
-            x0 = add(x0, x1)
-            rot = ops.alu("or", ops.alu("shift_left", x1, c(r)),
-                          ops.alu("shift_right_logical", x1, c(32 - r)))
-            x1 = ops.alu("xor", rot, x0)
-        x0 = add(x0, ks[(i + 1) % 3])
-        x1 = add(add(x1, ks[(i + 2) % 3]), c(i + 1))
-    return [x0, x1]
-
-
-try:
-    from tinyjax.compiler.lower.rules import lowering_rules as _lowering_rules
-except ImportError:  # the compiler is optional: jit then evaluates op by op
-    pass
-else:
-    _lowering_rules["threefry2x32"] = _threefry2x32_lowering

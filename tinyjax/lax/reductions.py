@@ -9,7 +9,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
-from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero
 
 __all__ = ["reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_and", "reduce_or",
@@ -48,7 +48,7 @@ def _reduce_prim(name: str, np_fn: Callable, accepted, kinds: str) -> Primitive:
         new_axes = tuple(a + (a >= d) for a in axes)
         out_dim = d - sum(a < d for a in axes)
         return prim.bind(x, axes=new_axes, out_sharding=None), out_dim
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     return prim
 
 
@@ -181,7 +181,7 @@ def _chooser_jvp(prim: Primitive):
         location = convert_element_type(location, get_aval(t).dtype)
         counts = reduce_sum(location, axes)
         return ans, div(reduce_sum(mul(t, location), axes), counts)
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 _chooser_jvp(reduce_max_p)
@@ -212,14 +212,13 @@ def _reduce_prod_jvp(primals, tangents, *, axes, out_sharding=None):
 def _exclusive_products(xs):
     """``out[i] = prod_{j != i} xs[j]`` along axis 0: the product of the exclusive
     cumulative products from both sides (no division, so zeros are fine)."""
-    from tinyjax.lax.cumulative import cumprod, shift
     from tinyjax.lax.elementwise import mul
-    before = shift(cumprod(xs, axis=0), 1, 0, False, 1)
-    after = shift(cumprod(xs, axis=0, reverse=True), 1, 0, True, 1)
+    before = lax_ops.shift(lax_ops.cumprod(xs, axis=0), 1, 0, False, 1)
+    after = lax_ops.shift(lax_ops.cumprod(xs, axis=0, reverse=True), 1, 0, True, 1)
     return mul(before, after)
 
 
-ad.jvp_rules[reduce_prod_p] = _reduce_prod_jvp
+ad.primitive_jvps[reduce_prod_p] = _reduce_prod_jvp
 ad.defjvp_zero(reduce_and_p)
 ad.defjvp_zero(reduce_or_p)
 ad.defjvp_zero(reduce_xor_p)
@@ -262,7 +261,7 @@ def _arg_prim(name: str, np_fn: Callable) -> Primitive:
         axis, = axes
         return (prim.bind(x, axes=(axis + (axis >= d),), index_dtype=index_dtype),
                 d - (axis < d))
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     ad.defjvp_zero(prim)
     return prim
 

@@ -11,7 +11,7 @@ from tinyjax import dtypes
 from tinyjax.array import on_default_device, wrap_eager
 from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
 from tinyjax.lax._helpers import as_operand
-from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero
 
 __all__ = [
@@ -98,13 +98,12 @@ def broadcast(operand, sizes: Sequence[int]):
 def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions, sharding=None):
     if type(ct) is Zero:
         return [Zero(x.aval)]
-    from tinyjax.lax.reductions import reduce_sum
     in_shape = x.aval.shape
     summed = tuple(i for i in range(len(shape)) if i not in broadcast_dimensions)
     # operand axes of size 1 broadcast to a larger size are summed too (kept as size 1)
     unit = tuple(d for i, d in enumerate(broadcast_dimensions)
                  if in_shape[i] == 1 and shape[d] != 1)
-    out = reduce_sum(ct, summed + unit) if summed or unit else ct
+    out = lax_ops.reduce_sum(ct, summed + unit) if summed or unit else ct
     return [reshape(out, in_shape) if unit else out]
 
 
@@ -121,7 +120,7 @@ def _broadcast_in_dim_batch(vals, dims, *, shape, broadcast_dimensions, sharding
                                    sharding=None), 0
 
 
-batching.batch_rules[broadcast_in_dim_p] = _broadcast_in_dim_batch
+batching.primitive_batchers[broadcast_in_dim_p] = _broadcast_in_dim_batch
 
 # ---------------------------------------------------------------------------
 # reshape
@@ -178,7 +177,7 @@ def _reshape_batch(vals, dims, *, new_sizes, dimensions=None, sharding=None):
                           sharding=None), 0
 
 
-batching.batch_rules[reshape_p] = _reshape_batch
+batching.primitive_batchers[reshape_p] = _reshape_batch
 
 # ---------------------------------------------------------------------------
 # transpose
@@ -227,7 +226,7 @@ def _transpose_batch(vals, dims, *, permutation):
     return transpose_p.bind(x, permutation=tuple(perm)), 0
 
 
-batching.batch_rules[transpose_p] = _transpose_batch
+batching.primitive_batchers[transpose_p] = _transpose_batch
 
 # ---------------------------------------------------------------------------
 # iota and full

@@ -18,6 +18,8 @@ from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, instantiate_zeros, is_undefined_primal
+from tinyjax.lax.gather_scatter import (GatherDimensionNumbers, GatherScatterMode,
+                                        ScatterDimensionNumbers, gather, scatter)
 
 __all__ = [
     "slice_p", "pad_p", "concatenate_p", "rev_p", "squeeze_p", "split_p",
@@ -134,7 +136,7 @@ def _slice_batch(vals, dims, *, start_indices, limit_indices, strides):
     return slice_p.bind(x, start_indices=start, limit_indices=limit, strides=strides), d
 
 
-batching.batch_rules[slice_p] = _slice_batch
+batching.primitive_batchers[slice_p] = _slice_batch
 
 
 def slice(operand, start_indices: Sequence[int], limit_indices: Sequence[int],  # noqa: A001
@@ -288,7 +290,7 @@ def _pad_batch(vals, dims, *, padding_config):
     return select(mask, padded, fill), 0
 
 
-batching.batch_rules[pad_p] = _pad_batch
+batching.primitive_batchers[pad_p] = _pad_batch
 
 
 def pad(operand, padding_value, padding_config: Sequence[tuple[int, int, int]]):
@@ -368,7 +370,7 @@ def _concatenate_batch(vals, dims, *, dimension):
     return concatenate_p.bind(*vals, dimension=dimension + 1), 0
 
 
-batching.batch_rules[concatenate_p] = _concatenate_batch
+batching.primitive_batchers[concatenate_p] = _concatenate_batch
 
 
 def concatenate(operands: Sequence[Any], dimension: int):
@@ -418,7 +420,7 @@ def _rev_batch(vals, dims, *, dimensions):
     return rev_p.bind(x, dimensions=tuple(a + (a >= d) for a in dimensions)), d
 
 
-batching.batch_rules[rev_p] = _rev_batch
+batching.primitive_batchers[rev_p] = _rev_batch
 
 
 def rev(operand, dimensions: Sequence[int]):
@@ -474,7 +476,7 @@ def _squeeze_batch(vals, dims, *, dimensions):
     return squeeze_p.bind(x, dimensions=dimensions), d - sum(a < d for a in dimensions)
 
 
-batching.batch_rules[squeeze_p] = _squeeze_batch
+batching.primitive_batchers[squeeze_p] = _squeeze_batch
 
 
 def squeeze(array, dimensions: Sequence[int]):
@@ -553,7 +555,7 @@ def _split_batch(vals, dims, *, sizes, axis):
     return split_p.bind(x, sizes=sizes, axis=axis + (axis >= d)), [d] * len(sizes)
 
 
-batching.batch_rules[split_p] = _split_batch
+batching.primitive_batchers[split_p] = _split_batch
 
 
 def split(operand, sizes: Sequence[int], axis: int = 0) -> list:
@@ -637,8 +639,8 @@ def _dynamic_slice_transpose(ct, x, *indices, slice_sizes):
     return [dynamic_update_slice_p.bind(zeros, ct, *indices)] + [None] * len(indices)
 
 
-ad.jvp_rules[dynamic_slice_p] = _dynamic_slice_jvp
-ad.transpose_rules[dynamic_slice_p] = _dynamic_slice_transpose
+ad.primitive_jvps[dynamic_slice_p] = _dynamic_slice_jvp
+ad.primitive_transposes[dynamic_slice_p] = _dynamic_slice_transpose
 
 
 def _dus_check(x, update, indices) -> None:
@@ -699,8 +701,8 @@ def _dus_transpose(ct, x, update, *indices):
     return [ct_x, ct_u] + nones
 
 
-ad.jvp_rules[dynamic_update_slice_p] = _dus_jvp
-ad.transpose_rules[dynamic_update_slice_p] = _dus_transpose
+ad.primitive_jvps[dynamic_update_slice_p] = _dus_jvp
+ad.primitive_transposes[dynamic_update_slice_p] = _dus_transpose
 
 
 def _index_dtype(indices) -> np.dtype:
@@ -727,14 +729,13 @@ def _dynamic_slice_batch(vals, dims, *, slice_sizes):
         return dynamic_slice_p.bind(x, *indices[:xd], zero, *indices[xd:],
                                     slice_sizes=slice_sizes[:xd] + (size,)
                                     + slice_sizes[xd:]), xd
-    from tinyjax import lax
     x = batching.moveaxis(x, xd, 0, size)
     n = len(slice_sizes)
-    dnums = lax.GatherDimensionNumbers(offset_dims=tuple(range(1, n + 1)),
-                                       collapsed_slice_dims=(0,),
-                                       start_index_map=tuple(range(n + 1)))
-    out = lax.gather(x, _stacked_indices(indices, idims, size), dnums,
-                     slice_sizes=(1,) + tuple(slice_sizes), mode=lax.GatherScatterMode.CLIP)
+    dnums = GatherDimensionNumbers(offset_dims=tuple(range(1, n + 1)),
+                                   collapsed_slice_dims=(0,),
+                                   start_index_map=tuple(range(n + 1)))
+    out = gather(x, _stacked_indices(indices, idims, size), dnums,
+                 slice_sizes=(1,) + tuple(slice_sizes), mode=GatherScatterMode.CLIP)
     return out, 0
 
 
@@ -747,19 +748,17 @@ def _dus_batch(vals, dims):
     if all(d is None for d in idims):
         zero = _zero_scalar(_index_dtype(indices))
         return dynamic_update_slice_p.bind(x, update, zero, *indices), 0
-    from tinyjax import lax
     n = len(indices)
-    dnums = lax.ScatterDimensionNumbers(update_window_dims=tuple(range(1, n + 1)),
-                                        inserted_window_dims=(0,),
-                                        scatter_dims_to_operand_dims=tuple(range(n + 1)))
-    out = lax.scatter(x, _stacked_indices(indices, idims, size), update, dnums,
-                      indices_are_sorted=True, unique_indices=True,
-                      mode=lax.GatherScatterMode.CLIP)
+    dnums = ScatterDimensionNumbers(update_window_dims=tuple(range(1, n + 1)),
+                                    inserted_window_dims=(0,),
+                                    scatter_dims_to_operand_dims=tuple(range(n + 1)))
+    out = scatter(x, _stacked_indices(indices, idims, size), update, dnums,
+                  indices_are_sorted=True, unique_indices=True, mode=GatherScatterMode.CLIP)
     return out, 0
 
 
-batching.batch_rules[dynamic_slice_p] = _dynamic_slice_batch
-batching.batch_rules[dynamic_update_slice_p] = _dus_batch
+batching.primitive_batchers[dynamic_slice_p] = _dynamic_slice_batch
+batching.primitive_batchers[dynamic_update_slice_p] = _dus_batch
 
 
 def _wrap_negative(i, d: int):

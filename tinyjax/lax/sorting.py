@@ -37,7 +37,7 @@ def _check_sortable(name: str, aval: ShapedArray, what: str) -> None:
 sort_p = Primitive("sort", multiple_results=True)
 
 
-def _lexsort_keys(x: np.ndarray) -> list[np.ndarray]:
+def lexsort_keys(x: np.ndarray) -> list[np.ndarray]:
     """Keys (least significant first) that order ``x`` as JAX's sort does: -0.0 equals
     0.0, and every NaN sorts after +inf, all NaNs equal (stable among themselves)."""
     if dtypes.is_float(x.dtype):
@@ -53,7 +53,7 @@ def _sort_impl(*operands, dimension, is_stable, num_keys):
                         dimension=dimension, is_stable=is_stable, num_keys=num_keys)
     keys: list[np.ndarray] = []
     for k in reversed(operands[:num_keys]):
-        keys.extend(_lexsort_keys(k))
+        keys.extend(lexsort_keys(k))
     perm = np.lexsort(keys, axis=dimension) if operands[0].size else \
         np.zeros(operands[0].shape, np.intp)
     return [np.take_along_axis(x, perm, axis=dimension) for x in operands]
@@ -153,8 +153,8 @@ def _sort_transpose(cts, *operands, dimension, is_stable, num_keys):
     return result
 
 
-ad.jvp_rules[sort_p] = _sort_jvp
-ad.transpose_rules[sort_p] = _sort_transpose
+ad.primitive_jvps[sort_p] = _sort_jvp
+ad.primitive_transposes[sort_p] = _sort_transpose
 
 
 def _sort_batch(vals, dims, *, dimension, is_stable, num_keys):
@@ -169,7 +169,7 @@ def _sort_batch(vals, dims, *, dimension, is_stable, num_keys):
     return outs, [0] * len(outs)
 
 
-batching.batch_rules[sort_p] = _sort_batch
+batching.primitive_batchers[sort_p] = _sort_batch
 
 # ---------------------------------------------------------------------------
 # top_k
@@ -178,7 +178,7 @@ batching.batch_rules[sort_p] = _sort_batch
 top_k_p = Primitive("top_k", multiple_results=True)
 
 
-def _descending_key(x: np.ndarray) -> np.ndarray:
+def descending_key(x: np.ndarray) -> np.ndarray:
     """Integers whose ascending order is ``x``'s descending IEEE total order (as XLA's
     TopK: NaN first, then +inf, …, +0.0 before -0.0, …, -inf, -NaN last)."""
     if x.dtype == np.bool_:
@@ -193,7 +193,7 @@ def _descending_key(x: np.ndarray) -> np.ndarray:
 @top_k_p.def_impl
 def _top_k_impl(x, *, k):
     _top_k_abstract_eval(ShapedArray(x.shape, x.dtype), k=k)
-    idx = np.argsort(_descending_key(x), axis=-1, kind="stable")[..., :k]
+    idx = np.argsort(descending_key(x), axis=-1, kind="stable")[..., :k]
     return [np.take_along_axis(x, idx, axis=-1), idx.astype(np.int32)]
 
 
@@ -245,7 +245,7 @@ def _top_k_jvp(primals, tangents, *, k):
     return [values, idx], [take_along_last_axis(t, idx), Zero.from_primal(idx)]
 
 
-ad.jvp_rules[top_k_p] = _top_k_jvp
+ad.primitive_jvps[top_k_p] = _top_k_jvp
 
 
 def _top_k_batch(vals, dims, *, k):
@@ -255,4 +255,4 @@ def _top_k_batch(vals, dims, *, k):
     return top_k_p.bind(x, k=k), [d, d]
 
 
-batching.batch_rules[top_k_p] = _top_k_batch
+batching.primitive_batchers[top_k_p] = _top_k_batch

@@ -17,6 +17,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.lax import elementwise as lax_elementwise
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.convolution import padtype_to_pads, pad_dilate_np, windows_np
 from tinyjax.interpreters import ad, batching
@@ -114,7 +115,7 @@ def _reduce_window_prim(name: str, np_reduce: Callable, identity: Callable,
     def batch(vals, dims, **params):
         (x,), (d,) = vals, dims
         return prim.bind(x, **_insert_trivial_axis(params, d)), d
-    batching.batch_rules[prim] = batch
+    batching.primitive_batchers[prim] = batch
     return prim
 
 
@@ -280,16 +281,21 @@ def _geometry(shape: Sequence[int], window_dimensions, window_strides, padding,
                 padding=padding, base_dilation=base_dilation, window_dilation=window_dilation)
 
 
+# The computations reduce_window knows, with the reduction each stands for: lax's functions
+# and primitives; tinyjax.numpy registers its ufuncs when it is imported.
+_MONOIDS: list[tuple[Any, str]] = [(lax_elementwise.add, "sum"), (lax_elementwise.add_p, "sum"),
+                                   (lax_elementwise.max, "max"), (lax_elementwise.max_p, "max"),
+                                   (lax_elementwise.min, "min"), (lax_elementwise.min_p, "min")]
+
+
+def register_monoid(computation: Any, kind: str) -> None:
+    """Let ``reduce_window`` take ``computation`` as the reduction ``kind`` ('sum', 'max',
+    'min')."""
+    _MONOIDS.append((computation, kind))
+
+
 def _monoid(computation) -> str | None:
-    from tinyjax import lax
-    from tinyjax import numpy as jnp
-    table = {"sum": (lax.add, lax.add_p, getattr(jnp, "add", None)),
-             "max": (lax.max, lax.max_p, getattr(jnp, "maximum", None)),
-             "min": (lax.min, lax.min_p, getattr(jnp, "minimum", None))}
-    for kind, fns in table.items():
-        if any(computation is f for f in fns if f is not None):
-            return kind
-    return None
+    return next((kind for fn, kind in _MONOIDS if computation is fn), None)
 
 
 def reduce_window(operand, init_value, computation: Callable, window_dimensions: Sequence[int],
@@ -407,7 +413,7 @@ def _chooser_jvp(prim: Primitive, select_prim_name: str):
         select_prim = ew.ge_p if select_prim_name == "ge" else ew.le_p
         return out, select_and_gather_add_p.bind(ad.instantiate_zeros(t), x,
                                                  select_prim=select_prim, **params)
-    ad.jvp_rules[prim] = rule
+    ad.primitive_jvps[prim] = rule
 
 
 _chooser_jvp(reduce_window_max_p, "ge")
@@ -436,9 +442,9 @@ def _linear_in_first(prim: Primitive, transpose_prim: Primitive):
         a, x = batching.moveaxis(a, da, 0, size), batching.moveaxis(x, dx, 0, size)
         return prim.bind(a, x, **_insert_trivial_axis(params, 0)), 0
 
-    ad.jvp_rules[prim] = jvp
-    ad.transpose_rules[prim] = transpose
-    batching.batch_rules[prim] = batch
+    ad.primitive_jvps[prim] = jvp
+    ad.primitive_transposes[prim] = transpose
+    batching.primitive_batchers[prim] = batch
 
 
 _linear_in_first(select_and_gather_add_p, select_and_scatter_add_p)

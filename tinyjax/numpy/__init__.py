@@ -1,4 +1,6 @@
 """``tinyjax.numpy``: NumPy's API on tinyjax arrays, written in terms of ``tinyjax.lax``."""
+import sys as _sys
+
 import numpy as _np
 
 from tinyjax import dtypes as _dtypes
@@ -21,7 +23,7 @@ from tinyjax.numpy._sorting import *  # noqa: F401,F403
 from tinyjax.numpy._misc import *  # noqa: F401,F403
 from tinyjax.numpy import linalg  # noqa: F401
 from tinyjax.numpy._vectorize import vectorize  # noqa: F401
-from tinyjax.numpy import _array_methods  # noqa: F401  (installs operators and methods)
+from tinyjax.numpy import _array_methods
 
 pi = _np.pi
 e = _np.e
@@ -40,3 +42,5 @@ bool = bool_  # noqa: A001
 float_ = float32
 int_ = int32
 dtype = _np.dtype
+
+_array_methods.install(_sys.modules[__name__])  # operators and methods of arrays and tracers

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from types import ModuleType
+
 from tinyjax.array import Array
 from tinyjax.core import Tracer
+from tinyjax.numpy import _ufuncs
+
+_numpy: list[ModuleType] = []  # tinyjax.numpy, given to install()
 
 
-def _jnp():
-    import tinyjax.numpy as jnp
-    return jnp
+def _jnp() -> ModuleType:
+    return _numpy[0]
 
 
 def _forward(name: str) -> Callable:
@@ -108,7 +112,6 @@ def _at(self):
 
 
 def _install(cls: type) -> None:
-    from tinyjax.numpy import _ufuncs
     for dunder, name in _BINARY_OPS.items():
         fn = getattr(_ufuncs, name, None)
         if fn is not None and name in ("add", "subtract", "multiply", "true_divide"):
@@ -139,5 +142,9 @@ def _install(cls: type) -> None:
     cls.imag = property(lambda self: _jnp().imag(self))
 
 
-_install(Array)
-_install(Tracer)
+def install(numpy: ModuleType) -> None:
+    """Give Array and every tracer the operators and methods of ``numpy`` (tinyjax.numpy,
+    which calls this once it has defined its functions)."""
+    _numpy[:] = [numpy]
+    _install(Array)
+    _install(Tracer)

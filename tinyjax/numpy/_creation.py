@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.array import Array, on_default_device, wrap_eager
+from tinyjax.array import Array, on_default_device, register_asarray, wrap_eager
 from tinyjax.core import Tracer, get_aval
 
 
@@ -35,6 +35,14 @@ def _placing(fn: Callable) -> Callable:
     return wrapper
 
 
+def _stack(items: list) -> Any:
+    """``jnp.stack(items)`` of arrays of one dtype (jnp.stack lives in _shape, above)."""
+    shape = get_aval(items[0]).shape
+    if any(get_aval(i).shape != shape for i in items):
+        raise ValueError("All input arrays must have the same shape.")
+    return lax.concatenate([lax.expand_dims(i, (0,)) for i in items], 0)
+
+
 @_placing
 def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None = None,
           ndmin: int = 0, *, device: Any = None) -> Any:
@@ -49,13 +57,12 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
             out = lax.convert_element_type(out, dtype)
     elif isinstance(object, (list, tuple)) and any(
             isinstance(leaf, (Array, Tracer)) for leaf in _leaves_of_nested(object)):
-        from tinyjax.numpy import stack
         items = [array(o) for o in object]
         if dtype is None:
             dt = dtypes.result_type(*items) if items else dtypes.default_float_dtype()
         else:
             dt = dtypes.canonicalize_dtype(dtype)
-        out = stack([lax.convert_element_type(i, dt) for i in items]) if items else \
+        out = _stack([lax.convert_element_type(i, dt) for i in items]) if items else \
             wrap_eager(np.zeros((0,), dt))
     else:
         if hasattr(object, "__jax_array__"):
@@ -103,6 +110,9 @@ def asarray(a: Any, dtype: Any = None, order: str | None = None, *,
     if dtype is None and isinstance(a, (Array, Tracer)):
         return a
     return array(a, dtype=dtype, copy=False)
+
+
+register_asarray(asarray)  # Array(x) and tinyjax's own conversions convert as it does
 
 
 # ---------------------------------------------------------------------------

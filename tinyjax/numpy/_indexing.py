@@ -18,17 +18,13 @@ import numpy as np
 from tinyjax import core, dtypes, lax
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import Tracer, get_aval
+from tinyjax.errors import NonConcreteBooleanIndexError
 from tinyjax.numpy._creation import _canon_axis, asarray
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_args)
 
 _state = core._state
 _eval_trace = core.eval_trace
-
-
-class NonConcreteBooleanIndexError(IndexError):
-    """A boolean mask index whose value is not known while tracing (JAX's
-    ``jax.errors.NonConcreteBooleanIndexError``)."""
 
 
 _SLICE_ERROR = ("Array slice indices must have static start/stop/step to be used with "
@@ -557,8 +553,8 @@ def where(condition: Any, x: Any = None, y: Any = None, /, *, size: int | None =
     """``x`` where ``condition`` else ``y`` (broadcast, promoted); with one argument,
     ``nonzero(condition, size=size, fill_value=fill_value)``."""
     if x is None and y is None:
-        import tinyjax.numpy as jnp
-        return jnp.nonzero(condition, size=size, fill_value=fill_value)
+        from tinyjax.numpy._sorting import nonzero
+        return nonzero(condition, size=size, fill_value=fill_value)
     if x is None or y is None:
         raise ValueError("Either both or neither of the x and y arguments should be "
                          f"provided to jax.numpy.where, got {x} and {y}.")

@@ -16,6 +16,7 @@ from tinyjax import core, dtypes, lax
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
+from tinyjax.lax.windowed import register_monoid
 from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_inexact,
                                  promote_dtypes)
 
@@ -189,6 +190,9 @@ subtract = _binary_ufunc("subtract", ew.sub_p)
 multiply = _binary_ufunc("multiply", ew.mul_p, "any")
 maximum = _binary_ufunc("maximum", ew.max_p, "any")
 minimum = _binary_ufunc("minimum", ew.min_p, "any")
+for _ufunc, _kind in ((add, "sum"), (maximum, "max"), (minimum, "min")):
+    register_monoid(_ufunc, _kind)  # lax.reduce_window takes them as its computation
+
 true_divide = _binary_ufunc("true_divide", ew.div_p, inexact=True)
 divide = true_divide
 equal = _binary_ufunc("equal", ew.eq_p, "any", bool_out=True)

@@ -14,6 +14,7 @@ from tinyjax import lax
 from tinyjax.core import get_aval
 from tinyjax.numpy._linalg import (cross as _cross, matmul, outer, tensordot,  # noqa: F401
                                    trace as _trace, vecdot)
+from tinyjax.numpy._creation import diagonal as _diagonal
 from tinyjax.numpy._util import check_arraylike, promote_args_inexact
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "matmul", "outer", "tensordot", "vecdot",
@@ -133,8 +134,7 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
 
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
     """Diagonal over the last two axes."""
-    from tinyjax import numpy as jnp
-    return jnp.diagonal(x, offset=offset, axis1=-2, axis2=-1)
+    return _diagonal(x, offset=offset, axis1=-2, axis2=-1)
 
 
 def matrix_transpose(x: Any, /) -> Any:

@@ -15,14 +15,17 @@ import ctypes
 import os
 from functools import lru_cache
 
-from tinyjax.backends.c.compiler import (cached_library, build_library, compile_source,
+from tinyjax.backends.base import HostBackend
+from tinyjax.backends.c.compiler import (build_library, cached_library, compile_source,
                                          compiler_problem, join_source, translation_units)
+from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.c.toolchain import find_compiler, flags_key
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage
-from tinyjax.backends.interp import InterpDevice
+from tinyjax.backends.cstyle import PRELUDE
+from tinyjax.backends.interp import InterpBackend
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_flag
 
-__all__ = ["CPUDevice", "runtime"]
+__all__ = ["CBackend", "runtime"]
 
 
 # The launcher of a whole program: one call per program (not per kernel) that reads the data
@@ -60,7 +63,7 @@ int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *
 @lru_cache(maxsize=None)
 def runtime():
     """The program launcher (``tj_exec``), or None where it cannot be built."""
-    if os.environ.get("TINYJAX_NO_RUNTIME") or compiler_problem() is not None:
+    if env_flag("TINYJAX_NO_RUNTIME") or compiler_problem() is not None:
         return None
     try:
         import sysconfig
@@ -83,11 +86,12 @@ def runtime():
         return None
 
 
-class CPUDevice:
+class CBackend(HostBackend):
+    """The ``cpu`` device's backend: C kernels on numpy buffers."""
+
     name = "cpu"
-    host = True  # buffers are numpy arrays
-    language = CStyleLanguage()
-    interpreter = InterpDevice()  # runs the kernels where no C compiler works
+    language = CLanguage()
+    interpreter = InterpBackend()  # runs the kernels where no C compiler works
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])

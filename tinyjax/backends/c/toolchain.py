@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Optional
 
 from tinyjax.backends import diskcache
+from tinyjax.config import env, env_flag, set_env_default
 
 __all__ = ["CompilerNotFoundError", "find_compiler", "compiler_flags", "link_flags",
            "compiler_identity", "library_problem", "INSTALL_HINT"]
@@ -51,13 +52,13 @@ class CompilerNotFoundError(NotImplementedError):
 
 def find_compiler() -> str:
     """The path of the C compiler (``$CC``, else ``cc``, ``gcc``, ``clang`` on ``PATH``)."""
-    for cand in (os.environ.get("CC"), "cc", "gcc", "clang"):
+    cc = env("CC")
+    for cand in (cc, "cc", "gcc", "clang"):
         if cand and shutil.which(cand):
             return shutil.which(cand)
     raise CompilerNotFoundError(
-        "tinyjax: no C compiler found (looked for $CC"
-        f"{'=' + repr(os.environ['CC']) if os.environ.get('CC') else ''}, cc, gcc and clang "
-        f"on PATH); {INSTALL_HINT}")
+        f"tinyjax: no C compiler found (looked for $CC{'=' + repr(cc) if cc else ''}, cc, "
+        f"gcc and clang on PATH); {INSTALL_HINT}")
 
 
 def compiler_identity(cc: str) -> str:
@@ -122,7 +123,7 @@ LIBMVEC_FUNCS = ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "t
 def libmvec_available() -> bool:
     """Whether glibc's libmvec has every variant (SSE..AVX-512, float and double) of
     :data:`LIBMVEC_FUNCS` (x86-64 Linux with glibc >= 2.35)."""
-    if os.environ.get("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
+    if env_flag("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
         return False
     try:
         lib = ctypes.CDLL("libmvec.so.1")
@@ -139,7 +140,7 @@ def libmvec_available() -> bool:
 def compiler_flags() -> list[str]:
     cc = find_compiler()
     flags = [f for f in BASE_FLAGS if f not in PROBED_FLAGS or _supports(cc, f)]
-    if os.environ.get("TINYJAX_NO_OPENMP") is None and _supports(cc, "-fopenmp"):
+    if not env_flag("TINYJAX_NO_OPENMP") and _supports(cc, "-fopenmp"):
         flags.append("-fopenmp")
     elif _supports(cc, "-fopenmp-simd"):
         flags.append("-fopenmp-simd")
@@ -165,8 +166,8 @@ def _tame_openmp() -> None:
     was busy; with passive waiting it is as fast as the best of both in either case.  Applies
     unless the user chose a policy; must run before libgomp is loaded (it reads the
     environment once)."""
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "passive"
+    if env("GOMP_SPINCOUNT") is None:
+        set_env_default("OMP_WAIT_POLICY", "passive")
 
 
 _tame_openmp()

@@ -14,6 +14,8 @@ import threading
 from functools import lru_cache
 from typing import Optional
 
+from tinyjax.config import env, env_flag
+
 __all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "nvrtc",
            "nvrtc_compile"]
 
@@ -27,7 +29,7 @@ _MAX_DYNAMIC_SHARED = 8
 _PROGRAMMATIC_SERIALIZATION = 6
 
 # programmatic dependent launch (Hopper on): TINYJAX_CUDA_PDL=0 turns it off
-PDL = os.environ.get("TINYJAX_CUDA_PDL", "1") != "0"
+PDL = env_flag("TINYJAX_CUDA_PDL")
 
 
 class _LaunchAttribute(ctypes.Structure):  # CUlaunchAttribute: an id and a 64-byte union
@@ -68,7 +70,7 @@ def _load(names: list[str]) -> Optional[ctypes.CDLL]:
 
 def _nvrtc_candidates() -> list[str]:
     names = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
-    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    roots = [env("CUDA_HOME"), env("CUDA_PATH"), "/usr/local/cuda"]
     for r in roots:
         if r:
             names += sorted(glob.glob(os.path.join(r, "lib*", "libnvrtc.so*")), reverse=True)

@@ -49,7 +49,6 @@ float64, kernels whose outer axes exceed the grid and thin products (M, N or K b
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -57,8 +56,10 @@ from typing import Optional
 import numpy as np
 
 from tinyjax.compiler.shape import symbolic
+from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.shape.symbolic import Node
+from tinyjax.config import env_flag
 
 __all__ = ["gemm_supported", "render_gemm", "gemm_launch_dims", "gemm_launches",
            "gemm_describe"]
@@ -261,8 +262,7 @@ def _unit_along_rows(k: Kernel, uops, row_axis: int, k_axis: int) -> bool:
 
 def _index_type(k: Kernel, M: int, N: int, K: int, outer: int) -> str:
     """``int`` when every address and mask of the kernel, the flattened M, N, K and the
-    outputs fit in 31 bits (see :func:`~tinyjax.backends.cuda.render.fits_int32`)."""
-    from tinyjax.backends.cuda.render import fits_int32
+    outputs fit in 31 bits (see :func:`~tinyjax.backends.cuda.launch.fits_int32`)."""
     return "int" if fits_int32(k, max(M, N, K) + 256, M * N * outer) else "long"
 
 
@@ -468,8 +468,8 @@ _CONFIGS = {2: ((128, 256, 64, 2, 4, 3), (128, 128, 64, 2, 4, 4), (128, 64, 64, 
 # k-slice's rows are 128 bytes (the 128-byte swizzle atom), so BK = 64 (16-bit) or 32 (TF32)
 _WG_CONFIGS = {e: ((256, 128, bk, 16, 1, 4), (128, 128, bk, 8, 1, 4), (128, 64, bk, 8, 1, 4),
                    (64, 128, bk, 4, 1, 4), (64, 64, bk, 4, 1, 4)) for e, bk in ((2, 64), (4, 32))}
-# the target has warpgroup MMA (an H100: sm_90a; CUDADevice turns it off on other GPUs)
-WGMMA = os.environ.get("TINYJAX_CUDA_WGMMA", "1") != "0"
+# the target has warpgroup MMA (an H100: sm_90a; CUDABackend turns it off on other GPUs)
+WGMMA = env_flag("TINYJAX_CUDA_WGMMA")
 WG_ALIGN = 1024
 
 
@@ -654,7 +654,6 @@ def gemm_launches(k: Kernel) -> list:
 def gemm_launch_dims(k: Kernel):
     """The LaunchDims of :func:`render_gemm`'s function ``k.name``: a block per tile (x),
     per outer index (y) and per K chunk (z)."""
-    from tinyjax.backends.cuda.render import LaunchDims
     p = _plan(k)
     tm, tn = p.tiles
     return LaunchDims((tm * tn, p.outer, p.splits), (p.threads, 1, 1), p.shared_bytes)

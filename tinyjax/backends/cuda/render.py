@@ -25,7 +25,8 @@ launches) both follow that plan:
   combines them and runs the epilogue;
 * every kernel starts with ``tj_wait_for_previous_kernel()`` (``griddepcontrol.wait``): the
   runtime launches kernels so that they may be scheduled while their predecessor finishes;
-* index arithmetic is 32-bit where every address fits (:func:`fits_int32`);
+* index arithmetic is 32-bit where every address fits
+  (:func:`~tinyjax.backends.cuda.launch.fits_int32`);
 * sort: one block per row, a stable bottom-up merge sort of the indices in which each
   element finds its place by binary search in the other run (rows up to ``SORT_SHARED``
   in shared memory, longer ones in a module-global scratch area);
@@ -56,19 +57,14 @@ import numpy as np
 
 from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage, _half, _is_float, uop_deps
 from tinyjax.backends.cuda.gemm import gemm_launch_dims, gemm_supported, render_gemm
+from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
 from tinyjax.compiler.kernel import Kernel, UOp, _is_true
-from tinyjax.compiler.shape.symbolic import Node, Var, as_affine, magnitude
+from tinyjax.compiler.shape.symbolic import Var, as_affine
 
 __all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "Plan"]
 
 BLOCK = 256
 MAX_GRID_X = 2 ** 31 - 1
-
-
-class LaunchDims(NamedTuple):
-    grid: tuple[int, int, int]
-    block: tuple[int, int, int]
-    shared_bytes: int
 
 
 class Plan(NamedTuple):
@@ -193,25 +189,6 @@ def _coef(index, axis: Optional[int]) -> Optional[int]:
     if aff is None or axis is None:
         return None
     return {v.name: c for v, c in aff[0].items()}.get(f"i{axis}", 0)
-
-
-INT32_MAX = (1 << 31) - 1
-
-
-def fits_int32(k: Kernel, *sizes: int) -> bool:
-    """Whether 32-bit index arithmetic is exact for ``k``: every address and mask it
-    computes (and every partial result of one), its loop extent and ``sizes`` stay below
-    2**31.  64-bit divisions by constants (unravelling a flat index, a convolution's window
-    offsets) cost several times their 32-bit forms."""
-    nodes = []
-    for uops in [k.rbody, k.body] + [s[2] for s in k.pre]:
-        for u in uops:
-            if u.op in ("LOAD", "STORE"):  # (slot, index, valid)
-                nodes += [u.arg[1], u.arg[2]]
-            elif u.op == "INDEX":
-                nodes.append(u.arg)
-    return (all(not isinstance(n, Node) or magnitude(n) < INT32_MAX for n in nodes)
-            and max((_prod(k.full_shape), *sizes)) < INT32_MAX - (1 << 20))
 
 
 class CUDALanguage(CStyleLanguage):

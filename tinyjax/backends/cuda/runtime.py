@@ -32,8 +32,9 @@ from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.lanes import plan_lanes
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.config import env_flag, env_str
 
-__all__ = ["CUDADevice", "CUDABuffer"]
+__all__ = ["CUDABackend", "CUDABuffer"]
 
 
 class _Pool:
@@ -99,7 +100,7 @@ class CUDABuffer:
 
     __slots__ = ("ptr", "shape", "dtype", "_alloc", "_dev")
 
-    def __init__(self, dev: "CUDADevice", shape: Sequence[int], dtype, alloc: _Allocation,
+    def __init__(self, dev: "CUDABackend", shape: Sequence[int], dtype, alloc: _Allocation,
                  ptr: Optional[int] = None):
         self._dev, self._alloc = dev, alloc
         self.shape = shape if type(shape) is tuple else tuple(map(int, shape))
@@ -180,7 +181,7 @@ class _Kernel:
         self.name = k.name
         self.params = Params(len(k.bufs))
         self.steps = []
-        for fname, dims in CUDADevice.language.launches(k):
+        for fname, dims in CUDABackend.language.launches(k):
             fn = drv.get_function(mod, fname)
             if dims.shared_bytes > 48 * 1024:
                 drv.set_max_shared(fn, dims.shared_bytes)
@@ -196,13 +197,13 @@ class _Kernel:
 
 
 # CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
-GRAPHS = os.environ.get("TINYJAX_CUDA_GRAPHS", "1") != "0"
+GRAPHS = env_flag("TINYJAX_CUDA_GRAPHS")
 
 
 def _lanes_setting() -> int:
     """How many streams a graph's independent kernels are spread over: TINYJAX_CUDA_LANES
     (default 3; 1 keeps every kernel on one stream)."""
-    raw = os.environ.get("TINYJAX_CUDA_LANES", "3")
+    raw = env_str("TINYJAX_CUDA_LANES")
     try:
         return max(1, int(raw))
     except ValueError:
@@ -263,7 +264,7 @@ class _Graphs:
             pass
 
 
-class CUDADevice:
+class CUDABackend:
     """The ``cuda`` backend (device 0).  Constructing it loads the driver and raises
     ``NotImplementedError`` when there is no CUDA device."""
 
@@ -335,6 +336,9 @@ class CUDADevice:
 
     def synchronize(self) -> None:
         self.driver.synchronize()
+
+    def to_host(self, buf: CUDABuffer) -> np.ndarray:
+        return buf.numpy()
 
     # ---- compiling and running ---------------------------------------------------------------
     def render(self, kernels: list[Kernel]) -> str:
@@ -425,6 +429,6 @@ class CUDADevice:
             return lambda: drv.elapsed_ms(start, end) / 1e3
         return launch
 
-    def launch_info(self, k: Kernel) -> str:
-        """How ``k`` runs here, for the DEBUG=2 table: its plan and launch geometry."""
-        return describe_launch(k)
+    def launch_info(self, kernel: Kernel) -> str:
+        """How ``kernel`` runs here, for the DEBUG=2 table: its plan and launch geometry."""
+        return describe_launch(kernel)

@@ -12,26 +12,27 @@ import numpy as np
 from tinyjax import tree_util
 from tinyjax.core import get_aval
 from tinyjax.lax.control_flow.common import flatten_operands
+from tinyjax.lax.elementwise import add, bitwise_or
+from tinyjax.lax.shape import full
+from tinyjax.lax.slicing import concatenate, pad, rev, slice_in_dim
 
 
 def _interleave(a: Any, b: Any, axis: int) -> Any:
     """Interleave ``a`` and ``b`` along ``axis`` (``a`` first; it may be one longer)."""
-    from tinyjax import lax
     na, nb = get_aval(a).shape[axis], get_aval(b).shape[axis]
     a_pad = [(0, 0, 0)] * get_aval(a).ndim
     b_pad = [(0, 0, 0)] * get_aval(b).ndim
     a_pad[axis] = (0, 1 if na == nb else 0, 1)
     b_pad[axis] = (1, 0 if na == nb else 1, 1)
     dt = get_aval(a).dtype
-    zero = lax.full((), 0, dt)
-    op = lax.bitwise_or if dt == np.bool_ else lax.add
-    return op(lax.pad(a, zero, a_pad), lax.pad(b, zero, b_pad))
+    zero = full((), 0, dt)
+    op = bitwise_or if dt == np.bool_ else add
+    return op(pad(a, zero, a_pad), pad(b, zero, b_pad))
 
 
 def associative_scan(fn: Callable, elems: Any, reverse: bool = False, axis: int = 0) -> Any:
     """Inclusive scan of ``elems`` (a pytree of arrays of one length along ``axis``) with
     the associative binary ``fn``: ``out[i] = fn(...fn(fn(e[0], e[1]), e[2])..., e[i])``."""
-    from tinyjax import lax
     flat, tree = flatten_operands(elems)
     if not flat:
         return elems
@@ -45,7 +46,7 @@ def associative_scan(fn: Callable, elems: Any, reverse: bool = False, axis: int 
         raise ValueError("Array inputs to associative_scan must have the same first "
                          f"dimension. (saw: {[get_aval(x).shape for x in flat]})")
     if reverse:
-        flat = [lax.rev(x, (axis,)) for x in flat]
+        flat = [rev(x, (axis,)) for x in flat]
 
     def combine(a_flat, b_flat):
         c = fn(tree_util.tree_unflatten(tree, a_flat), tree_util.tree_unflatten(tree, b_flat))
@@ -56,7 +57,7 @@ def associative_scan(fn: Callable, elems: Any, reverse: bool = False, axis: int 
         return c_flat
 
     def sl(x, start, stop, stride=1):
-        return lax.slice_in_dim(x, start, stop, stride, axis)
+        return slice_in_dim(x, start, stop, stride, axis)
 
     def _scan(xs):
         n = get_aval(xs[0]).shape[axis]
@@ -68,10 +69,10 @@ def associative_scan(fn: Callable, elems: Any, reverse: bool = False, axis: int 
             even = combine([sl(e, 0, -1) for e in odd], [sl(x, 2, None, 2) for x in xs])
         else:
             even = combine(odd, [sl(x, 2, None, 2) for x in xs])
-        even = [lax.concatenate([sl(x, 0, 1), e], axis) for x, e in zip(xs, even)]
+        even = [concatenate([sl(x, 0, 1), e], axis) for x, e in zip(xs, even)]
         return [_interleave(e, o, axis) for e, o in zip(even, odd)]
 
     out = _scan(flat)
     if reverse:
-        out = [lax.rev(x, (axis,)) for x in out]
+        out = [rev(x, (axis,)) for x in out]
     return tree_util.tree_unflatten(tree, out)

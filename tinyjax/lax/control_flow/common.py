@@ -15,10 +15,11 @@ import numpy as np
 from tinyjax import dtypes, tree_util
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, current_trace, get_aval, new_trace
-from tinyjax.jaxpr import Jaxpr, Literal, Var, eval_jaxpr
+from tinyjax.jaxpr import Jaxpr, Var, eval_jaxpr
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+from tinyjax.lax.elementwise import convert_element_type
 
 
 # ---------------------------------------------------------------------------
@@ -137,11 +138,10 @@ def jvp_jaxpr(jaxpr: Jaxpr, nonzeros: Sequence[bool], instantiate: Sequence[bool
 
 
 def _tangent_like(t: Any, primal: Any) -> Any:
-    from tinyjax import lax
     t = ad.instantiate_zeros(t)
     want = ad.tangent_aval(get_aval(primal))
     if get_aval(t).dtype != want.dtype:
-        t = lax.convert_element_type(t, want.dtype)
+        t = convert_element_type(t, want.dtype)
     return t
 
 
@@ -247,7 +247,3 @@ def fixed_point(flags: list[bool], step: Callable[[list[bool]], list[bool]]) -> 
             return flags
         flags = new
     return flags
-
-
-def literal_value(a: Any) -> Any:
-    return a.val if isinstance(a, Literal) else a

@@ -18,7 +18,9 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, join
                                              to_numpy, trace_open, type_str, typematch,
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
-from tinyjax.interpreters.partial_eval import partial_eval_rules
+from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
+from tinyjax.lax.elementwise import clamp, convert_element_type, ne, select_n
+from tinyjax.lax.shape import broadcast_in_dim, full
 
 cond_p = Primitive("cond", multiple_results=True)
 
@@ -82,7 +84,7 @@ def _cond_jvp(primals, tangents, *, branches):
                          for p, d in zip(primals_out, out_nz)]
 
 
-ad.jvp_rules[cond_p] = _cond_jvp
+ad.primitive_jvps[cond_p] = _cond_jvp
 
 
 def _cond_partial_eval(trace, args, params):
@@ -136,7 +138,7 @@ def _cond_partial_eval(trace, args, params):
     return [next(uit) if u else next(kit) for u in out_uk]
 
 
-partial_eval_rules[cond_p] = _cond_partial_eval
+custom_partial_eval_rules[cond_p] = _cond_partial_eval
 
 
 def _cond_transpose(cts, index, *ops, branches):
@@ -158,11 +160,10 @@ def _cond_transpose(cts, index, *ops, branches):
     return [None] + [next(outs) if lin_ else None for lin_ in lin]
 
 
-ad.transpose_rules[cond_p] = _cond_transpose
+ad.primitive_transposes[cond_p] = _cond_transpose
 
 
 def _cond_batch(vals, dims, *, branches):
-    from tinyjax import lax
     size = batching.batch_size(vals, dims)
     index, ops = vals[0], vals[1:]
     in_bat = [d is not None for d in dims[1:]]
@@ -172,7 +173,7 @@ def _cond_batch(vals, dims, *, branches):
     if dims[0] is not None:
         # A batched predicate: every branch runs and each lane selects its result.
         idx = batching.bdim_at_front(index, dims[0], size)
-        idx = lax.clamp(np.int32(0), idx, np.int32(len(branches) - 1))
+        idx = clamp(np.int32(0), idx, np.int32(len(branches) - 1))
         axis = batching.rule_axis_data(size)
         outs = [batching.vmap_flat(lambda *a, b=b: run(b, *a), axis, ops,
                                    [0 if b_ else None for b_ in in_bat], [0] * n_out)
@@ -180,10 +181,10 @@ def _cond_batch(vals, dims, *, branches):
         results = []
         for k in range(n_out):
             shape = get_aval(outs[0][k]).shape
-            which = lax.broadcast_in_dim(idx, shape, (0,))
+            which = broadcast_in_dim(idx, shape, (0,))
             if len(branches) == 2:
-                which = lax.ne(which, np.int32(0))
-            results.append(lax.select_n(which, *[o[k] for o in outs]))
+                which = ne(which, np.int32(0))
+            results.append(select_n(which, *[o[k] for o in outs]))
         return results, [0] * n_out
     out_bat = [False] * n_out
     for b in branches:
@@ -195,7 +196,7 @@ def _cond_batch(vals, dims, *, branches):
     return outs, [0 if b else None for b in out_bat]
 
 
-batching.batch_rules[cond_p] = _cond_batch
+batching.primitive_batchers[cond_p] = _cond_batch
 
 
 def _cond_dce(eqn, used_outputs):
@@ -265,7 +266,6 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any,
     """``true_fun(*operands)`` if ``pred`` else ``false_fun(*operands)``, staged as one
     ``cond`` primitive.  ``pred`` is a boolean or integer scalar (nonzero is true);
     both branches must return the same pytree of the same types."""
-    from tinyjax import lax
     if not (callable(true_fun) and callable(false_fun)):
         # The deprecated form cond(pred, true_operand, true_fun, false_operand, false_fun).
         if callable(false_fun) and len(operands) == 2 and callable(operands[1]):
@@ -282,11 +282,11 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any,
     dt = get_aval(pred).dtype
     if dt != np.bool_:
         if dt.kind in "iu":
-            pred = lax.ne(pred, lax.full((), 0, dt))
+            pred = ne(pred, full((), 0, dt))
         else:
             raise TypeError(f"lax.cond: Pred type must be either boolean or number, got {dt} "
                             "(a float predicate is ambiguous: compare it explicitly).")
-    index = lax.convert_element_type(pred, np.int32)
+    index = convert_element_type(pred, np.int32)
     return _bind_cond(index, (false_fun, true_fun), operands,
                       lambda i: "true_fun and false_fun output", display=(1, 0))
 
@@ -294,7 +294,6 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any,
 def switch(index: Any, branches: Sequence[Callable], *operands: Any,
            operand: Any = _NO_OPERAND) -> Any:
     """``branches[index](*operands)``, with ``index`` clamped to the valid range."""
-    from tinyjax import lax
     index = _scalar(index, "lax.switch", "Branch index")
     dt = get_aval(index).dtype
     if dt.kind not in "iu":
@@ -311,6 +310,6 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any,
         operands = (operand,)
     if len(branches) == 1:
         return branches[0](*operands)
-    index = lax.convert_element_type(index, np.int32)
-    index = lax.clamp(np.int32(0), index, np.int32(len(branches) - 1))
+    index = convert_element_type(index, np.int32)
+    index = clamp(np.int32(0), index, np.int32(len(branches) - 1))
     return _bind_cond(index, branches, operands, lambda i: f"branch 0 and {i} outputs")

@@ -32,7 +32,11 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              to_numpy, trace_open, type_str, typematch,
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
-from tinyjax.interpreters.partial_eval import partial_eval_rules
+from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
+from tinyjax.lax.elementwise import add, convert_element_type, lt, select_n
+from tinyjax.lax.reductions import reduce_or
+from tinyjax.lax.shape import broadcast_in_dim, full, reshape
+from tinyjax.lax.slicing import concatenate, slice_in_dim
 
 while_p = Primitive("while", multiple_results=True)
 scan_p = Primitive("scan", multiple_results=True)
@@ -123,7 +127,7 @@ def _fresh(aval):
     return Var(aval)
 
 
-ad.jvp_rules[while_p] = _while_jvp
+ad.primitive_jvps[while_p] = _while_jvp
 
 
 def _while_partial_eval(trace, args, params):
@@ -158,18 +162,17 @@ def _while_partial_eval(trace, args, params):
     return [u_out if u else next(kit) for u, u_out in zip(carry_uk, uouts)]
 
 
-partial_eval_rules[while_p] = _while_partial_eval
+custom_partial_eval_rules[while_p] = _while_partial_eval
 
 
 def _while_transpose(cts, *args, **params):
     raise ValueError(_REVERSE_MODE_WHILE)
 
 
-ad.transpose_rules[while_p] = _while_transpose
+ad.primitive_transposes[while_p] = _while_transpose
 
 
 def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
-    from tinyjax import lax
     size = batching.batch_size(vals, dims)
     bat = [d is not None for d in dims]
     cc_bat, bc_bat, init_bat = split_list(bat, [cond_nconsts, body_nconsts])
@@ -190,13 +193,13 @@ def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncons
         cc_all = list(cond_consts) + cc
 
         def new_cond(*args):
-            return [lax.reduce_or(run(cond, *args)[0], (0,))]
+            return [reduce_or(run(cond, *args)[0], (0,))]
 
         def new_body(*args):
             c_args, b_args, carry = split_list(args, [ncc, nbc])
             pred = run(cond, *c_args, *carry)[0]
             new = run(body, *b_args, *carry)
-            return [lax.select_n(lax.broadcast_in_dim(pred, get_aval(o).shape, (0,)), o, n)
+            return [select_n(broadcast_in_dim(pred, get_aval(o).shape, (0,)), o, n)
                     for o, n in zip(carry, new)]
 
         carry_avals = [get_aval(x) for x in init]
@@ -212,7 +215,7 @@ def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncons
     return outs, [0 if b else None for b in carry_bat]
 
 
-batching.batch_rules[while_p] = _while_batch
+batching.primitive_batchers[while_p] = _while_batch
 
 
 # ===========================================================================
@@ -310,7 +313,7 @@ def _scan_jvp(primals, tangents, *, jaxpr, length, reverse, num_consts, num_carr
     return carry_out + ys, tans
 
 
-ad.jvp_rules[scan_p] = _scan_jvp
+ad.primitive_jvps[scan_p] = _scan_jvp
 
 
 def _scan_partial_eval(trace, args, params):
@@ -368,7 +371,7 @@ def _scan_partial_eval(trace, args, params):
     return [next(u_it) if u else next(k_it) for u in carry_uk + ys_uk]
 
 
-partial_eval_rules[scan_p] = _scan_partial_eval
+custom_partial_eval_rules[scan_p] = _scan_partial_eval
 
 
 def _scan_transpose(cts, *args, jaxpr, length, reverse, num_consts, num_carry, linear,
@@ -416,7 +419,7 @@ def _scan_transpose(cts, *args, jaxpr, length, reverse, num_consts, num_carry, l
             [next(x_it) if lin else None for lin in x_lin])
 
 
-ad.transpose_rules[scan_p] = _scan_transpose
+ad.primitive_transposes[scan_p] = _scan_transpose
 
 
 def _scan_batch(vals, dims, *, jaxpr, length, reverse, num_consts, num_carry, linear, unroll):
@@ -441,7 +444,7 @@ def _scan_batch(vals, dims, *, jaxpr, length, reverse, num_consts, num_carry, li
         [1 if b else None for b in out_bat[num_carry:]]
 
 
-batching.batch_rules[scan_p] = _scan_batch
+batching.primitive_batchers[scan_p] = _scan_batch
 
 
 def _scan_dce(eqn, used_outputs):
@@ -513,12 +516,11 @@ def _check_carry(name: str, body_fun, init, in_tree, out_tree, in_avals, out_ava
 
 def _promote_weak(carry: list[Any], out_avals) -> tuple[list[Any], bool]:
     """A weakly typed initial carry takes the type the body gives it (as in JAX)."""
-    from tinyjax import lax
     changed = False
     for i, (c, o) in enumerate(zip(carry, out_avals)):
         a = get_aval(c)
         if a.weak_type and a.shape == o.shape and a.dtype != o.dtype:
-            carry[i] = lax.convert_element_type(c, dtypes.result_type(c, o.dtype))
+            carry[i] = convert_element_type(c, dtypes.result_type(c, o.dtype))
             changed = True
     return carry, changed
 
@@ -601,7 +603,6 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
               unroll: int | bool | None = None) -> Any:
     """``for i in range(lower, upper): val = body_fun(i, val)``.  Static (concrete)
     bounds give a ``scan`` (reverse-differentiable); traced bounds a ``while_loop``."""
-    from tinyjax import lax
     from tinyjax.lax._helpers import as_operand
     lo, hi = as_operand(lower), as_operand(upper)
     for name, v in (("lower", lo), ("upper", hi)):
@@ -612,14 +613,14 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
     dt, weak = dtypes.result_type(lo, hi, return_weak_type_flag=True)
     lo_s, hi_s = _static_int(lower), _static_int(upper)
     if lo_s is not None and hi_s is not None:
-        start = lax.convert_element_type(lo, dt)
+        start = convert_element_type(lo, dt)
         if weak:
             from tinyjax.lax.elementwise import _convert_weak
             start = _convert_weak(start, dt, True)
 
         def scan_body(carry, _):
             i, x = carry
-            return (lax.add(i, lax.full((), 1, dt)), body_fun(i, x)), None
+            return (add(i, full((), 1, dt)), body_fun(i, x)), None
 
         (_, result), _ = scan(scan_body, (start, init_val), None, length=max(hi_s - lo_s, 0),
                               unroll=1 if unroll is None else unroll)
@@ -627,13 +628,13 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
     if unroll not in (None, 1, False):
         raise ValueError("Can only use `unroll` in `fori_loop` if the loop bounds are "
                          "statically known.")
-    lo, hi = lax.convert_element_type(lo, dt), lax.convert_element_type(hi, dt)
+    lo, hi = convert_element_type(lo, dt), convert_element_type(hi, dt)
 
     def while_body(carry):
         i, u, x = carry
-        return lax.add(i, lax.full((), 1, dt)), u, body_fun(i, x)
+        return add(i, full((), 1, dt)), u, body_fun(i, x)
 
-    _, _, result = while_loop(lambda c: lax.lt(c[0], c[1]), while_body, (lo, hi, init_val))
+    _, _, result = while_loop(lambda c: lt(c[0], c[1]), while_body, (lo, hi, init_val))
     return result
 
 
@@ -693,23 +694,39 @@ def map(f: Callable, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa:
     return ys
 
 
+def _vmap_leading(f: Callable) -> Callable:
+    """``vmap(f)`` for ``f`` of one pytree, mapped along the leading axis of every leaf."""
+    def batched(xs):
+        leaves, tree = tree_util.tree_flatten(xs)
+        n_out: list[int] = []
+        out_tree: list = []
+
+        def flat(*mapped):
+            out_leaves, t = tree_util.tree_flatten(f(tree_util.tree_unflatten(tree, mapped)))
+            n_out[:], out_tree[:] = [len(out_leaves)], [t]
+            return out_leaves
+        axis = batching.AxisData(None, get_aval(leaves[0]).shape[0])
+        outs = batching.vmap_flat(flat, axis, leaves, [0] * len(leaves),
+                                  batching.ZeroDims(n_out))
+        return tree_util.tree_unflatten(out_tree[0], outs)
+    return batched
+
+
 def _batched_map(f, xs, batch_size):
-    from tinyjax import lax
-    from tinyjax.api import vmap
     leaves, tree = flatten_operands(xs)
     n = get_aval(leaves[0]).shape[0]
     num, rem = divmod(n, batch_size)
-    main = [lax.reshape(lax.slice_in_dim(x, 0, num * batch_size),
-                        (num, batch_size) + get_aval(x).shape[1:]) for x in leaves]
-    out = map(vmap(f), tree_util.tree_unflatten(tree, main)) if num else None
+    main = [reshape(slice_in_dim(x, 0, num * batch_size),
+                    (num, batch_size) + get_aval(x).shape[1:]) for x in leaves]
+    out = map(_vmap_leading(f), tree_util.tree_unflatten(tree, main)) if num else None
     out_leaves, out_tree = tree_util.tree_flatten(out) if num else ([], None)
-    out_leaves = [lax.reshape(y, (num * batch_size,) + get_aval(y).shape[2:])
+    out_leaves = [reshape(y, (num * batch_size,) + get_aval(y).shape[2:])
                   for y in out_leaves]
     if rem:
-        tail = [lax.slice_in_dim(x, num * batch_size, n) for x in leaves]
-        r = vmap(f)(tree_util.tree_unflatten(tree, tail))
+        tail = [slice_in_dim(x, num * batch_size, n) for x in leaves]
+        r = _vmap_leading(f)(tree_util.tree_unflatten(tree, tail))
         r_leaves, r_tree = tree_util.tree_flatten(r)
         if not num:
             return r
-        out_leaves = [lax.concatenate([a, b], 0) for a, b in zip(out_leaves, r_leaves)]
+        out_leaves = [concatenate([a, b], 0) for a, b in zip(out_leaves, r_leaves)]
     return tree_util.tree_unflatten(out_tree, out_leaves)

@@ -1,0 +1,100 @@
+"""The lowering registry: every primitive tinyjax defines reaches the compiler with a way to
+compile it (a lowering rule, a program step for control flow, or inlining), or provably never
+reaches it; and every rule belongs to a primitive tinyjax defines."""
+import importlib
+import pkgutil
+
+import numpy as np
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import lax
+from tinyjax.compiler.lower.jaxpr import lower_jaxpr  # noqa: F401 - registers every family
+from tinyjax.compiler.lower.registry import inlined_calls, lowering_rules
+from tinyjax.compiler.program import CONTROL_FLOW
+from tinyjax.core import Primitive
+
+
+def _defined_primitives() -> dict[Primitive, str]:
+    """Every Primitive object bound at module level in a tinyjax module (the CUDA backend's
+    modules load a driver: skipped, they define no primitive)."""
+    found: dict[Primitive, str] = {}
+    for info in pkgutil.walk_packages(jax.__path__, "tinyjax."):
+        if info.name.startswith("tinyjax.backends.cuda"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, Primitive):
+                found.setdefault(value, f"{info.name}.{name}")
+    return found
+
+
+def _staged_primitives(closed) -> set[str]:
+    return {e.primitive.name for e in closed.jaxpr.eqns}
+
+
+def _custom_jvp_sin():
+    @jax.custom_jvp
+    def f(x):
+        return jnp.sin(x)
+    f.defjvp(lambda primals, tangents: (f(primals[0]), jnp.cos(primals[0]) * tangents[0]))
+    return f
+
+
+def _custom_vjp_sin():
+    @jax.custom_vjp
+    def f(x):
+        return jnp.sin(x)
+    f.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (jnp.cos(x) * g,))
+    return f
+
+
+def _never_staged() -> dict[str, set[str]]:
+    """Primitives that exist only while a transform runs, each with the primitives the
+    programs that use it stage (in which it must not appear)."""
+    x = np.float32(0.5)
+    xs = np.ones(3, np.float32)
+    cjvp, cvjp = _custom_jvp_sin(), _custom_vjp_sin()
+    # custom rules: staging calls the function; reverse mode transposes custom_lin away
+    custom = (_staged_primitives(jax.make_jaxpr(cjvp)(x))
+              | _staged_primitives(jax.make_jaxpr(jax.grad(cjvp))(x))
+              | _staged_primitives(jax.make_jaxpr(cvjp)(x))
+              | _staged_primitives(jax.make_jaxpr(jax.grad(cvjp))(x)))
+    # collectives: vmap resolves them against its named axis
+    collectives = _staged_primitives(jax.make_jaxpr(jax.vmap(
+        lambda v: (lax.psum(v, "i"), lax.pmax(v, "i"), lax.pmin(v, "i"),
+                   lax.all_gather(v, "i"), lax.axis_index("i")), axis_name="i"))(xs))
+    return {"custom_jvp_call": custom, "custom_vjp_call": custom, "custom_lin": custom,
+            "psum": collectives, "pmax": collectives, "pmin": collectives,
+            "all_gather": collectives, "axis_index": collectives}
+
+
+def test_every_primitive_has_a_lowering():
+    never = _never_staged()
+    missing = []
+    for prim, where in _defined_primitives().items():
+        if prim in lowering_rules or prim in CONTROL_FLOW or prim in inlined_calls:
+            continue
+        if prim.name in never:
+            assert prim.name not in never[prim.name], f"{where} is staged into a jaxpr"
+            continue
+        missing.append(where)
+    assert not missing, f"primitives without a lowering: {missing}"
+
+
+def test_every_rule_belongs_to_a_primitive():
+    defined = _defined_primitives()
+    strays = [rule for prim, rule in lowering_rules.items()
+              if not isinstance(prim, Primitive) or prim not in defined]
+    assert not strays, strays
+    both = [p.name for p in lowering_rules if p in CONTROL_FLOW or p in inlined_calls]
+    assert not both, f"primitives lowered both by a rule and as a program step: {both}"
+
+
+def test_collectives_outside_vmap_are_unbound():
+    try:
+        jax.make_jaxpr(lambda v: lax.psum(v, "i"))(np.float32(1))
+    except NameError as e:
+        assert "unbound axis name: i" in str(e)
+    else:
+        raise AssertionError("psum outside a vmap of its axis was staged")

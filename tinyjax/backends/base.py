@@ -1,0 +1,100 @@
+"""What a backend is: the :class:`Backend` protocol the compiler and the runtime program
+against, and :class:`HostBackend`, the buffer half shared by backends whose buffers are
+numpy arrays."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tinyjax.compiler.kernel import Kernel
+
+__all__ = ["Backend", "HostBackend"]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the compiler and the runtime need of a backend.
+
+    A *buffer* is what the backend computes on: a numpy array on a host backend (``host``
+    true), the backend's own device buffer otherwise (with ``.shape``, ``.dtype``,
+    ``.reshape`` and ``.numpy()``).  A compiled program's kernels are ``compile``d together
+    and run through launchers over a list of buffers indexed by the kernels' ``buf_ids``."""
+
+    name: str
+    host: bool
+
+    # ---- buffers: allocate, copy in, copy, copy out
+    def alloc(self, shape: Sequence[int], dtype: Any) -> Any:
+        """An uninitialised buffer."""
+
+    def zeros(self, shape: Sequence[int], dtype: Any) -> Any:
+        """A buffer of zeros."""
+
+    def put(self, value: Any) -> Any:
+        """A new buffer holding a copy of the host array ``value``."""
+
+    def asbuffer(self, value: Any, dtype: Any = None) -> Any:
+        """``value`` as a buffer of ``dtype``: the backend's own buffers pass through, host
+        values are copied in."""
+
+    def copy(self, buf: Any) -> Any:
+        """A new buffer holding a copy of ``buf``."""
+
+    def to_host(self, buf: Any) -> np.ndarray:
+        """A host numpy array holding ``buf``'s values."""
+
+    def synchronize(self) -> None:
+        """Wait until everything queued on the backend has run."""
+
+    # ---- kernels: render, compile, launch
+    def render(self, kernels: list[Kernel]) -> str:
+        """The source of ``kernels`` in the backend's language."""
+
+    def compile(self, kernels: list[Kernel]) -> tuple[str, list]:
+        """(source, one compiled function per kernel)."""
+
+    def make_launcher(self, fn: Any, kernel: Kernel) -> Callable[[list], Any]:
+        """``launch(buffers)`` running ``kernel`` (compiled as ``fn``) on its buffers; it
+        may return the kernel's own timing (seconds, or a function giving them later)."""
+
+    def make_program(self, fns: list, kernels: list[Kernel]) -> Optional[Callable[[list], Any]]:
+        """``run(buffers)`` launching every kernel over the program's buffers (indexed by
+        ``buf_ids``) at less cost than one launcher per kernel, or None."""
+
+    def launch_info(self, kernel: Kernel) -> Optional[str]:
+        """How ``kernel`` runs (launch geometry), for DEBUG's timing table, or None."""
+
+
+class HostBackend:
+    """The buffer half of a :class:`Backend` whose buffers are numpy arrays."""
+
+    host = True
+
+    def alloc(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+    def zeros(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
+        return np.zeros(shape, dtype)
+
+    def put(self, value: Any) -> np.ndarray:
+        return np.array(value, order="C")
+
+    def asbuffer(self, value: Any, dtype: Any = None) -> np.ndarray:
+        return np.asarray(value, dtype)
+
+    def copy(self, buf: np.ndarray) -> np.ndarray:
+        return buf.copy()
+
+    def to_host(self, buf: np.ndarray) -> np.ndarray:
+        return buf
+
+    def synchronize(self) -> None:
+        pass
+
+    def make_program(self, fns: list, kernels: list[Kernel]) -> Optional[Callable[[list], Any]]:
+        return None
+
+    def launch_info(self, kernel: Kernel) -> Optional[str]:
+        return None

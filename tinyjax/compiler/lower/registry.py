@@ -1,0 +1,49 @@
+"""The lowering rules, registered per primitive.
+
+``register_lowering(prim, rule)``: ``rule(avals_in, avals_out, *operands, **params)`` returns
+the low-level op (:class:`~tinyjax.compiler.ops.LazyOp`) of the primitive's result, or a list
+of them for a primitive with several results.  An equation whose primitive has no rule makes
+:func:`~tinyjax.compiler.lower.lower_jaxpr` raise ``NotImplementedError("no lowering for
+primitive '<name>'")`` (``jit`` then evaluates the program op by op).
+
+Call primitives whose body the compiler lowers in place (``checkpoint``) are registered with
+``register_inlined_call`` by the module that defines them.
+"""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import numpy as np
+
+from tinyjax import dtypes
+from tinyjax.core import Primitive
+
+
+__all__ = ["LoweringRule", "lowering_rules", "register_lowering", "inlined_calls",
+           "register_inlined_call", "SUPPORTED_DTYPES", "check_dtype"]
+
+LoweringRule = Callable[..., Union["LazyOp", list["LazyOp"]]]  # noqa: F821 - compiler.ops
+lowering_rules: dict[Primitive, LoweringRule] = {}
+inlined_calls: set[Primitive] = set()
+
+SUPPORTED_DTYPES = frozenset(np.dtype(d) for d in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+    np.uint64, np.float16, dtypes.bfloat16, np.float32, np.float64))
+
+
+def register_lowering(primitive: Primitive, rule: LoweringRule) -> None:
+    """Lower equations of ``primitive`` with ``rule``."""
+    lowering_rules[primitive] = rule
+
+
+def register_inlined_call(primitive: Primitive) -> None:
+    """Lower equations of the call primitive ``primitive`` (its body the param ``jaxpr``) by
+    lowering its body in place."""
+    inlined_calls.add(primitive)
+
+
+def check_dtype(dt) -> np.dtype:
+    dt = np.dtype(dt)
+    if dt not in SUPPORTED_DTYPES:
+        raise NotImplementedError(f"no lowering for dtype '{dt.name}'")
+    return dt
