@@ -20,8 +20,8 @@ extensions = [
     "sphinx.ext.napoleon",
 ]
 
-# Engineers' notes (docs/dev) and build output are not part of the site.
-exclude_patterns = ["_build", "dev", "Thumbs.db", ".DS_Store"]
+# Build output is not part of the site.
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 
 html_theme = "furo"
 html_title = "tinyjax"

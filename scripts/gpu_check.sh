@@ -7,15 +7,15 @@
 #            driver is an error, not a run of skips)
 #   mnist    examples/mnist1d.py on the cuda device (needs the mnist1d package)
 #   bench    python3 bench/run.py --device cuda (JAX and PyTorch as peers)
-# Each part writes its log to $GPU_REPORT_DIR (default docs/gpu), which the docs page
-# "GPU results" (docs/gpu_results.rst) includes.
+# Each part writes its log to $GPU_REPORT_DIR (default bench/results/gpu, whose README
+# summarises the last run).
 #
 #   bash scripts/gpu_check.sh                 # every part
 #   bash scripts/gpu_check.sh tests mnist     # a selection
 #   bash scripts/gpu_check.sh tests -- -x -k softmax   # extra pytest arguments after --
 set -u
 cd "$(dirname "$0")/.."
-DIR=${GPU_REPORT_DIR:-docs/gpu}
+DIR=${GPU_REPORT_DIR:-bench/results/gpu}
 mkdir -p "$DIR"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-python3}

@@ -16,8 +16,8 @@ from tinyjax import dispatch  # noqa: F401 - registers eager evaluation with the
 from tinyjax import lax
 from tinyjax import numpy
 from tinyjax import random
-from tinyjax.api import (ShapeDtypeStruct, eval_shape, grad, hessian, jacfwd, jacrev, jit, jvp,
-                         linearize, make_jaxpr, value_and_grad, vjp, vmap)
+from tinyjax.api import (ShapeDtypeStruct, clear_caches, eval_shape, grad, hessian, jacfwd,
+                         jacrev, jit, jvp, linearize, make_jaxpr, value_and_grad, vjp, vmap)
 from tinyjax.custom_derivatives import custom_jvp, custom_vjp
 from tinyjax.ad_checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors

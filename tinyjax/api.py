@@ -24,18 +24,20 @@ from tinyjax import core, dtypes, tree_util
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
-                              normalize_argnums, register_abstractify, shaped_abstractify)
+                              infer_argnums_and_argnames, normalize_argnums,
+                              register_abstractify, shaped_abstractify)
 from tinyjax.array import Array, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
-                              leaf_value)
+from tinyjax.dispatch import (Compiled, CompiledCache, clear_caches,  # noqa: F401
+                              computation_device, device_key, leaf_signature, leaf_value)
+from tinyjax.dispatch import _tick as _mark_use
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
 
 
 def _is_float(x: Any) -> bool:
@@ -586,18 +588,19 @@ class JitWrapped:
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
-                 device):
+                 donate_argnames, device):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
         self.static_argnums = normalize_argnums(static_argnums)
-        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) \
-            else tuple(static_argnames or ())
-        self.donate_argnums = normalize_argnums(donate_argnums)
+        self.static_argnames = _names(static_argnames)
+        self.donate_argnums, self.donate_argnames = infer_argnums_and_argnames(
+            fun, normalize_argnums(donate_argnums), _names(donate_argnames))
         self.device = device
-        self.cache: dict[Any, Compiled] = {}
-        # the fast path: calls whose arguments are all positional Arrays, keyed by
-        # (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
-        self._fast: dict[Any, Callable] = {}
+        # compiled calls by input signature, bounded (least recently called out); its
+        # runners are the fast path: calls whose arguments are all positional Arrays, keyed
+        # by (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
+        self.cache = CompiledCache()
+        self._fast = self.cache.runners
 
     def _split(self, args: tuple, kwargs: dict):
         n = len(args)
@@ -633,11 +636,28 @@ class JitWrapped:
         if compiled is None:
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
-            compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device)
+            donated = self._donated_leaves(args, kwargs, static) \
+                if self.donate_argnums or self.donate_argnames else ()
+            compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device,
+                                               donated)
             self.cache[key] = compiled
         return compiled, flat
 
-    def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device) -> Compiled:
+    def _donated_leaves(self, args: tuple, kwargs: dict, static) -> tuple[int, ...]:
+        """The flat arguments (leaves of the dynamic arguments, then of the keyword ones in
+        sorted order, as flattened) of the donated arguments."""
+        static_nums = {i for i, _ in static}
+        flags: list[bool] = []
+        for i, a in enumerate(args):
+            if i not in static_nums:
+                flags += [i in self.donate_argnums] * len(tree_util.tree_leaves(a))
+        for k in sorted(kwargs):
+            if k not in self.static_argnames:
+                flags += [k in self.donate_argnames] * len(tree_util.tree_leaves(kwargs[k]))
+        return tuple(i for i, f in enumerate(flags) if f)
+
+    def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device,
+                           donated: tuple[int, ...]) -> Compiled:
         static_map = dict(static)
         static_kwargs = {k: kwargs[k] for k in kwargs if k in self.static_argnames}
         dyn_nums = [i for i in range(len(args)) if i not in static_map]
@@ -646,11 +666,8 @@ class JitWrapped:
         in_avals = [shaped_abstractify(x) for x in flat]
         origins = argument_origins(self.fun, dyn_args, {})
         closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
-        jaxpr, _ = dce_jaxpr(cse_jaxpr(closed.jaxpr))
-        kept = set(jaxpr.constvars)
-        consts = [c for v, c in zip(closed.jaxpr.constvars, closed.consts) if v in kept]
-        closed = ClosedJaxpr(jaxpr, consts)
-        compiled = Compiled(closed, out_store[0], device)
+        closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
+        compiled = Compiled(closed, out_store[0], device, donated)
         if debug_level():
             name = getattr(self.fun, "__name__", "fun")
             print(f"jit({name}): {compiled.num_kernels} kernels, compiled in "
@@ -674,29 +691,39 @@ class JitWrapped:
             else:
                 runner = self._fast.get(tuple(key))
                 if runner is None:
-                    runner = self._fast[tuple(key)] = self._make_runner(args)
+                    compiled, _ = self._get_compiled(args, {})
+                    runner = self.cache.add_runner(tuple(key), self._make_runner(compiled),
+                                                   compiled)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+        if compiled.donated:
+            outs = compiled.run_donating(flat)
+        else:
+            outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
         return tree_util.tree_unflatten(compiled.out_tree, outs)
 
-    def _make_runner(self, args) -> Callable:
-        """A runner for positional Array arguments: no flattening, no signature building."""
-        compiled, _ = self._get_compiled(args, {})
+    def _make_runner(self, compiled: Compiled) -> Callable:
+        """A runner for positional Array arguments: no flattening, no signature building.
+        Each call marks ``compiled`` used (its cache keeps the most recently used)."""
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
-        if not compiled.on_host:
-            device, run_flat = compiled.device, compiled.run_flat
+        if not compiled.on_host or compiled.donated:
+            device, run_flat, run_donating = compiled.device, compiled.run_flat, \
+                compiled.run_donating
 
-            def run_on_device(args):
+            def run_general(args):
+                compiled.last_used = _mark_use()
+                if compiled.donated:
+                    return tree_util.tree_unflatten(out_tree, run_donating(args))
                 return tree_util.tree_unflatten(out_tree, run_flat(
                     [a._buf if a._device == device else a._value for a in args]))
-            return run_on_device
+            return run_general
         sentinel = object()
         if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
                 out_tree.num_leaves == 1 else False:
             w0 = weak[0]
 
             def run_single(args):
+                compiled.last_used = _mark_use()
                 out = exe(*[a._value for a in args])[0]
                 out.flags.writeable = False
                 r = _new_array(Array)
@@ -705,6 +732,7 @@ class JitWrapped:
             return run_single
 
         def run(args):
+            compiled.last_used = _mark_use()
             outs = exe(*[a._value for a in args])
             return tree_util.tree_unflatten(out_tree,
                                             [wrap_eager(o, w) for o, w in zip(outs, weak)])
@@ -717,8 +745,12 @@ class JitWrapped:
         return eval_shape(self.fun, *args, **kwargs)
 
     def clear_cache(self) -> None:
+        """Drop this function's compiled calls (their executables are released)."""
         self.cache.clear()
-        self._fast.clear()
+
+    def _cache_size(self) -> int:
+        """How many compiled calls this function keeps (JAX's ``_cache_size``)."""
+        return len(self.cache)
 
     def __get__(self, instance, owner):
         if instance is None:
@@ -726,15 +758,23 @@ class JitWrapped:
         return partial(self, instance)
 
 
+def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
+    return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
+
+
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
         static_argnames: str | Sequence[str] | None = None,
-        donate_argnums: int | Sequence[int] | None = None, device: Any = None,
+        donate_argnums: int | Sequence[int] | None = None,
+        donate_argnames: str | Sequence[str] | None = None, device: Any = None,
         **unsupported: Any) -> Any:
     """Compile ``fun``: traced once per input signature, fused into a few kernels.
 
     ``static_argnums``/``static_argnames`` mark arguments that are Python values
     baked into the trace (they must be hashable; a new value retraces).
-    ``donate_argnums`` is accepted for compatibility (buffers are not donated).
+    ``donate_argnums``/``donate_argnames`` (each completed from the other through the
+    signature, as in JAX) donate arguments: their Arrays are deleted by the call (using
+    one again raises ``RuntimeError: Array has been deleted``), and on the CPU an output
+    of the same shape and dtype is written into a donated buffer no one else holds.
     Usable as a decorator, with or without arguments.
     """
     for name in unsupported:
@@ -744,7 +784,9 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
     if fun is None:
         return lambda f: jit(f, static_argnums=static_argnums,
                              static_argnames=static_argnames,
-                             donate_argnums=donate_argnums, device=device)
+                             donate_argnums=donate_argnums, donate_argnames=donate_argnames,
+                             device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
-    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, device)
+    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
+                      device)

@@ -26,7 +26,7 @@ from tinyjax.core import ShapedArray
 class Array:
     """A concrete array value (``jax.Array``)."""
 
-    __slots__ = ("_value", "weak_type", "_device", "_buf", "__weakref__")
+    __slots__ = ("_value", "weak_type", "_device", "_buf", "_deleted", "__weakref__")
     __array_priority__ = 100
 
     # Construction goes through wrap_eager / asarray; Array(x) converts like jnp.asarray.
@@ -34,7 +34,14 @@ class Array:
         return to_array(value, dtype)
 
     def __getattr__(self, name: str):
-        # only reached for unset slots: the host copy of a device-resident array
+        # only reached for unset slots: a deleted array's buffers, the host copy of a
+        # device-resident array
+        if name == "_deleted":
+            return None
+        if name in ("_value", "_buf") and self._deleted is not None:
+            aval = self._deleted
+            raise DeletedArrayError(f"Array has been deleted with shape={aval.dtype.name}"
+                                    f"[{','.join(map(str, aval.shape))}].")
         if name == "_value" and self._device is not None:
             value = self._buf.numpy()
             value.flags.writeable = False
@@ -42,11 +49,35 @@ class Array:
             return value
         raise AttributeError(f"'Array' object has no attribute '{name}'")
 
-    shape = property(lambda self: (self._value if self._device is None else self._buf).shape)
-    dtype = property(lambda self: (self._value if self._device is None else self._buf).dtype)
+    def _layout(self):
+        """The buffer holding the value, for its shape and dtype (a deleted array keeps
+        those: its abstract value)."""
+        try:
+            return self._value if self._device is None else self._buf
+        except DeletedArrayError:
+            return self._deleted
+
+    shape = property(lambda self: self._layout().shape)
+    dtype = property(lambda self: self._layout().dtype)
     ndim = property(lambda self: len(self.shape))
-    size = property(lambda self: (self._value if self._device is None else self._buf).size)
-    nbytes = property(lambda self: (self._value if self._device is None else self._buf).nbytes)
+    size = property(lambda self: self._layout().size)
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+
+    def delete(self) -> None:
+        """Free the array's buffer now: any later use raises ``RuntimeError`` (JAX's
+        ``Array.delete``; ``jit``'s ``donate_argnums`` deletes donated arguments)."""
+        if self._deleted is not None:
+            return
+        self._deleted = ShapedArray(self.shape, self.dtype, self.weak_type)
+        for slot in ("_value", "_buf"):
+            try:
+                object.__delattr__(self, slot)
+            except AttributeError:
+                pass
+
+    def is_deleted(self) -> bool:
+        """Whether :meth:`delete` ran (or the array was donated to a jitted call)."""
+        return self._deleted is not None
 
     @property
     def aval(self) -> ShapedArray:
@@ -143,6 +174,10 @@ class Array:
         if self._value.ndim == 0:
             return format(self._value.item(), spec)
         return format(str(self), spec)
+
+
+class DeletedArrayError(RuntimeError):
+    """Use of a deleted (donated) Array: JAX raises RuntimeError with this text."""
 
 
 def _rebuild(value, weak_type):

@@ -14,10 +14,7 @@ Flags are process-global (not thread-local, unlike JAX's context managers).
 
 ``jax_enable_x64`` is initialised from the environment at import:
 ``TINYJAX_ENABLE_X64`` if set, else ``JAX_ENABLE_X64``; accepted values are
-1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).  So are the caches'
-bounds: ``TINYJAX_CACHE_DIR`` (``jax_compilation_cache_dir``), ``TINYJAX_CACHE_MAX_SIZE``
-(``jax_compilation_cache_max_size``, bytes), ``TINYJAX_EXECUTABLES_PER_FUNCTION`` and
-``TINYJAX_EXECUTABLES_TOTAL``.
+1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).
 
 Environment variables are declared in :data:`ENVIRONMENT` (name, default, meaning: the
 docs page "Configuration" lists them) and read only through :func:`env`, :func:`env_str`,
@@ -69,16 +66,19 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
     EnvVar("JAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` where "
            "``TINYJAX_ENABLE_X64`` is unset."),
     EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
-           "flag probes and CUDA cubins are kept between processes."),
-    EnvVar("TINYJAX_CACHE_MAX_SIZE", str(1 << 30), "The initial value of "
-           "``jax_compilation_cache_max_size``: the disk cache's bound in bytes (least "
-           "recently used entries go first; 0: no disk cache, -1: unbounded)."),
-    EnvVar("TINYJAX_EXECUTABLES_PER_FUNCTION", "128", "The initial value of "
-           "``tinyjax_executables_per_function``: compiled executables kept per jitted "
-           "function (the least recently called go first)."),
-    EnvVar("TINYJAX_EXECUTABLES_TOTAL", "512", "The initial value of "
-           "``tinyjax_executables_total``: compiled executables kept over all jitted "
-           "functions."),
+           "flag probes and CUDA cubins are kept between processes (unless "
+           "``jax_compilation_cache_dir`` is set); an unusable directory gives way to a "
+           "temporary one, with a warning."),
+    EnvVar("TINYJAX_CACHE_MAX_SIZE", str(1 << 30), "The most bytes the compile cache "
+           "directory holds (unless ``jax_compilation_cache_max_size`` is set): least "
+           "recently used entries go first; 0 turns the disk cache off, -1 leaves it "
+           "unbounded."),
+    EnvVar("TINYJAX_EXECUTABLES_PER_FUNCTION", "128", "The most compiled calls (input "
+           "signatures) one jitted function keeps in memory (unless "
+           "``tinyjax_executables_per_function`` is set); the least recently called go "
+           "first."),
+    EnvVar("TINYJAX_EXECUTABLES_TOTAL", "512", "The most compiled calls all jitted functions "
+           "keep in memory together (unless ``tinyjax_executables_total`` is set)."),
     EnvVar("CC", None, "The C compiler; unset or not found: ``cc``, ``gcc``, then ``clang`` "
            "on the PATH."),
     EnvVar("TINYJAX_NO_OPENMP", None, "On (1): C kernels are compiled without OpenMP "
@@ -194,8 +194,11 @@ def _validate_bool(name: str, value: Any) -> bool:
     raise TypeError(f"config option {name} expects a bool, got {value!r}")
 
 
-def _validate_int(lowest: int) -> Callable[[str, Any], int]:
-    def validate(name: str, value: Any) -> int:
+def _validate_int(lowest: int) -> Callable[[str, Any], Optional[int]]:
+    """An integer of at least ``lowest``, or None (then the flag's environment variable)."""
+    def validate(name: str, value: Any) -> Optional[int]:
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
             raise ValueError(f"config option {name} must be an integer >= {lowest}, "
                              f"got {value!r}")
@@ -235,19 +238,16 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_default_matmul_precision": (None, _validate_choice(*_MATMUL_PRECISIONS)),
     "jax_numpy_rank_promotion": ("allow", _validate_choice("allow", "warn", "raise")),
     "jax_debug_nans": (False, _validate_bool),
-    # the on-disk compile cache (compiled libraries, cubins, compiler probes): where
-    # (None: ~/.cache/tinyjax) and how many bytes at most (least recently used entries go
-    # first; 0 turns the disk cache off, -1 leaves it unbounded; JAX's names and meanings)
-    "jax_compilation_cache_dir": (env("TINYJAX_CACHE_DIR") or None,
-                                  _validate_optional_path),
-    "jax_compilation_cache_max_size": (env_int("TINYJAX_CACHE_MAX_SIZE"),
-                                       _validate_int(-1)),
-    # compiled executables kept in memory: per jitted function and over all of them (the
-    # least recently called go first)
-    "tinyjax_executables_per_function": (env_int("TINYJAX_EXECUTABLES_PER_FUNCTION"),
-                                         _validate_int(1)),
-    "tinyjax_executables_total": (env_int("TINYJAX_EXECUTABLES_TOTAL"),
-                                  _validate_int(1)),
+    # the on-disk compile cache (compiled libraries, cubins, compiler probes): where and
+    # how many bytes at most (least recently used entries go first; 0 turns the disk cache
+    # off, -1 leaves it unbounded; JAX's names and meanings).  Compiled calls kept in memory:
+    # per jitted function and over all of them (the least recently called go first).  None:
+    # the environment variable's value (TINYJAX_CACHE_DIR, TINYJAX_CACHE_MAX_SIZE,
+    # TINYJAX_EXECUTABLES_PER_FUNCTION, TINYJAX_EXECUTABLES_TOTAL), read when used.
+    "jax_compilation_cache_dir": (None, _validate_optional_path),
+    "jax_compilation_cache_max_size": (None, _validate_int(-1)),
+    "tinyjax_executables_per_function": (None, _validate_int(1)),
+    "tinyjax_executables_total": (None, _validate_int(1)),
 }
 
 

@@ -8,14 +8,20 @@ scalars join any computation (copied to its device); arrays committed to two dif
 devices in one computation are an error, as in JAX.
 
 ``jit``'s compiled calls live here too: :class:`Compiled` (a traced and compiled function
-for one input signature, run on flat buffers) and the fallback to op-by-op evaluation
-where the compiler cannot lower a program.
+for one input signature, run on flat buffers), :class:`CompiledCache` (a jitted function's
+compiled calls, bounded: the least recently called go first), :func:`clear_caches`, and the
+fallback to op-by-op evaluation where the compiler cannot lower a program.
 """
 from __future__ import annotations
 
+import gc
+import itertools
+import sys
+import threading
 import time
+import weakref
 from collections import OrderedDict
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -23,13 +29,15 @@ from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import Array, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
-from tinyjax.config import debug_level, env
+from tinyjax.config import config, debug_level, env, env_int
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
+from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
-           "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
+           "run_on_device", "incompatible_devices_error", "Compiled", "CompiledCache",
+           "clear_caches", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
@@ -230,30 +238,55 @@ def leaf_value(x: Any, backend: str) -> Any:
 class Compiled:
     """A traced and compiled function for one input signature."""
 
-    def __init__(self, closed: ClosedJaxpr, out_tree: tree_util.PyTreeDef, device: str):
+    def __init__(self, closed: ClosedJaxpr, out_tree: tree_util.PyTreeDef, device: str,
+                 donated: tuple[int, ...] = ()):
+        """``donated``: the flat arguments the caller donates (``jit``'s
+        ``donate_argnums``/``donate_argnames``)."""
+        self.last_used = 0  # (CompiledCache's clock)
         self.closed = closed
         self.out_tree = out_tree
         self.device = device
+        self.donated = donated
         self.out_weak = [a.weak_type for a in closed.out_avals]
         start = time.perf_counter()
         self.executable = compile_or_fallback(closed, device)
         self.compile_time = time.perf_counter() - start
         # outputs on the host are plain arrays; on a device they are committed to it
         self.on_host = get_backend(device).host
+        if donated:
+            _warn_unusable_donations(closed, donated)
 
     def run_flat(self, flat_values: Sequence[Any]) -> list[Array]:
         outs = self.executable(*flat_values)
+        return self.wrap_outputs(outs)
+
+    def run_donating(self, flat_args: Sequence[Any]) -> list[Array]:
+        """Run on the flat arguments (Arrays or host values), deleting the donated Arrays;
+        a donated host buffer no one else holds may become an output's (see the
+        executable's ``alias_plan``)."""
+        values = [leaf_value(x, self.device) for x in flat_args]  # (deleted: an error)
+        given = []
+        for i in self.donated:
+            x = flat_args[i]
+            if type(x) is Array:
+                x.delete()
+                if self.on_host and _sole_reference(values, i):
+                    given.append(i)
+        return self.wrap_outputs(self.executable(*values, donated=tuple(given)))
+
+    def wrap_outputs(self, outs: Sequence[Any]) -> list[Array]:
         if self.on_host:
             return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
         return [placed(o, self.device, w) for o, w in zip(outs, self.out_weak)]
 
-    def __call__(self, *args, **kwargs):
-        flat, _ = tree_util.tree_flatten((args, kwargs))
-        return tree_util.tree_unflatten(self.out_tree, self.run_flat(
-            [leaf_value(x, self.device) for x in flat]))
-
     def as_text(self) -> str:
         return self.closed.pretty_print()
+
+    def __call__(self, *args, **kwargs):
+        flat, _ = tree_util.tree_flatten((args, kwargs))
+        run = self.run_donating if self.donated else self.run_flat
+        return tree_util.tree_unflatten(self.out_tree, run(
+            flat if self.donated else [leaf_value(x, self.device) for x in flat]))
 
     def kernels(self) -> list:
         return self.executable.kernels()
@@ -266,6 +299,31 @@ class Compiled:
         return self.executable.num_kernels
 
 
+def _sole_reference(values: list, i: int) -> bool:
+    """Whether ``values[i]`` is a host array that owns its memory and that nothing but the
+    list refers to (no Array, view, or user variable shares it): its memory may be reused."""
+    v = values[i]
+    return type(v) is np.ndarray and v.base is None and v.flags.c_contiguous and \
+        sys.getrefcount(values[i]) == 3  # the list, v, and getrefcount's argument
+
+
+def _warn_unusable_donations(closed: ClosedJaxpr, donated: tuple[int, ...]) -> None:
+    """JAX's warning for donated arguments that no output can take (none of the same shape
+    and dtype)."""
+    outs = [(a.shape, a.dtype) for a in closed.out_avals]
+    unusable = []
+    for i in donated:
+        a = closed.in_avals[i]
+        if (a.shape, a.dtype) in outs:
+            outs.remove((a.shape, a.dtype))
+        else:
+            unusable.append(f"{a.dtype.name}[{','.join(map(str, a.shape))}]")
+    if unusable:
+        warn_user("Some donated buffers were not usable: " + ", ".join(unusable) + ".\n"
+                  "See an explanation at https://docs.jax.dev/en/latest/faq.html#"
+                  "buffer-donation.")
+
+
 class EagerExecutable:
     """Fallback when the compiler cannot lower a jaxpr: evaluate it op by op."""
 
@@ -276,7 +334,8 @@ class EagerExecutable:
         self.reason = reason
         self.device = device
 
-    def __call__(self, *flat_values):
+    def __call__(self, *flat_values, donated: tuple[int, ...] = ()):
+        """(``donated`` buffers are not reused here.)"""
         args = [wrap_eager(to_host(v)) for v in flat_values]
         consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
         outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
@@ -301,3 +360,101 @@ def compile_or_fallback(closed: ClosedJaxpr, device: str):
         if debug_level():
             print(f"jit: falling back to eager evaluation: {e}")
         return EagerExecutable(closed, str(e), device)
+
+
+# ---- jit's caches of compiled calls ----------------------------------------------------
+
+_tick = itertools.count(1).__next__  # a clock for least-recently-used: one tick per use
+_caches: "weakref.WeakSet[CompiledCache]" = weakref.WeakSet()
+_caches_lock = threading.Lock()
+
+
+class CompiledCache:
+    """One jitted function's compiled calls: input signature -> :class:`Compiled`
+    (``get``, ``cache[key] = compiled``), and ``runners``: the fast path's prepared runners
+    (fast key -> a function with a ``compiled`` attribute, made from an entry).
+
+    Bounded: at most ``config.tinyjax_executables_per_function`` entries, and at most
+    ``config.tinyjax_executables_total`` over every jitted function of the process (unset:
+    ``$TINYJAX_EXECUTABLES_PER_FUNCTION``, 128, and ``$TINYJAX_EXECUTABLES_TOTAL``, 512).  Past
+    a bound the least recently called entry goes, with its runners; its executable is
+    released when the last call running it returns, and with it the compiled library no
+    other executable uses (unloaded).  A runner marks its entry used on every call."""
+
+    def __init__(self) -> None:
+        self._entries: dict = {}
+        self.runners: dict = {}
+        with _caches_lock:
+            _caches.add(self)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        compiled = self._entries.get(key)
+        if compiled is None:
+            return default
+        compiled.last_used = _tick()
+        return compiled
+
+    def __setitem__(self, key: Any, compiled: Compiled) -> None:
+        compiled.last_used = _tick()
+        with _caches_lock:
+            self._entries[key] = compiled
+            self._bound()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._entries
+
+    def add_runner(self, fast_key: Any, runner: Callable, compiled: Compiled) -> Callable:
+        """Keep ``runner`` (made from ``compiled``, an entry) for calls keyed ``fast_key``."""
+        runner.compiled = compiled
+        self.runners[fast_key] = runner
+        return runner
+
+    def clear(self) -> None:
+        with _caches_lock:
+            self._entries.clear()
+            self.runners.clear()
+
+    def _evict(self, key: Any) -> None:
+        victim = self._entries.pop(key)
+        for fast_key, runner in list(self.runners.items()):
+            if runner.compiled is victim:
+                del self.runners[fast_key]
+
+    def _bound(self) -> None:
+        """Evict least recently used entries beyond the bounds (``_caches_lock`` held)."""
+        per_function, limit = _bounds()
+        while len(self._entries) > per_function:
+            self._evict(min(self._entries, key=lambda k: self._entries[k].last_used))
+        caches = list(_caches)
+        total = sum(len(c._entries) for c in caches)
+        while total > limit:
+            owner, key = min(((c, k) for c in caches for k in c._entries),
+                             key=lambda ck: ck[0]._entries[ck[1]].last_used)
+            owner._evict(key)
+            total -= 1
+
+
+def _bounds() -> tuple[int, int]:
+    """(per function, in total): the flags, or where unset, their environment variables."""
+    per_function = config.tinyjax_executables_per_function
+    total = config.tinyjax_executables_total
+    return (env_int("TINYJAX_EXECUTABLES_PER_FUNCTION") if per_function is None
+            else per_function,
+            env_int("TINYJAX_EXECUTABLES_TOTAL") if total is None else total)
+
+
+def clear_caches() -> None:
+    """Drop every compiled program (JAX's ``jax.clear_caches``): every jitted function's
+    compiled calls and the compiled eager operations of devices.  Their executables are
+    released (once calls running them return) and the compiled libraries no longer used are
+    unloaded; the disk cache is kept (a later call recompiles nothing that is there)."""
+    with _caches_lock:
+        caches = list(_caches)
+    for c in caches:
+        c.clear()
+    _cache.clear()
+    _checked.clear()
+    gc.collect()  # executables in reference cycles go now, with their libraries

@@ -6,10 +6,10 @@ import pytest
 
 import tinyjax as jax
 from tinyjax import lax
-from tinyjax.backends.c import toolchain
-from tinyjax.config import config
 from tinyjax.backends import get_backend, get_device
 from tinyjax.backends.c import compiler as cpu
+from tinyjax.backends.c import toolchain
+from tinyjax.config import config
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.compiler.program import compile_jaxpr
 

@@ -1,7 +1,6 @@
 """Type promotion checked against JAX's own answers.
 
-The reference file (shared/reference/jax_promotion.json, beside the repo root)
-holds ``jnp.promote_types`` for every pair of the 13 real dtypes and the dtype
+The reference file (tests/data/jax_promotion.json, JAX's own answers) holds ``jnp.promote_types`` for every pair of the 13 real dtypes and the dtype
 of ``array(dtype) + python_scalar`` with x64 off.
 
 Note on the reference: its "note" says the pairs use x64-enabled semantics,
@@ -23,13 +22,7 @@ import pytest
 from tinyjax import dtypes
 from tinyjax.config import config
 
-REFERENCE = Path(__file__).parents[3] / "shared" / "reference" / "jax_promotion.json"
-
-if not REFERENCE.is_file():
-    pytest.skip(f"JAX promotion reference not found at {REFERENCE} "
-                "(expected shared/ beside the repository root)",
-                allow_module_level=True)
-
+REFERENCE = Path(__file__).parents[1] / "data" / "jax_promotion.json"
 REF = json.loads(REFERENCE.read_text())
 PAIRS: dict[str, str] = REF["promote_types"]
 SCALARS: dict[str, str] = REF["array_plus_python_scalar_x64_off"]

@@ -844,11 +844,20 @@ class CStyleLanguage:
         nb = -(-R // B)
         total = int(np.prod([full[a] for a in inner], dtype=np.int64))
         L = []
-        if red is not None and nb > 1 and outer_work < 4 and \
-                total * max(1, len(rbody)) >= parallel_threshold:
-            L.append(f"{ind}#pragma omp parallel for reduction({red}:{acc}) schedule({SCHED})")
+        spread = red is not None and nb > 1 and outer_work < 4 and \
+            total * max(1, len(rbody)) >= parallel_threshold
+        if spread:
+            # each block's partial kept, then combined in block order: the same bits
+            # whichever threads ran which blocks (an OpenMP reduction clause combines in
+            # the order the threads finish)
+            L.append(f"{ind}{at} *{acc}_blocks = ({at} *)malloc(sizeof({at}) * {nb});")
+            L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
         L.append(f"{ind}for ({it} rb = 0; rb < {nb}; rb++) {{")
         rind = ind + "  "
+        outer_acc = acc
+        if spread:
+            acc = f"{outer_acc}_block"
+            L.append(f"{rind}{at} {acc} = {init};")
         for a in inner[:-1]:
             L.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
             rind += "  "
@@ -866,7 +875,13 @@ class CStyleLanguage:
         for _ in inner[:-1]:
             rind = rind[:-2]
             L.append(f"{rind}}}")
+        if spread:
+            L.append(f"{rind}{outer_acc}_blocks[rb] = {acc};")
         L.append(f"{ind}}}")
+        if spread:
+            L.append(f"{ind}for ({it} rb = 0; rb < {nb}; rb++) {outer_acc} = "
+                     f"{self.combine(op, outer_acc, f'{outer_acc}_blocks[rb]', acc_dtype)};")
+            L.append(f"{ind}free({outer_acc}_blocks);")
         return L
 
     # ---- matmul-shaped reductions ------------------------------------------------------------

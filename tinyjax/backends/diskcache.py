@@ -1,8 +1,8 @@
 """The on-disk compile cache the backends share: compiled C libraries, the program launcher,
 compiler-flag probes and CUDA cubins, so a fresh process compiles nothing it compiled before.
 
-Where: ``config.jax_compilation_cache_dir`` (``$TINYJAX_CACHE_DIR``), else
-``~/.cache/tinyjax``.  A directory that cannot be created or written (read-only, a file in
+Where: ``config.jax_compilation_cache_dir``, else ``$TINYJAX_CACHE_DIR`` (default
+``~/.cache/tinyjax``).  A directory that cannot be created or written (read-only, a file in
 its place, no permission) is replaced, for the rest of the process, by a temporary one
 (removed at exit), with one warning.
 
@@ -17,8 +17,9 @@ warning, rebuilt by the caller.  Writes are atomic and durable: a temporary file
 directory, ``fsync``, ``rename`` into place, ``fsync`` of the directory; a reader sees a whole
 entry or none.
 
-Size: at most ``config.jax_compilation_cache_max_size`` bytes (``$TINYJAX_CACHE_MAX_SIZE``,
-default 1 GiB; 0 turns the disk cache off, -1 leaves it unbounded).  A hit refreshes the
+Size: at most ``config.jax_compilation_cache_max_size`` bytes, else
+``$TINYJAX_CACHE_MAX_SIZE`` (default 1 GiB; 0 turns the disk cache off, -1 leaves it
+unbounded).  A hit refreshes the
 entry's modification time; when a write takes the directory over the bound, the least
 recently used entries are deleted.  Several processes may share a directory: an entry
 deleted under a reader is a miss for it, never a partial read.
@@ -35,10 +36,11 @@ import threading
 import time
 from typing import Optional
 
-from tinyjax.config import config
+from tinyjax.config import config, env_int, env_str
 from tinyjax.errors import warn_user
 
-__all__ = ["cache_dir", "read", "write", "discard", "clear", "entry_path", "MAGIC", "SUFFIX"]
+__all__ = ["cache_dir", "max_size", "read", "write", "discard", "clear", "entry_path",
+           "MAGIC", "SUFFIX"]
 
 MAGIC = b"TJCACHE1"
 SUFFIX = ".tjc"
@@ -53,8 +55,13 @@ _estimated_size: dict = {}    # directory -> bytes, estimated since its last sca
 
 
 def _configured() -> str:
-    return config.jax_compilation_cache_dir or os.path.join(os.path.expanduser("~"),
-                                                             ".cache", "tinyjax")
+    return config.jax_compilation_cache_dir or os.path.expanduser(env_str("TINYJAX_CACHE_DIR"))
+
+
+def max_size() -> int:
+    """The bound in bytes (0: no disk cache, -1: none)."""
+    size = config.jax_compilation_cache_max_size
+    return env_int("TINYJAX_CACHE_MAX_SIZE") if size is None else size
 
 
 def cache_dir() -> str:
@@ -123,7 +130,7 @@ def entry_path(kind: str, key: str) -> str:
 
 
 def _enabled() -> bool:
-    return config.jax_compilation_cache_max_size != 0
+    return max_size() != 0
 
 
 def read(kind: str, key: str) -> Optional[bytes]:
@@ -234,7 +241,7 @@ def _bound_size(d: str, added: int) -> None:
     """Delete the least recently used entries of ``d`` while it holds more than the bound.
     The directory is scanned only when the bytes written since its last scan may have
     taken it over."""
-    limit = config.jax_compilation_cache_max_size
+    limit = max_size()
     if limit < 0:
         return
     with _lock:

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from tinyjax.backends.base import Backend
+from tinyjax.compiler.memory import donation_plan
 from tinyjax.compiler.steps import ARENA_ALIGN, Loop, Program, Switch
 from tinyjax.compiler.walk import Walker
 from tinyjax.config import debug_level
@@ -48,6 +49,7 @@ class Executable:
         self._outs = [(shape, b.dtype) for shape, b in zip(program.out_shapes, program.outputs)]
         self._arena_bytes = program.arena_bytes
         self._arenas: list = []
+        self._alias_plans: dict[tuple, dict] = {}
 
     # ---- what was compiled ----------------------------------------------------------------
     @property
@@ -93,12 +95,25 @@ class Executable:
             args.append(a)
         return args
 
-    def __call__(self, *flat_args) -> list:
+    def alias_plan(self, donated: tuple[int, ...]) -> dict[int, int]:
+        """Output number -> the donated argument whose memory it takes (see
+        :func:`~tinyjax.compiler.memory.donation_plan`)."""
+        plan = self._alias_plans.get(donated)
+        if plan is None:
+            plan = self._alias_plans[donated] = donation_plan(self.program, donated)
+        return plan
+
+    def __call__(self, *flat_args, donated: tuple[int, ...] = ()) -> list:
         """Run on buffers of the backend (numpy arrays on a host backend, device buffers
-        otherwise; host values are copied in); returns the outputs as such buffers."""
+        otherwise; host values are copied in); returns the outputs as such buffers.
+        ``donated``: arguments whose host arrays the caller gives up (no one else holds
+        them): outputs may be written into them (see :meth:`alias_plan`)."""
         args = self._inputs(flat_args)
         alloc = self._alloc
         outs = [alloc(shape, dt) for shape, dt in self._outs]
+        if donated and self._host:
+            for k, d in self.alias_plan(donated).items():
+                outs[k] = _writable(args[d], *self._outs[k], outs[k])
         arena = self._take_arena()
         try:
             if debug_level() >= 2:
@@ -143,3 +158,13 @@ class Executable:
                   f"{', '.join(k.source_lines)}{times}")
         print(f"{'total':<8} {sum(dt for _, dt in kernels) * 1e6:>10.1f}"
               f"   (walked in {total * 1e6:.1f} us)")
+
+
+def _writable(a: np.ndarray, shape: tuple, dtype, fresh: np.ndarray) -> np.ndarray:
+    """The donated array ``a`` as an output buffer of ``shape``; ``fresh`` where numpy will
+    not make it writable."""
+    try:
+        a.flags.writeable = True
+    except ValueError:
+        return fresh
+    return a if a.shape == tuple(shape) else a.reshape(shape)

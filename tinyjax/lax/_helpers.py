@@ -46,10 +46,6 @@ def aval_str(avals: Sequence[ShapedArray]) -> str:
     return ", ".join(a.str_short() for a in avals)
 
 
-def shapes_str(avals: Sequence[ShapedArray]) -> str:
-    return ", ".join(str(a.shape) for a in avals)
-
-
 def canonicalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
     if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
         raise ValueError(f"{name} {axis} is out of bounds for array of dimension {ndim}")

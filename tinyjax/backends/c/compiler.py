@@ -32,10 +32,10 @@ from functools import lru_cache
 from typing import Callable, Optional
 
 from tinyjax.backends import diskcache
-from tinyjax.errors import warn_user
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
                                           find_compiler, flags_key, library_problem,
                                           link_flags)
+from tinyjax.errors import warn_user
 
 __all__ = ["Library", "compile_source", "cached_library", "build_library", "load_library",
            "compiler_problem", "translation_units", "join_source"]

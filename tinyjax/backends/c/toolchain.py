@@ -52,13 +52,13 @@ class CompilerNotFoundError(NotImplementedError):
 
 def find_compiler() -> str:
     """The path of the C compiler (``$CC``, else ``cc``, ``gcc``, ``clang`` on ``PATH``)."""
-    for cand in (env("CC"), "cc", "gcc", "clang"):
+    cc = env("CC")
+    for cand in (cc, "cc", "gcc", "clang"):
         if cand and shutil.which(cand):
             return shutil.which(cand)
     raise CompilerNotFoundError(
-        "tinyjax: no C compiler found (looked for $CC"
-        f"{'=' + repr(env('CC')) if env('CC') else ''}, cc, gcc and clang "
-        f"on PATH); {INSTALL_HINT}")
+        f"tinyjax: no C compiler found (looked for $CC{'=' + repr(cc) if cc else ''}, cc, "
+        f"gcc and clang on PATH); {INSTALL_HINT}")
 
 
 def compiler_identity(cc: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from tinyjax import dtypes, tree_util
 from tinyjax.array import Array, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, current_trace, get_aval, new_trace
-from tinyjax.jaxpr import Jaxpr, Literal, Var, eval_jaxpr
+from tinyjax.jaxpr import Jaxpr, Var, eval_jaxpr
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import PartialEvalTrace
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
@@ -247,7 +247,3 @@ def fixed_point(flags: list[bool], step: Callable[[list[bool]], list[bool]]) -> 
             return flags
         flags = new
     return flags
-
-
-def literal_value(a: Any) -> Any:
-    return a.val if isinstance(a, Literal) else a
