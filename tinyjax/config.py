@@ -85,8 +85,9 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "threads."),
     EnvVar("TINYJAX_NO_LIBMVEC", None, "On (1): C kernels do not call glibc's vector math "
            "library (libmvec)."),
-    EnvVar("TINYJAX_NO_RUNTIME", None, "On (1): a CPU program's kernels are launched one "
-           "ctypes call each instead of through the C launcher."),
+    EnvVar("TINYJAX_NO_RUNTIME", None, "On (1): a compiled CPU program is called through "
+           "ctypes with its buffers' addresses gathered in Python, instead of through the "
+           "launcher compiled with it."),
     EnvVar("TINYJAX_OMP_SCHEDULE", "guided", "The OpenMP schedule of the C kernels' parallel "
            "loops."),
     EnvVar("OMP_WAIT_POLICY", "passive", "libgomp's idle threads' policy; tinyjax sets it to "

@@ -16,32 +16,32 @@ from tinyjax.compiler.executable import Executable
 rng = np.random.default_rng(0)
 
 
-class _Counting:
-    """Wraps a ctypes function and counts the calls made through it."""
+class _Counter:
+    calls = 0
 
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args):
-        self.calls += 1
-        return self.fn(*args)
+    def wrap(self, fn):
+        """``fn`` (a ctypes function), counting the calls made through it."""
+        def counted(*args):
+            self.calls += 1
+            return fn(*args)
+        return counted
 
 
 @pytest.fixture
 def counted(monkeypatch):
     """(calls into compiled programs, kernels launched one by one from Python) made by the
     executables compiled while the fixture is active."""
-    launcher = native.runtime()
-    if launcher is None:
-        pytest.skip("no program launcher (Python headers missing)")
-    program_calls = _Counting(launcher)
-    monkeypatch.setattr(native, "runtime", lambda: program_calls)
+    if not native.launcher_usable():
+        pytest.skip("no program launcher here")
+    program_calls = _Counter()
+    make = native.launcher
+    monkeypatch.setattr(native, "launcher", lambda lib: program_calls.wrap(make(lib)))
     kernel_calls = []
     cpu = get_backend("cpu")
-    make = cpu.make_launcher
+    make_kernel = cpu.make_launcher
 
     def counting_launcher(fn, kernel):
-        launch = make(fn, kernel)
+        launch = make_kernel(fn, kernel)
 
         def run(arrays):
             kernel_calls.append(kernel.name)

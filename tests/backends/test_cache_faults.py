@@ -1,5 +1,5 @@
-"""Fault injection on the compile cache: each kind of cache file (kernel libraries, the
-program launcher, compiler-flag probes) truncated, filled with garbage, swapped for another
+"""Fault injection on the compile cache: each kind of cache file (program libraries,
+compiler-flag probes) truncated, filled with garbage, swapped for another
 entry, emptied or made read-only, and unusable cache directories; then a fresh process (a
 subprocess: a crash fails the test, not the run) must give correct results, warning about
 what it found damaged."""
@@ -16,17 +16,17 @@ from tests.subprocess_support import describe, run_python
 PROGRAM = """
 import numpy as np
 import tinyjax as jax, tinyjax.numpy as jnp
-from tinyjax.backends.c.runtime import runtime
+from tinyjax.backends.c.native import launcher_usable
 x = np.linspace(-2, 2, 64 * 64, dtype=np.float32).reshape(64, 64)
 f = jax.jit(lambda x: jnp.tanh(x @ x.T) * 2 + jnp.exp(-x).sum(0))
 out = np.asarray(f(x))
 expected = np.tanh(x @ x.T) * 2 + np.exp(-x).sum(0)
 assert np.allclose(out, expected, rtol=1e-4, atol=1e-4), "wrong values"
-assert runtime() is not None, "no launcher"
+assert launcher_usable(), "no launcher"
 print("correct")
 """
 
-KINDS = {"kernel library": "k_", "launcher": "rt_", "flag probe": "flag_"}
+KINDS = {"kernel library": "k_", "flag probe": "flag_"}
 
 
 def damage(path: str, how: str, other: str) -> None:
@@ -73,7 +73,7 @@ def run_with(warm_cache: str, tmp_path, kind: str, how: str) -> None:
         assert "Warning" not in proc.stderr, describe(proc)
 
 
-FAST = [("kernel library", "truncated"), ("launcher", "garbage"), ("flag probe", "swapped")]
+FAST = [("kernel library", "truncated"), ("kernel library", "garbage"), ("flag probe", "swapped")]
 ALL = [(k, h) for k in KINDS for h in ("truncated", "garbage", "swapped", "empty", "read-only")]
 
 

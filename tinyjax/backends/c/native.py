@@ -1,10 +1,14 @@
 """Calling a compiled program (:mod:`tinyjax.backends.c.program`): one foreign call per
 ``jit`` call.
 
-The call goes through a small launcher built against Python's and numpy's headers
-(``tj_call``: reads the buffers' data pointers from the list of arrays, releases the GIL
-for programs that run long enough to be worth it, calls the program); where the headers
-are missing, through ctypes with the pointers gathered in Python.  Foreign routines
+The call goes through a launcher compiled into the program's own library (``tj_call``,
+:data:`LAUNCHER_SOURCE`): it reads the buffers' data pointers from the Python list of numpy
+arrays, releases the GIL for programs that run long enough to be worth it, and calls the
+program.  It needs no Python or numpy header -- it reads the two fields it needs (a list's
+size and items, an array's data pointer) at their places in CPython's and numpy's object
+layouts, checked once per process (:func:`launcher_usable`); where they differ (a
+free-threaded Python) or ``TINYJAX_NO_RUNTIME`` is set, the program is called through ctypes
+with the pointers gathered in Python.  Foreign routines
 (:class:`~tinyjax.compiler.steps.Call`) are called by the program through the ``hooks``
 table made here at load time: a routine's native function where it has one (a LAPACK
 driver), else a ctypes callback (``CFUNCTYPE``) that runs the routine's Python ``run`` on
@@ -18,19 +22,18 @@ writes is in its own outputs and arena.
 from __future__ import annotations
 
 import ctypes
-import os
+import sysconfig
 import threading
 from functools import lru_cache
 
 import numpy as np
 
-from tinyjax.backends.c.compiler import build_library, cached_library, compiler_problem
-from tinyjax.backends.c.program import call_steps
-from tinyjax.backends.c.toolchain import find_compiler, flags_key
+from tinyjax.backends.c.program import PROGRAM_NAME, call_steps
 from tinyjax.compiler.steps import Call, Launch, Loop, Program, Switch, walk_steps
 from tinyjax.config import env_flag
 
-__all__ = ["NativeProgram", "runtime", "looped_kernels", "RELEASE_GIL_BYTES"]
+__all__ = ["NativeProgram", "LAUNCHER_SOURCE", "LAUNCHER_NAME", "launcher_usable",
+           "looped_kernels", "RELEASE_GIL_BYTES"]
 
 # a program that moves fewer bytes than this keeps the GIL: releasing and retaking it costs
 # more than such a program runs
@@ -38,58 +41,57 @@ RELEASE_GIL_BYTES = 1 << 16
 # trips assumed of a while loop when deciding that
 WHILE_TRIPS = 16
 
-
-# The launcher of a compiled program: reads the data pointers of the buffers (a Python list
-# of numpy arrays: the program's arguments, then the arena), releases the GIL where asked and
-# calls the program.  Needs Python's and numpy's headers; without them the program is called
-# through ctypes with the pointers gathered in Python.
-RUNTIME_SRC = r"""
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#include <numpy/ndarraytypes.h>
-typedef int (*tj_prog)(void **, char *, void **);
-int tj_call(PyObject *bufs, tj_prog fn, void **hooks, int release) {
-  long nb = (long)PyList_GET_SIZE(bufs);
+LAUNCHER_NAME = "tj_call"
+# The launcher, compiled after the program (CPython's PyVarObject / PyListObject and numpy's
+# PyArrayObject as far as they are read; the GIL released through CPython's own functions).
+LAUNCHER_SOURCE = f"""
+typedef struct {{ long refcnt; void *type; long size; void **items; }} tj_pylist;
+typedef struct {{ long refcnt; void *type; char *data; }} tj_pyarray;
+void *PyEval_SaveThread(void);
+void PyEval_RestoreThread(void *);
+int {LAUNCHER_NAME}(const tj_pylist *bufs, void **hooks, int release) {{
+  long nb = bufs->size;
   void *ptrs[nb > 0 ? nb : 1];
-  for (long b = 0; b < nb; b++)
-    ptrs[b] = PyArray_DATA((PyArrayObject *)PyList_GET_ITEM(bufs, b));
-  int rc;
-  if (release) {
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(ptrs, (char *)ptrs[nb - 1], hooks);
-    Py_END_ALLOW_THREADS
-  } else {
-    rc = fn(ptrs, (char *)ptrs[nb - 1], hooks);
-  }
+  for (long b = 0; b < nb; b++) ptrs[b] = ((const tj_pyarray *)bufs->items[b])->data;
+  if (!release) return {PROGRAM_NAME}(ptrs, (char *)ptrs[nb - 1], hooks);
+  void *state = PyEval_SaveThread();
+  int rc = {PROGRAM_NAME}(ptrs, (char *)ptrs[nb - 1], hooks);
+  PyEval_RestoreThread(state);
   return rc;
-}
+}}
 """
 
 
 @lru_cache(maxsize=None)
-def runtime():
-    """The program launcher (``tj_call``), or None where it cannot be built."""
-    if env_flag("TINYJAX_NO_RUNTIME") or compiler_problem() is not None:
-        return None
-    try:
-        import sysconfig
+def launcher_usable() -> bool:
+    """Whether :data:`LAUNCHER_SOURCE` reads this process's objects right: a GIL build whose
+    lists and numpy arrays keep their fields where the launcher looks (checked on live
+    objects), and ``TINYJAX_NO_RUNTIME`` unset."""
+    if env_flag("TINYJAX_NO_RUNTIME") or sysconfig.get_config_var("Py_GIL_DISABLED") or \
+            ctypes.sizeof(ctypes.c_long) != ctypes.sizeof(ctypes.c_void_p):
+        return False
+    word = ctypes.sizeof(ctypes.c_void_p)
+    a, b = np.arange(3.0), np.zeros(5, np.int32)
+    items = [a, b, a]
+    size = ctypes.c_ssize_t.from_address(id(items) + 2 * word).value
+    table = ctypes.c_void_p.from_address(id(items) + 3 * word).value
+    first = ctypes.c_void_p.from_address(table).value if table else None
+    data = ctypes.c_void_p.from_address(id(b) + 2 * word).value
+    return size == 3 and first == id(a) and data == b.ctypes.data
 
-        import numpy as np
-        inc = [sysconfig.get_paths()["include"], np.get_include()]
-        if not all(os.path.exists(os.path.join(d, h)) for d, h in
-                   zip(inc, ("Python.h", "numpy/ndarraytypes.h"))):
-            return None
-        cc = find_compiler()
-        flags = ["-O2", "-fPIC", "-shared"] + [f"-I{d}" for d in inc]
-        key = "\0".join([RUNTIME_SRC, flags_key(cc, flags)])
-        # PyDLL: called holding the GIL; it releases it
-        lib = cached_library("rt", key, lambda: build_library(cc, flags, [RUNTIME_SRC], []),
-                             python_api=True)
-        return lib.function("tj_call", [ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p,
-                                        ctypes.c_int], ctypes.c_int)
-    except (RuntimeError, OSError):  # the ctypes path
+
+_LAUNCHER_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_void_p, ctypes.c_int)
+
+
+def launcher(lib):
+    """The launcher of the loaded program library ``lib``, called holding the GIL (it
+    releases it itself), or None where :func:`launcher_usable` says no."""
+    if not launcher_usable():
         return None
+    address = ctypes.cast(lib.function(LAUNCHER_NAME), ctypes.c_void_p).value
+    fn = _LAUNCHER_TYPE(address)
+    fn.library = lib   # keeps the library loaded
+    return fn
 
 
 def looped_kernels(program: Program) -> set[int]:
@@ -138,9 +140,10 @@ def _host_hook(call: Call):
 
 
 class NativeProgram:
-    """``run(args, arena)``: one call of the compiled program ``entry``."""
+    """``run(args, arena)``: one call of the compiled program ``entry`` (through
+    ``launch``, the library's launcher, where there is one)."""
 
-    def __init__(self, program: Program, entry):
+    def __init__(self, program: Program, entry, launch=None):
         calls = call_steps(program)
         self._hooks = [c.native if c.native is not None else _host_hook(c) for c in calls]
         table = (ctypes.c_void_p * max(len(calls), 1))(
@@ -148,12 +151,10 @@ class NativeProgram:
               for h in self._hooks])
         self._table, self._entry = table, entry   # kept alive with the program
         hooks = ctypes.addressof(table)
-        address = ctypes.cast(entry, ctypes.c_void_p).value
         release = int(_work_bytes(program.steps) >= RELEASE_GIL_BYTES or bool(calls))
-        rt = runtime()
-        if rt is not None:
+        if launch is not None:
             def call(bufs: list) -> int:
-                return rt(bufs, address, hooks, release)
+                return launch(bufs, hooks, release)
         else:
             def call(bufs: list) -> int:
                 ptrs = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])

@@ -15,7 +15,8 @@ import ctypes
 from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (compile_source, compiler_problem, join_source,
                                          translation_units)
-from tinyjax.backends.c.native import NativeProgram, looped_kernels, runtime
+from tinyjax.backends.c import native
+from tinyjax.backends.c.native import LAUNCHER_SOURCE, NativeProgram, looped_kernels
 from tinyjax.backends.c.program import PROGRAM_NAME, PROGRAM_PRELUDE, render_program
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.cstyle import PRELUDE
@@ -24,7 +25,7 @@ from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.steps import Program
 from tinyjax.compiler.walk import LoadedProgram, load_walked
 
-__all__ = ["CBackend", "runtime"]
+__all__ = ["CBackend"]
 
 
 class CBackend(HostBackend):
@@ -57,18 +58,18 @@ class CBackend(HostBackend):
         if compiler_problem() is not None:
             return load_walked(self, program)
         bodies = [self.language.render_kernel(k) for k in kernels]
-        native = PROGRAM_PRELUDE + render_program(program)
+        program_src = PROGRAM_PRELUDE + render_program(program) + LAUNCHER_SOURCE
         looped = looped_kernels(program)
         hot = [b for k, b in zip(kernels, bodies) if id(k) in looped]
         cold = [b for k, b in zip(kernels, bodies) if id(k) not in looped]
         # the program and its loops' kernels in one translation unit (the compiler may
         # inline a small body into its loop); the other kernels split as usual
-        lib = compile_source(translation_units(PRELUDE, ["\n\n".join([native] + hot)] + cold))
+        lib = compile_source(translation_units(PRELUDE, ["\n\n".join([program_src] + hot)] + cold))
         launchers = {id(k): self.make_launcher(lib.function(k.name, [ctypes.c_void_p]), k)
                      for k in kernels}
-        source = join_source(PRELUDE, bodies + [native])
+        source = join_source(PRELUDE, bodies + [program_src])
         entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
-        return LoadedProgram(source, NativeProgram(program, entry), launchers)
+        return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib)), launchers)
 
     def make_launcher(self, fn, kernel: Kernel):
         if fn is None:  # no compiler: the interpreter runs it

@@ -95,6 +95,21 @@ def _supports(cc: str, flag: str) -> bool:
     return ok
 
 
+def _probe_together(cc: str, flags: list[str]) -> None:
+    """One compiler run for every flag not answered yet: where ``cc`` takes them all at once
+    (the usual case), each is recorded as supported; otherwise they are probed one by one
+    when asked (a cold cache costs one compiler run instead of one per flag)."""
+    keys = {f: f"flag\0{compiler_identity(cc)}\0{f}" for f in flags}
+    if all(diskcache.read("flag", k) in (b"0", b"1") for k in keys.values()) or \
+            not _probe(cc, flags):
+        return
+    for k in keys.values():
+        try:
+            diskcache.write("flag", k, b"1")
+        except OSError:
+            pass  # the answer is only a cache
+
+
 def _probe(cc: str, flags: list[str]) -> bool:
     """Whether ``cc`` with ``flags`` turns a one-line function into a shared library."""
     with tempfile.TemporaryDirectory() as d:
@@ -139,6 +154,7 @@ def libmvec_available() -> bool:
 
 def compiler_flags() -> list[str]:
     cc = find_compiler()
+    _probe_together(cc, list(PROBED_FLAGS) + ["-fopenmp"])
     flags = [f for f in BASE_FLAGS if f not in PROBED_FLAGS or _supports(cc, f)]
     if not env_flag("TINYJAX_NO_OPENMP") and _supports(cc, "-fopenmp"):
         flags.append("-fopenmp")

@@ -4,14 +4,20 @@ A program without loops or branches is a fixed sequence of launches and device c
 addresses known once the call's arguments and arena are: a call whose addresses were seen
 before replays a CUDA graph of it (one driver call instead of one per kernel; see
 :class:`_Graphs`), in which kernels that do not depend on each other run on separate
-streams, side by side (:mod:`tinyjax.backends.lanes`).  A program with loops or branches is
-walked from the host (:class:`~tinyjax.compiler.walk.Walker`).
+streams, side by side (:mod:`tinyjax.backends.lanes`).  A program with loops or branches
+becomes one graph with conditional nodes where the driver has them (CUDA 12.4 on; see
+:mod:`tinyjax.backends.cuda.device_loops`): its loops run on the device, recorded at a call's
+first addresses.  Otherwise it is walked from the host (:class:`~tinyjax.compiler.walk.Walker`).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Optional
 
+import numpy as np
+
+from tinyjax.backends.cuda.device_loops import (SUPPORT_KERNELS, SUPPORT_SOURCE, DeviceLoops,
+                                                supports_program)
 from tinyjax.backends.lanes import plan_lanes
 from tinyjax.compiler.steps import CONST, INPUT, OUTPUT, Buffer, Copy, Launch, Program
 from tinyjax.compiler.walk import LoadedProgram, Walker
@@ -46,13 +52,16 @@ class _Graphs:
     back, so a step's addresses repeat every call or two.  An address tuple is recorded on
     its second sighting (one-off calls cost no capture) and the last ``KEEP`` graphs are
     kept.  ``record(ptrs, streams)`` queues a call's launches on the capturing streams and
-    returns the events it recorded (destroyed once the graph is made)."""
+    returns the events it recorded (destroyed once the graph is made); or ``build(ptrs)``
+    makes the executable graph itself, and with ``eager`` a graph is made at the first
+    sighting (a program whose loops would otherwise be walked from the host)."""
 
     KEEP = 8
     SEEN = 64
 
-    def __init__(self, drv, record, lanes: int):
+    def __init__(self, drv, record, lanes: int, build=None, eager: bool = False):
         self.drv, self.record, self.lanes = drv, record, lanes
+        self.build, self.eager = build, eager
         self.graphs: "OrderedDict[tuple, object]" = OrderedDict()
         self.seen: "OrderedDict[tuple, None]" = OrderedDict()
 
@@ -61,24 +70,29 @@ class _Graphs:
         False when the caller should launch the kernels itself."""
         exe = self.graphs.get(ptrs)
         if exe is None:
-            if ptrs not in self.seen:
+            if ptrs not in self.seen and not self.eager:
                 self.seen[ptrs] = None
                 if len(self.seen) > self.SEEN:
                     self.seen.popitem(last=False)
                 return False
-            spent: list = []
-            try:
-                exe = self.graphs[ptrs] = self.drv.capture(
-                    lambda st: spent.extend(self.record(ptrs, st)), self.lanes)
-            finally:
-                for ev in spent:
-                    self.drv.event_destroy(ev)
+            if self.build is not None:
+                exe = self.graphs[ptrs] = self.build(ptrs)
+            else:
+                exe = self.graphs[ptrs] = self._capture(ptrs)
             if len(self.graphs) > self.KEEP:
                 self.drv.graph_destroy(self.graphs.popitem(last=False)[1])
         else:
             self.graphs.move_to_end(ptrs)
         self.drv.graph_launch(exe)
         return True
+
+    def _capture(self, ptrs: tuple):
+        spent: list = []
+        try:
+            return self.drv.capture(lambda st: spent.extend(self.record(ptrs, st)), self.lanes)
+        finally:
+            for ev in spent:
+                self.drv.event_destroy(ev)
 
     def __del__(self):
         try:
@@ -123,13 +137,7 @@ def load_cuda_program(backend, program: Program) -> LoadedProgram:
     timed = {id(k): backend.make_launcher(f, k) for k, f in zip(kernels, fns)}
     plan = _straight_line(program)
     if plan is None:
-        def plain(f):
-            def launch(bufs):
-                with drv.lock:   # a kernel's parameter block is shared by every call
-                    f.launch(drv, [b.ptr for b in bufs])
-            return launch
-        walker = Walker(program, backend, {i: plain(f) for i, f in by_id.items()})
-        return LoadedProgram(source, walker, timed)
+        return LoadedProgram(source, _with_control_flow(backend, program, by_id), timed)
     steps = [(by_id[id(k)] if k is not None else None, places) for k, places in plan]
 
     def launch_all(bases, stream=None):
@@ -171,3 +179,29 @@ def load_cuda_program(backend, program: Program) -> LoadedProgram:
             if graphs is None or not graphs.replay(bases):
                 launch_all(bases)
     return LoadedProgram(source, run, timed)
+
+
+def _with_control_flow(backend, program: Program, by_id: dict):
+    """``run(args, arena)`` of a program with loops or branches: one graph with conditional
+    nodes per call addresses where the driver has them, else the host walks the steps."""
+    drv = backend.driver
+
+    def plain(f):
+        def launch(bufs):
+            with drv.lock:   # a kernel's parameter block is shared by every call
+                f.launch(drv, [b.ptr for b in bufs])
+        return launch
+    walker = Walker(program, backend, {i: plain(f) for i, f in by_id.items()})
+    if not (GRAPHS and drv.conditional_graphs and supports_program(program)):
+        return walker
+    support = backend.support_functions(SUPPORT_SOURCE, SUPPORT_KERNELS)
+    loops = DeviceLoops(drv, program, by_id, support,
+                        lambda n: backend.alloc((n,), np.uint8))
+    graphs = _Graphs(drv, None, 1, build=loops.build, eager=True)
+
+    def run(args: list, arena) -> None:
+        bases = tuple([b.ptr for b in args] + [arena.ptr])
+        with drv.lock:
+            graphs.replay(bases)
+    run.device_loops = loops
+    return run

@@ -221,6 +221,7 @@ class CUDABackend:
         self._modules: "weakref.WeakValueDictionary[str, _Module]" = \
             weakref.WeakValueDictionary()
         self.pool = _Pool(self.driver)
+        self._support: dict = {}   # helper modules (device loops), kept
         self._scalars: dict = {}
 
     # ---- buffers -----------------------------------------------------------------------------
@@ -293,6 +294,17 @@ class CUDABackend:
                 mod = self._modules[key] = _Module(drv, self._cubin(key, src))
             fns = [_Kernel(drv, mod, k) for k in kernels]
         return src, fns
+
+    def support_functions(self, src: str, names) -> dict:
+        """The functions ``names`` of the helper source ``src`` (compiled once, the module
+        kept for the life of the backend)."""
+        drv = self.driver
+        key = hashlib.sha256("\0".join((drv.arch, *self.options, src)).encode()).hexdigest()
+        with drv.lock:
+            mod = self._support.get(key)
+            if mod is None:
+                mod = self._support[key] = _Module(drv, self._cubin(key, src))
+            return {n: drv.get_function(mod.handle, n) for n in names}
 
     def _cubin(self, key: str, src: str) -> bytes:
         """The cubin of ``src`` from the disk cache (checked: see
