@@ -282,11 +282,15 @@ class Compiled:
     def as_text(self) -> str:
         return self.closed.pretty_print()
 
+    def run_leaves(self, flat_args: Sequence[Any]) -> list[Array]:
+        """Run on the flat arguments (Arrays or host values), donating as compiled to."""
+        if self.donated:
+            return self.run_donating(flat_args)
+        return self.run_flat([leaf_value(x, self.device) for x in flat_args])
+
     def __call__(self, *args, **kwargs):
         flat, _ = tree_util.tree_flatten((args, kwargs))
-        run = self.run_donating if self.donated else self.run_flat
-        return tree_util.tree_unflatten(self.out_tree, run(
-            flat if self.donated else [leaf_value(x, self.device) for x in flat]))
+        return tree_util.tree_unflatten(self.out_tree, self.run_leaves(flat))
 
     def kernels(self) -> list:
         return self.executable.kernels()
