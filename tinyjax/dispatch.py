@@ -34,6 +34,7 @@ from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, 
                           register_apply_primitive)
 from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.lax.platform import register_platform
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "CompiledCache",
@@ -167,6 +168,7 @@ def _check(primitive, args, values, params) -> None:
 
 
 register_apply_primitive(apply_primitive)
+register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
 
 
 # ---- eager operations on a device --------------------------------------------------------------

@@ -32,6 +32,7 @@ from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import inlined_calls
 from tinyjax.compiler.schedule import schedule
+from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.config import debug_level
 from tinyjax.jaxpr import Jaxpr, Literal, Var
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
@@ -410,6 +411,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     prog._consts = consts
     prog.units = list(b.units)
     kernels = [k for u in b.units for k in u.schedule.kernels]
+    prepare_kernels(kernels, backend, debug_level())
     source, fns = backend.compile(kernels)
     i = 0
     for u in b.units:
@@ -451,6 +453,7 @@ def compile_jaxpr(closed_jaxpr, backend: Backend):
     if dbg >= 3:
         for k in sched.kernels:
             print(k.dump())
+    prepare_kernels(sched.kernels, backend, dbg)
     source, fns = backend.compile(sched.kernels)
     if dbg >= 4:
         print(source)
