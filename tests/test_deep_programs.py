@@ -15,6 +15,7 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax.backends import get_backend
 from tinyjax.backends.cuda.render import render_source
+from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.schedule import schedule
 
@@ -78,6 +79,7 @@ def test_the_chain_is_one_fused_kernel_rendered_for_c_and_cuda():
     with shallow_stack():
         leaves, outs = lower_jaxpr(closed.jaxpr)
         kernels = schedule(leaves, outs).kernels
+        prepare_kernels(kernels, get_backend("cpu"))  # (the loop IR of the C renderer)
         c_source = get_backend("cpu").render(kernels)
         cuda_source = render_source(kernels)
     assert len(kernels) == 1

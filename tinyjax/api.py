@@ -30,7 +30,7 @@ from tinyjax.array import Array, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, CompiledCache, clear_caches,  # noqa: F401
-                              computation_device, device_key, leaf_signature, leaf_value)
+                              computation_device, device_key, leaf_signature)
 from tinyjax.dispatch import _tick as _mark_use
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
@@ -696,26 +696,18 @@ class JitWrapped:
                                                    compiled)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
-        if compiled.donated:
-            outs = compiled.run_donating(flat)
-        else:
-            outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
-        return tree_util.tree_unflatten(compiled.out_tree, outs)
+        return tree_util.tree_unflatten(compiled.out_tree, compiled.run_leaves(flat))
 
     def _make_runner(self, compiled: Compiled) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building.
         Each call marks ``compiled`` used (its cache keeps the most recently used)."""
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
         if not compiled.on_host or compiled.donated:
-            device, run_flat, run_donating = compiled.device, compiled.run_flat, \
-                compiled.run_donating
+            run_leaves = compiled.run_leaves
 
             def run_general(args):
                 compiled.last_used = _mark_use()
-                if compiled.donated:
-                    return tree_util.tree_unflatten(out_tree, run_donating(args))
-                return tree_util.tree_unflatten(out_tree, run_flat(
-                    [a._buf if a._device == device else a._value for a in args]))
+                return tree_util.tree_unflatten(out_tree, run_leaves(args))
             return run_general
         sentinel = object()
         if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 __all__ = ["Config", "config", "EnvVar", "ENVIRONMENT", "env", "env_flag", "env_int",
-           "env_str", "debug_level", "set_env_default"]
+           "env_str", "debug_level", "set_env_default", "cache_dir"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -60,13 +60,14 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "picks its device; part of jit's cache key."),
     EnvVar("DEBUG", "0", "What the compiler prints: 1 kernel counts (and why jit falls back "
            "to op-by-op evaluation), 2 a per-kernel time table per call, 3 the scheduled "
-           "kernels, 4 the generated source. 0 (or unset): nothing."),
+           "kernels and their loop IR after each pass, 4 the generated source. 0 (or unset): "
+           "nothing."),
     EnvVar("TINYJAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` (1/0, "
            "true/false, yes/no, on/off); wins over ``JAX_ENABLE_X64``."),
     EnvVar("JAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` where "
            "``TINYJAX_ENABLE_X64`` is unset."),
     EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
-           "flag probes and CUDA cubins are kept between processes (unless "
+           "flag probes, CUDA cubins and ``BEAM``'s choices are kept between processes (unless "
            "``jax_compilation_cache_dir`` is set); an unusable directory gives way to a "
            "temporary one, with a warning."),
     EnvVar("TINYJAX_CACHE_MAX_SIZE", str(1 << 30), "The most bytes the compile cache "
@@ -79,6 +80,9 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "first."),
     EnvVar("TINYJAX_EXECUTABLES_TOTAL", "512", "The most compiled calls all jitted functions "
            "keep in memory together (unless ``tinyjax_executables_total`` is set)."),
+    EnvVar("BEAM", "0", "n > 0: each CPU kernel's optimisation passes are chosen by a beam "
+           "search of width n that times candidates (kept in ``TINYJAX_CACHE_DIR``); 0: by "
+           "the cost model."),
     EnvVar("CC", None, "The C compiler; unset or not found: ``cc``, ``gcc``, then ``clang`` "
            "on the PATH."),
     EnvVar("TINYJAX_NO_OPENMP", None, "On (1): C kernels are compiled without OpenMP "
@@ -151,6 +155,14 @@ def env_int(name: str) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def cache_dir() -> str:
+    """The configured directory of the caches kept between processes:
+    ``config.jax_compilation_cache_dir``, else ``TINYJAX_CACHE_DIR`` (default
+    ``~/.cache/tinyjax``).  :func:`tinyjax.backends.diskcache.cache_dir` is the one in use
+    (a temporary one where this one cannot be written)."""
+    return config.jax_compilation_cache_dir or os.path.expanduser(env_str("TINYJAX_CACHE_DIR"))
 
 
 def debug_level() -> int:

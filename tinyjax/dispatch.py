@@ -34,6 +34,7 @@ from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, 
                           register_apply_primitive)
 from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.lax.platform import register_platform
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "CompiledCache",
@@ -167,6 +168,7 @@ def _check(primitive, args, values, params) -> None:
 
 
 register_apply_primitive(apply_primitive)
+register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
 
 
 # ---- eager operations on a device --------------------------------------------------------------
@@ -282,11 +284,15 @@ class Compiled:
     def as_text(self) -> str:
         return self.closed.pretty_print()
 
+    def run_leaves(self, flat_args: Sequence[Any]) -> list[Array]:
+        """Run on the flat arguments (Arrays or host values), donating as compiled to."""
+        if self.donated:
+            return self.run_donating(flat_args)
+        return self.run_flat([leaf_value(x, self.device) for x in flat_args])
+
     def __call__(self, *args, **kwargs):
         flat, _ = tree_util.tree_flatten((args, kwargs))
-        run = self.run_donating if self.donated else self.run_flat
-        return tree_util.tree_unflatten(self.out_tree, run(
-            flat if self.donated else [leaf_value(x, self.device) for x in flat]))
+        return tree_util.tree_unflatten(self.out_tree, self.run_leaves(flat))
 
     def kernels(self) -> list:
         return self.executable.kernels()

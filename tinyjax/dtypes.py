@@ -125,6 +125,23 @@ def default_int_dtype() -> np.dtype:
     return _DEFAULT_INT[config.jax_enable_x64]
 
 
+def python_scalar_array(x: Any, dt: Any) -> np.ndarray:
+    """The 0-d numpy value of the Python scalar ``x`` in dtype ``dt``, as JAX makes it.
+
+    A Python int becomes the default integer type first: one outside its range raises
+    JAX's OverflowError (whatever ``dt`` is); an integer ``dt`` then wraps, as JAX's
+    conversion of that int32 value does.
+    """
+    if type(x) is int or (isinstance(x, int) and not isinstance(x, bool)):
+        default = default_int_dtype()
+        info = np.iinfo(default)
+        if not info.min <= x <= info.max:
+            raise OverflowError(f"Python int {x} too large to convert to {default.name}")
+        value = np.asarray(x, default)
+        return value if value.dtype == dt else value.astype(dt)
+    return np.asarray(x, dt)
+
+
 def default_uint_dtype() -> np.dtype:
     return _DEFAULT_UINT[config.jax_enable_x64]
 

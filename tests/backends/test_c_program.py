@@ -11,6 +11,7 @@ from tinyjax.backends import get_backend
 from tinyjax.backends.c import native
 from tinyjax.compiler.program import build_program
 from tinyjax.compiler.steps import SCRATCH, Buffer, Call, Launch, Loop, Ref
+from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 
 rng = np.random.default_rng(0)
@@ -174,23 +175,29 @@ def _program_with_call(run, native_address=None):
     return prog
 
 
+def _executable(program, device: str) -> Executable:
+    backend = get_backend(device)
+    prepare_kernels(program.kernels, backend)
+    return Executable(program, backend)
+
+
 def test_foreign_call_from_the_program_through_a_ctypes_hook():
     seen = []
 
     def run(ins, outs):
         seen.append(ins[0].copy())
         outs[0][:] = ins[0] + 10.0
-    exe = Executable(_program_with_call(run), get_backend("cpu"))
+    exe = _executable(_program_with_call(run), "cpu")
     x = np.arange(4, dtype=np.float32)
     np.testing.assert_allclose(exe(x)[0], (x + 10.0) * 2.0)
     np.testing.assert_allclose(seen[0], x)
-    walked = Executable(_program_with_call(run), get_backend("interp"))
+    walked = _executable(_program_with_call(run), "interp")
     np.testing.assert_allclose(walked(x)[0], (x + 10.0) * 2.0)
 
 
 def test_an_error_in_a_foreign_call_is_raised_by_the_call():
     def run(ins, outs):
         raise ValueError("the routine refused")
-    exe = Executable(_program_with_call(run), get_backend("cpu"))
+    exe = _executable(_program_with_call(run), "cpu")
     with pytest.raises(ValueError, match="the routine refused"):
         exe(np.zeros(4, np.float32))

@@ -102,3 +102,34 @@ def test_unusable_cache_directory(tmp_path, where):
     assert proc.returncode == 0 and "correct" in proc.stdout, describe(proc)
     assert "cannot be used" in proc.stderr and "temporary directory" in proc.stderr, \
         describe(proc)
+
+
+def test_a_damaged_beam_choice_is_searched_again(tmp_path):
+    """``BEAM``'s choices are cache entries too: garbage (or a valid entry that is no list
+    of passes) is deleted with a warning and the kernel searched again."""
+    import numpy as np
+
+    import tinyjax as jax
+    import tinyjax.numpy as jnp
+    from tinyjax.backends import diskcache
+    from tinyjax.compiler.codegen.search import cached_search, kernel_key
+    from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+    from tinyjax.compiler.schedule import schedule
+    from tinyjax.config import config
+
+    x = np.ones((64, 100), np.float32)
+    (k,) = schedule(*lower_jaxpr(jax.make_jaxpr(lambda x: jnp.max(x, axis=1))(x).jaxpr)).kernels
+    timings = []
+
+    def time_fn(lk):
+        timings.append(lk)
+        return float(len(lk.applied))  # (a deterministic stand-in for running it)
+    with config.override(jax_compilation_cache_dir=str(tmp_path)):
+        first = cached_search(k, 1, time_fn)
+        searched = len(timings)
+        assert cached_search(k, 1, time_fn).applied == first.applied and len(timings) == searched
+        key = f"beam\0{kernel_key(k, 'cpu')}"
+        diskcache.write("beam", key, b"[[\"no_such_pass\", []]]")  # whole, but not passes
+        with pytest.warns(UserWarning, match="damaged compile cache entry .*not passes"):
+            again = cached_search(k, 1, time_fn)
+        assert again.applied == first.applied and len(timings) > searched

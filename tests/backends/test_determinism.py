@@ -40,5 +40,5 @@ def test_long_reduction_over_threads():
     x = jnp.asarray(np.random.default_rng(1).standard_normal(1 << 21).astype(np.float32))
     f = jax.jit(lambda x: jnp.sum(jnp.tanh(x) * x))
     src = f.lower(x).source()
-    assert "_blocks[rb]" in src and "parallel for reduction" not in src
+    assert "_parts[" in src and "parallel for reduction" not in src
     check_same_bits_alone_and_concurrently(f, x)

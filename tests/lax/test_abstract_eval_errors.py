@@ -45,6 +45,10 @@ CASES.update({
     "not": (lambda: lax.bitwise_not(F), TypeError, "not does not accept dtype f32"),
     "population_count": (lambda: lax.population_count(F), TypeError,
                          "population_count does not accept dtype f32"),
+    "clz": (lambda: lax.clz(F), TypeError, "clz does not accept dtype f32"),
+    "mulhi": (lambda: lax.mulhi(F, F), TypeError, "mulhi does not accept dtype f32"),
+    "reduce_precision": (lambda: lax.reduce_precision(F, 0, 3), ValueError,
+                         "exponent_bits must be positive"),
     "and": (lambda: lax.bitwise_and(F, F), TypeError, "and does not accept dtype f32"),
     "or": (lambda: lax.bitwise_or(F, F), TypeError, "or does not accept dtype f32"),
     "xor": (lambda: lax.bitwise_xor(F, F), TypeError, "xor does not accept dtype f32"),
@@ -153,6 +157,7 @@ EXEMPT = {
     "custom_jvp_call": "never bound: custom_jvp calls go to the trace's process method",
     "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+    "optimization_barrier": "an identity on any operands: no input is bad",
 }
 
 

@@ -36,7 +36,8 @@ import threading
 import time
 from typing import Optional
 
-from tinyjax.config import config, env_int, env_str
+from tinyjax.config import cache_dir as configured_cache_dir
+from tinyjax.config import config, env_int
 from tinyjax.errors import warn_user
 
 __all__ = ["cache_dir", "max_size", "read", "write", "discard", "clear", "entry_path",
@@ -55,7 +56,7 @@ _estimated_size: dict = {}    # directory -> bytes, estimated since its last sca
 
 
 def _configured() -> str:
-    return config.jax_compilation_cache_dir or os.path.expanduser(env_str("TINYJAX_CACHE_DIR"))
+    return configured_cache_dir()
 
 
 def max_size() -> int:

@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tinyjax.backends.base import Backend
+from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import inlined_calls
@@ -372,6 +373,7 @@ def compile_jaxpr(closed_jaxpr, backend: Backend) -> Executable:
     if dbg >= 3:
         for k in kernels:
             print(k.dump())
+    prepare_kernels(kernels, backend, dbg)   # each kernel's loop IR, for its renderer
     exe = Executable(program, backend)
     if dbg >= 4:
         print(exe.source())

@@ -431,9 +431,12 @@ def _gemm_plan(k: Kernel, allow_tf32: bool = False) -> Optional[GemmPlan]:
     M = int(np.prod([full[ax] for ax in m_axes]))
     N = int(np.prod([full[ax] for ax in n_axes]))
     K = int(np.prod([full[ax] for ax in k.reduce_axes]))
-    if M * N * K < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
-        return None
     outer = tuple(ax for ax in out if ax not in m_axes and ax not in n_axes)
+    batch = int(np.prod([full[ax] for ax in outer]))
+    # the work of all the products counts: a small transformer's per-head products are
+    # small, but there are batch x heads of them
+    if M * N * K * batch < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
+        return None
     store = symbolic.as_affine(k.body[-1].arg[1]) if isinstance(k.body[-1].arg[1], Node) else None
     if store is not None:
         coef = {v.name: c for v, c in store[0].items()}
@@ -555,9 +558,12 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             continue
         realized[id(o)] = o
         out_specs_pending.append(o)
-    # costly recomputation -> materialise
+    # costly recomputation -> materialise (a reduction read through reshapes and transposes
+    # counts their readers: an Adam update reads a transposed weight gradient twice, for m
+    # and for v; one read broadcast back over its rows stays a stage, as softmax's max)
+    readers = _readers_through_views(nodes)
     for n in nodes:
-        if n.op == "REDUCE" and users.get(id(n), 0) > 1:
+        if n.op == "REDUCE" and readers.get(id(n), 0) > 1:
             realized[id(n)] = n
         if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
             realized[id(n.srcs[0])] = n.srcs[0]
@@ -615,6 +621,20 @@ def _bound_stacked_views(nodes: list, realized: dict) -> None:
                 realized[id(src)] = src
                 d = 1
         depth[id(n)] = d
+
+
+def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
+    """How many nodes read each node, a view of the same size (a reshape, a transpose)
+    counting as the nodes that read it."""
+    direct: dict[int, list] = {}
+    for n in nodes:
+        for s in {id(s): s for s in n.srcs}.values():
+            direct.setdefault(id(s), []).append(n)
+    out: dict[int, int] = {}
+    for n in reversed(nodes):  # users before sources
+        out[id(n)] = sum(out.get(id(u), 1) if u.op == "VIEW" and u.size == n.size else 1
+                         for u in direct.get(id(n), ()))
+    return out
 
 
 # a realized reduction joins another kernel as a stage only where that kernel keeps enough

@@ -13,7 +13,8 @@ from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.interpreters import ad, batching
 
-__all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "axis_index", "psum_p", "pmax_p",
+__all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "axis_index", "axis_size", "psum_p",
+           "pmax_p",
            "pmin_p", "all_gather_p", "axis_index_p"]
 
 
@@ -208,3 +209,10 @@ def all_gather(x: Any, axis_name: Any, *, axis_index_groups: Sequence | None = N
 def axis_index(axis_name: Any) -> Any:
     """The position along the named vmapped axis (int32)."""
     return axis_index_p.bind(axis_name=axis_name)
+
+
+def axis_size(axis_name: Any) -> int:
+    """The size of the named vmapped axis (a tuple of names: the product)."""
+    size = psum(1, axis_name)
+    value = getattr(size, "_value", None)
+    return int(value) if value is not None else size
