@@ -106,9 +106,10 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "consecutive kernels."),
     EnvVar("TINYJAX_CUDA_WGMMA", "1", "0: matrix products on an H100 use ``mma.sync`` tiles "
            "instead of warpgroup MMA."),
-    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC in (before "
-           "``/usr/local/cuda``)."),
-    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC in."),
+    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC, cuFFT, cuSOLVER and "
+           "cuBLAS in (before ``/usr/local/cuda``)."),
+    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC, cuFFT, cuSOLVER "
+           "and cuBLAS in."),
 )}
 
 # The process environment's own mapping (POSIX: bytes keys): a variable read on a hot path

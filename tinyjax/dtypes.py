@@ -49,7 +49,7 @@ __all__ = [
     "TypePromotionError",
     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bfloat16", "float16", "float32", "float64", "complex64",
-    "complex128", "float0",
+    "complex128", "float0", "extended", "prng_key", "ExtendedDType",
     "canonicalize_dtype", "promote_types", "result_type", "lattice_result_type",
     "lattice_join",
     "dtype", "is_weakly_typed", "issubdtype",
@@ -640,15 +640,39 @@ def is_weakly_typed(x: Any) -> bool:
 _BF16_SUPERTYPES = frozenset({bfloat16, np.floating, np.inexact, np.number, np.generic})
 
 
+class extended(np.generic):
+    """The scalar type above every dtype that is not a numpy dtype, such as the dtypes
+    of PRNG key arrays (``jax.dtypes.extended``)."""
+
+
+class prng_key(extended):
+    """The scalar type of PRNG key dtypes (``jax.dtypes.prng_key``):
+    ``issubdtype(jax.random.key(0).dtype, prng_key)`` is True."""
+
+
+class ExtendedDType:
+    """Base of the dtypes that are not numpy dtypes (``key<fry>``): ``type`` is their
+    scalar type, a subclass of :class:`extended`; ``name`` is how they print."""
+
+    type: type = extended
+    name: str = "extended"
+
+
 def _sctype(x: Any) -> type:
     if isinstance(x, type) and issubclass(x, np.generic):
         return x
+    if isinstance(x, ExtendedDType):
+        return x.type
     return np.dtype(x).type
 
 
 @functools.lru_cache(maxsize=1024)
 def _issubdtype_cached(ta: type, a: Any, tb: type, b: Any) -> bool:
+    if isinstance(b, ExtendedDType):      # a particular extended dtype: only itself
+        return a == b
     sa, sb = _sctype(a), _sctype(b)
+    if issubclass(sa, extended) or issubclass(sb, extended):
+        return issubclass(sa, sb)
     if sa is bfloat16:
         return sb in _BF16_SUPERTYPES
     return bool(np.issubdtype(sa, sb))

@@ -169,7 +169,9 @@ def _program_with_call(run, native_address=None):
     tmp = Buffer(src.dtype, src.size, SCRATCH, 0, "tmp")
     prog.scratch.append(tmp)
     prog.arena_bytes = 64
-    call = Call("add_ten", run, [src], [Ref(tmp, tmp.dtype, tmp.size)], native_address)
+    aval = [((src.size,), src.dtype)]
+    call = Call("add_ten", run, [src], [Ref(tmp, tmp.dtype, tmp.size)], aval, aval,
+                native_address)
     launch.refs[1] = Ref(tmp, tmp.dtype, tmp.size)
     prog.steps = [call, Loop("i9", [launch], [], length=1)]
     return prog

@@ -45,8 +45,10 @@ class Executable:
         self._consts = list(program.const_values) if self._host else \
             [backend.asbuffer(c) for c in program.const_values]
         self._n_in = len(program.inputs)
-        self._in_dtypes = [b.dtype for b in program.inputs]
-        self._outs = [(shape, b.dtype) for shape, b in zip(program.out_shapes, program.outputs)]
+        # the arrays' dtypes (a complex array is passed whole: the program computes on its
+        # interleaved real and imaginary parts)
+        self._in_dtypes = list(program.in_dtypes)
+        self._outs = list(zip(program.out_shapes, program.out_dtypes))
         self._arena_bytes = program.arena_bytes
         self._arenas: list = []
         self._alias_plans: dict[tuple, dict] = {}

@@ -13,7 +13,16 @@ The jaxpr is cut into runs of ordinary equations, each lowered and fused into ke
   is a scalar in the arena that the running program reads (no host round trip);
 * ``cond``   a :class:`~tinyjax.compiler.steps.Switch` over the branches' steps, each
   writing the results into the same buffers;
-* ``checkpoint`` is inlined (its body lowered in place).
+* a library call (LAPACK, an FFT; registered with
+  :func:`~tinyjax.compiler.lower.registry.register_library_call`) is a
+  :class:`~tinyjax.compiler.steps.Call` of the backend's routine (``backend.library_call``)
+  between the kernels, with its C routine where the backend has one;
+* ``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
+  before compiling) and composite primitives (:mod:`tinyjax.lax.composite`) are inlined:
+  their jaxprs are lowered in place.
+
+Complex values are computed on their interleaved real and imaginary parts: a complex
+array's buffer holds those.
 
 Results go straight where they are needed: a kernel whose result is a loop's next carry,
 a row of a loop's stacked output or the program's output writes it there; a copy is made
@@ -23,6 +32,7 @@ Scratch buffers share one arena per call (:mod:`tinyjax.compiler.memory`).
 """
 from __future__ import annotations
 
+import ctypes
 import itertools
 from typing import Optional, Sequence
 
@@ -32,13 +42,14 @@ from tinyjax.backends.base import Backend
 from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-from tinyjax.compiler.lower.registry import inlined_calls
+from tinyjax.compiler.lower.registry import inlined_calls, library_calls
 from tinyjax.compiler.memory import Lifetimes, place
 from tinyjax.compiler.schedule import schedule
 from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, SCRATCH, Buffer, Call, Carry, Copy,
                                     Launch, Loop, Pointer, Program, Ref, Switch)
 from tinyjax.config import debug_level
-from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.jaxpr import Jaxpr, Literal, Var, literal_or_none
+from tinyjax.lax.composite import composite_definitions, composite_jaxpr
 from tinyjax.lax.control_flow.conditionals import cond_p
 from tinyjax.lax.control_flow.loops import scan_p, while_p
 
@@ -47,10 +58,43 @@ __all__ = ["CONTROL_FLOW", "compile_jaxpr", "build_program", "inline_calls"]
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
+def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
+    """The equations an equation stands for, when it is a call the compiler inlines
+    (``checkpoint``, ``custom_linear_solve``: see
+    :func:`~tinyjax.compiler.lower.registry.register_inlined_call`) or a composite
+    primitive (:mod:`tinyjax.lax.composite`): an open jaxpr and the operands (of
+    ``operands``, the equation's) its invars take; None for any other equation."""
+    if eqn.primitive in inlined_calls:
+        inner, operands = inlined_calls[eqn.primitive](eqn, operands)
+        invars = list(inner.constvars) + list(inner.invars)
+        if len(invars) != len(operands):
+            raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}'"
+                                      " with closed-over constants")
+        return Jaxpr([], invars, inner.outvars, inner.eqns), operands
+    if eqn.primitive not in composite_definitions:
+        return None
+    closed = composite_jaxpr(eqn.primitive, tuple(a.aval for a in eqn.invars), **eqn.params)
+    literals = [literal_or_none(c) for c in closed.consts]
+    if any(lit is None for lit in literals):
+        raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}': its "
+                                  "definition captures array constants")
+    jaxpr = closed.jaxpr
+    consts = dict(zip(jaxpr.constvars, literals))
+    return Jaxpr([], jaxpr.invars, [consts.get(o, o) for o in jaxpr.outvars],
+                 [e.replace(invars=[consts.get(a, a) if isinstance(a, Var) else a
+                                    for a in e.invars]) for e in jaxpr.eqns]), operands
+
+
+def _inlines(jaxpr: Jaxpr) -> bool:
+    return any(e.primitive in inlined_calls or e.primitive in composite_definitions
+               for e in jaxpr.eqns)
+
+
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
-    with fresh variables, so one inner jaxpr may be inlined several times)."""
-    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
+    """``jaxpr`` with every inlined call's and every composite primitive's equation
+    replaced by the equations it stands for (recursively, with fresh variables, so one
+    inner jaxpr may be inlined several times)."""
+    if not _inlines(jaxpr):
         return jaxpr
     sub: dict = {}
     eqns: list = []
@@ -61,13 +105,10 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            if e.primitive in inlined_calls:
-                inner = e.params["jaxpr"]
-                inner_in = list(inner.constvars) + list(inner.invars)
-                if len(inner_in) != len(ins):
-                    raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
-                                              " with closed-over constants")
-                sub.update(zip(inner_in, ins))
+            inlined = _inlined(e, ins)
+            if inlined is not None:
+                inner, operands = inlined
+                sub.update(zip(inner.invars, operands))
                 expand(inner.eqns)
                 for v, o in zip(e.outvars, inner.outvars):
                     sub[v] = read(o)
@@ -94,6 +135,15 @@ def _open(j) -> tuple[Jaxpr, list]:
     return Jaxpr([], list(j.constvars) + list(j.invars), j.outvars, j.eqns), consts
 
 
+def _storage(aval) -> tuple[np.dtype, int]:
+    """(dtype, elements) of the buffer holding an array of ``aval``: a complex array's holds
+    its interleaved real and imaginary parts (compiled code computes on those)."""
+    dt, n = np.dtype(aval.dtype), int(np.prod(aval.shape, dtype=np.int64))
+    if dt.kind == "c":
+        return np.dtype(np.float64 if dt == np.complex128 else np.float32), 2 * n
+    return dt, n
+
+
 def _whole(buf: Buffer) -> Ref:
     return Ref(buf, buf.dtype, buf.size)
 
@@ -109,7 +159,8 @@ def _as_buffer(ref: Optional[Ref], size: int) -> Optional[Buffer]:
 class _Builder:
     """Builds a program's steps, its buffers and their lifetimes."""
 
-    def __init__(self):
+    def __init__(self, backend: Optional[Backend] = None):
+        self.backend = backend   # the library calls' routines come from it
         self.consts: list[Buffer] = []
         self.const_values: list[np.ndarray] = []
         self.scratch: list[Buffer] = []
@@ -127,6 +178,8 @@ class _Builder:
 
     def const(self, value) -> Ref:
         value = np.ascontiguousarray(getattr(value, "_value", value))
+        if value.dtype.kind == "c":   # held as its real pairs
+            value = value.view(np.float64 if value.dtype == np.complex128 else np.float32)
         buf = Buffer(value.dtype, value.size, CONST, len(self.consts), f"c{len(self.consts)}")
         self.consts.append(buf)
         self.const_values.append(value)
@@ -163,13 +216,16 @@ class _Builder:
                 last[a] = len(jaxpr.eqns)
         seg: list = []
         for i, e in enumerate(jaxpr.eqns):
-            if e.primitive not in CONTROL_FLOW:
+            if e.primitive not in CONTROL_FLOW and e.primitive not in library_calls:
                 seg.append(e)
                 continue
             self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
                                                if last.get(v, -1) >= i])
             seg = []
-            self.control(steps, e, env, want)
+            if e.primitive in library_calls:
+                self.library(steps, e, env, want)
+            else:
+                self.control(steps, e, env, want)
         self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
                                            if last.get(v, -1) >= len(jaxpr.eqns)])
         outs = []
@@ -218,7 +274,7 @@ class _Builder:
             self.emit(steps, Launch(k, refs), refs)
         for o, v in zip(sched.outputs, outs):
             if o.buf < 0:   # no elements
-                env[v] = Ref(self.new_scratch(o.dtype, 0).base, np.dtype(o.dtype), 0)
+                env[v] = self.new_scratch(o.dtype, 0)
             elif o.view is None:
                 env[v] = local[o.buf]
             else:           # a strided view of a buffer: materialised
@@ -226,6 +282,26 @@ class _Builder:
                 src = local[o.buf]
                 self.emit(steps, Copy(dst, src, o.view), [dst, src])
                 env[v] = dst
+
+    def library(self, steps: list, e, env: dict, want: dict) -> None:
+        """A call into a numerical library (LAPACK, an FFT): the backend's routine between
+        the kernels, over the operands' buffers, into buffers of its own."""
+        if self.backend is None:
+            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' "
+                                      "without a backend to call its library")
+        ins = [self.read(env, a) for a in e.invars]
+        outs = [self.take(want, v) or self.new_scratch(*_storage(v.aval)) for v in e.outvars]
+        in_avals, out_avals = [a.aval for a in e.invars], [v.aval for v in e.outvars]
+        impl = self.backend.library_call(e.primitive, in_avals, out_avals, e.params)
+        routine = getattr(impl, "routine", None)   # a C routine the program may call
+        native = None if routine is None else (
+            ctypes.cast(routine.fn, ctypes.c_void_p).value,
+            ctypes.addressof(routine.params), ctypes.addressof(routine.fns))
+        call = Call(e.primitive.name, impl, ins, outs,
+                    [(tuple(a.shape), np.dtype(a.dtype)) for a in in_avals],
+                    [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals], native)
+        self.emit(steps, call, ins + outs)
+        env.update(zip(e.outvars, outs))
 
     # ---- control flow -----------------------------------------------------------------------
     def control(self, steps: list, e, env: dict, want: dict) -> None:
@@ -292,13 +368,13 @@ class _Builder:
             xs_in.append(Ref(x.base, x.dtype, row, x.offset, x.terms + ((loop, row),)))
         ys_out, ys_res = [], []
         for v, a in zip(e.outvars[ncar:], body.outvars[ncar:]):
-            row = int(np.prod(a.aval.shape))
+            dtype, row = _storage(a.aval)
             d = want.get(v)
             buf = _as_buffer(d[0] if d else None, row * length)
             if buf is not None:
                 self.take(want, v)
             else:
-                buf = self.new_scratch(a.aval.dtype, row * length).base
+                buf = self.new_scratch(dtype, row * length).base
             ys_out.append(Ref(buf, buf.dtype, row, 0, ((loop, row),)))
             ys_res.append(_whole(buf))
         owned = [_whole(b) for c in loop.carries for b in c.bufs] + ys_res
@@ -330,8 +406,7 @@ class _Builder:
     def switch(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
         results = []
         for v in e.outvars:
-            results.append(self.take(want, v) or
-                           self.new_scratch(v.aval.dtype, int(np.prod(v.aval.shape))))
+            results.append(self.take(want, v) or self.new_scratch(*_storage(v.aval)))
         st = Switch(ins[0], [])
         self.emit([], st, results + [ins[0]])   # positions: the results live from here
         for b in e.params["branches"]:
@@ -345,14 +420,15 @@ class _Builder:
         return results
 
 
-def build_program(closed_jaxpr, name: str = "jaxpr") -> Program:
-    """The :class:`~tinyjax.compiler.steps.Program` of ``closed_jaxpr``."""
+def build_program(closed_jaxpr, backend: Optional[Backend] = None,
+                  name: str = "jaxpr") -> Program:
+    """The :class:`~tinyjax.compiler.steps.Program` of ``closed_jaxpr`` (``backend``: where
+    its library calls' routines come from)."""
     jaxpr = closed_jaxpr.jaxpr
-    b = _Builder()
+    b = _Builder(backend)
     const_refs = [b.const(c) for c in closed_jaxpr.consts]
-    inputs = [Buffer(np.dtype(v.aval.dtype), int(np.prod(v.aval.shape)), INPUT, i, f"in{i}")
-              for i, v in enumerate(jaxpr.invars)]
-    outputs = [Buffer(np.dtype(a.aval.dtype), int(np.prod(a.aval.shape)), OUTPUT, i, f"out{i}")
+    inputs = [Buffer(*_storage(v.aval), INPUT, i, f"in{i}") for i, v in enumerate(jaxpr.invars)]
+    outputs = [Buffer(*_storage(a.aval), OUTPUT, i, f"out{i}")
                for i, a in enumerate(jaxpr.outvars)]
     steps: list = []
     b.block(steps, Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
@@ -360,7 +436,9 @@ def build_program(closed_jaxpr, name: str = "jaxpr") -> Program:
             const_refs + [_whole(x) for x in inputs], [_whole(o) for o in outputs])
     arena = place(b.scratch, b.life)
     return Program(name, b.consts, b.const_values, inputs, outputs,
-                   [tuple(a.aval.shape) for a in jaxpr.outvars], steps, arena, b.scratch)
+                   [tuple(a.aval.shape) for a in jaxpr.outvars], steps, arena, b.scratch,
+                   [np.dtype(v.aval.dtype) for v in jaxpr.invars],
+                   [np.dtype(a.aval.dtype) for a in jaxpr.outvars])
 
 
 def compile_jaxpr(closed_jaxpr, backend: Backend) -> Executable:
@@ -368,7 +446,7 @@ def compile_jaxpr(closed_jaxpr, backend: Backend) -> Executable:
     device's).  Raises ``NotImplementedError("no lowering for primitive '<name>'")`` for a
     primitive without a lowering rule (``jit`` then evaluates eagerly)."""
     dbg = debug_level()
-    program = build_program(closed_jaxpr)
+    program = build_program(closed_jaxpr, backend)
     kernels = program.kernels
     if dbg >= 3:
         for k in kernels:

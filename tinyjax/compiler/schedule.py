@@ -507,7 +507,14 @@ def _cost(n: LazyOp, realized, free=frozenset(), enough: int = 1 << 62) -> int:
     """What recomputing ``n`` costs (ALU ops, a reduction as very many); nodes in ``free``
     (constant expressions) cost nothing.  The walk stops once the cost reaches ``enough``
     (the callers only compare it with a threshold: a long chain is not walked per node)."""
-    total, seen, stack = 0, set(), [n]
+    return _recompute(n, realized, free, enough)[0]
+
+
+def _recompute(n: LazyOp, realized, free=frozenset(), enough: int = 1 << 62
+               ) -> tuple[int, bool]:
+    """:func:`_cost` of ``n`` (the walk stopping at ``enough``), and whether recomputing it
+    would redo a reduction (found before the walk stopped)."""
+    total, reduces, seen, stack = 0, False, set(), [n]
     while stack and total < enough:
         m = stack.pop()
         if id(m) in seen or (m is not n and id(m) in realized) or id(m) in free:
@@ -520,12 +527,12 @@ def _cost(n: LazyOp, realized, free=frozenset(), enough: int = 1 << 62) -> int:
         elif m.op == "REDUCE":
             # recomputing a reduction in every consumer (a matmul in the forward and again
             # in the backward pass) costs far more than a buffer
-            total += 64
+            total, reduces = total + 64, True
             continue
         elif m.op == "VIEW" and m.srcs[0].op == "REDUCE" and m.size != m.srcs[0].size:
             continue  # a reduction read through a broadcast is realized anyway
         stack.extend(m.srcs)
-    return total
+    return total, reduces
 
 
 def _strided_view(n: LazyOp):
@@ -551,6 +558,13 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     for n in nodes:
         for s in set(map(id, n.srcs)):
             users[s] = users.get(s, 0) + 1
+    # a node read only by elementwise consumers (at its own index) is computed once per
+    # kernel that reads it (the kernel builder's CSE): its users do not multiply its cost,
+    # unless a reduction lies below it (which every kernel reading it would redo)
+    only_elementwise_users = {id(n) for n in nodes}
+    for n in nodes:
+        if n.op not in ("ALU", "CAST", "BITCAST"):
+            only_elementwise_users.difference_update(map(id, n.srcs))
     out_specs_pending = []
     for o in outs:
         if o.size == 0 or o.op == "LOAD" or _strided_view(o) is not None:
@@ -587,7 +601,10 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
         extra_users = users.get(id(n), 0) - 1
         if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized and extra_users > 0:
             needed = -(-RECOMPUTE_LIMIT // extra_users)
-            if _cost(n, realized, constant, needed) >= needed:
+            # read only elementwise, it is costly only with a reduction below it: walk it all
+            elementwise = id(n) in only_elementwise_users
+            c, reduces = _recompute(n, realized, constant, 1 << 62 if elementwise else needed)
+            if (reduces or not elementwise) and c >= needed:
                 realized[id(n)] = n
         if n.op == "VIEW":
             src = n.srcs[0]

@@ -27,8 +27,9 @@ Steps (each a dataclass; a backend dispatches on the class):
   ``bufs[0]`` (a final copy only where a while loop ended on the other one);
 * :class:`Switch`  ``cond``/``switch``: the index (clamped) picks one branch's steps;
 * :class:`Call`    a foreign routine (a library call, a host callback, a collective):
-  ``run(ins, outs)`` on the host, and on the CPU an optional native function
-  ``void fn(void **bufs)`` (outputs first) called through a pointer from compiled code.
+  ``run(ins, outs)`` on the host, and on the CPU an optional native routine
+  ``int fn(void **bufs, const void *params, const void *fns)`` (inputs first) called
+  through a pointer from compiled code.
 """
 from __future__ import annotations
 
@@ -156,13 +157,17 @@ class Switch:
 @dataclass(eq=False)
 class Call:
     """A foreign routine: ``run(ins, outs)`` over the backend's buffers (host numpy arrays
-    on the CPU); ``native``: the address of ``void fn(void **bufs)`` (outputs first) a
-    compiled program calls instead, where there is one."""
+    on the CPU) seen as arrays of ``in_avals`` / ``out_avals`` ((shape, dtype) each);
+    ``native``: (address, params, fns) of a C routine ``int fn(void **bufs, const void
+    *params, const void *fns)`` (inputs first; nonzero: failure) a compiled program calls
+    instead, where there is one."""
     name: str
     run: Callable[[list, list], Any]
     ins: list[Ref]
     outs: list[Ref]
-    native: Optional[int] = None
+    in_avals: list[tuple]
+    out_avals: list[tuple]
+    native: Optional[tuple] = None
 
 
 Step = Union[Launch, Copy, Loop, Switch, Call]
@@ -171,7 +176,9 @@ Step = Union[Launch, Copy, Loop, Switch, Call]
 @dataclass(eq=False)
 class Program:
     """A compiled jaxpr: ``consts`` (host arrays, passed first), ``inputs`` and ``outputs``
-    (one buffer each), the ``arena_bytes`` of scratch a call needs, and the steps."""
+    (one buffer each, holding arrays of ``in_dtypes`` / ``out_dtypes`` and ``out_shapes``:
+    a complex array's buffer holds its interleaved real parts), the ``arena_bytes`` of
+    scratch a call needs, and the steps."""
     name: str
     consts: list[Buffer]
     const_values: list[np.ndarray]
@@ -181,6 +188,8 @@ class Program:
     steps: list
     arena_bytes: int = 0
     scratch: list[Buffer] = field(default_factory=list)
+    in_dtypes: list = field(default_factory=list)    # the arrays' dtypes (complex: the
+    out_dtypes: list = field(default_factory=list)   # buffers hold their real pairs)
 
     @property
     def kernels(self) -> list[Kernel]:

@@ -56,6 +56,11 @@ class _Run:
         base, off = self._loc(ref)
         return self.view(base, off, ref.dtype, ref.size if size is None else size)
 
+    def array(self, ref: Ref, aval: tuple):
+        """The buffer at ``ref`` as an array of ``aval`` = (shape, dtype)."""
+        shape, dtype = aval
+        return self.at(ref).view(dtype).reshape(shape)
+
     def _loc(self, ref: Ref) -> tuple:
         """(base buffer, byte offset) of ``ref`` now."""
         base, off = self.env[ref.base]
@@ -76,7 +81,8 @@ class _Run:
             elif kind is Switch:
                 self.switch(st)
             elif kind is Call:
-                st.run([self.at(r) for r in st.ins], [self.at(r) for r in st.outs])
+                st.run([self.array(r, a) for r, a in zip(st.ins, st.in_avals)],
+                       [self.array(r, a) for r, a in zip(st.outs, st.out_avals)])
             else:
                 raise TypeError(f"unknown program step {st!r}")
 

@@ -15,6 +15,7 @@ from tinyjax.lax.convolution import *  # noqa: F401,F403
 from tinyjax.lax.windowed import *  # noqa: F401,F403
 from tinyjax.lax.parallel import *  # noqa: F401,F403
 from tinyjax.lax.random_bits import *  # noqa: F401,F403
+from tinyjax.lax.special import *  # noqa: F401,F403
 from tinyjax.lax.control_flow import *  # noqa: F401,F403
 from tinyjax.lax.shape_helpers import *  # noqa: F401,F403
 from tinyjax.lax.precision import *  # noqa: F401,F403
@@ -32,3 +33,5 @@ from tinyjax.lax.cumulative import shift  # noqa: E402
 register_lax_ops(full=full, add=add, broadcast_in_dim=broadcast_in_dim,  # noqa: F405
                  transpose=transpose, reduce_sum=reduce_sum, cumprod=cumprod,  # noqa: F405
                  shift=shift)
+from tinyjax.lax.fft import FftType, fft, fft_p  # noqa: F401,E402
+from tinyjax.lax import linalg  # noqa: F401,E402

@@ -10,6 +10,7 @@ import numpy as np
 import tinyjax.numpy as jnp
 from tinyjax.numpy._util import check_arraylike
 from tinyjax.scipy.special import logsumexp
+from tinyjax.scipy.special._logsumexp import log1mexp
 
 __all__ = ["identity", "tanh", "log1mexp", "logmeanexp", "sparse_plus", "sparse_sigmoid"]
 
@@ -20,14 +21,6 @@ def identity(x: Any) -> Any:
     """The identity activation: ``x`` as an array."""
     check_arraylike("identity", x)
     return jnp.asarray(x)
-
-
-def log1mexp(x: Any) -> Any:
-    """``log(1 - exp(-x))`` for ``x >= 0``, accurate for small and large ``x`` (the two
-    formulas meet at ``log 2``)."""
-    check_arraylike("log1mexp", x)
-    x = jnp.asarray(x)
-    return jnp.where(x < math.log(2.0), jnp.log(-jnp.expm1(-x)), jnp.log1p(-jnp.exp(-x)))
 
 
 def logmeanexp(x: Any, axis: Any = None, where: Any = None, keepdims: bool = False) -> Any:

@@ -48,21 +48,13 @@ def hanning(M: int) -> Any:
     return _window("hanning", M, lambda n, M: 0.5 - 0.5 * cos(2 * np.pi * n / (M - 1)))
 
 
-def _bessel_i0e() -> Any:
-    fn = getattr(lax, "bessel_i0e", None)
-    if fn is None:
-        raise NotImplementedError("jnp.i0 and jnp.kaiser need lax.bessel_i0e, which this "
-                                  "build of tinyjax does not have yet")
-    return fn
-
-
 def i0(x: Any) -> Any:
     """The modified Bessel function of the first kind, order 0 (real inputs)."""
     check_arraylike("i0", x)
     (x,) = promote_dtypes_inexact(asarray(x))
     if dtypes.is_complex(x.dtype):
         raise ValueError("i0 does not support complex dtypes")
-    return exp(absolute(x)) * _bessel_i0e()(x)
+    return exp(absolute(x)) * lax.bessel_i0e(x)
 
 
 def kaiser(M: int, beta: Any) -> Any:

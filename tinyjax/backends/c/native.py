@@ -11,8 +11,8 @@ free-threaded Python) or ``TINYJAX_NO_RUNTIME`` is set, the program is called th
 with the pointers gathered in Python.  Foreign routines
 (:class:`~tinyjax.compiler.steps.Call`) are called by the program through the ``hooks``
 table made here at load time: a routine's native function where it has one (a LAPACK
-driver), else a ctypes callback (``CFUNCTYPE``) that runs the routine's Python ``run`` on
-numpy views of the buffers -- ctypes takes the GIL for it, so it works whether or not the
+driver, with its parameters), else a ctypes callback (``CFUNCTYPE``) that runs the
+routine's Python ``run`` on numpy arrays over the buffers -- ctypes takes the GIL for it, so it works whether or not the
 program released it.  An exception raised there stops the program (its hook returns 1)
 and is raised again by the call.
 
@@ -117,21 +117,26 @@ def _work_bytes(steps: list, trips: int = 1) -> int:
     return total
 
 
-_HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
+_HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p,
+                         ctypes.c_void_p)
 _failures = threading.local()
 
 
 def _host_hook(call: Call):
-    """A ctypes callback running ``call.run`` on numpy views of the buffers it is given."""
-    specs = [(r.dtype, r.size) for r in call.outs + call.ins]
-    n_out = len(call.outs)
+    """A ctypes callback running ``call.run`` on numpy arrays over the buffers it is given
+    (inputs first), shaped and typed as the call's operands."""
+    avals = [(tuple(shape), np.dtype(dt)) for shape, dt in call.in_avals + call.out_avals]
+    n_in = len(call.ins)
 
-    def hook(ptrs) -> int:
+    def hook(ptrs, params, fns) -> int:
         try:
-            arrays = [np.ctypeslib.as_array(ctypes.cast(ptrs[j], ctypes.POINTER(ctypes.c_uint8)),
-                                            (max(n * dt.itemsize, 1),))[:n * dt.itemsize].view(dt)
-                      if n else np.empty(0, dt) for j, (dt, n) in enumerate(specs)]
-            call.run(arrays[n_out:], arrays[:n_out])
+            arrays = []
+            for j, (shape, dt) in enumerate(avals):
+                n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+                raw = ctypes.cast(ptrs[j], ctypes.POINTER(ctypes.c_uint8))
+                flat = np.ctypeslib.as_array(raw, (n,)) if n else np.empty(0, np.uint8)
+                arrays.append(flat.view(dt).reshape(shape))
+            call.run(arrays[:n_in], arrays[n_in:])
             return 0
         except BaseException as e:  # noqa: BLE001 - raised again by the call
             _failures.error = e
@@ -145,10 +150,14 @@ class NativeProgram:
 
     def __init__(self, program: Program, entry, launch=None):
         calls = call_steps(program)
-        self._hooks = [c.native if c.native is not None else _host_hook(c) for c in calls]
-        table = (ctypes.c_void_p * max(len(calls), 1))(
-            *[h if isinstance(h, int) else ctypes.cast(h, ctypes.c_void_p).value
-              for h in self._hooks])
+        # (a host routine's ctypes callback stays alive with the program)
+        self._callbacks = [_host_hook(c) for c in calls if c.native is None]
+        callbacks = iter(self._callbacks)
+        entries = []
+        for c in calls:
+            entries += [int(x or 0) for x in c.native] if c.native is not None else \
+                [ctypes.cast(next(callbacks), ctypes.c_void_p).value, 0, 0]
+        table = (ctypes.c_void_p * max(len(entries), 1))(*entries)
         self._table, self._entry = table, entry   # kept alive with the program
         hooks = ctypes.addressof(table)
         release = int(_work_bytes(program.steps) >= RELEASE_GIL_BYTES or bool(calls))

@@ -4,8 +4,9 @@
 
 ``args``: the data pointers of the constants, inputs and outputs (in that order); ``arena``:
 the call's scratch block (64-byte aligned); ``hooks``: the foreign routines of the
-program's :class:`~tinyjax.compiler.steps.Call` steps, in :func:`call_steps` order, each an
-``int fn(void **bufs)`` (outputs first; nonzero: stop, the program returns it).  Kernels
+program's :class:`~tinyjax.compiler.steps.Call` steps, in :func:`call_steps` order, three
+entries each: ``int fn(void **bufs, const void *params, const void *fns)`` (inputs first;
+nonzero: stop, the program returns it) and the two pointers it is called with.  Kernels
 are called as ``kernel(void **bufs)`` (:meth:`CLanguage.render_kernel`); loops are C
 ``for`` loops whose carries are ``char *`` pointers swapped every iteration; a ``while``
 predicate and a ``cond`` index are read from the arena by the running program.
@@ -25,7 +26,7 @@ PROGRAM_NAME = "tj_program"
 # A strided view read into a contiguous buffer (an output that is a transpose or a slice of
 # another buffer, made by no kernel).
 PROGRAM_PRELUDE = r"""
-typedef int (*tj_hook)(void **);
+typedef int (*tj_hook)(void **, const void *, const void *);
 static void tj_view_copy(char *restrict dst, const char *restrict src, long esize, int nd,
                          const long *shape, const long *strides, long offset) {
   long n = 1;
@@ -105,9 +106,10 @@ class _Renderer:
             elif kind is Switch:
                 self.switch(st, ind)
             elif kind is Call:
-                refs = ", ".join(self.ref(r) for r in st.outs + st.ins) or "0"
+                refs = ", ".join(self.ref(r) for r in st.ins + st.outs) or "0"
+                h = 3 * self.hooks[id(st)]
                 self.lines.append(f"{ind}{{ void *b[] = {{{refs}}}; /* {st.name} */ int rc = "
-                                  f"((tj_hook)hooks[{self.hooks[id(st)]}])(b); "
+                                  f"((tj_hook)hooks[{h}])(b, hooks[{h + 1}], hooks[{h + 2}]); "
                                   "if (rc) return rc; }")
             else:
                 raise TypeError(f"unknown program step {st!r}")

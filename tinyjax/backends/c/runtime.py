@@ -16,6 +16,7 @@ from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (compile_source, compiler_problem, join_source,
                                          translation_units)
 from tinyjax.backends.c import native
+from tinyjax.backends.c.library import library_call
 from tinyjax.backends.c.native import LAUNCHER_SOURCE, NativeProgram, looped_kernels
 from tinyjax.backends.c.program import PROGRAM_NAME, PROGRAM_PRELUDE, render_program
 from tinyjax.backends.c.render import CLanguage
@@ -70,6 +71,10 @@ class CBackend(HostBackend):
         source = join_source(PRELUDE, bodies + [program_src])
         entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
         return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib)), launchers)
+
+    def library_call(self, primitive, in_avals, out_avals, params):
+        """A library step (LAPACK, FFT): see :mod:`tinyjax.backends.c.library`."""
+        return library_call(primitive, in_avals, out_avals, params)
 
     def make_launcher(self, fn, kernel: Kernel):
         if fn is None:  # no compiler: the interpreter runs it
