@@ -60,11 +60,31 @@ def test_clear_cache_releases_executables_and_unloads_libraries():
                                rtol=1e-6)
 
 
+def mapped() -> int:
+    """How many libraries are loaded: memory files (or files) named tinyjax-library."""
+    with open("/proc/self/maps") as fh:
+        return len({line.split()[4] for line in fh if "tinyjax-library" in line})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_an_evicted_executable_unloads_its_library_at_once():
+    """No reference cycle keeps a library: eviction unloads it without a garbage collection."""
+    jax.jit(lambda x: x * 2)(np.ones(3, np.float32))  # the launcher: loaded for good
+    f = jax.jit(lambda x: jnp.tanh(x) + 3.0)
+    gc.collect()
+    before = mapped()
+    gc.disable()
+    try:
+        with config.override(tinyjax_executables_per_function=2):
+            for n in range(1, 7):
+                f(np.ones(n, np.float32))
+            assert f._cache_size() == 2 and mapped() <= before + 2
+    finally:
+        gc.enable()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 def test_clear_caches_unloads_every_library():
-    def mapped() -> int:  # loaded libraries: memory files (or files) named tinyjax-library
-        with open("/proc/self/maps") as fh:
-            return len({line.split()[4] for line in fh if "tinyjax-library" in line})
     jax.jit(lambda x: x * 2)(np.ones(3, np.float32))  # the launcher: loaded for good
     jax.clear_caches()
     before = mapped()

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import weakref
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from tinyjax.backends import diskcache
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
@@ -53,23 +53,35 @@ class Library:
     once the last of them (and this object) is gone, it is unloaded where the platform
     allows."""
 
-    def __init__(self, cdll: ctypes.CDLL):
+    def __init__(self, cdll: ctypes.CDLL, python_api: bool = False):
         self._cdll = cdll
+        # functions that call Python's C API run holding the GIL (ctypes.PyDLL's convention)
+        self._prototype = ctypes.PYFUNCTYPE if python_api else ctypes.CFUNCTYPE
         if _CAN_UNLOAD:
             weakref.finalize(self, _dlclose, cdll._handle)
 
-    def function(self, name: str, argtypes: Optional[list] = None, restype=None):
-        """The exported function ``name`` (RuntimeError naming it if there is none)."""
+    def function(self, name: str, argtypes: Sequence = (), restype=None):
+        """The exported function ``name`` taking ``argtypes`` (RuntimeError naming it if
+        there is none).  Made from its address: a function ctypes takes from a library
+        refers to itself, which would keep the library loaded until a garbage collection."""
         try:
-            fn = self._cdll[name]
-        except AttributeError:
+            address = _symbol(self._cdll, name)
+        except (OSError, AttributeError):
             raise RuntimeError(f"tinyjax: the compiled library has no function {name!r}") \
                 from None
-        if argtypes is not None:
-            fn.argtypes = argtypes
-        fn.restype = restype
+        fn = self._prototype(restype, *argtypes)(address)
         fn.library = self  # the library stays loaded while the function exists
+        fn.address = address  # (ctypes.cast of fn would make it refer to itself too)
         return fn
+
+
+def _symbol(cdll: ctypes.CDLL, name: str) -> int:
+    """The address of ``name`` in ``cdll``."""
+    try:
+        import _ctypes
+        return _ctypes.dlsym(cdll._handle, name)
+    except (ImportError, AttributeError):  # (no dlsym: Windows)
+        return ctypes.cast(cdll[name], ctypes.c_void_p).value
 
 
 def _dlclose(handle: int) -> None:
@@ -98,7 +110,7 @@ def load_library(image: bytes, python_api: bool = False) -> Library:
     else:
         raise OSError("; ".join(errors))
     _pin_openmp_runtime()
-    return Library(cdll)
+    return Library(cdll, python_api)
 
 
 _load_count = itertools.count()

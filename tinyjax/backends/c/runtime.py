@@ -115,7 +115,7 @@ class CBackend(HostBackend):
         if rt is None or not kernels or any(f is None for f in fns):
             return None
         nk = len(kernels)
-        fn_arr = (ctypes.c_void_p * nk)(*[ctypes.cast(f, ctypes.c_void_p).value for f in fns])
+        fn_arr = (ctypes.c_void_p * nk)(*[f.address for f in fns])
         offs, ids = [0], []
         for k in kernels:
             ids.extend(k.buf_ids)
