@@ -60,11 +60,65 @@ def test_clear_cache_releases_executables_and_unloads_libraries():
                                rtol=1e-6)
 
 
+def mapped() -> int:
+    """How many libraries are loaded: memory files (or files) named tinyjax-library."""
+    with open("/proc/self/maps") as fh:
+        return len({line.split()[4] for line in fh if "tinyjax-library" in line})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_an_evicted_executable_unloads_its_library_at_once():
+    """No reference cycle keeps a library: eviction unloads it without a garbage collection."""
+    jax.jit(lambda x: x * 2)(np.ones(3, np.float32))  # the launcher: loaded for good
+    f = jax.jit(lambda x: jnp.tanh(x) + 3.0)
+    gc.collect()
+    before = mapped()
+    gc.disable()
+    try:
+        with config.override(tinyjax_executables_per_function=2):
+            for n in range(1, 7):
+                f(np.ones(n, np.float32))
+            assert f._cache_size() == 2 and mapped() <= before + 2
+    finally:
+        gc.enable()
+
+
+def test_packing_buffers_are_the_processes_not_a_librarys():
+    """A kernel library's per-thread packing buffers (the prelude's tj_scratch) come from
+    the support library that stays loaded: unloading a product's library leaks none."""
+    from tinyjax.backends.c import compiler
+    from tinyjax.backends.cstyle import PRELUDE
+    lib = compiler.compile_source(PRELUDE + "\nfloat *tj_test_scratch(void) "
+                                  "{ return tj_scratch(2, 1000); }\n")
+    get = lib.function("tj_test_scratch", [], compiler.ctypes.c_void_p)
+    pointer = compiler.ctypes.c_void_p.from_address(
+        compiler._symbol(lib._cdll, "tj_scratch_provider")).value
+    assert pointer == compiler.scratch_provider()
+    first = get()
+    assert first and get() == first  # this thread's buffer, kept
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_evicted_products_leak_no_memory():
+    rng = np.random.default_rng(0)
+    f = jax.jit(lambda a, b: a @ b)
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+    with config.override(tinyjax_executables_per_function=2):
+        for n in range(200, 246):  # 46 products, 44 evicted and unloaded
+            if n == 206:
+                start = rss_mb()
+            a = rng.standard_normal((n, 512)).astype(np.float32)
+            np.testing.assert_allclose(np.asarray(f(a, a.T.copy())), a @ a.T, rtol=1e-3,
+                                       atol=1e-3)
+    assert rss_mb() - start < 10  # (each unloaded library leaked ~1 MB of buffers before)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 def test_clear_caches_unloads_every_library():
-    def mapped() -> int:  # loaded libraries: memory files (or files) named tinyjax-library
-        with open("/proc/self/maps") as fh:
-            return len({line.split()[4] for line in fh if "tinyjax-library" in line})
     jax.jit(lambda x: x * 2)(np.ones(3, np.float32))  # the launcher: loaded for good
     jax.clear_caches()
     before = mapped()

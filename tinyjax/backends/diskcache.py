@@ -46,8 +46,8 @@ __all__ = ["cache_dir", "max_size", "read", "write", "discard", "clear", "entry_
 MAGIC = b"TJCACHE1"
 SUFFIX = ".tjc"
 _HEADER = struct.Struct("<8s32sQ32s")
-_STALE_TEMP_SECONDS = 3600
-_OLD_ENTRIES = ("k_", "rt_", "flag_", "cu_")  # earlier versions' files: evicted first  # a writer's temporary file older than this was left by a crash
+_STALE_TEMP_SECONDS = 3600  # a writer's temporary file older than this was left by a crash
+_OLD_ENTRIES = ("k_", "rt_", "flag_", "cu_")  # earlier versions' files: evicted first
 
 _lock = threading.Lock()
 _resolved: dict = {}          # configured path -> the directory in use for it

@@ -295,8 +295,7 @@ class _Builder:
         impl = self.backend.library_call(e.primitive, in_avals, out_avals, e.params)
         routine = getattr(impl, "routine", None)   # a C routine the program may call
         native = None if routine is None else (
-            ctypes.cast(routine.fn, ctypes.c_void_p).value,
-            ctypes.addressof(routine.params), ctypes.addressof(routine.fns))
+            routine.fn.address, ctypes.addressof(routine.params), ctypes.addressof(routine.fns))
         call = Call(e.primitive.name, impl, ins, outs,
                     [(tuple(a.shape), np.dtype(a.dtype)) for a in in_avals],
                     [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals], native)

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import weakref
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from tinyjax.backends import diskcache
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
@@ -53,23 +53,48 @@ class Library:
     once the last of them (and this object) is gone, it is unloaded where the platform
     allows."""
 
-    def __init__(self, cdll: ctypes.CDLL):
+    def __init__(self, cdll: ctypes.CDLL, python_api: bool = False):
         self._cdll = cdll
+        # functions that call Python's C API run holding the GIL (ctypes.PyDLL's convention)
+        self._prototype = ctypes.PYFUNCTYPE if python_api else ctypes.CFUNCTYPE
         if _CAN_UNLOAD:
             weakref.finalize(self, _dlclose, cdll._handle)
 
-    def function(self, name: str, argtypes: Optional[list] = None, restype=None):
-        """The exported function ``name`` (RuntimeError naming it if there is none)."""
+    def function(self, name: str, argtypes: Sequence = (), restype=None):
+        """The exported function ``name`` taking ``argtypes`` (RuntimeError naming it if
+        there is none).  Made from its address: a function ctypes takes from a library
+        refers to itself, which would keep the library loaded until a garbage collection."""
         try:
-            fn = self._cdll[name]
-        except AttributeError:
+            address = _symbol(self._cdll, name)
+        except (OSError, AttributeError):
             raise RuntimeError(f"tinyjax: the compiled library has no function {name!r}") \
                 from None
-        if argtypes is not None:
-            fn.argtypes = argtypes
-        fn.restype = restype
+        fn = self._prototype(restype, *argtypes)(address)
         fn.library = self  # the library stays loaded while the function exists
+        fn.address = address  # (ctypes.cast of fn would make it refer to itself too)
         return fn
+
+
+    def has(self, name: str) -> bool:
+        """Whether the library exports ``name``."""
+        try:
+            _symbol(self._cdll, name)
+            return True
+        except (OSError, AttributeError):
+            return False
+
+    def set_pointer(self, name: str, value: int) -> None:
+        """Store the address ``value`` in the library's pointer variable ``name``."""
+        ctypes.c_void_p.from_address(_symbol(self._cdll, name)).value = value
+
+
+def _symbol(cdll: ctypes.CDLL, name: str) -> int:
+    """The address of ``name`` in ``cdll``."""
+    try:
+        import _ctypes
+        return _ctypes.dlsym(cdll._handle, name)
+    except (ImportError, AttributeError):  # (no dlsym: Windows)
+        return ctypes.cast(cdll[name], ctypes.c_void_p).value
 
 
 def _dlclose(handle: int) -> None:
@@ -98,7 +123,7 @@ def load_library(image: bytes, python_api: bool = False) -> Library:
     else:
         raise OSError("; ".join(errors))
     _pin_openmp_runtime()
-    return Library(cdll)
+    return Library(cdll, python_api)
 
 
 _load_count = itertools.count()
@@ -257,12 +282,47 @@ def machine_identity() -> str:
 def compile_source(src: "str | list[str]") -> Library:
     """Compile C source to a shared library (cached in memory and on disk) and load it.
     A list is several translation units (each complete, with its own prelude): they are
-    compiled side by side, one compiler process each, and linked into one library."""
+    compiled side by side, one compiler process each, and linked into one library.  A
+    library using the packing buffers (``tj_scratch_provider``) gets the process's
+    allocator of them before it is returned."""
     units = [src] if isinstance(src, str) else list(src)
     cc = find_compiler()
     flags = compiler_flags()
     key = "\0".join(units + [flags_key(cc, flags), machine_identity()])
-    return cached_library("k", key, lambda: build_library(cc, flags, units, link_flags()))
+    lib = cached_library("k", key, lambda: build_library(cc, flags, units, link_flags()))
+    if lib.has("tj_scratch_provider"):
+        lib.set_pointer("tj_scratch_provider", scratch_provider())
+    return lib
+
+
+# The packing buffers' allocator (the prelude's tj_scratch): per thread, grown and kept, in a
+# library loaded once for the process -- kernel libraries are unloaded, their threads'
+# buffers must not go with them (nor leak).
+SCRATCH_SRC = r"""
+#include <stdlib.h>
+static _Thread_local float *tj_scratch_p[4];
+static _Thread_local size_t tj_scratch_n[4];
+float *tj_scratch_provide(int which, size_t floats) {
+  if (tj_scratch_n[which] < floats) {
+    free(tj_scratch_p[which]);
+    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    tj_scratch_n[which] = floats;
+  }
+  return tj_scratch_p[which];
+}
+"""
+_kept: list = []  # libraries loaded for the life of the process
+
+
+@lru_cache(maxsize=None)
+def scratch_provider() -> int:
+    """The address of ``tj_scratch_provide`` (:data:`SCRATCH_SRC`), built and loaded once."""
+    cc = find_compiler()
+    flags = ["-O2", "-fPIC", "-shared", "-std=c11", "-D_GNU_SOURCE"]
+    key = "\0".join([SCRATCH_SRC, flags_key(cc, flags), machine_identity()])
+    lib = cached_library("rt", key, lambda: build_library(cc, flags, [SCRATCH_SRC], []))
+    _kept.append(lib)
+    return _symbol(lib._cdll, "tj_scratch_provide")
 
 
 # ---- is there a working compiler? ------------------------------------------------------------

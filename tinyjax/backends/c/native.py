@@ -88,8 +88,7 @@ def launcher(lib):
     releases it itself), or None where :func:`launcher_usable` says no."""
     if not launcher_usable():
         return None
-    address = ctypes.cast(lib.function(LAUNCHER_NAME), ctypes.c_void_p).value
-    fn = _LAUNCHER_TYPE(address)
+    fn = _LAUNCHER_TYPE(lib.function(LAUNCHER_NAME).address)
     fn.library = lib   # keeps the library loaded
     return fn
 
@@ -156,7 +155,7 @@ class NativeProgram:
         entries = []
         for c in calls:
             entries += [int(x or 0) for x in c.native] if c.native is not None else \
-                [ctypes.cast(next(callbacks), ctypes.c_void_p).value, 0, 0]
+                [ctypes.c_void_p.from_buffer(next(callbacks)).value, 0, 0]
         table = (ctypes.c_void_p * max(len(entries), 1))(*entries)
         self._table, self._entry = table, entry   # kept alive with the program
         hooks = ctypes.addressof(table)
