@@ -203,3 +203,24 @@ def test_an_error_in_a_foreign_call_is_raised_by_the_call():
     exe = _executable(_program_with_call(run), "cpu")
     with pytest.raises(ValueError, match="the routine refused"):
         exe(np.zeros(4, np.float32))
+
+
+def test_kernels_alike_are_compiled_once():
+    w1 = rng.standard_normal((8, 8)).astype(np.float32)
+    w2 = rng.standard_normal((8, 8)).astype(np.float32)
+
+    def layer(x, w):
+        return jnp.tanh(x @ w) * 0.5 + x
+
+    def f(x, w1, w2):   # two layers alike: the same kernels but for their buffers
+        return jnp.sum(layer(layer(x, w1), w2))
+
+    x = rng.standard_normal((4, 8)).astype(np.float32)
+    g = jax.jit(jax.grad(f, argnums=(1, 2)), device="cpu")
+    c = g.lower(x, w1, w2).compile()
+    src = c.source()
+    defined = src.count("(void **restrict bufs) {")
+    assert defined < c.num_kernels   # some kernels call another's function
+    assert "/* k" in src[src.index("int tj_program("):]   # ... and say whose
+    for a, b in zip(g(x, w1, w2), jax.grad(f, argnums=(1, 2))(x, w1, w2)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

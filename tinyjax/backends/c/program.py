@@ -13,13 +13,16 @@ predicate and a ``cond`` index are read from the arena by the running program.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from tinyjax.backends.cstyle import C_TYPES
 from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, Buffer, Call, Copy, Launch, Loop,
                                     Program, Ref, Switch, walk_steps)
 
-__all__ = ["render_program", "call_steps", "PROGRAM_NAME", "PROGRAM_PRELUDE"]
+__all__ = ["render_program", "call_steps", "distinct_kernels", "PROGRAM_NAME",
+           "PROGRAM_PRELUDE"]
 
 PROGRAM_NAME = "tj_program"
 
@@ -45,14 +48,31 @@ def call_steps(program: Program) -> list[Call]:
     return [st for st in walk_steps(program.steps) if isinstance(st, Call)]
 
 
-def render_program(program: Program) -> str:
-    """The C source of ``tj_program`` (kernels declared, defined elsewhere in the library)."""
-    return _Renderer(program).render()
+def distinct_kernels(kernels: list, bodies: list[str]) -> dict[int, str]:
+    """The function each kernel (by ``id``) is called through: the first kernel whose C is
+    the same as its own but for its name and comments (a transformer's layers, parameters
+    updated alike) lends its function to the others, which are not compiled again."""
+    first: dict[str, str] = {}
+    out = {}
+    for k, body in zip(kernels, bodies):
+        code = re.sub(rf"\b{re.escape(k.name)}(?![0-9A-Za-z])", "@", _COMMENT.sub("", body))
+        out[id(k)] = first.setdefault(code, k.name)
+    return out
+
+
+_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+
+
+def render_program(program: Program, functions: dict[int, str] = None) -> str:
+    """The C source of ``tj_program`` (kernels declared, defined elsewhere in the library);
+    ``functions``: the function each kernel is called through (default: its own)."""
+    return _Renderer(program, functions or {}).render()
 
 
 class _Renderer:
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, functions: dict[int, str]):
         self.p = program
+        self.fn = {id(k): functions.get(id(k), k.name) for k in program.kernels}
         self.hooks = {id(c): i for i, c in enumerate(call_steps(program))}
         self.args: dict[int, str] = {}
         for i, b in enumerate(program.consts + program.inputs + program.outputs):
@@ -61,8 +81,8 @@ class _Renderer:
 
     def render(self) -> str:
         p = self.p
-        kernels = p.kernels
-        out = [f"void {k.name}(void **restrict bufs);" for k in kernels]
+        names = list(dict.fromkeys(self.fn.values()))
+        out = [f"void {name}(void **restrict bufs);" for name in names]
         out.append(f"int {PROGRAM_NAME}(void **restrict args, char *restrict arena, "
                    "void **restrict hooks) {")
         out.append("  (void)arena; (void)hooks;")
@@ -97,8 +117,10 @@ class _Renderer:
         for st in steps:
             kind = type(st)
             if kind is Launch:
+                fn, name = self.fn[id(st.kernel)], st.kernel.name
+                note = "" if fn == name else f"  /* {name} */"
                 self.lines.append(f"{ind}{{ void *b[] = {{{', '.join(self.ref(r) for r in st.refs)}}}; "
-                                  f"{st.kernel.name}(b); }}")
+                                  f"{fn}(b); }}{note}")
             elif kind is Copy:
                 self.copy(st, ind)
             elif kind is Loop:

@@ -18,7 +18,8 @@ from tinyjax.backends.c.compiler import (compile_source, compiler_problem, join_
 from tinyjax.backends.c import native
 from tinyjax.backends.c.library import library_call
 from tinyjax.backends.c.native import LAUNCHER_SOURCE, NativeProgram, looped_kernels
-from tinyjax.backends.c.program import PROGRAM_NAME, PROGRAM_PRELUDE, render_program
+from tinyjax.backends.c.program import (PROGRAM_NAME, PROGRAM_PRELUDE, distinct_kernels,
+                                       render_program)
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.backends.interp import InterpBackend
@@ -59,16 +60,18 @@ class CBackend(HostBackend):
         if compiler_problem() is not None:
             return load_walked(self, program)
         bodies = [self.language.render_kernel(k) for k in kernels]
-        program_src = PROGRAM_PRELUDE + render_program(program) + LAUNCHER_SOURCE
+        fn = distinct_kernels(kernels, bodies)
+        program_src = PROGRAM_PRELUDE + render_program(program, fn) + LAUNCHER_SOURCE
+        own = [(k, b) for k, b in zip(kernels, bodies) if fn[id(k)] == k.name]
         looped = looped_kernels(program)
-        hot = [b for k, b in zip(kernels, bodies) if id(k) in looped]
-        cold = [b for k, b in zip(kernels, bodies) if id(k) not in looped]
+        hot = [b for k, b in own if id(k) in looped]
+        cold = [b for k, b in own if id(k) not in looped]
         # the program and its loops' kernels in one translation unit (the compiler may
         # inline a small body into its loop); the other kernels split as usual
         lib = compile_source(translation_units(PRELUDE, ["\n\n".join([program_src] + hot)] + cold))
-        launchers = {id(k): self.make_launcher(lib.function(k.name, [ctypes.c_void_p]), k)
+        launchers = {id(k): self.make_launcher(lib.function(fn[id(k)], [ctypes.c_void_p]), k)
                      for k in kernels}
-        source = join_source(PRELUDE, bodies + [program_src])
+        source = join_source(PRELUDE, [b for _, b in own] + [program_src])
         entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
         return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib)), launchers)
 
