@@ -134,7 +134,9 @@ def worker(args) -> None:
     import tinyjax as jax
     start = time.time()
     report = lambda **kw: print(json.dumps({"t": round(time.time() - start, 1),  # noqa: E731
-                                            "rss_mb": round(rss_mb(), 1), **kw}), flush=True)
+                                            "rss_mb": round(rss_mb(), 1),
+                                            "load": round(os.getloadavg()[0], 2), **kw}),
+                                flush=True)
     report(event="start")
     jobs = build_workloads(args.small)
     names = sorted(jobs)
@@ -209,16 +211,18 @@ def parent(args) -> int:
 
 def summarize(args, reports: list[list[dict]], codes: list[int]) -> int:
     print(f"stress: {args.processes} processes x {args.threads} threads, {args.minutes} min"
-          f"{', small sizes' if args.small else ''}")
-    print("\nRSS over time (MB): time s | " + " | ".join(f"proc {i}" for i in range(len(reports))))
+          f"{', small sizes' if args.small else ''}, on {os.cpu_count()} cores")
+    print("\nRSS over time (MB): time s | " + " | ".join(f"proc {i}" for i in range(len(reports)))
+          + " | load (1 min)")
     times = sorted({r["t"] // args.report_every * args.report_every
                     for rs in reports for r in rs})
     for t in times:
-        row = []
+        row, load = [], []
         for rs in reports:
-            at = [r["rss_mb"] for r in rs if r["t"] // args.report_every * args.report_every == t]
-            row.append(f"{at[-1]:7.1f}" if at else "      -")
-        print(f"  {t:8.0f} | " + " | ".join(row))
+            at = [r for r in rs if r["t"] // args.report_every * args.report_every == t]
+            row.append(f"{at[-1]['rss_mb']:7.1f}" if at else "      -")
+            load += [r["load"] for r in at]
+        print(f"  {t:8.0f} | " + " | ".join(row) + (f" | {max(load):5.2f}" if load else ""))
     ok = True
     totals: dict = {}
     for i, (rs, code) in enumerate(zip(reports, codes)):

@@ -11,6 +11,7 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
+from tinyjax.backends.c.native import NativeProgram, launcher_usable
 from tests.cuda_support import CUDA_PARAM
 
 DEVICES = ["cpu", "interp", CUDA_PARAM]
@@ -45,6 +46,21 @@ def mlp_block(x, w):
 def mlp_block_reference(x, w):
     h = np.tanh(x @ w)
     return np.exp(-h * h) @ w.T + x
+
+
+def test_the_threaded_program_runs_without_the_gil_on_the_c_device():
+    """The program of the 8-thread test is large enough that its C calls release the GIL
+    (so the threads really run it at the same time); a tiny program keeps the GIL."""
+    def program_of(f, *args):
+        f(*args)
+        (compiled,) = f.cache._entries.values()
+        return compiled.executable._run
+    w = np.ones((256, 256), np.float32)
+    big = program_of(jax.jit(mlp_block, device="cpu"), np.ones((128, 256), np.float32), w)
+    assert isinstance(big, NativeProgram) and big.releases_gil
+    if launcher_usable():
+        small = program_of(jax.jit(lambda x: x + 1, device="cpu"), np.ones(3, np.float32))
+        assert isinstance(small, NativeProgram) and not small.releases_gil
 
 
 @pytest.mark.parametrize("device", DEVICES)
