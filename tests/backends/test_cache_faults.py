@@ -21,6 +21,7 @@ import numpy as np
 import tinyjax as jax, tinyjax.numpy as jnp
 from tinyjax.backends.c.native import launcher_usable
 device = {device!r}
+jax.config.update("jax_default_matmul_precision", "highest")  # (full float32 on CUDA too)
 x = np.linspace(-2, 2, 64 * 64, dtype=np.float32).reshape(64, 64)
 f = jax.jit(lambda x: jnp.tanh(x @ x.T) * 2 + jnp.exp(-x).sum(0), device=device)
 out = np.asarray(f(x))
@@ -127,7 +128,7 @@ def test_damaged_cache_file_every_combination(warm_caches, tmp_path, kind, how):
 
 @needs_cuda
 @pytest.mark.parametrize("kind,how", cases("cuda"))
-def test_damaged_cubin(warm_caches, tmp_path, kind, how):
+def test_damaged_cuda_cubin(warm_caches, tmp_path, kind, how):
     run_with(warm_caches, tmp_path, kind, how)
 
 
