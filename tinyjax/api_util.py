@@ -183,25 +183,6 @@ def normalize_argnums(argnums: int | Sequence[int] | None) -> tuple[int, ...]:
     return tuple(int(a) for a in argnums)
 
 
-def infer_argnums_and_argnames(fun: Callable, argnums: tuple[int, ...],
-                               argnames: tuple[str, ...]) -> tuple[tuple[int, ...],
-                                                                   tuple[str, ...]]:
-    """Complete positions from names or names from positions through ``fun``'s signature
-    (as JAX does for ``donate_argnums``/``donate_argnames``): given only one of them, the
-    other names the same positional-or-keyword parameters; given both, they are kept."""
-    if (argnums and argnames) or not (argnums or argnames):
-        return argnums, argnames
-    try:
-        params = list(inspect.signature(fun).parameters.values())
-    except (TypeError, ValueError):  # no signature (a builtin): as given
-        return argnums, argnames
-    named = [(i, p.name) for i, p in enumerate(params)
-             if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD]
-    if argnums:
-        return argnums, tuple(n for i, n in named if i in argnums)
-    return tuple(i for i, n in named if n in argnames), argnames
-
-
 def hashable_static(value: Any) -> Any:
     try:
         hash(value)

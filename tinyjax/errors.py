@@ -1,12 +1,15 @@
-"""Errors raised by tracing and indexing, with JAX's names (``jax.errors``), and
-:func:`warn_user` (warnings attributed to the user's line)."""
+"""Errors raised by tracing and indexing, with JAX's names and hierarchy (``jax.errors``),
+and :func:`warn_user` (warnings attributed to the user's line; not a JAX name, so not
+exported)."""
 import os
 import sys
 import warnings
 
-__all__ = ["ConcretizationTypeError", "TracerBoolConversionError",
-           "TracerIntegerConversionError", "UnexpectedTracerError",
-           "NonConcreteBooleanIndexError", "warn_user"]
+__all__ = ["JAXTypeError", "JAXIndexError", "ConcretizationTypeError",
+           "TracerBoolConversionError", "TracerIntegerConversionError",
+           "TracerArrayConversionError", "UnexpectedTracerError",
+           "NonConcreteBooleanIndexError", "KeyReuseError", "JaxRuntimeError",
+           "JaxprTypeError", "InconclusiveDimensionOperation"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -20,7 +23,15 @@ def warn_user(message: str, category: type = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
-class ConcretizationTypeError(TypeError):
+class JAXTypeError(TypeError):
+    """The base of the type errors that tracing raises."""
+
+
+class JAXIndexError(IndexError):
+    """The base of the index errors that tracing raises."""
+
+
+class ConcretizationTypeError(JAXTypeError):
     """A Python control-flow or conversion needed the value of an abstract tracer."""
 
 
@@ -28,14 +39,33 @@ class TracerBoolConversionError(ConcretizationTypeError):
     """``bool()`` of an abstract tracer, typically a Python ``if`` under ``jit``."""
 
 
-class TracerIntegerConversionError(ConcretizationTypeError):
-    """``int()``/``__index__`` of an abstract tracer."""
+class TracerIntegerConversionError(JAXTypeError):
+    """``__index__`` of an abstract tracer (using it as a Python index)."""
 
 
-class UnexpectedTracerError(Exception):
+class TracerArrayConversionError(JAXTypeError):
+    """``np.asarray`` (``__array__``) of a tracer."""
+
+
+class UnexpectedTracerError(JAXTypeError):
     """A tracer was used after the transform that created it had finished."""
 
 
-class NonConcreteBooleanIndexError(IndexError):
-    """A boolean mask index whose value is not known while tracing (JAX's
-    ``jax.errors.NonConcreteBooleanIndexError``)."""
+class NonConcreteBooleanIndexError(JAXIndexError):
+    """A boolean mask index whose value is not known while tracing."""
+
+
+class KeyReuseError(JAXTypeError):
+    """A PRNG key was used twice where the key-reuse checker is on."""
+
+
+class JaxRuntimeError(RuntimeError):
+    """An error detected while a compiled program ran (a failed ``checkify`` check)."""
+
+
+class JaxprTypeError(TypeError):
+    """A jaxpr failed to type-check."""
+
+
+class InconclusiveDimensionOperation(Exception):
+    """A comparison of symbolic dimensions that cannot be decided."""

@@ -34,6 +34,7 @@ def counted(monkeypatch):
     executables compiled while the fixture is active."""
     if not native.launcher_usable():
         pytest.skip("no program launcher here")
+    jax.clear_caches()  # (wrappers of one function share its executables: compile anew)
     program_calls = _Counter()
     make = native.launcher
     monkeypatch.setattr(native, "launcher", lambda lib: program_calls.wrap(make(lib)))
@@ -104,6 +105,33 @@ def test_scan_program_is_one_call_and_equals_eager(counted):
         assert program_calls.calls == 1 and kernel_calls == []
         for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(g(h0, xs))):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+    src = jax.jit(f, device="cpu").lower(h0, xs).compile().source()
+    program = src[src.index("int tj_program("):]
+    assert "for (long it_" in program and "< 50L" in program   # the scan is a C loop
+
+
+def test_a_host_callback_in_a_loop_is_called_from_the_program(counted):
+    program_calls, kernel_calls = counted
+    seen = []
+
+    def record(x):
+        seen.append(np.asarray(x).copy())  # (the program reuses its buffers: a copy each)
+        return np.asarray(x) * 2
+
+    def f(x):
+        def body(i, x):
+            return jax.pure_callback(record, jax.ShapeDtypeStruct((4,), np.float32),
+                                     jnp.sin(x)) + 1.0
+        return lax.fori_loop(0, 5, body, x)
+
+    x = np.linspace(0, 1, 4).astype(np.float32)
+    got = jax.jit(f, device="cpu")(x)
+    assert program_calls.calls == 1 and kernel_calls == [] and len(seen) == 5
+    want = x
+    for i in range(5):
+        np.testing.assert_allclose(seen[i], np.sin(want), rtol=1e-5)
+        want = np.sin(want) * 2 + np.float32(1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_while_predicate_is_read_by_the_program(counted):

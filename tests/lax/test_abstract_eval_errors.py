@@ -8,6 +8,7 @@ import pytest
 
 import tinyjax as jax
 from tinyjax import lax
+from tinyjax.custom_derivatives import linear_call
 from tinyjax.core import Primitive
 
 F = np.ones((2, 3), np.float32)
@@ -61,6 +62,11 @@ CASES.update({
     "custom_linear_solve": (lambda: lax.custom_linear_solve(lambda x: x[:1], F[0],
                                                             lambda mv, b: b), TypeError,
                             "matvec must return values of the types of b"),
+    "custom_root": (lambda: lax.custom_root(lambda x: x, F[0], lambda f, x: (x, x),
+                                            lambda g, y: y), TypeError,
+                    "output pytree structure must match initial_guess"),
+    "linear_call": (lambda: linear_call(lambda r, x: x, lambda r, t: t, (), "a"), TypeError,
+                    "is not a valid JAX type"),
     "real": (lambda: lax.real(F), TypeError, "real does not accept dtype f32"),
     "imag": (lambda: lax.imag(I), TypeError, "imag does not accept dtype i32"),
     "conj": (lambda: lax.conj(I), TypeError, "conj does not accept dtype i32"),
@@ -188,14 +194,40 @@ CASES.update({
     "random_gamma": (lambda: jax.random.random_gamma_p.bind(F, F, log_space=False), TypeError,
                      "random_gamma expects uint32 key data"),
 })
+CASES["check"] = (lambda: _bind_check(), TypeError, "the predicate must be a boolean")
+CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
+                 "the name must be a string")
+for _name in ("pure_callback", "io_callback", "debug_callback"):
+    CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
-    "custom_jvp_call": "never bound: custom_jvp calls go to the trace's process method",
-    "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
+    "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
+    "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+    "jit": "its types are those of the jitted function's traced jaxpr",
+    "custom_vmap_call": "its types are those of the function's jaxpr, checked when traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
 }
+
+
+def _bind_check():
+    from tinyjax import tree_util
+    from tinyjax.experimental import checkify
+    chk = checkify.UserCheck("msg", tree_util.tree_structure(((), {})), False)
+    return checkify.check_p.bind(F, check=chk)
+
+
+def _ad_checkpoint():
+    from tinyjax import ad_checkpoint
+    return ad_checkpoint
+
+
+def _bind_callback(name):
+    """A callback equation with one operand more than its function takes."""
+    from tinyjax import callback, tree_util
+    fn = callback.FlatCallback(print, tree_util.tree_structure(((0,), {})), [], [])
+    return getattr(callback, f"{name}_p").bind(F, F, callback=fn)
 
 
 def _sdn():

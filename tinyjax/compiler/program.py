@@ -17,6 +17,11 @@ The jaxpr is cut into runs of ordinary equations, each lowered and fused into ke
   :func:`~tinyjax.compiler.lower.registry.register_library_call`) is a
   :class:`~tinyjax.compiler.steps.Call` of the backend's routine (``backend.library_call``)
   between the kernels, with its C routine where the backend has one;
+* a host callback (``pure_callback``, ``io_callback``, ``jax.debug.print``; registered with
+  :func:`~tinyjax.compiler.lower.registry.register_host_callback`) is a ``Call`` of a
+  Python routine: the operands copied to the host, the equation's ``callback`` run, its
+  results copied into the program's buffers (a native program calls it through a
+  function pointer);
 * ``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
   before compiling) and composite primitives (:mod:`tinyjax.lax.composite`) are inlined:
   their jaxprs are lowered in place.
@@ -42,7 +47,7 @@ from tinyjax.backends.base import Backend
 from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-from tinyjax.compiler.lower.registry import inlined_calls, library_calls
+from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls, library_calls
 from tinyjax.compiler.memory import Lifetimes, place
 from tinyjax.compiler.schedule import schedule
 from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, SCRATCH, Buffer, Call, Carry, Copy,
@@ -56,6 +61,11 @@ from tinyjax.lax.control_flow.loops import scan_p, while_p
 __all__ = ["CONTROL_FLOW", "compile_jaxpr", "build_program", "inline_calls"]
 
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
+
+
+def _is_step(prim) -> bool:
+    """Equations that end a run of kernels and become steps of their own."""
+    return prim in CONTROL_FLOW or prim in library_calls or prim in host_callbacks
 
 
 def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
@@ -216,7 +226,7 @@ class _Builder:
                 last[a] = len(jaxpr.eqns)
         seg: list = []
         for i, e in enumerate(jaxpr.eqns):
-            if e.primitive not in CONTROL_FLOW and e.primitive not in library_calls:
+            if not _is_step(e.primitive):
                 seg.append(e)
                 continue
             self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
@@ -224,6 +234,8 @@ class _Builder:
             seg = []
             if e.primitive in library_calls:
                 self.library(steps, e, env, want)
+            elif e.primitive in host_callbacks:
+                self.host_callback(steps, e, env, want)
             else:
                 self.control(steps, e, env, want)
         self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
@@ -299,6 +311,21 @@ class _Builder:
         call = Call(e.primitive.name, impl, ins, outs,
                     [(tuple(a.shape), np.dtype(a.dtype)) for a in in_avals],
                     [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals], native)
+        self.emit(steps, call, ins + outs)
+        env.update(zip(e.outvars, outs))
+
+    def host_callback(self, steps: list, e, env: dict, want: dict) -> None:
+        """A call back into Python (``pure_callback``, ``io_callback``, ``jax.debug.*``):
+        a foreign routine of the program like a library call, with no native routine (the
+        C program calls it through a ctypes callback)."""
+        if self.backend is None:
+            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' "
+                                      "without a backend to call back from")
+        ins = [self.read(env, a) for a in e.invars]
+        outs = [self.take(want, v) or self.new_scratch(*_storage(v.aval)) for v in e.outvars]
+        call = Call(e.primitive.name, _host_routine(e.params["callback"], self.backend), ins,
+                    outs, [(tuple(a.aval.shape), np.dtype(a.aval.dtype)) for a in e.invars],
+                    [(tuple(v.aval.shape), np.dtype(v.aval.dtype)) for v in e.outvars])
         self.emit(steps, call, ins + outs)
         env.update(zip(e.outvars, outs))
 
@@ -417,6 +444,17 @@ class _Builder:
         self.use(ins)   # the operands live until every branch has read them
         self.pos += 1
         return results
+
+
+def _host_routine(callback, backend: Backend):
+    """``run(ins, outs)`` of a host callback step: the operands copied to the host (the
+    callback may keep them; the program reuses its buffers), the results copied into the
+    program's buffers."""
+    def run(ins: list, outs: list) -> None:
+        results = callback(*[np.array(backend.to_host(x)) for x in ins])
+        for dst, value in zip(outs, results):
+            backend.copy_into(dst, backend.put(np.asarray(value, dst.dtype)))
+    return run
 
 
 def build_program(closed_jaxpr, backend: Optional[Backend] = None,

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import core, dtypes, lax
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
 from tinyjax.lax._helpers import as_operand
@@ -165,16 +165,16 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                             f"{dt.name}.")
 
     def fn(x1: Any, x2: Any, /) -> Any:
-        if _state.trace is _eval_trace and type(x1) is Array and x1._device is None:
+        if _state.trace is _eval_trace and type(x1) is ArrayImpl and x1._device is None:
             t2 = type(x2)  # the numpy fast path: uncommitted host arrays and scalars only
-            if (t2 is Array and x2._device is None) or t2 in _PY_NUMBERS:
+            if (t2 is ArrayImpl and x2._device is None) or t2 in _PY_NUMBERS:
                 dt, weak = _lattice_result_type(x1, x2)
                 if not inexact or dtypes.is_float(dt):
                     check_kind(dt)
                     v1 = x1._value
                     if v1.dtype != dt:
                         v1 = v1.astype(dt)
-                    if t2 is Array:
+                    if t2 is ArrayImpl:
                         v2 = x2._value
                         if v2.dtype != dt:
                             v2 = v2.astype(dt)
@@ -501,8 +501,8 @@ def _concrete_int(x: Any) -> int | None:
     """``x`` as a Python int when it is a concrete integer scalar (not a tracer)."""
     if isinstance(x, int):          # Python bools too (operator.index accepts them)
         return int(x)
-    if type(x) is Array or isinstance(x, (np.ndarray, np.integer)):
-        value = np.asarray(x._value if type(x) is Array else x)
+    if type(x) is ArrayImpl or isinstance(x, (np.ndarray, np.integer)):
+        value = np.asarray(x._value if type(x) is ArrayImpl else x)
         if value.ndim == 0 and dtypes.is_int(value.dtype):
             return int(value)
     return None
