@@ -86,3 +86,11 @@ def test_mesh_utils_shapes_the_devices():
     assert mesh_utils.create_hybrid_device_mesh((1,), (1,)).shape == (1,)
     with pytest.raises(ValueError, match="spans several processes"):
         mesh_utils.create_hybrid_device_mesh((1,), (2,))
+
+
+def test_mesh_axis_type_queries():
+    mesh = AbstractMesh((1, 1), ("a", "b"), axis_types=(AxisType.Explicit, AxisType.Auto))
+    assert mesh.explicit_axes == ("a",) and mesh.auto_axes == ("b",) and mesh.manual_axes == ()
+    assert not mesh.are_all_axes_explicit and not mesh.are_all_axes_auto
+    auto = AbstractMesh((2,), ("x",))
+    assert auto.are_all_axes_auto and not auto.are_all_axes_manual

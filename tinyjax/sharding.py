@@ -141,6 +141,18 @@ class AbstractMesh:
     empty = property(lambda self: not self.axis_names)
     abstract_mesh = property(lambda self: self)
 
+    def _axes_of(self, kind: AxisType) -> tuple[str, ...]:
+        return tuple(n for n, t in zip(self.axis_names, self.axis_types) if t == kind)
+
+    explicit_axes = property(lambda self: self._axes_of(AxisType.Explicit))
+    auto_axes = property(lambda self: self._axes_of(AxisType.Auto))
+    manual_axes = property(lambda self: self._axes_of(AxisType.Manual))
+    are_all_axes_explicit = property(
+        lambda self: len(self.explicit_axes) == len(self.axis_names))
+    are_all_axes_auto = property(lambda self: len(self.auto_axes) == len(self.axis_names))
+    are_all_axes_manual = property(
+        lambda self: len(self.manual_axes) == len(self.axis_names))
+
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, AbstractMesh) and self.shape_tuple == other.shape_tuple
                 and self.axis_types == other.axis_types)

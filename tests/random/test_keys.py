@@ -116,3 +116,11 @@ def test_key_dtype_is_an_extended_prng_key_dtype():
     with pytest.raises(ValueError, match="unrecognized PRNG implementation"):
         random.key_dtype("rbg")
     assert random.split(k, 3).dtype == random.key_dtype()
+
+
+def test_key_arrays_copy_and_describe_their_shape_under_eval_shape():
+    keys = random.split(random.key(0), 3)
+    copied = keys.copy()
+    assert copied.shape == (3,) and bool((copied == keys).all())
+    out = jax.eval_shape(lambda k: random.split(k, 4), random.key(1))
+    assert out.shape == (4,) and jax.dtypes.issubdtype(out.dtype, jax.dtypes.prng_key)

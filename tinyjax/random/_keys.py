@@ -56,7 +56,8 @@ class PRNGKeyArray:
     def __init__(self, base: Any):
         self._base = base
 
-    shape = property(lambda self: tuple(get_aval(self._base).shape[:-1]))
+    # (the data may be a ShapeDtypeStruct where keys are described, as under eval_shape)
+    shape = property(lambda self: tuple(self._base.shape[:-1]))
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: math.prod(self.shape))
     dtype = property(lambda self: _KEY_DTYPE)
@@ -92,6 +93,10 @@ class PRNGKeyArray:
         return lax.bitwise_not(self == other)
 
     __hash__ = None  # type: ignore[assignment]
+
+    def copy(self) -> "PRNGKeyArray":
+        """The same keys (arrays are immutable: the copy shares the data)."""
+        return PRNGKeyArray(self._base)
 
     def block_until_ready(self) -> "PRNGKeyArray":
         return self
