@@ -82,3 +82,10 @@ def test_an_mlir_level_rule_leaves_the_primitive_to_eager_evaluation():
     assert mlir.unusable_rules[p] is not None
     np.testing.assert_allclose(np.asarray(jax.jit(lambda x: p.bind(x) * 2)(jnp.ones(2))),
                                [-2.0, -2.0])
+
+
+def test_no_backend_is_listed_as_initialized_for_xla_flags_to_precede():
+    import tinyjax.compat._src as src
+    xla_bridge = src.xla_bridge  # an attribute of the package, as jax._src.xla_bridge
+    float(jax.jit(lambda x: x + 1)(1.0))  # (running a computation initializes nothing)
+    assert xla_bridge._backends == {}
