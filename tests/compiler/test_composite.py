@@ -39,3 +39,15 @@ def test_compiled_on_every_device_matches_eager(name, device):
     # the C library's (or CUDA's) exp, log and lgamma may differ from numpy's in the last
     # bits, which these functions amplify a little
     np.testing.assert_allclose(got[0], np.asarray(fn(*args)), rtol=2e-4, atol=1e-30)
+
+
+def test_parameters_may_take_any_name():
+    from tinyjax.core import Primitive
+    from tinyjax.lax.composite import define_composite
+    scale_p = Primitive("scale_by_named_params")
+    scale_p.def_abstract_eval(lambda x, **params: x)
+    define_composite(scale_p, lambda x, *, prim, avals: x * prim + avals)
+    x = np.arange(3.0, dtype=np.float32)
+    np.testing.assert_allclose(scale_p.bind(x, prim=2.0, avals=1.0), x * 2 + 1)
+    np.testing.assert_allclose(jax.jit(lambda v: scale_p.bind(v, prim=2.0, avals=1.0))(x),
+                               x * 2 + 1)

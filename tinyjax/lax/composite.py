@@ -40,7 +40,7 @@ def define_composite(prim: Primitive, definition: Callable[..., Any], *,
     prim.def_impl(impl)
 
 
-def composite_jaxpr(prim: Primitive, avals: tuple[ShapedArray, ...], **params: Any
+def composite_jaxpr(prim: Primitive, avals: tuple[ShapedArray, ...], /, **params: Any
                     ) -> ClosedJaxpr:
     """The jaxpr of ``prim``'s definition for operands of ``avals`` (cached where the
     parameters are hashable)."""
