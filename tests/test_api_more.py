@@ -26,8 +26,9 @@ def test_flags_as_context_managers():
         assert jax.check_tracer_leaks.value is True
     with jax.default_device(jax.devices("cpu")[0]):
         assert jnp.ones(2).device.platform == "cpu"
-    with pytest.raises(NotImplementedError, match="standard type promotion"):
-        jax.config.update("jax_numpy_dtype_promotion", "strict")
+    with jax.numpy_dtype_promotion("strict"):
+        assert jax.config.jax_numpy_dtype_promotion == "strict"
+    assert jax.config.jax_numpy_dtype_promotion == "standard"
     with pytest.raises(ValueError):
         jax.config.update("jax_legacy_prng_key", "sometimes")
     assert jax.float0 == jax.dtypes.float0
