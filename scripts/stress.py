@@ -10,13 +10,15 @@ determinism guarantee: a program gives the same bits run to run on the CPU).  On
 trains three steps with donated parameters; eager operations and random numbers run beside
 the compiled ones; every ``--clear-every`` seconds one thread calls ``jax.clear_caches()``
 while the others run.  All workers share one fresh compile cache directory, so their first
-compiles race on it.  Workers report their resident memory every ``--report-every`` seconds;
-the parent prints RSS over time per process and a summary, and exits with status 1 on any
-mismatch or error.
+compiles race on it.  Workers report their resident memory every ``--report-every`` seconds,
+and a digest of their reference results, which must agree between processes; the parent
+prints RSS over time per process (lowest and highest per minute) and a summary, and exits
+with status 1 on any mismatch or error.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -134,14 +136,19 @@ def worker(args) -> None:
     import tinyjax as jax
     start = time.time()
     report = lambda **kw: print(json.dumps({"t": round(time.time() - start, 1),  # noqa: E731
-                                            "rss_mb": round(rss_mb(), 1), **kw}), flush=True)
+                                            "rss_mb": round(rss_mb(), 1),
+                                            "load": round(os.getloadavg()[0], 2), **kw}),
+                                flush=True)
     report(event="start")
     jobs = build_workloads(args.small)
     names = sorted(jobs)
     reference = {name: jobs[name]() for name in names}  # single-threaded, first call
-    report(event="reference", workloads=names)
+    report(event="reference", workloads=names, digests={
+        name: hashlib.sha256(b"".join(r.tobytes() for r in reference[name])).hexdigest()[:16]
+        for name in names})
     deadline = time.time() + args.minutes * 60
     counts = {n: 0 for n in names}
+    clears = [0]
     failures: list = []
     lock = threading.Lock()
 
@@ -168,6 +175,7 @@ def worker(args) -> None:
                 counts[name] += 1
             if i == 0 and args.clear_every and time.time() - last_clear > args.clear_every:
                 jax.clear_caches()
+                clears[0] += 1
                 last_clear = time.time()
 
     threads = [threading.Thread(target=run_thread, args=(i,)) for i in range(args.threads)]
@@ -177,7 +185,7 @@ def worker(args) -> None:
         for t in threads:
             t.join(timeout=args.report_every / len(threads))
         report(event="progress", calls=sum(counts.values()))
-    report(event="done", counts=counts, failures=failures)
+    report(event="done", counts=counts, clears=clears[0], failures=failures)
 
 
 # ---- the parent ------------------------------------------------------------------------------
@@ -209,16 +217,17 @@ def parent(args) -> int:
 
 def summarize(args, reports: list[list[dict]], codes: list[int]) -> int:
     print(f"stress: {args.processes} processes x {args.threads} threads, {args.minutes} min"
-          f"{', small sizes' if args.small else ''}")
-    print("\nRSS over time (MB): time s | " + " | ".join(f"proc {i}" for i in range(len(reports))))
-    times = sorted({r["t"] // args.report_every * args.report_every
-                    for rs in reports for r in rs})
-    for t in times:
-        row = []
+          f"{', small sizes' if args.small else ''}, on {os.cpu_count()} cores")
+    width = max(args.report_every, 60.0)
+    print(f"\nresident memory (MB, lowest-highest reported) per {width:.0f} s: time s | "
+          + " | ".join(f"  proc {i}  " for i in range(len(reports))) + " | load (1 min)")
+    for t in sorted({r["t"] // width * width for rs in reports for r in rs}):
+        row, load = [], []
         for rs in reports:
-            at = [r["rss_mb"] for r in rs if r["t"] // args.report_every * args.report_every == t]
-            row.append(f"{at[-1]:7.1f}" if at else "      -")
-        print(f"  {t:8.0f} | " + " | ".join(row))
+            rss = [r["rss_mb"] for r in rs if r["t"] // width * width == t]
+            row.append(f"{min(rss):5.0f}-{max(rss):<5.0f}" if rss else "     -     ")
+            load += [r["load"] for r in rs if r["t"] // width * width == t]
+        print(f"  {t:12.0f} | " + " | ".join(row) + f" | {max(load):5.1f}")
     ok = True
     totals: dict = {}
     for i, (rs, code) in enumerate(zip(reports, codes)):
@@ -237,7 +246,18 @@ def summarize(args, reports: list[list[dict]], codes: list[int]) -> int:
             after = [r["rss_mb"] for r in rs if r["t"] >= ref["t"]]
             print(f"worker {i}: RSS after the reference {ref['rss_mb']:.1f} MB, peak "
                   f"{max(after):.1f}, end {after[-1]:.1f}")
-    print("\ncalls per workload (all compared bit for bit with the reference): " +
+    digests = [next((r["digests"] for r in rs if r.get("event") == "reference"), None)
+               for rs in reports]
+    differing = sorted({name for d in digests if d for name in d
+                        if any(e and e.get(name) != d[name] for e in digests)})
+    if differing:
+        print(f"\nthe processes' references differ (not deterministic): {differing}")
+        ok = False
+    else:
+        print(f"\nevery process computed the same reference bits for every workload")
+    clears = sum(r.get("clears", 0) for rs in reports for r in rs if r.get("event") == "done")
+    print(f"jax.clear_caches() called {clears} times while other threads ran")
+    print("calls per workload (all compared bit for bit with the reference): " +
           ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
     print(f"total {sum(totals.values())} calls; " + ("no mismatch, no error" if ok else
                                                      "FAILURES above"))

@@ -145,7 +145,9 @@ def _host_hook(call: Call):
 
 class NativeProgram:
     """``run(args, arena)``: one call of the compiled program ``entry`` (through
-    ``launch``, the library's launcher, where there is one)."""
+    ``launch``, the library's launcher, where there is one).  ``releases_gil``: whether a
+    call runs the program without the GIL (the launcher releases it for a program that moves
+    at least :data:`RELEASE_GIL_BYTES` or calls foreign routines)."""
 
     def __init__(self, program: Program, entry, launch=None):
         calls = call_steps(program)
@@ -160,6 +162,8 @@ class NativeProgram:
         self._table, self._entry = table, entry   # kept alive with the program
         hooks = ctypes.addressof(table)
         release = int(_work_bytes(program.steps) >= RELEASE_GIL_BYTES or bool(calls))
+        # (without the launcher the program is a ctypes.CDLL function: ctypes releases it)
+        self.releases_gil = bool(release) or launch is None
         if launch is not None:
             def call(bufs: list) -> int:
                 return launch(bufs, hooks, release)
