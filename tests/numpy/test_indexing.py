@@ -365,6 +365,25 @@ def test_where_scalars_weak_types_and_errors():
                 order=1, modes=("fwd", "rev"))
 
 
+def test_where_is_one_jit_equation_when_staged():
+    """jnp.where stages as JAX's: a jit equation named _where around its select_n (after
+    the promotion and the condition's conversion); eager, jit, vmap and grad values are
+    numpy's."""
+    x = np.array([-1.0, 0.5, 2.0], np.float32)
+    f = lambda a: jnp.where(a > 0, a * 2, 1.0)
+    eqns = jax.make_jaxpr(f)(x).jaxpr.eqns
+    call = [e for e in eqns if e.primitive.name == "jit"]
+    assert len(call) == 1 and call[0].params["name"] == "_where"
+    assert [e.primitive.name for e in call[0].params["jaxpr"].eqns][-1] == "select_n"
+    want = np.where(x > 0, x * 2, np.float32(1.0))
+    for g in (f, jax.jit(f)):
+        np.testing.assert_array_equal(np.asarray(g(x)), want)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(f)(np.stack([x, -x]))),
+                                  np.stack([want, np.where(-x > 0, -x * 2, 1.0)]))
+    np.testing.assert_array_equal(np.asarray(jax.grad(lambda a: f(a).sum())(x)),
+                                  np.where(x > 0, 2.0, 0.0))
+
+
 def test_where_one_argument():
     c = np.array([[0, 3], [2, 0]], np.int32)
     for got, exp in zip(jnp.where(c), np.where(c)):

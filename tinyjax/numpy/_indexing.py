@@ -21,7 +21,7 @@ from tinyjax.core import Tracer, get_aval
 from tinyjax.errors import NonConcreteBooleanIndexError
 from tinyjax.numpy._creation import _canon_axis, asarray
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
-                                 promote_args)
+                                 promote_args, staged_as_jit)
 
 _state = core._state
 _eval_trace = core.eval_trace
@@ -570,8 +570,13 @@ def where(condition: Any, x: Any = None, y: Any = None, /, *, size: int | None =
     if get_aval(cond).dtype != np.bool_:
         cond = lax.ne(cond, lax.full((), 0, get_aval(cond).dtype))
     x, y = promote_args("where", x, y)
-    shape = broadcast_shapes(get_aval(cond).shape, get_aval(x).shape, get_aval(y).shape)
-    return lax.select(broadcast_to_shape(cond, shape), broadcast_to_shape(x, shape),
+    return _where(cond, x, y)
+
+
+@staged_as_jit
+def _where(condition: Any, x: Any, y: Any) -> Any:
+    shape = broadcast_shapes(get_aval(condition).shape, get_aval(x).shape, get_aval(y).shape)
+    return lax.select(broadcast_to_shape(condition, shape), broadcast_to_shape(x, shape),
                       broadcast_to_shape(y, shape))
 
 
