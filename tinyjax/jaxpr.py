@@ -29,8 +29,9 @@ class Var:
         self.aval = aval
         self.count = next(Var._counter)
 
-    def __repr__(self) -> str:
-        return f"Var({self.count}:{self.aval.str_short()})"
+    def __repr__(self) -> str:  # JAX's: the object's id, the type with dtype names in full
+        shape = ",".join(map(str, self.aval.shape))
+        return f"Var(id={id(self)}):{self.aval.dtype.name}[{shape}]"
 
 
 class Literal:
