@@ -208,8 +208,6 @@ EXEMPT = {
     "jit": "its types are those of the jitted function's traced jaxpr",
     "custom_vmap_call": "its types are those of the function's jaxpr, checked when traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
-    "custom_root": "its types are those of the traced f and solve jaxprs, checked when traced",
-    "linear_call": "its types are those of the callee's traced jaxpr, checked when traced",
 }
 
 
