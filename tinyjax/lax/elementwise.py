@@ -16,7 +16,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax import _special_np
-from tinyjax.lax._helpers import _PY_SCALARS, as_operand, aval_str
+from tinyjax.lax._helpers import as_operand, aval_str
 from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
