@@ -393,6 +393,18 @@ def test_where_one_argument():
     np.testing.assert_array_equal(got[1], [1, 0, -1])
 
 
+def test_an_empty_ellipsis_before_a_mask_does_not_separate_what_follows_it():
+    """An empty ellipsis right before a boolean mask separates the mask from what comes
+    before it, not from the advanced index after it (found by the getitem sweep)."""
+    a = np.arange(4, dtype=np.float32).reshape(2, 2, 1)
+    for idx in [(slice(None), Ellipsis, np.array([True, True]), 0),
+                (slice(None), Ellipsis, np.array([False, True]), 0),
+                (np.array([1, 0]), Ellipsis, np.array([True, False]), 0)]:
+        np.testing.assert_array_equal(np.asarray(jnp.asarray(a)[idx]), a[idx])
+    z = np.zeros((1, 1, 1), np.float32)
+    assert jnp.asarray(z)[:, ..., np.array([False]), 0].shape == (1, 0)
+
+
 def test_an_empty_ellipsis_separates_advanced_indices():
     """numpy puts the broadcast axes first when advanced indices are separated, also by an
     ellipsis that stands for no axes."""

@@ -140,21 +140,24 @@ def _expand_index(idx: Any, shape: tuple[int, ...]) -> list[_Entry]:
     out: list[_Entry] = []
     gap = False
     for e in items:
-        if isinstance(e, _Entry) and gap:
-            e, gap = e._replace(gap_before=True), False
+        after_gap, gap = gap, False  # the gap is the next element's, whatever it is
         if e == "ellipsis":
             out.extend([_Entry("slice", slice(None))] * (nd - consumed))
             gap = nd == consumed
-        elif isinstance(e, tuple) and not isinstance(e, _Entry):
+            continue
+        if isinstance(e, tuple) and not isinstance(e, _Entry):
             mask = e[1]
             axis = sum(1 for o in out if o.kind != "new")
             want = shape[axis:axis + mask.ndim]
             if mask.shape != want:
                 raise IndexError(f"boolean index did not match shape of indexed array in "
                                  f"index {axis}: got {mask.shape}, expected {want}")
-            out.extend(_Entry("array", np.asarray(nz, np.int32)) for nz in np.nonzero(mask))
+            new = [_Entry("array", np.asarray(nz, np.int32)) for nz in np.nonzero(mask)]
         else:
-            out.append(e)
+            new = [e]
+        if after_gap:
+            new[0] = new[0]._replace(gap_before=True)
+        out.extend(new)
     n_axes = sum(1 for o in out if o.kind != "new")
     out.extend([_Entry("slice", slice(None))] * (nd - n_axes))
     return out
