@@ -26,7 +26,7 @@ from tinyjax.api_util import (argument_origins, broadcast_prefix, check_argnums,
                               flatten_fun, flatten_fun_positional, flatten_fun_with_aux,
                               hashable_static, normalize_argnums, register_abstractify,
                               shaped_abstractify, split_static)
-from tinyjax.array import Array, to_array, wrap_eager
+from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
@@ -697,7 +697,7 @@ class JitWrapped:
         if not kwargs and not self.static_argnums:
             key = [self.device or device_key(), config.jax_default_matmul_precision]
             for a in args:
-                if type(a) is not Array:
+                if type(a) is not ArrayImpl:
                     break
                 if a._device is None:
                     v = a._value
@@ -733,7 +733,7 @@ class JitWrapped:
             def run_single(args):
                 out = exe(*[a._value for a in args])[0]
                 out.flags.writeable = False
-                r = _new_array(Array)
+                r = _new_array(ArrayImpl)
                 r._value, r.weak_type, r._device = out, w0, None
                 return r
             return run_single

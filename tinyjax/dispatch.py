@@ -22,7 +22,7 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import Array, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
@@ -38,7 +38,7 @@ def _describe(x: Any) -> str:
 
 def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
     placed_args = [(i, x) for i, x in enumerate(args)
-                   if type(x) is Array and x._device is not None]
+                   if type(x) is ArrayImpl and x._device is not None]
     parts = [f"argument {i} of {what} with shape {_describe(x)}" for i, x in placed_args]
     return ValueError(f"Received incompatible devices for {what}. Got " + " and ".join(parts)
                       + ". Move arrays explicitly with tinyjax.device_put(x, device).")
@@ -49,7 +49,7 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
     ValueError when they are committed to different devices."""
     found = None
     for x in args:
-        if type(x) is Array and x._device is not None and x._device != found:
+        if type(x) is ArrayImpl and x._device is not None and x._device != found:
             if found is not None:
                 raise incompatible_devices_error(what, args)
             found = x._device
@@ -58,10 +58,10 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
 
 # ---- device_put / device_get -------------------------------------------------------------------
 
-def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
-    if (type(x) is Array and x._device == backend) or isinstance(x, Tracer):
+def _put_leaf(x: Any, backend: str, committed: bool) -> ArrayImpl:
+    if (type(x) is ArrayImpl and x._device == backend) or isinstance(x, Tracer):
         return x  # (under a transform, placement is the compiled program's)
-    if not isinstance(x, Array):
+    if not isinstance(x, ArrayImpl):
         x = to_array(x)  # dtype canonicalisation and weak types, as jnp.asarray
     return place(x, backend, committed)
 
@@ -78,14 +78,14 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
 
 def device_get(x: Any) -> Any:
     """Every array of the pytree ``x`` as a host numpy array."""
-    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, Array) else a, x)
+    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, ArrayImpl) else a, x)
 
 
 def block_until_ready(x: Any) -> Any:
     """Wait until every array of the pytree ``x`` is computed (their devices run work
     asynchronously); returns ``x``."""
     for leaf in tree_util.tree_leaves(x):
-        if isinstance(leaf, Array):
+        if isinstance(leaf, ArrayImpl):
             leaf.block_until_ready()
     return x
 
@@ -103,7 +103,7 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
     implementation on host values, or, where an argument is committed to a device, there."""
     values, weak = [], []
     for x in args:
-        if type(x) is Array:
+        if type(x) is ArrayImpl:
             if x._device is not None:  # committed to a device: run there
                 return _apply_placed(primitive, args, params)
             values.append(x._value)
@@ -133,7 +133,7 @@ def _apply_placed(primitive, args, params):
     device = computation_device(args, f"primitive `{primitive.name}`")
     if not get_backend(device).host:
         return run_on_device(primitive, args, params, device)
-    host = [x._value if type(x) is Array else x for x in args]
+    host = [x._value if type(x) is ArrayImpl else x for x in args]
     _check(primitive, args, host, params)
     out = primitive.impl(*host, **params)
     weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
@@ -178,7 +178,7 @@ def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str)
 
 
 def _signature(x: Any) -> Any:
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         b = x._buf if x._device is not None else x._value
         return (b.shape, b.dtype, x.weak_type)
     return get_aval(x)
@@ -200,8 +200,8 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
             if len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     exe, weak = entry
-    values = [x._buf if type(x) is Array and x._device == backend else
-              x._value if type(x) is Array else x for x in args]
+    values = [x._buf if type(x) is ArrayImpl and x._device == backend else
+              x._value if type(x) is ArrayImpl else x for x in args]
     outs = [placed(o, backend, w) for o, w in zip(exe(*values), weak)]
     return outs if primitive.multiple_results else outs[0]
 
@@ -220,7 +220,7 @@ def device_key():
 
 
 def leaf_signature(x: Any) -> tuple:
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         return (x.shape, x.dtype, x.weak_type)
     aval = shaped_abstractify(x)
     return (aval.shape, aval.dtype, aval.weak_type)
@@ -228,7 +228,7 @@ def leaf_signature(x: Any) -> tuple:
 
 def leaf_value(x: Any, backend: str) -> Any:
     """The buffer (or host value, copied in by the executable) of an argument."""
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         return x._buf if x._device == backend else x._value
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
 
@@ -247,7 +247,7 @@ class Compiled:
         # outputs on the host are plain arrays; on a device they are committed to it
         self.on_host = get_backend(device).host
 
-    def run_flat(self, flat_values: Sequence[Any]) -> list[Array]:
+    def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.executable(*flat_values)
         if self.on_host:
             return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
@@ -284,9 +284,9 @@ class EagerExecutable:
 
     def __call__(self, *flat_values):
         args = [wrap_eager(to_host(v)) for v in flat_values]
-        consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
+        consts = [np.asarray(c) if type(c) is ArrayImpl else c for c in self.closed.consts]
         outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
-        outs = [np.asarray(o._value if type(o) is Array else o) for o in outs]
+        outs = [np.asarray(o._value if type(o) is ArrayImpl else o) for o in outs]
         backend = get_backend(self.device)
         return outs if backend.host else [backend.asbuffer(o) for o in outs]
 

@@ -373,7 +373,7 @@ def literal_or_none(x: Any) -> Literal | None:
         return Literal(x, get_aval(x))
     if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
         return Literal(x, get_aval(x))
-    from tinyjax.array import Array
-    if type(x) is Array and x.ndim == 0:
+    from tinyjax.array import ArrayImpl
+    if type(x) is ArrayImpl and x.ndim == 0:
         return Literal(x._value, x.aval)
     return None
