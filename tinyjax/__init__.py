@@ -9,7 +9,7 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinyjax\.")
 
 from tinyjax.config import config  # noqa: E402
-from tinyjax import dtypes, tree_util
+from tinyjax import dtypes, tree, tree_util
 from tinyjax.array import Array
 from tinyjax.core import ShapedArray, ensure_compile_time_eval
 from tinyjax import dispatch  # noqa: F401 - registers eager evaluation with the core

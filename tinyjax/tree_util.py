@@ -58,6 +58,9 @@ __all__ = [
     "KeyPath",
     "all_leaves",
     "build_tree",
+    "flatten_one_level",
+    "flatten_one_level_with_keys",
+    "is_tree_node",
     "keystr",
     "register_dataclass",
     "register_pytree_node",
@@ -66,6 +69,7 @@ __all__ = [
     "register_pytree_with_keys_class",
     "register_static",
     "tree_all",
+    "tree_broadcast",
     "tree_flatten",
     "tree_flatten_with_path",
     "tree_leaves",
@@ -73,6 +77,7 @@ __all__ = [
     "tree_map",
     "tree_map_with_path",
     "tree_reduce",
+    "tree_reduce_associative",
     "tree_structure",
     "tree_transpose",
     "tree_unflatten",
@@ -378,10 +383,13 @@ def _flatten_pred(x: Any, leaves: list, is_leaf: Callable[[Any], Any]) -> tuple:
 
 
 def _flatten_with_path(
-    x: Any, path: tuple, out: list, is_leaf: Callable[[Any], Any] | None
+    x: Any, path: tuple, out: list, is_leaf: Callable[..., Any] | None,
+    takes_path: bool = False,
 ) -> tuple:
-    """Flattens ``x`` appending ``(key_path, leaf)`` pairs to ``out``."""
-    if is_leaf is not None and is_leaf(x):
+    """Flattens ``x`` appending ``(key_path, leaf)`` pairs to ``out``.
+
+    ``is_leaf(x)`` decides leaves, or ``is_leaf(path, x)`` with ``takes_path``."""
+    if is_leaf is not None and (is_leaf(path, x) if takes_path else is_leaf(x)):
         out.append((path, x))
         return _LEAF
     kind = _kind_get(type(x)) or _classify(type(x))
@@ -394,7 +402,8 @@ def _flatten_with_path(
             None,
             tuple(
                 [
-                    _flatten_with_path(c, path + (SequenceKey(i),), out, is_leaf)
+                    _flatten_with_path(c, path + (SequenceKey(i),), out, is_leaf,
+                                       takes_path)
                     for i, c in enumerate(x)
                 ]
             ),
@@ -406,7 +415,8 @@ def _flatten_with_path(
             keys,
             tuple(
                 [
-                    _flatten_with_path(x[k], path + (DictKey(k),), out, is_leaf)
+                    _flatten_with_path(x[k], path + (DictKey(k),), out, is_leaf,
+                                       takes_path)
                     for k in keys
                 ]
             ),
@@ -418,7 +428,8 @@ def _flatten_with_path(
         kind,
         aux,
         tuple(
-            [_flatten_with_path(c, path + (k,), out, is_leaf) for k, c in key_children]
+            [_flatten_with_path(c, path + (k,), out, is_leaf, takes_path)
+             for k, c in key_children]
         ),
     )
 
@@ -801,7 +812,11 @@ class PyTreeDef:
     def __hash__(self) -> int:
         h = self._hash
         if h is None:
-            h = self._hash = hash(self._node)
+            try:
+                h = hash(self._node)
+            except TypeError:  # unhashable aux data (a dict, say): hash the shape only,
+                h = _shape_hash(self._node)  # equality still compares the aux data
+            self._hash = h
         return h
 
     def __repr__(self) -> str:
@@ -828,6 +843,13 @@ _BUILTIN_BY_CATEGORY = {
     _C_LIST: _LIST_KIND,
     _C_DICT: _DICT_KIND,
 }
+
+
+def _shape_hash(node: tuple) -> int:
+    """A hash of a node's kinds and arities, leaving out aux data (as JAX's treedef hash
+    does, so that unhashable aux data -- a dict -- can key caches)."""
+    kind, _, children = node
+    return hash((id(kind), tuple(_shape_hash(c) for c in children)))
 
 
 def _encode_node(node: tuple) -> Any:
@@ -981,6 +1003,42 @@ def tree_all(tree: Any, *, is_leaf: Callable[[Any], bool] | None = None) -> bool
     return all(tree_leaves(tree, is_leaf))
 
 
+def tree_reduce_associative(
+    operation: Callable[[T, T], T],
+    tree: Any,
+    *,
+    identity: Any = _no_initializer,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> T:
+    """Reduce the leaves with an associative ``operation`` as a balanced tree of calls
+    (depth log2 of the number of leaves).  A tree without leaves gives ``identity``;
+    without one it is a TypeError."""
+    leaves = tree_leaves(tree, is_leaf)
+    if not leaves:
+        if identity is _no_initializer:
+            raise TypeError("Must specify identity for parallel reduction of empty "
+                            "sequence.")
+        return identity
+
+    def reduce(xs: list) -> Any:
+        if len(xs) == 1:
+            return xs[0]
+        mid = len(xs) // 2
+        return operation(reduce(xs[:mid]), reduce(xs[mid:]))
+    return reduce(leaves)
+
+
+def tree_broadcast(prefix_tree: Any, full_tree: Any,
+                   is_leaf: Callable[[Any], bool] | None = None) -> Any:
+    """``prefix_tree`` with each of its leaves repeated over the matching subtree of
+    ``full_tree`` (the result has ``full_tree``'s structure)."""
+    prefix_def = tree_structure(prefix_tree, is_leaf)
+    subtrees = prefix_def.flatten_up_to(full_tree)
+    leaves = tree_leaves(prefix_tree, is_leaf)
+    return prefix_def.unflatten([
+        tree_map(lambda _: leaf, sub, is_leaf=is_leaf) for leaf, sub in zip(leaves, subtrees)])
+
+
 def tree_transpose(
     outer_treedef: PyTreeDef, inner_treedef: PyTreeDef | None, pytree_to_transpose: Any
 ) -> Any:
@@ -1019,6 +1077,38 @@ def build_tree(treedef: PyTreeDef, xs: Any) -> Any:
     ``[(10, 11), {'a': 12, 'b': 13}]``.
     """
     return treedef.from_iterable_tree(xs)
+
+
+def is_tree_node(typ: type) -> bool:
+    """Whether values of type ``typ`` are pytree nodes (containers), not leaves."""
+    return (_kind_get(typ) or _classify(typ)) is not _LEAF_KIND
+
+
+def flatten_one_level(tree: Any) -> tuple[Iterable[Any], Hashable]:
+    """The children and the aux data of the root node of ``tree``; ValueError for a
+    leaf."""
+    kind = _kind_get(type(tree)) or _classify(type(tree))
+    if kind is _LEAF_KIND:
+        raise ValueError(f"can't tree-flatten type: {type(tree)}")
+    if kind is _NONE_KIND:
+        return (), None
+    if kind is _TUPLE_KIND or kind is _LIST_KIND:
+        return tuple(tree), None
+    if kind is _DICT_KIND:
+        keys = _sorted_keys(tree)
+        return tuple(tree[k] for k in keys), keys
+    children, aux = _custom_flatten(kind, tree)
+    return tuple(children), aux
+
+
+def flatten_one_level_with_keys(tree: Any) -> tuple[Iterable[tuple[KeyEntry, Any]], Hashable]:
+    """Like :func:`flatten_one_level`, each child paired with its key."""
+    pairs, treedef = tree_flatten_with_path(tree, is_leaf=lambda p, x: len(p) == 1,
+                                            is_leaf_takes_path=True)
+    if treedef_is_strict_leaf(treedef) and not pairs[0][0]:
+        raise ValueError(f"can't tree-flatten type: {type(tree)}")
+    _, aux = flatten_one_level(tree)
+    return tuple((p[0], x) for p, x in pairs), aux
 
 
 # ---------------------------------------------------------------------------
@@ -1063,7 +1153,7 @@ def all_leaves(iterable: Iterable[Any], is_leaf: Callable[[Any], bool] | None = 
 
 
 def tree_flatten_with_path(
-    tree: Any, is_leaf: Callable[[Any], bool] | None = None
+    tree: Any, is_leaf: Callable[..., bool] | None = None, is_leaf_takes_path: bool = False
 ) -> tuple[list[tuple[KeyPath, Leaf]], PyTreeDef]:
     """Like :func:`tree_flatten` but each leaf comes with its key path.
 
@@ -1071,19 +1161,20 @@ def tree_flatten_with_path(
       ``([(key_path, leaf), ...], treedef)``. Tuple/list children get
       :class:`SequenceKey`, dict-like children :class:`DictKey`, namedtuple and
       dataclass fields :class:`GetAttrKey`, children of custom nodes
-      registered without keys :class:`FlattenedIndexKey`.
+      registered without keys :class:`FlattenedIndexKey`.  With
+      ``is_leaf_takes_path`` the predicate is called as ``is_leaf(key_path, x)``.
     """
     out: list = []
-    node = _flatten_with_path(tree, (), out, is_leaf)
+    node = _flatten_with_path(tree, (), out, is_leaf, is_leaf_takes_path)
     return out, PyTreeDef(node, len(out))
 
 
 def tree_leaves_with_path(
-    tree: Any, is_leaf: Callable[[Any], bool] | None = None
+    tree: Any, is_leaf: Callable[..., bool] | None = None, is_leaf_takes_path: bool = False
 ) -> list[tuple[KeyPath, Leaf]]:
     """The ``(key_path, leaf)`` pairs of ``tree`` in traversal order."""
     out: list = []
-    _flatten_with_path(tree, (), out, is_leaf)
+    _flatten_with_path(tree, (), out, is_leaf, is_leaf_takes_path)
     return out
 
 
@@ -1091,11 +1182,12 @@ def tree_map_with_path(
     f: Callable[..., Any],
     tree: Any,
     *rest: Any,
-    is_leaf: Callable[[Any], bool] | None = None,
+    is_leaf: Callable[..., bool] | None = None,
+    is_leaf_takes_path: bool = False,
 ) -> Any:
     """Like :func:`tree_map` but ``f`` receives the key path first:
     the result has leaves ``f(key_path, x, *xs)``."""
-    pairs, treedef = tree_flatten_with_path(tree, is_leaf)
+    pairs, treedef = tree_flatten_with_path(tree, is_leaf, is_leaf_takes_path)
     if not rest:
         return treedef.unflatten([f(p, x) for p, x in pairs])
     all_rest = _flatten_rest(treedef, rest, "tree_map_with_path")
