@@ -9,7 +9,7 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinyjax\.")
 
 from tinyjax.config import config  # noqa: E402
-from tinyjax import dtypes, tree, tree_util
+from tinyjax import dtypes, tree, tree_util, typing
 from tinyjax.array import Array
 from tinyjax.core import ShapedArray, ensure_compile_time_eval
 from tinyjax import dispatch  # noqa: F401 - registers eager evaluation with the core
@@ -17,7 +17,7 @@ from tinyjax import lax
 from tinyjax import numpy
 from tinyjax import random
 from tinyjax.api import (ShapeDtypeStruct, eval_shape, grad, hessian, jacfwd, jacrev, jit, jvp,
-                         linearize, make_jaxpr, value_and_grad, vjp, vmap)
+                         linearize, make_jaxpr, typeof, value_and_grad, vjp, vmap)
 from tinyjax.custom_derivatives import custom_jvp, custom_vjp
 from tinyjax.ad_checkpoint import checkpoint, checkpoint_policies, remat
 from tinyjax import errors
@@ -28,7 +28,13 @@ from tinyjax import nn, scipy  # noqa: E402
 from tinyjax.backends import (Device, default_backend, device_count, devices,  # noqa: E402
                               local_device_count, local_devices)
 from tinyjax.dispatch import block_until_ready, device_get, device_put  # noqa: E402
+from tinyjax import sharding  # noqa: E402
+from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
+from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 
 jacobian = jacrev
 
 __version__ = "0.1.0"
+# The JAX release whose public API tinyjax follows (names, signatures, results, errors);
+# libraries that check jax.__version_info__ see this.
+__version_info__ = (0, 10, 2)

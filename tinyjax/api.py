@@ -505,14 +505,15 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 
 
 class ShapeDtypeStruct:
-    """A shape, a dtype and a weak type flag: a stand-in for an array's type."""
+    """A shape, a dtype and a weak type flag: a stand-in for an array's type (what
+    ``eval_shape`` returns and ``jit(f).trace`` / ``pure_callback`` take)."""
 
     __slots__ = ("shape", "dtype", "weak_type", "sharding")
 
-    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
-                 sharding: Any = None):
+    def __init__(self, shape: Sequence[int], dtype: Any, *, sharding: Any = None,
+                 weak_type: bool = False):
         self.shape = tuple(shape)
-        self.dtype = dtypes.canonicalize_dtype(dtype)
+        self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
         self.weak_type = weak_type
         self.sharding = sharding
 
@@ -524,6 +525,19 @@ class ShapeDtypeStruct:
         for d in self.shape:
             out *= d
         return out
+
+    @classmethod
+    def like(cls, x: Any) -> "ShapeDtypeStruct":
+        """The shape, dtype and weak type of the array (or tracer, or scalar) ``x``."""
+        aval = typeof(x)
+        return cls(aval.shape, aval.dtype, weak_type=aval.weak_type)
+
+    def update(self, **changes: Any) -> "ShapeDtypeStruct":
+        """A copy with some of shape, dtype, weak_type, sharding replaced."""
+        fields = dict(shape=self.shape, dtype=self.dtype, weak_type=self.weak_type,
+                      sharding=self.sharding)
+        fields.update(changes)
+        return ShapeDtypeStruct(fields.pop("shape"), fields.pop("dtype"), **fields)
 
     def __eq__(self, other):
         return (isinstance(other, ShapeDtypeStruct) and self.shape == other.shape
@@ -537,7 +551,18 @@ class ShapeDtypeStruct:
         return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
 
 
-register_abstractify(ShapeDtypeStruct, lambda x: ShapedArray(x.shape, x.dtype, x.weak_type))
+register_abstractify(ShapeDtypeStruct, lambda x: ShapedArray(
+    x.shape, dtypes.canonicalize_dtype(x.dtype, allow_extended_dtype=True), x.weak_type))
+
+
+def typeof(x: Any) -> ShapedArray:
+    """The type of the value ``x`` as JAX sees it: an abstract array of its shape, dtype
+    and weak type (``float32[3]``, ``~float32[]`` for a Python float)."""
+    if dtypes.is_extended(getattr(x, "dtype", None)):  # a key array
+        return ShapedArray(x.shape, x.dtype)
+    if isinstance(x, ShapeDtypeStruct):
+        return shaped_abstractify(x)
+    return get_aval(x)
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
@@ -554,7 +579,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
         closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args],
                                        origins)
         if return_shape:
-            shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type)
+            shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
                       for a in closed.out_avals]
             return closed, tree_util.tree_unflatten(out_tree[0], shapes)
         return closed
@@ -568,7 +593,8 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
     flat_fun, out_tree = flatten_fun(fun, in_tree)
     closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args])
-    shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals]
+    shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
+              for a in closed.out_avals]
     return tree_util.tree_unflatten(out_tree[0], shapes)
 
 

@@ -27,6 +27,7 @@ from tinyjax.backends import backend_name, get_backend, to_host
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
@@ -69,8 +70,13 @@ def _put_leaf(x: Any, backend: str, committed: bool) -> ArrayImpl:
 def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
                may_alias: Optional[bool] = None) -> Any:
     """Move every array of the pytree ``x`` to ``device`` (a Device from
-    ``tinyjax.devices()``, a backend name, or None: the default device).  With a device
-    given, the results are committed to it; arrays already there are returned as they are."""
+    ``tinyjax.devices()``, a Sharding of one device, a backend name, or None: the default
+    device).  With a device given, the results are committed to it; arrays already there
+    are returned as they are."""
+    if isinstance(device, PartitionSpec):
+        device = NamedSharding(get_mesh(), device)
+    if isinstance(device, Sharding):
+        device = device_of(device)
     backend = backend_name(device)
     committed = device is not None or backend != "cpu"
     return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)

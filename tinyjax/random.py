@@ -52,6 +52,7 @@ class KeyDtype:
 
     name = f"key<{_IMPL_NAME}>"
     itemsize = 8
+    type = dtypes.prng_key  # issubdtype(key.dtype, dtypes.prng_key / dtypes.extended)
 
     def __repr__(self) -> str:
         return self.name

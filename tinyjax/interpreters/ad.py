@@ -110,6 +110,12 @@ class JVPTracer(Tracer):
         p = self.primal
         return p._origin() if isinstance(p, Tracer) else "a jvp tracer"
 
+    def __repr__(self) -> str:
+        t = self.tangent
+        if isinstance(t, Tracer) and not isinstance(t, JVPTracer):  # reverse mode (grad)
+            return f"GradTracer(primal={self.primal}, typeof(tangent)={t.aval.str_short()})"
+        return f"JVPTracer(primal={self.primal}, tangent={t})"
+
 
 class JVPTrace(Trace):
     def __init__(self, parent: Trace):

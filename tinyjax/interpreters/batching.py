@@ -54,6 +54,11 @@ class BatchTracer(Tracer):
     def _origin(self) -> str:
         return "a value batched by vmap (it differs across the mapped axis)"
 
+    def __repr__(self) -> str:
+        if self.batch_dim is None:
+            return f"VmapTracer(aval={self.aval}, val={self.val})"
+        return f"VmapTracer(aval={self.aval}, batched={get_aval(self.val)})"
+
 
 class BatchTrace(Trace):
     def __init__(self, parent: Trace, axis_data: AxisData):

@@ -30,6 +30,9 @@ class StagingTracer(Tracer):
     def _origin(self) -> str:
         return self._trace.origins.get(self._var, "an intermediate value")
 
+    def __repr__(self) -> str:
+        return f"JitTracer({self._aval})"  # JAX's name for a tracer being staged
+
 
 class StagingTrace(Trace):
     """Records primitives into a jaxpr instead of running them."""
