@@ -10,7 +10,7 @@ common-subexpression elimination).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -188,7 +188,8 @@ class _Printer:
             params = "[" + " ".join(f"{k}={self.param(v, indent)}"
                                     for k, v in eqn.params.items()) + "]"
         args = " ".join(self.atom(a) for a in eqn.invars)
-        return f"{lhs} = {eqn.primitive.name}{params}{' ' if args else ''}{args}"
+        rhs = f"{eqn.primitive.name}{params}{' ' if args else ''}{args}"
+        return f"{lhs} = {rhs}" if lhs else rhs  # (an effect with no results)
 
     def jaxpr(self, jaxpr: Jaxpr, indent: str) -> str:
         consts = " ".join(self.binder(v) for v in jaxpr.constvars)
@@ -278,6 +279,28 @@ def check_jaxpr(jaxpr: Jaxpr) -> None:
 # Passes
 # ---------------------------------------------------------------------------
 
+def sub_jaxprs(params: dict) -> Iterator[Jaxpr]:
+    """The (open) jaxprs among an equation's parameters: loop bodies, branches, ..."""
+    for v in params.values():
+        for j in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(j, ClosedJaxpr):
+                yield j.jaxpr
+            elif isinstance(j, Jaxpr):
+                yield j
+
+
+def has_effects(jaxpr: Jaxpr) -> bool:
+    """Whether running ``jaxpr`` has a side effect (a host callback, say) that must happen
+    even when its results are unused."""
+    return any(eqn_effectful(e) for e in jaxpr.eqns)
+
+
+def eqn_effectful(eqn: "JaxprEqn") -> bool:
+    """An equation with a side effect: an effectful primitive, or one whose sub-jaxprs
+    (a loop body, a branch) have one."""
+    return eqn.primitive.effectful or any(has_effects(j) for j in sub_jaxprs(eqn.params))
+
+
 # Primitives holding sub-jaxprs register how to drop their unused outputs here:
 # dce_rules[prim](eqn, used_outputs) -> (used_inputs, new_eqn or None).
 dce_rules: dict[Primitive, Callable] = {}
@@ -297,7 +320,7 @@ def dce_jaxpr(jaxpr: Jaxpr, used_outputs: Sequence[bool] | None = None,
     new_eqns: list[JaxprEqn] = []
     for eqn in reversed(jaxpr.eqns):
         used = [v in live for v in eqn.outvars]
-        if not any(used) and not eqn.primitive.effectful:
+        if not any(used) and not eqn_effectful(eqn):
             continue
         rule = dce_rules.get(eqn.primitive)
         if rule is not None:
@@ -352,7 +375,7 @@ def cse_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
     for eqn in jaxpr.eqns:
         invars = [sub(a) for a in eqn.invars]
         key = None
-        if not eqn.primitive.effectful:
+        if not eqn_effectful(eqn):
             try:
                 key = (eqn.primitive, tuple(atom_key(a) for a in invars),
                        _params_key(eqn.params))

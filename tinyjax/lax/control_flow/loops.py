@@ -25,7 +25,7 @@ import numpy as np
 
 from tinyjax import dtypes, tree_util
 from tinyjax.core import Primitive, Tracer, get_aval, set_current_trace
-from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules
+from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules, eqn_effectful
 from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              fixed_point, flatten_operands, jvp_jaxpr,
                                              partial_eval_jaxpr, permute, run, split_list,
@@ -344,8 +344,10 @@ def _scan_partial_eval(trace, args, params):
     res_inv = [k for k, v in enumerate(res_vars) if not (isinstance(v, Var) and v in varying)]
     res_stk = [k for k, v in enumerate(res_vars) if isinstance(v, Var) and v in varying]
     known_const_vals = list(split.known_consts) + keep(consts, c_uk)
+    # (side effects -- a debug print -- stay in the loop: every iteration has them)
+    pure_eqns = [e for e in kj.eqns if not eqn_effectful(e)]
     hoisted, used = dce_jaxpr(Jaxpr([], kj.invars[:n_inv], [res_vars[k] for k in res_inv],
-                                    kj.eqns), prune_invars=True)
+                                    pure_eqns), prune_invars=True)
     known_jaxpr, _ = dce_jaxpr(with_invars(kj, kj.invars, kj.outvars[:n_kout] + [
         res_vars[k] for k in res_stk]))
     with set_current_trace(trace.parent):
