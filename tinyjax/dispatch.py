@@ -34,7 +34,7 @@ __all__ = ["device_put", "device_get", "block_until_ready", "computation_device"
 
 
 def _describe(x: Any) -> str:
-    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device}"
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device!r}"
 
 
 def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
