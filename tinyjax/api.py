@@ -15,13 +15,18 @@ sees -- and the compiler fuses -- the whole program.
 """
 from __future__ import annotations
 
+import inspect
+import logging
 import os
+import time
+import weakref
 from functools import update_wrapper, wraps
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinyjax import core, dtypes, tree_util
+from tinyjax import core, dtypes, stages, tree_util
+from tinyjax.abstract import ShapeDtypeStruct, typeof  # noqa: F401 (typeof: jax.typeof)
 from tinyjax.api_util import (argument_origins, broadcast_prefix, check_argnums,
                               flatten_fun, flatten_fun_positional, flatten_fun_with_aux,
                               hashable_static, normalize_argnums, register_abstractify,
@@ -29,8 +34,8 @@ from tinyjax.api_util import (argument_origins, broadcast_prefix, check_argnums,
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
-                              leaf_value)
+from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
+                              invalid_values, leaf_signature, leaf_value)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
@@ -504,65 +509,6 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 # ---------------------------------------------------------------------------
 
 
-class ShapeDtypeStruct:
-    """A shape, a dtype and a weak type flag: a stand-in for an array's type (what
-    ``eval_shape`` returns and ``jit(f).trace`` / ``pure_callback`` take)."""
-
-    __slots__ = ("shape", "dtype", "weak_type", "sharding")
-
-    def __init__(self, shape: Sequence[int], dtype: Any, *, sharding: Any = None,
-                 weak_type: bool = False):
-        self.shape = tuple(shape)
-        self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
-        self.weak_type = weak_type
-        self.sharding = sharding
-
-    ndim = property(lambda self: len(self.shape))
-
-    @property
-    def size(self) -> int:
-        out = 1
-        for d in self.shape:
-            out *= d
-        return out
-
-    @classmethod
-    def like(cls, x: Any) -> "ShapeDtypeStruct":
-        """The shape, dtype and weak type of the array (or tracer, or scalar) ``x``."""
-        aval = typeof(x)
-        return cls(aval.shape, aval.dtype, weak_type=aval.weak_type)
-
-    def update(self, **changes: Any) -> "ShapeDtypeStruct":
-        """A copy with some of shape, dtype, weak_type, sharding replaced."""
-        fields = dict(shape=self.shape, dtype=self.dtype, weak_type=self.weak_type,
-                      sharding=self.sharding)
-        fields.update(changes)
-        return ShapeDtypeStruct(fields.pop("shape"), fields.pop("dtype"), **fields)
-
-    def __eq__(self, other):
-        return (isinstance(other, ShapeDtypeStruct) and self.shape == other.shape
-                and self.dtype == other.dtype and self.weak_type == other.weak_type)
-
-    def __hash__(self):
-        return hash((self.shape, self.dtype, self.weak_type))
-
-    def __repr__(self):
-        weak = ", weak_type=True" if self.weak_type else ""
-        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
-
-
-register_abstractify(ShapeDtypeStruct, lambda x: ShapedArray(
-    x.shape, dtypes.canonicalize_dtype(x.dtype, allow_extended_dtype=True), x.weak_type))
-
-
-def typeof(x: Any) -> ShapedArray:
-    """The type of the value ``x`` as JAX sees it: an abstract array of its shape, dtype
-    and weak type (``float32[3]``, ``~float32[]`` for a Python float)."""
-    if dtypes.is_extended(getattr(x, "dtype", None)):  # a key array
-        return ShapedArray(x.shape, x.dtype)
-    if isinstance(x, ShapeDtypeStruct):
-        return shaped_abstractify(x)
-    return get_aval(x)
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
@@ -608,53 +554,79 @@ _eval_trace = core.eval_trace
 _new_array = object.__new__
 
 
-class Lowered:
-    """The result of ``jit(f).lower(*args)``: the traced program, ready to compile."""
-
-    def __init__(self, wrapped: "JitWrapped", args, kwargs):
-        self._wrapped = wrapped
-        self._args, self._kwargs = args, kwargs
-        self._compiled: Compiled | None = None
-
-    def compile(self) -> Compiled:
-        if self._compiled is None:
-            self._compiled = self._wrapped._get_compiled(self._args, self._kwargs)[0]
-        return self._compiled
-
-    def as_text(self) -> str:
-        return self.compile().as_text()
-
-    def kernels(self) -> list:
-        return self.compile().kernels()
-
-    def source(self) -> str:
-        return self.compile().source()
+_log = logging.getLogger("tinyjax")
+# Compiled calls of every jitted function, shared by the wrappers of one function with
+# the same options (``jit(f)`` twice reuses the first trace, as JAX's cache does):
+# fun -> {options: (compiled cache, fast-path runners)}.
+_shared: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_wrappers: "weakref.WeakSet[JitWrapped]" = weakref.WeakSet()
 
 
-class JitWrapped:
+def _shared_caches(fun: Callable, options: tuple) -> tuple[dict, dict]:
+    try:
+        per_fun = _shared.setdefault(fun, {})
+    except TypeError:  # not weakly referenceable: this wrapper's own caches
+        return {}, {}
+    return per_fun.setdefault(options, ({}, {}))
+
+
+def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[str, ...],
+                       what: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Complete ``argnums`` and ``argnames`` from each other through ``fun``'s signature
+    (a static argument may be passed by position or by name), checking both."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: as given
+        return argnums, argnames
+    kinds = inspect.Parameter
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                   kinds.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind == kinds.VAR_POSITIONAL for p in params):
+        for i in argnums:
+            if not -len(positional) <= i < len(positional):
+                raise ValueError(f"Jitted function has {what}_argnums={argnums}, but only "
+                                 f"accepts {len(positional)} positional arguments.")
+        argnums = tuple(i % len(positional) for i in argnums)
+    if not any(p.kind == kinds.VAR_KEYWORD for p in params):
+        named = {p.name for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD,
+                                                      kinds.KEYWORD_ONLY)}
+        bad = set(argnames) - named
+        if bad:
+            raise ValueError(f"Jitted function has invalid argnames {bad} in {what}_argnames. "
+                             "Function does not take these args.")
+    by_name = {p.name: i for i, p in enumerate(positional)
+               if p.kind == kinds.POSITIONAL_OR_KEYWORD}
+    nums = set(argnums) | {by_name[n] for n in argnames if n in by_name}
+    names = list(argnames) + [p.name for i, p in enumerate(positional)
+                              if i in nums and p.kind == kinds.POSITIONAL_OR_KEYWORD
+                              and p.name not in argnames]
+    return tuple(sorted(nums)), tuple(names)
+
+
+class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
-                 device):
+                 donate_argnames, device):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
-        self.static_argnums = normalize_argnums(static_argnums, "static_argnums")
-        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) \
-            else tuple(static_argnames or ())
-        self.donate_argnums = normalize_argnums(donate_argnums, "donate_argnums")
+        self.static_argnums, self.static_argnames = _signature_argnums(
+            fun, normalize_argnums(static_argnums, "static_argnums"),
+            _names(static_argnames), "static")
+        self.donate_argnums, self.donate_argnames = _signature_argnums(
+            fun, normalize_argnums(donate_argnums, "donate_argnums"),
+            _names(donate_argnames), "donate")
         self.device = device
-        self.cache: dict[Any, Compiled] = {}
-        # the fast path: calls whose arguments are all positional Arrays, keyed by
-        # (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
-        self._fast: dict[Any, Callable] = {}
+        options = (self.static_argnums, self.static_argnames, self.donate_argnums, device)
+        self.cache, self._fast = _shared_caches(fun, options)
+        # (self._fast: calls whose arguments are all positional Arrays, keyed by
+        # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
+        _wrappers.add(self)
 
     def _split(self, args: tuple, kwargs: dict):
         n = len(args)
-        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums)
-        for i in static_nums:
-            if i >= n:
-                raise ValueError(f"jitted function has static_argnums={self.static_argnums}"
-                                 f" but was called with only {n} positional arguments.")
+        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums
+                            if -n <= i < n)  # (a missing one takes its default)
         static = tuple((i, hashable_static(args[i])) for i in static_nums)
         static_kw = tuple(sorted((k, hashable_static(v)) for k, v in kwargs.items()
                                  if k in self.static_argnames))
@@ -671,32 +643,34 @@ class JitWrapped:
         name = getattr(self.fun, "__name__", "fun")
         return computation_device(flat, f"jit({name})") or backend_name(None)
 
-    def _get_compiled(self, args: tuple, kwargs: dict):
+    def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
         device = self._device_name(flat)
-        # the matmul precision flag is read when lowering: part of what a compile depends on
+        # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
-               tuple(leaf_signature(x) for x in flat))
+               config.jax_enable_x64, tuple(leaf_signature(x) for x in flat))
+        return key, static, flat, in_tree, device
+
+    def _get_compiled(self, args: tuple, kwargs: dict):
+        key, static, flat, in_tree, device = self._key(args, kwargs)
         compiled = self.cache.get(key)
         if compiled is None:
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
-            compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device)
-            self.cache[key] = compiled
+            closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+            compiled = self.cache[key] = self._compile(closed, out_tree, device)
         return compiled, flat
 
-    def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device) -> Compiled:
+    def _trace(self, args, kwargs, static, flat, in_tree):
+        """The jaxpr of the function for these arguments (after CSE and DCE) and its
+        output tree."""
+        start = time.perf_counter()
         static_map = dict(static)
         out_store: list = []
 
         def flat_fun(*flat_args):
-            dyn_args, dyn_kwargs = tree_util.tree_unflatten(in_tree, flat_args)
-            it = iter(dyn_args)
-            full = [static_map[i] if i in static_map else next(it)
-                    for i in range(len(args))]
-            full_kwargs = dict(dyn_kwargs)
-            full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
+            full, full_kwargs = self._full_args(args, kwargs, static, in_tree, flat_args)
             out = self.fun(*full, **full_kwargs)
             flat_out, out_tree = tree_util.tree_flatten(out)
             out_store.append(out_tree)
@@ -709,19 +683,45 @@ class JitWrapped:
         jaxpr, _ = dce_jaxpr(cse_jaxpr(closed.jaxpr))
         kept = set(jaxpr.constvars)
         consts = [c for v, c in zip(closed.jaxpr.constvars, closed.consts) if v in kept]
-        closed = ClosedJaxpr(jaxpr, consts)
-        compiled = Compiled(closed, out_store[0], device)
+        if config.jax_log_compiles:
+            _log.warning("Finished tracing + transforming %s for jit in %.9f sec",
+                         self._name, time.perf_counter() - start)
+        return ClosedJaxpr(jaxpr, consts), out_store[0]
+
+    _name = property(lambda self: getattr(self.fun, "__name__", "fun"))
+
+    def _full_args(self, args, kwargs, static, in_tree, flat_args) -> tuple[list, dict]:
+        """The call's positional and keyword arguments: the static ones as given, the
+        dynamic ones from ``flat_args``."""
+        static_map = dict(static)
+        dyn_args, dyn_kwargs = tree_util.tree_unflatten(in_tree, flat_args)
+        it = iter(dyn_args)
+        full = [static_map[i] if i in static_map else next(it) for i in range(len(args))]
+        full_kwargs = dict(dyn_kwargs)
+        full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
+        return full, full_kwargs
+
+    def _compile(self, closed: ClosedJaxpr, out_tree, device: str) -> Compiled:
+        if config.jax_log_compiles:
+            _log.warning("Compiling %s with global shapes and types %s.", self._name,
+                         list(closed.in_avals))
+        compiled = Compiled(closed, out_tree, device)
+        if config.jax_log_compiles:
+            _log.warning("Finished compilation of jit(%s) in %.9f sec", self._name,
+                         compiled.compile_time)
         if os.environ.get("DEBUG"):
-            name = getattr(self.fun, "__name__", "fun")
-            print(f"jit({name}): {compiled.num_kernels} kernels, compiled in "
+            print(f"jit({self._name}): {compiled.num_kernels} kernels, compiled in "
                   f"{compiled.compile_time * 1e3:.1f} ms")
         return compiled
 
     def __call__(self, *args, **kwargs):
-        if _state.trace is not _eval_trace:
+        if _state.trace is not _eval_trace or config.jax_disable_jit:
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
+        if config.jax_debug_nans or config.jax_debug_infs:
+            return self._call_checked(args, kwargs)
         if not kwargs and not self.static_argnums:
-            key = [self.device or device_key(), config.jax_default_matmul_precision]
+            key = [self.device or device_key(), config.jax_default_matmul_precision,
+                   config.jax_enable_x64]
             for a in args:
                 if type(a) is not ArrayImpl:
                     break
@@ -739,6 +739,28 @@ class JitWrapped:
         compiled, flat = self._get_compiled(args, kwargs)
         outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
         return tree_util.tree_unflatten(compiled.out_tree, outs)
+
+    def _call_checked(self, args, kwargs):
+        """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
+        re-run the function op by op, where the first primitive producing one raises."""
+        _, static, _, in_tree, _ = self._key(args, kwargs)
+        compiled, flat = self._get_compiled(args, kwargs)
+        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+        bad = invalid_values(outs)
+        if bad is None:
+            return tree_util.tree_unflatten(compiled.out_tree, outs)
+        print(f"Invalid {bad} value encountered in the output of a jax.jit function. "
+              "Calling the de-optimized version.")
+        full, full_kwargs = self._full_args(args, kwargs, static, in_tree,
+                                            [to_array(x) for x in flat])
+        with config.override(jax_disable_jit=True):
+            self.fun(*full, **full_kwargs)
+        raise FloatingPointError(
+            f"invalid value ({bad}) encountered in jit({self._name}). Because "
+            "jax_debug_nans and/or jax_debug_infs is set, the de-optimized function (the "
+            "function without jit) was called to get a more precise error message, but it "
+            "produced no invalid value: the difference comes from the compiled program's "
+            "arithmetic, or from a value read from outside the function.")
 
     def _make_runner(self, args) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building."""
@@ -770,8 +792,25 @@ class JitWrapped:
                                             [wrap_eager(o, w) for o, w in zip(outs, weak)])
         return run
 
-    def lower(self, *args, **kwargs) -> Lowered:
-        return Lowered(self, args, kwargs)
+    def trace(self, *args, **kwargs) -> stages.Traced:
+        """Trace for these arguments (static ones included): the jaxpr and the output
+        types, without compiling."""
+        key, static, flat, in_tree, device = self._key(args, kwargs)
+        closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+
+        def compile_once() -> Compiled:
+            compiled = self.cache.get(key)
+            if compiled is None:
+                compiled = self.cache[key] = self._compile(closed, out_tree, device)
+            return compiled
+
+        donated = [False] * len(flat)
+        return stages.Traced(self._name, closed, in_tree, out_tree, donated, device,
+                             compile_once)
+
+    def lower(self, *args, **kwargs) -> stages.Lowered:
+        """Trace and lower for these arguments; ``.compile()`` compiles."""
+        return self.trace(*args, **kwargs).lower()
 
     def eval_shape(self, *args, **kwargs):
         return eval_shape(self.fun, *args, **kwargs)
@@ -787,15 +826,32 @@ class JitWrapped:
         return partial(self, instance)
 
 
+def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
+    return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
+
+
+def clear_caches() -> None:
+    """Drop every compiled program: jit's caches and the eager operations' on devices."""
+    for wrapped in list(_wrappers):
+        wrapped.clear_cache()
+    _shared.clear()
+    clear_dispatch_caches()
+
+
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
         static_argnames: str | Sequence[str] | None = None,
-        donate_argnums: int | Sequence[int] | None = None, device: Any = None,
+        donate_argnums: int | Sequence[int] | None = None,
+        donate_argnames: str | Sequence[str] | None = None, device: Any = None,
         **unsupported: Any) -> Any:
     """Compile ``fun``: traced once per input signature, fused into a few kernels.
 
     ``static_argnums``/``static_argnames`` mark arguments that are Python values
     baked into the trace (they must be hashable; a new value retraces).
-    ``donate_argnums`` is accepted for compatibility (buffers are not donated).
+    A static argument may be passed by position or by name whichever way it was marked
+    (``static_argnums`` and ``static_argnames`` are completed from each other through the
+    signature).  ``donate_argnums``/``donate_argnames`` are accepted for compatibility
+    (buffers are not donated).  Wrappers of one function with the same options share
+    their compiled programs.
     Usable as a decorator, with or without arguments.
     """
     for name in unsupported:
@@ -804,8 +860,9 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
             raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
     if fun is None:
         return lambda f: jit(f, static_argnums=static_argnums,
-                             static_argnames=static_argnames,
-                             donate_argnums=donate_argnums, device=device)
+                             static_argnames=static_argnames, donate_argnums=donate_argnums,
+                             donate_argnames=donate_argnames, device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
-    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, device)
+    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
+                      device)

@@ -92,8 +92,14 @@ def _callback_impl(*values, callback, **_):
     return callback(*values)
 
 
-def _callback_abstract_eval(*avals, callback, **_):
-    return list(callback.result_avals)
+def _abstract_eval_rule(name: str) -> Callable:
+    def rule(*avals, callback, **_):
+        n = callback.in_tree.num_leaves
+        if len(avals) != n:
+            raise TypeError(f"{name}: the callback {_name(callback.fun)} takes {n} operands, "
+                            f"got {len(avals)}")
+        return list(callback.result_avals)
+    return rule
 
 
 pure_callback_p = Primitive("pure_callback", multiple_results=True)
@@ -103,7 +109,7 @@ debug_callback_p = Primitive("debug_callback", multiple_results=True)
 debug_callback_p.effectful = True
 for _p in (pure_callback_p, io_callback_p, debug_callback_p):
     _p.def_impl(_callback_impl)
-    _p.def_abstract_eval(_callback_abstract_eval)
+    _p.def_abstract_eval(_abstract_eval_rule(_p.name))
     register_host_callback(_p)
 
 

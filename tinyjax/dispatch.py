@@ -26,6 +26,7 @@ from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array,
 from tinyjax.backends import backend_name, get_backend, to_host
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
+from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
 
@@ -121,6 +122,8 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             weak.append(type(x) in (int, float, complex))
     _check(primitive, args, values, params)
     out = primitive.impl(*values, **params)
+    if config.jax_debug_nans or config.jax_debug_infs:
+        _raise_on_invalid(primitive, out)
     if not args:  # a constructor (iota): its result goes to the default device
         return on_default_device(wrap_eager(out, False))
     weak_out = primitive.weak_type_rule(weak, **params)
@@ -129,6 +132,29 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             weak_out = [weak_out] * len(out)
         return [wrap_eager(o, w) for o, w in zip(out, weak_out)]
     return wrap_eager(out, weak_out)
+
+
+def invalid_values(values: Sequence[Any]) -> Optional[str]:
+    """'nan' (under jax_debug_nans) or 'inf' (under jax_debug_infs) if a floating-point
+    value among ``values`` is one, else None."""
+    for v in values:
+        v = np.asarray(v._value if type(v) is ArrayImpl else v)
+        if v.dtype.kind not in "fc":
+            continue
+        if config.jax_debug_nans and np.isnan(v).any():
+            return "nan"
+        if config.jax_debug_infs and np.isinf(v).any():
+            return "inf"
+    return None
+
+
+def _raise_on_invalid(primitive: Primitive, out: Any) -> None:
+    bad = invalid_values(out if primitive.multiple_results else [out])
+    if bad is not None:
+        # as JAX, whose eager operations are jitted one-primitive programs
+        print(f"Invalid {bad} value encountered in the output of a jax.jit function. "
+              "Calling the de-optimized version.")
+        raise FloatingPointError(f"invalid value ({bad}) encountered in {primitive.name}")
 
 
 def _apply_placed(primitive, args, params):
@@ -171,6 +197,11 @@ register_apply_primitive(apply_primitive)
 
 _cache: "OrderedDict[Any, Any]" = OrderedDict()
 _CACHE_SIZE = 4096
+
+
+def clear_dispatch_caches() -> None:
+    """Forget the compiled single-operation programs of eager operations on devices."""
+    _cache.clear()
 
 
 def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str):

@@ -147,6 +147,8 @@ CASES.update({
     "custom_lin": (lambda: jax.jvp(_clip, (1.0,), (1.0,)), TypeError,
                    "can't apply forward-mode autodiff"),
 })
+for _name in ("pure_callback", "io_callback", "debug_callback"):
+    CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
@@ -154,6 +156,13 @@ EXEMPT = {
     "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
 }
+
+
+def _bind_callback(name):
+    """A callback equation with one operand more than its function takes."""
+    from tinyjax import callback, tree_util
+    fn = callback.FlatCallback(print, tree_util.tree_structure(((0,), {})), [], [])
+    return getattr(callback, f"{name}_p").bind(F, F, callback=fn)
 
 
 def _sdn():
