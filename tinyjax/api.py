@@ -163,30 +163,24 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
 
 
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
-    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
-    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
-    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
-    from tinyjax.lax._helpers import as_operand
-    flat_p, in_tree = tree_util.tree_flatten(primals)
-    flat_p = [as_operand(p) for p in flat_p]
-    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
-    all_out, lin = linearize_flat(flat_fun, flat_p)
-    tree, aux_tree = trees[0]
-    out_tree = [tree]
-    n = tree.num_leaves
-    out, aux_out = all_out[:n], all_out[n:]
-    out_avals = [get_aval(o) for o in out]
-    aux_zeros = [Zero(tangent_aval(get_aval(a))) for a in aux_out]
+class _Pullback:
+    """The function ``vjp`` returns, less its residuals: ``pullback(residuals, ct)``
+    transposes the linear map with the residuals given."""
 
-    def vjp_fun(cotangent):
+    def __init__(self, lin: LinearFunction, out_tree, in_tree, out_avals, aux_zeros):
+        self.jaxpr, self.in_avals, self.diff_mask = lin.jaxpr, lin.in_avals, lin.diff_mask
+        self.out_tree, self.in_tree = out_tree, in_tree
+        self.out_avals, self.aux_zeros = out_avals, aux_zeros
+
+    def __call__(self, residuals: list, cotangent: Any) -> Any:
+        from tinyjax.lax._helpers import as_operand
         flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
-        if ct_tree != out_tree[0]:
+        if ct_tree != self.out_tree:
             raise TypeError(
                 "Tree structure of cotangent input "
-                f"{ct_tree}, does not match structure of primal output {out_tree[0]}.")
+                f"{ct_tree}, does not match structure of primal output {self.out_tree}.")
         cts = []
-        for ct, aval in zip(flat_ct, out_avals):
+        for ct, aval in zip(flat_ct, self.out_avals):
             ct = as_operand(ct) if not ad_is_float0(ct) else ct
             ct_aval = get_aval(ct)
             want = tangent_aval(aval)
@@ -200,10 +194,30 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
                                  f"({want.dtype.name}) of corresponding primal output with "
                                  f"dtype {aval.dtype.name}.")
             cts.append(Zero(want) if want.dtype == dtypes.float0 else ct)
-        cts_in = lin.transpose(cts + aux_zeros)
-        return tree_util.tree_unflatten(in_tree, cts_in)
+        lin = LinearFunction(self.jaxpr, residuals, self.in_avals, self.diff_mask)
+        return tree_util.tree_unflatten(self.in_tree, lin.transpose(cts + self.aux_zeros))
 
-    primal_out = tree_util.tree_unflatten(out_tree[0], out)
+    def __repr__(self) -> str:
+        return f"<vjp pullback: {self.out_tree} -> {self.in_tree}>"
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
+    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
+    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
+    from tinyjax.lax._helpers import as_operand
+    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
+    all_out, lin = linearize_flat(flat_fun, flat_p)
+    tree, aux_tree = trees[0]
+    n = tree.num_leaves
+    out, aux_out = all_out[:n], all_out[n:]
+    pullback = _Pullback(lin, tree, in_tree, [get_aval(o) for o in out],
+                         [Zero(tangent_aval(get_aval(a))) for a in aux_out])
+    # a pytree whose leaves are the residuals (as JAX's), so it can cross jit
+    vjp_fun = tree_util.Partial(pullback, list(lin.consts))
+    primal_out = tree_util.tree_unflatten(tree, out)
     if has_aux:
         return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
     return primal_out, vjp_fun
@@ -255,16 +269,16 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                 full[i] = a
             return fun(*full, **kwargs)
 
-        for leaf in tree_util.tree_leaves(diff_args):
-            _check_input_dtype(as_operand(leaf), allow_int, "grad")
+        # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
+        tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, "grad"),
+                           diff_args)
         if has_aux:
             out, pullback, aux = vjp(f_diff, *diff_args, has_aux=True)
         else:
             out, pullback = vjp(f_diff, *diff_args)
         _check_scalar_output(out, "grad")
-        from tinyjax.lax.shape import full as lax_full
-        ct = lax_full((), 1, get_aval(out).dtype)
-        grads = pullback(ct)
+        out_aval = get_aval(out)  # the seed 1 has the output's type, weak type included
+        grads = pullback(as_operand(1, out_aval.dtype, weak=out_aval.weak_type))
         g = grads if isinstance(argnums, (tuple, list)) else grads[0]
         if has_aux:
             return (out, aux), g
@@ -367,8 +381,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         from tinyjax.lax._helpers import as_operand
         nums = check_argnums(argnums, len(args), "jacrev")
         diff_args = tuple(args[i] for i in nums)
-        for leaf in tree_util.tree_leaves(diff_args):
-            _check_input_dtype(as_operand(leaf), allow_int, "jacrev")
+        tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, "jacrev"),
+                           diff_args)
 
         def f_diff(*dargs):
             full = list(args)
@@ -423,6 +437,13 @@ def _check_axis_spec(spec: Any, name: str) -> None:
         if leaf is not None and not isinstance(leaf, int):
             raise TypeError(f"vmap {name} must be an int, None, or (nested) container with "
                             f"those types as leaves, but got {spec}.")
+
+
+def _out_axis(axis: int, ndim: int) -> int:
+    """``out_axes`` entry ``axis`` of an output of rank ``ndim`` (batch axis included)."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension {ndim}")
+    return axis % ndim
 
 
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
@@ -494,7 +515,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 out, out_tree = out_store[0]
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
                 outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
-                return iter([None if d is None else d % (aval.ndim + 1)
+                return iter([None if d is None else _out_axis(d, aval.ndim + 1)
                              for d, aval in zip(flat_out_axes, outs_avals)])
 
         flat_out = vmap_flat(flat_fun, AxisData(axis_name, size, spmd_axis_name),

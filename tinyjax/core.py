@@ -19,8 +19,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
-                            TracerIntegerConversionError, UnexpectedTracerError)
+from tinyjax.errors import (ConcretizationTypeError, TracerArrayConversionError,
+                            TracerBoolConversionError, TracerIntegerConversionError,
+                            UnexpectedTracerError)
 
 # ---------------------------------------------------------------------------
 # Abstract values
@@ -175,13 +176,19 @@ class Trace:
                           params: dict) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.process_primitive")
 
-    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
+    # A call of a function with custom derivative rules.  ``fun(*args)``,
+    # ``jvp(*primals, *tangents) -> [*primal_outs, *tangent_outs]``,
+    # ``fwd(*args) -> (residuals, outs)`` and ``bwd(residuals, cts) -> cts per arg`` take
+    # every operand; the first ``num_consts`` are values the function closes over (made
+    # explicit when it was staged), which the rules ignore and must not be differentiated.
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
         """Default: call the function; only JVP traces use the custom rule."""
         with set_current_trace(self):
             return fun(*args)
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
-                                symbolic_zeros):
+                                symbolic_zeros, num_consts=0):
         """Default: call the function; only autodiff traces use the custom rule."""
         with set_current_trace(self):
             return fun(*args)
@@ -231,7 +238,10 @@ class Tracer:
                                    TracerBoolConversionError))
 
     def __int__(self):
-        return int(self._concrete("the conversion to int", TracerIntegerConversionError))
+        value = self.to_concrete_value()
+        if value is None:
+            raise ConcretizationTypeError(_conversion_message(self, "int"))
+        return int(value)
 
     def __index__(self):
         return self._concrete("the conversion to an index (__index__)",
@@ -246,7 +256,8 @@ class Tracer:
         raise ConcretizationTypeError(_conversion_message(self, "complex"))
 
     def __array__(self, dtype=None, copy=None):
-        value = self._concrete("the conversion to a numpy array (np.asarray)")
+        value = self._concrete("the conversion to a numpy array (np.asarray)",
+                               TracerArrayConversionError)
         return np.asarray(value, dtype=dtype)
 
     def item(self, *args):

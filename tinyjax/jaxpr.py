@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.errors import JaxprTypeError
 
 
 class Var:
@@ -232,10 +233,6 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
     return [read(a) for a in jaxpr.outvars]
 
 
-class JaxprTypeError(TypeError):
-    """A jaxpr failed the typechecker."""
-
-
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype
 
@@ -324,10 +321,12 @@ def dce_jaxpr(jaxpr: Jaxpr, used_outputs: Sequence[bool] | None = None,
             continue
         rule = dce_rules.get(eqn.primitive)
         if rule is not None:
-            used_in, eqn = rule(eqn, used)
-            if eqn is None:
+            used_in, pruned = rule(eqn, used)
+            if pruned is None:
                 continue
+            # used_in is per input of the equation as it was (the pruned one has fewer)
             live.update(v for v, u in zip(eqn.invars, used_in) if u and isinstance(v, Var))
+            eqn = pruned
         else:
             live.update(v for v in eqn.invars if isinstance(v, Var))
         new_eqns.append(eqn)
@@ -398,5 +397,6 @@ def literal_or_none(x: Any) -> Literal | None:
         return Literal(x, get_aval(x))
     from tinyjax.array import ArrayImpl
     if type(x) is ArrayImpl and x.ndim == 0:
-        return Literal(x._value, x.aval)
+        # a weakly typed one stays an Array, so that evaluating the jaxpr keeps its weak type
+        return Literal(x if x.weak_type else x._value, x.aval)
     return None

@@ -182,6 +182,11 @@ class Compiled(_Stage):
         """The device program (kernels and steps)."""
         return self._call.executable
 
+    @property
+    def num_kernels(self) -> int:
+        """How many kernels the program runs (loop bodies counted once)."""
+        return self._call.num_kernels
+
     def as_text(self) -> str:
         return self._call.source()
 

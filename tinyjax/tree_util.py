@@ -726,10 +726,7 @@ class PyTreeDef:
         expected = self._num_leaves if self._num_leaves >= 0 else self.num_leaves
         if n != expected:
             kind = "few" if n < expected else "many"
-            raise ValueError(
-                f"Too {kind} leaves for PyTreeDef; expected {expected}, got {n}. "
-                f"Structure: {self}"
-            )
+            raise ValueError(f"Too {kind} leaves for PyTreeDef; expected {expected}, got {n}")
         node = self._node
         if node is _LEAF:
             return leaves[0]

@@ -56,7 +56,8 @@ def test_config_defaults():
     assert config.jax_numpy_rank_promotion == "allow"
     assert config.jax_debug_nans is False
     assert set(config.values()) == {"jax_enable_x64", "jax_default_matmul_precision",
-                                    "jax_numpy_rank_promotion", "jax_debug_nans"}
+                                    "jax_numpy_rank_promotion", "jax_debug_nans",
+                                    "jax_debug_infs", "jax_disable_jit", "jax_log_compiles"}
 
 
 def test_config_update_and_restore():

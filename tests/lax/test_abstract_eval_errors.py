@@ -152,8 +152,8 @@ for _name in ("pure_callback", "io_callback", "debug_callback"):
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
-    "custom_jvp_call": "never bound: custom_jvp calls go to the trace's process method",
-    "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
+    "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
+    "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
 }
 

@@ -71,7 +71,7 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
             if e.primitive in inlined_calls:
-                inner = e.params["jaxpr"]
+                inner = e.params[inlined_calls[e.primitive]]
                 inner_in = list(inner.constvars) + list(inner.invars)
                 if len(inner_in) != len(ins):
                     raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"

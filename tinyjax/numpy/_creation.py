@@ -51,6 +51,8 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
     A Python scalar gives a weakly typed array (its dtype yields to the other
     operand's in binary operations), as in JAX.
     """
+    if object is None:
+        raise ValueError("None is not a valid value for jnp.array")
     if isinstance(object, (ArrayImpl, Tracer)):
         out = object
         if dtype is not None:
@@ -123,9 +125,8 @@ def _shape_tuple(shape: Any, fun_name: str) -> tuple[int, ...]:
     """A static shape from an int or a sequence of ints (JAX's error for tracers)."""
     if type(shape) is tuple and all(type(d) is int and d >= 0 for d in shape):
         return shape
-    if isinstance(shape, Tracer):
-        shape = concrete_value(shape, f"{fun_name} shape")
-    if np.ndim(shape) == 0:
+    # (a traced dimension fails operator.index with a TypeError: JAX's error below)
+    if not isinstance(shape, (tuple, list)) and np.ndim(shape) == 0:
         shape = (shape,)
     try:
         out = tuple(operator.index(d) for d in shape)

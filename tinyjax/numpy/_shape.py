@@ -78,8 +78,7 @@ def _resolve_shape(old: tuple[int, ...], new: Any) -> tuple[int, ...]:
 
 
 def _shape_tuple_neg(shape: Any) -> tuple[int, ...]:
-    shape = concrete_value(shape, "'shape' of jnp.reshape")
-    if np.ndim(shape) == 0:
+    if not isinstance(shape, (tuple, list)) and np.ndim(shape) == 0:
         shape = (shape,)
     try:
         return tuple(operator.index(d) for d in shape)

@@ -27,7 +27,7 @@ __all__ = ["LoweringRule", "lowering_rules", "register_lowering", "inlined_calls
 
 LoweringRule = Callable[..., Union["LazyOp", list["LazyOp"]]]  # noqa: F821 - compiler.ops
 lowering_rules: dict[Primitive, LoweringRule] = {}
-inlined_calls: set[Primitive] = set()
+inlined_calls: dict[Primitive, str] = {}  # call primitive -> the param holding its body
 host_callbacks: set[Primitive] = set()
 
 SUPPORTED_DTYPES = frozenset(np.dtype(d) for d in (
@@ -40,10 +40,10 @@ def register_lowering(primitive: Primitive, rule: LoweringRule) -> None:
     lowering_rules[primitive] = rule
 
 
-def register_inlined_call(primitive: Primitive) -> None:
-    """Lower equations of the call primitive ``primitive`` (its body the param ``jaxpr``) by
-    lowering its body in place."""
-    inlined_calls.add(primitive)
+def register_inlined_call(primitive: Primitive, body_param: str = "jaxpr") -> None:
+    """Lower equations of the call primitive ``primitive`` (its body, an open jaxpr, the
+    param ``body_param``) by lowering its body in place."""
+    inlined_calls[primitive] = body_param
 
 
 def register_host_callback(primitive: Primitive) -> None:
