@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import argnums_partial, flatten_fun, normalize_argnums
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, get_aval, set_current_trace
 from tinyjax.jaxpr import Jaxpr, Literal, Var, dce_jaxpr, dce_rules, eval_jaxpr
@@ -40,7 +40,7 @@ def _trace_open(fun: Callable, avals) -> tuple[Jaxpr, list[Any]]:
 
 def _impl(*args, jaxpr, prevent_cse, differentiated, policy):
     outs = eval_jaxpr(jaxpr, [], *[wrap_eager(np.asarray(a)) for a in args])
-    return [o._value if type(o) is Array else np.asarray(o) for o in outs]
+    return [o._value if type(o) is ArrayImpl else np.asarray(o) for o in outs]
 
 
 checkpoint_p.def_impl(_impl)

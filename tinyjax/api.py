@@ -15,21 +15,26 @@ sees -- and the compiler fuses -- the whole program.
 """
 from __future__ import annotations
 
+import inspect
+import logging
+import time
+import weakref
 from functools import partial, update_wrapper, wraps
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinyjax import core, dtypes, tree_util
+from tinyjax import core, dtypes, stages, tree_util
+from tinyjax.abstract import ShapeDtypeStruct, typeof  # noqa: F401 (typeof: jax.typeof)
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
                               normalize_argnums, register_abstractify, shaped_abstractify)
-from tinyjax.array import Array, to_array, wrap_eager
+from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
-                              leaf_value)
+from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
+                              invalid_values, leaf_signature, leaf_value)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
@@ -153,30 +158,24 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
 
 
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
-    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
-    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
-    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
-    from tinyjax.lax._helpers import as_operand
-    flat_p, in_tree = tree_util.tree_flatten(primals)
-    flat_p = [as_operand(p) for p in flat_p]
-    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
-    all_out, lin = linearize_flat(flat_fun, flat_p)
-    tree, aux_tree = trees[0]
-    out_tree = [tree]
-    n = tree.num_leaves
-    out, aux_out = all_out[:n], all_out[n:]
-    out_avals = [get_aval(o) for o in out]
-    aux_zeros = [Zero(tangent_aval(get_aval(a))) for a in aux_out]
+class _Pullback:
+    """The function ``vjp`` returns, less its residuals: ``pullback(residuals, ct)``
+    transposes the linear map with the residuals given."""
 
-    def vjp_fun(cotangent):
+    def __init__(self, lin: LinearFunction, out_tree, in_tree, out_avals, aux_zeros):
+        self.jaxpr, self.in_avals, self.diff_mask = lin.jaxpr, lin.in_avals, lin.diff_mask
+        self.out_tree, self.in_tree = out_tree, in_tree
+        self.out_avals, self.aux_zeros = out_avals, aux_zeros
+
+    def __call__(self, residuals: list, cotangent: Any) -> Any:
+        from tinyjax.lax._helpers import as_operand
         flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
-        if ct_tree != out_tree[0]:
+        if ct_tree != self.out_tree:
             raise TypeError(
                 "Tree structure of cotangent input "
-                f"{ct_tree}, does not match structure of primal output {out_tree[0]}.")
+                f"{ct_tree}, does not match structure of primal output {self.out_tree}.")
         cts = []
-        for ct, aval in zip(flat_ct, out_avals):
+        for ct, aval in zip(flat_ct, self.out_avals):
             ct = as_operand(ct) if not is_float0(ct) else ct
             ct_aval = get_aval(ct)
             want = tangent_aval(aval)
@@ -190,10 +189,30 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
                                  f"({want.dtype.name}) of corresponding primal output with "
                                  f"dtype {aval.dtype.name}.")
             cts.append(Zero(want) if want.dtype == dtypes.float0 else ct)
-        cts_in = lin.transpose(cts + aux_zeros)
-        return tree_util.tree_unflatten(in_tree, cts_in)
+        lin = LinearFunction(self.jaxpr, residuals, self.in_avals, self.diff_mask)
+        return tree_util.tree_unflatten(self.in_tree, lin.transpose(cts + self.aux_zeros))
 
-    primal_out = tree_util.tree_unflatten(out_tree[0], out)
+    def __repr__(self) -> str:
+        return f"<vjp pullback: {self.out_tree} -> {self.in_tree}>"
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
+    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
+    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
+    from tinyjax.lax._helpers import as_operand
+    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
+    all_out, lin = linearize_flat(flat_fun, flat_p)
+    tree, aux_tree = trees[0]
+    n = tree.num_leaves
+    out, aux_out = all_out[:n], all_out[n:]
+    pullback = _Pullback(lin, tree, in_tree, [get_aval(o) for o in out],
+                         [Zero(tangent_aval(get_aval(a))) for a in aux_out])
+    # a pytree whose leaves are the residuals (as JAX's), so it can cross jit
+    vjp_fun = tree_util.Partial(pullback, list(lin.consts))
+    primal_out = tree_util.tree_unflatten(tree, out)
     if has_aux:
         return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
     return primal_out, vjp_fun
@@ -232,8 +251,9 @@ def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: 
     from tinyjax.lax._helpers import as_operand
     nums = check_argnums(argnums, len(args), fname)
     f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
-    for leaf in tree_util.tree_leaves(diff_args):
-        _check_input_dtype(as_operand(leaf), allow_int, dtype_fname)
+    # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
+    tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, dtype_fname),
+                       diff_args)
     if has_aux:
         return vjp(f_diff, *diff_args, has_aux=True)
     return (*vjp(f_diff, *diff_args), None)
@@ -249,12 +269,12 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
     @wraps(fun)
     def value_and_grad_f(*args, **kwargs):
+        from tinyjax.lax._helpers import as_operand
         out, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
                                              fname, "grad")
         _check_scalar_output(out, "grad")
-        from tinyjax.lax.shape import full as lax_full
-        ct = lax_full((), 1, get_aval(out).dtype)
-        grads = pullback(ct)
+        out_aval = get_aval(out)  # the seed 1 has the output's type, weak type included
+        grads = pullback(as_operand(1, out_aval.dtype, weak=out_aval.weak_type))
         g = grads if isinstance(argnums, (tuple, list)) else grads[0]
         if has_aux:
             return (out, aux), g
@@ -398,6 +418,13 @@ def _check_axis_spec(spec: Any, name: str) -> None:
                             f"those types as leaves, but got {spec}.")
 
 
+def _out_axis(axis: int, ndim: int) -> int:
+    """``out_axes`` entry ``axis`` of an output of rank ``ndim`` (batch axis included)."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension {ndim}")
+    return axis % ndim
+
+
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
          axis_size: int | None = None, spmd_axis_name: Any = None) -> Callable:
     """Vectorise ``fun`` over the axes ``in_axes`` of its positional arguments; the
@@ -466,7 +493,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 out = tree_util.tree_unflatten(out_tree[0], out_leaves)
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
                 outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
-                return iter([None if d is None else d % (aval.ndim + 1)
+                return iter([None if d is None else _out_axis(d, aval.ndim + 1)
                              for d, aval in zip(flat_out_axes, outs_avals)])
 
         flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
@@ -481,40 +508,6 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 # ---------------------------------------------------------------------------
 
 
-class ShapeDtypeStruct:
-    """A shape, a dtype and a weak type flag: a stand-in for an array's type."""
-
-    __slots__ = ("shape", "dtype", "weak_type", "sharding")
-
-    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
-                 sharding: Any = None):
-        self.shape = tuple(shape)
-        self.dtype = dtypes.canonicalize_dtype(dtype)
-        self.weak_type = weak_type
-        self.sharding = sharding
-
-    ndim = property(lambda self: len(self.shape))
-
-    @property
-    def size(self) -> int:
-        out = 1
-        for d in self.shape:
-            out *= d
-        return out
-
-    def __eq__(self, other):
-        return (isinstance(other, ShapeDtypeStruct) and self.shape == other.shape
-                and self.dtype == other.dtype and self.weak_type == other.weak_type)
-
-    def __hash__(self):
-        return hash((self.shape, self.dtype, self.weak_type))
-
-    def __repr__(self):
-        weak = ", weak_type=True" if self.weak_type else ""
-        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
-
-
-register_abstractify(ShapeDtypeStruct, lambda x: ShapedArray(x.shape, x.dtype, x.weak_type))
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
@@ -531,7 +524,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
         closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args],
                                        origins)
         if return_shape:
-            shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type)
+            shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
                       for a in closed.out_avals]
             return closed, tree_util.tree_unflatten(out_tree[0], shapes)
         return closed
@@ -545,7 +538,8 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
     flat_fun, out_tree = flatten_fun(fun, in_tree)
     closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args])
-    shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals]
+    shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
+              for a in closed.out_avals]
     return tree_util.tree_unflatten(out_tree[0], shapes)
 
 
@@ -559,53 +553,79 @@ _eval_trace = core.eval_trace
 _new_array = object.__new__
 
 
-class Lowered:
-    """The result of ``jit(f).lower(*args)``: the traced program, ready to compile."""
-
-    def __init__(self, wrapped: "JitWrapped", args, kwargs):
-        self._wrapped = wrapped
-        self._args, self._kwargs = args, kwargs
-        self._compiled: Compiled | None = None
-
-    def compile(self) -> Compiled:
-        if self._compiled is None:
-            self._compiled = self._wrapped._get_compiled(self._args, self._kwargs)[0]
-        return self._compiled
-
-    def as_text(self) -> str:
-        return self.compile().as_text()
-
-    def kernels(self) -> list:
-        return self.compile().kernels()
-
-    def source(self) -> str:
-        return self.compile().source()
+_log = logging.getLogger("tinyjax")
+# Compiled calls of every jitted function, shared by the wrappers of one function with
+# the same options (``jit(f)`` twice reuses the first trace, as JAX's cache does):
+# fun -> {options: (compiled cache, fast-path runners)}.
+_shared: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_wrappers: "weakref.WeakSet[JitWrapped]" = weakref.WeakSet()
 
 
-class JitWrapped:
+def _shared_caches(fun: Callable, options: tuple) -> tuple[dict, dict]:
+    try:
+        per_fun = _shared.setdefault(fun, {})
+    except TypeError:  # not weakly referenceable: this wrapper's own caches
+        return {}, {}
+    return per_fun.setdefault(options, ({}, {}))
+
+
+def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[str, ...],
+                       what: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Complete ``argnums`` and ``argnames`` from each other through ``fun``'s signature
+    (a static argument may be passed by position or by name), checking both."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: as given
+        return argnums, argnames
+    kinds = inspect.Parameter
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                   kinds.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind == kinds.VAR_POSITIONAL for p in params):
+        for i in argnums:
+            if not -len(positional) <= i < len(positional):
+                raise ValueError(f"Jitted function has {what}_argnums={argnums}, but only "
+                                 f"accepts {len(positional)} positional arguments.")
+        argnums = tuple(i % len(positional) for i in argnums)
+    if not any(p.kind == kinds.VAR_KEYWORD for p in params):
+        named = {p.name for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD,
+                                                      kinds.KEYWORD_ONLY)}
+        bad = set(argnames) - named
+        if bad:
+            raise ValueError(f"Jitted function has invalid argnames {bad} in {what}_argnames. "
+                             "Function does not take these args.")
+    by_name = {p.name: i for i, p in enumerate(positional)
+               if p.kind == kinds.POSITIONAL_OR_KEYWORD}
+    nums = set(argnums) | {by_name[n] for n in argnames if n in by_name}
+    names = list(argnames) + [p.name for i, p in enumerate(positional)
+                              if i in nums and p.kind == kinds.POSITIONAL_OR_KEYWORD
+                              and p.name not in argnames]
+    return tuple(sorted(nums)), tuple(names)
+
+
+class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
-                 device):
+                 donate_argnames, device):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
-        self.static_argnums = normalize_argnums(static_argnums)
-        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) \
-            else tuple(static_argnames or ())
-        self.donate_argnums = normalize_argnums(donate_argnums)
+        self.static_argnums, self.static_argnames = _signature_argnums(
+            fun, normalize_argnums(static_argnums),
+            _names(static_argnames), "static")
+        self.donate_argnums, self.donate_argnames = _signature_argnums(
+            fun, normalize_argnums(donate_argnums),
+            _names(donate_argnames), "donate")
         self.device = device
-        self.cache: dict[Any, Compiled] = {}
-        # the fast path: calls whose arguments are all positional Arrays, keyed by
-        # (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
-        self._fast: dict[Any, Callable] = {}
+        options = (self.static_argnums, self.static_argnames, self.donate_argnums, device)
+        self.cache, self._fast = _shared_caches(fun, options)
+        # (self._fast: calls whose arguments are all positional Arrays, keyed by
+        # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
+        _wrappers.add(self)
 
     def _split(self, args: tuple, kwargs: dict):
         n = len(args)
-        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums)
-        for i in static_nums:
-            if i >= n:
-                raise ValueError(f"jitted function has static_argnums={self.static_argnums}"
-                                 f" but was called with only {n} positional arguments.")
+        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums
+                            if -n <= i < n)  # (a missing one takes its default)
         static = tuple((i, hashable_static(args[i])) for i in static_nums)
         static_kw = tuple(sorted((k, hashable_static(v)) for k, v in kwargs.items()
                                  if k in self.static_argnames))
@@ -622,45 +642,85 @@ class JitWrapped:
         name = getattr(self.fun, "__name__", "fun")
         return computation_device(flat, f"jit({name})") or backend_name(None)
 
-    def _get_compiled(self, args: tuple, kwargs: dict):
+    def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
         device = self._device_name(flat)
-        # the matmul precision flag is read when lowering: part of what a compile depends on
+        # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
-               tuple(leaf_signature(x) for x in flat))
+               config.jax_enable_x64, tuple(leaf_signature(x) for x in flat))
+        return key, static, flat, in_tree, device
+
+    def _get_compiled(self, args: tuple, kwargs: dict):
+        key, static, flat, in_tree, device = self._key(args, kwargs)
         compiled = self.cache.get(key)
         if compiled is None:
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
-            compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device)
-            self.cache[key] = compiled
+            closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+            compiled = self.cache[key] = self._compile(closed, out_tree, device)
         return compiled, flat
 
-    def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device) -> Compiled:
+    def _trace(self, args, kwargs, static, flat, in_tree):
+        """The jaxpr of the function for these arguments (after CSE and DCE) and its
+        output tree."""
+        start = time.perf_counter()
         static_map = dict(static)
-        static_kwargs = {k: kwargs[k] for k in kwargs if k in self.static_argnames}
-        dyn_nums = [i for i in range(len(args)) if i not in static_map]
-        f_dyn, dyn_args = argnums_partial(partial(self.fun, **static_kwargs), dyn_nums, args)
-        flat_fun, out_store = flatten_fun(f_dyn, in_tree)
+        out_store: list = []
+
+        def flat_fun(*flat_args):
+            full, full_kwargs = self._full_args(args, kwargs, static, in_tree, flat_args)
+            out = self.fun(*full, **full_kwargs)
+            flat_out, out_tree = tree_util.tree_flatten(out)
+            out_store.append(out_tree)
+            return flat_out
+
         in_avals = [shaped_abstractify(x) for x in flat]
-        origins = argument_origins(self.fun, dyn_args, {})
+        origins = argument_origins(self.fun, tuple(a for i, a in enumerate(args)
+                                                   if i not in static_map), {})
         closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
         closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
-        compiled = Compiled(closed, out_store[0], device)
+        if config.jax_log_compiles:
+            _log.warning("Finished tracing + transforming %s for jit in %.9f sec",
+                         self._name, time.perf_counter() - start)
+        return closed, out_store[0]
+
+    _name = property(lambda self: getattr(self.fun, "__name__", "fun"))
+
+    def _full_args(self, args, kwargs, static, in_tree, flat_args) -> tuple[list, dict]:
+        """The call's positional and keyword arguments: the static ones as given, the
+        dynamic ones from ``flat_args``."""
+        static_map = dict(static)
+        dyn_args, dyn_kwargs = tree_util.tree_unflatten(in_tree, flat_args)
+        it = iter(dyn_args)
+        full = [static_map[i] if i in static_map else next(it) for i in range(len(args))]
+        full_kwargs = dict(dyn_kwargs)
+        full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
+        return full, full_kwargs
+
+    def _compile(self, closed: ClosedJaxpr, out_tree, device: str) -> Compiled:
+        if config.jax_log_compiles:
+            _log.warning("Compiling %s with global shapes and types %s.", self._name,
+                         list(closed.in_avals))
+        compiled = Compiled(closed, out_tree, device)
+        if config.jax_log_compiles:
+            _log.warning("Finished compilation of jit(%s) in %.9f sec", self._name,
+                         compiled.compile_time)
         if debug_level():
-            name = getattr(self.fun, "__name__", "fun")
-            print(f"jit({name}): {compiled.num_kernels} kernels, compiled in "
+            print(f"jit({self._name}): {compiled.num_kernels} kernels, compiled in "
                   f"{compiled.compile_time * 1e3:.1f} ms")
         return compiled
 
     def __call__(self, *args, **kwargs):
-        if _state.trace is not _eval_trace:
+        if _state.trace is not _eval_trace or config.jax_disable_jit:
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
+        if config.jax_debug_nans or config.jax_debug_infs:
+            return self._call_checked(args, kwargs)
         if not kwargs and not self.static_argnums:
-            key = [self.device or device_key(), config.jax_default_matmul_precision]
+            key = [self.device or device_key(), config.jax_default_matmul_precision,
+                   config.jax_enable_x64]
             for a in args:
-                if type(a) is not Array:
+                if type(a) is not ArrayImpl:
                     break
                 if a._device is None:
                     v = a._value
@@ -676,6 +736,28 @@ class JitWrapped:
         compiled, flat = self._get_compiled(args, kwargs)
         outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
         return tree_util.tree_unflatten(compiled.out_tree, outs)
+
+    def _call_checked(self, args, kwargs):
+        """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
+        re-run the function op by op, where the first primitive producing one raises."""
+        _, static, _, in_tree, _ = self._key(args, kwargs)
+        compiled, flat = self._get_compiled(args, kwargs)
+        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+        bad = invalid_values(outs)
+        if bad is None:
+            return tree_util.tree_unflatten(compiled.out_tree, outs)
+        print(f"Invalid {bad} value encountered in the output of a jax.jit function. "
+              "Calling the de-optimized version.")
+        full, full_kwargs = self._full_args(args, kwargs, static, in_tree,
+                                            [to_array(x) for x in flat])
+        with config.override(jax_disable_jit=True):
+            self.fun(*full, **full_kwargs)
+        raise FloatingPointError(
+            f"invalid value ({bad}) encountered in jit({self._name}). Because "
+            "jax_debug_nans and/or jax_debug_infs is set, the de-optimized function (the "
+            "function without jit) was called to get a more precise error message, but it "
+            "produced no invalid value: the difference comes from the compiled program's "
+            "arithmetic, or from a value read from outside the function.")
 
     def _make_runner(self, args) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building."""
@@ -696,7 +778,7 @@ class JitWrapped:
             def run_single(args):
                 out = exe(*[a._value for a in args])[0]
                 out.flags.writeable = False
-                r = _new_array(Array)
+                r = _new_array(ArrayImpl)
                 r._value, r.weak_type, r._device = out, w0, None
                 return r
             return run_single
@@ -707,8 +789,25 @@ class JitWrapped:
                                             [wrap_eager(o, w) for o, w in zip(outs, weak)])
         return run
 
-    def lower(self, *args, **kwargs) -> Lowered:
-        return Lowered(self, args, kwargs)
+    def trace(self, *args, **kwargs) -> stages.Traced:
+        """Trace for these arguments (static ones included): the jaxpr and the output
+        types, without compiling."""
+        key, static, flat, in_tree, device = self._key(args, kwargs)
+        closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+
+        def compile_once() -> Compiled:
+            compiled = self.cache.get(key)
+            if compiled is None:
+                compiled = self.cache[key] = self._compile(closed, out_tree, device)
+            return compiled
+
+        donated = [False] * len(flat)
+        return stages.Traced(self._name, closed, in_tree, out_tree, donated, device,
+                             compile_once)
+
+    def lower(self, *args, **kwargs) -> stages.Lowered:
+        """Trace and lower for these arguments; ``.compile()`` compiles."""
+        return self.trace(*args, **kwargs).lower()
 
     def eval_shape(self, *args, **kwargs):
         return eval_shape(self.fun, *args, **kwargs)
@@ -723,15 +822,32 @@ class JitWrapped:
         return partial(self, instance)
 
 
+def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
+    return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
+
+
+def clear_caches() -> None:
+    """Drop every compiled program: jit's caches and the eager operations' on devices."""
+    for wrapped in list(_wrappers):
+        wrapped.clear_cache()
+    _shared.clear()
+    clear_dispatch_caches()
+
+
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
         static_argnames: str | Sequence[str] | None = None,
-        donate_argnums: int | Sequence[int] | None = None, device: Any = None,
+        donate_argnums: int | Sequence[int] | None = None,
+        donate_argnames: str | Sequence[str] | None = None, device: Any = None,
         **unsupported: Any) -> Any:
     """Compile ``fun``: traced once per input signature, fused into a few kernels.
 
     ``static_argnums``/``static_argnames`` mark arguments that are Python values
     baked into the trace (they must be hashable; a new value retraces).
-    ``donate_argnums`` is accepted for compatibility (buffers are not donated).
+    A static argument may be passed by position or by name whichever way it was marked
+    (``static_argnums`` and ``static_argnames`` are completed from each other through the
+    signature).  ``donate_argnums``/``donate_argnames`` are accepted for compatibility
+    (buffers are not donated).  Wrappers of one function with the same options share
+    their compiled programs.
     Usable as a decorator, with or without arguments.
     """
     for name in unsupported:
@@ -740,8 +856,9 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
             raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
     if fun is None:
         return lambda f: jit(f, static_argnums=static_argnums,
-                             static_argnames=static_argnames,
-                             donate_argnums=donate_argnums, device=device)
+                             static_argnames=static_argnames, donate_argnums=donate_argnums,
+                             donate_argnames=donate_argnames, device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
-    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, device)
+    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
+                      device)

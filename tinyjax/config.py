@@ -27,8 +27,8 @@ import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-__all__ = ["Config", "config", "EnvVar", "ENVIRONMENT", "env", "env_flag", "env_int",
-           "env_str", "debug_level", "set_env_default"]
+__all__ = ["Config", "config", "State", "disable_jit", "EnvVar", "ENVIRONMENT", "env",
+           "env_flag", "env_int", "env_str", "debug_level", "set_env_default"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -207,7 +207,10 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
         _env_bool(("TINYJAX_ENABLE_X64", "JAX_ENABLE_X64"), False), _validate_bool),
     "jax_default_matmul_precision": (None, _validate_choice(*_MATMUL_PRECISIONS)),
     "jax_numpy_rank_promotion": ("allow", _validate_choice("allow", "warn", "raise")),
-    "jax_debug_nans": (False, _validate_bool),
+    "jax_debug_nans": (_env_bool(("JAX_DEBUG_NANS",), False), _validate_bool),
+    "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
+    "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
+    "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
 }
 
 
@@ -277,3 +280,32 @@ class Config:
 
 
 config = Config()
+
+
+class State:
+    """One flag as JAX exposes it at the top level (``jax.debug_nans``): ``.value`` reads
+    it and calling it with a value gives a context manager that sets it for a block
+    (``with jax.debug_nans(False): ...``)."""
+
+    def __init__(self, name: str):
+        if name not in _FLAGS:
+            raise AttributeError(f"Unrecognized config option: {name!r}")
+        self.name = name
+        self.__name__ = name[len("jax_"):]
+
+    @property
+    def value(self) -> Any:
+        return config.read(self.name)
+
+    def __call__(self, new_val: Any = True):
+        return config.override(**{self.name: new_val})
+
+    def __repr__(self) -> str:
+        return f"State({self.name}={self.value!r})"
+
+
+def disable_jit(disable: bool = True):
+    """Context manager: inside it ``jit`` calls the Python function and ``lax`` control
+    flow runs as Python (``cond`` takes one branch, loops iterate), so that values can be
+    printed and inspected; ``vmap`` and ``grad`` still transform."""
+    return config.override(jax_disable_jit=disable)

@@ -10,17 +10,46 @@ The batching trace vectorises the function and the rules together
 """
 from __future__ import annotations
 
-from functools import update_wrapper
+import inspect
+from functools import partial, update_wrapper
 from typing import Any, Callable, Sequence
 
 from tinyjax import tree_util
 from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
-from tinyjax.core import Primitive, current_trace, get_aval
+from tinyjax.core import Primitive, current_trace, get_aval, is_eager
+from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.interpreters import ad
+from tinyjax.jaxpr import Jaxpr, eval_jaxpr
 from tinyjax.interpreters.ad import Zero
 
-custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
-custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
+class _CustomJVPCall(Primitive):
+    """A staged call of a custom_jvp function: binding it makes the current trace process
+    the call (a JVP trace applies the rule, the others the function ``call_jaxpr``)."""
+
+    def bind(self, *operands, call_jaxpr, jvp, num_consts, symbolic_zeros):
+        return current_trace().process_custom_jvp_call(
+            self, partial(_eval_call, call_jaxpr), jvp, operands,
+            symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+
+class _CustomVJPCall(Primitive):
+    """A staged call of a custom_vjp function (see :class:`_CustomJVPCall`)."""
+
+    def bind(self, *operands, call_jaxpr, fwd, bwd, out_trees, num_consts, symbolic_zeros):
+        return current_trace().process_custom_vjp_call(
+            self, partial(_eval_call, call_jaxpr), fwd, bwd, operands, out_trees=out_trees,
+            symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+
+def _eval_call(call_jaxpr: Jaxpr, *operands: Any) -> list[Any]:
+    return eval_jaxpr(call_jaxpr, [], *operands)
+
+
+custom_jvp_call_p = _CustomJVPCall("custom_jvp_call", multiple_results=True)
+custom_vjp_call_p = _CustomVJPCall("custom_vjp_call", multiple_results=True)
+for _p in (custom_jvp_call_p, custom_vjp_call_p):
+    _p.def_abstract_eval(lambda *avals, call_jaxpr, **_: [v.aval for v in call_jaxpr.outvars])
+    register_inlined_call(_p, "call_jaxpr")  # compiled: the function's body in place
 
 
 def _as_operands(flat: Sequence[Any]) -> list[Any]:
@@ -28,13 +57,28 @@ def _as_operands(flat: Sequence[Any]) -> list[Any]:
     return [as_operand(x) for x in flat]
 
 
-def _call_args(kind: str, fun: Callable, rule: Any, args: tuple, kwargs: dict,
+def resolve_kwargs(fun: Callable, args: tuple, kwargs: dict) -> tuple:
+    """The call's arguments all positional, keyword ones placed through ``fun``'s
+    signature (defaults filled in), as JAX passes them to the rules."""
+    if not kwargs:
+        return args
+    try:
+        bound = inspect.signature(fun).bind(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"The function {getattr(fun, '__name__', fun)} was called with "
+                        f"keyword arguments that do not match its signature: {e}") from None
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise TypeError(f"keyword-only arguments of a custom_jvp/custom_vjp function are "
+                        f"not supported: {sorted(bound.kwargs)}")
+    return bound.args
+
+
+def _call_args(kind: str, fun: Callable, rule: Any, args: tuple,
                nondiff_argnums: tuple[int, ...]):
     """Check a call of a ``custom_jvp``/``custom_vjp`` function and split its arguments:
     (the non-differentiable ones in positional order, ``fun`` as a function of the others,
     their flat operands, their treedef)."""
-    if kwargs:
-        raise TypeError(f"custom_{kind} functions take positional arguments only")
     if rule is None:
         raise AttributeError(f"No {kind.upper()} defined for custom_{kind} function "
                              f"{getattr(fun, '__name__', fun)} using def{kind}.")
@@ -80,8 +124,11 @@ class custom_jvp:
         self.defjvp(jvp)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = resolve_kwargs(self.fun, args, kwargs)
         nondiff, f_diff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args,
-                                                         kwargs, self.nondiff_argnums)
+                                                         self.nondiff_argnums)
+        if is_eager():  # nothing differentiates: the function's own result, as JAX
+            return self.fun(*args)
         fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
 
         def flat_fun(*flat):
@@ -132,8 +179,11 @@ class custom_vjp:
         self.symbolic_zeros = symbolic_zeros
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = resolve_kwargs(self.fun, args, kwargs)
         nondiff, f_diff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args,
-                                                         kwargs, self.nondiff_argnums)
+                                                         self.nondiff_argnums)
+        if is_eager():  # nothing differentiates: the function's own result, as JAX
+            return self.fun(*args)
         diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
         in_avals = [get_aval(a) for a in flat_args]
         fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)

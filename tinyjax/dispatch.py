@@ -21,24 +21,26 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import Array, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
 from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
+from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
-    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device}"
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device!r}"
 
 
 def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
     placed_args = [(i, x) for i, x in enumerate(args)
-                   if type(x) is Array and x._device is not None]
+                   if type(x) is ArrayImpl and x._device is not None]
     parts = [f"argument {i} of {what} with shape {_describe(x)}" for i, x in placed_args]
     return ValueError(f"Received incompatible devices for {what}. Got " + " and ".join(parts)
                       + ". Move arrays explicitly with tinyjax.device_put(x, device).")
@@ -49,7 +51,7 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
     ValueError when they are committed to different devices."""
     found = None
     for x in args:
-        if type(x) is Array and x._device is not None and x._device != found:
+        if type(x) is ArrayImpl and x._device is not None and x._device != found:
             if found is not None:
                 raise incompatible_devices_error(what, args)
             found = x._device
@@ -58,10 +60,10 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
 
 # ---- device_put / device_get -------------------------------------------------------------------
 
-def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
-    if (type(x) is Array and x._device == backend) or isinstance(x, Tracer):
+def _put_leaf(x: Any, backend: str, committed: bool) -> ArrayImpl:
+    if (type(x) is ArrayImpl and x._device == backend) or isinstance(x, Tracer):
         return x  # (under a transform, placement is the compiled program's)
-    if not isinstance(x, Array):
+    if not isinstance(x, ArrayImpl):
         x = to_array(x)  # dtype canonicalisation and weak types, as jnp.asarray
     return place(x, backend, committed)
 
@@ -69,8 +71,13 @@ def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
 def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
                may_alias: Optional[bool] = None) -> Any:
     """Move every array of the pytree ``x`` to ``device`` (a Device from
-    ``tinyjax.devices()``, a backend name, or None: the default device).  With a device
-    given, the results are committed to it; arrays already there are returned as they are."""
+    ``tinyjax.devices()``, a Sharding of one device, a backend name, or None: the default
+    device).  With a device given, the results are committed to it; arrays already there
+    are returned as they are."""
+    if isinstance(device, PartitionSpec):
+        device = NamedSharding(get_mesh(), device)
+    if isinstance(device, Sharding):
+        device = device_of(device)
     backend = backend_name(device)
     committed = device is not None or backend != "cpu"
     return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
@@ -78,14 +85,14 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
 
 def device_get(x: Any) -> Any:
     """Every array of the pytree ``x`` as a host numpy array."""
-    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, Array) else a, x)
+    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, ArrayImpl) else a, x)
 
 
 def block_until_ready(x: Any) -> Any:
     """Wait until every array of the pytree ``x`` is computed (their devices run work
     asynchronously); returns ``x``."""
     for leaf in tree_util.tree_leaves(x):
-        if isinstance(leaf, Array):
+        if isinstance(leaf, ArrayImpl):
             leaf.block_until_ready()
     return x
 
@@ -103,7 +110,7 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
     implementation on host values, or, where an argument is committed to a device, there."""
     values, weak = [], []
     for x in args:
-        if type(x) is Array:
+        if type(x) is ArrayImpl:
             if x._device is not None:  # committed to a device: run there
                 return _apply_placed(primitive, args, params)
             values.append(x._value)
@@ -115,6 +122,8 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             weak.append(type(x) in (int, float, complex))
     _check(primitive, args, values, params)
     out = primitive.impl(*values, **params)
+    if config.jax_debug_nans or config.jax_debug_infs:
+        _raise_on_invalid(primitive, out)
     if not args:  # a constructor (iota): its result goes to the default device
         return on_default_device(wrap_eager(out, False))
     weak_out = primitive.weak_type_rule(weak, **params)
@@ -125,6 +134,29 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
     return wrap_eager(out, weak_out)
 
 
+def invalid_values(values: Sequence[Any]) -> Optional[str]:
+    """'nan' (under jax_debug_nans) or 'inf' (under jax_debug_infs) if a floating-point
+    value among ``values`` is one, else None."""
+    for v in values:
+        v = np.asarray(v._value if type(v) is ArrayImpl else v)
+        if v.dtype.kind not in "fc":
+            continue
+        if config.jax_debug_nans and np.isnan(v).any():
+            return "nan"
+        if config.jax_debug_infs and np.isinf(v).any():
+            return "inf"
+    return None
+
+
+def _raise_on_invalid(primitive: Primitive, out: Any) -> None:
+    bad = invalid_values(out if primitive.multiple_results else [out])
+    if bad is not None:
+        # as JAX, whose eager operations are jitted one-primitive programs
+        print(f"Invalid {bad} value encountered in the output of a jax.jit function. "
+              "Calling the de-optimized version.")
+        raise FloatingPointError(f"invalid value ({bad}) encountered in {primitive.name}")
+
+
 def _apply_placed(primitive, args, params):
     """An operation on arrays committed to a device."""
     for x in args:
@@ -133,7 +165,7 @@ def _apply_placed(primitive, args, params):
     device = computation_device(args, f"primitive `{primitive.name}`")
     if not get_backend(device).host:
         return run_on_device(primitive, args, params, device)
-    host = [x._value if type(x) is Array else x for x in args]
+    host = [x._value if type(x) is ArrayImpl else x for x in args]
     _check(primitive, args, host, params)
     out = primitive.impl(*host, **params)
     weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
@@ -167,6 +199,11 @@ _cache: "OrderedDict[Any, Any]" = OrderedDict()
 _CACHE_SIZE = 4096
 
 
+def clear_dispatch_caches() -> None:
+    """Forget the compiled single-operation programs of eager operations on devices."""
+    _cache.clear()
+
+
 def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str):
     from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 
@@ -178,7 +215,7 @@ def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str)
 
 
 def _signature(x: Any) -> Any:
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         b = x._buf if x._device is not None else x._value
         return (b.shape, b.dtype, x.weak_type)
     return get_aval(x)
@@ -200,8 +237,8 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
             if len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     exe, weak = entry
-    values = [x._buf if type(x) is Array and x._device == backend else
-              x._value if type(x) is Array else x for x in args]
+    values = [x._buf if type(x) is ArrayImpl and x._device == backend else
+              x._value if type(x) is ArrayImpl else x for x in args]
     outs = [placed(o, backend, w) for o, w in zip(exe(*values), weak)]
     return outs if primitive.multiple_results else outs[0]
 
@@ -214,7 +251,7 @@ def device_key():
 
 
 def leaf_signature(x: Any) -> tuple:
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         return (x.shape, x.dtype, x.weak_type)
     aval = shaped_abstractify(x)
     return (aval.shape, aval.dtype, aval.weak_type)
@@ -222,7 +259,7 @@ def leaf_signature(x: Any) -> tuple:
 
 def leaf_value(x: Any, backend: str) -> Any:
     """The buffer (or host value, copied in by the executable) of an argument."""
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         return x._buf if x._device == backend else x._value
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
 
@@ -241,7 +278,7 @@ class Compiled:
         # outputs on the host are plain arrays; on a device they are committed to it
         self.on_host = get_backend(device).host
 
-    def run_flat(self, flat_values: Sequence[Any]) -> list[Array]:
+    def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.executable(*flat_values)
         if self.on_host:
             return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
@@ -278,9 +315,9 @@ class EagerExecutable:
 
     def __call__(self, *flat_values):
         args = [wrap_eager(to_host(v)) for v in flat_values]
-        consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
+        consts = [np.asarray(c) if type(c) is ArrayImpl else c for c in self.closed.consts]
         outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
-        outs = [np.asarray(o._value if type(o) is Array else o) for o in outs]
+        outs = [np.asarray(o._value if type(o) is ArrayImpl else o) for o in outs]
         backend = get_backend(self.device)
         return outs if backend.host else [backend.asbuffer(o) for o in outs]
 

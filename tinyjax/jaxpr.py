@@ -10,12 +10,13 @@ common-subexpression elimination).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.errors import JaxprTypeError
 
 
 class Var:
@@ -188,7 +189,8 @@ class _Printer:
             params = "[" + " ".join(f"{k}={self.param(v, indent)}"
                                     for k, v in eqn.params.items()) + "]"
         args = " ".join(self.atom(a) for a in eqn.invars)
-        return f"{lhs} = {eqn.primitive.name}{params}{' ' if args else ''}{args}"
+        rhs = f"{eqn.primitive.name}{params}{' ' if args else ''}{args}"
+        return f"{lhs} = {rhs}" if lhs else rhs  # (an effect with no results)
 
     def jaxpr(self, jaxpr: Jaxpr, indent: str) -> str:
         consts = " ".join(self.binder(v) for v in jaxpr.constvars)
@@ -229,10 +231,6 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
         else:
             env[eqn.outvars[0]] = out
     return [read(a) for a in jaxpr.outvars]
-
-
-class JaxprTypeError(TypeError):
-    """A jaxpr failed the typechecker."""
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
@@ -278,6 +276,28 @@ def check_jaxpr(jaxpr: Jaxpr) -> None:
 # Passes
 # ---------------------------------------------------------------------------
 
+def sub_jaxprs(params: dict) -> Iterator[Jaxpr]:
+    """The (open) jaxprs among an equation's parameters: loop bodies, branches, ..."""
+    for v in params.values():
+        for j in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(j, ClosedJaxpr):
+                yield j.jaxpr
+            elif isinstance(j, Jaxpr):
+                yield j
+
+
+def has_effects(jaxpr: Jaxpr) -> bool:
+    """Whether running ``jaxpr`` has a side effect (a host callback, say) that must happen
+    even when its results are unused."""
+    return any(eqn_effectful(e) for e in jaxpr.eqns)
+
+
+def eqn_effectful(eqn: "JaxprEqn") -> bool:
+    """An equation with a side effect: an effectful primitive, or one whose sub-jaxprs
+    (a loop body, a branch) have one."""
+    return eqn.primitive.effectful or any(has_effects(j) for j in sub_jaxprs(eqn.params))
+
+
 # Primitives holding sub-jaxprs register how to drop their unused outputs here:
 # dce_rules[prim](eqn, used_outputs) -> (used_inputs, new_eqn or None).
 dce_rules: dict[Primitive, Callable] = {}
@@ -297,14 +317,16 @@ def dce_jaxpr(jaxpr: Jaxpr, used_outputs: Sequence[bool] | None = None,
     new_eqns: list[JaxprEqn] = []
     for eqn in reversed(jaxpr.eqns):
         used = [v in live for v in eqn.outvars]
-        if not any(used) and not eqn.primitive.effectful:
+        if not any(used) and not eqn_effectful(eqn):
             continue
         rule = dce_rules.get(eqn.primitive)
         if rule is not None:
-            used_in, eqn = rule(eqn, used)
-            if eqn is None:
+            used_in, pruned = rule(eqn, used)
+            if pruned is None:
                 continue
+            # used_in is per input of the equation as it was (the pruned one has fewer)
             live.update(v for v, u in zip(eqn.invars, used_in) if u and isinstance(v, Var))
+            eqn = pruned
         else:
             live.update(v for v in eqn.invars if isinstance(v, Var))
         new_eqns.append(eqn)
@@ -352,7 +374,7 @@ def cse_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
     for eqn in jaxpr.eqns:
         invars = [sub(a) for a in eqn.invars]
         key = None
-        if not eqn.primitive.effectful:
+        if not eqn_effectful(eqn):
             try:
                 key = (eqn.primitive, tuple(atom_key(a) for a in invars),
                        _params_key(eqn.params))
@@ -373,7 +395,8 @@ def literal_or_none(x: Any) -> Literal | None:
         return Literal(x, get_aval(x))
     if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
         return Literal(x, get_aval(x))
-    from tinyjax.array import Array
-    if type(x) is Array and x.ndim == 0:
-        return Literal(x._value, x.aval)
+    from tinyjax.array import ArrayImpl
+    if type(x) is ArrayImpl and x.ndim == 0:
+        # a weakly typed one stays an Array, so that evaluating the jaxpr keeps its weak type
+        return Literal(x if x.weak_type else x._value, x.aval)
     return None

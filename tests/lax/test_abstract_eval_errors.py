@@ -147,13 +147,22 @@ CASES.update({
     "custom_lin": (lambda: jax.jvp(_clip, (1.0,), (1.0,)), TypeError,
                    "can't apply forward-mode autodiff"),
 })
+for _name in ("pure_callback", "io_callback", "debug_callback"):
+    CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
-    "custom_jvp_call": "never bound: custom_jvp calls go to the trace's process method",
-    "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
+    "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
+    "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
 }
+
+
+def _bind_callback(name):
+    """A callback equation with one operand more than its function takes."""
+    from tinyjax import callback, tree_util
+    fn = callback.FlatCallback(print, tree_util.tree_structure(((0,), {})), [], [])
+    return getattr(callback, f"{name}_p").bind(F, F, callback=fn)
 
 
 def _sdn():

@@ -46,6 +46,9 @@ class Device:
         kind = {"cpu": "CpuDevice", "cuda": "CudaDevice"}.get(self.backend, self.backend)
         return f"{kind}(id={self.id})"
 
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.id}"
+
     def __eq__(self, other):
         return isinstance(other, Device) and (self.backend, self.id) == (other.backend, other.id)
 

@@ -13,7 +13,12 @@ jaxpr value that crosses a step boundary):
   to the next, the ``xs`` read as slices (zero-copy views at an offset) and each
   iteration's ``ys`` written into the stacked output at its offset;
 * ``while`` the same, until the compiled predicate (a scalar read back) is false;
-* ``cond``  the branches compiled once each; only the taken one runs.
+* ``cond``  the branches compiled once each; only the taken one runs;
+* ``host_callback``  a call back into Python (``pure_callback``, ``io_callback``,
+  ``jax.debug.print``): the operands are brought to the host, the equation's ``callback``
+  parameter (host arrays in, host arrays out) runs, its results go back to the device.
+  It is a step of its own so that a native program can make the same call through a
+  function pointer.
 
 ``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
@@ -30,7 +35,7 @@ import numpy as np
 from tinyjax.backends.base import Backend
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-from tinyjax.compiler.lower.registry import inlined_calls
+from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls
 from tinyjax.compiler.schedule import schedule
 from tinyjax.config import debug_level
 from tinyjax.jaxpr import Jaxpr, Literal, Var
@@ -41,9 +46,14 @@ __all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "P
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
+def _is_step(prim) -> bool:
+    """Equations that end a run of kernels and become steps of their own."""
+    return prim in CONTROL_FLOW or prim in host_callbacks
+
+
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive in CONTROL_FLOW or e.primitive in inlined_calls
+    return any(_is_step(e.primitive) or e.primitive in inlined_calls
                for e in jaxpr.eqns)
 
 
@@ -62,7 +72,7 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
             if e.primitive in inlined_calls:
-                inner = e.params["jaxpr"]
+                inner = e.params[inlined_calls[e.primitive]]
                 inner_in = list(inner.constvars) + list(inner.invars)
                 if len(inner_in) != len(ins):
                     raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
@@ -194,6 +204,23 @@ class CondStep:
     def describe(self) -> str:
         return "cond: branches of " + ", ".join(f"{b.num_kernels}" for b in self.branches) \
             + " kernel(s)"
+
+
+class HostCallbackStep:
+    kind = "host_callback"
+
+    def __init__(self, callback, in_refs, out_slots, *, to_host, to_device):
+        self.callback, self.in_refs, self.out_slots = callback, list(in_refs), list(out_slots)
+        self.to_host, self.to_device = to_host, to_device
+
+    def run(self, env: list) -> int:
+        outs = self.callback(*[self.to_host(v) for v in _read(env, self.in_refs)])
+        for s, v in zip(self.out_slots, outs):
+            env[s] = self.to_device(v)
+        return 1
+
+    def describe(self) -> str:
+        return f"host callback: {self.callback!r}"
 
 
 # ---- the program ---------------------------------------------------------------------------
@@ -345,7 +372,7 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            if e.primitive not in CONTROL_FLOW:
+            if not _is_step(e.primitive):
                 seg.append(e)
                 continue
             flush(i)
@@ -382,7 +409,17 @@ class _ProgramBuilder:
                     fn = _WithConsts(fn, consts)
                 branches.append(fn)
             return CondStep(branches, in_refs, out_slots)
+        if prim in host_callbacks:
+            host = self.backend.host
+            return HostCallbackStep(p["callback"], in_refs, out_slots,
+                                    to_host=np.asarray if host else _buffer_to_host,
+                                    to_device=np.asarray if host else self.backend.asbuffer)
         raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
+
+
+def _buffer_to_host(buf) -> np.ndarray:
+    """A device buffer's contents (or a host constant) as a numpy array."""
+    return buf.numpy() if hasattr(buf, "numpy") else np.asarray(buf)
 
 
 class _WithConsts:

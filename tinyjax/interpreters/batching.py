@@ -54,6 +54,11 @@ class BatchTracer(Tracer):
     def _origin(self) -> str:
         return "a value batched by vmap (it differs across the mapped axis)"
 
+    def __repr__(self) -> str:
+        if self.batch_dim is None:
+            return f"VmapTracer(aval={self.aval}, val={self.val})"
+        return f"VmapTracer(aval={self.aval}, batched={get_aval(self.val)})"
+
 
 class BatchTrace(Trace):
     def __init__(self, parent: Trace, axis_data: AxisData):
@@ -97,14 +102,16 @@ class BatchTrace(Trace):
             return [self.wrap(o, d) for o, d in zip(out, out_dim)]
         return self.wrap(out, out_dim)
 
-    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
         return batch_custom_jvp_call(self, primitive, fun, jvp, args,
-                                     symbolic_zeros=symbolic_zeros)
+                                     symbolic_zeros=symbolic_zeros, num_consts=num_consts)
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
-                                symbolic_zeros):
+                                symbolic_zeros, num_consts=0):
         return batch_custom_vjp_call(self, primitive, fun, fwd, bwd, args,
-                                     out_trees=out_trees, symbolic_zeros=symbolic_zeros)
+                                     out_trees=out_trees, symbolic_zeros=symbolic_zeros,
+                                     num_consts=num_consts)
 
 
 # The named axes of the vmaps being traced (innermost last): collectives staged
@@ -237,7 +244,7 @@ def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
 # ---------------------------------------------------------------------------
 
 
-def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
+def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros, num_consts=0):
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
     axis = trace.axis_data
     n_out: list[int] = []
@@ -256,12 +263,13 @@ def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
                          ZeroDims(n_out, 2))
 
     outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
-                                                symbolic_zeros=symbolic_zeros)
+                                                symbolic_zeros=symbolic_zeros,
+                                                num_consts=num_consts)
     return [trace.wrap(o, 0) for o in outs]
 
 
 def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
-                          symbolic_zeros):
+                          symbolic_zeros, num_consts=0):
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
     axis = trace.axis_data
     n_out: list[int] = []
@@ -290,7 +298,8 @@ def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
 
     outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
                                                 batched_bwd, vals, out_trees=out_trees,
-                                                symbolic_zeros=symbolic_zeros)
+                                                symbolic_zeros=symbolic_zeros,
+                                                num_consts=num_consts)
     return [trace.wrap(o, 0) for o in outs]
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import core, dtypes, lax
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
 from tinyjax.lax.windowed import register_monoid
@@ -147,17 +147,17 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                             f"{dt.name}.")
 
     def fn(x1: Any, x2: Any, /) -> Any:
-        if _state.trace is _eval_trace and type(x1) is Array and x1._device is None:
+        if _state.trace is _eval_trace and type(x1) is ArrayImpl and x1._device is None:
             t2 = type(x2)  # the numpy fast path: uncommitted host arrays and scalars only
-            if (t2 is Array and x2._device is None) or t2 in _PY_NUMBERS:
+            if (t2 is ArrayImpl and x2._device is None) or t2 in _PY_NUMBERS:
                 dt, weak = _lattice_result_type(x1, x2)
                 if not inexact or dtypes.is_float(dt):
                     check_kind(dt)
                     v1 = x1._value
                     if v1.dtype != dt:
                         v1 = v1.astype(dt)
-                    v2 = x2._value if t2 is Array else x2
-                    if t2 is not Array or v2.dtype != dt:
+                    v2 = x2._value if t2 is ArrayImpl else x2
+                    if t2 is not ArrayImpl or v2.dtype != dt:
                         v2 = np.asarray(v2, dt)
                     out = np_fn(v1, v2)
                     return wrap_eager(out, weak and not bool_out)

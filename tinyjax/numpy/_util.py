@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.array import Array
+from tinyjax.array import ArrayImpl
 from tinyjax.core import Tracer, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.elementwise import _convert_weak
@@ -15,7 +15,7 @@ from tinyjax.lax.elementwise import _convert_weak
 def check_arraylike(fun_name: str, *args: Any) -> None:
     """Raise a TypeError naming ``fun_name`` if an argument is not array-like."""
     for i, a in enumerate(args):
-        if not isinstance(a, (Array, Tracer, np.ndarray, np.generic, bool, int, float,
+        if not isinstance(a, (ArrayImpl, Tracer, np.ndarray, np.generic, bool, int, float,
                               complex)) and not hasattr(a, "__jax_array__"):
             msg = (f"{fun_name} requires ndarray or scalar arguments, got "
                    f"{type(a).__name__} at position {i}.")

@@ -7,7 +7,9 @@ of them for a primitive with several results.  An equation whose primitive has n
 primitive '<name>'")`` (``jit`` then evaluates the program op by op).
 
 Call primitives whose body the compiler lowers in place (``checkpoint``) are registered with
-``register_inlined_call`` by the module that defines them.
+``register_inlined_call`` by the module that defines them; host callbacks (``pure_callback``,
+``io_callback``, ``debug_callback``: a host step of the compiled program) with
+``register_host_callback``.
 """
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ from tinyjax.core import Primitive
 
 
 __all__ = ["LoweringRule", "lowering_rules", "register_lowering", "inlined_calls",
-           "register_inlined_call", "SUPPORTED_DTYPES", "check_dtype"]
+           "register_inlined_call", "host_callbacks", "register_host_callback",
+           "SUPPORTED_DTYPES", "check_dtype"]
 
 LoweringRule = Callable[..., Union["LazyOp", list["LazyOp"]]]  # noqa: F821 - compiler.ops
 lowering_rules: dict[Primitive, LoweringRule] = {}
-inlined_calls: set[Primitive] = set()
+inlined_calls: dict[Primitive, str] = {}  # call primitive -> the param holding its body
+host_callbacks: set[Primitive] = set()
 
 SUPPORTED_DTYPES = frozenset(np.dtype(d) for d in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
@@ -36,10 +40,16 @@ def register_lowering(primitive: Primitive, rule: LoweringRule) -> None:
     lowering_rules[primitive] = rule
 
 
-def register_inlined_call(primitive: Primitive) -> None:
-    """Lower equations of the call primitive ``primitive`` (its body the param ``jaxpr``) by
-    lowering its body in place."""
-    inlined_calls.add(primitive)
+def register_inlined_call(primitive: Primitive, body_param: str = "jaxpr") -> None:
+    """Lower equations of the call primitive ``primitive`` (its body, an open jaxpr, the
+    param ``body_param``) by lowering its body in place."""
+    inlined_calls[primitive] = body_param
+
+
+def register_host_callback(primitive: Primitive) -> None:
+    """Compile equations of ``primitive`` as a call back into Python: its param ``callback``
+    takes the operands as host arrays and returns the results as host arrays."""
+    host_callbacks.add(primitive)
 
 
 def check_dtype(dt) -> np.dtype:

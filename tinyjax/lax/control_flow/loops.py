@@ -25,7 +25,7 @@ import numpy as np
 
 from tinyjax import dtypes, tree_util
 from tinyjax.core import Primitive, Tracer, get_aval, set_current_trace
-from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules
+from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules, eqn_effectful
 from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              fixed_point, flatten_operands, jvp_jaxpr,
                                              partial_eval_jaxpr, permute, run, split_list,
@@ -33,6 +33,8 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
+from tinyjax.errors import ConcretizationTypeError
+from tinyjax.lax.control_flow.python_loops import python_control_flow, python_scan, python_while
 from tinyjax.lax.elementwise import add, convert_element_type, lt, select_n
 from tinyjax.lax.reductions import reduce_or
 from tinyjax.lax.shape import broadcast_in_dim, full, reshape
@@ -344,8 +346,10 @@ def _scan_partial_eval(trace, args, params):
     res_inv = [k for k, v in enumerate(res_vars) if not (isinstance(v, Var) and v in varying)]
     res_stk = [k for k, v in enumerate(res_vars) if isinstance(v, Var) and v in varying]
     known_const_vals = list(split.known_consts) + keep(consts, c_uk)
+    # (side effects -- a debug print -- stay in the loop: every iteration has them)
+    pure_eqns = [e for e in kj.eqns if not eqn_effectful(e)]
     hoisted, used = dce_jaxpr(Jaxpr([], kj.invars[:n_inv], [res_vars[k] for k in res_inv],
-                                    kj.eqns), prune_invars=True)
+                                    pure_eqns), prune_invars=True)
     known_jaxpr, _ = dce_jaxpr(with_invars(kj, kj.invars, kj.outvars[:n_kout] + [
         res_vars[k] for k in res_stk]))
     with set_current_trace(trace.parent):
@@ -562,6 +566,11 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     Differentiable in forward mode only (reverse mode needs a ``scan``)."""
     if not callable(cond_fun) or not callable(body_fun):
         raise TypeError("lax.while_loop: cond_fun and body_fun arguments should be callable.")
+    if python_control_flow():
+        try:
+            return python_while(cond_fun, body_fun, init_val)
+        except ConcretizationTypeError:  # an abstract predicate: stage the loop
+            pass
     body, bconsts, init, in_tree, _ = _trace_carry_fun(
         "while_loop body", body_fun, init_val, [], None, lambda c, e: (c,),
         lambda out: (out, None))
@@ -665,6 +674,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
                          f"{', '.join(str(n) for n in lengths)}.")
     else:
         length = lengths[0]
+    if python_control_flow():
+        return python_scan(f, init, xs, length, reverse)
     x_avals = [get_aval(x).update(shape=get_aval(x).shape[1:]) for x in xs_flat]
 
     def split_out(out):
