@@ -12,10 +12,15 @@ straight through numpy with no compile step.  Operators and methods
 ``tinyjax.numpy`` on this class and on :class:`tinyjax.core.Tracer` alike.
 
 Placement: ``_device`` is None for an array on the host that is not committed to a device
-(the default: it moves freely into computations on any device).  Otherwise it names the
-backend the array is committed to (``tinyjax.device_put``, or the result of a computation
-there): 'cpu' (``_buf`` is then the numpy value itself) or a device backend such as 'cuda',
-whose ``_buf`` is a device buffer; ``_value`` is then fetched to the host on first read.
+(the default: it moves freely into computations on any device).  Otherwise it says where the
+array is committed to (``tinyjax.device_put``, or the result of a computation there):
+
+* a *device key*, a string: a backend's name for its first device in this process ('cpu',
+  'cuda') or ``'backend:id'`` for another device ('cpu:3', 'cuda:1').  On a host backend
+  ``_buf`` is the numpy value itself; on a device backend such as 'cuda' it is a device
+  buffer, and ``_value`` is fetched to the host on first read;
+* a :class:`~tinyjax.sharding.Sharding` of several devices (or of a mesh): ``_buf`` is a
+  :class:`ShardedBuffer` holding one buffer per device.
 """
 from __future__ import annotations
 
@@ -77,6 +82,9 @@ class ArrayImpl:
 
     @property
     def device(self):
+        """The array's device; for an array over several devices, its sharding."""
+        if type(self._buf) is ShardedBuffer and self._device is not None:
+            return self._device
         return get_device(self._device)
 
     @property
@@ -85,7 +93,9 @@ class ArrayImpl:
         return self._device is not None
 
     def devices(self) -> set:
-        return {self.device}
+        if self._device is not None and type(self._buf) is ShardedBuffer:
+            return set(self._buf.devices)
+        return {get_device(self._device)}
 
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and dtype != self._value.dtype:
@@ -134,11 +144,16 @@ class ArrayImpl:
 
     def block_until_ready(self) -> "ArrayImpl":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
-            get_backend(self._device).synchronize()
+            if type(self._buf) is ShardedBuffer:
+                self._buf.synchronize()
+            else:
+                get_backend(self._device).synchronize()
         return self
 
     def copy(self) -> "ArrayImpl":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
+            if type(self._buf) is ShardedBuffer:
+                return placed(self._buf.copy(), self._device, self.weak_type)
             return placed(get_backend(self._device).copy(self._buf), self._device,
                           self.weak_type)
         return wrap_eager(self._value.copy(), self.weak_type)
@@ -212,20 +227,25 @@ def on_default_device(x: ArrayImpl) -> ArrayImpl:
     return place(x, backend, committed=backend != "cpu")
 
 
-def place(x: ArrayImpl, backend: str, committed: bool = True) -> ArrayImpl:
-    """``x`` on ``backend`` (a copy where it lives elsewhere), committed to it or (on the
-    CPU only) not: what ``tinyjax.device_put`` does to one array."""
-    if backend == "cpu" or get_backend(backend).host:
+def place(x: ArrayImpl, device: str, committed: bool = True) -> ArrayImpl:
+    """``x`` on ``device`` (a device key; a copy where it lives elsewhere), committed to it
+    or (on the CPU only) not: what ``tinyjax.device_put`` does to one array."""
+    backend = get_backend(device)
+    if device == "cpu" or backend.host:
         value = x._value
-        return placed(value, backend) if committed else wrap_eager(value, x.weak_type)
-    src = x._buf if x._device not in (None, "cpu") else x._value
-    buf = get_backend(backend).asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
-    return placed(buf, backend, x.weak_type)
+        return placed(value, device, x.weak_type) if committed else \
+            wrap_eager(value, x.weak_type)
+    src = x._buf if x._device is not None and not isinstance(x._buf, (np.ndarray,
+                                                                       ShardedBuffer)) \
+        else x._value
+    buf = backend.asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
+    return placed(buf, device, x.weak_type)
 
 
-def placed(buf: Any, device: str, weak_type: bool = False) -> ArrayImpl:
-    """An Array committed to ``device`` ('cpu': ``buf`` is a numpy array; a device backend's
-    name: ``buf`` is one of its buffers)."""
+def placed(buf: Any, device: Any, weak_type: bool = False) -> ArrayImpl:
+    """An Array committed to ``device``: a device key ('cpu': ``buf`` is a numpy array; a
+    device backend's key: ``buf`` is one of its buffers), or a sharding (``buf`` is a
+    :class:`ShardedBuffer`)."""
     out = object.__new__(ArrayImpl)
     out._buf = buf
     out._device = device
@@ -234,6 +254,42 @@ def placed(buf: Any, device: str, weak_type: bool = False) -> ArrayImpl:
         buf.flags.writeable = False
         out._value = buf
     return out
+
+
+class ShardedBuffer:
+    """The buffers of an array laid out over several devices: ``buffers[i]`` is on
+    ``devices[i]`` and holds the block ``indices[i]`` (a tuple of slices) of the array of
+    ``shape``.  Blocks may repeat (replication)."""
+
+    __slots__ = ("shape", "dtype", "devices", "indices", "buffers")
+
+    def __init__(self, shape: tuple, dtype: Any, devices: list, indices: list, buffers: list):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.devices, self.indices, self.buffers = list(devices), list(indices), list(buffers)
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+
+    def numpy(self) -> np.ndarray:
+        """The whole array on the host."""
+        out = np.empty(self.shape, self.dtype)
+        for index, buf in zip(self.indices, self.buffers):
+            out[index] = buf if isinstance(buf, np.ndarray) else buf.numpy()
+        return out
+
+    def synchronize(self) -> None:
+        for d, buf in zip(self.devices, self.buffers):
+            if not isinstance(buf, np.ndarray):
+                get_backend(d).synchronize()
+
+    def copy(self) -> "ShardedBuffer":
+        return ShardedBuffer(self.shape, self.dtype, self.devices, self.indices,
+                             [b.copy() if isinstance(b, np.ndarray) else get_backend(d).copy(b)
+                              for d, b in zip(self.devices, self.buffers)])
+
+    def __repr__(self) -> str:
+        return f"ShardedBuffer({self.dtype.name}{list(self.shape)} over {len(self.devices)})"
 
 
 def _array_repr(value: np.ndarray, weak_type: bool) -> str:

@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 __all__ = ["Config", "config", "State", "disable_jit", "EnvVar", "ENVIRONMENT", "env",
-           "env_flag", "env_int", "env_str", "debug_level", "set_env_default"]
+           "env_flag", "env_int", "env_str", "debug_level", "set_env_default",
+           "add_update_check"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -92,6 +93,23 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
     EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC in (before "
            "``/usr/local/cuda``)."),
     EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC in."),
+    EnvVar("JAX_DEBUG_NANS", None, "The initial value of ``jax_debug_nans`` (1/0, "
+           "true/false, yes/no, on/off)."),
+    EnvVar("JAX_DEBUG_INFS", None, "The initial value of ``jax_debug_infs``."),
+    EnvVar("JAX_DISABLE_JIT", None, "The initial value of ``jax_disable_jit``."),
+    EnvVar("JAX_LOG_COMPILES", None, "The initial value of ``jax_log_compiles``."),
+    EnvVar("TINYJAX_NUM_CPU_DEVICES", None, "The initial value of ``jax_num_cpu_devices``: "
+           "how many CPU devices ``jax.devices('cpu')`` lists (default 1); wins over "
+           "``JAX_NUM_CPU_DEVICES`` and ``XLA_FLAGS``."),
+    EnvVar("JAX_NUM_CPU_DEVICES", None, "JAX's spelling of ``TINYJAX_NUM_CPU_DEVICES``."),
+    EnvVar("XLA_FLAGS", None, "JAX's XLA flags; tinyjax reads one of them: "
+           "``--xla_force_host_platform_device_count=N`` (N CPU devices, as in JAX) where "
+           "neither ``TINYJAX_NUM_CPU_DEVICES`` nor ``JAX_NUM_CPU_DEVICES`` is set."),
+    EnvVar("NCCL_NVLS_ENABLE", "0", "NCCL's NVLink multicast; tinyjax sets it to 0 (off) "
+           "before loading NCCL unless it is set."),
+    EnvVar("TINYJAX_NCCL_LIBRARY", None, "The NCCL library to load for collectives on GPUs "
+           "(default: the ``nvidia-nccl-cu*`` wheel's, then ``libnccl.so.2`` from the "
+           "system's library path)."),
 )}
 
 # The process environment's own mapping (POSIX: bytes keys): a variable read on a hot path
@@ -160,6 +178,38 @@ def set_env_default(name: str, value: str) -> None:
         os.environ[name] = value
 
 
+def _env_num_cpu_devices() -> int:
+    """The initial ``jax_num_cpu_devices``: TINYJAX_NUM_CPU_DEVICES, JAX_NUM_CPU_DEVICES or
+    XLA_FLAGS' ``--xla_force_host_platform_device_count``; -1 (one device) when none is set."""
+    for name, value in (("TINYJAX_NUM_CPU_DEVICES", env("TINYJAX_NUM_CPU_DEVICES")),
+                        ("JAX_NUM_CPU_DEVICES", env("JAX_NUM_CPU_DEVICES"))):
+        if value is not None and value.strip():
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    for flag in (env("XLA_FLAGS") or "").split():
+        key, _, value = flag.partition("=")
+        if key == "--xla_force_host_platform_device_count":
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"XLA_FLAGS: {flag} must give an integer") from None
+    return -1
+
+
+def _validate_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+            if isinstance(value, np.integer):
+                return int(value)
+        except ImportError:  # pragma: no cover
+            pass
+        raise TypeError(f"config option {name} expects an int, got {value!r}")
+    return value
+
+
 def _env_bool(names: tuple[str, ...], default: bool) -> bool:
     for name in names:
         value = env(name)
@@ -211,7 +261,18 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
     "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
     "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
+    # how many CPU devices there are (-1: one); fixed once the devices are first listed
+    "jax_num_cpu_devices": (_env_num_cpu_devices(), _validate_int),
 }
+
+# name -> functions called with (name, new value) before a flag changes (they may raise)
+_UPDATE_CHECKS: dict[str, list[Callable[[str, Any], None]]] = {}
+
+
+def add_update_check(name: str, check: Callable[[str, Any], None]) -> None:
+    """Call ``check(name, value)`` before flag ``name`` is set to ``value``; it raises to
+    refuse the change (the devices refuse a new ``jax_num_cpu_devices`` once listed)."""
+    _UPDATE_CHECKS.setdefault(name, []).append(check)
 
 
 class Config:
@@ -235,7 +296,10 @@ class Config:
         entry = _FLAGS.get(name)
         if entry is None:
             raise AttributeError(f"Unrecognized config option: {name!r}")
-        object.__setattr__(self, name, entry[1](name, value))
+        value = entry[1](name, value)
+        for check in _UPDATE_CHECKS.get(name, ()):
+            check(name, value)
+        object.__setattr__(self, name, value)
 
     def read(self, name: str) -> Any:
         """The value of flag ``name``; AttributeError if there is no such flag."""

@@ -22,20 +22,22 @@ import numpy as np
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
-from tinyjax.backends import backend_name, get_backend, to_host
+from tinyjax.backends import Device, backend_name, get_backend, get_device, to_host
 from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
 from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
-from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
+from tinyjax.sharding import (PartitionSpec, Sharding, SingleDeviceSharding, as_sharding,
+                              put_sharded)
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
-    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device!r}"
+    where = x.sharding if isinstance(x._device, Sharding) else repr(x.device)
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {where}"
 
 
 def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
@@ -46,41 +48,89 @@ def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
                       + ". Move arrays explicitly with tinyjax.device_put(x, device).")
 
 
-def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
-    """The backend the committed arrays among ``args`` live on (None: no committed array);
-    ValueError when they are committed to different devices."""
+def computation_device(args: Sequence[Any], what: str) -> Any:
+    """Where a computation on ``args`` runs: None (no committed array), the device key the
+    committed arrays live on, or -- when one is laid out over several devices -- its
+    sharding (the others must then be on the same devices); ValueError when they are
+    committed to different devices."""
     found = None
     for x in args:
         if type(x) is ArrayImpl and x._device is not None and x._device != found:
-            if found is not None:
-                raise incompatible_devices_error(what, args)
-            found = x._device
+            if found is None or _same_devices(found, x._device):
+                if found is None or isinstance(x._device, Sharding):
+                    found = x._device
+                continue
+            raise incompatible_devices_error(what, args)
     return found
+
+
+def _device_list(where: Any) -> list:
+    if isinstance(where, Sharding):
+        return where._device_assignment
+    return [get_device(where)]
+
+
+def _same_devices(a: Any, b: Any) -> bool:
+    """Whether two placements (device keys or shardings) cover the same devices, in the
+    same order, with one of them a sharding."""
+    if not (isinstance(a, Sharding) or isinstance(b, Sharding)):
+        return False
+    return _device_list(a) == _device_list(b)
 
 
 # ---- device_put / device_get -------------------------------------------------------------------
 
-def _put_leaf(x: Any, backend: str, committed: bool) -> ArrayImpl:
-    if (type(x) is ArrayImpl and x._device == backend) or isinstance(x, Tracer):
+def _put_leaf(x: Any, device: str, committed: bool) -> ArrayImpl:
+    if (type(x) is ArrayImpl and x._device == device) or isinstance(x, Tracer):
         return x  # (under a transform, placement is the compiled program's)
     if not isinstance(x, ArrayImpl):
         x = to_array(x)  # dtype canonicalisation and weak types, as jnp.asarray
-    return place(x, backend, committed)
+    return place(x, device, committed)
 
 
 def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
                may_alias: Optional[bool] = None) -> Any:
-    """Move every array of the pytree ``x`` to ``device`` (a Device from
-    ``tinyjax.devices()``, a Sharding of one device, a backend name, or None: the default
-    device).  With a device given, the results are committed to it; arrays already there
-    are returned as they are."""
-    if isinstance(device, PartitionSpec):
-        device = NamedSharding(get_mesh(), device)
-    if isinstance(device, Sharding):
-        device = device_of(device)
-    backend = backend_name(device)
+    """Move every array of the pytree ``x`` to ``device``: a Device from
+    ``tinyjax.devices()``, a Sharding (several devices: one block per device), a
+    PartitionSpec (over the current mesh), a backend name, or None (the default device).
+    ``device`` may also be a pytree of these, a prefix of ``x``.  With a device given, the
+    results are committed to it; arrays already there are returned as they are."""
+    if _is_placement(device) or device is None:
+        return tree_util.tree_map(lambda leaf: _put_to(leaf, device), x)
+    placements = _broadcast_placements(device, x)
+    return tree_util.tree_map(_put_to, x, placements)
+
+
+def _is_placement(where: Any) -> bool:
+    return isinstance(where, (Sharding, PartitionSpec, str, Device))
+
+
+def _broadcast_placements(device: Any, x: Any) -> Any:
+    """``device`` (a pytree prefix of ``x`` whose leaves are placements) repeated over
+    ``x``'s leaves."""
+    leaves = tree_util.tree_leaves(device, is_leaf=_is_placement)
+    structure = tree_util.tree_structure(device, is_leaf=_is_placement)
+    subtrees = structure.flatten_up_to(x)
+    return structure.unflatten([tree_util.tree_map(lambda _: d, sub)
+                                for d, sub in zip(leaves, subtrees)])
+
+
+def _put_to(leaf: Any, device: Any) -> Any:
+    if isinstance(leaf, Tracer):
+        return leaf  # (under a transform, placement is the compiled program's)
+    if isinstance(device, (Sharding, PartitionSpec)):
+        sharding = as_sharding(device)
+        if isinstance(sharding, SingleDeviceSharding):
+            device = sharding._device
+        else:
+            if not isinstance(leaf, ArrayImpl):
+                leaf = to_array(leaf)
+            return put_sharded(leaf, sharding)
+    key = get_device(device).key if device is not None and not isinstance(device, str) \
+        else (None if device is None else get_device(device).key)
+    backend = backend_name(key)
     committed = device is not None or backend != "cpu"
-    return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
+    return _put_leaf(leaf, key if key is not None else backend, committed)
 
 
 def device_get(x: Any) -> Any:

@@ -57,7 +57,8 @@ def test_config_defaults():
     assert config.jax_debug_nans is False
     assert set(config.values()) == {"jax_enable_x64", "jax_default_matmul_precision",
                                     "jax_numpy_rank_promotion", "jax_debug_nans",
-                                    "jax_debug_infs", "jax_disable_jit", "jax_log_compiles"}
+                                    "jax_debug_infs", "jax_disable_jit", "jax_log_compiles",
+                                        "jax_num_cpu_devices"}
 
 
 def test_config_update_and_restore():

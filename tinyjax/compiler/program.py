@@ -19,6 +19,9 @@ jaxpr value that crosses a step boundary):
   parameter (host arrays in, host arrays out) runs, its results go back to the device.
   It is a step of its own so that a native program can make the same call through a
   function pointer.
+* ``collective``  ``psum``, ``all_gather``, ... of a program that runs on every device of a
+  mesh: the device's communicator exchanges whole buffers
+  (:mod:`tinyjax.compiler.collectives`).
 
 ``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
@@ -33,6 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from tinyjax.backends.base import Backend
+from tinyjax.compiler.collectives import COLLECTIVES, CollectiveStep, canonicalize
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls
@@ -48,7 +52,7 @@ CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 def _is_step(prim) -> bool:
     """Equations that end a run of kernels and become steps of their own."""
-    return prim in CONTROL_FLOW or prim in host_callbacks
+    return prim in CONTROL_FLOW or prim in host_callbacks or prim in COLLECTIVES
 
 
 def needs_program(jaxpr: Jaxpr) -> bool:
@@ -329,7 +333,7 @@ class _ProgramBuilder:
         return body, [self.const(getattr(c, "_value", c)) for c in consts]
 
     def program(self, jaxpr: Jaxpr, name: str) -> Program:
-        jaxpr = inline_calls(jaxpr)
+        jaxpr = canonicalize(inline_calls(jaxpr))
         inputs = list(jaxpr.constvars) + list(jaxpr.invars)
         slots: dict = {v: i for i, v in enumerate(inputs)}
         eqns = jaxpr.eqns
@@ -414,6 +418,10 @@ class _ProgramBuilder:
             return HostCallbackStep(p["callback"], in_refs, out_slots,
                                     to_host=np.asarray if host else _buffer_to_host,
                                     to_device=np.asarray if host else self.backend.asbuffer)
+        if prim in COLLECTIVES:
+            return CollectiveStep(prim, p, in_refs, out_slots,
+                                  to_buffer=np.asarray if self.backend.host else
+                                  self.backend.asbuffer)
         raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
 
 

@@ -16,8 +16,8 @@ from typing import Optional
 
 from tinyjax.config import env, env_flag
 
-__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "nvrtc",
-           "nvrtc_compile"]
+__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "device_count",
+           "nvrtc", "nvrtc_compile"]
 
 CUdeviceptr = ctypes.c_uint64
 
@@ -83,24 +83,18 @@ def _nvrtc_candidates() -> list[str]:
 
 
 class Driver:
-    """The driver API of device 0 in its primary context."""
+    """The driver API of one device (``ordinal``) in its primary context."""
 
-    def __init__(self):
-        lib = _load(["libcuda.so.1", "libcuda.so"])
-        if lib is None:
-            raise CUDANotFoundError("no CUDA device: libcuda not found")
+    def __init__(self, ordinal: int = 0):
+        lib = _libcuda()
         self.lib = lib
         self._sigs()
-        try:
-            self.check(lib.cuInit(0), "cuInit")
-            n = ctypes.c_int()
-            self.check(lib.cuDeviceGetCount(ctypes.byref(n)), "cuDeviceGetCount")
-        except CUDAError as e:
-            raise CUDANotFoundError(f"no CUDA device: {e}") from None
-        if n.value < 1:
-            raise CUDANotFoundError("no CUDA device: the driver sees none")
+        n = device_count()
+        if not 0 <= ordinal < n:
+            raise CUDANotFoundError(f"no CUDA device {ordinal}: the driver sees {n}")
+        self.ordinal = ordinal
         dev = ctypes.c_int()
-        self.check(lib.cuDeviceGet(ctypes.byref(dev), 0), "cuDeviceGet")
+        self.check(lib.cuDeviceGet(ctypes.byref(dev), ordinal), "cuDeviceGet")
         self.device = dev.value
         ctx = ctypes.c_void_p()
         self.check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
@@ -345,9 +339,32 @@ class Params:
 
 
 @lru_cache(maxsize=None)
-def driver() -> Driver:
-    """The process's driver handle (raises :class:`CUDANotFoundError` without a device)."""
-    return Driver()
+def _libcuda() -> ctypes.CDLL:
+    """libcuda, initialised (raises :class:`CUDANotFoundError` without it)."""
+    lib = _load(["libcuda.so.1", "libcuda.so"])
+    if lib is None:
+        raise CUDANotFoundError("no CUDA device: libcuda not found")
+    rc = lib.cuInit(0)
+    if rc != 0:
+        raise CUDANotFoundError(f"no CUDA device: cuInit failed with error {rc}")
+    return lib
+
+
+@lru_cache(maxsize=None)
+def device_count() -> int:
+    """How many CUDA devices the driver sees (CUDANotFoundError when none)."""
+    n = ctypes.c_int()
+    rc = _libcuda().cuDeviceGetCount(ctypes.byref(n))
+    if rc != 0 or n.value < 1:
+        raise CUDANotFoundError("no CUDA device: the driver sees none")
+    return n.value
+
+
+@lru_cache(maxsize=None)
+def driver(ordinal: int = 0) -> Driver:
+    """The driver handle of device ``ordinal`` (raises :class:`CUDANotFoundError` without
+    that device)."""
+    return Driver(ordinal)
 
 
 @lru_cache(maxsize=None)
