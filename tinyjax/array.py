@@ -83,7 +83,7 @@ class ArrayImpl:
     @property
     def device(self):
         """The array's device; for an array over several devices, its sharding."""
-        if type(self._buf) is ShardedBuffer and self._device is not None:
+        if self._device is not None and type(self._buf) is ShardedBuffer:
             return self._device
         return get_device(self._device)
 

@@ -96,6 +96,11 @@ def _all_gather_abstract_eval(x, *, all_gather_dimension, axis_name, axis_size, 
 def _reduce_scatter_abstract_eval(x, *, scatter_dimension, axis_name, axis_size, tiled,
                                   axis_index_groups=None):
     n = _checked_size(axis_name, axis_size, "psum_scatter")
+    return _reduce_scatter_shape(x, scatter_dimension, axis_name, n, tiled)
+
+
+def _reduce_scatter_shape(x: ShapedArray, scatter_dimension: int, axis_name: Any, n: int,
+                          tiled: bool) -> ShapedArray:
     shape = list(x.shape)
     d = scatter_dimension
     if tiled:
@@ -114,6 +119,11 @@ def _reduce_scatter_abstract_eval(x, *, scatter_dimension, axis_name, axis_size,
 
 
 def _ppermute_abstract_eval(x, *, axis_name, perm):
+    _check_perm(axis_name, perm)
+    return x
+
+
+def _check_perm(axis_name: Any, perm: Sequence[tuple[int, int]]) -> None:
     n = axis_size(axis_name)
     srcs, dsts = [s for s, _ in perm], [d for _, d in perm]
     if len(set(srcs)) != len(srcs) or len(set(dsts)) != len(dsts):
@@ -122,7 +132,6 @@ def _ppermute_abstract_eval(x, *, axis_name, perm):
         if not (0 <= s < n and 0 <= d < n):
             raise ValueError(f"ppermute: every index in perm={perm} must be in [0, {n}) "
                              f"(the size of axis {axis_name})")
-    return x
 
 
 def _all_to_all_abstract_eval(x, *, split_axis, concat_axis, axis_name, tiled,
@@ -468,6 +477,7 @@ def psum_scatter(x: Any, axis_name: Any, *, scatter_dimension: int = 0,
 
     def scatter(v):
         d = canonicalize_axis(scatter_dimension, get_aval(v).ndim, "scatter_dimension")
+        _reduce_scatter_shape(get_aval(v), d, axis_name, n, tiled)
         return reduce_scatter_p.bind(v, scatter_dimension=d, axis_name=_one_name(axis_name),
                                      axis_size=n, tiled=tiled, axis_index_groups=None)
     return _map_tree(scatter, x)
@@ -477,6 +487,7 @@ def ppermute(x: Any, axis_name: Any, perm: Sequence[tuple[int, int]]) -> Any:
     """Send each position's ``x`` to another: ``perm`` lists (source, destination) index
     pairs along the named axis; a position that receives nothing gets zeros."""
     perm = tuple((int(s), int(d)) for s, d in perm)
+    _check_perm(axis_name, perm)
     return _map_tree(lambda v: ppermute_p.bind(v, axis_name=_one_name(axis_name), perm=perm),
                      x)
 
