@@ -635,7 +635,7 @@ class Shard:
 
 def _shards(x: ArrayImpl) -> list[Shard]:
     sharding = sharding_of(x)
-    if type(x._buf) is not ShardedBuffer or x._device is None:
+    if x._device is None or type(x._buf) is not ShardedBuffer:
         return [Shard(sharding._device_assignment[0], (slice(None),) * x.ndim, x)]
     out = []
     sb = x._buf
