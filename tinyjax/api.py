@@ -20,7 +20,7 @@ import logging
 import time
 import weakref
 from functools import partial, update_wrapper, wraps
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -33,8 +33,10 @@ from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefi
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
-                              invalid_values, leaf_signature, leaf_value)
+from tinyjax.dispatch import (Compiled, MeshCompiled, clear_dispatch_caches,
+                              computation_device, device_key, invalid_values, leaf_signature,
+                              leaf_value, runs_on_mesh)
+from tinyjax.sharding import PartitionSpec, Sharding, SingleDeviceSharding, as_sharding
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
@@ -606,7 +608,7 @@ class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
-                 donate_argnames, device):
+                 donate_argnames, device, in_shardings=None, out_shardings=None):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
         self.static_argnums, self.static_argnames = _signature_argnums(
@@ -616,7 +618,9 @@ class JitWrapped(stages.Wrapped):
             fun, normalize_argnums(donate_argnums),
             _names(donate_argnames), "donate")
         self.device = device
-        options = (self.static_argnums, self.static_argnames, self.donate_argnums, device)
+        self.in_shardings, self.out_shardings = in_shardings, out_shardings
+        options = (self.static_argnums, self.static_argnames, self.donate_argnums, device,
+                   _hashable_tree(in_shardings), _hashable_tree(out_shardings))
         self.cache, self._fast = _shared_caches(fun, options)
         # (self._fast: calls whose arguments are all positional Arrays, keyed by
         # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
@@ -633,14 +637,32 @@ class JitWrapped(stages.Wrapped):
         dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
         return static, static_kw, dyn_args, dyn_kwargs
 
-    def _device_name(self, flat: Sequence[Any]) -> str:
-        """Where to run: ``jit(device=)``, else where the committed arguments are, else
-        the default device."""
+    def _device_name(self, flat: Sequence[Any]) -> Any:
+        """Where to run: ``jit(device=)``, else where the committed arguments are (a
+        sharding, when they are laid out over several devices), else the default
+        device."""
         from tinyjax.backends import backend_name
         if self.device is not None:
             return backend_name(self.device)
         name = getattr(self.fun, "__name__", "fun")
         return computation_device(flat, f"jit({name})") or backend_name(None)
+
+    def _flat_in_shardings(self, dyn_args: tuple, n_flat: int) -> Optional[list]:
+        """``in_shardings`` per flat argument (None where it gives none)."""
+        if self.in_shardings is None:
+            return None
+        prefix = self.in_shardings
+        if not isinstance(prefix, (tuple, list)) or len(dyn_args) == 1 and \
+                not isinstance(dyn_args[0], (tuple, list)):
+            prefix = tuple(prefix) if isinstance(prefix, list) else prefix
+        flat = broadcast_prefix(_as_shardings(prefix), tuple(dyn_args), "jit in_shardings")
+        return flat + [None] * (n_flat - len(flat))
+
+    def _flat_out_shardings(self, out_tree) -> Optional[list]:
+        if self.out_shardings is None:
+            return None
+        dummy = tree_util.tree_unflatten(out_tree, [0] * out_tree.num_leaves)
+        return broadcast_prefix(_as_shardings(self.out_shardings), dummy, "jit out_shardings")
 
     def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
@@ -656,10 +678,20 @@ class JitWrapped(stages.Wrapped):
         compiled = self.cache.get(key)
         if compiled is None:
             from tinyjax.backends import devices
-            devices(device)  # RuntimeError naming the platforms present if it has none
+            if not isinstance(device, Sharding):
+                devices(device)  # RuntimeError naming the platforms present if it has none
             closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
-            compiled = self.cache[key] = self._compile(closed, out_tree, device)
+            placements = self._placements(args, kwargs, flat)
+            compiled = self.cache[key] = self._compile(closed, out_tree, device, placements)
         return compiled, flat
+
+    def _placements(self, args: tuple, kwargs: dict, flat: list) -> list:
+        """Per flat argument, where ``in_shardings`` puts it, else the argument itself."""
+        _, _, dyn_args, _ = self._split(args, kwargs)
+        given = self._flat_in_shardings(dyn_args, len(flat))
+        if given is None:
+            return list(flat)
+        return [x if s is None else s for x, s in zip(flat, given)]
 
     def _trace(self, args, kwargs, static, flat, in_tree):
         """The jaxpr of the function for these arguments (after CSE and DCE) and its
@@ -698,11 +730,17 @@ class JitWrapped(stages.Wrapped):
         full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
         return full, full_kwargs
 
-    def _compile(self, closed: ClosedJaxpr, out_tree, device: str) -> Compiled:
+    def _compile(self, closed: ClosedJaxpr, out_tree, device: Any,
+                 placements: Sequence[Any]) -> Any:
         if config.jax_log_compiles:
             _log.warning("Compiling %s with global shapes and types %s.", self._name,
                          list(closed.in_avals))
-        compiled = Compiled(closed, out_tree, device)
+        out_shardings = self._flat_out_shardings(out_tree)
+        if isinstance(device, Sharding) or runs_on_mesh(closed, placements, out_shardings):
+            compiled = MeshCompiled(closed, out_tree, placements, out_shardings)
+        else:
+            single = [p for p in placements if isinstance(p, SingleDeviceSharding)]
+            compiled = Compiled(closed, out_tree, single[0]._device.key if single else device)
         if config.jax_log_compiles:
             _log.warning("Finished compilation of jit(%s) in %.9f sec", self._name,
                          compiled.compile_time)
@@ -762,6 +800,9 @@ class JitWrapped(stages.Wrapped):
     def _make_runner(self, args) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building."""
         compiled, _ = self._get_compiled(args, {})
+        if isinstance(compiled, MeshCompiled):
+            return lambda args: tree_util.tree_unflatten(compiled.out_tree,
+                                                         compiled.run_flat(list(args)))
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
         if not compiled.on_host:
             device, run_flat = compiled.device, compiled.run_flat
@@ -834,7 +875,8 @@ def clear_caches() -> None:
     clear_dispatch_caches()
 
 
-def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
+def jit(fun: Callable | None = None, *, in_shardings: Any = None, out_shardings: Any = None,
+        static_argnums: int | Sequence[int] | None = None,
         static_argnames: str | Sequence[str] | None = None,
         donate_argnums: int | Sequence[int] | None = None,
         donate_argnames: str | Sequence[str] | None = None, device: Any = None,
@@ -848,17 +890,41 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
     signature).  ``donate_argnums``/``donate_argnames`` are accepted for compatibility
     (buffers are not donated).  Wrappers of one function with the same options share
     their compiled programs.
+
+    ``in_shardings`` / ``out_shardings`` (Shardings, or PartitionSpecs over the current
+    mesh; a pytree prefix of the positional arguments / of the outputs) lay the arguments
+    and results out over several devices: the function is then partitioned into one program
+    per device (as it is when its arguments are laid out so already).
     Usable as a decorator, with or without arguments.
     """
     for name in unsupported:
         if name not in ("inline", "keep_unused", "backend", "abstracted_axes",
-                        "in_shardings", "out_shardings", "compiler_options"):
+                        "compiler_options"):
             raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
     if fun is None:
-        return lambda f: jit(f, static_argnums=static_argnums,
-                             static_argnames=static_argnames, donate_argnums=donate_argnums,
-                             donate_argnames=donate_argnames, device=device)
+        return lambda f: jit(f, in_shardings=in_shardings, out_shardings=out_shardings,
+                             static_argnums=static_argnums, static_argnames=static_argnames,
+                             donate_argnums=donate_argnums, donate_argnames=donate_argnames,
+                             device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
     return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
-                      device)
+                      device, in_shardings, out_shardings)
+
+
+def _hashable_tree(tree: Any) -> Any:
+    if tree is None:
+        return None
+    leaves, treedef = tree_util.tree_flatten(tree, is_leaf=_is_sharding_leaf)
+    return treedef, tuple(leaves)
+
+
+def _is_sharding_leaf(x: Any) -> bool:
+    return isinstance(x, (Sharding, PartitionSpec))
+
+
+def _as_shardings(tree: Any) -> Any:
+    """A pytree of shardings (PartitionSpecs over the current mesh made NamedShardings)
+    whose leaves are shardings (PartitionSpecs are pytree nodes of nothing otherwise)."""
+    return tree_util.tree_map(lambda s: as_sharding(s) if s is not None else None, tree,
+                              is_leaf=_is_sharding_leaf)

@@ -28,11 +28,15 @@ from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, 
                           register_apply_primitive)
 from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
-from tinyjax.sharding import (PartitionSpec, Sharding, SingleDeviceSharding, as_sharding,
-                              put_sharded)
+from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding,
+                              SingleDeviceSharding, as_sharding, concrete_mesh, put_sharded,
+                              spec_of_axes)
+from tinyjax.spmd.partition import partition, replicated
+from tinyjax.spmd.runtime import MeshProgram
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
-           "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
+           "run_on_device", "run_sharded", "incompatible_devices_error", "Compiled",
+           "MeshCompiled", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
@@ -213,6 +217,8 @@ def _apply_placed(primitive, args, params):
         if isinstance(x, Tracer):
             raise escaped_tracer_error(x, primitive)
     device = computation_device(args, f"primitive `{primitive.name}`")
+    if isinstance(device, Sharding):
+        return run_sharded(primitive, args, params)
     if not get_backend(device).host:
         return run_on_device(primitive, args, params, device)
     host = [x._value if type(x) is ArrayImpl else x for x in args]
@@ -271,6 +277,38 @@ def _signature(x: Any) -> Any:
     return get_aval(x)
 
 
+def _signature_and_layout(x: Any) -> Any:
+    sig = _signature(x)
+    return (sig, x._device) if type(x) is ArrayImpl and isinstance(x._device, Sharding) \
+        else sig
+
+
+def run_sharded(primitive, args: Sequence[Any], params: dict):
+    """Evaluate one primitive application eagerly on arrays laid out over several devices:
+    the one-equation program partitioned over their mesh, compiled once per (primitive,
+    parameters, argument types and layouts) and run on every device."""
+    try:
+        key = (primitive, tuple(params.items()), "mesh",
+               tuple(map(_signature_and_layout, args)))
+        hash(key)
+    except TypeError:
+        key = None
+    entry = _cache.get(key) if key is not None else None
+    if entry is None:
+        def op(*xs):
+            out = primitive.bind(*xs, **params)
+            return list(out) if primitive.multiple_results else [out]
+        from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+        closed = trace_to_closed_jaxpr(op, [get_aval(x) for x in args])
+        entry = MeshCompiled(closed, None, list(args))
+        if key is not None:
+            _cache[key] = entry
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    outs = entry.run_flat(list(args))
+    return outs if primitive.multiple_results else outs[0]
+
+
 def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
     """Evaluate one primitive application eagerly on ``backend`` (a device backend): the
     compiled single-op program is cached by primitive, parameters and argument types."""
@@ -302,13 +340,18 @@ def device_key():
 
 def leaf_signature(x: Any) -> tuple:
     if type(x) is ArrayImpl:
+        if isinstance(x._device, Sharding):  # the layout is part of what a program assumes
+            return (x.shape, x.dtype, x.weak_type, x._device)
         return (x.shape, x.dtype, x.weak_type)
     aval = shaped_abstractify(x)
     return (aval.shape, aval.dtype, aval.weak_type)
 
 
-def leaf_value(x: Any, backend: str) -> Any:
-    """The buffer (or host value, copied in by the executable) of an argument."""
+def leaf_value(x: Any, backend: Any) -> Any:
+    """The buffer (or host value, copied in by the executable) of an argument; for a
+    program over a mesh (``backend`` None) the argument itself."""
+    if backend is None:
+        return x
     if type(x) is ArrayImpl:
         return x._buf if x._device == backend else x._value
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
@@ -325,8 +368,9 @@ class Compiled:
         start = time.perf_counter()
         self.executable = compile_or_fallback(closed, device)
         self.compile_time = time.perf_counter() - start
-        # outputs on the host are plain arrays; on a device they are committed to it
-        self.on_host = get_backend(device).host
+        # outputs on the host's first device are plain arrays; on another device (or a
+        # device backend) they are committed to it
+        self.on_host = get_backend(device).host and ":" not in device
 
     def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.executable(*flat_values)
@@ -351,6 +395,109 @@ class Compiled:
     @property
     def num_kernels(self) -> int:
         return self.executable.num_kernels
+
+
+def mesh_of(placements: Sequence[Any], jaxpr: Any = None) -> Optional[Mesh]:
+    """The mesh a computation runs on: that of a ``shard_map`` in ``jaxpr``, else of the
+    first NamedSharding among ``placements`` (shardings, arrays or None), else the current
+    mesh (``jax.set_mesh``)."""
+    if jaxpr is not None:
+        mesh = mesh_of_jaxpr(jaxpr)
+        if mesh is not None:
+            return mesh
+    for p in placements:
+        s = p._device if type(p) is ArrayImpl else p
+        if isinstance(s, NamedSharding) and isinstance(s.mesh, Mesh):
+            return s.mesh
+    return concrete_mesh()
+
+
+def runs_on_mesh(closed: ClosedJaxpr, placements: Sequence[Any],
+                 out_shardings: Optional[Sequence[Any]]) -> bool:
+    """Whether a traced function must be partitioned over a mesh: it has a ``shard_map``,
+    or an argument or a result is laid out over several devices."""
+    if mesh_of_jaxpr(closed.jaxpr) is not None:
+        return True
+    for p in list(placements) + list(out_shardings or []):
+        s = p._device if type(p) is ArrayImpl else p
+        if isinstance(s, Sharding) and not isinstance(s, SingleDeviceSharding):
+            return True
+    return False
+
+
+def mesh_of_jaxpr(jaxpr: Any) -> Optional[Mesh]:
+    for eqn in jaxpr.eqns:
+        mesh = eqn.params.get("mesh")
+        if isinstance(mesh, Mesh):
+            return mesh
+    return None
+
+
+def layout_on(placement: Any, mesh: Mesh, ndim: int) -> Optional[tuple]:
+    """The layout (mesh axes per dimension) a sharding or an array has on ``mesh`` (None:
+    it says nothing about it)."""
+    s = placement._device if type(placement) is ArrayImpl else placement
+    if isinstance(s, NamedSharding) and s.mesh == mesh:
+        return s.spec.normalized(ndim)
+    return None
+
+
+class MeshCompiled:
+    """A traced function for one input signature partitioned over a mesh and compiled for
+    each of its devices (:mod:`tinyjax.spmd`).  ``in_placements`` are the flat arguments
+    (or the shardings ``jit(in_shardings=)`` gives them); ``out_shardings`` the flat
+    shardings wanted for the outputs (None: as the partitioning leaves them)."""
+
+    device = None  # arguments are handed over as arrays (see leaf_value)
+    on_host = False
+
+    def __init__(self, closed: ClosedJaxpr, out_tree: Any, in_placements: Sequence[Any],
+                 out_shardings: Optional[Sequence[Any]] = None):
+        self.closed, self.out_tree = closed, out_tree
+        start = time.perf_counter()
+        mesh = mesh_of(list(in_placements) + list(out_shardings or []), closed.jaxpr)
+        if mesh is None:
+            raise ValueError("a computation over arrays laid out over several devices needs "
+                             "their mesh")
+        self.mesh = mesh
+        in_layouts = [layout_on(p, mesh, a.ndim) or replicated(a.ndim)
+                      for p, a in zip(in_placements, closed.in_avals)]
+        wanted = None
+        if out_shardings is not None:
+            wanted = [layout_on(s, mesh, a.ndim) for s, a in zip(out_shardings,
+                                                                  closed.out_avals)]
+        local, out_layouts = partition(closed, mesh, in_layouts, wanted)
+        self.local = local
+        self.program = MeshProgram(local, mesh, [spec_of_axes(l) for l in in_layouts],
+                                   [spec_of_axes(l) for l in out_layouts], closed.out_avals)
+        self.out_shardings = out_shardings
+        for d in self.program.devices:
+            self.program.executable(d)
+        self.compile_time = time.perf_counter() - start
+
+    def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
+        outs = self.program(flat_values)
+        if self.out_shardings is not None:
+            outs = [o if s is None or (isinstance(s, NamedSharding) and s.mesh == self.mesh)
+                    else _put_to(o, s) for o, s in zip(outs, self.out_shardings)]
+        return outs
+
+    def __call__(self, *args, **kwargs):
+        flat, _ = tree_util.tree_flatten((args, kwargs))
+        return tree_util.tree_unflatten(self.out_tree, self.run_flat(flat))
+
+    def as_text(self) -> str:
+        return self.local.pretty_print()
+
+    def kernels(self) -> list:
+        return self.program.executable(self.program.devices[0]).kernels()
+
+    def source(self) -> str:
+        return self.program.executable(self.program.devices[0]).source()
+
+    @property
+    def num_kernels(self) -> int:
+        return self.program.num_kernels
 
 
 class EagerExecutable:
