@@ -839,7 +839,8 @@ class JitWrapped(stages.Wrapped):
         def compile_once() -> Compiled:
             compiled = self.cache.get(key)
             if compiled is None:
-                compiled = self.cache[key] = self._compile(closed, out_tree, device)
+                compiled = self.cache[key] = self._compile(
+                    closed, out_tree, device, self._placements(args, kwargs, flat))
             return compiled
 
         donated = [False] * len(flat)

@@ -486,6 +486,9 @@ class MeshCompiled:
         flat, _ = tree_util.tree_flatten((args, kwargs))
         return tree_util.tree_unflatten(self.out_tree, self.run_flat(flat))
 
+    input_shardings = property(lambda self: list(self.program.in_shardings))
+    output_shardings = property(lambda self: list(self.program.out_shardings))
+
     def as_text(self) -> str:
         return self.local.pretty_print()
 
