@@ -35,6 +35,8 @@ from tinyjax.dispatch import block_until_ready, device_get, device_put  # noqa: 
 from tinyjax import sharding  # noqa: E402
 from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
+from tinyjax.backends import process_count, process_index  # noqa: E402
+from tinyjax.spmd.shard_map import shard_map  # noqa: E402
 
 jacobian = jacrev
 

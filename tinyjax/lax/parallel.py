@@ -27,7 +27,7 @@ from tinyjax.lax._helpers import as_operand, canonicalize_axis
 __all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute",
            "pshuffle", "all_to_all", "axis_index", "axis_size", "pvary", "pcast",
            "psum_p", "pmax_p", "pmin_p", "all_gather_p", "reduce_scatter_p", "ppermute_p",
-           "all_to_all_p", "axis_index_p", "pvary_p", "COLLECTIVES"]
+           "all_to_all_p", "axis_index_p", "pvary_p"]
 
 
 def axis_names(axis_name: Any) -> tuple:
