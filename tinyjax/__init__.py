@@ -37,6 +37,7 @@ from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: 
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 from tinyjax.backends import process_count, process_index  # noqa: E402
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402
+from tinyjax.spmd.pmap import pmap  # noqa: E402
 
 jacobian = jacrev
 

@@ -47,7 +47,7 @@ from tinyjax.sharding import (AbstractMesh, Mesh, NamedSharding, PartitionSpec, 
                               put_sharded, sharding_of)
 from tinyjax.spmd.partition import register_partition_rule
 
-__all__ = ["shard_map", "shard_map_p", "ShardMapTrace"]
+__all__ = ["shard_map", "shard_map_p", "ShardMapTrace", "bind_shard_map"]
 
 shard_map_p = Primitive("shard_map", multiple_results=True)
 
@@ -266,8 +266,9 @@ def _mesh_axes(mesh: AbstractMesh):
     return batching.extend_axis_env(mesh.shape_tuple)
 
 
-def _bind(jaxpr: Jaxpr, consts: list, args: list, in_specs: list, out_specs: list, mesh,
-          check_vma: bool) -> list:
+def bind_shard_map(jaxpr: Jaxpr, consts: list, args: list, in_specs: list, out_specs: list,
+                   mesh, check_vma: bool) -> list:
+    """``shard_map`` of the open ``jaxpr`` (its first inputs are ``consts``, replicated)."""
     specs = tuple([PartitionSpec()] * len(consts) + list(in_specs))
     return shard_map_p.bind(*consts, *args, jaxpr=jaxpr, mesh=mesh, in_specs=specs,
                             out_specs=tuple(out_specs), check_vma=check_vma,
@@ -283,7 +284,7 @@ def _jvp(primals, tangents, *, jaxpr, mesh, in_specs, out_specs, check_vma, manu
     tans = [t for t in tangents if type(t) is not ad.Zero]
     t_specs = [s for s, nz in zip(in_specs, nonzeros) if nz]
     t_out_specs = [s for s, nz in zip(out_specs, out_nz) if nz]
-    outs = _bind(new, consts, list(primals) + tans, list(in_specs) + t_specs,
+    outs = bind_shard_map(new, consts, list(primals) + tans, list(in_specs) + t_specs,
                  list(out_specs) + t_out_specs, mesh, check_vma)
     n = len(jaxpr.outvars)
     primal_out, it = outs[:n], iter(outs[n:])
@@ -320,7 +321,7 @@ def _partial_eval(trace, args, params):
                                     zip(known_in, known_specs)])
     known_out_specs = [s for s, u in zip(out_specs, split.out_unknowns) if not u]
     with set_current_trace(trace.parent):
-        outs = _bind(kj, kconsts + list(split.known_consts), known_in, known_specs,
+        outs = bind_shard_map(kj, kconsts + list(split.known_consts), known_in, known_specs,
                      known_out_specs + [res_spec] * split.num_res, mesh, params["check_vma"])
     known_outs, res = outs[:nk_out], outs[nk_out:]
 
@@ -382,7 +383,7 @@ def _transpose(cts, *args, jaxpr, mesh, in_specs, out_specs, check_vma, manual_a
         tj, tconsts = trace_open(body, [_local_aval(r, s, mesh) for r, s in
                                         zip(res, res_specs)] +
                                  [_local_aval(c, s, mesh) for c, s in zip(cts, out_specs)])
-    outs = iter(_bind(tj, tconsts, res + cts, res_specs + list(out_specs), lin_specs, mesh,
+    outs = iter(bind_shard_map(tj, tconsts, res + cts, res_specs + list(out_specs), lin_specs, mesh,
                       check_vma))
     return [next(outs) if lin else None for lin in linear]
 
@@ -405,7 +406,7 @@ def _batch(vals, dims, *, jaxpr, mesh, in_specs, out_specs, check_vma, manual_ax
     with _mesh_axes(mesh):
         new, consts, out_b = batch_jaxpr(jaxpr, size, batched, [True] * len(jaxpr.outvars))
     specs = [PartitionSpec(None, *s) if b else s for s, b in zip(in_specs, batched)]
-    outs = _bind(new, consts, vals, specs, [PartitionSpec(None, *s) for s in out_specs], mesh,
+    outs = bind_shard_map(new, consts, vals, specs, [PartitionSpec(None, *s) for s in out_specs], mesh,
                  check_vma)
     return outs, [0] * len(outs)
 
@@ -626,7 +627,7 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
             msg = _replication_error(f, m, o_specs, vmas)
             if msg:
                 raise ValueError(msg)
-        outs = _bind(jaxpr, consts, flat, specs, o_specs, m, check_vma)
+        outs = bind_shard_map(jaxpr, consts, flat, specs, o_specs, m, check_vma)
         return tree_util.tree_unflatten(store[-1], outs)
 
     return mapped
