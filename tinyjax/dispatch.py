@@ -426,8 +426,12 @@ def runs_on_mesh(closed: ClosedJaxpr, placements: Sequence[Any],
 
 
 def mesh_of_jaxpr(jaxpr: Any) -> Optional[Mesh]:
+    """The mesh of the first ``shard_map`` or sharding constraint of ``jaxpr``, if any."""
     for eqn in jaxpr.eqns:
         mesh = eqn.params.get("mesh")
+        sharding = eqn.params.get("sharding")
+        if isinstance(sharding, NamedSharding):
+            mesh = sharding.mesh
         if isinstance(mesh, Mesh):
             return mesh
     return None
@@ -468,8 +472,13 @@ class MeshCompiled:
                                                                   closed.out_avals)]
         local, out_layouts = partition(closed, mesh, in_layouts, wanted)
         self.local = local
-        self.program = MeshProgram(local, mesh, [spec_of_axes(l) for l in in_layouts],
-                                   [spec_of_axes(l) for l in out_layouts], closed.out_avals)
+        explicit = bool(mesh.explicit_axes)
+        out_specs = [spec_of_axes(lay, explicit) for lay in out_layouts]
+        for k, s in enumerate(out_shardings or []):  # as asked for, where given
+            if isinstance(s, NamedSharding) and s.mesh == mesh:
+                out_specs[k] = s.spec
+        self.program = MeshProgram(local, mesh, [spec_of_axes(lay) for lay in in_layouts],
+                                   out_specs, closed.out_avals)
         self.out_shardings = out_shardings
         for d in self.program.devices:
             self.program.executable(d)

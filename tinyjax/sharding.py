@@ -22,8 +22,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from tinyjax.array import ArrayImpl, ShardedBuffer, placed
+from tinyjax.array import ArrayImpl, ShardedBuffer, place, placed, to_array
 from tinyjax.backends import Device, devices as all_devices, get_backend, get_device, topology
+from tinyjax.lax.sharding_constraint import register_sharding_resolver
 
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
            "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
@@ -141,11 +142,12 @@ class PartitionSpec:
 P = PartitionSpec
 
 
-def spec_of_axes(axes: Sequence[Sequence[str]]) -> PartitionSpec:
-    """The spec whose dimension ``d`` is split over ``axes[d]`` (trailing unsplit
-    dimensions dropped)."""
+def spec_of_axes(axes: Sequence[Sequence[str]], full_rank: bool = False) -> PartitionSpec:
+    """The spec whose dimension ``d`` is split over ``axes[d]``: trailing unsplit
+    dimensions dropped, or (``full_rank``: as arrays over a mesh with Explicit axes carry
+    their sharding, in JAX) kept."""
     parts = [None if not a else a[0] if len(a) == 1 else tuple(a) for a in axes]
-    while parts and parts[-1] is None:
+    while parts and parts[-1] is None and not full_rank:
         parts.pop()
     return PartitionSpec(*parts)
 
@@ -619,6 +621,16 @@ def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImp
             buffers.append(backend.asbuffer(block))
     return placed(ShardedBuffer(value.shape, value.dtype, devs, indices, buffers), sharding,
                   weak_type)
+
+
+def _constrain(x: ArrayImpl, sharding: Sharding) -> ArrayImpl:
+    """A concrete array laid out as ``with_sharding_constraint`` asks."""
+    if isinstance(sharding, SingleDeviceSharding):
+        return place(x if type(x) is ArrayImpl else to_array(x), sharding._device.key)
+    return put_sharded(x, sharding)
+
+
+register_sharding_resolver(as_sharding, _constrain)
 
 
 class Shard:

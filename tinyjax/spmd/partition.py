@@ -43,6 +43,7 @@ from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal
 from tinyjax.lax import cumulative, elementwise, reductions, shape, slicing, sorting
 from tinyjax.lax.dot import dot_general_p
 from tinyjax.lax.parallel import all_gather_p, axis_index, pmax_p, pmin_p, psum_p
+from tinyjax.lax.sharding_constraint import sharding_constraint_p
 from tinyjax.sharding import Mesh
 
 __all__ = ["Layout", "partition", "register_partition_rule", "replicated", "local_shape"]
@@ -356,6 +357,19 @@ def _dynamic_update_slice(ctx: Context, eqn, ins: list) -> list:
 
 
 _RULES[slicing.dynamic_update_slice_p] = _dynamic_update_slice
+
+
+# ---- layouts asked for ---------------------------------------------------------------------------
+
+def _sharding_constraint(ctx: Context, eqn, ins: list) -> list:
+    (x, lay), = ins
+    s = eqn.params["sharding"]
+    want = s.spec.normalized(len(lay)) if getattr(s, "mesh", None) == ctx.mesh \
+        else replicated(len(lay))
+    return [(ctx.reshard(x, lay, want), want)]
+
+
+_RULES[sharding_constraint_p] = _sharding_constraint
 
 
 # ---- the walk ------------------------------------------------------------------------------------
