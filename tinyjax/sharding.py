@@ -29,7 +29,8 @@ from tinyjax.lax.sharding_constraint import register_sharding_resolver
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
            "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
            "use_abstract_mesh", "use_mesh", "make_single_device_sharding", "make_mesh",
-           "put_sharded", "sharding_of", "Shard"]
+           "put_sharded", "sharding_of", "Shard", "make_array_from_callback",
+           "make_array_from_single_device_arrays"]
 
 Index = tuple[slice, ...]
 
@@ -631,6 +632,55 @@ def _constrain(x: ArrayImpl, sharding: Sharding) -> ArrayImpl:
 
 
 register_sharding_resolver(as_sharding, _constrain)
+
+
+def _device_buffer(device: Device, data: Any) -> Any:
+    value = np.asarray(data)
+    backend = get_backend(device)
+    if backend.host:
+        value = np.array(value, order="C")
+        value.flags.writeable = False
+        return value
+    return backend.asbuffer(value)
+
+
+def make_array_from_single_device_arrays(shape: Sequence[int], sharding: Sharding,
+                                         arrays: Sequence[Any]) -> ArrayImpl:
+    """The array of ``shape`` laid out by ``sharding`` whose blocks are ``arrays``, one per
+    addressable device (in the order of the sharding's devices)."""
+    shape = tuple(shape)
+    index_map = sharding.addressable_devices_indices_map(shape)
+    devs = [d for d in sharding._device_assignment if d in index_map]
+    if len(arrays) != len(devs):
+        raise ValueError(f"make_array_from_single_device_arrays: {len(arrays)} arrays for "
+                         f"{len(devs)} addressable devices of {sharding}")
+    dtype = np.asarray(arrays[0]).dtype if arrays else np.float32
+    want = sharding.shard_shape(shape)
+    for d, a in zip(devs, arrays):
+        if np.shape(a) != tuple(want):
+            raise ValueError(f"make_array_from_single_device_arrays: the block for {d} has "
+                             f"shape {np.shape(a)}, expected {tuple(want)} (the shard shape of "
+                             f"{shape} under {sharding})")
+    if isinstance(sharding, SingleDeviceSharding):
+        return placed(_device_buffer(devs[0], arrays[0]), devs[0].key,
+                      getattr(arrays[0], "weak_type", False))
+    buffers = [_device_buffer(d, a) for d, a in zip(devs, arrays)]
+    return placed(ShardedBuffer(shape, dtype, devs, [index_map[d] for d in devs], buffers),
+                  sharding)
+
+
+def make_array_from_callback(shape: Sequence[int], sharding: Sharding,
+                             data_callback: Any, dtype: Any = None) -> ArrayImpl:
+    """The array of ``shape`` laid out by ``sharding`` whose block on each addressable
+    device is ``data_callback(index)`` (``index``: a tuple of slices into the array)."""
+    shape = tuple(shape)
+    index_map = sharding.addressable_devices_indices_map(shape)
+    devs = [d for d in sharding._device_assignment if d in index_map]
+    blocks = []
+    for d in devs:
+        block = np.asarray(data_callback(index_map[d]))
+        blocks.append(block if dtype is None else block.astype(dtype))
+    return make_array_from_single_device_arrays(shape, sharding, blocks)
 
 
 class Shard:
