@@ -39,6 +39,7 @@ from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 from tinyjax.backends import process_count, process_index  # noqa: E402
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402
 from tinyjax.spmd.pmap import pmap  # noqa: E402
+from tinyjax import distributed  # noqa: E402
 
 jacobian = jacrev
 

@@ -261,20 +261,27 @@ class ShardedBuffer:
     ``devices[i]`` and holds the block ``indices[i]`` (a tuple of slices) of the array of
     ``shape``.  Blocks may repeat (replication)."""
 
-    __slots__ = ("shape", "dtype", "devices", "indices", "buffers")
+    __slots__ = ("shape", "dtype", "devices", "indices", "buffers", "complete")
 
-    def __init__(self, shape: tuple, dtype: Any, devices: list, indices: list, buffers: list):
+    def __init__(self, shape: tuple, dtype: Any, devices: list, indices: list, buffers: list,
+                 complete: bool = True):
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         self.devices, self.indices, self.buffers = list(devices), list(indices), list(buffers)
+        self.complete = complete  # whether this process holds every block
 
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
     nbytes = property(lambda self: self.size * self.dtype.itemsize)
 
     def numpy(self) -> np.ndarray:
-        """The whole array on the host."""
+        """The whole array on the host (the first copy of each block)."""
+        if not self.complete:
+            raise RuntimeError("Fetching value for `jax.Array` that spans non-addressable "
+                               "(non process local) devices is not possible. You can use "
+                               "`jax.experimental.multihost_utils.process_allgather` to "
+                               "print the global array or use `.addressable_shards`.")
         out = np.empty(self.shape, self.dtype)
-        for index, buf in zip(self.indices, self.buffers):
+        for index, buf in reversed(list(zip(self.indices, self.buffers))):
             out[index] = buf if isinstance(buf, np.ndarray) else buf.numpy()
         return out
 
@@ -286,7 +293,7 @@ class ShardedBuffer:
     def copy(self) -> "ShardedBuffer":
         return ShardedBuffer(self.shape, self.dtype, self.devices, self.indices,
                              [b.copy() if isinstance(b, np.ndarray) else get_backend(d).copy(b)
-                              for d, b in zip(self.devices, self.buffers)])
+                              for d, b in zip(self.devices, self.buffers)], self.complete)
 
     def __repr__(self) -> str:
         return f"ShardedBuffer({self.dtype.name}{list(self.shape)} over {len(self.devices)})"

@@ -620,8 +620,8 @@ def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImp
             buffers.append(block)
         else:
             buffers.append(backend.asbuffer(block))
-    return placed(ShardedBuffer(value.shape, value.dtype, devs, indices, buffers), sharding,
-                  weak_type)
+    return placed(ShardedBuffer(value.shape, value.dtype, devs, indices, buffers,
+                                sharding.is_fully_addressable), sharding, weak_type)
 
 
 def _constrain(x: ArrayImpl, sharding: Sharding) -> ArrayImpl:
@@ -665,8 +665,8 @@ def make_array_from_single_device_arrays(shape: Sequence[int], sharding: Shardin
         return placed(_device_buffer(devs[0], arrays[0]), devs[0].key,
                       getattr(arrays[0], "weak_type", False))
     buffers = [_device_buffer(d, a) for d, a in zip(devs, arrays)]
-    return placed(ShardedBuffer(shape, dtype, devs, [index_map[d] for d in devs], buffers),
-                  sharding)
+    return placed(ShardedBuffer(shape, dtype, devs, [index_map[d] for d in devs], buffers,
+                                sharding.is_fully_addressable), sharding)
 
 
 def make_array_from_callback(shape: Sequence[int], sharding: Sharding,

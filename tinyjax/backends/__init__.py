@@ -136,6 +136,11 @@ def _all_devices(backend: str) -> list[Device]:
     return [_device_objects.setdefault((backend, d.id), d) for d in out]
 
 
+def devices_created() -> bool:
+    """Whether any Device object exists yet (the job's layout can no longer change)."""
+    return bool(_device_objects)
+
+
 def _first_local_id(backend: str) -> int:
     return sum(topology.global_counts(backend)[:topology.cluster.process_index])
 
@@ -186,6 +191,7 @@ def get_backend(name: Any = None) -> Backend:
         backend, index = dev.backend, dev.local_hardware_id
     else:
         backend, index = backend_name(name), 0
+    index = topology.hardware_index(backend, index) if backend in _PER_DEVICE else index
     if backend not in _PER_DEVICE:
         index = 0
     key = (backend, index) if index else backend

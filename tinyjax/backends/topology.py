@@ -12,24 +12,29 @@ The CPU device count is fixed the first time devices are counted (as in JAX, whe
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from tinyjax.config import add_update_check, config
 
 __all__ = ["Cluster", "cluster", "set_cluster", "local_count", "global_counts",
-           "register_counter", "cpu_device_count"]
+           "register_counter", "cpu_device_count", "hardware_index"]
 
 
 class Cluster:
-    """The processes of a job: this one's index, how many there are, and per backend the
-    number of devices each process has (None: not exchanged; every process has as many as
-    this one)."""
+    """The processes of a job: this one's index, how many there are, per backend the
+    number of devices each process has (missing: not exchanged; every process has as many
+    as this one) and which of the machine's devices this process uses (``ordinals``: per
+    backend, the hardware index of each local device; missing: all, in order); ``client``:
+    the connection to the job's coordinator (None for a process alone)."""
 
     def __init__(self, process_index: int = 0, process_count: int = 1,
-                 counts: Optional[dict[str, list[int]]] = None):
+                 counts: Optional[dict[str, list[int]]] = None,
+                 ordinals: Optional[dict[str, list[int]]] = None, client: Any = None):
         self.process_index = process_index
         self.process_count = process_count
         self.counts = counts or {}
+        self.ordinals = ordinals or {}
+        self.client = client
 
 
 cluster = Cluster()
@@ -42,6 +47,7 @@ def set_cluster(new: Cluster) -> None:
     """Make ``new`` the job's process layout (``jax.distributed.initialize``)."""
     global cluster
     cluster = new
+
 
 
 def register_counter(backend: str, count: Callable[[], int]) -> None:
@@ -74,10 +80,18 @@ add_update_check("jax_num_cpu_devices", _refuse_late_cpu_count)
 
 def local_count(backend: str) -> int:
     """How many devices of ``backend`` this process has."""
+    if backend in cluster.ordinals:
+        return len(cluster.ordinals[backend])
     if backend == "cpu":
         return cpu_device_count()
     counter = _counters.get(backend)
     return counter() if counter is not None else 1
+
+
+def hardware_index(backend: str, local_index: int) -> int:
+    """The machine's index of this process's ``local_index``-th device of ``backend``."""
+    ordinals = cluster.ordinals.get(backend)
+    return local_index if ordinals is None else ordinals[local_index]
 
 
 def global_counts(backend: str) -> list[int]:

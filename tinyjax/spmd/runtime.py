@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from tinyjax.array import ArrayImpl, ShardedBuffer, placed, to_array
-from tinyjax.backends import Device, get_backend
+from tinyjax.backends import Device, get_backend, topology
 from tinyjax.backends.collectives import Participant, participating
 from tinyjax.backends.collectives.shm import SharedMemoryCommunicator, SharedMemoryGroup
+from tinyjax.backends.collectives.tcp import CoordinatorGroup
 from tinyjax.compiler.program import compile_jaxpr
 from tinyjax.jaxpr import ClosedJaxpr
 from tinyjax.sharding import Mesh, NamedSharding, PartitionSpec, put_sharded
@@ -33,24 +34,51 @@ __all__ = ["MeshProgram", "MeshCommunicators", "register_communicator_factory"]
 
 # ---- communicators -------------------------------------------------------------------------
 
-# backend -> factory(mesh, axes, groups) -> {device: Communicator}; the CPU's is shared memory
-_FACTORIES: dict[str, Callable] = {}
+def _is_local(d: Device) -> bool:
+    return d.process_index == topology.cluster.process_index
+
+
+def _host_communicators(groups: list[list[Device]]) -> dict[Device, Any]:
+    """Shared memory between the devices of this process; through the coordinator where a
+    group spans processes."""
+    out = {}
+    for group in groups:
+        if all(_is_local(d) for d in group):
+            shared = SharedMemoryGroup(len(group))
+            for rank, d in enumerate(group):
+                out[d] = SharedMemoryCommunicator(shared, rank)
+            continue
+        name = "cpu/" + ",".join(str(d.id) for d in group)
+        shared = CoordinatorGroup(topology.cluster.client, name, len(group))
+        for rank, d in enumerate(group):
+            if _is_local(d):
+                out[d] = SharedMemoryCommunicator(shared, rank)
+    return out
+
+
+def _nccl_communicators(groups: list[list[Device]]) -> dict[Device, Any]:
+    from tinyjax.backends.collectives import nccl  # loads NCCL on first use
+    if all(_is_local(d) for g in groups for d in g):
+        return nccl.communicators_in_process(groups, get_backend)
+    client = topology.cluster.client
+
+    def exchange_id(key: str, uid: Optional[bytes]) -> bytes:
+        if uid is not None:
+            client.put(key, uid)
+            return uid
+        return client.get(key)
+    return nccl.communicators_across_processes(groups, get_backend, _is_local, exchange_id)
+
+
+# backend -> factory(groups) -> {device: Communicator}
+_FACTORIES: dict[str, Callable] = {"cuda": _nccl_communicators}
 
 
 def register_communicator_factory(backend: str, factory: Callable) -> None:
-    """Make ``factory(devices_by_group)`` build the communicators of ``backend``'s devices:
-    it gets a list of groups (each a list of devices in rank order) and returns
-    ``{device: communicator}``."""
+    """Make ``factory(groups)`` build the communicators of ``backend``'s devices: it gets a
+    list of groups (each a list of devices in rank order) and returns
+    ``{device: communicator}`` for this process's devices."""
     _FACTORIES[backend] = factory
-
-
-def _shared_memory(groups: list[list[Device]]) -> dict[Device, Any]:
-    out = {}
-    for group in groups:
-        shared = SharedMemoryGroup(len(group))
-        for rank, d in enumerate(group):
-            out[d] = SharedMemoryCommunicator(shared, rank)
-    return out
 
 
 class MeshCommunicators:
@@ -83,7 +111,7 @@ class MeshCommunicators:
                         raise NotImplementedError(
                             f"collectives between {device.platform} devices: no "
                             f"communicator for the '{device.backend}' backend")
-                    factory = _shared_memory
+                    factory = _host_communicators
                 comms = self._by_axes[axes] = factory(self.groups(axes))
         return comms[device]
 
@@ -264,5 +292,6 @@ class MeshProgram:
             for b in buffers:
                 b.flags.writeable = False
         sb = ShardedBuffer(aval.shape, aval.dtype, self.devices,
-                           [index_map[d] for d in self.devices], buffers)
+                           [index_map[d] for d in self.devices], buffers,
+                           sharding.is_fully_addressable)
         return placed(sb, sharding, aval.weak_type)

@@ -82,8 +82,25 @@ def _nvrtc_candidates() -> list[str]:
     return [n for n in names if "builtins" not in os.path.basename(n)]
 
 
+class _Current(threading.local):
+    """The context current in the calling thread (as far as these drivers set it)."""
+    ctx: Optional[int] = None
+
+
+_current = _Current()
+
+
+def forget_current_context() -> None:
+    """Forget which context is current in the calling thread (a library that switches
+    devices itself, such as NCCL's initialisation, ran): the next call makes its own
+    current."""
+    _current.ctx = None
+
+
 class Driver:
-    """The driver API of one device (``ordinal``) in its primary context."""
+    """The driver API of one device (``ordinal``) in its primary context.  Every method may
+    be called from any thread: each makes this device's context current in the calling
+    thread first where another one (or none) is (a process may drive several GPUs)."""
 
     def __init__(self, ordinal: int = 0):
         lib = _libcuda()
@@ -162,6 +179,12 @@ class Driver:
 
     def make_current(self):
         self.check(self.lib.cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
+        _current.ctx = self.ctx.value
+
+    def _bind(self) -> None:
+        """Make this device's context current in the calling thread, where it is not."""
+        if _current.ctx != self.ctx.value:
+            self.make_current()
 
     @property
     def arch(self) -> str:
@@ -171,49 +194,59 @@ class Driver:
         return "sm_%d%d" % cc + ("a" if cc == (9, 0) else "")
 
     def load_module(self, image: bytes) -> ctypes.c_void_p:
+        self._bind()
         mod = ctypes.c_void_p()
         buf = ctypes.create_string_buffer(image, len(image))
         self.check(self.lib.cuModuleLoadData(ctypes.byref(mod), buf), "cuModuleLoadData")
         return mod
 
     def get_function(self, mod, name: str) -> ctypes.c_void_p:
+        self._bind()
         fn = ctypes.c_void_p()
         self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), mod, name.encode()),
                    f"cuModuleGetFunction({name})")
         return fn
 
     def alloc(self, nbytes: int) -> int:
+        self._bind()
         ptr = CUdeviceptr()
         self.check(self.lib.cuMemAlloc_v2(ctypes.byref(ptr), max(int(nbytes), 16)), "cuMemAlloc")
         return ptr.value
 
     def free(self, ptr: int):
+        self._bind()
         self.lib.cuMemFree_v2(ptr)  # best effort (also runs at interpreter exit)
 
     def htod(self, dst: int, host_ptr: int, nbytes: int):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyHtoD_v2(dst, host_ptr, nbytes), "cuMemcpyHtoD")
 
     def dtoh(self, host_ptr: int, src: int, nbytes: int):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyDtoH_v2(host_ptr, src, nbytes), "cuMemcpyDtoH")
 
     def dtod(self, dst: int, src: int, nbytes: int):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyDtoD_v2(dst, src, nbytes), "cuMemcpyDtoD")
 
     def memset(self, dst: int, nbytes: int, byte: int = 0):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemsetD8_v2(dst, byte, nbytes), "cuMemsetD8")
 
     def set_max_shared(self, fn, nbytes: int):
         """Allow ``fn`` more than 48 KiB of dynamic shared memory."""
+        self._bind()
         self.check(self.lib.cuFuncSetAttribute(fn, _MAX_DYNAMIC_SHARED, int(nbytes)),
                    "cuFuncSetAttribute")
 
     def launch(self, fn, grid, block, args: list[int], what: str = "kernel", shared: int = 0):
         """Launch ``fn``; ``grid``/``block``: ints or (x, y, z); ``args``: device pointers,
         one per parameter; ``shared``: dynamic shared memory in bytes."""
+        self._bind()
         ps = Params(len(args))
         ps.set(args)
         grid = (grid, 1, 1) if isinstance(grid, int) else grid
@@ -225,6 +258,7 @@ class Driver:
         """``cuLaunchKernel`` with a prepared parameter array (:class:`Params`) on ``stream``
         (default: the legacy default stream, which all our work is ordered on); with a
         ``config`` of :meth:`dependent_config`, ``cuLaunchKernelEx`` with it."""
+        self._bind()
         if config is not None:
             config.hStream = stream
             rc = self._launch_ex(ctypes.byref(config), fn, params, None)
@@ -253,6 +287,7 @@ class Driver:
         first at the start and join it at the end, and between those points only the
         events the launches record and wait for (:meth:`record`, :meth:`wait`) order them:
         their kernels may run side by side when the graph is replayed."""
+        self._bind()
         L = self.lib
         while len(self._capture_streams) < lanes:
             st = ctypes.c_void_p()
@@ -286,6 +321,7 @@ class Driver:
 
     def graph_launch(self, exe) -> None:
         """Queue an executable graph on the default stream."""
+        self._bind()
         rc = self._graph_launch(exe, None)
         if rc:
             self.check(rc, "cuGraphLaunch")
@@ -295,6 +331,7 @@ class Driver:
 
     def event(self, timing: bool = True) -> ctypes.c_void_p:
         """A new event; ``timing=False``: one that only orders work (cheaper to record)."""
+        self._bind()
         ev = ctypes.c_void_p()
         self.check(self.lib.cuEventCreate(ctypes.byref(ev), 0 if timing else 2), "cuEventCreate")
         return ev
@@ -302,6 +339,7 @@ class Driver:
     def record(self, ev, stream=None):
         """Record ``ev`` after the work queued so far on ``stream`` (default: the default
         stream)."""
+        self._bind()
         self.check(self.lib.cuEventRecord(ev, stream), "cuEventRecord")
 
     def event_destroy(self, ev) -> None:
@@ -309,16 +347,19 @@ class Driver:
 
     def wait(self, stream, ev) -> None:
         """Work queued on ``stream`` from now on waits for the last recording of ``ev``."""
+        self._bind()
         self.check(self.lib.cuStreamWaitEvent(stream, ev, 0), "cuStreamWaitEvent")
 
     def elapsed_ms(self, start, end) -> float:
         """Milliseconds between two recorded events (waits for ``end``)."""
+        self._bind()
         self.check(self.lib.cuEventSynchronize(end), "cuEventSynchronize")
         ms = ctypes.c_float()
         self.check(self.lib.cuEventElapsedTime(ctypes.byref(ms), start, end), "cuEventElapsedTime")
         return ms.value
 
     def synchronize(self, what: str = ""):
+        self._bind()
         self.check(self.lib.cuCtxSynchronize(), f"cuCtxSynchronize{' after ' + what if what else ''}")
 
 
