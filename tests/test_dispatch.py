@@ -126,9 +126,12 @@ def on_sim(x):
 
 
 def test_device_api():
-    assert jax.devices() == [jax.devices("cpu")[0]] and jax.default_backend() == "cpu"
+    n = jax.config.jax_num_cpu_devices  # the suite's (tests/conftest.py), -1: one
+    assert jax.devices() == jax.devices("cpu") and jax.default_backend() == "cpu"
+    assert [d.id for d in jax.devices()] == list(range(max(n, 1)))
     assert repr(jax.devices("cpu")[0]) == "CpuDevice(id=0)"
-    assert jax.device_count() == 1 and jax.local_devices() == jax.devices()
+    assert jax.device_count() == max(n, 1) and jax.local_devices() == jax.devices()
+    assert jax.process_index() == 0 and jax.process_count() == 1
     assert SIM.platform == "sim" and SIM.backend == "sim"
     with pytest.raises(RuntimeError, match="Unknown backend nonexistent"):
         jax.devices("nonexistent")

@@ -274,23 +274,46 @@ def _only_this_axis(axis_data, axis_name, what: str) -> bool:
 
 def _all_gather_rule(axis_data, vals, dims, *, all_gather_dimension, axis_name, axis_size,
                      tiled, axis_index_groups=None):
-    _, shape, _ = _lax()
     (x,), (d,) = vals, dims
-    axis = all_gather_dimension
-    if not _only_this_axis(axis_data, axis_name, "all_gather"):
-        if d is not None and d <= axis:
-            axis_b, d_out = axis + 1, d
+    axis, names = all_gather_dimension, axis_names(axis_name)
+    here, rest = _split_names(axis_data, names)
+    if not here:
+        return _bind_gather(x, d, axis, axis_name, axis_size, tiled)
+    if not rest:
+        return _gather_here(axis_data, x, d, axis, tiled), None
+    # several axes, this one among them: gather one axis at a time, the last named first
+    # (the linear order is row-major over the names); untiled is tiled over a new dimension
+    if not tiled:
+        from tinyjax.lax.slicing import expand_dims
+        x = expand_dims(x, (axis + (1 if d is not None and d <= axis else 0),))
+        d = d if d is None or d < axis else d + 1
+    for name in reversed(names):
+        if name == axis_data.name:
+            x, d = _gather_here(axis_data, x, d, axis, True), None
         else:
-            axis_b, d_out = axis, d if d is None else (d + 1 if not tiled else d)
-        out = all_gather_p.bind(x, all_gather_dimension=axis_b, axis_name=axis_name,
-                                axis_size=axis_size, tiled=tiled,
-                                axis_index_groups=axis_index_groups)
-        return out, d_out
+            x, d = _bind_gather(x, d, axis, name, axis_size(name), True)
+    return x, d
+
+
+def _bind_gather(x, d, axis, axis_name, size, tiled):
+    """all_gather over axes other than the vmapped one, of a value batched at ``d``."""
+    if d is not None and d <= axis:
+        axis_b, d_out = axis + 1, d
+    else:
+        axis_b, d_out = axis, d if d is None else (d + 1 if not tiled else d)
+    out = all_gather_p.bind(x, all_gather_dimension=axis_b, axis_name=axis_name,
+                            axis_size=size, tiled=tiled, axis_index_groups=None)
+    return out, d_out
+
+
+def _gather_here(axis_data, x, d, axis, tiled):
+    """all_gather over the vmapped axis: the batch dimension moved to ``axis``."""
+    _, shape, _ = _lax()
     out = batching.moveaxis(x, d, axis, axis_data.size)
     if tiled:
         s = get_aval(out).shape
         out = shape.reshape(out, s[:axis] + (s[axis] * s[axis + 1],) + s[axis + 2:])
-    return out, None
+    return out
 
 
 batching.axis_primitive_batchers[all_gather_p] = _all_gather_rule
@@ -298,19 +321,43 @@ batching.axis_primitive_batchers[all_gather_p] = _all_gather_rule
 
 def _reduce_scatter_rule(axis_data, vals, dims, *, scatter_dimension, axis_name, axis_size,
                          tiled, axis_index_groups=None):
-    reductions, shape, _ = _lax()
     (x,), (d,) = vals, dims
-    sd = scatter_dimension
-    if not _only_this_axis(axis_data, axis_name, "psum_scatter"):
-        if d is not None and d <= sd:
-            sd_b, d_out = sd + 1, d
+    sd, names = scatter_dimension, axis_names(axis_name)
+    here, rest = _split_names(axis_data, names)
+    if not here:
+        return _bind_scatter(x, d, sd, axis_name, axis_size, tiled)
+    if not rest:
+        return _scatter_here(axis_data, x, d, sd, tiled)
+    # several axes: one at a time, the first named first (block index row-major over them)
+    for name in names:
+        if name == axis_data.name:
+            x, d = _scatter_here(axis_data, x, d, sd, True)
         else:
-            sd_b = sd
-            d_out = d if d is None or tiled else d - 1
-        out = reduce_scatter_p.bind(x, scatter_dimension=sd_b, axis_name=axis_name,
-                                    axis_size=axis_size, tiled=tiled,
-                                    axis_index_groups=axis_index_groups)
-        return out, d_out
+            x, d = _bind_scatter(x, d, sd, name, axis_size(name), True)
+    if not tiled:  # the scattered dimension had the total size: its block of 1 goes
+        _, shape, _ = _lax()
+        s = get_aval(x).shape
+        at = sd + (1 if d is not None and d <= sd else 0)
+        x = shape.reshape(x, s[:at] + s[at + 1:])
+        d = d if d is None or d < at else d - 1
+    return x, d
+
+
+def _bind_scatter(x, d, sd, axis_name, size, tiled):
+    if d is not None and d <= sd:
+        sd_b, d_out = sd + 1, d
+    else:
+        sd_b = sd
+        d_out = d if d is None or tiled else d - 1
+    out = reduce_scatter_p.bind(x, scatter_dimension=sd_b, axis_name=axis_name,
+                                axis_size=size, tiled=tiled, axis_index_groups=None)
+    return out, d_out
+
+
+def _scatter_here(axis_data, x, d, sd, tiled):
+    """psum_scatter over the vmapped axis: the sum over the batch, whose scatter dimension
+    splits into (instance, block) with the instance batched."""
+    reductions, shape, _ = _lax()
     n = axis_data.size
     if d is None:
         from tinyjax.lax.elementwise import mul
@@ -318,7 +365,7 @@ def _reduce_scatter_rule(axis_data, vals, dims, *, scatter_dimension, axis_name,
     else:
         total = reductions.reduce_sum(x, (d,))
     s = get_aval(total).shape
-    if tiled:  # the scatter dimension splits into (instance, block): the instance is batched
+    if tiled:
         total = shape.reshape(total, s[:sd] + (n, s[sd] // n) + s[sd + 1:])
     return total, sd
 
