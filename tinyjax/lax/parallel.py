@@ -51,6 +51,9 @@ def axis_size(axis_name: Any) -> int:
     return size
 
 
+_size_of = axis_size  # (for rules whose parameter is called axis_size)
+
+
 def _collective(name: str) -> Primitive:
     prim = Primitive(name)
 
@@ -291,7 +294,7 @@ def _all_gather_rule(axis_data, vals, dims, *, all_gather_dimension, axis_name, 
         if name == axis_data.name:
             x, d = _gather_here(axis_data, x, d, axis, True), None
         else:
-            x, d = _bind_gather(x, d, axis, name, axis_size(name), True)
+            x, d = _bind_gather(x, d, axis, name, _size_of(name), True)
     return x, d
 
 
@@ -333,7 +336,7 @@ def _reduce_scatter_rule(axis_data, vals, dims, *, scatter_dimension, axis_name,
         if name == axis_data.name:
             x, d = _scatter_here(axis_data, x, d, sd, True)
         else:
-            x, d = _bind_scatter(x, d, sd, name, axis_size(name), True)
+            x, d = _bind_scatter(x, d, sd, name, _size_of(name), True)
     if not tiled:  # the scattered dimension had the total size: its block of 1 goes
         _, shape, _ = _lax()
         s = get_aval(x).shape
