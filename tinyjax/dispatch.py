@@ -31,7 +31,7 @@ from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding,
                               SingleDeviceSharding, as_sharding, concrete_mesh, put_sharded,
                               spec_of_axes)
-from tinyjax.spmd.partition import partition, replicated
+from tinyjax.spmd.partition import given_specs, partition, replicated
 from tinyjax.spmd.runtime import MeshProgram
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
@@ -474,6 +474,9 @@ class MeshCompiled:
         self.local = local
         explicit = bool(mesh.explicit_axes)
         out_specs = [spec_of_axes(lay, explicit) for lay in out_layouts]
+        for k, spec in enumerate(given_specs(closed.jaxpr)):  # as the program says
+            if spec is not None and spec.normalized(len(out_layouts[k])) == out_layouts[k]:
+                out_specs[k] = spec
         for k, s in enumerate(out_shardings or []):  # as asked for, where given
             if isinstance(s, NamedSharding) and s.mesh == mesh:
                 out_specs[k] = s.spec
