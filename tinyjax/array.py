@@ -167,10 +167,6 @@ class ArrayImpl:
     def __reduce__(self):
         return (_rebuild, (self._value, self.weak_type))
 
-    @property
-    def is_fully_addressable(self) -> bool:
-        return True
-
     def __repr__(self) -> str:
         return _array_repr(self._value, self.weak_type)
 

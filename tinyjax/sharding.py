@@ -715,6 +715,9 @@ ArrayImpl.global_shards = property(_shards, doc="The blocks of the array over ev
 ArrayImpl.is_fully_replicated = property(lambda x: sharding_of(x).is_fully_replicated,
                                          doc="Whether every device holds the whole array.")
 ArrayImpl.addressable_data = lambda x, index: _shards(x)[index].data
+ArrayImpl.is_fully_addressable = property(
+    lambda x: sharding_of(x).is_fully_addressable,
+    doc="Whether this process holds every block of the array.")
 
 
 def make_mesh(axis_shapes: Sequence[int], axis_names: Sequence[str], axis_types: Any = None,

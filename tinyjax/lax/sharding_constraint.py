@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tinyjax.core import Primitive
+from tinyjax.core import Primitive, is_eager
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
 
@@ -67,6 +67,12 @@ def with_sharding_constraint(x: Any, shardings: Any) -> Any:
         subtrees = spec_tree.flatten_up_to(x)
         spec_leaves = [s for s, sub in zip(spec_leaves, subtrees)
                        for _ in tree_util.tree_leaves(sub)]
-    out = [v if s is None else sharding_constraint_p.bind(as_operand(v), sharding=resolve(s))
-           for v, s in zip(leaves, spec_leaves)]
+    place = _resolvers[0][1]
+    if is_eager():  # a concrete array: placed so at once
+        out = [v if s is None else place(as_operand(v), resolve(s))
+               for v, s in zip(leaves, spec_leaves)]
+    else:
+        out = [v if s is None else sharding_constraint_p.bind(as_operand(v),
+                                                               sharding=resolve(s))
+               for v, s in zip(leaves, spec_leaves)]
     return tree_util.tree_unflatten(tree, out)
