@@ -134,6 +134,12 @@ CASES.update({
                                     axis_name="i")(np.ones((2, 3), np.float32)), ValueError,
                    "divisible by the size of the named axis"),
     "pvary": (lambda: lax.pvary(F, "nope"), NameError, "unbound axis name"),
+    "shard_map": (lambda: jax.shard_map(lambda x: x, mesh=jax.make_mesh((1,), ("i",)),
+                                        in_specs=jax.P("j"), out_specs=jax.P())(F),
+                  ValueError, "not in the mesh"),
+    "sharding_constraint": (lambda: lax.with_sharding_constraint(F, jax.NamedSharding(
+        jax.make_mesh((1,), ("i",)), jax.P("i", None, None, None))), ValueError,
+        "rank at least 4"),
     "cond": (lambda: lax.cond(True, lambda: F, lambda: I), TypeError,
              "true_fun and false_fun output must have identical types"),
     "while": (lambda: lax.while_loop(lambda c: c < 3, lambda c: c + 1.0, np.int32(0)),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tinyjax.core import Primitive, is_eager
+from tinyjax.core import Primitive, get_aval, is_eager
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
 
@@ -68,6 +68,9 @@ def with_sharding_constraint(x: Any, shardings: Any) -> Any:
         spec_leaves = [s for s, sub in zip(spec_leaves, subtrees)
                        for _ in tree_util.tree_leaves(sub)]
     place = _resolvers[0][1]
+    for v, s in zip(leaves, spec_leaves):
+        if s is not None:  # the layout fits the value (ValueError naming both otherwise)
+            resolve(s).shard_shape(get_aval(as_operand(v)).shape)
     if is_eager():  # a concrete array: placed so at once
         out = [v if s is None else place(as_operand(v), resolve(s))
                for v, s in zip(leaves, spec_leaves)]

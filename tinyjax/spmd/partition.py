@@ -54,10 +54,17 @@ Layout = tuple  # per dimension, a tuple of mesh axis names
 _RULES: dict[Any, Callable] = {}
 
 
-def register_partition_rule(prim: Any, rule: Callable) -> None:
+# primitives the partitioner always replaces (they never reach a per-device program)
+partitioned_away: set = set()
+
+
+def register_partition_rule(prim: Any, rule: Callable, replaces: bool = False) -> None:
     """``rule(ctx, eqn, ins) -> outs`` partitions equations of ``prim`` (see
-    :class:`Context`); ``ins``/``outs`` are (local value, layout) pairs."""
+    :class:`Context`); ``ins``/``outs`` are (local value, layout) pairs.  ``replaces``: the
+    rule never emits ``prim`` itself (``shard_map``: its body is inlined)."""
     _RULES[prim] = rule
+    if replaces:
+        partitioned_away.add(prim)
 
 
 def replicated(ndim: int) -> Layout:

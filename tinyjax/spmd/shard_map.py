@@ -428,7 +428,7 @@ def _partition(ctx, eqn, ins):
             zip(outs, p["out_specs"], eqn.outvars)]
 
 
-register_partition_rule(shard_map_p, _partition)
+register_partition_rule(shard_map_p, _partition, replaces=True)
 
 
 # ---- eager evaluation: every device's blocks at once ------------------------------------------
