@@ -30,9 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from workloads import (_mlp_setup, _mlp_step_fn, _chain, _sgd, attention_loss_fn,
-                       attention_setup, cnn_loss_fn, cnn_setup, per_example_loss_fn,
-                       per_example_setup)
+from workloads import (SMALL_STEPS, _adam_step, _mlp_setup, _mlp_step_fn, _chain, _sgd,
+                       attention_loss_fn, attention_setup, cnn_loss_fn, cnn_setup,
+                       per_example_loss_fn, per_example_setup, rnn_loss_fn, rnn_setup)
 
 FRAMEWORKS = ("tinyjax", "jax", "torch")
 REPEATS = 20
@@ -307,6 +307,41 @@ def per_example_grads(fw: Framework, case: str) -> dict:
     return timed(fw, lambda _: f(params, x, y), unit="ms/call")
 
 
+def small_step(fw: Framework, case: str) -> dict:
+    """A research-size Adam step (workloads.SMALL_STEPS), the new state fed back, in µs."""
+    if fw.is_torch:
+        return {"error": "not written for torch"}
+    setup, loss_fn = SMALL_STEPS[case]
+    params, *data = setup()
+    params = fw.put_tree(params)
+    data = [fw.put(d) for d in data]
+    zeros = fw.lib.tree_util.tree_map(fw.xnp.zeros_like, params)
+    step = fw.jit(_adam_step(fw.lib, loss_fn(fw.xnp, fw.lib)))
+
+    def call(state):
+        i, p, m, v, _ = state
+        return (i + 1, *step(i, p, m, v, *data))
+    return timed(fw, call, (0, params, zeros, zeros, None), unit="us/step")
+
+
+def rnn_scan(fw: Framework, case: str) -> dict:
+    if fw.is_torch:
+        return {"error": "not written for torch"}
+    params, xs = rnn_setup()
+    params, xs = fw.put_tree(params), fw.put(xs)
+    f = fw.jit(fw.lib.value_and_grad(rnn_loss_fn(fw.xnp, fw.lib)))
+    return timed(fw, lambda _: f(params, xs), unit="ms/call")
+
+
+def ode_fori(fw: Framework, case: str) -> dict:
+    if fw.is_torch:
+        return {"error": "not written for torch"}
+    y0 = fw.put(np.linspace(-1, 1, 16).astype(np.float32))
+    lax = fw.lib.lax
+    f = fw.jit(lambda y: lax.fori_loop(0, 10000, lambda i, y: y + 1e-3 * fw.xnp.sin(y), y))
+    return timed(fw, lambda _: f(y0), unit="ms/call")
+
+
 def reference(fw: Framework, case: str) -> dict:
     """torch on the same GPU: ``copy`` (1 GiB ``y.copy_(x)``, bytes read + written) and
     ``read`` (``x.sum()`` of 1 GiB) bandwidth in TB/s."""
@@ -337,6 +372,9 @@ WORKLOADS: dict[str, tuple[Callable, list[str]]] = {
     "cnn_step": (cnn_step, ["cnn_step"]),
     "attention_step": (attention_step, ["attention_step"]),
     "per_example_grads": (per_example_grads, ["per_example_grads"]),
+    **{name: (small_step, [name]) for name in SMALL_STEPS},
+    "rnn_scan": (rnn_scan, ["rnn_scan"]),
+    "ode_fori": (ode_fori, ["ode_fori"]),
 }
 
 

@@ -422,13 +422,28 @@ class EagerRandom(Workload):
     name = "eager_random"
 
     def cases(self):
-        return ["eager_random.split", "eager_random.normal"]
+        # the first call before the median: with an empty TINYJAX_CACHE_DIR it compiles
+        return ["eager_random.split", "eager_random.normal", "eager_random.normal_large_first",
+                "eager_random.normal_large"]
 
     def run(self, case, fw):
         if fw not in ("tinyjax", "jax"):
             return {"error": "no counter-based PRNG keys"}
         _, _, lib = frameworks(fw)
         key = lib.random.PRNGKey(0)
+        if case.startswith("eager_random.normal_large"):
+            # un-jitted normal(key, (5000, 5000)): the first call of the process (tracing
+            # and compiling, or loading the compiled kernel from the disk cache), or the
+            # median of later calls
+            def draw():
+                return block(lib.random.normal(key, (5000, 5000)))
+            if case.endswith("_first"):
+                start = time.perf_counter()
+                draw()
+                t = time.perf_counter() - start
+            else:
+                t = median_time(draw, repeats=5, warmup=1)
+            return {"value": t, "unit": "s/call", "seconds": t}
         if case == "eager_random.split":
             fn = (lambda: lib.random.split(key))
         else:
@@ -437,9 +452,240 @@ class EagerRandom(Workload):
         return {"value": t * 1e6, "unit": "us/call", "seconds": t}
 
 
+# --- research-size workloads (BENCH.md's second table) --------------------------------------
+
+
+def _adam_step(lib, loss, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999,
+               eps: float = 1e-8):
+    """``jit``-able ``step(i, params, m, v, *data) -> (params, m, v, loss)``: value_and_grad
+    and an Adam update written with tree_map (the step counter ``i`` a Python int)."""
+    tm = lib.tree_util.tree_map
+
+    def step(i, params, m, v, *data):
+        value, g = lib.value_and_grad(loss)(params, *data)
+        m = tm(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = tm(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
+        t = i + 1
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        params = tm(lambda p, m, v: p - lr * (m / c1) / ((v / c2) ** 0.5 + eps), params, m, v)
+        return params, m, v, value
+    return step
+
+
+def small_mlp_setup(batch: int = 128, seed: int = 0):
+    """MLP 40-100-100-10 on MNIST-1D-sized inputs (params as a list of dicts)."""
+    rng = np.random.default_rng(seed)
+    sizes = [40, 100, 100, 10]
+    params = [{"w": (rng.standard_normal((m, n)) * np.sqrt(2 / m)).astype(np.float32),
+               "b": np.zeros(n, np.float32)} for m, n in zip(sizes[:-1], sizes[1:])]
+    x = rng.standard_normal((batch, 40)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    return params, x, y
+
+
+def small_mlp_loss_fn(xnp, lib):
+    def loss(params, x, y):
+        h = x
+        for layer in params[:-1]:
+            h = xnp.maximum(h @ layer["w"] + layer["b"], 0.0)
+        return _xent(xnp, h @ params[-1]["w"] + params[-1]["b"], y)
+    return loss
+
+
+def small_cnn_setup(batch: int = 128, seed: int = 0):
+    """1-D CNN on length-40 sequences (NWC / WIO): conv k5 s2 1->32, k3 s2 32->32,
+    k3 s1 32->32, dense -> 10."""
+    rng = np.random.default_rng(seed)
+
+    def he(shape, fan_in):
+        return (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(np.float32)
+    params = {"c1": he((5, 1, 32), 5), "b1": np.zeros(32, np.float32),
+              "c2": he((3, 32, 32), 96), "b2": np.zeros(32, np.float32),
+              "c3": he((3, 32, 32), 96), "b3": np.zeros(32, np.float32),
+              "w": he((10 * 32, 10), 320), "b": np.zeros(10, np.float32)}
+    x = rng.standard_normal((batch, 40, 1)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    return params, x, y
+
+
+def small_cnn_loss_fn(xnp, lib):
+    lax = lib.lax
+    dn = ("NWC", "WIO", "NWC")
+
+    def loss(p, x, y):
+        h = x
+        for c, b, s in (("c1", "b1", 2), ("c2", "b2", 2), ("c3", "b3", 1)):
+            h = lax.conv_general_dilated(h, p[c], (s,), "SAME", dimension_numbers=dn)
+            h = xnp.maximum(h + p[b], 0.0)
+        h = h.reshape((h.shape[0], -1))
+        return _xent(xnp, h @ p["w"] + p["b"], y)
+    return loss
+
+
+def char_lm_setup(batch: int = 16, seq: int = 32, d: int = 64, mlp: int = 256,
+                  vocab: int = 32, layers: int = 2, seed: int = 0):
+    """A 2-layer pre-LN transformer LM: token ids and their next tokens (one-hot)."""
+    rng = np.random.default_rng(seed)
+
+    def w(m, n):
+        return (rng.standard_normal((m, n)) / np.sqrt(m)).astype(np.float32)
+    params = {"emb": w(vocab, d), "pos": (rng.standard_normal((seq, d)) * 0.02).astype(
+        np.float32), "lnf": np.ones(d, np.float32), "out": w(d, vocab),
+        "layers": [{"ln1": np.ones(d, np.float32), "ln2": np.ones(d, np.float32),
+                    "qkv": w(d, 3 * d), "o": w(d, d), "w1": w(d, mlp),
+                    "b1": np.zeros(mlp, np.float32), "w2": w(mlp, d),
+                    "b2": np.zeros(d, np.float32)} for _ in range(layers)]}
+    tokens = rng.integers(0, vocab, (batch, seq + 1))
+    x = np.eye(vocab, dtype=np.float32)[tokens[:, :-1]]
+    y = np.eye(vocab, dtype=np.float32)[tokens[:, 1:]]
+    return params, x, y
+
+
+def char_lm_loss_fn(xnp, lib, heads: int = 4):
+    def layer_norm(x, g):
+        mu = xnp.mean(x, axis=-1, keepdims=True)
+        var = xnp.mean((x - mu) ** 2, axis=-1, keepdims=True)
+        return (x - mu) / xnp.sqrt(var + 1e-5) * g
+
+    def block(p, x):
+        b, s, d = x.shape
+        hd = d // heads
+        qkv = (layer_norm(x, p["ln1"]) @ p["qkv"]).reshape((b, s, 3, heads, hd))
+        qkv = qkv.transpose((2, 0, 3, 1, 4))
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        scores = q @ k.transpose((0, 1, 3, 2)) / np.float32(np.sqrt(hd))
+        scores = xnp.where(xnp.tril(xnp.ones((s, s), dtype=bool)), scores, -1e9)
+        scores = scores - xnp.max(scores, axis=-1, keepdims=True)
+        e = xnp.exp(scores)
+        att = (e / xnp.sum(e, axis=-1, keepdims=True)) @ v
+        x = x + att.transpose((0, 2, 1, 3)).reshape((b, s, d)) @ p["o"]
+        h = xnp.maximum(layer_norm(x, p["ln2"]) @ p["w1"] + p["b1"], 0.0)
+        return x + h @ p["w2"] + p["b2"]
+
+    def loss(p, x, y):
+        h = x @ p["emb"] + p["pos"]
+        for layer in p["layers"]:
+            h = block(layer, h)
+        logits = layer_norm(h, p["lnf"]) @ p["out"]
+        return _xent(xnp, logits.reshape((-1, logits.shape[-1])), y.reshape((-1, y.shape[-1])))
+    return loss
+
+
+SMALL_STEPS = {"small_mlp_step": (small_mlp_setup, small_mlp_loss_fn),
+               "small_cnn_step": (small_cnn_setup, small_cnn_loss_fn),
+               "char_lm_step": (char_lm_setup, char_lm_loss_fn)}
+
+
+def _small_step(fw: str, name: str):
+    """(step, params, m, v, data) of a research-size Adam step on ``fw``."""
+    xnp, jit, lib = frameworks(fw)
+    setup, loss_fn = SMALL_STEPS[name]
+    params, *data = setup()
+    params = lib.tree_util.tree_map(lambda a: as_input(fw, a), params)
+    zeros = lib.tree_util.tree_map(xnp.zeros_like, params)
+    data = [as_input(fw, d) for d in data]
+    return jit(_adam_step(lib, loss_fn(xnp, lib))), params, zeros, zeros, data
+
+
+class SmallStep(Workload):
+    """One ``jit`` Adam step of a research-size model, in µs; the new params are fed back
+    (the step counter a Python int, as training loops pass it)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return {"error": "no autodiff" if fw == "numpy" else "not written for torch"}
+        step, params, m, v, data = _small_step(fw, self.name)
+        state = [params, m, v, 0]
+
+        def one():
+            p, m, v, loss = step(state[3], *state[:3], *data)
+            state[:] = [p, m, v, state[3] + 1]
+            return block(loss)
+        t = median_time(one, repeats=50, warmup=5, inner=10)
+        return {"value": t * 1e6, "unit": "us/step", "seconds": t}
+
+
+def rnn_setup(hidden: int = 64, steps: int = 1000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    params = {"wh": (rng.standard_normal((hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),
+              "wx": (rng.standard_normal((hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),
+              "b": np.zeros(hidden, np.float32)}
+    xs = rng.standard_normal((steps, hidden)).astype(np.float32)
+    return params, xs
+
+
+def rnn_loss_fn(xnp, lib):
+    def loss(p, xs):
+        def cell(h, x):
+            h = xnp.tanh(h @ p["wh"] + x @ p["wx"] + p["b"])
+            return h, xnp.sum(h * h)
+        h, ys = lib.lax.scan(cell, xnp.zeros(p["b"].shape, xnp.float32), xs)
+        return xnp.mean(ys) + xnp.sum(h)
+    return loss
+
+
+class RnnScan(Workload):
+    """``jit(value_and_grad)`` of a tanh RNN scanned over 1000 steps, in ms."""
+    name = "rnn_scan"
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return {"error": "no autodiff" if fw == "numpy" else "not written for torch"}
+        xnp, jit, lib = frameworks(fw)
+        params, xs = rnn_setup()
+        params = lib.tree_util.tree_map(lambda a: as_input(fw, a), params)
+        xs = as_input(fw, xs)
+        f = jit(lib.value_and_grad(rnn_loss_fn(xnp, lib)))
+        t = median_time(lambda: block(f(params, xs)[0]))
+        return {"value": t * 1e3, "unit": "ms/call", "seconds": t}
+
+
+class OdeFori(Workload):
+    """``jit`` of a fori_loop over 10,000 Euler steps of ``y + 1e-3 * sin(y)`` on 16 floats."""
+    name = "ode_fori"
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return {"error": "no fori_loop" if fw == "numpy" else "not written for torch"}
+        xnp, jit, lib = frameworks(fw)
+        y0 = as_input(fw, np.linspace(-1, 1, 16).astype(np.float32))
+        f = jit(lambda y: lib.lax.fori_loop(0, 10000, lambda i, y: y + 1e-3 * xnp.sin(y), y))
+        t = median_time(lambda: block(f(y0)))
+        return {"value": t * 1e3, "unit": "ms/call", "seconds": t}
+
+
+class SmallCompile(Workload):
+    """The first call of each of the three research-size steps in a fresh process with an
+    empty compiler disk cache, in s (the sum)."""
+    name = "small_compile"
+
+    def run(self, case, fw):
+        if fw in ("numpy", "torch"):
+            return {"error": "no jit"}
+        import os
+        import shutil
+        import tempfile
+        cache = tempfile.mkdtemp(prefix="tj-bench-")
+        try:
+            os.environ["TINYJAX_CACHE_DIR"] = cache
+            steps = [_small_step(fw, name) for name in SMALL_STEPS]
+            start = time.perf_counter()
+            for step, params, m, v, data in steps:
+                block(step(0, params, m, v, *data)[3])
+            t = time.perf_counter() - start
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        return {"value": t, "unit": "s", "seconds": t}
+
+
 WORKLOADS = {w.name: w for w in (EagerOp(), EagerRandom(), Dispatch(), ElementwiseChain(),
                                  SoftmaxRows(), Matmul(), MlpStep(), CnnStep(),
-                                 AttentionStep(), PerExampleGrads(), CompileTime())}
+                                 AttentionStep(), PerExampleGrads(), CompileTime(),
+                                 *(SmallStep(name) for name in SMALL_STEPS), RnnScan(),
+                                 OdeFori(), SmallCompile())}
 
 
 def main(case: str, framework: str) -> None:

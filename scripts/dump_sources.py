@@ -47,9 +47,10 @@ import tinyjax.numpy as tnp  # noqa: E402
 from tinyjax.backends import get_backend, register_backend  # noqa: E402
 from tinyjax.backends.base import HostBackend  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
-from workloads import (_chain, _mlp_setup, _mlp_step_fn, _sgd, attention_loss_fn,  # noqa: E402
-                       attention_setup, cnn_loss_fn, cnn_setup, per_example_loss_fn,
-                       per_example_setup)
+from workloads import (SMALL_STEPS, _adam_step, _chain, _mlp_setup,  # noqa: E402
+                       _mlp_step_fn, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn,
+                       cnn_setup, per_example_loss_fn, per_example_setup, rnn_loss_fn,
+                       rnn_setup)
 
 MANIFEST = "MANIFEST.sha256"
 CAPTURE = "dump_sources"
@@ -88,6 +89,26 @@ def _per_example():
     return f, (specs(params), spec(*x.shape), spec(*y.shape))
 
 
+def _small_step(name: str):
+    """A research-size Adam step: (step counter, params, m, v, data)."""
+    setup, loss_fn = SMALL_STEPS[name]
+    params, *data = setup()
+    p = specs(params)
+    return (_adam_step(tinyjax, loss_fn(tnp, tinyjax)),
+            (spec(dtype=np.int32), p, p, p, *specs(data)))
+
+
+def _rnn_scan():
+    params, xs = rnn_setup()
+    return tinyjax.value_and_grad(rnn_loss_fn(tnp, tinyjax)), (specs(params), spec(*xs.shape))
+
+
+def _ode_fori():
+    def solve(y):
+        return tinyjax.lax.fori_loop(0, 10000, lambda i, y: y + 1e-3 * tnp.sin(y), y)
+    return solve, (spec(16),)
+
+
 def _matmul(n: int, dtype=np.float32, precision=None):
     return (lambda a, b: tnp.matmul(a, b, precision=precision)), (spec(n, n, dtype=dtype),) * 2
 
@@ -112,6 +133,9 @@ def cases() -> dict[str, list[Callable[[], tuple]]]:
         "cnn_step": [lambda: _step(cnn_setup, cnn_loss_fn)],
         "attention_step": [lambda: _step(attention_setup, attention_loss_fn)],
         "per_example_grads": [_per_example],
+        **{name: [lambda name=name: _small_step(name)] for name in SMALL_STEPS},
+        "rnn_scan": [_rnn_scan],
+        "ode_fori": [_ode_fori],
     }
 
 

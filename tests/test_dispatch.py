@@ -53,6 +53,7 @@ class SimBuffer:
 class SimBackend:
     name = "sim"
     host = False
+    loop_ir_target = "cpu"  # compiles through the C backend
     reads = 0  # host reads of device buffers, counted
 
     def __init__(self):

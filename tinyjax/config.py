@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 __all__ = ["Config", "config", "State", "disable_jit", "EnvVar", "ENVIRONMENT", "env",
            "env_flag", "env_int", "env_str", "debug_level", "set_env_default",
-           "add_update_check"]
+           "add_update_check", "cache_dir"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -61,13 +61,17 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "picks its device; part of jit's cache key."),
     EnvVar("DEBUG", "0", "What the compiler prints: 1 kernel counts (and why jit falls back "
            "to op-by-op evaluation), 2 a per-kernel time table per call, 3 the scheduled "
-           "kernels, 4 the generated source. 0 (or unset): nothing."),
+           "kernels and their loop IR after each pass, 4 the generated source. 0 (or unset): "
+           "nothing."),
     EnvVar("TINYJAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` (1/0, "
            "true/false, yes/no, on/off); wins over ``JAX_ENABLE_X64``."),
     EnvVar("JAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` where "
            "``TINYJAX_ENABLE_X64`` is unset."),
     EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
-           "flag probes and CUDA cubins are kept between processes."),
+           "flag probes, CUDA cubins and ``BEAM``'s choices are kept between processes."),
+    EnvVar("BEAM", "0", "n > 0: each CPU kernel's optimisation passes are chosen by a beam "
+           "search of width n that times candidates (kept in ``TINYJAX_CACHE_DIR``); 0: by "
+           "the cost model."),
     EnvVar("CC", None, "The C compiler; unset or not found: ``cc``, ``gcc``, then ``clang`` "
            "on the PATH."),
     EnvVar("TINYJAX_NO_OPENMP", None, "On (1): C kernels are compiled without OpenMP "
@@ -156,6 +160,14 @@ def env_int(name: str) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def cache_dir() -> str:
+    """The directory of the caches kept between processes (``TINYJAX_CACHE_DIR``, default
+    ``~/.cache/tinyjax``), created if missing."""
+    d = env("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
+    os.makedirs(d, exist_ok=True)
+    return d
 
 
 def debug_level() -> int:

@@ -33,6 +33,7 @@ from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding,
                               spec_of_axes)
 from tinyjax.spmd.partition import given_specs, partition, replicated
 from tinyjax.spmd.runtime import MeshProgram
+from tinyjax.lax.platform import register_platform
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "run_sharded", "incompatible_devices_error", "Compiled",
@@ -247,6 +248,7 @@ def _check(primitive, args, values, params) -> None:
 
 
 register_apply_primitive(apply_primitive)
+register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
 
 
 # ---- eager operations on a device --------------------------------------------------------------

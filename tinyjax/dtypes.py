@@ -50,6 +50,7 @@ __all__ = [
     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bfloat16", "float16", "float32", "float64", "complex64",
     "complex128", "float0", "extended", "prng_key", "itemsize_bits", "scalar_type_of",
+    "ExtendedDType",
     "canonicalize_dtype", "promote_types", "result_type", "lattice_result_type",
     "lattice_join",
     "dtype", "is_weakly_typed", "issubdtype",
@@ -139,6 +140,23 @@ _DEFAULT_COMPLEX = (_c8, _c16)
 
 def default_int_dtype() -> np.dtype:
     return _DEFAULT_INT[config.jax_enable_x64]
+
+
+def python_scalar_array(x: Any, dt: Any) -> np.ndarray:
+    """The 0-d numpy value of the Python scalar ``x`` in dtype ``dt``, as JAX makes it.
+
+    A Python int becomes the default integer type first: one outside its range raises
+    JAX's OverflowError (whatever ``dt`` is); an integer ``dt`` then wraps, as JAX's
+    conversion of that int32 value does.
+    """
+    if type(x) is int or (isinstance(x, int) and not isinstance(x, bool)):
+        default = default_int_dtype()
+        info = np.iinfo(default)
+        if not info.min <= x <= info.max:
+            raise OverflowError(f"Python int {x} too large to convert to {default.name}")
+        value = np.asarray(x, default)
+        return value if value.dtype == dt else value.astype(dt)
+    return np.asarray(x, dt)
 
 
 def default_uint_dtype() -> np.dtype:
@@ -672,15 +690,39 @@ def is_weakly_typed(x: Any) -> bool:
 _BF16_SUPERTYPES = frozenset({bfloat16, np.floating, np.inexact, np.number, np.generic})
 
 
+class extended(np.generic):
+    """The scalar type above every dtype that is not a numpy dtype, such as the dtypes
+    of PRNG key arrays (``jax.dtypes.extended``)."""
+
+
+class prng_key(extended):
+    """The scalar type of PRNG key dtypes (``jax.dtypes.prng_key``):
+    ``issubdtype(jax.random.key(0).dtype, prng_key)`` is True."""
+
+
+class ExtendedDType:
+    """Base of the dtypes that are not numpy dtypes (``key<fry>``): ``type`` is their
+    scalar type, a subclass of :class:`extended`; ``name`` is how they print."""
+
+    type: type = extended
+    name: str = "extended"
+
+
 def _sctype(x: Any) -> type:
     if isinstance(x, type) and issubclass(x, np.generic):
         return x
+    if isinstance(x, ExtendedDType):
+        return x.type
     return np.dtype(x).type
 
 
 @functools.lru_cache(maxsize=1024)
 def _issubdtype_cached(ta: type, a: Any, tb: type, b: Any) -> bool:
+    if isinstance(b, ExtendedDType):      # a particular extended dtype: only itself
+        return a == b
     sa, sb = _sctype(a), _sctype(b)
+    if issubclass(sa, extended) or issubclass(sb, extended):
+        return issubclass(sa, sb)
     if sa is bfloat16:
         return sb in _BF16_SUPERTYPES
     return bool(np.issubdtype(sa, sb))

@@ -23,6 +23,14 @@ def device(request):
     return request.param
 
 
+@pytest.fixture
+def threads(monkeypatch):
+    """Every product on the threads, whatever its size (the cost model keeps these tests'
+    small products on the calling thread): the threaded strategies get rendered."""
+    from tinyjax.compiler.codegen import gemm
+    monkeypatch.setattr(gemm, "PARALLEL_MIN_FLOPS", 0)
+
+
 def check(fn, *args, device, rtol=1e-4, atol=1e-4):
     closed = jax.make_jaxpr(fn)(*args)
     exe = compile_jaxpr(closed, get_backend(device))
@@ -58,7 +66,7 @@ def test_conv_with_fused_relu_packs_a_panels_per_tile(device, dtype, request):
     assert np.isnan(out[0, 1:4, 2:5]).all() and not np.isnan(out[2]).any()
 
 
-def test_long_reduction_small_result_splits_k(device):
+def test_long_reduction_small_result_splits_k(threads, device):
     a = rng.standard_normal((8, 4096)).astype(np.float32)
     b = rng.standard_normal((4096, 16)).astype(np.float32)
     exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b + 1.0, a, b, device=device, rtol=2e-4)
@@ -66,7 +74,7 @@ def test_long_reduction_small_result_splits_k(device):
         assert "Cl[" in _source(exe)
 
 
-def test_conv_kernel_gradient_splits_k(device):
+def test_conv_kernel_gradient_splits_k(threads, device):
     x = rng.standard_normal((32, 12, 12, 4)).astype(np.float32)
     w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
     g = rng.standard_normal((32, 12, 12, 6)).astype(np.float32)
@@ -101,12 +109,14 @@ def test_staged_reductions_keep_a_row_of_accumulators_per_stage(device):
                                      (1, 2, 2, 1), "VALID")
         return jax.grad(lambda h: jnp.sum(pool(h) * jnp.arange(16.0)))(h)
     exe = check(pool_grad, h, device=device)
-    if device == "cpu":
-        assert "pacc0[i3 - ub]" in _source(exe)
+    if device == "cpu":  # both stages (the max, then the argmax) keep a row of accumulators
+        staged = [k for k in exe._kernels if k.pre]
+        assert staged and all(
+            u.arg.count > 1 for k in staged for u in k.loop_ir if u.op == "DEFINE_ACC")
 
 
 @pytest.mark.parametrize("M,N,K", [(33, 45, 24), (9, 300, 230)])  # A packed per tile / all first
-def test_many_products_go_to_the_threads_whole(device, M, N, K):
+def test_many_products_go_to_the_threads_whole(threads, device, M, N, K):
     """A batch of at least BATCH_PARALLEL_MIN products (attention's heads): each thread packs
     and multiplies whole products, ragged tiles and a fused ReLU included."""
     a = rng.standard_normal((4, 5, M, K)).astype(np.float32)
@@ -137,11 +147,11 @@ def test_a_row_result_is_stored_before_the_loop_over_the_row(device):
     exe = check(softmax_and_max, x, device=device)
     if device == "cpu":
         src = _source(exe)
-        assert re.search(r"const long i1 = 0;\n\s*if \(\(i1<1\)\) data\d\[", src), src
+        assert re.search(r"data\d\[i0\] = acc\d;\n\s*for \(long i1 = 0; i1 < 50;", src), src
 
 
 @pytest.mark.parametrize("M,N,K", [(301, 40, 2050), (70, 300, 1000)])
-def test_b_groups_are_packed_by_the_threads_that_use_them(device, M, N, K):
+def test_b_groups_are_packed_by_the_threads_that_use_them(threads, device, M, N, K):
     """B too big to pack once for all tiles: each group of B panels is packed by the thread
     that multiplies the A panels by it (with few groups, A is cut into chunks and a group
     packed once per chunk); A's rows, computed 32 values at a time (a fused ReLU, a ragged

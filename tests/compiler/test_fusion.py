@@ -38,6 +38,17 @@ def test_relu_affine_sum_is_one_kernel(device):
     assert exe.num_kernels == 1
 
 
+def test_a_chain_of_elementwise_values_each_read_twice_is_one_kernel(device):
+    # Threefry's rounds: every value feeds two elementwise ops (x1 -> the rotation and the
+    # next add).  Inside one kernel both reads share one computation, so nothing is
+    # materialised: random bits and normal draws are one kernel each.
+    key = np.array([0, 42], np.uint32)
+    exe, _ = compiled(lambda k: jax.random.bits(k, (64, 3)), key, device=device)
+    assert exe.num_kernels == 1
+    exe, _ = compiled(lambda k: jax.random.normal(k, (64, 3)), key, device=device)
+    assert exe.num_kernels == 1
+
+
 def test_materialised_transpose_is_one_kernel(device):
     x = rng.standard_normal((3, 5)).astype(np.float32)
     exe, _ = compiled(lambda x: lax.transpose(x * 1.5, (1, 0)), x, device=device)

@@ -1,6 +1,7 @@
 """The lowering registry: every primitive tinyjax defines reaches the compiler with a way to
-compile it (a lowering rule, a program step for control flow, or inlining), or provably never
-reaches it; and every rule belongs to a primitive tinyjax defines."""
+compile it (a lowering rule, a program step for control flow, inlining of a call or of a
+composite primitive's definition), or provably never reaches it; and every rule belongs to a
+primitive tinyjax defines."""
 import importlib
 import pkgutil
 
@@ -15,6 +16,7 @@ from tinyjax.compiler.program import CONTROL_FLOW
 from tinyjax.lax.parallel import COLLECTIVES
 from tinyjax.spmd.partition import partitioned_away
 from tinyjax.core import Primitive
+from tinyjax.lax.composite import composite_definitions
 
 
 def _defined_primitives() -> dict[Primitive, str]:
@@ -71,7 +73,7 @@ def test_every_primitive_has_a_lowering():
     for prim, where in _defined_primitives().items():
         if (prim in lowering_rules or prim in CONTROL_FLOW or prim in inlined_calls
                 or prim in host_callbacks or prim in COLLECTIVES
-                or prim in partitioned_away):
+                or prim in partitioned_away or prim in composite_definitions):
             continue
         if prim.name in never:
             assert prim.name not in never[prim.name], f"{where} is staged into a jaxpr"
@@ -85,7 +87,8 @@ def test_every_rule_belongs_to_a_primitive():
     strays = [rule for prim, rule in lowering_rules.items()
               if not isinstance(prim, Primitive) or prim not in defined]
     assert not strays, strays
-    both = [p.name for p in lowering_rules if p in CONTROL_FLOW or p in inlined_calls]
+    both = [p.name for p in lowering_rules
+            if p in CONTROL_FLOW or p in inlined_calls or p in composite_definitions]
     assert not both, f"primitives lowered both by a rule and as a program step: {both}"
 
 

@@ -546,3 +546,12 @@ def test_stax_adam_training_matches_hand_written():
     final = float(loss(get_params(opt_state), x, y))
     assert final < 0.5 * losses[0], (losses[0], final)
     assert np.mean(losses[-8:]) < np.mean(losses[:8])
+
+
+def test_stax_exports_jax_aliases():
+    from tinyjax.example_libraries import stax
+    from tinyjax import nn, random
+    from tinyjax.nn import initializers
+    assert stax.logsoftmax is nn.log_softmax and stax.glorot is initializers.glorot_normal
+    assert stax.randn is initializers.normal and stax.random is random
+    assert stax.math.pi == np.pi

@@ -45,6 +45,10 @@ CASES.update({
     "not": (lambda: lax.bitwise_not(F), TypeError, "not does not accept dtype f32"),
     "population_count": (lambda: lax.population_count(F), TypeError,
                          "population_count does not accept dtype f32"),
+    "clz": (lambda: lax.clz(F), TypeError, "clz does not accept dtype f32"),
+    "mulhi": (lambda: lax.mulhi(F, F), TypeError, "mulhi does not accept dtype f32"),
+    "reduce_precision": (lambda: lax.reduce_precision(F, 0, 3), ValueError,
+                         "exponent_bits must be positive"),
     "and": (lambda: lax.bitwise_and(F, F), TypeError, "and does not accept dtype f32"),
     "or": (lambda: lax.bitwise_or(F, F), TypeError, "or does not accept dtype f32"),
     "xor": (lambda: lax.bitwise_xor(F, F), TypeError, "xor does not accept dtype f32"),
@@ -160,6 +164,18 @@ CASES.update({
                     TypeError, "scatter"),
     "custom_lin": (lambda: jax.jvp(_clip, (1.0,), (1.0,)), TypeError,
                    "can't apply forward-mode autodiff"),
+    "igamma": (lambda: lax.igamma(I, I), TypeError, "igamma does not accept dtype int32"),
+    "igammac": (lambda: lax.igammac(F, H), TypeError,
+                "lax.igammac requires arguments to have the same dtypes"),
+    "igamma_grad_a": (lambda: lax.igamma_grad_a(F, np.ones(4, np.float32)), TypeError,
+                      "igamma_grad_a got incompatible shapes"),
+    "regularized_incomplete_beta": (lambda: lax.betainc(F, F, I), TypeError,
+                                    "regularized_incomplete_beta does not accept dtype int32"),
+    "bessel_i0e": (lambda: lax.bessel_i0e(I), TypeError, "bessel_i0e does not accept"),
+    "bessel_i1e": (lambda: lax.bessel_i1e(B), TypeError, "bessel_i1e does not accept"),
+    "zeta": (lambda: lax.zeta(F, H), TypeError, "lax.zeta requires arguments to have the same"),
+    "random_gamma": (lambda: jax.random.random_gamma_p.bind(F, F, log_space=False), TypeError,
+                     "random_gamma expects uint32 key data"),
 })
 for _name in ("pure_callback", "io_callback", "debug_callback"):
     CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
@@ -169,6 +185,7 @@ EXEMPT = {
     "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
     "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+    "optimization_barrier": "an identity on any operands: no input is bad",
 }
 
 

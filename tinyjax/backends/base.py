@@ -24,6 +24,9 @@ class Backend(Protocol):
 
     name: str
     host: bool
+    # the loop IR its renderer reads (:func:`tinyjax.compiler.codegen.attach_loop_ir`):
+    # "cpu" (the C renderer's optimised loops), "interp" (the plain loop nest) or None
+    loop_ir_target: Optional[str]
 
     # ---- buffers: allocate, copy in, copy, copy out
     def alloc(self, shape: Sequence[int], dtype: Any) -> Any:
@@ -71,6 +74,7 @@ class HostBackend:
     """The buffer half of a :class:`Backend` whose buffers are numpy arrays."""
 
     host = True
+    loop_ir_target: Optional[str] = "cpu"
 
     def alloc(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
         return np.empty(shape, dtype)

@@ -269,40 +269,10 @@ def _int_limits(dt):
     return info.min, info.max
 
 
-def uop_deps(uops: list[UOp], roots) -> set[int]:
-    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
-    out, todo = set(), list(roots)
-    while todo:
-        i = todo.pop()
-        if i not in out:
-            out.add(i)
-            todo.extend(uops[i].srcs)
-    return out
-
-
-def _row_stores(body: list[UOp], inner) -> list[int]:
-    """The stores of a body over the whole loop space that write one value per row: their
-    address and value do not move along the reduced axes ``inner``, and their guard (the
-    scheduler's: every reduced axis at 0) reads only those axes."""
-    names = {f"i{a}" for a in inner}
-
-    def moves(u: UOp) -> bool:
-        return u.op in ("LOAD", "INDEX") and bool(
-            {v.name for v in (u.arg[1] if u.op == "LOAD" else u.arg).vars()} & names)
-    out = []
-    for i, u in enumerate(body):
-        if u.op != "STORE":
-            continue
-        _, idx, valid = u.arg
-        if ({v.name for v in idx.vars()} & names or not {v.name for v in valid.vars()} <= names
-                or any(moves(body[j]) for j in uop_deps(body, u.srcs))):
-            continue
-        out.append(i)
-    return out
-
-
 class CStyleLanguage:
     """C spellings; subclasses may change ``kernel_prefix``, ``buffer_prefix``, style."""
+
+    omp_schedule = SCHED  # how OpenMP hands out loop iterations (TINYJAX_OMP_SCHEDULE)
 
     kernel_prefix = ""
     style: RenderStyle = RenderStyle("c")
@@ -355,6 +325,18 @@ class CStyleLanguage:
     def fn(self, name: str, dt) -> str:
         return name + ("f" if self.type(dt) == "float" else "")
 
+    def clz(self, T: str, a: str, bits: int) -> str:
+        """Leading zero bits of the ``bits``-wide integer ``a`` (``bits`` for zero)."""
+        return (f"(({T})({a}==0?{bits}:__builtin_clzll((uint64_t)(uint{bits}_t){a})"
+                f"-{64 - bits}))")
+
+    def mulhi(self, T: str, a: str, b: str, xt: np.dtype) -> str:
+        """The high half of the double-width product of ``a`` and ``b``."""
+        bits = xt.itemsize * 8
+        wide = ("__int128" if xt.kind == "i" else "unsigned __int128") if bits == 64 else \
+            self.type(np.dtype(np.int64 if xt.kind == "i" else np.uint64))
+        return f"(({T})((({wide}){a}*({wide}){b})>>{bits}))"
+
     def alu(self, op: str, dt, args: list[str], arg_dts: list) -> str:
         """C expression for an ALU op; ``dt`` the result dtype, ``arg_dts`` the operands'."""
         a = args[0]
@@ -397,6 +379,10 @@ class CStyleLanguage:
             return f"(!{a})" if xt == np.bool_ else f"(({T})(~{a}))"
         if op == "population_count":
             return f"(({T})__builtin_popcountll((uint64_t)(uint{xt.itemsize * 8}_t){a}))"
+        if op == "clz":
+            return self.clz(T, a, xt.itemsize * 8)
+        if op == "mulhi":
+            return self.mulhi(T, a, b, xt)
         if op == "max":
             if _is_float(xt):
                 return f"((({a}>{b})|({a}!={a}))?{a}:{b})"  # "|": no branch, so it vectorises
@@ -457,70 +443,114 @@ class CStyleLanguage:
         the last value).  ``branchless``: float selects (where, max, min, masked loads) as bit
         selects, for scalar loops that the compiler would otherwise fill with branches."""
         lines, names = [], []
-
-        def sel(dt):
-            dt = np.dtype(dt)
-            return {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
-                dt) if branchless else None
         for i, u in enumerate(uops):
             name = f"{prefix}{i}"
             if only is not None and i not in only:
                 names.append(name)  # declared by the caller, if referenced
-                continue
-            if u.op == "STORE":
-                slot, idx, valid = u.arg
-                val = self.store(bufs[slot][0], names[u.srcs[0]])
-                cond = "" if valid.vmin > 0 else f"if ({self.index(valid)}) "
-                lines.append(f"{indent}{cond}data{slot}[{self.index(idx)}] = {val};")
-                names.append("")
-                continue
-            if u.op == "LOAD":
-                slot, idx, valid = u.arg
-                ix = self.index(idx)
-                if u.srcs:  # data-dependent offset
-                    ix = names[u.srcs[0]] if ix == "0" else f"{ix}+{names[u.srcs[0]]}"
-                expr = self.load(bufs[slot][0], f"data{slot}[{ix}]")
-                if not (valid.vmin > 0) and sel(u.dtype) and not _half(bufs[slot][0]):
-                    # always load (at offset 0 when masked), then select
-                    lines.append(f"{indent}const int {name}c = {self.index(valid)};")
-                    expr = (f"{sel(u.dtype)}({name}c, data{slot}[{name}c ? ({ix}) : 0], "
-                            f"{self.const(0, u.dtype)})")
-                elif not (valid.vmin > 0):
-                    expr = f"({self.index(valid)}?{expr}:{self.const(0, u.dtype)})"
-            elif u.op == "CONST":
-                names.append(self.const(u.arg, u.dtype))
-                continue
-            elif u.op == "INDEX":
-                expr = f"(({self.type(u.dtype)})({self.index(u.arg)}))"
             elif u.op == "ACC":
                 names.append(acc if u.arg is None else pacc.format(u.arg))
-                continue
-            elif u.op == "CAST":
-                expr = self.cast(names[u.srcs[0]], uops[u.srcs[0]].dtype, u.dtype)
-            elif u.op == "BITCAST":
-                src = np.dtype(uops[u.srcs[0]].dtype)
-                expr = f"tj_bc_{src.name}_{np.dtype(u.dtype).name}({names[u.srcs[0]]})"
-            elif u.op == "ALU" and sel(u.dtype) and u.arg in ("where", "max", "min"):
-                a, b, *c = [names[s] for s in u.srcs]
-                if u.arg == "where":
-                    expr = f"{sel(u.dtype)}({a}, {b}, {c[0]})"
-                else:
-                    cmp = ">" if u.arg == "max" else "<"
-                    expr = f"{sel(u.dtype)}(({a}{cmp}{b})|({a}!={a}), {a}, {b})"
-            elif u.op == "ALU":
-                expr = self.alu(u.arg, u.dtype, [names[s] for s in u.srcs],
-                                [uops[s].dtype for s in u.srcs])
-                if _half(u.dtype):  # round every op to 16 bits, as eager evaluation does
-                    expr = f"tj_round_{_half(u.dtype)}({expr})"
             else:
-                raise NotImplementedError(f"unknown uop {u.op}")
-            lines.append(f"{indent}{self.type(u.dtype)} {name} = {expr};")
-            names.append(name)
+                names.append(self.render_op(u, name, [names[s] for s in u.srcs],
+                                            [uops[s].dtype for s in u.srcs], bufs, indent,
+                                            lines, branchless))
         return lines, names[-1] if names else ""
 
-    # ---- the loop nest (CPU) ----------------------------------------------------------------
-    def render_kernel(self, k: Kernel, parallel_threshold: int = 1 << 17) -> str:
-        it = self.index_type
+    def render_op(self, u, name: str, args: list[str], arg_dts: list, bufs, indent: str,
+                  lines: list[str], branchless: bool = False) -> str:
+        """Append the statement of value or store op ``u`` (operands ``args`` of dtypes
+        ``arg_dts``) to ``lines``; returns what later ops call its value (``name``, or a
+        constant spelled inline)."""
+        sel = {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
+            np.dtype(u.dtype)) if branchless and u.dtype is not None else None
+        if u.op == "STORE":
+            slot, idx, valid = u.arg
+            val = self.store(bufs[slot][0], args[0])
+            cond = "" if valid.vmin > 0 else f"if ({self.index(valid)}) "
+            lines.append(f"{indent}{cond}data{slot}[{self.index(idx)}] = {val};")
+            return ""
+        if u.op == "CONST":
+            return self.const(u.arg, u.dtype)
+        if u.op == "LOAD":
+            slot, idx, valid = u.arg
+            ix = self.index(idx)
+            if u.srcs:  # data-dependent offset
+                ix = args[0] if ix == "0" else f"{ix}+{args[0]}"
+            expr = self.load(bufs[slot][0], f"data{slot}[{ix}]")
+            if not (valid.vmin > 0) and sel and not _half(bufs[slot][0]):
+                # always load (at offset 0 when masked), then select
+                lines.append(f"{indent}const int {name}c = {self.index(valid)};")
+                expr = (f"{sel}({name}c, data{slot}[{name}c ? ({ix}) : 0], "
+                        f"{self.const(0, u.dtype)})")
+            elif not (valid.vmin > 0):
+                expr = f"({self.index(valid)}?{expr}:{self.const(0, u.dtype)})"
+        elif u.op == "INDEX":
+            expr = f"(({self.type(u.dtype)})({self.index(u.arg)}))"
+        elif u.op == "CAST":
+            expr = self.cast(args[0], arg_dts[0], u.dtype)
+        elif u.op == "BITCAST":
+            expr = f"tj_bc_{np.dtype(arg_dts[0]).name}_{np.dtype(u.dtype).name}({args[0]})"
+        elif u.op == "ALU" and sel and u.arg in ("where", "max", "min"):
+            a, b, *c = args
+            if u.arg == "where":
+                expr = f"{sel}({a}, {b}, {c[0]})"
+            else:
+                cmp = ">" if u.arg == "max" else "<"
+                expr = f"{sel}(({a}{cmp}{b})|({a}!={a}), {a}, {b})"
+        elif u.op == "ALU":
+            expr = self.alu(u.arg, u.dtype, args, arg_dts)
+            if _half(u.dtype):  # round every op to 16 bits, as eager evaluation does
+                expr = f"tj_round_{_half(u.dtype)}({expr})"
+        else:
+            raise NotImplementedError(f"unknown uop {u.op}")
+        lines.append(f"{indent}{self.type(u.dtype)} {name} = {expr};")
+        return name
+
+    # ---- the loop IR (one walk) --------------------------------------------------------------
+    def render_loops(self, k: Kernel, uops) -> str:
+        """``k`` as a C function over its loop IR ``uops`` (see :func:`kernel_signature`)."""
+        lines = self.kernel_head(k)
+        names: list[str] = []
+        ind = "  "
+        n_acc = 0
+        for i, u in enumerate(uops):
+            if u.op == "RANGE":
+                r = u.arg
+                lines.extend(ind + p for p in self.loop_pragmas(r, names, uops))
+                hi = self.index(r.hi)
+                if r.cap is not None:
+                    hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
+                lines.append(f"{ind}for ({self.index_type} {r.var} = {self.index(r.lo)}; "
+                             f"{r.var} < {hi}; {r.var}++) {{")
+                ind += "  "
+                names.append(r.var)
+            elif u.op == "ENDRANGE":
+                ind = ind[:-2]
+                lines.append(f"{ind}}}")
+                names.append("")
+            elif u.op == "DEFINE_ACC":
+                acc, name = u.arg, f"acc{n_acc}"
+                n_acc += 1
+                init = self.identity(acc.op, u.dtype)
+                if acc.count > 1:
+                    lines.append(f"{ind}{self.type(u.dtype)} {name}[{acc.count}];")
+                    lines.append(f"{ind}for (int q = 0; q < {acc.count}; q++) {name}[q] = {init};")
+                    name = f"{name}[{self.index(acc.index)}]"
+                else:
+                    lines.append(f"{ind}{self.type(u.dtype)} {name} = {init};")
+                names.append(name)
+            elif u.op == "ACCUMULATE":
+                acc, val = u.srcs
+                dt, op = uops[acc].dtype, uops[acc].arg.op
+                lines.append(f"{ind}{names[acc]} = {self.combine(op, names[acc], names[val], dt)};")
+                names.append("")
+            else:
+                names.append(self.render_op(u, f"v{i}", [names[s] for s in u.srcs],
+                                            [uops[s].dtype for s in u.srcs], k.bufs, ind, lines))
+        return "\n".join(lines + ["}"])
+
+    def kernel_head(self, k: Kernel) -> list[str]:
+        """The comment naming the source lines ``k`` fuses, its signature and its buffer
+        pointers ``data<slot>`` (the outputs writable, the inputs const)."""
         head = []
         if k.source_lines:
             head.append("/* " + k.name + " fuses: " + ", ".join(k.source_lines).replace("*/", "* /") + " */")
@@ -528,176 +558,38 @@ class CStyleLanguage:
         for slot, (dt, n) in enumerate(k.bufs):
             q = "" if slot < k.n_outs else "const "
             head.append(f"  {q}{self.storage(dt)} *restrict data{slot} = ({q}{self.storage(dt)} *)bufs[{slot}];")
+        return head
+
+    def loop_pragmas(self, r, names: list[str], uops) -> list[str]:
+        """The OpenMP directives of loop ``r``: to the threads (``parallel``), to vector lanes
+        (``simd``), combining the accumulators ``r.accs``."""
+        red = ""
+        for a in r.accs:
+            clause = self.omp_reduction(uops[a].arg.op, uops[a].dtype)
+            if clause is not None:
+                red += f" reduction({clause}:{names[a]})"
+        if r.parallel:
+            return [f"#pragma omp parallel for{red} schedule({SCHED})"]
+        if r.simd and red:
+            return [f"#pragma omp simd{red}"]
+        return []
+
+    # ---- kernels (CPU) ---------------------------------------------------------------------
+    def render_kernel(self, k: Kernel) -> str:
+        """The C function of ``k``: elementwise and reduce kernels from their loop IR
+        (``k.loop_ir``, which the compiler's codegen attaches), the other kinds by their own
+        renderers."""
+        head = self.kernel_head(k)
         if k.gemm is not None:
             return "\n".join(head + self.render_gemm(k) + ["}"])
-        if k.scatter_shape is not None:
-            return "\n".join(head + self.render_scatter(k, parallel_threshold) + ["}"])
         if k.sort is not None:
             return "\n".join(self.render_sort_less(k) + head + self.render_sort(k) + ["}"])
-        if k.reduce_op is None:
-            tiled = self._tiled_transpose(k, parallel_threshold)
-            if tiled is not None:
-                return "\n".join(head + tiled + ["}"])
-        full, red = k.full_shape, set(k.reduce_axes)
-        up = k.upcast_axis
-        outer = [a for a in range(len(full)) if a not in red and a != up]
-        inner = [a for a in range(len(full)) if a in red]
-        lines, ind = [], "  "
-        work = int(np.prod(full, dtype=np.int64)) * max(1, len(k.rbody) + len(k.body))
-        par = next((a for a in outer if full[a] > 1), None) if work >= parallel_threshold else None
-        for j, a in enumerate(outer):
-            if a == par:
-                lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
-            lines.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-            ind += "  "
-        n_up_loops = 0
-        if up is not None:
-            # the row of accumulators runs in blocks (they stay in registers/L1; the blocks
-            # are the parallel loop when no other output axis is)
-            UB = min(full[up], self.UPCAST_BLOCK)
-            if par is None and work >= parallel_threshold and full[up] > UB:
-                lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
-            lines.append(f"{ind}for ({it} ub = 0; ub < {full[up]}; ub += {UB}) {{")
-            ind += "  "
-            lines.append(f"{ind}const {it} uhi = ub + {UB} < {full[up]} ? ub + {UB} : {full[up]};")
-            n_up_loops = 1
-        if k.reduce_op is None:
-            body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
-            lines.extend(body)
-        else:
-            at = self.type(k.acc_dtype)
-            init = self.identity(k.reduce_op, k.acc_dtype)
-            if up is not None:
-                lines.append(f"{ind}{at} acc[{UB}];")
-                lines.append(f"{ind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) acc[i{up} - ub] = {init};")
-                acc = f"acc[i{up} - ub]"
-            else:
-                lines.append(f"{ind}{at} acc0 = {init};")
-                acc = "acc0"
-            if up is None:
-                ow = int(np.prod([full[a] for a in outer], dtype=np.int64))
-                for j, (op, dt, rb) in enumerate(k.pre):
-                    lines.append(f"{ind}{self.type(dt)} pacc{j} = {self.identity(op, dt)};")
-                    lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
-                                                    rb, op, dt, f"pacc{j}", f"p{j}_"))
-                lines.extend(self._reduce_loops(k, inner, ind, ow, parallel_threshold,
-                                                k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
-            else:
-                # every stage (softmax's max, a max-pool gradient's argmax) keeps its own row
-                # of accumulators; later stages read the earlier rows
-                pfmt = f"pacc{{}}[i{up} - ub]"
-                stages = [(rb, op, dt, f"pacc{j}[i{up} - ub]", f"p{j}_")
-                          for j, (op, dt, rb) in enumerate(k.pre)]
-                for j, (op, dt, rb) in enumerate(k.pre):
-                    lines.append(f"{ind}{self.type(dt)} pacc{j}[{UB}];")
-                    lines.append(f"{ind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) "
-                                 f"pacc{j}[i{up} - ub] = {self.identity(op, dt)};")
-                stages.append((k.rbody, k.reduce_op, k.acc_dtype, acc, "r"))
-                for rbody, op, dt, sacc, prefix in stages:
-                    rind = ind
-                    for a in inner:
-                        lines.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-                        rind += "  "
-                    lines.append(f"{rind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
-                    rind += "  "
-                    rb, last = self.render_body(rbody, prefix, None, k.bufs, rind, pacc=pfmt)
-                    lines.extend(rb)
-                    lines.append(f"{rind}{sacc} = {self.combine(op, sacc, last, dt)};")
-                    for _ in inner + [up]:
-                        rind = rind[:-2]
-                        lines.append(f"{rind}}}")
-            eind = ind
-            if up is not None:
-                lines.append(f"{eind}for ({it} i{up} = ub; i{up} < uhi; i{up}++) {{")
-                eind += "  "
-            pfmt = "pacc{}" if up is None else f"pacc{{}}[i{up} - ub]"
-            rest = None
-            if k.full_epilogue:
-                once = _row_stores(k.body, inner)
-                if once:
-                    # the row results (softmax's max beside its division) are stored before
-                    # the loop: a guarded store inside it keeps the loop from vectorising
-                    lines.append(f"{eind}{{")
-                    lines.extend(f"{eind}  const {it} i{a} = 0;" for a in inner)
-                    body, _ = self.render_body(k.body, "v", acc, k.bufs, eind + "  ",
-                                               only=uop_deps(k.body, once), pacc=pfmt)
-                    lines.extend(body)
-                    lines.append(f"{eind}}}")
-                    rest = uop_deps(k.body, [i for i, u in enumerate(k.body)
-                                             if u.op == "STORE" and i not in once])
-                for a in inner:
-                    lines.append(f"{eind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-                    eind += "  "
-            body, _ = self.render_body(k.body, "v", acc, k.bufs, eind, only=rest, pacc=pfmt)
-            lines.extend(body)
-            if up is not None:
-                lines.append(f"{ind}}}")
-            if k.full_epilogue:
-                for _ in inner:
-                    eind = eind[:-2]
-                    lines.append(f"{eind}}}")
-        for _ in range(len(outer) + n_up_loops):
-            ind = ind[:-2]
-            lines.append(f"{ind}}}")
-        return "\n".join(head + lines + ["}"])
-
-    # ---- elementwise kernels that transpose ----------------------------------------------------
-    TILE = 32
-
-    def _tiled_transpose(self, k: Kernel, parallel_threshold: int) -> Optional[list[str]]:
-        """An elementwise kernel whose store runs along one axis and some load along another
-        (a transpose): tile those two axes so both stay in cache lines (None: no such pair)."""
-        from tinyjax.compiler.shape.symbolic import as_affine
-
-        def unit_axis(index) -> Optional[int]:
-            aff = as_affine(index)
-            if aff is None:
-                return None
-            for v, c in aff[0].items():
-                if c == 1 and v.name[1:].isdigit():
-                    return int(v.name[1:])
-            return None
-        full, T = k.full_shape, self.TILE
-        if len(full) < 2 or not k.body or k.body[-1].op != "STORE":
-            return None
-        s_ax = unit_axis(k.body[-1].arg[1])
-        if s_ax is None or full[s_ax] < T:
-            return None
-        l_ax = None
-        for u in k.body:
-            if u.op == "LOAD" and not u.srcs:
-                a = unit_axis(u.arg[1])
-                if a is not None and a != s_ax and full[a] >= T:
-                    l_ax = a
-                    break
-        if l_ax is None:
-            return None
-        it = self.index_type
-        work = int(np.prod(full, dtype=np.int64)) * max(1, len(k.body))
-        outer = [a for a in range(len(full)) if a not in (s_ax, l_ax)]
-        par = next((a for a in outer if full[a] > 1), "blocks") if work >= parallel_threshold \
-            else None
-        L, ind = [], "  "
-        for a in outer:
-            if a == par:
-                L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
-            L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-            ind += "  "
-        if par == "blocks":
-            L.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
-        for a, b in ((l_ax, "bl"), (s_ax, "bs")):
-            L.append(f"{ind}for ({it} {b} = 0; {b} < {full[a]}; {b} += {T}) {{")
-            ind += "  "
-        for a, b in ((l_ax, "bl"), (s_ax, "bs")):
-            L.append(f"{ind}for ({it} i{a} = {b}; i{a} < ({b} + {T} < {full[a]} ? {b} + {T} : "
-                     f"{full[a]}); i{a}++) {{")
-            ind += "  "
-        body, _ = self.render_body(k.body, "v", None, k.bufs, ind)
-        L.extend(body)
-        for _ in range(len(outer) + 4):
-            ind = ind[:-2]
-            L.append(f"{ind}}}")
-        return L
+        if k.loop_ir is None:
+            raise ValueError(f"cpu: kernel {k.name} has no loop IR (compiler.codegen."
+                             "attach_loop_ir gives it one)")
+        if k.scatter_shape is not None:
+            return "\n".join(head + self.render_scatter(k) + ["}"])
+        return self.render_loops(k, k.loop_ir)
 
     # ---- the sort kernel kind ----------------------------------------------------------------
     def render_sort_less(self, k: Kernel) -> list[str]:
@@ -778,14 +670,11 @@ class CStyleLanguage:
         ]
 
     # ---- the scatter kernel kind ------------------------------------------------------------
-    def render_scatter(self, k: Kernel, parallel_threshold: int) -> list[str]:
-        """Copy the operand (a parallel elementwise nest), then the updates serially in C
-        order (repeated offsets combine in the eager order)."""
-        it, L = self.index_type, []
-        copy = Kernel(k.name, k.bufs, k.buf_ids, k.full_shape, (), None, None, [], k.body)
-        src = self.render_kernel(copy, parallel_threshold).split("\n")
-        start = next(i for i, ln in enumerate(src) if ln.startswith(f"{self.kernel_prefix}void"))
-        L.extend(src[start + 1 + len(k.bufs):-1])
+    def render_scatter(self, k: Kernel) -> list[str]:
+        """Copy the operand (its loop IR: a parallel elementwise nest), then the updates
+        serially in C order (repeated offsets combine in the eager order)."""
+        it = self.index_type
+        L = self.render_loops(k, k.loop_ir).split("\n")[len(self.kernel_head(k)):-1]
         L.append("  {")
         ind = "    "
         for a, n in enumerate(k.scatter_shape):
@@ -814,9 +703,6 @@ class CStyleLanguage:
         return L
 
     # ---- reductions -----------------------------------------------------------------------
-    REDUCE_BLOCK = 4096
-    UPCAST_BLOCK = 256
-
     def omp_reduction(self, op: str, dt) -> Optional[str]:
         """The OpenMP reduction identifier for ``op`` on ``dt`` (None: no clause)."""
         dt = np.dtype(dt)
@@ -826,48 +712,6 @@ class CStyleLanguage:
             return f"tj_{op}_{self.type(dt)}"  # NaN-propagating, declared in the prelude
         return {"sum": "+", "prod": "*", "and": "&", "or": "|", "xor": "^", "max": "max",
                 "min": "min"}[op]
-
-    def _reduce_loops(self, k: Kernel, inner, ind: str, outer_work: int,
-                      parallel_threshold: int, rbody, op, acc_dtype, acc: str,
-                      prefix: str) -> list[str]:
-        """The reduce loop nest into ``acc``.  The innermost reduce axis runs in blocks: each
-        block sums into its own partial with ``omp simd`` (vector lanes: fast and far more
-        accurate than one float running sum), partials are combined into ``acc``.  A large
-        reduction with (almost) no outer parallelism spreads its blocks over threads."""
-        it, full = self.index_type, k.full_shape
-        at = self.type(acc_dtype)
-        init = self.identity(op, acc_dtype)
-        red = self.omp_reduction(op, acc_dtype)
-        last = inner[-1]
-        R = full[last]
-        B = min(R, self.REDUCE_BLOCK)
-        nb = -(-R // B)
-        total = int(np.prod([full[a] for a in inner], dtype=np.int64))
-        L = []
-        if red is not None and nb > 1 and outer_work < 4 and \
-                total * max(1, len(rbody)) >= parallel_threshold:
-            L.append(f"{ind}#pragma omp parallel for reduction({red}:{acc}) schedule({SCHED})")
-        L.append(f"{ind}for ({it} rb = 0; rb < {nb}; rb++) {{")
-        rind = ind + "  "
-        for a in inner[:-1]:
-            L.append(f"{rind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
-            rind += "  "
-        L.append(f"{rind}{at} part = {init};")
-        lo = f"rb * {B}"
-        hi = f"{R}" if nb == 1 else f"(rb * {B} + {B} < {R} ? rb * {B} + {B} : {R})"
-        if red is not None:
-            L.append(f"{rind}#pragma omp simd reduction({red}:part)")
-        L.append(f"{rind}for ({it} i{last} = {lo}; i{last} < {hi}; i{last}++) {{")
-        rb, val = self.render_body(rbody, prefix, None, k.bufs, rind + "  ")
-        L.extend(rb)
-        L.append(f"{rind}  part = {self.combine(op, 'part', val, acc_dtype)};")
-        L.append(f"{rind}}}")
-        L.append(f"{rind}{acc} = {self.combine(op, acc, 'part', acc_dtype)};")
-        for _ in inner[:-1]:
-            rind = rind[:-2]
-            L.append(f"{rind}}}")
-        L.append(f"{ind}}}")
-        return L
 
     # ---- matmul-shaped reductions ------------------------------------------------------------
     def _unravel(self, flat: str, axes, full, ind: str) -> list[str]:

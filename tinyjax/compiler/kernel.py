@@ -46,7 +46,7 @@ import numpy as np
 
 from tinyjax.compiler.shape.symbolic import Node, Var
 
-__all__ = ["UOp", "Kernel", "loop_var", "GemmPlan"]
+__all__ = ["UOp", "Kernel", "loop_var", "GemmPlan", "uop_deps", "format_access"]
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,26 @@ class UOp:
     arg: Any
 
     def __str__(self) -> str:
-        arg = self.arg
-        if self.op == "LOAD":
-            slot, index, valid = arg
-            arg = f"buf{slot}[{index}]" + ("" if _is_true(valid) else f" if {valid}")
-        elif self.op == "STORE":
-            slot, index, valid = arg
-            arg = f"buf{slot}[{index}]" + ("" if _is_true(valid) else f" if {valid}")
+        arg = format_access(self.arg) if self.op in ("LOAD", "STORE") else self.arg
         dt = self.dtype.name if self.dtype is not None else ""
         return f"{self.op:<6} {dt:<8} {list(self.srcs)} {arg}"
+
+
+def format_access(arg) -> str:
+    """A load's or store's ``(slot, index, valid)`` as ``buf<slot>[index] if valid``."""
+    slot, index, valid = arg
+    return f"buf{slot}[{index}]" + ("" if _is_true(valid) else f" if {valid}")
+
+
+def uop_deps(uops, roots) -> set[int]:
+    """The uops that ``roots`` (indices into ``uops``) are computed from, themselves included."""
+    out, todo = set(), list(roots)
+    while todo:
+        i = todo.pop()
+        if i not in out:
+            out.add(i)
+            todo.extend(uops[i].srcs)
+    return out
 
 
 def _is_true(n) -> bool:
@@ -117,6 +128,8 @@ class Kernel:
     n_outs: int = 1                         # slots 0 .. n_outs-1 are written (stage results)
     flops: int = 0
     nbytes: int = 0
+    loop_ir: Optional[list] = None          # the loop IR a backend renders (compiler.codegen)
+    gemm_loops: Any = None                  # a product's CPU decisions (compiler.codegen.gemm)
 
     @property
     def out_shape(self) -> tuple[int, ...]:

@@ -66,7 +66,8 @@ def _infix(**ops: str) -> dict[str, Alu]:
 
 
 ALU: dict[str, Alu] = {
-    **{n: Alu(1) for n in ("neg", "sign", "is_finite", "abs", "not", "population_count")},
+    **{n: Alu(1) for n in ("neg", "sign", "is_finite", "abs", "not", "population_count",
+                           "clz")},
     "floor": Alu(1, libm="floor"), "ceil": Alu(1, libm="ceil"),
     "round_even": Alu(1, libm="rint", primitive=False),
     "round_away": Alu(1, libm="round", primitive=False),
@@ -78,7 +79,7 @@ ALU: dict[str, Alu] = {
     **_infix(add="+", sub="-", mul="*", eq="==", ne="!=", lt="<", le="<=", gt=">", ge=">=",
              **{"and": "&", "or": "|", "xor": "^"}),
     **{n: Alu(2) for n in ("max", "min", "shift_left", "shift_right_arithmetic",
-                           "shift_right_logical")},
+                           "shift_right_logical", "mulhi")},
     "nextafter": Alu(2, libm="nextafter"),
     "pow": Alu(2, _CALL, libm="pow"), "atan2": Alu(2, _CALL, libm="atan2"),
     **{n: Alu(2, _CALL) for n in ("div", "rem", "polygamma")},

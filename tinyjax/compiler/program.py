@@ -23,7 +23,8 @@ jaxpr value that crosses a step boundary):
   mesh: the device's communicator exchanges whole buffers
   (:mod:`tinyjax.compiler.collectives`).
 
-``checkpoint`` is inlined: its jaxpr is lowered in place.  Every kernel of every
+``checkpoint`` and composite primitives (:mod:`tinyjax.lax.composite`) are inlined: their
+jaxprs are lowered in place.  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
 so the compile time does not depend on trip counts.  Nothing here is device specific: a
 device renders kernels; the steps only sequence sub-programs.
@@ -41,8 +42,10 @@ from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls
 from tinyjax.compiler.schedule import schedule
+from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.config import debug_level
-from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var, literal_or_none
+from tinyjax.lax.composite import composite_definitions, composite_jaxpr
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
 __all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program"]
@@ -57,14 +60,44 @@ def _is_step(prim) -> bool:
 
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(_is_step(e.primitive) or e.primitive in inlined_calls
+    return any(_is_step(e.primitive) for e in jaxpr.eqns) or _inlines(jaxpr)
+
+
+def _inlined(eqn) -> Jaxpr | None:
+    """The equations an equation stands for, when it is a call (``checkpoint``) or a
+    composite primitive (:mod:`tinyjax.lax.composite`): an open jaxpr whose invars take
+    the equation's operands; None for any other equation."""
+    if eqn.primitive in inlined_calls:
+        inner = eqn.params[inlined_calls[eqn.primitive]]
+        invars = list(inner.constvars) + list(inner.invars)
+        if len(invars) != len(eqn.invars):
+            raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}'"
+                                      " with closed-over constants")
+        return Jaxpr([], invars, inner.outvars, inner.eqns)
+    if eqn.primitive not in composite_definitions:
+        return None
+    closed = composite_jaxpr(eqn.primitive, tuple(a.aval for a in eqn.invars), **eqn.params)
+    literals = [literal_or_none(c) for c in closed.consts]
+    if any(lit is None for lit in literals):
+        raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}': its "
+                                  "definition captures array constants")
+    jaxpr = closed.jaxpr
+    consts = dict(zip(jaxpr.constvars, literals))
+    return Jaxpr([], jaxpr.invars, [consts.get(o, o) for o in jaxpr.outvars],
+                 [e.replace(invars=[consts.get(a, a) if isinstance(a, Var) else a
+                                    for a in e.invars]) for e in jaxpr.eqns])
+
+
+def _inlines(jaxpr: Jaxpr) -> bool:
+    return any(e.primitive in inlined_calls or e.primitive in composite_definitions
                for e in jaxpr.eqns)
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every ``checkpoint`` equation replaced by its equations (recursively,
-    with fresh variables, so one inner jaxpr may be inlined several times)."""
-    if not any(e.primitive in inlined_calls for e in jaxpr.eqns):
+    """``jaxpr`` with every ``checkpoint`` equation and every composite primitive's
+    equation replaced by the equations it stands for (recursively, with fresh variables,
+    so one inner jaxpr may be inlined several times)."""
+    if not _inlines(jaxpr):
         return jaxpr
     sub: dict = {}
     eqns: list = []
@@ -75,13 +108,9 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            if e.primitive in inlined_calls:
-                inner = e.params[inlined_calls[e.primitive]]
-                inner_in = list(inner.constvars) + list(inner.invars)
-                if len(inner_in) != len(ins):
-                    raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}'"
-                                              " with closed-over constants")
-                sub.update(zip(inner_in, ins))
+            inner = _inlined(e)
+            if inner is not None:
+                sub.update(zip(inner.invars, ins))
                 expand(inner.eqns)
                 for v, o in zip(e.outvars, inner.outvars):
                     sub[v] = read(o)
@@ -453,6 +482,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     prog._consts = consts
     prog.units = list(b.units)
     kernels = [k for u in b.units for k in u.schedule.kernels]
+    prepare_kernels(kernels, backend, debug_level())
     source, fns = backend.compile(kernels)
     i = 0
     for u in b.units:
@@ -470,13 +500,13 @@ def compile_jaxpr(closed_jaxpr, backend: Backend):
 
     A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
     :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
-    sub-programs; ``checkpoint`` is inlined.  Raises ``NotImplementedError("no lowering for
-    primitive '<name>'")`` for a primitive without a lowering rule (``jit`` then evaluates
-    eagerly)."""
-    jaxpr = closed_jaxpr.jaxpr
+    sub-programs; ``checkpoint`` and composite primitives are inlined.  Raises
+    ``NotImplementedError("no lowering for primitive '<name>'")`` for a primitive without a
+    lowering rule (``jit`` then evaluates eagerly)."""
+    jaxpr = inline_calls(closed_jaxpr.jaxpr)
     dbg = debug_level()
     if needs_program(jaxpr):
-        prog, kernels = build_program(closed_jaxpr, backend)
+        prog, kernels = build_program(ClosedJaxpr(jaxpr, closed_jaxpr.consts), backend)
         if dbg >= 3:
             for k in kernels:
                 print(k.dump())
@@ -494,6 +524,7 @@ def compile_jaxpr(closed_jaxpr, backend: Backend):
     if dbg >= 3:
         for k in sched.kernels:
             print(k.dump())
+    prepare_kernels(sched.kernels, backend, dbg)
     source, fns = backend.compile(sched.kernels)
     if dbg >= 4:
         print(source)

@@ -398,9 +398,12 @@ def _gemm_plan(k: Kernel, allow_tf32: bool = False) -> Optional[GemmPlan]:
     M = int(np.prod([full[ax] for ax in m_axes]))
     N = int(np.prod([full[ax] for ax in n_axes]))
     K = int(np.prod([full[ax] for ax in k.reduce_axes]))
-    if M * N * K < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
-        return None
     outer = tuple(ax for ax in out if ax not in m_axes and ax not in n_axes)
+    batch = int(np.prod([full[ax] for ax in outer]))
+    # the work of all the products counts: a small transformer's per-head products are
+    # small, but there are batch x heads of them
+    if M * N * K * batch < GEMM_MIN_WORK or min(M, N) < 2 or max(M, N) < 8:
+        return None
     store = symbolic.as_affine(k.body[-1].arg[1]) if isinstance(k.body[-1].arg[1], Node) else None
     if store is not None:
         coef = {v.name: c for v, c in store[0].items()}
@@ -470,7 +473,12 @@ def _choose_upcast(k: Kernel) -> None:
 def _cost(n: LazyOp, realized, free=frozenset()) -> int:
     """What recomputing ``n`` costs (ALU ops, a reduction as very many); nodes in ``free``
     (constant expressions) cost nothing."""
-    total, seen, stack = 0, set(), [n]
+    return _recompute(n, realized, free)[0]
+
+
+def _recompute(n: LazyOp, realized, free=frozenset()) -> tuple[int, bool]:
+    """:func:`_cost` of ``n``, and whether recomputing it would redo a reduction."""
+    total, reduces, seen, stack = 0, False, set(), [n]
     while stack:
         m = stack.pop()
         if id(m) in seen or (m is not n and id(m) in realized) or id(m) in free:
@@ -483,12 +491,12 @@ def _cost(n: LazyOp, realized, free=frozenset()) -> int:
         elif m.op == "REDUCE":
             # recomputing a reduction in every consumer (a matmul in the forward and again
             # in the backward pass) costs far more than a buffer
-            total += 64
+            total, reduces = total + 64, True
             continue
         elif m.op == "VIEW" and m.srcs[0].op == "REDUCE" and m.size != m.srcs[0].size:
             continue  # a reduction read through a broadcast is realized anyway
         stack.extend(m.srcs)
-    return total
+    return total, reduces
 
 
 def _strided_view(n: LazyOp):
@@ -509,6 +517,13 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     for n in nodes:
         for s in set(map(id, n.srcs)):
             users[s] = users.get(s, 0) + 1
+    # a node read only by elementwise consumers (at its own index) is computed once per
+    # kernel that reads it (the kernel builder's CSE): its users do not multiply its cost,
+    # unless a reduction lies below it (which every kernel reading it would redo)
+    only_elementwise_users = {id(n) for n in nodes}
+    for n in nodes:
+        if n.op not in ("ALU", "CAST", "BITCAST"):
+            only_elementwise_users.difference_update(map(id, n.srcs))
     out_specs_pending = []
     for o in outs:
         if o.size == 0 or o.op == "LOAD" or _strided_view(o) is not None:
@@ -516,9 +531,12 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             continue
         realized[id(o)] = o
         out_specs_pending.append(o)
-    # costly recomputation -> materialise
+    # costly recomputation -> materialise (a reduction read through reshapes and transposes
+    # counts their readers: an Adam update reads a transposed weight gradient twice, for m
+    # and for v; one read broadcast back over its rows stays a stage, as softmax's max)
+    readers = _readers_through_views(nodes)
     for n in nodes:
-        if n.op == "REDUCE" and users.get(id(n), 0) > 1:
+        if n.op == "REDUCE" and readers.get(id(n), 0) > 1:
             realized[id(n)] = n
         if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
             realized[id(n.srcs[0])] = n.srcs[0]
@@ -540,8 +558,9 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
         if id(n) in constant:
             continue
         if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
-            c = _cost(n, realized, constant)
-            if users.get(id(n), 0) > 1 and c * (users[id(n)] - 1) >= 12:
+            c, reduces = _recompute(n, realized, constant)
+            shared = id(n) in only_elementwise_users and not reduces
+            if users.get(id(n), 0) > 1 and not shared and c * (users[id(n)] - 1) >= 12:
                 realized[id(n)] = n
         if n.op == "VIEW":
             src = n.srcs[0]
@@ -553,6 +572,20 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
             return _build(leaves, outs, nodes, realized, n_in, name_prefix)
         except FuseFail as e:
             realized[id(e.node)] = e.node
+
+
+def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
+    """How many nodes read each node, a view of the same size (a reshape, a transpose)
+    counting as the nodes that read it."""
+    direct: dict[int, list] = {}
+    for n in nodes:
+        for s in {id(s): s for s in n.srcs}.values():
+            direct.setdefault(id(s), []).append(n)
+    out: dict[int, int] = {}
+    for n in reversed(nodes):  # users before sources
+        out[id(n)] = sum(out.get(id(u), 1) if u.op == "VIEW" and u.size == n.size else 1
+                         for u in direct.get(id(n), ()))
+    return out
 
 
 # a realized reduction joins another kernel as a stage only where that kernel keeps enough

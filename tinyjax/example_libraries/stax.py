@@ -7,13 +7,14 @@ Combinators (``serial``, ``parallel``, ``FanOut``, …) build layers from layers
 from __future__ import annotations
 
 import functools
+import math  # noqa: F401  (JAX's stax exports it)
 import operator as op
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 import tinyjax.numpy as jnp
-from tinyjax import lax
+from tinyjax import lax, random
 from tinyjax.nn import (elu, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, softmax,
                         softplus, standardize)
 from tinyjax.nn.initializers import glorot_normal, normal, ones, zeros
@@ -25,9 +26,10 @@ __all__ = ["AvgPool", "BatchNorm", "Conv", "Conv1DTranspose", "ConvTranspose", "
            "elementwise", "parallel", "serial", "shape_dependent"]
 
 
-def _random():
-    from tinyjax import random
-    return random
+# the aliases JAX's stax exports
+logsoftmax = log_softmax
+glorot = glorot_normal
+randn = normal
 
 
 # ---------------------------------------------------------------------------
@@ -38,7 +40,7 @@ def Dense(out_dim: int, W_init: Callable = glorot_normal(), b_init: Callable = n
     """Fully connected layer ``inputs @ W + b``."""
     def init_fun(rng, input_shape):
         output_shape = tuple(input_shape[:-1]) + (out_dim,)
-        k1, k2 = _random().split(rng)
+        k1, k2 = random.split(rng)
         W, b = W_init(k1, (input_shape[-1], out_dim)), b_init(k2, (out_dim,))
         return output_shape, (W, b)
 
@@ -68,7 +70,7 @@ def _conv_layer(conv, lhs_spec, rhs_spec, out_spec, out_chan, filter_shape, W_in
         kernel_shape = _kernel_shape(rhs_spec, lhs_spec, out_chan, filter_shape, input_shape)
         output_shape = _output_shape(conv, input_shape, kernel_shape)
         bias_shape = [out_chan if c == 'C' else 1 for c in out_spec]
-        k1, k2 = _random().split(rng)
+        k1, k2 = random.split(rng)
         W, b = W_init(k1, kernel_shape), b_init(k2, bias_shape)
         return output_shape, (W, b)
 
@@ -100,32 +102,6 @@ def GeneralConv(dimension_numbers: tuple[str, str, str], out_chan: int,
 Conv = functools.partial(GeneralConv, ('NHWC', 'HWIO', 'NHWC'))
 
 
-def _conv_transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
-    """The padding of the dilated-input convolution that transposes a strided one."""
-    if padding == 'SAME':
-        pad_len = k + s - 2
-        pad_a = k - 1 if s > k - 1 else int(np.ceil(pad_len / 2))
-    elif padding == 'VALID':
-        pad_len = k + s - 2 + max(k - s, 0)
-        pad_a = k - 1
-    else:
-        raise ValueError('Padding mode must be `SAME` or `VALID`.')
-    return pad_a, pad_len - pad_a
-
-
-def _conv_transpose(lhs, rhs, strides, padding, dimension_numbers):
-    """``lax.conv_transpose`` (without kernel flipping, as JAX's default): a convolution
-    of the input dilated by ``strides``."""
-    dn = lax.conv_dimension_numbers(jnp.shape(lhs), jnp.shape(rhs), dimension_numbers)
-    k_sdims = [jnp.shape(rhs)[i] for i in dn.rhs_spec[2:]]
-    if isinstance(padding, str):
-        pads = [_conv_transpose_padding(k, s, padding) for k, s in zip(k_sdims, strides)]
-    else:
-        pads = padding
-    return lax.conv_general_dilated(lhs, rhs, (1,) * len(strides), pads, tuple(strides),
-                                    None, dimension_numbers=dimension_numbers)
-
-
 def GeneralConvTranspose(dimension_numbers: tuple[str, str, str], out_chan: int,
                          filter_shape: Sequence[int], strides: Sequence[int] | None = None,
                          padding: Any = 'VALID', W_init: Callable | None = None,
@@ -137,7 +113,8 @@ def GeneralConvTranspose(dimension_numbers: tuple[str, str, str], out_chan: int,
     W_init = W_init or glorot_normal(rhs_spec.index('I'), rhs_spec.index('O'))
 
     def conv(inputs, W):
-        return _conv_transpose(inputs, W, strides, padding, dimension_numbers)
+        return lax.conv_transpose(inputs, W, strides, padding,
+                                  dimension_numbers=dimension_numbers)
 
     return _conv_layer(conv, lhs_spec, rhs_spec, out_spec, out_chan, filter_shape, W_init,
                        b_init)
@@ -157,7 +134,7 @@ def BatchNorm(axis: Any = (0, 1, 2), epsilon: float = 1e-5, center: bool = True,
 
     def init_fun(rng, input_shape):
         shape = tuple(d for i, d in enumerate(input_shape) if i not in axis)
-        k1, k2 = _random().split(rng)
+        k1, k2 = random.split(rng)
         beta, gamma = _beta_init(k1, shape), _gamma_init(k2, shape)
         return input_shape, (beta, gamma)
 
@@ -331,7 +308,7 @@ def Dropout(rate: float, mode: str = 'train'):
                    "PRNG key (e.g. from `jax.random.key`).")
             raise ValueError(msg)
         if mode == 'train':
-            keep = _random().bernoulli(rng, rate, inputs.shape)
+            keep = random.bernoulli(rng, rate, inputs.shape)
             return jnp.where(keep, inputs / rate, 0)
         return inputs
     return init_fun, apply_fun
@@ -350,14 +327,14 @@ def serial(*layers):
     def init_fun(rng, input_shape):
         params = []
         for fun in init_funs:
-            rng, layer_rng = _random().split(rng)
+            rng, layer_rng = random.split(rng)
             input_shape, param = fun(layer_rng, input_shape)
             params.append(param)
         return input_shape, params
 
     def apply_fun(params, inputs, **kwargs):
         rng = kwargs.pop('rng', None)
-        rngs = _random().split(rng, nlayers) if rng is not None else (None,) * nlayers
+        rngs = random.split(rng, nlayers) if rng is not None else (None,) * nlayers
         for fun, param, r in zip(apply_funs, params, rngs):
             inputs = fun(param, inputs, rng=r, **kwargs)
         return inputs
@@ -370,12 +347,12 @@ def parallel(*layers):
     init_funs, apply_funs = zip(*layers) if layers else ((), ())
 
     def init_fun(rng, input_shape):
-        rngs = _random().split(rng, nlayers)
+        rngs = random.split(rng, nlayers)
         return zip(*[init(r, shape) for init, r, shape in zip(init_funs, rngs, input_shape)])
 
     def apply_fun(params, inputs, **kwargs):
         rng = kwargs.pop('rng', None)
-        rngs = _random().split(rng, nlayers) if rng is not None else (None,) * nlayers
+        rngs = random.split(rng, nlayers) if rng is not None else (None,) * nlayers
         return [f(p, x, rng=r, **kwargs) for f, p, x, r in zip(apply_funs, params, inputs,
                                                                  rngs)]
     return init_fun, apply_fun

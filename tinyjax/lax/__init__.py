@@ -16,7 +16,15 @@ from tinyjax.lax.windowed import *  # noqa: F401,F403
 from tinyjax.lax.parallel import *  # noqa: F401,F403
 from tinyjax.lax.sharding_constraint import *  # noqa: F401,F403
 from tinyjax.lax.random_bits import *  # noqa: F401,F403
+from tinyjax.lax.special import *  # noqa: F401,F403
 from tinyjax.lax.control_flow import *  # noqa: F401,F403
+from tinyjax.lax.shape_helpers import *  # noqa: F401,F403
+from tinyjax.lax.precision import *  # noqa: F401,F403
+from tinyjax.lax.convolution_helpers import *  # noqa: F401,F403
+from tinyjax.lax.scatter_helpers import *  # noqa: F401,F403
+from tinyjax.lax.reduce_general import *  # noqa: F401,F403
+from tinyjax.lax.ragged import *  # noqa: F401,F403
+from tinyjax.lax.platform import *  # noqa: F401,F403
 
 # the lax operations bound late: for the interpreters (they sit below lax) and for the rules
 # of lax families whose modules would otherwise import each other

@@ -31,7 +31,7 @@ def as_operand(x: Any, dtype: Any = None, weak: bool | None = None) -> Any:
             pass
         elif isinstance(x, complex) and not dtypes.is_complex(dt):
             raise TypeError(f"complex value {x} cannot be used with dtype {dt}")
-        return wrap_eager(np.asarray(x, dt), True if weak is None else weak)
+        return wrap_eager(dtypes.python_scalar_array(x, dt), True if weak is None else weak)
     if isinstance(x, (np.ndarray, np.generic)):
         dt = dtypes.canonicalize_dtype(x.dtype if dtype is None else dtype)
         return wrap_eager(np.asarray(x, dt), False if weak is None else weak)

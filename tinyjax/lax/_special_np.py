@@ -12,8 +12,8 @@ import numpy as np
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
-_lgamma = np.frompyfunc(lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf,
-                        1, 1)
+_lgamma = np.frompyfunc(lambda v: v if math.isnan(v) else math.inf if math.isinf(v) else
+                        math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf, 1, 1)
 
 
 def _apply(fn, x):

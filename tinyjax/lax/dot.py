@@ -7,7 +7,7 @@ are the batch axes, then lhs's free axes, then rhs's free axes (each in order).
 from __future__ import annotations
 
 import enum
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -17,8 +17,9 @@ from tinyjax.lax._helpers import as_operand
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
-__all__ = ["Precision", "canonicalize_precision", "dot_general_p", "dot_general", "dot",
-           "batch_matmul"]
+__all__ = ["Precision", "PrecisionLike", "DotAlgorithm", "DotAlgorithmPreset",
+           "DotDimensionNumbers", "canonicalize_precision", "dot_general_p", "dot_general",
+           "dot", "batch_matmul"]
 
 DotDimensionNumbers = tuple[tuple[tuple[int, ...], tuple[int, ...]],
                             tuple[tuple[int, ...], tuple[int, ...]]]
@@ -52,10 +53,68 @@ _PRECISION_NAMES = {"bfloat16": Precision.DEFAULT, "fastest": Precision.DEFAULT,
                     "highest": Precision.HIGHEST}
 
 
+class DotAlgorithm(NamedTuple):
+    """A dot algorithm by the types it computes in (JAX's ``lax.DotAlgorithm``); tinyjax
+    maps it to the :class:`Precision` its input types ask for."""
+    lhs_precision_type: Any
+    rhs_precision_type: Any
+    accumulation_type: Any
+    lhs_component_count: int = 1
+    rhs_component_count: int = 1
+    num_primitive_operations: int = 1
+    allow_imprecise_accumulation: bool = False
+
+
+class DotAlgorithmPreset(enum.Enum):
+    """JAX's named dot algorithms (input, input, accumulation types; ``_Xn``: n passes
+    emulating float32); tinyjax maps each to the :class:`Precision` it amounts to."""
+
+    DEFAULT = enum.auto()
+    ANY_F8_ANY_F8_F32 = enum.auto()
+    ANY_F8_ANY_F8_F32_FAST_ACCUM = enum.auto()
+    ANY_F8_ANY_F8_ANY = enum.auto()
+    ANY_F8_ANY_F8_ANY_FAST_ACCUM = enum.auto()
+    F16_F16_F16 = enum.auto()
+    F16_F16_F32 = enum.auto()
+    BF16_BF16_BF16 = enum.auto()
+    BF16_BF16_F32 = enum.auto()
+    BF16_BF16_F32_X3 = enum.auto()
+    BF16_BF16_F32_X6 = enum.auto()
+    BF16_BF16_F32_X9 = enum.auto()
+    TF32_TF32_F32 = enum.auto()
+    TF32_TF32_F32_X3 = enum.auto()
+    F32_F32_F32 = enum.auto()
+    F64_F64_F64 = enum.auto()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+PrecisionLike = Any  # None, str, Precision, a pair of them, DotAlgorithm or DotAlgorithmPreset
+
+_HIGHEST_PRESETS = {"F32_F32_F32", "F64_F64_F64", "BF16_BF16_F32_X6", "BF16_BF16_F32_X9",
+                    "TF32_TF32_F32_X3"}
+_HIGH_PRESETS = {"TF32_TF32_F32", "BF16_BF16_F32_X3"}
+
+
+def _algorithm_precision(algorithm: Any) -> Precision | None:
+    if isinstance(algorithm, DotAlgorithmPreset):
+        if algorithm is DotAlgorithmPreset.DEFAULT:
+            return None
+        return Precision.HIGHEST if algorithm.name in _HIGHEST_PRESETS else \
+            Precision.HIGH if algorithm.name in _HIGH_PRESETS else Precision.DEFAULT
+    wide = {np.dtype(np.float32), np.dtype(np.float64)}
+    return Precision.HIGHEST if np.dtype(algorithm.lhs_precision_type) in wide and \
+        np.dtype(algorithm.rhs_precision_type) in wide else Precision.DEFAULT
+
+
 def canonicalize_precision(precision: Any) -> tuple[Precision, Precision] | None:
     """None, or a (lhs, rhs) pair of :class:`Precision` (hashable, for jaxpr params)."""
     if precision is None:
         return None
+    if isinstance(precision, (DotAlgorithm, DotAlgorithmPreset)):
+        p = _algorithm_precision(precision)
+        return None if p is None else (p, p)
     try:
         if isinstance(precision, (str, Precision)):
             p = Precision(precision)
@@ -353,3 +412,4 @@ def _dot_general_batch(vals, dims, *, dimension_numbers, **params):
 
 
 batching.primitive_batchers[dot_general_p] = _dot_general_batch
+

@@ -7,8 +7,9 @@ ones, its transpose.  Batching is by broadcasting for all of them.
 """
 from __future__ import annotations
 
+import enum
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,9 @@ from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
 __all__ = [
+    "AccuracyMode",
     "RoundingMethod",
+    "Tolerance",
     "abs",
     "abs_p",
     "acos",
@@ -52,6 +55,8 @@ __all__ = [
     "ceil_p",
     "clamp",
     "clamp_p",
+    "clz",
+    "clz_p",
     "convert_element_type",
     "convert_element_type_p",
     "cos",
@@ -105,6 +110,8 @@ __all__ = [
     "min_p",
     "mul",
     "mul_p",
+    "mulhi",
+    "mulhi_p",
     "ne",
     "ne_p",
     "neg",
@@ -259,11 +266,10 @@ def binop(name: str, np_fn: Callable, accepted=_NUMBER, out_dtype: Any = None,
             raise TypeError(f"{name} got incompatible shapes for broadcasting: "
                             f"{x.shape}, {y.shape}.")
         dt = x.dtype if out_dtype is None else np.dtype(out_dtype)
-        return ShapedArray(x.shape or y.shape, dt,
-                           out_dtype is None and x.weak_type and y.weak_type)
+        # comparisons of weak operands give a weak bool, as in JAX
+        return ShapedArray(x.shape or y.shape, dt, x.weak_type and y.weak_type)
     prim.def_abstract_eval(abstract_eval)
-    if out_dtype is None:
-        prim.weak_type_rule = _all_weak
+    prim.weak_type_rule = _all_weak
     batching.defbroadcasting(prim)
     return prim
 
@@ -381,6 +387,39 @@ min_p = binop("min", np.minimum, _ANY)
 pow_p = binop("pow", _pow, _FLOAT, upcast=True)
 atan2_p = binop("atan2", np.arctan2, _FLOAT, upcast=True)
 nextafter_p = binop("nextafter", np.nextafter, _FLOAT)
+
+
+def _uint_view(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x).view(f"uint{x.dtype.itemsize * 8}")
+
+
+def _clz_impl(x):
+    """Leading zero bits of each integer's two's-complement representation."""
+    bits = x.dtype.itemsize * 8
+    rest = _uint_view(x).astype(np.uint64)
+    length = np.zeros(rest.shape, np.int64)
+    for step in (32, 16, 8, 4, 2, 1):          # binary search for the highest set bit
+        high = rest >= np.uint64(1 << step)
+        length += np.where(high, step, 0)
+        rest = np.where(high, rest >> np.uint64(step), rest)
+    length += rest > 0
+    return (bits - length).astype(x.dtype)
+
+
+def _mulhi_impl(x, y):
+    """The high half of the double-width product (signed or unsigned as the operands)."""
+    bits = x.dtype.itemsize * 8
+    if bits <= 32:
+        wide = np.int64 if dtypes.is_signed(x.dtype) else np.uint64
+        prod = x.astype(wide) * y.astype(wide)
+        return (prod >> wide(bits)).astype(x.dtype)
+    prod = (np.asarray(x, object) * np.asarray(y, object)) >> bits
+    return np.asarray(prod, object).astype(np.int64 if dtypes.is_signed(x.dtype)
+                                           else np.uint64).astype(x.dtype)
+
+
+clz_p = unop("clz", _clz_impl, _INT, upcast=False)
+mulhi_p = binop("mulhi", _mulhi_impl, _INT)
 and_p = binop("and", np.bitwise_and, _BOOL_INT)
 or_p = binop("or", np.bitwise_or, _BOOL_INT)
 xor_p = binop("xor", np.bitwise_xor, _BOOL_INT)
@@ -562,11 +601,30 @@ defjvp_zero(stop_gradient_p)
 # ---------------------------------------------------------------------------
 
 
+class AccuracyMode(enum.Enum):
+    """A requested accuracy of the transcendental functions (``accuracy=`` of
+    ``lax.exp`` and friends); tinyjax always computes them at full accuracy."""
+    HIGHEST = 1
+    DEFAULT = 2
+
+
+class Tolerance(NamedTuple):
+    """An accuracy request by tolerances (atol with rtol or ulps); tinyjax's functions
+    are always at full accuracy, which meets any of them."""
+    atol: float = 0.0
+    rtol: float = 0.0
+    ulps: int = 0
+
+
 def _unary(prim: Primitive) -> Callable:
-    def fn(x):
+    def fn(x, accuracy=None):
+        if accuracy is not None and not isinstance(accuracy, (AccuracyMode, Tolerance)):
+            raise TypeError(f"{prim.name}: accuracy must be a lax.AccuracyMode or a "
+                            f"lax.Tolerance, got {accuracy!r}")
         return prim.bind(as_operand(x))
     fn.__name__ = prim.name
-    fn.__doc__ = f"Elementwise ``{prim.name}`` (the ``{prim.name}`` primitive)."
+    fn.__doc__ = (f"Elementwise ``{prim.name}`` (the ``{prim.name}`` primitive); "
+                  "``accuracy`` is accepted and met by computing at full accuracy.")
     return fn
 
 
@@ -628,6 +686,8 @@ lgamma = _unary(lgamma_p)
 digamma = _unary(digamma_p)
 bitwise_not = _unary(not_p)
 population_count = _unary(population_count_p)
+clz = _unary(clz_p)
+clz.__doc__ = "Elementwise count of leading zero bits (the ``clz`` primitive)."
 
 add = _binary(add_p)
 sub = _binary(sub_p)
@@ -639,6 +699,9 @@ min = _binary(min_p)  # noqa: A001
 pow = _binary(pow_p)  # noqa: A001
 atan2 = _binary(atan2_p)
 nextafter = _binary(nextafter_p)
+mulhi = _binary(mulhi_p)
+mulhi.__doc__ = ("Elementwise high half of the double-width product of two integers of one "
+                 "dtype (the ``mulhi`` primitive).")
 bitwise_and = _binary(and_p)
 bitwise_or = _binary(or_p)
 bitwise_xor = _binary(xor_p)
@@ -727,6 +790,7 @@ def stop_gradient(x):
 
 
 def full_like_aval(aval: ShapedArray, value) -> Any:
+    """An array of ``aval``'s shape and dtype filled with ``value`` (strongly typed)."""
     return lax_ops.full(aval.shape, value, aval.dtype)
 
 
@@ -752,6 +816,8 @@ defjvp_zero(is_finite_p)
 defjvp_zero(not_p)
 defjvp_zero(population_count_p)
 defjvp_zero(nextafter_p)
+defjvp_zero(clz_p)
+defjvp_zero(mulhi_p)
 for _p in (and_p, or_p, xor_p, shift_left_p, shift_right_arithmetic_p,
            shift_right_logical_p, eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
     defjvp_zero(_p)

@@ -14,10 +14,13 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
+from tinyjax.lax.elementwise import bitwise_not, neg
+from tinyjax.lax.shape import transpose
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
-__all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p"]
+__all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p", "approx_max_k",
+           "approx_min_k"]
 
 
 def _sortable(d: np.dtype) -> bool:
@@ -214,10 +217,54 @@ def _top_k_abstract_eval(x, *, k):
 top_k_p.weak_type_rule = lambda weak, **_: [weak[0], False]
 
 
-def top_k(operand: Any, k: int) -> tuple[Any, Any]:
-    """The ``k`` largest entries along the last axis, in descending order, and their
-    int32 indices (the lower index first among equal entries)."""
-    return tuple(top_k_p.bind(as_operand(operand), k=int(k)))
+def top_k(operand: Any, k: int, *, axis: int = -1) -> tuple[Any, Any]:
+    """The ``k`` largest entries along ``axis`` (the last by default), in descending
+    order, and their int32 indices (the lower index first among equal entries)."""
+    x = as_operand(operand)
+    nd = get_aval(x).ndim
+    if nd == 0:
+        raise TypeError(f"top_k operand must have >= 1 dimension, got {get_aval(x).shape}")
+    axis = canonicalize_axis(axis, nd)
+    if axis == nd - 1:
+        return tuple(top_k_p.bind(x, k=int(k)))
+    perm = tuple(i for i in range(nd) if i != axis) + (axis,)
+    back = tuple(int(i) for i in np.argsort(perm))
+    values, indices = top_k_p.bind(transpose(x, perm), k=int(k))
+    return transpose(values, back), transpose(indices, back)
+
+
+def _approx_k(name: str, operand: Any, k: int, reduction_dimension: int,
+              recall_target: float, reduction_input_size_override: int,
+              aggregate_to_topk: bool, largest: bool) -> tuple[Any, Any]:
+    x = as_operand(operand)
+    if not 0 < recall_target <= 1:
+        raise ValueError(f"{name}: recall_target must be in (0, 1], got {recall_target}")
+    if not largest:
+        # order-reversing and exact for every sortable dtype: negate floats, complement ints
+        x = neg(x) if dtypes.is_float(get_aval(x).dtype) else bitwise_not(x)
+    values, indices = top_k(x, k, axis=reduction_dimension)
+    if not largest:
+        values = neg(values) if dtypes.is_float(get_aval(x).dtype) else \
+            bitwise_not(values)
+    return values, indices
+
+
+def approx_max_k(operand: Any, k: int, reduction_dimension: int = -1,
+                 recall_target: float = 0.95, reduction_input_size_override: int = -1,
+                 aggregate_to_topk: bool = True) -> tuple[Any, Any]:
+    """The ``k`` largest entries along ``reduction_dimension`` and their indices.  XLA
+    may return approximate results on TPUs; tinyjax's are exact (recall 1)."""
+    return _approx_k("approx_max_k", operand, k, reduction_dimension, recall_target,
+                     reduction_input_size_override, aggregate_to_topk, largest=True)
+
+
+def approx_min_k(operand: Any, k: int, reduction_dimension: int = -1,
+                 recall_target: float = 0.95, reduction_input_size_override: int = -1,
+                 aggregate_to_topk: bool = True) -> tuple[Any, Any]:
+    """The ``k`` smallest entries along ``reduction_dimension`` (ascending) and their
+    indices; exact, as :func:`approx_max_k`."""
+    return _approx_k("approx_min_k", operand, k, reduction_dimension, recall_target,
+                     reduction_input_size_override, aggregate_to_topk, largest=False)
 
 
 def take_along_last_axis(x: Any, idx: Any) -> Any:

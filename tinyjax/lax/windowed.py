@@ -23,13 +23,24 @@ from tinyjax.lax.convolution import padtype_to_pads, pad_dilate_np, windows_np
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
-__all__ = ["reduce_window", "reduce_window_sum_p", "reduce_window_max_p",
+__all__ = ["reduce_window", "reduce_window_shape_tuple", "reduce_window_sum_p", "reduce_window_max_p",
            "reduce_window_min_p", "select_and_gather_add_p", "select_and_scatter_add_p",
            "select_and_scatter_add", "select_and_gather_add"]
 
 
 def _dilate_dim(d: int, r: int) -> int:
     return 0 if d == 0 else 1 + r * (d - 1)
+
+
+def reduce_window_shape_tuple(operand_shape, window_dimensions, window_strides, padding,
+                              base_dilation=None, window_dilation=None) -> tuple[int, ...]:
+    """The output shape of ``reduce_window`` with this geometry (padding: (low, high)
+    pairs)."""
+    n = len(operand_shape)
+    return _window_shape("reduce_window_shape_tuple", ShapedArray(tuple(operand_shape),
+                                                                  np.float32),
+                         window_dimensions, window_strides, [tuple(p) for p in padding],
+                         base_dilation or (1,) * n, window_dilation or (1,) * n)
 
 
 def _window_shape(name: str, operand: ShapedArray, window_dimensions, window_strides,

@@ -3,7 +3,6 @@ lax (the same formulas and derivative rules as ``jax/_src/nn/functions.py``)."""
 from __future__ import annotations
 
 import operator
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 import tinyjax.numpy as jnp
 from tinyjax import dtypes, lax
 from tinyjax.numpy._util import check_arraylike
-from tinyjax.scipy.special import logsumexp
+from tinyjax.scipy.special._logsumexp import log_softmax_along, logsumexp, softmax_along
 from tinyjax.custom_derivatives import custom_jvp
 
 __all__ = ["celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish",
@@ -182,15 +181,7 @@ def log_softmax(x: Any, axis: Any = -1, where: Any = None) -> Any:
     Entries outside ``where`` are ``-inf`` and do not take part.
     """
     check_arraylike("log_softmax", x)
-    x_arr = jnp.asarray(x)
-    x_max = jnp.max(x_arr, axis, where=where, initial=-jnp.inf, keepdims=True)
-    x_safe = x_arr if where is None else jnp.where(where, x_arr, -jnp.inf)
-    shifted = x_safe - lax.stop_gradient(x_max)
-    shifted_logsumexp = jnp.log(jnp.sum(jnp.exp(shifted), axis, where=where, keepdims=True))
-    result = shifted - shifted_logsumexp
-    if where is not None:
-        return jnp.where(where, result, -jnp.inf)
-    return result
+    return log_softmax_along(jnp.asarray(x), axis, where)
 
 
 def softmax(x: Any, axis: Any = -1, where: Any = None) -> Any:
@@ -200,53 +191,7 @@ def softmax(x: Any, axis: Any = -1, where: Any = None) -> Any:
     Entries outside ``where`` are 0 and do not take part.
     """
     check_arraylike("softmax", x)
-    x_arr = jnp.asarray(x)
-    if not jnp.issubdtype(x_arr.dtype, jnp.inexact):
-        x_arr = x_arr.astype(jnp.result_type(float))
-    axis = _hashable_axis(axis)
-    if where is None:
-        return _softmax(x_arr, axis)
-    return _softmax_where(x_arr, jnp.asarray(where), axis)
-
-
-def _hashable_axis(axis: Any) -> Any:
-    if isinstance(axis, (list, tuple)):
-        return tuple(operator.index(a) for a in axis)
-    return axis if axis is None else operator.index(axis)
-
-
-def _softmax_impl(x: Any, axis: Any, where: Any) -> Any:
-    x_max = jnp.max(x, axis, where=where, initial=-jnp.inf, keepdims=True)
-    x_safe = x if where is None else jnp.where(where, x, -jnp.inf)
-    unnormalized = jnp.exp(x_safe - x_max)
-    result = unnormalized / jnp.sum(unnormalized, axis, where=where, keepdims=True)
-    if where is not None:
-        result = jnp.where(where, result, 0)
-    return result
-
-
-@partial(custom_jvp, nondiff_argnums=(1,))
-def _softmax(x: Any, axis: Any) -> Any:
-    return _softmax_impl(x, axis, None)
-
-
-@_softmax.defjvp
-def _softmax_jvp(axis, primals, tangents):
-    (x,), (x_dot,) = primals, tangents
-    y = _softmax(x, axis)
-    return y, y * (x_dot - jnp.sum(y * x_dot, axis, keepdims=True))
-
-
-@partial(custom_jvp, nondiff_argnums=(2,))
-def _softmax_where(x: Any, where: Any, axis: Any) -> Any:
-    return _softmax_impl(x, axis, where)
-
-
-@_softmax_where.defjvp
-def _softmax_where_jvp(axis, primals, tangents):
-    (x, where), (x_dot, _) = primals, tangents
-    y = _softmax_where(x, where, axis)
-    return y, y * (x_dot - jnp.sum(y * x_dot, axis, where=where, keepdims=True))
+    return softmax_along(jnp.asarray(x), axis, where)
 
 
 def standardize(x: Any, axis: Any = -1, mean: Any = None, variance: Any = None,

@@ -70,8 +70,13 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
         if hasattr(object, "__jax_array__"):
             return array(object.__jax_array__(), dtype=dtype)
         if dtype is None:
+            if _is_python_int(object):
+                dtypes.python_scalar_array(object, dtypes.default_int_dtype())  # range
             np_value = np.asarray(object)
             if np_value.dtype.kind in "USOV" and np_value.dtype != dtypes.bfloat16:
+                if any(map(_is_python_int, _leaves_of_nested(object))):
+                    raise OverflowError(f"array: a Python int in {object!r} is too large "
+                                        "to convert to an integer dtype")
                 raise TypeError(f"array: cannot convert {object!r} to a tinyjax array "
                                 f"(numpy dtype {np_value.dtype})")
             if isinstance(object, (np.ndarray, np.generic)):
@@ -83,15 +88,28 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
             dt = dtypes.canonicalize_dtype(dtype)
             if dtypes.is_complex(dt):
                 raise NotImplementedError("tinyjax does not support complex dtypes yet")
-            np_value = np.asarray(object)
-        if dtypes.is_complex(np_value.dtype):
+            np_value = np.asarray(object) if not _is_python_int(object) else None
+        if np_value is not None and dtypes.is_complex(np_value.dtype):
             raise NotImplementedError("tinyjax does not support complex dtypes yet")
         weak = dtype is None and type(object) in (int, float, complex)
-        out = on_default_device(wrap_eager(np.array(np_value, dtype=dt, copy=True), weak))
+        out = on_default_device(wrap_eager(_host_value(object, np_value, dt), weak))
     if ndmin > get_aval(out).ndim:
         shape = (1,) * (ndmin - get_aval(out).ndim) + get_aval(out).shape
         out = lax.reshape(out, shape)
     return out
+
+
+def _is_python_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, (bool, np.generic))
+
+
+def _host_value(obj: Any, np_value: np.ndarray | None, dt: np.dtype) -> np.ndarray:
+    """A fresh numpy array of ``obj`` in ``dt``.  Python ints must fit ``dt`` as in JAX
+    (numpy's OverflowError otherwise); numpy values are cast (wrapping, as in JAX)."""
+    if _is_python_int(obj) or (isinstance(obj, (list, tuple)) and dtypes.is_int(dt) and
+                               any(map(_is_python_int, _leaves_of_nested(obj)))):
+        return np.array(obj, dtype=dt)
+    return np.array(np_value, dtype=dt, copy=True)
 
 
 def _python_sequence_dtype(obj, np_value: np.ndarray) -> np.dtype:

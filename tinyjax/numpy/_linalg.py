@@ -20,7 +20,8 @@ from tinyjax.numpy._ufuncs import conj
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_dtypes)
 
-__all__ = ["dot", "vdot", "inner", "outer", "matmul", "tensordot", "einsum", "kron", "trace",
+__all__ = ["dot", "vdot", "inner", "outer", "matmul", "tensordot", "einsum", "einsum_path",
+           "kron", "trace",
            "cross", "vecdot", "matvec", "vecmat"]
 
 from tinyjax.numpy._util import dtype_of as _dtype
@@ -438,21 +439,7 @@ def einsum(subscripts: Any, /, *operands: Any, out: None = None, optimize: Any =
     (cheapest result first), 'optimal' (exhaustive search over orders, few operands)."""
     if out is not None:
         raise NotImplementedError("The 'out' argument to jnp.einsum is not supported.")
-    if not isinstance(subscripts, str):
-        subscripts, operands = _parse_interleaved((subscripts,) + operands)
-    if not operands:
-        raise ValueError("No input operands")
-    ops = _operands("einsum", *operands)
-    in_labels, out_labels = _parse_subscripts(subscripts, [_shape(x) for x in ops])
-    sizes: dict[str, int] = {}
-    for k, (labels, x) in enumerate(zip(in_labels, ops)):
-        for c, d in zip(labels, _shape(x)):
-            if d != 1 and sizes.get(c, 1) not in (1, d):
-                raise ValueError(f"Size of label '{c}' for operand {k} ({d}) does not match "
-                                 f"previous terms ({sizes[c]}).")
-            if d != 1 or c not in sizes:
-                sizes[c] = d
-    terms = [_prepare(x, labels, sizes) for x, labels in zip(ops, in_labels)]
+    terms, out_labels, sizes = _einsum_terms("einsum", subscripts, operands)
     path = _contraction_path([lab for _, lab in terms], out_labels, sizes, optimize)
     for i, j in path:
         (x, lx), (y, ly) = terms[i], terms[j]
@@ -467,6 +454,44 @@ def einsum(subscripts: Any, /, *operands: Any, out: None = None, optimize: Any =
     if len(path) == 0:
         x = _convert_preferred(x, preferred_element_type)
     return x
+
+
+def _einsum_terms(name: str, subscripts: Any, operands: tuple
+                  ) -> tuple[list[tuple[Any, str]], str, dict[str, int]]:
+    """The operands of an einsum with their labels (diagonals taken), the output
+    labels, and the size of every label."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _parse_interleaved((subscripts,) + operands)
+    if not operands:
+        raise ValueError("No input operands")
+    ops = _operands(name, *operands)
+    in_labels, out_labels = _parse_subscripts(subscripts, [_shape(x) for x in ops])
+    sizes: dict[str, int] = {}
+    for k, (labels, x) in enumerate(zip(in_labels, ops)):
+        for c, d in zip(labels, _shape(x)):
+            if d != 1 and sizes.get(c, 1) not in (1, d):
+                raise ValueError(f"Size of label '{c}' for operand {k} ({d}) does not match "
+                                 f"previous terms ({sizes[c]}).")
+            if d != 1 or c not in sizes:
+                sizes[c] = d
+    terms = [_prepare(x, labels, sizes) for x, labels in zip(ops, in_labels)]
+    return terms, out_labels, sizes
+
+
+def einsum_path(subscripts: Any, /, *operands: Any, optimize: Any = "auto"
+                ) -> tuple[list[tuple[int, ...]], str]:
+    """The order in which :func:`einsum` contracts the operands: a list of position
+    pairs (in the shrinking list of terms, each result appended last) and a summary."""
+    terms, out_labels, sizes = _einsum_terms("einsum_path", subscripts, operands)
+    labels = [lab for _, lab in terms]
+    path = _contraction_path(labels, out_labels, sizes, optimize)
+    lines = [f"  Complete contraction:  {','.join(labels)}->{out_labels}"]
+    for i, j in path:
+        rest = [t for k, t in enumerate(labels) if k not in (i, j)]
+        merged = _merged(labels[i], labels[j], rest, out_labels)
+        lines.append(f"  {labels[i]},{labels[j]}->{merged}")
+        labels = rest + [merged]
+    return [tuple(p) for p in path], "\n".join(lines)
 
 
 def _sum_out(x: Any, labels: str, keep: set[str]) -> tuple[Any, str]:

@@ -274,7 +274,7 @@ def isclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08,
     a, b = promote_args("isclose", a, b)
     dt = _dtype(a)
     if not dtypes.is_inexact(dt):
-        return lax.eq(a, b)
+        return lax.convert_element_type(lax.eq(a, b), np.bool_)   # strong, as in JAX
     rtol_ = lax.convert_element_type(promote_dtypes(rtol)[0], dt)
     atol_ = lax.convert_element_type(promote_dtypes(atol)[0], dt)
     shape = _shape(a)

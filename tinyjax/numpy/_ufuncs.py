@@ -16,14 +16,17 @@ from tinyjax import core, dtypes, lax
 from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
+from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.windowed import register_monoid
 from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_inexact,
-                                 promote_dtypes)
+                                 promote_args_numeric, promote_dtypes, select_broadcast)
 
 __all__ = [
     "abs",
     "absolute",
     "add",
+    "acos",
+    "acosh",
     "arccos",
     "arccosh",
     "arcsin",
@@ -32,6 +35,12 @@ __all__ = [
     "arctan2",
     "arctanh",
     "around",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "bitwise_count",
     "bitwise_and",
     "bitwise_invert",
     "bitwise_left_shift",
@@ -54,6 +63,7 @@ __all__ = [
     "exp",
     "exp2",
     "expm1",
+    "fabs",
     "fix",
     "float_power",
     "floor",
@@ -113,6 +123,7 @@ __all__ = [
     "sin",
     "sinc",
     "sinh",
+    "spacing",
     "sqrt",
     "square",
     "subtract",
@@ -129,10 +140,12 @@ _PY_NUMBERS = (int, float)
 
 
 def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
-                  inexact: bool = False, bool_out: bool = False) -> Callable:
+                  inexact: bool = False,
+                  bool_fn: Callable | None = None) -> Callable:
     """A broadcasting, promoting binary function binding ``prim``.
 
-    ``kinds`` restricts the promoted dtype ("number": no bool; "any"; "int_bool").
+    ``kinds`` restricts the promoted dtype ("number": no bool; "any"; "int_bool");
+    ``bool_fn`` is the lax function for boolean operands (add is OR, multiply AND).
     """
     np_fn = ew.numpy_binary_functions[prim]
     lax_fn = getattr(lax, prim.name) if prim.name not in ("and", "or", "xor") else \
@@ -156,14 +169,18 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                     v1 = x1._value
                     if v1.dtype != dt:
                         v1 = v1.astype(dt)
-                    v2 = x2._value if t2 is ArrayImpl else x2
-                    if t2 is not ArrayImpl or v2.dtype != dt:
-                        v2 = np.asarray(v2, dt)
+                    if t2 is ArrayImpl:
+                        v2 = x2._value
+                        if v2.dtype != dt:
+                            v2 = v2.astype(dt)
+                    else:
+                        v2 = dtypes.python_scalar_array(x2, dt)
                     out = np_fn(v1, v2)
-                    return wrap_eager(out, weak and not bool_out)
+                    return wrap_eager(out, weak)
         ops = (promote_args_inexact if inexact else promote_args)(name, x1, x2)
-        check_kind(get_aval(ops[0]).dtype)
-        return lax_fn(*ops)
+        dt = get_aval(ops[0]).dtype
+        check_kind(dt)
+        return (bool_fn if bool_fn is not None and dt == np.bool_ else lax_fn)(*ops)
 
     fn.__name__ = name
     fn.__qualname__ = name
@@ -185,9 +202,9 @@ def _unary_ufunc(name: str, lax_fn: Callable, inexact: bool = True,
     return fn
 
 
-add = _binary_ufunc("add", ew.add_p, "any")
+add = _binary_ufunc("add", ew.add_p, "any", bool_fn=lax.bitwise_or)
 subtract = _binary_ufunc("subtract", ew.sub_p)
-multiply = _binary_ufunc("multiply", ew.mul_p, "any")
+multiply = _binary_ufunc("multiply", ew.mul_p, "any", bool_fn=lax.bitwise_and)
 maximum = _binary_ufunc("maximum", ew.max_p, "any")
 minimum = _binary_ufunc("minimum", ew.min_p, "any")
 for _ufunc, _kind in ((add, "sum"), (maximum, "max"), (minimum, "min")):
@@ -195,12 +212,12 @@ for _ufunc, _kind in ((add, "sum"), (maximum, "max"), (minimum, "min")):
 
 true_divide = _binary_ufunc("true_divide", ew.div_p, inexact=True)
 divide = true_divide
-equal = _binary_ufunc("equal", ew.eq_p, "any", bool_out=True)
-not_equal = _binary_ufunc("not_equal", ew.ne_p, "any", bool_out=True)
-less = _binary_ufunc("less", ew.lt_p, "any", bool_out=True)
-less_equal = _binary_ufunc("less_equal", ew.le_p, "any", bool_out=True)
-greater = _binary_ufunc("greater", ew.gt_p, "any", bool_out=True)
-greater_equal = _binary_ufunc("greater_equal", ew.ge_p, "any", bool_out=True)
+equal = _binary_ufunc("equal", ew.eq_p, "any")
+not_equal = _binary_ufunc("not_equal", ew.ne_p, "any")
+less = _binary_ufunc("less", ew.lt_p, "any")
+less_equal = _binary_ufunc("less_equal", ew.le_p, "any")
+greater = _binary_ufunc("greater", ew.gt_p, "any")
+greater_equal = _binary_ufunc("greater_equal", ew.ge_p, "any")
 bitwise_and = _binary_ufunc("bitwise_and", ew.and_p, "int_bool")
 bitwise_or = _binary_ufunc("bitwise_or", ew.or_p, "int_bool")
 bitwise_xor = _binary_ufunc("bitwise_xor", ew.xor_p, "int_bool")
@@ -208,23 +225,19 @@ arctan2 = _binary_ufunc("arctan2", ew.atan2_p, inexact=True)
 nextafter = _binary_ufunc("nextafter", ew.nextafter_p, inexact=True)
 
 
-def _add_bool_ok(x1, x2):
-    return add(x1, x2)
-
-
 def logical_and(x1: Any, x2: Any, /) -> Any:
     """Elementwise truth-value AND."""
-    return lax.bitwise_and(*promote_args("logical_and", _as_bool(x1), _as_bool(x2)))
+    return lax.bitwise_and(*map(_as_bool, promote_args("logical_and", x1, x2)))
 
 
 def logical_or(x1: Any, x2: Any, /) -> Any:
     """Elementwise truth-value OR."""
-    return lax.bitwise_or(*promote_args("logical_or", _as_bool(x1), _as_bool(x2)))
+    return lax.bitwise_or(*map(_as_bool, promote_args("logical_or", x1, x2)))
 
 
 def logical_xor(x1: Any, x2: Any, /) -> Any:
     """Elementwise truth-value XOR."""
-    return lax.bitwise_xor(*promote_args("logical_xor", _as_bool(x1), _as_bool(x2)))
+    return lax.bitwise_xor(*map(_as_bool, promote_args("logical_xor", x1, x2)))
 
 
 def logical_not(x: Any, /) -> Any:
@@ -237,7 +250,7 @@ def _as_bool(x: Any) -> Any:
     (x,) = promote_dtypes(x)
     if get_aval(x).dtype == np.bool_:
         return x
-    return lax.ne(x, lax.full_like_aval(get_aval(x), 0))
+    return lax.ne(x, _full(x, 0))
 
 
 def negative(x: Any, /) -> Any:
@@ -311,13 +324,13 @@ arctanh = _unary_ufunc("arctanh", lax.atanh)
 def log2(x: Any, /) -> Any:
     """Elementwise base-2 logarithm."""
     (x,) = promote_args_inexact("log2", x)
-    return lax.div(lax.log(x), lax.full_like_aval(get_aval(x), math.log(2)))
+    return lax.div(lax.log(x), _full(x, math.log(2)))
 
 
 def log10(x: Any, /) -> Any:
     """Elementwise base-10 logarithm."""
     (x,) = promote_args_inexact("log10", x)
-    return lax.div(lax.log(x), lax.full_like_aval(get_aval(x), math.log(10)))
+    return lax.div(lax.log(x), _full(x, math.log(10)))
 
 
 def square(x: Any, /) -> Any:
@@ -332,7 +345,7 @@ def square(x: Any, /) -> Any:
 def reciprocal(x: Any, /) -> Any:
     """Elementwise ``1 / x``."""
     (x,) = promote_args_inexact("reciprocal", x)
-    return lax.div(lax.full_like_aval(get_aval(x), 1), x)
+    return lax.div(_full(x, 1), x)
 
 
 def _float_only_rounding(name: str, lax_fn: Callable) -> Callable:
@@ -349,8 +362,8 @@ def _float_only_rounding(name: str, lax_fn: Callable) -> Callable:
 
 floor = _float_only_rounding("floor", lax.floor)
 ceil = _float_only_rounding("ceil", lax.ceil)
-trunc = _float_only_rounding("trunc", lambda x: lax.select(
-    lax.lt(x, lax.full_like_aval(get_aval(x), 0)), lax.ceil(x), lax.floor(x)))
+trunc = _float_only_rounding("trunc", lambda x: select_broadcast(
+    lax.lt(x, _full(x, 0)), lax.ceil(x), lax.floor(x)))
 rint = _float_only_rounding("rint", lambda x: lax.round(
     x, lax.RoundingMethod.TO_NEAREST_EVEN))
 fix = trunc
@@ -364,12 +377,12 @@ def round(a: Any, decimals: int = 0, out: None = None) -> Any:  # noqa: A001
     if not dtypes.is_float(dt):
         if decimals >= 0:
             return a
-        factor = lax.full_like_aval(get_aval(a), 10 ** (-decimals))
+        factor = _full(a, 10 ** (-decimals))
         return lax.mul(floor_divide(add(a, lax.div(factor, lax.full_like_aval(
             get_aval(a), 2))), factor), factor)
     if decimals == 0:
         return lax.round(a, lax.RoundingMethod.TO_NEAREST_EVEN)
-    factor = lax.full_like_aval(get_aval(a), 10.0 ** decimals)
+    factor = _full(a, 10.0 ** decimals)
     return lax.div(lax.round(lax.mul(a, factor), lax.RoundingMethod.TO_NEAREST_EVEN), factor)
 
 
@@ -377,34 +390,43 @@ around = round
 
 
 def floor_divide(x1: Any, x2: Any, /) -> Any:
-    """Elementwise floor of ``x1 / x2``."""
-    x1, x2 = promote_args("floor_divide", x1, x2)
+    """Elementwise floor of ``x1 / x2`` (integer division by zero gives JAX's values:
+    lax.div's -1, one less where the signs differ)."""
+    x1, x2 = promote_args_numeric("floor_divide", x1, x2)
     dt = get_aval(x1).dtype
-    if dt == np.bool_:
-        raise TypeError("floor_divide does not accept boolean arguments")
+    if dtypes.is_unsigned(dt):
+        return lax.div(x1, x2)
     if dtypes.is_int(dt):
         q = lax.div(x1, x2)
-        zero = lax.full_like_aval(get_aval(x1), 0)
-        if dtypes.is_unsigned(dt):
-            return q
-        adjust = lax.bitwise_and(lax.ne(lax.lt(x1, zero), lax.lt(x2, zero)),
-                                 lax.ne(lax.rem(x1, x2), zero))
-        return lax.select(adjust, lax.sub(q, lax.full_like_aval(get_aval(q), 1)), q)
-    mod = remainder(x1, x2)
-    return lax.round(lax.div(lax.sub(x1, mod), x2), lax.RoundingMethod.TO_NEAREST_EVEN)
+        adjust = lax.bitwise_and(lax.ne(lax.sign(x1), lax.sign(x2)),
+                                 lax.ne(lax.rem(x1, x2), _full(x1, 0)))
+        return select_broadcast(adjust, lax.sub(q, _full(q, 1)), q)
+    return _float_divmod(x1, x2)[0]
+
+
+def _float_divmod(x1: Any, x2: Any) -> tuple[Any, Any]:
+    """Python's float ``divmod`` (CPython's float_divmod), elementwise."""
+    mod = lax.rem(x1, x2)
+    div = lax.div(select_broadcast(lax.eq(x2, _full(x2, 0)), x1, lax.sub(x1, mod)), x2)
+    fix = lax.bitwise_and(lax.ne(mod, _full(mod, 0)), lax.ne(lax.sign(x2), lax.sign(mod)))
+    mod = select_broadcast(fix, lax.add(mod, x2), mod)
+    div = select_broadcast(fix, lax.sub(div, _full(div, 1)), div)
+    return lax.round(div, lax.RoundingMethod.TO_NEAREST_EVEN), mod
 
 
 def remainder(x1: Any, x2: Any, /) -> Any:
-    """Elementwise remainder with the sign of the divisor (numpy's ``mod``)."""
-    x1, x2 = promote_args("remainder", x1, x2)
-    if get_aval(x1).dtype == np.bool_:
-        raise TypeError("remainder does not accept boolean arguments")
+    """Elementwise remainder with the sign of the divisor (numpy's ``mod``); an integer
+    remainder by zero is 0, as in JAX."""
+    x1, x2 = promote_args_numeric("remainder", x1, x2)
+    dt = get_aval(x1).dtype
+    if dtypes.is_int(dt):
+        x2 = select_broadcast(lax.eq(x2, _full(x2, 0)), _full(x2, 1), x2)
     r = lax.rem(x1, x2)
-    zero = lax.full_like_aval(get_aval(r), 0)
-    if dtypes.is_unsigned(get_aval(r).dtype):
+    if dtypes.is_unsigned(dt):
         return r
-    fix_sign = lax.bitwise_and(lax.ne(r, zero), lax.ne(lax.lt(r, zero), lax.lt(x2, zero)))
-    return lax.select(fix_sign, lax.add(r, x2), r)
+    zero = _full(r, 0)
+    fix_sign = lax.bitwise_and(lax.ne(r, zero), lax.ne(lax.lt(r, zero), lax.lt(x2, _full(x2, 0))))
+    return select_broadcast(fix_sign, lax.add(r, x2), r)
 
 
 mod = remainder
@@ -412,7 +434,7 @@ mod = remainder
 
 def fmod(x1: Any, x2: Any, /) -> Any:
     """Elementwise remainder with the sign of the dividend (C's ``fmod``)."""
-    return lax.rem(*promote_args("fmod", x1, x2))
+    return lax.rem(*promote_args_numeric("fmod", x1, x2))
 
 
 def divmod(x1: Any, x2: Any, /) -> tuple[Any, Any]:  # noqa: A001
@@ -423,30 +445,43 @@ def divmod(x1: Any, x2: Any, /) -> tuple[Any, Any]:  # noqa: A001
 def _int_power(x: Any, y: Any) -> Any:
     """Integer power by repeated squaring over the (at most 64) bits of ``y``."""
     dt = get_aval(x).dtype
-    one = lax.full_like_aval(get_aval(x), 1)
-    zero = lax.full_like_aval(get_aval(y), 0)
+    one = _full(x, 1, dt)        # strong: JAX's integer power has a strong result
+    zero = _full(y, 0)
     acc, base, e = one, x, y
     for _ in range(dt.itemsize * 8):
-        bit = lax.ne(lax.bitwise_and(e, lax.full_like_aval(get_aval(e), 1)), zero)
-        acc = lax.select(bit, lax.mul(acc, base), acc)
+        bit = lax.ne(lax.bitwise_and(e, _full(e, 1)), zero)
+        acc = select_broadcast(bit, lax.mul(acc, base), acc)
         base = lax.mul(base, base)
-        e = lax.shift_right_logical(e, lax.full_like_aval(get_aval(e), 1))
-    return lax.select(lax.lt(y, zero), lax.full_like_aval(get_aval(x), 0), acc)
+        e = lax.shift_right_logical(e, _full(e, 1))
+    return select_broadcast(lax.lt(y, zero), _full(x, 0), acc)
+
+
+def _concrete_int(x: Any) -> int | None:
+    """``x`` as a Python int when it is a concrete integer scalar (not a tracer)."""
+    if isinstance(x, int):          # Python bools too (operator.index accepts them)
+        return int(x)
+    if type(x) is ArrayImpl or isinstance(x, (np.ndarray, np.integer)):
+        value = np.asarray(x._value if type(x) is ArrayImpl else x)
+        if value.ndim == 0 and dtypes.is_int(value.dtype):
+            return int(value)
+    return None
 
 
 def power(x1: Any, x2: Any, /) -> Any:
-    """Elementwise ``x1 ** x2``."""
+    """Elementwise ``x1 ** x2``: a concrete integer exponent is an ``integer_pow``
+    (exact for integers, differentiable at 0), integer bases use binary
+    exponentiation, otherwise ``lax.pow`` after promotion (JAX's cases)."""
     check_arraylike("power", x1, x2)
-    if isinstance(x2, int) and not isinstance(x2, bool) and not isinstance(x1, (int, float)):
+    exponent = _concrete_int(x2)
+    if exponent is not None:
         (x1,) = promote_dtypes(x1)
-        if dtypes.is_int(get_aval(x1).dtype) and x2 < 0:
+        if get_aval(x1).dtype == np.bool_:
+            x1 = lax.convert_element_type(x1, dtypes.default_int_dtype())
+        if dtypes.is_int(get_aval(x1).dtype) and exponent < 0:
             raise ValueError("Integers cannot be raised to negative integer powers.")
-        return lax.integer_pow(x1, x2)
-    x1, x2 = promote_args("power", x1, x2)
-    dt = get_aval(x1).dtype
-    if dtypes.is_int(dt) or dt == np.bool_:
-        if dt == np.bool_:
-            raise TypeError("power does not accept boolean arguments")
+        return lax.integer_pow(x1, exponent)
+    x1, x2 = promote_args_numeric("power", x1, x2)
+    if dtypes.is_int(get_aval(x1).dtype):
         return _int_power(x1, x2)
     return lax.pow(x1, x2)
 
@@ -455,21 +490,19 @@ pow = power  # noqa: A001
 
 
 def float_power(x1: Any, x2: Any, /) -> Any:
-    """``x1 ** x2`` computed in the widest float type enabled."""
-    x1, x2 = promote_args_inexact("float_power", x1, x2)
-    dt = dtypes.canonicalize_dtype(np.float64)
-    return lax.pow(lax.convert_element_type(x1, dt), lax.convert_element_type(x2, dt))
+    """``x1 ** x2`` after promotion to an inexact type."""
+    return lax.pow(*promote_args_inexact("float_power", x1, x2))
 
 
 def left_shift(x1: Any, x2: Any, /) -> Any:
     """Elementwise ``x1 << x2``."""
-    x1, x2 = promote_args("left_shift", x1, x2)
+    x1, x2 = promote_args_numeric("left_shift", x1, x2)
     return lax.shift_left(x1, x2)
 
 
 def right_shift(x1: Any, x2: Any, /) -> Any:
     """Elementwise ``x1 >> x2`` (arithmetic for signed, logical for unsigned)."""
-    x1, x2 = promote_args("right_shift", x1, x2)
+    x1, x2 = promote_args_numeric("right_shift", x1, x2)
     if dtypes.is_unsigned(get_aval(x1).dtype):
         return lax.shift_right_logical(x1, x2)
     return lax.shift_right_arithmetic(x1, x2)
@@ -485,8 +518,12 @@ bitwise_right_shift = right_shift
 
 
 def _full(x: Any, value: Any, dtype: Any = None) -> Any:
+    """An array of ``x``'s shape filled with ``value``: of ``x``'s dtype and weak type
+    (so constants in a composition keep a weakly typed result weak), or of ``dtype``."""
     aval = get_aval(x)
-    return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+    if dtype is not None:
+        return lax.full(aval.shape, value, dtype)
+    return lax.full(aval.shape, as_operand(value, aval.dtype, aval.weak_type))
 
 
 def _is_inexact(x: Any) -> bool:
@@ -548,27 +585,27 @@ def signbit(x: Any, /) -> Any:
 def copysign(x1: Any, x2: Any, /) -> Any:
     """``|x1|`` with the sign of ``x2``."""
     x1, x2 = promote_args_inexact("copysign", x1, x2)
-    return lax.select(signbit(x2), lax.neg(lax.abs(x1)), lax.abs(x1))
+    return select_broadcast(signbit(x2), lax.neg(lax.abs(x1)), lax.abs(x1))
 
 
 def fmax(x1: Any, x2: Any, /) -> Any:
     """Elementwise maximum that ignores NaNs (NaN only where both are NaN)."""
     x1, x2 = promote_args("fmax", x1, x2)
-    return lax.select(lax.bitwise_or(lax.gt(x1, x2), isnan(x2)), x1, x2)
+    return select_broadcast(lax.bitwise_or(lax.gt(x1, x2), isnan(x2)), x1, x2)
 
 
 def fmin(x1: Any, x2: Any, /) -> Any:
     """Elementwise minimum that ignores NaNs (NaN only where both are NaN)."""
     x1, x2 = promote_args("fmin", x1, x2)
-    return lax.select(lax.bitwise_or(lax.lt(x1, x2), isnan(x2)), x1, x2)
+    return select_broadcast(lax.bitwise_or(lax.lt(x1, x2), isnan(x2)), x1, x2)
 
 
 def heaviside(x1: Any, x2: Any, /) -> Any:
     """Heaviside step: 0 where ``x1 < 0``, ``x2`` where ``x1 == 0``, 1 where ``x1 > 0``."""
     x1, x2 = promote_args_inexact("heaviside", x1, x2)
     zero = _full(x1, 0)
-    return lax.select(lax.lt(x1, zero), zero,
-                      lax.select(lax.gt(x1, zero), _full(x1, 1), x2))
+    return select_broadcast(lax.lt(x1, zero), zero,
+                      select_broadcast(lax.gt(x1, zero), _full(x1, 1), x2))
 
 
 def hypot(x1: Any, x2: Any, /) -> Any:
@@ -578,15 +615,15 @@ def hypot(x1: Any, x2: Any, /) -> Any:
     idx_inf = lax.bitwise_or(isposinf(x1), isposinf(x2))
     big, small = lax.max(x1, x2), lax.min(x1, x2)
     is_zero = lax.eq(big, _full(big, 0))
-    safe = lax.select(is_zero, _full(big, 1), big)
+    safe = select_broadcast(is_zero, _full(big, 1), big)
     ratio = lax.div(small, safe)
-    out = lax.select(is_zero, big,
+    out = select_broadcast(is_zero, big,
                      lax.mul(big, lax.sqrt(lax.add(_full(ratio, 1), lax.square(ratio)))))
-    return lax.select(idx_inf, _full(out, np.inf), out)
+    return select_broadcast(idx_inf, _full(out, np.inf), out)
 
 
 def _replace_posinf(x: Any) -> Any:
-    return lax.select(isposinf(x), _full(x, 0), x)
+    return select_broadcast(isposinf(x), _full(x, 0), x)
 
 
 def _logaddexp_impl(x1: Any, x2: Any) -> Any:
@@ -596,9 +633,9 @@ def _logaddexp_impl(x1: Any, x2: Any) -> Any:
     special = lax.bitwise_or(lax.bitwise_or(lax.ne(x1, x1), lax.ne(x2, x2)),
                              lax.bitwise_and(lax.eq(x1, x2), isinf(x1)))
     zero = _full(x1, 0)
-    delta = lax.sub(lax.select(special, zero, x1), lax.select(special, zero, x2))
-    both = lax.add(lax.select(special, x1, zero), lax.select(special, x2, zero))
-    return lax.select(special, both,
+    delta = lax.sub(select_broadcast(special, zero, x1), select_broadcast(special, zero, x2))
+    both = lax.add(select_broadcast(special, x1, zero), select_broadcast(special, x2, zero))
+    return select_broadcast(special, both,
                       lax.add(amax, lax.log1p(lax.exp(lax.neg(lax.abs(delta))))))
 
 
@@ -645,12 +682,12 @@ def sinc(x: Any, /) -> Any:
     (x,) = promote_args_inexact("sinc", x)
     eq_zero = lax.eq(x, _full(x, 0))
     pi_x = lax.mul(_full(x, np.pi), x)
-    safe = lax.select(eq_zero, _full(x, 1), pi_x)
+    safe = select_broadcast(eq_zero, _full(x, 1), pi_x)
     # At 0 the Maclaurin polynomial (value 1) carries the derivatives of sinc there.
     y2 = lax.square(pi_x)
     series = lax.add(_full(x, 1), lax.mul(y2, lax.add(_full(x, -1 / 6), lax.mul(
         y2, _full(x, 1 / 120)))))
-    return lax.select(eq_zero, series, lax.div(lax.sin(safe), safe))
+    return select_broadcast(eq_zero, series, lax.div(lax.sin(safe), safe))
 
 
 def deg2rad(x: Any, /) -> Any:
@@ -741,8 +778,8 @@ def gcd(x1: Any, x2: Any, /) -> Any:
     # Euclid's algorithm, unrolled over the worst case (consecutive Fibonacci numbers)
     for _ in range(_euclid_steps(dt)):
         nz = lax.ne(b, zero)
-        safe_b = lax.select(nz, b, _full(b, 1))
-        a, b = lax.select(nz, b, a), lax.select(nz, lax.rem(a, safe_b), zero)
+        safe_b = select_broadcast(nz, b, _full(b, 1))
+        a, b = select_broadcast(nz, b, a), select_broadcast(nz, lax.rem(a, safe_b), zero)
     return a
 
 
@@ -756,8 +793,8 @@ def lcm(x1: Any, x2: Any, /) -> Any:
     zero = _full(d, 0)
     is_zero = lax.eq(d, zero)
     a, b = absolute(x1), absolute(x2)
-    return lax.select(is_zero, zero,
-                      lax.mul(a, lax.div(b, lax.select(is_zero, _full(d, 1), d))))
+    return select_broadcast(is_zero, zero,
+                      lax.mul(a, lax.div(b, select_broadcast(is_zero, _full(d, 1), d))))
 
 
 def frexp(x: Any, /) -> tuple[Any, Any]:
@@ -770,9 +807,9 @@ def frexp(x: Any, /) -> tuple[Any, Any]:
     mask, bias = (1 << info.nexp) - 1, 1 - info.minexp
     # scale subnormals into the normal range first
     tiny = lax.lt(lax.abs(x), _full(x, info.tiny))
-    bits = lax.bitcast_convert_type(lax.select(tiny, lax.mul(x, _full(x, 1 << info.nmant)),
+    bits = lax.bitcast_convert_type(select_broadcast(tiny, lax.mul(x, _full(x, 1 << info.nmant)),
                                                x), int_dt)
-    exp = lax.select(tiny, _full(bits, -info.nmant), _full(bits, 0))
+    exp = select_broadcast(tiny, _full(bits, -info.nmant), _full(bits, 0))
     nmant = _full(bits, info.nmant)
     exp = lax.add(exp, lax.add(lax.bitwise_and(lax.shift_right_logical(bits, nmant),
                                                _full(bits, mask)), _full(bits, 1 - bias)))
@@ -780,5 +817,48 @@ def frexp(x: Any, /) -> tuple[Any, Any]:
     bits = lax.bitwise_or(bits, _full(bits, (bias - 1) << info.nmant))
     mant = lax.bitcast_convert_type(bits, dt)
     special = lax.bitwise_or(lax.bitwise_not(isfinite(x)), lax.eq(x, _full(x, 0)))
-    exp = lax.select(special, _full(exp, 0), exp)
-    return lax.select(special, x, mant), lax.convert_element_type(exp, np.int32)
+    exp = select_broadcast(special, _full(exp, 0), exp)
+    return select_broadcast(special, x, mant), lax.convert_element_type(exp, np.int32)
+
+
+# ---------------------------------------------------------------------------
+# The array API's names and numpy's float-only and bit-level extras
+# ---------------------------------------------------------------------------
+
+acos, acosh, asin, asinh = arccos, arccosh, arcsin, arcsinh
+atan, atanh, atan2 = arctan, arctanh, arctan2
+
+
+def fabs(x: Any, /) -> Any:
+    """Elementwise absolute value as a float (integers are converted first)."""
+    (x,) = promote_args_inexact("fabs", x)
+    if dtypes.is_complex(get_aval(x).dtype):
+        raise TypeError("ufunc 'fabs' does not support complex dtypes")
+    return lax.abs(x)
+
+
+def spacing(x: Any, /) -> Any:
+    """The distance from ``x`` to the next representable value away from zero
+    (towards +inf for float16, as numpy)."""
+    (x,) = promote_args_inexact("spacing", x)
+    dt = get_aval(x).dtype
+    if dtypes.is_complex(dt):
+        raise ValueError("jnp.spacing is not defined for complex inputs.")
+    inf = _full(x, np.inf)
+    if dt == np.float16:
+        return lax.sub(lax.nextafter(x, inf), x)
+    result = lax.sub(lax.nextafter(x, copysign(inf, x)), x)
+    tiny = copysign(_full(x, dtypes.finfo(dt).smallest_subnormal), x)
+    return select_broadcast(lax.eq(result, _full(result, 0)), tiny, result)
+
+
+def bitwise_count(x: Any, /) -> Any:
+    """The number of 1 bits in ``|x|`` (uint8)."""
+    check_arraylike("bitwise_count", x)
+    (x,) = promote_dtypes(x)
+    dt = get_aval(x).dtype
+    if not (dtypes.is_int(dt) or dt == np.bool_):
+        raise TypeError(f"bitwise_count requires integer or boolean arguments, got {dt.name}.")
+    if dt == np.bool_:
+        return lax.convert_element_type(x, np.uint8)
+    return lax.convert_element_type(lax.population_count(absolute(x)), np.uint8)

@@ -74,6 +74,27 @@ def promote_args(fun_name: str, *args: Any) -> list[Any]:
     return [o if not get_aval(o).shape else broadcast_to_shape(o, shape) for o in ops]
 
 
+def promote_args_numeric(fun_name: str, *args: Any) -> list[Any]:
+    """Like :func:`promote_args`, but a bool result becomes the default integer type
+    (JAX's ``promote_args_numeric``: shifts, ``fmod``, ``floor_divide``, ``power``…)."""
+    ops = promote_args(fun_name, *args)
+    if ops and get_aval(ops[0]).dtype == np.bool_:
+        dt = dtypes.default_int_dtype()
+        ops = [_convert_weak(o, dt, False) for o in ops]
+    return ops
+
+
+def promote_dtypes_inexact(*args: Any) -> list[Any]:
+    """Like :func:`promote_dtypes`, but integer and bool results become float (no
+    broadcasting)."""
+    ops = promote_dtypes(*args)
+    aval = get_aval(ops[0]) if ops else None
+    if aval is not None and not dtypes.is_inexact(aval.dtype):
+        dt = dtypes.default_float_dtype()
+        ops = [_convert_weak(o, dt, get_aval(o).weak_type) for o in ops]
+    return ops
+
+
 def promote_args_inexact(fun_name: str, *args: Any) -> list[Any]:
     """Like :func:`promote_args`, but integer and bool results become float."""
     ops = promote_args(fun_name, *args)
@@ -101,3 +122,11 @@ def full_like_value(x: Any, value: Any, dtype: Any = None) -> Any:
     """An array of ``x``'s shape filled with ``value`` (``x``'s dtype unless given)."""
     aval = get_aval(x)
     return lax.full(aval.shape, value, aval.dtype if dtype is None else dtype)
+
+
+def select_broadcast(pred: Any, on_true: Any, on_false: Any) -> Any:
+    """``lax.select`` whose operands may differ in shape by numpy's broadcasting (a
+    Python-scalar operand of an elementwise function stays rank 0 until here)."""
+    ops = (pred, on_true, on_false)
+    shape = broadcast_shapes(*(get_aval(o).shape for o in ops))
+    return lax.select(*(broadcast_to_shape(o, shape) for o in ops))

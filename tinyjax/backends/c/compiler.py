@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from functools import lru_cache
 
-from tinyjax.config import env, env_flag, set_env_default
+from tinyjax.config import cache_dir, env, env_flag, set_env_default
 
 
 __all__ = ["CompilerNotFoundError", "find_compiler", "compile_source", "cache_dir"]
@@ -119,12 +119,6 @@ def compiler_flags() -> list[str]:
 
 def link_flags() -> list[str]:
     return (["-lmvec"] if libmvec_available() else []) + ["-lm"]
-
-
-def cache_dir() -> str:
-    d = env("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
-    os.makedirs(d, exist_ok=True)
-    return d
 
 
 _libs: dict[str, ctypes.CDLL] = {}

@@ -1,24 +1,13 @@
 """Matmul-shaped reductions (kernels with a :class:`~tinyjax.compiler.kernel.GemmPlan`) as C
 loop nests on the CPU -- the counterpart of :mod:`tinyjax.backends.cuda.gemm`.
 
-Both operands are packed into zero-padded panels (``a``: TJ_MR rows, ``b``: TJ_NR columns,
-K values each, any strides, any fused producer computed while packing), then every
-TJ_MR x TJ_NR tile runs the prelude's register-blocked micro-kernel (``tj_micro``) over all of
-K and the kernel's body (the epilogue) on the finished tile.  How the work is spread:
-
-* ``b`` small enough for L2: it is packed once, and each ``a`` panel right before its tiles by
-  the thread that multiplies it (a conv never writes its windows out whole);
-* else all of ``a`` is packed first, and ``b`` a group of panels (~256 KiB) at a time by the
-  thread that multiplies every ``a`` panel by it (with fewer groups than twice the threads,
-  the ``a`` panels are cut into chunks, see ``tj_chunks``);
-* a small result over a long K (a conv's kernel gradient): K in chunks over the threads,
-  each into its own copy of the result (split-K);
-* with at least BATCH_PARALLEL_MIN products (outer axes: attention's heads), each thread
-  packs and multiplies whole products.
-
-Panels are filled along their unit-stride axis: rows innermost where the reads run along
-the rows; rows along K computed PACK_BLOCK values at a time and written transposed; a
-panel larger than L1 k by k.
+The decisions (strategy, threads, how each operand's panels are filled) are made by
+:func:`tinyjax.compiler.codegen.gemm.cpu_gemm` and attached to the kernel
+(``kernel.gemm_loops``); this module spells them: both operands packed into zero-padded
+panels (``a``: TJ_MR rows, ``b``: TJ_NR columns, K values each, any strides, any fused
+producer computed while packing), then every TJ_MR x TJ_NR tile runs the prelude's
+register-blocked micro-kernel (``tj_micro``) over all of K and the kernel's body (the
+epilogue) on the finished tile.
 """
 from __future__ import annotations
 
@@ -26,9 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tinyjax.backends.cstyle import SCHED
 from tinyjax.compiler.kernel import Kernel
-from tinyjax.compiler.shape.symbolic import as_affine
 
 if TYPE_CHECKING:
     from tinyjax.backends.cstyle import CStyleLanguage
@@ -36,68 +23,41 @@ if TYPE_CHECKING:
 __all__ = ["render_gemm"]
 
 
-def _rows_contiguous(uops, side, row_axis: int, reduce_axes) -> bool:
-    """Whether the loads of one gemm operand run with unit stride along its row axis (and
-    not along the innermost reduce axis): then packing loops over rows innermost."""
-    row, col = 0, 0
-    for i in side:
-        u = uops[i]
-        if u.op != "LOAD":
-            continue
-        aff = as_affine(u.arg[1])
-        if aff is None:
-            continue
-        coefs = {v.name: c for v, c in aff[0].items()}
-        row += coefs.get(f"i{row_axis}") == 1
-        col += bool(reduce_axes) and coefs.get(f"i{reduce_axes[-1]}") == 1
-    return row > col
-
-
-# the most rows of a packed panel (the AVX-512 sizes of TJ_MR, TJ_NR and TJ_NRD)
-_PANEL_ROWS = {"TJ_MR": 8, "TJ_NR": 32, "TJ_NRD": 16}
-PANEL_L1_BYTES = 32768  # a packed panel up to this size is filled in L1
-BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
-PACK_BLOCK = 32  # values per row of a panel computed at a time before they are transposed
-
+PACK_BLOCK = 32  # values per row of a panel computed at a time (codegen.gemm.PACK_BLOCK)
+# the rows of a panel in the prelude's two configurations (AVX-512, else AVX2)
+PANEL_ROWS = {"TJ_MR": (8, 6), "TJ_NR": (32, 16), "TJ_NRD": (16, 8)}
 
 
 def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
-    """Pack ``a`` (rows: the m axes) and ``b`` (columns: the n axes) into zero-padded
-    panels, then for every tile run the micro-kernel over all of K and the epilogue on the
-    finished tile.  Outer (batch) axes loop around, the tiles spread over threads -- or,
-    with at least BATCH_PARALLEL_MIN products (attention's heads), the products are:
-    each thread packs and multiplies whole products, in one parallel region.
-    When all of ``b`` fits in L2, each ``a`` panel is packed by its thread right before
-    its tiles (a conv never writes its windows out); else all of ``a`` is packed first and
-    ``b`` a group of panels (~256 KiB) at a time by the thread that multiplies every ``a``
-    panel by it; when the result is small and K long (a conv's kernel gradient), K is
-    split in chunks over the threads (split-K)."""
-    g, full, it = k.gemm, k.full_shape, lang.index_type
+    """The product ``k`` as its decisions ``k.gemm_loops`` say (see
+    :mod:`tinyjax.compiler.codegen.gemm`): outer (batch) axes loop around, the tiles spread
+    over the threads -- or with ``batched``, whole products are; without ``threads``, no
+    parallel region."""
+    g, full, it, plan = k.gemm, k.full_shape, lang.index_type, k.gemm_loops
+    SCHED = lang.omp_schedule
+    if plan is None:
+        raise ValueError(f"cpu: product {k.name} has no decisions (compiler.codegen."
+                         "attach_loop_ir gives it them)")
+    m_axes, n_axes = plan.m_axes, plan.n_axes
+    a_uops, a_root, b_uops, b_root = g.a_uops, g.a_root, g.b_uops, g.b_root
+    if plan.swapped:  # the operands change sides (a thin product's short side as rows)
+        a_uops, a_root, b_uops, b_root = b_uops, b_root, a_uops, a_root
     dbl = np.dtype(k.acc_dtype) == np.float64
     T, NR, micro, zero = (("double", "TJ_NRD", "tj_micro_d", "0.0") if dbl else
                           ("float", "TJ_NR", "tj_micro", "0.0f"))
-    esize = 8 if dbl else 4
-    words = esize // 4  # the scratch buffers count floats
-    M = int(np.prod([full[a] for a in g.m_axes]))
-    N = int(np.prod([full[a] for a in g.n_axes]))
+    words = 2 if dbl else 1  # the scratch buffers count floats
+    M = int(np.prod([full[a] for a in m_axes]))
+    N = int(np.prod([full[a] for a in n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
     L = [f"  const {it} M = {M}, N = {N}, K = {K};",
          f"  const {it} MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + {NR} - 1) / {NR};"]
-    # all of B fits in L2 and an A panel in L1: pack each A panel right before its
-    # tiles into a thread-local buffer (a conv's windows are never written out as a
-    # whole im2col matrix) -- else pack all of A first
-    fused = N * K * esize <= 262144 and K * esize <= 8192
-    # a small result over a long K (a conv's kernel gradient): split K into chunks of the
-    # first reduce axis, each packed and multiplied in L2 by one thread into its own copy
-    # of the result, the copies summed at the end
+    fused, splitk = plan.strategy == "fused", plan.strategy == "splitk"
     S0 = full[k.reduce_axes[0]]
     kin = K // S0
-    steps = max(1, 1024 // kin)
-    nkc = -(-S0 // steps)
-    splitk = (not fused and M * N * esize <= 262144 and nkc >= 4
-              and K >= 8 * max(M, N) and not g.outer_axes)
+    steps, nkc = plan.steps, plan.chunks
     outer = int(np.prod([full[a] for a in g.outer_axes]))
-    batched = outer >= BATCH_PARALLEL_MIN
+    threads = plan.threads
+    batched = plan.batched and threads
     scratch = []  # the packing buffers (thread-local: see tj_scratch)
     if splitk:
         L.append(f"  {T} *Cs = ({T} *)tj_scratch(3, MP * TJ_MR * NP * {NR} * {words});")
@@ -124,12 +84,13 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
             L.append(f"{ind}for ({it} i{a} = 0; i{a} < {full[a]}; i{a}++) {{")
             opened.append(ind)
             ind += "  "
-        L.append(f"{ind}#pragma omp parallel")
+        if threads:
+            L.append(f"{ind}#pragma omp parallel")
     L.append(f"{ind}{{")
 
     def omp_for(schedule: str, at: str) -> None:
         """Spread the loop that follows over the threads, unless whole products are."""
-        if not batched:
+        if threads and not batched:
             L.append(f"{at}#pragma omp for {schedule}")
 
     def panel(dst, rows, R, axes, uops, root, prefix, pi, kname="K", first=None):
@@ -143,15 +104,8 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
             red_open.append(f"{rind}for ({it} i{a} = {lo}; i{a} < {hi}; i{a}++) {{")
             rind += "  "
         red_close = [rind[:-2 * (j + 1)] + "}" for j in range(len(k.reduce_axes))]
-        klen = steps * kin if kname == "KB" else K
-        panel_bytes = _PANEL_ROWS[R] * klen * esize
-        rows_first = _rows_contiguous(k.rbody, uops, axes[-1], k.reduce_axes)
-        blocked = (not rows_first and len(k.reduce_axes) == 1 and first is None
-                   and panel_bytes <= PANEL_L1_BYTES)
-        # a panel too big for L1 fills k by k even when its reads run along K: its R
-        # source rows stay in L1, whereas filled row by row every line of it would be
-        # fetched again for each of its R rows
-        if rows_first or (not blocked and panel_bytes > PANEL_L1_BYTES):
+        how = plan.pack_a if prefix == "a" else plan.pack_b
+        if how == "rows":
             # rows innermost: reads and writes both run along the unit-stride axis
             for full_panel in (True, False):
                 # the full-panel nest has no bounds check, so its row loop vectorises
@@ -160,12 +114,24 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
                 L.append(f"{pi}  {it} q = 0;")
                 L.extend(pi + "  " + x for x in red_open)
                 bi = pi + "  " + rind
+                # a full panel within one run of the innermost row axis (its length a
+                # multiple of the panel's rows): the other axes are the panel's, hoisted
+                # out of the row loop, which then reads consecutive elements
+                inner = full[axes[-1]]
+                within = full_panel and all(inner % n == 0 for n in PANEL_ROWS.get(R, (0,)))
+                if within:
+                    L.extend(lang._unravel(f"(pb * {R} / {inner})", axes[:-1], full, bi))
+                    L.append(f"{bi}const {it} r0 = pb * {R} % {inner};")
                 L.append(f"{bi}for (int r = 0; r < {R}; r++) {{")
-                L.append(f"{bi}  {it} p = pb * {R} + r;")
+                if not within:
+                    L.append(f"{bi}  {it} p = pb * {R} + r;")
                 bj = bi + "  "
                 if not full_panel:
                     L.append(f"{bj}if (p >= {rows}) {{ {dst}[q * {R} + r] = {zero}; continue; }}")
-                L.extend(lang._unravel("p", axes, full, bj))
+                if within:
+                    L.append(f"{bj}{it} i{axes[-1]} = r0 + r;")
+                else:
+                    L.extend(lang._unravel("p", axes, full, bj))
                 L.extend(bj + x for x in body)
                 L.append(f"{bj}{dst}[q * {R} + r] = {prefix}{root};")
                 L.append(f"{bi}}}")
@@ -173,7 +139,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
                 L.extend(pi + "  " + x for x in red_close)
                 L.append(f"{pi}}}")
             return
-        if blocked:
+        if how == "blocked":
             # one reduce axis along the reads (a row-major activation): blocks of KB
             # values per row are computed with vector loads into a small tile, which is
             # then written out transposed (both loops vectorise; element by element the
@@ -222,10 +188,10 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}    const int cmax = N - jp * {NR} < {NR} ? (int)(N - jp * {NR}) : {NR};")
         L.append(f"{ind}    for (int r = 0; r < rmax; r++) {{")
         L.append(f"{ind}      {it} mrow = ip * TJ_MR + r;")
-        L.extend(lang._unravel("mrow", g.m_axes, full, ind + "      "))
+        L.extend(lang._unravel("mrow", m_axes, full, ind + "      "))
         L.append(f"{ind}      for (int c = 0; c < cmax; c++) {{")
         L.append(f"{ind}        {it} ncol = jp * {NR} + c;")
-        L.extend(lang._unravel("ncol", g.n_axes, full, ind + "        "))
+        L.extend(lang._unravel("ncol", n_axes, full, ind + "        "))
         L.append(f"{ind}        {T} accv = tile[r * {NR} + c];")
         body, _ = lang.render_body(k.body, "v", "accv", k.bufs, ind + "        ")
         L.extend(body)
@@ -258,8 +224,8 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}    const {it} lo = kc * {steps}, hi = lo + {steps} < {S0} ? lo + {steps} : {S0};")
         L.append(f"{ind}    const {it} KB = (hi - lo) * {kin};")
         for dst, rows, R, axes, uops, root, prefix in (
-                ("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a"),
-                ("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")):
+                ("Ap", "M", "TJ_MR", m_axes, a_uops, a_root, "a"),
+                ("Bp", "N", NR, n_axes, b_uops, b_root, "b")):
             L.append(f"{ind}    for ({it} pb = 0; pb < {rows}P; pb++) {{")
             L.append(f"{ind}      {T} *restrict dst = {dst} + pb * {R} * KB;")
             panel("dst", rows, R, axes, uops, root, prefix, ind + "      ", "KB", ("lo", "hi"))
@@ -284,16 +250,16 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         epilogue(ind)
         return finish()
     if fused:
-        pack("Bp", "N", NR, g.n_axes, g.b_uops, g.b_root, "b")
+        pack("Bp", "N", NR, n_axes, b_uops, b_root, "b")
         L.append(f"{ind}  {T} Al[TJ_MR * K] __attribute__((aligned(64)));")
         omp_for(f"schedule({SCHED})", ind + "  ")
         L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++) {{")
         L.append(f"{ind}    {it} pb = ip;")
-        panel("Al", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a", ind + "    ")
+        panel("Al", "M", "TJ_MR", m_axes, a_uops, a_root, "a", ind + "    ")
         L.append(f"{ind}    for ({it} jp = 0; jp < NP; jp++) {{")
         multiply("Al", f"Bp + jp * {NR} * K")
         return finish()
-    pack("Ap", "M", "TJ_MR", g.m_axes, g.a_uops, g.a_root, "a")
+    pack("Ap", "M", "TJ_MR", m_axes, a_uops, a_root, "a")
     # a group of B panels (about 256 KiB) is packed by the thread that multiplies every A
     # panel by it, into its own buffer: the group stays in its L2 and B is never written
     # out whole.  With fewer groups than twice the threads, the A panels are cut into IC
@@ -307,7 +273,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     L.append(f"{ind}  for ({it} ic = 0; ic < IC; ic++) {{")
     L.append(f"{ind}    for ({it} pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++) {{")
     L.append(f"{ind}      {T} *restrict dst = Bl + (pb - jb * JB) * {NR} * K;")
-    panel("dst", "N", NR, g.n_axes, g.b_uops, g.b_root, "b", ind + "      ")
+    panel("dst", "N", NR, n_axes, b_uops, b_root, "b", ind + "      ")
     L.append(f"{ind}    }}")
     L.append(f"{ind}    for ({it} ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)")
     L.append(f"{ind}    for ({it} jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {{")

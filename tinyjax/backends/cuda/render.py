@@ -55,10 +55,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage, _half, _is_float, uop_deps
+from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage, _half, _is_float
 from tinyjax.backends.cuda.gemm import gemm_launch_dims, gemm_supported, render_gemm
 from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
-from tinyjax.compiler.kernel import Kernel, UOp, _is_true
+from tinyjax.compiler.kernel import Kernel, UOp, _is_true, uop_deps
 from tinyjax.compiler.shape.symbolic import Var, as_affine
 
 __all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "Plan"]
@@ -207,6 +207,16 @@ class CUDALanguage(CStyleLanguage):
     SORT_SCRATCH = 1 << 22  # indices of the global scratch area for longer rows
 
     # ---- spellings ---------------------------------------------------------------------------
+    def clz(self, T, a, bits):
+        # __clzll(0) is 64, so zero needs no test
+        return f"(({T})(__clzll((long long)(unsigned long long)(uint{bits}_t){a})-{64 - bits}))"
+
+    def mulhi(self, T, a, b, xt):
+        if xt.itemsize == 8:
+            fn = "__mul64hi" if xt.kind == "i" else "__umul64hi"
+            return f"(({T}){fn}({a},{b}))"
+        return super().mulhi(T, a, b, xt)
+
     def alu(self, op, dt, args, arg_dts):
         xt = np.dtype(arg_dts[0])
         if op == "population_count":

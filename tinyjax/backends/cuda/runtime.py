@@ -249,6 +249,7 @@ class CUDABackend:
     such CUDA device."""
 
     name = "cuda"
+    loop_ir_target = None  # the CUDA renderer plans its kernels itself (not yet from loop IR)
     host = False  # buffers live on the device (CUDABuffer), not in numpy arrays
     language = CUDALanguage()
     # fused multiply-adds on (NVRTC's default, and XLA's): the transcendental-heavy

@@ -6,8 +6,8 @@ import numpy as np
 
 from tinyjax.compiler import ops
 from tinyjax.compiler.lower import (convolution, cumulative, dot, elementwise,  # noqa: F401
-                                    gather_scatter, random_bits, reductions, shape, slicing,
-                                    sorting, windowed)
+                                    gather_scatter, precision, random_bits, reductions,
+                                    shape, slicing, sorting, windowed)
 from tinyjax.compiler.lower.registry import check_dtype, lowering_rules
 from tinyjax.jaxpr import Literal
 

@@ -1,0 +1,118 @@
+"""Seeding, raw and typed keys, key data, batched-key errors, split/fold_in/bits shapes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import random
+from tinyjax.lax import random_bits
+
+
+M32 = 0xFFFFFFFF
+
+
+def _u32(*vals):
+    return np.array(vals, np.uint32)
+
+
+# ---------------------------------------------------------------------------
+# keys
+# ---------------------------------------------------------------------------
+
+
+def test_prngkey_seeds():
+    assert np.asarray(random.PRNGKey(-1)).tolist() == [0, M32]
+    assert np.asarray(random.PRNGKey(np.int32(-2))).tolist() == [0, M32 - 1]
+    assert np.asarray(random.PRNGKey(2 ** 32 + 5)).tolist() == [0, 5]  # x32: low word
+    assert random.PRNGKey(0).dtype == np.uint32 and random.PRNGKey(0).shape == (2,)
+    with pytest.raises(TypeError, match="seed must be a scalar"):
+        random.PRNGKey(np.array([1, 2], np.int32))
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        random.PRNGKey(1.5)
+
+
+def test_prngkey_seeds_x64(x64):
+    assert np.asarray(random.PRNGKey(-1)).tolist() == [M32, M32]
+    assert np.asarray(random.PRNGKey(2 ** 32 + 5)).tolist() == [1, 5]
+    traced = jax.jit(random.PRNGKey)(np.int64(2 ** 33 + 7))
+    assert np.asarray(traced).tolist() == [2, 7]
+
+
+def test_typed_keys():
+    k = random.key(42)
+    assert k.shape == () and str(k.dtype) == "key<fry>"
+    assert "key<fry>" in repr(k)
+    assert np.asarray(random.key_data(k)).tolist() == [0, 42]
+    ks = random.split(k, 4)
+    assert isinstance(ks, random.PRNGKeyArray) and ks.shape == (4,)
+    assert random.key_data(ks).shape == (4, 2)
+    back = random.wrap_key_data(random.key_data(ks))
+    assert np.asarray(random.key_data(back[2])).tolist() == \
+        np.asarray(random.key_data(ks))[2].tolist()
+    assert len(list(ks)) == 4
+    assert random.key_impl(k) == "threefry2x32"
+    with pytest.raises(TypeError, match="expected key_data.shape to end with"):
+        random.wrap_key_data(jnp.asarray(_u32(1, 2, 3)))
+    # typed keys go through jit and vmap as pytrees
+    out = jax.jit(lambda kk: random.split(kk))(k)
+    assert isinstance(out, random.PRNGKeyArray) and out.shape == (2,)
+    draws = jax.vmap(lambda kk: random.uniform(kk, (2,)))(ks)
+    assert draws.shape == (4, 2)
+
+
+def test_batched_key_errors():
+    keys = random.split(random.PRNGKey(0), 3)
+    with pytest.raises(ValueError, match="accepts a single key.*vmap"):
+        random.normal(keys, (2,))
+    with pytest.raises(ValueError, match="accepts a single key.*vmap"):
+        random.split(random.split(random.key(0), 3))
+    with pytest.raises(TypeError, match="invalid PRNG key data"):
+        random.normal(jnp.asarray(_u32(1, 2, 3)))
+    with pytest.raises(TypeError, match="requires a PRNG key"):
+        random.normal(0)
+
+
+def test_split_fold_in_bits_shapes_and_dtypes(x64):
+    key = random.PRNGKey(0)
+    assert random.split(key, (2, 3)).shape == (2, 3, 2)
+    assert np.asarray(random.split(key, (2, 3))).reshape(6, 2).tolist() == \
+        np.asarray(random.split(key, 6)).tolist()
+    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
+        b = random.bits(key, (3, 4), dt)
+        assert b.dtype == dt and b.shape == (3, 4)
+        jb = jax.jit(lambda k: random.bits(k, (3, 4), dt))(key)
+        assert np.asarray(jb).tolist() == np.asarray(b).tolist()
+    b32 = np.asarray(random.bits(key, (12,)))
+    assert np.asarray(random.bits(key, (12,), np.uint8)).tolist() == (b32 & 0xFF).tolist()
+    y0, y1 = random_bits.threefry2x32_np(0, 0, np.zeros(12, np.uint32), np.arange(12,
+                                                                                  dtype=np.uint32))
+    b64 = (y0.astype(np.uint64) << np.uint64(32)) | y1
+    assert np.asarray(random.bits(key, (12,), np.uint64)).tolist() == b64.tolist()
+    with pytest.raises(ValueError, match="unsigned int dtype"):
+        random.bits(key, (2,), np.int32)
+    assert random.normal(key, (3,), np.float64).dtype == np.float64
+    assert random.uniform(key, (3,)).dtype == np.float64
+
+
+def test_fold_in_traced_data():
+    key = random.PRNGKey(5)
+    eager = [np.asarray(random.fold_in(key, i)).tolist() for i in range(4)]
+    traced = jax.vmap(lambda i: random.fold_in(key, i))(jnp.asarray(np.arange(4, dtype=np.int32)))
+    assert np.asarray(traced).tolist() == eager
+
+
+def test_key_dtype_is_an_extended_prng_key_dtype():
+    k = random.key(0)
+    assert k.dtype == random.key_dtype() == random.key_dtype("threefry2x32")
+    assert str(k.dtype) == "key<fry>"
+    assert jnp.issubdtype(k.dtype, jax.dtypes.prng_key)
+    assert jnp.issubdtype(k.dtype, jax.dtypes.extended)
+    assert jnp.issubdtype(k.dtype, np.generic)
+    assert not jnp.issubdtype(k.dtype, np.floating)
+    assert not jnp.issubdtype(np.float32, jax.dtypes.prng_key)
+    assert jnp.issubdtype(jax.dtypes.prng_key, jax.dtypes.extended)
+    with pytest.raises(ValueError, match="unrecognized PRNG implementation"):
+        random.key_dtype("rbg")
+    assert random.split(k, 3).dtype == random.key_dtype()

@@ -1,0 +1,99 @@
+"""``lax.reduce`` with any Python reducer: a recognised monoid (add, mul, max, min and the
+bitwise ones, started from their identity) becomes the matching reduction primitive; any
+other reducer folds the operands over the reduced axes in a ``fori_loop``."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tinyjax import dtypes, tree_util
+from tinyjax.core import ShapedArray, Tracer, get_aval
+from tinyjax.lax._helpers import as_operand, canonicalize_axis
+from tinyjax.lax import elementwise as ew
+from tinyjax.lax import reductions as red
+from tinyjax.lax.control_flow import fori_loop
+from tinyjax.lax.control_flow.common import trace_open
+from tinyjax.lax.shape import broadcast_in_dim, reshape, transpose
+from tinyjax.lax.slicing import dynamic_index_in_dim
+
+__all__ = ["reduce"]
+
+# monoid primitive -> (reduction, identity of a dtype)
+_MONOIDS: dict[Any, tuple[Callable, Callable[[np.dtype], Any]]] = {
+    ew.add_p: (red.reduce_sum, lambda dt: 0),
+    ew.mul_p: (red.reduce_prod, lambda dt: 1),
+    ew.max_p: (red.reduce_max, lambda dt: -np.inf if dtypes.is_float(dt) else
+               (False if dt == np.bool_ else np.iinfo(dt).min)),
+    ew.min_p: (red.reduce_min, lambda dt: np.inf if dtypes.is_float(dt) else
+               (True if dt == np.bool_ else np.iinfo(dt).max)),
+    ew.and_p: (red.reduce_and, lambda dt: True if dt == np.bool_ else -1),
+    ew.or_p: (red.reduce_or, lambda dt: False if dt == np.bool_ else 0),
+    ew.xor_p: (red.reduce_xor, lambda dt: False if dt == np.bool_ else 0),
+}
+
+
+def _monoid(computation: Callable, x: Any, init: Any) -> Callable | None:
+    """The reduction primitive ``computation`` amounts to from ``init``, if any."""
+    if isinstance(init, Tracer):
+        return None
+    aval = ShapedArray((), get_aval(x).dtype)
+    jaxpr, consts = trace_open(lambda a, b: [as_operand(computation(a, b))], [aval, aval])
+    if consts or len(jaxpr.eqns) != 1:
+        return None
+    eqn = jaxpr.eqns[0]
+    entry = _MONOIDS.get(eqn.primitive)
+    if entry is None or set(eqn.invars) != set(jaxpr.invars) or \
+            list(eqn.outvars) != list(jaxpr.outvars):
+        return None
+    reduction, identity = entry
+    value = np.asarray(init._value if hasattr(init, "_value") else init)
+    if value.shape or value != np.asarray(identity(aval.dtype)).astype(aval.dtype):
+        return None
+    return reduction
+
+
+def reduce(operands: Any, init_values: Any, computation: Callable[[Any, Any], Any],
+           dimensions: Sequence[int], out_sharding: Any = None) -> Any:
+    """Reduce ``operands`` (an array or a pytree of arrays of one shape) over
+    ``dimensions`` with ``computation(accumulated, element)`` (pytrees of scalars like
+    ``init_values``), starting from ``init_values``."""
+    flat, tree = tree_util.tree_flatten(operands)
+    inits, init_tree = tree_util.tree_flatten(init_values)
+    if tree != init_tree:
+        raise ValueError("reduce: operands must have the same tree structure as "
+                         f"init_values: {tree} vs. {init_tree}")
+    if not flat:
+        raise ValueError("reduce: at least one operand is required")
+    flat = [as_operand(x) for x in flat]
+    shape = get_aval(flat[0]).shape
+    if any(get_aval(x).shape != shape for x in flat):
+        raise ValueError("reduce: all operands must have the same shape, got "
+                         f"{[get_aval(x).shape for x in flat]}")
+    dims = tuple(sorted({canonicalize_axis(d, len(shape)) for d in dimensions}))
+    if len(flat) == 1:
+        reduction = _monoid(computation, flat[0], inits[0])
+        if reduction is not None:
+            out = reduction(flat[0], dims)
+            return tree_util.tree_unflatten(tree, [out])
+    inits = [ew.convert_element_type(as_operand(v), get_aval(x).dtype)
+             for v, x in zip(inits, flat)]
+    kept = tuple(d for d in range(len(shape)) if d not in dims)
+    kept_shape = tuple(shape[d] for d in kept)
+    n = math.prod(shape[d] for d in dims)
+    rows = [reshape(transpose(x, dims + kept), (n,) + kept_shape) for x in flat]
+    start = [broadcast_in_dim(v, kept_shape, ()) for v in inits]
+
+    def step(i, acc):
+        element = [dynamic_index_in_dim(r, i, 0, keepdims=False) for r in rows]
+        out = computation(tree_util.tree_unflatten(tree, acc),
+                          tree_util.tree_unflatten(tree, element))
+        out_flat, out_tree = tree_util.tree_flatten(out)
+        if out_tree != tree:
+            raise TypeError("reduce: the computation must return a pytree like its "
+                            f"operands, got {out_tree}")
+        return [ew.convert_element_type(as_operand(o), get_aval(a).dtype)
+                for o, a in zip(out_flat, acc)]
+
+    return tree_util.tree_unflatten(tree, fori_loop(0, n, step, start))
