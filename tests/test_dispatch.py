@@ -127,7 +127,8 @@ def on_sim(x):
 
 
 def test_device_api():
-    n = jax.config.jax_num_cpu_devices  # the suite's (tests/conftest.py), -1: one
+    from tinyjax.config import env_num_cpu_devices
+    n = env_num_cpu_devices()  # the suite's (tests/conftest.py), -1: one
     assert jax.devices() == jax.devices("cpu") and jax.default_backend() == "cpu"
     assert [d.id for d in jax.devices()] == list(range(max(n, 1)))
     assert repr(jax.devices("cpu")[0]) == "CpuDevice(id=0)"

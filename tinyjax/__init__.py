@@ -34,7 +34,8 @@ from tinyjax.backends import (Device, default_backend, device_count, devices,  #
 from tinyjax.dispatch import block_until_ready, device_get, device_put  # noqa: E402
 from tinyjax import sharding  # noqa: E402
 from tinyjax.sharding import (NamedSharding, Shard, make_array_from_callback,  # noqa: E402
-                              make_array_from_single_device_arrays, make_mesh, set_mesh)
+                              make_array_from_single_device_arrays, make_mesh, reshard,
+                              set_mesh)
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 from tinyjax.backends import process_count, process_index  # noqa: E402
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402

@@ -36,7 +36,8 @@ from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, MeshCompiled, clear_dispatch_caches,
                               computation_device, device_key, invalid_values, leaf_signature,
                               leaf_value, runs_on_mesh)
-from tinyjax.sharding import PartitionSpec, Sharding, SingleDeviceSharding, as_sharding
+from tinyjax.sharding import (PartitionSpec, Sharding, SingleDeviceSharding, as_sharding,
+                              traced_layouts)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
@@ -702,7 +703,8 @@ class JitWrapped(stages.Wrapped):
 
         def flat_fun(*flat_args):
             full, full_kwargs = self._full_args(args, kwargs, static, in_tree, flat_args)
-            out = self.fun(*full, **full_kwargs)
+            with traced_layouts(flat_args, flat):
+                out = self.fun(*full, **full_kwargs)
             flat_out, out_tree = tree_util.tree_flatten(out)
             out_store.append(out_tree)
             return flat_out

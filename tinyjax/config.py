@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 __all__ = ["Config", "config", "State", "disable_jit", "EnvVar", "ENVIRONMENT", "env",
            "env_flag", "env_int", "env_str", "debug_level", "set_env_default",
-           "add_update_check", "cache_dir"]
+           "add_update_check", "cache_dir", "env_num_cpu_devices"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -190,9 +190,11 @@ def set_env_default(name: str, value: str) -> None:
         os.environ[name] = value
 
 
-def _env_num_cpu_devices() -> int:
-    """The initial ``jax_num_cpu_devices``: TINYJAX_NUM_CPU_DEVICES, JAX_NUM_CPU_DEVICES or
-    XLA_FLAGS' ``--xla_force_host_platform_device_count``; -1 (one device) when none is set."""
+def env_num_cpu_devices() -> int:
+    """The CPU device count the environment asks for: TINYJAX_NUM_CPU_DEVICES,
+    JAX_NUM_CPU_DEVICES or XLA_FLAGS' ``--xla_force_host_platform_device_count``; -1 when
+    none is set.  Read when the devices are first counted (as JAX reads XLA_FLAGS when its
+    backends start), where ``jax_num_cpu_devices`` is unset."""
     for name, value in (("TINYJAX_NUM_CPU_DEVICES", env("TINYJAX_NUM_CPU_DEVICES")),
                         ("JAX_NUM_CPU_DEVICES", env("JAX_NUM_CPU_DEVICES"))):
         if value is not None and value.strip():
@@ -273,8 +275,9 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
     "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
     "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
-    # how many CPU devices there are (-1: one); fixed once the devices are first listed
-    "jax_num_cpu_devices": (_env_num_cpu_devices(), _validate_int),
+    # how many CPU devices there are (-1: as the environment says, else one); fixed once the
+    # devices are first listed
+    "jax_num_cpu_devices": (-1, _validate_int),
 }
 
 # name -> functions called with (name, new value) before a flag changes (they may raise)

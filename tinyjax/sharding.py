@@ -24,13 +24,14 @@ import numpy as np
 
 from tinyjax.array import ArrayImpl, ShardedBuffer, place, placed, to_array
 from tinyjax.backends import Device, devices as all_devices, get_backend, get_device, topology
-from tinyjax.lax.sharding_constraint import register_sharding_resolver
+from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
+                                             with_sharding_constraint)
 
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
            "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
            "use_abstract_mesh", "use_mesh", "make_single_device_sharding", "make_mesh",
            "put_sharded", "sharding_of", "Shard", "make_array_from_callback",
-           "make_array_from_single_device_arrays"]
+           "make_array_from_single_device_arrays", "reshard"]
 
 Index = tuple[slice, ...]
 
@@ -594,6 +595,36 @@ def sharding_of(x: ArrayImpl) -> Sharding:
     return SingleDeviceSharding(get_device(x._device))
 
 
+class _TracedLayouts(threading.local):
+    def __init__(self):
+        self.by_id: dict[int, Sharding] = {}
+
+
+_traced = _TracedLayouts()
+
+
+@contextmanager
+def traced_layouts(tracers: Sequence[Any], values: Sequence[Any]) -> Iterator[None]:
+    """While a function is traced for ``jit``, remember the layouts of the arrays its input
+    ``tracers`` stand for (``values``), so that :func:`layout_of` can tell them."""
+    added = {id(t): v._device for t, v in zip(tracers, values)
+             if type(v) is ArrayImpl and isinstance(v._device, Sharding)}
+    _traced.by_id.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            _traced.by_id.pop(k, None)
+
+
+def layout_of(x: Any) -> Sharding | None:
+    """The sharding of a concrete array laid out over devices, or of a jit input being
+    traced (None where unknown)."""
+    if type(x) is ArrayImpl:
+        return x._device if isinstance(x._device, Sharding) else None
+    return _traced.by_id.get(id(x))
+
+
 def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImpl:
     """The array ``x`` (a host array or an Array) laid out as ``sharding`` says: one buffer
     per addressable device, each a copy of its block."""
@@ -681,6 +712,13 @@ def make_array_from_callback(shape: Sequence[int], sharding: Sharding,
         block = np.asarray(data_callback(index_map[d]))
         blocks.append(block if dtype is None else block.astype(dtype))
     return make_array_from_single_device_arrays(shape, sharding, blocks)
+
+
+def reshard(xs: Any, out_shardings: Any) -> Any:
+    """``xs`` (a pytree) laid out as ``out_shardings`` (Shardings or PartitionSpecs over the
+    current mesh; a pytree prefix of ``xs``) says: moved now for concrete arrays, as a
+    layout the partitioner honours under ``jit``."""
+    return with_sharding_constraint(xs, out_shardings)
 
 
 class Shard:

@@ -113,6 +113,16 @@ def test_tensor_parallel_products():
     np.testing.assert_allclose(np.asarray(h), x @ w1, rtol=1e-4, atol=1e-4)
 
 
+def test_products_whose_layouts_would_name_an_axis_twice():
+    mesh = mesh_1d()
+    a = RNG.standard_normal((N * 2, N * 2)).astype(np.float32)
+    b = RNG.standard_normal((N * 2, N)).astype(np.float32)
+    for sa, sb in [(P("i", None), P("i", None)), (P(None, "i"), P("i", None)),
+                   (P("i"), P(None, "i")), (P(None, "i"), P(None, "i"))]:
+        out = put(a, mesh, sa) @ put(b, mesh, sb)
+        np.testing.assert_allclose(np.asarray(out), a @ b, rtol=1e-4, atol=1e-4)
+
+
 def test_with_sharding_constraint():
     mesh = mesh_2d()
     rows, cols = mesh.axis_sizes

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
-from tinyjax.config import add_update_check, config
+from tinyjax.config import add_update_check, config, env_num_cpu_devices
 
 __all__ = ["Cluster", "cluster", "set_cluster", "local_count", "global_counts",
            "register_counter", "cpu_device_count", "hardware_index"]
@@ -56,11 +56,13 @@ def register_counter(backend: str, count: Callable[[], int]) -> None:
 
 
 def cpu_device_count() -> int:
-    """The number of CPU devices of this process: ``jax_num_cpu_devices`` (1 when -1),
-    read once."""
+    """The number of CPU devices of this process: ``jax_num_cpu_devices``, else what the
+    environment asks for (:func:`~tinyjax.config.env_num_cpu_devices`), else 1; read once."""
     with _lock:
         if not _cpu_count:
             n = config.jax_num_cpu_devices
+            if n < 0:
+                n = env_num_cpu_devices()
             _cpu_count.append(1 if n < 0 else n)
             if _cpu_count[0] < 1:
                 raise ValueError(f"jax_num_cpu_devices must be at least 1, got {n}")
@@ -68,7 +70,7 @@ def cpu_device_count() -> int:
 
 
 def _refuse_late_cpu_count(name: str, value: int) -> None:
-    if _cpu_count and value != config.jax_num_cpu_devices:
+    if _cpu_count and value != _cpu_count[0]:
         raise RuntimeError(
             f"{name} config should be updated before backends are initialized i.e. before "
             "any JAX operation is executed. You should initialize this config immediately "

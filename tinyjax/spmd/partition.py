@@ -252,31 +252,40 @@ for _p in (reductions.reduce_sum_p, reductions.reduce_max_p, reductions.reduce_m
 # ---- dot_general ---------------------------------------------------------------------------------
 
 def _dot_general(ctx: Context, eqn, ins: list) -> list:
-    (lhs, ll), (rhs, rl) = ins
+    (lhs, l_in), (rhs, r_in) = ins
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    ll, rl = list(ll), list(rl)
-    rhs_target = list(rl)
+    ll, rl = list(l_in), list(r_in)
+
+    def used_elsewhere(layout, dim) -> set:
+        return {a for d, axes in enumerate(layout) if d != dim for a in axes}
+
+    # contracting and batch dimensions: both operands split alike (the split one's layout
+    # wins, the other is sliced locally); where that would name a mesh axis twice in an
+    # operand, both are gathered
     for i, j in list(zip(lc, rc)) + list(zip(lb, rb)):
-        if ll[i] != rl[j]:  # the lhs's layout wins; a replicated lhs takes the rhs's
-            if ll[i]:
-                rhs_target[j] = ll[i]
-            else:
-                ll[i] = rl[j]
-    lhs = ctx.reshard(lhs, ins[0][1], tuple(ll))
+        if ll[i] == rl[j]:
+            continue
+        if ll[i] and not set(ll[i]) & used_elsewhere(rl, j):
+            rl[j] = ll[i]
+        elif rl[j] and not ll[i] and not set(rl[j]) & used_elsewhere(ll, i):
+            ll[i] = rl[j]
+        else:
+            ll[i] = rl[j] = ()
     lhs_free = [d for d in range(len(ll)) if d not in lc and d not in lb]
     rhs_free = [d for d in range(len(rl)) if d not in rc and d not in rb]
-    taken = _used(ll)
-    for j in rhs_free:  # the output names each mesh axis once
-        if set(rhs_target[j]) & taken:
-            rhs_target[j] = ()
-        taken |= set(rhs_target[j])
-    rhs = ctx.reshard(rhs, tuple(rl), tuple(rhs_target))
+    # the output names each mesh axis once, and none that is summed over
+    taken = {a for d in list(lc) + list(lb) + lhs_free for a in ll[d]}
+    for j in rhs_free:
+        if set(rl[j]) & taken:
+            rl[j] = ()
+        taken |= set(rl[j])
+    lhs = ctx.reshard(lhs, tuple(l_in), tuple(ll))
+    rhs = ctx.reshard(rhs, tuple(r_in), tuple(rl))
     out = dot_general_p.bind(lhs, rhs, **eqn.params)
     contracted = tuple(a for i in lc for a in ll[i])
     if contracted:
         out = psum_p.bind(out, axes=contracted, axis_index_groups=None)
-    layout = tuple([ll[i] for i in lb] + [ll[d] for d in lhs_free]
-                   + [rhs_target[d] for d in rhs_free])
+    layout = tuple([ll[i] for i in lb] + [ll[d] for d in lhs_free] + [rl[d] for d in rhs_free])
     return [(out, layout)]
 
 

@@ -44,7 +44,7 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, jvp_jaxpr, partial_eva
 from tinyjax.lax.elementwise import div
 from tinyjax.lax.shape import reshape
 from tinyjax.sharding import (AbstractMesh, Mesh, NamedSharding, PartitionSpec, get_mesh,
-                              put_sharded, sharding_of)
+                              layout_of, put_sharded)
 from tinyjax.spmd.partition import register_partition_rule
 
 __all__ = ["shard_map", "shard_map_p", "ShardMapTrace", "bind_shard_map"]
@@ -634,10 +634,10 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
 
 
 def _flat_in_specs(in_specs: Any, args: tuple, flat: list, mesh: Mesh) -> list:
-    if in_specs is Infer:  # from how the arguments are laid out
+    if in_specs is Infer:  # from how the arguments are laid out (jit's too)
         out = []
         for x in flat:
-            s = sharding_of(x) if type(x) is ArrayImpl and x._device is not None else None
+            s = layout_of(x)
             out.append(s.spec if isinstance(s, NamedSharding) and s.mesh == mesh
                        else PartitionSpec())
         return out
