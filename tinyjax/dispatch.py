@@ -448,6 +448,11 @@ def layout_on(placement: Any, mesh: Mesh, ndim: int) -> Optional[tuple]:
     return None
 
 
+_HLO_NAMES = {"psum": "all-reduce", "pmax": "all-reduce", "pmin": "all-reduce",
+              "all_gather": "all-gather", "reduce_scatter": "reduce-scatter",
+              "ppermute": "collective-permute", "all_to_all": "all-to-all"}
+
+
 class MeshCompiled:
     """A traced function for one input signature partitioned over a mesh and compiled for
     each of its devices (:mod:`tinyjax.spmd`).  ``in_placements`` are the flat arguments
@@ -510,7 +515,14 @@ class MeshCompiled:
         return self.program.executable(self.program.devices[0]).kernels()
 
     def source(self) -> str:
-        return self.program.executable(self.program.devices[0]).source()
+        """The per-device program's source, after a header naming the mesh and its
+        collectives (in XLA's spelling: all-reduce, all-gather, ...)."""
+        header = [f"// one program per device of {self.mesh}"]
+        header += [f"// {_HLO_NAMES.get(e.primitive.name, e.primitive.name)}("
+                   f"{e.params.get('axes', e.params.get('axis_name'))})"
+                   for e in self.local.jaxpr.eqns if e.primitive.name in _HLO_NAMES]
+        return "\n".join(header) + "\n" + \
+            self.program.executable(self.program.devices[0]).source()
 
     @property
     def num_kernels(self) -> int:

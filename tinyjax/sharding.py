@@ -619,10 +619,19 @@ def traced_layouts(tracers: Sequence[Any], values: Sequence[Any]) -> Iterator[No
 
 def layout_of(x: Any) -> Sharding | None:
     """The sharding of a concrete array laid out over devices, or of a jit input being
-    traced (None where unknown)."""
-    if type(x) is ArrayImpl:
-        return x._device if isinstance(x._device, Sharding) else None
-    return _traced.by_id.get(id(x))
+    traced -- also seen through the tracers of transforms inside that jit (a ``grad``'s
+    primal) -- or None where unknown."""
+    for _ in range(64):
+        if type(x) is ArrayImpl:
+            return x._device if isinstance(x._device, Sharding) else None
+        found = _traced.by_id.get(id(x))
+        if found is not None:
+            return found
+        inner = getattr(x, "primal", None)  # a jvp's primal is the value itself
+        if inner is None:
+            return None
+        x = inner
+    return None
 
 
 def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImpl:

@@ -466,17 +466,13 @@ def partition(closed: ClosedJaxpr, mesh: Mesh, in_layouts: Sequence[Layout],
 
 def given_specs(jaxpr: Jaxpr) -> list:
     """Per output of ``jaxpr``, the PartitionSpec the program itself gives it (a
-    ``shard_map``'s out_specs or a sharding constraint's), or None."""
+    ``shard_map``'s out_specs), or None."""
     made_by = {v: (e, k) for e in jaxpr.eqns for k, v in enumerate(e.outvars)}
     out = []
     for v in jaxpr.outvars:
         e, k = made_by.get(v, (None, 0)) if not isinstance(v, Literal) else (None, 0)
-        spec = None
-        if e is not None and "out_specs" in e.params:
-            spec = e.params["out_specs"][k]
-        elif e is not None and e.primitive is sharding_constraint_p:
-            spec = getattr(e.params["sharding"], "spec", None)
-        out.append(spec)
+        out.append(e.params["out_specs"][k] if e is not None and "out_specs" in e.params
+                   else None)
     return out
 
 
