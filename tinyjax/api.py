@@ -226,8 +226,13 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
 # ---------------------------------------------------------------------------
 
 
-def _check_input_dtype(x: Any, allow_int: bool, fname: str) -> None:
+def _check_input_dtype(x: Any, allow_int: bool, fname: str, holomorphic: bool = False
+                       ) -> None:
+    """JAX's input check of the reverse-mode functions (grad, jacrev)."""
     dt = get_aval(x).dtype
+    if holomorphic and not dtypes.is_complex(dt):
+        raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, "
+                        f"but got {dt.name}.")
     if dtypes.is_float(dt) or dtypes.is_complex(dt):
         return
     if allow_int and (dtypes.is_int(dt) or dt == np.bool_ or dt == dtypes.float0):
@@ -237,26 +242,46 @@ def _check_input_dtype(x: Any, allow_int: bool, fname: str) -> None:
                     "Boolean- or integer-valued inputs, use vjp or set allow_int to True.")
 
 
-def _check_scalar_output(out: Any, fname: str) -> None:
+def _check_output_dtype(out: Any, fname: str, holomorphic: bool) -> None:
+    """JAX's output check of the reverse-mode functions: real outputs, or complex ones
+    with ``holomorphic=True``."""
+    dt = get_aval(out).dtype
+    if holomorphic:
+        if not dtypes.is_complex(dt):
+            raise TypeError(f"{fname} with holomorphic=True requires outputs with complex "
+                            f"dtype, but got {dt.name}.")
+    elif dtypes.is_complex(dt):
+        raise TypeError(f"{fname} requires real-valued outputs (output dtype that is a "
+                        f"sub-dtype of np.floating), but got {dt.name}. For holomorphic "
+                        "differentiation, pass holomorphic=True. For differentiation of "
+                        "non-holomorphic functions involving complex outputs, use jax.vjp "
+                        "directly.")
+    elif not dtypes.is_float(dt):
+        raise TypeError(f"{fname} requires real-valued outputs (output dtype that is a "
+                        f"sub-dtype of np.floating), but got {dt.name}. For differentiation "
+                        "of functions with integer outputs, use jax.vjp directly.")
+
+
+def _check_scalar_output(out: Any, fname: str, holomorphic: bool = False) -> None:
     aval = get_aval(out)
     if aval.shape != ():
         raise TypeError(f"Gradient only defined for scalar-output functions. Output had "
                         f"shape: {aval.shape}.")
-    if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
-        raise TypeError(f"{fname} requires real- or complex-valued outputs (output dtype "
-                        f"that is a sub-dtype of np.inexact), but got {aval.dtype.name}.")
+    _check_output_dtype(out, fname, holomorphic)
 
 
 def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: bool,
-                    allow_int: bool, fname: str, dtype_fname: str) -> tuple[Any, Callable, Any]:
+                    allow_int: bool, fname: str, dtype_fname: str,
+                    holomorphic: bool = False) -> tuple[Any, Callable, Any]:
     """``vjp`` of ``fun`` with respect to its arguments at ``argnums`` (checked, each input
-    of an inexact dtype unless ``allow_int``): (output, pullback, aux or None)."""
+    of an inexact dtype unless ``allow_int``, complex with ``holomorphic``): (output,
+    pullback, aux or None)."""
     from tinyjax.lax._helpers import as_operand
     nums = check_argnums(argnums, len(args), fname)
     f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
     # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
-    tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, dtype_fname),
-                       diff_args)
+    tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, dtype_fname,
+                                                    holomorphic), diff_args)
     if has_aux:
         return vjp(f_diff, *diff_args, has_aux=True)
     return (*vjp(f_diff, *diff_args), None)
@@ -274,8 +299,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     def value_and_grad_f(*args, **kwargs):
         from tinyjax.lax._helpers import as_operand
         out, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
-                                             fname, "grad")
-        _check_scalar_output(out, "grad")
+                                             fname, "grad", holomorphic)
+        _check_scalar_output(out, "grad", holomorphic)
         out_aval = get_aval(out)  # the seed 1 has the output's type, weak type included
         grads = pullback(as_operand(1, out_aval.dtype, weak=out_aval.weak_type))
         g = grads if isinstance(argnums, (tuple, list)) else grads[0]
@@ -335,7 +360,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         flat_in, in_tree = tree_util.tree_flatten(diff_args)
         flat_in = [as_operand(x) for x in flat_in]
         for x in flat_in:
-            _check_input_dtype(x, False, "jacfwd")
+            _check_jacfwd_input(x, holomorphic)
         in_avals = [get_aval(x) for x in flat_in]
 
         def f_flat(*flat):
@@ -348,12 +373,31 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
         outs = vmap(push, in_axes=0, out_axes=(None, -1, None) if has_aux else (None, -1))(
             *basis)
+        if holomorphic:
+            for y in tree_util.tree_leaves(outs[0]):
+                if not dtypes.is_complex(get_aval(y).dtype):
+                    raise TypeError("jacfwd with holomorphic=True requires outputs with "
+                                    f"complex dtype, but got {get_aval(y).dtype.name}.")
         jac = outs[1]
         jac = tree_util.tree_map(lambda j: _unravel_last(j, in_avals, sizes, in_tree,
                                                          isinstance(argnums, (tuple, list))),
                                  jac)
         return (jac, outs[2]) if has_aux else jac
     return jacfun
+
+
+def _check_jacfwd_input(x: Any, holomorphic: bool) -> None:
+    dt = get_aval(x).dtype
+    if holomorphic:
+        if not dtypes.is_complex(dt):
+            raise TypeError("jacfwd with holomorphic=True requires inputs with complex "
+                            f"dtype, but got {dt.name}.")
+    elif not dtypes.is_float(dt):
+        raise TypeError("jacfwd requires real-valued inputs (input dtype that is a sub-dtype "
+                        f"of np.floating), but got {dt.name}. For holomorphic "
+                        "differentiation, pass holomorphic=True. For differentiation of "
+                        "non-holomorphic functions involving complex inputs or integer "
+                        "inputs, use jax.jvp directly.")
 
 
 def _unravel_last(j, in_avals, sizes, in_tree, many: bool):
@@ -375,8 +419,10 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     def jacfun(*args, **kwargs):
         y, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
-                                           "jacrev", "jacrev")
+                                           "jacrev", "jacrev", holomorphic)
         flat_y, y_tree = tree_util.tree_flatten(y)
+        for v in flat_y:
+            _check_output_dtype(v, "jacrev", holomorphic)
         y_avals = [get_aval(v) for v in flat_y]
         basis, sizes = _std_basis(y_avals)
         cts = vmap(lambda *b: pullback(tree_util.tree_unflatten(y_tree, list(b))))(*basis)
@@ -406,7 +452,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
             holomorphic: bool = False) -> Callable:
     """The Hessian: ``jacfwd(jacrev(fun))``."""
-    return jacfwd(jacrev(fun, argnums, has_aux=has_aux), argnums, has_aux=has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux=has_aux, holomorphic=holomorphic), argnums,
+                  has_aux=has_aux, holomorphic=holomorphic)
 
 
 # ---------------------------------------------------------------------------

@@ -94,9 +94,10 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "consecutive kernels."),
     EnvVar("TINYJAX_CUDA_WGMMA", "1", "0: matrix products on an H100 use ``mma.sync`` tiles "
            "instead of warpgroup MMA."),
-    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC in (before "
-           "``/usr/local/cuda``)."),
-    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC in."),
+    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC, cuFFT, cuSOLVER and "
+           "cuBLAS in (before ``/usr/local/cuda``)."),
+    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC, cuFFT, cuSOLVER "
+           "and cuBLAS in."),
     EnvVar("JAX_DEBUG_NANS", None, "The initial value of ``jax_debug_nans`` (1/0, "
            "true/false, yes/no, on/off)."),
     EnvVar("JAX_DEBUG_INFS", None, "The initial value of ``jax_debug_infs``."),

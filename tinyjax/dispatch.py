@@ -176,7 +176,7 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             values.append(x)
             weak.append(type(x) in (int, float, complex))
     _check(primitive, args, values, params)
-    out = primitive.impl(*values, **params)
+    out = _host_impl(primitive, values, params)
     if config.jax_debug_nans or config.jax_debug_infs:
         _raise_on_invalid(primitive, out)
     if not args:  # a constructor (iota): its result goes to the default device
@@ -224,7 +224,7 @@ def _apply_placed(primitive, args, params):
         return run_on_device(primitive, args, params, device)
     host = [x._value if type(x) is ArrayImpl else x for x in args]
     _check(primitive, args, host, params)
-    out = primitive.impl(*host, **params)
+    out = _host_impl(primitive, host, params)
     weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
     if primitive.multiple_results:
         weak = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
@@ -249,6 +249,46 @@ def _check(primitive, args, values, params) -> None:
 
 register_apply_primitive(apply_primitive)
 register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
+
+
+# ---- library calls on stacks of matrices -------------------------------------------------------
+
+# A library-call primitive (linear algebra) on a stack of at least this many matrices runs
+# through the CPU backend's routine, whose loop over the stack is in C, instead of its
+# implementation's one SciPy call per matrix.
+LIBRARY_STACK = 16
+_routines: dict = {}
+
+
+def _host_impl(primitive: Primitive, values: list, params: dict) -> Any:
+    """``primitive`` on host values: its implementation, or for a stack of matrices the CPU
+    backend's library routine (the same LAPACK routines, looped over in C)."""
+    shape = np.shape(values[0]) if values else ()
+    if len(shape) < 3 or int(np.prod(shape[:-2])) < LIBRARY_STACK:
+        return primitive.impl(*values, **params)
+    from tinyjax.compiler.lower.linalg import library_calls  # registers the library calls
+    if primitive not in library_calls:
+        return primitive.impl(*values, **params)
+    avals = [get_aval(v) for v in values]
+    out_avals = primitive.abstract_eval(*avals, **params)
+    out_avals = list(out_avals) if primitive.multiple_results else [out_avals]
+    try:
+        key = (primitive, tuple(avals), tuple(params.items()))
+        impl = _routines.get(key)
+    except TypeError:  # unhashable params
+        key, impl = None, None
+    if impl is None:
+        try:
+            impl = get_backend("cpu").library_call(primitive, avals, out_avals, params)
+        except (NotImplementedError, RuntimeError, OSError):  # no C compiler
+            return primitive.impl(*values, **params)
+        if key is not None:
+            if len(_routines) > 1024:
+                _routines.clear()
+            _routines[key] = impl
+    outs = [np.empty(a.shape, a.dtype) for a in out_avals]
+    impl([np.asarray(v) for v in values], outs)
+    return outs if primitive.multiple_results else outs[0]
 
 
 # ---- eager operations on a device --------------------------------------------------------------

@@ -51,6 +51,8 @@ class Literal:
             text = str(bool(value))
         elif dtypes.is_float(value.dtype):
             text = repr(float(value))
+        elif dtypes.is_complex(value.dtype):
+            text = repr(complex(value))
         else:
             text = str(int(value))
         return f"{text}:{self.aval.str_short()}"

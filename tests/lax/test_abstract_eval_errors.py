@@ -39,7 +39,32 @@ for _name in NUMBER_UNARY:
 for _name in BINARY:
     CASES[_name] = (lambda n=_name: _bind(n, F, H), TypeError,
                     f"{_name} requires arguments to have the same dtypes")
+SQ = np.ones((2, 2), np.float32)
 CASES.update({
+    "cholesky": (lambda: lax.linalg.cholesky(F), ValueError, "cholesky must be a square"),
+    "lu": (lambda: lax.linalg.lu(np.ones(3, np.float32)), TypeError,
+           "Input 0 to lu must have rank at least 2"),
+    "lu_pivots_to_permutation": (lambda: lax.linalg.lu_pivots_to_permutation(
+        np.zeros(3, np.int32), 2), ValueError, "has to exceed"),
+    "qr": (lambda: lax.linalg.qr(I), TypeError, "qr does not accept dtype int32"),
+    "svd": (lambda: lax.linalg.svd(H), TypeError, "svd does not accept dtype float16"),
+    "eigh": (lambda: lax.linalg.eigh(F, symmetrize_input=False), ValueError,
+             "must have shape"),
+    "eig": (lambda: lax.linalg.eig(F), ValueError, "eig must be a square"),
+    "schur": (lambda: lax.linalg.schur(F), ValueError, "schur must be a square"),
+    "fft": (lambda: lax.fft(F, lax.FftType.FFT, (99,)), ValueError,
+            "minor dimensions must be equal to fft_lengths"),
+    "triangular_solve": (lambda: lax.linalg.triangular_solve(SQ, F[:, :1].T, left_side=True),
+                         ValueError, "Incompatible shapes for arguments to triangular_solve"),
+    "tridiagonal_solve": (lambda: lax.linalg.tridiagonal_solve(F[0], F[0], F[0][:2], F.T),
+                          TypeError, "same shape"),
+    "custom_linear_solve": (lambda: lax.custom_linear_solve(lambda x: x[:1], F[0],
+                                                            lambda mv, b: b), TypeError,
+                            "matvec must return values of the types of b"),
+    "real": (lambda: lax.real(F), TypeError, "real does not accept dtype f32"),
+    "imag": (lambda: lax.imag(I), TypeError, "imag does not accept dtype i32"),
+    "conj": (lambda: lax.conj(I), TypeError, "conj does not accept dtype i32"),
+    "complex": (lambda: lax.complex(H, H), TypeError, "complex does not accept dtype f16"),
     "abs": (lambda: lax.abs(U), TypeError, "abs does not accept dtype u32"),
     "integer_pow": (lambda: lax.integer_pow(B, 2), TypeError, "integer_pow does not accept"),
     "not": (lambda: lax.bitwise_not(F), TypeError, "not does not accept dtype f32"),

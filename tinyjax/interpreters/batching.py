@@ -260,6 +260,9 @@ def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
 
 def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros, num_consts=0):
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    if all(d is None for d in dims):  # nothing batched: the call is not the vmap's
+        return trace.parent.process_custom_jvp_call(primitive, fun, jvp, vals,
+                                                    symbolic_zeros=symbolic_zeros)
     axis = trace.axis_data
     n_out: list[int] = []
 
@@ -285,6 +288,10 @@ def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros, n
 def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
                           symbolic_zeros, num_consts=0):
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    if all(d is None for d in dims):  # nothing batched: the call is not the vmap's
+        return trace.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, vals,
+                                                    out_trees=out_trees,
+                                                    symbolic_zeros=symbolic_zeros)
     axis = trace.axis_data
     n_out: list[int] = []
     n_res: list[int] = []

@@ -34,3 +34,5 @@ from tinyjax.lax.cumulative import shift  # noqa: E402
 register_lax_ops(full=full, add=add, broadcast_in_dim=broadcast_in_dim,  # noqa: F405
                  transpose=transpose, reduce_sum=reduce_sum, cumprod=cumprod,  # noqa: F405
                  shift=shift)
+from tinyjax.lax.fft import FftType, fft, fft_p  # noqa: F401,E402
+from tinyjax.lax import linalg  # noqa: F401,E402

@@ -86,11 +86,10 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
                     _python_sequence_dtype(object, np_value)
         else:
             dt = dtypes.canonicalize_dtype(dtype)
-            if dtypes.is_complex(dt):
-                raise NotImplementedError("tinyjax does not support complex dtypes yet")
             np_value = np.asarray(object) if not _is_python_int(object) else None
-        if np_value is not None and dtypes.is_complex(np_value.dtype):
-            raise NotImplementedError("tinyjax does not support complex dtypes yet")
+            if np_value is not None and dtypes.is_complex(np_value.dtype) and \
+                    not dtypes.is_complex(dt):
+                np_value = np_value.real  # as JAX: complex -> real keeps the real part
         weak = dtype is None and type(object) in (int, float, complex)
         out = on_default_device(wrap_eager(_host_value(object, np_value, dt), weak))
     if ndmin > get_aval(out).ndim:
@@ -252,10 +251,7 @@ def empty_like(prototype: Any, dtype: Any = None, shape: Any = None, *,
 def _default_dtype(dtype: Any, default: Any = None) -> np.dtype:
     if dtype is None:
         return dtypes.default_float_dtype() if default is None else default
-    dt = dtypes.canonicalize_dtype(dtype)
-    if dtypes.is_complex(dt):
-        raise NotImplementedError("tinyjax does not support complex dtypes yet")
-    return dt
+    return dtypes.canonicalize_dtype(dtype)
 
 
 @_placing

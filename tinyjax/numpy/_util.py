@@ -97,7 +97,13 @@ def promote_dtypes_inexact(*args: Any) -> list[Any]:
 
 def promote_args_inexact(fun_name: str, *args: Any) -> list[Any]:
     """Like :func:`promote_args`, but integer and bool results become float."""
-    ops = promote_args(fun_name, *args)
+    return promote_dtypes_inexact(*promote_args(fun_name, *args))
+
+
+def promote_dtypes_inexact(*args: Any) -> list[Any]:
+    """Convert the arguments to their common dtype, float if that is integer or bool (no
+    broadcasting)."""
+    ops = promote_dtypes(*args)
     aval = get_aval(ops[0]) if ops else None
     if aval is not None and not dtypes.is_float(aval.dtype) and \
             not dtypes.is_complex(aval.dtype):

@@ -393,7 +393,7 @@ _RULES[sharding_constraint_p] = _sharding_constraint
 def _inline(ctx: Context, eqn, ins: list) -> list:
     """A call with a body (custom derivatives, checkpoint): its equations partitioned in
     place."""
-    body = eqn.params[inlined_calls[eqn.primitive]]
+    body, ins = inlined_calls[eqn.primitive](eqn, list(ins))
     if isinstance(body, ClosedJaxpr):
         consts = [(c, replicated(get_aval(c).ndim)) for c in body.consts]
         body = body.jaxpr

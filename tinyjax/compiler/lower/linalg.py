@@ -1,0 +1,31 @@
+"""The primitives the compiler leaves to numerical libraries: the linear-algebra
+factorisations and solves (:mod:`tinyjax.lax.linalg`) and the FFT (:mod:`tinyjax.lax.fft`)
+are library steps of a compiled program (LAPACK or cuSOLVER, pocketfft or cuFFT), not
+fused kernels; ``custom_linear_solve`` is lowered as its ``solve`` jaxpr (its derivative
+rules have run before the compiler sees it)."""
+from __future__ import annotations
+
+from tinyjax.compiler.lower.registry import (library_calls, register_inlined_call,
+                                             register_library_call)
+from tinyjax.lax import linalg
+from tinyjax.lax.control_flow.linear_solve import linear_solve_p
+from tinyjax.lax.fft import fft_p
+
+for _p in (linalg.cholesky_p, linalg.lu_p, linalg.lu_pivots_to_permutation_p, linalg.qr_p,
+           linalg.svd_p, linalg.eigh_p, linalg.eig_p, linalg.schur_p,
+           linalg.triangular_solve_p, linalg.tridiagonal_solve_p, fft_p):
+    register_library_call(_p)
+
+
+def _solve_body(eqn, operands):
+    """The ``solve`` jaxpr of a custom_linear_solve and its operands (its consts, then b)."""
+    counts = eqn.params["const_lengths"]
+    start = counts.matvec + counts.vecmat
+    n_b = len(operands) - sum(counts)
+    return eqn.params["jaxprs"].solve, \
+        operands[start:start + counts.solve] + operands[len(operands) - n_b:]
+
+
+register_inlined_call(linear_solve_p, _solve_body)
+
+__all__ = ["library_calls"]
