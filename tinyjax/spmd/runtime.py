@@ -131,16 +131,21 @@ class MeshCommunicators:
                     group.reset()
 
 
-_mesh_comms: dict[Mesh, MeshCommunicators] = {}
-_mesh_comms_lock = threading.Lock()
+class _PerKey:
+    """Objects made once per key, on first use, under a lock."""
+
+    def __init__(self, make: Callable[[Any], Any]):
+        self.make, self.made, self.lock = make, {}, threading.Lock()
+
+    def __call__(self, key: Any) -> Any:
+        with self.lock:
+            obj = self.made.get(key)
+            if obj is None:
+                obj = self.made[key] = self.make(key)
+            return obj
 
 
-def mesh_communicators(mesh: Mesh) -> MeshCommunicators:
-    with _mesh_comms_lock:
-        comms = _mesh_comms.get(mesh)
-        if comms is None:
-            comms = _mesh_comms[mesh] = MeshCommunicators(mesh)
-        return comms
+mesh_communicators = _PerKey(MeshCommunicators)
 
 
 # ---- one worker thread per device ------------------------------------------------------------
@@ -166,16 +171,7 @@ class _Worker:
         self.tasks.put((fn, done))
 
 
-_workers: dict[Device, _Worker] = {}
-_workers_lock = threading.Lock()
-
-
-def _worker(device: Device) -> _Worker:
-    with _workers_lock:
-        w = _workers.get(device)
-        if w is None:
-            w = _workers[device] = _Worker(device)
-        return w
+_worker = _PerKey(_Worker)
 
 
 def run_on_devices(devices: Sequence[Device], fns: Sequence[Callable[[], Any]],

@@ -126,19 +126,26 @@ def _divisibility_error(f: Callable, mesh: Mesh, args: tuple, flat_specs: list,
                         f"corresponds to in_specs of value {spec}, which maps array axis {d} "
                         f"(of size {aval.shape[d]}) to mesh {axis} (of {total}size {size}), "
                         f"but {size} does not evenly divide {aval.shape[d]}")
+    return _message(fun_name, "argument arrays with axis sizes that are not evenly divisible "
+                    "by the corresponding mesh axis sizes", mesh, msgs,
+                    "Array arguments' axis sizes must be evenly divisible by the mesh axis or "
+                    "axes indicated by the corresponding elements of the argument's in_specs "
+                    "entry. Consider checking that in_specs are correct, and if so consider "
+                    "changing the mesh axis sizes or else padding the input and adapting "
+                    f"'{fun_name}' appropriately.")
+
+
+def _message(fun_name: str, what: str, mesh: AbstractMesh, msgs: list[str],
+             advice: str) -> Optional[str]:
+    """JAX's shard_map error text: what was given, the mesh, one bullet per problem (no
+    bullet for a single one), the advice; None without problems."""
     if not msgs:
         return None
     if len(msgs) == 1:
         msgs = [msgs[0][2:]]
-    return (f"shard_map applied to the function '{fun_name}' was given argument arrays with "
-            f"axis sizes that are not evenly divisible by the corresponding mesh axis "
-            f"sizes:\n\nThe mesh given has shape {mesh.axis_sizes} with corresponding axis "
-            f"names {mesh.axis_names}.\n\n" + "\n\n".join(msgs) + "\n\n"
-            "Array arguments' axis sizes must be evenly divisible by the mesh axis or axes "
-            "indicated by the corresponding elements of the argument's in_specs entry. "
-            "Consider checking that in_specs are correct, and if so consider changing the "
-            f"mesh axis sizes or else padding the input and adapting '{fun_name}' "
-            "appropriately.")
+    return (f"shard_map applied to the function '{fun_name}' was given {what}:\n\n"
+            f"The mesh given has shape {mesh.axis_sizes} with corresponding axis names "
+            f"{mesh.axis_names}.\n\n" + "\n\n".join(msgs) + "\n\n" + advice)
 
 
 def _replication_error(f: Callable, mesh: AbstractMesh, out_specs: Sequence[PartitionSpec],
@@ -161,18 +168,12 @@ def _replication_error(f: Callable, mesh: AbstractMesh, out_specs: Sequence[Part
             msgs.append(f"* out_specs is {spec} which implies that the corresponding output "
                         f"value is replicated across mesh axis '{unmentioned[0]}', but could "
                         "not infer replication over any axes")
-    if not msgs:
-        return None
-    if len(msgs) == 1:
-        msgs = [msgs[0][2:]]
-    return (f"shard_map applied to the function '{fun_name}' was given out_specs which "
-            f"require replication which can't be statically inferred given the mesh:\n\n"
-            f"The mesh given has shape {mesh.axis_sizes} with corresponding axis names "
-            f"{mesh.axis_names}.\n\n" + "\n\n".join(msgs) + "\n\n"
-            "Check if these output values are meant to be replicated over those mesh axes. "
-            "If not, consider revising the corresponding out_specs entries. If so, consider "
-            "disabling the check by passing the check_vma=False argument to "
-            "`jax.shard_map`.")
+    return _message(fun_name, "out_specs which require replication which can't be statically "
+                    "inferred given the mesh", mesh, msgs,
+                    "Check if these output values are meant to be replicated over those mesh "
+                    "axes. If not, consider revising the corresponding out_specs entries. If "
+                    "so, consider disabling the check by passing the check_vma=False argument "
+                    "to `jax.shard_map`.")
 
 
 # ---- varying manual axes (what check_vma checks) -----------------------------------------------
