@@ -17,22 +17,24 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import contextmanager
 import time
 import weakref
 from functools import partial, update_wrapper, wraps
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from tinyjax import core, dtypes, stages, tree_util
-from tinyjax.abstract import ShapeDtypeStruct, typeof  # noqa: F401 (typeof: jax.typeof)
+from tinyjax import core, dtypes, monitoring, stages, tree_util
+from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
-                              normalize_argnums, register_abstractify, shaped_abstractify)
+                              normalize_argnums, shaped_abstractify)
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
-from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
+from tinyjax.compiler.lower.registry import register_inlined_call
+from tinyjax.core import Primitive, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, MeshCompiled, clear_dispatch_caches,
                               computation_device, device_key, invalid_values, leaf_signature,
                               leaf_value, runs_on_mesh)
@@ -41,9 +43,14 @@ from tinyjax.sharding import (PartitionSpec, Sharding, SingleDeviceSharding, as_
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
-from tinyjax.interpreters.partial_eval import PartialEvalTrace
-from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.partial_eval import PartialEvalTrace, custom_partial_eval_rules
+from tinyjax.interpreters.staging import StagingTrace, trace_to_closed_jaxpr
+from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, check_jaxpr, cse_jaxpr, dce_closed_jaxpr,
+                           dce_jaxpr, dce_rules, eval_jaxpr, has_effects, pp_eqn_rules,
+                           pp_shared_names)
+from tinyjax.lax import refs as _refs
+from tinyjax.lax._helpers import as_operand
 
 
 def _is_float(x: Any) -> bool:
@@ -78,7 +85,6 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
         raise TypeError("primal and tangent arguments to jax.jvp must have the same tree "
                         f"structure; primals have tree structure {tree_p} whereas tangents "
                         f"have tree structure {tree_t}.")
-    from tinyjax.lax._helpers import as_operand
     flat_p = [as_operand(p) for p in flat_p]
     flat_t = [as_operand(t) if not is_float0(t) else t for t in flat_t]
     for p, t in zip(flat_p, flat_t):
@@ -143,7 +149,6 @@ def linearize_flat(fun: Callable, primals: Sequence[Any]) -> tuple[list[Any], Li
 
 def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the linear map."""
-    from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
@@ -155,7 +160,6 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
             raise TypeError(f"linearized function called on tangent values inconsistent "
                             f"with the original primal values: expected tree {in_tree}, "
                             f"got {t_tree}")
-        from tinyjax.lax._helpers import as_operand
         out_t = lin.apply([as_operand(t) for t in flat_t])
         return tree_util.tree_unflatten(out_tree[0], out_t)
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
@@ -171,7 +175,6 @@ class _Pullback:
         self.out_avals, self.aux_zeros = out_avals, aux_zeros
 
     def __call__(self, residuals: list, cotangent: Any) -> Any:
-        from tinyjax.lax._helpers import as_operand
         flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
         if ct_tree != self.out_tree:
             raise TypeError(
@@ -203,7 +206,6 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
     output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
     returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
-    from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
@@ -219,6 +221,65 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     if has_aux:
         return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
     return primal_out, vjp_fun
+
+
+@contextmanager
+def named_scope(name: str) -> Iterator[None]:
+    """Name the operations traced inside the block (nested scopes join with ``/``): the
+    names are kept with the equations (``eqn.source_info.name_stack``) for profiles and
+    debugging, and do not change what is computed."""
+    if not isinstance(name, str):
+        raise TypeError("named_scope name argument must be a string.")
+    core.name_stack.append(name)
+    try:
+        yield
+    finally:
+        core.name_stack.pop()
+
+
+def named_call(fun: Callable, *, name: str | None = None) -> Callable:
+    """``fun`` with its operations traced inside ``named_scope(name)`` (default: the
+    function's name)."""
+    scope = name if name is not None else getattr(fun, "__name__", "fun")
+
+    @wraps(fun)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        with named_scope(scope):
+            return fun(*args, **kwargs)
+    return named
+
+
+def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = ()
+                     ) -> Callable:
+    """The transpose of the linear function ``fun`` (at arguments of the types of
+    ``primals``; their values are not used): ``transpose(cotangent)`` gives the tuple of
+    cotangents of the arguments."""
+    flat, in_tree = tree_util.tree_flatten(primals)
+    in_avals = [shaped_abstractify(x) for x in flat]
+    for aval in in_avals:
+        if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
+            raise TypeError(f"linear_transpose only supports [float or complex] -> [float or "
+                            f"complex], and integer -> integer functions, but got "
+                            f"{aval.dtype.name} input.")
+    flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
+    closed = trace_to_closed_jaxpr(flat_fun, in_avals)
+    out_avals = closed.out_avals
+
+    def transposed(cotangent: Any) -> tuple:
+        cts, ct_tree = tree_util.tree_flatten(cotangent)
+        cts = [as_operand(c) for c in cts]
+        if ct_tree != out_tree[0] or any(
+                (get_aval(c).shape, get_aval(c).dtype) != (a.shape, a.dtype)
+                for c, a in zip(cts, out_avals)):
+            raise TypeError("cotangent type does not match function output, expected "
+                            f"{tuple(out_avals)} but got {[get_aval(c) for c in cts]}")
+        out = backward_pass(closed.jaxpr, closed.consts,
+                            [UndefinedPrimal(a) for a in in_avals], cts)
+        return tree_util.tree_unflatten(in_tree, [
+            zeros_like_aval(tangent_aval(a)) if type(ct) is Zero else ct
+            for ct, a in zip(out, in_avals)])
+
+    return transposed
 
 
 # ---------------------------------------------------------------------------
@@ -276,7 +337,6 @@ def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: 
     """``vjp`` of ``fun`` with respect to its arguments at ``argnums`` (checked, each input
     of an inexact dtype unless ``allow_int``, complex with ``holomorphic``): (output,
     pullback, aux or None)."""
-    from tinyjax.lax._helpers import as_operand
     nums = check_argnums(argnums, len(args), fname)
     f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
     # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
@@ -354,7 +414,6 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     """The Jacobian by forward mode: one jvp per input element, vectorised by vmap."""
 
     def jacfun(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
         nums = check_argnums(argnums, len(args), "jacfwd")
         f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
         flat_in, in_tree = tree_util.tree_flatten(diff_args)
@@ -492,7 +551,6 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 
     @wraps(fun)
     def vmap_f(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
             raise ValueError("vmap in_axes must be an int, None, or a tuple of entries "
                              "corresponding to the positional arguments passed to the "
@@ -501,8 +559,12 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
         flat_args, in_tree = tree_util.tree_flatten(args)
         flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
-        flat_args = [as_operand(a) if ax is not None else a
-                     for a, ax in zip(flat_args, flat_axes)]
+        # mutable array references mapped over: their values go in, a reference per
+        # element stands for each inside, and the final values are written back
+        refs = [(i, a) for i, (a, ax) in enumerate(zip(flat_args, flat_axes))
+                if ax is not None and isinstance(a, _refs.Ref)]
+        flat_args = [(a._read() if isinstance(a, _refs.Ref) else as_operand(a))
+                     if ax is not None else a for a, ax in zip(flat_args, flat_axes)]
         dims, sizes = [], []
         for i, (a, ax) in enumerate(zip(flat_args, flat_axes)):
             if ax is None:
@@ -534,8 +596,16 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         out_leaves: list[Any] = []
 
         def recorded_fun(*flat):
+            if not refs:
+                out_leaves[:] = flat_fun(*flat)
+                return out_leaves
+            flat = list(flat)
+            holders = []
+            for i, r in refs:
+                flat[i] = _refs.placeholder(flat[i], r)
+                holders.append(flat[i])
             out_leaves[:] = flat_fun(*flat)
-            return out_leaves
+            return list(out_leaves) + [h._read() for h in holders]
 
         # out_axes depend on the output tree, known only after tracing: resolve lazily.
         class LazyOutDims:
@@ -544,10 +614,16 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
                 outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
                 return iter([None if d is None else _out_axis(d, aval.ndim + 1)
-                             for d, aval in zip(flat_out_axes, outs_avals)])
+                             for d, aval in zip(flat_out_axes, outs_avals)] +
+                            [dims[i] for i, _ in refs])
 
         flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
                              flat_args, dims, LazyOutDims())
+        if refs:
+            n = len(flat_out) - len(refs)
+            for (_, r), v in zip(refs, flat_out[n:]):
+                r._write(v)
+            flat_out = flat_out[:n]
         return tree_util.tree_unflatten(out_tree[0], flat_out)
 
     return vmap_f
@@ -652,6 +728,60 @@ def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[
     return tuple(sorted(nums)), tuple(names)
 
 
+# ---------------------------------------------------------------------------
+# The jit equation: a jitted function called while another function is being staged
+# (jit inside jit, make_jaxpr, a loop body) is one ``jit`` equation holding its jaxpr,
+# as in JAX.  Every other interpreter evaluates the body in place (jvp, partial
+# evaluation) or re-binds the equation over a transformed body (vmap); the compiler
+# lowers the body in place.
+# ---------------------------------------------------------------------------
+
+jit_p = Primitive("jit", multiple_results=True)
+jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *args))
+jit_p.def_abstract_eval(lambda *avals, jaxpr, name: [v.aval for v in jaxpr.outvars])
+register_inlined_call(jit_p)  # (its body, the param jaxpr, on all the operands)
+
+
+def _jit_jvp(primals, tangents, *, jaxpr, name):
+    return jvp_flat(lambda *a: eval_jaxpr(jaxpr, [], *a), primals, tangents)
+
+
+def _jit_partial_eval(trace, args, params):
+    with core.set_current_trace(trace):
+        return eval_jaxpr(params["jaxpr"], [], *args)
+
+
+def _jit_batch(vals, dims, *, jaxpr, name):
+    axis = batching.rule_axis_data(batching.batch_size(vals, dims))
+    m = len(jaxpr.outvars)
+    closed = trace_to_closed_jaxpr(
+        lambda *a: batching.vmap_flat(lambda *b: eval_jaxpr(jaxpr, [], *b), axis, a, dims,
+                                      [0] * m), [get_aval(v) for v in vals])
+    body = closed.jaxpr
+    body = Jaxpr([], body.constvars + body.invars, body.outvars, body.eqns)
+    return jit_p.bind(*closed.consts, *vals, jaxpr=body, name=name), [0] * m
+
+
+def _jit_dce(eqn, used_outputs):
+    if not any(used_outputs) and not has_effects(eqn.params["jaxpr"]):
+        return [False] * len(eqn.invars), None
+    new, used_inputs = dce_jaxpr(eqn.params["jaxpr"], used_outputs, prune_invars=True)
+    return used_inputs, eqn.replace(
+        invars=[v for v, u in zip(eqn.invars, used_inputs) if u],
+        outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
+        params=dict(eqn.params, jaxpr=new))
+
+
+ad.primitive_jvps[jit_p] = _jit_jvp
+ad.primitive_transposes[jit_p] = lambda cts, *args, jaxpr, name: ad.backward_pass(
+    jaxpr, [], args, cts)
+custom_partial_eval_rules[jit_p] = _jit_partial_eval
+batching.primitive_batchers[jit_p] = _jit_batch
+dce_rules[jit_p] = _jit_dce
+pp_shared_names[jit_p] = "jaxpr"  # its body printed with the equation's names (as JAX)
+pp_eqn_rules[jit_p] = lambda params: [("name", params["name"]), ("jaxpr", params["jaxpr"])]
+
+
 class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
@@ -670,6 +800,7 @@ class JitWrapped(stages.Wrapped):
         options = (self.static_argnums, self.static_argnames, self.donate_argnums, device,
                    _hashable_tree(in_shardings), _hashable_tree(out_shardings))
         self.cache, self._fast = _shared_caches(fun, options)
+        self._staged: dict = {}  # key -> (body, consts, out tree) of calls while staging
         # (self._fast: calls whose arguments are all positional Arrays, keyed by
         # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
         _wrappers.add(self)
@@ -715,22 +846,34 @@ class JitWrapped(stages.Wrapped):
     def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
-        device = self._device_name(flat)
+        device = self._device_name([x for x in flat if type(x) is not ArrayImpl
+                                    or not x.is_deleted()])
         # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
-               config.jax_enable_x64, tuple(leaf_signature(x) for x in flat))
+               config.jax_enable_x64, tuple(_leaf_signature(x) for x in flat),
+               tuple(c.value for c in _user_contexts))
         return key, static, flat, in_tree, device
 
     def _get_compiled(self, args: tuple, kwargs: dict):
         key, static, flat, in_tree, device = self._key(args, kwargs)
         compiled = self.cache.get(key)
+        for i, x in enumerate(flat):
+            if type(x) is ArrayImpl and x.is_deleted():
+                if compiled is not None:  # (JAX's message from its executable)
+                    raise ValueError(
+                        f"INVALID_ARGUMENT: Invalid buffer passed to Execute() as argument "
+                        f"{i} to replica 0: INVALID_ARGUMENT: Buffer has been deleted or "
+                        "donated.")
+                x._value  # RuntimeError: Array has been deleted
         if compiled is None:
             from tinyjax.backends import devices
             if not isinstance(device, Sharding):
                 devices(device)  # RuntimeError naming the platforms present if it has none
-            closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+            closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
             placements = self._placements(args, kwargs, flat)
-            compiled = self.cache[key] = self._compile(closed, out_tree, device, placements)
+            compiled = self._compile(closed, out_tree, device, placements)
+            compiled.ref_info = ref_info
+            self.cache[key] = compiled
         return compiled, flat
 
     def _placements(self, args: tuple, kwargs: dict, flat: list) -> list:
@@ -744,6 +887,9 @@ class JitWrapped(stages.Wrapped):
     def _trace(self, args, kwargs, static, flat, in_tree):
         """The jaxpr of the function for these arguments (after CSE and DCE) and its
         output tree."""
+        if config.jax_no_tracing:
+            raise RuntimeError(f"re-tracing function {self._where()} for `jit`, but "
+                               "'no_tracing' is set")
         start = time.perf_counter()
         static_map = dict(static)
         out_store: list = []
@@ -756,15 +902,97 @@ class JitWrapped(stages.Wrapped):
             out_store.append(out_tree)
             return flat_out
 
-        in_avals = [shaped_abstractify(x) for x in flat]
         origins = argument_origins(self.fun, tuple(a for i, a in enumerate(args)
                                                    if i not in static_map), {})
-        closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
+        ref_info = None
+        if _refs.refs_exist():
+            closed, ref_info = self._trace_with_refs(flat_fun, flat, origins)
+        else:
+            in_avals = [shaped_abstractify(x) for x in flat]
+            closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
         closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
+        if config.jax_enable_checks:
+            check_jaxpr(closed.jaxpr)
+        monitoring.record_event_duration_secs("/jax/core/compile/jaxpr_trace_duration",
+                                              time.perf_counter() - start,
+                                              fun_name=self._name)
         if config.jax_log_compiles:
             _log.warning("Finished tracing + transforming %s for jit in %.9f sec",
                          self._name, time.perf_counter() - start)
-        return closed, out_store[0]
+        return closed, out_store[-1], ref_info
+
+    def _where(self) -> str:
+        code = getattr(self.fun, "__code__", None)
+        if code is None:
+            return self._name
+        return f"{self._name} at {code.co_filename}:{code.co_firstlineno}"
+
+    def _trace_with_refs(self, flat_fun, flat, origins):
+        """Trace with the mutable array references among the arguments and those the
+        function closes over made explicit: the jaxpr takes the closed-over references'
+        values, then the arguments (a reference's value in its place), and returns the
+        outputs, then the final values of the argument references and of the closed-over
+        ones.  Returns (jaxpr, (argument positions of references, closed-over references,
+        number of outputs)), or None for the latter when no reference is involved."""
+        Ref = _refs.Ref
+        ref_pos = [i for i, x in enumerate(flat) if isinstance(x, Ref)]
+        names = [_argument_name(o) for o in origins] + [""] * len(flat)
+        first: dict[int, int] = {}
+        for i in ref_pos:
+            j = first.setdefault(id(flat[i]), i)
+            if j != i:
+                raise ValueError(
+                    "only one reference to a mutable array may be passed as an argument to "
+                    f"a function, but when tracing {self._where()} for jit the mutable array "
+                    f"reference of type {flat[i].aval} appeared at both {names[j]} and "
+                    f"{names[i]}.")
+        in_avals = [get_aval(x._read()) if isinstance(x, Ref) else shaped_abstractify(x)
+                    for x in flat]
+        closed_refs: list = []
+        n_out: list = []
+        while True:
+            k = len(closed_refs)
+
+            def fun(*ins, k=k, closed_refs=tuple(closed_refs)):
+                with _refs.bind(closed_refs, ins[:k]):
+                    flat_args = list(ins[k:])
+                    holders = []
+                    for i in ref_pos:
+                        flat_args[i] = _refs.placeholder(flat_args[i], flat[i])
+                        holders.append(flat_args[i])
+                    outs = list(flat_fun(*flat_args))
+                    for o in outs:
+                        if isinstance(o, Ref):
+                            where = next((f"passed in as the argument {names[i]}"
+                                          for i, h in zip(ref_pos, holders) if h is o),
+                                         f"created on line {o._origin}")
+                            raise ValueError(
+                                f"function {self._where()} traced for jit returned a mutable "
+                                f"array reference of type {o.aval}, but mutable array "
+                                "references cannot be returned.\n\nThe returned mutable "
+                                f"array was {where}.")
+                    n_out[:] = [len(outs)]
+                    return outs + [h._read() for h in holders] + \
+                        [r._read() for r in closed_refs]
+
+            with _refs.collect() as captured:
+                closed = trace_to_closed_jaxpr(
+                    fun, [get_aval(r._read()) for r in closed_refs] + in_avals,
+                    [""] * k + list(origins))
+            arg_refs = {id(flat[i]): i for i in ref_pos}
+            for r in captured.refs:
+                if id(r) in arg_refs:
+                    raise ValueError(
+                        f"when tracing {self._where()} for jit, a mutable array reference of "
+                        f"type {r.aval} was both closed over and passed as the argument "
+                        f"{names[arg_refs[id(r)]]}")
+            new = [r for r in captured.refs if not any(r is c for c in closed_refs)]
+            if not new:
+                break
+            closed_refs += new
+        if not ref_pos and not closed_refs:
+            return closed, None
+        return closed, (tuple(ref_pos), tuple(closed_refs), n_out[0])
 
     _name = property(lambda self: getattr(self.fun, "__name__", "fun"))
 
@@ -790,6 +1018,8 @@ class JitWrapped(stages.Wrapped):
         else:
             single = [p for p in placements if isinstance(p, SingleDeviceSharding)]
             compiled = Compiled(closed, out_tree, single[0]._device.key if single else device)
+        monitoring.record_event_duration_secs("/jax/core/compile/backend_compile_duration",
+                                              compiled.compile_time, fun_name=self._name)
         if config.jax_log_compiles:
             _log.warning("Finished compilation of jit(%s) in %.9f sec", self._name,
                          compiled.compile_time)
@@ -800,12 +1030,19 @@ class JitWrapped(stages.Wrapped):
 
     def __call__(self, *args, **kwargs):
         if _state.trace is not _eval_trace or config.jax_disable_jit:
+            if type(_state.trace) is StagingTrace and not config.jax_disable_jit:
+                return self._call_staged(args, kwargs)
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
         if config.jax_debug_nans or config.jax_debug_infs:
             return self._call_checked(args, kwargs)
+        if self.donate_argnums or self.donate_argnames:
+            compiled, flat = self._get_compiled(args, kwargs)
+            outs = _run_flat(compiled, flat)
+            self._donate(args, kwargs, outs)
+            return tree_util.tree_unflatten(compiled.out_tree, outs)
         if not kwargs and not self.static_argnums:
             key = [self.device or device_key(), config.jax_default_matmul_precision,
-                   config.jax_enable_x64]
+                   config.jax_enable_x64, *[c.value for c in _user_contexts]]
             for a in args:
                 if type(a) is not ArrayImpl:
                     break
@@ -821,15 +1058,52 @@ class JitWrapped(stages.Wrapped):
                     runner = self._fast[tuple(key)] = self._make_runner(args)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
-        return tree_util.tree_unflatten(compiled.out_tree, outs)
+        return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
+
+    def _call_staged(self, args: tuple, kwargs: dict):
+        """A call while a function is being staged: one ``jit`` equation."""
+        key, static, flat, in_tree, _ = self._key(args, kwargs)
+        entry = self._staged.get(key)
+        if entry is None:
+            closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
+            if ref_info is not None:  # array references: traced inline instead
+                return self.fun(*args, **kwargs)
+            jaxpr = closed.jaxpr
+            body = Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.outvars, jaxpr.eqns)
+            entry = self._staged[key] = (body, list(closed.consts), out_tree)
+        body, consts, out_tree = entry
+        outs = jit_p.bind(*consts, *flat, jaxpr=body, name=self._name)
+        return tree_util.tree_unflatten(out_tree, outs)
+
+    def _donate(self, args: tuple, kwargs: dict, outs: Sequence[Any]) -> None:
+        """Delete the donated arguments whose storage an output of the same type can take
+        (each output takes at most one, in order), as JAX does; warn about the others."""
+        donated = [x for i in self.donate_argnums if i < len(args)
+                   for x in tree_util.tree_leaves(args[i])]
+        donated += [x for k in self.donate_argnames if k in kwargs
+                    for x in tree_util.tree_leaves(kwargs[k])]
+        free = [(o.shape, o.dtype) for o in outs if type(o) is ArrayImpl]
+        unusable = []
+        for x in donated:
+            if type(x) is not ArrayImpl or x.is_deleted():
+                continue
+            t = (x.shape, x.dtype)
+            if t in free:
+                free.remove(t)
+                x.delete()
+            else:
+                unusable.append(f"{x.dtype.name}[{','.join(map(str, x.shape))}]")
+        if unusable:
+            import warnings
+            warnings.warn("Some donated buffers were not usable: "
+                          f"{', '.join(f'ShapedArray({u})' for u in unusable)}.")
 
     def _call_checked(self, args, kwargs):
         """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
         re-run the function op by op, where the first primitive producing one raises."""
         _, static, _, in_tree, _ = self._key(args, kwargs)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+        outs = _run_flat(compiled, flat)
         bad = invalid_values(outs)
         if bad is None:
             return tree_util.tree_unflatten(compiled.out_tree, outs)
@@ -853,6 +1127,9 @@ class JitWrapped(stages.Wrapped):
             return lambda args: tree_util.tree_unflatten(compiled.out_tree,
                                                          compiled.run_flat(list(args)))
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
+        if compiled.ref_info is not None:  # closed-over references: read and written back
+            return lambda args: tree_util.tree_unflatten(out_tree,
+                                                         _run_flat(compiled, list(args)))
         if not compiled.on_host:
             device, run_flat = compiled.device, compiled.run_flat
 
@@ -883,16 +1160,24 @@ class JitWrapped(stages.Wrapped):
         """Trace for these arguments (static ones included): the jaxpr and the output
         types, without compiling."""
         key, static, flat, in_tree, device = self._key(args, kwargs)
-        closed, out_tree = self._trace(args, kwargs, static, flat, in_tree)
+        closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
 
         def compile_once() -> Compiled:
             compiled = self.cache.get(key)
             if compiled is None:
-                compiled = self.cache[key] = self._compile(
-                    closed, out_tree, device, self._placements(args, kwargs, flat))
+                compiled = self._compile(closed, out_tree, device,
+                                         self._placements(args, kwargs, flat))
+                compiled.ref_info = ref_info
+                self.cache[key] = compiled
             return compiled
 
-        donated = [False] * len(flat)
+        _, _, dyn_args, dyn_kwargs = self._split(args, kwargs)
+        static_nums = {i for i, _ in static}
+        nums = [i for i in range(len(args)) if i not in static_nums]
+        donated = [i in self.donate_argnums for i, a in zip(nums, dyn_args)
+                   for _ in tree_util.tree_leaves(a)]
+        donated += [k in self.donate_argnames for k in sorted(dyn_kwargs)
+                    for _ in tree_util.tree_leaves(dyn_kwargs[k])]
         return stages.Traced(self._name, closed, in_tree, out_tree, donated, device,
                              compile_once)
 
@@ -906,6 +1191,7 @@ class JitWrapped(stages.Wrapped):
     def clear_cache(self) -> None:
         self.cache.clear()
         self._fast.clear()
+        self._staged.clear()
 
     def __get__(self, instance, owner):
         if instance is None:
@@ -913,16 +1199,54 @@ class JitWrapped(stages.Wrapped):
         return partial(self, instance)
 
 
+def _leaf_signature(x: Any) -> tuple:
+    if isinstance(x, _refs.Ref):
+        return ("Ref",) + leaf_signature(x._read())
+    return leaf_signature(x)
+
+
+def _argument_name(origin: str) -> str:
+    """``x`` from ``argument 'x' of f``."""
+    if origin.startswith("argument '"):
+        return origin[len("argument '"):].split("'", 1)[0]
+    return origin
+
+
+def _run_flat(compiled: Compiled, flat: Sequence[Any]) -> list:
+    """Run ``compiled`` on the flat arguments; with mutable array references (arguments or
+    closed over), their values go in and their final values are written back."""
+    info = getattr(compiled, "ref_info", None)
+    if info is None:
+        return compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+    ref_pos, closed_refs, n_out = info
+    values = [r._read() for r in closed_refs] + \
+        [x._read() if isinstance(x, _refs.Ref) else x for x in flat]
+    outs = compiled.run_flat([leaf_value(x, compiled.device) for x in values])
+    for r, v in zip([flat[i] for i in ref_pos] + list(closed_refs), outs[n_out:]):
+        r._write(v)
+    return outs[:n_out]
+
+
 def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
     return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
 
 
+_other_caches: list[Callable[[], None]] = [clear_dispatch_caches]
+
+
+def register_cache(clear: Callable[[], None]) -> None:
+    """Have :func:`clear_caches` call ``clear`` (a cache of traces kept elsewhere)."""
+    _other_caches.append(clear)
+
+
 def clear_caches() -> None:
-    """Drop every compiled program: jit's caches and the eager operations' on devices."""
+    """Drop every cached trace and compiled program: jit's, checkpoint's, and the eager
+    operations' on devices."""
     for wrapped in list(_wrappers):
         wrapped.clear_cache()
     _shared.clear()
-    clear_dispatch_caches()
+    for clear in _other_caches:
+        clear()
 
 
 def jit(fun: Callable | None = None, *, in_shardings: Any = None, out_shardings: Any = None,
@@ -937,8 +1261,9 @@ def jit(fun: Callable | None = None, *, in_shardings: Any = None, out_shardings:
     baked into the trace (they must be hashable; a new value retraces).
     A static argument may be passed by position or by name whichever way it was marked
     (``static_argnums`` and ``static_argnames`` are completed from each other through the
-    signature).  ``donate_argnums``/``donate_argnames`` are accepted for compatibility
-    (buffers are not donated).  Wrappers of one function with the same options share
+    signature).  ``donate_argnums``/``donate_argnames`` donate arguments' storage: a
+    donated array that an output of the same type can reuse is deleted by the call (using
+    it afterwards raises), as JAX does.  Wrappers of one function with the same options share
     their compiled programs.
 
     ``in_shardings`` / ``out_shardings`` (Shardings, or PartitionSpecs over the current
@@ -978,3 +1303,66 @@ def _as_shardings(tree: Any) -> Any:
     whose leaves are shardings (PartitionSpecs are pytree nodes of nothing otherwise)."""
     return tree_util.tree_map(lambda s: as_sharding(s) if s is not None else None, tree,
                               is_leaf=_is_sharding_leaf)
+
+
+# ---------------------------------------------------------------------------
+# fwd_and_bwd, make_user_context, copy_to_host_async
+# ---------------------------------------------------------------------------
+
+
+def fwd_and_bwd(fun: Callable, argnums: int | Sequence[int], has_aux: bool = False,
+                jitted: bool = True) -> tuple[Callable, Callable]:
+    """The forward and backward passes of ``fun`` as two functions: ``fwd(*args)`` gives
+    ``(fun(*args), residuals)`` (``(out, residuals, aux)`` with ``has_aux``), and
+    ``bwd(residuals, cotangent)`` the cotangents of the arguments at ``argnums`` (one
+    for an int).  The residuals are a pytree, so both may be jitted (the default)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def fwd(*args):
+        f_dyn, dyn = argnums_partial(fun, nums, args)
+        return vjp(f_dyn, *dyn, has_aux=has_aux)
+
+    def bwd(residuals, cotangent):
+        cts = residuals(cotangent)
+        return cts[0] if isinstance(argnums, int) else cts
+
+    return (jit(fwd), jit(bwd)) if jitted else (fwd, bwd)
+
+
+class _UserContext:
+    """A value ``jit`` keys its caches on (``jax.make_user_context``): ``.value``, and
+    ``with ctx(v): ...`` to set it for a block."""
+
+    def __init__(self, default_value: Any):
+        self.value = default_value
+
+    @contextmanager
+    def __call__(self, new_val: Any) -> Iterator[None]:
+        old, self.value = self.value, new_val
+        try:
+            yield
+        finally:
+            self.value = old
+
+    def __repr__(self) -> str:
+        return f"UserContext(value={self.value!r})"
+
+
+_user_contexts: list[_UserContext] = []
+
+
+def make_user_context(default_value: Any = None) -> _UserContext:
+    """A context whose value is part of every ``jit`` cache key: functions re-trace when
+    it changes."""
+    ctx = _UserContext(default_value)
+    _user_contexts.append(ctx)
+    return ctx
+
+
+def copy_to_host_async(x: Any) -> Any:
+    """Start copying the arrays among ``x``'s leaves to the host; returns ``x``."""
+    for leaf in tree_util.tree_leaves(x):
+        copy = getattr(leaf, "copy_to_host_async", None)
+        if copy is not None:
+            copy()
+    return x

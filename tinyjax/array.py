@@ -51,6 +51,23 @@ Array.__module__ = "tinyjax"
 Array.register(Tracer)
 
 
+DELETED = "deleted"  # the ``_device`` of an array whose storage was freed or donated
+
+
+class _DeletedBuffer:
+    """The storage of a deleted array: it keeps the type; reading it raises."""
+
+    __slots__ = ("shape", "dtype", "size", "nbytes")
+
+    def __init__(self, value):
+        self.shape, self.dtype, self.size, self.nbytes = (value.shape, value.dtype,
+                                                          value.size, value.nbytes)
+
+    def numpy(self):
+        shape = ",".join(str(d) for d in self.shape)
+        raise RuntimeError(f"Array has been deleted with shape={self.dtype.name}[{shape}].")
+
+
 class ArrayImpl:
     """A concrete array value: the class of eager arrays (an instance of :class:`Array`)."""
 
@@ -167,6 +184,43 @@ class ArrayImpl:
     def __reduce__(self):
         return (_rebuild, (self._value, self.weak_type))
 
+    def unsafe_buffer_pointer(self) -> int:
+        """The address of the array's storage (host memory, or device memory for an
+        array on a device)."""
+        if type(self._buf) is ShardedBuffer:
+            raise ValueError("unsafe_buffer_pointer() is supported only for an array on "
+                             f"one device; this one spans {len(self._buf.devices)}")
+        if self._device is not None and not isinstance(self._buf, np.ndarray):
+            return int(self._buf.ptr)
+        return int(self._value.__array_interface__["data"][0])
+
+    def delete(self) -> None:
+        """Free the array's storage; using it afterwards raises RuntimeError (as a
+        donated argument of a ``jit`` call)."""
+        if self.is_deleted():
+            return
+        buf = self._buf if self._device is not None else self._value
+        try:
+            del self._value
+        except AttributeError:
+            pass
+        self._buf = _DeletedBuffer(buf)
+        self._device = DELETED
+
+    def is_deleted(self) -> bool:
+        return isinstance(self._device, str) and self._device == DELETED
+
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export (``np.from_dlpack(x)``, ``torch.from_dlpack(x)``) of the host copy."""
+        return self._value.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._value.__dlpack_device__()
+
+    def copy_to_host_async(self) -> None:
+        """Fetch a device-resident array's host copy now (a no-op on the host)."""
+        if self._device is not None and not self.is_deleted():
+            self._value
     def __repr__(self) -> str:
         return _array_repr(self._value, self.weak_type)
 
@@ -304,4 +358,5 @@ def _array_repr(value: np.ndarray, weak_type: bool) -> str:
     else:
         body = np.array2string(value, separator=", ", prefix=prefix)
     weak = ", weak_type=True" if weak_type else ""
-    return f"{prefix}{body}, dtype={dt.name}{weak})"
+    shape = f", shape={value.shape}" if value.size == 0 else ""  # as numpy's and JAX's
+    return f"{prefix}{body}{shape}, dtype={dt.name}{weak})"

@@ -67,6 +67,14 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "true/false, yes/no, on/off); wins over ``JAX_ENABLE_X64``."),
     EnvVar("JAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` where "
            "``TINYJAX_ENABLE_X64`` is unset."),
+    EnvVar("JAX_DEBUG_NANS", None, "The initial value of ``jax_debug_nans``: a NaN produced "
+           "by a primitive raises FloatingPointError."),
+    EnvVar("JAX_DEBUG_INFS", None, "The initial value of ``jax_debug_infs``: an infinity "
+           "produced by a primitive raises FloatingPointError."),
+    EnvVar("JAX_DISABLE_JIT", None, "The initial value of ``jax_disable_jit``: ``jit`` calls "
+           "the Python function and ``lax`` control flow runs as Python."),
+    EnvVar("JAX_LOG_COMPILES", None, "The initial value of ``jax_log_compiles``: every trace "
+           "and compilation of a jitted function is logged (logger ``tinyjax``)."),
     EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
            "flag probes, CUDA cubins and ``BEAM``'s choices are kept between processes."),
     EnvVar("BEAM", "0", "n > 0: each CPU kernel's optimisation passes are chosen by a beam "
@@ -98,11 +106,6 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "cuBLAS in (before ``/usr/local/cuda``)."),
     EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC, cuFFT, cuSOLVER "
            "and cuBLAS in."),
-    EnvVar("JAX_DEBUG_NANS", None, "The initial value of ``jax_debug_nans`` (1/0, "
-           "true/false, yes/no, on/off)."),
-    EnvVar("JAX_DEBUG_INFS", None, "The initial value of ``jax_debug_infs``."),
-    EnvVar("JAX_DISABLE_JIT", None, "The initial value of ``jax_disable_jit``."),
-    EnvVar("JAX_LOG_COMPILES", None, "The initial value of ``jax_log_compiles``."),
     EnvVar("TINYJAX_NUM_CPU_DEVICES", None, "The initial value of ``jax_num_cpu_devices``: "
            "how many CPU devices ``jax.devices('cpu')`` lists (default 1); wins over "
            "``JAX_NUM_CPU_DEVICES`` and ``XLA_FLAGS``."),
@@ -164,9 +167,11 @@ def env_int(name: str) -> int:
 
 
 def cache_dir() -> str:
-    """The directory of the caches kept between processes (``TINYJAX_CACHE_DIR``, default
+    """The directory of the caches kept between processes (the flag
+    ``jax_compilation_cache_dir`` when set, else ``TINYJAX_CACHE_DIR``, default
     ``~/.cache/tinyjax``), created if missing."""
-    d = env("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
+    d = config.jax_compilation_cache_dir or env("TINYJAX_CACHE_DIR") or \
+        os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -266,6 +271,41 @@ _MATMUL_PRECISIONS = (
     "F32_F32_F32", "F64_F64_F64",
 )
 
+def _validate_optional_str(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"config option {name} expects a string or None, got {value!r}")
+
+
+def _validate_number(name: str, value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"config option {name} expects a number, got {value!r}")
+
+
+def _validate_device(name: str, value: Any) -> Any:
+    """None, a Device, or a platform name."""
+    if value is None or isinstance(value, str) or hasattr(value, "platform"):
+        return value
+    raise TypeError(f"config option {name} expects a Device or a platform name, got "
+                    f"{value!r}")
+
+
+def _validate_only(supported: Any, others: tuple, what: str) -> Callable[[str, Any], Any]:
+    """A flag with JAX's values of which tinyjax implements ``supported`` only."""
+    def validate(name: str, value: Any) -> Any:
+        if value == supported:
+            return value
+        if value in others:
+            raise NotImplementedError(f"{name}={value!r}: tinyjax implements only {what} "
+                                      f"({name}={supported!r})")
+        raise ValueError(f"config option {name} must be one of "
+                         f"{(supported,) + others}, got {value!r}")
+    return validate
+
+
+_TRANSFER_GUARDS = (None, "allow", "log", "disallow", "log_explicit", "disallow_explicit")
+
 # name -> (default, validator)
 _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_enable_x64": (
@@ -279,6 +319,37 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     # how many CPU devices there are (-1: as the environment says, else one); fixed once the
     # devices are first listed
     "jax_num_cpu_devices": (-1, _validate_int),
+    "jax_enable_checks": (False, _validate_bool),
+    "jax_no_tracing": (False, _validate_bool),
+    "jax_default_device": (None, _validate_device),
+    "jax_compilation_cache_dir": (None, _validate_optional_str),
+    # the persistent cache's thresholds: accepted (tinyjax keeps every compiled library)
+    "jax_enable_compilation_cache": (True, _validate_bool),
+    "jax_persistent_cache_min_compile_time_secs": (1.0, _validate_number),
+    "jax_persistent_cache_min_entry_size_bytes": (0, _validate_number),
+    # accepted with JAX's values; tinyjax behaves as with the default (docs: Differences)
+    "jax_check_tracer_leaks": (False, _validate_bool),
+    "jax_debug_key_reuse": (False, _validate_bool),
+    "jax_explain_cache_misses": (False, _validate_bool),
+    "jax_enable_custom_prng": (False, _validate_bool),
+    "jax_softmax_custom_jvp": (False, _validate_bool),
+    "jax_no_execution": (False, _validate_bool),
+    "jax_thread_guard": (False, _validate_bool),
+    "jax_allow_f16_reductions": (True, _validate_bool),
+    "jax_auto_pcast": (True, _validate_bool),
+    "jax_remove_size_one_mesh_axis_from_type": (False, _validate_bool),
+    "jax2tf_associative_scan_reductions": (False, _validate_bool),
+    "jax_array_garbage_collection_guard": (None, _validate_choice(None, "allow", "log",
+                                                                   "fatal")),
+    "jax_legacy_prng_key": ("allow", _validate_choice("allow", "warn", "error")),
+    "jax_default_prng_impl": ("threefry2x32", _validate_only(
+        "threefry2x32", ("rbg", "unsafe_rbg"), "the threefry2x32 PRNG")),
+    "jax_threefry_partitionable": (True, _validate_only(
+        True, (False,), "the partitionable threefry bits (JAX's default)")),
+    "jax_numpy_dtype_promotion": ("standard", _validate_only(
+        "standard", ("strict",), "the standard type promotion")),
+    **{f"jax_transfer_guard{kind}": (None, _validate_choice(*_TRANSFER_GUARDS))
+       for kind in ("", "_host_to_device", "_device_to_host", "_device_to_device")},
 }
 
 # name -> functions called with (name, new value) before a flag changes (they may raise)
@@ -371,7 +442,7 @@ class State:
         if name not in _FLAGS:
             raise AttributeError(f"Unrecognized config option: {name!r}")
         self.name = name
-        self.__name__ = name[len("jax_"):]
+        self.__name__ = name[len("jax_"):] if name.startswith("jax_") else name
 
     @property
     def value(self) -> Any:

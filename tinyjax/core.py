@@ -359,14 +359,25 @@ def set_current_trace(trace: Trace) -> Iterator[Trace]:
         _state.trace = prev
 
 
+# Called with (trace, completed) when a transform's trace ends, before it is retired
+# (tinyjax.ref settles the array references the transform wrote).
+trace_exit_hooks: list[Callable[[Trace, bool], None]] = []
+
+
 @contextmanager
 def new_trace(trace: Trace) -> Iterator[Trace]:
     """Make ``trace`` current for the duration of a transform, then retire it."""
+    completed = False
     try:
         with set_current_trace(trace):
             yield trace
+        completed = True
     finally:
-        trace.invalidate()
+        try:
+            for hook in trace_exit_hooks:
+                hook(trace, completed)
+        finally:
+            trace.invalidate()
 
 
 @contextmanager
@@ -383,12 +394,59 @@ def ensure_compile_time_eval() -> Iterator[None]:
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"
 
 
-def user_source_info() -> str:
+class SourceInfo(str):
+    """Where the user's code made an equation: ``file:line`` (it is that string), with the
+    column of the call and the function's qualified name on demand."""
+
+    __slots__ = ("_code", "_lasti", "name_stack")
+
+    def __new__(cls, text: str, code: Any = None, lasti: int = -1,
+                name_stack: tuple[str, ...] = ()) -> "SourceInfo":
+        out = super().__new__(cls, text)
+        out._code, out._lasti, out.name_stack = code, lasti, name_stack
+        return out
+
+    @property
+    def column(self) -> int | None:
+        if self._code is None or self._lasti < 0:
+            return None
+        for i, pos in enumerate(self._code.co_positions()):
+            if i == self._lasti // 2:
+                return pos[2]
+        return None
+
+    @property
+    def function(self) -> str:
+        return getattr(self._code, "co_qualname", "") if self._code is not None else ""
+
+
+# [the SourceInfo that equations made now take, or None: the user's frame]
+source_override: list = [None]
+# the scopes (jax.named_scope) open now, outermost first: recorded with each equation
+name_stack: list[str] = []
+
+
+@contextmanager
+def source_info_of(info: str | None) -> Iterator[None]:
+    """Equations made inside the block take ``info`` as their source (re-tracing the
+    equations of an existing jaxpr keeps the user's line)."""
+    prev = source_override[0]
+    source_override[0] = info or prev
+    try:
+        yield
+    finally:
+        source_override[0] = prev
+
+
+def user_source_info() -> SourceInfo:
     """``file:line`` of the innermost frame outside tinyjax (where the user wrote it)."""
+    if source_override[0] is not None:
+        return source_override[0]
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR):
-            return f"{filename}:{frame.f_lineno}"
+        code = frame.f_code
+        if not code.co_filename.startswith(_PACKAGE_DIR):
+            return SourceInfo(f"{code.co_filename}:{frame.f_lineno}", code, frame.f_lasti,
+                              tuple(name_stack))
         frame = frame.f_back
-    return "<unknown>"
+    return SourceInfo("<unknown>")

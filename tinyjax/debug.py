@@ -17,8 +17,17 @@ from tinyjax.callback import debug_callback
 from tinyjax.debugger import breakpoint  # noqa: A004
 from tinyjax.sharding_display import visualize_array_sharding, visualize_sharding
 
-__all__ = ["print", "callback", "breakpoint", "visualize_array_sharding",
-           "visualize_sharding"]
+__all__ = ["print", "callback", "breakpoint", "DebugEffect", "OrderedDebugEffect",
+           "visualize_array_sharding", "visualize_sharding"]
+
+
+class DebugEffect:
+    """The effect of ``jax.debug.print``/``callback``: the call happens when the program
+    runs, even if nothing uses its result, in no fixed order with the others."""
+
+
+class OrderedDebugEffect:
+    """The effect of an ``ordered=True`` debug call: the calls happen in program order."""
 
 
 def print(fmt: str, *args: Any, ordered: bool = False, partitioned: bool = False,  # noqa: A001

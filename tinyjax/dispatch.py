@@ -13,6 +13,7 @@ where the compiler cannot lower a program.
 """
 from __future__ import annotations
 
+import gc
 import time
 from collections import OrderedDict
 from typing import Any, Optional, Sequence
@@ -60,7 +61,8 @@ def computation_device(args: Sequence[Any], what: str) -> Any:
     committed to different devices."""
     found = None
     for x in args:
-        if type(x) is ArrayImpl and x._device is not None and x._device != found:
+        if type(x) is ArrayImpl and x._device is not None and x._device != found \
+                and not x.is_deleted():  # (a deleted array raises when it is read)
             if found is None or _same_devices(found, x._device):
                 if found is None or isinstance(x._device, Sharding):
                     found = x._device
@@ -141,6 +143,19 @@ def _put_to(leaf: Any, device: Any) -> Any:
 def device_get(x: Any) -> Any:
     """Every array of the pytree ``x`` as a host numpy array."""
     return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, ArrayImpl) else a, x)
+
+
+def live_arrays(platform: Optional[str] = None) -> list[ArrayImpl]:
+    """Every array alive now (on ``platform``'s devices if given: 'cpu', 'gpu', ...)."""
+    arrays = [a for a in gc.get_objects() if type(a) is ArrayImpl]
+    if platform is None:
+        return arrays
+    return [a for a in arrays if a.device.platform == platform]
+
+
+def effects_barrier() -> None:
+    """Wait until every host callback issued so far has run.  Host callbacks run as
+    their step of a program runs, before the call returns, so nothing is outstanding."""
 
 
 def block_until_ready(x: Any) -> Any:
@@ -376,8 +391,9 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 # ---- jit's compiled calls ------------------------------------------------------------------
 
 def device_key():
-    """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
-    return env("TINYJAX_DEVICE")
+    """The default device setting, cheaply (raw, for cache keys only): jax_default_device,
+    else TINYJAX_DEVICE."""
+    return config.jax_default_device or env("TINYJAX_DEVICE")
 
 
 def leaf_signature(x: Any) -> tuple:

@@ -58,7 +58,7 @@ __all__ = [
     "is_inexact",
     "default_float_dtype", "default_int_dtype", "default_uint_dtype",
     "default_complex_dtype",
-    "finfo", "iinfo", "short_dtype_name", "python_scalar_dtypes",
+    "finfo", "iinfo", "short_dtype_name",
 ]
 
 

@@ -112,3 +112,32 @@ def test_flag_states():
         assert jax.debug_infs.value
     finally:
         jax.config.update("jax_debug_infs", False)
+
+
+def test_donated_arguments_are_deleted_when_an_output_can_take_them():
+    import warnings
+
+    def add(x, y):
+        return x + y
+
+    x, y = jax.device_put(np.ones((2, 3))), jax.device_put(np.ones((2, 3)))
+    donating = jax.jit(add, donate_argnums=(1,))
+    np.testing.assert_array_equal(np.asarray(donating(x, y)), np.full((2, 3), 2.0))
+    assert y.is_deleted() and not x.is_deleted()
+    with pytest.raises(RuntimeError, match=r"Array has been deleted with shape=float32\[2,3\]"):
+        y + 1
+    with pytest.raises(ValueError, match="Buffer has been deleted or donated"):
+        donating(x, y)  # the compiled program exists: its argument check, as JAX
+    with pytest.raises(RuntimeError, match="Array has been deleted"):
+        jax.jit(add, donate_argnums=(0, 1))(x, y)
+    small = jax.device_put(np.ones((1, 3)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        donating(x, small)  # no output of its type: kept, with JAX's warning
+    assert not small.is_deleted()
+    assert any("Some donated buffers were not usable" in str(w.message) for w in caught)
+    xs = [jax.device_put(np.ones((2, 3))), jax.device_put(np.ones((3, 4)))]
+    jax.jit(lambda xs: [a + 1 for a in xs], donate_argnames="xs")(xs=xs)
+    assert all(a.is_deleted() for a in xs)
+    info = jax.jit(add, donate_argnums=1).trace(x, x).args_info
+    assert [a.donated for a in info[0]] == [False, True]

@@ -97,7 +97,56 @@ def test_jit_returns_complex_arrays(device):
     assert f.lower(Z, X).compile().num_kernels >= 1
 
 
+# small integers: ties in the real part (the imaginary part decides) and exact products
+ZI = (rng.integers(-2, 3, (3, 7)) + 1j * rng.integers(-2, 3, (3, 7))).astype(np.complex64)
+ZNAN = ZI.copy()
+ZNAN[0, 3], ZNAN[1, 2], ZNAN[1, 5] = complex(np.nan, 1), complex(1, np.nan), np.nan
+REDUCTIONS = [
+    lambda z: jnp.prod(z), lambda z: jnp.prod(z, axis=1), lambda z: jnp.prod(z[:, :5], axis=0),
+    lambda z: jnp.cumprod(z, axis=1), lambda z: lax.cumprod(z, axis=0, reverse=True),
+    lambda z: jnp.max(z), lambda z: jnp.max(z, axis=1), lambda z: jnp.min(z, axis=0),
+    lambda z: lax.cummax(z, axis=1), lambda z: lax.cummin(z, axis=1, reverse=True),
+    lambda z: jnp.prod(z[:0], axis=0), lambda z: jnp.max(z[:0], axis=0, initial=-np.inf),
+    lambda z: jnp.maximum(z, z[::-1]), lambda z: jnp.minimum(z[:, ::-1], z)]
+
+
+@pytest.mark.parametrize("data", [Z[:, :3], ZI, ZNAN], ids=["random", "ties", "nan"])
+def test_products_and_lexicographic_extremes(device, data):
+    # products as trees of complex products, max/min in JAX's lexicographic order with
+    # NaN propagated as eagerly (the first operand with a NaN part wins)
+    check(lambda z: [f(z) for f in REDUCTIONS], data, device=device, tol=1e-5)
+    want = np.prod(data.astype(np.complex128), axis=1)
+    got = jax.jit(lambda z: jnp.prod(z, axis=1), device=device)(data)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_lexicographic_order_matches_jax():
+    # JAX's values for these (NaN-free) cases
+    z = np.array([1 + 2j, 1 + 3j, -1 + 5j, 1 + 3j, 2 - 1j], np.complex64)
+    for device in ("cpu", "interp"):
+        assert complex(jax.jit(jnp.max, device=device)(z)) == 2 - 1j
+        assert complex(jax.jit(jnp.min, device=device)(z)) == -1 + 5j
+        np.testing.assert_array_equal(jax.jit(lax.cummax, device=device)(z),
+                                      [1 + 2j, 1 + 3j, 1 + 3j, 1 + 3j, 2 - 1j])
+        assert complex(jax.jit(jnp.prod, device=device)(np.full(4, 1j, np.complex64))) == 1
+
+
+def test_complex_products_under_transforms(device):
+    grad = jax.grad(lambda z: jnp.prod(z).real)
+    check(grad, Z[0], device=device, tol=1e-4)
+    check(jax.vmap(lambda z: jnp.cumprod(z)), Z, device=device, tol=1e-5)
+    check(lambda z: jnp.convolve(z[0], z[1]), Z, device=device, tol=1e-5)
+    check(lambda z: lax.reduce_window(z, 0j, lax.add, (2, 2), (1, 1), "VALID"), Z,
+          device=device, tol=1e-5)
+
+
+def test_product_kernel_count():
+    # a tree of ceil(log2(n)) rounds of products: a few kernels, not one per element
+    exe = check(lambda z: jnp.prod(z), np.tile(Z, (1, 64)), device="cpu", tol=1e-4)
+    assert exe.num_kernels <= 6
+
+
 def test_missing_pair_rule_is_an_error():
-    closed = jax.make_jaxpr(lambda z: jnp.prod(z))(Z)
-    with pytest.raises(NotImplementedError, match="reduce_prod' on complex"):
+    closed = jax.make_jaxpr(lambda z: z.at[0].multiply(2j))(Z)
+    with pytest.raises(NotImplementedError, match="scatter-mul' on complex"):
         compile_jaxpr(closed, get_backend("interp"))

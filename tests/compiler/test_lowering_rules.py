@@ -60,14 +60,19 @@ def _never_staged() -> dict[str, set[str]]:
     """Primitives that exist only while a transform runs, each with the primitives the
     programs that use it stage (in which it must not appear)."""
     x = np.float32(0.5)
-    xs = np.ones(3, np.float32)
     cjvp, cvjp = _custom_jvp_sin(), _custom_vjp_sin()
     # custom rules: reverse mode transposes custom_lin away
     custom = (_staged_primitives(jax.make_jaxpr(cjvp)(x))
               | _staged_primitives(jax.make_jaxpr(jax.grad(cjvp))(x))
               | _staged_primitives(jax.make_jaxpr(cvjp)(x))
               | _staged_primitives(jax.make_jaxpr(jax.grad(cvjp))(x)))
-    return {"custom_lin": custom}
+    # checks: checkify turns them into error values (staged unchecked, they are an error)
+    from tinyjax.experimental import checkify
+    checked = _staged_primitives(jax.make_jaxpr(checkify.checkify(
+        lambda v: (checkify.check(v > 0, "positive"), lax.scan(
+            lambda c, _: (checkify.check(c < 9, "{}", c) or c + 1, None), v, None,
+            length=2))[1]))(x))
+    return {"custom_lin": custom, "check": checked}
 
 
 def test_every_primitive_has_a_lowering():

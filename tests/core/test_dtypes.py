@@ -55,10 +55,13 @@ def test_config_defaults():
     assert config.jax_default_matmul_precision is None
     assert config.jax_numpy_rank_promotion == "allow"
     assert config.jax_debug_nans is False
-    assert set(config.values()) == {"jax_enable_x64", "jax_default_matmul_precision",
-                                    "jax_numpy_rank_promotion", "jax_debug_nans",
-                                    "jax_debug_infs", "jax_disable_jit", "jax_log_compiles",
-                                        "jax_num_cpu_devices"}
+    assert {"jax_enable_x64", "jax_default_matmul_precision", "jax_numpy_rank_promotion",
+            "jax_debug_nans", "jax_debug_infs", "jax_disable_jit", "jax_log_compiles",
+            "jax_default_device", "jax_enable_checks", "jax_no_tracing",
+            "jax_numpy_dtype_promotion", "jax_check_tracer_leaks",
+            "jax_transfer_guard", "jax_num_cpu_devices"} <= set(config.values())
+    assert config.jax_numpy_dtype_promotion == "standard"
+    assert config.jax_default_prng_impl == "threefry2x32"
 
 
 def test_config_update_and_restore():

@@ -202,6 +202,9 @@ CASES.update({
     "random_gamma": (lambda: jax.random.random_gamma_p.bind(F, F, log_space=False), TypeError,
                      "random_gamma expects uint32 key data"),
 })
+CASES["check"] = (lambda: _bind_check(), TypeError, "the predicate must be a boolean")
+CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
+                 "the name must be a string")
 for _name in ("pure_callback", "io_callback", "debug_callback"):
     CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
 
@@ -210,8 +213,22 @@ EXEMPT = {
     "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
     "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+    "jit": "its types are those of the jitted function's traced jaxpr",
+    "custom_vmap_call": "its types are those of the function's jaxpr, checked when traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
 }
+
+
+def _bind_check():
+    from tinyjax import tree_util
+    from tinyjax.experimental import checkify
+    chk = checkify.UserCheck("msg", tree_util.tree_structure(((), {})), False)
+    return checkify.check_p.bind(F, check=chk)
+
+
+def _ad_checkpoint():
+    from tinyjax import ad_checkpoint
+    return ad_checkpoint
 
 
 def _bind_callback(name):

@@ -72,3 +72,26 @@ def test_reverse_mode_needs_transpose_solve():
         jax.grad(lambda b: f(b).sum())(np.ones(2, np.float32))
     with pytest.raises(TypeError, match="matvec must return values of the types of b"):
         lax.custom_linear_solve(lambda x: x[:1], np.ones(2), lambda mv, r: r)
+
+
+def test_closed_over_values_of_matvec_are_differentiated(x64):
+    # matvec closes over s (a traced value under grad, jit and vmap); solve closes over a
+    # factorisation of stop_gradient(s * a) and is not differentiated itself
+    a = np.array([[3.0, 1.0], [0.5, 2.0]])
+    b = np.array([1.0, -1.0])
+
+    def f(s):
+        m = s * a
+        inv = jnp.linalg.inv(lax.stop_gradient(m))
+        x = lax.custom_linear_solve(lambda x: m @ x, b, lambda _, r: inv @ r,
+                                    lambda _, r: inv.T @ r)
+        return jnp.sum(x * x)
+    want = lambda s: np.sum(np.linalg.solve(s * a, b) ** 2)  # noqa: E731
+    np.testing.assert_allclose(f(2.0), want(2.0))
+    # d/ds |(s a)^-1 b|^2 = -2 |x|^2 / s
+    np.testing.assert_allclose(jax.grad(f)(2.0), -2 * want(2.0) / 2.0, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(jax.grad(f))(2.0), jax.grad(f)(2.0), rtol=1e-12)
+    ss = np.array([0.5, 1.0, 3.0])
+    np.testing.assert_allclose(jax.vmap(jax.grad(f))(ss), [jax.grad(f)(s) for s in ss],
+                               rtol=1e-12)
+    check_grads(f, (2.0,), order=2)

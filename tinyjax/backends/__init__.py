@@ -15,7 +15,7 @@ import numpy as np
 
 from tinyjax.backends import topology
 from tinyjax.backends.base import Backend, HostBackend
-from tinyjax.config import env_str
+from tinyjax.config import config, env_str
 
 __all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "default_device",
            "devices", "local_devices", "device_count", "local_device_count", "default_backend",
@@ -98,7 +98,11 @@ def backend_name(name: Any) -> str:
 
 
 def default_device() -> str:
-    """The default backend: ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
+    """The default backend: ``jax_default_device`` (``jax.default_device(...)``) when set,
+    else ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
+    chosen = config.jax_default_device
+    if chosen is not None:
+        return backend_name(chosen)
     return _ALIASES.get(env_str("TINYJAX_DEVICE").lower(), "cpu")
 
 

@@ -252,21 +252,6 @@ class CondStep:
             + " kernel(s)"
 
 
-class HostCallbackStep:
-    kind = "host_callback"
-
-    def __init__(self, callback, in_refs, out_slots, *, to_host, to_device):
-        self.callback, self.in_refs, self.out_slots = callback, list(in_refs), list(out_slots)
-        self.to_host, self.to_device = to_host, to_device
-
-    def run(self, env: list) -> int:
-        outs = self.callback(*[self.to_host(v) for v in _read(env, self.in_refs)])
-        for s, v in zip(self.out_slots, outs):
-            env[s] = self.to_device(v)
-        return 1
-
-    def describe(self) -> str:
-        return f"host callback: {self.callback!r}"
 class LibraryCallStep:
     """A call into a numerical library: the routine ``impl`` (given by the backend, e.g.
     LAPACK through function pointers on the CPU) reads the input buffers and writes the
@@ -289,6 +274,23 @@ class LibraryCallStep:
     def describe(self) -> str:
         outs = ", ".join(f"{dt.name}{list(shape)}" for shape, dt in self.out_specs)
         return f"library: {self.name} -> {outs}"
+
+
+class HostCallbackStep:
+    kind = "host_callback"
+
+    def __init__(self, callback, in_refs, out_slots, *, to_host, to_device):
+        self.callback, self.in_refs, self.out_slots = callback, list(in_refs), list(out_slots)
+        self.to_host, self.to_device = to_host, to_device
+
+    def run(self, env: list) -> int:
+        outs = self.callback(*[self.to_host(v) for v in _read(env, self.in_refs)])
+        for s, v in zip(self.out_slots, outs):
+            env[s] = self.to_device(v)
+        return 1
+
+    def describe(self) -> str:
+        return f"host callback: {self.callback!r}"
 
 
 # ---- the program ---------------------------------------------------------------------------

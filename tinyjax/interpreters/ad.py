@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes
+from tinyjax.array import wrap_eager
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
 from tinyjax.interpreters import lax_ops
@@ -63,6 +64,9 @@ class Zero:
 def zeros_like_aval(aval: ShapedArray) -> Any:
     if aval.dtype == dtypes.float0:
         return np.zeros(aval.shape, dtypes.float0)
+    if aval.weak_type:  # a weakly typed zero (the tangent of a weak primal), as JAX's
+        zero = wrap_eager(np.zeros((), aval.dtype), True)
+        return zero if not aval.shape else lax_ops.broadcast_in_dim(zero, aval.shape, ())
     return lax_ops.full(aval.shape, 0, aval.dtype)
 
 
@@ -169,12 +173,12 @@ class JVPTrace(Trace):
                                                        symbolic_zeros=symbolic_zeros,
                                                        num_consts=num_consts)
         _check_closure_not_differentiated(tangents[:num_consts], "custom_vjp", "VJP")
-        if any(type(t) is not Zero and not isinstance(t, Tracer) for t in tangents):
-            # forward mode with concrete tangents; under reverse mode they are traced
-            raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp "
-                            "function.")
         with set_current_trace(self.parent):
-            res, primals_out = fwd(*primals)
+            res, primals_out = fwd(*primals)  # (called first, as JAX does)
+            if any(type(t) is not Zero and not isinstance(t, Tracer) for t in tangents):
+                # forward mode with concrete tangents; under reverse mode they are traced
+                raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp "
+                                "function.")
             tangents_out = custom_lin(res, tangents, bwd=bwd, out_avals=[
                 tangent_aval(get_aval(p)) for p in primals_out], symbolic_zeros=symbolic_zeros)
         return [self.wrap(p, t) for p, t in zip(primals_out, tangents_out)]

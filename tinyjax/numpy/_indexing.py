@@ -198,6 +198,11 @@ def getitem(x: Any, idx: Any) -> Any:
     return _rewriting_take(x, idx)
 
 
+def _int_out_of_bounds(entries: list, shape: tuple[int, ...]) -> bool:
+    axes = [e for e in entries if e.kind != "new"]
+    return any(e.kind == "int" and n and not -n <= e.value < n for e, n in zip(axes, shape))
+
+
 def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
                     unique_indices: bool = False, mode: Any = None,
                     fill_value: Any = None, ints_as_arrays: bool = False) -> Any:
@@ -205,7 +210,9 @@ def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
     shape = get_aval(x).shape
     entries = _expand_index(idx, shape)
     has_arrays = any(e.kind == "array" for e in entries)
-    if has_arrays or ints_as_arrays:
+    # an out-of-bound static integer becomes a (clamping) gather, as in JAX: checkify's
+    # index checks see it there
+    if has_arrays or ints_as_arrays or _int_out_of_bounds(entries, shape):
         entries = [e._replace(kind="array", value=np.asarray(e.value, np.int32))
                    if e.kind == "int" else e for e in entries]
         has_arrays = any(e.kind == "array" for e in entries)

@@ -178,7 +178,7 @@ def key_data_of(key: Any, name: str, allow_batched: bool = False) -> tuple[Any, 
             raise ValueError(f"{name} accepts a single key, but was given a key array of "
                              f"shape {key.shape} != (). Use jax.vmap for batching.")
         return data, typed
-    if isinstance(key, (int, float)) or (isinstance(key, (np.ndarray, np.generic, Array,
+    if isinstance(key, (int, float)) or (isinstance(key, (np.ndarray, np.generic, ArrayImpl,
                                                          Tracer)) and
                                          get_aval(key).dtype != np.uint32):
         raise TypeError(f"{name} requires a PRNG key array (from jax.random.key or "

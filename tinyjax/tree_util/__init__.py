@@ -49,8 +49,7 @@ from tinyjax.tree_util.functions import (all_leaves, build_tree, flatten_one_lev
                                          tree_map_with_path, tree_reduce,
                                          tree_reduce_associative, tree_structure,
                                          tree_transpose, tree_unflatten, treedef_children,
-                                         treedef_is_leaf, treedef_is_strict_leaf,
-                                         treedef_tuple)
+                                         treedef_is_leaf, treedef_is_strict_leaf, treedef_tuple)
 from tinyjax.tree_util.keys import (DictKey, FlattenedIndexKey, GetAttrKey, KeyEntry, KeyPath,
                                     SequenceKey, keystr)
 from tinyjax.tree_util.partial import Partial
@@ -59,10 +58,12 @@ from tinyjax.tree_util.registration import (register_dataclass, register_pytree_
                                             register_pytree_with_keys,
                                             register_pytree_with_keys_class, register_static)
 from tinyjax.tree_util.treedef import PyTreeDef
+from tinyjax.tree_util.default_registry import default_registry
 
 __all__ = [
     "PyTreeDef",
     "Partial",
+    "default_registry",
     "SequenceKey",
     "DictKey",
     "GetAttrKey",

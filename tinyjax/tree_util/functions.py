@@ -136,11 +136,6 @@ def tree_reduce(
     return functools.reduce(function, leaves, initializer)
 
 
-def tree_all(tree: Any, *, is_leaf: Callable[[Any], bool] | None = None) -> bool:
-    """True iff every leaf of ``tree`` is truthy (True for a tree with no leaves)."""
-    return all(tree_leaves(tree, is_leaf))
-
-
 def tree_reduce_associative(
     operation: Callable[[T, T], T],
     tree: Any,
@@ -175,6 +170,11 @@ def tree_broadcast(prefix_tree: Any, full_tree: Any,
     leaves = tree_leaves(prefix_tree, is_leaf)
     return prefix_def.unflatten([
         tree_map(lambda _: leaf, sub, is_leaf=is_leaf) for leaf, sub in zip(leaves, subtrees)])
+
+
+def tree_all(tree: Any, *, is_leaf: Callable[[Any], bool] | None = None) -> bool:
+    """True iff every leaf of ``tree`` is truthy (True for a tree with no leaves)."""
+    return all(tree_leaves(tree, is_leaf))
 
 
 def tree_transpose(
@@ -215,38 +215,6 @@ def build_tree(treedef: PyTreeDef, xs: Any) -> Any:
     ``[(10, 11), {'a': 12, 'b': 13}]``.
     """
     return treedef.from_iterable_tree(xs)
-
-
-def is_tree_node(typ: type) -> bool:
-    """Whether values of type ``typ`` are pytree nodes (containers), not leaves."""
-    return (_kind_get(typ) or _classify(typ)) is not _LEAF_KIND
-
-
-def flatten_one_level(tree: Any) -> tuple[Iterable[Any], Hashable]:
-    """The children and the aux data of the root node of ``tree``; ValueError for a
-    leaf."""
-    kind = _kind_get(type(tree)) or _classify(type(tree))
-    if kind is _LEAF_KIND:
-        raise ValueError(f"can't tree-flatten type: {type(tree)}")
-    if kind is _NONE_KIND:
-        return (), None
-    if kind is _TUPLE_KIND or kind is _LIST_KIND:
-        return tuple(tree), None
-    if kind is _DICT_KIND:
-        keys = _sorted_keys(tree)
-        return tuple(tree[k] for k in keys), keys
-    children, aux = _custom_flatten(kind, tree)
-    return tuple(children), aux
-
-
-def flatten_one_level_with_keys(tree: Any) -> tuple[Iterable[tuple[KeyEntry, Any]], Hashable]:
-    """Like :func:`flatten_one_level`, each child paired with its key."""
-    pairs, treedef = tree_flatten_with_path(tree, is_leaf=lambda p, x: len(p) == 1,
-                                            is_leaf_takes_path=True)
-    if treedef_is_strict_leaf(treedef) and not pairs[0][0]:
-        raise ValueError(f"can't tree-flatten type: {type(tree)}")
-    _, aux = flatten_one_level(tree)
-    return tuple((p[0], x) for p, x in pairs), aux
 
 
 # ---------------------------------------------------------------------------
@@ -332,3 +300,40 @@ def tree_map_with_path(
     paths = [p for p, _ in pairs]
     leaves = [x for _, x in pairs]
     return treedef.unflatten(list(map(f, paths, leaves, *all_rest)))
+
+
+# ---------------------------------------------------------------------------
+# One level of a tree
+# ---------------------------------------------------------------------------
+
+
+def is_tree_node(typ: type) -> bool:
+    """Whether values of type ``typ`` are pytree nodes (containers), not leaves."""
+    return (_kind_get(typ) or _classify(typ)) is not _LEAF_KIND
+
+
+def flatten_one_level(tree: Any) -> tuple[Iterable[Any], Hashable]:
+    """The children and the aux data of the root node of ``tree``; ValueError for a
+    leaf."""
+    kind = _kind_get(type(tree)) or _classify(type(tree))
+    if kind is _LEAF_KIND:
+        raise ValueError(f"can't tree-flatten type: {type(tree)}")
+    if kind is _NONE_KIND:
+        return (), None
+    if kind is _TUPLE_KIND or kind is _LIST_KIND:
+        return tuple(tree), None
+    if kind is _DICT_KIND:
+        keys = _sorted_keys(tree)
+        return tuple(tree[k] for k in keys), keys
+    children, aux = _custom_flatten(kind, tree)
+    return tuple(children), aux
+
+
+def flatten_one_level_with_keys(tree: Any) -> tuple[Iterable[tuple[KeyEntry, Any]], Hashable]:
+    """Like :func:`flatten_one_level`, each child paired with its key."""
+    pairs, treedef = tree_flatten_with_path(tree, is_leaf=lambda p, x: len(p) == 1,
+                                            is_leaf_takes_path=True)
+    if treedef_is_strict_leaf(treedef) and not pairs[0][0]:
+        raise ValueError(f"can't tree-flatten type: {type(tree)}")
+    _, aux = flatten_one_level(tree)
+    return tuple((p[0], x) for p, x in pairs), aux

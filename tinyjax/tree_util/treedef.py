@@ -351,6 +351,13 @@ def _describe_structure(tree: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _shape_hash(node: tuple) -> int:
+    """A hash of a node's kinds and arities, leaving out aux data (as JAX's treedef hash
+    does, so that unhashable aux data -- a dict -- can key caches)."""
+    kind, _, children = node
+    return hash((id(kind), tuple(_shape_hash(c) for c in children)))
+
+
 class PyTreeDef:
     """The structure of a pytree: everything except the leaves.
 
@@ -536,13 +543,6 @@ _BUILTIN_BY_CATEGORY = {
     _C_LIST: _LIST_KIND,
     _C_DICT: _DICT_KIND,
 }
-
-
-def _shape_hash(node: tuple) -> int:
-    """A hash of a node's kinds and arities, leaving out aux data (as JAX's treedef hash
-    does, so that unhashable aux data -- a dict -- can key caches)."""
-    kind, _, children = node
-    return hash((id(kind), tuple(_shape_hash(c) for c in children)))
 
 
 def _encode_node(node: tuple) -> Any:

@@ -20,6 +20,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.compiler import ops
+from tinyjax.compiler.lower.cumulative import prefix_view
 from tinyjax.compiler.ops import LazyOp
 from tinyjax import lax
 from tinyjax.core import Primitive, ShapedArray
@@ -297,14 +298,181 @@ def _sign(a: Pair) -> Pair:
 
 
 def _lexicographic(pick: str) -> Callable:
-    """max/min: the operand larger (smaller) by real part, then imaginary part."""
+    """max/min: the operand larger (smaller) by real part, then imaginary part, the first
+    on ties; an operand with a NaN part wins, the first one if both have (numpy's
+    ``maximum``/``minimum``, which eager evaluation uses)."""
     def rule(avals_in, avals_out, a, b):
+        shape = avals_out[0].shape
+        a, b = (Pair(ops.broadcast_to(x.re, shape), ops.broadcast_to(x.im, shape))
+                for x in (a, b))
         first = _alu(pick, a.re, b.re)
         ties = _alu("and", _alu("eq", a.re, b.re), _alu("ge" if pick == "gt" else "le",
                                                       a.im, b.im))
-        take_a = _alu("or", first, ties)
+        take_a = _alu("or", _alu("or", first, ties), _has_nan(a))
         return Pair(ops.where(take_a, a.re, b.re), ops.where(take_a, a.im, b.im))
     return rule
+
+
+# ---------------------------------------------------------------------------------------------
+# reductions: products as trees of complex products, max/min in two real passes
+# ---------------------------------------------------------------------------------------------
+# No complex accumulator exists below this module, so the reductions that are not
+# componentwise are built from real ones.  max and min follow JAX's lexicographic order
+# (real part, then imaginary part) and propagate NaN as tinyjax's eager max/min (numpy's)
+# do: an operand with a NaN part wins -- in a reduction the first one along the axis.
+
+
+def _pair_map(fn: Callable, z: Pair) -> Pair:
+    return Pair(fn(z.re), fn(z.im))
+
+
+def _has_nan(z: Pair) -> LazyOp:
+    return _alu("or", _alu("ne", z.re, z.re), _alu("ne", z.im, z.im))
+
+
+def _to_last_axis(x: LazyOp, axes: Sequence[int]) -> LazyOp:
+    """``x`` with the reduced ``axes`` moved last and merged into one (C order)."""
+    kept = [a for a in range(x.ndim) if a not in axes]
+    x = ops.permute(x, kept + sorted(axes))
+    return ops.reshape(x, [x.shape[i] for i in range(len(kept))] +
+                       [int(np.prod([x.shape[i] for i in range(len(kept), x.ndim)]))])
+
+
+def _last_axis_iota(shape: tuple[int, ...]) -> LazyOp:
+    n = shape[-1]
+    return ops.expand(ops.reshape(ops.idx(n, np.int32), (1,) * (len(shape) - 1) + (n,)), shape)
+
+
+def _identity_pair(op: str, dt, shape) -> Pair:
+    """The identity of a complex reduction (``dt``: the parts' dtype): 1, or -inf / +inf
+    (and 0i) for max / min."""
+    value = {"prod": 1.0, "max": -np.inf, "min": np.inf}[op]
+    return Pair(ops.const(value, dt, shape), ops.const(0.0, dt, shape))
+
+
+# how many operands one round of a product multiplies (one kernel per round)
+_PRODUCT_FAN_IN = 16
+
+
+def _pairwise_product(parts: list[Pair]) -> Pair:
+    while len(parts) > 1:
+        parts = [mul(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def _tree_product(z: Pair) -> Pair:
+    """The product along the last axis, as a tree of complex products: each round cuts
+    the axis into up to :data:`_PRODUCT_FAN_IN` slices of ``m`` elements (the last one
+    completed with ones) and multiplies them elementwise, pairwise, until one element
+    is left (the shape keeps a last axis of size 1)."""
+    while z.shape[-1] > 1:
+        n = z.shape[-1]
+        m = -(-n // _PRODUCT_FAN_IN)
+        lead = [(0, s) for s in z.shape[:-1]]
+        slices = []
+        for start in range(0, n, m):
+            part = _pair_map(lambda p: ops.shrink(p, lead + [(start, min(start + m, n))]), z)
+            if part.shape[-1] < m:
+                size = part.shape[-1]
+                part = _pair_map(lambda p: ops.pad(p, [(0, 0)] * len(lead) + [(0, m - size)]),
+                                 part)
+                inside = _alu("lt", _last_axis_iota(part.shape),
+                              ops.const(size, np.int32, part.shape))
+                ones = _identity_pair("prod", z.re.dtype, part.shape)
+                part = Pair(ops.where(inside, part.re, ones.re),
+                            ops.where(inside, part.im, ones.im))
+            slices.append(part)
+        z = _pairwise_product(slices)
+    return z
+
+
+def _reduce_prod(avals_in, avals_out, z, *, axes, **params):
+    out_shape = avals_out[0].shape
+    if not axes:
+        return z
+    if avals_in[0].size == 0:
+        return _identity_pair("prod", part_dtype(avals_out[0].dtype), out_shape)
+    return _pair_map(lambda p: ops.reshape(p, out_shape),
+                     _tree_product(_pair_map(lambda p: _to_last_axis(p, axes), z)))
+
+
+def _lexicographic_extreme(op: str, z: Pair, keep: LazyOp | None, axis: int) -> Pair:
+    """The lexicographic ``op`` ('max' or 'min') of the elements of ``z`` along ``axis``
+    where ``keep`` holds (all if None), the axis kept with size 1; the first element
+    with a NaN part instead where there is one."""
+    n = z.shape[axis]
+    shape = z.shape
+    pos = ops.expand(ops.reshape(ops.idx(n, np.int32), [n if a == axis else 1
+                                                          for a in range(len(shape))]), shape)
+    nan = _has_nan(z)
+    usable = nan if keep is None else _alu("and", keep, nan)
+    first_nan = ops.reduce(ops.where(usable, pos, ops.const(n, np.int32, shape)), "min",
+                           (axis,))
+    at_first = _alu("eq", pos, ops.expand(first_nan, shape))
+    worst = ops.const(-np.inf if op == "max" else np.inf, z.re.dtype, shape)
+    nan_value = _pair_map(lambda p: ops.reduce(ops.where(at_first, p, worst), op, (axis,)), z)
+    # NaN-free: the extreme real part, then the extreme imaginary part among its ties
+    ordered = _alu("not", nan) if keep is None else _alu("and", keep, _alu("not", nan))
+    best_re = ops.reduce(ops.where(ordered, z.re, worst), op, (axis,))
+    tie = _alu("and", ordered, _alu("eq", z.re, ops.expand(best_re, shape)))
+    best_im = ops.reduce(ops.where(tie, z.im, worst), op, (axis,))
+    found = _alu("lt", first_nan, ops.const(n, np.int32, first_nan.shape))
+    return Pair(ops.where(found, nan_value.re, best_re), ops.where(found, nan_value.im, best_im))
+
+
+def _reduce_extreme(op: str) -> Callable:
+    def rule(avals_in, avals_out, z, *, axes, **params):
+        out_shape = avals_out[0].shape
+        if not axes:
+            return z
+        if avals_in[0].size == 0:
+            return _identity_pair(op, part_dtype(avals_out[0].dtype), out_shape)
+        flat = _pair_map(lambda p: _to_last_axis(p, axes), z)
+        out = _lexicographic_extreme(op, flat, None, len(flat.shape) - 1)
+        return _pair_map(lambda p: ops.reshape(p, out_shape), out)
+    return rule
+
+
+def _cumulative(fn: Callable) -> Callable:
+    """A cumulative rule from ``fn(z, axis)`` running forward along ``axis``."""
+    def rule(avals_in, avals_out, z, *, axis, reverse=False):
+        if z.shape[axis] == 0:
+            return z
+        if reverse:
+            z = _pair_map(lambda p: ops.flip(p, (axis,)), z)
+        out = fn(z, axis)
+        return _pair_map(lambda p: ops.flip(p, (axis,)), out) if reverse else out
+    return rule
+
+
+def _cumprod(z: Pair, axis: int) -> Pair:
+    """Hillis and Steele's scan: ``log2(n)`` rounds of ``z[i] *= z[i - s]`` (``i >= s``)
+    for ``s = 1, 2, 4, ...``."""
+    n, shape = z.shape[axis], z.shape
+    pos = ops.expand(ops.reshape(ops.idx(n, np.int32), [n if a == axis else 1
+                                                          for a in range(len(shape))]), shape)
+    step = 1
+    while step < n:
+        moved = [(0, 0)] * len(shape)
+        moved[axis] = (step, 0)
+        window = [(0, d) for d in shape]
+        shifted = _pair_map(lambda p: ops.shrink(ops.pad(p, moved), window), z)
+        reach = _alu("ge", pos, ops.const(step, np.int32, shape))
+        product = mul(z, shifted)
+        z = Pair(ops.where(reach, product.re, z.re), ops.where(reach, product.im, z.im))
+        step *= 2
+    return z
+
+
+def _cumulative_extreme(op: str) -> Callable:
+    """The running lexicographic max/min over the prefix view (quadratic work, as the
+    real cumulative reductions)."""
+    def fn(z: Pair, axis: int) -> Pair:
+        (re, keep), (im, _) = prefix_view(z.re, axis), prefix_view(z.im, axis)
+        out = _lexicographic_extreme(op, Pair(re, im), keep, axis + 1)
+        return _pair_map(lambda p: ops.reshape(p, z.shape), out)
+    return fn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,8 +520,9 @@ def _equal(negate: bool) -> Callable:
     return rule
 
 
-def _dot_general(real_dot, avals_in, avals_out, lhs, rhs, **params):
-    """Four real products: ``(ar br - ai bi, ar bi + ai br)``."""
+def _bilinear(real_dot, avals_in, avals_out, lhs, rhs, **params):
+    """A product bilinear in its operands (dot_general, a convolution) as four real ones:
+    ``(ar br - ai bi, ar bi + ai br)``."""
     ins = [_real_aval(a) for a in avals_in]
     outs = [_real_aval(a) for a in avals_out]
     params = dict(params, preferred_element_type=None)
@@ -403,7 +572,7 @@ COMPONENTWISE = frozenset((
     lax.slice_p, lax.pad_p, lax.concatenate_p, lax.split_p, lax.select_n_p,
     lax.dynamic_slice_p, lax.dynamic_update_slice_p, lax.gather_p, lax.scatter_p,
     lax.scatter_add_p, lax.stop_gradient_p, lax.reduce_sum_p, lax.cumsum_p, lax.add_p,
-    lax.sub_p, lax.neg_p, lax.optimization_barrier_p))
+    lax.sub_p, lax.neg_p, lax.optimization_barrier_p, lax.reduce_window_sum_p))
 
 complex_rules: dict[Primitive, Callable] = {
     lax.mul_p: _binary(mul), lax.div_p: _binary(div), lax.pow_p: _binary(power),
@@ -425,9 +594,14 @@ complex_rules: dict[Primitive, Callable] = {
     lax.asinh_p: _unary(_asinh), lax.acosh_p: _unary(_acosh), lax.atanh_p: _unary(_atanh),
     lax.logistic_p: _unary(lambda a: div(one(a), add(one(a), exp(neg(a))))),
     lax.integer_pow_p: lambda avals_in, avals_out, a, *, y: integer_power(a, y),
+    lax.reduce_prod_p: _reduce_prod, lax.reduce_max_p: _reduce_extreme("max"),
+    lax.reduce_min_p: _reduce_extreme("min"), lax.cumprod_p: _cumulative(_cumprod),
+    lax.cummax_p: _cumulative(_cumulative_extreme("max")),
+    lax.cummin_p: _cumulative(_cumulative_extreme("min")),
 }
 # rules built from the real rule of the primitive: primitive -> rule(real_rule, ...)
-_FROM_REAL_RULES: dict[Primitive, Callable] = {lax.dot_general_p: _dot_general,
+_FROM_REAL_RULES: dict[Primitive, Callable] = {lax.dot_general_p: _bilinear,
+                                               lax.conv_general_dilated_p: _bilinear,
                                                lax.sort_p: _sort}
 
 

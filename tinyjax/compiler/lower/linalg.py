@@ -1,14 +1,15 @@
 """The primitives the compiler leaves to numerical libraries: the linear-algebra
 factorisations and solves (:mod:`tinyjax.lax.linalg`) and the FFT (:mod:`tinyjax.lax.fft`)
 are library steps of a compiled program (LAPACK or cuSOLVER, pocketfft or cuFFT), not
-fused kernels; ``custom_linear_solve`` is lowered as its ``solve`` jaxpr (its derivative
-rules have run before the compiler sees it)."""
+fused kernels; ``custom_linear_solve`` and ``custom_root`` are lowered as their ``solve``
+jaxprs (their derivative rules have run before the compiler sees them)."""
 from __future__ import annotations
 
 from tinyjax.compiler.lower.registry import (library_calls, register_inlined_call,
                                              register_library_call)
 from tinyjax.lax import linalg
 from tinyjax.lax.control_flow.linear_solve import linear_solve_p
+from tinyjax.lax.control_flow.root import custom_root_p
 from tinyjax.lax.fft import fft_p
 
 for _p in (linalg.cholesky_p, linalg.lu_p, linalg.lu_pivots_to_permutation_p, linalg.qr_p,
@@ -27,5 +28,16 @@ def _solve_body(eqn, operands):
 
 
 register_inlined_call(linear_solve_p, _solve_body)
+
+
+def _root_body(eqn, operands):
+    """The ``solve`` jaxpr of a custom_root and its operands (its consts, then the guess)."""
+    counts = eqn.params["const_lengths"]
+    n_guess = len(operands) - sum(counts)
+    return eqn.params["jaxprs"].solve, \
+        operands[counts.f:counts.f + counts.solve] + operands[len(operands) - n_guess:]
+
+
+register_inlined_call(custom_root_p, _root_body)
 
 __all__ = ["library_calls"]

@@ -20,6 +20,7 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, join
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.lax.control_flow.python_loops import known_int, python_control_flow
+from tinyjax.lax import refs
 from tinyjax.lax.elementwise import clamp, convert_element_type, ne, select_n
 from tinyjax.lax.shape import broadcast_in_dim, full
 
@@ -238,13 +239,29 @@ def _bind_cond(index, funs: Sequence[Callable], operands: tuple,
     avals = [get_aval(x) for x in ops]
     trees: list[tree_util.PyTreeDef] = []
     traced = []
-    for f in funs:
-        def flat_fun(*xs, f=f):
-            from tinyjax.lax._helpers import as_operand
-            leaves, tree = tree_util.tree_flatten(f(*tree_util.tree_unflatten(in_tree, xs)))
-            trees.append(tree)
-            return [as_operand(x) for x in leaves]
-        traced.append(trace_open(flat_fun, avals))
+    with refs.collect() as captured:
+        for f in funs:
+            def flat_fun(*xs, f=f):
+                from tinyjax.lax._helpers import as_operand
+                leaves, tree = tree_util.tree_flatten(
+                    f(*tree_util.tree_unflatten(in_tree, xs)))
+                trees.append(tree)
+                return [as_operand(x) for x in leaves]
+            traced.append(trace_open(flat_fun, avals))
+    if captured.written:  # array references a branch writes: passed through every branch
+        written = list(captured.written.values())
+
+        def threaded(f):
+            def g(vals, *ops):
+                with refs.bind(written, vals):
+                    out = f(*ops)
+                    return out, [r._read() for r in written]
+            return g
+        out, finals = _bind_cond(index, [threaded(f) for f in funs],
+                                 ([r._read() for r in written], *operands), what, display)
+        for r, v in zip(written, finals):
+            r._write(v)
+        return out
     order = range(len(funs)) if display is None else display
     _check_branch_outputs(what, [trees[i] for i in order],
                           [traced[i][0].out_avals for i in order])
