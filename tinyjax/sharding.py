@@ -175,7 +175,9 @@ class AbstractMesh:
     """The shape of a mesh -- axis names and sizes -- without its devices."""
 
     def __init__(self, axis_sizes: Sequence[int], axis_names: Sequence[str],
-                 axis_types: Any = None):
+                 axis_types: Any = None, *, abstract_device: tuple | None = None):
+        # (device_kind, num_cores, platform) of the devices of the mesh it was made from
+        self.abstract_device = abstract_device
         self.axis_sizes = tuple(int(s) for s in axis_sizes)
         self.axis_names = tuple(axis_names)
         if len(self.axis_sizes) != len(self.axis_names):
@@ -200,7 +202,8 @@ class AbstractMesh:
         """A copy whose axes named in ``types`` have the given types."""
         return AbstractMesh(self.axis_sizes, self.axis_names,
                             tuple(types.get(n, t) for n, t in zip(self.axis_names,
-                                                                  self.axis_types)))
+                                                                  self.axis_types)),
+                            abstract_device=self.abstract_device)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, AbstractMesh) and not isinstance(other, Mesh)
@@ -210,14 +213,11 @@ class AbstractMesh:
     def __hash__(self) -> int:
         return hash((self.shape_tuple, self.axis_types))
 
-    def __str__(self) -> str:
-        axes = ", ".join(f"'{n}': {s}" for n, s in self.shape_tuple)
-        return f"AbstractMesh({axes}, axis_types={self.axis_types})" if axes else \
-            "AbstractMesh()"
-
     def __repr__(self) -> str:
-        return (f"AbstractMesh(axis_sizes={self.axis_sizes}, axis_names={self.axis_names!r}, "
-                f"axis_types={self.axis_types})")
+        axes = ", ".join(f"'{n}': {s}" for n, s in self.shape_tuple) or "()"
+        device = "" if self.abstract_device is None else \
+            ", device_kind={}, num_cores={}, platform={}".format(*self.abstract_device)
+        return f"AbstractMesh({axes}, axis_types={self.axis_types}{device})"
 
 
 class Mesh(AbstractMesh):
@@ -255,7 +255,9 @@ class Mesh(AbstractMesh):
 
     @property
     def abstract_mesh(self) -> AbstractMesh:
-        return AbstractMesh(self.axis_sizes, self.axis_names, self.axis_types)
+        first = self.devices.flat[0]
+        return AbstractMesh(self.axis_sizes, self.axis_names, self.axis_types,
+                            abstract_device=(first.device_kind, None, first.platform))
 
     def update_axis_types(self, types: dict) -> "Mesh":
         return Mesh(self.devices, self.axis_names,

@@ -86,6 +86,57 @@ def test_eager_values_print_per_device(capsys):
     np.testing.assert_array_equal(np.asarray(out), 2 * np.arange(2 * mesh.size))
 
 
+@pytest.mark.parametrize("wrap", [lambda f: f, jax.jit], ids=["eager", "jit"])
+def test_types_name_the_axes_a_value_varies_over(wrap):
+    mesh = mesh_2d()
+    seen = []
+
+    @jax.shard_map(mesh=mesh, in_specs=(P("x", "y"), P()), out_specs=P("x", "y"))
+    def f(a, b):
+        seen.append(str(jax.typeof(a)))
+        seen.append(str(jax.typeof(b)))
+        s = lax.psum(a, "y")  # no longer varies over y
+        seen.append(str(jax.typeof(s)))
+        seen.append(jax.typeof(s).manual_axis_type.varying)
+        seen.append(str(jax.typeof(lax.axis_index("y") + b)))
+        return s * b
+    rows, cols = mesh.axis_sizes
+    a = np.arange(rows * cols * 4, dtype=np.float32).reshape(rows * 2, cols * 2)
+    b = np.float32(2)
+    out = wrap(f)(a, b)
+    assert seen == ["float32[2,2]{V:(x,y)}", "float32[]", "float32[2,2]{V:x}",
+                    frozenset({"x"}), "float32[]{V:y}"]
+    blocks = a.reshape(rows, 2, cols, 2).sum(axis=2, keepdims=True)
+    want = np.broadcast_to(blocks, (rows, 2, cols, 2)).reshape(a.shape) * b
+    np.testing.assert_allclose(np.asarray(out), want)
+
+
+def test_jaxpr_marks_operands_varying_as_jax_prints_it():
+    mesh = mesh_1d()
+    f = jax.shard_map(lambda a, b: a * b, mesh=mesh, in_specs=(P("i"), P()),
+                      out_specs=P("i"))
+    text = str(jax.make_jaxpr(f)(np.ones(2 * N, np.float32), np.ones(2, np.float32)))
+    assert text == f"""{{ lambda ; a:f32[{2 * N}] b:f32[2]. let
+    c:f32[{2 * N}] = shard_map[
+      check_vma=True
+      in_specs=(P('i',), P())
+      jaxpr={{ lambda ; d:f32[2]{{V:i}} e:f32[2]. let
+          f:f32[2]{{V:i}} = pvary[axes=('i',)] e
+          g:f32[2]{{V:i}} = mul d f
+        in (g,) }}
+      mesh={mesh}
+      newly_manual_axes=frozenset({{'i'}})
+      out_specs=(P('i',),)
+    ] a b
+  in (c,) }}"""
+    # under a context mesh the equation names its abstract mesh, as JAX's
+    with jax.set_mesh(mesh):
+        g = jax.shard_map(lambda a: a, in_specs=P("i"), out_specs=P("i"))
+        text = str(jax.make_jaxpr(g)(np.ones(N, np.float32)))
+    assert (f"mesh=AbstractMesh('i': {N}, axis_types=(Auto,), device_kind=cpu, "
+            "num_cores=None, platform=cpu)") in text
+
+
 def _dp_loss(mesh):
     """A data-parallel MLP loss: batch split over 'i', parameters replicated."""
     @jax.shard_map(mesh=mesh, in_specs=(P(), P(), P("i"), P("i")), out_specs=P())

@@ -21,6 +21,7 @@ vectorised with the batch dimension unsplit.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import math
@@ -33,10 +34,11 @@ from tinyjax import tree_util
 from tinyjax.api_util import broadcast_prefix
 from tinyjax.array import ArrayImpl, to_array
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
-                          current_trace, get_aval, is_eager, new_trace, set_current_trace)
+                          current_trace, get_aval, is_eager, new_trace, register_vma_rule,
+                          set_current_trace, vma_sources)
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
-from tinyjax.jaxpr import Jaxpr, Literal
+from tinyjax.jaxpr import Jaxpr, Literal, pp_eqn_rules
 from tinyjax.lax import parallel
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.control_flow.common import (batch_jaxpr, jvp_jaxpr, partial_eval_jaxpr, run,
@@ -83,6 +85,8 @@ def _resolve_mesh(mesh: Any) -> Mesh:
         if mesh.empty:
             raise ValueError("The context mesh cannot be empty. Use `jax.set_mesh(mesh)` to "
                              "enter into a mesh context, or pass mesh= to shard_map")
+        mesh = copy.copy(mesh)
+        mesh.from_context = True  # its equations name its abstract mesh, as JAX's
     if not isinstance(mesh, Mesh):
         raise NotImplementedError(f"shard_map over an AbstractMesh ({mesh}): pass a Mesh")
     return mesh
@@ -245,9 +249,40 @@ def jaxpr_vmas(jaxpr: Jaxpr, in_vmas: Sequence[frozenset]) -> list[frozenset]:
     return [read(a) for a in jaxpr.outvars]
 
 
+def _staged_vma(prim: Primitive, params: dict, in_avals: Sequence[ShapedArray],
+                out_avals: list) -> list:
+    """The results of an equation staged in a ``shard_map`` body, typed with the mesh
+    axes they vary over (in the order of the bound axes: the mesh's)."""
+    vmas = vma_rule(prim, params, [a.vma for a in in_avals])
+    if len(vmas) != len(out_avals):
+        vmas = [frozenset().union(*vmas)] * len(out_avals)
+    order = [a.name for a in batching._axis_env]
+    return [a.update(vma=tuple(n for n in order if n in m)) for a, m in zip(out_avals, vmas)]
+
+
+def _pvary_operands(prim: Primitive, params: dict, args: Sequence[Any]) -> list:
+    """The operands of an ordinary primitive, each marked (``pvary``) varying over the
+    axes the others vary over (JAX's rule; collectives and calls take theirs as they
+    are)."""
+    if prim in parallel.COLLECTIVES or _sub_jaxprs(params):
+        return list(args)
+    orders = [get_aval(a).vma_order for a in args]
+    union = set().union(*orders)
+    order = [a.name for a in batching._axis_env if a.name in union]
+    out = []
+    for a, o in zip(args, orders):
+        missing = tuple(n for n in order if n not in o)
+        out.append(parallel.pvary_p.bind(as_operand(a), axes=missing) if missing else a)
+    return out
+
+
+register_vma_rule(_staged_vma, _pvary_operands)
+vma_sources.update({parallel.axis_index_p, parallel.pvary_p})
+
+
 # ---- the primitive -------------------------------------------------------------------------
 
-def _abstract_eval(*args, jaxpr, mesh, in_specs, out_specs, check_vma, manual_axes):
+def _abstract_eval(*args, jaxpr, mesh, in_specs, out_specs, check_vma, newly_manual_axes):
     return [ShapedArray(_global_shape(v.aval.shape, spec, mesh), v.aval.dtype,
                         v.aval.weak_type) for v, spec in zip(jaxpr.outvars, out_specs)]
 
@@ -255,12 +290,23 @@ def _abstract_eval(*args, jaxpr, mesh, in_specs, out_specs, check_vma, manual_ax
 shard_map_p.def_abstract_eval(_abstract_eval)
 
 
-def _impl(*args, jaxpr, mesh, in_specs, out_specs, check_vma, manual_axes):
+def _impl(*args, jaxpr, mesh, in_specs, out_specs, check_vma, newly_manual_axes):
     return _run_eagerly(lambda *xs: run(jaxpr, *xs), mesh, list(args), list(in_specs),
                         lambda: list(out_specs))
 
 
 shard_map_p.def_impl(_impl)
+
+
+def _pp_params(params: dict) -> list:
+    """A ``shard_map`` equation's parameters as JAX prints them: the context mesh as an
+    abstract mesh."""
+    mesh = params["mesh"]
+    shown = mesh.abstract_mesh if getattr(mesh, "from_context", False) else mesh
+    return sorted(dict(params, mesh=shown).items())
+
+
+pp_eqn_rules[shard_map_p] = _pp_params
 
 
 def _mesh_axes(mesh: AbstractMesh):
@@ -273,12 +319,13 @@ def bind_shard_map(jaxpr: Jaxpr, consts: list, args: list, in_specs: list, out_s
     specs = tuple([PartitionSpec()] * len(consts) + list(in_specs))
     return shard_map_p.bind(*consts, *args, jaxpr=jaxpr, mesh=mesh, in_specs=specs,
                             out_specs=tuple(out_specs), check_vma=check_vma,
-                            manual_axes=frozenset(mesh.axis_names))
+                            newly_manual_axes=frozenset(mesh.axis_names))
 
 
 # jvp: the body's jvp, mapped alike (tangents laid out as their primals)
 
-def _jvp(primals, tangents, *, jaxpr, mesh, in_specs, out_specs, check_vma, manual_axes):
+def _jvp(primals, tangents, *, jaxpr, mesh, in_specs, out_specs, check_vma,
+         newly_manual_axes):
     nonzeros = [type(t) is not ad.Zero for t in tangents]
     with _mesh_axes(mesh):
         new, consts, out_nz = jvp_jaxpr(jaxpr, nonzeros, [False] * len(jaxpr.outvars))
@@ -346,8 +393,12 @@ def _partial_eval(trace, args, params):
 
 
 def _local_aval(x: Any, spec: PartitionSpec, mesh) -> ShapedArray:
+    """The type of one device's block of ``x``: varying over the mesh axes ``spec``
+    splits it along."""
     a = get_aval(x)
-    return a.update(shape=_block_shape(a.shape, spec, mesh))
+    named = set(spec.mesh_axes())
+    return a.update(shape=_block_shape(a.shape, spec, mesh),
+                    vma=tuple(n for n in mesh.axis_names if n in named))
 
 
 custom_partial_eval_rules[shard_map_p] = _partial_eval
@@ -356,7 +407,7 @@ custom_partial_eval_rules[shard_map_p] = _partial_eval
 # transposition: the body's transpose; cotangents of outputs replicated over some axes are
 # shared out between their copies, those of inputs replicated over some axes summed
 
-def _transpose(cts, *args, jaxpr, mesh, in_specs, out_specs, check_vma, manual_axes):
+def _transpose(cts, *args, jaxpr, mesh, in_specs, out_specs, check_vma, newly_manual_axes):
     linear = [ad.is_undefined_primal(a) for a in args]
     res = [a for a, lin in zip(args, linear) if not lin]
     cts = [ad.instantiate_zeros(ct) for ct in cts]
@@ -399,7 +450,7 @@ ad.primitive_transposes[shard_map_p] = _transpose
 
 # batching: the body vectorised; the batch dimension (first) is not split
 
-def _batch(vals, dims, *, jaxpr, mesh, in_specs, out_specs, check_vma, manual_axes):
+def _batch(vals, dims, *, jaxpr, mesh, in_specs, out_specs, check_vma, newly_manual_axes):
     size = batching.batch_size(vals, dims)
     batched = [d is not None for d in dims]
     vals = [batching.moveaxis(v, d, 0, size) if d is not None else v
@@ -446,7 +497,9 @@ class ShardMapTracer(Tracer):
     @property
     def aval(self) -> ShapedArray:
         a = get_aval(self.val)
-        return a.update(shape=a.shape[len(self._trace.mesh.axis_names):])
+        names = self._trace.mesh.axis_names
+        return a.update(shape=a.shape[len(names):],
+                        vma=tuple(n for n in names if n in self.vma))
 
     def to_concrete_value(self) -> Any:
         return None
