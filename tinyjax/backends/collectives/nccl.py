@@ -51,9 +51,10 @@ def _candidates() -> list[str]:
     given = env("TINYJAX_NCCL_LIBRARY")
     if given:
         names.append(given)
-    for root in sys.path:  # the nvidia-nccl-cu* wheels
-        names += sorted(glob.glob(os.path.join(root, "nvidia", "nccl", "lib", "libnccl.so*")),
-                        reverse=True)
+    for root in sys.path:  # the nvidia-nccl-cu* wheels (nvidia/nccl/lib; nvidia/cu13/lib)
+        for folder in ("nccl", "cu*"):
+            names += sorted(glob.glob(os.path.join(root, "nvidia", folder, "lib",
+                                                   "libnccl.so*")), reverse=True)
     return names + ["libnccl.so.2", "libnccl.so"]
 
 
