@@ -16,6 +16,7 @@ from tinyjax import dtypes, lax
 from tinyjax.backends.cuda import render as cuda_render
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
 
@@ -26,7 +27,7 @@ rng = np.random.default_rng(0)
 
 
 def _kernels(f, *args):
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     return schedule(leaves, outs).kernels
 
 
@@ -475,7 +476,7 @@ def _time_kernels(f, *args, reps: int = 20):
     from tinyjax.backends import get_backend
     from tinyjax.backends.cuda.driver import driver
     dev, drv = get_backend("cuda"), driver()
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     sched = schedule(leaves, outs)
     ks = sched.kernels
     _, fns = dev.compile(ks)
