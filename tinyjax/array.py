@@ -95,7 +95,12 @@ class ArrayImpl:
 
     @property
     def aval(self) -> ShapedArray:
-        return ShapedArray(self.shape, self.dtype, self.weak_type)
+        where = self._device
+        if where is None or type(where) is str:
+            return ShapedArray(self.shape, self.dtype, self.weak_type)
+        # laid out over several devices: the sharding tells the axes its type names
+        return ShapedArray(self.shape, self.dtype, self.weak_type,
+                           spec=where.type_spec(len(self.shape)))
 
     @property
     def device(self):

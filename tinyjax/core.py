@@ -55,17 +55,20 @@ class ShapedArray:
     """The abstract value of an array: its shape, dtype and weak type flag.
 
     Inside ``shard_map`` an aval also names the mesh axes the value varies over (``vma``,
-    in the mesh's order; empty elsewhere).  It is shown in the type (``float32[3]{V:i}``)
-    and is no part of the type's identity: two avals that differ only in it are equal."""
+    in the mesh's order; empty elsewhere), and an array laid out over the Explicit axes of
+    a mesh the axes each dimension is split over (``spec``: per dimension, a tuple of axis
+    names).  Both are shown in the type (``float32[3]{V:i}``, ``float32[8@X,4]``) and are
+    no part of the type's identity: two avals that differ only in them are equal."""
 
-    __slots__ = ("shape", "dtype", "weak_type", "vma_order")
+    __slots__ = ("shape", "dtype", "weak_type", "vma_order", "spec")
 
     def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
-                 vma: Sequence[str] = ()):
+                 vma: Sequence[str] = (), spec: Sequence[tuple] = ()):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
         self.weak_type = bool(weak_type)
         self.vma_order = tuple(vma)
+        self.spec = tuple(spec) if len(spec) == len(self.shape) else ()
 
     ndim = property(lambda self: len(self.shape))
 
@@ -84,11 +87,15 @@ class ShapedArray:
 
     mat = manual_axis_type
 
-    def update(self, shape=None, dtype=None, weak_type=None, vma=None) -> "ShapedArray":
+    def update(self, shape=None, dtype=None, weak_type=None, vma=None,
+               spec=None) -> "ShapedArray":
+        """A copy with the given fields changed; a new shape drops the layout."""
+        same_shape = shape is None or tuple(shape) == self.shape
         return ShapedArray(self.shape if shape is None else shape,
                            self.dtype if dtype is None else dtype,
                            self.weak_type if weak_type is None else weak_type,
-                           self.vma_order if vma is None else vma)
+                           self.vma_order if vma is None else vma,
+                           spec if spec is not None else self.spec if same_shape else ())
 
     def strip_weak_type(self) -> "ShapedArray":
         return self.update(weak_type=False) if self.weak_type else self
@@ -99,11 +106,17 @@ class ShapedArray:
         names = ",".join(map(str, self.vma_order))
         return f"{{V:{names if len(self.vma_order) == 1 else f'({names})'}}}"
 
+    def _dims_str(self) -> str:
+        if not self.spec:
+            return ",".join(map(str, self.shape))
+        return ",".join(str(n) if not axes else f"{n}@{axes[0]}" if len(axes) == 1 else
+                        f"{n}@({','.join(axes)})" for n, axes in zip(self.shape, self.spec))
+
     def str_short(self) -> str:
         """JAX's short form, e.g. ``f32[3,4]``."""
         name = self.dtype.name if dtypes.is_extended(self.dtype) else \
             dtypes.short_dtype_name(self.dtype)
-        return f"{name}[{','.join(map(str, self.shape))}]{self._vma_str()}"
+        return f"{name}[{self._dims_str()}]{self._vma_str()}"
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is ShapedArray and self.shape == other.shape
@@ -115,12 +128,11 @@ class ShapedArray:
     def __str__(self) -> str:
         """JAX's long form, e.g. ``float32[3,4]``; ``~`` marks a weak type."""
         weak = "~" if self.weak_type else ""
-        return f"{weak}{self.dtype.name}[{','.join(map(str, self.shape))}]{self._vma_str()}"
+        return f"{weak}{self.dtype.name}[{self._dims_str()}]{self._vma_str()}"
 
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
-        return (f"ShapedArray({self.dtype.name}[{','.join(map(str, self.shape))}]"
-                f"{self._vma_str()}{weak})")
+        return f"ShapedArray({self.dtype.name}[{self._dims_str()}]{self._vma_str()}{weak})"
 
 
 # How the varying manual axes of a staged equation's results follow from its operands'

@@ -383,6 +383,11 @@ class Sharding:
         """The devices in a fixed order (a mesh's: row-major)."""
         return sorted(self.device_set, key=lambda d: d.id)
 
+    def type_spec(self, ndim: int) -> tuple:
+        """Per dimension, the mesh axes an array's type names (those of Explicit axes it
+        is split over); empty where none."""
+        return ()
+
     def devices_indices_map(self, global_shape: Sequence[int]) -> dict[Device, Index]:
         """For every device, the index (a tuple of slices) of the block it holds."""
         raise NotImplementedError
@@ -495,6 +500,13 @@ class NamedSharding(Sharding):
         if not isinstance(self.mesh, Mesh):
             raise ValueError("a NamedSharding over an AbstractMesh has no devices")
         return list(self.mesh.devices.flat)
+
+    def type_spec(self, ndim: int) -> tuple:
+        explicit = set(self.mesh.explicit_axes)
+        if not explicit or not set(self.spec.mesh_axes()) & explicit:
+            return ()
+        return tuple(tuple(a for a in self.spec.axes_of(d) if a in explicit)
+                     for d in range(ndim))
 
     @property
     def is_fully_replicated(self) -> bool:

@@ -162,3 +162,27 @@ def test_incompatible_devices():
     b = jax.device_put(np.ones((N, 2), np.float32), DEVICES[1])
     with pytest.raises(ValueError, match="incompatible devices"):
         a + b
+
+
+def test_types_name_the_explicit_axes_an_array_is_split_over():
+    explicit = mesh_2d().update_axis_types({"x": jax.sharding.AxisType.Explicit,
+                                            "y": jax.sharding.AxisType.Explicit})
+    rows, cols = explicit.axis_sizes
+    x = np.arange(rows * cols * 4, dtype=np.float32).reshape(rows * 2, cols * 2)
+    a = put(x, explicit, P("x", "y"))
+    assert str(jax.typeof(a)) == f"float32[{rows * 2}@x,{cols * 2}@y]"
+    assert str(jax.typeof(jnp.sin(a).T)) == f"float32[{cols * 2}@y,{rows * 2}@x]"
+    assert str(jax.typeof(put(x, explicit, P(("x", "y"))))) == \
+        f"float32[{rows * 2}@(x,y),{cols * 2}]"
+    # Auto axes are no part of the type; the layout is no part of the type's identity
+    auto = put(x, mesh_2d(), P("x", "y"))
+    assert str(jax.typeof(auto)) == f"float32[{rows * 2},{cols * 2}]"
+    assert jax.typeof(auto) == jax.typeof(a)
+    seen = []
+    jax.jit(lambda v: seen.append(str(jax.typeof(v))) or v)(a)
+    assert seen == [f"float32[{rows * 2}@x,{cols * 2}@y]"]
+    # shard_map's results have its out_specs' explicit axes
+    f = jax.shard_map(lambda v: v * 2, mesh=explicit, in_specs=P("x"), out_specs=P("x"))
+    text = str(jax.make_jaxpr(f)(a))
+    assert text.startswith(f"{{ lambda ; a:f32[{rows * 2}@x,{cols * 2}@y]. let\n"
+                           f"    b:f32[{rows * 2}@x,{cols * 2}] = shard_map[")
