@@ -192,7 +192,7 @@ class ArrayImpl:
     def unsafe_buffer_pointer(self) -> int:
         """The address of the array's storage (host memory, or device memory for an
         array on a device)."""
-        if type(self._buf) is ShardedBuffer:
+        if self._device is not None and type(self._buf) is ShardedBuffer:
             raise ValueError("unsafe_buffer_pointer() is supported only for an array on "
                              f"one device; this one spans {len(self._buf.devices)}")
         if self._device is not None and not isinstance(self._buf, np.ndarray):

@@ -186,3 +186,12 @@ def test_types_name_the_explicit_axes_an_array_is_split_over():
     text = str(jax.make_jaxpr(f)(a))
     assert text.startswith(f"{{ lambda ; a:f32[{rows * 2}@x,{cols * 2}@y]. let\n"
                            f"    b:f32[{rows * 2}@x,{cols * 2}] = shard_map[")
+
+
+def test_buffer_pointers_of_arrays_on_one_device_only():
+    x = jnp.arange(2 * N, dtype=jnp.float32)
+    assert isinstance(x.unsafe_buffer_pointer(), int)  # on the host, uncommitted
+    assert isinstance(jax.device_put(x, DEVICES[0]).unsafe_buffer_pointer(), int)
+    if N > 1:
+        with pytest.raises(ValueError, match=f"spans {N}"):
+            put(np.arange(2 * N, dtype=np.float32), mesh_1d(), P("i")).unsafe_buffer_pointer()
