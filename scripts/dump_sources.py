@@ -8,6 +8,7 @@ and per kernel and a manifest of their hashes::
 
     OUT/<case>[.<n>]/c/program.c         the whole C source of the program (what is compiled)
     OUT/<case>[.<n>]/c/kernel03.c         one kernel's C
+    OUT/<case>[.<n>]/c/native.c          the C function running the program (its loops)
     OUT/<case>[.<n>]/cuda/program.cu     the same for CUDA
     OUT/MANIFEST.sha256                  "<sha256>  <path>" per file
 
@@ -46,6 +47,7 @@ import tinyjax  # noqa: E402
 import tinyjax.numpy as tnp  # noqa: E402
 from tinyjax.backends import get_backend, register_backend  # noqa: E402
 from tinyjax.backends.base import HostBackend  # noqa: E402
+from tinyjax.backends.c.program import render_program  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
 from workloads import (SMALL_STEPS, _adam_step, _chain, _mlp_setup,  # noqa: E402
                        _mlp_step_fn, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn,
@@ -146,6 +148,11 @@ class CaptureBackend(HostBackend):
 
     def __init__(self):
         self.compiled: list[list] = []
+        self.programs: list = []   # the program of each compile
+
+    def load_program(self, program):
+        self.programs.append(program)
+        return super().load_program(program)
 
     def render(self, kernels: list) -> str:
         return ""
@@ -165,11 +172,13 @@ class CaptureBackend(HostBackend):
 _OWN_LINES = re.compile(re.escape(str(ROOT) + os.sep) + r"|(?<=scripts/dump_sources\.py):\d+")
 
 
-def render(kernels: list) -> dict[str, str]:
-    """Relative path -> source, for one program's kernels in both languages."""
+def render(kernels: list, program) -> dict[str, str]:
+    """Relative path -> source, for one program's kernels in both languages and the C
+    function running the program (its loops and branches)."""
     cpu = get_backend("cpu")
     cuda = CUDALanguage()
-    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(kernels)}
+    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(kernels),
+             "c/native.c": render_program(program)}
     for i, k in enumerate(kernels):
         files[f"c/kernel{i:02d}.c"] = cpu.language.render_kernel(k)
         files[f"cuda/kernel{i:02d}.cu"] = cuda.render_kernel(k)
@@ -194,9 +203,10 @@ def programs(selected: list[str] | None) -> Iterator[tuple[str, list]]:
             fn, args = thunk()
             before = len(backend.compiled)
             tinyjax.jit(fn, device=CAPTURE).lower(*args).compile()
-            for j, kernels in enumerate(backend.compiled[before:]):
+            for j, (kernels, program) in enumerate(zip(backend.compiled[before:],
+                                                        backend.programs[before:])):
                 name = case if len(thunks) == 1 else f"{case}.{n}"
-                yield (name if j == 0 else f"{name}-{j}"), kernels
+                yield (name if j == 0 else f"{name}-{j}"), kernels, program
 
 
 def dump(out: Path, selected: list[str] | None = None) -> dict[str, str]:
@@ -204,8 +214,8 @@ def dump(out: Path, selected: list[str] | None = None) -> dict[str, str]:
     if out.exists():
         shutil.rmtree(out)
     hashes = {}
-    for folder, kernels in programs(selected):
-        for rel, src in render(kernels).items():
+    for folder, kernels, program in programs(selected):
+        for rel, src in render(kernels, program).items():
             path = out / folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(src)

@@ -8,8 +8,10 @@ nest (the CPU's):
   innermost; a transposing kernel (a load running along another axis) is tiled 32x32;
 * reductions: the innermost reduced axis runs in blocks, each summed into its own
   ``omp simd`` partial (vectorised; far more accurate than a running float sum); a large
-  reduction with few outputs spreads its blocks over threads (an OpenMP ``reduction``);
-  NaN-propagating max/min have their own OpenMP reductions; several stages (softmax) run
+  reduction with few outputs spreads its blocks over threads, each block's partial kept
+  and the partials combined in block order (the same bits run to run, unlike an OpenMP
+  ``reduction`` clause); NaN-propagating max/min have their own OpenMP reductions for the
+  vector lanes; several stages (softmax) run
   one after the other per row, a stored row result (its max) written before the loop of
   the epilogue over the row; a row of accumulators (column sums) runs in blocks;
 * matmul-shaped reductions (:class:`~tinyjax.compiler.kernel.GemmPlan`): operands packed
@@ -121,16 +123,12 @@ static inline long tj_chunks(long groups, long a_panels) {
 #endif
 }
 /* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
-   packing itself). */
-static _Thread_local float *tj_scratch_p[4];
-static _Thread_local size_t tj_scratch_n[4];
-static float *tj_scratch(int which, size_t floats) {
-  if (tj_scratch_n[which] < floats) {
-    free(tj_scratch_p[which]);
-    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
-    tj_scratch_n[which] = floats;
-  }
-  return tj_scratch_p[which];
+   packing itself).  They are the process's, not this library's: tj_scratch_provider is set
+   when the library is loaded to the allocator of a support library that stays loaded, so
+   unloading this one leaks no thread's buffers. */
+__attribute__((weak)) float *(*tj_scratch_provider)(int, size_t) = 0;
+static inline float *tj_scratch(int which, size_t floats) {
+  return tj_scratch_provider(which, floats);
 }
 TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
 """ + r"""
@@ -512,20 +510,32 @@ class CStyleLanguage:
         names: list[str] = []
         ind = "  "
         n_acc = 0
+        open_ranges: list = []  # per open loop: its partials, where it combines them in order
         for i, u in enumerate(uops):
             if u.op == "RANGE":
                 r = u.arg
-                lines.extend(ind + p for p in self.loop_pragmas(r, names, uops))
                 hi = self.index(r.hi)
                 if r.cap is not None:
                     hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
-                lines.append(f"{ind}for ({self.index_type} {r.var} = {self.index(r.lo)}; "
+                lo = self.index(r.lo)
+                ordered = self.ordered_partials(r, names, uops, lo, hi, ind, lines)
+                if ordered is None:
+                    lines.extend(ind + p for p in self.loop_pragmas(r, names, uops))
+                lines.append(f"{ind}for ({self.index_type} {r.var} = {lo}; "
                              f"{r.var} < {hi}; {r.var}++) {{")
                 ind += "  "
+                for name, at, init, _, _ in ordered or ():  # each iteration's own partial
+                    lines.append(f"{ind}{at} {name} = {init};")
+                open_ranges.append((r, lo, hi, ordered))
                 names.append(r.var)
             elif u.op == "ENDRANGE":
+                r, lo, hi, ordered = open_ranges.pop()
+                for name, _, _, _, _ in ordered or ():
+                    lines.append(f"{ind}{name}_parts[{r.var} - ({lo})] = {name};")
                 ind = ind[:-2]
                 lines.append(f"{ind}}}")
+                if ordered:
+                    lines.extend(self.combine_partials(r, lo, hi, ordered, ind))
                 names.append("")
             elif u.op == "DEFINE_ACC":
                 acc, name = u.arg, f"acc{n_acc}"
@@ -559,6 +569,37 @@ class CStyleLanguage:
             q = "" if slot < k.n_outs else "const "
             head.append(f"  {q}{self.storage(dt)} *restrict data{slot} = ({q}{self.storage(dt)} *)bufs[{slot}];")
         return head
+
+    def ordered_partials(self, r, names: list[str], uops, lo: str, hi: str, ind: str,
+                         lines: list[str]) -> Optional[list[tuple]]:
+        """For a parallel loop carrying scalar accumulators: each iteration accumulates into
+        its own partial, kept in an array and combined in iteration order after the loop
+        (:meth:`combine_partials`) -- the same bits whichever threads ran which iterations
+        (an OpenMP ``reduction`` clause combines in the order the threads finish).  Emits
+        the arrays and the directive; returns (name, C type, identity, op, dtype) per
+        accumulator, or None (not such a loop)."""
+        if not (r.parallel and r.accs) or any(uops[a].arg.count > 1 for a in r.accs):
+            return None
+        ordered = []
+        for a in r.accs:
+            dt, op = uops[a].dtype, uops[a].arg.op
+            at = self.type(dt)
+            ordered.append((names[a], at, self.identity(op, dt), op, dt))
+            lines.append(f"{ind}{at} *{names[a]}_parts = ({at} *)malloc(sizeof({at}) * "
+                         f"(({hi}) - ({lo})));")
+        lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+        return ordered
+
+    def combine_partials(self, r, lo: str, hi: str, ordered: list[tuple],
+                         ind: str) -> list[str]:
+        """After a loop of :meth:`ordered_partials`: its partials combined in order."""
+        out = []
+        for name, _, _, op, dt in ordered:
+            part = f"{name}_parts[{r.var} - ({lo})]"
+            out.append(f"{ind}for ({self.index_type} {r.var} = {lo}; {r.var} < {hi}; "
+                       f"{r.var}++) {name} = {self.combine(op, name, part, dt)};")
+            out.append(f"{ind}free({name}_parts);")
+        return out
 
     def loop_pragmas(self, r, names: list[str], uops) -> list[str]:
         """The OpenMP directives of loop ``r``: to the threads (``parallel``), to vector lanes

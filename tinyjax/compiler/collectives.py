@@ -24,7 +24,7 @@ from tinyjax.lax.parallel import (COLLECTIVES, REDUCTIONS, all_gather_p, all_to_
                                   reduce_scatter_p)
 from tinyjax.lax.shape import reshape_p, transpose_p
 
-__all__ = ["COLLECTIVES", "canonicalize", "CollectiveStep"]
+__all__ = ["COLLECTIVES", "canonicalize", "collective_routine"]
 
 
 # ---- the leading-dimension form ----------------------------------------------------------------
@@ -146,41 +146,30 @@ def canonicalize(jaxpr: Jaxpr) -> Jaxpr:
 
 # ---- the step ------------------------------------------------------------------------------
 
-class CollectiveStep:
-    """A collective (in its leading-dimension form) on the calling device's communicator."""
+def collective_routine(primitive, params: dict, backend: Any):
+    """``run(ins, outs)`` of a collective (in its leading-dimension form) in a compiled
+    program: the calling device's communicator for the named axes exchanges the operand's
+    buffer; the result is copied into the program's buffer."""
+    def run(ins: list, outs: list) -> None:
+        result = _apply(current(), primitive, params, ins, backend)
+        backend.copy_into(outs[0], result)
+    return run
 
-    kind = "collective"
 
-    def __init__(self, primitive, params: dict, in_refs: list, out_slots: list,
-                 to_buffer=np.asarray):
-        self.primitive, self.params = primitive, params
-        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
-        self.to_buffer = to_buffer  # the backend's conversion of a host value
-
-    def run(self, env: list) -> int:
-        args = [env[r] if type(r) is int else r for r in self.in_refs]
-        env[self.out_slots[0]] = self.apply(current(), args)
-        return 1
-
-    def apply(self, participant, args: list) -> Any:
-        prim, p = self.primitive, self.params
-        if prim is axis_index_p:
-            index = participant.axis_index(axis_names(p["axis_name"]))
-            return self.to_buffer(np.asarray(index, np.int32))
-        (x,) = args
-        if prim in REDUCTIONS:
-            return participant.communicator(p["axes"]).all_reduce(x, REDUCTIONS[prim])
-        comm = participant.communicator(axis_names(p["axis_name"]))
-        if prim is all_gather_p:
-            return comm.all_gather(x)
-        if prim is reduce_scatter_p:
-            return comm.reduce_scatter(x, "sum")
-        if prim is all_to_all_p:
-            return comm.all_to_all(x)
-        if prim is ppermute_p:
-            return comm.permute(x, p["perm"])
-        raise NotImplementedError(f"no collective step for '{prim.name}'")
-
-    def describe(self) -> str:
-        names = self.params.get("axes", self.params.get("axis_name"))
-        return f"collective: {self.primitive.name} over {names}"
+def _apply(participant, prim, p: dict, args: list, backend: Any) -> Any:
+    if prim is axis_index_p:
+        index = participant.axis_index(axis_names(p["axis_name"]))
+        return backend.put(np.asarray(index, np.int32))
+    (x,) = args
+    if prim in REDUCTIONS:
+        return participant.communicator(p["axes"]).all_reduce(x, REDUCTIONS[prim])
+    comm = participant.communicator(axis_names(p["axis_name"]))
+    if prim is all_gather_p:
+        return comm.all_gather(x)
+    if prim is reduce_scatter_p:
+        return comm.reduce_scatter(x, "sum")
+    if prim is all_to_all_p:
+        return comm.all_to_all(x)
+    if prim is ppermute_p:
+        return comm.permute(x, p["perm"])
+    raise NotImplementedError(f"no collective for '{prim.name}'")

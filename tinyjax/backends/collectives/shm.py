@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,15 +28,19 @@ class SharedMemoryGroup:
         self._slots: list = [None] * size
         self._barrier = threading.Barrier(size, timeout=TIMEOUT_S)
 
-    def exchange(self, rank: int, value: np.ndarray) -> list[np.ndarray]:
-        """Every rank's ``value``, in rank order (each rank calls this once per step)."""
+    def exchange(self, rank: int, value: np.ndarray,
+                 combine: Callable[[list[np.ndarray]], np.ndarray]) -> np.ndarray:
+        """``combine`` of every rank's ``value`` in rank order (each rank calls this once
+        per step), a new array: it is computed while every rank waits, since a rank's
+        buffer may be reused (a compiled program's memory) as soon as the step is over."""
         if self.size == 1:
-            return [value]
+            return combine([value])
         self._slots[rank] = value
         self._wait()
-        values = list(self._slots)
-        self._wait()  # nobody writes the next step's value before everyone has read
-        return values
+        try:
+            return combine(list(self._slots))
+        finally:
+            self._wait()  # nobody goes on before everyone has read
 
     def _wait(self) -> None:
         try:
@@ -61,27 +65,31 @@ class SharedMemoryCommunicator:
         self.group, self.rank, self.size = group, rank, group.size
 
     def all_reduce(self, x: np.ndarray, op: str) -> np.ndarray:
-        values = self.group.exchange(self.rank, np.asarray(x))
-        return np.array(functools.reduce(_REDUCERS[op], values))
+        return self.group.exchange(self.rank, np.asarray(x), lambda values: np.array(
+            functools.reduce(_REDUCERS[op], values)))
 
     def all_gather(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate(self.group.exchange(self.rank, np.asarray(x)), axis=0)
+        return self.group.exchange(self.rank, np.asarray(x),
+                                   lambda values: np.concatenate(values, axis=0))
 
     def reduce_scatter(self, x: np.ndarray, op: str) -> np.ndarray:
-        values = self.group.exchange(self.rank, np.asarray(x))
-        block = values[0].shape[0] // self.size
-        lo, hi = self.rank * block, (self.rank + 1) * block
-        return np.array(functools.reduce(_REDUCERS[op], [v[lo:hi] for v in values]))
+        def mine(values):
+            block = values[0].shape[0] // self.size
+            lo, hi = self.rank * block, (self.rank + 1) * block
+            return np.array(functools.reduce(_REDUCERS[op], [v[lo:hi] for v in values]))
+        return self.group.exchange(self.rank, np.asarray(x), mine)
 
     def permute(self, x: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
-        values = self.group.exchange(self.rank, np.asarray(x))
-        for src, dst in pairs:
-            if dst == self.rank:
-                return np.array(values[src])
-        return np.zeros_like(values[self.rank])
+        def received(values):
+            for src, dst in pairs:
+                if dst == self.rank:
+                    return np.array(values[src])
+            return np.zeros_like(values[self.rank])
+        return self.group.exchange(self.rank, np.asarray(x), received)
 
     def all_to_all(self, x: np.ndarray) -> np.ndarray:
-        values = self.group.exchange(self.rank, np.asarray(x))
-        block = values[0].shape[0] // self.size
-        lo, hi = self.rank * block, (self.rank + 1) * block
-        return np.concatenate([v[lo:hi] for v in values], axis=0)
+        def mine(values):
+            block = values[0].shape[0] // self.size
+            lo, hi = self.rank * block, (self.rank + 1) * block
+            return np.concatenate([v[lo:hi] for v in values], axis=0)
+        return self.group.exchange(self.rank, np.asarray(x), mine)

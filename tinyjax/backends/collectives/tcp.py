@@ -4,7 +4,7 @@ computes what it receives as the shared-memory ranks do (the same operations, on
 values in rank order: bit-identical results on every rank)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,11 +22,14 @@ class CoordinatorGroup:
         self.client, self.name, self.size = client, name, size
         self._steps: dict[int, int] = {}
 
-    def exchange(self, rank: int, value: np.ndarray) -> list[np.ndarray]:
+    def exchange(self, rank: int, value: np.ndarray,
+                 combine: Callable[[list[np.ndarray]], np.ndarray]) -> np.ndarray:
+        """``combine`` of every rank's ``value`` in rank order (the values received are
+        copies: the buffer given may be reused at once)."""
         step = self._steps.get(rank, 0)
         self._steps[rank] = step + 1
-        return self.client.exchange(f"{self.name}/{step}", rank, self.size,
-                                    np.ascontiguousarray(value))
+        return combine(self.client.exchange(f"{self.name}/{step}", rank, self.size,
+                                            np.ascontiguousarray(value)))
 
 
 def coordinator_communicator(client: Any, name: str, size: int,
