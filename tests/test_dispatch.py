@@ -142,6 +142,26 @@ def test_device_api():
         jax.devices("nonexistent")
 
 
+def test_cpu_device_count_from_the_flag():
+    """``jax.config.update('jax_num_cpu_devices', N)`` before the devices are first listed
+    (as JAX's tutorials start); afterwards a change is refused."""
+    import os
+    import subprocess
+    import sys
+    code = ("import tinyjax as jax; jax.config.update('jax_num_cpu_devices', 4); "
+            "print(len(jax.devices()), jax.devices()[3]); "
+            "jax.config.update('jax_num_cpu_devices', 2)")
+    env = {k: v for k, v in os.environ.items() if "NUM_CPU_DEVICES" not in k
+           and k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = os.getcwd()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env)
+    assert out.stdout.split() == ["4", "cpu:3"]
+    assert "jax_num_cpu_devices" in out.stderr and out.returncode != 0
+    with pytest.raises(ValueError, match="jax_num_cpu_devices"):
+        jax.config.update("jax_num_cpu_devices", "four")
+
+
 def test_device_put_and_get():
     x = jax.device_put(X, SIM)
     assert on_sim(x) and x.shape == (3, 4) and x.dtype == np.float32

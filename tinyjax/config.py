@@ -229,18 +229,6 @@ def env_num_cpu_devices() -> int:
     return -1
 
 
-def _validate_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
-            if isinstance(value, np.integer):
-                return int(value)
-        except ImportError:  # pragma: no cover
-            pass
-        raise TypeError(f"config option {name} expects an int, got {value!r}")
-    return value
-
-
 def _env_bool(names: tuple[str, ...], default: bool) -> bool:
     for name in names:
         value = env(name)
@@ -341,7 +329,7 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
     # how many CPU devices there are (-1: as the environment says, else one); fixed once the
     # devices are first listed
-    "jax_num_cpu_devices": (-1, _validate_int),
+    "jax_num_cpu_devices": (-1, _validate_int(-1)),
     "jax_enable_checks": (False, _validate_bool),
     "jax_no_tracing": (False, _validate_bool),
     "jax_default_device": (None, _validate_device),
