@@ -42,7 +42,7 @@ def test_mesh_and_named_sharding():
         assert jax.sharding.get_abstract_mesh() == mesh.abstract_mesh
     assert jax.sharding.get_abstract_mesh().empty
     with pytest.raises(ValueError, match="product of mesh_shape"):
-        jax.make_mesh((2,), ("x",))
+        jax.make_mesh((len(jax.devices()) + 1,), ("x",))
 
 
 def test_named_sharding_blocks_over_a_larger_mesh():
@@ -50,12 +50,13 @@ def test_named_sharding_blocks_over_a_larger_mesh():
     mesh = Mesh(np.array([[DEV, DEV], [DEV, DEV]], dtype=object), ("a", "b"))
     s = NamedSharding(mesh, P(("a", "b"), None))
     assert s.shard_shape((8, 3)) == (2, 3) and not s.is_fully_replicated
-    with pytest.raises(ValueError, match="partitioned 2 times"):
+    with pytest.raises(ValueError, match="should be divisible by 2"):
         NamedSharding(mesh, P("a")).shard_shape((3,))
 
 
 def test_partition_spec():
-    assert P("x", None) == P("x") and P(("x",)) == P("x") and P("x") != P("y")
+    # as JAX: a spec is its entries (trailing Nones count), one-name tuples are the name
+    assert P("x", None) != P("x") and P(("x",)) == P("x") and P("x") != P("y")
     assert repr(P("x", None, ("a", "b"))) == "P('x', None, ('a', 'b'))"
     assert repr(P("x")) == "P('x',)" and len(P("x", None)) == 2 and list(P("x")) == ["x"]
     with pytest.raises(TypeError):

@@ -32,8 +32,9 @@ import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-__all__ = ["Config", "config", "EnvVar", "ENVIRONMENT", "env", "env_flag", "env_int",
-           "env_str", "debug_level", "set_env_default", "cache_dir", "State", "disable_jit"]
+__all__ = ["Config", "config", "State", "disable_jit", "EnvVar", "ENVIRONMENT", "env",
+           "env_flag", "env_int", "env_str", "debug_level", "set_env_default",
+           "add_update_check", "cache_dir", "env_num_cpu_devices"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -123,6 +124,18 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "cuBLAS in (before ``/usr/local/cuda``)."),
     EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC, cuFFT, cuSOLVER "
            "and cuBLAS in."),
+    EnvVar("TINYJAX_NUM_CPU_DEVICES", None, "The initial value of ``jax_num_cpu_devices``: "
+           "how many CPU devices ``jax.devices('cpu')`` lists (default 1); wins over "
+           "``JAX_NUM_CPU_DEVICES`` and ``XLA_FLAGS``."),
+    EnvVar("JAX_NUM_CPU_DEVICES", None, "JAX's spelling of ``TINYJAX_NUM_CPU_DEVICES``."),
+    EnvVar("XLA_FLAGS", None, "JAX's XLA flags; tinyjax reads one of them: "
+           "``--xla_force_host_platform_device_count=N`` (N CPU devices, as in JAX) where "
+           "neither ``TINYJAX_NUM_CPU_DEVICES`` nor ``JAX_NUM_CPU_DEVICES`` is set."),
+    EnvVar("NCCL_NVLS_ENABLE", "0", "NCCL's NVLink multicast; tinyjax sets it to 0 (off) "
+           "before loading NCCL unless it is set."),
+    EnvVar("TINYJAX_NCCL_LIBRARY", None, "The NCCL library to load for collectives on GPUs "
+           "(default: the ``nvidia-nccl-cu*`` wheel's, then ``libnccl.so.2`` from the "
+           "system's library path)."),
 )}
 
 def env(name: str) -> Optional[str]:
@@ -184,6 +197,28 @@ def set_env_default(name: str, value: str) -> None:
     read the environment themselves, such as libgomp)."""
     if env(name) is None:
         os.environ[name] = value
+
+
+def env_num_cpu_devices() -> int:
+    """The CPU device count the environment asks for: TINYJAX_NUM_CPU_DEVICES,
+    JAX_NUM_CPU_DEVICES or XLA_FLAGS' ``--xla_force_host_platform_device_count``; -1 when
+    none is set.  Read when the devices are first counted (as JAX reads XLA_FLAGS when its
+    backends start), where ``jax_num_cpu_devices`` is unset."""
+    for name, value in (("TINYJAX_NUM_CPU_DEVICES", env("TINYJAX_NUM_CPU_DEVICES")),
+                        ("JAX_NUM_CPU_DEVICES", env("JAX_NUM_CPU_DEVICES"))):
+        if value is not None and value.strip():
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    for flag in (env("XLA_FLAGS") or "").split():
+        key, _, value = flag.partition("=")
+        if key == "--xla_force_host_platform_device_count":
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"XLA_FLAGS: {flag} must give an integer") from None
+    return -1
 
 
 def _env_bool(names: tuple[str, ...], default: bool) -> bool:
@@ -306,6 +341,9 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
     "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
     "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
+    # how many CPU devices there are (-1: as the environment says, else one); fixed once the
+    # devices are first listed
+    "jax_num_cpu_devices": (-1, _validate_int(-1)),
     "jax_enable_checks": (False, _validate_bool),
     "jax_no_tracing": (False, _validate_bool),
     "jax_default_device": (None, _validate_device),
@@ -349,6 +387,15 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
        for kind in ("", "_host_to_device", "_device_to_host", "_device_to_device")},
 }
 
+# name -> functions called with (name, new value) before a flag changes (they may raise)
+_UPDATE_CHECKS: dict[str, list[Callable[[str, Any], None]]] = {}
+
+
+def add_update_check(name: str, check: Callable[[str, Any], None]) -> None:
+    """Call ``check(name, value)`` before flag ``name`` is set to ``value``; it raises to
+    refuse the change (the devices refuse a new ``jax_num_cpu_devices`` once listed)."""
+    _UPDATE_CHECKS.setdefault(name, []).append(check)
+
 
 class Config:
     """Holder of the flags; each flag is a plain attribute of this object."""
@@ -371,7 +418,10 @@ class Config:
         entry = _FLAGS.get(name)
         if entry is None:
             raise AttributeError(f"Unrecognized config option: {name!r}")
-        object.__setattr__(self, name, entry[1](name, value))
+        value = entry[1](name, value)
+        for check in _UPDATE_CHECKS.get(name, ()):
+            check(name, value)
+        object.__setattr__(self, name, value)
 
     def read(self, name: str) -> Any:
         """The value of flag ``name``; AttributeError if there is no such flag."""

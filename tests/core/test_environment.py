@@ -44,6 +44,10 @@ def test_every_variable_read_is_declared_and_every_declared_one_is_read():
                     node.func.id in READERS and node.args and \
                     isinstance(node.args[0], ast.Constant):
                 read.add(node.args[0].value)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id == "_env_bool" and node.args and \
+                    isinstance(node.args[0], ast.Tuple):  # a flag's default
+                read |= {e.value for e in node.args[0].elts if isinstance(e, ast.Constant)}
     read.add("DEBUG")  # debug_level()
     read |= {"TINYJAX_ENABLE_X64", "JAX_ENABLE_X64"}  # jax_enable_x64's default
     # the defaults of jax_debug_nans, jax_debug_infs, jax_disable_jit, jax_log_compiles
