@@ -1,3 +1,10 @@
+import os
+
+# The suite runs with 8 CPU devices, as JAX's own multi-device tests do on a CPU-only
+# machine (the multi-device tests build meshes over them); the default device is still the
+# first, so single-device tests are unaffected.  Set before tinyjax reads it.
+os.environ.setdefault("TINYJAX_NUM_CPU_DEVICES", "8")
+
 import pytest
 
 from tinyjax.config import config

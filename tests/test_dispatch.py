@@ -130,12 +130,36 @@ def on_sim(x):
 
 
 def test_device_api():
-    assert jax.devices() == [jax.devices("cpu")[0]] and jax.default_backend() == "cpu"
+    from tinyjax.config import env_num_cpu_devices
+    n = env_num_cpu_devices()  # the suite's (tests/conftest.py), -1: one
+    assert jax.devices() == jax.devices("cpu") and jax.default_backend() == "cpu"
+    assert [d.id for d in jax.devices()] == list(range(max(n, 1)))
     assert repr(jax.devices("cpu")[0]) == "CpuDevice(id=0)"
-    assert jax.device_count() == 1 and jax.local_devices() == jax.devices()
+    assert jax.device_count() == max(n, 1) and jax.local_devices() == jax.devices()
+    assert jax.process_index() == 0 and jax.process_count() == 1
     assert SIM.platform == "sim" and SIM.backend == "sim"
     with pytest.raises(RuntimeError, match="Unknown backend nonexistent"):
         jax.devices("nonexistent")
+
+
+def test_cpu_device_count_from_the_flag():
+    """``jax.config.update('jax_num_cpu_devices', N)`` before the devices are first listed
+    (as JAX's tutorials start); afterwards a change is refused."""
+    import os
+    import subprocess
+    import sys
+    code = ("import tinyjax as jax; jax.config.update('jax_num_cpu_devices', 4); "
+            "print(len(jax.devices()), jax.devices()[3]); "
+            "jax.config.update('jax_num_cpu_devices', 2)")
+    env = {k: v for k, v in os.environ.items() if "NUM_CPU_DEVICES" not in k
+           and k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = os.getcwd()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env)
+    assert out.stdout.split() == ["4", "cpu:3"]
+    assert "jax_num_cpu_devices" in out.stderr and out.returncode != 0
+    with pytest.raises(ValueError, match="jax_num_cpu_devices"):
+        jax.config.update("jax_num_cpu_devices", "four")
 
 
 def test_device_put_and_get():
@@ -248,8 +272,8 @@ def test_jit_grad_and_control_flow_on_the_device(dev):
     assert on(out, dev) and np.allclose(np.asarray(out), ((X * 2 + 1) * 2 + 1) * 2 + 1)
 
 
-def test_default_device_from_the_environment(monkeypatch, dev):
-    monkeypatch.setenv("TINYJAX_DEVICE", dev.backend)
+def test_default_device_from_the_configuration(monkeypatch, dev):
+    monkeypatch.setattr(jax.config, "tinyjax_device", dev.backend)
     assert jax.devices() == [dev] and jax.default_backend() == dev.platform
     x = jnp.asarray(X)
     assert on(x, dev) and on(jnp.zeros((2, 2)), dev) and on(jnp.arange(3), dev)

@@ -156,3 +156,21 @@ def test_mnist1d_full(tmp_path, monkeypatch):
     results = {r["model"]: r for r in load_example("mnist1d").main([])}
     assert results["mlp"]["test_accuracy"] >= 0.68
     assert results["cnn"]["test_accuracy"] >= 0.94
+
+
+def test_mnist1d_data_parallel_gives_the_single_device_losses(capsys):
+    """The data-parallel MNIST-1D MLP on every device (8 CPU devices in the suite) trains
+    with the losses of one device, to float32 rounding; the parameters stay replicated."""
+    pytest.importorskip("mnist1d", reason="mnist1d is not installed (pip install mnist1d)")
+    import tinyjax as jax
+    from tinyjax.sharding import PartitionSpec as P
+    module = load_example("mnist1d_data_parallel")
+    data = module.load_mnist1d()
+    many = module.train(module.data_mesh(), data, steps=20)
+    one = module.train(module.data_mesh(jax.devices()[:1]), data, steps=20)
+    assert many["devices"] == min(len(jax.devices()), many["devices"])
+    np.testing.assert_allclose(many["losses"], one["losses"], rtol=2e-5)
+    assert many["losses"][-1] < many["losses"][0]
+    assert many["param_sharding"].spec == P()
+    result = module.main(["--steps", "10"])
+    assert "final test accuracy" in capsys.readouterr().out and len(result["losses"]) == 10

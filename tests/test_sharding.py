@@ -42,7 +42,7 @@ def test_mesh_and_named_sharding():
         assert jax.sharding.get_abstract_mesh() == mesh.abstract_mesh
     assert jax.sharding.get_abstract_mesh().empty
     with pytest.raises(ValueError, match="product of mesh_shape"):
-        jax.make_mesh((2,), ("x",))
+        jax.make_mesh((len(jax.devices()) + 1,), ("x",))
 
 
 def test_named_sharding_blocks_over_a_larger_mesh():
@@ -50,12 +50,13 @@ def test_named_sharding_blocks_over_a_larger_mesh():
     mesh = Mesh(np.array([[DEV, DEV], [DEV, DEV]], dtype=object), ("a", "b"))
     s = NamedSharding(mesh, P(("a", "b"), None))
     assert s.shard_shape((8, 3)) == (2, 3) and not s.is_fully_replicated
-    with pytest.raises(ValueError, match="partitioned 2 times"):
+    with pytest.raises(ValueError, match="should be divisible by 2"):
         NamedSharding(mesh, P("a")).shard_shape((3,))
 
 
 def test_partition_spec():
-    assert P("x", None) == P("x") and P(("x",)) == P("x") and P("x") != P("y")
+    # as JAX: a spec is its entries (trailing Nones count), one-name tuples are the name
+    assert P("x", None) != P("x") and P(("x",)) == P("x") and P("x") != P("y")
     assert repr(P("x", None, ("a", "b"))) == "P('x', None, ('a', 'b'))"
     assert repr(P("x")) == "P('x',)" and len(P("x", None)) == 2 and list(P("x")) == ["x"]
     with pytest.raises(TypeError):
@@ -76,16 +77,26 @@ def test_reshard_places_on_the_one_device_and_is_the_value_under_jit():
 
 
 def test_mesh_utils_shapes_the_devices():
+    from tinyjax.backends import Device
     from tinyjax.experimental import mesh_utils
-    mesh = mesh_utils.create_device_mesh((1, 1))
-    assert mesh.shape == (1, 1) and mesh[0, 0] == jax.devices()[0]
-    assert Mesh(mesh, ("x", "y")).shape == {"x": 1, "y": 1}
-    with pytest.raises(ValueError, match=r"Number of devices 1 must equal the product of "
-                                         r"mesh_shape \(2,\)"):
-        mesh_utils.create_device_mesh((2,))
-    assert mesh_utils.create_hybrid_device_mesh((1,), (1,)).shape == (1,)
-    with pytest.raises(ValueError, match="spans several processes"):
-        mesh_utils.create_hybrid_device_mesh((1,), (2,))
+    devices = jax.devices()
+    n = len(devices)
+    mesh = mesh_utils.create_device_mesh((1, n))
+    assert mesh.shape == (1, n) and list(mesh[0]) == devices
+    assert Mesh(mesh, ("x", "y")).shape == {"x": 1, "y": n}
+    with pytest.raises(ValueError, match=rf"Number of devices {n} must equal the product of "
+                                         rf"mesh_shape \({n + 1},\)"):
+        mesh_utils.create_device_mesh((n + 1,))
+    assert mesh_utils.create_hybrid_device_mesh((n,), (1,)).shape == (n,)
+    with pytest.raises(ValueError, match="Number of slices/granules 1 must equal the product "
+                                         r"of dcn_mesh_shape \(2,\)"):
+        mesh_utils.create_hybrid_device_mesh((n,), (2,))
+    # four processes of two devices each: each process's devices are a (1, 2) block, the
+    # processes laid out (2, 2)
+    fake = [Device("cpu", i, process_index=i // 2) for i in range(8)]
+    hybrid = mesh_utils.create_hybrid_device_mesh((1, 2), (2, 2), fake)
+    assert [[d.id for d in row] for row in hybrid] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [[d.process_index for d in row] for row in hybrid] == [[0, 0, 1, 1], [2, 2, 3, 3]]
 
 
 def test_mesh_axis_type_queries():

@@ -20,7 +20,7 @@ from tinyjax import random
 from tinyjax.abstract import ShapeDtypeStruct, typeof
 from tinyjax.api import (clear_caches, eval_shape, grad, hessian, jacfwd, jacrev, jit, jvp,
                          linear_transpose, linearize, make_jaxpr, named_call, named_scope,
-                         pmap, value_and_grad, vjp, vmap)
+                         value_and_grad, vjp, vmap)
 from tinyjax import stages
 from tinyjax import custom_derivatives  # noqa: E402
 from tinyjax.custom_derivatives import closure_convert, custom_gradient, custom_jvp, custom_vjp
@@ -44,8 +44,14 @@ from tinyjax import ref  # noqa: E402
 from tinyjax import custom_batching, dlpack, monitoring, profiler  # noqa: E402
 from tinyjax.ref import Ref, empty_ref, free_ref, freeze, new_ref  # noqa: E402
 from tinyjax.lax.refs import ds  # noqa: E402
-from tinyjax.sharding import NamedSharding, Shard, make_mesh, set_mesh  # noqa: E402
+from tinyjax.sharding import (NamedSharding, Shard, make_array_from_callback,  # noqa: E402
+                              make_array_from_single_device_arrays, make_mesh, reshard,
+                              set_mesh)
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
+from tinyjax.backends import process_count, process_index  # noqa: E402
+from tinyjax.spmd.shard_map import shard_map  # noqa: E402
+from tinyjax.spmd.pmap import pmap  # noqa: E402
+from tinyjax import distributed  # noqa: E402
 
 jacobian = jacrev
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import time
 import weakref
 from functools import partial, update_wrapper, wraps
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -31,15 +31,17 @@ from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefi
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
                               normalize_argnums, shaped_abstractify)
-from tinyjax.array import DELETED, ArrayImpl, to_array, wrap_eager
-from tinyjax.backends import local_device_count
+from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, CompiledCache, computation_device, device_key,
-                              invalid_values, leaf_signature, leaf_value)
+from tinyjax.dispatch import (Compiled, CompiledCache, MeshCompiled, computation_device,
+                              device_key, invalid_values, leaf_signature, leaf_value,
+                              runs_on_mesh)
 from tinyjax.dispatch import _tick as _mark_use
 from tinyjax.dispatch import clear_caches as _release_compiled
+from tinyjax.sharding import (PartitionSpec, Sharding, SingleDeviceSharding, as_sharding,
+                              traced_layouts)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
@@ -356,6 +358,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
     @wraps(fun)
     def value_and_grad_f(*args, **kwargs):
+        from tinyjax.lax._helpers import as_operand
         out, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
                                              fname, "grad", holomorphic)
         _check_scalar_output(out, "grad", holomorphic)
@@ -742,7 +745,8 @@ def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[
 # ---------------------------------------------------------------------------
 
 jit_p = Primitive("jit", multiple_results=True)
-jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *args))
+# (operands written as Python-scalar literals become the weak arrays the body was traced with)
+jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *map(as_operand, args)))
 jit_p.def_abstract_eval(lambda *avals, jaxpr, name: [v.aval for v in jaxpr.outvars])
 register_inlined_call(jit_p)  # (its body, the param jaxpr, on all the operands)
 
@@ -791,7 +795,7 @@ class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
-                 donate_argnames, device):
+                 donate_argnames, device, in_shardings=None, out_shardings=None):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
         self.static_argnums, self.static_argnames = _signature_argnums(
@@ -801,8 +805,10 @@ class JitWrapped(stages.Wrapped):
             fun, normalize_argnums(donate_argnums),
             _names(donate_argnames), "donate")
         self.device = device
+        self.in_shardings, self.out_shardings = in_shardings, out_shardings
         options = (self.static_argnums, self.static_argnames, self.donate_argnums,
-                   self.donate_argnames, device)
+                   self.donate_argnames, device, _hashable_tree(in_shardings),
+                   _hashable_tree(out_shardings))
         # compiled calls by input signature, bounded (least recently called out); its
         # runners are the fast path: calls whose arguments are all positional Arrays, keyed
         # by (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner
@@ -823,20 +829,38 @@ class JitWrapped(stages.Wrapped):
         dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
         return static, static_kw, dyn_args, dyn_kwargs
 
-    def _device_name(self, flat: Sequence[Any]) -> str:
-        """Where to run: ``jit(device=)``, else where the committed arguments are, else
-        the default device."""
+    def _device_name(self, flat: Sequence[Any]) -> Any:
+        """Where to run: ``jit(device=)``, else where the committed arguments are (a
+        sharding, when they are laid out over several devices), else the default
+        device."""
         from tinyjax.backends import backend_name
         if self.device is not None:
             return backend_name(self.device)
         name = getattr(self.fun, "__name__", "fun")
         return computation_device(flat, f"jit({name})") or backend_name(None)
 
+    def _flat_in_shardings(self, dyn_args: tuple, n_flat: int) -> Optional[list]:
+        """``in_shardings`` per flat argument (None where it gives none)."""
+        if self.in_shardings is None:
+            return None
+        prefix = self.in_shardings
+        if not isinstance(prefix, (tuple, list)) or len(dyn_args) == 1 and \
+                not isinstance(dyn_args[0], (tuple, list)):
+            prefix = tuple(prefix) if isinstance(prefix, list) else prefix
+        flat = broadcast_prefix(_as_shardings(prefix), tuple(dyn_args), "jit in_shardings")
+        return flat + [None] * (n_flat - len(flat))
+
+    def _flat_out_shardings(self, out_tree) -> Optional[list]:
+        if self.out_shardings is None:
+            return None
+        dummy = tree_util.tree_unflatten(out_tree, [0] * out_tree.num_leaves)
+        return broadcast_prefix(_as_shardings(self.out_shardings), dummy, "jit out_shardings")
+
     def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
         device = self._device_name([x for x in flat if type(x) is not ArrayImpl
-                                    or x._device != DELETED])
+                                    or not x.is_deleted()])
         # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
                config.jax_enable_x64, tuple(_leaf_signature(x) for x in flat),
@@ -847,7 +871,7 @@ class JitWrapped(stages.Wrapped):
         key, static, flat, in_tree, device = self._key(args, kwargs)
         compiled = self.cache.get(key)
         for i, x in enumerate(flat):
-            if type(x) is ArrayImpl and x._device == DELETED:
+            if type(x) is ArrayImpl and x.is_deleted():
                 if compiled is not None:  # (JAX's message from its executable)
                     raise ValueError(
                         f"INVALID_ARGUMENT: Invalid buffer passed to Execute() as argument "
@@ -856,12 +880,22 @@ class JitWrapped(stages.Wrapped):
                 x._value  # RuntimeError: Array has been deleted
         if compiled is None:
             from tinyjax.backends import devices
-            devices(device)  # RuntimeError naming the platforms present if it has none
+            if not isinstance(device, Sharding):
+                devices(device)  # RuntimeError naming the platforms present if it has none
             closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
-            compiled = self._compile(closed, out_tree, device, ref_info,
+            compiled = self._compile(closed, out_tree, device,
+                                     self._placements(args, kwargs, flat), ref_info,
                                      self._donated_flags(args, kwargs, static))
             self.cache[key] = compiled
         return compiled, flat
+
+    def _placements(self, args: tuple, kwargs: dict, flat: list) -> list:
+        """Per flat argument, where ``in_shardings`` puts it, else the argument itself."""
+        _, _, dyn_args, _ = self._split(args, kwargs)
+        given = self._flat_in_shardings(dyn_args, len(flat))
+        if given is None:
+            return list(flat)
+        return [x if s is None else s for x, s in zip(flat, given)]
 
     def _donated_flags(self, args: tuple, kwargs: dict, static) -> list[bool]:
         """Per flat argument (leaves of the dynamic positional arguments, then of the keyword
@@ -885,7 +919,8 @@ class JitWrapped(stages.Wrapped):
 
         def flat_fun(*flat_args):
             full, full_kwargs = self._full_args(args, kwargs, static, in_tree, flat_args)
-            out = self.fun(*full, **full_kwargs)
+            with traced_layouts(flat_args, flat):
+                out = self.fun(*full, **full_kwargs)
             flat_out, out_tree = tree_util.tree_flatten(out)
             out_store.append(out_tree)
             return flat_out
@@ -995,16 +1030,24 @@ class JitWrapped(stages.Wrapped):
         full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
         return full, full_kwargs
 
-    def _compile(self, closed: ClosedJaxpr, out_tree, device: str, ref_info,
-                 donated: Sequence[bool]) -> Compiled:
-        """Compile ``closed``; ``donated``: per flat argument, whether it is donated (with
-        array references involved nothing is: their values are read and written back)."""
+    def _compile(self, closed: ClosedJaxpr, out_tree, device: Any,
+                 placements: Sequence[Any], ref_info, donated: Sequence[bool]) -> Any:
+        """Compile ``closed`` -- partitioned over a mesh where an argument (as placed by
+        ``placements``) or a wanted result is laid out over several devices; ``donated``:
+        per flat argument, whether it is donated (with array references involved nothing
+        is: their values are read and written back)."""
         if config.jax_log_compiles:
             _log.warning("Compiling %s with global shapes and types %s.", self._name,
                          list(closed.in_avals))
-        donated_leaves = () if ref_info is not None else \
-            tuple(i for i, d in enumerate(donated) if d)
-        compiled = Compiled(closed, out_tree, device, donated_leaves)
+        out_shardings = self._flat_out_shardings(out_tree)
+        if isinstance(device, Sharding) or runs_on_mesh(closed, placements, out_shardings):
+            compiled = MeshCompiled(closed, out_tree, placements, out_shardings)
+        else:
+            single = [p for p in placements if isinstance(p, SingleDeviceSharding)]
+            donated_leaves = () if ref_info is not None else \
+                tuple(i for i, d in enumerate(donated) if d)
+            compiled = Compiled(closed, out_tree,
+                                single[0]._device.key if single else device, donated_leaves)
         compiled.ref_info = ref_info
         monitoring.record_event_duration_secs("/jax/core/compile/backend_compile_duration",
                                               compiled.compile_time, fun_name=self._name)
@@ -1105,6 +1148,12 @@ class JitWrapped(stages.Wrapped):
     def _make_runner(self, compiled: Compiled) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building.
         Each call marks ``compiled`` used (its cache keeps the most recently used)."""
+        if isinstance(compiled, MeshCompiled):
+            def run_mesh(args):
+                compiled.last_used = _mark_use()
+                return tree_util.tree_unflatten(compiled.out_tree,
+                                                compiled.run_flat(list(args)))
+            return run_mesh
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
         if compiled.ref_info is not None or not compiled.on_host or compiled.donated:
             # closed-over references (read and written back), device buffers, donations
@@ -1145,7 +1194,9 @@ class JitWrapped(stages.Wrapped):
         def compile_once() -> Compiled:
             compiled = self.cache.get(key)
             if compiled is None:
-                compiled = self._compile(closed, out_tree, device, ref_info, donated)
+                compiled = self._compile(closed, out_tree, device,
+                                         self._placements(args, kwargs, flat), ref_info,
+                                         donated)
                 self.cache[key] = compiled
             return compiled
 
@@ -1231,7 +1282,8 @@ def clear_caches() -> None:
     _release_compiled()
 
 
-def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
+def jit(fun: Callable | None = None, *, in_shardings: Any = None, out_shardings: Any = None,
+        static_argnums: int | Sequence[int] | None = None,
         static_argnames: str | Sequence[str] | None = None,
         donate_argnums: int | Sequence[int] | None = None,
         donate_argnames: str | Sequence[str] | None = None, device: Any = None,
@@ -1248,20 +1300,44 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
     when no one else holds it and the kernels allow), the others are kept, with JAX's
     warning when the function is compiled.  Wrappers of one function with the same options share
     their compiled programs.
+
+    ``in_shardings`` / ``out_shardings`` (Shardings, or PartitionSpecs over the current
+    mesh; a pytree prefix of the positional arguments / of the outputs) lay the arguments
+    and results out over several devices: the function is then partitioned into one program
+    per device (as it is when its arguments are laid out so already).
     Usable as a decorator, with or without arguments.
     """
     for name in unsupported:
         if name not in ("inline", "keep_unused", "backend", "abstracted_axes",
-                        "in_shardings", "out_shardings", "compiler_options"):
+                        "compiler_options"):
             raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
     if fun is None:
-        return lambda f: jit(f, static_argnums=static_argnums,
-                             static_argnames=static_argnames, donate_argnums=donate_argnums,
-                             donate_argnames=donate_argnames, device=device)
+        return lambda f: jit(f, in_shardings=in_shardings, out_shardings=out_shardings,
+                             static_argnums=static_argnums, static_argnames=static_argnames,
+                             donate_argnums=donate_argnums, donate_argnames=donate_argnames,
+                             device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
     return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
-                      device)
+                      device, in_shardings, out_shardings)
+
+
+def _hashable_tree(tree: Any) -> Any:
+    if tree is None:
+        return None
+    leaves, treedef = tree_util.tree_flatten(tree, is_leaf=_is_sharding_leaf)
+    return treedef, tuple(leaves)
+
+
+def _is_sharding_leaf(x: Any) -> bool:
+    return isinstance(x, (Sharding, PartitionSpec))
+
+
+def _as_shardings(tree: Any) -> Any:
+    """A pytree of shardings (PartitionSpecs over the current mesh made NamedShardings)
+    whose leaves are shardings (PartitionSpecs are pytree nodes of nothing otherwise)."""
+    return tree_util.tree_map(lambda s: as_sharding(s) if s is not None else None, tree,
+                              is_leaf=_is_sharding_leaf)
 
 
 # ---------------------------------------------------------------------------
@@ -1325,60 +1401,3 @@ def copy_to_host_async(x: Any) -> Any:
         if copy is not None:
             copy()
     return x
-
-
-# ---------------------------------------------------------------------------
-# pmap (on the devices of one process, computed on one of them)
-# ---------------------------------------------------------------------------
-
-
-def pmap(fun: Callable, axis_name: Any = None, *, in_axes: Any = 0, out_axes: Any = 0,
-         static_broadcasted_argnums: int | Sequence[int] = (), devices: Any = None,
-         backend: Any = None, axis_size: int | None = None,
-         donate_argnums: int | Sequence[int] = (), global_arg_shapes: Any = None
-         ) -> Callable:
-    """``jax.pmap``: ``fun`` mapped over the axis ``in_axes`` of its arguments, one
-    element per device, with ``axis_name`` naming the axis for collectives.
-
-    As in JAX, the mapped axis may be at most as long as the number of devices (of
-    ``devices``, if given).  tinyjax does not yet spread the elements over the devices:
-    it computes them together, as ``jit(vmap(fun))``, on the default device -- the
-    values are JAX's, the placement is not (multi-device execution is issue 26's).
-    ``static_broadcasted_argnums`` are passed to every element unchanged (they must be
-    hashable, as for ``jit``); donation is a hint and is ignored."""
-    if global_arg_shapes is not None:
-        raise NotImplementedError("pmap(global_arg_shapes=...) is not supported")
-    static = (static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int) \
-        else tuple(static_broadcasted_argnums)
-    device_limit = len(devices) if devices is not None else local_device_count()
-
-    def per_call(*args, **kwargs):
-        dynamic = [i for i in range(len(args)) if i not in static]
-        axes = in_axes
-        if isinstance(in_axes, (tuple, list)):
-            if len(in_axes) != len(args):
-                raise ValueError(f"pmap in_axes must be an int, None, or a tuple of "
-                                 f"entries corresponding to the positional arguments, but "
-                                 f"got len(in_axes)={len(in_axes)}, len(args)={len(args)}")
-            axes = tuple(in_axes[i] for i in dynamic)
-        dyn_args = tuple(args[i] for i in dynamic)
-        per_arg = axes if isinstance(axes, tuple) else (axes,) * len(dyn_args)
-        sizes = {get_aval(a).shape[ax] for a, ax in
-                 zip(tree_util.tree_leaves(dyn_args),
-                     broadcast_prefix(per_arg, dyn_args, "pmap in_axes")) if ax is not None}
-        size = axis_size if axis_size is not None else max(sizes, default=0)
-        if size > device_limit:
-            raise ValueError(f"compiling computation that requires {size} logical devices, "
-                             f"but only {device_limit} devices are available "
-                             f"(num_replicas={size})")
-
-        def element(*dyn, **kw):
-            full = list(args)
-            for i, v in zip(dynamic, dyn):
-                full[i] = v
-            return fun(*full, **kw)
-        return vmap(element, axes, out_axes, axis_name=axis_name, axis_size=axis_size)(
-            *dyn_args, **kwargs)
-
-    mapped = jit(per_call, static_argnums=static)
-    return wraps(fun)(lambda *args, **kwargs: mapped(*args, **kwargs))

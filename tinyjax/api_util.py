@@ -195,11 +195,12 @@ def _one_level(x: Any):
 
 def broadcast_prefix(prefix: Any, tree: Any, what: str) -> list[Any]:
     """One entry of ``prefix`` per leaf of ``tree``, where ``prefix`` is a tree prefix
-    of ``tree`` whose leaves are ints or None."""
+    of ``tree`` whose leaves are ints, None, or other values that are not pytree nodes
+    (shardings, partition specs)."""
     out: list[Any] = []
 
     def rec(p, t):
-        if p is None or isinstance(p, int):
+        if p is None or isinstance(p, int) or not tree_util.is_tree_node(type(p)):
             out.extend([p] * len(tree_util.tree_leaves(t)))
             return
         p_children, p_def = _one_level(p)

@@ -12,10 +12,15 @@ straight through numpy with no compile step.  Operators and methods
 ``tinyjax.numpy`` on this class and on :class:`tinyjax.core.Tracer` alike.
 
 Placement: ``_device`` is None for an array on the host that is not committed to a device
-(the default: it moves freely into computations on any device).  Otherwise it names the
-backend the array is committed to (``tinyjax.device_put``, or the result of a computation
-there): 'cpu' (``_buf`` is then the numpy value itself) or a device backend such as 'cuda',
-whose ``_buf`` is a device buffer; ``_value`` is then fetched to the host on first read.
+(the default: it moves freely into computations on any device).  Otherwise it says where the
+array is committed to (``tinyjax.device_put``, or the result of a computation there):
+
+* a *device key*, a string: a backend's name for its first device in this process ('cpu',
+  'cuda') or ``'backend:id'`` for another device ('cpu:3', 'cuda:1').  On a host backend
+  ``_buf`` is the numpy value itself; on a device backend such as 'cuda' it is a device
+  buffer, and ``_value`` is fetched to the host on first read;
+* a :class:`~tinyjax.sharding.Sharding` of several devices (or of a mesh): ``_buf`` is a
+  :class:`ShardedBuffer` holding one buffer per device.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.backends import backend_name, get_backend, get_device
-from tinyjax.config import env
+from tinyjax.config import config
 from tinyjax.core import ShapedArray, Tracer
 
 
@@ -90,10 +95,18 @@ class ArrayImpl:
 
     @property
     def aval(self) -> ShapedArray:
-        return ShapedArray(self.shape, self.dtype, self.weak_type)
+        where = self._device
+        if where is None or type(where) is str:
+            return ShapedArray(self.shape, self.dtype, self.weak_type)
+        # laid out over several devices: the sharding tells the axes its type names
+        return ShapedArray(self.shape, self.dtype, self.weak_type,
+                           spec=where.type_spec(len(self.shape)))
 
     @property
     def device(self):
+        """The array's device; for an array over several devices, its sharding."""
+        if self._device is not None and type(self._buf) is ShardedBuffer:
+            return self._device
         return get_device(self._device)
 
     @property
@@ -102,7 +115,9 @@ class ArrayImpl:
         return self._device is not None
 
     def devices(self) -> set:
-        return {self.device}
+        if self._device is not None and type(self._buf) is ShardedBuffer:
+            return set(self._buf.devices)
+        return {get_device(self._device)}
 
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and dtype != self._value.dtype:
@@ -151,11 +166,16 @@ class ArrayImpl:
 
     def block_until_ready(self) -> "ArrayImpl":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
-            get_backend(self._device).synchronize()
+            if type(self._buf) is ShardedBuffer:
+                self._buf.synchronize()
+            else:
+                get_backend(self._device).synchronize()
         return self
 
     def copy(self) -> "ArrayImpl":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
+            if type(self._buf) is ShardedBuffer:
+                return placed(self._buf.copy(), self._device, self.weak_type)
             return placed(get_backend(self._device).copy(self._buf), self._device,
                           self.weak_type)
         return wrap_eager(self._value.copy(), self.weak_type)
@@ -169,13 +189,12 @@ class ArrayImpl:
     def __reduce__(self):
         return (_rebuild, (self._value, self.weak_type))
 
-    @property
-    def is_fully_addressable(self) -> bool:
-        return True
-
     def unsafe_buffer_pointer(self) -> int:
         """The address of the array's storage (host memory, or device memory for an
         array on a device)."""
+        if self._device is not None and type(self._buf) is ShardedBuffer:
+            raise ValueError("unsafe_buffer_pointer() is supported only for an array on "
+                             f"one device; this one spans {len(self._buf.devices)}")
         if self._device is not None and not isinstance(self._buf, np.ndarray):
             return int(self._buf.ptr)
         return int(self._value.__array_interface__["data"][0])
@@ -183,7 +202,7 @@ class ArrayImpl:
     def delete(self) -> None:
         """Free the array's storage; using it afterwards raises RuntimeError (as a
         donated argument of a ``jit`` call)."""
-        if self._device == DELETED:
+        if self.is_deleted():
             return
         buf = self._buf if self._device is not None else self._value
         try:
@@ -194,7 +213,7 @@ class ArrayImpl:
         self._device = DELETED
 
     def is_deleted(self) -> bool:
-        return self._device == DELETED
+        return isinstance(self._device, str) and self._device == DELETED
 
     def __dlpack__(self, *args, **kwargs):
         """DLPack export (``np.from_dlpack(x)``, ``torch.from_dlpack(x)``) of the host copy."""
@@ -205,9 +224,8 @@ class ArrayImpl:
 
     def copy_to_host_async(self) -> None:
         """Fetch a device-resident array's host copy now (a no-op on the host)."""
-        if self._device is not None and self._device != DELETED:
+        if self._device is not None and not self.is_deleted():
             self._value
-
     def __repr__(self) -> str:
         return _array_repr(self._value, self.weak_type)
 
@@ -255,29 +273,34 @@ def wrap_eager(value: Any, weak_type: bool = False) -> ArrayImpl:
 
 
 def on_default_device(x: ArrayImpl) -> ArrayImpl:
-    """A new host array moved to the default device (``TINYJAX_DEVICE``) when that is not
-    the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put their result."""
-    name = env("TINYJAX_DEVICE")
-    if not name or name == "cpu":
+    """A new host array moved to the default device (the flag ``tinyjax_device``) when that
+    is not the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put
+    their result."""
+    if config.tinyjax_device == "cpu":
         return x
     backend = backend_name(None)
     return place(x, backend, committed=backend != "cpu")
 
 
-def place(x: ArrayImpl, backend: str, committed: bool = True) -> ArrayImpl:
-    """``x`` on ``backend`` (a copy where it lives elsewhere), committed to it or (on the
-    CPU only) not: what ``tinyjax.device_put`` does to one array."""
-    if backend == "cpu" or get_backend(backend).host:
+def place(x: ArrayImpl, device: str, committed: bool = True) -> ArrayImpl:
+    """``x`` on ``device`` (a device key; a copy where it lives elsewhere), committed to it
+    or (on the CPU only) not: what ``tinyjax.device_put`` does to one array."""
+    backend = get_backend(device)
+    if device == "cpu" or backend.host:
         value = x._value
-        return placed(value, backend) if committed else wrap_eager(value, x.weak_type)
-    src = x._buf if x._device not in (None, "cpu") else x._value
-    buf = get_backend(backend).asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
-    return placed(buf, backend, x.weak_type)
+        return placed(value, device, x.weak_type) if committed else \
+            wrap_eager(value, x.weak_type)
+    src = x._buf if x._device is not None and not isinstance(x._buf, (np.ndarray,
+                                                                       ShardedBuffer)) \
+        else x._value
+    buf = backend.asbuffer(src if isinstance(src, np.ndarray) else src.numpy())
+    return placed(buf, device, x.weak_type)
 
 
-def placed(buf: Any, device: str, weak_type: bool = False) -> ArrayImpl:
-    """An Array committed to ``device`` ('cpu': ``buf`` is a numpy array; a device backend's
-    name: ``buf`` is one of its buffers)."""
+def placed(buf: Any, device: Any, weak_type: bool = False) -> ArrayImpl:
+    """An Array committed to ``device``: a device key ('cpu': ``buf`` is a numpy array; a
+    device backend's key: ``buf`` is one of its buffers), or a sharding (``buf`` is a
+    :class:`ShardedBuffer`)."""
     out = object.__new__(ArrayImpl)
     out._buf = buf
     out._device = device
@@ -286,6 +309,49 @@ def placed(buf: Any, device: str, weak_type: bool = False) -> ArrayImpl:
         buf.flags.writeable = False
         out._value = buf
     return out
+
+
+class ShardedBuffer:
+    """The buffers of an array laid out over several devices: ``buffers[i]`` is on
+    ``devices[i]`` and holds the block ``indices[i]`` (a tuple of slices) of the array of
+    ``shape``.  Blocks may repeat (replication)."""
+
+    __slots__ = ("shape", "dtype", "devices", "indices", "buffers", "complete")
+
+    def __init__(self, shape: tuple, dtype: Any, devices: list, indices: list, buffers: list,
+                 complete: bool = True):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.devices, self.indices, self.buffers = list(devices), list(indices), list(buffers)
+        self.complete = complete  # whether this process holds every block
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+
+    def numpy(self) -> np.ndarray:
+        """The whole array on the host (the first copy of each block)."""
+        if not self.complete:
+            raise RuntimeError("Fetching value for `jax.Array` that spans non-addressable "
+                               "(non process local) devices is not possible. You can use "
+                               "`jax.experimental.multihost_utils.process_allgather` to "
+                               "print the global array or use `.addressable_shards`.")
+        out = np.empty(self.shape, self.dtype)
+        for index, buf in reversed(list(zip(self.indices, self.buffers))):
+            out[index] = buf if isinstance(buf, np.ndarray) else buf.numpy()
+        return out
+
+    def synchronize(self) -> None:
+        for d, buf in zip(self.devices, self.buffers):
+            if not isinstance(buf, np.ndarray):
+                get_backend(d).synchronize()
+
+    def copy(self) -> "ShardedBuffer":
+        return ShardedBuffer(self.shape, self.dtype, self.devices, self.indices,
+                             [b.copy() if isinstance(b, np.ndarray) else get_backend(d).copy(b)
+                              for d, b in zip(self.devices, self.buffers)], self.complete)
+
+    def __repr__(self) -> str:
+        return f"ShardedBuffer({self.dtype.name}{list(self.shape)} over {len(self.devices)})"
 
 
 def _array_repr(value: np.ndarray, weak_type: bool) -> str:

@@ -16,21 +16,26 @@ Flags are process-global (not thread-local, unlike JAX's context managers).
 ``TINYJAX_ENABLE_X64`` if set, else ``JAX_ENABLE_X64``; accepted values are
 1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).
 
+``tinyjax_device`` (the default device, ``cpu``/``cuda``/``interp``) is initialised from
+``TINYJAX_DEVICE`` at import; switch devices later through the flag
+(``config.update("tinyjax_device", "interp")``) or ``jax.default_device``.
+
 Environment variables are declared in :data:`ENVIRONMENT` (name, default, meaning: the
 docs page "Configuration" lists them) and read only through :func:`env`, :func:`env_str`,
-:func:`env_flag`, :func:`env_int` and :func:`debug_level`, when the setting is used -- a variable set while
-the process runs takes effect from then on.
+:func:`env_flag`, :func:`env_int` and :func:`debug_level`. The flags' initial values are
+read once, at import; the other variables when the setting is used -- such a variable set
+while the process runs takes effect from then on.
 """
 from __future__ import annotations
 
 import os
 import sys
-import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-__all__ = ["Config", "config", "EnvVar", "ENVIRONMENT", "env", "env_flag", "env_int",
-           "env_str", "debug_level", "set_env_default", "cache_dir", "State", "disable_jit"]
+__all__ = ["Config", "config", "State", "disable_jit", "EnvVar", "ENVIRONMENT", "env",
+           "env_flag", "env_int", "env_str", "debug_level", "set_env_default",
+           "add_update_check", "cache_dir", "env_num_cpu_devices"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -57,9 +62,9 @@ class EnvVar(NamedTuple):
 
 
 ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
-    EnvVar("TINYJAX_DEVICE", "cpu", "The default device: ``cpu``, ``cuda`` (or ``gpu``) or "
-           "``interp`` (the numpy interpreter of the kernel IR). Read when a computation "
-           "picks its device; part of jit's cache key."),
+    EnvVar("TINYJAX_DEVICE", "cpu", "The initial value of the flag ``tinyjax_device``, the "
+           "default device: ``cpu``, ``cuda`` (or ``gpu``) or ``interp`` (the numpy "
+           "interpreter of the kernel IR). Read once, at import; part of jit's cache key."),
     EnvVar("DEBUG", "0", "What the compiler prints: 1 kernel counts (and why jit falls back "
            "to op-by-op evaluation), 2 a per-kernel time table per call, 3 the scheduled "
            "kernels and their loop IR after each pass, 4 the generated source. 0 (or unset): "
@@ -120,23 +125,22 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "cuBLAS in (before ``/usr/local/cuda``)."),
     EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC, cuFFT, cuSOLVER "
            "and cuBLAS in."),
+    EnvVar("TINYJAX_NUM_CPU_DEVICES", None, "The initial value of ``jax_num_cpu_devices``: "
+           "how many CPU devices ``jax.devices('cpu')`` lists (default 1); wins over "
+           "``JAX_NUM_CPU_DEVICES`` and ``XLA_FLAGS``."),
+    EnvVar("JAX_NUM_CPU_DEVICES", None, "JAX's spelling of ``TINYJAX_NUM_CPU_DEVICES``."),
+    EnvVar("XLA_FLAGS", None, "JAX's XLA flags; tinyjax reads one of them: "
+           "``--xla_force_host_platform_device_count=N`` (N CPU devices, as in JAX) where "
+           "neither ``TINYJAX_NUM_CPU_DEVICES`` nor ``JAX_NUM_CPU_DEVICES`` is set."),
+    EnvVar("NCCL_NVLS_ENABLE", "0", "NCCL's NVLink multicast; tinyjax sets it to 0 (off) "
+           "before loading NCCL unless it is set."),
+    EnvVar("TINYJAX_NCCL_LIBRARY", None, "The NCCL library to load for collectives on GPUs "
+           "(default: the ``nvidia-nccl-cu*`` wheel's, then ``libnccl.so.2`` from the "
+           "system's library path)."),
 )}
-
-# The process environment's own mapping (POSIX: bytes keys): a variable read on a hot path
-# (TINYJAX_DEVICE, per jit call) costs a dict lookup instead of os.environ.get's encoding
-# and KeyError; os.environ writes it too, so it is always current.
-_ENVIRON_BYTES = getattr(os.environ, "_data", None)
-if not isinstance(_ENVIRON_BYTES, dict) or not all(isinstance(k, bytes)
-                                                   for k in list(_ENVIRON_BYTES)[:1]):
-    _ENVIRON_BYTES = None
-_ENCODED = {name: name.encode() for name in ENVIRONMENT}
-
 
 def env(name: str) -> Optional[str]:
     """The value of the declared environment variable ``name`` (None: unset)."""
-    if _ENVIRON_BYTES is not None:
-        raw = _ENVIRON_BYTES.get(_ENCODED[name])
-        return None if raw is None else os.fsdecode(raw)
     if name not in ENVIRONMENT:
         raise KeyError(f"{name} is not a declared environment variable (config.ENVIRONMENT)")
     return os.environ.get(name)
@@ -196,6 +200,28 @@ def set_env_default(name: str, value: str) -> None:
         os.environ[name] = value
 
 
+def env_num_cpu_devices() -> int:
+    """The CPU device count the environment asks for: TINYJAX_NUM_CPU_DEVICES,
+    JAX_NUM_CPU_DEVICES or XLA_FLAGS' ``--xla_force_host_platform_device_count``; -1 when
+    none is set.  Read when the devices are first counted (as JAX reads XLA_FLAGS when its
+    backends start), where ``jax_num_cpu_devices`` is unset."""
+    for name, value in (("TINYJAX_NUM_CPU_DEVICES", env("TINYJAX_NUM_CPU_DEVICES")),
+                        ("JAX_NUM_CPU_DEVICES", env("JAX_NUM_CPU_DEVICES"))):
+        if value is not None and value.strip():
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    for flag in (env("XLA_FLAGS") or "").split():
+        key, _, value = flag.partition("=")
+        if key == "--xla_force_host_platform_device_count":
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"XLA_FLAGS: {flag} must give an integer") from None
+    return -1
+
+
 def _env_bool(names: tuple[str, ...], default: bool) -> bool:
     for name in names:
         value = env(name)
@@ -216,18 +242,6 @@ def _validate_bool(name: str, value: Any) -> bool:
     except ImportError:  # pragma: no cover
         pass
     raise TypeError(f"config option {name} expects a bool, got {value!r}")
-
-
-def _validate_num_cpu_devices(name: str, value: Any) -> int:
-    """JAX's count of CPU devices (-1: the platform's own, one).  tinyjax has one CPU
-    device until multi-device support lands: a larger count is recorded with a warning
-    that says so (programs asking for several devices go on with one)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value == 0 or value < -1:
-        raise ValueError(f"config option {name} must be -1 or a positive int, got {value!r}")
-    if value > 1:
-        warnings.warn(f"{name}={value}: tinyjax has one CPU device (several devices are "
-                      "not implemented yet); jax.devices() lists one", stacklevel=3)
-    return value
 
 
 def _validate_int(lowest: int) -> Callable[[str, Any], Optional[int]]:
@@ -281,6 +295,28 @@ def _validate_device(name: str, value: Any) -> Any:
                     f"{value!r}")
 
 
+# The default-device names TINYJAX_DEVICE and the flag tinyjax_device accept -> backend.
+DEVICE_NAMES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda", "interp": "interp"}
+
+
+def _validate_device_name(name: str, value: Any) -> str:
+    """A backend name (any case; ``gpu`` means ``cuda``), canonical."""
+    backend = DEVICE_NAMES.get(value.strip().lower()) if isinstance(value, str) else None
+    if backend is None:
+        raise ValueError(f"config option {name} must be one of {sorted(DEVICE_NAMES)}, "
+                         f"got {value!r}")
+    return backend
+
+
+def _env_device() -> str:
+    value = env_str("TINYJAX_DEVICE")
+    try:
+        return _validate_device_name("TINYJAX_DEVICE", value)
+    except ValueError:
+        raise ValueError(f"environment variable TINYJAX_DEVICE must be one of "
+                         f"{sorted(DEVICE_NAMES)}, got {value!r}") from None
+
+
 def _validate_only(supported: Any, others: tuple, what: str) -> Callable[[str, Any], Any]:
     """A flag with JAX's values of which tinyjax implements ``supported`` only."""
     def validate(name: str, value: Any) -> Any:
@@ -306,9 +342,13 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
     "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
     "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
+    # how many CPU devices there are (-1: as the environment says, else one); fixed once the
+    # devices are first listed
+    "jax_num_cpu_devices": (-1, _validate_int(-1)),
     "jax_enable_checks": (False, _validate_bool),
     "jax_no_tracing": (False, _validate_bool),
     "jax_default_device": (None, _validate_device),
+    "tinyjax_device": (_env_device(), _validate_device_name),
     # the on-disk compile cache (compiled libraries, cubins, compiler probes): where and
     # how many bytes at most (least recently used entries go first; 0 turns the disk cache
     # off, -1 leaves it unbounded; JAX's names and meanings).  Compiled calls kept in memory:
@@ -343,10 +383,18 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_threefry_partitionable": (True, _validate_only(
         True, (False,), "the partitionable threefry bits (JAX's default)")),
     "jax_numpy_dtype_promotion": ("standard", _validate_choice("standard", "strict")),
-    "jax_num_cpu_devices": (-1, _validate_num_cpu_devices),
     **{f"jax_transfer_guard{kind}": (None, _validate_choice(*_TRANSFER_GUARDS))
        for kind in ("", "_host_to_device", "_device_to_host", "_device_to_device")},
 }
+
+# name -> functions called with (name, new value) before a flag changes (they may raise)
+_UPDATE_CHECKS: dict[str, list[Callable[[str, Any], None]]] = {}
+
+
+def add_update_check(name: str, check: Callable[[str, Any], None]) -> None:
+    """Call ``check(name, value)`` before flag ``name`` is set to ``value``; it raises to
+    refuse the change (the devices refuse a new ``jax_num_cpu_devices`` once listed)."""
+    _UPDATE_CHECKS.setdefault(name, []).append(check)
 
 
 class Config:
@@ -370,7 +418,10 @@ class Config:
         entry = _FLAGS.get(name)
         if entry is None:
             raise AttributeError(f"Unrecognized config option: {name!r}")
-        object.__setattr__(self, name, entry[1](name, value))
+        value = entry[1](name, value)
+        for check in _UPDATE_CHECKS.get(name, ()):
+            check(name, value)
+        object.__setattr__(self, name, value)
 
     def read(self, name: str) -> Any:
         """The value of flag ``name``; AttributeError if there is no such flag."""

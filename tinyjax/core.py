@@ -35,19 +35,51 @@ class AbstractValue:
     __slots__ = ()
 
 
+class ManualAxisType:
+    """The manual mesh axes a value inside ``shard_map`` varies over (``varying``: it may
+    differ from device to device along them), as JAX's ``aval.manual_axis_type``."""
+
+    __slots__ = ("varying", "unreduced", "reduced")
+
+    def __init__(self, *, varying=frozenset(), unreduced=frozenset(), reduced=frozenset()):
+        self.varying, self.unreduced = frozenset(varying), frozenset(unreduced)
+        self.reduced = frozenset(reduced)
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is ManualAxisType and self.varying == other.varying
+                and self.unreduced == other.unreduced and self.reduced == other.reduced)
+
+    def __hash__(self) -> int:
+        return hash((self.varying, self.unreduced, self.reduced))
+
+    def __repr__(self) -> str:
+        return (f"ManualAxisType(varying={set(self.varying) or 'set()'}, "
+                f"unreduced={set(self.unreduced) or 'set()'}, "
+                f"reduced={set(self.reduced) or 'set()'})")
+
+
 class ShapedArray(AbstractValue):
     """The abstract value of an array: its shape, dtype and weak type flag.
+
+    Inside ``shard_map`` an aval also names the mesh axes the value varies over (``vma``,
+    in the mesh's order; empty elsewhere), and an array laid out over the Explicit axes of
+    a mesh the axes each dimension is split over (``spec``: per dimension, a tuple of axis
+    names).  Both are shown in the type (``float32[3]{V:i}``, ``float32[8@X,4]``) and are
+    no part of the type's identity: two avals that differ only in them are equal.
 
     ``sharding`` is what JAX's avals also carry; it is None (not part of the type) unless
     given."""
 
-    __slots__ = ("shape", "dtype", "weak_type", "sharding")
+    __slots__ = ("shape", "dtype", "weak_type", "vma_order", "spec", "sharding")
 
-    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False, *,
+    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
+                 vma: Sequence[str] = (), spec: Sequence[tuple] = (), *,
                  sharding: Any = None):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
         self.weak_type = bool(weak_type)
+        self.vma_order = tuple(vma)
+        self.spec = tuple(spec) if len(spec) == len(self.shape) else ()
         self.sharding = sharding
 
     ndim = property(lambda self: len(self.shape))
@@ -56,19 +88,47 @@ class ShapedArray(AbstractValue):
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def update(self, shape=None, dtype=None, weak_type=None) -> "ShapedArray":
+    @property
+    def vma(self) -> frozenset:
+        """The manual mesh axes the value varies over."""
+        return frozenset(self.vma_order)
+
+    @property
+    def manual_axis_type(self) -> ManualAxisType:
+        return ManualAxisType(varying=self.vma_order)
+
+    mat = manual_axis_type
+
+    def update(self, shape=None, dtype=None, weak_type=None, vma=None,
+               spec=None) -> "ShapedArray":
+        """A copy with the given fields changed; a new shape drops the layout."""
+        same_shape = shape is None or tuple(shape) == self.shape
         return ShapedArray(self.shape if shape is None else shape,
                            self.dtype if dtype is None else dtype,
-                           self.weak_type if weak_type is None else weak_type)
+                           self.weak_type if weak_type is None else weak_type,
+                           self.vma_order if vma is None else vma,
+                           spec if spec is not None else self.spec if same_shape else ())
 
     def strip_weak_type(self) -> "ShapedArray":
         return self.update(weak_type=False) if self.weak_type else self
+
+    def _vma_str(self) -> str:
+        if not self.vma_order:
+            return ""
+        names = ",".join(map(str, self.vma_order))
+        return f"{{V:{names if len(self.vma_order) == 1 else f'({names})'}}}"
+
+    def _dims_str(self) -> str:
+        if not self.spec:
+            return ",".join(map(str, self.shape))
+        return ",".join(str(n) if not axes else f"{n}@{axes[0]}" if len(axes) == 1 else
+                        f"{n}@({','.join(axes)})" for n, axes in zip(self.shape, self.spec))
 
     def str_short(self) -> str:
         """JAX's short form, e.g. ``f32[3,4]``."""
         name = self.dtype.name if dtypes.is_extended(self.dtype) else \
             dtypes.short_dtype_name(self.dtype)
-        return f"{name}[{','.join(map(str, self.shape))}]"
+        return f"{name}[{self._dims_str()}]{self._vma_str()}"
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is ShapedArray and self.shape == other.shape
@@ -80,11 +140,49 @@ class ShapedArray(AbstractValue):
     def __str__(self) -> str:
         """JAX's long form, e.g. ``float32[3,4]``; ``~`` marks a weak type."""
         weak = "~" if self.weak_type else ""
-        return f"{weak}{self.dtype.name}[{','.join(map(str, self.shape))}]"
+        return f"{weak}{self.dtype.name}[{self._dims_str()}]{self._vma_str()}"
 
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
-        return f"ShapedArray({self.dtype.name}[{','.join(map(str, self.shape))}]{weak})"
+        return f"ShapedArray({self.dtype.name}[{self._dims_str()}]{self._vma_str()}{weak})"
+
+
+# How the varying manual axes of a staged equation's results follow from its operands'
+# (``shard_map``'s rule, registered by :mod:`tinyjax.spmd.shard_map`): called as
+# ``rule(primitive, params, in_avals, out_avals)`` and returning the out avals with their
+# ``vma``; the primitives in ``vma_sources`` get it even from operands that vary over none.
+# ``cast(primitive, params, args)`` gives the operands to stage the equation on: those that
+# vary over fewer axes than the others marked varying over the rest (JAX's automatic
+# ``pvary``).
+_vma_rule: Callable[..., list] | None = None
+_vma_cast: Callable[..., list] | None = None
+vma_sources: set = set()
+
+
+def register_vma_rule(rule: Callable[..., list], cast: Callable[..., list]) -> None:
+    global _vma_rule, _vma_cast
+    _vma_rule, _vma_cast = rule, cast
+
+
+def varying_operands(primitive: "Primitive", params: dict, args: Sequence[Any]) -> list:
+    """``args``, those varying over fewer manual mesh axes than the others (inside
+    ``shard_map``) marked varying over all of them."""
+    if _vma_cast is None or len(args) < 2:
+        return list(args)
+    orders = [getattr(getattr(a, "aval", None), "vma_order", ()) for a in args]
+    if all(o == orders[0] for o in orders):
+        return list(args)
+    return _vma_cast(primitive, params, args)
+
+
+def with_vma(primitive: "Primitive", params: dict, in_avals: Sequence[ShapedArray],
+             out_avals: list) -> list:
+    """``out_avals`` with the mesh axes they vary over inside ``shard_map`` (unchanged
+    outside one: no operand varies)."""
+    if _vma_rule is None or not (primitive in vma_sources
+                                 or any(getattr(a, "vma_order", ()) for a in in_avals)):
+        return out_avals
+    return _vma_rule(primitive, params, in_avals, out_avals)
 
 
 # JAX's ``jax.core`` also names the type of a jaxpr's atoms and the jaxpr evaluator, which

@@ -55,8 +55,7 @@ custom_jvp_call_p = _CustomJVPCall("custom_jvp_call", multiple_results=True)
 custom_vjp_call_p = _CustomVJPCall("custom_vjp_call", multiple_results=True)
 for _p in (custom_jvp_call_p, custom_vjp_call_p):
     _p.def_abstract_eval(lambda *avals, call_jaxpr, **_: [v.aval for v in call_jaxpr.outvars])
-    # compiled: the function's body in place
-    register_inlined_call(_p, lambda eqn, operands: (eqn.params["call_jaxpr"], operands))
+    register_inlined_call(_p, "call_jaxpr")  # compiled: the function's body in place
 
 
 def _as_operands(flat: Sequence[Any]) -> list[Any]:

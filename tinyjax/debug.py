@@ -15,8 +15,10 @@ import numpy as np
 
 from tinyjax.callback import debug_callback
 from tinyjax.debugger import breakpoint  # noqa: A004
+from tinyjax.sharding_display import visualize_array_sharding, visualize_sharding
 
-__all__ = ["print", "callback", "breakpoint", "DebugEffect", "OrderedDebugEffect"]
+__all__ = ["print", "callback", "breakpoint", "DebugEffect", "OrderedDebugEffect",
+           "visualize_array_sharding", "visualize_sharding"]
 
 
 class DebugEffect:

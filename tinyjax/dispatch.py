@@ -28,24 +28,28 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import DELETED, ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
-from tinyjax.backends import Device, backend_name, get_backend, to_host
-from tinyjax.config import config, debug_level, env, env_int
+from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.backends import Device, backend_name, get_backend, get_device, to_host
+from tinyjax.config import config, debug_level, env_int
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
 from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding,
+                              SingleDeviceSharding, as_sharding, concrete_mesh, put_sharded,
+                              spec_of_axes)
+from tinyjax.spmd.partition import given_specs, partition, replicated
+from tinyjax.spmd.runtime import MeshProgram
 from tinyjax.lax.platform import register_platform
-from tinyjax.sharding import (NamedSharding, PartitionSpec, Sharding, device_of, get_mesh,
-                              register_device_put)
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
-           "run_on_device", "incompatible_devices_error", "Compiled", "CompiledCache",
-           "clear_caches", "compile_or_fallback"]
+           "run_on_device", "run_sharded", "incompatible_devices_error", "Compiled",
+           "MeshCompiled", "CompiledCache", "clear_caches", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
-    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device!r}"
+    where = x.sharding if isinstance(x._device, Sharding) else repr(x.device)
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {where}"
 
 
 def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
@@ -56,45 +60,90 @@ def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
                       + ". Move arrays explicitly with tinyjax.device_put(x, device).")
 
 
-def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
-    """The backend the committed arrays among ``args`` live on (None: no committed array);
-    ValueError when they are committed to different devices."""
+def computation_device(args: Sequence[Any], what: str) -> Any:
+    """Where a computation on ``args`` runs: None (no committed array), the device key the
+    committed arrays live on, or -- when one is laid out over several devices -- its
+    sharding (the others must then be on the same devices); ValueError when they are
+    committed to different devices."""
     found = None
     for x in args:
         if type(x) is ArrayImpl and x._device is not None and x._device != found \
-                and x._device != DELETED:  # (a deleted array raises when it is read)
-            if found is not None:
-                raise incompatible_devices_error(what, args)
-            found = x._device
+                and not x.is_deleted():  # (a deleted array raises when it is read)
+            if found is None or _same_devices(found, x._device):
+                if found is None or isinstance(x._device, Sharding):
+                    found = x._device
+                continue
+            raise incompatible_devices_error(what, args)
     return found
+
+
+def _device_list(where: Any) -> list:
+    if isinstance(where, Sharding):
+        return where._device_assignment
+    return [get_device(where)]
+
+
+def _same_devices(a: Any, b: Any) -> bool:
+    """Whether two placements (device keys or shardings) cover the same devices, in the
+    same order, with one of them a sharding."""
+    if not (isinstance(a, Sharding) or isinstance(b, Sharding)):
+        return False
+    return _device_list(a) == _device_list(b)
 
 
 # ---- device_put / device_get -------------------------------------------------------------------
 
-def _put_leaf(x: Any, backend: str, committed: bool) -> ArrayImpl:
-    if (type(x) is ArrayImpl and x._device == backend) or isinstance(x, Tracer):
+def _put_leaf(x: Any, device: str, committed: bool) -> ArrayImpl:
+    if (type(x) is ArrayImpl and x._device == device) or isinstance(x, Tracer):
         return x  # (under a transform, placement is the compiled program's)
     if not isinstance(x, ArrayImpl):
         x = to_array(x)  # dtype canonicalisation and weak types, as jnp.asarray
-    return place(x, backend, committed)
+    return place(x, device, committed)
 
 
 def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
                may_alias: Optional[bool] = None) -> Any:
-    """Move every array of the pytree ``x`` to ``device`` (a Device from
-    ``tinyjax.devices()``, a Sharding of one device, a backend name, or None: the default
-    device).  With a device given, the results are committed to it; arrays already there
-    are returned as they are."""
-    if isinstance(device, PartitionSpec):
-        device = NamedSharding(get_mesh(), device)
-    if isinstance(device, Sharding):
-        device = device_of(device)
-    backend = backend_name(device)
+    """Move every array of the pytree ``x`` to ``device``: a Device from
+    ``tinyjax.devices()``, a Sharding (several devices: one block per device), a
+    PartitionSpec (over the current mesh), a backend name, or None (the default device).
+    ``device`` may also be a pytree of these, a prefix of ``x``.  With a device given, the
+    results are committed to it; arrays already there are returned as they are."""
+    if _is_placement(device) or device is None:
+        return tree_util.tree_map(lambda leaf: _put_to(leaf, device), x)
+    placements = _broadcast_placements(device, x)
+    return tree_util.tree_map(_put_to, x, placements)
+
+
+def _is_placement(where: Any) -> bool:
+    return isinstance(where, (Sharding, PartitionSpec, str, Device))
+
+
+def _broadcast_placements(device: Any, x: Any) -> Any:
+    """``device`` (a pytree prefix of ``x`` whose leaves are placements) repeated over
+    ``x``'s leaves."""
+    leaves = tree_util.tree_leaves(device, is_leaf=_is_placement)
+    structure = tree_util.tree_structure(device, is_leaf=_is_placement)
+    subtrees = structure.flatten_up_to(x)
+    return structure.unflatten([tree_util.tree_map(lambda _: d, sub)
+                                for d, sub in zip(leaves, subtrees)])
+
+
+def _put_to(leaf: Any, device: Any) -> Any:
+    if isinstance(leaf, Tracer):
+        return leaf  # (under a transform, placement is the compiled program's)
+    if isinstance(device, (Sharding, PartitionSpec)):
+        sharding = as_sharding(device)
+        if isinstance(sharding, SingleDeviceSharding):
+            device = sharding._device
+        else:
+            if not isinstance(leaf, ArrayImpl):
+                leaf = to_array(leaf)
+            return put_sharded(leaf, sharding)
+    key = get_device(device).key if device is not None and not isinstance(device, str) \
+        else (None if device is None else get_device(device).key)
+    backend = backend_name(key)
     committed = device is not None or backend != "cpu"
-    return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
-
-
-register_device_put(device_put)
+    return _put_leaf(leaf, key if key is not None else backend, committed)
 
 
 def device_get(x: Any) -> Any:
@@ -190,6 +239,8 @@ def _apply_placed(primitive, args, params):
         if isinstance(x, Tracer):
             raise escaped_tracer_error(x, primitive)
     device = computation_device(args, f"primitive `{primitive.name}`")
+    if isinstance(device, Sharding):
+        return run_sharded(primitive, args, params)
     if not get_backend(device).host:
         return run_on_device(primitive, args, params, device)
     host = [x._value if type(x) is ArrayImpl else x for x in args]
@@ -284,6 +335,38 @@ def _signature(x: Any) -> Any:
     return get_aval(x)
 
 
+def _signature_and_layout(x: Any) -> Any:
+    sig = _signature(x)
+    return (sig, x._device) if type(x) is ArrayImpl and isinstance(x._device, Sharding) \
+        else sig
+
+
+def run_sharded(primitive, args: Sequence[Any], params: dict):
+    """Evaluate one primitive application eagerly on arrays laid out over several devices:
+    the one-equation program partitioned over their mesh, compiled once per (primitive,
+    parameters, argument types and layouts) and run on every device."""
+    try:
+        key = (primitive, tuple(params.items()), "mesh",
+               tuple(map(_signature_and_layout, args)))
+        hash(key)
+    except TypeError:
+        key = None
+    entry = _cache.get(key) if key is not None else None
+    if entry is None:
+        def op(*xs):
+            out = primitive.bind(*xs, **params)
+            return list(out) if primitive.multiple_results else [out]
+        from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+        closed = trace_to_closed_jaxpr(op, [get_aval(x) for x in args])
+        entry = MeshCompiled(closed, None, list(args))
+        if key is not None:
+            _cache[key] = entry
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    outs = entry.run_flat(list(args))
+    return outs if primitive.multiple_results else outs[0]
+
+
 def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
     """Evaluate one primitive application eagerly on ``backend`` (a device backend): the
     compiled single-op program is cached by primitive, parameters and argument types."""
@@ -310,19 +393,24 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 
 def device_key():
     """The default device setting, cheaply (raw, for cache keys only): jax_default_device,
-    else TINYJAX_DEVICE."""
-    return config.jax_default_device or env("TINYJAX_DEVICE")
+    else tinyjax_device."""
+    return config.jax_default_device or config.tinyjax_device
 
 
 def leaf_signature(x: Any) -> tuple:
     if type(x) is ArrayImpl:
+        if isinstance(x._device, Sharding):  # the layout is part of what a program assumes
+            return (x.shape, x.dtype, x.weak_type, x._device)
         return (x.shape, x.dtype, x.weak_type)
     aval = shaped_abstractify(x)
     return (aval.shape, aval.dtype, aval.weak_type)
 
 
-def leaf_value(x: Any, backend: str) -> Any:
-    """The buffer (or host value, copied in by the executable) of an argument."""
+def leaf_value(x: Any, backend: Any) -> Any:
+    """The buffer (or host value, copied in by the executable) of an argument; for a
+    program over a mesh (``backend`` None) the argument itself."""
+    if backend is None:
+        return x
     if type(x) is ArrayImpl:
         return x._buf if x._device == backend else x._value
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
@@ -346,8 +434,9 @@ class Compiled:
         start = time.perf_counter()
         self.executable = compile_or_fallback(closed, device)
         self.compile_time = time.perf_counter() - start
-        # outputs on the host are plain arrays; on a device they are committed to it
-        self.on_host = get_backend(device).host
+        # outputs on the host's first device are plain arrays; on another device (or a
+        # device backend) they are committed to it
+        self.on_host = get_backend(device).host and ":" not in device
 
     def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.executable(*flat_values)
@@ -394,6 +483,140 @@ class Compiled:
     @property
     def num_kernels(self) -> int:
         return self.executable.num_kernels
+
+
+def mesh_of(placements: Sequence[Any], jaxpr: Any = None) -> Optional[Mesh]:
+    """The mesh a computation runs on: that of a ``shard_map`` in ``jaxpr``, else of the
+    first NamedSharding among ``placements`` (shardings, arrays or None), else the current
+    mesh (``jax.set_mesh``)."""
+    if jaxpr is not None:
+        mesh = mesh_of_jaxpr(jaxpr)
+        if mesh is not None:
+            return mesh
+    for p in placements:
+        s = p._device if type(p) is ArrayImpl else p
+        if isinstance(s, NamedSharding) and isinstance(s.mesh, Mesh):
+            return s.mesh
+    return concrete_mesh()
+
+
+def runs_on_mesh(closed: ClosedJaxpr, placements: Sequence[Any],
+                 out_shardings: Optional[Sequence[Any]]) -> bool:
+    """Whether a traced function must be partitioned over a mesh: it has a ``shard_map``,
+    or an argument or a result is laid out over several devices."""
+    if mesh_of_jaxpr(closed.jaxpr) is not None:
+        return True
+    for p in list(placements) + list(out_shardings or []):
+        s = p._device if type(p) is ArrayImpl else p
+        if isinstance(s, Sharding) and not isinstance(s, SingleDeviceSharding):
+            return True
+    return False
+
+
+def mesh_of_jaxpr(jaxpr: Any) -> Optional[Mesh]:
+    """The mesh of the first ``shard_map`` or sharding constraint of ``jaxpr``, if any."""
+    for eqn in jaxpr.eqns:
+        mesh = eqn.params.get("mesh")
+        sharding = eqn.params.get("sharding")
+        if isinstance(sharding, NamedSharding):
+            mesh = sharding.mesh
+        if isinstance(mesh, Mesh):
+            return mesh
+    return None
+
+
+def layout_on(placement: Any, mesh: Mesh, ndim: int) -> Optional[tuple]:
+    """The layout (mesh axes per dimension) a sharding or an array has on ``mesh`` (None:
+    it says nothing about it)."""
+    s = placement._device if type(placement) is ArrayImpl else placement
+    if isinstance(s, NamedSharding) and s.mesh == mesh:
+        return s.spec.normalized(ndim)
+    return None
+
+
+_HLO_NAMES = {"psum": "all-reduce", "pmax": "all-reduce", "pmin": "all-reduce",
+              "all_gather": "all-gather", "reduce_scatter": "reduce-scatter",
+              "ppermute": "collective-permute", "all_to_all": "all-to-all"}
+
+
+class MeshCompiled:
+    """A traced function for one input signature partitioned over a mesh and compiled for
+    each of its devices (:mod:`tinyjax.spmd`).  ``in_placements`` are the flat arguments
+    (or the shardings ``jit(in_shardings=)`` gives them); ``out_shardings`` the flat
+    shardings wanted for the outputs (None: as the partitioning leaves them)."""
+
+    device = None  # arguments are handed over as arrays (see leaf_value)
+    on_host = False
+    donated: tuple = ()  # (donation is not done over meshes: nothing is deleted)
+    ref_info = None
+
+    def __init__(self, closed: ClosedJaxpr, out_tree: Any, in_placements: Sequence[Any],
+                 out_shardings: Optional[Sequence[Any]] = None):
+        self.closed, self.out_tree = closed, out_tree
+        start = time.perf_counter()
+        mesh = mesh_of(list(in_placements) + list(out_shardings or []), closed.jaxpr)
+        if mesh is None:
+            raise ValueError("a computation over arrays laid out over several devices needs "
+                             "their mesh")
+        self.mesh = mesh
+        in_layouts = [layout_on(p, mesh, a.ndim) or replicated(a.ndim)
+                      for p, a in zip(in_placements, closed.in_avals)]
+        wanted = None
+        if out_shardings is not None:
+            wanted = [layout_on(s, mesh, a.ndim) for s, a in zip(out_shardings,
+                                                                  closed.out_avals)]
+        local, out_layouts = partition(closed, mesh, in_layouts, wanted)
+        self.local = local
+        explicit = bool(mesh.explicit_axes)
+        out_specs = [spec_of_axes(lay, explicit) for lay in out_layouts]
+        for k, spec in enumerate(given_specs(closed.jaxpr)):  # as the program says
+            if spec is not None and spec.normalized(len(out_layouts[k])) == out_layouts[k]:
+                out_specs[k] = spec
+        for k, s in enumerate(out_shardings or []):  # as asked for, where given
+            if isinstance(s, NamedSharding) and s.mesh == mesh:
+                out_specs[k] = s.spec
+        self.program = MeshProgram(local, mesh, [spec_of_axes(lay) for lay in in_layouts],
+                                   out_specs, closed.out_avals)
+        self.out_shardings = out_shardings
+        for d in self.program.devices:
+            self.program.executable(d)
+        self.compile_time = time.perf_counter() - start
+
+    def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
+        outs = self.program(flat_values)
+        if self.out_shardings is not None:
+            outs = [o if s is None or (isinstance(s, NamedSharding) and s.mesh == self.mesh)
+                    else _put_to(o, s) for o, s in zip(outs, self.out_shardings)]
+        return outs
+
+    run_leaves = run_flat  # the arguments themselves, as arrays or host values
+
+    def __call__(self, *args, **kwargs):
+        flat, _ = tree_util.tree_flatten((args, kwargs))
+        return tree_util.tree_unflatten(self.out_tree, self.run_flat(flat))
+
+    input_shardings = property(lambda self: list(self.program.in_shardings))
+    output_shardings = property(lambda self: list(self.program.out_shardings))
+
+    def as_text(self) -> str:
+        return self.local.pretty_print()
+
+    def kernels(self) -> list:
+        return self.program.executable(self.program.devices[0]).kernels()
+
+    def source(self) -> str:
+        """The per-device program's source, after a header naming the mesh and its
+        collectives (in XLA's spelling: all-reduce, all-gather, ...)."""
+        header = [f"// one program per device of {self.mesh}"]
+        header += [f"// {_HLO_NAMES.get(e.primitive.name, e.primitive.name)}("
+                   f"{e.params.get('axes', e.params.get('axis_name'))})"
+                   for e in self.local.jaxpr.eqns if e.primitive.name in _HLO_NAMES]
+        return "\n".join(header) + "\n" + \
+            self.program.executable(self.program.devices[0]).source()
+
+    @property
+    def num_kernels(self) -> int:
+        return self.program.num_kernels
 
 
 def _sole_reference(values: list, i: int) -> bool:
@@ -452,10 +675,11 @@ class EagerExecutable:
 def compile_for_device(closed: ClosedJaxpr, device: Device):
     """``closed`` compiled for ``device`` by tinyjax's compiler."""
     from tinyjax.compiler.program import compile_jaxpr  # the compiler loads on first use
-    return compile_jaxpr(closed, get_backend(device.backend))
+    return compile_jaxpr(closed, get_backend(device))
 
 
-# what every compilation calls: compile_for_device, or an entry point registered in its place
+# what every compilation of a one-device program calls: compile_for_device, or an entry point
+# registered in its place (a mesh program's per-device programs are compiled by spmd.runtime)
 _compile_entry: Callable[[ClosedJaxpr, Device], Any] = compile_for_device
 
 
@@ -471,7 +695,7 @@ def compile_or_fallback(closed: ClosedJaxpr, device: str):
     """``closed`` compiled for ``device``, or evaluated op by op where the compiler has no
     lowering for it."""
     try:
-        return _compile_entry(closed, Device(device))
+        return _compile_entry(closed, get_device(device))
     except NotImplementedError as e:
         if debug_level():
             print(f"jit: falling back to eager evaluation: {e}")

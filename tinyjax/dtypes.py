@@ -49,8 +49,8 @@ __all__ = [
     "TypePromotionError",
     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bfloat16", "float16", "float32", "float64", "complex64",
-    "complex128", "float0", "extended", "prng_key", "ExtendedDType", "itemsize_bits",
-    "scalar_type_of",
+    "complex128", "float0", "extended", "prng_key", "itemsize_bits", "scalar_type_of",
+    "ExtendedDType",
     "canonicalize_dtype", "promote_types", "result_type", "lattice_result_type",
     "lattice_join",
     "dtype", "is_weakly_typed", "issubdtype",
@@ -76,6 +76,13 @@ uint8, uint16, uint32, uint64 = np.uint8, np.uint16, np.uint32, np.uint64
 bfloat16 = ml_dtypes.bfloat16
 float16, float32, float64 = np.float16, np.float32, np.float64
 complex64, complex128 = np.complex64, np.complex128
+
+def is_extended(dt: Any) -> bool:
+    """Whether ``dt`` is an extended dtype: an object whose ``type`` is a subclass of
+    :class:`extended` (a key array's dtype)."""
+    t = getattr(dt, "type", None)
+    return isinstance(t, type) and issubclass(t, extended) and not isinstance(dt, type)
+
 
 # Trivial vector-space dtype: tangent type of integer and boolean primals.
 float0: np.dtype = np.dtype([("float0", np.void, 0)])
@@ -733,11 +740,6 @@ class ExtendedDType:
 
     type: type = extended
     name: str = "extended"
-
-
-def is_extended(dt: Any) -> bool:
-    """Whether ``dt`` is an extended dtype (a key array's dtype)."""
-    return isinstance(dt, ExtendedDType)
 
 
 def _sctype(x: Any) -> type:

@@ -1,33 +1,37 @@
 """``jax.sharding``: how an array's elements are laid out over devices.
 
-The classes are JAX's, with their arithmetic (a spec names mesh axes per array dimension;
-a dimension is split into as many blocks as the product of the sizes of its axes, and
-every device of the mesh holds the block its coordinates select).  tinyjax runs every
-computation on one device today, so the shardings that describe an array or a
-computation have one device; meshes and named shardings of several devices can be built
-and queried (``shard_shape``, ``devices_indices_map``), and placing data on them is the
-many-devices work still to come.
+A :class:`Mesh` lays devices out in an n-dimensional grid whose axes have names.  A
+:class:`PartitionSpec` names, per array dimension, the mesh axes it is split over; a
+:class:`NamedSharding` pairs the two.  A dimension is split into as many equal blocks as
+the product of the sizes of its axes, and every device of the mesh holds the block its
+coordinates select (the array is *replicated* over the axes its spec does not name).
 
-Installs ``.sharding``, ``.addressable_shards``, ``.global_shards``,
-``.is_fully_replicated`` and ``.addressable_data`` on concrete arrays.
+Arrays placed with a sharding of several devices hold one buffer per device
+(:class:`~tinyjax.array.ShardedBuffer`); :func:`put_sharded` makes them.  This module also
+gives concrete arrays ``.sharding``, ``.addressable_shards``, ``.global_shards``,
+``.is_fully_replicated`` and ``.addressable_data``.
 """
 from __future__ import annotations
 
 import enum
 import math
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from tinyjax import tree_util
-from tinyjax.array import ArrayImpl
-from tinyjax.backends import Device, devices as all_devices
+from tinyjax.array import ArrayImpl, ShardedBuffer, place, placed, to_array
+from tinyjax.backends import Device, devices as all_devices, get_backend, get_device, topology
+from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
+                                             with_sharding_constraint)
 
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
-           "SingleDeviceSharding", "reshard", "get_abstract_mesh", "get_mesh", "set_mesh",
-           "use_abstract_mesh", "make_single_device_sharding", "make_mesh"]
+           "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
+           "use_abstract_mesh", "use_mesh", "make_single_device_sharding", "make_mesh",
+           "put_sharded", "sharding_of", "Shard", "make_array_from_callback",
+           "make_array_from_single_device_arrays", "reshard"]
 
 Index = tuple[slice, ...]
 
@@ -48,9 +52,18 @@ class _Unconstrained:
         return "UNCONSTRAINED"
 
 
+def _canonical_entry(p: Any) -> Any:
+    if isinstance(p, list):
+        p = tuple(p)
+    if isinstance(p, tuple) and len(p) == 1:
+        return p[0]
+    return p
+
+
 class PartitionSpec:
     """For each array dimension, the mesh axis (a name), the mesh axes (a tuple of
-    names) or None (not split) along which it is partitioned: ``P('data', None)``."""
+    names) or None (not split) along which it is partitioned: ``P('data', None)``.
+    ``unreduced`` names mesh axes over which the array's value is the sum of the shards."""
 
     UNCONSTRAINED = _Unconstrained()
 
@@ -58,14 +71,26 @@ class PartitionSpec:
 
     def __init__(self, *partitions: Any, unreduced: Any = frozenset(),
                  reduced: Any = frozenset()):
-        for p in partitions:
+        parts = tuple(_canonical_entry(p) for p in partitions)
+        for p in parts:
             if not (p is None or p is PartitionSpec.UNCONSTRAINED or isinstance(p, str)
                     or (isinstance(p, tuple) and all(isinstance(n, str) for n in p))):
                 raise TypeError(f"PartitionSpec entries must be a mesh axis name, a tuple "
                                 f"of names or None, got {p!r}")
-        self._partitions = tuple(tuple(p) if isinstance(p, list) else p for p in partitions)
+        for what, names in (("unreduced", unreduced), ("reduced", reduced)):
+            if not isinstance(names, (set, frozenset)):
+                raise TypeError(f"{what} argument of PartitionSpec should of type "
+                                f"`frozenset` or `set`. Got type {names}")
+        self._partitions = parts
         self.unreduced = frozenset(unreduced)
         self.reduced = frozenset(reduced)
+        named = {n for d in range(len(parts)) for n in self.axes_of(d)}
+        if named & self.unreduced:
+            raise ValueError(f"partitions cannot overlap with unreduced axes passed to "
+                             f"PartitionSpec. Got partitions: {parts} and unreduced axes: "
+                             f"{set(self.unreduced)}")
+
+    partitions = property(lambda self: self._partitions)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._partitions)
@@ -79,20 +104,12 @@ class PartitionSpec:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PartitionSpec):
-            return (self._normalized() == other._normalized()
-                    and self.unreduced == other.unreduced and self.reduced == other.reduced)
+            return (self._partitions == other._partitions and self.unreduced ==
+                    other.unreduced and self.reduced == other.reduced)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self._normalized(), self.unreduced, self.reduced))
-
-    def _normalized(self) -> tuple:
-        """Trailing Nones dropped and one-name tuples unwrapped (they mean the same)."""
-        parts = [p[0] if isinstance(p, tuple) and len(p) == 1 else p
-                 for p in self._partitions]
-        while parts and parts[-1] is None:
-            parts.pop()
-        return tuple(parts)
+        return hash((self._partitions, self.unreduced, self.reduced))
 
     def axes_of(self, dim: int) -> tuple[str, ...]:
         """The mesh axes that dimension ``dim`` is split over (empty: not split)."""
@@ -101,12 +118,40 @@ class PartitionSpec:
             return ()
         return (p,) if isinstance(p, str) else tuple(p)
 
+    def mesh_axes(self) -> tuple[str, ...]:
+        """Every mesh axis some dimension is split over."""
+        return tuple(n for d in range(len(self._partitions)) for n in self.axes_of(d))
+
+    def normalized(self, ndim: int) -> tuple[tuple[str, ...], ...]:
+        """The axes of each of ``ndim`` dimensions (trailing ones unsplit)."""
+        return tuple(self.axes_of(d) for d in range(ndim))
+
     def __repr__(self) -> str:
-        body = ", ".join(map(repr, self._partitions))
-        return f"P({body},)" if len(self._partitions) == 1 else f"P({body})"
+        body = repr(self._partitions)[1:-1]
+        extra = []
+        if self.unreduced:
+            extra.append(f"unreduced={set(self.unreduced)!r}")
+        if self.reduced:
+            extra.append(f"reduced={set(self.reduced)!r}")
+        if not extra:
+            return f"P({body})"
+        body = "" if not body else f"{body} " if body.endswith(",") else f"{body}, "
+        return f"P({body}{', '.join(extra)})"
+
+    __str__ = __repr__
 
 
 P = PartitionSpec
+
+
+def spec_of_axes(axes: Sequence[Sequence[str]], full_rank: bool = False) -> PartitionSpec:
+    """The spec whose dimension ``d`` is split over ``axes[d]``: trailing unsplit
+    dimensions dropped, or (``full_rank``: as arrays over a mesh with Explicit axes carry
+    their sharding, in JAX) kept."""
+    parts = [None if not a else a[0] if len(a) == 1 else tuple(a) for a in axes]
+    while parts and parts[-1] is None and not full_rank:
+        parts.pop()
+    return PartitionSpec(*parts)
 
 
 # ---- meshes --------------------------------------------------------------------------------
@@ -117,9 +162,12 @@ def _axis_types(axis_types: Any, n: int, default: AxisType) -> tuple[AxisType, .
     if isinstance(axis_types, AxisType):
         return (axis_types,) * n
     axis_types = tuple(axis_types)
+    if not all(isinstance(a, AxisType) for a in axis_types):
+        raise TypeError(f"axis_types must be of type `jax.sharding.AxisType`. Got "
+                        f"{axis_types}")
     if len(axis_types) != n:
-        raise ValueError(f"Number of axis_types ({len(axis_types)}) must match the number "
-                         f"of axis names ({n})")
+        raise ValueError(f"Number of axis names should match the number of axis_types. "
+                         f"Got axis_names={n} and axis_types={axis_types}")
     return axis_types
 
 
@@ -127,7 +175,9 @@ class AbstractMesh:
     """The shape of a mesh -- axis names and sizes -- without its devices."""
 
     def __init__(self, axis_sizes: Sequence[int], axis_names: Sequence[str],
-                 axis_types: Any = None):
+                 axis_types: Any = None, *, abstract_device: tuple | None = None):
+        # (device_kind, num_cores, platform) of the devices of the mesh it was made from
+        self.abstract_device = abstract_device
         self.axis_sizes = tuple(int(s) for s in axis_sizes)
         self.axis_names = tuple(axis_names)
         if len(self.axis_sizes) != len(self.axis_names):
@@ -141,38 +191,51 @@ class AbstractMesh:
     empty = property(lambda self: not self.axis_names)
     abstract_mesh = property(lambda self: self)
 
-    def _axes_of(self, kind: AxisType) -> tuple[str, ...]:
+    def axes_of_type(self, kind: AxisType) -> tuple[str, ...]:
         return tuple(n for n, t in zip(self.axis_names, self.axis_types) if t == kind)
 
-    explicit_axes = property(lambda self: self._axes_of(AxisType.Explicit))
-    auto_axes = property(lambda self: self._axes_of(AxisType.Auto))
-    manual_axes = property(lambda self: self._axes_of(AxisType.Manual))
+    explicit_axes = property(lambda self: self.axes_of_type(AxisType.Explicit))
+    auto_axes = property(lambda self: self.axes_of_type(AxisType.Auto))
+    manual_axes = property(lambda self: self.axes_of_type(AxisType.Manual))
     are_all_axes_explicit = property(
         lambda self: len(self.explicit_axes) == len(self.axis_names))
     are_all_axes_auto = property(lambda self: len(self.auto_axes) == len(self.axis_names))
     are_all_axes_manual = property(
         lambda self: len(self.manual_axes) == len(self.axis_names))
 
+    def update_axis_types(self, types: dict) -> "AbstractMesh":
+        """A copy whose axes named in ``types`` have the given types."""
+        return AbstractMesh(self.axis_sizes, self.axis_names,
+                            tuple(types.get(n, t) for n, t in zip(self.axis_names,
+                                                                  self.axis_types)),
+                            abstract_device=self.abstract_device)
+
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, AbstractMesh) and self.shape_tuple == other.shape_tuple
+        return (isinstance(other, AbstractMesh) and not isinstance(other, Mesh)
+                and self.shape_tuple == other.shape_tuple
                 and self.axis_types == other.axis_types)
 
     def __hash__(self) -> int:
         return hash((self.shape_tuple, self.axis_types))
 
     def __repr__(self) -> str:
-        axes = ", ".join(f"{n!r}: {s}" for n, s in self.shape_tuple) or "()"
-        return f"AbstractMesh({axes}, axis_types={self.axis_types})"
+        axes = ", ".join(f"'{n}': {s}" for n, s in self.shape_tuple) or "()"
+        device = "" if self.abstract_device is None else \
+            ", device_kind={}, num_cores={}, platform={}".format(*self.abstract_device)
+        return f"AbstractMesh({axes}, axis_types={self.axis_types}{device})"
 
 
 class Mesh(AbstractMesh):
     """Devices laid out in an n-dimensional array whose axes have names:
-    ``Mesh(np.array(jax.devices()).reshape(1, 1), ('data', 'model'))``.
+    ``Mesh(np.array(jax.devices()).reshape(4, 2), ('data', 'model'))``.
     A context manager: ``with mesh:`` makes it the current mesh."""
 
     def __init__(self, devices: Any, axis_names: str | Sequence[str], axis_types: Any = None):
-        devs = np.array(devices, dtype=object) if not isinstance(devices, np.ndarray) \
-            else devices
+        if isinstance(devices, np.ndarray):
+            devs = devices
+        else:
+            devs = np.empty(len(devices), dtype=object)
+            devs[:] = list(devices)
         names = (axis_names,) if isinstance(axis_names, str) else tuple(axis_names)
         if devs.ndim != len(names):
             raise ValueError(f"Mesh requires the ndim of its first argument (`devices`) to "
@@ -189,12 +252,28 @@ class Mesh(AbstractMesh):
 
     device_ids = property(lambda self: np.vectorize(lambda d: d.id, otypes=[int])(
         self.devices))
-    local_devices = property(lambda self: list(self.devices.flat))
-    is_multi_process = property(lambda self: False)
+    local_devices = property(lambda self: [d for d in self.devices.flat if d.process_index
+                                           == topology.cluster.process_index])
+    is_multi_process = property(lambda self: len({d.process_index for d in
+                                                  self.devices.flat}) > 1)
+    device_list = property(lambda self: list(self.devices.flat))
 
     @property
     def abstract_mesh(self) -> AbstractMesh:
-        return AbstractMesh(self.axis_sizes, self.axis_names, self.axis_types)
+        first = self.devices.flat[0]
+        return AbstractMesh(self.axis_sizes, self.axis_names, self.axis_types,
+                            abstract_device=(first.device_kind, None, first.platform))
+
+    def update_axis_types(self, types: dict) -> "Mesh":
+        return Mesh(self.devices, self.axis_names,
+                    tuple(types.get(n, t) for n, t in zip(self.axis_names, self.axis_types)))
+
+    def coords(self, device: Device) -> dict[str, int]:
+        """The mesh coordinates of ``device``."""
+        at = np.argwhere(self.devices == device)
+        if not len(at):
+            raise ValueError(f"{device!r} is not in {self}")
+        return dict(zip(self.axis_names, (int(c) for c in at[0])))
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Mesh) and self.axis_names == other.axis_names
@@ -206,29 +285,60 @@ class Mesh(AbstractMesh):
         return hash((self.axis_names, self.axis_types, tuple(self.devices.flat)))
 
     def __enter__(self) -> "Mesh":
-        _mesh_stack.append(self)
+        _mesh_stack().append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _mesh_stack.pop()
+        _mesh_stack().pop()
+
+    def __str__(self) -> str:
+        axes = ", ".join(f"'{n}': {s}" for n, s in self.shape_tuple)
+        return f"Mesh({axes}, axis_types={self.axis_types})" if axes else "Mesh()"
 
     def __repr__(self) -> str:
-        return (f"Mesh(axis_sizes={self.axis_sizes}, axis_names={self.axis_names}, "
+        return (f"Mesh(axis_sizes={self.axis_sizes}, axis_names={self.axis_names!r}, "
                 f"axis_types={self.axis_types})")
 
 
 _EMPTY_MESH = AbstractMesh((), ())
-_mesh_stack: list[AbstractMesh] = []
+
+
+class _MeshContext(threading.local):
+    def __init__(self):
+        self.stack: list[AbstractMesh] = []
+
+
+_global_meshes: list[AbstractMesh] = []  # set_mesh without a with-block: every thread's
+_context = _MeshContext()
+
+
+def _mesh_stack() -> list[AbstractMesh]:
+    return _context.stack
+
+
+def _current() -> AbstractMesh | None:
+    stack = _mesh_stack()
+    if stack:
+        return stack[-1]
+    return _global_meshes[-1] if _global_meshes else None
 
 
 def get_abstract_mesh() -> AbstractMesh:
     """The shape of the current mesh (an empty mesh when none is set)."""
-    return _mesh_stack[-1].abstract_mesh if _mesh_stack else _EMPTY_MESH
+    mesh = _current()
+    return _EMPTY_MESH if mesh is None else mesh.abstract_mesh
 
 
 def get_mesh() -> AbstractMesh:
     """The current mesh set by ``set_mesh`` / ``with mesh:`` (an empty mesh if none)."""
-    return _mesh_stack[-1] if _mesh_stack else _EMPTY_MESH
+    mesh = _current()
+    return _EMPTY_MESH if mesh is None else mesh
+
+
+def concrete_mesh() -> Mesh | None:
+    """The current mesh if it is a Mesh (with devices), else None."""
+    mesh = _current()
+    return mesh if isinstance(mesh, Mesh) else None
 
 
 class set_mesh:
@@ -239,23 +349,27 @@ class set_mesh:
         if not isinstance(mesh, AbstractMesh):
             raise TypeError(f"set_mesh expects a Mesh, got {mesh!r}")
         self.mesh = mesh
-        _mesh_stack.append(mesh)
+        self._previous = list(_global_meshes)
+        _global_meshes[:] = [mesh]
 
     def __enter__(self) -> AbstractMesh:
         return self.mesh
 
     def __exit__(self, *exc: Any) -> None:
-        _mesh_stack.remove(self.mesh)
+        _global_meshes[:] = self._previous
+
+
+use_mesh = set_mesh
 
 
 @contextmanager
 def use_abstract_mesh(mesh: AbstractMesh) -> Iterator[AbstractMesh]:
     """Make the abstract ``mesh`` current inside the block."""
-    _mesh_stack.append(mesh)
+    _mesh_stack().append(mesh)
     try:
         yield mesh
     finally:
-        _mesh_stack.pop()
+        _mesh_stack().pop()
 
 
 # ---- shardings -----------------------------------------------------------------------------
@@ -269,6 +383,16 @@ class Sharding:
     def device_set(self) -> set[Device]:
         raise NotImplementedError
 
+    @property
+    def _device_assignment(self) -> list[Device]:
+        """The devices in a fixed order (a mesh's: row-major)."""
+        return sorted(self.device_set, key=lambda d: d.id)
+
+    def type_spec(self, ndim: int) -> tuple:
+        """Per dimension, the mesh axes an array's type names (those of Explicit axes it
+        is split over); empty where none."""
+        return ()
+
     def devices_indices_map(self, global_shape: Sequence[int]) -> dict[Device, Index]:
         """For every device, the index (a tuple of slices) of the block it holds."""
         raise NotImplementedError
@@ -278,8 +402,15 @@ class Sharding:
         raise NotImplementedError
 
     num_devices = property(lambda self: len(self.device_set))
-    addressable_devices = property(lambda self: set(self.device_set))
-    is_fully_addressable = property(lambda self: True)
+
+    @property
+    def addressable_devices(self) -> set[Device]:
+        p = topology.cluster.process_index
+        return {d for d in self.device_set if d.process_index == p}
+
+    @property
+    def is_fully_addressable(self) -> bool:
+        return len(self.addressable_devices) == len(self.device_set)
 
     @property
     def is_fully_replicated(self) -> bool:
@@ -288,12 +419,13 @@ class Sharding:
 
     def addressable_devices_indices_map(self, global_shape: Sequence[int]
                                         ) -> dict[Device, Index]:
-        return self.devices_indices_map(global_shape)
+        local = self.addressable_devices
+        return {d: i for d, i in self.devices_indices_map(global_shape).items() if d in local}
 
     def is_equivalent_to(self, other: "Sharding", ndim: int) -> bool:
         """Whether both shardings place every element of an ``ndim``-dimensional array on
         the same devices."""
-        shape = (8,) * ndim  # divisible by the block counts of small meshes
+        shape = (math.lcm(*range(1, 9)),) * ndim  # divisible by the block counts of meshes
         try:
             a, b = self.devices_indices_map(shape), other.devices_indices_map(shape)
         except ValueError:
@@ -316,6 +448,7 @@ class SingleDeviceSharding(Sharding):
         self.memory_kind = memory_kind or "device"
 
     device_set = property(lambda self: {self._device})
+    _device_assignment = property(lambda self: [self._device])
     is_fully_replicated = property(lambda self: True)
 
     def devices_indices_map(self, global_shape: Sequence[int]) -> dict[Device, Index]:
@@ -350,32 +483,44 @@ class NamedSharding(Sharding):
         if not isinstance(spec, PartitionSpec):
             raise TypeError(f"NamedSharding expects a PartitionSpec, got {spec!r}")
         used: list[str] = []
-        for dim in range(len(spec)):
-            for name in spec.axes_of(dim):
-                if name not in mesh.axis_names:
-                    raise ValueError(f"Resource axis: {name} of {spec} is not found in "
-                                     f"mesh: {mesh.axis_names}.")
-                if name in used:
-                    raise ValueError(f"A single NamedSharding spec specification can map "
-                                     f"every mesh axis to at most one positional "
-                                     f"dimension, but {spec} has duplicate entries for "
-                                     f"`{name}`")
-                used.append(name)
+        for name in spec.mesh_axes() + tuple(spec.unreduced):
+            if name not in mesh.axis_names:
+                raise ValueError(f"Resource axis: {name} of {spec} is not found in "
+                                 f"mesh: {mesh.axis_names}.")
+            if name in used:
+                raise ValueError(f"A single NamedSharding spec specification can map "
+                                 f"every mesh axis to at most one positional "
+                                 f"dimension, but {spec} has duplicate entries for "
+                                 f"`{name}`")
+            used.append(name)
         self.mesh, self.spec = mesh, spec
         self.memory_kind = memory_kind or "device"
 
     @property
     def device_set(self) -> set[Device]:
+        return set(self._device_assignment)
+
+    @property
+    def _device_assignment(self) -> list[Device]:
         if not isinstance(self.mesh, Mesh):
             raise ValueError("a NamedSharding over an AbstractMesh has no devices")
-        return set(self.mesh.devices.flat)
+        return list(self.mesh.devices.flat)
+
+    def type_spec(self, ndim: int) -> tuple:
+        explicit = set(self.mesh.explicit_axes)
+        if not explicit or not set(self.spec.mesh_axes()) & explicit:
+            return ()
+        return tuple(tuple(a for a in self.spec.axes_of(d) if a in explicit)
+                     for d in range(ndim))
 
     @property
     def is_fully_replicated(self) -> bool:
         sizes = self.mesh.shape
-        return all(sizes[n] == 1 for d in range(len(self.spec)) for n in self.spec.axes_of(d))
+        return all(sizes[n] == 1 for n in self.spec.mesh_axes() + tuple(self.spec.unreduced))
 
-    def _splits(self, global_shape: Sequence[int]) -> list[int]:
+    def splits(self, global_shape: Sequence[int]) -> list[int]:
+        """Into how many blocks each dimension is split; ValueError naming the sharding
+        and the shape where a dimension does not divide."""
         sizes = self.mesh.shape
         if len(self.spec) > len(global_shape):
             raise ValueError(f"Sharding {self} is only valid for values of rank at least "
@@ -385,33 +530,49 @@ class NamedSharding(Sharding):
                   for d in range(len(global_shape))]
         for d, (n, k) in enumerate(zip(global_shape, splits)):
             if n % k:
-                raise ValueError(f"Sharding {self} implies that array axis {d} is "
-                                 f"partitioned {k} times, but the dimension size is {n} "
-                                 f"(full shape: {tuple(global_shape)}, per-dimension tiling "
-                                 f"factors: {splits} should evenly divide the shape)")
+                raise ValueError(f"One of device_put args was given the sharding of {self}, "
+                                 f"which implies that the global size of its dimension {d} "
+                                 f"should be divisible by {k}, but it is equal to {n} (full "
+                                 f"shape: {tuple(global_shape)})")
         return splits
 
     def shard_shape(self, global_shape: Sequence[int]) -> tuple[int, ...]:
-        return tuple(n // k for n, k in zip(global_shape, self._splits(global_shape)))
+        return tuple(n // k for n, k in zip(global_shape, self.splits(global_shape)))
+
+    def block_of(self, coords: dict[str, int], global_shape: Sequence[int]) -> Index:
+        """The block (slices) that the device at mesh ``coords`` holds."""
+        splits = self.splits(global_shape)
+        sizes = self.mesh.shape
+        index = []
+        for d, n in enumerate(global_shape):
+            k = 0
+            for name in self.spec.axes_of(d):  # row-major over the dimension's axes
+                k = k * sizes[name] + coords[name]
+            b = n // splits[d]
+            index.append(slice(None) if splits[d] == 1 else slice(k * b, (k + 1) * b))
+        return tuple(index)
 
     def devices_indices_map(self, global_shape: Sequence[int]) -> dict[Device, Index]:
-        splits = self._splits(global_shape)
-        block = [n // k for n, k in zip(global_shape, splits)]
-        names, sizes = self.mesh.axis_names, self.mesh.axis_sizes
-        out = {}
-        for coords in np.ndindex(*self.mesh.devices.shape):
-            at = dict(zip(names, coords))
-            index = []
-            for d, b in enumerate(block):
-                k = 0
-                for n in self.spec.axes_of(d):  # row-major over the dimension's axes
-                    k = k * sizes[names.index(n)] + at[n]
-                index.append(slice(None) if splits[d] == 1 else slice(k * b, (k + 1) * b))
-            out[self.mesh.devices[coords]] = tuple(index)
-        return out
+        self.splits(global_shape)
+        names = self.mesh.axis_names
+        return {self.mesh.devices[c]: self.block_of(dict(zip(names, c)), global_shape)
+                for c in np.ndindex(*self.mesh.devices.shape)}
+
+    def replica_id(self, coords: dict[str, int]) -> int:
+        """Which copy of its block the device at ``coords`` holds (row-major over the mesh
+        axes the spec does not name)."""
+        named = set(self.spec.mesh_axes())
+        r = 0
+        for name, size in self.mesh.shape_tuple:
+            if name not in named:
+                r = r * size + coords[name]
+        return r
 
     def with_memory_kind(self, kind: str) -> "NamedSharding":
         return NamedSharding(self.mesh, self.spec, memory_kind=kind)
+
+    def with_spec(self, spec: PartitionSpec) -> "NamedSharding":
+        return NamedSharding(self.mesh, spec, memory_kind=self.memory_kind)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, NamedSharding) and self.mesh == other.mesh
@@ -421,73 +582,208 @@ class NamedSharding(Sharding):
         return hash((self.mesh, self.spec, self.memory_kind))
 
     def __repr__(self) -> str:
-        axes = ", ".join(f"{n!r}: {s}" for n, s in self.mesh.shape_tuple)
-        return (f"NamedSharding(mesh=Mesh({axes}, axis_types={self.mesh.axis_types}), "
-                f"spec={self.spec}, memory_kind={self.memory_kind})")
+        return f"NamedSharding(mesh={self.mesh}, spec={self.spec}, memory_kind={self.memory_kind})"
 
 
-# jax.device_put, registered by tinyjax.dispatch (which builds on this module)
-_device_put: list = []
-
-
-def register_device_put(device_put: Any) -> None:
-    """Make ``device_put(x, sharding)`` what :func:`reshard` places arrays with."""
-    _device_put[:] = [device_put]
-
-
-def reshard(xs: Any, out_shardings: Any) -> Any:
-    """``xs`` (a pytree) laid out as ``out_shardings`` (a Sharding or PartitionSpec, or a
-    pytree of them matching ``xs``): placed there, as ``jax.device_put``; under a
-    transform the value itself (its placement is the compiled program's).  Shardings of
-    several devices raise NotImplementedError (see :func:`device_of`)."""
-    if isinstance(out_shardings, (Sharding, PartitionSpec)) or out_shardings is None:
-        return _device_put[0](xs, out_shardings)
-    return tree_util.tree_map(lambda x, s: _device_put[0](x, s), xs, out_shardings,
-                              is_leaf=lambda v: v is None)
-
-
-def device_of(sharding: Sharding) -> Device:
-    """The one device of a sharding that tinyjax can place data with today."""
-    devices = sharding.device_set
-    if len(devices) != 1:
-        raise NotImplementedError(
-            f"placing an array with {sharding} ({len(devices)} devices): tinyjax places "
-            "arrays on one device today")
-    return next(iter(devices))
+def as_sharding(where: Any) -> Sharding:
+    """A Sharding for ``where``: a Sharding, a Device, or a PartitionSpec (over the
+    current mesh)."""
+    if isinstance(where, Sharding):
+        return where
+    if isinstance(where, Device):
+        return SingleDeviceSharding(where)
+    if isinstance(where, PartitionSpec):
+        mesh = _current()
+        if mesh is None or mesh.empty:
+            raise ValueError(f"Using a PartitionSpec ({where}) requires a mesh: use "
+                             "jax.set_mesh(mesh) or `with mesh:`, or pass a NamedSharding")
+        if not isinstance(mesh, Mesh):
+            raise ValueError(f"Using a PartitionSpec ({where}) at the top level requires a "
+                             f"concrete Mesh in context, got {mesh}")
+        return NamedSharding(mesh, where)
+    raise TypeError(f"Expected a Device, a Sharding or a PartitionSpec, got {where!r}")
 
 
 # ---- the sharding of concrete arrays -------------------------------------------------------
 
+def sharding_of(x: ArrayImpl) -> Sharding:
+    """The sharding of a concrete array (its one device unless it is laid out over
+    several)."""
+    if isinstance(x._device, Sharding):
+        return x._device
+    return SingleDeviceSharding(get_device(x._device))
+
+
+class _TracedLayouts(threading.local):
+    def __init__(self):
+        self.by_id: dict[int, Sharding] = {}
+
+
+_traced = _TracedLayouts()
+
+
+@contextmanager
+def traced_layouts(tracers: Sequence[Any], values: Sequence[Any]) -> Iterator[None]:
+    """While a function is traced for ``jit``, remember the layouts of the arrays its input
+    ``tracers`` stand for (``values``), so that :func:`layout_of` can tell them."""
+    added = {id(t): v._device for t, v in zip(tracers, values)
+             if type(v) is ArrayImpl and isinstance(v._device, Sharding)}
+    _traced.by_id.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            _traced.by_id.pop(k, None)
+
+
+def layout_of(x: Any) -> Sharding | None:
+    """The sharding of a concrete array laid out over devices, or of a jit input being
+    traced -- also seen through the tracers of transforms inside that jit (a ``grad``'s
+    primal) -- or None where unknown."""
+    for _ in range(64):
+        if type(x) is ArrayImpl:
+            return x._device if isinstance(x._device, Sharding) else None
+        found = _traced.by_id.get(id(x))
+        if found is not None:
+            return found
+        inner = getattr(x, "primal", None)  # a jvp's primal is the value itself
+        if inner is None:
+            return None
+        x = inner
+    return None
+
+
+def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImpl:
+    """The array ``x`` (a host array or an Array) laid out as ``sharding`` says: one buffer
+    per addressable device, each a copy of its block."""
+    if type(x) is ArrayImpl:
+        weak_type = x.weak_type
+        if x._device is not None and sharding_of(x) == sharding:
+            return x
+        if isinstance(x._device, Sharding) and x._device.is_equivalent_to(sharding, x.ndim):
+            return placed(x._buf, sharding, weak_type)
+        value = x._value
+    else:
+        value = np.asarray(x)
+    if isinstance(sharding, NamedSharding) and sharding.spec.unreduced:
+        raise NotImplementedError(f"placing an array with unreduced axes ({sharding.spec})")
+    index_map = sharding.addressable_devices_indices_map(value.shape)
+    devs = [d for d in sharding._device_assignment if d in index_map]
+    indices = [index_map[d] for d in devs]
+    buffers = []
+    for d, index in zip(devs, indices):
+        block = np.array(value[index], order="C")
+        backend = get_backend(d)
+        if backend.host:
+            block.flags.writeable = False
+            buffers.append(block)
+        else:
+            buffers.append(backend.asbuffer(block))
+    return placed(ShardedBuffer(value.shape, value.dtype, devs, indices, buffers,
+                                sharding.is_fully_addressable), sharding, weak_type)
+
+
+def _constrain(x: ArrayImpl, sharding: Sharding) -> ArrayImpl:
+    """A concrete array laid out as ``with_sharding_constraint`` asks."""
+    if isinstance(sharding, SingleDeviceSharding):
+        return place(x if type(x) is ArrayImpl else to_array(x), sharding._device.key)
+    return put_sharded(x, sharding)
+
+
+register_sharding_resolver(as_sharding, _constrain)
+
+
+def _device_buffer(device: Device, data: Any) -> Any:
+    value = np.asarray(data)
+    backend = get_backend(device)
+    if backend.host:
+        value = np.array(value, order="C")
+        value.flags.writeable = False
+        return value
+    return backend.asbuffer(value)
+
+
+def make_array_from_single_device_arrays(shape: Sequence[int], sharding: Sharding,
+                                         arrays: Sequence[Any]) -> ArrayImpl:
+    """The array of ``shape`` laid out by ``sharding`` whose blocks are ``arrays``, one per
+    addressable device (in the order of the sharding's devices)."""
+    shape = tuple(shape)
+    index_map = sharding.addressable_devices_indices_map(shape)
+    devs = [d for d in sharding._device_assignment if d in index_map]
+    if len(arrays) != len(devs):
+        raise ValueError(f"make_array_from_single_device_arrays: {len(arrays)} arrays for "
+                         f"{len(devs)} addressable devices of {sharding}")
+    dtype = np.asarray(arrays[0]).dtype if arrays else np.float32
+    want = sharding.shard_shape(shape)
+    for d, a in zip(devs, arrays):
+        if np.shape(a) != tuple(want):
+            raise ValueError(f"make_array_from_single_device_arrays: the block for {d} has "
+                             f"shape {np.shape(a)}, expected {tuple(want)} (the shard shape of "
+                             f"{shape} under {sharding})")
+    if isinstance(sharding, SingleDeviceSharding):
+        return placed(_device_buffer(devs[0], arrays[0]), devs[0].key,
+                      getattr(arrays[0], "weak_type", False))
+    buffers = [_device_buffer(d, a) for d, a in zip(devs, arrays)]
+    return placed(ShardedBuffer(shape, dtype, devs, [index_map[d] for d in devs], buffers,
+                                sharding.is_fully_addressable), sharding)
+
+
+def make_array_from_callback(shape: Sequence[int], sharding: Sharding,
+                             data_callback: Any, dtype: Any = None) -> ArrayImpl:
+    """The array of ``shape`` laid out by ``sharding`` whose block on each addressable
+    device is ``data_callback(index)`` (``index``: a tuple of slices into the array)."""
+    shape = tuple(shape)
+    index_map = sharding.addressable_devices_indices_map(shape)
+    devs = [d for d in sharding._device_assignment if d in index_map]
+    blocks = []
+    for d in devs:
+        block = np.asarray(data_callback(index_map[d]))
+        blocks.append(block if dtype is None else block.astype(dtype))
+    return make_array_from_single_device_arrays(shape, sharding, blocks)
+
+
+def reshard(xs: Any, out_shardings: Any) -> Any:
+    """``xs`` (a pytree) laid out as ``out_shardings`` (Shardings or PartitionSpecs over the
+    current mesh; a pytree prefix of ``xs``) says: moved now for concrete arrays, as a
+    layout the partitioner honours under ``jit``."""
+    return with_sharding_constraint(xs, out_shardings)
+
+
 class Shard:
     """One device's block of an array: ``device``, ``index`` (slices into the global
-    array), ``replica_id`` and ``data``."""
+    array), ``replica_id`` and ``data`` (an Array on that device)."""
 
-    def __init__(self, device: Device, sharding: Sharding, global_shape: Sequence[int],
-                 data: Any, replica_id: int = 0):
-        self.device, self.data, self.replica_id = device, data, replica_id
-        self.index = sharding.devices_indices_map(global_shape)[device]
+    def __init__(self, device: Device, index: Index, data: Any, replica_id: int = 0):
+        self.device, self.index, self.data, self.replica_id = device, index, data, replica_id
 
     def __repr__(self) -> str:
         return (f"Shard(device={self.device!r}, index={self.index}, "
                 f"replica_id={self.replica_id}, data={self.data})")
 
 
-def _array_sharding(x: ArrayImpl) -> SingleDeviceSharding:
-    return SingleDeviceSharding(x.device)
+def _shards(x: ArrayImpl) -> list[Shard]:
+    sharding = sharding_of(x)
+    if x._device is None or type(x._buf) is not ShardedBuffer:
+        return [Shard(sharding._device_assignment[0], (slice(None),) * x.ndim, x)]
+    out = []
+    sb = x._buf
+    for d, index, buf in zip(sb.devices, sb.indices, sb.buffers):
+        replica = sharding.replica_id(sharding.mesh.coords(d)) \
+            if isinstance(sharding, NamedSharding) else 0
+        out.append(Shard(d, index, placed(buf, d.key, x.weak_type), replica))
+    return out
 
 
-def _addressable_shards(x: ArrayImpl) -> list[Shard]:
-    return [Shard(x.device, x.sharding, x.shape, x)]
-
-
-ArrayImpl.sharding = property(_array_sharding, doc="The array's sharding (one device).")
-ArrayImpl.addressable_shards = property(_addressable_shards,
+ArrayImpl.sharding = property(sharding_of, doc="The array's sharding.")
+ArrayImpl.addressable_shards = property(_shards,
                                         doc="The blocks of the array this process holds.")
-ArrayImpl.global_shards = property(_addressable_shards,
-                                   doc="The blocks of the array over every device.")
-ArrayImpl.is_fully_replicated = property(lambda x: True,
+ArrayImpl.global_shards = property(_shards, doc="The blocks of the array over every device.")
+ArrayImpl.is_fully_replicated = property(lambda x: sharding_of(x).is_fully_replicated,
                                          doc="Whether every device holds the whole array.")
-ArrayImpl.addressable_data = lambda x, index: _addressable_shards(x)[index].data
+ArrayImpl.addressable_data = lambda x, index: _shards(x)[index].data
+ArrayImpl.is_fully_addressable = property(
+    lambda x: sharding_of(x).is_fully_addressable,
+    doc="Whether this process holds every block of the array.")
 
 
 def make_mesh(axis_shapes: Sequence[int], axis_names: Sequence[str], axis_types: Any = None,
@@ -499,7 +795,7 @@ def make_mesh(axis_shapes: Sequence[int], axis_names: Sequence[str], axis_types:
     if len(devs) < n:
         raise ValueError(f"Number of devices {len(devs)} must be >= the product of "
                          f"mesh_shape {tuple(axis_shapes)}")
-    grid = np.empty(len(devs[:n]), dtype=object)
+    grid = np.empty(n, dtype=object)
     grid[:] = devs[:n]
     return Mesh(grid.reshape(tuple(axis_shapes)), tuple(axis_names),
                 _axis_types(axis_types, len(axis_names), AxisType.Explicit))

@@ -198,11 +198,13 @@ class Compiled(_Stage):
 
     @property
     def input_shardings(self) -> Any:
-        return self.in_tree.unflatten([self._sharding()] * self.in_tree.num_leaves)
+        flat = getattr(self._call, "input_shardings", None)  # a program over a mesh
+        return self.in_tree.unflatten(flat or [self._sharding()] * self.in_tree.num_leaves)
 
     @property
     def output_shardings(self) -> Any:
-        return self.out_tree.unflatten([self._sharding()] * self.out_tree.num_leaves)
+        flat = getattr(self._call, "output_shardings", None)
+        return self.out_tree.unflatten(flat or [self._sharding()] * self.out_tree.num_leaves)
 
     def _sharding(self) -> SingleDeviceSharding:
         return SingleDeviceSharding(get_device(self._device))

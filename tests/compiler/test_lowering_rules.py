@@ -16,6 +16,8 @@ from tinyjax.compiler.lower.complex import complex_rules
 from tinyjax.compiler.lower.registry import (host_callbacks, inlined_calls, library_calls,
                                              lowering_rules)
 from tinyjax.compiler.program import CONTROL_FLOW
+from tinyjax.lax.parallel import COLLECTIVES
+from tinyjax.spmd.partition import partitioned_away
 from tinyjax.core import Primitive
 from tinyjax.lax.composite import composite_definitions
 
@@ -58,26 +60,19 @@ def _never_staged() -> dict[str, set[str]]:
     """Primitives that exist only while a transform runs, each with the primitives the
     programs that use it stage (in which it must not appear)."""
     x = np.float32(0.5)
-    xs = np.ones(3, np.float32)
     cjvp, cvjp = _custom_jvp_sin(), _custom_vjp_sin()
     # custom rules: reverse mode transposes custom_lin away
     custom = (_staged_primitives(jax.make_jaxpr(cjvp)(x))
               | _staged_primitives(jax.make_jaxpr(jax.grad(cjvp))(x))
               | _staged_primitives(jax.make_jaxpr(cvjp)(x))
               | _staged_primitives(jax.make_jaxpr(jax.grad(cvjp))(x)))
-    # collectives: vmap resolves them against its named axis
-    collectives = _staged_primitives(jax.make_jaxpr(jax.vmap(
-        lambda v: (lax.psum(v, "i"), lax.pmax(v, "i"), lax.pmin(v, "i"),
-                   lax.all_gather(v, "i"), lax.axis_index("i")), axis_name="i"))(xs))
     # checks: checkify turns them into error values (staged unchecked, they are an error)
     from tinyjax.experimental import checkify
     checked = _staged_primitives(jax.make_jaxpr(checkify.checkify(
         lambda v: (checkify.check(v > 0, "positive"), lax.scan(
             lambda c, _: (checkify.check(c < 9, "{}", c) or c + 1, None), v, None,
             length=2))[1]))(x))
-    return {"custom_lin": custom, "check": checked,
-            "psum": collectives, "pmax": collectives, "pmin": collectives,
-            "all_gather": collectives, "axis_index": collectives}
+    return {"custom_lin": custom, "check": checked}
 
 
 def test_every_primitive_has_a_lowering():
@@ -85,8 +80,9 @@ def test_every_primitive_has_a_lowering():
     missing = []
     for prim, where in _defined_primitives().items():
         if (prim in lowering_rules or prim in complex_rules or prim in CONTROL_FLOW
-                or prim in inlined_calls or prim in library_calls
-                or prim in composite_definitions or prim in host_callbacks):
+                or prim in inlined_calls or prim in library_calls or prim in host_callbacks
+                or prim in COLLECTIVES or prim in partitioned_away
+                or prim in composite_definitions):
             continue
         if prim.name in never:
             assert prim.name not in never[prim.name], f"{where} is staged into a jaxpr"
@@ -112,3 +108,22 @@ def test_collectives_outside_vmap_are_unbound():
         assert "unbound axis name: i" in str(e)
     else:
         raise AssertionError("psum outside a vmap of its axis was staged")
+
+
+def test_lower_jaxpr_lowers_an_inlined_call_as_its_body():
+    """A jit equation (here staged by jnp.where and by an inner jitted function) lowers to
+    the graph of its body: the same kernels as the jaxpr with the calls inlined first."""
+    from tinyjax.compiler.program import inline_calls
+    from tinyjax.compiler.schedule import schedule
+
+    inner = jax.jit(lambda a, b: a * b + 1.0)
+
+    def f(x, y):
+        return jnp.where(x > 0, inner(x, y), y)
+
+    x = np.array([-1.0, 2.0, 3.0], np.float32)
+    jaxpr = jax.make_jaxpr(f)(x, x).jaxpr
+    assert [e.primitive.name for e in jaxpr.eqns].count("jit") == 2
+    direct = schedule(*lower_jaxpr(jaxpr))
+    inlined = schedule(*lower_jaxpr(inline_calls(jaxpr)))
+    assert [k.describe() for k in direct.kernels] == [k.describe() for k in inlined.kernels]

@@ -71,7 +71,7 @@ def test_config_defaults():
             "jax_debug_nans", "jax_debug_infs", "jax_disable_jit", "jax_log_compiles",
             "jax_default_device", "jax_enable_checks", "jax_no_tracing",
             "jax_numpy_dtype_promotion", "jax_check_tracer_leaks",
-            "jax_transfer_guard", "jax_compilation_cache_dir",
+            "jax_transfer_guard", "jax_num_cpu_devices", "jax_compilation_cache_dir",
             "jax_compilation_cache_max_size", "tinyjax_executables_per_function",
             "tinyjax_executables_total"} <= set(config.values())
     assert config.jax_numpy_dtype_promotion == "standard"
@@ -574,18 +574,3 @@ def test_itemsize_bits_and_scalar_type_of():
     assert dtypes.scalar_type_of(True) is bool
     assert dtypes.scalar_type_of(np.ones(2, np.complex64)) is complex
     assert dtypes.scalar_type_of(dtypes.bfloat16(1)) is float
-
-
-def test_num_cpu_devices_is_recorded_with_a_warning_beyond_one():
-    try:
-        config.update("jax_num_cpu_devices", 1)
-        with pytest.warns(UserWarning, match="tinyjax has one CPU device"):
-            config.update("jax_num_cpu_devices", 2)
-        assert config.jax_num_cpu_devices == 2
-        for bad in (0, -2, 1.5, True):
-            with pytest.raises(ValueError, match="jax_num_cpu_devices must be -1 or a "
-                                                 "positive int"):
-                config.update("jax_num_cpu_devices", bad)
-    finally:
-        config.reset("jax_num_cpu_devices")
-    assert config.jax_num_cpu_devices == -1

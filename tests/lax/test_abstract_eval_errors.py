@@ -161,6 +161,20 @@ CASES.update({
     "pmin": (lambda: lax.pmin(F, "nope"), NameError, "unbound axis name"),
     "all_gather": (lambda: lax.all_gather(F, "nope"), NameError, "unbound axis name"),
     "axis_index": (lambda: lax.axis_index("nope"), NameError, "unbound axis name"),
+    "reduce_scatter": (lambda: jax.vmap(lambda v: lax.psum_scatter(v, "i"), axis_name="i")(
+        np.ones((2, 3), np.float32)), ValueError, "must equal the size of axis i"),
+    "ppermute": (lambda: jax.vmap(lambda v: lax.ppermute(v, "i", [(0, 5)]), axis_name="i")(
+        np.ones((2, 3), np.float32)), ValueError, "ppermute"),
+    "all_to_all": (lambda: jax.vmap(lambda v: lax.all_to_all(v, "i", 0, 0, tiled=True),
+                                    axis_name="i")(np.ones((2, 3), np.float32)), ValueError,
+                   "divisible by the size of the named axis"),
+    "pvary": (lambda: lax.pvary(F, "nope"), NameError, "unbound axis name"),
+    "shard_map": (lambda: jax.shard_map(lambda x: x, mesh=jax.make_mesh((1,), ("i",)),
+                                        in_specs=jax.P("j"), out_specs=jax.P())(F),
+                  ValueError, "not in the mesh"),
+    "sharding_constraint": (lambda: lax.with_sharding_constraint(F, jax.NamedSharding(
+        jax.make_mesh((1,), ("i",)), jax.P("i", None, None, None))), ValueError,
+        "rank at least 4"),
     "cond": (lambda: lax.cond(True, lambda: F, lambda: I), TypeError,
              "true_fun and false_fun output must have identical types"),
     "while": (lambda: lax.while_loop(lambda c: c < 3, lambda c: c + 1.0, np.int32(0)),

@@ -116,21 +116,28 @@ def test_all_to_all_gradient_is_the_inverse_exchange():
 
 
 def test_all_to_all_checks_the_split_axis():
-    with pytest.raises(ValueError, match="all_to_all: split_axis 0 .* must equal"):
+    with pytest.raises(ValueError, match=r"all_to_all requires the size of the mapped axis "
+                                         r"axis_name to equal x.shape\[split_axis\], but "
+                                         r"they are 3 and 2"):
         jax.vmap(lambda x: lax.all_to_all(x, "i", 0, 0), axis_name="i")(np.ones((3, 2)))
-    with pytest.raises(ValueError, match="must be divisible"):
+    with pytest.raises(ValueError, match="has to be divisible by the size of the named axis"):
         jax.vmap(lambda x: lax.all_to_all(x, "i", 0, 0, tiled=True),
                  axis_name="i")(np.ones((3, 4)))
 
 
-def test_with_sharding_constraint_on_one_device():
-    from tinyjax.sharding import PartitionSpec, SingleDeviceSharding
+def test_with_sharding_constraint_on_one_device_and_of_a_pytree():
+    from tinyjax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
     s = SingleDeviceSharding(jax.devices()[0])
     x = np.arange(4.0, dtype=np.float32)
     np.testing.assert_array_equal(jax.jit(lambda v: lax.with_sharding_constraint(v * 2, s))(x),
                                   x * 2)
-    tree = {"a": x, "b": (x, x)}
-    assert lax.with_sharding_constraint(tree, PartitionSpec()) is tree
+    one = NamedSharding(Mesh(np.array(jax.devices()[:1], dtype=object), ("x",)),
+                        PartitionSpec())
+    out = lax.with_sharding_constraint({"a": x, "b": (x, x)}, one)
+    assert all(leaf.sharding == one for leaf in jax.tree_util.tree_leaves(out))
+    np.testing.assert_array_equal(out["b"][1], x)
+    with pytest.raises(ValueError, match="requires a mesh"):
+        lax.with_sharding_constraint(x, PartitionSpec())
 
 
 def test_make_jaxpr_axis_env_stages_collectives_as_equations():

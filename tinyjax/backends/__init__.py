@@ -13,34 +13,52 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from tinyjax.backends import topology
 from tinyjax.backends.base import Backend, HostBackend
-from tinyjax.config import config, env_str
+from tinyjax.config import DEVICE_NAMES, config
 
 __all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "default_device",
            "devices", "local_devices", "device_count", "local_device_count", "default_backend",
-           "backend_available", "register_backend"]
+           "backend_available", "register_backend", "process_index", "process_count"]
 
 
 # user-facing platform names (JAX's) per backend, and the names accepted for each backend
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu", "interp": "interp"}
-_ALIASES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda", "interp": "interp"}
+# the names a device is known by (register_backend adds; the flag tinyjax_device checks)
+_ALIASES = DEVICE_NAMES
 
 
 class Device:
-    """A device handle (``jax.Device``-like): ``platform`` is JAX's name ('cpu', 'gpu'),
-    ``backend`` tinyjax's ('cpu', 'cuda', 'interp')."""
+    """A device (``jax.Device``): ``platform`` is JAX's name ('cpu', 'gpu'), ``backend``
+    tinyjax's ('cpu', 'cuda', 'interp'); ``id`` is unique over the job's devices of that
+    backend, ``local_hardware_id`` the device's index within its process."""
 
-    def __init__(self, backend: str, id: int = 0):  # noqa: A002
+    def __init__(self, backend: str, id: int = 0, process_index: int = 0,  # noqa: A002
+                 local_hardware_id: Optional[int] = None):
         self.backend = backend
         self.platform = _PLATFORM.get(backend, backend)
         self.id = id
-        self.process_index = 0
+        self.process_index = process_index
+        self.local_hardware_id = id if local_hardware_id is None else local_hardware_id
+
+    host_id = property(lambda self: self.process_index)
+    client = property(lambda self: None)
 
     @property
     def device_kind(self) -> str:
         if self.backend == "cuda":
-            return get_backend("cuda").driver.name
+            return get_backend(self).driver.name
         return self.platform
+
+    @property
+    def key(self) -> str:
+        """How arrays committed to this device name it: the backend's name for this
+        process's first device of it, ``'backend:id'`` for the others."""
+        first = _first_local_id(self.backend)
+        return self.backend if self.id == first else f"{self.backend}:{self.id}"
+
+    def addressable_memories(self) -> list:
+        return []
 
     def __repr__(self) -> str:
         kind = {"cpu": "CpuDevice", "cuda": "CudaDevice"}.get(self.backend, self.backend)
@@ -55,35 +73,81 @@ class Device:
     def __hash__(self):
         return hash((self.backend, self.id))
 
+    def __reduce__(self):
+        return (_device_by_id, (self.backend, self.id))
+
+
+def _split_key(name: str) -> tuple[str, Optional[int]]:
+    """('cuda', 1) for 'cuda:1', ('gpu' -> 'cuda', None) for a bare name."""
+    base, sep, num = name.partition(":")
+    backend = _ALIASES.get(base.lower())
+    if backend is None or (sep and not num.isdigit()):
+        raise ValueError(f"Unknown device or backend {name!r}: expected a Device from "
+                         f"tinyjax.devices() or one of {sorted(_ALIASES)}")
+    return backend, (int(num) if sep else None)
+
 
 def backend_name(name: Any) -> str:
-    """'cpu' / 'cuda' / 'interp' for a Device, a backend or platform name, or None (the
-    default); ValueError for anything else."""
+    """'cpu' / 'cuda' / 'interp' for a Device, a device key ('cuda:1'), a backend or
+    platform name, or None (the default); ValueError for anything else."""
     if isinstance(name, Device):
         return name.backend
     if name is None:
         return default_device()
     b = _ALIASES.get(str(name).lower())
-    if b is None:
-        raise ValueError(f"Unknown device or backend {name!r}: expected a Device from "
-                         f"tinyjax.devices() or one of {sorted(_ALIASES)}")
-    return b
+    return b if b is not None else _split_key(str(name))[0]
 
 
 def default_device() -> str:
     """The default backend: ``jax_default_device`` (``jax.default_device(...)``) when set,
-    else ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
+    else the flag ``tinyjax_device`` (from ``TINYJAX_DEVICE`` at import; cpu by default)."""
     chosen = config.jax_default_device
     if chosen is not None:
         return backend_name(chosen)
-    return _ALIASES.get(env_str("TINYJAX_DEVICE").lower(), "cpu")
+    return config.tinyjax_device
 
 
 def get_device(name: Any = None) -> Device:
-    return name if isinstance(name, Device) else Device(backend_name(name))
+    """The Device of ``name``: a Device, a device key ('cpu:3'), a backend name (its first
+    device in this process) or None (the default backend's)."""
+    if isinstance(name, Device):
+        return name
+    backend, i = _split_key(default_device() if name is None else str(name))
+    return _device_by_id(backend, _first_local_id(backend) if i is None else i)
 
 
 _backends: dict = {}
+_device_objects: dict = {}
+
+
+def _device_by_id(backend: str, i: int) -> Device:
+    dev = _device_objects.get((backend, i))
+    if dev is None:
+        for d in _all_devices(backend):
+            _device_objects[(backend, d.id)] = d
+        dev = _device_objects.get((backend, i))
+        if dev is None:
+            raise ValueError(f"no {_PLATFORM.get(backend, backend)} device with id {i}: the "
+                             f"devices are {_all_devices(backend)}")
+    return dev
+
+
+def _all_devices(backend: str) -> list[Device]:
+    """Every device of ``backend`` in the job, in process order."""
+    out = []
+    for p, n in enumerate(topology.global_counts(backend)):
+        base = len(out)
+        out += [Device(backend, base + i, p, i) for i in range(n)]
+    return [_device_objects.setdefault((backend, d.id), d) for d in out]
+
+
+def devices_created() -> bool:
+    """Whether any Device object exists yet (the job's layout can no longer change)."""
+    return bool(_device_objects)
+
+
+def _first_local_id(backend: str) -> int:
+    return sum(topology.global_counts(backend)[:topology.cluster.process_index])
 
 
 def _cpu() -> Backend:
@@ -96,18 +160,26 @@ def _interp() -> Backend:
     return InterpBackend()
 
 
-def _cuda() -> Backend:  # loads the driver here, not at import; NotImplementedError if none
+def _cuda(index: int) -> Backend:  # loads the driver here, not at import; NotImplementedError if none
     from tinyjax.backends.cuda.runtime import CUDABackend
-    return CUDABackend()
+    return CUDABackend(index)
+
+
+def _cuda_count() -> int:
+    from tinyjax.backends.cuda.driver import device_count
+    return device_count()
 
 
 _FACTORIES = {"cpu": _cpu, "interp": _interp, "cuda": _cuda}
+_PER_DEVICE = {"cuda"}  # backends with one object per device (the others share one)
+topology.register_counter("cuda", _cuda_count)
 
 
 def register_backend(name: str, factory: Callable[[], Backend],
                      platform: Optional[str] = None) -> None:
     """Make a backend available as ``name``: ``factory()`` builds it on first use (raising
-    NotImplementedError when the hardware is missing); ``platform``: its JAX platform name."""
+    NotImplementedError when the hardware is missing); ``platform``: its JAX platform
+    name."""
     _FACTORIES[name] = factory
     _ALIASES[name] = name
     _PLATFORM[name] = platform or name
@@ -115,11 +187,23 @@ def register_backend(name: str, factory: Callable[[], Backend],
 
 
 def get_backend(name: Any = None) -> Backend:
-    """The backend object of a device (name, Device or None: the default)."""
-    name = backend_name(name)
-    be = _backends.get(name)
+    """The backend object of a device (a Device, a device key, a backend name -- its first
+    local device -- or None: the default)."""
+    if isinstance(name, Device):
+        backend, index = name.backend, name.local_hardware_id
+    elif name is not None and ":" in str(name):
+        dev = get_device(name)
+        backend, index = dev.backend, dev.local_hardware_id
+    else:
+        backend, index = backend_name(name), 0
+    index = topology.hardware_index(backend, index) if backend in _PER_DEVICE else index
+    if backend not in _PER_DEVICE:
+        index = 0
+    key = (backend, index) if index else backend
+    be = _backends.get(key)
     if be is None:
-        be = _backends[name] = _FACTORIES[name]()
+        factory = _FACTORIES[backend]
+        be = _backends[key] = factory(index) if backend in _PER_DEVICE else factory()
     return be
 
 
@@ -131,8 +215,7 @@ def backend_available(name: str) -> bool:
         return False
 
 
-def devices(backend: Optional[str] = None) -> list[Device]:
-    """The devices of ``backend`` ('cpu', 'gpu'/'cuda'; default: the default backend)."""
+def _checked_backend(backend: Optional[str]) -> str:
     try:
         name = backend_name(backend)
     except ValueError:
@@ -141,25 +224,47 @@ def devices(backend: Optional[str] = None) -> list[Device]:
         raise RuntimeError(f"Unknown backend: '{backend or name}' requested, but no platforms "
                            f"that are instances of {backend or name} are present. Platforms "
                            f"present are: {','.join(_present())}")
-    return [Device(name, 0)]
+    return name
+
+
+def devices(backend: Optional[str] = None) -> list[Device]:
+    """Every device of ``backend`` ('cpu', 'gpu'/'cuda'; default: the default backend) in
+    the job: this process's and, after ``jax.distributed.initialize``, the others'."""
+    return _all_devices(_checked_backend(backend))
 
 
 def _present() -> list[str]:
     return [_PLATFORM[b] for b in _FACTORIES if b != "interp" and backend_available(b)]
 
 
-def local_devices(process_index: Optional[int] = None, backend: Optional[str] = None
-                  ) -> list[Device]:
-    """The devices of ``backend`` this process can address (one process: ``devices()``)."""
-    return devices(backend)
+def local_devices(process_index: Optional[int] = None, backend: Optional[str] = None,
+                  host_id: Optional[int] = None) -> list[Device]:
+    """The devices of ``backend`` that process ``process_index`` (default: this one)
+    addresses."""
+    p = topology.cluster.process_index if process_index is None else process_index
+    if host_id is not None:
+        p = host_id
+    return [d for d in devices(backend) if d.process_index == p]
 
 
 def device_count(backend: Optional[str] = None) -> int:
-    """How many devices ``backend`` has."""
+    """How many devices ``backend`` has in the job."""
     return len(devices(backend))
 
 
-local_device_count = device_count
+def local_device_count(backend: Optional[str] = None) -> int:
+    """How many devices of ``backend`` this process addresses."""
+    return len(local_devices(backend=backend))
+
+
+def process_index(backend: Optional[str] = None) -> int:
+    """This process's index in the job (0 without ``jax.distributed.initialize``)."""
+    return topology.cluster.process_index
+
+
+def process_count(backend: Optional[str] = None) -> int:
+    """How many processes the job has (1 without ``jax.distributed.initialize``)."""
+    return topology.cluster.process_count
 
 
 def default_backend() -> str:

@@ -109,8 +109,8 @@ def reduce_identity(op: str, dt):
         return 0
     if op == "prod":
         return 1
-    if op == "and":
-        return True if dt == np.bool_ else -1
+    if op == "and":  # every bit set
+        return True if dt == np.bool_ else (-1 if dt.kind == "i" else int(np.iinfo(dt).max))
     if dt == np.bool_:
         return op == "min"
     if dtypes.is_float(dt):

@@ -22,6 +22,9 @@ The jaxpr is cut into runs of ordinary equations, each lowered and fused into ke
   Python routine: the operands copied to the host, the equation's ``callback`` run, its
   results copied into the program's buffers (a native program calls it through a
   function pointer);
+* a collective (``psum``, ``all_gather``, ... of a program that runs on every device of a
+  mesh) is a ``Call`` of the device's communicator on whole buffers
+  (:mod:`tinyjax.compiler.collectives`);
 * ``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
   before compiling) and composite primitives (:mod:`tinyjax.lax.composite`) are inlined:
   their jaxprs are lowered in place.
@@ -44,6 +47,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tinyjax.backends.base import Backend
+from tinyjax.compiler.collectives import COLLECTIVES, canonicalize, collective_routine
 from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
@@ -65,7 +69,8 @@ CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 def _is_step(prim) -> bool:
     """Equations that end a run of kernels and become steps of their own."""
-    return prim in CONTROL_FLOW or prim in library_calls or prim in host_callbacks
+    return (prim in CONTROL_FLOW or prim in host_callbacks or prim in COLLECTIVES
+            or prim in library_calls)
 
 
 def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
@@ -210,7 +215,7 @@ class _Builder:
               dests: Sequence[Optional[Ref]]) -> list[Ref]:
         """Append the steps of the open ``jaxpr`` reading ``in_refs``; returns where its
         results are -- at ``dests[i]`` wherever one is given."""
-        jaxpr = inline_calls(jaxpr)
+        jaxpr = canonicalize(inline_calls(jaxpr))
         env: dict = dict(zip(jaxpr.invars, in_refs))
         want: dict = {}
         for v, d in zip(jaxpr.outvars, dests):
@@ -236,6 +241,8 @@ class _Builder:
                 self.library(steps, e, env, want)
             elif e.primitive in host_callbacks:
                 self.host_callback(steps, e, env, want)
+            elif e.primitive in COLLECTIVES:
+                self.collective(steps, e, env, want)
             else:
                 self.control(steps, e, env, want)
         self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
@@ -325,6 +332,21 @@ class _Builder:
         outs = [self.take(want, v) or self.new_scratch(*_storage(v.aval)) for v in e.outvars]
         call = Call(e.primitive.name, _host_routine(e.params["callback"], self.backend), ins,
                     outs, [(tuple(a.aval.shape), np.dtype(a.aval.dtype)) for a in e.invars],
+                    [(tuple(v.aval.shape), np.dtype(v.aval.dtype)) for v in e.outvars])
+        self.emit(steps, call, ins + outs)
+        env.update(zip(e.outvars, outs))
+
+    def collective(self, steps: list, e, env: dict, want: dict) -> None:
+        """A collective: the calling device's communicator, a foreign routine of the
+        program like a host callback, exchanging whole buffers."""
+        if self.backend is None:
+            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' "
+                                      "without a backend to exchange buffers on")
+        ins = [self.read(env, a) for a in e.invars]
+        outs = [self.take(want, v) or self.new_scratch(*_storage(v.aval)) for v in e.outvars]
+        call = Call(e.primitive.name, collective_routine(e.primitive, e.params, self.backend),
+                    ins, outs, [(tuple(a.aval.shape), np.dtype(a.aval.dtype))
+                                for a in e.invars],
                     [(tuple(v.aval.shape), np.dtype(v.aval.dtype)) for v in e.outvars])
         self.emit(steps, call, ins + outs)
         env.update(zip(e.outvars, outs))

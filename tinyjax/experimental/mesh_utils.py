@@ -30,11 +30,20 @@ def create_hybrid_device_mesh(mesh_shape: Sequence[int], dcn_mesh_shape: Sequenc
                               process_is_granule: bool = False,
                               should_sort_granules_by_key: bool = True,
                               allow_split_physical_axes: bool = False) -> np.ndarray:
-    """A mesh over several processes (granules): ``mesh_shape`` within each times
-    ``dcn_mesh_shape`` across them.  tinyjax runs in one process, so ``dcn_mesh_shape``
-    must be all ones."""
-    if math.prod(dcn_mesh_shape) != 1:
-        raise ValueError(f"create_hybrid_device_mesh: dcn_mesh_shape {tuple(dcn_mesh_shape)} "
-                         "spans several processes; tinyjax runs in one")
-    shape = tuple(a * b for a, b in zip(mesh_shape, dcn_mesh_shape))
-    return create_device_mesh(shape, devices)
+    """A mesh over several granules (tinyjax's granule is a process, whichever
+    ``process_is_granule`` says): each granule's devices shaped as ``mesh_shape``, the
+    granules laid out as ``dcn_mesh_shape``; the result's shape is their elementwise
+    product."""
+    devices = list(all_devices() if devices is None else devices)
+    by_process: dict[int, list] = {}
+    for d in devices:
+        by_process.setdefault(d.process_index, []).append(d)
+    keys = sorted(by_process) if should_sort_granules_by_key else list(by_process)
+    granules = [by_process[k] for k in keys]
+    if math.prod(dcn_mesh_shape) != len(granules):
+        raise ValueError(f"Number of slices/granules {len(granules)} must equal the product "
+                         f"of dcn_mesh_shape {tuple(dcn_mesh_shape)}")
+    meshes = [create_device_mesh(mesh_shape, g) for g in granules]
+    layout = np.arange(len(granules)).reshape(tuple(dcn_mesh_shape))
+    blocks = np.vectorize(lambda i: meshes[i], otypes=[object])(layout)
+    return np.block(blocks.tolist())

@@ -153,11 +153,24 @@ def extend_axis_env(axes: Sequence[tuple[Any, int]]) -> Iterator[None]:
 
 
 def bound_axis_size(name: Any) -> int | None:
-    """The size of the enclosing vmap axis called ``name``, or None if unbound."""
+    """The size of the enclosing named axis called ``name`` (of a vmap, or of the mesh of
+    a ``shard_map`` / ``pmap``), or None if unbound."""
     for axis in reversed(_axis_env):
         if axis.name == name:
             return axis.size
     return None
+
+
+@contextmanager
+def extend_axis_env(axes: Sequence[tuple[Any, int]]) -> Iterator[None]:
+    """Bind the named ``axes`` ((name, size) pairs: a mesh's) while a program over them is
+    traced, so that its collectives type-check."""
+    n = len(_axis_env)
+    _axis_env.extend(AxisData(name, size) for name, size in axes)
+    try:
+        yield
+    finally:
+        del _axis_env[n:]
 
 
 # The axes of the batch traces whose rules are running (innermost last).

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer,
                           eager_constant_folding, eval_trace, get_aval, new_trace,
-                          set_current_trace, user_source_info)
+                          set_current_trace, user_source_info, varying_operands, with_vma)
 from tinyjax.interpreters.ad import Zero, tangent_aval
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or_none
 
@@ -72,13 +72,14 @@ class StagingTrace(Trace):
         if eager_constant_folding() and not any(isinstance(x, Tracer) for x in args):
             with set_current_trace(eval_trace):
                 return primitive.bind(*args, **params)
-        atoms = [self.to_atom(x) for x in args]
-        out_avals = primitive.abstract_eval(*[a.aval for a in atoms], **params)
+        atoms = [self.to_atom(x) for x in varying_operands(primitive, params, args)]
+        in_avals = [a.aval for a in atoms]
+        out_avals = primitive.abstract_eval(*in_avals, **params)
         source = user_source_info()
         if primitive.multiple_results:
-            outvars = [Var(a) for a in out_avals]
+            outvars = [Var(a) for a in with_vma(primitive, params, in_avals, out_avals)]
         else:
-            outvars = [Var(out_avals)]
+            outvars = [Var(with_vma(primitive, params, in_avals, [out_avals])[0])]
         self.eqns.append(JaxprEqn(atoms, outvars, primitive, params, source))
         for v in outvars:
             self.origins[v] = f"the output of `{primitive.name}` at {source}"

@@ -1,15 +1,12 @@
 """Small helpers shared by the lax primitive families."""
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
-from tinyjax.backends import device_count
 from tinyjax.core import ShapedArray, Tracer, get_aval
 
 _PY_SCALARS = (bool, int, float, complex)
@@ -61,27 +58,3 @@ def shape_of(x: Any) -> tuple[int, ...]:
 
 def dtype_of(x: Any) -> np.dtype:
     return get_aval(x).dtype
-
-
-def with_out_sharding(fun: Callable) -> Callable:
-    """``fun`` taking JAX's keyword ``out_sharding`` too: the sharding its result is to
-    have.  tinyjax computes such results on one device, so a sharding is accepted where
-    the process has one device (every sharding then places the result there); with
-    several devices it raises NotImplementedError (sharded results of single operations
-    are not implemented)."""
-    signature = inspect.signature(fun)
-    params = list(signature.parameters.values())
-    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
-    params.insert(at, inspect.Parameter("out_sharding", inspect.Parameter.KEYWORD_ONLY,
-                                        default=None))
-
-    @functools.wraps(fun)
-    def wrapped(*args: Any, out_sharding: Any = None, **kwargs: Any) -> Any:
-        if out_sharding is not None and device_count() > 1:
-            raise NotImplementedError(
-                f"{fun.__name__}(out_sharding={out_sharding!r}): a result laid out over "
-                "several devices is not implemented for single operations; use jit's "
-                "out_shardings or jax.device_put")
-        return fun(*args, **kwargs)
-    wrapped.__signature__ = signature.replace(parameters=params)
-    return wrapped

@@ -16,7 +16,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinyjax.core import Primitive, ShapedArray, get_aval
-from tinyjax.lax._helpers import as_operand, with_out_sharding
+from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.sharding_constraint import with_out_sharding
 from tinyjax.lax.dot import (accumulation_dtype, canonical_preferred, canonicalize_precision,
                              cast_result, dot_output_dtype)
 from tinyjax.interpreters import ad, batching

@@ -12,7 +12,7 @@ import numpy as np
 
 import tinyjax.numpy as jnp
 from tinyjax import dtypes
-from tinyjax.lax._helpers import with_out_sharding
+from tinyjax.lax.sharding_constraint import with_out_sharding
 
 __all__ = ["constant", "delta_orthogonal", "glorot_normal", "glorot_uniform", "he_normal",
            "he_uniform", "kaiming_normal", "kaiming_uniform", "lecun_normal",

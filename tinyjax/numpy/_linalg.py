@@ -17,7 +17,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
 from tinyjax.lax.elementwise import _convert_weak
-from tinyjax.lax._helpers import with_out_sharding
+from tinyjax.lax.sharding_constraint import with_out_sharding
 from tinyjax.numpy._ufuncs import conj
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_dtypes)

@@ -28,7 +28,7 @@ from tinyjax.random._normal import (double_sided_maxwell, lognormal, maxwell, no
                                     truncated_normal, wald)
 from tinyjax.random._permutation import choice, permutation
 from tinyjax.random._uniform import uniform
-from tinyjax.lax._helpers import with_out_sharding as _with_out_sharding
+from tinyjax.lax.sharding_constraint import with_out_sharding as _with_out_sharding
 
 __all__ = [
     "KeyArray", "PRNGKey", "PRNGKeyArray", "ball", "bernoulli", "beta", "binomial", "bits",

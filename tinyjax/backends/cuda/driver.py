@@ -16,8 +16,8 @@ from typing import Optional
 
 from tinyjax.config import env, env_flag
 
-__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "nvrtc",
-           "nvrtc_compile"]
+__all__ = ["CUDANotFoundError", "CUDAError", "Driver", "Params", "driver", "device_count",
+           "nvrtc", "nvrtc_compile"]
 
 CUdeviceptr = ctypes.c_uint64
 
@@ -116,37 +116,40 @@ def _nvrtc_candidates() -> list[str]:
     return [n for n in library_candidates("nvrtc") if "builtins" not in os.path.basename(n)]
 
 
-class _Bound(threading.local):
-    """Whether the calling thread has made the primary context current (a CUDA context is
-    current per thread: every thread that talks to the device makes it so once)."""
-    done = False
+class _Current(threading.local):
+    """The context current in the calling thread (as far as these drivers set it)."""
+    ctx: Optional[int] = None
+
+
+_current = _Current()
+
+
+def forget_current_context() -> None:
+    """Forget which context is current in the calling thread (a library that switches
+    devices itself, such as NCCL's initialisation, ran): the next call makes its own
+    current."""
+    _current.ctx = None
 
 
 class Driver:
-    """The driver API of device 0 in its primary context.  Every method may be called from
-    any thread: each makes the context current in a thread that has not done so yet."""
+    """The driver API of one device (``ordinal``) in its primary context.  Every method may
+    be called from any thread: each makes this device's context current in the calling
+    thread first where another one (or none) is (a process may drive several GPUs)."""
 
-    def __init__(self):
-        lib = _load(["libcuda.so.1", "libcuda.so"])
-        if lib is None:
-            raise CUDANotFoundError("no CUDA device: libcuda not found")
+    def __init__(self, ordinal: int = 0):
+        lib = _libcuda()
         self.lib = lib
         self._sigs()
-        try:
-            self.check(lib.cuInit(0), "cuInit")
-            n = ctypes.c_int()
-            self.check(lib.cuDeviceGetCount(ctypes.byref(n)), "cuDeviceGetCount")
-        except CUDAError as e:
-            raise CUDANotFoundError(f"no CUDA device: {e}") from None
-        if n.value < 1:
-            raise CUDANotFoundError("no CUDA device: the driver sees none")
+        n = device_count()
+        if not 0 <= ordinal < n:
+            raise CUDANotFoundError(f"no CUDA device {ordinal}: the driver sees {n}")
+        self.ordinal = ordinal
         dev = ctypes.c_int()
-        self.check(lib.cuDeviceGet(ctypes.byref(dev), 0), "cuDeviceGet")
+        self.check(lib.cuDeviceGet(ctypes.byref(dev), ordinal), "cuDeviceGet")
         self.device = dev.value
         ctx = ctypes.c_void_p()
         self.check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
         self.ctx = ctx
-        self._bound = _Bound()
         self.make_current()
         cc = []
         for attr in (_CC_MAJOR, _CC_MINOR):
@@ -219,11 +222,11 @@ class Driver:
 
     def make_current(self):
         self.check(self.lib.cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
-        self._bound.done = True
+        _current.ctx = self.ctx.value
 
     def _bind(self) -> None:
-        """Make the context current in the calling thread (once per thread)."""
-        if not self._bound.done:
+        """Make this device's context current in the calling thread, where it is not."""
+        if _current.ctx != self.ctx.value:
             self.make_current()
 
     @property
@@ -303,6 +306,7 @@ class Driver:
     def launch(self, fn, grid, block, args: list[int], what: str = "kernel", shared: int = 0):
         """Launch ``fn``; ``grid``/``block``: ints or (x, y, z); ``args``: device pointers,
         one per parameter; ``shared``: dynamic shared memory in bytes."""
+        self._bind()
         ps = Params(len(args))
         ps.set(args)
         grid = (grid, 1, 1) if isinstance(grid, int) else grid
@@ -502,9 +506,32 @@ class Params:
 
 
 @lru_cache(maxsize=None)
-def driver() -> Driver:
-    """The process's driver handle (raises :class:`CUDANotFoundError` without a device)."""
-    return Driver()
+def _libcuda() -> ctypes.CDLL:
+    """libcuda, initialised (raises :class:`CUDANotFoundError` without it)."""
+    lib = _load(["libcuda.so.1", "libcuda.so"])
+    if lib is None:
+        raise CUDANotFoundError("no CUDA device: libcuda not found")
+    rc = lib.cuInit(0)
+    if rc != 0:
+        raise CUDANotFoundError(f"no CUDA device: cuInit failed with error {rc}")
+    return lib
+
+
+@lru_cache(maxsize=None)
+def device_count() -> int:
+    """How many CUDA devices the driver sees (CUDANotFoundError when none)."""
+    n = ctypes.c_int()
+    rc = _libcuda().cuDeviceGetCount(ctypes.byref(n))
+    if rc != 0 or n.value < 1:
+        raise CUDANotFoundError("no CUDA device: the driver sees none")
+    return n.value
+
+
+@lru_cache(maxsize=None)
+def driver(ordinal: int = 0) -> Driver:
+    """The driver handle of device ``ordinal`` (raises :class:`CUDANotFoundError` without
+    that device)."""
+    return Driver(ordinal)
 
 
 @lru_cache(maxsize=None)

@@ -212,8 +212,9 @@ class _Kernel:
 
 
 class CUDABackend:
-    """The ``cuda`` backend (device 0).  Constructing it loads the driver and raises
-    ``NotImplementedError`` when there is no CUDA device."""
+    """The ``cuda`` backend of one GPU (``ordinal``: its index in this process).
+    Constructing it loads the driver and raises ``NotImplementedError`` when there is no
+    such CUDA device."""
 
     name = "cuda"
     loop_ir_target = None  # the CUDA renderer plans its kernels itself (not yet from loop IR)
@@ -224,9 +225,10 @@ class CUDABackend:
     # numpy by rounding (~1 ulp per contraction)
     options = ("--fmad=true", "-default-device")
 
-    def __init__(self):
+    def __init__(self, ordinal: int = 0):
         from tinyjax.backends.cuda.driver import driver, nvrtc
-        self.driver = driver()
+        self.ordinal = ordinal
+        self.driver = driver(ordinal)
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
         if self.driver.compute_capability != (9, 0):  # warpgroup MMA is Hopper's (sm_90a)
             cuda_gemm.WGMMA = False

@@ -7,11 +7,11 @@ of them for a primitive with several results.  An equation whose primitive has n
 primitive '<name>'")`` (``jit`` then evaluates the program op by op).
 
 Call primitives whose body the compiler lowers in place (``checkpoint``) are registered with
-``register_inlined_call`` by the module that defines them; primitives computed by a library
-routine (linear algebra, FFT) with ``register_library_call``: each is a step of its own in
-the compiled program, the routine given by the backend; host callbacks (``pure_callback``,
+``register_inlined_call`` by the module that defines them; host callbacks (``pure_callback``,
 ``io_callback``, ``debug_callback``: a host step of the compiled program) with
-``register_host_callback``.
+``register_host_callback``; primitives computed by a library routine (linear algebra, FFT)
+with ``register_library_call``: each is a step of its own in the compiled program, the
+routine given by the backend.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from tinyjax.core import Primitive
 
 
 __all__ = ["LoweringRule", "lowering_rules", "register_lowering", "inlined_calls",
-           "register_inlined_call", "library_calls", "register_library_call",
-           "host_callbacks", "register_host_callback",
+           "register_inlined_call", "host_callbacks", "register_host_callback",
+           "library_calls", "register_library_call",
            "SUPPORTED_DTYPES", "check_dtype"]
 
 LoweringRule = Callable[..., Union["LazyOp", list["LazyOp"]]]  # noqa: F821 - compiler.ops
@@ -49,23 +49,26 @@ def _jaxpr_param(eqn, operands):
     return eqn.params["jaxpr"], operands
 
 
-def register_inlined_call(primitive: Primitive, body: Callable = _jaxpr_param) -> None:
+def register_inlined_call(primitive: Primitive, body: Callable | str = _jaxpr_param) -> None:
     """Lower equations of the call primitive ``primitive`` by lowering a jaxpr in place:
     ``body(eqn, operands)`` gives it and its operands (default: the param ``jaxpr``, on
-    all the operands)."""
+    all the operands); a string names the param holding the body."""
+    if isinstance(body, str):
+        name = body
+        body = lambda eqn, operands: (eqn.params[name], operands)  # noqa: E731
     inlined_calls[primitive] = body
-
-
-def register_library_call(primitive: Primitive) -> None:
-    """Compute equations of ``primitive`` by a library routine the backend provides
-    (``backend.library_call``), as a step of the compiled program."""
-    library_calls.add(primitive)
 
 
 def register_host_callback(primitive: Primitive) -> None:
     """Compile equations of ``primitive`` as a call back into Python: its param ``callback``
     takes the operands as host arrays and returns the results as host arrays."""
     host_callbacks.add(primitive)
+
+
+def register_library_call(primitive: Primitive) -> None:
+    """Compute equations of ``primitive`` by a library routine the backend provides
+    (``backend.library_call``), as a step of the compiled program."""
+    library_calls.add(primitive)
 
 
 def check_dtype(dt) -> np.dtype:
