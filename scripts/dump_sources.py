@@ -27,6 +27,7 @@ TINYJAX_OMP_SCHEDULE): compare renderings made on one machine with one environme
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import hashlib
 import os
@@ -35,6 +36,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -47,6 +49,7 @@ import tinyjax.numpy as tnp  # noqa: E402
 from tinyjax.backends import get_backend, register_backend  # noqa: E402
 from tinyjax.backends.base import HostBackend  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
+from tinyjax.compiler.codegen import attach_loop_ir  # noqa: E402
 from workloads import (SMALL_STEPS, _adam_step, _chain, _mlp_setup,  # noqa: E402
                        _mlp_step_fn, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn,
                        cnn_setup, per_example_loss_fn, per_example_setup, rnn_loss_fn,
@@ -166,13 +169,18 @@ _OWN_LINES = re.compile(re.escape(str(ROOT) + os.sep) + r"|(?<=scripts/dump_sour
 
 
 def render(kernels: list) -> dict[str, str]:
-    """Relative path -> source, for one program's kernels in both languages."""
+    """Relative path -> source, for one program's kernels in both languages (the CUDA
+    kernels given their CUDA loop IR: an H100's, warpgroup MMA on)."""
     cpu = get_backend("cpu")
     cuda = CUDALanguage()
-    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(kernels)}
-    for i, k in enumerate(kernels):
+    gpu = [copy.copy(k) for k in kernels]
+    for k in gpu:
+        k.loop_ir = None
+    attach_loop_ir(gpu, SimpleNamespace(loop_ir_target="cuda", sms=132, wgmma=True))
+    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(gpu)}
+    for i, (k, g) in enumerate(zip(kernels, gpu)):
         files[f"c/kernel{i:02d}.c"] = cpu.language.render_kernel(k)
-        files[f"cuda/kernel{i:02d}.cu"] = cuda.render_kernel(k)
+        files[f"cuda/kernel{i:02d}.cu"] = cuda.render_kernel(g)
     return {path: _OWN_LINES.sub("", src) for path, src in files.items()}
 
 

@@ -17,11 +17,12 @@ import tinyjax.numpy as jnp
 from tinyjax import config, dtypes, lax
 from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
+from tinyjax.compiler.codegen import cuda_plan
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.shape import symbolic
 from tinyjax.compiler.schedule import schedule
 
-from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc
+from tests.cuda_support import assert_nvcc_compiles, cuda_source, needs_cuda, needs_nvcc
 
 BF16 = np.dtype(dtypes.bfloat16)
 rng = np.random.default_rng(0)
@@ -166,7 +167,7 @@ def test_plain_operands_are_copied_asynchronously(mma_sync):
     (k,) = _gemm_kernels(f, *args)
     p = cuda_gemm._plan(k)
     assert p.a.plain and p.b.plain and not p.a.kmajor and p.b.kmajor
-    assert "cp.async.cg.shared.global" in render_source([k])
+    assert "cp.async.cg.shared.global" in cuda_source([k])
     f, args, _ = CASES["tf32_edges"]  # rows of 37 floats: not 16-byte aligned
     (k,) = _gemm_kernels(f, *args)
     p = cuda_gemm._plan(k)
@@ -291,7 +292,7 @@ def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):
     p = cuda_gemm._plan(k)
     assert p.wgmma and p.threads == 32 * p.WM and p.BM == 16 * p.WM
     assert (not p.a.kmajor, not p.b.kmajor) == (False, True)
-    src = render_source([k])
+    src = cuda_source([k])
     assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in src
     assert "p, 1, 1, 0, 1;" in src  # A along K, B along N (transposed)
     x, w = _normal(256, 512), _normal(512, 384)
@@ -303,7 +304,7 @@ def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):
     (k,) = _gemm_kernels(lambda x, w: x @ w, x, w)
     p = cuda_gemm._plan(k)
     assert p.wgmma and p.wg_regs == "b" and p.WM == 1 and p.threads == 32 * p.WN
-    assert "m64n64k8.f32.tf32.tf32" in render_source([k])
+    assert "m64n64k8.f32.tf32.tf32" in cuda_source([k])
     p = cuda_gemm._plan(_gemm_kernels(lambda u, v: u.T @ v.T, x.T, w.T)[0])
     assert p.wgmma and p.wg_regs == "a" and p.WN == 1
     assert not cuda_gemm._plan(_gemm_kernels(lambda u, w: u.T @ w, x.T, w)[0]).wgmma
@@ -319,11 +320,11 @@ def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):
         (kf,) = _gemm_kernels(f, *args)
         p = cuda_gemm._plan(kf)
         assert p.wgmma and p.wg_regs == regs and (p.a.plain.fn or p.b.plain.fn), name
-        assert ("uint32_t *tw" in render_source([kf])) == in_place, name
+        assert ("uint32_t *tw" in cuda_source([kf])) == in_place, name
     assert "wgmma" in cuda_gemm.gemm_describe(k)
     monkeypatch.setattr(cuda_gemm, "WGMMA", False)  # a GPU without it (not an H100)
     p = cuda_gemm._plan(k)
-    assert not p.wgmma and "wgmma" not in render_source([k])
+    assert not p.wgmma and "wgmma" not in cuda_source([k])
 
 
 @pytest.mark.parametrize("dtype,major", [(BF16, "k"), (BF16, "mn"), (np.float32, "k")])
@@ -377,7 +378,7 @@ def test_rendered_source_compiles_with_nvcc(tmp_path, monkeypatch):
             for k in _gemm_kernels(f, *args):
                 k.name = f"{name}_{which}_{k.name}"
                 kernels.append(k)
-    assert_nvcc_compiles(render_source(kernels), tmp_path)
+    assert_nvcc_compiles(cuda_source(kernels), tmp_path)
 
 
 # ---- split-K -----------------------------------------------------------------------------------
@@ -447,7 +448,7 @@ def test_split_k_plan(name):
     ((name, dims),) = cuda_gemm.gemm_launches(k)
     assert name == k.name and cuda_gemm.gemm_launch_dims(k) == dims
     assert dims.grid == (tm * tn, p.outer, S) and dims.block == (p.threads, 1, 1)
-    src = render_source([k])
+    src = cuda_source([k])
     assert len(re.findall(r'extern "C" __global__', src)) == 1
     assert f"__device__ unsigned int {k.name}_count[{T * NG}];" in src
     assert f"__device__ float {k.name}_partials[{S * T * p.BM * p.BN}];" in src
@@ -534,7 +535,7 @@ def test_thin_products_take_the_generic_reduction():
         assert min(dims) < cuda_gemm.MIN_DIM
         shapes.add(tuple(dims))
     assert {(9, 32, 50176), (64, 10, 12544), (256, 10, 1024)} <= shapes
-    assert all(CUDALanguage().plan(k).kind == "reduce" for k in thin)
+    assert all(cuda_plan(k).kind == "reduce" for k in thin)
 
 
 @needs_nvcc
@@ -546,7 +547,7 @@ def test_split_kernels_compile_with_nvcc(tmp_path):
         kernels.append(k)
     kernels += [k for k in _workload_kernels() if cuda_gemm.gemm_supported(k) and
                 cuda_gemm._plan(k).splits > 1]
-    assert_nvcc_compiles(render_source(kernels), tmp_path)
+    assert_nvcc_compiles(cuda_source(kernels), tmp_path)
 
 
 # ---- on a GPU ---------------------------------------------------------------------------------
@@ -656,7 +657,7 @@ def _time(launch, sync, event, elapsed_ms, seconds=0.15):
 def _bench_one(d, kernel, n):
     from tinyjax.backends.cuda.driver import nvrtc_compile
     from tinyjax.backends.cuda.runtime import CUDABackend
-    src = render_source([kernel])
+    src = cuda_source([kernel])
     mod = d.load_module(nvrtc_compile(src, d.arch, CUDABackend.options))
     steps = []
     for fname, dims in CUDABackend.language.launches(kernel):

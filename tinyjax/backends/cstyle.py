@@ -36,7 +36,7 @@ from tinyjax.compiler.ops import ALU, reduce_identity
 from tinyjax.compiler.shape.symbolic import RenderStyle, render
 from tinyjax.config import env_str
 
-__all__ = ["CStyleLanguage", "PRELUDE"]
+__all__ = ["CStyleLanguage", "PRELUDE", "Walk"]
 
 # OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
 # of our threads the others take over its remaining work instead of idling at the barrier.
@@ -269,6 +269,21 @@ def _int_limits(dt):
     return info.min, info.max
 
 
+class Walk:
+    """The state of one walk over loop IR: the lines so far (``closing``: what ends them),
+    each op's name (what later ops call its value), the indentation, the index type."""
+
+    def __init__(self, lang, k: Kernel, uops, head: Optional[list[str]]):
+        self.k, self.uops = k, uops
+        self.lines: list[str] = list(head or [])
+        self.closing: list[str] = ["}"] if head is not None else []
+        self.names: list[str] = []
+        self.ind = "  " if head is not None else ""
+        self.index_type = lang.index_type
+        self.n_acc = 0
+        self.header_at = 0  # where the current function's header starts (module code goes before)
+
+
 class CStyleLanguage:
     """C spellings; subclasses may change ``kernel_prefix``, ``buffer_prefix``, style."""
 
@@ -462,6 +477,12 @@ class CStyleLanguage:
         constant spelled inline)."""
         sel = {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
             np.dtype(u.dtype)) if branchless and u.dtype is not None else None
+        if u.op in ("LOAD", "STORE") and not isinstance(u.arg[0], int):  # a local array
+            ref = f"{args[0]}[{self.index(u.arg[1])}]"
+            if u.op == "STORE":
+                lines.append(f"{indent}{ref} = {self.store(arg_dts[0], args[1])};")
+                return ""
+            return self.load(arg_dts[0], ref)  # (registers: read where used)
         if u.op == "STORE":
             slot, idx, valid = u.arg
             val = self.store(bufs[slot][0], args[0])
@@ -506,47 +527,100 @@ class CStyleLanguage:
         return name
 
     # ---- the loop IR (one walk) --------------------------------------------------------------
-    def render_loops(self, k: Kernel, uops) -> str:
-        """``k`` as a C function over its loop IR ``uops`` (see :func:`kernel_signature`)."""
-        lines = self.kernel_head(k)
-        names: list[str] = []
-        ind = "  "
-        n_acc = 0
+    def render_uops(self, k: Kernel, uops, head: Optional[list[str]] = None) -> str:
+        """The code of loop IR ``uops`` of kernel ``k``: one walk over the ops, each spelled by
+        the method ``op_<OP>`` (the language's table), after the lines ``head``."""
+        w = Walk(self, k, uops, head)
         for i, u in enumerate(uops):
-            if u.op == "RANGE":
-                r = u.arg
-                lines.extend(ind + p for p in self.loop_pragmas(r, names, uops))
-                hi = self.index(r.hi)
-                if r.cap is not None:
-                    hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
-                lines.append(f"{ind}for ({self.index_type} {r.var} = {self.index(r.lo)}; "
-                             f"{r.var} < {hi}; {r.var}++) {{")
-                ind += "  "
-                names.append(r.var)
-            elif u.op == "ENDRANGE":
-                ind = ind[:-2]
-                lines.append(f"{ind}}}")
-                names.append("")
-            elif u.op == "DEFINE_ACC":
-                acc, name = u.arg, f"acc{n_acc}"
-                n_acc += 1
-                init = self.identity(acc.op, u.dtype)
-                if acc.count > 1:
-                    lines.append(f"{ind}{self.type(u.dtype)} {name}[{acc.count}];")
-                    lines.append(f"{ind}for (int q = 0; q < {acc.count}; q++) {name}[q] = {init};")
-                    name = f"{name}[{self.index(acc.index)}]"
-                else:
-                    lines.append(f"{ind}{self.type(u.dtype)} {name} = {init};")
-                names.append(name)
-            elif u.op == "ACCUMULATE":
-                acc, val = u.srcs
-                dt, op = uops[acc].dtype, uops[acc].arg.op
-                lines.append(f"{ind}{names[acc]} = {self.combine(op, names[acc], names[val], dt)};")
-                names.append("")
-            else:
-                names.append(self.render_op(u, f"v{i}", [names[s] for s in u.srcs],
-                                            [uops[s].dtype for s in u.srcs], k.bufs, ind, lines))
-        return "\n".join(lines + ["}"])
+            name = getattr(self, f"op_{u.op}", None)
+            if name is None:
+                name = self.op_value
+            w.names.append(name(w, i, u) or "")
+        return "\n".join(w.lines + w.closing)
+
+    def op_value(self, w: "Walk", i: int, u) -> str:
+        return self.render_op(u, f"v{i}", [w.names[s] for s in u.srcs],
+                              [w.uops[s].dtype for s in u.srcs], w.k.bufs, w.ind, w.lines)
+
+    def op_RANGE(self, w: "Walk", i: int, u) -> str:
+        r = u.arg
+        w.lines.extend(w.ind + p for p in self.loop_pragmas(r, w.names, w.uops))
+        lo, hi, v, it = self.expr(r.lo), self.expr(r.hi), r.var, w.index_type
+        if r.cap is not None:
+            hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
+        cond = f"{v} < {hi}"
+        if r.guard is not None and r.guard_style == "and":
+            cond = f"{self.expr(r.guard)} && {cond}"
+        elif r.guard is not None and r.guard_style == "bound":
+            cond = f"{v} < ({self.expr(r.guard)} ? {hi} : 0)"
+        inc = f"{v}++" if r.step == 1 else f"{v} += {r.step}"
+        if r.kind == "grid":
+            lo, inc = self.grid_stride(it)
+            inc = f"{v} += {inc}"
+        w.lines.append(f"{w.ind}for ({it} {v} = {lo}; {cond}; {inc}) {{")
+        w.ind += "  "
+        if r.guard is not None and r.guard_style == "break":
+            w.lines.append(f"{w.ind}if (!{self.expr(r.guard)}) break;")
+        return v
+
+    def op_ENDRANGE(self, w: "Walk", i: int, u) -> str:
+        w.ind = w.ind[:-2]
+        w.lines.append(f"{w.ind}}}")
+        return ""
+
+    op_ENDIF = op_ENDRANGE
+
+    def op_IF(self, w: "Walk", i: int, u) -> str:
+        w.lines.append(f"{w.ind}if ({self.expr(u.arg)}) {{")
+        w.ind += "  "
+        return ""
+
+    def op_DEFINE_ACC(self, w: "Walk", i: int, u) -> str:
+        acc, name = u.arg, f"acc{w.n_acc}"
+        w.n_acc += 1
+        init = self.identity(acc.op, u.dtype)
+        if acc.count > 1:
+            w.lines.append(f"{w.ind}{self.type(u.dtype)} {name}[{acc.count}];")
+            w.lines.append(f"{w.ind}for (int q = 0; q < {acc.count}; q++) {name}[q] = {init};")
+            return f"{name}[{self.index(acc.index)}]"
+        w.lines.append(f"{w.ind}{self.type(u.dtype)} {name} = {init};")
+        return name
+
+    def op_ACCUMULATE(self, w: "Walk", i: int, u) -> str:
+        acc, val = u.srcs
+        dt, op = w.uops[acc].dtype, w.uops[acc].arg.op
+        w.lines.append(f"{w.ind}{w.names[acc]} = {self.combine(op, w.names[acc], w.names[val], dt)};")
+        return ""
+
+    def op_DEFINE_VAR(self, w: "Walk", i: int, u) -> str:
+        d = u.arg
+        T = "bool" if u.dtype == np.bool_ else w.index_type
+        w.lines.append(f"{w.ind}{self.var_prefix}const {T} {d.name} = {self.expr(d.value)};")
+        return d.name
+
+    var_prefix = ""  # before every named value (CUDA: [[maybe_unused]])
+
+    def expr(self, e) -> str:
+        """An index expression: a symbolic node, a number, or an
+        :class:`~tinyjax.compiler.codegen.uops.Expr` spelled from :attr:`EXPR_OPS`."""
+        if not hasattr(e, "op") or not hasattr(e, "args"):
+            return e if isinstance(e, str) else self.index(e)
+        if e.op == "aligned":
+            return " && ".join(f"(unsigned long)data{s} % {b} == 0" for s, b in e.args)
+        return self.EXPR_OPS[e.op].format(*(self.expr(a) if not isinstance(a, str) else a
+                                            for a in e.args))
+
+    EXPR_OPS = {"where": "({0} ? {1} : {2})", "min": "({0} < {1} ? {0} : {1})",
+                "and": "({0} && {1})", "or": "({0} || {1})", "not": "(!{0})",
+                "eq": "({0} == {1})", "ne": "({0} != {1})", "lt": "({0} < {1})",
+                "ge": "({0} >= {1})", "add": "({0} + {1})", "sub": "({0} - {1})",
+                "mul": "({0} * {1})", "div": "({0} / {1})", "mod": "({0} % {1})",
+                "shl": "({0} << {1})", "shr": "({0} >> {1})", "bitand": "({0} & {1})",
+                "bitor": "({0} | {1})", "xor": "({0} ^ {1})", "cast": "(({0})({1}))"}
+
+    def grid_stride(self, it: str) -> tuple[str, str]:
+        """(first point, step) of a loop over the launch's threads (a GPU's)."""
+        raise NotImplementedError(f"{type(self).__name__} launches no threads")
 
     def kernel_head(self, k: Kernel) -> list[str]:
         """The comment naming the source lines ``k`` fuses, its signature and its buffer
@@ -589,7 +663,7 @@ class CStyleLanguage:
                              "attach_loop_ir gives it one)")
         if k.scatter_shape is not None:
             return "\n".join(head + self.render_scatter(k) + ["}"])
-        return self.render_loops(k, k.loop_ir)
+        return self.render_uops(k, k.loop_ir, head)
 
     # ---- the sort kernel kind ----------------------------------------------------------------
     def render_sort_less(self, k: Kernel) -> list[str]:
@@ -674,7 +748,7 @@ class CStyleLanguage:
         """Copy the operand (its loop IR: a parallel elementwise nest), then the updates
         serially in C order (repeated offsets combine in the eager order)."""
         it = self.index_type
-        L = self.render_loops(k, k.loop_ir).split("\n")[len(self.kernel_head(k)):-1]
+        L = self.render_uops(k, k.loop_ir, self.kernel_head(k)).split("\n")[len(self.kernel_head(k)):-1]
         L.append("  {")
         ind = "    "
         for a, n in enumerate(k.scatter_shape):

@@ -248,7 +248,8 @@ class CUDABackend:
     ``NotImplementedError`` when there is no CUDA device."""
 
     name = "cuda"
-    loop_ir_target = None  # the CUDA renderer plans its kernels itself (not yet from loop IR)
+    loop_ir_target = "cuda"  # the renderer spells each kernel's GPU loop IR
+    sms = 132  # streaming multiprocessors (an H100's): how many blocks fill the GPU
     host = False  # buffers live on the device (CUDABuffer), not in numpy arrays
     language = CUDALanguage()
     # fused multiply-adds on (NVRTC's default, and XLA's): the transcendental-heavy
@@ -260,7 +261,9 @@ class CUDABackend:
         from tinyjax.backends.cuda.driver import driver, nvrtc
         self.driver = driver()
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
-        if self.driver.compute_capability != (9, 0):  # warpgroup MMA is Hopper's (sm_90a)
+        # warpgroup MMA is Hopper's (sm_90a); TINYJAX_CUDA_WGMMA=0 turns it off
+        self.wgmma = self.driver.compute_capability == (9, 0) and cuda_gemm.WGMMA
+        if not self.wgmma:
             cuda_gemm.WGMMA = False
         self._modules: dict[str, object] = {}
         self.pool = _Pool(self.driver)
