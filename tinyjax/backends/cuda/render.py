@@ -160,9 +160,10 @@ class CUDALanguage(CStyleLanguage):
         return ", ".join(out)
 
     def kernel_header(self, k: Kernel, block: int = 0) -> list[str]:  # (the old gemm renderer's)
-        from tinyjax.compiler.codegen.uops import Function
+        from types import SimpleNamespace
         w = Walk(self, k, [], None)
-        self.op_FUNCTION(w, 0, type("U", (), {"arg": Function("", (1,), (1,), 0, block)})())
+        fn = SimpleNamespace(name="", bounds=block, index="long")
+        self.op_FUNCTION(w, 0, SimpleNamespace(arg=fn))
         return w.lines
 
     # ---- the ops a GPU kernel adds -------------------------------------------------------------
