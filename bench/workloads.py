@@ -452,6 +452,57 @@ class EagerRandom(Workload):
         return {"value": t * 1e6, "unit": "us/call", "seconds": t}
 
 
+# --- linear algebra and FFT (library calls) --------------------------------------------
+
+
+def _linalg_fn(case: str, fw: str) -> Callable:
+    """The library routine of ``case`` in framework ``fw`` (jitted where it can be)."""
+    if fw == "torch":
+        import torch
+        return {"linalg.cho_solve": lambda a, b: torch.cholesky_solve(b, torch.linalg.cholesky(a)),
+                "linalg.svd": lambda a: torch.linalg.svd(a, full_matrices=False),
+                "linalg.rfft": torch.fft.rfft}[case]
+    if fw == "numpy":
+        import scipy.linalg
+        return {"linalg.cho_solve": lambda a, b: scipy.linalg.cho_solve(
+                    scipy.linalg.cho_factor(a, lower=True), b),
+                "linalg.svd": lambda a: np.linalg.svd(a, full_matrices=False),
+                "linalg.rfft": np.fft.rfft}[case]
+    xnp, jit, lib = frameworks(fw)
+    __import__(f"{lib.__name__}.scipy.linalg")
+    sl = lib.scipy.linalg
+    return jit({"linalg.cho_solve": lambda a, b: sl.cho_solve(sl.cho_factor(a, lower=True), b),
+                "linalg.svd": lambda a: xnp.linalg.svd(a, full_matrices=False),
+                "linalg.rfft": xnp.fft.rfft}[case])
+
+
+class Linalg(Workload):
+    """Library calls: Cholesky factorisation + solve of a 1024x1024 SPD matrix (16
+    right-hand sides), the thin SVD of a 512x512 matrix, the real FFT of 2^20 points
+    (all float32)."""
+    name = "linalg"
+
+    def cases(self):
+        return ["linalg.cho_solve", "linalg.svd", "linalg.rfft"]
+
+    def run(self, case, fw):
+        rng = np.random.default_rng(0)
+        if case == "linalg.cho_solve":
+            m = rng.standard_normal((1024, 1024)).astype(np.float32)
+            args = [m @ m.T / 1024 + np.eye(1024, dtype=np.float32),
+                    rng.standard_normal((1024, 16)).astype(np.float32)]
+        elif case == "linalg.svd":
+            args = [rng.standard_normal((512, 512)).astype(np.float32)]
+        else:
+            args = [rng.standard_normal(2 ** 20).astype(np.float32)]
+        fn = _linalg_fn(case, fw)
+        args = [as_input(fw, a) for a in args]
+        t = median_time(lambda: block(_first(fn(*args))))
+        return {"value": t * 1e3, "unit": "ms", "seconds": t}
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
 # --- research-size workloads (BENCH.md's second table) --------------------------------------
 
 
@@ -685,7 +736,7 @@ WORKLOADS = {w.name: w for w in (EagerOp(), EagerRandom(), Dispatch(), Elementwi
                                  SoftmaxRows(), Matmul(), MlpStep(), CnnStep(),
                                  AttentionStep(), PerExampleGrads(), CompileTime(),
                                  *(SmallStep(name) for name in SMALL_STEPS), RnnScan(),
-                                 OdeFori(), SmallCompile())}
+                                 OdeFori(), SmallCompile(), Linalg())}
 
 
 def main(case: str, framework: str) -> None:

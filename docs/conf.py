@@ -66,5 +66,53 @@ def _environment_table(app, docname, source):
     source[0] = source[0].replace(marker, "\n".join(rows))
 
 
+# ``.. tinyjax-names:: MODULE`` tables list names with their one-line summaries; they do
+# not generate a page per name.
+autosummary_generate = False
+
+_NOT_API = {"typing", "__future__", "collections.abc", "functools", "builtins", "abc",
+            "contextlib", "enum", "dataclasses"}
+
+
+def public_names(module_name: str) -> list[str]:
+    """The public names of a module: its ``__all__``, or else every name not starting with
+    an underscore that is neither a submodule nor a helper imported from the standard
+    library's typing machinery."""
+    import importlib
+    import inspect
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in dir(module) if not n.startswith("_")]
+    out = []
+    for name in names:
+        obj = getattr(module, name, None)
+        if inspect.ismodule(obj) or getattr(obj, "__module__", None) in _NOT_API:
+            continue
+        out.append(name)
+    return sorted(out, key=str.lower)
+
+
+def _names_tables(app, docname, source):
+    """``.. tinyjax-names:: MODULE`` becomes an autosummary table of every public name of
+    the module with its one-line summary, read from the module when the docs build (so the
+    list cannot fall behind the code).  It makes MODULE the current module."""
+    marker = ".. tinyjax-names::"
+    if marker not in source[0]:
+        return
+    lines = []
+    for line in source[0].splitlines():
+        if not line.startswith(marker):
+            lines.append(line)
+            continue
+        module = line[len(marker):].strip()
+        lines += [f".. currentmodule:: {module}", "", ".. autosummary::", "   :nosignatures:",
+                  ""]
+        lines += [f"   {name}" for name in public_names(module)]
+        lines.append("")
+    source[0] = "\n".join(lines)
+
+
 def setup(app):
     app.connect("source-read", _environment_table)
+    app.connect("source-read", _names_tables)

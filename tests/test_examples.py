@@ -93,11 +93,32 @@ def test_neural_ode_rk4_matches_exact_solution():
                                * np.array([1.0, 2.0]), rtol=1e-5)
 
 
+def test_gaussian_process_smoke(capsys):
+    result = load_example("gaussian_process").main(["--steps", "25", "--points", "60"])
+    out = capsys.readouterr().out
+    assert result["grad_ok"], result["grad_check"]
+    losses = result["losses"]
+    assert losses[-1] < losses[0] - 20, losses
+    assert abs(losses[-1] - result["scipy_loss"]) < 1e-8 * max(1.0, abs(losses[-1]))
+    assert "ok: True" in out and "SciPy" in out
+
+
+def test_spectral_schrodinger_smoke(capsys):
+    result = load_example("spectral_schrodinger").main(["--steps", "100", "--points", "256"])
+    out = capsys.readouterr().out
+    assert result["error"] < 1e-4 and result["mass_drift"] < 1e-10, result
+    assert abs(result["grad"] - result["grad_exact"]) < 1e-8 * abs(result["grad_exact"])
+    assert "complex128[256]" in out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, check", [
     ("per_example_grads", lambda r: r["test_accuracy"] > 0.35),
     ("transformer_lm", lambda r: r["losses"][-1] < 1.0),
     ("neural_ode", lambda r: r["losses"][-1] < 1e-3),
+    ("gaussian_process", lambda r: r["grad_ok"] and r["rmse"] < 0.05
+     and abs(r["hyperparameters"]["log_noise"] - 0.1) < 0.03),
+    ("spectral_schrodinger", lambda r: r["error"] < 1e-4 and r["mass_drift"] < 1e-10),
 ])
 def test_examples_full(name, check):
     result = load_example(name).main([])

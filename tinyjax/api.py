@@ -15,27 +15,39 @@ sees -- and the compiler fuses -- the whole program.
 """
 from __future__ import annotations
 
+import inspect
+import logging
+from contextlib import contextmanager
+import time
+import weakref
 from functools import partial, update_wrapper, wraps
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from tinyjax import core, dtypes, tree_util
+from tinyjax import core, dtypes, monitoring, stages, tree_util
+from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
-                              normalize_argnums, register_abstractify, shaped_abstractify)
-from tinyjax.array import Array, to_array, wrap_eager
+                              normalize_argnums, shaped_abstractify)
+from tinyjax.array import DELETED, ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
-from tinyjax.core import ShapedArray, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, computation_device, device_key, leaf_signature,
-                              leaf_value)
+from tinyjax.compiler.lower.registry import register_inlined_call
+from tinyjax.core import Primitive, current_trace, get_aval, new_trace
+from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
+                              invalid_values, leaf_signature, leaf_value)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
-from tinyjax.interpreters.partial_eval import PartialEvalTrace
-from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, cse_jaxpr, dce_closed_jaxpr
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.partial_eval import PartialEvalTrace, custom_partial_eval_rules
+from tinyjax.interpreters.staging import StagingTrace, trace_to_closed_jaxpr
+from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, check_jaxpr, cse_jaxpr, dce_closed_jaxpr,
+                           dce_jaxpr, dce_rules, eval_jaxpr, has_effects, pp_eqn_rules,
+                           pp_shared_names)
+from tinyjax.lax import refs as _refs
+from tinyjax.lax._helpers import as_operand
 
 
 def _is_float(x: Any) -> bool:
@@ -70,7 +82,6 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
         raise TypeError("primal and tangent arguments to jax.jvp must have the same tree "
                         f"structure; primals have tree structure {tree_p} whereas tangents "
                         f"have tree structure {tree_t}.")
-    from tinyjax.lax._helpers import as_operand
     flat_p = [as_operand(p) for p in flat_p]
     flat_t = [as_operand(t) if not is_float0(t) else t for t in flat_t]
     for p, t in zip(flat_p, flat_t):
@@ -135,7 +146,6 @@ def linearize_flat(fun: Callable, primals: Sequence[Any]) -> tuple[list[Any], Li
 
 def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the linear map."""
-    from tinyjax.lax._helpers import as_operand
     flat_p, in_tree = tree_util.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
@@ -147,36 +157,28 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
             raise TypeError(f"linearized function called on tangent values inconsistent "
                             f"with the original primal values: expected tree {in_tree}, "
                             f"got {t_tree}")
-        from tinyjax.lax._helpers import as_operand
         out_t = lin.apply([as_operand(t) for t in flat_t])
         return tree_util.tree_unflatten(out_tree[0], out_t)
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
 
 
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
-    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
-    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
-    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
-    from tinyjax.lax._helpers import as_operand
-    flat_p, in_tree = tree_util.tree_flatten(primals)
-    flat_p = [as_operand(p) for p in flat_p]
-    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
-    all_out, lin = linearize_flat(flat_fun, flat_p)
-    tree, aux_tree = trees[0]
-    out_tree = [tree]
-    n = tree.num_leaves
-    out, aux_out = all_out[:n], all_out[n:]
-    out_avals = [get_aval(o) for o in out]
-    aux_zeros = [Zero(tangent_aval(get_aval(a))) for a in aux_out]
+class _Pullback:
+    """The function ``vjp`` returns, less its residuals: ``pullback(residuals, ct)``
+    transposes the linear map with the residuals given."""
 
-    def vjp_fun(cotangent):
+    def __init__(self, lin: LinearFunction, out_tree, in_tree, out_avals, aux_zeros):
+        self.jaxpr, self.in_avals, self.diff_mask = lin.jaxpr, lin.in_avals, lin.diff_mask
+        self.out_tree, self.in_tree = out_tree, in_tree
+        self.out_avals, self.aux_zeros = out_avals, aux_zeros
+
+    def __call__(self, residuals: list, cotangent: Any) -> Any:
         flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
-        if ct_tree != out_tree[0]:
+        if ct_tree != self.out_tree:
             raise TypeError(
                 "Tree structure of cotangent input "
-                f"{ct_tree}, does not match structure of primal output {out_tree[0]}.")
+                f"{ct_tree}, does not match structure of primal output {self.out_tree}.")
         cts = []
-        for ct, aval in zip(flat_ct, out_avals):
+        for ct, aval in zip(flat_ct, self.out_avals):
             ct = as_operand(ct) if not is_float0(ct) else ct
             ct_aval = get_aval(ct)
             want = tangent_aval(aval)
@@ -190,13 +192,91 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
                                  f"({want.dtype.name}) of corresponding primal output with "
                                  f"dtype {aval.dtype.name}.")
             cts.append(Zero(want) if want.dtype == dtypes.float0 else ct)
-        cts_in = lin.transpose(cts + aux_zeros)
-        return tree_util.tree_unflatten(in_tree, cts_in)
+        lin = LinearFunction(self.jaxpr, residuals, self.in_avals, self.diff_mask)
+        return tree_util.tree_unflatten(self.in_tree, lin.transpose(cts + self.aux_zeros))
 
-    primal_out = tree_util.tree_unflatten(out_tree[0], out)
+    def __repr__(self) -> str:
+        return f"<vjp pullback: {self.out_tree} -> {self.in_tree}>"
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
+    output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
+    returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
+    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
+    all_out, lin = linearize_flat(flat_fun, flat_p)
+    tree, aux_tree = trees[0]
+    n = tree.num_leaves
+    out, aux_out = all_out[:n], all_out[n:]
+    pullback = _Pullback(lin, tree, in_tree, [get_aval(o) for o in out],
+                         [Zero(tangent_aval(get_aval(a))) for a in aux_out])
+    # a pytree whose leaves are the residuals (as JAX's), so it can cross jit
+    vjp_fun = tree_util.Partial(pullback, list(lin.consts))
+    primal_out = tree_util.tree_unflatten(tree, out)
     if has_aux:
         return primal_out, vjp_fun, aux_tree.unflatten(aux_out)
     return primal_out, vjp_fun
+
+
+@contextmanager
+def named_scope(name: str) -> Iterator[None]:
+    """Name the operations traced inside the block (nested scopes join with ``/``): the
+    names are kept with the equations (``eqn.source_info.name_stack``) for profiles and
+    debugging, and do not change what is computed."""
+    if not isinstance(name, str):
+        raise TypeError("named_scope name argument must be a string.")
+    core.name_stack.append(name)
+    try:
+        yield
+    finally:
+        core.name_stack.pop()
+
+
+def named_call(fun: Callable, *, name: str | None = None) -> Callable:
+    """``fun`` with its operations traced inside ``named_scope(name)`` (default: the
+    function's name)."""
+    scope = name if name is not None else getattr(fun, "__name__", "fun")
+
+    @wraps(fun)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        with named_scope(scope):
+            return fun(*args, **kwargs)
+    return named
+
+
+def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = ()
+                     ) -> Callable:
+    """The transpose of the linear function ``fun`` (at arguments of the types of
+    ``primals``; their values are not used): ``transpose(cotangent)`` gives the tuple of
+    cotangents of the arguments."""
+    flat, in_tree = tree_util.tree_flatten(primals)
+    in_avals = [shaped_abstractify(x) for x in flat]
+    for aval in in_avals:
+        if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
+            raise TypeError(f"linear_transpose only supports [float or complex] -> [float or "
+                            f"complex], and integer -> integer functions, but got "
+                            f"{aval.dtype.name} input.")
+    flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
+    closed = trace_to_closed_jaxpr(flat_fun, in_avals)
+    out_avals = closed.out_avals
+
+    def transposed(cotangent: Any) -> tuple:
+        cts, ct_tree = tree_util.tree_flatten(cotangent)
+        cts = [as_operand(c) for c in cts]
+        if ct_tree != out_tree[0] or any(
+                (get_aval(c).shape, get_aval(c).dtype) != (a.shape, a.dtype)
+                for c, a in zip(cts, out_avals)):
+            raise TypeError("cotangent type does not match function output, expected "
+                            f"{tuple(out_avals)} but got {[get_aval(c) for c in cts]}")
+        out = backward_pass(closed.jaxpr, closed.consts,
+                            [UndefinedPrimal(a) for a in in_avals], cts)
+        return tree_util.tree_unflatten(in_tree, [
+            zeros_like_aval(tangent_aval(a)) if type(ct) is Zero else ct
+            for ct, a in zip(out, in_avals)])
+
+    return transposed
 
 
 # ---------------------------------------------------------------------------
@@ -204,8 +284,13 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
 # ---------------------------------------------------------------------------
 
 
-def _check_input_dtype(x: Any, allow_int: bool, fname: str) -> None:
+def _check_input_dtype(x: Any, allow_int: bool, fname: str, holomorphic: bool = False
+                       ) -> None:
+    """JAX's input check of the reverse-mode functions (grad, jacrev)."""
     dt = get_aval(x).dtype
+    if holomorphic and not dtypes.is_complex(dt):
+        raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, "
+                        f"but got {dt.name}.")
     if dtypes.is_float(dt) or dtypes.is_complex(dt):
         return
     if allow_int and (dtypes.is_int(dt) or dt == np.bool_ or dt == dtypes.float0):
@@ -215,25 +300,45 @@ def _check_input_dtype(x: Any, allow_int: bool, fname: str) -> None:
                     "Boolean- or integer-valued inputs, use vjp or set allow_int to True.")
 
 
-def _check_scalar_output(out: Any, fname: str) -> None:
+def _check_output_dtype(out: Any, fname: str, holomorphic: bool) -> None:
+    """JAX's output check of the reverse-mode functions: real outputs, or complex ones
+    with ``holomorphic=True``."""
+    dt = get_aval(out).dtype
+    if holomorphic:
+        if not dtypes.is_complex(dt):
+            raise TypeError(f"{fname} with holomorphic=True requires outputs with complex "
+                            f"dtype, but got {dt.name}.")
+    elif dtypes.is_complex(dt):
+        raise TypeError(f"{fname} requires real-valued outputs (output dtype that is a "
+                        f"sub-dtype of np.floating), but got {dt.name}. For holomorphic "
+                        "differentiation, pass holomorphic=True. For differentiation of "
+                        "non-holomorphic functions involving complex outputs, use jax.vjp "
+                        "directly.")
+    elif not dtypes.is_float(dt):
+        raise TypeError(f"{fname} requires real-valued outputs (output dtype that is a "
+                        f"sub-dtype of np.floating), but got {dt.name}. For differentiation "
+                        "of functions with integer outputs, use jax.vjp directly.")
+
+
+def _check_scalar_output(out: Any, fname: str, holomorphic: bool = False) -> None:
     aval = get_aval(out)
     if aval.shape != ():
         raise TypeError(f"Gradient only defined for scalar-output functions. Output had "
                         f"shape: {aval.shape}.")
-    if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
-        raise TypeError(f"{fname} requires real- or complex-valued outputs (output dtype "
-                        f"that is a sub-dtype of np.inexact), but got {aval.dtype.name}.")
+    _check_output_dtype(out, fname, holomorphic)
 
 
 def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: bool,
-                    allow_int: bool, fname: str, dtype_fname: str) -> tuple[Any, Callable, Any]:
+                    allow_int: bool, fname: str, dtype_fname: str,
+                    holomorphic: bool = False) -> tuple[Any, Callable, Any]:
     """``vjp`` of ``fun`` with respect to its arguments at ``argnums`` (checked, each input
-    of an inexact dtype unless ``allow_int``): (output, pullback, aux or None)."""
-    from tinyjax.lax._helpers import as_operand
+    of an inexact dtype unless ``allow_int``, complex with ``holomorphic``): (output,
+    pullback, aux or None)."""
     nums = check_argnums(argnums, len(args), fname)
     f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
-    for leaf in tree_util.tree_leaves(diff_args):
-        _check_input_dtype(as_operand(leaf), allow_int, dtype_fname)
+    # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
+    tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, dtype_fname,
+                                                    holomorphic), diff_args)
     if has_aux:
         return vjp(f_diff, *diff_args, has_aux=True)
     return (*vjp(f_diff, *diff_args), None)
@@ -250,11 +355,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     @wraps(fun)
     def value_and_grad_f(*args, **kwargs):
         out, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
-                                             fname, "grad")
-        _check_scalar_output(out, "grad")
-        from tinyjax.lax.shape import full as lax_full
-        ct = lax_full((), 1, get_aval(out).dtype)
-        grads = pullback(ct)
+                                             fname, "grad", holomorphic)
+        _check_scalar_output(out, "grad", holomorphic)
+        out_aval = get_aval(out)  # the seed 1 has the output's type, weak type included
+        grads = pullback(as_operand(1, out_aval.dtype, weak=out_aval.weak_type))
         g = grads if isinstance(argnums, (tuple, list)) else grads[0]
         if has_aux:
             return (out, aux), g
@@ -306,13 +410,12 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     """The Jacobian by forward mode: one jvp per input element, vectorised by vmap."""
 
     def jacfun(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
         nums = check_argnums(argnums, len(args), "jacfwd")
         f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
         flat_in, in_tree = tree_util.tree_flatten(diff_args)
         flat_in = [as_operand(x) for x in flat_in]
         for x in flat_in:
-            _check_input_dtype(x, False, "jacfwd")
+            _check_jacfwd_input(x, holomorphic)
         in_avals = [get_aval(x) for x in flat_in]
 
         def f_flat(*flat):
@@ -325,12 +428,31 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
         outs = vmap(push, in_axes=0, out_axes=(None, -1, None) if has_aux else (None, -1))(
             *basis)
+        if holomorphic:
+            for y in tree_util.tree_leaves(outs[0]):
+                if not dtypes.is_complex(get_aval(y).dtype):
+                    raise TypeError("jacfwd with holomorphic=True requires outputs with "
+                                    f"complex dtype, but got {get_aval(y).dtype.name}.")
         jac = outs[1]
         jac = tree_util.tree_map(lambda j: _unravel_last(j, in_avals, sizes, in_tree,
                                                          isinstance(argnums, (tuple, list))),
                                  jac)
         return (jac, outs[2]) if has_aux else jac
     return jacfun
+
+
+def _check_jacfwd_input(x: Any, holomorphic: bool) -> None:
+    dt = get_aval(x).dtype
+    if holomorphic:
+        if not dtypes.is_complex(dt):
+            raise TypeError("jacfwd with holomorphic=True requires inputs with complex "
+                            f"dtype, but got {dt.name}.")
+    elif not dtypes.is_float(dt):
+        raise TypeError("jacfwd requires real-valued inputs (input dtype that is a sub-dtype "
+                        f"of np.floating), but got {dt.name}. For holomorphic "
+                        "differentiation, pass holomorphic=True. For differentiation of "
+                        "non-holomorphic functions involving complex inputs or integer "
+                        "inputs, use jax.jvp directly.")
 
 
 def _unravel_last(j, in_avals, sizes, in_tree, many: bool):
@@ -352,8 +474,10 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     def jacfun(*args, **kwargs):
         y, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
-                                           "jacrev", "jacrev")
+                                           "jacrev", "jacrev", holomorphic)
         flat_y, y_tree = tree_util.tree_flatten(y)
+        for v in flat_y:
+            _check_output_dtype(v, "jacrev", holomorphic)
         y_avals = [get_aval(v) for v in flat_y]
         basis, sizes = _std_basis(y_avals)
         cts = vmap(lambda *b: pullback(tree_util.tree_unflatten(y_tree, list(b))))(*basis)
@@ -383,7 +507,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
             holomorphic: bool = False) -> Callable:
     """The Hessian: ``jacfwd(jacrev(fun))``."""
-    return jacfwd(jacrev(fun, argnums, has_aux=has_aux), argnums, has_aux=has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux=has_aux, holomorphic=holomorphic), argnums,
+                  has_aux=has_aux, holomorphic=holomorphic)
 
 
 # ---------------------------------------------------------------------------
@@ -396,6 +521,13 @@ def _check_axis_spec(spec: Any, name: str) -> None:
         if leaf is not None and not isinstance(leaf, int):
             raise TypeError(f"vmap {name} must be an int, None, or (nested) container with "
                             f"those types as leaves, but got {spec}.")
+
+
+def _out_axis(axis: int, ndim: int) -> int:
+    """``out_axes`` entry ``axis`` of an output of rank ``ndim`` (batch axis included)."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension {ndim}")
+    return axis % ndim
 
 
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
@@ -415,7 +547,6 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 
     @wraps(fun)
     def vmap_f(*args, **kwargs):
-        from tinyjax.lax._helpers import as_operand
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
             raise ValueError("vmap in_axes must be an int, None, or a tuple of entries "
                              "corresponding to the positional arguments passed to the "
@@ -424,8 +555,12 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
         flat_args, in_tree = tree_util.tree_flatten(args)
         flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
-        flat_args = [as_operand(a) if ax is not None else a
-                     for a, ax in zip(flat_args, flat_axes)]
+        # mutable array references mapped over: their values go in, a reference per
+        # element stands for each inside, and the final values are written back
+        refs = [(i, a) for i, (a, ax) in enumerate(zip(flat_args, flat_axes))
+                if ax is not None and isinstance(a, _refs.Ref)]
+        flat_args = [(a._read() if isinstance(a, _refs.Ref) else as_operand(a))
+                     if ax is not None else a for a, ax in zip(flat_args, flat_axes)]
         dims, sizes = [], []
         for i, (a, ax) in enumerate(zip(flat_args, flat_axes)):
             if ax is None:
@@ -457,8 +592,16 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         out_leaves: list[Any] = []
 
         def recorded_fun(*flat):
+            if not refs:
+                out_leaves[:] = flat_fun(*flat)
+                return out_leaves
+            flat = list(flat)
+            holders = []
+            for i, r in refs:
+                flat[i] = _refs.placeholder(flat[i], r)
+                holders.append(flat[i])
             out_leaves[:] = flat_fun(*flat)
-            return out_leaves
+            return list(out_leaves) + [h._read() for h in holders]
 
         # out_axes depend on the output tree, known only after tracing: resolve lazily.
         class LazyOutDims:
@@ -466,11 +609,17 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 out = tree_util.tree_unflatten(out_tree[0], out_leaves)
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
                 outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
-                return iter([None if d is None else d % (aval.ndim + 1)
-                             for d, aval in zip(flat_out_axes, outs_avals)])
+                return iter([None if d is None else _out_axis(d, aval.ndim + 1)
+                             for d, aval in zip(flat_out_axes, outs_avals)] +
+                            [dims[i] for i, _ in refs])
 
         flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
                              flat_args, dims, LazyOutDims())
+        if refs:
+            n = len(flat_out) - len(refs)
+            for (_, r), v in zip(refs, flat_out[n:]):
+                r._write(v)
+            flat_out = flat_out[:n]
         return tree_util.tree_unflatten(out_tree[0], flat_out)
 
     return vmap_f
@@ -481,40 +630,6 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 # ---------------------------------------------------------------------------
 
 
-class ShapeDtypeStruct:
-    """A shape, a dtype and a weak type flag: a stand-in for an array's type."""
-
-    __slots__ = ("shape", "dtype", "weak_type", "sharding")
-
-    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
-                 sharding: Any = None):
-        self.shape = tuple(shape)
-        self.dtype = dtypes.canonicalize_dtype(dtype)
-        self.weak_type = weak_type
-        self.sharding = sharding
-
-    ndim = property(lambda self: len(self.shape))
-
-    @property
-    def size(self) -> int:
-        out = 1
-        for d in self.shape:
-            out *= d
-        return out
-
-    def __eq__(self, other):
-        return (isinstance(other, ShapeDtypeStruct) and self.shape == other.shape
-                and self.dtype == other.dtype and self.weak_type == other.weak_type)
-
-    def __hash__(self):
-        return hash((self.shape, self.dtype, self.weak_type))
-
-    def __repr__(self):
-        weak = ", weak_type=True" if self.weak_type else ""
-        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
-
-
-register_abstractify(ShapeDtypeStruct, lambda x: ShapedArray(x.shape, x.dtype, x.weak_type))
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
@@ -531,7 +646,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
         closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args],
                                        origins)
         if return_shape:
-            shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type)
+            shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
                       for a in closed.out_avals]
             return closed, tree_util.tree_unflatten(out_tree[0], shapes)
         return closed
@@ -545,7 +660,8 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
     flat_fun, out_tree = flatten_fun(fun, in_tree)
     closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args])
-    shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals]
+    shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
+              for a in closed.out_avals]
     return tree_util.tree_unflatten(out_tree[0], shapes)
 
 
@@ -559,53 +675,134 @@ _eval_trace = core.eval_trace
 _new_array = object.__new__
 
 
-class Lowered:
-    """The result of ``jit(f).lower(*args)``: the traced program, ready to compile."""
-
-    def __init__(self, wrapped: "JitWrapped", args, kwargs):
-        self._wrapped = wrapped
-        self._args, self._kwargs = args, kwargs
-        self._compiled: Compiled | None = None
-
-    def compile(self) -> Compiled:
-        if self._compiled is None:
-            self._compiled = self._wrapped._get_compiled(self._args, self._kwargs)[0]
-        return self._compiled
-
-    def as_text(self) -> str:
-        return self.compile().as_text()
-
-    def kernels(self) -> list:
-        return self.compile().kernels()
-
-    def source(self) -> str:
-        return self.compile().source()
+_log = logging.getLogger("tinyjax")
+# Compiled calls of every jitted function, shared by the wrappers of one function with
+# the same options (``jit(f)`` twice reuses the first trace, as JAX's cache does):
+# fun -> {options: (compiled cache, fast-path runners)}.
+_shared: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_wrappers: "weakref.WeakSet[JitWrapped]" = weakref.WeakSet()
 
 
-class JitWrapped:
+def _shared_caches(fun: Callable, options: tuple) -> tuple[dict, dict]:
+    try:
+        per_fun = _shared.setdefault(fun, {})
+    except TypeError:  # not weakly referenceable: this wrapper's own caches
+        return {}, {}
+    return per_fun.setdefault(options, ({}, {}))
+
+
+def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[str, ...],
+                       what: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Complete ``argnums`` and ``argnames`` from each other through ``fun``'s signature
+    (a static argument may be passed by position or by name), checking both."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: as given
+        return argnums, argnames
+    kinds = inspect.Parameter
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                   kinds.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind == kinds.VAR_POSITIONAL for p in params):
+        for i in argnums:
+            if not -len(positional) <= i < len(positional):
+                raise ValueError(f"Jitted function has {what}_argnums={argnums}, but only "
+                                 f"accepts {len(positional)} positional arguments.")
+        argnums = tuple(i % len(positional) for i in argnums)
+    if not any(p.kind == kinds.VAR_KEYWORD for p in params):
+        named = {p.name for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD,
+                                                      kinds.KEYWORD_ONLY)}
+        bad = set(argnames) - named
+        if bad:
+            raise ValueError(f"Jitted function has invalid argnames {bad} in {what}_argnames. "
+                             "Function does not take these args.")
+    by_name = {p.name: i for i, p in enumerate(positional)
+               if p.kind == kinds.POSITIONAL_OR_KEYWORD}
+    nums = set(argnums) | {by_name[n] for n in argnames if n in by_name}
+    names = list(argnames) + [p.name for i, p in enumerate(positional)
+                              if i in nums and p.kind == kinds.POSITIONAL_OR_KEYWORD
+                              and p.name not in argnames]
+    return tuple(sorted(nums)), tuple(names)
+
+
+# ---------------------------------------------------------------------------
+# The jit equation: a jitted function called while another function is being staged
+# (jit inside jit, make_jaxpr, a loop body) is one ``jit`` equation holding its jaxpr,
+# as in JAX.  Every other interpreter evaluates the body in place (jvp, partial
+# evaluation) or re-binds the equation over a transformed body (vmap); the compiler
+# lowers the body in place.
+# ---------------------------------------------------------------------------
+
+jit_p = Primitive("jit", multiple_results=True)
+jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *args))
+jit_p.def_abstract_eval(lambda *avals, jaxpr, name: [v.aval for v in jaxpr.outvars])
+register_inlined_call(jit_p)  # (its body, the param jaxpr, on all the operands)
+
+
+def _jit_jvp(primals, tangents, *, jaxpr, name):
+    return jvp_flat(lambda *a: eval_jaxpr(jaxpr, [], *a), primals, tangents)
+
+
+def _jit_partial_eval(trace, args, params):
+    with core.set_current_trace(trace):
+        return eval_jaxpr(params["jaxpr"], [], *args)
+
+
+def _jit_batch(vals, dims, *, jaxpr, name):
+    axis = batching.rule_axis_data(batching.batch_size(vals, dims))
+    m = len(jaxpr.outvars)
+    closed = trace_to_closed_jaxpr(
+        lambda *a: batching.vmap_flat(lambda *b: eval_jaxpr(jaxpr, [], *b), axis, a, dims,
+                                      [0] * m), [get_aval(v) for v in vals])
+    body = closed.jaxpr
+    body = Jaxpr([], body.constvars + body.invars, body.outvars, body.eqns)
+    return jit_p.bind(*closed.consts, *vals, jaxpr=body, name=name), [0] * m
+
+
+def _jit_dce(eqn, used_outputs):
+    if not any(used_outputs) and not has_effects(eqn.params["jaxpr"]):
+        return [False] * len(eqn.invars), None
+    new, used_inputs = dce_jaxpr(eqn.params["jaxpr"], used_outputs, prune_invars=True)
+    return used_inputs, eqn.replace(
+        invars=[v for v, u in zip(eqn.invars, used_inputs) if u],
+        outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
+        params=dict(eqn.params, jaxpr=new))
+
+
+ad.primitive_jvps[jit_p] = _jit_jvp
+ad.primitive_transposes[jit_p] = lambda cts, *args, jaxpr, name: ad.backward_pass(
+    jaxpr, [], args, cts)
+custom_partial_eval_rules[jit_p] = _jit_partial_eval
+batching.primitive_batchers[jit_p] = _jit_batch
+dce_rules[jit_p] = _jit_dce
+pp_shared_names[jit_p] = "jaxpr"  # its body printed with the equation's names (as JAX)
+pp_eqn_rules[jit_p] = lambda params: [("name", params["name"]), ("jaxpr", params["jaxpr"])]
+
+
+class JitWrapped(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``)."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
-                 device):
+                 donate_argnames, device):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
-        self.static_argnums = normalize_argnums(static_argnums)
-        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) \
-            else tuple(static_argnames or ())
-        self.donate_argnums = normalize_argnums(donate_argnums)
+        self.static_argnums, self.static_argnames = _signature_argnums(
+            fun, normalize_argnums(static_argnums),
+            _names(static_argnames), "static")
+        self.donate_argnums, self.donate_argnames = _signature_argnums(
+            fun, normalize_argnums(donate_argnums),
+            _names(donate_argnames), "donate")
         self.device = device
-        self.cache: dict[Any, Compiled] = {}
-        # the fast path: calls whose arguments are all positional Arrays, keyed by
-        # (device, *(shape, dtype, weak_type) per argument) -> a prepared runner
-        self._fast: dict[Any, Callable] = {}
+        options = (self.static_argnums, self.static_argnames, self.donate_argnums, device)
+        self.cache, self._fast = _shared_caches(fun, options)
+        self._staged: dict = {}  # key -> (body, consts, out tree) of calls while staging
+        # (self._fast: calls whose arguments are all positional Arrays, keyed by
+        # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
+        _wrappers.add(self)
 
     def _split(self, args: tuple, kwargs: dict):
         n = len(args)
-        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums)
-        for i in static_nums:
-            if i >= n:
-                raise ValueError(f"jitted function has static_argnums={self.static_argnums}"
-                                 f" but was called with only {n} positional arguments.")
+        static_nums = tuple(i % n if i < 0 else i for i in self.static_argnums
+                            if -n <= i < n)  # (a missing one takes its default)
         static = tuple((i, hashable_static(args[i])) for i in static_nums)
         static_kw = tuple(sorted((k, hashable_static(v)) for k, v in kwargs.items()
                                  if k in self.static_argnames))
@@ -622,45 +819,191 @@ class JitWrapped:
         name = getattr(self.fun, "__name__", "fun")
         return computation_device(flat, f"jit({name})") or backend_name(None)
 
-    def _get_compiled(self, args: tuple, kwargs: dict):
+    def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
         flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
-        device = self._device_name(flat)
-        # the matmul precision flag is read when lowering: part of what a compile depends on
+        device = self._device_name([x for x in flat if type(x) is not ArrayImpl
+                                    or x._device != DELETED])
+        # the flags read while tracing and lowering: part of what a compile depends on
         key = (in_tree, static, static_kw, device, config.jax_default_matmul_precision,
-               tuple(leaf_signature(x) for x in flat))
+               config.jax_enable_x64, tuple(_leaf_signature(x) for x in flat),
+               tuple(c.value for c in _user_contexts))
+        return key, static, flat, in_tree, device
+
+    def _get_compiled(self, args: tuple, kwargs: dict):
+        key, static, flat, in_tree, device = self._key(args, kwargs)
         compiled = self.cache.get(key)
+        for i, x in enumerate(flat):
+            if type(x) is ArrayImpl and x._device == DELETED:
+                if compiled is not None:  # (JAX's message from its executable)
+                    raise ValueError(
+                        f"INVALID_ARGUMENT: Invalid buffer passed to Execute() as argument "
+                        f"{i} to replica 0: INVALID_ARGUMENT: Buffer has been deleted or "
+                        "donated.")
+                x._value  # RuntimeError: Array has been deleted
         if compiled is None:
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
-            compiled = self._trace_and_compile(args, kwargs, static, flat, in_tree, device)
+            closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
+            compiled = self._compile(closed, out_tree, device)
+            compiled.ref_info = ref_info
             self.cache[key] = compiled
         return compiled, flat
 
-    def _trace_and_compile(self, args, kwargs, static, flat, in_tree, device) -> Compiled:
+    def _trace(self, args, kwargs, static, flat, in_tree):
+        """The jaxpr of the function for these arguments (after CSE and DCE) and its
+        output tree."""
+        if config.jax_no_tracing:
+            raise RuntimeError(f"re-tracing function {self._where()} for `jit`, but "
+                               "'no_tracing' is set")
+        start = time.perf_counter()
         static_map = dict(static)
-        static_kwargs = {k: kwargs[k] for k in kwargs if k in self.static_argnames}
-        dyn_nums = [i for i in range(len(args)) if i not in static_map]
-        f_dyn, dyn_args = argnums_partial(partial(self.fun, **static_kwargs), dyn_nums, args)
-        flat_fun, out_store = flatten_fun(f_dyn, in_tree)
-        in_avals = [shaped_abstractify(x) for x in flat]
-        origins = argument_origins(self.fun, dyn_args, {})
-        closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
+        out_store: list = []
+
+        def flat_fun(*flat_args):
+            full, full_kwargs = self._full_args(args, kwargs, static, in_tree, flat_args)
+            out = self.fun(*full, **full_kwargs)
+            flat_out, out_tree = tree_util.tree_flatten(out)
+            out_store.append(out_tree)
+            return flat_out
+
+        origins = argument_origins(self.fun, tuple(a for i, a in enumerate(args)
+                                                   if i not in static_map), {})
+        ref_info = None
+        if _refs.refs_exist():
+            closed, ref_info = self._trace_with_refs(flat_fun, flat, origins)
+        else:
+            in_avals = [shaped_abstractify(x) for x in flat]
+            closed = trace_to_closed_jaxpr(flat_fun, in_avals, origins)
         closed = dce_closed_jaxpr(ClosedJaxpr(cse_jaxpr(closed.jaxpr), closed.consts))
-        compiled = Compiled(closed, out_store[0], device)
+        if config.jax_enable_checks:
+            check_jaxpr(closed.jaxpr)
+        monitoring.record_event_duration_secs("/jax/core/compile/jaxpr_trace_duration",
+                                              time.perf_counter() - start,
+                                              fun_name=self._name)
+        if config.jax_log_compiles:
+            _log.warning("Finished tracing + transforming %s for jit in %.9f sec",
+                         self._name, time.perf_counter() - start)
+        return closed, out_store[-1], ref_info
+
+    def _where(self) -> str:
+        code = getattr(self.fun, "__code__", None)
+        if code is None:
+            return self._name
+        return f"{self._name} at {code.co_filename}:{code.co_firstlineno}"
+
+    def _trace_with_refs(self, flat_fun, flat, origins):
+        """Trace with the mutable array references among the arguments and those the
+        function closes over made explicit: the jaxpr takes the closed-over references'
+        values, then the arguments (a reference's value in its place), and returns the
+        outputs, then the final values of the argument references and of the closed-over
+        ones.  Returns (jaxpr, (argument positions of references, closed-over references,
+        number of outputs)), or None for the latter when no reference is involved."""
+        Ref = _refs.Ref
+        ref_pos = [i for i, x in enumerate(flat) if isinstance(x, Ref)]
+        names = [_argument_name(o) for o in origins] + [""] * len(flat)
+        first: dict[int, int] = {}
+        for i in ref_pos:
+            j = first.setdefault(id(flat[i]), i)
+            if j != i:
+                raise ValueError(
+                    "only one reference to a mutable array may be passed as an argument to "
+                    f"a function, but when tracing {self._where()} for jit the mutable array "
+                    f"reference of type {flat[i].aval} appeared at both {names[j]} and "
+                    f"{names[i]}.")
+        in_avals = [get_aval(x._read()) if isinstance(x, Ref) else shaped_abstractify(x)
+                    for x in flat]
+        closed_refs: list = []
+        n_out: list = []
+        while True:
+            k = len(closed_refs)
+
+            def fun(*ins, k=k, closed_refs=tuple(closed_refs)):
+                with _refs.bind(closed_refs, ins[:k]):
+                    flat_args = list(ins[k:])
+                    holders = []
+                    for i in ref_pos:
+                        flat_args[i] = _refs.placeholder(flat_args[i], flat[i])
+                        holders.append(flat_args[i])
+                    outs = list(flat_fun(*flat_args))
+                    for o in outs:
+                        if isinstance(o, Ref):
+                            where = next((f"passed in as the argument {names[i]}"
+                                          for i, h in zip(ref_pos, holders) if h is o),
+                                         f"created on line {o._origin}")
+                            raise ValueError(
+                                f"function {self._where()} traced for jit returned a mutable "
+                                f"array reference of type {o.aval}, but mutable array "
+                                "references cannot be returned.\n\nThe returned mutable "
+                                f"array was {where}.")
+                    n_out[:] = [len(outs)]
+                    return outs + [h._read() for h in holders] + \
+                        [r._read() for r in closed_refs]
+
+            with _refs.collect() as captured:
+                closed = trace_to_closed_jaxpr(
+                    fun, [get_aval(r._read()) for r in closed_refs] + in_avals,
+                    [""] * k + list(origins))
+            arg_refs = {id(flat[i]): i for i in ref_pos}
+            for r in captured.refs:
+                if id(r) in arg_refs:
+                    raise ValueError(
+                        f"when tracing {self._where()} for jit, a mutable array reference of "
+                        f"type {r.aval} was both closed over and passed as the argument "
+                        f"{names[arg_refs[id(r)]]}")
+            new = [r for r in captured.refs if not any(r is c for c in closed_refs)]
+            if not new:
+                break
+            closed_refs += new
+        if not ref_pos and not closed_refs:
+            return closed, None
+        return closed, (tuple(ref_pos), tuple(closed_refs), n_out[0])
+
+    _name = property(lambda self: getattr(self.fun, "__name__", "fun"))
+
+    def _full_args(self, args, kwargs, static, in_tree, flat_args) -> tuple[list, dict]:
+        """The call's positional and keyword arguments: the static ones as given, the
+        dynamic ones from ``flat_args``."""
+        static_map = dict(static)
+        dyn_args, dyn_kwargs = tree_util.tree_unflatten(in_tree, flat_args)
+        it = iter(dyn_args)
+        full = [static_map[i] if i in static_map else next(it) for i in range(len(args))]
+        full_kwargs = dict(dyn_kwargs)
+        full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
+        return full, full_kwargs
+
+    def _compile(self, closed: ClosedJaxpr, out_tree, device: str) -> Compiled:
+        if config.jax_log_compiles:
+            _log.warning("Compiling %s with global shapes and types %s.", self._name,
+                         list(closed.in_avals))
+        compiled = Compiled(closed, out_tree, device)
+        monitoring.record_event_duration_secs("/jax/core/compile/backend_compile_duration",
+                                              compiled.compile_time, fun_name=self._name)
+        if config.jax_log_compiles:
+            _log.warning("Finished compilation of jit(%s) in %.9f sec", self._name,
+                         compiled.compile_time)
         if debug_level():
-            name = getattr(self.fun, "__name__", "fun")
-            print(f"jit({name}): {compiled.num_kernels} kernels, compiled in "
+            print(f"jit({self._name}): {compiled.num_kernels} kernels, compiled in "
                   f"{compiled.compile_time * 1e3:.1f} ms")
         return compiled
 
     def __call__(self, *args, **kwargs):
-        if _state.trace is not _eval_trace:
+        if _state.trace is not _eval_trace or config.jax_disable_jit:
+            if type(_state.trace) is StagingTrace and not config.jax_disable_jit:
+                return self._call_staged(args, kwargs)
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
+        if config.jax_debug_nans or config.jax_debug_infs:
+            return self._call_checked(args, kwargs)
+        if self.donate_argnums or self.donate_argnames:
+            compiled, flat = self._get_compiled(args, kwargs)
+            outs = _run_flat(compiled, flat)
+            self._donate(args, kwargs, outs)
+            return tree_util.tree_unflatten(compiled.out_tree, outs)
         if not kwargs and not self.static_argnums:
-            key = [self.device or device_key(), config.jax_default_matmul_precision]
+            key = [self.device or device_key(), config.jax_default_matmul_precision,
+                   config.jax_enable_x64, *[c.value for c in _user_contexts]]
             for a in args:
-                if type(a) is not Array:
+                if type(a) is not ArrayImpl:
                     break
                 if a._device is None:
                     v = a._value
@@ -674,13 +1017,75 @@ class JitWrapped:
                     runner = self._fast[tuple(key)] = self._make_runner(args)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
-        return tree_util.tree_unflatten(compiled.out_tree, outs)
+        return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
+
+    def _call_staged(self, args: tuple, kwargs: dict):
+        """A call while a function is being staged: one ``jit`` equation."""
+        key, static, flat, in_tree, _ = self._key(args, kwargs)
+        entry = self._staged.get(key)
+        if entry is None:
+            closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
+            if ref_info is not None:  # array references: traced inline instead
+                return self.fun(*args, **kwargs)
+            jaxpr = closed.jaxpr
+            body = Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.outvars, jaxpr.eqns)
+            entry = self._staged[key] = (body, list(closed.consts), out_tree)
+        body, consts, out_tree = entry
+        outs = jit_p.bind(*consts, *flat, jaxpr=body, name=self._name)
+        return tree_util.tree_unflatten(out_tree, outs)
+
+    def _donate(self, args: tuple, kwargs: dict, outs: Sequence[Any]) -> None:
+        """Delete the donated arguments whose storage an output of the same type can take
+        (each output takes at most one, in order), as JAX does; warn about the others."""
+        donated = [x for i in self.donate_argnums if i < len(args)
+                   for x in tree_util.tree_leaves(args[i])]
+        donated += [x for k in self.donate_argnames if k in kwargs
+                    for x in tree_util.tree_leaves(kwargs[k])]
+        free = [(o.shape, o.dtype) for o in outs if type(o) is ArrayImpl]
+        unusable = []
+        for x in donated:
+            if type(x) is not ArrayImpl or x._device == DELETED:
+                continue
+            t = (x.shape, x.dtype)
+            if t in free:
+                free.remove(t)
+                x.delete()
+            else:
+                unusable.append(f"{x.dtype.name}[{','.join(map(str, x.shape))}]")
+        if unusable:
+            import warnings
+            warnings.warn("Some donated buffers were not usable: "
+                          f"{', '.join(f'ShapedArray({u})' for u in unusable)}.")
+
+    def _call_checked(self, args, kwargs):
+        """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
+        re-run the function op by op, where the first primitive producing one raises."""
+        _, static, _, in_tree, _ = self._key(args, kwargs)
+        compiled, flat = self._get_compiled(args, kwargs)
+        outs = _run_flat(compiled, flat)
+        bad = invalid_values(outs)
+        if bad is None:
+            return tree_util.tree_unflatten(compiled.out_tree, outs)
+        print(f"Invalid {bad} value encountered in the output of a jax.jit function. "
+              "Calling the de-optimized version.")
+        full, full_kwargs = self._full_args(args, kwargs, static, in_tree,
+                                            [to_array(x) for x in flat])
+        with config.override(jax_disable_jit=True):
+            self.fun(*full, **full_kwargs)
+        raise FloatingPointError(
+            f"invalid value ({bad}) encountered in jit({self._name}). Because "
+            "jax_debug_nans and/or jax_debug_infs is set, the de-optimized function (the "
+            "function without jit) was called to get a more precise error message, but it "
+            "produced no invalid value: the difference comes from the compiled program's "
+            "arithmetic, or from a value read from outside the function.")
 
     def _make_runner(self, args) -> Callable:
         """A runner for positional Array arguments: no flattening, no signature building."""
         compiled, _ = self._get_compiled(args, {})
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
+        if compiled.ref_info is not None:  # closed-over references: read and written back
+            return lambda args: tree_util.tree_unflatten(out_tree,
+                                                         _run_flat(compiled, list(args)))
         if not compiled.on_host:
             device, run_flat = compiled.device, compiled.run_flat
 
@@ -696,7 +1101,7 @@ class JitWrapped:
             def run_single(args):
                 out = exe(*[a._value for a in args])[0]
                 out.flags.writeable = False
-                r = _new_array(Array)
+                r = _new_array(ArrayImpl)
                 r._value, r.weak_type, r._device = out, w0, None
                 return r
             return run_single
@@ -707,8 +1112,33 @@ class JitWrapped:
                                             [wrap_eager(o, w) for o, w in zip(outs, weak)])
         return run
 
-    def lower(self, *args, **kwargs) -> Lowered:
-        return Lowered(self, args, kwargs)
+    def trace(self, *args, **kwargs) -> stages.Traced:
+        """Trace for these arguments (static ones included): the jaxpr and the output
+        types, without compiling."""
+        key, static, flat, in_tree, device = self._key(args, kwargs)
+        closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
+
+        def compile_once() -> Compiled:
+            compiled = self.cache.get(key)
+            if compiled is None:
+                compiled = self._compile(closed, out_tree, device)
+                compiled.ref_info = ref_info
+                self.cache[key] = compiled
+            return compiled
+
+        _, _, dyn_args, dyn_kwargs = self._split(args, kwargs)
+        static_nums = {i for i, _ in static}
+        nums = [i for i in range(len(args)) if i not in static_nums]
+        donated = [i in self.donate_argnums for i, a in zip(nums, dyn_args)
+                   for _ in tree_util.tree_leaves(a)]
+        donated += [k in self.donate_argnames for k in sorted(dyn_kwargs)
+                    for _ in tree_util.tree_leaves(dyn_kwargs[k])]
+        return stages.Traced(self._name, closed, in_tree, out_tree, donated, device,
+                             compile_once)
+
+    def lower(self, *args, **kwargs) -> stages.Lowered:
+        """Trace and lower for these arguments; ``.compile()`` compiles."""
+        return self.trace(*args, **kwargs).lower()
 
     def eval_shape(self, *args, **kwargs):
         return eval_shape(self.fun, *args, **kwargs)
@@ -716,6 +1146,7 @@ class JitWrapped:
     def clear_cache(self) -> None:
         self.cache.clear()
         self._fast.clear()
+        self._staged.clear()
 
     def __get__(self, instance, owner):
         if instance is None:
@@ -723,15 +1154,71 @@ class JitWrapped:
         return partial(self, instance)
 
 
+def _leaf_signature(x: Any) -> tuple:
+    if isinstance(x, _refs.Ref):
+        return ("Ref",) + leaf_signature(x._read())
+    return leaf_signature(x)
+
+
+def _argument_name(origin: str) -> str:
+    """``x`` from ``argument 'x' of f``."""
+    if origin.startswith("argument '"):
+        return origin[len("argument '"):].split("'", 1)[0]
+    return origin
+
+
+def _run_flat(compiled: Compiled, flat: Sequence[Any]) -> list:
+    """Run ``compiled`` on the flat arguments; with mutable array references (arguments or
+    closed over), their values go in and their final values are written back."""
+    info = getattr(compiled, "ref_info", None)
+    if info is None:
+        return compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
+    ref_pos, closed_refs, n_out = info
+    values = [r._read() for r in closed_refs] + \
+        [x._read() if isinstance(x, _refs.Ref) else x for x in flat]
+    outs = compiled.run_flat([leaf_value(x, compiled.device) for x in values])
+    for r, v in zip([flat[i] for i in ref_pos] + list(closed_refs), outs[n_out:]):
+        r._write(v)
+    return outs[:n_out]
+
+
+def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
+    return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
+
+
+_other_caches: list[Callable[[], None]] = [clear_dispatch_caches]
+
+
+def register_cache(clear: Callable[[], None]) -> None:
+    """Have :func:`clear_caches` call ``clear`` (a cache of traces kept elsewhere)."""
+    _other_caches.append(clear)
+
+
+def clear_caches() -> None:
+    """Drop every cached trace and compiled program: jit's, checkpoint's, and the eager
+    operations' on devices."""
+    for wrapped in list(_wrappers):
+        wrapped.clear_cache()
+    _shared.clear()
+    for clear in _other_caches:
+        clear()
+
+
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
         static_argnames: str | Sequence[str] | None = None,
-        donate_argnums: int | Sequence[int] | None = None, device: Any = None,
+        donate_argnums: int | Sequence[int] | None = None,
+        donate_argnames: str | Sequence[str] | None = None, device: Any = None,
         **unsupported: Any) -> Any:
     """Compile ``fun``: traced once per input signature, fused into a few kernels.
 
     ``static_argnums``/``static_argnames`` mark arguments that are Python values
     baked into the trace (they must be hashable; a new value retraces).
-    ``donate_argnums`` is accepted for compatibility (buffers are not donated).
+    A static argument may be passed by position or by name whichever way it was marked
+    (``static_argnums`` and ``static_argnames`` are completed from each other through the
+    signature).  ``donate_argnums``/``donate_argnames`` donate arguments' storage: a
+    donated array that an output of the same type can reuse is deleted by the call (using
+    it afterwards raises), as JAX does.  Wrappers of one function with the same options share
+    their compiled programs.
     Usable as a decorator, with or without arguments.
     """
     for name in unsupported:
@@ -740,8 +1227,72 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
             raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
     if fun is None:
         return lambda f: jit(f, static_argnums=static_argnums,
-                             static_argnames=static_argnames,
-                             donate_argnums=donate_argnums, device=device)
+                             static_argnames=static_argnames, donate_argnums=donate_argnums,
+                             donate_argnames=donate_argnames, device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
-    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, device)
+    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
+                      device)
+
+
+# ---------------------------------------------------------------------------
+# fwd_and_bwd, make_user_context, copy_to_host_async
+# ---------------------------------------------------------------------------
+
+
+def fwd_and_bwd(fun: Callable, argnums: int | Sequence[int], has_aux: bool = False,
+                jitted: bool = True) -> tuple[Callable, Callable]:
+    """The forward and backward passes of ``fun`` as two functions: ``fwd(*args)`` gives
+    ``(fun(*args), residuals)`` (``(out, residuals, aux)`` with ``has_aux``), and
+    ``bwd(residuals, cotangent)`` the cotangents of the arguments at ``argnums`` (one
+    for an int).  The residuals are a pytree, so both may be jitted (the default)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def fwd(*args):
+        f_dyn, dyn = argnums_partial(fun, nums, args)
+        return vjp(f_dyn, *dyn, has_aux=has_aux)
+
+    def bwd(residuals, cotangent):
+        cts = residuals(cotangent)
+        return cts[0] if isinstance(argnums, int) else cts
+
+    return (jit(fwd), jit(bwd)) if jitted else (fwd, bwd)
+
+
+class _UserContext:
+    """A value ``jit`` keys its caches on (``jax.make_user_context``): ``.value``, and
+    ``with ctx(v): ...`` to set it for a block."""
+
+    def __init__(self, default_value: Any):
+        self.value = default_value
+
+    @contextmanager
+    def __call__(self, new_val: Any) -> Iterator[None]:
+        old, self.value = self.value, new_val
+        try:
+            yield
+        finally:
+            self.value = old
+
+    def __repr__(self) -> str:
+        return f"UserContext(value={self.value!r})"
+
+
+_user_contexts: list[_UserContext] = []
+
+
+def make_user_context(default_value: Any = None) -> _UserContext:
+    """A context whose value is part of every ``jit`` cache key: functions re-trace when
+    it changes."""
+    ctx = _UserContext(default_value)
+    _user_contexts.append(ctx)
+    return ctx
+
+
+def copy_to_host_async(x: Any) -> Any:
+    """Start copying the arrays among ``x``'s leaves to the host; returns ``x``."""
+    for leaf in tree_util.tree_leaves(x):
+        copy = getattr(leaf, "copy_to_host_async", None)
+        if copy is not None:
+            copy()
+    return x

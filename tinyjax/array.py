@@ -1,6 +1,12 @@
-"""``tinyjax.Array``: an immutable, concrete array.
+"""``tinyjax.Array`` (the abstract type of every array value) and ``ArrayImpl`` (the
+immutable, concrete array of eager mode).
 
-On the CPU an Array wraps a read-only numpy array, so eager operations run
+``Array`` is JAX's ``jax.Array``: concrete arrays, tracers and typed key arrays are all
+instances (``isinstance(tracer, jax.Array)`` is True, as in JAX), so it is the type to
+annotate with and to test for "an array of any kind".  Code that means "a concrete
+array" tests ``type(x) is ArrayImpl``.
+
+On the CPU an ArrayImpl wraps a read-only numpy array, so eager operations run
 straight through numpy with no compile step.  Operators and methods
 (``+``, ``@``, ``.sum()``, ``.at[...]``, indexing, …) are installed by
 ``tinyjax.numpy`` on this class and on :class:`tinyjax.core.Tracer` alike.
@@ -13,6 +19,7 @@ whose ``_buf`` is a device buffer; ``_value`` is then fetched to the host on fir
 """
 from __future__ import annotations
 
+import abc
 from typing import Any, Callable
 
 import numpy as np
@@ -20,18 +27,51 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.backends import backend_name, get_backend, get_device
 from tinyjax.config import env
-from tinyjax.core import ShapedArray
+from tinyjax.core import ShapedArray, Tracer
 
 
-class Array:
-    """A concrete array value (``jax.Array``)."""
+class Array(abc.ABC):
+    """The type of arrays (``jax.Array``): concrete arrays (:class:`ArrayImpl`), tracers
+    and key arrays are instances of it.  It cannot be instantiated: make arrays with
+    ``jnp.asarray`` / ``jnp.array``."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("jax.Array cannot be instantiated directly; use jnp.asarray or "
+                        "jnp.array to make an array")
+
+
+Array.__module__ = "tinyjax"
+Array.register(Tracer)
+
+
+DELETED = "deleted"  # the ``_device`` of an array whose storage was freed or donated
+
+
+class _DeletedBuffer:
+    """The storage of a deleted array: it keeps the type; reading it raises."""
+
+    __slots__ = ("shape", "dtype", "size", "nbytes")
+
+    def __init__(self, value):
+        self.shape, self.dtype, self.size, self.nbytes = (value.shape, value.dtype,
+                                                          value.size, value.nbytes)
+
+    def numpy(self):
+        shape = ",".join(str(d) for d in self.shape)
+        raise RuntimeError(f"Array has been deleted with shape={self.dtype.name}[{shape}].")
+
+
+class ArrayImpl:
+    """A concrete array value: the class of eager arrays (an instance of :class:`Array`)."""
 
     __slots__ = ("_value", "weak_type", "_device", "_buf", "__weakref__")
     __array_priority__ = 100
 
-    # Construction goes through wrap_eager / asarray; Array(x) converts like jnp.asarray.
-    def __new__(cls, value: Any = None, dtype: Any = None):
-        return to_array(value, dtype)
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("ArrayImpl cannot be instantiated directly; use jnp.asarray or "
+                        "jnp.array to make an array")
 
     def __getattr__(self, name: str):
         # only reached for unset slots: the host copy of a device-resident array
@@ -40,7 +80,7 @@ class Array:
             value.flags.writeable = False
             self._value = value
             return value
-        raise AttributeError(f"'Array' object has no attribute '{name}'")
+        raise AttributeError(f"'ArrayImpl' object has no attribute '{name}'")
 
     shape = property(lambda self: (self._value if self._device is None else self._buf).shape)
     dtype = property(lambda self: (self._value if self._device is None else self._buf).dtype)
@@ -109,12 +149,12 @@ class Array:
     def tolist(self):
         return self._value.tolist()
 
-    def block_until_ready(self) -> "Array":
+    def block_until_ready(self) -> "ArrayImpl":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
             get_backend(self._device).synchronize()
         return self
 
-    def copy(self) -> "Array":
+    def copy(self) -> "ArrayImpl":
         if self._device is not None and not isinstance(self._buf, np.ndarray):
             return placed(get_backend(self._device).copy(self._buf), self._device,
                           self.weak_type)
@@ -132,6 +172,41 @@ class Array:
     @property
     def is_fully_addressable(self) -> bool:
         return True
+
+    def unsafe_buffer_pointer(self) -> int:
+        """The address of the array's storage (host memory, or device memory for an
+        array on a device)."""
+        if self._device is not None and not isinstance(self._buf, np.ndarray):
+            return int(self._buf.ptr)
+        return int(self._value.__array_interface__["data"][0])
+
+    def delete(self) -> None:
+        """Free the array's storage; using it afterwards raises RuntimeError (as a
+        donated argument of a ``jit`` call)."""
+        if self._device == DELETED:
+            return
+        buf = self._buf if self._device is not None else self._value
+        try:
+            del self._value
+        except AttributeError:
+            pass
+        self._buf = _DeletedBuffer(buf)
+        self._device = DELETED
+
+    def is_deleted(self) -> bool:
+        return self._device == DELETED
+
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export (``np.from_dlpack(x)``, ``torch.from_dlpack(x)``) of the host copy."""
+        return self._value.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._value.__dlpack_device__()
+
+    def copy_to_host_async(self) -> None:
+        """Fetch a device-resident array's host copy now (a no-op on the host)."""
+        if self._device is not None and self._device != DELETED:
+            self._value
 
     def __repr__(self) -> str:
         return _array_repr(self._value, self.weak_type)
@@ -151,32 +226,35 @@ def _rebuild(value, weak_type):
 
 # jnp.asarray, registered by tinyjax.numpy when it is imported: the conversion of Python
 # scalars, sequences and array-likes (dtype canonicalisation, weak types) lives there.
-_asarray: list[Callable[..., Array]] = []
+_asarray: list[Callable[..., ArrayImpl]] = []
 
 
-def register_asarray(asarray: Callable[..., Array]) -> None:
-    """Make :func:`to_array` (and ``Array(x)``) convert as ``asarray`` does."""
+def register_asarray(asarray: Callable[..., ArrayImpl]) -> None:
+    """Make :func:`to_array` convert as ``asarray`` does."""
     _asarray[:] = [asarray]
 
 
-def to_array(value: Any, dtype: Any = None) -> Array:
+Array.register(ArrayImpl)
+
+
+def to_array(value: Any, dtype: Any = None) -> ArrayImpl:
     """``value`` as an Array, as ``jnp.asarray(value, dtype)`` converts it."""
     return _asarray[0](value, dtype=dtype)
 
 
-def wrap_eager(value: Any, weak_type: bool = False) -> Array:
+def wrap_eager(value: Any, weak_type: bool = False) -> ArrayImpl:
     """Wrap a numpy value (already of a canonical dtype) as an Array, without a copy."""
     if type(value) is not np.ndarray:
         value = np.asarray(value)
     value.flags.writeable = False
-    out = object.__new__(Array)
+    out = object.__new__(ArrayImpl)
     out._value = value
     out.weak_type = weak_type
     out._device = None
     return out
 
 
-def on_default_device(x: Array) -> Array:
+def on_default_device(x: ArrayImpl) -> ArrayImpl:
     """A new host array moved to the default device (``TINYJAX_DEVICE``) when that is not
     the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put their result."""
     name = env("TINYJAX_DEVICE")
@@ -186,7 +264,7 @@ def on_default_device(x: Array) -> Array:
     return place(x, backend, committed=backend != "cpu")
 
 
-def place(x: Array, backend: str, committed: bool = True) -> Array:
+def place(x: ArrayImpl, backend: str, committed: bool = True) -> ArrayImpl:
     """``x`` on ``backend`` (a copy where it lives elsewhere), committed to it or (on the
     CPU only) not: what ``tinyjax.device_put`` does to one array."""
     if backend == "cpu" or get_backend(backend).host:
@@ -197,10 +275,10 @@ def place(x: Array, backend: str, committed: bool = True) -> Array:
     return placed(buf, backend, x.weak_type)
 
 
-def placed(buf: Any, device: str, weak_type: bool = False) -> Array:
+def placed(buf: Any, device: str, weak_type: bool = False) -> ArrayImpl:
     """An Array committed to ``device`` ('cpu': ``buf`` is a numpy array; a device backend's
     name: ``buf`` is one of its buffers)."""
-    out = object.__new__(Array)
+    out = object.__new__(ArrayImpl)
     out._buf = buf
     out._device = device
     out.weak_type = weak_type
@@ -219,4 +297,5 @@ def _array_repr(value: np.ndarray, weak_type: bool) -> str:
     else:
         body = np.array2string(value, separator=", ", prefix=prefix)
     weak = ", weak_type=True" if weak_type else ""
-    return f"{prefix}{body}, dtype={dt.name}{weak})"
+    shape = f", shape={value.shape}" if value.size == 0 else ""  # as numpy's and JAX's
+    return f"{prefix}{body}{shape}, dtype={dt.name}{weak})"

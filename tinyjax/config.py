@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 __all__ = ["Config", "config", "EnvVar", "ENVIRONMENT", "env", "env_flag", "env_int",
-           "env_str", "debug_level", "set_env_default", "cache_dir"]
+           "env_str", "debug_level", "set_env_default", "cache_dir", "State", "disable_jit"]
 
 _TRUE_STRINGS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "f", "no", "n", "off", ""})
@@ -66,6 +66,14 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "true/false, yes/no, on/off); wins over ``JAX_ENABLE_X64``."),
     EnvVar("JAX_ENABLE_X64", None, "The initial value of ``jax_enable_x64`` where "
            "``TINYJAX_ENABLE_X64`` is unset."),
+    EnvVar("JAX_DEBUG_NANS", None, "The initial value of ``jax_debug_nans``: a NaN produced "
+           "by a primitive raises FloatingPointError."),
+    EnvVar("JAX_DEBUG_INFS", None, "The initial value of ``jax_debug_infs``: an infinity "
+           "produced by a primitive raises FloatingPointError."),
+    EnvVar("JAX_DISABLE_JIT", None, "The initial value of ``jax_disable_jit``: ``jit`` calls "
+           "the Python function and ``lax`` control flow runs as Python."),
+    EnvVar("JAX_LOG_COMPILES", None, "The initial value of ``jax_log_compiles``: every trace "
+           "and compilation of a jitted function is logged (logger ``tinyjax``)."),
     EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
            "flag probes, CUDA cubins and ``BEAM``'s choices are kept between processes."),
     EnvVar("BEAM", "0", "n > 0: each CPU kernel's optimisation passes are chosen by a beam "
@@ -93,9 +101,10 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "consecutive kernels."),
     EnvVar("TINYJAX_CUDA_WGMMA", "1", "0: matrix products on an H100 use ``mma.sync`` tiles "
            "instead of warpgroup MMA."),
-    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC in (before "
-           "``/usr/local/cuda``)."),
-    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC in."),
+    EnvVar("CUDA_HOME", None, "A CUDA installation to look for NVRTC, cuFFT, cuSOLVER and "
+           "cuBLAS in (before ``/usr/local/cuda``)."),
+    EnvVar("CUDA_PATH", None, "Another CUDA installation to look for NVRTC, cuFFT, cuSOLVER "
+           "and cuBLAS in."),
 )}
 
 # The process environment's own mapping (POSIX: bytes keys): a variable read on a hot path
@@ -145,9 +154,11 @@ def env_int(name: str) -> int:
 
 
 def cache_dir() -> str:
-    """The directory of the caches kept between processes (``TINYJAX_CACHE_DIR``, default
+    """The directory of the caches kept between processes (the flag
+    ``jax_compilation_cache_dir`` when set, else ``TINYJAX_CACHE_DIR``, default
     ``~/.cache/tinyjax``), created if missing."""
-    d = env("TINYJAX_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
+    d = config.jax_compilation_cache_dir or env("TINYJAX_CACHE_DIR") or \
+        os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -213,13 +224,82 @@ _MATMUL_PRECISIONS = (
     "F32_F32_F32", "F64_F64_F64",
 )
 
+def _validate_optional_str(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"config option {name} expects a string or None, got {value!r}")
+
+
+def _validate_number(name: str, value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"config option {name} expects a number, got {value!r}")
+
+
+def _validate_device(name: str, value: Any) -> Any:
+    """None, a Device, or a platform name."""
+    if value is None or isinstance(value, str) or hasattr(value, "platform"):
+        return value
+    raise TypeError(f"config option {name} expects a Device or a platform name, got "
+                    f"{value!r}")
+
+
+def _validate_only(supported: Any, others: tuple, what: str) -> Callable[[str, Any], Any]:
+    """A flag with JAX's values of which tinyjax implements ``supported`` only."""
+    def validate(name: str, value: Any) -> Any:
+        if value == supported:
+            return value
+        if value in others:
+            raise NotImplementedError(f"{name}={value!r}: tinyjax implements only {what} "
+                                      f"({name}={supported!r})")
+        raise ValueError(f"config option {name} must be one of "
+                         f"{(supported,) + others}, got {value!r}")
+    return validate
+
+
+_TRANSFER_GUARDS = (None, "allow", "log", "disallow", "log_explicit", "disallow_explicit")
+
 # name -> (default, validator)
 _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_enable_x64": (
         _env_bool(("TINYJAX_ENABLE_X64", "JAX_ENABLE_X64"), False), _validate_bool),
     "jax_default_matmul_precision": (None, _validate_choice(*_MATMUL_PRECISIONS)),
     "jax_numpy_rank_promotion": ("allow", _validate_choice("allow", "warn", "raise")),
-    "jax_debug_nans": (False, _validate_bool),
+    "jax_debug_nans": (_env_bool(("JAX_DEBUG_NANS",), False), _validate_bool),
+    "jax_debug_infs": (_env_bool(("JAX_DEBUG_INFS",), False), _validate_bool),
+    "jax_disable_jit": (_env_bool(("JAX_DISABLE_JIT",), False), _validate_bool),
+    "jax_log_compiles": (_env_bool(("JAX_LOG_COMPILES",), False), _validate_bool),
+    "jax_enable_checks": (False, _validate_bool),
+    "jax_no_tracing": (False, _validate_bool),
+    "jax_default_device": (None, _validate_device),
+    "jax_compilation_cache_dir": (None, _validate_optional_str),
+    # the persistent cache's thresholds: accepted (tinyjax keeps every compiled library)
+    "jax_enable_compilation_cache": (True, _validate_bool),
+    "jax_persistent_cache_min_compile_time_secs": (1.0, _validate_number),
+    "jax_persistent_cache_min_entry_size_bytes": (0, _validate_number),
+    # accepted with JAX's values; tinyjax behaves as with the default (docs: Differences)
+    "jax_check_tracer_leaks": (False, _validate_bool),
+    "jax_debug_key_reuse": (False, _validate_bool),
+    "jax_explain_cache_misses": (False, _validate_bool),
+    "jax_enable_custom_prng": (False, _validate_bool),
+    "jax_softmax_custom_jvp": (False, _validate_bool),
+    "jax_no_execution": (False, _validate_bool),
+    "jax_thread_guard": (False, _validate_bool),
+    "jax_allow_f16_reductions": (True, _validate_bool),
+    "jax_auto_pcast": (True, _validate_bool),
+    "jax_remove_size_one_mesh_axis_from_type": (False, _validate_bool),
+    "jax2tf_associative_scan_reductions": (False, _validate_bool),
+    "jax_array_garbage_collection_guard": (None, _validate_choice(None, "allow", "log",
+                                                                   "fatal")),
+    "jax_legacy_prng_key": ("allow", _validate_choice("allow", "warn", "error")),
+    "jax_default_prng_impl": ("threefry2x32", _validate_only(
+        "threefry2x32", ("rbg", "unsafe_rbg"), "the threefry2x32 PRNG")),
+    "jax_threefry_partitionable": (True, _validate_only(
+        True, (False,), "the partitionable threefry bits (JAX's default)")),
+    "jax_numpy_dtype_promotion": ("standard", _validate_only(
+        "standard", ("strict",), "the standard type promotion")),
+    **{f"jax_transfer_guard{kind}": (None, _validate_choice(*_TRANSFER_GUARDS))
+       for kind in ("", "_host_to_device", "_device_to_host", "_device_to_device")},
 }
 
 
@@ -289,3 +369,32 @@ class Config:
 
 
 config = Config()
+
+
+class State:
+    """One flag as JAX exposes it at the top level (``jax.debug_nans``): ``.value`` reads
+    it and calling it with a value gives a context manager that sets it for a block
+    (``with jax.debug_nans(False): ...``)."""
+
+    def __init__(self, name: str):
+        if name not in _FLAGS:
+            raise AttributeError(f"Unrecognized config option: {name!r}")
+        self.name = name
+        self.__name__ = name[len("jax_"):] if name.startswith("jax_") else name
+
+    @property
+    def value(self) -> Any:
+        return config.read(self.name)
+
+    def __call__(self, new_val: Any = True):
+        return config.override(**{self.name: new_val})
+
+    def __repr__(self) -> str:
+        return f"State({self.name}={self.value!r})"
+
+
+def disable_jit(disable: bool = True):
+    """Context manager: inside it ``jit`` calls the Python function and ``lax`` control
+    flow runs as Python (``cond`` takes one branch, loops iterate), so that values can be
+    printed and inspected; ``vmap`` and ``grad`` still transform."""
+    return config.override(jax_disable_jit=disable)

@@ -19,8 +19,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
-                            TracerIntegerConversionError, UnexpectedTracerError)
+from tinyjax.errors import (ConcretizationTypeError, TracerArrayConversionError,
+                            TracerBoolConversionError, TracerIntegerConversionError,
+                            UnexpectedTracerError)
 
 # ---------------------------------------------------------------------------
 # Abstract values
@@ -34,7 +35,7 @@ class ShapedArray:
 
     def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False):
         self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
+        self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
         self.weak_type = bool(weak_type)
 
     ndim = property(lambda self: len(self.shape))
@@ -53,7 +54,9 @@ class ShapedArray:
 
     def str_short(self) -> str:
         """JAX's short form, e.g. ``f32[3,4]``."""
-        return f"{dtypes.short_dtype_name(self.dtype)}[{','.join(map(str, self.shape))}]"
+        name = self.dtype.name if dtypes.is_extended(self.dtype) else \
+            dtypes.short_dtype_name(self.dtype)
+        return f"{name}[{','.join(map(str, self.shape))}]"
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is ShapedArray and self.shape == other.shape
@@ -62,9 +65,14 @@ class ShapedArray:
     def __hash__(self) -> int:
         return hash((self.shape, self.dtype, self.weak_type))
 
+    def __str__(self) -> str:
+        """JAX's long form, e.g. ``float32[3,4]``; ``~`` marks a weak type."""
+        weak = "~" if self.weak_type else ""
+        return f"{weak}{self.dtype.name}[{','.join(map(str, self.shape))}]"
+
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
-        return f"ShapedArray({self.str_short()}{weak})"
+        return f"ShapedArray({self.dtype.name}[{','.join(map(str, self.shape))}]{weak})"
 
 
 def get_aval(x: Any) -> ShapedArray:
@@ -94,6 +102,13 @@ def _concretization_message(tracer: "Tracer", what: str) -> str:
         "depends on array values cannot be traced. Use lax.cond / lax.switch / "
         "lax.while_loop / lax.fori_loop for control flow, jnp.where for elementwise "
         "selection, or mark the argument static with static_argnums / static_argnames.")
+
+
+def _conversion_message(tracer: "Tracer", fun: str) -> str:
+    return (f"Abstract tracer value encountered where concrete value is expected: traced "
+            f"array with shape {tracer.aval.strip_weak_type()}.\nThe problem arose with the "
+            f"`{fun}` function. If trying to convert the data type of a value, try using `x.astype({fun})` or "
+            f"`jnp.array(x, {fun})` instead.")
 
 
 # ---------------------------------------------------------------------------
@@ -161,13 +176,19 @@ class Trace:
                           params: dict) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.process_primitive")
 
-    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
+    # A call of a function with custom derivative rules.  ``fun(*args)``,
+    # ``jvp(*primals, *tangents) -> [*primal_outs, *tangent_outs]``,
+    # ``fwd(*args) -> (residuals, outs)`` and ``bwd(residuals, cts) -> cts per arg`` take
+    # every operand; the first ``num_consts`` are values the function closes over (made
+    # explicit when it was staged), which the rules ignore and must not be differentiated.
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
         """Default: call the function; only JVP traces use the custom rule."""
         with set_current_trace(self):
             return fun(*args)
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
-                                symbolic_zeros):
+                                symbolic_zeros, num_consts=0):
         """Default: call the function; only autodiff traces use the custom rule."""
         with set_current_trace(self):
             return fun(*args)
@@ -217,20 +238,26 @@ class Tracer:
                                    TracerBoolConversionError))
 
     def __int__(self):
-        return int(self._concrete("the conversion to int", TracerIntegerConversionError))
+        value = self.to_concrete_value()
+        if value is None:
+            raise ConcretizationTypeError(_conversion_message(self, "int"))
+        return int(value)
 
     def __index__(self):
         return self._concrete("the conversion to an index (__index__)",
                               TracerIntegerConversionError).__index__()
 
+    # As JAX: float() and complex() of a tracer raise even when its value is known
+    # (under grad), while bool(), int() and index() use a known value.
     def __float__(self):
-        return float(self._concrete("the conversion to float"))
+        raise ConcretizationTypeError(_conversion_message(self, "float"))
 
     def __complex__(self):
-        return complex(self._concrete("the conversion to complex"))
+        raise ConcretizationTypeError(_conversion_message(self, "complex"))
 
     def __array__(self, dtype=None, copy=None):
-        value = self._concrete("the conversion to a numpy array (np.asarray)")
+        value = self._concrete("the conversion to a numpy array (np.asarray)",
+                               TracerArrayConversionError)
         return np.asarray(value, dtype=dtype)
 
     def item(self, *args):
@@ -254,7 +281,7 @@ class Tracer:
                         "arrays are not hashable)")
 
     def __repr__(self) -> str:
-        return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"
+        return f"{type(self).__name__}({self.aval})"
 
     def __format__(self, spec):
         return repr(self) if not spec else format(self._concrete("formatting"), spec)
@@ -332,14 +359,25 @@ def set_current_trace(trace: Trace) -> Iterator[Trace]:
         _state.trace = prev
 
 
+# Called with (trace, completed) when a transform's trace ends, before it is retired
+# (tinyjax.ref settles the array references the transform wrote).
+trace_exit_hooks: list[Callable[[Trace, bool], None]] = []
+
+
 @contextmanager
 def new_trace(trace: Trace) -> Iterator[Trace]:
     """Make ``trace`` current for the duration of a transform, then retire it."""
+    completed = False
     try:
         with set_current_trace(trace):
             yield trace
+        completed = True
     finally:
-        trace.invalidate()
+        try:
+            for hook in trace_exit_hooks:
+                hook(trace, completed)
+        finally:
+            trace.invalidate()
 
 
 @contextmanager
@@ -356,12 +394,59 @@ def ensure_compile_time_eval() -> Iterator[None]:
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0] + "/"
 
 
-def user_source_info() -> str:
+class SourceInfo(str):
+    """Where the user's code made an equation: ``file:line`` (it is that string), with the
+    column of the call and the function's qualified name on demand."""
+
+    __slots__ = ("_code", "_lasti", "name_stack")
+
+    def __new__(cls, text: str, code: Any = None, lasti: int = -1,
+                name_stack: tuple[str, ...] = ()) -> "SourceInfo":
+        out = super().__new__(cls, text)
+        out._code, out._lasti, out.name_stack = code, lasti, name_stack
+        return out
+
+    @property
+    def column(self) -> int | None:
+        if self._code is None or self._lasti < 0:
+            return None
+        for i, pos in enumerate(self._code.co_positions()):
+            if i == self._lasti // 2:
+                return pos[2]
+        return None
+
+    @property
+    def function(self) -> str:
+        return getattr(self._code, "co_qualname", "") if self._code is not None else ""
+
+
+# [the SourceInfo that equations made now take, or None: the user's frame]
+source_override: list = [None]
+# the scopes (jax.named_scope) open now, outermost first: recorded with each equation
+name_stack: list[str] = []
+
+
+@contextmanager
+def source_info_of(info: str | None) -> Iterator[None]:
+    """Equations made inside the block take ``info`` as their source (re-tracing the
+    equations of an existing jaxpr keeps the user's line)."""
+    prev = source_override[0]
+    source_override[0] = info or prev
+    try:
+        yield
+    finally:
+        source_override[0] = prev
+
+
+def user_source_info() -> SourceInfo:
     """``file:line`` of the innermost frame outside tinyjax (where the user wrote it)."""
+    if source_override[0] is not None:
+        return source_override[0]
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR):
-            return f"{filename}:{frame.f_lineno}"
+        code = frame.f_code
+        if not code.co_filename.startswith(_PACKAGE_DIR):
+            return SourceInfo(f"{code.co_filename}:{frame.f_lineno}", code, frame.f_lasti,
+                              tuple(name_stack))
         frame = frame.f_back
-    return "<unknown>"
+    return SourceInfo("<unknown>")

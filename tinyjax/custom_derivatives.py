@@ -10,31 +10,84 @@ The batching trace vectorises the function and the rules together
 """
 from __future__ import annotations
 
-from functools import update_wrapper
+import inspect
+from functools import partial, update_wrapper
 from typing import Any, Callable, Sequence
 
-from tinyjax import tree_util
+from tinyjax import dtypes, tree_util
 from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
-from tinyjax.core import Primitive, current_trace, get_aval
-from tinyjax.interpreters import ad
+from tinyjax.compiler.lower.registry import register_inlined_call
+from tinyjax.core import Primitive, Tracer, current_trace, get_aval, is_eager
+from tinyjax.interpreters import ad, batching
+from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+from tinyjax.jaxpr import Jaxpr, eval_jaxpr
 from tinyjax.interpreters.ad import Zero
 
-custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
-custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
+__all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_p",
+           "custom_vjp", "custom_vjp_call_p", "SymbolicZero", "zero_from_primal",
+           "CustomVJPPrimal", "custom_vjp_primal_tree_values", "linear_call"]
+
+
+class _CustomJVPCall(Primitive):
+    """A staged call of a custom_jvp function: binding it makes the current trace process
+    the call (a JVP trace applies the rule, the others the function ``call_jaxpr``)."""
+
+    def bind(self, *operands, call_jaxpr, jvp, num_consts, symbolic_zeros):
+        return current_trace().process_custom_jvp_call(
+            self, partial(_eval_call, call_jaxpr), jvp, operands,
+            symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+
+class _CustomVJPCall(Primitive):
+    """A staged call of a custom_vjp function (see :class:`_CustomJVPCall`)."""
+
+    def bind(self, *operands, call_jaxpr, fwd, bwd, out_trees, num_consts, symbolic_zeros):
+        return current_trace().process_custom_vjp_call(
+            self, partial(_eval_call, call_jaxpr), fwd, bwd, operands, out_trees=out_trees,
+            symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+
+def _eval_call(call_jaxpr: Jaxpr, *operands: Any) -> list[Any]:
+    return eval_jaxpr(call_jaxpr, [], *operands)
+
+
+custom_jvp_call_p = _CustomJVPCall("custom_jvp_call", multiple_results=True)
+custom_vjp_call_p = _CustomVJPCall("custom_vjp_call", multiple_results=True)
+for _p in (custom_jvp_call_p, custom_vjp_call_p):
+    _p.def_abstract_eval(lambda *avals, call_jaxpr, **_: [v.aval for v in call_jaxpr.outvars])
+    # compiled: the function's body in place
+    register_inlined_call(_p, lambda eqn, operands: (eqn.params["call_jaxpr"], operands))
 
 
 def _as_operands(flat: Sequence[Any]) -> list[Any]:
+    """Operands of a call; mutable array references pass as they are."""
     from tinyjax.lax._helpers import as_operand
-    return [as_operand(x) for x in flat]
+    from tinyjax.lax.refs import Ref
+    return [x if isinstance(x, Ref) else as_operand(x) for x in flat]
 
 
-def _call_args(kind: str, fun: Callable, rule: Any, args: tuple, kwargs: dict,
+def resolve_kwargs(fun: Callable, args: tuple, kwargs: dict) -> tuple:
+    """The call's arguments all positional, keyword ones placed through ``fun``'s
+    signature (defaults filled in), as JAX passes them to the rules."""
+    if not kwargs:
+        return args
+    try:
+        bound = inspect.signature(fun).bind(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"The function {getattr(fun, '__name__', fun)} was called with "
+                        f"keyword arguments that do not match its signature: {e}") from None
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise TypeError(f"keyword-only arguments of a custom_jvp/custom_vjp function are "
+                        f"not supported: {sorted(bound.kwargs)}")
+    return bound.args
+
+
+def _call_args(kind: str, fun: Callable, rule: Any, args: tuple,
                nondiff_argnums: tuple[int, ...]):
     """Check a call of a ``custom_jvp``/``custom_vjp`` function and split its arguments:
     (the non-differentiable ones in positional order, ``fun`` as a function of the others,
     their flat operands, their treedef)."""
-    if kwargs:
-        raise TypeError(f"custom_{kind} functions take positional arguments only")
     if rule is None:
         raise AttributeError(f"No {kind.upper()} defined for custom_{kind} function "
                              f"{getattr(fun, '__name__', fun)} using def{kind}.")
@@ -80,8 +133,11 @@ class custom_jvp:
         self.defjvp(jvp)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = resolve_kwargs(self.fun, args, kwargs)
         nondiff, f_diff, flat_args, in_tree = _call_args("jvp", self.fun, self.jvp, args,
-                                                         kwargs, self.nondiff_argnums)
+                                                         self.nondiff_argnums)
+        if is_eager():  # nothing differentiates: the function's own result, as JAX
+            return self.fun(*args)
         fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
 
         def flat_fun(*flat):
@@ -132,8 +188,11 @@ class custom_vjp:
         self.symbolic_zeros = symbolic_zeros
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = resolve_kwargs(self.fun, args, kwargs)
         nondiff, f_diff, flat_args, in_tree = _call_args("vjp", self.fun, self.fwd, args,
-                                                         kwargs, self.nondiff_argnums)
+                                                         self.nondiff_argnums)
+        if is_eager():  # nothing differentiates: the function's own result, as JAX
+            return self.fun(*args)
         diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
         in_avals = [get_aval(a) for a in flat_args]
         fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
@@ -203,3 +262,231 @@ class custom_vjp:
             custom_vjp_call_p, flat_fun, flat_fwd, flat_bwd, flat_args,
             out_trees=lambda: out_tree_store[-1], symbolic_zeros=self.symbolic_zeros)
         return tree_util.tree_unflatten(out_tree_store[-1], outs)
+
+
+# ---------------------------------------------------------------------------
+# closure_convert and custom_gradient
+# ---------------------------------------------------------------------------
+
+
+def closure_convert(fun: Callable, *example_args: Any) -> tuple[Callable, list[Any]]:
+    """``(converted, hoisted)``: ``converted(*args, *hoisted)`` computes ``fun(*args)``
+    for arguments of the types of ``example_args``, with the traced floating-point
+    values ``fun`` closes over (values a transform may differentiate) passed explicitly
+    as ``hoisted`` -- so that they can cross a ``custom_vjp`` boundary as arguments."""
+    flat, in_tree = tree_util.tree_flatten(example_args)
+    avals = [get_aval(x) for x in _as_operands(flat)]
+    out_tree: list = []
+
+    def flat_fun(*xs):
+        leaves, tree = tree_util.tree_flatten(fun(*tree_util.tree_unflatten(in_tree, xs)))
+        out_tree.append(tree)
+        return _as_operands(leaves)
+
+    closed = trace_to_closed_jaxpr(flat_fun, avals)
+    hoist = [isinstance(c, Tracer) and dtypes.is_inexact(get_aval(c).dtype)
+             for c in closed.consts]
+    kept = [c for c, h in zip(closed.consts, hoist) if not h]
+    hoisted = [c for c, h in zip(closed.consts, hoist) if h]
+
+    def converted(*args_and_hoisted: Any) -> Any:
+        n = len(args_and_hoisted) - len(hoisted)
+        args, extra = args_and_hoisted[:n], list(args_and_hoisted[n:])
+        leaves, tree = tree_util.tree_flatten(args)
+        if tree != in_tree:
+            raise TypeError("The inputs to the closure produced by closure_convert must have "
+                            "the same Pytree structure as the example arguments passed when "
+                            f"closure_convert was called. Expected {in_tree}, but got {tree}")
+        k, h = iter(kept), iter(extra)
+        consts = [next(h) if is_hoisted else next(k) for is_hoisted in hoist]
+        return tree_util.tree_unflatten(out_tree[0], eval_jaxpr(closed.jaxpr, consts,
+                                                                *_as_operands(leaves)))
+
+    return converted, hoisted
+
+
+class _GradientRule:
+    """The backward function ``custom_gradient``'s function returned, traced: a pytree
+    whose leaves are the values it closes over (the residuals)."""
+
+    def __init__(self, jaxpr: Jaxpr, consts: list, ct_tree, grad_tree):
+        self.jaxpr, self.consts, self.ct_tree, self.grad_tree = jaxpr, consts, ct_tree, grad_tree
+
+
+tree_util.register_pytree_node(
+    _GradientRule, lambda r: (r.consts, (r.jaxpr, r.ct_tree, r.grad_tree)),
+    lambda aux, consts: _GradientRule(aux[0], list(consts), aux[1], aux[2]))
+
+
+def custom_gradient(fun: Callable) -> Callable:
+    """A function with a custom gradient, written as TensorFlow's: ``fun(*args)`` returns
+    ``(value, vjp)`` where ``vjp(cotangent)`` gives the cotangents of the arguments (a
+    tuple, or one value for one argument); ``vjp`` may close over values of the forward
+    pass."""
+
+    @custom_vjp
+    def wrapped(*args: Any) -> Any:
+        return fun(*args)[0]
+
+    def fwd(*args: Any):
+        ans, rule = fun(*args)
+        leaves, ct_tree = tree_util.tree_flatten(ans)
+        grad_tree: list = []
+
+        def flat_rule(*cts):
+            grads = rule(tree_util.tree_unflatten(ct_tree, cts))
+            g_leaves, g_tree = tree_util.tree_flatten(grads)
+            grad_tree.append(g_tree)
+            return _as_operands(g_leaves)
+
+        closed = trace_to_closed_jaxpr(flat_rule, [ad.tangent_aval(get_aval(x)) for x in
+                                                   _as_operands(leaves)])
+        return ans, _GradientRule(closed.jaxpr, list(closed.consts), ct_tree, grad_tree[0])
+
+    def bwd(res: _GradientRule, cts: Any):
+        leaves, tree = tree_util.tree_flatten(cts)
+        if tree != res.ct_tree:
+            raise TypeError(f"{tree}\n!=\n{res.ct_tree}")
+        grads = tree_util.tree_unflatten(res.grad_tree, eval_jaxpr(res.jaxpr, res.consts,
+                                                                   *leaves))
+        return grads if isinstance(grads, tuple) else (grads,)
+
+    wrapped.defvjp(fwd, bwd)
+    return update_wrapper(wrapped, fun, updated=())
+
+
+# ---------------------------------------------------------------------------
+# Symbolic zeros, custom_vjp primal records, linear_call
+# ---------------------------------------------------------------------------
+
+
+class SymbolicZero:
+    """A zero (co)tangent known to be zero, of type ``aval`` (what a rule defined with
+    ``symbolic_zeros=True`` may be given for an argument that is not differentiated).
+
+    tinyjax gives rules instantiated zeros; this class is for rules that make or test
+    for symbolic zeros themselves (``zero_from_primal``)."""
+
+    def __init__(self, aval: Any):
+        self.aval = aval
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: len(self.aval.shape))
+    size = property(lambda self: self.aval.size)
+
+    def __repr__(self) -> str:
+        return f"SymbolicZero({self.aval.str_short()})"
+
+    def instantiate(self) -> Any:
+        """The zeros it stands for, as an array."""
+        return ad.zeros_like_aval(self.aval)
+
+    @staticmethod
+    def from_primal_value(val: Any) -> "SymbolicZero":
+        return SymbolicZero(ad.tangent_aval(get_aval(val)))
+
+
+def zero_from_primal(val: Any, symbolic_zeros: bool = False) -> Any:
+    """Zero tangents for the pytree ``val``: ``SymbolicZero`` leaves, or arrays of zeros."""
+    def zero(x):
+        z = SymbolicZero.from_primal_value(x)
+        return z if symbolic_zeros else z.instantiate()
+    return tree_util.tree_map(zero, val)
+
+
+class CustomVJPPrimal:
+    """A primal argument of a ``custom_vjp`` forward rule in ``symbolic_zeros`` mode: its
+    ``value`` and whether it is ``perturbed`` (differentiated)."""
+
+    __slots__ = ("value", "perturbed")
+
+    def __init__(self, value: Any, perturbed: bool):
+        self.value, self.perturbed = value, perturbed
+
+    def __repr__(self) -> str:
+        return f"CustomVJPPrimal(value={self.value!r}, perturbed={self.perturbed})"
+
+
+def custom_vjp_primal_tree_values(tree: Any) -> Any:
+    """``tree`` with each ``CustomVJPPrimal`` leaf replaced by its value."""
+    return tree_util.tree_map(lambda x: x.value if isinstance(x, CustomVJPPrimal) else x,
+                              tree, is_leaf=lambda x: isinstance(x, CustomVJPPrimal))
+
+
+# linear_call: operands = the residuals' leaves, then the linear inputs' leaves; the body
+# ``callee`` (an open jaxpr over them; the compiler inlines it) is ``fun``; transposing
+# gives a linear_call of ``fun_transpose`` (whose own transpose is ``fun``).
+linear_call_p = Primitive("linear_call", multiple_results=True)
+linear_call_p.def_impl(lambda *args, callee, **_: eval_jaxpr(callee, [], *args))
+linear_call_p.def_abstract_eval(lambda *avals, callee, **_: [v.aval for v in callee.outvars])
+register_inlined_call(linear_call_p, lambda eqn, operands: (eqn.params["callee"], operands))
+
+
+def linear_call(fun: Callable, fun_transpose: Callable, residual_args: Any,
+                linear_args: Any) -> Any:
+    """``fun(residual_args, linear_args)``, a function linear in ``linear_args``, whose
+    transpose (``jax.linear_transpose``, reverse mode) is
+    ``fun_transpose(residual_args, cotangent)`` instead of ``fun``'s own."""
+    from tinyjax.lax._helpers import as_operand
+    res_flat, res_tree = tree_util.tree_flatten(residual_args)
+    lin_flat, lin_tree = tree_util.tree_flatten(linear_args)
+    res_flat = [as_operand(x) for x in res_flat]
+    lin_flat = [as_operand(x) for x in lin_flat]
+    out_tree: list = []
+
+    def flat_fun(*xs):
+        res = tree_util.tree_unflatten(res_tree, xs[:len(res_flat)])
+        lin = tree_util.tree_unflatten(lin_tree, xs[len(res_flat):])
+        leaves, tree = tree_util.tree_flatten(fun(res, lin))
+        out_tree.append(tree)
+        return [as_operand(x) for x in leaves]
+
+    closed = trace_to_closed_jaxpr(flat_fun, [get_aval(x) for x in res_flat + lin_flat])
+    j = closed.jaxpr
+    callee = Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns)
+    outs = linear_call_p.bind(*closed.consts, *res_flat, *lin_flat, callee=callee,
+                              fun=fun, fun_transpose=fun_transpose,
+                              num_res=len(closed.consts) + len(res_flat),
+                              num_consts=len(closed.consts), res_tree=res_tree,
+                              lin_tree=lin_tree, out_tree=out_tree[-1])
+    return tree_util.tree_unflatten(out_tree[-1], outs)
+
+
+def _linear_call_jvp(primals, tangents, *, num_res, num_consts, fun, fun_transpose,
+                     res_tree, lin_tree, out_tree, callee):
+    if any(type(t) is not Zero for t in tangents[:num_res]):
+        raise NotImplementedError("linear_call: differentiating with respect to a residual "
+                                  "argument is not supported")
+    out = linear_call_p.bind(*primals, callee=callee, fun=fun, fun_transpose=fun_transpose,
+                             num_res=num_res, num_consts=num_consts, res_tree=res_tree,
+                             lin_tree=lin_tree, out_tree=out_tree)
+    res = tree_util.tree_unflatten(res_tree, primals[num_consts:num_res])
+    lin_t = tree_util.tree_unflatten(lin_tree, [ad.instantiate_zeros(t)
+                                                for t in tangents[num_res:]])
+    out_t = tree_util.tree_leaves(linear_call(fun, fun_transpose, res, lin_t))
+    return out, out_t
+
+
+def _linear_call_transpose(cts, *args, num_res, num_consts, fun, fun_transpose, res_tree,
+                           lin_tree, out_tree, callee):
+    if any(isinstance(a, ad.UndefinedPrimal) for a in args[:num_res]):
+        raise ValueError("linear_call: the residual arguments must be known when "
+                         "transposing")
+    res = tree_util.tree_unflatten(res_tree, args[num_consts:num_res])
+    cts = tree_util.tree_unflatten(out_tree, [ad.instantiate_zeros(c) for c in cts])
+    lin_cts = tree_util.tree_leaves(linear_call(fun_transpose, fun, res, cts))
+    return [None] * num_res + list(lin_cts)
+
+
+def _linear_call_batch(vals, dims, *, callee, **_):
+    """Vectorised in place (under vmap the body's own transpose applies)."""
+    axis = batching.rule_axis_data(batching.batch_size(vals, dims))
+    outs = batching.vmap_flat(lambda *a: eval_jaxpr(callee, [], *a), axis, vals, dims,
+                              [0] * len(callee.outvars))
+    return outs, [0] * len(outs)
+
+
+ad.primitive_jvps[linear_call_p] = _linear_call_jvp
+ad.primitive_transposes[linear_call_p] = _linear_call_transpose
+batching.primitive_batchers[linear_call_p] = _linear_call_batch

@@ -13,6 +13,7 @@ where the compiler cannot lower a program.
 """
 from __future__ import annotations
 
+import gc
 import time
 from collections import OrderedDict
 from typing import Any, Optional, Sequence
@@ -21,25 +22,27 @@ import numpy as np
 
 from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
-from tinyjax.array import Array, on_default_device, place, placed, to_array, wrap_eager
+from tinyjax.array import DELETED, ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
 from tinyjax.config import debug_level, env
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
+from tinyjax.config import config
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.lax.platform import register_platform
+from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
            "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
-    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device}"
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}] on {x.device!r}"
 
 
 def incompatible_devices_error(what: str, args: Sequence[Any]) -> ValueError:
     placed_args = [(i, x) for i, x in enumerate(args)
-                   if type(x) is Array and x._device is not None]
+                   if type(x) is ArrayImpl and x._device is not None]
     parts = [f"argument {i} of {what} with shape {_describe(x)}" for i, x in placed_args]
     return ValueError(f"Received incompatible devices for {what}. Got " + " and ".join(parts)
                       + ". Move arrays explicitly with tinyjax.device_put(x, device).")
@@ -50,7 +53,8 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
     ValueError when they are committed to different devices."""
     found = None
     for x in args:
-        if type(x) is Array and x._device is not None and x._device != found:
+        if type(x) is ArrayImpl and x._device is not None and x._device != found \
+                and x._device != DELETED:  # (a deleted array raises when it is read)
             if found is not None:
                 raise incompatible_devices_error(what, args)
             found = x._device
@@ -59,10 +63,10 @@ def computation_device(args: Sequence[Any], what: str) -> Optional[str]:
 
 # ---- device_put / device_get -------------------------------------------------------------------
 
-def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
-    if (type(x) is Array and x._device == backend) or isinstance(x, Tracer):
+def _put_leaf(x: Any, backend: str, committed: bool) -> ArrayImpl:
+    if (type(x) is ArrayImpl and x._device == backend) or isinstance(x, Tracer):
         return x  # (under a transform, placement is the compiled program's)
-    if not isinstance(x, Array):
+    if not isinstance(x, ArrayImpl):
         x = to_array(x)  # dtype canonicalisation and weak types, as jnp.asarray
     return place(x, backend, committed)
 
@@ -70,8 +74,13 @@ def _put_leaf(x: Any, backend: str, committed: bool) -> Array:
 def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = False,
                may_alias: Optional[bool] = None) -> Any:
     """Move every array of the pytree ``x`` to ``device`` (a Device from
-    ``tinyjax.devices()``, a backend name, or None: the default device).  With a device
-    given, the results are committed to it; arrays already there are returned as they are."""
+    ``tinyjax.devices()``, a Sharding of one device, a backend name, or None: the default
+    device).  With a device given, the results are committed to it; arrays already there
+    are returned as they are."""
+    if isinstance(device, PartitionSpec):
+        device = NamedSharding(get_mesh(), device)
+    if isinstance(device, Sharding):
+        device = device_of(device)
     backend = backend_name(device)
     committed = device is not None or backend != "cpu"
     return tree_util.tree_map(lambda leaf: _put_leaf(leaf, backend, committed), x)
@@ -79,14 +88,27 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
 
 def device_get(x: Any) -> Any:
     """Every array of the pytree ``x`` as a host numpy array."""
-    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, Array) else a, x)
+    return tree_util.tree_map(lambda a: np.asarray(a) if isinstance(a, ArrayImpl) else a, x)
+
+
+def live_arrays(platform: Optional[str] = None) -> list[ArrayImpl]:
+    """Every array alive now (on ``platform``'s devices if given: 'cpu', 'gpu', ...)."""
+    arrays = [a for a in gc.get_objects() if type(a) is ArrayImpl]
+    if platform is None:
+        return arrays
+    return [a for a in arrays if a.device.platform == platform]
+
+
+def effects_barrier() -> None:
+    """Wait until every host callback issued so far has run.  Host callbacks run as
+    their step of a program runs, before the call returns, so nothing is outstanding."""
 
 
 def block_until_ready(x: Any) -> Any:
     """Wait until every array of the pytree ``x`` is computed (their devices run work
     asynchronously); returns ``x``."""
     for leaf in tree_util.tree_leaves(x):
-        if isinstance(leaf, Array):
+        if isinstance(leaf, ArrayImpl):
             leaf.block_until_ready()
     return x
 
@@ -104,7 +126,7 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
     implementation on host values, or, where an argument is committed to a device, there."""
     values, weak = [], []
     for x in args:
-        if type(x) is Array:
+        if type(x) is ArrayImpl:
             if x._device is not None:  # committed to a device: run there
                 return _apply_placed(primitive, args, params)
             values.append(x._value)
@@ -115,7 +137,9 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             values.append(x)
             weak.append(type(x) in (int, float, complex))
     _check(primitive, args, values, params)
-    out = primitive.impl(*values, **params)
+    out = _host_impl(primitive, values, params)
+    if config.jax_debug_nans or config.jax_debug_infs:
+        _raise_on_invalid(primitive, out)
     if not args:  # a constructor (iota): its result goes to the default device
         return on_default_device(wrap_eager(out, False))
     weak_out = primitive.weak_type_rule(weak, **params)
@@ -126,6 +150,29 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
     return wrap_eager(out, weak_out)
 
 
+def invalid_values(values: Sequence[Any]) -> Optional[str]:
+    """'nan' (under jax_debug_nans) or 'inf' (under jax_debug_infs) if a floating-point
+    value among ``values`` is one, else None."""
+    for v in values:
+        v = np.asarray(v._value if type(v) is ArrayImpl else v)
+        if v.dtype.kind not in "fc":
+            continue
+        if config.jax_debug_nans and np.isnan(v).any():
+            return "nan"
+        if config.jax_debug_infs and np.isinf(v).any():
+            return "inf"
+    return None
+
+
+def _raise_on_invalid(primitive: Primitive, out: Any) -> None:
+    bad = invalid_values(out if primitive.multiple_results else [out])
+    if bad is not None:
+        # as JAX, whose eager operations are jitted one-primitive programs
+        print(f"Invalid {bad} value encountered in the output of a jax.jit function. "
+              "Calling the de-optimized version.")
+        raise FloatingPointError(f"invalid value ({bad}) encountered in {primitive.name}")
+
+
 def _apply_placed(primitive, args, params):
     """An operation on arrays committed to a device."""
     for x in args:
@@ -134,9 +181,9 @@ def _apply_placed(primitive, args, params):
     device = computation_device(args, f"primitive `{primitive.name}`")
     if not get_backend(device).host:
         return run_on_device(primitive, args, params, device)
-    host = [x._value if type(x) is Array else x for x in args]
+    host = [x._value if type(x) is ArrayImpl else x for x in args]
     _check(primitive, args, host, params)
-    out = primitive.impl(*host, **params)
+    out = _host_impl(primitive, host, params)
     weak = primitive.weak_type_rule([get_aval(x).weak_type for x in args], **params)
     if primitive.multiple_results:
         weak = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
@@ -163,10 +210,55 @@ register_apply_primitive(apply_primitive)
 register_platform(lambda: backend_name(None))   # lax.platform_dependent's choice
 
 
+# ---- library calls on stacks of matrices -------------------------------------------------------
+
+# A library-call primitive (linear algebra) on a stack of at least this many matrices runs
+# through the CPU backend's routine, whose loop over the stack is in C, instead of its
+# implementation's one SciPy call per matrix.
+LIBRARY_STACK = 16
+_routines: dict = {}
+
+
+def _host_impl(primitive: Primitive, values: list, params: dict) -> Any:
+    """``primitive`` on host values: its implementation, or for a stack of matrices the CPU
+    backend's library routine (the same LAPACK routines, looped over in C)."""
+    shape = np.shape(values[0]) if values else ()
+    if len(shape) < 3 or int(np.prod(shape[:-2])) < LIBRARY_STACK:
+        return primitive.impl(*values, **params)
+    from tinyjax.compiler.lower.linalg import library_calls  # registers the library calls
+    if primitive not in library_calls:
+        return primitive.impl(*values, **params)
+    avals = [get_aval(v) for v in values]
+    out_avals = primitive.abstract_eval(*avals, **params)
+    out_avals = list(out_avals) if primitive.multiple_results else [out_avals]
+    try:
+        key = (primitive, tuple(avals), tuple(params.items()))
+        impl = _routines.get(key)
+    except TypeError:  # unhashable params
+        key, impl = None, None
+    if impl is None:
+        try:
+            impl = get_backend("cpu").library_call(primitive, avals, out_avals, params)
+        except (NotImplementedError, RuntimeError, OSError):  # no C compiler
+            return primitive.impl(*values, **params)
+        if key is not None:
+            if len(_routines) > 1024:
+                _routines.clear()
+            _routines[key] = impl
+    outs = [np.empty(a.shape, a.dtype) for a in out_avals]
+    impl([np.asarray(v) for v in values], outs)
+    return outs if primitive.multiple_results else outs[0]
+
+
 # ---- eager operations on a device --------------------------------------------------------------
 
 _cache: "OrderedDict[Any, Any]" = OrderedDict()
 _CACHE_SIZE = 4096
+
+
+def clear_dispatch_caches() -> None:
+    """Forget the compiled single-operation programs of eager operations on devices."""
+    _cache.clear()
 
 
 def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str):
@@ -180,7 +272,7 @@ def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str)
 
 
 def _signature(x: Any) -> Any:
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         b = x._buf if x._device is not None else x._value
         return (b.shape, b.dtype, x.weak_type)
     return get_aval(x)
@@ -202,8 +294,8 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
             if len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     exe, weak = entry
-    values = [x._buf if type(x) is Array and x._device == backend else
-              x._value if type(x) is Array else x for x in args]
+    values = [x._buf if type(x) is ArrayImpl and x._device == backend else
+              x._value if type(x) is ArrayImpl else x for x in args]
     outs = [placed(o, backend, w) for o, w in zip(exe(*values), weak)]
     return outs if primitive.multiple_results else outs[0]
 
@@ -211,12 +303,13 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 # ---- jit's compiled calls ------------------------------------------------------------------
 
 def device_key():
-    """The TINYJAX_DEVICE setting, cheaply (raw, for cache keys only)."""
-    return env("TINYJAX_DEVICE")
+    """The default device setting, cheaply (raw, for cache keys only): jax_default_device,
+    else TINYJAX_DEVICE."""
+    return config.jax_default_device or env("TINYJAX_DEVICE")
 
 
 def leaf_signature(x: Any) -> tuple:
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         return (x.shape, x.dtype, x.weak_type)
     aval = shaped_abstractify(x)
     return (aval.shape, aval.dtype, aval.weak_type)
@@ -224,7 +317,7 @@ def leaf_signature(x: Any) -> tuple:
 
 def leaf_value(x: Any, backend: str) -> Any:
     """The buffer (or host value, copied in by the executable) of an argument."""
-    if type(x) is Array:
+    if type(x) is ArrayImpl:
         return x._buf if x._device == backend else x._value
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
 
@@ -243,7 +336,7 @@ class Compiled:
         # outputs on the host are plain arrays; on a device they are committed to it
         self.on_host = get_backend(device).host
 
-    def run_flat(self, flat_values: Sequence[Any]) -> list[Array]:
+    def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.executable(*flat_values)
         if self.on_host:
             return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
@@ -280,9 +373,9 @@ class EagerExecutable:
 
     def __call__(self, *flat_values):
         args = [wrap_eager(to_host(v)) for v in flat_values]
-        consts = [np.asarray(c) if type(c) is Array else c for c in self.closed.consts]
+        consts = [np.asarray(c) if type(c) is ArrayImpl else c for c in self.closed.consts]
         outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
-        outs = [np.asarray(o._value if type(o) is Array else o) for o in outs]
+        outs = [np.asarray(o._value if type(o) is ArrayImpl else o) for o in outs]
         backend = get_backend(self.device)
         return outs if backend.host else [backend.asbuffer(o) for o in outs]
 

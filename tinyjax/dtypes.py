@@ -49,7 +49,8 @@ __all__ = [
     "TypePromotionError",
     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "bfloat16", "float16", "float32", "float64", "complex64",
-    "complex128", "float0", "extended", "prng_key", "ExtendedDType",
+    "complex128", "float0", "extended", "prng_key", "ExtendedDType", "itemsize_bits",
+    "scalar_type_of",
     "canonicalize_dtype", "promote_types", "result_type", "lattice_result_type",
     "lattice_join",
     "dtype", "is_weakly_typed", "issubdtype",
@@ -57,7 +58,7 @@ __all__ = [
     "is_inexact",
     "default_float_dtype", "default_int_dtype", "default_uint_dtype",
     "default_complex_dtype",
-    "finfo", "iinfo", "short_dtype_name", "python_scalar_dtypes",
+    "finfo", "iinfo", "short_dtype_name",
 ]
 
 
@@ -162,13 +163,20 @@ def _canonicalize_uncached(dt: Any, x64: bool) -> np.dtype:
     return d if x64 else _TO_32BIT.get(d, d)
 
 
-def canonicalize_dtype(dt: Any) -> np.dtype:
+def canonicalize_dtype(dt: Any, allow_extended_dtype: bool = False) -> np.dtype:
     """The dtype tinyjax uses for ``dt`` under the current x64 flag.
 
     With ``jax_enable_x64`` off, int64/uint64/float64/complex128 become their
     32-bit counterparts. Accepts anything ``np.dtype`` accepts, including the
     Python types ``bool``/``int``/``float``/``complex``. Cached per flag value.
+    An extended dtype (a key dtype) is returned as it is with
+    ``allow_extended_dtype``, else it is a ValueError.
     """
+    if is_extended(dt):
+        if not allow_extended_dtype:
+            raise ValueError(f"Internal: canonicalize_dtype called on extended dtype {dt} "
+                             "with allow_extended_dtype=False")
+        return dt
     x64 = config.jax_enable_x64
     cache = _CANON_CACHE[x64]
     try:
@@ -621,6 +629,32 @@ def dtype(x: Any) -> np.dtype:
     return _check_valid(canonicalize_dtype(dt), x)
 
 
+def itemsize_bits(dt: Any) -> int:
+    """The size of one element of dtype ``dt`` in bits (4 for int4, 1 byte = 8 for
+    bool)."""
+    if dt is None:
+        raise ValueError("itemsize_bits: dtype cannot be None")
+    d = np.dtype(dt) if not is_extended(dt) else dt
+    return _SUB_BYTE_BITS.get(d.name) or d.itemsize * 8
+
+
+_SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "int2": 2, "uint2": 2, "float4_e2m1fn": 4}
+
+
+def scalar_type_of(x: Any) -> type:
+    """The Python scalar type (bool, int, float or complex) matching the dtype of ``x``."""
+    dt = dtype(x)
+    if dt == np.bool_:
+        return bool
+    if np.issubdtype(dt, np.integer):
+        return int
+    if dt == bfloat16 or np.issubdtype(dt, np.floating):
+        return float
+    if np.issubdtype(dt, np.complexfloating):
+        return complex
+    raise TypeError(f"Invalid scalar value {x!r}")
+
+
 def is_weakly_typed(x: Any) -> bool:
     """True for Python int/float/complex values and weakly-typed arrays/tracers."""
     t = type(x)
@@ -658,6 +692,11 @@ class ExtendedDType:
     name: str = "extended"
 
 
+def is_extended(dt: Any) -> bool:
+    """Whether ``dt`` is an extended dtype (a key array's dtype)."""
+    return isinstance(dt, ExtendedDType)
+
+
 def _sctype(x: Any) -> type:
     if isinstance(x, type) and issubclass(x, np.generic):
         return x
@@ -679,11 +718,13 @@ def _issubdtype_cached(ta: type, a: Any, tb: type, b: Any) -> bool:
 
 
 def issubdtype(a: Any, b: Any) -> bool:
-    """``np.issubdtype`` that knows bfloat16 is a floating type.
+    """``np.issubdtype`` that knows bfloat16 is a floating type and the extended
+    dtypes (key dtypes are ``prng_key``s, which are ``extended``).
 
     ``b`` may be a concrete dtype or an abstract category such as
     ``np.floating``, ``np.integer``, ``np.inexact``, ``np.number``,
-    ``np.signedinteger``, ``np.unsignedinteger``, ``np.bool_``.
+    ``np.signedinteger``, ``np.unsignedinteger``, ``np.bool_``, ``extended``,
+    ``prng_key``.
     """
     try:
         return _issubdtype_cached(type(a), a, type(b), b)

@@ -1,11 +1,21 @@
-"""Errors raised by tracing and indexing, with JAX's names (``jax.errors``)."""
+"""Errors raised by tracing and indexing, with JAX's names and hierarchy (``jax.errors``)."""
 
-__all__ = ["ConcretizationTypeError", "TracerBoolConversionError",
-           "TracerIntegerConversionError", "UnexpectedTracerError",
-           "NonConcreteBooleanIndexError"]
+__all__ = ["JAXTypeError", "JAXIndexError", "ConcretizationTypeError",
+           "TracerBoolConversionError", "TracerIntegerConversionError",
+           "TracerArrayConversionError", "UnexpectedTracerError",
+           "NonConcreteBooleanIndexError", "KeyReuseError", "JaxRuntimeError",
+           "JaxprTypeError", "InconclusiveDimensionOperation"]
 
 
-class ConcretizationTypeError(TypeError):
+class JAXTypeError(TypeError):
+    """The base of the type errors that tracing raises."""
+
+
+class JAXIndexError(IndexError):
+    """The base of the index errors that tracing raises."""
+
+
+class ConcretizationTypeError(JAXTypeError):
     """A Python control-flow or conversion needed the value of an abstract tracer."""
 
 
@@ -13,14 +23,33 @@ class TracerBoolConversionError(ConcretizationTypeError):
     """``bool()`` of an abstract tracer, typically a Python ``if`` under ``jit``."""
 
 
-class TracerIntegerConversionError(ConcretizationTypeError):
-    """``int()``/``__index__`` of an abstract tracer."""
+class TracerIntegerConversionError(JAXTypeError):
+    """``__index__`` of an abstract tracer (using it as a Python index)."""
 
 
-class UnexpectedTracerError(Exception):
+class TracerArrayConversionError(JAXTypeError):
+    """``np.asarray`` (``__array__``) of a tracer."""
+
+
+class UnexpectedTracerError(JAXTypeError):
     """A tracer was used after the transform that created it had finished."""
 
 
-class NonConcreteBooleanIndexError(IndexError):
-    """A boolean mask index whose value is not known while tracing (JAX's
-    ``jax.errors.NonConcreteBooleanIndexError``)."""
+class NonConcreteBooleanIndexError(JAXIndexError):
+    """A boolean mask index whose value is not known while tracing."""
+
+
+class KeyReuseError(JAXTypeError):
+    """A PRNG key was used twice where the key-reuse checker is on."""
+
+
+class JaxRuntimeError(RuntimeError):
+    """An error detected while a compiled program ran (a failed ``checkify`` check)."""
+
+
+class JaxprTypeError(TypeError):
+    """A jaxpr failed to type-check."""
+
+
+class InconclusiveDimensionOperation(Exception):
+    """A comparison of symbolic dimensions that cannot be decided."""

@@ -10,12 +10,13 @@ common-subexpression elimination).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.core import Primitive, ShapedArray, source_override, get_aval
+from tinyjax.errors import JaxprTypeError
 
 
 class Var:
@@ -50,6 +51,8 @@ class Literal:
             text = str(bool(value))
         elif dtypes.is_float(value.dtype):
             text = repr(float(value))
+        elif dtypes.is_complex(value.dtype):
+            text = repr(complex(value))
         else:
             text = str(int(value))
         return f"{text}:{self.aval.str_short()}"
@@ -78,7 +81,7 @@ class JaxprEqn:
         return JaxprEqn(**fields)
 
     def __repr__(self) -> str:
-        return _Printer().eqn(self, "")
+        return _pretty_eqn(self)
 
 
 class Jaxpr:
@@ -97,7 +100,7 @@ class Jaxpr:
     out_avals = property(lambda self: [v.aval for v in self.outvars])
 
     def pretty_print(self) -> str:
-        return _Printer().jaxpr(self, "")
+        return _pretty(self)
 
     __str__ = pretty_print
 
@@ -150,59 +153,185 @@ def _var_name(n: int) -> str:
     return out
 
 
+# A small layout engine (Wadler's documents, laid out group by group as JAX does): a
+# group is printed flat when its own flat text fits the rest of the line, else its
+# breaks become newlines at the indentation of their nesting.
+
+class _Doc:
+    __slots__ = ("kind", "text", "n", "items")
+
+    def __init__(self, kind: str, text: str = "", n: int = 0, items=()):
+        self.kind, self.text, self.n, self.items = kind, text, n, tuple(items)
+
+    def __add__(self, other: "_Doc") -> "_Doc":
+        return _concat([self, other])
+
+
+def _text(s: str) -> _Doc:
+    return _Doc("text", s)
+
+
+def _brk(s: str = " ") -> _Doc:
+    return _Doc("brk", s)
+
+
+def _concat(items) -> _Doc:
+    return _Doc("concat", items=items)
+
+
+def _nest(n: int, doc: _Doc) -> _Doc:
+    return _Doc("nest", n=n, items=(doc,))
+
+
+def _group(doc: _Doc) -> _Doc:
+    return _Doc("group", items=(doc,))
+
+
+def _join(sep: _Doc, docs) -> _Doc:
+    out: list = []
+    for i, d in enumerate(docs):
+        if i:
+            out.append(sep)
+        out.append(d)
+    return _concat(out)
+
+
+def _flat_width(doc: _Doc, limit: int) -> int:
+    """The width of ``doc`` printed flat, counting no further than past ``limit``."""
+    width, stack = 0, [doc]
+    while stack and width <= limit:
+        d = stack.pop()
+        if d.kind in ("text", "brk"):
+            width += len(d.text)
+        else:
+            stack.extend(reversed(d.items))
+    return width
+
+
+def _layout(doc: _Doc, width: int = _WIDTH) -> str:
+    out: list[str] = []
+    col = 0
+    stack = [(0, False, doc)]  # (indent, flat, doc)
+    while stack:
+        indent, flat, d = stack.pop()
+        kind = d.kind
+        if kind == "text":
+            out.append(d.text)
+            col += len(d.text)
+        elif kind == "brk":
+            if flat:
+                out.append(d.text)
+                col += len(d.text)
+            else:
+                out.append("\n" + " " * indent)
+                col = indent
+        elif kind == "concat":
+            stack.extend((indent, flat, c) for c in reversed(d.items))
+        elif kind == "nest":
+            stack.append((indent + d.n, flat, d.items[0]))
+        else:  # group
+            fits = flat or _flat_width(d.items[0], width - col) <= width - col
+            stack.append((indent, fits, d.items[0]))
+    return "".join(out)
+
+
+# How an equation's parameters print, per primitive (JAX's ``pp_eqn_rules``): a rule
+# returns the (name, value) pairs to show, in order; by default every parameter, sorted.
+pp_eqn_rules: dict[Primitive, Callable[[dict], list[tuple[str, Any]]]] = {}
+# Call primitives whose body (the parameter named here) prints with the names of the
+# equation's operands and results, as JAX prints a ``jit`` equation.
+pp_shared_names: dict[Primitive, str] = {}
+
+
 class _Printer:
+    """Prints a jaxpr and the jaxprs in its parameters with one naming: variables are
+    named a, b, … in the order they are printed; an equation's result used nowhere prints
+    as ``_``."""
+
     def __init__(self):
         self.names: dict[Var, str] = {}
+        self.count = 0
 
     def name(self, v: Var) -> str:
         if v not in self.names:
-            self.names[v] = _var_name(len(self.names))
+            self.names[v] = _var_name(self.count)
+            self.count += 1
         return self.names[v]
 
     def atom(self, a: Atom) -> str:
         return a.pp() if isinstance(a, Literal) else self.name(a)
 
-    def binder(self, v: Var) -> str:
-        return f"{self.name(v)}:{v.aval.str_short()}"
+    def binders(self, vs, used=None) -> _Doc:
+        items = [_text(("_" if used is not None and v not in used else self.name(v)) +
+                       ":" + v.aval.str_short()) for v in vs]
+        return _nest(2, _group(_join(_group(_brk()), items)))
 
-    def param(self, value: Any, indent: str) -> str:
+    def atoms(self, atoms, sep: str = "") -> _Doc:
+        return _nest(2, _group(_join(_text(sep) + _group(_brk()),
+                                     [_text(self.atom(a)) for a in atoms])))
+
+    def value(self, value: Any) -> _Doc:
         if isinstance(value, ClosedJaxpr):
             value = value.jaxpr
         if isinstance(value, Jaxpr):
-            return _Printer().jaxpr(value, indent + "  ")
-        if isinstance(value, (tuple, list)) and any(
+            return self.jaxpr(value)
+        if isinstance(value, (tuple, list)) and value and all(
                 isinstance(v, (Jaxpr, ClosedJaxpr)) for v in value):
-            return "(" + ", ".join(self.param(v, indent) for v in value) + ")"
+            return _group(_concat([_nest(2, _concat([
+                _text("("), _brk(""), _join(_brk(), [self.value(v) for v in value])])),
+                _brk(""), _text(")")]))
         if isinstance(value, np.dtype):
-            return value.name
+            return _text(value.name)
         if isinstance(value, type) and issubclass(value, np.generic):
-            return np.dtype(value).name
+            return _text(np.dtype(value).name)
         if callable(value) and hasattr(value, "__name__"):
-            return value.__name__
-        return str(value)
+            return _text(value.__name__)
+        return _text(str(value))
 
-    def eqn(self, eqn: JaxprEqn, indent: str) -> str:
-        lhs = " ".join(self.binder(v) for v in eqn.outvars)
-        params = ""
-        if eqn.params:
-            params = "[" + " ".join(f"{k}={self.param(v, indent)}"
-                                    for k, v in eqn.params.items()) + "]"
-        args = " ".join(self.atom(a) for a in eqn.invars)
-        return f"{lhs} = {eqn.primitive.name}{params}{' ' if args else ''}{args}"
+    def eqn(self, eqn: JaxprEqn, used) -> _Doc:
+        lhs = self.binders(eqn.outvars, used)
+        shared = pp_shared_names.get(eqn.primitive)
+        if shared is not None:  # the body's inputs and outputs take the equation's names
+            inner = eqn.params[shared]
+            inner = inner.jaxpr if isinstance(inner, ClosedJaxpr) else inner
+            for v, a in [*zip(inner.invars, eqn.invars), *zip(inner.outvars, eqn.outvars)]:
+                if isinstance(v, Var) and isinstance(a, Var) and v not in self.names and (
+                        used is None or a in used or a in self.names):
+                    self.names[v] = self.name(a)
+        rule = pp_eqn_rules.get(eqn.primitive)
+        pairs = rule(dict(eqn.params)) if rule is not None else sorted(eqn.params.items())
+        rhs = [_text(eqn.primitive.name)]
+        if pairs:
+            rhs.append(_group(_concat([
+                _nest(2, _concat([_text("["), _brk(""), _join(
+                    _brk(), [_text(f"{k}=") + self.value(v) for k, v in pairs])])),
+                _brk(""), _text("]")])))
+        if eqn.invars:
+            rhs.append(_text(" ") + self.atoms(eqn.invars))
+        if not eqn.outvars:  # (an effect with no results)
+            return _concat(rhs)
+        return _concat([lhs, _text(" = "), *rhs])
 
-    def jaxpr(self, jaxpr: Jaxpr, indent: str) -> str:
-        consts = " ".join(self.binder(v) for v in jaxpr.constvars)
-        invars = " ".join(self.binder(v) for v in jaxpr.invars)
-        head = f"{{ lambda {consts}; {invars}. let"
-        eqns = [self.eqn(e, indent + "    ") for e in jaxpr.eqns]
-        outs = "in (" + "".join(self.atom(a) + ", " for a in jaxpr.outvars)
-        outs = (outs[:-2] + ("," if len(jaxpr.outvars) == 1 else "") + ") }"
-                if jaxpr.outvars else "in () }")
-        one_line = head + "".join(" " + e + ";" for e in eqns).rstrip(";") + " " + outs
-        if len(indent) + len(one_line) <= _WIDTH and "\n" not in one_line:
-            return one_line
-        body = "".join(f"\n{indent}    {e}" for e in eqns)
-        return f"{head}{body}\n{indent}  {outs}"
+    def jaxpr(self, jaxpr: Jaxpr) -> _Doc:
+        used = {a for e in jaxpr.eqns for a in e.invars if isinstance(a, Var)}
+        used.update(a for a in jaxpr.outvars if isinstance(a, Var))
+        consts = self.binders(jaxpr.constvars)
+        invars = self.binders(jaxpr.invars)
+        eqns = _join(_brk("; "), [self.eqn(e, used) for e in jaxpr.eqns])
+        n = len(jaxpr.outvars)
+        outs = _concat([_text("("), self.atoms(jaxpr.outvars, ","),
+                        _text(",)" if n == 1 else ")")])
+        return _group(_nest(2, _concat([
+            _text("{ lambda "), consts, _text("; "), invars, _text(". let"),
+            _nest(2, _brk() + eqns), _brk(), _text("in "), outs]))) + _text(" }")
+
+
+def _pretty(jaxpr: "Jaxpr") -> str:
+    return _layout(_Printer().jaxpr(jaxpr))
+
+
+def _pretty_eqn(eqn: JaxprEqn) -> str:
+    return _layout(_Printer().eqn(eqn, None))
 
 
 # ---------------------------------------------------------------------------
@@ -222,17 +351,19 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
                         f"got {len(args)}")
     env.update(zip(jaxpr.constvars, consts))
     env.update(zip(jaxpr.invars, args))
-    for eqn in jaxpr.eqns:
-        out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
-        if eqn.primitive.multiple_results:
-            env.update(zip(eqn.outvars, out))
-        else:
-            env[eqn.outvars[0]] = out
+    outer = source_override[0]
+    try:
+        for eqn in jaxpr.eqns:
+            # equations this makes keep the line the user wrote
+            source_override[0] = eqn.source_info or outer
+            out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
+            if eqn.primitive.multiple_results:
+                env.update(zip(eqn.outvars, out))
+            else:
+                env[eqn.outvars[0]] = out
+    finally:
+        source_override[0] = outer
     return [read(a) for a in jaxpr.outvars]
-
-
-class JaxprTypeError(TypeError):
-    """A jaxpr failed the typechecker."""
 
 
 def _same_type(a: ShapedArray, b: ShapedArray) -> bool:
@@ -278,6 +409,28 @@ def check_jaxpr(jaxpr: Jaxpr) -> None:
 # Passes
 # ---------------------------------------------------------------------------
 
+def sub_jaxprs(params: dict) -> Iterator[Jaxpr]:
+    """The (open) jaxprs among an equation's parameters: loop bodies, branches, ..."""
+    for v in params.values():
+        for j in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(j, ClosedJaxpr):
+                yield j.jaxpr
+            elif isinstance(j, Jaxpr):
+                yield j
+
+
+def has_effects(jaxpr: Jaxpr) -> bool:
+    """Whether running ``jaxpr`` has a side effect (a host callback, say) that must happen
+    even when its results are unused."""
+    return any(eqn_effectful(e) for e in jaxpr.eqns)
+
+
+def eqn_effectful(eqn: "JaxprEqn") -> bool:
+    """An equation with a side effect: an effectful primitive, or one whose sub-jaxprs
+    (a loop body, a branch) have one."""
+    return eqn.primitive.effectful or any(has_effects(j) for j in sub_jaxprs(eqn.params))
+
+
 # Primitives holding sub-jaxprs register how to drop their unused outputs here:
 # dce_rules[prim](eqn, used_outputs) -> (used_inputs, new_eqn or None).
 dce_rules: dict[Primitive, Callable] = {}
@@ -297,14 +450,16 @@ def dce_jaxpr(jaxpr: Jaxpr, used_outputs: Sequence[bool] | None = None,
     new_eqns: list[JaxprEqn] = []
     for eqn in reversed(jaxpr.eqns):
         used = [v in live for v in eqn.outvars]
-        if not any(used) and not eqn.primitive.effectful:
+        if not any(used) and not eqn_effectful(eqn):
             continue
         rule = dce_rules.get(eqn.primitive)
         if rule is not None:
-            used_in, eqn = rule(eqn, used)
-            if eqn is None:
+            used_in, pruned = rule(eqn, used)
+            if pruned is None:
                 continue
+            # used_in is per input of the equation as it was (the pruned one has fewer)
             live.update(v for v, u in zip(eqn.invars, used_in) if u and isinstance(v, Var))
+            eqn = pruned
         else:
             live.update(v for v in eqn.invars if isinstance(v, Var))
         new_eqns.append(eqn)
@@ -352,7 +507,7 @@ def cse_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
     for eqn in jaxpr.eqns:
         invars = [sub(a) for a in eqn.invars]
         key = None
-        if not eqn.primitive.effectful:
+        if not eqn_effectful(eqn):
             try:
                 key = (eqn.primitive, tuple(atom_key(a) for a in invars),
                        _params_key(eqn.params))
@@ -373,7 +528,8 @@ def literal_or_none(x: Any) -> Literal | None:
         return Literal(x, get_aval(x))
     if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
         return Literal(x, get_aval(x))
-    from tinyjax.array import Array
-    if type(x) is Array and x.ndim == 0:
-        return Literal(x._value, x.aval)
+    from tinyjax.array import ArrayImpl
+    if type(x) is ArrayImpl and x.ndim == 0:
+        # a weakly typed one stays an Array, so that evaluating the jaxpr keeps its weak type
+        return Literal(x if x.weak_type else x._value, x.aval)
     return None

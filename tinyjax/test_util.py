@@ -8,43 +8,50 @@ import numpy as np
 from tinyjax import dtypes, tree_util
 
 _GRAD_TOL = {np.dtype(np.float16): 1e-1, np.dtype(dtypes.bfloat16): 1e-1,
-             np.dtype(np.float32): 2e-2, np.dtype(np.float64): 1e-5}
+             np.dtype(np.float32): 2e-2, np.dtype(np.float64): 1e-5,
+             np.dtype(np.complex64): 2e-2, np.dtype(np.complex128): 1e-5}
 _EPS = {np.dtype(np.float16): 1e-2, np.dtype(dtypes.bfloat16): 1e-1,
-        np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-5}
+        np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-5,
+        np.dtype(np.complex64): 1e-3, np.dtype(np.complex128): 1e-5}
 
 
 def _np(x: Any) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64) if np.asarray(x).dtype != dtypes.float0 else \
-        np.zeros(np.shape(x))
+    dt = np.asarray(x).dtype
+    if dt == dtypes.float0:
+        return np.zeros(np.shape(x))
+    return np.asarray(x, dtype=np.complex128 if dtypes.is_complex(dt) else np.float64)
 
 
 def _tol(values: Sequence[Any], given: float | None) -> float:
     if given is not None:
         return given
-    found = [np.asarray(v).dtype for v in values if dtypes.is_float(np.asarray(v).dtype)]
+    found = [np.asarray(v).dtype for v in values if dtypes.is_inexact(np.asarray(v).dtype)]
     return max((_GRAD_TOL.get(d, 1e-5) for d in found), default=1e-5)
 
 
 def _eps(values: Sequence[Any], given: float | None) -> float:
     if given is not None:
         return given
-    found = [np.asarray(v).dtype for v in values if dtypes.is_float(np.asarray(v).dtype)]
+    found = [np.asarray(v).dtype for v in values if dtypes.is_inexact(np.asarray(v).dtype)]
     return max((_EPS.get(d, 1e-5) for d in found), default=1e-5)
 
 
 def _random_like(rng: np.random.Generator, x: Any) -> Any:
     from tinyjax.numpy import asarray
     dt = np.asarray(x).dtype
-    if not dtypes.is_float(dt):
+    if not dtypes.is_inexact(dt):
         return np.zeros(np.shape(x), dtypes.float0)
-    return asarray(rng.standard_normal(np.shape(x)).astype(dt))
+    value = rng.standard_normal(np.shape(x))
+    if dtypes.is_complex(dt):
+        value = value + 1j * rng.standard_normal(np.shape(x))
+    return asarray(value.astype(dt))
 
 
 def _axpy(a: float, xs: Sequence[Any], ys: Sequence[Any]) -> list[Any]:
     from tinyjax.numpy import asarray
     out = []
     for x, y in zip(xs, ys):
-        if not dtypes.is_float(np.asarray(x).dtype):
+        if not dtypes.is_inexact(np.asarray(x).dtype):
             out.append(x)
         else:
             out.append(asarray((_np(x) + a * _np(y)).astype(np.asarray(x).dtype)))
@@ -52,7 +59,9 @@ def _axpy(a: float, xs: Sequence[Any], ys: Sequence[Any]) -> list[Any]:
 
 
 def _inner(xs: Sequence[Any], ys: Sequence[Any]) -> float:
-    return float(sum(np.sum(_np(x) * _np(y)) for x, y in zip(xs, ys)))
+    """The pairing tangents and cotangents are transposed for: ``re(sum(x * y))`` (no
+    conjugation: JAX's convention for complex values, the dot product for real ones)."""
+    return float(sum(np.real(np.sum(_np(x) * _np(y))) for x, y in zip(xs, ys)))
 
 
 def _assert_close(what: str, actual: Sequence[Any], expected: Sequence[Any], tol: float):

@@ -2,6 +2,7 @@
 import numpy as np
 
 import tinyjax as jax
+import tinyjax.numpy as jnp
 from tinyjax import lax
 
 
@@ -42,3 +43,49 @@ def test_policy_everything_saveable_recomputes_nothing():
 def test_static_argnums():
     g = jax.checkpoint(lambda x, n: x ** n, static_argnums=(1,))
     np.testing.assert_allclose(jax.grad(g)(2.0, 3), 12.0)
+
+
+def test_nested_checkpoints_differentiate():
+    f = jax.checkpoint(lambda x: jnp.sin(jax.checkpoint(jnp.sin)(x)))
+    want = np.cos(np.sin(3.0)) * np.cos(3.0)
+    assert abs(float(jax.grad(f)(3.0)) - want) < 1e-6
+    assert abs(float(jax.jit(jax.grad(f))(3.0)) - want) < 1e-6
+
+
+def test_checkpoint_names_and_policies():
+    from tinyjax.ad_checkpoint import checkpoint_name, saved_residuals
+
+    def f(x):
+        a = checkpoint_name(jnp.sin(x), "a")
+        return jnp.sin(a)
+
+    where = [w for _, w in saved_residuals(f, 1.0)]
+    assert [w.split(" from ")[0] for w in where] == ["output of cos", "output of cos"]
+    assert where[0].endswith("(test_checkpoint_names_and_policies.<locals>.f)")
+    policies = jax.checkpoint_policies
+    only_a = jax.checkpoint(f, policy=policies.save_only_these_names("a"))
+    where = [w for _, w in saved_residuals(only_a, 1.0)]
+    assert where[0] == "from the argument x" and where[1].startswith("named 'a' from ")
+    want = np.cos(np.sin(1.0)) * np.cos(1.0)
+    for policy in (policies.save_only_these_names("a"), policies.save_any_names_but_these("a"),
+                   policies.save_anything_except_these_names("a"),
+                   policies.save_from_both_policies(policies.dots_saveable,
+                                                    policies.nothing_saveable)):
+        g = jax.grad(jax.checkpoint(f, policy=policy))(1.0)
+        assert abs(float(g) - want) < 1e-6
+    nothing = [w for _, w in saved_residuals(jax.checkpoint(f), 1.0)]
+    assert nothing == ["from the argument x"]
+
+
+def test_print_saved_residuals_names_arguments_by_path(capsys):
+    from tinyjax.ad_checkpoint import print_saved_residuals
+
+    def loss(params, x):
+        return jnp.tanh(params["w"] @ x).sum()
+
+    print_saved_residuals(loss, {"w": jnp.ones((2, 3))}, jnp.ones(3))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["f32[2,3] from the argument params['w']",
+                         "f32[3] from the argument x"]
+    assert any("output of" in line and "(test_print_saved_residuals" in line
+               for line in lines[2:])

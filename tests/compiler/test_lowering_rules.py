@@ -1,6 +1,7 @@
 """The lowering registry: every primitive tinyjax defines reaches the compiler with a way to
-compile it (a lowering rule, a program step for control flow, inlining of a call or of a
-composite primitive's definition), or provably never reaches it; and every rule belongs to a
+compile it (a lowering rule, a rule on complex pairs, a program step for control flow or a
+library call, inlining of a call or of a composite primitive's definition), or provably
+never reaches it; and every rule belongs to a
 primitive tinyjax defines."""
 import importlib
 import pkgutil
@@ -11,7 +12,9 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr  # noqa: F401 - registers every family
-from tinyjax.compiler.lower.registry import inlined_calls, lowering_rules
+from tinyjax.compiler.lower.complex import complex_rules
+from tinyjax.compiler.lower.registry import (host_callbacks, inlined_calls, library_calls,
+                                             lowering_rules)
 from tinyjax.compiler.program import CONTROL_FLOW
 from tinyjax.core import Primitive
 from tinyjax.lax.composite import composite_definitions
@@ -57,7 +60,7 @@ def _never_staged() -> dict[str, set[str]]:
     x = np.float32(0.5)
     xs = np.ones(3, np.float32)
     cjvp, cvjp = _custom_jvp_sin(), _custom_vjp_sin()
-    # custom rules: staging calls the function; reverse mode transposes custom_lin away
+    # custom rules: reverse mode transposes custom_lin away
     custom = (_staged_primitives(jax.make_jaxpr(cjvp)(x))
               | _staged_primitives(jax.make_jaxpr(jax.grad(cjvp))(x))
               | _staged_primitives(jax.make_jaxpr(cvjp)(x))
@@ -66,7 +69,13 @@ def _never_staged() -> dict[str, set[str]]:
     collectives = _staged_primitives(jax.make_jaxpr(jax.vmap(
         lambda v: (lax.psum(v, "i"), lax.pmax(v, "i"), lax.pmin(v, "i"),
                    lax.all_gather(v, "i"), lax.axis_index("i")), axis_name="i"))(xs))
-    return {"custom_jvp_call": custom, "custom_vjp_call": custom, "custom_lin": custom,
+    # checks: checkify turns them into error values (staged unchecked, they are an error)
+    from tinyjax.experimental import checkify
+    checked = _staged_primitives(jax.make_jaxpr(checkify.checkify(
+        lambda v: (checkify.check(v > 0, "positive"), lax.scan(
+            lambda c, _: (checkify.check(c < 9, "{}", c) or c + 1, None), v, None,
+            length=2))[1]))(x))
+    return {"custom_lin": custom, "check": checked,
             "psum": collectives, "pmax": collectives, "pmin": collectives,
             "all_gather": collectives, "axis_index": collectives}
 
@@ -75,8 +84,9 @@ def test_every_primitive_has_a_lowering():
     never = _never_staged()
     missing = []
     for prim, where in _defined_primitives().items():
-        if prim in lowering_rules or prim in CONTROL_FLOW or prim in inlined_calls \
-                or prim in composite_definitions:
+        if (prim in lowering_rules or prim in complex_rules or prim in CONTROL_FLOW
+                or prim in inlined_calls or prim in library_calls
+                or prim in composite_definitions or prim in host_callbacks):
             continue
         if prim.name in never:
             assert prim.name not in never[prim.name], f"{where} is staged into a jaxpr"
@@ -87,11 +97,11 @@ def test_every_primitive_has_a_lowering():
 
 def test_every_rule_belongs_to_a_primitive():
     defined = _defined_primitives()
-    strays = [rule for prim, rule in lowering_rules.items()
+    strays = [rule for prim, rule in [*lowering_rules.items(), *complex_rules.items()]
               if not isinstance(prim, Primitive) or prim not in defined]
     assert not strays, strays
-    both = [p.name for p in lowering_rules
-            if p in CONTROL_FLOW or p in inlined_calls or p in composite_definitions]
+    steps = set(CONTROL_FLOW) | set(inlined_calls) | library_calls | set(composite_definitions)
+    both = [p.name for p in lowering_rules if p in steps]
     assert not both, f"primitives lowered both by a rule and as a program step: {both}"
 
 

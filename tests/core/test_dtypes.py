@@ -55,8 +55,13 @@ def test_config_defaults():
     assert config.jax_default_matmul_precision is None
     assert config.jax_numpy_rank_promotion == "allow"
     assert config.jax_debug_nans is False
-    assert set(config.values()) == {"jax_enable_x64", "jax_default_matmul_precision",
-                                    "jax_numpy_rank_promotion", "jax_debug_nans"}
+    assert {"jax_enable_x64", "jax_default_matmul_precision", "jax_numpy_rank_promotion",
+            "jax_debug_nans", "jax_debug_infs", "jax_disable_jit", "jax_log_compiles",
+            "jax_default_device", "jax_enable_checks", "jax_no_tracing",
+            "jax_numpy_dtype_promotion", "jax_check_tracer_leaks",
+            "jax_transfer_guard"} <= set(config.values())
+    assert config.jax_numpy_dtype_promotion == "standard"
+    assert config.jax_default_prng_impl == "threefry2x32"
 
 
 def test_config_update_and_restore():
@@ -534,3 +539,24 @@ def test_binary_table_matches_general_path(flag):
             assert rt(a, b) == rt(a, b, a) == rt(b, a, b), (a, b)
             assert (dtypes.lattice_result_type(a, b)
                     == dtypes.lattice_result_type(a, b, b)), (a, b)
+
+
+def test_extended_dtypes_of_keys():
+    import tinyjax as jax
+    key = jax.random.key(0)
+    assert dtypes.issubdtype(key.dtype, dtypes.prng_key)
+    assert dtypes.issubdtype(key.dtype, dtypes.extended)
+    assert not dtypes.issubdtype(key.dtype, np.floating)
+    assert not dtypes.issubdtype(np.float32, dtypes.extended)
+    assert dtypes.canonicalize_dtype(key.dtype, allow_extended_dtype=True) is key.dtype
+    with pytest.raises(ValueError):
+        dtypes.canonicalize_dtype(key.dtype)
+
+
+def test_itemsize_bits_and_scalar_type_of():
+    assert dtypes.itemsize_bits(np.float32) == 32 and dtypes.itemsize_bits(bool) == 8
+    assert dtypes.itemsize_bits(dtypes.bfloat16) == 16
+    assert dtypes.scalar_type_of(1.0) is float and dtypes.scalar_type_of(np.int8(1)) is int
+    assert dtypes.scalar_type_of(True) is bool
+    assert dtypes.scalar_type_of(np.ones(2, np.complex64)) is complex
+    assert dtypes.scalar_type_of(dtypes.bfloat16(1)) is float

@@ -46,6 +46,8 @@ def test_every_variable_read_is_declared_and_every_declared_one_is_read():
                 read.add(node.args[0].value)
     read.add("DEBUG")  # debug_level()
     read |= {"TINYJAX_ENABLE_X64", "JAX_ENABLE_X64"}  # jax_enable_x64's default
+    # the defaults of jax_debug_nans, jax_debug_infs, jax_disable_jit, jax_log_compiles
+    read |= {"JAX_DEBUG_NANS", "JAX_DEBUG_INFS", "JAX_DISABLE_JIT", "JAX_LOG_COMPILES"}
     assert read - set(ENVIRONMENT) == set(), "read but not declared"
     assert set(ENVIRONMENT) - read == set(), "declared but never read"
 

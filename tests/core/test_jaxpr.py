@@ -33,15 +33,51 @@ def test_golden_many_primitives():
     h:f32[6] = tanh b
     i:f32[6] = mul g h
     j:f32[] = reduce_sum[axes=(0,) out_sharding=None] i
-    k:f32[2,3] = reshape[new_sizes=(2, 3) dimensions=None sharding=None] i
+    k:f32[2,3] = reshape[dimensions=None new_sizes=(2, 3) sharding=None] i
     l:f32[3,2] = transpose[permutation=(1, 0)] k
     m:bool[] = gt j 0.5:f32[]
-    n:f32[] = convert_element_type[new_dtype=float32 weak_type=False sharding=None] m
+    n:f32[] = convert_element_type[new_dtype=float32 weak_type=False] m
     o:f32[3,2] = abs l
     p:f32[3,2] = sqrt o
     q:bool[6] = lt a b
     r:f32[6] = select_n q b a
   in (p, r, n) }"""
+
+
+def test_nested_jaxprs_unused_results_and_layout_as_jax():
+    # JAX's layout: parameters sorted, one per line once the equation is too long,
+    # nested jaxprs named on from the enclosing one, unused results printed as _
+    def f(x, n):
+        return lax.fori_loop(0, n, lambda i, c: c * 3.0 + x, x)
+    text = str(jax.make_jaxpr(f)(np.ones(16, np.float32), 5))
+    assert text == """{ lambda ; a:f32[16] b:i32[]. let
+    _:i32[] _:i32[] c:f32[16] = while[
+      body_jaxpr={ lambda ; d:f32[16] e:i32[] f:i32[] g:f32[16]. let
+          h:i32[] = add e 1:i32[]
+          i:f32[16] = mul g 3.0:f32[]
+          j:f32[16] = add i d
+        in (h, f, j) }
+      body_nconsts=1
+      cond_jaxpr={ lambda ; k:i32[] l:i32[] m:f32[16]. let
+          n:bool[] = lt k l
+        in (n,) }
+      cond_nconsts=0
+    ] a 0:i32[] b a
+  in (c,) }"""
+    branches = str(jax.make_jaxpr(lambda p, x: lax.switch(p, [lambda x: x + 1.0,
+                                                               lambda x: x - 2.0], x))(1, 1.0))
+    assert """cond[
+      branches=(
+        { lambda ; f:f32[]. let g:f32[] = add f 1.0:f32[] in (g,) }
+        { lambda ; h:f32[]. let i:f32[] = sub h 2.0:f32[] in (i,) }
+      )
+    ]""" in branches
+    long = str(jax.make_jaxpr(lambda *xs: jnp.stack(xs))(*range(10)))
+    head = long.splitlines()[0]
+    assert head.startswith("{ lambda ; a:i32[] b:i32[]") and head.endswith("i:i32[]")
+    assert long.splitlines()[1] == "    j:i32[]. let"
+    dot = str(jax.make_jaxpr(jnp.dot)(np.ones((2, 3), np.float32), np.ones(3, np.float32)))
+    assert "dimension_numbers=(([1], [0]), ([], []))\n      preferred_element_type=float32" in dot
 
 
 def test_constvars_and_literals():

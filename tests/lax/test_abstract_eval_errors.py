@@ -39,7 +39,32 @@ for _name in NUMBER_UNARY:
 for _name in BINARY:
     CASES[_name] = (lambda n=_name: _bind(n, F, H), TypeError,
                     f"{_name} requires arguments to have the same dtypes")
+SQ = np.ones((2, 2), np.float32)
 CASES.update({
+    "cholesky": (lambda: lax.linalg.cholesky(F), ValueError, "cholesky must be a square"),
+    "lu": (lambda: lax.linalg.lu(np.ones(3, np.float32)), TypeError,
+           "Input 0 to lu must have rank at least 2"),
+    "lu_pivots_to_permutation": (lambda: lax.linalg.lu_pivots_to_permutation(
+        np.zeros(3, np.int32), 2), ValueError, "has to exceed"),
+    "qr": (lambda: lax.linalg.qr(I), TypeError, "qr does not accept dtype int32"),
+    "svd": (lambda: lax.linalg.svd(H), TypeError, "svd does not accept dtype float16"),
+    "eigh": (lambda: lax.linalg.eigh(F, symmetrize_input=False), ValueError,
+             "must have shape"),
+    "eig": (lambda: lax.linalg.eig(F), ValueError, "eig must be a square"),
+    "schur": (lambda: lax.linalg.schur(F), ValueError, "schur must be a square"),
+    "fft": (lambda: lax.fft(F, lax.FftType.FFT, (99,)), ValueError,
+            "minor dimensions must be equal to fft_lengths"),
+    "triangular_solve": (lambda: lax.linalg.triangular_solve(SQ, F[:, :1].T, left_side=True),
+                         ValueError, "Incompatible shapes for arguments to triangular_solve"),
+    "tridiagonal_solve": (lambda: lax.linalg.tridiagonal_solve(F[0], F[0], F[0][:2], F.T),
+                          TypeError, "same shape"),
+    "custom_linear_solve": (lambda: lax.custom_linear_solve(lambda x: x[:1], F[0],
+                                                            lambda mv, b: b), TypeError,
+                            "matvec must return values of the types of b"),
+    "real": (lambda: lax.real(F), TypeError, "real does not accept dtype f32"),
+    "imag": (lambda: lax.imag(I), TypeError, "imag does not accept dtype i32"),
+    "conj": (lambda: lax.conj(I), TypeError, "conj does not accept dtype i32"),
+    "complex": (lambda: lax.complex(H, H), TypeError, "complex does not accept dtype f16"),
     "abs": (lambda: lax.abs(U), TypeError, "abs does not accept dtype u32"),
     "integer_pow": (lambda: lax.integer_pow(B, 2), TypeError, "integer_pow does not accept"),
     "not": (lambda: lax.bitwise_not(F), TypeError, "not does not accept dtype f32"),
@@ -163,14 +188,40 @@ CASES.update({
     "random_gamma": (lambda: jax.random.random_gamma_p.bind(F, F, log_space=False), TypeError,
                      "random_gamma expects uint32 key data"),
 })
+CASES["check"] = (lambda: _bind_check(), TypeError, "the predicate must be a boolean")
+CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
+                 "the name must be a string")
+for _name in ("pure_callback", "io_callback", "debug_callback"):
+    CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
-    "custom_jvp_call": "never bound: custom_jvp calls go to the trace's process method",
-    "custom_vjp_call": "never bound: custom_vjp calls go to the trace's process method",
+    "custom_jvp_call": "its types are those of the function's jaxpr, checked when traced",
+    "custom_vjp_call": "its types are those of the function's jaxpr, checked when traced",
     "checkpoint": "its types are those of its traced jaxpr, checked when it is traced",
+    "jit": "its types are those of the jitted function's traced jaxpr",
+    "custom_vmap_call": "its types are those of the function's jaxpr, checked when traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
 }
+
+
+def _bind_check():
+    from tinyjax import tree_util
+    from tinyjax.experimental import checkify
+    chk = checkify.UserCheck("msg", tree_util.tree_structure(((), {})), False)
+    return checkify.check_p.bind(F, check=chk)
+
+
+def _ad_checkpoint():
+    from tinyjax import ad_checkpoint
+    return ad_checkpoint
+
+
+def _bind_callback(name):
+    """A callback equation with one operand more than its function takes."""
+    from tinyjax import callback, tree_util
+    fn = callback.FlatCallback(print, tree_util.tree_structure(((0,), {})), [], [])
+    return getattr(callback, f"{name}_p").bind(F, F, callback=fn)
 
 
 def _sdn():

@@ -1,5 +1,5 @@
 """Polynomial functions against numpy; derivatives of polyval against finite
-differences; the linear-algebra ones raise a clear error until jnp.linalg has them."""
+differences; roots (eigenvalues of the companion matrix) and polyfit (least squares)."""
 import numpy as np
 import pytest
 
@@ -57,14 +57,21 @@ def test_poly_vander_trim_zeros():
         np.testing.assert_array_equal(jnp.trim_zeros(z, trim), np.trim_zeros(z, trim))
 
 
-def test_linear_algebra_needs_are_named():
-    linalg_has = hasattr(jnp.linalg, "eigvals")
-    if not linalg_has:
-        with pytest.raises(NotImplementedError, match="jnp.linalg.eigvals"):
-            jnp.roots(P)
-    else:
-        np.testing.assert_allclose(np.sort_complex(np.asarray(jnp.roots(P))),
-                                   np.sort_complex(np.roots(P)), rtol=1e-4)
-    if not hasattr(jnp.linalg, "lstsq"):
-        with pytest.raises(NotImplementedError, match="jnp.linalg.lstsq"):
-            jnp.polyfit(np.arange(5.0), np.arange(5.0), 1)
+def test_roots_polyfit_and_poly_of_a_matrix_match_numpy():
+    np.testing.assert_allclose(np.sort_complex(np.asarray(jnp.roots(P))),
+                               np.sort_complex(np.roots(P)), rtol=1e-4)
+    padded = np.concatenate([np.zeros(2, np.float32), P])
+    got = np.asarray(jax.jit(lambda p: jnp.roots(p, strip_zeros=False))(padded))
+    np.testing.assert_allclose(np.sort_complex(got[:3]), np.sort_complex(np.roots(P)),
+                               rtol=1e-4)
+    assert np.all(np.isnan(got[3:]))
+    x = np.linspace(-1, 1, 9)
+    y = 2 * x ** 2 - x + 0.5 + 0.01 * np.cos(7 * x)
+    _close(jnp.polyfit(x.astype(np.float32), y.astype(np.float32), 2), np.polyfit(x, y, 2))
+    c, cov = jnp.polyfit(x.astype(np.float32), y.astype(np.float32), 2, cov=True)
+    ec, ecov = np.polyfit(x, y, 2, cov=True)
+    np.testing.assert_allclose(np.asarray(cov), ecov, rtol=2e-2, atol=1e-7)
+    m = np.array([[2.0, 1.0], [1.0, 3.0]], np.float32)
+    got = jnp.poly(m)                      # complex, as in JAX (eigenvalues are complex)
+    assert got.dtype == np.complex64
+    np.testing.assert_allclose(np.asarray(got), np.poly(m), rtol=1e-5, atol=1e-5)

@@ -4,6 +4,8 @@ for jax.random (data/make_jax_draws.py records them) and tinyjax.random
 import numpy as np
 
 P3 = np.array([0.2, 0.3, 0.5], np.float32)
+MEAN3 = np.array([1.0, -2.0, 0.5], np.float32)
+COV3 = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]], np.float32)
 
 CASES = {
     "uniform": lambda R, k: R.uniform(k, (6,)),
@@ -52,6 +54,13 @@ CASES = {
     "categorical": lambda R, k: R.categorical(k, np.log(P3), shape=(6,)),
     "categorical_no_replace": lambda R, k: R.categorical(k, np.log(P3), shape=(2,),
                                                          replace=False),
+    "multivariate_normal": lambda R, k: R.multivariate_normal(k, MEAN3, COV3, (2,)),
+    "multivariate_normal_svd": lambda R, k: R.multivariate_normal(k, MEAN3, COV3, (2,),
+                                                                  method="svd"),
+    "multivariate_normal_eigh": lambda R, k: R.multivariate_normal(k, MEAN3, COV3, (2,),
+                                                                   method="eigh"),
+    "orthogonal_3": lambda R, k: R.orthogonal(k, 3, (2,)),
+    "orthogonal_2_4": lambda R, k: R.orthogonal(k, 2, m=4),
 }
 
 # draws that are exact functions of the random bits (comparisons and correctly rounded

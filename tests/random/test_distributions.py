@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
+import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import random
-from tinyjax.random import _matrices as random_matrices
 
 
 # ---------------------------------------------------------------------------
@@ -112,10 +112,27 @@ def test_multivariate_normal_covariance():
     assert s.shape == (40000, 3)
     np.testing.assert_allclose(s.mean(0), mean, atol=0.03)
     np.testing.assert_allclose(np.cov(s.T), cov, atol=0.05)
-    np.testing.assert_allclose(np.asarray(random_matrices.cholesky_lower(jnp.asarray(cov))),
-                               np.linalg.cholesky(cov), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="cov.shape"):
         random.multivariate_normal(key, jnp.asarray(mean), jnp.asarray(np.eye(2, dtype=np.float32)))
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+def test_multivariate_normal_with_a_singular_covariance(method):
+    key = random.PRNGKey(8)
+    v = np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 1.0]], np.float32)
+    cov = v.T @ v                                   # rank 2: no Cholesky factor
+    s = np.asarray(random.multivariate_normal(key, np.zeros(3, np.float32), cov, (40000,),
+                                              method=method))
+    assert np.isfinite(s).all()
+    np.testing.assert_allclose(np.cov(s.T), cov, atol=0.1)
+    null = np.cross(v[0], v[1])   # no variance along the null space (to float32 rounding)
+    assert np.std(s @ null) < 1e-3 * np.std(s @ v[0])
+    jitted = jax.jit(lambda k: random.multivariate_normal(k, np.zeros(3, np.float32), cov,
+                                                          (5,), method=method))(key)
+    eager = random.multivariate_normal(key, np.zeros(3, np.float32), cov, (5,), method=method)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="method must be one of"):
+        random.multivariate_normal(key, np.zeros(3), cov, method="qr")
 
 
 def test_orthogonal():

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from tinyjax.backends.base import Backend, HostBackend
-from tinyjax.config import env_str
+from tinyjax.config import config, env_str
 
 __all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "default_device",
            "devices", "local_devices", "device_count", "local_device_count", "default_backend",
@@ -46,6 +46,9 @@ class Device:
         kind = {"cpu": "CpuDevice", "cuda": "CudaDevice"}.get(self.backend, self.backend)
         return f"{kind}(id={self.id})"
 
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.id}"
+
     def __eq__(self, other):
         return isinstance(other, Device) and (self.backend, self.id) == (other.backend, other.id)
 
@@ -68,7 +71,11 @@ def backend_name(name: Any) -> str:
 
 
 def default_device() -> str:
-    """The default backend: ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
+    """The default backend: ``jax_default_device`` (``jax.default_device(...)``) when set,
+    else ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
+    chosen = config.jax_default_device
+    if chosen is not None:
+        return backend_name(chosen)
     return _ALIASES.get(env_str("TINYJAX_DEVICE").lower(), "cpu")
 
 

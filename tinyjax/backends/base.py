@@ -70,6 +70,13 @@ class Backend(Protocol):
     def launch_info(self, kernel: Kernel) -> Optional[str]:
         """How ``kernel`` runs (launch geometry), for DEBUG's timing table, or None."""
 
+    # ---- library calls: a step of the program computed by a library routine
+    def library_call(self, primitive: Any, in_avals: Sequence[Any], out_avals: Sequence[Any],
+                     params: dict) -> Callable[[list, list], None]:
+        """``impl(ins, outs)`` computing ``primitive`` (a linear-algebra or FFT primitive)
+        with ``params`` from the buffers ``ins`` into the preallocated buffers ``outs``
+        (shapes and dtypes ``in_avals`` / ``out_avals``; complex values as complex buffers)."""
+
 
 class HostBackend:
     """The buffer half of a :class:`Backend` whose buffers are numpy arrays."""

@@ -22,7 +22,7 @@ from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.ops import reduce_identity, reference_impls
 from tinyjax.compiler.shape.symbolic import evaluate
 
-__all__ = ["InterpBackend", "run_kernel", "run_loop_ir"]
+__all__ = ["InterpBackend", "run_kernel", "run_loop_ir", "host_library_call"]
 
 
 def _alu(op: str, args: list, dt):
@@ -243,3 +243,18 @@ class InterpBackend(HostBackend):
         def launch(arrays):
             run_kernel(kernel, arrays)
         return launch
+
+    def library_call(self, primitive, in_avals, out_avals, params):
+        """A library step (linear algebra, FFT) as the primitive's eager evaluation: the
+        reference the C and CUDA library calls are tested against."""
+        return host_library_call(primitive, params)
+
+
+def host_library_call(primitive, params):
+    """``impl(ins, outs)``: ``primitive``'s eager implementation (numpy / SciPy) on host
+    buffers, written into ``outs``."""
+    def impl(ins, outs):
+        res = primitive.impl(*ins, **params)
+        for out, r in zip(outs, res if primitive.multiple_results else [res]):
+            np.copyto(out, r)
+    return impl

@@ -26,8 +26,12 @@ class Executable:
     """Compiled program: ``exe(*flat_args) -> list of output arrays``."""
 
     def __init__(self, sched: Schedule, consts: list[np.ndarray], backend: Backend,
-                 source: str, fns: list, name: str = "jaxpr", timed: bool = True):
+                 source: str, fns: list, name: str = "jaxpr", timed: bool = True,
+                 out_avals=()):
         self.schedule = sched
+        # complex outputs: computed as interleaved real pairs, returned as complex views
+        self._complex_outs = [(i, a.dtype, a.shape) for i, a in enumerate(out_avals)
+                              if np.dtype(a.dtype).kind == "c"]
         self._timed = timed  # a loop body's sub-program: no timing table per iteration
         self.backend = backend
         self._source = source
@@ -35,6 +39,7 @@ class Executable:
         self._host = backend.host
         self._alloc = np.empty if self._host else backend.alloc
         # constants live where the kernels run: copied to the device once, here
+        consts = [real_pairs(c) for c in consts]
         self._consts = list(consts) if self._host else \
             [backend.asbuffer(c, sched.buffers[i][0]) for i, c in enumerate(consts)]
         self.name = name
@@ -104,6 +109,7 @@ class Executable:
             raise TypeError(f"{self.name}: expected {n_in - self._n_consts} arguments, "
                             f"got {len(flat_args)}")
         bufs = list(self._template)
+        flat_args = [real_pairs(a) for a in flat_args]
         if self._host:
             args = self._consts + [a if type(a) is np.ndarray else np.asarray(a)
                                    for a in flat_args]
@@ -127,9 +133,11 @@ class Executable:
         else:
             for ids, launch in self._launch_ids:
                 launch([bufs[b] for b in ids])
-        if self._simple_outputs:
-            return [bufs[b] for b in self._out_order]
-        return self._outputs(bufs)
+        outs = [bufs[b] for b in self._out_order] if self._simple_outputs else \
+            self._outputs(bufs)
+        for i, dt, shape in self._complex_outs:
+            outs[i] = complex_view(outs[i], dt, shape)
+        return outs
 
     def _outputs(self, bufs) -> list[np.ndarray]:
         if self._host:
@@ -170,6 +178,25 @@ class Executable:
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops / dt / 1e9 if dt else 0:>9.2f} "
                   f"{k.nbytes / dt / 1e9 if dt else 0:>8.2f}  {how}{', '.join(k.source_lines)}")
         print(f"{'total':<8} {sum(dt for _, dt in rows) * 1e6:>10.1f}")
+
+
+def real_pairs(x):
+    """A complex buffer (numpy or a device's) seen as its interleaved real parts, the
+    layout compiled programs compute complex values in; other values unchanged."""
+    dt = getattr(x, "dtype", None)
+    if dt is None or np.dtype(dt).kind != "c":
+        return x
+    part = np.float64 if dt == np.complex128 else np.float32
+    if type(x) is np.ndarray:
+        return np.ascontiguousarray(x).view(part)
+    return x.view(part)
+
+
+def complex_view(x, dtype, shape):
+    """The interleaved real pairs ``x`` (last axis 2) seen as complex values of ``shape``."""
+    if type(x) is np.ndarray:
+        return np.ascontiguousarray(x).view(dtype).reshape(shape)
+    return x.view(dtype).reshape(shape)
 
 
 def _strided(base: np.ndarray, view) -> np.ndarray:

@@ -13,10 +13,23 @@ jaxpr value that crosses a step boundary):
   to the next, the ``xs`` read as slices (zero-copy views at an offset) and each
   iteration's ``ys`` written into the stacked output at its offset;
 * ``while`` the same, until the compiled predicate (a scalar read back) is false;
-* ``cond``  the branches compiled once each; only the taken one runs.
+* ``cond``  the branches compiled once each; only the taken one runs;
+* ``library`` a call into a numerical library (LAPACK, an FFT; cuSOLVER and cuFFT on
+  CUDA) for a primitive that is no fused elementwise work (registered with
+  :func:`~tinyjax.compiler.lower.registry.register_library_call`): the
+  backend provides the routine (``backend.library_call``), the step gives it its input
+  buffers and the output buffers it allocates, so it sits between fused kernels like any
+  other step.
+* ``host_callback``  a call back into Python (``pure_callback``, ``io_callback``,
+  ``jax.debug.print``): the operands are brought to the host, the equation's ``callback``
+  parameter (host arrays in, host arrays out) runs, its results go back to the device.
+  It is a step of its own so that a native program can make the same call through a
+  function pointer.
 
-``checkpoint`` and composite primitives (:mod:`tinyjax.lax.composite`) are inlined: their
-jaxprs are lowered in place.  Every kernel of every
+``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
+before compiling; see :func:`~tinyjax.compiler.lower.registry.register_inlined_call`) and
+composite primitives (:mod:`tinyjax.lax.composite`) are inlined: their jaxprs are lowered
+in place.  Every kernel of every
 sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
 so the compile time does not depend on trip counts.  Nothing here is device specific: a
 device renders kernels; the steps only sequence sub-programs.
@@ -31,7 +44,7 @@ import numpy as np
 from tinyjax.backends.base import Backend
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
-from tinyjax.compiler.lower.registry import inlined_calls
+from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls, library_calls
 from tinyjax.compiler.schedule import schedule
 from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.config import debug_level
@@ -39,27 +52,35 @@ from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var, literal_or_none
 from tinyjax.lax.composite import composite_definitions, composite_jaxpr
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program"]
+__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program",
+           "LibraryCallStep"]
 
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
 
+def _is_step(prim) -> bool:
+    """Equations that end a run of kernels and become steps of their own."""
+    return prim in CONTROL_FLOW or prim in library_calls or prim in host_callbacks
+
+
 def needs_program(jaxpr: Jaxpr) -> bool:
     """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(e.primitive in CONTROL_FLOW for e in jaxpr.eqns) or _inlines(jaxpr)
+    return any(_is_step(e.primitive) for e in jaxpr.eqns) or _inlines(jaxpr)
 
 
-def _inlined(eqn) -> Jaxpr | None:
-    """The equations an equation stands for, when it is a call (``checkpoint``) or a
-    composite primitive (:mod:`tinyjax.lax.composite`): an open jaxpr whose invars take
-    the equation's operands; None for any other equation."""
+def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
+    """The equations an equation stands for, when it is a call the compiler inlines
+    (``checkpoint``, ``custom_linear_solve``: see
+    :func:`~tinyjax.compiler.lower.registry.register_inlined_call`) or a composite
+    primitive (:mod:`tinyjax.lax.composite`): an open jaxpr and the operands (of
+    ``operands``, the equation's) its invars take; None for any other equation."""
     if eqn.primitive in inlined_calls:
-        inner = eqn.params["jaxpr"]
+        inner, operands = inlined_calls[eqn.primitive](eqn, operands)
         invars = list(inner.constvars) + list(inner.invars)
-        if len(invars) != len(eqn.invars):
+        if len(invars) != len(operands):
             raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}'"
                                       " with closed-over constants")
-        return Jaxpr([], invars, inner.outvars, inner.eqns)
+        return Jaxpr([], invars, inner.outvars, inner.eqns), operands
     if eqn.primitive not in composite_definitions:
         return None
     closed = composite_jaxpr(eqn.primitive, tuple(a.aval for a in eqn.invars), **eqn.params)
@@ -71,7 +92,7 @@ def _inlined(eqn) -> Jaxpr | None:
     consts = dict(zip(jaxpr.constvars, literals))
     return Jaxpr([], jaxpr.invars, [consts.get(o, o) for o in jaxpr.outvars],
                  [e.replace(invars=[consts.get(a, a) if isinstance(a, Var) else a
-                                    for a in e.invars]) for e in jaxpr.eqns])
+                                    for a in e.invars]) for e in jaxpr.eqns]), operands
 
 
 def _inlines(jaxpr: Jaxpr) -> bool:
@@ -80,9 +101,9 @@ def _inlines(jaxpr: Jaxpr) -> bool:
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """``jaxpr`` with every ``checkpoint`` equation and every composite primitive's
-    equation replaced by the equations it stands for (recursively, with fresh variables,
-    so one inner jaxpr may be inlined several times)."""
+    """``jaxpr`` with every inlined call's and every composite primitive's equation
+    replaced by the equations it stands for (recursively, with fresh variables, so one
+    inner jaxpr may be inlined several times)."""
     if not _inlines(jaxpr):
         return jaxpr
     sub: dict = {}
@@ -94,9 +115,10 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
     def expand(eqn_list):
         for e in eqn_list:
             ins = [read(a) for a in e.invars]
-            inner = _inlined(e)
-            if inner is not None:
-                sub.update(zip(inner.invars, ins))
+            inlined = _inlined(e, ins)
+            if inlined is not None:
+                inner, operands = inlined
+                sub.update(zip(inner.invars, operands))
                 expand(inner.eqns)
                 for v, o in zip(e.outvars, inner.outvars):
                     sub[v] = read(o)
@@ -225,6 +247,47 @@ class CondStep:
             + " kernel(s)"
 
 
+class LibraryCallStep:
+    """A call into a numerical library: the routine ``impl`` (given by the backend, e.g.
+    LAPACK through function pointers on the CPU) reads the input buffers and writes the
+    output buffers this step allocates (``alloc``, the backend's allocator)."""
+    kind = "library"
+
+    def __init__(self, name: str, impl, in_refs, out_slots, out_avals, alloc=np.empty):
+        self.name, self.impl = name, impl
+        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
+        self.out_specs = [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals]
+        self.alloc = alloc
+
+    def run(self, env: list) -> int:
+        outs = [self.alloc(shape, dt) for shape, dt in self.out_specs]
+        self.impl(_read(env, self.in_refs), outs)
+        for s, v in zip(self.out_slots, outs):
+            env[s] = v
+        return 1
+
+    def describe(self) -> str:
+        outs = ", ".join(f"{dt.name}{list(shape)}" for shape, dt in self.out_specs)
+        return f"library: {self.name} -> {outs}"
+
+
+class HostCallbackStep:
+    kind = "host_callback"
+
+    def __init__(self, callback, in_refs, out_slots, *, to_host, to_device):
+        self.callback, self.in_refs, self.out_slots = callback, list(in_refs), list(out_slots)
+        self.to_host, self.to_device = to_host, to_device
+
+    def run(self, env: list) -> int:
+        outs = self.callback(*[self.to_host(v) for v in _read(env, self.in_refs)])
+        for s, v in zip(self.out_slots, outs):
+            env[s] = self.to_device(v)
+        return 1
+
+    def describe(self) -> str:
+        return f"host callback: {self.callback!r}"
+
+
 # ---- the program ---------------------------------------------------------------------------
 
 class Program:
@@ -290,8 +353,8 @@ class Program:
 class _Unit:
     """A run of equations without control flow: scheduled now, compiled with the others."""
 
-    def __init__(self, sched, name: str):
-        self.schedule, self.name = sched, name
+    def __init__(self, sched, name: str, out_avals=()):
+        self.schedule, self.name, self.out_avals = sched, name, list(out_avals)
         self.exe = None
 
     @property
@@ -315,7 +378,7 @@ class _ProgramBuilder:
     def unit(self, jaxpr: Jaxpr) -> _Unit:
         leaves, outs = lower_jaxpr(jaxpr)
         u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
-                  f"unit{len(self.units)}")
+                  f"unit{len(self.units)}", jaxpr.out_avals)
         self.units.append(u)
         return u
 
@@ -374,17 +437,28 @@ class _ProgramBuilder:
             seg.clear()
 
         for i, e in enumerate(eqns):
-            if e.primitive not in CONTROL_FLOW:
+            if not _is_step(e.primitive):
                 seg.append(e)
                 continue
             flush(i)
-            steps.append(self.control_step(e, [ref(a) for a in e.invars], alloc(e.outvars)))
+            in_refs = [ref(a) for a in e.invars]
+            step = self.library_step(e, in_refs, alloc(e.outvars)) \
+                if e.primitive in library_calls else self.control_step(e, in_refs,
+                                                                        alloc(e.outvars))
+            steps.append(step)
         flush(len(eqns))
         prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
                        [], name=name)
         if not self.backend.host:
             prog.asbuffer, prog.synchronize = self.backend.asbuffer, self.backend.synchronize
         return prog
+
+    def library_step(self, e, in_refs: list, out_slots: list) -> LibraryCallStep:
+        out_avals = [v.aval for v in e.outvars]
+        impl = self.backend.library_call(e.primitive, [a.aval for a in e.invars], out_avals,
+                                         e.params)
+        return LibraryCallStep(e.primitive.name, impl, in_refs, out_slots, out_avals,
+                               np.empty if self.backend.host else self.backend.alloc)
 
     def control_step(self, e, in_refs: list, out_slots: list):
         p, prim = e.params, e.primitive
@@ -411,7 +485,17 @@ class _ProgramBuilder:
                     fn = _WithConsts(fn, consts)
                 branches.append(fn)
             return CondStep(branches, in_refs, out_slots)
+        if prim in host_callbacks:
+            host = self.backend.host
+            return HostCallbackStep(p["callback"], in_refs, out_slots,
+                                    to_host=np.asarray if host else _buffer_to_host,
+                                    to_device=np.asarray if host else self.backend.asbuffer)
         raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
+
+
+def _buffer_to_host(buf) -> np.ndarray:
+    """A device buffer's contents (or a host constant) as a numpy array."""
+    return buf.numpy() if hasattr(buf, "numpy") else np.asarray(buf)
 
 
 class _WithConsts:
@@ -443,7 +527,7 @@ def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
     for u in b.units:
         n = len(u.schedule.kernels)
         u.exe = Executable(u.schedule, [], backend, source, fns[i:i + n], name=u.name,
-                           timed=False)
+                           timed=False, out_avals=u.out_avals)
         i += n
     prog.source_text = source
     return prog, kernels
@@ -485,4 +569,4 @@ def compile_jaxpr(closed_jaxpr, backend: Backend):
         print(source)
     if dbg >= 1:
         print(f"*** compiled {len(sched.kernels)} kernel(s) for {backend.name}")
-    return Executable(sched, consts, backend, source, fns)
+    return Executable(sched, consts, backend, source, fns, out_avals=jaxpr.out_avals)

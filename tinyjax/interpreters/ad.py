@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes
+from tinyjax.array import wrap_eager
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
 from tinyjax.interpreters import lax_ops
@@ -63,6 +64,9 @@ class Zero:
 def zeros_like_aval(aval: ShapedArray) -> Any:
     if aval.dtype == dtypes.float0:
         return np.zeros(aval.shape, dtypes.float0)
+    if aval.weak_type:  # a weakly typed zero (the tangent of a weak primal), as JAX's
+        zero = wrap_eager(np.zeros((), aval.dtype), True)
+        return zero if not aval.shape else lax_ops.broadcast_in_dim(zero, aval.shape, ())
     return lax_ops.full(aval.shape, 0, aval.dtype)
 
 
@@ -110,6 +114,12 @@ class JVPTracer(Tracer):
         p = self.primal
         return p._origin() if isinstance(p, Tracer) else "a jvp tracer"
 
+    def __repr__(self) -> str:
+        t = self.tangent
+        if isinstance(t, Tracer) and not isinstance(t, JVPTracer):  # reverse mode (grad)
+            return f"GradTracer(primal={self.primal}, typeof(tangent)={t.aval.str_short()})"
+        return f"JVPTracer(primal={self.primal}, tangent={t})"
+
 
 class JVPTrace(Trace):
     def __init__(self, parent: Trace):
@@ -139,11 +149,14 @@ class JVPTrace(Trace):
             return [self.wrap(p, t) for p, t in zip(primal_out, tangent_out)]
         return self.wrap(primal_out, tangent_out)
 
-    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
         primals, tangents = zip(*map(self.to_primal_tangent, args)) if args else ((), ())
         if all(type(t) is Zero for t in tangents):
             return self.parent.process_custom_jvp_call(primitive, fun, jvp, primals,
-                                                       symbolic_zeros=symbolic_zeros)
+                                                       symbolic_zeros=symbolic_zeros,
+                                                       num_consts=num_consts)
+        _check_closure_not_differentiated(tangents[:num_consts], "custom_jvp", "JVP")
         if not symbolic_zeros:
             tangents = [instantiate_zeros(t) for t in tangents]
         with set_current_trace(self.parent):
@@ -152,22 +165,34 @@ class JVPTrace(Trace):
         return [self.wrap(p, t) for p, t in zip(outs[:n], outs[n:])]
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
-                                symbolic_zeros):
+                                symbolic_zeros, num_consts=0):
         primals, tangents = zip(*map(self.to_primal_tangent, args)) if args else ((), ())
         if all(type(t) is Zero for t in tangents):
             return self.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, primals,
                                                        out_trees=out_trees,
-                                                       symbolic_zeros=symbolic_zeros)
-        from tinyjax.interpreters.partial_eval import UnknownTracer
-        if not all(type(t) is Zero or isinstance(t, UnknownTracer) for t in tangents):
-            # Only reverse mode (jvp under linearize, tangents unknown) can use bwd.
-            raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp "
-                            "function.")
+                                                       symbolic_zeros=symbolic_zeros,
+                                                       num_consts=num_consts)
+        _check_closure_not_differentiated(tangents[:num_consts], "custom_vjp", "VJP")
         with set_current_trace(self.parent):
-            res, primals_out = fwd(*primals)
+            res, primals_out = fwd(*primals)  # (called first, as JAX does)
+            if any(type(t) is not Zero and not isinstance(t, Tracer) for t in tangents):
+                # forward mode with concrete tangents; under reverse mode they are traced
+                raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp "
+                                "function.")
             tangents_out = custom_lin(res, tangents, bwd=bwd, out_avals=[
                 tangent_aval(get_aval(p)) for p in primals_out], symbolic_zeros=symbolic_zeros)
         return [self.wrap(p, t) for p, t in zip(primals_out, tangents_out)]
+
+
+def _check_closure_not_differentiated(const_tangents: Sequence[Any], kind: str,
+                                      rule: str) -> None:
+    if any(type(t) is not Zero for t in const_tangents):
+        raise TypeError(
+            f"Detected differentiation of a {kind} function with respect to a closed-over "
+            f"value. That isn't supported because the custom {rule} rule only specifies how "
+            f"to differentiate the {kind} function with respect to explicit input "
+            "parameters. Pass the value as an argument instead (or use "
+            "jax.closure_convert).")
 
 
 def jvp_flat(fun: Callable[..., Sequence[Any]], primals: Sequence[Any],

@@ -54,6 +54,11 @@ class BatchTracer(Tracer):
     def _origin(self) -> str:
         return "a value batched by vmap (it differs across the mapped axis)"
 
+    def __repr__(self) -> str:
+        if self.batch_dim is None:
+            return f"VmapTracer(aval={self.aval}, val={self.val})"
+        return f"VmapTracer(aval={self.aval}, batched={get_aval(self.val)})"
+
 
 class BatchTrace(Trace):
     def __init__(self, parent: Trace, axis_data: AxisData):
@@ -97,14 +102,16 @@ class BatchTrace(Trace):
             return [self.wrap(o, d) for o, d in zip(out, out_dim)]
         return self.wrap(out, out_dim)
 
-    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros):
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
         return batch_custom_jvp_call(self, primitive, fun, jvp, args,
-                                     symbolic_zeros=symbolic_zeros)
+                                     symbolic_zeros=symbolic_zeros, num_consts=num_consts)
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
-                                symbolic_zeros):
+                                symbolic_zeros, num_consts=0):
         return batch_custom_vjp_call(self, primitive, fun, fwd, bwd, args,
-                                     out_trees=out_trees, symbolic_zeros=symbolic_zeros)
+                                     out_trees=out_trees, symbolic_zeros=symbolic_zeros,
+                                     num_consts=num_consts)
 
 
 # The named axes of the vmaps being traced (innermost last): collectives staged
@@ -205,20 +212,26 @@ def defvectorized(primitive: Primitive) -> None:
     primitive_batchers[primitive] = rule
 
 
-def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
-              args: Sequence[Any], in_dims: Sequence[int | None],
-              out_dims: Sequence[int | None]) -> list[Any]:
-    """Run the flat ``fun`` over batched ``args`` and place each output's batch axis
-    at the requested ``out_dims`` (None: the output must not vary over the batch)."""
+def _vmap_pairs(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
+                args: Sequence[Any], in_dims: Sequence[int | None]) -> list[tuple[Any, Any]]:
+    """``fun`` run over batched ``args``: (value, batch dim or None) per output."""
     from tinyjax.core import current_trace, new_trace
     trace = BatchTrace(current_trace(), axis_data)
     _axis_env.append(axis_data)
     try:
         with new_trace(trace):
             outs = fun(*[trace.wrap(a, d) for a, d in zip(args, in_dims)])
-            pairs = [trace.to_val_dim(o) for o in outs]
+            return [trace.to_val_dim(o) for o in outs]
     finally:
         _axis_env.pop()
+
+
+def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
+              args: Sequence[Any], in_dims: Sequence[int | None],
+              out_dims: Sequence[int | None]) -> list[Any]:
+    """Run the flat ``fun`` over batched ``args`` and place each output's batch axis
+    at the requested ``out_dims`` (None: the output must not vary over the batch)."""
+    pairs = _vmap_pairs(fun, axis_data, args, in_dims)
     results = []
     for (val, dim), out_dim in zip(pairs, out_dims):
         if out_dim is None:
@@ -232,37 +245,58 @@ def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
     return results
 
 
+def vmap_flat_natural(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
+                      args: Sequence[Any], in_dims: Sequence[int | None]
+                      ) -> tuple[list[Any], list[int | None]]:
+    """Like :func:`vmap_flat`, each output batched at axis 0 only if it varies over the
+    batch: (outputs, their batch dims, 0 or None)."""
+    pairs = _vmap_pairs(fun, axis_data, args, in_dims)
+    outs = [val if dim is None else moveaxis(val, dim, 0, axis_data.size)
+            for val, dim in pairs]
+    return outs, [None if dim is None else 0 for _, dim in pairs]
+
+
 # ---------------------------------------------------------------------------
 # custom_jvp / custom_vjp calls: the function and its rules vectorised together
 # ---------------------------------------------------------------------------
 
 
-def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros):
+def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros, num_consts=0):
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    if all(d is None for d in dims):  # nothing batched: the call is the trace below's
+        return trace.parent.process_custom_jvp_call(primitive, fun, jvp, vals,
+                                                    symbolic_zeros=symbolic_zeros,
+                                                    num_consts=num_consts)
     axis = trace.axis_data
-    n_out: list[int] = []
+    out_dims: list = []  # the batch dims of what the call returns (fun's or jvp's)
 
     def batched_fun(*vs):
-        outs = vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims,
-                         ZeroDims(n_out))
+        outs, out_dims[:] = vmap_flat_natural(fun, axis, vs, dims)
         return outs
 
     def batched_jvp(*primals_and_tangents):
-        def counted_jvp(*args):
-            outs = jvp(*args)
-            n_out[:] = [len(outs) // 2]
-            return outs
-        return vmap_flat(counted_jvp, axis, primals_and_tangents, list(dims) * 2,
-                         ZeroDims(n_out, 2))
+        outs, both = vmap_flat_natural(jvp, axis, primals_and_tangents, list(dims) * 2)
+        n = len(outs) // 2
+        # a primal output and its tangent are batched together if either varies
+        out_dims[:] = [None if p is None and t is None else 0
+                       for p, t in zip(both[:n], both[n:])]
+        return [o if d is not None or b is None else moveaxis(o, None, 0, axis.size)
+                for o, d, b in zip(outs, both, out_dims * 2)]
 
     outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
-                                                symbolic_zeros=symbolic_zeros)
-    return [trace.wrap(o, 0) for o in outs]
+                                                symbolic_zeros=symbolic_zeros,
+                                                num_consts=num_consts)
+    return [trace.wrap(o, d) for o, d in zip(outs, out_dims)]
 
 
 def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
-                          symbolic_zeros):
+                          symbolic_zeros, num_consts=0):
     vals, dims = zip(*map(trace.to_val_dim, args)) if args else ((), ())
+    if all(d is None for d in dims):  # nothing batched: the call is the trace below's
+        return trace.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, vals,
+                                                    out_trees=out_trees,
+                                                    symbolic_zeros=symbolic_zeros,
+                                                    num_consts=num_consts)
     axis = trace.axis_data
     n_out: list[int] = []
     n_res: list[int] = []
@@ -290,7 +324,8 @@ def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
 
     outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
                                                 batched_bwd, vals, out_trees=out_trees,
-                                                symbolic_zeros=symbolic_zeros)
+                                                symbolic_zeros=symbolic_zeros,
+                                                num_consts=num_consts)
     return [trace.wrap(o, 0) for o in outs]
 
 

@@ -70,6 +70,29 @@ class PartialEvalTrace(Trace):
             return rule(self, list(args), params)
         return self.record(primitive, list(args), params)
 
+    # A custom-derivative call on known values belongs to the trace below (an enclosing
+    # jvp must see the rule, not the function: grad of grad of a custom_vjp); with unknown
+    # operands the function is recorded as it is.
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
+        if any(self.is_unknown(a) for a in args):
+            return super().process_custom_jvp_call(primitive, fun, jvp, args,
+                                                   symbolic_zeros=symbolic_zeros)
+        return self.parent.process_custom_jvp_call(primitive, fun, jvp, args,
+                                                   symbolic_zeros=symbolic_zeros,
+                                                   num_consts=num_consts)
+
+    def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
+                                symbolic_zeros, num_consts=0):
+        if any(self.is_unknown(a) for a in args):
+            return super().process_custom_vjp_call(primitive, fun, fwd, bwd, args,
+                                                   out_trees=out_trees,
+                                                   symbolic_zeros=symbolic_zeros)
+        return self.parent.process_custom_vjp_call(primitive, fun, fwd, bwd, args,
+                                                   out_trees=out_trees,
+                                                   symbolic_zeros=symbolic_zeros,
+                                                   num_consts=num_consts)
+
     def record(self, primitive: Primitive, args: list, params: dict) -> Any:
         """Record ``primitive`` applied to ``args`` as part of the unknown computation."""
         for x in args:

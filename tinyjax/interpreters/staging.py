@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer, get_aval,
                           new_trace, user_source_info)
+from tinyjax.interpreters.ad import Zero, tangent_aval
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or_none
 
 
@@ -29,6 +30,9 @@ class StagingTracer(Tracer):
 
     def _origin(self) -> str:
         return self._trace.origins.get(self._var, "an intermediate value")
+
+    def __repr__(self) -> str:
+        return f"JitTracer({self._aval})"  # JAX's name for a tracer being staged
 
 
 class StagingTrace(Trace):
@@ -77,11 +81,62 @@ class StagingTrace(Trace):
         tracers = [StagingTracer(self, v.aval, v) for v in outvars]
         return tracers if primitive.multiple_results else tracers[0]
 
+    # A custom-derivative call is staged as one equation of ``primitive`` holding the
+    # function's jaxpr and the rules, so that transforming the jaxpr later (a loop body
+    # under grad, say) still uses the rules.  Values the function closes over become
+    # its leading operands (``num_consts``).
+    def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
+                                num_consts=0):
+        jaxpr, consts = _trace_call(fun, args)
+        n = len(consts)
+        return self.process_primitive(primitive, [*consts, *args], dict(
+            call_jaxpr=jaxpr, jvp=_jvp_skipping(jvp, n), num_consts=n + num_consts,
+            symbolic_zeros=symbolic_zeros))
+
+    def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
+                                symbolic_zeros, num_consts=0):
+        jaxpr, consts = _trace_call(fun, args)
+        n = len(consts)
+        return self.process_primitive(primitive, [*consts, *args], dict(
+            call_jaxpr=jaxpr, fwd=_fwd_skipping(fwd, n),
+            bwd=_bwd_skipping(bwd, [get_aval(c) for c in consts]), out_trees=out_trees,
+            num_consts=n + num_consts, symbolic_zeros=symbolic_zeros))
+
     def to_closed_jaxpr(self, outs: Sequence[Any]) -> ClosedJaxpr:
         outvars = [self.to_atom(x) for x in outs]
         # to_atom may have added constants; constvars are listed in creation order.
         constvars = list(self.constvars.values())
         return ClosedJaxpr(Jaxpr(constvars, self.invars, outvars, self.eqns), self.consts)
+
+
+def _trace_call(fun: Callable, args: Sequence[Any]) -> tuple[Jaxpr, list[Any]]:
+    """``fun`` traced on the types of ``args``: an open jaxpr whose first inputs are the
+    values it closes over, and those values."""
+    closed = trace_to_closed_jaxpr(fun, [get_aval(a) for a in args])
+    j = closed.jaxpr
+    return Jaxpr([], list(j.constvars) + list(j.invars), j.outvars, j.eqns), closed.consts
+
+
+def _jvp_skipping(jvp: Callable, n: int) -> Callable:
+    """A jvp rule over ``n`` more leading operands, which it ignores."""
+    if not n:
+        return jvp
+
+    def rule(*primals_and_tangents):
+        m = len(primals_and_tangents) // 2
+        return jvp(*primals_and_tangents[n:m], *primals_and_tangents[m + n:])
+    return rule
+
+
+def _fwd_skipping(fwd: Callable, n: int) -> Callable:
+    return fwd if not n else (lambda *args: fwd(*args[n:]))
+
+
+def _bwd_skipping(bwd: Callable, avals: Sequence[ShapedArray]) -> Callable:
+    """A bwd rule over more leading operands, whose cotangents are zero."""
+    if not avals:
+        return bwd
+    return lambda res, cts: [Zero(tangent_aval(a)) for a in avals] + list(bwd(res, cts))
 
 
 def trace_to_closed_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[ShapedArray],

@@ -24,6 +24,7 @@ from tinyjax.lax.scatter_helpers import *  # noqa: F401,F403
 from tinyjax.lax.reduce_general import *  # noqa: F401,F403
 from tinyjax.lax.ragged import *  # noqa: F401,F403
 from tinyjax.lax.platform import *  # noqa: F401,F403
+from tinyjax.lax import printing as _printing  # noqa: F401,E402 (how equations print)
 
 # the lax operations bound late: for the interpreters (they sit below lax) and for the rules
 # of lax families whose modules would otherwise import each other
@@ -33,3 +34,5 @@ from tinyjax.lax.cumulative import shift  # noqa: E402
 register_lax_ops(full=full, add=add, broadcast_in_dim=broadcast_in_dim,  # noqa: F405
                  transpose=transpose, reduce_sum=reduce_sum, cumprod=cumprod,  # noqa: F405
                  shift=shift)
+from tinyjax.lax.fft import FftType, fft, fft_p  # noqa: F401,E402
+from tinyjax.lax import linalg  # noqa: F401,E402

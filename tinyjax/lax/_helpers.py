@@ -6,14 +6,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.array import Array, to_array, wrap_eager
+from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, get_aval
 
 _PY_SCALARS = (bool, int, float, complex)
 
 
 def is_array_like(x: Any) -> bool:
-    return isinstance(x, (Array, Tracer, np.ndarray, np.generic, bool, int, float, complex))
+    return isinstance(x, (ArrayImpl, Tracer, np.ndarray, np.generic, bool, int, float, complex))
 
 
 def as_operand(x: Any, dtype: Any = None, weak: bool | None = None) -> Any:
@@ -23,7 +23,7 @@ def as_operand(x: Any, dtype: Any = None, weak: bool | None = None) -> Any:
     (of ``dtype`` when given, else the default type); numpy values become Arrays of
     their canonical dtype.
     """
-    if isinstance(x, (Array, Tracer)):
+    if isinstance(x, (ArrayImpl, Tracer)):
         return x
     if isinstance(x, _PY_SCALARS):
         dt = dtypes.dtype(x) if dtype is None else dtypes.canonicalize_dtype(dtype)

@@ -28,8 +28,8 @@ __all__ = ["ConvDimensionNumbers", "PaddingType", "conv_dimension_numbers",
 
 
 class ConvDimensionNumbers(NamedTuple):
-    """Axis layout of a convolution: each spec is (batch, feature, *spatial) for lhs
-    and out, (out feature, in feature, *spatial) for rhs."""
+    """Axis layout of a convolution: each spec is ``(batch, feature, *spatial)`` for lhs
+    and out, ``(out feature, in feature, *spatial)`` for rhs."""
 
     lhs_spec: tuple[int, ...]
     rhs_spec: tuple[int, ...]
@@ -127,7 +127,8 @@ def _dilate_dim(d: int, r: int) -> int:
 
 
 def conv_shape_tuple(lhs_shape, rhs_shape, strides, pads, batch_group_count=1):
-    """Output shape in (N, O, *spatial) order for inputs in (N, C, ...) / (O, I, ...)."""
+    """Output shape in ``(N, O, *spatial)`` order for inputs in ``(N, C, ...)`` /
+    ``(O, I, ...)``."""
     out_space = [max(0, (d + lo + hi - k) // s + 1) if d + lo + hi >= k else 0
                  for d, k, s, (lo, hi) in zip(lhs_shape[2:], rhs_shape[2:], strides, pads)]
     return (lhs_shape[0] // batch_group_count, rhs_shape[0]) + tuple(out_space)

@@ -25,7 +25,7 @@ _LOW_PRECISION = (np.dtype(np.float16), np.dtype(dtypes.bfloat16))
 
 
 def _number(d: np.dtype) -> bool:
-    return dtypes.is_int(d) or dtypes.is_float(d)
+    return dtypes.is_int(d) or dtypes.is_inexact(d)
 
 
 def _accumulate(ufunc: np.ufunc) -> Callable:

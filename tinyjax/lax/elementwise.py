@@ -16,11 +16,19 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax import _special_np
-from tinyjax.lax._helpers import as_operand, aval_str
+from tinyjax.lax._helpers import _PY_SCALARS, as_operand, aval_str
 from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
 __all__ = [
+    "imag_p",
+    "imag",
+    "real_p",
+    "real",
+    "conj_p",
+    "conj",
+    "complex_p",
+    "complex",
     "AccuracyMode",
     "RoundingMethod",
     "Tolerance",
@@ -168,13 +176,21 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 _FLOAT = ("floating", lambda d: dtypes.is_float(d))
-_NUMBER = ("integer, floating", lambda d: dtypes.is_float(d) or dtypes.is_int(d))
-_SIGNED = ("signed integer, floating",
-           lambda d: dtypes.is_float(d) or (dtypes.is_int(d) and not dtypes.is_unsigned(d)))
+_INEXACT = ("floating, complexfloating", lambda d: dtypes.is_inexact(d))
+_REAL_NUMBER = ("integer, floating", lambda d: dtypes.is_float(d) or dtypes.is_int(d))
+_NUMBER = ("integer, floating, complexfloating",
+           lambda d: dtypes.is_inexact(d) or dtypes.is_int(d))
+_SIGNED = ("signed integer, floating, complexfloating",
+           lambda d: dtypes.is_inexact(d) or (dtypes.is_int(d) and not dtypes.is_unsigned(d)))
 _INT = ("integer", lambda d: dtypes.is_int(d))
 _BOOL_INT = ("bool, integer", lambda d: dtypes.is_int(d) or d == np.bool_)
-_ANY = ("bool, integer, floating",
-        lambda d: dtypes.is_int(d) or dtypes.is_float(d) or d == np.bool_)
+_ORDERED = ("bool, integer, floating",
+            lambda d: dtypes.is_int(d) or dtypes.is_float(d) or d == np.bool_)
+_ANY = ("bool, integer, floating, complexfloating",
+        lambda d: dtypes.is_int(d) or dtypes.is_inexact(d) or d == np.bool_)
+# complex() builds complex64 / complex128 from float32 / float64 parts (as XLA does)
+_COMPLEX_PART = ("float32, float64", lambda d: d in (np.float32, np.float64))
+_COMPLEX = ("complexfloating", lambda d: dtypes.is_complex(d))
 
 _LOW_PRECISION = (np.dtype(np.float16), np.dtype(dtypes.bfloat16))
 
@@ -214,27 +230,52 @@ def _first_weak(weak_flags, **params):
 # ---------------------------------------------------------------------------
 
 
+def real_dtype(dt: Any) -> np.dtype:
+    """The dtype of the real and imaginary parts of ``dt`` (``dt`` itself if real)."""
+    dt = np.dtype(dt)
+    return np.dtype(np.float32 if dt == np.complex64 else np.float64) \
+        if dtypes.is_complex(dt) else dt
+
+
+def complex_dtype(dt: Any) -> np.dtype:
+    """The complex dtype whose parts have dtype ``dt`` (``dt`` itself if complex)."""
+    dt = np.dtype(dt)
+    if dtypes.is_complex(dt):
+        return dt
+    return np.dtype(np.complex128 if dt == np.float64 else np.complex64)
+
+
+def _derives_dtype(out_dtype: Any) -> bool:
+    return callable(out_dtype) and not isinstance(out_dtype, type)
+
+
+def _result_dtype(out_dtype: Any, dt: np.dtype) -> np.dtype:
+    """A primitive's result dtype: the operand's (None), a fixed one, or derived."""
+    if out_dtype is None:
+        return dt
+    return np.dtype(out_dtype(dt) if _derives_dtype(out_dtype) else out_dtype)
+
+
 def unop(name: str, np_fn: Callable, accepted=_FLOAT, out_dtype: Any = None,
          upcast: bool = True) -> Primitive:
-    """A unary elementwise primitive; ``out_dtype`` fixes the result dtype (e.g. bool)."""
+    """A unary elementwise primitive; ``out_dtype`` fixes the result dtype (e.g. bool) or,
+    given as a function of the operand's dtype, derives it (``abs`` of complex is real)."""
     prim = Primitive(name)
     fn = _upcast(np_fn) if upcast else np_fn
-    if out_dtype is None:
-        def impl(x, **params):
-            out = fn(x, **params)
-            return out if out.dtype == x.dtype else out.astype(x.dtype)
-    else:
-        def impl(x, **params):
-            return np.asarray(fn(x, **params), out_dtype)
+    derived = _derives_dtype(out_dtype)
+
+    def impl(x, **params):
+        out = fn(x, **params)
+        want = _result_dtype(out_dtype, x.dtype)
+        return out if getattr(out, "dtype", None) == want else np.asarray(out).astype(want)
     prim.def_impl(impl)
 
     def abstract_eval(x, **params):
         _check_dtype(name, accepted, x)
-        if out_dtype is not None:
-            return ShapedArray(x.shape, out_dtype)
-        return x
+        dt = _result_dtype(out_dtype, x.dtype)
+        return x if dt == x.dtype else ShapedArray(x.shape, dt, x.weak_type and derived)
     prim.def_abstract_eval(abstract_eval)
-    prim.weak_type_rule = _first_weak if out_dtype is None else prim.weak_type_rule
+    prim.weak_type_rule = _first_weak if out_dtype is None or derived else prim.weak_type_rule
     batching.defvectorized(prim)
     return prim
 
@@ -251,7 +292,7 @@ def binop(name: str, np_fn: Callable, accepted=_NUMBER, out_dtype: Any = None,
         if (x.shape != y.shape and x.shape and y.shape) or x.dtype != y.dtype:
             abstract_eval(get_aval(x), get_aval(y))
         out = fn(x, y, **params)
-        want = x.dtype if out_dtype is None else out_dtype
+        want = _result_dtype(out_dtype, x.dtype)
         return out if getattr(out, "dtype", None) == want else np.asarray(out, want)
     prim.def_impl(impl)
 
@@ -265,9 +306,9 @@ def binop(name: str, np_fn: Callable, accepted=_NUMBER, out_dtype: Any = None,
         if x.shape != y.shape and x.shape and y.shape:
             raise TypeError(f"{name} got incompatible shapes for broadcasting: "
                             f"{x.shape}, {y.shape}.")
-        dt = x.dtype if out_dtype is None else np.dtype(out_dtype)
         # comparisons of weak operands give a weak bool, as in JAX
-        return ShapedArray(x.shape or y.shape, dt, x.weak_type and y.weak_type)
+        return ShapedArray(x.shape or y.shape, _result_dtype(out_dtype, x.dtype),
+                           x.weak_type and y.weak_type)
     prim.def_abstract_eval(abstract_eval)
     prim.weak_type_rule = _all_weak
     batching.defbroadcasting(prim)
@@ -285,36 +326,48 @@ def _errstate(fn: Callable) -> Callable:
 # Unary math
 # ---------------------------------------------------------------------------
 
+def _complex_aware(real_fn: Callable, complex_fn: Callable) -> Callable:
+    """numpy's function for real dtypes, ``complex_fn`` where numpy's is missing or
+    differs from XLA's for complex ones."""
+    def fn(x, *args, **params):
+        return (complex_fn if dtypes.is_complex(x.dtype) else real_fn)(x, *args, **params)
+    return fn
+
+
+def _logistic_real(x):  # stable and accurate in both tails
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
 neg_p = unop("neg", np.negative, _NUMBER, upcast=False)
 sign_p = unop("sign", np.sign, _NUMBER, upcast=False)
 floor_p = unop("floor", np.floor)
 ceil_p = unop("ceil", np.ceil)
 is_finite_p = unop("is_finite", np.isfinite, out_dtype=np.bool_)
-exp_p = unop("exp", _errstate(np.exp))
-exp2_p = unop("exp2", _errstate(np.exp2))
-log_p = unop("log", _errstate(np.log))
-log1p_p = unop("log1p", _errstate(np.log1p))
-expm1_p = unop("expm1", _errstate(np.expm1))
-tanh_p = unop("tanh", np.tanh)
-logistic_p = unop("logistic", _errstate(  # stable and accurate in both tails
-    lambda x: np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))),
-                       np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))))
-sin_p = unop("sin", np.sin)
-cos_p = unop("cos", np.cos)
-tan_p = unop("tan", _errstate(np.tan))
-asin_p = unop("asin", _errstate(np.arcsin))
-acos_p = unop("acos", _errstate(np.arccos))
-atan_p = unop("atan", np.arctan)
-sinh_p = unop("sinh", _errstate(np.sinh))
-cosh_p = unop("cosh", _errstate(np.cosh))
-asinh_p = unop("asinh", np.arcsinh)
-acosh_p = unop("acosh", _errstate(np.arccosh))
-atanh_p = unop("atanh", _errstate(np.arctanh))
-sqrt_p = unop("sqrt", _errstate(np.sqrt))
-rsqrt_p = unop("rsqrt", _errstate(lambda x: 1 / np.sqrt(x)))
+exp_p = unop("exp", _errstate(np.exp), _INEXACT)
+exp2_p = unop("exp2", _errstate(np.exp2), _INEXACT)
+log_p = unop("log", _errstate(np.log), _INEXACT)
+log1p_p = unop("log1p", _errstate(np.log1p), _INEXACT)
+expm1_p = unop("expm1", _errstate(np.expm1), _INEXACT)
+tanh_p = unop("tanh", _errstate(np.tanh), _INEXACT)
+logistic_p = unop("logistic", _errstate(_complex_aware(
+    _logistic_real, lambda z: 1 / (1 + np.exp(-z)))), _INEXACT)
+sin_p = unop("sin", _errstate(np.sin), _INEXACT)
+cos_p = unop("cos", _errstate(np.cos), _INEXACT)
+tan_p = unop("tan", _errstate(np.tan), _INEXACT)
+asin_p = unop("asin", _errstate(np.arcsin), _INEXACT)
+acos_p = unop("acos", _errstate(np.arccos), _INEXACT)
+atan_p = unop("atan", _errstate(np.arctan), _INEXACT)
+sinh_p = unop("sinh", _errstate(np.sinh), _INEXACT)
+cosh_p = unop("cosh", _errstate(np.cosh), _INEXACT)
+asinh_p = unop("asinh", _errstate(np.arcsinh), _INEXACT)
+acosh_p = unop("acosh", _errstate(np.arccosh), _INEXACT)
+atanh_p = unop("atanh", _errstate(np.arctanh), _INEXACT)
+sqrt_p = unop("sqrt", _errstate(np.sqrt), _INEXACT)
+rsqrt_p = unop("rsqrt", _errstate(lambda x: 1 / np.sqrt(x)), _INEXACT)
 cbrt_p = unop("cbrt", np.cbrt)
 square_p = unop("square", np.square, _NUMBER, upcast=False)
-abs_p = unop("abs", np.abs, _SIGNED, upcast=False)
+abs_p = unop("abs", np.abs, _SIGNED, out_dtype=real_dtype, upcast=False)
 erf_p = unop("erf", _special_np.erf)
 erfc_p = unop("erfc", _special_np.erfc)
 erf_inv_p = unop("erf_inv", _special_np.erf_inv)
@@ -325,7 +378,14 @@ not_p = unop("not", lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.i
 population_count_p = unop("population_count",  # two's-complement bits, as XLA counts
                           lambda x: np.bitwise_count(x.view(f"u{x.dtype.itemsize}")), _INT,
                           upcast=False)
-imag_p = None  # complex numbers are not supported yet
+
+# complex parts: real/imag of a complex array, conj (of a real one: a complex result)
+real_p = unop("real", np.real, _COMPLEX, out_dtype=real_dtype, upcast=False)
+imag_p = unop("imag", np.imag, _COMPLEX, out_dtype=real_dtype, upcast=False)
+conj_p = unop("conj", lambda x, *, input_dtype: np.conj(x),
+              ("float32, float64, complexfloating",
+               lambda d: d in (np.float32, np.float64) or dtypes.is_complex(d)),
+              out_dtype=complex_dtype, upcast=False)
 
 
 def _round_impl(x, *, rounding_method):
@@ -381,11 +441,20 @@ add_p = binop("add", np.add)
 sub_p = binop("sub", np.subtract)
 mul_p = binop("mul", np.multiply)
 div_p = binop("div", _int_div, upcast=True)
-rem_p = binop("rem", _rem, upcast=True)
+rem_p = binop("rem", _rem, _REAL_NUMBER, upcast=True)
 max_p = binop("max", np.maximum, _ANY)
 min_p = binop("min", np.minimum, _ANY)
-pow_p = binop("pow", _pow, _FLOAT, upcast=True)
-atan2_p = binop("atan2", np.arctan2, _FLOAT, upcast=True)
+pow_p = binop("pow", _pow, _INEXACT, upcast=True)
+
+
+def _atan2_complex(x, y):
+    """XLA's complex atan2: ``-i log((y + i x) / sqrt(x^2 + y^2))``."""
+    with np.errstate(all="ignore"):
+        return -1j * np.log((y + 1j * x) / np.sqrt(x * x + y * y))
+
+
+atan2_p = binop("atan2", _complex_aware(np.arctan2, _atan2_complex), _INEXACT, upcast=True)
+complex_p = binop("complex", lambda x, y: x + 1j * y, _COMPLEX_PART, out_dtype=complex_dtype)
 nextafter_p = binop("nextafter", np.nextafter, _FLOAT)
 
 
@@ -453,10 +522,10 @@ shift_right_logical_p = binop("shift_right_logical", _shift_right_logical, _INT)
 
 eq_p = binop("eq", np.equal, _ANY, out_dtype=np.bool_)
 ne_p = binop("ne", np.not_equal, _ANY, out_dtype=np.bool_)
-lt_p = binop("lt", np.less, _ANY, out_dtype=np.bool_)
-le_p = binop("le", np.less_equal, _ANY, out_dtype=np.bool_)
-gt_p = binop("gt", np.greater, _ANY, out_dtype=np.bool_)
-ge_p = binop("ge", np.greater_equal, _ANY, out_dtype=np.bool_)
+lt_p = binop("lt", np.less, _ORDERED, out_dtype=np.bool_)
+le_p = binop("le", np.less_equal, _ORDERED, out_dtype=np.bool_)
+gt_p = binop("gt", np.greater, _ORDERED, out_dtype=np.bool_)
+ge_p = binop("ge", np.greater_equal, _ORDERED, out_dtype=np.bool_)
 
 # ---------------------------------------------------------------------------
 # select_n, clamp
@@ -530,6 +599,10 @@ convert_element_type_p = Primitive("convert_element_type")
 def _convert_impl(x, *, new_dtype, weak_type=False, sharding=None):
     if x.dtype == new_dtype:
         return x
+    if new_dtype == np.bool_:
+        return x != 0
+    if dtypes.is_complex(x.dtype) and not dtypes.is_complex(new_dtype):
+        x = x.real  # complex -> real keeps the real part (XLA, and numpy with a warning)
     if dtypes.is_int(new_dtype) and dtypes.is_float(x.dtype):
         # Float -> int truncates toward zero and saturates, NaN -> 0 (XLA semantics).
         info = np.iinfo(new_dtype)
@@ -537,8 +610,6 @@ def _convert_impl(x, *, new_dtype, weak_type=False, sharding=None):
             y = np.trunc(np.asarray(x, np.float64))
             y = np.where(np.isnan(y), 0, np.clip(y, info.min, info.max))
         return y.astype(new_dtype)
-    if new_dtype == np.bool_:
-        return x != 0
     return x.astype(new_dtype)
 
 
@@ -576,6 +647,13 @@ def _bitcast_impl(x, *, new_dtype):
 
 @bitcast_convert_type_p.def_abstract_eval
 def _bitcast_abstract_eval(x, *, new_dtype):
+    new_dtype = np.dtype(new_dtype)
+    if x.dtype != new_dtype and any(d == np.bool_ or dtypes.is_complex(d)
+                                    for d in (x.dtype, new_dtype)):
+        raise TypeError("lax.bitcast_convert_type does not support bool or complex values "
+                        "unless the operand and destination types match. Got operand "
+                        f"dtype={x.dtype}, new_dtype={new_dtype!r}. Consider using the "
+                        "arr.view() method instead.")
     return ShapedArray(_bitcast_shape(x, new_dtype), new_dtype)
 
 
@@ -631,7 +709,7 @@ def _unary(prim: Primitive) -> Callable:
 def binary_operands(x: Any, y: Any) -> tuple[Any, Any]:
     """Python scalars take the other operand's dtype (weak typing); rank-0 operands
     broadcast inside the primitive."""
-    x_py, y_py = isinstance(x, (bool, int, float)), isinstance(y, (bool, int, float))
+    x_py, y_py = (isinstance(v, _PY_SCALARS) for v in (x, y))
     if x_py and not y_py:
         y = as_operand(y)
         x = as_operand(x, get_aval(y).dtype)
@@ -722,6 +800,27 @@ class RoundingMethod:
     TO_NEAREST_EVEN = 1
 
 
+def real(x):
+    """Elementwise real part of a complex array."""
+    return real_p.bind(as_operand(x))
+
+
+def imag(x):
+    """Elementwise imaginary part of a complex array."""
+    return imag_p.bind(as_operand(x))
+
+
+def complex(x, y):  # noqa: A001 - JAX's name
+    """Elementwise ``x + 1j * y`` of two float arrays of one shape and dtype."""
+    return complex_p.bind(*binary_operands(x, y))
+
+
+def conj(x):
+    """Complex conjugate; of a real array, the complex array with a zero imaginary part."""
+    x = as_operand(x)
+    return conj_p.bind(x, input_dtype=get_aval(x).dtype)
+
+
 def round(x, rounding_method=RoundingMethod.AWAY_FROM_ZERO):  # noqa: A001
     """Elementwise round; halves go away from zero unless ``TO_NEAREST_EVEN``."""
     return round_p.bind(as_operand(x), rounding_method=int(rounding_method))
@@ -756,8 +855,6 @@ def convert_element_type(operand, new_dtype) -> Any:
     aval = get_aval(x)
     if aval.dtype == new_dtype and not aval.weak_type:
         return x
-    if dtypes.is_complex(new_dtype):
-        raise NotImplementedError("tinyjax does not support complex dtypes yet")
     return convert_element_type_p.bind(x, new_dtype=new_dtype, weak_type=False,
                                        sharding=None)
 
@@ -783,7 +880,7 @@ def stop_gradient(x):
 
     def stop(leaf):
         leaf = as_operand(leaf)
-        if not (dtypes.is_float(get_aval(leaf).dtype)):
+        if not dtypes.is_inexact(get_aval(leaf).dtype):
             return leaf
         return stop_gradient_p.bind(leaf)
     return tree_util.tree_map(stop, x)
@@ -854,11 +951,33 @@ defjvp2(erf_inv_p, lambda t, ans, x: mul(t, mul(_const(x, math.sqrt(math.pi) / 2
 defjvp(lgamma_p, lambda t, x: mul(t, digamma(x)))
 
 
-def _abs_jvp(t, x):
-    return mul(t, sign(x)) if dtypes.is_float(get_aval(x).dtype) else Zero.from_primal(x)
+def _abs_jvp(t, ans, x):
+    dt = get_aval(x).dtype
+    if dtypes.is_complex(dt):
+        # d|x| = re(conj(x) dx) / |x|, taken as 0 where x == 0 (as JAX does)
+        safe = select(eq(ans, _const(ans, 0)), full_like_aval(get_aval(ans), 1), ans)
+        return real(mul(t, div(conj(x), convert_element_type(safe, dt))))
+    return mul(t, sign(x)) if dtypes.is_float(dt) else Zero.from_primal(x)
 
 
-defjvp(abs_p, _abs_jvp)
+defjvp2(abs_p, _abs_jvp)
+
+
+def _complex_transpose(ct, x, y):
+    return [unbroadcast(x.aval, real(ct)) if is_undefined_primal(x) else None,
+            unbroadcast(y.aval, neg(imag(ct))) if is_undefined_primal(y) else None]
+
+
+def _conj_transpose(ct, x, *, input_dtype):
+    return [conj(ct) if dtypes.is_complex(input_dtype) else real(ct)]
+
+
+# Linear maps of C as R^2, transposed for the bilinear pairing re(u * v) (JAX's
+# convention: no conjugation, so grad of a real function of z gives df/dx - i df/dy).
+ad.deflinear(real_p, lambda ct, x: [complex(ct, full_like_aval(get_aval(ct), 0))])
+ad.deflinear(imag_p, lambda ct, x: [complex(full_like_aval(get_aval(ct), 0), neg(ct))])
+ad.deflinear(complex_p, _complex_transpose)
+ad.deflinear(conj_p, _conj_transpose)
 
 
 def _integer_pow_jvp(t, x, *, y):
@@ -935,18 +1054,17 @@ def _rem_jvp_y(t, x, y):
 defjvp(rem_p, lambda t, x, y: t, _rem_jvp_y)
 
 
-def _minmax_jvp(prim: Primitive, cmp: Callable) -> None:
-    # Ties split the derivative evenly, as JAX does.
-    def picks(x, y):
-        aval = get_aval(prim.bind(x, y)).strip_weak_type()
-        one, half, zero = (full_like_aval(aval, v) for v in (1, 0.5, 0))
-        return select(cmp(x, y), one, select(eq(x, y), half, zero))
-    defjvp(prim, lambda t, x, y: mul(t, picks(x, y)),
-           lambda t, x, y: mul(t, picks(y, x)))
+def _balanced_eq(x, ans, y):
+    """1 where ``x`` is the result alone, 1/2 where ``x`` and ``y`` tie, else 0: ties
+    split the derivative evenly, as JAX does (only equalities: fine for complex)."""
+    aval = get_aval(ans).strip_weak_type()
+    one, half, zero = (full_like_aval(aval, v) for v in (1, 0.5, 0))
+    return select(eq(x, ans), select(eq(y, ans), half, one), zero)
 
 
-_minmax_jvp(max_p, gt)
-_minmax_jvp(min_p, lt)
+for _p in (max_p, min_p):
+    defjvp2(_p, lambda t, ans, x, y: mul(t, _balanced_eq(x, ans, y)),
+            lambda t, ans, x, y: mul(t, _balanced_eq(y, ans, x)))
 
 
 def _pow_jvp_y(t, ans, x, y):
@@ -1018,8 +1136,8 @@ def _convert_jvp(primals, tangents, *, new_dtype, weak_type=False, sharding=None
     (x,), (t,) = primals, tangents
     out = convert_element_type_p.bind(x, new_dtype=new_dtype, weak_type=weak_type,
                                       sharding=sharding)
-    if type(t) is Zero or not dtypes.is_float(new_dtype) or \
-            not dtypes.is_float(get_aval(x).dtype):
+    if type(t) is Zero or not dtypes.is_inexact(new_dtype) or \
+            not dtypes.is_inexact(get_aval(x).dtype):
         return out, Zero.from_primal(out)
     return out, convert_element_type_p.bind(t, new_dtype=new_dtype, weak_type=weak_type,
                                             sharding=sharding)

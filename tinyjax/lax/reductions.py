@@ -57,10 +57,14 @@ def _aval(x: np.ndarray) -> ShapedArray:
 
 
 def _num(d):
-    return dtypes.is_int(d) or dtypes.is_float(d)
+    return dtypes.is_int(d) or dtypes.is_inexact(d)
 
 
 def _any(d):
+    return _num(d) or d == np.bool_
+
+
+def _ordered(d):
     return dtypes.is_int(d) or dtypes.is_float(d) or d == np.bool_
 
 
@@ -81,13 +85,13 @@ def _min_impl(x, axis):
 def _lowest(dt):
     if dt == np.bool_:
         return False
-    return -np.inf if dtypes.is_float(dt) else np.iinfo(dt).min
+    return -np.inf if dtypes.is_inexact(dt) else np.iinfo(dt).min
 
 
 def _highest(dt):
     if dt == np.bool_:
         return True
-    return np.inf if dtypes.is_float(dt) else np.iinfo(dt).max
+    return np.inf if dtypes.is_inexact(dt) else np.iinfo(dt).max
 
 
 def _sum_impl(x, axis):
@@ -241,9 +245,9 @@ def _arg_prim(name: str, np_fn: Callable) -> Primitive:
     prim.def_impl(impl)
 
     def abstract_eval(x, *, axes, index_dtype):
-        if not _any(x.dtype):
+        if not _ordered(x.dtype):
             raise TypeError(f"{name} does not accept dtype {x.dtype.name}. Accepted dtypes "
-                            "are subtypes of bool, number.")
+                            "are subtypes of bool, integer, floating.")
         if not dtypes.is_int(index_dtype):
             raise TypeError(f"index_dtype must be an integer type, but got "
                             f"{np.dtype(index_dtype).name}")

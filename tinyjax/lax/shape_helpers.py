@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.array import Array
+from tinyjax.array import ArrayImpl
 from tinyjax.core import ShapedArray, Tracer, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.elementwise import _convert_weak, div
@@ -133,7 +133,7 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, shape: Any = None,
 def _aval_of(x: Any) -> ShapedArray:
     """The aval of an array, or of a duck-typed one (``shape`` and ``dtype``, e.g. a
     ShapeDtypeStruct)."""
-    if isinstance(x, (Array, Tracer, np.ndarray, bool, int, float, complex, np.generic)):
+    if isinstance(x, (ArrayImpl, Tracer, np.ndarray, bool, int, float, complex, np.generic)):
         return get_aval(as_operand(x))
     return ShapedArray(tuple(x.shape), np.dtype(x.dtype), bool(getattr(x, "weak_type",
                                                                         False)))

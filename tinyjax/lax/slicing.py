@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
 from tinyjax.interpreters import ad, batching
@@ -41,7 +41,7 @@ def _ints(xs: Sequence[Any]) -> tuple[int, ...]:
     return tuple(int(x) for x in xs)
 
 
-def _zero_scalar(dtype: Any) -> Array:
+def _zero_scalar(dtype: Any) -> ArrayImpl:
     return wrap_eager(np.zeros((), dtype))
 
 
@@ -763,7 +763,7 @@ batching.primitive_batchers[dynamic_update_slice_p] = _dus_batch
 
 def _wrap_negative(i, d: int):
     """``i + d`` where ``i < 0`` (JAX's ``allow_negative_indices``)."""
-    if isinstance(i, Array):
+    if isinstance(i, ArrayImpl):
         v = i._value
         return wrap_eager(v + np.asarray(d, v.dtype), i.weak_type) if v < 0 else i
     from tinyjax.lax.elementwise import add, lt, select
@@ -794,7 +794,7 @@ def _dynamic_indices(name: str, shape: tuple[int, ...], start_indices,
                             f"{', '.join(get_aval(o).dtype.name for o in ops)}")
     dt = dtypes.result_type(*ops) if ops else dtypes.default_int_dtype()
     # concrete indices are converted (and wrapped below) in numpy, adding no equations
-    ops = [wrap_eager(np.asarray(i._value, dt)) if isinstance(i, Array)
+    ops = [wrap_eager(np.asarray(i._value, dt)) if isinstance(i, ArrayImpl)
            else convert_element_type(i, dt) for i in ops]
     allow = allow_negative_indices
     allow = [bool(allow)] * len(ops) if isinstance(allow, (bool, np.bool_)) else list(allow)

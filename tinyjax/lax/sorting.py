@@ -24,13 +24,14 @@ __all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p", "approx_max_k",
 
 
 def _sortable(d: np.dtype) -> bool:
-    return dtypes.is_int(d) or dtypes.is_float(d) or d == np.bool_
+    return dtypes.is_int(d) or dtypes.is_inexact(d) or d == np.bool_
 
 
 def _check_sortable(name: str, aval: ShapedArray, what: str) -> None:
-    if not _sortable(aval.dtype):
+    if not _sortable(aval.dtype) or (name == "top_k" and dtypes.is_complex(aval.dtype)):
+        kinds = "bool, integer, floating" + (", complexfloating" if name == "sort" else "")
         raise TypeError(f"{name} does not accept dtype {aval.dtype.name} ({what}). Accepted "
-                        "dtypes are subtypes of bool, integer, floating.")
+                        f"dtypes are subtypes of {kinds}.")
 
 
 # ---------------------------------------------------------------------------
@@ -42,7 +43,10 @@ sort_p = Primitive("sort", multiple_results=True)
 
 def lexsort_keys(x: np.ndarray) -> list[np.ndarray]:
     """Keys (least significant first) that order ``x`` as JAX's sort does: -0.0 equals
-    0.0, and every NaN sorts after +inf, all NaNs equal (stable among themselves)."""
+    0.0, and every NaN sorts after +inf, all NaNs equal (stable among themselves); complex
+    numbers by real part, then imaginary part."""
+    if dtypes.is_complex(x.dtype):
+        return lexsort_keys(x.imag) + lexsort_keys(x.real)
     if dtypes.is_float(x.dtype):
         wide = x.astype(np.float64)
         nan = np.isnan(wide)

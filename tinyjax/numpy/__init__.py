@@ -22,7 +22,7 @@ from tinyjax.numpy._ufuncs import abs, divmod, pow, round  # noqa: F401
 from tinyjax.numpy._linalg import *  # noqa: F401,F403
 from tinyjax.numpy._sorting import *  # noqa: F401,F403
 from tinyjax.numpy._misc import *  # noqa: F401,F403
-from tinyjax.numpy import linalg  # noqa: F401
+from tinyjax.numpy import fft, linalg  # noqa: F401
 from tinyjax.numpy._vectorize import vectorize  # noqa: F401
 from tinyjax.numpy._ufunc_api import *  # noqa: F401,F403
 from tinyjax.numpy._setops import *  # noqa: F401,F403

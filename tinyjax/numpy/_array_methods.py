@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from types import ModuleType
 
-from tinyjax.array import Array
+from tinyjax.array import ArrayImpl
 from tinyjax.core import Tracer
 from tinyjax.numpy import _ufuncs
 
@@ -41,7 +41,7 @@ def _binary(name: str, reflected: bool = False) -> Callable:
 
 def _is_operand(x: Any) -> bool:
     import numpy as np
-    return isinstance(x, (Array, Tracer, int, float, bool, complex, np.ndarray, np.generic)) \
+    return isinstance(x, (ArrayImpl, Tracer, int, float, bool, complex, np.ndarray, np.generic)) \
         or hasattr(x, "__jax_array__")
 
 
@@ -146,5 +146,5 @@ def install(numpy: ModuleType) -> None:
     """Give Array and every tracer the operators and methods of ``numpy`` (tinyjax.numpy,
     which calls this once it has defined its functions)."""
     _numpy[:] = [numpy]
-    _install(Array)
+    _install(ArrayImpl)
     _install(Tracer)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.array import Array, on_default_device, register_asarray, wrap_eager
+from tinyjax.array import ArrayImpl, on_default_device, register_asarray, wrap_eager
 from tinyjax.core import Tracer, get_aval
 
 
@@ -51,12 +51,14 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
     A Python scalar gives a weakly typed array (its dtype yields to the other
     operand's in binary operations), as in JAX.
     """
-    if isinstance(object, (Array, Tracer)):
+    if object is None:
+        raise ValueError("None is not a valid value for jnp.array")
+    if isinstance(object, (ArrayImpl, Tracer)):
         out = object
         if dtype is not None:
             out = lax.convert_element_type(out, dtype)
     elif isinstance(object, (list, tuple)) and any(
-            isinstance(leaf, (Array, Tracer)) for leaf in _leaves_of_nested(object)):
+            isinstance(leaf, (ArrayImpl, Tracer)) for leaf in _leaves_of_nested(object)):
         items = [array(o) for o in object]
         if dtype is None:
             dt = dtypes.result_type(*items) if items else dtypes.default_float_dtype()
@@ -84,11 +86,10 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
                     _python_sequence_dtype(object, np_value)
         else:
             dt = dtypes.canonicalize_dtype(dtype)
-            if dtypes.is_complex(dt):
-                raise NotImplementedError("tinyjax does not support complex dtypes yet")
             np_value = np.asarray(object) if not _is_python_int(object) else None
-        if np_value is not None and dtypes.is_complex(np_value.dtype):
-            raise NotImplementedError("tinyjax does not support complex dtypes yet")
+            if np_value is not None and dtypes.is_complex(np_value.dtype) and \
+                    not dtypes.is_complex(dt):
+                np_value = np_value.real  # as JAX: complex -> real keeps the real part
         weak = dtype is None and type(object) in (int, float, complex)
         out = on_default_device(wrap_eager(_host_value(object, np_value, dt), weak))
     if ndmin > get_aval(out).ndim:
@@ -125,7 +126,7 @@ def _python_sequence_dtype(obj, np_value: np.ndarray) -> np.dtype:
 def asarray(a: Any, dtype: Any = None, order: str | None = None, *,
             copy: bool | None = None, device: Any = None) -> Any:
     """Convert ``a`` to an array without copying when it already is one."""
-    if dtype is None and isinstance(a, (Array, Tracer)):
+    if dtype is None and isinstance(a, (ArrayImpl, Tracer)):
         return a
     return array(a, dtype=dtype, copy=False)
 
@@ -141,9 +142,8 @@ def _shape_tuple(shape: Any, fun_name: str) -> tuple[int, ...]:
     """A static shape from an int or a sequence of ints (JAX's error for tracers)."""
     if type(shape) is tuple and all(type(d) is int and d >= 0 for d in shape):
         return shape
-    if isinstance(shape, Tracer):
-        shape = concrete_value(shape, f"{fun_name} shape")
-    if np.ndim(shape) == 0:
+    # (a traced dimension fails operator.index with a TypeError: JAX's error below)
+    if not isinstance(shape, (tuple, list)) and np.ndim(shape) == 0:
         shape = (shape,)
     try:
         out = tuple(operator.index(d) for d in shape)
@@ -158,7 +158,7 @@ def _shape_tuple(shape: Any, fun_name: str) -> tuple[int, ...]:
 def concrete_value(x: Any, what: str) -> Any:
     """The concrete (numpy) value of ``x``, or JAX's ConcretizationTypeError naming
     ``what`` when ``x`` is an abstract tracer."""
-    if isinstance(x, Array):
+    if isinstance(x, ArrayImpl):
         return x._value
     if isinstance(x, Tracer):
         value = x.to_concrete_value()
@@ -193,7 +193,7 @@ def empty(shape: Any, dtype: Any = None, *, device: Any = None) -> Any:
 def full(shape: Any, fill_value: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """An array of ``shape`` filled with ``fill_value`` (broadcast if it is an array)."""
     shape = _shape_tuple(shape, "full")
-    if np.ndim(fill_value) == 0 and not (isinstance(fill_value, (Array, Tracer))
+    if np.ndim(fill_value) == 0 and not (isinstance(fill_value, (ArrayImpl, Tracer))
                                          and get_aval(fill_value).ndim):
         return lax.full(shape, fill_value, dtype)
     from tinyjax.numpy._util import broadcast_to_shape
@@ -217,7 +217,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None, *,
         dt, weak = aval.dtype, aval.weak_type
     else:
         dt, weak = dtypes.canonicalize_dtype(dtype), False
-    if np.ndim(fill_value) == 0 and not isinstance(fill_value, (Array, Tracer)):
+    if np.ndim(fill_value) == 0 and not isinstance(fill_value, (ArrayImpl, Tracer)):
         value = lax.convert_element_type(np.asarray(fill_value), dt) if \
             not isinstance(fill_value, (bool, int, float)) else fill_value
         out = lax.full(shape, value, dt)
@@ -251,10 +251,7 @@ def empty_like(prototype: Any, dtype: Any = None, shape: Any = None, *,
 def _default_dtype(dtype: Any, default: Any = None) -> np.dtype:
     if dtype is None:
         return dtypes.default_float_dtype() if default is None else default
-    dt = dtypes.canonicalize_dtype(dtype)
-    if dtypes.is_complex(dt):
-        raise NotImplementedError("tinyjax does not support complex dtypes yet")
-    return dt
+    return dtypes.canonicalize_dtype(dtype)
 
 
 @_placing

@@ -16,7 +16,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from tinyjax import core, dtypes, lax
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import Tracer, get_aval
 from tinyjax.errors import NonConcreteBooleanIndexError
 from tinyjax.numpy._creation import _canon_axis, asarray
@@ -49,7 +49,7 @@ class _Entry(NamedTuple):
 def _static_slice_part(v: Any, s: slice) -> int | None:
     if v is None:
         return None
-    if isinstance(v, (Array, Tracer)):
+    if isinstance(v, (ArrayImpl, Tracer)):
         c = v.to_concrete_value() if isinstance(v, Tracer) else v._value
         if c is None:
             raise IndexError(_SLICE_ERROR.format(s))
@@ -69,7 +69,7 @@ def _concrete_mask(m: Any) -> np.ndarray:
                 "See https://docs.jax.dev/en/latest/errors.html"
                 "#jax.errors.NonConcreteBooleanIndexError")
         return np.asarray(v)
-    return np.asarray(m._value if isinstance(m, Array) else m)
+    return np.asarray(m._value if isinstance(m, ArrayImpl) else m)
 
 
 def _classify(i: Any, position: int, idx: Any) -> list[Any]:
@@ -90,14 +90,14 @@ def _classify(i: Any, position: int, idx: Any) -> list[Any]:
     if isinstance(i, (int, np.integer)):
         return [_Entry("int", int(i))]
     if isinstance(i, (list, tuple)):
-        if any(isinstance(v, (Array, Tracer)) for v in _flat(i)):
+        if any(isinstance(v, (ArrayImpl, Tracer)) for v in _flat(i)):
             i = asarray(i)
         else:
             i = np.asarray(i)
             if i.size == 0 and i.dtype == np.float64:
                 i = i.astype(np.int32)
-    if isinstance(i, (Array, Tracer, np.ndarray, np.generic)):
-        dt = get_aval(i).dtype if isinstance(i, (Array, Tracer)) else np.asarray(i).dtype
+    if isinstance(i, (ArrayImpl, Tracer, np.ndarray, np.generic)):
+        dt = get_aval(i).dtype if isinstance(i, (ArrayImpl, Tracer)) else np.asarray(i).dtype
         if dt == np.bool_:
             mask = _concrete_mask(i)
             if mask.ndim == 0:
@@ -192,10 +192,15 @@ def _is_basic_in_bounds(idx: Any, shape: tuple[int, ...]) -> bool:
 
 def getitem(x: Any, idx: Any) -> Any:
     """``x[idx]`` with numpy's semantics (out-of-bound integers are clamped, as in JAX)."""
-    if _state.trace is _eval_trace and type(x) is Array and x._device is None and \
+    if _state.trace is _eval_trace and type(x) is ArrayImpl and x._device is None and \
             _is_basic_in_bounds(idx, x.shape):
         return wrap_eager(np.asarray(x._value[idx]), x.weak_type)
     return _rewriting_take(x, idx)
+
+
+def _int_out_of_bounds(entries: list, shape: tuple[int, ...]) -> bool:
+    axes = [e for e in entries if e.kind != "new"]
+    return any(e.kind == "int" and n and not -n <= e.value < n for e, n in zip(axes, shape))
 
 
 def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
@@ -205,7 +210,9 @@ def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
     shape = get_aval(x).shape
     entries = _expand_index(idx, shape)
     has_arrays = any(e.kind == "array" for e in entries)
-    if has_arrays or ints_as_arrays:
+    # an out-of-bound static integer becomes a (clamping) gather, as in JAX: checkify's
+    # index checks see it there
+    if has_arrays or ints_as_arrays or _int_out_of_bounds(entries, shape):
         entries = [e._replace(kind="array", value=np.asarray(e.value, np.int32))
                    if e.kind == "int" else e for e in entries]
         has_arrays = any(e.kind == "array" for e in entries)

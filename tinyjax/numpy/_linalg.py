@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
+from tinyjax.lax.elementwise import _convert_weak
 from tinyjax.numpy._ufuncs import conj
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_dtypes)
@@ -70,8 +71,16 @@ def _reduce_add(x: Any, axes: Sequence[int]) -> Any:
 
 
 def _dot_general(a, b, dims, precision, preferred_element_type):
-    return lax.dot_general(a, b, dims, precision=precision,
-                           preferred_element_type=preferred_element_type)
+    # as JAX's jnp: the product's dtype is asked for explicitly (the operands' common
+    # dtype), and the result is weakly typed when both operands are
+    dt = _dtype(a)
+    if preferred_element_type is not None or dt == np.bool_ or dt != _dtype(b):
+        return lax.dot_general(a, b, dims, precision=precision,
+                               preferred_element_type=preferred_element_type)
+    out = lax.dot_general(a, b, dims, precision=precision, preferred_element_type=dt)
+    if dtypes.is_weakly_typed(a) and dtypes.is_weakly_typed(b):
+        out = _convert_weak(out, dt, True)
+    return out
 
 
 # ---------------------------------------------------------------------------

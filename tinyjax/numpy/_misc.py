@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from tinyjax import dtypes, lax
+from tinyjax.lax.elementwise import real_dtype
 from tinyjax.numpy._creation import asarray
 from tinyjax.numpy._sorting import _ravel, _take1d, searchsorted
 from tinyjax.numpy._ufuncs import maximum, minimum, remainder
@@ -275,11 +276,12 @@ def isclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08,
     dt = _dtype(a)
     if not dtypes.is_inexact(dt):
         return lax.convert_element_type(lax.eq(a, b), np.bool_)   # strong, as in JAX
-    rtol_ = lax.convert_element_type(promote_dtypes(rtol)[0], dt)
-    atol_ = lax.convert_element_type(promote_dtypes(atol)[0], dt)
+    tol_dt = real_dtype(dt)  # tolerances compare with magnitudes: real even for complex
+    rtol_ = lax.convert_element_type(promote_dtypes(rtol)[0], tol_dt)
+    atol_ = lax.convert_element_type(promote_dtypes(atol)[0], tol_dt)
     shape = _shape(a)
     rtol_, atol_ = broadcast_to_shape(rtol_, shape), broadcast_to_shape(atol_, shape)
-    inf = _full_like(a, np.inf)
+    inf = _full_like(rtol_, np.inf)
     a_inf, b_inf = lax.eq(lax.abs(a), inf), lax.eq(lax.abs(b), inf)
     # infinities are compared below; zeroing them first keeps inf - inf out
     zero = _full_like(a, 0)

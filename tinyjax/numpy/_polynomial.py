@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
-from tinyjax.numpy import linalg as _linalg_module
+from tinyjax.numpy.linalg import eigvals, inv, lstsq
 from tinyjax.numpy._creation import arange, asarray, concrete_value, diag, ones, zeros
 from tinyjax.numpy._indexing import where
 from tinyjax.numpy._linalg import dot, outer
@@ -21,14 +21,6 @@ from tinyjax.numpy._util import check_arraylike, promote_dtypes, promote_dtypes_
 
 __all__ = ["poly", "polyadd", "polysub", "polymul", "polydiv", "polyder", "polyint",
            "polyval", "polyfit", "roots", "trim_zeros", "vander"]
-
-
-def _linalg(name: str) -> Callable:
-    fn = getattr(_linalg_module, name, None)
-    if fn is None:
-        raise NotImplementedError(f"this function needs jnp.linalg.{name}, which tinyjax "
-                                  "does not have yet (linear algebra is a separate issue)")
-    return fn
 
 
 def _inexact(name: str, *xs: Any) -> list[Any]:
@@ -173,7 +165,7 @@ def poly(seq_of_zeros: Any) -> Any:
     z = atleast_1d(z)
     shape = get_aval(z).shape
     if len(shape) == 2 and shape[0] == shape[1] and shape[0] != 0:
-        z = _linalg("eigvals")(z)
+        z = eigvals(z)
     if get_aval(z).ndim != 1:
         raise ValueError("input must be 1d or non-empty square 2d array.")
     dt = get_aval(z).dtype
@@ -193,7 +185,6 @@ def roots(p: Any, *, strip_zeros: bool = True) -> Any:
     p = atleast_1d(p)
     if get_aval(p).ndim != 1:
         raise ValueError("Input must be a rank-1 array.")
-    eigvals = _linalg("eigvals")
     n = get_aval(p).shape[0]
     if n < 2:
         return eigvals(zeros((0, 0), get_aval(p).dtype))
@@ -202,15 +193,15 @@ def roots(p: Any, *, strip_zeros: bool = True) -> Any:
     if strip_zeros:
         lead = int(concrete_value(leading, "jnp.roots with strip_zeros=True (pass "
                                   "strip_zeros=False under jit)"))
-        return _companion_roots(p[lead:], eigvals)
+        return _companion_roots(p[lead:])
     safe = where(leading == n, lax.full((n,), 1, get_aval(p).dtype), p)
-    found = _companion_roots(roll(safe, -leading), eigvals)
+    found = _companion_roots(roll(safe, -leading))
     found = lax.sort((found == 0, found), num_keys=1)[1]
     keep = arange(get_aval(found).shape[0]) < get_aval(found).shape[0] - leading
     return where(keep, found, complex(np.nan, np.nan))
 
 
-def _companion_roots(p: Any, eigvals: Callable) -> Any:
+def _companion_roots(p: Any) -> Any:
     n = get_aval(p).shape[0]
     if n < 2:
         return eigvals(zeros((0, 0), get_aval(p).dtype))
@@ -237,7 +228,6 @@ def polyfit(x: Any, y: Any, deg: int, rcond: float | None = None, full: bool = F
         raise TypeError("expected 1D or 2D array for y")
     if get_aval(x).shape[0] != get_aval(y).shape[0]:
         raise TypeError("expected x and y to have same length")
-    lstsq = _linalg("lstsq")
     if rcond is None:
         rcond = get_aval(x).shape[0] * float(dtypes.finfo(get_aval(x).dtype).eps)
     lhs, rhs = vander(x, order), y
@@ -256,7 +246,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: float | None = None, full: bool = F
     if full:
         return c, resids, rank, s, asarray(rcond)
     if cov:
-        base = _linalg("inv")(dot(lhs.T, lhs)) / outer(scale, scale)
+        base = inv(dot(lhs.T, lhs)) / outer(scale, scale)
         if cov == "unscaled":
             fac = asarray(1.0)
         else:

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
-from tinyjax.lax.elementwise import _convert_weak
+from tinyjax.lax.elementwise import _convert_weak, real_dtype
 from tinyjax.numpy._creation import _canon_axis, asarray, concrete_value
 from tinyjax.numpy._util import broadcast_shapes, broadcast_to_shape, check_arraylike
 
@@ -74,13 +74,13 @@ def _apply_where(x: Any, where: Any, identity: Any) -> Any:
 def _lowest(dt: np.dtype) -> Any:
     if dt == np.bool_:
         return False
-    return -np.inf if dtypes.is_float(dt) else int(np.iinfo(dt).min)
+    return -np.inf if dtypes.is_inexact(dt) else int(np.iinfo(dt).min)
 
 
 def _highest(dt: np.dtype) -> Any:
     if dt == np.bool_:
         return True
-    return np.inf if dtypes.is_float(dt) else int(np.iinfo(dt).max)
+    return np.inf if dtypes.is_inexact(dt) else int(np.iinfo(dt).max)
 
 
 def _reduce(name: str, a: Any, axis: Any, dtype: Any, keepdims: bool, initial: Any,
@@ -281,7 +281,11 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int
     x = _to_dtype(a, comp)
     centered = lax.sub(x, broadcast_to_shape(mean(x, axis, keepdims=True, where=where),
                                              get_aval(x).shape))
-    sq = lax.mul(centered, centered)
+    if dtypes.is_complex(comp):  # |x - mean|^2: the variance of a complex array is real
+        sq = lax.real(lax.mul(centered, lax.conj(centered)))
+        comp, dt = real_dtype(comp), real_dtype(dt)
+    else:
+        sq = lax.mul(centered, centered)
     total = sum(sq, axis, keepdims=keepdims, where=where)
     n = _count(a, axis, where, keepdims, comp)
     denom = lax.sub(n, lax.full(get_aval(n).shape, ddof, comp))

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import core, lax
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.numpy._creation import _canon_axis, _shape_tuple, asarray, concrete_value
 from tinyjax.numpy._util import broadcast_shapes as _broadcast_shapes_impl
@@ -78,8 +78,7 @@ def _resolve_shape(old: tuple[int, ...], new: Any) -> tuple[int, ...]:
 
 
 def _shape_tuple_neg(shape: Any) -> tuple[int, ...]:
-    shape = concrete_value(shape, "'shape' of jnp.reshape")
-    if np.ndim(shape) == 0:
+    if not isinstance(shape, (tuple, list)) and np.ndim(shape) == 0:
         shape = (shape,)
     try:
         return tuple(operator.index(d) for d in shape)
@@ -111,7 +110,7 @@ def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None
 
 def ravel(a: Any, order: str = "C") -> Any:
     """``a`` flattened to one dimension."""
-    if type(a) is Array and a._device is None and order == "C" and core.is_eager():
+    if type(a) is ArrayImpl and a._device is None and order == "C" and core.is_eager():
         return wrap_eager(a._value.reshape(-1), a.weak_type)  # a numpy view: no copy
     check_arraylike("ravel", a)
     return reshape(a, (-1,), order=order)

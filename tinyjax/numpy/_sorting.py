@@ -13,9 +13,10 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.core import Tracer
+from tinyjax.lax.elementwise import complex_dtype
 from tinyjax.numpy._util import check_arraylike, promote_args_inexact, promote_dtypes
 
-__all__ = ["sort", "argsort", "lexsort", "searchsorted", "unique", "unique_values",
+__all__ = ["sort", "sort_complex", "argsort", "lexsort", "searchsorted", "unique", "unique_values",
            "unique_counts", "unique_inverse", "unique_all", "nonzero", "argwhere",
            "flatnonzero", "bincount", "histogram", "histogram_bin_edges", "digitize"]
 
@@ -94,6 +95,14 @@ def sort(a: Any, axis: int | None = -1, *, kind: None = None, order: None = None
     a, axis = _flatten_if_none(a, axis)
     out = lax.sort(a, dimension=axis, is_stable=stable)
     return lax.rev(out, (axis,)) if descending else out
+
+
+def sort_complex(a: Any) -> Any:
+    """``a`` sorted along its last axis by real part, then imaginary part, as complex."""
+    out = sort(a, axis=-1)
+    dt = _dtype(out)
+    return lax.convert_element_type(out, complex_dtype(dt) if dtypes.is_inexact(dt)
+                                    else dtypes.default_complex_dtype())
 
 
 def argsort(a: Any, axis: int | None = -1, *, kind: None = None, order: None = None,

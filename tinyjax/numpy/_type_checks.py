@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.array import Array
+from tinyjax.array import ArrayImpl
 from tinyjax.core import Tracer, get_aval
 from tinyjax.numpy._creation import asarray
 from tinyjax.numpy._sorting import sort
@@ -31,7 +31,7 @@ _KINDS = {
 
 
 def _dtype_of(x: Any) -> np.dtype:
-    if isinstance(x, (Array, Tracer)):
+    if isinstance(x, (ArrayImpl, Tracer)):
         return get_aval(x).dtype
     return np.dtype(getattr(x, "dtype", x)) if not isinstance(x, (bool, int, float,
                                                                     complex)) \
@@ -64,7 +64,7 @@ def isscalar(element: Any) -> bool:
     """True for Python and numpy scalars and zero-dimensional arrays."""
     if hasattr(element, "__jax_array__"):
         element = element.__jax_array__()
-    if isinstance(element, (Array, Tracer, np.ndarray)):
+    if isinstance(element, (ArrayImpl, Tracer, np.ndarray)):
         return get_aval(asarray(element)).ndim == 0 if not isinstance(element, np.ndarray) \
             else element.ndim == 0
     return bool(np.isscalar(element))

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import core, dtypes, lax
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
 from tinyjax.lax._helpers import as_operand
@@ -22,6 +22,11 @@ from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_ine
                                  promote_args_numeric, promote_dtypes, select_broadcast)
 
 __all__ = [
+    "isrealobj",
+    "isreal",
+    "iscomplexobj",
+    "iscomplex",
+    "angle",
     "abs",
     "absolute",
     "add",
@@ -160,16 +165,16 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                             f"{dt.name}.")
 
     def fn(x1: Any, x2: Any, /) -> Any:
-        if _state.trace is _eval_trace and type(x1) is Array and x1._device is None:
+        if _state.trace is _eval_trace and type(x1) is ArrayImpl and x1._device is None:
             t2 = type(x2)  # the numpy fast path: uncommitted host arrays and scalars only
-            if (t2 is Array and x2._device is None) or t2 in _PY_NUMBERS:
+            if (t2 is ArrayImpl and x2._device is None) or t2 in _PY_NUMBERS:
                 dt, weak = _lattice_result_type(x1, x2)
                 if not inexact or dtypes.is_float(dt):
                     check_kind(dt)
                     v1 = x1._value
                     if v1.dtype != dt:
                         v1 = v1.astype(dt)
-                    if t2 is Array:
+                    if t2 is ArrayImpl:
                         v2 = x2._value
                         if v2.dtype != dt:
                             v2 = v2.astype(dt)
@@ -180,12 +185,29 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
         ops = (promote_args_inexact if inexact else promote_args)(name, x1, x2)
         dt = get_aval(ops[0]).dtype
         check_kind(dt)
+        if prim in _ORDERINGS and dtypes.is_complex(dt):
+            return _lexicographic(lax_fn, *ops)
         return (bool_fn if bool_fn is not None and dt == np.bool_ else lax_fn)(*ops)
 
     fn.__name__ = name
     fn.__qualname__ = name
     fn.__doc__ = f"Elementwise ``{name}`` with numpy broadcasting and JAX type promotion."
     return fn
+
+
+_ORDERINGS = frozenset({ew.lt_p, ew.le_p, ew.gt_p, ew.ge_p})
+
+
+def _lexicographic(lax_fn: Callable, x: Any, y: Any) -> Any:
+    """An ordering of complex numbers by real part, then imaginary part (numpy's and
+    JAX's)."""
+    xr, yr = lax.real(x), lax.real(y)
+    return lax.select(lax.eq(xr, yr), lax_fn(lax.imag(x), lax.imag(y)), lax_fn(xr, yr))
+
+
+def _no_complex(name: str, dt: np.dtype) -> None:
+    if dtypes.is_complex(dt):
+        raise TypeError(f"{name} does not support complex-valued inputs")
 
 
 def _unary_ufunc(name: str, lax_fn: Callable, inexact: bool = True,
@@ -321,16 +343,21 @@ arccosh = _unary_ufunc("arccosh", lax.acosh)
 arctanh = _unary_ufunc("arctanh", lax.atanh)
 
 
+def _log_base(name: str, x: Any, base: float) -> Any:
+    (x,) = promote_args_inexact(name, x)
+    # a complex log is divided part by part (so log(0) stays -inf + 0j)
+    return _by_parts(lambda v: lax.div(v, lax.full_like_aval(get_aval(v), math.log(base))))(
+        lax.log(x))
+
+
 def log2(x: Any, /) -> Any:
     """Elementwise base-2 logarithm."""
-    (x,) = promote_args_inexact("log2", x)
-    return lax.div(lax.log(x), _full(x, math.log(2)))
+    return _log_base("log2", x, 2)
 
 
 def log10(x: Any, /) -> Any:
     """Elementwise base-10 logarithm."""
-    (x,) = promote_args_inexact("log10", x)
-    return lax.div(lax.log(x), _full(x, math.log(10)))
+    return _log_base("log10", x, 10)
 
 
 def square(x: Any, /) -> Any:
@@ -352,9 +379,9 @@ def _float_only_rounding(name: str, lax_fn: Callable) -> Callable:
     def fn(x: Any, /) -> Any:
         check_arraylike(name, x)
         (x,) = promote_dtypes(x)
-        if not dtypes.is_float(get_aval(x).dtype):
+        if not dtypes.is_inexact(get_aval(x).dtype):
             return x  # integers are already integral (JAX returns them unchanged)
-        return lax_fn(x)
+        return lax_fn(x)  # complex: lax's error, as JAX's
     fn.__name__ = name
     fn.__doc__ = f"Elementwise ``{name}``; integer inputs are returned unchanged."
     return fn
@@ -364,8 +391,19 @@ floor = _float_only_rounding("floor", lax.floor)
 ceil = _float_only_rounding("ceil", lax.ceil)
 trunc = _float_only_rounding("trunc", lambda x: select_broadcast(
     lax.lt(x, _full(x, 0)), lax.ceil(x), lax.floor(x)))
-rint = _float_only_rounding("rint", lambda x: lax.round(
-    x, lax.RoundingMethod.TO_NEAREST_EVEN))
+
+
+def _by_parts(fn: Callable) -> Callable:
+    """``fn`` applied to the real and imaginary parts of a complex operand."""
+    def apply(x):
+        if dtypes.is_complex(get_aval(x).dtype):
+            return lax.complex(fn(lax.real(x)), fn(lax.imag(x)))
+        return fn(x)
+    return apply
+
+
+rint = _float_only_rounding("rint", _by_parts(lambda x: lax.round(
+    x, lax.RoundingMethod.TO_NEAREST_EVEN)))
 fix = trunc
 
 
@@ -374,6 +412,8 @@ def round(a: Any, decimals: int = 0, out: None = None) -> Any:  # noqa: A001
     check_arraylike("round", a)
     (a,) = promote_dtypes(a)
     dt = get_aval(a).dtype
+    if dtypes.is_complex(dt):
+        return _by_parts(lambda part: round(part, decimals))(a)
     if not dtypes.is_float(dt):
         if decimals >= 0:
             return a
@@ -394,6 +434,7 @@ def floor_divide(x1: Any, x2: Any, /) -> Any:
     lax.div's -1, one less where the signs differ)."""
     x1, x2 = promote_args_numeric("floor_divide", x1, x2)
     dt = get_aval(x1).dtype
+    _no_complex("floor_divide", dt)
     if dtypes.is_unsigned(dt):
         return lax.div(x1, x2)
     if dtypes.is_int(dt):
@@ -460,8 +501,8 @@ def _concrete_int(x: Any) -> int | None:
     """``x`` as a Python int when it is a concrete integer scalar (not a tracer)."""
     if isinstance(x, int):          # Python bools too (operator.index accepts them)
         return int(x)
-    if type(x) is Array or isinstance(x, (np.ndarray, np.integer)):
-        value = np.asarray(x._value if type(x) is Array else x)
+    if type(x) is ArrayImpl or isinstance(x, (np.ndarray, np.integer)):
+        value = np.asarray(x._value if type(x) is ArrayImpl else x)
         if value.ndim == 0 and dtypes.is_int(value.dtype):
             return int(value)
     return None
@@ -542,22 +583,28 @@ def isnan(x: Any, /) -> Any:
 
 
 def isinf(x: Any, /) -> Any:
-    """Elementwise test for positive or negative infinity."""
+    """Elementwise test for positive or negative infinity (of either part, if complex)."""
     x = _one_operand("isinf", x)
     if not _is_inexact(x):
         return _full(x, False, np.bool_)
+    if dtypes.is_complex(get_aval(x).dtype):
+        return lax.bitwise_or(isinf(lax.real(x)), isinf(lax.imag(x)))
     return lax.eq(lax.abs(x), _full(x, np.inf))
 
 
 def isfinite(x: Any, /) -> Any:
-    """Elementwise test for finiteness (not infinite and not NaN)."""
+    """Elementwise test for finiteness (not infinite and not NaN; both parts, if complex)."""
     x = _one_operand("isfinite", x)
+    if dtypes.is_complex(get_aval(x).dtype):
+        return lax.bitwise_and(lax.is_finite(lax.real(x)), lax.is_finite(lax.imag(x)))
     return lax.is_finite(x) if _is_inexact(x) else _full(x, True, np.bool_)
 
 
 def _isinf_signed(name: str, value: float) -> Callable:
     def fn(x: Any, /) -> Any:
         x = _one_operand(name, x)
+        if dtypes.is_complex(get_aval(x).dtype):
+            raise ValueError("isposinf/isneginf are not well defined for complex types")
         return lax.eq(x, _full(x, value)) if _is_inexact(x) else _full(x, False, np.bool_)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise test for {'positive' if value > 0 else 'negative'} infinity."
@@ -574,6 +621,8 @@ def signbit(x: Any, /) -> Any:
     """Elementwise test of the sign bit (True for -0.0 and negative NaNs)."""
     x = _one_operand("signbit", x)
     dt = get_aval(x).dtype
+    if dtypes.is_complex(dt):
+        raise ValueError(f"jax.numpy.signbit is not well defined for {dt.name}")
     if dt == np.bool_ or dtypes.is_unsigned(dt):
         return _full(x, False, np.bool_)
     if dtypes.is_int(dt):
@@ -585,6 +634,7 @@ def signbit(x: Any, /) -> Any:
 def copysign(x1: Any, x2: Any, /) -> Any:
     """``|x1|`` with the sign of ``x2``."""
     x1, x2 = promote_args_inexact("copysign", x1, x2)
+    _no_complex("copysign", get_aval(x1).dtype)
     return select_broadcast(signbit(x2), lax.neg(lax.abs(x1)), lax.abs(x1))
 
 
@@ -611,6 +661,9 @@ def heaviside(x1: Any, x2: Any, /) -> Any:
 def hypot(x1: Any, x2: Any, /) -> Any:
     """``sqrt(x1**2 + x2**2)`` computed without overflow or underflow."""
     x1, x2 = promote_args_inexact("hypot", x1, x2)
+    if dtypes.is_complex(get_aval(x1).dtype):
+        raise ValueError("jnp.hypot is not well defined for complex-valued inputs. Please "
+                         "convert to real values first, such as by using abs(x)")
     x1, x2 = lax.abs(x1), lax.abs(x2)
     idx_inf = lax.bitwise_or(isposinf(x1), isposinf(x2))
     big, small = lax.max(x1, x2), lax.min(x1, x2)
@@ -665,6 +718,11 @@ def logaddexp(x1: Any, x2: Any, /) -> Any:
     """``log(exp(x1) + exp(x2))`` without overflow (exact for infinities)."""
     global _logaddexp_cjvp
     x1, x2 = promote_args_inexact("logaddexp", x1, x2)
+    if dtypes.is_complex(get_aval(x1).dtype):
+        # shift by the operand of larger real part: a + log1p(exp(b - a))
+        first = lax.ge(lax.real(x1), lax.real(x2))
+        a, b = lax.select(first, x1, x2), lax.select(first, x2, x1)
+        return lax.add(a, lax.log1p(lax.exp(lax.sub(b, a))))
     if _logaddexp_cjvp is None:
         _logaddexp_cjvp = _make_logaddexp()
     return _logaddexp_cjvp(x1, x2)
@@ -707,34 +765,61 @@ degrees = rad2deg
 
 
 # ---------------------------------------------------------------------------
-# Complex parts (tinyjax has real dtypes only: identities and zeros)
+# Complex parts
 # ---------------------------------------------------------------------------
 
 
-def _real_only(name: str, x: Any) -> Any:
-    x = _one_operand(name, x)
-    if dtypes.is_complex(get_aval(x).dtype):
-        raise NotImplementedError(f"jnp.{name}: complex dtypes are not supported by tinyjax.")
-    return x
-
-
 def conjugate(x: Any, /) -> Any:
-    """Complex conjugate (the identity for real dtypes)."""
-    return _real_only("conjugate", x)
+    """Complex conjugate (``x`` itself for real dtypes)."""
+    x = _one_operand("conjugate", x)
+    return lax.conj(x) if dtypes.is_complex(get_aval(x).dtype) else x
 
 
 conj = conjugate
 
 
 def real(val: Any, /) -> Any:
-    """Real part (the identity for real dtypes)."""
-    return _real_only("real", val)
+    """Real part (``val`` itself for real dtypes)."""
+    x = _one_operand("real", val)
+    return lax.real(x) if dtypes.is_complex(get_aval(x).dtype) else x
 
 
 def imag(val: Any, /) -> Any:
-    """Imaginary part (zeros for real dtypes)."""
-    x = _real_only("imag", val)
-    return _full(x, 0)
+    """Imaginary part (zeros of ``val``'s dtype for real dtypes)."""
+    x = _one_operand("imag", val)
+    return lax.imag(x) if dtypes.is_complex(get_aval(x).dtype) else _full(x, 0)
+
+
+def angle(z: Any, deg: bool = False) -> Any:
+    """The argument of ``z`` (``atan2(imag, real)``), in radians or degrees; a float."""
+    (z,) = promote_args_inexact("angle", z)
+    re, im = real(z), imag(z)
+    out = lax.atan2(im, re)
+    return rad2deg(out) if deg else out
+
+
+def iscomplex(x: Any, /) -> Any:
+    """Elementwise: a complex dtype with a nonzero imaginary part."""
+    i = imag(_one_operand("iscomplex", x))
+    return lax.ne(i, _full(i, 0))
+
+
+def isreal(x: Any, /) -> Any:
+    """Elementwise: a real dtype, or a zero imaginary part."""
+    i = imag(_one_operand("isreal", x))
+    return lax.eq(i, _full(i, 0))
+
+
+def iscomplexobj(x: Any, /) -> bool:
+    """Whether ``x`` has a complex dtype (``x`` may be any array-like or None)."""
+    if x is None:
+        return False
+    return dtypes.is_complex(dtypes.dtype(x) if not hasattr(x, "dtype") else x.dtype)
+
+
+def isrealobj(x: Any, /) -> bool:
+    """Whether ``x`` has a real (not complex) dtype."""
+    return not iscomplexobj(x)
 
 
 # ---------------------------------------------------------------------------
@@ -802,6 +887,7 @@ def frexp(x: Any, /) -> tuple[Any, Any]:
     < 1`` (zeros, infinities and NaNs: ``(x, 0)``); the exponent is int32."""
     (x,) = promote_args_inexact("frexp", x)
     dt = get_aval(x).dtype
+    _no_complex("frexp", dt)
     info = dtypes.finfo(dt)
     int_dt = _BITS_INT[dt.itemsize]
     mask, bias = (1 << info.nexp) - 1, 1 - info.minexp

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyjax import dtypes, lax
-from tinyjax.array import Array
+from tinyjax.array import ArrayImpl
 from tinyjax.core import Tracer, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.elementwise import _convert_weak
@@ -15,7 +15,7 @@ from tinyjax.lax.elementwise import _convert_weak
 def check_arraylike(fun_name: str, *args: Any) -> None:
     """Raise a TypeError naming ``fun_name`` if an argument is not array-like."""
     for i, a in enumerate(args):
-        if not isinstance(a, (Array, Tracer, np.ndarray, np.generic, bool, int, float,
+        if not isinstance(a, (ArrayImpl, Tracer, np.ndarray, np.generic, bool, int, float,
                               complex)) and not hasattr(a, "__jax_array__"):
             msg = (f"{fun_name} requires ndarray or scalar arguments, got "
                    f"{type(a).__name__} at position {i}.")
@@ -97,7 +97,13 @@ def promote_dtypes_inexact(*args: Any) -> list[Any]:
 
 def promote_args_inexact(fun_name: str, *args: Any) -> list[Any]:
     """Like :func:`promote_args`, but integer and bool results become float."""
-    ops = promote_args(fun_name, *args)
+    return promote_dtypes_inexact(*promote_args(fun_name, *args))
+
+
+def promote_dtypes_inexact(*args: Any) -> list[Any]:
+    """Convert the arguments to their common dtype, float if that is integer or bool (no
+    broadcasting)."""
+    ops = promote_dtypes(*args)
     aval = get_aval(ops[0]) if ops else None
     if aval is not None and not dtypes.is_float(aval.dtype) and \
             not dtypes.is_complex(aval.dtype):

@@ -49,11 +49,12 @@ def hanning(M: int) -> Any:
 
 
 def i0(x: Any) -> Any:
-    """The modified Bessel function of the first kind, order 0 (real inputs)."""
+    """The modified Bessel function of the first kind, order 0 (real inputs), as
+    ``exp(|x|) * bessel_i0e(x)``."""
     check_arraylike("i0", x)
     (x,) = promote_dtypes_inexact(asarray(x))
     if dtypes.is_complex(x.dtype):
-        raise ValueError("i0 does not support complex dtypes")
+        raise ValueError(f"Unsupported input type to jax.numpy.i0: {x.dtype.name}")
     return exp(absolute(x)) * lax.bessel_i0e(x)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinyjax import core, dtypes, lax, tree_util
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import Array, ArrayImpl, wrap_eager
 from tinyjax.config import config
 from tinyjax.core import Tracer, get_aval
 from tinyjax.lax import random_bits as _rb
@@ -104,6 +104,7 @@ class PRNGKeyArray:
                 f"{np.asarray(data)}")
 
 
+Array.register(PRNGKeyArray)  # key arrays are jax.Arrays, as in JAX
 KeyArray = PRNGKeyArray
 
 tree_util.register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None),
@@ -165,10 +166,10 @@ def clone(key: Any) -> Any:
 def key_data_of(key: Any, name: str, allow_batched: bool = False) -> tuple[Any, bool]:
     """The raw uint32[..., 2] data of ``key`` and whether it was a typed key; ``name``
     (the sampler's) goes into the errors for what is not a key or a batch of keys."""
-    if type(key) is Array:
+    if type(key) is ArrayImpl:
         if key.dtype == np.uint32 and key.shape == (2,):
             return key, False
-    elif type(key) is PRNGKeyArray and type(key._base) is Array:
+    elif type(key) is PRNGKeyArray and type(key._base) is ArrayImpl:
         if key._base.shape == (2,):
             return key._base, True
     if isinstance(key, PRNGKeyArray):
@@ -177,7 +178,7 @@ def key_data_of(key: Any, name: str, allow_batched: bool = False) -> tuple[Any, 
             raise ValueError(f"{name} accepts a single key, but was given a key array of "
                              f"shape {key.shape} != (). Use jax.vmap for batching.")
         return data, typed
-    if isinstance(key, (int, float)) or (isinstance(key, (np.ndarray, np.generic, Array,
+    if isinstance(key, (int, float)) or (isinstance(key, (np.ndarray, np.generic, ArrayImpl,
                                                          Tracer)) and
                                          get_aval(key).dtype != np.uint32):
         raise TypeError(f"{name} requires a PRNG key array (from jax.random.key or "
@@ -200,7 +201,7 @@ def rewrap(data: Any, typed: bool) -> Any:
 
 def eager_key(data: Any) -> np.ndarray | None:
     """The numpy value of a concrete key when running eagerly (for fast paths)."""
-    if type(data) is Array and data._device is None and core.is_eager():
+    if type(data) is ArrayImpl and data._device is None and core.is_eager():
         return data._value
     return None
 
@@ -222,7 +223,7 @@ def _seed_operand(seed: Any) -> Any:
 
 def _seed(seed: Any) -> Any:
     op = _seed_operand(seed)
-    if type(op) is Array and core.is_eager():
+    if type(op) is ArrayImpl and core.is_eager():
         v = op._value
         if v.shape == () and dtypes.is_int(v.dtype):
             s = int(v)

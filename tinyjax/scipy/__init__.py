@@ -1,4 +1,4 @@
 """tinyjax.scipy: the parts of ``jax.scipy`` built on tinyjax.numpy and lax."""
-from tinyjax.scipy import special, stats
+from tinyjax.scipy import linalg, special, stats
 
-__all__ = ["special", "stats"]
+__all__ = ["linalg", "special", "stats"]

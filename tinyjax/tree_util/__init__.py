@@ -42,12 +42,14 @@ recursive algorithms and :class:`PyTreeDef`), ``functions`` (the public tree fun
 """
 from __future__ import annotations
 
-from tinyjax.tree_util.functions import (all_leaves, build_tree, tree_all, tree_flatten,
-                                         tree_flatten_with_path, tree_leaves,
-                                         tree_leaves_with_path, tree_map, tree_map_with_path,
-                                         tree_reduce, tree_structure, tree_transpose,
-                                         tree_unflatten, treedef_children, treedef_is_leaf,
-                                         treedef_is_strict_leaf, treedef_tuple)
+from tinyjax.tree_util.functions import (all_leaves, build_tree, flatten_one_level,
+                                         flatten_one_level_with_keys, is_tree_node, tree_all,
+                                         tree_broadcast, tree_flatten, tree_flatten_with_path,
+                                         tree_leaves, tree_leaves_with_path, tree_map,
+                                         tree_map_with_path, tree_reduce,
+                                         tree_reduce_associative, tree_structure,
+                                         tree_transpose, tree_unflatten, treedef_children,
+                                         treedef_is_leaf, treedef_is_strict_leaf, treedef_tuple)
 from tinyjax.tree_util.keys import (DictKey, FlattenedIndexKey, GetAttrKey, KeyEntry, KeyPath,
                                     SequenceKey, keystr)
 from tinyjax.tree_util.partial import Partial
@@ -56,10 +58,12 @@ from tinyjax.tree_util.registration import (register_dataclass, register_pytree_
                                             register_pytree_with_keys,
                                             register_pytree_with_keys_class, register_static)
 from tinyjax.tree_util.treedef import PyTreeDef
+from tinyjax.tree_util.default_registry import default_registry
 
 __all__ = [
     "PyTreeDef",
     "Partial",
+    "default_registry",
     "SequenceKey",
     "DictKey",
     "GetAttrKey",
@@ -68,6 +72,9 @@ __all__ = [
     "KeyPath",
     "all_leaves",
     "build_tree",
+    "flatten_one_level",
+    "flatten_one_level_with_keys",
+    "is_tree_node",
     "keystr",
     "register_dataclass",
     "register_pytree_node",
@@ -76,6 +83,7 @@ __all__ = [
     "register_pytree_with_keys_class",
     "register_static",
     "tree_all",
+    "tree_broadcast",
     "tree_flatten",
     "tree_flatten_with_path",
     "tree_leaves",
@@ -83,6 +91,7 @@ __all__ = [
     "tree_map",
     "tree_map_with_path",
     "tree_reduce",
+    "tree_reduce_associative",
     "tree_structure",
     "tree_transpose",
     "tree_unflatten",

@@ -3,11 +3,13 @@ their key-path forms."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
-from tinyjax.tree_util.keys import KeyPath, keystr
-from tinyjax.tree_util.nodes import _LEAF, _LEAF_KIND, _TUPLE_KIND, _classify, _kind_get
+from tinyjax.tree_util.keys import KeyEntry, KeyPath, keystr
+from tinyjax.tree_util.nodes import (_DICT_KIND, _LEAF, _LEAF_KIND, _LIST_KIND, _NONE_KIND,
+                                     _TUPLE_KIND, _classify, _custom_flatten, _kind_get,
+                                     _sorted_keys)
 from tinyjax.tree_util.treedef import (PyTreeDef, _describe_structure, _flatten, _flatten_pred,
                                        _flatten_with_path, _Mismatch, _up_to)
 
@@ -134,6 +136,42 @@ def tree_reduce(
     return functools.reduce(function, leaves, initializer)
 
 
+def tree_reduce_associative(
+    operation: Callable[[T, T], T],
+    tree: Any,
+    *,
+    identity: Any = _no_initializer,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> T:
+    """Reduce the leaves with an associative ``operation`` as a balanced tree of calls
+    (depth log2 of the number of leaves).  A tree without leaves gives ``identity``;
+    without one it is a TypeError."""
+    leaves = tree_leaves(tree, is_leaf)
+    if not leaves:
+        if identity is _no_initializer:
+            raise TypeError("Must specify identity for parallel reduction of empty "
+                            "sequence.")
+        return identity
+
+    def reduce(xs: list) -> Any:
+        if len(xs) == 1:
+            return xs[0]
+        mid = len(xs) // 2
+        return operation(reduce(xs[:mid]), reduce(xs[mid:]))
+    return reduce(leaves)
+
+
+def tree_broadcast(prefix_tree: Any, full_tree: Any,
+                   is_leaf: Callable[[Any], bool] | None = None) -> Any:
+    """``prefix_tree`` with each of its leaves repeated over the matching subtree of
+    ``full_tree`` (the result has ``full_tree``'s structure)."""
+    prefix_def = tree_structure(prefix_tree, is_leaf)
+    subtrees = prefix_def.flatten_up_to(full_tree)
+    leaves = tree_leaves(prefix_tree, is_leaf)
+    return prefix_def.unflatten([
+        tree_map(lambda _: leaf, sub, is_leaf=is_leaf) for leaf, sub in zip(leaves, subtrees)])
+
+
 def tree_all(tree: Any, *, is_leaf: Callable[[Any], bool] | None = None) -> bool:
     """True iff every leaf of ``tree`` is truthy (True for a tree with no leaves)."""
     return all(tree_leaves(tree, is_leaf))
@@ -221,7 +259,7 @@ def all_leaves(iterable: Iterable[Any], is_leaf: Callable[[Any], bool] | None = 
 
 
 def tree_flatten_with_path(
-    tree: Any, is_leaf: Callable[[Any], bool] | None = None
+    tree: Any, is_leaf: Callable[..., bool] | None = None, is_leaf_takes_path: bool = False
 ) -> tuple[list[tuple[KeyPath, Leaf]], PyTreeDef]:
     """Like :func:`tree_flatten` but each leaf comes with its key path.
 
@@ -229,19 +267,20 @@ def tree_flatten_with_path(
       ``([(key_path, leaf), ...], treedef)``. Tuple/list children get
       :class:`SequenceKey`, dict-like children :class:`DictKey`, namedtuple and
       dataclass fields :class:`GetAttrKey`, children of custom nodes
-      registered without keys :class:`FlattenedIndexKey`.
+      registered without keys :class:`FlattenedIndexKey`.  With
+      ``is_leaf_takes_path`` the predicate is called as ``is_leaf(key_path, x)``.
     """
     out: list = []
-    node = _flatten_with_path(tree, (), out, is_leaf)
+    node = _flatten_with_path(tree, (), out, is_leaf, is_leaf_takes_path)
     return out, PyTreeDef(node, len(out))
 
 
 def tree_leaves_with_path(
-    tree: Any, is_leaf: Callable[[Any], bool] | None = None
+    tree: Any, is_leaf: Callable[..., bool] | None = None, is_leaf_takes_path: bool = False
 ) -> list[tuple[KeyPath, Leaf]]:
     """The ``(key_path, leaf)`` pairs of ``tree`` in traversal order."""
     out: list = []
-    _flatten_with_path(tree, (), out, is_leaf)
+    _flatten_with_path(tree, (), out, is_leaf, is_leaf_takes_path)
     return out
 
 
@@ -249,14 +288,52 @@ def tree_map_with_path(
     f: Callable[..., Any],
     tree: Any,
     *rest: Any,
-    is_leaf: Callable[[Any], bool] | None = None,
+    is_leaf: Callable[..., bool] | None = None,
+    is_leaf_takes_path: bool = False,
 ) -> Any:
     """Like :func:`tree_map` but ``f`` receives the key path first:
     the result has leaves ``f(key_path, x, *xs)``."""
-    pairs, treedef = tree_flatten_with_path(tree, is_leaf)
+    pairs, treedef = tree_flatten_with_path(tree, is_leaf, is_leaf_takes_path)
     if not rest:
         return treedef.unflatten([f(p, x) for p, x in pairs])
     all_rest = _flatten_rest(treedef, rest, "tree_map_with_path")
     paths = [p for p, _ in pairs]
     leaves = [x for _, x in pairs]
     return treedef.unflatten(list(map(f, paths, leaves, *all_rest)))
+
+
+# ---------------------------------------------------------------------------
+# One level of a tree
+# ---------------------------------------------------------------------------
+
+
+def is_tree_node(typ: type) -> bool:
+    """Whether values of type ``typ`` are pytree nodes (containers), not leaves."""
+    return (_kind_get(typ) or _classify(typ)) is not _LEAF_KIND
+
+
+def flatten_one_level(tree: Any) -> tuple[Iterable[Any], Hashable]:
+    """The children and the aux data of the root node of ``tree``; ValueError for a
+    leaf."""
+    kind = _kind_get(type(tree)) or _classify(type(tree))
+    if kind is _LEAF_KIND:
+        raise ValueError(f"can't tree-flatten type: {type(tree)}")
+    if kind is _NONE_KIND:
+        return (), None
+    if kind is _TUPLE_KIND or kind is _LIST_KIND:
+        return tuple(tree), None
+    if kind is _DICT_KIND:
+        keys = _sorted_keys(tree)
+        return tuple(tree[k] for k in keys), keys
+    children, aux = _custom_flatten(kind, tree)
+    return tuple(children), aux
+
+
+def flatten_one_level_with_keys(tree: Any) -> tuple[Iterable[tuple[KeyEntry, Any]], Hashable]:
+    """Like :func:`flatten_one_level`, each child paired with its key."""
+    pairs, treedef = tree_flatten_with_path(tree, is_leaf=lambda p, x: len(p) == 1,
+                                            is_leaf_takes_path=True)
+    if treedef_is_strict_leaf(treedef) and not pairs[0][0]:
+        raise ValueError(f"can't tree-flatten type: {type(tree)}")
+    _, aux = flatten_one_level(tree)
+    return tuple((p[0], x) for p, x in pairs), aux

@@ -78,10 +78,13 @@ def _flatten_pred(x: Any, leaves: list, is_leaf: Callable[[Any], Any]) -> tuple:
 
 
 def _flatten_with_path(
-    x: Any, path: tuple, out: list, is_leaf: Callable[[Any], Any] | None
+    x: Any, path: tuple, out: list, is_leaf: Callable[..., Any] | None,
+    takes_path: bool = False,
 ) -> tuple:
-    """Flattens ``x`` appending ``(key_path, leaf)`` pairs to ``out``."""
-    if is_leaf is not None and is_leaf(x):
+    """Flattens ``x`` appending ``(key_path, leaf)`` pairs to ``out``.
+
+    ``is_leaf(x)`` decides leaves, or ``is_leaf(path, x)`` with ``takes_path``."""
+    if is_leaf is not None and (is_leaf(path, x) if takes_path else is_leaf(x)):
         out.append((path, x))
         return _LEAF
     kind = _kind_get(type(x)) or _classify(type(x))
@@ -94,7 +97,8 @@ def _flatten_with_path(
             None,
             tuple(
                 [
-                    _flatten_with_path(c, path + (SequenceKey(i),), out, is_leaf)
+                    _flatten_with_path(c, path + (SequenceKey(i),), out, is_leaf,
+                                       takes_path)
                     for i, c in enumerate(x)
                 ]
             ),
@@ -106,7 +110,8 @@ def _flatten_with_path(
             keys,
             tuple(
                 [
-                    _flatten_with_path(x[k], path + (DictKey(k),), out, is_leaf)
+                    _flatten_with_path(x[k], path + (DictKey(k),), out, is_leaf,
+                                       takes_path)
                     for k in keys
                 ]
             ),
@@ -118,7 +123,8 @@ def _flatten_with_path(
         kind,
         aux,
         tuple(
-            [_flatten_with_path(c, path + (k,), out, is_leaf) for k, c in key_children]
+            [_flatten_with_path(c, path + (k,), out, is_leaf, takes_path)
+             for k, c in key_children]
         ),
     )
 
@@ -345,6 +351,13 @@ def _describe_structure(tree: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _shape_hash(node: tuple) -> int:
+    """A hash of a node's kinds and arities, leaving out aux data (as JAX's treedef hash
+    does, so that unhashable aux data -- a dict -- can key caches)."""
+    kind, _, children = node
+    return hash((id(kind), tuple(_shape_hash(c) for c in children)))
+
+
 class PyTreeDef:
     """The structure of a pytree: everything except the leaves.
 
@@ -416,10 +429,7 @@ class PyTreeDef:
         expected = self._num_leaves if self._num_leaves >= 0 else self.num_leaves
         if n != expected:
             kind = "few" if n < expected else "many"
-            raise ValueError(
-                f"Too {kind} leaves for PyTreeDef; expected {expected}, got {n}. "
-                f"Structure: {self}"
-            )
+            raise ValueError(f"Too {kind} leaves for PyTreeDef; expected {expected}, got {n}")
         node = self._node
         if node is _LEAF:
             return leaves[0]
@@ -502,7 +512,11 @@ class PyTreeDef:
     def __hash__(self) -> int:
         h = self._hash
         if h is None:
-            h = self._hash = hash(self._node)
+            try:
+                h = hash(self._node)
+            except TypeError:  # unhashable aux data (a dict, say): hash the shape only,
+                h = _shape_hash(self._node)  # equality still compares the aux data
+            self._hash = h
         return h
 
     def __repr__(self) -> str:

@@ -9,6 +9,7 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import random
 from tinyjax.scipy import stats
+from tinyjax.test_util import check_grads
 
 rng = np.random.default_rng(0)
 COV = np.array([[2.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 0.5]])
@@ -31,6 +32,22 @@ def test_multivariate_normal(x64):
     np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError, match="incompatible shapes"):
         stats.multivariate_normal.logpdf(x, mean, np.eye(2))
+
+
+def test_multivariate_normal_transforms(x64):
+    mean = np.array([0.1, -0.2, 0.3])
+    x = rng.normal(size=(4, 3))
+    logpdf = stats.multivariate_normal.logpdf
+    # through the Cholesky factor and a triangular solve: derivatives in every argument
+    check_grads(logpdf, (x, mean, COV), order=2)
+    np.testing.assert_allclose(jax.jit(logpdf)(x, mean, COV), logpdf(x, mean, COV),
+                               rtol=1e-12)
+    covs = np.stack([COV, 2 * COV, COV + np.eye(3)])
+    np.testing.assert_allclose(jax.vmap(logpdf, in_axes=(None, None, 0))(x, mean, covs),
+                               [st.multivariate_normal(mean, c).logpdf(x) for c in covs],
+                               rtol=1e-12)
+    # a covariance that is not positive definite gives NaN, as JAX's Cholesky does
+    assert np.isnan(logpdf(x[0], mean, -COV))
 
 
 def test_dirichlet_and_multinomial(x64):
@@ -71,6 +88,11 @@ def test_gaussian_kde(x64):
     np.testing.assert_allclose(kde1.integrate_kde(stats.gaussian_kde(other, bw_method=0.4)),
                                ref1.integrate_kde(st.gaussian_kde(other, bw_method=0.4)),
                                rtol=1e-10)
+    mean, cov = np.array([0.2, -0.1]), np.array([[0.5, 0.1], [0.1, 0.3]])
+    np.testing.assert_allclose(kde.integrate_gaussian(mean, cov),
+                               ref.integrate_gaussian(mean, cov), rtol=1e-10)
+    np.testing.assert_allclose(kde.logpdf(points), ref.logpdf(points), rtol=1e-10)
+    check_grads(lambda p: kde.logpdf(p), (points,), order=1)
     # a pytree: through jit
     np.testing.assert_allclose(jax.jit(lambda k, p: k.evaluate(p))(kde, points), kde(points),
                                rtol=1e-12)

@@ -15,6 +15,7 @@ from functools import lru_cache
 from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
                                          translation_units)
+from tinyjax.backends.c.library import library_call
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.compiler.kernel import Kernel
@@ -143,6 +144,10 @@ class CBackend(HostBackend):
         def run(bufs, _keep=keep):
             rt(bufs, nk, a_fns, a_offs, a_ids, release)
         return run
+
+    def library_call(self, primitive, in_avals, out_avals, params):
+        """A library step (LAPACK, FFT): see :mod:`tinyjax.backends.c.library`."""
+        return library_call(primitive, in_avals, out_avals, params)
 
     def make_launcher(self, fn, kernel: Kernel):
         n = len(kernel.bufs)

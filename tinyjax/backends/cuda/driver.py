@@ -68,18 +68,24 @@ def _load(names: list[str]) -> Optional[ctypes.CDLL]:
     return None
 
 
-def _nvrtc_candidates() -> list[str]:
-    names = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
+def library_candidates(stem: str) -> list[str]:
+    """The file names to try, in order, for the CUDA library ``lib<stem>`` (the system's,
+    under ``CUDA_HOME``/``CUDA_PATH``/``/usr/local/cuda``, then pip's ``nvidia-*`` wheels)."""
+    names = [f"lib{stem}.so", f"lib{stem}.so.13", f"lib{stem}.so.12", f"lib{stem}.so.11"]
     roots = [env("CUDA_HOME"), env("CUDA_PATH"), "/usr/local/cuda"]
     for r in roots:
         if r:
-            names += sorted(glob.glob(os.path.join(r, "lib*", "libnvrtc.so*")), reverse=True)
-    # pip wheels (nvidia-cuda-nvrtc): site-packages/nvidia/**/lib/libnvrtc.so.*
+            names += sorted(glob.glob(os.path.join(r, "lib*", f"lib{stem}.so*")), reverse=True)
+    # pip wheels (nvidia-cuda-nvrtc, nvidia-cufft, ...): site-packages/nvidia/**/lib/
     for p in sys.path:
         if p and os.path.isdir(os.path.join(p, "nvidia")):
-            names += sorted(glob.glob(os.path.join(p, "nvidia", "**", "libnvrtc.so*"),
+            names += sorted(glob.glob(os.path.join(p, "nvidia", "**", f"lib{stem}.so*"),
                                       recursive=True), reverse=True)
-    return [n for n in names if "builtins" not in os.path.basename(n)]
+    return names
+
+
+def _nvrtc_candidates() -> list[str]:
+    return [n for n in library_candidates("nvrtc") if "builtins" not in os.path.basename(n)]
 
 
 class Driver:

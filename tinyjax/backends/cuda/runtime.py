@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tinyjax.backends.cuda import gemm as cuda_gemm
+from tinyjax.backends.cuda.library import CUDALibraries
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.lanes import plan_lanes
 from tinyjax.compiler.kernel import Kernel
@@ -119,6 +120,17 @@ class CUDABuffer:
             shape = tuple(self.size // max(known, 1) if s == -1 else s for s in shape)
         assert int(np.prod(shape, dtype=np.int64)) == self.size, (shape, self.shape)
         return CUDABuffer(self._dev, shape, self.dtype, self._alloc, self.ptr)
+
+    def view(self, dtype) -> "CUDABuffer":
+        """The same memory as ``dtype`` (numpy's ``view``: the last axis rescales), e.g. a
+        complex buffer as its interleaved real parts."""
+        dtype = np.dtype(dtype)
+        old, new = self.dtype.itemsize, dtype.itemsize
+        last = self.shape[-1] if self.shape else 1
+        if (last * old) % new:
+            raise ValueError(f"cannot view {self.dtype} of shape {self.shape} as {dtype}")
+        shape = self.shape[:-1] + (last * old // new,) if self.shape else (old // new,)
+        return CUDABuffer(self._dev, shape, dtype, self._alloc, self.ptr)
 
     def _row(self, i: int) -> tuple[int, tuple]:
         i = int(i)
@@ -268,6 +280,7 @@ class CUDABackend:
         self._modules: dict[str, object] = {}
         self.pool = _Pool(self.driver)
         self._scalars: dict = {}
+        self._libraries = None
 
     # ---- buffers -----------------------------------------------------------------------------
     def alloc(self, shape: Sequence[int], dtype) -> CUDABuffer:
@@ -418,6 +431,13 @@ class CUDABackend:
                 drv.record(end)
             return lambda: drv.elapsed_ms(start, end) / 1e3
         return launch
+
+    def library_call(self, primitive, in_avals, out_avals, params):
+        """A library step (cuFFT, cuSOLVER, cuBLAS, or LAPACK on the host): see
+        :mod:`tinyjax.backends.cuda.library`."""
+        if self._libraries is None:
+            self._libraries = CUDALibraries(self)
+        return self._libraries.library_call(primitive, in_avals, out_avals, params)
 
     def launch_info(self, kernel: Kernel) -> str:
         """How ``kernel`` runs here, for the DEBUG=2 table: its plan and launch geometry."""

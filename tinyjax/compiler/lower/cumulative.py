@@ -6,30 +6,37 @@ import numpy as np
 
 from tinyjax.compiler import ops
 from tinyjax.compiler.lower.registry import register_lowering
-from tinyjax.compiler.ops import reduce_identity
+from tinyjax.compiler.ops import LazyOp, reduce_identity
 from tinyjax.lax.cumulative import cumlogsumexp_p, cummax_p, cummin_p, cumprod_p, cumsum_p
 
 
+def prefix_view(x: LazyOp, axis: int) -> tuple[LazyOp, LazyOp]:
+    """``(xe, keep)``: ``x`` expanded along a new axis after ``axis`` --
+    ``xe[..., i, j, ...] = x[..., j, ...]`` -- and the mask ``j <= i`` (same shape), so
+    that a reduction over axis ``axis + 1`` of the kept elements is the cumulative
+    reduction at ``i`` (quadratic work, in one kernel: fine for the short axes
+    cumulative reductions run along)."""
+    n = x.shape[axis]
+    sh = list(x.shape)
+    full = sh[:axis] + [n, n] + sh[axis + 1:]
+    xe = ops.expand(ops.reshape(x, sh[:axis] + [1, n] + sh[axis + 1:]), full)
+    ii = ops.expand(ops.reshape(ops.idx(n, np.int32), [n, 1]), [n, n])
+    jj = ops.expand(ops.reshape(ops.idx(n, np.int32), [1, n]), [n, n])
+    keep = ops.expand(ops.reshape(ops.alu("le", jj, ii), [1] * axis + [n, n] +
+                                  [1] * (x.ndim - axis - 1)), full)
+    return xe, keep
+
+
 def _cumulative(op: str):
-    """out[i] = reduce_{j <= i} x[j] as a masked, expanded view reduced in one kernel
-    (quadratic work; fine for the small axes it is used on)."""
+    """out[i] = reduce_{j <= i} x[j] over the prefix view (:func:`prefix_view`)."""
     def rule(avals_in, avals_out, x, *, axis, reverse=False):
         n = x.shape[axis]
         if n == 0:
             return x
         if reverse:
             x = ops.flip(x, (axis,))
-        # y[..., i, j, ...] = x[..., j, ...] for j <= i, identity elsewhere
-        sh = list(x.shape)
-        xe = ops.reshape(x, sh[:axis] + [1, n] + sh[axis + 1:])
-        xe = ops.expand(xe, sh[:axis] + [n, n] + sh[axis + 1:])
-        ii = ops.expand(ops.reshape(ops.idx(n, np.int32), [n, 1]), [n, n])
-        jj = ops.expand(ops.reshape(ops.idx(n, np.int32), [1, n]), [n, n])
-        keep = ops.alu("le", jj, ii)
-        keep = ops.expand(ops.reshape(keep, [1] * axis + [n, n] + [1] * (x.ndim - axis - 1)),
-                          xe.shape)
-        ident = ops.const(reduce_identity(op, x.dtype), x.dtype, xe.shape)
-        y = ops.where(keep, xe, ident)
+        xe, keep = prefix_view(x, axis)
+        y = ops.where(keep, xe, ops.const(reduce_identity(op, x.dtype), x.dtype, xe.shape))
         out = ops.reshape(ops.reduce(y, op, (axis + 1,)), x.shape)
         return ops.flip(out, (axis,)) if reverse else out
     return rule
@@ -47,15 +54,9 @@ def _cumlogsumexp(avals_in, avals_out, x, *, axis, reverse=False):
         return x
     if reverse:
         x = ops.flip(x, (axis,))
-    sh = list(x.shape)
-    full = sh[:axis] + [n, n] + sh[axis + 1:]
-    xe = ops.expand(ops.reshape(x, sh[:axis] + [1, n] + sh[axis + 1:]), full)
-    ii = ops.expand(ops.reshape(ops.idx(n, np.int32), [n, 1]), [n, n])
-    jj = ops.expand(ops.reshape(ops.idx(n, np.int32), [1, n]), [n, n])
-    keep = ops.expand(ops.reshape(ops.alu("le", jj, ii), [1] * axis + [n, n] +
-                                  [1] * (x.ndim - axis - 1)), full)
-    neg_inf = ops.const(-np.inf, x.dtype, full)
-    y = ops.where(keep, xe, neg_inf)
+    xe, keep = prefix_view(x, axis)
+    full = xe.shape
+    y = ops.where(keep, xe, ops.const(-np.inf, x.dtype, full))
     m = ops.reduce(y, "max", (axis + 1,))                       # keeps the axis, size 1
     finite = ops.alu("is_finite", m)
     shift = ops.where(finite, m, ops.const(0, x.dtype, m.shape))

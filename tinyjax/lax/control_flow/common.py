@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes, tree_util
-from tinyjax.array import Array, wrap_eager
+from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, current_trace, get_aval, new_trace
 from tinyjax.jaxpr import Jaxpr, Var, eval_jaxpr
 from tinyjax.interpreters import ad, batching
@@ -74,11 +74,11 @@ def differentiable(aval: ShapedArray) -> bool:
 
 
 def to_numpy(x: Any, aval: ShapedArray) -> np.ndarray:
-    value = x._value if type(x) is Array else x
+    value = x._value if type(x) is ArrayImpl else x
     return np.asarray(value, dtype=aval.dtype)
 
 
-def wrap_values(values: Sequence[Any], avals: Sequence[ShapedArray]) -> list[Array]:
+def wrap_values(values: Sequence[Any], avals: Sequence[ShapedArray]) -> list[ArrayImpl]:
     """Numpy values as eager Arrays carrying the weak types of ``avals``."""
     return [wrap_eager(to_numpy(v, a), a.weak_type) for v, a in zip(values, avals)]
 

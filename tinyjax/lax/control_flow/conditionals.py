@@ -19,6 +19,8 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, join
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
+from tinyjax.lax.control_flow.python_loops import known_int, python_control_flow
+from tinyjax.lax import refs
 from tinyjax.lax.elementwise import clamp, convert_element_type, ne, select_n
 from tinyjax.lax.shape import broadcast_in_dim, full
 
@@ -237,13 +239,29 @@ def _bind_cond(index, funs: Sequence[Callable], operands: tuple,
     avals = [get_aval(x) for x in ops]
     trees: list[tree_util.PyTreeDef] = []
     traced = []
-    for f in funs:
-        def flat_fun(*xs, f=f):
-            from tinyjax.lax._helpers import as_operand
-            leaves, tree = tree_util.tree_flatten(f(*tree_util.tree_unflatten(in_tree, xs)))
-            trees.append(tree)
-            return [as_operand(x) for x in leaves]
-        traced.append(trace_open(flat_fun, avals))
+    with refs.collect() as captured:
+        for f in funs:
+            def flat_fun(*xs, f=f):
+                from tinyjax.lax._helpers import as_operand
+                leaves, tree = tree_util.tree_flatten(
+                    f(*tree_util.tree_unflatten(in_tree, xs)))
+                trees.append(tree)
+                return [as_operand(x) for x in leaves]
+            traced.append(trace_open(flat_fun, avals))
+    if captured.written:  # array references a branch writes: passed through every branch
+        written = list(captured.written.values())
+
+        def threaded(f):
+            def g(vals, *ops):
+                with refs.bind(written, vals):
+                    out = f(*ops)
+                    return out, [r._read() for r in written]
+            return g
+        out, finals = _bind_cond(index, [threaded(f) for f in funs],
+                                 ([r._read() for r in written], *operands), what, display)
+        for r, v in zip(written, finals):
+            r._write(v)
+        return out
     order = range(len(funs)) if display is None else display
     _check_branch_outputs(what, [trees[i] for i in order],
                           [traced[i][0].out_avals for i in order])
@@ -286,6 +304,8 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any,
         else:
             raise TypeError(f"lax.cond: Pred type must be either boolean or number, got {dt} "
                             "(a float predicate is ambiguous: compare it explicitly).")
+    if python_control_flow() and known_int(pred) is not None:
+        return (true_fun if known_int(pred) else false_fun)(*operands)
     index = convert_element_type(pred, np.int32)
     return _bind_cond(index, (false_fun, true_fun), operands,
                       lambda i: "true_fun and false_fun output", display=(1, 0))
@@ -310,6 +330,8 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any,
         operands = (operand,)
     if len(branches) == 1:
         return branches[0](*operands)
+    if python_control_flow() and known_int(index) is not None:
+        return branches[min(max(known_int(index), 0), len(branches) - 1)](*operands)
     index = convert_element_type(index, np.int32)
     index = clamp(np.int32(0), index, np.int32(len(branches) - 1))
     return _bind_cond(index, branches, operands, lambda i: f"branch 0 and {i} outputs")

@@ -25,7 +25,7 @@ import numpy as np
 
 from tinyjax import dtypes, tree_util
 from tinyjax.core import Primitive, Tracer, get_aval, set_current_trace
-from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules
+from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules, eqn_effectful
 from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              fixed_point, flatten_operands, jvp_jaxpr,
                                              partial_eval_jaxpr, permute, run, split_list,
@@ -33,6 +33,9 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
                                              with_invars, wrap_values)
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
+from tinyjax.errors import ConcretizationTypeError
+from tinyjax.lax.control_flow.python_loops import python_control_flow, python_scan, python_while
+from tinyjax.lax import refs
 from tinyjax.lax.elementwise import add, convert_element_type, lt, select_n
 from tinyjax.lax.reductions import reduce_or
 from tinyjax.lax.shape import broadcast_in_dim, full, reshape
@@ -344,8 +347,10 @@ def _scan_partial_eval(trace, args, params):
     res_inv = [k for k, v in enumerate(res_vars) if not (isinstance(v, Var) and v in varying)]
     res_stk = [k for k, v in enumerate(res_vars) if isinstance(v, Var) and v in varying]
     known_const_vals = list(split.known_consts) + keep(consts, c_uk)
+    # (side effects -- a debug print -- stay in the loop: every iteration has them)
+    pure_eqns = [e for e in kj.eqns if not eqn_effectful(e)]
     hoisted, used = dce_jaxpr(Jaxpr([], kj.invars[:n_inv], [res_vars[k] for k in res_inv],
-                                    kj.eqns), prune_invars=True)
+                                    pure_eqns), prune_invars=True)
     known_jaxpr, _ = dce_jaxpr(with_invars(kj, kj.invars, kj.outvars[:n_kout] + [
         res_vars[k] for k in res_stk]))
     with set_current_trace(trace.parent):
@@ -562,9 +567,17 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     Differentiable in forward mode only (reverse mode needs a ``scan``)."""
     if not callable(cond_fun) or not callable(body_fun):
         raise TypeError("lax.while_loop: cond_fun and body_fun arguments should be callable.")
-    body, bconsts, init, in_tree, _ = _trace_carry_fun(
-        "while_loop body", body_fun, init_val, [], None, lambda c, e: (c,),
-        lambda out: (out, None))
+    if python_control_flow():
+        try:
+            return python_while(cond_fun, body_fun, init_val)
+        except ConcretizationTypeError:  # an abstract predicate: stage the loop
+            pass
+    with refs.collect() as captured:
+        body, bconsts, init, in_tree, _ = _trace_carry_fun(
+            "while_loop body", body_fun, init_val, [], None, lambda c, e: (c,),
+            lambda out: (out, None))
+    if captured.written:  # array references the body writes: carried
+        return _while_with_refs(cond_fun, body_fun, init_val, list(captured.written.values()))
     carry_avals = [get_aval(c) for c in init]
 
     def cond_flat(*args):
@@ -573,7 +586,10 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         leaves = tree_util.tree_leaves(out)
         return [as_operand(x) for x in leaves]
 
-    cond, cconsts = trace_open(cond_flat, carry_avals)
+    with refs.collect() as captured:
+        cond, cconsts = trace_open(cond_flat, carry_avals)
+    if captured.written:
+        raise NotImplementedError("lax.while_loop: cond_fun writes a mutable array reference")
     out = cond.out_avals
     if len(out) != 1 or out[0].shape != () or out[0].dtype != np.bool_:
         raise TypeError("lax.while_loop: cond_fun must return a boolean scalar, but got "
@@ -581,6 +597,41 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     outs = while_p.bind(*cconsts, *bconsts, *init, cond_jaxpr=cond, body_jaxpr=body,
                         cond_nconsts=len(cconsts), body_nconsts=len(bconsts))
     return tree_util.tree_unflatten(in_tree, outs)
+
+
+def _while_with_refs(cond_fun: Callable, body_fun: Callable, init_val: Any,
+                     written: list) -> Any:
+    """``while_loop`` with the array references ``written`` by the body carried: the body
+    and the predicate see the carried values, the final ones are written back."""
+    def cond2(carry):
+        vals, c = carry
+        with refs.bind(written, vals):
+            return cond_fun(c)
+
+    def body2(carry):
+        vals, c = carry
+        with refs.bind(written, vals):
+            c = body_fun(c)
+            return [r._read() for r in written], c
+
+    finals, out = while_loop(cond2, body2, ([r._read() for r in written], init_val))
+    for r, v in zip(written, finals):
+        r._write(v)
+    return out
+
+
+def _scan_with_refs(f: Callable, init: Any, xs: Any, written: list, **params) -> Any:
+    """``scan`` with the array references ``written`` by the body carried."""
+    def f2(carry, x):
+        vals, c = carry
+        with refs.bind(written, vals):
+            c, y = f(c, x)
+            return ([r._read() for r in written], c), y
+
+    (finals, out), ys = scan(f2, ([r._read() for r in written], init), xs, **params)
+    for r, v in zip(written, finals):
+        r._write(v)
+    return out, ys
 
 
 def _static_int(x: Any) -> int | None:
@@ -612,11 +663,9 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
                             f"{type_str(a)}.")
     dt, weak = dtypes.result_type(lo, hi, return_weak_type_flag=True)
     lo_s, hi_s = _static_int(lower), _static_int(upper)
+    from tinyjax.lax.elementwise import _convert_weak
     if lo_s is not None and hi_s is not None:
-        start = convert_element_type(lo, dt)
-        if weak:
-            from tinyjax.lax.elementwise import _convert_weak
-            start = _convert_weak(start, dt, True)
+        start = _convert_weak(lo, dt, weak)  # (no equation when it already is)
 
         def scan_body(carry, _):
             i, x = carry
@@ -628,7 +677,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
     if unroll not in (None, 1, False):
         raise ValueError("Can only use `unroll` in `fori_loop` if the loop bounds are "
                          "statically known.")
-    lo, hi = convert_element_type(lo, dt), convert_element_type(hi, dt)
+    lo, hi = (x if get_aval(x).dtype == dt else convert_element_type(x, dt) for x in (lo, hi))
 
     def while_body(carry):
         i, u, x = carry
@@ -665,6 +714,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
                          f"{', '.join(str(n) for n in lengths)}.")
     else:
         length = lengths[0]
+    if python_control_flow():
+        return python_scan(f, init, xs, length, reverse)
     x_avals = [get_aval(x).update(shape=get_aval(x).shape[1:]) for x in xs_flat]
 
     def split_out(out):
@@ -672,8 +723,12 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
             raise TypeError(f"scan body output must be a pair, got {out}.")
         return out[0], out[1]
 
-    jaxpr, consts, init_flat, in_tree, ys_tree = _trace_carry_fun(
-        "scan body", f, init, x_avals, xs_tree, lambda c, x: (c, x), split_out)
+    with refs.collect() as captured:
+        jaxpr, consts, init_flat, in_tree, ys_tree = _trace_carry_fun(
+            "scan body", f, init, x_avals, xs_tree, lambda c, x: (c, x), split_out)
+    if captured.written:  # array references the body writes: carried
+        return _scan_with_refs(f, init, xs, list(captured.written.values()), length=length,
+                               reverse=reverse, unroll=unroll)
     # trace_open put the xs first; the scan body takes [consts, carry, xs].
     nk, nx, nc = len(consts), len(x_avals), len(init_flat)
     k, x, c = _ranges(nk, nx, nc)

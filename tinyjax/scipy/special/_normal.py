@@ -12,6 +12,8 @@ import numpy as np
 
 import tinyjax.numpy as jnp
 from tinyjax import dtypes, lax
+from tinyjax.lax.elementwise import complex_dtype
+from tinyjax.numpy._util import promote_args_inexact
 from tinyjax.scipy.special._gamma import _real
 from tinyjax.scipy.special._util import in_float32_for_16_bits, polyval, ratio
 from tinyjax.custom_derivatives import custom_jvp
@@ -233,9 +235,12 @@ _ERFCX_ASYMPTOTIC = (7918.06640625, -1055.7421875, 162.421875, -29.53125, 6.5625
 
 
 def erfcx(x: Any) -> Any:
-    """The scaled complementary error function ``exp(x**2) * erfc(x)``: computed
-    directly until ``exp(x**2)`` would overflow, then by its asymptotic series."""
-    (x,) = _real("erfcx", x)
+    """The scaled complementary error function ``exp(x**2) * erfc(x)``: for real ``x``
+    computed directly until ``exp(x**2)`` would overflow, then by its asymptotic
+    series; for complex ``x`` it is ``wofz(ix)``."""
+    (x,) = promote_args_inexact("erfcx", x)
+    if dtypes.is_complex(jnp.result_type(x)):
+        return _wofz(lax.complex(-lax.imag(x), lax.real(x)))
     return _erfcx(x)
 
 
@@ -425,7 +430,57 @@ def _fresnel_jvp(primals, tangents):
     return _fresnel(x), (sin * t, cos * t)
 
 
+# ---------------------------------------------------------------------------
+# the Faddeeva function wofz (and erfcx of complex arguments)
+# ---------------------------------------------------------------------------
+
+def _weideman_coefficients(n: int) -> tuple[float, np.ndarray]:
+    """Weideman's rational approximation of the Faddeeva function in the closed upper
+    half-plane (SIAM J. Numer. Anal. 31(5), 1994)::
+
+        w(z) ~ 2 p(Z) / (L - iz)^2 + 1 / (sqrt(pi) (L - iz)),   Z = (L + iz) / (L - iz)
+
+    with ``L = sqrt(n / sqrt(2))`` and ``p`` of degree ``n - 1``, its coefficients
+    (highest degree first) the Fourier coefficients of ``exp(-t^2) (L^2 + t^2)`` at
+    ``t = L tan(theta / 2)``, computed by his FFT recipe: ``(L, coefficients)``."""
+    m = 2 * n
+    scale = np.sqrt(n / np.sqrt(2.0))
+    t = scale * np.tan(np.arange(-m + 1, m) * np.pi / (2 * m))
+    f = np.concatenate([[0.0], np.exp(-t * t) * (scale ** 2 + t * t)])
+    a = np.real(np.fft.fft(np.fft.fftshift(f))) / (2 * m)
+    return float(scale), a[n:0:-1]
+
+
+_WOFZ_L, _WOFZ_COEFFICIENTS = _weideman_coefficients(32)
+
+
+def _to_complex(name: str, z: Any) -> Any:
+    """``z`` promoted to an inexact dtype, then made complex (JAX's
+    ``promote_args_complex``)."""
+    (z,) = promote_args_inexact(name, z)
+    return lax.convert_element_type(z, complex_dtype(jnp.result_type(z)))
+
+
 def wofz(z: Any) -> Any:
-    """The Faddeeva function ``exp(-z**2) * erfc(-iz)`` of complex ``z``."""
-    raise NotImplementedError("jax.scipy.special.wofz needs complex numbers, which "
-                              "tinyjax does not support yet")
+    """The Faddeeva function ``exp(-z**2) * erfc(-iz)`` (complex; real input is made
+    complex): Weideman's 32-term rational approximation in the upper half-plane and
+    ``w(z) = 2 exp(-z^2) - w(-z)`` below it, as JAX computes it."""
+    return _wofz(_to_complex("wofz", z))
+
+
+def _wofz_upper_half_plane(z: Any) -> Any:
+    iz = lax.complex(-lax.imag(z), lax.real(z))
+    denominator = _WOFZ_L - iz
+    p = polyval(_WOFZ_COEFFICIENTS, (_WOFZ_L + iz) / denominator)
+    return 2 * p / (denominator * denominator) + (1 / np.sqrt(np.pi)) / denominator
+
+
+@custom_jvp
+def _wofz(z: Any) -> Any:
+    upper = lax.imag(z) >= 0
+    w = _wofz_upper_half_plane(jnp.where(upper, z, -z))
+    return jnp.where(upper, w, 2 * lax.exp(-z * z) - w)
+
+
+# w'(z) = -2 z w(z) + 2i / sqrt(pi) (w is holomorphic)
+_wofz.defjvps(lambda g, ans, z: g * (-2 * z * ans + 2j / np.sqrt(np.pi)))

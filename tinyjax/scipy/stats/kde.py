@@ -10,26 +10,10 @@ import tinyjax.numpy as jnp
 from tinyjax import dtypes, random, tree_util
 from tinyjax.api import vmap
 from tinyjax.numpy._util import check_arraylike
-from tinyjax.random._matrices import cholesky_lower, solve_lower
-from tinyjax.scipy import special
+from tinyjax.scipy import linalg, special
 from tinyjax.scipy.stats._util import promote_dtypes_inexact
 
 __all__ = ["gaussian_kde"]
-
-
-def _cho_solve(factor: Any, b: Any) -> Any:
-    """``x`` with ``L L^T x = b`` for the lower Cholesky factor ``L``, ``b`` of shape
-    ``(d, k)``."""
-    y = vmap(solve_lower, in_axes=(None, 1), out_axes=1)(factor, b)
-    upper = jnp.flip(factor.T, (0, 1))           # L^T reversed is lower triangular
-    return jnp.flip(vmap(solve_lower, in_axes=(None, 1), out_axes=1)(upper, jnp.flip(y, 0)), 0)
-
-
-def _weighted_covariance(data: Any, weights: Any) -> Any:
-    """The unbiased weighted covariance of the columns of ``data`` (numpy's ``cov`` with
-    ``aweights`` summing to 1)."""
-    centered = data - jnp.sum(data * weights, axis=1, keepdims=True)
-    return (centered * weights) @ centered.T / (1 - jnp.sum(weights ** 2))
 
 
 @tree_util.register_pytree_node_class
@@ -77,8 +61,8 @@ class gaussian_kde:
         else:
             raise ValueError("`bw_method` should be 'scott', 'silverman', a scalar, or a "
                              "callable.")
-        data_cov = jnp.atleast_2d(_weighted_covariance(dataset, weights))
-        data_inv_cov = _cho_solve(cholesky_lower(data_cov), jnp.eye(d, dtype=data_cov.dtype))
+        data_cov = jnp.atleast_2d(jnp.cov(dataset, rowvar=True, bias=False, aweights=weights))
+        data_inv_cov = jnp.linalg.inv(data_cov)
         self.covariance = data_cov * factor ** 2
         self.inv_cov = data_inv_cov / factor ** 2
 
@@ -126,9 +110,9 @@ class gaussian_kde:
             raise ValueError(f"mean does not have dimension {self.d}")
         if cov.shape != (self.d, self.d):
             raise ValueError(f"covariance does not have dimension {self.d}")
-        factor = cholesky_lower(self.covariance + cov)
-        norm = 1.0 / (jnp.sqrt(2 * np.pi) ** self.d * jnp.prod(jnp.diag(factor)))
-        return _kernel_convolve(factor, norm, self.dataset, self.weights, mean)
+        chol = linalg.cho_factor(self.covariance + cov)
+        norm = 1.0 / (jnp.sqrt(2 * np.pi) ** self.d * jnp.prod(jnp.diag(chol[0])))
+        return _kernel_convolve(chol, norm, self.dataset, self.weights, mean)
 
     def integrate_box_1d(self, low: Any, high: Any) -> Any:
         """The mass of a one-dimensional estimate between ``low`` and ``high``."""
@@ -145,10 +129,10 @@ class gaussian_kde:
         """The integral of the product of this estimate and ``other``."""
         if other.d != self.d:
             raise ValueError("KDEs are not the same dimensionality")
-        factor = cholesky_lower(self.covariance + other.covariance)
-        norm = 1.0 / (jnp.sqrt(2 * np.pi) ** self.d * jnp.prod(jnp.diag(factor)))
+        chol = linalg.cho_factor(self.covariance + other.covariance)
+        norm = 1.0 / (jnp.sqrt(2 * np.pi) ** self.d * jnp.prod(jnp.diag(chol[0])))
         small, large = (self, other) if self.n < other.n else (other, self)
-        result = vmap(partial(_kernel_convolve, factor, norm, large.dataset, large.weights),
+        result = vmap(partial(_kernel_convolve, chol, norm, large.dataset, large.weights),
                       in_axes=1)(small.dataset)
         return jnp.sum(result * small.weights)
 
@@ -184,9 +168,11 @@ class gaussian_kde:
         return points
 
 
-def _kernel_convolve(factor: Any, norm: Any, target: Any, weights: Any, mean: Any) -> Any:
+def _kernel_convolve(chol: tuple, norm: Any, target: Any, weights: Any, mean: Any) -> Any:
+    """``norm * sum_i weights_i exp(-(target_i - mean)^T C^-1 (target_i - mean) / 2)`` for
+    ``C``'s Cholesky factorisation ``chol`` (``cho_factor``'s pair)."""
     diff = target - mean[:, None]
-    alpha = _cho_solve(factor, diff)
+    alpha = linalg.cho_solve(chol, diff)
     return norm * jnp.sum(jnp.exp(-0.5 * jnp.sum(diff * alpha, axis=0)) * weights)
 
 
@@ -198,7 +184,7 @@ def _kernel_eval(in_log: bool, points: Any, values: Any, xi: Any, precision: Any
         raise ValueError("points and xi must have same trailing dim")
     if precision.shape != (d, d):
         raise ValueError("precision matrix must match data dims")
-    whitening = cholesky_lower(precision)
+    whitening = linalg.cholesky(precision, lower=True)
     points, xi = points @ whitening, xi @ whitening
     log_norm = jnp.sum(jnp.log(jnp.diag(whitening))) - 0.5 * d * np.log(2 * np.pi)
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from functools import partial
+
 import numpy as np
 
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.random._matrices import cholesky_lower, solve_lower
 from tinyjax.scipy.stats._util import promote_dtypes_inexact
 
 __all__ = ["logpdf", "pdf"]
@@ -28,10 +29,9 @@ def logpdf(x: Any, mean: Any, cov: Any, allow_singular: None = None) -> Any:
                 - n / 2 * (np.log(2 * np.pi) + jnp.log(cov)))
     if cov.ndim < 2 or cov.shape[-2:] != (n, n):
         raise ValueError("multivariate_normal.logpdf got incompatible shapes")
-    diff = x - mean
-    batch = jnp.broadcast_shapes(diff.shape[:-1], cov.shape[:-2])
-    factor = jnp.broadcast_to(cholesky_lower(cov), batch + (n, n))
-    y = solve_lower(factor, jnp.broadcast_to(diff, batch + (n,)))
+    factor = lax.linalg.cholesky(cov)
+    y = jnp.vectorize(partial(lax.linalg.triangular_solve, lower=True, transpose_a=True),
+                      signature="(n,n),(n)->(n)")(factor, x - mean)
     log_det = jnp.sum(jnp.log(jnp.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
     return -1 / 2 * jnp.sum(y * y, axis=-1) - n / 2 * np.log(2 * np.pi) - log_det
 

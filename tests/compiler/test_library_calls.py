@@ -1,0 +1,124 @@
+"""Library calls (LAPACK, FFT) as steps of compiled programs: jit on every device equals
+eager evaluation for every routine, flag and dtype; a library step sits between fused
+kernels; derivatives and vmap compile too; failures give NaN, as eagerly."""
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+import tinyjax.scipy.linalg as jsl
+from tinyjax import lax
+from tinyjax.backends import get_backend
+from tinyjax.compiler.program import Program, compile_jaxpr
+from tinyjax.config import config
+from tinyjax.jaxpr import eval_jaxpr
+from tests.linalg_support import DTYPES, rand
+
+
+
+def check(fn, *args, device):
+    closed = jax.make_jaxpr(fn)(*args)
+    exe = compile_jaxpr(closed, get_backend(device))
+    got = exe(*args)
+    want = eval_jaxpr(closed.jaxpr, closed.consts, *args)
+    for i, (g, w) in enumerate(zip(got, want)):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape and g.dtype == w.dtype, (i, g.shape, w.shape)
+        tol = 2e-4 if g.dtype in (np.float32, np.complex64) else 1e-10
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=f"output {i}")
+    return exe
+
+
+def _problems(dtype):
+    rng = np.random.default_rng(0)
+    a = rand(rng, (2, 4, 4), dtype)
+    h = a @ np.conj(np.swapaxes(a, -1, -2)) + 4 * np.eye(4, dtype=dtype)
+    return a, h, rand(rng, (2, 5, 3), dtype), rand(rng, (2, 4, 2), dtype)
+
+
+def _factorisations(a, h, r, b):
+    return [lax.linalg.cholesky(h), lax.linalg.cholesky(a, symmetrize_input=False),
+            *lax.linalg.lu(a), *lax.linalg.lu(r), *lax.linalg.qr(r),
+            *lax.linalg.qr(r, full_matrices=False), *lax.linalg.qr(jnp.swapaxes(r, 1, 2)),
+            *lax.linalg.qr(r, pivoting=True)[1:], lax.linalg.svd(r, compute_uv=False),
+            *lax.linalg.svd(jnp.swapaxes(r, 1, 2), full_matrices=False),
+            *lax.linalg.svd(r, algorithm=lax.linalg.SvdAlgorithm.QR), *lax.linalg.eigh(h),
+            *lax.linalg.eigh(a, lower=False, symmetrize_input=False), *lax.linalg.eig(a),
+            *lax.linalg.schur(a),
+            lax.linalg.tridiagonal_solve(a[:, 0], a[:, 1] + 4, a[:, 2], b)]
+
+
+def _solves(a, b):
+    t = a + 4 * np.eye(4, dtype=a.dtype)
+    outs = [lax.linalg.triangular_solve(t, b, left_side=True, lower=lo, transpose_a=tr,
+                                        conjugate_a=c, unit_diagonal=u)
+            for lo in (False, True) for tr in (False, True) for c in (False, True)
+            for u in (False, True)]
+    return outs + [lax.linalg.triangular_solve(t, jnp.swapaxes(b, 1, 2), lower=lo,
+                                               transpose_a=tr)
+                   for lo in (False, True) for tr in (False, True)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_routine_matches_eager(dtype, device):
+    with config.override(jax_enable_x64=dtype in ("float64", "complex128")):
+        a, h, r, b = _problems(dtype)
+        exe = check(_factorisations, a, h, r, b, device=device)
+        assert isinstance(exe, Program)
+        check(_solves, a, b, device=device)
+        check(lambda a: [jnp.fft.fftn(a, axes=(1, 2)), jnp.fft.ifft(a),
+                         jnp.fft.rfft(jnp.real(a), axis=1),
+                         jnp.fft.irfft(a, n=6)], a, device=device)
+
+
+def test_library_steps_between_fused_kernels():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 8)).astype(np.float32)
+    y = rng.standard_normal(64).astype(np.float32)
+
+    def gp(x, y, ell):
+        k = jnp.exp(-0.5 * jnp.sum((x[:, None] - x[None]) ** 2, -1) / ell ** 2)
+        chol = jnp.linalg.cholesky(k + 1e-3 * jnp.eye(64))
+        alpha = jsl.cho_solve((chol, True), y)
+        return -0.5 * y @ alpha - jnp.sum(jnp.log(jnp.diag(chol)))
+    exe = check(gp, x, y, np.float32(1.5), device="cpu")
+    kinds = [st.kind for st in exe.steps]
+    assert kinds.count("library") == 3 and kinds[0] == "call"   # potrf, two trsm
+    assert "library: cholesky" in "\n".join(exe.describe())
+    grad = jax.jit(jax.grad(gp, argnums=2))
+    np.testing.assert_allclose(grad(x, y, np.float32(1.5)), jax.grad(gp, argnums=2)(
+        x, y, np.float32(1.5)), rtol=1e-3)
+
+
+def test_derivatives_and_vmap_compile(device):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((3, 4, 4)).astype(np.float32) + 4 * np.eye(4, dtype=np.float32)
+    fns = [lambda a: jax.vmap(jnp.linalg.det)(a), lambda a: jax.grad(
+        lambda a: jnp.sum(jnp.linalg.inv(a)))(a), lambda a: jax.jacfwd(
+        lambda a: jnp.linalg.slogdet(a)[1])(a[0]), lambda a: jax.grad(
+        lambda a: jnp.sum(jnp.abs(jnp.fft.rfft2(a))))(a)]
+    for fn in fns:
+        check(fn, a, device=device)
+
+
+def test_failures_give_nan_compiled(device):
+    not_pd = np.array([[[1.0, 2.0], [2.0, 1.0]], [[2.0, 0.0], [0.0, 3.0]]], np.float32)
+    exe = compile_jaxpr(jax.make_jaxpr(lambda a: lax.linalg.cholesky(a))(not_pd), get_backend(device))
+    out = np.asarray(exe(not_pd)[0])
+    assert np.all(np.isnan(out[0][np.tril_indices(2)])) and np.all(np.isfinite(out[1]))
+    sing = np.array([[1.0, 2.0], [2.0, 4.0]], np.float32)
+    check(lambda a: jnp.linalg.inv(a), sing, device=device)
+
+
+def test_cpu_routine_is_callable_by_pointer():
+    """The C routine of a library step and its bound arguments: what a native program
+    calls through a function pointer."""
+    from tinyjax.backends.c.library import routine
+    avals = [jax.ShapedArray((3, 3), np.float64)]
+    r = routine(lax.linalg.cholesky_p, avals, avals, {})
+    assert ctypes_address(r.fn) != 0 and r.params[1] == 3
+
+
+def ctypes_address(fn) -> int:
+    import ctypes
+    return ctypes.cast(fn, ctypes.c_void_p).value
