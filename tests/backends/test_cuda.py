@@ -11,13 +11,14 @@ import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.backends import get_backend
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 
 from tests.cuda_support import HAS_CUDA, assert_nvcc_compiles, cuda_source, needs_cuda, needs_nvcc
 
 
 def _kernels(f, *args):
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     return schedule(leaves, outs).kernels
 
 

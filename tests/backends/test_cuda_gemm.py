@@ -19,6 +19,7 @@ from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
 from tinyjax.compiler.codegen import cuda_plan
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.shape import symbolic
 from tinyjax.compiler.schedule import schedule
 
@@ -29,7 +30,7 @@ rng = np.random.default_rng(0)
 
 
 def _gemm_kernels(f, *args):
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     return [k for k in schedule(leaves, outs).kernels if k.gemm is not None]
 
 

@@ -18,6 +18,7 @@ from tinyjax.backends.cuda.launch import fits_int32
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
 from tinyjax.compiler.codegen import CudaTarget, cuda_loop_ir, cuda_plan, gpu_heuristics as GH
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
 
@@ -29,7 +30,7 @@ rng = np.random.default_rng(0)
 
 
 def _kernels(f, *args):
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     ks = schedule(leaves, outs).kernels
     for k in ks:
         k.loop_ir = cuda_loop_ir(k)
@@ -494,7 +495,7 @@ def _time_kernels(f, *args, reps: int = 20):
     from tinyjax.backends import get_backend
     from tinyjax.backends.cuda.driver import driver
     dev, drv = get_backend("cuda"), driver()
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     sched = schedule(leaves, outs)
     ks = sched.kernels
     for k in ks:

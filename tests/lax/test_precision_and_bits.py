@@ -13,6 +13,7 @@ import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.backends.cuda.render import render_source
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 from tinyjax.test_util import check_grads
 from tests.cuda_support import CUDA_PARAM, assert_nvcc_compiles, cuda_source, needs_nvcc
@@ -154,7 +155,7 @@ def test_cuda_source_of_the_new_ops_compiles(tmp_path):
         return lax.clz(x), lax.mulhi(x, y), lax.reduce_precision(z, 5, 2)
     args = (np.arange(8, dtype=np.int32), np.arange(8, dtype=np.int32),
             np.ones(8, np.float32))
-    leaves, outs = lower_jaxpr(jax.make_jaxpr(f)(*args).jaxpr)
+    leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     src = cuda_source(schedule(leaves, outs).kernels)
     assert "__clzll" in src and "__mulhi" not in src
     assert_nvcc_compiles(src, tmp_path)

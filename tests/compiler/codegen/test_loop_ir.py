@@ -19,6 +19,7 @@ from tinyjax.backends.interp import run_loop_ir
 from tinyjax.backends import get_backend
 from tinyjax.compiler.program import compile_jaxpr
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
+from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 
 rng = np.random.default_rng(0)
@@ -26,7 +27,7 @@ rng = np.random.default_rng(0)
 
 def kernels_of(fn, *args):
     """The scheduled kernels of ``jit(fn)(*args)`` and their program buffers (inputs set)."""
-    sched = schedule(*lower_jaxpr(jax.make_jaxpr(fn)(*args).jaxpr))
+    sched = schedule(*lower_jaxpr(inline_calls(jax.make_jaxpr(fn)(*args).jaxpr)))
     bufs = {i: np.asarray(a, dt) for i, (a, (dt, _)) in enumerate(
         zip(args, [sched.buffers[i] for i in range(len(args))]))}
     for b, (dt, n) in sched.buffers.items():
