@@ -69,9 +69,8 @@ if os.environ.get("TINYJAX_CUDA_STRICT") and not HAS_CUDA:
 def cuda_source(kernels: list) -> str:
     """The CUDA source of scheduled ``kernels``: each given its loop IR for an H100 (what
     the compiler attaches before the ``cuda`` backend renders), then rendered."""
-    from tinyjax.compiler.codegen import CudaTarget, cuda_loop_ir
-    from tinyjax.backends.cuda import gemm as cuda_gemm
+    from tinyjax.compiler.codegen import cuda_loop_ir
     from tinyjax.backends.cuda.render import render_source
     for k in kernels:
-        k.loop_ir = cuda_loop_ir(k, CudaTarget(wgmma=cuda_gemm.WGMMA))
+        k.loop_ir = cuda_loop_ir(k)
     return render_source(kernels)

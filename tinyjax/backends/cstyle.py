@@ -280,6 +280,7 @@ class Walk:
         self.names: list[str] = []
         self.ind = "  " if head is not None else ""
         self.index_type = lang.index_type
+        self.branchless: list[bool] = []  # per open loop: whether its selects stay selects
         self.n_acc = 0
         self.header_at = 0  # where the current function's header starts (module code goes before)
 
@@ -441,6 +442,10 @@ class CStyleLanguage:
                     f"((double){x}>={float(hi)!r}?({T}){self.const(hi, dst)}:({T}){x})))")
         return f"(({T}){x})"
 
+    def bitcast(self, x: str, src, dst) -> str:
+        """The bits of ``x`` (of ``src``) read as ``dst`` (the same size)."""
+        return f"tj_bc_{np.dtype(src).name}_{np.dtype(dst).name}({x})"
+
     def combine(self, op: str, acc: str, v: str, dt) -> str:
         return {"sum": f"{acc}+{v}", "prod": f"{acc}*{v}", "and": f"{acc}&{v}",
                 "or": f"{acc}|{v}", "xor": f"{acc}^{v}",
@@ -478,11 +483,18 @@ class CStyleLanguage:
         sel = {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
             np.dtype(u.dtype)) if branchless and u.dtype is not None else None
         if u.op in ("LOAD", "STORE") and not isinstance(u.arg[0], int):  # a local array
-            ref = f"{args[0]}[{self.index(u.arg[1])}]"
+            idx = u.arg[1] if isinstance(u.arg[1], tuple) else (u.arg[1],)
+            ref = args[0] + "".join(f"[{self.expr(x)}]" for x in idx)
             if u.op == "STORE":
-                lines.append(f"{indent}{ref} = {self.store(arg_dts[0], args[1])};")
+                val = self.store(arg_dts[0], args[1])
+                if not (u.arg[2].vmin > 0):  # zero where not valid (a tile's padding)
+                    val = f"{self.expr(u.arg[2])} ? {val} : ({self.storage(arg_dts[0])})0"
+                lines.append(f"{indent}{ref} = {val};")
                 return ""
-            return self.load(arg_dts[0], ref)  # (registers: read where used)
+            if u.arg[0].where == "register":  # registers: read where used
+                return self.load(arg_dts[0], ref)
+            lines.append(f"{indent}{self.type(u.dtype)} {name} = {self.load(arg_dts[0], ref)};")
+            return name
         if u.op == "STORE":
             slot, idx, valid = u.arg
             val = self.store(bufs[slot][0], args[0])
@@ -509,7 +521,7 @@ class CStyleLanguage:
         elif u.op == "CAST":
             expr = self.cast(args[0], arg_dts[0], u.dtype)
         elif u.op == "BITCAST":
-            expr = f"tj_bc_{np.dtype(arg_dts[0]).name}_{np.dtype(u.dtype).name}({args[0]})"
+            expr = self.bitcast(args[0], arg_dts[0], u.dtype)
         elif u.op == "ALU" and sel and u.arg in ("where", "max", "min"):
             a, b, *c = args
             if u.arg == "where":
@@ -540,12 +552,15 @@ class CStyleLanguage:
 
     def op_value(self, w: "Walk", i: int, u) -> str:
         return self.render_op(u, f"v{i}", [w.names[s] for s in u.srcs],
-                              [w.uops[s].dtype for s in u.srcs], w.k.bufs, w.ind, w.lines)
+                              [w.uops[s].dtype for s in u.srcs], w.k.bufs, w.ind, w.lines,
+                              any(w.branchless))
 
     def op_RANGE(self, w: "Walk", i: int, u) -> str:
         r = u.arg
         w.lines.extend(w.ind + p for p in self.loop_pragmas(r, w.names, w.uops))
-        lo, hi, v, it = self.expr(r.lo), self.expr(r.hi), r.var, w.index_type
+        lo, hi, v = self.expr(r.lo), self.expr(r.hi), r.var
+        it = w.index_type if getattr(r, "dtype", None) is None else self.type(r.dtype)
+        w.branchless.append(getattr(r, "branchless", False))
         if r.cap is not None:
             hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
         cond = f"{v} < {hi}"
@@ -564,11 +579,17 @@ class CStyleLanguage:
         return v
 
     def op_ENDRANGE(self, w: "Walk", i: int, u) -> str:
+        w.branchless.pop()
+        return self.op_ENDIF(w, i, u)
+
+    def op_ENDIF(self, w: "Walk", i: int, u) -> str:
         w.ind = w.ind[:-2]
         w.lines.append(f"{w.ind}}}")
         return ""
 
-    op_ENDIF = op_ENDRANGE
+    def op_ELSE(self, w: "Walk", i: int, u) -> str:
+        w.lines.append(f"{w.ind[:-2]}}} else {{")
+        return ""
 
     def op_IF(self, w: "Walk", i: int, u) -> str:
         w.lines.append(f"{w.ind}if ({self.expr(u.arg)}) {{")
@@ -594,7 +615,8 @@ class CStyleLanguage:
 
     def op_DEFINE_VAR(self, w: "Walk", i: int, u) -> str:
         d = u.arg
-        T = "bool" if u.dtype == np.bool_ else w.index_type
+        T = w.index_type if u.dtype is None else "bool" if u.dtype == np.bool_ else \
+            self.type(u.dtype)
         w.lines.append(f"{w.ind}{self.var_prefix}const {T} {d.name} = {self.expr(d.value)};")
         return d.name
 
@@ -603,6 +625,8 @@ class CStyleLanguage:
     def expr(self, e) -> str:
         """An index expression: a symbolic node, a number, or an
         :class:`~tinyjax.compiler.codegen.uops.Expr` spelled from :attr:`EXPR_OPS`."""
+        if isinstance(e, np.dtype):
+            return self.type(e)
         if not hasattr(e, "op") or not hasattr(e, "args"):
             return e if isinstance(e, str) else self.index(e)
         if e.op == "aligned":
@@ -616,7 +640,8 @@ class CStyleLanguage:
                 "ge": "({0} >= {1})", "add": "({0} + {1})", "sub": "({0} - {1})",
                 "mul": "({0} * {1})", "div": "({0} / {1})", "mod": "({0} % {1})",
                 "shl": "({0} << {1})", "shr": "({0} >> {1})", "bitand": "({0} & {1})",
-                "bitor": "({0} | {1})", "xor": "({0} ^ {1})", "cast": "(({0})({1}))"}
+                "bitor": "({0} | {1})", "xor": "({0} ^ {1})", "cast": "(({0})({1}))",
+                "smem_addr": "tj_smem_addr({0})", "wg_desc": "tj_wg_desc({0}, {1})"}
 
     def grid_stride(self, it: str) -> tuple[str, str]:
         """(first point, step) of a loop over the launch's threads (a GPU's)."""

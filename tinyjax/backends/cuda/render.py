@@ -111,6 +111,94 @@ def _device_helpers() -> str:
 
 CUDA_PRELUDE = _TYPES + _device_helpers()
 
+# the tensor cores' instructions (inline PTX, no headers), before every product's kernel
+HELPERS = r"""
+#ifndef TJ_GEMM_HELPERS
+#define TJ_GEMM_HELPERS
+__device__ __forceinline__ uint32_t tj_smem_addr(const void *p) {
+  uint32_t a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+__device__ __forceinline__ void tj_cp_async16(uint32_t dst, const void *src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void tj_cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void tj_ldsm_x4(uint32_t *r, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void tj_ldsm_x4_t(uint32_t *r, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ uint32_t tj_tf32(uint32_t x) {
+  uint32_t y;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(y) : "f"(__uint_as_float(x)));
+  return y;
+}
+#define TJ_MMA(NAME, SHAPE, AB)                                                               \
+__device__ __forceinline__ void NAME(float *c, const uint32_t *a, const uint32_t *b) {       \
+  asm volatile("mma.sync.aligned." SHAPE ".row.col.f32." AB "." AB ".f32 "                   \
+               "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"                       \
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                               \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));          \
+}
+TJ_MMA(tj_mma_bf16, "m16n8k16", "bf16")
+TJ_MMA(tj_mma_f16, "m16n8k16", "f16")
+TJ_MMA(tj_mma_tf32, "m16n8k8", "tf32")
+#undef TJ_MMA
+#endif
+"""
+
+
+WG_HELPERS = r"""
+#ifndef TJ_WG_HELPERS
+#define TJ_WG_HELPERS
+/* a shared-memory matrix descriptor: 128-byte swizzle, 8-row atoms 1024 bytes apart (SBO),
+   64-element column blocks lbo bytes apart (MN-major tiles) */
+__device__ __forceinline__ uint64_t tj_wg_desc(uint32_t addr, uint32_t lbo) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
+         ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+/* keeps the compiler from moving the accumulators across the asynchronous MMAs */
+template <int N> __device__ __forceinline__ void tj_wg_fence_acc(float (&acc)[N]) {
+  #pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(acc[i]) :: "memory");
+}
+#endif
+"""
+
+
+def _wgmma_name(mode: str, N: int, ta, tb: int) -> str:
+    return f"tj_wgmma_{mode}_n{N}_{ta}{tb}"
+
+
+def _wgmma_source(mode: str, N: int, ta, tb: int) -> str:
+    """The device function issuing one ``wgmma.mma_async`` m64 x ``N`` x k (16, TF32: 8),
+    accumulating into ``acc``; ``ta``/``tb``: the operand's tile runs along M/N (16-bit only),
+    ``ta == "r"``: the m64 operand comes from registers (four 32-bit values, TF32)."""
+    name = _wgmma_name(mode, N, ta, tb)
+    n = N // 2
+    regs = ", ".join(f"%{i}" for i in range(n))
+    shape, kind = (f"m64n{N}k8", "tf32") if mode == "tf32" else (f"m64n{N}k16", mode)
+    trans = "" if mode == "tf32" else f", {ta}, {tb}"
+    outs = ", ".join(f'"+f"(d[{i}])' for i in range(n))
+    if ta == "r":
+        a, a_arg, ins = (f"{{%{n}, %{n + 1}, %{n + 2}, %{n + 3}}}", "const uint32_t (&a)[4]",
+                         '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), ')
+        nb = n + 4
+    else:
+        a, a_arg, ins, nb = f"%{n}", "uint64_t a", '"l"(a), ', n + 1
+    return (f"#ifndef {name.upper()}\n#define {name.upper()}\n"
+            f"__device__ __forceinline__ void {name}(float (&d)[{n}], {a_arg}, uint64_t db) {{\n"
+            f'  asm volatile("{{ .reg .pred p; setp.ne.b32 p, %{nb + 1}, 0; '
+            f"wgmma.mma_async.sync.aligned.{shape}.f32.{kind}.{kind} {{{regs}}}, {a}, %{nb}, "
+            f'p, 1, 1{trans}; }}"\n'
+            f'    : {outs}\n    : {ins}"l"(db), "r"(1));\n}}\n#endif')
+
+
+
 _SPECIALS = {"thread": "threadIdx.x", "block": "blockIdx.x", "block_y": "blockIdx.y",
              "block_z": "blockIdx.z"}
 
@@ -142,6 +230,13 @@ class CUDALanguage(CStyleLanguage):
             return f"({self.fn('fabs', xt)}({args[0]})<={big})"
         return super().alu(op, dt, args, arg_dts)
 
+    def bitcast(self, x: str, src, dst) -> str:
+        """The bits of ``x`` as ``dst``: CUDA's intrinsics between 32-bit floats and ints."""
+        pair = (np.dtype(src).name, np.dtype(dst).name)
+        fn = {("uint32", "float32"): "__uint_as_float", ("float32", "uint32"): "__float_as_uint",
+              ("int32", "float32"): "__int_as_float", ("float32", "int32"): "__float_as_int"}
+        return f"{fn[pair]}({x})" if pair in fn else super().bitcast(x, src, dst)
+
     def float_bits(self, bits: int, x: str, y: str) -> str:
         if bits == 32:
             return f"int bx = __float_as_int({x}), by = __float_as_int({y});"
@@ -159,13 +254,6 @@ class CUDALanguage(CStyleLanguage):
                 out.append(f"{q}{self.storage(dt)} *__restrict__ data{slot}")
         return ", ".join(out)
 
-    def kernel_header(self, k: Kernel, block: int = 0) -> list[str]:  # (the old gemm renderer's)
-        from types import SimpleNamespace
-        w = Walk(self, k, [], None)
-        fn = SimpleNamespace(name="", bounds=block, index="long")
-        self.op_FUNCTION(w, 0, SimpleNamespace(arg=fn))
-        return w.lines
-
     # ---- the ops a GPU kernel adds -------------------------------------------------------------
     def op_FUNCTION(self, w: Walk, i: int, u) -> str:
         f, k = u.arg, w.k
@@ -179,28 +267,52 @@ class CUDALanguage(CStyleLanguage):
         w.ind, w.index_type = "  ", f.index
         return f.name
 
+    def op_INCLUDE(self, w: Walk, i: int, u) -> str:
+        what = u.arg
+        w.lines.append({"gemm": HELPERS, "wgmma": WG_HELPERS}[what[0]] if len(what) == 1
+                       else _wgmma_source(*what[1:]))
+        return ""
+
     def op_ENDFUNCTION(self, w: Walk, i: int, u) -> str:
         w.lines.append("}")
         w.ind = ""
         return ""
 
     def op_SPECIAL(self, w: Walk, i: int, u) -> str:
-        w.lines.append(f"{w.ind}const {self.type(u.dtype)} {u.arg.name} = {_SPECIALS[u.arg.what]};")
+        w.lines.append(f"{w.ind}{self.var_prefix}const {self.type(u.dtype)} {u.arg.name} = "
+                       f"{_SPECIALS[u.arg.what]};")
         return u.arg.name
 
     def op_DEFINE_LOCAL(self, w: Walk, i: int, u) -> str:
         loc = u.arg
         S = self.storage(u.dtype)
+        dims = "".join(f"[{n}]" for n in (loc.size if isinstance(loc.size, tuple) else (loc.size,)))
         if loc.where == "module":
-            w.lines.insert(w.header_at, f"__device__ {S} {w.k.name}{loc.name}[{loc.size}];")
-            w.header_at += 1
+            w.lines.append(f"__device__ {S} {w.k.name}{loc.name}{dims};")
             return w.k.name + loc.name
+        q = f"{loc.qual} " if loc.qual else ""
         if loc.where == "shared":
-            w.lines.append(f"{w.ind}__shared__ __align__(16) {S} {loc.name}[{loc.size}];")
+            w.lines.append(f"{w.ind}__shared__ __align__(16) {S} {loc.name}{dims};")
         elif loc.where == "dynamic":
             w.lines.append(f"{w.ind}extern __shared__ __align__(128) {S} {loc.name}[];")
+        elif loc.where == "view" and loc.align:
+            base, A = w.names[u.srcs[0]], loc.align
+            w.lines.append(f"{w.ind}{S} *const {loc.name} = {base} + (({A} - "
+                           f"(tj_smem_addr({base}) & {A - 1})) & {A - 1});")
+        elif loc.where == "view":
+            terms, off = [loc.offset], ""
+            while getattr(terms[0], "op", None) == "add":  # pointer + a + b, in that order
+                terms[:1] = list(terms[0].args)
+            for t in terms:
+                off += f" + {self.expr(t)}" if not (isinstance(t, int) and t == 0) else ""
+            if loc.inline:
+                return f"(({q}{S} *){w.names[u.srcs[0]]}{off})"
+            w.lines.append(f"{w.ind}{q}{S} *{loc.name} = ({q}{S} *){w.names[u.srcs[0]]}{off};")
+        elif u.srcs:
+            init = ", ".join(w.names[s] for s in u.srcs)
+            w.lines.append(f"{w.ind}{q}{S} {loc.name}{dims} = {{{init}}};")
         else:
-            w.lines.append(f"{w.ind}{S} {loc.name}[{loc.size}];")
+            w.lines.append(f"{w.ind}{S} {loc.name}{dims};")
         return loc.name
 
     def op_BARRIER(self, w: Walk, i: int, u) -> str:
@@ -209,6 +321,11 @@ class CUDALanguage(CStyleLanguage):
 
     def op_VLOAD(self, w: Walk, i: int, u) -> str:
         slot, index, lanes = u.arg
+        if slot is None:  # from a local array: a CUDA vector type
+            vt = f"{'uint' if u.dtype == np.uint32 else 'float'}{lanes}"
+            w.lines.append(f"{w.ind}const {vt} v{i} = *(const {vt} *)({w.names[u.srcs[0]]} + "
+                           f"{self.expr(index)});")
+            return f"v{i}"
         S = self.storage(w.k.bufs[slot][0])
         w.lines.append(f"{w.ind}const tj_vec<{S}, {lanes}> v{i} = tj_ld<{S}, {lanes}>(data{slot} + "
                        f"({self.index(index)}), {w.names[u.srcs[0]]});")
@@ -216,7 +333,96 @@ class CUDALanguage(CStyleLanguage):
 
     def op_GEP(self, w: Walk, i: int, u) -> str:
         vl = w.uops[u.srcs[0]]
+        if vl.arg[0] is None:
+            return f"{w.names[u.srcs[0]]}.{'xyzw'[u.arg]}"
         return self.load(w.k.bufs[vl.arg[0]][0], f"{w.names[u.srcs[0]]}.v[{u.arg}]")
+
+    def op_CP_ASYNC(self, w: Walk, i: int, u) -> str:
+        slot, index, dst = u.arg
+        ok = w.names[u.srcs[0]]
+        w.lines.append(f"{w.ind}const void *src{i} = data{slot} + ({ok} ? {self.index(index)} : 0);")
+        w.lines.append(f"{w.ind}tj_cp_async16({self.expr(dst)}, src{i}, {ok} ? 16 : 0);")
+        return ""
+
+    ASYNC = {"commit": "tj_cp_async_commit();",
+             "wait": 'asm volatile("cp.async.wait_group {n};");',
+             "fence_proxy": 'asm volatile("fence.proxy.async.shared::cta;" ::: "memory");',
+             "wg_fence": 'asm volatile("wgmma.fence.sync.aligned;" ::: "memory");',
+             "wg_commit": 'asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");',
+             "wg_wait": 'asm volatile("wgmma.wait_group.sync.aligned {n};" ::: "memory");',
+             "fence_acc": "tj_wg_fence_acc({acc});"}
+
+    def op_ASYNC(self, w: Walk, i: int, u) -> str:
+        kind, n = u.arg
+        acc = w.names[u.srcs[0]] if u.srcs else ""
+        w.lines.append(w.ind + self.ASYNC[kind].format(n=n, acc=acc))
+        return ""
+
+    def op_LDMATRIX(self, w: Walk, i: int, u) -> str:
+        trans, addr = u.arg
+        dst = w.names[u.srcs[0]] + "".join(f"[{w.names[s]}]" for s in u.srcs[1:])
+        w.lines.append(f"{w.ind}tj_ldsm_x4{'_t' if trans else ''}({dst}, {self.expr(addr)});")
+        return ""
+
+    def op_MMA(self, w: Walk, i: int, u) -> str:
+        acc, af, bf, i_, j_ = (w.names[s] for s in u.srcs)
+        w.lines.append(f"{w.ind}tj_mma_{u.arg}({acc}[{i_}][{j_}], {af}[{i_}], {bf}[{j_}]);")
+        return ""
+
+    def op_WGMMA(self, w: Walk, i: int, u) -> str:
+        acc, a, db, ks = (w.names[s] for s in u.srcs)
+        if w.uops[u.srcs[1]].op == "DEFINE_LOCAL":  # registers: this k-step's
+            a = f"{a}[{ks}]"
+        w.lines.append(f"{w.ind}{_wgmma_name(*u.arg)}({acc}, {a}, {db});")
+        return ""
+
+    def op_FMA(self, w: Walk, i: int, u) -> str:
+        fn = "__fmaf_rn" if self.type(u.dtype) == "float" else "__fma_rn"
+        return f"{fn}({', '.join(w.names[s] for s in u.srcs)})"
+
+    def op_ROUND(self, w: Walk, i: int, u) -> str:  # to TF32, nearest
+        return f"__uint_as_float(tj_tf32(__float_as_uint({w.names[u.srcs[0]]})))"
+
+    def op_ARRIVE(self, w: Walk, i: int, u) -> str:
+        """This block's arrival at a counter (its results written before); all but the one
+        that brings it to ``last + 1`` return, and that one resets it."""
+        index, last = u.arg
+        count, tid, flag = (w.names[s] for s in u.srcs)
+        c = f"{count}[{self.expr(index)}]"
+        w.lines.extend(w.ind + x for x in [
+            "__threadfence();", "__syncthreads();",
+            f"if ({tid} == 0) *{flag} = atomicAdd(&{c}, 1u) == {self.expr(last)};",
+            "__syncthreads();", f"if (!*{flag}) return;", "__threadfence();",
+            f"if ({tid} == 0) {c} = 0u;"])
+        return ""
+
+    def op_SUM_SLOTS(self, w: Walk, i: int, u) -> str:
+        """The sum of the tile-sized slots ``lo`` .. ``hi`` of an array, in slot order (the
+        same rounding whichever block runs it), into another as float4s: each thread owns
+        float4s ``tid + j * threads`` and keeps up to 8 of them in flight per slot (one block
+        pulls whole tiles through one SM: the loads must overlap)."""
+        src_off, lo, hi, dst_off, NV, JV, T, size = u.arg
+        tid, src, dst = (w.names[s] for s in u.srcs)
+        src = f"{src} + {self.expr(src_off)}"
+        dst = f"(float4 *)({dst} + {self.expr(dst_off)})"
+        w.lines.extend(w.ind + x for x in [
+            f"for (int j0 = 0; j0 < {NV}; j0 += {JV}) {{",
+            f"  float4 v[{JV}];",
+            "  #pragma unroll",
+            f"  for (int j = 0; j < {JV}; j++) v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);",
+            "  #pragma unroll 2",
+            f"  for (int s = {self.expr(lo)}; s < {self.expr(hi)}; s++) {{",
+            f"    const float4 *x = (const float4 *)({src} + (long)s * {size}) + {tid} + j0 * {T};",
+            "    #pragma unroll",
+            f"    for (int j = 0; j < {JV}; j++) {{",
+            f"      const float4 t = __ldcg(x + j * {T});",
+            "      v[j].x += t.x; v[j].y += t.y; v[j].z += t.z; v[j].w += t.w;",
+            "    }",
+            "  }",
+            "  #pragma unroll",
+            f"  for (int j = 0; j < {JV}; j++) ({dst} + {tid} + j0 * {T})[j * {T}] = v[j];",
+            "}"])
+        return ""
 
     def op_VSTORE(self, w: Walk, i: int, u) -> str:
         slot, index, lanes = u.arg
@@ -431,9 +637,6 @@ class CUDALanguage(CStyleLanguage):
         if k.loop_ir is None:
             raise ValueError(f"cuda: kernel {k.name} has no loop IR (compiler.codegen."
                              "attach_loop_ir gives it one)")
-        if any(u.op == "GEMM_LEGACY" for u in k.loop_ir):
-            from tinyjax.backends.cuda.gemm import render_gemm
-            return render_gemm(self, k)
         return self.render_uops(k, k.loop_ir).rstrip("\n")
 
     def launches(self, k: Kernel) -> list[tuple[str, LaunchDims]]:

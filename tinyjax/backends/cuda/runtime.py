@@ -25,7 +25,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.library import CUDALibraries
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.lanes import plan_lanes
@@ -273,10 +272,8 @@ class CUDABackend:
         from tinyjax.backends.cuda.driver import driver, nvrtc
         self.driver = driver()
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
-        # warpgroup MMA is Hopper's (sm_90a); TINYJAX_CUDA_WGMMA=0 turns it off
-        self.wgmma = self.driver.compute_capability == (9, 0) and cuda_gemm.WGMMA
-        if not self.wgmma:
-            cuda_gemm.WGMMA = False
+        # warpgroup MMA is Hopper's (sm_90a; TINYJAX_CUDA_WGMMA=0 turns it off everywhere)
+        self.wgmma = self.driver.compute_capability == (9, 0)
         self._modules: dict[str, object] = {}
         self.pool = _Pool(self.driver)
         self._scalars: dict = {}

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from tinyjax.compiler.codegen.cuda_gemm import gemm_tiles
 from tinyjax.compiler.codegen.gemm import cpu_gemm
+from tinyjax.compiler.codegen.gemm_linearizer import linearize_gemm
 from tinyjax.compiler.codegen.gpu_heuristics import CudaTarget, cuda_loops
 from tinyjax.compiler.codegen.gpu_linearizer import linearize_gpu
 from tinyjax.compiler.codegen.heuristics import cpu_loops
@@ -79,7 +81,7 @@ def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
 def cuda_plan(k, target: CudaTarget = CudaTarget(), trace=None):
     """The GPU passes of ``k`` on ``target`` (a
     :class:`~tinyjax.compiler.codegen.gpu_loops.GpuKernel`); ``trace`` sees each step."""
-    return cuda_loops(k, target, trace=trace, tiled=_legacy_tiles)
+    return cuda_loops(k, target, trace=trace, tiled=gemm_tiles)
 
 
 def cuda_loop_ir(k, target: CudaTarget = CudaTarget(), trace: bool = False) -> list:
@@ -89,16 +91,13 @@ def cuda_loop_ir(k, target: CudaTarget = CudaTarget(), trace: bool = False) -> l
     if trace:
         def show(gk) -> None:
             print(f"--- {k.name}: loop IR after {gk.applied[-1][2]}")
-            print(format_uops(linearize_gpu(gk)) if gk.block or gk.kind != "reduce" else
-                  f"  ({gk.kind}: no launch yet)")
-    return linearize_gpu(cuda_plan(k, target, show))
-
-
-def _legacy_tiles(gk, target, trace):
-    from tinyjax.backends.cuda.gemm import gemm_supported
-    if not gemm_supported(gk.kernel):
-        return None
-    return gk.after(("tile", (), "tile"), kind="gemm")
+            if gk.kind == "gemm" and gk.applied[-1][0] in ("mma", "stage", "wgmma"):
+                print(f"  ({gk.tile.describe()})")  # no tile yet
+            else:
+                print(format_uops(linearize_gemm(gk) if gk.kind == "gemm" else
+                                  linearize_gpu(gk)))
+    gk = cuda_plan(k, target, show)
+    return linearize_gemm(gk) if gk.kind == "gemm" else linearize_gpu(gk)
 
 
 def _target(backend) -> CudaTarget:

@@ -72,12 +72,13 @@ class GpuEmitter:
             lo, hi = (value.vmin, value.vmax) if isinstance(value, Node) else (0, 1)
         return Var(name, lo, max(hi, lo))
 
-    def local(self, name: str, dtype, size: int, where: str, lanes: int = 1) -> int:
-        return self.emit("DEFINE_LOCAL", dtype, (), Local(name, size, where, lanes))
+    def local(self, name: str, dtype, size, where: str) -> int:
+        return self.emit("DEFINE_LOCAL", dtype, (), Local(name, size, where))
 
     def open_range(self, r: Range) -> Var:
         self.open.append(self.emit("RANGE", None, (), r))
-        return Var(r.var, 0, max(r.hi.vmax - 1 if isinstance(r.hi, Node) else r.hi - 1, 0))
+        hi = r.hi.vmax if isinstance(r.hi, Node) else r.hi if isinstance(r.hi, int) else 1 << 30
+        return Var(r.var, 0, max(hi - 1, 0))  # (a bound named at run time: any int)
 
     def close(self, n: int = 1) -> None:
         for _ in range(n):
@@ -122,12 +123,6 @@ def linearize_gpu(gk: GpuKernel) -> list[UOp]:
         _sort(e, gk)
     elif gk.kind == "scatter":
         _scatter(e, gk)
-    elif gk.kind == "gemm":
-        from tinyjax.backends.cuda.gemm import gemm_launch_dims
-        d = gemm_launch_dims(gk.kernel)
-        e.function("", d.grid, d.block, d.shared_bytes, how="gemm")
-        e.emit("GEMM_LEGACY")
-        e.close()
     else:
         raise NotImplementedError(f"linearize_gpu: {gk.kernel.name} is a {gk.kind}")
     return e.out

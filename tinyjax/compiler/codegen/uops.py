@@ -63,6 +63,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 
 from tinyjax.compiler.kernel import UOp, format_access
 from tinyjax.compiler.shape.symbolic import Const, Node, render
@@ -98,6 +99,9 @@ class Range:
     unroll: Optional[int] = None
     guard: Optional[Node] = None
     guard_style: str = ""
+    dtype: Optional[np.dtype] = None  # its variable's type (default: the function's index type)
+    branchless: bool = False  # selects inside stay selects (the loads of an unrolled loop go
+    #                           out back to back instead of behind branches)
 
     @property
     def trips(self) -> int:
@@ -146,7 +150,9 @@ class Expr:
 
 
 def _text(x) -> str:
-    return render(x) if isinstance(x, Node) else str(x)
+    if isinstance(x, tuple):
+        return "(" + ", ".join(_text(a) for a in x) + ")"
+    return render(x) if isinstance(x, Node) else x.name if isinstance(x, np.dtype) else str(x)
 
 
 @dataclass(frozen=True)
@@ -193,17 +199,28 @@ class Define:
 
 @dataclass(frozen=True)
 class Local:
-    """An array ``name`` of ``size`` elements of the op's dtype (a ``vector`` of ``lanes``
-    where ``lanes > 1``): ``where`` is ``shared`` (per block), ``register`` (per thread),
-    ``module`` (one for the whole GPU, before the function; named the kernel's name followed
-    by ``name``) or ``dynamic`` (the launch's dynamic shared memory, bytes)."""
+    """An array ``name`` of ``size`` elements (a tuple: several dimensions) of the op's
+    dtype: ``where`` is ``shared`` (per block), ``register`` (per thread; ``srcs``, where
+    given, its initial values), ``module`` (one for the whole GPU, declared before the
+    function, named the kernel's name followed by ``name``), ``dynamic`` (the launch's
+    dynamic shared memory) or ``view`` (the array ``srcs[0]`` seen as this dtype from element
+    ``offset`` on -- from the next multiple of ``align`` bytes where given; ``inline``:
+    spelled where it is used, not declared); ``qual``: ``const`` or ``volatile``.  A
+    ``STORE`` to a local writes its value where ``valid`` holds and zero elsewhere (a tile's
+    padding)."""
     name: str
-    size: int
+    size: object
     where: str
-    lanes: int = 1
+    offset: object = 0
+    align: int = 0
+    qual: str = ""
+    inline: bool = False
 
     def __str__(self) -> str:
-        return f"{self.where} {self.name}[{self.size}]" + (f" x{self.lanes}" if self.lanes > 1 else "")
+        size = "".join(f"[{n}]" for n in (self.size if isinstance(self.size, tuple) else
+                                           (self.size,)))
+        off = f" + {_text(self.offset)}" if self.offset else ""
+        return f"{self.where} {self.name}{size}{off}" + (f" align {self.align}" if self.align else "")
 
 
 @dataclass(frozen=True)
@@ -224,10 +241,11 @@ def format_op(u: UOp) -> str:
     if u.op in ("LOAD", "STORE") and isinstance(arg[0], int):
         arg = format_access(arg)
     elif u.op in ("LOAD", "STORE"):
-        arg = f"{arg[0].name}[{_text(arg[1])}]"
+        idx = arg[1] if isinstance(arg[1], tuple) else (arg[1],)
+        arg = arg[0].name + "".join(f"[{_text(i)}]" for i in idx)
     elif u.op in ("VLOAD", "VSTORE"):
-        arg = f"buf{arg[0]}[{_text(arg[1])}] x{arg[2]}"
-    elif u.op in ("INDEX", "IF"):
+        arg = f"{'buf' + str(arg[0]) if arg[0] is not None else ''}[{_text(arg[1])}] x{arg[2]}"
+    elif u.op in ("INDEX", "IF", "CP_ASYNC", "LDMATRIX", "ARRIVE", "SUM_SLOTS"):
         arg = _text(arg)
     dt = u.dtype.name if u.dtype is not None else ""
     return f"{u.op:<10} {dt:<8} {list(u.srcs)}" + ("" if arg is None else f" {arg}")
