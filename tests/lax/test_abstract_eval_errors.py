@@ -8,6 +8,7 @@ import pytest
 
 import tinyjax as jax
 from tinyjax import lax
+from tinyjax.custom_derivatives import linear_call
 from tinyjax.core import Primitive
 
 F = np.ones((2, 3), np.float32)
@@ -61,6 +62,11 @@ CASES.update({
     "custom_linear_solve": (lambda: lax.custom_linear_solve(lambda x: x[:1], F[0],
                                                             lambda mv, b: b), TypeError,
                             "matvec must return values of the types of b"),
+    "custom_root": (lambda: lax.custom_root(lambda x: x, F[0], lambda f, x: (x, x),
+                                            lambda g, y: y), TypeError,
+                    "output pytree structure must match initial_guess"),
+    "linear_call": (lambda: linear_call(lambda r, x: x, lambda r, t: t, (), "a"), TypeError,
+                    "is not a valid JAX type"),
     "real": (lambda: lax.real(F), TypeError, "real does not accept dtype f32"),
     "imag": (lambda: lax.imag(I), TypeError, "imag does not accept dtype i32"),
     "conj": (lambda: lax.conj(I), TypeError, "conj does not accept dtype i32"),
