@@ -26,13 +26,12 @@ from typing import Optional
 
 import numpy as np
 
-from tinyjax.backends.prelude import PRELUDE
 from tinyjax.compiler.kernel import Kernel, UOp
 from tinyjax.compiler.ops import ALU, reduce_identity
 from tinyjax.compiler.shape.symbolic import RenderStyle, render
 from tinyjax.config import env_str
 
-__all__ = ["CStyleLanguage", "PRELUDE", "Walk"]
+__all__ = ["CStyleLanguage", "Walk"]
 
 # OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
 # of our threads the others take over its remaining work instead of idling at the barrier.

@@ -17,7 +17,7 @@ from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compile
                                          translation_units)
 from tinyjax.backends.c.library import library_call
 from tinyjax.backends.c.render import CLanguage
-from tinyjax.backends.cstyle import PRELUDE
+from tinyjax.backends.prelude import PRELUDE
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.config import env_flag
 

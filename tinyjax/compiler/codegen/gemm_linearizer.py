@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from tinyjax.compiler.codegen.cuda_gemm import WG_ALIGN, TilePlan, _Side
+from tinyjax.compiler.codegen.cuda_gemm import WG_ALIGN, _Side
 from tinyjax.compiler.codegen.gpu_linearizer import BOOL, GpuEmitter, X
 from tinyjax.compiler.codegen.gpu_loops import GpuKernel
 from tinyjax.compiler.codegen.uops import Local, Range

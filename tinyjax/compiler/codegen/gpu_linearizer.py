@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyjax.compiler.codegen.gpu_loops import MAX_GRID_X, GpuKernel, cdiv, prod
 from tinyjax.compiler.codegen.gpu_opts import vector_loads
-from tinyjax.compiler.codegen.gpu_heuristics import BLOCK, scatter_copy
+from tinyjax.compiler.codegen.gpu_heuristics import BLOCK
 from tinyjax.compiler.codegen.linearizer import pinned
 from tinyjax.compiler.codegen.uops import (Acc, Define, Expr, Function, Group, Local, Range,
                                            Special)
