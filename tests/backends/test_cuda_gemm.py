@@ -298,6 +298,51 @@ def test_chunks_contiguous_agrees_with_evaluation(data):
         assert got
 
 
+def test_tile_passes_print_their_loop_ir(capsys):
+    """``DEBUG=3``'s trace: the tile passes in order, each named with its arguments, and
+    once the tile is chosen the loop IR with the tensor cores' ops."""
+    big = jax.ShapeDtypeStruct((4096, 4096), BF16)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, big, big)
+    uops = cuda_loop_ir(k, trace=True)
+    out = capsys.readouterr().out
+    steps = re.findall(r"--- k0: loop IR after (\w+)", out)
+    assert steps[:4] == ["mma", "stage", "wgmma", "tile"] and steps[4:] in ([], ["index32"]), steps
+    assert "loop IR after mma(bf16)" in out and "loop IR after stage(cc)" in out
+    after_tile = out.split("loop IR after tile(")[1]
+    for op in ("FUNCTION", "RANGE", "CP_ASYNC", "WGMMA", "ASYNC", "BARRIER"):
+        assert op in after_tile, op
+    # what the trace printed last is the loop IR the renderer gets
+    assert {u.op for u in uops} >= {"FUNCTION", "CP_ASYNC", "WGMMA", "ENDFUNCTION"}
+    # mma.sync on a GPU without warpgroup MMA
+    uops = cuda_loop_ir(k, CudaTarget(wgmma=False))
+    assert "MMA" in {u.op for u in uops} and "WGMMA" not in {u.op for u in uops}
+
+
+def test_tile_passes_refuse_what_they_cannot_do():
+    """Each pass checks its own preconditions (an OptError, so the search skips the step)."""
+    from tinyjax.compiler.codegen.opts import OptError
+    f, args, _ = CASES["bf16"]
+    (k,) = _gemm_kernels(f, *args)
+    gk = cuda_gemm.mma(gpu_base(k), "bf16")
+    with pytest.raises(OptError, match="split_k"):
+        cuda_gemm.split_k(gk, 2, gk.tile.BK + 1)  # not a multiple of the k-slice
+    with pytest.raises(OptError, match="split_k"):
+        cuda_gemm.split_k(gk, 64, gk.tile.BK)  # more chunks than K has room for
+    f, args, _ = CASES["tf32_transposed"]
+    (k,) = _gemm_kernels(f, *args)
+    with pytest.raises(OptError, match="wgmma"):  # operands not yet staged with cp.async
+        cuda_gemm.wgmma(cuda_gemm.mma(gpu_base(k), "tf32"), "")
+    gk = cuda_gemm.mma(gpu_base(k), "simt")
+    with pytest.raises(OptError, match="wgmma"):
+        cuda_gemm.wgmma(gk, "")
+    with pytest.raises(OptError, match="tile"):
+        cuda_gemm.tile(gk, 64, 64, 32, 2, 2, 2)  # SIMT tiles are 128 x 128
+    leaves, outs = lower_jaxpr(jax.make_jaxpr(lambda x: x.sum(0))(_normal(64, 64)).jaxpr)
+    (k,) = schedule(leaves, outs).kernels  # a reduction, not a product
+    with pytest.raises(OptError, match="mma"):
+        cuda_gemm.mma(gpu_base(k), "bf16")
+
+
 def test_tile_size_follows_the_work():
     ks = {n: _gemm_kernels(lambda a, b: a @ b, _normal(n, 256, dtype=BF16),
                            _normal(256, n, dtype=BF16))[0] for n in (256, 8192)}
