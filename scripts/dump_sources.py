@@ -8,6 +8,7 @@ and per kernel and a manifest of their hashes::
 
     OUT/<case>[.<n>]/c/program.c         the whole C source of the program (what is compiled)
     OUT/<case>[.<n>]/c/kernel03.c         one kernel's C
+    OUT/<case>[.<n>]/c/native.c          the C function running the program (its loops)
     OUT/<case>[.<n>]/cuda/program.cu     the same for CUDA
     OUT/MANIFEST.sha256                  "<sha256>  <path>" per file
 
@@ -48,6 +49,7 @@ import tinyjax  # noqa: E402
 import tinyjax.numpy as tnp  # noqa: E402
 from tinyjax.backends import get_backend, register_backend  # noqa: E402
 from tinyjax.backends.base import HostBackend  # noqa: E402
+from tinyjax.backends.c.program import render_program  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
 from tinyjax.compiler.codegen import attach_loop_ir  # noqa: E402
 from workloads import (SMALL_STEPS, _adam_step, _chain, _mlp_setup,  # noqa: E402
@@ -149,6 +151,11 @@ class CaptureBackend(HostBackend):
 
     def __init__(self):
         self.compiled: list[list] = []
+        self.programs: list = []   # the program of each compile
+
+    def load_program(self, program):
+        self.programs.append(program)
+        return super().load_program(program)
 
     def render(self, kernels: list) -> str:
         return ""
@@ -168,16 +175,18 @@ class CaptureBackend(HostBackend):
 _OWN_LINES = re.compile(re.escape(str(ROOT) + os.sep) + r"|(?<=scripts/dump_sources\.py):\d+")
 
 
-def render(kernels: list) -> dict[str, str]:
+def render(kernels: list, program) -> dict[str, str]:
     """Relative path -> source, for one program's kernels in both languages (the CUDA
-    kernels given their CUDA loop IR: an H100's, warpgroup MMA on)."""
+    kernels given their CUDA loop IR: an H100's, warpgroup MMA on) and the C function
+    running the program (its loops and branches)."""
     cpu = get_backend("cpu")
     cuda = CUDALanguage()
     gpu = [copy.copy(k) for k in kernels]
     for k in gpu:
         k.loop_ir = None
     attach_loop_ir(gpu, SimpleNamespace(loop_ir_target="cuda", sms=132, wgmma=True))
-    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(gpu)}
+    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(gpu),
+             "c/native.c": render_program(program)}
     for i, (k, g) in enumerate(zip(kernels, gpu)):
         files[f"c/kernel{i:02d}.c"] = cpu.language.render_kernel(k)
         files[f"cuda/kernel{i:02d}.cu"] = cuda.render_kernel(g)
@@ -202,9 +211,10 @@ def programs(selected: list[str] | None) -> Iterator[tuple[str, list]]:
             fn, args = thunk()
             before = len(backend.compiled)
             tinyjax.jit(fn, device=CAPTURE).lower(*args).compile()
-            for j, kernels in enumerate(backend.compiled[before:]):
+            for j, (kernels, program) in enumerate(zip(backend.compiled[before:],
+                                                        backend.programs[before:])):
                 name = case if len(thunks) == 1 else f"{case}.{n}"
-                yield (name if j == 0 else f"{name}-{j}"), kernels
+                yield (name if j == 0 else f"{name}-{j}"), kernels, program
 
 
 def dump(out: Path, selected: list[str] | None = None) -> dict[str, str]:
@@ -212,8 +222,8 @@ def dump(out: Path, selected: list[str] | None = None) -> dict[str, str]:
     if out.exists():
         shutil.rmtree(out)
     hashes = {}
-    for folder, kernels in programs(selected):
-        for rel, src in render(kernels).items():
+    for folder, kernels, program in programs(selected):
+        for rel, src in render(kernels, program).items():
             path = out / folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(src)

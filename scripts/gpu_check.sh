@@ -3,7 +3,8 @@
 #   device   the GPU, driver, NVRTC and Python facts
 #   tests    the CUDA test suites: tests/backends (runtime, renderer, matmul kernels) and every
 #            cuda variant of the lowering sweep, fusion, control flow, jit of grad/vmap per
-#            numpy function and the training workloads (TINYJAX_CUDA_STRICT=1: a missing
+#            numpy function, the training workloads, threads (8 x 200 calls of one program),
+#            donation and damaged cached cubins (TINYJAX_CUDA_STRICT=1: a missing
 #            driver is an error, not a run of skips)
 #   mnist    examples/mnist1d.py on the cuda device (needs the mnist1d package)
 #   bench    python3 bench/run.py --device cuda (JAX and PyTorch as peers)
@@ -61,6 +62,7 @@ PY" ;;
       else
         targets=(tests/backends tests/compiler tests/test_dispatch.py
                  tests/numpy/test_transform_sweep.py tests/test_workloads_jit.py
+                 tests/test_threads.py tests/api/test_donation.py
                  -k "cuda or test_dispatch" "${extra[@]}")
       fi
       run_part tests env TINYJAX_CUDA_STRICT=1 timeout 560 "$PY" -m pytest -q -rs \

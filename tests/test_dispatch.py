@@ -11,6 +11,7 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
+from tinyjax.compiler.walk import load_walked
 from tinyjax.backends import get_backend, register_backend
 
 from tests.cuda_support import needs_cuda
@@ -94,13 +95,15 @@ class SimBackend:
     def compile(self, kernels):
         return self.cpu.compile(kernels)
 
-    def make_program(self, fns, kernels):
-        launchers = [(self.cpu.make_launcher(f, k), k.buf_ids) for f, k in zip(fns, kernels)]
+    def view(self, buf, byte_offset, dtype, size):
+        flat = buf._mem.reshape(-1).view(np.uint8)
+        return SimBuffer(flat[byte_offset:byte_offset + size * dtype.itemsize].view(dtype))
 
-        def run(bufs):
-            for launch, ids in launchers:
-                launch([bufs[b]._mem for b in ids])
-        return run if kernels else None
+    def copy_into(self, dst, src):
+        dst._mem[...] = src._mem
+
+    def load_program(self, program):
+        return load_walked(self, program)
 
     def make_launcher(self, fn, kernel):
         launch = self.cpu.make_launcher(fn, kernel)

@@ -41,7 +41,8 @@ LAYERS = [
     ("interpreters", ["tinyjax.interpreters"]),
     ("core", ["tinyjax.core", "tinyjax.jaxpr", "tinyjax.array"]),
     ("backends", ["tinyjax.backends"]),
-    ("kernel IR", ["tinyjax.compiler.ops", "tinyjax.compiler.kernel", "tinyjax.compiler.shape"]),
+    ("kernel IR", ["tinyjax.compiler.ops", "tinyjax.compiler.kernel", "tinyjax.compiler.shape",
+                   "tinyjax.compiler.steps", "tinyjax.compiler.walk"]),
     ("base", ["tinyjax.config", "tinyjax.errors", "tinyjax.dtypes", "tinyjax.tree_util"]),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}  # 0 is the top

@@ -35,8 +35,10 @@ from tinyjax.array import DELETED, ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, current_trace, get_aval, new_trace
-from tinyjax.dispatch import (Compiled, clear_dispatch_caches, computation_device, device_key,
+from tinyjax.dispatch import (Compiled, CompiledCache, computation_device, device_key,
                               invalid_values, leaf_signature, leaf_value)
+from tinyjax.dispatch import _tick as _mark_use
+from tinyjax.dispatch import clear_caches as _release_compiled
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
                                      is_float0, jvp_flat, tangent_aval, zeros_like_aval)
 from tinyjax.interpreters.batching import AxisData, vmap_flat
@@ -683,12 +685,16 @@ _shared: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _wrappers: "weakref.WeakSet[JitWrapped]" = weakref.WeakSet()
 
 
-def _shared_caches(fun: Callable, options: tuple) -> tuple[dict, dict]:
+def _shared_cache(fun: Callable, options: tuple) -> CompiledCache:
+    """The compiled calls of ``fun`` jitted with ``options``, shared by its wrappers."""
     try:
         per_fun = _shared.setdefault(fun, {})
-    except TypeError:  # not weakly referenceable: this wrapper's own caches
-        return {}, {}
-    return per_fun.setdefault(options, ({}, {}))
+    except TypeError:  # not weakly referenceable: this wrapper's own cache
+        return CompiledCache()
+    cache = per_fun.get(options)
+    if cache is None:
+        cache = per_fun[options] = CompiledCache()
+    return cache
 
 
 def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[str, ...],
@@ -792,11 +798,14 @@ class JitWrapped(stages.Wrapped):
             fun, normalize_argnums(donate_argnums),
             _names(donate_argnames), "donate")
         self.device = device
-        options = (self.static_argnums, self.static_argnames, self.donate_argnums, device)
-        self.cache, self._fast = _shared_caches(fun, options)
+        options = (self.static_argnums, self.static_argnames, self.donate_argnums,
+                   self.donate_argnames, device)
+        # compiled calls by input signature, bounded (least recently called out); its
+        # runners are the fast path: calls whose arguments are all positional Arrays, keyed
+        # by (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner
+        self.cache = _shared_cache(fun, options)
+        self._fast = self.cache.runners
         self._staged: dict = {}  # key -> (body, consts, out tree) of calls while staging
-        # (self._fast: calls whose arguments are all positional Arrays, keyed by
-        # (device, flags, *(shape, dtype, weak_type) per argument) -> a prepared runner)
         _wrappers.add(self)
 
     def _split(self, args: tuple, kwargs: dict):
@@ -845,10 +854,20 @@ class JitWrapped(stages.Wrapped):
             from tinyjax.backends import devices
             devices(device)  # RuntimeError naming the platforms present if it has none
             closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
-            compiled = self._compile(closed, out_tree, device)
-            compiled.ref_info = ref_info
+            compiled = self._compile(closed, out_tree, device, ref_info,
+                                     self._donated_flags(args, kwargs, static))
             self.cache[key] = compiled
         return compiled, flat
+
+    def _donated_flags(self, args: tuple, kwargs: dict, static) -> list[bool]:
+        """Per flat argument (leaves of the dynamic positional arguments, then of the keyword
+        ones in sorted order, as flattened): whether it is donated."""
+        static_nums = {i for i, _ in static}
+        flags = [i in self.donate_argnums for i, a in enumerate(args) if i not in static_nums
+                 for _ in tree_util.tree_leaves(a)]
+        flags += [k in self.donate_argnames for k in sorted(kwargs)
+                  if k not in self.static_argnames for _ in tree_util.tree_leaves(kwargs[k])]
+        return flags
 
     def _trace(self, args, kwargs, static, flat, in_tree):
         """The jaxpr of the function for these arguments (after CSE and DCE) and its
@@ -972,11 +991,17 @@ class JitWrapped(stages.Wrapped):
         full_kwargs.update({k: kwargs[k] for k in kwargs if k in self.static_argnames})
         return full, full_kwargs
 
-    def _compile(self, closed: ClosedJaxpr, out_tree, device: str) -> Compiled:
+    def _compile(self, closed: ClosedJaxpr, out_tree, device: str, ref_info,
+                 donated: Sequence[bool]) -> Compiled:
+        """Compile ``closed``; ``donated``: per flat argument, whether it is donated (with
+        array references involved nothing is: their values are read and written back)."""
         if config.jax_log_compiles:
             _log.warning("Compiling %s with global shapes and types %s.", self._name,
                          list(closed.in_avals))
-        compiled = Compiled(closed, out_tree, device)
+        donated_leaves = () if ref_info is not None else \
+            tuple(i for i, d in enumerate(donated) if d)
+        compiled = Compiled(closed, out_tree, device, donated_leaves)
+        compiled.ref_info = ref_info
         monitoring.record_event_duration_secs("/jax/core/compile/backend_compile_duration",
                                               compiled.compile_time, fun_name=self._name)
         if config.jax_log_compiles:
@@ -994,11 +1019,6 @@ class JitWrapped(stages.Wrapped):
             return self.fun(*args, **kwargs)  # traced inline by the enclosing transform
         if config.jax_debug_nans or config.jax_debug_infs:
             return self._call_checked(args, kwargs)
-        if self.donate_argnums or self.donate_argnames:
-            compiled, flat = self._get_compiled(args, kwargs)
-            outs = _run_flat(compiled, flat)
-            self._donate(args, kwargs, outs)
-            return tree_util.tree_unflatten(compiled.out_tree, outs)
         if not kwargs and not self.static_argnums:
             key = [self.device or device_key(), config.jax_default_matmul_precision,
                    config.jax_enable_x64, *[c.value for c in _user_contexts]]
@@ -1014,7 +1034,9 @@ class JitWrapped(stages.Wrapped):
             else:
                 runner = self._fast.get(tuple(key))
                 if runner is None:
-                    runner = self._fast[tuple(key)] = self._make_runner(args)
+                    compiled, _ = self._get_compiled(args, {})
+                    runner = self.cache.add_runner(tuple(key), self._make_runner(compiled),
+                                                   compiled)
                 return runner(args)
         compiled, flat = self._get_compiled(args, kwargs)
         return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
@@ -1034,35 +1056,12 @@ class JitWrapped(stages.Wrapped):
         outs = jit_p.bind(*consts, *flat, jaxpr=body, name=self._name)
         return tree_util.tree_unflatten(out_tree, outs)
 
-    def _donate(self, args: tuple, kwargs: dict, outs: Sequence[Any]) -> None:
-        """Delete the donated arguments whose storage an output of the same type can take
-        (each output takes at most one, in order), as JAX does; warn about the others."""
-        donated = [x for i in self.donate_argnums if i < len(args)
-                   for x in tree_util.tree_leaves(args[i])]
-        donated += [x for k in self.donate_argnames if k in kwargs
-                    for x in tree_util.tree_leaves(kwargs[k])]
-        free = [(o.shape, o.dtype) for o in outs if type(o) is ArrayImpl]
-        unusable = []
-        for x in donated:
-            if type(x) is not ArrayImpl or x._device == DELETED:
-                continue
-            t = (x.shape, x.dtype)
-            if t in free:
-                free.remove(t)
-                x.delete()
-            else:
-                unusable.append(f"{x.dtype.name}[{','.join(map(str, x.shape))}]")
-        if unusable:
-            import warnings
-            warnings.warn("Some donated buffers were not usable: "
-                          f"{', '.join(f'ShapedArray({u})' for u in unusable)}.")
-
     def _call_checked(self, args, kwargs):
         """A call under jax_debug_nans / jax_debug_infs: invalid values in the outputs
         re-run the function op by op, where the first primitive producing one raises."""
         _, static, _, in_tree, _ = self._key(args, kwargs)
         compiled, flat = self._get_compiled(args, kwargs)
-        outs = _run_flat(compiled, flat)
+        outs = _run_flat(compiled, flat, donate=False)  # (the arguments may run again)
         bad = invalid_values(outs)
         if bad is None:
             return tree_util.tree_unflatten(compiled.out_tree, outs)
@@ -1079,26 +1078,24 @@ class JitWrapped(stages.Wrapped):
             "produced no invalid value: the difference comes from the compiled program's "
             "arithmetic, or from a value read from outside the function.")
 
-    def _make_runner(self, args) -> Callable:
-        """A runner for positional Array arguments: no flattening, no signature building."""
-        compiled, _ = self._get_compiled(args, {})
+    def _make_runner(self, compiled: Compiled) -> Callable:
+        """A runner for positional Array arguments: no flattening, no signature building.
+        Each call marks ``compiled`` used (its cache keeps the most recently used)."""
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
-        if compiled.ref_info is not None:  # closed-over references: read and written back
-            return lambda args: tree_util.tree_unflatten(out_tree,
-                                                         _run_flat(compiled, list(args)))
-        if not compiled.on_host:
-            device, run_flat = compiled.device, compiled.run_flat
+        if compiled.ref_info is not None or not compiled.on_host or compiled.donated:
+            # closed-over references (read and written back), device buffers, donations
 
-            def run_on_device(args):
-                return tree_util.tree_unflatten(out_tree, run_flat(
-                    [a._buf if a._device == device else a._value for a in args]))
-            return run_on_device
+            def run_general(args):
+                compiled.last_used = _mark_use()
+                return tree_util.tree_unflatten(out_tree, _run_flat(compiled, args))
+            return run_general
         sentinel = object()
         if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
                 out_tree.num_leaves == 1 else False:
             w0 = weak[0]
 
             def run_single(args):
+                compiled.last_used = _mark_use()
                 out = exe(*[a._value for a in args])[0]
                 out.flags.writeable = False
                 r = _new_array(ArrayImpl)
@@ -1107,6 +1104,7 @@ class JitWrapped(stages.Wrapped):
             return run_single
 
         def run(args):
+            compiled.last_used = _mark_use()
             outs = exe(*[a._value for a in args])
             return tree_util.tree_unflatten(out_tree,
                                             [wrap_eager(o, w) for o, w in zip(outs, weak)])
@@ -1118,21 +1116,15 @@ class JitWrapped(stages.Wrapped):
         key, static, flat, in_tree, device = self._key(args, kwargs)
         closed, out_tree, ref_info = self._trace(args, kwargs, static, flat, in_tree)
 
+        donated = self._donated_flags(args, kwargs, static)
+
         def compile_once() -> Compiled:
             compiled = self.cache.get(key)
             if compiled is None:
-                compiled = self._compile(closed, out_tree, device)
-                compiled.ref_info = ref_info
+                compiled = self._compile(closed, out_tree, device, ref_info, donated)
                 self.cache[key] = compiled
             return compiled
 
-        _, _, dyn_args, dyn_kwargs = self._split(args, kwargs)
-        static_nums = {i for i, _ in static}
-        nums = [i for i in range(len(args)) if i not in static_nums]
-        donated = [i in self.donate_argnums for i, a in zip(nums, dyn_args)
-                   for _ in tree_util.tree_leaves(a)]
-        donated += [k in self.donate_argnames for k in sorted(dyn_kwargs)
-                    for _ in tree_util.tree_leaves(dyn_kwargs[k])]
         return stages.Traced(self._name, closed, in_tree, out_tree, donated, device,
                              compile_once)
 
@@ -1144,9 +1136,13 @@ class JitWrapped(stages.Wrapped):
         return eval_shape(self.fun, *args, **kwargs)
 
     def clear_cache(self) -> None:
+        """Drop this function's compiled calls (their executables are released)."""
         self.cache.clear()
-        self._fast.clear()
         self._staged.clear()
+
+    def _cache_size(self) -> int:
+        """How many compiled calls this function keeps (JAX's ``_cache_size``)."""
+        return len(self.cache)
 
     def __get__(self, instance, owner):
         if instance is None:
@@ -1167,11 +1163,14 @@ def _argument_name(origin: str) -> str:
     return origin
 
 
-def _run_flat(compiled: Compiled, flat: Sequence[Any]) -> list:
-    """Run ``compiled`` on the flat arguments; with mutable array references (arguments or
-    closed over), their values go in and their final values are written back."""
-    info = getattr(compiled, "ref_info", None)
+def _run_flat(compiled: Compiled, flat: Sequence[Any], donate: bool = True) -> list:
+    """Run ``compiled`` on the flat arguments, donating as it was compiled to (unless
+    ``donate`` is False); with mutable array references (arguments or closed over), their
+    values go in and their final values are written back."""
+    info = compiled.ref_info
     if info is None:
+        if donate:
+            return compiled.run_leaves(flat)
         return compiled.run_flat([leaf_value(x, compiled.device) for x in flat])
     ref_pos, closed_refs, n_out = info
     values = [r._read() for r in closed_refs] + \
@@ -1186,7 +1185,7 @@ def _names(argnames: str | Sequence[str] | None) -> tuple[str, ...]:
     return (argnames,) if isinstance(argnames, str) else tuple(argnames or ())
 
 
-_other_caches: list[Callable[[], None]] = [clear_dispatch_caches]
+_other_caches: list[Callable[[], None]] = []
 
 
 def register_cache(clear: Callable[[], None]) -> None:
@@ -1195,13 +1194,16 @@ def register_cache(clear: Callable[[], None]) -> None:
 
 
 def clear_caches() -> None:
-    """Drop every cached trace and compiled program: jit's, checkpoint's, and the eager
-    operations' on devices."""
+    """Drop every cached trace and compiled program (JAX's ``jax.clear_caches``): jit's,
+    checkpoint's, and the eager operations' on devices.  The executables are released (once
+    calls running them return) and the compiled libraries no longer used are unloaded; the
+    disk cache is kept (a later call recompiles nothing that is there)."""
     for wrapped in list(_wrappers):
         wrapped.clear_cache()
     _shared.clear()
     for clear in _other_caches:
         clear()
+    _release_compiled()
 
 
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
@@ -1215,9 +1217,11 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] | No
     baked into the trace (they must be hashable; a new value retraces).
     A static argument may be passed by position or by name whichever way it was marked
     (``static_argnums`` and ``static_argnames`` are completed from each other through the
-    signature).  ``donate_argnums``/``donate_argnames`` donate arguments' storage: a
-    donated array that an output of the same type can reuse is deleted by the call (using
-    it afterwards raises), as JAX does.  Wrappers of one function with the same options share
+    signature).  ``donate_argnums``/``donate_argnames`` donate arguments' storage, as JAX
+    does: a donated array that an output of the same shape and dtype can take is deleted by
+    the call (using it afterwards raises; on the CPU the output is written into its buffer
+    when no one else holds it and the kernels allow), the others are kept, with JAX's
+    warning when the function is compiled.  Wrappers of one function with the same options share
     their compiled programs.
     Usable as a decorator, with or without arguments.
     """

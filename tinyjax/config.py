@@ -75,7 +75,19 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
     EnvVar("JAX_LOG_COMPILES", None, "The initial value of ``jax_log_compiles``: every trace "
            "and compilation of a jitted function is logged (logger ``tinyjax``)."),
     EnvVar("TINYJAX_CACHE_DIR", "~/.cache/tinyjax", "Where compiled C libraries, compiler "
-           "flag probes, CUDA cubins and ``BEAM``'s choices are kept between processes."),
+           "flag probes, CUDA cubins and ``BEAM``'s choices are kept between processes (unless "
+           "``jax_compilation_cache_dir`` is set); an unusable directory gives way to a "
+           "temporary one, with a warning."),
+    EnvVar("TINYJAX_CACHE_MAX_SIZE", str(1 << 30), "The most bytes the compile cache "
+           "directory holds (unless ``jax_compilation_cache_max_size`` is set): least "
+           "recently used entries go first; 0 turns the disk cache off, -1 leaves it "
+           "unbounded."),
+    EnvVar("TINYJAX_EXECUTABLES_PER_FUNCTION", "128", "The most compiled calls (input "
+           "signatures) one jitted function keeps in memory (unless "
+           "``tinyjax_executables_per_function`` is set); the least recently called go "
+           "first."),
+    EnvVar("TINYJAX_EXECUTABLES_TOTAL", "512", "The most compiled calls all jitted functions "
+           "keep in memory together (unless ``tinyjax_executables_total`` is set)."),
     EnvVar("BEAM", "0", "n > 0: each CPU kernel's optimisation passes are chosen by a beam "
            "search of width n that times candidates (kept in ``TINYJAX_CACHE_DIR``); 0: by "
            "the cost model."),
@@ -85,8 +97,9 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "threads."),
     EnvVar("TINYJAX_NO_LIBMVEC", None, "On (1): C kernels do not call glibc's vector math "
            "library (libmvec)."),
-    EnvVar("TINYJAX_NO_RUNTIME", None, "On (1): a CPU program's kernels are launched one "
-           "ctypes call each instead of through the C launcher."),
+    EnvVar("TINYJAX_NO_RUNTIME", None, "On (1): a compiled CPU program is called through "
+           "ctypes with its buffers' addresses gathered in Python, instead of through the "
+           "launcher compiled with it."),
     EnvVar("TINYJAX_OMP_SCHEDULE", "guided", "The OpenMP schedule of the C kernels' parallel "
            "loops."),
     EnvVar("OMP_WAIT_POLICY", "passive", "libgomp's idle threads' policy; tinyjax sets it to "
@@ -154,13 +167,11 @@ def env_int(name: str) -> int:
 
 
 def cache_dir() -> str:
-    """The directory of the caches kept between processes (the flag
-    ``jax_compilation_cache_dir`` when set, else ``TINYJAX_CACHE_DIR``, default
-    ``~/.cache/tinyjax``), created if missing."""
-    d = config.jax_compilation_cache_dir or env("TINYJAX_CACHE_DIR") or \
-        os.path.join(os.path.expanduser("~"), ".cache", "tinyjax")
-    os.makedirs(d, exist_ok=True)
-    return d
+    """The configured directory of the caches kept between processes:
+    ``config.jax_compilation_cache_dir``, else ``TINYJAX_CACHE_DIR`` (default
+    ``~/.cache/tinyjax``).  :func:`tinyjax.backends.diskcache.cache_dir` is the one in use
+    (a temporary one where this one cannot be written)."""
+    return config.jax_compilation_cache_dir or os.path.expanduser(env_str("TINYJAX_CACHE_DIR"))
 
 
 def debug_level() -> int:
@@ -205,6 +216,24 @@ def _validate_bool(name: str, value: Any) -> bool:
     raise TypeError(f"config option {name} expects a bool, got {value!r}")
 
 
+def _validate_int(lowest: int) -> Callable[[str, Any], Optional[int]]:
+    """An integer of at least ``lowest``, or None (then the flag's environment variable)."""
+    def validate(name: str, value: Any) -> Optional[int]:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            raise ValueError(f"config option {name} must be an integer >= {lowest}, "
+                             f"got {value!r}")
+        return value
+    return validate
+
+
+def _validate_optional_path(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"config option {name} expects a path or None, got {value!r}")
+    return None if value is None else os.fspath(value)
+
+
 def _validate_choice(*choices: Any) -> Callable[[str, Any], Any]:
     def validate(name: str, value: Any) -> Any:
         if value not in choices:
@@ -223,12 +252,6 @@ _MATMUL_PRECISIONS = (
     "BF16_BF16_F32_X6", "BF16_BF16_F32_X9", "TF32_TF32_F32", "TF32_TF32_F32_X3",
     "F32_F32_F32", "F64_F64_F64",
 )
-
-def _validate_optional_str(name: str, value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"config option {name} expects a string or None, got {value!r}")
-
 
 def _validate_number(name: str, value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -272,7 +295,16 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_enable_checks": (False, _validate_bool),
     "jax_no_tracing": (False, _validate_bool),
     "jax_default_device": (None, _validate_device),
-    "jax_compilation_cache_dir": (None, _validate_optional_str),
+    # the on-disk compile cache (compiled libraries, cubins, compiler probes): where and
+    # how many bytes at most (least recently used entries go first; 0 turns the disk cache
+    # off, -1 leaves it unbounded; JAX's names and meanings).  Compiled calls kept in memory:
+    # per jitted function and over all of them (the least recently called go first).  None:
+    # the environment variable's value (TINYJAX_CACHE_DIR, TINYJAX_CACHE_MAX_SIZE,
+    # TINYJAX_EXECUTABLES_PER_FUNCTION, TINYJAX_EXECUTABLES_TOTAL), read when used.
+    "jax_compilation_cache_dir": (None, _validate_optional_path),
+    "jax_compilation_cache_max_size": (None, _validate_int(-1)),
+    "tinyjax_executables_per_function": (None, _validate_int(1)),
+    "tinyjax_executables_total": (None, _validate_int(1)),
     # the persistent cache's thresholds: accepted (tinyjax keeps every compiled library)
     "jax_enable_compilation_cache": (True, _validate_bool),
     "jax_persistent_cache_min_compile_time_secs": (1.0, _validate_number),

@@ -13,6 +13,7 @@ This module knows no individual primitive.
 from __future__ import annotations
 
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -329,15 +330,18 @@ def check_foreign_tracer(x: Any, primitive: Primitive | None = None) -> None:
         raise escaped_tracer_error(x, primitive)
 
 
-class _TraceState:
-    __slots__ = ("trace",)
+eval_trace: Trace = EvalTrace()
+
+
+class _TraceState(threading.local):
+    """The current trace, per thread (as in JAX): a thread tracing a function never sees
+    another thread's transform, and every thread starts at the eager trace."""
 
     def __init__(self):
-        self.trace: Trace = EvalTrace()
+        self.trace: Trace = eval_trace
 
 
 _state = _TraceState()
-eval_trace = _state.trace
 
 
 def current_trace() -> Trace:

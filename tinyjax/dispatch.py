@@ -8,15 +8,21 @@ scalars join any computation (copied to its device); arrays committed to two dif
 devices in one computation are an error, as in JAX.
 
 ``jit``'s compiled calls live here too: :class:`Compiled` (a traced and compiled function
-for one input signature, run on flat buffers) and the fallback to op-by-op evaluation
-where the compiler cannot lower a program.
+for one input signature, run on flat buffers), :class:`CompiledCache` (a jitted function's
+compiled calls, bounded: the least recently called go first), :func:`clear_caches`, and the
+fallback to op-by-op evaluation where the compiler cannot lower a program.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
+import itertools
+import sys
+import threading
 import time
+import weakref
 from collections import OrderedDict
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -24,16 +30,17 @@ from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import DELETED, ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
-from tinyjax.config import debug_level, env
+from tinyjax.config import config, debug_level, env, env_int
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
-from tinyjax.config import config
+from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.lax.platform import register_platform
 from tinyjax.sharding import NamedSharding, PartitionSpec, Sharding, device_of, get_mesh
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
-           "run_on_device", "incompatible_devices_error", "Compiled", "compile_or_fallback"]
+           "run_on_device", "incompatible_devices_error", "Compiled", "CompiledCache",
+           "clear_caches", "compile_or_fallback"]
 
 
 def _describe(x: Any) -> str:
@@ -256,11 +263,6 @@ _cache: "OrderedDict[Any, Any]" = OrderedDict()
 _CACHE_SIZE = 4096
 
 
-def clear_dispatch_caches() -> None:
-    """Forget the compiled single-operation programs of eager operations on devices."""
-    _cache.clear()
-
-
 def _compile_op(primitive, params: dict, avals: list[ShapedArray], backend: str):
     from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 
@@ -325,10 +327,17 @@ def leaf_value(x: Any, backend: str) -> Any:
 class Compiled:
     """A traced and compiled function for one input signature."""
 
-    def __init__(self, closed: ClosedJaxpr, out_tree: tree_util.PyTreeDef, device: str):
+    def __init__(self, closed: ClosedJaxpr, out_tree: tree_util.PyTreeDef, device: str,
+                 donated: tuple[int, ...] = ()):
+        """``donated``: the flat arguments the caller donates (``jit``'s
+        ``donate_argnums``/``donate_argnames``); ``self.donated`` keeps those an output
+        can take (JAX's warning names the others, which stay usable)."""
+        self.last_used = 0  # (CompiledCache's clock)
+        self.ref_info = None  # (jit's: the mutable array references it reads and writes)
         self.closed = closed
         self.out_tree = out_tree
         self.device = device
+        self.donated = _usable_donations(closed, donated)
         self.out_weak = [a.weak_type for a in closed.out_avals]
         start = time.perf_counter()
         self.executable = compile_or_fallback(closed, device)
@@ -338,17 +347,39 @@ class Compiled:
 
     def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.executable(*flat_values)
+        return self.wrap_outputs(outs)
+
+    def run_donating(self, flat_args: Sequence[Any]) -> list[ArrayImpl]:
+        """Run on the flat arguments (Arrays or host values), deleting the donated Arrays;
+        a donated host buffer no one else holds may become an output's (see the
+        executable's ``alias_plan``)."""
+        values = [leaf_value(x, self.device) for x in flat_args]  # (deleted: an error)
+        given = []
+        for i in self.donated:
+            x = flat_args[i]
+            if type(x) is ArrayImpl:
+                x.delete()
+                if self.on_host and _sole_reference(values, i):
+                    given.append(i)
+        return self.wrap_outputs(self.executable(*values, donated=tuple(given)))
+
+    def wrap_outputs(self, outs: Sequence[Any]) -> list[ArrayImpl]:
         if self.on_host:
             return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
         return [placed(o, self.device, w) for o, w in zip(outs, self.out_weak)]
 
-    def __call__(self, *args, **kwargs):
-        flat, _ = tree_util.tree_flatten((args, kwargs))
-        return tree_util.tree_unflatten(self.out_tree, self.run_flat(
-            [leaf_value(x, self.device) for x in flat]))
-
     def as_text(self) -> str:
         return self.closed.pretty_print()
+
+    def run_leaves(self, flat_args: Sequence[Any]) -> list[ArrayImpl]:
+        """Run on the flat arguments (Arrays or host values), donating as compiled to."""
+        if self.donated:
+            return self.run_donating(flat_args)
+        return self.run_flat([leaf_value(x, self.device) for x in flat_args])
+
+    def __call__(self, *args, **kwargs):
+        flat, _ = tree_util.tree_flatten((args, kwargs))
+        return tree_util.tree_unflatten(self.out_tree, self.run_leaves(flat))
 
     def kernels(self) -> list:
         return self.executable.kernels()
@@ -361,6 +392,33 @@ class Compiled:
         return self.executable.num_kernels
 
 
+def _sole_reference(values: list, i: int) -> bool:
+    """Whether ``values[i]`` is a host array that owns its memory and that nothing but the
+    list refers to (no Array, view, or user variable shares it): its memory may be reused."""
+    v = values[i]
+    return type(v) is np.ndarray and v.base is None and v.flags.c_contiguous and \
+        sys.getrefcount(values[i]) == 3  # the list, v, and getrefcount's argument
+
+
+def _usable_donations(closed: ClosedJaxpr, donated: tuple[int, ...]) -> tuple[int, ...]:
+    """The donated arguments an output can take (each output one, of the same shape and
+    dtype, in order), as JAX decides when it compiles; JAX's warning for the others."""
+    outs = [(a.shape, a.dtype) for a in closed.out_avals]
+    usable, unusable = [], []
+    for i in donated:
+        a = closed.in_avals[i]
+        if (a.shape, a.dtype) in outs:
+            outs.remove((a.shape, a.dtype))
+            usable.append(i)
+        else:
+            unusable.append(f"{a.dtype.name}[{','.join(map(str, a.shape))}]")
+    if unusable:
+        warn_user("Some donated buffers were not usable: " + ", ".join(unusable) + ".\n"
+                  "See an explanation at https://docs.jax.dev/en/latest/faq.html#"
+                  "buffer-donation.")
+    return tuple(usable)
+
+
 class EagerExecutable:
     """Fallback when the compiler cannot lower a jaxpr: evaluate it op by op."""
 
@@ -371,7 +429,8 @@ class EagerExecutable:
         self.reason = reason
         self.device = device
 
-    def __call__(self, *flat_values):
+    def __call__(self, *flat_values, donated: tuple[int, ...] = ()):
+        """(``donated`` buffers are not reused here.)"""
         args = [wrap_eager(to_host(v)) for v in flat_values]
         consts = [np.asarray(c) if type(c) is ArrayImpl else c for c in self.closed.consts]
         outs = eval_jaxpr(self.closed.jaxpr, consts, *args)
@@ -396,3 +455,112 @@ def compile_or_fallback(closed: ClosedJaxpr, device: str):
         if debug_level():
             print(f"jit: falling back to eager evaluation: {e}")
         return EagerExecutable(closed, str(e), device)
+
+
+# ---- jit's caches of compiled calls ----------------------------------------------------
+
+_tick = itertools.count(1).__next__  # a clock for least-recently-used: one tick per use
+_caches: "weakref.WeakSet[CompiledCache]" = weakref.WeakSet()
+_caches_lock = threading.Lock()
+
+
+class CompiledCache:
+    """One jitted function's compiled calls: input signature -> :class:`Compiled`
+    (``get``, ``cache[key] = compiled``), and ``runners``: the fast path's prepared runners
+    (fast key -> a function with a ``compiled`` attribute, made from an entry).
+
+    Bounded: at most ``config.tinyjax_executables_per_function`` entries, and at most
+    ``config.tinyjax_executables_total`` over every jitted function of the process (unset:
+    ``$TINYJAX_EXECUTABLES_PER_FUNCTION``, 128, and ``$TINYJAX_EXECUTABLES_TOTAL``, 512).  Past
+    a bound the least recently called entry goes, with its runners; its executable is
+    released when the last call running it returns, and with it the compiled library no
+    other executable uses (unloaded).  A runner marks its entry used on every call."""
+
+    def __init__(self) -> None:
+        self._entries: dict = {}
+        self.runners: dict = {}
+        with _caches_lock:
+            _caches.add(self)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        compiled = self._entries.get(key)
+        if compiled is None:
+            return default
+        compiled.last_used = _tick()
+        return compiled
+
+    def __setitem__(self, key: Any, compiled: Compiled) -> None:
+        compiled.last_used = _tick()
+        with _caches_lock:
+            self._entries[key] = compiled
+            self._bound()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._entries
+
+    def add_runner(self, fast_key: Any, runner: Callable, compiled: Compiled) -> Callable:
+        """Keep ``runner`` (made from ``compiled``, an entry) for calls keyed ``fast_key``."""
+        runner.compiled = compiled
+        self.runners[fast_key] = runner
+        return runner
+
+    def clear(self) -> None:
+        with _caches_lock:
+            self._entries.clear()
+            self.runners.clear()
+
+    def _evict(self, key: Any) -> None:
+        victim = self._entries.pop(key)
+        for fast_key, runner in list(self.runners.items()):
+            if runner.compiled is victim:
+                del self.runners[fast_key]
+
+    def _bound(self) -> None:
+        """Evict least recently used entries beyond the bounds (``_caches_lock`` held)."""
+        per_function, limit = _bounds()
+        while len(self._entries) > per_function:
+            self._evict(min(self._entries, key=lambda k: self._entries[k].last_used))
+        caches = list(_caches)
+        total = sum(len(c._entries) for c in caches)
+        while total > limit:
+            owner, key = min(((c, k) for c in caches for k in c._entries),
+                             key=lambda ck: ck[0]._entries[ck[1]].last_used)
+            owner._evict(key)
+            total -= 1
+
+
+def _bounds() -> tuple[int, int]:
+    """(per function, in total): the flags, or where unset, their environment variables."""
+    per_function = config.tinyjax_executables_per_function
+    total = config.tinyjax_executables_total
+    return (env_int("TINYJAX_EXECUTABLES_PER_FUNCTION") if per_function is None
+            else per_function,
+            env_int("TINYJAX_EXECUTABLES_TOTAL") if total is None else total)
+
+
+def clear_caches() -> None:
+    """Drop every compiled program (JAX's ``jax.clear_caches``): every jitted function's
+    compiled calls and the compiled eager operations of devices.  Their executables are
+    released (once calls running them return) and the compiled libraries no longer used are
+    unloaded; the disk cache is kept (a later call recompiles nothing that is there)."""
+    with _caches_lock:
+        caches = list(_caches)
+    for c in caches:
+        c.clear()
+    _cache.clear()
+    _checked.clear()
+    gc.collect()  # executables in reference cycles go now, with their libraries
+    _return_free_heap()
+
+
+def _return_free_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing): what the released executables used leaves the process's resident memory."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)

@@ -1,10 +1,26 @@
-"""Errors raised by tracing and indexing, with JAX's names and hierarchy (``jax.errors``)."""
+"""Errors raised by tracing and indexing, with JAX's names and hierarchy (``jax.errors``),
+and :func:`warn_user` (warnings attributed to the user's line; not a JAX name, so not
+exported)."""
+import os
+import sys
+import warnings
 
 __all__ = ["JAXTypeError", "JAXIndexError", "ConcretizationTypeError",
            "TracerBoolConversionError", "TracerIntegerConversionError",
            "TracerArrayConversionError", "UnexpectedTracerError",
            "NonConcreteBooleanIndexError", "KeyReuseError", "JaxRuntimeError",
            "JaxprTypeError", "InconclusiveDimensionOperation"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message: str, category: type = UserWarning) -> None:
+    """``warnings.warn`` attributed to the innermost frame outside tinyjax (the user's line
+    that led to it)."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class JAXTypeError(TypeError):

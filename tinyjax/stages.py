@@ -16,7 +16,7 @@ from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.backends import get_device
 from tinyjax.core import ShapedArray
 from tinyjax.dispatch import Compiled as CompiledCall
-from tinyjax.dispatch import leaf_signature, leaf_value
+from tinyjax.dispatch import leaf_signature
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, sub_jaxprs
 from tinyjax.sharding import SingleDeviceSharding
 
@@ -219,7 +219,7 @@ class Compiled(_Stage):
         if wrong:
             raise TypeError("Argument types differ from the types for which this computation "
                             "was compiled. The mismatches are:\n" + "\n".join(wrong))
-        outs = self._call.run_flat([leaf_value(x, self._call.device) for x in flat])
+        outs = self._call.run_leaves(flat)  # (donating as compiled to)
         return tree_util.tree_unflatten(self.out_tree, outs)
 
     call = __call__

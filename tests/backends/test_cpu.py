@@ -8,34 +8,38 @@ import tinyjax as jax
 from tinyjax import lax
 from tinyjax.backends import get_backend, get_device
 from tinyjax.backends.c import compiler as cpu
+from tinyjax.backends.c import toolchain
+from tinyjax.config import config
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.compiler.program import compile_jaxpr
 
 
 def test_compiler_found_and_flags():
-    assert os.path.exists(cpu.find_compiler())
-    flags = cpu.compiler_flags()
+    assert os.path.exists(toolchain.find_compiler())
+    flags = toolchain.compiler_flags()
     assert "-O3" in flags and "-ffast-math" not in flags and "-fno-math-errno" in flags
 
 
 def test_a_probed_flag_the_compiler_rejects_is_left_out(monkeypatch):
-    monkeypatch.setattr(cpu, "_supports", lambda cc, flag: flag != "-mprefer-vector-width=512")
-    flags = cpu.compiler_flags()
+    monkeypatch.setattr(toolchain, "_supports",
+                        lambda cc, flag: flag != "-mprefer-vector-width=512")
+    flags = toolchain.compiler_flags()
     assert "-mprefer-vector-width=512" not in flags and "-march=native" in flags
-    monkeypatch.setattr(cpu, "_supports", lambda cc, flag: True)
-    assert "-mprefer-vector-width=512" in cpu.compiler_flags()
+    monkeypatch.setattr(toolchain, "_supports", lambda cc, flag: True)
+    assert "-mprefer-vector-width=512" in toolchain.compiler_flags()
 
 
-def test_disk_and_memory_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TINYJAX_CACHE_DIR", str(tmp_path))
-    src = "void tj_cache_probe_fn(void **b) { ((float*)b[0])[0] = 42.0f; }\n"
-    lib = cpu.compile_source(src)
-    assert any(p.name.endswith(".so") for p in tmp_path.iterdir())
-    assert cpu.compile_source(src) is lib
+def test_disk_and_memory_cache(tmp_path):
+    with config.override(jax_compilation_cache_dir=str(tmp_path)):
+        src = "void tj_cache_probe_fn(void **b) { ((float*)b[0])[0] = 42.0f; }\n"
+        lib = cpu.compile_source(src)
+        assert any(p.name.startswith("k_") and p.name.endswith(".tjc")
+                   for p in tmp_path.iterdir())
+        assert cpu.compile_source(src) is lib
 
 
 def test_translation_units_are_compiled_side_by_side_and_linked(tmp_path, monkeypatch):
-    monkeypatch.setenv("TINYJAX_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "jax_compilation_cache_dir", str(tmp_path))
     monkeypatch.setattr(cpu.os, "cpu_count", lambda: 3)
     monkeypatch.setattr(cpu, "SPLIT_MIN_CHARS", 0)
     bodies = [f"void tj_unit_fn{i}(float *x) {{ x[{i}] = {i}.0f + tj_one(); }}" for i in range(7)]
@@ -47,7 +51,7 @@ def test_translation_units_are_compiled_side_by_side_and_linked(tmp_path, monkey
     lib = cpu.compile_source(units)
     x = np.zeros(7, np.float32)
     for i in range(7):
-        getattr(lib, f"tj_unit_fn{i}")(x.ctypes.data_as(cpu.ctypes.c_void_p))
+        lib.function(f"tj_unit_fn{i}", [cpu.ctypes.c_void_p])(x.ctypes.data)
     np.testing.assert_array_equal(x, np.arange(7) + 1.0)
     monkeypatch.setattr(cpu.os, "cpu_count", lambda: 1)
     assert cpu.translation_units(prelude, bodies) == [cpu.join_source(prelude, bodies)]
@@ -62,13 +66,9 @@ def test_compile_error_is_clear():
 
 def test_no_compiler_is_a_clear_not_implemented_error(monkeypatch):
     monkeypatch.setenv("CC", "")
-    monkeypatch.setattr(cpu.shutil, "which", lambda name: None)
-    cpu.find_compiler.cache_clear()
-    try:
-        with pytest.raises(NotImplementedError, match="no C compiler found"):
-            cpu.find_compiler()
-    finally:
-        cpu.find_compiler.cache_clear()
+    monkeypatch.setattr(toolchain.shutil, "which", lambda name: None)
+    with pytest.raises(NotImplementedError, match="no C compiler found .*cc, gcc and clang"):
+        toolchain.find_compiler()
 
 
 def test_c_constants():

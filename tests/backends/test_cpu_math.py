@@ -97,7 +97,7 @@ def test_float64_matmul_uses_the_packed_kernel(x64, shape):
     a, b = (rng.standard_normal(s) for s in shape)
     closed = jax.make_jaxpr(lambda a, b: lax.dot_general(a, b, (((1,), (0,)), ((), ()))) * 2.0)(a, b)
     exe = compile_jaxpr(closed, get_backend("cpu"))
-    assert exe.schedule.kernels[0].gemm is not None
+    assert exe.program.kernels[0].gemm is not None
     got, = exe(a, b)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, (a @ b) * 2, rtol=1e-12, atol=1e-12)
@@ -116,5 +116,5 @@ def test_float32_matmul_transposed_operands(trans):
         y = lax.transpose(B, (1, 0)) if trans[1] else B
         return lax.dot_general(x, y, (((1,), (0,)), ((), ())))
     exe = compile_jaxpr(jax.make_jaxpr(f)(A, B), get_backend("cpu"))
-    assert exe.schedule.kernels[0].gemm is not None
+    assert exe.program.kernels[0].gemm is not None
     np.testing.assert_allclose(exe(A, B)[0], a @ b, rtol=1e-5, atol=1e-4)

@@ -1,11 +1,11 @@
-"""CUDA graphs of repeated calls (tinyjax/backends/cuda/runtime.py ``_Graphs``): when a program's
+"""CUDA graphs of repeated calls (tinyjax/backends/cuda/program.py ``_Graphs``): when a program's
 launches are recorded and replayed, here with a fake driver, and on a GPU against the CPU."""
 import numpy as np
 import pytest
 
 import tinyjax as jax
 import tinyjax.numpy as jnp
-from tinyjax.backends.cuda import runtime as cuda
+from tinyjax.backends.cuda import program as cuda
 
 from tests.cuda_support import needs_cuda, to_host
 

@@ -110,7 +110,7 @@ def test_staged_reductions_keep_a_row_of_accumulators_per_stage(device):
         return jax.grad(lambda h: jnp.sum(pool(h) * jnp.arange(16.0)))(h)
     exe = check(pool_grad, h, device=device)
     if device == "cpu":  # both stages (the max, then the argmax) keep a row of accumulators
-        staged = [k for k in exe._kernels if k.pre]
+        staged = [k for k in exe.program.kernels if k.pre]
         assert staged and all(
             u.arg.count > 1 for k in staged for u in k.loop_ir if u.op == "DEFINE_ACC")
 

@@ -3,6 +3,8 @@ implement every member with the protocol's signature, so the compiler and the ru
 call them without probing."""
 import inspect
 
+import numpy as np
+
 import pytest
 
 from tinyjax.backends import Backend, HostBackend, get_backend
@@ -48,4 +50,7 @@ def test_registered_host_backends_are_backends(name):
     assert backend.host and backend.name == name
     buf = backend.put([[1.0, 2.0]])
     assert backend.to_host(backend.copy(buf)).tolist() == [[1.0, 2.0]]
-    assert backend.make_program([], []) is None  # no kernels: nothing to run
+    buf = backend.put(np.array([[1.0, 2.0]], np.float32))
+    flat = backend.view(buf, 4, np.dtype(np.float32), 1)   # a program's view of a buffer
+    backend.copy_into(flat, backend.put(np.array([5.0], np.float32)))
+    assert backend.to_host(buf).tolist() == [[1.0, 5.0]]

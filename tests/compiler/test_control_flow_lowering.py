@@ -7,7 +7,6 @@ import pytest
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
-from tinyjax.compiler.program import Program
 from tinyjax.dispatch import EagerExecutable
 
 rng = np.random.default_rng(0)
@@ -39,7 +38,7 @@ def test_cond_both_branches(device):
 
     x = rng.standard_normal(4).astype(np.float32)
     jf, c = _compiled(f, np.float32(1.0), x, device=device)
-    assert isinstance(c.executable, Program)
+    assert c.executable.program.has_control_flow
     _close(jf(np.float32(-1.0), x), f(np.float32(-1.0), x))
     _close(jf(np.float32(1.0), x), np.sin(x) * y)
     _close(jf(np.float32(-1.0), x), np.cos(x) + 1.0)
@@ -139,8 +138,7 @@ def test_scan_compiles_once_for_any_length(device):
     small = jax.jit(make(10), device=device).lower(x).compile()
     big = jax.jit(make(1000), device=device).lower(x).compile()
     assert small.num_kernels == big.num_kernels > 0
-    # the same kernels: only the trip count differs, and it is not in the source
-    assert len(big.source()) == len(small.source())
+    # the same kernels: only the trip count differs
     assert big.kernels() == small.kernels()
     _close(jax.jit(make(1000), device=device)(x), make(1000)(x), rtol=1e-4, atol=1e-4)
 

@@ -59,7 +59,9 @@ def test_config_defaults():
             "jax_debug_nans", "jax_debug_infs", "jax_disable_jit", "jax_log_compiles",
             "jax_default_device", "jax_enable_checks", "jax_no_tracing",
             "jax_numpy_dtype_promotion", "jax_check_tracer_leaks",
-            "jax_transfer_guard"} <= set(config.values())
+            "jax_transfer_guard", "jax_compilation_cache_dir",
+            "jax_compilation_cache_max_size", "tinyjax_executables_per_function",
+            "tinyjax_executables_total"} <= set(config.values())
     assert config.jax_numpy_dtype_promotion == "standard"
     assert config.jax_default_prng_impl == "threefry2x32"
 

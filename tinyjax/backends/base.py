@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, r
 
 import numpy as np
 
+from tinyjax.compiler.steps import Program
+from tinyjax.compiler.walk import LoadedProgram, load_walked
+
 if TYPE_CHECKING:
     from tinyjax.compiler.kernel import Kernel
 
@@ -46,6 +49,13 @@ class Backend(Protocol):
     def copy(self, buf: Any) -> Any:
         """A new buffer holding a copy of ``buf``."""
 
+    def view(self, buf: Any, byte_offset: int, dtype: Any, size: int) -> Any:
+        """A flat buffer of ``size`` elements of ``dtype`` aliasing ``buf``'s memory from
+        ``byte_offset`` on (the walker's view of a program's buffers and arena)."""
+
+    def copy_into(self, dst: Any, src: Any) -> None:
+        """Copy the flat buffer ``src`` into ``dst`` (same dtype and size)."""
+
     def to_host(self, buf: Any) -> np.ndarray:
         """A host numpy array holding ``buf``'s values."""
 
@@ -63,9 +73,10 @@ class Backend(Protocol):
         """``launch(buffers)`` running ``kernel`` (compiled as ``fn``) on its buffers; it
         may return the kernel's own timing (seconds, or a function giving them later)."""
 
-    def make_program(self, fns: list, kernels: list[Kernel]) -> Optional[Callable[[list], Any]]:
-        """``run(buffers)`` launching every kernel over the program's buffers (indexed by
-        ``buf_ids``) at less cost than one launcher per kernel, or None."""
+    def load_program(self, program: Program) -> LoadedProgram:
+        """``program``'s kernels compiled and loaded, with ``run(args, arena)`` running the
+        whole program (its constants', inputs' and outputs' buffers, then the call's scratch
+        arena).  :func:`tinyjax.compiler.walk.load_walked` walks the steps from the host."""
 
     def launch_info(self, kernel: Kernel) -> Optional[str]:
         """How ``kernel`` runs (launch geometry), for DEBUG's timing table, or None."""
@@ -102,11 +113,18 @@ class HostBackend:
     def to_host(self, buf: np.ndarray) -> np.ndarray:
         return buf
 
+    def view(self, buf: np.ndarray, byte_offset: int, dtype: Any, size: int) -> np.ndarray:
+        flat = buf.reshape(-1).view(np.uint8)
+        return flat[byte_offset:byte_offset + size * dtype.itemsize].view(dtype)
+
+    def copy_into(self, dst: np.ndarray, src: np.ndarray) -> None:
+        dst[...] = src
+
     def synchronize(self) -> None:
         pass
 
-    def make_program(self, fns: list, kernels: list[Kernel]) -> Optional[Callable[[list], Any]]:
-        return None
+    def load_program(self, program: Program) -> LoadedProgram:
+        return load_walked(self, program)
 
     def launch_info(self, kernel: Kernel) -> Optional[str]:
         return None

@@ -4,9 +4,11 @@
 :meth:`CStyleLanguage.render_uops` walks a kernel's loop IR
 (:mod:`tinyjax.compiler.codegen.uops`) once, each op spelled by the method ``op_<OP>``
 (``RANGE`` a ``for`` loop with the pragmas its marks ask for: ``parallel`` an OpenMP
-``parallel for``, ``simd`` an ``omp simd`` reduction over the loop's accumulators;
+``parallel for``, ``simd`` an ``omp simd`` reduction over the loop's accumulators; a
+parallel loop carrying accumulators keeps each iteration's partial and combines them in
+iteration order after it -- the same bits run to run, unlike an OpenMP ``reduction``);
 ``DEFINE_ACC``/``ACCUMULATE`` accumulators; loads, ALU ops and stores the kernel's SSA
-bodies).  Every decision -- loop order, blocks, vector lanes, threads -- was taken by the
+bodies.  Every decision -- loop order, blocks, vector lanes, threads -- was taken by the
 passes of :mod:`tinyjax.compiler.codegen` before the walk.  On the CPU, products
 (:mod:`tinyjax.backends.c.gemm`: packed panels and the prelude's register-blocked
 micro-kernel), sorts (a per-row stable merge sort of indices) and scatters (a copy, then a
@@ -76,6 +78,7 @@ class Walk:
         self.ind = "  " if head is not None else ""
         self.index_type = lang.index_type
         self.branchless: list[bool] = []  # per open loop: whether its selects stay selects
+        self.ranges: list[tuple] = []  # per open loop: (range, lo, hi, its ordered partials)
         self.n_acc = 0
         self.header_at = 0  # where the current function's header starts (module code goes before)
 
@@ -352,12 +355,15 @@ class CStyleLanguage:
 
     def op_RANGE(self, w: "Walk", i: int, u) -> str:
         r = u.arg
-        w.lines.extend(w.ind + p for p in self.loop_pragmas(r, w.names, w.uops))
         lo, hi, v = self.expr(r.lo), self.expr(r.hi), r.var
         it = w.index_type if getattr(r, "dtype", None) is None else self.type(r.dtype)
         w.branchless.append(getattr(r, "branchless", False))
         if r.cap is not None:
             hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
+        ordered = self.ordered_partials(r, w.names, w.uops, lo, hi, w.ind, w.lines)
+        if ordered is None:
+            w.lines.extend(w.ind + p for p in self.loop_pragmas(r, w.names, w.uops))
+        w.ranges.append((r, lo, hi, ordered))
         cond = f"{v} < {hi}"
         if r.guard is not None and r.guard_style == "and":
             cond = f"{self.expr(r.guard)} && {cond}"
@@ -369,13 +375,21 @@ class CStyleLanguage:
             inc = f"{v} += {inc}"
         w.lines.append(f"{w.ind}for ({it} {v} = {lo}; {cond}; {inc}) {{")
         w.ind += "  "
+        for name, at, init, _, _ in ordered or ():  # each iteration's own partial
+            w.lines.append(f"{w.ind}{at} {name} = {init};")
         if r.guard is not None and r.guard_style == "break":
             w.lines.append(f"{w.ind}if (!{self.expr(r.guard)}) break;")
         return v
 
     def op_ENDRANGE(self, w: "Walk", i: int, u) -> str:
         w.branchless.pop()
-        return self.op_ENDIF(w, i, u)
+        r, lo, hi, ordered = w.ranges.pop()
+        for name, _, _, _, _ in ordered or ():
+            w.lines.append(f"{w.ind}{name}_parts[{r.var} - ({lo})] = {name};")
+        self.op_ENDIF(w, i, u)
+        if ordered:
+            w.lines.extend(self.combine_partials(r, lo, hi, ordered, w.ind))
+        return ""
 
     def op_ENDIF(self, w: "Walk", i: int, u) -> str:
         w.ind = w.ind[:-2]
@@ -453,6 +467,37 @@ class CStyleLanguage:
             q = "" if slot < k.n_outs else "const "
             head.append(f"  {q}{self.storage(dt)} *restrict data{slot} = ({q}{self.storage(dt)} *)bufs[{slot}];")
         return head
+
+    def ordered_partials(self, r, names: list[str], uops, lo: str, hi: str, ind: str,
+                         lines: list[str]) -> Optional[list[tuple]]:
+        """For a parallel loop carrying scalar accumulators: each iteration accumulates into
+        its own partial, kept in an array and combined in iteration order after the loop
+        (:meth:`combine_partials`) -- the same bits whichever threads ran which iterations
+        (an OpenMP ``reduction`` clause combines in the order the threads finish).  Emits
+        the arrays and the directive; returns (name, C type, identity, op, dtype) per
+        accumulator, or None (not such a loop)."""
+        if not (r.parallel and r.accs) or any(uops[a].arg.count > 1 for a in r.accs):
+            return None
+        ordered = []
+        for a in r.accs:
+            dt, op = uops[a].dtype, uops[a].arg.op
+            at = self.type(dt)
+            ordered.append((names[a], at, self.identity(op, dt), op, dt))
+            lines.append(f"{ind}{at} *{names[a]}_parts = ({at} *)malloc(sizeof({at}) * "
+                         f"(({hi}) - ({lo})));")
+        lines.append(f"{ind}#pragma omp parallel for schedule({SCHED})")
+        return ordered
+
+    def combine_partials(self, r, lo: str, hi: str, ordered: list[tuple],
+                         ind: str) -> list[str]:
+        """After a loop of :meth:`ordered_partials`: its partials combined in order."""
+        out = []
+        for name, _, _, op, dt in ordered:
+            part = f"{name}_parts[{r.var} - ({lo})]"
+            out.append(f"{ind}for ({self.index_type} {r.var} = {lo}; {r.var} < {hi}; "
+                       f"{r.var}++) {name} = {self.combine(op, name, part, dt)};")
+            out.append(f"{ind}free({name}_parts);")
+        return out
 
     def loop_pragmas(self, r, names: list[str], uops) -> list[str]:
         """The OpenMP directives of loop ``r``: to the threads (``parallel``), to vector lanes

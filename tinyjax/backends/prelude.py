@@ -75,16 +75,12 @@ static inline long tj_chunks(long groups, long a_panels) {
 #endif
 }
 /* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
-   packing itself). */
-static _Thread_local float *tj_scratch_p[4];
-static _Thread_local size_t tj_scratch_n[4];
-static float *tj_scratch(int which, size_t floats) {
-  if (tj_scratch_n[which] < floats) {
-    free(tj_scratch_p[which]);
-    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
-    tj_scratch_n[which] = floats;
-  }
-  return tj_scratch_p[which];
+   packing itself).  They are the process's, not this library's: tj_scratch_provider is set
+   when the library is loaded to the allocator of a support library that stays loaded, so
+   unloading this one leaks no thread's buffers. */
+__attribute__((weak)) float *(*tj_scratch_provider)(int, size_t) = 0;
+static inline float *tj_scratch(int which, size_t floats) {
+  return tj_scratch_provider(which, floats);
 }
 TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
 """ + r"""

@@ -1,59 +1,64 @@
-"""``compile_jaxpr``: a jaxpr compiled for a backend -- one executable, or a program of steps
-where it has control flow (loops stay loops).
+"""``compile_jaxpr``: a jaxpr compiled for a backend -- one :class:`~tinyjax.compiler.steps.Program`
+(buffers planned ahead, kernels, loops and branches; see :mod:`tinyjax.compiler.steps`) run
+by an :class:`~tinyjax.compiler.executable.Executable`.
 
-A jaxpr without control flow compiles to one :class:`~tinyjax.compiler.executable.Executable`
-(a list of kernel launches over planned buffers).  One with ``cond``/``while``/``scan``
-compiles to a :class:`Program`: a list of *steps* over a slot environment (one slot per
-jaxpr value that crosses a step boundary):
+The jaxpr is cut into runs of ordinary equations, each lowered and fused into kernels
+(:func:`~tinyjax.compiler.schedule.schedule`), and the equations between them:
 
-* ``call``  a run of ordinary equations, fused and scheduled as one sub-program (an
-  ``Executable``);
-* ``scan``  a loop: the body is itself compiled once (a sub-program, or a nested
-  ``Program``) and run ``length`` times by the host, the carries handed from one iteration
-  to the next, the ``xs`` read as slices (zero-copy views at an offset) and each
-  iteration's ``ys`` written into the stacked output at its offset;
-* ``while`` the same, until the compiled predicate (a scalar read back) is false;
-* ``cond``  the branches compiled once each; only the taken one runs;
-* ``library`` a call into a numerical library (LAPACK, an FFT; cuSOLVER and cuFFT on
-  CUDA) for a primitive that is no fused elementwise work (registered with
-  :func:`~tinyjax.compiler.lower.registry.register_library_call`): the
-  backend provides the routine (``backend.library_call``), the step gives it its input
-  buffers and the output buffers it allocates, so it sits between fused kernels like any
-  other step.
-* ``host_callback``  a call back into Python (``pure_callback``, ``io_callback``,
-  ``jax.debug.print``): the operands are brought to the host, the equation's ``callback``
-  parameter (host arrays in, host arrays out) runs, its results go back to the device.
-  It is a step of its own so that a native program can make the same call through a
-  function pointer.
+* ``scan``   a :class:`~tinyjax.compiler.steps.Loop` of ``length`` iterations around its
+  body's steps: the ``xs`` read in place (``xs + i * row``), each iteration's ``ys``
+  written in place into the stacked output, the carries in two buffers each whose roles
+  swap every iteration (a carry the body returns unchanged is no carry at all);
+* ``while``  the same with the predicate's steps run before each iteration; the predicate
+  is a scalar in the arena that the running program reads (no host round trip);
+* ``cond``   a :class:`~tinyjax.compiler.steps.Switch` over the branches' steps, each
+  writing the results into the same buffers;
+* a library call (LAPACK, an FFT; registered with
+  :func:`~tinyjax.compiler.lower.registry.register_library_call`) is a
+  :class:`~tinyjax.compiler.steps.Call` of the backend's routine (``backend.library_call``)
+  between the kernels, with its C routine where the backend has one;
+* a host callback (``pure_callback``, ``io_callback``, ``jax.debug.print``; registered with
+  :func:`~tinyjax.compiler.lower.registry.register_host_callback`) is a ``Call`` of a
+  Python routine: the operands copied to the host, the equation's ``callback`` run, its
+  results copied into the program's buffers (a native program calls it through a
+  function pointer);
+* ``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
+  before compiling) and composite primitives (:mod:`tinyjax.lax.composite`) are inlined:
+  their jaxprs are lowered in place.
 
-``checkpoint``, ``custom_linear_solve`` (its ``solve`` jaxpr: derivatives were taken
-before compiling; see :func:`~tinyjax.compiler.lower.registry.register_inlined_call`) and
-composite primitives (:mod:`tinyjax.lax.composite`) are inlined: their jaxprs are lowered
-in place.  Every kernel of every
-sub-program (loop bodies counted once) is rendered into one source and compiled in one go,
-so the compile time does not depend on trip counts.  Nothing here is device specific: a
-device renders kernels; the steps only sequence sub-programs.
+Complex values are computed on their interleaved real and imaginary parts: a complex
+array's buffer holds those.
+
+Results go straight where they are needed: a kernel whose result is a loop's next carry,
+a row of a loop's stacked output or the program's output writes it there; a copy is made
+only where a result is no kernel's (a pass-through, a constant, a strided view).  Every
+kernel of every loop body is compiled once, so compile time does not depend on trip counts.
+Scratch buffers share one arena per call (:mod:`tinyjax.compiler.memory`).
 """
 from __future__ import annotations
 
-import time
-from typing import Sequence
+import ctypes
+import itertools
+from typing import Optional, Sequence
 
 import numpy as np
 
 from tinyjax.backends.base import Backend
+from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls, library_calls
+from tinyjax.compiler.memory import Lifetimes, place
 from tinyjax.compiler.schedule import schedule
-from tinyjax.compiler.codegen import prepare_kernels
+from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, SCRATCH, Buffer, Call, Carry, Copy,
+                                    Launch, Loop, Pointer, Program, Ref, Switch)
 from tinyjax.config import debug_level
-from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var, literal_or_none
+from tinyjax.jaxpr import Jaxpr, Literal, Var, literal_or_none
 from tinyjax.lax.composite import composite_definitions, composite_jaxpr
-from tinyjax.lax.control_flow import cond_p, scan_p, while_p
+from tinyjax.lax.control_flow.conditionals import cond_p
+from tinyjax.lax.control_flow.loops import scan_p, while_p
 
-__all__ = ["CONTROL_FLOW", "compile_jaxpr", "needs_program", "build_program", "Program",
-           "LibraryCallStep"]
+__all__ = ["CONTROL_FLOW", "compile_jaxpr", "build_program", "inline_calls"]
 
 CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 
@@ -61,11 +66,6 @@ CONTROL_FLOW = frozenset({cond_p, while_p, scan_p})
 def _is_step(prim) -> bool:
     """Equations that end a run of kernels and become steps of their own."""
     return prim in CONTROL_FLOW or prim in library_calls or prim in host_callbacks
-
-
-def needs_program(jaxpr: Jaxpr) -> bool:
-    """Whether ``jaxpr`` has equations the flat kernel list cannot express."""
-    return any(_is_step(e.primitive) for e in jaxpr.eqns) or _inlines(jaxpr)
 
 
 def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
@@ -145,428 +145,359 @@ def _open(j) -> tuple[Jaxpr, list]:
     return Jaxpr([], list(j.constvars) + list(j.invars), j.outvars, j.eqns), consts
 
 
-# ---- steps ---------------------------------------------------------------------------------
-# An operand reference is a slot number (int) or a constant numpy array (a literal).
-
-def _read(env: list, refs: Sequence) -> list:
-    return [env[r] if type(r) is int else r for r in refs]
-
-
-class CallStep:
-    kind = "call"
-
-    def __init__(self, unit, in_refs, out_slots):
-        self.unit, self.in_refs, self.out_slots = unit, list(in_refs), list(out_slots)
-
-    def run(self, env: list) -> int:
-        outs = self.unit(*_read(env, self.in_refs))
-        for s, v in zip(self.out_slots, outs):
-            env[s] = v
-        return 1
-
-    def describe(self) -> str:
-        return f"call: {self.unit.num_kernels} kernel(s)"
+def _storage(aval) -> tuple[np.dtype, int]:
+    """(dtype, elements) of the buffer holding an array of ``aval``: a complex array's holds
+    its interleaved real and imaginary parts (compiled code computes on those)."""
+    dt, n = np.dtype(aval.dtype), int(np.prod(aval.shape, dtype=np.int64))
+    if dt.kind == "c":
+        return np.dtype(np.float64 if dt == np.complex128 else np.float32), 2 * n
+    return dt, n
 
 
-class ScanStep:
-    kind = "scan"
-
-    def __init__(self, body, in_refs, out_slots, *, length, reverse, num_consts, num_carry,
-                 y_avals, alloc=np.empty):
-        self.body, self.in_refs, self.out_slots = body, list(in_refs), list(out_slots)
-        self.alloc = alloc  # the backend's buffer allocator (np.empty on the host)
-        self.length, self.reverse = int(length), bool(reverse)
-        self.nc, self.ncar = num_consts, num_carry
-        self.y_specs = [((int(length),) + tuple(a.shape), np.dtype(a.dtype)) for a in y_avals]
-
-    def run(self, env: list) -> int:
-        vals = _read(env, self.in_refs)
-        nc, ncar = self.nc, self.ncar
-        consts, carry = vals[:nc], vals[nc:nc + ncar]
-        xs = vals[nc + ncar:]
-        ys = [self.alloc(shape, dt) for shape, dt in self.y_specs]
-        body = self.body
-        order = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
-        for i in order:
-            outs = body(*consts, *carry, *[x[i] for x in xs])
-            carry = outs[:ncar]
-            for y, o in zip(ys, outs[ncar:]):
-                y[i] = o
-        for s, v in zip(self.out_slots, list(carry) + ys):
-            env[s] = v
-        return self.length
-
-    def describe(self) -> str:
-        return (f"scan(length={self.length}{', reverse' if self.reverse else ''}): body of "
-                f"{self.body.num_kernels} kernel(s), {self.length} iterations per call")
+def _whole(buf: Buffer) -> Ref:
+    return Ref(buf, buf.dtype, buf.size)
 
 
-class WhileStep:
-    kind = "while"
-
-    def __init__(self, cond, body, in_refs, out_slots, *, cond_nconsts, body_nconsts):
-        self.cond, self.body = cond, body
-        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
-        self.ncc, self.nbc = cond_nconsts, body_nconsts
-        self.last_iterations = 0
-
-    def run(self, env: list) -> int:
-        vals = _read(env, self.in_refs)
-        cc, bc = vals[:self.ncc], vals[self.ncc:self.ncc + self.nbc]
-        carry = vals[self.ncc + self.nbc:]
-        cond, body, n = self.cond, self.body, 0
-        while bool(cond(*cc, *carry)[0]):
-            carry = body(*bc, *carry)
-            n += 1
-        for s, v in zip(self.out_slots, carry):
-            env[s] = v
-        self.last_iterations = n
-        return n
-
-    def describe(self) -> str:
-        return (f"while: predicate of {self.cond.num_kernels} kernel(s), body of "
-                f"{self.body.num_kernels} kernel(s)")
+def _as_buffer(ref: Optional[Ref], size: int) -> Optional[Buffer]:
+    """The buffer ``ref`` is all of, if it is one (a destination a loop may own)."""
+    if ref is None or not isinstance(ref.base, Buffer) or ref.offset or ref.terms \
+            or ref.base.size != size:
+        return None
+    return ref.base
 
 
-class CondStep:
-    kind = "cond"
+class _Builder:
+    """Builds a program's steps, its buffers and their lifetimes."""
 
-    def __init__(self, branches, in_refs, out_slots):
-        self.branches, self.in_refs, self.out_slots = list(branches), list(in_refs), list(out_slots)
+    def __init__(self, backend: Optional[Backend] = None):
+        self.backend = backend   # the library calls' routines come from it
+        self.consts: list[Buffer] = []
+        self.const_values: list[np.ndarray] = []
+        self.scratch: list[Buffer] = []
+        self.life = Lifetimes()
+        self.loops: list[tuple[Loop, int]] = []   # enclosing loops, with their start positions
+        self.pos = 0
+        self.names = itertools.count()
+        self.n_kernels = 0
 
-    def run(self, env: list) -> int:
-        vals = _read(env, self.in_refs)
-        i = min(max(int(vals[0]), 0), len(self.branches) - 1)
-        outs = self.branches[i](*vals[1:])
-        for s, v in zip(self.out_slots, outs):
-            env[s] = v
-        return i
+    # ---- buffers and uses -------------------------------------------------------------------
+    def new_scratch(self, dtype, size: int) -> Ref:
+        buf = Buffer(np.dtype(dtype), int(size), SCRATCH, name=f"s{len(self.scratch)}")
+        self.scratch.append(buf)
+        return _whole(buf)
 
-    def describe(self) -> str:
-        return "cond: branches of " + ", ".join(f"{b.num_kernels}" for b in self.branches) \
-            + " kernel(s)"
+    def const(self, value) -> Ref:
+        value = np.ascontiguousarray(getattr(value, "_value", value))
+        if value.dtype.kind == "c":   # held as its real pairs
+            value = value.view(np.float64 if value.dtype == np.complex128 else np.float32)
+        buf = Buffer(value.dtype, value.size, CONST, len(self.consts), f"c{len(self.consts)}")
+        self.consts.append(buf)
+        self.const_values.append(value)
+        return _whole(buf)
 
+    def emit(self, steps: list, step, refs: Sequence[Ref]) -> None:
+        steps.append(step)
+        self.use(refs)
+        self.pos += 1
 
-class LibraryCallStep:
-    """A call into a numerical library: the routine ``impl`` (given by the backend, e.g.
-    LAPACK through function pointers on the CPU) reads the input buffers and writes the
-    output buffers this step allocates (``alloc``, the backend's allocator)."""
-    kind = "library"
+    def use(self, refs: Sequence[Ref]) -> None:
+        for r in refs:
+            if isinstance(r.base, Buffer) and r.base.kind == SCRATCH:
+                self.life.use(r.base, self.pos, self.loops)
 
-    def __init__(self, name: str, impl, in_refs, out_slots, out_avals, alloc=np.empty):
-        self.name, self.impl = name, impl
-        self.in_refs, self.out_slots = list(in_refs), list(out_slots)
-        self.out_specs = [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals]
-        self.alloc = alloc
-
-    def run(self, env: list) -> int:
-        outs = [self.alloc(shape, dt) for shape, dt in self.out_specs]
-        self.impl(_read(env, self.in_refs), outs)
-        for s, v in zip(self.out_slots, outs):
-            env[s] = v
-        return 1
-
-    def describe(self) -> str:
-        outs = ", ".join(f"{dt.name}{list(shape)}" for shape, dt in self.out_specs)
-        return f"library: {self.name} -> {outs}"
-
-
-class HostCallbackStep:
-    kind = "host_callback"
-
-    def __init__(self, callback, in_refs, out_slots, *, to_host, to_device):
-        self.callback, self.in_refs, self.out_slots = callback, list(in_refs), list(out_slots)
-        self.to_host, self.to_device = to_host, to_device
-
-    def run(self, env: list) -> int:
-        outs = self.callback(*[self.to_host(v) for v in _read(env, self.in_refs)])
-        for s, v in zip(self.out_slots, outs):
-            env[s] = self.to_device(v)
-        return 1
-
-    def describe(self) -> str:
-        return f"host callback: {self.callback!r}"
-
-
-# ---- the program ---------------------------------------------------------------------------
-
-class Program:
-    """A compiled program with control flow: ``prog(*flat_args) -> list of arrays``."""
-
-    def __init__(self, n_inputs: int, n_slots: int, steps: list, out_refs: list,
-                 units: list, consts: Sequence[np.ndarray] = (), name: str = "jaxpr"):
-        self.n_inputs, self.n_slots = n_inputs, n_slots
-        self.steps, self.out_refs = steps, out_refs
-        self.units = units  # every kernel sub-program reachable from here, each once
-        self._consts = list(consts)
-        self.name = name
-        self.source_text = ""
-        self.asbuffer = np.asarray  # the backend's conversion of inputs to its buffers
-        self.synchronize = None     # an asynchronous backend's wait (DEBUG=2 step timings)
-
-    @property
-    def num_kernels(self) -> int:
-        return sum(u.num_kernels for u in self.units)
-
-    def kernels(self) -> list[str]:
-        return [d for u in self.units for d in u.kernels()]
-
-    def source(self) -> str:
-        return self.source_text
-
-    def describe(self, indent: str = "") -> list[str]:
-        lines = []
-        for st in self.steps:
-            lines.append(indent + st.describe())
-            for sub in ([st.body] if st.kind == "scan" else [st.cond, st.body]
-                        if st.kind == "while" else st.branches if st.kind == "cond" else []):
-                if isinstance(sub, Program):
-                    lines.extend(sub.describe(indent + "  "))
-        return lines
-
-    def __call__(self, *flat_args) -> list[np.ndarray]:
-        args = self._consts + [self.asbuffer(a) for a in flat_args]
-        if len(args) != self.n_inputs:
-            raise TypeError(f"{self.name}: expected {self.n_inputs - len(self._consts)} "
-                            f"arguments, got {len(flat_args)}")
-        env: list = args + [None] * (self.n_slots - len(args))
-        if debug_level() >= 2 and self.name != "body":
-            return self._run_timed(env)
-        for st in self.steps:
-            st.run(env)
-        return _read(env, self.out_refs)
-
-    def _run_timed(self, env: list) -> list:
-        print(f"*** {self.name}: {len(self.steps)} steps, {self.num_kernels} kernels")
-        for st in self.steps:
-            t0 = time.perf_counter()
-            r = st.run(env)
-            if self.synchronize is not None:
-                self.synchronize()
-            dt = time.perf_counter() - t0
-            extra = f", {r} iterations" if st.kind in ("scan", "while") else \
-                f", branch {r} taken" if st.kind == "cond" else ""
-            print(f"  {st.describe()}{extra}: {dt * 1e6:.1f} us")
-        return _read(env, self.out_refs)
-
-
-class _Unit:
-    """A run of equations without control flow: scheduled now, compiled with the others."""
-
-    def __init__(self, sched, name: str, out_avals=()):
-        self.schedule, self.name, self.out_avals = sched, name, list(out_avals)
-        self.exe = None
-
-    @property
-    def num_kernels(self) -> int:
-        return len(self.schedule.kernels)
-
-    def kernels(self) -> list[str]:
-        return [k.describe() for k in self.schedule.kernels]
-
-    def __call__(self, *args):
-        return self.exe(*args)
-
-
-class _ProgramBuilder:
-    def __init__(self, backend):
-        self.units: list[_Unit] = []
-        self.backend = backend
-        # constants (literals, closed-over arrays) as buffers of the backend, made once
-        self.const = np.asarray if backend.host else backend.asbuffer
-
-    def unit(self, jaxpr: Jaxpr) -> _Unit:
-        leaves, outs = lower_jaxpr(jaxpr)
-        u = _Unit(schedule(leaves, outs, name_prefix=f"u{len(self.units)}k"),
-                  f"unit{len(self.units)}", jaxpr.out_avals)
-        self.units.append(u)
-        return u
-
-    def callable(self, j, name: str = "body"):
-        """A sub-program for the open or closed jaxpr ``j`` and the constants it needs
-        before its operands."""
-        jaxpr, consts = _open(j)
+    # ---- blocks -----------------------------------------------------------------------------
+    def block(self, steps: list, jaxpr: Jaxpr, in_refs: list[Ref],
+              dests: Sequence[Optional[Ref]]) -> list[Ref]:
+        """Append the steps of the open ``jaxpr`` reading ``in_refs``; returns where its
+        results are -- at ``dests[i]`` wherever one is given."""
         jaxpr = inline_calls(jaxpr)
-        first = len(self.units)
-        body = self.program(jaxpr, name) if needs_program(jaxpr) else self.unit(jaxpr)
-        if isinstance(body, Program):
-            body.units = self.units[first:]
-        return body, [self.const(getattr(c, "_value", c)) for c in consts]
-
-    def program(self, jaxpr: Jaxpr, name: str) -> Program:
-        jaxpr = inline_calls(jaxpr)
-        inputs = list(jaxpr.constvars) + list(jaxpr.invars)
-        slots: dict = {v: i for i, v in enumerate(inputs)}
-        eqns = jaxpr.eqns
+        env: dict = dict(zip(jaxpr.invars, in_refs))
+        want: dict = {}
+        for v, d in zip(jaxpr.outvars, dests):
+            if d is not None and isinstance(v, Var) and v not in env:
+                want.setdefault(v, []).append(d)
         last: dict = {}
-        for i, e in enumerate(eqns):
+        for i, e in enumerate(jaxpr.eqns):
             for a in e.invars:
                 if isinstance(a, Var):
                     last[a] = i
         for a in jaxpr.outvars:
             if isinstance(a, Var):
-                last[a] = len(eqns)
-        steps: list = []
+                last[a] = len(jaxpr.eqns)
         seg: list = []
-
-        def ref(a):
-            if isinstance(a, Literal):
-                return self.const(np.asarray(a.val, a.aval.dtype))
-            return slots[a]
-
-        def alloc(vs) -> list[int]:
-            out = []
-            for v in vs:
-                slots[v] = len(slots)
-                out.append(slots[v])
-            return out
-
-        def flush(end: int) -> None:
-            if not seg:
-                return
-            defined = {v for e in seg for v in e.outvars}
-            ins: dict = {}
-            for e in seg:
-                for a in e.invars:
-                    if isinstance(a, Var) and a not in defined:
-                        ins[a] = None
-            outs = [v for e in seg for v in e.outvars if last.get(v, -1) >= end]
-            if outs:
-                u = self.unit(Jaxpr([], list(ins), outs, list(seg)))
-                steps.append(CallStep(u, [ref(a) for a in ins], alloc(outs)))
-            seg.clear()
-
-        for i, e in enumerate(eqns):
+        for i, e in enumerate(jaxpr.eqns):
             if not _is_step(e.primitive):
                 seg.append(e)
                 continue
-            flush(i)
-            in_refs = [ref(a) for a in e.invars]
-            step = self.library_step(e, in_refs, alloc(e.outvars)) \
-                if e.primitive in library_calls else self.control_step(e, in_refs,
-                                                                        alloc(e.outvars))
-            steps.append(step)
-        flush(len(eqns))
-        prog = Program(len(inputs), len(slots), steps, [ref(a) for a in jaxpr.outvars],
-                       [], name=name)
-        if not self.backend.host:
-            prog.asbuffer, prog.synchronize = self.backend.asbuffer, self.backend.synchronize
-        return prog
+            self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
+                                               if last.get(v, -1) >= i])
+            seg = []
+            if e.primitive in library_calls:
+                self.library(steps, e, env, want)
+            elif e.primitive in host_callbacks:
+                self.host_callback(steps, e, env, want)
+            else:
+                self.control(steps, e, env, want)
+        self.unit(steps, seg, env, want, [v for s in seg for v in s.outvars
+                                           if last.get(v, -1) >= len(jaxpr.eqns)])
+        outs = []
+        for v, d in zip(jaxpr.outvars, dests):
+            r = self.read(env, v)
+            if d is not None and not r.same_place(d):
+                self.emit(steps, Copy(d, r), [d, r])
+                r = d
+            outs.append(r)
+        return outs
 
-    def library_step(self, e, in_refs: list, out_slots: list) -> LibraryCallStep:
-        out_avals = [v.aval for v in e.outvars]
-        impl = self.backend.library_call(e.primitive, [a.aval for a in e.invars], out_avals,
-                                         e.params)
-        return LibraryCallStep(e.primitive.name, impl, in_refs, out_slots, out_avals,
-                               np.empty if self.backend.host else self.backend.alloc)
+    def read(self, env: dict, a) -> Ref:
+        if isinstance(a, Literal):
+            return self.const(np.asarray(a.val, a.aval.dtype))
+        return env[a]
 
-    def control_step(self, e, in_refs: list, out_slots: list):
-        p, prim = e.params, e.primitive
-        if prim is scan_p:
-            body, consts = self.callable(p["jaxpr"])
-            nc = p["num_consts"]
-            return ScanStep(body, consts + in_refs, out_slots, length=p["length"],
-                            reverse=p["reverse"], num_consts=nc + len(consts),
-                            num_carry=p["num_carry"],
-                            y_avals=_open(p["jaxpr"])[0].out_avals[p["num_carry"]:],
-                            alloc=np.empty if self.backend.host else self.backend.alloc)
-        if prim is while_p:
-            cond, cc = self.callable(p["cond_jaxpr"])
-            body, bc = self.callable(p["body_jaxpr"])
-            ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
-            refs = (cc + in_refs[:ncc] + bc + in_refs[ncc:ncc + nbc] + in_refs[ncc + nbc:])
-            return WhileStep(cond, body, refs, out_slots, cond_nconsts=ncc + len(cc),
-                             body_nconsts=nbc + len(bc))
-        if prim is cond_p:
-            branches = []
-            for b in p["branches"]:
-                fn, consts = self.callable(b)
-                if consts:
-                    fn = _WithConsts(fn, consts)
-                branches.append(fn)
-            return CondStep(branches, in_refs, out_slots)
-        if prim in host_callbacks:
-            host = self.backend.host
-            return HostCallbackStep(p["callback"], in_refs, out_slots,
-                                    to_host=np.asarray if host else _buffer_to_host,
-                                    to_device=np.asarray if host else self.backend.asbuffer)
-        raise NotImplementedError(f"no lowering for primitive '{prim.name}'")
+    def take(self, want: dict, v) -> Optional[Ref]:
+        """The next destination wanted for ``v`` (taken: it will be written), or None."""
+        ds = want.get(v)
+        return ds.pop(0) if ds else None
 
-
-def _buffer_to_host(buf) -> np.ndarray:
-    """A device buffer's contents (or a host constant) as a numpy array."""
-    return buf.numpy() if hasattr(buf, "numpy") else np.asarray(buf)
-
-
-class _WithConsts:
-    """A sub-program called with constants of its own before the operands."""
-
-    def __init__(self, fn, consts):
-        self.fn, self.consts = fn, list(consts)
-        self.num_kernels = fn.num_kernels
-
-    def __call__(self, *args):
-        return self.fn(*self.consts, *args)
-
-
-def build_program(closed_jaxpr, backend, name: str = "jaxpr"):
-    """Compile ``closed_jaxpr`` (which has control flow) into a :class:`Program`.
-
-    Returns (program, every kernel in launch-list order)."""
-    jaxpr = closed_jaxpr.jaxpr
-    b = _ProgramBuilder(backend)
-    consts = [b.const(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    prog = b.program(Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
-                           jaxpr.eqns), name)
-    prog._consts = consts
-    prog.units = list(b.units)
-    kernels = [k for u in b.units for k in u.schedule.kernels]
-    prepare_kernels(kernels, backend, debug_level())
-    source, fns = backend.compile(kernels)
-    i = 0
-    for u in b.units:
-        n = len(u.schedule.kernels)
-        u.exe = Executable(u.schedule, [], backend, source, fns[i:i + n], name=u.name,
-                           timed=False, out_avals=u.out_avals)
-        i += n
-    prog.source_text = source
-    return prog, kernels
-
-
-def compile_jaxpr(closed_jaxpr, backend: Backend):
-    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
-    device's).
-
-    A jaxpr with control flow (``cond``, ``while``, ``scan``) becomes a
-    :class:`~tinyjax.compiler.program.Program` whose loop and branch steps run compiled
-    sub-programs; ``checkpoint`` and composite primitives are inlined.  Raises
-    ``NotImplementedError("no lowering for primitive '<name>'")`` for a primitive without a
-    lowering rule (``jit`` then evaluates eagerly)."""
-    jaxpr = inline_calls(closed_jaxpr.jaxpr)
-    dbg = debug_level()
-    if needs_program(jaxpr):
-        prog, kernels = build_program(ClosedJaxpr(jaxpr, closed_jaxpr.consts), backend)
-        if dbg >= 3:
-            for k in kernels:
-                print(k.dump())
-        if dbg >= 4:
-            print(prog.source())
-        if dbg >= 1:
-            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
-                  f"{len(prog.steps)} steps (loop bodies counted once)")
-            for line in prog.describe("    "):
-                print(line)
-        return prog
-    leaves, outs = lower_jaxpr(jaxpr)
-    sched = schedule(leaves, outs)
-    consts = [np.asarray(getattr(c, "_value", c)) for c in closed_jaxpr.consts]
-    if dbg >= 3:
+    def unit(self, steps: list, seg: list, env: dict, want: dict, outs: list) -> None:
+        """Lower, fuse and launch a run of ordinary equations."""
+        if not outs:
+            return
+        defined = {v for e in seg for v in e.outvars}
+        ins = list(dict.fromkeys(a for e in seg for a in e.invars
+                                 if isinstance(a, Var) and a not in defined))
+        leaves, lazy = lower_jaxpr(Jaxpr([], ins, outs, seg))
+        sched = schedule(leaves, lazy)
+        for k in sched.kernels:   # names unique in the program: k0, k1, ...
+            k.name = f"k{self.n_kernels}"
+            self.n_kernels += 1
+        local: dict[int, Ref] = {i: env[v] for i, v in enumerate(ins)}
+        for o, v in zip(sched.outputs, outs):
+            if o.buf >= sched.n_inputs and o.view is None and o.buf not in local:
+                d = self.take(want, v)
+                if d is not None:
+                    local[o.buf] = d
         for k in sched.kernels:
+            refs = []
+            for b in k.buf_ids:
+                if b not in local:
+                    local[b] = self.new_scratch(*sched.buffers[b])
+                refs.append(local[b])
+            self.emit(steps, Launch(k, refs), refs)
+        for o, v in zip(sched.outputs, outs):
+            if o.buf < 0:   # no elements
+                env[v] = self.new_scratch(o.dtype, 0)
+            elif o.view is None:
+                env[v] = local[o.buf]
+            else:           # a strided view of a buffer: materialised
+                dst = self.take(want, v) or self.new_scratch(o.dtype, int(np.prod(o.shape)))
+                src = local[o.buf]
+                self.emit(steps, Copy(dst, src, o.view), [dst, src])
+                env[v] = dst
+
+    def library(self, steps: list, e, env: dict, want: dict) -> None:
+        """A call into a numerical library (LAPACK, an FFT): the backend's routine between
+        the kernels, over the operands' buffers, into buffers of its own."""
+        if self.backend is None:
+            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' "
+                                      "without a backend to call its library")
+        ins = [self.read(env, a) for a in e.invars]
+        outs = [self.take(want, v) or self.new_scratch(*_storage(v.aval)) for v in e.outvars]
+        in_avals, out_avals = [a.aval for a in e.invars], [v.aval for v in e.outvars]
+        impl = self.backend.library_call(e.primitive, in_avals, out_avals, e.params)
+        routine = getattr(impl, "routine", None)   # a C routine the program may call
+        native = None if routine is None else (
+            routine.fn.address, ctypes.addressof(routine.params), ctypes.addressof(routine.fns))
+        call = Call(e.primitive.name, impl, ins, outs,
+                    [(tuple(a.shape), np.dtype(a.dtype)) for a in in_avals],
+                    [(tuple(a.shape), np.dtype(a.dtype)) for a in out_avals], native)
+        self.emit(steps, call, ins + outs)
+        env.update(zip(e.outvars, outs))
+
+    def host_callback(self, steps: list, e, env: dict, want: dict) -> None:
+        """A call back into Python (``pure_callback``, ``io_callback``, ``jax.debug.*``):
+        a foreign routine of the program like a library call, with no native routine (the
+        C program calls it through a ctypes callback)."""
+        if self.backend is None:
+            raise NotImplementedError(f"no lowering for primitive '{e.primitive.name}' "
+                                      "without a backend to call back from")
+        ins = [self.read(env, a) for a in e.invars]
+        outs = [self.take(want, v) or self.new_scratch(*_storage(v.aval)) for v in e.outvars]
+        call = Call(e.primitive.name, _host_routine(e.params["callback"], self.backend), ins,
+                    outs, [(tuple(a.aval.shape), np.dtype(a.aval.dtype)) for a in e.invars],
+                    [(tuple(v.aval.shape), np.dtype(v.aval.dtype)) for v in e.outvars])
+        self.emit(steps, call, ins + outs)
+        env.update(zip(e.outvars, outs))
+
+    # ---- control flow -----------------------------------------------------------------------
+    def control(self, steps: list, e, env: dict, want: dict) -> None:
+        ins = [self.read(env, a) for a in e.invars]
+        if e.primitive is scan_p:
+            outs = self.scan(steps, e, ins, want)
+        elif e.primitive is while_p:
+            outs = self.while_loop(steps, e, ins, want)
+        else:
+            outs = self.switch(steps, e, ins, want)
+        env.update(zip(e.outvars, outs))
+
+    def carries(self, loop: Loop, body: Jaxpr, first: int, inits: list[Ref], outvars: list,
+                want: dict) -> tuple[list, list, list]:
+        """The carries of ``loop``: (the body's carry inputs, its carry destinations, the
+        loop's carry results).  A carry the body returns unchanged stays where it is."""
+        body_in, body_out, results = [], [], []
+        for j, init in enumerate(inits):
+            if body.outvars[j] is body.invars[first + j]:
+                body_in.append(init)
+                body_out.append(None)
+                results.append(init)
+                continue
+            n = next(self.names)
+            home = _as_buffer(want.get(outvars[j], [None])[0] if want.get(outvars[j]) else None,
+                              init.size)
+            if home is not None:
+                self.take(want, outvars[j])
+            else:
+                home = self.new_scratch(init.dtype, init.size).base
+            other = self.new_scratch(init.dtype, init.size).base
+            c = Carry(init, Pointer(f"cur{n}"), Pointer(f"nxt{n}"), (home, other))
+            loop.carries.append(c)
+            body_in.append(Ref(c.cur, init.dtype, init.size))
+            body_out.append(Ref(c.nxt, init.dtype, init.size))
+            results.append(_whole(home))
+        return body_in, body_out, results
+
+    def open_loop(self, loop: Loop, refs: list[Ref]) -> None:
+        self.use(refs)
+        self.loops.append((loop, self.pos))
+        self.pos += 1
+
+    def close_loop(self, steps: list, loop: Loop, refs: list[Ref]) -> None:
+        _, start = self.loops.pop()
+        self.life.close_loop(loop, start, self.pos)
+        steps.append(loop)
+        self.use(refs)
+        self.pos += 1
+
+    def scan(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
+        p = e.params
+        body, consts = _open(p["jaxpr"])
+        nc, ncar, length = p["num_consts"], p["num_carry"], int(p["length"])
+        const_refs = [self.const(c) for c in consts] + ins[:nc]
+        loop = Loop(f"i{next(self.names)}", [], [], length=length, reverse=bool(p["reverse"]),
+                    parity=(length - 1) % 2 if length else 0)
+        first = len(const_refs)
+        carry_in, carry_out, carry_res = self.carries(loop, body, first, ins[nc:nc + ncar],
+                                                      e.outvars[:ncar], want)
+        xs_in = []
+        for x in ins[nc + ncar:]:
+            row = x.size // length if length else 0
+            xs_in.append(Ref(x.base, x.dtype, row, x.offset, x.terms + ((loop, row),)))
+        ys_out, ys_res = [], []
+        for v, a in zip(e.outvars[ncar:], body.outvars[ncar:]):
+            dtype, row = _storage(a.aval)
+            d = want.get(v)
+            buf = _as_buffer(d[0] if d else None, row * length)
+            if buf is not None:
+                self.take(want, v)
+            else:
+                buf = self.new_scratch(dtype, row * length).base
+            ys_out.append(Ref(buf, buf.dtype, row, 0, ((loop, row),)))
+            ys_res.append(_whole(buf))
+        owned = [_whole(b) for c in loop.carries for b in c.bufs] + ys_res
+        self.open_loop(loop, owned)
+        self.block(loop.body, body, const_refs + carry_in + xs_in, carry_out + ys_out)
+        self.close_loop(steps, loop, owned + [c.init for c in loop.carries] + const_refs
+                        + [x for x in ins[nc + ncar:]])
+        return carry_res + ys_res
+
+    def while_loop(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
+        p = e.params
+        cond, cconsts = _open(p["cond_jaxpr"])
+        body, bconsts = _open(p["body_jaxpr"])
+        ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+        cond_refs = [self.const(c) for c in cconsts] + ins[:ncc]
+        body_refs = [self.const(c) for c in bconsts] + ins[ncc:ncc + nbc]
+        loop = Loop(f"i{next(self.names)}", [], [])
+        carry_in, carry_out, carry_res = self.carries(loop, body, len(body_refs),
+                                                      ins[ncc + nbc:], e.outvars, want)
+        loop.pred = self.new_scratch(np.bool_, 1)
+        owned = [_whole(b) for c in loop.carries for b in c.bufs] + [loop.pred]
+        self.open_loop(loop, owned)
+        self.block(loop.cond, cond, cond_refs + carry_in, [loop.pred])
+        self.block(loop.body, body, body_refs + carry_in, carry_out)
+        self.close_loop(steps, loop, owned + [c.init for c in loop.carries] + cond_refs
+                        + body_refs)
+        return carry_res
+
+    def switch(self, steps: list, e, ins: list[Ref], want: dict) -> list[Ref]:
+        results = []
+        for v in e.outvars:
+            results.append(self.take(want, v) or self.new_scratch(*_storage(v.aval)))
+        st = Switch(ins[0], [])
+        self.emit([], st, results + [ins[0]])   # positions: the results live from here
+        for b in e.params["branches"]:
+            jaxpr, consts = _open(b)
+            st.branches.append([])
+            self.block(st.branches[-1], jaxpr, [self.const(c) for c in consts] + ins[1:],
+                       results)
+        steps.append(st)
+        self.use(ins)   # the operands live until every branch has read them
+        self.pos += 1
+        return results
+
+
+def _host_routine(callback, backend: Backend):
+    """``run(ins, outs)`` of a host callback step: the operands copied to the host (the
+    callback may keep them; the program reuses its buffers), the results copied into the
+    program's buffers."""
+    def run(ins: list, outs: list) -> None:
+        results = callback(*[np.array(backend.to_host(x)) for x in ins])
+        for dst, value in zip(outs, results):
+            backend.copy_into(dst, backend.put(np.asarray(value, dst.dtype)))
+    return run
+
+
+def build_program(closed_jaxpr, backend: Optional[Backend] = None,
+                  name: str = "jaxpr") -> Program:
+    """The :class:`~tinyjax.compiler.steps.Program` of ``closed_jaxpr`` (``backend``: where
+    its library calls' routines come from)."""
+    jaxpr = closed_jaxpr.jaxpr
+    b = _Builder(backend)
+    const_refs = [b.const(c) for c in closed_jaxpr.consts]
+    inputs = [Buffer(*_storage(v.aval), INPUT, i, f"in{i}") for i, v in enumerate(jaxpr.invars)]
+    outputs = [Buffer(*_storage(a.aval), OUTPUT, i, f"out{i}")
+               for i, a in enumerate(jaxpr.outvars)]
+    steps: list = []
+    b.block(steps, Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.outvars,
+                         jaxpr.eqns),
+            const_refs + [_whole(x) for x in inputs], [_whole(o) for o in outputs])
+    arena = place(b.scratch, b.life)
+    return Program(name, b.consts, b.const_values, inputs, outputs,
+                   [tuple(a.aval.shape) for a in jaxpr.outvars], steps, arena, b.scratch,
+                   [np.dtype(v.aval.dtype) for v in jaxpr.invars],
+                   [np.dtype(a.aval.dtype) for a in jaxpr.outvars])
+
+
+def compile_jaxpr(closed_jaxpr, backend: Backend) -> Executable:
+    """Compile a ClosedJaxpr for ``backend`` (:func:`tinyjax.backends.get_backend` gives a
+    device's).  Raises ``NotImplementedError("no lowering for primitive '<name>'")`` for a
+    primitive without a lowering rule (``jit`` then evaluates eagerly)."""
+    dbg = debug_level()
+    program = build_program(closed_jaxpr, backend)
+    kernels = program.kernels
+    if dbg >= 3:
+        for k in kernels:
             print(k.dump())
-    prepare_kernels(sched.kernels, backend, dbg)
-    source, fns = backend.compile(sched.kernels)
+    prepare_kernels(kernels, backend, dbg)   # each kernel's loop IR, for its renderer
+    exe = Executable(program, backend)
     if dbg >= 4:
-        print(source)
+        print(exe.source())
     if dbg >= 1:
-        print(f"*** compiled {len(sched.kernels)} kernel(s) for {backend.name}")
-    return Executable(sched, consts, backend, source, fns, out_avals=jaxpr.out_avals)
+        if program.has_control_flow:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name} in "
+                  f"{len(program.steps)} steps (loop bodies counted once)")
+            for line in program.describe("    "):
+                print(line)
+        else:
+            print(f"*** compiled {len(kernels)} kernel(s) for {backend.name}")
+    return exe

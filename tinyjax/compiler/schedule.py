@@ -49,6 +49,10 @@ __all__ = ["Schedule", "schedule", "OutputSpec"]
 _LEAVES = ("LOAD", "CONST", "IDX")
 
 
+# what a node's rendering needs besides its sources (see _Builder._sources_of)
+_ZERO, _LOADED = object(), object()
+
+
 class FuseFail(Exception):
     def __init__(self, node: LazyOp):
         self.node = node
@@ -292,22 +296,57 @@ class _Builder:
         return self.emit("ALU", dtype, (cond, val, zero), "where")
 
     def render(self, n: LazyOp, idxs, valid: Node, top: bool = False) -> int:
-        idxs = tuple(idxs)
-        key = ("node", id(n), idxs, valid)
-        hit = self.cse.get(key)
+        """Emit the uops computing ``n`` at ``idxs`` (zero where ``valid`` is false) into
+        the current stage; returns the uop's index.  An iterative post-order walk (sources
+        first, in order), so a chain of any length renders without recursion."""
+        root = ("node", id(n), tuple(idxs), valid)
+        hit = self.cse.get(root)
         if hit is not None:
             return hit
-        out = self._render(n, idxs, valid, top)
-        self.cse[key] = out
-        return out
+        stack = [(n, root[2], valid, top, None)]
+        while stack:
+            n, idxs, valid, top, pending = stack.pop()
+            key = ("node", id(n), idxs, valid)
+            if key in self.cse:
+                continue
+            if pending is None:
+                if n.source_info:
+                    self.sources[n.source_info] = None
+                pending = self._sources_of(n, idxs, valid, top)
+                if pending[0]:  # render the sources first, then come back
+                    stack.append((n, idxs, valid, top, pending))
+                    for s, s_idxs, s_valid in reversed(pending[0]):
+                        if ("node", id(s), s_idxs, s_valid) not in self.cse:
+                            stack.append((s, s_idxs, s_valid, False, None))
+                    continue
+            srcs = tuple(self.cse[("node", id(s), i, v)] for s, i, v in pending[0])
+            self.cse[key] = self._emit_node(n, idxs, valid, srcs, pending[1])
+        return self.cse[root]
 
-    def _render(self, n: LazyOp, idxs, valid: Node, top: bool) -> int:
-        if n.source_info:
-            self.sources[n.source_info] = None
+    def _sources_of(self, n: LazyOp, idxs, valid: Node, top: bool) -> tuple[list, object]:
+        """What ``n`` needs rendered first, as (node, idxs, valid) triples, and what
+        :meth:`_emit_node` needs besides their values: ``_ZERO`` (nothing is valid),
+        ``_LOADED`` (realized elsewhere: read from its buffer), a view's own validity."""
         if isinstance(valid, Const) and not valid.value:
-            return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
+            return [], _ZERO
         if (not top or n is not self.root) and id(n) in self.realized \
                 and id(n) not in self.absorbed:
+            return [], _LOADED
+        if n.op == "VIEW":
+            src = n.srcs[0]
+            flat, v = n.arg.expr_idxs(list(idxs))
+            return [(src, tuple(unravel(flat, src.shape)), and_(valid, v))], v
+        if n.op == "DLOAD":
+            return ([] if n.srcs[0].size == 0 else [(n.srcs[1], idxs, valid)]), None
+        if n.op in ("ALU", "CAST", "BITCAST"):
+            return [(s, idxs, valid) for s in n.srcs], None
+        return [], None
+
+    def _emit_node(self, n: LazyOp, idxs, valid: Node, srcs: tuple, extra) -> int:
+        """The uops of ``n`` itself, its sources' values being ``srcs``."""
+        if extra is _ZERO:
+            return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
+        if extra is _LOADED:
             slot = self.slot(n)
             # the address only matters where the load is valid: simplified under that
             return self.emit("LOAD", n.dtype, (),
@@ -320,26 +359,20 @@ class _Builder:
             return self.gate(valid, self.emit("INDEX", n.dtype, (), idxs[0]), n.dtype)
         if n.op == "VIEW":
             src = n.srcs[0]
-            flat, v = n.arg.expr_idxs(list(idxs))
-            sub = unravel(flat, src.shape)
-            inner = and_(valid, v)
-            val = self.render(src, sub, inner)
             if src.op in _LEAVES or id(src) in self.realized:
-                return val  # leaves are gated by their own validity
-            return self.gate(v, val, n.dtype)
+                return srcs[0]  # leaves are gated by their own validity
+            return self.gate(extra, srcs[0], n.dtype)
         if n.op == "DLOAD":
-            x, off = n.srcs
+            x = n.srcs[0]
             if x.size == 0:
                 return self.emit("CONST", n.dtype, (), np.zeros((), n.dtype).item())
-            o = self.render(off, idxs, valid)
-            return self.emit("LOAD", n.dtype, (o,), (self.slot(x), Const(0), valid))
+            return self.emit("LOAD", n.dtype, (srcs[0],), (self.slot(x), Const(0), valid))
         if n.op == "REDUCE":
             j = self.reds.get(id(n), -1)
             pos = len(self.reds) - 1 if j is None else j
             if j == -1 or list(idxs) != list(self.out_idxs) or pos >= self.stage_index:
                 raise FuseFail(n)
             return self.emit("ACC", n.dtype, (), j)
-        srcs = tuple(self.render(s, idxs, valid) for s in n.srcs)
         if n.op in ("CAST", "BITCAST"):
             return self.emit(n.op, n.dtype, srcs, None)
         return self.emit("ALU", n.dtype, srcs, n.arg)
@@ -470,16 +503,19 @@ def _choose_upcast(k: Kernel) -> None:
         k.upcast_axis = best
 
 
-def _cost(n: LazyOp, realized, free=frozenset()) -> int:
+def _cost(n: LazyOp, realized, free=frozenset(), enough: int = 1 << 62) -> int:
     """What recomputing ``n`` costs (ALU ops, a reduction as very many); nodes in ``free``
-    (constant expressions) cost nothing."""
-    return _recompute(n, realized, free)[0]
+    (constant expressions) cost nothing.  The walk stops once the cost reaches ``enough``
+    (the callers only compare it with a threshold: a long chain is not walked per node)."""
+    return _recompute(n, realized, free, enough)[0]
 
 
-def _recompute(n: LazyOp, realized, free=frozenset()) -> tuple[int, bool]:
-    """:func:`_cost` of ``n``, and whether recomputing it would redo a reduction."""
+def _recompute(n: LazyOp, realized, free=frozenset(), enough: int = 1 << 62
+               ) -> tuple[int, bool]:
+    """:func:`_cost` of ``n`` (the walk stopping at ``enough``), and whether recomputing it
+    would redo a reduction (found before the walk stopped)."""
     total, reduces, seen, stack = 0, False, set(), [n]
-    while stack:
+    while stack and total < enough:
         m = stack.pop()
         if id(m) in seen or (m is not n and id(m) in realized) or id(m) in free:
             continue
@@ -507,6 +543,11 @@ def _strided_view(n: LazyOp):
     if v.mask is not None:
         return None
     return v.shape, v.strides, v.offset
+
+
+# an elementwise node read by several consumers is realized where recomputing it in each
+# costs this much (ALU ops times the extra consumers)
+RECOMPUTE_LIMIT = 12
 
 
 def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -> Schedule:
@@ -557,21 +598,46 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     for n in nodes:
         if id(n) in constant:
             continue
-        if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized:
-            c, reduces = _recompute(n, realized, constant)
-            shared = id(n) in only_elementwise_users and not reduces
-            if users.get(id(n), 0) > 1 and not shared and c * (users[id(n)] - 1) >= 12:
+        extra_users = users.get(id(n), 0) - 1
+        if n.op in ("ALU", "CAST", "BITCAST") and id(n) not in realized and extra_users > 0:
+            needed = -(-RECOMPUTE_LIMIT // extra_users)
+            # read only elementwise, it is costly only with a reduction below it: walk it all
+            elementwise = id(n) in only_elementwise_users
+            c, reduces = _recompute(n, realized, constant, 1 << 62 if elementwise else needed)
+            if (reduces or not elementwise) and c >= needed:
                 realized[id(n)] = n
         if n.op == "VIEW":
             src = n.srcs[0]
             if src.op in ("ALU", "CAST") and id(src) not in realized and src.size \
-                    and n.size >= 4 * src.size and _cost(src, realized, constant) >= 2:
+                    and n.size >= 4 * src.size and _cost(src, realized, constant, 2) >= 2:
                 realized[id(src)] = src
+    _bound_stacked_views(nodes, realized)
     while True:
         try:
             return _build(leaves, outs, nodes, realized, n_in, name_prefix)
         except FuseFail as e:
             realized[id(e.node)] = e.node
+
+
+# the most views stacked on one path inside a kernel: each view wraps the index expression
+# of the one below it (masks, divisions), so their number bounds the expressions' depth
+MAX_STACKED_VIEWS = 16
+
+
+def _bound_stacked_views(nodes: list, realized: dict) -> None:
+    """Realize the source of a view that would stack more than :data:`MAX_STACKED_VIEWS`
+    views in one kernel (a chain of thousands of pads and slices): index expressions stay
+    of bounded depth, however long the program."""
+    depth: dict[int, int] = {}
+    for n in nodes:
+        d = max((0 if id(s) in realized else depth[id(s)] for s in n.srcs), default=0)
+        if n.op == "VIEW":
+            d += 1
+            src = n.srcs[0]
+            if d > MAX_STACKED_VIEWS and src.op not in _LEAVES and id(src) not in realized:
+                realized[id(src)] = src
+                d = 1
+        depth[id(n)] = d
 
 
 def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
@@ -599,26 +665,43 @@ def _stage_key(r: LazyOp) -> tuple:
     return tuple(r.srcs[0].shape), tuple(r.arg[1])
 
 
-def _row_key(n: LazyOp) -> Optional[tuple]:
+_MANY = ("several loop spaces",)
+
+
+def _reductions_reached(nodes: list) -> dict[int, object]:
+    """Per node (``nodes`` sources first): the stage loop space of the reductions it reads
+    through elementwise ops and views (None: none; ``_MANY``: more than one), computed in
+    one pass -- not a walk per node, which is quadratic on a long chain."""
+    reached: dict[int, object] = {}
+    for n in nodes:
+        if n.op == "REDUCE":
+            reached[id(n)] = _stage_key(n)
+            continue
+        key = None
+        if n.op in ("ALU", "CAST", "BITCAST", "VIEW"):
+            for s in n.srcs:
+                k = reached.get(id(s))
+                if k is not None and k != key:
+                    key = k if key is None else _MANY
+        reached[id(n)] = key
+    return reached
+
+
+def _row_key(n: LazyOp, row_spaces: dict) -> Optional[tuple]:
     """The stage loop space of a node computed per output point of reductions over one loop
     space (a reduction, or an elementwise function of such: a mean, a log-sum-exp), where
-    its shape is that of their outputs; else None."""
+    its shape is that of their outputs; else None.  ``row_spaces``: see
+    :func:`_reductions_reached`."""
     if n.op == "REDUCE":
         return _stage_key(n)
     if n.op not in ("ALU", "CAST", "BITCAST"):
         return None
-    keys: set = set()
-
-    def expand(m):
-        if m.op == "REDUCE":
-            keys.add(_stage_key(m))
-        return m.srcs if m.op in ("ALU", "CAST", "BITCAST", "VIEW") else ()
-    _depth_first(n.srcs, expand)
-    if len(keys) != 1:
+    key = row_spaces.get(id(n))
+    if key is None or key is _MANY:
         return None
-    (shape, axes), = keys
+    shape, axes = key
     rows = int(np.prod([d for a, d in enumerate(shape) if a not in axes], dtype=np.int64))
-    return (shape, axes) if n.size == rows else None
+    return key if n.size == rows else None
 
 
 def _absorbable(r: LazyOp, key: tuple) -> bool:
@@ -640,13 +723,14 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
     run between the two)."""
     hosted: set[int] = set()
     plan: dict[int, list] = {}
+    row_spaces = _reductions_reached(nodes)
     for h in reversed(nodes):
         if id(h) not in realized or id(h) in hosted or h.op in ("LOAD", "SCATTER", "SORTPERM"):
             continue
         key = _own_key(h, realized)
         excluded: set[int] = set()
         while True:
-            cands, boundary = _region(h, realized, hosted | excluded, key)
+            cands, boundary = _region(h, realized, hosted | excluded, key, row_spaces)
             if not cands:
                 break
             reached = _reached(boundary, {id(c) for c in cands})
@@ -672,7 +756,8 @@ def _own_key(h: LazyOp, realized: dict) -> Optional[tuple]:
     return keys[0] if keys else None
 
 
-def _region(h: LazyOp, realized: dict, skip: set, key) -> tuple[list, list]:
+def _region(h: LazyOp, realized: dict, skip: set, key, row_spaces: dict
+            ) -> tuple[list, list]:
     """The realized nodes that ``h``'s kernel could compute as stages (per-row results over
     ``key``'s loop space; the first one met sets it when ``key`` is None), and the realized
     nodes it would still read."""
@@ -682,7 +767,7 @@ def _region(h: LazyOp, realized: dict, skip: set, key) -> tuple[list, list]:
     def expand(n):
         nonlocal key
         if n is not h and id(n) in realized:
-            k = _row_key(n) if id(n) not in skip else None
+            k = _row_key(n, row_spaces) if id(n) not in skip else None
             if k is not None and (key is None or k == key) and _absorbable(n, k):
                 key = k
                 cands.append(n)
@@ -773,24 +858,30 @@ def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
             attempts[id(n)] = (k, b)
         return attempts[id(n)]
 
-    def visit(n: LazyOp):
-        bid = buf_of[id(n)]
-        if bid in done:
-            return
-        h = host_of.get(id(n))
-        if h is not None and id(n) in attempt(h)[1].absorbed:
-            visit(h)  # computes n too
-            return
-        done.add(bid)
-        k, b = attempt(n)
-        for r in plan.get(id(n), []):
-            if id(r) in b.absorbed:
-                done.add(buf_of[id(r)])
-        for d in b.deps:
-            if d is not n:
-                visit(d)
-        k.name = f"{prefix}{len(kernels)}"
-        kernels.append(k)
+    def visit(root: LazyOp):
+        """Append the kernel of ``root`` after those of the kernels it reads (depth first,
+        with an explicit stack: a chain of any number of kernels)."""
+        stack: list = [(root, None)]
+        while stack:
+            n, k = stack.pop()
+            if k is not None:  # its dependences are in: its turn
+                k.name = f"{prefix}{len(kernels)}"
+                kernels.append(k)
+                continue
+            bid = buf_of[id(n)]
+            if bid in done:
+                continue
+            h = host_of.get(id(n))
+            if h is not None and id(n) in attempt(h)[1].absorbed:
+                stack.append((h, None))  # computes n too
+                continue
+            done.add(bid)
+            k, b = attempt(n)
+            for r in plan.get(id(n), []):
+                if id(r) in b.absorbed:
+                    done.add(buf_of[id(r)])
+            stack.append((n, k))
+            stack.extend((d, None) for d in reversed(b.deps) if d is not n)
 
     specs = []
     for o in outs:

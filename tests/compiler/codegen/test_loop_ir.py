@@ -194,7 +194,7 @@ def test_beam_env_searches_with_the_compiled_kernel(tmp_path, monkeypatch):
     x = rng.standard_normal((64, 100)).astype(np.float32)
     exe = compile_jaxpr(jax.make_jaxpr(lambda x: jnp.max(x, axis=1) * 2.0)(x), get_backend("cpu"))
     np.testing.assert_allclose(exe(x)[0], x.max(1) * 2.0, rtol=1e-6)
-    assert len(list((tmp_path / "beam").iterdir())) == 1
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("beam_")]) == 1
 
 
 def test_a_thin_product_swaps_its_operands_to_pad_less():

@@ -1,207 +1,366 @@
-"""The C backend's compiler: C source -> shared library, built by the system C compiler (a
-long program as several translation units, compiled side by side).
+"""The C backend's compiler: C source -> a loaded shared library, built by the system C
+compiler (a long program as several translation units, compiled side by side), cached in
+memory and on disk (:mod:`tinyjax.backends.diskcache`), keyed by the source, the compiler,
+its flags and the machine.
 
-Compiled libraries are cached in memory and on disk (``$TINYJAX_CACHE_DIR`` or
-``~/.cache/tinyjax``), keyed by a hash of source + compiler + flags; compiler flag probes are
-cached on disk too, so a warm process compiles nothing.  OpenMP threads wait passively
-(``OMP_WAIT_POLICY=passive`` unless set): see :func:`_tame_openmp`.
+What is loaded is checked first: a compiler's output must be a shared library (a compiler
+that exits 0 and writes nothing fails the build), a disk entry must match its checksum and
+key.  The bytes are loaded from a private copy (an anonymous memory file on Linux, else a
+temporary file removed once loaded), so no other process can truncate or replace a library
+this one runs.  A library is unloaded (``dlclose``, on Linux) when the last function taken
+from it is gone -- when the executables using it are released; the OpenMP runtime they
+share stays loaded.
+
+Without a working compiler (none found, or one that cannot build and load a small test
+library) :func:`compiler_problem` says why, once, in a warning; the CPU device then runs
+kernels on the interpreter.
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+import weakref
 from functools import lru_cache
+from typing import Callable, Optional, Sequence
 
-from tinyjax.config import cache_dir, env, env_flag, set_env_default
+from tinyjax.backends import diskcache
+from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
+                                          find_compiler, flags_key, library_problem,
+                                          link_flags)
+from tinyjax.errors import warn_user
 
-
-__all__ = ["CompilerNotFoundError", "find_compiler", "compile_source", "cache_dir"]
-
-# No -ffast-math: it breaks NaN/inf semantics (isnan, NaN-propagating max).  -fwrapv: signed
-# integer overflow wraps as in numpy.  -fno-math-errno lets libm calls vectorise;
-# -fno-trapping-math lets comparisons (NaN-propagating max, where) become vector blends.
-# -mprefer-vector-width=512: on an AVX-512 machine, loops (and libmvec's tanhf, expf) run on
-# 16 floats at a time rather than gcc's default 8 (elementwise_chain 2x faster on a Xeon);
-# it changes nothing elsewhere.  The flags in PROBED_FLAGS are kept where the compiler takes them.
-# -fno-unswitch-loops: GCC 12.2 at -O3 -march=native with -fwrapv -fno-trapping-math
-# miscompiles loop unswitching + if-conversion + vectorisation of a loop whose two masked
-# loads are selected by the innermost index (a padded view of interleaved complex parts
-# read back wrong values); without unswitching the loops still vectorise (if-converted).
-BASE_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno",
-              "-fno-trapping-math", "-fwrapv", "-fno-unswitch-loops", "-fPIC", "-shared",
-              "-std=c11", "-D_GNU_SOURCE"]
-PROBED_FLAGS = ("-march=native", "-mprefer-vector-width=512")
+__all__ = ["Library", "compile_source", "cached_library", "build_library", "load_library",
+           "compiler_problem", "translation_units", "join_source"]
 
 
-class CompilerNotFoundError(NotImplementedError):
-    """No C compiler was found; jit falls back to eager evaluation (a NotImplementedError)."""
+# ---- loaded libraries ------------------------------------------------------------------------
+
+# unloading is done where it is known to be safe: glibc's dlclose, with the OpenMP runtime
+# pinned (its idle threads run its code)
+_CAN_UNLOAD = sys.platform.startswith("linux")
 
 
-@lru_cache(maxsize=None)
-def find_compiler() -> str:
-    for cand in (env("CC"), "cc", "gcc", "clang"):
-        if cand and shutil.which(cand):
-            return shutil.which(cand)
-    raise CompilerNotFoundError(
-        "tinyjax: no C compiler found (tried $CC, cc, gcc, clang); install one or use "
-        "TINYJAX_DEVICE=interp")
+class Library:
+    """A loaded shared library.  :meth:`function` gives ctypes functions that keep it loaded;
+    once the last of them (and this object) is gone, it is unloaded where the platform
+    allows."""
 
+    def __init__(self, cdll: ctypes.CDLL, python_api: bool = False):
+        self._cdll = cdll
+        # functions that call Python's C API run holding the GIL (ctypes.PyDLL's convention)
+        self._prototype = ctypes.PYFUNCTYPE if python_api else ctypes.CFUNCTYPE
+        if _CAN_UNLOAD:
+            weakref.finalize(self, _dlclose, cdll._handle)
 
-@lru_cache(maxsize=None)
-def _supports(cc: str, flag: str) -> bool:
-    """Whether ``cc`` accepts ``flag`` (probed once per compiler binary; the answer is kept
-    on disk so a fresh process does not pay a compiler run per flag)."""
-    try:
-        st = os.stat(cc)
-        ident = f"{cc}\0{st.st_size}\0{st.st_mtime_ns}\0{flag}"
-    except OSError:
-        return _probe(cc, flag)
-    path = os.path.join(cache_dir(), "flag_" + hashlib.sha256(ident.encode()).hexdigest()[:24])
-    try:
-        with open(path) as f:
-            return f.read().strip() == "1"
-    except OSError:
-        pass
-    ok = _probe(cc, flag)
-    tmp = f"{path}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write("1" if ok else "0")
-    os.replace(tmp, path)
-    return ok
-
-
-def _probe(cc: str, flag: str) -> bool:
-    with tempfile.TemporaryDirectory() as d:
-        src = os.path.join(d, "t.c")
-        with open(src, "w") as f:
-            f.write("int f(int x){return x;}\n")
-        r = subprocess.run([cc, flag, "-shared", "-fPIC", src, "-o", os.path.join(d, "t.so")],
-                           capture_output=True)
-        return r.returncode == 0
-
-
-# glibc's vector math library: vector variants of libm functions (max 4 ulp error, special
-# values handled as in libm) that let loops calling them vectorise without -ffast-math.
-LIBMVEC_FUNCS = ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sinh",
-                 "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erf", "erfc",
-                 "cbrt")
-
-
-@lru_cache(maxsize=None)
-def libmvec_available() -> bool:
-    """Whether glibc's libmvec has every variant (SSE..AVX-512, float and double) of
-    :data:`LIBMVEC_FUNCS` (x86-64 Linux with glibc >= 2.35)."""
-    if env_flag("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
-        return False
-    try:
-        lib = ctypes.CDLL("libmvec.so.1")
-    except OSError:
-        return False
-    for f in LIBMVEC_FUNCS:
-        for isa, nf, nd in (("b", 4, 2), ("c", 8, 4), ("d", 8, 4), ("e", 16, 8)):
-            for name in (f"_ZGV{isa}N{nf}v_{f}f", f"_ZGV{isa}N{nd}v_{f}"):
-                if not hasattr(lib, name):
-                    return False
-    return True
-
-
-def compiler_flags() -> list[str]:
-    cc = find_compiler()
-    flags = [f for f in BASE_FLAGS if f not in PROBED_FLAGS or _supports(cc, f)]
-    if not env_flag("TINYJAX_NO_OPENMP") and _supports(cc, "-fopenmp"):
-        flags.append("-fopenmp")
-    elif _supports(cc, "-fopenmp-simd"):
-        flags.append("-fopenmp-simd")
-    if libmvec_available():
-        flags.append("-DTJ_LIBMVEC")
-    return flags
-
-
-def link_flags() -> list[str]:
-    return (["-lmvec"] if libmvec_available() else []) + ["-lm"]
-
-
-_libs: dict[str, ctypes.CDLL] = {}
-
-
-def _tame_openmp() -> None:
-    """libgomp's idle threads spin (~300k iterations) before sleeping.  Between the short
-    kernels of a step that spinning competes with the thread launching them, and on a
-    loaded machine a spinning or preempted thread stalls every barrier: measured on 2 cores,
-    mlp_step took 6x longer by default when idle, 2x with a short spin when another process
-    was busy; with passive waiting it is as fast as the best of both in either case.  Applies
-    unless the user chose a policy; must run before libgomp is loaded (it reads the
-    environment once)."""
-    if env("GOMP_SPINCOUNT") is None:
-        set_env_default("OMP_WAIT_POLICY", "passive")
-
-
-_tame_openmp()
-
-
-def compile_source(src: "str | list[str]") -> ctypes.CDLL:
-    """Compile C source to a shared library (cached in memory and on disk) and load it.
-    A list is several translation units (each complete, with its own prelude): they are
-    compiled side by side, one compiler process each, and linked into one library."""
-    units = [src] if isinstance(src, str) else list(src)
-    cc = find_compiler()
-    flags = compiler_flags()
-    key = hashlib.sha256("\0".join(units + [cc] + flags).encode()).hexdigest()[:32]
-    lib = _libs.get(key)
-    if lib is not None:
-        return lib
-    path = os.path.join(cache_dir(), f"k_{key}.so")
-    if not os.path.exists(path):
-        fd, tmp_out = tempfile.mkstemp(suffix=".so", dir=cache_dir())
-        os.close(fd)
+    def function(self, name: str, argtypes: Sequence = (), restype=None):
+        """The exported function ``name`` taking ``argtypes`` (RuntimeError naming it if
+        there is none).  Made from its address: a function ctypes takes from a library
+        refers to itself, which would keep the library loaded until a garbage collection."""
         try:
-            _build(cc, flags, units, tmp_out)
-            os.replace(tmp_out, path)  # atomic: concurrent processes see a whole file
-        finally:
-            if os.path.exists(tmp_out):
-                os.remove(tmp_out)
-    lib = ctypes.CDLL(path)
-    _libs[key] = lib
-    return lib
+            address = _symbol(self._cdll, name)
+        except (OSError, AttributeError):
+            raise RuntimeError(f"tinyjax: the compiled library has no function {name!r}") \
+                from None
+        fn = self._prototype(restype, *argtypes)(address)
+        fn.library = self  # the library stays loaded while the function exists
+        fn.address = address  # (ctypes.cast of fn would make it refer to itself too)
+        return fn
 
 
-def _build(cc: str, flags: list[str], units: list[str], out: str) -> None:
-    """Compile ``units`` into the shared library ``out``: one unit directly, several into
-    objects by concurrent compiler processes, then linked."""
-    files = []
+    def has(self, name: str) -> bool:
+        """Whether the library exports ``name``."""
+        try:
+            _symbol(self._cdll, name)
+            return True
+        except (OSError, AttributeError):
+            return False
+
+    def set_pointer(self, name: str, value: int) -> None:
+        """Store the address ``value`` in the library's pointer variable ``name``."""
+        ctypes.c_void_p.from_address(_symbol(self._cdll, name)).value = value
+
+
+def _symbol(cdll: ctypes.CDLL, name: str) -> int:
+    """The address of ``name`` in ``cdll``."""
     try:
-        for unit in units:
-            fd, name = tempfile.mkstemp(suffix=".c", dir=cache_dir())
-            with os.fdopen(fd, "w") as f:
+        import _ctypes
+        return _ctypes.dlsym(cdll._handle, name)
+    except (ImportError, AttributeError):  # (no dlsym: Windows)
+        return ctypes.cast(cdll[name], ctypes.c_void_p).value
+
+
+def _dlclose(handle: int) -> None:
+    try:
+        import _ctypes
+        _ctypes.dlclose(handle)
+    except Exception:  # noqa: BLE001 - at interpreter exit ctypes may be gone
+        pass
+
+
+def load_library(image: bytes, python_api: bool = False) -> Library:
+    """Load the shared library ``image`` from a private copy (see the module docstring);
+    ``python_api``: it calls Python's C API (loaded as ``ctypes.PyDLL``).  OSError when the
+    dynamic loader refuses it everywhere it was tried."""
+    loader = ctypes.PyDLL if python_api else ctypes.CDLL
+    # every load gets a name never used before in this process: the dynamic loader hands
+    # back an already loaded library of the same name instead of loading the file
+    name = f"tinyjax-{os.getpid()}-{next(_load_count)}.so"
+    errors = []
+    for place in (_load_from_memory, _load_from_temporary_file):
+        try:
+            cdll = place(image, name, loader)
+            break
+        except OSError as e:
+            errors.append(str(e))
+    else:
+        raise OSError("; ".join(errors))
+    _pin_openmp_runtime()
+    return Library(cdll, python_api)
+
+
+_load_count = itertools.count()
+
+
+def _load_from_memory(image: bytes, name: str, loader) -> ctypes.CDLL:
+    """Load from an anonymous memory file (Linux), through a symbolic link of that name."""
+    if not hasattr(os, "memfd_create"):
+        raise OSError("no anonymous memory files here")
+    fd = os.memfd_create("tinyjax-library", os.MFD_CLOEXEC)
+    d = tempfile.mkdtemp(prefix="tinyjax-library-")
+    try:
+        _write_all(fd, image)
+        link = os.path.join(d, name)
+        os.symlink(f"/proc/self/fd/{fd}", link)
+        return loader(link)
+    finally:
+        os.close(fd)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _load_from_temporary_file(image: bytes, name: str, loader) -> ctypes.CDLL:
+    """Load from a file of that name in a private temporary directory, removed after."""
+    d = tempfile.mkdtemp(prefix="tinyjax-library-")
+    try:
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(image)
+        return loader(path)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_pinned: list = []
+
+
+def _pin_openmp_runtime() -> None:
+    """Keep the OpenMP runtime the libraries use loaded for the life of the process (their
+    unloading must not take its code from under its idle worker threads)."""
+    if _pinned or not _CAN_UNLOAD:
+        return
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/lib" in line}
+    except OSError:
+        return
+    for path in sorted(paths):
+        if os.path.basename(path).startswith(("libgomp", "libomp", "libiomp")):
+            try:
+                _pinned.append(ctypes.CDLL(path))
+            except OSError:
+                pass
+
+
+# ---- building --------------------------------------------------------------------------------
+
+def build_library(cc: str, flags: list[str], units: list[str], libs: list[str]) -> bytes:
+    """The shared library of ``units`` (one compiled directly; several into objects by
+    concurrent compiler processes, then linked) as bytes; RuntimeError with the compiler's
+    messages when it fails or writes no shared library.  Works in a private temporary
+    directory (the cache directory may be read-only)."""
+    with tempfile.TemporaryDirectory(prefix="tinyjax-build-") as d:
+        files = []
+        for i, unit in enumerate(units):
+            files.append(os.path.join(d, f"unit{i}.c"))
+            with open(files[-1], "w") as f:
                 f.write(unit)
-            files.append(name)
+        out = os.path.join(d, "library.so")
         if len(units) == 1:
-            steps = [[[cc] + flags + [files[0], "-o", out] + link_flags()]]
+            steps = [[[cc] + flags + [files[0], "-o", out] + libs]]
         else:
             objs = [name[:-2] + ".o" for name in files]
             compile_flags = [f for f in flags if f != "-shared"]
             steps = [[[cc] + compile_flags + ["-c", name, "-o", obj]
                       for name, obj in zip(files, objs)],
-                     [[cc] + flags + objs + ["-o", out] + link_flags()]]
-            files += objs
+                     [[cc] + flags + objs + ["-o", out] + libs]]
         for step in steps:
-            procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      text=True) for cmd in step]
-            errors = [err for proc in procs for _, err in [proc.communicate()]
-                      if proc.returncode != 0]
-            if errors:
-                raise RuntimeError("tinyjax: C compilation failed:\n" + "\n".join(errors)
-                                   + "\n--- source ---\n" + "\n".join(units))
-    finally:
-        for name in files:
-            if os.path.exists(name):
-                os.remove(name)
+            _run_step(step, units)
+        try:
+            with open(out, "rb") as f:
+                image = f.read()
+        except OSError:
+            raise RuntimeError(f"tinyjax: C compilation failed: {cc} exited with 0 but wrote "
+                               "no library") from None
+    problem = library_problem(image)
+    if problem is not None:
+        raise RuntimeError(f"tinyjax: C compilation failed: {cc} exited with 0 but {problem}")
+    return image
 
+
+def _run_step(commands: list[list[str]], units: list[str]) -> None:
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) for cmd in commands]
+    errors = [err for proc in procs for _, err in [proc.communicate()] if proc.returncode != 0]
+    if errors:
+        raise RuntimeError("tinyjax: C compilation failed:\n" + "\n".join(errors)
+                           + "\n--- source ---\n" + "\n".join(units))
+
+
+# ---- the caches ------------------------------------------------------------------------------
+
+_libs: "weakref.WeakValueDictionary[str, Library]" = weakref.WeakValueDictionary()
+_key_locks = [threading.Lock() for _ in range(64)]  # one build per key at a time
+
+
+def cached_library(kind: str, key: str, build: Callable[[], bytes],
+                   python_api: bool = False) -> Library:
+    """The library of ``key``: loaded already, or from the disk cache, or built by
+    ``build()`` (then stored).  A disk entry the loader refuses is deleted and rebuilt."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    with _key_locks[int(digest[:8], 16) % len(_key_locks)]:
+        lib = _libs.get(digest)
+        if lib is not None:
+            return lib
+        image = diskcache.read(kind, key)
+        if image is not None:
+            try:
+                lib = load_library(image, python_api)
+            except OSError as e:
+                diskcache.discard(kind, key, f"the dynamic loader refused it: {e}")
+        if lib is None:
+            image = build()
+            try:
+                lib = load_library(image, python_api)
+            except OSError as e:
+                raise RuntimeError(f"tinyjax: the compiled library cannot be loaded: {e}") \
+                    from None
+            diskcache.write(kind, key, image)
+        _libs[digest] = lib
+        return lib
+
+
+@lru_cache(maxsize=None)
+def machine_identity() -> str:
+    """What a library built with ``-march=native`` depends on besides its source and
+    compiler: the processor (a cache directory may be shared by several machines)."""
+    ident = [platform.machine(), platform.system()]
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "flags", "Features", "CPU part")):
+                    ident.append(line.strip())
+                    if len(ident) > 4:
+                        break
+    except OSError:
+        ident.append(platform.processor())
+    return "\0".join(ident)
+
+
+def compile_source(src: "str | list[str]") -> Library:
+    """Compile C source to a shared library (cached in memory and on disk) and load it.
+    A list is several translation units (each complete, with its own prelude): they are
+    compiled side by side, one compiler process each, and linked into one library.  A
+    library using the packing buffers (``tj_scratch_provider``) gets the process's
+    allocator of them before it is returned."""
+    units = [src] if isinstance(src, str) else list(src)
+    cc = find_compiler()
+    flags = compiler_flags()
+    key = "\0".join(units + [flags_key(cc, flags), machine_identity()])
+    lib = cached_library("k", key, lambda: build_library(cc, flags, units, link_flags()))
+    if lib.has("tj_scratch_provider"):
+        lib.set_pointer("tj_scratch_provider", scratch_provider())
+    return lib
+
+
+# The packing buffers' allocator (the prelude's tj_scratch): per thread, grown and kept, in a
+# library loaded once for the process -- kernel libraries are unloaded, their threads'
+# buffers must not go with them (nor leak).
+SCRATCH_SRC = r"""
+#include <stdlib.h>
+static _Thread_local float *tj_scratch_p[4];
+static _Thread_local size_t tj_scratch_n[4];
+float *tj_scratch_provide(int which, size_t floats) {
+  if (tj_scratch_n[which] < floats) {
+    free(tj_scratch_p[which]);
+    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    tj_scratch_n[which] = floats;
+  }
+  return tj_scratch_p[which];
+}
+"""
+_kept: list = []  # libraries loaded for the life of the process
+
+
+@lru_cache(maxsize=None)
+def scratch_provider() -> int:
+    """The address of ``tj_scratch_provide`` (:data:`SCRATCH_SRC`), built and loaded once."""
+    cc = find_compiler()
+    flags = ["-O2", "-fPIC", "-shared", "-std=c11", "-D_GNU_SOURCE"]
+    key = "\0".join([SCRATCH_SRC, flags_key(cc, flags), machine_identity()])
+    lib = cached_library("rt", key, lambda: build_library(cc, flags, [SCRATCH_SRC], []))
+    _kept.append(lib)
+    return _symbol(lib._cdll, "tj_scratch_provide")
+
+
+# ---- is there a working compiler? ------------------------------------------------------------
+
+_PROBE_SOURCE = "int tj_probe(int x) { return 6 * x; }\n"
+_problem: list = []
+
+
+def compiler_problem() -> Optional[str]:
+    """Why the CPU device cannot compile (None: it can), decided once per process: no
+    compiler found, or one that does not turn a small program into a library that loads
+    and runs.  The first time it finds a problem it says so in one warning."""
+    if not _problem:
+        problem = _find_problem()
+        _problem.append(problem)
+        if problem is not None:
+            warn_user(f"{problem}. jit runs its kernels on the interpreter device (numpy: "
+                      f"correct, much slower); to compile them, {INSTALL_HINT}.")
+    return _problem[0]
+
+
+def _find_problem() -> Optional[str]:
+    try:
+        cc = find_compiler()
+    except CompilerNotFoundError as e:
+        return str(e).split(";")[0]
+    try:
+        fn = compile_source(_PROBE_SOURCE).function("tj_probe", [ctypes.c_int], ctypes.c_int)
+        if fn(7) == 42:
+            return None
+        return f"tinyjax: the C compiler {cc!r} built a library that computes wrong results"
+    except (RuntimeError, OSError) as e:
+        message = str(e).split("\n--- source ---")[0].removeprefix("tinyjax: ")
+        detail = " ".join(message.split())[:300]  # the compiler's own words, on one line
+        return f"tinyjax: the C compiler {cc!r} does not work ({detail})"
+
+
+# ---- translation units -----------------------------------------------------------------------
 
 # A program's kernels are cut into this many translation units at most (one compiler
 # process each; never more than the machine's cores), once its kernels' source is this long.

@@ -61,7 +61,11 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     scratch = []  # the packing buffers (thread-local: see tj_scratch)
     if splitk:
         L.append(f"  {T} *Cs = ({T} *)tj_scratch(3, MP * TJ_MR * NP * {NR} * {words});")
-        L.append(f"  memset(Cs, 0, MP * TJ_MR * NP * {NR} * sizeof({T}));")
+        # each thread's copy of the result, summed in thread order (not in the order the
+        # threads finish): the same bits every run
+        L.extend(["#ifdef _OPENMP", "  int omp_get_max_threads(void), omp_get_thread_num(void),"
+                  " omp_get_num_threads(void);", "  const int tj_nt = omp_get_max_threads();",
+                  "#else", "  const int tj_nt = 1;", "#endif", f"  {T} *tj_copies[tj_nt];"])
     elif fused:
         scratch.append(f"{T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * K * {words});")
     if not fused and not splitk:
@@ -219,7 +223,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}  memset(Cl, 0, MP * TJ_MR * {CW} * sizeof({T}));")
         L.append(f"{ind}  {T} *Ap = ({T} *)tj_scratch(0, MP * TJ_MR * {steps * kin} * {words});")
         L.append(f"{ind}  {T} *Bp = ({T} *)tj_scratch(1, NP * {NR} * {steps * kin} * {words});")
-        L.append(f"{ind}  #pragma omp for schedule(dynamic)")
+        L.append(f"{ind}  #pragma omp for schedule(static)")
         L.append(f"{ind}  for ({it} kc = 0; kc < {nkc}; kc++) {{")
         L.append(f"{ind}    const {it} lo = kc * {steps}, hi = lo + {steps} < {S0} ? lo + {steps} : {S0};")
         L.append(f"{ind}    const {it} KB = (hi - lo) * {kin};")
@@ -238,9 +242,17 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
         L.append(f"{ind}        Cl[(ip * TJ_MR + r) * {CW} + jp * {NR} + c] += tile[r * {NR} + c];")
         L.append(f"{ind}    }}")
         L.append(f"{ind}  }}")
-        L.append(f"{ind}  #pragma omp critical")
-        L.append(f"{ind}  for ({it} q = 0; q < MP * TJ_MR * {CW}; q++) Cs[q] += Cl[q];")
+        L.extend(["#ifdef _OPENMP", f"{ind}  const int tj_t = omp_get_thread_num(), "
+                  "tj_n = omp_get_num_threads();", "#else",
+                  f"{ind}  const int tj_t = 0, tj_n = 1;", "#endif"])
+        L.append(f"{ind}  tj_copies[tj_t] = Cl;")
         L.append(f"{ind}  #pragma omp barrier")
+        L.append(f"{ind}  #pragma omp for schedule(static)")
+        L.append(f"{ind}  for ({it} q = 0; q < MP * TJ_MR * {CW}; q++) {{")
+        L.append(f"{ind}    {T} s = tj_copies[0][q];")
+        L.append(f"{ind}    for (int t = 1; t < tj_n; t++) s += tj_copies[t][q];")
+        L.append(f"{ind}    Cs[q] = s;")
+        L.append(f"{ind}  }}")
         L.append(f"{ind}  #pragma omp for collapse(2) schedule({SCHED})")
         L.append(f"{ind}  for ({it} ip = 0; ip < MP; ip++)")
         L.append(f"{ind}  for ({it} jp = 0; jp < NP; jp++) {{")

@@ -35,7 +35,7 @@ class Routine(NamedTuple):
 
 
 @lru_cache(maxsize=None)
-def _driver() -> ctypes.CDLL:
+def _driver():
     return compile_source(lapack_source())
 
 
@@ -109,9 +109,7 @@ def _lapack_call(primitive, in_avals, out_avals, params) -> tuple[str, list[str]
 def routine(primitive, in_avals, out_avals, params) -> Routine:
     """The driver routine of a library step, its parameters and LAPACK pointers bound."""
     fn_name, lapack, ints = _lapack_call(primitive, in_avals, out_avals, params)
-    fn = getattr(_driver(), fn_name)
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    fn.restype = ctypes.c_int
+    fn = _driver().function(fn_name, [ctypes.c_void_p] * 3, ctypes.c_int)
     return Routine(fn, (ctypes.c_long * max(len(ints), 1))(*map(int, ints)),
                    (ctypes.c_void_p * max(len(lapack), 1))(*map(_pointer, lapack)))
 

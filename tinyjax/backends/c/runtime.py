@@ -1,99 +1,33 @@
-"""The C backend's runtime: the CPU device object (render, compile and launch kernels on numpy
-buffers) and the program launcher, a small C function that runs a whole program's kernels in
-one foreign call (the GIL released for all but tiny programs; per-kernel ctypes calls where
-the launcher cannot be built).
+"""The C backend's runtime: the CPU device object -- kernels rendered and compiled with the
+program that runs them (one C function per compiled program, :mod:`tinyjax.backends.c.program`,
+called once per ``jit`` call: :mod:`tinyjax.backends.c.native`), each kernel also
+launchable on its own (``DEBUG=2`` timings).  Without a working C compiler (see
+:func:`~tinyjax.backends.c.compiler.compiler_problem`) the device runs its kernels on the
+interpreter.
+
+Threads: a compiled program may run in several threads at once: its kernels and its C
+function keep no state between calls (every buffer comes with the call).
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import subprocess
-import tempfile
-from functools import lru_cache
 
 from tinyjax.backends.base import HostBackend
-from tinyjax.backends.c.compiler import (cache_dir, compile_source, find_compiler, join_source,
+from tinyjax.backends.c.compiler import (compile_source, compiler_problem, join_source,
                                          translation_units)
+from tinyjax.backends.c import native
 from tinyjax.backends.c.library import library_call
+from tinyjax.backends.c.native import LAUNCHER_SOURCE, NativeProgram, looped_kernels
+from tinyjax.backends.c.program import (PROGRAM_NAME, PROGRAM_PRELUDE, distinct_kernels,
+                                       render_program)
 from tinyjax.backends.c.render import CLanguage
+from tinyjax.backends.interp import InterpBackend
 from tinyjax.backends.prelude import PRELUDE
 from tinyjax.compiler.kernel import Kernel
-from tinyjax.config import env_flag
+from tinyjax.compiler.steps import Program
+from tinyjax.compiler.walk import LoadedProgram, load_walked
 
-__all__ = ["CBackend", "runtime"]
-
-
-# The launcher of a whole program: one call per program (not per kernel) that reads the data
-# pointers of the buffers (a Python list of numpy arrays, None for unused slots), releases
-# the GIL and runs the kernels.  Needs Python's and numpy's headers; without them the
-# launches go through ctypes one kernel at a time.
-RUNTIME_SRC = r"""
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#include <numpy/ndarraytypes.h>
-typedef void (*tj_kfn)(void **);
-int tj_exec(PyObject *bufs, long nk, tj_kfn *fns, const long *offs, const long *ids,
-            int release) {
-  long nb = (long)PyList_GET_SIZE(bufs);
-  void *all[nb > 0 ? nb : 1];
-  void *ptrs[offs[nk] > 0 ? offs[nk] : 1];
-  for (long b = 0; b < nb; b++) {
-    PyObject *o = PyList_GET_ITEM(bufs, b);
-    all[b] = o == Py_None ? NULL : PyArray_DATA((PyArrayObject *)o);
-  }
-  for (long j = 0; j < offs[nk]; j++) ptrs[j] = all[ids[j]];
-  if (release) {
-    Py_BEGIN_ALLOW_THREADS
-    for (long k = 0; k < nk; k++) fns[k](ptrs + offs[k]);
-    Py_END_ALLOW_THREADS
-  } else {
-    for (long k = 0; k < nk; k++) fns[k](ptrs + offs[k]);
-  }
-  return 0;
-}
-"""
-
-
-@lru_cache(maxsize=None)
-def runtime():
-    """The program launcher (``tj_exec``), or None where it cannot be built."""
-    if env_flag("TINYJAX_NO_RUNTIME"):
-        return None
-    try:
-        import sysconfig
-
-        import numpy as np
-        inc = [sysconfig.get_paths()["include"], np.get_include()]
-        if not all(os.path.exists(os.path.join(d, h)) for d, h in
-                   zip(inc, ("Python.h", "numpy/ndarraytypes.h"))):
-            return None
-        cc = find_compiler()
-        flags = ["-O2", "-fPIC", "-shared"] + [f"-I{d}" for d in inc]
-        key = hashlib.sha256("\0".join([RUNTIME_SRC, cc] + flags).encode()).hexdigest()[:32]
-        path = os.path.join(cache_dir(), f"rt_{key}.so")
-        if not os.path.exists(path):
-            fd, tmp_src = tempfile.mkstemp(suffix=".c", dir=cache_dir())
-            with os.fdopen(fd, "w") as f:
-                f.write(RUNTIME_SRC)
-            tmp_out = tmp_src[:-2] + ".so"
-            try:
-                r = subprocess.run([cc] + flags + [tmp_src, "-o", tmp_out], capture_output=True)
-                if r.returncode != 0:
-                    return None
-                os.replace(tmp_out, path)
-            finally:
-                for p in (tmp_src, tmp_out):
-                    if os.path.exists(p):
-                        os.remove(p)
-        fn = ctypes.PyDLL(path).tj_exec  # PyDLL: called holding the GIL; it releases it
-        fn.argtypes = [ctypes.py_object, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
-                       ctypes.c_void_p, ctypes.c_int]
-        fn.restype = ctypes.c_int
-        return fn
-    except Exception:  # noqa: BLE001 - any failure: the per-kernel ctypes path
-        return None
+__all__ = ["CBackend"]
 
 
 class CBackend(HostBackend):
@@ -101,55 +35,53 @@ class CBackend(HostBackend):
 
     name = "cpu"
     language = CLanguage()
+    interpreter = InterpBackend()  # runs the kernels where no C compiler works
 
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])
 
     def compile(self, kernels: list[Kernel]):
-        """Returns (source, [callable(ptr_array) per kernel])."""
+        """Returns (source, [callable(ptr_array) per kernel]); without a working C compiler,
+        the interpreter's (source, [None per kernel]): those kernels run on numpy."""
         bodies = [self.language.render_kernel(k) for k in kernels]
         src = join_source(PRELUDE, bodies)
         if not kernels:
             return src, []
+        if compiler_problem() is not None:
+            return self.interpreter.compile(kernels)
         lib = compile_source(translation_units(PRELUDE, bodies))
-        fns = []
-        for k in kernels:
-            fn = getattr(lib, k.name)
-            fn.argtypes = [ctypes.c_void_p]
-            fn.restype = None
-            fns.append(fn)
-        return src, fns
+        return src, [lib.function(k.name, [ctypes.c_void_p]) for k in kernels]
 
-    def make_program(self, fns, kernels: list[Kernel]):
-        """``run(bufs)`` launching every kernel over ``bufs`` (a list of arrays indexed by
-        program buffer id) in one foreign call, or None (then launch per kernel)."""
-        rt = runtime()
-        if rt is None or not kernels:
-            return None
-        nk = len(kernels)
-        fn_arr = (ctypes.c_void_p * nk)(*[ctypes.cast(f, ctypes.c_void_p).value for f in fns])
-        offs, ids = [0], []
-        for k in kernels:
-            ids.extend(k.buf_ids)
-            offs.append(len(ids))
-        off_arr = (ctypes.c_long * len(offs))(*offs)
-        id_arr = (ctypes.c_long * max(len(ids), 1))(*ids)
-        keep = (fn_arr, off_arr, id_arr, fns)
-        a_fns, a_offs, a_ids = (ctypes.addressof(fn_arr), ctypes.addressof(off_arr),
-                                ctypes.addressof(id_arr))
-
-        # small programs keep the GIL: releasing and retaking it costs more than they run
-        release = int(sum(k.nbytes for k in kernels) >= 1 << 16)
-
-        def run(bufs, _keep=keep):
-            rt(bufs, nk, a_fns, a_offs, a_ids, release)
-        return run
+    def load_program(self, program: Program) -> LoadedProgram:
+        """The program's kernels and its C function (:mod:`tinyjax.backends.c.program`)
+        compiled into one library; ``run`` is one call into it.  Without a working compiler
+        the steps are walked and the kernels run on the interpreter."""
+        kernels = program.kernels
+        if compiler_problem() is not None:
+            return load_walked(self, program)
+        bodies = [self.language.render_kernel(k) for k in kernels]
+        fn = distinct_kernels(kernels, bodies)
+        program_src = PROGRAM_PRELUDE + render_program(program, fn) + LAUNCHER_SOURCE
+        own = [(k, b) for k, b in zip(kernels, bodies) if fn[id(k)] == k.name]
+        looped = looped_kernels(program)
+        hot = [b for k, b in own if id(k) in looped]
+        cold = [b for k, b in own if id(k) not in looped]
+        # the program and its loops' kernels in one translation unit (the compiler may
+        # inline a small body into its loop); the other kernels split as usual
+        lib = compile_source(translation_units(PRELUDE, ["\n\n".join([program_src] + hot)] + cold))
+        launchers = {id(k): self.make_launcher(lib.function(fn[id(k)], [ctypes.c_void_p]), k)
+                     for k in kernels}
+        source = join_source(PRELUDE, [b for _, b in own] + [program_src])
+        entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
+        return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib)), launchers)
 
     def library_call(self, primitive, in_avals, out_avals, params):
         """A library step (LAPACK, FFT): see :mod:`tinyjax.backends.c.library`."""
         return library_call(primitive, in_avals, out_avals, params)
 
     def make_launcher(self, fn, kernel: Kernel):
+        if fn is None:  # no compiler: the interpreter runs it
+            return self.interpreter.make_launcher(fn, kernel)
         n = len(kernel.bufs)
         arr_t = ctypes.c_void_p * n
 

@@ -43,6 +43,34 @@ class LaunchConfig(ctypes.Structure):
                 ("attrs", ctypes.POINTER(_LaunchAttribute)), ("numAttrs", ctypes.c_uint)]
 
 
+class _KernelNodeParams(ctypes.Structure):  # CUDA_KERNEL_NODE_PARAMS_v3
+    _fields_ = [("func", ctypes.c_void_p), ("grid", ctypes.c_uint * 3),
+                ("block", ctypes.c_uint * 3), ("sharedMemBytes", ctypes.c_uint),
+                ("kernelParams", ctypes.c_void_p), ("extra", ctypes.c_void_p),
+                ("kern", ctypes.c_void_p), ("ctx", ctypes.c_void_p)]
+
+
+class _ConditionalNodeParams(ctypes.Structure):  # CUDA_CONDITIONAL_NODE_PARAMS
+    _fields_ = [("handle", ctypes.c_uint64), ("type", ctypes.c_int), ("size", ctypes.c_uint),
+                ("phGraph_out", ctypes.POINTER(ctypes.c_void_p)), ("ctx", ctypes.c_void_p)]
+
+
+class _NodeUnion(ctypes.Union):
+    _fields_ = [("reserved1", ctypes.c_longlong * 29), ("kernel", _KernelNodeParams),
+                ("conditional", _ConditionalNodeParams)]
+
+
+class _GraphNodeParams(ctypes.Structure):  # CUgraphNodeParams (256 bytes)
+    _anonymous_ = ("u",)
+    _fields_ = [("type", ctypes.c_int), ("reserved0", ctypes.c_int * 3), ("u", _NodeUnion),
+                ("reserved2", ctypes.c_longlong)]
+
+
+# CUgraphNodeType, CUgraphConditionalNodeType
+_NODE_KERNEL, _NODE_CONDITIONAL = 0, 13
+COND_IF, COND_WHILE = 0, 1
+
+
 class CUDANotFoundError(NotImplementedError):
     """No usable CUDA driver / NVRTC / device."""
 
@@ -88,8 +116,15 @@ def _nvrtc_candidates() -> list[str]:
     return [n for n in library_candidates("nvrtc") if "builtins" not in os.path.basename(n)]
 
 
+class _Bound(threading.local):
+    """Whether the calling thread has made the primary context current (a CUDA context is
+    current per thread: every thread that talks to the device makes it so once)."""
+    done = False
+
+
 class Driver:
-    """The driver API of device 0 in its primary context."""
+    """The driver API of device 0 in its primary context.  Every method may be called from
+    any thread: each makes the context current in a thread that has not done so yet."""
 
     def __init__(self):
         lib = _load(["libcuda.so.1", "libcuda.so"])
@@ -111,6 +146,7 @@ class Driver:
         ctx = ctypes.c_void_p()
         self.check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
         self.ctx = ctx
+        self._bound = _Bound()
         self.make_current()
         cc = []
         for attr in (_CC_MAJOR, _CC_MINOR):
@@ -137,12 +173,14 @@ class Driver:
         L.cuGetErrorString.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
         L.cuCtxSetCurrent.argtypes = [p]
         L.cuModuleLoadData.argtypes = [ctypes.POINTER(p), p]
+        L.cuModuleUnload.argtypes = [p]
         L.cuModuleGetFunction.argtypes = [ctypes.POINTER(p), p, ctypes.c_char_p]
         L.cuMemAlloc_v2.argtypes = [ctypes.POINTER(CUdeviceptr), ctypes.c_size_t]
         L.cuMemFree_v2.argtypes = [CUdeviceptr]
         L.cuMemcpyHtoD_v2.argtypes = [CUdeviceptr, p, ctypes.c_size_t]
         L.cuMemcpyDtoH_v2.argtypes = [p, CUdeviceptr, ctypes.c_size_t]
         L.cuMemcpyDtoD_v2.argtypes = [CUdeviceptr, CUdeviceptr, ctypes.c_size_t]
+        L.cuMemcpyDtoDAsync_v2.argtypes = [CUdeviceptr, CUdeviceptr, ctypes.c_size_t, p]
         L.cuMemsetD8_v2.argtypes = [CUdeviceptr, ctypes.c_ubyte, ctypes.c_size_t]
         L.cuFuncSetAttribute.argtypes = [p, ctypes.c_int, ctypes.c_int]
         L.cuEventCreate.argtypes = [ctypes.POINTER(p), ctypes.c_uint]
@@ -160,6 +198,13 @@ class Driver:
         L.cuStreamEndCapture.argtypes = [p, ctypes.POINTER(p)]
         L.cuGraphInstantiateWithFlags.argtypes = [ctypes.POINTER(p), p, ctypes.c_ulonglong]
         L.cuGraphDestroy.argtypes = [p]
+        L.cuDriverGetVersion.argtypes = [ctypes.POINTER(ctypes.c_int)]
+        if hasattr(L, "cuGraphConditionalHandleCreate"):  # CUDA 12.4 on
+            L.cuGraphCreate.argtypes = [ctypes.POINTER(p), ctypes.c_uint]
+            L.cuGraphConditionalHandleCreate.argtypes = [ctypes.POINTER(ctypes.c_uint64), p, p,
+                                                         ctypes.c_uint, ctypes.c_uint]
+        if hasattr(L, "cuGraphAddNode_v2"):
+            L.cuGraphAddNode_v2.argtypes = [ctypes.POINTER(p), p, p, p, ctypes.c_size_t, p]
         L.cuGraphExecDestroy.argtypes = [p]
         self._graph_launch = L["cuGraphLaunch"]
         self._capture_streams: list = []
@@ -174,6 +219,12 @@ class Driver:
 
     def make_current(self):
         self.check(self.lib.cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
+        self._bound.done = True
+
+    def _bind(self) -> None:
+        """Make the context current in the calling thread (once per thread)."""
+        if not self._bound.done:
+            self.make_current()
 
     @property
     def arch(self) -> str:
@@ -183,43 +234,69 @@ class Driver:
         return "sm_%d%d" % cc + ("a" if cc == (9, 0) else "")
 
     def load_module(self, image: bytes) -> ctypes.c_void_p:
+        self._bind()
         mod = ctypes.c_void_p()
         buf = ctypes.create_string_buffer(image, len(image))
         self.check(self.lib.cuModuleLoadData(ctypes.byref(mod), buf), "cuModuleLoadData")
         return mod
 
+    def unload_module(self, mod) -> None:
+        """Unload ``mod`` once the work queued so far (which may use it) is done; best
+        effort (a finaliser calls it)."""
+        try:
+            self._bind()
+            self.synchronize()
+            self.lib.cuModuleUnload(mod)
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
+
     def get_function(self, mod, name: str) -> ctypes.c_void_p:
+        self._bind()
         fn = ctypes.c_void_p()
         self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), mod, name.encode()),
                    f"cuModuleGetFunction({name})")
         return fn
 
     def alloc(self, nbytes: int) -> int:
+        self._bind()
         ptr = CUdeviceptr()
         self.check(self.lib.cuMemAlloc_v2(ctypes.byref(ptr), max(int(nbytes), 16)), "cuMemAlloc")
         return ptr.value
 
     def free(self, ptr: int):
+        self._bind()
         self.lib.cuMemFree_v2(ptr)  # best effort (also runs at interpreter exit)
 
     def htod(self, dst: int, host_ptr: int, nbytes: int):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyHtoD_v2(dst, host_ptr, nbytes), "cuMemcpyHtoD")
 
     def dtoh(self, host_ptr: int, src: int, nbytes: int):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyDtoH_v2(host_ptr, src, nbytes), "cuMemcpyDtoH")
 
     def dtod(self, dst: int, src: int, nbytes: int):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemcpyDtoD_v2(dst, src, nbytes), "cuMemcpyDtoD")
 
+    def dtod_async(self, dst: int, src: int, nbytes: int, stream=None):
+        """A device-to-device copy queued on ``stream`` (a graph capture records it)."""
+        self._bind()
+        if nbytes:
+            self.check(self.lib.cuMemcpyDtoDAsync_v2(dst, src, nbytes, stream),
+                       "cuMemcpyDtoDAsync")
+
     def memset(self, dst: int, nbytes: int, byte: int = 0):
+        self._bind()
         if nbytes:
             self.check(self.lib.cuMemsetD8_v2(dst, byte, nbytes), "cuMemsetD8")
 
     def set_max_shared(self, fn, nbytes: int):
         """Allow ``fn`` more than 48 KiB of dynamic shared memory."""
+        self._bind()
         self.check(self.lib.cuFuncSetAttribute(fn, _MAX_DYNAMIC_SHARED, int(nbytes)),
                    "cuFuncSetAttribute")
 
@@ -237,6 +314,7 @@ class Driver:
         """``cuLaunchKernel`` with a prepared parameter array (:class:`Params`) on ``stream``
         (default: the legacy default stream, which all our work is ordered on); with a
         ``config`` of :meth:`dependent_config`, ``cuLaunchKernelEx`` with it."""
+        self._bind()
         if config is not None:
             config.hStream = stream
             rc = self._launch_ex(ctypes.byref(config), fn, params, None)
@@ -265,6 +343,7 @@ class Driver:
         first at the start and join it at the end, and between those points only the
         events the launches record and wait for (:meth:`record`, :meth:`wait`) order them:
         their kernels may run side by side when the graph is replayed."""
+        self._bind()
         L = self.lib
         while len(self._capture_streams) < lanes:
             st = ctypes.c_void_p()
@@ -296,17 +375,84 @@ class Driver:
             L.cuGraphDestroy(graph)
         return exe
 
+    # ---- graphs built node by node, with conditional nodes (CUDA 12.4 on) ------------------
+    @property
+    def conditional_graphs(self) -> bool:
+        """Whether the driver builds graphs with conditional (``while``/``if``) nodes."""
+        v = ctypes.c_int()
+        if self.lib.cuDriverGetVersion(ctypes.byref(v)) or v.value < 12040:
+            return False
+        return all(hasattr(self.lib, f) for f in ("cuGraphConditionalHandleCreate",
+                                                   "cuGraphAddNode_v2", "cuGraphCreate"))
+
+    def graph_create(self) -> ctypes.c_void_p:
+        self._bind()
+        g = ctypes.c_void_p()
+        self.check(self.lib.cuGraphCreate(ctypes.byref(g), 0), "cuGraphCreate")
+        return g
+
+    def conditional_handle(self, graph) -> int:
+        """A condition of ``graph``'s conditional nodes, 0 at every launch until a kernel
+        sets it (``cudaGraphSetConditional``)."""
+        h = ctypes.c_uint64()
+        self.check(self.lib.cuGraphConditionalHandleCreate(ctypes.byref(h), graph, self.ctx,
+                                                           0, 0),
+                   "cuGraphConditionalHandleCreate")
+        return h.value
+
+    def _add_node(self, graph, deps: list, params: _GraphNodeParams) -> ctypes.c_void_p:
+        node = ctypes.c_void_p()
+        arr = (ctypes.c_void_p * max(len(deps), 1))(*deps)
+        self.check(self.lib.cuGraphAddNode_v2(ctypes.byref(node), graph, arr, None, len(deps),
+                                              ctypes.byref(params)), "cuGraphAddNode")
+        return node
+
+    def add_kernel_node(self, graph, deps: list, fn, grid: tuple, block: tuple, shared: int,
+                        kernel_params) -> ctypes.c_void_p:
+        """A kernel node after ``deps`` (its parameters are copied now)."""
+        p = _GraphNodeParams()
+        p.type = _NODE_KERNEL
+        k = p.kernel
+        k.func = fn.value if isinstance(fn, ctypes.c_void_p) else fn
+        k.grid[:], k.block[:], k.sharedMemBytes = grid, block, shared
+        k.kernelParams = kernel_params
+        return self._add_node(graph, deps, p)
+
+    def add_conditional_node(self, graph, deps: list, handle: int, kind: int
+                             ) -> tuple[ctypes.c_void_p, ctypes.c_void_p]:
+        """A ``while`` or ``if`` node of ``handle`` after ``deps``; returns (node, its body
+        graph, to be filled)."""
+        p = _GraphNodeParams()
+        p.type = _NODE_CONDITIONAL
+        c = p.conditional
+        c.handle, c.type, c.size, c.ctx = handle, kind, 1, self.ctx
+        node = self._add_node(graph, deps, p)
+        return node, ctypes.c_void_p(c.phGraph_out[0])
+
+    def instantiate(self, graph) -> ctypes.c_void_p:
+        """The executable graph of ``graph`` (which is destroyed)."""
+        exe = ctypes.c_void_p()
+        try:
+            self.check(self.lib.cuGraphInstantiateWithFlags(ctypes.byref(exe), graph, 0),
+                       "cuGraphInstantiate")
+        finally:
+            self.lib.cuGraphDestroy(graph)
+        return exe
+
     def graph_launch(self, exe) -> None:
         """Queue an executable graph on the default stream."""
+        self._bind()
         rc = self._graph_launch(exe, None)
         if rc:
             self.check(rc, "cuGraphLaunch")
 
     def graph_destroy(self, exe) -> None:
+        self._bind()
         self.lib.cuGraphExecDestroy(exe)  # best effort (also at interpreter exit)
 
     def event(self, timing: bool = True) -> ctypes.c_void_p:
         """A new event; ``timing=False``: one that only orders work (cheaper to record)."""
+        self._bind()
         ev = ctypes.c_void_p()
         self.check(self.lib.cuEventCreate(ctypes.byref(ev), 0 if timing else 2), "cuEventCreate")
         return ev
@@ -314,23 +460,28 @@ class Driver:
     def record(self, ev, stream=None):
         """Record ``ev`` after the work queued so far on ``stream`` (default: the default
         stream)."""
+        self._bind()
         self.check(self.lib.cuEventRecord(ev, stream), "cuEventRecord")
 
     def event_destroy(self, ev) -> None:
+        self._bind()
         self.lib.cuEventDestroy_v2(ev)
 
     def wait(self, stream, ev) -> None:
         """Work queued on ``stream`` from now on waits for the last recording of ``ev``."""
+        self._bind()
         self.check(self.lib.cuStreamWaitEvent(stream, ev, 0), "cuStreamWaitEvent")
 
     def elapsed_ms(self, start, end) -> float:
         """Milliseconds between two recorded events (waits for ``end``)."""
+        self._bind()
         self.check(self.lib.cuEventSynchronize(end), "cuEventSynchronize")
         ms = ctypes.c_float()
         self.check(self.lib.cuEventElapsedTime(ctypes.byref(ms), start, end), "cuEventElapsedTime")
         return ms.value
 
     def synchronize(self, what: str = ""):
+        self._bind()
         self.check(self.lib.cuCtxSynchronize(), f"cuCtxSynchronize{' after ' + what if what else ''}")
 
 

@@ -20,22 +20,28 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections import OrderedDict
+import threading
+import weakref
 from typing import Optional, Sequence
 
 import numpy as np
 
+from tinyjax.backends import diskcache
 from tinyjax.backends.cuda.library import CUDALibraries
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
-from tinyjax.backends.lanes import plan_lanes
+from tinyjax.backends.cuda.program import load_cuda_program
 from tinyjax.compiler.kernel import Kernel
+from tinyjax.compiler.steps import Program
+from tinyjax.compiler.walk import LoadedProgram
 from tinyjax.config import env_flag, env_str
 
 __all__ = ["CUDABackend", "CUDABuffer"]
 
 
 class _Pool:
-    """Device allocations by rounded size; blocks come back when their buffer dies."""
+    """Device allocations by rounded size; blocks come back when their buffer dies.  Safe
+    from several threads (a block given back by one thread and taken by another is reused
+    in stream order: every call queues its work on the one default stream)."""
 
     ROUND = 512
 
@@ -43,13 +49,16 @@ class _Pool:
         self.drv = drv
         self.free: dict[int, list[int]] = {}
         self.cached = 0
+        # reentrant: a buffer's __del__ may give its block back while this thread takes one
+        self.lock = threading.RLock()
 
     def take(self, nbytes: int) -> tuple[int, int]:
         n = max(-(-int(nbytes) // self.ROUND), 1) * self.ROUND
-        blocks = self.free.get(n)
-        if blocks:
-            self.cached -= n
-            return blocks.pop(), n
+        with self.lock:
+            blocks = self.free.get(n)
+            if blocks:
+                self.cached -= n
+                return blocks.pop(), n
         try:
             return self.drv.alloc(n), n
         except Exception:  # out of memory: give the cached blocks back and retry once
@@ -57,15 +66,17 @@ class _Pool:
             return self.drv.alloc(n), n
 
     def give(self, ptr: int, n: int) -> None:
-        self.free.setdefault(n, []).append(ptr)
-        self.cached += n
+        with self.lock:
+            self.free.setdefault(n, []).append(ptr)
+            self.cached += n
 
     def release(self) -> None:
-        for blocks in self.free.values():
-            for p in blocks:
-                self.drv.free(p)
-        self.free.clear()
-        self.cached = 0
+        with self.lock:
+            blocks = [p for ps in self.free.values() for p in ps]
+            self.free.clear()
+            self.cached = 0
+        for p in blocks:
+            self.drv.free(p)
 
 
 class _Allocation:
@@ -162,12 +173,23 @@ class CUDABuffer:
         return f"CUDABuffer({self.dtype.name}{list(self.shape)} at {self.ptr:#x})"
 
 
+class _Module:
+    """A loaded CUDA module: unloaded when the last kernel taken from it (an executable's)
+    is gone."""
+
+    def __init__(self, drv, image: bytes):
+        self.handle = drv.load_module(image)
+        weakref.finalize(self, drv.unload_module, self.handle).atexit = False
+
+
 class _Kernel:
     """A loaded kernel: the functions it launches in order, each with its geometry and a
     parameter block (all of them take the kernel's buffers)."""
 
-    def __init__(self, drv, mod, k: Kernel):
+    def __init__(self, drv, mod: _Module, k: Kernel):
         from tinyjax.backends.cuda.driver import Params
+        self.module = mod  # loaded while this kernel exists
+        mod = mod.handle
         self.name = k.name
         self.params = Params(len(k.bufs))
         self.steps = []
@@ -186,72 +208,6 @@ class _Kernel:
             drv.launch_params(fn, grid, block, shared, ps, fname, stream, config)
 
 
-# CUDA graphs for repeated calls (TINYJAX_CUDA_GRAPHS=0 turns them off)
-GRAPHS = env_flag("TINYJAX_CUDA_GRAPHS")
-
-
-def _lanes_setting() -> int:
-    """How many streams a graph's independent kernels are spread over: TINYJAX_CUDA_LANES
-    (default 3; 1 keeps every kernel on one stream)."""
-    raw = env_str("TINYJAX_CUDA_LANES")
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise ValueError(f"TINYJAX_CUDA_LANES must be a number of streams, got {raw!r}") from None
-
-
-LANES = _lanes_setting()
-
-
-class _Graphs:
-    """The CUDA graphs of one program, keyed by the buffer addresses of a call.
-
-    A graph bakes its launches' arguments in, so it serves exactly the calls with the same
-    addresses -- which is what a training loop makes: the intermediates are the program's
-    own, and the pool hands the outputs the blocks that the previous step's arrays gave
-    back, so a step's addresses repeat every call or two.  An address tuple is recorded on
-    its second sighting (one-off calls cost no capture) and the last ``KEEP`` graphs are
-    kept.  ``record(ptrs, streams)`` queues a call's launches on the capturing streams and
-    returns the events it recorded (destroyed once the graph is made)."""
-
-    KEEP = 8
-    SEEN = 64
-
-    def __init__(self, drv, record, lanes: int):
-        self.drv, self.record, self.lanes = drv, record, lanes
-        self.graphs: "OrderedDict[tuple, object]" = OrderedDict()
-        self.seen: "OrderedDict[tuple, None]" = OrderedDict()
-
-    def replay(self, ptrs: tuple) -> bool:
-        """Launch the graph of ``ptrs`` (recording it if these addresses were seen before);
-        False when the caller should launch the kernels itself."""
-        exe = self.graphs.get(ptrs)
-        if exe is None:
-            if ptrs not in self.seen:
-                self.seen[ptrs] = None
-                if len(self.seen) > self.SEEN:
-                    self.seen.popitem(last=False)
-                return False
-            spent: list = []
-            try:
-                exe = self.graphs[ptrs] = self.drv.capture(
-                    lambda st: spent.extend(self.record(ptrs, st)), self.lanes)
-            finally:
-                for ev in spent:
-                    self.drv.event_destroy(ev)
-            if len(self.graphs) > self.KEEP:
-                self.drv.graph_destroy(self.graphs.popitem(last=False)[1])
-        else:
-            self.graphs.move_to_end(ptrs)
-        self.drv.graph_launch(exe)
-        return True
-
-    def __del__(self):
-        try:
-            for exe in self.graphs.values():
-                self.drv.graph_destroy(exe)
-        except Exception:  # noqa: BLE001 - at interpreter exit the driver may be gone
-            pass
 
 
 class CUDABackend:
@@ -274,8 +230,11 @@ class CUDABackend:
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
         # warpgroup MMA is Hopper's (sm_90a; TINYJAX_CUDA_WGMMA=0 turns it off everywhere)
         self.wgmma = self.driver.compute_capability == (9, 0)
-        self._modules: dict[str, object] = {}
+        # loaded modules by source; a module is unloaded when its last kernel is gone
+        self._modules: "weakref.WeakValueDictionary[str, _Module]" = \
+            weakref.WeakValueDictionary()
         self.pool = _Pool(self.driver)
+        self._support: dict = {}   # helper modules (device loops), kept
         self._scalars: dict = {}
         self._libraries = None
 
@@ -346,72 +305,41 @@ class CUDABackend:
         with drv.lock:
             mod = self._modules.get(key)
             if mod is None:
-                mod = self._modules[key] = drv.load_module(self._cubin(key, src))
+                mod = self._modules[key] = _Module(drv, self._cubin(key, src))
             fns = [_Kernel(drv, mod, k) for k in kernels]
         return src, fns
 
+    def support_functions(self, src: str, names) -> dict:
+        """The functions ``names`` of the helper source ``src`` (compiled once, the module
+        kept for the life of the backend)."""
+        drv = self.driver
+        key = hashlib.sha256("\0".join((drv.arch, *self.options, src)).encode()).hexdigest()
+        with drv.lock:
+            mod = self._support.get(key)
+            if mod is None:
+                mod = self._support[key] = _Module(drv, self._cubin(key, src))
+            return {n: drv.get_function(mod.handle, n) for n in names}
+
     def _cubin(self, key: str, src: str) -> bytes:
-        from tinyjax.backends.c.compiler import cache_dir
+        """The cubin of ``src`` from the disk cache (checked: see
+        :mod:`tinyjax.backends.diskcache`), else compiled by NVRTC and stored."""
         from tinyjax.backends.cuda.driver import nvrtc_compile
-        path = os.path.join(cache_dir(), f"cu_{key[:40]}.cubin")
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except OSError:
-            pass
-        image = nvrtc_compile(src, self.driver.arch, self.options)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(image)
-            os.replace(tmp, path)
-        except OSError:  # a read-only cache is not an error
-            pass
+        image = diskcache.read("cu", key)
+        if image is None:
+            image = nvrtc_compile(src, self.driver.arch, self.options)
+            diskcache.write("cu", key, image)
         return image
 
-    def make_program(self, fns: list[_Kernel], kernels: list[Kernel]):
-        """``run(bufs)``: queue every kernel over ``bufs`` (CUDABuffers indexed by program
-        buffer id); returns without waiting.  A call whose buffer addresses were seen before
-        replays a CUDA graph of its launches (one driver call instead of one per kernel;
-        see :class:`_Graphs`), in which kernels that do not depend on each other run on
-        separate streams, side by side (:mod:`tinyjax.backends.lanes`)."""
-        if not kernels:
-            return None
-        drv = self.driver
-        plan = [(f, list(k.buf_ids)) for f, k in zip(fns, kernels)]
-        nbytes = [[np.dtype(dt).itemsize * n for dt, n in k.bufs] for k in kernels]
-        n_outs = [k.n_outs for k in kernels]
+    def view(self, buf: CUDABuffer, byte_offset: int, dtype, size: int) -> CUDABuffer:
+        """A flat device buffer aliasing ``buf``'s memory from ``byte_offset`` on."""
+        return CUDABuffer(self, (int(size),), dtype, buf._alloc, buf.ptr + int(byte_offset))
 
-        def launch_all(ptrs, stream=None):
-            for f, ids in plan:
-                f.launch(drv, [ptrs[b] for b in ids], stream)
+    def copy_into(self, dst: CUDABuffer, src: CUDABuffer) -> None:
+        self.driver.dtod(dst.ptr, src.ptr, dst.nbytes)
 
-        def record(ptrs, streams):
-            if len(streams) == 1:
-                launch_all(ptrs, streams[0])
-                return []
-            spans = [[(ptrs[b], ptrs[b] + n) for b, n in zip(ids, sizes)]
-                     for (_, ids), sizes in zip(plan, nbytes)]
-            launches = plan_lanes([s[:o] for s, o in zip(spans, n_outs)],
-                                  [s[o:] for s, o in zip(spans, n_outs)], len(streams))
-            done = {i: drv.event(timing=False) for launch in launches for i in launch.waits}
-            for j, lane, waits in launches:
-                for i in waits:
-                    drv.wait(streams[lane], done[i])
-                f, ids = plan[j]
-                f.launch(drv, [ptrs[b] for b in ids], streams[lane])
-                if j in done:
-                    drv.record(done[j], streams[lane])
-            return list(done.values())
-
-        graphs = _Graphs(drv, record, LANES) if GRAPHS and len(kernels) > 1 else None
-
-        def run(bufs):
-            ptrs = tuple([0 if b is None else b.ptr for b in bufs])
-            with drv.lock:  # the kernels' parameter blocks are shared by every call
-                if graphs is None or not graphs.replay(ptrs):
-                    launch_all(ptrs)
-        return run
+    def load_program(self, program: Program) -> LoadedProgram:
+        """The program's kernels in one module, run by :func:`load_cuda_program`."""
+        return load_cuda_program(self, program)
 
     def make_launcher(self, fn: _Kernel, kernel: Kernel):
         """Queue one kernel between two events; returns a function that waits for it and

@@ -24,8 +24,6 @@ data of ``kernel.bufs[slot]`` (slots ``0 .. n_outs-1`` written, the others read)
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from tinyjax.compiler.codegen.cuda_gemm import gemm_tiles
 from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.gemm_linearizer import linearize_gemm
@@ -37,7 +35,7 @@ from tinyjax.compiler.codegen.loops import LoopKernel, base
 from tinyjax.compiler.codegen.search import cached_search, kernel_timer
 from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel
-from tinyjax.config import cache_dir, env_int
+from tinyjax.config import env_int
 
 __all__ = ["prepare_kernels", "attach_loop_ir", "loop_ir", "cuda_loop_ir", "cuda_plan",
            "LoopKernel", "CudaTarget"]
@@ -50,19 +48,18 @@ def renders_loops(k) -> bool:
 
 
 def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
-            time_fn=None, cache_dir: Optional[str] = None) -> list:
+            time_fn=None) -> list:
     """The loop IR of ``k`` on the CPU (of a scatter: of its copy of the operand); with
     ``trace``, printed after each pass; without ``optimize``, the plain loop nest; with
     ``beam > 0``, the passes a search of that width finds fastest (``time_fn(loop IR)``:
-    seconds per run; winners kept in ``cache_dir``)."""
+    seconds per run; winners kept in the disk cache)."""
     if k.scatter_shape is not None:
         k = Kernel(k.name, k.bufs, k.buf_ids, k.full_shape, (), None, None, [], k.body)
     if not optimize:
         return linearize(base(k))
     if beam > 0:
         start = cpu_loops(k, reducible=_omp_reducible)
-        best = cached_search(k, beam, lambda lk: time_fn(linearize(lk)), cache_dir,
-                             start=start)
+        best = cached_search(k, beam, lambda lk: time_fn(linearize(lk)), start=start)
         if trace:
             print(f"--- {k.name}: BEAM={beam} chose {[s[2] for s in best.applied]}")
             print(format_uops(linearize(best)))
@@ -111,14 +108,14 @@ def _omp_reducible(op: str, dt) -> bool:
     return not (str(dt) == "bool" and op in ("max", "min"))
 
 
-def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0, time_fn=None,
-                   cache_dir: Optional[str] = None) -> None:
+def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0,
+                   time_fn=None) -> None:
     """Give every kernel that ``backend`` renders from loop IR its ``loop_ir`` (``debug >=
     3``: printed after each pass).  A backend names what it reads in ``loop_ir_target``:
     ``"cpu"`` (the C renderer's optimised loops), ``"interp"`` (the plain loop nest, the
     reference the passes are checked against) or None (no loop IR).  With
     ``beam > 0`` (``BEAM``), each kernel's passes are searched: ``time_fn(kernel, loop IR)``
-    times a candidate, and the winners are kept in ``cache_dir``."""
+    times a candidate, and the winners are kept in the disk cache."""
     target = backend.loop_ir_target
     if target is None:
         return
@@ -133,8 +130,7 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0, time_f
         elif renders_loops(k) and k.loop_ir is None:
             searched = beam > 0 and k.scatter_shape is None and time_fn is not None
             k.loop_ir = loop_ir(k, trace, beam=beam if searched else 0,
-                                time_fn=lambda uops, k=k: time_fn(k, uops),
-                                cache_dir=cache_dir)
+                                time_fn=lambda uops, k=k: time_fn(k, uops))
         elif k.gemm is not None and k.gemm_loops is None:
             k.gemm_loops = cpu_gemm(k)
             if trace:
@@ -147,6 +143,6 @@ def prepare_kernels(kernels: list, backend, debug: int = 0) -> None:
     it, the choices kept in the cache directory)."""
     beam = env_int("BEAM")
     if beam > 0 and backend.loop_ir_target == "cpu":
-        attach_loop_ir(kernels, backend, debug, beam, kernel_timer(backend), cache_dir())
+        attach_loop_ir(kernels, backend, debug, beam, kernel_timer(backend))
     else:
         attach_loop_ir(kernels, backend, debug)

@@ -5,21 +5,21 @@ the beam is extended by every action that applies (:data:`actions`: which loop r
 parallel, reduce blocks, upcast rows, tiles), each extension is timed (the caller compiles
 and runs it: the search knows no device), and the ``width`` fastest go on; the search stops
 when a round finds nothing faster.  The heuristic choice is always a candidate, so the
-search never ends slower than the cost model.  The winner's passes are kept on disk
-(``<cache dir>/beam/<key>.json``, keyed by the kernel's IR and the target), so the next
-process replays them without timing anything.
+search never ends slower than the cost model.  The winner's passes are kept in the disk
+cache (a ``beam`` entry keyed by the kernel's IR and the target, checked before use), so
+the next process replays them without timing anything.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-import os
 import time
 from typing import Callable, Iterable, Optional
 
 import numpy as np
 
+from tinyjax.backends import diskcache
 from tinyjax.compiler.codegen import opts
 from tinyjax.compiler.codegen.loops import LoopKernel, base
 
@@ -94,21 +94,21 @@ def kernel_key(k, target: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def cached_search(k, width: int, time_fn: Callable[[LoopKernel], float], cache_dir: str,
+def cached_search(k, width: int, time_fn: Callable[[LoopKernel], float],
                   target: str = "cpu", start: Optional[LoopKernel] = None) -> LoopKernel:
-    """:func:`beam_search`, its winner kept in ``cache_dir/beam`` and replayed from there."""
-    path = os.path.join(cache_dir, "beam", kernel_key(k, target) + ".json")
-    try:
-        with open(path) as f:
-            return opts.replay(base(k), [tuple(s) for s in json.load(f)])
-    except (OSError, ValueError, KeyError, TypeError, opts.OptError):
-        pass
+    """:func:`beam_search`, its winner kept in the disk cache (an entry checked before use:
+    :mod:`tinyjax.backends.diskcache`) and replayed from there.  An entry that is not a
+    list of passes this kernel takes is deleted, with a warning, and searched again."""
+    key = f"beam\0{kernel_key(k, target)}"
+    saved = diskcache.read("beam", key)
+    if saved is not None:
+        try:
+            return opts.replay(base(k), [tuple(s) for s in json.loads(saved)])
+        except (ValueError, KeyError, TypeError, opts.OptError) as e:
+            diskcache.discard("beam", key, f"not passes of this kernel: {e}")
     best = beam_search(k, width, time_fn, start)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump([[name, list(args)] for name, args, _ in best.applied], f)
-    os.replace(tmp, path)
+    diskcache.write("beam", key, json.dumps(
+        [[name, list(args)] for name, args, _ in best.applied]).encode())
     return best
 
 

@@ -1,10 +1,12 @@
-"""Lowering rules of the reductions (:mod:`tinyjax.lax.reductions`): one REDUCE each; argmax
-and argmin as two."""
+"""Lowering rules of the reductions (:mod:`tinyjax.lax.reductions`): one REDUCE each (none
+over the axes a broadcast operand is constant along: :mod:`~tinyjax.compiler.lower.fold`);
+argmax and argmin as two."""
 from __future__ import annotations
 
 import numpy as np
 
 from tinyjax.compiler import ops
+from tinyjax.compiler.lower.fold import fold_broadcast_reduction
 from tinyjax.compiler.lower.registry import register_lowering
 from tinyjax.compiler.ops import reduce_identity
 from tinyjax.lax.reductions import (argmax_p, argmin_p, reduce_and_p, reduce_max_p,
@@ -18,7 +20,10 @@ def _reducer(op: str):
             if not axes:
                 return x
             return ops.const(reduce_identity(op, x.dtype), x.dtype, avals_out[0].shape)
-        return ops.reshape(ops.reduce(x, op, axes), avals_out[0].shape)
+        # over axes the operand is broadcast along: folded (see compiler.lower.fold)
+        red = fold_broadcast_reduction(x, op, axes)
+        return ops.reshape(ops.reduce(x, op, axes) if red is None else red,
+                           avals_out[0].shape)
     return rule
 
 
