@@ -10,6 +10,7 @@ from tinyjax.array import ArrayImpl
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.steps import Call
 from tinyjax.experimental import io_callback
+from tests.cuda_support import CUDA_PARAM
 
 F32 = jax.ShapeDtypeStruct((3,), np.float32)
 
@@ -162,3 +163,25 @@ def test_callbacks_in_branches_and_while():
     jax.jit(f)(2.0)
     jax.jit(f)(-1.0)
     assert seen == [("loud", 2.0), ("w", 0), ("w", 1), ("w", 0), ("w", 1)]
+
+
+@pytest.mark.parametrize("device", ["cpu", "interp", CUDA_PARAM])
+def test_callback_step_in_a_loop_on_every_device(device):
+    """The callback is a step of the device's program: operands brought to the host, its
+    results written back into the program's buffers, once per iteration."""
+    seen = []
+
+    def double(x):
+        seen.append(np.asarray(x).copy())
+        return np.asarray(x) * 2
+
+    def f(x):
+        return lax.fori_loop(0, 3, lambda i, x: jax.pure_callback(double, F32, x + 1.0), x)
+
+    x = np.array([0.5, 1.0, -2.0], np.float32)
+    got = jax.jit(f, device=device)(jax.device_put(x, device))
+    want = x
+    for i in range(3):
+        np.testing.assert_allclose(seen[i], want + 1, rtol=1e-6)
+        want = (want + 1) * 2
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)

@@ -151,9 +151,9 @@ static inline double tj_digamma(double x) {
   if (x != x) return x;
   if (x <= 0.0 && floor(x) == x) return NAN;
   if (x < 0.0) { return tj_digamma(1.0 - x) - M_PI / tan(M_PI * x); }
-  while (x < 6.0) { r -= 1.0 / x; x += 1.0; }
+  while (x < 10.0) { r -= 1.0 / x; x += 1.0; }
   double f = 1.0 / (x * x);
-  return r + log(x) - 0.5 / x - f * (1.0/12 - f * (1.0/120 - f * (1.0/252 - f * (1.0/240 - f * (1.0/132)))));
+  return r + log(x) - 0.5 / x - f * (1.0/12 - f * (1.0/120 - f * (1.0/252 - f * (1.0/240 - f * (1.0/132 - f * (691.0/32760 - f * (1.0/12)))))));
 }
 static inline double tj_polygamma(double m, double x) {
   if (m != m || x != x) return NAN;

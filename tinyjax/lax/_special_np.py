@@ -94,7 +94,7 @@ def digamma(x):
         z = np.where(neg, 1.0 - xd, xd)
         acc = np.zeros_like(z)
         while True:
-            small = z < 6.0
+            small = z < 10.0
             if not small.any():
                 break
             acc = acc - np.where(small, 1.0 / z, 0.0)
@@ -102,7 +102,8 @@ def digamma(x):
         inv = 1.0 / z
         inv2 = inv * inv
         series = np.log(z) - 0.5 * inv - inv2 * (
-            1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+            1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 * (
+                1 / 132 - inv2 * (691 / 32760 - inv2 / 12))))))
         out = acc + series
         out = np.where(neg, out - math.pi / np.tan(math.pi * xd), out)
         out = np.where((xd <= 0) & (xd == np.floor(xd)), np.nan, out)
