@@ -248,8 +248,8 @@ def test_jit_grad_and_control_flow_on_the_device(dev):
     assert on(out, dev) and np.allclose(np.asarray(out), ((X * 2 + 1) * 2 + 1) * 2 + 1)
 
 
-def test_default_device_from_the_environment(monkeypatch, dev):
-    monkeypatch.setenv("TINYJAX_DEVICE", dev.backend)
+def test_default_device_from_the_configuration(monkeypatch, dev):
+    monkeypatch.setattr(jax.config, "tinyjax_device", dev.backend)
     assert jax.devices() == [dev] and jax.default_backend() == dev.platform
     x = jnp.asarray(X)
     assert on(x, dev) and on(jnp.zeros((2, 2)), dev) and on(jnp.arange(3), dev)

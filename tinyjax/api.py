@@ -739,7 +739,8 @@ def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[
 # ---------------------------------------------------------------------------
 
 jit_p = Primitive("jit", multiple_results=True)
-jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *args))
+# (operands written as Python-scalar literals become the weak arrays the body was traced with)
+jit_p.def_impl(lambda *args, jaxpr, name: eval_jaxpr(jaxpr, [], *map(as_operand, args)))
 jit_p.def_abstract_eval(lambda *avals, jaxpr, name: [v.aval for v in jaxpr.outvars])
 register_inlined_call(jit_p)  # (its body, the param jaxpr, on all the operands)
 

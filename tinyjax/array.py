@@ -26,7 +26,7 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.backends import backend_name, get_backend, get_device
-from tinyjax.config import env
+from tinyjax.config import config
 from tinyjax.core import ShapedArray, Tracer
 
 
@@ -255,10 +255,10 @@ def wrap_eager(value: Any, weak_type: bool = False) -> ArrayImpl:
 
 
 def on_default_device(x: ArrayImpl) -> ArrayImpl:
-    """A new host array moved to the default device (``TINYJAX_DEVICE``) when that is not
-    the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put their result."""
-    name = env("TINYJAX_DEVICE")
-    if not name or name == "cpu":
+    """A new host array moved to the default device (the flag ``tinyjax_device``) when that
+    is not the CPU: where array constructors (``jnp.asarray``, ``jnp.zeros``, ...) put
+    their result."""
+    if config.tinyjax_device == "cpu":
         return x
     backend = backend_name(None)
     return place(x, backend, committed=backend != "cpu")

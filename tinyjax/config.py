@@ -16,10 +16,15 @@ Flags are process-global (not thread-local, unlike JAX's context managers).
 ``TINYJAX_ENABLE_X64`` if set, else ``JAX_ENABLE_X64``; accepted values are
 1/0, true/false, t/f, yes/no, y/n, on/off (case-insensitive).
 
+``tinyjax_device`` (the default device, ``cpu``/``cuda``/``interp``) is initialised from
+``TINYJAX_DEVICE`` at import; switch devices later through the flag
+(``config.update("tinyjax_device", "interp")``) or ``jax.default_device``.
+
 Environment variables are declared in :data:`ENVIRONMENT` (name, default, meaning: the
 docs page "Configuration" lists them) and read only through :func:`env`, :func:`env_str`,
-:func:`env_flag`, :func:`env_int` and :func:`debug_level`, when the setting is used -- a variable set while
-the process runs takes effect from then on.
+:func:`env_flag`, :func:`env_int` and :func:`debug_level`. The flags' initial values are
+read once, at import; the other variables when the setting is used -- such a variable set
+while the process runs takes effect from then on.
 """
 from __future__ import annotations
 
@@ -55,9 +60,9 @@ class EnvVar(NamedTuple):
 
 
 ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
-    EnvVar("TINYJAX_DEVICE", "cpu", "The default device: ``cpu``, ``cuda`` (or ``gpu``) or "
-           "``interp`` (the numpy interpreter of the kernel IR). Read when a computation "
-           "picks its device; part of jit's cache key."),
+    EnvVar("TINYJAX_DEVICE", "cpu", "The initial value of the flag ``tinyjax_device``, the "
+           "default device: ``cpu``, ``cuda`` (or ``gpu``) or ``interp`` (the numpy "
+           "interpreter of the kernel IR). Read once, at import; part of jit's cache key."),
     EnvVar("DEBUG", "0", "What the compiler prints: 1 kernel counts (and why jit falls back "
            "to op-by-op evaluation), 2 a per-kernel time table per call, 3 the scheduled "
            "kernels and their loop IR after each pass, 4 the generated source. 0 (or unset): "
@@ -120,21 +125,8 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "and cuBLAS in."),
 )}
 
-# The process environment's own mapping (POSIX: bytes keys): a variable read on a hot path
-# (TINYJAX_DEVICE, per jit call) costs a dict lookup instead of os.environ.get's encoding
-# and KeyError; os.environ writes it too, so it is always current.
-_ENVIRON_BYTES = getattr(os.environ, "_data", None)
-if not isinstance(_ENVIRON_BYTES, dict) or not all(isinstance(k, bytes)
-                                                   for k in list(_ENVIRON_BYTES)[:1]):
-    _ENVIRON_BYTES = None
-_ENCODED = {name: name.encode() for name in ENVIRONMENT}
-
-
 def env(name: str) -> Optional[str]:
     """The value of the declared environment variable ``name`` (None: unset)."""
-    if _ENVIRON_BYTES is not None:
-        raw = _ENVIRON_BYTES.get(_ENCODED[name])
-        return None if raw is None else os.fsdecode(raw)
     if name not in ENVIRONMENT:
         raise KeyError(f"{name} is not a declared environment variable (config.ENVIRONMENT)")
     return os.environ.get(name)
@@ -267,6 +259,28 @@ def _validate_device(name: str, value: Any) -> Any:
                     f"{value!r}")
 
 
+# The default-device names TINYJAX_DEVICE and the flag tinyjax_device accept -> backend.
+DEVICE_NAMES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda", "interp": "interp"}
+
+
+def _validate_device_name(name: str, value: Any) -> str:
+    """A backend name (any case; ``gpu`` means ``cuda``), canonical."""
+    backend = DEVICE_NAMES.get(value.strip().lower()) if isinstance(value, str) else None
+    if backend is None:
+        raise ValueError(f"config option {name} must be one of {sorted(DEVICE_NAMES)}, "
+                         f"got {value!r}")
+    return backend
+
+
+def _env_device() -> str:
+    value = env_str("TINYJAX_DEVICE")
+    try:
+        return _validate_device_name("TINYJAX_DEVICE", value)
+    except ValueError:
+        raise ValueError(f"environment variable TINYJAX_DEVICE must be one of "
+                         f"{sorted(DEVICE_NAMES)}, got {value!r}") from None
+
+
 def _validate_only(supported: Any, others: tuple, what: str) -> Callable[[str, Any], Any]:
     """A flag with JAX's values of which tinyjax implements ``supported`` only."""
     def validate(name: str, value: Any) -> Any:
@@ -295,6 +309,7 @@ _FLAGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "jax_enable_checks": (False, _validate_bool),
     "jax_no_tracing": (False, _validate_bool),
     "jax_default_device": (None, _validate_device),
+    "tinyjax_device": (_env_device(), _validate_device_name),
     # the on-disk compile cache (compiled libraries, cubins, compiler probes): where and
     # how many bytes at most (least recently used entries go first; 0 turns the disk cache
     # off, -1 leaves it unbounded; JAX's names and meanings).  Compiled calls kept in memory:

@@ -30,7 +30,7 @@ from tinyjax import tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import DELETED, ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import backend_name, get_backend, to_host
-from tinyjax.config import config, debug_level, env, env_int
+from tinyjax.config import config, debug_level, env_int
 from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, get_aval,
                           register_apply_primitive)
 from tinyjax.errors import warn_user
@@ -306,8 +306,8 @@ def run_on_device(primitive, args: Sequence[Any], params: dict, backend: str):
 
 def device_key():
     """The default device setting, cheaply (raw, for cache keys only): jax_default_device,
-    else TINYJAX_DEVICE."""
-    return config.jax_default_device or env("TINYJAX_DEVICE")
+    else tinyjax_device."""
+    return config.jax_default_device or config.tinyjax_device
 
 
 def leaf_signature(x: Any) -> tuple:

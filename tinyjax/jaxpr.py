@@ -9,7 +9,6 @@ common-subexpression elimination).
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -22,15 +21,14 @@ from tinyjax.errors import JaxprTypeError
 class Var:
     """A variable of a jaxpr.  Named only when printed."""
 
-    __slots__ = ("aval", "count")
-    _counter = itertools.count()
+    __slots__ = ("aval",)
 
     def __init__(self, aval: ShapedArray):
         self.aval = aval
-        self.count = next(Var._counter)
 
-    def __repr__(self) -> str:
-        return f"Var({self.count}:{self.aval.str_short()})"
+    def __repr__(self) -> str:  # JAX's: the object's id, the type with dtype names in full
+        shape = ",".join(map(str, self.aval.shape))
+        return f"Var(id={id(self)}):{self.aval.dtype.name}[{shape}]"
 
 
 class Literal:

@@ -232,7 +232,7 @@ def test_jit_fast_path_matches_the_general_path(monkeypatch):
     """Calls with positional Arrays take jit's fast path: same values, weak types, pytree
     outputs, non-contiguous inputs, and a device change between calls."""
     import tinyjax.numpy as jnp
-    monkeypatch.delenv("TINYJAX_DEVICE", raising=False)
+    monkeypatch.setattr(jax.config, "tinyjax_device", "cpu")
     x = jnp.asarray(np.arange(12, dtype=np.float32).reshape(3, 4))
     xt = jnp.transpose(x)  # may be a strided view
     f = jax.jit(lambda a: (a + 1.0, {"s": jnp.sum(a)}))
@@ -243,6 +243,6 @@ def test_jit_fast_path_matches_the_general_path(monkeypatch):
     g = jax.jit(lambda a: a * 2)
     w = jnp.asarray(3.0)  # weakly typed stays weakly typed
     assert g(w).weak_type == w.weak_type
-    monkeypatch.setenv("TINYJAX_DEVICE", "interp")
+    monkeypatch.setattr(jax.config, "tinyjax_device", "interp")
     np.testing.assert_array_equal(np.asarray(g(x)), np.asarray(x) * 2)
     assert len({k[0] for k in g._fast}) == 2  # the device is part of the fast-path key

@@ -112,3 +112,22 @@ def test_collectives_outside_vmap_are_unbound():
         assert "unbound axis name: i" in str(e)
     else:
         raise AssertionError("psum outside a vmap of its axis was staged")
+
+
+def test_lower_jaxpr_lowers_an_inlined_call_as_its_body():
+    """A jit equation (here staged by jnp.where and by an inner jitted function) lowers to
+    the graph of its body: the same kernels as the jaxpr with the calls inlined first."""
+    from tinyjax.compiler.program import inline_calls
+    from tinyjax.compiler.schedule import schedule
+
+    inner = jax.jit(lambda a, b: a * b + 1.0)
+
+    def f(x, y):
+        return jnp.where(x > 0, inner(x, y), y)
+
+    x = np.array([-1.0, 2.0, 3.0], np.float32)
+    jaxpr = jax.make_jaxpr(f)(x, x).jaxpr
+    assert [e.primitive.name for e in jaxpr.eqns].count("jit") == 2
+    direct = schedule(*lower_jaxpr(jaxpr))
+    inlined = schedule(*lower_jaxpr(inline_calls(jaxpr)))
+    assert [k.describe() for k in direct.kernels] == [k.describe() for k in inlined.kernels]

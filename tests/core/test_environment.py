@@ -100,3 +100,47 @@ def test_defaults_and_integers(monkeypatch):
         env_int("TINYJAX_CUDA_LANES")
     with pytest.raises(KeyError):
         env("NOT_A_TINYJAX_VARIABLE")
+
+
+def _run_with_environment(code: str, **variables: str):
+    import os
+    import subprocess
+    import sys
+    env_vars = {k: v for k, v in os.environ.items() if k != "TINYJAX_DEVICE"}
+    env_vars.update(variables, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", code], env=env_vars, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_default_device_is_read_once_at_import():
+    code = ("import os, tinyjax as jax, tinyjax.numpy as jnp\n"
+            "print(jax.config.tinyjax_device, jax.default_backend())\n"
+            "os.environ['TINYJAX_DEVICE'] = 'cpu'\n"  # too late: the flag decides now
+            "print(jax.config.tinyjax_device, jnp.ones(2).devices())\n")
+    r = _run_with_environment(code, TINYJAX_DEVICE="Interp")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["interp interp", "interp {interp(id=0)}"]
+    r = _run_with_environment("import tinyjax", TINYJAX_DEVICE="tpu")
+    assert r.returncode != 0
+    assert "TINYJAX_DEVICE must be one of ['cpu', 'cuda', 'gpu', 'interp'], got 'tpu'" \
+        in r.stderr
+
+
+def test_the_default_device_flag(monkeypatch):
+    from tinyjax.config import config
+    x = np.arange(3.0, dtype=np.float32)
+    monkeypatch.setattr(config, "tinyjax_device", "interp")
+    assert jax.default_backend() == "interp"
+    y = jax.jit(lambda v: v + 1)(x)
+    assert {d.platform for d in y.devices()} == {"interp"}
+    config.update("tinyjax_device", "CPU")  # any case
+    assert config.tinyjax_device == "cpu" and jax.default_backend() == "cpu"
+    z = jax.jit(lambda v: v + 1)(x)  # the device is part of the cache key
+    assert {d.platform for d in z.devices()} == {"cpu"}
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(z))
+    config.update("tinyjax_device", "gpu")
+    assert config.tinyjax_device == "cuda"  # JAX's platform name for the CUDA backend
+    with pytest.raises(ValueError, match="tinyjax_device must be one of"):
+        config.update("tinyjax_device", "tpu")
+    with pytest.raises(ValueError, match="tinyjax_device must be one of"):
+        config.update("tinyjax_device", 3)

@@ -145,3 +145,11 @@ def test_eval_shape_and_shape_dtype_struct():
 def test_source_info_points_at_user_code():
     closed = jax.make_jaxpr(lambda x: lax.sin(x))(1.0)
     assert closed.eqns[0].source_info.startswith(__file__)
+
+
+def test_var_repr_is_jax_s():
+    """repr of a jaxpr variable: its id and its type with full dtype names, as JAX's."""
+    jaxpr = jax.make_jaxpr(lambda x, n: x * n)(np.ones((2, 3), np.float32), 2).jaxpr
+    x, n = jaxpr.invars
+    assert repr(x) == f"Var(id={id(x)}):float32[2,3]"
+    assert repr(n) == f"Var(id={id(n)}):int32[]"

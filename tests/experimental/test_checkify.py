@@ -109,3 +109,21 @@ def test_error_is_a_pytree():
     assert leaves and all(isinstance(leaf, jax.Array) for leaf in leaves)
     assert checkify.init_error.get() is None
     assert checkify.all_checks == checkify.automatic_checks | checkify.user_checks
+
+
+@pytest.mark.parametrize("errors", [checkify.user_checks, checkify.index_checks],
+                         ids=["user", "index"])
+def test_checkify_of_jit_with_a_python_scalar_argument(errors):
+    """checkify(jit(f)) with a Python int argument: the jit equation's literal operand is
+    evaluated as the weak array the body was traced with; index checks inside jit run."""
+    def f(x, i):
+        return x[i] * 2
+
+    x = jnp.arange(5.0)
+    for i in (2, 100):
+        err, out = checkify.checkify(jax.jit(f), errors=errors)(x, i)
+        assert float(out) == float(np.asarray(x)[min(i, 4)] * 2)
+        if errors is checkify.index_checks and i == 100:
+            assert "index 100 is out of bounds for axis 0 with size 5" in err.get()
+        else:
+            assert err.get() is None

@@ -125,3 +125,30 @@ def test_population_count_counts_twos_complement_bits():
     np.testing.assert_array_equal(lax.population_count(np.array([-5, -1, 7], np.int32)),
                                   [31, 32, 3])
     np.testing.assert_array_equal(lax.population_count(np.array([-1], np.int8)), [8])
+
+
+@pytest.mark.parametrize("x64", [False, True], ids=["x32", "x64"])
+@pytest.mark.parametrize("scalar", [True, 2, 1.5, 2j], ids=["bool", "int", "float", "complex"])
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int8, np.int32, np.int64, np.float16,
+                                   np.float32, np.float64, np.complex64, np.complex128])
+def test_python_scalars_take_their_default_dtype_without_promotion(x64, scalar, dtype):
+    """lax functions do not promote (JAX): a Python scalar is a weakly typed array of its
+    kind's default dtype, and the other operand's dtype must be that one."""
+    from tinyjax import config
+    with config.enable_x64(x64):
+        default = np.dtype({bool: np.bool_, int: np.int64, float: np.float64,
+                            complex: np.complex128}[type(scalar)])
+        if not x64 and default != np.bool_:
+            default = np.dtype({"i": np.int32, "f": np.float32, "c": np.complex64}[default.kind])
+        arr = jax.numpy.zeros((2,), dtype)
+        if arr.dtype != default:
+            with pytest.raises(TypeError, match=f"lax.max requires arguments to have the "
+                                                f"same dtypes, got {arr.dtype.name}"):
+                lax.max(arr, scalar)
+            return
+        out = lax.max(arr, scalar)
+        assert out.dtype == default and not out.weak_type
+        np.testing.assert_array_equal(np.asarray(out), np.maximum(np.zeros(2, default),
+                                                                  np.asarray(scalar, default)))
+        both = lax.max(scalar, scalar)
+        assert both.dtype == default and both.weak_type

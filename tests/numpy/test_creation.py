@@ -224,3 +224,21 @@ def test_asarray_of_a_numpy_bfloat16_array():
     for make in (jnp.asarray, jnp.array):
         x = make(np.array([1.5, -2.0], ml_dtypes.bfloat16))
         assert x.dtype == jnp.bfloat16 and np.asarray(x).tolist() == [1.5, -2.0]
+
+
+def test_array_of_traced_scalars_converts_and_stacks_each_in_turn():
+    """jnp.array of a list of tracers: per item a convert then its new axis (JAX's
+    equation order); values as numpy's."""
+    def f(x):
+        return jnp.array([x[0], x[1] * 2, 3])
+
+    x = np.array([1.5, 2.5], np.float32)
+    jaxpr = jax.make_jaxpr(f)(x).jaxpr
+    names = [e.primitive.name for e in jaxpr.eqns if e.primitive.name in
+             ("convert_element_type", "broadcast_in_dim", "concatenate")]
+    assert names == ["broadcast_in_dim"] * 2 + ["convert_element_type", "broadcast_in_dim",
+                                                "concatenate"]
+    np.testing.assert_array_equal(np.asarray(f(x)), np.array([1.5, 5.0, 3.0], np.float32))
+    g = jax.make_jaxpr(lambda a, b: jnp.array([a, b], dtype=jnp.int32))(1.0, 2.0).jaxpr
+    assert [e.primitive.name for e in g.eqns] == ["convert_element_type", "broadcast_in_dim"] \
+        * 2 + ["concatenate"]

@@ -365,6 +365,25 @@ def test_where_scalars_weak_types_and_errors():
                 order=1, modes=("fwd", "rev"))
 
 
+def test_where_is_one_jit_equation_when_staged():
+    """jnp.where stages as JAX's: a jit equation named _where around its select_n (after
+    the promotion and the condition's conversion); eager, jit, vmap and grad values are
+    numpy's."""
+    x = np.array([-1.0, 0.5, 2.0], np.float32)
+    f = lambda a: jnp.where(a > 0, a * 2, 1.0)
+    eqns = jax.make_jaxpr(f)(x).jaxpr.eqns
+    call = [e for e in eqns if e.primitive.name == "jit"]
+    assert len(call) == 1 and call[0].params["name"] == "_where"
+    assert [e.primitive.name for e in call[0].params["jaxpr"].eqns][-1] == "select_n"
+    want = np.where(x > 0, x * 2, np.float32(1.0))
+    for g in (f, jax.jit(f)):
+        np.testing.assert_array_equal(np.asarray(g(x)), want)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(f)(np.stack([x, -x]))),
+                                  np.stack([want, np.where(-x > 0, -x * 2, 1.0)]))
+    np.testing.assert_array_equal(np.asarray(jax.grad(lambda a: f(a).sum())(x)),
+                                  np.where(x > 0, 2.0, 0.0))
+
+
 def test_where_one_argument():
     c = np.array([[0, 3], [2, 0]], np.int32)
     for got, exp in zip(jnp.where(c), np.where(c)):
@@ -372,6 +391,18 @@ def test_where_one_argument():
     got = jax.jit(lambda c: jnp.where(c, size=3, fill_value=-1))(c)
     np.testing.assert_array_equal(got[0], [0, 1, -1])
     np.testing.assert_array_equal(got[1], [1, 0, -1])
+
+
+def test_an_empty_ellipsis_before_a_mask_does_not_separate_what_follows_it():
+    """An empty ellipsis right before a boolean mask separates the mask from what comes
+    before it, not from the advanced index after it (found by the getitem sweep)."""
+    a = np.arange(4, dtype=np.float32).reshape(2, 2, 1)
+    for idx in [(slice(None), Ellipsis, np.array([True, True]), 0),
+                (slice(None), Ellipsis, np.array([False, True]), 0),
+                (np.array([1, 0]), Ellipsis, np.array([True, False]), 0)]:
+        np.testing.assert_array_equal(np.asarray(jnp.asarray(a)[idx]), a[idx])
+    z = np.zeros((1, 1, 1), np.float32)
+    assert jnp.asarray(z)[:, ..., np.array([False]), 0].shape == (1, 0)
 
 
 def test_an_empty_ellipsis_separates_advanced_indices():

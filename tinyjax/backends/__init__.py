@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from tinyjax.backends.base import Backend, HostBackend
-from tinyjax.config import config, env_str
+from tinyjax.config import DEVICE_NAMES, config
 
 __all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "default_device",
            "devices", "local_devices", "device_count", "local_device_count", "default_backend",
@@ -23,7 +23,8 @@ __all__ = ["Backend", "HostBackend", "Device", "get_device", "get_backend", "def
 
 # user-facing platform names (JAX's) per backend, and the names accepted for each backend
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu", "interp": "interp"}
-_ALIASES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda", "interp": "interp"}
+# the names a device is known by (register_backend adds; the flag tinyjax_device checks)
+_ALIASES = DEVICE_NAMES
 
 
 class Device:
@@ -72,11 +73,11 @@ def backend_name(name: Any) -> str:
 
 def default_device() -> str:
     """The default backend: ``jax_default_device`` (``jax.default_device(...)``) when set,
-    else ``TINYJAX_DEVICE`` (cpu, cuda/gpu or interp), else cpu."""
+    else the flag ``tinyjax_device`` (from ``TINYJAX_DEVICE`` at import; cpu by default)."""
     chosen = config.jax_default_device
     if chosen is not None:
         return backend_name(chosen)
-    return _ALIASES.get(env_str("TINYJAX_DEVICE").lower(), "cpu")
+    return config.tinyjax_device
 
 
 def get_device(name: Any = None) -> Device:

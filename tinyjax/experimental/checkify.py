@@ -420,7 +420,8 @@ class _Checker:
             if prim in inlined_calls:  # evaluated in place (the call's own rules unused)
                 inner, operands = inlined_calls[prim](eqn, ins)
                 body, consts = _open(inner)
-                return self.eval(body, [], consts + list(operands), state)
+                return self.eval(body, [], consts + [as_operand(x) for x in operands],
+                                 state)
         out = prim.bind(*ins, **eqn.params)
         outs = list(out) if prim.multiple_results else [out]
         part = 0

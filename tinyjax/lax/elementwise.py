@@ -16,7 +16,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax import _special_np
-from tinyjax.lax._helpers import _PY_SCALARS, as_operand, aval_str
+from tinyjax.lax._helpers import as_operand, aval_str
 from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero, defjvp, defjvp2, defjvp_zero, is_undefined_primal
 
@@ -300,7 +300,7 @@ def binop(name: str, np_fn: Callable, accepted=_NUMBER, out_dtype: Any = None,
         _check_dtype(name, accepted, x, " (first argument)")
         _check_dtype(name, accepted, y, " (second argument)")
         if x.dtype != y.dtype:
-            raise TypeError(f"{name} requires arguments to have the same dtypes, got "
+            raise TypeError(f"lax.{name} requires arguments to have the same dtypes, got "
                             f"{x.dtype.name}, {y.dtype.name}. (Tip: jnp.{name} is a "
                             "similar function that does automatic type promotion on inputs).")
         if x.shape != y.shape and x.shape and y.shape:
@@ -707,18 +707,10 @@ def _unary(prim: Primitive) -> Callable:
 
 
 def binary_operands(x: Any, y: Any) -> tuple[Any, Any]:
-    """Python scalars take the other operand's dtype (weak typing); rank-0 operands
-    broadcast inside the primitive."""
-    x_py, y_py = (isinstance(v, _PY_SCALARS) for v in (x, y))
-    if x_py and not y_py:
-        y = as_operand(y)
-        x = as_operand(x, get_aval(y).dtype)
-    elif y_py and not x_py:
-        x = as_operand(x)
-        y = as_operand(y, get_aval(x).dtype)
-    else:
-        x, y = as_operand(x), as_operand(y)
-    return x, y
+    """The operands as primitives take them: a Python scalar becomes a weakly typed array
+    of its kind's default dtype (as in JAX, ``lax`` functions do not promote: the dtypes
+    must then match); rank-0 operands broadcast inside the primitive."""
+    return as_operand(x), as_operand(y)
 
 
 def _binary(prim: Primitive) -> Callable:

@@ -35,12 +35,14 @@ def _placing(fn: Callable) -> Callable:
     return wrapper
 
 
-def _stack(items: list) -> Any:
-    """``jnp.stack(items)`` of arrays of one dtype (jnp.stack lives in _shape, above)."""
+def _stack(items: list, dtype: Any) -> Any:
+    """``jnp.stack(items)`` converted to ``dtype`` (jnp.stack lives in _shape, above); each
+    item is converted and then given its leading axis, in turn (JAX's equation order)."""
     shape = get_aval(items[0]).shape
     if any(get_aval(i).shape != shape for i in items):
         raise ValueError("All input arrays must have the same shape.")
-    return lax.concatenate([lax.expand_dims(i, (0,)) for i in items], 0)
+    return lax.concatenate([lax.expand_dims(lax.convert_element_type(i, dtype), (0,))
+                            for i in items], 0)
 
 
 @_placing
@@ -64,7 +66,7 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
             dt = dtypes.result_type(*items) if items else dtypes.default_float_dtype()
         else:
             dt = dtypes.canonicalize_dtype(dtype)
-        out = _stack([lax.convert_element_type(i, dt) for i in items]) if items else \
+        out = _stack(items, dt) if items else \
             wrap_eager(np.zeros((0,), dt))
     else:
         if hasattr(object, "__jax_array__"):

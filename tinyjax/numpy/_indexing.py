@@ -21,7 +21,7 @@ from tinyjax.core import Tracer, get_aval
 from tinyjax.errors import NonConcreteBooleanIndexError
 from tinyjax.numpy._creation import _canon_axis, asarray
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
-                                 promote_args)
+                                 promote_args, staged_as_jit)
 
 _state = core._state
 _eval_trace = core.eval_trace
@@ -140,21 +140,24 @@ def _expand_index(idx: Any, shape: tuple[int, ...]) -> list[_Entry]:
     out: list[_Entry] = []
     gap = False
     for e in items:
-        if isinstance(e, _Entry) and gap:
-            e, gap = e._replace(gap_before=True), False
+        after_gap, gap = gap, False  # the gap is the next element's, whatever it is
         if e == "ellipsis":
             out.extend([_Entry("slice", slice(None))] * (nd - consumed))
             gap = nd == consumed
-        elif isinstance(e, tuple) and not isinstance(e, _Entry):
+            continue
+        if isinstance(e, tuple) and not isinstance(e, _Entry):
             mask = e[1]
             axis = sum(1 for o in out if o.kind != "new")
             want = shape[axis:axis + mask.ndim]
             if mask.shape != want:
                 raise IndexError(f"boolean index did not match shape of indexed array in "
                                  f"index {axis}: got {mask.shape}, expected {want}")
-            out.extend(_Entry("array", np.asarray(nz, np.int32)) for nz in np.nonzero(mask))
+            new = [_Entry("array", np.asarray(nz, np.int32)) for nz in np.nonzero(mask)]
         else:
-            out.append(e)
+            new = [e]
+        if after_gap:
+            new[0] = new[0]._replace(gap_before=True)
+        out.extend(new)
     n_axes = sum(1 for o in out if o.kind != "new")
     out.extend([_Entry("slice", slice(None))] * (nd - n_axes))
     return out
@@ -570,8 +573,13 @@ def where(condition: Any, x: Any = None, y: Any = None, /, *, size: int | None =
     if get_aval(cond).dtype != np.bool_:
         cond = lax.ne(cond, lax.full((), 0, get_aval(cond).dtype))
     x, y = promote_args("where", x, y)
-    shape = broadcast_shapes(get_aval(cond).shape, get_aval(x).shape, get_aval(y).shape)
-    return lax.select(broadcast_to_shape(cond, shape), broadcast_to_shape(x, shape),
+    return _where(cond, x, y)
+
+
+@staged_as_jit
+def _where(condition: Any, x: Any, y: Any) -> Any:
+    shape = broadcast_shapes(get_aval(condition).shape, get_aval(x).shape, get_aval(y).shape)
+    return lax.select(broadcast_to_shape(condition, shape), broadcast_to_shape(x, shape),
                       broadcast_to_shape(y, shape))
 
 

@@ -1,13 +1,15 @@
 """Type promotion and broadcasting for ``tinyjax.numpy`` functions."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from functools import wraps
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.array import ArrayImpl
-from tinyjax.core import Tracer, get_aval
+from tinyjax.api import jit
+from tinyjax.core import Tracer, get_aval, is_eager
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.elementwise import _convert_weak
 
@@ -136,3 +138,15 @@ def select_broadcast(pred: Any, on_true: Any, on_false: Any) -> Any:
     ops = (pred, on_true, on_false)
     shape = broadcast_shapes(*(get_aval(o).shape for o in ops))
     return lax.select(*(broadcast_to_shape(o, shape) for o in ops))
+
+
+def staged_as_jit(fun: Callable) -> Callable:
+    """``fun`` (a helper JAX's ``jax.numpy`` decorates with ``jit``) as JAX stages it: one
+    ``jit`` equation named after it in a staged jaxpr, the body inline under the other
+    transforms; an eager call runs ``fun`` directly (nothing is compiled for it)."""
+    jitted = jit(fun)
+
+    @wraps(fun)
+    def call(*args: Any) -> Any:
+        return fun(*args) if is_eager() else jitted(*args)
+    return call

@@ -10,7 +10,7 @@ from tinyjax.compiler.lower import (convolution, cumulative, dot, elementwise,  
                                     reductions, shape, slicing, sorting, windowed)
 from tinyjax.compiler.lower.complex import (Pair, const_pair, is_complex, load_pair,
                                             lower_complex, store_pair)
-from tinyjax.compiler.lower.registry import check_dtype, lowering_rules
+from tinyjax.compiler.lower.registry import check_dtype, inlined_calls, lowering_rules
 from tinyjax.jaxpr import Literal
 
 
@@ -23,7 +23,9 @@ def lower_jaxpr(jaxpr, n_slots_start: int = 0):
     Returns (input leaves for constvars + invars, output LazyOps).  Literals become CONST
     nodes; unused equations are lowered too (cheap) but never scheduled.  Complex values
     become pairs of real LazyOps (:mod:`tinyjax.compiler.lower.complex`): a complex input
-    leaf is its interleaved buffer, a complex output the interleaved parts."""
+    leaf is its interleaved buffer, a complex output the interleaved parts.  Calls the
+    compiler inlines (``jit`` equations, ``checkpoint``, ...: ``inlined_calls``) are
+    lowered as the equations of their bodies."""
     env: dict = {}
     leaves = []
     for slot, v in enumerate(list(jaxpr.constvars) + list(jaxpr.invars)):
@@ -42,8 +44,15 @@ def lower_jaxpr(jaxpr, n_slots_start: int = 0):
             return ops.const(np.asarray(a.val).item(), a.aval.dtype, a.aval.shape)
         return env[a]
 
-    for eqn in jaxpr.eqns:
+    def lower_eqn(eqn) -> None:
         name = eqn.primitive.name
+        if eqn.primitive in inlined_calls:
+            inner, operands = inlined_calls[eqn.primitive](eqn, [read(a) for a in eqn.invars])
+            env.update(zip(list(inner.constvars) + list(inner.invars), operands))
+            for e in inner.eqns:
+                lower_eqn(e)
+            env.update(zip(eqn.outvars, [read(a) for a in inner.outvars]))
+            return
         avals_in, avals_out = [a.aval for a in eqn.invars], [v.aval for v in eqn.outvars]
         with_complex = any(is_complex(a.dtype) for a in avals_in + avals_out)
         rule = lowering_rules.get(eqn.primitive)
@@ -66,5 +75,8 @@ def lower_jaxpr(jaxpr, n_slots_start: int = 0):
                 raise AssertionError(f"lowering of {name} gave shape {o.shape}, "
                                      f"expected {v.aval.shape}")
             env[v] = o if isinstance(o, Pair) else ops.cast(o, v.aval.dtype)
+
+    for eqn in jaxpr.eqns:
+        lower_eqn(eqn)
     outputs = [read(a) for a in jaxpr.outvars]
     return leaves, [store_pair(o) if isinstance(o, Pair) else o for o in outputs]
