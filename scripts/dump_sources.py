@@ -28,6 +28,7 @@ TINYJAX_OMP_SCHEDULE): compare renderings made on one machine with one environme
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import hashlib
 import os
@@ -36,6 +37,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -49,6 +51,7 @@ from tinyjax.backends import get_backend, register_backend  # noqa: E402
 from tinyjax.backends.base import HostBackend  # noqa: E402
 from tinyjax.backends.c.program import render_program  # noqa: E402
 from tinyjax.backends.cuda.render import CUDALanguage, render_source  # noqa: E402
+from tinyjax.compiler.codegen import attach_loop_ir  # noqa: E402
 from workloads import (SMALL_STEPS, _adam_step, _chain, _mlp_setup,  # noqa: E402
                        _mlp_step_fn, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn,
                        cnn_setup, per_example_loss_fn, per_example_setup, rnn_loss_fn,
@@ -173,15 +176,20 @@ _OWN_LINES = re.compile(re.escape(str(ROOT) + os.sep) + r"|(?<=scripts/dump_sour
 
 
 def render(kernels: list, program) -> dict[str, str]:
-    """Relative path -> source, for one program's kernels in both languages and the C
-    function running the program (its loops and branches)."""
+    """Relative path -> source, for one program's kernels in both languages (the CUDA
+    kernels given their CUDA loop IR: an H100's, warpgroup MMA on) and the C function
+    running the program (its loops and branches)."""
     cpu = get_backend("cpu")
     cuda = CUDALanguage()
-    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(kernels),
+    gpu = [copy.copy(k) for k in kernels]
+    for k in gpu:
+        k.loop_ir = None
+    attach_loop_ir(gpu, SimpleNamespace(loop_ir_target="cuda", sms=132, wgmma=True))
+    files = {"c/program.c": cpu.render(kernels), "cuda/program.cu": render_source(gpu),
              "c/native.c": render_program(program)}
-    for i, k in enumerate(kernels):
+    for i, (k, g) in enumerate(zip(kernels, gpu)):
         files[f"c/kernel{i:02d}.c"] = cpu.language.render_kernel(k)
-        files[f"cuda/kernel{i:02d}.cu"] = cuda.render_kernel(k)
+        files[f"cuda/kernel{i:02d}.cu"] = cuda.render_kernel(g)
     return {path: _OWN_LINES.sub("", src) for path, src in files.items()}
 
 

@@ -62,6 +62,7 @@ def replay(name: str, reps: int = 50) -> None:
     The scratch buffers hold small random values (integers: 0, so offsets are in range)."""
     import numpy as np
     from tinyjax.backends import get_backend
+    from tinyjax.compiler.codegen import prepare_kernels
     from tinyjax.compiler.lower.jaxpr import lower_jaxpr
     from tinyjax.compiler.schedule import schedule
     setup, make = STEPS[name]
@@ -70,6 +71,7 @@ def replay(name: str, reps: int = 50) -> None:
     kernels = schedule(leaves, outs).kernels
     dev = get_backend("cuda")
     drv = dev.driver
+    prepare_kernels(kernels, dev)
     _, fns = dev.compile(kernels)
     rng = np.random.default_rng(0)
     start, end = drv.event(), drv.event()

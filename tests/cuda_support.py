@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 __all__ = ["HAS_CUDA", "needs_cuda", "CUDA_PARAM", "SKIP_REASON", "to_host", "needs_nvcc",
-           "assert_nvcc_compiles"]
+           "assert_nvcc_compiles", "cuda_source"]
 
 SKIP_REASON = "no CUDA device: libcuda not found"
 
@@ -64,3 +64,13 @@ def to_host(x: Any) -> np.ndarray:
 
 if os.environ.get("TINYJAX_CUDA_STRICT") and not HAS_CUDA:
     raise RuntimeError("TINYJAX_CUDA_STRICT is set but libcuda was not found")
+
+
+def cuda_source(kernels: list) -> str:
+    """The CUDA source of scheduled ``kernels``: each given its loop IR for an H100 (what
+    the compiler attaches before the ``cuda`` backend renders), then rendered."""
+    from tinyjax.compiler.codegen import cuda_loop_ir
+    from tinyjax.backends.cuda.render import render_source
+    for k in kernels:
+        k.loop_ir = cuda_loop_ir(k)
+    return render_source(kernels)

@@ -87,7 +87,7 @@ def test_packing_buffers_are_the_processes_not_a_librarys():
     """A kernel library's per-thread packing buffers (the prelude's tj_scratch) come from
     the support library that stays loaded: unloading a product's library leaks none."""
     from tinyjax.backends.c import compiler
-    from tinyjax.backends.cstyle import PRELUDE
+    from tinyjax.backends.prelude import PRELUDE
     lib = compiler.compile_source(PRELUDE + "\nfloat *tj_test_scratch(void) "
                                   "{ return tj_scratch(2, 1000); }\n")
     get = lib.function("tj_test_scratch", [], compiler.ctypes.c_void_p)

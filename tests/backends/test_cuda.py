@@ -10,12 +10,11 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.backends import get_backend
-from tinyjax.backends.cuda.render import CUDALanguage, render_source
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 
-from tests.cuda_support import HAS_CUDA, assert_nvcc_compiles, needs_cuda, needs_nvcc
+from tests.cuda_support import HAS_CUDA, assert_nvcc_compiles, cuda_source, needs_cuda, needs_nvcc
 
 
 def _kernels(f, *args):
@@ -100,7 +99,7 @@ def full_float32_matmuls():
 def test_gemm_plan_kernels_render_as_tiled_matmuls():
     (k,) = _kernels(lambda a, b: a @ b, MA.astype(jnp.bfloat16), MB.astype(jnp.bfloat16))
     assert k.gemm is not None
-    assert "mma.sync" in CUDALanguage().render_kernel(k)
+    assert "mma.sync" in cuda_source([k])
 
 
 def test_import_does_not_load_cuda():
@@ -132,7 +131,7 @@ def test_rendered_source_compiles_with_nvcc(tmp_path):
         kernels.extend(ks)
     kernels.extend(_kernels(lambda x: jax.scipy.special.digamma(x) + lax.erf_inv(x * 0.1), X))
     kernels[-1].name = "special_" + kernels[-1].name
-    src = render_source(kernels)
+    src = cuda_source(kernels)
     assert_nvcc_compiles(src, tmp_path)
 
 

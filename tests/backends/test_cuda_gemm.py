@@ -1,4 +1,5 @@
-"""Tiled matmul kernels on CUDA (tinyjax/backends/cuda/gemm.py): the precision carried from
+"""Tiled matmul kernels on CUDA (the tile passes of tinyjax/compiler/codegen/cuda_gemm.py, their loop
+IR from gemm_linearizer.py, spelled by tinyjax/backends/cuda/render.py): the precision carried from
 dot_general to the GemmPlan, the choice of tensor-core mode, nvcc compilation here, and on a
 GPU: results against float64 references with tolerances matching each mode's precision.
 
@@ -15,14 +16,16 @@ from hypothesis import strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import config, dtypes, lax
-from tinyjax.backends.cuda import gemm as cuda_gemm
-from tinyjax.backends.cuda.render import CUDALanguage, render_source
+from tinyjax.backends.cuda.render import CUDALanguage
+from tinyjax.compiler.codegen import CudaTarget, cuda_gemm, cuda_loop_ir, cuda_plan
+from tinyjax.compiler.codegen.gemm_linearizer import _Gemm
+from tinyjax.compiler.codegen.gpu_loops import gpu_base
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.shape import symbolic
 from tinyjax.compiler.schedule import schedule
 
-from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc
+from tests.cuda_support import assert_nvcc_compiles, cuda_source, needs_cuda, needs_nvcc
 
 BF16 = np.dtype(dtypes.bfloat16)
 rng = np.random.default_rng(0)
@@ -35,6 +38,44 @@ def _gemm_kernels(f, *args):
 
 def _normal(*shape, dtype=np.float32):
     return rng.standard_normal(shape).astype(np.float32).astype(dtype)
+
+
+NUM_SMS = CudaTarget().sms
+
+
+def _plan(k):
+    """The tile plan the passes give product ``k`` on an H100 (None: a generic reduction)."""
+    gk = cuda_gemm.gemm_tiles(gpu_base(k), CudaTarget())
+    return None if gk is None else gk.tile
+
+
+def gemm_supported(k) -> bool:
+    return _plan(k) is not None
+
+
+def gemm_describe(k) -> str:
+    return _plan(k).describe()
+
+
+def gemm_launches(k) -> list:
+    k.loop_ir = cuda_loop_ir(k)
+    return CUDALanguage().launches(k)
+
+
+def gemm_launch_dims(k):
+    return gemm_launches(k)[-1][1]
+
+
+def _evaluate(e, env: dict) -> int:
+    """The value of an index expression of the loop IR with the names of ``env``."""
+    ops = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+           "div": lambda a, b: a // b, "mod": lambda a, b: a % b, "xor": lambda a, b: a ^ b,
+           "shl": lambda a, b: a << b, "shr": lambda a, b: a >> b, "bitand": lambda a, b: a & b}
+    if isinstance(e, str):
+        return env[e]
+    if isinstance(e, int):
+        return e
+    return ops[e.op](*(_evaluate(a, env) for a in e.args))
 
 
 def conv(x, w):
@@ -144,15 +185,15 @@ def test_16bit_matmuls_accumulate_in_float32():
 def test_mode(name):
     f, args, mode = CASES[name]
     ks = _gemm_kernels(f, *args)
-    assert ks and all(cuda_gemm.gemm_supported(k) for k in ks)
-    assert {cuda_gemm._plan(k).mode for k in ks} == {mode}
+    assert ks and all(gemm_supported(k) for k in ks)
+    assert {_plan(k).mode for k in ks} == {mode}
 
 
 def test_float64_stays_on_the_generic_path():
     with config.override(jax_enable_x64=True):
         a, b = rng.standard_normal((64, 32)), rng.standard_normal((32, 48))
         (k,) = _gemm_kernels(lambda a, b: a @ b, a, b)
-    assert not cuda_gemm.gemm_supported(k)
+    assert not gemm_supported(k)
 
 
 @pytest.fixture
@@ -165,12 +206,12 @@ def mma_sync(monkeypatch):
 def test_plain_operands_are_copied_asynchronously(mma_sync):
     f, args, _ = CASES["tf32_transposed"]
     (k,) = _gemm_kernels(f, *args)
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert p.a.plain and p.b.plain and not p.a.kmajor and p.b.kmajor
-    assert "cp.async.cg.shared.global" in render_source([k])
+    assert "cp.async.cg.shared.global" in cuda_source([k])
     f, args, _ = CASES["tf32_edges"]  # rows of 37 floats: not 16-byte aligned
     (k,) = _gemm_kernels(f, *args)
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert not p.a.plain and not p.b.plain
 
 
@@ -178,18 +219,18 @@ def test_contiguous_axes_flatten_into_plain_operands(mma_sync):
     for name in ("two_reduce_axes", "two_row_axes"):
         f, args, _ = CASES[name]
         (k,) = _gemm_kernels(f, *args)
-        p = cuda_gemm._plan(k)
+        p = _plan(k)
         assert p.a.plain and p.b.plain, name
     # reduce axes in opposite orders: K is one flattened index for at most one operand, the
     # other's chunks are addressed along its rows
     (k,) = _gemm_kernels(lambda x, g: jnp.einsum("sbd,bsn->dn", x, g),
                          _normal(24, 4, 40), _normal(4, 24, 72))
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert p.a.plain and p.b.plain and not (p.a.kmajor and p.b.kmajor)
 
 
 def _stages(f, *args) -> list[str]:
-    return [cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0]
+    return [gemm_describe(k).split(" stage ")[1].split()[0]
             for k in _gemm_kernels(f, *map(_spec, args))]
 
 
@@ -207,7 +248,7 @@ def test_views_and_pointwise_functions_are_copied(mma_sync):
     # flipped) and weight gradient (the input's channels first along M)
     _, vjp = jax.vjp(lambda x, w: nhwc(jax.nn.relu(x), w), x, w)
     grads = jax.jit(vjp)
-    stages = [cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0] for k in
+    stages = [gemm_describe(k).split(" stage ")[1].split()[0] for k in
               _gemm_kernels(lambda g: grads(g), _normal(8, 12, 12, 32))]
     assert stages == ["cc", "cc"], stages
     assert _stages(lambda a, b: (a * 2.0) @ b, _normal(64, 64), _normal(64, 64)) == ["fc"]
@@ -257,74 +298,119 @@ def test_chunks_contiguous_agrees_with_evaluation(data):
         assert got
 
 
+def test_tile_passes_print_their_loop_ir(capsys):
+    """``DEBUG=3``'s trace: the tile passes in order, each named with its arguments, and
+    once the tile is chosen the loop IR with the tensor cores' ops."""
+    big = jax.ShapeDtypeStruct((4096, 4096), BF16)
+    (k,) = _gemm_kernels(lambda a, b: a @ b, big, big)
+    uops = cuda_loop_ir(k, trace=True)
+    out = capsys.readouterr().out
+    steps = re.findall(r"--- k0: loop IR after (\w+)", out)
+    assert steps[:4] == ["mma", "stage", "wgmma", "tile"] and steps[4:] in ([], ["index32"]), steps
+    assert "loop IR after mma(bf16)" in out and "loop IR after stage(cc)" in out
+    after_tile = out.split("loop IR after tile(")[1]
+    for op in ("FUNCTION", "RANGE", "CP_ASYNC", "WGMMA", "ASYNC", "BARRIER"):
+        assert op in after_tile, op
+    # what the trace printed last is the loop IR the renderer gets
+    assert {u.op for u in uops} >= {"FUNCTION", "CP_ASYNC", "WGMMA", "ENDFUNCTION"}
+    # mma.sync on a GPU without warpgroup MMA
+    uops = cuda_loop_ir(k, CudaTarget(wgmma=False))
+    assert "MMA" in {u.op for u in uops} and "WGMMA" not in {u.op for u in uops}
+
+
+def test_tile_passes_refuse_what_they_cannot_do():
+    """Each pass checks its own preconditions (an OptError, so the search skips the step)."""
+    from tinyjax.compiler.codegen.opts import OptError
+    f, args, _ = CASES["bf16"]
+    (k,) = _gemm_kernels(f, *args)
+    gk = cuda_gemm.mma(gpu_base(k), "bf16")
+    with pytest.raises(OptError, match="split_k"):
+        cuda_gemm.split_k(gk, 2, gk.tile.BK + 1)  # not a multiple of the k-slice
+    with pytest.raises(OptError, match="split_k"):
+        cuda_gemm.split_k(gk, 64, gk.tile.BK)  # more chunks than K has room for
+    f, args, _ = CASES["tf32_transposed"]
+    (k,) = _gemm_kernels(f, *args)
+    with pytest.raises(OptError, match="wgmma"):  # operands not yet staged with cp.async
+        cuda_gemm.wgmma(cuda_gemm.mma(gpu_base(k), "tf32"), "")
+    gk = cuda_gemm.mma(gpu_base(k), "simt")
+    with pytest.raises(OptError, match="wgmma"):
+        cuda_gemm.wgmma(gk, "")
+    with pytest.raises(OptError, match="tile"):
+        cuda_gemm.tile(gk, 64, 64, 32, 2, 2, 2)  # SIMT tiles are 128 x 128
+    leaves, outs = lower_jaxpr(jax.make_jaxpr(lambda x: x.sum(0))(_normal(64, 64)).jaxpr)
+    (k,) = schedule(leaves, outs).kernels  # a reduction, not a product
+    with pytest.raises(OptError, match="mma"):
+        cuda_gemm.mma(gpu_base(k), "bf16")
+
+
 def test_tile_size_follows_the_work():
     ks = {n: _gemm_kernels(lambda a, b: a @ b, _normal(n, 256, dtype=BF16),
                            _normal(256, n, dtype=BF16))[0] for n in (256, 8192)}
-    assert cuda_gemm._plan(ks[256]).BM == 64
-    p = cuda_gemm._plan(ks[8192])
+    assert _plan(ks[256]).BM == 64
+    p = _plan(ks[8192])
     assert (p.BM, p.BN) == (256, 128) and p.shared_bytes > 48 * 1024
-    assert cuda_gemm.gemm_launch_dims(ks[8192]).grid == ((8192 // 256) * (8192 // 128), 1, 1)
+    assert gemm_launch_dims(ks[8192]).grid == ((8192 // 256) * (8192 // 128), 1, 1)
     # a tall product 64 wide (a convolution's 64 output channels): tiles no wider than it
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 288), _normal(288, 64))
-    assert cuda_gemm._plan(k).BN == 64
+    assert _plan(k).BN == 64
     # a small product (latency-bound): one wave of 64 x 128 tiles (256 blocks, two per SM)
     # rather than 1.3 waves of 64 x 64 (512 blocks, three per SM)
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 256), _normal(256, 1024))
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert (p.BM, p.BN, p.tiles[0] * p.tiles[1]) == (64, 128, 256)
-    assert 2 * cuda_gemm.NUM_SMS >= 256 and 3 * cuda_gemm.NUM_SMS < 512
+    assert 2 * NUM_SMS >= 256 and 3 * NUM_SMS < 512
     # 32 wide for a product 32 wide (conv1's data gradient), not for wider ones
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(50176, 576), _normal(576, 32))
-    assert (cuda_gemm._plan(k).BM, cuda_gemm._plan(k).BN) == (128, 32)
+    assert (_plan(k).BM, _plan(k).BN) == (128, 32)
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 256), _normal(256, 768))
-    assert cuda_gemm._plan(k).BN >= 64
+    assert _plan(k).BN >= 64
     # waves count the K chunks of a split: 2048 x 256 x 1024 splits in 4 either way, and
     # 64 tiles of 8192 outputs (256 blocks, two per SM) run in the one wave that 128 of 4096
     # (512 blocks, three per SM) need two for (15.3 against 18.2 us on an H100)
     (k,) = _gemm_kernels(lambda a, b: a @ b, _normal(2048, 1024), _normal(1024, 256))
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert (p.BM * p.BN, p.tiles[0] * p.tiles[1], p.splits) == (8192, 64, 4)
 
 
 def test_warpgroup_mma_where_both_operands_are_copied(monkeypatch):
     big = jax.ShapeDtypeStruct((4096, 4096), BF16)
     (k,) = _gemm_kernels(lambda a, b: a @ b, big, big)
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert p.wgmma and p.threads == 32 * p.WM and p.BM == 16 * p.WM
     assert (not p.a.kmajor, not p.b.kmajor) == (False, True)
-    src = render_source([k])
+    src = cuda_source([k])
     assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in src
     assert "p, 1, 1, 0, 1;" in src  # A along K, B along N (transposed)
     x, w = _normal(256, 512), _normal(512, 384)
     # TF32 reads shared tiles along K only: x @ w.T reads both from shared memory; for x @ w
     # (w along N) the warpgroups run along N, w's fragments loaded into registers; for
     # x.T @ w (both along M/N) mma.sync
-    p = cuda_gemm._plan(_gemm_kernels(lambda x, w: x @ w.T, x, w.T)[0])
+    p = _plan(_gemm_kernels(lambda x, w: x @ w.T, x, w.T)[0])
     assert p.wgmma and p.wg_regs == ""
     (k,) = _gemm_kernels(lambda x, w: x @ w, x, w)
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert p.wgmma and p.wg_regs == "b" and p.WM == 1 and p.threads == 32 * p.WN
-    assert "m64n64k8.f32.tf32.tf32" in render_source([k])
-    p = cuda_gemm._plan(_gemm_kernels(lambda u, v: u.T @ v.T, x.T, w.T)[0])
+    assert "m64n64k8.f32.tf32.tf32" in cuda_source([k])
+    p = _plan(_gemm_kernels(lambda u, v: u.T @ v.T, x.T, w.T)[0])
     assert p.wgmma and p.wg_regs == "a" and p.WN == 1
-    assert not cuda_gemm._plan(_gemm_kernels(lambda u, w: u.T @ w, x.T, w)[0]).wgmma
+    assert not _plan(_gemm_kernels(lambda u, w: u.T @ w, x.T, w)[0]).wgmma
     # an operand computed element by element stays on mma.sync
     for name in ("bf16_edges", "conv"):
         f, args, _ = CASES[name]
-        assert not any(cuda_gemm._plan(k).wgmma for k in _gemm_kernels(f, *args)), name
+        assert not any(_plan(k).wgmma for k in _gemm_kernels(f, *args)), name
     # a copied operand's pointwise function: applied to its register fragments where it is
     # the m64 operand, else to its shared tile in place
     for name, regs, in_place in (("tf32_wgmma_fn_regs", "a", False),
                                  ("tf32_wgmma_fn_tile", "b", True)):
         f, args, _ = CASES[name]
         (kf,) = _gemm_kernels(f, *args)
-        p = cuda_gemm._plan(kf)
+        p = _plan(kf)
         assert p.wgmma and p.wg_regs == regs and (p.a.plain.fn or p.b.plain.fn), name
-        assert ("uint32_t *tw" in render_source([kf])) == in_place, name
-    assert "wgmma" in cuda_gemm.gemm_describe(k)
+        assert ("uint32_t *tw" in cuda_source([kf])) == in_place, name
+    assert "wgmma" in gemm_describe(k)
     monkeypatch.setattr(cuda_gemm, "WGMMA", False)  # a GPU without it (not an H100)
-    p = cuda_gemm._plan(k)
-    assert not p.wgmma and "wgmma" not in render_source([k])
+    p = _plan(k)
+    assert not p.wgmma and "wgmma" not in cuda_source([k])
 
 
 @pytest.mark.parametrize("dtype,major", [(BF16, "k"), (BF16, "mn"), (np.float32, "k")])
@@ -336,19 +422,21 @@ def test_warpgroup_tiles_have_the_canonical_128_byte_swizzle(dtype, major):
     b = _normal(512, 256, dtype=dtype) if major == "mn" else _normal(256, 512, dtype=dtype)
     f = (lambda a, b: a @ b) if major == "mn" else (lambda a, b: a @ b.T)
     (k,) = _gemm_kernels(f, a, b)
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert p.wgmma
-    r = cuda_gemm._Renderer(CUDALanguage(), k, p)
+    r = _Gemm(cuda_gemm.gemm_tiles(gpu_base(k), CudaTarget()))
     esize, V = p.esize, 16 // p.esize
     seen = set()
     for row_mn in range(p.BN):
         for kk in range(p.BK):
             if p.b.kmajor:
-                got = eval(r.chunk(p.b, str(row_mn), str(kk // V))) * 16 + kk % V * esize
+                got = _evaluate(r.chunk(p.b, "row", "ch"), {"row": row_mn, "ch": kk // V}) * 16 \
+                    + kk % V * esize
                 atom = (row_mn // 8) * 1024 + (row_mn % 8) * 128
                 want = atom + ((kk // V) ^ (row_mn % 8)) * 16 + kk % V * esize
             else:
-                got = eval(r.chunk(p.b, str(kk), str(row_mn // V))) * 16 + row_mn % V * esize
+                got = _evaluate(r.chunk(p.b, "row", "ch"), {"row": kk, "ch": row_mn // V}) * 16 \
+                    + row_mn % V * esize
                 block = (row_mn // 64) * p.BK * 128 + (kk // 8) * 1024 + (kk % 8) * 128
                 want = block + (((row_mn % 64) // V) ^ (kk % 8)) * 16 + row_mn % V * esize
             assert got == want, (row_mn, kk)
@@ -378,7 +466,7 @@ def test_rendered_source_compiles_with_nvcc(tmp_path, monkeypatch):
             for k in _gemm_kernels(f, *args):
                 k.name = f"{name}_{which}_{k.name}"
                 kernels.append(k)
-    assert_nvcc_compiles(render_source(kernels), tmp_path)
+    assert_nvcc_compiles(cuda_source(kernels), tmp_path)
 
 
 # ---- split-K -----------------------------------------------------------------------------------
@@ -426,16 +514,16 @@ def _spec(x):
 def test_split_k_plan(name):
     f, args, mode, S = SPLIT[name]
     (k,) = _gemm_kernels(f, *map(_spec, args))
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert (p.mode, p.splits) == (mode, S)
     tm, tn = p.tiles
-    assert tm * tn * p.outer < 2 * cuda_gemm.NUM_SMS  # few blocks before
+    assert tm * tn * p.outer < 2 * NUM_SMS  # few blocks before
     C = p.kchunk  # chunks of whole k-slices cover K once, at least SPLIT_MIN_K long
     assert C % p.BK == 0 and C >= cuda_gemm.SPLIT_MIN_K and (S - 1) * C < p.K <= S * C
     # after: at least a block per SM, unless K has no room for more chunks (of at least
     # SPLIT_MIN_K, each rounded up to whole k-slices)
     MIN = cuda_gemm.SPLIT_MIN_K
-    assert tm * tn * p.outer * S >= cuda_gemm.NUM_SMS or S * (MIN + p.BK) >= p.K // MIN * MIN
+    assert tm * tn * p.outer * S >= NUM_SMS or S * (MIN + p.BK) >= p.K // MIN * MIN
     T, NG, G = tm * tn * p.outer, p.groups, p.group_size
     # the scratch: a tile-sized slot per chunk (and per group of chunks, summed in two levels)
     scratch = S + (NG if NG > 1 else 0)
@@ -445,18 +533,18 @@ def test_split_k_plan(name):
     else:  # groups of about sqrt(S) chunks: no block adds up more than G slots
         assert (G - 1) ** 2 < S <= G * G and NG == -(-S // G) and (NG - 1) * G < S
     # one launch: a block per tile, outer index and chunk; the last of a tile finishes it
-    ((name, dims),) = cuda_gemm.gemm_launches(k)
-    assert name == k.name and cuda_gemm.gemm_launch_dims(k) == dims
+    ((name, dims),) = gemm_launches(k)
+    assert name == k.name and gemm_launch_dims(k) == dims
     assert dims.grid == (tm * tn, p.outer, S) and dims.block == (p.threads, 1, 1)
-    src = render_source([k])
+    src = cuda_source([k])
     assert len(re.findall(r'extern "C" __global__', src)) == 1
-    assert f"__device__ unsigned int {k.name}_count[{T * NG}];" in src
+    assert f"__device__ uint32_t {k.name}_count[{T * NG}];" in src
     assert f"__device__ float {k.name}_partials[{S * T * p.BM * p.BN}];" in src
     if NG == 1:
         assert f"atomicAdd(&{k.name}_count[tile], 1u) == {S - 1}" in src
         assert "_groups" not in src
     else:
-        assert f"atomicAdd(&{k.name}_count[tile * {NG} + kg], 1u) == s1 - s0 - 1" in src
+        assert f"atomicAdd(&{k.name}_count[((tile * {NG}) + kg)], 1u) == ((s1 - s0) - 1)" in src
         assert f"__device__ float {k.name}_partials_groups[{NG * T * p.BM * p.BN}];" in src
         assert f"atomicAdd(&{k.name}_count_groups[tile], 1u) == {NG - 1}" in src
     # no static shared memory: with a 48 KiB dynamic tile it would pass the launch's limit
@@ -469,20 +557,20 @@ def test_split_k_plan(name):
 def test_split_k_only_for_few_blocks_and_long_reductions(shapes):
     specs = [jax.ShapeDtypeStruct(s, np.float32) for s in shapes]
     (k,) = _gemm_kernels(lambda a, b: a @ b, *specs)
-    assert cuda_gemm._plan(k).splits == 1
-    assert [n for n, _ in cuda_gemm.gemm_launches(k)] == [k.name]
+    assert _plan(k).splits == 1
+    assert [n for n, _ in gemm_launches(k)] == [k.name]
 
 
 def test_split_k_scratch_is_bounded(monkeypatch):
     f, args, _, S = SPLIT["cnn_wgrad"]
     (k,) = _gemm_kernels(f, *map(_spec, args))
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     slot = 4 * p.BM * p.BN * p.tiles[0] * p.tiles[1] * p.outer  # one tile-sized slot per block
     monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 2 * slot * 10)  # chunks and groups
-    p = cuda_gemm._plan(k)
+    p = _plan(k)
     assert 2 <= p.splits <= 10 and p.splits * p.kchunk >= p.K
     monkeypatch.setattr(cuda_gemm, "SPLIT_MAX_BYTES", 2 * slot)
-    assert cuda_gemm._plan(k).splits == 1
+    assert _plan(k).splits == 1
 
 
 def _workload_kernels():
@@ -507,7 +595,7 @@ def _workload_kernels():
 
 
 def test_split_k_in_the_workloads():
-    got = {(p.M, p.N, p.K): p.splits for p in map(cuda_gemm._plan, _workload_kernels())
+    got = {(p.M, p.N, p.K): p.splits for p in map(_plan, _workload_kernels())
            if p is not None}
     assert got[(288, 64, 50176)] == 79  # CNN conv2 weight gradient: 5 blocks before
     assert got[(256, 768, 2048)] == 8  # attention qkv weight gradient: 48 blocks
@@ -517,8 +605,8 @@ def test_split_k_in_the_workloads():
 def test_workload_operands_are_all_copied(mma_sync):
     """Every operand of the workloads' matmuls and convolutions, forward and backward, is
     staged with cp.async: none is computed element by element."""
-    stages = {k.name: cuda_gemm.gemm_describe(k).split(" stage ")[1].split()[0]
-              for k in _workload_kernels() if cuda_gemm.gemm_supported(k)}
+    stages = {k.name: gemm_describe(k).split(" stage ")[1].split()[0]
+              for k in _workload_kernels() if gemm_supported(k)}
     assert stages and all("e" not in s for s in stages.values()), stages
     assert "fc" in stages.values()  # a ReLU applied to copied values
 
@@ -526,7 +614,7 @@ def test_workload_operands_are_all_copied(mma_sync):
 def test_thin_products_take_the_generic_reduction():
     """conv1's weight gradient (9 x 32 outputs), the dense layer to 10 classes, the MLP's
     last layer: a 64-wide tile would be mostly zeros."""
-    thin = [k for k in _workload_kernels() if cuda_gemm._plan(k) is None]
+    thin = [k for k in _workload_kernels() if _plan(k) is None]
     shapes = set()
     for k in thin:
         g, full = k.gemm, k.full_shape
@@ -535,7 +623,7 @@ def test_thin_products_take_the_generic_reduction():
         assert min(dims) < cuda_gemm.MIN_DIM
         shapes.add(tuple(dims))
     assert {(9, 32, 50176), (64, 10, 12544), (256, 10, 1024)} <= shapes
-    assert all(CUDALanguage().plan(k).kind == "reduce" for k in thin)
+    assert all(cuda_plan(k).kind == "reduce" for k in thin)
 
 
 @needs_nvcc
@@ -545,9 +633,9 @@ def test_split_kernels_compile_with_nvcc(tmp_path):
         (k,) = _gemm_kernels(f, *map(_spec, args))
         k.name = f"{name}_{k.name}"
         kernels.append(k)
-    kernels += [k for k in _workload_kernels() if cuda_gemm.gemm_supported(k) and
-                cuda_gemm._plan(k).splits > 1]
-    assert_nvcc_compiles(render_source(kernels), tmp_path)
+    kernels += [k for k in _workload_kernels() if gemm_supported(k) and
+                _plan(k).splits > 1]
+    assert_nvcc_compiles(cuda_source(kernels), tmp_path)
 
 
 # ---- on a GPU ---------------------------------------------------------------------------------
@@ -598,7 +686,7 @@ def test_jit_cuda_matches_reference(name, tiles, monkeypatch):
 def test_split_k_matches_reference(name):
     f, args, mode, _ = SPLIT[name]
     (k,) = _gemm_kernels(f, *args)
-    assert cuda_gemm._plan(k).splits > 1
+    assert _plan(k).splits > 1
     jf = jax.jit(lambda *a: f(*a), device="cuda")
     _check(name, jf(*args), f, args, mode)
 
@@ -614,7 +702,7 @@ def test_split_k_small_integers_are_exact_and_deterministic(dtype, precision):
     c = rng.integers(-8, 9, (40,)).astype(dtype)
     f = lambda a, b, c: jax.nn.relu(lax.dot(a, b, precision=precision) + c)  # noqa: E731
     (k,) = _gemm_kernels(f, a, b, c)
-    assert cuda_gemm._plan(k).splits > 1
+    assert _plan(k).splits > 1
     got = np.asarray(jax.jit(f, device="cuda")(a, b, c))
     dot = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)  # rounded op by op
     want = np.maximum((dot.astype(np.float64) + c.astype(np.float64)).astype(dtype), 0)
@@ -657,7 +745,7 @@ def _time(launch, sync, event, elapsed_ms, seconds=0.15):
 def _bench_one(d, kernel, n):
     from tinyjax.backends.cuda.driver import nvrtc_compile
     from tinyjax.backends.cuda.runtime import CUDABackend
-    src = render_source([kernel])
+    src = cuda_source([kernel])
     mod = d.load_module(nvrtc_compile(src, d.arch, CUDABackend.options))
     steps = []
     for fname, dims in CUDABackend.language.launches(kernel):
@@ -747,7 +835,7 @@ def _bench(sweep=False):
     for n in (8192, 4096, 1024):
         for name, (dt, prec) in PRODUCTS.items():
             k = _square_kernel(n, dt, prec)
-            mode = cuda_gemm._plan(k).mode + (" wgmma" if cuda_gemm._plan(k).wgmma else "")
+            mode = _plan(k).mode + (" wgmma" if _plan(k).wgmma else "")
             tf, err = _bench_one(d, k, n)
             line = f"{n:5d} {name:13s} tinyjax[{mode}] {tf:7.1f} TFLOP/s (err/sqrt(K) {err:.1e})"
             if torch is not None:

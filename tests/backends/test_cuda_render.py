@@ -1,5 +1,6 @@
-"""The CUDA renderer's kernel structures (tinyjax/backends/cuda/render.py): the plan and launch
-geometry it picks per kernel shape, the rendered source of each path (no GPU needed), nvcc
+"""The CUDA kernel structures: the GPU passes and launch geometry the cost model picks per kernel
+shape (tinyjax/compiler/codegen/gpu_*.py), the source the CUDA renderer spells from their
+loop IR (tinyjax/backends/cuda/render.py) for each path (no GPU needed), nvcc
 compilation of a broad set of kernels where nvcc is installed, and on a GPU: ``jit`` on
 ``cuda`` against eager evaluation for reductions, sorts, scatters and elementwise kernels.
 
@@ -13,27 +14,45 @@ from hypothesis import given, settings, strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import dtypes, lax
-from tinyjax.backends.cuda import render as cuda_render
+from tinyjax.backends.cuda.launch import fits_int32
 from tinyjax.backends.cuda.render import CUDALanguage, render_source
+from tinyjax.compiler.codegen import CudaTarget, cuda_loop_ir, cuda_plan, gpu_heuristics as GH
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
 
 LANG = CUDALanguage()
-BUSY = LANG.sms * 2048
+SMS = CudaTarget().sms
+BUSY = CudaTarget().busy
 BF16 = np.dtype(dtypes.bfloat16)
 rng = np.random.default_rng(0)
 
 
 def _kernels(f, *args):
     leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
-    return schedule(leaves, outs).kernels
+    ks = schedule(leaves, outs).kernels
+    for k in ks:
+        k.loop_ir = cuda_loop_ir(k)
+    return ks
+
+
+def plan(k):
+    """The GPU passes' decisions for ``k``."""
+    return cuda_plan(k)
+
+
+def render(k) -> str:
+    return LANG.render_kernel(k)
+
+
+def dims(k):
+    return LANG.launch_dims(k)
 
 
 def _one(kind, f, *args):
     """The only kernel of ``kind`` (reduce, sort, scatter, elementwise) that ``f`` makes."""
-    ks = [k for k in _kernels(f, *args) if LANG.plan(k).kind == kind]
+    ks = [k for k in _kernels(f, *args) if plan(k).kind == kind]
     assert len(ks) == 1, [k.describe() for k in _kernels(f, *args)]
     return ks[0]
 
@@ -51,19 +70,19 @@ def _shape(*shape, dtype=np.float32):
 
 def test_long_rows_reduce_with_a_block_per_row_and_warp_shuffles():
     k = _one("reduce", lambda x: jnp.sum(x, axis=1), _shape(4096, 4096))
-    p = LANG.plan(k)
+    p = plan(k)
     assert (p.layout, p.grid, p.G) == ("rows", 4096, 1) and p.block == p.W >= 256
-    src = LANG.render_kernel(k)
+    src = render(k)
     assert "__shfl_xor_sync" in src and "__syncthreads()" in src
-    assert LANG.launch_dims(k) == ((4096, 1, 1), (p.W, 1, 1), 0)
+    assert dims(k) == ((4096, 1, 1), (p.W, 1, 1), 0)
 
 
 def test_medium_rows_share_a_block_between_several_outputs():
     k = _one("reduce", lambda x: jnp.max(x, axis=-1), _shape(100000, 64))
-    p = LANG.plan(k)
+    p = plan(k)
     assert p.layout == "rows" and p.W < 32 and p.block // p.W > 1
     assert p.grid == -(-100000 // (p.block // p.W))
-    src = LANG.render_kernel(k)
+    src = render(k)
     assert "__shfl_xor_sync" in src and "tj_smem" not in src  # within warps only
 
 
@@ -72,21 +91,21 @@ def test_softmax_is_one_block_per_row_with_stages_and_a_full_epilogue():
     full = [k for k in ks if k.full_epilogue]
     assert full, [k.describe() for k in ks]
     for k in ks:
-        p = LANG.plan(k)
+        p = plan(k)
         assert p.kind == "reduce" and p.layout == "rows" and p.G == 1 and p.grid == 4096
-    src = LANG.render_kernel(full[0])
+    src = render(full[0])
     # each pass (max, sum, division) runs over the row spread over the block's threads;
     # each thread's share of the row is read from memory once, into registers
-    W = LANG.plan(full[0]).W
+    W = plan(full[0]).W
     assert f"float c0[{4096 // W}];" in src and src.count("data1[") == 1, src
     assert src.count(f"for (int j = 0; j < {4096 // W}; j++)") == 3, src
 
 
 def test_a_row_too_long_for_registers_is_read_once_per_pass():
     k = _one("reduce", lambda x: jax.nn.softmax(x, axis=-1), _shape(1024, 1 << 16))
-    W = LANG.plan(k).W
-    assert (1 << 16) // W * 4 > LANG.ROW_CACHE
-    src = LANG.render_kernel(k)
+    W = plan(k).W
+    assert (1 << 16) // W * 4 > GH.ROW_CACHE
+    src = render(k)
     assert "c0[" not in src and src.count("data1[") == 3, src
     assert f"for (int r = part; active && r < {1 << 16}; r += {W})" in src
 
@@ -98,12 +117,12 @@ def test_index_arithmetic_is_32_bit_where_it_fits():
         return lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     k = _one("reduce", conv, _shape(4, 28, 28, 1), _shape(3, 3, 1, 32))
-    src = LANG.render_kernel(k)
+    src = render(k)
     assert "const int i" in src and "long" not in src.split("{", 1)[1]
     big = jax.ShapeDtypeStruct((1 << 16, 1 << 16), np.float32)  # 2**32 elements
     k = _one("reduce", lambda x: jnp.sum(x, axis=1), big)
-    assert "const long i" in LANG.render_kernel(k)
-    assert cuda_render.fits_int32(_one("reduce", lambda x: jnp.sum(x, axis=1),
+    assert "const long i" in render(k)
+    assert fits_int32(_one("reduce", lambda x: jnp.sum(x, axis=1),
                                        _shape(1024, 1024)))
 
 
@@ -112,56 +131,56 @@ def test_reductions_along_contiguous_rows_load_vectors():
     reduction runs with unit stride along its innermost axis from an aligned offset."""
     for f in (lambda x: jnp.sum(jnp.tanh(x) * x), lambda x: jnp.sum(x[:, 4:996], axis=1)):
         k = _one("reduce", f, _shape(64, 1000))
-        assert "tj_ld<float, 4>" in LANG.render_kernel(k)
+        assert "tj_ld<float, 4>" in render(k)
     k = _one("reduce", lambda x: jnp.sum(x[:, 1:997], axis=1), _shape(64, 1000))
-    assert "tj_ld" not in LANG.render_kernel(k)
+    assert "tj_ld" not in render(k)
 
 
 def test_argmax_keeps_every_stage_accumulator_in_all_threads():
     k = _one("reduce", lambda x: jnp.argmax(x, axis=1), _shape(64, 3000))
     assert k.pre
-    src = LANG.render_kernel(k)
-    assert src.count("__shfl_xor_sync") >= 2 * 5 and "pacc0" in src
+    src = render(k)
+    assert all(f"__shfl_xor_sync(0xffffffffu, acc{j}, 1)" in src for j in (0, 1)), src
 
 
 def test_column_sums_of_a_tall_matrix_run_one_thread_per_column():
     k = _one("reduce", lambda x: jnp.sum(x, axis=0), _shape(64, 2 * BUSY))
-    p = LANG.plan(k)
+    p = plan(k)
     assert (p.layout, p.W, p.G) == ("cols", 1, 1)
     assert p.grid == -(-2 * BUSY // p.block)
-    assert "__shfl" not in LANG.render_kernel(k)
+    assert "__shfl" not in render(k)
 
 
 def test_column_sums_with_few_columns_split_rows_over_threads_and_blocks():
     k = _one("reduce", lambda x: jnp.sum(x, axis=0), _shape(100000, 256))
-    p = LANG.plan(k)
-    assert p.layout == "cols" and p.W == LANG.COLS_MAX_W and p.G > 1
+    p = plan(k)
+    assert p.layout == "cols" and p.W == GH.COLS_MAX_W and p.G > 1
     assert p.block // p.W >= 32  # a warp reads 32 consecutive columns
-    src = LANG.render_kernel(k)
+    src = render(k)
     assert f"{k.name}_part" in src and "atomicAdd" in src
 
 
 def test_a_full_sum_splits_over_blocks_and_the_last_one_finishes():
     k = _one("reduce", lambda x: jnp.sum(jnp.tanh(x * 1.5 + 0.5) * jnp.exp(-x * x)
                                          + jnp.sqrt(jnp.abs(x) + 1)), _shape(1 << 24))
-    p = LANG.plan(k)
-    assert p.layout == "rows" and p.W == LANG.MAX_W and p.G >= 4 * LANG.sms
-    assert LANG.launch_dims(k).grid == (p.G, 1, 1)
-    src = LANG.render_kernel(k)
+    p = plan(k)
+    assert p.layout == "rows" and p.W == GH.MAX_W and p.G >= 4 * SMS
+    assert dims(k).grid == (p.G, 1, 1)
+    src = render(k)
     assert "__threadfence()" in src and f"atomicAdd(&{k.name}_count[ob], 1u)" in src
 
 
 def test_stages_are_never_split_over_blocks():
     k = _one("reduce", lambda x: jnp.argmin(x), _shape(1 << 20))
-    p = LANG.plan(k)
-    assert p.G == 1 and p.grid == 1 and p.block == LANG.MAX_W
+    p = plan(k)
+    assert p.G == 1 and p.grid == 1 and p.block == GH.MAX_W
 
 
 def test_contiguous_elementwise_uses_16_byte_loads_and_stores():
     k = _one("elementwise", lambda x, y: x * y + 1, _shape(1000, 64), _shape(1000, 64))
-    p = LANG.plan(k)
+    p = plan(k)
     assert p.lanes == 4 and p.grid == -(-64000 // 4 // p.block)
-    src = LANG.render_kernel(k)
+    src = render(k)
     assert src.count("tj_ld<float, 4>") == 2 and "tj_st<float, 4>" in src
     assert "const bool aligned = (unsigned long)data0 % 16 == 0" in src
 
@@ -169,36 +188,36 @@ def test_contiguous_elementwise_uses_16_byte_loads_and_stores():
 def test_unaligned_views_load_lane_by_lane():
     # x[:, 1:] starts one element into every row: that load goes lane by lane
     k = _one("elementwise", lambda x: x[:, 1:] * 2, _shape(50, 9))
-    src = LANG.render_kernel(k)
-    assert LANG.plan(k).lanes == 4 and "tj_ld" not in src and "tj_st<float, 4>" in src
+    src = render(k)
+    assert plan(k).lanes == 4 and "tj_ld" not in src and "tj_st<float, 4>" in src
     assert src.count("data1[") == 4
 
 
 def test_odd_sizes_run_one_point_per_thread():
     k = _one("elementwise", lambda x: x + 1, _shape(7, 1001))
-    p = LANG.plan(k)
+    p = plan(k)
     assert p.lanes == 1 and p.grid == -(-7007 // p.block)
-    assert "tj_ld" not in LANG.render_kernel(k)
+    assert "tj_ld" not in render(k)
 
 
 def test_grid_limits():
     for k in _kernels(lambda x: (x + 1, jnp.sum(x, axis=1), jnp.sum(x, axis=0)),
                       _shape(3000, 5001)):
-        d = LANG.launch_dims(k)
+        d = dims(k)
         assert 0 < d.grid[0] <= 2 ** 31 - 1 and d.grid[1] <= 65535 and d.grid[2] <= 65535
         assert 32 <= d.block[0] <= 1024 and d.block[0] % 32 == 0
-        assert f"__launch_bounds__({d.block[0]})" in LANG.render_kernel(k)
+        assert f"__launch_bounds__({d.block[0]})" in render(k)
 
 
 def test_sort_renders_a_block_per_row_in_shared_memory_or_global_scratch():
     k = _one("sort", lambda x: jnp.argsort(x, axis=1), _shape(300, 1000))
-    p = LANG.plan(k)
+    p = plan(k)
     assert (p.mode, p.grid, p.block) == ("shared", 300, 1024)
-    assert "__shared__ int tj_idx[2000]" in LANG.render_kernel(k)
+    assert "__shared__ int tj_idx[2000]" in render(k)
     k = _one("sort", lambda x: jnp.argsort(x), _shape(3, 100000))
-    p = LANG.plan(k)
+    p = plan(k)
     assert p.mode == "global" and 1 <= p.grid <= 3
-    assert f"__device__ int {k.name}_scratch[{p.grid * 200000}]" in LANG.render_kernel(k)
+    assert f"__device__ int32_t {k.name}_scratch[{p.grid * 200000}]" in render(k)
 
 
 @pytest.mark.parametrize("update, dtype, mode, call", [
@@ -207,7 +226,7 @@ def test_sort_renders_a_block_per_row_in_shared_memory_or_global_scratch():
     ("max", np.int32, "atomic", "atomicMax(&data0["),
     ("min", np.float32, "cas", "atomicCAS("),
     ("mul", np.float32, "cas", "atomicCAS("),
-    ("set", np.float32, "winner", "_win[s"),
+    ("set", np.float32, "winner", "_win[v"),
     ("add", np.float16, "serial", "for (long u = 0; u < 3; u++)"),
     ("max", np.bool_, "serial", "for (long u = 0; u < 3; u++)"),
 ])
@@ -215,11 +234,11 @@ def test_scatter_modes(update, dtype, mode, call):
     x = _shape(50, dtype=dtype)
     idx = np.array([3, 1, 3], np.int32)
     k = _one("scatter", lambda x, i: getattr(x.at[i], update)(x[:3]), x, idx)
-    assert LANG.plan(k).mode == mode
+    assert plan(k).mode == mode
     names = [name for name, _ in LANG.launches(k)]
     want = [f"{k.name}_copy"] + [f"{k.name}_mark"] * (mode == "winner") + [k.name]
     assert names == want
-    src = LANG.render_kernel(k)
+    src = render(k)
     # one function per launch, in launch order, each over the kernel's buffers; the updates last
     starts = [src.index(f" {name}(") for name in names]
     assert starts == sorted(starts) and src.count("__global__") == len(names)
@@ -241,11 +260,11 @@ def test_scatter_add_runs_copy_and_updates_over_the_whole_gpu():
     n, nu = 64 * 56 * 56 * 64, 64 * 28 * 28 * 64
     assert k.scatter_shape and _prod(k.scatter_shape) == nu
     (copy, dc), (upd, du) = LANG.launches(k)
-    assert (copy, upd) == (f"{k.name}_copy", k.name) and LANG.plan(k).mode == "atomic"
+    assert (copy, upd) == (f"{k.name}_copy", k.name) and plan(k).mode == "atomic"
     # the copy is the elementwise path (16-byte vectors), the updates one per thread
     assert dc.grid[0] == -(-n // 4 // dc.block[0]) and du.grid[0] == -(-nu // du.block[0])
-    assert du.grid[0] > LANG.sms and du == LANG.launch_dims(k)
-    src = LANG.render_kernel(k)
+    assert du.grid[0] > SMS and du == dims(k)
+    src = render(k)
     assert "tj_st<float, 4>" in src and "gridDim.x * blockDim.x" in src.split(f" {upd}(")[1]
 
 
@@ -257,19 +276,19 @@ def test_scatter_set_marks_winners_then_writes_them_and_the_copy_resets_the_mark
     (_, dc), (_, dm), (_, dw) = launches
     assert dm == dw and dm.grid[0] == (1 << 20) // dm.block[0]
     assert dc.grid[0] * dc.block[0] >= (1 << 16) // 4  # covers the copy and the reset
-    src = LANG.render_kernel(k)
+    src = render(k)
     copy = src[src.index(f" {k.name}_copy("):src.index(f" {k.name}_mark(")]
-    assert f"{k.name}_win[q] = 0u" in copy
+    assert f"{k.name}_win[q] = 0;" in copy
     assert f"atomicMax(&{k.name}_win[" in src.split(f" {k.name}_mark(")[1]
 
 
 def test_huge_replace_scatters_fall_back_to_one_thread_after_a_parallel_copy():
     k = _one("scatter", lambda x, i, u: x.at[i].set(u), _shape(1 << 29, dtype=np.int8),
              np.zeros(3, np.int32), _shape(3, dtype=np.int8))
-    assert LANG.plan(k).mode == "serial"
+    assert plan(k).mode == "serial"
     (_, dc), (_, du) = LANG.launches(k)
-    assert dc.grid[0] > LANG.sms and du == ((1, 1, 1), (1, 1, 1), 0)
-    assert "_win" not in LANG.render_kernel(k)
+    assert dc.grid[0] > SMS and du == ((1, 1, 1), (1, 1, 1), 0)
+    assert "_win" not in render(k)
 
 
 def _prod(xs):
@@ -382,9 +401,9 @@ def _renamed_kernels(cases):
 
 
 def test_every_case_renders_and_the_kinds_are_covered():
-    kinds = {LANG.plan(k).kind for k in _renamed_kernels(CASES)}
+    kinds = {plan(k).kind for k in _renamed_kernels(CASES)}
     assert {"elementwise", "reduce", "sort", "scatter"} <= kinds
-    modes = {LANG.plan(k).mode for k in _renamed_kernels(CASES) if k.scatter_shape}
+    modes = {plan(k).mode for k in _renamed_kernels(CASES) if k.scatter_shape}
     assert {"atomic", "cas", "winner", "serial"} <= modes
 
 
@@ -393,9 +412,9 @@ def test_every_kernel_waits_for_the_one_before_it_first():
     # is finishing: no kernel function touches memory before this wait
     ks = _renamed_kernels(CASES) + _kernels(lambda a, b: jnp.maximum(a @ b, 0),
                                             _shape(256, 512), _shape(512, 256))
-    assert {"gemm", "elementwise", "reduce", "sort", "scatter"} <= {LANG.plan(k).kind for k in ks}
+    assert {"gemm", "elementwise", "reduce", "sort", "scatter"} <= {plan(k).kind for k in ks}
     for k in ks:
-        src = LANG.render_kernel(k).split("\n")
+        src = render(k).split("\n")
         heads = [i for i, ln in enumerate(src) if ln.startswith('extern "C" __global__')]
         assert len(heads) == len(LANG.launches(k)), k.name
         for i in heads:
@@ -479,6 +498,8 @@ def _time_kernels(f, *args, reps: int = 20):
     leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
     sched = schedule(leaves, outs)
     ks = sched.kernels
+    for k in ks:
+        k.loop_ir = cuda_loop_ir(k)
     _, fns = dev.compile(ks)
     ptrs, nbytes = {}, 0
     for k in ks:
@@ -503,7 +524,7 @@ def _time_kernels(f, *args, reps: int = 20):
     ms = drv.elapsed_ms(t0, t1) / reps
     for p in ptrs.values():
         drv.free(p)
-    return ms, nbytes, [f"{k.name}:{LANG.plan(k)}" for k in ks]
+    return ms, nbytes, [f"{k.name}:{plan(k).describe()}" for k in ks]
 
 
 def _copy_bandwidth(n: int) -> float:
@@ -523,12 +544,12 @@ def _copy_bandwidth(n: int) -> float:
 
 
 def main(overrides: list[str]):
-    """Times the target kernels; ``overrides``: ``NAME=int`` settings of CUDALanguage (e.g.
-    ``ROW_ELEMS=8``) to compare plans."""
+    """Times the target kernels; ``overrides``: ``NAME=int`` settings of the GPU cost model
+    (:mod:`tinyjax.compiler.codegen.gpu_heuristics`, e.g. ``ROW_ELEMS=8``) to compare plans."""
     for o in overrides:
         name, val = o.split("=")
-        setattr(CUDALanguage, name, int(val))
-        print(f"CUDALanguage.{name} = {val}")
+        setattr(GH, name, int(val))
+        print(f"gpu_heuristics.{name} = {val}")
     copy = _copy_bandwidth(64 << 20)
     print(f"device copy (cuMemcpyDtoD, 64 MiB): {copy:.0f} GB/s")
     x24 = rng.standard_normal(1 << 24).astype(np.float32)

@@ -16,7 +16,7 @@ from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
 from tinyjax.test_util import check_grads
-from tests.cuda_support import CUDA_PARAM, assert_nvcc_compiles, needs_nvcc
+from tests.cuda_support import CUDA_PARAM, assert_nvcc_compiles, cuda_source, needs_nvcc
 
 DEVICES = ["cpu", "interp", CUDA_PARAM]
 INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32]
@@ -156,6 +156,6 @@ def test_cuda_source_of_the_new_ops_compiles(tmp_path):
     args = (np.arange(8, dtype=np.int32), np.arange(8, dtype=np.int32),
             np.ones(8, np.float32))
     leaves, outs = lower_jaxpr(inline_calls(jax.make_jaxpr(f)(*args).jaxpr))
-    src = render_source(schedule(leaves, outs).kernels)
+    src = cuda_source(schedule(leaves, outs).kernels)
     assert "__clzll" in src and "__mulhi" not in src
     assert_nvcc_compiles(src, tmp_path)

@@ -28,7 +28,8 @@ class Backend(Protocol):
     name: str
     host: bool
     # the loop IR its renderer reads (:func:`tinyjax.compiler.codegen.attach_loop_ir`):
-    # "cpu" (the C renderer's optimised loops), "interp" (the plain loop nest) or None
+    # "cpu" (the C renderer's optimised loops), "cuda" (a GPU's launches, read with the
+    # backend's ``sms`` and ``wgmma``), "interp" (the plain loop nest) or None
     loop_ir_target: Optional[str]
 
     # ---- buffers: allocate, copy in, copy, copy out

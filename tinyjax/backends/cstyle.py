@@ -1,30 +1,25 @@
-"""C-syntax rendering of the kernel IR, shared by the C (CPU) and a future CUDA renderer.
+"""C-syntax rendering of the loop IR, shared by the C (CPU) and CUDA renderers.
 
-:class:`CStyleLanguage` knows the C spelling of types, constants, ALU ops and casts, and
-renders a kernel's SSA bodies; :meth:`CStyleLanguage.render_kernel` wraps them in a loop
-nest (the CPU's):
-
-* elementwise kernels: the outer loop parallel (OpenMP), the store's unit-stride axis
-  innermost; a transposing kernel (a load running along another axis) is tiled 32x32;
-* reductions: the innermost reduced axis runs in blocks, each summed into its own
-  ``omp simd`` partial (vectorised; far more accurate than a running float sum); a large
-  reduction with few outputs spreads its blocks over threads, each block's partial kept
-  and the partials combined in block order (the same bits run to run, unlike an OpenMP
-  ``reduction`` clause); NaN-propagating max/min have their own OpenMP reductions for the
-  vector lanes; several stages (softmax) run
-  one after the other per row, a stored row result (its max) written before the loop of
-  the epilogue over the row; a row of accumulators (column sums) runs in blocks;
-* matmul-shaped reductions (:class:`~tinyjax.compiler.kernel.GemmPlan`): operands packed
-  into zero-padded panels, an 8x32 (AVX-512) or 6x16 register-blocked micro-kernel over all
-  of K, the epilogue applied to each finished tile (:mod:`tinyjax.backends.c.gemm`);
-* the sort kind (per-row stable merge sort of indices) and the scatter kind (a copy, then a
-  serial update loop in C order).
+:class:`CStyleLanguage` knows the C spelling of types, constants, ALU ops and casts;
+:meth:`CStyleLanguage.render_uops` walks a kernel's loop IR
+(:mod:`tinyjax.compiler.codegen.uops`) once, each op spelled by the method ``op_<OP>``
+(``RANGE`` a ``for`` loop with the pragmas its marks ask for: ``parallel`` an OpenMP
+``parallel for``, ``simd`` an ``omp simd`` reduction over the loop's accumulators; a
+parallel loop carrying accumulators keeps each iteration's partial and combines them in
+iteration order after it -- the same bits run to run, unlike an OpenMP ``reduction``);
+``DEFINE_ACC``/``ACCUMULATE`` accumulators; loads, ALU ops and stores the kernel's SSA
+bodies.  Every decision -- loop order, blocks, vector lanes, threads -- was taken by the
+passes of :mod:`tinyjax.compiler.codegen` before the walk.  On the CPU, products
+(:mod:`tinyjax.backends.c.gemm`: packed panels and the prelude's register-blocked
+micro-kernel), sorts (a per-row stable merge sort of indices) and scatters (a copy, then a
+serial update loop in C order) still have renderers of their own.
 
 Transcendentals call libm; where glibc's libmvec is available they are declared ``simd`` so
 vectorised loops call its vector variants (no ``-ffast-math``: NaN/inf semantics stay).
 16-bit floats are stored as ``uint16_t`` and computed in float, rounded after every op as
-eager evaluation does.  A CUDA renderer overrides the function header, the loop nest (grid
-indices instead of outer loops) and a few spellings, reusing the rest.
+eager evaluation does.  The CUDA renderer (:mod:`tinyjax.backends.cuda.render`) adds the
+ops of GPU kernels and changes a few spellings.  The helpers every program starts with are
+:data:`tinyjax.backends.prelude.PRELUDE`.
 """
 from __future__ import annotations
 
@@ -38,7 +33,7 @@ from tinyjax.compiler.ops import ALU, reduce_identity
 from tinyjax.compiler.shape.symbolic import RenderStyle, render
 from tinyjax.config import env_str
 
-__all__ = ["CStyleLanguage", "PRELUDE"]
+__all__ = ["CStyleLanguage", "Walk"]
 
 # OpenMP loop schedule: chunks handed out on demand, so when another process preempts one
 # of our threads the others take over its remaining work instead of idling at the barrier.
@@ -52,202 +47,6 @@ C_TYPES = {
     np.dtype(np.uint64): "uint64_t", np.dtype(np.float32): "float",
     np.dtype(np.float64): "double",
 }
-
-# Helpers for functions libm lacks; computed in double.
-PRELUDE = r"""
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-""" + r"""
-/* The matmul micro-kernel: a TJ_MR x TJ_NR tile of C = sum_k a[k][r] * b[k][c] over packed
-   panels (a: TJ_MR floats per k, b: TJ_NR per k), accumulated in vector registers. */
-#if defined(__AVX512F__)
-#define TJ_VW 16
-#define TJ_MR 8
-#else
-#define TJ_VW 8
-#define TJ_MR 6
-#endif
-#define TJ_NR (2 * TJ_VW)
-#define TJ_VWD (TJ_VW / 2)
-#define TJ_NRD (2 * TJ_VWD)
-/* The register-blocked micro-kernel c[TJ_MR][2*VW] = a-panel x b-panel, one definition
-   for float and double. */
-#define TJ_DEFINE_MICRO(NAME, T, VT, VW, NR)                                               \
-  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                              \
-  __attribute__((optimize("fp-contract=fast")))                                          \
-  static inline void NAME(long K, const T *restrict a, const T *restrict b,              \
-                          T *restrict c) {                                               \
-    VT acc[TJ_MR][2];                                                                    \
-    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }       \
-    for (long k = 0; k < K; k++) {                                                       \
-      VT b0 = *(const VT *)(b + k * NR), b1 = *(const VT *)(b + k * NR + VW);            \
-      _Pragma("GCC unroll 16")                                                           \
-      for (int r = 0; r < TJ_MR; r++) {                                                  \
-        T av = a[k * TJ_MR + r];                                                         \
-        acc[r][0] += av * b0;                                                            \
-        acc[r][1] += av * b1;                                                            \
-      }                                                                                  \
-    }                                                                                    \
-    for (int r = 0; r < TJ_MR; r++) {                                                    \
-      memcpy(c + r * NR, &acc[r][0], VW * sizeof(T));                                    \
-      memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
-    }                                                                                    \
-  }
-TJ_DEFINE_MICRO(tj_micro_d, double, tj_vd, TJ_VWD, TJ_NRD)
-/* Branch-free selects for scalar loops whose conditions follow the data (a ReLU fused into a
-   conv's packing): gcc turns float ?: into branches there, and they mispredict. */
-static inline float tj_sel_f(int c, float x, float y) {
-  uint32_t a, b; memcpy(&a, &x, 4); memcpy(&b, &y, 4);
-  uint32_t m = -(uint32_t)(c != 0); a = (a & m) | (b & ~m);
-  float r; memcpy(&r, &a, 4); return r;
-}
-static inline double tj_sel_d(int c, double x, double y) {
-  uint64_t a, b; memcpy(&a, &x, 8); memcpy(&b, &y, 8);
-  uint64_t m = -(uint64_t)(c != 0); a = (a & m) | (b & ~m);
-  double r; memcpy(&r, &a, 8); return r;
-}
-/* How many chunks to cut the A panels of a product into so that its B groups times the
-   chunks keep every thread busy (two items each), at most one chunk per A panel. */
-#ifdef _OPENMP
-int omp_get_num_threads(void);
-#endif
-static inline long tj_chunks(long groups, long a_panels) {
-#ifdef _OPENMP
-  long want = (2L * omp_get_num_threads() + groups - 1) / groups;
-  return want < 1 ? 1 : (want > a_panels ? a_panels : want);
-#else
-  (void)groups; (void)a_panels;
-  return 1;
-#endif
-}
-/* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
-   packing itself).  They are the process's, not this library's: tj_scratch_provider is set
-   when the library is loaded to the allocator of a support library that stays loaded, so
-   unloading this one leaks no thread's buffers. */
-__attribute__((weak)) float *(*tj_scratch_provider)(int, size_t) = 0;
-static inline float *tj_scratch(int which, size_t floats) {
-  return tj_scratch_provider(which, floats);
-}
-TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
-""" + r"""
-#ifdef TJ_LIBMVEC
-#define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \
-                         double fn(double) __attribute__((__simd__("notinbranch")));
-TJ_SIMD_DECL(exp) TJ_SIMD_DECL(exp2) TJ_SIMD_DECL(expm1) TJ_SIMD_DECL(log) TJ_SIMD_DECL(log1p)
-TJ_SIMD_DECL(sin) TJ_SIMD_DECL(cos) TJ_SIMD_DECL(tan) TJ_SIMD_DECL(tanh) TJ_SIMD_DECL(sinh)
-TJ_SIMD_DECL(cosh) TJ_SIMD_DECL(asin) TJ_SIMD_DECL(acos) TJ_SIMD_DECL(atan) TJ_SIMD_DECL(asinh)
-TJ_SIMD_DECL(acosh) TJ_SIMD_DECL(atanh) TJ_SIMD_DECL(erf) TJ_SIMD_DECL(erfc) TJ_SIMD_DECL(cbrt)
-#endif
-static inline uint8_t tj_bc_int8_uint8(int8_t x) { uint8_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline int8_t tj_bc_uint8_int8(uint8_t x) { int8_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline uint16_t tj_bc_int16_uint16(int16_t x) { uint16_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline int16_t tj_bc_uint16_int16(uint16_t x) { int16_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline uint32_t tj_bc_int32_uint32(int32_t x) { uint32_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline float tj_bc_int32_float32(int32_t x) { float y; memcpy(&y, &x, sizeof y); return y; }
-static inline int32_t tj_bc_uint32_int32(uint32_t x) { int32_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline float tj_bc_uint32_float32(uint32_t x) { float y; memcpy(&y, &x, sizeof y); return y; }
-static inline int32_t tj_bc_float32_int32(float x) { int32_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline uint32_t tj_bc_float32_uint32(float x) { uint32_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline uint64_t tj_bc_int64_uint64(int64_t x) { uint64_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline double tj_bc_int64_float64(int64_t x) { double y; memcpy(&y, &x, sizeof y); return y; }
-static inline int64_t tj_bc_uint64_int64(uint64_t x) { int64_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline double tj_bc_uint64_float64(uint64_t x) { double y; memcpy(&y, &x, sizeof y); return y; }
-static inline int64_t tj_bc_float64_int64(double x) { int64_t y; memcpy(&y, &x, sizeof y); return y; }
-static inline uint64_t tj_bc_float64_uint64(double x) { uint64_t y; memcpy(&y, &x, sizeof y); return y; }
-/* 16-bit floats: stored as uint16_t, computed in float, rounded to nearest even */
-static inline float tj_f16_to_f32(uint16_t h) {
-  uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
-  if (e == 0) {
-    float f = (float)m * 5.9604644775390625e-8f;
-    memcpy(&u, &f, 4); u |= s;
-  } else if (e == 31) u = s | 0x7f800000u | (m << 13);
-  else u = s | ((e + 112) << 23) | (m << 13);
-  float f; memcpy(&f, &u, 4); return f;
-}
-static inline uint16_t tj_f32_to_f16(float f) {
-  uint32_t x; memcpy(&x, &f, 4);
-  uint32_t s = (x >> 16) & 0x8000, a = x & 0x7fffffffu;
-  if (a > 0x7f800000u) return (uint16_t)(s | 0x7e00 | ((a >> 13) & 0x3ff));
-  if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00);
-  if (a < 0x38800000u) {
-    float af; memcpy(&af, &a, 4);
-    return (uint16_t)(s | (uint32_t)rintf(af * 16777216.0f));
-  }
-  uint32_t r = a - 0x38000000u;
-  r += 0x0fff + ((r >> 13) & 1);
-  return (uint16_t)(s | (r >> 13));
-}
-static inline float tj_bf16_to_f32(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f;
-}
-static inline uint16_t tj_f32_to_bf16(float f) {
-  uint32_t u; memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-  u += 0x7fff + ((u >> 16) & 1);
-  return (uint16_t)(u >> 16);
-}
-static inline float tj_round_f16(float x) { return tj_f16_to_f32(tj_f32_to_f16(x)); }
-static inline float tj_round_bf16(float x) { return tj_bf16_to_f32(tj_f32_to_bf16(x)); }
-#pragma omp declare reduction(tj_max_float : float : omp_out = (((omp_in > omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = -INFINITY)
-#pragma omp declare reduction(tj_min_float : float : omp_out = (((omp_in < omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = INFINITY)
-#pragma omp declare reduction(tj_max_double : double : omp_out = (((omp_in > omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = -INFINITY)
-#pragma omp declare reduction(tj_min_double : double : omp_out = (((omp_in < omp_out) | (omp_in != omp_in)) ? omp_in : omp_out)) initializer(omp_priv = INFINITY)
-static inline double tj_digamma(double x) {
-  double r = 0.0;
-  if (x != x) return x;
-  if (x <= 0.0 && floor(x) == x) return NAN;
-  if (x < 0.0) { return tj_digamma(1.0 - x) - M_PI / tan(M_PI * x); }
-  while (x < 10.0) { r -= 1.0 / x; x += 1.0; }
-  double f = 1.0 / (x * x);
-  return r + log(x) - 0.5 / x - f * (1.0/12 - f * (1.0/120 - f * (1.0/252 - f * (1.0/240 - f * (1.0/132 - f * (691.0/32760 - f * (1.0/12)))))));
-}
-static inline double tj_polygamma(double m, double x) {
-  if (m != m || x != x) return NAN;
-  if (m == 0.0) return tj_digamma(x);
-  if (m < 0.0 || floor(m) != m) return NAN;
-  /* (-1)^(m+1) m! sum_k 1/(x+k)^(m+1): shift x up, then the asymptotic tail */
-  int n = (int)m; double s = 0.0, fact = 1.0;
-  for (int i = 2; i <= n; i++) fact *= i;
-  if (x <= 0.0 && floor(x) == x) return NAN;
-  while (x < 20.0) { s += pow(x, -(m + 1)); x += 1.0; }
-  /* tail: x^-m/m + x^-(m+1)/2 + sum_k B2k (m+2k-1)!/((2k)!(m)!) x^-(m+2k) * m!/(m-1)! */
-  double t = pow(x, -m) / m + 0.5 * pow(x, -(m + 1));
-  static const double B[] = {1.0/6, -1.0/30, 1.0/42, -1.0/30, 5.0/66, -691.0/2730};
-  double c = 1.0;   /* (m+2k-1)!/( (m-1)! (2k)! ) built incrementally */
-  for (int k = 1; k <= 6; k++) {
-    c = (k == 1) ? m / 2.0 : c * (m + 2*k - 3) * (m + 2*k - 2) / ((2.0*k - 1) * (2.0*k));
-    t += B[k-1] * c * pow(x, -(m + 2*k));
-  }
-  s += t;
-  return ((n + 1) % 2 ? -1.0 : 1.0) * fact * s;
-}
-static inline double tj_erf_inv(double y) {
-  if (y != y || y < -1.0 || y > 1.0) return NAN;
-  if (y == 1.0) return INFINITY;
-  if (y == -1.0) return -INFINITY;
-  /* Giles' single-precision approximation, then two Newton steps in double */
-  double w = -log((1.0 - y) * (1.0 + y)), x;
-  if (w < 5.0) {
-    w -= 2.5;
-    x = 2.81022636e-08; x = 3.43273939e-07 + x*w; x = -3.5233877e-06 + x*w;
-    x = -4.39150654e-06 + x*w; x = 0.00021858087 + x*w; x = -0.00125372503 + x*w;
-    x = -0.00417768164 + x*w; x = 0.246640727 + x*w; x = 1.50140941 + x*w;
-  } else {
-    w = sqrt(w) - 3.0;
-    x = -0.000200214257; x = 0.000100950558 + x*w; x = 0.00134934322 + x*w;
-    x = -0.00367342844 + x*w; x = 0.00573950773 + x*w; x = -0.0076224613 + x*w;
-    x = 0.00943887047 + x*w; x = 1.00167406 + x*w; x = 2.83297682 + x*w;
-  }
-  x *= y;
-  for (int i = 0; i < 2; i++) {
-    double e = erf(x) - y;
-    x -= e / (1.1283791670955126 * exp(-x * x));
-  }
-  return x;
-}
-"""
 
 
 def _half(dt) -> Optional[str]:
@@ -265,6 +64,23 @@ def _is_float(dt) -> bool:
 def _int_limits(dt):
     info = np.iinfo(dt)
     return info.min, info.max
+
+
+class Walk:
+    """The state of one walk over loop IR: the lines so far (``closing``: what ends them),
+    each op's name (what later ops call its value), the indentation, the index type."""
+
+    def __init__(self, lang, k: Kernel, uops, head: Optional[list[str]]):
+        self.k, self.uops = k, uops
+        self.lines: list[str] = list(head or [])
+        self.closing: list[str] = ["}"] if head is not None else []
+        self.names: list[str] = []
+        self.ind = "  " if head is not None else ""
+        self.index_type = lang.index_type
+        self.branchless: list[bool] = []  # per open loop: whether its selects stay selects
+        self.ranges: list[tuple] = []  # per open loop: (range, lo, hi, its ordered partials)
+        self.n_acc = 0
+        self.header_at = 0  # where the current function's header starts (module code goes before)
 
 
 class CStyleLanguage:
@@ -424,6 +240,10 @@ class CStyleLanguage:
                     f"((double){x}>={float(hi)!r}?({T}){self.const(hi, dst)}:({T}){x})))")
         return f"(({T}){x})"
 
+    def bitcast(self, x: str, src, dst) -> str:
+        """The bits of ``x`` (of ``src``) read as ``dst`` (the same size)."""
+        return f"tj_bc_{np.dtype(src).name}_{np.dtype(dst).name}({x})"
+
     def combine(self, op: str, acc: str, v: str, dt) -> str:
         return {"sum": f"{acc}+{v}", "prod": f"{acc}*{v}", "and": f"{acc}&{v}",
                 "or": f"{acc}|{v}", "xor": f"{acc}^{v}",
@@ -460,6 +280,19 @@ class CStyleLanguage:
         constant spelled inline)."""
         sel = {np.dtype(np.float32): "tj_sel_f", np.dtype(np.float64): "tj_sel_d"}.get(
             np.dtype(u.dtype)) if branchless and u.dtype is not None else None
+        if u.op in ("LOAD", "STORE") and not isinstance(u.arg[0], int):  # a local array
+            idx = u.arg[1] if isinstance(u.arg[1], tuple) else (u.arg[1],)
+            ref = args[0] + "".join(f"[{self.expr(x)}]" for x in idx)
+            if u.op == "STORE":
+                val = self.store(arg_dts[0], args[1])
+                if not (u.arg[2].vmin > 0):  # zero where not valid (a tile's padding)
+                    val = f"{self.expr(u.arg[2])} ? {val} : ({self.storage(arg_dts[0])})0"
+                lines.append(f"{indent}{ref} = {val};")
+                return ""
+            if u.arg[0].where == "register":  # registers: read where used
+                return self.load(arg_dts[0], ref)
+            lines.append(f"{indent}{self.type(u.dtype)} {name} = {self.load(arg_dts[0], ref)};")
+            return name
         if u.op == "STORE":
             slot, idx, valid = u.arg
             val = self.store(bufs[slot][0], args[0])
@@ -486,7 +319,7 @@ class CStyleLanguage:
         elif u.op == "CAST":
             expr = self.cast(args[0], arg_dts[0], u.dtype)
         elif u.op == "BITCAST":
-            expr = f"tj_bc_{np.dtype(arg_dts[0]).name}_{np.dtype(u.dtype).name}({args[0]})"
+            expr = self.bitcast(args[0], arg_dts[0], u.dtype)
         elif u.op == "ALU" and sel and u.arg in ("where", "max", "min"):
             a, b, *c = args
             if u.arg == "where":
@@ -504,59 +337,124 @@ class CStyleLanguage:
         return name
 
     # ---- the loop IR (one walk) --------------------------------------------------------------
-    def render_loops(self, k: Kernel, uops) -> str:
-        """``k`` as a C function over its loop IR ``uops`` (see :func:`kernel_signature`)."""
-        lines = self.kernel_head(k)
-        names: list[str] = []
-        ind = "  "
-        n_acc = 0
-        open_ranges: list = []  # per open loop: its partials, where it combines them in order
+    def render_uops(self, k: Kernel, uops, head: Optional[list[str]] = None) -> str:
+        """The code of loop IR ``uops`` of kernel ``k``: one walk over the ops, each spelled by
+        the method ``op_<OP>`` (the language's table), after the lines ``head``."""
+        w = Walk(self, k, uops, head)
         for i, u in enumerate(uops):
-            if u.op == "RANGE":
-                r = u.arg
-                hi = self.index(r.hi)
-                if r.cap is not None:
-                    hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
-                lo = self.index(r.lo)
-                ordered = self.ordered_partials(r, names, uops, lo, hi, ind, lines)
-                if ordered is None:
-                    lines.extend(ind + p for p in self.loop_pragmas(r, names, uops))
-                lines.append(f"{ind}for ({self.index_type} {r.var} = {lo}; "
-                             f"{r.var} < {hi}; {r.var}++) {{")
-                ind += "  "
-                for name, at, init, _, _ in ordered or ():  # each iteration's own partial
-                    lines.append(f"{ind}{at} {name} = {init};")
-                open_ranges.append((r, lo, hi, ordered))
-                names.append(r.var)
-            elif u.op == "ENDRANGE":
-                r, lo, hi, ordered = open_ranges.pop()
-                for name, _, _, _, _ in ordered or ():
-                    lines.append(f"{ind}{name}_parts[{r.var} - ({lo})] = {name};")
-                ind = ind[:-2]
-                lines.append(f"{ind}}}")
-                if ordered:
-                    lines.extend(self.combine_partials(r, lo, hi, ordered, ind))
-                names.append("")
-            elif u.op == "DEFINE_ACC":
-                acc, name = u.arg, f"acc{n_acc}"
-                n_acc += 1
-                init = self.identity(acc.op, u.dtype)
-                if acc.count > 1:
-                    lines.append(f"{ind}{self.type(u.dtype)} {name}[{acc.count}];")
-                    lines.append(f"{ind}for (int q = 0; q < {acc.count}; q++) {name}[q] = {init};")
-                    name = f"{name}[{self.index(acc.index)}]"
-                else:
-                    lines.append(f"{ind}{self.type(u.dtype)} {name} = {init};")
-                names.append(name)
-            elif u.op == "ACCUMULATE":
-                acc, val = u.srcs
-                dt, op = uops[acc].dtype, uops[acc].arg.op
-                lines.append(f"{ind}{names[acc]} = {self.combine(op, names[acc], names[val], dt)};")
-                names.append("")
-            else:
-                names.append(self.render_op(u, f"v{i}", [names[s] for s in u.srcs],
-                                            [uops[s].dtype for s in u.srcs], k.bufs, ind, lines))
-        return "\n".join(lines + ["}"])
+            name = getattr(self, f"op_{u.op}", None)
+            if name is None:
+                name = self.op_value
+            w.names.append(name(w, i, u) or "")
+        return "\n".join(w.lines + w.closing)
+
+    def op_value(self, w: "Walk", i: int, u) -> str:
+        return self.render_op(u, f"v{i}", [w.names[s] for s in u.srcs],
+                              [w.uops[s].dtype for s in u.srcs], w.k.bufs, w.ind, w.lines,
+                              any(w.branchless))
+
+    def op_RANGE(self, w: "Walk", i: int, u) -> str:
+        r = u.arg
+        lo, hi, v = self.expr(r.lo), self.expr(r.hi), r.var
+        it = w.index_type if getattr(r, "dtype", None) is None else self.type(r.dtype)
+        w.branchless.append(getattr(r, "branchless", False))
+        if r.cap is not None:
+            hi = f"({hi} < {r.cap} ? {hi} : {r.cap})"
+        ordered = self.ordered_partials(r, w.names, w.uops, lo, hi, w.ind, w.lines)
+        if ordered is None:
+            w.lines.extend(w.ind + p for p in self.loop_pragmas(r, w.names, w.uops))
+        w.ranges.append((r, lo, hi, ordered))
+        cond = f"{v} < {hi}"
+        if r.guard is not None and r.guard_style == "and":
+            cond = f"{self.expr(r.guard)} && {cond}"
+        elif r.guard is not None and r.guard_style == "bound":
+            cond = f"{v} < ({self.expr(r.guard)} ? {hi} : 0)"
+        inc = f"{v}++" if r.step == 1 else f"{v} += {r.step}"
+        if r.kind == "grid":
+            lo, inc = self.grid_stride(it)
+            inc = f"{v} += {inc}"
+        w.lines.append(f"{w.ind}for ({it} {v} = {lo}; {cond}; {inc}) {{")
+        w.ind += "  "
+        for name, at, init, _, _ in ordered or ():  # each iteration's own partial
+            w.lines.append(f"{w.ind}{at} {name} = {init};")
+        if r.guard is not None and r.guard_style == "break":
+            w.lines.append(f"{w.ind}if (!{self.expr(r.guard)}) break;")
+        return v
+
+    def op_ENDRANGE(self, w: "Walk", i: int, u) -> str:
+        w.branchless.pop()
+        r, lo, hi, ordered = w.ranges.pop()
+        for name, _, _, _, _ in ordered or ():
+            w.lines.append(f"{w.ind}{name}_parts[{r.var} - ({lo})] = {name};")
+        self.op_ENDIF(w, i, u)
+        if ordered:
+            w.lines.extend(self.combine_partials(r, lo, hi, ordered, w.ind))
+        return ""
+
+    def op_ENDIF(self, w: "Walk", i: int, u) -> str:
+        w.ind = w.ind[:-2]
+        w.lines.append(f"{w.ind}}}")
+        return ""
+
+    def op_ELSE(self, w: "Walk", i: int, u) -> str:
+        w.lines.append(f"{w.ind[:-2]}}} else {{")
+        return ""
+
+    def op_IF(self, w: "Walk", i: int, u) -> str:
+        w.lines.append(f"{w.ind}if ({self.expr(u.arg)}) {{")
+        w.ind += "  "
+        return ""
+
+    def op_DEFINE_ACC(self, w: "Walk", i: int, u) -> str:
+        acc, name = u.arg, f"acc{w.n_acc}"
+        w.n_acc += 1
+        init = self.identity(acc.op, u.dtype)
+        if acc.count > 1:
+            w.lines.append(f"{w.ind}{self.type(u.dtype)} {name}[{acc.count}];")
+            w.lines.append(f"{w.ind}for (int q = 0; q < {acc.count}; q++) {name}[q] = {init};")
+            return f"{name}[{self.index(acc.index)}]"
+        w.lines.append(f"{w.ind}{self.type(u.dtype)} {name} = {init};")
+        return name
+
+    def op_ACCUMULATE(self, w: "Walk", i: int, u) -> str:
+        acc, val = u.srcs
+        dt, op = w.uops[acc].dtype, w.uops[acc].arg.op
+        w.lines.append(f"{w.ind}{w.names[acc]} = {self.combine(op, w.names[acc], w.names[val], dt)};")
+        return ""
+
+    def op_DEFINE_VAR(self, w: "Walk", i: int, u) -> str:
+        d = u.arg
+        T = w.index_type if u.dtype is None else "bool" if u.dtype == np.bool_ else \
+            self.type(u.dtype)
+        w.lines.append(f"{w.ind}{self.var_prefix}const {T} {d.name} = {self.expr(d.value)};")
+        return d.name
+
+    var_prefix = ""  # before every named value (CUDA: [[maybe_unused]])
+
+    def expr(self, e) -> str:
+        """An index expression: a symbolic node, a number, or an
+        :class:`~tinyjax.compiler.codegen.uops.Expr` spelled from :attr:`EXPR_OPS`."""
+        if isinstance(e, np.dtype):
+            return self.type(e)
+        if not hasattr(e, "op") or not hasattr(e, "args"):
+            return e if isinstance(e, str) else self.index(e)
+        if e.op == "aligned":
+            return " && ".join(f"(unsigned long)data{s} % {b} == 0" for s, b in e.args)
+        return self.EXPR_OPS[e.op].format(*(self.expr(a) if not isinstance(a, str) else a
+                                            for a in e.args))
+
+    EXPR_OPS = {"where": "({0} ? {1} : {2})", "min": "({0} < {1} ? {0} : {1})",
+                "and": "({0} && {1})", "or": "({0} || {1})", "not": "(!{0})",
+                "eq": "({0} == {1})", "ne": "({0} != {1})", "lt": "({0} < {1})",
+                "ge": "({0} >= {1})", "add": "({0} + {1})", "sub": "({0} - {1})",
+                "mul": "({0} * {1})", "div": "({0} / {1})", "mod": "({0} % {1})",
+                "shl": "({0} << {1})", "shr": "({0} >> {1})", "bitand": "({0} & {1})",
+                "bitor": "({0} | {1})", "xor": "({0} ^ {1})", "cast": "(({0})({1}))",
+                "smem_addr": "tj_smem_addr({0})", "wg_desc": "tj_wg_desc({0}, {1})"}
+
+    def grid_stride(self, it: str) -> tuple[str, str]:
+        """(first point, step) of a loop over the launch's threads (a GPU's)."""
+        raise NotImplementedError(f"{type(self).__name__} launches no threads")
 
     def kernel_head(self, k: Kernel) -> list[str]:
         """The comment naming the source lines ``k`` fuses, its signature and its buffer
@@ -630,7 +528,7 @@ class CStyleLanguage:
                              "attach_loop_ir gives it one)")
         if k.scatter_shape is not None:
             return "\n".join(head + self.render_scatter(k) + ["}"])
-        return self.render_loops(k, k.loop_ir)
+        return self.render_uops(k, k.loop_ir, head)
 
     # ---- the sort kernel kind ----------------------------------------------------------------
     def render_sort_less(self, k: Kernel) -> list[str]:
@@ -715,7 +613,7 @@ class CStyleLanguage:
         """Copy the operand (its loop IR: a parallel elementwise nest), then the updates
         serially in C order (repeated offsets combine in the eager order)."""
         it = self.index_type
-        L = self.render_loops(k, k.loop_ir).split("\n")[len(self.kernel_head(k)):-1]
+        L = self.render_uops(k, k.loop_ir, self.kernel_head(k)).split("\n")[len(self.kernel_head(k)):-1]
         L.append("  {")
         ind = "    "
         for a, n in enumerate(k.scatter_shape):

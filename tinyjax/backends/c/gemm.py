@@ -1,5 +1,5 @@
 """Matmul-shaped reductions (kernels with a :class:`~tinyjax.compiler.kernel.GemmPlan`) as C
-loop nests on the CPU -- the counterpart of :mod:`tinyjax.backends.cuda.gemm`.
+loop nests on the CPU -- the counterpart of :mod:`tinyjax.compiler.codegen.cuda_gemm`.
 
 The decisions (strategy, threads, how each operand's panels are filled) are made by
 :func:`tinyjax.compiler.codegen.gemm.cpu_gemm` and attached to the kernel

@@ -15,7 +15,7 @@ class CLanguage(CStyleLanguage):
     The kernel-level interface a compiled program calls: ``render_kernel(k)`` is the C
     source of one function ``void <k.name>(void **restrict bufs)``, ``bufs[slot]`` pointing
     at the data of ``k.bufs[slot]`` (slots ``0 .. k.n_outs - 1`` written, the rest read),
-    to be compiled after :data:`tinyjax.backends.cstyle.PRELUDE`.  It renders what
+    to be compiled after :data:`tinyjax.backends.prelude.PRELUDE`.  It renders what
     :func:`tinyjax.compiler.codegen.attach_loop_ir` attached: ``k.loop_ir`` (elementwise,
     reduce and scatter kernels) or ``k.gemm_loops`` (products); sorts need neither."""
 

@@ -21,8 +21,8 @@ from tinyjax.backends.c.native import LAUNCHER_SOURCE, NativeProgram, looped_ker
 from tinyjax.backends.c.program import (PROGRAM_NAME, PROGRAM_PRELUDE, distinct_kernels,
                                        render_program)
 from tinyjax.backends.c.render import CLanguage
-from tinyjax.backends.cstyle import PRELUDE
 from tinyjax.backends.interp import InterpBackend
+from tinyjax.backends.prelude import PRELUDE
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.steps import Program
 from tinyjax.compiler.walk import LoadedProgram, load_walked

@@ -1,3 +1,3 @@
-"""The CUDA backend (the ``cuda`` device): kernels rendered as CUDA C++ (``render``, matrix
-products by ``gemm``), compiled by NVRTC and run through the driver API (``driver``) on
+"""The CUDA backend (the ``cuda`` device): kernels rendered as CUDA C++ from
+their GPU loop IR (``render``), compiled by NVRTC and run through the driver API (``driver``) on
 device buffers (``runtime``)."""

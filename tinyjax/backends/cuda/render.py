@@ -1,194 +1,39 @@
-"""CUDA C rendering of the kernel IR: the C renderer of :mod:`tinyjax.backends.cstyle` (atoms,
-ALU ops, SSA bodies) with GPU launch geometry and loop structure per kernel kind.
+"""CUDA C rendering of the loop IR: the shared walk of :mod:`tinyjax.backends.cstyle` with
+CUDA's spellings.
 
-:meth:`CUDALanguage.plan` picks the structure of each kernel from its shapes; the rendering
-and :meth:`CUDALanguage.launch_dims` (grid, block, dynamic shared bytes: what the runtime
-launches) both follow that plan:
-
-* elementwise: a grid-stride loop, one point per thread -- or, where the innermost axis is
-  contiguous and 16-byte aligned in the store (and the size divides), ``VECTOR`` points per
-  thread with 16-byte vector loads/stores (``tj_vec``) for every load that allows it;
-* reductions (``pre`` stages and ``full_epilogue`` too: softmax is one kernel): ``W`` threads
-  per output point, each accumulating a strided part of the reduce space, combined by warp
-  shuffles (``__shfl_xor_sync``) and, across warps, through shared memory, so that every one
-  of the ``W`` threads ends with the final accumulator (later stages and a full epilogue run
-  over the reduce space again, spread over the same threads; where each thread's share of
-  the elements those passes all read fits in ``ROW_CACHE`` bytes, the first pass keeps them
-  in registers and the later ones read them there).  Two layouts: ``rows``
-  (consecutive threads walk the reduce space: a row sum; four points per step with 16-byte
-  loads where every load runs contiguously along the innermost reduce axis) and ``cols``
-  (consecutive threads are consecutive output points: a column sum, coalesced across
-  threads; ``W = 1`` is one thread per output with a serial loop); the output axis stored
-  with unit stride runs innermost (``Plan.order``).  With few outputs and a long reduce
-  space (a full sum) the reduce space is split over ``G`` blocks per output, whose partial
-  results go to a module-global array; the last block to finish (an atomic counter)
-  combines them and runs the epilogue;
-* every kernel starts with ``tj_wait_for_previous_kernel()`` (``griddepcontrol.wait``): the
-  runtime launches kernels so that they may be scheduled while their predecessor finishes;
-* index arithmetic is 32-bit where every address fits
-  (:func:`~tinyjax.backends.cuda.launch.fits_int32`);
-* sort: one block per row, a stable bottom-up merge sort of the indices in which each
-  element finds its place by binary search in the other run (rows up to ``SORT_SHARED``
-  in shared memory, longer ones in a module-global scratch area);
-* scatter: several launches over the whole GPU (:meth:`CUDALanguage.launches`; each one
-  ordered after the previous on the stream, which is the grid-wide barrier between phases):
-  ``<name>_copy`` runs ``body`` (the copy of the operand) as an elementwise kernel (vectorised
-  where that path would be), then the updates, one per thread of a grid-stride loop over
-  ``scatter_shape``: ``add`` with ``atomicAdd``, integer ``min``/``max`` with ``atomicMin``/
-  ``Max``, other combines of 4/8-byte values with an ``atomicCAS`` loop (floating-point
-  ``add``/``mul`` then round in an unspecified order, as JAX on GPUs).  ``replace`` is
-  parallel but deterministic (the last update in C order wins): ``<name>_mark`` takes the
-  ``atomicMax`` of the update number per target into a module-global winner array (which the
-  copy launch resets to 0, so every call starts clean), then ``<name>`` writes each update
-  whose number won.  Combines of 1/2-byte values run serially in one thread after the copy.
+Nothing here decides how a kernel runs: the GPU passes (:mod:`tinyjax.compiler.codegen`)
+chose its launch geometry, thread layout, registers and tiles, and its loop IR
+(``kernel.loop_ir``) says so op by op.  This module spells the ops a GPU kernel adds to
+the C ones: a ``FUNCTION`` is an ``extern "C" __global__`` function over one pointer per
+buffer (the kernel's buffers, in slot order) whose first statement waits for the kernel
+before it on the stream (``griddepcontrol.wait``: the runtime launches kernels as
+programmatic dependent launches), ``SPECIAL`` the thread and block indices, a ``grid``
+loop a grid-stride loop, ``GROUP_REDUCE`` warp shuffles (``__shfl_xor_sync``) and shared
+memory, ``GRID_REDUCE`` an atomic count of the blocks of a group (the last one combines
+their partial results from module memory), ``VLOAD``/``VSTORE`` 16-byte accesses
+(``tj_vec``; lane by lane where the pointer is not aligned), ``SORT`` a stable merge sort
+of a row's indices by one block, ``SCATTER`` an update by atomics, a compare-and-swap loop
+or a winner array.  :meth:`CUDALanguage.launches` reads the geometry of each launch from
+the ``FUNCTION`` ops.
 
 Module-global arrays (split reductions, long sorts, ``replace`` scatters' winner array)
-assume one launch of a kernel at a time (one stream): two calls of the same kernel running
-concurrently on two streams would share them.  Vectorised kernels check their pointers'
-alignment once at run time (a view may start inside an allocation) and otherwise move lane
-by lane.
+assume one launch of a kernel at a time (one stream).
 """
 from __future__ import annotations
 
-import copy
-from typing import NamedTuple, Optional
-
 import numpy as np
 
-from tinyjax.backends.cstyle import PRELUDE, CStyleLanguage, _half, _is_float
-from tinyjax.backends.cuda.gemm import gemm_launch_dims, gemm_supported, render_gemm
-from tinyjax.backends.cuda.launch import LaunchDims, fits_int32
-from tinyjax.compiler.kernel import Kernel, UOp, _is_true, uop_deps
-from tinyjax.compiler.shape.symbolic import Var, as_affine
+from tinyjax.backends.cstyle import CStyleLanguage, Walk, _half, _is_float
+from tinyjax.backends.cuda.launch import LaunchDims
+from tinyjax.backends.cuda.prelude import (CUDA_PRELUDE, GEMM_HELPERS, WG_HELPERS,
+                                          wgmma_name, wgmma_source)
+from tinyjax.compiler.kernel import Kernel
 
-__all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "Plan"]
-
-BLOCK = 256
-MAX_GRID_X = 2 ** 31 - 1
+__all__ = ["CUDALanguage", "CUDA_PRELUDE", "render_source", "LaunchDims", "describe_launch"]
 
 
-class Plan(NamedTuple):
-    """How a kernel runs: ``kind`` (elementwise, reduce, sort, scatter, gemm), threads per
-    block, blocks, and per kind: ``lanes`` (elementwise points per thread), ``layout``/``W``/
-    ``G`` (reduce: thread layout, threads per output point, blocks per output group) and
-    ``order`` (reduce: the output axes in the order their flat index runs over them),
-    ``mode`` (scatter: how updates combine; sort: where the indices live).  A scatter's
-    ``block``/``grid`` are those of its update launch, ``lanes`` those of its copy launch."""
-    kind: str
-    block: int
-    grid: int
-    lanes: int = 1
-    layout: str = ""
-    W: int = 1
-    G: int = 1
-    mode: str = ""
-    order: tuple = ()
-
-
-_TYPES = r"""
-typedef signed char int8_t;
-typedef short int16_t;
-typedef int int32_t;
-typedef long int64_t;
-typedef unsigned char uint8_t;
-typedef unsigned short uint16_t;
-typedef unsigned int uint32_t;
-typedef unsigned long uint64_t;
-#ifndef INFINITY
-#define INFINITY __int_as_float(0x7f800000)
-#endif
-#ifndef NAN
-#define NAN __int_as_float(0x7fffffff)
-#endif
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
-#endif
-__device__ __forceinline__ void tj_memcpy(void *d, const void *s, unsigned long n) {
-  for (unsigned long i = 0; i < n; i++) ((char *)d)[i] = ((const char *)s)[i];
-}
-/* N consecutive elements moved by one (16-byte where N * sizeof(T) == 16) access; element
-   by element where the pointer is not aligned for it (a view into a row of a buffer) */
-template <typename T, int N> struct alignas(sizeof(T) * N) tj_vec { T v[N]; };
-template <typename T, int N>
-__device__ __forceinline__ tj_vec<T, N> tj_ld(const T *__restrict__ p, bool aligned) {
-  if (aligned) return *(const tj_vec<T, N> *)p;
-  tj_vec<T, N> r;
-  for (int j = 0; j < N; j++) r.v[j] = p[j];
-  return r;
-}
-template <typename T, int N>
-__device__ __forceinline__ void tj_st(T *__restrict__ p, const tj_vec<T, N> &x, bool aligned) {
-  if (aligned) { *(tj_vec<T, N> *)p = x; return; }
-  for (int j = 0; j < N; j++) p[j] = x.v[j];
-}
-/* a select that stays one: the value (a masked load from a clamped address) is computed
-   unconditionally, so that the loads of an unrolled loop are all in flight at once (as a
-   plain ?: the compiler turns a select of a load back into a branch around the load) */
-__device__ __forceinline__ float tj_sel_f(int c, float x, float y) {
-  float r;
-  asm("{ .reg .pred p; setp.ne.s32 p, %1, 0; selp.f32 %0, %2, %3, p; }"
-      : "=f"(r) : "r"(c), "f"(x), "f"(y));
-  return r;
-}
-__device__ __forceinline__ double tj_sel_d(int c, double x, double y) {
-  double r;
-  asm("{ .reg .pred p; setp.ne.s32 p, %1, 0; selp.f64 %0, %2, %3, p; }"
-      : "=d"(r) : "r"(c), "d"(x), "d"(y));
-  return r;
-}
-/* the first statement of every kernel: launched as a programmatic dependent launch (sm_90
-   on), a kernel may start while the one before it on the stream finishes, so it waits
-   until that one's writes are visible (and so everything before it: that one waited too) */
-__device__ __forceinline__ void tj_wait_for_previous_kernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-/* the bits of a value as another type of the same size */
-template <typename D, typename S> __device__ __forceinline__ D tj_as(S s) {
-  union { S s; D d; } u; u.s = s; return u.d;
-}
-"""
-
-
-def _device_helpers() -> str:
-    """The C prelude's scalar helpers (bit casts, 16-bit floats, special functions) as
-    device functions: one source of truth for their semantics."""
-    start = PRELUDE.index("static inline uint8_t tj_bc_int8_uint8")
-    text = PRELUDE[start:]
-    lines = [ln for ln in text.split("\n") if not ln.startswith("#pragma omp")]
-    text = "\n".join(lines)
-    text = text.replace("static inline ", "__device__ __forceinline__ ")
-    text = text.replace("memcpy(", "tj_memcpy(")
-    text = text.replace("static const double", "const double")
-    return text
-
-
-CUDA_PRELUDE = _TYPES + _device_helpers()
-
-
-class _Raw(str):
-    """A CONST uop argument rendered verbatim (a lane of a vector load)."""
-
-
-def _prod(xs) -> int:
-    return int(np.prod(list(xs), dtype=np.int64))
-
-
-def _pow2ceil(n: int) -> int:
-    return 1 << max(int(n) - 1, 0).bit_length()
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _coef(index, axis: Optional[int]) -> Optional[int]:
-    """The coefficient of loop variable ``i<axis>`` in an affine index (None: not affine)."""
-    aff = as_affine(index)
-    if aff is None or axis is None:
-        return None
-    return {v.name: c for v, c in aff[0].items()}.get(f"i{axis}", 0)
+_SPECIALS = {"thread": "threadIdx.x", "block": "blockIdx.x", "block_y": "blockIdx.y",
+             "block_z": "blockIdx.z"}
 
 
 class CUDALanguage(CStyleLanguage):
@@ -196,15 +41,7 @@ class CUDALanguage(CStyleLanguage):
 
     kernel_prefix = 'extern "C" __global__ '
     index_type = "long"  # 64-bit on the device as on the (LP64) host
-    sms = 132            # streaming multiprocessors (H100): how many blocks fill the GPU
-    VECTOR = 4           # elementwise points per thread on the vectorised path
-    ROW_ELEMS = 16       # reduce elements per thread before more threads join an output
-    MAX_W = 512          # threads per output point
-    ROW_CACHE = 128      # most bytes per thread kept in registers between reduce passes
-    COLS_MAX_W = 8       # ... when threads run along the outputs: a warp spans 32 of them
-    COLS_MAX_G = 256     # ... and the most blocks sharing one output's reduction
-    SORT_SHARED = 4096   # longest row sorted in shared memory
-    SORT_SCRATCH = 1 << 22  # indices of the global scratch area for longer rows
+    var_prefix = "[[maybe_unused]] "
 
     # ---- spellings ---------------------------------------------------------------------------
     def clz(self, T, a, bits):
@@ -226,41 +63,210 @@ class CUDALanguage(CStyleLanguage):
             return f"({self.fn('fabs', xt)}({args[0]})<={big})"
         return super().alu(op, dt, args, arg_dts)
 
-    def const(self, value, dt) -> str:
-        if isinstance(value, _Raw):
-            return str(value)
-        return super().const(value, dt)
+    def bitcast(self, x: str, src, dst) -> str:
+        """The bits of ``x`` as ``dst``: CUDA's intrinsics between 32-bit floats and ints."""
+        pair = (np.dtype(src).name, np.dtype(dst).name)
+        fn = {("uint32", "float32"): "__uint_as_float", ("float32", "uint32"): "__float_as_uint",
+              ("int32", "float32"): "__int_as_float", ("float32", "int32"): "__float_as_int"}
+        return f"{fn[pair]}({x})" if pair in fn else super().bitcast(x, src, dst)
 
-    def kernel_header(self, k: Kernel, block: Optional[int] = None) -> list[str]:
-        """The comment and signature of ``k``; with ``block``, ``__launch_bounds__(block)``
-        (registers are budgeted for that many threads)."""
-        head = []
-        if k.source_lines:
-            head.append("/* " + k.name + " fuses: " +
-                        ", ".join(k.source_lines).replace("*/", "* /") + " */")
-        bounds = f"__launch_bounds__({block}) " if block else ""
-        head.append(f"{self.kernel_prefix}void {bounds}{k.name}({', '.join(self._params(k))}) {{")
-        head.append("  tj_wait_for_previous_kernel();")
-        return head
+    def float_bits(self, bits: int, x: str, y: str) -> str:
+        if bits == 32:
+            return f"int bx = __float_as_int({x}), by = __float_as_int({y});"
+        return f"long long bx = __double_as_longlong({x}), by = __double_as_longlong({y});"
 
-    def _params(self, k: Kernel, slots=None) -> list[str]:
-        params = []
+    def grid_stride(self, it: str) -> tuple[str, str]:
+        return (f"({it})blockIdx.x * blockDim.x + threadIdx.x", f"({it})gridDim.x * blockDim.x")
+
+    def params(self, k: Kernel, slots=None) -> str:
+        """The parameters of a function over ``k``'s buffers (``slots``: only those, read)."""
+        out = []
         for slot, (dt, _) in enumerate(k.bufs):
             if slots is None or slot in slots:
                 q = "" if slot < k.n_outs and slots is None else "const "
-                params.append(f"{q}{self.storage(dt)} *__restrict__ data{slot}")
-        return params
+                out.append(f"{q}{self.storage(dt)} *__restrict__ data{slot}")
+        return ", ".join(out)
 
-    def _indices(self, flat: str, names: list[str], sizes: list[int], ind: str) -> list[str]:
-        """Declarations of ``names`` (C order over ``sizes``) from the flat index ``flat``."""
-        out, it = [], self.index_type
-        for j in range(len(names) - 1, -1, -1):
-            if j == 0:
-                out.append(f"{ind}[[maybe_unused]] const {it} {names[j]} = {flat};")
-            else:
-                out.append(f"{ind}[[maybe_unused]] const {it} {names[j]} = {flat} % {sizes[j]};")
-                flat = f"({flat} / {sizes[j]})"
-        return out
+    # ---- the ops a GPU kernel adds -------------------------------------------------------------
+    def op_FUNCTION(self, w: Walk, i: int, u) -> str:
+        f, k = u.arg, w.k
+        w.header_at = len(w.lines)
+        if k.source_lines and not f.name:
+            w.lines.append("/* " + k.name + " fuses: " +
+                           ", ".join(k.source_lines).replace("*/", "* /") + " */")
+        bounds = f"__launch_bounds__({f.bounds}) " if f.bounds else ""
+        w.lines.append(f"{self.kernel_prefix}void {bounds}{k.name}{f.name}({self.params(k)}) {{")
+        w.lines.append("  tj_wait_for_previous_kernel();")
+        w.ind, w.index_type = "  ", f.index
+        return f.name
+
+    def op_INCLUDE(self, w: Walk, i: int, u) -> str:
+        what = u.arg
+        w.lines.append({"gemm": GEMM_HELPERS, "wgmma": WG_HELPERS}[what[0]] if len(what) == 1
+                       else wgmma_source(*what[1:]))
+        return ""
+
+    def op_ENDFUNCTION(self, w: Walk, i: int, u) -> str:
+        w.lines.append("}")
+        w.ind = ""
+        return ""
+
+    def op_SPECIAL(self, w: Walk, i: int, u) -> str:
+        w.lines.append(f"{w.ind}{self.var_prefix}const {self.type(u.dtype)} {u.arg.name} = "
+                       f"{_SPECIALS[u.arg.what]};")
+        return u.arg.name
+
+    def op_DEFINE_LOCAL(self, w: Walk, i: int, u) -> str:
+        loc = u.arg
+        S = self.storage(u.dtype)
+        dims = "".join(f"[{n}]" for n in (loc.size if isinstance(loc.size, tuple) else (loc.size,)))
+        if loc.where == "module":
+            w.lines.append(f"__device__ {S} {w.k.name}{loc.name}{dims};")
+            return w.k.name + loc.name
+        q = f"{loc.qual} " if loc.qual else ""
+        if loc.where == "shared":
+            w.lines.append(f"{w.ind}__shared__ __align__(16) {S} {loc.name}{dims};")
+        elif loc.where == "dynamic":
+            w.lines.append(f"{w.ind}extern __shared__ __align__(128) {S} {loc.name}[];")
+        elif loc.where == "view" and loc.align:
+            base, A = w.names[u.srcs[0]], loc.align
+            w.lines.append(f"{w.ind}{S} *const {loc.name} = {base} + (({A} - "
+                           f"(tj_smem_addr({base}) & {A - 1})) & {A - 1});")
+        elif loc.where == "view":
+            terms, off = [loc.offset], ""
+            while getattr(terms[0], "op", None) == "add":  # pointer + a + b, in that order
+                terms[:1] = list(terms[0].args)
+            for t in terms:
+                off += f" + {self.expr(t)}" if not (isinstance(t, int) and t == 0) else ""
+            if loc.inline:
+                return f"(({q}{S} *){w.names[u.srcs[0]]}{off})"
+            w.lines.append(f"{w.ind}{q}{S} *{loc.name} = ({q}{S} *){w.names[u.srcs[0]]}{off};")
+        elif u.srcs:
+            init = ", ".join(w.names[s] for s in u.srcs)
+            w.lines.append(f"{w.ind}{q}{S} {loc.name}{dims} = {{{init}}};")
+        else:
+            w.lines.append(f"{w.ind}{S} {loc.name}{dims};")
+        return loc.name
+
+    def op_BARRIER(self, w: Walk, i: int, u) -> str:
+        w.lines.append(f"{w.ind}__syncthreads();")
+        return ""
+
+    def op_VLOAD(self, w: Walk, i: int, u) -> str:
+        slot, index, lanes = u.arg
+        if slot is None:  # from a local array: a CUDA vector type
+            vt = f"{'uint' if u.dtype == np.uint32 else 'float'}{lanes}"
+            w.lines.append(f"{w.ind}const {vt} v{i} = *(const {vt} *)({w.names[u.srcs[0]]} + "
+                           f"{self.expr(index)});")
+            return f"v{i}"
+        S = self.storage(w.k.bufs[slot][0])
+        w.lines.append(f"{w.ind}const tj_vec<{S}, {lanes}> v{i} = tj_ld<{S}, {lanes}>(data{slot} + "
+                       f"({self.index(index)}), {w.names[u.srcs[0]]});")
+        return f"v{i}"
+
+    def op_GEP(self, w: Walk, i: int, u) -> str:
+        vl = w.uops[u.srcs[0]]
+        if vl.arg[0] is None:
+            return f"{w.names[u.srcs[0]]}.{'xyzw'[u.arg]}"
+        return self.load(w.k.bufs[vl.arg[0]][0], f"{w.names[u.srcs[0]]}.v[{u.arg}]")
+
+    def op_CP_ASYNC(self, w: Walk, i: int, u) -> str:
+        slot, index, dst = u.arg
+        ok = w.names[u.srcs[0]]
+        w.lines.append(f"{w.ind}const void *src{i} = data{slot} + ({ok} ? {self.index(index)} : 0);")
+        w.lines.append(f"{w.ind}tj_cp_async16({self.expr(dst)}, src{i}, {ok} ? 16 : 0);")
+        return ""
+
+    ASYNC = {"commit": "tj_cp_async_commit();",
+             "wait": 'asm volatile("cp.async.wait_group {n};");',
+             "fence_proxy": 'asm volatile("fence.proxy.async.shared::cta;" ::: "memory");',
+             "wg_fence": 'asm volatile("wgmma.fence.sync.aligned;" ::: "memory");',
+             "wg_commit": 'asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");',
+             "wg_wait": 'asm volatile("wgmma.wait_group.sync.aligned {n};" ::: "memory");',
+             "fence_acc": "tj_wg_fence_acc({acc});"}
+
+    def op_ASYNC(self, w: Walk, i: int, u) -> str:
+        kind, n = u.arg
+        acc = w.names[u.srcs[0]] if u.srcs else ""
+        w.lines.append(w.ind + self.ASYNC[kind].format(n=n, acc=acc))
+        return ""
+
+    def op_LDMATRIX(self, w: Walk, i: int, u) -> str:
+        trans, addr = u.arg
+        dst = w.names[u.srcs[0]] + "".join(f"[{w.names[s]}]" for s in u.srcs[1:])
+        w.lines.append(f"{w.ind}tj_ldsm_x4{'_t' if trans else ''}({dst}, {self.expr(addr)});")
+        return ""
+
+    def op_MMA(self, w: Walk, i: int, u) -> str:
+        acc, af, bf, i_, j_ = (w.names[s] for s in u.srcs)
+        w.lines.append(f"{w.ind}tj_mma_{u.arg}({acc}[{i_}][{j_}], {af}[{i_}], {bf}[{j_}]);")
+        return ""
+
+    def op_WGMMA(self, w: Walk, i: int, u) -> str:
+        acc, a, db, ks = (w.names[s] for s in u.srcs)
+        if w.uops[u.srcs[1]].op == "DEFINE_LOCAL":  # registers: this k-step's
+            a = f"{a}[{ks}]"
+        w.lines.append(f"{w.ind}{wgmma_name(*u.arg)}({acc}, {a}, {db});")
+        return ""
+
+    def op_FMA(self, w: Walk, i: int, u) -> str:
+        fn = "__fmaf_rn" if self.type(u.dtype) == "float" else "__fma_rn"
+        return f"{fn}({', '.join(w.names[s] for s in u.srcs)})"
+
+    def op_ROUND(self, w: Walk, i: int, u) -> str:  # to TF32, nearest
+        return f"__uint_as_float(tj_tf32(__float_as_uint({w.names[u.srcs[0]]})))"
+
+    def op_ARRIVE(self, w: Walk, i: int, u) -> str:
+        """This block's arrival at a counter (its results written before); all but the one
+        that brings it to ``last + 1`` return, and that one resets it."""
+        index, last = u.arg
+        count, tid, flag = (w.names[s] for s in u.srcs)
+        c = f"{count}[{self.expr(index)}]"
+        w.lines.extend(w.ind + x for x in [
+            "__threadfence();", "__syncthreads();",
+            f"if ({tid} == 0) *{flag} = atomicAdd(&{c}, 1u) == {self.expr(last)};",
+            "__syncthreads();", f"if (!*{flag}) return;", "__threadfence();",
+            f"if ({tid} == 0) {c} = 0u;"])
+        return ""
+
+    def op_SUM_SLOTS(self, w: Walk, i: int, u) -> str:
+        """The sum of the tile-sized slots ``lo`` .. ``hi`` of an array, in slot order (the
+        same rounding whichever block runs it), into another as float4s: each thread owns
+        float4s ``tid + j * threads`` and keeps up to 8 of them in flight per slot (one block
+        pulls whole tiles through one SM: the loads must overlap)."""
+        src_off, lo, hi, dst_off, NV, JV, T, size = u.arg
+        tid, src, dst = (w.names[s] for s in u.srcs)
+        src = f"{src} + {self.expr(src_off)}"
+        dst = f"(float4 *)({dst} + {self.expr(dst_off)})"
+        w.lines.extend(w.ind + x for x in [
+            f"for (int j0 = 0; j0 < {NV}; j0 += {JV}) {{",
+            f"  float4 v[{JV}];",
+            "  #pragma unroll",
+            f"  for (int j = 0; j < {JV}; j++) v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);",
+            "  #pragma unroll 2",
+            f"  for (int s = {self.expr(lo)}; s < {self.expr(hi)}; s++) {{",
+            f"    const float4 *x = (const float4 *)({src} + (long)s * {size}) + {tid} + j0 * {T};",
+            "    #pragma unroll",
+            f"    for (int j = 0; j < {JV}; j++) {{",
+            f"      const float4 t = __ldcg(x + j * {T});",
+            "      v[j].x += t.x; v[j].y += t.y; v[j].z += t.z; v[j].w += t.w;",
+            "    }",
+            "  }",
+            "  #pragma unroll",
+            f"  for (int j = 0; j < {JV}; j++) ({dst} + {tid} + j0 * {T})[j * {T}] = v[j];",
+            "}"])
+        return ""
+
+    def op_VSTORE(self, w: Walk, i: int, u) -> str:
+        slot, index, lanes = u.arg
+        dt = w.k.bufs[slot][0]
+        S = self.storage(dt)
+        w.lines.append(f"{w.ind}tj_vec<{S}, {lanes}> v{i};")
+        for j, s in enumerate(u.srcs[1:]):
+            w.lines.append(f"{w.ind}v{i}.v[{j}] = {self.store(dt, w.names[s])};")
+        w.lines.append(f"{w.ind}tj_st<{S}, {lanes}>(data{slot} + ({self.index(index)}), v{i}, "
+                       f"{w.names[u.srcs[0]]});")
+        return ""
 
     def _shfl(self, fn: str, v: str, dt, arg: str) -> str:
         """A warp shuffle of ``v`` (a value of ``dt``'s compute type); narrow ints go as int."""
@@ -269,462 +275,41 @@ class CUDALanguage(CStyleLanguage):
             return f"(({T}){fn}(0xffffffffu, (int){v}, {arg}))"
         return f"{fn}(0xffffffffu, {v}, {arg})"
 
-    # ---- plans -------------------------------------------------------------------------------
-    def plan(self, k: Kernel) -> Plan:
-        """The structure and launch size of ``k`` (see the module docstring)."""
-        if k.gemm is not None and gemm_supported(k):
-            return Plan("gemm", 0, 0)
-        if k.sort is not None:
-            return self._sort_plan(k)
-        if k.scatter_shape is not None:
-            mode = self._scatter_mode(k)
-            nu = _prod(k.scatter_shape)
-            lanes = self.plan(self._scatter_copy(k)).lanes
-            if mode == "serial":
-                return Plan("scatter", 1, min(nu, 1), lanes=lanes, mode=mode)
-            return Plan("scatter", BLOCK, min(_cdiv(nu, BLOCK), MAX_GRID_X), lanes=lanes,
-                        mode=mode)
-        if k.reduce_op is not None:
-            return self._reduce_plan(k)
-        n = _prod(k.full_shape)
-        lanes = self.VECTOR if self._vector_store(k) else 1
-        return Plan("elementwise", BLOCK, min(_cdiv(n // lanes, BLOCK), MAX_GRID_X), lanes=lanes)
-
-    def launch_dims(self, k: Kernel) -> LaunchDims:
-        """The launch geometry of the function ``k.name`` of ``render_kernel(k)``: (grid,
-        block, dynamic shared bytes) -- of a scatter, its last (update) launch."""
-        p = self.plan(k)
-        if p.kind == "gemm":
-            return gemm_launch_dims(k)
-        return LaunchDims((p.grid, 1, 1), (p.block, 1, 1), 0)
-
-    def launches(self, k: Kernel) -> list[tuple[str, LaunchDims]]:
-        """The functions of ``render_kernel(k)`` to launch, in order, each with its geometry
-        and all taking the kernel's buffers: one (``k.name``) unless a kind needs a
-        grid-wide step between phases (each launch is ordered after the previous one)."""
-        p = self.plan(k)
-        if p.kind == "gemm":
-            from tinyjax.backends.cuda.gemm import gemm_launches
-            return gemm_launches(k)
-        out = [(k.name, self.launch_dims(k))]
-        if p.kind == "scatter":
-            steps = [self._scatter_copy(k)]
-            if p.mode == "winner":
-                steps.append(self._scatter_step(k, "_mark"))
-            out = [(s.name, self._scatter_step_dims(k, s)) for s in steps] + out
-        return out
-
-    def _scatter_copy(self, k: Kernel) -> Kernel:
-        """The copy phase of scatter ``k``: ``body`` as an elementwise kernel over its buffers."""
-        return Kernel(f"{k.name}_copy", k.bufs, k.buf_ids, k.full_shape, (), None, None, [],
-                      k.body)
-
-    def _scatter_step(self, k: Kernel, suffix: str) -> Kernel:
-        """A kernel named ``<k.name><suffix>`` with ``k``'s buffers (a scatter phase's header)."""
-        return Kernel(f"{k.name}{suffix}", k.bufs, k.buf_ids, k.full_shape, (), None, None, [],
-                      [], scatter_shape=k.scatter_shape, sbody=k.sbody)
-
-    def _scatter_step_dims(self, k: Kernel, step: Kernel) -> LaunchDims:
-        """The geometry of a phase before a scatter's last launch."""
-        if step.scatter_shape is None:  # the copy (with the winner reset in its grid-stride loop)
-            p = self.plan(step)
-            grid = p.grid
-            if self._scatter_mode(k) == "winner":
-                grid = max(grid, min(_cdiv(k.bufs[0][1], BLOCK), MAX_GRID_X))
-            return LaunchDims((grid, 1, 1), (p.block, 1, 1), 0)
-        return self.launch_dims(k)  # the mark: one update per thread like the last phase
-
-    def _vector_ok(self, index, valid, last: int) -> bool:
-        """Whether ``VECTOR`` consecutive points along ``i<last>`` (the first a multiple of
-        ``VECTOR``) are consecutive, aligned elements: unit stride along it, every other
-        stride and the offset multiples of ``VECTOR``, no mask."""
-        aff = as_affine(index)
-        if aff is None or not _is_true(valid):
-            return False
-        coefs, off = aff
-        V = self.VECTOR
-        c = {v.name: x for v, x in coefs.items()}
-        return (c.get(f"i{last}") == 1 and off % V == 0 and
-                all(x % V == 0 for n, x in c.items() if n != f"i{last}"))
-
-    def _vector_store(self, k: Kernel) -> bool:
-        full = k.full_shape
-        stores = [u for u in k.body if u.op == "STORE"]
-        if not full or full[-1] % self.VECTOR or len(stores) != 1 or k.body[-1].op != "STORE":
-            return False
-        return self._vector_ok(k.body[-1].arg[1], 1, len(full) - 1)
-
-    def _reduce_plan(self, k: Kernel) -> Plan:
-        full, red = k.full_shape, set(k.reduce_axes)
-        outer = [a for a in range(len(full)) if a not in red]
-        O, R = _prod(full[a] for a in outer), _prod(full[a] for a in red)
-        ro = next((a for a in reversed(sorted(red)) if full[a] > 1), None)
-        loads = [u.arg[1] for rb in [s[2] for s in k.pre] + [k.rbody] for u in rb
-                 if u.op == "LOAD" and not u.srcs]
-        outer, oo = self._output_order(k, outer, loads)
-        rows = cols = 0
-        for index in loads:
-            cr, co = _coef(index, ro), _coef(index, oo)
-            rows += cr is not None and abs(cr) <= 1
-            cols += co is not None and abs(co) <= 1
-        busy = self.sms * 2048  # threads that fill the GPU
-        if oo is not None and cols > rows:
-            # consecutive threads on consecutive outputs; more threads per output (up to
-            # COLS_MAX_W) while that leaves the GPU idle, then blocks over the rows
-            W = 1
-            while W < self.COLS_MAX_W and 2 * W <= R and O * W < busy:
-                W *= 2
-            T, layout, least, gmax = BLOCK, "cols", W * 8, self.COLS_MAX_G
-        else:
-            W = min(_pow2ceil(_cdiv(max(R, 1), self.ROW_ELEMS)), self.MAX_W)
-            while W < self.MAX_W and W < R and O * W < busy:
-                W *= 2
-            T, layout, least, gmax = max(W, BLOCK), "rows", W * 32, MAX_GRID_X
-        P = T // W
-        blocks = _cdiv(O, P)
-        G = 1
-        if not k.pre and not k.full_epilogue and 0 < blocks < 2 * busy // T:
-            # each block's share of an output's reduction: at least `least` elements; at
-            # most `gmax` shares (the last block of a group adds them up with W threads)
-            G = max(1, min(_cdiv(2 * busy // T, blocks), R // least, gmax))
-        if blocks * G > MAX_GRID_X:
-            raise NotImplementedError(f"cuda: {k.name}: {O} outputs exceed the grid")
-        return Plan("reduce", T, blocks * G, layout=layout, W=W, G=G, order=tuple(outer))
-
-    @staticmethod
-    def _output_order(k: Kernel, outer: list, loads: list) -> tuple[list, Optional[int]]:
-        """The output axes in the order the flat output index runs over them, and the
-        innermost (consecutive threads along it in a "cols" layout): the kernel's last, or
-        the axis the result is stored along with unit stride when no fewer loads read along
-        it with stride at most 1 (a convolution's output channels, NHWC: coalesced stores,
-        and the input window read once for all channels)."""
-        full = k.full_shape
-        live = [a for a in outer if full[a] > 1]
-        if not live:
-            return outer, None
-        store = k.body[-1].arg[1] if k.body and k.body[-1].op == "STORE" else None
-
-        def score(a):
-            n = sum(c is not None and abs(c) <= 1 for c in (_coef(i, a) for i in loads))
-            return n + (store is not None and _coef(store, a) == 1)
-        best = max(live, key=lambda a: (score(a), a == live[-1]))
-        return [a for a in outer if a != best] + [best], best
-
-    def _sort_plan(self, k: Kernel) -> Plan:
-        axis = k.sort[0]
-        n = k.full_shape[axis]
-        rows = _prod(k.full_shape) // n if n else 0
-        if n <= self.SORT_SHARED:
-            return Plan("sort", min(1024, max(32, _pow2ceil(n))), min(rows, MAX_GRID_X),
-                        mode="shared")
-        return Plan("sort", 1024, min(rows, max(1, self.SORT_SCRATCH // n)), mode="global")
-
-    def _scatter_mode(self, k: Kernel) -> str:
-        """How the updates of a scatter combine into the output (see the module docstring)."""
-        sc = k.sbody[-1]
-        dt = np.dtype(k.sbody[sc.srcs[1]].dtype)
-        if sc.arg == "replace":
-            # the per-element winner array is module memory: not for huge outputs
-            return "winner" if _prod(k.scatter_shape) < 2 ** 32 - 1 and k.bufs[0][1] <= 1 << 28 \
-                else "serial"
-        if dt.itemsize < 4 or _half(dt) or dt == np.bool_:
-            return "serial"
-        if sc.arg == "add" and (dt.kind in "iu" or dt.itemsize == 4 or dt == np.float64):
-            return "atomic"
-        if sc.arg in ("max", "min") and dt.kind in "iu":
-            return "atomic"
-        return "cas"
-
-    # ---- rendering ---------------------------------------------------------------------------
-    def render_kernel(self, k: Kernel, parallel_threshold: int = 0) -> str:
-        p = self.plan(k)
-        if p.kind == "gemm":
-            return render_gemm(self, k)
-        lang = self
-        if p.kind in ("elementwise", "reduce") and fits_int32(k, p.grid * p.block):
-            lang = copy.copy(self)
-            lang.index_type = "int"
-        return "\n".join(getattr(lang, f"_render_{p.kind}")(k, p) + ["}"])
-
-    def _render_elementwise(self, k: Kernel, p: Plan) -> list[str]:
-        it, full, V = self.index_type, k.full_shape, p.lanes
-        n = _prod(full)
-        loop = (f"  for ({it} gid = ({it})blockIdx.x * blockDim.x + threadIdx.x; gid < {n // V}; "
-                f"gid += ({it})gridDim.x * blockDim.x) {{")
-        names = [f"i{a}" for a in range(len(full))]
-        if V == 1:
-            L = self.kernel_header(k, p.block) + [loop]
-            L.extend(self._indices("gid", names, list(full), "    "))
-            L.extend(self.render_body(k.body, "v", None, k.bufs, "    ")[0])
-            return L + ["  }"]
-        # V points per thread along the last axis: vector loads and store, then the body once
-        # per lane in its own scope, every vectorised load replaced by its lane
-        last = len(full) - 1
-        which = [i for i, u in enumerate(k.body) if u.op == "LOAD" and not u.srcs
-                 and self._vector_ok(u.arg[1], u.arg[2], last)]
-        body, slots, loads = self._vectorise(k, k.body, which, f"i{last}", full[-1])
-        ib = {f"i{last}": Var("ib", 0, max(full[-1] - V, 0))}  # the store's first lane
-        st = body[-1]
-        body[-1] = UOp("CAST", body[st.srcs[0]].dtype, st.srcs, None)
-        S0 = self.storage(k.bufs[0][0])
-        L = self.kernel_header(k, p.block)
-        L.append(self._aligned(k, slots | {0}))
-        L.append(loop)
-        L.extend(self._indices("gid", names[:-1] + ["ib0"], list(full[:-1]) + [full[-1] // V],
-                               "    "))
-        L.append(f"    const {it} ib = ib0 * {V};")
-        L.extend(loads)
-        L.append(f"    tj_vec<{S0}, {V}> vs;")
-        L.extend(self._per_lane(k, body, f"i{last}", "v", lambda j, val:
-                                f"vs.v[{j}] = {self.store(k.bufs[0][0], val)};"))
-        L.append(f"    tj_st<{S0}, {V}>(data0 + ({self.index(st.arg[1].substitute(ib))}), vs, aligned);")
-        return L + ["  }"]
-
-    def _vectorise(self, k: Kernel, uops: list, which: list, axis: str,
-                   extent: int) -> tuple[list, set, list[str]]:
-        """``VECTOR`` lanes along the loop variable ``axis``: the loads ``which`` of ``uops``
-        become vector loads at ``ib`` (the first lane's point; declarations returned) and,
-        in the returned body, constants holding one value per lane (see :meth:`_lane`);
-        also the buffer slots they read."""
-        V = self.VECTOR
-        ib = {axis: Var("ib", 0, max(extent - V, 0))}
-        body, slots, loads = list(uops), set(), []
-        for i in which:
-            u = body[i]
-            slot = u.arg[0]
-            dt = k.bufs[slot][0]
-            S = self.storage(dt)
-            slots.add(slot)
-            loads.append(f"    const tj_vec<{S}, {V}> vl{i} = tj_ld<{S}, {V}>(data{slot} + "
-                         f"({self.index(u.arg[1].substitute(ib))}), aligned);")
-            body[i] = UOp("CONST", u.dtype, (), [_Raw(self.load(dt, f"vl{i}.v[{j}]"))
-                                                 for j in range(V)])
-        return body, slots, loads
-
-    def _per_lane(self, k: Kernel, body: list, axis: str, prefix: str, consume) -> list[str]:
-        """A body from :meth:`_vectorise` once per lane, each in its own scope with ``axis``
-        at ``ib`` plus the lane; ``consume(lane, value)`` is the scope's last statement."""
-        out = []
-        for j in range(self.VECTOR):
-            lane = [UOp(u.op, u.dtype, u.srcs, u.arg[j]) if u.op == "CONST" and
-                    isinstance(u.arg, list) else u for u in body]
-            out.append(f"    {{ [[maybe_unused]] const {self.index_type} {axis} = ib + {j};")
-            lines, val = self.render_body(lane, prefix, None, k.bufs, "      ")
-            out.extend(lines)
-            out.append(f"      {consume(j, val)} }}")
-        return out
-
-    def _aligned(self, k: Kernel, slots) -> str:
-        """``aligned``: whether every buffer of ``slots`` starts on a vector boundary (decided
-        once per launch: a view may start inside an allocation)."""
-        V = self.VECTOR
-        return "  const bool aligned = " + " && ".join(
-            f"(unsigned long)data{s} % {V * np.dtype(k.bufs[s][0]).itemsize} == 0"
-            for s in sorted(slots)) + ";"
-
-    def _vector_loads(self, k: Kernel, p: Plan) -> list[int]:
-        """The loads of a "rows" reduction (no stages before it) that read ``VECTOR``
-        consecutive, aligned elements along its innermost reduce axis (see
-        :meth:`_vector_ok`); empty when that axis' extent is not a multiple of ``VECTOR``."""
-        red = [a for a in range(len(k.full_shape)) if a in k.reduce_axes]
-        if p.layout != "rows" or k.pre or not red or k.full_shape[red[-1]] % self.VECTOR:
-            return []
-        return [i for i, u in enumerate(k.rbody) if u.op == "LOAD" and not u.srcs
-                and self._vector_ok(u.arg[1], u.arg[2], red[-1])]
-
-    def _reduce_vectorised(self, k: Kernel, p: Plan, vec: list, red_names: list,
-                           red_sizes: list) -> list[str]:
-        """The reduction loop taking ``VECTOR`` consecutive points per step along the innermost
-        reduce axis: the loads of ``vec`` as vector loads, then the body once per lane."""
-        it, V, W = self.index_type, self.VECTOR, p.W
-        last = red_names[-1]
-        body, slots, loads = self._vectorise(k, k.rbody, vec, last, red_sizes[-1])
-        op, dt = k.reduce_op, k.acc_dtype
-        hi = "hi" if p.G > 1 else f"(active ? {_prod(red_sizes)} : 0)"
-        lo = "lo + " if p.G > 1 else ""
-        L = [self._aligned(k, slots),
-             f"  {self.type(dt)} acc0 = {self.identity(op, dt)};",
-             "  #pragma unroll 4",
-             f"  for ({it} r = {lo}part * {V}; r < {hi}; r += {W * V}) {{"]
-        L.extend(self._indices("r", red_names[:-1] + ["ib"], red_sizes, "    "))
-        L.extend(loads)
-        L.extend(self._per_lane(k, body, last, "r", lambda j, val:
-                                f"acc0 = {self.combine(op, 'acc0', val, dt)};"))
-        L.append("  }")
-        L.extend(self._group_combine(p, op, dt, "acc0", "  "))
-        return L
-
-    def _group_combine(self, p: Plan, op: str, dt, v: str, ind: str) -> list[str]:
-        """Combine ``v`` over the ``W`` threads of each output point; every one of them ends
-        with the same result (combined in the same order)."""
-        W, T = p.W, p.block
-        P = T // W
-        if W == 1:
-            return []
-        T_ = self.type(dt)
-        if p.layout == "cols":
-            return [f"{ind}{{ {T_} *sm = ({T_} *)tj_smem;",
-                    f"{ind}  sm[tid] = {v};",
-                    f"{ind}  __syncthreads();",
-                    f"{ind}  {v} = sm[ol];",
-                    f"{ind}  for (int j = 1; j < {W}; j++) "
-                    f"{v} = {self.combine(op, v, f'sm[j * {P} + ol]', dt)};",
-                    f"{ind}  __syncthreads(); }}"]
-        L = []
+    def op_GROUP_REDUCE(self, w: Walk, i: int, u) -> str:
+        """Combine the accumulator over the ``W`` threads of each output point; every one of
+        them ends with the same result (combined in the same order)."""
+        g, acc = u.arg, u.srcs[0]
+        v, tid, ol = (w.names[s] for s in u.srcs[:3])
+        smem = w.names[u.srcs[3]] if len(u.srcs) > 3 else ""
+        dt, op = w.uops[acc].dtype, w.uops[acc].arg.op
+        W, P, ind, T_ = g.W, g.P, w.ind, self.type(dt)
+        L = w.lines
+        if g.layout == "cols":
+            L += [f"{ind}{{ {T_} *sm = ({T_} *){smem};",
+                  f"{ind}  sm[{tid}] = {v};",
+                  f"{ind}  __syncthreads();",
+                  f"{ind}  {v} = sm[{ol}];",
+                  f"{ind}  for (int j = 1; j < {W}; j++) "
+                  f"{v} = {self.combine(op, v, f'sm[j * {P} + {ol}]', dt)};",
+                  f"{ind}  __syncthreads(); }}"]
+            return ""
         m = min(W, 32) // 2
         while m >= 1:  # every lane shuffles (a shuffle inside ?: would not run in all)
             L.append(f"{ind}{{ const {T_} t = {self._shfl('__shfl_xor_sync', v, dt, str(m))}; "
                      f"{v} = {self.combine(op, v, 't', dt)}; }}")
             m //= 2
         # max/min may keep either of two equal values (+-0): take the group leader's
-        L.append(f"{ind}{v} = {self._shfl('__shfl_sync', v, dt, f'(tid & 31) & ~{min(W, 32) - 1}')};")
+        L.append(f"{ind}{v} = {self._shfl('__shfl_sync', v, dt, f'({tid} & 31) & ~{min(W, 32) - 1}')};")
         if W > 32:
             nw = W // 32
-            L += [f"{ind}{{ {T_} *sm = ({T_} *)tj_smem;",
-                  f"{ind}  if ((tid & 31) == 0) sm[tid >> 5] = {v};",
+            L += [f"{ind}{{ {T_} *sm = ({T_} *){smem};",
+                  f"{ind}  if (({tid} & 31) == 0) sm[{tid} >> 5] = {v};",
                   f"{ind}  __syncthreads();",
-                  f"{ind}  {v} = sm[ol * {nw}];",
+                  f"{ind}  {v} = sm[{ol} * {nw}];",
                   f"{ind}  for (int j = 1; j < {nw}; j++) "
-                  f"{v} = {self.combine(op, v, f'sm[ol * {nw} + j]', dt)};",
+                  f"{v} = {self.combine(op, v, f'sm[{ol} * {nw} + j]', dt)};",
                   f"{ind}  __syncthreads(); }}"]
-        return L
-
-    def _render_reduce(self, k: Kernel, p: Plan) -> list[str]:
-        it, full = self.index_type, k.full_shape
-        red = [a for a in range(len(full)) if a in k.reduce_axes]
-        outer = [a for a in range(len(full)) if a not in k.reduce_axes]
-        O, R = _prod(full[a] for a in outer), _prod(full[a] for a in red)
-        T, W, G = p.block, p.W, p.G
-        P = T // W
-        L = []
-        if G > 1:
-            L.append(f"__device__ {self.type(k.acc_dtype)} {k.name}_part[{_cdiv(O, P) * P * G}];")
-            L.append(f"__device__ unsigned int {k.name}_count[{_cdiv(O, P)}];")
-        L += self.kernel_header(k, T)
-        L.append("  const int tid = threadIdx.x;")
-        if p.layout == "rows":
-            L.append(f"  const int part = tid % {W}, ol = tid / {W};")
-        else:
-            L.append(f"  const int part = tid / {P}, ol = tid % {P};")
-        L.append(f"  const {it} ob = blockIdx.x / {G}, o = ob * {P} + ol;")
-        L.append(f"  const bool active = o < {O};")
-        if W > 1 and (p.layout == "cols" or W > 32):
-            L.append(f"  __shared__ __align__(16) unsigned char tj_smem[{T * 8}];")
-        order = p.order or outer
-        L.extend(self._indices("o", [f"i{a}" for a in order], [full[a] for a in order], "  "))
-        vec = self._vector_loads(k, p)
-        V = self.VECTOR if vec else 1
-        if G > 1:
-            C = _cdiv(_cdiv(R, G), V) * V  # chunks start on vector boundaries
-            L.append(f"  const {it} g = blockIdx.x % {G}, lo = g * {C}, "
-                     f"hi = active ? (lo + {C} < {R} ? lo + {C} : {R}) : lo;")
-        red_names, red_sizes = [f"i{a}" for a in red], [full[a] for a in red]
-        stages = [(rb, op, dt, f"pacc{j}", f"p{j}_") for j, (op, dt, rb) in enumerate(k.pre)]
-        stages.append((k.rbody, k.reduce_op, k.acc_dtype, "acc0", "r"))
-        cache = self._row_cache(k, p, R)
-        cached: set = set()  # the cached loads filled by an earlier pass
-        for key, n in cache.items():
-            L.append(f"  {self.storage(k.bufs[key[0]][0])} c{n}[{R // W}];")
-        if vec:
-            L.extend(self._reduce_vectorised(k, p, vec, red_names, red_sizes))
-        for rbody, op, dt, acc, prefix in ([] if vec else stages):
-            L.append(f"  {self.type(dt)} {acc} = {self.identity(op, dt)};")
-            fills = []
-            if cache:
-                rbody, fills = self._from_row_cache(k, rbody, cache, cached)
-                L.extend(self._row_cache_loop(W, R))
-            elif G > 1:
-                L.append("  #pragma unroll 4")
-                L.append(f"  for ({it} r = lo + part; r < hi; r += {W}) {{")
-            elif R <= 16 * W:  # a constant trip count: short ones (a 3x3 window) unroll fully
-                L.append("  #pragma unroll")
-                L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
-            else:
-                L.append("  #pragma unroll 4")
-                L.append(f"  for ({it} r = part; r < (active ? {R} : 0); r += {W}) {{")
-            L.extend(self._indices("r", red_names, red_sizes, "    "))
-            L.extend(fills)
-            lines, val = self.render_body(rbody, prefix, None, k.bufs, "    ")
-            L.extend(lines)
-            L.append(f"    {acc} = {self.combine(op, acc, val, dt)};")
-            L.append("  }")
-            L.extend(self._group_combine(p, op, dt, acc, "  "))
-        if G > 1:
-            # the last block of this output group to finish combines the G partial results
-            dt, op = k.acc_dtype, k.reduce_op
-            T_ = self.type(dt)
-            L += [f"  if (part == 0) {k.name}_part[o * {G} + g] = acc0;",
-                  "  __threadfence();",
-                  "  __shared__ int tj_last;",
-                  "  __syncthreads();",
-                  f"  if (tid == 0) tj_last = atomicAdd(&{k.name}_count[ob], 1u) == {G - 1};",
-                  "  __syncthreads();",
-                  "  if (!tj_last) return;",
-                  "  __threadfence();",
-                  f"  if (tid == 0) {k.name}_count[ob] = 0u;",
-                  f"  acc0 = {self.identity(op, dt)};",
-                  "  #pragma unroll 8",
-                  f"  for ({it} q = part; q < {G}; q += {W}) acc0 = "
-                  f"{self.combine(op, 'acc0', self._load_cg(T_, f'{k.name}_part + o * {G} + q'), dt)};"]
-            L.extend(self._group_combine(p, op, dt, "acc0", "  "))
-        body = k.body
-        if k.full_epilogue:
-            fills = []
-            if cache:
-                body, fills = self._from_row_cache(k, body, cache, cached)
-                L.extend(self._row_cache_loop(W, R))
-            else:
-                L.append(f"  for ({it} r = part; active && r < {R}; r += {W}) {{")
-            L.extend(self._indices("r", red_names, red_sizes, "    "))
-            L.extend(fills)
-        else:
-            L.append("  if (active && part == 0) {")
-        L.extend(self.render_body(body, "v", "acc0", k.bufs, "    ")[0])
-        return L + ["  }"]
-
-    def _row_cache(self, k: Kernel, p: Plan, R: int) -> dict:
-        """The loads that more than one pass over the reduce space reads (softmax reads its
-        row for the max, the sum and the division), when each thread's share of it fits in
-        registers: key ``(slot, index)`` -> number of its register array.  Each such element
-        is then read from memory once, not once per pass (a 64 KiB row's later passes would
-        otherwise come from L2 at best)."""
-        if p.layout != "rows" or p.G != 1 or not (k.pre or k.full_epilogue) or R < p.W or \
-                R % p.W:
-            return {}
-        passes = [rb for _, _, rb in k.pre] + [k.rbody] + ([k.body] if k.full_epilogue else [])
-        seen: dict = {}
-        for rb in passes:
-            for key in dict.fromkeys((u.arg[0], u.arg[1]) for u in rb if u.op == "LOAD"
-                                     and not u.srcs and _is_true(u.arg[2])):
-                seen[key] = seen.get(key, 0) + 1
-        keys = [key for key, m in seen.items() if m > 1]
-        per_thread = R // p.W * sum(np.dtype(k.bufs[slot][0]).itemsize for slot, _ in keys)
-        return {key: n for n, key in enumerate(keys)} if per_thread <= self.ROW_CACHE else {}
-
-    def _from_row_cache(self, k: Kernel, uops: list, cache: dict,
-                        cached: set) -> tuple[list, list[str]]:
-        """``uops`` reading the loads of ``cache`` from their registers (element ``j`` of the
-        thread's share), and the statements that fill those not filled by an earlier pass."""
-        out, fills = list(uops), []
-        for i, u in enumerate(uops):
-            if u.op != "LOAD" or u.srcs or not _is_true(u.arg[2]) or \
-                    (u.arg[0], u.arg[1]) not in cache:
-                continue
-            key = (u.arg[0], u.arg[1])
-            name = f"c{cache[key]}"
-            if key not in cached:
-                cached.add(key)
-                fills.append(f"    {name}[j] = data{key[0]}[{self.index(key[1])}];")
-            out[i] = UOp("CONST", u.dtype, (), _Raw(self.load(k.bufs[key[0]][0], f"{name}[j]")))
-        return out, fills
-
-    def _row_cache_loop(self, W: int, R: int) -> list[str]:
-        """The head of a fully unrolled pass over a thread's share of the reduce space:
-        element ``j`` of the share at constant indices into the register arrays."""
-        return ["  #pragma unroll",
-                f"  for (int j = 0; j < {R // W}; j++) {{",
-                "    if (!active) break;",
-                f"    const {self.index_type} r = part + j * {W};"]
+        return ""
 
     @staticmethod
     def _load_cg(ctype: str, ptr: str) -> str:
@@ -735,12 +320,98 @@ class CUDALanguage(CStyleLanguage):
             return f"__ldcg({ptr})"
         return f"*(volatile {ctype} *)({ptr})"
 
-    def _sort_less(self, k: Kernel) -> list[str]:
+    def op_GRID_REDUCE(self, w: Walk, i: int, u) -> str:
+        """The last block of an output group to finish combines the ``G`` partial results
+        (the others return)."""
+        group, G = u.arg
+        acc = u.srcs[0]
+        v, part, o, g, ob, tid, parts, count = (w.names[s] for s in u.srcs)
+        dt, op = w.uops[acc].dtype, w.uops[acc].arg.op
+        ind, T_ = w.ind, self.type(dt)
+        w.lines.extend(ind + x for x in [
+            f"if ({part} == 0) {parts}[{o} * {G} + {g}] = {v};",
+            "__threadfence();",
+            "__shared__ int tj_last;",
+            "__syncthreads();",
+            f"if ({tid} == 0) tj_last = atomicAdd(&{count}[{ob}], 1u) == {G - 1};",
+            "__syncthreads();",
+            "if (!tj_last) return;",
+            "__threadfence();",
+            f"if ({tid} == 0) {count}[{ob}] = 0u;",
+            f"{v} = {self.identity(op, dt)};",
+            "#pragma unroll 8",
+            f"for ({w.index_type} q = {part}; q < {G}; q += {group.W}) {v} = "
+            f"{self.combine(op, v, self._load_cg(T_, f'{parts} + {o} * {G} + q'), dt)};"])
+        return ""
+
+    def loop_pragmas(self, r, names: list[str], uops) -> list[str]:
+        if r.unroll is None:
+            return []
+        return ["#pragma unroll" + (f" {r.unroll}" if r.unroll else "")]
+
+    # ---- sort and scatter ----------------------------------------------------------------------
+    def op_SORT(self, w: Walk, i: int, u) -> str:
+        """One block per row: a stable bottom-up merge sort of the indices in which each
+        element finds its place by binary search in the other run (the indices in shared
+        memory, or for long rows in module scratch)."""
+        k = w.k
+        mode, (axis, desc, slots) = u.arg
+        w.lines[w.header_at:w.header_at] = self.sort_less(k, slots, desc)
+        w.header_at += len(self.sort_less(k, slots, desc))
+        shape = k.full_shape
+        n = shape[axis]
+        stride = int(np.prod(shape[axis + 1:], dtype=np.int64))
+        rows = int(np.prod(shape, dtype=np.int64)) // n if n else 0
+        keys = ", ".join(f"data{s}" for s in slots)
+        L = ["const int tid = threadIdx.x;"]
+        if mode == "shared":
+            L.append(f"__shared__ int tj_idx[{max(2 * n, 1)}];")
+            L.append("int *src = tj_idx, *dst = tj_idx + " + str(n) + ";")
+        else:
+            L.append(f"int *src = {k.name}_scratch + (long)blockIdx.x * {2 * n}, "
+                     f"*dst = src + {n};")
+        less = f"{k.name}_less({keys}, "
+        L += [
+            f"for (long row = blockIdx.x; row < {rows}; row += gridDim.x) {{",
+            f"  const long base = (row / {stride}) * {n * stride} + row % {stride};",
+            f"  for (long j = tid; j < {n}; j += blockDim.x) src[j] = (int)j;",
+            "  __syncthreads();",
+            # merge runs of w: each element's place is its index plus the number of elements
+            # of the other run that go before it (ties: the left run first, so it is stable)
+            f"  for (long w = 1; w < {n}; w *= 2) {{",
+            f"    for (long i = tid; i < {n}; i += blockDim.x) {{",
+            "      const long lo = i / (2 * w) * (2 * w);",
+            f"      const long mid = lo + w < {n} ? lo + w : {n}, "
+            f"hi = lo + 2 * w < {n} ? lo + 2 * w : {n};",
+            "      const int x = src[i];",
+            f"      const long xo = base + (long)x * {stride};",
+            "      long l, h;",
+            "      if (i < mid) {",
+            "        l = mid; h = hi;",
+            "        while (l < h) { long m = (l + h) / 2;",
+            f"          if ({less}base + (long)src[m] * {stride}, xo)) l = m + 1; else h = m; }}",
+            "        dst[i + l - mid] = x;",
+            "      } else {",
+            "        l = lo; h = mid;",
+            "        while (l < h) { long m = (l + h) / 2;",
+            f"          if (!{less}xo, base + (long)src[m] * {stride})) l = m + 1; else h = m; }}",
+            "        dst[i - mid + l] = x;",
+            "      }",
+            "    }",
+            "    __syncthreads();",
+            "    int *t = src; src = dst; dst = t;",
+            "  }",
+            f"  for (long j = tid; j < {n}; j += blockDim.x) data0[base + j * {stride}] = src[j];",
+            "  __syncthreads();",
+            "}"]
+        w.lines.extend(w.ind + x for x in L)
+        return ""
+
+    def sort_less(self, k: Kernel, slots, desc: bool) -> list[str]:
         """``<name>_less(keys.., a, b)``: whether the row element at offset ``a`` sorts strictly
         before the one at ``b`` -- the semantics of the C renderer's ``render_sort_less``."""
-        desc, slots = k.sort[1], k.sort[2]
         L = [f"__device__ __forceinline__ int {k.name}_less("
-             f"{', '.join(self._params(k, slots))}, long a, long b) {{"]
+             f"{self.params(k, slots)}, long a, long b) {{"]
         for slot in slots:
             dt = np.dtype(k.bufs[slot][0])
             T = self.type(dt)
@@ -749,66 +420,6 @@ class CUDALanguage(CStyleLanguage):
             L.extend("    " + ln for ln in self.sort_key_order(dt, desc))
             L.append("  }")
         return L + ["  return 0;", "}"]
-
-    def float_bits(self, bits: int, x: str, y: str) -> str:
-        if bits == 32:
-            return f"int bx = __float_as_int({x}), by = __float_as_int({y});"
-        return f"long long bx = __double_as_longlong({x}), by = __double_as_longlong({y});"
-
-    def _render_sort(self, k: Kernel, p: Plan) -> list[str]:
-        axis, _, slots = k.sort
-        shape = k.full_shape
-        n = shape[axis]
-        stride = _prod(shape[axis + 1:])
-        rows = _prod(shape) // n if n else 0
-        keys = ", ".join(f"data{s}" for s in slots)
-        L = self._sort_less(k)
-        if p.mode == "global":
-            L.append(f"__device__ int {k.name}_scratch[{p.grid * 2 * n}];")
-        L += self.kernel_header(k, p.block)
-        L.append("  const int tid = threadIdx.x;")
-        if p.mode == "shared":
-            L.append(f"  __shared__ int tj_idx[{max(2 * n, 1)}];")
-            L.append("  int *src = tj_idx, *dst = tj_idx + " + str(n) + ";")
-        else:
-            L.append(f"  int *src = {k.name}_scratch + (long)blockIdx.x * {2 * n}, "
-                     f"*dst = src + {n};")
-        less = f"{k.name}_less({keys}, "
-        L += [
-            f"  for (long row = blockIdx.x; row < {rows}; row += gridDim.x) {{",
-            f"    const long base = (row / {stride}) * {n * stride} + row % {stride};",
-            f"    for (long j = tid; j < {n}; j += blockDim.x) src[j] = (int)j;",
-            "    __syncthreads();",
-            # merge runs of w: each element's place is its index plus the number of elements
-            # of the other run that go before it (ties: the left run first, so it is stable)
-            f"    for (long w = 1; w < {n}; w *= 2) {{",
-            f"      for (long i = tid; i < {n}; i += blockDim.x) {{",
-            "        const long lo = i / (2 * w) * (2 * w);",
-            f"        const long mid = lo + w < {n} ? lo + w : {n}, "
-            f"hi = lo + 2 * w < {n} ? lo + 2 * w : {n};",
-            "        const int x = src[i];",
-            f"        const long xo = base + (long)x * {stride};",
-            "        long l, h;",
-            "        if (i < mid) {",
-            "          l = mid; h = hi;",
-            "          while (l < h) { long m = (l + h) / 2;",
-            f"            if ({less}base + (long)src[m] * {stride}, xo)) l = m + 1; else h = m; }}",
-            "          dst[i + l - mid] = x;",
-            "        } else {",
-            "          l = lo; h = mid;",
-            "          while (l < h) { long m = (l + h) / 2;",
-            f"            if (!{less}xo, base + (long)src[m] * {stride})) l = m + 1; else h = m; }}",
-            "          dst[i - mid + l] = x;",
-            "        }",
-            "      }",
-            "      __syncthreads();",
-            "      int *t = src; src = dst; dst = t;",
-            "    }",
-            f"    for (long j = tid; j < {n}; j += blockDim.x) data0[base + j * {stride}] = src[j];",
-            "    __syncthreads();",
-            "  }",
-        ]
-        return L
 
     def _scatter_new(self, op: str, dt, cur: str, v: str) -> str:
         """The combined value of a scatter update (the C renderer's ``render_scatter``)."""
@@ -820,77 +431,63 @@ class CUDALanguage(CStyleLanguage):
             return f"{cur}{'+' if op == 'add' else '*'}{v}"
         return self.alu(op, dt, [cur, v], [dt, dt])
 
-    def _render_scatter(self, k: Kernel, p: Plan) -> list[str]:
-        it, ss, n0 = self.index_type, k.scatter_shape, k.bufs[0][1]
-        nu = _prod(ss)
-        uops, sc = k.sbody, k.sbody[-1]
-        dt = np.dtype(uops[sc.srcs[1]].dtype)
-        win = f"{k.name}_win"
-        L = []
-        if p.mode == "winner":
-            L.append(f"/* the winning update number + 1 per element of data0 (0: none); reset by "
-                     f"{k.name}_copy: one call of {k.name} at a time (one stream) */")
-            L.append(f"__device__ unsigned int {win}[{max(n0, 1)}];")
-        copy = self._scatter_copy(k)
-        L += self._render_elementwise(copy, self.plan(copy))
-        if p.mode == "winner":
-            L.append(f"  for ({it} q = ({it})blockIdx.x * blockDim.x + threadIdx.x; q < {n0}; "
-                     f"q += ({it})gridDim.x * blockDim.x) {win}[q] = 0u;")
-        L.append("}")
-
-        def updates(fk: Kernel, stmt: str, needs=(0, 1, 2)) -> list[str]:
-            """A function running ``stmt`` for every update: one per thread over the grid, or
-            all of them in C order in one thread (the serial mode)."""
-            F = self.kernel_header(fk, p.block)
-            if p.mode == "serial":
-                F.append(f"  for ({it} u = 0; u < {nu}; u++) {{")
-            else:
-                F.append(f"  for ({it} u = ({it})blockIdx.x * blockDim.x + threadIdx.x; "
-                         f"u < {nu}; u += ({it})gridDim.x * blockDim.x) {{")
-            F.extend(self._indices("u", [f"i{a}" for a in range(len(ss))], list(ss), "    "))
-            F.extend(self.render_body(uops[:-1], "s", None, k.bufs, "    ",
-                                      only=uop_deps(uops, [sc.srcs[j] for j in needs]))[0])
-            o, v, ok = (f"s{i}" if uops[i].op != "CONST" else self.const(uops[i].arg, uops[i].dtype)
-                        for i in sc.srcs)
-            F.append("    " + stmt.format(o=o, v=v, ok=ok))
-            return F + ["  }"]
+    def op_SCATTER(self, w: Walk, i: int, u) -> str:
+        """One update: serially, marking its number as the winner of its target, writing it
+        where it won, by an atomic, or by a compare-and-swap loop over the element's bits."""
+        combine, mode = u.arg
+        o, v, ok, upd = (w.names[s] for s in u.srcs[:4])
+        win = w.names[u.srcs[4]] if len(u.srcs) > 4 else ""
+        dt = np.dtype(u.dtype)
         S = self.storage(dt)
-        if p.mode == "serial":
-            new = self._scatter_new(sc.arg, dt, self.load(dt, "data0[{o}]"), "{v}")
-            L += updates(k, f"if ({{ok}}) data0[{{o}}] = {self.store(dt, new)};")
-        elif p.mode == "winner":
-            L += updates(self._scatter_step(k, "_mark"),
-                         f"if ({{ok}}) atomicMax(&{win}[{{o}}], (unsigned int)(u + 1));",
-                         needs=(0, 2))
-            L.append("}")
-            L += updates(k, f"if ({{ok}} && {win}[{{o}}] == (unsigned int)(u + 1)) "
-                            f"data0[{{o}}] = {self.store(dt, '{v}')};")
-        elif p.mode == "atomic":
-            fn = {"add": "atomicAdd", "max": "atomicMax", "min": "atomicMin"}[sc.arg]
+        if mode == "serial":
+            new = self._scatter_new(combine, dt, self.load(dt, f"data0[{o}]"), v)
+            stmt = f"if ({ok}) data0[{o}] = {self.store(dt, new)};"
+        elif mode == "mark":
+            stmt = f"if ({ok}) atomicMax(&{win}[{o}], (unsigned int)({upd} + 1));"
+        elif mode == "winner":
+            stmt = (f"if ({ok} && {win}[{o}] == (unsigned int)({upd} + 1)) "
+                    f"data0[{o}] = {self.store(dt, v)};")
+        elif mode == "atomic":
+            fn = {"add": "atomicAdd", "max": "atomicMax", "min": "atomicMin"}[combine]
             if dt.itemsize == 8 and dt.kind in "iu":
-                A = "long long" if dt.kind == "i" and sc.arg != "add" else "unsigned long long"
-                L += updates(k, f"if ({{ok}}) {fn}(({A} *)&data0[{{o}}], ({A}){{v}});")
+                A = "long long" if dt.kind == "i" and combine != "add" else "unsigned long long"
+                stmt = f"if ({ok}) {fn}(({A} *)&data0[{o}], ({A}){v});"
             else:
-                L += updates(k, f"if ({{ok}}) {fn}(&data0[{{o}}], {{v}});")
+                stmt = f"if ({ok}) {fn}(&data0[{o}], {v});"
         else:  # a compare-and-swap loop over the element's bits
             U = "unsigned int" if dt.itemsize == 4 else "unsigned long long"
-            new = self._scatter_new(sc.arg, dt, f"tj_as<{S}>(as)", "{v}")
+            new = self._scatter_new(combine, dt, f"tj_as<{S}>(as)", v)
             cas = f"atomicCAS(pt, as, tj_as<{U}>(({S})({new})))"
-            L += updates(k, f"if ({{ok}}) {{{{ {U} *pt = ({U} *)&data0[{{o}}], old = *pt, as; "
-                            f"do {{{{ as = old; old = {cas}; }}}} while (old != as); }}}}")
-        return L
+            stmt = (f"if ({ok}) {{ {U} *pt = ({U} *)&data0[{o}], old = *pt, as; "
+                    f"do {{ as = old; old = {cas}; }} while (old != as); }}")
+        w.lines.append(w.ind + stmt)
+        return ""
+
+    # ---- kernels -----------------------------------------------------------------------------
+    def render_kernel(self, k: Kernel) -> str:
+        """The functions of ``k`` from its loop IR (``k.loop_ir``, which
+        :func:`tinyjax.compiler.codegen.attach_loop_ir` attaches for the ``cuda`` target)."""
+        if k.loop_ir is None:
+            raise ValueError(f"cuda: kernel {k.name} has no loop IR (compiler.codegen."
+                             "attach_loop_ir gives it one)")
+        return self.render_uops(k, k.loop_ir).rstrip("\n")
+
+    def launches(self, k: Kernel) -> list[tuple[str, LaunchDims]]:
+        """The functions of ``render_kernel(k)`` to launch, in order, each with its geometry
+        and all taking the kernel's buffers (each launch is ordered after the previous one,
+        the grid-wide barrier between a scatter's phases)."""
+        return [(k.name + u.arg.name, LaunchDims(u.arg.grid, u.arg.block, u.arg.shared))
+                for u in k.loop_ir if u.op == "FUNCTION"]
+
+    def launch_dims(self, k: Kernel) -> LaunchDims:
+        """The geometry of the function ``k.name`` (its last launch)."""
+        return self.launches(k)[-1][1]
 
 
 def describe_launch(k: Kernel) -> str:
-    """One line on how ``k`` runs on the GPU: its plan and each launch's grid x block."""
+    """One line on how ``k`` runs on the GPU: its passes and each launch's grid x block."""
     lang = CUDALanguage()
-    p = lang.plan(k)
-    if p.kind == "gemm":
-        from tinyjax.backends.cuda.gemm import gemm_describe
-        how = gemm_describe(k)
-    else:
-        how = p.kind + {"elementwise": f" x{p.lanes}", "reduce": f" {p.layout} W={p.W} G={p.G}",
-                        "sort": f" {p.mode}", "scatter": f" {p.mode}"}[p.kind]
+    how = next(u.arg.how for u in k.loop_ir if u.op == "FUNCTION" and not u.arg.name)
     dims = " + ".join("x".join(str(g) for g in d.grid if g > 1) or "1" for _, d in
                       lang.launches(k))
     return f"{how}; grid {dims}"

@@ -27,7 +27,6 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tinyjax.backends import diskcache
-from tinyjax.backends.cuda import gemm as cuda_gemm
 from tinyjax.backends.cuda.library import CUDALibraries
 from tinyjax.backends.cuda.render import CUDALanguage, describe_launch, render_source
 from tinyjax.backends.cuda.program import load_cuda_program
@@ -217,7 +216,8 @@ class CUDABackend:
     such CUDA device."""
 
     name = "cuda"
-    loop_ir_target = None  # the CUDA renderer plans its kernels itself (not yet from loop IR)
+    loop_ir_target = "cuda"  # the renderer spells each kernel's GPU loop IR
+    sms = 132  # streaming multiprocessors (an H100's): how many blocks fill the GPU
     host = False  # buffers live on the device (CUDABuffer), not in numpy arrays
     language = CUDALanguage()
     # fused multiply-adds on (NVRTC's default, and XLA's): the transcendental-heavy
@@ -230,8 +230,8 @@ class CUDABackend:
         self.ordinal = ordinal
         self.driver = driver(ordinal)
         nvrtc()  # fail now (NotImplementedError) rather than at the first compile
-        if self.driver.compute_capability != (9, 0):  # warpgroup MMA is Hopper's (sm_90a)
-            cuda_gemm.WGMMA = False
+        # warpgroup MMA is Hopper's (sm_90a; TINYJAX_CUDA_WGMMA=0 turns it off everywhere)
+        self.wgmma = self.driver.compute_capability == (9, 0)
         # loaded modules by source; a module is unloaded when its last kernel is gone
         self._modules: "weakref.WeakValueDictionary[str, _Module]" = \
             weakref.WeakValueDictionary()

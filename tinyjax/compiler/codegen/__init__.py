@@ -24,7 +24,11 @@ data of ``kernel.bufs[slot]`` (slots ``0 .. n_outs-1`` written, the others read)
 """
 from __future__ import annotations
 
+from tinyjax.compiler.codegen.cuda_gemm import gemm_tiles
 from tinyjax.compiler.codegen.gemm import cpu_gemm
+from tinyjax.compiler.codegen.gemm_linearizer import linearize_gemm
+from tinyjax.compiler.codegen.gpu_heuristics import CudaTarget, cuda_loops
+from tinyjax.compiler.codegen.gpu_linearizer import linearize_gpu
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
@@ -33,7 +37,8 @@ from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.config import env_int
 
-__all__ = ["prepare_kernels", "attach_loop_ir", "loop_ir", "LoopKernel"]
+__all__ = ["prepare_kernels", "attach_loop_ir", "loop_ir", "cuda_loop_ir", "cuda_plan",
+           "LoopKernel", "CudaTarget"]
 
 
 def renders_loops(k) -> bool:
@@ -70,6 +75,34 @@ def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
     return linearize(cpu_loops(k, reducible=_omp_reducible, trace=show))
 
 
+def cuda_plan(k, target: CudaTarget = CudaTarget(), trace=None):
+    """The GPU passes of ``k`` on ``target`` (a
+    :class:`~tinyjax.compiler.codegen.gpu_loops.GpuKernel`); ``trace`` sees each step."""
+    return cuda_loops(k, target, trace=trace, tiled=gemm_tiles)
+
+
+def cuda_loop_ir(k, target: CudaTarget = CudaTarget(), trace: bool = False) -> list:
+    """The loop IR of ``k`` on a CUDA GPU ``target``; with ``trace``, printed after each
+    pass."""
+    show = None
+    if trace:
+        def show(gk) -> None:
+            print(f"--- {k.name}: loop IR after {gk.applied[-1][2]}")
+            if gk.kind == "gemm" and gk.applied[-1][0] in ("mma", "stage", "wgmma"):
+                print(f"  ({gk.tile.describe()})")  # no tile yet
+            else:
+                print(format_uops(linearize_gemm(gk) if gk.kind == "gemm" else
+                                  linearize_gpu(gk)))
+    gk = cuda_plan(k, target, show)
+    return linearize_gemm(gk) if gk.kind == "gemm" else linearize_gpu(gk)
+
+
+def _target(backend) -> CudaTarget:
+    """The CUDA target a backend describes (its ``sms`` and ``wgmma``, where it has them)."""
+    d = CudaTarget()
+    return CudaTarget(getattr(backend, "sms", d.sms), getattr(backend, "wgmma", d.wgmma))
+
+
 def _omp_reducible(op: str, dt) -> bool:
     """OpenMP combines accumulators of every reduce op but max/min of booleans."""
     return not (str(dt) == "bool" and op in ("max", "min"))
@@ -86,9 +119,12 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0,
     target = backend.loop_ir_target
     if target is None:
         return
-    trace = debug >= 3 and target == "cpu"
+    trace = debug >= 3 and target in ("cpu", "cuda")
     for k in kernels:
-        if target == "interp":
+        if target == "cuda":
+            if k.loop_ir is None:
+                k.loop_ir = cuda_loop_ir(k, _target(backend), trace)
+        elif target == "interp":
             if k.sort is None and k.loop_ir is None:
                 k.loop_ir = loop_ir(k, optimize=False)
         elif renders_loops(k) and k.loop_ir is None:

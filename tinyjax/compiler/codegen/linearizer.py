@@ -17,7 +17,7 @@ from tinyjax.compiler.codegen.uops import Acc, Range
 from tinyjax.compiler.kernel import UOp, uop_deps
 from tinyjax.compiler.shape.symbolic import Const, Var, substitute
 
-__all__ = ["linearize"]
+__all__ = ["linearize", "pinned"]
 
 
 class _Emitter:
@@ -65,12 +65,13 @@ class _Emitter:
                 continue
             arg = u.arg
             if pin:
-                arg = _pinned(u, pin)
+                arg = pinned(u, pin)
             m[i] = self.emit(u.op, u.dtype, tuple(m[s] for s in u.srcs), arg)
         return m[max(m)] if m else -1
 
 
-def _pinned(u: UOp, pin: dict):
+def pinned(u: UOp, pin: dict):
+    """``u``'s argument with the loop variables of ``pin`` substituted in its indices."""
     if u.op in ("LOAD", "STORE"):
         slot, index, valid = u.arg
         return (slot, substitute(index, pin), substitute(valid, pin))

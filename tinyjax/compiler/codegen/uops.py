@@ -24,6 +24,37 @@ scheduled kernel's bodies; ``srcs`` index earlier ops of the same list (SSA).  T
 ``CAST``        ``srcs[0]`` converted to ``dtype``; ``BITCAST`` its bits read as ``dtype``
 ==============  ========================================================================
 
+A GPU kernel's loop IR (:mod:`tinyjax.compiler.codegen.gpu_linearizer`) also has:
+
+==================  ====================================================================
+``FUNCTION``        opens a launched function (``arg`` a :class:`Function`: its name and
+                    launch geometry), closed by ``ENDFUNCTION``; a kernel may launch several
+``SPECIAL``         ``arg`` a :class:`Special`: the thread's index in its block or the
+                    block's in the grid, named
+``DEFINE_VAR``      ``arg`` a :class:`Define`: a named integer (or boolean) of the loop
+                    variables, symbolic (a :class:`~tinyjax.compiler.shape.symbolic.Node`)
+                    or an :class:`Expr`
+``DEFINE_LOCAL``    ``arg`` a :class:`Local`: an array in shared memory, in each thread's
+                    registers or in module memory (a buffer's ``slot`` in ``LOAD``/``STORE``
+                    may be one: ``srcs`` then start with it)
+``IF``/``ENDIF``    the ops between run where ``arg`` (a condition) holds
+``BARRIER``         every thread of the block waits for the others
+``GROUP_REDUCE``    ``srcs = (acc,)``: the accumulator combined over the threads of one
+                    output (``arg`` a :class:`Group`), every one of them left with the result
+``GRID_REDUCE``     ``srcs = (acc,)``: the partial results of the blocks sharing an output
+                    combined by the last of them to finish (the others return)
+``VLOAD``           ``arg = (slot, index, lanes)``: consecutive elements in one access;
+                    ``GEP`` (``arg`` the lane) reads one of them; ``VSTORE`` writes its
+                    ``srcs`` (one per lane) in one access
+``SORT``/``SCATTER``  a row sort (``arg`` its :class:`SortPlan`); a scatter update
+                    (``srcs = (offset, value, valid)``, ``arg`` how it combines)
+==================  ====================================================================
+
+and a product's tile ops (:mod:`tinyjax.compiler.codegen.cuda_gemm`): ``TILE`` ops whose
+``arg`` names the step (``stage`` a k-slice into shared memory, ``mma`` the tensor cores'
+multiply of the fragments, ...) with its parameters, inside ``RANGE`` loops over k-slices,
+k-steps and fragments.
+
 A value op inside loops is recomputed per iteration of every loop around it; reading an
 accumulator (an op whose source is a ``DEFINE_ACC``) gives its current value.
 """
@@ -32,15 +63,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 
 from tinyjax.compiler.kernel import UOp, format_access
 from tinyjax.compiler.shape.symbolic import Const, Node, render
 
-__all__ = ["Range", "Acc", "LOOP_KINDS", "format_op", "format_uops", "VALUE_OPS"]
+__all__ = ["Range", "Acc", "LOOP_KINDS", "format_op", "format_uops", "VALUE_OPS", "Function",
+           "Special", "Define", "Expr", "Local", "Group"]
 
 # what a loop is for: "global" runs over outputs, "reduce" over a reduction, "upcast" over a
-# row of outputs below a reduction (each with its own accumulator)
-LOOP_KINDS = ("global", "reduce", "upcast")
+# row of outputs below a reduction (each with its own accumulator); on a GPU "grid" strides
+# over the launch's threads (each thread every gridDim * blockDim-th point)
+LOOP_KINDS = ("global", "reduce", "upcast", "grid")
 VALUE_OPS = frozenset({"LOAD", "CONST", "INDEX", "ALU", "CAST", "BITCAST"})
 
 
@@ -57,6 +91,17 @@ class Range:
     parallel: bool = False
     simd: bool = False
     accs: tuple[int, ...] = ()
+    # GPU loops: ``step`` between iterations (a thread's share of a reduce space); ``unroll``
+    # the unroll hint (0: fully); ``guard`` a condition under which the loop runs at all,
+    # tested as ``guard_style`` says ("and": with the bound, "bound": in the bound, "break":
+    # at the top of the body, so that the trip count stays constant)
+    step: int = 1
+    unroll: Optional[int] = None
+    guard: Optional[Node] = None
+    guard_style: str = ""
+    dtype: Optional[np.dtype] = None  # its variable's type (default: the function's index type)
+    branchless: bool = False  # selects inside stay selects (the loads of an unrolled loop go
+    #                           out back to back instead of behind branches)
 
     @property
     def trips(self) -> int:
@@ -70,7 +115,10 @@ class Range:
         flags = "".join(f" {f}" for f, on in (("parallel", self.parallel), ("simd", self.simd))
                         if on)
         accs = f" accs={list(self.accs)}" if self.accs else ""
-        return f"{self.var} in [{render(self.lo)}, {hi}) {self.kind}{flags}{accs}"
+        step = f" step {self.step}" if self.step != 1 else ""
+        unroll = "" if self.unroll is None else f" unroll {self.unroll or 'all'}"
+        guard = f" while {_text(self.guard)}" if self.guard is not None else ""
+        return f"{self.var} in [{_text(self.lo)}, {hi}){step} {self.kind}{flags}{accs}{unroll}{guard}"
 
 
 @dataclass(frozen=True)
@@ -86,13 +134,119 @@ class Acc:
         return f"{self.op}{row}"
 
 
+@dataclass(frozen=True)
+class Expr:
+    """An integer or boolean expression beyond the affine ones of
+    :mod:`~tinyjax.compiler.shape.symbolic`: ``op`` applied to ``args`` (nodes, expressions,
+    numbers or names).  Ops: ``where`` (c ? a : b), ``min``, ``and``, ``or``, ``not``, ``eq``,
+    ``ne``, ``lt``, ``ge``, ``add``, ``sub``, ``mul``, ``div``, ``mod``, ``shl``, ``shr``,
+    ``bitand``, ``bitor``, ``xor``, ``aligned`` (every ``(slot, bytes)`` of ``args``: buffer
+    ``slot`` starts on a multiple of ``bytes``), ``cast`` (``args = (type name, x)``)."""
+    op: str
+    args: tuple
+
+    def __str__(self) -> str:
+        return f"{self.op}({', '.join(_text(a) for a in self.args)})"
+
+
+def _text(x) -> str:
+    if isinstance(x, tuple):
+        return "(" + ", ".join(_text(a) for a in x) + ")"
+    return render(x) if isinstance(x, Node) else x.name if isinstance(x, np.dtype) else str(x)
+
+
+@dataclass(frozen=True)
+class Function:
+    """A launched GPU function: the kernel's name followed by ``name`` (a suffix: a kernel
+    may launch several functions), ``grid`` x ``block`` threads, ``shared`` bytes of
+    dynamic shared memory, registers budgeted for ``bounds`` threads (0: no bound), index
+    arithmetic in ``index`` (``"int"`` where every address fits in 31 bits, else
+    ``"long"``); ``how``: the passes that shaped it, in a few words."""
+    name: str
+    grid: tuple
+    block: tuple
+    shared: int = 0
+    bounds: int = 0
+    index: str = "long"
+    how: str = ""
+
+    def __str__(self) -> str:
+        return (f"{self.name} grid={list(self.grid)} block={list(self.block)} shared={self.shared}"
+                f" index={self.index} ({self.how})")
+
+
+@dataclass(frozen=True)
+class Special:
+    """A thread's coordinate: ``what`` is ``thread`` (its index in the block), ``block``,
+    ``block_y`` or ``block_z`` (its block's in the grid), below ``extent``."""
+    name: str
+    what: str
+    extent: int
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.what} < {self.extent}"
+
+
+@dataclass(frozen=True)
+class Define:
+    """A named value (``const`` in the rendered code): a node or an :class:`Expr`."""
+    name: str
+    value: object
+
+    def __str__(self) -> str:
+        return f"{self.name} = {_text(self.value)}"
+
+
+@dataclass(frozen=True)
+class Local:
+    """An array ``name`` of ``size`` elements (a tuple: several dimensions) of the op's
+    dtype: ``where`` is ``shared`` (per block), ``register`` (per thread; ``srcs``, where
+    given, its initial values), ``module`` (one for the whole GPU, declared before the
+    function, named the kernel's name followed by ``name``), ``dynamic`` (the launch's
+    dynamic shared memory) or ``view`` (the array ``srcs[0]`` seen as this dtype from element
+    ``offset`` on -- from the next multiple of ``align`` bytes where given; ``inline``:
+    spelled where it is used, not declared); ``qual``: ``const`` or ``volatile``.  A
+    ``STORE`` to a local writes its value where ``valid`` holds and zero elsewhere (a tile's
+    padding)."""
+    name: str
+    size: object
+    where: str
+    offset: object = 0
+    align: int = 0
+    qual: str = ""
+    inline: bool = False
+
+    def __str__(self) -> str:
+        size = "".join(f"[{n}]" for n in (self.size if isinstance(self.size, tuple) else
+                                           (self.size,)))
+        off = f" + {_text(self.offset)}" if self.offset else ""
+        return f"{self.where} {self.name}{size}{off}" + (f" align {self.align}" if self.align else "")
+
+
+@dataclass(frozen=True)
+class Group:
+    """``W`` threads per output point, ``P`` points per block, laid out ``rows`` (a point's
+    threads consecutive) or ``cols`` (consecutive threads on consecutive points)."""
+    layout: str
+    W: int
+    P: int
+
+    def __str__(self) -> str:
+        return f"{self.layout} W={self.W} P={self.P}"
+
+
 def format_op(u: UOp) -> str:
     """One op of the loop IR on one line: name, dtype, sources, argument."""
     arg = u.arg
-    if u.op in ("LOAD", "STORE"):
+    if u.op in ("LOAD", "STORE") and isinstance(arg[0], int):
         arg = format_access(arg)
-    elif u.op == "INDEX":
-        arg = render(arg)
+    elif u.op in ("LOAD", "STORE"):
+        idx = arg[1] if isinstance(arg[1], tuple) else (arg[1],)
+        arg = arg[0].name + "".join(f"[{_text(i)}]" for i in idx)
+    elif u.op in ("VLOAD", "VSTORE"):
+        arg = f"{'buf' + str(arg[0]) if arg[0] is not None else ''}[{_text(arg[1])}] x{arg[2]}"
+    elif u.op in ("INDEX", "IF", "CP_ASYNC", "LDMATRIX", "ARRIVE", "SUM_SLOTS"):
+        arg = _text(arg)
     dt = u.dtype.name if u.dtype is not None else ""
     return f"{u.op:<10} {dt:<8} {list(u.srcs)}" + ("" if arg is None else f" {arg}")
 
@@ -101,9 +255,9 @@ def format_uops(uops: list[UOp]) -> str:
     """The ops one per line, indented by loop depth (DEBUG=3 prints this)."""
     lines, depth = [], 0
     for i, u in enumerate(uops):
-        if u.op == "ENDRANGE":
+        if u.op in ("ENDRANGE", "ENDIF", "ENDFUNCTION"):
             depth -= 1
         lines.append(f"  %{i:<3} {'  ' * depth}{format_op(u)}")
-        if u.op == "RANGE":
+        if u.op in ("RANGE", "IF", "FUNCTION"):
             depth += 1
     return "\n".join(lines)
