@@ -43,7 +43,7 @@ def run(python: str, script: Path, model: str, steps: int) -> dict:
                          env={**os.environ, "MPLBACKEND": "Agg"}).stdout
     row = [line.split() for line in out.splitlines() if line.split()[:1] == [model]][-1]
     return {"test_accuracy": float(row[1]), "steps_per_s": float(row[2]),
-            "compile_s": float(row[3])}
+            "compile_s": float(row[3]), "kernels": int(row[4]) if row[4].isdigit() else None}
 
 
 def main() -> None:

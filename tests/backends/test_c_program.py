@@ -252,3 +252,18 @@ def test_kernels_alike_are_compiled_once():
     assert "/* k" in src[src.index("int tj_program("):]   # ... and say whose
     for a, b in zip(g(x, w1, w2), jax.grad(f, argnums=(1, 2))(x, w1, w2)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_programs_flush_subnormals_as_xla_does_and_restore_the_callers_mode():
+    tiny = np.full(4, 1e-40, np.float32)  # subnormal float32
+    small = np.full(4, 1e-20, np.float32)  # normal, its square is subnormal
+    # subnormal operands read as zero (DAZ) and subnormal results become zero (FTZ)
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda x: x * 1e30, device="cpu")(tiny)),
+                                  np.zeros(4, np.float32))
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda x: x * x, device="cpu")(small)),
+                                  np.zeros(4, np.float32))
+    big = np.full((512, 512), 1e-20, np.float32)  # large enough for the parallel threads
+    assert not np.asarray(jax.jit(lambda x: x * x, device="cpu")(big)).any()
+    # the calling thread's mode is restored: numpy (eager) keeps subnormals
+    assert (tiny * np.float32(1e30))[0] > 0
+    assert (small * small)[0] > 0
