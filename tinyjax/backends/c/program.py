@@ -111,8 +111,9 @@ class _Renderer:
         p = self.p
         names = list(dict.fromkeys(self.fn.values()))
         out = [f"void {name}(void **restrict bufs);" for name in names]
-        out.append(f"static int {PROGRAM_NAME}_steps(void **restrict args, "
-                   "char *restrict arena, void **restrict hooks) {")
+        steps_fn = (f"static int {PROGRAM_NAME}_steps(void **restrict args, "
+                    "char *restrict arena, void **restrict hooks)")
+        out += [steps_fn + ";", FLUSHING_ENTRY, steps_fn + " {"]
         out.append("  (void)arena; (void)hooks;")
         for i, b in enumerate(p.consts + p.inputs + p.outputs):
             out.append(f"  char *a{i} = (char *)args[{i}];  /* {b!r}: "
@@ -121,7 +122,6 @@ class _Renderer:
         self.steps(p.steps, "  ")
         out.append("  return 0;")
         out.append("}")
-        out.append(FLUSHING_ENTRY)
         return "\n".join(out) + "\n"
 
     # ---- addresses -------------------------------------------------------------------------
