@@ -59,6 +59,22 @@ def split_list(xs: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
     return out
 
 
+def split_consts(args: Sequence[Any], const_lengths: tuple) -> tuple[tuple, list[Any]]:
+    """The operands of an equation whose sub-programs' consts come first: (a tuple of the
+    type of ``const_lengths`` holding each sub-program's consts, the other operands)."""
+    *groups, rest = split_list(args, const_lengths)
+    return type(const_lengths)(*groups), rest
+
+
+def run_solve(args: Sequence[Any], const_lengths: tuple, jaxprs: Any) -> list[np.ndarray]:
+    """Evaluate ``jaxprs.solve`` on its consts and the operands after all the consts (the
+    implementation of ``custom_linear_solve`` and ``custom_root``)."""
+    consts, rest = split_consts(args, const_lengths)
+    jaxpr = jaxprs.solve
+    vals = wrap_values(list(consts.solve) + rest, jaxpr.in_avals)
+    return [to_numpy(o, v.aval) for o, v in zip(run(jaxpr, *vals), jaxpr.outvars)]
+
+
 def type_str(aval: ShapedArray) -> str:
     """``float32[3]``: JAX's long form of an aval, as in its error messages."""
     return f"{aval.dtype.name}[{','.join(map(str, aval.shape))}]"

@@ -15,8 +15,8 @@ from typing import Any, Callable, NamedTuple
 from tinyjax import tree_util
 from tinyjax.core import Primitive, get_aval
 from tinyjax.jaxpr import Jaxpr
-from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, run, to_numpy,
-                                             trace_open, type_str, typematch, wrap_values)
+from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, run, run_solve,
+                                             split_consts, trace_open, type_str, typematch)
 from tinyjax.lax.elementwise import neg
 from tinyjax.interpreters import ad, batching
 
@@ -41,24 +41,12 @@ class ConstCounts(NamedTuple):
 linear_solve_p = Primitive("custom_linear_solve", multiple_results=True)
 
 
-def _split_consts(args, const_lengths: ConstCounts) -> tuple[ConstCounts, list]:
-    """(the consts of each sub-program, the right-hand sides)."""
-    out, start = [], 0
-    for n in const_lengths:
-        out.append(list(args[start:start + n]))
-        start += n
-    return ConstCounts(*out), list(args[start:])
-
-
 def _linear_solve_impl(*args, const_lengths, jaxprs):
-    consts, b = _split_consts(args, const_lengths)
-    jaxpr = jaxprs.solve
-    vals = wrap_values(list(consts.solve) + b, jaxpr.in_avals)
-    return [to_numpy(o, v.aval) for o, v in zip(run(jaxpr, *vals), jaxpr.outvars)]
+    return run_solve(args, const_lengths, jaxprs)
 
 
 def _linear_solve_abstract_eval(*avals, const_lengths, jaxprs):
-    _, b = _split_consts(avals, const_lengths)
+    _, b = split_consts(avals, const_lengths)
     solved = jaxprs.solve.out_avals[:len(b)]
     if not all(map(typematch, solved, b)):
         raise TypeError("custom_linear_solve: solve must return values of the types of b, "
@@ -170,8 +158,8 @@ def _transpose_linear(jaxpr: Jaxpr, consts: list, avals) -> tuple[Jaxpr, list]:
 def _linear_solve_jvp(primals, tangents, *, const_lengths, jaxprs):
     """x = solve(b); dx = solve(db - dmatvec(x)), dmatvec the derivative of matvec in its
     constants (the solvers' constants are not differentiated)."""
-    consts, b = _split_consts(primals, const_lengths)
-    dconsts, db = _split_consts(tangents, const_lengths)
+    consts, b = split_consts(primals, const_lengths)
+    dconsts, db = split_consts(tangents, const_lengths)
     outs = linear_solve_p.bind(*primals, const_lengths=const_lengths, jaxprs=jaxprs)
     nb = len(b)
     x = outs[:nb]
@@ -191,7 +179,7 @@ def _linear_solve_jvp(primals, tangents, *, const_lengths, jaxprs):
 
 
 def _linear_solve_transpose(cts, *args, const_lengths, jaxprs):
-    consts, b = _split_consts(args, const_lengths)
+    consts, b = split_consts(args, const_lengths)
     if any(ad.is_undefined_primal(c) for group in consts for c in group):
         raise NotImplementedError("custom_linear_solve is linear only in b: its constants "
                                   "cannot be transposed")
@@ -217,8 +205,8 @@ def _linear_solve_batch(vals, dims, *, const_lengths, jaxprs):
     vectorised over its batched constants and the right-hand sides."""
     size = batching.batch_size(vals, dims)
     vals = [v if d is None else batching.moveaxis(v, d, 0) for v, d in zip(vals, dims)]
-    consts, b = _split_consts(vals, const_lengths)
-    cdims, bdims = _split_consts(dims, const_lengths)
+    consts, b = split_consts(vals, const_lengths)
+    cdims, bdims = split_consts(dims, const_lengths)
     b = [v if d is not None else batching.moveaxis(v, None, 0, size) for v, d in zip(b, bdims)]
     new_jaxprs, new_consts = [], []
     for jaxpr, cs, ds in zip(jaxprs, consts, cdims):

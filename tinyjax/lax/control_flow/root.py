@@ -21,8 +21,8 @@ from tinyjax import tree_util
 from tinyjax.core import Primitive, get_aval
 from tinyjax.jaxpr import Jaxpr
 from tinyjax.lax._helpers import as_operand
-from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, run, to_numpy,
-                                             trace_open, wrap_values)
+from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, run, run_solve,
+                                             split_consts, trace_open)
 from tinyjax.lax.elementwise import neg
 from tinyjax.interpreters import ad, batching
 
@@ -47,20 +47,8 @@ class RootConstCounts(NamedTuple):
 custom_root_p = Primitive("custom_root", multiple_results=True)
 
 
-def _split(args, const_lengths: RootConstCounts) -> tuple[RootConstCounts, list]:
-    """(the consts of each sub-program, the initial guess)."""
-    groups, start = [], 0
-    for n in const_lengths:
-        groups.append(list(args[start:start + n]))
-        start += n
-    return RootConstCounts(*groups), list(args[start:])
-
-
 def _custom_root_impl(*args, const_lengths, jaxprs):
-    consts, guess = _split(args, const_lengths)
-    jaxpr = jaxprs.solve
-    vals = wrap_values(list(consts.solve) + guess, jaxpr.in_avals)
-    return [to_numpy(o, v.aval) for o, v in zip(run(jaxpr, *vals), jaxpr.outvars)]
+    return run_solve(args, const_lengths, jaxprs)
 
 
 def _custom_root_abstract_eval(*avals, const_lengths, jaxprs):
@@ -160,8 +148,8 @@ def _custom_root_jvp(primals, tangents, *, const_lengths, jaxprs):
     """``f(m, x*) = 0`` gives ``dx* = -tangent_solve(d_x f, d_m f . dm)``; the solver's
     and tangent solver's constants, and the initial guess, have no effect on ``x*``'s
     derivative."""
-    consts, _ = _split(primals, const_lengths)
-    dconsts, _ = _split(tangents, const_lengths)
+    consts, _ = split_consts(primals, const_lengths)
+    dconsts, _ = split_consts(tangents, const_lengths)
     outs = custom_root_p.bind(*primals, const_lengths=const_lengths, jaxprs=jaxprs)
     n = len(jaxprs.f.outvars)
     solution, aux = outs[:n], outs[n:]
@@ -179,8 +167,8 @@ def _custom_root_batch(vals, dims, *, const_lengths, jaxprs):
     batched consts."""
     size = batching.batch_size(vals, dims)
     vals = [v if d is None else batching.moveaxis(v, d, 0) for v, d in zip(vals, dims)]
-    consts, guess = _split(vals, const_lengths)
-    cdims, gdims = _split(dims, const_lengths)
+    consts, guess = split_consts(vals, const_lengths)
+    cdims, gdims = split_consts(dims, const_lengths)
     guess = [g if d is not None else batching.moveaxis(g, None, 0, size)
              for g, d in zip(guess, gdims)]
     new_jaxprs, new_consts = [], []
