@@ -99,7 +99,7 @@ def _algdiv(a: Any, b: Any) -> Any:
     c = (0.833333333333333e-01, -0.277777777760991e-02, 0.793650666825390e-03,
          -0.595202931351870e-03, 0.837308034031215e-03, -0.165322962780713e-02)
     h = a / b
-    x = h / (1 + h)
+    x = 1.0 / (1 + h)   # the series' variable; h / (1 + h) scales the sum
     x2 = x * x
     s = [1.0 + (x + x2)]                      # s_n = (1 - x**n) / (1 - x), odd n >= 3
     for _ in range(4):
@@ -108,7 +108,7 @@ def _algdiv(a: Any, b: Any) -> Any:
     w = c[5] * s[4]
     for ck, sk in zip(c[4:0:-1], s[3::-1]):
         w = w * t + ck * sk
-    w = (w * t + c[0]) * (x / b)
+    w = (w * t + c[0]) * (h / (1 + h) / b)
     u = (b + (a - 0.5)) * lax.log1p(a / b)
     v = a * (lax.log(b) - 1.0)
     return jnp.where(u <= v, (w - v) - u, (w - u) - v)
