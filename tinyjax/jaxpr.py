@@ -42,6 +42,10 @@ class Literal:
         self.aval = aval
 
     def __repr__(self) -> str:
+        value = np.asarray(self.val)
+        if value.ndim == 0 and value.dtype.kind in "iu":
+            # JAX keeps an integer literal as a TypedInt of the literal's dtype
+            return f"Literal(TypedInt({int(value)}, dtype={self.aval.dtype.name}))"
         return f"Literal({self.val})"
 
     def pp(self) -> str:
@@ -119,6 +123,7 @@ class ClosedJaxpr:
 
     in_avals = property(lambda self: self.jaxpr.in_avals)
     out_avals = property(lambda self: self.jaxpr.out_avals)
+    literals = property(lambda self: self.consts)  # (JAX's other name for them)
     eqns = property(lambda self: self.jaxpr.eqns)
 
     def pretty_print(self) -> str:

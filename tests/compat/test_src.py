@@ -89,3 +89,15 @@ def test_no_backend_is_listed_as_initialized_for_xla_flags_to_precede():
     xla_bridge = src.xla_bridge  # an attribute of the package, as jax._src.xla_bridge
     float(jax.jit(lambda x: x + 1)(1.0))  # (running a computation initializes nothing)
     assert xla_bridge._backends == {}
+
+
+def test_util_list_helpers_check_lengths():
+    from tinyjax.compat._src.util import safe_map, safe_zip, split_list, unzip2
+    assert safe_map(lambda a, b: a + b, [1, 2], (10, 20)) == [11, 22]
+    assert safe_zip("ab", [1, 2]) == [("a", 1), ("b", 2)]
+    assert unzip2([(1, "a"), (2, "b")]) == ((1, 2), ("a", "b"))
+    assert split_list(range(6), [1, 2]) == [[0], [1, 2], [3, 4, 5]]
+    with pytest.raises(ValueError, match="length mismatch"):
+        safe_map(lambda a, b: a, [1, 2], [1])
+    with pytest.raises(ValueError, match="length mismatch"):
+        safe_zip([1], [1, 2])

@@ -160,3 +160,13 @@ def test_var_repr_is_jax_s():
     x, n = jaxpr.invars
     assert repr(x) == f"Var(id={id(x)}):float32[2,3]"
     assert repr(n) == f"Var(id={id(n)}):int32[]"
+
+
+def test_literal_reprs_and_closed_jaxpr_literals():
+    closed = jax.make_jaxpr(lambda x: x + 1)(np.int32(3))
+    assert repr(closed.jaxpr.eqns[0].invars[1]) == "Literal(TypedInt(1, dtype=int32))"
+    closed = jax.make_jaxpr(lambda x: x + 1.5)(1.0)
+    assert repr(closed.jaxpr.eqns[0].invars[1]) == "Literal(1.5)"
+    w = jnp.arange(3.0)
+    closed = jax.make_jaxpr(lambda x: x * w)(jnp.ones(3))
+    assert closed.literals is closed.consts and len(closed.literals) == 1
