@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from workloads import (SMALL_STEPS, _adam_step, _mlp_setup, _mlp_step_fn, _chain, _sgd,
-                       attention_loss_fn, attention_setup, cnn_loss_fn, cnn_setup,
+from workloads import (SMALL_STEPS, _adam_step, _first, _linalg_fn, _mlp_setup, _mlp_step_fn,
+                       _chain, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn, cnn_setup,
                        per_example_loss_fn, per_example_setup, rnn_loss_fn, rnn_setup)
 
 FRAMEWORKS = ("tinyjax", "jax", "torch")
@@ -342,6 +342,22 @@ def ode_fori(fw: Framework, case: str) -> dict:
     return timed(fw, lambda _: f(y0), unit="ms/call")
 
 
+def linalg(fw: Framework, case: str) -> dict:
+    """The CPU table's library calls (workloads.Linalg) on the GPU: cuSOLVER/cuFFT."""
+    rng = np.random.default_rng(0)
+    if case == "linalg.cho_solve":
+        m = rng.standard_normal((1024, 1024)).astype(np.float32)
+        args = [m @ m.T / 1024 + np.eye(1024, dtype=np.float32),
+                rng.standard_normal((1024, 16)).astype(np.float32)]
+    elif case == "linalg.svd":
+        args = [rng.standard_normal((512, 512)).astype(np.float32)]
+    else:
+        args = [rng.standard_normal(2 ** 20).astype(np.float32)]
+    fn = _linalg_fn(case, fw.name)
+    args = [fw.put(a) for a in args]
+    return timed(fw, lambda _: _first(fn(*args)), unit="ms")
+
+
 def reference(fw: Framework, case: str) -> dict:
     """torch on the same GPU: ``copy`` (1 GiB ``y.copy_(x)``, bytes read + written) and
     ``read`` (``x.sum()`` of 1 GiB) bandwidth in TB/s."""
@@ -375,6 +391,7 @@ WORKLOADS: dict[str, tuple[Callable, list[str]]] = {
     **{name: (small_step, [name]) for name in SMALL_STEPS},
     "rnn_scan": (rnn_scan, ["rnn_scan"]),
     "ode_fori": (ode_fori, ["ode_fori"]),
+    "linalg": (linalg, ["linalg.cho_solve", "linalg.svd", "linalg.rfft"]),
 }
 
 
