@@ -89,3 +89,39 @@ def test_breakpoint_not_reached_in_untaken_branch(monkeypatch, capsys):
     assert "jdb" not in capsys.readouterr().out
     jax.jit(check)(jnp.array([1.0, np.inf]))  # end of input: continue
     assert "Entering jdb:" in capsys.readouterr().out
+
+
+def test_print_and_callback_take_options_in_a_call_of_their_own(capsys):
+    seen = []
+    f = jax.jit(lambda x: (jax.debug.print(ordered=True)("a {}", x),
+                           jax.debug.callback(ordered=True)(seen.append, x * 2)))
+    f(jnp.float32(1.5))
+    assert printed(capsys) == ["a 1.5"]
+    assert [float(v) for v in seen] == [3.0]
+    with pytest.raises(TypeError, match="two-call form"):
+        jax.debug.print(None, 1.0)
+    with pytest.raises(TypeError, match="must be callable"):
+        jax.debug.callback(ordered=True)("not a function")
+
+
+def test_print_rejects_arguments_the_format_leaves_out(capsys):
+    x = jnp.arange(2)
+    with pytest.raises(ValueError, match="Unused positional arguments"):
+        jax.debug.print("x", x)
+    with pytest.raises(ValueError, match=r"Unused keyword arguments .*\['y'\].*f-string"):
+        jax.jit(lambda x: jax.debug.print("{x}", x=x, y=x))(x)
+    jax.debug.print("x is", x, 7, skip_format_check=True)
+    assert printed(capsys) == ["x is [0 1] 7"]
+
+
+def test_log_sends_a_record_naming_the_call_site(caplog):
+    def f(x):
+        jax.debug.log("value {}", x)  # the record must name this line
+        return x + 1
+    line = f.__code__.co_firstlineno + 1
+    with caplog.at_level("INFO", logger="tinyjax.debug"):
+        jax.vmap(jax.jit(f))(jnp.arange(2.0))
+    records = [r for r in caplog.records if r.name == "tinyjax.debug"]
+    assert sorted(r.getMessage() for r in records) == ["value 0.0", "value 1.0"]
+    assert {(r.filename, r.lineno, r.levelname) for r in records} == {
+        ("test_debug.py", line, "INFO")}
