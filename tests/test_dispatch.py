@@ -137,6 +137,13 @@ def test_device_api():
     assert repr(jax.devices("cpu")[0]) == "CpuDevice(id=0)"
     assert jax.device_count() == max(n, 1) and jax.local_devices() == jax.devices()
     assert jax.process_index() == 0 and jax.process_count() == 1
+    assert jax.process_indices() == [0]
+    with pytest.warns(DeprecationWarning, match="host_id has been renamed to jax.process_index"):
+        assert jax.host_id() == 0
+    with pytest.warns(DeprecationWarning, match="renamed to jax.process_count"):
+        assert jax.host_count() == 1
+    with pytest.warns(DeprecationWarning, match="renamed to jax.process_indices"):
+        assert jax.host_ids() == [0]
     assert SIM.platform == "sim" and SIM.backend == "sim"
     with pytest.raises(RuntimeError, match="Unknown backend nonexistent"):
         jax.devices("nonexistent")

@@ -23,6 +23,7 @@ WORKER = textwrap.dedent("""
     jax.distributed.initialize(address, n, pid)
     assert jax.distributed.is_initialized()
     assert (jax.process_index(), jax.process_count()) == (pid, n)
+    assert jax.process_indices() == list(range(n))
     assert jax.device_count() == 2 * n and jax.local_device_count() == 2
     assert [d.id for d in jax.local_devices()] == [2 * pid, 2 * pid + 1]
     assert [d.process_index for d in jax.devices()] == [p for p in range(n) for _ in (0, 1)]

@@ -48,7 +48,8 @@ from tinyjax.sharding import (NamedSharding, Shard, make_array_from_callback,  #
                               make_array_from_single_device_arrays, make_mesh, reshard,
                               set_mesh)
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
-from tinyjax.backends import process_count, process_index  # noqa: E402
+from tinyjax.backends import (host_count, host_id, host_ids, process_count,  # noqa: E402
+                              process_index, process_indices)
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402
 from tinyjax.spmd.pmap import pmap  # noqa: E402
 from tinyjax import distributed  # noqa: E402

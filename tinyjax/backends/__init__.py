@@ -9,6 +9,7 @@ when read (printing, ``np.asarray``).  ``tinyjax.devices`` is JAX's ``devices()`
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -265,6 +266,28 @@ def process_index(backend: Optional[str] = None) -> int:
 def process_count(backend: Optional[str] = None) -> int:
     """How many processes the job has (1 without ``jax.distributed.initialize``)."""
     return topology.cluster.process_count
+
+
+def process_indices(backend: Optional[str] = None) -> list[int]:
+    """The indices of the job's processes that own devices of ``backend``, ascending."""
+    return sorted({d.process_index for d in devices(backend)})
+
+
+def _renamed(old: str, new: Callable[..., Any]) -> Callable[..., Any]:
+    """JAX's old ``host_*`` names: ``new`` with a deprecation warning, as JAX warns."""
+    def alias(backend: Optional[str] = None) -> Any:
+        warnings.warn(f"jax.{old} has been renamed to jax.{new.__name__}. This alias will "
+                      "eventually be removed; please update your code.", DeprecationWarning,
+                      stacklevel=2)
+        return new(backend)
+    alias.__name__ = alias.__qualname__ = old
+    alias.__doc__ = f"Deprecated name of :func:`{new.__name__}`."
+    return alias
+
+
+host_id = _renamed("host_id", process_index)
+host_count = _renamed("host_count", process_count)
+host_ids = _renamed("host_ids", process_indices)
 
 
 def default_backend() -> str:
