@@ -179,6 +179,24 @@ def test_out_of_bound_indices_clamp_and_updates_drop():
     assert np.isnan(np.asarray(x.at[9].get(mode="fill"))).all()
 
 
+def test_eager_integer_array_indices_agree_with_jit():
+    """Eager host arrays index with numpy when every index is in bounds; the jitted
+    gather is the reference, for in-bound, negative and clamped out-of-bound indices."""
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    x = jnp.asarray(a)
+    take = jax.jit(lambda x, i, j: (x[i], x[:, j], x[i, j], x[i[:, None], j], x[..., j]))
+    cases = [(np.array([0, 3, -1]), np.array([5, -6, 2])),
+             (jnp.array([1, 2], jnp.uint8), jnp.array([0, 0])),
+             (np.array([0, 9]), np.array([-7, 1])),                  # out of bounds: clamp
+             (np.zeros((0,), np.int32), np.zeros((0,), np.int32))]
+    for i, j in cases:
+        eager = (x[i], x[:, j], x[i, j], x[i[:, None], j], x[..., j])
+        for e, c in zip(eager, take(x, i, j)):
+            assert e.dtype == c.dtype and e.shape == c.shape
+            np.testing.assert_array_equal(e, c)
+    assert x[np.array([1])].weak_type is False and jnp.asarray(2.0)[None].weak_type is True
+
+
 def test_at_other_ops_and_dtypes():
     a = np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3)
     x = jnp.asarray(a)

@@ -167,37 +167,52 @@ def _expand_index(idx: Any, shape: tuple[int, ...]) -> list[_Entry]:
 # getitem
 # ---------------------------------------------------------------------------
 
-def _is_basic_in_bounds(idx: Any, shape: tuple[int, ...]) -> bool:
-    """Whether numpy's own basic indexing gives JAX's answer for ``idx``."""
+def _as_numpy_index(idx: Any, shape: tuple[int, ...]) -> tuple | None:
+    """``idx`` as an index that numpy's own indexing answers as JAX does (integers,
+    slices, ``None``, one ``...`` and integer arrays on the host, every integer in
+    bounds), or None when it needs ``_rewriting_take`` (tracers, out-of-bound integers
+    that JAX clamps, boolean masks, device arrays, sequences)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
-    axis, ellipsis = 0, False
-    for i in idx:
+    out, axis, ellipsis = [], 0, False
+    for position, i in enumerate(idx):
         t = type(i)
         if t is int:
             if axis >= len(shape) or not -shape[axis] <= i < shape[axis]:
-                return False
+                return None
             axis += 1
         elif t is slice:
             if not all(v is None or type(v) is int for v in (i.start, i.stop, i.step)):
-                return False
+                return None
+            axis += 1
+        elif t is ArrayImpl or t is np.ndarray:
+            if t is ArrayImpl:
+                if i._device is not None:
+                    return None
+                i = i._value
+            if i.dtype.kind not in "iu" or axis >= len(shape):
+                return None
+            if i.size and not -shape[axis] <= i.min() <= i.max() < shape[axis]:
+                return None
             axis += 1
         elif i is None:
-            continue
+            pass
         elif i is Ellipsis and not ellipsis:
             ellipsis = True
-            axis = len(shape) - sum(1 for j in idx[idx.index(i) + 1:]
+            axis = len(shape) - sum(1 for j in idx[position + 1:]
                                     if j is not None and j is not Ellipsis)
         else:
-            return False
-    return axis <= len(shape)
+            return None
+        out.append(i)
+    return tuple(out) if axis <= len(shape) else None
 
 
 def getitem(x: Any, idx: Any) -> Any:
     """``x[idx]`` with numpy's semantics (out-of-bound integers are clamped, as in JAX)."""
-    if _state.trace is _eval_trace and type(x) is ArrayImpl and x._device is None and \
-            _is_basic_in_bounds(idx, x.shape):
-        return wrap_eager(np.asarray(x._value[idx]), x.weak_type)
+    if _state.trace is _eval_trace and type(x) is ArrayImpl and x._device is None:
+        host_idx = _as_numpy_index(idx, x.shape)
+        if host_idx is not None:
+            return wrap_eager(np.asarray(x._value[host_idx]), x.weak_type)
     return _rewriting_take(x, idx)
 
 
