@@ -48,6 +48,17 @@ def test_in_axes_out_axes_static_arguments():
     np.testing.assert_allclose(np.asarray(out2), (X @ w).T * 5 + offsets, rtol=1e-5)
 
 
+def test_keyword_arguments_are_mapped_over_their_leading_axis():
+    w = RNG.standard_normal((N, 5)).astype(np.float32)
+    f = jax.pmap(lambda x, *, w, scale=2.0: (x * w * scale, lax.psum(w, "i")), axis_name="i",
+                 in_axes=(1,))
+    out, total = f(X.T, w=w)
+    np.testing.assert_allclose(np.asarray(out), X * w * 2.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(total), np.broadcast_to(w.sum(0), (N, 5)), rtol=1e-5)
+    with pytest.raises(ValueError, match="inconsistent sizes"):
+        f(X.T, w=np.ones((N + 1, 5), np.float32))
+
+
 def test_grad_of_pmap_and_pmap_of_grad():
     loss = lambda v: jnp.sum(jnp.sin(v) * lax.psum(v, "i"))
     got = jax.pmap(jax.grad(loss), axis_name="i")(X)

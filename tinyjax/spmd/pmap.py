@@ -58,16 +58,16 @@ def pmap(fun: Callable, axis_name: Any = None, *, in_axes: Any = 0, out_axes: An
 
     @wraps(fun)
     def mapped(*args, **kwargs):
-        if kwargs:
-            raise NotImplementedError("pmap of a function called with keyword arguments")
         static_vals = tuple((i, hashable_static(args[i])) for i in static if i < len(args))
         dyn = [a for i, a in enumerate(args) if i not in static]
         dyn_in_axes = in_axes
         if isinstance(in_axes, (tuple, list)) and len(in_axes) == len(args):
             dyn_in_axes = tuple(a for i, a in enumerate(in_axes) if i not in static)
-        flat, in_tree = tree_util.tree_flatten(tuple(dyn))
+        # keyword arguments are mapped over their leading axis (in_axes is positional)
+        flat, in_tree = tree_util.tree_flatten((tuple(dyn), kwargs))
         flat = [as_operand(x) for x in flat]
-        axes = broadcast_prefix(dyn_in_axes, tuple(dyn), "pmap in_axes")
+        axes = broadcast_prefix(dyn_in_axes, tuple(dyn), "pmap in_axes") + \
+            [0] * len(tree_util.tree_leaves(kwargs))
         axes = [None if a is None else a % max(get_aval(x).ndim, 1) for a, x in
                 zip(axes, flat)]
         sizes = {get_aval(x).shape[a] for x, a in zip(flat, axes) if a is not None}
@@ -101,9 +101,10 @@ def _compile(fun, name, args, static, in_tree, axes, out_axes, mesh) -> Callable
     def per_device(*flat_blocks):
         leaves = [reshape(x, get_aval(x).shape[1:]) if a is not None else x
                   for x, a in zip(flat_blocks, axes)]
-        dyn = iter(tree_util.tree_unflatten(in_tree, leaves))
+        dyn_args, kwargs = tree_util.tree_unflatten(in_tree, leaves)
+        dyn = iter(dyn_args)
         out = fun(*[static_map[i] if i in static_map else next(dyn)
-                    for i in range(len(args))])
+                    for i in range(len(args))], **kwargs)
         flat_out, out_tree = tree_util.tree_flatten(out)
         o_axes = broadcast_prefix(out_axes, out, "pmap out_axes")
         store[:] = [out_tree, o_axes]
