@@ -49,7 +49,8 @@ def pmap(fun: Callable, axis_name: Any = None, *, in_axes: Any = 0, out_axes: An
     """Run ``fun`` on the devices in parallel, one per element of the mapped axis
     (``in_axes``, a pytree prefix of the positional arguments: an int or None per
     argument); the mapped axis of the results is placed at ``out_axes``.  ``axis_name``
-    names the axis for collectives (``lax.psum`` ...).  Arguments at
+    names the axis for collectives (``lax.psum`` ...); keyword arguments are mapped over
+    their leading axis.  Arguments at
     ``static_broadcasted_argnums`` are static (hashable) and given whole to every device."""
     static = (static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int) \
         else tuple(static_broadcasted_argnums)
