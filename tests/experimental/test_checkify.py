@@ -137,3 +137,28 @@ def test_checkify_of_jit_with_a_python_scalar_argument(errors):
             assert "index 100 is out of bounds for axis 0 with size 5" in err.get()
         else:
             assert err.get() is None
+
+
+def test_checks_inside_shard_map_and_pmap_report_the_first_failing_device():
+    from tests.spmd.mesh_support import N, mesh_1d
+    from tinyjax.sharding import PartitionSpec as P
+
+    def block(x):
+        checkify.check(jnp.all(x > 0), "block sum {s}", s=jnp.sum(x))
+        return lax.psum(x, "i")
+
+    x = np.ones((N, 3), np.float32)
+    bad = x.copy()
+    bad[N - 1, 1] = -5.0                     # the last device's block fails
+    if N > 1:
+        bad[0, 0] = -1.0                     # ... and the first one's, reported first
+    first = float(bad[0].sum())
+    sharded = checkify.checkify(jax.jit(jax.shard_map(block, mesh=mesh_1d(), in_specs=P("i"),
+                                                      out_specs=P())))
+    mapped = checkify.checkify(jax.pmap(block, axis_name="i"))
+    for f in (sharded, mapped):
+        err, out = f(x)
+        assert err.get() is None
+        np.testing.assert_allclose(np.asarray(out).reshape(-1, 3)[0], x.sum(0))
+        err, _ = f(bad)
+        assert err.get() == f"block sum {first} (`check` failed)"

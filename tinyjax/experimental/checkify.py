@@ -30,6 +30,8 @@ from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Literal, eval_jaxpr, sub_jaxprs
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.control_flow import cond_p, scan_p, while_p
+from tinyjax.sharding import PartitionSpec
+from tinyjax.spmd.shard_map import map_blocks, shard_map_p
 import tinyjax.numpy as jnp
 
 __all__ = ["Error", "ErrorCategory", "JaxRuntimeError", "all_checks", "automatic_checks",
@@ -421,6 +423,8 @@ class _Checker:
                 return self._cond(eqn, ins, state)
             if prim is while_p:
                 return self._while(eqn, ins, state)
+            if prim is shard_map_p:
+                return self._shard_map(eqn, ins, state)
             if prim in inlined_calls:  # evaluated in place (the call's own rules unused)
                 inner, operands = inlined_calls[prim](eqn, ins)
                 body, consts = _open(inner)
@@ -473,6 +477,33 @@ class _Checker:
         state, outs = lax.switch(index, [branch(b) for b in eqn.params["branches"]],
                                  state, *ops)
         return state, list(outs)
+
+    def _shard_map(self, eqn, ins, state):
+        """Each device checks its blocks from a fresh state, returned stacked over the
+        devices; the first device that failed gives the error (as JAX reports it)."""
+        p = eqn.params
+        body, mesh = p["jaxpr"], p["mesh"]
+        n_out = len(body.outvars)
+        leaves, state_tree = tree_util.tree_flatten(self.initial_state())
+
+        def per_device(*xs):
+            st, outs = self.eval(body, [], list(xs), self.initial_state())
+            return list(outs) + [lax.expand_dims(x, (0,))
+                                 for x in tree_util.tree_leaves(st)]
+
+        every_axis = PartitionSpec(tuple(mesh.axis_names))
+        outs = map_blocks(per_device, ins, p["in_specs"],
+                          list(p["out_specs"]) + [every_axis] * len(leaves), mesh,
+                          p["check_vma"])
+        errs, codes, payloads = tree_util.tree_unflatten(state_tree, outs[n_out:])
+        first = jnp.argmax(errs)
+        failed = jnp.any(errs)
+        err, code, old_payloads = state
+        take = jnp.logical_and(failed, jnp.logical_not(err))
+        new_payloads = [[jnp.where(take, new[first], old) for new, old in zip(site, old_site)]
+                        for site, old_site in zip(payloads, old_payloads)]
+        return ((jnp.logical_or(err, failed), jnp.where(take, codes[first], code),
+                 new_payloads), outs[:n_out])
 
     def _while(self, eqn, ins, state):
         p = eqn.params

@@ -49,7 +49,7 @@ from tinyjax.sharding import (AbstractMesh, Mesh, NamedSharding, PartitionSpec, 
                               layout_of, put_sharded)
 from tinyjax.spmd.partition import register_partition_rule
 
-__all__ = ["shard_map", "shard_map_p", "ShardMapTrace", "bind_shard_map"]
+__all__ = ["shard_map", "shard_map_p", "ShardMapTrace", "bind_shard_map", "map_blocks"]
 
 shard_map_p = Primitive("shard_map", multiple_results=True)
 
@@ -321,6 +321,18 @@ def bind_shard_map(jaxpr: Jaxpr, consts: list, args: list, in_specs: list, out_s
     return shard_map_p.bind(*consts, *args, jaxpr=jaxpr, mesh=mesh, in_specs=specs,
                             out_specs=tuple(out_specs), check_vma=check_vma,
                             newly_manual_axes=frozenset(mesh.axis_names))
+
+
+def map_blocks(fun: Callable, args: list, in_specs: Sequence[PartitionSpec],
+               out_specs: Sequence[PartitionSpec], mesh, check_vma: bool) -> list:
+    """``shard_map`` of ``fun`` (flat operands in, a list of results out) over ``args``
+    laid out as ``in_specs``: what the rules of other transforms bind when they rewrite a
+    ``shard_map``'s body (``checkify`` adds the error state to its results)."""
+    with _mesh_axes(mesh):
+        jaxpr, consts = trace_open(fun, [_local_aval(a, s, mesh)
+                                         for a, s in zip(args, in_specs)])
+    return bind_shard_map(jaxpr, consts, list(args), list(in_specs), list(out_specs), mesh,
+                          check_vma)
 
 
 # jvp: the body's jvp, mapped alike (tangents laid out as their primals)
