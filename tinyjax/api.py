@@ -1087,8 +1087,44 @@ class JitWrapped(stages.Wrapped):
                     runner = self.cache.add_runner(tuple(key), self._make_runner(compiled),
                                                    compiled)
                 return runner(args)
+            out = self._call_pytree(args)
+            if out is not _NOT_FAST:
+                return out
         compiled, flat = self._get_compiled(args, kwargs)
         return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
+
+    def _call_pytree(self, args: tuple) -> Any:
+        """The fast path for positional pytrees of Arrays and Python scalars (a training
+        step's ``(step, params, opt_state, batch)``): keyed by the tree structure and each
+        leaf's type as the path above keys Arrays, or ``_NOT_FAST`` for other leaves."""
+        leaves, tree = tree_util.tree_flatten(args)
+        key = [tree, self.device or device_key(), config.jax_default_matmul_precision,
+               config.jax_enable_x64, *[c.value for c in _user_contexts]]
+        scalars = False
+        for a in leaves:
+            t = type(a)
+            if t is ArrayImpl:
+                if a._device is None:
+                    v = a._value
+                    key.append((v.shape, v.dtype, a.weak_type))
+                else:
+                    b = a._buf
+                    key.append((b.shape, b.dtype, a.weak_type, a._device))
+            elif t is float or t is bool or t is int and -2 ** 31 <= a < 2 ** 31:
+                key.append(t)   # a weakly typed scalar: its type decides its dtype
+                scalars = True
+            else:
+                return _NOT_FAST
+        key = tuple(key)
+        runner = self._fast.get(key)
+        if runner is None:
+            compiled, _ = self._get_compiled(args, {})
+            runner = self.cache.add_runner(key, self._make_runner(compiled), compiled)
+        if scalars:
+            leaves = [a if type(a) is ArrayImpl else wrap_eager(np.asarray(
+                a, dtypes.canonicalize_dtype(dtypes.python_scalar_dtypes[type(a)])), True)
+                for a in leaves]
+        return runner(leaves)
 
     def _call_staged(self, args: tuple, kwargs: dict):
         """A call while a function is being staged: one ``jit`` equation."""
@@ -1224,6 +1260,9 @@ class JitWrapped(stages.Wrapped):
         if instance is None:
             return self
         return partial(self, instance)
+
+
+_NOT_FAST = object()  # (a call the fast paths do not take)
 
 
 def _leaf_signature(x: Any) -> tuple:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from tinyjax import tree_util
+from tinyjax import dtypes, tree_util
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import Device, backend_name, get_backend, get_device, to_host
@@ -413,6 +413,8 @@ def leaf_value(x: Any, backend: Any) -> Any:
         return x
     if type(x) is ArrayImpl:
         return x._buf if x._device == backend else x._value
+    if type(x) in dtypes.python_scalar_dtypes:  # (JAX's OverflowError for a huge int)
+        return dtypes.python_scalar_array(x, shaped_abstractify(x).dtype)
     return np.asarray(x, dtype=shaped_abstractify(x).dtype)
 
 

@@ -55,6 +55,30 @@ def test_wrappers_of_one_function_share_the_trace():
     assert len(traced) == 3
 
 
+def test_pytree_and_python_scalar_arguments_trace_once_per_structure():
+    traced = []
+
+    @jax.jit
+    def step(i, state, batch):
+        traced.append(1)
+        w, (m, flag) = state
+        return i * w + m, batch["x"].sum() * flag
+
+    w, m = jnp.ones(3), jnp.arange(3.0)
+    batch = {"x": jnp.ones((2, 2))}
+    for i in range(4):               # new int values: the same compiled step
+        out, s = step(i, (w, (m, True)), batch)
+        np.testing.assert_allclose(out, i * np.ones(3) + np.arange(3.0))
+        assert float(s) == 4.0 and out.dtype == np.float32
+    assert len(traced) == 1
+    step(1.5, (w, (m, False)), batch)          # a float step: another signature
+    step(0, (w, (m, True)), {"x": jnp.ones((3, 2))})   # another shape
+    step(0, [w, (m, True)], batch)             # another structure
+    assert len(traced) == 4
+    with pytest.raises(OverflowError, match="too large to convert to int32"):
+        step(2 ** 40, (w, (m, True)), batch)
+
+
 def test_cache_follows_x64_flag():
     f = jax.jit(lambda: jnp.arange(3))
     assert f().dtype == np.int32
