@@ -30,9 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from workloads import (SMALL_STEPS, _adam_step, _first, _linalg_fn, _mlp_setup, _mlp_step_fn,
-                       _chain, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn, cnn_setup,
-                       per_example_loss_fn, per_example_setup, rnn_loss_fn, rnn_setup)
+from workloads import (SMALL_STEPS, _adam_step, _chain, _first, _linalg_fn, _mlp_setup,
+                       _mlp_step_fn, _sgd, attention_loss_fn, attention_setup, cnn_loss_fn,
+                       cnn_setup, linalg_args, per_example_loss_fn, per_example_setup,
+                       rnn_loss_fn, rnn_setup)
 
 FRAMEWORKS = ("tinyjax", "jax", "torch")
 REPEATS = 20
@@ -344,17 +345,8 @@ def ode_fori(fw: Framework, case: str) -> dict:
 
 def linalg(fw: Framework, case: str) -> dict:
     """The CPU table's library calls (workloads.Linalg) on the GPU: cuSOLVER/cuFFT."""
-    rng = np.random.default_rng(0)
-    if case == "linalg.cho_solve":
-        m = rng.standard_normal((1024, 1024)).astype(np.float32)
-        args = [m @ m.T / 1024 + np.eye(1024, dtype=np.float32),
-                rng.standard_normal((1024, 16)).astype(np.float32)]
-    elif case == "linalg.svd":
-        args = [rng.standard_normal((512, 512)).astype(np.float32)]
-    else:
-        args = [rng.standard_normal(2 ** 20).astype(np.float32)]
     fn = _linalg_fn(case, fw.name)
-    args = [fw.put(a) for a in args]
+    args = [fw.put(a) for a in linalg_args(case)]
     return timed(fw, lambda _: _first(fn(*args)), unit="ms")
 
 

@@ -486,19 +486,22 @@ class Linalg(Workload):
         return ["linalg.cho_solve", "linalg.svd", "linalg.rfft"]
 
     def run(self, case, fw):
-        rng = np.random.default_rng(0)
-        if case == "linalg.cho_solve":
-            m = rng.standard_normal((1024, 1024)).astype(np.float32)
-            args = [m @ m.T / 1024 + np.eye(1024, dtype=np.float32),
-                    rng.standard_normal((1024, 16)).astype(np.float32)]
-        elif case == "linalg.svd":
-            args = [rng.standard_normal((512, 512)).astype(np.float32)]
-        else:
-            args = [rng.standard_normal(2 ** 20).astype(np.float32)]
         fn = _linalg_fn(case, fw)
-        args = [as_input(fw, a) for a in args]
+        args = [as_input(fw, a) for a in linalg_args(case)]
         t = median_time(lambda: block(_first(fn(*args))))
         return {"value": t * 1e3, "unit": "ms", "seconds": t}
+
+
+def linalg_args(case: str) -> list[np.ndarray]:
+    """The float32 operands of a ``linalg.*`` case (seeded)."""
+    rng = np.random.default_rng(0)
+    if case == "linalg.cho_solve":
+        m = rng.standard_normal((1024, 1024)).astype(np.float32)
+        return [m @ m.T / 1024 + np.eye(1024, dtype=np.float32),
+                rng.standard_normal((1024, 16)).astype(np.float32)]
+    if case == "linalg.svd":
+        return [rng.standard_normal((512, 512)).astype(np.float32)]
+    return [rng.standard_normal(2 ** 20).astype(np.float32)]
 
 
 def _first(out):
