@@ -688,7 +688,7 @@ _log = logging.getLogger("tinyjax")
 # the same options (``jit(f)`` twice reuses the first trace, as JAX's cache does):
 # fun -> {options: (compiled cache, fast-path runners)}.
 _shared: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-_wrappers: "weakref.WeakSet[JitWrapped]" = weakref.WeakSet()
+_wrappers: "weakref.WeakSet[PjitFunction]" = weakref.WeakSet()
 
 
 def _shared_cache(fun: Callable, options: tuple) -> CompiledCache:
@@ -791,8 +791,8 @@ pp_shared_names[jit_p] = "jaxpr"  # its body printed with the equation's names (
 pp_eqn_rules[jit_p] = lambda params: [("name", params["name"]), ("jaxpr", params["jaxpr"])]
 
 
-class JitWrapped(stages.Wrapped):
-    """A jit-compiled function (``tinyjax.jit(f)``)."""
+class PjitFunction(stages.Wrapped):
+    """A jit-compiled function (``tinyjax.jit(f)``); JAX's class of the same name."""
 
     def __init__(self, fun: Callable, static_argnums, static_argnames, donate_argnums,
                  donate_argnames, device, in_shardings=None, out_shardings=None):
@@ -1261,6 +1261,18 @@ class JitWrapped(stages.Wrapped):
             return self
         return partial(self, instance)
 
+    def __repr__(self) -> str:
+        return f"<PjitFunction of {self.fun!r}>"
+
+    @property
+    def __signature__(self) -> Optional[inspect.Signature]:
+        """The wrapped function's signature (``inspect.signature(jit(f),
+        follow_wrapped=False)`` works, as in JAX)."""
+        try:
+            return inspect.signature(self.fun)
+        except (TypeError, ValueError):
+            return None
+
 
 _NOT_FAST = object()  # (a call the fast paths do not take)
 
@@ -1357,7 +1369,7 @@ def jit(fun: Callable | None = None, *, in_shardings: Any = None, out_shardings:
                              device=device)
     if not callable(fun):
         raise TypeError(f"Expected a callable value, got {fun!r}")
-    return JitWrapped(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
+    return PjitFunction(fun, static_argnums, static_argnames, donate_argnums, donate_argnames,
                       device, in_shardings, out_shardings)
 
 

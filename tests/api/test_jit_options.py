@@ -165,3 +165,15 @@ def test_donated_arguments_are_deleted_when_an_output_can_take_them():
     assert all(a.is_deleted() for a in xs)
     info = jax.jit(add, donate_argnums=1).trace(x, x).args_info
     assert [a.donated for a in info[0]] == [False, True]
+
+
+def test_jitted_function_repr_and_signature_are_jaxs():
+    import inspect
+
+    def f(x, y=2):
+        return x
+
+    g = jax.jit(f)
+    assert repr(g) == f"<PjitFunction of {f!r}>" and type(g).__name__ == "PjitFunction"
+    assert str(inspect.signature(g, follow_wrapped=False)) == "(x, y=2)"
+    assert jax.jit(max).__signature__ is None  # (a builtin without a signature)

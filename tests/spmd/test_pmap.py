@@ -73,6 +73,10 @@ def test_errors():
         jax.pmap(lambda a, b: a + b)(X, X[:, :N - 1 if N > 1 else 2].T)
     with pytest.raises(ValueError, match="requires .* logical devices"):
         jax.pmap(lambda v: v)(np.ones((len(DEVICES) + 1, 2), np.float32))
+    with pytest.raises(ValueError, match="rank should be at least 1, but is only 0"):
+        jax.pmap(lambda a, b: a * b)(X, 3.0)           # a Python scalar mapped over axis 0
+    with pytest.raises(ValueError, match="along axis 2, .* at least 3, but is only 2"):
+        jax.pmap(lambda a: a, in_axes=2)(X)
 
 
 def _rows(width=3, seed=0):

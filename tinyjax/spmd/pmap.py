@@ -69,8 +69,14 @@ def pmap(fun: Callable, axis_name: Any = None, *, in_axes: Any = 0, out_axes: An
         flat = [as_operand(x) for x in flat]
         axes = broadcast_prefix(dyn_in_axes, tuple(dyn), "pmap in_axes") + \
             [0] * len(tree_util.tree_leaves(kwargs))
-        axes = [None if a is None else a % max(get_aval(x).ndim, 1) for a, x in
-                zip(axes, flat)]
+        for a, x in zip(axes, flat):
+            shape = get_aval(x).shape
+            if a is not None and not -len(shape) <= a < len(shape):
+                raise ValueError(f"pmap was requested to map its argument along axis {a}, "
+                                 f"which implies that its rank should be at least "
+                                 f"{a + 1 if a >= 0 else -a}, but is only {len(shape)} (its "
+                                 f"shape is {shape})")
+        axes = [None if a is None else a % get_aval(x).ndim for a, x in zip(axes, flat)]
         sizes = {get_aval(x).shape[a] for x, a in zip(flat, axes) if a is not None}
         if axis_size is not None:
             sizes.add(axis_size)
