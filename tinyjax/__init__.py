@@ -50,6 +50,7 @@ from tinyjax.sharding import (NamedSharding, Shard, make_array_from_callback,  #
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402
 from tinyjax.backends import (host_count, host_id, host_ids, process_count,  # noqa: E402
                               process_index, process_indices)
+from tinyjax.spmd import types as _sharding_types  # noqa: E402,F401 (the type rules)
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402
 from tinyjax.spmd.pmap import pmap  # noqa: E402
 from tinyjax import distributed  # noqa: E402

@@ -99,8 +99,7 @@ class ArrayImpl:
         if where is None or type(where) is str:
             return ShapedArray(self.shape, self.dtype, self.weak_type)
         # laid out over several devices: the sharding tells the axes its type names
-        return ShapedArray(self.shape, self.dtype, self.weak_type,
-                           spec=where.type_spec(len(self.shape)))
+        return ShapedArray(self.shape, self.dtype, self.weak_type, sharding=where)
 
     @property
     def device(self):

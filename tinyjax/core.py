@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.errors import (ConcretizationTypeError, TracerArrayConversionError,
+from tinyjax.errors import (ConcretizationTypeError, ShardingTypeError,  # noqa: F401
+                            TracerArrayConversionError,
                             TracerBoolConversionError, TracerIntegerConversionError,
                             UnexpectedTracerError)
 
@@ -64,23 +65,29 @@ class ShapedArray(AbstractValue):
     Inside ``shard_map`` an aval also names the mesh axes the value varies over (``vma``,
     in the mesh's order; empty elsewhere), and an array laid out over the Explicit axes of
     a mesh the axes each dimension is split over (``spec``: per dimension, a tuple of axis
-    names).  Both are shown in the type (``float32[3]{V:i}``, ``float32[8@X,4]``) and are
-    no part of the type's identity: two avals that differ only in them are equal.
+    names; empty when no dimension is split) with that mesh's shape (``mesh``, an
+    AbstractMesh, or None: the current one).  Both are shown in the type
+    (``float32[3]{V:i}``, ``float32[8@X,4]``) and are no part of the type's identity: two
+    avals that differ only in them are equal.
 
-    ``sharding`` is what JAX's avals also carry; it is None (not part of the type) unless
-    given."""
+    ``sharding`` is JAX's view of ``spec`` and ``mesh``: a NamedSharding over the abstract
+    mesh with a spec of one entry per dimension (made by the function that
+    :func:`register_aval_sharding` installs); given to the constructor, it sets them."""
 
-    __slots__ = ("shape", "dtype", "weak_type", "vma_order", "spec", "sharding")
+    __slots__ = ("shape", "dtype", "weak_type", "vma_order", "spec", "mesh")
 
     def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False,
                  vma: Sequence[str] = (), spec: Sequence[tuple] = (), *,
-                 sharding: Any = None):
+                 sharding: Any = None, mesh: Any = None):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = dtype if dtypes.is_extended(dtype) else np.dtype(dtype)
         self.weak_type = bool(weak_type)
         self.vma_order = tuple(vma)
-        self.spec = tuple(spec) if len(spec) == len(self.shape) else ()
-        self.sharding = sharding
+        if sharding is not None and _aval_sharding is not None:
+            spec, mesh = _aval_sharding[1](sharding, len(self.shape))
+        spec = tuple(tuple(axes) for axes in spec)
+        self.spec = spec if len(spec) == len(self.shape) and any(spec) else ()
+        self.mesh = mesh
 
     ndim = property(lambda self: len(self.shape))
 
@@ -99,15 +106,28 @@ class ShapedArray(AbstractValue):
 
     mat = manual_axis_type
 
+    @property
+    def has_explicit_layout(self) -> bool:
+        """Whether the type says how the value is laid out: it is split over Explicit mesh
+        axes, or lies on a mesh that has some (replicated over them)."""
+        return bool(self.spec) or bool(getattr(self.mesh, "explicit_axes", ()))
+
+    @property
+    def sharding(self) -> Any:
+        """The value's layout as its type says it (JAX's ``aval.sharding``): a
+        NamedSharding over an abstract mesh, one spec entry per dimension."""
+        return None if _aval_sharding is None else _aval_sharding[0](self)
+
     def update(self, shape=None, dtype=None, weak_type=None, vma=None,
-               spec=None) -> "ShapedArray":
+               spec=None, sharding=None) -> "ShapedArray":
         """A copy with the given fields changed; a new shape drops the layout."""
         same_shape = shape is None or tuple(shape) == self.shape
         return ShapedArray(self.shape if shape is None else shape,
                            self.dtype if dtype is None else dtype,
                            self.weak_type if weak_type is None else weak_type,
                            self.vma_order if vma is None else vma,
-                           spec if spec is not None else self.spec if same_shape else ())
+                           spec if spec is not None else self.spec if same_shape else (),
+                           sharding=sharding, mesh=self.mesh)
 
     def strip_weak_type(self) -> "ShapedArray":
         return self.update(weak_type=False) if self.weak_type else self
@@ -145,6 +165,38 @@ class ShapedArray(AbstractValue):
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
         return f"ShapedArray({self.dtype.name}[{self._dims_str()}]{self._vma_str()}{weak})"
+
+
+# ``(to_sharding(aval) -> NamedSharding, from_sharding(sharding, ndim) -> (spec, mesh))``:
+# how an aval's layout reads as JAX's ``aval.sharding`` and back (``tinyjax.sharding``
+# registers them: the classes live above the core).
+_aval_sharding: tuple[Callable, Callable] | None = None
+
+
+def register_aval_sharding(to_sharding: Callable, from_sharding: Callable) -> None:
+    global _aval_sharding
+    _aval_sharding = (to_sharding, from_sharding)
+
+
+# How the layouts an aval's type names (``spec``, Explicit mesh axes) of a staged
+# equation's results follow from its operands' (registered by :mod:`tinyjax.spmd.types`):
+# ``rule(primitive, params, in_avals, out_avals)`` returns the out avals with theirs, or
+# raises JAX's ShardingTypeError where the layout is ambiguous or illegal.
+_spec_rule: Callable[..., list] | None = None
+
+
+def register_spec_rule(rule: Callable[..., list]) -> None:
+    global _spec_rule
+    _spec_rule = rule
+
+
+def with_spec(primitive: "Primitive", params: dict, in_avals: Sequence[ShapedArray],
+              out_avals: list) -> list:
+    """``out_avals`` with the layouts their types name (unchanged where no operand's type
+    names one and the primitive does not set one)."""
+    if _spec_rule is None:
+        return out_avals
+    return _spec_rule(primitive, params, in_avals, out_avals)
 
 
 # How the varying manual axes of a staged equation's results follow from its operands'

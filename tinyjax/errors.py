@@ -70,3 +70,9 @@ class JaxprTypeError(TypeError):
 
 class InconclusiveDimensionOperation(Exception):
     """A comparison of symbolic dimensions that cannot be decided."""
+
+
+class ShardingTypeError(Exception):
+    """Operands whose types name layouts (arrays over a mesh's Explicit axes) that an
+    operation cannot combine into one layout for its result (JAX's
+    ``jax._src.core.ShardingTypeError``)."""

@@ -14,6 +14,7 @@ gives concrete arrays ``.sharding``, ``.addressable_shards``, ``.global_shards``
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import threading
 from collections import OrderedDict
@@ -24,6 +25,8 @@ import numpy as np
 
 from tinyjax.array import ArrayImpl, ShardedBuffer, place, placed, to_array
 from tinyjax.backends import Device, devices as all_devices, get_backend, get_device, topology
+from tinyjax.core import get_aval, is_eager, register_aval_sharding
+from tinyjax.tree_util import tree_map
 from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
                                              with_sharding_constraint)
 
@@ -31,7 +34,7 @@ __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec",
            "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
            "use_abstract_mesh", "use_mesh", "make_single_device_sharding", "make_mesh",
            "put_sharded", "sharding_of", "Shard", "make_array_from_callback",
-           "make_array_from_single_device_arrays", "reshard"]
+           "make_array_from_single_device_arrays", "reshard", "auto_axes", "explicit_axes"]
 
 Index = tuple[slice, ...]
 
@@ -494,7 +497,9 @@ class NamedSharding(Sharding):
                                  f"`{name}`")
             used.append(name)
         self.mesh, self.spec = mesh, spec
-        self.memory_kind = memory_kind or "device"
+        # a sharding of devices places arrays in their memory; one over an abstract mesh
+        # (a type's) names none unless told
+        self.memory_kind = memory_kind or ("device" if isinstance(mesh, Mesh) else None)
 
     @property
     def device_set(self) -> set[Device]:
@@ -574,6 +579,17 @@ class NamedSharding(Sharding):
     def with_spec(self, spec: PartitionSpec) -> "NamedSharding":
         return NamedSharding(self.mesh, spec, memory_kind=self.memory_kind)
 
+    def update(self, *, mesh: AbstractMesh | None = None, spec: Any = None,
+               memory_kind: str | None = None) -> "NamedSharding":
+        """A copy with the given fields changed (``spec``: a PartitionSpec or a sequence of
+        its entries)."""
+        if spec is not None and not isinstance(spec, PartitionSpec):
+            spec = PartitionSpec(*spec)
+        if memory_kind is None and (mesh is None or isinstance(mesh, Mesh)):
+            memory_kind = self.memory_kind
+        return NamedSharding(self.mesh if mesh is None else mesh,
+                             self.spec if spec is None else spec, memory_kind=memory_kind)
+
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, NamedSharding) and self.mesh == other.mesh
                 and self.spec == other.spec and self.memory_kind == other.memory_kind)
@@ -582,7 +598,8 @@ class NamedSharding(Sharding):
         return hash((self.mesh, self.spec, self.memory_kind))
 
     def __repr__(self) -> str:
-        return f"NamedSharding(mesh={self.mesh}, spec={self.spec}, memory_kind={self.memory_kind})"
+        kind = "" if self.memory_kind is None else f", memory_kind={self.memory_kind}"
+        return f"NamedSharding(mesh={self.mesh}, spec={self.spec}{kind})"
 
 
 def as_sharding(where: Any) -> Sharding:
@@ -598,10 +615,40 @@ def as_sharding(where: Any) -> Sharding:
             raise ValueError(f"Using a PartitionSpec ({where}) requires a mesh: use "
                              "jax.set_mesh(mesh) or `with mesh:`, or pass a NamedSharding")
         if not isinstance(mesh, Mesh):
+            mesh = _devices_for(mesh) or mesh
+        if not isinstance(mesh, Mesh) and is_eager():
             raise ValueError(f"Using a PartitionSpec ({where}) at the top level requires a "
                              f"concrete Mesh in context, got {mesh}")
         return NamedSharding(mesh, where)
     raise TypeError(f"Expected a Device, a Sharding or a PartitionSpec, got {where!r}")
+
+
+def _devices_for(abstract: AbstractMesh) -> Mesh | None:
+    """A concrete mesh of the shape of ``abstract`` (with its axis types) from the meshes
+    set around it (``auto_axes`` and ``explicit_axes`` retype the current mesh's axes)."""
+    for mesh in reversed(_global_meshes + _mesh_stack()):
+        if isinstance(mesh, Mesh) and mesh.shape_tuple == abstract.shape_tuple:
+            return mesh.update_axis_types(dict(zip(abstract.axis_names,
+                                                   abstract.axis_types)))
+    return None
+
+
+def _type_sharding(aval: Any) -> NamedSharding:
+    """JAX's ``aval.sharding``: the layout a type names over its abstract mesh (the current
+    one where the type names none), one spec entry per dimension."""
+    mesh = aval.mesh if aval.mesh is not None else get_abstract_mesh()
+    spec = aval.spec or ((),) * aval.ndim
+    return NamedSharding(mesh.abstract_mesh, spec_of_axes(spec, full_rank=True))
+
+
+def _type_layout(sharding: Any, ndim: int) -> tuple[tuple, AbstractMesh | None]:
+    """The (spec, abstract mesh) an aval takes from a sharding: the Explicit axes it
+    splits dimensions over."""
+    mesh = getattr(sharding, "mesh", None)
+    return sharding.type_spec(ndim), None if mesh is None else mesh.abstract_mesh
+
+
+register_aval_sharding(_type_sharding, _type_layout)
 
 
 # ---- the sharding of concrete arrays -------------------------------------------------------
@@ -799,3 +846,77 @@ def make_mesh(axis_shapes: Sequence[int], axis_names: Sequence[str], axis_types:
     grid[:] = devs[:n]
     return Mesh(grid.reshape(tuple(axis_shapes)), tuple(axis_names),
                 _axis_types(axis_types, len(axis_names), AxisType.Explicit))
+
+
+# ---- switching axis types ------------------------------------------------------------------
+
+def _retyped_mesh(axes: Any, kind: AxisType, name: str) -> tuple[AbstractMesh, Any] | None:
+    """(the current mesh, the same with ``axes`` -- default all -- of type ``kind``), or
+    None where no mesh is set."""
+    mesh = get_abstract_mesh()
+    if mesh.empty:
+        return None
+    axes = mesh.axis_names if axes is None else (axes,) if isinstance(axes, str) \
+        else tuple(axes)
+    for a in axes:
+        if a not in mesh.axis_names:
+            raise ValueError(f"{name}: {a!r} is not an axis of the current mesh {mesh}")
+        if mesh.axis_types[mesh.axis_names.index(a)] == AxisType.Manual:
+            raise NotImplementedError("Going from `Manual` AxisType to `Auto` or `Explicit` "
+                                      "AxisType is not allowed.")
+    return mesh, mesh.update_axis_types({a: kind for a in axes})
+
+
+def _retyped(x: Any, mesh: AbstractMesh) -> Any:
+    """``x`` laid out as it is (a concrete array: as its blocks lie; a traced value: as
+    its type says), over ``mesh`` (the same axes, of other types)."""
+    placed_as = getattr(x, "_device", None)
+    spec = placed_as.spec if isinstance(placed_as, NamedSharding) else \
+        get_aval(x).sharding.spec
+    return reshard(x, NamedSharding(_devices_for(mesh) or mesh, spec))
+
+
+def auto_axes(fun: Any = None, /, *, axes: Any = None, out_sharding: Any = None) -> Any:
+    """``fun`` run with the mesh axes ``axes`` (default: all) of type Auto: inside, values'
+    types name no layout over them and the compiler lays them out; the results are laid
+    out as ``out_sharding`` says (given here or as a keyword of the call)."""
+    if fun is None:
+        return lambda f: auto_axes(f, axes=axes, out_sharding=out_sharding)
+
+    @functools.wraps(fun)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        want = kwargs.pop("out_sharding", out_sharding)
+        if want is None:
+            raise TypeError("Missing required keyword argument: 'out_sharding'")
+        meshes = _retyped_mesh(axes, AxisType.Auto, "auto_axes")
+        if meshes is None or set(meshes[0].auto_axes) == set(meshes[1].auto_axes):
+            return fun(*args, **kwargs)
+        with use_abstract_mesh(meshes[1]):
+            args = tree_map(lambda x: _retyped(x, meshes[1]), args)
+            out = fun(*args, **kwargs)
+        return reshard(out, want)
+    return run
+
+
+def explicit_axes(fun: Any = None, /, *, axes: Any = None, in_sharding: Any = None) -> Any:
+    """``fun`` run with the mesh axes ``axes`` (default: all) of type Explicit: its
+    arguments are laid out as ``in_sharding`` says (given here or as a keyword of the call)
+    and their types name it; the results go back to the mesh outside as they are laid
+    out."""
+    if fun is None:
+        return lambda f: explicit_axes(f, axes=axes, in_sharding=in_sharding)
+
+    @functools.wraps(fun)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        given = kwargs.pop("in_sharding", in_sharding)
+        if given is None:
+            raise TypeError("Missing required keyword argument: 'in_sharding'")
+        meshes = _retyped_mesh(axes, AxisType.Explicit, "explicit_axes")
+        if meshes is None:
+            raise ValueError("Context mesh cannot be empty. Please use `jax.set_mesh` API to "
+                             "enter into a mesh context when using `explicit_axes` API.")
+        with use_abstract_mesh(meshes[1]):
+            args = reshard(args, given)
+            out = fun(*args, **kwargs)
+        return tree_map(lambda x: _retyped(x, meshes[0]), out)
+    return run

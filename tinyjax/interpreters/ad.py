@@ -42,7 +42,8 @@ def tangent_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def tangent_aval(aval: ShapedArray) -> ShapedArray:
-    return ShapedArray(aval.shape, tangent_dtype(aval.dtype), aval.weak_type)
+    return ShapedArray(aval.shape, tangent_dtype(aval.dtype), aval.weak_type,
+                       spec=aval.spec, mesh=aval.mesh)  # laid out as the primal
 
 
 class Zero:

@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence
 
 from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer,
                           eager_constant_folding, eval_trace, get_aval, new_trace,
-                          set_current_trace, user_source_info, varying_operands, with_vma)
+                          set_current_trace, user_source_info, varying_operands, with_spec,
+                          with_vma)
 from tinyjax.interpreters.ad import Zero, tangent_aval
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or_none
 
@@ -76,10 +77,10 @@ class StagingTrace(Trace):
         in_avals = [a.aval for a in atoms]
         out_avals = primitive.abstract_eval(*in_avals, **params)
         source = user_source_info()
-        if primitive.multiple_results:
-            outvars = [Var(a) for a in with_vma(primitive, params, in_avals, out_avals)]
-        else:
-            outvars = [Var(with_vma(primitive, params, in_avals, [out_avals])[0])]
+        outs = out_avals if primitive.multiple_results else [out_avals]
+        outs = with_spec(primitive, params, in_avals, with_vma(primitive, params, in_avals,
+                                                               outs))
+        outvars = [Var(a) for a in outs]
         self.eqns.append(JaxprEqn(atoms, outvars, primitive, params, source))
         for v in outvars:
             self.origins[v] = f"the output of `{primitive.name}` at {source}"

@@ -14,6 +14,7 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.sharding_constraint import type_sharding, with_sharding_constraint
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
@@ -290,11 +291,16 @@ def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_t
     ``dimension_numbers = ((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch))``;
     the result's axes are the batch axes, then lhs's free axes, then rhs's free axes.
     """
-    return dot_general_p.bind(
-        as_operand(lhs), as_operand(rhs), dimension_numbers=_canonical_dims(dimension_numbers),
-        precision=canonicalize_precision(precision),
+    lhs, rhs = as_operand(lhs), as_operand(rhs)
+    dims = _canonical_dims(dimension_numbers)
+    out = dot_general_p.bind(
+        lhs, rhs, dimension_numbers=dims, precision=canonicalize_precision(precision),
         preferred_element_type=canonical_preferred(preferred_element_type),
-        out_sharding=None)
+        out_sharding=None if out_sharding is None else type_sharding(
+            out_sharding, len(_dot_general_shape(get_aval(lhs), get_aval(rhs), dims))))
+    # the product's type names the layout; a constraint also places it there (eagerly, or
+    # under jit where no operand is laid out over the mesh yet)
+    return out if out_sharding is None else with_sharding_constraint(out, out_sharding)
 
 
 def dot(lhs, rhs, precision=None, preferred_element_type=None, out_sharding=None):
@@ -303,7 +309,7 @@ def dot(lhs, rhs, precision=None, preferred_element_type=None, out_sharding=None
     ls, rs = get_aval(lhs).shape, get_aval(rhs).shape
     if 1 <= len(ls) <= 2 and 1 <= len(rs) <= 2 and ls[-1] == rs[0]:
         return dot_general(lhs, rhs, (((len(ls) - 1,), (0,)), ((), ())), precision,
-                           preferred_element_type)
+                           preferred_element_type, out_sharding)
     raise TypeError(f"Incompatible shapes for dot: got {ls} and {rs}.")
 
 
@@ -344,10 +350,14 @@ def _transpose_operand(ct, other, aval: ShapedArray, this_dims, other_dims,
     dims = ((tuple(other_ct_axes), tuple(other_free)), (tuple(range(nb)), tuple(ob)))
     ct_dtype = get_aval(ct).dtype
     pref = None if ct_dtype == other_aval.dtype else aval.dtype
-    res = dot_general_p.bind(ct, other, dimension_numbers=dims, precision=precision,
-                             preferred_element_type=pref, out_sharding=None)
     # which axis of this operand each axis of ``res`` is
     source = list(tb) + _free_dims(aval.ndim, tc, tb) + [tc[oc.index(a)] for a in sorted(oc)]
+    # where the operand's type names a layout, the cotangent takes it (the product alone
+    # may be ambiguous: both factors split on the summed batch, say)
+    out_sharding = None if not aval.has_explicit_layout else aval.sharding.update(
+        spec=[aval.sharding.spec[d] for d in source])
+    res = dot_general_p.bind(ct, other, dimension_numbers=dims, precision=precision,
+                             preferred_element_type=pref, out_sharding=out_sharding)
     res = transpose(res, tuple(int(i) for i in np.argsort(source)))
     if get_aval(res).dtype != aval.dtype:
         res = convert_element_type(res, aval.dtype)
@@ -388,27 +398,29 @@ def _shift(dims: Sequence[int], at: int) -> tuple[int, ...]:
     return tuple(d + (d >= at) for d in dims)
 
 
-def _dot_general_batch(vals, dims, *, dimension_numbers, **params):
+def _dot_general_batch(vals, dims, *, dimension_numbers, out_sharding=None, **params):
     (lhs, rhs), (ld, rd) = vals, dims
     (lc, rc), (lb, rb) = dimension_numbers
     if ld is not None and rd is not None:
         # the mapped axis becomes a new leading batch axis of the dot
         lhs, rhs = batching.moveaxis(lhs, ld, 0), batching.moveaxis(rhs, rd, 0)
         new = ((_shift(lc, 0), _shift(rc, 0)), ((0,) + _shift(lb, 0), (0,) + _shift(rb, 0)))
-        return dot_general_p.bind(lhs, rhs, dimension_numbers=new, **params), 0
-    nb = len(lb)
-    if ld is not None:
+        out_dim = 0
+    elif ld is not None:
         # the mapped axis is a free axis of lhs: it appears among lhs's free output axes
         new = ((_shift(lc, ld), rc), (_shift(lb, ld), rb))
         free = _free_dims(get_aval(lhs).ndim, new[0][0], new[1][0])
-        return dot_general_p.bind(lhs, rhs, dimension_numbers=new, **params), \
-            nb + free.index(ld)
-    new = ((lc, _shift(rc, rd)), (lb, _shift(rb, rd)))
-    l_aval = get_aval(lhs)
-    n_lf = len(_free_dims(l_aval.ndim, lc, lb))
-    free = _free_dims(get_aval(rhs).ndim, new[0][1], new[1][1])
-    return dot_general_p.bind(lhs, rhs, dimension_numbers=new, **params), \
-        nb + n_lf + free.index(rd)
+        out_dim = len(lb) + free.index(ld)
+    else:
+        new = ((lc, _shift(rc, rd)), (lb, _shift(rb, rd)))
+        n_lf = len(_free_dims(get_aval(lhs).ndim, lc, lb))
+        free = _free_dims(get_aval(rhs).ndim, new[0][1], new[1][1])
+        out_dim = len(lb) + n_lf + free.index(rd)
+    if out_sharding is not None:  # the mapped axis is not split
+        parts = list(out_sharding.spec)
+        out_sharding = out_sharding.update(spec=parts[:out_dim] + [None] + parts[out_dim:])
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=new, out_sharding=out_sharding,
+                              **params), out_dim
 
 
 batching.primitive_batchers[dot_general_p] = _dot_general_batch

@@ -18,7 +18,7 @@ from tinyjax.core import Primitive, get_aval, is_eager
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
 
-__all__ = ["with_sharding_constraint", "sharding_constraint_p"]
+__all__ = ["with_sharding_constraint", "sharding_constraint_p", "type_sharding"]
 
 sharding_constraint_p = Primitive("sharding_constraint")
 sharding_constraint_p.def_abstract_eval(lambda x, *, sharding: x)
@@ -53,6 +53,17 @@ def _batch(vals, dims, *, sharding):
 
 
 batching.primitive_batchers[sharding_constraint_p] = _batch
+
+
+def type_sharding(sharding: Any, ndim: int) -> Any:
+    """``sharding`` (a Sharding, or a PartitionSpec over the current mesh) as a parameter
+    that names a result's layout (``dot_general``'s ``out_sharding``): a NamedSharding
+    over the mesh's abstract shape whose spec has one entry per dimension."""
+    s = _resolvers[0][0](sharding)
+    spec = s.spec
+    parts = list(spec) + [None] * (ndim - len(spec))
+    return s.update(mesh=s.mesh.abstract_mesh, spec=type(spec)(
+        *parts, unreduced=spec.unreduced, reduced=spec.reduced))
 
 
 def with_sharding_constraint(x: Any, shardings: Any) -> Any:

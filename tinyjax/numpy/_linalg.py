@@ -17,7 +17,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax.core import get_aval
 from tinyjax.lax.elementwise import _convert_weak
-from tinyjax.lax.sharding_constraint import with_out_sharding
+from tinyjax.lax.sharding_constraint import type_sharding
 from tinyjax.numpy._ufuncs import conj
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_dtypes)
@@ -71,14 +71,16 @@ def _reduce_add(x: Any, axes: Sequence[int]) -> Any:
     return lax.reduce_sum(x, axes)
 
 
-def _dot_general(a, b, dims, precision, preferred_element_type):
+def _dot_general(a, b, dims, precision, preferred_element_type, out_sharding=None):
     # as JAX's jnp: the product's dtype is asked for explicitly (the operands' common
     # dtype), and the result is weakly typed when both operands are
     dt = _dtype(a)
     if preferred_element_type is not None or dt == np.bool_ or dt != _dtype(b):
         return lax.dot_general(a, b, dims, precision=precision,
-                               preferred_element_type=preferred_element_type)
-    out = lax.dot_general(a, b, dims, precision=precision, preferred_element_type=dt)
+                               preferred_element_type=preferred_element_type,
+                               out_sharding=out_sharding)
+    out = lax.dot_general(a, b, dims, precision=precision, preferred_element_type=dt,
+                          out_sharding=out_sharding)
     if dtypes.is_weakly_typed(a) and dtypes.is_weakly_typed(b):
         out = _convert_weak(out, dt, True)
     return out
@@ -102,7 +104,7 @@ def dot(a: Any, b: Any, *, precision: Any = None, preferred_element_type: Any = 
     if _shape(a)[-1] != _shape(b)[cb]:
         raise TypeError(f"Incompatible shapes for dot: got {_shape(a)} and {_shape(b)}.")
     return _dot_general(a, b, (((na - 1,), (cb,)), ((), ())), precision,
-                        preferred_element_type)
+                        preferred_element_type, out_sharding)
 
 
 def _broadcast_pair(a: Any, b: Any) -> tuple[Any, Any]:
@@ -194,7 +196,6 @@ def matmul(a: Any, b: Any, *, precision: Any = None, preferred_element_type: Any
     b_bdims = tuple(pos(i, b_off, b_squeeze) for i in batch)
     na, nb = _ndim(a), _ndim(b)
     dims = (((na - 1,), (nb - 1 if b_vec else nb - 2,)), (a_bdims, b_bdims))
-    out = _dot_general(a, b, dims, precision, preferred_element_type)
     # dot_general's axis order: batch, a's free (batch axes, then rows), b's free
     labels = ([("b", i) for i in batch] + [("b", i) for i in a_free]
               + ([] if a_vec else [("m",)]) + [("b", i) for i in b_free]
@@ -202,7 +203,21 @@ def matmul(a: Any, b: Any, *, precision: Any = None, preferred_element_type: Any
     want = ([("b", i) for i in range(nbatch)] + ([] if a_vec else [("m",)])
             + ([] if b_vec else [("n",)]))
     perm = tuple(labels.index(w) for w in want)
+    out = _dot_general(a, b, dims, precision, preferred_element_type,
+                       _before_transpose(out_sharding, perm))
     return out if perm == tuple(range(len(perm))) else lax.transpose(out, perm)
+
+
+def _before_transpose(out_sharding: Any, perm: Sequence[int]) -> Any:
+    """The layout a product must have for ``transpose(product, perm)`` to be laid out as
+    ``out_sharding`` says (None: as the product's rule gives it)."""
+    if out_sharding is None:
+        return None
+    s = type_sharding(out_sharding, len(perm))
+    parts = [None] * len(perm)
+    for i, p in enumerate(perm):
+        parts[p] = s.spec[i]
+    return s.update(spec=parts)
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1, precision: Any = None,
@@ -235,9 +250,8 @@ def vecmat(x1: Any, x2: Any, /) -> Any:
     return lax.reshape(out, _shape(out)[:-2] + _shape(out)[-1:])
 
 
-@with_out_sharding
 def tensordot(a: Any, b: Any, axes: Any = 2, *, precision: Any = None,
-              preferred_element_type: Any = None) -> Any:
+              preferred_element_type: Any = None, out_sharding: Any = None) -> Any:
     """Contract ``a``'s and ``b``'s axes: ``axes=n`` pairs a's last n with b's first n;
     ``axes=(a_axes, b_axes)`` names the pairs."""
     a, b = _operands("tensordot", a, b)
@@ -269,7 +283,8 @@ def tensordot(a: Any, b: Any, axes: Any = 2, *, precision: Any = None,
             raise TypeError(f"tensordot requires contracted dimensions to have the same "
                             f"size, got shapes {_shape(a)} and {_shape(b)} with axes "
                             f"{ca} and {cb}")
-    return _dot_general(a, b, ((ca, cb), ((), ())), precision, preferred_element_type)
+    return _dot_general(a, b, ((ca, cb), ((), ())), precision, preferred_element_type,
+                        out_sharding)
 
 
 def kron(a: Any, b: Any) -> Any:
@@ -452,12 +467,17 @@ def einsum(subscripts: Any, /, *operands: Any, out: None = None, optimize: Any =
         raise NotImplementedError("The 'out' argument to jnp.einsum is not supported.")
     terms, out_labels, sizes = _einsum_terms("einsum", subscripts, operands)
     path = _contraction_path([lab for _, lab in terms], out_labels, sizes, optimize)
-    for i, j in path:
+    layout = None if out_sharding is None else type_sharding(out_sharding, len(out_labels))
+    for n, (i, j) in enumerate(path):
         (x, lx), (y, ly) = terms[i], terms[j]
         rest = [t for k, t in enumerate(terms) if k not in (i, j)]
         keep = set(out_labels).union(*[set(lab) for _, lab in rest])
-        terms = rest + [_contract_pair(x, lx, y, ly, keep, precision, preferred_element_type)]
+        last = layout if n == len(path) - 1 else None  # the result's layout, by label
+        terms = rest + [_contract_pair(x, lx, y, ly, keep, precision, preferred_element_type,
+                                       last, out_labels)]
     (x, labels), = terms
+    if layout is not None and not path:
+        x = lax.with_sharding_constraint(x, layout)
     x, labels = _sum_out(x, labels, set(out_labels))
     perm = tuple(labels.index(c) for c in out_labels)
     if perm != tuple(range(len(perm))):
@@ -530,7 +550,10 @@ def _prepare(x: Any, labels: str, sizes: dict[str, int]) -> tuple[Any, str]:
         labels = labels[:j] + labels[j + 1:]
 
 
-def _contract_pair(x, lx, y, ly, keep, precision, preferred_element_type):
+def _contract_pair(x, lx, y, ly, keep, precision, preferred_element_type, layout=None,
+                   layout_labels=""):
+    """One pairwise contraction; ``layout`` (over ``layout_labels``): the layout its result
+    is to have, per label."""
     # labels in one operand only and needed nowhere else are summed first
     x, lx = _sum_out(x, lx, keep | set(ly))
     y, ly = _sum_out(y, ly, keep | set(lx))
@@ -538,10 +561,13 @@ def _contract_pair(x, lx, y, ly, keep, precision, preferred_element_type):
     contract = [c for c in lx if c in ly and c not in keep]
     dims = ((tuple(lx.index(c) for c in contract), tuple(ly.index(c) for c in contract)),
             (tuple(lx.index(c) for c in batch), tuple(ly.index(c) for c in batch)))
-    out = lax.dot_general(x, y, dims, precision=precision,
-                          preferred_element_type=preferred_element_type)
     labels = ("".join(batch) + "".join(c for c in lx if c not in ly)
               + "".join(c for c in ly if c not in lx))
+    if layout is not None:
+        entry = dict(zip(layout_labels, layout.spec))
+        layout = layout.update(spec=[entry.get(c) for c in labels])
+    out = lax.dot_general(x, y, dims, precision=precision,
+                          preferred_element_type=preferred_element_type, out_sharding=layout)
     return out, labels
 
 

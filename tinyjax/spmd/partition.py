@@ -84,6 +84,14 @@ class Context:
     def local_shape(self, global_shape: Sequence[int], layout: Layout) -> tuple[int, ...]:
         return tuple(n // k for n, k in zip(global_shape, self.splits(layout)))
 
+    def layout_of(self, sharding: Any, ndim: int) -> Layout:
+        """The layout on this mesh that ``sharding`` asks for: its spec where its mesh has
+        this mesh's axes (of any types, concrete or abstract), else replicated."""
+        mesh = getattr(sharding, "mesh", None)
+        if mesh is None or any(self.sizes.get(n) != k for n, k in mesh.shape_tuple):
+            return replicated(ndim)
+        return sharding.spec.normalized(ndim)
+
     def can_split(self, global_shape: Sequence[int], layout: Layout) -> bool:
         return all(n % k == 0 for n, k in zip(global_shape, self.splits(layout)))
 
@@ -281,11 +289,15 @@ def _dot_general(ctx: Context, eqn, ins: list) -> list:
         taken |= set(rl[j])
     lhs = ctx.reshard(lhs, tuple(l_in), tuple(ll))
     rhs = ctx.reshard(rhs, tuple(r_in), tuple(rl))
-    out = dot_general_p.bind(lhs, rhs, **eqn.params)
+    out = dot_general_p.bind(lhs, rhs, **dict(eqn.params, out_sharding=None))
     contracted = tuple(a for i in lc for a in ll[i])
     if contracted:
         out = psum_p.bind(out, axes=contracted, axis_index_groups=None)
     layout = tuple([ll[i] for i in lb] + [ll[d] for d in lhs_free] + [rl[d] for d in rhs_free])
+    asked = eqn.params.get("out_sharding")
+    if asked is not None:  # the layout the product is to have
+        want = ctx.layout_of(asked, len(layout))
+        return [(ctx.reshard(out, layout, want), want)]
     return [(out, layout)]
 
 
@@ -379,9 +391,7 @@ _RULES[slicing.dynamic_update_slice_p] = _dynamic_update_slice
 
 def _sharding_constraint(ctx: Context, eqn, ins: list) -> list:
     (x, lay), = ins
-    s = eqn.params["sharding"]
-    want = s.spec.normalized(len(lay)) if getattr(s, "mesh", None) == ctx.mesh \
-        else replicated(len(lay))
+    want = ctx.layout_of(eqn.params["sharding"], len(lay))
     return [(ctx.reshard(x, lay, want), want)]
 
 
@@ -405,6 +415,18 @@ def _inline(ctx: Context, eqn, ins: list) -> list:
                                 body.eqns), consts + list(ins))
 
 
+def _as_typed(ctx: Context, aval: ShapedArray, value: tuple) -> tuple:
+    """A (local value, layout) pair laid out as its type says where the type names a
+    layout (arrays over Explicit mesh axes: JAX's sharding in types), else as it is."""
+    x, lay = value
+    if not aval.spec or any(a not in ctx.sizes for axes in aval.spec for a in axes):
+        return value
+    want = tuple(aval.spec)
+    if want == tuple(lay) or not ctx.can_split(aval.shape, want):
+        return value
+    return ctx.reshard(x, lay, want), want
+
+
 def run_jaxpr(ctx: Context, jaxpr: Jaxpr, ins: list) -> list:
     """Partition ``jaxpr`` applied to ``ins`` ((local value, layout) pairs; constvars first)
     under the current (staging) trace; the (local value, layout) of every output."""
@@ -422,7 +444,8 @@ def run_jaxpr(ctx: Context, jaxpr: Jaxpr, ins: list) -> list:
         if rule is None:
             rule = _inline if eqn.primitive in inlined_calls else _replicate_all
         outs = rule(ctx, eqn, [read(a) for a in eqn.invars])
-        env.update(zip(eqn.outvars, outs))
+        env.update(zip(eqn.outvars, [_as_typed(ctx, v.aval, o) for v, o in
+                                     zip(eqn.outvars, outs)]))
     return [read(a) for a in jaxpr.outvars]
 
 
@@ -457,7 +480,7 @@ def partition(closed: ClosedJaxpr, mesh: Mesh, in_layouts: Sequence[Layout],
         result_layouts[:] = [lay for _, lay in final]
         return [x for x, _ in final]
 
-    local_avals = [v.aval.update(shape=ctx.local_shape(v.aval.shape, lay))
+    local_avals = [v.aval.update(shape=ctx.local_shape(v.aval.shape, lay), spec=())
                    for v, lay in zip(jaxpr.invars, in_layouts)]
     with batching.extend_axis_env(mesh.shape_tuple):
         local = trace_to_closed_jaxpr(per_device, local_avals)

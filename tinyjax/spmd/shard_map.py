@@ -284,8 +284,8 @@ vma_sources.update({parallel.axis_index_p, parallel.pvary_p})
 
 def _abstract_eval(*args, jaxpr, mesh, in_specs, out_specs, check_vma, newly_manual_axes):
     return [ShapedArray(_global_shape(v.aval.shape, spec, mesh), v.aval.dtype,
-                        v.aval.weak_type, spec=NamedSharding(mesh, spec).type_spec(
-                            len(v.aval.shape))) for v, spec in zip(jaxpr.outvars, out_specs)]
+                        v.aval.weak_type, sharding=NamedSharding(mesh, spec))
+            for v, spec in zip(jaxpr.outvars, out_specs)]
 
 
 shard_map_p.def_abstract_eval(_abstract_eval)
