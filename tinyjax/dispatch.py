@@ -35,7 +35,7 @@ from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, 
                           register_apply_primitive)
 from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
-from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding,
+from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding, get_abstract_mesh,
                               SingleDeviceSharding, as_sharding, concrete_mesh, put_sharded,
                               spec_of_axes)
 from tinyjax.spmd.partition import given_specs, partition, replicated
@@ -531,9 +531,19 @@ def layout_on(placement: Any, mesh: Mesh, ndim: int) -> Optional[tuple]:
     """The layout (mesh axes per dimension) a sharding or an array has on ``mesh`` (None:
     it says nothing about it)."""
     s = placement._device if type(placement) is ArrayImpl else placement
-    if isinstance(s, NamedSharding) and s.mesh == mesh:
+    if isinstance(s, NamedSharding) and mesh.same_grid(s.mesh):
         return s.spec.normalized(ndim)
     return None
+
+
+def _axis_types_of(placements: Sequence[Any], mesh: Mesh) -> Any:
+    """The mesh (axis types) that results whose types name no mesh lie on: the arguments'
+    (over ``mesh``'s devices), else the current one."""
+    for p in placements:
+        s = p._device if type(p) is ArrayImpl else p
+        if isinstance(s, NamedSharding) and mesh.same_grid(s.mesh):
+            return s.mesh
+    return get_abstract_mesh()
 
 
 _HLO_NAMES = {"psum": "all-reduce", "pmax": "all-reduce", "pmin": "all-reduce",
@@ -569,16 +579,21 @@ class MeshCompiled:
                                                                   closed.out_avals)]
         local, out_layouts = partition(closed, mesh, in_layouts, wanted)
         self.local = local
-        explicit = bool(mesh.explicit_axes)
-        out_specs = [spec_of_axes(lay, explicit) for lay in out_layouts]
+        # each result over the mesh with the axis types its type has (auto_axes and
+        # explicit_axes retype the axes of a mesh)
+        types = _axis_types_of(in_placements, mesh)
+        out_meshes = [mesh.retyped_as(a.mesh or types) for a in closed.out_avals]
+        out_specs = [spec_of_axes(lay, bool(m.explicit_axes))
+                     for lay, m in zip(out_layouts, out_meshes)]
         for k, spec in enumerate(given_specs(closed.jaxpr)):  # as the program says
             if spec is not None and spec.normalized(len(out_layouts[k])) == out_layouts[k]:
                 out_specs[k] = spec
         for k, s in enumerate(out_shardings or []):  # as asked for, where given
-            if isinstance(s, NamedSharding) and s.mesh == mesh:
-                out_specs[k] = s.spec
+            if isinstance(s, NamedSharding) and mesh.same_grid(s.mesh):
+                out_specs[k], out_meshes[k] = s.spec, s.mesh
         self.program = MeshProgram(local, mesh, [spec_of_axes(lay) for lay in in_layouts],
-                                   out_specs, closed.out_avals)
+                                   [NamedSharding(m, spec) for m, spec in
+                                    zip(out_meshes, out_specs)], closed.out_avals)
         self.out_shardings = out_shardings
         for d in self.program.devices:
             self.program.executable(d)
@@ -587,7 +602,8 @@ class MeshCompiled:
     def run_flat(self, flat_values: Sequence[Any]) -> list[ArrayImpl]:
         outs = self.program(flat_values)
         if self.out_shardings is not None:
-            outs = [o if s is None or (isinstance(s, NamedSharding) and s.mesh == self.mesh)
+            outs = [o if s is None or (isinstance(s, NamedSharding) and
+                                       self.mesh.same_grid(s.mesh))
                     else _put_to(o, s) for o, s in zip(outs, self.out_shardings)]
         return outs
 

@@ -271,6 +271,20 @@ class Mesh(AbstractMesh):
         return Mesh(self.devices, self.axis_names,
                     tuple(types.get(n, t) for n, t in zip(self.axis_names, self.axis_types)))
 
+    def same_grid(self, other: Any) -> bool:
+        """Whether ``other`` is a mesh of these devices with these axis names (of any
+        types): arrays over either lie alike."""
+        return (isinstance(other, Mesh) and self.axis_names == other.axis_names
+                and self.devices.shape == other.devices.shape
+                and list(self.devices.flat) == list(other.devices.flat))
+
+    def retyped_as(self, abstract: Any) -> "Mesh":
+        """This mesh with the axis types of ``abstract`` where it has this mesh's axes."""
+        if abstract is None or abstract.shape_tuple != self.shape_tuple or \
+                abstract.axis_types == self.axis_types:
+            return self
+        return self.update_axis_types(dict(zip(abstract.axis_names, abstract.axis_types)))
+
     def coords(self, device: Device) -> dict[str, int]:
         """The mesh coordinates of ``device``."""
         at = np.argwhere(self.devices == device)
@@ -605,6 +619,9 @@ class NamedSharding(Sharding):
 def as_sharding(where: Any) -> Sharding:
     """A Sharding for ``where``: a Sharding, a Device, or a PartitionSpec (over the
     current mesh)."""
+    if isinstance(where, NamedSharding) and not isinstance(where.mesh, Mesh):
+        mesh = _devices_for(where.mesh)  # a type's layout: over the devices around it
+        return where if mesh is None else NamedSharding(mesh, where.spec)
     if isinstance(where, Sharding):
         return where
     if isinstance(where, Device):

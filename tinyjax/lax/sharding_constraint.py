@@ -72,7 +72,7 @@ def with_sharding_constraint(x: Any, shardings: Any) -> Any:
     from tinyjax import tree_util
     resolve = _resolvers[0][0]
     leaves, tree = tree_util.tree_flatten(x)
-    is_spec = lambda s: s is None or hasattr(s, "device_set") or hasattr(s, "axes_of")
+    is_spec = lambda s: s is None or hasattr(type(s), "device_set") or hasattr(s, "axes_of")
     spec_leaves, spec_tree = tree_util.tree_flatten(shardings, is_leaf=is_spec)
     if spec_tree.num_leaves == 1 and spec_tree != tree:
         spec_leaves = spec_leaves * len(leaves)

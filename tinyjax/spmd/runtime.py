@@ -210,13 +210,16 @@ def run_on_devices(devices: Sequence[Device], fns: Sequence[Callable[[], Any]],
 class MeshProgram:
     """``local`` (a ClosedJaxpr over one device's blocks) compiled for the devices of
     ``mesh``; called with global arrays laid out (or to be laid out) as ``in_specs`` says,
-    it returns global arrays laid out as ``out_specs`` says."""
+    it returns global arrays laid out as ``out_specs`` (PartitionSpecs, or NamedShardings
+    over these devices) says."""
 
     def __init__(self, local: ClosedJaxpr, mesh: Mesh, in_specs: Sequence[PartitionSpec],
-                 out_specs: Sequence[PartitionSpec], out_avals: Sequence[Any]):
+                 out_specs: Sequence[Any], out_avals: Sequence[Any]):
         self.local, self.mesh = local, mesh
         self.in_shardings = [NamedSharding(mesh, s) for s in in_specs]
-        self.out_shardings = [NamedSharding(mesh, s) for s in out_specs]
+        # (a NamedSharding: over these devices, with axis types of its own)
+        self.out_shardings = [s if isinstance(s, NamedSharding) else NamedSharding(mesh, s)
+                              for s in out_specs]
         self.out_avals = list(out_avals)  # global
         self.devices = list(mesh.local_devices)
         backends = {d.backend for d in mesh.devices.flat}

@@ -1,0 +1,197 @@
+"""Sharding in types (JAX's explicit mode) on the suite's 8 CPU devices: the layouts that
+types name follow through operations by each primitive's rule, ambiguous and illegal
+layouts raise ShardingTypeError, ``out_sharding`` settles them, the values lie as their
+types say, and the values are numpy's."""
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import lax
+from tinyjax.core import ShardingTypeError
+from tinyjax.sharding import AxisType, NamedSharding, PartitionSpec as P, auto_axes, \
+    explicit_axes
+
+from tests.spmd.mesh_support import DEVICES, needs_devices
+
+pytestmark = needs_devices(8)
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture
+def mesh():
+    """A 4x2 mesh of Explicit axes X, Y, current for the test."""
+    m = jax.make_mesh((4, 2), ("X", "Y"), devices=DEVICES[:8])
+    with jax.set_mesh(m):
+        yield m
+
+
+def put(x, *spec):
+    return jax.device_put(np.asarray(x), P(*spec))
+
+
+def typed(x) -> str:
+    return str(jax.typeof(x))
+
+
+def test_placed_arrays_and_traced_values_name_their_layout(mesh):
+    x = put(RNG.standard_normal((8, 4)).astype(np.float32), "X", "Y")
+    assert typed(x) == "float32[8@X,4@Y]"
+    s = jax.typeof(x).sharding
+    assert s.spec == P("X", "Y") and s.mesh == mesh.abstract_mesh and s.memory_kind is None
+    seen = []
+    jax.jit(lambda v: seen.append(jax.typeof(v).sharding))(x)
+    assert seen[0].spec == P("X", "Y")
+    # replicated: one spec entry per dimension, none split
+    assert jax.typeof(put(np.ones((8, 4)))).sharding.spec == P(None, None)
+
+
+def test_rules_of_shape_operations_and_reductions(mesh):
+    v = RNG.standard_normal((8, 4)).astype(np.float32)
+    x = put(v, "X", "Y")
+    cases = [
+        (lambda a: jnp.sin(a).T, "float32[4@Y,8@X]", np.sin(v).T),
+        (lambda a: a.sum(0), "float32[4@Y]", v.sum(0)),
+        (lambda a: a.max(1), "float32[8@X]", v.max(1)),
+        (lambda a: a.reshape(4, 2, 4), "float32[4@X,2,4@Y]", v.reshape(4, 2, 4)),
+        (lambda a: a.reshape(32), "float32[32@(X,Y)]", v.reshape(32)),
+        (lambda a: a[None], "float32[1,8@X,4@Y]", v[None]),
+        (lambda a: jnp.cumsum(a, 1), "float32[8@X,4@Y]", np.cumsum(v, 1)),
+        (lambda a: a[:4], "float32[4@X,4@Y]", v[:4]),
+        (lambda a: a + 1.0, "float32[8@X,4@Y]", v + 1),
+    ]
+    for f, want, ref in cases:
+        for g in (f, jax.jit(f)):
+            out = g(x)
+            assert typed(out) == want, (want, typed(out))
+            np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-5, atol=1e-6)
+            # the value lies as its type says
+            assert out.sharding.spec == jax.typeof(out).sharding.spec
+
+
+def test_broadcasting_combines_layouts(mesh):
+    a, b = np.arange(4).reshape(4, 1), np.arange(8).reshape(1, 8)
+    out = put(a, "X", None) + put(b, None, "Y")
+    assert typed(out) == "int32[4@X,8@Y]"
+    np.testing.assert_array_equal(np.asarray(out), a + b)
+
+
+def test_a_result_naming_an_axis_twice_is_an_error(mesh):
+    x, y = put(np.ones((4, 4), np.int32), "X", None), put(np.ones((4, 4), np.int32), None, "X")
+    msg = ("add operation with inputs: i32[4@X,4], i32[4,4@X] produces an illegally sharded "
+           "result: i32[4@X,4@X]")
+    for f in (lambda a, b: a + b, jax.jit(lambda a, b: a + b)):
+        with pytest.raises(ShardingTypeError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+            f(x, y)
+
+
+def test_incompatible_layouts_are_an_error(mesh):
+    x, y = put(np.ones((8, 4)), "X", None), put(np.ones((8, 4)), "Y", None)
+    with pytest.raises(ShardingTypeError, match="incompatible shardings for broadcasting"):
+        x + y
+
+
+def test_products_with_split_contracting_dimensions_need_out_sharding(mesh):
+    u = RNG.standard_normal((8, 4)).astype(np.float32)
+    w = RNG.standard_normal((4, 16)).astype(np.float32)
+    x, y = put(u, None, "X"), put(w, "X", None)
+    with pytest.raises(ShardingTypeError, match="Contracting dimensions are sharded"):
+        jnp.dot(x, y)
+    products = [
+        lambda a, b: jnp.dot(a, b, out_sharding=P("X", None)),
+        lambda a, b: jnp.matmul(a, b, out_sharding=P("X")),
+        lambda a, b: jnp.einsum("ik,kj->ij", a, b, out_sharding=P("X", None)),
+        lambda a, b: jnp.einsum("ik,kj->ji", a, b, out_sharding=P(None, "X")),
+        lambda a, b: jnp.tensordot(a, b, 1, out_sharding=P("X", None)),
+        lambda a, b: lax.dot_general(a, b, (((1,), (0,)), ((), ())),
+                                     out_sharding=P("X", None)),
+    ]
+    for f in products:
+        for g in (f, jax.jit(f)):
+            out = g(x, y)
+            want = u @ w
+            if out.shape != want.shape:
+                want = want.T
+            assert jax.typeof(out).sharding.spec in (P("X", None), P(None, "X"))
+            assert out.sharding.spec == jax.typeof(out).sharding.spec
+            np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5, atol=1e-5)
+    # one operand split on the contracting dimension: not ambiguous, the sum is replicated
+    out = jnp.dot(x, put(w))
+    assert typed(out) == "float32[8,16]"
+    np.testing.assert_allclose(np.asarray(out), u @ w, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_dimensions_must_be_split_alike(mesh):
+    a, b = put(np.ones((8, 2, 4)), "X"), put(np.ones((8, 4, 2)))
+    with pytest.raises(ShardingTypeError, match="same sharding"):
+        jnp.matmul(a, b)
+
+
+def test_gradients_of_a_data_parallel_loss(mesh):
+    """The cotangent of replicated weights contracts over the split batch: it takes the
+    weights' layout (no ambiguity) and equals the unsharded gradient."""
+    w = RNG.standard_normal((16, 4)).astype(np.float32)
+    xb = RNG.standard_normal((32, 16)).astype(np.float32)
+    loss = lambda w, x: jnp.sum(jnp.tanh(x @ w) ** 2)
+    ref = jax.grad(loss)(w, xb)
+    big = jax.make_mesh((8,), ("batch",), devices=DEVICES[:8])
+    with jax.set_mesh(big):
+        g = jax.jit(jax.grad(loss))(jax.device_put(w, P()), jax.device_put(xb, P("batch")))
+    assert typed(g) == "float32[16,4]"
+    np.testing.assert_allclose(np.asarray(g), np.asarray(ref), rtol=1e-4, atol=1e-5)
+
+
+def test_reshape_that_moves_a_split_is_an_error(mesh):
+    x = put(np.ones((8, 4)), None, "X")
+    with pytest.raises(ShardingTypeError, match="This reshape is not supported"):
+        x.reshape(32)
+
+
+def test_auto_axes_lets_the_compiler_decide_inside(mesh):
+    a, b = np.arange(16).reshape(4, 4), np.arange(16).reshape(4, 4) * 3
+    x, y = put(a, "X", None), put(b, None, "X")
+    seen = []
+
+    @auto_axes
+    def add(u, v):
+        seen.append(jax.sharding.get_abstract_mesh().axis_types)
+        return u + v
+
+    inside_jit = jax.jit(lambda u, v: add(u, v, out_sharding=P("X", None)))
+    for f in (lambda u, v: add(u, v, out_sharding=P("X", None)), inside_jit):
+        out = f(x, y)
+        assert typed(out) == "int32[4@X,4]"
+        np.testing.assert_array_equal(np.asarray(out), a + b)
+    assert seen[0] == (AxisType.Auto, AxisType.Auto)
+    with pytest.raises(TypeError, match="out_sharding"):
+        add(x, y)
+
+
+def test_explicit_axes_types_values_inside_an_auto_mesh():
+    auto = jax.make_mesh((4, 2), ("X", "Y"), (AxisType.Auto,) * 2, devices=DEVICES[:8])
+    v = np.arange(16.0, dtype=np.float32).reshape(4, 4)
+    seen = []
+
+    @explicit_axes
+    def double(y):
+        seen.append(typed(y))
+        return y * 2
+
+    with jax.set_mesh(auto):
+        x = put(v, "X", "Y")
+        assert typed(x) == "float32[4,4]"  # Auto axes are not in types
+        out = jax.jit(lambda a: double(jnp.sin(a), in_sharding=P("X", "Y")) + 1)(x)
+    assert seen == ["float32[4@X,4@Y]"]
+    assert typed(out) == "float32[4,4]"
+    np.testing.assert_allclose(np.asarray(out), np.sin(v) * 2 + 1, rtol=1e-5, atol=1e-6)
+
+
+def test_reshard_types_and_places(mesh):
+    v = np.arange(32.0, dtype=np.float32).reshape(8, 4)
+    x = put(v, "X", "Y")
+    for f in (lambda a: jax.reshard(a, P("Y", "X")), jax.jit(lambda a: jax.reshard(a, P("Y")))):
+        out = f(x)
+        assert out.sharding.spec == jax.typeof(out).sharding.spec
+        assert jax.typeof(out).sharding.spec[0] == "Y"
+        np.testing.assert_array_equal(np.asarray(out), v)
+    assert isinstance(jax.typeof(x).sharding, NamedSharding)
