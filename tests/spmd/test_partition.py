@@ -182,10 +182,16 @@ def test_types_name_the_explicit_axes_an_array_is_split_over():
     jax.jit(lambda v: seen.append(str(jax.typeof(v))) or v)(a)
     assert seen == [f"float32[{rows * 2}@x,{cols * 2}@y]"]
     # shard_map's results have its out_specs' explicit axes
-    f = jax.shard_map(lambda v: v * 2, mesh=explicit, in_specs=P("x"), out_specs=P("x"))
+    f = jax.shard_map(lambda v: v * 2, mesh=explicit, in_specs=P("x", "y"),
+                      out_specs=P(None, "y"), check_vma=False)
     text = str(jax.make_jaxpr(f)(a))
     assert text.startswith(f"{{ lambda ; a:f32[{rows * 2}@x,{cols * 2}@y]. let\n"
-                           f"    b:f32[{rows * 2}@x,{cols * 2}] = shard_map[")
+                           f"    b:f32[2,{cols * 2}@y] = shard_map[")
+    # over Explicit axes, in_specs must say what the arguments' types say
+    g = jax.shard_map(lambda v: v * 2, mesh=explicit, in_specs=P("x"), out_specs=P("x"))
+    with pytest.raises(ValueError, match=r"in_specs passed to shard_map: P\('x', None\) "
+                       r"does not match the specs of the input: P\('x', 'y'\)"):
+        g(a)
 
 
 def test_buffer_pointers_of_arrays_on_one_device_only():

@@ -46,7 +46,7 @@ from tinyjax.lax.control_flow.common import (batch_jaxpr, jvp_jaxpr, partial_eva
 from tinyjax.lax.elementwise import div
 from tinyjax.lax.shape import reshape
 from tinyjax.sharding import (AbstractMesh, Mesh, NamedSharding, PartitionSpec, get_mesh,
-                              layout_of, put_sharded)
+                              layout_of, put_sharded, spec_of_axes)
 from tinyjax.spmd.partition import register_partition_rule
 
 __all__ = ["shard_map", "shard_map_p", "ShardMapTrace", "bind_shard_map", "map_blocks"]
@@ -661,6 +661,8 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
         flat = [as_operand(x) for x in flat]
         specs = _flat_in_specs(in_specs, args, flat, m)
         _check_specs(specs, m, "in_specs")
+        if in_specs is not Infer and m.are_all_axes_explicit:
+            _check_specs_match_types(specs, flat)
         msg = _divisibility_error(f, m, args, specs, [get_aval(x) for x in flat])
         if msg:
             raise ValueError(msg)
@@ -698,6 +700,22 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
         return tree_util.tree_unflatten(store[-1], outs)
 
     return mapped
+
+
+def _check_specs_match_types(specs: list, flat: list) -> None:
+    """Over a mesh of Explicit axes, arguments' types say how they are laid out: the
+    in_specs must say the same (JAX's rule: reshard first, or leave in_specs out)."""
+    for spec, x in zip(specs, flat):
+        aval = get_aval(x)
+        want = PartitionSpec(*spec_of_axes(spec.normalized(aval.ndim), full_rank=True))
+        have = aval.sharding.spec
+        if tuple(have) != tuple(want):
+            raise ValueError(
+                f"in_specs passed to shard_map: {want} does not match the specs of the input: "
+                f"{have} for arg: {aval}. `in_specs` is an optional "
+                "argument so you can omit specifying it and shard_map will infer the in_specs "
+                "from the arguments. If you want to reshard your inputs, you can use "
+                "`jax.reshard` on the arguments and then pass those args to shard_map.")
 
 
 def _flat_in_specs(in_specs: Any, args: tuple, flat: list, mesh: Mesh) -> list:
