@@ -226,10 +226,18 @@ class ArrayImpl:
         if self._device is not None and not self.is_deleted():
             self._value
     def __repr__(self) -> str:
+        if self._unreduced():  # as JAX: the shape and layout, not a sum of its terms
+            weak = ", weak_type=True" if self.weak_type else ""
+            return f"Array(shape={self.shape}, dtype={self.dtype.name}{weak}, " \
+                   f"sharding={self._device})"
         return _array_repr(self._value, self.weak_type)
 
     def __str__(self) -> str:
-        return str(self._value)
+        return repr(self) if self._unreduced() else str(self._value)
+
+    def _unreduced(self) -> bool:
+        """Whether the array's blocks are terms of sums (unreduced mesh axes)."""
+        return type(self._buf) is ShardedBuffer and self._buf.summands is not None
 
     def __format__(self, spec: str) -> str:
         if self._value.ndim == 0:
@@ -313,15 +321,18 @@ def placed(buf: Any, device: Any, weak_type: bool = False) -> ArrayImpl:
 class ShardedBuffer:
     """The buffers of an array laid out over several devices: ``buffers[i]`` is on
     ``devices[i]`` and holds the block ``indices[i]`` (a tuple of slices) of the array of
-    ``shape``.  Blocks may repeat (replication)."""
+    ``shape``.  Blocks may repeat (replication).  ``summands``, where given (an array with
+    unreduced mesh axes), says which buffers are the terms whose sum is the block; the
+    others are copies of those."""
 
-    __slots__ = ("shape", "dtype", "devices", "indices", "buffers", "complete")
+    __slots__ = ("shape", "dtype", "devices", "indices", "buffers", "complete", "summands")
 
     def __init__(self, shape: tuple, dtype: Any, devices: list, indices: list, buffers: list,
-                 complete: bool = True):
+                 complete: bool = True, *, summands: list | None = None):
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         self.devices, self.indices, self.buffers = list(devices), list(indices), list(buffers)
         self.complete = complete  # whether this process holds every block
+        self.summands = summands
 
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
@@ -334,6 +345,12 @@ class ShardedBuffer:
                                "(non process local) devices is not possible. You can use "
                                "`jax.experimental.multihost_utils.process_allgather` to "
                                "print the global array or use `.addressable_shards`.")
+        if self.summands is not None:
+            out = np.zeros(self.shape, self.dtype)
+            for index, buf, term in zip(self.indices, self.buffers, self.summands):
+                if term:
+                    out[index] += buf if isinstance(buf, np.ndarray) else buf.numpy()
+            return out
         out = np.empty(self.shape, self.dtype)
         for index, buf in reversed(list(zip(self.indices, self.buffers))):
             out[index] = buf if isinstance(buf, np.ndarray) else buf.numpy()
@@ -347,7 +364,8 @@ class ShardedBuffer:
     def copy(self) -> "ShardedBuffer":
         return ShardedBuffer(self.shape, self.dtype, self.devices, self.indices,
                              [b.copy() if isinstance(b, np.ndarray) else get_backend(d).copy(b)
-                              for d, b in zip(self.devices, self.buffers)], self.complete)
+                              for d, b in zip(self.devices, self.buffers)], self.complete,
+                             summands=self.summands)
 
     def __repr__(self) -> str:
         return f"ShardedBuffer({self.dtype.name}{list(self.shape)} over {len(self.devices)})"

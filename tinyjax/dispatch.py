@@ -531,6 +531,11 @@ def layout_on(placement: Any, mesh: Mesh, ndim: int) -> Optional[tuple]:
     """The layout (mesh axes per dimension) a sharding or an array has on ``mesh`` (None:
     it says nothing about it)."""
     s = placement._device if type(placement) is ArrayImpl else placement
+    if isinstance(s, NamedSharding) and s.spec.unreduced and type(placement) is ArrayImpl:
+        raise NotImplementedError(
+            f"computations on arrays whose blocks are terms of sums (unreduced mesh axes: "
+            f"{s.spec}) are not implemented; jax.reshard(x, P(...)) without unreduced axes "
+            f"sums them first")
     if isinstance(s, NamedSharding) and mesh.same_grid(s.mesh):
         return s.spec.normalized(ndim)
     return None

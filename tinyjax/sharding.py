@@ -724,19 +724,22 @@ def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImp
         weak_type = x.weak_type
         if x._device is not None and sharding_of(x) == sharding:
             return x
-        if isinstance(x._device, Sharding) and x._device.is_equivalent_to(sharding, x.ndim):
+        if isinstance(x._device, Sharding) and x._device.is_equivalent_to(sharding, x.ndim) \
+                and _unreduced_axes(x._device) == _unreduced_axes(sharding):
             return placed(x._buf, sharding, weak_type)
         value = x._value
     else:
         value = np.asarray(x)
-    if isinstance(sharding, NamedSharding) and sharding.spec.unreduced:
-        raise NotImplementedError(f"placing an array with unreduced axes ({sharding.spec})")
     index_map = sharding.addressable_devices_indices_map(value.shape)
     devs = [d for d in sharding._device_assignment if d in index_map]
     indices = [index_map[d] for d in devs]
+    blocks = [value[index] for index in indices]
+    summands = None
+    if _unreduced_axes(sharding):
+        blocks, summands = _summands(sharding, devs, blocks)
     buffers = []
-    for d, index in zip(devs, indices):
-        block = np.array(value[index], order="C")
+    for d, block in zip(devs, blocks):
+        block = np.array(block, order="C")
         backend = get_backend(d)
         if backend.host:
             block.flags.writeable = False
@@ -744,7 +747,43 @@ def put_sharded(x: Any, sharding: Sharding, weak_type: bool = False) -> ArrayImp
         else:
             buffers.append(backend.asbuffer(block))
     return placed(ShardedBuffer(value.shape, value.dtype, devs, indices, buffers,
-                                sharding.is_fully_addressable), sharding, weak_type)
+                                sharding.is_fully_addressable, summands=summands),
+                  sharding, weak_type)
+
+
+def _unreduced_axes(sharding: Any) -> frozenset:
+    return sharding.spec.unreduced if isinstance(sharding, NamedSharding) else frozenset()
+
+
+def _summands(sharding: NamedSharding, devs: list, blocks: list) -> tuple[list, list]:
+    """Each device's block as a term of a sum over the unreduced mesh axes (the block is
+    the sum of the terms of the devices that differ only along them), and whether the
+    device's term is one of those summed (not a copy along an axis the spec leaves
+    replicated).  The ``k`` terms split the block's last dimension that ``k`` divides
+    into ``k`` chunks, each term holding one chunk and zeros elsewhere (XLA's split where
+    one exists); where none does, the first term is the block and the others zeros."""
+    mesh, spec = sharding.mesh, sharding.spec
+    unreduced = [n for n in mesh.axis_names if n in spec.unreduced]
+    named = set(spec.mesh_axes()) | spec.unreduced
+    k = math.prod(mesh.shape[n] for n in unreduced)
+    terms, summed = [], []
+    for d, block in zip(devs, blocks):
+        coords = mesh.coords(d)
+        j = 0
+        for n in unreduced:  # row-major over the unreduced axes
+            j = j * mesh.shape[n] + coords[n]
+        summed.append(not any(coords[n] for n in mesh.axis_names if n not in named))
+        term = np.zeros_like(block)
+        dims = [a for a in range(block.ndim) if block.shape[a] % k == 0]
+        if dims:
+            at = [slice(None)] * block.ndim
+            size = block.shape[dims[-1]] // k
+            at[dims[-1]] = slice(j * size, (j + 1) * size)
+            term[tuple(at)] = block[tuple(at)]
+        elif j == 0:
+            term[...] = block
+        terms.append(term)
+    return terms, summed
 
 
 def _constrain(x: ArrayImpl, sharding: Sharding) -> ArrayImpl:

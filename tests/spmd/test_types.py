@@ -195,3 +195,30 @@ def test_reshard_types_and_places(mesh):
         assert jax.typeof(out).sharding.spec[0] == "Y"
         np.testing.assert_array_equal(np.asarray(out), v)
     assert isinstance(jax.typeof(x).sharding, NamedSharding)
+
+
+def test_unreduced_placement_holds_terms_that_sum_to_the_array(mesh):
+    """device_put with unreduced axes: the devices along them hold terms whose sum is their
+    block (the others along replicated axes copies); reshard sums them; other operations
+    refuse them clearly."""
+    v = RNG.standard_normal((8, 6)).astype(np.float32)
+    for spec in (P("X", None, unreduced={"Y"}), P(None, None, unreduced={"X"})):
+        y = jax.device_put(v, spec)
+        assert y.sharding.spec == spec and "sharding=" in repr(y)
+        sums: dict = {}
+        for s in y.addressable_shards:
+            key = tuple((i.start, i.stop) for i in s.index)
+            coords = mesh.coords(s.device)
+            if all(coords[n] == 0 for n in mesh.axis_names
+                   if n not in set(spec.mesh_axes()) | spec.unreduced):
+                sums[key] = sums.get(key, 0) + np.asarray(s.data)
+        for s in y.addressable_shards:  # each block is the sum of its terms
+            key = tuple((i.start, i.stop) for i in s.index)
+            np.testing.assert_allclose(sums[key], v[s.index], rtol=1e-6)
+        assert any(not np.array_equal(np.asarray(s.data), v[s.index])
+                   for s in y.addressable_shards)
+        np.testing.assert_allclose(np.asarray(y), v, rtol=1e-6)
+        z = jax.reshard(y, P("X"))
+        np.testing.assert_allclose(np.asarray(z), v, rtol=1e-6)
+        with pytest.raises(NotImplementedError, match="unreduced"):
+            y + 1
