@@ -38,7 +38,7 @@ from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding, get_abstract_mesh,
                               SingleDeviceSharding, as_sharding, concrete_mesh, put_sharded,
                               spec_of_axes)
-from tinyjax.spmd.partition import given_specs, partition, replicated
+from tinyjax.spmd.partition import Context, given_specs, partition, replicated
 from tinyjax.spmd.runtime import MeshProgram
 from tinyjax.lax.platform import register_platform
 
@@ -541,6 +541,21 @@ def layout_on(placement: Any, mesh: Mesh, ndim: int) -> Optional[tuple]:
     return None
 
 
+def _typed_result(mesh: Mesh, layout: tuple, aval: Any, types: Any) -> tuple:
+    """The (mesh, spec) of a result laid out as ``layout`` on ``mesh``: over the mesh its
+    type names -- these devices with that mesh's axis types, or, for another shape of as
+    many devices (``use_abstract_mesh`` inside ``jit``), these devices reshaped to it --
+    else ``mesh`` with the axis types of ``types``."""
+    named = aval.mesh or types
+    if aval.spec and named is not None and named.shape_tuple != mesh.shape_tuple and \
+            Context(mesh).translate(named, tuple(aval.spec)) == tuple(layout):
+        devices = mesh.devices.reshape(named.axis_sizes)
+        return Mesh(devices, named.axis_names, named.axis_types), \
+            spec_of_axes(aval.spec, full_rank=True)
+    out = mesh.retyped_as(named)
+    return out, spec_of_axes(layout, bool(out.explicit_axes))
+
+
 def _axis_types_of(placements: Sequence[Any], mesh: Mesh) -> Any:
     """The mesh (axis types) that results whose types name no mesh lie on: the arguments'
     (over ``mesh``'s devices), else the current one."""
@@ -587,9 +602,9 @@ class MeshCompiled:
         # each result over the mesh with the axis types its type has (auto_axes and
         # explicit_axes retype the axes of a mesh)
         types = _axis_types_of(in_placements, mesh)
-        out_meshes = [mesh.retyped_as(a.mesh or types) for a in closed.out_avals]
-        out_specs = [spec_of_axes(lay, bool(m.explicit_axes))
-                     for lay, m in zip(out_layouts, out_meshes)]
+        typed = [_typed_result(mesh, lay, a, types) for lay, a in
+                 zip(out_layouts, closed.out_avals)]
+        out_meshes, out_specs = [m for m, _ in typed], [spec for _, spec in typed]
         for k, spec in enumerate(given_specs(closed.jaxpr)):  # as the program says
             if spec is not None and spec.normalized(len(out_layouts[k])) == out_layouts[k]:
                 out_specs[k] = spec

@@ -222,3 +222,25 @@ def test_unreduced_placement_holds_terms_that_sum_to_the_array(mesh):
         np.testing.assert_allclose(np.asarray(z), v, rtol=1e-6)
         with pytest.raises(NotImplementedError, match="unreduced"):
             y + 1
+
+
+def test_an_abstract_mesh_of_another_shape_inside_jit(mesh):
+    """use_abstract_mesh inside jit: a reshard over an 8-device mesh of another shape lays
+    the value out over the same devices reshaped; the result lies on that mesh."""
+    v = np.arange(32.0, dtype=np.float32).reshape(8, 4)
+    x = put(v, "X", "Y")
+    flat = jax.sharding.AbstractMesh((8,), ("A",), (AxisType.Explicit,))
+
+    @jax.jit
+    def f(a):
+        with jax.sharding.use_abstract_mesh(flat):
+            y = jax.reshard(a, P("A", None))
+            assert typed(y) == "float32[8@A,4]"
+            return y * 2
+
+    z = f(x)
+    assert typed(z) == "float32[8@A,4]" and z.sharding.mesh.axis_names == ("A",)
+    for s in z.addressable_shards:  # device k holds row k
+        np.testing.assert_array_equal(np.asarray(s.data), 2 * v[s.index])
+        assert s.index[0] == slice(s.device.id, s.device.id + 1)
+    np.testing.assert_array_equal(np.asarray(z), 2 * v)

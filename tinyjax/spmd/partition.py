@@ -85,12 +85,38 @@ class Context:
         return tuple(n // k for n, k in zip(global_shape, self.splits(layout)))
 
     def layout_of(self, sharding: Any, ndim: int) -> Layout:
-        """The layout on this mesh that ``sharding`` asks for: its spec where its mesh has
-        this mesh's axes (of any types, concrete or abstract), else replicated."""
+        """The layout on this mesh that ``sharding`` asks for (see :meth:`translate`;
+        replicated where its mesh is none of this mesh's shapes)."""
         mesh = getattr(sharding, "mesh", None)
-        if mesh is None or any(self.sizes.get(n) != k for n, k in mesh.shape_tuple):
-            return replicated(ndim)
-        return sharding.spec.normalized(ndim)
+        layout = None if mesh is None else self.translate(mesh, sharding.spec.normalized(ndim))
+        return replicated(ndim) if layout is None else layout
+
+    def translate(self, mesh: Any, layout: Layout) -> Optional[Layout]:
+        """``layout`` over the axes of ``mesh`` as a layout over this mesh's axes: as it is
+        where ``mesh`` has this mesh's axes (of any types); for another shape of as many
+        devices (an abstract mesh that ``use_abstract_mesh`` sets inside ``jit``), each of
+        its axes is the run of this mesh's axes (in order) whose sizes multiply to its size
+        -- the same devices, in the same order.  None where neither holds."""
+        if all(self.sizes.get(n) == k for n, k in mesh.shape_tuple):
+            return layout
+        groups = self._groups(mesh)
+        if groups is None:
+            return None
+        return tuple(tuple(a for name in axes for a in groups[name]) for axes in layout)
+
+    def _groups(self, mesh: Any) -> Optional[dict]:
+        ours = list(self.mesh.shape_tuple)
+        groups: dict = {}
+        for name, size in mesh.shape_tuple:
+            run, n = [], 1
+            while n < size and ours:
+                axis, k = ours.pop(0)
+                run.append(axis)
+                n *= k
+            if n != size:
+                return None
+            groups[name] = tuple(run)
+        return groups if not ours else None
 
     def can_split(self, global_shape: Sequence[int], layout: Layout) -> bool:
         return all(n % k == 0 for n, k in zip(global_shape, self.splits(layout)))
@@ -419,10 +445,9 @@ def _as_typed(ctx: Context, aval: ShapedArray, value: tuple) -> tuple:
     """A (local value, layout) pair laid out as its type says where the type names a
     layout (arrays over Explicit mesh axes: JAX's sharding in types), else as it is."""
     x, lay = value
-    if not aval.spec or any(a not in ctx.sizes for axes in aval.spec for a in axes):
-        return value
-    want = tuple(aval.spec)
-    if want == tuple(lay) or not ctx.can_split(aval.shape, want):
+    want = None if not aval.spec or aval.mesh is None else ctx.translate(aval.mesh,
+                                                                         tuple(aval.spec))
+    if want is None or want == tuple(lay) or not ctx.can_split(aval.shape, want):
         return value
     return ctx.reshard(x, lay, want), want
 
