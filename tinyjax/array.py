@@ -237,7 +237,8 @@ class ArrayImpl:
 
     def _unreduced(self) -> bool:
         """Whether the array's blocks are terms of sums (unreduced mesh axes)."""
-        return type(self._buf) is ShardedBuffer and self._buf.summands is not None
+        return self._device is not None and type(self._buf) is ShardedBuffer and \
+            self._buf.summands is not None
 
     def __format__(self, spec: str) -> str:
         if self._value.ndim == 0:

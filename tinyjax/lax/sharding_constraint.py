@@ -18,7 +18,7 @@ from tinyjax.core import Primitive, get_aval, is_eager
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
 
-__all__ = ["with_sharding_constraint", "sharding_constraint_p", "type_sharding"]
+__all__ = ["with_sharding_constraint", "sharding_constraint_p"]
 
 sharding_constraint_p = Primitive("sharding_constraint")
 sharding_constraint_p.def_abstract_eval(lambda x, *, sharding: x)
