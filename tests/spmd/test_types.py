@@ -141,10 +141,18 @@ def test_gradients_of_a_data_parallel_loss(mesh):
     np.testing.assert_allclose(np.asarray(g), np.asarray(ref), rtol=1e-4, atol=1e-5)
 
 
-def test_reshape_that_moves_a_split_is_an_error(mesh):
-    x = put(np.ones((8, 4)), None, "X")
-    with pytest.raises(ShardingTypeError, match="This reshape is not supported"):
-        x.reshape(32)
+def test_reshape_that_moves_a_split_needs_out_sharding(mesh):
+    v = np.arange(32.0, dtype=np.float32).reshape(8, 4)
+    for x, shape_ in ((put(v, None, "X"), (32,)), (put(v, "X", "Y"), (2, 4, 4)),
+                      (put(v, "X", "Y"), (2, 2, 2, 4))):
+        with pytest.raises(ShardingTypeError, match="This reshape is not supported"):
+            x.reshape(shape_)
+    x = put(v, "X", "Y")
+    for f in (lambda a: a.reshape(2, 4, 4, out_sharding=P(None, "X")),
+              jax.jit(lambda a: lax.reshape(a, (2, 4, 4), out_sharding=P(None, "X")))):
+        out = f(x)
+        assert typed(out) == "float32[2,4@X,4]"
+        np.testing.assert_array_equal(np.asarray(out), v.reshape(2, 4, 4))
 
 
 def test_auto_axes_lets_the_compiler_decide_inside(mesh):

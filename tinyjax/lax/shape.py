@@ -11,6 +11,7 @@ from tinyjax import dtypes
 from tinyjax.array import on_default_device, wrap_eager
 from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.sharding_constraint import type_sharding, with_sharding_constraint
 from tinyjax.interpreters import ad, batching, lax_ops
 from tinyjax.interpreters.ad import Zero
 
@@ -149,15 +150,21 @@ reshape_p.weak_type_rule = lambda weak, **_: weak[0]
 
 
 def reshape(operand, new_sizes: Sequence[int], dimensions: Sequence[int] | None = None,
-            sharding=None):
-    """Reshape (after transposing by ``dimensions`` if given) to ``new_sizes``."""
+            sharding=None, *, out_sharding=None):
+    """Reshape (after transposing by ``dimensions`` if given) to ``new_sizes``;
+    ``out_sharding`` (or ``sharding``): the layout of the result, where the operand's
+    layout does not say it (explicit sharding)."""
     x = as_operand(operand)
     new_sizes = tuple(int(d) for d in new_sizes)
+    out_sharding = sharding if out_sharding is None else out_sharding
     if dimensions is not None and tuple(dimensions) != tuple(range(len(dimensions))):
         x = transpose(x, dimensions)
-    if get_aval(x).shape == new_sizes:
+    if get_aval(x).shape == new_sizes and out_sharding is None:
         return x
-    return reshape_p.bind(x, new_sizes=new_sizes, dimensions=None, sharding=None)
+    out = reshape_p.bind(x, new_sizes=new_sizes, dimensions=None, sharding=None if
+                         out_sharding is None else type_sharding(out_sharding, len(new_sizes)))
+    # as for products: the type names the layout, a constraint also places it there
+    return out if out_sharding is None else with_sharding_constraint(out, out_sharding)
 
 
 def _reshape_transpose(ct, x, *, new_sizes, dimensions=None, sharding=None):

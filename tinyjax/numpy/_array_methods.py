@@ -74,10 +74,10 @@ _METHODS = (
 )
 
 
-def _reshape(self, *shape, order="C"):
+def _reshape(self, *shape, order="C", out_sharding=None):
     if len(shape) == 1 and not isinstance(shape[0], int):
         shape = shape[0]
-    return _jnp().reshape(self, shape, order=order)
+    return _jnp().reshape(self, shape, order=order, out_sharding=out_sharding)
 
 
 def _transpose(self, *axes):

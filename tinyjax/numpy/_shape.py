@@ -88,8 +88,9 @@ def _shape_tuple_neg(shape: Any) -> tuple[int, ...]:
 
 
 def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None,
-            copy: bool | None = None) -> Any:
-    """``a`` with a new shape (one dimension may be -1); ``order`` 'C' or 'F'."""
+            copy: bool | None = None, out_sharding: Any = None) -> Any:
+    """``a`` with a new shape (one dimension may be -1); ``order`` 'C' or 'F';
+    ``out_sharding``: the result's layout (explicit sharding)."""
     if shape is None:
         if newshape is None:
             raise TypeError("reshape() missing required argument 'shape'")
@@ -99,10 +100,12 @@ def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None
     old = _shape(a)
     new = _resolve_shape(old, shape)
     if order == "C":
-        return lax.reshape(a, new) if new != old else a
+        return lax.reshape(a, new, out_sharding=out_sharding) \
+            if new != old or out_sharding is not None else a
     if order == "F":
         x = transpose(a)
-        return transpose(lax.reshape(x, new[::-1]))
+        out = transpose(lax.reshape(x, new[::-1]))
+        return out if out_sharding is None else lax.with_sharding_constraint(out, out_sharding)
     if order == "A":
         raise NotImplementedError("jnp.reshape does not support order='A'.")
     raise ValueError(f"Unexpected value for 'order' argument: {order}.")

@@ -226,7 +226,7 @@ def _reshape(ctx: Context, eqn, ins: list) -> list:
             out[j] = axes
     x = ctx.reshard(x, lay, tuple(keep))
     out = tuple(out)
-    params = dict(eqn.params, new_sizes=ctx.local_shape(out_shape, out))
+    params = dict(eqn.params, new_sizes=ctx.local_shape(out_shape, out), sharding=None)
     return [(shape.reshape_p.bind(x, **params), out)]
 
 

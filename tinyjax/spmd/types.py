@@ -168,26 +168,31 @@ def _reshape_groups(src: Sequence[int], dst: Sequence[int]) -> list:
 
 
 def _reshape(params, avals, outs, sizes):
+    """A dimension split into several passes its axes to the leading ones (each takes
+    axes until its size is used up); several merged into one pass theirs if no unsplit
+    dimension comes before a split one; anything else that moves a split is an error."""
     x = avals[0]
     new_sizes = tuple(params["new_sizes"])
+    if params.get("sharding") is not None:
+        return [_set_by(params["sharding"], len(new_sizes))]
     spec, out = _spec_of(x), [()] * len(new_sizes)
     for gi, gj in _reshape_groups(x.shape, new_sizes):
-        axes = [a for d in gi for a in spec[d]]
-        if not axes or not gj:
-            continue
         split = [spec[d] for d in gi]
-        if len(gi) > 1 and (params.get("dimensions") is not None or
-                            any(not s and any(split[k + 1:]) for k, s in enumerate(split))):
-            raise _reshape_error(x, new_sizes)  # an unsplit dimension before a split one
-        pending = list(axes)
-        for d in gj:  # the axes go to the leading target dimensions that they divide
+        if not any(split) or not gj:
+            continue
+        if params.get("dimensions") is not None or (len(gi) > 1 and len(gj) > 1) or \
+                any(not s and any(split[k + 1:]) for k, s in enumerate(split)):
+            raise _reshape_error(x, new_sizes)
+        pending = [a for axes in split for a in axes]
+        for d in gj:
             n, mine = new_sizes[d], []
-            while pending and n % sizes.get(pending[0], 1) == 0 and n > 1:
-                n //= sizes.get(pending[0], 1)
+            while n > 1 and pending:
+                k = sizes.get(pending[0], 1)
+                if n % k:
+                    raise _reshape_error(x, new_sizes)
+                n //= k
                 mine.append(pending.pop(0))
             out[d] = tuple(mine)
-            if pending and mine and n > 1:
-                raise _reshape_error(x, new_sizes)
         if pending:
             raise _reshape_error(x, new_sizes)
     return [tuple(out)]
@@ -267,7 +272,7 @@ for _p in ELEMENTWISE:
     register_type_rule(_p, _elementwise(_p))
 register_type_rule(shape.broadcast_in_dim_p, _broadcast_in_dim)
 register_type_rule(shape.transpose_p, _transpose)
-register_type_rule(shape.reshape_p, _reshape)
+register_type_rule(shape.reshape_p, _reshape, source=True)
 register_type_rule(slicing.squeeze_p, _squeeze)
 for _p in (reductions.reduce_sum_p, reductions.reduce_max_p, reductions.reduce_min_p,
            reductions.reduce_prod_p, reductions.reduce_and_p, reductions.reduce_or_p,
