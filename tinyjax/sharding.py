@@ -26,9 +26,9 @@ import numpy as np
 from tinyjax.array import ArrayImpl, ShardedBuffer, place, placed, to_array
 from tinyjax.backends import Device, devices as all_devices, get_backend, get_device, topology
 from tinyjax.core import get_aval, is_eager, register_aval_sharding
-from tinyjax.tree_util import tree_map
 from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
                                              with_sharding_constraint)
+from tinyjax.tree_util import tree_map
 
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
            "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
@@ -932,6 +932,15 @@ def _retyped(x: Any, mesh: AbstractMesh) -> Any:
     return reshard(x, NamedSharding(_devices_for(mesh) or mesh, spec))
 
 
+def _required(kwargs: dict, name: str, given: Any) -> Any:
+    """The layout given to the decorator, else the call's keyword ``name`` (taken out of
+    ``kwargs``); one of them is required."""
+    value = kwargs.pop(name, given)
+    if value is None:
+        raise TypeError(f"Missing required keyword argument: '{name}'")
+    return value
+
+
 def auto_axes(fun: Any = None, /, *, axes: Any = None, out_sharding: Any = None) -> Any:
     """``fun`` run with the mesh axes ``axes`` (default: all) of type Auto: inside, values'
     types name no layout over them and the compiler lays them out; the results are laid
@@ -941,9 +950,7 @@ def auto_axes(fun: Any = None, /, *, axes: Any = None, out_sharding: Any = None)
 
     @functools.wraps(fun)
     def run(*args: Any, **kwargs: Any) -> Any:
-        want = kwargs.pop("out_sharding", out_sharding)
-        if want is None:
-            raise TypeError("Missing required keyword argument: 'out_sharding'")
+        want = _required(kwargs, "out_sharding", out_sharding)
         meshes = _retyped_mesh(axes, AxisType.Auto, "auto_axes")
         if meshes is None or set(meshes[0].auto_axes) == set(meshes[1].auto_axes):
             return fun(*args, **kwargs)
@@ -964,9 +971,7 @@ def explicit_axes(fun: Any = None, /, *, axes: Any = None, in_sharding: Any = No
 
     @functools.wraps(fun)
     def run(*args: Any, **kwargs: Any) -> Any:
-        given = kwargs.pop("in_sharding", in_sharding)
-        if given is None:
-            raise TypeError("Missing required keyword argument: 'in_sharding'")
+        given = _required(kwargs, "in_sharding", in_sharding)
         meshes = _retyped_mesh(axes, AxisType.Explicit, "explicit_axes")
         if meshes is None:
             raise ValueError("Context mesh cannot be empty. Please use `jax.set_mesh` API to "

@@ -295,18 +295,16 @@ register_type_rule(sharding_constraint_p, _sharding_constraint, source=True)
 def spec_rule(prim: Any, params: dict, in_avals: Sequence[ShapedArray],
               out_avals: list) -> list:
     """``out_avals`` typed with their layouts (see the module docstring)."""
-    if prim not in _SOURCES and not any(a.spec for a in in_avals):
+    given = (params.get("sharding") or params.get("out_sharding")) if prim in _SOURCES \
+        else None
+    if given is None and not any(a.spec for a in in_avals):
         return out_avals
     rule = _TYPE_RULES.get(prim)
     if rule is None:
         return out_avals  # a call's results are typed by its body; others name no layout
-    mesh = _common_mesh(in_avals)
-    if prim in _SOURCES:
-        s = params.get("sharding") or params.get("out_sharding")
-        if s is not None and not hasattr(s, "mesh"):
-            return [a.update(spec=()) for a in out_avals]  # one device: no layout
-        if s is not None:
-            mesh = s.mesh.abstract_mesh
+    if given is not None and not hasattr(given, "mesh"):
+        return [a.update(spec=()) for a in out_avals]  # one device: no layout
+    mesh = given.mesh.abstract_mesh if given is not None else _common_mesh(in_avals)
     sizes = dict(mesh.shape_tuple) if mesh is not None else {}
     specs = rule(params, in_avals, out_avals, sizes)
     out = []
