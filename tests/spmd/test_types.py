@@ -252,3 +252,41 @@ def test_an_abstract_mesh_of_another_shape_inside_jit(mesh):
         np.testing.assert_array_equal(np.asarray(s.data), 2 * v[s.index])
         assert s.index[0] == slice(s.device.id, s.device.id + 1)
     np.testing.assert_array_equal(np.asarray(z), 2 * v)
+
+
+def test_data_and_tensor_parallel_training_step_under_explicit_types(mesh):
+    """An MLP with layer norm and a cross-entropy (jnp's gathers and concatenations of
+    index arithmetic inside): batch split over X; weights replicated, or split Megatron's
+    way over Y with the one ambiguous product given its out_sharding.  Loss and gradients
+    equal the unsharded ones; gradients have the weights' layouts."""
+    p = {"w1": RNG.standard_normal((16, 32)).astype(np.float32) * 0.1,
+         "b1": RNG.standard_normal(32).astype(np.float32) * 0.1,
+         "w2": RNG.standard_normal((32, 10)).astype(np.float32) * 0.1}
+    xb = RNG.standard_normal((64, 16)).astype(np.float32)
+    yb = RNG.integers(0, 10, 64).astype(np.int32)
+
+    def loss(p, x, y, out_sharding=None):
+        h = jax.nn.gelu(x @ p["w1"] + p["b1"])
+        h = (h - h.mean(-1, keepdims=True)) / jnp.sqrt(h.var(-1, keepdims=True) + 1e-5)
+        logits = jnp.dot(h, p["w2"], out_sharding=out_sharding)
+        lp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(lp, y[:, None], 1))
+
+    ref_loss, ref_grads = jax.value_and_grad(loss)(p, xb, yb)
+    x, y = put(xb, "X"), put(yb, "X")
+    layouts = [({k: P() for k in p}, None, ["float32[16,32]", "float32[32]", "float32[32,10]"]),
+               ({"w1": P(None, "Y"), "b1": P("Y"), "w2": P("Y", None)}, P("X", None),
+                ["float32[16,32@Y]", "float32[32@Y]", "float32[32@Y,10]"])]
+    for specs, out_sharding, want in layouts:
+        placed = {k: jax.device_put(v, specs[k]) for k, v in p.items()}
+        step = jax.jit(jax.value_and_grad(lambda q, a, b: loss(q, a, b, out_sharding)))
+        value, grads = step(placed, x, y)
+        np.testing.assert_allclose(float(value), float(ref_loss), rtol=1e-5)
+        assert [typed(grads[k]) for k in ("w1", "b1", "w2")] == want
+        for k in p:
+            np.testing.assert_allclose(np.asarray(grads[k]), np.asarray(ref_grads[k]),
+                                       rtol=1e-4, atol=1e-6)
+    split = {"w1": jax.device_put(p["w1"], P(None, "Y")), "b1": jax.device_put(p["b1"], P("Y")),
+             "w2": jax.device_put(p["w2"], P("Y", None))}
+    with pytest.raises(ShardingTypeError, match="Contracting dimensions are sharded"):
+        jax.jit(loss)(split, x, y)

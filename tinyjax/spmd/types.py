@@ -16,7 +16,8 @@ results' layouts from its operands', as JAX's do:
   contracting dimensions split in both operands are ambiguous (which layout the sum
   should have) unless ``out_sharding`` says;
 * slices, pads, reversals, cumulative operations, sorts keep the operand's layout (a
-  changed dimension must still divide by its axes); concatenated operands must agree;
+  changed dimension must still divide by its axes); concatenated operands must not
+  conflict;
 * ``sharding_constraint`` (``jax.reshard``, ``out_sharding=``) sets the layout it names.
 
 Operations without a rule give results whose type names no layout.  Nothing here runs
@@ -249,12 +250,21 @@ def _same_as_operand(params, avals, outs, sizes):
 
 
 def _concatenate(params, avals, outs, sizes):
+    """The operands' common layout, the concatenated dimension unsplit unless all agree.
+    (JAX asks the operands to agree outright; tinyjax's own compositions -- jnp's index
+    arithmetic -- concatenate unsplit values with split ones, so only a conflict counts.)"""
+    d = params["dimension"]
     specs = [_spec_of(a) for a in avals]
-    if any(s != specs[0] for s in specs):
-        raise ShardingTypeError(
-            "All operands should have the same sharding. Got shardings "
-            + ", ".join(str(tuple(_pspec_entry(x) for x in s)) for s in specs))
-    return [specs[0]]
+    out = []
+    for k in range(len(specs[0])):
+        named = {s[k] for s in specs} - {()}
+        if k != d and len(named) > 1:
+            raise ShardingTypeError(
+                "All operands should have the same sharding. Got shardings "
+                + ", ".join(str(tuple(_pspec_entry(x) for x in s)) for s in specs))
+        out.append(specs[0][k] if k == d and len({s[k] for s in specs}) == 1 else
+                   () if k == d else next(iter(named), ()))
+    return [tuple(out)]
 
 
 def _set_by(sharding: Any, ndim: int) -> Spec:
