@@ -31,7 +31,7 @@ WORKER = textwrap.dedent("""
     x = np.arange(2 * n * 3, dtype=np.float32).reshape(2 * n, 3)
     f = jax.jit(jax.shard_map(lambda b: jax.lax.psum(b, "i") * jax.lax.axis_index("i"),
                               mesh=mesh, in_specs=P("i"), out_specs=P("i")))
-    y = f(x)
+    y = f(jax.device_put(x, NamedSharding(mesh, P("i"))))  # typed as in_specs say
     assert len(y.addressable_shards) == 2 and not y.is_fully_addressable
     for s in y.addressable_shards:
         k = s.index[0].start
