@@ -407,11 +407,11 @@ def _partial_eval(trace, args, params):
 
 def _local_aval(x: Any, spec: PartitionSpec, mesh) -> ShapedArray:
     """The type of one device's block of ``x``: varying over the mesh axes ``spec``
-    splits it along."""
+    splits it along (and split over none: inside, the axes are manual)."""
     a = get_aval(x)
     named = set(spec.mesh_axes())
     return a.update(shape=_block_shape(a.shape, spec, mesh),
-                    vma=tuple(n for n in mesh.axis_names if n in named))
+                    vma=tuple(n for n in mesh.axis_names if n in named), spec=())
 
 
 custom_partial_eval_rules[shard_map_p] = _partial_eval
