@@ -44,6 +44,12 @@ WORKER = textwrap.dedent("""
     z = jax.jit(lambda a: jnp.tanh(a).sum(0))(jax.device_put(x, NamedSharding(mesh, P("i"))))
     for s in z.addressable_shards:
         np.testing.assert_allclose(np.asarray(s.data), np.tanh(x).sum(0), rtol=1e-5)
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3) + 100 * pid   # this process's rows
+    g = jax.make_array_from_process_local_data(NamedSharding(mesh, P("i")), rows)
+    assert g.shape == (2 * n, 3) and len(g.addressable_shards) == 2
+    for s in g.addressable_shards:
+        k = s.index[0].start - 2 * pid
+        np.testing.assert_array_equal(np.asarray(s.data), rows[k:k + 1])
     jax.distributed.shutdown()
     print("ok", pid)
 """)

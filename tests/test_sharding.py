@@ -105,3 +105,22 @@ def test_mesh_axis_type_queries():
     assert not mesh.are_all_axes_explicit and not mesh.are_all_axes_auto
     auto = AbstractMesh((2,), ("x",))
     assert auto.are_all_axes_auto and not auto.are_all_axes_manual
+
+
+def test_make_array_from_process_local_data_in_one_process():
+    n = len(jax.devices())
+    mesh = Mesh(np.array(jax.devices()).reshape(n, 1), ("x", "y"))
+    data = np.arange(4 * n * 3, dtype=np.float32).reshape(4 * n, 3)
+    for spec in (PartitionSpec("x"), PartitionSpec(None, "y"), PartitionSpec()):
+        sharding = NamedSharding(mesh, spec)
+        a = jax.make_array_from_process_local_data(sharding, data)   # one process: all of it
+        assert a.shape == data.shape and a.sharding == sharding
+        np.testing.assert_array_equal(np.asarray(a), data)
+        for s in a.addressable_shards:
+            np.testing.assert_array_equal(np.asarray(s.data), data[s.index])
+    tree = jax.make_array_from_process_local_data(
+        {"w": NamedSharding(mesh, PartitionSpec("x"))}, {"w": data}, {"w": data.shape})
+    np.testing.assert_array_equal(np.asarray(tree["w"]), data)
+    with pytest.raises(ValueError, match="differ in rank"):
+        jax.make_array_from_process_local_data(NamedSharding(mesh, PartitionSpec()), data,
+                                               (4 * n,))

@@ -45,6 +45,7 @@ from tinyjax import custom_batching, dlpack, monitoring, profiler  # noqa: E402
 from tinyjax.ref import Ref, empty_ref, free_ref, freeze, new_ref  # noqa: E402
 from tinyjax.lax.refs import ds  # noqa: E402
 from tinyjax.sharding import (NamedSharding, Shard, make_array_from_callback,  # noqa: E402
+                              make_array_from_process_local_data,
                               make_array_from_single_device_arrays, make_mesh, reshard,
                               set_mesh)
 from tinyjax.sharding import PartitionSpec as P  # noqa: E402

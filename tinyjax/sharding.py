@@ -28,6 +28,7 @@ from tinyjax.backends import Device, devices as all_devices, get_backend, get_de
 from tinyjax.core import get_aval, is_eager, register_aval_sharding
 from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
                                              with_sharding_constraint)
+from tinyjax import tree_util
 from tinyjax.tree_util import tree_map
 
 __all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
@@ -843,6 +844,82 @@ def make_array_from_callback(shape: Sequence[int], sharding: Sharding,
         block = np.asarray(data_callback(index_map[d]))
         blocks.append(block if dtype is None else block.astype(dtype))
     return make_array_from_single_device_arrays(shape, sharding, blocks)
+
+
+def make_array_from_process_local_data(sharding: Any, local_data: Any,
+                                       global_shape: Any = None) -> Any:
+    """The global array laid out by ``sharding`` of which this process holds
+    ``local_data`` (pytrees of shardings, host arrays and shapes, or one of each).
+
+    Along a dimension where ``local_data`` is as long as the global array, each device
+    takes its block from it; along the others, the blocks this process's devices hold are
+    laid side by side in ``local_data``, in order (a process feeding devices that hold
+    rows 8:12 and 24:28 gives 8 rows, of which rows 4:8 are the global 24:28).  Without
+    ``global_shape`` each process is taken to hold its own share of every split dimension.
+    """
+    if isinstance(sharding, Sharding):
+        return _from_process_local(sharding, local_data, global_shape)
+    leaves, tree = tree_util.tree_flatten(local_data)
+    shardings = tree_util.tree_leaves(sharding)
+    shapes = [None] * len(leaves) if global_shape is None else tree_util.tree_leaves(
+        global_shape, is_leaf=lambda x: isinstance(x, (tuple, list)) and
+        all(isinstance(n, (int, np.integer)) for n in x))
+    if not len(shardings) == len(shapes) == len(leaves):
+        raise ValueError(f"make_array_from_process_local_data: {len(leaves)} local arrays "
+                         f"but {len(shardings)} shardings and {len(shapes)} global shapes")
+    return tree.unflatten([_from_process_local(s, x, g)
+                           for s, x, g in zip(shardings, leaves, shapes)])
+
+
+def _from_process_local(sharding: Sharding, local: Any, global_shape: Any) -> ArrayImpl:
+    local = np.asarray(local)
+    if global_shape is None:
+        global_shape = _inferred_global_shape(sharding, local.shape)
+    global_shape = tuple(int(n) for n in global_shape)
+    if len(global_shape) != local.ndim:
+        raise ValueError(f"make_array_from_process_local_data: global_shape {global_shape} "
+                         f"and the local data's shape {local.shape} differ in rank")
+    mine = sharding.addressable_devices_indices_map(global_shape)
+    starts = [sorted({_start(index[d]) for index in mine.values()})
+              for d in range(local.ndim)]
+
+    def local_block(index: Index) -> np.ndarray:
+        slices = []
+        for d, (s, n) in enumerate(zip(index, global_shape)):
+            if n == local.shape[d]:       # the whole dimension is here
+                slices.append(s)
+                continue
+            size = len(range(*s.indices(n)))
+            offset = starts[d].index(_start(s)) * size
+            if offset + size > local.shape[d]:
+                raise ValueError(f"make_array_from_process_local_data: the local data "
+                                 f"{local.shape} is too short along dimension {d} for the "
+                                 f"{len(starts[d])} blocks of {size} this process holds")
+            slices.append(slice(offset, offset + size))
+        return local[tuple(slices)]
+
+    return make_array_from_callback(global_shape, sharding, local_block)
+
+
+def _start(s: slice) -> int:
+    return s.start or 0
+
+
+def _inferred_global_shape(sharding: Sharding, local_shape: tuple) -> tuple:
+    """Each split dimension ``local * (blocks in all / blocks this process holds)``."""
+    probe = tuple(max(n, 1) * len(sharding._device_assignment) for n in local_shape)
+    every = sharding.devices_indices_map(probe).values()
+    mine = sharding.addressable_devices_indices_map(probe).values()
+    shape = []
+    for d, n in enumerate(local_shape):
+        n_all = len({_start(i[d]) for i in every})
+        n_mine = len({_start(i[d]) for i in mine})
+        if n * n_all % n_mine:
+            raise ValueError(f"make_array_from_process_local_data: cannot infer the global "
+                             f"shape along dimension {d} from local size {n}; pass "
+                             f"global_shape")
+        shape.append(n * n_all // n_mine)
+    return tuple(shape)
 
 
 def reshard(xs: Any, out_shardings: Any) -> Any:
