@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinyjax import tree_util
+from tinyjax import stablehlo, tree_util
 from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.backends import get_device
 from tinyjax.core import ShapedArray
@@ -151,7 +151,20 @@ class Lowered(_Stage):
         self._compile_fn = compile_fn
 
     def as_text(self, dialect: str | None = None, **_: Any) -> str:
-        return self._closed.pretty_print()
+        """The program as StableHLO text (``dialect=None`` or ``"stablehlo"``), as JAX
+        prints it, or as tinyjax's jaxpr (``dialect="jaxpr"``).  tinyjax has no XLA, so
+        ``"hlo"`` raises NotImplementedError, as does a primitive StableHLO has no
+        spelling for here."""
+        if dialect == "jaxpr":
+            return self._closed.pretty_print()
+        if dialect not in (None, "stablehlo"):
+            raise NotImplementedError(
+                f"Lowered.as_text: dialect {dialect!r} is not available in tinyjax (there is "
+                f"no XLA); use 'stablehlo' or 'jaxpr'")
+        paths = tree_util.tree_flatten_with_path(
+            self.out_tree.unflatten(range(self.out_tree.num_leaves)))[0]
+        names = ["result" + tree_util.keystr(path) for path, _ in paths]
+        return stablehlo.module_text(self.fun_name, self._closed, names)
 
     def compiler_ir(self, dialect: str | None = None) -> ClosedJaxpr:
         return self._closed
