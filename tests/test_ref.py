@@ -86,6 +86,41 @@ def test_jit_ref_arguments_are_written_back():
     np.testing.assert_allclose(np.asarray(other[...]), np.arange(3.0))
 
 
+def test_jit_updates_a_reference_in_place():
+    @jax.jit
+    def double(x_ref):
+        x_ref[...] = 2 * x_ref[...]
+
+    @jax.jit
+    def read(x_ref):
+        return x_ref[...].sum()
+
+    r = jax.new_ref(jnp.arange(4.0))
+    where = r.unsafe_buffer_pointer()
+    double(r)
+    assert r.unsafe_buffer_pointer() == where  # the program wrote into the buffer
+    read(r)  # a reference only read keeps its array
+    assert r.unsafe_buffer_pointer() == where
+    seen = r[...]  # an array the caller holds is never overwritten
+    double(r)
+    np.testing.assert_array_equal(np.asarray(seen), [0.0, 2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(np.asarray(r[...]), [0.0, 4.0, 8.0, 12.0])
+
+    total = jax.new_ref(jnp.zeros(3))
+
+    @jax.jit
+    def add(v):  # a closed-over reference, and an output of the same type
+        total[...] += v
+        return total[...] * 1.0
+
+    where = total.unsafe_buffer_pointer()
+    out = add(jnp.ones(3))
+    assert total.unsafe_buffer_pointer() == where != out.unsafe_buffer_pointer()
+    add(jnp.ones(3))
+    np.testing.assert_array_equal(np.asarray(out), [1.0] * 3)
+    np.testing.assert_array_equal(np.asarray(total[...]), [2.0] * 3)
+
+
 def test_jit_ref_errors():
     r = jax.new_ref(0.0)
 

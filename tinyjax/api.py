@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import inspect
 import logging
-from contextlib import contextmanager
+import sys
 import time
 import weakref
+from contextlib import contextmanager
 from functools import partial, update_wrapper, wraps
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -1302,9 +1303,19 @@ def _run_flat(compiled: Compiled, flat: Sequence[Any], donate: bool = True) -> l
     ref_pos, closed_refs, n_out = info
     values = [r._read() for r in closed_refs] + \
         [x._read() if isinstance(x, _refs.Ref) else x for x in flat]
-    outs = compiled.run_flat([leaf_value(x, compiled.device) for x in values])
-    for r, v in zip([flat[i] for i in ref_pos] + list(closed_refs), outs[n_out:]):
-        r._write(v)
+    # (reference, its value's input number, its final value's output number)
+    k = len(closed_refs)
+    refs = [(flat[i], k + i, n_out + m) for m, i in enumerate(ref_pos)] + \
+        [(r, j, n_out + len(ref_pos) + j) for j, r in enumerate(closed_refs)]
+    jaxpr = compiled.closed.jaxpr
+    written = [(r, i, o) for r, i, o in refs if jaxpr.outvars[o] is not jaxpr.invars[i]]
+    # a value only its reference holds is updated in place (JAX writes into the buffer)
+    updates = {i: o for r, i, o in written
+               if type(values[i]) is ArrayImpl and sys.getrefcount(values[i]) == 3}
+    outs = compiled.run_updating(values, updates)
+    del values
+    for r, _, o in written:
+        r._write(outs[o])
     return outs[:n_out]
 
 

@@ -458,6 +458,16 @@ class Compiled:
                     given.append(i)
         return self.wrap_outputs(self.executable(*values, donated=tuple(given)))
 
+    def run_updating(self, flat_args: Sequence[Any], updates: dict[int, int]) -> list:
+        """Run on the flat arguments, where argument ``i`` of ``updates`` is an array held
+        only by the caller (an array reference's value, to be replaced by output
+        ``updates[i]``): on the host that output may be written into its memory, so the
+        reference keeps its buffer (the caller must drop the argument afterwards)."""
+        values = [leaf_value(x, self.device) for x in flat_args]
+        given = tuple((i, k) for i, k in updates.items()
+                      if self.on_host and _held_only_by_array(values, i))
+        return self.wrap_outputs(self.executable(*values, donated=given))
+
     def wrap_outputs(self, outs: Sequence[Any]) -> list[ArrayImpl]:
         if self.on_host:
             return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
@@ -663,6 +673,13 @@ def _sole_reference(values: list, i: int) -> bool:
     v = values[i]
     return type(v) is np.ndarray and v.base is None and v.flags.c_contiguous and \
         sys.getrefcount(values[i]) == 3  # the list, v, and getrefcount's argument
+
+
+def _held_only_by_array(values: list, i: int) -> bool:
+    """Whether ``values[i]`` is a host buffer that only its array and ``values`` hold."""
+    v = values[i]
+    return type(v) is np.ndarray and v.base is None and v.flags.c_contiguous and \
+        sys.getrefcount(values[i]) == 4  # the array, the list, v, getrefcount's argument
 
 
 def _usable_donations(closed: ClosedJaxpr, donated: tuple[int, ...]) -> tuple[int, ...]:

@@ -97,7 +97,7 @@ class Executable:
             args.append(a)
         return args
 
-    def alias_plan(self, donated: tuple[int, ...]) -> dict[int, int]:
+    def alias_plan(self, donated: tuple) -> dict[int, int]:
         """Output number -> the donated argument whose memory it takes (see
         :func:`~tinyjax.compiler.memory.donation_plan`)."""
         plan = self._alias_plans.get(donated)
@@ -105,11 +105,12 @@ class Executable:
             plan = self._alias_plans[donated] = donation_plan(self.program, donated)
         return plan
 
-    def __call__(self, *flat_args, donated: tuple[int, ...] = ()) -> list:
+    def __call__(self, *flat_args, donated: tuple = ()) -> list:
         """Run on buffers of the backend (numpy arrays on a host backend, device buffers
         otherwise; host values are copied in); returns the outputs as such buffers.
         ``donated``: arguments whose host arrays the caller gives up (no one else holds
-        them): outputs may be written into them (see :meth:`alias_plan`)."""
+        them), or (argument, output) pairs: outputs may be written into them (see
+        :meth:`alias_plan`)."""
         args = self._inputs(flat_args)
         alloc = self._alloc
         outs = [alloc(shape, dt) for shape, dt in self._outs]

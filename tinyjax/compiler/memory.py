@@ -71,11 +71,15 @@ def place(buffers: list[Buffer], lifetimes: Lifetimes) -> int:
     return total
 
 
-def donation_plan(program: Program, donated: tuple[int, ...]) -> dict[int, int]:
+def donation_plan(program: Program, donated: tuple) -> dict[int, int]:
     """Output number -> the donated input (number) whose memory it may take: of the same
     dtype and size, written by a kernel of the top level (not inside a loop or branch) and
     read by no step after it -- except by that kernel itself, when it is elementwise and
-    reads the input exactly where it writes (each point read before it is written)."""
+    reads the input exactly where it writes (each point read before it is written).
+    An entry of ``donated`` is an input number (any output may take it) or a pair
+    (input, output): only that output may (an array reference updated in place)."""
+    only = {d[0]: d[1] for d in donated if isinstance(d, tuple)}
+    donated = tuple(d[0] if isinstance(d, tuple) else d for d in donated)
     reads: dict[int, int] = {}     # id(input buffer) -> last top-level step reading it
     writer: dict[int, tuple] = {}  # id(output buffer) -> (step number, its launch)
     for i, st in enumerate(program.steps):
@@ -92,7 +96,8 @@ def donation_plan(program: Program, donated: tuple[int, ...]) -> dict[int, int]:
             continue
         for d in donated:
             inp = program.inputs[d]
-            if d in taken or inp.dtype != out.dtype or inp.size != out.size:
+            if d in taken or inp.dtype != out.dtype or inp.size != out.size or \
+                    only.get(d, k) != k:
                 continue
             r = reads.get(id(inp), -1)
             if r < w[0] or (r == w[0] and _reads_in_place(w[1], inp, out)):
