@@ -1,5 +1,4 @@
-"""tinyjax.scipy.signal: N-dimensional convolution and cross-correlation, as
-``jax.scipy.signal`` (scipy.signal's semantics; integer inputs give float results)."""
+"""Convolution and cross-correlation of tinyjax.scipy.signal (N-dimensional, 2-D, by FFT)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
