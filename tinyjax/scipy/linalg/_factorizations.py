@@ -1,6 +1,6 @@
-"""``tinyjax.scipy.linalg``: SciPy's linear algebra on the ``lax.linalg`` primitives, with
-JAX's semantics (the ``overwrite_*`` and ``check_finite`` arguments are accepted and
-ignored, as in JAX)."""
+"""The factorisations of ``tinyjax.scipy.linalg`` on the ``lax.linalg`` primitives, and what
+is built on them (solves, matrix functions), with JAX's semantics (the ``overwrite_*`` and
+``check_finite`` arguments are accepted and ignored, as in JAX)."""
 from __future__ import annotations
 
 from typing import Any
@@ -15,12 +15,11 @@ from tinyjax.lax.control_flow.linear_solve import custom_linear_solve
 from tinyjax.lax.elementwise import complex_dtype
 from tinyjax.lax.linalg import _common as mat
 from tinyjax.numpy.linalg import det, inv  # noqa: F401  (SciPy's names, same functions)
-from tinyjax.numpy._util import check_arraylike, promote_dtypes, promote_dtypes_inexact
+from tinyjax.numpy._util import promote_dtypes_inexact
 
-__all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "circulant", "companion",
-           "det", "eigh", "eigh_tridiagonal", "expm", "expm_frechet", "hankel", "hilbert",
-           "inv", "lu", "lu_factor", "lu_solve", "polar", "qr", "schur", "solve",
-           "solve_triangular", "sqrtm", "svd", "toeplitz"]
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigh_tridiagonal", "expm",
+           "expm_frechet", "inv", "lu", "lu_factor", "lu_solve", "polar", "qr", "qr_multiply",
+           "schur", "solve", "solve_triangular", "sqrtm", "svd"]
 
 
 def _inexact(*xs: Any) -> list[Any]:
@@ -415,99 +414,36 @@ def eigh_tridiagonal(d: Any, e: Any, *, eigvals_only: bool = False, select: str 
     return w if eigvals_only else (w, v)
 
 
-# ---------------------------------------------------------------------------
-# special matrices
-# ---------------------------------------------------------------------------
-
-
-def block_diag(*arrs: Any) -> Any:
-    """The block-diagonal matrix with the (at most 2-D) ``arrs`` on its diagonal."""
-    if not arrs:
-        arrs = (jnp.zeros((1, 0)),)
-    check_arraylike("block_diag", *arrs)
-    arrs = promote_dtypes(*[jnp.asarray(a) for a in arrs])
-    bad = [i for i, a in enumerate(arrs) if get_aval(a).ndim > 2]
-    if bad:
-        raise ValueError("Arguments to jax.scipy.linalg.block_diag must have at most 2 "
-                         f"dimensions, got {arrs[bad[0]]} at argument {bad[0]}.")
-    blocks = [jnp.atleast_2d(a) for a in arrs]
-    total = sum(get_aval(b).shape[1] for b in blocks)
-    rows, col = [], 0
-    for b in blocks:
-        cols = get_aval(b).shape[1]
-        rows.append(jnp.pad(b, ((0, 0), (col, total - cols - col))))
-        col += cols
-    return jnp.concatenate(rows, axis=0)
-
-
-def toeplitz(c: Any, r: Any = None) -> Any:
-    """The Toeplitz matrix with first column ``c`` and first row ``r`` (``conj(c)`` by
-    default; ``r[0]`` is ignored); leading dimensions batch."""
-    check_arraylike("toeplitz", c, *(() if r is None else (r,)))
-    c = jnp.atleast_1d(jnp.asarray(c))
-    r = jnp.conjugate(c) if r is None else jnp.atleast_1d(jnp.asarray(r))
-    return jnp.vectorize(_toeplitz, signature="(m),(n)->(m,n)")(c, r)
-
-
-def _toeplitz(c: Any, r: Any) -> Any:
-    m, n = get_aval(c).shape[0], get_aval(r).shape[0]
-    if m == 0 or n == 0:
-        return jnp.zeros((m, n), dtype=jnp.promote_types(get_aval(c).dtype,
-                                                          get_aval(r).dtype))
-    values = jnp.concatenate([c[::-1], r[1:]])
-    index = (m - 1) - np.arange(m)[:, None] + np.arange(n)[None, :]
-    return values[index]
-
-
-def hankel(c: Any, r: Any = None) -> Any:
-    """The Hankel matrix with first column ``c`` and last row ``r`` (zeros by default;
-    ``r[0]`` is ignored); leading dimensions batch."""
-    check_arraylike("hankel", c, *(() if r is None else (r,)))
-    c = jnp.asarray(c)
-    r = jnp.zeros_like(c) if r is None else jnp.asarray(r)
-    if c.ndim == 0:
-        raise ValueError("hankel: c must be at least 1-dimensional, got a scalar.")
-    if r.ndim == 0:
-        raise ValueError("hankel: r must be at least 1-dimensional, got a scalar.")
-    return jnp.vectorize(_hankel, signature="(m),(n)->(m,n)")(c, r)
-
-
-def _hankel(c: Any, r: Any) -> Any:
-    m, n = get_aval(c).shape[0], get_aval(r).shape[0]
-    if m == 0 or n == 0:
-        return jnp.zeros((m, n), dtype=jnp.result_type(c, r))
-    values = jnp.concatenate([c, r[1:]])
-    return values[np.arange(m)[:, None] + np.arange(n)[None, :]]
-
-
-def circulant(c: Any) -> Any:
-    """The circulant matrix whose first column is ``c``; leading dimensions batch."""
-    check_arraylike("circulant", c)
-    c = jnp.atleast_1d(jnp.asarray(c))
-    n = get_aval(c).shape[-1]
-    index = (np.arange(n)[:, None] - np.arange(n)[None, :]) % n
-    return jnp.vectorize(lambda v: v[index], signature="(n)->(n,n)")(c)
-
-
-def companion(a: Any) -> Any:
-    """The companion matrix of the polynomial with coefficients ``a`` (highest degree
-    first); leading dimensions batch."""
-    check_arraylike("companion", a)
-    a = jnp.atleast_1d(jnp.asarray(a))
-    n = get_aval(a).shape[-1]
-    if n < 2:
-        raise ValueError("The length of `a` along the last axis must be at least 2.")
-    (a,) = promote_dtypes_inexact(a)
-
-    def one(v):
-        first_row = -v[1:] / v[0]
-        return jnp.concatenate([first_row[None, :], jnp.eye(n - 2, n - 1, dtype=v.dtype)],
-                               axis=0)
-    return jnp.vectorize(one, signature="(n)->(m,k)")(a)
-
-
-def hilbert(n: int) -> Any:
-    """The Hilbert matrix ``1 / (i + j + 1)`` of order ``n``."""
-    i = lax.iota(dtypes.default_float_dtype(), int(n))
-    return 1.0 / (i[:, None] + i[None, :] + 1)
-
+def qr_multiply(a: Any, c: Any, mode: str = "right", pivoting: bool = False,
+                conjugate: bool = False, overwrite_a: bool = False, overwrite_c: bool = False
+                ) -> tuple:
+    """``(Q @ c, R)`` (``mode='left'``, ``c`` with ``min(M, N)`` rows) or
+    ``(c @ Q, R)`` (``mode='right'``, ``c`` with ``M`` columns) for the QR decomposition
+    of ``a``, with ``conj(Q)`` if ``conjugate`` and the column permutation last if
+    ``pivoting``; a 1-D ``c`` is a column (left) or a row (right)."""
+    if mode not in ("right", "left"):
+        raise ValueError(f"mode must be 'right' or 'left', got {mode!r}")
+    a, c = _inexact(a, c)
+    if a.ndim < 2:
+        raise ValueError(f"qr_multiply: a must be a (batched) matrix, got shape {a.shape}")
+    onedim = c.ndim == 1
+    if onedim:
+        c = c[:, None] if mode == "left" else c[None, :]
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if mode == "left" and c.shape[-2] != k:
+        raise ValueError(f"Array shapes are not compatible for Q @ c operation: a has shape "
+                         f"{tuple(a.shape)} so Q has {k} columns, but c has {c.shape[-2]} "
+                         f"rows (expected {k}).")
+    if mode == "right" and c.shape[-1] != m:
+        raise ValueError(f"Array shapes are not compatible for c @ Q operation: a has shape "
+                         f"{tuple(a.shape)} so Q has {m} rows, but c has {c.shape[-1]} "
+                         f"columns (expected {m}).")
+    q, r, *p = lax.linalg.qr(a, pivoting=pivoting, full_matrices=False)
+    if conjugate:
+        q = jnp.conj(q)
+    hi = lax.Precision.HIGHEST
+    out = jnp.matmul(q, c, precision=hi) if mode == "left" else jnp.matmul(c, q, precision=hi)
+    if onedim:
+        out = out.ravel()
+    return (out, jnp.triu(r), *p)
