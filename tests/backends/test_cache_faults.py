@@ -28,6 +28,8 @@ out = np.asarray(f(x))
 expected = np.tanh(x @ x.T) * 2 + np.exp(-x).sum(0)
 assert np.allclose(out, expected, rtol=1e-4, atol=1e-4), "wrong values"
 assert device != "cpu" or launcher_usable(), "no launcher"
+g = jax.jit(lambda x: jnp.sin(x) - 1.0, device=device)  # a second entry of each kind
+assert np.allclose(np.asarray(g(x)), np.sin(x) - 1.0, atol=1e-5), "wrong values"
 print("correct")
 """
 
