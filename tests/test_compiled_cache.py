@@ -83,19 +83,26 @@ def test_an_evicted_executable_unloads_its_library_at_once():
         gc.enable()
 
 
-def test_packing_buffers_are_the_processes_not_a_librarys():
-    """A kernel library's per-thread packing buffers (the prelude's tj_scratch) come from
-    the support library that stays loaded: unloading a product's library leaks none."""
+def test_products_run_in_the_support_library():
+    """A product kernel's library calls the support library's driver (which owns the
+    per-thread packing buffers and stays loaded: unloading a product's library leaks none);
+    a library without products does not get it."""
     from tinyjax.backends.c import compiler
+    from tinyjax.backends.c.support import GEMM_DRIVER
+
+    def provider(lib) -> int:
+        return compiler.ctypes.c_void_p.from_address(
+            compiler._symbol(lib._cdll, "tj_gemm_provider")).value
+    f = jax.jit(lambda a, b: a @ b)
+    a = np.random.default_rng(0).standard_normal((40, 48)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(f(a, a.T)), a @ a.T, rtol=1e-4, atol=1e-4)
+    driver = compiler.support_library().address(GEMM_DRIVER)
+    products = [lib for lib in list(compiler._libs.values()) if lib.has("tj_gemm_provider")
+                and provider(lib)]
+    assert products and all(provider(lib) == driver for lib in products)
     from tinyjax.backends.prelude import PRELUDE
-    lib = compiler.compile_source(PRELUDE + "\nfloat *tj_test_scratch(void) "
-                                  "{ return tj_scratch(2, 1000); }\n")
-    get = lib.function("tj_test_scratch", [], compiler.ctypes.c_void_p)
-    pointer = compiler.ctypes.c_void_p.from_address(
-        compiler._symbol(lib._cdll, "tj_scratch_provider")).value
-    assert pointer == compiler.scratch_provider()
-    first = get()
-    assert first and get() == first  # this thread's buffer, kept
+    plain = compiler.compile_source(PRELUDE + "\nint tj_test_plain(void) { return 3; }\n")
+    assert provider(plain) in (None, 0)
 
 
 @pytest.mark.slow

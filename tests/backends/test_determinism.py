@@ -29,7 +29,7 @@ def test_split_k_product():
     a = jnp.asarray(rng.standard_normal((1 << 15, 24)).astype(np.float32))
     b = jnp.asarray(rng.standard_normal((1 << 15, 40)).astype(np.float32))
     f = jax.jit(lambda a, b: a.T @ b)  # a long K, a small result: K split over threads
-    assert "tj_copies" in f.lower(a, b).source()
+    assert "TJ_SPLITK" in f.lower(a, b).source()
     np.testing.assert_allclose(np.asarray(f(a, b)),
                                np.asarray(a, np.float64).T @ np.asarray(b, np.float64),
                                rtol=1e-3, atol=1e-2)

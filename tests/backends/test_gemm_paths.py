@@ -46,6 +46,11 @@ def _source(exe) -> str:
     return getattr(exe, "_source", "") or ""
 
 
+def _plans(exe) -> list:
+    """The CPU decisions of the program's products (codegen.gemm.GemmLoops)."""
+    return [k.gemm_loops for k in exe.program.kernels if k.gemm is not None]
+
+
 def _relu_conv(x, w):
     return lax.conv_general_dilated(jnp.maximum(x, 0.0), w, (1, 1), "SAME", dimension_numbers=DN)
 
@@ -61,7 +66,8 @@ def test_conv_with_fused_relu_packs_a_panels_per_tile(device, dtype, request):
     exe = check(_relu_conv, x, w, device=device)
     if device == "cpu":
         src = _source(exe)
-        assert "Al[" in src and ("tj_sel_d" if dtype == np.float64 else "tj_sel_f") in src
+        assert [p.strategy for p in _plans(exe)] == ["fused"] and "TJ_FUSED" in src
+        assert ("tj_sel_d" if dtype == np.float64 else "tj_sel_f") in src
     out = exe(x, w)[0]
     assert np.isnan(out[0, 1:4, 2:5]).all() and not np.isnan(out[2]).any()
 
@@ -71,7 +77,7 @@ def test_long_reduction_small_result_splits_k(threads, device):
     b = rng.standard_normal((4096, 16)).astype(np.float32)
     exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b + 1.0, a, b, device=device, rtol=2e-4)
     if device == "cpu":
-        assert "Cl[" in _source(exe)
+        assert "splitk" in [p.strategy for p in _plans(exe)] and "TJ_SPLITK" in _source(exe)
 
 
 def test_conv_kernel_gradient_splits_k(threads, device):
@@ -83,7 +89,7 @@ def test_conv_kernel_gradient_splits_k(threads, device):
         return jax.grad(lambda w: jnp.sum(_relu_conv(x, w) * g))(w)
     exe = check(kernel_grad, x, w, g, device=device, rtol=2e-4, atol=2e-3)
     if device == "cpu":
-        assert "Cl[" in _source(exe)
+        assert "splitk" in [p.strategy for p in _plans(exe)] and "TJ_SPLITK" in _source(exe)
 
 
 def test_staged_reductions_keep_a_row_of_accumulators_per_stage(device):
@@ -123,7 +129,8 @@ def test_many_products_go_to_the_threads_whole(threads, device, M, N, K):
     b = rng.standard_normal((4, 5, K, N)).astype(np.float32)
     exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b * 0.5, a, b, device=device, rtol=2e-4)
     if device == "cpu":
-        assert "for (long ob = 0; ob < 20; ob++)" in _source(exe)
+        assert [(p.batched, p.threads) for p in _plans(exe)] == [(True, True)]
+        assert re.search(r"tj_gemm_plan plan = \{(\d+, ){4}20, .*, 1, 1, 0\}", _source(exe))
 
 
 def test_an_operand_along_k_fills_a_big_panel_k_by_k(device):
@@ -162,5 +169,5 @@ def test_b_groups_are_packed_by_the_threads_that_use_them(threads, device, M, N,
                 atol=5e-4)
     if device == "cpu":
         src = _source(exe)
-        assert "tj_chunks(NJB, MP)" in src
+        assert [p.strategy for p in _plans(exe)] == ["grouped"] and "TJ_GROUPED" in src
         assert ("blk[r][j] = " in src) == (8 * K * 4 <= 32768)

@@ -518,9 +518,9 @@ class CStyleLanguage:
         """The C function of ``k``: elementwise and reduce kernels from their loop IR
         (``k.loop_ir``, which the compiler's codegen attaches), the other kinds by their own
         renderers."""
-        head = self.kernel_head(k)
         if k.gemm is not None:
-            return "\n".join(head + self.render_gemm(k) + ["}"])
+            return "\n".join(self.render_gemm(k))
+        head = self.kernel_head(k)
         if k.sort is not None:
             return "\n".join(self.render_sort_less(k) + head + self.render_sort(k) + ["}"])
         if k.loop_ir is None:
@@ -664,6 +664,7 @@ class CStyleLanguage:
         return out
 
     def render_gemm(self, k: Kernel) -> list[str]:
-        """A matmul-shaped reduction's loop nest, each language its own (C's:
+        """A matmul-shaped reduction's functions (the kernel's among them), each language its
+        own (C's:
         :class:`tinyjax.backends.c.render.CLanguage`)."""
         raise NotImplementedError(f"{type(self).__name__} renders no matmul-shaped kernels")

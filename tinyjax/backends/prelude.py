@@ -12,8 +12,8 @@ PRELUDE = r"""
 #include <stdlib.h>
 #include <string.h>
 """ + r"""
-/* The matmul micro-kernel: a TJ_MR x TJ_NR tile of C = sum_k a[k][r] * b[k][c] over packed
-   panels (a: TJ_MR floats per k, b: TJ_NR per k), accumulated in vector registers. */
+/* A product's packed panels: TJ_MR rows of a and TJ_NR columns of b (TJ_NRD in double) per
+   k, the register tile of the support library's micro-kernel. */
 #if defined(__AVX512F__)
 #define TJ_VW 16
 #define TJ_MR 8
@@ -24,30 +24,6 @@ PRELUDE = r"""
 #define TJ_NR (2 * TJ_VW)
 #define TJ_VWD (TJ_VW / 2)
 #define TJ_NRD (2 * TJ_VWD)
-/* The register-blocked micro-kernel c[TJ_MR][2*VW] = a-panel x b-panel, one definition
-   for float and double. */
-#define TJ_DEFINE_MICRO(NAME, T, VT, VW, NR)                                               \
-  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                              \
-  __attribute__((optimize("fp-contract=fast")))                                          \
-  static inline void NAME(long K, const T *restrict a, const T *restrict b,              \
-                          T *restrict c) {                                               \
-    VT acc[TJ_MR][2];                                                                    \
-    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }       \
-    for (long k = 0; k < K; k++) {                                                       \
-      VT b0 = *(const VT *)(b + k * NR), b1 = *(const VT *)(b + k * NR + VW);            \
-      _Pragma("GCC unroll 16")                                                           \
-      for (int r = 0; r < TJ_MR; r++) {                                                  \
-        T av = a[k * TJ_MR + r];                                                         \
-        acc[r][0] += av * b0;                                                            \
-        acc[r][1] += av * b1;                                                            \
-      }                                                                                  \
-    }                                                                                    \
-    for (int r = 0; r < TJ_MR; r++) {                                                    \
-      memcpy(c + r * NR, &acc[r][0], VW * sizeof(T));                                    \
-      memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
-    }                                                                                    \
-  }
-TJ_DEFINE_MICRO(tj_micro_d, double, tj_vd, TJ_VWD, TJ_NRD)
 /* Branch-free selects for scalar loops whose conditions follow the data (a ReLU fused into a
    conv's packing): gcc turns float ?: into branches there, and they mispredict. */
 static inline float tj_sel_f(int c, float x, float y) {
@@ -60,29 +36,17 @@ static inline double tj_sel_d(int c, double x, double y) {
   uint64_t m = -(uint64_t)(c != 0); a = (a & m) | (b & ~m);
   double r; memcpy(&r, &a, 8); return r;
 }
-/* How many chunks to cut the A panels of a product into so that its B groups times the
-   chunks keep every thread busy (two items each), at most one chunk per A panel. */
-#ifdef _OPENMP
-int omp_get_num_threads(void);
-#endif
-static inline long tj_chunks(long groups, long a_panels) {
-#ifdef _OPENMP
-  long want = (2L * omp_get_num_threads() + groups - 1) / groups;
-  return want < 1 ? 1 : (want > a_panels ? a_panels : want);
-#else
-  (void)groups; (void)a_panels;
-  return 1;
-#endif
-}
-/* Packing buffers: grown once per calling thread and kept (fresh pages cost more than the
-   packing itself).  They are the process's, not this library's: tj_scratch_provider is set
-   when the library is loaded to the allocator of a support library that stays loaded, so
-   unloading this one leaks no thread's buffers. */
-__attribute__((weak)) float *(*tj_scratch_provider)(int, size_t) = 0;
-static inline float *tj_scratch(int which, size_t floats) {
-  return tj_scratch_provider(which, floats);
-}
-TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
+/* Products: a kernel fills its operands' panels and applies its epilogue to each finished
+   tile through the functions it hands the support library's driver (tj_gemm_run, see
+   tinyjax/backends/c/support.py), which runs the strategy of its plan.  tj_gemm_provider is
+   set to the driver when the kernel's library is loaded. */
+enum { TJ_GROUPED = 0, TJ_FUSED = 1, TJ_SPLITK = 2 };
+typedef void (*tj_pack_fn)(void **bufs, long ob, long pb, long lo, long hi, void *dst);
+typedef void (*tj_epi_fn)(void **bufs, long ob, long ip, long jp, const void *tile);
+typedef struct { long M, N, K, S0, outer, steps, chunks; int strategy, threads, batched, dbl; }
+  tj_gemm_plan;
+__attribute__((weak)) void (*tj_gemm_provider)(const tj_gemm_plan *, void **, tj_pack_fn,
+                                               tj_pack_fn, tj_epi_fn) = 0;
 """ + r"""
 #ifdef TJ_LIBMVEC
 #define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \

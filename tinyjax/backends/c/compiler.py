@@ -35,10 +35,12 @@ from tinyjax.backends import diskcache
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
                                           find_compiler, flags_key, library_problem,
                                           link_flags)
+from tinyjax.backends.c.support import GEMM_CALL, GEMM_DRIVER, SUPPORT_SOURCE
+from tinyjax.backends.prelude import PRELUDE
 from tinyjax.errors import warn_user
 
 __all__ = ["Library", "compile_source", "cached_library", "build_library", "load_library",
-           "compiler_problem", "translation_units", "join_source"]
+           "compiler_problem", "translation_units", "join_source", "support_library"]
 
 
 # ---- loaded libraries ------------------------------------------------------------------------
@@ -82,6 +84,10 @@ class Library:
             return True
         except (OSError, AttributeError):
             return False
+
+    def address(self, name: str) -> int:
+        """The address of the exported symbol ``name``."""
+        return _symbol(self._cdll, name)
 
     def set_pointer(self, name: str, value: int) -> None:
         """Store the address ``value`` in the library's pointer variable ``name``."""
@@ -283,46 +289,34 @@ def compile_source(src: "str | list[str]") -> Library:
     """Compile C source to a shared library (cached in memory and on disk) and load it.
     A list is several translation units (each complete, with its own prelude): they are
     compiled side by side, one compiler process each, and linked into one library.  A
-    library using the packing buffers (``tj_scratch_provider``) gets the process's
-    allocator of them before it is returned."""
+    library with products (``tj_gemm_provider``) gets the support library's product driver
+    before it is returned."""
     units = [src] if isinstance(src, str) else list(src)
     cc = find_compiler()
     flags = compiler_flags()
     key = "\0".join(units + [flags_key(cc, flags), machine_identity()])
     lib = cached_library("k", key, lambda: build_library(cc, flags, units, link_flags()))
-    if lib.has("tj_scratch_provider"):
-        lib.set_pointer("tj_scratch_provider", scratch_provider())
+    if any(GEMM_CALL in u for u in units):
+        lib.set_pointer("tj_gemm_provider", support_library().address(GEMM_DRIVER))
     return lib
 
 
-# The packing buffers' allocator (the prelude's tj_scratch): per thread, grown and kept, in a
-# library loaded once for the process -- kernel libraries are unloaded, their threads'
-# buffers must not go with them (nor leak).
-SCRATCH_SRC = r"""
-#include <stdlib.h>
-static _Thread_local float *tj_scratch_p[4];
-static _Thread_local size_t tj_scratch_n[4];
-float *tj_scratch_provide(int which, size_t floats) {
-  if (tj_scratch_n[which] < floats) {
-    free(tj_scratch_p[which]);
-    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
-    tj_scratch_n[which] = floats;
-  }
-  return tj_scratch_p[which];
-}
-"""
 _kept: list = []  # libraries loaded for the life of the process
 
 
 @lru_cache(maxsize=None)
-def scratch_provider() -> int:
-    """The address of ``tj_scratch_provide`` (:data:`SCRATCH_SRC`), built and loaded once."""
+def support_library() -> Library:
+    """The support library (:mod:`tinyjax.backends.c.support`: the packing buffers, the
+    micro-kernels and the product driver), built with the kernels' flags and loaded once
+    for the life of the process -- kernel libraries are unloaded, their threads' buffers
+    must not go with them (nor leak)."""
     cc = find_compiler()
-    flags = ["-O2", "-fPIC", "-shared", "-std=c11", "-D_GNU_SOURCE"]
-    key = "\0".join([SCRATCH_SRC, flags_key(cc, flags), machine_identity()])
-    lib = cached_library("rt", key, lambda: build_library(cc, flags, [SCRATCH_SRC], []))
+    flags = compiler_flags()
+    src = join_source(PRELUDE, [SUPPORT_SOURCE])
+    key = "\0".join([src, flags_key(cc, flags), machine_identity()])
+    lib = cached_library("rt", key, lambda: build_library(cc, flags, [src], link_flags()))
     _kept.append(lib)
-    return _symbol(lib._cdll, "tj_scratch_provide")
+    return lib
 
 
 # ---- is there a working compiler? ------------------------------------------------------------

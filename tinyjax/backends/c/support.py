@@ -1,0 +1,222 @@
+"""The C source of the CPU backend's support library: built once per process (and cached on
+disk like any library), kept loaded for the life of the process, and reached by every
+kernel library through pointers set when that library is loaded
+(:func:`tinyjax.backends.c.compiler.compile_source`).
+
+It holds what every product shares, so that a product kernel compiles only what is its own
+(:mod:`tinyjax.backends.c.gemm`: how its operands' panels are filled and its epilogue):
+
+* the packing buffers (``tj_scratch``): per thread, grown once and kept -- fresh pages cost
+  more than the packing itself; a kernel library unloaded leaks none of them;
+* the register-blocked micro-kernels (``tj_micro``, ``tj_micro_d``): a ``TJ_MR x NR`` tile
+  of ``C = sum_k a[k][r] * b[k][c]`` over packed panels, accumulated in vector registers;
+* the product driver ``tj_gemm_run``: the strategies of
+  :func:`tinyjax.compiler.codegen.gemm.cpu_gemm` (``grouped``, ``fused``, ``splitk``; whole
+  products to the threads when ``batched``; no parallel region without ``threads``), calling
+  the kernel's ``pack_a``/``pack_b`` (fill panel ``pb`` of product ``ob`` over the first
+  reduce axis' range ``lo .. hi``) and ``epilogue`` (tile ``ip, jp`` of product ``ob``).
+
+Work inside a parallel region is handed out item by item from shared counters (what
+``schedule(dynamic)`` does): when another process preempts one of our threads, the others
+take over its items.  Split-K's chunks go to the threads statically and the threads' copies
+of the result are summed in thread order: the same bits every run.
+"""
+from __future__ import annotations
+
+__all__ = ["SUPPORT_SOURCE", "GEMM_DRIVER", "GEMM_CALL"]
+
+GEMM_DRIVER = "tj_gemm_run"
+# how a product kernel calls the driver (through the pointer the prelude declares): a
+# library whose source has it gets the pointer set when loaded
+GEMM_CALL = "tj_gemm_provider(&"
+
+SUPPORT_SOURCE = r"""
+#ifdef _OPENMP
+int omp_get_num_threads(void), omp_get_max_threads(void), omp_get_thread_num(void);
+#define TJ_BARRIER(share) do { if (share) { _Pragma("omp barrier") } } while (0)
+#else
+static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_max_threads(void) { return 1; }
+static inline int omp_get_thread_num(void) { return 0; }
+#define TJ_BARRIER(share) ((void)(share))
+#endif
+
+static _Thread_local float *tj_scratch_p[4];
+static _Thread_local size_t tj_scratch_n[4];
+float *tj_scratch_provide(int which, size_t floats) {
+  if (tj_scratch_n[which] < floats) {
+    free(tj_scratch_p[which]);
+    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    tj_scratch_n[which] = floats;
+  }
+  return tj_scratch_p[which];
+}
+#define tj_scratch tj_scratch_provide
+
+#define TJ_DEFINE_MICRO(NAME, T, VT, VW, NR)                                               \
+  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                              \
+  __attribute__((optimize("fp-contract=fast")))                                          \
+  static inline void NAME(long K, const T *restrict a, const T *restrict b,              \
+                          T *restrict c) {                                               \
+    VT acc[TJ_MR][2];                                                                    \
+    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }       \
+    for (long k = 0; k < K; k++) {                                                       \
+      VT b0 = *(const VT *)(b + k * NR), b1 = *(const VT *)(b + k * NR + VW);            \
+      _Pragma("GCC unroll 16")                                                           \
+      for (int r = 0; r < TJ_MR; r++) {                                                  \
+        T av = a[k * TJ_MR + r];                                                         \
+        acc[r][0] += av * b0;                                                            \
+        acc[r][1] += av * b1;                                                            \
+      }                                                                                  \
+    }                                                                                    \
+    for (int r = 0; r < TJ_MR; r++) {                                                    \
+      memcpy(c + r * NR, &acc[r][0], VW * sizeof(T));                                    \
+      memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
+    }                                                                                    \
+  }
+TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
+TJ_DEFINE_MICRO(tj_micro_d, double, tj_vd, TJ_VWD, TJ_NRD)
+
+/* The next item of a loop handed out item by item: from the team's shared counter inside a
+   parallel region (share), else from this thread's own. */
+static inline long tj_next(long *ctr, int share) {
+  return share ? __atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED) : (*ctr)++;
+}
+
+/* How many chunks to cut the A panels of a product into so that its B groups times the
+   chunks keep every thread busy (two items each), at most one chunk per A panel. */
+static inline long tj_chunks(long groups, long a_panels) {
+  long want = (2L * omp_get_num_threads() + groups - 1) / groups;
+  return want < 1 ? 1 : (want > a_panels ? a_panels : want);
+}
+
+#define TJ_DEFINE_GEMM(NAME, T, MICRO, NR)                                                 \
+/* Product ob, run by every thread of a team (share: the counters ctr and the buffer      \
+   shared are the team's) or by one thread alone. */                                     \
+static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn pack_a,    \
+                       tj_pack_fn pack_b, tj_epi_fn epi, T *shared, long *ctr,            \
+                       int share) {                                                      \
+  const long M = s->M, N = s->N, K = s->K, S0 = s->S0, W = sizeof(T) / 4;                \
+  const long MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + NR - 1) / NR;                       \
+  long own[2] = {0, 0};                                                                  \
+  if (!share) ctr = own;                                                                 \
+  T tile[TJ_MR * NR] __attribute__((aligned(64)));                                       \
+  if (s->strategy == TJ_FUSED) {                                                         \
+    /* all of b packed (it fits L2), then each a panel right before its tiles */        \
+    T *Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                       \
+    for (long pb; (pb = tj_next(&ctr[0], share)) < NP;)                                  \
+      pack_b(bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                     \
+    TJ_BARRIER(share);                                                                   \
+    T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
+    for (long ip; (ip = tj_next(&ctr[1], share)) < MP;) {                                \
+      pack_a(bufs, ob, ip, 0, S0, Al);                                                   \
+      for (long jp = 0; jp < NP; jp++) {                                                 \
+        MICRO(K, Al, Bp + jp * NR * K, tile);                                            \
+        epi(bufs, ob, ip, jp, tile);                                                     \
+      }                                                                                  \
+    }                                                                                    \
+    return;                                                                              \
+  }                                                                                      \
+  /* all of a packed, then b a group of panels (~256 KiB) at a time by the thread that   \
+     multiplies every a panel (or a chunk of them) by it: the group stays in its L2 */   \
+  T *Ap = shared ? shared : (T *)tj_scratch(0, MP * TJ_MR * K * W);                      \
+  for (long pa; (pa = tj_next(&ctr[0], share)) < MP;)                                    \
+    pack_a(bufs, ob, pa, 0, S0, Ap + pa * TJ_MR * K);                                    \
+  TJ_BARRIER(share);                                                                     \
+  const long JB = 262144 / (NR * K * (long)sizeof(T)) > 0 ?                              \
+                  262144 / (NR * K * (long)sizeof(T)) : 1, NJB = (NP + JB - 1) / JB;     \
+  const long IC = share ? tj_chunks(NJB, MP) : 1;                                        \
+  T *Bl = (T *)tj_scratch(1, JB * NR * K * W);                                           \
+  for (long item; (item = tj_next(&ctr[1], share)) < NJB * IC;) {                        \
+    const long jb = item / IC, ic = item % IC;                                           \
+    for (long pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++)                         \
+      pack_b(bufs, ob, pb, 0, S0, Bl + (pb - jb * JB) * NR * K);                         \
+    for (long ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)                          \
+      for (long jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {                     \
+        MICRO(K, Ap + ip * TJ_MR * K, Bl + (jp - jb * JB) * NR * K, tile);               \
+        epi(bufs, ob, ip, jp, tile);                                                     \
+      }                                                                                  \
+  }                                                                                      \
+}                                                                                        \
+/* Split-K (one product, threads): chunks of the first reduce axis over the threads,     \
+   each into its own copy of the result; the copies summed in thread order. */           \
+static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,          \
+                          tj_pack_fn pack_b, tj_epi_fn epi) {                            \
+  const long M = s->M, N = s->N, K = s->K, S0 = s->S0, W = sizeof(T) / 4;                \
+  const long MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + NR - 1) / NR, CW = NP * NR;         \
+  const long kin = K / S0, steps = s->steps, nkc = s->chunks;                            \
+  T *Cs = (T *)tj_scratch(3, MP * TJ_MR * CW * W);                                       \
+  T *copies[omp_get_max_threads()];                                                      \
+  _Pragma("omp parallel")                                                                \
+  {                                                                                      \
+    T *Cl = (T *)tj_scratch(2, MP * TJ_MR * CW * W);                                     \
+    memset(Cl, 0, MP * TJ_MR * CW * sizeof(T));                                          \
+    T *Ap = (T *)tj_scratch(0, MP * TJ_MR * steps * kin * W);                            \
+    T *Bp = (T *)tj_scratch(1, NP * NR * steps * kin * W);                               \
+    T tile[TJ_MR * NR] __attribute__((aligned(64)));                                     \
+    _Pragma("omp for schedule(static)")                                                  \
+    for (long kc = 0; kc < nkc; kc++) {                                                  \
+      const long lo = kc * steps, hi = lo + steps < S0 ? lo + steps : S0;                \
+      const long KB = (hi - lo) * kin;                                                   \
+      for (long pb = 0; pb < MP; pb++) pack_a(bufs, 0, pb, lo, hi, Ap + pb * TJ_MR * KB); \
+      for (long pb = 0; pb < NP; pb++) pack_b(bufs, 0, pb, lo, hi, Bp + pb * NR * KB);   \
+      for (long jp = 0; jp < NP; jp++)                                                   \
+        for (long ip = 0; ip < MP; ip++) {                                               \
+          MICRO(KB, Ap + ip * TJ_MR * KB, Bp + jp * NR * KB, tile);                      \
+          for (int r = 0; r < TJ_MR; r++)                                                \
+            for (int c = 0; c < NR; c++)                                                 \
+              Cl[(ip * TJ_MR + r) * CW + jp * NR + c] += tile[r * NR + c];               \
+        }                                                                                \
+    }                                                                                    \
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();                      \
+    copies[t] = Cl;                                                                      \
+    _Pragma("omp barrier")                                                               \
+    _Pragma("omp for schedule(static)")                                                  \
+    for (long q = 0; q < MP * TJ_MR * CW; q++) {                                         \
+      T sum = copies[0][q];                                                              \
+      for (int u = 1; u < nt; u++) sum += copies[u][q];                                  \
+      Cs[q] = sum;                                                                       \
+    }                                                                                    \
+    _Pragma("omp for collapse(2) schedule(dynamic)")                                     \
+    for (long ip = 0; ip < MP; ip++)                                                     \
+      for (long jp = 0; jp < NP; jp++) {                                                 \
+        for (int r = 0; r < TJ_MR; r++)                                                  \
+          for (int c = 0; c < NR; c++)                                                   \
+            tile[r * NR + c] = Cs[(ip * TJ_MR + r) * CW + jp * NR + c];                  \
+        epi(bufs, 0, ip, jp, tile);                                                      \
+      }                                                                                  \
+  }                                                                                      \
+}                                                                                        \
+static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,                   \
+                 tj_pack_fn pack_b, tj_epi_fn epi) {                                     \
+  const long W = sizeof(T) / 4;                                                          \
+  if (s->strategy == TJ_SPLITK) {                                                        \
+    NAME##_splitk(s, bufs, pack_a, pack_b, epi);                                         \
+  } else if (s->threads && s->batched) {                                                 \
+    _Pragma("omp parallel for schedule(dynamic)")                                        \
+    for (long ob = 0; ob < s->outer; ob++)                                               \
+      NAME##_one(s, bufs, ob, pack_a, pack_b, epi, 0, 0, 0);                             \
+  } else if (s->threads) {                                                               \
+    const long MP = (s->M + TJ_MR - 1) / TJ_MR, NP = (s->N + NR - 1) / NR;               \
+    const int fused = s->strategy == TJ_FUSED;                                           \
+    T *shared = fused ? (T *)tj_scratch(1, NP * NR * s->K * W)                           \
+                      : (T *)tj_scratch(0, MP * TJ_MR * s->K * W);                       \
+    for (long ob = 0; ob < s->outer; ob++) {                                             \
+      long ctr[2] = {0, 0};                                                              \
+      _Pragma("omp parallel")                                                            \
+      NAME##_one(s, bufs, ob, pack_a, pack_b, epi, shared, ctr, 1);                      \
+    }                                                                                    \
+  } else {                                                                               \
+    for (long ob = 0; ob < s->outer; ob++)                                               \
+      NAME##_one(s, bufs, ob, pack_a, pack_b, epi, 0, 0, 0);                             \
+  }                                                                                      \
+}
+TJ_DEFINE_GEMM(tj_gemm_f32, float, tj_micro, TJ_NR)
+TJ_DEFINE_GEMM(tj_gemm_f64, double, tj_micro_d, TJ_NRD)
+
+void tj_gemm_run(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a, tj_pack_fn pack_b,
+                 tj_epi_fn epi) {
+  if (s->dbl) tj_gemm_f64(s, bufs, pack_a, pack_b, epi);
+  else tj_gemm_f32(s, bufs, pack_a, pack_b, epi);
+}
+"""
