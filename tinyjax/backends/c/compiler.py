@@ -40,7 +40,8 @@ from tinyjax.backends.prelude import PRELUDE
 from tinyjax.errors import warn_user
 
 __all__ = ["Library", "compile_source", "cached_library", "build_library", "load_library",
-           "compiler_problem", "translation_units", "join_source", "support_library"]
+           "compiler_problem", "translation_units", "join_source", "support_library",
+           "build_support_library_aside"]
 
 
 # ---- loaded libraries ------------------------------------------------------------------------
@@ -317,6 +318,21 @@ def support_library() -> Library:
     lib = cached_library("rt", key, lambda: build_library(cc, flags, [src], link_flags()))
     _kept.append(lib)
     return lib
+
+
+def build_support_library_aside() -> None:
+    """Start building the support library in a thread, unless it is loaded already (the
+    compiler processes run beside the caller's); a failure is left to the caller's own call
+    of :func:`support_library` to report."""
+    if support_library.cache_info().currsize:
+        return
+
+    def build() -> None:
+        try:
+            support_library()
+        except Exception:  # noqa: BLE001 - reported by the call that needs it
+            pass
+    threading.Thread(target=build, daemon=True).start()
 
 
 # ---- is there a working compiler? ------------------------------------------------------------

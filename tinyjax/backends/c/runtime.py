@@ -13,7 +13,8 @@ from __future__ import annotations
 import ctypes
 
 from tinyjax.backends.base import HostBackend
-from tinyjax.backends.c.compiler import (compile_source, compiler_problem, join_source,
+from tinyjax.backends.c.compiler import (build_support_library_aside, compile_source,
+                                         compiler_problem, join_source,
                                          translation_units)
 from tinyjax.backends.c import native
 from tinyjax.backends.c.library import library_call
@@ -59,6 +60,9 @@ class CBackend(HostBackend):
         kernels = program.kernels
         if compiler_problem() is not None:
             return load_walked(self, program)
+        if any(k.gemm is not None for k in kernels):
+            # the products' driver is built (once per process) while the kernels compile
+            build_support_library_aside()
         bodies = [self.language.render_kernel(k) for k in kernels]
         fn = distinct_kernels(kernels, bodies)
         program_src = PROGRAM_PRELUDE + render_program(program, fn) + LAUNCHER_SOURCE
