@@ -210,7 +210,39 @@ def test_reduce_window_and_conv(device):
                 lax.conv_general_dilated(x[:, :2], w[:, :1], (1, 1), "SAME",
                                          feature_group_count=2))
     exe = check(fn, x, w, device=device, rtol=1e-4, atol=1e-5)
-    assert exe.num_kernels == 5  # one kernel per windowed op: no im2col buffer
+    # one kernel per windowed op, no im2col buffer; the conv dilating its input by 2 along
+    # a unit-stride axis runs as its 2 phases (no product by the dilation's zeros) and a
+    # kernel interleaving them
+    assert exe.num_kernels == 7
+
+
+def _dilated_conv_reference(x, w, d, pad):
+    """numpy: the NWC input dilated by ``d`` and padded (negative: cropped), then a WIO
+    kernel slid over it with unit stride."""
+    z = np.zeros((x.shape[0], (x.shape[1] - 1) * d + 1, x.shape[2]))
+    z[:, ::d] = x
+    lo, hi = pad
+    z = np.pad(z, ((0, 0), (max(lo, 0), max(hi, 0)), (0, 0)))
+    z = z[:, -min(lo, 0):z.shape[1] + min(hi, 0)]
+    n_out = z.shape[1] - w.shape[0] + 1
+    return sum(np.einsum("nwc,co->nwo", z[:, t:t + n_out], w[t]) for t in range(w.shape[0]))
+
+
+def test_input_dilated_conv_runs_as_its_phases(device):
+    """A convolution of an input dilated by d (a strided conv's input gradient) multiplies no
+    zeros: d products over the undilated input, each with every d-th tap, interleaved."""
+    x = rng.standard_normal((3, 9, 5)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 4)).astype(np.float32)
+    for d, pad in [(2, (4, 4)), (2, (3, 2)), (3, (-1, 2)), (2, (0, -1))]:
+        def fn(x, w):
+            return lax.conv_general_dilated(x, w, (1,), [pad], lhs_dilation=(d,),
+                                            dimension_numbers=("NWC", "WIO", "NWC"))
+        exe = check(fn, x, w, device=device, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(exe(x, w)[0], _dilated_conv_reference(x, w, d, pad),
+                                   rtol=1e-4, atol=1e-4)
+        products = [k for k in exe.program.kernels if k.gemm is not None or k.reduce_axes]
+        taps = sum(k.full_shape[-1] for k in products)
+        assert len(products) == d and taps == w.shape[0]
 
 
 @pytest.mark.parametrize("starts", [(1, 2), (-3, 9), (2, 0)])

@@ -513,3 +513,17 @@ def test_render_compiles_with_gcc():
             for p2 in range(-2, 3):
                 expected += [str(evaluate(e, {"v0": p0, "v1": p1, "v2": p2})) for e in exprs]
     assert out == expected
+
+
+def test_a_flattened_index_over_a_multiple_of_its_inner_extent():
+    """(64*i + j + k) // 128 and % 128 with 0 <= j + k % 64 < 64: the inner index drops out
+    of the quotient (an interleaving's rows: no division left in the inner loop)."""
+    i, j = Var("i", 0, 9), Var("j", 0, 63)
+    for k in (0, 64, 133):
+        q = (i * 64 + j + k) // 128
+        if k % 64 == 0:
+            assert "j" not in {v.name for v in q.vars()}
+        brute_check(q, lambda p, k=k: (64 * p["i"] + p["j"] + k) // 128, [i, j])
+        brute_check((i * 64 + j + k) % 128, lambda p, k=k: (64 * p["i"] + p["j"] + k) % 128,
+                    [i, j])
+    brute_check((i * 96 + j) // 192, lambda p: (96 * p["i"] + p["j"]) // 192, [i, j])

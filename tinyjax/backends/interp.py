@@ -118,6 +118,8 @@ def run_loop_ir(uops, arrays: list) -> None:
             st.enter(u.arg)
         elif u.op == "ENDRANGE":
             st.leave()
+        elif u.op == "DEFINE_VAR":  # a named value of the loop variables, read by name
+            st.env[u.arg.name] = np.asarray(evaluate(u.arg.value, st.env))
         elif u.op == "DEFINE_ACC":
             vals[i] = np.full((1,) * len(st.axis), reduce_identity(u.arg.op, u.dtype), u.dtype)
             depth_of[i] = len(st.open)

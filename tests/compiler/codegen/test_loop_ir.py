@@ -208,3 +208,25 @@ def test_a_thin_product_swaps_its_operands_to_pad_less():
     np.testing.assert_allclose(exe(a, b)[0], a @ b, rtol=1e-4, atol=1e-4)
     (k,), _ = kernels_of(lambda a, b: a @ b, a[:, :64].T.copy(), a[:, :64].copy())
     assert not cpu_gemm(k).swapped  # 64 x 64: the same tiles either way
+
+
+def test_masks_that_only_outer_loops_decide_are_hoisted_out_of_the_inner_loop():
+    """Interleaving two halves (every other row from each): the tests of the masked loads
+    read only the row, so hoist_masks computes them before the loop over a row, and the
+    loop IR keeps its results."""
+    a = rng.standard_normal((7, 4, 64)).astype(np.float32)
+    b = rng.standard_normal((7, 3, 64)).astype(np.float32)
+
+    def interleave(a, b):
+        rows = jnp.stack([a[:, :3], b], axis=2).reshape(7, 6, 64)
+        return jnp.concatenate([rows, a[:, 3:]], axis=1) * 2.0
+    (k,), bufs = kernels_of(interleave, a, b)
+    uops = loop_ir(k)
+    inner = max(i for i, u in enumerate(uops) if u.op == "RANGE")
+    hoisted = {u.arg.name for u in uops[:inner] if u.op == "DEFINE_VAR"}
+    masked = [u for u in uops[inner:] if u.op == "LOAD" and not u.arg[2].vmin > 0]
+    assert hoisted and masked
+    assert all({v.name for v in u.arg[2].vars()} <= hoisted for u in masked)
+    want = np.concatenate([np.stack([a[:, :3], b], axis=2).reshape(7, 6, 64), a[:, 3:]],
+                          axis=1) * 2.0
+    np.testing.assert_array_equal(run(uops, k, bufs)[0].reshape(want.shape), want)

@@ -32,6 +32,7 @@ from tinyjax.compiler.codegen.gpu_linearizer import linearize_gpu
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
+from tinyjax.compiler.codegen.masks import hoist_masks
 from tinyjax.compiler.codegen.search import cached_search, kernel_timer
 from tinyjax.compiler.codegen.uops import format_uops
 from tinyjax.compiler.kernel import Kernel
@@ -63,7 +64,7 @@ def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
         if trace:
             print(f"--- {k.name}: BEAM={beam} chose {[s[2] for s in best.applied]}")
             print(format_uops(linearize(best)))
-        return linearize(best)
+        return hoist_masks(linearize(best))
     show = None
     if trace:
         print(f"--- {k.name}: loop IR after base")
@@ -72,7 +73,11 @@ def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
         def show(lk: LoopKernel) -> None:
             print(f"--- {k.name}: loop IR after {lk.applied[-1][2]}")
             print(format_uops(linearize(lk)))
-    return linearize(cpu_loops(k, reducible=_omp_reducible, trace=show))
+    uops = hoist_masks(linearize(cpu_loops(k, reducible=_omp_reducible, trace=show)))
+    if trace:
+        print(f"--- {k.name}: loop IR after hoist_masks")
+        print(format_uops(uops))
+    return uops
 
 
 def cuda_plan(k, target: CudaTarget = CudaTarget(), trace=None):

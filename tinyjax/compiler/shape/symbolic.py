@@ -490,7 +490,22 @@ def floordiv(x: sint, c: sint) -> Node:
         g = math.gcd(c, *terms.values())
         if g > 1:  # (g*R + r) // (g*c') -> (R + r // g) // c'
             return floordiv(_build({a: v // g for a, v in terms.items()}, k // g), c // g)
+        split = _small_rest(terms, k, c)
+        if split is not None:  # (g*R + rest) // (g*c') -> R // c' where 0 <= rest < g
+            g, big, _ = split
+            return floordiv(big, c // g)
     return _fold(Div._raw(x, c))
+
+
+def _small_rest(terms: dict, k: int, c: int) -> "Optional[tuple[int, Node, Node]]":
+    """``(g, R, rest)`` with ``sum(terms) + k == g*R + rest``, ``g`` a divisor of ``c`` (the
+    largest that works) and ``0 <= rest < g``: a flattened index ``64*i + j`` with
+    ``j < 64`` divided by, or taken modulo, a multiple of 64."""
+    for g in sorted({math.gcd(c, v) for v in terms.values()} - {1}, reverse=True):
+        rest = _build({a: v for a, v in terms.items() if v % g}, k % g)
+        if rest.vmin >= 0 and rest.vmax < g:
+            return g, _build({a: v // g for a, v in terms.items() if v % g == 0}, k // g), rest
+    return None
 
 
 def mod(x: sint, c: sint) -> Node:
@@ -523,6 +538,10 @@ def mod(x: sint, c: sint) -> Node:
         if g > 1:  # (g*R + k) % (g*c') -> g*((R + k//g) % c') + k % g
             inner = mod(_build({a: v // g for a, v in terms.items()}, k // g), c // g)
             return add(mul(inner, g), k % g)
+        split = _small_rest(terms, k, c)
+        if split is not None:  # (g*R + rest) % (g*c') -> g*(R % c') + rest, 0 <= rest < g
+            g, big, rest = split
+            return add(mul(mod(big, c // g), g), rest)
     return _fold(Mod._raw(x, c))
 
 
