@@ -137,21 +137,15 @@ class _Spelling:
             variants = [(True, rows >= min(sizes)),
                         (False, any(rows % n for n in sizes))]
             variants = [full_panel for full_panel, needed in variants if needed]
-            for full_panel in variants:
-                if len(variants) == 1:
-                    L.append(f"{pi}{{")
-                elif full_panel:  # (the first test folds where the tile divides rows)
-                    L.append(f"{pi}if ({rows} % {R} == 0 || pb * {R} + {R} <= {rows}) {{")
-                else:
-                    L.append(f"{pi}else {{")
+            inner = full[axes[-1]]
+
+            def nest(full_panel: bool, within: bool) -> None:
                 L.append(f"{pi}  {it} q = 0;")
                 L.extend(pi + "  " + x for x in red_open)
                 bi = pi + "  " + rind
                 # a full panel within one run of the innermost row axis (its length a
                 # multiple of the panel's rows): the other axes are the panel's, hoisted
                 # out of the row loop, which then reads consecutive elements
-                inner = full[axes[-1]]
-                within = full_panel and all(inner % n == 0 for n in sizes)
                 if within:
                     L.extend(lang._unravel(f"(pb * {R} / {inner})", axes[:-1], full, bi))
                     L.append(f"{bi}const {it} r0 = pb * {R} % {inner};")
@@ -170,6 +164,22 @@ class _Spelling:
                 L.append(f"{bi}}}")
                 L.append(f"{bi}q++;")
                 L.extend(pi + "  " + x for x in red_close)
+
+            for full_panel in variants:
+                if len(variants) == 1:
+                    L.append(f"{pi}{{")
+                elif full_panel:  # (the first test folds where the tile divides rows)
+                    L.append(f"{pi}if ({rows} % {R} == 0 || pb * {R} + {R} <= {rows}) {{")
+                else:
+                    L.append(f"{pi}else {{")
+                withins = [full_panel and inner % n == 0 for n in sizes]
+                if len(set(withins)) == 1:
+                    nest(full_panel, withins[0])
+                else:  # the register tiles differ: each its own (the other never compiled)
+                    for j, within in enumerate(withins):
+                        L.append("#if TJ_VW == 16" if j == 0 else "#else")
+                        nest(full_panel, within)
+                    L.append("#endif")
                 L.append(f"{pi}}}")
             return
         if how == "blocked":
