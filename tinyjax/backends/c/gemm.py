@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tinyjax.compiler.kernel import Kernel
+from tinyjax.compiler.kernel import Kernel, UOp
+from tinyjax.compiler.shape.symbolic import Var
 
 if TYPE_CHECKING:
     from tinyjax.backends.cstyle import CStyleLanguage
@@ -146,9 +147,12 @@ class _Spelling:
                 # a full panel within one run of the innermost row axis (its length a
                 # multiple of the panel's rows): the other axes are the panel's, hoisted
                 # out of the row loop, which then reads consecutive elements
+                lines = body
                 if within:
                     L.extend(lang._unravel(f"(pb * {R} / {inner})", axes[:-1], full, bi))
                     L.append(f"{bi}const {it} r0 = pb * {R} % {inner};")
+                    lines = self.inner_loop_body(uops, prefix, f"i{axes[-1]}", L, bi)
+                    L.append(f"{bi}#pragma omp simd")  # (else unrolled, then left scalar)
                 L.append(f"{bi}for (int r = 0; r < {R}; r++) {{")
                 if not within:
                     L.append(f"{bi}  {it} p = pb * {R} + r;")
@@ -159,7 +163,7 @@ class _Spelling:
                     L.append(f"{bj}{it} i{axes[-1]} = r0 + r;")
                 else:
                     L.extend(lang._unravel("p", axes, full, bj))
-                L.extend(bj + x for x in body)
+                L.extend(bj + x for x in lines)
                 L.append(f"{bj}dst[q * {R} + r] = {prefix}{root};")
                 L.append(f"{bi}}}")
                 L.append(f"{bi}q++;")
@@ -183,28 +187,39 @@ class _Spelling:
                 L.append(f"{pi}}}")
             return
         if how == "blocked":
-            # one reduce axis along the reads (a row-major activation): blocks of KB
-            # values per row are computed with vector loads into a small tile, which is
-            # then written out transposed (both loops vectorise; element by element the
-            # panel's stores would stride by R)
-            a, KB = k.reduce_axes[0], PACK_BLOCK
-            L.append(f"{pi}for ({it} q0 = 0; q0 < {kname}; q0 += {KB}) {{")
-            L.append(f"{pi}  const int kb = {kname} - q0 < {KB} ? (int)({kname} - q0) : {KB};")
-            L.append(f"{pi}  {T} blk[{R}][{KB}] __attribute__((aligned(64)));")
-            L.append(f"{pi}  for (int r = 0; r < {R}; r++) {{")
-            L.append(f"{pi}    {it} p = pb * {R} + r;")
-            L.append(f"{pi}    if (p >= {rows}) {{ for (int j = 0; j < kb; j++) blk[r][j] = {zero};"
+            # the last reduce axis along the reads (a row-major activation, a conv window's
+            # channels): blocks of KB values per row (for each value of the other reduce
+            # axes) are computed with vector loads into a small tile, which is then written
+            # out transposed (both loops vectorise; element by element the panel's stores
+            # would stride by R)
+            a, KB = k.reduce_axes[-1], PACK_BLOCK
+            outer = len(k.reduce_axes) - 1
+            klo, khi = first if first is not None and not outer else (0, full[a])
+            L.append(f"{pi}{it} qb = 0;")
+            L.extend(pi + x for x in red_open[:outer])
+            bi = pi + "  " * outer
+            L.append(f"{bi}for ({it} q0 = {klo}; q0 < {khi}; q0 += {KB}) {{")
+            L.append(f"{bi}  const int kb = {khi} - q0 < {KB} ? (int)({khi} - q0) : {KB};")
+            L.append(f"{bi}  {T} blk[{R}][{KB}] __attribute__((aligned(64)));")
+            L.append(f"{bi}  for (int r = 0; r < {R}; r++) {{")
+            L.append(f"{bi}    {it} p = pb * {R} + r;")
+            L.append(f"{bi}    if (p >= {rows}) {{ for (int j = 0; j < kb; j++) blk[r][j] = {zero};"
                      " continue; }")
-            L.extend(lang._unravel("p", axes, full, pi + "    "))
-            L.append(f"{pi}    for (int j = 0; j < kb; j++) {{")
-            L.append(f"{pi}      {it} i{a} = q0 + j;")
-            L.extend(pi + "      " + x for x in body)
-            L.append(f"{pi}      blk[r][j] = {prefix}{root};")
-            L.append(f"{pi}    }}")
-            L.append(f"{pi}  }}")
-            L.append(f"{pi}  for (int j = 0; j < kb; j++)")
-            L.append(f"{pi}    for (int r = 0; r < {R}; r++) dst[(q0 + j) * {R} + r] = blk[r][j];")
-            L.append(f"{pi}}}")
+            L.extend(lang._unravel("p", axes, full, bi + "    "))
+            lines = self.inner_loop_body(uops, prefix, f"i{a}", L, bi + "    ")
+            L.append(f"{bi}    #pragma omp simd")
+            L.append(f"{bi}    for (int j = 0; j < kb; j++) {{")
+            L.append(f"{bi}      {it} i{a} = q0 + j;")
+            L.extend(bi + "      " + x for x in lines)
+            L.append(f"{bi}      blk[r][j] = {prefix}{root};")
+            L.append(f"{bi}    }}")
+            L.append(f"{bi}  }}")
+            L.append(f"{bi}  for (int j = 0; j < kb; j++)")
+            L.append(f"{bi}    for (int r = 0; r < {R}; r++) "
+                     f"dst[(qb + q0 - {klo} + j) * {R} + r] = blk[r][j];")
+            L.append(f"{bi}}}")
+            L.append(f"{bi}qb += {khi} - {klo};")
+            L.extend(pi + x for x in red_close[len(red_close) - outer:])
             return
         # reduce axes innermost (a conv's windows: channels run with unit stride)
         L.append(f"{pi}for (int r = 0; r < {R}; r++) {{")
@@ -218,6 +233,30 @@ class _Spelling:
         L.append(f"{pi}  {rind}dst[q++ * {R} + r] = {prefix}{root};")
         L.extend(pi + "  " + x for x in red_close)
         L.append(f"{pi}}}")
+
+    def inner_loop_body(self, uops, prefix: str, row: str, L: list, ind: str) -> list[str]:
+        """The body of a packing loop over consecutive elements (variable ``row``): the
+        tests of its masked loads and the indices that do not move along it (a conv
+        window's padding) computed before the loop, into ``L``, and the loads reading them,
+        so that the loop vectorises (as selects: no branch left in it)."""
+        rbody, inside = list(self.k.rbody), set(uops)
+        for i in sorted(uops):
+            u = rbody[i]
+            if u.op == "INDEX" and row not in {v.name for v in u.arg.vars()}:
+                L.append(f"{ind}const {self.lang.type(u.dtype)} {prefix}{i} = "
+                         f"({self.lang.type(u.dtype)})({self.lang.index(u.arg)});")
+                inside.discard(i)
+                continue
+            if u.op != "LOAD" or not isinstance(u.arg[0], int):
+                continue
+            slot, idx, valid = u.arg
+            if valid.vmin > 0 or row in {v.name for v in valid.vars()}:
+                continue
+            mask = Var(f"{prefix}mask{i}", 0, 1)
+            L.append(f"{ind}const int {mask.name} = {self.lang.index(valid)};")
+            rbody[i] = UOp(u.op, u.dtype, u.srcs, (slot, idx, mask))
+        lines, _ = self.lang.render_body(rbody, prefix, None, self.k.bufs, "", only=inside)
+        return lines
 
     def epilogue(self, name: str, M: int, N: int, NR: str, m_axes, n_axes) -> list[str]:
         """The function applying the kernel's body to finished tile ``ip, jp``."""

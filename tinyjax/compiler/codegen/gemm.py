@@ -28,8 +28,9 @@ and a thin product's short side fills a panel of MR rows better than one of NR c
 ``threads``: the cost model -- a product too small to gain from threads (fewer than
 ``PARALLEL_MIN_FLOPS`` multiply-adds) runs on the calling thread with no parallel region.
 Each operand's panels are filled (``pack``) along its unit-stride axis: ``rows`` (rows
-innermost), ``blocked`` (one reduce axis along the reads: blocks of ``PACK_BLOCK`` values
-per row, written transposed) or ``k`` (reduce axes innermost, a conv's windows).
+innermost), ``blocked`` (the last reduce axis along the reads: blocks of ``PACK_BLOCK``
+values per row, written transposed; a conv's windows, channels last) or ``k`` (reduce axes
+innermost).
 """
 from __future__ import annotations
 
@@ -110,9 +111,23 @@ def _pack(k: Kernel, side, axes, panel_rows: int, klen: int, esize: int, chunked
     panel_bytes = panel_rows * klen * esize
     if _rows_contiguous(k, side, axes[-1]):
         return "rows"
-    if len(k.reduce_axes) == 1 and not chunked and panel_bytes <= PANEL_L1_BYTES:
+    single = len(k.reduce_axes) == 1
+    if panel_bytes <= PANEL_L1_BYTES and (single and not chunked or not single and
+                                          _last_reduce_contiguous(k, side)):
         return "blocked"
     return "rows" if panel_bytes > PANEL_L1_BYTES else "k"
+
+
+def _last_reduce_contiguous(k: Kernel, side) -> bool:
+    """Whether every load of one operand reads the last reduce axis with unit stride (a conv
+    window's input channels)."""
+    loads = [k.rbody[i] for i in side if k.rbody[i].op == "LOAD"]
+    for u in loads:
+        aff = as_affine(u.arg[1])
+        if aff is None or {v.name: c for v, c in aff[0].items()}.get(
+                f"i{k.reduce_axes[-1]}") != 1:
+            return False
+    return bool(loads)
 
 
 def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:

@@ -60,17 +60,24 @@ def _conv(avals_in, avals_out, lhs, rhs, *, window_strides, padding, lhs_dilatio
     # as groups x features per group), then the reduced input features and window; the
     # result is then laid out as the output is (NWC written as NWC, read without strides).
     out_dims = [int(d) for d in np.argsort(out_spec)]   # 0 batch, 1 features, 2+j spatial j
+    # the reduced axes in the input's order: its features last where they are last in
+    # memory (NWC), so that a window's innermost reduced axis reads consecutive elements
+    chan_last = lhs_spec[1] > max(lhs_spec[2:]) if nsp else False
+    red_x = (list(range(3 + nsp, 3 + 2 * nsp)) + [2] if chan_last
+             else [2] + list(range(3 + nsp, 3 + 2 * nsp)))
+    red_sizes = list(ks) + [Cg] if chan_last else [Cg] + list(ks)
     xw = ops.reshape(xw, [N, G, Cg] + osp + list(ks))   # N, G, Cg, *o, *k
     place = {0: [0], 1: [1], **{2 + j: [3 + j] for j in range(nsp)}}
-    xw = ops.permute(xw, [a for d in out_dims for a in place[d]] + [2]
-                     + list(range(3 + nsp, 3 + 2 * nsp)))
+    xw = ops.permute(xw, [a for d in out_dims for a in place[d]] + red_x)
     sizes = {0: [N], 1: [G, Og], **{2 + j: [osp[j]] for j in range(nsp)}}
-    full = [n for d in out_dims for n in sizes[d]] + [Cg] + list(ks)
+    full = [n for d in out_dims for n in sizes[d]] + red_sizes
     ones = {0: [N], 1: [G, 1], **{2 + j: [osp[j]] for j in range(nsp)}}
-    xw = ops.expand(ops.reshape(xw, [n for d in out_dims for n in ones[d]] + [Cg] + list(ks)),
-                    full)
+    xw = ops.expand(ops.reshape(xw, [n for d in out_dims for n in ones[d]] + red_sizes), full)
+    w = ops.reshape(w, [G, Og, Cg] + list(ks))
+    if chan_last:
+        w = ops.permute(w, [0, 1] + list(range(3, 3 + nsp)) + [2])
     wsizes = {0: [1], 1: [G, Og], **{2 + j: [1] for j in range(nsp)}}
-    ww = ops.reshape(w, [n for d in out_dims for n in wsizes[d]] + [Cg] + list(ks))
+    ww = ops.reshape(w, [n for d in out_dims for n in wsizes[d]] + red_sizes)
     ww = ops.expand(ww, full)
     nout = len(full) - 1 - nsp
     red = ops.reduce(ops.alu("mul", xw, ww), "sum", range(nout, len(full)),
