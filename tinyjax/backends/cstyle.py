@@ -30,7 +30,7 @@ import numpy as np
 
 from tinyjax.compiler.kernel import Kernel, UOp
 from tinyjax.compiler.ops import ALU, reduce_identity
-from tinyjax.compiler.shape.symbolic import RenderStyle, render
+from tinyjax.compiler.shape.symbolic import RenderStyle, Var, render
 from tinyjax.config import env_str
 
 __all__ = ["CStyleLanguage", "Walk"]
@@ -307,7 +307,8 @@ class CStyleLanguage:
             if u.srcs:  # data-dependent offset
                 ix = args[0] if ix == "0" else f"{ix}+{args[0]}"
             expr = self.load(bufs[slot][0], f"data{slot}[{ix}]")
-            if not (valid.vmin > 0) and sel and not _half(bufs[slot][0]):
+            if not (valid.vmin > 0) and sel and not _half(bufs[slot][0]) and \
+                    not isinstance(valid, Var):  # (a test made before the loop: predicted)
                 # always load (at offset 0 when masked), then select
                 lines.append(f"{indent}const int {name}c = {self.index(valid)};")
                 expr = (f"{sel}({name}c, data{slot}[{name}c ? ({ix}) : 0], "

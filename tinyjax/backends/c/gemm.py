@@ -255,7 +255,8 @@ class _Spelling:
             mask = Var(f"{prefix}mask{i}", 0, 1)
             L.append(f"{ind}const int {mask.name} = {self.lang.index(valid)};")
             rbody[i] = UOp(u.op, u.dtype, u.srcs, (slot, idx, mask))
-        lines, _ = self.lang.render_body(rbody, prefix, None, self.k.bufs, "", only=inside)
+        lines, _ = self.lang.render_body(rbody, prefix, None, self.k.bufs, "", only=inside,
+                                         branchless=True)
         return lines
 
     def epilogue(self, name: str, M: int, N: int, NR: str, m_axes, n_axes) -> list[str]:
