@@ -105,6 +105,20 @@ def test_products_run_in_the_support_library():
     assert provider(plain) in (None, 0)
 
 
+def test_double_products_run_in_their_own_support_library(x64):
+    from tinyjax.backends.c import compiler
+    from tinyjax.backends.c.support import GEMM_DRIVER
+    a = np.random.default_rng(1).standard_normal((40, 48))
+    f = jax.jit(lambda a, b: a @ b)  # (kept: its library stays loaded)
+    np.testing.assert_allclose(np.asarray(f(a, a.T)), a @ a.T)
+    driver = compiler.support_library("double").address(GEMM_DRIVER)
+    assert driver != compiler.support_library("float").address(GEMM_DRIVER)
+    pointers = [compiler.ctypes.c_void_p.from_address(
+        compiler._symbol(lib._cdll, "tj_gemm_provider_d")).value
+        for lib in list(compiler._libs.values()) if lib.has("tj_gemm_provider_d")]
+    assert driver in pointers
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_evicted_products_leak_no_memory():

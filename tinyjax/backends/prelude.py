@@ -38,15 +38,16 @@ static inline double tj_sel_d(int c, double x, double y) {
 }
 /* Products: a kernel fills its operands' panels and applies its epilogue to each finished
    tile through the functions it hands the support library's driver (tj_gemm_run, see
-   tinyjax/backends/c/support.py), which runs the strategy of its plan.  tj_gemm_provider is
-   set to the driver when the kernel's library is loaded. */
+   tinyjax/backends/c/support.py), which runs the strategy of its plan.  tj_gemm_provider
+   (float) and tj_gemm_provider_d (double) are set to the drivers when the kernel's library
+   is loaded. */
 enum { TJ_GROUPED = 0, TJ_FUSED = 1, TJ_SPLITK = 2 };
 typedef void (*tj_pack_fn)(void **bufs, long ob, long pb, long lo, long hi, void *dst);
 typedef void (*tj_epi_fn)(void **bufs, long ob, long ip, long jp, const void *tile);
-typedef struct { long M, N, K, S0, outer, steps, chunks; int strategy, threads, batched, dbl; }
+typedef struct { long M, N, K, S0, outer, steps, chunks; int strategy, threads, batched; }
   tj_gemm_plan;
-__attribute__((weak)) void (*tj_gemm_provider)(const tj_gemm_plan *, void **, tj_pack_fn,
-                                               tj_pack_fn, tj_epi_fn) = 0;
+typedef void (*tj_gemm_fn)(const tj_gemm_plan *, void **, tj_pack_fn, tj_pack_fn, tj_epi_fn);
+__attribute__((weak)) tj_gemm_fn tj_gemm_provider = 0, tj_gemm_provider_d = 0;
 """ + r"""
 #ifdef TJ_LIBMVEC
 #define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \

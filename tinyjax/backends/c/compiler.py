@@ -35,7 +35,7 @@ from tinyjax.backends import diskcache
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
                                           find_compiler, flags_key, library_problem,
                                           link_flags)
-from tinyjax.backends.c.support import GEMM_CALL, GEMM_DRIVER, SUPPORT_SOURCE
+from tinyjax.backends.c.support import GEMM_DRIVER, GEMM_POINTERS, support_source
 from tinyjax.backends.prelude import PRELUDE
 from tinyjax.errors import warn_user
 
@@ -290,15 +290,16 @@ def compile_source(src: "str | list[str]") -> Library:
     """Compile C source to a shared library (cached in memory and on disk) and load it.
     A list is several translation units (each complete, with its own prelude): they are
     compiled side by side, one compiler process each, and linked into one library.  A
-    library with products (``tj_gemm_provider``) gets the support library's product driver
-    before it is returned."""
+    library with products (calling ``tj_gemm_provider`` or ``tj_gemm_provider_d``) gets
+    the product driver of the support library of that type before it is returned."""
     units = [src] if isinstance(src, str) else list(src)
     cc = find_compiler()
     flags = compiler_flags()
     key = "\0".join(units + [flags_key(cc, flags), machine_identity()])
     lib = cached_library("k", key, lambda: build_library(cc, flags, units, link_flags()))
-    if any(GEMM_CALL in u for u in units):
-        lib.set_pointer("tj_gemm_provider", support_library().address(GEMM_DRIVER))
+    for pointer, ctype in GEMM_POINTERS.items():
+        if any(f"{pointer}(&" in u for u in units):
+            lib.set_pointer(pointer, support_library(ctype).address(GEMM_DRIVER))
     return lib
 
 
@@ -306,14 +307,14 @@ _kept: list = []  # libraries loaded for the life of the process
 
 
 @lru_cache(maxsize=None)
-def support_library() -> Library:
-    """The support library (:mod:`tinyjax.backends.c.support`: the packing buffers, the
-    micro-kernels and the product driver), built with the kernels' flags and loaded once
-    for the life of the process -- kernel libraries are unloaded, their threads' buffers
-    must not go with them (nor leak)."""
+def support_library(ctype: str = "float") -> Library:
+    """The support library of products of ``ctype`` (:mod:`tinyjax.backends.c.support`: the
+    packing buffers, the micro-kernel and the product driver), built with the kernels'
+    flags and loaded once for the life of the process -- kernel libraries are unloaded,
+    their threads' buffers must not go with them (nor leak)."""
     cc = find_compiler()
     flags = compiler_flags()
-    src = join_source(PRELUDE, [SUPPORT_SOURCE])
+    src = join_source(PRELUDE, [support_source(ctype)])
     key = "\0".join([src, flags_key(cc, flags), machine_identity()])
     lib = cached_library("rt", key, lambda: build_library(cc, flags, [src], link_flags()))
     _kept.append(lib)
@@ -321,9 +322,9 @@ def support_library() -> Library:
 
 
 def build_support_library_aside() -> None:
-    """Start building the support library in a thread, unless it is loaded already (the
-    compiler processes run beside the caller's); a failure is left to the caller's own call
-    of :func:`support_library` to report."""
+    """Start building the support library of float products in a thread, unless one is
+    loaded already (the compiler process runs beside the caller's); a failure is left to
+    the caller's own call of :func:`support_library` to report."""
     if support_library.cache_info().currsize:
         return
 

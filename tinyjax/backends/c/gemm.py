@@ -62,8 +62,9 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     L.append(f"void {k.name}(void **restrict bufs) {{")
     L.append(f"  static const tj_gemm_plan plan = {{{M}, {N}, {K}, {S0}, {outer}, {plan.steps}, "
              f"{plan.chunks}, {STRATEGIES[plan.strategy]}, {int(plan.threads)}, "
-             f"{int(plan.batched and plan.threads)}, {int(dbl)}}};")
-    L.append(f"  tj_gemm_provider(&plan, bufs, {k.name}_pa, {k.name}_pb, {k.name}_epi);")
+             f"{int(plan.batched and plan.threads)}}};")
+    driver = "tj_gemm_provider_d" if dbl else "tj_gemm_provider"
+    L.append(f"  {driver}(&plan, bufs, {k.name}_pa, {k.name}_pb, {k.name}_epi);")
     L.append("}")
     return L
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 
+import numpy as np
+
 from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (build_support_library_aside, compile_source,
                                          compiler_problem, join_source,
@@ -60,7 +62,7 @@ class CBackend(HostBackend):
         kernels = program.kernels
         if compiler_problem() is not None:
             return load_walked(self, program)
-        if any(k.gemm is not None for k in kernels):
+        if any(k.gemm is not None and np.dtype(k.acc_dtype) != np.float64 for k in kernels):
             # the products' driver is built (once per process) while the kernels compile
             build_support_library_aside()
         bodies = [self.language.render_kernel(k) for k in kernels]

@@ -8,7 +8,7 @@ It holds what every product shares, so that a product kernel compiles only what 
 
 * the packing buffers (``tj_scratch``): per thread, grown once and kept -- fresh pages cost
   more than the packing itself; a kernel library unloaded leaks none of them;
-* the register-blocked micro-kernels (``tj_micro``, ``tj_micro_d``): a ``TJ_MR x NR`` tile
+* the register-blocked micro-kernel (``tj_micro``): a ``TJ_MR x NR`` tile
   of ``C = sum_k a[k][r] * b[k][c]`` over packed panels, accumulated in vector registers;
 * the product driver ``tj_gemm_run``: the strategies of
   :func:`tinyjax.compiler.codegen.gemm.cpu_gemm` (``grouped``, ``fused``, ``splitk``; whole
@@ -23,14 +23,15 @@ of the result are summed in thread order: the same bits every run.
 """
 from __future__ import annotations
 
-__all__ = ["SUPPORT_SOURCE", "GEMM_DRIVER", "GEMM_CALL"]
+__all__ = ["support_source", "GEMM_DRIVER", "GEMM_POINTERS"]
 
 GEMM_DRIVER = "tj_gemm_run"
-# how a product kernel calls the driver (through the pointer the prelude declares): a
-# library whose source has it gets the pointer set when loaded
-GEMM_CALL = "tj_gemm_provider(&"
+# the pointer through which a product kernel calls the driver of its element type (declared
+# by the prelude): a library whose source calls it (``<pointer>(&``) gets it set when loaded,
+# to the driver of that type's support library -- each type's is built only when needed
+GEMM_POINTERS = {"tj_gemm_provider": "float", "tj_gemm_provider_d": "double"}
 
-SUPPORT_SOURCE = r"""
+_COMMON = r"""
 #ifdef _OPENMP
 int omp_get_num_threads(void), omp_get_max_threads(void), omp_get_thread_num(void);
 #define TJ_BARRIER(share) do { if (share) { _Pragma("omp barrier") } } while (0)
@@ -74,8 +75,6 @@ float *tj_scratch_provide(int which, size_t floats) {
       memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
     }                                                                                    \
   }
-TJ_DEFINE_MICRO(tj_micro, float, tj_vf, TJ_VW, TJ_NR)
-TJ_DEFINE_MICRO(tj_micro_d, double, tj_vd, TJ_VWD, TJ_NRD)
 
 /* The next item of a loop handed out item by item: from the team's shared counter inside a
    parallel region (share), else from this thread's own. */
@@ -211,12 +210,20 @@ static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,         
       NAME##_one(s, bufs, ob, pack_a, pack_b, epi, 0, 0, 0);                             \
   }                                                                                      \
 }
-TJ_DEFINE_GEMM(tj_gemm_f32, float, tj_micro, TJ_NR)
-TJ_DEFINE_GEMM(tj_gemm_f64, double, tj_micro_d, TJ_NRD)
+"""
 
+_TYPES = {"float": ("tj_vf", "TJ_VW", "TJ_NR"), "double": ("tj_vd", "TJ_VWD", "TJ_NRD")}
+
+
+def support_source(ctype: str) -> str:
+    """The support library of products of ``ctype`` (``float`` or ``double``): ``tj_scratch``,
+    its micro-kernel and its driver ``tj_gemm_run`` (after the prelude)."""
+    vt, vw, nr = _TYPES[ctype]
+    return _COMMON + f"""
+TJ_DEFINE_MICRO(tj_micro, {ctype}, {vt}, {vw}, {nr})
+TJ_DEFINE_GEMM(tj_gemm, {ctype}, tj_micro, {nr})
 void tj_gemm_run(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a, tj_pack_fn pack_b,
-                 tj_epi_fn epi) {
-  if (s->dbl) tj_gemm_f64(s, bufs, pack_a, pack_b, epi);
-  else tj_gemm_f32(s, bufs, pack_a, pack_b, epi);
-}
+                 tj_epi_fn epi) {{
+  tj_gemm(s, bufs, pack_a, pack_b, epi);
+}}
 """
