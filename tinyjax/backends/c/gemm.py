@@ -154,7 +154,7 @@ class _Spelling:
                     L.append(f"{bi}const {it} r0 = pb * {R} % {inner};")
                     lines = self.inner_loop_body(uops, prefix, f"i{axes[-1]}", L, bi)
                     L.append(f"{bi}#pragma omp simd")  # (else unrolled, then left scalar)
-                L.append(f"{bi}for (int r = 0; r < {R}; r++) {{")
+                L.append(f"{bi}for ({it} r = 0; r < {R}; r++) {{")
                 if not within:
                     L.append(f"{bi}  {it} p = pb * {R} + r;")
                 bj = bi + "  "
@@ -209,7 +209,7 @@ class _Spelling:
             L.extend(lang._unravel("p", axes, full, bi + "    "))
             lines = self.inner_loop_body(uops, prefix, f"i{a}", L, bi + "    ")
             L.append(f"{bi}    #pragma omp simd")
-            L.append(f"{bi}    for (int j = 0; j < kb; j++) {{")
+            L.append(f"{bi}    for ({it} j = 0; j < kb; j++) {{")
             L.append(f"{bi}      {it} i{a} = q0 + j;")
             L.extend(bi + "      " + x for x in lines)
             L.append(f"{bi}      blk[r][j] = {prefix}{root};")
@@ -265,12 +265,14 @@ class _Spelling:
         k, full, lang, it, T = self.k, self.full, self.lang, self.it, self.T
         L = self.signature(name, f"{it} ip, {it} jp, const void *t")
         L.append(f"  const {T} *restrict tile = (const {T} *)t;")
-        L.append(f"  const int rmax = {M} - ip * TJ_MR < TJ_MR ? (int)({M} - ip * TJ_MR) : TJ_MR;")
-        L.append(f"  const int cmax = {N} - jp * {NR} < {NR} ? (int)({N} - jp * {NR}) : {NR};")
-        L.append("  for (int r = 0; r < rmax; r++) {")
+        # (index variables all of one width: with an int column loop GCC 12 leaves a loop
+        # of data-dependent selects -- a ReLU's gradient -- scalar, and it mispredicts)
+        L.append(f"  const {it} rmax = {M} - ip * TJ_MR < TJ_MR ? {M} - ip * TJ_MR : TJ_MR;")
+        L.append(f"  const {it} cmax = {N} - jp * {NR} < {NR} ? {N} - jp * {NR} : {NR};")
+        L.append(f"  for ({it} r = 0; r < rmax; r++) {{")
         L.append(f"    {it} mrow = ip * TJ_MR + r;")
         L.extend(lang._unravel("mrow", m_axes, full, "    "))
-        L.append("    for (int c = 0; c < cmax; c++) {")
+        L.append(f"    for ({it} c = 0; c < cmax; c++) {{")
         L.append(f"      {it} ncol = jp * {NR} + c;")
         L.extend(lang._unravel("ncol", n_axes, full, "      "))
         L.append(f"      {T} accv = tile[r * {NR} + c];")
