@@ -724,6 +724,7 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
     hosted: set[int] = set()
     plan: dict[int, list] = {}
     row_spaces = _reductions_reached(nodes)
+    order = {id(n): i for i, n in enumerate(nodes)}
     for h in reversed(nodes):
         if id(h) not in realized or id(h) in hosted or h.op in ("LOAD", "SCATTER", "SORTPERM"):
             continue
@@ -733,7 +734,7 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
             cands, boundary = _region(h, realized, hosted | excluded, key, row_spaces)
             if not cands:
                 break
-            reached = _reached(boundary, {id(c) for c in cands})
+            reached = _reached(boundary, {id(c) for c in cands}, order)
             if not reached:
                 plan[id(h)] = cands
                 hosted.update(id(c) for c in cands)
@@ -782,14 +783,17 @@ def _region(h: LazyOp, realized: dict, skip: set, key, row_spaces: dict
     return cands, boundary
 
 
-def _reached(starts: list, targets: set) -> set:
-    """The ids in ``targets`` that ``starts`` depend on."""
+def _reached(starts: list, targets: set, order: dict) -> set:
+    """The ids in ``targets`` that ``starts`` depend on; ``order``: each node's place in an
+    order with sources before users (a node before every target has none of them above
+    it, so the walk stops there)."""
     out: set = set()
+    first = min(order[t] for t in targets)
 
     def expand(n):
         if id(n) in targets:
             out.add(id(n))
-        return n.srcs
+        return n.srcs if order.get(id(n), first) >= first else ()
     _depth_first(starts, expand)
     return out
 
