@@ -457,12 +457,17 @@ class CStyleLanguage:
         """(first point, step) of a loop over the launch's threads (a GPU's)."""
         raise NotImplementedError(f"{type(self).__name__} launches no threads")
 
+    def kernel_comment(self, k: Kernel) -> list[str]:
+        """The comment naming the source lines ``k`` fuses (none if it has none)."""
+        if not k.source_lines:
+            return []
+        return ["/* " + k.name + " fuses: " + ", ".join(k.source_lines).replace("*/", "* /")
+                + " */"]
+
     def kernel_head(self, k: Kernel) -> list[str]:
         """The comment naming the source lines ``k`` fuses, its signature and its buffer
         pointers ``data<slot>`` (the outputs writable, the inputs const)."""
-        head = []
-        if k.source_lines:
-            head.append("/* " + k.name + " fuses: " + ", ".join(k.source_lines).replace("*/", "* /") + " */")
+        head = self.kernel_comment(k)
         head.append(f"{self.kernel_prefix}void {k.name}(void **restrict bufs) {{")
         for slot, (dt, n) in enumerate(k.bufs):
             q = "" if slot < k.n_outs else "const "

@@ -53,7 +53,7 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     S0 = full[k.reduce_axes[0]]
     outer = int(np.prod([full[a] for a in g.outer_axes]))
     spell = _Spelling(lang, k, dbl)
-    L = spell.head()
+    L = lang.kernel_comment(k)
     L += spell.pack(f"{k.name}_pa", M, "TJ_MR", plan.m_axes, a_uops, a_root, "a", plan.pack_a,
                     plan.strategy == "splitk")
     L += spell.pack(f"{k.name}_pb", N, nr, plan.n_axes, b_uops, b_root, "b", plan.pack_b,
@@ -75,14 +75,6 @@ class _Spelling:
     def __init__(self, lang: CStyleLanguage, k: Kernel, dbl: bool):
         self.lang, self.k, self.full, self.it = lang, k, k.full_shape, lang.index_type
         self.T, self.zero = ("double", "0.0") if dbl else ("float", "0.0f")
-
-    def head(self) -> list[str]:
-        """The comment naming the source lines the kernel fuses."""
-        k = self.k
-        if not k.source_lines:
-            return []
-        return ["/* " + k.name + " fuses: " + ", ".join(k.source_lines).replace("*/", "* /")
-                + " */"]
 
     def signature(self, name: str, params: str) -> list[str]:
         """A static function of the kernel: its signature, its buffers' pointers and the
