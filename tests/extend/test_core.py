@@ -136,3 +136,24 @@ def test_linear_util_transformation():
 
     wrapped = add_one(lu.wrap_init(lambda x: x * 2), 1)
     assert wrapped.call_wrapped(3) == 80
+
+
+
+def test_trace_main_tells_tracers_of_this_transform_from_others():
+    # Equinox's filter_jvp keeps the outputs whose tracer's ``_trace.main`` is the top
+    # trace's ``main``
+    found = []
+
+    def outer(x):
+        outer_main = jex.find_top_trace((x,)).main
+
+        def inner(y):
+            inner_main = jex.find_top_trace((y,)).main
+            found.append((x._trace.main is outer_main, y._trace.main is inner_main,
+                          y._trace.main is outer_main))
+            return y * x
+        return jax.jvp(inner, (x,), (1.0,))[1]
+
+    jax.jvp(outer, (1.0,), (1.0,))
+    jax.grad(outer)(1.0)
+    assert found == [(True, True, False)] * 2
