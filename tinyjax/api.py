@@ -155,16 +155,38 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
     out, lin = linearize_flat(flat_fun, flat_p)
-
-    def f_jvp(*tangents):
-        flat_t, t_tree = tree_util.tree_flatten(tangents)
-        if t_tree != in_tree:
-            raise TypeError(f"linearized function called on tangent values inconsistent "
-                            f"with the original primal values: expected tree {in_tree}, "
-                            f"got {t_tree}")
-        out_t = lin.apply([as_operand(t) for t in flat_t])
-        return tree_util.tree_unflatten(out_tree[0], out_t)
+    # a pytree whose leaves are the residuals (as JAX's), so it can cross jit and vmap
+    f_jvp = tree_util.Partial(_PushForward(lin, in_tree, out_tree[0]), list(lin.consts))
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
+
+
+class _PushForward:
+    """The function ``linearize`` returns, less its residuals: ``push(residuals,
+    *tangents)`` applies the linear map with the residuals given."""
+
+    def __init__(self, lin: LinearFunction, in_tree, out_tree):
+        self.jaxpr, self.in_avals, self.diff_mask = lin.jaxpr, lin.in_avals, lin.diff_mask
+        self.in_tree, self.out_tree = in_tree, out_tree
+
+    def __call__(self, residuals: list, *tangents: Any) -> Any:
+        flat_t, t_tree = tree_util.tree_flatten(tangents)
+        if t_tree != self.in_tree:
+            raise TypeError(f"linearized function called on tangent values inconsistent "
+                            f"with the original primal values: expected tree "
+                            f"{self.in_tree}, got {t_tree}")
+        flat_t = [as_operand(t) for t in flat_t]
+        for t, want in zip(flat_t, self.in_avals):
+            got = get_aval(t)
+            if got.shape != want.shape or got.dtype != want.dtype:
+                raise ValueError(
+                    "linearized function called on tangent values inconsistent with the "
+                    f"original primal values:\nGot tangent aval {got} for primal aval "
+                    f"{want} but expected {want}.")
+        lin = LinearFunction(self.jaxpr, residuals, self.in_avals, self.diff_mask)
+        return tree_util.tree_unflatten(self.out_tree, lin.apply(flat_t))
+
+    def __repr__(self) -> str:
+        return f"<linearized jvp: {self.in_tree} -> {self.out_tree}>"
 
 
 class _Pullback:
@@ -1192,8 +1214,10 @@ class PjitFunction(stages.Wrapped):
                                                 compiled.run_flat(list(args)))
             return run_mesh
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
-        if compiled.ref_info is not None or not compiled.on_host or compiled.donated:
-            # closed-over references (read and written back), device buffers, donations
+        if compiled.ref_info is not None or not compiled.on_host or compiled.donated or \
+                any(compiled.out_float0):
+            # closed-over references (read and written back), device buffers, donations,
+            # float0 outputs (numpy arrays)
 
             def run_general(args):
                 compiled.last_used = _mark_use()

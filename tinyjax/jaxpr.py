@@ -56,6 +56,8 @@ class Literal:
             text = repr(float(value))
         elif dtypes.is_complex(value.dtype):
             text = repr(complex(value))
+        elif value.dtype == dtypes.float0:
+            text = str(value.item())  # JAX's (b'',)
         else:
             text = str(int(value))
         return f"{text}:{self.aval.str_short()}"

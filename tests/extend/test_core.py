@@ -157,3 +157,26 @@ def test_trace_main_tells_tracers_of_this_transform_from_others():
     jax.jvp(outer, (1.0,), (1.0,))
     jax.grad(outer)(1.0)
     assert found == [(True, True, False)] * 2
+
+
+# scale_by(s, x) = s * x: linear in x; its transpose rule reads the type of the known
+# factor ``s`` (``s.aval``), as equinox's rules do, also when ``s`` is a literal
+scale_by_p = jex.Primitive("scale_by")
+scale_by_p.def_impl(lambda s, x: s * x)
+scale_by_p.def_abstract_eval(lambda s, x: ShapedArray(x.shape, x.dtype))
+ad.primitive_jvps[scale_by_p] = lambda p, t: (
+    scale_by_p.bind(*p), scale_by_p.bind(p[0], ad.instantiate_zeros(t[1])))
+
+
+def _scale_by_transpose(ct, s, x):
+    assert ad.is_undefined_primal(x) and s.aval.shape == ()
+    return [None, scale_by_p.bind(s, ct)]
+
+
+ad.primitive_transposes[scale_by_p] = _scale_by_transpose
+
+
+def test_transpose_rules_get_literal_operands_as_arrays():
+    f = lambda x: scale_by_p.bind(3.0, x).sum()
+    np.testing.assert_allclose(jax.grad(f)(jnp.ones(2)), [3.0, 3.0])
+    np.testing.assert_allclose(jax.jit(jax.grad(f))(jnp.ones(2)), [3.0, 3.0])

@@ -354,8 +354,9 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
     linear: set[Var] = set()
 
     def read_primal(a):
-        if type(a) is Literal:
-            return a.val
+        if type(a) is Literal:  # an array, with its type, as other primals are
+            return a.val if isinstance(a.val, Tracer) or hasattr(a.val, "aval") else \
+                wrap_eager(np.asarray(a.val, a.aval.dtype), a.aval.weak_type)
         return UndefinedPrimal(a.aval) if a in linear else primal_env[a]
 
     primal_env.update(zip(jaxpr.constvars, consts))

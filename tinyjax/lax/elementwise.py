@@ -1158,10 +1158,10 @@ def _select_n_batch(vals, dims):
         return select_n_p.bind(which, *[batching.moveaxis(c, d, 0, size)
                                         for c, d in zip(cases, case_dims)]), 0
     cases = [batching.moveaxis(c, d, 0, size) for c, d in zip(cases, case_dims)]
-    if not get_aval(which).shape:  # batched scalar predicate: broadcast it
+    which = batching.moveaxis(which, w_dim, 0, size)
+    if get_aval(which).ndim == 1 and get_aval(cases[0]).ndim > 1:
+        # a scalar predicate per example: broadcast it over each example's case
         which = lax_ops.broadcast_in_dim(which, get_aval(cases[0]).shape, (0,))
-    else:
-        which = batching.moveaxis(which, w_dim, 0, size)
     return select_n_p.bind(which, *cases), 0
 
 
