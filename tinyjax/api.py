@@ -581,8 +581,10 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                              f"function, but got len(in_axes)={len(in_axes)}, "
                              f"len(args)={len(args)}")
         axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-        flat_args, in_tree = tree_util.tree_flatten(args)
         flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
+        # arguments given by keyword are mapped over their leading axis (as JAX's)
+        flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
+        flat_axes += [0] * (len(flat_args) - len(flat_axes))
         # mutable array references mapped over: their values go in, a reference per
         # element stands for each inside, and the final values are written back
         refs = [(i, a) for i, (a, ax) in enumerate(zip(flat_args, flat_axes))
@@ -616,7 +618,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
             raise ValueError("vmap got inconsistent sizes for array axes to be mapped:\n"
                              + ";\n".join(lines))
         size = size_set.pop()
-        flat_fun, out_tree = flatten_fun_nokwargs(partial(fun, **kwargs), in_tree)
+        flat_fun, out_tree = flatten_fun(fun, in_tree)
         out_leaves: list[Any] = []
 
         def recorded_fun(*flat):

@@ -334,6 +334,12 @@ class Primitive:
         self.abstract_eval = rule
         return rule
 
+    def get_bind_params(self, params: dict) -> dict:
+        """The keyword arguments that re-bind an equation of this primitive with
+        ``params`` (JAX's interpreters call ``bind(*args, **get_bind_params(params))``):
+        tinyjax's primitives take their equations' parameters as they are."""
+        return dict(params)
+
     def __repr__(self) -> str:
         return self.name
 

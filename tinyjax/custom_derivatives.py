@@ -18,6 +18,7 @@ from tinyjax import dtypes, tree_util
 from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, Tracer, current_trace, get_aval, is_eager
+from tinyjax.extend.linear_util import wrap_init
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import Jaxpr, eval_jaxpr
@@ -30,21 +31,39 @@ __all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_
 
 class _CustomJVPCall(Primitive):
     """A staged call of a custom_jvp function: binding it makes the current trace process
-    the call (a JVP trace applies the rule, the others the function ``call_jaxpr``)."""
+    the call (a JVP trace applies the rule, the others the function ``call_jaxpr``).
+    ``get_bind_params`` gives the function and the rule as ``subfuns``, as JAX's does (a
+    bind with them needs no ``call_jaxpr``)."""
 
-    def bind(self, *operands, call_jaxpr, jvp, num_consts, symbolic_zeros):
+    def bind(self, *operands, num_consts, symbolic_zeros, call_jaxpr=None, jvp=None,
+             subfuns=None):
+        fun, jvp = subfuns or (partial(_eval_call, call_jaxpr), jvp)
         return current_trace().process_custom_jvp_call(
-            self, partial(_eval_call, call_jaxpr), jvp, operands,
-            symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+            self, fun, jvp, operands, symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+    def get_bind_params(self, params: dict) -> dict:
+        params = dict(params)
+        fun = partial(_eval_call, params.pop("call_jaxpr"))
+        params["subfuns"] = (wrap_init(fun), wrap_init(params.pop("jvp")))
+        return params
 
 
 class _CustomVJPCall(Primitive):
     """A staged call of a custom_vjp function (see :class:`_CustomJVPCall`)."""
 
-    def bind(self, *operands, call_jaxpr, fwd, bwd, out_trees, num_consts, symbolic_zeros):
+    def bind(self, *operands, out_trees, num_consts, symbolic_zeros, call_jaxpr=None,
+             fwd=None, bwd=None, subfuns=None):
+        fun, fwd, bwd = subfuns or (partial(_eval_call, call_jaxpr), fwd, bwd)
         return current_trace().process_custom_vjp_call(
-            self, partial(_eval_call, call_jaxpr), fwd, bwd, operands, out_trees=out_trees,
+            self, fun, fwd, bwd, operands, out_trees=out_trees,
             symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+    def get_bind_params(self, params: dict) -> dict:
+        params = dict(params)
+        fun = partial(_eval_call, params.pop("call_jaxpr"))
+        params["subfuns"] = (wrap_init(fun), wrap_init(params.pop("fwd")),
+                             wrap_init(params.pop("bwd")))
+        return params
 
 
 def _eval_call(call_jaxpr: Jaxpr, *operands: Any) -> list[Any]:

@@ -193,9 +193,12 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             weak.append(x.weak_type)
         elif isinstance(x, Tracer):
             raise escaped_tracer_error(x, primitive)
+        elif type(x) in (bool, int, float, complex):  # as an array of its (weak) type
+            values.append(np.asarray(x, shaped_abstractify(x).dtype))
+            weak.append(type(x) is not bool)
         else:
             values.append(x)
-            weak.append(type(x) in (int, float, complex))
+            weak.append(False)
     _check(primitive, args, values, params)
     out = _host_impl(primitive, values, params)
     if config.jax_debug_nans or config.jax_debug_infs:

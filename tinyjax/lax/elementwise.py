@@ -27,6 +27,7 @@ __all__ = [
     "real",
     "conj_p",
     "conj",
+    "copy_p",
     "complex_p",
     "complex",
     "AccuracyMode",
@@ -666,6 +667,15 @@ def _bitcast_batch(vals, dims, *, new_dtype):
 
 batching.primitive_batchers[bitcast_convert_type_p] = _bitcast_batch
 defjvp_zero(bitcast_convert_type_p)
+
+# copy: a new array of the same value (what jnp.array / jnp.copy of an array bind, so that
+# donating the copy leaves the original alone)
+copy_p = Primitive("copy")
+copy_p.def_impl(lambda x: x)
+copy_p.def_abstract_eval(lambda x: x)
+copy_p.weak_type_rule = _first_weak
+batching.defvectorized(copy_p)
+ad.deflinear(copy_p, lambda ct, x: [copy_p.bind(ad.instantiate_zeros(ct))])
 
 stop_gradient_p = Primitive("stop_gradient")
 stop_gradient_p.def_impl(lambda x: x)

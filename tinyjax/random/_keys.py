@@ -13,6 +13,7 @@ from tinyjax.config import config
 from tinyjax.core import Tracer, get_aval
 from tinyjax.lax import random_bits as _rb
 from tinyjax.lax._helpers import as_operand
+from tinyjax.numpy._extended import register_extended_array
 
 __all__ = ["KeyArray", "PRNGKey", "PRNGKeyArray", "clone", "key", "key_data", "key_dtype",
            "key_impl", "wrap_key_data"]
@@ -114,6 +115,8 @@ KeyArray = PRNGKeyArray
 
 tree_util.register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None),
                                lambda _, children: PRNGKeyArray(children[0]))
+# jnp.asarray, broadcast_to, stack, ... of key arrays act on their uint32[..., 2] data
+register_extended_array(PRNGKeyArray, lambda k: k._base, PRNGKeyArray)
 
 
 def _check_impl(impl: Any) -> None:
