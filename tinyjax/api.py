@@ -1225,9 +1225,7 @@ class PjitFunction(stages.Wrapped):
                 compiled.last_used = _mark_use()
                 return tree_util.tree_unflatten(out_tree, _run_flat(compiled, args))
             return run_general
-        sentinel = object()
-        if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
-                out_tree.num_leaves == 1 else False:
+        if tree_util.treedef_is_strict_leaf(out_tree):
             w0 = weak[0]
 
             def run_single(args):
