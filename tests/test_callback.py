@@ -36,6 +36,29 @@ def test_callback_is_a_host_step_of_the_compiled_program():
                                rtol=1e-6)
 
 
+class _HostError(Exception):
+    pass
+
+
+def _failing(x):
+    raise _HostError("the host says no")
+
+
+@pytest.mark.parametrize("wrap", [lambda f: f, jax.jit], ids=["eager", "jit"])
+@pytest.mark.parametrize("call", [
+    lambda x: jax.pure_callback(_failing, F32, x),
+    lambda x: io_callback(_failing, F32, x),
+    lambda x: jax.debug.callback(_failing, x),
+], ids=["pure", "io", "debug"])
+def test_an_exception_in_the_callback_is_a_runtime_error_naming_it(wrap, call):
+    # as JAX: a JaxRuntimeError whose message holds the callback's traceback
+    with pytest.raises(jax.errors.JaxRuntimeError,
+                       match="(?s)CpuCallback error calling callback.*_HostError: the host "
+                             "says no") as info:
+        jax.block_until_ready(wrap(call)(np.ones(3, np.float32)))
+    assert isinstance(info.value.__cause__, _HostError)
+
+
 def test_results_pytree_and_checks():
     def host(x, y):
         return {"s": np.asarray(x) + np.asarray(y), "p": (np.asarray(x) * np.asarray(y))}

@@ -124,3 +124,17 @@ def test_make_array_from_process_local_data_in_one_process():
     with pytest.raises(ValueError, match="differ in rank"):
         jax.make_array_from_process_local_data(NamedSharding(mesh, PartitionSpec()), data,
                                                (4 * n,))
+
+
+def test_the_sharding_of_an_arrays_type_lays_out_a_new_value():
+    # optax draws random values with out_sharding=jax.typeof(x).sharding: a NamedSharding
+    # over an AbstractMesh of no axes, which places the value as it is (as JAX)
+    x = jnp.ones((2, 3))
+    s = jax.typeof(x).sharding
+    np.testing.assert_array_equal(jax.lax.with_sharding_constraint(x, s), np.ones((2, 3)))
+    key = jax.random.key(0)
+    np.testing.assert_array_equal(jax.random.normal(key, (2, 3), out_sharding=s),
+                                  jax.random.normal(key, (2, 3)))
+    np.testing.assert_array_equal(
+        jax.jit(lambda k: jax.random.normal(k, (2, 3), out_sharding=s))(key),
+        jax.random.normal(key, (2, 3)))

@@ -155,16 +155,38 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
     out, lin = linearize_flat(flat_fun, flat_p)
-
-    def f_jvp(*tangents):
-        flat_t, t_tree = tree_util.tree_flatten(tangents)
-        if t_tree != in_tree:
-            raise TypeError(f"linearized function called on tangent values inconsistent "
-                            f"with the original primal values: expected tree {in_tree}, "
-                            f"got {t_tree}")
-        out_t = lin.apply([as_operand(t) for t in flat_t])
-        return tree_util.tree_unflatten(out_tree[0], out_t)
+    # a pytree whose leaves are the residuals (as JAX's), so it can cross jit and vmap
+    f_jvp = tree_util.Partial(_PushForward(lin, in_tree, out_tree[0]), list(lin.consts))
     return tree_util.tree_unflatten(out_tree[0], out), f_jvp
+
+
+class _PushForward:
+    """The function ``linearize`` returns, less its residuals: ``push(residuals,
+    *tangents)`` applies the linear map with the residuals given."""
+
+    def __init__(self, lin: LinearFunction, in_tree, out_tree):
+        self.jaxpr, self.in_avals, self.diff_mask = lin.jaxpr, lin.in_avals, lin.diff_mask
+        self.in_tree, self.out_tree = in_tree, out_tree
+
+    def __call__(self, residuals: list, *tangents: Any) -> Any:
+        flat_t, t_tree = tree_util.tree_flatten(tangents)
+        if t_tree != self.in_tree:
+            raise TypeError(f"linearized function called on tangent values inconsistent "
+                            f"with the original primal values: expected tree "
+                            f"{self.in_tree}, got {t_tree}")
+        flat_t = [as_operand(t) for t in flat_t]
+        for t, want in zip(flat_t, self.in_avals):
+            got = get_aval(t)
+            if got.shape != want.shape or got.dtype != want.dtype:
+                raise ValueError(
+                    "linearized function called on tangent values inconsistent with the "
+                    f"original primal values:\nGot tangent aval {got} for primal aval "
+                    f"{want} but expected {want}.")
+        lin = LinearFunction(self.jaxpr, residuals, self.in_avals, self.diff_mask)
+        return tree_util.tree_unflatten(self.out_tree, lin.apply(flat_t))
+
+    def __repr__(self) -> str:
+        return f"<linearized jvp: {self.in_tree} -> {self.out_tree}>"
 
 
 class _Pullback:
@@ -559,8 +581,10 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                              f"function, but got len(in_axes)={len(in_axes)}, "
                              f"len(args)={len(args)}")
         axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-        flat_args, in_tree = tree_util.tree_flatten(args)
         flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
+        # arguments given by keyword are mapped over their leading axis (as JAX's)
+        flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
+        flat_axes += [0] * (len(flat_args) - len(flat_axes))
         # mutable array references mapped over: their values go in, a reference per
         # element stands for each inside, and the final values are written back
         refs = [(i, a) for i, (a, ax) in enumerate(zip(flat_args, flat_axes))
@@ -594,7 +618,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
             raise ValueError("vmap got inconsistent sizes for array axes to be mapped:\n"
                              + ";\n".join(lines))
         size = size_set.pop()
-        flat_fun, out_tree = flatten_fun_nokwargs(partial(fun, **kwargs), in_tree)
+        flat_fun, out_tree = flatten_fun(fun, in_tree)
         out_leaves: list[Any] = []
 
         def recorded_fun(*flat):
@@ -1192,16 +1216,16 @@ class PjitFunction(stages.Wrapped):
                                                 compiled.run_flat(list(args)))
             return run_mesh
         exe, out_tree, weak = compiled.executable, compiled.out_tree, compiled.out_weak
-        if compiled.ref_info is not None or not compiled.on_host or compiled.donated:
-            # closed-over references (read and written back), device buffers, donations
+        if compiled.ref_info is not None or not compiled.on_host or compiled.donated or \
+                any(compiled.out_float0):
+            # closed-over references (read and written back), device buffers, donations,
+            # float0 outputs (numpy arrays)
 
             def run_general(args):
                 compiled.last_used = _mark_use()
                 return tree_util.tree_unflatten(out_tree, _run_flat(compiled, args))
             return run_general
-        sentinel = object()
-        if tree_util.tree_unflatten(out_tree, [sentinel]) is sentinel if \
-                out_tree.num_leaves == 1 else False:
+        if tree_util.treedef_is_strict_leaf(out_tree):
             w0 = weak[0]
 
             def run_single(args):

@@ -16,6 +16,7 @@ to the host, calls back and hands the results to the device.
 """
 from __future__ import annotations
 
+import traceback
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ from tinyjax import dtypes, lax, tree_util
 from tinyjax.array import Array, wrap_eager
 from tinyjax.compiler.lower.registry import register_host_callback
 from tinyjax.core import Primitive, ShapedArray
+from tinyjax.errors import JaxRuntimeError
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
 
@@ -46,7 +48,11 @@ class FlatCallback:
 
     def __call__(self, *values: np.ndarray) -> list[np.ndarray]:
         args, kwargs = self.in_tree.unflatten([wrap_eager(np.asarray(v)) for v in values])
-        out = self.fun(*args, **kwargs)
+        try:
+            out = self.fun(*args, **kwargs)
+        except Exception as e:  # as JAX reports it: the traceback in a runtime error
+            raise JaxRuntimeError("INTERNAL: CpuCallback error calling callback: " +
+                                  "".join(traceback.format_exception(e))) from e
         if self.out_tree is None:  # a debug callback: its result is ignored
             return []
         leaves, tree = tree_util.tree_flatten(out)

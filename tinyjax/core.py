@@ -132,6 +132,12 @@ class ShapedArray(AbstractValue):
     def strip_weak_type(self) -> "ShapedArray":
         return self.update(weak_type=False) if self.weak_type else self
 
+    def to_tangent_aval(self) -> "ShapedArray":
+        """The type of this value's tangents and cotangents (float0 unless inexact)."""
+        return ShapedArray(self.shape, dtypes.tangent_dtype(self.dtype), self.weak_type)
+
+    to_ct_aval = to_tangent_aval
+
     def _vma_str(self) -> str:
         if not self.vma_order:
             return ""
@@ -328,6 +334,12 @@ class Primitive:
         self.abstract_eval = rule
         return rule
 
+    def get_bind_params(self, params: dict) -> dict:
+        """The keyword arguments that re-bind an equation of this primitive with
+        ``params`` (JAX's interpreters call ``bind(*args, **get_bind_params(params))``):
+        tinyjax's primitives take their equations' parameters as they are."""
+        return dict(params)
+
     def __repr__(self) -> str:
         return self.name
 
@@ -357,9 +369,12 @@ class Trace:
 
     # A call of a function with custom derivative rules.  ``fun(*args)``,
     # ``jvp(*primals, *tangents) -> [*primal_outs, *tangent_outs]``,
-    # ``fwd(*args) -> (residuals, outs)`` and ``bwd(residuals, cts) -> cts per arg`` take
-    # every operand; the first ``num_consts`` are values the function closes over (made
-    # explicit when it was staged), which the rules ignore and must not be differentiated.
+    # ``fwd(perturbed, *args) -> (residuals, outs)`` and ``bwd(residuals, cts) -> cts per
+    # arg`` take every operand; the first ``num_consts`` are values the function closes over
+    # (made explicit when it was staged), which the rules ignore and must not be
+    # differentiated.  ``perturbed`` holds one bool per operand: whether its tangent is
+    # nonzero (what a ``symbolic_zeros`` fwd rule is told).  Rules given
+    # ``symbolic_zeros`` take and may return ``SymbolicZero`` (co)tangents.
     def process_custom_jvp_call(self, primitive, fun, jvp, args, *, symbolic_zeros,
                                 num_consts=0):
         """Default: call the function; only JVP traces use the custom rule."""
@@ -371,6 +386,12 @@ class Trace:
         """Default: call the function; only autodiff traces use the custom rule."""
         with set_current_trace(self):
             return fun(*args)
+
+    @property
+    def main(self) -> "Trace":
+        """What identifies this transformation (JAX's older ``Trace.main``, which libraries
+        compare to tell a tracer of this trace from others): the trace itself."""
+        return self
 
     def invalidate(self) -> None:
         self._valid = False

@@ -18,10 +18,11 @@ from tinyjax import dtypes, tree_util
 from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, Tracer, current_trace, get_aval, is_eager
+from tinyjax.extend.linear_util import wrap_init
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import Jaxpr, eval_jaxpr
-from tinyjax.interpreters.ad import Zero
+from tinyjax.interpreters.ad import SymbolicZero, Zero
 
 __all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_p",
            "custom_vjp", "custom_vjp_call_p", "SymbolicZero", "zero_from_primal",
@@ -30,21 +31,39 @@ __all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_
 
 class _CustomJVPCall(Primitive):
     """A staged call of a custom_jvp function: binding it makes the current trace process
-    the call (a JVP trace applies the rule, the others the function ``call_jaxpr``)."""
+    the call (a JVP trace applies the rule, the others the function ``call_jaxpr``).
+    ``get_bind_params`` gives the function and the rule as ``subfuns``, as JAX's does (a
+    bind with them needs no ``call_jaxpr``)."""
 
-    def bind(self, *operands, call_jaxpr, jvp, num_consts, symbolic_zeros):
+    def bind(self, *operands, num_consts, symbolic_zeros, call_jaxpr=None, jvp=None,
+             subfuns=None):
+        fun, jvp = subfuns or (partial(_eval_call, call_jaxpr), jvp)
         return current_trace().process_custom_jvp_call(
-            self, partial(_eval_call, call_jaxpr), jvp, operands,
-            symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+            self, fun, jvp, operands, symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+    def get_bind_params(self, params: dict) -> dict:
+        params = dict(params)
+        fun = partial(_eval_call, params.pop("call_jaxpr"))
+        params["subfuns"] = (wrap_init(fun), wrap_init(params.pop("jvp")))
+        return params
 
 
 class _CustomVJPCall(Primitive):
     """A staged call of a custom_vjp function (see :class:`_CustomJVPCall`)."""
 
-    def bind(self, *operands, call_jaxpr, fwd, bwd, out_trees, num_consts, symbolic_zeros):
+    def bind(self, *operands, out_trees, num_consts, symbolic_zeros, call_jaxpr=None,
+             fwd=None, bwd=None, subfuns=None):
+        fun, fwd, bwd = subfuns or (partial(_eval_call, call_jaxpr), fwd, bwd)
         return current_trace().process_custom_vjp_call(
-            self, partial(_eval_call, call_jaxpr), fwd, bwd, operands, out_trees=out_trees,
+            self, fun, fwd, bwd, operands, out_trees=out_trees,
             symbolic_zeros=symbolic_zeros, num_consts=num_consts)
+
+    def get_bind_params(self, params: dict) -> dict:
+        params = dict(params)
+        fun = partial(_eval_call, params.pop("call_jaxpr"))
+        params["subfuns"] = (wrap_init(fun), wrap_init(params.pop("fwd")),
+                             wrap_init(params.pop("bwd")))
+        return params
 
 
 def _eval_call(call_jaxpr: Jaxpr, *operands: Any) -> list[Any]:
@@ -63,6 +82,11 @@ def _as_operands(flat: Sequence[Any]) -> list[Any]:
     from tinyjax.lax._helpers import as_operand
     from tinyjax.lax.refs import Ref
     return [x if isinstance(x, Ref) else as_operand(x) for x in flat]
+
+
+def _tangent_operands(flat: Sequence[Any]) -> list[Any]:
+    """(Co)tangents a rule returned, as operands; symbolic zeros stay as they are."""
+    return [t if type(t) is SymbolicZero else _as_operands([t])[0] for t in flat]
 
 
 def resolve_kwargs(fun: Callable, args: tuple, kwargs: dict) -> tuple:
@@ -158,12 +182,35 @@ class custom_jvp:
                                 f"equal container (pytree) structures, but got {p_tree} and "
                                 f"{t_tree} respectively.")
             out_tree_store.append(p_tree)
-            return _as_operands(p_leaves) + _as_operands(t_leaves)
+            return _as_operands(p_leaves) + _tangent_operands(t_leaves)
 
         outs = current_trace().process_custom_jvp_call(
             custom_jvp_call_p, flat_fun, flat_jvp, flat_args,
             symbolic_zeros=self.symbolic_zeros)
         return tree_util.tree_unflatten(out_tree_store[-1], outs)
+
+
+class _Residuals:
+    """The structure of a ``custom_vjp`` fwd rule's residuals.  Leaves that are Python
+    scalars are constants of the trace, not operands: ``bwd`` gets them back as they were
+    (as JAX keeps them, literals; libraries store flags such as ``perturbed`` this way)."""
+
+    def __init__(self, tree: Any, leaves: Sequence[Any]):
+        self.tree = tree
+        self.constants = {i: x for i, x in enumerate(leaves) if _is_python_scalar(x)}
+
+    def operands(self, leaves: Sequence[Any]) -> list[Any]:
+        return [x for i, x in enumerate(leaves) if i not in self.constants]
+
+    def unflatten(self, operands: Sequence[Any]) -> Any:
+        it = iter(operands)
+        leaves = [self.constants[i] if i in self.constants else next(it)
+                  for i in range(self.tree.num_leaves)]
+        return tree_util.tree_unflatten(self.tree, leaves)
+
+
+def _is_python_scalar(x: Any) -> bool:
+    return type(x) in (bool, int, float, complex)
 
 
 class custom_vjp:
@@ -202,7 +249,9 @@ class custom_vjp:
         def flat_fun(*flat):
             return _as_operands(fun_leaves(*flat))
 
-        def flat_fwd(*flat):
+        def flat_fwd(perturbed, *flat):
+            if self.symbolic_zeros:  # JAX's records of each value and its perturbation
+                flat = [CustomVJPPrimal(x, p) for x, p in zip(flat, perturbed)]
             pair = fwd_diff(*tree_util.tree_unflatten(in_tree, flat))
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
@@ -211,11 +260,12 @@ class custom_vjp:
             out_leaves, out_tree = tree_util.tree_flatten(out)
             res_leaves, res_tree = tree_util.tree_flatten(res)
             out_tree_store.append(out_tree)
-            res_tree_store.append(res_tree)
-            return _as_operands(res_leaves), _as_operands(out_leaves)
+            res_tree_store.append(_Residuals(res_tree, res_leaves))
+            return _as_operands(res_tree_store[-1].operands(res_leaves)), \
+                _as_operands(out_leaves)
 
         def flat_bwd(res_flat, cts_flat):
-            res = tree_util.tree_unflatten(res_tree_store[-1], res_flat)
+            res = res_tree_store[-1].unflatten(res_flat)
             cts = tree_util.tree_unflatten(out_tree_store[-1], cts_flat)
             grads = self.bwd(*nondiff, res, cts)  # in positional order, as JAX
             if not isinstance(grads, (tuple, list)) or len(grads) != len(diff):
@@ -248,12 +298,13 @@ class custom_vjp:
                 if g is None:
                     out.append(Zero(t_aval))
                     continue
-                g = _as_operands([g])[0]
-                if get_aval(g).shape != aval.shape:
+                g = _tangent_operands([g])[0]
+                g_aval = g.aval if type(g) is SymbolicZero else get_aval(g)
+                if g_aval.shape != aval.shape:
                     raise ValueError(
                         f"Custom VJP bwd rule must produce an output with shapes/dtypes as "
                         f"expected by the primal inputs: expected {aval.str_short()}, got "
-                        f"{get_aval(g).str_short()}.")
+                        f"{g_aval.str_short()}.")
                 out.append(g)
             return out
 
@@ -357,33 +408,6 @@ def custom_gradient(fun: Callable) -> Callable:
 # ---------------------------------------------------------------------------
 # Symbolic zeros, custom_vjp primal records, linear_call
 # ---------------------------------------------------------------------------
-
-
-class SymbolicZero:
-    """A zero (co)tangent known to be zero, of type ``aval`` (what a rule defined with
-    ``symbolic_zeros=True`` may be given for an argument that is not differentiated).
-
-    tinyjax gives rules instantiated zeros; this class is for rules that make or test
-    for symbolic zeros themselves (``zero_from_primal``)."""
-
-    def __init__(self, aval: Any):
-        self.aval = aval
-
-    shape = property(lambda self: self.aval.shape)
-    dtype = property(lambda self: self.aval.dtype)
-    ndim = property(lambda self: len(self.aval.shape))
-    size = property(lambda self: self.aval.size)
-
-    def __repr__(self) -> str:
-        return f"SymbolicZero({self.aval.str_short()})"
-
-    def instantiate(self) -> Any:
-        """The zeros it stands for, as an array."""
-        return ad.zeros_like_aval(self.aval)
-
-    @staticmethod
-    def from_primal_value(val: Any) -> "SymbolicZero":
-        return SymbolicZero(ad.tangent_aval(get_aval(val)))
 
 
 def zero_from_primal(val: Any, symbolic_zeros: bool = False) -> Any:

@@ -193,9 +193,12 @@ def apply_primitive(primitive: Primitive, args: Sequence[Any], params: dict) -> 
             weak.append(x.weak_type)
         elif isinstance(x, Tracer):
             raise escaped_tracer_error(x, primitive)
+        elif type(x) in (bool, int, float, complex):  # as an array of its (weak) type
+            values.append(np.asarray(x, shaped_abstractify(x).dtype))
+            weak.append(type(x) is not bool)
         else:
             values.append(x)
-            weak.append(type(x) in (int, float, complex))
+            weak.append(False)
     _check(primitive, args, values, params)
     out = _host_impl(primitive, values, params)
     if config.jax_debug_nans or config.jax_debug_infs:
@@ -433,6 +436,8 @@ class Compiled:
         self.device = device
         self.donated = _usable_donations(closed, donated)
         self.out_weak = [a.weak_type for a in closed.out_avals]
+        # float0 outputs (tangents of integers) are numpy arrays, never device arrays (JAX)
+        self.out_float0 = [a.dtype == dtypes.float0 for a in closed.out_avals]
         start = time.perf_counter()
         self.executable = compile_or_fallback(closed, device)
         self.compile_time = time.perf_counter() - start
@@ -469,9 +474,10 @@ class Compiled:
         return self.wrap_outputs(self.executable(*values, donated=given))
 
     def wrap_outputs(self, outs: Sequence[Any]) -> list[ArrayImpl]:
-        if self.on_host:
-            return [wrap_eager(o, w) for o, w in zip(outs, self.out_weak)]
-        return [placed(o, self.device, w) for o, w in zip(outs, self.out_weak)]
+        wrap = (lambda o, w: wrap_eager(o, w)) if self.on_host else \
+            (lambda o, w: placed(o, self.device, w))
+        return [np.zeros(np.shape(o), dtypes.float0) if f0 else wrap(o, w)
+                for o, w, f0 in zip(outs, self.out_weak, self.out_float0)]
 
     def as_text(self) -> str:
         return self.closed.pretty_print()

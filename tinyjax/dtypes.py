@@ -828,6 +828,12 @@ def is_inexact(dt: Any) -> bool:
     return _as_dtype(dt) in _INEXACT_SET
 
 
+def tangent_dtype(dt: Any) -> np.dtype:
+    """The dtype of a value's tangents: its own for floats and complex numbers, float0 for
+    the others (integers, bools, PRNG keys)."""
+    return dt if not is_extended(dt) and is_inexact(dt) else float0
+
+
 # ---------------------------------------------------------------------------
 # finfo / iinfo / names
 # ---------------------------------------------------------------------------

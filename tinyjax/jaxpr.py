@@ -56,6 +56,8 @@ class Literal:
             text = repr(float(value))
         elif dtypes.is_complex(value.dtype):
             text = repr(complex(value))
+        elif value.dtype == dtypes.float0:
+            text = str(value.item())  # JAX's (b'',)
         else:
             text = str(int(value))
         return f"{text}:{self.aval.str_short()}"
@@ -83,6 +85,13 @@ class JaxprEqn:
         fields.update(kwargs)
         return JaxprEqn(**fields)
 
+    @property
+    def effects(self) -> frozenset:
+        """The equation's side effects (JAX's ``eqn.effects``): the effectful primitives
+        it binds (itself, or inside its sub-jaxprs); empty for a pure equation."""
+        own = {self.primitive} if self.primitive.effectful else set()
+        return frozenset(own.union(*[j.effects for j in sub_jaxprs(self.params)]))
+
     def __repr__(self) -> str:
         return _pretty_eqn(self)
 
@@ -101,6 +110,11 @@ class Jaxpr:
 
     in_avals = property(lambda self: [v.aval for v in self.invars])
     out_avals = property(lambda self: [v.aval for v in self.outvars])
+
+    @property
+    def effects(self) -> frozenset:
+        """The side effects of its equations (see :attr:`JaxprEqn.effects`)."""
+        return frozenset().union(*[e.effects for e in self.eqns])
 
     def pretty_print(self) -> str:
         return _pretty(self)

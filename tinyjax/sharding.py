@@ -791,6 +791,9 @@ def _constrain(x: ArrayImpl, sharding: Sharding) -> ArrayImpl:
     """A concrete array laid out as ``with_sharding_constraint`` asks."""
     if isinstance(sharding, SingleDeviceSharding):
         return place(x if type(x) is ArrayImpl else to_array(x), sharding._device.key)
+    if isinstance(sharding, NamedSharding) and isinstance(sharding.mesh, AbstractMesh) and \
+            sharding.mesh.empty:  # the type of a value laid out over no mesh (jax.typeof)
+        return x if type(x) is ArrayImpl else to_array(x)
     return put_sharded(x, sharding)
 
 

@@ -163,3 +163,26 @@ def test_eager_math_is_silent_like_jax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "nan"
     assert "Warning" not in out.stderr
+
+
+def test_linearized_function_is_a_pytree_of_its_residuals():
+    # it can be returned from jit and vmap, and applied per example afterwards
+    f = lambda x: lax.sin(x) * x
+    xs = np.array([0.5, 1.0, 2.0], np.float32)
+    out, f_jvp = jax.jit(jax.vmap(lambda x: jax.linearize(f, x)))(xs)
+    np.testing.assert_allclose(out, np.sin(xs) * xs, rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(lambda fj, t: fj(t))(f_jvp, np.ones(3, np.float32)),
+                               np.cos(xs) * xs + np.sin(xs), rtol=1e-5)
+    assert len(jax.tree_util.tree_leaves(f_jvp)) > 0
+    with pytest.raises(ValueError, match="Got tangent aval float32\\[3\\] for primal aval"):
+        f_jvp(np.ones(3, np.float32))
+
+
+def test_float0_results_of_jit_are_numpy_arrays():
+    g = jax.jit(jax.grad(lambda x, n: (x * n).sum(), argnums=(0, 1), allow_int=True))
+    for n in (3, np.arange(3)):
+        _, gn = g(2.0, n)
+        assert type(gn) is np.ndarray and gn.dtype == jax.dtypes.float0
+        assert gn.shape == np.shape(n)
+    assert "float0" in str(jax.make_jaxpr(
+        lambda n: jax.grad(lambda x, n: x * n, argnums=1, allow_int=True)(2.0, n))(3))

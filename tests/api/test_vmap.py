@@ -98,3 +98,13 @@ def test_vmap_of_jacfwd_and_jacrev_match_loops():
     expected = np.stack([np.asarray(jax.jacfwd(f)(x)) for x in xs])
     np.testing.assert_allclose(jax.vmap(jax.jacfwd(f))(xs), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(jax.vmap(jax.jacrev(f))(xs), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_keyword_arguments_are_mapped_over_their_leading_axis():
+    # in_axes covers the positional arguments only; keyword ones map over axis 0 (as JAX)
+    x, m = np.arange(6.0, dtype=np.float32).reshape(3, 2), np.arange(10.0, dtype=np.float32)
+    m = m.reshape(2, 5)
+    out = jax.vmap(lambda x, *, m: x * m.sum(), in_axes=1)(x, m=m)
+    np.testing.assert_allclose(out, np.stack([x[:, i] * m[i].sum() for i in range(2)]))
+    with pytest.raises(ValueError, match="inconsistent sizes"):
+        jax.vmap(lambda x, *, m: x * m.sum(), in_axes=1)(x, m=m.T)

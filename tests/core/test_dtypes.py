@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import tinyjax as jax
+import tinyjax.numpy as jnp
 from tinyjax import dtypes
 from tinyjax.config import config
+from tinyjax.core import ShapedArray
 
 REPO = Path(__file__).parents[2]
 
@@ -574,3 +577,12 @@ def test_itemsize_bits_and_scalar_type_of():
     assert dtypes.scalar_type_of(True) is bool
     assert dtypes.scalar_type_of(np.ones(2, np.complex64)) is complex
     assert dtypes.scalar_type_of(dtypes.bfloat16(1)) is float
+
+
+def test_tangent_avals_are_float0_unless_inexact():
+    assert jax.typeof(jnp.ones((2, 3))).to_tangent_aval() == ShapedArray((2, 3), np.float32)
+    assert jax.typeof(jnp.ones(2, jnp.complex64)).to_ct_aval().dtype == np.complex64
+    for x in (jnp.arange(3), jnp.array([True]), jax.random.key(0)):
+        t = jax.typeof(x).to_tangent_aval()
+        assert t.dtype == dtypes.float0 and t.shape == x.shape
+    assert jax.typeof(1.0).to_tangent_aval().weak_type

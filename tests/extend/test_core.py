@@ -136,3 +136,106 @@ def test_linear_util_transformation():
 
     wrapped = add_one(lu.wrap_init(lambda x: x * 2), 1)
     assert wrapped.call_wrapped(3) == 80
+
+
+
+def test_trace_main_tells_tracers_of_this_transform_from_others():
+    # Equinox's filter_jvp keeps the outputs whose tracer's ``_trace.main`` is the top
+    # trace's ``main``
+    found = []
+
+    def outer(x):
+        outer_main = jex.find_top_trace((x,)).main
+
+        def inner(y):
+            inner_main = jex.find_top_trace((y,)).main
+            found.append((x._trace.main is outer_main, y._trace.main is inner_main,
+                          y._trace.main is outer_main))
+            return y * x
+        return jax.jvp(inner, (x,), (1.0,))[1]
+
+    jax.jvp(outer, (1.0,), (1.0,))
+    jax.grad(outer)(1.0)
+    assert found == [(True, True, False)] * 2
+
+
+# scale_by(s, x) = s * x: linear in x; its transpose rule reads the type of the known
+# factor ``s`` (``s.aval``), as equinox's rules do, also when ``s`` is a literal
+scale_by_p = jex.Primitive("scale_by")
+scale_by_p.def_impl(lambda s, x: s * x)
+scale_by_p.def_abstract_eval(lambda s, x: ShapedArray(x.shape, x.dtype))
+ad.primitive_jvps[scale_by_p] = lambda p, t: (
+    scale_by_p.bind(*p), scale_by_p.bind(p[0], ad.instantiate_zeros(t[1])))
+
+
+def _scale_by_transpose(ct, s, x):
+    assert ad.is_undefined_primal(x) and s.aval.shape == ()
+    return [None, scale_by_p.bind(s, ct)]
+
+
+ad.primitive_transposes[scale_by_p] = _scale_by_transpose
+
+
+def test_transpose_rules_get_literal_operands_as_arrays():
+    f = lambda x: scale_by_p.bind(3.0, x).sum()
+    np.testing.assert_allclose(jax.grad(f)(jnp.ones(2)), [3.0, 3.0])
+    np.testing.assert_allclose(jax.jit(jax.grad(f))(jnp.ones(2)), [3.0, 3.0])
+
+
+def test_rebinding_every_equation_through_get_bind_params():
+    # an interpreter written as JAX's (equinox's finalise_eval_jaxpr) evaluates a jaxpr
+    # with loops, branches and custom derivatives, and grad still sees the custom rule
+    @jax.custom_jvp
+    def f(x):
+        return jnp.sin(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), 10.0 * t[0]))
+
+    def program(x):
+        y = jax.lax.fori_loop(0, 3, lambda i, c: c + f(c), x)
+        return jax.lax.cond(y > 0, jnp.cos, jnp.sin, y)
+
+    def interpret(closed, *args):
+        env = dict(zip(closed.jaxpr.invars, args))
+        env.update(zip(closed.jaxpr.constvars, closed.consts))
+        read = lambda v: v.val if isinstance(v, jex.Literal) else env[v]
+        for eqn in closed.jaxpr.eqns:
+            out = eqn.primitive.bind(*map(read, eqn.invars),
+                                     **eqn.primitive.get_bind_params(eqn.params))
+            env.update(zip(eqn.outvars, out if eqn.primitive.multiple_results else [out]))
+        return [read(v) for v in closed.jaxpr.outvars]
+
+    closed = jax.make_jaxpr(program)(0.5)
+    np.testing.assert_allclose(interpret(closed, 0.5)[0], program(0.5), rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(lambda x: interpret(closed, x)[0])(0.5),
+                               jax.grad(program)(0.5), rtol=1e-6)
+
+
+def test_every_primitive_is_an_extend_core_primitive():
+    # (as in JAX, where it is the class of all primitives)
+    assert isinstance(jax.lax.add_p, jex.Primitive) and isinstance(twice_p, jex.Primitive)
+    assert issubclass(type(jax.lax.sin_p), jex.Primitive)
+    assert not isinstance("add", jex.Primitive)
+
+
+def test_binding_primitives_eagerly_on_python_and_numpy_scalars():
+    # as JAX: a Python scalar is an array of its weak type, a numpy scalar of its dtype
+    out = jax.lax.add_p.bind(1, 2)
+    assert int(out) == 3 and out.dtype == np.int32 and out.weak_type
+    out = jax.lax.add_p.bind(np.float32(1.5), 2.0)
+    assert float(out) == 3.5 and out.dtype == np.float32 and not out.weak_type
+    assert bool(jax.lax.not_p.bind(False))
+    with pytest.raises(TypeError, match="same dtypes"):
+        jax.lax.add_p.bind(1.5, 2)
+
+
+def test_equation_effects_name_the_effectful_primitives_inside():
+    def f(x):
+        jax.debug.callback(lambda v: None, x)
+        return jax.lax.cond(x > 0, lambda v: jax.debug.callback(lambda u: None, v) or v,
+                            lambda v: v, x) + 1.0
+    closed = jax.make_jaxpr(f)(1.0)
+    effectful = [e for e in closed.jaxpr.eqns if e.effects]
+    assert [e.primitive.name for e in effectful] == ["debug_callback", "cond"]
+    assert all(not e.effects for e in closed.jaxpr.eqns if e not in effectful)
+    assert closed.jaxpr.effects == effectful[0].effects | effectful[1].effects != frozenset()

@@ -98,6 +98,7 @@ CASES.update({
                              TypeError, "bitcast_convert_type"),
     "stop_gradient": (lambda: lax.stop_gradient_p.bind(object()), TypeError,
                       "not a valid JAX type"),
+    "copy": (lambda: lax.copy_p.bind(object()), TypeError, "not a valid JAX type"),
     "broadcast_in_dim": (lambda: lax.broadcast_in_dim(F, (4, 3), (0, 1)), TypeError,
                          "broadcast_in_dim operand dimension sizes must either be 1"),
     "reshape": (lambda: lax.reshape(F, (4, 2)), TypeError, "reshape total size must be "

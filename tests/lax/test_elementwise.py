@@ -88,6 +88,23 @@ def test_select_clamp_convert():
     np.testing.assert_array_equal(out, [1, -1, 0, np.iinfo(np.int32).max])
 
 
+@pytest.mark.parametrize("in_axes", [(0, 0, 0), (0, None, 0), (0, 1, None), (None, 0, 1)])
+def test_select_vmap_of_a_scalar_predicate_per_example(in_axes):
+    # each example selects a whole case with one scalar predicate (a Python loop is the
+    # reference)
+    rng = np.random.default_rng(0)
+    pred = np.array([True, False, True])
+    x, y = rng.normal(size=(3, 5)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
+    args = [pred if in_axes[0] is not None else pred[0],
+            x if in_axes[1] == 0 else x.T if in_axes[1] == 1 else x[0],
+            y if in_axes[2] == 0 else y.T if in_axes[2] == 1 else y[0]]
+    out = jax.vmap(lax.select, in_axes=in_axes)(*args)
+    take = lambda a, ax, i: a if ax is None else np.take(a, i, axis=ax)
+    expected = [np.where(take(args[0], in_axes[0], i), take(args[1], in_axes[1], i),
+                         take(args[2], in_axes[2], i)) for i in range(3)]
+    np.testing.assert_array_equal(out, np.stack(expected))
+
+
 def test_round_methods():
     x = np.array([0.5, 1.5, -0.5, 2.5], np.float32)
     np.testing.assert_array_equal(lax.round(x), [1, 2, -1, 3])

@@ -179,6 +179,21 @@ def test_diagonal_non_square_examples():
             _check(jnp.diagonal(a, k, -1, 0), np.diagonal(a, k, -1, 0))
 
 
+@pytest.mark.parametrize("make_copy", [jnp.copy, jnp.array, lambda a: jnp.array(a, a.dtype)])
+def test_a_copy_is_a_new_array_that_can_be_donated_alone(make_copy):
+    a = jnp.arange(6.0).reshape(2, 3)
+    b = make_copy(a)
+    assert b is not a
+    jax.jit(lambda x: x + 1, donate_argnums=0)(b)
+    assert b.is_deleted() and not a.is_deleted()
+    _check(a, np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    assert jnp.asarray(a) is a and jnp.array(a, copy=False) is a
+    # traced: a ``copy`` equation (as JAX's), linear under grad
+    assert [e.primitive.name for e in jax.make_jaxpr(jnp.copy)(a).eqns] == ["copy"]
+    assert float(jax.grad(lambda x: 3.0 * jnp.copy(x))(2.0)) == 3.0
+    _check(jax.vmap(jnp.copy)(a), np.asarray(a))
+
+
 def test_astype_copy_and_errors():
     x = np.array([0.0, 1.5, -2.0], np.float32)
     _check(jnp.astype(x, jnp.int32), x.astype(np.int32))

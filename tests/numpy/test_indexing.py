@@ -1,5 +1,7 @@
 """``x[idx]``, ``x.at[idx]``, ``take``, ``take_along_axis`` and ``where`` against numpy,
 with grads against finite differences and vmap against loops."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -432,3 +434,15 @@ def test_an_empty_ellipsis_separates_advanced_indices():
         for f in (lambda a: a[idx], jax.jit(lambda a: a[idx])):
             got = np.asarray(f(jnp.asarray(x)))
             assert got.shape == x[idx].shape and np.array_equal(got, x[idx])
+
+
+@pytest.mark.parametrize("shape,index", [((0,), np.zeros(0, np.int32)),
+                                         ((3, 0), np.array([0, 2])),
+                                         ((2, 3), np.zeros(0, np.int32)),
+                                         ((0, 4), (np.zeros(0, np.int32), slice(1, 3)))])
+def test_gathering_nothing_from_or_into_an_empty_array(shape, index):
+    # (the Hungarian algorithm's first step on an empty cost matrix)
+    x = np.arange(math.prod(shape), dtype=np.float32).reshape(shape)
+    np.testing.assert_array_equal(jnp.asarray(x)[index], x[index])
+    counts = jnp.zeros(shape[0], jnp.int32).at[np.zeros(0, np.int32)].add(1)
+    np.testing.assert_array_equal(counts, np.zeros(shape[0], np.int32))

@@ -124,3 +124,41 @@ def test_key_arrays_copy_and_describe_their_shape_under_eval_shape():
     assert copied.shape == (3,) and bool((copied == keys).all())
     out = jax.eval_shape(lambda k: random.split(k, 4), random.key(1))
     assert out.shape == (4,) and jax.dtypes.issubdtype(out.dtype, jax.dtypes.prng_key)
+
+
+def _keys_equal(a, b):
+    return a.shape == b.shape and np.array_equal(random.key_data(a), random.key_data(b))
+
+
+def test_jnp_structural_functions_take_key_arrays():
+    # as JAX's: the keys themselves are rearranged (their data along with them), not copied
+    # into a uint32 array; a Python loop over the keys is the reference
+    k = random.key(3)
+    ks = random.split(k, 3)
+    data = np.asarray(random.key_data(ks))
+    assert jnp.asarray(ks) is ks and _keys_equal(jnp.array(ks), ks)
+    assert jnp.shape(ks) == (3,) and jnp.ndim(k) == 0 and jnp.size(ks) == 3
+    b = jnp.broadcast_to(k, (2, 3))
+    assert b.dtype == k.dtype and all(_keys_equal(b[i, j], k) for i in range(2)
+                                      for j in range(3))
+    stacked = jnp.stack([ks, ks], axis=-1)
+    assert stacked.shape == (3, 2) and _keys_equal(stacked[1, 0], ks[1])
+    joined = jnp.concatenate([ks, ks[:1]])
+    np.testing.assert_array_equal(random.key_data(joined), np.concatenate([data, data[:1]]))
+    assert jnp.expand_dims(ks, -1).shape == (3, 1)
+    assert jnp.squeeze(jnp.expand_dims(ks, 0)).shape == (3,)
+    assert jnp.reshape(ks, (-1, 1)).shape == (3, 1)
+    traced = jax.jit(lambda k: jnp.broadcast_to(k, (4,)))(k)
+    assert _keys_equal(traced[3], k)
+    with pytest.raises(TypeError, match="key<fry> to float32"):
+        jnp.asarray(k, dtype=jnp.float32)
+
+
+def test_mapping_a_key_array_to_a_non_array_gives_that_value():
+    # (in JAX a key array is one leaf: tree_map(f, keys) is f(keys); libraries build
+    # prefix specs -- None, axes -- that way)
+    k = random.key(0)
+    assert jax.tree.map(lambda x: None, {"k": k, "x": 1.0}) == {"k": None, "x": None}
+    assert jax.tree.map(lambda x: 0, [k]) == [0]
+    doubled = jax.tree.map(lambda x: x, random.split(k, 2))
+    assert _keys_equal(doubled, random.split(k, 2))

@@ -26,12 +26,25 @@ __all__ = ["ClosedJaxpr", "DropVar", "Effect", "Effects", "Jaxpr", "JaxprEqn", "
            "subjaxprs", "take_current_trace", "unmapped_aval"]
 
 
-class Primitive(core.Primitive):
+class _AnyPrimitive(type):
+    """In JAX ``jax.extend.core.Primitive`` is the class of every primitive: here every
+    primitive (tinyjax's own ones too) is an instance of it (libraries type-annotate
+    jaxpr passes with it)."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, core.Primitive)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, core.Primitive)
+
+
+class Primitive(core.Primitive, metaclass=_AnyPrimitive):
     """A primitive defined outside tinyjax, with JAX's conventions for its rules.
 
     * ``def_impl(impl)``: ``impl(*arrays, **params)`` computes it eagerly from arrays
       (it may call ``jax.numpy``; tinyjax's own primitives take numpy values instead --
-      the adapter in ``self.impl`` gives those callers that convention);
+      the adapter in ``self.impl`` gives those callers that convention, and passes
+      arrays and tracers through to ``impl`` as JAX's ``Primitive.impl`` does);
     * ``def_abstract_eval(rule)``: ``rule(*avals, **params)`` -> aval (or a list of avals
       when ``multiple_results``);
     * ``def_effectful_abstract_eval(rule)``: the same, returning ``(avals, effects)``.
@@ -67,6 +80,8 @@ class Primitive(core.Primitive):
 
     def _numpy_impl(self, *values: Any, **params: Any) -> Any:
         out = self.array_impl(*values, **params)
+        if not all(isinstance(v, (np.ndarray, np.generic)) for v in values):
+            return out  # a library calling ``impl`` itself on arrays or tracers (as JAX's)
         if self.multiple_results:
             return [np.asarray(o) for o in out]
         return np.asarray(out)

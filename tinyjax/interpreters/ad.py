@@ -34,11 +34,7 @@ primitive_transposes: dict[Primitive, Callable] = {}
 # ---------------------------------------------------------------------------
 
 
-def tangent_dtype(dtype: np.dtype) -> np.dtype:
-    """Floats have tangents of their own dtype; ints and bools have float0 tangents."""
-    if dtypes.is_float(dtype) or dtypes.is_complex(dtype):
-        return dtype
-    return dtypes.float0
+tangent_dtype = dtypes.tangent_dtype
 
 
 def tangent_aval(aval: ShapedArray) -> ShapedArray:
@@ -88,6 +84,48 @@ def add_tangents(x: Any, y: Any) -> Any:
 
 def is_float0(x: Any) -> bool:
     return getattr(x, "dtype", None) == dtypes.float0
+
+
+class SymbolicZero:
+    """A zero (co)tangent of type ``aval``, as user rules see it: what a ``custom_jvp`` or
+    ``custom_vjp`` rule defined with ``symbolic_zeros=True`` is given for an input that is
+    not differentiated (or an output whose cotangent is zero), and may return for one.
+    (:class:`Zero` is the interpreters' own form; the two convert at the rule's boundary.)
+    """
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: len(self.aval.shape))
+    size = property(lambda self: self.aval.size)
+    weak_type = property(lambda self: self.aval.weak_type)
+
+    def __repr__(self) -> str:
+        return f"SymbolicZero({self.aval.str_short()})"
+
+    def instantiate(self) -> Any:
+        """The zeros it stands for, as an array."""
+        return zeros_like_aval(self.aval)
+
+    @staticmethod
+    def from_primal_value(val: Any) -> "SymbolicZero":
+        return SymbolicZero(tangent_aval(get_aval(val)))
+
+
+def zeros_for_rule(ts: Sequence[Any], symbolic_zeros: bool) -> list[Any]:
+    """(Co)tangents as a user rule receives them: each :class:`Zero` a
+    :class:`SymbolicZero` if the rule asked for symbolic zeros, else an array of zeros."""
+    if symbolic_zeros:
+        return [SymbolicZero(t.aval) if type(t) is Zero else t for t in ts]
+    return [instantiate_zeros(t) for t in ts]
+
+
+def zeros_from_rule(ts: Sequence[Any]) -> list[Any]:
+    """A user rule's (co)tangents with each :class:`SymbolicZero` it returned a
+    :class:`Zero`."""
+    return [Zero(t.aval) if type(t) is SymbolicZero else t for t in ts]
 
 
 # ---------------------------------------------------------------------------
@@ -158,12 +196,10 @@ class JVPTrace(Trace):
                                                        symbolic_zeros=symbolic_zeros,
                                                        num_consts=num_consts)
         _check_closure_not_differentiated(tangents[:num_consts], "custom_jvp", "JVP")
-        if not symbolic_zeros:
-            tangents = [instantiate_zeros(t) for t in tangents]
         with set_current_trace(self.parent):
-            outs = jvp(*primals, *tangents)
+            outs = jvp(*primals, *zeros_for_rule(tangents, symbolic_zeros))
         n = len(outs) // 2
-        return [self.wrap(p, t) for p, t in zip(outs[:n], outs[n:])]
+        return [self.wrap(p, t) for p, t in zip(outs[:n], zeros_from_rule(outs[n:]))]
 
     def process_custom_vjp_call(self, primitive, fun, fwd, bwd, args, *, out_trees,
                                 symbolic_zeros, num_consts=0):
@@ -174,8 +210,9 @@ class JVPTrace(Trace):
                                                        symbolic_zeros=symbolic_zeros,
                                                        num_consts=num_consts)
         _check_closure_not_differentiated(tangents[:num_consts], "custom_vjp", "VJP")
+        perturbed = tuple(type(t) is not Zero for t in tangents)
         with set_current_trace(self.parent):
-            res, primals_out = fwd(*primals)  # (called first, as JAX does)
+            res, primals_out = fwd(perturbed, *primals)  # (called first, as JAX does)
             if any(type(t) is not Zero and not isinstance(t, Tracer) for t in tangents):
                 # forward mode with concrete tangents; under reverse mode they are traced
                 raise TypeError("can't apply forward-mode autodiff (jvp) to a custom_vjp "
@@ -317,8 +354,9 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
     linear: set[Var] = set()
 
     def read_primal(a):
-        if type(a) is Literal:
-            return a.val
+        if type(a) is Literal:  # an array, with its type, as other primals are
+            return a.val if isinstance(a.val, Tracer) or hasattr(a.val, "aval") else \
+                wrap_eager(np.asarray(a.val, a.aval.dtype), a.aval.weak_type)
         return UndefinedPrimal(a.aval) if a in linear else primal_env[a]
 
     primal_env.update(zip(jaxpr.constvars, consts))
@@ -380,11 +418,8 @@ custom_lin_p.def_abstract_eval(lambda *args, num_res, bwd, out_avals, symbolic_z
 
 
 def _custom_lin_transpose(cts, *args, num_res, bwd, out_avals, symbolic_zeros):
-    res = list(args[:num_res])
-    if not symbolic_zeros:
-        cts = [instantiate_zeros(ct) for ct in cts]
-    grads = bwd(res, cts)
-    return [None] * num_res + grads
+    grads = bwd(list(args[:num_res]), zeros_for_rule(cts, symbolic_zeros))
+    return [None] * num_res + zeros_from_rule(grads)
 
 
 primitive_transposes[custom_lin_p] = _custom_lin_transpose

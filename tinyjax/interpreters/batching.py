@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
                           get_aval, set_current_trace)
 from tinyjax.interpreters import lax_ops
-from tinyjax.interpreters.ad import Zero, instantiate_zeros, zeros_like_aval
+from tinyjax.interpreters.ad import SymbolicZero, Zero, zeros_like_aval
 
 not_mapped = None
 primitive_batchers: dict[Primitive, Callable] = {}
@@ -321,12 +321,13 @@ def batch_custom_jvp_call(trace, primitive, fun, jvp, args, *, symbolic_zeros, n
         return outs
 
     def batched_jvp(*primals_and_tangents):
-        outs, both = vmap_flat_natural(jvp, axis, primals_and_tangents, list(dims) * 2)
+        args, arg_dims = _unbatched_zeros(primals_and_tangents, list(dims) * 2)
+        outs, both = vmap_flat_natural(jvp, axis, args, arg_dims)
         n = len(outs) // 2
         # a primal output and its tangent are batched together if either varies
         out_dims[:] = [None if p is None and t is None else 0
                        for p, t in zip(both[:n], both[n:])]
-        return [o if d is not None or b is None else moveaxis(o, None, 0, axis.size)
+        return [o if d is not None or b is None else _broadcast_batched(o, axis.size)
                 for o, d, b in zip(outs, both, out_dims * 2)]
 
     outs = trace.parent.process_custom_jvp_call(primitive, batched_fun, batched_jvp, vals,
@@ -350,9 +351,9 @@ def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
     def batched_fun(*vs):
         return vmap_flat(lambda *a: _record(n_out, fun(*a)), axis, vs, dims, ZeroDims(n_out))
 
-    def batched_fwd(*vs):
+    def batched_fwd(perturbed, *vs):
         def flat_fwd(*a):
-            res, out = fwd(*a)
+            res, out = fwd(perturbed, *a)
             n_res[:] = [len(res)]
             n_out[:] = [len(out)]
             return list(res) + list(out)
@@ -362,17 +363,39 @@ def batch_custom_vjp_call(trace, primitive, fun, fwd, bwd, args, *, out_trees,
     def batched_bwd(res, cts):
         def flat_bwd(*a):
             grads = bwd(list(a[:n_res[0]]), list(a[n_res[0]:]))
-            return [instantiate_zeros(g) if type(g) is not Zero else zeros_like_aval(
-                g.aval) for g in grads]
-        outs = vmap_flat(flat_bwd, axis, list(res) + list(cts),
-                         [0] * (len(res) + len(cts)), [0] * len(vals))
-        return outs
+            return [zeros_like_aval(g.aval) if type(g) in (Zero, SymbolicZero) else g
+                    for g in grads]
+        args, arg_dims = _unbatched_zeros(list(res) + list(cts), [0] * (len(res) + len(cts)))
+        return vmap_flat(flat_bwd, axis, args, arg_dims, [0] * len(vals))
 
     outs = trace.parent.process_custom_vjp_call(primitive, batched_fun, batched_fwd,
                                                 batched_bwd, vals, out_trees=out_trees,
                                                 symbolic_zeros=symbolic_zeros,
                                                 num_consts=num_consts)
     return [trace.wrap(o, 0) for o in outs]
+
+
+def _unbatched_zeros(args: Sequence[Any], dims: Sequence[int | None]
+                     ) -> tuple[list[Any], list[int | None]]:
+    """A rule's operands with each :class:`SymbolicZero` (a zero of the batched type, at
+    batch dim ``dim``) made the zero of one example's type, not batched: a rule vectorised
+    by vmap sees the symbolic zeros it would see unbatched."""
+    out_args, out_dims = [], []
+    for a, d in zip(args, dims):
+        if type(a) is SymbolicZero and d is not None:
+            shape = a.aval.shape[:d] + a.aval.shape[d + 1:]
+            a, d = SymbolicZero(ShapedArray(shape, a.aval.dtype, a.aval.weak_type)), None
+        out_args.append(a)
+        out_dims.append(d)
+    return out_args, out_dims
+
+
+def _broadcast_batched(x: Any, size: int) -> Any:
+    """An unbatched value (or symbolic zero) given a leading batch axis of ``size``."""
+    if type(x) is SymbolicZero:
+        return SymbolicZero(ShapedArray((size,) + x.aval.shape, x.aval.dtype,
+                                        x.aval.weak_type))
+    return moveaxis(x, None, 0, size)
 
 
 def _record(store: list, outs: Sequence[Any]) -> Sequence[Any]:

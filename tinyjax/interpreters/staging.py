@@ -135,7 +135,8 @@ def _jvp_skipping(jvp: Callable, n: int) -> Callable:
 
 
 def _fwd_skipping(fwd: Callable, n: int) -> Callable:
-    return fwd if not n else (lambda *args: fwd(*args[n:]))
+    """A fwd rule over ``n`` more leading operands (never perturbed), which it ignores."""
+    return fwd if not n else (lambda perturbed, *args: fwd(perturbed[n:], *args[n:]))
 
 
 def _bwd_skipping(bwd: Callable, avals: Sequence[ShapedArray]) -> Callable:

@@ -27,6 +27,7 @@ __all__ = [
     "real",
     "conj_p",
     "conj",
+    "copy_p",
     "complex_p",
     "complex",
     "AccuracyMode",
@@ -667,6 +668,15 @@ def _bitcast_batch(vals, dims, *, new_dtype):
 batching.primitive_batchers[bitcast_convert_type_p] = _bitcast_batch
 defjvp_zero(bitcast_convert_type_p)
 
+# copy: a new array of the same value (what jnp.array / jnp.copy of an array bind, so that
+# donating the copy leaves the original alone)
+copy_p = Primitive("copy")
+copy_p.def_impl(lambda x: x)
+copy_p.def_abstract_eval(lambda x: x)
+copy_p.weak_type_rule = _first_weak
+batching.defvectorized(copy_p)
+ad.deflinear(copy_p, lambda ct, x: [copy_p.bind(ad.instantiate_zeros(ct))])
+
 stop_gradient_p = Primitive("stop_gradient")
 stop_gradient_p.def_impl(lambda x: x)
 stop_gradient_p.def_abstract_eval(lambda x: x)
@@ -1158,10 +1168,10 @@ def _select_n_batch(vals, dims):
         return select_n_p.bind(which, *[batching.moveaxis(c, d, 0, size)
                                         for c, d in zip(cases, case_dims)]), 0
     cases = [batching.moveaxis(c, d, 0, size) for c, d in zip(cases, case_dims)]
-    if not get_aval(which).shape:  # batched scalar predicate: broadcast it
+    which = batching.moveaxis(which, w_dim, 0, size)
+    if get_aval(which).ndim == 1 and get_aval(cases[0]).ndim > 1:
+        # a scalar predicate per example: broadcast it over each example's case
         which = lax_ops.broadcast_in_dim(which, get_aval(cases[0]).shape, (0,))
-    else:
-        which = batching.moveaxis(which, w_dim, 0, size)
     return select_n_p.bind(which, *cases), 0
 
 

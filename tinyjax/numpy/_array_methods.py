@@ -135,6 +135,8 @@ def _install(cls: type) -> None:
     cls.transpose = _transpose
     cls.astype = _astype
     cls.flatten = _flatten
+    if "copy" not in vars(cls):  # (eager arrays copy their buffers themselves)
+        cls.copy = lambda self: _jnp().copy(self)
     cls.at = property(_at)
     cls.T = property(lambda self: _jnp().transpose(self))
     cls.mT = property(lambda self: _jnp().swapaxes(self, -1, -2))

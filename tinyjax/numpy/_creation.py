@@ -10,6 +10,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax.array import ArrayImpl, on_default_device, register_asarray, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, get_aval
+from tinyjax.numpy._extended import is_extended, on_data
 
 
 def _leaves_of_nested(obj: Any) -> list[Any]:
@@ -55,13 +56,18 @@ def array(object: Any, dtype: Any = None, copy: bool = True, order: str | None =
     """
     if object is None:
         raise ValueError("None is not a valid value for jnp.array")
+    if is_extended(object):  # (typed PRNG keys)
+        _check_extended_dtype(object, dtype)
+        return on_data(object, lambda d, tail: array(d, copy=copy)) if copy else object
     if isinstance(object, (ArrayImpl, Tracer)):
         out = object
         if dtype is not None:
             out = lax.convert_element_type(out, dtype)
+        if copy and out is object:  # a new array (donating it leaves ``object`` alone)
+            out = lax.copy_p.bind(out)
     elif isinstance(object, (list, tuple)) and any(
             isinstance(leaf, (ArrayImpl, Tracer)) for leaf in _leaves_of_nested(object)):
-        items = [array(o) for o in object]
+        items = [array(o, copy=False) for o in object]
         if dtype is None:
             dt = dtypes.result_type(*items) if items else dtypes.default_float_dtype()
         else:
@@ -130,7 +136,16 @@ def asarray(a: Any, dtype: Any = None, order: str | None = None, *,
     """Convert ``a`` to an array without copying when it already is one."""
     if dtype is None and isinstance(a, (ArrayImpl, Tracer)):
         return a
+    if is_extended(a):
+        _check_extended_dtype(a, dtype)
+        return a
     return array(a, dtype=dtype, copy=False)
+
+
+def _check_extended_dtype(a: Any, dtype: Any) -> None:
+    if dtype is not None and dtype != a.dtype:
+        raise TypeError(f"cannot convert an array of dtype {a.dtype} to "
+                        f"{dtypes.canonicalize_dtype(dtype)}")
 
 
 register_asarray(asarray)  # Array(x) and tinyjax's own conversions convert as it does

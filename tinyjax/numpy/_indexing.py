@@ -297,9 +297,12 @@ def _rewriting_take(x: Any, idx: Any, *, indices_are_sorted: bool = False,
     dnums = lax.GatherDimensionNumbers(
         offset_dims=tuple(range(nb, nb + len(rest_shape))),
         collapsed_slice_dims=tuple(range(k)), start_index_map=tuple(range(k)))
-    out = lax.gather(x, indices, dnums, (1,) * k + rest_shape,
-                     indices_are_sorted=indices_are_sorted, unique_indices=unique_indices,
-                     mode=mode, fill_value=fill_value)
+    if 0 in bshape + rest_shape:  # nothing to gather (as JAX: x of size 0, no indices)
+        out = lax.full(bshape + rest_shape, 0, get_aval(x).dtype)
+    else:
+        out = lax.gather(x, indices, dnums, (1,) * k + rest_shape,
+                         indices_are_sorted=indices_are_sorted,
+                         unique_indices=unique_indices, mode=mode, fill_value=fill_value)
 
     # 3. new axes, and the advanced block moved where numpy puts it
     nonadv = [e for e in entries if e.kind != "array"]

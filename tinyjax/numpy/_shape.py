@@ -15,6 +15,7 @@ from tinyjax import core, lax
 from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import get_aval
 from tinyjax.numpy._creation import _canon_axis, _shape_tuple, asarray, concrete_value
+from tinyjax.numpy._extended import is_extended, on_data, on_data_of_all
 from tinyjax.numpy._util import broadcast_shapes as _broadcast_shapes_impl
 from tinyjax.numpy._util import broadcast_to_shape, check_arraylike, promote_dtypes
 
@@ -39,12 +40,12 @@ def canonicalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def ndim(a: Any) -> int:
     """The number of dimensions of ``a``."""
-    return get_aval(asarray(a)).ndim
+    return len(shape(a))
 
 
 def shape(a: Any) -> tuple[int, ...]:
     """The shape of ``a``."""
-    return get_aval(asarray(a)).shape
+    return tuple(a.shape) if is_extended(a) else get_aval(asarray(a)).shape
 
 
 def size(a: Any, axis: int | None = None) -> int:
@@ -95,6 +96,9 @@ def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None
         if newshape is None:
             raise TypeError("reshape() missing required argument 'shape'")
         shape = newshape
+    if is_extended(a) and order == "C":
+        new = _resolve_shape(a.shape, shape)
+        return on_data(a, lambda d, tail: lax.reshape(d, new + tail))
     check_arraylike("reshape", a)
     a = asarray(a)
     old = _shape(a)
@@ -172,6 +176,11 @@ def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
 
 def squeeze(a: Any, axis: Any = None) -> Any:
     """Remove size-1 axes (all of them, or those in ``axis``)."""
+    if is_extended(a):
+        s = tuple(a.shape)
+        axes = tuple(i for i, d in enumerate(s) if d == 1) if axis is None else \
+            canonicalize_axes(axis, len(s))
+        return on_data(a, lambda d, tail: squeeze(d, axes))
     check_arraylike("squeeze", a)
     a = asarray(a)
     s = _shape(a)
@@ -187,9 +196,12 @@ def squeeze(a: Any, axis: Any = None) -> Any:
 
 def expand_dims(a: Any, axis: Any) -> Any:
     """Insert size-1 axes at the positions ``axis`` of the result."""
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    if is_extended(a):
+        axes = canonicalize_axes(axes, len(a.shape) + len(axes))
+        return on_data(a, lambda d, tail: lax.expand_dims(d, axes))
     check_arraylike("expand_dims", a)
     a = asarray(a)
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
     out_nd = get_aval(a).ndim + len(axes)
     return lax.expand_dims(a, canonicalize_axes(axes, out_nd))
 
@@ -205,6 +217,9 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
 
 def broadcast_to(array: Any, shape: Any) -> Any:
     """``array`` broadcast to ``shape`` (numpy's rules)."""
+    if is_extended(array):
+        shape = _shape_tuple(shape, "broadcast_to")
+        return on_data(array, lambda d, tail: broadcast_to(d, shape + tail))
     check_arraylike("broadcast_to", array)
     x = asarray(array)
     shape = _shape_tuple(shape, "broadcast_to")
@@ -276,6 +291,11 @@ def _join_operands(name: str, arrays: Any, dtype: Any) -> list[Any]:
 
 def concatenate(arrays: Any, axis: int | None = 0, dtype: Any = None) -> Any:
     """Join arrays along an existing axis (``axis=None``: of the flattened arrays)."""
+    if any(is_extended(a) for a in arrays):
+        if axis is None:
+            return concatenate([ravel(a) for a in arrays])
+        nd = len(arrays[0].shape)
+        return on_data_of_all(arrays, lambda ds, tail: concatenate(ds, _canon_axis(axis, nd)))
     ops = _join_operands("concatenate", arrays, dtype)
     if axis is None:
         ops = [ravel(o) for o in ops]
@@ -298,6 +318,9 @@ def concat(arrays: Any, /, *, axis: int | None = 0) -> Any:
 
 def stack(arrays: Any, axis: int = 0, out: None = None, dtype: Any = None) -> Any:
     """Join arrays along a new axis."""
+    if any(is_extended(a) for a in arrays):
+        axis = _canon_axis(axis, len(arrays[0].shape) + 1)
+        return on_data_of_all(arrays, lambda ds, tail: stack(ds, axis))
     ops = _join_operands("stack", arrays, dtype)
     s = _shape(ops[0])
     for o in ops:

@@ -10,7 +10,7 @@ from tinyjax.compiler.ops import ALU, register_reference_impl
 from tinyjax.core import Primitive
 from tinyjax.lax import elementwise as lax_elementwise
 from tinyjax.lax.elementwise import (bitcast_convert_type_p, clamp_p, convert_element_type_p,
-                                     integer_pow_p, round_p, select_n_p, square_p,
+                                     copy_p, integer_pow_p, round_p, select_n_p, square_p,
                                      stop_gradient_p)
 from tinyjax.lax.sharding_constraint import sharding_constraint_p
 
@@ -66,6 +66,7 @@ def _identity(avals_in, avals_out, *xs, **params):
 
 
 register_lowering(stop_gradient_p, _identity)
+register_lowering(copy_p, _identity)
 register_lowering(sharding_constraint_p, _identity)  # one device: nothing to lay out
 
 
