@@ -9,7 +9,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax import numpy as jnp
 from tinyjax.api import value_and_grad
-from tinyjax.scipy.optimize._line_search import _count, line_search
+from tinyjax.scipy.optimize._line_search import _count, _dot, line_search
 
 __all__ = ["BFGSResults", "minimize_bfgs"]
 
@@ -32,10 +32,6 @@ class BFGSResults(NamedTuple):
     old_old_fval: Any
     status: Any
     line_search_status: Any
-
-
-def _dot(a: Any, b: Any) -> Any:
-    return jnp.dot(a, b, precision=lax.Precision.HIGHEST)
 
 
 def minimize_bfgs(fun: Callable, x0: Any, maxiter: int | None = None, norm: Any = np.inf,

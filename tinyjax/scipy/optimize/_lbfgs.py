@@ -10,7 +10,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax import numpy as jnp
 from tinyjax.api import value_and_grad
-from tinyjax.scipy.optimize._line_search import _count, line_search
+from tinyjax.scipy.optimize._line_search import _count, _dot, line_search
 
 __all__ = ["LBFGSResults", "minimize_lbfgs"]
 
@@ -36,10 +36,6 @@ class LBFGSResults(NamedTuple):
     gamma: Any
     status: Any
     ls_status: Any
-
-
-def _dot(a: Any, b: Any) -> Any:
-    return jnp.dot(a, b, precision=lax.Precision.HIGHEST)
 
 
 def minimize_lbfgs(fun: Callable, x0: Any, maxiter: float | None = None, norm: Any = np.inf,

@@ -69,6 +69,11 @@ def _quadratic_minimum(a, fa, fpa, b, fb):
     return a - fpa / (2.0 * curvature)
 
 
+def _dot(a: Any, b: Any) -> Any:
+    """A vector product in full precision (the BFGS and L-BFGS updates use it too)."""
+    return jnp.dot(a, b, precision=lax.Precision.HIGHEST)
+
+
 def _count(n: int) -> Any:
     """A counter or status code: an integer of the default type."""
     return jnp.asarray(n, dtypes.default_int_dtype())
