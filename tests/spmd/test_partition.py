@@ -23,7 +23,8 @@ def test_device_put_and_shards():
     rows, cols = mesh.axis_sizes
     x = np.arange(rows * 2 * cols * 3, dtype=np.float32).reshape(rows * 2, cols * 3)
     a = put(x, mesh, P("x", "y"))
-    assert a.sharding == NamedSharding(mesh, P("x", "y")) and not a.is_fully_replicated
+    assert a.sharding == NamedSharding(mesh, P("x", "y"))
+    assert a.is_fully_replicated == (rows * cols == 1)  # (one device holds it all)
     assert len(a.addressable_shards) == rows * cols and a.devices() == set(DEVICES[:rows * cols])
     for shard in a.addressable_shards:
         np.testing.assert_array_equal(np.asarray(shard.data), x[shard.index])
