@@ -152,13 +152,3 @@ def test_jnp_structural_functions_take_key_arrays():
     assert _keys_equal(traced[3], k)
     with pytest.raises(TypeError, match="key<fry> to float32"):
         jnp.asarray(k, dtype=jnp.float32)
-
-
-def test_mapping_a_key_array_to_a_non_array_gives_that_value():
-    # (in JAX a key array is one leaf: tree_map(f, keys) is f(keys); libraries build
-    # prefix specs -- None, axes -- that way)
-    k = random.key(0)
-    assert jax.tree.map(lambda x: None, {"k": k, "x": 1.0}) == {"k": None, "x": None}
-    assert jax.tree.map(lambda x: 0, [k]) == [0]
-    doubled = jax.tree.map(lambda x: x, random.split(k, 2))
-    assert _keys_equal(doubled, random.split(k, 2))

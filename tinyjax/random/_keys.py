@@ -113,15 +113,8 @@ class PRNGKeyArray:
 Array.register(PRNGKeyArray)  # key arrays are jax.Arrays, as in JAX
 KeyArray = PRNGKeyArray
 
-def _unflatten_keys(_: Any, children: Any) -> Any:
-    # In JAX a key array is a leaf: ``tree_map(f, keys)`` is ``f(keys)``.  Here its data is
-    # the leaf; what ``f`` made of the data is rewrapped if it is an array (or a type of
-    # one), and given as it is otherwise (None, an axis spec, ...: what ``f(keys)`` gives).
-    data = children[0]
-    return PRNGKeyArray(data) if hasattr(data, "shape") else data
-
-
-tree_util.register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None), _unflatten_keys)
+tree_util.register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None),
+                               lambda _, children: PRNGKeyArray(children[0]))
 # jnp.asarray, broadcast_to, stack, ... of key arrays act on their uint32[..., 2] data
 register_extended_array(PRNGKeyArray, lambda k: k._base, PRNGKeyArray)
 
