@@ -816,6 +816,16 @@ pp_shared_names[jit_p] = "jaxpr"  # its body printed with the equation's names (
 pp_eqn_rules[jit_p] = lambda params: [("name", params["name"]), ("jaxpr", params["jaxpr"])]
 
 
+def _array_key(a: ArrayImpl) -> tuple:
+    """An eager Array's part of jit's fast-path key; a committed Array's device chooses
+    where the program runs, so it is part of the key."""
+    if a._device is None:
+        v = a._value
+        return (v.shape, v.dtype, a.weak_type)
+    b = a._buf
+    return (b.shape, b.dtype, a.weak_type, a._device)
+
+
 class PjitFunction(stages.Wrapped):
     """A jit-compiled function (``tinyjax.jit(f)``); JAX's class of the same name."""
 
@@ -1094,17 +1104,11 @@ class PjitFunction(stages.Wrapped):
         if config.jax_debug_nans or config.jax_debug_infs:
             return self._call_checked(args, kwargs)
         if not kwargs and not self.static_argnums:
-            key = [self.device or device_key(), config.jax_default_matmul_precision,
-                   config.jax_enable_x64, *[c.value for c in _user_contexts]]
+            key = self._context_key()
             for a in args:
                 if type(a) is not ArrayImpl:
                     break
-                if a._device is None:
-                    v = a._value
-                    key.append((v.shape, v.dtype, a.weak_type))
-                else:  # committed arrays choose the device: part of the key
-                    b = a._buf
-                    key.append((b.shape, b.dtype, a.weak_type, a._device))
+                key.append(_array_key(a))
             else:
                 runner = self._fast.get(tuple(key))
                 if runner is None:
@@ -1118,23 +1122,22 @@ class PjitFunction(stages.Wrapped):
         compiled, flat = self._get_compiled(args, kwargs)
         return tree_util.tree_unflatten(compiled.out_tree, _run_flat(compiled, flat))
 
+    def _context_key(self) -> list:
+        """The fast paths' key prefix: what besides the arguments decides the program."""
+        return [self.device or device_key(), config.jax_default_matmul_precision,
+                config.jax_enable_x64, *[c.value for c in _user_contexts]]
+
     def _call_pytree(self, args: tuple) -> Any:
         """The fast path for positional pytrees of Arrays and Python scalars (a training
         step's ``(step, params, opt_state, batch)``): keyed by the tree structure and each
         leaf's type as the path above keys Arrays, or ``_NOT_FAST`` for other leaves."""
         leaves, tree = tree_util.tree_flatten(args)
-        key = [tree, self.device or device_key(), config.jax_default_matmul_precision,
-               config.jax_enable_x64, *[c.value for c in _user_contexts]]
+        key = [tree, *self._context_key()]
         scalars = False
         for a in leaves:
             t = type(a)
             if t is ArrayImpl:
-                if a._device is None:
-                    v = a._value
-                    key.append((v.shape, v.dtype, a.weak_type))
-                else:
-                    b = a._buf
-                    key.append((b.shape, b.dtype, a.weak_type, a._device))
+                key.append(_array_key(a))
             elif t is float or t is bool or t is int and -2 ** 31 <= a < 2 ** 31:
                 key.append(t)   # a weakly typed scalar: its type decides its dtype
                 scalars = True
