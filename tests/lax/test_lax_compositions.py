@@ -165,3 +165,41 @@ def test_convolution_helpers_against_numpy():
                                         ("NCHW", "OIHW", "NCHW")) == (2, 4, 4, 6)
     assert lax.conv_transpose_shape_tuple((2, 7, 6, 3), (3, 2, 3, 4), (2, 1), "SAME",
                                           ("NHWC", "HWIO", "NHWC")) == (2, 14, 6, 4)
+
+
+def test_stage_and_shape_as_value():
+    out = lax.stage(3.0)
+    assert isinstance(out, jax.Array) and out.dtype == np.float32 and out.weak_type
+    assert lax.stage(np.ones(2, np.int64)).dtype == np.int32
+    assert str(jax.make_jaxpr(lax.stage)(X).eqns) == "[]"  # the identity on tracers
+    np.testing.assert_array_equal(jax.vmap(lax.stage)(X), X)
+    with pytest.raises(TypeError, match="argument to stage"):
+        lax.stage("a")
+    np.testing.assert_array_equal(lax.shape_as_value(X.shape), np.array([2, 3, 4], np.int32))
+    assert lax.shape_as_value(()).shape == (0,)
+    assert jax.jit(lambda x: lax.shape_as_value(x.shape))(X).dtype == np.int32
+
+
+def _bf16(x):
+    return np.asarray(x, jnp.bfloat16).astype(np.float32)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_scaled_dot_against_blockwise_numpy(batched):
+    lhs, rhs = RNG.normal(size=(2, 4, 8)), RNG.normal(size=(2, 8, 3))
+    lhs_scale, rhs_scale = RNG.uniform(1, 2, (2, 4, 2)), RNG.uniform(1, 2, (2, 2, 3))
+    if not batched:
+        lhs, rhs, lhs_scale, rhs_scale = lhs[0], rhs[0], lhs_scale[0], rhs_scale[0]
+    f = jax.jit(lambda *a: lax.scaled_dot(a[0], a[1], lhs_scale=a[2], rhs_scale=a[3],
+                                          preferred_element_type=np.float32))
+    out = f(lhs, rhs, lhs_scale, rhs_scale)
+    k = lhs.ndim - 1  # blocks of 4 along the contracting axis
+    ref = (_bf16(lhs) * np.repeat(_bf16(lhs_scale), 4, axis=k)) @ \
+        (_bf16(rhs) * np.repeat(_bf16(rhs_scale), 4, axis=k - 1))
+    assert out.dtype == np.float32 and out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=2e-2, atol=2e-2)
+    assert lax.scaled_dot(lhs, rhs).dtype == jnp.bfloat16  # no scales: products in bfloat16
+    with pytest.raises(TypeError, match="multiple"):
+        lax.scaled_dot(lhs, rhs, lhs_scale=lhs_scale[..., :1].repeat(3, -1))
+    with pytest.raises(TypeError, match="0-rank and 1-rank"):
+        lax.scaled_dot(np.ones(3), np.ones(3))

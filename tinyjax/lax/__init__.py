@@ -25,6 +25,7 @@ from tinyjax.lax.scatter_helpers import *  # noqa: F401,F403
 from tinyjax.lax.reduce_general import *  # noqa: F401,F403
 from tinyjax.lax.ragged import *  # noqa: F401,F403
 from tinyjax.lax.platform import *  # noqa: F401,F403
+from tinyjax.lax.scaled_dot import *  # noqa: F401,F403
 from tinyjax.lax import printing as _printing  # noqa: F401,E402 (how equations print)
 
 # the lax operations bound late: for the interpreters (they sit below lax) and for the rules

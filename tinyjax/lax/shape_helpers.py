@@ -1,6 +1,7 @@
 """Shape-level helpers of ``jax.lax`` written with the shape primitives: ``stack``,
 ``unstack``, ``tile``, ``collapse``, ``broadcast_shapes``, ``broadcast_to_rank``,
-``broadcast_like``, ``full_like``, ``empty``, ``dtype`` and ``reciprocal``."""
+``broadcast_like``, ``full_like``, ``empty``, ``dtype``, ``reciprocal``, ``stage`` and
+``shape_as_value``."""
 from __future__ import annotations
 
 import math
@@ -17,7 +18,8 @@ from tinyjax.lax.shape import broadcast_in_dim, full, reshape
 from tinyjax.lax.slicing import concatenate, index_in_dim
 
 __all__ = ["stack", "unstack", "tile", "collapse", "broadcast_shapes", "broadcast_to_rank",
-           "broadcast_like", "full_like", "empty", "dtype", "reciprocal"]
+           "broadcast_like", "full_like", "empty", "dtype", "reciprocal", "stage",
+           "shape_as_value"]
 
 
 def _axis(axis: int, ndim: int, name: str) -> int:
@@ -153,3 +155,20 @@ def reciprocal(x: Any) -> Any:
     """Elementwise ``1 / x``."""
     x = as_operand(x)
     return div(as_operand(1, get_aval(x).dtype, get_aval(x).weak_type), x)
+
+
+def stage(x: Any, /) -> Any:
+    """``x`` as a JAX value of the active trace: the identity on Arrays and tracers; a
+    Python scalar or numpy value becomes an Array (a constant of the program being
+    traced)."""
+    try:
+        return as_operand(x)
+    except TypeError:
+        pass
+    raise TypeError(f"Error interpreting argument to stage as a JAX value. The problematic "
+                    f"value is of type {type(x)} and was passed to stage at position 0.")
+
+
+def shape_as_value(shape: Sequence[int]) -> Any:
+    """``shape`` as an int32 Array of its sizes (tinyjax's shapes are static)."""
+    return as_operand(np.asarray(shape, np.int32).reshape(len(shape)))
