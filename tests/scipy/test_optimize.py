@@ -26,7 +26,10 @@ def test_bfgs_rosenbrock_minimum_matches_scipy(x64):
     r = minimize(rosenbrock, jnp.asarray(x0), method="BFGS", options={"gtol": 1e-8})
     assert isinstance(r, OptimizeResults) and bool(r.success) and int(r.status) == 0
     np.testing.assert_allclose(np.asarray(r.x), expected, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(float(r.fun), so.rosen(np.asarray(r.x)), rtol=1e-12)
+    # f at the minimum is ~1e-20: its few last bits depend on the device's rounding
+    # (CUDA contracts a*b+c into one fused multiply-add)
+    np.testing.assert_allclose(float(r.fun), so.rosen(np.asarray(r.x)), rtol=1e-9,
+                               atol=1e-18)
     np.testing.assert_allclose(np.asarray(r.jac), so.rosen_der(np.asarray(r.x)), rtol=1e-6,
                                atol=1e-12)
     assert int(r.nit) > 0 and int(r.nfev) == int(r.njev) >= int(r.nit)
@@ -99,7 +102,7 @@ def test_line_search_meets_strong_wolfe_conditions_as_scipy(x64, start):
     x1 = x + a * p
     assert so.rosen(x1) <= f0 + c1 * a * slope0
     assert abs(so.rosen_der(x1) @ p) <= c2 * abs(slope0)
-    np.testing.assert_allclose(float(r.f_k), so.rosen(x1), rtol=1e-12)
+    np.testing.assert_allclose(float(r.f_k), so.rosen(x1), rtol=1e-10)
     scipy_step = so.line_search(so.rosen, so.rosen_der, x, p, c1=c1, c2=c2)[0]
     assert scipy_step is not None  # both find an acceptable step (not necessarily one)
     assert int(r.nfev) == int(r.ngev) >= 2
