@@ -38,7 +38,10 @@ def test_a_large_eager_draw_is_compiled_and_equal(name, small_threshold):
     with pytest.MonkeyPatch.context() as m:  # the same draw op by op
         m.setattr(_compiled, "LARGE_DRAW", 1 << 40)
         eager = np.asarray(SAMPLERS[name](key, 100))
-    np.testing.assert_array_equal(big, eager)
+    if jax.default_backend() == "cpu" or not np.issubdtype(big.dtype, np.floating):
+        np.testing.assert_array_equal(big, eager)
+    else:  # CUDA's log/erfinv may round the last bit differently from the host's
+        np.testing.assert_array_max_ulp(big, eager, maxulp=2)
 
 
 def test_small_and_traced_draws_stay_uncompiled(small_threshold):
