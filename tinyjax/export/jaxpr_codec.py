@@ -54,9 +54,17 @@ def dtype_name(dtype: Any) -> str:
         raise Unserializable(f"arrays of the extended dtype {dtype} (typed PRNG keys) cannot "
                              "be serialized; use raw uint32 keys (jax.random.key_data)")
     dtype = np.dtype(dtype)
-    if dtype.kind in "OVSUMm":
+    if not _plain(dtype):
         raise Unserializable(f"arrays of dtype {dtype} cannot be serialized")
     return dtype.name
+
+
+def _plain(dtype: np.dtype) -> bool:
+    """A numeric or bool dtype: numpy's own, or one of ml_dtypes' (bfloat16, float8_*,
+    int4, ...), which numpy knows by name once ml_dtypes is imported."""
+    if dtype.kind in "biufc":
+        return True
+    return dtype.kind == "V" and dtype.type.__module__.split(".")[0] == "ml_dtypes"
 
 
 def dtype_of(name: Any) -> np.dtype:
@@ -65,10 +73,10 @@ def dtype_of(name: Any) -> np.dtype:
     if not isinstance(name, str):
         raise ValueError(f"malformed dtype {name!r}")
     try:
-        dtype = np.dtype(getattr(dtypes, name, name))
+        dtype = np.dtype(name)
     except TypeError as e:
         raise ValueError(f"unknown dtype {name!r}") from e
-    if dtype.kind in "OVSUMm":
+    if not _plain(dtype):
         raise ValueError(f"dtype {name!r} is not allowed")
     return dtype
 
