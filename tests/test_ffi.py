@@ -11,6 +11,8 @@ import tinyjax.numpy as jnp
 from tinyjax.backends.c.toolchain import find_compiler
 from tinyjax.errors import JaxRuntimeError
 
+from tests.cuda_support import CUDA_PARAM
+
 SOURCE = r"""
 #include <stddef.h>
 #include <stdint.h>
@@ -171,3 +173,16 @@ def test_what_needs_xla_raises(lib):
             call()
     with pytest.raises(ValueError, match="register_ffi_type_id"):
         jax.ffi.register_ffi_type_id("t", capsule)
+
+
+@pytest.mark.parametrize("device", ["cpu", "interp", CUDA_PARAM])
+def test_host_step_on_every_device(lib, device):
+    """The C function runs on the host whatever device the program runs on."""
+    x = np.linspace(0, 1, 3, dtype=np.float32)
+    y = np.ones(3, np.float32)
+
+    def f(a, b):
+        return axpy_call()(np.int32(3), jnp.cos(a), b) * 2
+
+    got = jax.jit(f, device=device)(jax.device_put(x, device), jax.device_put(y, device))
+    np.testing.assert_allclose(np.asarray(got), (np.cos(x) + 2 * y) * 2, rtol=1e-6)

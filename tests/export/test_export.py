@@ -11,6 +11,7 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import export, lax
 
+from tests.cuda_support import CUDA_PARAM
 from tests.subprocess_support import run_python
 
 
@@ -370,3 +371,16 @@ def test_symbolic_shapes_are_concrete_only():
         export.symbolic_shape("3, 4", like=(3, 5))
     with pytest.raises(ValueError, match="syntax error"):
         export.symbolic_shape("3, ?")
+
+
+@pytest.mark.parametrize("device", ["cpu", "interp", CUDA_PARAM])
+def test_read_back_program_runs_on_every_device(device):
+    h0 = jnp.asarray(rng.standard_normal(3), jnp.float32)
+    xs = jnp.asarray(rng.standard_normal((6, 3)), jnp.float32)
+    back = round_trip(export.export(jax.jit(rnn), platforms=["cpu", "interp", "cuda"])(h0, xs),
+                      vjp_order=1)
+    h0_d, xs_d = jax.device_put(h0, device), jax.device_put(xs, device)
+    got = jax.jit(back.call, device=device)(h0_d, xs_d)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(rnn(h0, xs)), rtol=1e-5)
+    g = jax.jit(jax.grad(back.call), device=device)(h0_d, xs_d)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(jax.grad(rnn)(h0, xs)), rtol=1e-5)

@@ -117,10 +117,8 @@ class Exported:
 
     def mlir_module(self) -> str:
         """The program as StableHLO text (as ``jit(f).lower(...).as_text()``)."""
-        paths = tree_util.tree_flatten_with_path(
-            self.out_tree.unflatten(range(self.out_tree.num_leaves)))[0]
-        names = ["result" + tree_util.keystr(path) for path, _ in paths]
-        return stablehlo.module_text(self.fun_name, self.jaxpr, names)
+        return stablehlo.module_text(self.fun_name, self.jaxpr,
+                                     stages.result_names(self.out_tree))
 
     def in_shardings_jax(self, mesh: Any) -> tuple[None, ...]:
         """Per argument, its sharding on ``mesh``: None (exported for one device)."""
