@@ -33,7 +33,7 @@ __all__ = ["pure_callback", "io_callback", "debug_callback", "FlatCallback", "vm
            "pure_callback_p", "io_callback_p", "debug_callback_p"]
 
 VMAP_METHODS = ("sequential", "sequential_unrolled", "expand_dims", "broadcast_all",
-                 "legacy_vectorized")
+                "legacy_vectorized")
 
 
 class FlatCallback:
