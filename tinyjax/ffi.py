@@ -208,7 +208,12 @@ def _impl(*values, callback, **_):
     return callback(*values)
 
 
-def _abstract_eval(*avals, callback, **_):
+def _abstract_eval(*avals, callback, target_name, **_):
+    ranks = [len(p) for p in callback.in_perms]
+    if [a.ndim for a in avals] != ranks:
+        raise TypeError(f"ffi_call: the call to `{target_name}` was made for {len(ranks)} "
+                        f"operands of ranks {ranks}, got operands of types "
+                        f"{[a.str_short() for a in avals]}")
     return list(callback.result_avals)
 
 
