@@ -181,8 +181,8 @@ def export(fun_jit: stages.Wrapped, *, platforms: Sequence[str] | None = None,
     def do_export(*args_specs: Any, **kwargs_specs: Any) -> Exported:
         _reject_symbolic(args_specs, kwargs_specs)
         traced = fun_jit.trace(*args_specs, **kwargs_specs)
-        return exported_from_jaxpr(traced.fun_name, traced.jaxpr, traced.in_tree,
-                                   traced.out_tree, chosen, tuple(disabled_checks))
+        return _exported_from_jaxpr(traced.fun_name, traced.jaxpr, traced.in_tree,
+                                    traced.out_tree, chosen, tuple(disabled_checks))
     return do_export
 
 
@@ -210,12 +210,11 @@ def _kept_inputs(jaxpr: Jaxpr) -> tuple[int, ...]:
     return tuple(i for i, v in enumerate(jaxpr.invars) if v in used)
 
 
-def exported_from_jaxpr(fun_name: str, closed: ClosedJaxpr, in_tree: tree_util.PyTreeDef,
-                        out_tree: tree_util.PyTreeDef, platforms: tuple[str, ...],
-                        disabled_checks: tuple[DisabledSafetyCheck, ...],
-                        get_vjp: Callable[[Exported], Exported] | None = None) -> Exported:
+def _exported_from_jaxpr(fun_name: str, closed: ClosedJaxpr, in_tree: tree_util.PyTreeDef,
+                         out_tree: tree_util.PyTreeDef, platforms: tuple[str, ...],
+                         disabled_checks: tuple[DisabledSafetyCheck, ...]) -> Exported:
     """An Exported of the traced program ``closed``; its VJP is exported from it on
-    demand unless ``get_vjp`` is given."""
+    demand."""
     _check_effects(closed.jaxpr)
     n_in, n_out = len(closed.in_avals), len(closed.out_avals)
     return Exported(
@@ -226,7 +225,7 @@ def exported_from_jaxpr(fun_name: str, closed: ClosedJaxpr, in_tree: tree_util.P
         disabled_safety_checks=disabled_checks,
         calling_convention_version=maximum_supported_calling_convention_version,
         module_kept_var_idx=_kept_inputs(closed.jaxpr), uses_global_constants=False,
-        jaxpr=closed, _get_vjp=get_vjp or _export_vjp)
+        jaxpr=closed, _get_vjp=_export_vjp)
 
 
 def _export_vjp(primal: Exported) -> Exported:
