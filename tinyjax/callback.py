@@ -29,11 +29,11 @@ from tinyjax.errors import JaxRuntimeError
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
 
-__all__ = ["pure_callback", "io_callback", "debug_callback", "FlatCallback",
+__all__ = ["pure_callback", "io_callback", "debug_callback", "FlatCallback", "vmap_method_rule",
            "pure_callback_p", "io_callback_p", "debug_callback_p"]
 
-_VMAP_METHODS = ("sequential", "sequential_unrolled", "expand_dims", "broadcast_all",
-                 "legacy_vectorized")
+VMAP_METHODS = ("sequential", "sequential_unrolled", "expand_dims", "broadcast_all",
+                "legacy_vectorized")
 
 
 class FlatCallback:
@@ -67,6 +67,11 @@ class FlatCallback:
                                    f"Expected: {aval.shape}, Actual: {value.shape}")
             results.append(value.astype(aval.dtype, copy=False))
         return results
+
+    def batched(self, size: int) -> "FlatCallback":
+        """The same host function, its results with a leading batch axis of ``size``."""
+        avals = [ShapedArray((size,) + a.shape, a.dtype) for a in self.result_avals]
+        return FlatCallback(self.fun, self.in_tree, avals, self.out_tree)
 
     def __repr__(self) -> str:
         return f"FlatCallback({_name(self.fun)}, in_tree={self.in_tree})"
@@ -151,12 +156,6 @@ def _to_front(x: Any, d: int) -> Any:
     return lax.transpose(x, (d,) + tuple(i for i in range(x.ndim) if i != d))
 
 
-def _batched_callback(callback: FlatCallback, size: int) -> FlatCallback:
-    """The same host function, its results with a leading batch axis of ``size``."""
-    avals = [ShapedArray((size,) + a.shape, a.dtype) for a in callback.result_avals]
-    return FlatCallback(callback.fun, callback.in_tree, avals, callback.out_tree)
-
-
 def _sequential(prim: Primitive, vals, dims, params, unrolled: bool):
     """Call once per batch element: a loop (lax.map) or a Python loop (``unrolled``)."""
     size = _axis_size(vals, dims)
@@ -178,28 +177,33 @@ def _sequential(prim: Primitive, vals, dims, params, unrolled: bool):
     return list(outs), [0] * len(outs)
 
 
-def _pure_callback_batch(vals, dims, *, callback, vmap_method, **params):
-    full = dict(params, callback=callback, vmap_method=vmap_method)
-    if vmap_method not in _VMAP_METHODS:
-        raise NotImplementedError(
-            "vmap is only supported for the pure_callback primitive when vmap_method is one "
-            "of 'sequential', 'sequential_unrolled', 'expand_dims', 'broadcast_all', or "
-            f"'legacy_vectorized'. Got vmap_method={vmap_method!r}.")
-    if vmap_method in ("sequential", "sequential_unrolled"):
-        return _sequential(pure_callback_p, vals, dims, full,
-                           unrolled=vmap_method == "sequential_unrolled")
-    size = _axis_size(vals, dims)
-    args = []
-    for v, d in zip(vals, dims):
-        if d is not None:
-            args.append(_to_front(v, d))
-        elif vmap_method == "broadcast_all":
-            args.append(lax.broadcast(v, (size,)))
-        else:  # expand_dims (and legacy_vectorized): a leading axis of size 1
-            args.append(lax.expand_dims(v, (0,)))
-    outs = pure_callback_p.bind(*args, callback=_batched_callback(callback, size),
-                                vmap_method=vmap_method, **params)
-    return outs, [0] * len(outs)
+def vmap_method_rule(prim: Primitive) -> Callable:
+    """The batching rule of a callback primitive vectorised as its param ``vmap_method``
+    says; its ``callback`` param must have ``batched(size)`` (the same host function, its
+    results with a leading batch axis)."""
+    def rule(vals, dims, *, callback, vmap_method, **params):
+        full = dict(params, callback=callback, vmap_method=vmap_method)
+        if vmap_method not in VMAP_METHODS:
+            raise NotImplementedError(
+                f"vmap is only supported for the {prim.name} primitive when vmap_method is "
+                "one of 'sequential', 'sequential_unrolled', 'expand_dims', 'broadcast_all', "
+                f"or 'legacy_vectorized'. Got vmap_method={vmap_method!r}.")
+        if vmap_method in ("sequential", "sequential_unrolled"):
+            return _sequential(prim, vals, dims, full,
+                               unrolled=vmap_method == "sequential_unrolled")
+        size = _axis_size(vals, dims)
+        args = []
+        for v, d in zip(vals, dims):
+            if d is not None:
+                args.append(_to_front(v, d))
+            elif vmap_method == "broadcast_all":
+                args.append(lax.broadcast(v, (size,)))
+            else:  # expand_dims (and legacy_vectorized): a leading axis of size 1
+                args.append(lax.expand_dims(v, (0,)))
+        outs = prim.bind(*args, callback=callback.batched(size), vmap_method=vmap_method,
+                         **params)
+        return outs, [0] * len(outs)
+    return rule
 
 
 def _io_callback_batch(vals, dims, *, ordered, **params):
@@ -217,7 +221,7 @@ def _debug_callback_batch(vals, dims, **params):
     return [], []
 
 
-batching.primitive_batchers[pure_callback_p] = _pure_callback_batch
+batching.primitive_batchers[pure_callback_p] = vmap_method_rule(pure_callback_p)
 batching.primitive_batchers[io_callback_p] = _io_callback_batch
 batching.primitive_batchers[debug_callback_p] = _debug_callback_batch
 
@@ -232,8 +236,8 @@ def pure_callback(callback: Callable[..., Any], result_shape_dtypes: Any, *args:
     call); under ``vmap`` it is called as ``vmap_method`` says: 'sequential' (once per
     element, in a loop), 'sequential_unrolled', 'expand_dims' (once, unbatched operands
     with a leading axis of size 1), 'broadcast_all' (once, every operand batched)."""
-    if vmap_method is not None and vmap_method not in _VMAP_METHODS:
-        raise ValueError(f"pure_callback: vmap_method must be one of {_VMAP_METHODS} or None, "
+    if vmap_method is not None and vmap_method not in VMAP_METHODS:
+        raise ValueError(f"pure_callback: vmap_method must be one of {VMAP_METHODS} or None, "
                          f"got {vmap_method!r}")
     flat, in_tree = _flatten_operands(args, kwargs)
     avals, out_tree = _result_avals(result_shape_dtypes)

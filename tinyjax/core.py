@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -322,6 +323,7 @@ class Primitive:
         # uses it to tag results without running the full abstract evaluation.
         self.weak_type_rule: Callable[..., Any] = _never_weak
         self.effectful = False
+        _primitives.add(self)
 
     def bind(self, *args: Any, **params: Any) -> Any:
         return _state.trace.process_primitive(self, args, params)
@@ -346,6 +348,16 @@ class Primitive:
 
 def _never_weak(weak_flags, **params):
     return False
+
+
+# every primitive alive, so that a serialized program can name its primitives
+_primitives: "weakref.WeakSet[Primitive]" = weakref.WeakSet()
+
+
+def primitives_named(name: str) -> list[Primitive]:
+    """The live primitives called ``name`` (one, unless two share a name; none if no
+    module defining it has been imported)."""
+    return [p for p in list(_primitives) if p.name == name]
 
 
 # ---------------------------------------------------------------------------

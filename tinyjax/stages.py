@@ -161,10 +161,7 @@ class Lowered(_Stage):
             raise NotImplementedError(
                 f"Lowered.as_text: dialect {dialect!r} is not available in tinyjax (there is "
                 f"no XLA); use 'stablehlo' or 'jaxpr'")
-        paths = tree_util.tree_flatten_with_path(
-            self.out_tree.unflatten(range(self.out_tree.num_leaves)))[0]
-        names = ["result" + tree_util.keystr(path) for path, _ in paths]
-        return stablehlo.module_text(self.fun_name, self._closed, names)
+        return stablehlo.module_text(self.fun_name, self._closed, result_names(self.out_tree))
 
     def compiler_ir(self, dialect: str | None = None) -> ClosedJaxpr:
         return self._closed
@@ -238,6 +235,13 @@ class Compiled(_Stage):
         return tree_util.tree_unflatten(self.out_tree, outs)
 
     call = __call__
+
+
+def result_names(out_tree: tree_util.PyTreeDef) -> list[str]:
+    """The names of a function's flat results in its StableHLO text (``result[0]``,
+    ``result['a']``, ...: each result's path in the output pytree)."""
+    paths = tree_util.tree_flatten_with_path(out_tree.unflatten(range(out_tree.num_leaves)))[0]
+    return ["result" + tree_util.keystr(path) for path, _ in paths]
 
 
 def _sig_str(aval: ShapedArray) -> str:

@@ -214,6 +214,28 @@ CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
                  "the name must be a string")
 for _name in ("pure_callback", "io_callback", "debug_callback"):
     CASES[_name] = (lambda n=_name: _bind_callback(n), TypeError, f"{_name}: the callback")
+CASES["call_exported"] = (lambda: _bind_call_exported(), ValueError, "Dtype mismatch")
+CASES["ffi_call"] = (lambda: _bind_ffi_call(), TypeError, "ffi_call: the call to `case`")
+
+
+def _bind_call_exported():
+    """An exported function of a float32 argument bound to an int32 one."""
+    from tinyjax import export
+    from tinyjax.export.exported import call_exported_p
+    exp = export.export(jax.jit(lambda x: x + 1))(F)
+    return call_exported_p.bind(I, exported=exp)
+
+
+def _bind_ffi_call():
+    """An ffi_call equation made for one operand of rank 1, given two."""
+    import ctypes
+
+    from tinyjax import ffi
+    from tinyjax.core import ShapedArray
+    ffi.register_ffi_target("case", ctypes.CDLL(None).abs, api_version=0)  # (never called)
+    call = ffi.LegacyCpuCall("case", (ShapedArray((3,), np.float32),), ((0,),), ((0,),), (), b"")
+    return ffi.ffi_call_p.bind(F, F, callback=call, target_name="case", vmap_method=None,
+                               custom_call_api_version=3)
 
 # Primitives a user never binds directly, with the reason.
 EXEMPT = {
