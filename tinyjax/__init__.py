@@ -55,7 +55,7 @@ from tinyjax.spmd import types as _sharding_types  # noqa: E402,F401 (the type r
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402
 from tinyjax.spmd.pmap import pmap  # noqa: E402
 from tinyjax import distributed  # noqa: E402
-from tinyjax import export, ffi  # noqa: E402
+from tinyjax import export, ffi, lib  # noqa: E402
 
 jacobian = jacrev
 
