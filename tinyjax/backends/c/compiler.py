@@ -170,13 +170,17 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-_pinned: list = []
+_pinned: dict = {}  # path -> the loaded OpenMP runtime, kept for the life of the process
 
 
 def _pin_openmp_runtime() -> None:
-    """Keep the OpenMP runtime the libraries use loaded for the life of the process (their
-    unloading must not take its code from under its idle worker threads)."""
-    if _pinned or not _CAN_UNLOAD:
+    """Keep every OpenMP runtime mapped beside our libraries loaded for the life of the
+    process: unloading a library must not take the runtime's code from under its idle worker
+    threads.  Looked for at every load, and each runtime pinned by its path: another one
+    may be loaded before ours (scikit-learn's wheel bundles its own ``libgomp`` under another
+    name), and pinning only the first one seen would leave ours to be unloaded with the last
+    library using it, crashing its threads."""
+    if not _CAN_UNLOAD:
         return
     try:
         with open("/proc/self/maps") as f:
@@ -184,9 +188,10 @@ def _pin_openmp_runtime() -> None:
     except OSError:
         return
     for path in sorted(paths):
-        if os.path.basename(path).startswith(("libgomp", "libomp", "libiomp")):
+        if path not in _pinned and os.path.basename(path).startswith(("libgomp", "libomp",
+                                                                       "libiomp")):
             try:
-                _pinned.append(ctypes.CDLL(path))
+                _pinned[path] = ctypes.CDLL(path)
             except OSError:
                 pass
 
