@@ -108,10 +108,6 @@ def test_first_calls_from_threads_compile_once_correctly(device):
         np.testing.assert_allclose(r, (e / e.sum(-1, keepdims=True)).sum(0), rtol=1e-5)
 
 
-# Slow since the merges of 2026-12-07 14:20 (products' support library, eqx): 8 s before,
-# over 300 s after -- the compiling threads starve beside the eager loop (GIL handoffs);
-# issue 23 tracks it.
-@pytest.mark.slow
 def test_tracing_in_one_thread_leaves_eager_code_in_another_alone():
     """The current trace is per thread: while threads trace (jit, grad, vmap), another
     runs eager operations that stay eager and correct."""

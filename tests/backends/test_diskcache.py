@@ -90,8 +90,8 @@ def test_a_read_only_directory_gives_way_to_a_temporary_directory(tmp_path):
 
 
 def test_size_bound_evicts_the_least_recently_used(cache):
-    blob = b"x" * 1000
-    with config.override(jax_compilation_cache_max_size=3500):
+    blob = b"x" * 1000  # entries of 1080 bytes: four are over the bound, three under 90 % of it
+    with config.override(jax_compilation_cache_max_size=4000):
         for i in range(3):
             diskcache.write("k", f"entry {i}", blob)
             t = time.time() - 100 + i  # entry 0 oldest
@@ -100,7 +100,25 @@ def test_size_bound_evicts_the_least_recently_used(cache):
         diskcache.write("k", "entry 3", blob)  # over the bound: one must go
         present = {i for i in range(4) if os.path.exists(diskcache.entry_path("k", f"entry {i}"))}
         assert present == {0, 2, 3}
-        assert sum(p.stat().st_size for p in cache.iterdir()) <= 3500
+        assert sum(p.stat().st_size for p in cache.iterdir()) <= 3600
+
+
+def test_writes_at_the_bound_do_not_each_scan_the_directory(cache, monkeypatch):
+    """A scan that finds the directory over the bound deletes down to 90 % of it, so the
+    writes after it add a tenth of the bound before the next scan (a full directory of tens
+    of thousands of entries scanned at every write made compiling beside a busy thread take
+    minutes)."""
+    scans = []
+    entries = diskcache._entries
+    monkeypatch.setattr(diskcache, "_entries", lambda d: scans.append(d) or entries(d))
+    blob = b"x" * 920  # entries of 1000 bytes
+    with config.override(jax_compilation_cache_max_size=100_000):
+        for i in range(300):
+            diskcache.write("k", f"entry {i}", blob)
+        held = sum(p.stat().st_size for p in cache.iterdir())
+    assert 90_000 <= held <= 100_000
+    # the first write's scan, then one per ten writes over the bound
+    assert len(scans) <= 1 + (300 - 100) // 10 + 1, len(scans)
 
 
 def test_size_zero_turns_the_disk_cache_off(cache):

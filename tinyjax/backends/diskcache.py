@@ -21,7 +21,8 @@ Size: at most ``config.jax_compilation_cache_max_size`` bytes, else
 ``$TINYJAX_CACHE_MAX_SIZE`` (default 1 GiB; 0 turns the disk cache off, -1 leaves it
 unbounded).  A hit refreshes the
 entry's modification time; when a write takes the directory over the bound, the least
-recently used entries are deleted.  Several processes may share a directory: an entry
+recently used entries are deleted, down to 90 % of it (so the writes that follow need
+not scan the directory again).  Several processes may share a directory: an entry
 deleted under a reader is a miss for it, never a partial read.
 """
 from __future__ import annotations
@@ -49,7 +50,9 @@ _HEADER = struct.Struct("<8s32sQ32s")
 _STALE_TEMP_SECONDS = 3600  # a writer's temporary file older than this was left by a crash
 _OLD_ENTRIES = ("k_", "rt_", "flag_", "cu_")  # earlier versions' files: evicted first
 
+_LOW_WATER = 0.9              # a scan over the bound deletes down to this share of it
 _lock = threading.Lock()
+_scanning = threading.Lock()  # held by the one thread scanning a directory for its size
 _resolved: dict = {}          # configured path -> the directory in use for it
 _fallback: Optional[str] = None
 _estimated_size: dict = {}    # directory -> bytes, estimated since its last scan
@@ -240,8 +243,11 @@ def _fsync_dir(d: str) -> None:
 
 def _bound_size(d: str, added: int) -> None:
     """Delete the least recently used entries of ``d`` while it holds more than the bound.
-    The directory is scanned only when the bytes written since its last scan may have
-    taken it over."""
+    The directory is scanned (one ``stat`` per entry: about a second for 60,000 entries)
+    only when the bytes written since its last scan may have taken it over, and a scan that
+    finds it over deletes down to ``_LOW_WATER`` of the bound, so that the writes after it
+    do not each scan again.  One thread of the process scans at a time; a write meanwhile
+    leaves the bounding to that scan instead of waiting for it."""
     limit = max_size()
     if limit < 0:
         return
@@ -250,7 +256,14 @@ def _bound_size(d: str, added: int) -> None:
         if estimate is not None and estimate + added <= limit:
             _estimated_size[d] = estimate + added
             return
-        _estimated_size[d] = _evict(d, limit)
+    if not _scanning.acquire(blocking=False):
+        return
+    try:
+        size = _evict(d, limit)
+        with _lock:
+            _estimated_size[d] = size
+    finally:
+        _scanning.release()
 
 
 def _entries(d: str) -> list[tuple[float, int, str]]:
@@ -259,29 +272,32 @@ def _entries(d: str) -> list[tuple[float, int, str]]:
     out = []
     now = time.time()
     try:
-        names = os.listdir(d)
+        with os.scandir(d) as listing:
+            files = [f for f in listing if f.name.endswith((SUFFIX, ".tmp"))
+                     or f.name.startswith(_OLD_ENTRIES)]
     except OSError:
         return out
-    for name in names:
-        path = os.path.join(d, name)
+    for f in files:
         try:
-            st = os.stat(path)
+            st = f.stat()
         except OSError:
             continue
-        if name.endswith(SUFFIX) or name.startswith(_OLD_ENTRIES):
-            out.append((st.st_mtime, st.st_size, path))
-        elif name.endswith(".tmp") and now - st.st_mtime > _STALE_TEMP_SECONDS:
-            _remove(path)
+        if not f.name.endswith(".tmp"):
+            out.append((st.st_mtime, st.st_size, f.path))
+        elif now - st.st_mtime > _STALE_TEMP_SECONDS:
+            _remove(f.path)
     return out
 
 
 def _evict(d: str, limit: int) -> int:
-    """Delete the oldest entries of ``d`` until it holds at most ``limit`` bytes; returns
-    what it holds then."""
+    """When ``d`` holds more than ``limit`` bytes, delete its oldest entries until it holds at
+    most ``_LOW_WATER`` of them; returns what it holds then."""
     entries = sorted(_entries(d))
     total = sum(size for _, size, _ in entries)
+    if total <= limit:
+        return total
     for _, size, path in entries:
-        if total <= limit:
+        if total <= limit * _LOW_WATER:
             break
         if _remove(path):
             total -= size
