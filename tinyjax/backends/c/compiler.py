@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def load_library(image: bytes, python_api: bool = False) -> Library:
             errors.append(str(e))
     else:
         raise OSError("; ".join(errors))
-    _pin_openmp_runtime()
+    _pin_openmp_runtime(image)
     return Library(cdll, python_api)
 
 
@@ -170,17 +171,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-_pinned: dict = {}  # path -> the loaded OpenMP runtime, kept for the life of the process
+# an OpenMP runtime's soname, as a library that links one names it in its dynamic section
+_OPENMP_RUNTIME = re.compile(rb"lib(?:g|i)?omp\d*\.so[.\d]*\0")
+_pinned: dict = {}  # path -> a loaded OpenMP runtime, kept for the life of the process
+_runtimes_linked: set = set()  # the sonames of the runtimes our libraries linked so far
 
 
-def _pin_openmp_runtime() -> None:
-    """Keep every OpenMP runtime mapped beside our libraries loaded for the life of the
-    process: unloading a library must not take the runtime's code from under its idle worker
-    threads.  Looked for at every load, and each runtime pinned by its path: another one
-    may be loaded before ours (scikit-learn's wheel bundles its own ``libgomp`` under another
-    name), and pinning only the first one seen would leave ours to be unloaded with the last
-    library using it, crashing its threads."""
-    if not _CAN_UNLOAD:
+def _pin_openmp_runtime(image: bytes) -> None:
+    """Keep the OpenMP runtime the library ``image`` (just loaded) links loaded for the life
+    of the process: unloading the library must not take the runtime's code from under its
+    idle worker threads.  Every runtime mapped then is pinned by its path, once per runtime
+    a library of ours links -- not just the first one seen: another may be in the process
+    before ours (scikit-learn's wheel bundles its own ``libgomp`` under another name), and
+    pinning only that one left ours to be unloaded with the last library using it, crashing
+    its threads."""
+    linked = set(_OPENMP_RUNTIME.findall(image))
+    if not _CAN_UNLOAD or linked <= _runtimes_linked:
         return
     try:
         with open("/proc/self/maps") as f:
@@ -194,6 +200,7 @@ def _pin_openmp_runtime() -> None:
                 _pinned[path] = ctypes.CDLL(path)
             except OSError:
                 pass
+    _runtimes_linked.update(linked)
 
 
 # ---- building --------------------------------------------------------------------------------
