@@ -40,6 +40,7 @@ from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding, get_
                               spec_of_axes)
 from tinyjax.spmd.partition import Context, given_specs, partition, replicated
 from tinyjax.spmd.runtime import MeshProgram
+from tinyjax.lax.fft import fft_p
 from tinyjax.lax.platform import register_platform
 
 __all__ = ["device_put", "device_get", "block_until_ready", "computation_device",
@@ -286,9 +287,11 @@ _routines: dict = {}
 
 def _host_impl(primitive: Primitive, values: list, params: dict) -> Any:
     """``primitive`` on host values: its implementation, or for a stack of matrices the CPU
-    backend's library routine (the same LAPACK routines, looped over in C)."""
+    backend's library routine (the same LAPACK routines, looped over in C); an FFT always
+    through the CPU backend's routine (the one a jitted program calls)."""
     shape = np.shape(values[0]) if values else ()
-    if len(shape) < 3 or int(np.prod(shape[:-2])) < LIBRARY_STACK:
+    stack = len(shape) >= 3 and int(np.prod(shape[:-2])) >= LIBRARY_STACK
+    if not stack and primitive is not fft_p:
         return primitive.impl(*values, **params)
     from tinyjax.compiler.lower.linalg import library_calls  # registers the library calls
     if primitive not in library_calls:

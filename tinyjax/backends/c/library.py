@@ -2,7 +2,8 @@
 function pointers SciPy exports (``scipy.linalg.cython_lapack`` / ``cython_blas``
 ``__pyx_capi__`` capsules: the LAPACK jaxlib itself calls), the batch loop in C
 (:mod:`tinyjax.backends.c.lapack_source`); the FFT calls SciPy's pocketfft from Python
-(pocketfft has no C entry point outside SciPy's and numpy's extension modules).
+(pocketfft has no C entry point outside SciPy's and numpy's extension modules), long 1-D
+transforms in four steps (:mod:`tinyjax.backends.c.fft`).
 
 ``library_call(primitive, in_avals, out_avals, params)`` gives ``impl(ins, outs)``, the
 routine of one library step of a compiled program; :func:`routine` exposes the C
@@ -17,6 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from tinyjax.backends.c.compiler import compile_source
+from tinyjax.backends.c.fft import fft_call
 from tinyjax.backends.c.lapack_source import lapack_source
 from tinyjax.backends.interp import host_library_call
 
@@ -115,10 +117,14 @@ def routine(primitive, in_avals, out_avals, params) -> Routine:
 
 
 def library_call(primitive, in_avals, out_avals, params):
-    """``impl(ins, outs)`` of a library step on the CPU: the C driver over LAPACK; the FFT
-    (and empty operands, which never reach LAPACK) through the eager implementation."""
-    if primitive.name == "fft" or any(0 in a.shape for a in list(in_avals) + list(out_avals)):
+    """``impl(ins, outs)`` of a library step on the CPU: the C driver over LAPACK, the FFT
+    through pocketfft; empty operands (which never reach either) through the eager
+    implementation."""
+    if any(0 in a.shape for a in list(in_avals) + list(out_avals)):
         return host_library_call(primitive, params)
+    if primitive.name == "fft":
+        return fft_call(params["fft_type"].name, tuple(params["fft_lengths"]),
+                        tuple(in_avals[0].shape), in_avals[0].dtype, out_avals[0].dtype)
     if primitive.name == "eigh" and params["subset_by_index"] not in (
             None, (0, in_avals[0].shape[-1])):
         raise NotImplementedError("subset_by_index not supported on CPU and GPU")
