@@ -2,13 +2,13 @@
 
 * FFTs through cuFFT (plans over the innermost 1-3 axes, batched over the rest; the
   inverse transforms scaled by ``1/n`` as numpy's are);
-* ``cholesky`` through cuSOLVER's batched ``potrf`` and ``triangular_solve`` through
-  cuBLAS's batched ``trsm`` -- row-major buffers are column-major transposes, and both
-  problems are the same problem transposed, so no data moves (a small kernel zeroes the
-  unused triangle and writes JAX's NaNs where the factorisation failed);
-* the other factorisations (LU, QR, SVD, eigh, eig, Schur) and the tridiagonal solve on
-  the host through the CPU backend's LAPACK driver, the operands copied over and back (as
-  JAX runs ``eig`` on the host on GPUs).
+* ``cholesky`` and the SVD through cuSOLVER, ``triangular_solve`` through cuBLAS
+  (:mod:`tinyjax.backends.cuda.solver`), with small NVRTC kernels
+  (:data:`FIXUP_SOURCE`) for JAX's NaNs, conjugation and transposed copies;
+* the other factorisations (LU, QR, eigh, eig, Schur), the tridiagonal solve and what the
+  device routines do not cover (empty matrices, the polar SVD) on the host through the CPU
+  backend's LAPACK driver, the operands copied over and back (as JAX runs ``eig`` on the
+  host on GPUs).
 
 The libraries load as NVRTC does (``libcufft``, ``libcusolver``, ``libcublas`` from the
 system, ``CUDA_HOME``/``CUDA_PATH`` or pip's ``nvidia-*`` wheels).
@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from tinyjax.backends.c.library import library_call as host_routine
+from tinyjax.backends.cuda import solver
 from tinyjax.backends.cuda.driver import CUDANotFoundError, library_candidates, nvrtc_compile
 
 __all__ = ["CUDALibraries"]
@@ -60,6 +61,22 @@ template <typename T> __device__ void conj_copy(const T *a, T *out, long count) 
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) out[i] = tj_conj<T>(a[i]);
 }
+/* out[b][r][c] = src[b * src_batch + r * row_step + c * col_step], conjugated if `conj`:
+   transposes, and column-major results read into row-major outputs */
+template <typename T> __device__ void gather(const T *src, T *out, long rows, long cols,
+                                             long row_step, long col_step, long src_batch,
+                                             long batch, long conj) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows * cols * batch) return;
+  long b = i / (rows * cols), r = (i / cols) % rows, c = i % cols;
+  T x = src[b * src_batch + r * row_step + c * col_step];
+  out[i] = conj ? tj_conj<T>(x) : x;
+}
+/* NaN in the `per` elements of each matrix whose routine reported failure */
+template <typename T> __device__ void nan_failed(T *x, const int *info, long per, long batch) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < per * batch && info[i / per]) x[i] = tj_nan<T>();
+}
 template <typename T, typename R> __device__ void scale(T *a, R s, long count) {
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -70,6 +87,8 @@ template <typename T, typename R> __device__ void scale(T *a, R s, long count) {
 #define DEF(P, T, R) \
   extern "C" __global__ void tril_nan_##P(T *a, const int *info, long n, long batch) { tril_nan<T>(a, info, n, batch); } \
   extern "C" __global__ void conj_copy_##P(const T *a, T *out, long count) { conj_copy<T>(a, out, count); } \
+  extern "C" __global__ void gather_##P(const T *src, T *out, long rows, long cols, long row_step, long col_step, long src_batch, long batch, long conj) { gather<T>(src, out, rows, cols, row_step, col_step, src_batch, batch, conj); } \
+  extern "C" __global__ void nan_failed_##P(T *x, const int *info, long per, long batch) { nan_failed<T>(x, info, per, batch); } \
   extern "C" __global__ void scale_##P(T *a, R s, long count) { scale<T, R>(a, s, count); }
 TYPES(DEF)
 """
@@ -91,6 +110,7 @@ class CUDALibraries:
         self.device = device
         self.drv = device.driver
         self._plans: dict = {}
+        self.workspace_sizes: dict = {}   # (routine, type, sizes...) -> elements
 
     # ---- libraries and kernels -------------------------------------------------------------
     @cached_property
@@ -101,16 +121,26 @@ class CUDALibraries:
     def cusolver(self):
         lib = _load("cusolver")
         handle = ctypes.c_void_p()
-        self._check(lib.cusolverDnCreate(ctypes.byref(handle)), "cusolverDnCreate")
-        self._check(lib.cusolverDnSetStream(handle, None), "cusolverDnSetStream")
+        self.check(lib.cusolverDnCreate(ctypes.byref(handle)), "cusolverDnCreate")
+        self.check(lib.cusolverDnSetStream(handle, None), "cusolverDnSetStream")
         return lib, handle
+
+    @cached_property
+    def gesvdj_info(self) -> ctypes.c_void_p:
+        """The Jacobi SVD's parameters (cuSOLVER's defaults: machine precision, 100
+        sweeps), made once."""
+        lib, _ = self.cusolver
+        info = ctypes.c_void_p()
+        self.check(lib.cusolverDnCreateGesvdjInfo(ctypes.byref(info)),
+                   "cusolverDnCreateGesvdjInfo")
+        return info
 
     @cached_property
     def cublas(self):
         lib = _load("cublas")
         handle = ctypes.c_void_p()
-        self._check(lib.cublasCreate_v2(ctypes.byref(handle)), "cublasCreate")
-        self._check(lib.cublasSetStream_v2(handle, None), "cublasSetStream")
+        self.check(lib.cublasCreate_v2(ctypes.byref(handle)), "cublasCreate")
+        self.check(lib.cublasSetStream_v2(handle, None), "cublasSetStream")
         return lib, handle
 
     @cached_property
@@ -118,7 +148,7 @@ class CUDALibraries:
         image = nvrtc_compile(FIXUP_SOURCE, self.drv.arch, ("-default-device",))
         return self.drv.load_module(image)
 
-    def _kernel(self, name: str, count: int, *args) -> None:
+    def kernel(self, name: str, count: int, *args) -> None:
         """Launch a fix-up kernel over ``count`` elements; ``args``: ctypes values (or ints,
         taken as 64-bit: pointers and counts)."""
         fn = self.drv.get_function(self.fixups, name)
@@ -129,11 +159,11 @@ class CUDALibraries:
                                ctypes.cast(params, ctypes.c_void_p), name)
 
     @staticmethod
-    def _check(rc: int, what: str) -> None:
+    def check(rc: int, what: str) -> None:
         if rc != 0:
             raise RuntimeError(f"{what} failed with status {rc}")
 
-    def _pointer_array(self, base: int, stride: int, count: int):
+    def pointer_array(self, base: int, stride: int, count: int):
         """A device array of ``count`` pointers ``base + k * stride`` (batched routines)."""
         host = np.arange(count, dtype=np.uint64) * np.uint64(stride) + np.uint64(base)
         return self.device.put(host)
@@ -144,9 +174,11 @@ class CUDALibraries:
         if name == "fft":
             return self._fft(in_avals[0], out_avals[0], params)
         if name == "cholesky" and in_avals[0].size:
-            return self._cholesky(in_avals[0])
+            return solver.cholesky(self, in_avals[0])
         if name == "triangular_solve" and in_avals[1].size:
-            return self._triangular_solve(in_avals, params)
+            return solver.triangular_solve(self, in_avals, params)
+        if name == "svd" and solver.svd_on_device(in_avals[0], params):
+            return solver.svd(self, in_avals[0], params)
         return self._on_host(primitive, in_avals, out_avals, params)
 
     def _on_host(self, primitive, in_avals, out_avals, params):
@@ -159,58 +191,6 @@ class CUDALibraries:
             impl(host_in, host_out)
             for o, h in zip(outs, host_out):
                 htod(o.ptr, h.ctypes.data, h.nbytes)
-        return run
-
-    def _cholesky(self, aval):
-        p = _PREFIX[np.dtype(aval.dtype)]
-        n = aval.shape[-1]
-        batch = math.prod(aval.shape[:-2])
-        item = np.dtype(aval.dtype).itemsize
-
-        def run(ins, outs):
-            lib, handle = self.cusolver
-            a, out = ins[0], outs[0]
-            self.drv.dtod(out.ptr, a.ptr, a.nbytes)
-            ptrs = self._pointer_array(out.ptr, n * n * item, batch)
-            info = self.device.alloc((batch,), np.int32)
-            # the row-major lower factor is the column-major upper one (see the C driver)
-            self._check(getattr(lib, f"cusolverDn{p}potrfBatched")(
-                handle, 1, n, ctypes.c_void_p(ptrs.ptr), n, ctypes.c_void_p(info.ptr), batch),
-                "potrfBatched")
-            self._kernel(f"tril_nan_{p}", n * n * batch, out.ptr, info.ptr, n, batch)
-        return run
-
-    def _triangular_solve(self, avals, params):
-        """Row-major ``op(a) x = b`` is column-major ``x^T op(a)^T = b^T``: the other side and
-        triangle, the same op (a conjugated copy of ``a`` for conjugation alone)."""
-        a_aval, b_aval = avals
-        p = _PREFIX[np.dtype(a_aval.dtype)]
-        rows, cols = b_aval.shape[-2:]
-        k = rows if params["left_side"] else cols
-        batch = math.prod(b_aval.shape[:-2])
-        item = np.dtype(a_aval.dtype).itemsize
-        trans, conj = params["transpose_a"], params["conjugate_a"]
-        op = (2 if conj else 1) if trans else 0
-        side = 1 if params["left_side"] else 0
-        uplo = 1 if params["lower"] else 0
-        diag = 1 if params["unit_diagonal"] else 0
-        one = np.ones(1, a_aval.dtype)
-
-        def run(ins, outs):
-            lib, handle = self.cublas
-            a, b = ins
-            x = outs[0]
-            self.drv.dtod(x.ptr, b.ptr, b.nbytes)
-            if conj and not trans:
-                ac = self.device.alloc(a.shape, a.dtype)
-                self._kernel(f"conj_copy_{p}", a.size, a.ptr, ac.ptr, a.size)
-                a = ac
-            a_ptrs = self._pointer_array(a.ptr, k * k * item, batch)
-            x_ptrs = self._pointer_array(x.ptr, rows * cols * item, batch)
-            self._check(getattr(lib, f"cublas{p}trsmBatched")(
-                handle, side, uplo, op, diag, cols, rows, ctypes.c_void_p(one.ctypes.data),
-                ctypes.c_void_p(a_ptrs.ptr), k, ctypes.c_void_p(x_ptrs.ptr), cols, batch),
-                "trsmBatched")
         return run
 
     def _fft(self, x_aval, out_aval, params):
@@ -230,13 +210,13 @@ class CUDALibraries:
             src = ins[0]
             if transform == "c2r":  # cuFFT's complex-to-real transform overwrites its input
                 src = self.device.copy(src)
-            self._check(getattr(lib, _EXEC[ctype])(
+            self.check(getattr(lib, _EXEC[ctype])(
                 plan, ctypes.c_void_p(src.ptr), ctypes.c_void_p(outs[0].ptr),
                 *(() if transform != "c2c" else (_INVERSE if inverse else _FORWARD,))),
                 _EXEC[ctype])
             if inverse:
                 real_t = ctypes.c_float if real_part == "s" else ctypes.c_double
-                self._kernel(f"scale_{out_prefix}", outs[0].size, outs[0].ptr,
+                self.kernel(f"scale_{out_prefix}", outs[0].size, outs[0].ptr,
                              real_t(1.0 / n_total), outs[0].size)
         return run
 
@@ -246,7 +226,7 @@ class CUDALibraries:
         if plan is None:
             handle = ctypes.c_int()
             dims = (ctypes.c_int * len(lengths))(*lengths)
-            self._check(lib.cufftPlanMany(ctypes.byref(handle), len(lengths), dims, None, 1, 0,
+            self.check(lib.cufftPlanMany(ctypes.byref(handle), len(lengths), dims, None, 1, 0,
                                           None, 1, 0, ctype, batch), "cufftPlanMany")
             plan = self._plans[key] = handle.value
         return plan

@@ -1,0 +1,286 @@
+"""The CUDA backend's cuSOLVER and cuBLAS steps (tinyjax/backends/cuda/solver.py).
+
+Everywhere: the steps run against stand-ins for cuSOLVER, cuBLAS and the fix-up kernels
+on host memory (tests/backends/fake_cuda_libraries.py, each routine as NVIDIA documents it
+on column-major matrices), which checks the row-/column-major reasoning, leading
+dimensions, batch strides, workspaces, the choice of routine and JAX's NaNs against
+numpy; the fix-up kernels compile with nvcc where it is installed.  On a machine with a
+CUDA device: the same steps compiled for ``cuda``, against numpy."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinyjax as jax
+import tinyjax.scipy.linalg as jsl
+from tinyjax import lax
+from tinyjax.backends import get_backend
+from tinyjax.backends.cuda import solver
+from tinyjax.backends.cuda.library import FIXUP_SOURCE
+from tinyjax.compiler.program import compile_jaxpr
+from tinyjax.config import config
+from tinyjax.lax.linalg import SvdAlgorithm
+
+from tests.backends.fake_cuda_libraries import fake_libraries
+from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
+
+DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+
+
+def _tol(dtype) -> float:
+    return 1e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-11
+
+
+def _rand(rng, shape, dtype):
+    x = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(shape)
+    return x.astype(dtype)
+
+
+def _spd(rng, shape, dtype):
+    a = _rand(rng, shape, dtype)
+    n = shape[-1]
+    return (a @ np.conj(np.swapaxes(a, -1, -2)) / n + np.eye(n)).astype(dtype)
+
+
+def _run(libs, run, ins, out_shapes):
+    """``run`` on fake device copies of ``ins``; the outputs on the host."""
+    bufs = [libs.device.put(x) for x in ins]
+    outs = [libs.device.alloc(shape, dt) for shape, dt in out_shapes]
+    run(bufs, outs)
+    return [o.numpy() for o in outs]
+
+
+# ---- Cholesky ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, routine", [((5, 5), "potrf"), ((1, 7, 7), "potrf"),
+                                            ((3, 4, 4), "potrfBatched"),
+                                            ((2, 40, 40), "potrf")])
+def test_cholesky_factors_each_matrix(dtype, shape, routine):
+    libs = fake_libraries()
+    a = _spd(np.random.default_rng(0), shape, dtype)
+    if len(shape) == 3 and shape[0] > 1:
+        a[1] = -a[1]   # not positive definite: its factor is NaN
+    (got,) = _run(libs, solver.cholesky(libs, jax.ShapedArray(shape, dtype)), [a],
+                  [(shape, dtype)])
+    assert libs.cusolver[0].calls[-1] == solver.PREFIX[np.dtype(dtype)] + routine
+    for b, (g, x) in enumerate(zip(got.reshape((-1,) + shape[-2:]),
+                                   a.reshape((-1,) + shape[-2:]))):
+        assert np.all(np.triu(g, 1) == 0)
+        if len(shape) == 3 and b == 1:
+            assert np.all(np.isnan(g[np.tril_indices(shape[-1])]))
+        else:
+            np.testing.assert_allclose(g, np.linalg.cholesky(x), rtol=_tol(dtype),
+                                       atol=_tol(dtype))
+
+
+# ---- triangular solves -------------------------------------------------------------------
+
+def _solve_reference(a, b, left_side, lower, transpose_a, conjugate_a, unit_diagonal):
+    t = np.tril(a) if lower else np.triu(a)
+    if unit_diagonal:
+        t = t.copy()
+        np.fill_diagonal(t, 1)
+    if conjugate_a:
+        t = np.conj(t)
+    if transpose_a:
+        t = t.T
+    return np.linalg.solve(t, b) if left_side else np.linalg.solve(t.T, b.T).T
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+@pytest.mark.parametrize("batch", [(), (3,)])
+@pytest.mark.parametrize("left_side", [True, False])
+def test_triangular_solve_every_flag(dtype, batch, left_side):
+    rng = np.random.default_rng(1)
+    rows, cols = 4, 3
+    k = rows if left_side else cols
+    a = _rand(rng, batch + (k, k), dtype) + 3 * np.eye(k, dtype=dtype)
+    b = _rand(rng, batch + (rows, cols), dtype)
+    for lower in (False, True):
+        for transpose_a in (False, True):
+            for conjugate_a in (False, True):
+                for unit in (False, True):
+                    flags = dict(left_side=left_side, lower=lower, transpose_a=transpose_a,
+                                 conjugate_a=conjugate_a, unit_diagonal=unit)
+                    libs = fake_libraries()
+                    avals = [jax.ShapedArray(a.shape, dtype), jax.ShapedArray(b.shape, dtype)]
+                    (got,) = _run(libs, solver.triangular_solve(libs, avals, flags), [a, b],
+                                  [(b.shape, dtype)])
+                    want = np.stack([_solve_reference(x, y, **flags) for x, y in zip(
+                        a.reshape((-1, k, k)), b.reshape((-1, rows, cols)))])
+                    np.testing.assert_allclose(got.reshape(want.shape), want,
+                                               rtol=_tol(dtype), atol=_tol(dtype),
+                                               err_msg=str(flags))
+                    routine = "trsm" if not batch else "trsmBatched"
+                    assert libs.cublas[0].calls == [solver.PREFIX[np.dtype(dtype)] + routine]
+
+
+# ---- SVD ---------------------------------------------------------------------------------
+
+def _svd(libs, a, full_matrices, compute_uv, algorithm=None):
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    params = dict(full_matrices=full_matrices, compute_uv=compute_uv, subset_by_index=None,
+                  algorithm=algorithm)
+    aval = jax.ShapedArray(a.shape, a.dtype)
+    assert solver.svd_on_device(aval, params)
+    batch = a.shape[:-2]
+    real = np.zeros(1, a.dtype).real.dtype
+    shapes = [(batch + (k,), real)]
+    if compute_uv:
+        shapes += [(batch + (m, m if full_matrices else k), a.dtype),
+                   (batch + (n if full_matrices else k, n), a.dtype)]
+    return _run(libs, solver.svd(libs, aval, params), [a], shapes)
+
+
+def _check_svd(a, outs, full_matrices, compute_uv):
+    tol = _tol(a.dtype)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    s = outs[0]
+    np.testing.assert_allclose(s, np.linalg.svd(a, compute_uv=False), rtol=tol,
+                               atol=tol * max(1, np.abs(s).max()))
+    if not compute_uv:
+        return
+    u, vt = outs[1], outs[2]
+    back = (u[..., :, :k] * s[..., None, :].astype(a.dtype)) @ vt[..., :k, :]
+    np.testing.assert_allclose(back, a, atol=tol * 10 * max(1, np.abs(a).max()))
+    for q in (u, np.conj(np.swapaxes(vt, -1, -2))):   # orthonormal columns
+        gram = np.conj(np.swapaxes(q, -1, -2)) @ q
+        np.testing.assert_allclose(gram, np.broadcast_to(np.eye(q.shape[-1]), gram.shape),
+                                   atol=tol * 10)
+
+
+@given(m=st.integers(1, 12), n=st.integers(1, 12), batch=st.sampled_from([(), (1,), (3,)]),
+       dtype=st.sampled_from(DTYPES), full_matrices=st.booleans(), compute_uv=st.booleans(),
+       algorithm=st.sampled_from([None, SvdAlgorithm.DEFAULT, SvdAlgorithm.QR,
+                                  SvdAlgorithm.JACOBI]),
+       seed=st.integers(0, 2 ** 16))
+@settings(max_examples=60, deadline=None)
+def test_svd_of_every_shape(m, n, batch, dtype, full_matrices, compute_uv, algorithm, seed):
+    a = _rand(np.random.default_rng(seed), batch + (m, n), dtype)
+    libs = fake_libraries()
+    outs = _svd(libs, a, full_matrices, compute_uv, algorithm)
+    _check_svd(a, outs, full_matrices, compute_uv)
+    routine = libs.cusolver[0].calls[-1][1:]
+    if algorithm == SvdAlgorithm.QR:
+        assert routine == "gesvd"
+    else:
+        assert routine == ("gesvdjBatched" if len(batch) and batch[0] > 1 else "gesvdj")
+
+
+@pytest.mark.parametrize("shape", [(2, 40, 33), (33, 40)])
+@pytest.mark.parametrize("full_matrices", [False, True])
+def test_svd_of_matrices_over_the_batched_limit(shape, full_matrices):
+    a = _rand(np.random.default_rng(3), shape, np.complex64)
+    libs = fake_libraries()
+    _check_svd(a, _svd(libs, a, full_matrices, True), full_matrices, True)
+    batch = shape[0] if len(shape) == 3 else 1
+    assert libs.cusolver[0].calls == ["Cgesvdj_bufferSize"] + ["Cgesvdj"] * batch
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (3, 7), (5, 5), (2, 6, 4), (2, 4, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+def test_gesvd_of_tall_wide_and_square_matrices(shape, dtype):
+    a = _rand(np.random.default_rng(2), shape, dtype)
+    for full in (False, True):
+        for compute_uv in (False, True):
+            libs = fake_libraries()
+            outs = _svd(libs, a, full, compute_uv, SvdAlgorithm.QR)
+            _check_svd(a, outs, full, compute_uv)
+
+
+def test_large_matrices_take_gesvd_as_in_jax(monkeypatch):
+    monkeypatch.setattr(solver, "JACOBI_MAX", 8)
+    for shape in [(9, 4), (4, 9), (2, 12, 12)]:
+        a = _rand(np.random.default_rng(4), shape, np.float64)
+        libs = fake_libraries()
+        _check_svd(a, _svd(libs, a, False, True), False, True)
+        assert set(libs.cusolver[0].calls) == {"Dgesvd_bufferSize", "Dgesvd"}
+        libs = fake_libraries()
+        _svd(libs, a, False, True, SvdAlgorithm.JACOBI)
+        assert libs.cusolver[0].calls[-1].startswith("Dgesvdj")
+
+
+@pytest.mark.parametrize("algorithm", [SvdAlgorithm.JACOBI, SvdAlgorithm.QR])
+@pytest.mark.parametrize("shape", [(3, 5, 4), (3, 40, 33)])
+def test_svd_that_does_not_converge_is_nan(algorithm, shape):
+    a = _rand(np.random.default_rng(5), shape, np.float32)
+    a[1, 0, 0] = np.nan
+    outs = _svd(fake_libraries(), a, False, True, algorithm)
+    for out in outs:
+        assert np.all(np.isnan(out[1]))
+        assert np.all(np.isfinite(out[[0, 2]]))
+    _check_svd(a[[0, 2]], [o[[0, 2]] for o in outs], False, True)
+
+
+def test_what_runs_on_the_host():
+    aval = jax.ShapedArray((4, 3), np.float32)
+    base = dict(full_matrices=False, compute_uv=True, subset_by_index=None, algorithm=None)
+    assert solver.svd_on_device(aval, base)
+    assert not solver.svd_on_device(jax.ShapedArray((0, 3), np.float32), base)
+    assert not solver.svd_on_device(aval, dict(base, subset_by_index=(0, 2)))
+    assert not solver.svd_on_device(aval, dict(base, algorithm=SvdAlgorithm.POLAR))
+
+
+def test_workspaces_are_queried_once_per_shape():
+    libs = fake_libraries()
+    aval = jax.ShapedArray((6, 6), np.float32)
+    run = solver.cholesky(libs, aval)
+    a = _spd(np.random.default_rng(6), (6, 6), np.float32)
+    for _ in range(3):
+        _run(libs, run, [a], [((6, 6), np.float32)])
+    assert libs.cusolver[0].calls == ["Spotrf_bufferSize"] + ["Spotrf"] * 3
+
+
+# ---- on the GPU --------------------------------------------------------------------------
+
+def _on_cuda(fn, *args):
+    closed = jax.make_jaxpr(fn)(*args)
+    return [to_host(o) for o in compile_jaxpr(closed, get_backend("cuda"))(*args)]
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_cholesky_and_cho_solve(dtype):
+    rng = np.random.default_rng(7)
+    with config.override(jax_enable_x64=np.dtype(dtype) in (np.float64, np.complex128)):
+        for shape in [(64, 64), (4, 8, 8), (2, 40, 40)]:
+            a = _spd(rng, shape, dtype)
+            (got,) = _on_cuda(lambda x: lax.linalg.cholesky(x), a)
+            np.testing.assert_allclose(got, np.linalg.cholesky(a), rtol=_tol(dtype) * 10,
+                                       atol=_tol(dtype) * 10)
+        a, b = _spd(rng, (200, 200), dtype), _rand(rng, (200, 16), dtype)
+        (x,) = _on_cuda(lambda a, b: jsl.cho_solve(jsl.cho_factor(a, lower=True), b), a, b)
+        np.testing.assert_allclose(a @ x, b, atol=_tol(dtype) * 100)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(40, 33), (33, 40), (3, 6, 4), (2, 40, 33), (1, 1)])
+@pytest.mark.parametrize("full_matrices", [False, True])
+def test_cuda_svd_jacobi(dtype, shape, full_matrices):
+    a = _rand(np.random.default_rng(8), shape, dtype)
+    with config.override(jax_enable_x64=np.dtype(dtype) in (np.float64, np.complex128)):
+        u, s, vt = _on_cuda(lambda x: lax.linalg.svd(x, full_matrices=full_matrices), a)
+        _check_svd(a, [s, u, vt], full_matrices, True)
+        (s_only,) = _on_cuda(lambda x: lax.linalg.svd(x, compute_uv=False), a)
+        _check_svd(a, [s_only], False, False)
+
+
+@needs_cuda
+@pytest.mark.parametrize("shape", [(40, 33), (33, 40), (2, 12, 12)])
+def test_cuda_svd_gesvd(shape):
+    a = _rand(np.random.default_rng(9), shape, np.float32)
+    for full in (False, True):
+        u, s, vt = _on_cuda(lambda x: lax.linalg.svd(x, full_matrices=full,
+                                                     algorithm=SvdAlgorithm.QR), a)
+        _check_svd(a, [s, u, vt], full, True)
+
+
+@needs_nvcc
+def test_fixup_kernels_compile(tmp_path):
+    assert_nvcc_compiles(FIXUP_SOURCE, tmp_path)
