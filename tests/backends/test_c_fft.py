@@ -14,19 +14,14 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax.backends.c import fft as cfft
 
+from tests.linalg_support import rand
+
 SETTINGS = settings(max_examples=40, deadline=None)
 REAL = {np.complex64: np.float32, np.complex128: np.float64}
 
 
 def _tol(dtype) -> float:
     return 2e-6 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-13
-
-
-def _rand(rng, shape, dtype):
-    x = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
 
 
 def _run(kind, lengths, x, out_shape, out_dtype):
@@ -70,11 +65,11 @@ def small_four_steps():
 def test_four_steps_on_small_lengths(kind, n, batch, double, seed):
     rng = np.random.default_rng(seed)
     if kind in ("FFT", "IFFT"):
-        x = _rand(rng, batch + (n,), np.complex128 if double else np.complex64)
+        x = rand(rng, batch + (n,), np.complex128 if double else np.complex64)
     elif kind == "RFFT":
-        x = _rand(rng, batch + (n,), np.float64 if double else np.float32)
+        x = rand(rng, batch + (n,), np.float64 if double else np.float32)
     else:
-        x = _rand(rng, batch + (n // 2 + 1,), np.complex128 if double else np.complex64)
+        x = rand(rng, batch + (n // 2 + 1,), np.complex128 if double else np.complex64)
     with small_four_steps():
         _check(kind, x, n)
 
@@ -85,9 +80,9 @@ def test_four_steps_on_small_lengths(kind, n, batch, double, seed):
 def test_long_transforms(kind, n, dtype):
     rng = np.random.default_rng(n)
     if kind == "RFFT":
-        x = _rand(rng, (n,), REAL[dtype])
+        x = rand(rng, (n,), REAL[dtype])
     else:
-        x = _rand(rng, (2, n // 2 + 1) if kind == "IRFFT" else (n,), dtype)
+        x = rand(rng, (2, n // 2 + 1) if kind == "IRFFT" else (n,), dtype)
     _check(kind, x, n)
 
 
@@ -103,7 +98,7 @@ def test_lengths_split_into_long_rows():
 
 def test_irfft_takes_the_ends_of_the_half_spectrum_as_real():
     rng = np.random.default_rng(0)
-    x = _rand(rng, (33,), np.complex128)   # x[0] and x[32] with imaginary parts
+    x = rand(rng, (33,), np.complex128)   # x[0] and x[32] with imaginary parts
     before = x.copy()
     with small_four_steps():
         got = _run("IRFFT", (64,), x, (64,), np.float64)
@@ -113,7 +108,7 @@ def test_irfft_takes_the_ends_of_the_half_spectrum_as_real():
 
 def test_many_threads_give_the_same_transform(monkeypatch):
     rng = np.random.default_rng(1)
-    x = _rand(rng, (2 ** 16,), np.float32)
+    x = rand(rng, (2 ** 16,), np.float32)
     one = _run("RFFT", (2 ** 16,), x, (2 ** 15 + 1,), np.complex64)
     monkeypatch.setattr(cfft, "POINTS_PER_THREAD", 1)
     monkeypatch.setattr(cfft.os, "sched_getaffinity", lambda pid: set(range(4)))

@@ -22,6 +22,7 @@ from tinyjax.config import config
 from tinyjax.lax.linalg import SvdAlgorithm
 
 from tests.backends.fake_cuda_libraries import fake_libraries
+from tests.linalg_support import hermitian_pd, rand
 from tests.cuda_support import assert_nvcc_compiles, needs_cuda, needs_nvcc, to_host
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
@@ -29,19 +30,6 @@ DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 
 def _tol(dtype) -> float:
     return 1e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-11
-
-
-def _rand(rng, shape, dtype):
-    x = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        x = x + 1j * rng.standard_normal(shape)
-    return x.astype(dtype)
-
-
-def _spd(rng, shape, dtype):
-    a = _rand(rng, shape, dtype)
-    n = shape[-1]
-    return (a @ np.conj(np.swapaxes(a, -1, -2)) / n + np.eye(n)).astype(dtype)
 
 
 def _run(libs, run, ins, out_shapes):
@@ -60,7 +48,7 @@ def _run(libs, run, ins, out_shapes):
                                             ((2, 40, 40), "potrf")])
 def test_cholesky_factors_each_matrix(dtype, shape, routine):
     libs = fake_libraries()
-    a = _spd(np.random.default_rng(0), shape, dtype)
+    a = hermitian_pd(np.random.default_rng(0), shape[:-2], shape[-1], dtype)
     if len(shape) == 3 and shape[0] > 1:
         a[1] = -a[1]   # not positive definite: its factor is NaN
     (got,) = _run(libs, solver.cholesky(libs, jax.ShapedArray(shape, dtype)), [a],
@@ -97,8 +85,8 @@ def test_triangular_solve_every_flag(dtype, batch, left_side):
     rng = np.random.default_rng(1)
     rows, cols = 4, 3
     k = rows if left_side else cols
-    a = _rand(rng, batch + (k, k), dtype) + 3 * np.eye(k, dtype=dtype)
-    b = _rand(rng, batch + (rows, cols), dtype)
+    a = rand(rng, batch + (k, k), dtype) + 3 * np.eye(k, dtype=dtype)
+    b = rand(rng, batch + (rows, cols), dtype)
     for lower in (False, True):
         for transpose_a in (False, True):
             for conjugate_a in (False, True):
@@ -161,7 +149,7 @@ def _check_svd(a, outs, full_matrices, compute_uv):
        seed=st.integers(0, 2 ** 16))
 @settings(max_examples=60, deadline=None)
 def test_svd_of_every_shape(m, n, batch, dtype, full_matrices, compute_uv, algorithm, seed):
-    a = _rand(np.random.default_rng(seed), batch + (m, n), dtype)
+    a = rand(np.random.default_rng(seed), batch + (m, n), dtype)
     libs = fake_libraries()
     outs = _svd(libs, a, full_matrices, compute_uv, algorithm)
     _check_svd(a, outs, full_matrices, compute_uv)
@@ -175,7 +163,7 @@ def test_svd_of_every_shape(m, n, batch, dtype, full_matrices, compute_uv, algor
 @pytest.mark.parametrize("shape", [(2, 40, 33), (33, 40)])
 @pytest.mark.parametrize("full_matrices", [False, True])
 def test_svd_of_matrices_over_the_batched_limit(shape, full_matrices):
-    a = _rand(np.random.default_rng(3), shape, np.complex64)
+    a = rand(np.random.default_rng(3), shape, np.complex64)
     libs = fake_libraries()
     _check_svd(a, _svd(libs, a, full_matrices, True), full_matrices, True)
     batch = shape[0] if len(shape) == 3 else 1
@@ -185,7 +173,7 @@ def test_svd_of_matrices_over_the_batched_limit(shape, full_matrices):
 @pytest.mark.parametrize("shape", [(7, 3), (3, 7), (5, 5), (2, 6, 4), (2, 4, 6)])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex128])
 def test_gesvd_of_tall_wide_and_square_matrices(shape, dtype):
-    a = _rand(np.random.default_rng(2), shape, dtype)
+    a = rand(np.random.default_rng(2), shape, dtype)
     for full in (False, True):
         for compute_uv in (False, True):
             libs = fake_libraries()
@@ -196,7 +184,7 @@ def test_gesvd_of_tall_wide_and_square_matrices(shape, dtype):
 def test_large_matrices_take_gesvd_as_in_jax(monkeypatch):
     monkeypatch.setattr(solver, "JACOBI_MAX", 8)
     for shape in [(9, 4), (4, 9), (2, 12, 12)]:
-        a = _rand(np.random.default_rng(4), shape, np.float64)
+        a = rand(np.random.default_rng(4), shape, np.float64)
         libs = fake_libraries()
         _check_svd(a, _svd(libs, a, False, True), False, True)
         assert set(libs.cusolver[0].calls) == {"Dgesvd_bufferSize", "Dgesvd"}
@@ -208,7 +196,7 @@ def test_large_matrices_take_gesvd_as_in_jax(monkeypatch):
 @pytest.mark.parametrize("algorithm", [SvdAlgorithm.JACOBI, SvdAlgorithm.QR])
 @pytest.mark.parametrize("shape", [(3, 5, 4), (3, 40, 33)])
 def test_svd_that_does_not_converge_is_nan(algorithm, shape):
-    a = _rand(np.random.default_rng(5), shape, np.float32)
+    a = rand(np.random.default_rng(5), shape, np.float32)
     a[1, 0, 0] = np.nan
     outs = _svd(fake_libraries(), a, False, True, algorithm)
     for out in outs:
@@ -230,7 +218,7 @@ def test_workspaces_are_queried_once_per_shape():
     libs = fake_libraries()
     aval = jax.ShapedArray((6, 6), np.float32)
     run = solver.cholesky(libs, aval)
-    a = _spd(np.random.default_rng(6), (6, 6), np.float32)
+    a = hermitian_pd(np.random.default_rng(6), (), 6, np.float32)
     for _ in range(3):
         _run(libs, run, [a], [((6, 6), np.float32)])
     assert libs.cusolver[0].calls == ["Spotrf_bufferSize"] + ["Spotrf"] * 3
@@ -249,11 +237,11 @@ def test_cuda_cholesky_and_cho_solve(dtype):
     rng = np.random.default_rng(7)
     with config.override(jax_enable_x64=np.dtype(dtype) in (np.float64, np.complex128)):
         for shape in [(64, 64), (4, 8, 8), (2, 40, 40)]:
-            a = _spd(rng, shape, dtype)
+            a = hermitian_pd(rng, shape[:-2], shape[-1], dtype)
             (got,) = _on_cuda(lambda x: lax.linalg.cholesky(x), a)
             np.testing.assert_allclose(got, np.linalg.cholesky(a), rtol=_tol(dtype) * 10,
                                        atol=_tol(dtype) * 10)
-        a, b = _spd(rng, (200, 200), dtype), _rand(rng, (200, 16), dtype)
+        a, b = hermitian_pd(rng, (), 200, dtype), rand(rng, (200, 16), dtype)
         (x,) = _on_cuda(lambda a, b: jsl.cho_solve(jsl.cho_factor(a, lower=True), b), a, b)
         np.testing.assert_allclose(a @ x, b, atol=_tol(dtype) * 100)
 
@@ -263,7 +251,7 @@ def test_cuda_cholesky_and_cho_solve(dtype):
 @pytest.mark.parametrize("shape", [(40, 33), (33, 40), (3, 6, 4), (2, 40, 33), (1, 1)])
 @pytest.mark.parametrize("full_matrices", [False, True])
 def test_cuda_svd_jacobi(dtype, shape, full_matrices):
-    a = _rand(np.random.default_rng(8), shape, dtype)
+    a = rand(np.random.default_rng(8), shape, dtype)
     with config.override(jax_enable_x64=np.dtype(dtype) in (np.float64, np.complex128)):
         u, s, vt = _on_cuda(lambda x: lax.linalg.svd(x, full_matrices=full_matrices), a)
         _check_svd(a, [s, u, vt], full_matrices, True)
@@ -274,7 +262,7 @@ def test_cuda_svd_jacobi(dtype, shape, full_matrices):
 @needs_cuda
 @pytest.mark.parametrize("shape", [(40, 33), (33, 40), (2, 12, 12)])
 def test_cuda_svd_gesvd(shape):
-    a = _rand(np.random.default_rng(9), shape, np.float32)
+    a = rand(np.random.default_rng(9), shape, np.float32)
     for full in (False, True):
         u, s, vt = _on_cuda(lambda x: lax.linalg.svd(x, full_matrices=full,
                                                      algorithm=SvdAlgorithm.QR), a)

@@ -153,7 +153,7 @@ def split_length(n: int) -> tuple[int, int] | None:
     return None
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)   # (each as large as the transform)
 def _twiddles(n1: int, n2: int, dtype: np.dtype, inverse: bool) -> np.ndarray:
     """``exp(-+2 pi i j k / n)`` at ``[k, j]`` (``k < n1``, ``j < n2``), rounded from double."""
     angle = (np.outer(np.arange(n1), np.arange(n2)) % (n1 * n2)) * (2 * np.pi / (n1 * n2))
