@@ -210,6 +210,14 @@ CASES.update({
                      "random_gamma expects uint32 key data"),
 })
 CASES["check"] = (lambda: _bind_check(), TypeError, "the predicate must be a boolean")
+CASES.update({
+    "stack": (lambda: lax.stack([F, I]), TypeError, "stack requires operands of one shape"),
+    "unstack": (lambda: lax.unstack_p.bind(np.float32(1), axis=0), ValueError,
+                "unstack requires an operand of rank at least 1"),
+    "tile": (lambda: lax.tile(F, (2,)), ValueError, "tile: reps"),
+    "scatter-sub": (lambda: lax.scatter_sub(F, np.zeros((1, 1), np.int32), F, _sdn()),
+                    TypeError, "scatter-sub"),
+})
 CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
                  "the name must be a string")
 for _name in ("pure_callback", "io_callback", "debug_callback"):

@@ -1,0 +1,87 @@
+"""lax primitives defined by a composition (tinyjax.lax.composite): each appears in
+jaxprs under JAX's name and parameters, and its derived rules -- abstract evaluation,
+jvp, transpose, batching -- agree with numpy, finite differences, loops and eager."""
+import numpy as np
+import pytest
+
+import tinyjax as jax
+from tinyjax import lax
+from tinyjax.test_util import check_grads
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(2, 3)).astype(np.float32)
+SDN = lax.ScatterDimensionNumbers(update_window_dims=(1,), inserted_window_dims=(0,),
+                                  scatter_dims_to_operand_dims=(0,))
+IDX = np.array([[1], [0], [1]], np.int32)
+UPD = RNG.normal(size=(3, 3)).astype(np.float32)
+
+
+def _scatter_sub_ref(x, upd):
+    out = x.copy()
+    np.subtract.at(out, IDX[:, 0], upd)
+    return out
+
+
+# name -> (function of float operands, operands, numpy reference, expected equation text)
+CASES = {
+    "stack": (lambda a, b: lax.stack([a, b], axis=1), (X, 2 * X),
+              lambda a, b: np.stack([a, b], 1), "stack[axis=1]"),
+    "unstack": (lambda a: lax.unstack(a, axis=-1), (X,),
+                lambda a: tuple(np.moveaxis(a, -1, 0)), "unstack[axis=1]"),
+    "tile": (lambda a: lax.tile(a, (2, 1)), (X,), lambda a: np.tile(a, (2, 1)),
+             "tile[reps=(2, 1)]"),
+    "scatter-sub": (lambda a, u: lax.scatter_sub(a, IDX, u, SDN), (X, UPD),
+                    _scatter_sub_ref, "scatter-sub["),
+}
+
+
+def _close(got, want):
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_appears_in_jaxpr_under_jax_name(name):
+    fn, args, _, text = CASES[name]
+    jaxpr = jax.make_jaxpr(fn)(*args)
+    assert [e.primitive.name for e in jaxpr.jaxpr.eqns] == [name]
+    assert text in str(jaxpr)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_values_eager_and_jit(name):
+    fn, args, ref, _ = CASES[name]
+    _close(fn(*args), ref(*args))
+    _close(jax.jit(fn)(*args), fn(*args))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_grads_against_finite_differences(name):
+    fn, args, _, _ = CASES[name]
+    check_grads(fn, args, order=2, eps=1e-2, atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vmap_against_a_loop(name):
+    fn, args, _, _ = CASES[name]
+    batched = [np.stack([a, a + 1, 2 * a]) for a in args]
+    got = jax.vmap(fn)(*batched)
+    want = [fn(*[b[i] for b in batched]) for i in range(3)]
+    for g, w in zip(jax.tree.leaves(got), zip(*[jax.tree.leaves(w) for w in want])):
+        np.testing.assert_allclose(np.asarray(g), np.stack(w), rtol=1e-6)
+
+
+def test_linear_ones_transpose_by_their_definition():
+    ct = np.ones((2, 2, 3), np.float32)
+    (got,) = jax.linear_transpose(lambda a: lax.stack([a, a]), X)(ct)
+    np.testing.assert_allclose(got, 2 * ct[0])
+    (got,) = jax.linear_transpose(lambda a: lax.tile(a, (3, 1)), X)(np.ones((6, 3), np.float32))
+    np.testing.assert_allclose(got, 3 * np.ones_like(X))
+    jaxpr = jax.make_jaxpr(jax.grad(lambda a: lax.tile(a, (2, 1)).sum()))(X)
+    assert "tile" in str(jaxpr)
+
+
+def test_weak_types_kept_eagerly_and_traced():
+    assert lax.stack([1.0, 2.0]).weak_type
+    assert jax.jit(lambda: lax.tile(1.0, ()))().weak_type
+    assert all(u.weak_type for u in lax.unstack(lax.stack([1.0, 2.0])))
