@@ -215,6 +215,10 @@ CASES.update({
     "unstack": (lambda: lax.unstack_p.bind(np.float32(1), axis=0), ValueError,
                 "unstack requires an operand of rank at least 1"),
     "tile": (lambda: lax.tile(F, (2,)), ValueError, "tile: reps"),
+    "approx_top_k": (lambda: lax.approx_max_k(F.astype(np.complex64), 1), TypeError,
+                     "approx_top_k does not accept dtype complex64"),
+    "rng_bit_generator": (lambda: lax.rng_bit_generator(F[0], (2,)), TypeError,
+                          "rng_bit_generator: key must be uint32"),
     "scatter-sub": (lambda: lax.scatter_sub(F, np.zeros((1, 1), np.int32), F, _sdn()),
                     TypeError, "scatter-sub"),
 })

@@ -32,7 +32,13 @@ CASES = {
              "tile[reps=(2, 1)]"),
     "scatter-sub": (lambda a, u: lax.scatter_sub(a, IDX, u, SDN), (X, UPD),
                     _scatter_sub_ref, "scatter-sub["),
+    "approx_top_k": (lambda a: lax.approx_min_k(a, 2, reduction_dimension=0), (X.T,),
+                     lambda a: (np.sort(a, 0)[:2], np.argsort(a, 0, kind="stable")[:2]),
+                     "approx_top_k[\n      aggregate_to_topk=True\n      is_max_k=False\n"
+                     "      k=2\n      recall_target=0.95\n      reduction_dimension=0\n"
+                     "      reduction_input_size_override=-1\n    ]"),
 }
+KEY = RNG.integers(0, 2 ** 32, size=4, dtype=np.uint32)
 
 
 def _close(got, want):
@@ -85,3 +91,19 @@ def test_weak_types_kept_eagerly_and_traced():
     assert lax.stack([1.0, 2.0]).weak_type
     assert jax.jit(lambda: lax.tile(1.0, ()))().weak_type
     assert all(u.weak_type for u in lax.unstack(lax.stack([1.0, 2.0])))
+
+
+def test_rng_bit_generator_is_a_primitive_of_jax_params():
+    fn = lambda k: lax.rng_bit_generator(k, (2, 3), np.uint8,  # noqa: E731
+                                         lax.RandomAlgorithm.RNG_PHILOX)
+    text = str(jax.make_jaxpr(fn)(KEY))
+    assert "rng_bit_generator[\n      algorithm=RNG_PHILOX\n      dtype=uint8\n" \
+           "      out_sharding=None\n      shape=(2, 3)\n    ]" in text
+    new_key, bits = fn(KEY)
+    assert new_key.dtype == np.uint32 and new_key.shape == (4,) and bits.dtype == np.uint8
+    for got, want in zip(jax.jit(fn)(KEY), fn(KEY)):
+        np.testing.assert_array_equal(got, want)
+    keys = RNG.integers(0, 2 ** 32, size=(3, 4), dtype=np.uint32)
+    for got, want in zip(jax.vmap(fn)(keys), zip(*[fn(k) for k in keys])):
+        np.testing.assert_array_equal(got, np.stack(want))
+    assert not (np.asarray(jax.vmap(fn)(keys)[1][0]) == np.asarray(fn(keys[1])[1])).all()
