@@ -37,6 +37,10 @@ CASES = {
                      "approx_top_k[\n      aggregate_to_topk=True\n      is_max_k=False\n"
                      "      k=2\n      recall_target=0.95\n      reduction_dimension=0\n"
                      "      reduction_input_size_override=-1\n    ]"),
+    "reduce": (lambda a, b: lax.reduce((a, b), (0.0, 1.0),
+                                       lambda acc, e: (acc[0] * e[1] + e[0], acc[1] * e[1]),
+                                       (0,)), (X, X + 2),
+               lambda a, b: (a[0] * b[1] + a[1], b[0] * b[1]), "reduce[\n      computation="),
 }
 KEY = RNG.integers(0, 2 ** 32, size=4, dtype=np.uint32)
 
@@ -107,3 +111,18 @@ def test_rng_bit_generator_is_a_primitive_of_jax_params():
     for got, want in zip(jax.vmap(fn)(keys), zip(*[fn(k) for k in keys])):
         np.testing.assert_array_equal(got, np.stack(want))
     assert not (np.asarray(jax.vmap(fn)(keys)[1][0]) == np.asarray(fn(keys[1])[1])).all()
+
+
+def test_reduce_of_a_monoid_is_its_reduction_and_a_closure_over_tracers_folds_in_place():
+    assert "reduce_sum" in str(jax.make_jaxpr(lambda a: lax.reduce(a, 0.0, lax.add, (0,)))(X))
+    fn = lambda a, c: lax.reduce(a, 0.0, lambda s, e: s * c + e, (1,))  # noqa: E731
+    want = (X[:, 0] * 2 + X[:, 1]) * 2 + X[:, 2]
+    np.testing.assert_allclose(jax.jit(fn)(X, 2.0), want, rtol=1e-6)
+    assert "reduce[" not in str(jax.make_jaxpr(fn)(X, 2.0))
+
+
+def test_reduce_exports_as_its_definition():
+    from tinyjax import export
+    fn = jax.jit(CASES["reduce"][0])
+    exported = export.deserialize(export.export(fn)(X, X + 2).serialize())
+    _close(exported.call(X, X + 2), fn(X, X + 2))

@@ -23,9 +23,10 @@ import numpy as np
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr, literal_or_none
 
-__all__ = ["composite_definitions", "composite_jaxpr", "define_composite", "derive_rules"]
+__all__ = ["composite_definitions", "composite_inline", "composite_jaxpr", "define_composite",
+           "derive_rules"]
 
 # primitive -> definition(*operands, **params) in lax operations
 composite_definitions: dict[Primitive, Callable[..., Any]] = {}
@@ -56,6 +57,21 @@ def composite_jaxpr(prim: Primitive, avals: tuple[ShapedArray, ...], /, **params
     except TypeError:
         return _trace.__wrapped__(prim, avals, key)
     return _trace(prim, avals, key)
+
+
+def composite_inline(eqn: Any, operands: list) -> tuple[Jaxpr, list]:
+    """The equations the composite equation ``eqn`` stands for: an open jaxpr (its
+    constants written as literals) and its operands, ``operands``."""
+    closed = composite_jaxpr(eqn.primitive, tuple(a.aval for a in eqn.invars), **eqn.params)
+    literals = [literal_or_none(c) for c in closed.consts]
+    if any(lit is None for lit in literals):
+        raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}': its "
+                                  "definition captures array constants")
+    jaxpr = closed.jaxpr
+    consts = dict(zip(jaxpr.constvars, literals))
+    return Jaxpr([], jaxpr.invars, [consts.get(o, o) for o in jaxpr.outvars],
+                 [e.replace(invars=[consts.get(a, a) if isinstance(a, Var) else a
+                                    for a in e.invars]) for e in jaxpr.eqns]), operands
 
 
 @functools.lru_cache(maxsize=256)
