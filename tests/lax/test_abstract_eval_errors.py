@@ -215,6 +215,11 @@ CASES.update({
     "unstack": (lambda: lax.unstack_p.bind(np.float32(1), axis=0), ValueError,
                 "unstack requires an operand of rank at least 1"),
     "tile": (lambda: lax.tile(F, (2,)), ValueError, "tile: reps"),
+    "reduce_window": (lambda: lax.reduce_window_p.bind(
+        F, F, jaxpr=jax.make_jaxpr(lax.mul)(1.0, 1.0).jaxpr, consts=(),
+        window_dimensions=(1, 1), window_strides=(1, 1), padding=((0, 0), (0, 0)),
+        base_dilation=(1, 1), window_dilation=(1, 1)),
+        TypeError, "reduce_window: init values must be scalars"),
     "reduce": (lambda: lax.reduce_p.bind(F, I[0, 0], computation=None, dimensions=(0,),
                                          jaxpr=jax.make_jaxpr(lax.add)(1.0, 1.0)),
                TypeError, "reduce: operands must have one shape and init values"),

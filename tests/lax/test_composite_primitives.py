@@ -41,6 +41,9 @@ CASES = {
                                        lambda acc, e: (acc[0] * e[1] + e[0], acc[1] * e[1]),
                                        (0,)), (X, X + 2),
                lambda a, b: (a[0] * b[1] + a[1], b[0] * b[1]), "reduce[\n      computation="),
+    "reduce_window": (lambda a: lax.reduce_window(a, 1.0, lambda s, e: s * e, (1, 2), (1, 1),
+                                                  "VALID"), (X,),
+                      lambda a: a[:, :-1] * a[:, 1:], "reduce_window[\n      base_dilation="),
 }
 KEY = RNG.integers(0, 2 ** 32, size=4, dtype=np.uint32)
 
@@ -126,3 +129,33 @@ def test_reduce_exports_as_its_definition():
     fn = jax.jit(CASES["reduce"][0])
     exported = export.deserialize(export.export(fn)(X, X + 2).serialize())
     _close(exported.call(X, X + 2), fn(X, X + 2))
+
+
+def _reduce_window_ref(x, init, op, window, strides, padding, base_dilation, window_dilation):
+    """XLA's reduce_window by loops: each window folds its operand elements (the padding
+    and the holes of base dilation are skipped) into ``init``."""
+    dilated = [(d - 1) * b + 1 for d, b in zip(x.shape, base_dilation)]
+    spans = [(k - 1) * r + 1 for k, r in zip(window, window_dilation)]
+    out_shape = [(lo + d + hi - s) // st + 1 for d, (lo, hi), s, st in
+                 zip(dilated, padding, spans, strides)]
+    out = np.empty(out_shape, x.dtype)
+    for o in np.ndindex(*out_shape):
+        acc = init
+        for w in np.ndindex(*window):
+            pos = [oi * st + wi * r - lo for oi, st, wi, r, (lo, _) in
+                   zip(o, strides, w, window_dilation, padding)]
+            if all(0 <= p < dd and p % b == 0 for p, dd, b in zip(pos, dilated, base_dilation)):
+                acc = op(acc, x[tuple(p // b for p, b in zip(pos, base_dilation))])
+        out[o] = acc
+    return out
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a * b + 1])
+def test_reduce_window_padding_and_dilations_skip_as_xla(op):
+    geometry = ((2, 2), (1, 2), ((1, 0), (0, 1)), (1, 2), (2, 1))
+    x = RNG.normal(size=(3, 4)).astype(np.float32)
+    got = lax.reduce_window(x, 2.0, op, *geometry)
+    np.testing.assert_allclose(got, _reduce_window_ref(x, np.float32(2), op, *geometry),
+                               rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(lambda a: lax.reduce_window(a, 2.0, op, *geometry))(x),
+                               got, rtol=1e-6)

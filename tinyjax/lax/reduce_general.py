@@ -22,7 +22,7 @@ from tinyjax.lax.control_flow.common import trace_open
 from tinyjax.lax.shape import broadcast_in_dim, reshape, transpose
 from tinyjax.lax.slicing import dynamic_index_in_dim
 
-__all__ = ["reduce", "reduce_p"]
+__all__ = ["reduce", "reduce_p", "computation_jaxpr", "fold_rows"]
 
 # monoid primitive -> (reduction, identity of a dtype)
 _MONOIDS: dict[Any, tuple[Callable, Callable[[np.dtype], Any]]] = {
@@ -84,18 +84,18 @@ def reduce(operands: Any, init_values: Any, computation: Callable[[Any, Any], An
     inits = [as_operand(v, get_aval(x).dtype) if type(v) in (bool, int, float) else
              ew.convert_element_type(as_operand(v), get_aval(x).dtype)
              for v, x in zip(inits, flat)]
-    jaxpr = _computation_jaxpr(computation, tree, [get_aval(x).dtype for x in flat])
+    jaxpr = computation_jaxpr(computation, tree, [get_aval(x).dtype for x in flat])
     params = dict(computation=computation, jaxpr=jaxpr, dimensions=dims)
     if any(isinstance(c, Tracer) for c in jaxpr.consts):
         # a computation closing over traced values: its fold is traced in place (a
         # primitive's parameters hold no tracers)
-        outs = _reduce(*flat, *inits, **params)
+        outs = fold(*flat, *inits, **params)
     else:
         outs = reduce_p.bind(*flat, *inits, **params)
     return tree_util.tree_unflatten(tree, outs)
 
 
-def _computation_jaxpr(computation: Callable, tree: Any, dts: Sequence[np.dtype]
+def computation_jaxpr(computation: Callable, tree: Any, dts: Sequence[np.dtype]
                        ) -> ClosedJaxpr:
     """``computation`` on scalars, flat: (accumulators..., elements...) -> accumulators
     (converted to the operands' dtypes)."""
@@ -113,7 +113,7 @@ def _computation_jaxpr(computation: Callable, tree: Any, dts: Sequence[np.dtype]
     return trace_to_closed_jaxpr(flat_computation, avals + avals)
 
 
-def _reduce(*operands_and_inits: Any, computation: Callable, jaxpr: ClosedJaxpr,
+def fold(*operands_and_inits: Any, computation: Callable, jaxpr: ClosedJaxpr,
             dimensions: tuple[int, ...]) -> list[Any]:
     """Fold the operands over ``dimensions`` with ``jaxpr``, one element at a time."""
     n = len(operands_and_inits) // 2
@@ -130,9 +130,18 @@ def _reduce(*operands_and_inits: Any, computation: Callable, jaxpr: ClosedJaxpr,
     kept = tuple(d for d in range(len(shape)) if d not in dims)
     kept_shape = tuple(shape[d] for d in kept)
     count, width = math.prod(shape[d] for d in dims), math.prod(kept_shape)
-    # one row of the kept elements per reduced position: the scalar computation runs
-    # vectorised over a row
+    # one row of the kept elements per reduced position
     rows = [reshape(transpose(x, dims + kept), (count, width)) for x in flat]
+    return [reshape(o, kept_shape) for o in fold_rows(rows, inits, jaxpr)]
+
+
+def fold_rows(rows: Sequence[Any], inits: Sequence[Any], jaxpr: ClosedJaxpr,
+              valid: Any = None) -> list[Any]:
+    """Fold the rows of each (count, width) array in ``rows`` into one row, starting
+    from the scalar ``inits``, with the scalar computation ``jaxpr`` run vectorised over
+    a row; where the bool (count, width) ``valid`` is False an element is skipped."""
+    n = len(rows)
+    count, width = get_aval(rows[0]).shape
     start = [broadcast_in_dim(v, (width,), ()) for v in inits]
     axis = batching.AxisData(None, width)
 
@@ -141,11 +150,15 @@ def _reduce(*operands_and_inits: Any, computation: Callable, jaxpr: ClosedJaxpr,
 
     def step(i, acc):
         element = [dynamic_index_in_dim(r, i, 0, keepdims=False) for r in rows]
-        return batching.vmap_flat(combine, axis, [*acc, *element], [0] * (2 * n), [0] * n)
+        new = batching.vmap_flat(combine, axis, [*acc, *element], [0] * (2 * n), [0] * n)
+        if valid is None:
+            return new
+        keep = dynamic_index_in_dim(valid, i, 0, keepdims=False)
+        return [ew.select(keep, x, a) for x, a in zip(new, acc)]
 
-    return [reshape(o, kept_shape) for o in fori_loop(0, count, step, start)]
+    return list(fori_loop(0, count, step, start))
 
 
 reduce_p = Primitive("reduce", multiple_results=True)
-define_composite(reduce_p, _reduce)
+define_composite(reduce_p, fold)
 derive_rules(reduce_p)
