@@ -210,6 +210,26 @@ CASES.update({
                      "random_gamma expects uint32 key data"),
 })
 CASES["check"] = (lambda: _bind_check(), TypeError, "the predicate must be a boolean")
+CASES.update({
+    "stack": (lambda: lax.stack([F, I]), TypeError, "stack requires operands of one shape"),
+    "unstack": (lambda: lax.unstack_p.bind(np.float32(1), axis=0), ValueError,
+                "unstack requires an operand of rank at least 1"),
+    "tile": (lambda: lax.tile(F, (2,)), ValueError, "tile: reps"),
+    "reduce_window": (lambda: lax.reduce_window_p.bind(
+        F, F, jaxpr=jax.make_jaxpr(lax.mul)(1.0, 1.0).jaxpr, consts=(),
+        window_dimensions=(1, 1), window_strides=(1, 1), padding=((0, 0), (0, 0)),
+        base_dilation=(1, 1), window_dilation=(1, 1)),
+        TypeError, "reduce_window: init values must be scalars"),
+    "reduce": (lambda: lax.reduce_p.bind(F, I[0, 0], computation=None, dimensions=(0,),
+                                         jaxpr=jax.make_jaxpr(lax.add)(1.0, 1.0)),
+               TypeError, "reduce: operands must have one shape and init values"),
+    "approx_top_k": (lambda: lax.approx_max_k(F.astype(np.complex64), 1), TypeError,
+                     "approx_top_k does not accept dtype complex64"),
+    "rng_bit_generator": (lambda: lax.rng_bit_generator(F[0], (2,)), TypeError,
+                          "rng_bit_generator: key must be uint32"),
+    "scatter-sub": (lambda: lax.scatter_sub(F, np.zeros((1, 1), np.int32), F, _sdn()),
+                    TypeError, "scatter-sub"),
+})
 CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
                  "the name must be a string")
 for _name in ("pure_callback", "io_callback", "debug_callback"):

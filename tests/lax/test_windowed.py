@@ -255,10 +255,11 @@ def test_errors():
         lax.reduce_window(x, 0.0, lax.add, (1, 3), (1, 1), "VALID", window_dilation=(1, 3))
     with pytest.raises(TypeError, match="window_strides must be positive"):
         lax.reduce_window(x, 0.0, lax.add, (1, 1), (1, 0), "VALID")
-    with pytest.raises(NotImplementedError, match="reduce_window supports computation"):
-        lax.reduce_window(x, 0.0, lax.mul, (1, 1), (1, 1), "VALID")
-    with pytest.raises(NotImplementedError, match="init_value=0"):
-        lax.reduce_window(x, 1.0, lax.add, (1, 1), (1, 1), "VALID")
+    # any other computation (or add from another start) is reduce_window_p's
+    np.testing.assert_allclose(lax.reduce_window(x, 2.0, lax.mul, (1, 1), (1, 1), "VALID"),
+                               2 * np.asarray(x), rtol=1e-6)
+    np.testing.assert_allclose(lax.reduce_window(x, 1.0, lax.add, (1, 1), (1, 1), "VALID"),
+                               np.asarray(x) + 1, rtol=1e-6)
     with pytest.raises(TypeError, match="reduce_window_sum does not accept dtype bool"):
         lax.reduce_window(x > 0, False, lax.add, (1, 1), (1, 1), "VALID")
     with pytest.raises(RuntimeError, match="Unrecognized padding type"):
@@ -285,7 +286,9 @@ def test_traced_init_value():
     np.testing.assert_array_equal(tinyjax.jit(f)(np.float32(5.0)), want)
     np.testing.assert_array_equal(tinyjax.jit(f)(np.float32(-np.inf)), reduce_window_ref(
         x, "max", (2, 2), (1, 1), ((1, 0), (0, 0)), (1, 1), (1, 1)))
-    with pytest.raises(NotImplementedError, match="init_value=0"):
-        tinyjax.jit(lambda i: lax.reduce_window(x, i, lax.add, (2, 2), (1, 1), "VALID"))(0.0)
+    # a traced start for add: the general reduce_window, from that start
+    summed = tinyjax.jit(lambda i: lax.reduce_window(x, i, lax.add, (2, 2), (1, 1), "VALID"))
+    np.testing.assert_allclose(summed(3.0), reduce_window_ref(
+        x, "sum", (2, 2), (1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1)) + 3, rtol=1e-6)
     with pytest.raises(TypeError, match="init_value must be a scalar"):
         lax.reduce_window(x, np.zeros(2), lax.max, (2, 2), (1, 1), "VALID")

@@ -57,8 +57,8 @@ from tinyjax.compiler.schedule import schedule
 from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, SCRATCH, Buffer, Call, Carry, Copy,
                                     Launch, Loop, Pointer, Program, Ref, Switch)
 from tinyjax.config import debug_level
-from tinyjax.jaxpr import Jaxpr, Literal, Var, literal_or_none
-from tinyjax.lax.composite import composite_definitions, composite_jaxpr
+from tinyjax.jaxpr import Jaxpr, Literal, Var
+from tinyjax.lax.composite import composite_definitions, composite_inline
 from tinyjax.lax.control_flow.conditionals import cond_p
 from tinyjax.lax.control_flow.loops import scan_p, while_p
 
@@ -88,16 +88,7 @@ def _inlined(eqn, operands: list) -> tuple[Jaxpr, list] | None:
         return Jaxpr([], invars, inner.outvars, inner.eqns), operands
     if eqn.primitive not in composite_definitions:
         return None
-    closed = composite_jaxpr(eqn.primitive, tuple(a.aval for a in eqn.invars), **eqn.params)
-    literals = [literal_or_none(c) for c in closed.consts]
-    if any(lit is None for lit in literals):
-        raise NotImplementedError(f"no lowering for primitive '{eqn.primitive.name}': its "
-                                  "definition captures array constants")
-    jaxpr = closed.jaxpr
-    consts = dict(zip(jaxpr.constvars, literals))
-    return Jaxpr([], jaxpr.invars, [consts.get(o, o) for o in jaxpr.outvars],
-                 [e.replace(invars=[consts.get(a, a) if isinstance(a, Var) else a
-                                    for a in e.invars]) for e in jaxpr.eqns]), operands
+    return composite_inline(eqn, operands)
 
 
 def _inlines(jaxpr: Jaxpr) -> bool:

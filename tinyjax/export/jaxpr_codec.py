@@ -10,7 +10,8 @@ enum, named tuple or dataclass is accepted.
 A call equation whose parameters hold Python functions (a ``custom_jvp`` or
 ``custom_vjp`` function's rules) is written as its body in place: the rules only
 matter for differentiation, which an Exported carries separately (its ``vjp``), as
-JAX's serialized StableHLO carries no custom rules either.
+JAX's serialized StableHLO carries no custom rules either.  So is a composite primitive
+with such parameters (``reduce``'s ``computation``): as its definition.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tinyjax import dtypes
 from tinyjax.compiler.lower.registry import inlined_calls
 from tinyjax.core import Primitive, ShapedArray, primitives_named
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
+from tinyjax.lax.composite import composite_definitions, composite_inline
 
 __all__ = ["Unserializable", "Encoder", "Decoder", "dtype_name", "dtype_of"]
 
@@ -172,7 +174,8 @@ class Encoder:
         try:
             params = {k: self.value(v) for k, v in eqn.params.items()}
         except Unserializable as e:
-            if eqn.primitive not in inlined_calls:
+            if eqn.primitive not in inlined_calls and \
+                    eqn.primitive not in composite_definitions:
                 raise Unserializable(f"the parameters of `{eqn.primitive.name}`: {e}") from None
             self._inline(eqn, env, out)
             return
@@ -187,7 +190,8 @@ class Encoder:
         out.append([eqn.primitive.name, params, ins, outs, eqn.source_info or ""])
 
     def _inline(self, eqn: JaxprEqn, env: dict, out: list) -> None:
-        inner, operands = inlined_calls[eqn.primitive](eqn, list(eqn.invars))
+        inline = inlined_calls.get(eqn.primitive, composite_inline)
+        inner, operands = inline(eqn, list(eqn.invars))
         inner_env = dict(env)
         for v, a in zip(list(inner.constvars) + list(inner.invars), operands):
             inner_env[v] = self._atom(a, env)

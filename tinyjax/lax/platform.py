@@ -12,8 +12,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.core import get_aval
+from tinyjax.core import Primitive, get_aval
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax.elementwise import (add, bitwise_or, bitwise_xor, convert_element_type, mul,
                                      rem, shift_left, shift_right_logical, sub)
 from tinyjax.lax.random_bits import threefry2x32
@@ -21,7 +22,7 @@ from tinyjax.lax.shape import broadcast_in_dim, full, iota, reshape
 from tinyjax.lax.slicing import concatenate, index_in_dim, slice_in_dim
 
 __all__ = ["platform_dependent", "register_platform", "composite", "RandomAlgorithm",
-           "rng_bit_generator", "rng_uniform"]
+           "rng_bit_generator", "rng_bit_generator_p", "rng_uniform"]
 
 # JAX's platform names of tinyjax's devices (the interpreter emulates a CPU)
 _PLATFORM_OF = {"cpu": "cpu", "interp": "cpu", "cuda": "cuda", "gpu": "cuda"}
@@ -65,6 +66,9 @@ class RandomAlgorithm(enum.IntEnum):
     RNG_THREE_FRY = 1
     RNG_PHILOX = 2
 
+    def __str__(self) -> str:  # as JAX prints it in jaxprs
+        return self.name
+
 
 def _threefry_words(k0: Any, k1: Any, start: int, count: int) -> Any:
     """``count`` uint32 words of Threefry-2x32 in counter mode from ``start``."""
@@ -81,15 +85,20 @@ def rng_bit_generator(key: Any, shape: Sequence[int], dtype: Any = np.uint32,
     """``(new_key, bits)``: uniformly random unsigned bits of ``shape`` and ``dtype``
     (uint8/16/32/64) from the uint32 ``key`` of shape (4,), and the key to use next.
     The bits come from Threefry-2x32 (not bit-equal to XLA's generators)."""
-    key = as_operand(key)
+    return tuple(rng_bit_generator_p.bind(
+        as_operand(key), shape=tuple(int(d) for d in shape), dtype=np.dtype(dtype),
+        algorithm=RandomAlgorithm(algorithm), out_sharding=out_sharding))
+
+
+def _rng_bit_generator(key: Any, *, shape: tuple[int, ...], dtype: np.dtype,
+                       algorithm: RandomAlgorithm, out_sharding: Any) -> list[Any]:
     if get_aval(key).dtype != np.uint32 or get_aval(key).shape != (4,):
         raise TypeError(f"rng_bit_generator: key must be uint32[4], got "
                         f"{get_aval(key).str_short()}")
-    dt = np.dtype(dtype)
+    dt = dtype
     if dt not in (np.uint8, np.uint16, np.uint32, np.uint64):
         raise TypeError(f"rng_bit_generator: dtype must be an unsigned integer type, got "
                         f"{dt.name}")
-    shape = tuple(int(d) for d in shape)
     k0 = bitwise_xor(index_in_dim(key, 0, keepdims=False), index_in_dim(key, 2, keepdims=False))
     k1 = bitwise_xor(index_in_dim(key, 1, keepdims=False), index_in_dim(key, 3, keepdims=False))
     n = math.prod(shape)
@@ -105,7 +114,12 @@ def rng_bit_generator(key: Any, shape: Sequence[int], dtype: Any = np.uint32,
             shift_right_logical(words, full((), np.uint32(32 - 8 * dt.itemsize), np.uint32)),
             dt)
     new_key = _threefry_words(k0, k1, 0, 4)
-    return new_key, reshape(bits, shape)
+    return [new_key, reshape(bits, shape)]
+
+
+rng_bit_generator_p = Primitive("rng_bit_generator", multiple_results=True)
+define_composite(rng_bit_generator_p, _rng_bit_generator)
+derive_rules(rng_bit_generator_p)
 
 
 _rng_calls = itertools.count()

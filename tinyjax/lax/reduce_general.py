@@ -9,8 +9,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes, tree_util
-from tinyjax.core import ShapedArray, Tracer, get_aval
+from tinyjax.core import Primitive, ShapedArray, Tracer, get_aval
+from tinyjax.interpreters import batching
+from tinyjax.interpreters.staging import trace_to_closed_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
+from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax import elementwise as ew
 from tinyjax.lax import reductions as red
 from tinyjax.lax.control_flow import fori_loop
@@ -18,7 +22,7 @@ from tinyjax.lax.control_flow.common import trace_open
 from tinyjax.lax.shape import broadcast_in_dim, reshape, transpose
 from tinyjax.lax.slicing import dynamic_index_in_dim
 
-__all__ = ["reduce"]
+__all__ = ["reduce", "reduce_p", "computation_jaxpr", "fold_rows"]
 
 # monoid primitive -> (reduction, identity of a dtype)
 _MONOIDS: dict[Any, tuple[Callable, Callable[[np.dtype], Any]]] = {
@@ -77,23 +81,84 @@ def reduce(operands: Any, init_values: Any, computation: Callable[[Any, Any], An
         if reduction is not None:
             out = reduction(flat[0], dims)
             return tree_util.tree_unflatten(tree, [out])
-    inits = [ew.convert_element_type(as_operand(v), get_aval(x).dtype)
+    inits = [as_operand(v, get_aval(x).dtype) if type(v) in (bool, int, float) else
+             ew.convert_element_type(as_operand(v), get_aval(x).dtype)
              for v, x in zip(inits, flat)]
-    kept = tuple(d for d in range(len(shape)) if d not in dims)
-    kept_shape = tuple(shape[d] for d in kept)
-    n = math.prod(shape[d] for d in dims)
-    rows = [reshape(transpose(x, dims + kept), (n,) + kept_shape) for x in flat]
-    start = [broadcast_in_dim(v, kept_shape, ()) for v in inits]
+    jaxpr = computation_jaxpr(computation, tree, [get_aval(x).dtype for x in flat])
+    params = dict(computation=computation, jaxpr=jaxpr, dimensions=dims)
+    if any(isinstance(c, Tracer) for c in jaxpr.consts):
+        # a computation closing over traced values: its fold is traced in place (a
+        # primitive's parameters hold no tracers)
+        outs = fold(*flat, *inits, **params)
+    else:
+        outs = reduce_p.bind(*flat, *inits, **params)
+    return tree_util.tree_unflatten(tree, outs)
 
-    def step(i, acc):
-        element = [dynamic_index_in_dim(r, i, 0, keepdims=False) for r in rows]
-        out = computation(tree_util.tree_unflatten(tree, acc),
-                          tree_util.tree_unflatten(tree, element))
+
+def computation_jaxpr(computation: Callable, tree: Any, dts: Sequence[np.dtype]
+                       ) -> ClosedJaxpr:
+    """``computation`` on scalars, flat: (accumulators..., elements...) -> accumulators
+    (converted to the operands' dtypes)."""
+    n = len(dts)
+
+    def flat_computation(*args):
+        out = computation(tree_util.tree_unflatten(tree, args[:n]),
+                          tree_util.tree_unflatten(tree, args[n:]))
         out_flat, out_tree = tree_util.tree_flatten(out)
         if out_tree != tree:
             raise TypeError("reduce: the computation must return a pytree like its "
                             f"operands, got {out_tree}")
-        return [ew.convert_element_type(as_operand(o), get_aval(a).dtype)
-                for o, a in zip(out_flat, acc)]
+        return [ew.convert_element_type(as_operand(o), dt) for o, dt in zip(out_flat, dts)]
+    avals = [ShapedArray((), dt) for dt in dts]
+    return trace_to_closed_jaxpr(flat_computation, avals + avals)
 
-    return tree_util.tree_unflatten(tree, fori_loop(0, n, step, start))
+
+def fold(*operands_and_inits: Any, computation: Callable, jaxpr: ClosedJaxpr,
+            dimensions: tuple[int, ...]) -> list[Any]:
+    """Fold the operands over ``dimensions`` with ``jaxpr``, one element at a time."""
+    n = len(operands_and_inits) // 2
+    flat, inits = operands_and_inits[:n], operands_and_inits[n:]
+    shape = get_aval(flat[0]).shape
+    if any(get_aval(x).shape != shape for x in flat) or \
+            any(get_aval(v).shape or get_aval(v).dtype != get_aval(x).dtype
+                for v, x in zip(inits, flat)):
+        raise TypeError("reduce: operands must have one shape and init values must be "
+                        "scalars of their dtypes, got operands "
+                        f"{', '.join(get_aval(x).str_short() for x in flat)} and init values "
+                        f"{', '.join(get_aval(v).str_short() for v in inits)}")
+    dims = dimensions
+    kept = tuple(d for d in range(len(shape)) if d not in dims)
+    kept_shape = tuple(shape[d] for d in kept)
+    count, width = math.prod(shape[d] for d in dims), math.prod(kept_shape)
+    # one row of the kept elements per reduced position
+    rows = [reshape(transpose(x, dims + kept), (count, width)) for x in flat]
+    return [reshape(o, kept_shape) for o in fold_rows(rows, inits, jaxpr)]
+
+
+def fold_rows(rows: Sequence[Any], inits: Sequence[Any], jaxpr: ClosedJaxpr,
+              valid: Any = None) -> list[Any]:
+    """Fold the rows of each (count, width) array in ``rows`` into one row, starting
+    from the scalar ``inits``, with the scalar computation ``jaxpr`` run vectorised over
+    a row; where the bool (count, width) ``valid`` is False an element is skipped."""
+    n = len(rows)
+    count, width = get_aval(rows[0]).shape
+    start = [broadcast_in_dim(v, (width,), ()) for v in inits]
+    axis = batching.AxisData(None, width)
+
+    def combine(*args):
+        return eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *args)
+
+    def step(i, acc):
+        element = [dynamic_index_in_dim(r, i, 0, keepdims=False) for r in rows]
+        new = batching.vmap_flat(combine, axis, [*acc, *element], [0] * (2 * n), [0] * n)
+        if valid is None:
+            return new
+        keep = dynamic_index_in_dim(valid, i, 0, keepdims=False)
+        return [ew.select(keep, x, a) for x, a in zip(new, acc)]
+
+    return list(fori_loop(0, count, step, start))
+
+
+reduce_p = Primitive("reduce", multiple_results=True)
+define_composite(reduce_p, fold)
+derive_rules(reduce_p)

@@ -6,31 +6,33 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinyjax.core import get_aval
+from tinyjax.core import Primitive, get_aval
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax.elementwise import add, convert_element_type, lt, neg, rem, select
 from tinyjax.lax.control_flow import while_loop
-from tinyjax.lax.gather_scatter import (GatherDimensionNumbers, ScatterDimensionNumbers, gather,
-                                        scatter_add)
+from tinyjax.lax.gather_scatter import (GatherDimensionNumbers, ScatterDimensionNumbers,
+                                        _scatter_check, _scatter_public, gather,
+                                        scatter_add, scatter_add_p)
 from tinyjax.lax.reductions import reduce_max
 from tinyjax.lax.shape import broadcast_in_dim, full, reshape
 from tinyjax.lax.slicing import concatenate
 
-__all__ = ["scatter_sub", "scatter_apply", "index_take"]
+__all__ = ["scatter_sub", "scatter_sub_p", "scatter_apply", "index_take"]
 
 
-def scatter_sub(operand: Any, scatter_indices: Any, updates: Any,
-                dimension_numbers: ScatterDimensionNumbers, *,
-                indices_are_sorted: bool = False, unique_indices: bool = False,
-                mode: Any = None) -> Any:
-    """XLA's scatter, subtracting ``updates`` from the operand's values (repeated indices
-    subtract each of their updates)."""
-    x = as_operand(operand)
-    upd = as_operand(updates, get_aval(x).dtype) if isinstance(
-        updates, (bool, int, float)) else as_operand(updates)
-    return scatter_add(x, scatter_indices, neg(upd), dimension_numbers,
-                       indices_are_sorted=indices_are_sorted, unique_indices=unique_indices,
-                       mode=mode)
+def _scatter_sub(operand: Any, scatter_indices: Any, updates: Any, **params: Any) -> Any:
+    _scatter_check("scatter-sub", get_aval(operand), get_aval(scatter_indices),
+                   get_aval(updates), params["dimension_numbers"])
+    return scatter_add_p.bind(operand, scatter_indices, neg(updates), **params)
+
+
+scatter_sub_p = Primitive("scatter-sub")
+define_composite(scatter_sub_p, _scatter_sub)
+derive_rules(scatter_sub_p, linear=(0, 2))
+scatter_sub_p.weak_type_rule = lambda weak, **params: weak[0]
+scatter_sub = _scatter_public(scatter_sub_p, "subtracting ``updates`` from the operand's "
+                              "values (repeated indices subtract each of their updates)")
 
 
 def scatter_apply(operand: Any, scatter_indices: Any, func: Callable[[Any], Any],

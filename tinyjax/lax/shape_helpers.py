@@ -11,15 +11,16 @@ import numpy as np
 
 from tinyjax import dtypes
 from tinyjax.array import ArrayImpl
-from tinyjax.core import ShapedArray, Tracer, get_aval
+from tinyjax.core import Primitive, ShapedArray, Tracer, get_aval
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax.elementwise import _convert_weak, div
 from tinyjax.lax.shape import broadcast_in_dim, full, reshape
 from tinyjax.lax.slicing import concatenate, index_in_dim
 
 __all__ = ["stack", "unstack", "tile", "collapse", "broadcast_shapes", "broadcast_to_rank",
            "broadcast_like", "full_like", "empty", "dtype", "reciprocal", "stage",
-           "shape_as_value"]
+           "shape_as_value", "stack_p", "tile_p", "unstack_p"]
 
 
 def _axis(axis: int, ndim: int, name: str) -> int:
@@ -33,8 +34,17 @@ def stack(operands: Sequence[Any], axis: int = 0) -> Any:
     operands = [as_operand(o) for o in operands]
     if not operands:
         raise ValueError("stack requires at least one operand")
+    axis = _axis(axis, get_aval(operands[0]).ndim + 1, "stack")
+    return stack_p.bind(*operands, axis=axis)
+
+
+def _stack(*operands: Any, axis: int) -> Any:
+    shapes = {(get_aval(o).shape, get_aval(o).dtype) for o in operands}
+    if len(shapes) > 1:
+        raise TypeError("stack requires operands of one shape and dtype, got "
+                        f"{', '.join(get_aval(o).str_short() for o in operands)}")
     shape = get_aval(operands[0]).shape
-    axis = _axis(axis, len(shape) + 1, "stack")
+    _axis(axis, len(shape) + 1, "stack")
     new_shape = shape[:axis] + (1,) + shape[axis:]
     return concatenate([reshape(o, new_shape) for o in operands], axis)
 
@@ -42,19 +52,27 @@ def stack(operands: Sequence[Any], axis: int = 0) -> Any:
 def unstack(x: Any, axis: int = 0) -> tuple[Any, ...]:
     """The slices of ``x`` along ``axis`` (the inverse of :func:`stack`)."""
     x = as_operand(x)
+    if not get_aval(x).shape:
+        raise ValueError("unstack requires an operand of rank at least 1")
+    return tuple(unstack_p.bind(x, axis=_axis(axis, get_aval(x).ndim, "unstack")))
+
+
+def _unstack(x: Any, *, axis: int) -> list[Any]:
     shape = get_aval(x).shape
     if not shape:
         raise ValueError("unstack requires an operand of rank at least 1")
     axis = _axis(axis, len(shape), "unstack")
-    return tuple(index_in_dim(x, i, axis, keepdims=False) for i in range(shape[axis]))
+    return [index_in_dim(x, i, axis, keepdims=False) for i in range(shape[axis])]
 
 
 def tile(operand: Any, reps: Sequence[int]) -> Any:
     """``operand`` repeated ``reps[i]`` times along axis ``i`` (``len(reps)`` must equal
     its rank)."""
-    x = as_operand(operand)
+    return tile_p.bind(as_operand(operand), reps=tuple(int(r) for r in reps))
+
+
+def _tile(x: Any, *, reps: tuple[int, ...]) -> Any:
     shape = get_aval(x).shape
-    reps = tuple(int(r) for r in reps)
     if len(reps) != len(shape):
         raise ValueError(f"tile: reps {reps} must have one entry per axis of the operand "
                          f"of shape {shape}")
@@ -64,6 +82,17 @@ def tile(operand: Any, reps: Sequence[int]) -> Any:
     wide = tuple(v for r, d in zip(reps, shape) for v in (r, d))
     x = broadcast_in_dim(x, wide, tuple(range(1, 2 * len(shape), 2)))
     return reshape(x, tuple(r * d for r, d in zip(reps, shape)))
+
+
+stack_p = Primitive("stack")
+unstack_p = Primitive("unstack", multiple_results=True)
+tile_p = Primitive("tile")
+for _prim, _definition in ((stack_p, _stack), (unstack_p, _unstack), (tile_p, _tile)):
+    define_composite(_prim, _definition)
+    derive_rules(_prim, linear=True)
+_weak = lambda weak, **params: all(weak)  # noqa: E731
+stack_p.weak_type_rule = tile_p.weak_type_rule = _weak
+unstack_p.weak_type_rule = lambda weak, **params: weak[0]
 
 
 def collapse(operand: Any, start_dimension: int, stop_dimension: int | None = None) -> Any:

@@ -14,13 +14,14 @@ import numpy as np
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.lax._helpers import as_operand, canonicalize_axis
+from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax.elementwise import bitwise_not, neg
 from tinyjax.lax.shape import transpose
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
 __all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p", "approx_max_k",
-           "approx_min_k"]
+           "approx_min_k", "approx_top_k_p"]
 
 
 def _sortable(d: np.dtype) -> bool:
@@ -28,7 +29,7 @@ def _sortable(d: np.dtype) -> bool:
 
 
 def _check_sortable(name: str, aval: ShapedArray, what: str) -> None:
-    if not _sortable(aval.dtype) or (name == "top_k" and dtypes.is_complex(aval.dtype)):
+    if not _sortable(aval.dtype) or (name != "sort" and dtypes.is_complex(aval.dtype)):
         kinds = "bool, integer, floating" + (", complexfloating" if name == "sort" else "")
         raise TypeError(f"{name} does not accept dtype {aval.dtype.name} ({what}). Accepted "
                         f"dtypes are subtypes of {kinds}.")
@@ -240,17 +241,34 @@ def top_k(operand: Any, k: int, *, axis: int = -1) -> tuple[Any, Any]:
 def _approx_k(name: str, operand: Any, k: int, reduction_dimension: int,
               recall_target: float, reduction_input_size_override: int,
               aggregate_to_topk: bool, largest: bool) -> tuple[Any, Any]:
-    x = as_operand(operand)
     if not 0 < recall_target <= 1:
         raise ValueError(f"{name}: recall_target must be in (0, 1], got {recall_target}")
-    if not largest:
+    return tuple(approx_top_k_p.bind(
+        as_operand(operand), k=int(k), reduction_dimension=int(reduction_dimension),
+        recall_target=float(recall_target), is_max_k=bool(largest),
+        reduction_input_size_override=int(reduction_input_size_override),
+        aggregate_to_topk=bool(aggregate_to_topk)))
+
+
+def _approx_top_k(x: Any, *, k: int, reduction_dimension: int, recall_target: float,
+                  is_max_k: bool, reduction_input_size_override: int,
+                  aggregate_to_topk: bool) -> list[Any]:
+    """The exact top ``k`` (XLA's approximation is a TPU algorithm; recall 1 here)."""
+    _check_sortable("approx_top_k", get_aval(x), "operand")
+    if not is_max_k:
         # order-reversing and exact for every sortable dtype: negate floats, complement ints
         x = neg(x) if dtypes.is_float(get_aval(x).dtype) else bitwise_not(x)
     values, indices = top_k(x, k, axis=reduction_dimension)
-    if not largest:
+    if not is_max_k:
         values = neg(values) if dtypes.is_float(get_aval(x).dtype) else \
             bitwise_not(values)
-    return values, indices
+    return [values, indices]
+
+
+approx_top_k_p = Primitive("approx_top_k", multiple_results=True)
+define_composite(approx_top_k_p, _approx_top_k)
+derive_rules(approx_top_k_p)
+approx_top_k_p.weak_type_rule = lambda weak, **params: [weak[0], False]
 
 
 def approx_max_k(operand: Any, k: int, reduction_dimension: int = -1,

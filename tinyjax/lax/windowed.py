@@ -11,20 +11,29 @@ adds each ``s`` value at the position selected in its window.
 """
 from __future__ import annotations
 
+import math
+from itertools import product
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinyjax import dtypes
+from tinyjax import dtypes, tree_util
 from tinyjax.core import Primitive, ShapedArray, get_aval
+from tinyjax.jaxpr import ClosedJaxpr
 from tinyjax.lax import elementwise as lax_elementwise
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.composite import define_composite, derive_rules
+from tinyjax.lax.reduce_general import computation_jaxpr, fold_rows
+from tinyjax.lax.shape import full, reshape
+from tinyjax.lax.shape_helpers import stack
+from tinyjax.lax.slicing import pad
+from tinyjax.lax.slicing import slice as lax_slice
 from tinyjax.lax.convolution import padtype_to_pads, pad_dilate_np, windows_np
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.ad import Zero, is_undefined_primal
 
 __all__ = ["reduce_window", "reduce_window_shape_tuple", "reduce_window_sum_p", "reduce_window_max_p",
-           "reduce_window_min_p", "select_and_gather_add_p", "select_and_scatter_add_p",
+           "reduce_window_min_p", "reduce_window_p", "select_and_gather_add_p", "select_and_scatter_add_p",
            "select_and_scatter_add", "select_and_gather_add"]
 
 
@@ -313,24 +322,21 @@ def reduce_window(operand, init_value, computation: Callable, window_dimensions:
                   window_strides: Sequence[int], padding,
                   base_dilation: Sequence[int] | None = None,
                   window_dilation: Sequence[int] | None = None):
-    """Reduce every window of ``operand`` with ``computation`` (``lax.add``,
-    ``lax.max`` or ``lax.min``, or their ``jnp`` versions), starting from
-    ``init_value``; ``padding`` is 'VALID', 'SAME' or (low, high) pairs."""
+    """Reduce every window of ``operand`` with ``computation(accumulated, element)``
+    (on scalars), starting from ``init_value``; ``padding`` is 'VALID', 'SAME' or
+    (low, high) pairs.  ``lax.add`` from 0, ``lax.max`` and ``lax.min`` (or their
+    ``jnp`` versions) bind the windowed sum, max and min primitives; any other
+    computation binds ``reduce_window_p``."""
     from tinyjax.lax.elementwise import convert_element_type, max as lax_max, min as lax_min
     x = as_operand(operand)
     aval = get_aval(x)
     kind = _monoid(computation)
-    if kind is None:
-        raise NotImplementedError(
-            "reduce_window supports computation=lax.add, lax.max or lax.min (or jnp.add, "
-            f"jnp.maximum, jnp.minimum); got {computation!r}.")
     params = _geometry(aval.shape, window_dimensions, window_strides, padding,
                        base_dilation, window_dilation)
     init = _concrete_scalar(init_value)
+    if kind is None or (kind == "sum" and init != 0):
+        return _reduce_window_general(x, init_value, computation, params)
     if kind == "sum":
-        if init is None or init != 0:
-            raise NotImplementedError("reduce_window with lax.add supports only "
-                                      f"init_value=0, got {init_value}.")
         return reduce_window_sum_p.bind(x, **params)
     prim = reduce_window_max_p if kind == "max" else reduce_window_min_p
     out = prim.bind(x, **params)
@@ -339,6 +345,62 @@ def reduce_window(operand, init_value, computation: Callable, window_dimensions:
     # padding takes init_value, and every window starts from it
     init_x = convert_element_type(as_operand(init_value), aval.dtype)
     return (lax_max if kind == "max" else lax_min)(out, init_x)
+
+
+def _reduce_window_general(x: Any, init_value: Any, computation: Callable,
+                           params: dict) -> Any:
+    from tinyjax.core import Tracer
+    dt = get_aval(x).dtype
+    init = as_operand(init_value, dt) if type(init_value) in (bool, int, float) else \
+        lax_elementwise.convert_element_type(as_operand(init_value), dt)
+    closed = computation_jaxpr(computation, tree_util.tree_structure(0), [dt])
+    if any(isinstance(c, Tracer) for c in closed.consts):
+        # a computation closing over traced values: folded in place (a primitive's
+        # parameters hold no tracers)
+        return _reduce_window(x, init, jaxpr=closed.jaxpr, consts=tuple(closed.consts),
+                              **params)[0]
+    return reduce_window_p.bind(x, init, jaxpr=closed.jaxpr, consts=tuple(closed.consts),
+                                **params)[0]
+
+
+def _reduce_window(*operands_and_inits: Any, jaxpr: Any, consts: tuple,
+                   window_dimensions: tuple, window_strides: tuple, padding: tuple,
+                   base_dilation: tuple, window_dilation: tuple) -> list[Any]:
+    """Every window's elements gathered along a new leading axis by strided slices of
+    the padded, dilated operands, then folded over that axis as ``lax.reduce`` folds
+    (skipping the elements of the padding and the dilation's holes, as XLA does)."""
+    n = len(operands_and_inits) // 2
+    operands, inits = operands_and_inits[:n], operands_and_inits[n:]
+    shape = get_aval(operands[0]).shape
+    out_shape = _window_shape("reduce_window", ShapedArray(shape, get_aval(operands[0]).dtype),
+                              window_dimensions, window_strides, padding, base_dilation,
+                              window_dilation)
+    if any(get_aval(v).shape or get_aval(v).dtype != get_aval(x).dtype
+           for v, x in zip(inits, operands)):
+        raise TypeError("reduce_window: init values must be scalars of the operands' "
+                        f"dtypes, got {', '.join(get_aval(v).str_short() for v in inits)}")
+    def windows(x: Any, fill: Any) -> Any:
+        """(window size, output size): each window's elements of the padded, dilated
+        ``x`` (``fill`` in the padding and the holes)."""
+        padded = pad(x, fill, [(lo, hi, b - 1) for (lo, hi), b in zip(padding, base_dilation)])
+        out = []
+        for offset in product(*(range(k) for k in window_dimensions)):
+            start = [j * r for j, r in zip(offset, window_dilation)]
+            limit = [b + (o - 1) * s + 1 if o else b
+                     for b, o, s in zip(start, out_shape, window_strides)]
+            out.append(reshape(lax_slice(padded, start, limit, window_strides), (math.prod(out_shape),)))
+        return stack(out)
+    # XLA skips the padding and the holes of base dilation: they are masked out
+    valid = windows(full(shape, True, np.bool_), as_operand(np.bool_(False)))
+    rows = [windows(x, init) for x, init in zip(operands, inits)]
+    outs = fold_rows(rows, inits, ClosedJaxpr(jaxpr, list(consts)), valid)
+    return [reshape(o, out_shape) for o in outs]
+
+
+reduce_window_p = Primitive("reduce_window", multiple_results=True)
+define_composite(reduce_window_p, _reduce_window)
+derive_rules(reduce_window_p)
+reduce_window_p.weak_type_rule = lambda weak, **params: weak[0]
 
 
 def _concrete_scalar(value) -> Any:

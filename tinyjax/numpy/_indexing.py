@@ -398,8 +398,8 @@ class _IndexUpdateRef:
     def subtract(self, values: Any, *, indices_are_sorted: bool = False,
                  unique_indices: bool = False, mode: Any = None) -> Any:
         """``x[idx] -= values``."""
-        return self.add(lax.neg(asarray(values)), indices_are_sorted=indices_are_sorted,
-                        unique_indices=unique_indices, mode=mode)
+        return _scatter_update(self.array, self.index, values, lax.scatter_sub,
+                               indices_are_sorted, unique_indices, mode)
 
     def multiply(self, values: Any, *, indices_are_sorted: bool = False,
                  unique_indices: bool = False, mode: Any = None) -> Any:

@@ -307,16 +307,12 @@ def _at_method(name: str) -> Callable:
     return at
 
 
-def _subtract_at(a, indices, b):
-    return asarray(a).at[indices].add(uf.negative(asarray(b)))
-
-
 add = ufunc(uf.add, 2, 1, name="add", identity=0, reduce=_reduction(red.sum),
             accumulate=_cumulative(red.cumsum), at=_at_method("add"))
 multiply = ufunc(uf.multiply, 2, 1, name="multiply", identity=1,
                  reduce=_reduction(red.prod), accumulate=_cumulative(red.cumprod),
                  at=_at_method("multiply"))
-subtract = ufunc(uf.subtract, 2, 1, name="subtract", at=_subtract_at)
+subtract = ufunc(uf.subtract, 2, 1, name="subtract", at=_at_method("subtract"))
 maximum = ufunc(uf.maximum, 2, 1, name="maximum", reduce=_reduction(red.max),
                 at=_at_method("max"))
 minimum = ufunc(uf.minimum, 2, 1, name="minimum", reduce=_reduction(red.min),
