@@ -38,7 +38,9 @@ the namedtuple heuristic runs only once per type.
 The package imports nothing else from tinyjax.  Its modules, by job: ``keys`` (key path
 entries, :func:`keystr`), ``nodes`` (node kinds and the registry), ``treedef`` (the
 recursive algorithms and :class:`PyTreeDef`), ``functions`` (the public tree functions),
-``registration`` (registering node types), ``partial`` (:class:`Partial`).
+``registration`` (registering node types), ``partial`` (:class:`Partial`), ``physical``
+(pytrees as the transforms see them: extended leaves -- typed key arrays -- opened into
+their data).
 """
 from __future__ import annotations
 

@@ -71,6 +71,11 @@ _registry: dict[type, _NodeKind] = {
 _kind_of: dict[type, _NodeKind] = dict(_registry)
 _kind_get = _kind_of.get
 
+# The same cache as the transforms see pytrees (the physical view): an extended leaf type
+# (typed PRNG key arrays) is a leaf in ``_kind_of`` and a node over its data here.
+_physical_kind_of: dict[type, _NodeKind] = dict(_registry)
+_physical_kind_get = _physical_kind_of.get
+
 
 def _classify(t: type) -> _NodeKind:
     """Classifies a type not yet in the cache (leaf or namedtuple)."""
@@ -82,6 +87,7 @@ def _classify(t: type) -> _NodeKind:
     else:
         kind = _LEAF_KIND
     _kind_of[t] = kind
+    _physical_kind_of[t] = kind
     return kind
 
 
@@ -104,6 +110,15 @@ def _register(kind: _NodeKind, what: str = "custom") -> None:
         raise ValueError(f"Duplicate {what} PyTreeDef type registration for {t!r}.")
     _registry[t] = kind
     _kind_of[t] = kind  # overrides a cached leaf/namedtuple classification
+    _physical_kind_of[t] = kind
+
+
+def _register_extended_leaf(kind: _NodeKind) -> None:
+    t = kind.type
+    if t in _registry or _physical_kind_of.get(t, _LEAF_KIND) is not _LEAF_KIND:
+        raise ValueError(f"Duplicate extended leaf type registration for {t!r}.")
+    _kind_of[t] = _LEAF_KIND
+    _physical_kind_of[t] = kind
 
 
 def _sorted_keys(d: dict) -> tuple:

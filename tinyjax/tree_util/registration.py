@@ -10,7 +10,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from tinyjax.tree_util.keys import DictKey, GetAttrKey, KeyEntry
-from tinyjax.tree_util.nodes import _C_CUSTOM, _C_DATACLASS, _NodeKind, _register, _sorted_keys
+from tinyjax.tree_util.nodes import (_C_CUSTOM, _C_DATACLASS, _NodeKind, _register,
+                                     _register_extended_leaf, _sorted_keys)
 
 T = TypeVar("T")
 Typ = TypeVar("Typ", bound=type)
@@ -173,6 +174,20 @@ def register_dataclass(
         "custom dataclass",
     )
     return nodetype
+
+
+def register_extended_leaf(leaftype: type[T], data: Callable[[T], Any],
+                           from_data: Callable[[Any], T]) -> None:
+    """Make ``leaftype``, an array type of an extended dtype (typed PRNG keys), a pytree
+    leaf that the transforms open into its data.
+
+    The public tree functions see one leaf, as JAX's (``tree_leaves(keys) == [keys]``);
+    :mod:`tinyjax.tree_util.physical`, the view of the transforms, sees a node whose one
+    child is ``data(x)`` (a plain array) and rebuilds it with ``from_data``, so the
+    transforms trace, batch and differentiate the data and give back arrays of
+    ``leaftype``.  Not part of JAX's API (JAX's abstract values carry extended dtypes)."""
+    _register_extended_leaf(_NodeKind(leaftype, _C_CUSTOM, lambda x: ((data(x),), None),
+                                      lambda _, children: from_data(children[0])))
 
 
 def register_static(cls: Typ) -> Typ:

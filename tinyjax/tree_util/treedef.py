@@ -13,14 +13,17 @@ from tinyjax.tree_util.nodes import (_C_DATACLASS, _C_DICT, _C_LEAF, _C_LIST, _C
                                      _sorted_keys)
 
 
+KindGet = Callable[[type], Any]  # a type's node kind in one view (None: not classified yet)
+
 # ---------------------------------------------------------------------------
 # Core recursive algorithms on nodes
 # ---------------------------------------------------------------------------
 
 
-def _flatten(x: Any, leaves: list) -> tuple:
-    """Flattens ``x`` appending leaves to ``leaves``; returns its node."""
-    kind = _kind_get(type(x))
+def _flatten(x: Any, leaves: list, kind_get: KindGet = _kind_get) -> tuple:
+    """Flattens ``x`` appending leaves to ``leaves``; returns its node.  ``kind_get`` is
+    the view: the public one, or the physical one in which extended leaves are nodes."""
+    kind = kind_get(type(x))
     if kind is _LEAF_KIND:
         leaves.append(x)
         return _LEAF
@@ -29,52 +32,54 @@ def _flatten(x: Any, leaves: list) -> tuple:
     if kind is _TUPLE_KIND or kind is _LIST_KIND:
         nodes = []
         for c in x:
-            if _kind_get(type(c)) is _LEAF_KIND:
+            if kind_get(type(c)) is _LEAF_KIND:
                 leaves.append(c)
                 nodes.append(_LEAF)
             else:
-                nodes.append(_flatten(c, leaves))
+                nodes.append(_flatten(c, leaves, kind_get))
         return (kind, None, tuple(nodes))
     if kind is _DICT_KIND:
         keys = _sorted_keys(x)
         nodes = []
         for k in keys:
             c = x[k]
-            if _kind_get(type(c)) is _LEAF_KIND:
+            if kind_get(type(c)) is _LEAF_KIND:
                 leaves.append(c)
                 nodes.append(_LEAF)
             else:
-                nodes.append(_flatten(c, leaves))
+                nodes.append(_flatten(c, leaves, kind_get))
         return (kind, keys, tuple(nodes))
     if kind is _NONE_KIND:
         return _NONE_NODE
     if kind is None:
-        kind = _classify(type(x))
+        kind = _classify(type(x))  # (extended leaf types are never left to classify)
         if kind is _LEAF_KIND:
             leaves.append(x)
             return _LEAF
     children, aux = _custom_flatten(kind, x)
-    return (kind, aux, tuple([_flatten(c, leaves) for c in children]))
+    return (kind, aux, tuple([_flatten(c, leaves, kind_get) for c in children]))
 
 
-def _flatten_pred(x: Any, leaves: list, is_leaf: Callable[[Any], Any]) -> tuple:
+def _flatten_pred(x: Any, leaves: list, is_leaf: Callable[[Any], Any],
+                  kind_get: KindGet = _kind_get) -> tuple:
     """Like :func:`_flatten` but ``is_leaf(x)`` being true stops recursion."""
     if is_leaf(x):
         leaves.append(x)
         return _LEAF
-    kind = _kind_get(type(x)) or _classify(type(x))
+    kind = kind_get(type(x)) or _classify(type(x))
     if kind is _LEAF_KIND:
         leaves.append(x)
         return _LEAF
     if kind is _TUPLE_KIND or kind is _LIST_KIND:
-        return (kind, None, tuple([_flatten_pred(c, leaves, is_leaf) for c in x]))
+        return (kind, None, tuple([_flatten_pred(c, leaves, is_leaf, kind_get) for c in x]))
     if kind is _DICT_KIND:
         keys = _sorted_keys(x)
-        return (kind, keys, tuple([_flatten_pred(x[k], leaves, is_leaf) for k in keys]))
+        return (kind, keys,
+                tuple([_flatten_pred(x[k], leaves, is_leaf, kind_get) for k in keys]))
     if kind is _NONE_KIND:
         return _NONE_NODE
     children, aux = _custom_flatten(kind, x)
-    return (kind, aux, tuple([_flatten_pred(c, leaves, is_leaf) for c in children]))
+    return (kind, aux, tuple([_flatten_pred(c, leaves, is_leaf, kind_get) for c in children]))
 
 
 def _flatten_with_path(
@@ -308,7 +313,7 @@ def _up_to(node: tuple, x: Any, out: list) -> None:
         _up_to_children(children, x, out, lambda i: GetAttrKey(fields[i]))
     else:
         what = "dataclass node" if kind.category == _C_DATACLASS else "node"
-        if (_kind_get(type(x)) or _classify(type(x))) is not kind:
+        if type(x) is not kind.type:  # (registration is by exact type)
             raise _Mismatch(
                 f"Custom {what} type mismatch: expected type: {kind.type!r}, "
                 f"value: {x!r}."
