@@ -152,3 +152,29 @@ def test_jnp_structural_functions_take_key_arrays():
     assert _keys_equal(traced[3], k)
     with pytest.raises(TypeError, match="key<fry> to float32"):
         jnp.asarray(k, dtype=jnp.float32)
+
+
+def test_jnp_comparisons_and_where_take_key_arrays():
+    # key by key, as JAX's; the reference is a Python loop over the keys' data
+    a = random.split(random.key(1), 4)
+    b = jnp.stack([a[0], random.key(7), a[2], random.key(8)])
+    da, db = np.asarray(random.key_data(a)), np.asarray(random.key_data(b))
+    same = [bool(np.array_equal(da[i], db[i])) for i in range(4)]
+    assert jnp.equal(a, b).tolist() == same and (a == b).tolist() == same
+    assert jnp.not_equal(a, b).tolist() == [not s for s in same]
+    assert jnp.equal(a, a[1]).tolist() == [i == 1 for i in range(4)]  # broadcast
+    assert bool(jnp.array_equal(a, a)) and not bool(jnp.array_equal(a, b))
+    assert not bool(jnp.array_equal(a, a[:2]))
+    assert bool(jnp.array_equal(a, a, equal_nan=True))
+    assert bool(jax.jit(jnp.array_equal)(a, a)) and not bool(jax.jit(jnp.array_equal)(a, b))
+    assert bool(jnp.array_equiv(jnp.stack([a[0], a[0]]), a[0]))
+    assert not bool(jnp.array_equiv(a, a[:2]))
+    picked = jnp.where(np.array([True, False, True, False]), a, b)
+    assert all(_keys_equal(picked[i], (a if i % 2 == 0 else b)[i]) for i in range(4))
+    grid = jnp.where(np.array([[True], [False]]), a, random.key(9))  # (2, 1) with (4,)
+    assert grid.shape == (2, 4) and _keys_equal(grid[0, 3], a[3])
+    assert _keys_equal(grid[1, 0], random.key(9))
+    with pytest.raises(TypeError, match="equal does not accept dtypes key<fry>, float32"):
+        jnp.array_equal(a, jnp.ones(4))
+    with pytest.raises(ValueError, match="dtype=key<fry> is not a valid dtype"):
+        jnp.where(True, a, jnp.ones(4))

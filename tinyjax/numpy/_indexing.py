@@ -19,7 +19,9 @@ from tinyjax import core, dtypes, lax
 from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import Tracer, get_aval
 from tinyjax.errors import NonConcreteBooleanIndexError
+from tinyjax.numpy import _extended
 from tinyjax.numpy._creation import _canon_axis, asarray
+from tinyjax.numpy._extended import is_extended
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
                                  promote_args, staged_as_jit)
 
@@ -586,10 +588,13 @@ def where(condition: Any, x: Any = None, y: Any = None, /, *, size: int | None =
     if x is None or y is None:
         raise ValueError("Either both or neither of the x and y arguments should be "
                          f"provided to jax.numpy.where, got {x} and {y}.")
-    check_arraylike("where", condition, x, y)
+    extended = is_extended(x) or is_extended(y)  # key arrays: selected key by key
+    check_arraylike("where", condition, *(() if extended else (x, y)))
     cond = asarray(condition)
     if get_aval(cond).dtype != np.bool_:
         cond = lax.ne(cond, lax.full((), 0, get_aval(cond).dtype))
+    if extended:
+        return _extended.select(cond, x, y)
     x, y = promote_args("where", x, y)
     return _where(cond, x, y)
 

@@ -8,7 +8,9 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.lax.elementwise import real_dtype
+from tinyjax.numpy import _extended
 from tinyjax.numpy._creation import asarray
+from tinyjax.numpy._extended import is_extended
 from tinyjax.numpy._sorting import _ravel, _take1d, searchsorted
 from tinyjax.numpy._ufuncs import maximum, minimum, remainder
 from tinyjax.numpy._util import (broadcast_shapes, broadcast_to_shape, check_arraylike,
@@ -308,6 +310,10 @@ def allclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08,
 
 def array_equal(a1: Any, a2: Any, equal_nan: bool = False) -> Any:
     """Whether ``a1`` and ``a2`` have one shape and equal elements (a bool array)."""
+    if is_extended(a1) or is_extended(a2):  # key arrays: key by key
+        if np.shape(a1) != np.shape(a2):
+            return lax.full((), False, np.bool_)
+        return _all(_extended.equal(a1, a2))
     try:
         a1, a2 = promote_dtypes(asarray(a1), asarray(a2))
     except (TypeError, ValueError):
@@ -322,6 +328,11 @@ def array_equal(a1: Any, a2: Any, equal_nan: bool = False) -> Any:
 
 def array_equiv(a1: Any, a2: Any) -> Any:
     """Whether ``a1`` and ``a2`` broadcast together and are equal everywhere."""
+    if is_extended(a1) or is_extended(a2):  # key arrays: key by key
+        try:
+            return _all(_extended.equal(a1, a2))
+        except ValueError:  # (shapes that do not broadcast)
+            return lax.full((), False, np.bool_)
     a1, a2 = promote_dtypes(asarray(a1), asarray(a2))
     try:
         shape = broadcast_shapes(_shape(a1), _shape(a2))

@@ -18,6 +18,8 @@ from tinyjax.core import get_aval
 from tinyjax.lax import elementwise as ew
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.windowed import register_monoid
+from tinyjax.numpy import _extended
+from tinyjax.numpy._extended import is_extended
 from tinyjax.numpy._util import (check_arraylike, promote_args, promote_args_inexact,
                                  promote_args_numeric, promote_dtypes, select_broadcast)
 
@@ -146,11 +148,14 @@ _PY_NUMBERS = (int, float)
 
 def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                   inexact: bool = False,
-                  bool_fn: Callable | None = None) -> Callable:
+                  bool_fn: Callable | None = None,
+                  extended_fn: Callable | None = None) -> Callable:
     """A broadcasting, promoting binary function binding ``prim``.
 
     ``kinds`` restricts the promoted dtype ("number": no bool; "any"; "int_bool");
-    ``bool_fn`` is the lax function for boolean operands (add is OR, multiply AND).
+    ``bool_fn`` is the lax function for boolean operands (add is OR, multiply AND);
+    ``extended_fn`` the function for arrays of extended dtypes (key arrays), which the
+    others do not take.
     """
     np_fn = ew.numpy_binary_functions[prim]
     lax_fn = getattr(lax, prim.name) if prim.name not in ("and", "or", "xor") else \
@@ -182,6 +187,8 @@ def _binary_ufunc(name: str, prim: core.Primitive, kinds: str = "number",
                         v2 = dtypes.python_scalar_array(x2, dt)
                     out = np_fn(v1, v2)
                     return wrap_eager(out, weak)
+        if extended_fn is not None and (is_extended(x1) or is_extended(x2)):
+            return extended_fn(x1, x2)
         ops = (promote_args_inexact if inexact else promote_args)(name, x1, x2)
         dt = get_aval(ops[0]).dtype
         check_kind(dt)
@@ -234,8 +241,11 @@ for _ufunc, _kind in ((add, "sum"), (maximum, "max"), (minimum, "min")):
 
 true_divide = _binary_ufunc("true_divide", ew.div_p, inexact=True)
 divide = true_divide
-equal = _binary_ufunc("equal", ew.eq_p, "any")
-not_equal = _binary_ufunc("not_equal", ew.ne_p, "any")
+# key arrays compare key by key, as JAX's
+equal = _binary_ufunc("equal", ew.eq_p, "any", extended_fn=_extended.equal)
+not_equal = _binary_ufunc(
+    "not_equal", ew.ne_p, "any",
+    extended_fn=lambda x1, x2: lax.bitwise_not(_extended.equal(x1, x2, "not_equal")))
 less = _binary_ufunc("less", ew.lt_p, "any")
 less_equal = _binary_ufunc("less_equal", ew.le_p, "any")
 greater = _binary_ufunc("greater", ew.gt_p, "any")
