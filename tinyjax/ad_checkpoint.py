@@ -17,6 +17,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.api import linearize_flat, register_cache
 from tinyjax.api_util import (argnums_partial, flatten_fun, hashable_static, normalize_argnums,
                               shaped_abstractify)
@@ -222,7 +223,7 @@ def checkpoint_name(x: Any, name: str) -> Any:
     """``x`` (a pytree) tagged with ``name``: a checkpoint policy such as
     ``save_only_these_names(name)`` may then save it for reverse mode."""
     from tinyjax.lax._helpers import as_operand
-    return tree_util.tree_map(lambda leaf: name_p.bind(as_operand(leaf), name=name), x)
+    return physical.tree_map(lambda leaf: name_p.bind(as_operand(leaf), name=name), x)
 
 
 class checkpoint_policies:
@@ -318,7 +319,7 @@ def saved_residuals(fun: Callable, *args: Any, **kwargs: Any) -> list[tuple[Shap
     """(type, where it came from) of every value reverse mode saves for ``fun`` at these
     arguments: the arguments first, then values in the order the program makes them."""
     from tinyjax.lax._helpers import as_operand
-    flat, in_tree = tree_util.tree_flatten((args, kwargs))
+    flat, in_tree = physical.tree_flatten((args, kwargs))
     flat_fun, _ = flatten_fun(fun, in_tree)
     names = _argument_paths(fun, args, kwargs)
     trace = _ProvenanceTrace(current_trace())
@@ -393,7 +394,7 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
         from tinyjax.lax._helpers import as_operand
         dyn_idx = [i for i in range(len(args)) if i not in static]
         f_dyn, dyn_args = argnums_partial(fun, dyn_idx, args)
-        flat, in_tree = tree_util.tree_flatten((list(dyn_args), kwargs))
+        flat, in_tree = physical.tree_flatten((list(dyn_args), kwargs))
         flat = [as_operand(x) for x in flat]
         flat_fun, out_tree = flatten_fun(f_dyn, in_tree)
 

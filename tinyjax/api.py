@@ -31,7 +31,7 @@ from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefix,
                               check_argnums, dynamic_argnums, flatten_fun,
                               flatten_fun_nokwargs, flatten_fun_with_aux, hashable_static,
-                              normalize_argnums, shaped_abstractify)
+                              normalize_argnums, physical_tangents, shaped_abstractify)
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.compiler.lower.registry import register_inlined_call
@@ -41,6 +41,7 @@ from tinyjax.dispatch import (Compiled, CompiledCache, MeshCompiled, computation
                               runs_on_mesh)
 from tinyjax.dispatch import _tick as _mark_use
 from tinyjax.dispatch import clear_caches as _release_compiled
+from tinyjax.tree_util import physical
 from tinyjax.sharding import (PartitionSpec, Sharding, SingleDeviceSharding, as_sharding,
                               traced_layouts)
 from tinyjax.interpreters.ad import (UndefinedPrimal, Zero, backward_pass, instantiate_zeros,
@@ -82,13 +83,14 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("primal and tangent arguments to jax.jvp must be tuples or lists; "
                         f"found {type(primals).__name__} and {type(tangents).__name__}.")
-    flat_p, tree_p = tree_util.tree_flatten(tuple(primals))
-    flat_t, tree_t = tree_util.tree_flatten(tuple(tangents))
+    flat_p, tree_p = physical.tree_flatten(tuple(primals))
+    flat_p = [as_operand(p) for p in flat_p]
+    flat_t, tree_t = physical_tangents(tuple(tangents), tree_p,
+                                        [get_aval(p).shape for p in flat_p])
     if tree_p != tree_t:
         raise TypeError("primal and tangent arguments to jax.jvp must have the same tree "
                         f"structure; primals have tree structure {tree_p} whereas tangents "
                         f"have tree structure {tree_t}.")
-    flat_p = [as_operand(p) for p in flat_p]
     flat_t = [as_operand(t) if not is_float0(t) else t for t in flat_t]
     for p, t in zip(flat_p, flat_t):
         _check_tangent(p, t)
@@ -151,7 +153,7 @@ def linearize_flat(fun: Callable, primals: Sequence[Any]) -> tuple[list[Any], Li
 
 def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the linear map."""
-    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p, in_tree = physical.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
     out, lin = linearize_flat(flat_fun, flat_p)
@@ -169,7 +171,8 @@ class _PushForward:
         self.in_tree, self.out_tree = in_tree, out_tree
 
     def __call__(self, residuals: list, *tangents: Any) -> Any:
-        flat_t, t_tree = tree_util.tree_flatten(tangents)
+        flat_t, t_tree = physical_tangents(tangents, self.in_tree,
+                                            [a.shape for a in self.in_avals])
         if t_tree != self.in_tree:
             raise TypeError(f"linearized function called on tangent values inconsistent "
                             f"with the original primal values: expected tree "
@@ -199,7 +202,8 @@ class _Pullback:
         self.out_avals, self.aux_zeros = out_avals, aux_zeros
 
     def __call__(self, residuals: list, cotangent: Any) -> Any:
-        flat_ct, ct_tree = tree_util.tree_flatten(cotangent)
+        flat_ct, ct_tree = physical_tangents(cotangent, self.out_tree,
+                                              [a.shape for a in self.out_avals])
         if ct_tree != self.out_tree:
             raise TypeError(
                 "Tree structure of cotangent input "
@@ -230,7 +234,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(fun(*primals), vjp_fun)``; ``vjp_fun(cotangent)`` pulls a cotangent of the
     output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
     returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
-    flat_p, in_tree = tree_util.tree_flatten(primals)
+    flat_p, in_tree = physical.tree_flatten(primals)
     flat_p = [as_operand(p) for p in flat_p]
     flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
     all_out, lin = linearize_flat(flat_fun, flat_p)
@@ -278,7 +282,7 @@ def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = 
     """The transpose of the linear function ``fun`` (at arguments of the types of
     ``primals``; their values are not used): ``transpose(cotangent)`` gives the tuple of
     cotangents of the arguments."""
-    flat, in_tree = tree_util.tree_flatten(primals)
+    flat, in_tree = physical.tree_flatten(primals)
     in_avals = [shaped_abstractify(x) for x in flat]
     for aval in in_avals:
         if not (dtypes.is_float(aval.dtype) or dtypes.is_complex(aval.dtype)):
@@ -290,7 +294,7 @@ def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = 
     out_avals = closed.out_avals
 
     def transposed(cotangent: Any) -> tuple:
-        cts, ct_tree = tree_util.tree_flatten(cotangent)
+        cts, ct_tree = physical.tree_flatten(cotangent)
         cts = [as_operand(c) for c in cts]
         if ct_tree != out_tree[0] or any(
                 (get_aval(c).shape, get_aval(c).dtype) != (a.shape, a.dtype)
@@ -313,14 +317,19 @@ def linear_transpose(fun: Callable, *primals: Any, reduce_axes: Sequence[Any] = 
 
 def _check_input_dtype(x: Any, allow_int: bool, fname: str, holomorphic: bool = False
                        ) -> None:
-    """JAX's input check of the reverse-mode functions (grad, jacrev)."""
-    dt = get_aval(x).dtype
-    if holomorphic and not dtypes.is_complex(dt):
+    """JAX's input check of the reverse-mode functions (grad, jacrev): ``x`` is a leaf of
+    the arguments (a key array is allowed with ``allow_int``, as integers are)."""
+    extended = dtypes.is_extended(getattr(x, "dtype", None))
+    dt = x.dtype if extended else get_aval(as_operand(x)).dtype
+    if holomorphic and (extended or not dtypes.is_complex(dt)):
         raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, "
                         f"but got {dt.name}.")
-    if dtypes.is_float(dt) or dtypes.is_complex(dt):
+    if extended:
+        if allow_int:
+            return
+    elif dtypes.is_float(dt) or dtypes.is_complex(dt):
         return
-    if allow_int and (dtypes.is_int(dt) or dt == np.bool_ or dt == dtypes.float0):
+    elif allow_int and (dtypes.is_int(dt) or dt == np.bool_ or dt == dtypes.float0):
         return
     raise TypeError(f"{fname} requires real- or complex-valued inputs (input dtype that is a "
                     f"sub-dtype of np.inexact), but got {dt.name}. If you want to use "
@@ -364,8 +373,8 @@ def _vjp_at_argnums(fun: Callable, argnums, args: tuple, kwargs: dict, has_aux: 
     nums = check_argnums(argnums, len(args), fname)
     f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
     # a tree_map, as JAX's check: custom nodes are rebuilt (with None leaves)
-    tree_util.tree_map(lambda x: _check_input_dtype(as_operand(x), allow_int, dtype_fname,
-                                                    holomorphic), diff_args)
+    tree_util.tree_map(lambda x: _check_input_dtype(x, allow_int, dtype_fname, holomorphic),
+                       diff_args)
     if has_aux:
         return vjp(f_diff, *diff_args, has_aux=True)
     return (*vjp(f_diff, *diff_args), None)
@@ -440,7 +449,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     def jacfun(*args, **kwargs):
         nums = check_argnums(argnums, len(args), "jacfwd")
         f_diff, diff_args = argnums_partial(partial(fun, **kwargs), nums, args)
-        flat_in, in_tree = tree_util.tree_flatten(diff_args)
+        flat_in, in_tree = physical.tree_flatten(diff_args)
         flat_in = [as_operand(x) for x in flat_in]
         for x in flat_in:
             _check_jacfwd_input(x, holomorphic)
@@ -457,12 +466,12 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         outs = vmap(push, in_axes=0, out_axes=(None, -1, None) if has_aux else (None, -1))(
             *basis)
         if holomorphic:
-            for y in tree_util.tree_leaves(outs[0]):
+            for y in physical.tree_leaves(outs[0]):
                 if not dtypes.is_complex(get_aval(y).dtype):
                     raise TypeError("jacfwd with holomorphic=True requires outputs with "
                                     f"complex dtype, but got {get_aval(y).dtype.name}.")
         jac = outs[1]
-        jac = tree_util.tree_map(lambda j: _unravel_last(j, in_avals, sizes, in_tree,
+        jac = physical.tree_map(lambda j: _unravel_last(j, in_avals, sizes, in_tree,
                                                          isinstance(argnums, (tuple, list))),
                                  jac)
         return (jac, outs[2]) if has_aux else jac
@@ -503,7 +512,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     def jacfun(*args, **kwargs):
         y, pullback, aux = _vjp_at_argnums(fun, argnums, args, kwargs, has_aux, allow_int,
                                            "jacrev", "jacrev", holomorphic)
-        flat_y, y_tree = tree_util.tree_flatten(y)
+        flat_y, y_tree = physical.tree_flatten(y)
         for v in flat_y:
             _check_output_dtype(v, "jacrev", holomorphic)
         y_avals = [get_aval(v) for v in flat_y]
@@ -523,7 +532,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
         many = isinstance(argnums, (tuple, list))
         per_input = cts if many else cts[0]
-        flat_ct, ct_tree = tree_util.tree_flatten(per_input)
+        flat_ct, ct_tree = physical.tree_flatten(per_input)
         split = [split_out(leaf) for leaf in flat_ct]   # [in_leaf][out_leaf]
         by_out = [tree_util.tree_unflatten(ct_tree, [split[i][k] for i in range(len(split))])
                   for k in range(len(y_avals))]
@@ -549,6 +558,13 @@ def _check_axis_spec(spec: Any, name: str) -> None:
         if leaf is not None and not isinstance(leaf, int):
             raise TypeError(f"vmap {name} must be an int, None, or (nested) container with "
                             f"those types as leaves, but got {spec}.")
+
+
+def _public_ranks(public_leaves: Sequence[Any], physical_leaves: Sequence[Any]
+                  ) -> list[Optional[int]]:
+    """Per physical leaf, the rank of the key array whose data it is (a key array maps
+    over its own axes, not its data's trailing one), None for other leaves."""
+    return [None if p is a else p.ndim for p, a in zip(public_leaves, physical_leaves)]
 
 
 def _out_axis(axis: int, ndim: int) -> int:
@@ -583,8 +599,9 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         axes_per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
         flat_axes = broadcast_prefix(axes_per_arg, args, "vmap in_axes")
         # arguments given by keyword are mapped over their leading axis (as JAX's)
-        flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
+        flat_args, in_tree = physical.tree_flatten((args, kwargs))
         flat_axes += [0] * (len(flat_args) - len(flat_axes))
+        ranks = _public_ranks(tree_util.tree_leaves((args, kwargs)), flat_args)
         # mutable array references mapped over: their values go in, a reference per
         # element stands for each inside, and the final values are written back
         refs = [(i, a) for i, (a, ax) in enumerate(zip(flat_args, flat_axes))
@@ -597,12 +614,13 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 dims.append(None)
                 continue
             aval = get_aval(a)
-            if not -aval.ndim <= ax < aval.ndim:
+            ndim = aval.ndim if ranks[i] is None else ranks[i]
+            if not -ndim <= ax < ndim:
                 raise ValueError(f"vmap was requested to map its argument along axis {ax}, "
                                  f"which implies that its rank should be at least "
-                                 f"{(ax + 1) if ax >= 0 else -ax}, but is only {aval.ndim} "
-                                 f"(its shape is {aval.shape})")
-            d = ax % aval.ndim
+                                 f"{(ax + 1) if ax >= 0 else -ax}, but is only {ndim} "
+                                 f"(its shape is {aval.shape[:ndim]})")
+            d = ax % ndim
             dims.append(d)
             sizes.append((aval.shape[d], d, i, aval))
         size_set = {s for s, *_ in sizes}
@@ -638,9 +656,10 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
             def __iter__(self):
                 out = tree_util.tree_unflatten(out_tree[0], out_leaves)
                 flat_out_axes = broadcast_prefix(out_axes, out, "vmap out_axes")
-                outs_avals = [get_aval(o) for o in tree_util.tree_leaves(out)]
-                return iter([None if d is None else _out_axis(d, aval.ndim + 1)
-                             for d, aval in zip(flat_out_axes, outs_avals)] +
+                out_ranks = _public_ranks(tree_util.tree_leaves(out), out_leaves)
+                return iter([None if d is None else
+                             _out_axis(d, (get_aval(o).ndim if r is None else r) + 1)
+                             for d, o, r in zip(flat_out_axes, out_leaves, out_ranks)] +
                             [dims[i] for i, _ in refs])
 
         flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
@@ -672,7 +691,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
 
     def make_jaxpr_f(*args, **kwargs):
         f, dyn_args = argnums_partial(fun, dynamic_argnums(static_argnums, len(args)), args)
-        flat_args, in_tree = tree_util.tree_flatten((dyn_args, kwargs))
+        flat_args, in_tree = physical.tree_flatten((dyn_args, kwargs))
         flat_fun, out_tree = flatten_fun(f, in_tree)
         origins = argument_origins(fun, args, kwargs)
         with batching.extend_axis_env(axis_env or ()):
@@ -690,7 +709,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
 
 def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     """The output shapes and dtypes of ``fun(*args, **kwargs)`` without computing it."""
-    flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
+    flat_args, in_tree = physical.tree_flatten((args, kwargs))
     flat_fun, out_tree = flatten_fun(fun, in_tree)
     closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args])
     shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
@@ -893,7 +912,7 @@ class PjitFunction(stages.Wrapped):
 
     def _key(self, args: tuple, kwargs: dict):
         static, static_kw, dyn_args, dyn_kwargs = self._split(args, kwargs)
-        flat, in_tree = tree_util.tree_flatten((dyn_args, dyn_kwargs))
+        flat, in_tree = physical.tree_flatten((dyn_args, dyn_kwargs))
         device = self._device_name([x for x in flat if type(x) is not ArrayImpl
                                     or not x.is_deleted()])
         # the flags read while tracing and lowering: part of what a compile depends on
@@ -937,9 +956,9 @@ class PjitFunction(stages.Wrapped):
         ones in sorted order, as flattened): whether it is donated."""
         static_nums = {i for i, _ in static}
         flags = [i in self.donate_argnums for i, a in enumerate(args) if i not in static_nums
-                 for _ in tree_util.tree_leaves(a)]
+                 for _ in physical.tree_leaves(a)]
         flags += [k in self.donate_argnames for k in sorted(kwargs)
-                  if k not in self.static_argnames for _ in tree_util.tree_leaves(kwargs[k])]
+                  if k not in self.static_argnames for _ in physical.tree_leaves(kwargs[k])]
         return flags
 
     def _trace(self, args, kwargs, static, flat, in_tree):
@@ -956,7 +975,7 @@ class PjitFunction(stages.Wrapped):
             full, full_kwargs = self._full_args(args, kwargs, static, in_tree, flat_args)
             with traced_layouts(flat_args, flat):
                 out = self.fun(*full, **full_kwargs)
-            flat_out, out_tree = tree_util.tree_flatten(out)
+            flat_out, out_tree = physical.tree_flatten(out)
             out_store.append(out_tree)
             return flat_out
 
@@ -1131,7 +1150,7 @@ class PjitFunction(stages.Wrapped):
         """The fast path for positional pytrees of Arrays and Python scalars (a training
         step's ``(step, params, opt_state, batch)``): keyed by the tree structure and each
         leaf's type as the path above keys Arrays, or ``_NOT_FAST`` for other leaves."""
-        leaves, tree = tree_util.tree_flatten(args)
+        leaves, tree = physical.tree_flatten(args)
         key = [tree, *self._context_key()]
         scalars = False
         for a in leaves:
@@ -1485,7 +1504,7 @@ def make_user_context(default_value: Any = None) -> _UserContext:
 
 def copy_to_host_async(x: Any) -> Any:
     """Start copying the arrays among ``x``'s leaves to the host; returns ``x``."""
-    for leaf in tree_util.tree_leaves(x):
+    for leaf in physical.tree_leaves(x):
         copy = getattr(leaf, "copy_to_host_async", None)
         if copy is not None:
             copy()

@@ -2,10 +2,14 @@
 
 * pytree functions as flat ones: :func:`flatten_fun` (arguments ``(args, kwargs)``),
   :func:`flatten_fun_nokwargs` (positional arguments), :func:`flatten_fun_with_aux`
-  (``has_aux`` outputs); each records the output treedef in the list it returns;
+  (``has_aux`` outputs); each records the output treedef in the list it returns.  The
+  treedefs are physical ones (:mod:`tinyjax.tree_util.physical`: a key array's data is
+  the leaf, and unflattening rebuilds the key array);
 * arguments split off and spliced back: :func:`argnums_partial` (a function of some
   positional arguments, the others fixed), :func:`dynamic_argnums` (the positions that
   are not static), :func:`normalize_argnums`, :func:`check_argnums`, :func:`hashable_static`;
+* (co)tangents given for key arrays in the physical form the transforms use
+  (:func:`physical_tangents`);
 * in/out axis specs broadcast over pytrees (:func:`broadcast_prefix`), the aval an argument
   is traced with (:func:`shaped_abstractify`) and the names of arguments in errors
   (:func:`argument_origins`)."""
@@ -16,8 +20,9 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from tinyjax import tree_util
+from tinyjax import dtypes, tree_util
 from tinyjax.core import ShapedArray, get_aval
+from tinyjax.tree_util import physical
 
 
 class OutTrees(list):
@@ -39,7 +44,7 @@ def flatten_fun(fun: Callable, in_tree: tree_util.PyTreeDef
 
     def flat_fun(*flat_args):
         args, kwargs = tree_util.tree_unflatten(in_tree, flat_args)
-        flat_out, out_tree = tree_util.tree_flatten(fun(*args, **kwargs))
+        flat_out, out_tree = physical.tree_flatten(fun(*args, **kwargs))
         store.append(out_tree)
         return flat_out
 
@@ -155,8 +160,8 @@ def flatten_fun_with_aux(fun: Callable, in_tree, has_aux: bool) -> tuple[Callabl
                                 f"(output, aux); got {type(out).__name__}.")
             out, aux = out
         from tinyjax.lax._helpers import as_operand, is_array_like
-        out_leaves, out_tree = tree_util.tree_flatten(out)
-        aux_leaves, aux_tree = tree_util.tree_flatten(aux)
+        out_leaves, out_tree = physical.tree_flatten(out)
+        aux_leaves, aux_tree = physical.tree_flatten(aux)
         arrays = [as_operand(a) for a in aux_leaves if is_array_like(a)]
         others = [None if is_array_like(a) else a for a in aux_leaves]
         trees.append((out_tree, AuxTree(aux_tree, others)))
@@ -174,6 +179,23 @@ class AuxTree:
     def unflatten(self, arrays: Sequence[Any]) -> Any:
         it = iter(arrays)
         return self.tree.unflatten([next(it) if o is None else o for o in self.others])
+
+
+def physical_tangents(tangents: Any, primal_tree: tree_util.PyTreeDef,
+                      data_shapes: Sequence[tuple]) -> tuple[list, tree_util.PyTreeDef]:
+    """The leaves and treedef of (co)tangents given for values of the physical treedef
+    ``primal_tree`` (whose leaves have the shapes ``data_shapes``), in its physical form.
+    The tangent of a key array is float0 of its shape (as in JAX): it stands for float0
+    of its data's shape.  Trees that do not match come back as they are (for the caller's
+    error)."""
+    flat, tree = tree_util.tree_flatten(tangents)
+    public, opened = physical.public_structure(primal_tree)
+    if tree != public or not any(opened):
+        return flat, tree
+    return [np.zeros(shape, dtypes.float0)
+            if o and getattr(t, "dtype", None) == dtypes.float0 and
+            np.shape(t) == shape[:np.ndim(t)] else t
+            for t, o, shape in zip(flat, opened, data_shapes)], primal_tree
 
 
 def check_argnums(argnums, nargs: int, fname: str) -> tuple[int, ...]:

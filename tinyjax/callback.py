@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes, lax, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.array import Array, wrap_eager
 from tinyjax.compiler.lower.registry import register_host_callback
 from tinyjax.core import Primitive, ShapedArray
@@ -55,7 +56,7 @@ class FlatCallback:
                                   "".join(traceback.format_exception(e))) from e
         if self.out_tree is None:  # a debug callback: its result is ignored
             return []
-        leaves, tree = tree_util.tree_flatten(out)
+        leaves, tree = physical.tree_flatten(out)
         if tree != self.out_tree:
             raise TypeError(f"Callback {_name(self.fun)} returned a result of structure "
                             f"{tree}, but result_shape_dtypes has structure {self.out_tree}")
@@ -82,12 +83,12 @@ def _name(fun: Any) -> str:
 
 
 def _flatten_operands(args: tuple, kwargs: dict) -> tuple[list[Any], tree_util.PyTreeDef]:
-    flat, in_tree = tree_util.tree_flatten((args, kwargs))
+    flat, in_tree = physical.tree_flatten((args, kwargs))
     return [as_operand(x) for x in flat], in_tree
 
 
 def _result_avals(result_shape_dtypes: Any) -> tuple[list[ShapedArray], Any]:
-    leaves, tree = tree_util.tree_flatten(result_shape_dtypes)
+    leaves, tree = physical.tree_flatten(result_shape_dtypes)
     avals = []
     for leaf in leaves:
         if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
@@ -269,7 +270,7 @@ def debug_callback(callback: Callable[..., None], *args: Any, ordered: bool = Fa
     ``grad``; its result is ignored.  Array (and number) leaves of the arguments are
     operands, passed back as Arrays; other leaves (strings, dtypes, ...) are passed as
     they are."""
-    leaves, tree = tree_util.tree_flatten((args, kwargs))
+    leaves, tree = physical.tree_flatten((args, kwargs))
     dynamic = [i for i, x in enumerate(leaves) if _is_array_value(x)]
 
     def host(*values):
@@ -280,6 +281,6 @@ def debug_callback(callback: Callable[..., None], *args: Any, ordered: bool = Fa
         callback(*call_args, **call_kwargs)
 
     operands = [as_operand(leaves[i]) for i in dynamic]
-    flat_tree = tree_util.tree_structure((tuple(operands), {}))
+    flat_tree = physical.tree_structure((tuple(operands), {}))
     debug_callback_p.bind(*operands, callback=FlatCallback(host, flat_tree, [], None),
                           ordered=bool(ordered))

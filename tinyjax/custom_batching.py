@@ -16,6 +16,7 @@ from functools import update_wrapper
 from typing import Any, Callable
 
 from tinyjax import lax, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.api_util import flatten_fun_nokwargs
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, get_aval
@@ -61,11 +62,11 @@ def _batch(vals, dims, *, call_jaxpr, num_consts, rule, in_tree, out_tree):
         raise ValueError("the vmap rule of a custom_vmap function must return a pair "
                          f"(outputs, which outputs are batched), got {result!r}")
     out, out_batched = result
-    leaves, tree = tree_util.tree_flatten(out)
+    leaves, tree = physical.tree_flatten(out)
     if tree != out_tree:
         raise ValueError(f"the vmap rule of a custom_vmap function returned outputs of "
                          f"structure {tree}, the function returns {out_tree}")
-    flags = tree_util.tree_leaves(out_batched)
+    flags = physical.tree_leaves(out_batched)
     if len(flags) != len(leaves):
         raise ValueError("the vmap rule's out_batched must be a pytree of bools like its "
                          f"outputs ({len(leaves)} leaves), got {out_batched!r}")
@@ -105,7 +106,7 @@ class custom_vmap:
             name = getattr(self.fun, "__name__", "function")
             raise AttributeError(f"No batching rule defined for custom_vmap function "
                                  f"{name} using def_vmap.")
-        flat, in_tree = tree_util.tree_flatten(args)
+        flat, in_tree = physical.tree_flatten(args)
         flat = [as_operand(x) for x in flat]
         flat_fun, out_tree = flatten_fun_nokwargs(self.fun, in_tree)
         closed = trace_to_closed_jaxpr(
@@ -126,8 +127,8 @@ def sequential_vmap(f: Callable) -> custom_vmap:
 
     @f.def_vmap
     def rule(axis_size, in_batched, *args):
-        flat, tree = tree_util.tree_flatten(args)
-        flags = tree_util.tree_leaves(in_batched)
+        flat, tree = physical.tree_flatten(args)
+        flags = physical.tree_leaves(in_batched)
         batched = [x for x, b in zip(flat, flags) if b]
 
         def one(xs):
@@ -136,6 +137,6 @@ def sequential_vmap(f: Callable) -> custom_vmap:
                 tree, [next(it) if b else x for x, b in zip(flat, flags)]))
 
         out = lax.map(one, batched)
-        return out, tree_util.tree_map(lambda _: True, out)
+        return out, physical.tree_map(lambda _: True, out)
 
     return f

@@ -15,13 +15,15 @@ from functools import partial, update_wrapper
 from typing import Any, Callable, Sequence
 
 from tinyjax import dtypes, tree_util
-from tinyjax.api_util import argnums_partial, dynamic_argnums, flatten_fun_nokwargs
+from tinyjax.api_util import (argnums_partial, dynamic_argnums, flatten_fun_nokwargs,
+                              physical_tangents)
 from tinyjax.compiler.lower.registry import register_inlined_call
 from tinyjax.core import Primitive, Tracer, current_trace, get_aval, is_eager
 from tinyjax.extend.linear_util import wrap_init
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.jaxpr import Jaxpr, eval_jaxpr
+from tinyjax.tree_util import physical
 from tinyjax.interpreters.ad import SymbolicZero, Zero
 
 __all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_p",
@@ -116,7 +118,7 @@ def _call_args(kind: str, fun: Callable, rule: Any, args: tuple,
                              f"{getattr(fun, '__name__', fun)} using def{kind}.")
     nondiff = tuple(args[i] for i in sorted(nondiff_argnums))
     f_diff, diff = argnums_partial(fun, dynamic_argnums(nondiff_argnums, len(args)), args)
-    flat_args, in_tree = tree_util.tree_flatten(diff)
+    flat_args, in_tree = physical.tree_flatten(diff)
     return nondiff, f_diff, _as_operands(flat_args), in_tree
 
 
@@ -148,10 +150,10 @@ class custom_jvp:
                 if rule is None:
                     continue
                 part = rule(t, ans, *primals)
-                total = part if total is None else tree_util.tree_map(
+                total = part if total is None else physical.tree_map(
                     lambda a, b: a + b, total, part)
             if total is None:
-                total = tree_util.tree_map(lambda a: a * 0, ans)
+                total = physical.tree_map(lambda a: a * 0, ans)
             return ans, total
         self.defjvp(jvp)
 
@@ -175,8 +177,10 @@ class custom_jvp:
                 raise TypeError("Custom JVP rule must produce a pair (list or tuple of length "
                                 f"two) representing primal and tangent outputs, got {out!r}")
             primal_out, tangent_out = out
-            p_leaves, p_tree = tree_util.tree_flatten(primal_out)
-            t_leaves, t_tree = tree_util.tree_flatten(tangent_out)
+            p_leaves, p_tree = physical.tree_flatten(primal_out)
+            t_leaves, t_tree = physical_tangents(tangent_out, p_tree,
+                                                 [get_aval(p).shape for p in
+                                                  _as_operands(p_leaves)])
             if p_tree != t_tree:
                 raise TypeError("Custom JVP rule must produce primal and tangent outputs with "
                                 f"equal container (pytree) structures, but got {p_tree} and "
@@ -240,6 +244,7 @@ class custom_vjp:
         if is_eager():  # nothing differentiates: the function's own result, as JAX
             return self.fun(*args)
         diff = tree_util.tree_unflatten(in_tree, flat_args)  # the differentiable arguments
+        public_tree = tree_util.tree_structure(diff)  # (a key array one leaf)
         in_avals = [get_aval(a) for a in flat_args]
         fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
         fwd_diff, _ = argnums_partial(self.fwd, dynamic_argnums(self.nondiff_argnums,
@@ -250,15 +255,18 @@ class custom_vjp:
             return _as_operands(fun_leaves(*flat))
 
         def flat_fwd(perturbed, *flat):
+            primals = tree_util.tree_unflatten(in_tree, flat)
             if self.symbolic_zeros:  # JAX's records of each value and its perturbation
-                flat = [CustomVJPPrimal(x, p) for x, p in zip(flat, perturbed)]
-            pair = fwd_diff(*tree_util.tree_unflatten(in_tree, flat))
+                primals = tree_util.tree_unflatten(public_tree, [
+                    CustomVJPPrimal(x, p)
+                    for x, p in zip(tree_util.tree_leaves(primals), perturbed)])
+            pair = fwd_diff(*primals)
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
                                 f"length two) of primal outputs and residuals, got {pair!r}")
             out, res = pair
-            out_leaves, out_tree = tree_util.tree_flatten(out)
-            res_leaves, res_tree = tree_util.tree_flatten(res)
+            out_leaves, out_tree = physical.tree_flatten(out)
+            res_leaves, res_tree = physical.tree_flatten(res)
             out_tree_store.append(out_tree)
             res_tree_store.append(_Residuals(res_tree, res_leaves))
             return _as_operands(res_tree_store[-1].operands(res_leaves)), \
@@ -278,11 +286,12 @@ class custom_vjp:
                     f"{tree_util.tree_structure(tuple(diff))}.")
             flat_grads = []
             for g, d in zip(grads, diff):
-                d_leaves, d_tree = tree_util.tree_flatten(d)
+                d_leaves, d_tree = physical.tree_flatten(d)
                 if g is None:
                     flat_grads.extend([None] * len(d_leaves))
                     continue
-                g_leaves, g_tree = tree_util.tree_flatten(g)
+                g_leaves, g_tree = physical_tangents(
+                    g, d_tree, [get_aval(x).shape for x in _as_operands(d_leaves)])
                 if g_tree != d_tree:
                     raise TypeError(
                         "Custom VJP bwd rule must produce an output with the same container "
@@ -324,12 +333,12 @@ def closure_convert(fun: Callable, *example_args: Any) -> tuple[Callable, list[A
     for arguments of the types of ``example_args``, with the traced floating-point
     values ``fun`` closes over (values a transform may differentiate) passed explicitly
     as ``hoisted`` -- so that they can cross a ``custom_vjp`` boundary as arguments."""
-    flat, in_tree = tree_util.tree_flatten(example_args)
+    flat, in_tree = physical.tree_flatten(example_args)
     avals = [get_aval(x) for x in _as_operands(flat)]
     out_tree: list = []
 
     def flat_fun(*xs):
-        leaves, tree = tree_util.tree_flatten(fun(*tree_util.tree_unflatten(in_tree, xs)))
+        leaves, tree = physical.tree_flatten(fun(*tree_util.tree_unflatten(in_tree, xs)))
         out_tree.append(tree)
         return _as_operands(leaves)
 
@@ -342,7 +351,7 @@ def closure_convert(fun: Callable, *example_args: Any) -> tuple[Callable, list[A
     def converted(*args_and_hoisted: Any) -> Any:
         n = len(args_and_hoisted) - len(hoisted)
         args, extra = args_and_hoisted[:n], list(args_and_hoisted[n:])
-        leaves, tree = tree_util.tree_flatten(args)
+        leaves, tree = physical.tree_flatten(args)
         if tree != in_tree:
             raise TypeError("The inputs to the closure produced by closure_convert must have "
                             "the same Pytree structure as the example arguments passed when "
@@ -380,12 +389,12 @@ def custom_gradient(fun: Callable) -> Callable:
 
     def fwd(*args: Any):
         ans, rule = fun(*args)
-        leaves, ct_tree = tree_util.tree_flatten(ans)
+        leaves, ct_tree = physical.tree_flatten(ans)
         grad_tree: list = []
 
         def flat_rule(*cts):
             grads = rule(tree_util.tree_unflatten(ct_tree, cts))
-            g_leaves, g_tree = tree_util.tree_flatten(grads)
+            g_leaves, g_tree = physical.tree_flatten(grads)
             grad_tree.append(g_tree)
             return _as_operands(g_leaves)
 
@@ -394,7 +403,7 @@ def custom_gradient(fun: Callable) -> Callable:
         return ans, _GradientRule(closed.jaxpr, list(closed.consts), ct_tree, grad_tree[0])
 
     def bwd(res: _GradientRule, cts: Any):
-        leaves, tree = tree_util.tree_flatten(cts)
+        leaves, tree = physical.tree_flatten(cts)
         if tree != res.ct_tree:
             raise TypeError(f"{tree}\n!=\n{res.ct_tree}")
         grads = tree_util.tree_unflatten(res.grad_tree, eval_jaxpr(res.jaxpr, res.consts,
@@ -415,7 +424,7 @@ def zero_from_primal(val: Any, symbolic_zeros: bool = False) -> Any:
     def zero(x):
         z = SymbolicZero.from_primal_value(x)
         return z if symbolic_zeros else z.instantiate()
-    return tree_util.tree_map(zero, val)
+    return physical.tree_map(zero, val)
 
 
 class CustomVJPPrimal:
@@ -452,8 +461,8 @@ def linear_call(fun: Callable, fun_transpose: Callable, residual_args: Any,
     transpose (``jax.linear_transpose``, reverse mode) is
     ``fun_transpose(residual_args, cotangent)`` instead of ``fun``'s own."""
     from tinyjax.lax._helpers import as_operand
-    res_flat, res_tree = tree_util.tree_flatten(residual_args)
-    lin_flat, lin_tree = tree_util.tree_flatten(linear_args)
+    res_flat, res_tree = physical.tree_flatten(residual_args)
+    lin_flat, lin_tree = physical.tree_flatten(linear_args)
     res_flat = [as_operand(x) for x in res_flat]
     lin_flat = [as_operand(x) for x in lin_flat]
     out_tree: list = []
@@ -461,7 +470,7 @@ def linear_call(fun: Callable, fun_transpose: Callable, residual_args: Any,
     def flat_fun(*xs):
         res = tree_util.tree_unflatten(res_tree, xs[:len(res_flat)])
         lin = tree_util.tree_unflatten(lin_tree, xs[len(res_flat):])
-        leaves, tree = tree_util.tree_flatten(fun(res, lin))
+        leaves, tree = physical.tree_flatten(fun(res, lin))
         out_tree.append(tree)
         return [as_operand(x) for x in leaves]
 
@@ -487,7 +496,7 @@ def _linear_call_jvp(primals, tangents, *, num_res, num_consts, fun, fun_transpo
     res = tree_util.tree_unflatten(res_tree, primals[num_consts:num_res])
     lin_t = tree_util.tree_unflatten(lin_tree, [ad.instantiate_zeros(t)
                                                 for t in tangents[num_res:]])
-    out_t = tree_util.tree_leaves(linear_call(fun, fun_transpose, res, lin_t))
+    out_t = physical.tree_leaves(linear_call(fun, fun_transpose, res, lin_t))
     return out, out_t
 
 
@@ -498,7 +507,7 @@ def _linear_call_transpose(cts, *args, num_res, num_consts, fun, fun_transpose, 
                          "transposing")
     res = tree_util.tree_unflatten(res_tree, args[num_consts:num_res])
     cts = tree_util.tree_unflatten(out_tree, [ad.instantiate_zeros(c) for c in cts])
-    lin_cts = tree_util.tree_leaves(linear_call(fun_transpose, fun, res, cts))
+    lin_cts = physical.tree_leaves(linear_call(fun_transpose, fun, res, cts))
     return [None] * num_res + list(lin_cts)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from tinyjax import dtypes, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.api_util import shaped_abstractify
 from tinyjax.array import ArrayImpl, on_default_device, place, placed, to_array, wrap_eager
 from tinyjax.backends import Device, backend_name, get_backend, get_device, to_host
@@ -109,24 +110,25 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
     PartitionSpec (over the current mesh), a backend name, or None (the default device).
     ``device`` may also be a pytree of these, a prefix of ``x``.  With a device given, the
     results are committed to it; arrays already there are returned as they are."""
+    # (a key array's data is placed: device_put(keys) gives key arrays)
     if _is_placement(device) or device is None:
-        return tree_util.tree_map(lambda leaf: _put_to(leaf, device), x)
-    placements = _broadcast_placements(device, x)
-    return tree_util.tree_map(_put_to, x, placements)
+        return physical.tree_map(lambda leaf: _put_to(leaf, device), x)
+    leaves, tree = physical.tree_flatten(x)
+    return tree.unflatten([_put_to(leaf, where) for leaf, where in
+                           zip(leaves, _broadcast_placements(device, x))])
 
 
 def _is_placement(where: Any) -> bool:
     return isinstance(where, (Sharding, PartitionSpec, str, Device))
 
 
-def _broadcast_placements(device: Any, x: Any) -> Any:
+def _broadcast_placements(device: Any, x: Any) -> list:
     """``device`` (a pytree prefix of ``x`` whose leaves are placements) repeated over
-    ``x``'s leaves."""
+    ``x``'s leaves: one placement per leaf."""
     leaves = tree_util.tree_leaves(device, is_leaf=_is_placement)
     structure = tree_util.tree_structure(device, is_leaf=_is_placement)
     subtrees = structure.flatten_up_to(x)
-    return structure.unflatten([tree_util.tree_map(lambda _: d, sub)
-                                for d, sub in zip(leaves, subtrees)])
+    return [d for d, sub in zip(leaves, subtrees) for _ in tree_util.tree_leaves(sub)]
 
 
 def _put_to(leaf: Any, device: Any) -> Any:
@@ -168,7 +170,7 @@ def effects_barrier() -> None:
 def block_until_ready(x: Any) -> Any:
     """Wait until every array of the pytree ``x`` is computed (their devices run work
     asynchronously); returns ``x``."""
-    for leaf in tree_util.tree_leaves(x):
+    for leaf in physical.tree_leaves(x):
         if isinstance(leaf, ArrayImpl):
             leaf.block_until_ready()
     return x
@@ -492,7 +494,7 @@ class Compiled:
         return self.run_flat([leaf_value(x, self.device) for x in flat_args])
 
     def __call__(self, *args, **kwargs):
-        flat, _ = tree_util.tree_flatten((args, kwargs))
+        flat, _ = physical.tree_flatten((args, kwargs))
         return tree_util.tree_unflatten(self.out_tree, self.run_leaves(flat))
 
     def kernels(self) -> list:
@@ -649,7 +651,7 @@ class MeshCompiled:
     run_leaves = run_flat  # the arguments themselves, as arrays or host values
 
     def __call__(self, *args, **kwargs):
-        flat, _ = tree_util.tree_flatten((args, kwargs))
+        flat, _ = physical.tree_flatten((args, kwargs))
         return tree_util.tree_unflatten(self.out_tree, self.run_flat(flat))
 
     input_shardings = property(lambda self: list(self.program.in_shardings))

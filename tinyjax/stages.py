@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import stablehlo, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.backends import get_device
 from tinyjax.core import ShapedArray
@@ -220,7 +221,7 @@ class Compiled(_Stage):
         return SingleDeviceSharding(get_device(self._device))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        flat, tree = tree_util.tree_flatten((args, kwargs))
+        flat, tree = physical.tree_flatten((args, kwargs))
         if tree != self.in_tree:
             raise TypeError(f"Function compiled with input pytree does not match the input "
                             f"pytree it was called with: expected {self.in_tree}, got {tree}")

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tinyjax import lax, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.array import Array, wrap_eager
 from tinyjax.compiler.lower.registry import inlined_calls
 from tinyjax.core import Primitive, ShapedArray, get_aval, is_eager
@@ -190,7 +191,7 @@ def debug_check(pred: Any, msg: str, *fmt_args: Any, **fmt_kwargs: Any) -> None:
 def _bind_check(pred, msg, fmt_args, fmt_kwargs, debug: bool) -> None:
     if not isinstance(msg, str):
         raise TypeError(f"checkify.check takes a message string, got {msg!r}")
-    leaves, fmt_tree = tree_util.tree_flatten((fmt_args, fmt_kwargs))
+    leaves, fmt_tree = physical.tree_flatten((fmt_args, fmt_kwargs))
     for leaf in leaves:
         if not _is_array(leaf):
             raise TypeError("Formatting arguments to checkify.check need to be PyTrees of "
@@ -283,7 +284,7 @@ def checkify(fun: Callable, errors: frozenset = user_checks) -> Callable:
         raise TypeError(f"checkify errors must be checkify error categories, got {unknown}")
 
     def checked(*args: Any, **kwargs: Any) -> tuple[Error, Any]:
-        leaves, in_tree = tree_util.tree_flatten((args, kwargs))
+        leaves, in_tree = physical.tree_flatten((args, kwargs))
         # arrays are traced; Python values reach ``fun`` as they are (as in JAX)
         dynamic = [i for i, x in enumerate(leaves) if _is_array(x)]
         flat = [as_operand(leaves[i]) for i in dynamic]
@@ -294,7 +295,7 @@ def checkify(fun: Callable, errors: frozenset = user_checks) -> Callable:
             for i, x in zip(dynamic, xs):
                 full[i] = x
             a, k = in_tree.unflatten(full)
-            outs, tree = tree_util.tree_flatten(fun(*a, **k))
+            outs, tree = physical.tree_flatten(fun(*a, **k))
             out_tree.append(tree)
             return [as_operand(x) for x in outs]
 
@@ -484,12 +485,12 @@ class _Checker:
         p = eqn.params
         body, mesh = p["jaxpr"], p["mesh"]
         n_out = len(body.outvars)
-        leaves, state_tree = tree_util.tree_flatten(self.initial_state())
+        leaves, state_tree = physical.tree_flatten(self.initial_state())
 
         def per_device(*xs):
             st, outs = self.eval(body, [], list(xs), self.initial_state())
             return list(outs) + [lax.expand_dims(x, (0,))
-                                 for x in tree_util.tree_leaves(st)]
+                                 for x in physical.tree_leaves(st)]
 
         every_axis = PartitionSpec(tuple(mesh.axis_names))
         outs = map_blocks(per_device, ins, p["in_specs"],

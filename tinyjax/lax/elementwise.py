@@ -878,14 +878,14 @@ def bitcast_convert_type(operand, new_dtype):
 
 def stop_gradient(x):
     """Identity whose derivative is zero; maps over pytrees like JAX's."""
-    from tinyjax import tree_util
+    from tinyjax.tree_util import physical
 
     def stop(leaf):
         leaf = as_operand(leaf)
         if not dtypes.is_inexact(get_aval(leaf).dtype):
             return leaf
         return stop_gradient_p.bind(leaf)
-    return tree_util.tree_map(stop, x)
+    return physical.tree_map(stop, x)
 
 
 def full_like_aval(aval: ShapedArray, value) -> Any:

@@ -459,8 +459,8 @@ batching.fancy_primitive_batchers[pvary_p] = _pvary_rule
 # ---- public functions ----------------------------------------------------------------------
 
 def _map_tree(fn, x):
-    from tinyjax import tree_util
-    return tree_util.tree_map(lambda leaf: fn(as_operand(leaf)), x)
+    from tinyjax.tree_util import physical
+    return physical.tree_map(lambda leaf: fn(as_operand(leaf)), x)
 
 
 def _groups(axis_index_groups, what: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from tinyjax import dtypes, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import Primitive, Tracer, _concretization_message
 from tinyjax.errors import ConcretizationTypeError
 from tinyjax.interpreters import ad, batching
@@ -152,7 +153,7 @@ batching.primitive_batchers[optimization_barrier_p] = \
 def optimization_barrier(operand: Any, /) -> Any:
     """``operand`` (any pytree of arrays) unchanged; the compiler may not move
     computations across this point (e.g. fold a rematerialised value into its use)."""
-    leaves, tree = tree_util.tree_flatten(operand)
+    leaves, tree = physical.tree_flatten(operand)
     out = optimization_barrier_p.bind(*[as_operand(x) for x in leaves])
     return tree_util.tree_unflatten(tree, out)
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import Primitive, ShapedArray, Tracer, get_aval
 from tinyjax.interpreters import batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
@@ -63,8 +64,8 @@ def reduce(operands: Any, init_values: Any, computation: Callable[[Any, Any], An
     """Reduce ``operands`` (an array or a pytree of arrays of one shape) over
     ``dimensions`` with ``computation(accumulated, element)`` (pytrees of scalars like
     ``init_values``), starting from ``init_values``."""
-    flat, tree = tree_util.tree_flatten(operands)
-    inits, init_tree = tree_util.tree_flatten(init_values)
+    flat, tree = physical.tree_flatten(operands)
+    inits, init_tree = physical.tree_flatten(init_values)
     if tree != init_tree:
         raise ValueError("reduce: operands must have the same tree structure as "
                          f"init_values: {tree} vs. {init_tree}")
@@ -104,7 +105,7 @@ def computation_jaxpr(computation: Callable, tree: Any, dts: Sequence[np.dtype]
     def flat_computation(*args):
         out = computation(tree_util.tree_unflatten(tree, args[:n]),
                           tree_util.tree_unflatten(tree, args[n:]))
-        out_flat, out_tree = tree_util.tree_flatten(out)
+        out_flat, out_tree = physical.tree_flatten(out)
         if out_tree != tree:
             raise TypeError("reduce: the computation must return a pytree like its "
                             f"operands, got {out_tree}")

@@ -70,8 +70,9 @@ def with_sharding_constraint(x: Any, shardings: Any) -> Any:
     """``x`` (a pytree) laid out as ``shardings`` (a Sharding or PartitionSpec, or a pytree
     prefix of ``x`` of them) says, inside a computation over several devices."""
     from tinyjax import tree_util
+    from tinyjax.tree_util import physical
     resolve = _resolvers[0][0]
-    leaves, tree = tree_util.tree_flatten(x)
+    leaves, tree = physical.tree_flatten(x)
     is_spec = lambda s: s is None or hasattr(type(s), "device_set") or hasattr(s, "axes_of")
     spec_leaves, spec_tree = tree_util.tree_flatten(shardings, is_leaf=is_spec)
     if spec_tree.num_leaves == 1 and spec_tree != tree:
@@ -79,7 +80,7 @@ def with_sharding_constraint(x: Any, shardings: Any) -> Any:
     elif len(spec_leaves) != len(leaves):
         subtrees = spec_tree.flatten_up_to(x)
         spec_leaves = [s for s, sub in zip(spec_leaves, subtrees)
-                       for _ in tree_util.tree_leaves(sub)]
+                       for _ in physical.tree_leaves(sub)]
     place = _resolvers[0][1]
     for v, s in zip(leaves, spec_leaves):
         if s is not None:  # the layout fits the value (ValueError naming both otherwise)

@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from tinyjax import core, dtypes, lax, tree_util
+from tinyjax import core, dtypes, lax
 from tinyjax.array import Array, ArrayImpl, wrap_eager
 from tinyjax.config import config
 from tinyjax.core import Tracer, get_aval
 from tinyjax.lax import random_bits as _rb
 from tinyjax.lax._helpers import as_operand
 from tinyjax.numpy._extended import register_extended_array
+from tinyjax.tree_util.registration import register_extended_leaf
 
 __all__ = ["KeyArray", "PRNGKey", "PRNGKeyArray", "clone", "key", "key_data", "key_dtype",
            "key_impl", "wrap_key_data"]
@@ -48,8 +49,9 @@ _KEY_DTYPE = KeyDtype()
 class PRNGKeyArray:
     """An array of typed PRNG keys; its data is a ``uint32[*shape, 2]`` array.
 
-    A pytree node with the data as its one leaf, so keys pass through ``jit``,
-    ``vmap`` and ``grad`` like arrays.
+    A pytree leaf (as in JAX) that the transforms open into its data
+    (:mod:`tinyjax.tree_util.physical`), so keys pass through ``jit``, ``vmap`` and
+    ``grad`` like arrays.
     """
 
     __slots__ = ("_base",)
@@ -113,8 +115,18 @@ class PRNGKeyArray:
 Array.register(PRNGKeyArray)  # key arrays are jax.Arrays, as in JAX
 KeyArray = PRNGKeyArray
 
-tree_util.register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None),
-                               lambda _, children: PRNGKeyArray(children[0]))
+
+def _from_physical(data: Any) -> Any:
+    """What a transform made of a key array's data, as a key array; where it made a
+    (co)tangent of the data (float0), JAX's (co)tangent of a key array: float0 zeros of
+    the key array's shape."""
+    if getattr(data, "dtype", None) == dtypes.float0:
+        return np.zeros(tuple(data.shape[:-1]), dtypes.float0)
+    return PRNGKeyArray(data)
+
+
+# a pytree leaf, as JAX's; the transforms trace, batch and differentiate its data
+register_extended_leaf(PRNGKeyArray, lambda k: k._base, _from_physical)
 # jnp.asarray, broadcast_to, stack, ... of key arrays act on their uint32[..., 2] data
 register_extended_array(PRNGKeyArray, lambda k: k._base, PRNGKeyArray)
 

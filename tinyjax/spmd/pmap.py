@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.api import jit
 from tinyjax.api_util import broadcast_prefix, hashable_static
 from tinyjax.backends import devices as all_devices
@@ -65,10 +66,10 @@ def pmap(fun: Callable, axis_name: Any = None, *, in_axes: Any = 0, out_axes: An
         if isinstance(in_axes, (tuple, list)) and len(in_axes) == len(args):
             dyn_in_axes = tuple(a for i, a in enumerate(in_axes) if i not in static)
         # keyword arguments are mapped over their leading axis (in_axes is positional)
-        flat, in_tree = tree_util.tree_flatten((tuple(dyn), kwargs))
+        flat, in_tree = physical.tree_flatten((tuple(dyn), kwargs))
         flat = [as_operand(x) for x in flat]
         axes = broadcast_prefix(dyn_in_axes, tuple(dyn), "pmap in_axes") + \
-            [0] * len(tree_util.tree_leaves(kwargs))
+            [0] * len(physical.tree_leaves(kwargs))
         for a, x in zip(axes, flat):
             shape = get_aval(x).shape
             if a is not None and not -len(shape) <= a < len(shape):
@@ -112,7 +113,7 @@ def _compile(fun, name, args, static, in_tree, axes, out_axes, mesh) -> Callable
         dyn = iter(dyn_args)
         out = fun(*[static_map[i] if i in static_map else next(dyn)
                     for i in range(len(args))], **kwargs)
-        flat_out, out_tree = tree_util.tree_flatten(out)
+        flat_out, out_tree = physical.tree_flatten(out)
         o_axes = broadcast_prefix(out_axes, out, "pmap out_axes")
         store[:] = [out_tree, o_axes]
         outs = [as_operand(o) for o in flat_out]

@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.api_util import broadcast_prefix
 from tinyjax.array import ArrayImpl, to_array
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
@@ -657,7 +658,7 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
     @wraps(f)
     def mapped(*args):
         m = _resolve_mesh(mesh)
-        flat, in_tree = tree_util.tree_flatten(args)
+        flat, in_tree = physical.tree_flatten(args)
         flat = [as_operand(x) for x in flat]
         specs = _flat_in_specs(in_specs, args, flat, m)
         _check_specs(specs, m, "in_specs")
@@ -671,7 +672,7 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
 
         def flat_body(*xs):
             out = f(*tree_util.tree_unflatten(in_tree, list(xs)))
-            leaves, tree = tree_util.tree_flatten(out)
+            leaves, tree = physical.tree_flatten(out)
             store.append(tree)
             return [as_operand(leaf) if not isinstance(leaf, Tracer) else leaf
                     for leaf in leaves]

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import get_aval
 from tinyjax.lax.control_flow.common import flatten_operands
 from tinyjax.lax.elementwise import add, bitwise_or
@@ -50,7 +51,7 @@ def associative_scan(fn: Callable, elems: Any, reverse: bool = False, axis: int 
 
     def combine(a_flat, b_flat):
         c = fn(tree_util.tree_unflatten(tree, a_flat), tree_util.tree_unflatten(tree, b_flat))
-        c_flat, c_tree = tree_util.tree_flatten(c)
+        c_flat, c_tree = physical.tree_flatten(c)
         if c_tree != tree:
             raise TypeError(f"associative_scan: fn must return the structure of its inputs "
                             f"{tree}, got {c_tree}")

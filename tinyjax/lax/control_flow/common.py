@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import dtypes, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.array import ArrayImpl, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, current_trace, get_aval, new_trace
 from tinyjax.jaxpr import Jaxpr, Var, eval_jaxpr
@@ -101,7 +102,7 @@ def wrap_values(values: Sequence[Any], avals: Sequence[ShapedArray]) -> list[Arr
 
 def flatten_operands(tree: Any) -> tuple[list[Any], tree_util.PyTreeDef]:
     from tinyjax.lax._helpers import as_operand
-    leaves, treedef = tree_util.tree_flatten(tree)
+    leaves, treedef = physical.tree_flatten(tree)
     return [as_operand(x) for x in leaves], treedef
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import Primitive, get_aval, set_current_trace
 from tinyjax.jaxpr import Var, dce_jaxpr, dce_rules
 from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, join_jaxprs,
@@ -250,7 +251,7 @@ def _bind_cond(index, funs: Sequence[Callable], operands: tuple,
 
             def flat_fun(*xs, f=f):
                 from tinyjax.lax._helpers import as_operand
-                leaves, tree = tree_util.tree_flatten(
+                leaves, tree = physical.tree_flatten(
                     f(*tree_util.tree_unflatten(in_tree, xs)))
                 trees.append(tree)
                 return [as_operand(x) for x in leaves]

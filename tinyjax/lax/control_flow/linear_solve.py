@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import Primitive, get_aval
 from tinyjax.jaxpr import Jaxpr
 from tinyjax.lax.control_flow.common import (batch_jaxpr, flatten_operands, run, run_solve,
@@ -69,7 +70,7 @@ def _flat_solver(solve: Callable, matvec: Callable, tree, has_aux: bool) -> Call
     def solve_flat(*xs):
         out = solve(matvec, tree_util.tree_unflatten(tree, list(xs)))
         x, aux = out if has_aux else (out, None)
-        return tree_util.tree_leaves(x) + tree_util.tree_leaves(aux)
+        return physical.tree_leaves(x) + physical.tree_leaves(aux)
     return solve_flat
 
 
@@ -88,7 +89,7 @@ def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
 
     def unflat(fun: Callable) -> Callable:
         def flat(*xs):
-            return tree_util.tree_leaves(fun(tree_util.tree_unflatten(tree, list(xs))))
+            return physical.tree_leaves(fun(tree_util.tree_unflatten(tree, list(xs))))
         return flat
 
     def _check_matvec_types(jaxpr: Jaxpr, what: str) -> None:
@@ -105,7 +106,7 @@ def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
     solve_jaxpr, solve_consts = _trace(_flat_solver(solve, matvec_fn, tree, has_aux), b_avals)
     aux_tree = None
     if has_aux:
-        aux_tree = tree_util.tree_structure(solve(matvec_fn, b)[1])
+        aux_tree = physical.tree_structure(solve(matvec_fn, b)[1])
     if symmetric:
         vecmat_jaxpr, vecmat_consts = matvec_jaxpr, matvec_consts
         tsolve_jaxpr, tsolve_consts = solve_jaxpr, solve_consts
@@ -130,7 +131,7 @@ def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
 
 def _closure(jaxpr: Jaxpr, consts: list, tree) -> Callable:
     def fn(x):
-        return tree_util.tree_unflatten(tree, run(jaxpr, *consts, *tree_util.tree_leaves(x)))
+        return tree_util.tree_unflatten(tree, run(jaxpr, *consts, *physical.tree_leaves(x)))
     return fn
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyjax import dtypes, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import Primitive, Tracer, get_aval, set_current_trace
 from tinyjax.jaxpr import Jaxpr, Var, dce_jaxpr, dce_rules, eqn_effectful
 from tinyjax.lax.control_flow.common import (batch_jaxpr, differentiable,
@@ -544,8 +545,8 @@ def _trace_carry_fun(name, fun, init, extra_avals, extra_tree, make_args, split_
                 else None
             out = fun(*make_args(c, e))
             out_carry, rest = split_out(out)
-            leaves, tree = tree_util.tree_flatten(out_carry)
-            rest_leaves, rest_tree = tree_util.tree_flatten(rest)
+            leaves, tree = physical.tree_flatten(out_carry)
+            rest_leaves, rest_tree = physical.tree_flatten(rest)
             store.append((tree, len(leaves), rest_tree))
             return [as_operand(x) for x in leaves + rest_leaves]
 
@@ -583,7 +584,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     def cond_flat(*args):
         from tinyjax.lax._helpers import as_operand
         out = cond_fun(tree_util.tree_unflatten(in_tree, args))
-        leaves = tree_util.tree_leaves(out)
+        leaves = physical.tree_leaves(out)
         return [as_operand(x) for x in leaves]
 
     with refs.collect() as captured:
@@ -752,12 +753,12 @@ def map(f: Callable, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa:
 def _vmap_leading(f: Callable) -> Callable:
     """``vmap(f)`` for ``f`` of one pytree, mapped along the leading axis of every leaf."""
     def batched(xs):
-        leaves, tree = tree_util.tree_flatten(xs)
+        leaves, tree = physical.tree_flatten(xs)
         n_out: list[int] = []
         out_tree: list = []
 
         def flat(*mapped):
-            out_leaves, t = tree_util.tree_flatten(f(tree_util.tree_unflatten(tree, mapped)))
+            out_leaves, t = physical.tree_flatten(f(tree_util.tree_unflatten(tree, mapped)))
             n_out[:], out_tree[:] = [len(out_leaves)], [t]
             return out_leaves
         axis = batching.AxisData(None, get_aval(leaves[0]).shape[0])
@@ -774,13 +775,13 @@ def _batched_map(f, xs, batch_size):
     main = [reshape(slice_in_dim(x, 0, num * batch_size),
                     (num, batch_size) + get_aval(x).shape[1:]) for x in leaves]
     out = map(_vmap_leading(f), tree_util.tree_unflatten(tree, main)) if num else None
-    out_leaves, out_tree = tree_util.tree_flatten(out) if num else ([], None)
+    out_leaves, out_tree = physical.tree_flatten(out) if num else ([], None)
     out_leaves = [reshape(y, (num * batch_size,) + get_aval(y).shape[2:])
                   for y in out_leaves]
     if rem:
         tail = [slice_in_dim(x, num * batch_size, n) for x in leaves]
         r = _vmap_leading(f)(tree_util.tree_unflatten(tree, tail))
-        r_leaves, r_tree = tree_util.tree_flatten(r)
+        r_leaves, r_tree = physical.tree_flatten(r)
         if not num:
             return r
         out_leaves = [concatenate([a, b], 0) for a, b in zip(out_leaves, r_leaves)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.config import config
 from tinyjax.core import Tracer
 from tinyjax.lax._helpers import as_operand
@@ -43,7 +44,7 @@ def python_while(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
 def python_scan(f: Callable, init: Any, xs: Any, length: int, reverse: bool
                 ) -> tuple[Any, Any]:
     """The scan as a Python loop over ``length`` slices; ``ys`` stacked on a new axis."""
-    xs_flat, xs_tree = tree_util.tree_flatten(xs)
+    xs_flat, xs_tree = physical.tree_flatten(xs)
     carry, ys = init, []
     order = range(length - 1, -1, -1) if reverse else range(length)
     for i in order:
@@ -56,8 +57,8 @@ def python_scan(f: Callable, init: Any, xs: Any, length: int, reverse: bool
     if not ys:
         raise ValueError("zero-length scan is not supported in disable_jit() mode because "
                          "the output type is unknown.")
-    y_leaves = [tree_util.tree_leaves(y) for y in ys]
-    y_tree = tree_util.tree_structure(ys[0])
+    y_leaves = [physical.tree_leaves(y) for y in ys]
+    y_tree = physical.tree_structure(ys[0])
     stacked = [_stack(list(col)) for col in zip(*y_leaves)]
     return carry, tree_util.tree_unflatten(y_tree, stacked)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
 from tinyjax.core import Primitive, get_aval
 from tinyjax.jaxpr import Jaxpr
 from tinyjax.lax._helpers import as_operand
@@ -82,7 +83,7 @@ def _trace_tree(fun: Callable, in_tree, n_args: int, avals) -> tuple[Jaxpr, list
     def flat(*xs):
         args = [tree_util.tree_unflatten(in_tree, list(xs[i * size:(i + 1) * size]))
                 for i in range(n_args)]
-        leaves, tree = tree_util.tree_flatten(fun(*args))
+        leaves, tree = physical.tree_flatten(fun(*args))
         out_tree.append(tree)
         return [as_operand(x) for x in leaves]
     jaxpr, consts = trace_open(flat, avals)
@@ -91,7 +92,7 @@ def _trace_tree(fun: Callable, in_tree, n_args: int, avals) -> tuple[Jaxpr, list
 
 def _linearized(f: Callable, x: Any) -> Callable:
     """``t -> jvp of f at x along t`` (``f`` linearised at ``x``; pytree in, pytree out)."""
-    x_flat, tree = tree_util.tree_flatten(x)
+    x_flat, tree = physical.tree_flatten(x)
 
     def f_jvp(t: Any) -> Any:
         t_flat, t_tree = flatten_operands(t)
@@ -101,7 +102,7 @@ def _linearized(f: Callable, x: Any) -> Callable:
         out_tree: list = []
 
         def flat_f(*xs):
-            leaves, out = tree_util.tree_flatten(f(tree_util.tree_unflatten(tree, list(xs))))
+            leaves, out = physical.tree_flatten(f(tree_util.tree_unflatten(tree, list(xs))))
             out_tree.append(out)
             return [as_operand(x) for x in leaves]
         _, out_t = ad.jvp_flat(flat_f, x_flat, t_flat)
