@@ -49,6 +49,15 @@ def test_compiling_ahead_of_time_fills_the_cache():
     assert float(jg(jnp.ones(3))[0]) == 2.0 and len(traced) == 1
 
 
+def test_compile_takes_xla_option_names_and_rejects_others():
+    lowered = jax.jit(lambda x: 2 * x + 1).lower(jnp.ones(2))
+    compiled = lowered.compile(compiler_options={"xla_gpu_autotune_level": "0"})
+    assert np.asarray(compiled(jnp.ones(2))).tolist() == [3.0, 3.0]
+    with pytest.raises(jax.errors.JaxRuntimeError,
+                       match="No such compile option: 'not an option'"):
+        lowered.compile(compiler_options={"not an option": "1"})
+
+
 def test_cost_analysis_counts_products():
     a, b = jnp.ones((8, 16)), jnp.ones((16, 4))
     cost = jax.jit(lambda a, b: a @ b).lower(a, b).cost_analysis()

@@ -18,6 +18,7 @@ from tinyjax.backends import get_device
 from tinyjax.core import ShapedArray
 from tinyjax.dispatch import Compiled as CompiledCall
 from tinyjax.dispatch import leaf_signature
+from tinyjax.errors import JaxRuntimeError
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, sub_jaxprs
 from tinyjax.sharding import SingleDeviceSharding
 
@@ -168,6 +169,12 @@ class Lowered(_Stage):
         return self._closed
 
     def compile(self, compiler_options: CompilerOptions | None = None) -> "Compiled":
+        """The compiled program.  ``compiler_options`` are XLA's (tinyjax has no XLA):
+        options named as XLA's (``xla_...``) have no effect; any other name is no compile
+        option, a ``JaxRuntimeError`` as in JAX."""
+        for name in compiler_options or {}:
+            if not str(name).startswith("xla_"):
+                raise JaxRuntimeError(f"INVALID_ARGUMENT: No such compile option: '{name}'")
         return Compiled(self.fun_name, self._closed, self.in_tree, self.out_tree,
                         self._donated, self._device, self._compile_fn())
 
