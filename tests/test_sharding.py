@@ -138,3 +138,22 @@ def test_the_sharding_of_an_arrays_type_lays_out_a_new_value():
     np.testing.assert_array_equal(
         jax.jit(lambda k: jax.random.normal(k, (2, 3), out_sharding=s))(key),
         jax.random.normal(key, (2, 3)))
+
+
+def test_partition_spec_sequence_methods():
+    # as JAX's: tuple-like index/count over the entries, concatenation, update
+    spec = P("a", None, ("b", "c"))
+    assert spec.index(None) == 1 and spec.index(("b", "c")) == 2 and spec.index(["a"]) == 0
+    assert spec.count(None) == 1 and spec.count("z") == 0
+    with pytest.raises(ValueError):
+        spec.index("z")
+    assert spec + P("d") == P("a", None, ("b", "c"), "d")
+    assert spec + ("d",) == P("a", None, ("b", "c"), "d") and ("d",) + spec == \
+        P("d", "a", None, ("b", "c"))
+    assert P("a", unreduced={"u"}) + P("b") == P("a", "b", unreduced={"u"})
+    with pytest.raises(TypeError, match="has unreduced in `__add__`"):
+        P("a", unreduced={"u"}) + ("b",)
+    with pytest.raises(NotImplementedError):
+        spec + ["d"]
+    assert spec.update(partitions=("x",)) == P("x")
+    assert P("a").update(unreduced={"u"}) == P("a", unreduced={"u"})

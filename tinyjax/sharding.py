@@ -115,6 +115,44 @@ class PartitionSpec:
     def __hash__(self) -> int:
         return hash((self._partitions, self.unreduced, self.reduced))
 
+    def index(self, value: Any) -> int:
+        """The first dimension whose entry is ``value`` (ValueError if none)."""
+        return self._partitions.index(_canonical_entry(value))
+
+    def count(self, value: Any) -> int:
+        """How many dimensions have the entry ``value``."""
+        return self._partitions.count(_canonical_entry(value))
+
+    def update(self, partitions: Any = None, unreduced: Any = None,
+               reduced: Any = None) -> "PartitionSpec":
+        """This spec with the given parts replaced."""
+        return PartitionSpec(*(self._partitions if partitions is None else partitions),
+                             unreduced=self.unreduced if unreduced is None else unreduced,
+                             reduced=self.reduced if reduced is None else reduced)
+
+    def __add__(self, other: Any) -> "PartitionSpec":
+        """The entries of ``self``, then those of ``other`` (a spec, or a tuple of
+        entries where ``self`` has no unreduced or reduced axes)."""
+        if isinstance(other, PartitionSpec):
+            return PartitionSpec(*self._partitions, *other._partitions,
+                                 unreduced=self.unreduced | other.unreduced,
+                                 reduced=self.reduced | other.reduced)
+        self._check_tuple_operand(other, "__add__")
+        return PartitionSpec(*self._partitions, *other)
+
+    def __radd__(self, other: Any) -> "PartitionSpec":
+        self._check_tuple_operand(other, "__radd__")
+        return PartitionSpec(*other, *self._partitions)
+
+    def _check_tuple_operand(self, other: Any, method: str) -> None:
+        if not isinstance(other, tuple):  # (JAX's exception)
+            raise NotImplementedError(f"a PartitionSpec and a {type(other).__name__} "
+                                      "cannot be added")
+        for what in ("unreduced", "reduced"):
+            if getattr(self, what):
+                raise TypeError(f"other {other} cannot be of instance `tuple` when self "
+                                f"{self} has {what} in `{method}` of PartitionSpec.")
+
     def axes_of(self, dim: int) -> tuple[str, ...]:
         """The mesh axes that dimension ``dim`` is split over (empty: not split)."""
         p = self._partitions[dim] if dim < len(self._partitions) else None
