@@ -140,6 +140,32 @@ def test_with_sharding_constraint_on_one_device_and_of_a_pytree():
         lax.with_sharding_constraint(x, PartitionSpec())
 
 
+class _Boxed:
+    """A pytree node that forwards attribute lookups to what it holds (as Flax's
+    Variable does): a node of the shardings' tree, not a sharding."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["value"], name)
+
+
+jax.tree_util.register_pytree_node(_Boxed, lambda b: ((b.value,), None),
+                                   lambda _, children: _Boxed(children[0]))
+
+
+def test_with_sharding_constraint_of_shardings_in_forwarding_nodes():
+    from tinyjax.sharding import Mesh, NamedSharding, PartitionSpec
+    mesh = Mesh(np.array(jax.devices()[:1], dtype=object), ("x",))
+    x = np.arange(4.0, dtype=np.float32)
+    with jax.set_mesh(mesh):
+        out = lax.with_sharding_constraint({"w": _Boxed(x)}, {"w": _Boxed(PartitionSpec("x"))})
+    assert isinstance(out["w"], _Boxed)
+    assert out["w"].value.sharding == NamedSharding(mesh, PartitionSpec("x"))
+    np.testing.assert_array_equal(out["w"].value, x)
+
+
 def test_make_jaxpr_axis_env_stages_collectives_as_equations():
     f = lambda x: lax.psum(x, "i") * lax.all_gather(x, "i").sum() + lax.axis_index("i")
     closed = jax.make_jaxpr(f, axis_env=[("i", 4)])(np.float32(1.0))

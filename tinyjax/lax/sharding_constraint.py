@@ -73,7 +73,10 @@ def with_sharding_constraint(x: Any, shardings: Any) -> Any:
     from tinyjax.tree_util import physical
     resolve = _resolvers[0][0]
     leaves, tree = physical.tree_flatten(x)
-    is_spec = lambda s: s is None or hasattr(type(s), "device_set") or hasattr(s, "axes_of")
+    # (attributes of the class: a container that forwards attribute lookups to its value,
+    # as Flax's Variable does, is a node)
+    is_spec = lambda s: s is None or hasattr(type(s), "device_set") or \
+        hasattr(type(s), "axes_of")
     spec_leaves, spec_tree = tree_util.tree_flatten(shardings, is_leaf=is_spec)
     if spec_tree.num_leaves == 1 and spec_tree != tree:
         spec_leaves = spec_leaves * len(leaves)
