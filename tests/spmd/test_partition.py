@@ -51,6 +51,31 @@ def test_eager_operations_give_laid_out_results():
         assert got.sharding.spec == spec, (got.sharding.spec, spec)
 
 
+def test_like_functions_lay_out_their_results_as_committed_arguments():
+    # as JAX's: the result of full_like/zeros_like/... of a committed array of its shape
+    # (or of a replicated one) is placed as that array is
+    mesh = mesh_2d()
+    rows, cols = mesh.axis_sizes
+    x = np.ones((rows * 2, cols), np.float32)
+    a = put(x, mesh, P("x", "y"))
+    for got, value in [(jnp.zeros_like(a), 0.0), (jnp.ones_like(a), 1.0),
+                       (jnp.full_like(a, 3.0), 3.0), (jnp.empty_like(a), 0.0),
+                       (lax.full_like(a, 2.0), 2.0), (jnp.zeros_like(a, shape=x.shape), 0.0)]:
+        assert got.sharding == a.sharding
+        np.testing.assert_array_equal(np.asarray(got), np.full_like(x, value))
+    assert lax.full_like(jnp.ones(2 * rows), 1.0, sharding=NamedSharding(mesh, P("x"))
+                         ).sharding == NamedSharding(mesh, P("x"))
+    replicated = put(np.ones(4, np.float32), mesh, P())
+    assert jnp.zeros_like(replicated, shape=(2,)).sharding == replicated.sharding
+    one = jax.device_put(np.ones(3, np.float32), DEVICES[-1])
+    assert jnp.zeros_like(one).sharding == SingleDeviceSharding(DEVICES[-1])
+    # other shapes, weakly typed values and uncommitted arrays: the default device
+    default = SingleDeviceSharding(DEVICES[0])
+    assert jnp.zeros_like(a, shape=(3,)).sharding == default
+    assert jnp.zeros_like(jnp.ones(3)).sharding == default
+    assert jnp.zeros_like(jax.device_put(1.0, DEVICES[-1])).sharding == default
+
+
 def test_jit_places_outputs_as_out_shardings_says():
     mesh = mesh_2d()
     rows, cols = mesh.axis_sizes

@@ -16,6 +16,7 @@ from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax.elementwise import _convert_weak, div
 from tinyjax.lax.shape import broadcast_in_dim, full, reshape
+from tinyjax.lax.sharding_constraint import placed_like, with_sharding_constraint
 from tinyjax.lax.slicing import concatenate, index_in_dim
 
 __all__ = ["stack", "unstack", "tile", "collapse", "broadcast_shapes", "broadcast_to_rank",
@@ -151,14 +152,17 @@ def broadcast_like(arr: Any, like_arr: Any) -> Any:
 def full_like(x: Any, fill_value: Any, dtype: Any = None, shape: Any = None,
               sharding: Any = None) -> Any:
     """An array like ``x`` (its shape, dtype and weak type unless given) filled with
-    ``fill_value``."""
+    ``fill_value``; laid out as ``sharding`` says, else as ``x`` is where ``x`` is
+    committed to its devices (see :func:`~tinyjax.lax.sharding_constraint.placed_like`)."""
     aval = _aval_of(x)
     shape = aval.shape if shape is None else tuple(int(d) for d in shape)
     dt = aval.dtype if dtype is None else dtypes.canonicalize_dtype(dtype)
     out = full(shape, fill_value, dt)
     if dtype is None and aval.weak_type:
-        out = _convert_weak(out, dt, True)
-    return out
+        return _convert_weak(out, dt, True)
+    if sharding is not None:
+        return with_sharding_constraint(out, sharding)
+    return placed_like(out, x)
 
 
 def _aval_of(x: Any) -> ShapedArray:

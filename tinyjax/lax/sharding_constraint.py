@@ -14,6 +14,7 @@ import functools
 import inspect
 from typing import Any, Callable
 
+from tinyjax.array import ArrayImpl
 from tinyjax.core import Primitive, get_aval, is_eager
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
@@ -33,6 +34,19 @@ def register_sharding_resolver(resolve: Callable[[Any], Any],
     """``resolve(s)``: a Sharding for a Sharding or a PartitionSpec (over the current
     mesh); ``place(x, sharding)``: a concrete array laid out so."""
     _resolvers[:] = [(resolve, place)]
+
+
+def placed_like(out: Any, x: Any) -> Any:
+    """``out`` (a new array, such as ``full_like(x, ...)``) laid out as ``x`` is where
+    ``x`` is a concrete array committed to its devices (a sharded one, say) and ``out`` has
+    its shape (or ``x`` is replicated), as JAX's ``*_like`` functions place their results;
+    otherwise ``out``."""
+    if type(x) is not ArrayImpl or not x.committed or not is_eager():
+        return out
+    sharding = x.sharding
+    if get_aval(out).shape != x.shape and not sharding.is_fully_replicated:
+        return out
+    return _resolvers[0][1](out, sharding)
 
 
 def _impl(x, *, sharding):

@@ -10,6 +10,7 @@ import numpy as np
 from tinyjax import dtypes, lax
 from tinyjax.array import ArrayImpl, on_default_device, register_asarray, wrap_eager
 from tinyjax.core import ShapedArray, Tracer, get_aval
+from tinyjax.lax.sharding_constraint import placed_like
 from tinyjax.numpy._extended import is_extended, on_data
 
 
@@ -236,7 +237,8 @@ def _like_shape(a: Any, shape: Any) -> tuple[int, ...]:
 def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None, *,
               device: Any = None) -> Any:
     """An array like ``a`` (its dtype and weak type, unless given) filled with
-    ``fill_value``."""
+    ``fill_value``; laid out as ``a`` is where ``a`` is an array committed to its devices
+    (a sharded one, say) of the result's shape, as in JAX."""
     aval = _like_aval(a)
     shape = _like_shape(a, shape)
     if dtype is None:
@@ -248,11 +250,11 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None, *,
             not isinstance(fill_value, (bool, int, float)) else fill_value
         out = lax.full(shape, value, dt)
     else:
-        return full(shape, lax.convert_element_type(fill_value, dt))
+        out = full(shape, lax.convert_element_type(fill_value, dt))
     if weak:
         from tinyjax.lax.elementwise import _convert_weak
-        out = _convert_weak(out, dt, True)
-    return out
+        return _convert_weak(out, dt, True)
+    return placed_like(out, a)
 
 
 @_placing
