@@ -35,7 +35,7 @@ from tinyjax.api_util import (argnums_partial, argument_origins, broadcast_prefi
 from tinyjax.array import ArrayImpl, to_array, wrap_eager
 from tinyjax.config import config, debug_level
 from tinyjax.compiler.lower.registry import register_inlined_call
-from tinyjax.core import Primitive, current_trace, get_aval, new_trace
+from tinyjax.core import Primitive, ShapedArray, current_trace, get_aval, new_trace
 from tinyjax.dispatch import (Compiled, CompiledCache, MeshCompiled, computation_device,
                               device_key, invalid_values, leaf_signature, leaf_value,
                               runs_on_mesh)
@@ -679,6 +679,11 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
 # ---------------------------------------------------------------------------
 
 
+def _shape_struct(aval: ShapedArray) -> ShapeDtypeStruct:
+    """The ShapeDtypeStruct of a result of type ``aval``: with its sharding where the
+    type gives its layout (explicit mesh axes), as JAX's."""
+    return ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type,
+                            sharding=aval.sharding if aval.has_explicit_layout else None)
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
@@ -698,8 +703,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
             closed = trace_to_closed_jaxpr(flat_fun,
                                            [shaped_abstractify(x) for x in flat_args], origins)
         if return_shape:
-            shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
-                      for a in closed.out_avals]
+            shapes = [_shape_struct(a) for a in closed.out_avals]
             return closed, tree_util.tree_unflatten(out_tree[0], shapes)
         return closed
 
@@ -712,8 +716,7 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     flat_args, in_tree = physical.tree_flatten((args, kwargs))
     flat_fun, out_tree = flatten_fun(fun, in_tree)
     closed = trace_to_closed_jaxpr(flat_fun, [shaped_abstractify(x) for x in flat_args])
-    shapes = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
-              for a in closed.out_avals]
+    shapes = [_shape_struct(a) for a in closed.out_avals]
     return tree_util.tree_unflatten(out_tree[0], shapes)
 
 

@@ -46,6 +46,18 @@ def test_placed_arrays_and_traced_values_name_their_layout(mesh):
     assert jax.typeof(put(np.ones((8, 4)))).sharding.spec == P(None, None)
 
 
+def test_eval_shape_gives_the_layout_types_name(mesh):
+    x = put(np.ones((8, 4), np.float32), "X", "Y")
+    out = jax.eval_shape(lambda a: (a * 2, a.sum(1)), x)
+    assert out[0].sharding == jax.typeof(x).sharding and out[0].sharding.spec == P("X", "Y")
+    assert out[1].sharding.spec == P("X")
+    assert "sharding=NamedSharding" in repr(out[0])
+    plain = jax.eval_shape(lambda a: a, np.ones(3, np.float32))
+    assert plain.sharding is None
+    _, shapes = jax.make_jaxpr(lambda a: a + 1, return_shape=True)(x)
+    assert shapes.sharding.spec == P("X", "Y")
+
+
 def test_rules_of_shape_operations_and_reductions(mesh):
     v = RNG.standard_normal((8, 4)).astype(np.float32)
     x = put(v, "X", "Y")
