@@ -662,8 +662,14 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                              for d, o, r in zip(flat_out_axes, out_leaves, out_ranks)] +
                             [dims[i] for i, _ in refs])
 
-        flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
-                             flat_args, dims, LazyOutDims())
+        try:
+            flat_out = vmap_flat(recorded_fun, AxisData(axis_name, size, spmd_axis_name),
+                                 flat_args, dims, LazyOutDims())
+        except batching.SpecMatchError as e:  # (JAX's message: the output's path)
+            out = tree_util.tree_unflatten(out_tree[0], out_leaves)
+            path, _ = tree_util.tree_flatten_with_path(out)[0][e.leaf_idx]
+            raise ValueError(f"at vmap out_axes{tree_util.keystr(path)}, got axis spec "
+                             f"{e.dst} but output was batched on axis {e.src}") from None
         if refs:
             n = len(flat_out) - len(refs)
             for (_, r), v in zip(refs, flat_out[n:]):

@@ -22,6 +22,20 @@ def test_vmap_matches_loop_with_mixed_axes():
                                loop(f, x, y, in_axes=(1, None)), rtol=1e-6)
 
 
+def test_out_axes_none_for_a_batched_output_names_it():
+    # JAX's messages: the output's path for an unnamed axis, the axis name otherwise
+    x = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match=r"^at vmap out_axes\['b'\]\[1\], got axis spec "
+                                         r"None but output was batched on axis 0$"):
+        jax.vmap(lambda v: {"a": v, "b": (1.0, v)}, out_axes={"a": 0, "b": (0, None)})(x)
+    with pytest.raises(ValueError, match=r"^at vmap out_axes, got axis spec None"):
+        jax.vmap(lambda v: v, out_axes=None)(x)
+    with pytest.raises(ValueError, match=r"^vmap has mapped output \(axis_name=i\) but "
+                                         r"out_axes is None$"):
+        jax.vmap(lambda v: v, out_axes=None, axis_name="i")(x)
+    assert float(jax.vmap(lambda v: 2.0, out_axes=None)(x)) == 2.0
+
+
 def test_out_axes_and_negative_axes():
     x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
     out = jax.vmap(lambda r: r * 2.0, in_axes=-1, out_axes=1)(x)

@@ -272,6 +272,16 @@ def _vmap_pairs(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
         _axis_env.pop()
 
 
+class SpecMatchError(ValueError):
+    """Output ``leaf_idx`` is batched on axis ``src`` but its out_axes entry ``dst`` is
+    None (an output that varies over the mapped axis cannot be unmapped); ``vmap`` names
+    the output's path in its message, as JAX's."""
+
+    def __init__(self, leaf_idx: int, src: int, dst: Any):
+        super().__init__(f"got axis spec {dst} but output was batched on axis {src}")
+        self.leaf_idx, self.src, self.dst = leaf_idx, src, dst
+
+
 def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
               args: Sequence[Any], in_dims: Sequence[int | None],
               out_dims: Sequence[int | None]) -> list[Any]:
@@ -279,12 +289,13 @@ def vmap_flat(fun: Callable[..., Sequence[Any]], axis_data: AxisData,
     at the requested ``out_dims`` (None: the output must not vary over the batch)."""
     pairs = _vmap_pairs(fun, axis_data, args, in_dims)
     results = []
-    for (val, dim), out_dim in zip(pairs, out_dims):
+    for i, ((val, dim), out_dim) in enumerate(zip(pairs, out_dims)):
         if out_dim is None:
             if dim is not None:
-                raise ValueError(
-                    "vmap has mapped output but out_axes is None (an output that "
-                    "varies over the mapped axis cannot have out_axes=None)")
+                if axis_data.name is not None:
+                    raise ValueError(f"vmap has mapped output (axis_name={axis_data.name}) "
+                                     "but out_axes is None")
+                raise SpecMatchError(i, dim, out_dim)
             results.append(val)
         else:
             results.append(moveaxis(val, dim, out_dim, axis_data.size))
