@@ -261,6 +261,22 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'tinyjax.core' has no attribute {name!r}") from None
 
 
+def physical_aval(aval: ShapedArray) -> ShapedArray:
+    """The type of the data of a value of type ``aval``: for an extended dtype that has
+    data (a key array's, ``dtypes.ExtendedDType``) its ``physical_dtype`` with the element
+    axes appended (``key<fry>[3]`` is ``uint32[3,2]``); ``aval`` itself otherwise."""
+    dt = aval.dtype
+    if not dtypes.is_extended(dt) or getattr(dt, "physical_dtype", None) is None:
+        return aval
+    return ShapedArray(aval.shape + tuple(dt.element_shape), dt.physical_dtype)
+
+
+def from_physical(aval: ShapedArray, data: Any) -> Any:
+    """The value of type ``aval`` whose data is ``data`` (of type ``physical_aval(aval)``):
+    the array of the extended dtype around it (a key array), or ``data`` itself."""
+    return data if physical_aval(aval) is aval else aval.dtype.wrap(data)
+
+
 def get_aval(x: Any) -> ShapedArray:
     """The abstract value of an Array, a Tracer, a numpy value or a Python scalar."""
     aval = getattr(x, "aval", None)

@@ -576,8 +576,26 @@ def result_type(*args: Any, return_weak_type_flag: bool = False):
     x64 = config.jax_enable_x64
     if config.jax_numpy_dtype_promotion == "strict":
         _check_strict(args, x64)
-    r = _promote(args, x64, _finish_result_type, _RT1[x64], _RT2[x64], _RTN_CACHE[x64])
+    try:
+        r = _promote(args, x64, _finish_result_type, _RT1[x64], _RT2[x64], _RTN_CACHE[x64])
+    except (TypeError, ValueError):
+        r = _extended_result(args)
+        if r is None:
+            raise
     return r if return_weak_type_flag else r[0]
+
+
+def _extended_result(args: tuple) -> tuple[Any, bool] | None:
+    """(dtype, weak) of ``args`` of which some have an extended dtype (key arrays, or the
+    dtype itself): that dtype where all have it, as JAX's (it promotes with nothing else);
+    JAX's ValueError otherwise.  None where none has one."""
+    found = [a if isinstance(a, ExtendedDType) else getattr(a, "dtype", None) for a in args]
+    extended = [d for d in found if is_extended(d)]
+    if not extended:
+        return None
+    if len(extended) < len(args) or any(d != extended[0] for d in extended):
+        raise ValueError(f"dtype={extended[0]} is not a valid dtype for JAX type promotion.")
+    return extended[0], False
 
 
 def lattice_result_type(*args: Any) -> tuple[np.dtype, bool]:
@@ -590,7 +608,13 @@ def lattice_result_type(*args: Any) -> tuple[np.dtype, bool]:
     x64 = config.jax_enable_x64
     if config.jax_numpy_dtype_promotion == "strict":
         _check_strict(args, x64)
-    return _promote(args, x64, _finish_lattice, _LRT1[x64], _LRT2[x64], _LRTN_CACHE[x64])
+    try:
+        return _promote(args, x64, _finish_lattice, _LRT1[x64], _LRT2[x64], _LRTN_CACHE[x64])
+    except (TypeError, ValueError):
+        r = _extended_result(args)
+        if r is None:
+            raise
+        return r
 
 
 # Strict promotion (jax_numpy_dtype_promotion='strict'): JAX's strict lattice has edges
@@ -736,10 +760,23 @@ class prng_key(extended):
 
 class ExtendedDType:
     """Base of the dtypes that are not numpy dtypes (``key<fry>``): ``type`` is their
-    scalar type, a subclass of :class:`extended`; ``name`` is how they print."""
+    scalar type, a subclass of :class:`extended`; ``name`` is how they print.
+
+    An array of such a dtype stands for data of a numpy dtype, ``physical_dtype``, with
+    trailing element axes ``element_shape`` (a key array of shape ``s``: ``uint32[*s,
+    2]``); ``wrap(data)`` is the array around its data.  The transforms trace that data
+    (where an abstract value of the dtype is traced, see ``core.physical_aval``).  A dtype
+    without a ``physical_dtype`` has no such data."""
 
     type: type = extended
     name: str = "extended"
+    element_shape: tuple[int, ...] = ()
+    physical_dtype: Any = None
+
+    def wrap(self, data: Any) -> Any:
+        """The array of this dtype whose data is ``data``."""
+        raise NotImplementedError(f"arrays of the extended dtype {self.name} have no "
+                                  "physical data in tinyjax")
 
 
 def _sctype(x: Any) -> type:

@@ -48,3 +48,26 @@ def test_flatten_fun_returns_a_callable_out_tree_store():
     flat, out_tree = flatten_fun_nokwargs(lambda x: {"y": x}, jax.tree.structure((1,)))
     flat(2)
     assert out_tree() == jax.tree.structure({"y": 0})
+
+
+def test_an_unknown_key_array_is_traced_as_its_data():
+    # (Flax's scan traces its body so: avals from jnp.result_type of the leaves, key
+    # arrays among them); the jaxpr's types are the data's
+    keys = jax.random.split(jax.random.key(3), 2)
+    key_aval = ShapedArray(keys.shape, jnp.result_type(keys))
+    seen = []
+
+    def f(ks, x):
+        seen.append(type(ks))
+        return [jax.random.uniform(ks[0]) * x, jax.random.split(ks[1])[0]]
+
+    jaxpr, out_pvals, consts = pe.trace_to_jaxpr_nounits(
+        f, [pe.PartialVal.unknown(key_aval), pe.PartialVal.known(jnp.float32(2))])
+    assert seen == [jax.random.KeyArray]
+    assert [str(v.aval) for v in jaxpr.invars] == ["uint32[2,2]"]
+    assert [p.get_aval().shape for p in out_pvals] == [(), (2,)]
+    draw, new_key = eval_jaxpr(jaxpr, consts, jax.random.key_data(keys))
+    np.testing.assert_allclose(np.asarray(draw),
+                               2 * np.asarray(jax.random.uniform(keys[0])), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(new_key),
+                                  jax.random.key_data(jax.random.split(keys[1])[0]))

@@ -179,3 +179,18 @@ def test_device_put_and_eval_shape_keep_key_arrays():
     out = jax.eval_shape(lambda s: s, State(keys, jnp.zeros(2)))
     assert out.key.shape == (2,) and jax.dtypes.issubdtype(out.key.dtype,
                                                            jax.dtypes.prng_key)
+
+
+def test_key_types_are_traced_as_key_arrays_over_their_data():
+    keys = random.split(random.key(3), 3)
+    assert jnp.result_type(keys) == keys.dtype == jax.dtypes.result_type(keys, keys)
+    with pytest.raises(ValueError, match="dtype=key<fry> is not a valid dtype"):
+        jnp.result_type(keys, jnp.float32)
+    spec = jax.ShapeDtypeStruct((3,), keys.dtype)
+    assert jax.eval_shape(lambda ks: random.uniform(ks[0]), spec).shape == ()
+    out = jax.eval_shape(lambda ks: random.split(ks[1]), spec)
+    assert out.shape == (2,) and out.dtype == keys.dtype
+    traced = jax.jit(lambda ks: random.normal(ks[2])).trace(spec)
+    assert [str(a) for a in traced.jaxpr.in_avals] == ["uint32[3,2]"]
+    np.testing.assert_allclose(traced.lower().compile()(keys), random.normal(keys[2]),
+                               rtol=1e-6)

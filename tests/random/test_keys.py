@@ -178,3 +178,20 @@ def test_jnp_comparisons_and_where_take_key_arrays():
         jnp.array_equal(a, jnp.ones(4))
     with pytest.raises(ValueError, match="dtype=key<fry> is not a valid dtype"):
         jnp.where(True, a, jnp.ones(4))
+
+
+def test_key_arrays_update_functionally_with_at():
+    ks = random.split(random.key(0), 3)
+    new = random.split(random.key(1), 2)
+    data, new_data = np.asarray(random.key_data(ks)), np.asarray(random.key_data(new))
+    want = data.copy()
+    want[1] = new_data[0]
+    assert np.array_equal(random.key_data(ks.at[1].set(new[0])), want)
+    want = data.copy()
+    want[[0, 2]] = new_data
+    assert np.array_equal(random.key_data(ks.at[np.array([0, 2])].set(new)), want)
+    assert _keys_equal(ks.at[2].get(), ks[2])
+    jitted = jax.jit(lambda k, i, v: k.at[i].set(v))(ks, 1, new[0])
+    assert _keys_equal(jitted, ks.at[1].set(new[0]))
+    with pytest.raises(TypeError, match="takes key arrays"):
+        ks.at[1].set(np.uint32(3))

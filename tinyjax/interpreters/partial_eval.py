@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from tinyjax.core import (Primitive, ShapedArray, Trace, Tracer, check_foreign_tracer,
-                          current_trace, get_aval, new_trace, set_current_trace,
-                          user_source_info)
+                          current_trace, from_physical, get_aval, new_trace, physical_aval,
+                          set_current_trace, user_source_info)
 from tinyjax.jaxpr import Jaxpr, JaxprEqn, Var, literal_or_none
+from tinyjax.tree_util import physical
 
 # Primitives with sub-programs (control flow, remat, custom rules) may need to split
 # themselves: custom_partial_eval_rules[prim](trace, args, params) -> outputs.
@@ -201,9 +202,11 @@ def trace_to_jaxpr_nounits(fun: Callable[..., Sequence[Any]], pvals: Sequence[Pa
     call = getattr(fun, "call_wrapped", fun)
     trace = PartialEvalTrace(current_trace())
     with new_trace(trace):
-        ins = [pv.get_known() if pv.is_known() else trace.new_unknown(pv[0])
+        # (an unknown input of an extended dtype -- a key array -- is traced as its data)
+        ins = [pv.get_known() if pv.is_known() else trace.new_unknown(physical_aval(pv[0]))
                for pv in pvals]
-        outs = list(call(*ins))
+        outs = [physical.leaf_data(o) for o in call(*[
+            x if pv.is_known() else from_physical(pv[0], x) for x, pv in zip(ins, pvals)])]
         if isinstance(instantiate, bool):
             instantiate = [instantiate] * len(outs)
         staged = [o for o, inst in zip(outs, instantiate) if inst or trace.is_unknown(o)]

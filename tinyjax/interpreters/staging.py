@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer,
-                          eager_constant_folding, eval_trace, get_aval, new_trace,
-                          set_current_trace, user_source_info, varying_operands, with_spec,
-                          with_vma)
+                          eager_constant_folding, eval_trace, from_physical, get_aval,
+                          new_trace, physical_aval, set_current_trace, user_source_info,
+                          varying_operands, with_spec, with_vma)
 from tinyjax.interpreters.ad import Zero, tangent_aval
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or_none
+from tinyjax.tree_util import physical
 
 
 class StagingTracer(Tracer):
@@ -148,11 +149,14 @@ def _bwd_skipping(bwd: Callable, avals: Sequence[ShapedArray]) -> Callable:
 
 def trace_to_closed_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[ShapedArray],
                           origins: Sequence[str] = ()) -> ClosedJaxpr:
-    """Trace a flat function (list of arrays in, list of arrays out) to a ClosedJaxpr."""
+    """Trace a flat function (list of arrays in, list of arrays out) to a ClosedJaxpr.
+    An input of an extended dtype (a key array) is traced as its data, and so is such an
+    output: the jaxpr's types are the physical ones."""
     from tinyjax.core import current_trace
     trace = StagingTrace(current_trace())
     with new_trace(trace):
         origins = list(origins) + [""] * (len(in_avals) - len(origins))
-        args = [trace.new_arg(a, o) for a, o in zip(in_avals, origins)]
+        args = [from_physical(a, trace.new_arg(physical_aval(a), o))
+                for a, o in zip(in_avals, origins)]
         outs = fun(*args)
-        return trace.to_closed_jaxpr(list(outs))
+        return trace.to_closed_jaxpr([physical.leaf_data(o) for o in outs])

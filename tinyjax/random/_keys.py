@@ -30,6 +30,11 @@ class KeyDtype(dtypes.ExtendedDType):
     type = dtypes.prng_key
     name = f"key<{_IMPL_NAME}>"
     itemsize = 8
+    element_shape = (2,)
+    physical_dtype = np.dtype(np.uint32)
+
+    def wrap(self, data: Any) -> "PRNGKeyArray":
+        return PRNGKeyArray(data)
 
     def __repr__(self) -> str:
         return self.name
@@ -76,10 +81,13 @@ class PRNGKeyArray:
         return (self[i] for i in range(self.shape[0]))
 
     def __getitem__(self, idx: Any) -> "PRNGKeyArray":
-        idx = idx if isinstance(idx, tuple) else (idx,)
-        if any(i is Ellipsis for i in idx):
-            raise NotImplementedError("Ellipsis indexing of key arrays")
-        return PRNGKeyArray(self._base[idx + (slice(None),)])
+        return PRNGKeyArray(self._base[_data_index(idx)])
+
+    @property
+    def at(self) -> "_KeyIndexer":
+        """Functional updates of key arrays, as JAX's: ``keys.at[idx].set(other_keys)``
+        and ``keys.at[idx].get()``."""
+        return _KeyIndexer(self)
 
     def reshape(self, *shape: Any) -> "PRNGKeyArray":
         shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
@@ -110,6 +118,43 @@ class PRNGKeyArray:
             return f"Traced<key<{_IMPL_NAME}>[{','.join(map(str, self.shape))}]>"
         return (f"Array({self.shape}, dtype=key<{_IMPL_NAME}>) overlaying:\n"
                 f"{np.asarray(data)}")
+
+
+def _data_index(idx: Any) -> tuple:
+    """The index of a key array's data for the index ``idx`` of the keys."""
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if any(i is Ellipsis for i in idx):
+        raise NotImplementedError("Ellipsis indexing of key arrays")
+    return idx + (slice(None),)
+
+
+class _KeyIndexer:
+    """``keys.at``: ``keys.at[idx]`` is the place to update."""
+
+    def __init__(self, keys: PRNGKeyArray):
+        self._keys = keys
+
+    def __getitem__(self, idx: Any) -> "_KeyIndexRef":
+        return _KeyIndexRef(self._keys, idx)
+
+
+class _KeyIndexRef:
+    """``keys.at[idx]``: ``set`` gives the key array with the keys there replaced (keys
+    broadcast to the indexed shape), ``get`` the keys there."""
+
+    def __init__(self, keys: PRNGKeyArray, idx: Any):
+        self._keys, self._idx = keys, idx
+
+    def get(self, **kwargs: Any) -> PRNGKeyArray:
+        return PRNGKeyArray(self._keys._base.at[_data_index(self._idx)].get(**kwargs))
+
+    def set(self, values: Any, **kwargs: Any) -> PRNGKeyArray:
+        if not isinstance(values, PRNGKeyArray):
+            raise TypeError(f"keys.at[...].set takes key arrays, got {type(values).__name__}"
+                            f" ({getattr(values, 'dtype', None)}): a key array holds keys "
+                            "only")
+        data = self._keys._base.at[_data_index(self._idx)].set(values._base, **kwargs)
+        return PRNGKeyArray(data)
 
 
 Array.register(PRNGKeyArray)  # key arrays are jax.Arrays, as in JAX

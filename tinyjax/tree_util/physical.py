@@ -19,7 +19,8 @@ from tinyjax.tree_util.functions import _flatten_rest
 from tinyjax.tree_util.nodes import _LEAF, _LEAF_KIND, _kind_get, _physical_kind_get
 from tinyjax.tree_util.treedef import PyTreeDef, _flatten, _flatten_pred
 
-__all__ = ["public_structure", "tree_flatten", "tree_leaves", "tree_map", "tree_structure"]
+__all__ = ["leaf_data", "public_structure", "tree_flatten", "tree_leaves", "tree_map",
+           "tree_structure"]
 
 
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None
@@ -71,3 +72,12 @@ def public_structure(treedef: PyTreeDef) -> tuple[PyTreeDef, list[bool]]:
 
     node = public(treedef._node)
     return PyTreeDef(node, len(opened)), opened
+
+
+def leaf_data(x: Any) -> Any:
+    """The data of ``x`` where it is an extended leaf (a key array), else ``x``."""
+    kind = _physical_kind_get(type(x))
+    if kind is None or kind is _LEAF_KIND or _kind_get(type(x)) is not _LEAF_KIND:
+        return x
+    (data,), _ = kind.flatten(x)
+    return data
