@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinyjax import stablehlo, stages, tree_util
+from tinyjax.tree_util import physical
 from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api import jit, vjp
 from tinyjax.backends import default_device
@@ -352,7 +353,7 @@ def _call(exported: Exported) -> Callable[..., Any]:
     f_flat.defvjp(f_flat_fwd, f_flat_bwd)
 
     def f_imported(*args: Any, **kwargs: Any) -> Any:
-        flat, in_tree = tree_util.tree_flatten((args, kwargs))
+        flat, in_tree = physical.tree_flatten((args, kwargs))
         if in_tree != exported.in_tree:
             raise ValueError(_structure_error(exported, in_tree))
         _check_platform(exported)
