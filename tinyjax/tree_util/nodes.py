@@ -75,6 +75,7 @@ _kind_get = _kind_of.get
 # (typed PRNG key arrays) is a leaf in ``_kind_of`` and a node over its data here.
 _physical_kind_of: dict[type, _NodeKind] = dict(_registry)
 _physical_kind_get = _physical_kind_of.get
+_extended_types: set[type] = set()
 
 
 def _classify(t: type) -> _NodeKind:
@@ -106,7 +107,7 @@ def _make_namedtuple_kind(t: type) -> _NodeKind:
 
 def _register(kind: _NodeKind, what: str = "custom") -> None:
     t = kind.type
-    if t in _registry:
+    if t in _registry or t in _extended_types:
         raise ValueError(f"Duplicate {what} PyTreeDef type registration for {t!r}.")
     _registry[t] = kind
     _kind_of[t] = kind  # overrides a cached leaf/namedtuple classification
@@ -115,8 +116,9 @@ def _register(kind: _NodeKind, what: str = "custom") -> None:
 
 def _register_extended_leaf(kind: _NodeKind) -> None:
     t = kind.type
-    if t in _registry or _physical_kind_of.get(t, _LEAF_KIND) is not _LEAF_KIND:
+    if t in _registry or t in _extended_types:
         raise ValueError(f"Duplicate extended leaf type registration for {t!r}.")
+    _extended_types.add(t)
     _kind_of[t] = _LEAF_KIND
     _physical_kind_of[t] = kind
 

@@ -1,5 +1,4 @@
-"""Pytrees as the transforms see them: every extended leaf (a typed PRNG key array,
-registered with
+"""Pytrees as the transforms see them: every extended leaf (a typed PRNG key array; see
 :func:`~tinyjax.tree_util.registration.register_extended_leaf`) opened into its data.
 
 To users a key array is one leaf, as in JAX.  tinyjax's abstract values have no extended
@@ -16,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tinyjax.tree_util.functions import _flatten_rest
-from tinyjax.tree_util.nodes import _LEAF, _LEAF_KIND, _kind_get, _physical_kind_get
+from tinyjax.tree_util.nodes import _LEAF, _extended_types, _physical_kind_get
 from tinyjax.tree_util.treedef import PyTreeDef, _flatten, _flatten_pred
 
 __all__ = ["leaf_data", "public_structure", "tree_flatten", "tree_leaves", "tree_map",
@@ -65,7 +64,7 @@ def public_structure(treedef: PyTreeDef) -> tuple[PyTreeDef, list[bool]]:
             opened.append(False)
             return node
         kind, aux, children = node
-        if kind.type is not None and _kind_get(kind.type) is _LEAF_KIND:
+        if kind.type in _extended_types:
             opened.append(True)
             return _LEAF
         return (kind, aux, tuple([public(c) for c in children]))
@@ -76,8 +75,7 @@ def public_structure(treedef: PyTreeDef) -> tuple[PyTreeDef, list[bool]]:
 
 def leaf_data(x: Any) -> Any:
     """The data of ``x`` where it is an extended leaf (a key array), else ``x``."""
-    kind = _physical_kind_get(type(x))
-    if kind is None or kind is _LEAF_KIND or _kind_get(type(x)) is not _LEAF_KIND:
+    if type(x) not in _extended_types:
         return x
-    (data,), _ = kind.flatten(x)
+    (data,), _ = _physical_kind_get(type(x)).flatten(x)
     return data
