@@ -314,3 +314,13 @@ def test_vmap_shape_ops_matches_loop():
     shifts = np.array([0, 1, -3], np.int32)
     _check(jax.vmap(lambda x, s: jnp.roll(x, s, 1))(xs, shifts),
            np.stack([np.roll(x, s, 1) for x, s in zip(xs, shifts)]))
+
+
+def test_shape_ndim_size_read_objects_that_have_them():
+    # as JAX's: a ShapeDtypeStruct, a key array or any object with ``shape``
+    spec = jax.ShapeDtypeStruct((4, 3), np.float32)
+    assert jnp.shape(spec) == (4, 3) and jnp.ndim(spec) == 2 and jnp.size(spec) == 12
+    assert jnp.size(spec, 1) == 3
+    keys = jax.random.split(jax.random.key(0), 5)
+    assert jnp.shape(keys) == (5,) and jnp.ndim(keys) == 1 and jnp.size(keys) == 5
+    assert jnp.shape([[1, 2, 3]]) == (1, 3) and jnp.ndim(2.0) == 0 and jnp.size(7) == 1

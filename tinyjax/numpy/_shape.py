@@ -39,17 +39,20 @@ def canonicalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 # ---------------------------------------------------------------------------
 
 def ndim(a: Any) -> int:
-    """The number of dimensions of ``a``."""
-    return len(shape(a))
+    """The number of dimensions of ``a`` (any object with ``ndim``, as JAX's)."""
+    return a.ndim if hasattr(a, "ndim") else len(shape(a))
 
 
 def shape(a: Any) -> tuple[int, ...]:
-    """The shape of ``a``."""
-    return tuple(a.shape) if is_extended(a) else get_aval(asarray(a)).shape
+    """The shape of ``a``: any object with ``shape`` (a ShapeDtypeStruct, a key array)
+    gives it, as JAX's; other values are arrays."""
+    return tuple(a.shape) if hasattr(a, "shape") else get_aval(asarray(a)).shape
 
 
 def size(a: Any, axis: int | None = None) -> int:
     """The number of elements of ``a`` (along ``axis`` when given)."""
+    if axis is None and hasattr(a, "size"):
+        return a.size
     s = shape(a)
     return math.prod(s) if axis is None else s[_canon_axis(axis, len(s))]
 
