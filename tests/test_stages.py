@@ -63,3 +63,18 @@ def test_cost_analysis_counts_products():
     cost = jax.jit(lambda a, b: a @ b).lower(a, b).cost_analysis()
     assert cost["flops"] == 2 * 8 * 16 * 4
     assert cost["bytes accessed"] == 4 * (8 * 16 + 16 * 4 + 8 * 4)
+
+
+def test_cost_analysis_counts_no_flops_for_data_movement():
+    # as XLA's: a broadcast, reshape, transpose, slice or concatenation computes nothing;
+    # elementwise operations count one per element, a sum of k elements k - 1
+    x, b = jnp.ones((8, 16)), jnp.ones(16)
+
+    def flops(f):
+        return jax.jit(f).lower(x, b).cost_analysis()["flops"]
+
+    assert flops(lambda x, b: x + b) == 8 * 16
+    assert flops(lambda x, b: x.reshape(16, 8).T * 2) == 8 * 16
+    assert flops(lambda x, b: jnp.concatenate([x, x[:4]]) + 1) == 12 * 16
+    assert flops(lambda x, b: x[:4].sum()) == 4 * 16 - 1
+    assert flops(lambda x, b: x.sum(0)) == 8 * 16 - 16

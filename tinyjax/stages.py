@@ -85,8 +85,10 @@ class _Stage:
         return tuple(i for i, d in enumerate(self._donated) if d)
 
     def cost_analysis(self) -> dict[str, float]:
-        """Estimated ``flops`` (multiply-adds count two; elementwise and reduction steps
-        one per element) and ``bytes accessed`` (every argument and result once)."""
+        """Estimated ``flops`` (multiply-adds count two, elementwise operations and the
+        steps of reductions one each, data movement -- reshapes, broadcasts, slices, ... --
+        none, as in XLA's cost analysis) and ``bytes accessed`` (every argument and result
+        once)."""
         jaxpr = self._closed.jaxpr
         moved = sum(_nbytes(v.aval) for v in list(jaxpr.invars) + list(jaxpr.constvars))
         moved += sum(_nbytes(a.aval) for a in jaxpr.outvars)
@@ -99,6 +101,12 @@ def _nbytes(aval: ShapedArray) -> int:
 
 def _size(aval: ShapedArray) -> int:
     return int(np.prod(aval.shape, dtype=np.int64))
+
+
+# primitives that move data and compute nothing (XLA counts no flops for them)
+_MOVEMENT = frozenset({"reshape", "broadcast_in_dim", "transpose", "squeeze", "expand_dims",
+                       "slice", "dynamic_slice", "dynamic_update_slice", "concatenate", "pad",
+                       "rev", "copy", "copy_p"})
 
 
 def _flops(jaxpr: Jaxpr) -> int:
@@ -118,9 +126,11 @@ def _flops(jaxpr: Jaxpr) -> int:
         elif name == "conv_general_dilated":
             rhs = eqn.invars[1].aval.shape
             total += 2 * out * int(np.prod(rhs, dtype=np.int64)) // max(rhs[0], 1)
-        elif name.startswith("reduce_") or name in ("argmax", "argmin"):
+        elif name.startswith("reduce_"):  # (k - 1 steps for each of k elements)
+            total += _size(eqn.invars[0].aval) - out
+        elif name in ("argmax", "argmin"):
             total += _size(eqn.invars[0].aval)
-        else:
+        elif name not in _MOVEMENT:
             total += out
     return total
 
