@@ -756,10 +756,14 @@ def _shared_cache(fun: Callable, options: tuple) -> CompiledCache:
     return cache
 
 
-def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[str, ...],
+def _signature_argnums(fun: Callable, argnums: Any, argnames: Any,
                        what: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """Complete ``argnums`` and ``argnames`` from each other through ``fun``'s signature
-    (a static argument may be passed by position or by name), checking both."""
+    """Complete ``argnums`` and ``argnames`` (as given: None, one or several) from each
+    other through ``fun``'s signature (a static argument may be passed by position or by
+    name), checking both.  Where both are given they are taken as they are, as JAX's (a
+    wrapper's signature may not be its arguments')."""
+    complete = argnums is None or argnames is None
+    argnums, argnames = normalize_argnums(argnums), _names(argnames)
     try:
         params = list(inspect.signature(fun).parameters.values())
     except (TypeError, ValueError):  # a builtin without a signature: as given
@@ -780,6 +784,8 @@ def _signature_argnums(fun: Callable, argnums: tuple[int, ...], argnames: tuple[
         if bad:
             raise ValueError(f"Jitted function has invalid argnames {bad} in {what}_argnames. "
                              "Function does not take these args.")
+    if not complete:
+        return argnums, argnames
     by_name = {p.name: i for i, p in enumerate(positional)
                if p.kind == kinds.POSITIONAL_OR_KEYWORD}
     nums = set(argnums) | {by_name[n] for n in argnames if n in by_name}
@@ -862,11 +868,9 @@ class PjitFunction(stages.Wrapped):
         update_wrapper(self, fun, updated=())  # first: it copies attributes of fun
         self.fun = fun
         self.static_argnums, self.static_argnames = _signature_argnums(
-            fun, normalize_argnums(static_argnums),
-            _names(static_argnames), "static")
+            fun, static_argnums, static_argnames, "static")
         self.donate_argnums, self.donate_argnames = _signature_argnums(
-            fun, normalize_argnums(donate_argnums),
-            _names(donate_argnames), "donate")
+            fun, donate_argnums, donate_argnames, "donate")
         self.device = device
         self.in_shardings, self.out_shardings = in_shardings, out_shardings
         options = (self.static_argnums, self.static_argnames, self.donate_argnums,

@@ -21,6 +21,21 @@ def test_static_argument_by_position_or_name(how):
     assert int(f(10, 20)) == 200 and int(f(10, n=20)) == 200 and int(f(10, 2)) == 10
 
 
+def test_static_argnums_and_argnames_both_given_are_taken_as_given():
+    # as JAX's: no inference from the signature (a wrapper's signature, as functools.wraps
+    # gives it, may name another function's arguments)
+    def g(x, n, m):
+        return x * n if n > 3 else x
+
+    f = jax.jit(g, static_argnums=1, static_argnames="m")
+    assert f.static_argnums == (1,) and f.static_argnames == ("m",)
+    assert int(f(10, 20, m=object())) == 200  # m by name: static (not an array)
+    with pytest.raises(TypeError):  # m by position: not static, and not an array
+        f(10, 20, object())
+    inferred = jax.jit(g, static_argnames="n")
+    assert inferred.static_argnums == (1,)
+
+
 def test_static_argument_left_to_its_default():
     def g(x, n=5):
         return x * n if n > 3 else x
