@@ -118,6 +118,7 @@ class _Builder:
         self.buf_ids: list = []
         self.deps: list[LazyOp] = []
         self.sources: dict[str, None] = {}
+        self.walked: set[int] = set()  # the nodes it looked at (see _Attempts)
 
     def slot(self, node: LazyOp) -> int:
         bid = self.buf_of[id(node)]
@@ -146,6 +147,7 @@ class _Builder:
             if id(n) in seen:
                 continue
             seen.add(id(n))
+            self.walked.add(id(n))
             if n is not self.root and id(n) in self.realized and id(n) not in self.absorbed:
                 continue
             stack.append((n, True))
@@ -327,6 +329,7 @@ class _Builder:
         """What ``n`` needs rendered first, as (node, idxs, valid) triples, and what
         :meth:`_emit_node` needs besides their values: ``_ZERO`` (nothing is valid),
         ``_LOADED`` (realized elsewhere: read from its buffer), a view's own validity."""
+        self.walked.add(id(n))
         if isinstance(valid, Const) and not valid.value:
             return [], _ZERO
         if (not top or n is not self.root) and id(n) in self.realized \
@@ -612,11 +615,13 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
                     and n.size >= 4 * src.size and _cost(src, realized, constant, 2) >= 2:
                 realized[id(src)] = src
     _bound_stacked_views(nodes, realized)
+    attempts = _Attempts()
     while True:
         try:
-            return _build(leaves, outs, nodes, realized, n_in, name_prefix)
+            return _build(leaves, outs, nodes, realized, n_in, name_prefix, attempts)
         except FuseFail as e:
             realized[id(e.node)] = e.node
+            attempts.realized(e.node)
 
 
 # the most views stacked on one path inside a kernel: each view wraps the index expression
@@ -824,7 +829,28 @@ def _depth_first(starts, expand) -> None:
             stack.extend(expand(n))
 
 
-def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
+class _Attempts:
+    """The kernels built by earlier rounds of :func:`_build` (each round ends where a fusion
+    fails and the node is realized, then the schedule starts over): a kernel whose builder
+    never looked at the node realized since is built again exactly as before, so it is kept
+    (keyed by its root and the per-row results it absorbs and stores) -- rebuilding every
+    kernel in every round made scheduling quadratic in the number of failed fusions."""
+
+    def __init__(self):
+        self.built: dict[tuple, tuple] = {}
+
+    def get(self, key: tuple):
+        return self.built.get(key)
+
+    def put(self, key: tuple, kernel: Kernel, builder: "_Builder") -> None:
+        self.built[key] = (kernel, builder)
+
+    def realized(self, node: LazyOp) -> None:
+        """Forget the kernels that would read ``node`` from its buffer now."""
+        self.built = {key: kb for key, kb in self.built.items() if id(node) not in kb[1].walked}
+
+
+def _build(leaves, outs, nodes, realized, n_in, prefix, built: _Attempts) -> Schedule:
     buf_of: dict[int, int] = {id(l): i for i, l in enumerate(leaves)}
     buffers: dict[int, tuple] = {i: (l.dtype, l.size) for i, l in enumerate(leaves)}
     for n in realized.values():
@@ -848,19 +874,26 @@ def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
             absorbed = plan.get(id(n), [])
             inside = {id(n)} | {id(r) for r in absorbed}
             stored = [r for r in absorbed if _read_elsewhere(r, inside, realized, users, out_ids)]
-            b = _Builder(n, realized, buf_of, absorbed, stored)
-            try:
-                k = b.build("")
-                if k.gemm is not None and absorbed:  # a matmul keeps its own kernel
-                    raise FuseFail(n)
-            except FuseFail:
-                if not absorbed:
-                    raise
-                b = _Builder(n, realized, buf_of)
-                k = b.build("")
-                b.absorbed = set()
-            attempts[id(n)] = (k, b)
+            key = (id(n), tuple(map(id, absorbed)), tuple(map(id, stored)))
+            attempts[id(n)] = built.get(key) or _attempt(n, absorbed, stored)
+            built.put(key, *attempts[id(n)])
         return attempts[id(n)]
+
+    def _attempt(n: LazyOp, absorbed: list, stored: list) -> tuple:
+        b = _Builder(n, realized, buf_of, absorbed, stored)
+        try:
+            k = b.build("")
+            if k.gemm is not None and absorbed:  # a matmul keeps its own kernel
+                raise FuseFail(n)
+        except FuseFail:
+            if not absorbed:
+                raise
+            walked = b.walked
+            b = _Builder(n, realized, buf_of)
+            k = b.build("")
+            b.absorbed = set()
+            b.walked |= walked  # (what the absorbing attempt met decided it)
+        return k, b
 
     def visit(root: LazyOp):
         """Append the kernel of ``root`` after those of the kernels it reads (depth first,
