@@ -65,6 +65,9 @@ TJ_SIMD_DECL(exp) TJ_SIMD_DECL(exp2) TJ_SIMD_DECL(expm1) TJ_SIMD_DECL(log) TJ_SI
 TJ_SIMD_DECL(sin) TJ_SIMD_DECL(cos) TJ_SIMD_DECL(tan) TJ_SIMD_DECL(tanh) TJ_SIMD_DECL(sinh)
 TJ_SIMD_DECL(cosh) TJ_SIMD_DECL(asin) TJ_SIMD_DECL(acos) TJ_SIMD_DECL(atan) TJ_SIMD_DECL(asinh)
 TJ_SIMD_DECL(acosh) TJ_SIMD_DECL(atanh) TJ_SIMD_DECL(erf) TJ_SIMD_DECL(erfc) TJ_SIMD_DECL(cbrt)
+#define TJ_SIMD_DECL2(fn) float fn##f(float, float) __attribute__((__simd__("notinbranch"))); \
+                          double fn(double, double) __attribute__((__simd__("notinbranch")));
+TJ_SIMD_DECL2(pow) TJ_SIMD_DECL2(atan2)
 #endif
 static inline uint8_t tj_bc_int8_uint8(int8_t x) { uint8_t y; memcpy(&y, &x, sizeof y); return y; }
 static inline int8_t tj_bc_uint8_int8(uint8_t x) { int8_t y; memcpy(&y, &x, sizeof y); return y; }
