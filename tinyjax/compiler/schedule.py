@@ -177,8 +177,8 @@ class _Builder:
             return k
         reds = self.find_reduces()
         red = reds[-1] if reds else None
-        if self.stored and red is None:  # row results, but no stages to compute them in
-            raise FuseFail(root)
+        if red is None and any(r.size != root.size for r in self.stored):
+            raise FuseFail(root)  # (an elementwise kernel stores results of its own size)
         full_epilogue = False
         if red is not None:
             full = red.srcs[0].shape
@@ -269,11 +269,14 @@ class _Builder:
         self.stage, self.cse, self.stage_index = self.body, {}, len(reds)
         if self.stored:
             # a stage result is stored once per output point: in a body over the whole loop
-            # space, where the reduced loop variables are 0
-            full = reds[-1].srcs[0].shape
-            once = and_(*[lv[a] < 1 for a in reds[-1].arg[1] if full[a] > 1]) \
-                if self.body_over_full else Const(1)
-            flat = _flat(self.out_idxs, reds[-1].shape)
+            # space, where the reduced loop variables are 0 (an elementwise kernel stores
+            # the results it absorbed where it stores its own)
+            once, flat = Const(1), _flat(self.out_idxs, root.shape)
+            if reds:
+                full = reds[-1].srcs[0].shape
+                once = and_(*[lv[a] < 1 for a in reds[-1].arg[1] if full[a] > 1]) \
+                    if self.body_over_full else Const(1)
+                flat = _flat(self.out_idxs, reds[-1].shape)
             for r in self.stored:  # (a row result may be laid out as (rows,) or keep dims)
                 v = self.render(r, unravel(flat, r.shape), Const(1))
                 self.emit("STORE", None, (v,), (self.slot(r), flat, once))
@@ -558,9 +561,11 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     realized: dict[int, LazyOp] = {id(l): l for l in leaves}
     nodes = _walk(outs)
     users: dict[int, int] = {}
+    users_of: dict[int, list] = {}
     for n in nodes:
-        for s in set(map(id, n.srcs)):
+        for s in {id(s): s for s in n.srcs}:
             users[s] = users.get(s, 0) + 1
+            users_of.setdefault(s, []).append(n)
     # a node read only by elementwise consumers (at its own index) is computed once per
     # kernel that reads it (the kernel builder's CSE): its users do not multiply its cost,
     # unless a reduction lies below it (which every kernel reading it would redo)
@@ -581,7 +586,8 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     readers = _readers_through_views(nodes)
     for n in nodes:
         if n.op == "REDUCE" and readers.get(id(n), 0) > 1:
-            realized[id(n)] = n
+            layout = _read_permuted(n, users_of)
+            realized[id(layout or n)] = layout or n
         if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
             realized[id(n.srcs[0])] = n.srcs[0]
         if n.op == "SCATTER":  # its own kernel kind
@@ -643,6 +649,27 @@ def _bound_stacked_views(nodes: list, realized: dict) -> None:
                 realized[id(src)] = src
                 d = 1
         depth[id(n)] = d
+
+
+def _read_permuted(r: LazyOp, users_of: dict) -> Optional[LazyOp]:
+    """The transpose through which alone a reduction is read, if there is one (a weight
+    gradient read transposed by Adam's two moment updates): realized in that layout (the
+    product's store strided instead), its readers read it contiguously and fuse."""
+    us = users_of.get(id(r), [])
+    if len(us) != 1 or us[0].op != "VIEW" or us[0].size != r.size or len(us[0].arg.views) != 1:
+        return None
+    v = us[0].arg.views[0]
+    if v.mask is not None or v.offset != 0:
+        return None
+    strides = [st for st, d in zip(v.strides, v.shape) if d != 1]
+    if strides == sorted(strides, reverse=True):
+        return None  # a reshape: the same layout
+    span = 1
+    for st, d in sorted((st, d) for st, d in zip(v.strides, v.shape) if d != 1):
+        if st != span:  # (the strides of some order of the dimensions, contiguous)
+            return None
+        span *= d
+    return us[0]
 
 
 def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
@@ -721,7 +748,11 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
     function of some: a mean, a log-sum-exp) that a later kernel over the same loop space
     computes as stages of its own (writing their buffers too where others read them)
     instead of each taking a kernel: a layer norm's mean and variance in the kernel that
-    normalises, a softmax's max in the one that sums.  Returns host id -> what it absorbs.
+    normalises, a softmax's max in the one that sums; an elementwise function of one
+    (Adam's new moments of a weight gradient) in the elementwise kernel that reads it (the
+    parameter's update).  Returns host id -> what it may absorb, choices tried in turn
+    (all of them; those that are no reductions, where the reductions do not fuse: a
+    weight gradient is a product of its own).
 
     Users are tried before sources, so the absorbing kernel is the last that reads them all.
     A node is absorbed only if nothing else the host reads depends on it (that would have to
@@ -741,11 +772,21 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
                 break
             reached = _reached(boundary, {id(c) for c in cands}, order)
             if not reached:
-                plan[id(h)] = cands
+                plan[id(h)] = [cands] + _without_reductions(cands, boundary, order)
                 hosted.update(id(c) for c in cands)
                 break
             excluded |= reached
     return plan
+
+
+def _without_reductions(cands: list, boundary: list, order: dict) -> list:
+    """``[cands]`` less its reductions, where that is another choice: something is left and
+    the reductions left out (read from their buffers then) depend on none of it."""
+    kept = [c for c in cands if c.op != "REDUCE"]
+    if not kept or len(kept) == len(cands):
+        return []
+    left = [c for c in cands if c.op == "REDUCE"]
+    return [] if _reached(boundary + left, {id(c) for c in kept}, order) else [kept]
 
 
 def _own_key(h: LazyOp, realized: dict) -> Optional[tuple]:
@@ -865,35 +906,38 @@ def _build(leaves, outs, nodes, realized, n_in, prefix, built: _Attempts) -> Sch
             users.setdefault(id(s), []).append(n)
     out_ids = {id(o) for o in outs}
     plan = _plan_hosts(nodes, realized)
-    host_of = {id(r): h for h in nodes if id(h) in plan for r in plan[id(h)]}
+    host_of = {id(r): h for h in nodes if id(h) in plan for r in plan[id(h)][0]}
     attempts: dict[int, tuple] = {}
 
     def attempt(n: LazyOp) -> tuple:
-        """n's kernel (absorbing what the plan gives it, where that builds) and builder."""
+        """n's kernel and builder: absorbing the first of the plan's choices for it that
+        builds (else nothing), each absorbed result stored where others read it."""
         if id(n) not in attempts:
-            absorbed = plan.get(id(n), [])
-            inside = {id(n)} | {id(r) for r in absorbed}
-            stored = [r for r in absorbed if _read_elsewhere(r, inside, realized, users, out_ids)]
-            key = (id(n), tuple(map(id, absorbed)), tuple(map(id, stored)))
-            attempts[id(n)] = built.get(key) or _attempt(n, absorbed, stored)
+            choices = []
+            for absorbed in plan.get(id(n), []) + [[]]:
+                inside = {id(n)} | {id(r) for r in absorbed}
+                choices.append((absorbed, [r for r in absorbed if _read_elsewhere(
+                    r, inside, realized, users, out_ids)]))
+            key = (id(n),) + tuple((tuple(map(id, a)), tuple(map(id, s))) for a, s in choices)
+            attempts[id(n)] = built.get(key) or _attempt(n, choices)
             built.put(key, *attempts[id(n)])
         return attempts[id(n)]
 
-    def _attempt(n: LazyOp, absorbed: list, stored: list) -> tuple:
-        b = _Builder(n, realized, buf_of, absorbed, stored)
-        try:
-            k = b.build("")
-            if k.gemm is not None and absorbed:  # a matmul keeps its own kernel
-                raise FuseFail(n)
-        except FuseFail:
-            if not absorbed:
-                raise
-            walked = b.walked
-            b = _Builder(n, realized, buf_of)
-            k = b.build("")
-            b.absorbed = set()
-            b.walked |= walked  # (what the absorbing attempt met decided it)
-        return k, b
+    def _attempt(n: LazyOp, choices: list) -> tuple:
+        walked: set[int] = set()  # (what the choices that did not build met decided it too)
+        for absorbed, stored in choices:
+            b = _Builder(n, realized, buf_of, absorbed, stored)
+            try:
+                k = b.build("")
+                if k.gemm is not None and absorbed:  # a matmul keeps its own kernel
+                    raise FuseFail(n)
+            except FuseFail:
+                if not absorbed:
+                    raise
+                walked |= b.walked
+                continue
+            b.walked |= walked
+            return k, b
 
     def visit(root: LazyOp):
         """Append the kernel of ``root`` after those of the kernels it reads (depth first,
@@ -914,7 +958,7 @@ def _build(leaves, outs, nodes, realized, n_in, prefix, built: _Attempts) -> Sch
                 continue
             done.add(bid)
             k, b = attempt(n)
-            for r in plan.get(id(n), []):
+            for r in plan.get(id(n), [[]])[0]:
                 if id(r) in b.absorbed:
                     done.add(buf_of[id(r)])
             stack.append((n, k))
