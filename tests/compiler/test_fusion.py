@@ -170,6 +170,22 @@ def test_adam_update_of_a_transposed_gradient_is_one_kernel(device):
     assert product.gemm is not None and update.n_outs == 3 and not update.reduce_op
 
 
+def test_an_absorbed_result_read_through_a_pad_is_zero_outside_it(device):
+    """A history updated with a function of a reduction (L-BFGS's ``1 / y.s`` appended
+    to its last values): the kernel writing the history computes the function itself,
+    and where the concatenation pads it (every point but the last) it is zero, not the
+    function of a zero read."""
+    x = rng.standard_normal((7,)).astype(np.float32)
+    h = rng.standard_normal((10,)).astype(np.float32)
+
+    def push(x, h):
+        s = lax.reduce_sum(x * x, (0,))
+        r = 1.0 / s
+        return lax.concatenate([h[1:], lax.broadcast_in_dim(r, (1,), ())], 0), s * x
+    exe, (new, _) = compiled(push, x, h, device=device)
+    assert np.isfinite(new).all()
+
+
 def test_stage_results_stored_only_where_read(device):
     # the statistics feed only the normalisation: computed as stages, never written
     x = rng.standard_normal((64, 48)).astype(np.float32)

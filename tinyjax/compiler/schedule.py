@@ -365,9 +365,9 @@ class _Builder:
             return self.gate(valid, self.emit("INDEX", n.dtype, (), idxs[0]), n.dtype)
         if n.op == "VIEW":
             src = n.srcs[0]
-            if src.op in _LEAVES or id(src) in self.realized:
+            if src.op in _LEAVES or (id(src) in self.realized and id(src) not in self.absorbed):
                 return srcs[0]  # leaves are gated by their own validity
-            return self.gate(extra, srcs[0], n.dtype)
+            return self.gate(extra, srcs[0], n.dtype)  # (an absorbed result is computed)
         if n.op == "DLOAD":
             x = n.srcs[0]
             if x.size == 0:

@@ -24,7 +24,6 @@ from tinyjax.compiler.shape.symbolic import Var
 
 if TYPE_CHECKING:
     from tinyjax.backends.cstyle import CStyleLanguage
-    from tinyjax.compiler.codegen.gemm import StridedView
 
 __all__ = ["render_gemm"]
 
@@ -84,8 +83,9 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     return L
 
 
-def _view_init(view: StridedView, how: str) -> str:
-    """The C initializer of a ``tj_view`` (see the prelude) filled the way ``how`` says."""
+def _view_init(view, how: str) -> str:
+    """The C initializer of a ``tj_view`` (see the prelude) filled the way ``how`` says, for
+    ``view`` a :class:`~tinyjax.compiler.codegen.gemm.StridedView`."""
     ext = ", ".join(str(e) for e, _ in view.outer) or "0"
     stride = ", ".join(str(s) for _, s in view.outer) or "0"
     return (f"{{{view.offset}, {view.row_stride}, {view.col_stride}, {{{ext}}}, {{{stride}}}, "
