@@ -25,10 +25,15 @@ Fusion policy:
   below it counts as very costly, so a forward matmul is never recomputed in the backward
   pass -- or a view that expands it many times); the sources of data-dependent reads; never
   an expression of constants alone (folded where it is read);
+* a reduction that has several readers, all through one transpose (a weight gradient read
+  by Adam's two moments), is realized transposed: its product stores in its readers'
+  layout and they read it contiguously;
 * multi-output fusion: a realized per-row result (a reduction, or a function of some: a
   mean, a log-sum-exp) becomes a stage of the last kernel over the same loop space that
   reads it, which also writes its buffer where other kernels read it -- a layer norm's
-  statistics and its normalisation are one kernel (see :func:`_plan_hosts`);
+  statistics and its normalisation are one kernel; a realized elementwise function of
+  reductions is computed by the elementwise kernel that reads it, which writes it too --
+  Adam's new moments and parameter are one kernel (see :func:`_plan_hosts`);
 * only nodes reachable from the outputs are scheduled (dead code never runs).
 """
 from __future__ import annotations
