@@ -104,30 +104,20 @@ static inline T *NAME##_at(const tj_view *v, void **bufs, long ob) {            
   return (T *)bufs[v->slot] + off;                                                       \
 }                                                                                        \
 /* Rows 0 .. n-1 of a panel of R rows (zero below), K values each: dst[q * R + r] =      \
-   src[r * rs + q * cs], rows innermost unless k_inner (plain loops: vectorising         \
-   strided copies costs the C compiler more than it gains). */                           \
+   src[r * rs + q * cs], the way v->how says (as a kernel's own packing would): rows     \
+   innermost (unit stride along them, or a big panel's rows along K); blocks of K with   \
+   unit stride, written transposed; K innermost in plain loops (vectorising them costs   \
+   the C compiler more than it gains). */                                                \
 __attribute__((optimize("no-tree-vectorize")))                                           \
-static void NAME##_fill_any(const T *src, long rs, long cs, long n, long K, int R,       \
-                            int k_inner, T *restrict dst) {                              \
-  if (k_inner) {                                                                         \
-    for (int r = 0; r < R; r++)                                                          \
-      for (long q = 0; q < K; q++) dst[q * R + r] = r < n ? src[r * rs + q * cs] : (T)0; \
-  } else {                                                                               \
-    for (long q = 0; q < K; q++)                                                         \
-      for (int r = 0; r < R; r++) dst[q * R + r] = r < n ? src[r * rs + q * cs] : (T)0;  \
-  }                                                                                      \
+static void NAME##_fill_k(const T *src, long rs, long cs, long n, long K, int R,         \
+                          T *restrict dst) {                                             \
+  for (int r = 0; r < R; r++)                                                            \
+    for (long q = 0; q < K; q++) dst[q * R + r] = r < n ? src[r * rs + q * cs] : (T)0;   \
 }                                                                                        \
-/* The same, the way v->how says (as a kernel's own packing would): a full panel of rows \
-   with unit stride copied k by k; blocks of K with unit stride, written transposed. */  \
-static inline void NAME##_fill(const tj_view *v, const T *src, long n, long K, int R,      \
+static inline void NAME##_fill(const tj_view *v, const T *src, long n, long K, int R,    \
                                T *restrict dst) {                                        \
   const long rs = v->rs, cs = v->cs;                                                     \
-  if (v->how == TJ_PACK_ROWS && rs == 1 && n == R) {                                     \
-    for (long q = 0; q < K; q++) {                                                       \
-      _Pragma("omp simd")                                                                \
-      for (int r = 0; r < R; r++) dst[q * R + r] = src[q * cs + r];                      \
-    }                                                                                    \
-  } else if (v->how == TJ_PACK_BLOCKED && cs == 1) {                                     \
+  if (v->how == TJ_PACK_BLOCKED && cs == 1) {                                            \
     for (long q0 = 0; q0 < K; q0 += 32) {                                                \
       const int kb = K - q0 < 32 ? (int)(K - q0) : 32;                                   \
       T blk[NR][32] __attribute__((aligned(64)));                                        \
@@ -139,8 +129,22 @@ static inline void NAME##_fill(const tj_view *v, const T *src, long n, long K, i
       for (int j = 0; j < kb; j++)                                                       \
         for (int r = 0; r < R; r++) dst[(q0 + j) * R + r] = blk[r][j];                   \
     }                                                                                    \
+  } else if (v->how != TJ_PACK_K) {                                                      \
+    for (long q = 0; q < K; q++, src += cs, dst += R) {                                  \
+      if (rs == 1 && n == R) {  /* (R known where inlined: one vector move or two) */   \
+        _Pragma("omp simd")                                                              \
+        for (int r = 0; r < R; r++) dst[r] = src[r];                                     \
+      } else if (rs == 1) {                                                              \
+        _Pragma("omp simd")                                                              \
+        for (long r = 0; r < n; r++) dst[r] = src[r];                                    \
+      } else {                                                                           \
+        _Pragma("omp simd")                                                              \
+        for (long r = 0; r < n; r++) dst[r] = src[r * rs];                               \
+      }                                                                                  \
+      for (long r = n; r < R; r++) dst[r] = 0;                                           \
+    }                                                                                    \
   } else {                                                                               \
-    NAME##_fill_any(src, rs, cs, n, K, R, v->how == TJ_PACK_K, dst);                     \
+    NAME##_fill_k(src, rs, cs, n, K, R, dst);                                            \
   }                                                                                      \
 }                                                                                        \
 /* Panel pb of operand a (b) over the first reduce axis' values lo .. hi. */             \
