@@ -147,20 +147,21 @@ static inline void NAME##_fill(const tj_view *v, const T *src, long n, long K, i
     NAME##_fill_k(src, rs, cs, n, K, R, dst);                                            \
   }                                                                                      \
 }                                                                                        \
-/* Panel pb of operand a (b) over the first reduce axis' values lo .. hi. */             \
-static void NAME##_pack_a(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo,  \
-                          long hi, void *dst) {                                          \
-  const tj_view *v = &s->a;                                                              \
-  const long kin = s->K / s->S0, p0 = pb * TJ_MR;                                        \
+/* Panel pb (R of its rows) of operand v, the first reduce axis' values lo .. hi. */     \
+static inline void NAME##_panel(const tj_gemm_plan *s, const tj_view *v, long rows,      \
+                                int R, void **bufs, long ob, long pb, long lo,           \
+                                long hi, void *dst) {                                    \
+  const long kin = s->K / s->S0, p0 = pb * R;                                            \
   NAME##_fill(v, NAME##_at(v, bufs, ob) + p0 * v->rs + lo * kin * v->cs,                 \
-              s->M - p0 < TJ_MR ? s->M - p0 : TJ_MR, (hi - lo) * kin, TJ_MR, (T *)dst);  \
+              rows - p0 < R ? rows - p0 : R, (hi - lo) * kin, R, (T *)dst);              \
 }                                                                                        \
-static void NAME##_pack_b(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo,  \
+static void NAME##_pack_a(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo, \
                           long hi, void *dst) {                                          \
-  const tj_view *v = &s->b;                                                              \
-  const long kin = s->K / s->S0, p0 = pb * NR;                                           \
-  NAME##_fill(v, NAME##_at(v, bufs, ob) + p0 * v->rs + lo * kin * v->cs,                 \
-              s->N - p0 < NR ? s->N - p0 : NR, (hi - lo) * kin, NR, (T *)dst);           \
+  NAME##_panel(s, &s->a, s->M, TJ_MR, bufs, ob, pb, lo, hi, dst);                        \
+}                                                                                        \
+static void NAME##_pack_b(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo, \
+                          long hi, void *dst) {                                          \
+  NAME##_panel(s, &s->b, s->N, NR, bufs, ob, pb, lo, hi, dst);                           \
 }                                                                                        \
 /* Tile ip, jp of the result, stored as it is. */                                        \
 static void NAME##_store(const tj_gemm_plan *s, void **bufs, long ob, long ip, long jp,   \
@@ -195,14 +196,14 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
     /* all of b packed (it fits L2), then each a panel right before its tiles */        \
     T *Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                       \
     for (long pb; (pb = tj_next(&ctr[0], share)) < NP;)                                  \
-      pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                     \
+      pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                  \
     TJ_BARRIER(share);                                                                   \
     T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
     for (long ip; (ip = tj_next(&ctr[1], share)) < MP;) {                                \
-      pack_a(s, bufs, ob, ip, 0, S0, Al);                                                   \
+      pack_a(s, bufs, ob, ip, 0, S0, Al);                                                \
       for (long jp = 0; jp < NP; jp++) {                                                 \
         MICRO(K, Al, Bp + jp * NR * K, tile);                                            \
-        epi(s, bufs, ob, ip, jp, tile);                                                     \
+        epi(s, bufs, ob, ip, jp, tile);                                                  \
       }                                                                                  \
     }                                                                                    \
     return;                                                                              \
@@ -211,7 +212,7 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
      multiplies every a panel (or a chunk of them) by it: the group stays in its L2 */   \
   T *Ap = shared ? shared : (T *)tj_scratch(0, MP * TJ_MR * K * W);                      \
   for (long pa; (pa = tj_next(&ctr[0], share)) < MP;)                                    \
-    pack_a(s, bufs, ob, pa, 0, S0, Ap + pa * TJ_MR * K);                                    \
+    pack_a(s, bufs, ob, pa, 0, S0, Ap + pa * TJ_MR * K);                                 \
   TJ_BARRIER(share);                                                                     \
   const long JB = 262144 / (NR * K * (long)sizeof(T)) > 0 ?                              \
                   262144 / (NR * K * (long)sizeof(T)) : 1, NJB = (NP + JB - 1) / JB;     \
@@ -220,11 +221,11 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   for (long item; (item = tj_next(&ctr[1], share)) < NJB * IC;) {                        \
     const long jb = item / IC, ic = item % IC;                                           \
     for (long pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++)                         \
-      pack_b(s, bufs, ob, pb, 0, S0, Bl + (pb - jb * JB) * NR * K);                         \
+      pack_b(s, bufs, ob, pb, 0, S0, Bl + (pb - jb * JB) * NR * K);                      \
     for (long ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)                          \
       for (long jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {                     \
         MICRO(K, Ap + ip * TJ_MR * K, Bl + (jp - jb * JB) * NR * K, tile);               \
-        epi(s, bufs, ob, ip, jp, tile);                                                     \
+        epi(s, bufs, ob, ip, jp, tile);                                                  \
       }                                                                                  \
   }                                                                                      \
 }                                                                                        \
@@ -249,7 +250,7 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
       const long lo = kc * steps, hi = lo + steps < S0 ? lo + steps : S0;                \
       const long KB = (hi - lo) * kin;                                                   \
       for (long pb = 0; pb < MP; pb++) pack_a(s, bufs, 0, pb, lo, hi, Ap + pb * TJ_MR * KB); \
-      for (long pb = 0; pb < NP; pb++) pack_b(s, bufs, 0, pb, lo, hi, Bp + pb * NR * KB);   \
+      for (long pb = 0; pb < NP; pb++) pack_b(s, bufs, 0, pb, lo, hi, Bp + pb * NR * KB); \
       for (long jp = 0; jp < NP; jp++)                                                   \
         for (long ip = 0; ip < MP; ip++) {                                               \
           MICRO(KB, Ap + ip * TJ_MR * KB, Bp + jp * NR * KB, tile);                      \
@@ -273,7 +274,7 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
         for (int r = 0; r < TJ_MR; r++)                                                  \
           for (int c = 0; c < NR; c++)                                                   \
             tile[r * NR + c] = Cs[(ip * TJ_MR + r) * CW + jp * NR + c];                  \
-        epi(s, bufs, 0, ip, jp, tile);                                                      \
+        epi(s, bufs, 0, ip, jp, tile);                                                   \
       }                                                                                  \
   }                                                                                      \
 }                                                                                        \
