@@ -130,7 +130,8 @@ def test_many_products_go_to_the_threads_whole(threads, device, M, N, K):
     exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b * 0.5, a, b, device=device, rtol=2e-4)
     if device == "cpu":
         assert [(p.batched, p.threads) for p in _plans(exe)] == [(True, True)]
-        assert re.search(r"tj_gemm_plan plan = \{(\d+, ){4}20, .*, 1, 1\}", _source(exe))
+        assert re.search(r"tj_gemm_plan plan = \{(\d+, ){4}20, \d+, \d+, TJ_\w+, 1, 1[,}]",
+                         _source(exe))
 
 
 def test_an_operand_along_k_fills_a_big_panel_k_by_k(device):
@@ -154,7 +155,8 @@ def test_a_row_result_is_stored_before_the_loop_over_the_row(device):
     exe = check(softmax_and_max, x, device=device)
     if device == "cpu":
         src = _source(exe)
-        assert re.search(r"data\d\[i0\] = acc\d;\n\s*for \(long i1 = 0; i1 < 50;", src), src
+        assert re.search(r"data\d\[i0\] = acc\d;\n(\s*#pragma GCC ivdep\n)?\s*for \(long i1 = 0; "
+                         r"i1 < 50;", src), src
 
 
 @pytest.mark.parametrize("M,N,K", [(301, 40, 2050), (70, 300, 1000)])
@@ -171,3 +173,74 @@ def test_b_groups_are_packed_by_the_threads_that_use_them(threads, device, M, N,
         src = _source(exe)
         assert [p.strategy for p in _plans(exe)] == ["grouped"] and "TJ_GROUPED" in src
         assert ("blk[r][j] = " in src) == (8 * K * 4 <= 32768)
+
+
+# --- operands and results that are strided views (filled and stored by the support library)
+
+
+def _views(exe) -> list:
+    return [(p.pack_a, p.pack_b) + p.views for p in _plans(exe)]
+
+
+VIEW_CASES = {
+    # name: (function, operand shapes, (pack a, pack b) expected, [is a view] x (a, b, result))
+    "a @ b": (lambda a, b: a @ b, [(37, 29), (29, 45)]),
+    "a.T @ b": (lambda a, b: a.T @ b, [(29, 37), (29, 45)]),
+    "a @ b.T": (lambda a, b: a @ b.T, [(37, 29), (45, 29)]),
+    "(a @ b).T": (lambda a, b: (a @ b).T, [(37, 29), (29, 45)]),
+    "offset slices": (lambda a, b: a[3:40, 2:] @ b[1:, 5:50], [(41, 31), (30, 51)]),
+    "two reduce axes": (lambda a, b: jnp.tensordot(a, b, 2), [(37, 5, 6), (5, 6, 45)]),
+    "rows of two axes": (lambda a, b: a @ b, [(3, 13, 29), (29, 45)]),
+}
+
+
+@pytest.mark.parametrize("case", list(VIEW_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_operands_and_results_are_views(case, dtype, request):
+    """An operand read as it is and a result stored as it is have no functions of their own
+    in the kernel (the support library fills and stores them through their strides): the
+    values against eager, ragged panels and tiles included."""
+    if dtype == np.float64:
+        request.getfixturevalue("x64")
+    fn, shapes = VIEW_CASES[case]
+    args = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    exe = check(fn, *args, device="cpu", rtol=1e-5, atol=1e-5)
+    (plan,) = _plans(exe)
+    assert all(v is not None for v in plan.views), plan
+    name = next(k.name for k in exe.program.kernels if k.gemm is not None)
+    assert f"{name}_pa" not in _source(exe) and f"{name}_epi" not in _source(exe)
+
+
+def test_views_fill_panels_each_way(threads):
+    """The three ways of filling a panel (rows innermost, blocks along K written
+    transposed, K innermost: a split-K chunk read along K) from views."""
+    a = rng.standard_normal((8, 4096)).astype(np.float32)
+    b = rng.standard_normal((4096, 16)).astype(np.float32)
+    exe = check(lambda a, b: a @ b, a, b, device="cpu", rtol=2e-4, atol=2e-3)
+    (plan,) = _plans(exe)
+    assert plan.strategy == "splitk" and {plan.pack_a, plan.pack_b} == {"k", "rows"}
+    assert plan.views[0] is not None and plan.views[1] is not None
+    exe = check(lambda a, b: a @ b, a[:, :300], b[:300], device="cpu", rtol=2e-4, atol=2e-4)
+    (plan,) = _plans(exe)
+    assert "blocked" in (plan.pack_a, plan.pack_b) and None not in plan.views
+
+
+def test_batched_views_unravel_their_outer_axes(threads):
+    """Attention's per-head products read heads out of (batch, seq, heads, dim) arrays: the
+    outer axes (batch, heads) do not merge, each keeps its stride."""
+    q = rng.standard_normal((3, 17, 4, 16)).astype(np.float32)
+    k = rng.standard_normal((3, 19, 4, 16)).astype(np.float32)
+    exe = check(lambda q, k: jnp.einsum("bqhd,bkhd->bhqk", q, k), q, k, device="cpu",
+                rtol=1e-5, atol=1e-5)
+    (plan,) = _plans(exe)
+    assert all(v is not None and len(v.outer) == 2 for v in plan.views), plan
+
+
+def test_a_fused_operand_keeps_its_own_packing_beside_a_view():
+    """A ReLU fused into one operand: that side is packed by the kernel, the other is a view."""
+    a = rng.standard_normal((37, 29)).astype(np.float32)
+    b = rng.standard_normal((29, 45)).astype(np.float32)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b, a, b, device="cpu")
+    (plan,) = _plans(exe)
+    fused = 1 if plan.swapped else 0
+    assert plan.views[fused] is None and plan.views[1 - fused] is not None

@@ -151,6 +151,41 @@ def test_layer_norm_is_one_kernel_writing_its_statistics(device):
     np.testing.assert_allclose(var, x.var(1), rtol=1e-4, atol=1e-6)
 
 
+def test_adam_update_of_a_transposed_gradient_is_one_kernel(device):
+    """A weight gradient that Adam's two moments read transposed is written transposed by
+    its product (realized in its readers' layout), and the moments and the parameter are
+    one kernel writing three outputs (its moments absorbed: functions of the gradient)."""
+    w = rng.standard_normal((40, 100)).astype(np.float32)
+    x = rng.standard_normal((32, 40)).astype(np.float32)
+    g = rng.standard_normal((32, 100)).astype(np.float32)
+
+    def adam(w, m, v, x, g):
+        dw = (g.T @ x).T  # (a weight gradient computed the other way round)
+        m = 0.9 * m + 0.1 * dw
+        v = 0.999 * v + 0.001 * dw * dw
+        return w - 0.01 * m / ((v / 0.5) ** 0.5 + 1e-8), m, v
+    exe, _ = compiled(adam, w, w * 0.1, w * w, x, g, device=device)
+    assert exe.num_kernels == 2
+    product, update = exe.program.kernels
+    assert product.gemm is not None and update.n_outs == 3 and not update.reduce_op
+
+
+def test_an_absorbed_result_read_through_a_pad_is_zero_outside_it(device):
+    """A history updated with a function of a reduction (L-BFGS's ``1 / y.s`` appended
+    to its last values): the kernel writing the history computes the function itself,
+    and where the concatenation pads it (every point but the last) it is zero, not the
+    function of a zero read."""
+    x = rng.standard_normal((7,)).astype(np.float32)
+    h = rng.standard_normal((10,)).astype(np.float32)
+
+    def push(x, h):
+        s = lax.reduce_sum(x * x, (0,))
+        r = 1.0 / s
+        return lax.concatenate([h[1:], lax.broadcast_in_dim(r, (1,), ())], 0), s * x
+    exe, (new, _) = compiled(push, x, h, device=device)
+    assert np.isfinite(new).all()
+
+
 def test_stage_results_stored_only_where_read(device):
     # the statistics feed only the normalisation: computed as stages, never written
     x = rng.standard_normal((64, 48)).astype(np.float32)

@@ -513,11 +513,15 @@ class CStyleLanguage:
             clause = self.omp_reduction(uops[a].arg.op, uops[a].dtype)
             if clause is not None:
                 red += f" reduction({clause}:{names[a]})"
+        # independent iterations vectorise without a test of whether the buffers overlap
+        # (GCC cannot tell from restrict pointers held in locals)
+        independent = getattr(r, "independent", False)
         if r.parallel:
-            return [f"#pragma omp parallel for{red} schedule({SCHED})"]
+            simd = " simd" if independent and not red else ""
+            return [f"#pragma omp parallel for{simd}{red} schedule({SCHED})"]
         if r.simd and red:
             return [f"#pragma omp simd{red}"]
-        return []
+        return ["#pragma GCC ivdep"] if independent else []
 
     # ---- kernels (CPU) ---------------------------------------------------------------------
     def render_kernel(self, k: Kernel) -> str:

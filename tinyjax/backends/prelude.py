@@ -40,12 +40,21 @@ static inline double tj_sel_d(int c, double x, double y) {
    tile through the functions it hands the support library's driver (tj_gemm_run, see
    tinyjax/backends/c/support.py), which runs the strategy of its plan.  tj_gemm_provider
    (float) and tj_gemm_provider_d (double) are set to the drivers when the kernel's library
-   is loaded. */
+   is loaded.  An operand that is one buffer read as it is (or a result written as it is)
+   is a tj_view of the plan instead, and the kernel hands no function for it (0): element
+   (p, q) of product ob is bufs[slot][off + p * rs + q * cs + the outer axes' offset] (up to
+   four outer axes of extents ext and strides str, the last fastest); the driver's own
+   functions fill its panels (p: a row of the panel, q: along K) the way `how` says, or
+   store the result's tiles (p: the row, q: the column). */
 enum { TJ_GROUPED = 0, TJ_FUSED = 1, TJ_SPLITK = 2 };
-typedef void (*tj_pack_fn)(void **bufs, long ob, long pb, long lo, long hi, void *dst);
-typedef void (*tj_epi_fn)(void **bufs, long ob, long ip, long jp, const void *tile);
-typedef struct { long M, N, K, S0, outer, steps, chunks; int strategy, threads, batched; }
-  tj_gemm_plan;
+enum { TJ_PACK_ROWS = 0, TJ_PACK_BLOCKED = 1, TJ_PACK_K = 2 };
+typedef struct { long off, rs, cs, ext[4], str[4]; int slot, nouter, how; } tj_view;
+typedef struct { long M, N, K, S0, outer, steps, chunks; int strategy, threads, batched;
+                 tj_view a, b, c; } tj_gemm_plan;
+typedef void (*tj_pack_fn)(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo,
+                           long hi, void *dst);
+typedef void (*tj_epi_fn)(const tj_gemm_plan *s, void **bufs, long ob, long ip, long jp,
+                          const void *tile);
 typedef void (*tj_gemm_fn)(const tj_gemm_plan *, void **, tj_pack_fn, tj_pack_fn, tj_epi_fn);
 __attribute__((weak)) tj_gemm_fn tj_gemm_provider = 0, tj_gemm_provider_d = 0;
 """ + r"""
@@ -56,6 +65,9 @@ TJ_SIMD_DECL(exp) TJ_SIMD_DECL(exp2) TJ_SIMD_DECL(expm1) TJ_SIMD_DECL(log) TJ_SI
 TJ_SIMD_DECL(sin) TJ_SIMD_DECL(cos) TJ_SIMD_DECL(tan) TJ_SIMD_DECL(tanh) TJ_SIMD_DECL(sinh)
 TJ_SIMD_DECL(cosh) TJ_SIMD_DECL(asin) TJ_SIMD_DECL(acos) TJ_SIMD_DECL(atan) TJ_SIMD_DECL(asinh)
 TJ_SIMD_DECL(acosh) TJ_SIMD_DECL(atanh) TJ_SIMD_DECL(erf) TJ_SIMD_DECL(erfc) TJ_SIMD_DECL(cbrt)
+#define TJ_SIMD_DECL2(fn) float fn##f(float, float) __attribute__((__simd__("notinbranch"))); \
+                          double fn(double, double) __attribute__((__simd__("notinbranch")));
+TJ_SIMD_DECL2(pow) TJ_SIMD_DECL2(atan2)
 #endif
 static inline uint8_t tj_bc_int8_uint8(int8_t x) { uint8_t y; memcpy(&y, &x, sizeof y); return y; }
 static inline int8_t tj_bc_uint8_int8(uint8_t x) { int8_t y; memcpy(&y, &x, sizeof y); return y; }

@@ -25,10 +25,15 @@ Fusion policy:
   below it counts as very costly, so a forward matmul is never recomputed in the backward
   pass -- or a view that expands it many times); the sources of data-dependent reads; never
   an expression of constants alone (folded where it is read);
+* a reduction that has several readers, all through one transpose (a weight gradient read
+  by Adam's two moments), is realized transposed: its product stores in its readers'
+  layout and they read it contiguously;
 * multi-output fusion: a realized per-row result (a reduction, or a function of some: a
   mean, a log-sum-exp) becomes a stage of the last kernel over the same loop space that
   reads it, which also writes its buffer where other kernels read it -- a layer norm's
-  statistics and its normalisation are one kernel (see :func:`_plan_hosts`);
+  statistics and its normalisation are one kernel; a realized elementwise function of
+  reductions is computed by the elementwise kernel that reads it, which writes it too --
+  Adam's new moments and parameter are one kernel (see :func:`_plan_hosts`);
 * only nodes reachable from the outputs are scheduled (dead code never runs).
 """
 from __future__ import annotations
@@ -118,6 +123,7 @@ class _Builder:
         self.buf_ids: list = []
         self.deps: list[LazyOp] = []
         self.sources: dict[str, None] = {}
+        self.walked: set[int] = set()  # the nodes it looked at (see _Attempts)
 
     def slot(self, node: LazyOp) -> int:
         bid = self.buf_of[id(node)]
@@ -146,6 +152,7 @@ class _Builder:
             if id(n) in seen:
                 continue
             seen.add(id(n))
+            self.walked.add(id(n))
             if n is not self.root and id(n) in self.realized and id(n) not in self.absorbed:
                 continue
             stack.append((n, True))
@@ -175,8 +182,8 @@ class _Builder:
             return k
         reds = self.find_reduces()
         red = reds[-1] if reds else None
-        if self.stored and red is None:  # row results, but no stages to compute them in
-            raise FuseFail(root)
+        if red is None and any(r.size != root.size for r in self.stored):
+            raise FuseFail(root)  # (an elementwise kernel stores results of its own size)
         full_epilogue = False
         if red is not None:
             full = red.srcs[0].shape
@@ -267,11 +274,14 @@ class _Builder:
         self.stage, self.cse, self.stage_index = self.body, {}, len(reds)
         if self.stored:
             # a stage result is stored once per output point: in a body over the whole loop
-            # space, where the reduced loop variables are 0
-            full = reds[-1].srcs[0].shape
-            once = and_(*[lv[a] < 1 for a in reds[-1].arg[1] if full[a] > 1]) \
-                if self.body_over_full else Const(1)
-            flat = _flat(self.out_idxs, reds[-1].shape)
+            # space, where the reduced loop variables are 0 (an elementwise kernel stores
+            # the results it absorbed where it stores its own)
+            once, flat = Const(1), _flat(self.out_idxs, root.shape)
+            if reds:
+                full = reds[-1].srcs[0].shape
+                once = and_(*[lv[a] < 1 for a in reds[-1].arg[1] if full[a] > 1]) \
+                    if self.body_over_full else Const(1)
+                flat = _flat(self.out_idxs, reds[-1].shape)
             for r in self.stored:  # (a row result may be laid out as (rows,) or keep dims)
                 v = self.render(r, unravel(flat, r.shape), Const(1))
                 self.emit("STORE", None, (v,), (self.slot(r), flat, once))
@@ -327,6 +337,7 @@ class _Builder:
         """What ``n`` needs rendered first, as (node, idxs, valid) triples, and what
         :meth:`_emit_node` needs besides their values: ``_ZERO`` (nothing is valid),
         ``_LOADED`` (realized elsewhere: read from its buffer), a view's own validity."""
+        self.walked.add(id(n))
         if isinstance(valid, Const) and not valid.value:
             return [], _ZERO
         if (not top or n is not self.root) and id(n) in self.realized \
@@ -359,9 +370,9 @@ class _Builder:
             return self.gate(valid, self.emit("INDEX", n.dtype, (), idxs[0]), n.dtype)
         if n.op == "VIEW":
             src = n.srcs[0]
-            if src.op in _LEAVES or id(src) in self.realized:
+            if src.op in _LEAVES or (id(src) in self.realized and id(src) not in self.absorbed):
                 return srcs[0]  # leaves are gated by their own validity
-            return self.gate(extra, srcs[0], n.dtype)
+            return self.gate(extra, srcs[0], n.dtype)  # (an absorbed result is computed)
         if n.op == "DLOAD":
             x = n.srcs[0]
             if x.size == 0:
@@ -555,9 +566,11 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     realized: dict[int, LazyOp] = {id(l): l for l in leaves}
     nodes = _walk(outs)
     users: dict[int, int] = {}
+    users_of: dict[int, list] = {}
     for n in nodes:
-        for s in set(map(id, n.srcs)):
+        for s in {id(s): s for s in n.srcs}:
             users[s] = users.get(s, 0) + 1
+            users_of.setdefault(s, []).append(n)
     # a node read only by elementwise consumers (at its own index) is computed once per
     # kernel that reads it (the kernel builder's CSE): its users do not multiply its cost,
     # unless a reduction lies below it (which every kernel reading it would redo)
@@ -578,7 +591,8 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
     readers = _readers_through_views(nodes)
     for n in nodes:
         if n.op == "REDUCE" and readers.get(id(n), 0) > 1:
-            realized[id(n)] = n
+            layout = _read_permuted(n, users_of)
+            realized[id(layout or n)] = layout or n
         if n.op == "DLOAD" and n.srcs[0].size:  # data-dependent reads need a real buffer
             realized[id(n.srcs[0])] = n.srcs[0]
         if n.op == "SCATTER":  # its own kernel kind
@@ -612,11 +626,13 @@ def schedule(leaves: list[LazyOp], outs: list[LazyOp], name_prefix: str = "k") -
                     and n.size >= 4 * src.size and _cost(src, realized, constant, 2) >= 2:
                 realized[id(src)] = src
     _bound_stacked_views(nodes, realized)
+    attempts = _Attempts()
     while True:
         try:
-            return _build(leaves, outs, nodes, realized, n_in, name_prefix)
+            return _build(leaves, outs, nodes, realized, n_in, name_prefix, attempts)
         except FuseFail as e:
             realized[id(e.node)] = e.node
+            attempts.realized(e.node)
 
 
 # the most views stacked on one path inside a kernel: each view wraps the index expression
@@ -638,6 +654,27 @@ def _bound_stacked_views(nodes: list, realized: dict) -> None:
                 realized[id(src)] = src
                 d = 1
         depth[id(n)] = d
+
+
+def _read_permuted(r: LazyOp, users_of: dict) -> Optional[LazyOp]:
+    """The transpose through which alone a reduction is read, if there is one (a weight
+    gradient read transposed by Adam's two moment updates): realized in that layout (the
+    product's store strided instead), its readers read it contiguously and fuse."""
+    us = users_of.get(id(r), [])
+    if len(us) != 1 or us[0].op != "VIEW" or us[0].size != r.size or len(us[0].arg.views) != 1:
+        return None
+    v = us[0].arg.views[0]
+    if v.mask is not None or v.offset != 0:
+        return None
+    strides = [st for st, d in zip(v.strides, v.shape) if d != 1]
+    if strides == sorted(strides, reverse=True):
+        return None  # a reshape: the same layout
+    span = 1
+    for st, d in sorted((st, d) for st, d in zip(v.strides, v.shape) if d != 1):
+        if st != span:  # (the strides of some order of the dimensions, contiguous)
+            return None
+        span *= d
+    return us[0]
 
 
 def _readers_through_views(nodes: list[LazyOp]) -> dict[int, int]:
@@ -716,7 +753,11 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
     function of some: a mean, a log-sum-exp) that a later kernel over the same loop space
     computes as stages of its own (writing their buffers too where others read them)
     instead of each taking a kernel: a layer norm's mean and variance in the kernel that
-    normalises, a softmax's max in the one that sums.  Returns host id -> what it absorbs.
+    normalises, a softmax's max in the one that sums; an elementwise function of one
+    (Adam's new moments of a weight gradient) in the elementwise kernel that reads it (the
+    parameter's update).  Returns host id -> what it may absorb, choices tried in turn
+    (all of them; those that are no reductions, where the reductions do not fuse: a
+    weight gradient is a product of its own).
 
     Users are tried before sources, so the absorbing kernel is the last that reads them all.
     A node is absorbed only if nothing else the host reads depends on it (that would have to
@@ -736,11 +777,21 @@ def _plan_hosts(nodes: list, realized: dict) -> dict[int, list]:
                 break
             reached = _reached(boundary, {id(c) for c in cands}, order)
             if not reached:
-                plan[id(h)] = cands
+                plan[id(h)] = [cands] + _without_reductions(cands, boundary, order)
                 hosted.update(id(c) for c in cands)
                 break
             excluded |= reached
     return plan
+
+
+def _without_reductions(cands: list, boundary: list, order: dict) -> list:
+    """``[cands]`` less its reductions, where that is another choice: something is left and
+    the reductions left out (read from their buffers then) depend on none of it."""
+    kept = [c for c in cands if c.op != "REDUCE"]
+    if not kept or len(kept) == len(cands):
+        return []
+    left = [c for c in cands if c.op == "REDUCE"]
+    return [] if _reached(boundary + left, {id(c) for c in kept}, order) else [kept]
 
 
 def _own_key(h: LazyOp, realized: dict) -> Optional[tuple]:
@@ -824,7 +875,28 @@ def _depth_first(starts, expand) -> None:
             stack.extend(expand(n))
 
 
-def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
+class _Attempts:
+    """The kernels built by earlier rounds of :func:`_build` (each round ends where a fusion
+    fails and the node is realized, then the schedule starts over): a kernel whose builder
+    never looked at the node realized since is built again exactly as before, so it is kept
+    (keyed by its root and the per-row results it absorbs and stores) -- rebuilding every
+    kernel in every round made scheduling quadratic in the number of failed fusions."""
+
+    def __init__(self):
+        self.built: dict[tuple, tuple] = {}
+
+    def get(self, key: tuple):
+        return self.built.get(key)
+
+    def put(self, key: tuple, kernel: Kernel, builder: "_Builder") -> None:
+        self.built[key] = (kernel, builder)
+
+    def realized(self, node: LazyOp) -> None:
+        """Forget the kernels that would read ``node`` from its buffer now."""
+        self.built = {key: kb for key, kb in self.built.items() if id(node) not in kb[1].walked}
+
+
+def _build(leaves, outs, nodes, realized, n_in, prefix, built: _Attempts) -> Schedule:
     buf_of: dict[int, int] = {id(l): i for i, l in enumerate(leaves)}
     buffers: dict[int, tuple] = {i: (l.dtype, l.size) for i, l in enumerate(leaves)}
     for n in realized.values():
@@ -839,15 +911,26 @@ def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
             users.setdefault(id(s), []).append(n)
     out_ids = {id(o) for o in outs}
     plan = _plan_hosts(nodes, realized)
-    host_of = {id(r): h for h in nodes if id(h) in plan for r in plan[id(h)]}
+    host_of = {id(r): h for h in nodes if id(h) in plan for r in plan[id(h)][0]}
     attempts: dict[int, tuple] = {}
 
     def attempt(n: LazyOp) -> tuple:
-        """n's kernel (absorbing what the plan gives it, where that builds) and builder."""
+        """n's kernel and builder: absorbing the first of the plan's choices for it that
+        builds (else nothing), each absorbed result stored where others read it."""
         if id(n) not in attempts:
-            absorbed = plan.get(id(n), [])
-            inside = {id(n)} | {id(r) for r in absorbed}
-            stored = [r for r in absorbed if _read_elsewhere(r, inside, realized, users, out_ids)]
+            choices = []
+            for absorbed in plan.get(id(n), []) + [[]]:
+                inside = {id(n)} | {id(r) for r in absorbed}
+                choices.append((absorbed, [r for r in absorbed if _read_elsewhere(
+                    r, inside, realized, users, out_ids)]))
+            key = (id(n),) + tuple((tuple(map(id, a)), tuple(map(id, s))) for a, s in choices)
+            attempts[id(n)] = built.get(key) or _attempt(n, choices)
+            built.put(key, *attempts[id(n)])
+        return attempts[id(n)]
+
+    def _attempt(n: LazyOp, choices: list) -> tuple:
+        walked: set[int] = set()  # (what the choices that did not build met decided it too)
+        for absorbed, stored in choices:
             b = _Builder(n, realized, buf_of, absorbed, stored)
             try:
                 k = b.build("")
@@ -856,11 +939,10 @@ def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
             except FuseFail:
                 if not absorbed:
                     raise
-                b = _Builder(n, realized, buf_of)
-                k = b.build("")
-                b.absorbed = set()
-            attempts[id(n)] = (k, b)
-        return attempts[id(n)]
+                walked |= b.walked
+                continue
+            b.walked |= walked
+            return k, b
 
     def visit(root: LazyOp):
         """Append the kernel of ``root`` after those of the kernels it reads (depth first,
@@ -881,7 +963,7 @@ def _build(leaves, outs, nodes, realized, n_in, prefix) -> Schedule:
                 continue
             done.add(bid)
             k, b = attempt(n)
-            for r in plan.get(id(n), []):
+            for r in plan.get(id(n), [[]])[0]:
                 if id(r) in b.absorbed:
                     done.add(buf_of[id(r)])
             stack.append((n, k))

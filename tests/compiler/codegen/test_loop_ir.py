@@ -152,6 +152,31 @@ def test_small_work_runs_on_the_calling_thread():
     assert cpu_gemm(k).threads
 
 
+def test_only_transposes_beyond_l1_are_tiled():
+    """A transposing update of a 40 x 100 weight runs untiled (its strided reads stay in L1),
+    one of 300 x 200 in 32 x 32 tiles."""
+    def tiled(shape) -> bool:
+        w = np.ones(shape, np.float32)
+        (k,), _ = kernels_of(lambda w, g: 0.9 * w + 0.1 * g.T, w, w.T.copy())
+        return "tile" in " ".join(step[2] for step in cpu_loops(k).applied)
+    assert not tiled((40, 100)) and tiled((300, 200))
+
+
+def test_loops_whose_stores_move_with_them_are_independent():
+    """An elementwise kernel's innermost loop writes a new element every iteration (no test
+    of overlapping buffers needed to vectorise it); a reduction's inner loop stores nothing,
+    and a loop storing one row value in every iteration is not independent."""
+    def independent(fn, *args):
+        (k, *_), _ = kernels_of(fn, *args)
+        return [u.arg.independent for u in loop_ir(k) if u.op == "RANGE"]
+    x = np.ones((40, 100), np.float32)
+    assert independent(lambda x: jnp.exp(x) * 2.0, x) == [False, True]
+    assert not any(independent(lambda x: jnp.sum(x, axis=1), x))
+    src = compile_jaxpr(jax.make_jaxpr(lambda x, y: (x * 2.0, y + 1.0, x * y))(x, x),
+                        get_backend("cpu")).source()
+    assert "#pragma GCC ivdep" in src
+
+
 def test_compiled_small_kernels_have_no_parallel_region():
     x = np.ones((40, 100), np.float32)
     w = np.ones((100, 10), np.float32)

@@ -9,7 +9,9 @@ driver (:mod:`tinyjax.backends.c.support`); a product kernel is what is its own:
 filling one zero-padded panel of each operand (``a``: TJ_MR rows, ``b``: TJ_NR columns, the
 K values of a range of the first reduce axis each, any strides, any fused producer computed
 while packing), one applying the kernel's body (the epilogue) to a finished tile, and the
-kernel itself, which hands them and its plan to the driver.
+kernel itself, which hands them and its plan to the driver.  An operand that is a strided
+view and a result stored as it is (``kernel.gemm_loops.views``) get no function: the plan
+carries their strides and the driver fills and stores them itself.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ PANEL_ROWS = {"TJ_MR": (8, 6), "TJ_NR": (32, 16), "TJ_NRD": (16, 8)}
 
 
 STRATEGIES = {"grouped": "TJ_GROUPED", "fused": "TJ_FUSED", "splitk": "TJ_SPLITK"}
+PACK_MODES = {"rows": "TJ_PACK_ROWS", "blocked": "TJ_PACK_BLOCKED", "k": "TJ_PACK_K"}
 
 
 def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
@@ -54,19 +57,39 @@ def render_gemm(lang: CStyleLanguage, k: Kernel) -> list[str]:
     outer = int(np.prod([full[a] for a in g.outer_axes]))
     spell = _Spelling(lang, k, dbl)
     L = lang.kernel_comment(k)
-    L += spell.pack(f"{k.name}_pa", M, "TJ_MR", plan.m_axes, a_uops, a_root, "a", plan.pack_a,
-                    plan.strategy == "splitk")
-    L += spell.pack(f"{k.name}_pb", N, nr, plan.n_axes, b_uops, b_root, "b", plan.pack_b,
-                    plan.strategy == "splitk")
-    L += spell.epilogue(f"{k.name}_epi", M, N, nr, plan.m_axes, plan.n_axes)
+    view_a, view_b, view_c = plan.views
+    fns = [f"{k.name}_pa", f"{k.name}_pb", f"{k.name}_epi"]
+    if view_a is None:
+        L += spell.pack(fns[0], M, "TJ_MR", plan.m_axes, a_uops, a_root, "a", plan.pack_a,
+                        plan.strategy == "splitk")
+    if view_b is None:
+        L += spell.pack(fns[1], N, nr, plan.n_axes, b_uops, b_root, "b", plan.pack_b,
+                        plan.strategy == "splitk")
+    if view_c is None:
+        L += spell.epilogue(fns[2], M, N, nr, plan.m_axes, plan.n_axes)
+    fields = [f"{M}, {N}, {K}, {S0}, {outer}, {plan.steps}, {plan.chunks}, "
+              f"{STRATEGIES[plan.strategy]}, {int(plan.threads)}, "
+              f"{int(plan.batched and plan.threads)}"]
+    for name, view, how in (("a", view_a, plan.pack_a), ("b", view_b, plan.pack_b),
+                            ("c", view_c, "rows")):
+        if view is not None:
+            fields.append(f".{name} = {_view_init(view, how)}")
     L.append(f"void {k.name}(void **restrict bufs) {{")
-    L.append(f"  static const tj_gemm_plan plan = {{{M}, {N}, {K}, {S0}, {outer}, {plan.steps}, "
-             f"{plan.chunks}, {STRATEGIES[plan.strategy]}, {int(plan.threads)}, "
-             f"{int(plan.batched and plan.threads)}}};")
+    L.append(f"  static const tj_gemm_plan plan = {{{', '.join(fields)}}};")
     driver = "tj_gemm_provider_d" if dbl else "tj_gemm_provider"
-    L.append(f"  {driver}(&plan, bufs, {k.name}_pa, {k.name}_pb, {k.name}_epi);")
+    fns = ["0" if view is not None else fn for fn, view in zip(fns, plan.views)]
+    L.append(f"  {driver}(&plan, bufs, {', '.join(fns)});")
     L.append("}")
     return L
+
+
+def _view_init(view, how: str) -> str:
+    """The C initializer of a ``tj_view`` (see the prelude) filled the way ``how`` says, for
+    ``view`` a :class:`~tinyjax.compiler.codegen.gemm.StridedView`."""
+    ext = ", ".join(str(e) for e, _ in view.outer) or "0"
+    stride = ", ".join(str(s) for _, s in view.outer) or "0"
+    return (f"{{{view.offset}, {view.row_stride}, {view.col_stride}, {{{ext}}}, {{{stride}}}, "
+            f"{view.slot}, {len(view.outer)}, {PACK_MODES[how]}}}")
 
 
 class _Spelling:
@@ -80,7 +103,8 @@ class _Spelling:
         """A static function of the kernel: its signature, its buffers' pointers and the
         outer (batch) axes' indices of product ``ob``."""
         k, lang = self.k, self.lang
-        L = [f"static void {name}(void **restrict bufs, {self.it} ob, {params}) {{"]
+        L = [f"static void {name}(const tj_gemm_plan *plan, void **restrict bufs, {self.it} ob, "
+             f"{params}) {{", "  (void)plan;"]
         for slot, (dt, _) in enumerate(k.bufs):
             q = "" if slot < k.n_outs else "const "
             L.append(f"  {q}{lang.storage(dt)} *restrict data{slot} = "

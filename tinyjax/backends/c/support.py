@@ -14,7 +14,11 @@ It holds what every product shares, so that a product kernel compiles only what 
   :func:`tinyjax.compiler.codegen.gemm.cpu_gemm` (``grouped``, ``fused``, ``splitk``; whole
   products to the threads when ``batched``; no parallel region without ``threads``), calling
   the kernel's ``pack_a``/``pack_b`` (fill panel ``pb`` of product ``ob`` over the first
-  reduce axis' range ``lo .. hi``) and ``epilogue`` (tile ``ip, jp`` of product ``ob``).
+  reduce axis' range ``lo .. hi``) and ``epilogue`` (tile ``ip, jp`` of product ``ob``);
+* the filling of an operand that is a strided view (``tj_view``: one buffer read as it is)
+  and the store of a result written as it is, used where the kernel hands no function of
+  its own for them -- most products of a training step, which then compile no code at all
+  beyond their plan.
 
 Work inside a parallel region is handed out item by item from shared counters (what
 ``schedule(dynamic)`` does): when another process preempts one of our threads, the others
@@ -89,6 +93,94 @@ static inline long tj_chunks(long groups, long a_panels) {
   return want < 1 ? 1 : (want > a_panels ? a_panels : want);
 }
 
+#define TJ_DEFINE_VIEWS(NAME, T, NR)                                                       \
+/* Where a tj_view (see the prelude) starts for product ob. */                           \
+static inline T *NAME##_at(const tj_view *v, void **bufs, long ob) {                     \
+  long off = v->off;                                                                     \
+  for (int d = v->nouter - 1; d >= 0; d--) {                                             \
+    off += ob % v->ext[d] * v->str[d];                                                   \
+    ob /= v->ext[d];                                                                     \
+  }                                                                                      \
+  return (T *)bufs[v->slot] + off;                                                       \
+}                                                                                        \
+/* Rows 0 .. n-1 of a panel of R rows (zero below), K values each: dst[q * R + r] =      \
+   src[r * rs + q * cs], the way v->how says (as a kernel's own packing would): rows     \
+   innermost (unit stride along them, or a big panel's rows along K); blocks of K with   \
+   unit stride, written transposed; K innermost in plain loops (vectorising them costs   \
+   the C compiler more than it gains). */                                                \
+__attribute__((optimize("no-tree-vectorize")))                                           \
+static void NAME##_fill_k(const T *src, long rs, long cs, long n, long K, int R,         \
+                          T *restrict dst) {                                             \
+  for (int r = 0; r < R; r++)                                                            \
+    for (long q = 0; q < K; q++) dst[q * R + r] = r < n ? src[r * rs + q * cs] : (T)0;   \
+}                                                                                        \
+static inline void NAME##_fill(const tj_view *v, const T *src, long n, long K, int R,    \
+                               T *restrict dst) {                                        \
+  const long rs = v->rs, cs = v->cs;                                                     \
+  if (v->how == TJ_PACK_BLOCKED && cs == 1) {                                            \
+    for (long q0 = 0; q0 < K; q0 += 32) {                                                \
+      const int kb = K - q0 < 32 ? (int)(K - q0) : 32;                                   \
+      T blk[NR][32] __attribute__((aligned(64)));                                        \
+      for (int r = 0; r < R; r++) {                                                      \
+        if (r >= n) { for (int j = 0; j < kb; j++) blk[r][j] = 0; continue; }            \
+        _Pragma("omp simd")                                                              \
+        for (int j = 0; j < kb; j++) blk[r][j] = src[r * rs + q0 + j];                   \
+      }                                                                                  \
+      for (int j = 0; j < kb; j++)                                                       \
+        for (int r = 0; r < R; r++) dst[(q0 + j) * R + r] = blk[r][j];                   \
+    }                                                                                    \
+  } else if (v->how != TJ_PACK_K) {                                                      \
+    for (long q = 0; q < K; q++, src += cs, dst += R) {                                  \
+      if (rs == 1 && n == R) {  /* (R known where inlined: one vector move or two) */   \
+        _Pragma("omp simd")                                                              \
+        for (int r = 0; r < R; r++) dst[r] = src[r];                                     \
+      } else if (rs == 1) {                                                              \
+        _Pragma("omp simd")                                                              \
+        for (long r = 0; r < n; r++) dst[r] = src[r];                                    \
+      } else {                                                                           \
+        _Pragma("omp simd")                                                              \
+        for (long r = 0; r < n; r++) dst[r] = src[r * rs];                               \
+      }                                                                                  \
+      for (long r = n; r < R; r++) dst[r] = 0;                                           \
+    }                                                                                    \
+  } else {                                                                               \
+    NAME##_fill_k(src, rs, cs, n, K, R, dst);                                            \
+  }                                                                                      \
+}                                                                                        \
+/* Panel pb (R of its rows) of operand v, the first reduce axis' values lo .. hi. */     \
+static inline void NAME##_panel(const tj_gemm_plan *s, const tj_view *v, long rows,      \
+                                int R, void **bufs, long ob, long pb, long lo,           \
+                                long hi, void *dst) {                                    \
+  const long kin = s->K / s->S0, p0 = pb * R;                                            \
+  NAME##_fill(v, NAME##_at(v, bufs, ob) + p0 * v->rs + lo * kin * v->cs,                 \
+              rows - p0 < R ? rows - p0 : R, (hi - lo) * kin, R, (T *)dst);              \
+}                                                                                        \
+static void NAME##_pack_a(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo, \
+                          long hi, void *dst) {                                          \
+  NAME##_panel(s, &s->a, s->M, TJ_MR, bufs, ob, pb, lo, hi, dst);                        \
+}                                                                                        \
+static void NAME##_pack_b(const tj_gemm_plan *s, void **bufs, long ob, long pb, long lo, \
+                          long hi, void *dst) {                                          \
+  NAME##_panel(s, &s->b, s->N, NR, bufs, ob, pb, lo, hi, dst);                           \
+}                                                                                        \
+/* Tile ip, jp of the result, stored as it is. */                                        \
+static void NAME##_store(const tj_gemm_plan *s, void **bufs, long ob, long ip, long jp,   \
+                         const void *t) {                                                \
+  const tj_view *v = &s->c;                                                              \
+  const T *tile = (const T *)t;                                                          \
+  const long rs = v->rs, cs = v->cs;                                                     \
+  const long rmax = s->M - ip * TJ_MR < TJ_MR ? s->M - ip * TJ_MR : TJ_MR;               \
+  const long cmax = s->N - jp * NR < NR ? s->N - jp * NR : NR;                           \
+  T *restrict dst = NAME##_at(v, bufs, ob) + ip * TJ_MR * rs + jp * NR * cs;             \
+  if (cs == 1) {                                                                         \
+    for (long r = 0; r < rmax; r++)                                                      \
+      for (long c = 0; c < cmax; c++) dst[r * rs + c] = tile[r * NR + c];                \
+  } else {                                                                               \
+    for (long c = 0; c < cmax; c++)                                                      \
+      for (long r = 0; r < rmax; r++) dst[r * rs + c * cs] = tile[r * NR + c];           \
+  }                                                                                      \
+}
+
 #define TJ_DEFINE_GEMM(NAME, T, MICRO, NR)                                                 \
 /* Product ob, run by every thread of a team (share: the counters ctr and the buffer      \
    shared are the team's) or by one thread alone. */                                     \
@@ -104,14 +196,14 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
     /* all of b packed (it fits L2), then each a panel right before its tiles */        \
     T *Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                       \
     for (long pb; (pb = tj_next(&ctr[0], share)) < NP;)                                  \
-      pack_b(bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                     \
+      pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                  \
     TJ_BARRIER(share);                                                                   \
     T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
     for (long ip; (ip = tj_next(&ctr[1], share)) < MP;) {                                \
-      pack_a(bufs, ob, ip, 0, S0, Al);                                                   \
+      pack_a(s, bufs, ob, ip, 0, S0, Al);                                                \
       for (long jp = 0; jp < NP; jp++) {                                                 \
         MICRO(K, Al, Bp + jp * NR * K, tile);                                            \
-        epi(bufs, ob, ip, jp, tile);                                                     \
+        epi(s, bufs, ob, ip, jp, tile);                                                  \
       }                                                                                  \
     }                                                                                    \
     return;                                                                              \
@@ -120,7 +212,7 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
      multiplies every a panel (or a chunk of them) by it: the group stays in its L2 */   \
   T *Ap = shared ? shared : (T *)tj_scratch(0, MP * TJ_MR * K * W);                      \
   for (long pa; (pa = tj_next(&ctr[0], share)) < MP;)                                    \
-    pack_a(bufs, ob, pa, 0, S0, Ap + pa * TJ_MR * K);                                    \
+    pack_a(s, bufs, ob, pa, 0, S0, Ap + pa * TJ_MR * K);                                 \
   TJ_BARRIER(share);                                                                     \
   const long JB = 262144 / (NR * K * (long)sizeof(T)) > 0 ?                              \
                   262144 / (NR * K * (long)sizeof(T)) : 1, NJB = (NP + JB - 1) / JB;     \
@@ -129,11 +221,11 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   for (long item; (item = tj_next(&ctr[1], share)) < NJB * IC;) {                        \
     const long jb = item / IC, ic = item % IC;                                           \
     for (long pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++)                         \
-      pack_b(bufs, ob, pb, 0, S0, Bl + (pb - jb * JB) * NR * K);                         \
+      pack_b(s, bufs, ob, pb, 0, S0, Bl + (pb - jb * JB) * NR * K);                      \
     for (long ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)                          \
       for (long jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {                     \
         MICRO(K, Ap + ip * TJ_MR * K, Bl + (jp - jb * JB) * NR * K, tile);               \
-        epi(bufs, ob, ip, jp, tile);                                                     \
+        epi(s, bufs, ob, ip, jp, tile);                                                  \
       }                                                                                  \
   }                                                                                      \
 }                                                                                        \
@@ -157,8 +249,8 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
     for (long kc = 0; kc < nkc; kc++) {                                                  \
       const long lo = kc * steps, hi = lo + steps < S0 ? lo + steps : S0;                \
       const long KB = (hi - lo) * kin;                                                   \
-      for (long pb = 0; pb < MP; pb++) pack_a(bufs, 0, pb, lo, hi, Ap + pb * TJ_MR * KB); \
-      for (long pb = 0; pb < NP; pb++) pack_b(bufs, 0, pb, lo, hi, Bp + pb * NR * KB);   \
+      for (long pb = 0; pb < MP; pb++) pack_a(s, bufs, 0, pb, lo, hi, Ap + pb * TJ_MR * KB); \
+      for (long pb = 0; pb < NP; pb++) pack_b(s, bufs, 0, pb, lo, hi, Bp + pb * NR * KB); \
       for (long jp = 0; jp < NP; jp++)                                                   \
         for (long ip = 0; ip < MP; ip++) {                                               \
           MICRO(KB, Ap + ip * TJ_MR * KB, Bp + jp * NR * KB, tile);                      \
@@ -182,13 +274,16 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
         for (int r = 0; r < TJ_MR; r++)                                                  \
           for (int c = 0; c < NR; c++)                                                   \
             tile[r * NR + c] = Cs[(ip * TJ_MR + r) * CW + jp * NR + c];                  \
-        epi(bufs, 0, ip, jp, tile);                                                      \
+        epi(s, bufs, 0, ip, jp, tile);                                                   \
       }                                                                                  \
   }                                                                                      \
 }                                                                                        \
 static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,                   \
                  tj_pack_fn pack_b, tj_epi_fn epi) {                                     \
   const long W = sizeof(T) / 4;                                                          \
+  if (!pack_a) pack_a = NAME##_pack_a;  /* (the kernel's operand is a view) */           \
+  if (!pack_b) pack_b = NAME##_pack_b;                                                   \
+  if (!epi) epi = NAME##_store;                                                          \
   if (s->strategy == TJ_SPLITK) {                                                        \
     NAME##_splitk(s, bufs, pack_a, pack_b, epi);                                         \
   } else if (s->threads && s->batched) {                                                 \
@@ -221,6 +316,7 @@ def support_source(ctype: str) -> str:
     vt, vw, nr = _TYPES[ctype]
     return _COMMON + f"""
 TJ_DEFINE_MICRO(tj_micro, {ctype}, {vt}, {vw}, {nr})
+TJ_DEFINE_VIEWS(tj_gemm, {ctype}, {nr})
 TJ_DEFINE_GEMM(tj_gemm, {ctype}, tj_micro, {nr})
 void tj_gemm_run(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a, tj_pack_fn pack_b,
                  tj_epi_fn epi) {{

@@ -137,21 +137,22 @@ def _probe(cc: str, flags: list[str]) -> bool:
 LIBMVEC_FUNCS = ("exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sinh",
                  "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "erf", "erfc",
                  "cbrt")
+LIBMVEC_FUNCS2 = ("pow", "atan2")  # of two arguments (Adam's update raises to 0.5)
 
 
 @lru_cache(maxsize=None)
 def libmvec_available() -> bool:
     """Whether glibc's libmvec has every variant (SSE..AVX-512, float and double) of
-    :data:`LIBMVEC_FUNCS` (x86-64 Linux with glibc >= 2.35)."""
+    :data:`LIBMVEC_FUNCS` and :data:`LIBMVEC_FUNCS2` (x86-64 Linux with glibc >= 2.35)."""
     if env_flag("TINYJAX_NO_LIBMVEC") or platform.machine() not in ("x86_64", "AMD64"):
         return False
     try:
         lib = ctypes.CDLL("libmvec.so.1")
     except OSError:
         return False
-    for f in LIBMVEC_FUNCS:
+    for f, args in [(f, "v") for f in LIBMVEC_FUNCS] + [(f, "vv") for f in LIBMVEC_FUNCS2]:
         for isa, nf, nd in (("b", 4, 2), ("c", 8, 4), ("d", 8, 4), ("e", 16, 8)):
-            for name in (f"_ZGV{isa}N{nf}v_{f}f", f"_ZGV{isa}N{nd}v_{f}"):
+            for name in (f"_ZGV{isa}N{nf}{args}_{f}f", f"_ZGV{isa}N{nd}{args}_{f}"):
                 if not hasattr(lib, name):
                     return False
     return True

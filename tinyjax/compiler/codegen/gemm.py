@@ -31,6 +31,11 @@ Each operand's panels are filled (``pack``) along its unit-stride axis: ``rows``
 innermost), ``blocked`` (the last reduce axis along the reads: blocks of ``PACK_BLOCK``
 values per row, written transposed; a conv's windows, channels last) or ``k`` (reduce axes
 innermost).
+``views``: an operand that is one buffer read as it is at an affine index (a weight, an
+activation, a transposed gradient), or a result stored as it is, is a :class:`StridedView`:
+the support library's driver fills (stores) it, so the kernel compiles no function of its
+own for it -- most of a training step's products are such, and the C compiler's time goes
+with the C it is given.
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ import numpy as np
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.shape.symbolic import as_affine
 
-__all__ = ["GemmLoops", "cpu_gemm", "PANEL_ROWS", "PACK_BLOCK"]
+__all__ = ["GemmLoops", "StridedView", "cpu_gemm", "PANEL_ROWS", "PACK_BLOCK"]
 
 # the most rows of a packed panel (the AVX-512 sizes of TJ_MR, TJ_NR and TJ_NRD)
 PANEL_ROWS = {"TJ_MR": 8, "TJ_NR": 32, "TJ_NRD": 16}
@@ -51,6 +56,21 @@ L2_BYTES = 262144        # what the fused strategy's packed b and split-K's resu
 BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
 PACK_BLOCK = 32          # values per row of a panel computed at a time before the transpose
 PARALLEL_MIN_FLOPS = 1 << 22  # multiply-adds below which a product runs on one thread
+MAX_VIEW_OUTER = 4       # the outer axes a StridedView holds (tj_view's ext and str)
+
+
+@dataclass(frozen=True)
+class StridedView:
+    """An operand read (a result written) as it is: element ``(p, q)`` of product ``ob``
+    (``p`` a panel row, ``q`` along K; for the result its row and column) is
+    ``bufs[slot][offset + p * row_stride + q * col_stride + sum(i * stride)]``, the outer
+    axes' indices ``i`` unravelled from ``ob`` over ``outer``'s ``(extent, stride)`` pairs,
+    the last fastest."""
+    slot: int
+    offset: int
+    row_stride: int
+    col_stride: int
+    outer: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,7 @@ class GemmLoops:
     steps: int = 0
     chunks: int = 0
     swapped: bool = False
+    views: tuple = (None, None, None)  # StridedView or None: operand a, operand b, result
 
 
 def _rows_contiguous(k: Kernel, side, row_axis: int) -> bool:
@@ -160,11 +181,68 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
     klen = steps * kin if splitk else K
     m_axes = _unit_stride_last(k, a_uops, m_axes) if K >= N else m_axes
     n_axes = _unit_stride_last(k, b_uops, n_axes) if K >= M else n_axes
+    views = (_operand_view(k, a_uops, m_axes), _operand_view(k, b_uops, n_axes),
+             _result_view(k, m_axes, n_axes))
     return GemmLoops(
         strategy, outer >= BATCH_PARALLEL_MIN, threads,
         _pack(k, a_uops, m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
         _pack(k, b_uops, n_axes, PANEL_ROWS[nr], klen, esize, splitk),
-        m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0, swapped)
+        m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0, swapped, views)
+
+
+def _operand_view(k: Kernel, side, rows: tuple) -> Optional[StridedView]:
+    """The view an operand is, if it is one load of the accumulator's type (else None)."""
+    if len(side) != 1:
+        return None
+    u = k.rbody[next(iter(side))]
+    if u.op != "LOAD" or u.srcs or np.dtype(u.dtype) != np.dtype(k.acc_dtype):
+        return None
+    return _view(k, u.arg, rows, k.reduce_axes)
+
+
+def _result_view(k: Kernel, rows: tuple, cols: tuple) -> Optional[StridedView]:
+    """The view the result is, if the epilogue stores the accumulator as it is."""
+    if k.n_outs != 1 or [u.op for u in k.body] != ["ACC", "STORE"] or k.body[0].arg is not None:
+        return None
+    return _view(k, k.body[1].arg, rows, cols)
+
+
+def _view(k: Kernel, access, rows: tuple, cols: tuple) -> Optional[StridedView]:
+    """The :class:`StridedView` of the load or store ``access`` (its ``(slot, index,
+    valid)``) over the flattened ``rows`` and ``cols`` axes, if one describes it."""
+    slot, index, valid = access
+    if not isinstance(slot, int) or getattr(valid, "vmin", 1) < 1 \
+            or np.dtype(k.bufs[slot][0]) != np.dtype(k.acc_dtype):
+        return None
+    affine = as_affine(index)
+    if affine is None:
+        return None
+    coefs = {v.name: c for v, c in affine[0].items()}
+    outer = k.gemm.outer_axes
+    if set(coefs) - {f"i{a}" for a in rows + cols + outer} or len(outer) > MAX_VIEW_OUTER:
+        return None
+    full = k.full_shape
+    row_stride, col_stride = _flat_stride(coefs, rows, full), _flat_stride(coefs, cols, full)
+    if row_stride is None or col_stride is None:
+        return None
+    return StridedView(slot, affine[1], row_stride, col_stride,
+                       tuple((full[a], coefs.get(f"i{a}", 0)) for a in outer))
+
+
+def _flat_stride(coefs: dict, axes: tuple, full: tuple) -> Optional[int]:
+    """The stride of the index over ``axes`` flattened (the last fastest) where the address
+    moves by ``coefs`` along each axis, if one stride does it (None: the axes do not merge)."""
+    stride, span = None, 1
+    for a in reversed(axes):
+        if full[a] == 1:
+            continue
+        c = coefs.get(f"i{a}", 0)
+        if stride is None:
+            stride = c
+        elif c != stride * span:
+            return None
+        span *= full[a]
+    return stride or 0
 
 
 def _fits_fused(n: int, k: int, esize: int) -> bool:

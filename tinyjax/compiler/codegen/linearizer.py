@@ -10,12 +10,13 @@ its own accumulator, declared before it and combined into the stage's after it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from tinyjax.compiler.codegen.loops import Loop, LoopKernel
 from tinyjax.compiler.codegen.uops import Acc, Range
 from tinyjax.compiler.kernel import UOp, uop_deps
-from tinyjax.compiler.shape.symbolic import Const, Var, substitute
+from tinyjax.compiler.shape.symbolic import Const, Var, as_affine, substitute
 
 __all__ = ["linearize", "pinned"]
 
@@ -102,7 +103,37 @@ def _row_stores(body: list[UOp], inner: list[int]) -> list[int]:
 
 
 def linearize(lk: LoopKernel) -> list[UOp]:
-    """The loop IR of ``lk`` (see the module docstring)."""
+    """The loop IR of ``lk`` (see the module docstring), its innermost loops over
+    independent iterations marked so."""
+    return _mark_independent(_linearize(lk))
+
+
+def _mark_independent(uops: list[UOp]) -> list[UOp]:
+    """Each innermost loop whose stores (one at least) all move with its variable (an
+    affine address with a nonzero coefficient of it) as ``independent``: its iterations
+    write different elements, and a kernel reads no buffer it writes but at the element
+    it writes (an input updated in place)."""
+    out = list(uops)
+    opened: list[list] = []  # per open loop: [its RANGE, innermost, its stores all move]
+    for i, u in enumerate(uops):
+        if u.op == "RANGE":
+            if opened:
+                opened[-1][1] = False
+            opened.append([i, True, None])
+        elif u.op == "STORE" and opened:
+            loop = opened[-1]
+            affine = as_affine(u.arg[1])
+            var = uops[loop[0]].arg.var
+            moves = affine is not None and any(v.name == var and c for v, c in affine[0].items())
+            loop[2] = moves and loop[2] is not False
+        elif u.op == "ENDRANGE":
+            at, innermost, stores_move = opened.pop()
+            if innermost and stores_move:
+                out[at] = UOp("RANGE", None, (), replace(uops[at].arg, independent=True))
+    return out
+
+
+def _linearize(lk: LoopKernel) -> list[UOp]:
     e, k = _Emitter(lk), lk.kernel
     if k.reduce_op is None and not k.reduce_axes:
         for lp in lk.loops:

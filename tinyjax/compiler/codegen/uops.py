@@ -82,7 +82,10 @@ VALUE_OPS = frozenset({"LOAD", "CONST", "INDEX", "ALU", "CAST", "BITCAST"})
 class Range:
     """A loop ``for var in [lo, min(hi, cap))``.  ``parallel``: its iterations go to the
     threads (accumulators ``accs`` combined across them); ``simd``: they run in vector lanes
-    (``accs`` combined across lanes)."""
+    (``accs`` combined across lanes); ``independent``: no iteration reads or writes memory
+    that another writes (every store inside moves with ``var``; buffers never overlap), so
+    a C compiler needs no run-time test of its pointers to vectorise it (a kernel writing
+    three outputs from four inputs has too many pairs for GCC to test)."""
     var: str
     lo: Node
     hi: Node
@@ -102,6 +105,7 @@ class Range:
     dtype: Optional[np.dtype] = None  # its variable's type (default: the function's index type)
     branchless: bool = False  # selects inside stay selects (the loads of an unrolled loop go
     #                           out back to back instead of behind branches)
+    independent: bool = False
 
     @property
     def trips(self) -> int:
