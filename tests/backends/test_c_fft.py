@@ -86,6 +86,20 @@ def test_long_transforms(kind, n, dtype):
     _check(kind, x, n)
 
 
+@pytest.mark.parametrize("kind", ["FFT", "IFFT", "RFFT", "IRFFT"])
+@pytest.mark.parametrize("four_steps", [False, True])
+def test_public_scipy_fft_stands_in_for_the_private_binding(monkeypatch, kind, four_steps):
+    """A SciPy without ``scipy.fft._pocketfft`` (the GPU machine's has none) gives the same
+    transforms through its public ``scipy.fft``."""
+    monkeypatch.setattr(cfft, "pocketfft", cfft._PublicPocketfft())
+    rng = np.random.default_rng(3)
+    n = 48
+    shape = (2, n // 2 + 1) if kind == "IRFFT" else (3, n)
+    x = rand(rng, shape, np.float64 if kind == "RFFT" else np.complex128)
+    with small_four_steps() if four_steps else contextlib.nullcontext():
+        _check(kind, x, n)
+
+
 def test_lengths_split_into_long_rows():
     assert cfft.split_length(cfft.FOUR_STEP_MIN - 1) is None
     assert cfft.split_length(2 ** 19) == (128, 4096)

@@ -1,6 +1,7 @@
 """The CPU backend's FFT step: SciPy's pocketfft (its binding
-``scipy.fft._pocketfft.pypocketfft``, which writes into the step's output buffer), on
-threads where there are many points.
+``scipy.fft._pocketfft.pypocketfft``, which writes into the step's output buffer; where a
+SciPy lacks that private module, its public ``scipy.fft`` and a copy), on threads where
+there are many points.
 
 pocketfft transforms one long line with scalar arithmetic, and many lines a SIMD vector's
 width at a time.  So a long 1-D transform of ``n = n1 * n2`` points is split in four steps
@@ -23,7 +24,6 @@ from typing import Callable
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import as_strided
-from scipy.fft._pocketfft import pypocketfft as pocketfft
 
 from tinyjax.backends.c.compiler import compile_source
 
@@ -158,6 +158,49 @@ def _twiddles(n1: int, n2: int, dtype: np.dtype, inverse: bool) -> np.ndarray:
     """``exp(-+2 pi i j k / n)`` at ``[k, j]`` (``k < n1``, ``j < n2``), rounded from double."""
     angle = (np.outer(np.arange(n1), np.arange(n2)) % (n1 * n2)) * (2 * np.pi / (n1 * n2))
     return np.exp((1j if inverse else -1j) * angle).astype(dtype)
+
+
+class _PublicPocketfft:
+    """pypocketfft's ``c2c``/``r2c``/``c2r`` through the public ``scipy.fft`` (the result
+    copied into ``out``).  ``norm`` as pypocketfft's: 0 unscaled, 2 scaled by 1 / length."""
+
+    @staticmethod
+    def _scaled(forward: bool, norm: int) -> str:
+        return "backward" if (norm == 0) == forward else "forward"
+
+    @staticmethod
+    def _into(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        if out is None:
+            return result
+        np.copyto(out, result, casting="unsafe")
+        return out
+
+    def c2c(self, x, axes, forward, norm, out, threads):
+        fn = scipy.fft.fftn if forward else scipy.fft.ifftn
+        return self._into(fn(x, axes=axes, norm=self._scaled(forward, norm), workers=threads),
+                          out)
+
+    def r2c(self, x, axes, forward, norm, out, threads):
+        return self._into(scipy.fft.rfftn(x, axes=axes, norm=self._scaled(forward, norm),
+                                          workers=threads), out)
+
+    def c2r(self, x, axes, lastsize, forward, norm, out, threads):
+        lengths = [x.shape[a] for a in axes[:-1]] + [lastsize]
+        return self._into(scipy.fft.irfftn(x, s=lengths, axes=axes,
+                                           norm=self._scaled(forward, norm), workers=threads),
+                          out)
+
+
+def _binding():
+    """SciPy's pocketfft binding, or the public API's stand-in where a SciPy lacks it."""
+    try:
+        from scipy.fft._pocketfft import pypocketfft
+        return pypocketfft
+    except ImportError:
+        return _PublicPocketfft()
+
+
+pocketfft = _binding()
 
 
 def _threads(points: int) -> int:
