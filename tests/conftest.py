@@ -8,6 +8,14 @@ os.environ.setdefault("TINYJAX_NUM_CPU_DEVICES", "8")
 import pytest
 
 from tinyjax.config import config
+from tests.cuda_support import CUDA_PARAM
+
+
+@pytest.fixture(params=["cpu", "interp", CUDA_PARAM])
+def device(request):
+    """Every device: the C backend, the reference interpreter, and CUDA where a driver is
+    present (skipped, with the reason shown by ``pytest -rs``, where none is)."""
+    return request.param
 
 
 @pytest.fixture(autouse=True)

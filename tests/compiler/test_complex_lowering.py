@@ -71,6 +71,17 @@ def test_structural_and_reductions(device):
     check(f, Z, W, device=device, tol=5e-5)
 
 
+def test_gather_fills_out_of_bounds_with_the_complex_fill_value(device):
+    """The imaginary part comes from the fill value's imaginary part (it was taken from the
+    real part)."""
+    idx = np.array([0, 7, -9, 2])
+    out = check(lambda z: [jnp.take(z[0], idx, mode="fill", fill_value=3 + 4j),
+                           z.at[:, idx].get(mode="fill", fill_value=-1j)], Z, device=device)
+    got = out(Z)
+    np.testing.assert_array_equal(np.asarray(got[0])[[1, 2]], [3 + 4j, 3 + 4j])
+    np.testing.assert_array_equal(np.asarray(got[1])[:, 1], [-1j] * 3)
+
+
 def test_complex_grad_under_jit(device):
     def loss(z, x):
         return jnp.sum(jnp.abs(jnp.exp(z) * x + jnp.conj(z)) ** 2)

@@ -37,14 +37,40 @@ def _problems(dtype):
     return a, h, rand(rng, (2, 5, 3), dtype), rand(rng, (2, 4, 2), dtype)
 
 
+def _phase_fixed(u, s, vh=None):
+    """What of a singular (or eigen) decomposition is unique: the first ``k = len(s)``
+    vectors with their phase (sign) fixed -- each column of ``u`` scaled so that its largest
+    entry is real and positive, the row of ``vh`` paired with it by the inverse -- and the
+    projectors onto the spans of the vectors after them (any basis of which is a valid
+    answer).  LAPACK and cuSOLVER may return any phase for each vector."""
+    k = s.shape[-1]
+    uk = u[..., :k]
+    biggest = jnp.argmax(jnp.abs(uk), axis=-2)[..., None, :]
+    top = jnp.take_along_axis(uk, biggest, axis=-2)
+    phase = top / jnp.abs(top)
+    out = [uk / phase, s]
+    if u.shape[-1] > k:
+        rest = u[..., k:]
+        out.append(rest @ jnp.conj(rest).swapaxes(-1, -2))
+    if vh is not None:
+        out.append(vh[..., :k, :] * phase.swapaxes(-1, -2))
+        if vh.shape[-2] > k:
+            rest = vh[..., k:, :]
+            out.append(jnp.conj(rest).swapaxes(-1, -2) @ rest)
+    return out
+
+
 def _factorisations(a, h, r, b):
+    u, s, vh = lax.linalg.svd(jnp.swapaxes(r, 1, 2), full_matrices=False)
+    u_qr, s_qr, vh_qr = lax.linalg.svd(r, algorithm=lax.linalg.SvdAlgorithm.QR)
+    v_h, w_h = lax.linalg.eigh(h)
+    v_a, w_a = lax.linalg.eigh(a, lower=False, symmetrize_input=False)
     return [lax.linalg.cholesky(h), lax.linalg.cholesky(a, symmetrize_input=False),
             *lax.linalg.lu(a), *lax.linalg.lu(r), *lax.linalg.qr(r),
             *lax.linalg.qr(r, full_matrices=False), *lax.linalg.qr(jnp.swapaxes(r, 1, 2)),
             *lax.linalg.qr(r, pivoting=True)[1:], lax.linalg.svd(r, compute_uv=False),
-            *lax.linalg.svd(jnp.swapaxes(r, 1, 2), full_matrices=False),
-            *lax.linalg.svd(r, algorithm=lax.linalg.SvdAlgorithm.QR), *lax.linalg.eigh(h),
-            *lax.linalg.eigh(a, lower=False, symmetrize_input=False), *lax.linalg.eig(a),
+            *_phase_fixed(u, s, vh), *_phase_fixed(u_qr, s_qr, vh_qr),
+            *_phase_fixed(v_h, w_h), *_phase_fixed(v_a, w_a), *lax.linalg.eig(a),
             *lax.linalg.schur(a),
             lax.linalg.tridiagonal_solve(a[:, 0], a[:, 1] + 4, a[:, 2], b)]
 

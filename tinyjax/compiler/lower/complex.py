@@ -554,13 +554,22 @@ def _sort(real_sort, avals_in, avals_out, *operands, dimension, is_stable=True,
             for n in layout]
 
 
+def _part_of_params(params: dict, k: int) -> dict:
+    """``params`` with each complex value (a gather's ``fill_value``) replaced by its real
+    (``k == 0``) or imaginary part."""
+    return {name: (v.real if k == 0 else v.imag)
+            if isinstance(v, (complex, np.complexfloating, np.ndarray)) and np.iscomplexobj(v)
+            else v
+            for name, v in params.items()}
+
+
 def _componentwise(real_rule, avals_in, avals_out, *ins, **params):
     """The real rule applied to the real parts, then to the imaginary parts (for the
     primitives that move, select, gather or sum elements without looking at them)."""
     ins_r = [_real_aval(a) for a in avals_in]
     outs_r = [_real_aval(a) for a in avals_out]
     parts = [real_rule(ins_r, outs_r, *[x[k] if isinstance(x, Pair) else x for x in ins],
-                       **params) for k in (0, 1)]
+                       **_part_of_params(params, k)) for k in (0, 1)]
     if isinstance(parts[0], (list, tuple)):
         return [Pair(r, i) if is_complex(a.dtype) else r
                 for r, i, a in zip(parts[0], parts[1], avals_out)]
