@@ -45,6 +45,8 @@ from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.control_flow.common import (batch_jaxpr, jvp_jaxpr, partial_eval_jaxpr, run,
                                              trace_open)
 from tinyjax.lax.elementwise import div
+from tinyjax.lax.pbroadcast import pbroadcast_p
+from tinyjax.lax.ragged_all_to_all import ragged_all_to_all_p
 from tinyjax.lax.shape import reshape
 from tinyjax.sharding import (AbstractMesh, Mesh, NamedSharding, PartitionSpec, get_mesh,
                               layout_of, put_sharded, spec_of_axes)
@@ -189,6 +191,10 @@ def vma_rule(prim: Primitive, params: dict, in_vmas: Sequence[frozenset]) -> lis
     n_out = None
     if prim in parallel.REDUCTIONS:
         return [union - frozenset(params["axes"])]
+    if prim is pbroadcast_p:
+        return [union - frozenset(params["axis_name"])]
+    if prim is ragged_all_to_all_p:
+        return [union | frozenset(params["axis_name"])]
     if prim is parallel.all_gather_p:
         return [union - frozenset(parallel.axis_names(params["axis_name"]))]
     if prim in (parallel.reduce_scatter_p, parallel.ppermute_p, parallel.all_to_all_p):
