@@ -652,18 +652,22 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
     Usable as a decorator with keyword arguments."""
     if check_rep is not None:
         check_vma = check_rep
-    if axis_names or auto:
-        raise NotImplementedError("shard_map over some of the mesh axes (axis_names=, "
-                                  "auto=): tinyjax maps over all of them")
+    if auto:
+        raise NotImplementedError("shard_map over some of the mesh axes (auto=): tinyjax "
+                                  "maps over all of them")
+    if not isinstance(axis_names, (frozenset, set)):
+        raise TypeError("`axis_names` argument of shard_map should be of type `frozenset` or"
+                        f" `set`. Got type: {type(axis_names)}")
     if f is None:
         return lambda g: shard_map(g, out_specs=out_specs, in_specs=in_specs, mesh=mesh,
-                                   check_vma=check_vma)
+                                   axis_names=axis_names, check_vma=check_vma)
     if not callable(f):
         raise TypeError(f"shard_map requires a callable for its first argument, got {f!r}")
 
     @wraps(f)
     def mapped(*args):
         m = _resolve_mesh(mesh)
+        _check_manual_axes(axis_names, m)
         flat, in_tree = physical.tree_flatten(args)
         flat = [as_operand(x) for x in flat]
         specs = _flat_in_specs(in_specs, args, flat, m)
@@ -707,6 +711,21 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
         return tree_util.tree_unflatten(store[-1], outs)
 
     return mapped
+
+
+def _check_manual_axes(axis_names: frozenset, mesh: Mesh) -> None:
+    """``axis_names`` (the axes the body is manual over; empty: all) must be mesh axes,
+    and tinyjax's shard_map is manual over every one of them."""
+    names = frozenset(axis_names)
+    if not names.issubset(mesh.axis_names):
+        raise ValueError(f"jax.shard_map requires axis_names={names} to be a subset of "
+                         f"mesh.axis_names={frozenset(mesh.axis_names)}")
+    if names and names != frozenset(mesh.axis_names):
+        rest = [n for n in mesh.axis_names if n not in names]
+        raise NotImplementedError(
+            f"shard_map manual over the mesh axes {sorted(names, key=str)} only (the others, "
+            f"{rest}, left to the compiler): tinyjax's shard_map is manual over every axis "
+            "of its mesh; use a mesh of the manual axes only")
 
 
 def _check_specs_match_types(specs: list, flat: list) -> None:
