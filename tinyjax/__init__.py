@@ -31,6 +31,7 @@ from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
 from tinyjax import nn, scipy  # noqa: E402
 from tinyjax import debug, experimental  # noqa: E402
+from tinyjax import ad, memory  # noqa: E402
 from tinyjax.callback import pure_callback  # noqa: E402
 # JAX's device API (the backends themselves are the package tinyjax.backends)
 from tinyjax.backends import (Device, default_backend, device_count, devices,  # noqa: E402
