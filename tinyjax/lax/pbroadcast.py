@@ -46,11 +46,14 @@ def _definition(x, *, axis_name, source):
     return psum(_only_at_source(x, axis_name, source), axis_name)
 
 
-def _abstract_eval(x, *, axis_name, source):
-    n = axis_size(axis_name)
+def _check_source(source: int, n: int, axis_name: tuple) -> None:
     if not 0 <= source < n:
         raise ValueError(f"pbroadcast: source={source} must be in [0, {n}) (the size of "
                          f"axis {axis_name})")
+
+
+def _abstract_eval(x, *, axis_name, source):
+    _check_source(source, axis_size(axis_name), axis_name)
     return x
 
 
@@ -68,6 +71,7 @@ def _batch(axis_data, vals, dims, *, axis_name, source):
     if axis_data.name not in names:
         return pbroadcast_p.bind(x, axis_name=axis_name, source=source), d
     sizes = [axis_data.size if n == axis_data.name else axis_size(n) for n in names]
+    _check_source(source, int(np.prod(sizes)), axis_name)
     coords = np.unravel_index(source, sizes)
     k = names.index(axis_data.name)
     rest = tuple(n for n in names if n != axis_data.name)

@@ -235,5 +235,8 @@ def ragged_all_to_all(operand: Any, output: Any, input_offsets: Any, send_sizes:
     _groups(axis_index_groups, "ragged_all_to_all")
     args = [as_operand(a) for a in (operand, output, input_offsets, send_sizes,
                                     output_offsets, recv_sizes)]
-    return ragged_all_to_all_p.bind(*args, axis_name=axis_names(axis_name),
-                                    axis_index_groups=None)
+    names = axis_names(axis_name)
+    # (checked here too: under a vmap of the axis the batching rule runs, not the
+    # abstract evaluation)
+    _abstract_eval(*[get_aval(a) for a in args], axis_name=names, axis_index_groups=None)
+    return ragged_all_to_all_p.bind(*args, axis_name=names, axis_index_groups=None)
