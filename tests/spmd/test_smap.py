@@ -1,0 +1,62 @@
+"""jax.smap: shard_map over one axis of the current mesh, with vmap-style axes, against
+numpy on the blocks."""
+import numpy as np
+import pytest
+
+import tinyjax as jax
+import tinyjax.numpy as jnp
+from tinyjax import lax
+from tinyjax.sharding import AxisType, Mesh, PartitionSpec as P
+
+from tests.spmd.mesh_support import DEVICES, N, needs_devices
+
+X = np.arange(N * 2 * 3, dtype=np.float32).reshape(N * 2, 3)
+
+
+def auto_mesh(shape, names):
+    n = int(np.prod(shape))
+    return Mesh(np.array(DEVICES[:n], dtype=object).reshape(shape), names,
+                axis_types=(AxisType.Auto,) * len(names))
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+def test_smap_splits_and_joins_along_the_axes(mode):
+    def body(a, b):
+        return a * 2 + b, lax.psum(jnp.sum(a, 0), "i")
+    f = jax.smap(body, in_axes=(0, None), out_axes=(1, None), axis_name="i")
+    with jax.set_mesh(auto_mesh((N,), ("i",))):
+        out, total = (jax.jit(f) if mode == "jit" else f)(X, np.float32(1))
+    want = np.concatenate([blk * 2 + 1 for blk in np.split(X, N)], axis=1)
+    np.testing.assert_array_equal(np.asarray(out), want)
+    np.testing.assert_allclose(np.asarray(total), X.sum(0), rtol=1e-6)
+
+
+def test_smap_as_decorator_and_grad():
+    @jax.smap(in_axes=0, out_axes=0, axis_name="i")
+    def f(a):
+        return jnp.sin(a) * lax.axis_index("i")
+    with jax.set_mesh(auto_mesh((N,), ("i",))):
+        g = jax.grad(lambda x: jnp.sum(f(x)))(X)
+    index = np.repeat(np.arange(N), 2)[:, None]
+    np.testing.assert_allclose(np.asarray(g), np.cos(X) * index, rtol=1e-5, atol=1e-6)
+
+
+def test_smap_argument_errors():
+    body = lambda a: a
+    with pytest.raises(TypeError, match="axis_name should be a `str`"):
+        jax.smap(body, in_axes=0, out_axes=0, axis_name=("i",))
+    with pytest.raises(TypeError, match="in_axes must be an int"):
+        jax.smap(body, in_axes=[0], out_axes=0, axis_name="i")
+    with pytest.raises(TypeError, match="out_axes must be an int"):
+        jax.smap(body, in_axes=0, out_axes="x", axis_name="i")
+    with pytest.raises(ValueError, match="context mesh cannot be empty"):
+        jax.smap(body, in_axes=0, out_axes=0, axis_name="i")(X)
+
+
+@needs_devices(4)
+def test_smap_over_one_of_two_axes_is_not_supported():
+    with jax.set_mesh(auto_mesh((2, 2), ("i", "j"))):
+        with pytest.raises(NotImplementedError, match="manual over every axis"):
+            jax.smap(lambda a: a, in_axes=0, out_axes=0, axis_name="i")(X[:4])
+        with pytest.raises(ValueError, match="subset of"):
+            jax.shard_map(lambda a: a, in_specs=P(), out_specs=P(), axis_names={"k"})(X[:4])
