@@ -54,9 +54,30 @@ def test_smap_argument_errors():
 
 
 @needs_devices(4)
-def test_smap_over_one_of_two_axes_is_not_supported():
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+def test_smap_over_one_of_two_axes(mode):
+    """Manual over "i" only: the arguments stay whole along "j", whose name is unbound in
+    the body."""
+    x = np.arange(8 * 4, dtype=np.float32).reshape(8, 4)
     with jax.set_mesh(auto_mesh((2, 2), ("i", "j"))):
-        with pytest.raises(NotImplementedError, match="manual over every axis"):
-            jax.smap(lambda a: a, in_axes=0, out_axes=0, axis_name="i")(X[:4])
+        f = jax.smap(lambda a: (a * lax.axis_index("i"), lax.psum(jnp.sum(a, 0), "i")),
+                     in_axes=0, out_axes=(0, None), axis_name="i")
+        scaled, total = (jax.jit(f) if mode == "jit" else f)(x)
+        with pytest.raises(NameError, match="unbound axis name: j"):
+            jax.smap(lambda a: lax.psum(a, "j"), in_axes=0, out_axes=0, axis_name="i")(x)
         with pytest.raises(ValueError, match="subset of"):
-            jax.shard_map(lambda a: a, in_specs=P(), out_specs=P(), axis_names={"k"})(X[:4])
+            jax.shard_map(lambda a: a, in_specs=P(), out_specs=P(), axis_names={"k"})(x)
+    np.testing.assert_array_equal(np.asarray(scaled), x * np.repeat([0, 1], 4)[:, None])
+    np.testing.assert_allclose(np.asarray(total), x.sum(0), rtol=1e-6)
+
+
+@needs_devices(4)
+def test_nested_smap_eagerly():
+    x = np.arange(8 * 4, dtype=np.float32).reshape(8, 4)
+    with jax.set_mesh(auto_mesh((2, 2), ("i", "j"))):
+        inner = jax.smap(lambda a: a * lax.axis_index("j"), in_axes=1, out_axes=1,
+                         axis_name="j")
+        out = jax.smap(lambda a: inner(a) + lax.axis_index("i"), in_axes=0, out_axes=0,
+                       axis_name="i")(x)
+    want = x * np.repeat([0, 1], 2)[None, :] + np.repeat([0, 1], 4)[:, None]
+    np.testing.assert_array_equal(np.asarray(out), want)

@@ -649,7 +649,9 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
     of the results are put together; ``in_specs`` may be left out when the arguments are
     laid out over the mesh already.  ``check_vma`` (``check_rep`` in the older API) checks
     that results the ``out_specs`` declare replicated over a mesh axis do not vary over it.
-    Usable as a decorator with keyword arguments."""
+    ``axis_names``: the mesh axes the body is manual over (default: all); over some of
+    them the body runs on the sub-mesh of those (see :func:`_manual_mesh`).  Usable as a
+    decorator with keyword arguments."""
     if check_rep is not None:
         check_vma = check_rep
     if auto:
@@ -666,8 +668,7 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
 
     @wraps(f)
     def mapped(*args):
-        m = _resolve_mesh(mesh)
-        _check_manual_axes(axis_names, m)
+        m = _manual_mesh(_resolve_mesh(mesh), axis_names)
         flat, in_tree = physical.tree_flatten(args)
         flat = [as_operand(x) for x in flat]
         specs = _flat_in_specs(in_specs, args, flat, m)
@@ -713,19 +714,25 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
     return mapped
 
 
-def _check_manual_axes(axis_names: frozenset, mesh: Mesh) -> None:
-    """``axis_names`` (the axes the body is manual over; empty: all) must be mesh axes,
-    and tinyjax's shard_map is manual over every one of them."""
+def _manual_mesh(mesh: Mesh, axis_names: frozenset) -> Mesh:
+    """The mesh the body is manual over: ``mesh``, or where ``axis_names`` names some of
+    its axes only, the sub-mesh of those axes at the first position along the others.
+    (JAX leaves the other axes to the compiler, which may split the body's work over them;
+    the values are the same when the body runs once per manual position, with the
+    arguments whole along the other axes -- which is what the specs, naming manual axes
+    only, give.)"""
     names = frozenset(axis_names)
     if not names.issubset(mesh.axis_names):
         raise ValueError(f"jax.shard_map requires axis_names={names} to be a subset of "
                          f"mesh.axis_names={frozenset(mesh.axis_names)}")
-    if names and names != frozenset(mesh.axis_names):
-        rest = [n for n in mesh.axis_names if n not in names]
-        raise NotImplementedError(
-            f"shard_map manual over the mesh axes {sorted(names, key=str)} only (the others, "
-            f"{rest}, left to the compiler): tinyjax's shard_map is manual over every axis "
-            "of its mesh; use a mesh of the manual axes only")
+    if not names or names == frozenset(mesh.axis_names):
+        return mesh
+    index = tuple(slice(None) if n in names else 0 for n in mesh.axis_names)
+    kept = [k for k, n in enumerate(mesh.axis_names) if n in names]
+    sub = Mesh(mesh.devices[index], tuple(mesh.axis_names[k] for k in kept),
+               tuple(mesh.axis_types[k] for k in kept))
+    sub.from_context = getattr(mesh, "from_context", False)
+    return sub
 
 
 def _check_specs_match_types(specs: list, flat: list) -> None:
