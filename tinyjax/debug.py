@@ -19,8 +19,8 @@ import numpy as np
 
 from tinyjax.callback import debug_callback
 from tinyjax.debugger import breakpoint  # noqa: A004
-from tinyjax.sharding_display import (inspect_array_sharding, visualize_array_sharding,
-                                      visualize_sharding)
+from tinyjax.sharding_display import visualize_array_sharding, visualize_sharding
+from tinyjax.spmd.inspect_sharding import inspect_array_sharding
 
 _logger = logging.getLogger(__name__)
 

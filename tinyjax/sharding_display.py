@@ -4,14 +4,13 @@ devices that hold it, sized after the block) in box-drawing characters."""
 from __future__ import annotations
 
 import builtins
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from tinyjax import tree_util
 from tinyjax.array import ArrayImpl
 from tinyjax.core import Tracer
-from tinyjax.sharding import NamedSharding, Sharding, get_mesh, sharding_of
+from tinyjax.sharding import Sharding, sharding_of
 
-__all__ = ["inspect_array_sharding", "visualize_sharding", "visualize_array_sharding"]
+__all__ = ["visualize_sharding", "visualize_array_sharding"]
 
 
 def _chunk(size: int, s: slice) -> int:
@@ -88,28 +87,3 @@ def visualize_array_sharding(arr: Any, **kwargs: Any) -> None:
         raise TypeError(f"visualize_array_sharding expects an Array, got {arr!r}")
     visualize_sharding(arr.shape, sharding_of(arr), **kwargs)
 
-
-def inspect_array_sharding(value: Any, *, callback: Callable[[Sharding], None]) -> None:
-    """Call ``callback`` with the sharding of each array of the pytree ``value``, as soon
-    as it is known: at once for a concrete array; when traced, for a value whose type
-    names its layout (an array over Explicit mesh axes).  tinyjax's partitioner chooses
-    the other layouts inside ``jit`` while compiling and does not report them: for those
-    it raises NotImplementedError."""
-    for leaf in tree_util.tree_leaves(value):
-        callback(_known_sharding(leaf))
-
-
-def _known_sharding(x: Any) -> Sharding:
-    if isinstance(x, ArrayImpl):
-        return sharding_of(x)
-    if not isinstance(x, Tracer):
-        raise TypeError(f"inspect_array_sharding expects arrays, got {x!r}")
-    aval = x.aval
-    mesh = get_mesh()
-    if aval.spec or (not mesh.empty and mesh.are_all_axes_explicit):
-        return NamedSharding(mesh if not mesh.empty else aval.sharding.mesh,
-                             aval.sharding.spec)
-    raise NotImplementedError(
-        "inspect_array_sharding of a traced value whose layout is not in its type: "
-        "tinyjax's partitioner chooses it when compiling and does not report it (values "
-        "over Explicit mesh axes, and concrete arrays, have a known sharding)")

@@ -1,5 +1,5 @@
-"""jax.debug.inspect_array_sharding (concrete arrays, values typed over Explicit axes
-under jit, and the error where tinyjax does not know the layout when tracing);
+"""jax.debug.inspect_array_sharding (concrete arrays; under jit, the layouts the
+partitioner gives, once per compilation);
 jax.sharding.AbstractDevice and ManualAxisType."""
 import numpy as np
 import pytest
@@ -19,18 +19,32 @@ def test_inspect_concrete_arrays():
     assert seen == [jnp.ones(2).sharding, x.sharding]
 
 
-def test_inspect_under_jit_over_explicit_axes():
-    mesh = jax.make_mesh((N,), ("i",), axis_types=(AxisType.Explicit,))
+@pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
+def test_inspect_under_jit_reports_the_partitioners_layouts(axis_type):
+    mesh = jax.make_mesh((N,), ("i",), axis_types=(axis_type,))
     x = jax.device_put(np.arange(N * 2.0), NamedSharding(mesh, P("i")))
     seen = []
+
+    def f(v):
+        jax.debug.inspect_array_sharding(jnp.sin(v), callback=seen.append)
+        jax.debug.inspect_array_sharding(jnp.sum(v), callback=seen.append)
+        return v * 2
     with jax.set_mesh(mesh):
-        jax.jit(lambda v: jax.debug.inspect_array_sharding(v * 2, callback=seen.append))(x)
-    assert seen == [NamedSharding(mesh, P("i"))]
+        compiled = jax.jit(f)
+        np.testing.assert_array_equal(np.asarray(compiled(x)), 2 * np.arange(N * 2.0))
+        compiled(x)  # cached: no more calls
+    assert seen == [NamedSharding(mesh, P("i")), NamedSharding(mesh, P())]
 
 
-def test_inspect_layout_chosen_when_compiling_raises():
-    with pytest.raises(NotImplementedError, match="partitioner chooses it"):
-        jax.jit(lambda v: jax.debug.inspect_array_sharding(v, callback=print))(jnp.ones(2))
+def test_inspect_on_one_device_and_under_transforms():
+    seen = []
+    out = jax.jit(lambda v: (jax.debug.inspect_array_sharding(v, callback=seen.append),
+                             v + 1)[1])(jnp.ones(2))
+    np.testing.assert_array_equal(np.asarray(out), [2.0, 2.0])
+    jax.grad(lambda v: (jax.debug.inspect_array_sharding(v, callback=seen.append),
+                        jnp.sum(v))[1])(jnp.ones(2))
+    jax.vmap(lambda v: jax.debug.inspect_array_sharding(v, callback=seen.append))(jnp.ones(2))
+    assert seen == [jnp.ones(2).sharding] * 3
 
 
 def test_abstract_device_of_a_mesh():
