@@ -9,16 +9,11 @@ import tinyjax.numpy as jnp
 from tinyjax import lax
 from tinyjax.sharding import PartitionSpec as P
 
-from tests.spmd.mesh_support import N, blocks, mesh_1d, mesh_2d
+from tests.spmd.mesh_support import N, blocks, mapped, mesh_1d, mesh_2d
 
 RNG = np.random.default_rng(3)
 X = RNG.standard_normal((N * 2, 3)).astype(np.float32)
 MODES = ["eager", "jit"]
-
-
-def mapped(f, mesh, in_specs, out_specs, mode):
-    g = jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
-    return jax.jit(g) if mode == "jit" else g
 
 
 @pytest.mark.parametrize("mode", MODES)
