@@ -32,8 +32,9 @@ from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
 from tinyjax import tree_util
 from tinyjax.tree_util import tree_map
 
-__all__ = ["AbstractDevice", "AbstractMesh", "AxisType", "ManualAxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
-           "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
+__all__ = ["AbstractDevice", "AbstractMesh", "AxisType", "ManualAxisType", "Mesh",
+           "NamedSharding", "PartitionSpec", "Sharding", "SingleDeviceSharding",
+           "get_abstract_mesh", "get_mesh", "set_mesh",
            "use_abstract_mesh", "use_mesh", "make_single_device_sharding", "make_mesh",
            "put_sharded", "sharding_of", "Shard", "make_array_from_callback",
            "make_array_from_single_device_arrays", "reshard", "auto_axes", "explicit_axes"]
@@ -317,8 +318,9 @@ class Mesh(AbstractMesh):
     @property
     def abstract_mesh(self) -> AbstractMesh:
         first = self.devices.flat[0]
+        device = AbstractDevice(first.device_kind, None, first.platform)
         return AbstractMesh(self.axis_sizes, self.axis_names, self.axis_types,
-                            abstract_device=AbstractDevice(first.device_kind, None, first.platform))
+                            abstract_device=device)
 
     def update_axis_types(self, types: dict) -> "Mesh":
         return Mesh(self.devices, self.axis_names,

@@ -81,3 +81,12 @@ def test_nested_smap_eagerly():
                        axis_name="i")(x)
     want = x * np.repeat([0, 1], 2)[None, :] + np.repeat([0, 1], 4)[:, None]
     np.testing.assert_array_equal(np.asarray(out), want)
+
+
+@needs_devices(4)
+def test_shard_map_auto_is_the_complement_of_axis_names():
+    x = np.arange(8 * 4, dtype=np.float32).reshape(8, 4)
+    mesh = auto_mesh((2, 2), ("i", "j"))
+    f = jax.shard_map(lambda a: a * lax.axis_index("i"), mesh=mesh, in_specs=P("i"),
+                      out_specs=P("i"), auto=frozenset({"j"}))
+    np.testing.assert_array_equal(np.asarray(f(x)), x * np.repeat([0, 1], 4)[:, None])

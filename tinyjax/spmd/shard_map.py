@@ -654,21 +654,20 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
     decorator with keyword arguments."""
     if check_rep is not None:
         check_vma = check_rep
-    if auto:
-        raise NotImplementedError("shard_map over some of the mesh axes (auto=): tinyjax "
-                                  "maps over all of them")
     if not isinstance(axis_names, (frozenset, set)):
         raise TypeError("`axis_names` argument of shard_map should be of type `frozenset` or"
                         f" `set`. Got type: {type(axis_names)}")
     if f is None:
         return lambda g: shard_map(g, out_specs=out_specs, in_specs=in_specs, mesh=mesh,
-                                   axis_names=axis_names, check_vma=check_vma)
+                                   axis_names=axis_names, check_vma=check_vma, auto=auto)
     if not callable(f):
         raise TypeError(f"shard_map requires a callable for its first argument, got {f!r}")
 
     @wraps(f)
     def mapped(*args):
-        m = _manual_mesh(_resolve_mesh(mesh), axis_names)
+        m = _resolve_mesh(mesh)
+        # (``auto``, the older spelling: the axes the body is not manual over)
+        m = _manual_mesh(m, frozenset(m.axis_names) - frozenset(auto) if auto else axis_names)
         flat, in_tree = physical.tree_flatten(args)
         flat = [as_operand(x) for x in flat]
         specs = _flat_in_specs(in_specs, args, flat, m)
