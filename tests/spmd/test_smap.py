@@ -51,6 +51,17 @@ def test_smap_argument_errors():
         jax.smap(body, in_axes=0, out_axes="x", axis_name="i")
     with pytest.raises(ValueError, match="context mesh cannot be empty"):
         jax.smap(body, in_axes=0, out_axes=0, axis_name="i")(X)
+    with jax.set_mesh(auto_mesh((N,), ("i",))):
+        with pytest.raises(TypeError, match="in_axes was not specified"):
+            jax.smap(body, out_axes=0, axis_name="i")(X)
+
+
+def test_smap_infers_in_axes_over_explicit_axes():
+    mesh = jax.make_mesh((N,), ("i",), axis_types=(AxisType.Explicit,))
+    x = jax.device_put(X, jax.sharding.NamedSharding(mesh, P("i")))
+    with jax.set_mesh(mesh):
+        out = jax.smap(lambda a: a + lax.axis_index("i"), out_axes=0, axis_name="i")(x)
+    np.testing.assert_array_equal(np.asarray(out), X + np.repeat(np.arange(N), 2)[:, None])
 
 
 @needs_devices(4)

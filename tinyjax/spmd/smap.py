@@ -2,11 +2,11 @@
 axis numbers (as ``vmap``'s ``in_axes`` / ``out_axes``) instead of PartitionSpecs."""
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, wraps
 from typing import Any, Callable, Optional
 
 from tinyjax import tree_util
-from tinyjax.sharding import PartitionSpec
+from tinyjax.sharding import AxisType, PartitionSpec, get_mesh
 from tinyjax.spmd.shard_map import Infer, shard_map
 
 __all__ = ["smap"]
@@ -48,6 +48,25 @@ def smap(f: Optional[Callable] = None, /, *, in_axes: Any = Infer, out_axes: Any
     in_specs = Infer if in_axes is Infer else \
         tree_util.tree_map(to_spec, in_axes, is_leaf=_is_axis_leaf)
     out_specs = tree_util.tree_map(to_spec, out_axes, is_leaf=_is_axis_leaf)
-    mapper = partial(shard_map, in_specs=in_specs, out_specs=out_specs,
-                     axis_names=frozenset({axis_name}), check_vma=True)
+    def mapper(fun: Callable) -> Callable:
+        mapped = shard_map(fun, in_specs=in_specs, out_specs=out_specs,
+                           axis_names=frozenset({axis_name}), check_vma=True)
+        if in_axes is not Infer:
+            return mapped
+
+        @wraps(fun)
+        def inferred(*args: Any) -> Any:
+            _check_explicit(axis_name)
+            return mapped(*args)
+        return inferred
     return mapper if f is None else mapper(f)
+
+
+def _check_explicit(axis_name: Any) -> None:
+    """Left out, ``in_axes`` come from the arguments' types: the axis must be Explicit."""
+    mesh = get_mesh()
+    if axis_name in mesh.axis_names:
+        kind = dict(zip(mesh.axis_names, mesh.axis_types))[axis_name]
+        if kind != AxisType.Explicit:
+            raise TypeError(f"in_axes was not specified when "
+                            f"axis_name={frozenset({axis_name})} was of type {kind}")
