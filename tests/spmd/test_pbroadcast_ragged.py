@@ -142,24 +142,33 @@ def test_ragged_all_to_all_under_an_outer_vmap():
         np.testing.assert_array_equal(got, ragged_reference(*case))
 
 
-def test_ragged_all_to_all_transpose():
-    """The vjp for operand and output against the reference's (a 0/1 selection, so the
-    pullback of a cotangent moves it back to the rows it came from)."""
-    operand, output, *offsets = ragged_case(4, 1, seed=7)
-    fn = jax.vmap(lambda a, b, *o: lax.ragged_all_to_all(a, b, *o, axis_name="i"),
-                  axis_name="i")
+def reference_vjp(ct, operand, output, *offsets):
+    """The reference's vjp for operand and output: it is linear in them, so each entry of
+    the gradient is the cotangent's sum against the reference of one unit input (a row
+    sent to several receivers gathers all their cotangents)."""
+    def unit_grads(shape, run):
+        units = np.eye(int(np.prod(shape)), dtype=np.float32).reshape((-1,) + shape)
+        return np.array([np.sum(run(u) * ct) for u in units]).reshape(shape)
+    return (unit_grads(operand.shape, lambda u: ragged_reference(u, 0 * output, *offsets)),
+            unit_grads(output.shape, lambda u: ragged_reference(0 * operand, u, *offsets)))
+
+
+@pytest.mark.parametrize("mode", ["vmap", "eager", "jit"])
+def test_ragged_all_to_all_transpose(mode):
+    n = 2 if mode == "vmap" else N
+    operand, output, *offsets = ragged_case(n, 2, seed=7)
+    if mode == "vmap":
+        fn = jax.vmap(lambda a, b, *o: lax.ragged_all_to_all(a, b, *o, axis_name="i"),
+                      axis_name="i")
+    else:
+        fn = mapped(lambda *a: lax.ragged_all_to_all(*[v[0] for v in a], axis_name="i")[None],
+                    mesh_1d(), P("i"), P("i"), mode)
     ct = RNG.standard_normal(output.shape).astype(np.float32)
     _, pull = jax.vjp(lambda a, b: fn(a, b, *offsets), operand, output)
-    g_operand, g_output = pull(ct)
-    # the reference's vjp, by finite selection: perturb each element in turn
-    e = np.eye(operand.size, dtype=np.float32).reshape((-1,) + operand.shape)
-    want_operand = np.array([np.sum(ragged_reference(d, 0 * output, *offsets) * ct)
-                             for d in e]).reshape(operand.shape)
-    e = np.eye(output.size, dtype=np.float32).reshape((-1,) + output.shape)
-    want_output = np.array([np.sum(ragged_reference(0 * operand, d, *offsets) * ct)
-                            for d in e]).reshape(output.shape)
-    np.testing.assert_allclose(np.asarray(g_operand), want_operand, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(g_output), want_output, rtol=1e-6)
+    got = pull(ct)
+    want = reference_vjp(ct, operand, output, *offsets)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-5, atol=1e-6)
 
 
 def test_ragged_all_to_all_errors():

@@ -11,9 +11,9 @@ collectives the communicators run: every position gathers the operands of all
 (``all_gather``) and the offsets meant for it (``all_to_all`` of the offsets), then
 selects, row by row, the received rows over ``output``.  Under a vmap of the named axis
 (and so in an eager ``shard_map``) the same row selection runs on the batch.  It is linear
-in ``operand`` and ``output``; its transpose sends the cotangent rows back the way they
-came (a ``ragged_all_to_all`` with the roles of the offsets swapped) and keeps the
-cotangent of ``output`` where nothing was written.
+in ``operand`` and ``output``; its transpose is the definition's (the cotangent rows go
+back the way they came, summed where one row was sent several times; the cotangent of
+``output`` is kept where nothing was written).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax._helpers import as_operand
-from tinyjax.lax.composite import define_composite
+from tinyjax.lax.composite import define_composite, derive_rules
 from tinyjax.lax.parallel import (_groups, _unbound, all_gather, all_to_all, axis_names,
                                   axis_size)
 
@@ -137,33 +137,6 @@ def _jvp(primals, tangents, **params):
     return out, ragged_all_to_all_p.bind(*dots, *primals[2:], **params)
 
 
-def _transpose(ct, operand, output, input_offsets, send_sizes, output_offsets, recv_sizes, *,
-               axis_name, axis_index_groups):
-    from tinyjax.lax.elementwise import bitwise_or, select_n
-    from tinyjax.lax.shape import iota
-    from tinyjax.lax.shape_helpers import full_like
-    from tinyjax.lax.slicing import index_in_dim
-    if type(ct) is ad.Zero:
-        return [ad.Zero(operand.aval) if ad.is_undefined_primal(operand) else None,
-                ad.Zero(output.aval) if ad.is_undefined_primal(output) else None,
-                None, None, None, None]
-    operand_aval = operand.aval if ad.is_undefined_primal(operand) else get_aval(operand)
-    written_at = all_to_all(_int32(output_offsets), axis_name, 0, 0, tiled=True)
-    read_at = all_to_all(_int32(input_offsets), axis_name, 0, 0, tiled=True)
-    operand_ct = ragged_all_to_all_p.bind(
-        ct, full_like(ct, 0, shape=operand_aval.shape), written_at, recv_sizes, read_at,
-        send_sizes, axis_name=axis_name, axis_index_groups=axis_index_groups)
-    rows = iota(np.int32, get_aval(ct).shape[0])
-    written = None
-    for i in range(get_aval(written_at).shape[0]):
-        m = _rows_within(rows, index_in_dim(written_at, i, 0, False),
-                         index_in_dim(_int32(recv_sizes), i, 0, False))
-        written = m if written is None else bitwise_or(written, m)
-    output_ct = select_n(_broadcast_rows(written, get_aval(ct)), ct, full_like(ct, 0))
-    return [operand_ct if ad.is_undefined_primal(operand) else None,
-            output_ct if ad.is_undefined_primal(output) else None, None, None, None, None]
-
-
 def _batch(axis_data, vals, dims, *, axis_name, axis_index_groups):
     names = axis_names(axis_name)
     if axis_data.name not in names:
@@ -219,9 +192,11 @@ def _unbound_impl(*args, axis_name, axis_index_groups):
 ragged_all_to_all_p.def_abstract_eval(_abstract_eval)
 ragged_all_to_all_p.def_impl(_unbound_impl)
 ad.primitive_jvps[ragged_all_to_all_p] = _jvp
-ad.primitive_transposes[ragged_all_to_all_p] = _transpose
 batching.fancy_primitive_batchers[ragged_all_to_all_p] = _batch
 define_composite(ragged_all_to_all_p, _definition, eager=False)
+# the transpose: the definition's, so that rows sent to several receivers gather the sum
+# of their cotangents (a ragged_all_to_all back, as JAX's rule is, would keep one)
+derive_rules(ragged_all_to_all_p, linear=(0, 1))
 
 
 def ragged_all_to_all(operand: Any, output: Any, input_offsets: Any, send_sizes: Any,
