@@ -70,6 +70,8 @@ def inspect_array_sharding(value: Any, *, callback: Callable[[Sharding], None]) 
     """Call ``callback`` with the sharding of each array of the pytree ``value``: at once
     for a concrete array; inside ``jit``, when the program is compiled (the sharding the
     partitioner gives the value; a program for one device calls back with its device's)."""
+    if not callable(callback):
+        raise TypeError(f"inspect_array_sharding: callback must be callable, got {callback!r}")
     for leaf in tree_util.tree_leaves(value):
         if isinstance(leaf, ArrayImpl):
             callback(sharding_of(leaf))
