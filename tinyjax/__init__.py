@@ -31,6 +31,7 @@ from tinyjax.errors import (ConcretizationTypeError, TracerBoolConversionError,
                             TracerIntegerConversionError, UnexpectedTracerError)
 from tinyjax import nn, scipy  # noqa: E402
 from tinyjax import debug, experimental  # noqa: E402
+from tinyjax import ad, memory  # noqa: E402
 from tinyjax.callback import pure_callback  # noqa: E402
 # JAX's device API (the backends themselves are the package tinyjax.backends)
 from tinyjax.backends import (Device, default_backend, device_count, devices,  # noqa: E402
@@ -53,6 +54,7 @@ from tinyjax.backends import (host_count, host_id, host_ids, process_count,  # n
                               process_index, process_indices)
 from tinyjax.spmd import types as _sharding_types  # noqa: E402,F401 (the type rules)
 from tinyjax.spmd.shard_map import shard_map  # noqa: E402
+from tinyjax.spmd.smap import smap  # noqa: E402
 from tinyjax.spmd.pmap import pmap  # noqa: E402
 from tinyjax import distributed  # noqa: E402
 from tinyjax import export, ffi, lib  # noqa: E402

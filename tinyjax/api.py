@@ -55,6 +55,7 @@ from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, check_jaxpr, cse_jaxpr, dce_close
                            pp_shared_names)
 from tinyjax.lax import refs as _refs
 from tinyjax.lax._helpers import as_operand
+from tinyjax.vjp_function import VJP
 
 
 def _is_float(x: Any) -> bool:
@@ -244,7 +245,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     pullback = _Pullback(lin, tree, in_tree, [get_aval(o) for o in out],
                          [Zero(tangent_aval(get_aval(a))) for a in aux_out])
     # a pytree whose leaves are the residuals (as JAX's), so it can cross jit
-    vjp_fun = tree_util.Partial(pullback, list(lin.consts))
+    vjp_fun = VJP(pullback, list(lin.consts))
     primal_out = tree_util.tree_unflatten(tree, out)
     if has_aux:
         return primal_out, vjp_fun, aux_tree.unflatten(aux_out)

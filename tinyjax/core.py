@@ -39,13 +39,34 @@ class AbstractValue:
 
 class ManualAxisType:
     """The manual mesh axes a value inside ``shard_map`` varies over (``varying``: it may
-    differ from device to device along them), as JAX's ``aval.manual_axis_type``."""
+    differ from device to device along them), as JAX's ``aval.manual_axis_type``
+    (``jax.sharding.ManualAxisType``); ``unreduced`` / ``reduced`` name axes over which
+    a value is a partial sum still to be reduced / already reduced (tinyjax's programs
+    make none of either)."""
 
     __slots__ = ("varying", "unreduced", "reduced")
 
     def __init__(self, *, varying=frozenset(), unreduced=frozenset(), reduced=frozenset()):
-        self.varying, self.unreduced = frozenset(varying), frozenset(unreduced)
-        self.reduced = frozenset(reduced)
+        varying, unreduced, reduced = map(frozenset, (varying, unreduced, reduced))
+        for name, other in (("unreduced", unreduced), ("reduced", reduced)):
+            if varying & other:
+                raise ValueError(f"varying and {name} cannot have common mesh axes. Got "
+                                 f"varying={varying} and {name}={other}")
+        self.varying, self.unreduced, self.reduced = varying, unreduced, reduced
+
+    def update(self, **changes: Any) -> "ManualAxisType":
+        """A copy with the given fields (``varying``, ``unreduced``, ``reduced``) replaced."""
+        fields = dict(varying=self.varying, unreduced=self.unreduced, reduced=self.reduced)
+        fields.update(changes)
+        return ManualAxisType(**fields)
+
+    def to_ct_mat(self) -> "ManualAxisType":
+        """The type of a cotangent: unreduced and reduced swapped."""
+        return self.update(unreduced=self.reduced, reduced=self.unreduced)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.varying or self.unreduced or self.reduced)
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is ManualAxisType and self.varying == other.varying
@@ -55,9 +76,8 @@ class ManualAxisType:
         return hash((self.varying, self.unreduced, self.reduced))
 
     def __repr__(self) -> str:
-        return (f"ManualAxisType(varying={set(self.varying) or 'set()'}, "
-                f"unreduced={set(self.unreduced) or 'set()'}, "
-                f"reduced={set(self.reduced) or 'set()'})")
+        return (f"ManualAxisType(varying={self.varying}, unreduced={self.unreduced}, "
+                f"reduced={self.reduced})")
 
 
 class ShapedArray(AbstractValue):

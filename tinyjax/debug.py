@@ -20,11 +20,12 @@ import numpy as np
 from tinyjax.callback import debug_callback
 from tinyjax.debugger import breakpoint  # noqa: A004
 from tinyjax.sharding_display import visualize_array_sharding, visualize_sharding
+from tinyjax.spmd.inspect_sharding import inspect_array_sharding
 
 _logger = logging.getLogger(__name__)
 
 __all__ = ["print", "log", "callback", "breakpoint", "DebugEffect", "OrderedDebugEffect",
-           "visualize_array_sharding", "visualize_sharding"]
+           "inspect_array_sharding", "visualize_array_sharding", "visualize_sharding"]
 
 
 class DebugEffect:

@@ -36,6 +36,7 @@ from tinyjax.core import (Primitive, ShapedArray, Tracer, escaped_tracer_error, 
                           register_apply_primitive)
 from tinyjax.errors import warn_user
 from tinyjax.jaxpr import ClosedJaxpr, eval_jaxpr
+from tinyjax.memory import Space as MemorySpace
 from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding, get_abstract_mesh,
                               SingleDeviceSharding, as_sharding, concrete_mesh, put_sharded,
                               spec_of_axes)
@@ -107,7 +108,9 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
                may_alias: Optional[bool] = None) -> Any:
     """Move every array of the pytree ``x`` to ``device``: a Device from
     ``tinyjax.devices()``, a Sharding (several devices: one block per device), a
-    PartitionSpec (over the current mesh), a backend name, or None (the default device).
+    PartitionSpec (over the current mesh), a backend name, a memory space
+    (``jax.memory.Space``: the array stays on its device, whose memory it is in), or None
+    (the default device).
     ``device`` may also be a pytree of these, a prefix of ``x``.  With a device given, the
     results are committed to it; arrays already there are returned as they are."""
     # (a key array's data is placed: device_put(keys) gives key arrays)
@@ -119,7 +122,7 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
 
 
 def _is_placement(where: Any) -> bool:
-    return isinstance(where, (Sharding, PartitionSpec, str, Device))
+    return isinstance(where, (Sharding, PartitionSpec, str, Device, MemorySpace))
 
 
 def _broadcast_placements(device: Any, x: Any) -> list:
@@ -134,6 +137,8 @@ def _broadcast_placements(device: Any, x: Any) -> list:
 def _put_to(leaf: Any, device: Any) -> Any:
     if isinstance(leaf, Tracer):
         return leaf  # (under a transform, placement is the compiled program's)
+    if isinstance(device, MemorySpace):  # one memory per device: the array stays on its own
+        return leaf if isinstance(leaf, ArrayImpl) else _put_to(leaf, None)
     if isinstance(device, (Sharding, PartitionSpec)):
         sharding = as_sharding(device)
         if isinstance(sharding, SingleDeviceSharding):

@@ -13,6 +13,7 @@ gives concrete arrays ``.sharding``, ``.addressable_shards``, ``.global_shards``
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import math
@@ -25,14 +26,15 @@ import numpy as np
 
 from tinyjax.array import ArrayImpl, ShardedBuffer, place, placed, to_array
 from tinyjax.backends import Device, devices as all_devices, get_backend, get_device, topology
-from tinyjax.core import get_aval, is_eager, register_aval_sharding
+from tinyjax.core import ManualAxisType, get_aval, is_eager, register_aval_sharding
 from tinyjax.lax.sharding_constraint import (register_sharding_resolver,
                                              with_sharding_constraint)
 from tinyjax import tree_util
 from tinyjax.tree_util import tree_map
 
-__all__ = ["AbstractMesh", "AxisType", "Mesh", "NamedSharding", "PartitionSpec", "Sharding",
-           "SingleDeviceSharding", "get_abstract_mesh", "get_mesh", "set_mesh",
+__all__ = ["AbstractDevice", "AbstractMesh", "AxisType", "ManualAxisType", "Mesh",
+           "NamedSharding", "PartitionSpec", "Sharding", "SingleDeviceSharding",
+           "get_abstract_mesh", "get_mesh", "set_mesh",
            "use_abstract_mesh", "use_mesh", "make_single_device_sharding", "make_mesh",
            "put_sharded", "sharding_of", "Shard", "make_array_from_callback",
            "make_array_from_single_device_arrays", "reshard", "auto_axes", "explicit_axes"]
@@ -213,12 +215,24 @@ def _axis_types(axis_types: Any, n: int, default: AxisType) -> tuple[AxisType, .
     return axis_types
 
 
+@dataclasses.dataclass(frozen=True)
+class AbstractDevice:
+    """What an AbstractMesh knows of its devices: their kind, cores and platform."""
+    device_kind: str
+    num_cores: int | None
+    platform: str
+
+    def __repr__(self) -> str:
+        return (f"AbstractDevice(device_kind={self.device_kind}, num_cores={self.num_cores}, "
+                f"platform={self.platform})")
+
+
 class AbstractMesh:
     """The shape of a mesh -- axis names and sizes -- without its devices."""
 
     def __init__(self, axis_sizes: Sequence[int], axis_names: Sequence[str],
-                 axis_types: Any = None, *, abstract_device: tuple | None = None):
-        # (device_kind, num_cores, platform) of the devices of the mesh it was made from
+                 axis_types: Any = None, *, abstract_device: AbstractDevice | None = None):
+        # (the kind of the devices of the mesh it was made from)
         self.abstract_device = abstract_device
         self.axis_sizes = tuple(int(s) for s in axis_sizes)
         self.axis_names = tuple(axis_names)
@@ -262,8 +276,9 @@ class AbstractMesh:
 
     def __repr__(self) -> str:
         axes = ", ".join(f"'{n}': {s}" for n, s in self.shape_tuple) or "()"
-        device = "" if self.abstract_device is None else \
-            ", device_kind={}, num_cores={}, platform={}".format(*self.abstract_device)
+        d = self.abstract_device
+        device = "" if d is None else \
+            f", device_kind={d.device_kind}, num_cores={d.num_cores}, platform={d.platform}"
         return f"AbstractMesh({axes}, axis_types={self.axis_types}{device})"
 
 
@@ -303,8 +318,9 @@ class Mesh(AbstractMesh):
     @property
     def abstract_mesh(self) -> AbstractMesh:
         first = self.devices.flat[0]
+        device = AbstractDevice(first.device_kind, None, first.platform)
         return AbstractMesh(self.axis_sizes, self.axis_names, self.axis_types,
-                            abstract_device=(first.device_kind, None, first.platform))
+                            abstract_device=device)
 
     def update_axis_types(self, types: dict) -> "Mesh":
         return Mesh(self.devices, self.axis_names,

@@ -86,3 +86,4 @@ def visualize_array_sharding(arr: Any, **kwargs: Any) -> None:
     if type(arr) is not ArrayImpl:
         raise TypeError(f"visualize_array_sharding expects an Array, got {arr!r}")
     visualize_sharding(arr.shape, sharding_of(arr), **kwargs)
+

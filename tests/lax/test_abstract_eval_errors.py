@@ -170,6 +170,13 @@ CASES.update({
                                     axis_name="i")(np.ones((2, 3), np.float32)), ValueError,
                    "divisible by the size of the named axis"),
     "pvary": (lambda: lax.pvary(F, "nope"), NameError, "unbound axis name"),
+    "pbroadcast": (lambda: jax.vmap(lambda v: lax.pbroadcast(v, "i", 5), axis_name="i")(F),
+                   ValueError, r"pbroadcast: source=5 must be in \[0, 2\)"),
+    "ragged_all_to_all": (lambda: jax.vmap(
+        lambda v: lax.ragged_all_to_all(v, v, v[:1], v[:1], v[:1], v[:1], axis_name="i"),
+        axis_name="i")(F), ValueError, "ragged_all_to_all input_offsets must be integer type"),
+    "inspect_sharding": (lambda: jax.debug.inspect_array_sharding(F, callback="print"),
+                         TypeError, "inspect_array_sharding: callback must be callable"),
     "shard_map": (lambda: jax.shard_map(lambda x: x, mesh=jax.make_mesh((1,), ("i",)),
                                         in_specs=jax.P("j"), out_specs=jax.P())(F),
                   ValueError, "not in the mesh"),

@@ -29,5 +29,11 @@ def mesh_2d(names=("x", "y")) -> Mesh:
     return Mesh(np.array(DEVICES[:rows * cols], dtype=object).reshape(rows, cols), names)
 
 
+def mapped(f, mesh: Mesh, in_specs, out_specs, mode: str):
+    """``shard_map(f)`` (unchecked replication), jitted in mode "jit"."""
+    g = jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    return jax.jit(g) if mode == "jit" else g
+
+
 def blocks(x: np.ndarray, n: int, axis: int = 0) -> list[np.ndarray]:
     return np.split(x, n, axis=axis)

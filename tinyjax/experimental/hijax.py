@@ -16,7 +16,7 @@ from tinyjax.interpreters.ad import Zero, instantiate_zeros, is_undefined_primal
 
 __all__ = ["AbstractValue", "AvalMutableQDD", "AvalQDD", "HiPrimitive", "HiType",
            "MutableHiType", "ShapedArray", "Zero", "aval_method", "aval_property",
-           "control_flow_allowed_effects", "instantiate_zeros", "is_undefined_primal",
+           "control_flow_allowed_effects", "cur_qdd", "instantiate_zeros", "is_undefined_primal",
            "register_hitype"]
 
 # markers on a high-level type: a method or property its tracers expose (as JAX's)
@@ -24,6 +24,13 @@ aval_method = namedtuple("aval_method", ["fun"])
 aval_property = namedtuple("aval_property", ["fget"])
 AvalQDD = namedtuple("AvalQDD", ["aval", "qdd"])
 AvalMutableQDD = namedtuple("AvalMutableQDD", ["aval", "mutable_qdd"])
+
+
+def cur_qdd(x: Any) -> Any:
+    """The quasi-dynamic data (the part of a mutable high-level type that may change as the
+    program runs) that ``x`` has now.  Only values of mutable high-level types have any:
+    for any other value (an array, a reference) it is an AttributeError, as in JAX."""
+    return x.cur_qdd()
 
 
 class EffectTypeSet:

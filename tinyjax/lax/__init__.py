@@ -14,6 +14,8 @@ from tinyjax.lax.gather_scatter import *  # noqa: F401,F403
 from tinyjax.lax.convolution import *  # noqa: F401,F403
 from tinyjax.lax.windowed import *  # noqa: F401,F403
 from tinyjax.lax.parallel import *  # noqa: F401,F403
+from tinyjax.lax.pbroadcast import *  # noqa: F401,F403
+from tinyjax.lax.ragged_all_to_all import *  # noqa: F401,F403
 from tinyjax.lax.sharding_constraint import *  # noqa: F401,F403
 from tinyjax.lax.random_bits import *  # noqa: F401,F403
 from tinyjax.lax.special import *  # noqa: F401,F403

@@ -853,6 +853,11 @@ def clamp(min, x, max):  # noqa: A002
 def convert_element_type(operand, new_dtype) -> Any:
     """Cast to ``new_dtype`` (canonicalised: 64-bit types need jax_enable_x64)."""
     x = as_operand(operand)
+    if dtypes.is_extended(new_dtype):
+        raise NotImplementedError(
+            f"convert_element_type to the extended dtype {new_dtype}: tinyjax's abstract "
+            "values carry no extended dtypes through the transforms (key arrays are made "
+            "with jax.random.wrap_key_data)")
     new_dtype = dtypes.canonicalize_dtype(new_dtype)
     aval = get_aval(x)
     if aval.dtype == new_dtype and not aval.weak_type:

@@ -287,6 +287,8 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = False, device: Any = None) -> 
     """``x`` converted to ``dtype`` (a float to bool conversion is ``x != 0``)."""
     from tinyjax.numpy._util import check_arraylike
     check_arraylike("astype", x)
+    if dtypes.is_extended(dtype):  # (lax says what tinyjax cannot convert to)
+        return lax.convert_element_type(asarray(x), dtype)
     return lax.convert_element_type(asarray(x), _default_dtype(dtype))
 
 

@@ -7,5 +7,8 @@
   eager operations on them);
 * :mod:`.shard_map` -- ``shard_map``: the user's own per-device function, and its rules
   (jvp, transpose, batching);
-* :mod:`.pmap` -- ``pmap`` on ``shard_map``.
+* :mod:`.smap` -- ``smap``: ``shard_map`` over one mesh axis, with vmap-style axes;
+* :mod:`.pmap` -- ``pmap`` on ``shard_map``;
+* :mod:`.inspect_sharding` -- ``jax.debug.inspect_array_sharding`` (the partitioner
+  reports a value's layout when compiling).
 """

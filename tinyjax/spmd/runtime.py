@@ -26,6 +26,7 @@ from tinyjax.backends.collectives import Participant, participating
 from tinyjax.backends.collectives.shm import SharedMemoryCommunicator, SharedMemoryGroup
 from tinyjax.backends.collectives.tcp import CoordinatorGroup
 from tinyjax.compiler.program import compile_jaxpr
+from tinyjax.interpreters.batching import extend_axis_env
 from tinyjax.jaxpr import ClosedJaxpr
 from tinyjax.sharding import Mesh, NamedSharding, PartitionSpec, put_sharded
 
@@ -240,8 +241,10 @@ class MeshProgram:
         with self._compile_lock:
             exe = self._executables.get(device)
             if exe is None:
-                exe = self._executables[device] = compile_jaxpr(self.local,
-                                                                get_backend(device))
+                # (the mesh's axes bound: composite collectives expand into the basic ones)
+                with extend_axis_env(self.mesh.shape_tuple):
+                    exe = compile_jaxpr(self.local, get_backend(device))
+                self._executables[device] = exe
             return exe
 
     @property

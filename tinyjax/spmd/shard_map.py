@@ -45,6 +45,8 @@ from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.control_flow.common import (batch_jaxpr, jvp_jaxpr, partial_eval_jaxpr, run,
                                              trace_open)
 from tinyjax.lax.elementwise import div
+from tinyjax.lax.pbroadcast import pbroadcast_p
+from tinyjax.lax.ragged_all_to_all import ragged_all_to_all_p
 from tinyjax.lax.shape import reshape
 from tinyjax.sharding import (AbstractMesh, Mesh, NamedSharding, PartitionSpec, get_mesh,
                               layout_of, put_sharded, spec_of_axes)
@@ -189,6 +191,10 @@ def vma_rule(prim: Primitive, params: dict, in_vmas: Sequence[frozenset]) -> lis
     n_out = None
     if prim in parallel.REDUCTIONS:
         return [union - frozenset(params["axes"])]
+    if prim is pbroadcast_p:
+        return [union - frozenset(params["axis_name"])]
+    if prim is ragged_all_to_all_p:
+        return [union | frozenset(params["axis_name"])]
     if prim is parallel.all_gather_p:
         return [union - frozenset(parallel.axis_names(params["axis_name"]))]
     if prim in (parallel.reduce_scatter_p, parallel.ppermute_p, parallel.all_to_all_p):
@@ -643,21 +649,25 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
     of the results are put together; ``in_specs`` may be left out when the arguments are
     laid out over the mesh already.  ``check_vma`` (``check_rep`` in the older API) checks
     that results the ``out_specs`` declare replicated over a mesh axis do not vary over it.
-    Usable as a decorator with keyword arguments."""
+    ``axis_names``: the mesh axes the body is manual over (default: all); over some of
+    them the body runs on the sub-mesh of those (see :func:`_manual_mesh`).  Usable as a
+    decorator with keyword arguments."""
     if check_rep is not None:
         check_vma = check_rep
-    if axis_names or auto:
-        raise NotImplementedError("shard_map over some of the mesh axes (axis_names=, "
-                                  "auto=): tinyjax maps over all of them")
+    if not isinstance(axis_names, (frozenset, set)):
+        raise TypeError("`axis_names` argument of shard_map should be of type `frozenset` or"
+                        f" `set`. Got type: {type(axis_names)}")
     if f is None:
         return lambda g: shard_map(g, out_specs=out_specs, in_specs=in_specs, mesh=mesh,
-                                   check_vma=check_vma)
+                                   axis_names=axis_names, check_vma=check_vma, auto=auto)
     if not callable(f):
         raise TypeError(f"shard_map requires a callable for its first argument, got {f!r}")
 
     @wraps(f)
     def mapped(*args):
         m = _resolve_mesh(mesh)
+        # (``auto``, the older spelling: the axes the body is not manual over)
+        m = _manual_mesh(m, frozenset(m.axis_names) - frozenset(auto) if auto else axis_names)
         flat, in_tree = physical.tree_flatten(args)
         flat = [as_operand(x) for x in flat]
         specs = _flat_in_specs(in_specs, args, flat, m)
@@ -701,6 +711,27 @@ def shard_map(f: Optional[Callable] = None, /, *, out_specs: Any, in_specs: Any 
         return tree_util.tree_unflatten(store[-1], outs)
 
     return mapped
+
+
+def _manual_mesh(mesh: Mesh, axis_names: frozenset) -> Mesh:
+    """The mesh the body is manual over: ``mesh``, or where ``axis_names`` names some of
+    its axes only, the sub-mesh of those axes at the first position along the others.
+    (JAX leaves the other axes to the compiler, which may split the body's work over them;
+    the values are the same when the body runs once per manual position, with the
+    arguments whole along the other axes -- which is what the specs, naming manual axes
+    only, give.)"""
+    names = frozenset(axis_names)
+    if not names.issubset(mesh.axis_names):
+        raise ValueError(f"jax.shard_map requires axis_names={names} to be a subset of "
+                         f"mesh.axis_names={frozenset(mesh.axis_names)}")
+    if not names or names == frozenset(mesh.axis_names):
+        return mesh
+    index = tuple(slice(None) if n in names else 0 for n in mesh.axis_names)
+    kept = [k for k, n in enumerate(mesh.axis_names) if n in names]
+    sub = Mesh(mesh.devices[index], tuple(mesh.axis_names[k] for k in kept),
+               tuple(mesh.axis_types[k] for k in kept))
+    sub.from_context = getattr(mesh, "from_context", False)
+    return sub
 
 
 def _check_specs_match_types(specs: list, flat: list) -> None:
