@@ -40,3 +40,5 @@ register_lax_ops(full=full, add=add, broadcast_in_dim=broadcast_in_dim,  # noqa:
                  shift=shift)
 from tinyjax.lax.fft import FftType, fft, fft_p  # noqa: F401,E402
 from tinyjax.lax import linalg  # noqa: F401,E402
+from tinyjax.lax.dimension_comparisons import *  # noqa: F401,F403,E402
+from tinyjax.lax.tokens import after_all, after_all_p, create_token, create_token_p  # noqa: F401,E402,E501

@@ -21,7 +21,7 @@ from tinyjax.lax.slicing import concatenate, index_in_dim
 
 __all__ = ["stack", "unstack", "tile", "collapse", "broadcast_shapes", "broadcast_to_rank",
            "broadcast_like", "full_like", "empty", "dtype", "reciprocal", "stage",
-           "shape_as_value", "stack_p", "tile_p", "unstack_p"]
+           "shape_as_value", "stack_p", "stage_p", "tile_p", "unstack_p"]
 
 
 def _axis(axis: int, ndim: int, name: str) -> int:
@@ -193,13 +193,21 @@ def reciprocal(x: Any) -> Any:
 def stage(x: Any, /) -> Any:
     """``x`` as a JAX value of the active trace: the identity on Arrays and tracers; a
     Python scalar or numpy value becomes an Array (a constant of the program being
-    traced)."""
+    traced).  Binds ``stage_p``."""
     try:
-        return as_operand(x)
+        x = as_operand(x)
     except TypeError:
-        pass
-    raise TypeError(f"Error interpreting argument to stage as a JAX value. The problematic "
-                    f"value is of type {type(x)} and was passed to stage at position 0.")
+        raise TypeError(f"Error interpreting argument to stage as a JAX value. The "
+                        f"problematic value is of type {type(x)} and was passed to stage "
+                        "at position 0.") from None
+    return stage_p.bind(x)
+
+
+# the identity, as a primitive: linear, elementwise, compiled to nothing
+stage_p = Primitive("stage")
+define_composite(stage_p, lambda x: x)
+derive_rules(stage_p, linear=True)
+stage_p.weak_type_rule = lambda weak: weak[0]
 
 
 def shape_as_value(shape: Sequence[int]) -> Any:
