@@ -42,6 +42,7 @@ from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding, get_
                               spec_of_axes)
 from tinyjax.spmd.partition import Context, given_specs, partition, replicated
 from tinyjax.spmd.runtime import MeshProgram
+from tinyjax.lax.device_put import ArrayCopySemantics, copy_semantics, device_put_p
 from tinyjax.lax.fft import fft_p
 from tinyjax.lax.platform import register_platform
 
@@ -114,10 +115,11 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
     ``device`` may also be a pytree of these, a prefix of ``x``.  With a device given, the
     results are committed to it; arrays already there are returned as they are."""
     # (a key array's data is placed: device_put(keys) gives key arrays)
+    semantics = copy_semantics(donate, may_alias)
     if _is_placement(device) or device is None:
-        return physical.tree_map(lambda leaf: _put_to(leaf, device), x)
+        return physical.tree_map(lambda leaf: _put_to(leaf, device, src, semantics), x)
     leaves, tree = physical.tree_flatten(x)
-    return tree.unflatten([_put_to(leaf, where) for leaf, where in
+    return tree.unflatten([_put_to(leaf, where, src, semantics) for leaf, where in
                            zip(leaves, _broadcast_placements(device, x))])
 
 
@@ -134,9 +136,11 @@ def _broadcast_placements(device: Any, x: Any) -> list:
     return [d for d, sub in zip(leaves, subtrees) for _ in tree_util.tree_leaves(sub)]
 
 
-def _put_to(leaf: Any, device: Any) -> Any:
-    if isinstance(leaf, Tracer):
-        return leaf  # (under a transform, placement is the compiled program's)
+def _put_to(leaf: Any, device: Any, src: Any = None,
+            semantics: ArrayCopySemantics = ArrayCopySemantics.REUSE_INPUT) -> Any:
+    if isinstance(leaf, Tracer):  # (staged: within a compiled program, the identity)
+        return device_put_p.bind(leaf, devices=(device,), srcs=(src,),
+                                 copy_semantics=(semantics,))[0]
     if isinstance(device, MemorySpace):  # one memory per device: the array stays on its own
         return leaf if isinstance(leaf, ArrayImpl) else _put_to(leaf, None)
     if isinstance(device, (Sharding, PartitionSpec)):
