@@ -44,3 +44,4 @@ from tinyjax.lax.dimension_comparisons import *  # noqa: F401,F403,E402
 from tinyjax.lax.tokens import after_all, after_all_p, create_token, create_token_p  # noqa: F401,E402,E501
 from tinyjax.lax.dce_sink import dce_sink, dce_sink_p  # noqa: F401,E402
 from tinyjax.lax.device_put import device_put_p  # noqa: F401,E402
+from tinyjax.lax.rng_uniform import rng_uniform, rng_uniform_p  # noqa: F401,E402

@@ -1,28 +1,26 @@
 """Staging helpers: ``platform_dependent`` (pick an implementation by the platform the
 program runs on), ``composite`` (a named operation defined by its decomposition) and
-the random-bit operations ``rng_bit_generator``/``rng_uniform``."""
+the random-bit operation ``rng_bit_generator``."""
 from __future__ import annotations
 
 import enum
 import functools
-import itertools
 import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinyjax import dtypes
 from tinyjax.core import Primitive, get_aval
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.composite import define_composite, derive_rules
-from tinyjax.lax.elementwise import (add, bitwise_or, bitwise_xor, convert_element_type, mul,
-                                     rem, shift_left, shift_right_logical, sub)
+from tinyjax.lax.elementwise import (add, bitwise_or, bitwise_xor, convert_element_type,
+                                     shift_left, shift_right_logical)
 from tinyjax.lax.random_bits import threefry2x32
-from tinyjax.lax.shape import broadcast_in_dim, full, iota, reshape
+from tinyjax.lax.shape import full, iota, reshape
 from tinyjax.lax.slicing import concatenate, index_in_dim, slice_in_dim
 
 __all__ = ["platform_dependent", "register_platform", "composite", "RandomAlgorithm",
-           "rng_bit_generator", "rng_bit_generator_p", "rng_uniform"]
+           "rng_bit_generator", "rng_bit_generator_p"]
 
 # JAX's platform names of tinyjax's devices (the interpreter emulates a CPU)
 _PLATFORM_OF = {"cpu": "cpu", "interp": "cpu", "cuda": "cuda", "gpu": "cuda"}
@@ -120,33 +118,3 @@ def _rng_bit_generator(key: Any, *, shape: tuple[int, ...], dtype: np.dtype,
 rng_bit_generator_p = Primitive("rng_bit_generator", multiple_results=True)
 define_composite(rng_bit_generator_p, _rng_bit_generator)
 derive_rules(rng_bit_generator_p)
-
-
-_rng_calls = itertools.count()
-
-
-def rng_uniform(a: Any, b: Any, shape: Sequence[int]) -> Any:
-    """Uniform values in ``[a, b)`` of ``shape`` from a process-wide generator (as
-    XLA's RngUniform, the sequence is not reproducible across programs; use
-    ``tinyjax.random`` for that)."""
-    a, b = as_operand(a), as_operand(b)
-    dt = get_aval(a).dtype
-    if get_aval(b).dtype != dt or get_aval(a).shape or get_aval(b).shape:
-        raise TypeError("rng_uniform: a and b must be scalars of one dtype, got "
-                        f"{get_aval(a).str_short()} and {get_aval(b).str_short()}")
-    call = next(_rng_calls)
-    key = as_operand(np.array([call & 0xFFFFFFFF, call >> 32, 0x9E3779B9, 0], np.uint32))
-    shape = tuple(int(d) for d in shape)
-    _, bits = rng_bit_generator(key, shape, np.uint32)
-    if dtypes.is_float(dt):
-        unit = mul(convert_element_type(shift_right_logical(
-            bits, full((), np.uint32(8), np.uint32)), np.float32),
-            full((), np.float32(2.0 ** -24), np.float32))
-        unit = convert_element_type(unit, dt)
-        return add(broadcast_in_dim(a, shape, ()), mul(unit, broadcast_in_dim(
-            sub(b, a), shape, ())))
-    if dtypes.is_int(dt):
-        span = convert_element_type(sub(b, a), np.uint32)
-        from_bits = convert_element_type(rem(bits, broadcast_in_dim(span, shape, ())), dt)
-        return add(broadcast_in_dim(a, shape, ()), from_bits)
-    raise TypeError(f"rng_uniform: dtype {dt.name} is not supported")

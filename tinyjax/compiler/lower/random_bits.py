@@ -1,12 +1,15 @@
 """Lowering rule of ``threefry2x32`` (:mod:`tinyjax.lax.random_bits`): the rounds as uint32
-adds, shifts, ors and xors, which the compiler fuses into one kernel."""
+adds, shifts, ors and xors, which the compiler fuses into one kernel; ``rng_uniform``
+inlined as its draw with a seed of its own."""
 from __future__ import annotations
 
 import numpy as np
 
 from tinyjax.compiler import ops
-from tinyjax.compiler.lower.registry import register_lowering
+from tinyjax.compiler.lower.registry import register_inlined_call, register_lowering
+from tinyjax.interpreters.staging import trace_to_closed_jaxpr
 from tinyjax.lax.random_bits import PARITY, ROTATIONS, threefry2x32_p
+from tinyjax.lax.rng_uniform import next_seed, rng_uniform_p, uniform_from_seed
 
 
 def _threefry2x32_lowering(avals_in, avals_out, k0, k1, x0, x1):
@@ -32,3 +35,16 @@ def _threefry2x32_lowering(avals_in, avals_out, k0, k1, x0, x1):
 
 
 register_lowering(threefry2x32_p, _threefry2x32_lowering)
+
+
+def _rng_uniform_body(eqn, operands):
+    """``rng_uniform``'s draw with a seed of this equation's own (traced afresh, never cached:
+    two draws of one shape in one program differ)."""
+    shape = eqn.params["shape"]
+    closed = trace_to_closed_jaxpr(
+        lambda a, b: [uniform_from_seed(a, b, shape=shape, seed=next_seed())],
+        [v.aval for v in eqn.invars])
+    return closed.jaxpr, operands
+
+
+register_inlined_call(rng_uniform_p, _rng_uniform_body)
