@@ -194,17 +194,26 @@ def stage(x: Any, /) -> Any:
     """``x`` as a JAX value of the active trace: the identity on Arrays and tracers; a
     Python scalar or numpy value becomes an Array (a constant of the program being
     traced).  Binds ``stage_p``."""
-    try:
-        x = as_operand(x)
-    except TypeError:
-        raise TypeError(f"Error interpreting argument to stage as a JAX value. The "
-                        f"problematic value is of type {type(x)} and was passed to stage "
-                        "at position 0.") from None
     return stage_p.bind(x)
 
 
-# the identity, as a primitive: linear, elementwise, compiled to nothing
-stage_p = Primitive("stage")
+class _StagePrimitive(Primitive):
+    """The identity that lifts a value into the current trace.  As JAX's ``stage_p``, binding
+    it stages no equation: the value itself is what the trace is given (tinyjax's traces
+    take Arrays as their constants)."""
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        x, = args
+        try:
+            return as_operand(x)
+        except TypeError:
+            raise TypeError(f"Error interpreting argument to stage as a JAX value. The "
+                            f"problematic value is of type {type(x)} and was passed to "
+                            "stage at position 0.") from None
+
+
+# (its rules serve a jaxpr that holds a stage equation all the same: the identity)
+stage_p = _StagePrimitive("stage")
 define_composite(stage_p, lambda x: x)
 derive_rules(stage_p, linear=True)
 stage_p.weak_type_rule = lambda weak: weak[0]
