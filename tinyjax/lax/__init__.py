@@ -45,3 +45,4 @@ from tinyjax.lax.tokens import after_all, after_all_p, create_token, create_toke
 from tinyjax.lax.dce_sink import dce_sink, dce_sink_p  # noqa: F401,E402
 from tinyjax.lax.device_put import device_put_p  # noqa: F401,E402
 from tinyjax.lax.rng_uniform import rng_uniform, rng_uniform_p  # noqa: F401,E402
+from tinyjax.lax.select_and_scatter import select_and_scatter_p  # noqa: F401,E402

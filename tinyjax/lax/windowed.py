@@ -363,6 +363,23 @@ def _reduce_window_general(x: Any, init_value: Any, computation: Callable,
                                 **params)[0]
 
 
+def window_rows(x: Any, fill: Any, out_shape: Sequence[int], window_dimensions: Sequence[int],
+                window_strides: Sequence[int], padding: Sequence[tuple[int, int]],
+                base_dilation: Sequence[int], window_dilation: Sequence[int]) -> Any:
+    """(window size, output size): each window's elements of the padded, dilated ``x``
+    (``fill`` in the padding and the holes), one strided slice per position in the window
+    (in row-major order of the window)."""
+    padded = pad(x, fill, [(lo, hi, b - 1) for (lo, hi), b in zip(padding, base_dilation)])
+    out = []
+    for offset in product(*(range(k) for k in window_dimensions)):
+        start = [j * r for j, r in zip(offset, window_dilation)]
+        limit = [b + (o - 1) * s + 1 if o else b
+                 for b, o, s in zip(start, out_shape, window_strides)]
+        out.append(reshape(lax_slice(padded, start, limit, window_strides),
+                           (math.prod(out_shape),)))
+    return stack(out)
+
+
 def _reduce_window(*operands_and_inits: Any, jaxpr: Any, consts: tuple,
                    window_dimensions: tuple, window_strides: tuple, padding: tuple,
                    base_dilation: tuple, window_dilation: tuple) -> list[Any]:
@@ -379,20 +396,11 @@ def _reduce_window(*operands_and_inits: Any, jaxpr: Any, consts: tuple,
            for v, x in zip(inits, operands)):
         raise TypeError("reduce_window: init values must be scalars of the operands' "
                         f"dtypes, got {', '.join(get_aval(v).str_short() for v in inits)}")
-    def windows(x: Any, fill: Any) -> Any:
-        """(window size, output size): each window's elements of the padded, dilated
-        ``x`` (``fill`` in the padding and the holes)."""
-        padded = pad(x, fill, [(lo, hi, b - 1) for (lo, hi), b in zip(padding, base_dilation)])
-        out = []
-        for offset in product(*(range(k) for k in window_dimensions)):
-            start = [j * r for j, r in zip(offset, window_dilation)]
-            limit = [b + (o - 1) * s + 1 if o else b
-                     for b, o, s in zip(start, out_shape, window_strides)]
-            out.append(reshape(lax_slice(padded, start, limit, window_strides), (math.prod(out_shape),)))
-        return stack(out)
+    geometry = (out_shape, window_dimensions, window_strides, padding, base_dilation,
+                window_dilation)
     # XLA skips the padding and the holes of base dilation: they are masked out
-    valid = windows(full(shape, True, np.bool_), as_operand(np.bool_(False)))
-    rows = [windows(x, init) for x, init in zip(operands, inits)]
+    valid = window_rows(full(shape, True, np.bool_), as_operand(np.bool_(False)), *geometry)
+    rows = [window_rows(x, init, *geometry) for x, init in zip(operands, inits)]
     outs = fold_rows(rows, inits, ClosedJaxpr(jaxpr, list(consts)), valid)
     return [reshape(o, out_shape) for o in outs]
 
