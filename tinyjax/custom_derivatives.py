@@ -22,13 +22,13 @@ from tinyjax.core import Primitive, Tracer, current_trace, get_aval, is_eager
 from tinyjax.extend.linear_util import wrap_init
 from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.staging import trace_to_closed_jaxpr
-from tinyjax.jaxpr import Jaxpr, eval_jaxpr
+from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, dce_jaxpr, dce_rules, eval_jaxpr, has_effects
 from tinyjax.tree_util import physical
 from tinyjax.interpreters.ad import SymbolicZero, Zero
 
 __all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_jvp_call_p",
            "custom_vjp", "custom_vjp_call_p", "SymbolicZero", "zero_from_primal",
-           "CustomVJPPrimal", "custom_vjp_primal_tree_values", "linear_call"]
+           "CustomVJPPrimal", "custom_vjp_primal_tree_values", "linear_call", "remat_opt_p"]
 
 
 class _CustomJVPCall(Primitive):
@@ -213,6 +213,14 @@ class _Residuals:
         return tree_util.tree_unflatten(self.tree, leaves)
 
 
+def _fwd_pair(pair: Any) -> tuple[Any, Any]:
+    """A fwd rule's result, checked to be (primal outputs, residuals)."""
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
+                        f"length two) of primal outputs and residuals, got {pair!r}")
+    return pair[0], pair[1]
+
+
 def _is_python_scalar(x: Any) -> bool:
     return type(x) in (bool, int, float, complex)
 
@@ -232,10 +240,19 @@ class custom_vjp:
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
         self.symbolic_zeros = False
+        self.optimize_remat = False
 
-    def defvjp(self, fwd: Callable, bwd: Callable, symbolic_zeros: bool = False) -> None:
+    def defvjp(self, fwd: Callable, bwd: Callable, symbolic_zeros: bool = False,
+               optimize_remat: bool = False) -> None:
+        """Set the rules.  With ``optimize_remat``, ``fwd`` runs as one ``remat_opt``
+        equation that becomes a call of the function itself where its residuals go unused
+        (as under ``jax.checkpoint``): worth it where ``fwd`` is an opaque call."""
+        if symbolic_zeros and optimize_remat:
+            raise NotImplementedError(
+                "remat optimization for custom_vjp does not support symbolic zeros")
         self.fwd, self.bwd = fwd, bwd
         self.symbolic_zeros = symbolic_zeros
+        self.optimize_remat = optimize_remat
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args = resolve_kwargs(self.fun, args, kwargs)
@@ -249,6 +266,8 @@ class custom_vjp:
         fun_leaves, out_tree_store = flatten_fun_nokwargs(f_diff, in_tree)
         fwd_diff, _ = argnums_partial(self.fwd, dynamic_argnums(self.nondiff_argnums,
                                                                 len(args)), args)
+        if self.optimize_remat:
+            fwd_diff = _optimize_remat_fwd(f_diff, fwd_diff)
         res_tree_store: list = []
 
         def flat_fun(*flat):
@@ -260,11 +279,7 @@ class custom_vjp:
                 primals = tree_util.tree_unflatten(public_tree, [
                     CustomVJPPrimal(x, p)
                     for x, p in zip(tree_util.tree_leaves(primals), perturbed)])
-            pair = fwd_diff(*primals)
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise TypeError("Custom VJP fwd rule must produce a pair (list or tuple of "
-                                f"length two) of primal outputs and residuals, got {pair!r}")
-            out, res = pair
+            out, res = _fwd_pair(fwd_diff(*primals))
             out_leaves, out_tree = physical.tree_flatten(out)
             res_leaves, res_tree = physical.tree_flatten(res)
             out_tree_store.append(out_tree)
@@ -522,3 +537,98 @@ def _linear_call_batch(vals, dims, *, callee, **_):
 ad.primitive_jvps[linear_call_p] = _linear_call_jvp
 ad.primitive_transposes[linear_call_p] = _linear_call_transpose
 batching.primitive_batchers[linear_call_p] = _linear_call_batch
+
+
+# ---------------------------------------------------------------------------
+# remat_opt: a custom_vjp fwd rule as one equation (``defvjp(..., optimize_remat=True)``)
+# ---------------------------------------------------------------------------
+# Operands: the constants both rules close over (``num_consts``), then the differentiable
+# arguments' leaves.  Results: fwd's residuals (``num_res``), then its primal outputs.
+# ``fwd_jaxpr`` (closed, no constants) computes them from the operands;
+# ``fun_jaxpr_thunk()`` gives the open jaxpr of the function itself over the same operands,
+# which dead-code elimination puts in fwd's place where no residual is used (JAX's
+# ``fun_jaxpr_thunk`` gives the jaxpr and its constants: here they are operands already).
+# Differentiated or batched, it is the fwd jaxpr's own derivative or batching, inline.
+
+remat_opt_p = Primitive("remat_opt", multiple_results=True)
+
+
+def _optimize_remat_fwd(fun: Callable, fwd: Callable) -> Callable:
+    """``fwd`` (a function of the same arguments as ``fun``) binding ``remat_opt_p``."""
+    def wrapped(*args: Any) -> tuple[Any, Any]:
+        flat, in_tree = physical.tree_flatten(args)
+        flat = _as_operands(flat)
+        store: list = []
+
+        def both(*xs):
+            out, res = _fwd_pair(fwd(*tree_util.tree_unflatten(in_tree, xs)))
+            res_leaves, res_tree = physical.tree_flatten(res)
+            out_leaves, out_tree = physical.tree_flatten(out)
+            fun_leaves = physical.tree_leaves(fun(*tree_util.tree_unflatten(in_tree, xs)))
+            if len(fun_leaves) != len(out_leaves):
+                raise TypeError(f"Custom VJP fwd rule must produce primal outputs like the "
+                                f"function's: {len(out_leaves)} leaves against "
+                                f"{len(fun_leaves)}")
+            residuals = _Residuals(res_tree, res_leaves)
+            store.append((residuals, out_tree))
+            return _as_operands([*residuals.operands(res_leaves), *out_leaves, *fun_leaves])
+
+        closed = trace_to_closed_jaxpr(both, [get_aval(x) for x in flat])
+        residuals, out_tree = store[-1]
+        j = closed.jaxpr
+        invars = [*j.constvars, *j.invars]
+        num_fwd = len(j.outvars) - out_tree.num_leaves
+        fwd_body, _ = dce_jaxpr(Jaxpr([], invars, j.outvars[:num_fwd], j.eqns))
+        fun_body, _ = dce_jaxpr(Jaxpr([], invars, j.outvars[num_fwd:], j.eqns))
+        num_res = num_fwd - out_tree.num_leaves
+        outs = remat_opt_p.bind(*closed.consts, *flat, num_consts=len(closed.consts),
+                                num_res=num_res, fwd_jaxpr=ClosedJaxpr(fwd_body, []),
+                                fun_jaxpr_thunk=lambda: fun_body)
+        return (tree_util.tree_unflatten(out_tree, outs[num_res:]),
+                residuals.unflatten(outs[:num_res]))
+    return wrapped
+
+
+def _remat_opt_run(fwd_jaxpr: ClosedJaxpr) -> Callable:
+    return lambda *args: eval_jaxpr(fwd_jaxpr.jaxpr, fwd_jaxpr.consts, *args)
+
+
+def _remat_opt_jvp(primals, tangents, *, fwd_jaxpr, **_):
+    return ad.jvp_flat(_remat_opt_run(fwd_jaxpr), primals, tangents)
+
+
+def _remat_opt_batch(vals, dims, *, fwd_jaxpr, **_):
+    axis = batching.rule_axis_data(batching.batch_size(vals, dims))
+    outs = batching.vmap_flat(_remat_opt_run(fwd_jaxpr), axis, vals, dims,
+                              [0] * len(fwd_jaxpr.out_avals))
+    return outs, [0] * len(outs)
+
+
+def _remat_opt_dce(eqn, used_outputs):
+    """Unused residuals: the function's own jaxpr replaces fwd's; else fwd's, pruned."""
+    params = eqn.params
+    num_res, num_consts = params["num_res"], params["num_consts"]
+    if any(used_outputs[:num_res]):  # fwd runs; its inputs stay (fun may need them later)
+        body, _ = dce_jaxpr(params["fwd_jaxpr"].jaxpr, used_outputs)
+        return [True] * len(eqn.invars), eqn.replace(
+            outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
+            params=dict(params, fwd_jaxpr=ClosedJaxpr(body, []),
+                        num_res=sum(used_outputs[:num_res])))
+    fun_body = params["fun_jaxpr_thunk"]()
+    if not any(used_outputs) and not has_effects(fun_body):
+        return [False] * len(eqn.invars), None
+    body, used_inputs = dce_jaxpr(fun_body, used_outputs[num_res:], prune_invars=True)
+    return used_inputs, eqn.replace(
+        invars=[v for v, u in zip(eqn.invars, used_inputs) if u],
+        outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
+        params=dict(params, fwd_jaxpr=ClosedJaxpr(body, []), num_res=0,
+                    num_consts=sum(used_inputs[:num_consts]), fun_jaxpr_thunk=lambda: body))
+
+
+remat_opt_p.def_impl(lambda *args, fwd_jaxpr, **_: _remat_opt_run(fwd_jaxpr)(*args))
+remat_opt_p.def_abstract_eval(lambda *avals, fwd_jaxpr, **_: list(fwd_jaxpr.out_avals))
+register_inlined_call(remat_opt_p, lambda eqn, operands: (eqn.params["fwd_jaxpr"].jaxpr,
+                                                          operands))
+ad.primitive_jvps[remat_opt_p] = _remat_opt_jvp
+batching.primitive_batchers[remat_opt_p] = _remat_opt_batch
+dce_rules[remat_opt_p] = _remat_opt_dce
