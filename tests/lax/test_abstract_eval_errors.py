@@ -9,6 +9,7 @@ import pytest
 import tinyjax as jax
 from tinyjax import lax
 from tinyjax.custom_derivatives import linear_call
+from tinyjax.lax.select_and_scatter import select_and_scatter
 from tinyjax.core import Primitive
 
 F = np.ones((2, 3), np.float32)
@@ -237,6 +238,21 @@ CASES.update({
     "scatter-sub": (lambda: lax.scatter_sub(F, np.zeros((1, 1), np.int32), F, _sdn()),
                     TypeError, "scatter-sub"),
 })
+for _name in ("eq_to", "le_to", "lt_to"):
+    CASES[_name] = (lambda n=_name: _bind(n, F, H), TypeError,
+                    f"{_name} requires arguments to have the same dtypes")
+CASES.update({
+    "after_all": (lambda: lax.after_all_p.bind(F), TypeError,
+                  "Arguments to after_all must be tokens"),
+    "device_put": (lambda: lax.device_put_p.bind(F, devices=(), srcs=(), copy_semantics=()),
+                   TypeError, "device_put takes one device, src and copy semantics"),
+    "rng_uniform": (lambda: lax.rng_uniform(F[0, 0], I[0, 0], (2,)), ValueError,
+                    "Arguments to rng_uniform must have identical dtypes"),
+    "select_and_scatter": (lambda: select_and_scatter(
+        F, lax.ge, (1, 1), (1, 1), ((0, 0), (0, 0)), F[:1], 0.0, lax.add), TypeError,
+        "select_and_scatter: source shape"),
+    "stage": (lambda: lax.stage("a"), TypeError, "Error interpreting argument to stage"),
+})
 CASES["name"] = (lambda: _ad_checkpoint().name_p.bind(F, name=3), TypeError,
                  "the name must be a string")
 for _name in ("pure_callback", "io_callback", "debug_callback"):
@@ -273,6 +289,9 @@ EXEMPT = {
     "custom_vmap_call": "its types are those of the function's jaxpr, checked when traced",
     "optimization_barrier": "an identity on any operands: no input is bad",
     "name": "checkpoint_name's tag: an identity on any operand, no input is bad",
+    "create_token": "takes no operands (any given are ignored, as JAX's): no input is bad",
+    "dce_sink": "takes any operands and gives no result: no input is bad",
+    "remat_opt": "its types are those of the custom_vjp fwd rule's traced jaxpr",
 }
 
 
