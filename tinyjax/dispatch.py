@@ -42,7 +42,7 @@ from tinyjax.sharding import (Mesh, NamedSharding, PartitionSpec, Sharding, get_
                               spec_of_axes)
 from tinyjax.spmd.partition import Context, given_specs, partition, replicated
 from tinyjax.spmd.runtime import MeshProgram
-from tinyjax.lax.device_put import ArrayCopySemantics, copy_semantics, device_put_p
+from tinyjax.lax.device_put import ArrayCopySemantics, copy_semantics_for, device_put_p
 from tinyjax.lax.fft import fft_p
 from tinyjax.lax.platform import register_platform
 
@@ -115,7 +115,7 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
     ``device`` may also be a pytree of these, a prefix of ``x``.  With a device given, the
     results are committed to it; arrays already there are returned as they are."""
     # (a key array's data is placed: device_put(keys) gives key arrays)
-    semantics = copy_semantics(donate, may_alias)
+    semantics = copy_semantics_for(donate, may_alias)
     if _is_placement(device) or device is None:
         return physical.tree_map(lambda leaf: _put_to(leaf, device, src, semantics), x)
     leaves, tree = physical.tree_flatten(x)

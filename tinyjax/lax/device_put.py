@@ -15,7 +15,7 @@ from tinyjax.core import Primitive, ShapedArray
 from tinyjax.interpreters import ad, batching
 from tinyjax.lax.composite import define_composite
 
-__all__ = ["ArrayCopySemantics", "copy_semantics", "device_put_p"]
+__all__ = ["ArrayCopySemantics", "copy_semantics_for", "device_put_p"]
 
 
 class ArrayCopySemantics(enum.Enum):
@@ -28,7 +28,7 @@ class ArrayCopySemantics(enum.Enum):
         return f"ArrayCopySemantics.{self.name}"
 
 
-def copy_semantics(donate: bool, may_alias: bool | None) -> ArrayCopySemantics:
+def copy_semantics_for(donate: bool, may_alias: bool | None) -> ArrayCopySemantics:
     """The copy semantics of ``device_put(..., donate=donate, may_alias=may_alias)``."""
     if donate and may_alias:
         raise ValueError("may_alias and donate cannot be True at the same time.")
