@@ -298,6 +298,15 @@ def test_effects_cannot_be_exported():
         export.export(jax.jit(pc))(jnp.ones(2))
 
 
+def test_effects_compiled_into_the_program_export():
+    def draw(x):
+        jax.lax.dce_sink(jnp.sin(x))
+        return x + jax.lax.rng_uniform(0.0, 1.0, (2,))
+    back = export.deserialize(export.export(jax.jit(draw))(jnp.zeros(2)).serialize())
+    out = np.asarray(back.call(jnp.ones(2)))
+    assert out.shape == (2,) and (out >= 1).all() and (out < 2).all()
+
+
 def _blob():
     return export.export(jax.jit(lambda x: x * 2.0))(jnp.ones(2)).serialize()
 

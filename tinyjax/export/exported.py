@@ -20,12 +20,13 @@ from tinyjax.tree_util import physical
 from tinyjax.abstract import ShapeDtypeStruct
 from tinyjax.api import jit, vjp
 from tinyjax.backends import default_device
-from tinyjax.compiler.lower.registry import host_callbacks, register_inlined_call
+from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls, register_inlined_call
 from tinyjax.core import Primitive, ShapedArray
 from tinyjax.custom_derivatives import custom_vjp
 from tinyjax.export import serialization
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr, sub_jaxprs
 from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.composite import composite_definitions
 
 __all__ = ["DisabledSafetyCheck", "Exported", "export", "deserialize", "call_exported_p",
            "default_export_platform", "minimum_supported_calling_convention_version",
@@ -195,11 +196,17 @@ def _reject_symbolic(args_specs: tuple, kwargs_specs: dict) -> None:
                 f"{tuple(leaf.shape)}); export for each concrete shape instead")
 
 
+def _compiled_in_place(prim: Primitive) -> bool:
+    """An effectful primitive the compiler expands into the program itself, with no host
+    step (``rng_uniform``'s draw, ``dce_sink``): the program exports with it."""
+    return prim in inlined_calls or prim in composite_definitions
+
+
 def _check_effects(jaxpr: Jaxpr) -> None:
     for eqn in jaxpr.eqns:
         if eqn.primitive in host_callbacks:
             raise NotImplementedError("serialization of host_callbacks is not yet implemented")
-        if eqn.primitive.effectful:
+        if eqn.primitive.effectful and not _compiled_in_place(eqn.primitive):
             raise NotImplementedError(f"export: the side effect of `{eqn.primitive.name}` "
                                       "cannot be exported")
         for sub in sub_jaxprs(eqn.params):
