@@ -16,7 +16,7 @@ from tinyjax.lax.linalg.householder import (hessenberg, hessenberg_p,  # noqa: F
                                             ormqr, ormqr_p, tridiagonal, tridiagonal_p)
 from tinyjax.lax.linalg.low_rank import (cholesky_update, cholesky_update_p,  # noqa: F401
                                          symmetric_product, symmetric_product_p)
-from tinyjax.lax.linalg.qdwh import qdwh  # noqa: F401
+from tinyjax.lax.linalg.polar import qdwh  # noqa: F401
 from tinyjax.lax.linalg.solves import (lu_solve, triangular_solve,  # noqa: F401
                                        triangular_solve_p, tridiagonal_solve,
                                        tridiagonal_solve_p)
