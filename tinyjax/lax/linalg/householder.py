@@ -20,10 +20,6 @@ __all__ = ["hessenberg", "hessenberg_p", "householder_product", "householder_pro
            "ormqr", "ormqr_p", "tridiagonal", "tridiagonal_p"]
 
 
-def _same(*dts, name, **_):
-    return check_same_dtypes(name, *dts)
-
-
 # ---------------------------------------------------------------------------
 # hessenberg
 # ---------------------------------------------------------------------------
@@ -67,7 +63,7 @@ def _householder_product_shape(a_shape, taus_shape):
 
 householder_product_p = linalg_primitive(
     "householder_product", (2, 1), _householder_product_shape,
-    lambda *dts: _same(*dts, name="householder_product"), _lapack.householder_product)
+    lambda *dts: check_same_dtypes("householder_product", *dts), _lapack.householder_product)
 
 
 def householder_product(a: Any, taus: Any) -> Any:
@@ -99,7 +95,7 @@ def _ormqr_shape(a_shape, taus_shape, c_shape, *, left, transpose):
 
 
 ormqr_p = linalg_primitive("ormqr", (2, 1, 2), _ormqr_shape,
-                           lambda *dts, **_: _same(*dts, name="ormqr"), _lapack.ormqr)
+                           lambda *dts, **_: check_same_dtypes("ormqr", *dts), _lapack.ormqr)
 
 
 def ormqr(a: Any, taus: Any, c: Any, *, left: bool = True, transpose: bool = False) -> Any:

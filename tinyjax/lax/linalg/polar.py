@@ -160,7 +160,7 @@ def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = Non
     big_m, big_n = aval.shape
     if big_m < big_n:
         raise ValueError("The input matrix of shape M x N must have M >= N.")
-    bool(is_hermitian)
+    bool(is_hermitian)   # unused, as in JAX, but static: a tracer raises here
     max_iterations = 10 if max_iterations is None else \
         _concrete_int(max_iterations, "max_iterations")
     eps = float(dtypes.finfo(aval.dtype).eps) if eps is None else float(eps)
