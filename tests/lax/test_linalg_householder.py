@@ -244,3 +244,26 @@ def test_eager_stacks_run_in_the_c_routine(dtype, monkeypatch):
         for k, got in enumerate(fn(a, c)):
             for i, single in enumerate(singles):
                 close(np.asarray(got)[i], single[k], dtype)
+
+
+@settings(max_examples=8, deadline=None)
+@given(dtype=st.sampled_from(DTYPES), batch=BATCHES, m=st.integers(1, 6),
+       n=st.integers(1, 6), cols=st.integers(1, 3), left=st.booleans(),
+       transpose=st.booleans(), lower=st.booleans(), seed=st.integers(0, 999))
+def test_jit_matches_eager(dtype, batch, m, n, cols, left, transpose, lower, seed):
+    """The compiled CPU step (the C loop over LAPACK) against the eager SciPy calls."""
+    m, n = max(m, n), min(m, n)
+    with x64_for(dtype):
+        rng = np.random.default_rng(seed)
+        a = rand(rng, batch + (m, n), dtype)
+        sq = rand(rng, batch + (m, m), dtype)
+        c = rand(rng, batch + ((m, cols) if left else (cols, m)), dtype)
+
+        def fn(a, sq, c):
+            h, taus = lax.linalg.hessenberg(sq)
+            k = min(n, m - 1)
+            return [h, taus, *lax.linalg.tridiagonal(sq, lower=lower),
+                    lax.linalg.householder_product(a, taus[..., :k]),
+                    lax.linalg.ormqr(a, taus[..., :k], c, left=left, transpose=transpose)]
+        for got, want in zip(jax.jit(fn)(a, sq, c), fn(a, sq, c)):
+            close(got, want, dtype, 10)
