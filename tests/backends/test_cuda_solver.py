@@ -341,14 +341,23 @@ def test_cuda_householder_routines(dtype):
         c = rand(rng, (2, 7, 3), dtype)
         a = rand(rng, (2, 6, 6), dtype)
 
-        def fn(store, taus, c, a):
+        def products(store, taus, c):
             return [lax.linalg.householder_product(store, taus),
                     lax.linalg.ormqr(store, taus, c, transpose=True),
-                    lax.linalg.ormqr(store, taus, jnp.swapaxes(c, 1, 2), left=False),
-                    *lax.linalg.tridiagonal(a), *lax.linalg.tridiagonal(a, lower=False)]
-        got = _on_cuda(fn, store, taus, c, a)
-        for g, w in zip(got, _eager(fn, store, taus, c, a)):
+                    lax.linalg.ormqr(store, taus, jnp.swapaxes(c, 1, 2), left=False)]
+        got = _on_cuda(products, store, taus, c)
+        for g, w in zip(got, _eager(products, store, taus, c)):
             np.testing.assert_allclose(g, w, rtol=_tol(dtype) * 10, atol=_tol(dtype) * 10)
+        for lower in (True, False):
+            # the reduction is unique up to the signs (phases) of the reflectors: the
+            # diagonal and the off-diagonal's magnitudes are fixed
+            out, d, e, _ = _on_cuda(lambda x: lax.linalg.tridiagonal(x, lower=lower), a)
+            _, want_d, want_e, _ = _eager(lambda x: lax.linalg.tridiagonal(x, lower=lower), a)
+            tol = _tol(dtype) * 10
+            np.testing.assert_allclose(d, want_d, rtol=tol, atol=tol)
+            np.testing.assert_allclose(np.abs(e), np.abs(want_e), rtol=tol, atol=tol)
+            untouched = (lambda x: np.triu(x, 1)) if lower else (lambda x: np.tril(x, -1))
+            np.testing.assert_array_equal(untouched(out), untouched(a))   # not accessed
 
 
 @needs_nvcc

@@ -13,12 +13,10 @@ from tinyjax.backends import get_backend
 from tinyjax.compiler.program import compile_jaxpr
 from tinyjax.jaxpr import eval_jaxpr
 from tinyjax.test_util import check_grads
-from tests.cuda_support import CUDA_PARAM
 from tests.linalg_support import close, hermitian_pd, rand, x64_for
 
 SETTINGS = settings(max_examples=10, deadline=None)
 REAL = ["float32", "float64"]
-DEVICES = ["cpu", "interp", CUDA_PARAM]
 
 
 def _upper_factor(rng, n, dtype):
@@ -92,7 +90,6 @@ def test_vmap_matches_loops(x64):
                                    rtol=1e-13, atol=1e-13)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_compiled_matches_eager(device, x64):
     rng = np.random.default_rng(6)
     r, w = _upper_factor(rng, 5, "float64"), rand(rng, (5,), "float64")

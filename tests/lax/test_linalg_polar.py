@@ -12,7 +12,6 @@ from tinyjax import lax
 from tinyjax.backends import get_backend
 from tinyjax.compiler.program import compile_jaxpr
 from tinyjax.jaxpr import eval_jaxpr
-from tests.cuda_support import CUDA_PARAM
 from tests.linalg_support import DTYPES, close, rand, x64_for
 
 SETTINGS = settings(max_examples=10, deadline=None)
@@ -86,7 +85,6 @@ def test_vmap_matches_loops(x64):
                                        atol=1e-12)
 
 
-@pytest.mark.parametrize("device", ["cpu", "interp", CUDA_PARAM])
 def test_compiled_matches_eager(device, x64):
     x = _conditioned(np.random.default_rng(3), 6, 4, "complex128", 1e4)
     closed = jax.make_jaxpr(lax.linalg.qdwh)(x)
