@@ -117,6 +117,15 @@ class Solver:
                          "gesvd_bufferSize", "gesvd"):
                 setattr(self, f"cusolverDn{p}{name}",
                         self._logged(f"{p}{name}", getattr(self, "_" + name), np.dtype(dt)))
+            # the orthogonal (real) or unitary (complex) routines: one stand-in each
+            real = p in "SD"
+            for stem, own in (("orgqr" if real else "ungqr", "orgqr"),
+                              ("ormqr" if real else "unmqr", "ormqr"),
+                              ("sytrd" if real else "hetrd", "sytrd")):
+                for suffix in ("_bufferSize", ""):
+                    setattr(self, f"cusolverDn{p}{stem}{suffix}",
+                            self._logged(f"{p}{stem}{suffix}",
+                                         getattr(self, f"_{own}{suffix}"), np.dtype(dt)))
 
     def _logged(self, name, fn, dt):
         def call(*args):
@@ -229,6 +238,67 @@ class Solver:
         if jobu != "N":
             self.mem.col_major(u, dt, m, m if jobu == "A" else k, _int(ldu))[...] = uu
             self.mem.col_major(vt, dt, n, n, _int(ldvt))[...] = np.conj(vv).T
+        self.mem.view(info, np.int32, 1)[0] = 0
+        return 0
+
+
+    # -- Householder products and the tridiagonal reduction, column-major, as LAPACK's
+    def _lapack(self, dt, stem):
+        from scipy.linalg import lapack
+        p = {"f": "s", "d": "d", "F": "c", "D": "z"}[dt.char]
+        real = dt.kind == "f"
+        name = {"orgqr": "orgqr" if real else "ungqr", "ormqr": "ormqr" if real else "unmqr",
+                "sytrd": "sytrd" if real else "hetrd"}[stem]
+        return getattr(lapack, p + name)
+
+    def _orgqr_bufferSize(self, dt, handle, m, n, k, a, lda, tau, lwork):
+        _set(lwork, 2 * _int(n) + 3)
+        return 0
+
+    def _orgqr(self, dt, handle, m, n, k, a, lda, tau, work, lwork, info):
+        m, n, k = _int(m), _int(n), _int(k)
+        assert m >= n >= k >= 1 and _int(lwork) >= 2 * n + 3
+        self.mem.view(work, dt, _int(lwork))
+        mat = self.mem.col_major(a, dt, m, n, _int(lda))
+        mat[...] = self._lapack(dt, "orgqr")(np.array(mat), self.mem.view(tau, dt, k))[0]
+        self.mem.view(info, np.int32, 1)[0] = 0
+        return 0
+
+    def _ormqr_bufferSize(self, dt, handle, side, trans, m, n, k, *rest):
+        _set(rest[-1], 64 * max(_int(m), _int(n)))
+        return 0
+
+    def _ormqr(self, dt, handle, side, trans, m, n, k, a, lda, tau, c, ldc, work, lwork,
+               info):
+        side, trans, m, n, k = map(_int, (side, trans, m, n, k))
+        ops = {0: "N", 1: "T"} if dt.kind == "f" else {0: "N", 2: "C"}
+        assert trans in ops, f"op {trans} is not allowed for this type"
+        assert _int(lwork) >= 64 * max(m, n)
+        self.mem.view(work, dt, _int(lwork))
+        rows = m if side == 0 else n
+        refl = self.mem.col_major(a, dt, rows, k, _int(lda))
+        mat = self.mem.col_major(c, dt, m, n, _int(ldc))
+        mat[...] = self._lapack(dt, "ormqr")("L" if side == 0 else "R", ops[trans],
+                                             np.array(refl), self.mem.view(tau, dt, k),
+                                             np.array(mat), 64 * max(m, n))[0]
+        self.mem.view(info, np.int32, 1)[0] = 0
+        return 0
+
+    def _sytrd_bufferSize(self, dt, handle, uplo, n, *rest):
+        _set(rest[-1], 5 * _int(n))
+        return 0
+
+    def _sytrd(self, dt, handle, uplo, n, a, lda, d, e, tau, work, lwork, info):
+        n = _int(n)
+        assert _int(lwork) >= 5 * n and n >= 2
+        self.mem.view(work, dt, _int(lwork))
+        real = dt.type(0).real.dtype
+        mat = self.mem.col_major(a, dt, n, n, _int(lda))
+        out, dd, ee, tt, _ = self._lapack(dt, "sytrd")(np.array(mat), lower=int(_int(uplo) == 0))
+        mat[...] = out
+        self.mem.view(d, real, n)[:] = dd
+        self.mem.view(e, real, n - 1)[:] = ee
+        self.mem.view(tau, dt, n - 1)[:] = tt
         self.mem.view(info, np.int32, 1)[0] = 0
         return 0
 

@@ -8,10 +8,12 @@ numpy; the fix-up kernels compile with nvcc where it is installed.  On a machine
 CUDA device: the same steps compiled for ``cuda``, against numpy."""
 import numpy as np
 import pytest
+import scipy.linalg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyjax as jax
+import tinyjax.numpy as jnp
 import tinyjax.scipy.linalg as jsl
 from tinyjax import lax
 from tinyjax.backends import get_backend
@@ -224,6 +226,67 @@ def test_workspaces_are_queried_once_per_shape():
     assert libs.cusolver[0].calls == ["Spotrf_bufferSize"] + ["Spotrf"] * 3
 
 
+# ---- Householder products and the tridiagonal reduction ----------------------------------
+
+def _reflectors(rng, batch, m, n, dtype):
+    """Reflectors and factors of a random m x n stack (from the CPU's geqrf via SciPy)."""
+    a = rand(rng, batch + (m, n), dtype)
+    raw = [scipy.linalg.qr(x, mode="raw")[0] for x in a.reshape((-1, m, n))]
+    store = np.stack([np.ascontiguousarray(r[0]) for r in raw]).reshape(a.shape)
+    taus = np.stack([r[1] for r in raw]).reshape(batch + (min(m, n),))
+    return store, taus
+
+
+def _eager(fn, *args):
+    with config.override(jax_enable_x64=True):
+        out = fn(*args)
+    return [np.asarray(o) for o in (out if isinstance(out, (tuple, list)) else [out])]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [(), (3,)])
+def test_householder_product_and_ormqr(dtype, batch):
+    rng = np.random.default_rng(11)
+    store, taus = _reflectors(rng, batch, 6, 4, dtype)
+    avals = [jax.ShapedArray(store.shape, dtype), jax.ShapedArray(taus[..., :3].shape, dtype)]
+    libs = fake_libraries()
+    (q,) = _run(libs, solver.householder_product(libs, avals), [store, taus[..., :3]],
+                [(store.shape, dtype)])
+    (want,) = _eager(lax.linalg.householder_product, store, taus[..., :3])
+    np.testing.assert_allclose(q, want, rtol=_tol(dtype), atol=_tol(dtype))
+    p = solver.PREFIX[np.dtype(dtype)]
+    routine = "orgqr" if p in "SD" else "ungqr"
+    assert libs.cusolver[0].calls == [p + routine + "_bufferSize"] + [p + routine] * max(
+        1, int(np.prod(batch)))
+    for left in (True, False):
+        for transpose in (False, True):
+            c = rand(rng, batch + ((6, 2) if left else (3, 6)), dtype)
+            params = dict(left=left, transpose=transpose)
+            avals = [jax.ShapedArray(x.shape, dtype) for x in (store, taus, c)]
+            libs = fake_libraries()
+            (got,) = _run(libs, solver.ormqr(libs, avals, params), [store, taus, c],
+                          [(c.shape, dtype)])
+            (want,) = _eager(lambda *x: lax.linalg.ormqr(*x, **params), store, taus, c)
+            np.testing.assert_allclose(got, want, rtol=_tol(dtype), atol=_tol(dtype),
+                                       err_msg=str(params))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [(), (2,)])
+@pytest.mark.parametrize("lower", [True, False])
+def test_tridiagonal(dtype, batch, lower):
+    a = rand(np.random.default_rng(12), batch + (5, 5), dtype)
+    real = np.zeros(1, dtype).real.dtype
+    shapes = [(a.shape, dtype), (batch + (5,), real), (batch + (4,), real),
+              (batch + (4,), dtype)]
+    libs = fake_libraries()
+    got = _run(libs, solver.tridiagonal(libs, jax.ShapedArray(a.shape, dtype),
+                                        dict(lower=lower)), [a], shapes)
+    want = _eager(lambda x: lax.linalg.tridiagonal(x, lower=lower), a)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=_tol(dtype), atol=_tol(dtype))
+
+
 # ---- on the GPU --------------------------------------------------------------------------
 
 def _on_cuda(fn, *args):
@@ -267,6 +330,34 @@ def test_cuda_svd_gesvd(shape):
         u, s, vt = _on_cuda(lambda x: lax.linalg.svd(x, full_matrices=full,
                                                      algorithm=SvdAlgorithm.QR), a)
         _check_svd(a, [s, u, vt], full, True)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_householder_routines(dtype):
+    rng = np.random.default_rng(13)
+    with config.override(jax_enable_x64=np.dtype(dtype) in (np.float64, np.complex128)):
+        store, taus = _reflectors(rng, (2,), 7, 5, dtype)
+        c = rand(rng, (2, 7, 3), dtype)
+        a = rand(rng, (2, 6, 6), dtype)
+
+        def products(store, taus, c):
+            return [lax.linalg.householder_product(store, taus),
+                    lax.linalg.ormqr(store, taus, c, transpose=True),
+                    lax.linalg.ormqr(store, taus, jnp.swapaxes(c, 1, 2), left=False)]
+        got = _on_cuda(products, store, taus, c)
+        for g, w in zip(got, _eager(products, store, taus, c)):
+            np.testing.assert_allclose(g, w, rtol=_tol(dtype) * 10, atol=_tol(dtype) * 10)
+        for lower in (True, False):
+            # the reduction is unique up to the signs (phases) of the reflectors: the
+            # diagonal and the off-diagonal's magnitudes are fixed
+            out, d, e, _ = _on_cuda(lambda x: lax.linalg.tridiagonal(x, lower=lower), a)
+            _, want_d, want_e, _ = _eager(lambda x: lax.linalg.tridiagonal(x, lower=lower), a)
+            tol = _tol(dtype) * 10
+            np.testing.assert_allclose(d, want_d, rtol=tol, atol=tol)
+            np.testing.assert_allclose(np.abs(e), np.abs(want_e), rtol=tol, atol=tol)
+            untouched = (lambda x: np.triu(x, 1)) if lower else (lambda x: np.tril(x, -1))
+            np.testing.assert_array_equal(untouched(out), untouched(a))   # not accessed
 
 
 @needs_nvcc

@@ -98,6 +98,28 @@ def test_every_routine_matches_eager(dtype, device):
                          jnp.fft.irfft(a, n=6)], a, device=device)
 
 
+def _householder(a, r):
+    h, taus = lax.linalg.hessenberg(a)
+    wide = jnp.swapaxes(r, 1, 2)
+    return [h, taus, *lax.linalg.tridiagonal(a), *lax.linalg.tridiagonal(a, lower=False),
+            lax.linalg.householder_product(r, taus),
+            lax.linalg.householder_product(r, taus[:, :1]),
+            *[lax.linalg.ormqr(r, taus, c, left=left, transpose=tr)
+              for left, c in ((True, r[:, :, :2]), (False, wide[:, :2])) for tr in (False, True)],
+            lax.linalg.ormqr(h, taus, a, left=False)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_householder_routines_match_eager(dtype, device):
+    """gehrd, sytrd/hetrd, orgqr/ungqr and ormqr/unmqr: library steps on the CPU (on CUDA
+    through the host's LAPACK), equal to the eager SciPy calls."""
+    with config.override(jax_enable_x64=dtype in ("float64", "complex128")):
+        a, _, r, _ = _problems(dtype)
+        exe = check(_householder, a, r, device=device)
+        called = {st.name for st in walk_steps(exe.program.steps) if isinstance(st, Call)}
+        assert {"hessenberg", "tridiagonal", "householder_product", "ormqr"} <= called, called
+
+
 def test_library_steps_between_fused_kernels():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 8)).astype(np.float32)

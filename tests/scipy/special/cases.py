@@ -41,10 +41,12 @@ CASES = {
     "spence": (special.spence, sps.spence, [(0, 10)], (2e-6, 1e-14)),
     "zeta": (special.zeta, sps.zeta, [(1.1, 10), (0.05, 20)], (2e-5, 1e-14)),
     "hyp1f1": (special.hyp1f1, sps.hyp1f1, [(-3, 3), (0.5, 5), (-1, 10)], (3e-4, 1e-9)),
-    # the series cancels for negative x: float64 only (in float32 JAX's algorithm, this
-    # one, loses digits to cancellation there)
+    # negative x runs Kummer's transformation (the direct series cancels there: 5e-8
+    # in float64); against a 60-digit sum of the series tinyjax is within 5e-14 and
+    # SciPy within 6e-13 over these ranges, hence 1e-11 (float32: within 7e-5 over 3000
+    # draws, the tolerance of the case above)
     "hyp1f1_negative_x": (special.hyp1f1, sps.hyp1f1, [(-3, 3), (0.5, 5), (-10, 0)],
-                          (None, 1e-9)),
+                          (3e-4, 1e-11)),
     "hyp2f1": (special.hyp2f1, sps.hyp2f1, [(-3, 3), (-3, 3), (0.5, 5), (-0.9, 0.85)],
                (2e-4, 1e-9)),
     "owens_t": (special.owens_t, sps.owens_t, [(-5, 5), (-5, 5)], (2e-5, 1e-12)),

@@ -379,13 +379,111 @@ int tj_schur_{P}(void **bufs, const long *p, void *const *fns) {{
 }}
 """
 
+# {TR}: the op of a transposed Q ('T' real, 'C' complex: ormqr takes no other)
+HOUSEHOLDER = r"""
+typedef void (*gehrd_{P})(int *, int *, int *, {T} *, int *, {T} *, {T} *, int *, int *);
+int tj_gehrd_{P}(void **bufs, const long *p, void *const *fns) {{
+  /* p: batch, n; bufs: a, h (Hessenberg form, reflectors below), taus (n - 1) */
+  const {T} *a = bufs[0]; {T} *h = bufs[1], *taus = bufs[2];
+  int n = (int)p[1], lo = 1, hi = n, info = 0, lwork = -1;
+  {T} *w = malloc(sizeof({T}) * ((long)n * n + 1)), *t = malloc(sizeof({T}) * (n + 1));
+  {T} query = 0;
+  if (!w || !t) {{ free(w); free(t); return -1; }}
+  ((gehrd_{P})fns[0])(&n, &lo, &hi, w, &n, t, &query, &lwork, &info);
+  lwork = lwork_{P}(query);
+  {T} *work = malloc(sizeof({T}) * lwork);
+  if (!work) {{ free(w); free(t); return -1; }}
+  for (long b = 0; b < p[0]; b++) {{
+    tr_{P}(n, n, a + b * n * n, w);
+    ((gehrd_{P})fns[0])(&n, &lo, &hi, w, &n, t, work, &lwork, &info);
+    tr_{P}(n, n, w, h + b * n * n);
+    memcpy(taus + b * (n - 1), t, sizeof({T}) * (n - 1));
+  }}
+  free(w); free(t); free(work);
+  return 0;
+}}
+
+int tj_orgqr_{P}(void **bufs, const long *p, void *const *fns) {{
+  /* p: batch, m, n, k; bufs: a (reflectors), taus, q */
+  const {T} *a = bufs[0], *taus = bufs[1]; {T} *q = bufs[2];
+  int m = (int)p[1], n = (int)p[2], k = (int)p[3], info = 0, lwork = -1;
+  {T} *w = malloc(sizeof({T}) * ((long)m * n + 1)), *t = malloc(sizeof({T}) * (k + 1));
+  {T} query = 0;
+  if (!w || !t) {{ free(w); free(t); return -1; }}
+  ((orgqr_{P})fns[0])(&m, &n, &k, w, &m, t, &query, &lwork, &info);
+  lwork = lwork_{P}(query);
+  {T} *work = malloc(sizeof({T}) * lwork);
+  if (!work) {{ free(w); free(t); return -1; }}
+  for (long b = 0; b < p[0]; b++) {{
+    tr_{P}(m, n, a + b * m * n, w);
+    memcpy(t, taus + b * k, sizeof({T}) * k);
+    ((orgqr_{P})fns[0])(&m, &n, &k, w, &m, t, work, &lwork, &info);
+    tr_{P}(n, m, w, q + b * m * n);
+  }}
+  free(w); free(t); free(work);
+  return 0;
+}}
+
+typedef void (*ormqr_{P})(char *, char *, int *, int *, int *, {T} *, int *, {T} *, {T} *,
+                          int *, {T} *, int *, int *);
+int tj_ormqr_{P}(void **bufs, const long *p, void *const *fns) {{
+  /* p: batch, m, n, k (a: m x n, k reflectors), rows, cols (of c), left, transpose;
+     bufs: a, taus, c, out */
+  const {T} *a = bufs[0], *taus = bufs[1], *c = bufs[2]; {T} *out = bufs[3];
+  int m = (int)p[1], n = (int)p[2], k = (int)p[3], rows = (int)p[4], cols = (int)p[5];
+  char side = p[6] ? 'L' : 'R', trans = p[7] ? '{TR}' : 'N';
+  int info = 0, lwork = -1;
+  {T} *w = malloc(sizeof({T}) * ((long)m * n + 1)), *t = malloc(sizeof({T}) * (k + 1));
+  {T} *cw = malloc(sizeof({T}) * ((long)rows * cols + 1)), query = 0;
+  if (!w || !t || !cw) {{ free(w); free(t); free(cw); return -1; }}
+  ((ormqr_{P})fns[0])(&side, &trans, &rows, &cols, &k, w, &m, t, cw, &rows, &query, &lwork,
+                      &info);
+  lwork = lwork_{P}(query);
+  {T} *work = malloc(sizeof({T}) * lwork);
+  if (!work) {{ free(w); free(t); free(cw); return -1; }}
+  for (long b = 0; b < p[0]; b++) {{
+    tr_{P}(m, n, a + b * m * n, w);
+    memcpy(t, taus + b * k, sizeof({T}) * k);
+    tr_{P}(rows, cols, c + b * rows * cols, cw);
+    ((ormqr_{P})fns[0])(&side, &trans, &rows, &cols, &k, w, &m, t, cw, &rows, work, &lwork,
+                        &info);
+    tr_{P}(cols, rows, cw, out + b * rows * cols);
+  }}
+  free(w); free(t); free(cw); free(work);
+  return 0;
+}}
+
+typedef void (*sytrd_{P})(char *, int *, {T} *, int *, {R} *, {R} *, {T} *, {T} *, int *,
+                          int *);
+int tj_sytrd_{P}(void **bufs, const long *p, void *const *fns) {{
+  /* p: batch, n, lower; bufs: a, out (reduced, reflectors beyond), d, e, taus */
+  const {T} *a = bufs[0]; {T} *out = bufs[1], *taus = bufs[4]; {R} *d = bufs[2], *e = bufs[3];
+  int n = (int)p[1], info = 0, lwork = -1;
+  char uplo = p[2] ? 'L' : 'U';
+  {T} *w = malloc(sizeof({T}) * ((long)n * n + 1)), query = 0;
+  if (!w) return -1;
+  ((sytrd_{P})fns[0])(&uplo, &n, w, &n, d, e, taus, &query, &lwork, &info);
+  lwork = lwork_{P}(query);
+  {T} *work = malloc(sizeof({T}) * lwork);
+  if (!work) {{ free(w); return -1; }}
+  for (long b = 0; b < p[0]; b++) {{
+    tr_{P}(n, n, a + b * n * n, w);
+    ((sytrd_{P})fns[0])(&uplo, &n, w, &n, d + b * n, e + b * (n - 1), taus + b * (n - 1),
+                        work, &lwork, &info);
+    tr_{P}(n, n, w, out + b * n * n);
+  }}
+  free(w); free(work);
+  return 0;
+}}
+"""
+
 
 def _fill(template: str, prefix: str) -> str:
     t, r, cplx = TYPES[prefix]
     nan = f"(({t})(NAN + I * NAN))" if cplx else "NAN"
     conj = ("conj" if prefix == "z" else "conjf") if cplx else ""
     return template.format(
-        P=prefix, T=t, R=r, C=f"{r} _Complex", NAN=nan, CONJ=conj,
+        P=prefix, T=t, R=r, C=f"{r} _Complex", NAN=nan, CONJ=conj, TR="C" if cplx else "T",
         RWT=f" {r} *," if cplx else "", RWA=" rw," if cplx else "",
         RWT2=f" {r} *, int *," if cplx else "",
         RWQ=" &rq, &lrwork," if cplx else "", RWB=" rw, &lrwork," if cplx else "")
@@ -396,5 +494,6 @@ def lapack_source() -> str:
     parts = [PRELUDE]
     for prefix in TYPES:
         parts.append(_fill(TEMPLATE, prefix))
+        parts.append(_fill(HOUSEHOLDER, prefix))
         parts.append(_fill(EIG_COMPLEX if TYPES[prefix][2] else EIG_REAL, prefix))
     return "\n".join(parts)

@@ -102,6 +102,20 @@ def _lapack_call(primitive, in_avals, out_avals, params) -> tuple[str, list[str]
         return f"tj_trsm_{p}", [f"{p}trsm"], \
             [_batch(shape, 2), b.shape[-2], b.shape[-1], params["left_side"], params["lower"],
              params["transpose_a"], params["conjugate_a"], params["unit_diagonal"]]
+    if name == "hessenberg":
+        return f"tj_gehrd_{p}", [f"{p}gehrd"], [_batch(shape, 2), shape[-1]]
+    orthogonal = "or" if real else "un"
+    if name == "householder_product":
+        return f"tj_orgqr_{p}", [f"{p}{orthogonal}gqr"], \
+            [_batch(shape, 2), shape[-2], shape[-1], in_avals[1].shape[-1]]
+    if name == "ormqr":
+        c = in_avals[2]
+        return f"tj_ormqr_{p}", [f"{p}{orthogonal}mqr"], \
+            [_batch(shape, 2), shape[-2], shape[-1], in_avals[1].shape[-1], c.shape[-2],
+             c.shape[-1], params["left"], params["transpose"]]
+    if name == "tridiagonal":
+        return f"tj_sytrd_{p}", [f"{p}{'sy' if real else 'he'}trd"], \
+            [_batch(shape, 2), shape[-1], params["lower"]]
     if name == "tridiagonal_solve":
         b = in_avals[3]
         return f"tj_gtsv_{p}", [f"{p}gtsv"], [_batch(b.shape, 2), b.shape[-2], b.shape[-1]]

@@ -2,11 +2,13 @@
 
 * FFTs through cuFFT (plans over the innermost 1-3 axes, batched over the rest; the
   inverse transforms scaled by ``1/n`` as numpy's are);
-* ``cholesky`` and the SVD through cuSOLVER, ``triangular_solve`` through cuBLAS
-  (:mod:`tinyjax.backends.cuda.solver`), with small NVRTC kernels
-  (:data:`FIXUP_SOURCE`) for JAX's NaNs, conjugation and transposed copies;
-* the other factorisations (LU, QR, eigh, eig, Schur), the tridiagonal solve and what the
-  device routines do not cover (empty matrices, the polar SVD) on the host through the CPU
+* ``cholesky``, the SVD, ``householder_product``, ``ormqr`` and ``tridiagonal`` through
+  cuSOLVER, ``triangular_solve`` through cuBLAS (:mod:`tinyjax.backends.cuda.solver`),
+  with small NVRTC kernels (:data:`FIXUP_SOURCE`) for JAX's NaNs, conjugation and
+  transposed copies;
+* the other factorisations (LU, QR, eigh, eig, Schur, ``hessenberg``: cuSOLVER has no
+  ``gehrd``), the tridiagonal solve and what the device routines do not cover (empty
+  matrices, the polar SVD) on the host through the CPU
   backend's LAPACK driver, the operands copied over and back (as JAX runs ``eig`` on the
   host on GPUs).
 
@@ -179,6 +181,13 @@ class CUDALibraries:
             return solver.triangular_solve(self, in_avals, params)
         if name == "svd" and solver.svd_on_device(in_avals[0], params):
             return solver.svd(self, in_avals[0], params)
+        nonempty = all(a.size for a in list(in_avals) + list(out_avals))
+        if name == "householder_product" and nonempty:
+            return solver.householder_product(self, in_avals)
+        if name == "ormqr" and nonempty:
+            return solver.ormqr(self, in_avals, params)
+        if name == "tridiagonal" and nonempty:
+            return solver.tridiagonal(self, in_avals[0], params)
         return self._on_host(primitive, in_avals, out_avals, params)
 
     def _on_host(self, primitive, in_avals, out_avals, params):

@@ -18,6 +18,11 @@ given the transposed problem where that is the same problem (no data moves):
   copy (``gesvdj``); with ``gesvd`` (which wants rows >= columns) a wide or square ``A``
   has ``u = VT_B^T`` and ``vt = U_B^T`` in place, a tall one is transposed first.
 
+* ``householder_product``, ``ormqr``, ``tridiagonal``: cuSOLVER's ``orgqr``/``ungqr``,
+  ``ormqr``/``unmqr`` and ``sytrd``/``hetrd`` (JAX's choices), one call per matrix.  The
+  reflectors sit in columns, so these operate on column-major copies (a transposing
+  gather kernel each way): the transposed problem is not the same problem here.
+
 Where a routine reports failure (``info != 0``: not positive definite, no convergence) the
 results are NaN, as in JAX.  A stack of large matrices loops here, one library call per
 matrix (as jaxlib's kernels do): each call's work dwarfs the call.
@@ -30,7 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["cholesky", "triangular_solve", "svd", "svd_on_device", "SMALL", "JACOBI_MAX"]
+__all__ = ["cholesky", "triangular_solve", "svd", "svd_on_device", "householder_product",
+           "ormqr", "tridiagonal", "SMALL", "JACOBI_MAX"]
 
 SMALL = 32          # the batched routines' matrix size limit (gesvdjBatched's own)
 JACOBI_MAX = 1024   # JAX's default SVD on CUDA: Jacobi up to 1024 x 1024, gesvd beyond
@@ -38,6 +44,8 @@ PREFIX = {np.dtype(np.float32): "S", np.dtype(np.float64): "D",
           np.dtype(np.complex64): "C", np.dtype(np.complex128): "Z"}
 REAL_PREFIX = {"S": "S", "D": "D", "C": "S", "Z": "D"}
 _LOWER, _UPPER = 0, 1              # cublasFillMode_t
+_SIDE_LEFT, _SIDE_RIGHT = 0, 1     # cublasSideMode_t
+_OP_N, _OP_T, _OP_C = 0, 1, 2      # cublasOperation_t
 _EIG_NOVECTOR, _EIG_VECTOR = 0, 1  # cusolverEigMode_t
 
 
@@ -270,4 +278,125 @@ def _gesvd(libs, sh: _SvdShape) -> Callable:
             libs.kernel(f"gather_{p}", batch * n * n, vt.ptr, outs[2].ptr, n, n, 1, n,
                         vt_step, batch, 0)
         sh.fail_to_nan(libs, outs, info)
+    return run
+
+
+# ---- Householder products and the tridiagonal reduction -----------------------------------
+
+
+def _column_major(libs, p: str, src: int, dst: int, rows: int, cols: int, batch: int) -> None:
+    """Each row-major ``rows x cols`` matrix at ``src`` written column-major at ``dst``."""
+    libs.kernel(f"gather_{p}", batch * rows * cols, src, dst, cols, rows, 1, cols,
+                rows * cols, batch, 0)
+
+
+def _row_major(libs, p: str, src: int, dst: int, rows: int, cols: int, batch: int) -> None:
+    """Each column-major ``rows x cols`` matrix at ``src`` written row-major at ``dst``."""
+    libs.kernel(f"gather_{p}", batch * rows * cols, src, dst, rows, cols, 1, rows,
+                rows * cols, batch, 0)
+
+
+def _orthogonal(p: str, stem: str) -> str:
+    """cuSOLVER's name of an orthogonal (real) or unitary (complex) routine."""
+    return p + ("un" if p in "CZ" else "or") + stem
+
+
+def householder_product(libs, avals) -> Callable:
+    """``run(ins, outs)``: the first ``n`` columns of the product of the ``k`` reflectors
+    below the diagonal of each ``m x n`` matrix (``orgqr``/``ungqr``)."""
+    a_aval, taus_aval = avals
+    p = PREFIX[np.dtype(a_aval.dtype)]
+    m, n = a_aval.shape[-2:]
+    k = taus_aval.shape[-1]
+    batch = math.prod(a_aval.shape[:-2])
+    item = np.dtype(a_aval.dtype).itemsize
+    name = _orthogonal(p, "gqr")
+
+    def run(ins, outs):
+        lib, handle = libs.cusolver
+        a, taus = ins
+        work_a = libs.device.alloc(a.shape, a.dtype)
+        _column_major(libs, p, a.ptr, work_a.ptr, m, n, batch)
+        info = libs.device.alloc((batch,), np.int32)
+        lwork = _workspace(libs, (name, m, n, k), lambda size: getattr(
+            lib, f"cusolverDn{name}_bufferSize")(handle, m, n, k, _p(work_a.ptr), m,
+                                                 _p(taus.ptr), size))
+        work = libs.device.alloc((lwork,), a.dtype)
+        orgqr = getattr(lib, f"cusolverDn{name}")
+        for b in range(batch):
+            libs.check(orgqr(handle, m, n, k, _p(work_a.ptr + b * m * n * item), m,
+                             _p(taus.ptr + b * k * item), _p(work.ptr), lwork,
+                             _p(info.ptr + 4 * b)), name)
+        _row_major(libs, p, work_a.ptr, outs[0].ptr, m, n, batch)
+    return run
+
+
+def ormqr(libs, avals, params) -> Callable:
+    """``run(ins, outs)``: each ``c`` multiplied by ``Q`` (or ``Q^T``/``Q^H``) of the ``k``
+    reflectors below the diagonal of ``a`` (``ormqr``/``unmqr``), on the left or right."""
+    a_aval, taus_aval, c_aval = avals
+    p = PREFIX[np.dtype(a_aval.dtype)]
+    m, n = a_aval.shape[-2:]
+    k = taus_aval.shape[-1]
+    rows, cols = c_aval.shape[-2:]
+    batch = math.prod(a_aval.shape[:-2])
+    item = np.dtype(a_aval.dtype).itemsize
+    side = _SIDE_LEFT if params["left"] else _SIDE_RIGHT
+    op = (_OP_C if p in "CZ" else _OP_T) if params["transpose"] else _OP_N
+    name = _orthogonal(p, "mqr")
+
+    def run(ins, outs):
+        lib, handle = libs.cusolver
+        a, taus, c = ins
+        work_a = libs.device.alloc(a.shape, a.dtype)
+        work_c = libs.device.alloc(c.shape, c.dtype)
+        _column_major(libs, p, a.ptr, work_a.ptr, m, n, batch)
+        _column_major(libs, p, c.ptr, work_c.ptr, rows, cols, batch)
+        info = libs.device.alloc((batch,), np.int32)
+        lwork = _workspace(libs, (name, side, op, m, k, rows, cols), lambda size: getattr(
+            lib, f"cusolverDn{name}_bufferSize")(handle, side, op, rows, cols, k,
+                                                 _p(work_a.ptr), m, _p(taus.ptr),
+                                                 _p(work_c.ptr), rows, size))
+        work = libs.device.alloc((lwork,), a.dtype)
+        apply = getattr(lib, f"cusolverDn{name}")
+        for b in range(batch):
+            libs.check(apply(handle, side, op, rows, cols, k,
+                             _p(work_a.ptr + b * m * n * item), m, _p(taus.ptr + b * k * item),
+                             _p(work_c.ptr + b * rows * cols * item), rows, _p(work.ptr), lwork,
+                             _p(info.ptr + 4 * b)), name)
+        _row_major(libs, p, work_c.ptr, outs[0].ptr, rows, cols, batch)
+    return run
+
+
+def tridiagonal(libs, aval, params) -> Callable:
+    """``run(ins, outs)``: each Hermitian matrix (its ``lower`` or upper triangle) reduced
+    to real tridiagonal form (``sytrd``/``hetrd``): the reduced matrix with the
+    reflectors, the diagonal, the off-diagonal and the reflectors' factors."""
+    p = PREFIX[np.dtype(aval.dtype)]
+    n = aval.shape[-1]
+    batch = math.prod(aval.shape[:-2])
+    item = np.dtype(aval.dtype).itemsize
+    real_item = item // 2 if p in "CZ" else item
+    uplo = _LOWER if params["lower"] else _UPPER
+    name = p + ("hetrd" if p in "CZ" else "sytrd")
+
+    def run(ins, outs):
+        lib, handle = libs.cusolver
+        a = ins[0]
+        out, d, e, taus = outs
+        work_a = libs.device.alloc(a.shape, a.dtype)
+        _column_major(libs, p, a.ptr, work_a.ptr, n, n, batch)
+        info = libs.device.alloc((batch,), np.int32)
+        lwork = _workspace(libs, (name, uplo, n), lambda size: getattr(
+            lib, f"cusolverDn{name}_bufferSize")(handle, uplo, n, _p(work_a.ptr), n,
+                                                 _p(d.ptr), _p(e.ptr), _p(taus.ptr), size))
+        work = libs.device.alloc((lwork,), a.dtype)
+        reduce = getattr(lib, f"cusolverDn{name}")
+        for b in range(batch):
+            libs.check(reduce(handle, uplo, n, _p(work_a.ptr + b * n * n * item), n,
+                              _p(d.ptr + b * n * real_item),
+                              _p(e.ptr + b * (n - 1) * real_item),
+                              _p(taus.ptr + b * (n - 1) * item), _p(work.ptr), lwork,
+                              _p(info.ptr + 4 * b)), name)
+        _row_major(libs, p, work_a.ptr, out.ptr, n, n, batch)
     return run

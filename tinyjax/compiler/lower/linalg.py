@@ -14,7 +14,8 @@ from tinyjax.lax.fft import fft_p
 
 for _p in (linalg.cholesky_p, linalg.lu_p, linalg.lu_pivots_to_permutation_p, linalg.qr_p,
            linalg.svd_p, linalg.eigh_p, linalg.eig_p, linalg.schur_p,
-           linalg.triangular_solve_p, linalg.tridiagonal_solve_p, fft_p):
+           linalg.triangular_solve_p, linalg.tridiagonal_solve_p, linalg.hessenberg_p,
+           linalg.householder_product_p, linalg.ormqr_p, linalg.tridiagonal_p, fft_p):
     register_library_call(_p)
 
 

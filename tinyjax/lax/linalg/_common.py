@@ -21,9 +21,9 @@ from tinyjax.lax.shape import broadcast_in_dim, broadcasted_iota, full, transpos
 from tinyjax.lax.slicing import slice as lax_slice
 from tinyjax.interpreters import batching
 
-__all__ = ["linalg_primitive", "check_square", "LAPACK_DTYPES", "T", "H", "matmul", "tril",
-           "triu", "eye", "diagonal", "diag_matrix", "symmetrize", "batch_dims",
-           "map_matrices", "nan_like"]
+__all__ = ["linalg_primitive", "check_square", "check_real", "check_same_dtypes",
+           "LAPACK_DTYPES", "T", "H", "matmul", "tril", "triu", "eye", "diagonal",
+           "diag_matrix", "symmetrize", "batch_dims", "map_matrices", "nan_like"]
 
 # The element types LAPACK (and cuSOLVER) work in: jnp.linalg promotes others to these.
 LAPACK_DTYPES = tuple(np.dtype(d) for d in (np.float32, np.float64, np.complex64,
@@ -34,6 +34,21 @@ def _check_dtype(name: str, i: int, aval: ShapedArray) -> None:
     if aval.dtype not in LAPACK_DTYPES:
         raise TypeError(f"{name} does not accept dtype {aval.dtype.name} (input {i}). "
                         "Accepted dtypes are float32, float64, complex64, complex128.")
+
+
+def check_real(name: str, i: int, aval: ShapedArray) -> None:
+    """``accepts`` for the primitives JAX defines on real floating types only."""
+    if aval.dtype not in LAPACK_DTYPES[:2]:
+        raise TypeError(f"{name} does not accept dtype {aval.dtype.name} (input {i}). "
+                        "Accepted dtypes are float32, float64.")
+
+
+def check_same_dtypes(name: str, *dts: Any) -> np.dtype:
+    """JAX's rule for primitives whose operands share one dtype; returns it."""
+    if any(d != dts[0] for d in dts):
+        raise TypeError(f"lax.{name} requires arguments to have the same dtypes, got "
+                        f"{', '.join(np.dtype(d).name for d in dts)}.")
+    return dts[0]
 
 
 def _check_ranks(name: str, ranks: Sequence[int], avals: Sequence[ShapedArray]) -> tuple:
@@ -64,7 +79,8 @@ def check_square(name: str, shape: Sequence[int]) -> None:
 
 
 def linalg_primitive(name: str, ranks: Sequence[int], shape_rule: Callable,
-                     dtype_rule: Callable, impl: Callable, multiple_results: bool = False,
+                     dtype_rule: Callable, impl: Callable | None,
+                     multiple_results: bool = False,
                      accepts: Callable[[int, ShapedArray], None] | None = None) -> Primitive:
     """A primitive over the trailing ``ranks`` dimensions of its operands.
 
@@ -72,6 +88,8 @@ def linalg_primitive(name: str, ranks: Sequence[int], shape_rule: Callable,
     result's core shape(s) and dtype(s); the batch dimensions are prepended.
     ``impl(*matrices, **params)`` computes one batch element on numpy arrays (LAPACK
     through SciPy), returning one array or a tuple; the builder maps it over the batch.
+    ``impl=None`` leaves the implementation to a composite definition
+    (:func:`~tinyjax.lax.composite.define_composite`).
     ``accepts(i, aval)`` checks operand ``i`` (default: a LAPACK float or complex type).
     """
     prim = Primitive(name, multiple_results)
@@ -93,7 +111,8 @@ def linalg_primitive(name: str, ranks: Sequence[int], shape_rule: Callable,
         outs = map_matrices(impl, args, ranks, out if multiple_results else [out], params)
         return outs if multiple_results else outs[0]
 
-    prim.def_impl(eager)
+    if impl is not None:
+        prim.def_impl(eager)
     prim.def_abstract_eval(abstract_eval)
 
     def batch(vals, dims, **params):

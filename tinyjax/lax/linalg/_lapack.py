@@ -16,7 +16,8 @@ from tinyjax import dtypes
 from tinyjax.lax.linalg._common import nan_like
 
 __all__ = ["cholesky", "lu", "qr", "svd", "eigh", "eig", "schur", "triangular_solve",
-           "tridiagonal_solve", "pivots_to_permutation"]
+           "tridiagonal_solve", "pivots_to_permutation", "hessenberg", "householder_product",
+           "ormqr", "tridiagonal"]
 
 _FAILURES = (np.linalg.LinAlgError, ValueError)
 
@@ -175,3 +176,50 @@ def tridiagonal_solve(dl: np.ndarray, d: np.ndarray, du: np.ndarray, b: np.ndarr
     sub, sup = (dl[1:], du[:-1]) if d.shape[0] > 1 else (dl, du)  # SciPy wants length >= 1
     *_, x, info = _routine("gtsv", b)(sub, d, sup, b)
     return nan_like(b.shape, b.dtype) if info != 0 else x
+
+
+def _orthogonal_name(stem: str, a: np.ndarray) -> str:
+    """LAPACK's name for an orthogonal (real) or unitary (complex) routine: ``or``/``un``."""
+    return ("un" if dtypes.is_complex(a.dtype) else "or") + stem
+
+
+def hessenberg(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``gehrd`` over the whole matrix: the upper Hessenberg form in the upper triangle and
+    first subdiagonal, the reflectors below it, and their ``n - 1`` scalar factors."""
+    n = a.shape[0]
+    if n == 0:
+        return a.copy(), np.zeros(0, a.dtype)
+    h, taus, _ = _routine("gehrd", a)(a)
+    return h, taus
+
+
+def householder_product(a: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """``orgqr``/``ungqr``: the first ``n`` columns of the product of the ``k`` reflectors
+    stored below ``a``'s diagonal."""
+    m, n = a.shape
+    if a.size == 0 or taus.shape[0] == 0:
+        return np.eye(m, n, dtype=a.dtype)
+    q, _, _ = _routine(_orthogonal_name("gqr", a), a)(a, taus)
+    return q
+
+
+def ormqr(a: np.ndarray, taus: np.ndarray, c: np.ndarray, *, left: bool,
+          transpose: bool) -> np.ndarray:
+    """``ormqr``/``unmqr``: ``c`` multiplied by ``Q`` (the ``k`` reflectors below ``a``'s
+    diagonal) or its (conjugate) transpose, on the left or the right."""
+    k = taus.shape[0]
+    if c.size == 0 or k == 0:
+        return c.copy()
+    trans = ("C" if dtypes.is_complex(a.dtype) else "T") if transpose else "N"
+    lwork = max(1, c.shape[1] if left else c.shape[0]) * 64
+    out, _, _ = _routine(_orthogonal_name("mqr", a), a)(
+        "L" if left else "R", trans, np.ascontiguousarray(a[:, :k]), taus, c, lwork)
+    return out
+
+
+def tridiagonal(a: np.ndarray, *, lower: bool) -> tuple:
+    """``sytrd``/``hetrd`` on the ``lower`` (or upper) triangle: the reduced matrix with the
+    reflectors, the diagonal, the off-diagonal (both real) and the reflectors' factors."""
+    name = "hetrd" if dtypes.is_complex(a.dtype) else "sytrd"
+    out, d, e, taus, _ = _routine(name, a)(a, lower=int(lower))
+    return out, d, e, taus

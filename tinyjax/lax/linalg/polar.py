@@ -1,0 +1,176 @@
+"""``qdwh``: the polar decomposition ``x = u h`` by the QR-based dynamically weighted
+Halley iteration (Nakatsukasa, Bai and Gygi, SIAM J. Matrix Anal. Appl. 31, 2010), with
+the signature and results of JAX's ``jax.lax.linalg.qdwh``.
+
+As in JAX it is a function of lax operations, not a primitive: QR and Cholesky
+factorisations, triangular solves and a ``while_loop``, so it runs on every device and
+under every transform those do.  The weights of each step depend only on the lower bound
+``l`` of the smallest singular value, which starts at ``eps`` and evolves without looking
+at ``x``: they are computed here in Python, once.  Ill-conditioned steps (weight
+``c > 100``) use the QR form, the others the cheaper Cholesky form; plain Halley steps
+follow until the iterate stops moving, then one Newton-Schulz step refines ``u``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tinyjax import dtypes
+from tinyjax.core import get_aval
+from tinyjax.lax import elementwise as ew
+from tinyjax.lax._helpers import as_operand
+from tinyjax.lax.control_flow import while_loop
+from tinyjax.lax.linalg._common import H, LAPACK_DTYPES, eye, matmul
+from tinyjax.lax.linalg.factorizations import cholesky, qr
+from tinyjax.lax.linalg.solves import triangular_solve
+from tinyjax.lax.reductions import reduce_max, reduce_sum
+from tinyjax.lax.shape import full
+from tinyjax.lax.slicing import concatenate, pad, slice as lax_slice
+
+__all__ = ["qdwh"]
+
+_QR_ABOVE = 100.0   # steps with a larger weight c use the (better conditioned) QR form
+_HALLEY = (3.0, 1.0, 3.0)   # the weights once l has reached 1
+
+
+def _weights(l: float) -> tuple[float, float, float, float]:
+    """The step's weights ``(a, b, c)`` for the lower bound ``l``, and the next bound."""
+    l2 = l * l
+    d = (4.0 * (1.0 - l2) / (l2 * l2)) ** (1.0 / 3.0)
+    root = math.sqrt(1.0 + d)
+    a = root + 0.5 * math.sqrt(8.0 - 4.0 * d + 8.0 * (2.0 - l2) / (l2 * root))
+    b = (a - 1.0) ** 2 / 4.0
+    c = a + b - 1.0
+    return a, b, c, l * (a + b * l2) / (1.0 + c * l2)
+
+
+def _schedule(eps: float, max_iterations: int) -> list[tuple[float, float, float]]:
+    """The weights of the steps taken while the bound ``l`` is short of 1."""
+    steps, l = [], eps
+    while l + 5.0 * eps < 1.0 and len(steps) < max_iterations:
+        a, b, c, l = _weights(l)
+        steps.append((a, b, c))
+    return steps
+
+
+def _scalar(v: float, like: Any) -> Any:
+    return full((), v, get_aval(like).dtype)
+
+
+def _qr_step(u: Any, a: float, b: float, c: float) -> Any:
+    """``u <- (b/c) u + (a - b/c)/sqrt(c) q1 q2^H`` with ``[sqrt(c) u; I] = [q1; q2] r``."""
+    m, n = get_aval(u).shape
+    stacked = concatenate([ew.mul(_scalar(math.sqrt(c), u), u),
+                           eye(n, get_aval(u).dtype)], 0)
+    q = qr(stacked, full_matrices=False)[0]
+    q1, q2 = lax_slice(q, (0, 0), (m, n)), lax_slice(q, (m, 0), (m + n, n))
+    return ew.add(ew.mul(_scalar(b / c, u), u),
+                  ew.mul(_scalar((a - b / c) / math.sqrt(c), u), matmul(q1, H(q2))))
+
+
+def _cholesky_step(u: Any, a: Any, b: Any, c: Any) -> Any:
+    """``u <- (b/c) u + (a - b/c) u (I + c u^H u)^-1``, the inverse applied through the
+    Cholesky factor ``L`` of ``I + c u^H u`` (two triangular solves from the right)."""
+    n = get_aval(u).shape[1]
+    gram = ew.add(ew.mul(c, matmul(H(u), u)), eye(n, get_aval(u).dtype))
+    low = cholesky(gram, symmetrize_input=False)
+    y = triangular_solve(low, u, left_side=False, lower=True, transpose_a=True,
+                         conjugate_a=True)
+    x = triangular_solve(low, y, left_side=False, lower=True)
+    e = ew.div(b, c)
+    return ew.add(ew.mul(e, u), ew.mul(ew.sub(a, e), x))
+
+
+def _frobenius(x: Any) -> Any:
+    mag = ew.abs(x)
+    return ew.sqrt(reduce_sum(ew.mul(mag, mag), (0, 1)))
+
+
+def _moved(u: Any, previous: Any, tol: float) -> Any:
+    """Whether the step moved the iterate by more than ``tol`` (not converged)."""
+    diff = _frobenius(ew.sub(u, previous))
+    return ew.gt(diff, full((), tol, get_aval(diff).dtype))
+
+
+def _polar(x: Any, max_iterations: int, eps: float) -> tuple[Any, Any, Any, Any]:
+    dt = get_aval(x).dtype
+    mag = ew.abs(x)
+    one_norm = reduce_max(reduce_sum(mag, (0,)), (0,))
+    inf_norm = reduce_max(reduce_sum(mag, (1,)), (0,))
+    # 1 / sqrt(|x|_1 |x|_inf) <= 1 / |x|_2: the scaled x has singular values at most 1
+    inverse = ew.mul(ew.rsqrt(one_norm), ew.rsqrt(inf_norm))
+    inverse = ew.select(ew.eq(one_norm, full((), 0, get_aval(one_norm).dtype)),
+                        full((), 1, get_aval(one_norm).dtype), inverse)
+    u = ew.mul(x, ew.convert_element_type(inverse, dt))
+    tol = (5.0 * eps) ** (1.0 / 3.0)
+
+    moving: Any = full((), True, np.bool_)
+    steps = _schedule(eps, max_iterations)
+    for a, b, c in steps:
+        if c > _QR_ABOVE:
+            u = _qr_step(u, a, b, c)
+        else:
+            previous = u
+            u = _cholesky_step(u, *(_scalar(w, u) for w in (a, b, c)))
+            moving = _moved(u, previous, tol)
+
+    def halley(state):
+        k, u, _ = state
+        new = _cholesky_step(u, *(_scalar(w, u) for w in _HALLEY))
+        return ew.add(k, full((), 1, np.int32)), new, _moved(new, u, tol)
+
+    def go_on(state):
+        k, _, moving = state
+        return ew.bitwise_and(moving, ew.lt(k, full((), max_iterations, np.int32)))
+
+    iters, u, moving = while_loop(go_on, halley, (full((), len(steps), np.int32), u, moving))
+    # one Newton-Schulz step: u <- 1.5 u - 0.5 u u^H u
+    u = ew.sub(ew.mul(_scalar(1.5, u), u), ew.mul(_scalar(0.5, u), matmul(u, matmul(H(u), u))))
+    h = matmul(H(u), x)
+    h = ew.mul(_scalar(0.5, h), ew.add(h, H(h)))
+    return u, h, iters, ew.bitwise_not(moving)
+
+
+def _concrete_int(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except Exception as exc:   # a tracer: JAX asks for a static value too
+        raise TypeError(f"The `{what}` argument must be statically specified to use `qdwh` "
+                        "within JAX transformations.") from exc
+
+
+def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = None,
+         eps: float | None = None, dynamic_shape: tuple[int, int] | None = None
+         ) -> tuple[Any, Any, Any, Any]:
+    """The polar decomposition ``x = u h`` of a full-rank ``M x N`` matrix (``M >= N``):
+    ``(u, h, num_iters, is_converged)`` -- ``u`` with orthonormal columns, ``h``
+    Hermitian positive semi-definite, the number of iterations (int32) and whether the
+    iterate moved by less than ``(5 eps)^(1/3)`` within ``max_iterations`` (default 10).
+    ``is_hermitian`` is accepted and unused, as in JAX.  ``dynamic_shape=(m, n)``
+    decomposes the leading ``m x n`` block of a padded ``x``, the results zero-padded."""
+    x = as_operand(x)
+    aval = get_aval(x)
+    if aval.ndim != 2:
+        raise ValueError(f"qdwh expects a matrix of shape M x N, got shape {aval.shape}.")
+    if aval.dtype not in LAPACK_DTYPES:
+        raise TypeError(f"qdwh does not accept dtype {aval.dtype.name}. Accepted dtypes are "
+                        "float32, float64, complex64, complex128.")
+    big_m, big_n = aval.shape
+    if big_m < big_n:
+        raise ValueError("The input matrix of shape M x N must have M >= N.")
+    bool(is_hermitian)   # unused, as in JAX, but static: a tracer raises here
+    max_iterations = 10 if max_iterations is None else \
+        _concrete_int(max_iterations, "max_iterations")
+    eps = float(dtypes.finfo(aval.dtype).eps) if eps is None else float(eps)
+    if dynamic_shape is None:
+        return _polar(x, max_iterations, eps)
+    m, n = (_concrete_int(d, "dynamic_shape") for d in dynamic_shape)
+    if not (0 < n <= m <= big_m and n <= big_n):
+        raise ValueError(f"qdwh: dynamic_shape {tuple(dynamic_shape)} must be (m, n) with "
+                         f"N >= n, M >= m >= n > 0 for x of shape {aval.shape}.")
+    u, h, iters, ok = _polar(lax_slice(x, (0, 0), (m, n)), max_iterations, eps)
+    zero = full((), 0, aval.dtype)
+    return (pad(u, zero, [(0, big_m - m, 0), (0, big_n - n, 0)]),
+            pad(h, zero, [(0, big_n - n, 0), (0, big_n - n, 0)]), iters, ok)
