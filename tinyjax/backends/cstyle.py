@@ -9,10 +9,11 @@ parallel loop carrying accumulators keeps each iteration's partial and combines 
 iteration order after it -- the same bits run to run, unlike an OpenMP ``reduction``);
 ``DEFINE_ACC``/``ACCUMULATE`` accumulators; loads, ALU ops and stores the kernel's SSA
 bodies.  Every decision -- loop order, blocks, vector lanes, threads -- was taken by the
-passes of :mod:`tinyjax.compiler.codegen` before the walk.  On the CPU, products
-(:mod:`tinyjax.backends.c.gemm`: packed panels and the prelude's register-blocked
-micro-kernel), sorts (a per-row stable merge sort of indices) and scatters (a copy, then a
-serial update loop in C order) still have renderers of their own.
+passes of :mod:`tinyjax.compiler.codegen` before the walk (a CPU product's loop IR is
+its panel fills and epilogue as functions and a call of the support library's driver:
+:mod:`tinyjax.compiler.codegen.cpu_gemm_linearizer`).  On the CPU, sorts (a per-row stable
+merge sort of indices) and scatters (a copy, then a serial update loop in C order) still
+have renderers of their own.
 
 Transcendentals call libm; where glibc's libmvec is available they are declared ``simd`` so
 vectorised loops call its vector variants (no ``-ffast-math``: NaN/inf semantics stay).
@@ -406,6 +407,26 @@ class CStyleLanguage:
         w.ind += "  "
         return ""
 
+    def op_ENDFUNCTION(self, w: "Walk", i: int, u) -> str:
+        w.lines.append("}")
+        w.ind = ""
+        return ""
+
+    def op_DEFINE_LOCAL(self, w: "Walk", i: int, u) -> str:
+        """An array in registers (``srcs``: its initial values), or a function's pointer
+        argument seen as the op's dtype (``argument``: the pointer is the local's
+        ``offset``)."""
+        loc, S = u.arg, self.storage(u.dtype)
+        q = f"{loc.qual} " if loc.qual else ""
+        if loc.where == "argument":
+            w.lines.append(f"{w.ind}{q}{S} *restrict {loc.name} = ({q}{S} *){loc.offset};")
+            return loc.name
+        dims = "".join(f"[{n}]" for n in (loc.size if isinstance(loc.size, tuple) else (loc.size,)))
+        init = f" = {{{', '.join(w.names[s] for s in u.srcs)}}}" if u.srcs else ""
+        align = f" __attribute__((aligned({loc.align})))" if loc.align else ""
+        w.lines.append(f"{w.ind}{q if u.srcs else ''}{S} {loc.name}{dims}{align}{init};")
+        return loc.name
+
     def op_DEFINE_ACC(self, w: "Walk", i: int, u) -> str:
         acc, name = u.arg, f"acc{w.n_acc}"
         w.n_acc += 1
@@ -519,7 +540,7 @@ class CStyleLanguage:
         if r.parallel:
             simd = " simd" if independent and not red else ""
             return [f"#pragma omp parallel for{simd}{red} schedule({SCHED})"]
-        if r.simd and red:
+        if r.simd and (red or not r.accs):
             return [f"#pragma omp simd{red}"]
         return ["#pragma GCC ivdep"] if independent else []
 
@@ -528,14 +549,14 @@ class CStyleLanguage:
         """The C function of ``k``: elementwise and reduce kernels from their loop IR
         (``k.loop_ir``, which the compiler's codegen attaches), the other kinds by their own
         renderers."""
-        if k.gemm is not None:
-            return "\n".join(self.render_gemm(k))
         head = self.kernel_head(k)
         if k.sort is not None:
             return "\n".join(self.render_sort_less(k) + head + self.render_sort(k) + ["}"])
         if k.loop_ir is None:
             raise ValueError(f"cpu: kernel {k.name} has no loop IR (compiler.codegen."
                              "attach_loop_ir gives it one)")
+        if k.gemm is not None:  # its functions (FUNCTION ops), the kernel's among them
+            return self.render_uops(k, k.loop_ir)
         if k.scatter_shape is not None:
             return "\n".join(head + self.render_scatter(k) + ["}"])
         return self.render_uops(k, k.loop_ir, head)
@@ -661,20 +682,3 @@ class CStyleLanguage:
             return f"tj_{op}_{self.type(dt)}"  # NaN-propagating, declared in the prelude
         return {"sum": "+", "prod": "*", "and": "&", "or": "|", "xor": "^", "max": "max",
                 "min": "min"}[op]
-
-    # ---- matmul-shaped reductions ------------------------------------------------------------
-    def _unravel(self, flat: str, axes, full, ind: str) -> list[str]:
-        out = []
-        for j, ax in enumerate(reversed(axes)):
-            if j == len(axes) - 1:
-                out.append(f"{ind}{self.index_type} i{ax} = {flat};")
-            else:
-                out.append(f"{ind}{self.index_type} i{ax} = {flat} % {full[ax]};")
-                flat = f"({flat} / {full[ax]})"
-        return out
-
-    def render_gemm(self, k: Kernel) -> list[str]:
-        """A matmul-shaped reduction's functions (the kernel's among them), each language its
-        own (C's:
-        :class:`tinyjax.backends.c.render.CLanguage`)."""
-        raise NotImplementedError(f"{type(self).__name__} renders no matmul-shaped kernels")

@@ -106,11 +106,6 @@ class CUDALanguage(CStyleLanguage):
                        else wgmma_source(*what[1:]))
         return ""
 
-    def op_ENDFUNCTION(self, w: Walk, i: int, u) -> str:
-        w.lines.append("}")
-        w.ind = ""
-        return ""
-
     def op_SPECIAL(self, w: Walk, i: int, u) -> str:
         w.lines.append(f"{w.ind}{self.var_prefix}const {self.type(u.dtype)} {u.arg.name} = "
                        f"{_SPECIALS[u.arg.what]};")
@@ -141,11 +136,8 @@ class CUDALanguage(CStyleLanguage):
             if loc.inline:
                 return f"(({q}{S} *){w.names[u.srcs[0]]}{off})"
             w.lines.append(f"{w.ind}{q}{S} *{loc.name} = ({q}{S} *){w.names[u.srcs[0]]}{off};")
-        elif u.srcs:
-            init = ", ".join(w.names[s] for s in u.srcs)
-            w.lines.append(f"{w.ind}{q}{S} {loc.name}{dims} = {{{init}}};")
-        else:
-            w.lines.append(f"{w.ind}{S} {loc.name}{dims};")
+        else:  # registers
+            return super().op_DEFINE_LOCAL(w, i, u)
         return loc.name
 
     def op_BARRIER(self, w: Walk, i: int, u) -> str:

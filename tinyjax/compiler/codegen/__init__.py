@@ -24,6 +24,7 @@ data of ``kernel.bufs[slot]`` (slots ``0 .. n_outs-1`` written, the others read)
 """
 from __future__ import annotations
 
+from tinyjax.compiler.codegen.cpu_gemm_linearizer import linearize_cpu_gemm
 from tinyjax.compiler.codegen.cuda_gemm import gemm_tiles
 from tinyjax.compiler.codegen.gemm import cpu_gemm
 from tinyjax.compiler.codegen.gemm_linearizer import linearize_gemm
@@ -136,10 +137,12 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0,
             searched = beam > 0 and k.scatter_shape is None and time_fn is not None
             k.loop_ir = loop_ir(k, trace, beam=beam if searched else 0,
                                 time_fn=lambda uops, k=k: time_fn(k, uops))
-        elif k.gemm is not None and k.gemm_loops is None:
+        elif k.gemm is not None and k.loop_ir is None:
             k.gemm_loops = cpu_gemm(k)
+            k.loop_ir = linearize_cpu_gemm(k)
             if trace:
                 print(f"--- {k.name}: product {k.gemm_loops}")
+                print(format_uops(k.loop_ir))
 
 
 def prepare_kernels(kernels: list, backend, debug: int = 0) -> None:

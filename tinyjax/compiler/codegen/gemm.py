@@ -47,10 +47,14 @@ import numpy as np
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.shape.symbolic import as_affine
 
-__all__ = ["GemmLoops", "StridedView", "cpu_gemm", "PANEL_ROWS", "PACK_BLOCK"]
+__all__ = ["GemmLoops", "StridedView", "cpu_gemm", "PANEL_ROWS", "PANEL_ROWS_BY_WIDTH",
+           "PACK_BLOCK"]
 
-# the most rows of a packed panel (the AVX-512 sizes of TJ_MR, TJ_NR and TJ_NRD)
-PANEL_ROWS = {"TJ_MR": 8, "TJ_NR": 32, "TJ_NRD": 16}
+# the rows of a packed panel (TJ_MR, TJ_NR, TJ_NRD) in the prelude's two configurations:
+# 16-float vectors (AVX-512), else 8 (AVX2)
+PANEL_ROWS_BY_WIDTH = {"TJ_MR": (8, 6), "TJ_NR": (32, 16), "TJ_NRD": (16, 8)}
+# the most rows of a packed panel (the AVX-512 sizes)
+PANEL_ROWS = {name: rows[0] for name, rows in PANEL_ROWS_BY_WIDTH.items()}
 PANEL_L1_BYTES = 32768   # a packed panel up to this size is filled in L1
 L2_BYTES = 262144        # what the fused strategy's packed b and split-K's result may take
 BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole

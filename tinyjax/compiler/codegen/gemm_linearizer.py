@@ -110,12 +110,6 @@ class _Gemm:
     def sync(self, kind: str, n=None, srcs=()) -> None:
         self.e.emit("ASYNC", None, srcs, (kind, n))
 
-    def if_(self, cond) -> None:
-        self.e.open.append(self.e.emit("IF", None, (), cond))
-
-    def else_(self) -> None:
-        self.e.emit("ELSE", None, (self.e.open[-1],))
-
     # ---- shared-memory addressing (the decisions of the tile layout) --------------------
     def geometry(self, s: _Side) -> tuple[int, int]:
         """(rows, chunks per row) of one stage of ``s``'s tile (16-byte chunks)."""
@@ -529,11 +523,11 @@ class _Gemm:
             self.sync("commit")
 
         st = self.loop("st", S - 1)
-        self.if_(X("lt", st, KT))
+        self.e.if_(X("lt", st, KT))
         stage_async(st, st)
         for s, _, _, _ in computed:
             self.stage_computed(s, self.stage_view(s, st), st)
-        self.else_()
+        self.e.else_()
         self.sync("commit")
         self.e.close(2)
         for s, _, _, regs in computed:  # the next k-slice of a computed operand, prefetched
@@ -544,9 +538,9 @@ class _Gemm:
         self.var("nk", add(kt, S - 1))
         self.var("ns", X("mod", "nk", S))
         self.var("cs", X("mod", kt, S))
-        self.if_(X("lt", "nk", KT))
+        self.e.if_(X("lt", "nk", KT))
         stage_async("ns", "nk")
-        self.else_()
+        self.e.else_()
         self.sync("commit")
         self.e.close()
         for s, _, _, regs in computed:  # its loads in flight during this slice's mma
@@ -566,7 +560,7 @@ class _Gemm:
         self.e.emit("MMA", None, tuple(self.op(n) for n in ("acc", "af", "bf", "i", "j")), p.mode)
         self.e.close(3)
         if computed:
-            self.if_(X("lt", "nk", KT))
+            self.e.if_(X("lt", "nk", KT))
             for s, base, n, regs in computed:
                 self.store_regs(s, self.stage_view(s, "ns"), regs, "nk")
             self.e.close()
@@ -699,9 +693,9 @@ class _Gemm:
             self.sync("commit")
 
         st = self.loop("st", S - 2)
-        self.if_(X("lt", st, KT))
+        self.e.if_(X("lt", st, KT))
         stage_async(st, st)
-        self.else_()
+        self.e.else_()
         self.sync("commit")
         self.e.close(2)
         kt = self.loop("kt", KT, unroll=None)
@@ -714,9 +708,9 @@ class _Gemm:
                 self.tile_fn(s_)
         self.sync("fence_proxy")
         self.e.emit("BARRIER")
-        self.if_(X("lt", "nk", KT))
+        self.e.if_(X("lt", "nk", KT))
         stage_async(X("mod", "nk", S), "nk")
-        self.else_()
+        self.e.else_()
         self.sync("commit")
         self.e.close()
         if p.wg_regs:
@@ -838,7 +832,7 @@ class _Gemm:
         self.e.emit("BARRIER")
         kt = self.loop("kt", KT, unroll=None)
         self.var("cs", X("bitand", kt, 1))
-        self.if_(X("lt", add(kt, 1), KT))
+        self.e.if_(X("lt", add(kt, 1), KT))
         for s_, regs, _, _ in sides:
             self.stage_computed(s_, None, add(kt, 1), regs)
         self.e.close()
@@ -857,7 +851,7 @@ class _Gemm:
         self.store("acc", (i, j), self.e.emit("FMA", F32, (
             self.load("av", i, F32), self.load("bv", j, F32), self.load("acc", (i, j), F32))))
         self.e.close(3)
-        self.if_(X("lt", add(kt, 1), KT))
+        self.e.if_(X("lt", add(kt, 1), KT))
         for s_, regs, base, n in sides:
             self.store_regs(s_, (base, mul(X("xor", "cs", 1), n)), regs, add(kt, 1))
         self.e.close()

@@ -80,6 +80,14 @@ class GpuEmitter:
         hi = r.hi.vmax if isinstance(r.hi, Node) else r.hi if isinstance(r.hi, int) else 1 << 30
         return Var(r.var, 0, max(hi - 1, 0))  # (a bound named at run time: any int)
 
+    def if_(self, cond) -> None:
+        """Open ``if (cond)`` (closed by :meth:`close`)."""
+        self.open.append(self.emit("IF", None, (), cond))
+
+    def else_(self) -> None:
+        """The ``else`` of the innermost open ``if``."""
+        self.emit("ELSE", None, (self.open[-1],))
+
     def close(self, n: int = 1) -> None:
         for _ in range(n):
             i = self.open.pop()

@@ -50,7 +50,12 @@ A GPU kernel's loop IR (:mod:`tinyjax.compiler.codegen.gpu_linearizer`) also has
                     (``srcs = (offset, value, valid)``, ``arg`` how it combines)
 ==================  ====================================================================
 
-and a product's tile ops (:mod:`tinyjax.compiler.codegen.cuda_gemm`): ``TILE`` ops whose
+A CPU product's loop IR (:mod:`tinyjax.compiler.codegen.cpu_gemm_linearizer`) is functions
+(``FUNCTION`` with a :class:`Routine`) that fill panels and finish tiles, and the kernel's
+``GEMM`` (``arg`` a :class:`Product`): the support library's product driver -- its loops
+over panels and tiles, its threads and its register-blocked micro-kernel -- called with the
+product's plan and those functions (``srcs``).  A GPU product has
+tile ops (:mod:`tinyjax.compiler.codegen.cuda_gemm`): ``TILE`` ops whose
 ``arg`` names the step (``stage`` a k-slice into shared memory, ``mma`` the tensor cores'
 multiply of the fragments, ...) with its parameters, inside ``RANGE`` loops over k-slices,
 k-steps and fragments.
@@ -69,7 +74,7 @@ from tinyjax.compiler.kernel import UOp, format_access
 from tinyjax.compiler.shape.symbolic import Const, Node, render
 
 __all__ = ["Range", "Acc", "LOOP_KINDS", "format_op", "format_uops", "VALUE_OPS", "Function",
-           "Special", "Define", "Expr", "Local", "Group"]
+           "Special", "Define", "Expr", "Local", "Group", "Routine", "Product"]
 
 # what a loop is for: "global" runs over outputs, "reduce" over a reduction, "upcast" over a
 # row of outputs below a reduction (each with its own accumulator); on a GPU "grid" strides
@@ -115,7 +120,7 @@ class Range:
         return max(0, min(n, self.cap - self.lo.vmin) if self.cap is not None else n)
 
     def __str__(self) -> str:
-        hi = render(self.hi) if self.cap is None else f"min({render(self.hi)}, {self.cap})"
+        hi = _text(self.hi) if self.cap is None else f"min({_text(self.hi)}, {self.cap})"
         flags = "".join(f" {f}" for f, on in (("parallel", self.parallel), ("simd", self.simd))
                         if on)
         accs = f" accs={list(self.accs)}" if self.accs else ""
@@ -177,6 +182,39 @@ class Function:
     def __str__(self) -> str:
         return (f"{self.name} grid={list(self.grid)} block={list(self.block)} shared={self.shared}"
                 f" index={self.index} ({self.how})")
+
+
+@dataclass(frozen=True)
+class Routine:
+    """A function of a CPU kernel: the kernel itself (``name`` empty), or one the support
+    library's product driver calls, named the kernel's name followed by ``name``, with the
+    integer parameters ``params`` and the untyped pointer ``pointer`` (the panel it fills,
+    the tile it reads)."""
+    name: str
+    params: tuple = ()
+    pointer: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name or 'kernel'}({', '.join(self.params + (self.pointer,))})"
+
+
+@dataclass(frozen=True)
+class Product:
+    """The product driver's call: ``outer`` products of ``M x N`` over ``K`` (``first``: the
+    first reduce axis' extent, what split-K cuts into chunks) as ``plan`` (a
+    :class:`~tinyjax.compiler.codegen.gemm.GemmLoops`) says; ``fns``: the kernel's function
+    filling ``a``'s panels, ``b``'s, and its epilogue (each a name suffix, or None where
+    the driver fills or stores a strided view itself)."""
+    M: int
+    N: int
+    K: int
+    first: int
+    outer: int
+    plan: object
+    fns: tuple
+
+    def __str__(self) -> str:
+        return f"{self.outer} x {self.M}x{self.N}x{self.K} {self.plan} with {list(self.fns)}"
 
 
 @dataclass(frozen=True)
