@@ -10,12 +10,13 @@ that a backend renders.
 * :mod:`~tinyjax.compiler.codegen.heuristics`: which passes a kernel gets (the cost model);
 * :mod:`~tinyjax.compiler.codegen.search`: or which a timed beam search finds (``BEAM=n``);
 * :mod:`~tinyjax.compiler.codegen.linearizer`: a :class:`LoopKernel` as loop IR;
-* :mod:`~tinyjax.compiler.codegen.gemm`: the CPU product's decisions (its strategy,
-  threads, panels), which :mod:`tinyjax.backends.c.gemm` spells.
+* :mod:`~tinyjax.compiler.codegen.gemm`: the CPU product's passes (its strategy, threads,
+  panels); :mod:`~tinyjax.compiler.codegen.cpu_gemm_linearizer`: a product as loop IR
+  (its panel fills and epilogue as functions, the support library's driver called).
 
 :func:`prepare_kernels` is what the compiler calls before handing kernels to a backend:
-every kernel the backend renders from loop IR gets it in ``kernel.loop_ir`` (a product its
-decisions in ``kernel.gemm_loops``).  With ``DEBUG=3`` the loop IR is printed after each
+every kernel the backend renders from loop IR gets it in ``kernel.loop_ir`` (a CPU product
+its decisions in ``kernel.gemm_loops`` too).  With ``DEBUG=3`` the loop IR is printed after each
 pass.
 
 The kernel-level interface a program calls: the backend renders each kernel into a C
@@ -44,8 +45,9 @@ __all__ = ["prepare_kernels", "attach_loop_ir", "loop_ir", "cuda_loop_ir", "cuda
 
 
 def renders_loops(k) -> bool:
-    """Whether ``k``'s kind is rendered from loop IR (elementwise and reduce kernels, and a
-    scatter's copy; products and sorts have their own renderers still)."""
+    """Whether ``k``'s loop IR is the loop nest of :mod:`~tinyjax.compiler.codegen.opts`'
+    passes (elementwise and reduce kernels, a scatter's copy; products have passes of their
+    own, :mod:`~tinyjax.compiler.codegen.gemm`, and sorts a renderer of their own)."""
     return k.gemm is None and k.sort is None
 
 
@@ -103,6 +105,17 @@ def cuda_loop_ir(k, target: CudaTarget = CudaTarget(), trace: bool = False) -> l
     return linearize_gemm(gk) if gk.kind == "gemm" else linearize_gpu(gk)
 
 
+def _show_product(k):
+    """What DEBUG=3 prints of a CPU product after each of its passes: the decisions and the
+    loop IR they give."""
+    def show(gl) -> None:
+        step = "base_product" if not gl.applied else \
+            f"{gl.applied[-1][0]}({', '.join(map(str, gl.applied[-1][1]))})"
+        print(f"--- {k.name}: loop IR after {step}: {gl}")
+        print(format_uops(linearize_cpu_gemm(k, gl)))
+    return show
+
+
 def _target(backend) -> CudaTarget:
     """The CUDA target a backend describes (its ``sms`` and ``wgmma``, where it has them)."""
     d = CudaTarget()
@@ -138,11 +151,8 @@ def attach_loop_ir(kernels: list, backend, debug: int = 0, beam: int = 0,
             k.loop_ir = loop_ir(k, trace, beam=beam if searched else 0,
                                 time_fn=lambda uops, k=k: time_fn(k, uops))
         elif k.gemm is not None and k.loop_ir is None:
-            k.gemm_loops = cpu_gemm(k)
-            k.loop_ir = linearize_cpu_gemm(k)
-            if trace:
-                print(f"--- {k.name}: product {k.gemm_loops}")
-                print(format_uops(k.loop_ir))
+            k.gemm_loops = cpu_gemm(k, trace=_show_product(k) if trace else None)
+            k.loop_ir = linearize_cpu_gemm(k, k.gemm_loops)
 
 
 def prepare_kernels(kernels: list, backend, debug: int = 0) -> None:

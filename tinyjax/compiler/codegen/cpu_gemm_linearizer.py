@@ -25,11 +25,9 @@ compiled for); a panel fill whose best loop differs between the widths tests ``T
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from tinyjax.compiler.codegen.gemm import PACK_BLOCK, PANEL_ROWS_BY_WIDTH
+from tinyjax.compiler.codegen.gemm import PACK_BLOCK, PANEL_ROWS_BY_WIDTH, GemmLoops, operands
 from tinyjax.compiler.codegen.gpu_linearizer import GpuEmitter, X
 from tinyjax.compiler.codegen.uops import Local, Product, Range, Routine
 from tinyjax.compiler.kernel import Kernel, UOp
@@ -43,12 +41,10 @@ I32 = np.dtype(np.int32)
 class _Product:
     """One product kernel's facts the routines read: its operands after any swap, sizes."""
 
-    def __init__(self, k: Kernel):
-        g, plan, full = k.gemm, k.gemm_loops, k.full_shape
+    def __init__(self, k: Kernel, plan: GemmLoops):
+        g, full = k.gemm, k.full_shape
         self.k, self.plan, self.full = k, plan, full
-        self.sides = [(g.a_uops, g.a_root), (g.b_uops, g.b_root)]
-        if plan.swapped:  # the operands change sides (a thin product's short side as rows)
-            self.sides.reverse()
+        self.sides = operands(k, plan)
         self.dtype = np.dtype(k.acc_dtype)
         self.nr = "TJ_NRD" if self.dtype == np.float64 else "TJ_NR"
         self.M = int(np.prod([full[a] for a in plan.m_axes]))
@@ -58,13 +54,10 @@ class _Product:
         self.chunked = plan.strategy == "splitk"
 
 
-def linearize_cpu_gemm(k: Kernel) -> list[UOp]:
-    """The loop IR of product ``k`` as its decisions ``k.gemm_loops`` say (see the module
+def linearize_cpu_gemm(k: Kernel, plan: GemmLoops) -> list[UOp]:
+    """The loop IR of product ``k`` as its decisions ``plan`` say (see the module
     docstring)."""
-    if k.gemm_loops is None:
-        raise ValueError(f"cpu: product {k.name} has no decisions (compiler.codegen."
-                         "attach_loop_ir gives it them)")
-    p, e = _Product(k), GpuEmitter()
+    p, e = _Product(k, plan), GpuEmitter()
     plan = p.plan
     fills = {"rows": pack_rows, "blocked": pack_blocked, "k": pack_k}
     sides = (("_pa", p.M, "TJ_MR", plan.m_axes, plan.pack_a),

@@ -1,6 +1,10 @@
 """How a matmul-shaped reduction (a kernel with a :class:`~tinyjax.compiler.kernel.GemmPlan`)
-runs on the CPU: the decisions of the packed product, made here so that the renderer only
-spells them (:mod:`tinyjax.backends.c.gemm`).
+runs on the CPU: the decisions of the packed product, each a named pass over a
+:class:`GemmLoops` (:func:`base_product`, then :func:`swap_operands`, :func:`fuse_packing`
+or :func:`split_k`, :func:`parallelize`, :func:`unit_stride_last`, :func:`pack`,
+:func:`strided_views`), chosen by the cost model of :func:`cpu_gemm`.
+:mod:`~tinyjax.compiler.codegen.cpu_gemm_linearizer` makes the loop IR of any of them (what
+``DEBUG=3`` prints after each pass), and the C renderer only spells it.
 
 Both operands are packed into zero-padded panels (``a``: MR rows, ``b``: NR columns, K
 values each) and every MR x NR tile runs a register-blocked micro-kernel over all of K, the
@@ -39,16 +43,17 @@ with the C it is given.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
 
 import numpy as np
 
 from tinyjax.compiler.kernel import Kernel
 from tinyjax.compiler.shape.symbolic import as_affine
 
-__all__ = ["GemmLoops", "StridedView", "cpu_gemm", "PANEL_ROWS", "PANEL_ROWS_BY_WIDTH",
-           "PACK_BLOCK"]
+__all__ = ["GemmLoops", "StridedView", "cpu_gemm", "operands", "base_product", "swap_operands",
+           "fuse_packing", "split_k", "parallelize", "unit_stride_last", "pack",
+           "strided_views", "PANEL_ROWS", "PANEL_ROWS_BY_WIDTH", "PACK_BLOCK"]
 
 # the rows of a packed panel (TJ_MR, TJ_NR, TJ_NRD) in the prelude's two configurations:
 # 16-float vectors (AVX-512), else 8 (AVX2)
@@ -81,7 +86,8 @@ class StridedView:
 class GemmLoops:
     """The decisions for one product (see the module docstring).  ``steps``: first-reduce-
     axis values per split-K chunk, ``chunks`` their number; ``pack_a``/``pack_b``: how
-    each operand's panels are filled."""
+    each operand's panels are filled; ``applied``: the passes that made it, in order, each
+    ``(name, arguments)``."""
     strategy: str
     batched: bool
     threads: bool
@@ -93,6 +99,81 @@ class GemmLoops:
     chunks: int = 0
     swapped: bool = False
     views: tuple = (None, None, None)  # StridedView or None: operand a, operand b, result
+    applied: tuple = ()
+
+    def __str__(self) -> str:
+        views = "".join(n for n, v in zip("abc", self.views) if v is not None)
+        return (f"{self.strategy}{' threads' if self.threads else ''}"
+                f"{' batched' if self.batched and self.threads else ''}"
+                f"{' swapped' if self.swapped else ''} pack a:{self.pack_a} b:{self.pack_b}"
+                f" rows {self.m_axes} cols {self.n_axes}" + (f" views {views}" if views else ""))
+
+
+def operands(k: Kernel, gl: GemmLoops) -> tuple:
+    """``((a's ops, its root), (b's ops, its root))`` of product ``k`` as ``gl`` has its
+    sides."""
+    g = k.gemm
+    sides = ((g.a_uops, g.a_root), (g.b_uops, g.b_root))
+    return sides[::-1] if gl.swapped else sides
+
+
+# ---- the passes: each a named transformation of a product's decisions -------------------
+
+
+def _step(gl: GemmLoops, name: str, args: tuple, **changes) -> GemmLoops:
+    return replace(gl, applied=gl.applied + ((name, args),), **changes)
+
+
+def base_product(k: Kernel) -> GemmLoops:
+    """The plain product: the operands on the sides the plan gives them, each panel filled
+    k by k (right for any operand), b packed in groups, on the calling thread, no views."""
+    return GemmLoops("grouped", False, False, "k", "k", k.gemm.m_axes, k.gemm.n_axes)
+
+
+def swap_operands(k: Kernel, gl: GemmLoops) -> GemmLoops:
+    """The operands change sides (``a`` becomes the panels of NR columns)."""
+    return _step(gl, "swap_operands", (), swapped=not gl.swapped, m_axes=gl.n_axes,
+                 n_axes=gl.m_axes, pack_a=gl.pack_b, pack_b=gl.pack_a)
+
+
+def fuse_packing(k: Kernel, gl: GemmLoops) -> GemmLoops:
+    """``b`` packed once, each ``a`` panel right before its tiles (the ``fused`` strategy)."""
+    return _step(gl, "fuse_packing", (), strategy="fused")
+
+
+def split_k(k: Kernel, gl: GemmLoops, steps: int) -> GemmLoops:
+    """K in chunks of ``steps`` values of the first reduce axis, each into its own copy of
+    the result, the copies summed at the end (the ``splitk`` strategy)."""
+    chunks = -(-k.full_shape[k.reduce_axes[0]] // steps)
+    return _step(gl, "split_k", (steps,), strategy="splitk", steps=steps, chunks=chunks)
+
+
+def parallelize(k: Kernel, gl: GemmLoops, batched: bool) -> GemmLoops:
+    """The product on the threads (``batched``: whole products to each thread)."""
+    return _step(gl, "parallelize", (batched,), threads=True, batched=batched)
+
+
+def unit_stride_last(k: Kernel, gl: GemmLoops, side: str) -> GemmLoops:
+    """``side``'s rows flattened with the axis its loads read with unit stride last (a
+    conv's channels), so that a panel's rows are consecutive elements."""
+    uops = operands(k, gl)[side == "b"][0]
+    field = "m_axes" if side == "a" else "n_axes"
+    return _step(gl, "unit_stride_last", (side,),
+                 **{field: _unit_stride_last(k, uops, getattr(gl, field))})
+
+
+def pack(k: Kernel, gl: GemmLoops, side: str, how: str) -> GemmLoops:
+    """``side``'s panels filled ``how`` (``rows``, ``blocked`` or ``k``)."""
+    return _step(gl, "pack", (side, how), **{f"pack_{side}": how})
+
+
+def strided_views(k: Kernel, gl: GemmLoops) -> GemmLoops:
+    """Each operand that is one buffer read as it is, and the result where it is stored as
+    it is, a :class:`StridedView` (the support library fills and stores those itself)."""
+    (a_uops, _), (b_uops, _) = operands(k, gl)
+    views = (_operand_view(k, a_uops, gl.m_axes), _operand_view(k, b_uops, gl.n_axes),
+             _result_view(k, gl.m_axes, gl.n_axes))
+    return _step(gl, "strided_views", (), views=views)
 
 
 def _rows_contiguous(k: Kernel, side, row_axis: int) -> bool:
@@ -155,43 +236,60 @@ def _last_reduce_contiguous(k: Kernel, side) -> bool:
     return bool(loads)
 
 
-def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None) -> GemmLoops:
-    """The CPU decisions for product ``k`` (see the module docstring)."""
+def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None,
+             trace: Optional[Callable[[GemmLoops], None]] = None) -> GemmLoops:
+    """The CPU decisions for product ``k`` (see the module docstring): the passes the cost
+    model chooses, applied to :func:`base_product`; ``trace`` sees the decisions before
+    and after each."""
     if parallel_min_flops is None:
         parallel_min_flops = PARALLEL_MIN_FLOPS
     g, full = k.gemm, k.full_shape
     esize = 8 if np.dtype(k.acc_dtype) == np.float64 else 4
     nr = "TJ_NRD" if esize == 8 else "TJ_NR"
-    a_uops, m_axes, b_uops, n_axes = g.a_uops, g.m_axes, g.b_uops, g.n_axes
-    M = int(np.prod([full[a] for a in m_axes]))
-    N = int(np.prod([full[a] for a in n_axes]))
+    M = int(np.prod([full[a] for a in g.m_axes]))
+    N = int(np.prod([full[a] for a in g.n_axes]))
     K = int(np.prod([full[a] for a in k.reduce_axes]))
+    gl = base_product(k)
+    steps = [gl]
+
+    def then(step: GemmLoops) -> GemmLoops:
+        steps.append(step)
+        return step
     # swap where that halves the padded tiles, unless it loses the fused strategy (b then
     # no longer fits L2: the big operand would be packed out of cache)
-    swapped = (_padded(N, M, PANEL_ROWS[nr]) * 2 <= _padded(M, N, PANEL_ROWS[nr])
-               and (_fits_fused(M, K, esize) or not _fits_fused(N, K, esize)))
-    if swapped:
-        a_uops, m_axes, b_uops, n_axes, M, N = b_uops, n_axes, a_uops, m_axes, N, M
+    if (_padded(N, M, PANEL_ROWS[nr]) * 2 <= _padded(M, N, PANEL_ROWS[nr])
+            and (_fits_fused(M, K, esize) or not _fits_fused(N, K, esize))):
+        gl = then(swap_operands(k, gl))
+        M, N = N, M
     outer = int(np.prod([full[a] for a in g.outer_axes]))
-    fused = _fits_fused(N, K, esize)
     S0 = full[k.reduce_axes[0]]
     kin = K // S0
-    steps = max(1, 1024 // kin)
-    chunks = -(-S0 // steps)
+    chunk = max(1, 1024 // kin)
     threads = M * N * K * outer >= parallel_min_flops
-    splitk = (threads and not fused and M * N * esize <= L2_BYTES and chunks >= 4
-              and K >= 8 * max(M, N) and not g.outer_axes)
-    strategy = "splitk" if splitk else ("fused" if fused else "grouped")
-    klen = steps * kin if splitk else K
-    m_axes = _unit_stride_last(k, a_uops, m_axes) if K >= N else m_axes
-    n_axes = _unit_stride_last(k, b_uops, n_axes) if K >= M else n_axes
-    views = (_operand_view(k, a_uops, m_axes), _operand_view(k, b_uops, n_axes),
-             _result_view(k, m_axes, n_axes))
-    return GemmLoops(
-        strategy, outer >= BATCH_PARALLEL_MIN, threads,
-        _pack(k, a_uops, m_axes, PANEL_ROWS["TJ_MR"], klen, esize, splitk),
-        _pack(k, b_uops, n_axes, PANEL_ROWS[nr], klen, esize, splitk),
-        m_axes, n_axes, steps if splitk else 0, chunks if splitk else 0, swapped, views)
+    if _fits_fused(N, K, esize):
+        gl = then(fuse_packing(k, gl))
+    elif (threads and M * N * esize <= L2_BYTES and -(-S0 // chunk) >= 4
+          and K >= 8 * max(M, N) and not g.outer_axes):
+        gl = then(split_k(k, gl, chunk))
+    if threads:
+        gl = then(parallelize(k, gl, outer >= BATCH_PARALLEL_MIN))
+    for side, along_k in (("a", K >= N), ("b", K >= M)):
+        moved = unit_stride_last(k, gl, side)
+        if along_k and (moved.m_axes, moved.n_axes) != (gl.m_axes, gl.n_axes):
+            gl = then(moved)
+    klen = gl.steps * kin if gl.strategy == "splitk" else K
+    for side, (uops, _), axes, R in zip("ab", operands(k, gl), (gl.m_axes, gl.n_axes),
+                                        ("TJ_MR", nr)):
+        how = _pack(k, uops, axes, PANEL_ROWS[R], klen, esize, gl.strategy == "splitk")
+        if how != "k":
+            gl = then(pack(k, gl, side, how))
+    views = strided_views(k, gl)
+    if any(v is not None for v in views.views):
+        gl = then(views)
+    if trace is not None:
+        for step in steps:
+            trace(step)
+    return gl
 
 
 def _operand_view(k: Kernel, side, rows: tuple) -> Optional[StridedView]:

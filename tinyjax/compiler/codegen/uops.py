@@ -245,7 +245,8 @@ class Local:
     dtype: ``where`` is ``shared`` (per block), ``register`` (per thread; ``srcs``, where
     given, its initial values), ``module`` (one for the whole GPU, declared before the
     function, named the kernel's name followed by ``name``), ``dynamic`` (the launch's
-    dynamic shared memory) or ``view`` (the array ``srcs[0]`` seen as this dtype from element
+    dynamic shared memory), ``argument`` (a CPU function's pointer argument named ``offset``,
+    seen as this dtype) or ``view`` (the array ``srcs[0]`` seen as this dtype from element
     ``offset`` on -- from the next multiple of ``align`` bytes where given; ``inline``:
     spelled where it is used, not declared); ``qual``: ``const`` or ``volatile``.  A
     ``STORE`` to a local writes its value where ``valid`` holds and zero elsewhere (a tile's
@@ -259,6 +260,8 @@ class Local:
     inline: bool = False
 
     def __str__(self) -> str:
+        if self.where == "argument":
+            return f"argument {self.name} = {self.offset}"
         size = "".join(f"[{n}]" for n in (self.size if isinstance(self.size, tuple) else
                                            (self.size,)))
         off = f" + {_text(self.offset)}" if self.offset else ""
