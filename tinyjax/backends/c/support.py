@@ -4,7 +4,8 @@ kernel library through pointers set when that library is loaded
 (:func:`tinyjax.backends.c.compiler.compile_source`).
 
 It holds what every product shares, so that a product kernel compiles only what is its own
-(:mod:`tinyjax.backends.c.gemm`: how its operands' panels are filled and its epilogue):
+(its loop IR, :mod:`tinyjax.compiler.codegen.cpu_gemm_linearizer`: how its operands' panels
+are filled and its epilogue):
 
 * the packing buffers (``tj_scratch``): per thread, grown once and kept -- fresh pages cost
   more than the packing itself; a kernel library unloaded leaks none of them;

@@ -252,7 +252,8 @@ def pack_blocked(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: 
     e.close(3)
     _loop(e, "j", 0, "kb", dtype=I32)
     _loop(e, "r", 0, R, dtype=I32)
-    at = X("add", X("sub", X("add", "qb" if outer else 0, q0), klo), "j")
+    at = X("add", "qb", q0) if outer else q0
+    at = X("add", at if klo == 0 else X("sub", at, klo), "j")
     _store(e, dst, _panel_index(at, R, "r"),
            e.emit("LOAD", p.dtype, (blk,), (e.out[blk].arg, ("r", "j"), Const(1))))
     e.close(3 + len(outer))
