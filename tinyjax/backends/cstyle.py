@@ -421,7 +421,8 @@ class CStyleLanguage:
         if loc.where == "argument":
             w.lines.append(f"{w.ind}{q}{S} *restrict {loc.name} = ({q}{S} *){loc.offset};")
             return loc.name
-        dims = "".join(f"[{n}]" for n in (loc.size if isinstance(loc.size, tuple) else (loc.size,)))
+        size = loc.size if isinstance(loc.size, tuple) else (loc.size,)
+        dims = "".join(f"[{n}]" for n in size)
         init = f" = {{{', '.join(w.names[s] for s in u.srcs)}}}" if u.srcs else ""
         align = f" __attribute__((aligned({loc.align})))" if loc.align else ""
         w.lines.append(f"{w.ind}{q if u.srcs else ''}{S} {loc.name}{dims}{align}{init};")
@@ -546,9 +547,9 @@ class CStyleLanguage:
 
     # ---- kernels (CPU) ---------------------------------------------------------------------
     def render_kernel(self, k: Kernel) -> str:
-        """The C function of ``k``: elementwise and reduce kernels from their loop IR
-        (``k.loop_ir``, which the compiler's codegen attaches), the other kinds by their own
-        renderers."""
+        """The C function of ``k``: elementwise, reduce and product kernels from their loop IR
+        (``k.loop_ir``, which the compiler's codegen attaches), sorts and scatters' updates by
+        their own renderers."""
         head = self.kernel_head(k)
         if k.sort is not None:
             return "\n".join(self.render_sort_less(k) + head + self.render_sort(k) + ["}"])

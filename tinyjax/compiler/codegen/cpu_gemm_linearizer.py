@@ -25,6 +25,8 @@ compiled for); a panel fill whose best loop differs between the widths tests ``T
 """
 from __future__ import annotations
 
+from typing import Callable, Union
+
 import numpy as np
 
 from tinyjax.compiler.codegen.gemm import PACK_BLOCK, PANEL_ROWS_BY_WIDTH, GemmLoops, operands
@@ -42,7 +44,7 @@ class _Product:
     """One product kernel's facts the routines read: its operands after any swap, sizes."""
 
     def __init__(self, k: Kernel, plan: GemmLoops):
-        g, full = k.gemm, k.full_shape
+        full = k.full_shape
         self.k, self.plan, self.full = k, plan, full
         self.sides = operands(k, plan)
         self.dtype = np.dtype(k.acc_dtype)
@@ -50,7 +52,7 @@ class _Product:
         self.M = int(np.prod([full[a] for a in plan.m_axes]))
         self.N = int(np.prod([full[a] for a in plan.n_axes]))
         self.K = int(np.prod([full[a] for a in k.reduce_axes]))
-        self.outer = int(np.prod([full[a] for a in g.outer_axes]))
+        self.outer = int(np.prod([full[a] for a in k.gemm.outer_axes]))
         self.chunked = plan.strategy == "splitk"
 
 
@@ -135,7 +137,8 @@ def _zero(e: GpuEmitter, p: _Product) -> int:
     return e.emit("CONST", p.dtype, (), 0.0)
 
 
-def _operand(e: GpuEmitter, p: _Product, uops, root: int, row: str = "") -> int:
+def _operand(e: GpuEmitter, p: _Product, uops, root: int,
+             row: str = "") -> Union[int, Callable[[], int]]:
     """The operand's ops at the current indices (their value); with ``row``, the innermost
     variable of a vector loop about to open: the indices and the load masks that do not
     move along it are computed here, the rest by the function returned, inside the loop
@@ -160,7 +163,7 @@ def _operand(e: GpuEmitter, p: _Product, uops, root: int, row: str = "") -> int:
     return inner if row else inner()
 
 
-def _panel_rows(e: GpuEmitter, R: str) -> None:
+def _panel_rows(e: GpuEmitter, R: str) -> Var:
     """``p``: the panel row at loop variable ``r`` (``pb * R + r``)."""
     return e.define("p", X("add", X("mul", "pb", R), "r"), 0, 1 << 30)
 
