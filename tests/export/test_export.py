@@ -1,6 +1,7 @@
 """jax.export: export -> serialize -> deserialize -> call gives the original's numbers
 (eagerly, under jit and grad); the calling convention's checks and JAX's error types."""
 import collections
+import json
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax import export, lax
+from tinyjax.export import serialization
 
 from tests.cuda_support import CUDA_PARAM
 from tests.subprocess_support import run_python
@@ -329,6 +331,94 @@ def test_malformed_blobs_raise_value_errors():
         export.deserialize(wrong_type)
     with pytest.raises(TypeError, match="bytearray"):
         export.deserialize("not bytes")
+
+
+def _with_header(blob, edit=lambda header: None, extra=b""):
+    """``blob`` with its JSON header changed by ``edit`` and ``extra`` bytes appended."""
+    start = len(serialization.MAGIC) + serialization._PREFIX.size
+    version, length = serialization._PREFIX.unpack(blob[len(serialization.MAGIC):start])
+    header = json.loads(bytes(blob[start:start + length]))
+    edit(header)
+    text = json.dumps(header).encode()
+    return bytearray(serialization.MAGIC + serialization._PREFIX.pack(version, len(text))
+                     + text + bytes(blob[start + length:]) + extra)
+
+
+def _set(path, value):
+    def edit(header):
+        node = header
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, extra, match", [
+    (_set(["arrays", 0, 1], [2 ** 70]), b"", "outside the data"),
+    (_set(["arrays", 0, 1], [True]), b"", "malformed shape"),
+    (_set(["arrays", 0, 2], 1), b"", "outside the data"),
+    (lambda header: None, b"\0" * 8, "8 bytes follow the last array"),
+    (_set(["exported", "in_avals", 0, 0], [True, True]), b"", "malformed shape"),
+    (_set(["exported", "in_avals", 0, 2], "no"), b"", "malformed abstract value"),
+    (_set(["exported", "calling_convention_version"], 99), b"",
+     r"calling convention version 99, outside the range of supported versions \[9..10\]"),
+    (_set(["exported", "disabled_safety_checks"], ["bogus"]), b"", "unknown kind"),
+    (_set(["exported", "module_kept_var_idx"], [3]), b"", "kept argument indices"),
+    (_set(["exported", "platforms"], "cpu"), b"", "malformed platforms"),
+    (_set(["exported", "fun_name"], ["f"]), b"", "malformed function name"),
+    (_set(["exported", "nr_devices"], 0), b"", "number of devices"),
+    (_set(["exported", "program", "jaxpr", "eqns", 0, 1], {"x": {"record": ["os:path", {}]}}),
+     b"", "unknown class"),
+])
+def test_malformed_fields_raise_value_errors(edit, extra, match):
+    blob = export.export(jax.jit(lambda x: x * jnp.arange(2.0)))(jnp.ones(2)).serialize()
+    export.deserialize(_with_header(blob))  # (the rewriting alone keeps it readable)
+    with pytest.raises(ValueError, match=match):
+        export.deserialize(_with_header(blob, edit, extra))
+
+
+def test_json_nested_too_deep_raises_value_error():
+    text = b"[" * 100_000 + b"]" * 100_000
+    blob = serialization.MAGIC + serialization._PREFIX.pack(serialization.FORMAT_VERSION,
+                                                            len(text)) + text
+    with pytest.raises(ValueError, match="malformed serialized Exported"):
+        export.deserialize(bytearray(blob))
+
+
+def test_loop_bodies_are_typechecked_when_read():
+    def f(x):
+        return lax.scan(lambda c, e: (c + jnp.sin(e), c), 0.0, x)
+    blob = export.export(jax.jit(f))(jnp.ones(3)).serialize()
+
+    def sin_gives_int(header):
+        body = header["exported"]["program"]["jaxpr"]["eqns"][0][1]["jaxpr"]["jaxpr"]
+        sin = next(e for e in body["eqns"] if e[0] == "sin")
+        sin[3][0][1] = "int32"
+    with pytest.raises(ValueError, match="binder has type i32"):
+        export.deserialize(_with_header(blob, sin_gives_int))
+
+
+def test_serialize_beyond_the_vjps_read_back():
+    back = round_trip(export.export(jax.jit(jnp.sin))(jnp.ones(2)), vjp_order=1)
+    assert back.vjp().has_vjp() is False
+    with pytest.raises(ValueError, match="no VJP of that order"):
+        back.serialize(vjp_order=2)
+    back.serialize(vjp_order=1)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float8_e4m3fn,
+                                   jnp.float8_e5m2, jnp.int4, jnp.uint4, np.bool_,
+                                   np.complex64, np.int8, np.uint32])
+def test_arguments_and_constants_of_every_dtype_round_trip(dtype):
+    const = np.array([[0, 1, -1]]).astype(dtype)
+    exported = export.export(jax.jit(lambda a: (a, const, a[0, 1])))(
+        jax.ShapeDtypeStruct((1, 3), dtype))
+    back = round_trip(exported)
+    assert back.in_avals == exported.in_avals and back.out_avals == exported.out_avals
+    arg = np.array([[1, 0, 1]]).astype(dtype)
+    for got, want in zip(back.call(arg), (arg, const, arg[0, 1])):
+        assert np.asarray(got).dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(np.asarray(got), want)
 
 
 def test_deserialize_in_another_process(tmp_path):

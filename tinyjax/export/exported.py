@@ -271,12 +271,28 @@ def _from_fields(fields: dict) -> Exported:
     if vjp_fields is not None:
         vjp_exported = _from_fields(vjp_fields)
         get_vjp = lambda _: vjp_exported  # noqa: E731
-    checks = tuple(DisabledSafetyCheck(c) for c in fields.pop("disabled_safety_checks"))
+    version = fields["calling_convention_version"]
+    if not minimum_supported_calling_convention_version <= version \
+            <= maximum_supported_calling_convention_version:
+        raise ValueError(
+            f"deserialize: the Exported has calling convention version {version}, outside "
+            f"the range of supported versions [{minimum_supported_calling_convention_version}"
+            f"..{maximum_supported_calling_convention_version}]")
+    checks = tuple(_safety_check(c) for c in fields.pop("disabled_safety_checks"))
     n_in, n_out = len(fields["in_avals"]), len(fields["out_avals"])
     return Exported(**fields, in_shardings_hlo=(None,) * n_in,
                     out_shardings_hlo=(None,) * n_out, ordered_effects=(),
                     unordered_effects=(), disabled_safety_checks=checks,
                     uses_global_constants=False, _get_vjp=get_vjp)
+
+
+def _safety_check(text: str) -> DisabledSafetyCheck:
+    """The DisabledSafetyCheck ``str(check)`` wrote: ``platform`` or ``custom_call:NAME``."""
+    check = DisabledSafetyCheck(text)
+    if check != DisabledSafetyCheck.platform() and check.is_custom_call() is None:
+        raise ValueError(f"deserialize: cannot deserialize the DisabledSafetyCheck {text!r} "
+                         "of unknown kind")
+    return check
 
 
 # ---- calling an Exported -------------------------------------------------------------------

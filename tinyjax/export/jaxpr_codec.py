@@ -28,7 +28,7 @@ from tinyjax.core import Primitive, ShapedArray, primitives_named
 from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 from tinyjax.lax.composite import composite_definitions, composite_inline
 
-__all__ = ["Unserializable", "Encoder", "Decoder", "dtype_name", "dtype_of"]
+__all__ = ["Unserializable", "Encoder", "Decoder", "dtype_name", "dtype_of", "shape_of"]
 
 
 class Unserializable(ValueError):
@@ -81,6 +81,13 @@ def dtype_of(name: Any) -> np.dtype:
     if not _plain(dtype):
         raise ValueError(f"dtype {name!r} is not allowed")
     return dtype
+
+
+def shape_of(data: Any) -> tuple[int, ...]:
+    """The shape written as the list ``data`` of non-negative ints."""
+    if type(data) is not list or not all(type(d) is int and d >= 0 for d in data):
+        raise ValueError(f"malformed shape {data!r}")
+    return tuple(data)
 
 
 class Encoder:
@@ -222,9 +229,10 @@ class Decoder:
 
     def aval(self, data: Any) -> ShapedArray:
         shape, dtype, weak, vma = data
-        if not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise ValueError(f"malformed shape {shape!r}")
-        return ShapedArray(tuple(shape), dtype_of(dtype), bool(weak), tuple(map(str, vma)))
+        if type(weak) is not bool or type(vma) is not list \
+                or not all(type(a) is str for a in vma):
+            raise ValueError(f"malformed abstract value {data!r}")
+        return ShapedArray(shape_of(shape), dtype_of(dtype), weak, tuple(vma))
 
     def primitive(self, name: Any) -> Primitive:
         if name not in self._primitives:
