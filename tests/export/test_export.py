@@ -483,3 +483,16 @@ def test_read_back_program_runs_on_every_device(device):
     np.testing.assert_allclose(np.asarray(got), np.asarray(rnn(h0, xs)), rtol=1e-5)
     g = jax.jit(jax.grad(back.call), device=device)(h0_d, xs_d)
     np.testing.assert_allclose(np.asarray(g), np.asarray(jax.grad(rnn)(h0, xs)), rtol=1e-5)
+
+
+def test_typed_key_arrays_in_the_calling_convention_round_trip():
+    key = jax.random.key(3)
+    f = jax.jit(lambda k, x: (jax.random.split(k)[0], x * jax.random.uniform(k)))
+    exported = export.export(f)(key, 2.0)
+    back = round_trip(exported, vjp_order=1)
+    assert back.in_tree == exported.in_tree and back.out_tree == exported.out_tree
+    (new_key, value), (want_key, want_value) = back.call(key, 2.0), f(key, 2.0)
+    np.testing.assert_array_equal(jax.random.key_data(new_key), jax.random.key_data(want_key))
+    np.testing.assert_allclose(value, want_value)
+    np.testing.assert_allclose(jax.grad(lambda x: back.call(key, x)[1])(2.0),
+                               jax.grad(lambda x: f(key, x)[1])(2.0))

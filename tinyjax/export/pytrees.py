@@ -1,8 +1,10 @@
 """Serializing the calling convention's pytree structures (``Exported.in_tree`` and
-``out_tree``): the built-in nodes (None, tuple, list, dict with string keys) by kind, every
-other node type by the name it was registered under here, its auxiliary data by the
-functions registered with it.  A structure is encoded as nested JSON-able lists and
-rebuilt as an example pytree whose structure is taken."""
+``out_tree``, physical treedefs: see :mod:`tinyjax.tree_util.physical`): the built-in
+nodes (None, tuple, list, dict with string keys) by kind, an extended leaf's node (a typed
+PRNG key array's) by its type's name, every other node type by the name it was
+registered under here, its auxiliary data by the functions registered with it.  A
+structure is encoded as nested JSON-able lists and rebuilt as an example pytree whose
+physical structure is taken."""
 from __future__ import annotations
 
 import collections
@@ -10,6 +12,8 @@ import json
 from typing import Any, Callable, Sequence, TypeVar
 
 from tinyjax import tree_util
+from tinyjax.tree_util import physical
+from tinyjax.tree_util.nodes import _extended_types, _physical_kind_get
 from tinyjax.tree_util.nodes import _registry as _pytree_node_kinds
 
 __all__ = ["register_pytree_node_serialization", "register_namedtuple_serialization",
@@ -107,6 +111,8 @@ def encode_treedef(treedef: tree_util.PyTreeDef) -> list:
         return ["none", None, []]
     if nodetype in (tuple, list):
         return [nodetype.__name__, None, children]
+    if nodetype in _extended_types:
+        return ["extended", _type_name(nodetype), children]
     if nodetype is dict:
         for k in aux:
             if not isinstance(k, str):
@@ -123,6 +129,10 @@ def encode_treedef(treedef: tree_util.PyTreeDef) -> list:
         raise ValueError("The custom serialization function for `node_type` must return a "
                          f"`bytes` object. It returned a {type(blob)}.")
     return ["custom", [name, bytes(blob).hex()], children]
+
+
+def _type_name(nodetype: type) -> str:
+    return f"{nodetype.__module__}.{nodetype.__qualname__}"
 
 
 class _Leaf:
@@ -144,6 +154,12 @@ def _example(node: Any) -> Any:
         return built
     if kind == "dict" and isinstance(extra, list) and len(extra) == len(built):
         return dict(zip(extra, built))
+    if kind == "extended" and len(built) == 1:
+        nodetype = next((t for t in _extended_types if _type_name(t) == extra), None)
+        if nodetype is None:
+            raise ValueError(f"deserialize: unknown extended leaf type {extra!r} (import the "
+                             "module that defines it first)")
+        return _physical_kind_get(nodetype).unflatten(None, built)
     if kind == "custom" and isinstance(extra, list) and len(extra) == 2:
         name, hex_aux = extra
         if name not in _deserializers:
@@ -157,4 +173,4 @@ def _example(node: Any) -> Any:
 
 def decode_treedef(node: Any) -> tree_util.PyTreeDef:
     """The structure :func:`encode_treedef` wrote."""
-    return tree_util.tree_structure(_example(node))
+    return physical.tree_structure(_example(node))
