@@ -35,6 +35,8 @@ def test_trace_lower_compile():
     with pytest.raises(TypeError, match="compiled with float32\\[2,3\\] and called with "
                                         "float32\\[2,2\\]"):
         compiled(jnp.ones((2, 2)), y)
+    with pytest.raises(TypeError, match="does not match the input pytree it was called with"):
+        compiled((x,), y)
 
 
 def test_compiling_ahead_of_time_fills_the_cache():

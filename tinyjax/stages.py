@@ -239,11 +239,13 @@ class Compiled(_Stage):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         flat, tree = physical.tree_flatten((args, kwargs))
-        # (public structures: a key array stands where a ShapeDtypeStruct of its type did)
-        want, got = (physical.public_structure(t)[0] for t in (self.in_tree, tree))
-        if got != want:
-            raise TypeError(f"Function compiled with input pytree does not match the input "
-                            f"pytree it was called with: expected {want}, got {got}")
+        if tree != self.in_tree:
+            # (public structures: a key array stands where a ShapeDtypeStruct of its type
+            # did; built only here, they cost each call two walks of the tree)
+            want, got = (physical.public_structure(t)[0] for t in (self.in_tree, tree))
+            if got != want:
+                raise TypeError(f"Function compiled with input pytree does not match the "
+                                f"input pytree it was called with: expected {want}, got {got}")
         wrong = [f"Argument {i} compiled with {_sig_str(a)} and called with "
                  f"{_sig_str(ShapedArray(*leaf_signature(x)[:2]))}"
                  for i, (x, a) in enumerate(zip(flat, self._closed.in_avals))
