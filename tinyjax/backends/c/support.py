@@ -95,6 +95,7 @@ static inline long tj_chunks(long groups, long a_panels) {
 }
 
 #define TJ_DEFINE_VIEWS(NAME, T, NR)                                                       \
+_Static_assert(TJ_MR <= NR, "an A panel's rows fit the blocked fill's buffer (NR rows)"); \
 /* Where a tj_view (see the prelude) starts for product ob. */                           \
 static inline T *NAME##_at(const tj_view *v, void **bufs, long ob) {                     \
   long off = v->off;                                                                     \
