@@ -84,6 +84,42 @@ def test_vmap_against_a_loop(name):
         np.testing.assert_allclose(np.asarray(g), np.stack(w), rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vmap_along_a_middle_axis_and_with_unbatched_operands(name):
+    """The derived batching rule along axis 1 in and the last axis out, with only the last
+    operand batched (the others broadcast), and of the gradient."""
+    fn, args, _, _ = CASES[name]
+    batched = np.stack([args[-1], args[-1] + 1, 2 * args[-1]], axis=1)
+    in_axes = (None,) * (len(args) - 1) + (1,)
+    got = jax.vmap(fn, in_axes=in_axes, out_axes=-1)(*args[:-1], batched)
+    want = [fn(*args[:-1], batched[:, i]) for i in range(3)]
+    for g, w in zip(jax.tree.leaves(got), zip(*[jax.tree.leaves(w) for w in want])):
+        np.testing.assert_allclose(np.asarray(g), np.stack(w, -1), rtol=1e-6)
+
+    def loss(*a):
+        return sum(jax.numpy.sum(jax.numpy.sin(o)) for o in jax.tree.leaves(fn(*a))
+                   if jax.numpy.issubdtype(o.dtype, jax.numpy.floating))
+    grads = jax.vmap(jax.grad(loss, argnums=len(args) - 1), in_axes=in_axes, out_axes=1)(
+        *args[:-1], batched)
+    for i in range(3):
+        np.testing.assert_allclose(np.asarray(grads)[:, i],
+                                   jax.grad(loss, argnums=len(args) - 1)(*args[:-1],
+                                                                         batched[:, i]),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_integer_operands_have_zero_tangents_and_batch():
+    ints = np.arange(6, dtype=np.int32).reshape(2, 3) * np.array([1, -1, 1], np.int32)
+    float0 = np.zeros(ints.shape, jax.dtypes.float0)
+    out, tangent = jax.jvp(lambda a: lax.stack([a, a]), (ints,), (float0,))
+    assert tangent.dtype == jax.dtypes.float0 and tangent.shape == (2, 2, 3)
+    (_, indices), (_, t_indices) = jax.jvp(lambda a: lax.approx_min_k(a, 1), (ints,), (float0,))
+    assert t_indices.dtype == jax.dtypes.float0
+    values, indices = jax.vmap(lambda a: lax.approx_min_k(a, 1), in_axes=1, out_axes=1)(ints)
+    np.testing.assert_array_equal(values, np.sort(ints, 0)[:1])
+    np.testing.assert_array_equal(indices, np.argsort(ints, 0, kind="stable")[:1])
+
+
 def test_linear_ones_transpose_by_their_definition():
     ct = np.ones((2, 2, 3), np.float32)
     (got,) = jax.linear_transpose(lambda a: lax.stack([a, a]), X)(ct)
