@@ -119,7 +119,7 @@ class Encoder:
             if not _own_class(x):
                 raise Unserializable(f"the enum value {x!r}")
             return {"enum": [_class_path(type(x)), x.name]}
-        if isinstance(x, int) and type(x) is int:
+        if type(x) is int:  # (an IntEnum is an enum above; other int subclasses fail)
             return x
         if type(x) is float:
             return {"float": repr(x)}
@@ -127,8 +127,8 @@ class Encoder:
             return {"complex": [repr(x.real), repr(x.imag)]}
         if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic)):
             return {"dtype": dtype_name(x), "type": not isinstance(x, np.dtype)}
-        if isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__array__") \
-                and _own_class(x) and hasattr(x, "dtype"):
+        if isinstance(x, (np.ndarray, np.generic)) or (
+                _own_class(x) and hasattr(x, "__array__") and hasattr(x, "dtype")):
             return {"array": self.array(x), "scalar": isinstance(x, np.generic)}
         if isinstance(x, ShapedArray):
             return {"aval": self.aval(x)}
