@@ -269,6 +269,9 @@ def test_fields_and_text():
             <= export.maximum_supported_calling_convention_version)
     assert "stablehlo.sine" in exp.mlir_module()
     assert exp.mlir_module_serialized == exp.mlir_module().encode()
+    assert exp.mlir_module(serialized=True) == exp.mlir_module()
+    with pytest.raises(NotImplementedError, match="serialized=False"):
+        exp.mlir_module(serialized=False)
     assert str(exp) == "Exported(fun_name=<lambda>, ...)"
     assert "call_exported" in str(jax.make_jaxpr(exp.call)(jnp.ones(2), jnp.ones(2)))
 

@@ -117,8 +117,12 @@ class Exported:
         """The StableHLO text of the program, UTF-8 encoded (JAX's holds bytecode)."""
         return self.mlir_module().encode("utf-8")
 
-    def mlir_module(self) -> str:
-        """The program as StableHLO text (as ``jit(f).lower(...).as_text()``)."""
+    def mlir_module(self, serialized: bool = True) -> str:
+        """The program as StableHLO text (as ``jit(f).lower(...).as_text()``); JAX's
+        ``serialized=False`` (an MLIR module object) raises NotImplementedError."""
+        if not serialized:
+            raise NotImplementedError("Exported.mlir_module(serialized=False): tinyjax has no "
+                                      "MLIR module objects; the text is mlir_module()")
         return stablehlo.module_text(self.fun_name, self.jaxpr,
                                      stages.result_names(self.out_tree))
 
