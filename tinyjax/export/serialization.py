@@ -176,6 +176,6 @@ def deserialize_fields(blob: bytes | bytearray) -> dict:
         return _fields(header["exported"], Decoder(arrays))
     except ValueError as e:
         raise ValueError(f"deserialize: {e}") from e
-    except Exception as e:  # noqa: BLE001 -- whatever else malformed data provokes: a
-        # missing key, a nesting too deep, a primitive's type rule given bad parameters
+    except Exception as e:  # whatever else malformed data provokes: a missing key, a
+        # nesting too deep, a primitive's type rule given bad parameters
         raise ValueError(f"deserialize: malformed serialized Exported: {e!r}") from e
