@@ -189,6 +189,8 @@ def physical_tangents(tangents: Any, primal_tree: tree_util.PyTreeDef,
     of its data's shape.  Trees that do not match come back as they are (for the caller's
     error)."""
     flat, tree = tree_util.tree_flatten(tangents)
+    if tree == primal_tree:  # (no key arrays: both views agree, no need to walk the tree)
+        return flat, tree
     public, opened = physical.public_structure(primal_tree)
     if tree != public or not any(opened):
         return flat, tree
