@@ -30,7 +30,7 @@ from typing import Callable, Union
 import numpy as np
 
 from tinyjax.compiler.codegen.gemm import PACK_BLOCK, PANEL_ROWS_BY_WIDTH, GemmLoops, operands
-from tinyjax.compiler.codegen.gpu_linearizer import GpuEmitter, X
+from tinyjax.compiler.codegen.gpu_linearizer import Emitter, X
 from tinyjax.compiler.codegen.uops import Local, Product, Range, Routine
 from tinyjax.compiler.kernel import Kernel, UOp
 from tinyjax.compiler.shape.symbolic import Const, Var
@@ -59,7 +59,7 @@ class _Product:
 def linearize_cpu_gemm(k: Kernel, plan: GemmLoops) -> list[UOp]:
     """The loop IR of product ``k`` as its decisions ``plan`` say (see the module
     docstring)."""
-    p, e = _Product(k, plan), GpuEmitter()
+    p, e = _Product(k, plan), Emitter()
     plan = p.plan
     fills = {"rows": pack_rows, "blocked": pack_blocked, "k": pack_k}
     sides = (("_pa", p.M, "TJ_MR", plan.m_axes, plan.pack_a),
@@ -86,7 +86,7 @@ def linearize_cpu_gemm(k: Kernel, plan: GemmLoops) -> list[UOp]:
     return e.out
 
 
-def _routine(e: GpuEmitter, p: _Product, name: str, params: tuple, pointer: str) -> int:
+def _routine(e: Emitter, p: _Product, name: str, params: tuple, pointer: str) -> int:
     """Open routine ``name``: its pointer seen as the accumulator's type (``dst``, or the
     tile read: returned), the outer (batch) axes' indices of product ``ob``."""
     e.open.append(e.emit("FUNCTION", None, (), Routine(name, params, pointer)))
@@ -100,7 +100,7 @@ def _routine(e: GpuEmitter, p: _Product, name: str, params: tuple, pointer: str)
     return local
 
 
-def _loop(e: GpuEmitter, var: str, lo, hi, simd: bool = False, step: int = 1,
+def _loop(e: Emitter, var: str, lo, hi, simd: bool = False, step: int = 1,
           branchless: bool = True, dtype=None) -> Var:
     """A loop of a routine (its selects branch-free: packing loops run scalar or in lanes;
     ``dtype``: its variable's, by default the index type)."""
@@ -110,7 +110,7 @@ def _loop(e: GpuEmitter, var: str, lo, hi, simd: bool = False, step: int = 1,
                               branchless=branchless, dtype=dtype))
 
 
-def _reduce_loops(e: GpuEmitter, p: _Product, axes=None) -> str:
+def _reduce_loops(e: Emitter, p: _Product, axes=None) -> str:
     """The loops over the reduce axes (``axes``: those only), the first over the chunk
     ``lo .. hi`` in split-K; returns ``q``, the flat position along K they are at."""
     k, full = p.k, p.full
@@ -129,15 +129,15 @@ def _panel_index(q, R: str, r):
     return X("add", X("mul", q, R), r)
 
 
-def _store(e: GpuEmitter, local: int, index, value: int) -> None:
+def _store(e: Emitter, local: int, index, value: int) -> None:
     e.emit("STORE", None, (local, value), (e.out[local].arg, index, Const(1)))
 
 
-def _zero(e: GpuEmitter, p: _Product) -> int:
+def _zero(e: Emitter, p: _Product) -> int:
     return e.emit("CONST", p.dtype, (), 0.0)
 
 
-def _operand(e: GpuEmitter, p: _Product, uops, root: int,
+def _operand(e: Emitter, p: _Product, uops, root: int,
              row: str = "") -> Union[int, Callable[[], int]]:
     """The operand's ops at the current indices (their value); with ``row``, the innermost
     variable of a vector loop about to open: the indices and the load masks that do not
@@ -163,12 +163,12 @@ def _operand(e: GpuEmitter, p: _Product, uops, root: int,
     return inner if row else inner()
 
 
-def _panel_rows(e: GpuEmitter, R: str) -> Var:
+def _panel_rows(e: Emitter, R: str) -> Var:
     """``p``: the panel row at loop variable ``r`` (``pb * R + r``)."""
     return e.define("p", X("add", X("mul", "pb", R), "r"), 0, 1 << 30)
 
 
-def pack_rows(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: tuple, uops,
+def pack_rows(e: Emitter, p: _Product, dst: int, rows: int, R: str, axes: tuple, uops,
               root: int) -> None:
     """Fill a panel rows innermost (reads and writes both along the unit-stride axis).  The
     full-panel nest has no bounds test, so its row loop vectorises; a nest only where some
@@ -223,7 +223,7 @@ def pack_rows(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: tup
         e.close()
 
 
-def pack_blocked(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: tuple, uops,
+def pack_blocked(e: Emitter, p: _Product, dst: int, rows: int, R: str, axes: tuple, uops,
                  root: int) -> None:
     """Fill a panel whose operand is read along the last reduce axis (a row-major
     activation, a conv window's channels): blocks of ``PACK_BLOCK`` values per row (for each
@@ -262,7 +262,7 @@ def pack_blocked(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: 
     e.close(3 + len(outer))
 
 
-def pack_k(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: tuple, uops,
+def pack_k(e: Emitter, p: _Product, dst: int, rows: int, R: str, axes: tuple, uops,
            root: int) -> None:
     """Fill a panel reduce axes innermost, row by row (a conv's windows whose channels run
     with unit stride)."""
@@ -281,7 +281,7 @@ def pack_k(e: GpuEmitter, p: _Product, dst: int, rows: int, R: str, axes: tuple,
     e.close(len(p.k.reduce_axes) + 2)
 
 
-def epilogue(e: GpuEmitter, p: _Product) -> None:
+def epilogue(e: Emitter, p: _Product) -> None:
     """The routine applying the kernel's body to finished tile ``ip, jp`` (the accumulators
     at ``t``, ``TJ_MR x NR``): every output of the tile in range, row by row."""
     k, plan, R, NR = p.k, p.plan, "TJ_MR", p.nr

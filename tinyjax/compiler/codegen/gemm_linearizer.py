@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 
 from tinyjax.compiler.codegen.cuda_gemm import WG_ALIGN, _Side
-from tinyjax.compiler.codegen.gpu_linearizer import BOOL, GpuEmitter, X
+from tinyjax.compiler.codegen.gpu_linearizer import BOOL, Emitter, X
 from tinyjax.compiler.codegen.gpu_loops import GpuKernel
 from tinyjax.compiler.codegen.uops import Local, Range
 from tinyjax.compiler.kernel import UOp
@@ -60,7 +60,7 @@ def linearize_gemm(gk: GpuKernel) -> list[UOp]:
 class _Gemm:
     def __init__(self, gk: GpuKernel):
         self.gk, self.p, self.k = gk, gk.tile, gk.kernel
-        self.e = GpuEmitter()
+        self.e = Emitter()
         p = self.p
         split = p.splits > 1
         self.ragged = split and p.K % p.kchunk != 0

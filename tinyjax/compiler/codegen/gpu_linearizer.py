@@ -26,7 +26,7 @@ from tinyjax.compiler.codegen.uops import (Acc, Define, Expr, Function, Group, L
 from tinyjax.compiler.kernel import Kernel, UOp, _is_true, uop_deps
 from tinyjax.compiler.shape.symbolic import Const, Node, Var
 
-__all__ = ["linearize_gpu", "GpuEmitter", "X"]
+__all__ = ["linearize_gpu", "Emitter", "X"]
 
 BOOL = np.dtype(np.bool_)
 
@@ -37,8 +37,9 @@ def X(op: str, *args) -> Expr:
     return Expr(op, args)
 
 
-class GpuEmitter:
-    """Appends ops to one loop IR list (see :func:`linearize_gpu`)."""
+class Emitter:
+    """Appends ops to one loop IR list (used by :func:`linearize_gpu` and the product
+    linearizers of both targets)."""
 
     def __init__(self):
         self.out: list[UOp] = []
@@ -122,7 +123,7 @@ class GpuEmitter:
 
 def linearize_gpu(gk: GpuKernel) -> list[UOp]:
     """The loop IR of ``gk`` (see the module docstring)."""
-    e = GpuEmitter()
+    e = Emitter()
     if gk.kind == "elementwise":
         _elementwise(e, gk)
     elif gk.kind == "reduce":
@@ -136,7 +137,7 @@ def linearize_gpu(gk: GpuKernel) -> list[UOp]:
     return e.out
 
 
-def _aligned(e: GpuEmitter, k: Kernel, slots, lanes: int) -> int:
+def _aligned(e: Emitter, k: Kernel, slots, lanes: int) -> int:
     """``aligned``: whether every buffer of ``slots`` starts on a vector boundary (decided
     once per launch: a view may start inside an allocation)."""
     e.emit("DEFINE_VAR", BOOL, (), Define("aligned", Expr("aligned", tuple(
@@ -144,7 +145,7 @@ def _aligned(e: GpuEmitter, k: Kernel, slots, lanes: int) -> int:
     return len(e.out) - 1
 
 
-def _lanes(e: GpuEmitter, k: Kernel, uops: list, accs: dict, which: list, axis: str,
+def _lanes(e: Emitter, k: Kernel, uops: list, accs: dict, which: list, axis: str,
            extent: int, lanes: int, aligned: int, each) -> None:
     """``lanes`` points along the loop variable ``axis`` from ``ib`` (a multiple of
     ``lanes``): the loads ``which`` of ``uops`` as vector loads, then the body once per lane
@@ -160,7 +161,7 @@ def _lanes(e: GpuEmitter, k: Kernel, uops: list, accs: dict, which: list, axis: 
         each(j, e.body(uops, accs, pin={axis: ib + j}, subst=gep))
 
 
-def _elementwise(e: GpuEmitter, gk: GpuKernel, after=None, suffix: str = "") -> None:
+def _elementwise(e: Emitter, gk: GpuKernel, after=None, suffix: str = "") -> None:
     k, V = gk.kernel, gk.lanes
     full = k.full_shape
     n = prod(full)
@@ -190,7 +191,7 @@ def _elementwise(e: GpuEmitter, gk: GpuKernel, after=None, suffix: str = "") -> 
     e.close()
 
 
-def _reduce(e: GpuEmitter, gk: GpuKernel) -> None:
+def _reduce(e: Emitter, gk: GpuKernel) -> None:
     k = gk.kernel
     full = k.full_shape
     red = [a for a in range(len(full)) if a in k.reduce_axes]
@@ -268,7 +269,7 @@ def _reduce(e: GpuEmitter, gk: GpuKernel) -> None:
     e.close(2)
 
 
-def _names(e: GpuEmitter, *names: str) -> tuple:
+def _names(e: Emitter, *names: str) -> tuple:
     found = {}
     for i, u in enumerate(e.out):
         if u.op in ("SPECIAL", "DEFINE_VAR") and u.arg.name in names:
@@ -276,7 +277,7 @@ def _names(e: GpuEmitter, *names: str) -> tuple:
     return tuple(found[n] for n in names)
 
 
-def _pass_loop(e: GpuEmitter, gk: GpuKernel, R: int, part: Var, active: Var, lo, hi,
+def _pass_loop(e: Emitter, gk: GpuKernel, R: int, part: Var, active: Var, lo, hi,
                unroll: bool) -> None:
     """The head of one pass of a thread over its share of the reduce space (every W-th point
     from ``part``): over its cached registers, fully unrolled; between ``lo`` and ``hi``
@@ -297,7 +298,7 @@ def _pass_loop(e: GpuEmitter, gk: GpuKernel, R: int, part: Var, active: Var, lo,
                            guard_style="bound"))
 
 
-def _cached_body(e: GpuEmitter, k: Kernel, uops: list, accs: dict, cache: dict,
+def _cached_body(e: Emitter, k: Kernel, uops: list, accs: dict, cache: dict,
                  filled: set) -> dict:
     """``uops`` with the loads of ``cache`` read from their registers (element ``j`` of the
     thread's share), those that no earlier pass filled filled first."""
@@ -314,11 +315,11 @@ def _cached_body(e: GpuEmitter, k: Kernel, uops: list, accs: dict, cache: dict,
         (e.out[cache[hits[i]]].arg, _j(e, cache[hits[i]]), Const(1))) for i in hits})
 
 
-def _j(e: GpuEmitter, local: int) -> Var:
+def _j(e: Emitter, local: int) -> Var:
     return Var("j", 0, e.out[local].arg.size - 1)
 
 
-def _sort(e: GpuEmitter, gk: GpuKernel) -> None:
+def _sort(e: Emitter, gk: GpuKernel) -> None:
     k = gk.kernel
     axis = k.sort[0]
     n = k.full_shape[axis]
@@ -329,7 +330,7 @@ def _sort(e: GpuEmitter, gk: GpuKernel) -> None:
     e.close()
 
 
-def _scatter(e: GpuEmitter, gk: GpuKernel) -> None:
+def _scatter(e: Emitter, gk: GpuKernel) -> None:
     k = gk.kernel
     ss, n0 = k.scatter_shape, k.bufs[0][1]
     nu = prod(ss)
