@@ -119,13 +119,14 @@ def _polar(x: Any, max_iterations: int, eps: float) -> tuple[Any, Any, Any, Any]
     def halley(state):
         k, u, _ = state
         new = _cholesky_step(u, *(_scalar(w, u) for w in _HALLEY))
-        return ew.add(k, full((), 1, np.int32)), new, _moved(new, u, tol)
+        return ew.add(k, as_operand(1)), new, _moved(new, u, tol)
 
     def go_on(state):
         k, _, moving = state
-        return ew.bitwise_and(moving, ew.lt(k, full((), max_iterations, np.int32)))
+        return ew.bitwise_and(moving, ew.lt(k, as_operand(max_iterations)))
 
-    iters, u, moving = while_loop(go_on, halley, (full((), len(steps), np.int32), u, moving))
+    # the count starts as a Python int, so num_iters is weakly typed, as in JAX
+    iters, u, moving = while_loop(go_on, halley, (len(steps), u, moving))
     # one Newton-Schulz step: u <- 1.5 u - 0.5 u u^H u
     u = ew.sub(ew.mul(_scalar(1.5, u), u), ew.mul(_scalar(0.5, u), matmul(u, matmul(H(u), u))))
     h = matmul(H(u), x)
@@ -133,12 +134,25 @@ def _polar(x: Any, max_iterations: int, eps: float) -> tuple[Any, Any, Any, Any]
     return u, h, iters, ew.bitwise_not(moving)
 
 
-def _concrete_int(value: Any, what: str) -> int:
+def _static(value: Any, kind: type, what: str) -> Any:
+    """``value`` as a Python ``kind``; a traced value raises as JAX's ``jit`` does for a
+    static argument it cannot hash."""
     try:
-        return int(value)
-    except Exception as exc:   # a tracer: JAX asks for a static value too
-        raise TypeError(f"The `{what}` argument must be statically specified to use `qdwh` "
-                        "within JAX transformations.") from exc
+        return kind(value)
+    except Exception as exc:
+        raise ValueError(f"Non-hashable static arguments are not supported: qdwh's `{what}` "
+                         f"must be a static Python {kind.__name__}, got {value!r}.") from exc
+
+
+def _check_dtype(dtype: np.dtype) -> None:
+    """JAX's errors: integers fail as not inexact, the other unsupported floating types
+    (float16, bfloat16, ...) as not implemented."""
+    if dtype in LAPACK_DTYPES:
+        return
+    accepted = "Accepted dtypes are float32, float64, complex64, complex128."
+    if not dtypes.issubdtype(dtype, np.inexact):
+        raise ValueError(f"qdwh: data type {dtype.name} not inexact. {accepted}")
+    raise NotImplementedError(f"qdwh: Unsupported dtype {dtype.name}. {accepted}")
 
 
 def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = None,
@@ -146,27 +160,26 @@ def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = Non
          ) -> tuple[Any, Any, Any, Any]:
     """The polar decomposition ``x = u h`` of a full-rank ``M x N`` matrix (``M >= N``):
     ``(u, h, num_iters, is_converged)`` -- ``u`` with orthonormal columns, ``h``
-    Hermitian positive semi-definite, the number of iterations (int32) and whether the
-    iterate moved by less than ``(5 eps)^(1/3)`` within ``max_iterations`` (default 10).
-    ``is_hermitian`` is accepted and unused, as in JAX.  ``dynamic_shape=(m, n)``
+    Hermitian positive semi-definite, the number of iterations (a weakly typed integer)
+    and whether the iterate moved by less than ``(5 eps)^(1/3)`` within
+    ``max_iterations`` (default 10).  ``is_hermitian`` is accepted and unused, as in
+    JAX; it, ``max_iterations`` and ``eps`` must be static.  ``dynamic_shape=(m, n)``
     decomposes the leading ``m x n`` block of a padded ``x``, the results zero-padded."""
     x = as_operand(x)
     aval = get_aval(x)
     if aval.ndim != 2:
         raise ValueError(f"qdwh expects a matrix of shape M x N, got shape {aval.shape}.")
-    if aval.dtype not in LAPACK_DTYPES:
-        raise TypeError(f"qdwh does not accept dtype {aval.dtype.name}. Accepted dtypes are "
-                        "float32, float64, complex64, complex128.")
+    _check_dtype(aval.dtype)
     big_m, big_n = aval.shape
     if big_m < big_n:
         raise ValueError("The input matrix of shape M x N must have M >= N.")
-    bool(is_hermitian)   # unused, as in JAX, but static: a tracer raises here
+    _static(is_hermitian, bool, "is_hermitian")   # unused, as in JAX
     max_iterations = 10 if max_iterations is None else \
-        _concrete_int(max_iterations, "max_iterations")
-    eps = float(dtypes.finfo(aval.dtype).eps) if eps is None else float(eps)
+        _static(max_iterations, int, "max_iterations")
+    eps = float(dtypes.finfo(aval.dtype).eps) if eps is None else _static(eps, float, "eps")
     if dynamic_shape is None:
         return _polar(x, max_iterations, eps)
-    m, n = (_concrete_int(d, "dynamic_shape") for d in dynamic_shape)
+    m, n = (_static(d, int, "dynamic_shape") for d in dynamic_shape)
     if not (0 < n <= m <= big_m and n <= big_n):
         raise ValueError(f"qdwh: dynamic_shape {tuple(dynamic_shape)} must be (m, n) with "
                          f"N >= n, M >= m >= n > 0 for x of shape {aval.shape}.")
