@@ -1,6 +1,7 @@
 """lax.linalg.qdwh, the polar decomposition: against scipy.linalg.polar over drawn shapes,
-conditioning and dtypes; the outputs' types; dynamic_shape; vmap against loops; every
-device's compiled program against eager."""
+conditioning and dtypes; the outputs' types (num_iters weakly typed, as in JAX); JAX's
+error types; dynamic_shape; vmap against loops; every device's compiled program against
+eager."""
 import numpy as np
 import pytest
 import scipy.linalg
@@ -11,6 +12,8 @@ import tinyjax as jax
 from tinyjax import lax
 from tinyjax.backends import get_backend
 from tinyjax.compiler.program import compile_jaxpr
+from tinyjax.config import config
+from tinyjax.core import ShapedArray
 from tinyjax.jaxpr import eval_jaxpr
 from tests.linalg_support import DTYPES, close, rand, x64_for
 
@@ -37,7 +40,7 @@ def test_matches_scipy_polar(dtype, m, n, log_cond, scale, seed):
         u, h, iters, converged = lax.linalg.qdwh(x)
         assert u.shape == (m, n) and h.shape == (n, n)
         assert u.dtype == h.dtype == np.dtype(dtype)
-        assert iters.dtype == np.int32 and converged.dtype == np.bool_
+        assert converged.dtype == np.bool_
         assert bool(converged) and 0 < int(iters) <= 10
         want_u, want_h = scipy.linalg.polar(x.astype(np.complex128 if "complex" in dtype
                                                      else np.float64))
@@ -65,14 +68,43 @@ def test_options():
     assert not np.asarray(h)[4:].any() and not np.asarray(h)[:, 4:].any()
 
 
+@pytest.mark.parametrize("x64_on, int_dtype", [(False, np.int32), (True, np.int64)])
+def test_num_iters_is_weakly_typed(x64_on, int_dtype):
+    """JAX's count is a weakly typed integer of the default width (eager, jit and vmap)."""
+    x = rand(np.random.default_rng(4), (5, 3), "float32")
+    with config.override(jax_enable_x64=x64_on):
+        want = ShapedArray((), int_dtype, weak_type=True)
+        assert jax.typeof(lax.linalg.qdwh(x)[2]) == want
+        assert jax.typeof(jax.jit(lax.linalg.qdwh)(x)[2]) == want
+        assert jax.typeof(lax.linalg.qdwh(x, max_iterations=0)[2]) == want
+        batched = jax.typeof(jax.vmap(lax.linalg.qdwh)(np.stack([x, x]))[2])
+        assert batched == ShapedArray((2,), int_dtype, weak_type=True)
+        assert jax.typeof(lax.linalg.qdwh(x)[3]) == ShapedArray((), np.bool_)
+        # a weak count takes the other operand's type, as in JAX
+        assert (lax.linalg.qdwh(x)[2] + np.int8(1)).dtype == np.int8
+
+
 @pytest.mark.parametrize("x, error, text", [
     (np.ones((2, 3), np.float32), ValueError, "must have M >= N"),
     (np.ones((2, 3, 3), np.float32), ValueError, "shape M x N"),
-    (np.ones((3, 3), np.int32), TypeError, "qdwh does not accept dtype int32"),
+    (np.ones((3, 3), np.int32), ValueError, "qdwh: data type int32 not inexact"),
+    (np.ones((3, 3), np.bool_), ValueError, "qdwh: data type bool not inexact"),
+    (np.ones((3, 3), np.float16), NotImplementedError, "qdwh: Unsupported dtype float16"),
 ])
 def test_bad_input(x, error, text):
+    """JAX's exception types: integers are not inexact, half precision is not
+    implemented."""
     with pytest.raises(error, match=text):
         lax.linalg.qdwh(x)
+
+
+@pytest.mark.parametrize("name, value", [("eps", 1e-3), ("max_iterations", 3),
+                                         ("is_hermitian", True)])
+def test_traced_static_argument(name, value):
+    """JAX's qdwh takes these as static jit arguments: a traced one is a ValueError."""
+    x = np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=f"Non-hashable static.*qdwh's `{name}`"):
+        jax.jit(lambda x, v: lax.linalg.qdwh(x, **{name: v}))(x, value)
 
 
 def test_vmap_matches_loops(x64):

@@ -179,20 +179,25 @@ def schur(a: Any, output: str = "real") -> tuple[Any, Any]:
     return lax.linalg.schur(a)
 
 
-def polar(a: Any, side: str = "right", *, method: str = "qdwh", eps: float | None = None,
-          max_iterations: int | None = None) -> tuple[Any, Any]:
-    """The polar decomposition ``a = u p`` (``side='right'``) or ``a = p u`` with ``u``
-    unitary and ``p`` positive semi-definite, computed from the SVD.  (JAX's default
-    method, QDWH, converges to the same -- unique for full-rank ``a`` -- factors.)"""
-    arr = jnp.asarray(a)
-    if arr.ndim < 2:
-        raise ValueError("The input `a` must be at least a 2-D array.")
-    if side not in ("right", "left"):
-        raise ValueError("The argument `side` must be either 'right' or 'left'.")
-    if method not in ("qdwh", "svd"):
-        raise ValueError(f"Unknown polar decomposition method {method}.")
-    (arr,) = _inexact(arr)
-    u, s, vh = lax.linalg.svd(arr, full_matrices=False)
+def _polar_qdwh(a: Any, side: str, eps: float | None,
+                max_iterations: int | None) -> tuple[Any, Any]:
+    """One matrix's polar factors by ``lax.linalg.qdwh``, which takes ``m >= n``: a wide
+    ``a`` decomposes from the left through its conjugate transpose."""
+    m, n = get_aval(a).shape
+    if (m >= n) != (side == "right"):
+        # JAX's text, word for word
+        raise NotImplementedError("method='qdwh' only supports mxn matrices where m < n "
+                                  "where side='right' and m >= n side='left', got "
+                                  f"{(m, n)} with side={side!r}")
+    transposed = side == "left"
+    unitary, posdef, _, _ = lax.linalg.qdwh(mat.H(a) if transposed else a, eps=eps,
+                                            max_iterations=max_iterations)
+    return (mat.H(unitary) if transposed else unitary), posdef
+
+
+def _polar_svd(a: Any, side: str) -> tuple[Any, Any]:
+    """The polar factors ``u vh`` and ``v s vh`` (right) or ``u s u^H`` (left)."""
+    u, s, vh = lax.linalg.svd(a, full_matrices=False)
     s = s.astype(get_aval(u).dtype)
     unitary = jnp.matmul(u, vh, precision=lax.Precision.HIGHEST)
     if side == "right":
@@ -200,6 +205,29 @@ def polar(a: Any, side: str = "right", *, method: str = "qdwh", eps: float | Non
     else:
         pos = jnp.matmul(u * s[..., None, :], mat.H(u), precision=lax.Precision.HIGHEST)
     return unitary, pos
+
+
+def polar(a: Any, side: str = "right", *, method: str = "qdwh", eps: float | None = None,
+          max_iterations: int | None = None) -> tuple[Any, Any]:
+    """The polar decomposition ``a = u p`` (``side='right'``) or ``a = p u`` with ``u``
+    unitary and ``p`` positive semi-definite, over the leading (batch) axes of ``a``.
+
+    ``method='qdwh'`` runs ``lax.linalg.qdwh`` (with ``eps`` and ``max_iterations``, which
+    must be static) and, as in JAX, takes tall or square matrices with ``side='right'``
+    and wide ones with ``side='left'`` (``NotImplementedError`` otherwise);
+    ``method='svd'`` forms the factors from the SVD, for every shape and side."""
+    arr = jnp.asarray(a)
+    if arr.ndim < 2:
+        raise ValueError("The input `a` must be at least a 2-D array.")
+    if side not in ("right", "left"):
+        raise ValueError("The argument `side` must be either 'right' or 'left'.")
+    if method == "svd":
+        return _polar_svd(arr, side)
+    if method != "qdwh":
+        raise ValueError(f"Unknown polar decomposition method {method}.")
+    signature = "(m,n)->(m,n),(n,n)" if side == "right" else "(m,n)->(m,n),(m,m)"
+    return jnp.vectorize(lambda x: _polar_qdwh(x, side, eps, max_iterations),
+                         signature=signature)(arr)
 
 
 # ---------------------------------------------------------------------------
