@@ -123,3 +123,23 @@ def test_compiled_matches_eager(device, x64):
     got = compile_jaxpr(closed, get_backend(device))(x)
     for g, w in zip(got, eval_jaxpr(closed.jaxpr, closed.consts, x)):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_traced_dynamic_shape(dtype):
+    """As in JAX, dynamic_shape may be traced: one jitted function decomposes blocks of
+    several sizes of one padded shape, each as the unpadded matrix, zero-padded."""
+    rng = np.random.default_rng(8)
+    decompose = jax.jit(lambda p, m, n: lax.linalg.qdwh(p, dynamic_shape=(m, n)))
+    with x64_for(dtype):
+        for m, n, cond in ((6, 4, 1e3), (5, 2, 10.0), (7, 5, 1e8)):
+            x = _conditioned(rng, m, n, dtype, cond)
+            padded = np.zeros((7, 5), dtype)
+            padded[:m, :n] = x
+            u, h, iters, converged = decompose(padded, m, n)
+            want = lax.linalg.qdwh(x)
+            np.testing.assert_allclose(np.asarray(u)[:m, :n], want[0], rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(np.asarray(h)[:n, :n], want[1], rtol=1e-9, atol=1e-9)
+            assert int(iters) == int(want[2]) and bool(converged) == bool(want[3])
+            assert not np.asarray(u)[m:].any() and not np.asarray(u)[:, n:].any()
+            assert not np.asarray(h)[n:].any() and not np.asarray(h)[:, n:].any()

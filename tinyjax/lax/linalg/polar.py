@@ -13,12 +13,12 @@ follow until the iterate stops moving, then one Newton-Schulz step refines ``u``
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from tinyjax import dtypes
-from tinyjax.core import get_aval
+from tinyjax.core import Tracer, get_aval
 from tinyjax.lax import elementwise as ew
 from tinyjax.lax._helpers import as_operand
 from tinyjax.lax.control_flow import while_loop
@@ -26,13 +26,15 @@ from tinyjax.lax.linalg._common import H, LAPACK_DTYPES, eye, matmul
 from tinyjax.lax.linalg.factorizations import cholesky, qr
 from tinyjax.lax.linalg.solves import triangular_solve
 from tinyjax.lax.reductions import reduce_max, reduce_sum
-from tinyjax.lax.shape import full
-from tinyjax.lax.slicing import concatenate, pad, slice as lax_slice
+from tinyjax.lax.shape import broadcasted_iota, full
+from tinyjax.lax.slicing import (concatenate, dynamic_slice, dynamic_update_slice, pad,
+                                 slice as lax_slice)
 
 __all__ = ["qdwh"]
 
 _QR_ABOVE = 100.0   # steps with a larger weight c use the (better conditioned) QR form
 _HALLEY = (3.0, 1.0, 3.0)   # the weights once l has reached 1
+Block = Optional[tuple[Any, Any]]   # the true (m, n) of a padded matrix, sizes maybe traced
 
 
 def _weights(l: float) -> tuple[float, float, float, float]:
@@ -59,13 +61,35 @@ def _scalar(v: float, like: Any) -> Any:
     return full((), v, get_aval(like).dtype)
 
 
-def _qr_step(u: Any, a: float, b: float, c: float) -> Any:
-    """``u <- (b/c) u + (a - b/c)/sqrt(c) q1 q2^H`` with ``[sqrt(c) u; I] = [q1; q2] r``."""
-    m, n = get_aval(u).shape
-    stacked = concatenate([ew.mul(_scalar(math.sqrt(c), u), u),
-                           eye(n, get_aval(u).dtype)], 0)
-    q = qr(stacked, full_matrices=False)[0]
-    q1, q2 = lax_slice(q, (0, 0), (m, n)), lax_slice(q, (m, 0), (m + n, n))
+def _mask(x: Any, dims: tuple[Any, ...]) -> Any:
+    """``x`` with the entries outside its leading ``dims`` block (traced or not) zeroed."""
+    shape = get_aval(x).shape
+    inside: Any = None
+    for axis, d in enumerate(dims):
+        below = ew.lt(broadcasted_iota(np.int32, shape, axis),
+                      ew.convert_element_type(as_operand(d), np.int32))
+        inside = below if inside is None else ew.bitwise_and(inside, below)
+    return ew.select(inside, x, full(shape, 0, get_aval(x).dtype))
+
+
+def _qr_step(u: Any, a: float, b: float, c: float, block: Block) -> Any:
+    """``u <- (b/c) u + (a - b/c)/sqrt(c) q1 q2^H`` with ``[sqrt(c) u; I] = [q1; q2] r``;
+    for a padded ``u`` the identity goes below its ``m`` true rows and the factors are
+    masked to the true block."""
+    big_m, big_n = get_aval(u).shape
+    scaled, ident = ew.mul(_scalar(math.sqrt(c), u), u), eye(big_n, get_aval(u).dtype)
+    if block is None:
+        q = qr(concatenate([scaled, ident], 0), full_matrices=False)[0]
+        q1, q2 = lax_slice(q, (0, 0), (big_m, big_n)), lax_slice(q, (big_m, 0),
+                                                                  (big_m + big_n, big_n))
+    else:
+        m, n = block
+        zero = full((), 0, get_aval(u).dtype)
+        stacked = dynamic_update_slice(pad(scaled, zero, [(0, big_n, 0), (0, 0, 0)]), ident,
+                                       (m, 0))
+        q = qr(stacked, full_matrices=False)[0]
+        q1 = _mask(lax_slice(q, (0, 0), (big_m, big_n)), (m, n))
+        q2 = _mask(dynamic_slice(q, (m, 0), (big_n, big_n)), (n, n))
     return ew.add(ew.mul(_scalar(b / c, u), u),
                   ew.mul(_scalar((a - b / c) / math.sqrt(c), u), matmul(q1, H(q2))))
 
@@ -94,8 +118,14 @@ def _moved(u: Any, previous: Any, tol: float) -> Any:
     return ew.gt(diff, full((), tol, get_aval(diff).dtype))
 
 
-def _polar(x: Any, max_iterations: int, eps: float) -> tuple[Any, Any, Any, Any]:
+def _polar(x: Any, max_iterations: int, eps: float, block: Block
+           ) -> tuple[Any, Any, Any, Any]:
+    """QDWH on ``x``, or on its leading ``block = (m, n)`` with the rest masked to zero
+    (zero columns stay zero through every step: the Cholesky form's Gram matrix is the
+    identity there)."""
     dt = get_aval(x).dtype
+    if block is not None:
+        x = _mask(x, block)
     mag = ew.abs(x)
     one_norm = reduce_max(reduce_sum(mag, (0,)), (0,))
     inf_norm = reduce_max(reduce_sum(mag, (1,)), (0,))
@@ -110,7 +140,7 @@ def _polar(x: Any, max_iterations: int, eps: float) -> tuple[Any, Any, Any, Any]
     steps = _schedule(eps, max_iterations)
     for a, b, c in steps:
         if c > _QR_ABOVE:
-            u = _qr_step(u, a, b, c)
+            u = _qr_step(u, a, b, c, block)
         else:
             previous = u
             u = _cholesky_step(u, *(_scalar(w, u) for w in (a, b, c)))
@@ -137,11 +167,10 @@ def _polar(x: Any, max_iterations: int, eps: float) -> tuple[Any, Any, Any, Any]
 def _static(value: Any, kind: type, what: str) -> Any:
     """``value`` as a Python ``kind``; a traced value raises as JAX's ``jit`` does for a
     static argument it cannot hash."""
-    try:
-        return kind(value)
-    except Exception as exc:
+    if isinstance(value, Tracer):
         raise ValueError(f"Non-hashable static arguments are not supported: qdwh's `{what}` "
-                         f"must be a static Python {kind.__name__}, got {value!r}.") from exc
+                         f"must be a static Python {kind.__name__}, got {value!r}.")
+    return kind(value)
 
 
 def _check_dtype(dtype: np.dtype) -> None:
@@ -155,6 +184,21 @@ def _check_dtype(dtype: np.dtype) -> None:
     raise NotImplementedError(f"qdwh: Unsupported dtype {dtype.name}. {accepted}")
 
 
+def _block(dynamic_shape: Any, shape: tuple[int, int]) -> Block:
+    """``dynamic_shape`` as ``(m, n)``: checked where its sizes are concrete, taken as they
+    are where traced (JAX traces them too)."""
+    if dynamic_shape is None:
+        return None
+    m, n = dynamic_shape
+    if isinstance(m, Tracer) or isinstance(n, Tracer):   # nothing to check before run time
+        return m, n
+    sizes = (int(m), int(n))
+    if not (0 < sizes[1] <= sizes[0] <= shape[0] and sizes[1] <= shape[1]):
+        raise ValueError(f"qdwh: dynamic_shape {sizes} must be (m, n) with N >= n, "
+                         f"M >= m >= n > 0 for x of shape {shape}.")
+    return sizes
+
+
 def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = None,
          eps: float | None = None, dynamic_shape: tuple[int, int] | None = None
          ) -> tuple[Any, Any, Any, Any]:
@@ -164,26 +208,18 @@ def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = Non
     and whether the iterate moved by less than ``(5 eps)^(1/3)`` within
     ``max_iterations`` (default 10).  ``is_hermitian`` is accepted and unused, as in
     JAX; it, ``max_iterations`` and ``eps`` must be static.  ``dynamic_shape=(m, n)``
-    decomposes the leading ``m x n`` block of a padded ``x``, the results zero-padded."""
+    (sizes that may be traced) decomposes the leading ``m x n`` block of a padded ``x``,
+    the results zero-padded."""
     x = as_operand(x)
     aval = get_aval(x)
     if aval.ndim != 2:
         raise ValueError(f"qdwh expects a matrix of shape M x N, got shape {aval.shape}.")
     _check_dtype(aval.dtype)
-    big_m, big_n = aval.shape
-    if big_m < big_n:
+    if aval.shape[0] < aval.shape[1]:
         raise ValueError("The input matrix of shape M x N must have M >= N.")
     _static(is_hermitian, bool, "is_hermitian")   # unused, as in JAX
     max_iterations = 10 if max_iterations is None else \
         _static(max_iterations, int, "max_iterations")
     eps = float(dtypes.finfo(aval.dtype).eps) if eps is None else _static(eps, float, "eps")
-    if dynamic_shape is None:
-        return _polar(x, max_iterations, eps)
-    m, n = (_static(d, int, "dynamic_shape") for d in dynamic_shape)
-    if not (0 < n <= m <= big_m and n <= big_n):
-        raise ValueError(f"qdwh: dynamic_shape {tuple(dynamic_shape)} must be (m, n) with "
-                         f"N >= n, M >= m >= n > 0 for x of shape {aval.shape}.")
-    u, h, iters, ok = _polar(lax_slice(x, (0, 0), (m, n)), max_iterations, eps)
-    zero = full((), 0, aval.dtype)
-    return (pad(u, zero, [(0, big_m - m, 0), (0, big_n - n, 0)]),
-            pad(h, zero, [(0, big_n - n, 0), (0, big_n - n, 0)]), iters, ok)
+    return _polar(x, max_iterations, eps, _block(dynamic_shape, aval.shape))
+
