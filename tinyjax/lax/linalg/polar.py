@@ -222,4 +222,3 @@ def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = Non
         _static(max_iterations, int, "max_iterations")
     eps = float(dtypes.finfo(aval.dtype).eps) if eps is None else _static(eps, float, "eps")
     return _polar(x, max_iterations, eps, _block(dynamic_shape, aval.shape))
-
