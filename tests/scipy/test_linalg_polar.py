@@ -123,9 +123,9 @@ def test_qdwh_shapes_jax_rejects(shape, side):
     ((np.ones(3),), {}, ValueError, "must be at least a 2-D array"),
     ((np.ones(3), "up"), {}, ValueError, "must be at least a 2-D array"),
     ((np.ones((3, 3)), "up"), {"method": "eig"}, ValueError, "`side` must be either"),
-    ((np.ones((3, 3)),), {"method": "eig"}, ValueError, "Unknown polar decomposition method eig"),
+    ((np.ones((3, 3)),), {"method": "eig"}, ValueError, "Unknown polar .* method eig"),
     ((np.eye(3, dtype=np.int32),), {}, ValueError, "data type int32 not inexact"),
-    ((np.eye(3, dtype=np.int32),), {"method": "svd"}, TypeError, "svd does not accept dtype int32"),
+    ((np.eye(3, dtype=np.int32),), {"method": "svd"}, TypeError, "svd .* dtype int32"),
     ((np.eye(3, dtype=np.float16),), {}, NotImplementedError, "Unsupported dtype float16"),
 ])
 def test_bad_input(args, kwargs, error, text):
