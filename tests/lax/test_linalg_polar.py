@@ -117,11 +117,21 @@ def test_vmap_matches_loops(x64):
                                        atol=1e-12)
 
 
-def test_compiled_matches_eager(device, x64):
+@pytest.mark.parametrize("padded", [False, True])
+def test_compiled_matches_eager(device, x64, padded):
+    """Every device's program against the eager evaluation of the same jaxpr; padded:
+    with a traced dynamic_shape (the masked QR steps)."""
     x = _conditioned(np.random.default_rng(3), 6, 4, "complex128", 1e4)
-    closed = jax.make_jaxpr(lax.linalg.qdwh)(x)
-    got = compile_jaxpr(closed, get_backend(device))(x)
-    for g, w in zip(got, eval_jaxpr(closed.jaxpr, closed.consts, x)):
+    if padded:
+        x = np.pad(x, ((0, 2), (0, 1)))
+        args = (x, np.int32(6), np.int32(4))
+        closed = jax.make_jaxpr(
+            lambda p, m, n: lax.linalg.qdwh(p, dynamic_shape=(m, n)))(*args)
+    else:
+        args = (x,)
+        closed = jax.make_jaxpr(lax.linalg.qdwh)(x)
+    got = compile_jaxpr(closed, get_backend(device))(*args)
+    for g, w in zip(got, eval_jaxpr(closed.jaxpr, closed.consts, *args)):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10, atol=1e-12)
 
 
