@@ -14,8 +14,9 @@ from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer,
                           eager_constant_folding, eval_trace, from_physical, get_aval,
                           new_trace, physical_aval, set_current_trace, user_source_info,
                           varying_operands, with_spec, with_vma)
-from tinyjax.interpreters.ad import Zero, tangent_aval
-from tinyjax.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, literal_or_none
+from tinyjax.interpreters.ad import SymbolicZero, Zero, tangent_aval
+from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr,
+                           literal_or_none)
 from tinyjax.tree_util import physical
 
 
@@ -105,8 +106,9 @@ class StagingTrace(Trace):
         jaxpr, consts = _trace_call(fun, args)
         n = len(consts)
         return self.process_primitive(primitive, [*consts, *args], dict(
-            call_jaxpr=jaxpr, fwd=_fwd_skipping(fwd, n),
-            bwd=_bwd_skipping(bwd, [get_aval(c) for c in consts]), out_trees=out_trees,
+            call_jaxpr=jaxpr, fwd=_TracedOnce(_fwd_skipping(fwd, n)),
+            bwd=_TracedOnce(_bwd_skipping(bwd, [get_aval(c) for c in consts])),
+            out_trees=out_trees,
             num_consts=n + num_consts, symbolic_zeros=symbolic_zeros))
 
     def to_closed_jaxpr(self, outs: Sequence[Any]) -> ClosedJaxpr:
@@ -145,6 +147,90 @@ def _bwd_skipping(bwd: Callable, avals: Sequence[ShapedArray]) -> Callable:
     if not avals:
         return bwd
     return lambda res, cts: [Zero(tangent_aval(a)) for a in avals] + list(bwd(res, cts))
+
+
+class _TracedOnce:
+    """A ``custom_vjp`` rule held by a staged equation: traced into a jaxpr once per
+    signature of its arguments (the types of its arrays and the values of the rest:
+    ``perturbed`` flags, symbolic zeros) and evaluated from then on, as JAX keeps the
+    rules' jaxprs -- a jitted function differentiated twice runs its rules' Python once.
+    A trace that closes over tracers of an enclosing transform serves only its own call;
+    arguments or results of extended dtypes (key arrays) go to the rule itself."""
+
+    def __init__(self, rule: Callable):
+        self.rule = rule
+        self.traces: dict[tuple, Any] = {}
+
+    def __call__(self, *args: Any) -> Any:
+        leaves, rebuild_args = _flatten(args)
+        operands = [i for i, x in enumerate(leaves) if _is_operand(x)]
+        try:
+            key = tuple(_signature(x, i in operands) for i, x in enumerate(leaves))
+            entry = self.traces.get(key)
+        except TypeError:  # an unhashable argument: no signature
+            return self.rule(*args)
+        if entry is None:
+            entry = self._trace(leaves, operands, rebuild_args)
+            if entry is None or not any(isinstance(c, Tracer) for c in entry[0].consts):
+                self.traces[key] = entry
+        if entry is None:
+            return self.rule(*args)
+        closed, out_leaves, out_operands, rebuild_out = entry
+        values = eval_jaxpr(closed.jaxpr, closed.consts, *[leaves[i] for i in operands])
+        out_leaves = list(out_leaves)
+        for i, v in zip(out_operands, values):
+            out_leaves[i] = v
+        return rebuild_out(out_leaves)
+
+    def _trace(self, leaves: list, operands: list[int], rebuild_args: Callable):
+        """(jaxpr, the result's leaves, which of them are its outputs, how to rebuild the
+        result), or None where an array of an extended dtype is involved."""
+        avals = [get_aval(leaves[i]) for i in operands]
+        if any(physical_aval(a) != a for a in avals):
+            return None
+        found: list = []
+
+        def flat_rule(*values):
+            args = list(leaves)
+            for i, v in zip(operands, values):
+                args[i] = v
+            out_leaves, rebuild_out = _flatten(self.rule(*rebuild_args(args)))
+            outs = [i for i, x in enumerate(out_leaves) if _is_operand(x)]
+            found.append(([None if i in outs else x for i, x in enumerate(out_leaves)],
+                          outs, rebuild_out))
+            return [out_leaves[i] for i in outs]
+
+        closed = trace_to_closed_jaxpr(flat_rule, avals)
+        out_leaves, outs, rebuild_out = found[0]
+        if any(physical_aval(v.aval) != v.aval for v in closed.jaxpr.outvars):
+            return None
+        return closed, out_leaves, outs, rebuild_out
+
+
+def _is_operand(x: Any) -> bool:
+    return not (x is None or type(x) in (bool, Zero, SymbolicZero))
+
+
+def _signature(x: Any, operand: bool) -> Any:
+    if operand:
+        return get_aval(x)
+    return (type(x), x.aval) if type(x) in (Zero, SymbolicZero) else x
+
+
+def _flatten(tree: Any) -> tuple[list, Callable[[list], Any]]:
+    """The leaves of nested lists and tuples, and how to put new leaves in their places."""
+    if type(tree) not in (list, tuple):
+        return [tree], lambda leaves: leaves[0]
+    parts = [_flatten(x) for x in tree]
+    sizes = [len(leaves) for leaves, _ in parts]
+
+    def rebuild(leaves: list) -> Any:
+        out, start = [], 0
+        for (_, rebuild_part), n in zip(parts, sizes):
+            out.append(rebuild_part(leaves[start:start + n]))
+            start += n
+        return type(tree)(out)
+    return [x for leaves, _ in parts for x in leaves], rebuild
 
 
 def trace_to_closed_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[ShapedArray],
