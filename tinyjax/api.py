@@ -54,6 +54,7 @@ from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, check_jaxpr, cse_jaxpr, dce_close
                            dce_jaxpr, dce_rules, eval_jaxpr, has_effects, pp_eqn_rules,
                            pp_shared_names)
 from tinyjax.lax import refs as _refs
+from tinyjax.lax.control_flow.body_cache import traces as _body_traces
 from tinyjax.lax._helpers import as_operand
 from tinyjax.vjp_function import VJP
 
@@ -1397,9 +1398,12 @@ def register_cache(clear: Callable[[], None]) -> None:
     _other_caches.append(clear)
 
 
+register_cache(_body_traces.clear)  # (the control-flow primitives' kept bodies)
+
+
 def clear_caches() -> None:
     """Drop every cached trace and compiled program (JAX's ``jax.clear_caches``): jit's,
-    checkpoint's, and the eager operations' on devices.  The executables are released (once
+    checkpoint's, the control-flow bodies', and the eager operations' on devices.  The executables are released (once
     calls running them return) and the compiled libraries no longer used are unloaded; the
     disk cache is kept (a later call recompiles nothing that is there)."""
     for wrapped in list(_wrappers):

@@ -381,13 +381,18 @@ class _Collector:
 
 @contextmanager
 def collect() -> Iterator[_Collector]:
-    """Collect the references that staged functions traced in this block capture."""
+    """Collect the references that staged functions traced in this block capture (an
+    enclosing block collecting for the same trace gets them too)."""
     c = _Collector(current_trace())
     _collectors.append(c)
     try:
         yield c
     finally:
         _collectors.remove(c)
+        outer = _collectors[-1] if _collectors else None
+        if outer is not None and outer.trace is c.trace:
+            outer.written.update(c.written)
+            outer.read.update(c.read)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from tinyjax.interpreters import ad, batching
 from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.lax.control_flow.python_loops import known_int, python_control_flow
 from tinyjax.lax import refs
+from tinyjax.lax.control_flow.body_cache import trace_body
 from tinyjax.lax.elementwise import clamp, convert_element_type, ne, select_n
 from tinyjax.lax.shape import broadcast_in_dim, full
 
@@ -253,9 +254,10 @@ def _bind_cond(index, funs: Sequence[Callable], operands: tuple,
                 from tinyjax.lax._helpers import as_operand
                 leaves, tree = physical.tree_flatten(
                     f(*tree_util.tree_unflatten(in_tree, xs)))
-                trees.append(tree)
-                return [as_operand(x) for x in leaves]
-            traced.append(trace_open(flat_fun, avals))
+                return [as_operand(x) for x in leaves], tree
+            jaxpr, consts, tree = trace_body(f, ("cond branch", in_tree), flat_fun, avals)
+            traced.append((jaxpr, consts))
+            trees.append(tree)
     if captured.written:  # array references a branch writes: passed through every branch
         written = list(captured.written.values())
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -37,6 +38,7 @@ from tinyjax.interpreters.partial_eval import custom_partial_eval_rules
 from tinyjax.errors import ConcretizationTypeError
 from tinyjax.lax.control_flow.python_loops import python_control_flow, python_scan, python_while
 from tinyjax.lax import refs
+from tinyjax.lax.control_flow.body_cache import trace_body
 from tinyjax.lax.elementwise import add, convert_element_type, lt, select_n
 from tinyjax.lax.reductions import reduce_or
 from tinyjax.lax.shape import broadcast_in_dim, full, reshape
@@ -532,11 +534,11 @@ def _promote_weak(carry: list[Any], out_avals) -> tuple[list[Any], bool]:
 
 
 def _trace_carry_fun(name, fun, init, extra_avals, extra_tree, make_args, split_out):
-    """Trace a loop body ``[extra, carry] -> carry (+ more)``, promoting weak carries."""
+    """Trace a loop body ``[extra, carry] -> carry (+ more)``, promoting weak carries.
+    ``name`` says how ``make_args`` and ``split_out`` wrap ``fun`` (a key of its kept
+    traces)."""
     carry, in_tree = flatten_operands(init)
     for _ in range(2):
-        store = []
-
         def flat(*args):
             from tinyjax.lax._helpers import as_operand
             n = len(extra_avals)
@@ -547,11 +549,12 @@ def _trace_carry_fun(name, fun, init, extra_avals, extra_tree, make_args, split_
             out_carry, rest = split_out(out)
             leaves, tree = physical.tree_flatten(out_carry)
             rest_leaves, rest_tree = physical.tree_flatten(rest)
-            store.append((tree, len(leaves), rest_tree))
-            return [as_operand(x) for x in leaves + rest_leaves]
+            return ([as_operand(x) for x in leaves + rest_leaves],
+                    (tree, len(leaves), rest_tree))
 
-        jaxpr, consts = trace_open(flat, list(extra_avals) + [get_aval(c) for c in carry])
-        out_tree, n_carry, rest_tree = store[0]
+        jaxpr, consts, (out_tree, n_carry, rest_tree) = trace_body(
+            fun, (name, in_tree, extra_tree), flat,
+            list(extra_avals) + [get_aval(c) for c in carry])
         carry_out_avals = jaxpr.out_avals[:n_carry]
         if out_tree == in_tree:
             carry, changed = _promote_weak(carry, carry_out_avals)
@@ -585,10 +588,11 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         from tinyjax.lax._helpers import as_operand
         out = cond_fun(tree_util.tree_unflatten(in_tree, args))
         leaves = physical.tree_leaves(out)
-        return [as_operand(x) for x in leaves]
+        return [as_operand(x) for x in leaves], None
 
     with refs.collect() as captured:
-        cond, cconsts = trace_open(cond_flat, carry_avals)
+        cond, cconsts, _ = trace_body(cond_fun, ("while_loop cond", in_tree), cond_flat,
+                                      carry_avals)
     if captured.written:
         raise NotImplementedError("lax.while_loop: cond_fun writes a mutable array reference")
     out = cond.out_avals
@@ -665,13 +669,9 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
     dt, weak = dtypes.result_type(lo, hi, return_weak_type_flag=True)
     lo_s, hi_s = _static_int(lower), _static_int(upper)
     from tinyjax.lax.elementwise import _convert_weak
+    scan_body, while_body = _fori_bodies(body_fun, dt)
     if lo_s is not None and hi_s is not None:
         start = _convert_weak(lo, dt, weak)  # (no equation when it already is)
-
-        def scan_body(carry, _):
-            i, x = carry
-            return (add(i, full((), 1, dt)), body_fun(i, x)), None
-
         (_, result), _ = scan(scan_body, (start, init_val), None, length=max(hi_s - lo_s, 0),
                               unroll=1 if unroll is None else unroll)
         return result
@@ -679,13 +679,41 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any, *,
         raise ValueError("Can only use `unroll` in `fori_loop` if the loop bounds are "
                          "statically known.")
     lo, hi = (x if get_aval(x).dtype == dt else convert_element_type(x, dt) for x in (lo, hi))
+    _, _, result = while_loop(_below_upper, while_body, (lo, hi, init_val))
+    return result
+
+
+def _below_upper(carry):
+    return lt(carry[0], carry[1])
+
+
+_fori_bodies_of: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _fori_bodies(body_fun: Callable, dt: np.dtype) -> tuple[Callable, Callable]:
+    """The scan body and the while_loop body ``fori_loop`` runs ``body_fun`` in: the same
+    function objects for the same ``body_fun`` and index dtype, so that the loop finds its
+    kept traces again.  (They reach ``body_fun`` through a weak reference: they are kept
+    only as long as it lives.)"""
+    try:
+        per_dtype = _fori_bodies_of.setdefault(body_fun, {})
+    except TypeError:  # not weakly referenceable or not hashable: made for this call
+        return _make_fori_bodies(lambda: body_fun, dt)
+    if dt not in per_dtype:
+        per_dtype[dt] = _make_fori_bodies(weakref.ref(body_fun), dt)
+    return per_dtype[dt]
+
+
+def _make_fori_bodies(get_body: Callable[[], Callable], dt: np.dtype
+                      ) -> tuple[Callable, Callable]:
+    def scan_body(carry, _):
+        i, x = carry
+        return (add(i, full((), 1, dt)), get_body()(i, x)), None
 
     def while_body(carry):
         i, u, x = carry
-        return add(i, full((), 1, dt)), u, body_fun(i, x)
-
-    _, _, result = while_loop(lambda c: lt(c[0], c[1]), while_body, (lo, hi, init_val))
-    return result
+        return add(i, full((), 1, dt)), u, get_body()(i, x)
+    return scan_body, while_body
 
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
