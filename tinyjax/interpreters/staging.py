@@ -166,14 +166,16 @@ class _TracedOnce:
         operands = [i for i, x in enumerate(leaves) if _is_operand(x)]
         try:
             key = tuple(_signature(x, i in operands) for i, x in enumerate(leaves))
-            entry = self.traces.get(key)
+            known = key in self.traces
         except TypeError:  # an unhashable argument: no signature
             return self.rule(*args)
-        if entry is None:
+        if known:
+            entry = self.traces[key]
+        else:
             entry = self._trace(leaves, operands, rebuild_args)
             if entry is None or not any(isinstance(c, Tracer) for c in entry[0].consts):
                 self.traces[key] = entry
-        if entry is None:
+        if entry is None:  # (an extended dtype)
             return self.rule(*args)
         closed, out_leaves, out_operands, rebuild_out = entry
         values = eval_jaxpr(closed.jaxpr, closed.consts, *[leaves[i] for i in operands])
