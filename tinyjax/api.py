@@ -162,7 +162,7 @@ def linearize_flat(fun: Callable, primals: Sequence[Any]) -> tuple[list[Any], Li
 def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the linear map."""
     flat_p, in_tree = physical.tree_flatten(primals)
-    flat_p = [_operand_or_scalar(p) for p in flat_p]
+    flat_p = [as_operand(p) for p in flat_p]
     flat_fun, out_tree = flatten_fun_nokwargs(fun, in_tree)
     out, lin = linearize_flat(flat_fun, flat_p)
     # a pytree whose leaves are the residuals (as JAX's), so it can cross jit and vmap
@@ -243,7 +243,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     output back to a tuple of cotangents of the primals.  With ``has_aux`` ``fun``
     returns ``(out, aux)`` and so does ``vjp`` (plus ``aux`` last)."""
     flat_p, in_tree = physical.tree_flatten(primals)
-    flat_p = [_operand_or_scalar(p) for p in flat_p]
+    flat_p = [as_operand(p) for p in flat_p]
     flat_fun, trees = flatten_fun_with_aux(fun, in_tree, has_aux)
     all_out, lin = linearize_flat(flat_fun, flat_p)
     tree, aux_tree = trees[0]
@@ -1403,9 +1403,10 @@ register_cache(_body_traces.clear)  # (the control-flow primitives' kept bodies)
 
 def clear_caches() -> None:
     """Drop every cached trace and compiled program (JAX's ``jax.clear_caches``): jit's,
-    checkpoint's, the control-flow bodies', and the eager operations' on devices.  The executables are released (once
-    calls running them return) and the compiled libraries no longer used are unloaded; the
-    disk cache is kept (a later call recompiles nothing that is there)."""
+    checkpoint's, the control-flow bodies', and the eager operations' on devices.  The
+    executables are released (once calls running them return) and the compiled libraries
+    no longer used are unloaded; the disk cache is kept (a later call recompiles nothing
+    that is there)."""
     for wrapped in list(_wrappers):
         wrapped.clear_cache()
     _shared.clear()
