@@ -64,12 +64,6 @@ def _is_float(x: Any) -> bool:
     return dtypes.is_float(dt) or dtypes.is_complex(dt)
 
 
-def _operand_or_scalar(x: Any) -> Any:
-    """A jvp argument as the function sees it: a Python scalar stays one (as in JAX 0.10,
-    where ``jvp(f, (2.0,), (1.0,))`` of a function returning its input returns floats)."""
-    return x if type(x) in (int, float, complex) else as_operand(x)
-
-
 def _check_tangent(primal: Any, tangent: Any) -> None:
     p_aval, t_aval = get_aval(primal), get_aval(tangent)
     expected = tangent_aval(p_aval).dtype
@@ -92,14 +86,14 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
         raise TypeError("primal and tangent arguments to jax.jvp must be tuples or lists; "
                         f"found {type(primals).__name__} and {type(tangents).__name__}.")
     flat_p, tree_p = physical.tree_flatten(tuple(primals))
-    flat_p = [_operand_or_scalar(p) for p in flat_p]
+    flat_p = [as_operand(p) for p in flat_p]
     flat_t, tree_t = physical_tangents(tuple(tangents), tree_p,
                                         [get_aval(p).shape for p in flat_p])
     if tree_p != tree_t:
         raise TypeError("primal and tangent arguments to jax.jvp must have the same tree "
                         f"structure; primals have tree structure {tree_p} whereas tangents "
                         f"have tree structure {tree_t}.")
-    flat_t = [_operand_or_scalar(t) if not is_float0(t) else t for t in flat_t]
+    flat_t = [as_operand(t) if not is_float0(t) else t for t in flat_t]
     for p, t in zip(flat_p, flat_t):
         _check_tangent(p, t)
     flat_t = [Zero(tangent_aval(get_aval(p))) if is_float0(t) else t

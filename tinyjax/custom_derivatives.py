@@ -91,13 +91,6 @@ def _tangent_operands(flat: Sequence[Any]) -> list[Any]:
     return [t if type(t) is SymbolicZero else _as_operands([t])[0] for t in flat]
 
 
-def _scalars_kept(convert: Callable[[Sequence[Any]], list[Any]],
-                  leaves: Sequence[Any]) -> list[Any]:
-    """``convert(leaves)`` with the Python scalars among them left as they are."""
-    return [x if _is_python_scalar(x) and type(x) is not bool else convert([x])[0]
-            for x in leaves]
-
-
 def resolve_kwargs(fun: Callable, args: tuple, kwargs: dict) -> tuple:
     """The call's arguments all positional, keyword ones placed through ``fun``'s
     signature (defaults filled in), as JAX passes them to the rules."""
@@ -193,9 +186,7 @@ class custom_jvp:
                                 f"equal container (pytree) structures, but got {p_tree} and "
                                 f"{t_tree} respectively.")
             out_tree_store.append(p_tree)
-            # (a Python scalar the rule returns stays one, as JAX 0.10's does)
-            return _scalars_kept(_as_operands, p_leaves) + _scalars_kept(_tangent_operands,
-                                                                         t_leaves)
+            return _as_operands(p_leaves) + _tangent_operands(t_leaves)
 
         outs = current_trace().process_custom_jvp_call(
             custom_jvp_call_p, flat_fun, flat_jvp, flat_args,

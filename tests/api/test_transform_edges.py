@@ -110,31 +110,6 @@ def test_custom_functions_return_their_own_result_eagerly():
     assert float(jax.grad(lambda x: square(x=x))(2.0)) == 4.0
 
 
-def test_jvp_of_python_scalars_keeps_what_the_function_returns():
-    # JAX 0.10.2: the rule sees the floats, and the floats it returns come back
-    seen = []
-
-    @jax.custom_jvp
-    def plus_one(x):
-        return x ** 2 + 1
-
-    @plus_one.defjvp
-    def _(primals, tangents):
-        seen.append((type(primals[0]), type(tangents[0])))
-        return plus_one(primals[0]), tangents[0] ** 2
-
-    out = jax.jvp(plus_one, (2.0,), (3.0,))
-    assert out == (5.0, 9.0) and [type(v) for v in out] == [float, float]
-    assert seen == [(float, float)]
-    out = jax.jvp(lambda x: x, (2.0,), (3.0,))
-    assert out == (2.0, 3.0) and [type(v) for v in out] == [float, float]
-    # an operation on them gives weak arrays, and so does the rule under jit
-    for out in (jax.jvp(lambda x: plus_one(x) * 1.0, (2.0,), (3.0,)),
-                jax.jit(lambda x, t: jax.jvp(plus_one, (x,), (t,)))(2.0, 3.0)):
-        assert [(type(v), v.weak_type, float(v)) for v in out] == [
-            (ArrayImpl, True, 5.0), (ArrayImpl, True, 9.0)]
-
-
 def test_custom_rule_inside_a_loop_body_is_used():
     @jax.custom_jvp
     def softplus(x):
