@@ -17,6 +17,7 @@ from tinyjax.core import (ShapedArray, Trace, Tracer, check_foreign_tracer,
 from tinyjax.interpreters.ad import SymbolicZero, Zero, tangent_aval
 from tinyjax.jaxpr import (ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr,
                            literal_or_none)
+from tinyjax import tree_util
 from tinyjax.tree_util import physical
 
 
@@ -162,17 +163,17 @@ class _TracedOnce:
         self.traces: dict[tuple, Any] = {}
 
     def __call__(self, *args: Any) -> Any:
-        leaves, rebuild_args = _flatten(args)
+        leaves, args_tree = _flatten(args)
         operands = [i for i, x in enumerate(leaves) if _is_operand(x)]
         try:
-            key = tuple(_signature(x, i in operands) for i, x in enumerate(leaves))
+            key = (args_tree, *(_signature(x, i in operands) for i, x in enumerate(leaves)))
             known = key in self.traces
         except TypeError:  # an unhashable argument: no signature
             return self.rule(*args)
         if known:
             entry = self.traces[key]
         else:
-            entry = self._trace(leaves, operands, rebuild_args)
+            entry = self._trace(leaves, operands, args_tree.unflatten)
             if entry is None or not any(isinstance(c, Tracer) for c in entry[0].consts):
                 self.traces[key] = entry
         if entry is None:  # (an extended dtype)
@@ -196,10 +197,10 @@ class _TracedOnce:
             args = list(leaves)
             for i, v in zip(operands, values):
                 args[i] = v
-            out_leaves, rebuild_out = _flatten(self.rule(*rebuild_args(args)))
+            out_leaves, out_tree = _flatten(self.rule(*rebuild_args(args)))
             outs = [i for i, x in enumerate(out_leaves) if _is_operand(x)]
             found.append(([None if i in outs else x for i, x in enumerate(out_leaves)],
-                          outs, rebuild_out))
+                          outs, out_tree.unflatten))
             return [out_leaves[i] for i in outs]
 
         closed = trace_to_closed_jaxpr(flat_rule, avals)
@@ -219,20 +220,9 @@ def _signature(x: Any, operand: bool) -> Any:
     return (type(x), x.aval) if type(x) in (Zero, SymbolicZero) else x
 
 
-def _flatten(tree: Any) -> tuple[list, Callable[[list], Any]]:
-    """The leaves of nested lists and tuples, and how to put new leaves in their places."""
-    if type(tree) not in (list, tuple):
-        return [tree], lambda leaves: leaves[0]
-    parts = [_flatten(x) for x in tree]
-    sizes = [len(leaves) for leaves, _ in parts]
-
-    def rebuild(leaves: list) -> Any:
-        out, start = [], 0
-        for (_, rebuild_part), n in zip(parts, sizes):
-            out.append(rebuild_part(leaves[start:start + n]))
-            start += n
-        return type(tree)(out)
-    return [x for leaves, _ in parts for x in leaves], rebuild
+def _flatten(tree: Any) -> tuple[list, tree_util.PyTreeDef]:
+    """``tree_flatten`` with None a leaf, so that every argument keeps its place."""
+    return tree_util.tree_flatten(tree, is_leaf=lambda x: x is None)
 
 
 def trace_to_closed_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[ShapedArray],
