@@ -3,17 +3,50 @@ against, and :class:`HostBackend`, the buffer half shared by backends whose buff
 numpy arrays."""
 from __future__ import annotations
 
+import ctypes
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from tinyjax.compiler.steps import Program
+from tinyjax.compiler.steps import ARENA_ALIGN, Program
 from tinyjax.compiler.walk import LoadedProgram, load_walked
 
 if TYPE_CHECKING:
     from tinyjax.compiler.kernel import Kernel
 
-__all__ = ["Backend", "HostBackend"]
+__all__ = ["Backend", "HostBackend", "host_empty", "host_copy"]
+
+# Below this size an array is numpy's own allocation: aligning it costs more than the few
+# vector accesses that straddle a cache line.
+ALIGNED_MIN_BYTES = 1024
+
+
+def host_empty(shape: Sequence[int], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on a cache line
+    (``ARENA_ALIGN`` bytes), as compiled kernels want it: numpy's allocator only gives
+    malloc's 16 bytes, and a loop reading a weight matrix whose rows straddle cache lines
+    with 64-byte vectors runs ~10-20 % slower (an RNN scan's step: 1.62 against 1.37 ms)."""
+    dt = np.dtype(dtype)
+    nbytes = dt.itemsize
+    for d in shape:
+        nbytes *= d
+    if nbytes < ALIGNED_MIN_BYTES:
+        return np.empty(shape, dt)
+    raw = np.empty(nbytes + ARENA_ALIGN, np.uint8)
+    skip = -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % ARENA_ALIGN
+    return np.ndarray(shape, dt, raw, skip)
+
+
+def host_copy(value: Any, dtype: Any = None) -> np.ndarray:
+    """A C-contiguous copy of ``value`` (cast to ``dtype`` as numpy casts: wrapping, no
+    check) whose data starts on a cache line as :func:`host_empty`'s."""
+    value = np.asarray(value)
+    dt = value.dtype if dtype is None else np.dtype(dtype)
+    if value.size * dt.itemsize < ALIGNED_MIN_BYTES:
+        return np.array(value, dtype=dt, order="C")
+    out = host_empty(value.shape, dt)
+    np.copyto(out, value, casting="unsafe")
+    return out
 
 
 @runtime_checkable
@@ -102,7 +135,7 @@ class HostBackend:
         return np.zeros(shape, dtype)
 
     def put(self, value: Any) -> np.ndarray:
-        return np.array(value, order="C")
+        return host_copy(value)
 
     def asbuffer(self, value: Any, dtype: Any = None) -> np.ndarray:
         return np.asarray(value, dtype)

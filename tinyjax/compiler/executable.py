@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from tinyjax.backends.base import Backend
+from tinyjax.backends.base import Backend, host_empty
 from tinyjax.compiler.memory import donation_plan
-from tinyjax.compiler.steps import ARENA_ALIGN, Loop, Program, Switch
+from tinyjax.compiler.steps import ARENA_ALIGN, Loop, Program, Switch, walk_steps
 from tinyjax.compiler.walk import Walker
 from tinyjax.config import debug_level
 
@@ -40,7 +40,12 @@ class Executable:
         loaded = backend.load_program(program)
         self._source, self._run, self._launchers = loaded.source, loaded.run, loaded.launchers
         self._host = backend.host
-        self._alloc = np.empty if self._host else backend.alloc
+        # A loop reads its operands every iteration: its program's outputs (carries among
+        # them) start on a cache line.  A straight-line program reads each about once, where
+        # numpy's faster allocation is worth more.
+        self._alloc = backend.alloc if not self._host else \
+            host_empty if any(isinstance(s, Loop) for s in walk_steps(program.steps)) \
+            else np.empty
         # constants live where the kernels run: copied to a device once, here
         self._consts = list(program.const_values) if self._host else \
             [backend.asbuffer(c) for c in program.const_values]

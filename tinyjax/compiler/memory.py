@@ -1,6 +1,7 @@
 """The memory of a program: the arena plan -- every scratch buffer gets a byte offset in one
 block per call, and buffers whose lifetimes do not overlap share bytes -- and which outputs
-may take a donated input's memory (:func:`donation_plan`).
+may take a donated input's memory (:func:`donation_plan`), and which loop carries the body
+may update in place (:func:`updates_in_place`).
 
 Lifetimes are intervals of step positions (steps numbered in the order they are built,
 nested ones after their parent).  A buffer defined before a loop and used inside it lives
@@ -10,10 +11,12 @@ their buffers may share bytes (only one branch runs).
 """
 from __future__ import annotations
 
-from tinyjax.compiler.steps import (ARENA_ALIGN, Buffer, Call, Copy, Launch, Loop, Program, Ref,
-                                    Switch, walk_steps)
+from typing import Union
 
-__all__ = ["Lifetimes", "place", "donation_plan"]
+from tinyjax.compiler.steps import (ARENA_ALIGN, Buffer, Call, Carry, Copy, Launch, Loop, Pointer,
+                                    Program, Ref, Switch, walk_steps)
+
+__all__ = ["Lifetimes", "place", "donation_plan", "updates_in_place"]
 
 
 class Lifetimes:
@@ -107,6 +110,25 @@ def donation_plan(program: Program, donated: tuple) -> dict[int, int]:
     return plan
 
 
+def updates_in_place(loop: Loop, carry: Carry) -> bool:
+    """Whether ``loop``'s body may write ``carry``'s next value over its current one (one
+    buffer instead of two, which halves what an iteration touches -- an RNN's
+    weight-gradient sums stay in the L1 cache): one launch of the body's top level writes
+    it, loading the current value only where it stores the next (:func:`_reads_in_place`),
+    and no step after that launch reads the current value."""
+    writer = None
+    for i, st in enumerate(loop.body):
+        for inner in walk_steps([st]):
+            for ref, written in _operands(inner):
+                if ref.base is carry.nxt and written:
+                    if writer is not None or inner is not st or not isinstance(st, Launch):
+                        return False
+                    writer = st
+                elif ref.base is carry.cur and writer is not None and st is not writer:
+                    return False
+    return writer is not None and _reads_in_place(writer, carry.cur, carry.nxt)
+
+
 def _operands(st) -> list[tuple[Ref, bool]]:
     """(ref, written) for every operand of a step (a loop's or branch's own operands only)."""
     if isinstance(st, Launch):
@@ -124,7 +146,7 @@ def _operands(st) -> list[tuple[Ref, bool]]:
     return []
 
 
-def _reads_in_place(launch: Launch, inp: Buffer, out: Buffer) -> bool:
+def _reads_in_place(launch: Launch, inp: Union[Buffer, Pointer], out: Union[Buffer, Pointer]) -> bool:
     """Whether the launch's kernel is elementwise and loads ``inp`` only at the point where
     it stores ``out`` (then ``out`` may live in ``inp``'s memory)."""
     k = launch.kernel

@@ -52,7 +52,7 @@ from tinyjax.compiler.codegen import prepare_kernels
 from tinyjax.compiler.executable import Executable
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.lower.registry import host_callbacks, inlined_calls, library_calls
-from tinyjax.compiler.memory import Lifetimes, place
+from tinyjax.compiler.memory import Lifetimes, place, updates_in_place
 from tinyjax.compiler.schedule import schedule
 from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, SCRATCH, Buffer, Call, Carry, Copy,
                                     Launch, Loop, Pointer, Program, Ref, Switch)
@@ -170,6 +170,7 @@ class _Builder:
         self.consts: list[Buffer] = []
         self.const_values: list[np.ndarray] = []
         self.scratch: list[Buffer] = []
+        self.scratch_names = itertools.count()
         self.life = Lifetimes()
         self.loops: list[tuple[Loop, int]] = []   # enclosing loops, with their start positions
         self.pos = 0
@@ -178,7 +179,7 @@ class _Builder:
 
     # ---- buffers and uses -------------------------------------------------------------------
     def new_scratch(self, dtype, size: int) -> Ref:
-        buf = Buffer(np.dtype(dtype), int(size), SCRATCH, name=f"s{len(self.scratch)}")
+        buf = Buffer(np.dtype(dtype), int(size), SCRATCH, name=f"s{next(self.scratch_names)}")
         self.scratch.append(buf)
         return _whole(buf)
 
@@ -379,6 +380,15 @@ class _Builder:
             results.append(_whole(home))
         return body_in, body_out, results
 
+    def update_in_place(self, loop: Loop) -> None:
+        """Give each carry the body may update in place (:func:`updates_in_place`) one
+        buffer: its second one is dropped."""
+        for c in loop.carries:
+            home, other = c.bufs
+            if other is not home and updates_in_place(loop, c):
+                c.bufs = (home, home)
+                self.scratch.remove(other)
+
     def open_loop(self, loop: Loop, refs: list[Ref]) -> None:
         self.use(refs)
         self.loops.append((loop, self.pos))
@@ -419,6 +429,7 @@ class _Builder:
         owned = [_whole(b) for c in loop.carries for b in c.bufs] + ys_res
         self.open_loop(loop, owned)
         self.block(loop.body, body, const_refs + carry_in + xs_in, carry_out + ys_out)
+        self.update_in_place(loop)
         self.close_loop(steps, loop, owned + [c.init for c in loop.carries] + const_refs
                         + [x for x in ins[nc + ncar:]])
         return carry_res + ys_res
@@ -438,6 +449,7 @@ class _Builder:
         self.open_loop(loop, owned)
         self.block(loop.cond, cond, cond_refs + carry_in, [loop.pred])
         self.block(loop.body, body, body_refs + carry_in, carry_out)
+        self.update_in_place(loop)
         self.close_loop(steps, loop, owned + [c.init for c in loop.carries] + cond_refs
                         + body_refs)
         return carry_res

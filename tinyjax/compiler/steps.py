@@ -122,7 +122,8 @@ class Copy:
 class Carry:
     """A loop-carried value: read through ``cur`` (``init`` before the first iteration),
     written through ``nxt`` = ``bufs[(it + loop.parity) % 2]``; after the loop in
-    ``bufs[0]``."""
+    ``bufs[0]``.  The two buffers are one where the body updates the carry in place
+    (:func:`tinyjax.compiler.memory.updates_in_place`)."""
     init: Ref
     cur: Pointer
     nxt: Pointer

@@ -9,6 +9,7 @@ import numpy as np
 
 from tinyjax import dtypes, lax
 from tinyjax.array import ArrayImpl, on_default_device, register_asarray, wrap_eager
+from tinyjax.backends.base import host_copy
 from tinyjax.core import ShapedArray, Tracer, get_aval
 from tinyjax.lax.sharding_constraint import placed_like
 from tinyjax.numpy._extended import is_extended, on_data
@@ -117,7 +118,7 @@ def _host_value(obj: Any, np_value: np.ndarray | None, dt: np.dtype) -> np.ndarr
     if _is_python_int(obj) or (isinstance(obj, (list, tuple)) and dtypes.is_int(dt) and
                                any(map(_is_python_int, _leaves_of_nested(obj)))):
         return np.array(obj, dtype=dt)
-    return np.array(np_value, dtype=dt, copy=True)
+    return host_copy(np_value, dt)  # (on a cache line, as compiled kernels read it)
 
 
 def _python_sequence_dtype(obj, np_value: np.ndarray) -> np.dtype:

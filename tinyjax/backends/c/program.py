@@ -202,7 +202,8 @@ class _Renderer:
             b0, b1 = (self.base(b) for b in c.bufs)
             if st.parity:
                 b0, b1 = b1, b0
-            L.append(f"{body}{c.nxt.name} = ({it} & 1) ? {b1} : {b0};")
+            L.append(f"{body}{c.nxt.name} = " + (f"({it} & 1) ? {b1} : {b0};" if b0 != b1
+                                                 else f"{b0};"))
         self.steps(st.body, body)
         for c in st.carries:
             L.append(f"{body}{c.cur.name} = {c.nxt.name};")

@@ -271,8 +271,10 @@ class DeviceLoops:
                                  [self._addr(st.pred, bases, homes), handle])
         node, body = drv.add_conditional_node(graph, deps, handle, COND_WHILE)
         inner = self._steps(body, [], st.body, bases, homes)
-        for c in st.carries:   # the next carry back into the first buffer
-            inner = self._copy(body, inner, homes[id(c.cur)], homes[id(c.nxt)], c.init.nbytes)
+        for c in st.carries:   # the next carry back into the first buffer (unless in place)
+            if c.bufs[1] is not c.bufs[0]:
+                inner = self._copy(body, inner, homes[id(c.cur)], homes[id(c.nxt)],
+                                   c.init.nbytes)
         if st.length is not None:
             self._support(body, inner, "tj_loop_next", [ctr, st.length, int(st.reverse),
                                                         handle])
