@@ -23,6 +23,11 @@ class CLanguage(CStyleLanguage):
     :func:`tinyjax.compiler.codegen.attach_loop_ir` attached (``k.loop_ir``); sorts need
     none."""
 
+    def fn(self, name: str, dt) -> str:
+        """libm's function ``name`` of ``dt``; exp is the prelude's ``tj_exp``/``tj_expf``
+        (fast where its result underflows)."""
+        return super().fn("tj_exp" if name == "exp" else name, dt)
+
     def op_FUNCTION(self, w: Walk, i: int, u) -> str:
         """The kernel's function (no name), or one of its functions the product driver calls
         (``static``; the plan, the buffers and the product's index first)."""
