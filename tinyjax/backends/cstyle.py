@@ -16,7 +16,9 @@ merge sort of indices) and scatters (a copy, then a serial update loop in C orde
 have renderers of their own.
 
 Transcendentals call libm; where glibc's libmvec is available they are declared ``simd`` so
-vectorised loops call its vector variants (no ``-ffast-math``: NaN/inf semantics stay).
+vectorised loops call its vector variants (no ``-ffast-math``: NaN/inf semantics stay);
+the C renderer spells ``exp`` as the prelude's ``tj_exp``, which keeps arguments whose
+result is flushed to zero out of libmvec's scalar path (a masked softmax's ``exp(-1e9)``).
 16-bit floats are stored as ``uint16_t`` and computed in float, rounded after every op as
 eager evaluation does.  The CUDA renderer (:mod:`tinyjax.backends.cuda.render`) adds the
 ops of GPU kernels and changes a few spellings.  The helpers every program starts with are
