@@ -337,8 +337,12 @@ class CStyleLanguage:
                 expr = f"tj_round_{_half(u.dtype)}({expr})"
         else:
             raise NotImplementedError(f"unknown uop {u.op}")
-        lines.append(f"{indent}{self.type(u.dtype)} {name} = {expr};")
+        lines.append(f"{indent}{self.value_type(u.dtype)} {name} = {expr};")
         return name
+
+    def value_type(self, dt) -> str:
+        """The type of a named value of dtype ``dt`` (a buffer's elements are ``type(dt)``)."""
+        return self.type(dt)
 
     # ---- the loop IR (one walk) --------------------------------------------------------------
     def render_uops(self, k: Kernel, uops, head: Optional[list[str]] = None) -> str:

@@ -12,6 +12,7 @@ import tinyjax as jax
 import tinyjax.numpy as jnp
 from tinyjax.compiler.codegen import loop_ir, opts
 from tinyjax.compiler.codegen.gemm import cpu_gemm
+from tinyjax.compiler.codegen.invariants import hoist_invariant_loads
 from tinyjax.compiler.codegen.heuristics import cpu_loops
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import base
@@ -21,6 +22,9 @@ from tinyjax.compiler.program import compile_jaxpr
 from tinyjax.compiler.lower.jaxpr import lower_jaxpr
 from tinyjax.compiler.program import inline_calls
 from tinyjax.compiler.schedule import schedule
+from tinyjax.compiler.codegen.uops import Range
+from tinyjax.compiler.kernel import UOp
+from tinyjax.compiler.shape.symbolic import Const, Var
 
 rng = np.random.default_rng(0)
 
@@ -255,3 +259,70 @@ def test_masks_that_only_outer_loops_decide_are_hoisted_out_of_the_inner_loop():
     want = np.concatenate([np.stack([a[:, :3], b], axis=2).reshape(7, 6, 64), a[:, 3:]],
                           axis=1) * 2.0
     np.testing.assert_array_equal(run(uops, k, bufs)[0].reshape(want.shape), want)
+
+
+def _loads_before_inner_loop(uops, slot: int) -> tuple[int, int]:
+    """(loads of ``slot`` before the first innermost loop opens, loads inside loops)."""
+    depth, before, inside = 0, 0, 0
+    for u in uops:
+        depth += (u.op == "RANGE") - (u.op == "ENDRANGE")
+        if u.op == "LOAD" and u.arg[0] == slot:
+            inside += depth > 1
+            before += depth <= 1
+    return before, inside
+
+
+def test_row_statistic_is_loaded_once_per_row():
+    """``g * exp(x - m) + (x == m)`` with the row maxima ``m`` an input: invariant_loads
+    reads ``m[row]`` before the loop over the row (the loop also stores, so a C compiler
+    would reload it every iteration), and the loop IR keeps its results."""
+    x = rng.standard_normal((6, 40)).astype(np.float32)
+    m = x.max(axis=1)
+    g = rng.standard_normal((6, 40)).astype(np.float32)
+
+    def f(x, m, g):
+        return g * jnp.exp(x - m[:, None]) + (x == m[:, None]).astype(jnp.float32)
+    (k,), bufs = kernels_of(f, x, m, g)
+    uops = loop_ir(k)
+    m_slot = k.buf_ids.index(1)
+    assert _loads_before_inner_loop(uops, m_slot) == (1, 0)
+    want = g * np.exp(x - m[:, None]) + (x == m[:, None])
+    np.testing.assert_allclose(run(uops, k, bufs)[0].reshape(want.shape), want, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(f)(x, m, g)), want, rtol=1e-6)
+
+
+def test_load_in_a_loop_that_may_not_run_stays():
+    """A triangular nest (``i1 < i0``): the inner loop runs no iteration for ``i0 = 0``, so
+    a load inside it stays there (its buffer may be as short as the loop); with a bound
+    that always runs, the same load goes before the loop."""
+    f32 = np.dtype(np.float32)
+
+    def nest(hi):
+        i0, i1 = Var("i0", 0, 3), Var("i1", 0, 7)
+        return [UOp("RANGE", None, (), Range("i0", Const(0), Const(4))),
+                UOp("RANGE", None, (), Range("i1", Const(0), hi(i0))),
+                UOp("LOAD", f32, (), (1, i0, Const(1))),
+                UOp("STORE", None, (2,), (0, i0 * 8 + i1, Const(1))),
+                UOp("ENDRANGE", None, (1,), None), UOp("ENDRANGE", None, (0,), None)]
+    triangular = hoist_invariant_loads(nest(lambda i0: i0), n_outs=1)
+    assert [u.op for u in triangular][:3] == ["RANGE", "RANGE", "LOAD"]
+    square = hoist_invariant_loads(nest(lambda i0: Const(8)), n_outs=1)
+    assert [u.op for u in square][:3] == ["RANGE", "LOAD", "RANGE"]
+    assert square[3].srcs == (1,)  # the store reads the load where it now is
+    out, src = np.zeros(32, np.float32), np.arange(4, dtype=np.float32)
+    run_loop_ir(square, [out, src])
+    np.testing.assert_array_equal(out, np.repeat(src, 8))
+
+
+@settings(max_examples=15, deadline=None)
+@given(rows=st.integers(0, 5), cols=st.integers(0, 70), reduce=st.booleans())
+def test_row_statistics_any_shape_against_numpy(rows, cols, reduce):
+    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    m = rng.standard_normal(rows).astype(np.float32)
+
+    def f(x, m):
+        y = jnp.where(x > m[:, None], x - m[:, None], 0.0) * m[:, None]
+        return jnp.sum(y, axis=1) if reduce else y
+    want = np.where(x > m[:, None], x - m[:, None], 0.0) * m[:, None]
+    want = want.sum(axis=1) if reduce else want
+    np.testing.assert_allclose(np.asarray(jax.jit(f)(x, m)), want, rtol=1e-5, atol=1e-5)

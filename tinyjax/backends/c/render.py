@@ -23,6 +23,12 @@ class CLanguage(CStyleLanguage):
     :func:`tinyjax.compiler.codegen.attach_loop_ir` attached (``k.loop_ir``); sorts need
     none."""
 
+    def value_type(self, dt) -> str:
+        """A boolean value is an ``int`` (what C's comparisons give), stored as a byte: gcc 12
+        does not vectorise a loop converting a byte-wide comparison to float (``(float)(a
+        == b)``, a maximum's gradient) among float values."""
+        return "int" if dt == np.bool_ else self.type(dt)
+
     def fn(self, name: str, dt) -> str:
         """libm's function ``name`` of ``dt``; exp is the prelude's ``tj_exp``/``tj_expf``
         (fast where its result underflows)."""

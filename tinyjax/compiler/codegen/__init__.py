@@ -6,7 +6,9 @@ that a backend renders.
 * :mod:`~tinyjax.compiler.codegen.loops`: a kernel with its loops spelled out
   (:class:`LoopKernel`), what the passes transform;
 * :mod:`~tinyjax.compiler.codegen.opts`: the passes (parallelize, block_reduce, upcast,
-  tile, hoist_row_stores), each named and testable;
+  tile, hoist_row_stores), each named and testable; two passes over the linear loop IR
+  after them: :mod:`~tinyjax.compiler.codegen.masks` and
+  :mod:`~tinyjax.compiler.codegen.invariants` (masks and invariant loads out of loops);
 * :mod:`~tinyjax.compiler.codegen.heuristics`: which passes a kernel gets (the cost model);
 * :mod:`~tinyjax.compiler.codegen.search`: or which a timed beam search finds (``BEAM=n``);
 * :mod:`~tinyjax.compiler.codegen.linearizer`: a :class:`LoopKernel` as loop IR;
@@ -32,6 +34,7 @@ from tinyjax.compiler.codegen.gemm_linearizer import linearize_gemm
 from tinyjax.compiler.codegen.gpu_heuristics import CudaTarget, cuda_loops
 from tinyjax.compiler.codegen.gpu_linearizer import linearize_gpu
 from tinyjax.compiler.codegen.heuristics import cpu_loops
+from tinyjax.compiler.codegen.invariants import hoist_invariant_loads
 from tinyjax.compiler.codegen.linearizer import linearize
 from tinyjax.compiler.codegen.loops import LoopKernel, base
 from tinyjax.compiler.codegen.masks import hoist_masks
@@ -67,7 +70,7 @@ def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
         if trace:
             print(f"--- {k.name}: BEAM={beam} chose {[s[2] for s in best.applied]}")
             print(format_uops(linearize(best)))
-        return hoist_masks(linearize(best))
+        return hoist_invariant_loads(hoist_masks(linearize(best)), k.n_outs)
     show = None
     if trace:
         print(f"--- {k.name}: loop IR after base")
@@ -79,6 +82,10 @@ def loop_ir(k, trace: bool = False, optimize: bool = True, beam: int = 0,
     uops = hoist_masks(linearize(cpu_loops(k, reducible=_omp_reducible, trace=show)))
     if trace:
         print(f"--- {k.name}: loop IR after hoist_masks")
+        print(format_uops(uops))
+    uops = hoist_invariant_loads(uops, k.n_outs)
+    if trace:
+        print(f"--- {k.name}: loop IR after hoist_invariant_loads")
         print(format_uops(uops))
     return uops
 
