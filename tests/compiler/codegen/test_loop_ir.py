@@ -294,14 +294,14 @@ def test_row_statistic_is_loaded_once_per_row():
 def test_load_in_a_loop_that_may_not_run_stays():
     """A triangular nest (``i1 < i0``): the inner loop runs no iteration for ``i0 = 0``, so
     a load inside it stays there (its buffer may be as short as the loop); with a bound
-    that always runs, the same load goes before the loop."""
+    that always runs, the same load goes before the loop -- unless it is masked."""
     f32 = np.dtype(np.float32)
 
-    def nest(hi):
+    def nest(hi, valid=Const(1)):
         i0, i1 = Var("i0", 0, 3), Var("i1", 0, 7)
         return [UOp("RANGE", None, (), Range("i0", Const(0), Const(4))),
                 UOp("RANGE", None, (), Range("i1", Const(0), hi(i0))),
-                UOp("LOAD", f32, (), (1, i0, Const(1))),
+                UOp("LOAD", f32, (), (1, i0, valid)),
                 UOp("STORE", None, (2,), (0, i0 * 8 + i1, Const(1))),
                 UOp("ENDRANGE", None, (1,), None), UOp("ENDRANGE", None, (0,), None)]
     triangular = hoist_invariant_loads(nest(lambda i0: i0), n_outs=1)
@@ -309,6 +309,8 @@ def test_load_in_a_loop_that_may_not_run_stays():
     square = hoist_invariant_loads(nest(lambda i0: Const(8)), n_outs=1)
     assert [u.op for u in square][:3] == ["RANGE", "LOAD", "RANGE"]
     assert square[3].srcs == (1,)  # the store reads the load where it now is
+    masked = hoist_invariant_loads(nest(lambda i0: Const(8), Var("mask0", 0, 1)), n_outs=1)
+    assert [u.op for u in masked][:3] == ["RANGE", "RANGE", "LOAD"]  # (a masked load stays)
     out, src = np.zeros(32, np.float32), np.arange(4, dtype=np.float32)
     run_loop_ir(square, [out, src])
     np.testing.assert_array_equal(out, np.repeat(src, 8))

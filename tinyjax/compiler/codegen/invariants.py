@@ -30,8 +30,15 @@ def _runs(r: Range) -> bool:
     return hi > r.lo.value
 
 
+def _unmasked(valid) -> bool:
+    """Whether a load's mask always holds.  A masked load stays: GCC 12.2 with
+    ``-mprefer-vector-width=512`` vectorises the loop around hoisted ``mask ? x[i] : 0``
+    loads wrongly (a complex pad read garbage)."""
+    return isinstance(valid, Const) and valid.value != 0 or valid.vmin > 0
+
+
 def hoist_invariant_loads(uops: list[UOp], n_outs: int) -> list[UOp]:
-    """``uops`` with every load of an input slot (``>= n_outs``) whose index and mask read
+    """``uops`` with every unmasked load of an input slot (``>= n_outs``) whose index reads
     no variable of the loops around it moved before the outermost such loop (see the
     module docstring)."""
     if any(u.op in ("IF", "FUNCTION") for u in uops):  # (a load under a condition stays)
@@ -48,10 +55,8 @@ def hoist_invariant_loads(uops: list[UOp], n_outs: int) -> list[UOp]:
         elif u.op == "DEFINE_VAR":
             level[u.arg.name] = len(opened)
         elif u.op == "LOAD" and not u.srcs and isinstance(u.arg[0], int) and \
-                u.arg[0] >= n_outs and opened:
-            _, index, valid = u.arg
-            names = {v.name for node in (index, valid) if hasattr(node, "vars")
-                     for v in node.vars()}
+                u.arg[0] >= n_outs and opened and _unmasked(u.arg[2]):
+            names = {v.name for v in u.arg[1].vars()} if hasattr(u.arg[1], "vars") else set()
             depth = max((level.get(n, 0) for n in names), default=0)
             out = len(opened)
             while out > depth and _runs(opened[out - 1][1]):
