@@ -117,7 +117,7 @@ def updates_in_place(loop: Loop, carry: Carry) -> bool:
     it, loading the current value only where it stores the next (:func:`_reads_in_place`),
     and no step after that launch reads the current value."""
     writer = None
-    for i, st in enumerate(loop.body):
+    for st in loop.body:
         for inner in walk_steps([st]):
             for ref, written in _operands(inner):
                 if ref.base is carry.nxt and written:
@@ -146,7 +146,8 @@ def _operands(st) -> list[tuple[Ref, bool]]:
     return []
 
 
-def _reads_in_place(launch: Launch, inp: Union[Buffer, Pointer], out: Union[Buffer, Pointer]) -> bool:
+def _reads_in_place(launch: Launch, inp: Union[Buffer, Pointer],
+                     out: Union[Buffer, Pointer]) -> bool:
     """Whether the launch's kernel is elementwise and loads ``inp`` only at the point where
     it stores ``out`` (then ``out`` may live in ``inp``'s memory)."""
     k = launch.kernel
