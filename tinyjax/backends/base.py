@@ -21,16 +21,18 @@ __all__ = ["Backend", "HostBackend", "host_empty", "host_copy"]
 ALIGNED_MIN_BYTES = 1024
 
 
-def host_empty(shape: Sequence[int], dtype: Any) -> np.ndarray:
+def host_empty(shape: Sequence[int], dtype: Any,
+               min_bytes: int = ALIGNED_MIN_BYTES) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on a cache line
     (``ARENA_ALIGN`` bytes), as compiled kernels want it: numpy's allocator only gives
     malloc's 16 bytes, and a loop reading a weight matrix whose rows straddle cache lines
-    with 64-byte vectors runs ~10-20 % slower (an RNN scan's step: 1.62 against 1.37 ms)."""
+    with 64-byte vectors runs ~10-20 % slower (an RNN scan's step: 1.62 against 1.37 ms).
+    Arrays under ``min_bytes`` are numpy's own allocation."""
     dt = np.dtype(dtype)
     nbytes = dt.itemsize
     for d in shape:
         nbytes *= d
-    if nbytes < ALIGNED_MIN_BYTES:
+    if nbytes < min_bytes:
         return np.empty(shape, dt)
     raw = np.empty(nbytes + ARENA_ALIGN, np.uint8)
     skip = -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % ARENA_ALIGN

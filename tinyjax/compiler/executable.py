@@ -18,7 +18,7 @@ import numpy as np
 
 from tinyjax.backends.base import Backend, host_empty
 from tinyjax.compiler.memory import donation_plan
-from tinyjax.compiler.steps import ARENA_ALIGN, Loop, Program, Switch, walk_steps
+from tinyjax.compiler.steps import Loop, Program, Switch, walk_steps
 from tinyjax.compiler.walk import Walker
 from tinyjax.config import debug_level
 
@@ -80,9 +80,7 @@ class Executable:
             n = self._arena_bytes
             if not self._host:
                 return self.backend.alloc((max(n, 1),), np.uint8)
-            raw = np.empty(n + ARENA_ALIGN, np.uint8)
-            skip = -raw.ctypes.data % ARENA_ALIGN
-            return raw[skip:skip + n]
+            return host_empty((n,), np.uint8, min_bytes=0)  # (its offsets assume a line)
 
     def _give_arena(self, arena) -> None:
         if len(self._arenas) < ARENAS_KEPT:
