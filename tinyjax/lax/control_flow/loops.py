@@ -349,20 +349,27 @@ def _scan_partial_eval(trace, args, params):
             varying.update(eqn.outvars)
     res_inv = [k for k, v in enumerate(res_vars) if not (isinstance(v, Var) and v in varying)]
     res_stk = [k for k, v in enumerate(res_vars) if isinstance(v, Var) and v in varying]
+    # A residual that is a known x slice itself is not stacked again: the unknown scan
+    # reads the known xs (JAX forwards these too).
+    n_kcarry = ncar - sum(carry_uk)
+    x_invars = {v: j for j, v in enumerate(kj.invars[n_inv + n_kcarry:])}
+    res_fwd = {k: x_invars[res_vars[k]] for k in res_stk if res_vars[k] in x_invars}
+    res_new = [k for k in res_stk if k not in res_fwd]
     known_const_vals = list(split.known_consts) + keep(consts, c_uk)
     # (side effects -- a debug print -- stay in the loop: every iteration has them)
     pure_eqns = [e for e in kj.eqns if not eqn_effectful(e)]
     hoisted, used = dce_jaxpr(Jaxpr([], kj.invars[:n_inv], [res_vars[k] for k in res_inv],
                                     pure_eqns), prune_invars=True)
     known_jaxpr, _ = dce_jaxpr(with_invars(kj, kj.invars, kj.outvars[:n_kout] + [
-        res_vars[k] for k in res_stk]))
+        res_vars[k] for k in res_new]))
     with set_current_trace(trace.parent):
         inv_vals = run(hoisted, *[v for v, u in zip(known_const_vals, used) if u])
         kouts = _scan_bind(known_const_vals, keep(init, carry_uk), keep(xs, x_uk), known_jaxpr,
                            length=length, reverse=reverse, unroll=unroll)
-    n_kcarry = ncar - sum(carry_uk)
     n_kys = n_ys - sum(ys_uk)
-    k_carry, k_ys, stacked = split_list(kouts, [n_kcarry, n_kys])
+    k_carry, k_ys, new_stacked = split_list(kouts, [n_kcarry, n_kys])
+    fresh, known_xs = iter(new_stacked), keep(xs, x_uk)
+    stacked = [known_xs[res_fwd[k]] if k in res_fwd else next(fresh) for k in res_stk]
     # Unknown scan: invars [residuals, uk consts, uk carry, uk xs] reordered to
     # [invariant residuals, uk consts, uk carry, uk xs, stacked residuals].
     uc, ucar, ux = _ranges(split.num_res, sum(c_uk), sum(carry_uk), sum(x_uk))[1:]
