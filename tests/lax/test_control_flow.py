@@ -472,3 +472,25 @@ def test_switch_traces_a_function_given_for_several_branches_once():
         assert float(run(i, 3.0)) == (9.0 if i % 2 == 0 else 4.0)
     assert sorted(calls) == ["f", "g"]  # one trace, as JAX's switch
     assert float(jax.grad(lambda x: lax.switch(4, branches, x))(3.0)) == 6.0
+
+
+def test_scan_grad_reads_the_xs_instead_of_stacking_them_again():
+    """A residual that is an x slice itself is not saved by the forward scan: the backward
+    scan reads the xs (an input of 3 features into 5 hidden units, so no other residual
+    has the xs' shape)."""
+    rng = np.random.default_rng(0)
+    wx, wh = rng.standard_normal((3, 5)), rng.standard_normal((5, 5)) * 0.5
+    xs = rng.standard_normal((7, 3))
+
+    def loss(wx, wh, xs):
+        h, ys = lax.scan(lambda h, x: (jnp.tanh(x @ wx + h @ wh),) * 2, jnp.zeros(5), xs)
+        return jnp.sum(ys ** 2)
+    jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(wx, wh, xs).jaxpr
+    scans = [e for e in jaxpr.eqns if e.primitive.name == "scan"]
+    assert len(scans) == 2
+    assert all(v.aval.shape != xs.shape for v in scans[0].outvars)
+    assert jaxpr.invars[2] in scans[1].invars
+    got = jax.grad(loss, argnums=(0, 1))(wx, wh, xs)
+    want = jax.jacfwd(loss, argnums=(0, 1))(wx, wh, xs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
