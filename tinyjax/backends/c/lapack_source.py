@@ -24,6 +24,21 @@ PRELUDE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* A workspace: a large one on 2 MiB boundaries with transparent huge pages asked for
+   (as numpy does for its arrays), which saves LAPACK's first touch of megabytes of fresh
+   memory most of its page faults. */
+static void *tj_work(size_t nbytes) {
+  if (nbytes < ((size_t)1 << 20)) return malloc(nbytes);
+  size_t huge = (size_t)1 << 21, size = (nbytes + huge - 1) & ~(huge - 1);
+  void *p = NULL;
+  if (posix_memalign(&p, huge, size)) return NULL;
+#ifdef MADV_HUGEPAGE
+  madvise(p, size, MADV_HUGEPAGE);
+#endif
+  return p;
+}
 
 int tj_lu_pivots_to_permutation(void **bufs, const long *p, void *const *fns) {
   /* p: batch, k, size; bufs: pivots, permutation (int32) */
@@ -72,7 +87,7 @@ typedef void (*getrf_{P})(int *, int *, {T} *, int *, int *, int *);
 int tj_getrf_{P}(void **bufs, const long *p, void *const *fns) {{
   const {T} *a = bufs[0]; {T} *lu = bufs[1]; int32_t *piv = bufs[2], *perm = bufs[3];
   int m = (int)p[1], n = (int)p[2], k = m < n ? m : n;
-  {T} *w = malloc(sizeof({T}) * (m * n + 1)); int *ip = malloc(sizeof(int) * (k + 1));
+  {T} *w = tj_work(sizeof({T}) * (m * n + 1)); int *ip = tj_work(sizeof(int) * (k + 1));
   if (!w || !ip) {{ free(w); free(ip); return -1; }}
   for (long b = 0; b < p[0]; b++) {{
     int info = 0;
@@ -98,8 +113,8 @@ int tj_qr_{P}(void **bufs, const long *p, void *const *fns) {{
   const {T} *a = bufs[0]; {T} *q = bufs[1], *r = bufs[2]; int32_t *jp = bufs[3];
   int m = (int)p[1], n = (int)p[2], full = (int)p[3], pivot = (int)p[4];
   int k = m < n ? m : n, kq = full ? m : k, cols = n > m ? n : m, lwork = -1, info = 0;
-  {T} *w = malloc(sizeof({T}) * ((long)m * cols + 1)), *tau = malloc(sizeof({T}) * (k + 1));
-  int *jpvt = malloc(sizeof(int) * (n + 1)); {R} *rw = malloc(sizeof({R}) * (2 * n + 1));
+  {T} *w = tj_work(sizeof({T}) * ((long)m * cols + 1)), *tau = tj_work(sizeof({T}) * (k + 1));
+  int *jpvt = tj_work(sizeof(int) * (n + 1)); {R} *rw = tj_work(sizeof({R}) * (2 * n + 1));
   {T} query = 0;
   if (!w || !tau || !jpvt || !rw) {{ free(w); free(tau); free(jpvt); free(rw); return -1; }}
   if (m && n) {{
@@ -109,7 +124,7 @@ int tj_qr_{P}(void **bufs, const long *p, void *const *fns) {{
     ((orgqr_{P})fns[1])(&m, &kq, &k, w, &m, tau, &query, &(int){{-1}}, &info);
     if (lwork_{P}(query) > lwork) lwork = lwork_{P}(query);
   }} else lwork = 1;
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   for (long b = 0; b < p[0]; b++) {{
     {T} *qb = q + b * m * kq, *rb = r + b * kq * n;
     tr_{P}(m, n, a + b * m * n, w);
@@ -144,10 +159,10 @@ int tj_svd_{P}(void **bufs, const long *p, void *const *fns) {{
   int ldu = m > 0 ? m : 1, ldvt = vrows > 0 ? vrows : 1;
   char job = uv ? (full ? 'A' : 'S') : 'N';
   long rwn = (long)k * (5 * k + 7 > 2 * mx + 2 * k + 1 ? 5 * k + 7 : 2 * mx + 2 * k + 1) + 1;
-  {T} *w = malloc(sizeof({T}) * ((long)m * n + 1));
-  {T} *uw = malloc(sizeof({T}) * ((long)ldu * (ucols > 0 ? ucols : 1) + 1));
-  {T} *vw = malloc(sizeof({T}) * ((long)ldvt * (n > 0 ? n : 1) + 1));
-  {R} *rw = malloc(sizeof({R}) * rwn); int *iw = malloc(sizeof(int) * (8 * k + 1));
+  {T} *w = tj_work(sizeof({T}) * ((long)m * n + 1));
+  {T} *uw = tj_work(sizeof({T}) * ((long)ldu * (ucols > 0 ? ucols : 1) + 1));
+  {T} *vw = tj_work(sizeof({T}) * ((long)ldvt * (n > 0 ? n : 1) + 1));
+  {R} *rw = tj_work(sizeof({R}) * rwn); int *iw = tj_work(sizeof(int) * (8 * k + 1));
   {T} query = 0;
   if (!w || !uw || !vw || !rw || !iw) {{ free(w); free(uw); free(vw); free(rw); free(iw);
                                         return -1; }}
@@ -156,7 +171,7 @@ int tj_svd_{P}(void **bufs, const long *p, void *const *fns) {{
   else ((gesdd_{P})fns[0])(&job, &m, &n, w, &m, s, uw, &ldu, vw, &ldvt, &query, &lwork,{RWA}
                           iw, &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   for (long b = 0; b < p[0]; b++) {{
     {R} *sb = s + b * k;
     tr_{P}(m, n, a + b * m * n, w);
@@ -184,13 +199,13 @@ int tj_eigh_{P}(void **bufs, const long *p, void *const *fns) {{
   const {T} *a = bufs[0]; {T} *v = bufs[1]; {R} *wv = bufs[2];
   int n = (int)p[1], info = 0, lwork = -1, lrwork = -1, liwork = -1, iq = 0;
   char jobz = 'V', uplo = p[2] ? 'L' : 'U';
-  {T} *w = malloc(sizeof({T}) * ((long)n * n + 1)), query = 0; {R} rq = 0;
+  {T} *w = tj_work(sizeof({T}) * ((long)n * n + 1)), query = 0; {R} rq = 0;
   if (!w) return -1;
   if (n) ((syevd_{P})fns[0])(&jobz, &uplo, &n, w, &n, wv, &query, &lwork,{RWQ} &iq, &liwork,
                             &info);
   lwork = lwork_{P}(query); liwork = iq + 1; lrwork = (int)rq + 1;
-  {T} *work = malloc(sizeof({T}) * lwork); int *iw = malloc(sizeof(int) * liwork);
-  {R} *rw = malloc(sizeof({R}) * lrwork);
+  {T} *work = tj_work(sizeof({T}) * lwork); int *iw = tj_work(sizeof(int) * liwork);
+  {R} *rw = tj_work(sizeof({R}) * lrwork);
   for (long b = 0; b < p[0]; b++) {{
     {R} *wb = wv + b * n;
     tr_{P}(n, n, a + b * n * n, w);
@@ -216,7 +231,7 @@ int tj_trsm_{P}(void **bufs, const long *p, void *const *fns) {{
   int m = cols, n = rows, k = left ? rows : cols, ldb = cols > 0 ? cols : 1;
   char side = left ? 'R' : 'L', uplo = lower ? 'U' : 'L', diag = unit ? 'U' : 'N';
   char op = trans ? (conjugate ? 'C' : 'T') : 'N';
-  {T} one = 1, *ac = malloc(sizeof({T}) * ((long)k * k + 1));
+  {T} one = 1, *ac = tj_work(sizeof({T}) * ((long)k * k + 1));
   if (!ac) return -1;
   for (long b = 0; b < p[0]; b++) {{
     const {T} *ab = a + b * k * k;
@@ -234,7 +249,7 @@ int tj_gtsv_{P}(void **bufs, const long *p, void *const *fns) {{
   /* p: batch, n, nrhs; bufs: dl, d, du, b, x (dl[0] and du[n-1] unused) */
   const {T} *dl = bufs[0], *d = bufs[1], *du = bufs[2], *bb = bufs[3]; {T} *x = bufs[4];
   int n = (int)p[1], nrhs = (int)p[2], info = 0, ldb = n > 0 ? n : 1;
-  {T} *w = malloc(sizeof({T}) * (3L * n + 3)), *bw = malloc(sizeof({T}) * ((long)n * nrhs + 1));
+  {T} *w = tj_work(sizeof({T}) * (3L * n + 3)), *bw = tj_work(sizeof({T}) * ((long)n * nrhs + 1));
   if (!w || !bw) {{ free(w); free(bw); return -1; }}
   for (long b = 0; b < p[0]; b++) {{
     {T} *lo = w, *di = w + n + 1, *up = w + 2 * n + 2;
@@ -271,15 +286,15 @@ int tj_eig_{P}(void **bufs, const long *p, void *const *fns) {{
   int n = (int)p[1], left = (int)p[2], right = (int)p[3], info = 0, lwork = -1;
   {C} *vl = left ? bufs[2] : 0, *vr = right ? bufs[2 + left] : 0;
   char jl = left ? 'V' : 'N', jr = right ? 'V' : 'N'; int ld = n > 0 ? n : 1;
-  {T} *m = malloc(sizeof({T}) * ((long)n * n + 1)), *wr = malloc(sizeof({T}) * (n + 1));
-  {T} *wi = malloc(sizeof({T}) * (n + 1)), *l = malloc(sizeof({T}) * ((long)n * n + 1));
-  {T} *r = malloc(sizeof({T}) * ((long)n * n + 1)), query = 0;
+  {T} *m = tj_work(sizeof({T}) * ((long)n * n + 1)), *wr = tj_work(sizeof({T}) * (n + 1));
+  {T} *wi = tj_work(sizeof({T}) * (n + 1)), *l = tj_work(sizeof({T}) * ((long)n * n + 1));
+  {T} *r = tj_work(sizeof({T}) * ((long)n * n + 1)), query = 0;
   if (!m || !wr || !wi || !l || !r) {{ free(m); free(wr); free(wi); free(l); free(r);
                                        return -1; }}
   if (n) ((geev_{P})fns[0])(&jl, &jr, &n, m, &ld, wr, wi, l, &ld, r, &ld, &query, &lwork,
                            &info);
   lwork = (int)query + 1;
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(n, n, a + b * n * n, m);
     info = 0;
@@ -302,13 +317,13 @@ int tj_schur_{P}(void **bufs, const long *p, void *const *fns) {{
   const {T} *a = bufs[0]; {T} *t = bufs[1], *z = bufs[2];
   int n = (int)p[1], vec = (int)p[2], info = 0, lwork = -1, sdim = 0, ld = n > 0 ? n : 1;
   char jv = vec ? 'V' : 'N', sort = 'N';
-  {T} *m = malloc(sizeof({T}) * ((long)n * n + 1)), *vs = malloc(sizeof({T}) * ((long)n * n + 1));
-  {T} *wr = malloc(sizeof({T}) * (n + 1)), *wi = malloc(sizeof({T}) * (n + 1)), query = 0;
+  {T} *m = tj_work(sizeof({T}) * ((long)n * n + 1)), *vs = tj_work(sizeof({T}) * ((long)n * n + 1));
+  {T} *wr = tj_work(sizeof({T}) * (n + 1)), *wi = tj_work(sizeof({T}) * (n + 1)), query = 0;
   if (!m || !vs || !wr || !wi) {{ free(m); free(vs); free(wr); free(wi); return -1; }}
   if (n) ((gees_{P})fns[0])(&jv, &sort, 0, &n, m, &ld, &sdim, wr, wi, vs, &ld, &query, &lwork,
                            0, &info);
   lwork = (int)query + 1;
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(n, n, a + b * n * n, m);
     info = 0;
@@ -331,13 +346,13 @@ int tj_eig_{P}(void **bufs, const long *p, void *const *fns) {{
   int n = (int)p[1], left = (int)p[2], right = (int)p[3], info = 0, lwork = -1;
   {T} *vl = left ? bufs[2] : 0, *vr = right ? bufs[2 + left] : 0;
   char jl = left ? 'V' : 'N', jr = right ? 'V' : 'N'; int ld = n > 0 ? n : 1;
-  {T} *m = malloc(sizeof({T}) * ((long)n * n + 1)), *l = malloc(sizeof({T}) * ((long)n * n + 1));
-  {T} *r = malloc(sizeof({T}) * ((long)n * n + 1)), query = 0;
-  {R} *rw = malloc(sizeof({R}) * (2 * n + 1));
+  {T} *m = tj_work(sizeof({T}) * ((long)n * n + 1)), *l = tj_work(sizeof({T}) * ((long)n * n + 1));
+  {T} *r = tj_work(sizeof({T}) * ((long)n * n + 1)), query = 0;
+  {R} *rw = tj_work(sizeof({R}) * (2 * n + 1));
   if (!m || !l || !r || !rw) {{ free(m); free(l); free(r); free(rw); return -1; }}
   if (n) ((geev_{P})fns[0])(&jl, &jr, &n, m, &ld, w, l, &ld, r, &ld, &query, &lwork, rw, &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(n, n, a + b * n * n, m);
     info = 0;
@@ -358,13 +373,13 @@ int tj_schur_{P}(void **bufs, const long *p, void *const *fns) {{
   const {T} *a = bufs[0]; {T} *t = bufs[1], *z = bufs[2];
   int n = (int)p[1], vec = (int)p[2], info = 0, lwork = -1, sdim = 0, ld = n > 0 ? n : 1;
   char jv = vec ? 'V' : 'N', sort = 'N';
-  {T} *m = malloc(sizeof({T}) * ((long)n * n + 1)), *vs = malloc(sizeof({T}) * ((long)n * n + 1));
-  {T} *w = malloc(sizeof({T}) * (n + 1)), query = 0; {R} *rw = malloc(sizeof({R}) * (n + 1));
+  {T} *m = tj_work(sizeof({T}) * ((long)n * n + 1)), *vs = tj_work(sizeof({T}) * ((long)n * n + 1));
+  {T} *w = tj_work(sizeof({T}) * (n + 1)), query = 0; {R} *rw = tj_work(sizeof({R}) * (n + 1));
   if (!m || !vs || !w || !rw) {{ free(m); free(vs); free(w); free(rw); return -1; }}
   if (n) ((gees_{P})fns[0])(&jv, &sort, 0, &n, m, &ld, &sdim, w, vs, &ld, &query, &lwork, rw,
                            0, &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(n, n, a + b * n * n, m);
     info = 0;
@@ -386,12 +401,12 @@ int tj_gehrd_{P}(void **bufs, const long *p, void *const *fns) {{
   /* p: batch, n; bufs: a, h (Hessenberg form, reflectors below), taus (n - 1) */
   const {T} *a = bufs[0]; {T} *h = bufs[1], *taus = bufs[2];
   int n = (int)p[1], lo = 1, hi = n, info = 0, lwork = -1;
-  {T} *w = malloc(sizeof({T}) * ((long)n * n + 1)), *t = malloc(sizeof({T}) * (n + 1));
+  {T} *w = tj_work(sizeof({T}) * ((long)n * n + 1)), *t = tj_work(sizeof({T}) * (n + 1));
   {T} query = 0;
   if (!w || !t) {{ free(w); free(t); return -1; }}
   ((gehrd_{P})fns[0])(&n, &lo, &hi, w, &n, t, &query, &lwork, &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   if (!work) {{ free(w); free(t); return -1; }}
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(n, n, a + b * n * n, w);
@@ -407,12 +422,12 @@ int tj_orgqr_{P}(void **bufs, const long *p, void *const *fns) {{
   /* p: batch, m, n, k; bufs: a (reflectors), taus, q */
   const {T} *a = bufs[0], *taus = bufs[1]; {T} *q = bufs[2];
   int m = (int)p[1], n = (int)p[2], k = (int)p[3], info = 0, lwork = -1;
-  {T} *w = malloc(sizeof({T}) * ((long)m * n + 1)), *t = malloc(sizeof({T}) * (k + 1));
+  {T} *w = tj_work(sizeof({T}) * ((long)m * n + 1)), *t = tj_work(sizeof({T}) * (k + 1));
   {T} query = 0;
   if (!w || !t) {{ free(w); free(t); return -1; }}
   ((orgqr_{P})fns[0])(&m, &n, &k, w, &m, t, &query, &lwork, &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   if (!work) {{ free(w); free(t); return -1; }}
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(m, n, a + b * m * n, w);
@@ -433,13 +448,13 @@ int tj_ormqr_{P}(void **bufs, const long *p, void *const *fns) {{
   int m = (int)p[1], n = (int)p[2], k = (int)p[3], rows = (int)p[4], cols = (int)p[5];
   char side = p[6] ? 'L' : 'R', trans = p[7] ? '{TR}' : 'N';
   int info = 0, lwork = -1;
-  {T} *w = malloc(sizeof({T}) * ((long)m * n + 1)), *t = malloc(sizeof({T}) * (k + 1));
-  {T} *cw = malloc(sizeof({T}) * ((long)rows * cols + 1)), query = 0;
+  {T} *w = tj_work(sizeof({T}) * ((long)m * n + 1)), *t = tj_work(sizeof({T}) * (k + 1));
+  {T} *cw = tj_work(sizeof({T}) * ((long)rows * cols + 1)), query = 0;
   if (!w || !t || !cw) {{ free(w); free(t); free(cw); return -1; }}
   ((ormqr_{P})fns[0])(&side, &trans, &rows, &cols, &k, w, &m, t, cw, &rows, &query, &lwork,
                       &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   if (!work) {{ free(w); free(t); free(cw); return -1; }}
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(m, n, a + b * m * n, w);
@@ -460,11 +475,11 @@ int tj_sytrd_{P}(void **bufs, const long *p, void *const *fns) {{
   const {T} *a = bufs[0]; {T} *out = bufs[1], *taus = bufs[4]; {R} *d = bufs[2], *e = bufs[3];
   int n = (int)p[1], info = 0, lwork = -1;
   char uplo = p[2] ? 'L' : 'U';
-  {T} *w = malloc(sizeof({T}) * ((long)n * n + 1)), query = 0;
+  {T} *w = tj_work(sizeof({T}) * ((long)n * n + 1)), query = 0;
   if (!w) return -1;
   ((sytrd_{P})fns[0])(&uplo, &n, w, &n, d, e, taus, &query, &lwork, &info);
   lwork = lwork_{P}(query);
-  {T} *work = malloc(sizeof({T}) * lwork);
+  {T} *work = tj_work(sizeof({T}) * lwork);
   if (!work) {{ free(w); return -1; }}
   for (long b = 0; b < p[0]; b++) {{
     tr_{P}(n, n, a + b * n * n, w);
