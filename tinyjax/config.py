@@ -109,10 +109,15 @@ ENVIRONMENT: dict[str, EnvVar] = {v.name: v for v in (
            "launcher compiled with it."),
     EnvVar("TINYJAX_OMP_SCHEDULE", "guided", "The OpenMP schedule of the C kernels' parallel "
            "loops."),
-    EnvVar("OMP_WAIT_POLICY", "passive", "libgomp's idle threads' policy; tinyjax sets it to "
-           "``passive`` when neither it nor ``GOMP_SPINCOUNT`` is set."),
-    EnvVar("GOMP_SPINCOUNT", None, "libgomp's spin count; when set, tinyjax leaves "
-           "``OMP_WAIT_POLICY`` alone."),
+    EnvVar("OMP_WAIT_POLICY", None, "libgomp's idle threads' policy; when set, tinyjax leaves "
+           "``GOMP_SPINCOUNT`` alone."),
+    EnvVar("GOMP_SPINCOUNT", "30000", "libgomp's spin count before an idle thread sleeps; "
+           "tinyjax sets it to 30000 when neither it nor ``OMP_WAIT_POLICY`` is set."),
+    EnvVar("TINYJAX_CPU_THREADS", "auto", "Threads of the C kernels' parallel regions: "
+           "``auto`` (the cores other processes leave idle, measured as it runs) or a "
+           "number."),
+    EnvVar("OMP_NUM_THREADS", None, "OpenMP's thread count; when set (and "
+           "``TINYJAX_CPU_THREADS`` is not), tinyjax does not change it."),
     EnvVar("TINYJAX_CUDA_GRAPHS", "1", "0: repeated calls on the GPU launch their kernels "
            "one by one instead of replaying a CUDA graph."),
     EnvVar("TINYJAX_CUDA_LANES", "3", "How many streams a CUDA graph spreads independent "

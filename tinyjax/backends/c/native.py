@@ -29,10 +29,11 @@ from functools import lru_cache
 import numpy as np
 
 from tinyjax.backends.c.program import PROGRAM_NAME, call_steps
+from tinyjax.backends.c.threads import thread_budget
 from tinyjax.compiler.steps import Call, Launch, Loop, Program, Switch, walk_steps
 from tinyjax.config import env_flag
 
-__all__ = ["NativeProgram", "LAUNCHER_SOURCE", "LAUNCHER_NAME", "launcher_usable",
+__all__ = ["NativeProgram", "LAUNCHER_SOURCE", "LAUNCHER_NAME", "THREADS_NAME", "launcher_usable",
            "looped_kernels", "RELEASE_GIL_BYTES"]
 
 # a program that moves fewer bytes than this keeps the GIL: releasing and retaking it costs
@@ -42,6 +43,7 @@ RELEASE_GIL_BYTES = 1 << 16
 WHILE_TRIPS = 16
 
 LAUNCHER_NAME = "tj_call"
+THREADS_NAME = "tj_threads"   # sets the calling thread's team size (the ctypes path)
 # The launcher, compiled after the program (CPython's PyVarObject / PyListObject and numpy's
 # PyArrayObject as far as they are read; the GIL released through CPython's own functions).
 LAUNCHER_SOURCE = f"""
@@ -49,7 +51,9 @@ typedef struct {{ long refcnt; void *type; long size; void **items; }} tj_pylist
 typedef struct {{ long refcnt; void *type; char *data; }} tj_pyarray;
 void *PyEval_SaveThread(void);
 void PyEval_RestoreThread(void *);
-int {LAUNCHER_NAME}(const tj_pylist *bufs, void **hooks, int release) {{
+int {THREADS_NAME}(int threads) {{ tj_use_threads(threads); return 0; }}
+int {LAUNCHER_NAME}(const tj_pylist *bufs, void **hooks, int release, int threads) {{
+  tj_use_threads(threads);
   long nb = bufs->size;
   void *ptrs[nb > 0 ? nb : 1];
   for (long b = 0; b < nb; b++) ptrs[b] = ((const tj_pyarray *)bufs->items[b])->data;
@@ -80,7 +84,8 @@ def launcher_usable() -> bool:
     return size == 3 and first == id(a) and data == b.ctypes.data
 
 
-_LAUNCHER_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_void_p, ctypes.c_int)
+_LAUNCHER_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_void_p, ctypes.c_int,
+                                   ctypes.c_int)
 
 
 def launcher(lib):
@@ -145,11 +150,12 @@ def _host_hook(call: Call):
 
 class NativeProgram:
     """``run(args, arena)``: one call of the compiled program ``entry`` (through
-    ``launch``, the library's launcher, where there is one).  ``releases_gil``: whether a
+    ``launch``, the library's launcher, where there is one; else ``set_threads`` sets the
+    team size first), on as many threads as :mod:`tinyjax.backends.c.threads` says.  ``releases_gil``: whether a
     call runs the program without the GIL (the launcher releases it for a program that moves
     at least :data:`RELEASE_GIL_BYTES` or calls foreign routines)."""
 
-    def __init__(self, program: Program, entry, launch=None):
+    def __init__(self, program: Program, entry, launch=None, set_threads=None):
         calls = call_steps(program)
         # (a host routine's ctypes callback stays alive with the program)
         self._callbacks = [_host_hook(c) for c in calls if c.native is None]
@@ -164,11 +170,14 @@ class NativeProgram:
         release = int(_work_bytes(program.steps) >= RELEASE_GIL_BYTES or bool(calls))
         # (without the launcher the program is a ctypes.CDLL function: ctypes releases it)
         self.releases_gil = bool(release) or launch is None
+        threads = thread_budget.threads
         if launch is not None:
             def call(bufs: list) -> int:
-                return launch(bufs, hooks, release)
+                return launch(bufs, hooks, release, threads())
         else:
             def call(bufs: list) -> int:
+                if set_threads is not None:
+                    set_threads(threads())
                 ptrs = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
                 return entry(ptrs, ptrs[-1], hooks)
         self._call = call

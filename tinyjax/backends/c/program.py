@@ -39,7 +39,17 @@ PROGRAM_PRELUDE = r"""
 #define TJ_CSR_SET(m) ((void)(m))
 #define TJ_FTZ_DAZ 0u
 #endif
-static int tj_pool_flushes;
+static int tj_pool_flushes;   /* the largest team whose threads took the flushing mode */
+#ifdef _OPENMP
+void omp_set_num_threads(int);
+int omp_get_max_threads(void);
+#define TJ_TEAM() omp_get_max_threads()
+/* the calling thread's parallel regions use n threads (0: as they are) */
+static void tj_use_threads(int n) { if (n > 0 && omp_get_max_threads() != n) omp_set_num_threads(n); }
+#else
+#define TJ_TEAM() 1
+static void tj_use_threads(int n) { (void)n; }
+#endif
 typedef int (*tj_hook)(void **, const void *, const void *);
 static void tj_view_copy(char *restrict dst, const char *restrict src, long esize, int nd,
                          const long *shape, const long *strides, long offset) {
@@ -74,14 +84,16 @@ def distinct_kernels(kernels: list, bodies: list[str]) -> dict[int, str]:
 # The entry runs the steps with subnormal floats flushed to zero (FTZ and DAZ on x86), as
 # XLA's CPU runtime runs JAX's programs: arithmetic on subnormals is ~100x slower, and
 # Adam's second moments of small gradients reach them (an MNIST-1D MLP's steps slowed by
-# half after 3,000 steps). OpenMP's threads persist, so they take the mode once.
+# half after 3,000 steps). OpenMP's threads persist, so they take the mode once (again when
+# a larger team is asked for: its new threads).
 FLUSHING_ENTRY = f"""int {PROGRAM_NAME}(void **restrict args, char *restrict arena, void **restrict hooks) {{
   unsigned csr = TJ_CSR_GET();
   TJ_CSR_SET(csr | TJ_FTZ_DAZ);
-  if (!tj_pool_flushes) {{
+  int team = TJ_TEAM();
+  if (tj_pool_flushes < team) {{
     #pragma omp parallel
     TJ_CSR_SET(TJ_CSR_GET() | TJ_FTZ_DAZ);
-    tj_pool_flushes = 1;
+    tj_pool_flushes = team;
   }}
   int rc = {PROGRAM_NAME}_steps(args, arena, hooks);
   TJ_CSR_SET(csr);

@@ -79,7 +79,9 @@ class CBackend(HostBackend):
                      for k in kernels}
         source = join_source(PRELUDE, [b for _, b in own] + [program_src])
         entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
-        return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib)), launchers)
+        set_threads = lib.function(native.THREADS_NAME, [ctypes.c_int], ctypes.c_int)
+        return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib),
+                                                   set_threads), launchers)
 
     def library_call(self, primitive, in_avals, out_avals, params):
         """A library step (LAPACK, FFT): see :mod:`tinyjax.backends.c.library`."""

@@ -5,8 +5,8 @@ the compiler may refuse (``PROBED_FLAGS``, OpenMP) are probed once per compiler 
 the answers kept in the disk cache (:mod:`tinyjax.backends.diskcache`), so a warm process
 runs no compiler.  A probe counts as a yes only when the compiler exits with 0 *and* writes a
 shared library: a "compiler" that exits 0 and writes nothing (``CC=/bin/true``) supports
-nothing.  OpenMP threads wait passively (``OMP_WAIT_POLICY=passive`` unless set): see
-:func:`_tame_openmp`.
+nothing.  OpenMP's idle threads spin briefly before they sleep (``GOMP_SPINCOUNT=30000``
+unless a policy is set): see :func:`_tame_openmp`.
 """
 from __future__ import annotations
 
@@ -181,15 +181,15 @@ def flags_key(cc: str, flags: list[str]) -> str:
 
 
 def _tame_openmp() -> None:
-    """libgomp's idle threads spin (~300k iterations) before sleeping.  Between the short
-    kernels of a step that spinning competes with the thread launching them, and on a
-    loaded machine a spinning or preempted thread stalls every barrier: measured on 2 cores,
-    mlp_step took 6x longer by default when idle, 2x with a short spin when another process
-    was busy; with passive waiting it is as fast as the best of both in either case.  Applies
-    unless the user chose a policy; must run before libgomp is loaded (it reads the
-    environment once)."""
-    if env("GOMP_SPINCOUNT") is None:
-        set_env_default("OMP_WAIT_POLICY", "passive")
+    """libgomp's idle threads spin 300k iterations by default before they sleep, which on a
+    loaded machine takes a busy core from the thread launching the kernels; sleeping at once
+    makes every parallel region wait tens of microseconds to wake them.  A short spin (30k)
+    keeps the threads awake between a program's kernels, and a compiled program uses only
+    the cores other processes leave idle (:mod:`tinyjax.backends.c.threads`), so nothing
+    spins on a busy core.  Applies unless the user chose a policy; must run before libgomp
+    is loaded (it reads the environment once)."""
+    if env("OMP_WAIT_POLICY") is None:
+        set_env_default("GOMP_SPINCOUNT", "30000")
 
 
 _tame_openmp()
