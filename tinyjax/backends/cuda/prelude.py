@@ -70,15 +70,6 @@ __device__ __forceinline__ void tj_wait_for_previous_kernel() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
-/* a buffer parameter moved to a loop's current slice, for a kernel of a device loop (CUDA
-   graph), whose parameters are fixed: t = {counters, byte stride, counters, byte stride},
-   a null counter adding nothing (the counters' [1] is the loop's index) */
-template <typename T> __device__ __forceinline__ T *tj_at_counter(T *p, const long long *t) {
-  long long off = 0;
-  if (t[0]) off += ((const long long *)t[0])[1] * t[1];
-  if (t[2]) off += ((const long long *)t[2])[1] * t[3];
-  return (T *)((char *)p + off);
-}
 /* the bits of a value as another type of the same size */
 template <typename D, typename S> __device__ __forceinline__ D tj_as(S s) {
   union { S s; D d; } u; u.s = s; return u.d;

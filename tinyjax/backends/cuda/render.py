@@ -5,11 +5,9 @@ Nothing here decides how a kernel runs: the GPU passes (:mod:`tinyjax.compiler.c
 chose its launch geometry, thread layout, registers and tiles, and its loop IR
 (``kernel.loop_ir``) says so op by op.  This module spells the ops a GPU kernel adds to
 the C ones: a ``FUNCTION`` is an ``extern "C" __global__`` function over one pointer per
-buffer (the kernel's buffers, in slot order) and ``tj_at`` (null, or in a device loop's
-graph where each buffer sits at the loop's counter: :mod:`tinyjax.backends.cuda.device_loops`)
-whose first statement waits for the kernel before it on the stream
-(``griddepcontrol.wait``: the runtime launches kernels as programmatic dependent
-launches), ``SPECIAL`` the thread and block indices, a ``grid``
+buffer (the kernel's buffers, in slot order) whose first statement waits for the kernel
+before it on the stream (``griddepcontrol.wait``: the runtime launches kernels as
+programmatic dependent launches), ``SPECIAL`` the thread and block indices, a ``grid``
 loop a grid-stride loop, ``GROUP_REDUCE`` warp shuffles (``__shfl_xor_sync``) and shared
 memory, ``GRID_REDUCE`` an atomic count of the blocks of a group (the last one combines
 their partial results from module memory), ``VLOAD``/``VSTORE`` 16-byte accesses
@@ -97,13 +95,8 @@ class CUDALanguage(CStyleLanguage):
             w.lines.append("/* " + k.name + " fuses: " +
                            ", ".join(k.source_lines).replace("*/", "* /") + " */")
         bounds = f"__launch_bounds__({f.bounds}) " if f.bounds else ""
-        w.lines.append(f"{self.kernel_prefix}void {bounds}{k.name}{f.name}({self.params(k)}, "
-                       "const long long *__restrict__ tj_at) {")
+        w.lines.append(f"{self.kernel_prefix}void {bounds}{k.name}{f.name}({self.params(k)}) {{")
         w.lines.append("  tj_wait_for_previous_kernel();")
-        # (null but in a device loop's graph: see backends/cuda/device_loops.py)
-        moved = " ".join(f"data{j} = tj_at_counter(data{j}, tj_at + {4 * j});"
-                         for j in range(len(k.bufs)))
-        w.lines.append(f"  if (tj_at) {{ {moved} }}")
         w.ind, w.index_type = "  ", f.index
         return f.name
 

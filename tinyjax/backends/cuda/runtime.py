@@ -191,7 +191,7 @@ class _Kernel:
         self.module = mod  # loaded while this kernel exists
         mod = mod.handle
         self.name = k.name
-        self.params = Params(len(k.bufs) + 1)   # the last (tj_at) null
+        self.params = Params(len(k.bufs))
         self.steps = []
         for fname, dims in CUDABackend.language.launches(k):
             fn = drv.get_function(mod, fname)
