@@ -1,7 +1,7 @@
 """How many threads the C kernels use (tinyjax/backends/c/threads.py): the cores other
 processes leave idle, read from /proc/stat less this process's own time; fixed by
-TINYJAX_CPU_THREADS; applied to the calling thread by each compiled program's call, its new
-threads flushing subnormals like the others."""
+TINYJAX_CPU_THREADS; applied to the calling thread by each compiled program's call, with
+subnormals flushed whatever the team's size."""
 import ctypes
 import ctypes.util
 import os
@@ -82,7 +82,7 @@ def _gomp():
 
 @pytest.mark.skipif(jax.devices("cpu")[0].platform != "cpu" or _gomp() is None,
                     reason="needs libgomp")
-def test_a_call_runs_on_the_budget_and_new_threads_flush_subnormals(monkeypatch):
+def test_a_call_runs_on_the_budget_with_subnormals_flushed(monkeypatch):
     gomp = _gomp()
     f = jax.jit(lambda x: x * x, device="cpu")
     big = np.full((1024, 1024), 1e-20, np.float32)   # parallel; its squares are subnormal

@@ -33,8 +33,8 @@ from tinyjax.backends.c.threads import thread_budget
 from tinyjax.compiler.steps import Call, Launch, Loop, Program, Switch, walk_steps
 from tinyjax.config import env_flag
 
-__all__ = ["NativeProgram", "LAUNCHER_SOURCE", "LAUNCHER_NAME", "THREADS_NAME", "launcher_usable",
-           "looped_kernels", "RELEASE_GIL_BYTES"]
+__all__ = ["NativeProgram", "LAUNCHER_SOURCE", "LAUNCHER_NAME", "THREADS_NAME",
+           "launcher_usable", "looped_kernels", "RELEASE_GIL_BYTES"]
 
 # a program that moves fewer bytes than this keeps the GIL: releasing and retaking it costs
 # more than such a program runs
@@ -151,9 +151,10 @@ def _host_hook(call: Call):
 class NativeProgram:
     """``run(args, arena)``: one call of the compiled program ``entry`` (through
     ``launch``, the library's launcher, where there is one; else ``set_threads`` sets the
-    team size first), on as many threads as :mod:`tinyjax.backends.c.threads` says.  ``releases_gil``: whether a
-    call runs the program without the GIL (the launcher releases it for a program that moves
-    at least :data:`RELEASE_GIL_BYTES` or calls foreign routines)."""
+    team size first), on as many threads as :mod:`tinyjax.backends.c.threads` says.
+    ``releases_gil``: whether a call runs the program without the GIL (the launcher
+    releases it for a program that moves at least :data:`RELEASE_GIL_BYTES` or calls
+    foreign routines)."""
 
     def __init__(self, program: Program, entry, launch=None, set_threads=None):
         calls = call_steps(program)

@@ -45,7 +45,9 @@ void omp_set_num_threads(int);
 int omp_get_max_threads(void);
 #define TJ_TEAM() omp_get_max_threads()
 /* the calling thread's parallel regions use n threads (0: as they are) */
-static void tj_use_threads(int n) { if (n > 0 && omp_get_max_threads() != n) omp_set_num_threads(n); }
+static void tj_use_threads(int n) {
+  if (n > 0 && omp_get_max_threads() != n) omp_set_num_threads(n);
+}
 #else
 #define TJ_TEAM() 1
 static void tj_use_threads(int n) { (void)n; }
