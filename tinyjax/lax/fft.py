@@ -15,7 +15,6 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
-import scipy.fft
 
 from tinyjax import dtypes
 from tinyjax.core import Primitive, ShapedArray, get_aval
@@ -81,6 +80,7 @@ def _fft_impl(x: np.ndarray, *, fft_type: FftType, fft_lengths: tuple[int, ...])
     axes = tuple(range(x.ndim - len(fft_lengths), x.ndim))
     if 0 in x.shape or 0 in out.shape:
         return np.zeros(out.shape, out.dtype)
+    import scipy.fft   # (a fifth of a second to import: at the first transform)
     if fft_type == FftType.FFT:
         y = scipy.fft.fftn(x, axes=axes)
     elif fft_type == FftType.IFFT:

@@ -9,8 +9,6 @@ never reach LAPACK.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-from scipy.linalg import blas, lapack
 
 from tinyjax import dtypes
 from tinyjax.lax.linalg._common import nan_like
@@ -22,8 +20,14 @@ __all__ = ["cholesky", "lu", "qr", "svd", "eigh", "eig", "schur", "triangular_so
 _FAILURES = (np.linalg.LinAlgError, ValueError)
 
 
+def _scipy_linalg():
+    """scipy.linalg, imported at the first eager call (a fifth of a second)."""
+    import scipy.linalg
+    return scipy.linalg
+
+
 def _routine(name: str, a: np.ndarray):
-    return lapack.get_lapack_funcs((name,), (a,))[0]
+    return _scipy_linalg().lapack.get_lapack_funcs((name,), (a,))[0]
 
 
 def cholesky(a: np.ndarray) -> np.ndarray:
@@ -68,7 +72,7 @@ def qr(a: np.ndarray, *, pivoting: bool, full_matrices: bool, use_magma=None):
         q, r = np.eye(m, k, dtype=a.dtype), np.zeros((k, n), a.dtype)
         return (q, r, np.zeros(n, np.int32)) if pivoting else (q, r)
     mode = "full" if full_matrices else "economic"
-    out = scipy.linalg.qr(a, mode=mode, pivoting=pivoting, check_finite=False)
+    out = _scipy_linalg().qr(a, mode=mode, pivoting=pivoting, check_finite=False)
     if pivoting:
         q, r, p = out
         return q, r, p.astype(np.int32)
@@ -90,7 +94,7 @@ def svd(a: np.ndarray, *, full_matrices: bool, compute_uv: bool, subset_by_index
     driver = "gesvd" if getattr(algorithm, "name", algorithm) == "QR" else "gesdd"
     k = min(m, n)
     try:
-        out = scipy.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
+        out = _scipy_linalg().svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
                                lapack_driver=driver, check_finite=False)
     except _FAILURES:
         u_shape = (m, m if full_matrices else k)
@@ -111,7 +115,7 @@ def eigh(a: np.ndarray, *, lower: bool, sort_eigenvalues: bool, subset_by_index=
     if n == 0:
         return a.copy(), np.zeros(0, a.real.dtype)
     try:
-        w, v = scipy.linalg.eigh(a, lower=lower, driver="evd", check_finite=False)
+        w, v = _scipy_linalg().eigh(a, lower=lower, driver="evd", check_finite=False)
     except _FAILURES:
         return nan_like(a.shape, a.dtype), nan_like((n,), a.real.dtype)
     return v, w
@@ -128,7 +132,7 @@ def eig(a: np.ndarray, *, compute_left_eigenvectors: bool, compute_right_eigenve
         w, vl, vr = np.zeros(0, cdt), np.zeros((0, 0), cdt), np.zeros((0, 0), cdt)
     else:
         try:
-            out = scipy.linalg.eig(a, left=left, right=right, check_finite=False)
+            out = _scipy_linalg().eig(a, left=left, right=right, check_finite=False)
         except _FAILURES:
             out = (nan_like((n,), cdt),) + (nan_like((n, n), cdt),) * (left + right)
         w, *vecs = out if isinstance(out, tuple) else (out,)
@@ -146,7 +150,7 @@ def schur(a: np.ndarray, *, compute_schur_vectors: bool, sort_eig_vals: bool = F
         return (a.copy(), a.copy()) if compute_schur_vectors else (a.copy(),)
     output = "complex" if dtypes.is_complex(a.dtype) else "real"
     try:
-        t, z = scipy.linalg.schur(a, output=output, check_finite=False)
+        t, z = _scipy_linalg().schur(a, output=output, check_finite=False)
     except _FAILURES:
         t, z = nan_like(a.shape, a.dtype), nan_like(a.shape, a.dtype)
     return (t, z) if compute_schur_vectors else (t,)
@@ -162,7 +166,7 @@ def triangular_solve(a: np.ndarray, b: np.ndarray, *, left_side: bool, lower: bo
     if conjugate_a and not transpose_a:
         a, conjugate_a = np.conj(a), False
     trans = 2 if (transpose_a and conjugate_a) else 1 if transpose_a else 0
-    trsm = blas.get_blas_funcs("trsm", (a, b))
+    trsm = _scipy_linalg().blas.get_blas_funcs("trsm", (a, b))
     with np.errstate(all="ignore"):
         return trsm(1.0, a, b, side=0 if left_side else 1, lower=int(lower), trans_a=trans,
                     diag=int(unit_diagonal))

@@ -13,7 +13,6 @@ import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import scipy.signal
 
 from tinyjax import dtypes, lax
 from tinyjax import numpy as jnp
@@ -92,6 +91,7 @@ def _window(window: Any, nperseg: int | None, length: int, dtype: Any) -> tuple[
 def _named_window(window: str | tuple, n: int) -> np.ndarray:
     if window == "hann":  # (as JAX: sin^2 rather than scipy's cosine form)
         return np.ones(1) if n == 1 else np.sin(np.linspace(0, np.pi, n, endpoint=False)) ** 2
+    import scipy.signal   # (half a second to import: only for a window given by name)
     return scipy.signal.get_window(window, n)
 
 
