@@ -56,6 +56,20 @@ def test_the_cores_other_processes_leave_idle(tmp_path, monkeypatch, others, own
     assert budget.threads() == 2
 
 
+def test_a_forked_child_starts_measuring_over(tmp_path, monkeypatch):
+    m = _Machine(tmp_path, monkeypatch)
+    budget = ThreadBudget([0, 1], stat_path=str(m.path))
+    m.run(1.0, 0.0, 2.0)
+    assert budget.threads() == 2
+    m.own = 0.0                             # the child's own time starts at zero
+    m.run(0.5, 0.0, 2.0)
+    assert budget.threads() == 2            # not its parent's time counted as others'
+    m.run(1.0, 0.0, 2.0)
+    assert budget.threads() == 2
+    m.run(1.0, 1.0, 1.0)
+    assert budget.threads() == 1
+
+
 def test_without_proc_stat_every_core(tmp_path, monkeypatch):
     m = _Machine(tmp_path, monkeypatch)
     budget = ThreadBudget([0, 1, 2], stat_path=str(tmp_path / "missing"))

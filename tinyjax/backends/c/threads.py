@@ -84,7 +84,7 @@ class ThreadBudget:
             return
         t = os.times()
         own = t.user + t.system
-        if self._prev is not None:
+        if self._prev is not None and own >= self._prev[2]:   # (a forked child starts over)
             wall, busy0, own0 = self._prev
             others = max(0.0, (busy - busy0) - (own - own0)) / max(now - wall, 1e-9)
             self._threads = max(1, min(len(self.cores), int(len(self.cores) - others + SPARE)))
