@@ -20,7 +20,6 @@ most every :data:`INTERVAL` seconds.  ``TINYJAX_CPU_THREADS`` fixes the count; w
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -45,7 +44,6 @@ class ThreadBudget:
         self._names = {f"cpu{c}" for c in cores}
         self._threads = len(cores)
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self._last = -math.inf
         self._prev: Optional[tuple[float, float, float]] = None  # wall, cores' busy, own cpu
         self._lock = threading.Lock()
 
@@ -53,9 +51,9 @@ class ThreadBudget:
         if self.fixed is not None:
             return self.fixed
         now = time.monotonic()
-        if now - self._last >= INTERVAL and self._lock.acquire(blocking=False):
+        if (self._prev is None or now - self._prev[0] >= INTERVAL) and \
+                self._lock.acquire(blocking=False):
             try:
-                self._last = now
                 self._sample(now)
             finally:
                 self._lock.release()

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Optional
 
 from tinyjax.backends import diskcache
-from tinyjax.config import env, env_flag, set_env_default
+from tinyjax.config import env, env_flag, env_str, set_env_default
 
 __all__ = ["CompilerNotFoundError", "find_compiler", "compiler_flags", "link_flags",
            "compiler_identity", "library_problem", "INSTALL_HINT"]
@@ -192,7 +192,7 @@ def _tame_openmp() -> None:
     spins on a busy core.  Applies unless the user chose a policy; must run before libgomp
     is loaded (it reads the environment once)."""
     if env("OMP_WAIT_POLICY") is None:
-        set_env_default("GOMP_SPINCOUNT", "30000")
+        set_env_default("GOMP_SPINCOUNT", env_str("GOMP_SPINCOUNT"))  # (its declared default)
 
 
 _tame_openmp()
