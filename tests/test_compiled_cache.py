@@ -105,6 +105,27 @@ def test_products_run_in_the_support_library():
     assert provider(plain) in (None, 0)
 
 
+def test_support_library_builds_while_the_first_program_is_traced(tmp_path):
+    """The CPU backend starts building the products' support library when it is created,
+    before any program reaches the compiler: on a cold cache its compiler process runs
+    beside the first program's tracing and lowering, not after them."""
+    r = run_python(
+        "import time, tinyjax\n"
+        "from tinyjax.backends.c import compiler\n"
+        "built = compiler.build_library\n"
+        "units = []\n"
+        "compiler.build_library = lambda cc, f, u, l: units.append(u) or built(cc, f, u, l)\n"
+        "tinyjax.devices('cpu')\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not compiler.support_library.cache_info().currsize and "
+        "time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print(sum('tj_gemm_run' in ''.join(u) for u in units))\n",
+        env={"TINYJAX_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 0, describe(r)
+    assert r.stdout.split() == ["1"], describe(r)
+
+
 def test_double_products_run_in_their_own_support_library(x64):
     from tinyjax.backends.c import compiler
     from tinyjax.backends.c.support import GEMM_DRIVER

@@ -22,7 +22,6 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-import scipy.fft
 from numpy.lib.stride_tricks import as_strided
 
 from tinyjax.backends.c.compiler import compile_source
@@ -160,6 +159,11 @@ def _twiddles(n1: int, n2: int, dtype: np.dtype, inverse: bool) -> np.ndarray:
     return np.exp((1j if inverse else -1j) * angle).astype(dtype)
 
 
+def _scipy_fft():
+    import scipy.fft  # (at first use: its import takes a quarter second)
+    return scipy.fft
+
+
 class _PublicPocketfft:
     """pypocketfft's ``c2c``/``r2c``/``c2r`` through the public ``scipy.fft`` (the result
     copied into ``out``).  ``norm`` as pypocketfft's: 0 unscaled, 2 scaled by 1 / length."""
@@ -176,31 +180,30 @@ class _PublicPocketfft:
         return out
 
     def c2c(self, x, axes, forward, norm, out, threads):
-        fn = scipy.fft.fftn if forward else scipy.fft.ifftn
+        fn = _scipy_fft().fftn if forward else _scipy_fft().ifftn
         return self._into(fn(x, axes=axes, norm=self._scaled(forward, norm), workers=threads),
                           out)
 
     def r2c(self, x, axes, forward, norm, out, threads):
-        return self._into(scipy.fft.rfftn(x, axes=axes, norm=self._scaled(forward, norm),
-                                          workers=threads), out)
+        return self._into(_scipy_fft().rfftn(x, axes=axes, norm=self._scaled(forward, norm),
+                                             workers=threads), out)
 
     def c2r(self, x, axes, lastsize, forward, norm, out, threads):
         lengths = [x.shape[a] for a in axes[:-1]] + [lastsize]
-        return self._into(scipy.fft.irfftn(x, s=lengths, axes=axes,
-                                           norm=self._scaled(forward, norm), workers=threads),
-                          out)
+        return self._into(_scipy_fft().irfftn(x, s=lengths, axes=axes,
+                                              norm=self._scaled(forward, norm),
+                                              workers=threads), out)
 
 
-def _binding():
-    """SciPy's pocketfft binding, or the public API's stand-in where a SciPy lacks it."""
+@lru_cache(maxsize=None)
+def pocketfft():
+    """SciPy's pocketfft binding, or the public API's stand-in where a SciPy lacks it
+    (imported at the first transform)."""
     try:
         from scipy.fft._pocketfft import pypocketfft
         return pypocketfft
     except ImportError:
         return _PublicPocketfft()
-
-
-pocketfft = _binding()
 
 
 def _threads(points: int) -> int:
@@ -215,11 +218,11 @@ def _four_step(src: np.ndarray, dst: np.ndarray, n1: int, n2: int, inverse: bool
     threads = _threads(src.size)
     norm = 2 if inverse else 0   # pocketfft's 1 / length on each pass: 1 / n in all
     cols = as_strided(src, (batch, n1, n2), (src.strides[0], n2 * item, item))
-    scratch = pocketfft.c2c(cols, (1,), not inverse, norm, None, threads)
+    scratch = pocketfft().c2c(cols, (1,), not inverse, norm, None, threads)
     np.multiply(scratch, _twiddles(n1, n2, src.dtype, inverse), out=scratch)
     # the row of k1 (k2 along it) is output k1 + n1 * k2
     rows_t = as_strided(dst, (batch, n1, n2), (dst.strides[0], item, n1 * item))
-    pocketfft.c2c(scratch, (2,), not inverse, norm, rows_t, threads)
+    pocketfft().c2c(scratch, (2,), not inverse, norm, rows_t, threads)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -252,7 +255,7 @@ def fft_call(kind: str, lengths: tuple[int, ...], in_shape: tuple[int, ...], in_
             if split is not None:
                 _four_step(_rows(x), _rows(out), *split, inverse)
             else:
-                pocketfft.c2c(x, axes, not inverse, 2 if inverse else 0, out,
+                pocketfft().c2c(x, axes, not inverse, 2 if inverse else 0, out,
                               _threads(x.size))
     elif kind == "RFFT":
         untangle = _kernels()["rfft_untangle", prefix] if split is not None else None
@@ -260,7 +263,7 @@ def fft_call(kind: str, lengths: tuple[int, ...], in_shape: tuple[int, ...], in_
         def impl(ins, outs):
             x, out = np.ascontiguousarray(ins[0], real), outs[0]
             if split is None:
-                pocketfft.r2c(x, axes, True, 0, out, _threads(x.size))
+                pocketfft().r2c(x, axes, True, 0, out, _threads(x.size))
                 return
             spectrum = _rows(out)
             _four_step(_rows(x).view(cdtype), spectrum[:, :m], *split, False)
@@ -271,9 +274,9 @@ def fft_call(kind: str, lengths: tuple[int, ...], in_shape: tuple[int, ...], in_
         def impl(ins, outs):
             x, out = np.ascontiguousarray(ins[0], cdtype), outs[0]
             if x.shape[-1] != m + 1:   # a longer or shorter half spectrum: cut or padded
-                np.copyto(out, scipy.fft.irfftn(x, s=lengths, axes=axes), casting="unsafe")
+                np.copyto(out, _scipy_fft().irfftn(x, s=lengths, axes=axes), casting="unsafe")
             elif split is None:
-                pocketfft.c2r(x, axes, n, False, 2, out, _threads(out.size))
+                pocketfft().c2r(x, axes, n, False, 2, out, _threads(out.size))
             else:
                 spectrum, signal = _rows(x), _rows(out).view(cdtype)
                 tangle(spectrum.ctypes.data, signal.ctypes.data, m, spectrum.shape[0], m + 1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 
-import numpy as np
 
 from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (build_support_library_aside, compile_source,
@@ -40,6 +39,11 @@ class CBackend(HostBackend):
     language = CLanguage()
     interpreter = InterpBackend()  # runs the kernels where no C compiler works
 
+    def __init__(self) -> None:
+        # the products' driver (compiled once per machine, then read from the disk cache) is
+        # built while the first program is traced and lowered: it does not depend on it
+        build_support_library_aside()
+
     def render(self, kernels: list[Kernel]) -> str:
         return join_source(PRELUDE, [self.language.render_kernel(k) for k in kernels])
 
@@ -62,9 +66,6 @@ class CBackend(HostBackend):
         kernels = program.kernels
         if compiler_problem() is not None:
             return load_walked(self, program)
-        if any(k.gemm is not None and np.dtype(k.acc_dtype) != np.float64 for k in kernels):
-            # the products' driver is built (once per process) while the kernels compile
-            build_support_library_aside()
         bodies = [self.language.render_kernel(k) for k in kernels]
         fn = distinct_kernels(kernels, bodies)
         program_src = PROGRAM_PRELUDE + render_program(program, fn) + LAUNCHER_SOURCE
