@@ -72,6 +72,16 @@ def test_conv_with_fused_relu_packs_a_panels_per_tile(device, dtype, request):
     assert np.isnan(out[0, 1:4, 2:5]).all() and not np.isnan(out[2]).any()
 
 
+def test_threads_take_a_panels_in_runs(threads, device):
+    """On the threads a fused product's A panels are handed out a run at a time (79 panels
+    of 8 rows, the last ragged, in runs of 4: the last run short) and every tile is right."""
+    x = rng.standard_normal((7, 9, 10, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 12)).astype(np.float32)
+    exe = check(_relu_conv, x, w, device=device)
+    if device == "cpu":
+        assert [(p.strategy, p.threads) for p in _plans(exe)] == [("fused", True)]
+
+
 def test_long_reduction_small_result_splits_k(threads, device):
     a = rng.standard_normal((8, 4096)).astype(np.float32)
     b = rng.standard_normal((4096, 16)).astype(np.float32)

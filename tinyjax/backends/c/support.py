@@ -21,8 +21,9 @@ are filled and its epilogue):
   its own for them -- most products of a training step, which then compile no code at all
   beyond their plan.
 
-Work inside a parallel region is handed out item by item from shared counters (what
-``schedule(dynamic)`` does): when another process preempts one of our threads, the others
+Work inside a parallel region is handed out from shared counters (what ``schedule(dynamic)``
+does; A panels in runs of about an eighth of a thread's share, since each take moves a
+cache line between cores): when another process preempts one of our threads, the others
 take over its items.  Split-K's chunks go to the threads statically and the threads' copies
 of the result are summed in thread order: the same bits every run.
 """
@@ -85,6 +86,13 @@ float *tj_scratch_provide(int which, size_t floats) {
    parallel region (share), else from this thread's own. */
 static inline long tj_next(long *ctr, int share) {
   return share ? __atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED) : (*ctr)++;
+}
+
+/* How many consecutive items one take from a shared counter hands out: about eight takes
+   per thread (a take is a cache line moved between cores; an item can be under a us). */
+static inline long tj_run(long items) {
+  long run = items / (8L * omp_get_num_threads());
+  return run < 1 ? 1 : run;
 }
 
 /* How many chunks to cut the A panels of a product into so that its B groups times the
@@ -201,13 +209,15 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
       pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                  \
     TJ_BARRIER(share);                                                                   \
     T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
-    for (long ip; (ip = tj_next(&ctr[1], share)) < MP;) {                                \
-      pack_a(s, bufs, ob, ip, 0, S0, Al);                                                \
-      for (long jp = 0; jp < NP; jp++) {                                                 \
-        MICRO(K, Al, Bp + jp * NR * K, tile);                                            \
-        epi(s, bufs, ob, ip, jp, tile);                                                  \
+    const long CH = share ? tj_run(MP) : MP;                                             \
+    for (long c; (c = tj_next(&ctr[1], share)) * CH < MP;)                               \
+      for (long ip = c * CH; ip < (c + 1) * CH && ip < MP; ip++) {                       \
+        pack_a(s, bufs, ob, ip, 0, S0, Al);                                              \
+        for (long jp = 0; jp < NP; jp++) {                                               \
+          MICRO(K, Al, Bp + jp * NR * K, tile);                                          \
+          epi(s, bufs, ob, ip, jp, tile);                                                \
+        }                                                                                \
       }                                                                                  \
-    }                                                                                    \
     return;                                                                              \
   }                                                                                      \
   /* all of a packed, then b a group of panels (~256 KiB) at a time by the thread that   \
