@@ -64,7 +64,7 @@ PANEL_L1_BYTES = 32768   # a packed panel up to this size is filled in L1
 L2_BYTES = 262144        # what the fused strategy's packed b and split-K's result may take
 BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
 PACK_BLOCK = 32          # values per row of a panel computed at a time before the transpose
-PARALLEL_MIN_FLOPS = 1 << 22  # multiply-adds below which a product runs on one thread
+PARALLEL_MIN_FLOPS = 1 << 21  # multiply-adds below which a product runs on one thread
 MAX_VIEW_OUTER = 4       # the outer axes a StridedView holds (tj_view's ext and str)
 
 
