@@ -267,3 +267,36 @@ def test_programs_flush_subnormals_as_xla_does_and_restore_the_callers_mode():
     # the calling thread's mode is restored: numpy (eager) keeps subnormals
     assert (tiny * np.float32(1e30))[0] > 0
     assert (small * small)[0] > 0
+
+
+def test_debug_2_times_the_kernels_inside_the_program(counted, monkeypatch, capsys):
+    """``DEBUG=2`` on the CPU: the table comes from one call of the program compiled with a
+    clock around each launch (no kernel launched from Python), a loop body's kernel summed
+    over its 1000 iterations; the call's result is the program's."""
+    program_calls, kernel_calls = counted
+    monkeypatch.setenv("DEBUG", "2")
+    y = np.linspace(-1, 1, 16).astype(np.float32)
+    f = jax.jit(lambda y: _ode(y) * 2.0, device="cpu")
+    for call in (1, 2):
+        np.testing.assert_allclose(f(y), 2 * _ode_reference(y), rtol=1e-5, atol=1e-6)
+        out = capsys.readouterr().out
+        table = out[out.index("kernel launches on cpu"):]
+        assert "1001 kernel launches on cpu" in out and "in the compiled program" in table
+        rows = [line.split() for line in table.splitlines()[2:] if line.startswith("k")]
+        looped = [r for r in rows if r[-1] == "x1000"]
+        assert len(rows) == 2 and len(looped) == 1 and float(looped[0][1]) > 0
+        assert program_calls.calls == call and kernel_calls == []
+
+
+def test_a_timed_program_numbers_every_launch_site():
+    from tinyjax.backends.c.program import LAUNCH_CALLS, LAUNCH_SECONDS, timed_program
+    from tinyjax.compiler.steps import walk_steps
+    from tinyjax.compiler.program import compile_jaxpr
+    y = np.linspace(-1, 1, 16).astype(np.float32)
+    closed = jax.make_jaxpr(lambda y: _ode(y) * 2.0)(y)
+    program = compile_jaxpr(closed, get_backend("cpu")).program
+    src, sites = timed_program(program)
+    launches = [st for st in walk_steps(program.steps) if isinstance(st, Launch)]
+    assert sorted(map(id, sites)) == sorted(map(id, launches)) and len(sites) >= 2
+    for i in range(len(sites)):
+        assert f"{LAUNCH_SECONDS}[{i}] +=" in src and f"{LAUNCH_CALLS}[{i}]++" in src

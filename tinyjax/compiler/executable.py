@@ -6,9 +6,9 @@ outputs, takes a scratch arena and runs the program -- on the CPU one native cal
 (:mod:`tinyjax.backends.c.program`), elsewhere the host walks the steps.  Buffers belong
 to a call, not to the executable: the arena comes from the executable's pool of free
 arenas (or is allocated), so calls from several threads at once never share
-intermediates.  ``DEBUG`` (environment): 1 kernel count, 2 a timing table per call (the
-steps walked from the host, each kernel timed), 3 the scheduled kernels, 4 the generated
-source.
+intermediates.  ``DEBUG`` (environment): 1 kernel count, 2 a timing table per call (each
+kernel timed inside the compiled program where the backend can, else the steps walked from
+the host), 3 the scheduled kernels, 4 the generated source.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class Executable:
         self.device = backend
         loaded = backend.load_program(program)
         self._source, self._run, self._launchers = loaded.source, loaded.run, loaded.launchers
+        self._timed = loaded.timed
         self._host = backend.host
         # A loop reads its operands every iteration: its program's outputs (carries among
         # them) start on a cache line.  A straight-line program reads each about once, where
@@ -133,37 +134,46 @@ class Executable:
         return outs
 
     def _run_timed(self, bufs: list, arena) -> None:
-        """The steps walked from the host, each kernel timed; prints the table."""
-        rows: list = []
-        t0 = time.perf_counter()
-        Walker(self.program, self.backend, self._launchers)(bufs, arena, rows)
-        self.backend.synchronize()
+        """One call with each kernel timed (inside the compiled program, or the steps walked
+        from the host); prints the table."""
+        if self._timed is not None:
+            run = self._timed()
+            t0 = time.perf_counter()
+            kernels = [(k, dt, n) for k, dt, n in run(bufs, arena) if n]
+            how = "in the compiled program"
+        else:
+            t0 = time.perf_counter()
+            rows: list = []
+            Walker(self.program, self.backend, self._launchers)(bufs, arena, rows)
+            self.backend.synchronize()
+            # an asynchronous device answers with a function to call once all is queued
+            rows = [(k, dt() if callable(dt) else dt) for k, dt in rows]
+            for st, n in rows:
+                if isinstance(st, Loop):
+                    print(f"  {st.kind} {st.counter}: {n} iterations")
+                elif isinstance(st, Switch):
+                    print(f"  cond: branch {n} taken")
+            kernels = [(k, dt, 1) for k, dt in rows if not isinstance(k, (Loop, Switch))]
+            how = "walked"
         total = time.perf_counter() - t0
-        # an asynchronous device answers with a function to call once everything is queued
-        rows = [(k, dt() if callable(dt) else dt) for k, dt in rows]
         info = self.backend.launch_info
-        kernels = [(k, dt) for k, dt in rows if not isinstance(k, (Loop, Switch))]
-        print(f"*** {self.name}: {len(kernels)} kernel launches on {self.backend.name}")
-        for st, n in rows:
-            if isinstance(st, Loop):
-                print(f"  {st.kind} {st.counter}: {n} iterations")
-            elif isinstance(st, Switch):
-                print(f"  cond: branch {n} taken")
+        print(f"*** {self.name}: {sum(n for *_, n in kernels)} kernel launches on "
+              f"{self.backend.name}")
         print(f"{'kernel':<8} {'time us':>10} {'GFLOP/s':>9} {'GB/s':>8}  source")
         per: dict = {}
-        for k, dt in kernels:
+        for k, dt, n in kernels:
             per.setdefault(id(k), [k, 0.0, 0])
             per[id(k)][1] += dt
-            per[id(k)][2] += 1
+            per[id(k)][2] += n
         for k, dt, n in per.values():
-            how = info(k)
-            how = f"[{how}] " if how else ""
+            note = info(k)
+            note = f"[{note}] " if note else ""
             times = f" x{n}" if n > 1 else ""
             print(f"{k.name:<8} {dt * 1e6:>10.1f} {k.flops * n / dt / 1e9 if dt else 0:>9.2f} "
-                  f"{k.nbytes * n / dt / 1e9 if dt else 0:>8.2f}  {how}"
+                  f"{k.nbytes * n / dt / 1e9 if dt else 0:>8.2f}  {note}"
                   f"{', '.join(k.source_lines)}{times}")
-        print(f"{'total':<8} {sum(dt for _, dt in kernels) * 1e6:>10.1f}"
-              f"   (walked in {total * 1e6:.1f} us)")
+        print(f"{'total':<8} {sum(dt for _, dt, _ in kernels) * 1e6:>10.1f}"
+              f"   ({how}: {total * 1e6:.1f} us)")
 
 
 def _writable(a: np.ndarray, shape: tuple, dtype, fresh: np.ndarray) -> np.ndarray:

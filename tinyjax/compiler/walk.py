@@ -165,11 +165,15 @@ def strided_host_view(base: np.ndarray, view: tuple) -> np.ndarray:
 
 @dataclass
 class LoadedProgram:
-    """A program a backend has compiled: its ``source``, ``run(args, arena)`` and one
-    launcher per kernel (by ``id``) for the timed walk."""
+    """A program a backend has compiled: its ``source``, ``run(args, arena)``, one launcher
+    per kernel (by ``id``) for the timed walk, and where the backend times kernels inside
+    its compiled program, ``timed()``: the run ``(args, arena) -> [(kernel, seconds,
+    calls)]`` (one entry per launch site) of the program with each launch timed, built at
+    the first ask (``DEBUG=2`` then times the program as it runs)."""
     source: str
     run: Callable[[list, Any], None]
     launchers: dict[int, Callable]
+    timed: Optional[Callable[[], Callable[[list, Any], list]]] = None
 
 
 def load_walked(backend, program: Program) -> LoadedProgram:

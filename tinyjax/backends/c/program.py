@@ -10,6 +10,10 @@ nonzero: stop, the program returns it) and the two pointers it is called with.  
 are called as ``kernel(void **bufs)`` (:meth:`CLanguage.render_kernel`); loops are C
 ``for`` loops whose carries are ``char *`` pointers swapped every iteration; a ``while``
 predicate and a ``cond`` index are read from the arena by the running program.
+
+:func:`timed_program` is the same function with a clock around every kernel launch, for
+``DEBUG=2``'s table: each launch site adds its seconds and calls to two arrays of the
+library (summed over calls and loop iterations, not per thread: a diagnostic).
 """
 from __future__ import annotations
 
@@ -21,10 +25,20 @@ from tinyjax.backends.cstyle import C_TYPES
 from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, Buffer, Call, Copy, Launch, Loop,
                                     Program, Ref, Switch, walk_steps)
 
-__all__ = ["render_program", "call_steps", "distinct_kernels", "PROGRAM_NAME",
-           "PROGRAM_PRELUDE"]
+__all__ = ["render_program", "timed_program", "call_steps", "distinct_kernels",
+           "PROGRAM_NAME", "PROGRAM_PRELUDE", "LAUNCH_SECONDS", "LAUNCH_CALLS"]
 
 PROGRAM_NAME = "tj_program"
+# a timed program's arrays, one entry per launch site: seconds spent in it, calls made
+LAUNCH_SECONDS, LAUNCH_CALLS = "tj_launch_seconds", "tj_launch_calls"
+_CLOCK = r"""
+#include <time.h>
+static double tj_clock(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+"""
 
 # A strided view read into a contiguous buffer (an output that is a transpose or a slice of
 # another buffer, made by no kernel).
@@ -111,9 +125,21 @@ def render_program(program: Program, functions: dict[int, str] = None) -> str:
     return _Renderer(program, functions or {}).render()
 
 
+def timed_program(program: Program, functions: dict[int, str] = None
+                  ) -> tuple[str, list[Launch]]:
+    """:func:`render_program` with every kernel launch timed, and the launch sites in the
+    order of the entries of :data:`LAUNCH_SECONDS` and :data:`LAUNCH_CALLS`."""
+    r = _Renderer(program, functions or {}, timed=True)
+    body = r.render()
+    n = max(len(r.sites), 1)
+    arrays = f"double {LAUNCH_SECONDS}[{n}];\nlong {LAUNCH_CALLS}[{n}];\n"
+    return _CLOCK + arrays + body, r.sites
+
+
 class _Renderer:
-    def __init__(self, program: Program, functions: dict[int, str]):
+    def __init__(self, program: Program, functions: dict[int, str], timed: bool = False):
         self.p = program
+        self.timed, self.sites = timed, []
         self.fn = {id(k): functions.get(id(k), k.name) for k in program.kernels}
         self.hooks = {id(c): i for i, c in enumerate(call_steps(program))}
         self.args: dict[int, str] = {}
@@ -162,8 +188,14 @@ class _Renderer:
             if kind is Launch:
                 fn, name = self.fn[id(st.kernel)], st.kernel.name
                 note = "" if fn == name else f"  /* {name} */"
-                self.lines.append(f"{ind}{{ void *b[] = {{{', '.join(self.ref(r) for r in st.refs)}}}; "
-                                  f"{fn}(b); }}{note}")
+                launch = (f"{{ void *b[] = {{{', '.join(self.ref(r) for r in st.refs)}}}; "
+                          f"{fn}(b); }}")
+                if self.timed:
+                    i = len(self.sites)
+                    self.sites.append(st)
+                    launch = (f"{{ double t = tj_clock(); {launch} {LAUNCH_SECONDS}[{i}] += "
+                              f"tj_clock() - t; {LAUNCH_CALLS}[{i}]++; }}")
+                self.lines.append(f"{ind}{launch}{note}")
             elif kind is Copy:
                 self.copy(st, ind)
             elif kind is Loop:

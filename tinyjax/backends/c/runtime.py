@@ -20,8 +20,9 @@ from tinyjax.backends.c.compiler import (build_support_library_aside, compile_so
 from tinyjax.backends.c import native
 from tinyjax.backends.c.library import library_call
 from tinyjax.backends.c.native import LAUNCHER_SOURCE, NativeProgram, looped_kernels
-from tinyjax.backends.c.program import (PROGRAM_NAME, PROGRAM_PRELUDE, distinct_kernels,
-                                       render_program)
+from tinyjax.backends.c.program import (LAUNCH_CALLS, LAUNCH_SECONDS, PROGRAM_NAME,
+                                       PROGRAM_PRELUDE, distinct_kernels, render_program,
+                                       timed_program)
 from tinyjax.backends.c.render import CLanguage
 from tinyjax.backends.interp import InterpBackend
 from tinyjax.backends.prelude import PRELUDE
@@ -61,28 +62,41 @@ class CBackend(HostBackend):
 
     def load_program(self, program: Program) -> LoadedProgram:
         """The program's kernels and its C function (:mod:`tinyjax.backends.c.program`)
-        compiled into one library; ``run`` is one call into it.  Without a working compiler
-        the steps are walked and the kernels run on the interpreter."""
+        compiled into one library; ``run`` is one call into it, ``timed`` a call of the
+        same program with each launch timed (built at its first use).  Without a working
+        compiler the steps are walked and the kernels run on the interpreter."""
         kernels = program.kernels
         if compiler_problem() is not None:
             return load_walked(self, program)
         bodies = [self.language.render_kernel(k) for k in kernels]
         fn = distinct_kernels(kernels, bodies)
-        program_src = PROGRAM_PRELUDE + render_program(program, fn) + LAUNCHER_SOURCE
         own = [(k, b) for k, b in zip(kernels, bodies) if fn[id(k)] == k.name]
         looped = looped_kernels(program)
         hot = [b for k, b in own if id(k) in looped]
         cold = [b for k, b in own if id(k) not in looped]
-        # the program and its loops' kernels in one translation unit (the compiler may
-        # inline a small body into its loop); the other kernels split as usual
-        lib = compile_source(translation_units(PRELUDE, ["\n\n".join([program_src] + hot)] + cold))
+
+        def build(program_c: str):
+            # the program and its loops' kernels in one translation unit (the compiler may
+            # inline a small body into its loop); the other kernels split as usual
+            program_src = PROGRAM_PRELUDE + program_c + LAUNCHER_SOURCE
+            return compile_source(translation_units(PRELUDE, ["\n\n".join([program_src] + hot)]
+                                                    + cold))
+        program_c = render_program(program, fn)
+        lib = build(program_c)
         launchers = {id(k): self.make_launcher(lib.function(fn[id(k)], [ctypes.c_void_p]), k)
                      for k in kernels}
-        source = join_source(PRELUDE, [b for _, b in own] + [program_src])
-        entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
-        set_threads = lib.function(native.THREADS_NAME, [ctypes.c_int], ctypes.c_int)
-        return LoadedProgram(source, NativeProgram(program, entry, native.launcher(lib),
-                                                   set_threads), launchers)
+        source = join_source(PRELUDE, [b for _, b in own]
+                             + [PROGRAM_PRELUDE + program_c + LAUNCHER_SOURCE])
+        timed_runs: list = []
+
+        def timed():
+            """The run with every launch timed (its library built at the first ask)."""
+            if not timed_runs:
+                timed_c, sites = timed_program(program, fn)
+                timed_lib = build(timed_c)
+                timed_runs.append(_timed_run(program, timed_lib, sites))
+            return timed_runs[0]
+        return LoadedProgram(source, _native(program, lib), launchers, timed)
 
     def library_call(self, primitive, in_avals, out_avals, params):
         """A library step (LAPACK, FFT): see :mod:`tinyjax.backends.c.library`."""
@@ -98,3 +112,26 @@ class CBackend(HostBackend):
             ptrs = arr_t(*[a.ctypes.data for a in arrays])
             fn(ptrs)
         return launch
+
+
+def _native(program: Program, lib) -> NativeProgram:
+    """The program's C function in ``lib``, called as :class:`NativeProgram` calls it."""
+    entry = lib.function(PROGRAM_NAME, [ctypes.c_void_p] * 3, ctypes.c_int)
+    set_threads = lib.function(native.THREADS_NAME, [ctypes.c_int], ctypes.c_int)
+    return NativeProgram(program, entry, native.launcher(lib), set_threads)
+
+
+def _timed_run(program: Program, lib, sites: list):
+    """``run(bufs, arena) -> [(kernel, seconds, calls)]`` per launch site of a library
+    built from :func:`~tinyjax.backends.c.program.timed_program`."""
+    call = _native(program, lib)
+    n = max(len(sites), 1)
+    seconds = (ctypes.c_double * n).from_address(lib.address(LAUNCH_SECONDS))
+    calls = (ctypes.c_long * n).from_address(lib.address(LAUNCH_CALLS))
+
+    def run(bufs: list, arena) -> list:
+        ctypes.memset(seconds, 0, ctypes.sizeof(seconds))
+        ctypes.memset(calls, 0, ctypes.sizeof(calls))
+        call(bufs, arena)
+        return [(st.kernel, seconds[i], calls[i]) for i, st in enumerate(sites)]
+    return run
