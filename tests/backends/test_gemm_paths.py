@@ -254,3 +254,19 @@ def test_a_fused_operand_keeps_its_own_packing_beside_a_view():
     (plan,) = _plans(exe)
     fused = 1 if plan.swapped else 0
     assert plan.views[fused] is None and plan.views[1 - fused] is not None
+
+
+def test_cost_model_counts_each_result_elements_epilogue():
+    """A convolution over one input channel (K = 5 taps, 1900 x 64 results: 0.6M
+    multiply-adds) is mostly its tiles' stores and epilogue, and goes to the threads; a
+    product of twice the multiply-adds over a tenth of the results stays on one thread."""
+    x = rng.standard_normal((100, 40, 1)).astype(np.float32)
+    w = rng.standard_normal((5, 1, 64)).astype(np.float32)
+    conv = lambda x, w: lax.conv_general_dilated(  # noqa: E731
+        x, w, (2,), [(1, 1)], dimension_numbers=("NWC", "WIO", "NWC"))
+    exe = check(conv, x, w, device="cpu")
+    assert [p.threads for p in _plans(exe)] == [True]
+    a = rng.standard_normal((128, 100)).astype(np.float32)
+    b = rng.standard_normal((100, 100)).astype(np.float32)
+    exe = check(lambda a, b: a @ b, a, b, device="cpu")
+    assert [p.threads for p in _plans(exe)] == [False]

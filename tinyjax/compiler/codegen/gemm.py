@@ -30,7 +30,8 @@ and a thin product's short side fills a panel of MR rows better than one of NR c
 (a conv's kernel gradient over 5 taps: 8 rows against 32 columns).
 
 ``threads``: the cost model -- a product too small to gain from threads (fewer than
-``PARALLEL_MIN_FLOPS`` multiply-adds) runs on the calling thread with no parallel region.
+``PARALLEL_MIN_FLOPS`` multiply-adds, each result element counted as ``EPILOGUE_WORK``
+more) runs on the calling thread with no parallel region.
 Each operand's panels are filled (``pack``) along its unit-stride axis: ``rows`` (rows
 innermost), ``blocked`` (the last reduce axis along the reads: blocks of ``PACK_BLOCK``
 values per row, written transposed; a conv's windows, channels last) or ``k`` (reduce axes
@@ -65,6 +66,9 @@ L2_BYTES = 262144        # what the fused strategy's packed b and split-K's resu
 BATCH_PARALLEL_MIN = 16  # this many products (outer axes) go to the threads whole
 PACK_BLOCK = 32          # values per row of a panel computed at a time before the transpose
 PARALLEL_MIN_FLOPS = 1 << 21  # multiply-adds below which a product runs on one thread
+# what a result element costs besides its K multiply-adds (its tile stored, the epilogue
+# run over it), in multiply-adds: a conv over one input channel (K = 5) is mostly this
+EPILOGUE_WORK = 32
 MAX_VIEW_OUTER = 4       # the outer axes a StridedView holds (tj_view's ext and str)
 
 
@@ -265,7 +269,7 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None,
     S0 = full[k.reduce_axes[0]]
     kin = K // S0
     chunk = max(1, 1024 // kin)
-    threads = M * N * K * outer >= parallel_min_flops
+    threads = M * N * (K + EPILOGUE_WORK) * outer >= parallel_min_flops
     if _fits_fused(N, K, esize):
         gl = then(fuse_packing(k, gl))
     elif (threads and M * N * esize <= L2_BYTES and -(-S0 // chunk) >= 4
