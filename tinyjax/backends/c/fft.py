@@ -256,7 +256,7 @@ def fft_call(kind: str, lengths: tuple[int, ...], in_shape: tuple[int, ...], in_
                 _four_step(_rows(x), _rows(out), *split, inverse)
             else:
                 pocketfft().c2c(x, axes, not inverse, 2 if inverse else 0, out,
-                              _threads(x.size))
+                                _threads(x.size))
     elif kind == "RFFT":
         untangle = _kernels()["rfft_untangle", prefix] if split is not None else None
 

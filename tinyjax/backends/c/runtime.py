@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 
-
 from tinyjax.backends.base import HostBackend
 from tinyjax.backends.c.compiler import (build_support_library_aside, compile_source,
                                          compiler_problem, join_source,
