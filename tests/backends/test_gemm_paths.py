@@ -3,6 +3,7 @@ interpreter): A panels packed next to their tiles (a conv's windows, a ReLU fuse
 packing as branch-free selects) and split-K (a small result over a long reduction: a conv's
 kernel gradient)."""
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from tinyjax import lax
 from tinyjax.jaxpr import eval_jaxpr
 from tinyjax.backends import get_backend
 from tinyjax.compiler.program import compile_jaxpr
+from tests.subprocess_support import describe, run_python
 
 rng = np.random.default_rng(0)
 DN = ("NHWC", "HWIO", "NHWC")
@@ -270,3 +272,37 @@ def test_cost_model_counts_each_result_elements_epilogue():
     b = rng.standard_normal((100, 100)).astype(np.float32)
     exe = check(lambda a, b: a @ b, a, b, device="cpu")
     assert [p.threads for p in _plans(exe)] == [False]
+
+
+_OUT_OF_MEMORY = """
+import resource, numpy as np, tinyjax as jax
+rng = np.random.default_rng(0)
+f = jax.jit(lambda a, b: a @ b)
+small = rng.standard_normal((64, 64)).astype(np.float32)
+f(small, small)   # the threads and their small buffers exist before the limit
+a = rng.standard_normal((3000, 6000)).astype(np.float32)   # packed whole: 72 MB
+b = rng.standard_normal((6000, 64)).astype(np.float32)
+f.lower(a, b).compile()
+with open("/proc/self/statm") as statm:
+    used = int(statm.read().split()[0]) * resource.getpagesize()
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (used + (48 << 20), hard))
+try:
+    f(a, b)
+    print("no error")
+except MemoryError as e:
+    print("MemoryError", "packing buffers" in str(e))
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+print(np.allclose(np.asarray(f(a, b)), a @ b, rtol=1e-3, atol=1e-2))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_product_without_memory_for_its_buffers_raises(threads):
+    """A product whose packing buffers cannot be allocated (the address space limited below
+    them) is skipped and the call raises MemoryError -- it crashed the process before --
+    and the next call, with the memory back, computes it."""
+    r = run_python(_OUT_OF_MEMORY, env={"TINYJAX_CPU_THREADS": threads})
+    assert r.returncode == 0, describe(r)
+    assert r.stdout.split("\n")[:2] == ["MemoryError True", "True"], describe(r)

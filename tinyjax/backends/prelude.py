@@ -40,7 +40,9 @@ static inline double tj_sel_d(int c, double x, double y) {
    tile through the functions it hands the support library's driver (tj_gemm_run, see
    tinyjax/backends/c/support.py), which runs the strategy of its plan.  tj_gemm_provider
    (float) and tj_gemm_provider_d (double) are set to the drivers when the kernel's library
-   is loaded.  An operand that is one buffer read as it is (or a result written as it is)
+   is loaded, and tj_gemm_failed (_d) to the flag its support library raises when a
+   product's packing buffers could not be allocated (the product is then skipped and the
+   program returns TJ_OUT_OF_MEMORY).  An operand that is one buffer read as it is (or a result written as it is)
    is a tj_view of the plan instead, and the kernel hands no function for it (0): element
    (p, q) of product ob is bufs[slot][off + p * rs + q * cs + the outer axes' offset] (up to
    four outer axes of extents ext and strides str, the last fastest); the driver's own
@@ -57,6 +59,7 @@ typedef void (*tj_epi_fn)(const tj_gemm_plan *s, void **bufs, long ob, long ip, 
                           const void *tile);
 typedef void (*tj_gemm_fn)(const tj_gemm_plan *, void **, tj_pack_fn, tj_pack_fn, tj_epi_fn);
 __attribute__((weak)) tj_gemm_fn tj_gemm_provider = 0, tj_gemm_provider_d = 0;
+__attribute__((weak)) int *tj_gemm_failed = 0, *tj_gemm_failed_d = 0;
 """ + r"""
 #ifdef TJ_LIBMVEC
 #define TJ_SIMD_DECL(fn) float fn##f(float) __attribute__((__simd__("notinbranch"))); \

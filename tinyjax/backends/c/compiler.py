@@ -36,7 +36,8 @@ from tinyjax.backends import diskcache
 from tinyjax.backends.c.toolchain import (INSTALL_HINT, CompilerNotFoundError, compiler_flags,
                                           find_compiler, flags_key, library_problem,
                                           link_flags)
-from tinyjax.backends.c.support import GEMM_DRIVER, GEMM_POINTERS, support_source
+from tinyjax.backends.c.support import (FAILED_FLAG, FAILED_POINTERS, GEMM_DRIVER,
+                                        GEMM_POINTERS, support_source)
 from tinyjax.backends.prelude import PRELUDE
 from tinyjax.errors import warn_user
 
@@ -303,7 +304,8 @@ def compile_source(src: "str | list[str]") -> Library:
     A list is several translation units (each complete, with its own prelude): they are
     compiled side by side, one compiler process each, and linked into one library.  A
     library with products (calling ``tj_gemm_provider`` or ``tj_gemm_provider_d``) gets
-    the product driver of the support library of that type before it is returned."""
+    the product driver of the support library of that type, and its failure flag, before it
+    is returned."""
     units = [src] if isinstance(src, str) else list(src)
     cc = find_compiler()
     flags = compiler_flags()
@@ -311,7 +313,9 @@ def compile_source(src: "str | list[str]") -> Library:
     lib = cached_library("k", key, lambda: build_library(cc, flags, units, link_flags()))
     for pointer, ctype in GEMM_POINTERS.items():
         if any(f"{pointer}(&" in u for u in units):
-            lib.set_pointer(pointer, support_library(ctype).address(GEMM_DRIVER))
+            support = support_library(ctype)
+            lib.set_pointer(pointer, support.address(GEMM_DRIVER))
+            lib.set_pointer(FAILED_POINTERS[ctype], support.address(FAILED_FLAG))
     return lib
 
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from tinyjax.backends.c.program import PROGRAM_NAME, call_steps
+from tinyjax.backends.c.program import OUT_OF_MEMORY, PROGRAM_NAME, call_steps
 from tinyjax.backends.c.threads import thread_budget
 from tinyjax.compiler.steps import Call, Launch, Loop, Program, Switch, walk_steps
 from tinyjax.config import env_flag
@@ -185,7 +185,12 @@ class NativeProgram:
 
     def __call__(self, args: list, arena) -> None:
         args.append(arena)
-        if self._call(args):
+        rc = self._call(args)
+        if rc:
+            if rc == OUT_OF_MEMORY:
+                raise MemoryError("tinyjax: a matrix product or convolution of the compiled "
+                                  "program could not allocate its packing buffers (out of "
+                                  "memory); its outputs were not computed")
             error = getattr(_failures, "error", None)
             _failures.error = None
             if error is not None:

@@ -6,7 +6,8 @@
 the call's scratch block (64-byte aligned); ``hooks``: the foreign routines of the
 program's :class:`~tinyjax.compiler.steps.Call` steps, in :func:`call_steps` order, three
 entries each: ``int fn(void **bufs, const void *params, const void *fns)`` (inputs first;
-nonzero: stop, the program returns it) and the two pointers it is called with.  Kernels
+nonzero: stop, the program returns it) and the two pointers it is called with; the program
+returns :data:`OUT_OF_MEMORY` when a product could not have its packing buffers.  Kernels
 are called as ``kernel(void **bufs)`` (:meth:`CLanguage.render_kernel`); loops are C
 ``for`` loops whose carries are ``char *`` pointers swapped every iteration; a ``while``
 predicate and a ``cond`` index are read from the arena by the running program.
@@ -26,9 +27,12 @@ from tinyjax.compiler.steps import (CONST, INPUT, OUTPUT, Buffer, Call, Copy, La
                                     Program, Ref, Switch, walk_steps)
 
 __all__ = ["render_program", "timed_program", "call_steps", "distinct_kernels",
-           "PROGRAM_NAME", "PROGRAM_PRELUDE", "LAUNCH_SECONDS", "LAUNCH_CALLS"]
+           "PROGRAM_NAME", "PROGRAM_PRELUDE", "LAUNCH_SECONDS", "LAUNCH_CALLS", "OUT_OF_MEMORY"]
 
 PROGRAM_NAME = "tj_program"
+# what the program returns when a product could not have its packing buffers (the support
+# library's flag, see the prelude): the product was skipped
+OUT_OF_MEMORY = -2
 # a timed program's arrays, one entry per launch site: seconds spent in it, calls made
 LAUNCH_SECONDS, LAUNCH_CALLS = "tj_launch_seconds", "tj_launch_calls"
 _CLOCK = r"""
@@ -113,6 +117,9 @@ FLUSHING_ENTRY = f"""int {PROGRAM_NAME}(void **restrict args, char *restrict are
   }}
   int rc = {PROGRAM_NAME}_steps(args, arena, hooks);
   TJ_CSR_SET(csr);
+  if ((tj_gemm_failed && __atomic_exchange_n(tj_gemm_failed, 0, __ATOMIC_RELAXED)) ||
+      (tj_gemm_failed_d && __atomic_exchange_n(tj_gemm_failed_d, 0, __ATOMIC_RELAXED)))
+    return {OUT_OF_MEMORY};
   return rc;
 }}"""
 

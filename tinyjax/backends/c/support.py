@@ -8,7 +8,9 @@ It holds what every product shares, so that a product kernel compiles only what 
 are filled and its epilogue):
 
 * the packing buffers (``tj_scratch``): per thread, grown once and kept -- fresh pages cost
-  more than the packing itself; a kernel library unloaded leaks none of them;
+  more than the packing itself; a kernel library unloaded leaks none of them; one that
+  cannot be had skips its product and raises ``tj_scratch_failed``, which the program
+  reads on its way out (the call raises MemoryError instead of crashing);
 * the register-blocked micro-kernel (``tj_micro``): a ``TJ_MR x NR`` tile
   of ``C = sum_k a[k][r] * b[k][c]`` over packed panels, accumulated in vector registers;
 * the product driver ``tj_gemm_run``: the strategies of
@@ -29,13 +31,17 @@ of the result are summed in thread order: the same bits every run.
 """
 from __future__ import annotations
 
-__all__ = ["support_source", "GEMM_DRIVER", "GEMM_POINTERS"]
+__all__ = ["support_source", "GEMM_DRIVER", "GEMM_POINTERS", "FAILED_FLAG", "FAILED_POINTERS"]
 
 GEMM_DRIVER = "tj_gemm_run"
 # the pointer through which a product kernel calls the driver of its element type (declared
 # by the prelude): a library whose source calls it (``<pointer>(&``) gets it set when loaded,
 # to the driver of that type's support library -- each type's is built only when needed
 GEMM_POINTERS = {"tj_gemm_provider": "float", "tj_gemm_provider_d": "double"}
+# the support library's flag raised when a product's packing buffers could not be had, and
+# the prelude's pointer through which a library with products of that type reads it
+FAILED_FLAG = "tj_scratch_failed"
+FAILED_POINTERS = {"float": "tj_gemm_failed", "double": "tj_gemm_failed_d"}
 
 _COMMON = r"""
 #ifdef _OPENMP
@@ -50,10 +56,17 @@ static inline int omp_get_thread_num(void) { return 0; }
 
 static _Thread_local float *tj_scratch_p[4];
 static _Thread_local size_t tj_scratch_n[4];
+int tj_scratch_failed;   /* raised when a buffer could not be had; the program reads it */
+/* 0 (and the flag raised) where the memory is not there: the product is skipped. */
 float *tj_scratch_provide(int which, size_t floats) {
   if (tj_scratch_n[which] < floats) {
+    float *p = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    if (!p) {
+      __atomic_store_n(&tj_scratch_failed, 1, __ATOMIC_RELAXED);
+      return 0;
+    }
     free(tj_scratch_p[which]);
-    tj_scratch_p[which] = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
+    tj_scratch_p[which] = p;
     tj_scratch_n[which] = floats;
   }
   return tj_scratch_p[which];
@@ -205,10 +218,12 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   if (s->strategy == TJ_FUSED) {                                                         \
     /* all of b packed (it fits L2), then each a panel right before its tiles */        \
     T *Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                       \
+    if (!Bp) return;  /* (not shared: no barrier to meet) */                             \
     for (long pb; (pb = tj_next(&ctr[0], share)) < NP;)                                  \
       pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                  \
     TJ_BARRIER(share);                                                                   \
     T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
+    if (!Al) return;                                                                     \
     const long CH = share ? tj_run(MP) : MP;                                             \
     for (long c; (c = tj_next(&ctr[1], share)) * CH < MP;)                               \
       for (long ip = c * CH; ip < (c + 1) * CH && ip < MP; ip++) {                       \
@@ -223,6 +238,7 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   /* all of a packed, then b a group of panels (~256 KiB) at a time by the thread that   \
      multiplies every a panel (or a chunk of them) by it: the group stays in its L2 */   \
   T *Ap = shared ? shared : (T *)tj_scratch(0, MP * TJ_MR * K * W);                      \
+  if (!Ap) return;                                                                       \
   for (long pa; (pa = tj_next(&ctr[0], share)) < MP;)                                    \
     pack_a(s, bufs, ob, pa, 0, S0, Ap + pa * TJ_MR * K);                                 \
   TJ_BARRIER(share);                                                                     \
@@ -230,6 +246,7 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
                   262144 / (NR * K * (long)sizeof(T)) : 1, NJB = (NP + JB - 1) / JB;     \
   const long IC = share ? tj_chunks(NJB, MP) : 1;                                        \
   T *Bl = (T *)tj_scratch(1, JB * NR * K * W);                                           \
+  if (!Bl) return;                                                                       \
   for (long item; (item = tj_next(&ctr[1], share)) < NJB * IC;) {                        \
     const long jb = item / IC, ic = item % IC;                                           \
     for (long pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++)                         \
@@ -249,16 +266,21 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
   const long MP = (M + TJ_MR - 1) / TJ_MR, NP = (N + NR - 1) / NR, CW = NP * NR;         \
   const long kin = K / S0, steps = s->steps, nkc = s->chunks;                            \
   T *Cs = (T *)tj_scratch(3, MP * TJ_MR * CW * W);                                       \
+  if (!Cs) return;                                                                       \
   T *copies[omp_get_max_threads()];                                                      \
+  int failed = 0;  /* (the team's: every thread takes the same way after the barrier) */ \
   _Pragma("omp parallel")                                                                \
   {                                                                                      \
     T *Cl = (T *)tj_scratch(2, MP * TJ_MR * CW * W);                                     \
-    memset(Cl, 0, MP * TJ_MR * CW * sizeof(T));                                          \
     T *Ap = (T *)tj_scratch(0, MP * TJ_MR * steps * kin * W);                            \
     T *Bp = (T *)tj_scratch(1, NP * NR * steps * kin * W);                               \
+    const int ok = Cl && Ap && Bp;                                                       \
+    if (ok) memset(Cl, 0, MP * TJ_MR * CW * sizeof(T));                                  \
+    else __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);                                 \
     T tile[TJ_MR * NR] __attribute__((aligned(64)));                                     \
     _Pragma("omp for schedule(static)")                                                  \
     for (long kc = 0; kc < nkc; kc++) {                                                  \
+      if (!ok) continue;                                                                 \
       const long lo = kc * steps, hi = lo + steps < S0 ? lo + steps : S0;                \
       const long KB = (hi - lo) * kin;                                                   \
       for (long pb = 0; pb < MP; pb++) pack_a(s, bufs, 0, pb, lo, hi, Ap + pb * TJ_MR * KB); \
@@ -274,20 +296,22 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();                      \
     copies[t] = Cl;                                                                      \
     _Pragma("omp barrier")                                                               \
-    _Pragma("omp for schedule(static)")                                                  \
-    for (long q = 0; q < MP * TJ_MR * CW; q++) {                                         \
-      T sum = copies[0][q];                                                              \
-      for (int u = 1; u < nt; u++) sum += copies[u][q];                                  \
-      Cs[q] = sum;                                                                       \
-    }                                                                                    \
-    _Pragma("omp for collapse(2) schedule(dynamic)")                                     \
-    for (long ip = 0; ip < MP; ip++)                                                     \
-      for (long jp = 0; jp < NP; jp++) {                                                 \
-        for (int r = 0; r < TJ_MR; r++)                                                  \
-          for (int c = 0; c < NR; c++)                                                   \
-            tile[r * NR + c] = Cs[(ip * TJ_MR + r) * CW + jp * NR + c];                  \
-        epi(s, bufs, 0, ip, jp, tile);                                                   \
+    if (!__atomic_load_n(&failed, __ATOMIC_RELAXED)) {                                   \
+      _Pragma("omp for schedule(static)")                                                \
+      for (long q = 0; q < MP * TJ_MR * CW; q++) {                                       \
+        T sum = copies[0][q];                                                            \
+        for (int u = 1; u < nt; u++) sum += copies[u][q];                                \
+        Cs[q] = sum;                                                                     \
       }                                                                                  \
+      _Pragma("omp for collapse(2) schedule(dynamic)")                                   \
+      for (long ip = 0; ip < MP; ip++)                                                   \
+        for (long jp = 0; jp < NP; jp++) {                                               \
+          for (int r = 0; r < TJ_MR; r++)                                                \
+            for (int c = 0; c < NR; c++)                                                 \
+              tile[r * NR + c] = Cs[(ip * TJ_MR + r) * CW + jp * NR + c];                \
+          epi(s, bufs, 0, ip, jp, tile);                                                 \
+        }                                                                                \
+    }                                                                                    \
   }                                                                                      \
 }                                                                                        \
 static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,                   \
@@ -307,6 +331,7 @@ static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,         
     const int fused = s->strategy == TJ_FUSED;                                           \
     T *shared = fused ? (T *)tj_scratch(1, NP * NR * s->K * W)                           \
                       : (T *)tj_scratch(0, MP * TJ_MR * s->K * W);                       \
+    if (!shared) return;                                                                 \
     for (long ob = 0; ob < s->outer; ob++) {                                             \
       long ctr[2] = {0, 0};                                                              \
       _Pragma("omp parallel")                                                            \
