@@ -42,12 +42,13 @@ static inline double tj_sel_d(int c, double x, double y) {
    (float) and tj_gemm_provider_d (double) are set to the drivers when the kernel's library
    is loaded, and tj_gemm_failed (_d) to the flag its support library raises when a
    product's packing buffers could not be allocated (the product is then skipped and the
-   program returns TJ_OUT_OF_MEMORY).  An operand that is one buffer read as it is (or a result written as it is)
-   is a tj_view of the plan instead, and the kernel hands no function for it (0): element
-   (p, q) of product ob is bufs[slot][off + p * rs + q * cs + the outer axes' offset] (up to
-   four outer axes of extents ext and strides str, the last fastest); the driver's own
-   functions fill its panels (p: a row of the panel, q: along K) the way `how` says, or
-   store the result's tiles (p: the row, q: the column). */
+   program returns OUT_OF_MEMORY, tinyjax/backends/c/program.py).  An operand that is one
+   buffer read as it is (or a result written as it is) is a tj_view of the plan instead,
+   and the kernel hands no function for it (0): element (p, q) of product ob is
+   bufs[slot][off + p * rs + q * cs + the outer axes' offset] (up to four outer axes of
+   extents ext and strides str, the last fastest); the driver's own functions fill its
+   panels (p: a row of the panel, q: along K) the way `how` says, or store the result's
+   tiles (p: the row, q: the column). */
 enum { TJ_GROUPED = 0, TJ_FUSED = 1, TJ_SPLITK = 2 };
 enum { TJ_PACK_ROWS = 0, TJ_PACK_BLOCKED = 1, TJ_PACK_K = 2 };
 typedef struct { long off, rs, cs, ext[4], str[4]; int slot, nouter, how; } tj_view;
