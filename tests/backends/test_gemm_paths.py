@@ -306,3 +306,23 @@ def test_a_product_without_memory_for_its_buffers_raises(threads):
     r = run_python(_OUT_OF_MEMORY, env={"TINYJAX_CPU_THREADS": threads})
     assert r.returncode == 0, describe(r)
     assert r.stdout.split("\n")[:2] == ["MemoryError True", "True"], describe(r)
+
+
+@pytest.mark.parametrize("on_threads", [False, True])
+@pytest.mark.parametrize("M, K, N, batch", [(5, 1900, 64, None), (192, 1000, 64, None),
+                                            (40, 300, 96, 3), (24, 700, 48, None),
+                                            (64, 3000, 64, None)])
+def test_b_read_in_place_or_packed(monkeypatch, on_threads, M, K, N, batch):
+    """A B operand that is a view with unit stride along its panels' columns, whole
+    panels and a small span is read where it is, the others packed: a kernel gradient's
+    shapes (5 taps, 192 windows), batched products (each product's B at its own offset),
+    a ragged N (48) and a span over the bound (3000 x 64 floats): every way the same
+    values as numpy."""
+    if on_threads:
+        from tinyjax.compiler.codegen import gemm
+        monkeypatch.setattr(gemm, "PARALLEL_MIN_FLOPS", 0)
+    lead = () if batch is None else (batch,)
+    a = rng.standard_normal(lead + (M, K)).astype(np.float32)
+    b = rng.standard_normal(lead + (K, N)).astype(np.float32)
+    got = np.asarray(jax.jit(lambda a, b: jnp.maximum(a, 0.0) @ b)(a, b))
+    np.testing.assert_allclose(got, np.maximum(a, 0) @ b, rtol=1e-4, atol=1e-3)

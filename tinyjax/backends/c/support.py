@@ -12,7 +12,9 @@ are filled and its epilogue):
   cannot be had skips its product and raises ``tj_scratch_failed``, which the program
   reads on its way out (the call raises MemoryError instead of crashing);
 * the register-blocked micro-kernel (``tj_micro``): a ``TJ_MR x NR`` tile
-  of ``C = sum_k a[k][r] * b[k][c]`` over packed panels, accumulated in vector registers;
+  of ``C = sum_k a[k][r] * b[k][c]`` over packed panels, accumulated in vector registers
+  (``b``'s rows ``ldb`` apart: a B that is a view with unit stride along its columns, whole
+  panels and a span of at most ``TJ_B_IN_PLACE`` bytes is read where it is, not packed);
 * the product driver ``tj_gemm_run``: the strategies of
   :func:`tinyjax.compiler.codegen.gemm.cpu_gemm` (``grouped``, ``fused``, ``splitk``; whole
   products to the threads when ``batched``; no parallel region without ``threads``), calling
@@ -74,14 +76,16 @@ float *tj_scratch_provide(int which, size_t floats) {
 #define tj_scratch tj_scratch_provide
 
 #define TJ_DEFINE_MICRO(NAME, T, VT, VW, NR)                                               \
-  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                              \
+  typedef T VT __attribute__((vector_size(VW * sizeof(T))));                             \
+  typedef T VT##_u __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));     \
   __attribute__((optimize("fp-contract=fast")))                                          \
-  static inline void NAME(long K, const T *restrict a, const T *restrict b,              \
+  static inline void NAME(long K, const T *restrict a, const T *restrict b, long ldb,    \
                           T *restrict c) {                                               \
     VT acc[TJ_MR][2];                                                                    \
-    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }       \
+    for (int r = 0; r < TJ_MR; r++) { acc[r][0] = (VT){0}; acc[r][1] = (VT){0}; }        \
     for (long k = 0; k < K; k++) {                                                       \
-      VT b0 = *(const VT *)(b + k * NR), b1 = *(const VT *)(b + k * NR + VW);            \
+      /* row k of the panel (packed, or B itself read in place: unaligned loads) */      \
+      VT b0 = *(const VT##_u *)(b + k * ldb), b1 = *(const VT##_u *)(b + k * ldb + VW);  \
       _Pragma("GCC unroll 16")                                                           \
       for (int r = 0; r < TJ_MR; r++) {                                                  \
         T av = a[k * TJ_MR + r];                                                         \
@@ -94,6 +98,9 @@ float *tj_scratch_provide(int which, size_t floats) {
       memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
     }                                                                                    \
   }
+
+/* The most bytes a product's B spans to be read in place rather than packed. */
+#define TJ_B_IN_PLACE 524288
 
 /* The next item of a loop handed out item by item: from the team's shared counter inside a
    parallel region (share), else from this thread's own. */
@@ -216,12 +223,18 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   if (!share) ctr = own;                                                                 \
   T tile[TJ_MR * NR] __attribute__((aligned(64)));                                       \
   if (s->strategy == TJ_FUSED) {                                                         \
-    /* all of b packed (it fits L2), then each a panel right before its tiles */        \
-    T *Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                       \
-    if (!Bp) return;  /* (not shared: no barrier to meet) */                             \
-    for (long pb; (pb = tj_next(&ctr[0], share)) < NP;)                                  \
-      pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                  \
-    TJ_BARRIER(share);                                                                   \
+    /* all of b packed (it fits L2) or read in place, then each a panel right before     \
+       its tiles */                                                                      \
+    T *Bp = NAME##_at(&s->b, bufs, ob);                                                  \
+    long ldb = s->b.cs, pstep = NR;                                                      \
+    if (pack_b) {                                                                        \
+      Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                        \
+      if (!Bp) return;  /* (not shared: no barrier to meet) */                           \
+      for (long pb; (pb = tj_next(&ctr[0], share)) < NP;)                                \
+        pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                \
+      TJ_BARRIER(share);                                                                 \
+      ldb = NR, pstep = NR * K;                                                          \
+    }                                                                                    \
     T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
     if (!Al) return;                                                                     \
     const long CH = share ? tj_run(MP) : MP;                                             \
@@ -229,7 +242,7 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
       for (long ip = c * CH; ip < (c + 1) * CH && ip < MP; ip++) {                       \
         pack_a(s, bufs, ob, ip, 0, S0, Al);                                              \
         for (long jp = 0; jp < NP; jp++) {                                               \
-          MICRO(K, Al, Bp + jp * NR * K, tile);                                          \
+          MICRO(K, Al, Bp + jp * pstep, ldb, tile);                                      \
           epi(s, bufs, ob, ip, jp, tile);                                                \
         }                                                                                \
       }                                                                                  \
@@ -245,15 +258,19 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   const long JB = 262144 / (NR * K * (long)sizeof(T)) > 0 ?                              \
                   262144 / (NR * K * (long)sizeof(T)) : 1, NJB = (NP + JB - 1) / JB;     \
   const long IC = share ? tj_chunks(NJB, MP) : 1;                                        \
-  T *Bl = (T *)tj_scratch(1, JB * NR * K * W);                                           \
-  if (!Bl) return;                                                                       \
+  T *Bl = pack_b ? (T *)tj_scratch(1, JB * NR * K * W) : 0;                              \
+  if (pack_b && !Bl) return;                                                             \
+  const T *Bd = NAME##_at(&s->b, bufs, ob);  /* (B read in place: no pack_b) */          \
   for (long item; (item = tj_next(&ctr[1], share)) < NJB * IC;) {                        \
     const long jb = item / IC, ic = item % IC;                                           \
-    for (long pb = jb * JB; pb < (jb + 1) * JB && pb < NP; pb++)                         \
+    for (long pb = jb * JB; pack_b && pb < (jb + 1) * JB && pb < NP; pb++)               \
       pack_b(s, bufs, ob, pb, 0, S0, Bl + (pb - jb * JB) * NR * K);                      \
     for (long ip = ic * MP / IC; ip < (ic + 1) * MP / IC; ip++)                          \
       for (long jp = jb * JB; jp < (jb + 1) * JB && jp < NP; jp++) {                     \
-        MICRO(K, Ap + ip * TJ_MR * K, Bl + (jp - jb * JB) * NR * K, tile);               \
+        if (pack_b)                                                                      \
+          MICRO(K, Ap + ip * TJ_MR * K, Bl + (jp - jb * JB) * NR * K, NR, tile);         \
+        else                                                                             \
+          MICRO(K, Ap + ip * TJ_MR * K, Bd + jp * NR, s->b.cs, tile);                    \
         epi(s, bufs, ob, ip, jp, tile);                                                  \
       }                                                                                  \
   }                                                                                      \
@@ -287,7 +304,7 @@ static void NAME##_splitk(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,
       for (long pb = 0; pb < NP; pb++) pack_b(s, bufs, 0, pb, lo, hi, Bp + pb * NR * KB); \
       for (long jp = 0; jp < NP; jp++)                                                   \
         for (long ip = 0; ip < MP; ip++) {                                               \
-          MICRO(KB, Ap + ip * TJ_MR * KB, Bp + jp * NR * KB, tile);                      \
+          MICRO(KB, Ap + ip * TJ_MR * KB, Bp + jp * NR * KB, NR, tile);                  \
           for (int r = 0; r < TJ_MR; r++)                                                \
             for (int c = 0; c < NR; c++)                                                 \
               Cl[(ip * TJ_MR + r) * CW + jp * NR + c] += tile[r * NR + c];               \
@@ -318,7 +335,13 @@ static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,         
                  tj_pack_fn pack_b, tj_epi_fn epi) {                                     \
   const long W = sizeof(T) / 4;                                                          \
   if (!pack_a) pack_a = NAME##_pack_a;  /* (the kernel's operand is a view) */           \
-  if (!pack_b) pack_b = NAME##_pack_b;                                                   \
+  /* a view B whose panels are whole runs of unit stride, over at most TJ_B_IN_PLACE     \
+     bytes, is read in place (pack_b 0): a copy costs as much as the product where N is  \
+     small and K long (a kernel gradient's output gradient); a larger B is packed, its   \
+     rows far apart */                                                                   \
+  if (!pack_b && !(s->b.rs == 1 && s->N % NR == 0 && s->strategy != TJ_SPLITK &&         \
+                   labs(s->b.cs) * s->K * (long)sizeof(T) <= TJ_B_IN_PLACE))             \
+    pack_b = NAME##_pack_b;                                                              \
   if (!epi) epi = NAME##_store;                                                          \
   if (s->strategy == TJ_SPLITK) {                                                        \
     NAME##_splitk(s, bufs, pack_a, pack_b, epi);                                         \
@@ -329,9 +352,9 @@ static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,         
   } else if (s->threads) {                                                               \
     const long MP = (s->M + TJ_MR - 1) / TJ_MR, NP = (s->N + NR - 1) / NR;               \
     const int fused = s->strategy == TJ_FUSED;                                           \
-    T *shared = fused ? (T *)tj_scratch(1, NP * NR * s->K * W)                           \
+    T *shared = fused ? (pack_b ? (T *)tj_scratch(1, NP * NR * s->K * W) : 0)            \
                       : (T *)tj_scratch(0, MP * TJ_MR * s->K * W);                       \
-    if (!shared) return;                                                                 \
+    if (!shared && (pack_b || !fused)) return;                                           \
     for (long ob = 0; ob < s->outer; ob++) {                                             \
       long ctr[2] = {0, 0};                                                              \
       _Pragma("omp parallel")                                                            \
