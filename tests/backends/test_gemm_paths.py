@@ -326,3 +326,15 @@ def test_b_read_in_place_or_packed(monkeypatch, on_threads, M, K, N, batch):
     b = rng.standard_normal(lead + (K, N)).astype(np.float32)
     got = np.asarray(jax.jit(lambda a, b: jnp.maximum(a, 0.0) @ b)(a, b))
     np.testing.assert_allclose(got, np.maximum(a, 0) @ b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("view", ["reversed", "every_other_row", "column_slice", "shared"])
+def test_b_read_in_place_through_views(view):
+    """B read in place through the views a program makes of its buffers: rows reversed (a
+    negative stride), every other row, a slice of columns, one B shared by a batch."""
+    a = rng.standard_normal((6, 40, 200)).astype(np.float32)
+    b = rng.standard_normal((400, 128)).astype(np.float32)
+    take = {"reversed": lambda b: b[199::-1, :64], "every_other_row": lambda b: b[::2, :64],
+            "column_slice": lambda b: b[:200, 32:96], "shared": lambda b: b[:200, :64]}[view]
+    got = np.asarray(jax.jit(lambda a, b: jnp.maximum(a, 0.0) @ take(b))(a, b))
+    np.testing.assert_allclose(got, np.maximum(a, 0) @ take(b), rtol=1e-4, atol=1e-3)
