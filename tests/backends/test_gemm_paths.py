@@ -309,10 +309,10 @@ def test_a_product_without_memory_for_its_buffers_raises(threads):
 
 
 @pytest.mark.parametrize("on_threads", [False, True])
-@pytest.mark.parametrize("M, K, N, batch", [(5, 1900, 64, None), (192, 1000, 64, None),
-                                            (40, 300, 96, 3), (24, 700, 48, None),
-                                            (64, 3000, 64, None)])
-def test_b_read_in_place_or_packed(monkeypatch, on_threads, M, K, N, batch):
+@pytest.mark.parametrize("M, K, N, batch, in_place", [
+    (5, 1900, 64, None, True), (192, 1000, 64, None, True), (40, 300, 96, 3, True),
+    (24, 700, 48, None, False), (64, 3000, 64, None, False)])
+def test_b_read_in_place_or_packed(monkeypatch, on_threads, M, K, N, batch, in_place):
     """A B operand that is a view with unit stride along its panels' columns, whole
     panels and a small span is read where it is, the others packed: a kernel gradient's
     shapes (5 taps, 192 windows), batched products (each product's B at its own offset),
@@ -326,6 +326,8 @@ def test_b_read_in_place_or_packed(monkeypatch, on_threads, M, K, N, batch):
     b = rng.standard_normal(lead + (K, N)).astype(np.float32)
     got = np.asarray(jax.jit(lambda a, b: jnp.maximum(a, 0.0) @ b)(a, b))
     np.testing.assert_allclose(got, np.maximum(a, 0) @ b, rtol=1e-4, atol=1e-3)
+    exe = check(lambda a, b: jnp.maximum(a, 0.0) @ b, a, b, device="cpu", atol=1e-3)
+    assert [p.pack_b == "none" for p in _plans(exe)] == [in_place]
 
 
 @pytest.mark.parametrize("view", ["reversed", "every_other_row", "column_slice", "shared"])

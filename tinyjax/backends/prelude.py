@@ -47,10 +47,11 @@ static inline double tj_sel_d(int c, double x, double y) {
    and the kernel hands no function for it (0): element (p, q) of product ob is
    bufs[slot][off + p * rs + q * cs + the outer axes' offset] (up to four outer axes of
    extents ext and strides str, the last fastest); the driver's own functions fill its
-   panels (p: a row of the panel, q: along K) the way `how` says, or store the result's
-   tiles (p: the row, q: the column). */
+   panels (p: a row of the panel, q: along K) the way `how` says (TJ_PACK_NONE: none, the
+   micro-kernel reads B's rows where they are), or store the result's tiles (p: the row, q:
+   the column). */
 enum { TJ_GROUPED = 0, TJ_FUSED = 1, TJ_SPLITK = 2 };
-enum { TJ_PACK_ROWS = 0, TJ_PACK_BLOCKED = 1, TJ_PACK_K = 2 };
+enum { TJ_PACK_ROWS = 0, TJ_PACK_BLOCKED = 1, TJ_PACK_K = 2, TJ_PACK_NONE = 3 };
 typedef struct { long off, rs, cs, ext[4], str[4]; int slot, nouter, how; } tj_view;
 typedef struct { long M, N, K, S0, outer, steps, chunks; int strategy, threads, batched;
                  tj_view a, b, c; } tj_gemm_plan;

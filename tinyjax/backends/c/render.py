@@ -10,7 +10,8 @@ from tinyjax.backends.cstyle import CStyleLanguage, Walk
 __all__ = ["CLanguage"]
 
 STRATEGIES = {"grouped": "TJ_GROUPED", "fused": "TJ_FUSED", "splitk": "TJ_SPLITK"}
-PACK_MODES = {"rows": "TJ_PACK_ROWS", "blocked": "TJ_PACK_BLOCKED", "k": "TJ_PACK_K"}
+PACK_MODES = {"rows": "TJ_PACK_ROWS", "blocked": "TJ_PACK_BLOCKED", "k": "TJ_PACK_K",
+              "none": "TJ_PACK_NONE"}
 
 
 class CLanguage(CStyleLanguage):

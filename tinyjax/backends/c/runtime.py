@@ -74,25 +74,23 @@ class CBackend(HostBackend):
         hot = [b for k, b in own if id(k) in looped]
         cold = [b for k, b in own if id(k) not in looped]
 
-        def build(program_c: str):
+        def build(program_src: str):
             # the program and its loops' kernels in one translation unit (the compiler may
             # inline a small body into its loop); the other kernels split as usual
-            program_src = PROGRAM_PRELUDE + program_c + LAUNCHER_SOURCE
             return compile_source(translation_units(PRELUDE, ["\n\n".join([program_src] + hot)]
                                                     + cold))
-        program_c = render_program(program, fn)
-        lib = build(program_c)
+        program_src = PROGRAM_PRELUDE + render_program(program, fn) + LAUNCHER_SOURCE
+        lib = build(program_src)
         launchers = {id(k): self.make_launcher(lib.function(fn[id(k)], [ctypes.c_void_p]), k)
                      for k in kernels}
-        source = join_source(PRELUDE, [b for _, b in own]
-                             + [PROGRAM_PRELUDE + program_c + LAUNCHER_SOURCE])
+        source = join_source(PRELUDE, [b for _, b in own] + [program_src])
         timed_runs: list = []
 
         def timed():
             """The run with every launch timed (its library built at the first ask)."""
             if not timed_runs:
                 timed_c, sites = timed_program(program, fn)
-                timed_lib = build(timed_c)
+                timed_lib = build(PROGRAM_PRELUDE + timed_c + LAUNCHER_SOURCE)
                 timed_runs.append(_timed_run(program, timed_lib, sites))
             return timed_runs[0]
         return LoadedProgram(source, _native(program, lib), launchers, timed)

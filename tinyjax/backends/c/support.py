@@ -13,8 +13,8 @@ are filled and its epilogue):
   reads on its way out (the call raises MemoryError instead of crashing);
 * the register-blocked micro-kernel (``tj_micro``): a ``TJ_MR x NR`` tile
   of ``C = sum_k a[k][r] * b[k][c]`` over packed panels, accumulated in vector registers
-  (``b``'s rows ``ldb`` apart: a B that is a view with unit stride along its columns, whole
-  panels and a span of at most ``TJ_B_IN_PLACE`` bytes is read where it is, not packed);
+  (``b``'s rows ``ldb`` apart: a B the plan reads in place, ``TJ_PACK_NONE``, is not
+  packed -- :func:`tinyjax.compiler.codegen.gemm.read_in_place`);
 * the product driver ``tj_gemm_run``: the strategies of
   :func:`tinyjax.compiler.codegen.gemm.cpu_gemm` (``grouped``, ``fused``, ``splitk``; whole
   products to the threads when ``batched``; no parallel region without ``threads``), calling
@@ -98,9 +98,6 @@ float *tj_scratch_provide(int which, size_t floats) {
       memcpy(c + r * NR + VW, &acc[r][1], VW * sizeof(T));                               \
     }                                                                                    \
   }
-
-/* The most bytes a product's B spans to be read in place rather than packed. */
-#define TJ_B_IN_PLACE 524288
 
 /* The next item of a loop handed out item by item: from the team's shared counter inside a
    parallel region (share), else from this thread's own. */
@@ -225,8 +222,8 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
   if (s->strategy == TJ_FUSED) {                                                         \
     /* all of b packed (it fits L2) or read in place, then each a panel right before     \
        its tiles */                                                                      \
-    T *Bp = NAME##_at(&s->b, bufs, ob);                                                  \
-    long ldb = s->b.cs, pstep = NR;                                                      \
+    T *Bp;                                                                               \
+    long ldb, pstep;                                                                     \
     if (pack_b) {                                                                        \
       Bp = shared ? shared : (T *)tj_scratch(1, NP * NR * K * W);                        \
       if (!Bp) return;  /* (not shared: no barrier to meet) */                           \
@@ -234,6 +231,8 @@ static void NAME##_one(const tj_gemm_plan *s, void **bufs, long ob, tj_pack_fn p
         pack_b(s, bufs, ob, pb, 0, S0, Bp + pb * NR * K);                                \
       TJ_BARRIER(share);                                                                 \
       ldb = NR, pstep = NR * K;                                                          \
+    } else {                                                                             \
+      Bp = NAME##_at(&s->b, bufs, ob), ldb = s->b.cs, pstep = NR;                        \
     }                                                                                    \
     T *Al = (T *)tj_scratch(0, TJ_MR * K * W);                                           \
     if (!Al) return;                                                                     \
@@ -335,12 +334,8 @@ static void NAME(const tj_gemm_plan *s, void **bufs, tj_pack_fn pack_a,         
                  tj_pack_fn pack_b, tj_epi_fn epi) {                                     \
   const long W = sizeof(T) / 4;                                                          \
   if (!pack_a) pack_a = NAME##_pack_a;  /* (the kernel's operand is a view) */           \
-  /* a view B whose panels are whole runs of unit stride, over at most TJ_B_IN_PLACE     \
-     bytes, is read in place (pack_b 0): a copy costs as much as the product where N is  \
-     small and K long (a kernel gradient's output gradient); a larger B is packed, its   \
-     rows far apart */                                                                   \
-  if (!pack_b && !(s->b.rs == 1 && s->N % NR == 0 && s->strategy != TJ_SPLITK &&         \
-                   labs(s->b.cs) * s->K * (long)sizeof(T) <= TJ_B_IN_PLACE))             \
+  /* a view B the plan reads in place (TJ_PACK_NONE) stays unpacked (pack_b 0) */        \
+  if (!pack_b && s->b.how != TJ_PACK_NONE)                                               \
     pack_b = NAME##_pack_b;                                                              \
   if (!epi) epi = NAME##_store;                                                          \
   if (s->strategy == TJ_SPLITK) {                                                        \

@@ -2,7 +2,7 @@
 runs on the CPU: the decisions of the packed product, each a named pass over a
 :class:`GemmLoops` (:func:`base_product`, then :func:`swap_operands`, :func:`fuse_packing`
 or :func:`split_k`, :func:`parallelize`, :func:`unit_stride_last`, :func:`pack`,
-:func:`strided_views`), chosen by the cost model of :func:`cpu_gemm`.
+:func:`strided_views`, :func:`read_in_place`), chosen by the cost model of :func:`cpu_gemm`.
 :mod:`~tinyjax.compiler.codegen.cpu_gemm_linearizer` makes the loop IR of any of them (what
 ``DEBUG=3`` prints after each pass), and the C renderer only spells it.
 
@@ -40,7 +40,9 @@ innermost).
 activation, a transposed gradient), or a result stored as it is, is a :class:`StridedView`:
 the support library's driver fills (stores) it, so the kernel compiles no function of its
 own for it -- most of a training step's products are such, and the C compiler's time goes
-with the C it is given.
+with the C it is given.  ``read_in_place``: a view ``b`` whose panels' columns have unit
+stride and which spans little is not packed at all: the micro-kernel reads its rows where
+they are (``pack_b`` ``none``).
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ from tinyjax.compiler.shape.symbolic import as_affine
 
 __all__ = ["GemmLoops", "StridedView", "cpu_gemm", "operands", "base_product", "swap_operands",
            "fuse_packing", "split_k", "parallelize", "unit_stride_last", "pack",
-           "strided_views", "PANEL_ROWS", "PANEL_ROWS_BY_WIDTH", "PACK_BLOCK"]
+           "strided_views", "read_in_place", "PANEL_ROWS", "PANEL_ROWS_BY_WIDTH", "PACK_BLOCK"]
 
 # the rows of a packed panel (TJ_MR, TJ_NR, TJ_NRD) in the prelude's two configurations:
 # 16-float vectors (AVX-512), else 8 (AVX2)
@@ -69,6 +71,7 @@ PARALLEL_MIN_FLOPS = 1 << 21  # multiply-adds below which a product runs on one 
 # what a result element costs besides its K multiply-adds (its tile stored, the epilogue
 # run over it), in multiply-adds: a conv over one input channel (K = 5) is mostly this
 EPILOGUE_WORK = 32
+B_IN_PLACE_BYTES = 524288  # the most a view operand b may span to be read without packing
 MAX_VIEW_OUTER = 4       # the outer axes a StridedView holds (tj_view's ext and str)
 
 
@@ -178,6 +181,23 @@ def strided_views(k: Kernel, gl: GemmLoops) -> GemmLoops:
     views = (_operand_view(k, a_uops, gl.m_axes), _operand_view(k, b_uops, gl.n_axes),
              _result_view(k, gl.m_axes, gl.n_axes))
     return _step(gl, "strided_views", (), views=views)
+
+
+def read_in_place(k: Kernel, gl: GemmLoops) -> GemmLoops:
+    """Operand ``b`` (a view) read by the micro-kernel where it is, not packed: its
+    panels' columns have unit stride (``pack_b`` ``none``)."""
+    return _step(gl, "read_in_place", ("b",), pack_b="none")
+
+
+def _b_in_place(gl: GemmLoops, N: int, K: int, esize: int, nr: str) -> bool:
+    """Whether ``b`` is worth reading in place: a view with unit stride along its panels'
+    columns, whole panels, and a span of at most ``B_IN_PLACE_BYTES`` -- where N is small
+    and K long (a kernel gradient's output gradient) its copy costs as much as the product;
+    a larger one is packed, its rows far apart (mlp_step's 4 MB weights read in place made
+    the step 1.5x slower).  Not for split-K, whose chunks pack their own panels."""
+    v = gl.views[1]
+    return (v is not None and v.row_stride == 1 and N % PANEL_ROWS[nr] == 0
+            and gl.strategy != "splitk" and abs(v.col_stride) * K * esize <= B_IN_PLACE_BYTES)
 
 
 def _rows_contiguous(k: Kernel, side, row_axis: int) -> bool:
@@ -290,6 +310,8 @@ def cpu_gemm(k: Kernel, parallel_min_flops: Optional[int] = None,
     views = strided_views(k, gl)
     if any(v is not None for v in views.views):
         gl = then(views)
+    if _b_in_place(gl, N, K, esize, nr):
+        gl = then(read_in_place(k, gl))
     if trace is not None:
         for step in steps:
             trace(step)
